@@ -1,0 +1,55 @@
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::api::{SignOut, get_me};
+use crate::model::Role;
+
+/// The frame of every signed-in page: header, navigation, content.
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    let me = Resource::new(|| (), |_| get_me());
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="logo" aria-hidden="true">"◆"</span>
+                " dpe"
+            </a>
+            <nav aria-label="Main">
+                <A href="/" exact=true>"Dashboard"</A>
+                <A href="/tokens">"API tokens"</A>
+            </nav>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match me.await {
+                        Ok(Some(me)) => {
+                            let role = match me.role {
+                                Role::Admin => "administrator",
+                                Role::User => "user",
+                            };
+                            view! {
+                                <div class="who">
+                                    <span class="username">{me.username}</span>
+                                    <span class="role">{role}</span>
+                                    <ActionForm action=sign_out attr:class="inline">
+                                        <button type="submit" class="button subtle">"Sign out"</button>
+                                    </ActionForm>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        Ok(None) | Err(_) => view! { <a href="/login">"Sign in"</a> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </header>
+        <main id="main" class="content">{children()}</main>
+    }
+}
+
+/// Shown while a page's data loads.
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="loading" aria-live="polite">"Loading…"</p> }
+}

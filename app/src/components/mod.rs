@@ -1,0 +1,7 @@
+//! Pieces shared by the pages.
+
+mod form;
+mod layout;
+
+pub use form::{ErrorBanner, FieldError, error_for_field, general_error};
+pub use layout::{Layout, Loading};

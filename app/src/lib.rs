@@ -1,0 +1,28 @@
+//! The dpe portal: the Leptos UI, the server-function declarations and the
+//! types shared between the browser and the server.
+//!
+//! The server crate depends on this one, never the other way round: server
+//! functions reach the engine and the store through the narrow
+//! [`service::PortalService`] trait, which the server implements and provides
+//! as context.
+
+pub mod api;
+mod components;
+pub mod error;
+pub mod model;
+mod pages;
+pub mod policy;
+pub mod validate;
+#[cfg(feature = "ssr")]
+pub mod service;
+mod shell;
+
+pub use shell::{App, shell};
+
+/// Entry point of the wasm bundle: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

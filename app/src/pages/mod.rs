@@ -1,0 +1,13 @@
+//! One module a page.
+
+mod dashboard;
+mod login;
+mod not_found;
+mod setup;
+mod tokens;
+
+pub use dashboard::DashboardPage;
+pub use login::LoginPage;
+pub use not_found::NotFoundPage;
+pub use setup::SetupPage;
+pub use tokens::TokensPage;

@@ -1,0 +1,43 @@
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::pages::{DashboardPage, LoginPage, NotFoundPage, SetupPage, TokensPage};
+
+/// The HTML document the server renders around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/dpe.css" />
+        <Title formatter=|title: String| format!("{title} · dpe") />
+        <Router>
+            <Routes fallback=NotFoundPage>
+                <Route path=path!("/") view=DashboardPage />
+                <Route path=path!("/setup") view=SetupPage />
+                <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/tokens") view=TokensPage />
+            </Routes>
+        </Router>
+    }
+}

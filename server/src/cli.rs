@@ -1,0 +1,89 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "dpe", version, about = "Dynamic Provisioning Environment: a self-service portal for KVM")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "DPE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory of the store [default: ./data].
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the portal and the REST API.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage local accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Copy the store to FILE while the server runs (SQLite online backup).
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Exit 0 when the server answers its health check.
+    Healthcheck {
+        /// Health URL [default: from the configured listen address].
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a local account.
+    Add {
+        username: String,
+        #[arg(long, value_enum, default_value_t = RoleArg::User)]
+        role: RoleArg,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a local account's password.
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account: its sessions and tokens stop working at once.
+    Disable { username: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    User,
+}
+
+impl From<RoleArg> for app::model::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => app::model::Role::Admin,
+            RoleArg::User => app::model::Role::User,
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! What each CLI command does.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use app::model::Role;
+use tower_sessions::ExpiredDeletion;
+
+use crate::appliance::Appliance;
+use crate::auth::password;
+use crate::blocking::run_blocking;
+use crate::config::Config;
+use crate::store::sessions::SqliteSessionStore;
+use crate::store::{Store, users};
+
+/// How often expired sessions and idle throttle entries are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    Ok(Store::open(&config.store_path())?)
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let appliance = Appliance::new(store.clone(), config.clone()).await?;
+    let router = crate::http::router(appliance.clone());
+
+    let sweeper = {
+        let sessions = SqliteSessionStore::new(store);
+        let appliance = appliance.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = sessions.delete_expired().await {
+                    tracing::warn!(error = %e, "could not delete expired sessions");
+                }
+                appliance.prune_throttle();
+            }
+        })
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(
+        "dpe {} serving http://{} (data in {})",
+        env!("CARGO_PKG_VERSION"),
+        listener.local_addr()?,
+        config.data_dir.display()
+    );
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    sweeper.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// A new password: from standard input (one line) or asked twice.
+fn read_new_password(from_stdin: bool, username: &str) -> anyhow::Result<String> {
+    let password = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password(format!("Password for {username}: "))?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        first
+    };
+    if let Some(why) = password::weakness(&password, &[username]) {
+        bail!("password refused: {why}");
+    }
+    Ok(password)
+}
+
+pub async fn user_add(config: &Config, username: &str, role: Role, password_stdin: bool) -> anyhow::Result<()> {
+    let username = app::validate::username("username", username).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = open_store(config)?;
+    let password = read_new_password(password_stdin, &username)?;
+    let hash = run_blocking(move || password::hash(&password)).await;
+    let name = username.clone();
+    store
+        .write(move |tx| users::insert(tx, &name, Some(&hash), role))
+        .await?;
+    println!("created {role} {username}");
+    Ok(())
+}
+
+pub async fn user_passwd(config: &Config, username: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let username = username.trim().to_lowercase();
+    let password = read_new_password(password_stdin, &username)?;
+    let hash = run_blocking(move || password::hash(&password)).await;
+    let name = username.clone();
+    if !store.write(move |tx| users::set_password(tx, &name, &hash)).await? {
+        bail!("no user {username}");
+    }
+    println!("password of {username} changed");
+    Ok(())
+}
+
+pub async fn user_list(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let rows = store.read(users::list).await?;
+    println!("{:<32} {:<6} {:<8}", "USERNAME", "ROLE", "STATE");
+    for u in rows {
+        let state = if u.disabled { "disabled" } else { "active" };
+        println!("{:<32} {:<6} {:<8}", u.username, u.role, state);
+    }
+    Ok(())
+}
+
+pub async fn user_disable(config: &Config, username: &str) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let name = username.trim().to_lowercase();
+    let lookup = name.clone();
+    if !store.write(move |tx| users::set_disabled(tx, &lookup, true)).await? {
+        bail!("no user {name}");
+    }
+    println!("disabled {name}");
+    Ok(())
+}
+
+pub async fn backup(config: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
+    if file.exists() && !force {
+        bail!("{} exists; pass --force to replace it", file.display());
+    }
+    if !config.store_path().is_file() {
+        bail!("no store at {}", config.store_path().display());
+    }
+    let store = open_store(config)?;
+    store.backup_to(file.to_owned()).await?;
+    println!("backed up {} to {}", config.store_path().display(), file.display());
+    Ok(())
+}
+
+pub async fn healthcheck(config: &Config, url: Option<String>) -> anyhow::Result<()> {
+    let url = url.unwrap_or_else(|| {
+        let mut addr = config.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}/api/v1/health")
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let response = client.get(&url).send().await.with_context(|| format!("no answer from {url}"))?;
+    if !response.status().is_success() {
+        bail!("{url} answered {}", response.status());
+    }
+    let body: serde_json::Value = response.json().await.context("unreadable health answer")?;
+    if body["status"] != "ok" {
+        bail!("unhealthy: {body}");
+    }
+    println!("ok: {body}");
+    Ok(())
+}

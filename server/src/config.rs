@@ -1,0 +1,119 @@
+//! `dpe serve` settings: built-in defaults, then a TOML file, then `DPE_*`
+//! environment variables, then command-line flags. Unknown keys anywhere
+//! are an error, so a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the portal and API listen on.
+    pub listen: SocketAddr,
+    /// Directory of the store (`dpe.sqlite3`) and, by default, instance storage.
+    pub data_dir: PathBuf,
+    /// The compiled site (wasm, JS, CSS) that cargo-leptos builds.
+    pub site_dir: PathBuf,
+    /// Mark cookies `Secure` and name them `__Host-…`. Set it when the
+    /// portal is served over HTTPS (directly or by a TLS proxy).
+    pub secure_cookies: bool,
+    /// Sign-in attempts a minute allowed for one account.
+    pub sign_in_per_account: NonZeroU32,
+    /// Sign-in attempts a minute allowed from one address.
+    pub sign_in_per_address: NonZeroU32,
+    /// Idle minutes after which a session ends.
+    pub session_idle_minutes: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            data_dir: PathBuf::from("data"),
+            site_dir: PathBuf::from("target/site"),
+            secure_cookies: false,
+            sign_in_per_account: NonZeroU32::new(6).expect("non-zero"),
+            sign_in_per_address: NonZeroU32::new(30).expect("non-zero"),
+            session_idle_minutes: 12 * 60,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("invalid configuration")]
+    Invalid(#[source] Box<figment::Error>),
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::Missing(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            // DPE_CONFIG names the file itself, read by the CLI.
+            .merge(Env::prefixed("DPE_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("dpe.sqlite3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_unknown_keys_fail() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("dpe.toml", "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/dpe\"")?;
+            jail.set_env("DPE_DATA_DIR", "/env/dpe");
+            let overrides = Overrides {
+                listen: Some("127.0.0.1:9100".parse().unwrap()),
+                data_dir: None,
+            };
+            let c = Config::load(Some(Path::new("dpe.toml")), &overrides).unwrap();
+            assert_eq!(c.listen.port(), 9100, "flag beats file");
+            assert_eq!(c.data_dir, PathBuf::from("/env/dpe"), "env beats file");
+            assert!(!c.secure_cookies);
+
+            jail.create_file("typo.toml", "listne = \"127.0.0.1:1\"")?;
+            let err = Config::load(Some(Path::new("typo.toml")), &Overrides::default()).unwrap_err();
+            assert!(format!("{:?}", err).contains("listne"), "{err:?}");
+
+            jail.set_env("DPE_LISTNE", "x");
+            assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/dpe.toml")), &Overrides::default());
+        assert!(matches!(err, Err(ConfigError::Missing(_))));
+    }
+}

@@ -1,0 +1,72 @@
+//! The parts of libvirt's capabilities XML that placement needs.
+
+use app::model::Acceleration;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct Capabilities {
+    #[serde(rename = "guest", default)]
+    pub guests: Vec<Guest>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Guest {
+    pub arch: Arch,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Arch {
+    #[serde(rename = "@name")]
+    pub name: String,
+    #[serde(rename = "domain", default)]
+    pub domains: Vec<DomainType>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DomainType {
+    #[serde(rename = "@type")]
+    pub kind: String,
+}
+
+impl Capabilities {
+    pub fn parse(xml: &str) -> Result<Capabilities, quick_xml::DeError> {
+        quick_xml::de::from_str(xml)
+    }
+
+    /// How x86_64 guests would run. libvirt lists the `kvm` domain type only
+    /// when /dev/kvm is usable (a host whose KVM is broken is started with it
+    /// hidden, see scripts/libvirtd), so its absence means TCG.
+    pub fn acceleration(&self, driver: &str) -> Acceleration {
+        if driver.eq_ignore_ascii_case("test") {
+            return Acceleration::Test;
+        }
+        let kvm = self
+            .guests
+            .iter()
+            .filter(|g| g.arch.name == "x86_64")
+            .flat_map(|g| &g.arch.domains)
+            .any(|d| d.kind == "kvm");
+        if kvm { Acceleration::Kvm } else { Acceleration::Tcg }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QEMU_TCG: &str = r#"<capabilities><host><uuid>x</uuid></host>
+        <guest><os_type>hvm</os_type><arch name='x86_64'><wordsize>64</wordsize>
+        <emulator>/usr/bin/qemu-system-x86_64</emulator><machine>pc</machine>
+        <domain type='qemu'/></arch><features><acpi default='on' toggle='yes'/></features></guest>
+        <guest><os_type>hvm</os_type><arch name='i686'><domain type='qemu'/><domain type='kvm'/></arch></guest>
+        </capabilities>"#;
+
+    #[test]
+    fn kvm_only_when_listed_for_x86_64() {
+        let caps = Capabilities::parse(QEMU_TCG).unwrap();
+        assert_eq!(caps.acceleration("QEMU"), Acceleration::Tcg);
+        let with_kvm = QEMU_TCG.replacen("<domain type='qemu'/></arch>", "<domain type='qemu'/><domain type='kvm'/></arch>", 1);
+        assert_eq!(Capabilities::parse(&with_kvm).unwrap().acceleration("QEMU"), Acceleration::Kvm);
+        assert_eq!(caps.acceleration("Test"), Acceleration::Test);
+    }
+}

@@ -1,0 +1,129 @@
+//! A live look at a libvirt host: versions, size, acceleration, networks.
+
+use std::time::Duration;
+
+use app::model::HostProbe;
+use virt::connect::Connect;
+
+use super::EngineError;
+use super::capabilities::Capabilities;
+use crate::blocking::run_blocking;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a probe learns, besides what the portal shows.
+#[derive(Clone, Debug)]
+pub struct ProbeReport {
+    pub probe: HostProbe,
+    pub networks: Vec<String>,
+}
+
+/// libvirt encodes versions as major * 1,000,000 + minor * 1,000 + release.
+fn version_string(v: u32) -> String {
+    format!("{}.{}.{}", v / 1_000_000, (v / 1_000) % 1_000, v % 1_000)
+}
+
+fn call<T>(uri: &str, call: &'static str, r: Result<T, virt::error::Error>) -> Result<T, EngineError> {
+    r.map_err(|source| EngineError::Libvirt {
+        uri: uri.to_owned(),
+        call,
+        source,
+    })
+}
+
+fn probe_blocking(uri: &str) -> Result<ProbeReport, EngineError> {
+    let mut conn = Connect::open(Some(uri)).map_err(|source| EngineError::Connect {
+        uri: uri.to_owned(),
+        source,
+    })?;
+    let result = (|| {
+        let driver = call(uri, "get_type", conn.get_type())?;
+        let caps_xml = call(uri, "get_capabilities", conn.get_capabilities())?;
+        let caps = Capabilities::parse(&caps_xml).map_err(|source| EngineError::Capabilities {
+            uri: uri.to_owned(),
+            source,
+        })?;
+        let info = call(uri, "get_node_info", conn.get_node_info())?;
+        let mut networks = call(uri, "list_networks", conn.list_networks())?;
+        networks.extend(call(uri, "list_defined_networks", conn.list_defined_networks())?);
+        networks.sort();
+        Ok(ProbeReport {
+            probe: HostProbe {
+                uri: uri.to_owned(),
+                connected: true,
+                hostname: conn.get_hostname().ok(),
+                libvirt_version: Some(version_string(call(uri, "get_lib_version", conn.get_lib_version())?)),
+                hypervisor: Some(driver.clone()),
+                hypervisor_version: conn.get_hyp_version().ok().map(version_string),
+                cpus: Some(info.cpus),
+                memory_mib: Some(info.memory / 1024),
+                acceleration: Some(caps.acceleration(&driver)),
+                error: None,
+            },
+            networks,
+        })
+    })();
+    // A failed close leaks nothing we can act on; the report stands.
+    let _ = conn.close();
+    result
+}
+
+/// Probes `uri`, giving up after ten seconds (an unreachable ssh host can
+/// otherwise hang for minutes).
+pub async fn probe(uri: &str) -> Result<ProbeReport, EngineError> {
+    let owned = uri.to_owned();
+    match tokio::time::timeout(PROBE_TIMEOUT, run_blocking(move || probe_blocking(&owned))).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(EngineError::Timeout {
+            uri: uri.to_owned(),
+            seconds: PROBE_TIMEOUT.as_secs(),
+        }),
+    }
+}
+
+/// A probe that always yields a report; failures become a disconnected one.
+pub async fn probe_status(uri: &str) -> HostProbe {
+    match probe(uri).await {
+        Ok(report) => report.probe,
+        Err(err) => HostProbe {
+            uri: uri.to_owned(),
+            connected: false,
+            hostname: None,
+            libvirt_version: None,
+            hypervisor: None,
+            hypervisor_version: None,
+            cpus: None,
+            memory_mib: None,
+            acceleration: None,
+            error: Some(crate::error_chain(&err)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::Acceleration;
+
+    #[test]
+    fn versions_decode() {
+        assert_eq!(version_string(9_000_000), "9.0.0");
+        assert_eq!(version_string(7_002_011), "7.2.11");
+    }
+
+    #[tokio::test]
+    async fn probes_the_test_driver() {
+        let report = probe("test:///default").await.unwrap();
+        assert!(report.probe.connected);
+        assert_eq!(report.probe.acceleration, Some(Acceleration::Test));
+        assert!(report.probe.cpus.unwrap() > 0);
+        assert!(report.networks.contains(&"default".to_string()), "{:?}", report.networks);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_host_reports_why() {
+        let status = probe_status("qemu+tcp://127.0.0.1:1/system").await;
+        assert!(!status.connected);
+        assert!(status.error.unwrap().contains("cannot connect"));
+    }
+}

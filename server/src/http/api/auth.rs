@@ -1,0 +1,54 @@
+use app::error::AppError;
+use app::model::Me;
+use app::policy::{Action, authorize};
+use app::service::RequestContext;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::{ApiJson, ApiResult};
+use crate::http::HttpState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// Signs in and sets the session cookie. Throttled per account and address.
+#[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = Credentials,
+    responses((status = 200, body = Me), (status = 401, body = super::ErrorBody),
+              (status = 429, body = super::ErrorBody, description = "with Retry-After")))]
+pub async fn login(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<Credentials>,
+) -> ApiResult<Json<Me>> {
+    // Anyone may try to sign in; the service throttles.
+    Ok(Json(state.service.sign_in(&ctx, body.username, body.password).await?))
+}
+
+/// Ends the session server-side.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = super::ErrorBody)))]
+pub async fn logout(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<StatusCode> {
+    if ctx.principal.is_none() {
+        return Err(AppError::Unauthenticated.into());
+    }
+    state.service.sign_out(&ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn me(Extension(ctx): Extension<RequestContext>) -> ApiResult<Json<Me>> {
+    let who = authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
+    Ok(Json(Me::from(who)))
+}

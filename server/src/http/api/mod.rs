@@ -1,0 +1,116 @@
+//! REST API v1: JSON over the same service layer as the portal. Every
+//! handler authorizes (user, object, action) first, then makes one call.
+//! Errors are `{"error": CODE, "message": TEXT}` with a fitting status.
+
+mod auth;
+mod openapi;
+mod system;
+mod tokens;
+
+use app::error::AppError;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::HttpState;
+
+pub fn router() -> Router<HttpState> {
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/setup", post(system::setup))
+        .route("/openapi.json", get(openapi::document))
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+        .fallback(|| async { ApiError(AppError::NotFound("API endpoint".into())) })
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `invalid`, `unauthenticated`.
+    pub error: String,
+    /// A message for people.
+    pub message: String,
+    /// The request field at fault, for `invalid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An [`AppError`] answered as JSON.
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error: self.0.code().to_owned(),
+            message: self.0.to_string(),
+            field: self.0.field().map(str::to_owned),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::Throttled { retry_after_secs } = self.0 {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}
+
+/// `Json<T>` whose rejections are API errors: unreadable JSON is 400,
+/// JSON of the wrong shape (unknown or missing fields, wrong types) is 422.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> AppError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => AppError::invalid("body", e.body_text()),
+        JsonRejection::JsonSyntaxError(e) => AppError::BadRequest(e.body_text()),
+        JsonRejection::MissingJsonContentType(e) => AppError::BadRequest(e.body_text()),
+        JsonRejection::BytesRejection(e) => AppError::BadRequest(e.body_text()),
+        other => AppError::BadRequest(other.body_text()),
+    }
+}
+
+/// A numeric id from the path, or a 400 that says so.
+pub struct IdPath(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| IdPath(id))
+            .map_err(|e: PathRejection| ApiError(AppError::BadRequest(e.body_text())))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,43 @@
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "dpe REST API", description = "Self-service provisioning on KVM. \
+        Authenticate with the session cookie from /api/v1/login or with \
+        `Authorization: Bearer TOKEN`."),
+    paths(
+        super::system::health, super::system::setup,
+        super::auth::login, super::auth::logout, super::auth::me,
+        super::tokens::list, super::tokens::create, super::tokens::revoke,
+    ),
+    components(schemas(super::ErrorBody)),
+    modifiers(&Security),
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("dpe_session"))),
+        );
+    }
+}
+
+pub fn spec() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The OpenAPI 3.1 description of this API.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(spec())
+}

@@ -1,0 +1,63 @@
+use app::model::{NewToken, TokenInfo};
+use app::policy::{Action, authorize};
+use app::service::RequestContext;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::{ApiJson, ApiResult, IdPath};
+use crate::http::HttpState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// What the token is for.
+    pub name: String,
+}
+
+/// The caller's tokens (never their secrets).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, body = [TokenInfo]), (status = 401, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn list(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+    // Not through the session: an API listing must not consume the
+    // portal's one-time display of a new secret.
+    let api_ctx = RequestContext { session: None, ..ctx.clone() };
+    Ok(Json(state.service.tokens_view(&api_ctx, who).await?.tokens))
+}
+
+/// Creates a token; its secret is in this answer and never again.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = NewToken), (status = 401, body = super::ErrorBody),
+              (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn create(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> ApiResult<(StatusCode, Json<NewToken>)> {
+    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+    let api_ctx = RequestContext { session: None, ..ctx.clone() };
+    let created = state.service.create_token(&api_ctx, who, body.name).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Revokes one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    params(("id" = i64, Path, description = "token id")),
+    responses((status = 204), (status = 404, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn revoke(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
+    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+    state.service.revoke_token(who, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,57 @@
+//! Who is asking: resolves the bearer token or the session to a principal
+//! and hands a `RequestContext` to the handlers.
+
+use std::net::SocketAddr;
+
+use app::error::AppError;
+use app::service::RequestContext;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+use super::HttpState;
+use super::api::ApiError;
+
+const SESSION_USER: &str = "user_id";
+
+pub async fn resolve(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let bearer = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let principal = match bearer {
+        Some(secret) => match state.appliance.principal_for_token(&secret).await {
+            Ok(Some(p)) => Some(p),
+            // A wrong token is an error, never a silent fall back to anonymous.
+            Ok(None) => return ApiError(AppError::Unauthenticated).into_response(),
+            Err(e) => return ApiError(e).into_response(),
+        },
+        None => match session.get::<i64>(SESSION_USER).await {
+            Ok(Some(user_id)) => match state.appliance.principal_for_user(user_id).await {
+                Ok(p) => p,
+                Err(e) => return ApiError(e).into_response(),
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable session; treating as signed out");
+                None
+            }
+        },
+    };
+    request.extensions_mut().insert(RequestContext {
+        principal,
+        peer: peer.ip(),
+        session: Some(session),
+    });
+    next.run(request).await
+}

@@ -1,0 +1,100 @@
+//! The HTTP edge: one axum router for the portal (pages and server
+//! functions), the REST API and the site's static files.
+//!
+//! Layers, outermost first: tracing → cross-origin guard → sessions →
+//! request context (who is asking) → page guard (setup, sign-in) → routes.
+
+pub mod api;
+mod context;
+mod guard;
+
+use std::sync::Arc;
+
+use app::service::SharedService;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRef, Request, State};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::appliance::Appliance;
+use crate::store::sessions::SqliteSessionStore;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub appliance: Arc<Appliance>,
+    pub service: SharedService,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<HttpState> for LeptosOptions {
+    fn from_ref(state: &HttpState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// The session cookie's name: the `__Host-` prefix makes browsers insist on
+/// Secure, Path=/ and no Domain, so no sibling host can plant it.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-dpe_session" } else { "dpe_session" }
+}
+
+pub fn leptos_options(site_dir: &std::path::Path) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("dpe")
+        .site_root(site_dir.display().to_string())
+        .site_pkg_dir("pkg")
+        .build()
+}
+
+async fn server_fns(State(state): State<HttpState>, request: Request<Body>) -> impl IntoResponse {
+    let service = state.service.clone();
+    handle_server_fns_with_context(move || provide_context(service.clone()), request).await
+}
+
+pub fn router(appliance: Arc<Appliance>) -> Router {
+    let config = &appliance.config;
+    let leptos = leptos_options(&config.site_dir);
+    let service: SharedService = appliance.clone();
+    let state = HttpState {
+        appliance: appliance.clone(),
+        service: service.clone(),
+        leptos: leptos.clone(),
+    };
+
+    let sessions = SessionManagerLayer::new(SqliteSessionStore::new(appliance.store.clone()))
+        .with_name(session_cookie_name(config.secure_cookies))
+        .with_secure(config.secure_cookies)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
+            config.session_idle_minutes,
+        ))));
+
+    let routes = generate_route_list(app::App);
+    let pkg_dir = config.site_dir.join("pkg");
+    let page_context = move || provide_context(service.clone());
+
+    Router::new()
+        .route("/fn/{*name}", post(server_fns).get(server_fns))
+        .leptos_routes_with_context(&state, routes, page_context, {
+            let leptos = leptos.clone();
+            move || app::shell(leptos.clone())
+        })
+        .nest("/api/v1", api::router())
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(app::shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::pages))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), context::resolve))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn(guard::same_origin))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the store's schema is version {found}, newer than this binary supports ({supported}); \
+         run a newer dpe"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("migration {version} failed")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("SQLite error")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("no reader connection available")]
+    Pool(#[source] r2d2::Error),
+    #[error("cannot write {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A unique constraint refused the row: the name is taken.
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Maps a UNIQUE violation to `Duplicate(what)`, other errors unchanged.
+    pub fn unique_as(err: rusqlite::Error, what: &'static str) -> StoreError {
+        match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Duplicate(what),
+            _ => StoreError::Sqlite(err),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Numbered schema migrations. Each runs in its own IMMEDIATE transaction
+//! that also bumps `PRAGMA user_version`, so a crash leaves the schema at a
+//! version boundary; a store newer than this binary is refused, never
+//! downgraded.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Append only: never edit a migration that has shipped.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts, settings and sessions",
+        sql: r#"
+            CREATE TABLE settings (
+                key   TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            ) STRICT;
+
+            CREATE TABLE users (
+                id            INTEGER PRIMARY KEY,
+                username      TEXT NOT NULL UNIQUE,
+                -- NULL for accounts that cannot sign in with a password
+                password_hash TEXT,
+                role          TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+                disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+                created_at    INTEGER NOT NULL
+            ) STRICT;
+
+            CREATE TABLE sessions (
+                id         TEXT PRIMARY KEY,
+                record     TEXT NOT NULL,
+                expires_at INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+        "#,
+    },
+    Migration {
+        version: 2,
+        name: "API tokens and hosts",
+        sql: r#"
+            CREATE TABLE api_tokens (
+                id           INTEGER PRIMARY KEY,
+                user_id      INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                name         TEXT NOT NULL,
+                -- SHA-256 of the secret: the secret itself is never stored
+                secret_hash  BLOB NOT NULL UNIQUE,
+                created_at   INTEGER NOT NULL,
+                last_used_at INTEGER
+            ) STRICT;
+            CREATE INDEX api_tokens_by_user ON api_tokens (user_id);
+
+            CREATE TABLE hosts (
+                id          INTEGER PRIMARY KEY,
+                name        TEXT NOT NULL UNIQUE,
+                uri         TEXT NOT NULL UNIQUE,
+                storage_dir TEXT NOT NULL,
+                network     TEXT NOT NULL,
+                created_at  INTEGER NOT NULL
+            ) STRICT;
+        "#,
+    },
+];
+
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+pub fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings the schema to the latest version.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, latest_version())
+}
+
+/// Brings the schema to `target` (tests use it to build older stores).
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
+    let found = schema_version(conn)?;
+    if found > latest_version() {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: latest_version(),
+        });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version <= target) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read again under the write lock: another process may have migrated.
+        if schema_version(&tx)? >= migration.version {
+            continue;
+        }
+        let failed = |source| StoreError::Migration {
+            version: migration.version,
+            source,
+        };
+        tx.execute_batch(migration.sql).map_err(failed)?;
+        tx.pragma_update(None, "user_version", migration.version)
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        tracing::info!(version = migration.version, name = migration.name, "migrated the store");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(conn: &Connection) -> Vec<(String, String)> {
+        let mut stmt = conn
+            .prepare("SELECT name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn versions_are_numbered_from_one_without_gaps() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "migration {}", m.name);
+        }
+    }
+
+    #[test]
+    fn every_older_schema_migrates_to_the_same_latest_schema() {
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        let expected = schema(&fresh);
+        for start in 0..latest_version() {
+            let mut conn = Connection::open_in_memory().unwrap();
+            migrate_to(&mut conn, start).unwrap();
+            assert_eq!(schema_version(&conn).unwrap(), start);
+            if start >= 1 {
+                conn.execute(
+                    "INSERT INTO users (username, role, created_at) VALUES ('kept', 'user', 1)",
+                    [],
+                )
+                .unwrap();
+            }
+            migrate(&mut conn).unwrap();
+            assert_eq!(schema_version(&conn).unwrap(), latest_version());
+            assert_eq!(schema(&conn), expected, "from version {start}");
+            if start >= 1 {
+                let kept: i64 = conn
+                    .query_row("SELECT count(*) FROM users WHERE username = 'kept'", [], |r| {
+                        r.get(0)
+                    })
+                    .unwrap();
+                assert_eq!(kept, 1, "rows survive migration from version {start}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "user_version", latest_version() + 1)
+            .unwrap();
+        match migrate(&mut conn) {
+            Err(StoreError::SchemaTooNew { found, supported }) => {
+                assert_eq!(found, latest_version() + 1);
+                assert_eq!(supported, latest_version());
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_previous_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        // Make migration 2 fail half-way: its second table already exists.
+        conn.execute_batch("CREATE TABLE hosts (x INTEGER)").unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StoreError::Migration { version: 2, .. })
+        ));
+        assert_eq!(schema_version(&conn).unwrap(), 1);
+        let tokens_table: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'api_tokens'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tokens_table, 0, "the failed migration was rolled back whole");
+    }
+}

@@ -1,0 +1,161 @@
+//! The SQLite store: one writer connection, a pool of readers, WAL, numbered
+//! migrations. Every call leaves the async runtime through `run_blocking`;
+//! every write is one IMMEDIATE transaction.
+
+mod error;
+pub mod hosts;
+pub mod migrations;
+pub mod sessions;
+pub mod settings;
+pub mod tokens;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::blocking::run_blocking;
+pub use error::StoreError;
+
+/// How long a connection waits for a lock before it gives up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const READERS: u32 = 4;
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish()
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema
+    /// to the latest version. A schema newer than this binary is refused.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        configure(&writer).map_err(open_err)?;
+        migrations::migrate(&mut writer)?;
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| {
+                c.busy_timeout(BUSY_TIMEOUT)?;
+                c.pragma_update(None, "foreign_keys", true)
+            });
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(1))
+            .build(manager)
+            .map_err(StoreError::Pool)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `query` on a reader connection.
+    pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let conn = inner.readers.get().map_err(StoreError::Pool)?;
+            query(&conn)
+        })
+        .await
+    }
+
+    /// Runs `change` in one IMMEDIATE transaction on the writer connection,
+    /// committed when it returns `Ok`, rolled back otherwise.
+    pub async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            // A panic in an earlier writer poisons the lock but leaves the
+            // connection sound: its transaction was rolled back on unwind.
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = change(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Copies the live database to `target` with SQLite's online backup, so
+    /// that writers go on meanwhile. The copy appears whole or not at all.
+    pub async fn backup_to(&self, target: PathBuf) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let partial = target.with_extension("partial");
+            let conn = inner.readers.get().map_err(StoreError::Pool)?;
+            let mut dest = Connection::open(&partial)?;
+            {
+                let backup = rusqlite::backup::Backup::new(&conn, &mut dest)?;
+                backup.run_to_completion(256, Duration::from_millis(5), None)?;
+            }
+            drop(dest);
+            std::fs::rename(&partial, &target).map_err(|source| StoreError::Io {
+                path: target.clone(),
+                source,
+            })
+        })
+        .await
+    }
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A store in a fresh temporary directory, kept alive with it.
+    pub fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("dpe.sqlite3")).expect("open store");
+        (dir, store)
+    }
+}

@@ -1,0 +1,152 @@
+//! tower-sessions' store on our SQLite file, so sessions survive a restart
+//! and go through the same writer as everything else.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
+
+use super::{Store, StoreError, now};
+
+#[derive(Clone, Debug)]
+pub struct SqliteSessionStore {
+    store: Store,
+}
+
+impl SqliteSessionStore {
+    pub fn new(store: Store) -> Self {
+        SqliteSessionStore { store }
+    }
+}
+
+fn backend(err: StoreError) -> session_store::Error {
+    session_store::Error::Backend(err.to_string())
+}
+
+fn encode(record: &Record) -> session_store::Result<String> {
+    serde_json::to_string(record).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+#[async_trait]
+impl SessionStore for SqliteSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // Insert, drawing a new id on the (astronomically rare) collision.
+        loop {
+            let (id, json, expires) = (
+                record.id.to_string(),
+                encode(record)?,
+                record.expiry_date.unix_timestamp(),
+            );
+            let inserted = self
+                .store
+                .write(move |tx| {
+                    Ok(tx.execute(
+                        "INSERT INTO sessions (id, record, expires_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (id) DO NOTHING",
+                        params![id, json, expires],
+                    )? == 1)
+                })
+                .await
+                .map_err(backend)?;
+            if inserted {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let (id, json, expires) = (
+            record.id.to_string(),
+            encode(record)?,
+            record.expiry_date.unix_timestamp(),
+        );
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO sessions (id, record, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET record = excluded.record,
+                                                    expires_at = excluded.expires_at",
+                    params![id, json, expires],
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let id = id.to_string();
+        let json: Option<String> = self
+            .store
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT record FROM sessions WHERE id = ?1 AND expires_at > ?2",
+                    params![id, now()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await
+            .map_err(backend)?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string())))
+            .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let id = id.to_string();
+        self.store
+            .write(move |tx| {
+                tx.execute("DELETE FROM sessions WHERE id = ?1", [id])?;
+                Ok(())
+            })
+            .await
+            .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for SqliteSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        self.store
+            .write(|tx| {
+                tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now()])?;
+                Ok(())
+            })
+            .await
+            .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::temp_store;
+    use std::collections::HashMap;
+
+    fn record(expires_in: time::Duration) -> Record {
+        Record {
+            id: Id::default(),
+            data: HashMap::from([("user_id".to_string(), serde_json::json!(7))]),
+            expiry_date: time::OffsetDateTime::now_utc() + expires_in,
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_round_trip_and_expire() {
+        let (_dir, store) = temp_store();
+        let sessions = SqliteSessionStore::new(store);
+        let mut live = record(time::Duration::hours(1));
+        sessions.create(&mut live).await.unwrap();
+        let loaded = sessions.load(&live.id).await.unwrap().unwrap();
+        assert_eq!(loaded.data["user_id"], serde_json::json!(7));
+
+        let mut dead = record(time::Duration::seconds(-5));
+        sessions.create(&mut dead).await.unwrap();
+        assert!(sessions.load(&dead.id).await.unwrap().is_none(), "expired is not loaded");
+        sessions.delete_expired().await.unwrap();
+
+        sessions.delete(&live.id).await.unwrap();
+        assert!(sessions.load(&live.id).await.unwrap().is_none());
+    }
+}

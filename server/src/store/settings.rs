@@ -1,0 +1,27 @@
+//! Appliance-wide settings: a small key/value table.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+
+pub const APPLIANCE_NAME: &str = "appliance_name";
+pub const SETUP_COMPLETED_AT: &str = "setup_completed_at";
+
+pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+pub fn setup_complete(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(get(conn, SETUP_COMPLETED_AT)?.is_some())
+}

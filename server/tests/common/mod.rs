@@ -1,0 +1,189 @@
+//! The TestApp builder: a real router on a real port with a real SQLite file
+//! in a temporary data directory, and a libvirt host from the test driver.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use server::appliance::Appliance;
+use server::config::Config;
+use server::store::Store;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "violet-Tractor-91-mango";
+pub const HOST_URI: &str = "test:///default";
+
+pub struct TestAppBuilder {
+    set_up: bool,
+    per_account: u32,
+    per_address: u32,
+    data_dir: Option<TempDir>,
+}
+
+impl TestAppBuilder {
+    /// Completes setup (admin `ADMIN`, host `HOST_URI`) before returning.
+    pub fn set_up(mut self) -> Self {
+        self.set_up = true;
+        self
+    }
+
+    /// Sign-in attempts a minute, per account and per address.
+    pub fn sign_in_limits(mut self, per_account: u32, per_address: u32) -> Self {
+        self.per_account = per_account;
+        self.per_address = per_address;
+        self
+    }
+
+    fn reuse(mut self, dir: TempDir) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let dir = match self.data_dir {
+            Some(d) => d,
+            None => tempfile::tempdir().expect("temp dir"),
+        };
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_owned(),
+            site_dir: dir.path().join("site"),
+            sign_in_per_account: NonZeroU32::new(self.per_account).unwrap(),
+            sign_in_per_address: NonZeroU32::new(self.per_address).unwrap(),
+            ..Config::default()
+        };
+        let store = Store::open(&config.store_path()).expect("store");
+        let appliance = Appliance::new(store, config.clone()).await.expect("appliance");
+        let router = server::http::router(appliance.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .unwrap();
+        });
+        let app = TestApp {
+            addr,
+            dir,
+            task,
+            appliance,
+            limits: (self.per_account, self.per_address),
+        };
+        if self.set_up {
+            let response = app.setup(&app.client(), app.setup_body()).await;
+            assert_eq!(response.status(), 201, "setup: {}", response.text().await.unwrap());
+        }
+        app
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    task: JoinHandle<()>,
+    pub appliance: Arc<Appliance>,
+    limits: (u32, u32),
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            set_up: false,
+            per_account: 100,
+            per_address: 1000,
+            data_dir: None,
+        }
+    }
+
+    /// Stops this server and starts another on the same data directory.
+    pub async fn restart(self) -> TestApp {
+        self.task.abort();
+        let _ = self.task.await;
+        let (per_account, per_address) = self.limits;
+        TestApp::builder()
+            .sign_in_limits(per_account, per_address)
+            .reuse(self.dir)
+            .start()
+            .await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub fn setup_body(&self) -> Value {
+        json!({
+            "appliance_name": "Physik <Labor> & \"Co\"'s 物理",
+            "admin_username": ADMIN,
+            "admin_password": ADMIN_PASSWORD,
+            "host_uri": HOST_URI,
+            "storage_dir": self.dir.path().join("storage"),
+            "network": "default",
+        })
+    }
+
+    pub async fn setup(&self, client: &Client, body: Value) -> Response {
+        client.post(self.url("/api/v1/setup")).json(&body).send().await.unwrap()
+    }
+
+    pub async fn login(&self, client: &Client, username: &str, password: &str) -> Response {
+        client
+            .post(self.url("/api/v1/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A client signed in as the admin.
+    pub async fn admin(&self) -> Client {
+        let client = self.client();
+        let r = self.login(&client, ADMIN, ADMIN_PASSWORD).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        client
+    }
+}
+
+/// The `(status, body)` of an answer, for one-line assertions.
+pub async fn status_json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// The value of the session cookie in a Set-Cookie answer, if any.
+pub fn session_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("dpe_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}

@@ -6,17 +6,22 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
-use crate::policy::{Action, authorize};
-#[cfg(feature = "ssr")]
 use crate::model::SetupRequest;
 use crate::model::{Dashboard, HostProbe, Me, SetupStatus, TokensView};
+#[cfg(feature = "ssr")]
+use crate::policy::{Action, authorize};
 #[cfg(feature = "ssr")]
 use crate::service::{request_context, service};
 
 #[server(prefix = "/fn", endpoint = "setup_status")]
 pub async fn get_setup_status() -> Result<SetupStatus, AppError> {
-    // Public: the wizard needs it before any account exists.
-    service()?.setup_status().await
+    respond(
+        async move {
+            // Public: the wizard needs it before any account exists.
+            service()?.setup_status().await
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "complete_setup")]
@@ -29,89 +34,147 @@ pub async fn complete_setup(
     storage_dir: String,
     network: String,
 ) -> Result<(), AppError> {
-    // Public while setup is incomplete; the service refuses it afterwards,
-    // inside the same transaction that would complete it.
-    if admin_password != admin_password_repeat {
-        return Err(AppError::invalid(
-            "admin_password_repeat",
-            "the two passwords differ",
-        ));
-    }
-    let request = SetupRequest {
-        appliance_name,
-        admin_username,
-        admin_password,
-        host_uri,
-        storage_dir: Some(storage_dir),
-        network: Some(network),
-    };
-    service()?.complete_setup(request).await?;
-    leptos_axum::redirect("/login");
-    Ok(())
+    respond(
+        async move {
+            // Public while setup is incomplete; the service refuses it afterwards,
+            // inside the same transaction that would complete it.
+            if admin_password != admin_password_repeat {
+                return Err(AppError::invalid(
+                    "admin_password_repeat",
+                    "the two passwords differ",
+                ));
+            }
+            let request = SetupRequest {
+                appliance_name,
+                admin_username,
+                admin_password,
+                host_uri,
+                storage_dir: Some(storage_dir),
+                network: Some(network),
+            };
+            service()?.complete_setup(request).await?;
+            leptos_axum::redirect("/login");
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "probe_host")]
 pub async fn probe_host(uri: String) -> Result<HostProbe, AppError> {
-    let service = service()?;
-    // During setup no account exists yet; afterwards only admins probe.
-    if service.setup_status().await?.complete {
-        let ctx = request_context().await?;
-        authorize(ctx.principal.as_ref(), Action::ProbeHost)?;
-    }
-    service.probe_host(uri).await
+    respond(
+        async move {
+            let service = service()?;
+            // During setup no account exists yet; afterwards only admins probe.
+            if service.setup_status().await?.complete {
+                let ctx = request_context().await?;
+                authorize(ctx.principal.as_ref(), Action::ProbeHost)?;
+            }
+            service.probe_host(uri).await
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "sign_in")]
 pub async fn sign_in(username: String, password: String) -> Result<Me, AppError> {
-    // Anyone may try; the service throttles per account and per address.
-    let ctx = request_context().await?;
-    let me = service()?.sign_in(&ctx, username, password).await?;
-    leptos_axum::redirect("/");
-    Ok(me)
+    respond(
+        async move {
+            // Anyone may try; the service throttles per account and per address.
+            let ctx = request_context().await?;
+            let me = service()?.sign_in(&ctx, username, password).await?;
+            leptos_axum::redirect("/");
+            Ok(me)
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
-    // Ending one's own session needs no permission beyond holding it.
-    let ctx = request_context().await?;
-    service()?.sign_out(&ctx).await?;
-    leptos_axum::redirect("/login");
-    Ok(())
+    respond(
+        async move {
+            // Ending one's own session needs no permission beyond holding it.
+            let ctx = request_context().await?;
+            service()?.sign_out(&ctx).await?;
+            leptos_axum::redirect("/login");
+            Ok(())
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "me")]
 pub async fn get_me() -> Result<Option<Me>, AppError> {
-    // Anonymous callers get None: the shell shows the sign-in link.
-    let ctx = request_context().await?;
-    Ok(ctx.principal.as_ref().map(Me::from))
+    respond(
+        async move {
+            // Anonymous callers get None: the shell shows the sign-in link.
+            let ctx = request_context().await?;
+            Ok(ctx.principal.as_ref().map(Me::from))
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "dashboard")]
 pub async fn get_dashboard() -> Result<Dashboard, AppError> {
-    let ctx = request_context().await?;
-    let who = authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
-    service()?.dashboard(who).await
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
+            service()?.dashboard(who).await
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "tokens")]
 pub async fn get_tokens() -> Result<TokensView, AppError> {
-    let ctx = request_context().await?;
-    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
-    service()?.tokens_view(&ctx, who).await
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+            service()?.tokens_view(&ctx, who).await
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "create_token")]
 pub async fn create_token(name: String) -> Result<(), AppError> {
-    let ctx = request_context().await?;
-    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
-    // The secret is shown once, by the next `get_tokens`, so that the page
-    // shows it the same way with and without JavaScript.
-    service()?.create_token(&ctx, who, name).await.map(|_| ())
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+            // The secret is shown once, by the next `get_tokens`, so that the page
+            // shows it the same way with and without JavaScript.
+            service()?.create_token(&ctx, who, name).await.map(|_| ())
+        }
+        .await,
+    )
 }
 
 #[server(prefix = "/fn", endpoint = "revoke_token")]
 pub async fn revoke_token(id: i64) -> Result<(), AppError> {
-    let ctx = request_context().await?;
-    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
-    service()?.revoke_token(who, id).await
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+            service()?.revoke_token(who, id).await
+        }
+        .await,
+    )
+}
+
+/// Answers a failed server function with the error's own HTTP status
+/// (leptos would send 500 for all), so logs and tools see 401, 422...
+#[cfg(feature = "ssr")]
+fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(err) = &result
+        && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
+        && let Ok(status) = axum::http::StatusCode::from_u16(err.status())
+    {
+        response.set_status(status);
+    }
+    result
 }

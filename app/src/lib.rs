@@ -12,10 +12,10 @@ pub mod error;
 pub mod model;
 mod pages;
 pub mod policy;
-pub mod validate;
 #[cfg(feature = "ssr")]
 pub mod service;
 mod shell;
+pub mod validate;
 
 pub use shell::{App, shell};
 

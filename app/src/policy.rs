@@ -63,9 +63,18 @@ mod tests {
     fn users_cannot_manage_hosts_or_users() {
         let user = who(Role::User);
         assert!(authorize(Some(&user), Action::ManageOwnTokens).is_ok());
-        assert_eq!(authorize(Some(&user), Action::ManageHosts), Err(AppError::Forbidden));
-        assert_eq!(authorize(Some(&user), Action::ManageUsers), Err(AppError::Forbidden));
-        assert_eq!(authorize(Some(&user), Action::ProbeHost), Err(AppError::Forbidden));
+        assert_eq!(
+            authorize(Some(&user), Action::ManageHosts),
+            Err(AppError::Forbidden)
+        );
+        assert_eq!(
+            authorize(Some(&user), Action::ManageUsers),
+            Err(AppError::Forbidden)
+        );
+        assert_eq!(
+            authorize(Some(&user), Action::ProbeHost),
+            Err(AppError::Forbidden)
+        );
         let admin = who(Role::Admin);
         assert!(authorize(Some(&admin), Action::ManageHosts).is_ok());
     }

@@ -43,8 +43,11 @@ pub trait PortalService: Send + Sync + 'static {
     async fn sign_out(&self, ctx: &RequestContext) -> Result<(), AppError>;
     async fn dashboard(&self, who: &Principal) -> Result<Dashboard, AppError>;
     /// The caller's tokens, and the one created just before (shown once).
-    async fn tokens_view(&self, ctx: &RequestContext, who: &Principal)
-    -> Result<TokensView, AppError>;
+    async fn tokens_view(
+        &self,
+        ctx: &RequestContext,
+        who: &Principal,
+    ) -> Result<TokensView, AppError>;
     async fn create_token(
         &self,
         ctx: &RequestContext,

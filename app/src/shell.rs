@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use crate::pages::{DashboardPage, LoginPage, NotFoundPage, SetupPage, TokensPage};
 
@@ -31,12 +31,14 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/dpe.css" />
         <Title formatter=|title: String| format!("{title} · dpe") />
+        // Async rendering: pages arrive complete, so they read well with
+        // JavaScript off (out-of-order streaming needs JS to place content).
         <Router>
             <Routes fallback=NotFoundPage>
-                <Route path=path!("/") view=DashboardPage />
-                <Route path=path!("/setup") view=SetupPage />
-                <Route path=path!("/login") view=LoginPage />
-                <Route path=path!("/tokens") view=TokensPage />
+                <Route path=path!("/") ssr=SsrMode::Async view=DashboardPage />
+                <Route path=path!("/setup") ssr=SsrMode::Async view=SetupPage />
+                <Route path=path!("/login") ssr=SsrMode::Async view=LoginPage />
+                <Route path=path!("/tokens") ssr=SsrMode::Async view=TokensPage />
             </Routes>
         </Router>
     }

@@ -10,7 +10,10 @@ const PATH_MAX: usize = 1024;
 
 fn no_controls(field: &str, text: &str) -> Result<(), AppError> {
     if text.chars().any(char::is_control) {
-        return Err(AppError::invalid(field, "must not contain control characters"));
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -23,7 +26,10 @@ pub fn display_name(field: &str, text: &str) -> Result<String, AppError> {
         return Err(AppError::invalid(field, "is required"));
     }
     if text.chars().count() > NAME_MAX {
-        return Err(AppError::invalid(field, format!("use at most {NAME_MAX} characters")));
+        return Err(AppError::invalid(
+            field,
+            format!("use at most {NAME_MAX} characters"),
+        ));
     }
     no_controls(field, text)?;
     Ok(text.to_owned())
@@ -37,7 +43,10 @@ pub fn username(field: &str, text: &str) -> Result<String, AppError> {
         return Err(AppError::invalid(field, "is required"));
     }
     if name.chars().count() > NAME_MAX {
-        return Err(AppError::invalid(field, format!("use at most {NAME_MAX} characters")));
+        return Err(AppError::invalid(
+            field,
+            format!("use at most {NAME_MAX} characters"),
+        ));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
     if let Some(bad) = name.chars().find(|c| !ok_char(*c)) {
@@ -47,7 +56,10 @@ pub fn username(field: &str, text: &str) -> Result<String, AppError> {
         ));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(AppError::invalid(field, "must start with a letter or a digit"));
+        return Err(AppError::invalid(
+            field,
+            "must start with a letter or a digit",
+        ));
     }
     Ok(name)
 }
@@ -60,11 +72,17 @@ pub fn libvirt_uri(field: &str, text: &str) -> Result<String, AppError> {
         return Err(AppError::invalid(field, "is required"));
     }
     if uri.len() > URI_MAX {
-        return Err(AppError::invalid(field, format!("use at most {URI_MAX} bytes")));
+        return Err(AppError::invalid(
+            field,
+            format!("use at most {URI_MAX} bytes"),
+        ));
     }
     no_controls(field, uri)?;
     let Some((scheme, rest)) = uri.split_once("://") else {
-        return Err(AppError::invalid(field, "expected a libvirt URI such as qemu:///system"));
+        return Err(AppError::invalid(
+            field,
+            "expected a libvirt URI such as qemu:///system",
+        ));
     };
     let driver = scheme.split('+').next().unwrap_or_default();
     if !matches!(driver, "qemu" | "test") {
@@ -86,11 +104,17 @@ pub fn absolute_dir(field: &str, text: &str) -> Result<String, AppError> {
         return Err(AppError::invalid(field, "is required"));
     }
     if path.len() > PATH_MAX {
-        return Err(AppError::invalid(field, format!("use at most {PATH_MAX} bytes")));
+        return Err(AppError::invalid(
+            field,
+            format!("use at most {PATH_MAX} bytes"),
+        ));
     }
     no_controls(field, path)?;
     if !path.starts_with('/') {
-        return Err(AppError::invalid(field, "must be an absolute path, starting with /"));
+        return Err(AppError::invalid(
+            field,
+            "must be an absolute path, starting with /",
+        ));
     }
     if path.split('/').any(|part| part == "..") {
         return Err(AppError::invalid(field, "must not contain '..'"));
@@ -105,13 +129,19 @@ pub fn libvirt_name(field: &str, text: &str) -> Result<String, AppError> {
         return Err(AppError::invalid(field, "is required"));
     }
     if name.len() > NAME_MAX {
-        return Err(AppError::invalid(field, format!("use at most {NAME_MAX} characters")));
+        return Err(AppError::invalid(
+            field,
+            format!("use at most {NAME_MAX} characters"),
+        ));
     }
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
     {
-        return Err(AppError::invalid(field, format!("{bad:?} is not allowed in a libvirt name")));
+        return Err(AppError::invalid(
+            field,
+            format!("{bad:?} is not allowed in a libvirt name"),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -123,7 +153,17 @@ mod tests {
     #[test]
     fn usernames_are_normalized_and_restricted() {
         assert_eq!(username("u", "  Ann.Lee ").unwrap(), "ann.lee");
-        for bad in ["", "a<b", "o'neil", "\"x\"", "a&b", "é", "-x", "a b", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "a<b",
+            "o'neil",
+            "\"x\"",
+            "a&b",
+            "é",
+            "-x",
+            "a b",
+            &"x".repeat(65),
+        ] {
             let err = username("u", bad).unwrap_err();
             assert_eq!(err.field(), Some("u"), "{bad:?}");
         }
@@ -131,7 +171,10 @@ mod tests {
 
     #[test]
     fn display_names_take_any_script_but_not_controls() {
-        assert_eq!(display_name("n", " Physik <Labor> & Co's \"wiki\" ").unwrap(), "Physik <Labor> & Co's \"wiki\"");
+        assert_eq!(
+            display_name("n", " Physik <Labor> & Co's \"wiki\" ").unwrap(),
+            "Physik <Labor> & Co's \"wiki\""
+        );
         assert_eq!(display_name("n", "物理学部").unwrap(), "物理学部");
         assert!(display_name("n", "a\u{0007}b").is_err());
         assert!(display_name("n", "   ").is_err());

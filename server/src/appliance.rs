@@ -129,13 +129,14 @@ impl Appliance {
 
 /// Creates the storage directory when the host is this machine.
 fn prepare_local_storage(uri: &str, dir: &str) -> Result<(), AppError> {
-    let local = uri.split_once("://").is_some_and(|(_, rest)| rest.starts_with('/'));
+    let local = uri
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with('/'));
     if !local || uri.starts_with("test:") {
         return Ok(());
     }
-    std::fs::create_dir_all(Path::new(dir)).map_err(|e| {
-        AppError::invalid("storage_dir", format!("cannot create the directory: {e}"))
-    })
+    std::fs::create_dir_all(Path::new(dir))
+        .map_err(|e| AppError::invalid("storage_dir", format!("cannot create the directory: {e}")))
 }
 
 #[async_trait]
@@ -154,22 +155,30 @@ impl PortalService for Appliance {
         let defaults = self.defaults();
         let appliance_name = validate::display_name("appliance_name", &request.appliance_name)?;
         let username = validate::username("admin_username", &request.admin_username)?;
-        if let Some(why) = password::weakness(&request.admin_password, &[&username, &appliance_name]) {
+        if let Some(why) =
+            password::weakness(&request.admin_password, &[&username, &appliance_name])
+        {
             return Err(AppError::invalid("admin_password", why));
         }
         let host_uri = validate::libvirt_uri("host_uri", &request.host_uri)?;
         let storage_dir = validate::absolute_dir(
             "storage_dir",
-            request.storage_dir.as_deref().unwrap_or(&defaults.storage_dir),
+            request
+                .storage_dir
+                .as_deref()
+                .unwrap_or(&defaults.storage_dir),
         )?;
         let network = validate::libvirt_name(
             "network",
             request.network.as_deref().unwrap_or(&defaults.network),
         )?;
 
-        let report = probe::probe(&host_uri)
-            .await
-            .map_err(|e| AppError::invalid("host_uri", format!("could not connect: {}", error_chain(&e))))?;
+        let report = probe::probe(&host_uri).await.map_err(|e| {
+            AppError::invalid(
+                "host_uri",
+                format!("could not connect: {}", error_chain(&e)),
+            )
+        })?;
         if !report.networks.contains(&network) {
             return Err(AppError::invalid(
                 "network",
@@ -183,7 +192,11 @@ impl PortalService for Appliance {
 
         let password = request.admin_password;
         let hash = run_blocking(move || password::hash(&password)).await;
-        let host_name = report.probe.hostname.clone().unwrap_or_else(|| "host-1".to_owned());
+        let host_name = report
+            .probe
+            .hostname
+            .clone()
+            .unwrap_or_else(|| "host-1".to_owned());
         let completed = self
             .store
             .write(move |tx| {
@@ -194,7 +207,11 @@ impl PortalService for Appliance {
                 settings::set(tx, settings::APPLIANCE_NAME, &appliance_name)?;
                 users::insert(tx, &username, Some(&hash), Role::Admin)?;
                 hosts::insert(tx, &host_name, &host_uri, &storage_dir, &network)?;
-                settings::set(tx, settings::SETUP_COMPLETED_AT, &crate::store::now().to_string())?;
+                settings::set(
+                    tx,
+                    settings::SETUP_COMPLETED_AT,
+                    &crate::store::now().to_string(),
+                )?;
                 Ok(true)
             })
             .await
@@ -241,7 +258,10 @@ impl PortalService for Appliance {
         };
         // A new id at the privilege change defeats session fixation.
         session.cycle_id().await.map_err(session_err)?;
-        session.insert(SESSION_USER, user.id).await.map_err(session_err)?;
+        session
+            .insert(SESSION_USER, user.id)
+            .await
+            .map_err(session_err)?;
         tracing::info!(account, peer = %ctx.peer, "signed in");
         Ok(Me {
             username: user.username,
@@ -282,7 +302,11 @@ impl PortalService for Appliance {
         })
     }
 
-    async fn tokens_view(&self, ctx: &RequestContext, who: &Principal) -> Result<TokensView, AppError> {
+    async fn tokens_view(
+        &self,
+        ctx: &RequestContext,
+        who: &Principal,
+    ) -> Result<TokensView, AppError> {
         let user_id = who.user_id;
         let tokens = self
             .store
@@ -290,10 +314,16 @@ impl PortalService for Appliance {
             .await
             .map_err(store_err)?;
         let just_created = match &ctx.session {
-            Some(s) => s.remove::<NewToken>(SESSION_NEW_TOKEN).await.map_err(session_err)?,
+            Some(s) => s
+                .remove::<NewToken>(SESSION_NEW_TOKEN)
+                .await
+                .map_err(session_err)?,
             None => None,
         };
-        Ok(TokensView { tokens, just_created })
+        Ok(TokensView {
+            tokens,
+            just_created,
+        })
     }
 
     async fn create_token(
@@ -310,7 +340,11 @@ impl PortalService for Appliance {
             .write(move |tx| tokens::insert(tx, user_id, &stored_name, &hash))
             .await
             .map_err(store_err)?;
-        let created = NewToken { id, name, token: secret };
+        let created = NewToken {
+            id,
+            name,
+            token: secret,
+        };
         if let Some(session) = &ctx.session {
             session
                 .insert(SESSION_NEW_TOKEN, &created)

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "dpe", version, about = "Dynamic Provisioning Environment: a self-service portal for KVM")]
+#[command(
+    name = "dpe",
+    version,
+    about = "Dynamic Provisioning Environment: a self-service portal for KVM"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

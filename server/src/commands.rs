@@ -100,8 +100,14 @@ fn read_new_password(from_stdin: bool, username: &str) -> anyhow::Result<String>
     Ok(password)
 }
 
-pub async fn user_add(config: &Config, username: &str, role: Role, password_stdin: bool) -> anyhow::Result<()> {
-    let username = app::validate::username("username", username).map_err(|e| anyhow::anyhow!("{e}"))?;
+pub async fn user_add(
+    config: &Config,
+    username: &str,
+    role: Role,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let username =
+        app::validate::username("username", username).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open_store(config)?;
     let password = read_new_password(password_stdin, &username)?;
     let hash = run_blocking(move || password::hash(&password)).await;
@@ -113,13 +119,20 @@ pub async fn user_add(config: &Config, username: &str, role: Role, password_stdi
     Ok(())
 }
 
-pub async fn user_passwd(config: &Config, username: &str, password_stdin: bool) -> anyhow::Result<()> {
+pub async fn user_passwd(
+    config: &Config,
+    username: &str,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
     let store = open_store(config)?;
     let username = username.trim().to_lowercase();
     let password = read_new_password(password_stdin, &username)?;
     let hash = run_blocking(move || password::hash(&password)).await;
     let name = username.clone();
-    if !store.write(move |tx| users::set_password(tx, &name, &hash)).await? {
+    if !store
+        .write(move |tx| users::set_password(tx, &name, &hash))
+        .await?
+    {
         bail!("no user {username}");
     }
     println!("password of {username} changed");
@@ -141,7 +154,10 @@ pub async fn user_disable(config: &Config, username: &str) -> anyhow::Result<()>
     let store = open_store(config)?;
     let name = username.trim().to_lowercase();
     let lookup = name.clone();
-    if !store.write(move |tx| users::set_disabled(tx, &lookup, true)).await? {
+    if !store
+        .write(move |tx| users::set_disabled(tx, &lookup, true))
+        .await?
+    {
         bail!("no user {name}");
     }
     println!("disabled {name}");
@@ -157,7 +173,11 @@ pub async fn backup(config: &Config, file: &Path, force: bool) -> anyhow::Result
     }
     let store = open_store(config)?;
     store.backup_to(file.to_owned()).await?;
-    println!("backed up {} to {}", config.store_path().display(), file.display());
+    println!(
+        "backed up {} to {}",
+        config.store_path().display(),
+        file.display()
+    );
     Ok(())
 }
 
@@ -172,7 +192,11 @@ pub async fn healthcheck(config: &Config, url: Option<String>) -> anyhow::Result
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
-    let response = client.get(&url).send().await.with_context(|| format!("no answer from {url}"))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("no answer from {url}"))?;
     if !response.status().is_success() {
         bail!("{url} answered {}", response.status());
     }

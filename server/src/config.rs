@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn layers_apply_in_order_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("dpe.toml", "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/dpe\"")?;
+            jail.create_file(
+                "dpe.toml",
+                "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/dpe\"",
+            )?;
             jail.set_env("DPE_DATA_DIR", "/env/dpe");
             let overrides = Overrides {
                 listen: Some("127.0.0.1:9100".parse().unwrap()),
@@ -102,7 +105,8 @@ mod tests {
             assert!(!c.secure_cookies);
 
             jail.create_file("typo.toml", "listne = \"127.0.0.1:1\"")?;
-            let err = Config::load(Some(Path::new("typo.toml")), &Overrides::default()).unwrap_err();
+            let err =
+                Config::load(Some(Path::new("typo.toml")), &Overrides::default()).unwrap_err();
             assert!(format!("{:?}", err).contains("listne"), "{err:?}");
 
             jail.set_env("DPE_LISTNE", "x");
@@ -113,7 +117,10 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_an_error() {
-        let err = Config::load(Some(Path::new("/nonexistent/dpe.toml")), &Overrides::default());
+        let err = Config::load(
+            Some(Path::new("/nonexistent/dpe.toml")),
+            &Overrides::default(),
+        );
         assert!(matches!(err, Err(ConfigError::Missing(_))));
     }
 }

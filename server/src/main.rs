@@ -8,7 +8,10 @@ use server::config::{Config, Overrides};
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -22,14 +25,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.global.config.as_deref(), &overrides)?;
     match cli.command {
         Command::Serve { .. } => commands::serve(config).await,
-        Command::User(UserCommand::Add { username, role, password_stdin }) => {
-            commands::user_add(&config, &username, role.into(), password_stdin).await
-        }
-        Command::User(UserCommand::Passwd { username, password_stdin }) => {
-            commands::user_passwd(&config, &username, password_stdin).await
-        }
+        Command::User(UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        }) => commands::user_add(&config, &username, role.into(), password_stdin).await,
+        Command::User(UserCommand::Passwd {
+            username,
+            password_stdin,
+        }) => commands::user_passwd(&config, &username, password_stdin).await,
         Command::User(UserCommand::List) => commands::user_list(&config).await,
-        Command::User(UserCommand::Disable { username }) => commands::user_disable(&config, &username).await,
+        Command::User(UserCommand::Disable { username }) => {
+            commands::user_disable(&config, &username).await
+        }
         Command::Backup { file, force } => commands::backup(&config, &file, force).await,
         Command::Healthcheck { url } => commands::healthcheck(&config, url).await,
     }

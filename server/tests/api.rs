@@ -10,7 +10,14 @@ use serde_json::json;
 #[tokio::test]
 async fn health_reports_setup_state_and_version() {
     let app = TestApp::builder().start().await;
-    let (status, body) = status_json(app.client().get(app.url("/api/v1/health")).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.client()
+            .get(app.url("/api/v1/health"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["setup_complete"], false);
@@ -33,7 +40,10 @@ async fn before_setup_pages_lead_to_the_wizard_and_the_api_says_so() {
     assert!(html.contains("test connection") || html.contains("Test connection"));
 
     let (status, body) = status_json(client.get(app.url("/api/v1/me")).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("setup_required")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("setup_required"))
+    );
 }
 
 #[tokio::test]
@@ -43,12 +53,24 @@ async fn setup_refuses_bad_input_with_the_field_at_fault() {
     let cases = [
         ("admin_password", json!("password1234"), "admin_password"),
         ("admin_password", json!("short"), "admin_password"),
-        ("admin_username", json!("<script>alert('x')</script>"), "admin_username"),
+        (
+            "admin_username",
+            json!("<script>alert('x')</script>"),
+            "admin_username",
+        ),
         ("admin_username", json!("Ünïcödé"), "admin_username"),
         ("appliance_name", json!(""), "appliance_name"),
-        ("appliance_name", json!("x".repeat(100_000)), "appliance_name"),
+        (
+            "appliance_name",
+            json!("x".repeat(100_000)),
+            "appliance_name",
+        ),
         ("host_uri", json!("xen:///"), "host_uri"),
-        ("host_uri", json!("qemu+tcp://127.0.0.1:1/system"), "host_uri"),
+        (
+            "host_uri",
+            json!("qemu+tcp://127.0.0.1:1/system"),
+            "host_uri",
+        ),
         ("storage_dir", json!("relative/path"), "storage_dir"),
         ("network", json!("no-such-network"), "network"),
         ("network", json!("bad name"), "network"),
@@ -68,7 +90,10 @@ async fn setup_refuses_bad_input_with_the_field_at_fault() {
     body["is_admin"] = json!(true);
     let (status, err) = status_json(app.setup(&client, body).await).await;
     assert_eq!(status, 422, "{err}");
-    assert!(err["message"].as_str().unwrap().contains("is_admin"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("is_admin"),
+        "{err}"
+    );
     let mut body = app.setup_body();
     body["admin_password"] = json!(-5);
     assert_eq!(app.setup(&client, body).await.status(), 422);
@@ -81,11 +106,17 @@ async fn setup_refuses_bad_input_with_the_field_at_fault() {
         .unwrap();
     let (status, err) = status_json(r).await;
     assert_eq!((status, err["error"].as_str()), (400, Some("bad_request")));
-    let r = client.post(app.url("/api/v1/setup")).body("{}").send().await.unwrap();
+    let r = client
+        .post(app.url("/api/v1/setup"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "no JSON content type");
 
     // Nothing of it was kept.
-    let (_, health) = status_json(client.get(app.url("/api/v1/health")).send().await.unwrap()).await;
+    let (_, health) =
+        status_json(client.get(app.url("/api/v1/health")).send().await.unwrap()).await;
     assert_eq!(health["setup_complete"], false);
 }
 
@@ -94,7 +125,8 @@ async fn setup_completes_once_and_cannot_be_rerun() {
     let app = TestApp::builder().start().await;
     let client = app.client();
     assert_eq!(app.setup(&client, app.setup_body()).await.status(), 201);
-    let (_, health) = status_json(client.get(app.url("/api/v1/health")).send().await.unwrap()).await;
+    let (_, health) =
+        status_json(client.get(app.url("/api/v1/health")).send().await.unwrap()).await;
     assert_eq!(health["setup_complete"], true);
 
     // A second wizard run, even with other credentials, cannot take over.
@@ -102,11 +134,17 @@ async fn setup_completes_once_and_cannot_be_rerun() {
     takeover["admin_username"] = json!("mallory");
     let (status, err) = status_json(app.setup(&client, takeover).await).await;
     assert_eq!((status, err["error"].as_str()), (409, Some("conflict")));
-    assert_eq!(app.login(&client, "mallory", ADMIN_PASSWORD).await.status(), 401);
+    assert_eq!(
+        app.login(&client, "mallory", ADMIN_PASSWORD).await.status(),
+        401
+    );
 
     // The wizard page now sends visitors to sign in, and its server function refuses.
     let r = client.get(app.url("/setup")).send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.headers()[LOCATION].to_str().unwrap()), (303, "/login"));
+    assert_eq!(
+        (r.status().as_u16(), r.headers()[LOCATION].to_str().unwrap()),
+        (303, "/login")
+    );
     let r = client
         .post(app.url("/fn/complete_setup"))
         .form(&[
@@ -121,8 +159,15 @@ async fn setup_completes_once_and_cannot_be_rerun() {
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_server_error() || r.status().is_client_error(), "{}", r.status());
-    assert_eq!(app.login(&client, "mallory", ADMIN_PASSWORD).await.status(), 401);
+    assert!(
+        r.status().is_server_error() || r.status().is_client_error(),
+        "{}",
+        r.status()
+    );
+    assert_eq!(
+        app.login(&client, "mallory", ADMIN_PASSWORD).await.status(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -133,7 +178,16 @@ async fn concurrent_setups_have_exactly_one_winner() {
         let mut body = app.setup_body();
         body["admin_username"] = json!(format!("admin{i}"));
         let url = app.url("/api/v1/setup");
-        async move { client.post(url).json(&body).send().await.unwrap().status().as_u16() }
+        async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     });
     let mut statuses = futures::future::join_all(attempts).await;
     statuses.sort();
@@ -145,12 +199,18 @@ async fn sign_in_and_out() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.client();
     let (status, body) = status_json(client.get(app.url("/api/v1/me")).send().await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthenticated"))
+    );
 
     let wrong = status_json(app.login(&client, ADMIN, "wrong password!!").await).await;
     let unknown = status_json(app.login(&client, "nobody", "wrong password!!").await).await;
     assert_eq!(wrong.0, 401);
-    assert_eq!(wrong, unknown, "one answer for unknown user and wrong password");
+    assert_eq!(
+        wrong, unknown,
+        "one answer for unknown user and wrong password"
+    );
     let empty = status_json(app.login(&client, ADMIN, "").await).await;
     assert_eq!(empty.0, 401);
 
@@ -166,10 +226,32 @@ async fn sign_in_and_out() {
     let (status, me) = status_json(client.get(app.url("/api/v1/me")).send().await.unwrap()).await;
     assert_eq!((status, me["username"].as_str()), (200, Some("admin")));
 
-    assert_eq!(client.post(app.url("/api/v1/logout")).send().await.unwrap().status(), 204);
-    assert_eq!(client.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        client
+            .post(app.url("/api/v1/logout"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     // The old cookie is dead server-side, not just forgotten by the client.
-    let replay = app.client().get(app.url("/api/v1/me")).header(COOKIE, old).send().await.unwrap();
+    let replay = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .header(COOKIE, old)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replay.status(), 401);
 }
 
@@ -182,9 +264,21 @@ async fn the_session_id_changes_at_sign_in() {
     let second = session_cookie(&app.login(&client, ADMIN, ADMIN_PASSWORD).await).unwrap();
     assert_ne!(first, second);
     // ...and the id from before is no longer accepted.
-    let replay = app.client().get(app.url("/api/v1/me")).header(COOKIE, first).send().await.unwrap();
+    let replay = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .header(COOKIE, first)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replay.status(), 401);
-    let fresh = app.client().get(app.url("/api/v1/me")).header(COOKIE, second).send().await.unwrap();
+    let fresh = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .header(COOKIE, second)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fresh.status(), 200);
 }
 
@@ -194,17 +288,30 @@ async fn sessions_survive_a_restart() {
     let client = app.client();
     let cookie = session_cookie(&app.login(&client, ADMIN, ADMIN_PASSWORD).await).unwrap();
     let app = app.restart().await;
-    let r = app.client().get(app.url("/api/v1/me")).header(COOKIE, cookie).send().await.unwrap();
+    let r = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
 #[tokio::test]
 async fn sign_in_is_throttled_per_account_with_retry_after() {
-    let app = TestApp::builder().sign_in_limits(3, 1000).set_up().start().await;
+    let app = TestApp::builder()
+        .sign_in_limits(3, 1000)
+        .set_up()
+        .start()
+        .await;
     // set_up() signed in nobody; three attempts are allowed.
     let client = app.client();
     for _ in 0..3 {
-        assert_eq!(app.login(&client, ADMIN, "not the password").await.status(), 401);
+        assert_eq!(
+            app.login(&client, ADMIN, "not the password").await.status(),
+            401
+        );
     }
     let r = app.login(&client, ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(r.status(), 429, "even the right password waits");
@@ -213,17 +320,34 @@ async fn sign_in_is_throttled_per_account_with_retry_after() {
     let (_, body) = status_json(r).await;
     assert_eq!(body["error"], "throttled");
     // Another account is not locked out by it.
-    assert_eq!(app.login(&client, "someone", "not the password").await.status(), 401);
+    assert_eq!(
+        app.login(&client, "someone", "not the password")
+            .await
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn sign_in_is_throttled_per_address() {
-    let app = TestApp::builder().sign_in_limits(100, 4).set_up().start().await;
+    let app = TestApp::builder()
+        .sign_in_limits(100, 4)
+        .set_up()
+        .start()
+        .await;
     let client = app.client();
     for i in 0..4 {
-        assert_eq!(app.login(&client, &format!("user{i}"), "x-not-the-password").await.status(), 401);
+        assert_eq!(
+            app.login(&client, &format!("user{i}"), "x-not-the-password")
+                .await
+                .status(),
+            401
+        );
     }
-    assert_eq!(app.login(&client, ADMIN, ADMIN_PASSWORD).await.status(), 429);
+    assert_eq!(
+        app.login(&client, ADMIN, ADMIN_PASSWORD).await.status(),
+        429
+    );
 }
 
 #[tokio::test]
@@ -233,24 +357,43 @@ async fn foreign_origins_cannot_change_state() {
     let evil = "https://evil.example";
     let attempts = [
         client.post(app.url("/api/v1/logout")),
-        client.post(app.url("/api/v1/tokens")).json(&json!({"name": "x"})),
+        client
+            .post(app.url("/api/v1/tokens"))
+            .json(&json!({"name": "x"})),
         client.delete(app.url("/api/v1/tokens/1")),
         client.post(app.url("/fn/sign_out")),
-        client.post(app.url("/fn/create_token")).form(&[("name", "x")]),
+        client
+            .post(app.url("/fn/create_token"))
+            .form(&[("name", "x")]),
     ];
     for request in attempts {
         let (status, body) = status_json(request.header(ORIGIN, evil).send().await.unwrap()).await;
-        assert_eq!((status, body["error"].as_str()), (403, Some("cross_origin")));
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("cross_origin"))
+        );
     }
-    let r = app.client().post(app.url("/api/v1/login")).header(ORIGIN, "null")
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD})).send().await.unwrap();
+    let r = app
+        .client()
+        .post(app.url("/api/v1/login"))
+        .header(ORIGIN, "null")
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     // Nothing happened: still signed in, no token made.
-    let (_, tokens) = status_json(client.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
+    let (_, tokens) =
+        status_json(client.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
     assert_eq!(tokens, json!([]));
     // The portal's own origin is fine.
-    let r = client.post(app.url("/api/v1/tokens")).header(ORIGIN, app.origin())
-        .json(&json!({"name": "same origin"})).send().await.unwrap();
+    let r = client
+        .post(app.url("/api/v1/tokens"))
+        .header(ORIGIN, app.origin())
+        .json(&json!({"name": "same origin"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
 }
 
@@ -260,7 +403,12 @@ async fn api_tokens_are_shown_once_work_as_bearer_and_can_be_revoked() {
     let client = app.admin().await;
     let name = "backup <script> & 'quotes' \"ü\"";
     let (status, created) = status_json(
-        client.post(app.url("/api/v1/tokens")).json(&json!({"name": name})).send().await.unwrap(),
+        client
+            .post(app.url("/api/v1/tokens"))
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(status, 201, "{created}");
@@ -270,31 +418,74 @@ async fn api_tokens_are_shown_once_work_as_bearer_and_can_be_revoked() {
 
     let (_, list) = status_json(client.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
     assert_eq!(list[0]["name"], name);
-    assert!(list[0].get("token").is_none(), "secrets are never listed: {list}");
+    assert!(
+        list[0].get("token").is_none(),
+        "secrets are never listed: {list}"
+    );
     assert!(!list.to_string().contains(&secret));
 
     let bearer = app.client();
-    let r = bearer.get(app.url("/api/v1/me")).header(AUTHORIZATION, format!("Bearer {secret}")).send().await.unwrap();
-    assert_eq!(status_json(r).await, (200, json!({"username": "admin", "role": "admin"})));
+    let r = bearer
+        .get(app.url("/api/v1/me"))
+        .header(AUTHORIZATION, format!("Bearer {secret}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_json(r).await,
+        (200, json!({"username": "admin", "role": "admin"}))
+    );
     let (_, list) = status_json(client.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
     assert!(list[0]["last_used_at"].is_i64(), "use is recorded: {list}");
 
     // Bad input to the token endpoints.
-    let r = client.post(app.url("/api/v1/tokens")).json(&json!({"name": ""})).send().await.unwrap();
+    let r = client
+        .post(app.url("/api/v1/tokens"))
+        .json(&json!({"name": ""}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status_json(r).await.0, 422);
-    let r = client.post(app.url("/api/v1/tokens")).json(&json!({"name": "a", "scope": "all"})).send().await.unwrap();
+    let r = client
+        .post(app.url("/api/v1/tokens"))
+        .json(&json!({"name": "a", "scope": "all"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status_json(r).await.0, 422);
-    let r = client.delete(app.url("/api/v1/tokens/not-a-number")).send().await.unwrap();
+    let r = client
+        .delete(app.url("/api/v1/tokens/not-a-number"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status_json(r).await.0, 400);
 
     // Revoke: the secret stops working, a second click is a clean 404.
-    let r = client.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap();
+    let r = client
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    let r = client.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap();
+    let r = client
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status_json(r).await.0, 404);
-    let r = bearer.get(app.url("/api/v1/me")).header(AUTHORIZATION, format!("Bearer {secret}")).send().await.unwrap();
+    let r = bearer
+        .get(app.url("/api/v1/me"))
+        .header(AUTHORIZATION, format!("Bearer {secret}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status_json(r).await.0, 401);
-    let r = bearer.get(app.url("/api/v1/me")).header(AUTHORIZATION, "Bearer dpe_forged").send().await.unwrap();
+    let r = bearer
+        .get(app.url("/api/v1/me"))
+        .header(AUTHORIZATION, "Bearer dpe_forged")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status_json(r).await.0, 401);
 }
 
@@ -303,7 +494,12 @@ async fn tokens_are_private_to_their_owner() {
     let app = TestApp::builder().set_up().start().await;
     let admin = app.admin().await;
     let (_, created) = status_json(
-        admin.post(app.url("/api/v1/tokens")).json(&json!({"name": "admin's"})).send().await.unwrap(),
+        admin
+            .post(app.url("/api/v1/tokens"))
+            .json(&json!({"name": "admin's"}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     let id = created["id"].as_i64().unwrap();
@@ -311,15 +507,28 @@ async fn tokens_are_private_to_their_owner() {
     let hash = server::auth::password::hash("other-User-pass-77");
     app.appliance
         .store
-        .write(move |tx| server::store::users::insert(tx, "bob", Some(&hash), app::model::Role::User))
+        .write(move |tx| {
+            server::store::users::insert(tx, "bob", Some(&hash), app::model::Role::User)
+        })
         .await
         .unwrap();
     let bob = app.client();
-    assert_eq!(app.login(&bob, "bob", "other-User-pass-77").await.status(), 200);
+    assert_eq!(
+        app.login(&bob, "bob", "other-User-pass-77").await.status(),
+        200
+    );
     let (_, list) = status_json(bob.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
     assert_eq!(list, json!([]));
-    let r = bob.delete(app.url(&format!("/api/v1/tokens/{id}"))).send().await.unwrap();
-    assert_eq!(status_json(r).await.0, 404, "someone else's token is not found");
+    let r = bob
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_json(r).await.0,
+        404,
+        "someone else's token is not found"
+    );
     let (_, list) = status_json(admin.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "and still there");
 }
@@ -329,31 +538,81 @@ async fn disabled_accounts_lose_sessions_and_tokens_at_once() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.admin().await;
     let (_, created) = status_json(
-        client.post(app.url("/api/v1/tokens")).json(&json!({"name": "t"})).send().await.unwrap(),
+        client
+            .post(app.url("/api/v1/tokens"))
+            .json(&json!({"name": "t"}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     let secret = created["token"].as_str().unwrap().to_owned();
-    app.appliance.store.write(|tx| server::store::users::set_disabled(tx, ADMIN, true)).await.unwrap();
-    assert_eq!(client.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
-    let r = app.client().get(app.url("/api/v1/me")).header(AUTHORIZATION, format!("Bearer {secret}")).send().await.unwrap();
+    app.appliance
+        .store
+        .write(|tx| server::store::users::set_disabled(tx, ADMIN, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .header(AUTHORIZATION, format!("Bearer {secret}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(app.login(&app.client(), ADMIN, ADMIN_PASSWORD).await.status(), 401);
+    assert_eq!(
+        app.login(&app.client(), ADMIN, ADMIN_PASSWORD)
+            .await
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
 async fn unknown_api_routes_are_json_404s() {
     let app = TestApp::builder().set_up().start().await;
-    let (status, body) = status_json(app.client().get(app.url("/api/v1/nope")).send().await.unwrap()).await;
+    let (status, body) = status_json(
+        app.client()
+            .get(app.url("/api/v1/nope"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
 }
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_endpoint() {
     let app = TestApp::builder().start().await;
-    let (status, doc) = status_json(app.client().get(app.url("/api/v1/openapi.json")).send().await.unwrap()).await;
+    let (status, doc) = status_json(
+        app.client()
+            .get(app.url("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/health", "/api/v1/setup", "/api/v1/login", "/api/v1/logout", "/api/v1/me", "/api/v1/tokens", "/api/v1/tokens/{id}"] {
+    for path in [
+        "/api/v1/health",
+        "/api/v1/setup",
+        "/api/v1/login",
+        "/api/v1/logout",
+        "/api/v1/me",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
@@ -378,9 +637,22 @@ async fn portal_forms_work_without_javascript() {
         .unwrap();
     assert_eq!(r.status(), 302);
     let back = r.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert!(back.starts_with(&app.url("/login")) && back.contains("__err"), "{back}");
-    let page = client.get(&back).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("unknown user or wrong password"), "the error is shown");
+    assert!(
+        back.starts_with(&app.url("/login")) && back.contains("__err"),
+        "{back}"
+    );
+    let page = client
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("unknown user or wrong password"),
+        "the error is shown"
+    );
 
     let r = client
         .post(app.url("/fn/sign_in"))
@@ -394,7 +666,14 @@ async fn portal_forms_work_without_javascript() {
     assert_eq!(r.headers()[LOCATION], "/");
 
     // The dashboard shows the (escaped) appliance name and the live host.
-    let html = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let html = client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Physik &lt;Labor&gt; &amp;"), "escaped name");
     assert!(!html.contains("<Labor>"));
     assert!(html.contains("connected"));
@@ -411,8 +690,28 @@ async fn portal_forms_work_without_javascript() {
         .await
         .unwrap();
     assert_eq!(r.status(), 302);
-    let first = client.get(app.url("/tokens")).send().await.unwrap().text().await.unwrap();
-    assert!(first.contains("Copy it now") && first.contains("dpe_"), "shown once");
-    let second = client.get(app.url("/tokens")).send().await.unwrap().text().await.unwrap();
-    assert!(second.contains("from the form") && !second.contains("Copy it now"), "and only once");
+    let first = client
+        .get(app.url("/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        first.contains("Copy it now") && first.contains("dpe_"),
+        "shown once"
+    );
+    let second = client
+        .get(app.url("/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        second.contains("from the form") && !second.contains("Copy it now"),
+        "and only once"
+    );
 }

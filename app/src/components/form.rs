@@ -13,9 +13,9 @@ pub fn error_for_field<T>(result: &Option<Result<T, AppError>>, field: &str) -> 
 /// The message for a failure that is not about one field.
 pub fn general_error<T>(result: &Option<Result<T, AppError>>) -> Option<String> {
     match result {
-        Some(Err(e @ AppError::Invalid { .. })) => {
+        Some(Err(AppError::Invalid { .. })) => {
             // Also announced at the top: the field itself may be far below.
-            Some(format!("Please correct the form: {e}"))
+            Some("Please correct the field marked below.".to_owned())
         }
         Some(Err(e)) => Some(e.to_string()),
         Some(Ok(_)) | None => None,

@@ -47,7 +47,8 @@ pub fn SetupPage() -> impl IntoView {
 fn SetupForm(defaults: SetupDefaults) -> impl IntoView {
     let complete = ServerAction::<CompleteSetup>::new();
     let result = complete.value();
-    let err = move |field: &'static str| Signal::derive(move || error_for_field(&result.get(), field));
+    let err =
+        move |field: &'static str| Signal::derive(move || error_for_field(&result.get(), field));
     let general = Signal::derive(move || general_error(&result.get()));
 
     let host_uri: NodeRef<html::Input> = NodeRef::new();
@@ -141,7 +142,9 @@ fn ProbeReport(probe: HostProbe) -> impl IntoView {
     }
     let accel = match probe.acceleration {
         Some(Acceleration::Kvm) => "KVM is usable",
-        Some(Acceleration::Tcg) => "KVM is not usable: guests will run under TCG (software emulation)",
+        Some(Acceleration::Tcg) => {
+            "KVM is not usable: guests will run under TCG (software emulation)"
+        }
         Some(Acceleration::Test) => "libvirt test driver: nothing really runs",
         None => "acceleration unknown",
     };

@@ -98,7 +98,12 @@ fn UtcTime(unix: i64) -> impl IntoView {
         secs / 3600,
         (secs % 3600) / 60
     );
-    let iso = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs % 3600) / 60, secs % 60);
+    let iso = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    );
     view! { <time datetime=iso>{text}</time> }
 }
 

@@ -33,13 +33,21 @@ pub fn verify(stored: Option<&str>, password: &str) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let (hash, real) = match stored {
         Some(h) => (h, true),
-        None => (DUMMY.get_or_init(|| hash("dummy password for timing")).as_str(), false),
+        None => (
+            DUMMY
+                .get_or_init(|| hash("dummy password for timing"))
+                .as_str(),
+            false,
+        ),
     };
     let Ok(parsed) = PasswordHash::new(hash) else {
         tracing::error!("a stored password hash is malformed");
         return false;
     };
-    hasher().verify_password(password.as_bytes(), &parsed).is_ok() && real
+    hasher()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+        && real
 }
 
 /// Says why `password` is too weak, if it is. `context` holds words the

@@ -56,8 +56,14 @@ mod tests {
             assert!(t.attempt("ann", ip).is_ok());
         }
         let wait = t.attempt("ann", ip).unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
-        assert!(t.attempt("bob", ip).is_ok(), "other accounts are not affected");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(
+            t.attempt("bob", ip).is_ok(),
+            "other accounts are not affected"
+        );
     }
 
     #[test]

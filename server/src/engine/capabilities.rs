@@ -46,7 +46,11 @@ impl Capabilities {
             .filter(|g| g.arch.name == "x86_64")
             .flat_map(|g| &g.arch.domains)
             .any(|d| d.kind == "kvm");
-        if kvm { Acceleration::Kvm } else { Acceleration::Tcg }
+        if kvm {
+            Acceleration::Kvm
+        } else {
+            Acceleration::Tcg
+        }
     }
 }
 
@@ -65,8 +69,15 @@ mod tests {
     fn kvm_only_when_listed_for_x86_64() {
         let caps = Capabilities::parse(QEMU_TCG).unwrap();
         assert_eq!(caps.acceleration("QEMU"), Acceleration::Tcg);
-        let with_kvm = QEMU_TCG.replacen("<domain type='qemu'/></arch>", "<domain type='qemu'/><domain type='kvm'/></arch>", 1);
-        assert_eq!(Capabilities::parse(&with_kvm).unwrap().acceleration("QEMU"), Acceleration::Kvm);
+        let with_kvm = QEMU_TCG.replacen(
+            "<domain type='qemu'/></arch>",
+            "<domain type='qemu'/><domain type='kvm'/></arch>",
+            1,
+        );
+        assert_eq!(
+            Capabilities::parse(&with_kvm).unwrap().acceleration("QEMU"),
+            Acceleration::Kvm
+        );
         assert_eq!(caps.acceleration("Test"), Acceleration::Test);
     }
 }

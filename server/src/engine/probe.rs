@@ -23,7 +23,11 @@ fn version_string(v: u32) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1_000) % 1_000, v % 1_000)
 }
 
-fn call<T>(uri: &str, call: &'static str, r: Result<T, virt::error::Error>) -> Result<T, EngineError> {
+fn call<T>(
+    uri: &str,
+    call: &'static str,
+    r: Result<T, virt::error::Error>,
+) -> Result<T, EngineError> {
     r.map_err(|source| EngineError::Libvirt {
         uri: uri.to_owned(),
         call,
@@ -45,14 +49,22 @@ fn probe_blocking(uri: &str) -> Result<ProbeReport, EngineError> {
         })?;
         let info = call(uri, "get_node_info", conn.get_node_info())?;
         let mut networks = call(uri, "list_networks", conn.list_networks())?;
-        networks.extend(call(uri, "list_defined_networks", conn.list_defined_networks())?);
+        networks.extend(call(
+            uri,
+            "list_defined_networks",
+            conn.list_defined_networks(),
+        )?);
         networks.sort();
         Ok(ProbeReport {
             probe: HostProbe {
                 uri: uri.to_owned(),
                 connected: true,
                 hostname: conn.get_hostname().ok(),
-                libvirt_version: Some(version_string(call(uri, "get_lib_version", conn.get_lib_version())?)),
+                libvirt_version: Some(version_string(call(
+                    uri,
+                    "get_lib_version",
+                    conn.get_lib_version(),
+                )?)),
                 hypervisor: Some(driver.clone()),
                 hypervisor_version: conn.get_hyp_version().ok().map(version_string),
                 cpus: Some(info.cpus),
@@ -117,7 +129,11 @@ mod tests {
         assert!(report.probe.connected);
         assert_eq!(report.probe.acceleration, Some(Acceleration::Test));
         assert!(report.probe.cpus.unwrap() > 0);
-        assert!(report.networks.contains(&"default".to_string()), "{:?}", report.networks);
+        assert!(
+            report.networks.contains(&"default".to_string()),
+            "{:?}",
+            report.networks
+        );
     }
 
     #[tokio::test]

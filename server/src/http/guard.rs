@@ -44,7 +44,10 @@ fn is_cross_origin(headers: &HeaderMap) -> bool {
 }
 
 pub async fn same_origin(request: Request, next: Next) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if !safe && is_cross_origin(request.headers()) {
         tracing::warn!(path = %request.uri().path(), "cross-origin request refused");
         return ApiError(AppError::CrossOrigin).into_response();
@@ -62,7 +65,10 @@ fn is_page(path: &str) -> bool {
 
 /// API endpoints that work before setup.
 fn open_before_setup(path: &str) -> bool {
-    matches!(path, "/api/v1/health" | "/api/v1/setup" | "/api/v1/openapi.json")
+    matches!(
+        path,
+        "/api/v1/health" | "/api/v1/setup" | "/api/v1/openapi.json"
+    )
 }
 
 pub async fn pages(State(state): State<HttpState>, request: Request, next: Next) -> Response {
@@ -109,9 +115,21 @@ mod tests {
     #[test]
     fn origins_must_match_the_host() {
         assert!(!is_cross_origin(&headers(&[("host", "dpe.lan:8443")])));
-        assert!(!is_cross_origin(&headers(&[("host", "dpe.lan:8443"), ("origin", "https://dpe.lan:8443")])));
-        assert!(is_cross_origin(&headers(&[("host", "dpe.lan"), ("origin", "https://evil.example")])));
-        assert!(is_cross_origin(&headers(&[("host", "dpe.lan"), ("origin", "null")])));
-        assert!(is_cross_origin(&headers(&[("host", "dpe.lan"), ("sec-fetch-site", "cross-site")])));
+        assert!(!is_cross_origin(&headers(&[
+            ("host", "dpe.lan:8443"),
+            ("origin", "https://dpe.lan:8443")
+        ])));
+        assert!(is_cross_origin(&headers(&[
+            ("host", "dpe.lan"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(is_cross_origin(&headers(&[
+            ("host", "dpe.lan"),
+            ("origin", "null")
+        ])));
+        assert!(is_cross_origin(&headers(&[
+            ("host", "dpe.lan"),
+            ("sec-fetch-site", "cross-site")
+        ])));
     }
 }

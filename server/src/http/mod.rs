@@ -42,7 +42,11 @@ impl FromRef<HttpState> for LeptosOptions {
 /// The session cookie's name: the `__Host-` prefix makes browsers insist on
 /// Secure, Path=/ and no Domain, so no sibling host can plant it.
 pub fn session_cookie_name(secure: bool) -> &'static str {
-    if secure { "__Host-dpe_session" } else { "dpe_session" }
+    if secure {
+        "__Host-dpe_session"
+    } else {
+        "dpe_session"
+    }
 }
 
 pub fn leptos_options(site_dir: &std::path::Path) -> LeptosOptions {
@@ -90,9 +94,17 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
         })
         .nest("/api/v1", api::router())
         .nest_service("/pkg", ServeDir::new(pkg_dir))
-        .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(app::shell))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::pages))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), context::resolve))
+        .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(
+            app::shell,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::pages,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::resolve,
+        ))
         .layer(sessions)
         .layer(axum::middleware::from_fn(guard::same_origin))
         .layer(TraceLayer::new_for_http())

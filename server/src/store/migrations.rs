@@ -105,7 +105,11 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> 
         tx.pragma_update(None, "user_version", migration.version)
             .map_err(failed)?;
         tx.commit().map_err(failed)?;
-        tracing::info!(version = migration.version, name = migration.name, "migrated the store");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "migrated the store"
+        );
     }
     Ok(())
 }
@@ -152,9 +156,11 @@ mod tests {
             assert_eq!(schema(&conn), expected, "from version {start}");
             if start >= 1 {
                 let kept: i64 = conn
-                    .query_row("SELECT count(*) FROM users WHERE username = 'kept'", [], |r| {
-                        r.get(0)
-                    })
+                    .query_row(
+                        "SELECT count(*) FROM users WHERE username = 'kept'",
+                        [],
+                        |r| r.get(0),
+                    )
                     .unwrap();
                 assert_eq!(kept, 1, "rows survive migration from version {start}");
             }
@@ -181,7 +187,8 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate_to(&mut conn, 1).unwrap();
         // Make migration 2 fail half-way: its second table already exists.
-        conn.execute_batch("CREATE TABLE hosts (x INTEGER)").unwrap();
+        conn.execute_batch("CREATE TABLE hosts (x INTEGER)")
+            .unwrap();
         assert!(matches!(
             migrate(&mut conn),
             Err(StoreError::Migration { version: 2, .. })
@@ -194,6 +201,9 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tokens_table, 0, "the failed migration was rolled back whole");
+        assert_eq!(
+            tokens_table, 0,
+            "the failed migration was rolled back whole"
+        );
     }
 }

@@ -89,8 +89,10 @@ impl SessionStore for SqliteSessionStore {
             })
             .await
             .map_err(backend)?;
-        json.map(|j| serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string())))
-            .transpose()
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string()))
+        })
+        .transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
@@ -143,7 +145,10 @@ mod tests {
 
         let mut dead = record(time::Duration::seconds(-5));
         sessions.create(&mut dead).await.unwrap();
-        assert!(sessions.load(&dead.id).await.unwrap().is_none(), "expired is not loaded");
+        assert!(
+            sessions.load(&dead.id).await.unwrap().is_none(),
+            "expired is not loaded"
+        );
         sessions.delete_expired().await.unwrap();
 
         sessions.delete(&live.id).await.unwrap();

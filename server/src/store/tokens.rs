@@ -51,7 +51,10 @@ pub fn delete_for_user(conn: &Connection, user_id: i64, id: i64) -> Result<bool,
 }
 
 /// The token's id and its owner, when the secret is known.
-pub fn owner_of(conn: &Connection, secret_hash: &[u8]) -> Result<Option<(i64, UserRow)>, StoreError> {
+pub fn owner_of(
+    conn: &Connection,
+    secret_hash: &[u8],
+) -> Result<Option<(i64, UserRow)>, StoreError> {
     let found: Option<(i64, i64)> = conn
         .query_row(
             "SELECT id, user_id FROM api_tokens WHERE secret_hash = ?1",

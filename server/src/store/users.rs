@@ -61,7 +61,11 @@ pub fn by_name(conn: &Connection, username: &str) -> Result<Option<UserRow>, Sto
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<UserRow>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?)
 }
 
@@ -105,8 +109,18 @@ mod tests {
         assert_eq!(row.username, "ann");
         assert_eq!(row.role, Role::Admin);
         assert!(!row.disabled);
-        assert!(store.write(|tx| set_disabled(tx, "ann", true)).await.unwrap());
-        assert!(!store.write(|tx| set_disabled(tx, "bob", true)).await.unwrap());
+        assert!(
+            store
+                .write(|tx| set_disabled(tx, "ann", true))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .write(|tx| set_disabled(tx, "bob", true))
+                .await
+                .unwrap()
+        );
         let row = store.read(|c| by_name(c, "ann")).await.unwrap().unwrap();
         assert!(row.disabled);
     }

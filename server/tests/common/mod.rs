@@ -61,14 +61,19 @@ impl TestAppBuilder {
             ..Config::default()
         };
         let store = Store::open(&config.store_path()).expect("store");
-        let appliance = Appliance::new(store, config.clone()).await.expect("appliance");
+        let appliance = Appliance::new(store, config.clone())
+            .await
+            .expect("appliance");
         let router = server::http::router(appliance.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .unwrap();
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         let app = TestApp {
             addr,
@@ -79,7 +84,12 @@ impl TestAppBuilder {
         };
         if self.set_up {
             let response = app.setup(&app.client(), app.setup_body()).await;
-            assert_eq!(response.status(), 201, "setup: {}", response.text().await.unwrap());
+            assert_eq!(
+                response.status(),
+                201,
+                "setup: {}",
+                response.text().await.unwrap()
+            );
         }
         app
     }
@@ -148,7 +158,12 @@ impl TestApp {
     }
 
     pub async fn setup(&self, client: &Client, body: Value) -> Response {
-        client.post(self.url("/api/v1/setup")).json(&body).send().await.unwrap()
+        client
+            .post(self.url("/api/v1/setup"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn login(&self, client: &Client, username: &str, password: &str) -> Response {

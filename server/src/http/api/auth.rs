@@ -27,7 +27,12 @@ pub async fn login(
     ApiJson(body): ApiJson<Credentials>,
 ) -> ApiResult<Json<Me>> {
     // Anyone may try to sign in; the service throttles.
-    Ok(Json(state.service.sign_in(&ctx, body.username, body.password).await?))
+    Ok(Json(
+        state
+            .service
+            .sign_in(&ctx, body.username, body.password)
+            .await?,
+    ))
 }
 
 /// Ends the session server-side.

@@ -27,7 +27,10 @@ pub async fn list(
     let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
     // Not through the session: an API listing must not consume the
     // portal's one-time display of a new secret.
-    let api_ctx = RequestContext { session: None, ..ctx.clone() };
+    let api_ctx = RequestContext {
+        session: None,
+        ..ctx.clone()
+    };
     Ok(Json(state.service.tokens_view(&api_ctx, who).await?.tokens))
 }
 
@@ -42,7 +45,10 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<NewToken>)> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
-    let api_ctx = RequestContext { session: None, ..ctx.clone() };
+    let api_ctx = RequestContext {
+        session: None,
+        ..ctx.clone()
+    };
     let created = state.service.create_token(&api_ctx, who, body.name).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

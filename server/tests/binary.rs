@@ -1,0 +1,203 @@
+//! The real `dpe` binary, as an operator runs it: serve, healthcheck, the
+//! user commands, online backup and configuration errors.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const DPE: &str = env!("CARGO_BIN_EXE_dpe");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn dpe(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(DPE)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("DPE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn dpe_with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(DPE)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn serve_answers_healthcheck_and_cli_manages_users_and_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/api/v1/health");
+
+    // Nothing listens yet: the health check fails.
+    let down = dpe(data, &["healthcheck", "--url", &url]);
+    assert!(!down.status.success());
+    assert!(text(&down).contains("no answer"), "{}", text(&down));
+
+    let _server = Server(
+        Command::new(DPE)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut healthy = false;
+    for _ in 0..100 {
+        if dpe(data, &["healthcheck", "--url", &url]).status.success() {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(healthy, "dpe serve never became healthy");
+
+    // Users, while the server runs.
+    let weak = dpe_with_stdin(
+        data,
+        &["user", "add", "carol", "--password-stdin"],
+        "carol\n",
+    );
+    assert!(!weak.status.success());
+    assert!(text(&weak).contains("password refused"), "{}", text(&weak));
+    let added = dpe_with_stdin(
+        data,
+        &[
+            "user",
+            "add",
+            "Carol",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "Quiet-Harbor-42-lamp\n",
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let again = dpe_with_stdin(
+        data,
+        &["user", "add", "carol", "--password-stdin"],
+        "Quiet-Harbor-42-lamp\n",
+    );
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+    let bad = dpe_with_stdin(
+        data,
+        &["user", "add", "<carol>", "--password-stdin"],
+        "Quiet-Harbor-42-lamp\n",
+    );
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("not allowed"), "{}", text(&bad));
+
+    let passwd = dpe_with_stdin(
+        data,
+        &["user", "passwd", "carol", "--password-stdin"],
+        "Other-Harbor-43-lamp\n",
+    );
+    assert!(passwd.status.success(), "{}", text(&passwd));
+    let missing = dpe_with_stdin(
+        data,
+        &["user", "passwd", "nobody", "--password-stdin"],
+        "Other-Harbor-43-lamp\n",
+    );
+    assert!(!missing.status.success());
+    assert!(dpe(data, &["user", "disable", "carol"]).status.success());
+    let list = dpe(data, &["user", "list"]);
+    let listed = text(&list);
+    assert!(
+        listed.contains("carol") && listed.contains("admin") && listed.contains("disabled"),
+        "{listed}"
+    );
+
+    // Online backup of the running store: a complete, readable copy.
+    let backup = data.join("backup.sqlite3");
+    let out = dpe(data, &["backup", backup.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let copy = rusqlite::Connection::open(&backup).unwrap();
+    let users: i64 = copy
+        .query_row(
+            "SELECT count(*) FROM users WHERE username = 'carol'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(users, 1);
+    let refused = dpe(data, &["backup", backup.to_str().unwrap()]);
+    assert!(
+        !refused.status.success(),
+        "an existing file is not overwritten"
+    );
+    assert!(text(&refused).contains("--force"));
+}
+
+#[test]
+fn configuration_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dpe.toml");
+    std::fs::write(&config, "listne = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(DPE)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("unknown field") && text(&out).contains("listne"),
+        "{}",
+        text(&out)
+    );
+
+    let out = Command::new(DPE)
+        .args(["user", "list", "--data-dir"])
+        .arg(dir.path())
+        .env("DPE_SECURE_COOKIES", "maybe")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("secure_cookies"), "{}", text(&out));
+}

@@ -168,9 +168,18 @@ pub async fn revoke_token(id: i64) -> Result<(), AppError> {
 
 /// Answers a failed server function with the error's own HTTP status
 /// (leptos would send 500 for all), so logs and tools see 401, 422...
+/// Plain form posts (JavaScript off) keep Leptos' redirect back to the form.
 #[cfg(feature = "ssr")]
 fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    });
     if let Err(err) = &result
+        && !form_post
         && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
         && let Ok(status) = axum::http::StatusCode::from_u16(err.status())
     {

@@ -171,3 +171,202 @@ pub struct TokensView {
     pub tokens: Vec<TokenInfo>,
     pub just_created: Option<NewToken>,
 }
+
+/// A domain's power state, as libvirt reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Power {
+    Running,
+    Paused,
+    ShuttingDown,
+    ShutOff,
+    Crashed,
+    /// Defined but never seen by the reconciler yet, or the host is away.
+    Unknown,
+}
+
+impl Power {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Power::Running => "running",
+            Power::Paused => "paused",
+            Power::ShuttingDown => "shutting_down",
+            Power::ShutOff => "shut_off",
+            Power::Crashed => "crashed",
+            Power::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Power {
+        match text {
+            "running" => Power::Running,
+            "paused" => Power::Paused,
+            "shutting_down" => Power::ShuttingDown,
+            "shut_off" => Power::ShutOff,
+            "crashed" => Power::Crashed,
+            _ => Power::Unknown,
+        }
+    }
+}
+
+/// What a task does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    Deploy,
+    Start,
+    Shutdown,
+    Reboot,
+    Poweroff,
+    Delete,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Deploy => "deploy",
+            TaskKind::Start => "start",
+            TaskKind::Shutdown => "shutdown",
+            TaskKind::Reboot => "reboot",
+            TaskKind::Poweroff => "poweroff",
+            TaskKind::Delete => "delete",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TaskKind> {
+        [
+            TaskKind::Deploy,
+            TaskKind::Start,
+            TaskKind::Shutdown,
+            TaskKind::Reboot,
+            TaskKind::Poweroff,
+            TaskKind::Delete,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+/// A persisted task and its steps: `GET /api/v1/tasks/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TaskView {
+    pub id: i64,
+    pub kind: TaskKind,
+    /// `running`, `succeeded` or `failed` (a failed deploy has been rolled back).
+    pub state: String,
+    pub instance_id: Option<i64>,
+    pub steps: Vec<StepView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Done steps over all steps, 0 to 100.
+    pub progress: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct StepView {
+    pub name: String,
+    /// `pending`, `running`, `done`, `failed` or `undone` (rolled back).
+    pub state: String,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// An instance as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct InstanceView {
+    pub id: i64,
+    pub name: String,
+    /// `provisioning`, `failed`, `deleting`, or once ready the power state
+    /// (`running`, `shut_off`, ...).
+    pub state: String,
+    pub host: Option<String>,
+    pub ip: Option<String>,
+    pub url: Option<String>,
+    pub owner: String,
+    pub size: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The running task, if any.
+    pub task_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /api/v1/instances`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    /// A DNS label: lower-case letters, digits and '-', 1 to 63 characters.
+    pub name: String,
+    /// One of the stack's sizes.
+    pub size: String,
+    /// The stack's parameters.
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The libvirt network (zone); the host's own when absent.
+    #[serde(default)]
+    pub network: Option<String>,
+}
+
+/// `202 Accepted` for long work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Accepted {
+    pub id: i64,
+    pub task_id: i64,
+}
+
+/// The stack users deploy: what the deploy form is generated from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct StackInfo {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub sizes: Vec<SizeInfo>,
+    pub params: Vec<ParamInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SizeInfo {
+    pub name: String,
+    pub label: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ParamInfo {
+    pub name: String,
+    pub label: String,
+    /// `text`, `username`, `email` or `password`.
+    pub kind: String,
+    pub help: Option<String>,
+    pub required: bool,
+    pub default: Option<String>,
+    pub max_length: Option<usize>,
+}
+
+/// `POST /api/v1/hosts`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddHost {
+    /// A display name; the host's own name when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `qemu:///system`, `qemu+ssh://…`, `qemu+tcp://…` or `test:///default`.
+    pub uri: String,
+    pub storage_dir: String,
+    pub network: String,
+}

@@ -15,13 +15,21 @@ pub enum Action {
     ProbeHost,
     ManageHosts,
     ManageUsers,
+    /// Deploy a new instance.
+    Deploy,
+    /// See and act on instances; which ones is decided by [`may_use`].
+    UseInstances,
 }
 
 /// Allows `action` to `principal`, or says why not.
 pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Principal, AppError> {
     let principal = principal.ok_or(AppError::Unauthenticated)?;
     let allowed = match action {
-        Action::ViewDashboard | Action::ViewSelf | Action::ManageOwnTokens => true,
+        Action::ViewDashboard
+        | Action::ViewSelf
+        | Action::ManageOwnTokens
+        | Action::Deploy
+        | Action::UseInstances => true,
         Action::ProbeHost | Action::ManageHosts | Action::ManageUsers => {
             principal.role == Role::Admin
         }
@@ -30,6 +38,15 @@ pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Princ
         Ok(principal)
     } else {
         Err(AppError::Forbidden)
+    }
+}
+
+/// Whether `principal` may see and act on something owned by `owner_id`:
+/// their own things, or anything for an admin.
+pub fn may_use(principal: &Principal, owner_id: i64) -> bool {
+    match principal.role {
+        Role::Admin => true,
+        Role::User => principal.user_id == owner_id,
     }
 }
 
@@ -54,6 +71,8 @@ mod tests {
             Action::ProbeHost,
             Action::ManageHosts,
             Action::ManageUsers,
+            Action::Deploy,
+            Action::UseInstances,
         ] {
             assert_eq!(authorize(None, action), Err(AppError::Unauthenticated));
         }

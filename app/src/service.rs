@@ -11,7 +11,8 @@ use tower_sessions::Session;
 
 use crate::error::AppError;
 use crate::model::{
-    Dashboard, HostProbe, Me, NewToken, Principal, SetupRequest, SetupStatus, TokensView,
+    Accepted, AddHost, Dashboard, DeployRequest, HostProbe, HostStatus, InstanceView, Me, NewToken,
+    Principal, SetupRequest, SetupStatus, StackInfo, TaskKind, TaskView, TokensView,
 };
 
 /// Who is asking, resolved once per request by the server's middleware.
@@ -56,6 +57,23 @@ pub trait PortalService: Send + Sync + 'static {
     ) -> Result<NewToken, AppError>;
     /// Revokes one of the caller's own tokens; others' are `NotFound`.
     async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError>;
+    /// The stack users deploy, for the deploy form.
+    async fn stack(&self) -> Result<StackInfo, AppError>;
+    /// Validates and accepts a deploy; the work runs as a task.
+    async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError>;
+    /// The instances `who` may see: their own, or all for admins.
+    async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError>;
+    /// One instance; `NotFound` when `who` may not see it.
+    async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError>;
+    /// Starts a lifecycle task; `Conflict` while another one runs.
+    async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError>;
+    /// One task; `NotFound` when `who` may not see it.
+    async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError>;
+    /// The hosts with their live status (admins only, checked by callers).
+    async fn hosts(&self) -> Result<Vec<HostStatus>, AppError>;
+    async fn add_host(&self, request: AddHost) -> Result<HostStatus, AppError>;
+    /// Removes a host that holds no instances.
+    async fn remove_host(&self, id: i64) -> Result<(), AppError>;
 }
 
 pub type SharedService = Arc<dyn PortalService>;

@@ -146,6 +146,31 @@ pub fn libvirt_name(field: &str, text: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
+/// An instance name: a DNS label (RFC 1123), so it can be the guest's host
+/// name: 1 to 63 of `a-z 0-9 -`, not starting or ending with `-`.
+pub fn dns_label(field: &str, text: &str) -> Result<String, AppError> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid(field, "is required"));
+    }
+    if name.len() > 63 {
+        return Err(AppError::invalid(field, "use at most 63 characters"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(AppError::invalid(
+            field,
+            format!("{bad:?} is not allowed: use lower-case letters, digits and '-'"),
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err(AppError::invalid(field, "must not start or end with '-'"));
+    }
+    Ok(name.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +205,24 @@ mod tests {
         assert!(display_name("n", "   ").is_err());
         assert!(display_name("n", &"ü".repeat(65)).is_err());
         assert!(display_name("n", &"ü".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn instance_names_are_dns_labels() {
+        assert_eq!(dns_label("n", " wiki-1 ").unwrap(), "wiki-1");
+        for bad in [
+            "",
+            "Wiki",
+            "wiki_1",
+            "-wiki",
+            "wiki-",
+            "wïki",
+            "a<b",
+            &"a".repeat(64),
+        ] {
+            assert!(dns_label("n", bad).is_err(), "{bad:?}");
+        }
+        assert!(dns_label("n", &"a".repeat(63)).is_ok());
     }
 
     #[test]

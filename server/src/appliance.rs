@@ -9,9 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use app::error::AppError;
 use app::model::{
-    Dashboard, HostProbe, HostStatus, Me, NewToken, Principal, Role, SetupDefaults, SetupRequest,
-    SetupStatus, TokensView,
+    Accepted, AddHost, Dashboard, DeployRequest, HostProbe, HostStatus, InstanceView, Me, NewToken,
+    ParamInfo, Power, Principal, Role, SetupDefaults, SetupRequest, SetupStatus, SizeInfo,
+    StackInfo, StepView, TaskKind, TaskView, TokensView,
 };
+use app::policy::may_use;
 use app::service::{PortalService, RequestContext};
 use app::validate;
 use async_trait::async_trait;
@@ -19,9 +21,14 @@ use async_trait::async_trait;
 use crate::auth::{password, throttle::SignInThrottle, token};
 use crate::blocking::run_blocking;
 use crate::config::Config;
+use crate::engine::EngineError;
 use crate::engine::probe;
+use crate::engine::runtime::{DeployPlan, Engine};
 use crate::error_chain;
-use crate::store::{Store, StoreError, hosts, settings, tokens, users};
+use crate::stack::{Stack, StackError};
+use crate::store::instances::InstanceRow;
+use crate::store::tasks::TaskRow;
+use crate::store::{Store, StoreError, hosts, instances, settings, tasks, tokens, users};
 
 /// Session keys.
 const SESSION_USER: &str = "user_id";
@@ -30,6 +37,7 @@ const SESSION_NEW_TOKEN: &str = "new_token";
 pub struct Appliance {
     pub store: Store,
     pub config: Config,
+    pub engine: Arc<Engine>,
     throttle: SignInThrottle,
     /// Setup never reverts, so once true this saves a query per request.
     setup_complete: AtomicBool,
@@ -52,10 +60,121 @@ fn session_err(err: tower_sessions::session::Error) -> AppError {
     internal(&err)
 }
 
+fn engine_err(err: EngineError) -> AppError {
+    match err {
+        EngineError::Store(e) => store_err(e),
+        EngineError::HostDown(host) => {
+            AppError::Unavailable(format!("host {host} is not connected"))
+        }
+        other => internal(&other),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store")]
+    Store(#[from] StoreError),
+    #[error("cannot load the application stack")]
+    Stack(#[from] StackError),
+    #[error("cannot start the engine")]
+    Engine(#[from] EngineError),
+}
+
+/// RFC 3339 of unix milliseconds.
+fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn task_view(task: TaskRow) -> TaskView {
+    let done = task.steps.iter().filter(|s| s.state == "done").count();
+    let total = task.steps.len().max(1);
+    TaskView {
+        id: task.id,
+        kind: task.kind,
+        state: task.state,
+        instance_id: task.instance_id,
+        progress: u8::try_from(done * 100 / total).unwrap_or(100),
+        steps: task
+            .steps
+            .into_iter()
+            .map(|s| StepView {
+                name: s.name,
+                state: s.state,
+                started_at: s.started_ms.map(rfc3339_ms),
+                finished_at: s.finished_ms.map(rfc3339_ms),
+            })
+            .collect(),
+        error: task.error,
+    }
+}
+
 impl Appliance {
-    pub async fn new(store: Store, config: Config) -> Result<Arc<Appliance>, StoreError> {
-        let complete = store.read(|c| settings::setup_complete(c)).await?;
+    fn instance_view(&self, row: InstanceRow) -> InstanceView {
+        let state = match row.status.as_str() {
+            "ready" => row.power.as_str().to_owned(),
+            other => other.to_owned(),
+        };
+        let url = match (&row.ip, row.status.as_str(), row.power) {
+            (Some(ip), "ready", Power::Running) => {
+                let vars = [
+                    ("ip".to_owned(), ip.clone()),
+                    ("name".to_owned(), row.name.clone()),
+                ]
+                .into();
+                Some(Stack::fill(&self.engine.stack.manifest.app.url, &vars))
+            }
+            _ => None,
+        };
+        InstanceView {
+            id: row.id,
+            name: row.name,
+            state,
+            host: row.host,
+            ip: row.ip,
+            url,
+            owner: row.owner,
+            size: row.size,
+            created_at: rfc3339_ms(row.created_at * 1000),
+            task_id: row.running_task,
+            error: row.error,
+        }
+    }
+
+    /// The instance `id` if `who` may use it, else `NotFound` (never 403:
+    /// that would tell that it exists).
+    async fn visible_instance(&self, who: &Principal, id: i64) -> Result<InstanceRow, AppError> {
+        let row = self
+            .store
+            .read(move |c| instances::by_id(c, id))
+            .await
+            .map_err(store_err)?
+            .filter(|r| may_use(who, r.owner_id));
+        row.ok_or_else(|| AppError::NotFound("instance".into()))
+    }
+
+    async fn host_status(&self, row: hosts::HostRow) -> HostStatus {
+        HostStatus {
+            probe: probe::probe_status(&row.uri).await,
+            id: row.id,
+            name: row.name,
+            storage_dir: row.storage_dir,
+            network: row.network,
+        }
+    }
+
+    pub async fn new(store: Store, config: Config) -> Result<Arc<Appliance>, StartError> {
+        let complete = store.read(settings::setup_complete).await?;
+        let stack = Arc::new(Stack::load(&config.stack_dir, &config.image_dir)?);
+        let engine = Engine::new(store.clone(), stack, config.engine()).await?;
+        engine.start_background().await?;
         Ok(Arc::new(Appliance {
+            engine,
             store,
             throttle: SignInThrottle::new(config.sign_in_per_account, config.sign_in_per_address),
             config,
@@ -220,6 +339,7 @@ impl PortalService for Appliance {
             self.setup_complete.store(true, Ordering::Release);
             return Err(AppError::Conflict("the appliance is already set up".into()));
         }
+        self.engine.sync_hosts().await.map_err(engine_err)?;
         self.setup_complete.store(true, Ordering::Release);
         tracing::info!("setup completed");
         Ok(())
@@ -365,6 +485,217 @@ impl PortalService for Appliance {
             Ok(())
         } else {
             Err(AppError::NotFound("token".into()))
+        }
+    }
+
+    async fn stack(&self) -> Result<StackInfo, AppError> {
+        let m = &self.engine.stack.manifest;
+        Ok(StackInfo {
+            name: m.name.clone(),
+            title: m.title.clone(),
+            description: m.description.clone(),
+            sizes: m
+                .sizes
+                .iter()
+                .map(|s| SizeInfo {
+                    name: s.name.clone(),
+                    label: s.label.clone(),
+                    vcpus: s.vcpus,
+                    memory_mib: s.memory_mib,
+                    disk_gib: s.disk_gib,
+                })
+                .collect(),
+            params: m
+                .params
+                .iter()
+                .map(|p| ParamInfo {
+                    name: p.name.clone(),
+                    label: p.label.clone(),
+                    kind: serde_json::to_value(p.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    help: p.help.clone(),
+                    required: p.required,
+                    default: p.default.clone(),
+                    max_length: p.max_length,
+                })
+                .collect(),
+        })
+    }
+
+    async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError> {
+        let name = validate::dns_label("name", &request.name)?;
+        let stack = self.engine.stack.clone();
+        let size = stack.size(&request.size)?.clone();
+        let network = request
+            .network
+            .as_deref()
+            .map(|n| validate::libvirt_name("network", n))
+            .transpose()?;
+        if let Some(n) = &network {
+            let known = self.store.read(hosts::list).await.map_err(store_err)?;
+            if !known.iter().any(|h| &h.network == n) {
+                return Err(AppError::invalid(
+                    "network",
+                    format!("no host offers the network {n:?}"),
+                ));
+            }
+        }
+        // bcrypt is slow on purpose: off the runtime.
+        let params = request.params;
+        let hostname = name.clone();
+        let (checked, user_data) = run_blocking(move || {
+            let mut checked = stack.check_params(&params)?;
+            checked.template.insert("hostname".into(), hostname);
+            let user_data = stack
+                .render_user_data(&checked.template)
+                .map_err(|e| internal(&e))?;
+            Ok::<_, AppError>((checked, user_data))
+        })
+        .await?;
+        let plan = DeployPlan {
+            name,
+            size,
+            public_params: checked.public,
+            user_data,
+            network,
+        };
+        self.engine
+            .submit_deploy(who, plan)
+            .await
+            .map_err(engine_err)
+    }
+
+    async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError> {
+        let owner = match who.role {
+            Role::Admin => None,
+            Role::User => Some(who.user_id),
+        };
+        let rows = self
+            .store
+            .read(move |c| instances::list(c, owner))
+            .await
+            .map_err(store_err)?;
+        Ok(rows.into_iter().map(|r| self.instance_view(r)).collect())
+    }
+
+    async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError> {
+        Ok(self.instance_view(self.visible_instance(who, id).await?))
+    }
+
+    async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError> {
+        let row = self.visible_instance(who, id).await?;
+        let allowed = match (kind, row.status.as_str()) {
+            (TaskKind::Delete, "ready" | "failed") => true,
+            (
+                TaskKind::Start | TaskKind::Shutdown | TaskKind::Reboot | TaskKind::Poweroff,
+                "ready",
+            ) => true,
+            (TaskKind::Deploy, _) | (_, _) => false,
+        };
+        if row.running_task.is_some() {
+            return Err(AppError::Conflict(format!(
+                "{} is busy with another task; try again when it ends",
+                row.name
+            )));
+        }
+        if !allowed {
+            return Err(AppError::Conflict(format!(
+                "{} cannot {} while it is {}",
+                row.name,
+                kind.as_str(),
+                row.status
+            )));
+        }
+        match self.engine.submit_action(id, kind).await {
+            Err(EngineError::Store(StoreError::Duplicate(_))) => Err(AppError::Conflict(format!(
+                "{} is busy with another task; try again when it ends",
+                row.name
+            ))),
+            other => other.map_err(engine_err),
+        }
+    }
+
+    async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError> {
+        let task = self
+            .store
+            .read(move |c| tasks::get(c, id))
+            .await
+            .map_err(store_err)?
+            .filter(|t| may_use(who, t.owner_id))
+            .ok_or_else(|| AppError::NotFound("task".into()))?;
+        Ok(task_view(task))
+    }
+
+    async fn hosts(&self) -> Result<Vec<HostStatus>, AppError> {
+        let rows = self.store.read(hosts::list).await.map_err(store_err)?;
+        Ok(futures::future::join_all(rows.into_iter().map(|r| self.host_status(r))).await)
+    }
+
+    async fn add_host(&self, request: AddHost) -> Result<HostStatus, AppError> {
+        let uri = validate::libvirt_uri("uri", &request.uri)?;
+        let storage_dir = validate::absolute_dir("storage_dir", &request.storage_dir)?;
+        let network = validate::libvirt_name("network", &request.network)?;
+        let report = probe::probe(&uri).await.map_err(|e| {
+            AppError::invalid("uri", format!("could not connect: {}", error_chain(&e)))
+        })?;
+        if !report.networks.contains(&network) {
+            return Err(AppError::invalid(
+                "network",
+                format!(
+                    "the host has no network {network:?}; it has: {}",
+                    report.networks.join(", ")
+                ),
+            ));
+        }
+        let name = match request.name {
+            Some(n) => validate::display_name("name", &n)?,
+            None => report.probe.hostname.clone().unwrap_or_else(|| uri.clone()),
+        };
+        prepare_local_storage(&uri, &storage_dir)?;
+        let id = self
+            .store
+            .write(move |tx| hosts::insert(tx, &name, &uri, &storage_dir, &network))
+            .await
+            .map_err(store_err)?;
+        self.engine.sync_hosts().await.map_err(engine_err)?;
+        let row = self
+            .store
+            .read(hosts::list)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .find(|h| h.id == id)
+            .ok_or(AppError::Internal)?;
+        Ok(self.host_status(row).await)
+    }
+
+    async fn remove_host(&self, id: i64) -> Result<(), AppError> {
+        let removed = self
+            .store
+            .write(move |tx| {
+                let used: i64 = tx.query_row(
+                    "SELECT count(*) FROM instances WHERE host_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )?;
+                if used > 0 {
+                    return Ok(Err(used));
+                }
+                Ok(Ok(tx.execute("DELETE FROM hosts WHERE id = ?1", [id])? == 1))
+            })
+            .await
+            .map_err(store_err)?;
+        match removed {
+            Err(used) => Err(AppError::Conflict(format!(
+                "the host still holds {used} instance(s)"
+            ))),
+            Ok(false) => Err(AppError::NotFound("host".into())),
+            Ok(true) => {
+                self.engine.hosts.forget(id);
+                Ok(())
+            }
         }
     }
 }

@@ -28,6 +28,16 @@ pub struct Config {
     pub sign_in_per_address: NonZeroU32,
     /// Idle minutes after which a session ends.
     pub session_idle_minutes: u32,
+    /// The application stack's folder (its `manifest.toml`).
+    pub stack_dir: PathBuf,
+    /// Where the stack's golden image was built (`build-image OUT_DIR`).
+    pub image_dir: PathBuf,
+    /// The libvirt storage pool dpe manages on each host.
+    pub storage_pool: String,
+    /// Seconds a guest gets to power off after the ACPI button.
+    pub shutdown_timeout_secs: u64,
+    /// Milliseconds between two reconcile passes.
+    pub reconcile_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -40,6 +50,11 @@ impl Default for Config {
             sign_in_per_account: NonZeroU32::new(6).expect("non-zero"),
             sign_in_per_address: NonZeroU32::new(30).expect("non-zero"),
             session_idle_minutes: 12 * 60,
+            stack_dir: PathBuf::from("image/stacks/dokuwiki"),
+            image_dir: PathBuf::from("data/images/dokuwiki"),
+            storage_pool: "dpe".into(),
+            shutdown_timeout_secs: 60,
+            reconcile_interval_ms: 3000,
         }
     }
 }
@@ -78,6 +93,16 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
+    pub fn engine(&self) -> crate::engine::runtime::EngineConfig {
+        crate::engine::runtime::EngineConfig {
+            pool: self.storage_pool.clone(),
+            shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
+            reconcile_interval: std::time::Duration::from_millis(
+                self.reconcile_interval_ms.max(100),
+            ),
+        }
+    }
+
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("dpe.sqlite3")
     }
@@ -88,6 +113,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the signature
     fn layers_apply_in_order_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

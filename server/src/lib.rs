@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod stack;
 pub mod store;
 
 /// An error and its sources on one line, `outer: inner: innermost`: the

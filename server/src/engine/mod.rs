@@ -1,7 +1,15 @@
 //! The provisioning engine: talks to libvirt hosts.
 
 pub mod capabilities;
+pub mod golden;
+pub mod hosts;
+pub mod hypervisor;
+mod leases;
 pub mod probe;
+pub mod runtime;
+pub mod seed;
+pub mod steps;
+pub mod xml;
 
 /// Errors from a libvirt host, with libvirt's own message as the source.
 #[derive(Debug, thiserror::Error)]
@@ -27,4 +35,26 @@ pub enum EngineError {
     },
     #[error("{uri} did not answer within {seconds} s")]
     Timeout { uri: String, seconds: u64 },
+    #[error("cannot write libvirt XML")]
+    Xml(#[source] quick_xml::SeError),
+    #[error("I/O error")]
+    Io(#[source] std::io::Error),
+    #[error("no domain {0}")]
+    NoDomain(String),
+    #[error("cannot build the cloud-init seed")]
+    Seed(#[from] seed::SeedError),
+    #[error("host {0} is not connected")]
+    HostDown(String),
+    #[error("no host has room for {vcpus} vCPUs and {memory_mib} MiB")]
+    NoCapacity { vcpus: u32, memory_mib: u64 },
+    #[error("cannot read the image {path}")]
+    Image {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store error")]
+    Store(#[from] crate::store::StoreError),
+    #[error("injected failure at step {0}")]
+    Injected(&'static str),
 }

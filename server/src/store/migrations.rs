@@ -67,6 +67,67 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT;
         "#,
     },
+    Migration {
+        version: 3,
+        name: "instances and tasks",
+        sql: r#"
+            CREATE TABLE instances (
+                id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                -- the libvirt domain UUID and cloud-init instance-id
+                uuid       TEXT NOT NULL UNIQUE,
+                name       TEXT NOT NULL UNIQUE,
+                owner_id   INTEGER NOT NULL REFERENCES users (id),
+                size       TEXT NOT NULL,
+                vcpus      INTEGER NOT NULL CHECK (vcpus > 0),
+                memory_mib INTEGER NOT NULL CHECK (memory_mib > 0),
+                disk_gib   INTEGER NOT NULL CHECK (disk_gib > 0),
+                host_id    INTEGER REFERENCES hosts (id),
+                network    TEXT NOT NULL,
+                mac        TEXT NOT NULL UNIQUE,
+                -- the parameters without secrets, as JSON
+                params     TEXT NOT NULL DEFAULT '{}',
+                status     TEXT NOT NULL
+                           CHECK (status IN ('provisioning', 'ready', 'failed', 'deleting')),
+                power      TEXT NOT NULL DEFAULT 'unknown',
+                ip         TEXT,
+                error      TEXT,
+                created_at INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX instances_by_owner ON instances (owner_id);
+            CREATE INDEX instances_by_host ON instances (host_id);
+
+            CREATE TABLE tasks (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id   INTEGER REFERENCES instances (id) ON DELETE SET NULL,
+                -- kept after the instance is gone, for the record
+                instance_uuid TEXT NOT NULL,
+                owner_id      INTEGER NOT NULL REFERENCES users (id),
+                kind          TEXT NOT NULL CHECK (kind IN
+                              ('deploy', 'start', 'shutdown', 'reboot', 'poweroff', 'delete')),
+                state         TEXT NOT NULL
+                              CHECK (state IN ('running', 'succeeded', 'failed')),
+                error         TEXT,
+                -- the rendered user-data (no clear secrets); dropped when done
+                user_data     TEXT,
+                created_ms    INTEGER NOT NULL,
+                finished_ms   INTEGER
+            ) STRICT;
+            -- At most one running task per instance: a second click is a 409.
+            CREATE UNIQUE INDEX one_running_task_per_instance
+                ON tasks (instance_uuid) WHERE state = 'running';
+
+            CREATE TABLE task_steps (
+                task_id    INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                position   INTEGER NOT NULL,
+                name       TEXT NOT NULL,
+                state      TEXT NOT NULL
+                           CHECK (state IN ('pending', 'running', 'done', 'failed', 'undone')),
+                started_ms  INTEGER,
+                finished_ms INTEGER,
+                PRIMARY KEY (task_id, position)
+            ) STRICT;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

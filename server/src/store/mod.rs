@@ -4,9 +4,11 @@
 
 mod error;
 pub mod hosts;
+pub mod instances;
 pub mod migrations;
 pub mod sessions;
 pub mod settings;
+pub mod tasks;
 pub mod tokens;
 pub mod users;
 
@@ -143,6 +145,11 @@ impl Store {
         })
         .await
     }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Unix seconds now.

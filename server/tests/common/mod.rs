@@ -52,10 +52,19 @@ impl TestAppBuilder {
             Some(d) => d,
             None => tempfile::tempdir().expect("temp dir"),
         };
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(&images).unwrap();
+        // The test driver never reads it: a qcow2 header is enough.
+        std::fs::write(images.join("disk.qcow2"), b"QFI\xfb\0\0\0\x03").unwrap();
+        std::fs::write(images.join("vmlinuz"), b"kernel").unwrap();
+        std::fs::write(images.join("initrd.img"), b"initrd").unwrap();
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
             site_dir: dir.path().join("site"),
+            stack_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack"),
+            image_dir: images,
+            reconcile_interval_ms: 200,
             sign_in_per_account: NonZeroU32::new(self.per_account).unwrap(),
             sign_in_per_address: NonZeroU32::new(self.per_address).unwrap(),
             ..Config::default()

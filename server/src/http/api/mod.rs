@@ -3,6 +3,8 @@
 //! Errors are `{"error": CODE, "message": TEXT}` with a fitting status.
 
 mod auth;
+mod hosts;
+mod instances;
 mod openapi;
 mod system;
 mod tokens;
@@ -30,6 +32,20 @@ pub fn router() -> Router<HttpState> {
         .route("/me", get(auth::me))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/stack", get(instances::stack))
+        .route("/instances", get(instances::list).post(instances::deploy))
+        .route(
+            "/instances/{id}",
+            get(instances::get).delete(instances::delete),
+        )
+        .route("/instances/{id}/start", post(instances::start))
+        .route("/instances/{id}/shutdown", post(instances::shutdown))
+        .route("/instances/{id}/reboot", post(instances::reboot))
+        .route("/instances/{id}/poweroff", post(instances::poweroff))
+        .route("/tasks/{id}", get(instances::task))
+        .route("/tasks/{id}/events", get(instances::task_events))
+        .route("/hosts", get(hosts::list).post(hosts::add))
+        .route("/hosts/{id}", delete(hosts::remove))
         .fallback(|| async { ApiError(AppError::NotFound("API endpoint".into())) })
 }
 

@@ -1,0 +1,130 @@
+//! The stack's golden image on each host: uploaded once into the dpe pool
+//! under a name that carries its checksum, so a rebuilt image is a new
+//! volume and existing linked clones keep their backing file.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::EngineError;
+use super::hypervisor::Hypervisor;
+
+/// The golden image's identity, computed on the appliance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageIdentity {
+    pub sha256: String,
+    /// `qcow2` or `raw`, from the file's magic bytes.
+    pub format: &'static str,
+    pub size_bytes: u64,
+}
+
+/// Paths of the golden volumes on one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoldenVolumes {
+    pub disk: String,
+    pub format: &'static str,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+}
+
+fn image_err(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Image {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Hashes the image, reusing `<file>.sha256` while size and mtime match.
+pub fn identify(path: &Path) -> Result<ImageIdentity, EngineError> {
+    let meta = std::fs::metadata(path).map_err(image_err(path))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let stamp = format!("{} {}", meta.len(), mtime);
+    let sidecar = PathBuf::from(format!("{}.sha256", path.display()));
+    let mut file = std::fs::File::open(path).map_err(image_err(path))?;
+    let mut magic = [0u8; 4];
+    let format = match file.read_exact(&mut magic) {
+        Ok(()) if &magic == b"QFI\xfb" => "qcow2",
+        Ok(()) | Err(_) => "raw",
+    };
+    if let Ok(cached) = std::fs::read_to_string(&sidecar)
+        && let Some((cached_stamp, sha)) = cached.trim().rsplit_once(' ')
+        && cached_stamp == stamp
+    {
+        return Ok(ImageIdentity {
+            sha256: sha.to_owned(),
+            format,
+            size_bytes: meta.len(),
+        });
+    }
+    let mut file = std::fs::File::open(path).map_err(image_err(path))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(image_err(path))?;
+    let sha256 = hex::encode(hasher.finalize());
+    // The cache is an optimization: a read-only image folder just rehashes.
+    if let Ok(mut f) = std::fs::File::create(&sidecar) {
+        let _ = writeln!(f, "{stamp} {sha256}");
+    }
+    Ok(ImageIdentity {
+        sha256,
+        format,
+        size_bytes: meta.len(),
+    })
+}
+
+fn upload(
+    host: &dyn Hypervisor,
+    pool: &str,
+    name: &str,
+    format: &'static str,
+    file: &Path,
+) -> Result<String, EngineError> {
+    if let Some(path) = host.volume_path(pool, name)? {
+        return Ok(path);
+    }
+    let len = std::fs::metadata(file).map_err(image_err(file))?.len();
+    let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(image_err(file))?);
+    tracing::info!(
+        uri = host.uri(),
+        volume = name,
+        bytes = len,
+        "uploading a golden volume"
+    );
+    host.upload_volume(pool, name, format, &mut reader, len)
+}
+
+/// Makes sure the host's pool holds the golden disk (and kernel, initrd).
+pub fn ensure(
+    host: &dyn Hypervisor,
+    pool: &str,
+    stack_name: &str,
+    identity: &ImageIdentity,
+    disk: &Path,
+    kernel: Option<&Path>,
+    initrd: Option<&Path>,
+) -> Result<GoldenVolumes, EngineError> {
+    let tag = format!("golden-{stack_name}-{}", &identity.sha256[..12]);
+    let disk_path = upload(
+        host,
+        pool,
+        &format!("{tag}.{}", identity.format),
+        identity.format,
+        disk,
+    )?;
+    let kernel = kernel
+        .map(|k| upload(host, pool, &format!("{tag}.vmlinuz"), "raw", k))
+        .transpose()?;
+    let initrd = initrd
+        .map(|i| upload(host, pool, &format!("{tag}.initrd"), "raw", i))
+        .transpose()?;
+    Ok(GoldenVolumes {
+        disk: disk_path,
+        format: identity.format,
+        kernel,
+        initrd,
+    })
+}

@@ -1,0 +1,397 @@
+//! The operations the engine needs from a virtualization host, and their
+//! libvirt implementation. All calls block: the engine runs them through
+//! `run_blocking`. Every "remove" is idempotent (absent is success), so
+//! that rollbacks and retries can run any number of times.
+
+use std::io::Read;
+
+use app::model::{Acceleration, Power};
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::error::ErrorNumber;
+use virt::storage_pool::StoragePool;
+use virt::storage_vol::StorageVol;
+use virt::stream::Stream;
+
+use super::EngineError;
+use super::capabilities::Capabilities;
+use super::xml::domain::{DPE_NS, DpeInstanceRead};
+use super::xml::storage::{DirPool, Volume};
+use super::xml::to_xml;
+
+/// A domain that carries dpe's metadata element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpeDomain {
+    pub uuid: String,
+    pub name: String,
+    pub instance_uuid: String,
+    pub power: Power,
+}
+
+/// A DHCP lease of a libvirt network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub mac: String,
+    pub ip: String,
+}
+
+/// Node size, for placement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    pub cpus: u32,
+    pub memory_mib: u64,
+}
+
+pub trait Hypervisor: Send + Sync {
+    fn uri(&self) -> &str;
+    fn is_alive(&self) -> bool;
+    fn acceleration(&self) -> Result<Acceleration, EngineError>;
+    fn capacity(&self) -> Result<Capacity, EngineError>;
+    /// Defines, builds, starts and autostarts a directory pool if needed.
+    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), EngineError>;
+    /// The volume's path, when it exists.
+    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, EngineError>;
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, EngineError>;
+    /// Creates a volume and streams `len` bytes of `data` into it.
+    fn upload_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        format: &'static str,
+        data: &mut dyn Read,
+        len: u64,
+    ) -> Result<String, EngineError>;
+    /// Creates a qcow2 overlay of `backing_path`, grown to `capacity_bytes`.
+    fn create_overlay(
+        &self,
+        pool: &str,
+        name: &str,
+        capacity_bytes: u64,
+        backing_path: &str,
+        backing_format: &'static str,
+    ) -> Result<String, EngineError>;
+    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), EngineError>;
+    fn define_domain(&self, xml: &str) -> Result<(), EngineError>;
+    /// `None` when no domain has this UUID.
+    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, EngineError>;
+    fn start_domain(&self, uuid: &str) -> Result<(), EngineError>;
+    /// Asks the guest to power off (ACPI).
+    fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError>;
+    fn reboot_domain(&self, uuid: &str) -> Result<(), EngineError>;
+    /// Pulls the plug; absent or already off is success.
+    fn destroy_domain(&self, uuid: &str) -> Result<(), EngineError>;
+    fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError>;
+    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError>;
+    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError>;
+}
+
+/// One libvirt connection.
+pub struct LibvirtHost {
+    uri: String,
+    conn: Connect,
+}
+
+impl Drop for LibvirtHost {
+    fn drop(&mut self) {
+        let _ = self.conn.close();
+    }
+}
+
+fn is(err: &virt::error::Error, code: ErrorNumber) -> bool {
+    err.code() == code
+}
+
+impl LibvirtHost {
+    pub fn connect(uri: &str) -> Result<LibvirtHost, EngineError> {
+        let conn = Connect::open(Some(uri)).map_err(|source| EngineError::Connect {
+            uri: uri.to_owned(),
+            source,
+        })?;
+        Ok(LibvirtHost {
+            uri: uri.to_owned(),
+            conn,
+        })
+    }
+
+    fn err(&self, call: &'static str) -> impl FnOnce(virt::error::Error) -> EngineError + '_ {
+        move |source| EngineError::Libvirt {
+            uri: self.uri.clone(),
+            call,
+            source,
+        }
+    }
+
+    fn pool(&self, name: &str) -> Result<StoragePool, EngineError> {
+        StoragePool::lookup_by_name(&self.conn, name).map_err(self.err("storage pool lookup"))
+    }
+
+    fn domain(&self, uuid: &str) -> Result<Option<Domain>, EngineError> {
+        match Domain::lookup_by_uuid_string(&self.conn, uuid) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if is(&e, ErrorNumber::NoDomain) => Ok(None),
+            Err(e) => Err(self.err("domain lookup")(e)),
+        }
+    }
+
+    fn is_test_driver(&self) -> bool {
+        self.uri.starts_with("test:")
+    }
+}
+
+fn power_of(state: virt::sys::virDomainState) -> Power {
+    match state {
+        virt::sys::VIR_DOMAIN_RUNNING | virt::sys::VIR_DOMAIN_BLOCKED => Power::Running,
+        virt::sys::VIR_DOMAIN_PAUSED | virt::sys::VIR_DOMAIN_PMSUSPENDED => Power::Paused,
+        virt::sys::VIR_DOMAIN_SHUTDOWN => Power::ShuttingDown,
+        virt::sys::VIR_DOMAIN_SHUTOFF => Power::ShutOff,
+        virt::sys::VIR_DOMAIN_CRASHED => Power::Crashed,
+        _ => Power::Unknown,
+    }
+}
+
+impl Hypervisor for LibvirtHost {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn is_alive(&self) -> bool {
+        self.conn.is_alive().unwrap_or(false)
+    }
+
+    fn acceleration(&self) -> Result<Acceleration, EngineError> {
+        let driver = self.conn.get_type().map_err(self.err("get_type"))?;
+        let xml = self
+            .conn
+            .get_capabilities()
+            .map_err(self.err("get_capabilities"))?;
+        let caps = Capabilities::parse(&xml).map_err(|source| EngineError::Capabilities {
+            uri: self.uri.clone(),
+            source,
+        })?;
+        Ok(caps.acceleration(&driver))
+    }
+
+    fn capacity(&self) -> Result<Capacity, EngineError> {
+        let info = self
+            .conn
+            .get_node_info()
+            .map_err(self.err("get_node_info"))?;
+        Ok(Capacity {
+            cpus: info.cpus,
+            memory_mib: info.memory / 1024,
+        })
+    }
+
+    fn ensure_pool(&self, name: &str, dir: &str) -> Result<(), EngineError> {
+        let pool = match StoragePool::lookup_by_name(&self.conn, name) {
+            Ok(p) => p,
+            Err(e) if is(&e, ErrorNumber::NoStoragePool) => {
+                let xml = to_xml(&DirPool::new(name, dir)).map_err(EngineError::Xml)?;
+                let pool = StoragePool::define_xml(&self.conn, &xml, 0)
+                    .map_err(self.err("storage pool define"))?;
+                pool.build(0).map_err(self.err("storage pool build"))?;
+                pool.set_autostart(true)
+                    .map_err(self.err("storage pool autostart"))?;
+                pool
+            }
+            Err(e) => return Err(self.err("storage pool lookup")(e)),
+        };
+        if !pool.is_active().map_err(self.err("storage pool state"))? {
+            pool.create(0).map_err(self.err("storage pool start"))?;
+        }
+        Ok(())
+    }
+
+    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, EngineError> {
+        let pool = self.pool(pool)?;
+        match StorageVol::lookup_by_name(&pool, name) {
+            Ok(v) => Ok(Some(v.get_path().map_err(self.err("volume path"))?)),
+            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(None),
+            Err(e) => Err(self.err("volume lookup")(e)),
+        }
+    }
+
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, EngineError> {
+        let pool = self.pool(pool)?;
+        pool.refresh(0).map_err(self.err("storage pool refresh"))?;
+        pool.list_volumes().map_err(self.err("list volumes"))
+    }
+
+    fn upload_volume(
+        &self,
+        pool_name: &str,
+        name: &str,
+        format: &'static str,
+        data: &mut dyn Read,
+        len: u64,
+    ) -> Result<String, EngineError> {
+        let pool = self.pool(pool_name)?;
+        let xml = to_xml(&Volume::new(name, format, len)).map_err(EngineError::Xml)?;
+        let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(self.err("volume create"))?;
+        // The test driver keeps volumes in memory and has no upload.
+        if !self.is_test_driver() {
+            let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
+            let sent = (|| {
+                vol.upload(&stream, 0, len, 0)
+                    .map_err(self.err("volume upload"))?;
+                let mut buf = vec![0u8; 1 << 20];
+                let mut left = len;
+                while left > 0 {
+                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    data.read_exact(&mut buf[..want]).map_err(EngineError::Io)?;
+                    let mut off = 0;
+                    while off < want {
+                        off += stream
+                            .send(&buf[off..want])
+                            .map_err(self.err("stream send"))?;
+                    }
+                    left -= want as u64;
+                }
+                Ok::<(), EngineError>(())
+            })();
+            match sent {
+                Ok(()) => stream.finish().map_err(self.err("stream finish"))?,
+                Err(e) => {
+                    let _ = stream.abort();
+                    let _ = vol.delete(0);
+                    return Err(e);
+                }
+            }
+        }
+        vol.get_path().map_err(self.err("volume path"))
+    }
+
+    fn create_overlay(
+        &self,
+        pool_name: &str,
+        name: &str,
+        capacity_bytes: u64,
+        backing_path: &str,
+        backing_format: &'static str,
+    ) -> Result<String, EngineError> {
+        let pool = self.pool(pool_name)?;
+        let xml = to_xml(&Volume::overlay(
+            name,
+            capacity_bytes,
+            backing_path,
+            backing_format,
+        ))
+        .map_err(EngineError::Xml)?;
+        let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(self.err("overlay create"))?;
+        vol.get_path().map_err(self.err("volume path"))
+    }
+
+    fn delete_volume(&self, pool_name: &str, name: &str) -> Result<(), EngineError> {
+        let pool = match StoragePool::lookup_by_name(&self.conn, pool_name) {
+            Ok(p) => p,
+            Err(e) if is(&e, ErrorNumber::NoStoragePool) => return Ok(()),
+            Err(e) => return Err(self.err("storage pool lookup")(e)),
+        };
+        match StorageVol::lookup_by_name(&pool, name) {
+            Ok(v) => v.delete(0).map_err(self.err("volume delete")),
+            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(()),
+            Err(e) => Err(self.err("volume lookup")(e)),
+        }
+    }
+
+    fn define_domain(&self, xml: &str) -> Result<(), EngineError> {
+        Domain::define_xml(&self.conn, xml)
+            .map(|_| ())
+            .map_err(self.err("domain define"))
+    }
+
+    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, EngineError> {
+        let Some(dom) = self.domain(uuid)? else {
+            return Ok(None);
+        };
+        let (state, _reason) = dom.get_state().map_err(self.err("domain state"))?;
+        Ok(Some(power_of(state)))
+    }
+
+    fn start_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
+        if dom.is_active().map_err(self.err("domain state"))? {
+            return Ok(());
+        }
+        dom.create().map(|_| ()).map_err(self.err("domain start"))
+    }
+
+    fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
+        match dom.shutdown() {
+            Ok(_) => Ok(()),
+            Err(e) if is(&e, ErrorNumber::OperationInvalid) => Ok(()), // already off
+            Err(e) => Err(self.err("domain shutdown")(e)),
+        }
+    }
+
+    fn reboot_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
+        dom.reboot(0).map_err(self.err("domain reboot"))
+    }
+
+    fn destroy_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        let Some(dom) = self.domain(uuid)? else {
+            return Ok(());
+        };
+        match dom.destroy() {
+            Ok(()) => Ok(()),
+            Err(e) if is(&e, ErrorNumber::OperationInvalid) => Ok(()), // not running
+            Err(e) => Err(self.err("domain destroy")(e)),
+        }
+    }
+
+    fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        let Some(dom) = self.domain(uuid)? else {
+            return Ok(());
+        };
+        // dpe's domains boot by BIOS or direct kernel: no NVRAM to remove.
+        dom.undefine().map_err(self.err("domain undefine"))
+    }
+
+    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError> {
+        let domains = self
+            .conn
+            .list_all_domains(0)
+            .map_err(self.err("list domains"))?;
+        let mut ours = Vec::new();
+        for dom in domains {
+            let metadata = match dom.get_metadata(
+                virt::sys::VIR_DOMAIN_METADATA_ELEMENT as i32,
+                Some(DPE_NS),
+                0,
+            ) {
+                Ok(xml) => xml,
+                // No dpe element: a foreign domain, never touched.
+                Err(e) if is(&e, ErrorNumber::NoDomainMetadata) => continue,
+                Err(e) => return Err(self.err("domain metadata")(e)),
+            };
+            let Some(meta) = DpeInstanceRead::parse(&metadata) else {
+                continue;
+            };
+            let (state, _) = dom.get_state().map_err(self.err("domain state"))?;
+            ours.push(DpeDomain {
+                uuid: dom.get_uuid_string().map_err(self.err("domain uuid"))?,
+                name: dom.get_name().map_err(self.err("domain name"))?,
+                instance_uuid: meta.id,
+                power: power_of(state),
+            });
+        }
+        Ok(ours)
+    }
+
+    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError> {
+        if self.is_test_driver() {
+            return Ok(Vec::new());
+        }
+        let net = virt::network::Network::lookup_by_name(&self.conn, network)
+            .map_err(self.err("network lookup"))?;
+        super::leases::leases(&net).map_err(self.err("network DHCP leases"))
+    }
+}

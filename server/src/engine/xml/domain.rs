@@ -1,0 +1,281 @@
+//! Domain XML, with a dpe metadata element so that dpe can tell its domains
+//! from foreign ones (which it never touches).
+
+use serde::{Deserialize, Serialize};
+
+/// The namespace of dpe's metadata element.
+pub const DPE_NS: &str = "https://dpe.invalid/xmlns/instance/1";
+pub const DPE_PREFIX: &str = "dpe";
+
+#[derive(Debug, Serialize)]
+#[serde(rename = "domain")]
+pub struct Domain<'a> {
+    /// `kvm` or `qemu` (TCG).
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub name: &'a str,
+    pub uuid: &'a str,
+    pub title: &'a str,
+    pub metadata: Metadata<'a>,
+    pub memory: Memory,
+    pub vcpu: u32,
+    pub os: Os<'a>,
+    pub features: Features,
+    pub cpu: Cpu,
+    pub on_poweroff: &'static str,
+    pub on_reboot: &'static str,
+    pub on_crash: &'static str,
+    pub devices: Devices<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Metadata<'a> {
+    #[serde(rename = "dpe:instance")]
+    pub instance: DpeInstance<'a>,
+}
+
+/// What dpe writes into every domain it defines.
+#[derive(Debug, Serialize)]
+pub struct DpeInstance<'a> {
+    #[serde(rename = "@xmlns:dpe")]
+    pub xmlns: &'static str,
+    #[serde(rename = "dpe:id")]
+    pub id: &'a str,
+    #[serde(rename = "dpe:owner")]
+    pub owner: &'a str,
+}
+
+/// The metadata element as libvirt hands it back.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub struct DpeInstanceRead {
+    pub id: String,
+    pub owner: String,
+}
+
+impl DpeInstanceRead {
+    /// Parses libvirt's answer to `virDomainGetMetadata(ELEMENT, DPE_NS)`;
+    /// libvirt may pick its own prefix, so only local names are compared.
+    pub fn parse(xml: &str) -> Option<DpeInstanceRead> {
+        use quick_xml::events::Event;
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let (mut id, mut owner, mut current) = (None, None, None::<String>);
+        loop {
+            match reader.read_event().ok()? {
+                Event::Start(e) => {
+                    current = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                }
+                Event::Text(t) => {
+                    let text = t.decode().ok()?.into_owned();
+                    match current.as_deref() {
+                        Some("id") => id = Some(text),
+                        Some("owner") => owner = Some(text),
+                        Some(_) | None => {}
+                    }
+                }
+                Event::End(_) => current = None,
+                Event::Eof => break,
+                Event::Empty(_)
+                | Event::CData(_)
+                | Event::Comment(_)
+                | Event::Decl(_)
+                | Event::PI(_)
+                | Event::DocType(_)
+                | Event::GeneralRef(_) => {}
+            }
+        }
+        Some(DpeInstanceRead {
+            id: id?,
+            owner: owner?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Memory {
+    #[serde(rename = "@unit")]
+    pub unit: &'static str,
+    #[serde(rename = "$text")]
+    pub value: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Os<'a> {
+    #[serde(rename = "type")]
+    pub kind: OsType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initrd: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OsType {
+    #[serde(rename = "@arch")]
+    pub arch: &'static str,
+    #[serde(rename = "@machine")]
+    pub machine: &'static str,
+    #[serde(rename = "$text")]
+    pub value: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Features {
+    pub acpi: Empty,
+    pub apic: Empty,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
+#[derive(Debug, Serialize)]
+pub struct Cpu {
+    /// `host-passthrough` under KVM; QEMU's default model under TCG.
+    #[serde(rename = "@mode", skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Devices<'a> {
+    pub disk: Vec<Disk<'a>>,
+    pub interface: Vec<Interface<'a>>,
+    pub serial: Serial<'a>,
+    pub console: Console,
+    pub rng: Rng,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Disk<'a> {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    #[serde(rename = "@device")]
+    pub device: &'static str,
+    pub driver: DiskDriver,
+    pub source: FileSource<'a>,
+    pub target: DiskTarget,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readonly: Option<Empty>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiskDriver {
+    #[serde(rename = "@name")]
+    pub name: &'static str,
+    #[serde(rename = "@type")]
+    pub format: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileSource<'a> {
+    #[serde(rename = "@file")]
+    pub file: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiskTarget {
+    #[serde(rename = "@dev")]
+    pub dev: &'static str,
+    #[serde(rename = "@bus")]
+    pub bus: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Interface<'a> {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub mac: Mac<'a>,
+    pub source: NetworkSource<'a>,
+    pub model: Model,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Mac<'a> {
+    #[serde(rename = "@address")]
+    pub address: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NetworkSource<'a> {
+    #[serde(rename = "@network")]
+    pub network: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Model {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+}
+
+/// The serial console, logged to a file that the engine reads for boot
+/// diagnostics (and tests read for the guest's own messages).
+#[derive(Debug, Serialize)]
+pub struct Serial<'a> {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub source: SerialSource<'a>,
+    pub target: PortTarget,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SerialSource<'a> {
+    #[serde(rename = "@path")]
+    pub path: &'a str,
+    #[serde(rename = "@append")]
+    pub append: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PortTarget {
+    #[serde(rename = "@port")]
+    pub port: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Console {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub target: ConsoleTarget,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsoleTarget {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    #[serde(rename = "@port")]
+    pub port: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rng {
+    #[serde(rename = "@model")]
+    pub model: &'static str,
+    pub backend: RngBackend,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RngBackend {
+    #[serde(rename = "@model")]
+    pub model: &'static str,
+    #[serde(rename = "$text")]
+    pub device: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_read_back_whatever_the_prefix() {
+        let xml = "<x:instance xmlns:x=\"https://dpe.invalid/xmlns/instance/1\">\
+                   <x:id>7f1c</x:id><x:owner>ann &amp; co</x:owner></x:instance>";
+        assert_eq!(
+            DpeInstanceRead::parse(xml),
+            Some(DpeInstanceRead {
+                id: "7f1c".into(),
+                owner: "ann & co".into()
+            })
+        );
+        assert_eq!(DpeInstanceRead::parse("<other/>"), None);
+    }
+}

@@ -1,0 +1,119 @@
+//! Storage pool and volume XML.
+
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+#[serde(rename = "pool")]
+pub struct DirPool<'a> {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub name: &'a str,
+    pub target: Target<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Target<'a> {
+    pub path: &'a str,
+}
+
+impl<'a> DirPool<'a> {
+    pub fn new(name: &'a str, path: &'a str) -> Self {
+        DirPool {
+            kind: "dir",
+            name,
+            target: Target { path },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Capacity {
+    #[serde(rename = "@unit")]
+    pub unit: &'static str,
+    #[serde(rename = "$text")]
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Format {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VolumeTarget {
+    pub format: Format,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackingStore<'a> {
+    pub path: &'a str,
+    pub format: Format,
+}
+
+/// A volume; with `backing_store`, a copy-on-write overlay of it.
+#[derive(Debug, Serialize)]
+#[serde(rename = "volume")]
+pub struct Volume<'a> {
+    pub name: &'a str,
+    pub capacity: Capacity,
+    pub target: VolumeTarget,
+    #[serde(rename = "backingStore", skip_serializing_if = "Option::is_none")]
+    pub backing_store: Option<BackingStore<'a>>,
+}
+
+impl<'a> Volume<'a> {
+    pub fn new(name: &'a str, format: &'static str, capacity_bytes: u64) -> Self {
+        Volume {
+            name,
+            capacity: Capacity {
+                unit: "bytes",
+                bytes: capacity_bytes,
+            },
+            target: VolumeTarget {
+                format: Format { kind: format },
+            },
+            backing_store: None,
+        }
+    }
+
+    pub fn overlay(
+        name: &'a str,
+        capacity_bytes: u64,
+        backing_path: &'a str,
+        backing_format: &'static str,
+    ) -> Self {
+        Volume {
+            backing_store: Some(BackingStore {
+                path: backing_path,
+                format: Format {
+                    kind: backing_format,
+                },
+            }),
+            ..Volume::new(name, "qcow2", capacity_bytes)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::xml::to_xml;
+
+    #[test]
+    fn overlays_record_their_backing_file_and_format() {
+        let xml = to_xml(&Volume::overlay(
+            "a&b.qcow2",
+            8 << 30,
+            "/p/golden.qcow2",
+            "qcow2",
+        ))
+        .unwrap();
+        assert_eq!(
+            xml,
+            "<volume><name>a&amp;b.qcow2</name><capacity unit=\"bytes\">8589934592</capacity>\
+             <target><format type=\"qcow2\"/></target><backingStore><path>/p/golden.qcow2</path>\
+             <format type=\"qcow2\"/></backingStore></volume>"
+        );
+    }
+}

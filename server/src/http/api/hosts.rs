@@ -1,0 +1,51 @@
+use app::model::{AddHost, HostStatus};
+use app::policy::{Action, authorize};
+use app::service::RequestContext;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+
+use super::{ApiJson, ApiResult, IdPath};
+use crate::http::HttpState;
+
+/// The host pool with each host's live status (admins).
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts",
+    responses((status = 200, body = [HostStatus]), (status = 403, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn list(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Vec<HostStatus>>> {
+    authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    Ok(Json(state.service.hosts().await?))
+}
+
+/// Adds a libvirt host after probing it (admins).
+#[utoipa::path(post, path = "/api/v1/hosts", tag = "hosts", request_body = AddHost,
+    responses((status = 201, body = HostStatus), (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn add(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<AddHost>,
+) -> ApiResult<(StatusCode, Json<HostStatus>)> {
+    authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(state.service.add_host(body).await?),
+    ))
+}
+
+/// Removes a host that holds no instances (admins).
+#[utoipa::path(delete, path = "/api/v1/hosts/{id}", tag = "hosts", params(("id" = i64, Path)),
+    responses((status = 204), (status = 409, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn remove(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
+    authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    state.service.remove_host(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,200 @@
+use std::convert::Infallible;
+use std::time::Duration;
+
+use app::model::{Accepted, DeployRequest, InstanceView, StackInfo, TaskKind, TaskView};
+use app::policy::{Action, authorize};
+use app::service::RequestContext;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::{Extension, Json};
+use futures::Stream;
+use serde::Serialize;
+
+use super::{ApiJson, ApiResult, IdPath};
+use crate::http::HttpState;
+
+/// The stack users deploy: sizes and parameters.
+#[utoipa::path(get, path = "/api/v1/stack", tag = "instances",
+    responses((status = 200, body = StackInfo), (status = 401, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn stack(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<StackInfo>> {
+    authorize(ctx.principal.as_ref(), Action::Deploy)?;
+    Ok(Json(state.service.stack().await?))
+}
+
+/// Deploys an instance; the work runs as a task (202 with its id).
+#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = DeployRequest,
+    responses((status = 202, body = Accepted), (status = 409, body = super::ErrorBody),
+              (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn deploy(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<DeployRequest>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let who = authorize(ctx.principal.as_ref(), Action::Deploy)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.service.deploy(who, body).await?),
+    ))
+}
+
+/// Your instances (all of them for admins).
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances",
+    responses((status = 200, body = [InstanceView])), security(("session" = []), ("bearer" = [])))]
+pub async fn list(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Vec<InstanceView>>> {
+    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    Ok(Json(state.service.instances(who).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances",
+    params(("id" = i64, Path)), responses((status = 200, body = InstanceView), (status = 404, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn get(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<InstanceView>> {
+    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    Ok(Json(state.service.instance(who, id).await?))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TaskStarted {
+    pub task_id: i64,
+}
+
+async fn act(
+    state: HttpState,
+    ctx: RequestContext,
+    id: i64,
+    kind: TaskKind,
+) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
+    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let task_id = state.service.act(who, id, kind).await?;
+    Ok((StatusCode::ACCEPTED, Json(TaskStarted { task_id })))
+}
+
+/// Powers the instance on.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/start", tag = "instances", params(("id" = i64, Path)),
+    responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn start(
+    State(s): State<HttpState>,
+    Extension(c): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
+    act(s, c, id, TaskKind::Start).await
+}
+
+/// ACPI shutdown, forced off after the configured timeout.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/shutdown", tag = "instances", params(("id" = i64, Path)),
+    responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn shutdown(
+    State(s): State<HttpState>,
+    Extension(c): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
+    act(s, c, id, TaskKind::Shutdown).await
+}
+
+#[utoipa::path(post, path = "/api/v1/instances/{id}/reboot", tag = "instances", params(("id" = i64, Path)),
+    responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn reboot(
+    State(s): State<HttpState>,
+    Extension(c): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
+    act(s, c, id, TaskKind::Reboot).await
+}
+
+/// Pulls the plug.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/poweroff", tag = "instances", params(("id" = i64, Path)),
+    responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn poweroff(
+    State(s): State<HttpState>,
+    Extension(c): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
+    act(s, c, id, TaskKind::Poweroff).await
+}
+
+/// Deletes the domain, its disk and its seed: nothing is left.
+#[utoipa::path(delete, path = "/api/v1/instances/{id}", tag = "instances", params(("id" = i64, Path)),
+    responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn delete(
+    State(s): State<HttpState>,
+    Extension(c): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
+    act(s, c, id, TaskKind::Delete).await
+}
+
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "instances", params(("id" = i64, Path)),
+    responses((status = 200, body = TaskView), (status = 404, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn task(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<TaskView>> {
+    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    Ok(Json(state.service.task(who, id).await?))
+}
+
+/// The task as Server-Sent Events: one `task` event with the whole
+/// TaskView on every change, until it ends.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/events", tag = "instances", params(("id" = i64, Path)),
+    responses((status = 200, content_type = "text/event-stream", description = "TaskView events")),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn task_events(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?.clone();
+    // Fail now (404) rather than inside the stream.
+    let first = state.service.task(&who, id).await?;
+    let mut changes = state.appliance.engine.subscribe();
+    let service = state.service.clone();
+    let stream = async_stream::stream! {
+        let mut view = first;
+        loop {
+            let done = view.state != "running";
+            if let Ok(json) = serde_json::to_string(&view) {
+                yield Ok(Event::default().event("task").data(json));
+            }
+            if done {
+                break;
+            }
+            // Wake on this task's changes, or every second as a safety net.
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                loop {
+                    match changes.recv().await {
+                        Ok(changed) if changed == id => break,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            })
+            .await;
+            match service.task(&who, id).await {
+                Ok(next) => view = next,
+                Err(_) => break,
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,426 @@
+//! The application stack the appliance deploys, described by a manifest
+//! (`image/stacks/NAME/manifest.toml`): sizes, parameters, the golden image,
+//! the cloud-init user-data and the application's health check. Nothing
+//! stack-specific lives outside the manifest's folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use app::error::AppError;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Short machine name, e.g. `dokuwiki`.
+    pub name: String,
+    /// What users see, e.g. "Team wiki (DokuWiki)".
+    pub title: String,
+    pub description: String,
+    pub image: ImageSpec,
+    pub sizes: Vec<Size>,
+    #[serde(default)]
+    pub params: Vec<ParamSpec>,
+    pub app: AppSpec,
+}
+
+/// The golden image: built by `build` into the image directory.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// Script in the stack's folder that builds the image: `build OUT_DIR`.
+    pub build: String,
+    /// File names inside the image directory.
+    pub disk: String,
+    pub kernel: Option<String>,
+    pub initrd: Option<String>,
+    /// Kernel command line for direct kernel boot.
+    pub cmdline: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Size {
+    pub name: String,
+    pub label: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    Text,
+    Username,
+    Email,
+    /// Never stored; the user-data sees only `${NAME_hash}`, a bcrypt hash.
+    Password,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    pub name: String,
+    pub label: String,
+    pub kind: ParamKind,
+    #[serde(default)]
+    pub help: Option<String>,
+    #[serde(default = "default_true")]
+    pub required: bool,
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub min_length: Option<usize>,
+    #[serde(default)]
+    pub max_length: Option<usize>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    pub port: u16,
+    /// HTTP path the health check asks for.
+    pub health_path: String,
+    /// Text the answer must contain; `${param}` placeholders allowed.
+    pub health_expect: String,
+    /// The application's address; `${ip}` and `${name}` allowed.
+    pub url: String,
+    /// cloud-config file in the stack's folder; `${param}` placeholders
+    /// are substituted inside string values after parsing.
+    pub user_data: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid manifest {path}")]
+    Manifest {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid user-data {path}")]
+    UserData {
+        path: PathBuf,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    #[error("manifest {path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+}
+
+/// A loaded stack: its manifest, folder, image folder and user-data.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub manifest: Manifest,
+    pub dir: PathBuf,
+    pub image_dir: PathBuf,
+    user_data: Option<serde_yaml_ng::Value>,
+}
+
+/// Parameters after validation: the values to store (no secrets) and the
+/// values the user-data may use (secrets only as hashes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckedParams {
+    pub public: BTreeMap<String, String>,
+    pub template: BTreeMap<String, String>,
+}
+
+impl Stack {
+    pub fn load(dir: &Path, image_dir: &Path) -> Result<Stack, StackError> {
+        let path = dir.join("manifest.toml");
+        let text = std::fs::read_to_string(&path).map_err(|source| StackError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest: Manifest = toml::from_str(&text).map_err(|source| StackError::Manifest {
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        if manifest.sizes.is_empty() {
+            return Err(StackError::Invalid {
+                path,
+                problem: "it offers no sizes".into(),
+            });
+        }
+        let user_data = match &manifest.app.user_data {
+            Some(file) => {
+                let path = dir.join(file);
+                let text = std::fs::read_to_string(&path).map_err(|source| StackError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Some(
+                    serde_yaml_ng::from_str(&text)
+                        .map_err(|source| StackError::UserData { path, source })?,
+                )
+            }
+            None => None,
+        };
+        Ok(Stack {
+            manifest,
+            dir: dir.to_owned(),
+            image_dir: image_dir.to_owned(),
+            user_data,
+        })
+    }
+
+    pub fn size(&self, name: &str) -> Result<&Size, AppError> {
+        self.manifest
+            .sizes
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = self
+                    .manifest
+                    .sizes
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                AppError::invalid("size", format!("choose one of: {}", names.join(", ")))
+            })
+    }
+
+    pub fn image_file(&self, name: &str) -> PathBuf {
+        self.image_dir.join(name)
+    }
+
+    /// Validates `given` against the manifest's parameters.
+    pub fn check_params(
+        &self,
+        given: &BTreeMap<String, String>,
+    ) -> Result<CheckedParams, AppError> {
+        if let Some(unknown) = given
+            .keys()
+            .find(|k| !self.manifest.params.iter().any(|p| &p.name == *k))
+        {
+            return Err(AppError::invalid(
+                &format!("params.{unknown}"),
+                "is not a parameter of this stack",
+            ));
+        }
+        let mut checked = CheckedParams::default();
+        for spec in &self.manifest.params {
+            let field = format!("params.{}", spec.name);
+            let value = given
+                .get(&spec.name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .or_else(|| spec.default.clone());
+            let Some(value) = value else {
+                if spec.required {
+                    return Err(AppError::invalid(
+                        &field,
+                        format!("{} is required", spec.label),
+                    ));
+                }
+                continue;
+            };
+            let chars = value.chars().count();
+            if let Some(min) = spec.min_length
+                && chars < min
+            {
+                return Err(AppError::invalid(
+                    &field,
+                    format!("use at least {min} characters"),
+                ));
+            }
+            let max = spec.max_length.unwrap_or(256);
+            if chars > max {
+                return Err(AppError::invalid(
+                    &field,
+                    format!("use at most {max} characters"),
+                ));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(AppError::invalid(
+                    &field,
+                    "must not contain control characters",
+                ));
+            }
+            match spec.kind {
+                ParamKind::Text => {
+                    checked.public.insert(spec.name.clone(), value.clone());
+                    checked.template.insert(spec.name.clone(), value);
+                }
+                ParamKind::Username => {
+                    let name = app::validate::username(&field, &value)?;
+                    checked.public.insert(spec.name.clone(), name.clone());
+                    checked.template.insert(spec.name.clone(), name);
+                }
+                ParamKind::Email => {
+                    let ok = value.split_once('@').is_some_and(|(local, domain)| {
+                        !local.is_empty()
+                            && domain.contains('.')
+                            && !value
+                                .chars()
+                                .any(|c| c.is_whitespace() || "<>()[]\\,;:\"".contains(c))
+                    });
+                    if !ok {
+                        return Err(AppError::invalid(
+                            &field,
+                            "enter an e-mail address such as ann@example.org",
+                        ));
+                    }
+                    checked.public.insert(spec.name.clone(), value.clone());
+                    checked.template.insert(spec.name.clone(), value);
+                }
+                ParamKind::Password => {
+                    let context: Vec<&str> = checked.public.values().map(String::as_str).collect();
+                    if let Some(why) = crate::auth::password::weakness(&value, &context) {
+                        return Err(AppError::invalid(&field, why));
+                    }
+                    let hash = bcrypt::hash(&value, 10).map_err(|_| AppError::Internal)?;
+                    checked.template.insert(format!("{}_hash", spec.name), hash);
+                }
+            }
+        }
+        Ok(checked)
+    }
+
+    /// The user-data document with `vars` substituted inside its strings.
+    pub fn render_user_data(
+        &self,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<String, serde_yaml_ng::Error> {
+        let mut doc = self
+            .user_data
+            .clone()
+            .unwrap_or(serde_yaml_ng::Value::Mapping(Default::default()));
+        substitute(&mut doc, vars);
+        Ok(format!(
+            "#cloud-config\n{}",
+            serde_yaml_ng::to_string(&doc)?
+        ))
+    }
+
+    /// `${name}` placeholders of a manifest string (health text, URL).
+    pub fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
+        fill(text, vars)
+    }
+}
+
+fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_owned();
+    for (k, v) in vars {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    out
+}
+
+fn substitute(value: &mut serde_yaml_ng::Value, vars: &BTreeMap<String, String>) {
+    use serde_yaml_ng::Value;
+    match value {
+        Value::String(s) => *s = fill(s, vars),
+        Value::Sequence(items) => items.iter_mut().for_each(|v| substitute(v, vars)),
+        Value::Mapping(map) => map.values_mut().for_each(|v| substitute(v, vars)),
+        Value::Tagged(tagged) => substitute(&mut tagged.value, vars),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(dir: &Path) -> Stack {
+        std::fs::write(
+            dir.join("manifest.toml"),
+            r#"
+name = "demo"
+title = "Demo"
+description = "A demo"
+[image]
+build = "build"
+disk = "disk.qcow2"
+[[sizes]]
+name = "small"
+label = "Small"
+vcpus = 1
+memory_mib = 256
+disk_gib = 1
+[[params]]
+name = "title"
+label = "Title"
+kind = "text"
+max_length = 64
+[[params]]
+name = "admin_password"
+label = "Admin password"
+kind = "password"
+[app]
+port = 80
+health_path = "/"
+health_expect = "${title}"
+url = "http://${ip}/"
+user_data = "user-data.yaml"
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("user-data.yaml"),
+            "#cloud-config\nwrite_files:\n  - path: /etc/title\n    content: \"${title}\"\n  - path: /etc/hash\n    content: ${admin_password_hash}\n",
+        )
+        .unwrap();
+        Stack::load(dir, dir).unwrap()
+    }
+
+    #[test]
+    fn params_are_checked_and_secrets_become_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = stack(dir.path());
+        let mut given = BTreeMap::from([
+            (
+                "title".to_string(),
+                "Team <wiki> & \"co\": 'x'\n- y".to_string(),
+            ),
+            (
+                "admin_password".to_string(),
+                "Bright-Otter-77-river".to_string(),
+            ),
+        ]);
+        assert_eq!(
+            stack.check_params(&given).unwrap_err().field(),
+            Some("params.title"),
+            "newlines are control characters"
+        );
+        given.insert("title".into(), "Team <wiki> & \"co\": 'x' - y".into());
+        let checked = stack.check_params(&given).unwrap();
+        assert!(!checked.public.contains_key("admin_password"));
+        assert!(!checked.public.values().any(|v| v.contains("Bright-Otter")));
+        let yaml = stack.render_user_data(&checked.template).unwrap();
+        assert!(
+            !yaml.contains("Bright-Otter"),
+            "no clear password in the seed"
+        );
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        assert_eq!(
+            doc["write_files"][0]["content"],
+            "Team <wiki> & \"co\": 'x' - y"
+        );
+        let hash = doc["write_files"][1]["content"].as_str().unwrap();
+        assert!(bcrypt::verify("Bright-Otter-77-river", hash).unwrap());
+
+        given.insert("extra".into(), "x".into());
+        assert_eq!(
+            stack.check_params(&given).unwrap_err().field(),
+            Some("params.extra")
+        );
+        given.remove("extra");
+        given.insert("admin_password".into(), "password".into());
+        assert_eq!(
+            stack.check_params(&given).unwrap_err().field(),
+            Some("params.admin_password")
+        );
+    }
+}

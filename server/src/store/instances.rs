@@ -1,0 +1,196 @@
+//! Instances: what users deployed. Power state and address mirror libvirt
+//! (the reconciler writes them); everything else is ours.
+
+use std::collections::{HashMap, HashSet};
+
+use app::model::Power;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{StoreError, now};
+
+pub struct NewInstance<'a> {
+    pub uuid: &'a str,
+    pub name: &'a str,
+    pub owner_id: i64,
+    pub size: &'a str,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub network: &'a str,
+    pub mac: &'a str,
+    pub params_json: &'a str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceRow {
+    pub id: i64,
+    pub uuid: String,
+    pub name: String,
+    pub owner_id: i64,
+    pub owner: String,
+    pub size: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub host_id: Option<i64>,
+    pub host: Option<String>,
+    pub network: String,
+    pub mac: String,
+    pub params_json: String,
+    pub status: String,
+    pub power: Power,
+    pub ip: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub running_task: Option<i64>,
+}
+
+const SELECT: &str = "
+    SELECT i.id, i.uuid, i.name, i.owner_id, u.username, i.size, i.vcpus, i.memory_mib,
+           i.disk_gib, i.host_id, h.name, i.network, i.mac, i.params, i.status, i.power, i.ip,
+           i.error, i.created_at,
+           (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running')
+    FROM instances i
+    JOIN users u ON u.id = i.owner_id
+    LEFT JOIN hosts h ON h.id = i.host_id";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
+    let power: String = r.get(15)?;
+    Ok(InstanceRow {
+        id: r.get(0)?,
+        uuid: r.get(1)?,
+        name: r.get(2)?,
+        owner_id: r.get(3)?,
+        owner: r.get(4)?,
+        size: r.get(5)?,
+        vcpus: r.get(6)?,
+        memory_mib: r.get(7)?,
+        disk_gib: r.get(8)?,
+        host_id: r.get(9)?,
+        host: r.get(10)?,
+        network: r.get(11)?,
+        mac: r.get(12)?,
+        params_json: r.get(13)?,
+        status: r.get(14)?,
+        power: Power::parse(&power),
+        ip: r.get(16)?,
+        error: r.get(17)?,
+        created_at: r.get(18)?,
+        running_task: r.get(19)?,
+    })
+}
+
+pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
+                                network, mac, params, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'provisioning', ?11)",
+        params![
+            new.uuid,
+            new.name,
+            new.owner_id,
+            new.size,
+            new.vcpus,
+            new.memory_mib,
+            new.disk_gib,
+            new.network,
+            new.mac,
+            new.params_json,
+            now()
+        ],
+    )
+    .map_err(|e| StoreError::unique_as(e, "an instance with that name"))?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn by_id(conn: &Connection, id: i64) -> Result<Option<InstanceRow>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE i.id = ?1"), [id], from_row)
+        .optional()?)
+}
+
+pub fn by_uuid(conn: &Connection, uuid: &str) -> Result<Option<InstanceRow>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE i.uuid = ?1"), [uuid], from_row)
+        .optional()?)
+}
+
+/// All instances, or one owner's.
+pub fn list(conn: &Connection, owner: Option<i64>) -> Result<Vec<InstanceRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "{SELECT} WHERE ?1 IS NULL OR i.owner_id = ?1 ORDER BY i.created_at DESC, i.id DESC"
+    ))?;
+    let rows = stmt
+        .query_map([owner], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn on_host(conn: &Connection, host_id: i64) -> Result<Vec<InstanceRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!("{SELECT} WHERE i.host_id = ?1"))?;
+    let rows = stmt
+        .query_map([host_id], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Every instance UUID the store knows.
+pub fn uuids(conn: &Connection) -> Result<HashSet<String>, StoreError> {
+    let mut stmt = conn.prepare("SELECT uuid FROM instances")?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// (vCPUs, MiB) committed on each host by instances that hold resources.
+pub fn committed_by_host(conn: &Connection) -> Result<HashMap<i64, (u64, u64)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT host_id, sum(vcpus), sum(memory_mib) FROM instances
+         WHERE host_id IS NOT NULL AND status != 'failed' GROUP BY host_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn set_host(conn: &Connection, id: i64, host_id: Option<i64>) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances SET host_id = ?2 WHERE id = ?1",
+        params![id, host_id],
+    )?;
+    Ok(())
+}
+
+pub fn set_status(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances SET status = ?2, error = ?3 WHERE id = ?1",
+        params![id, status, error],
+    )?;
+    Ok(())
+}
+
+/// Records what libvirt says; returns whether anything changed.
+pub fn observe(
+    conn: &Connection,
+    id: i64,
+    power: Power,
+    ip: Option<&str>,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE instances SET power = ?2, ip = coalesce(?3, ip)
+         WHERE id = ?1 AND (power IS NOT ?2 OR (?3 IS NOT NULL AND ip IS NOT ?3))",
+        params![id, power.as_str(), ip],
+    )? == 1)
+}
+
+pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM instances WHERE id = ?1", [id])?;
+    Ok(())
+}

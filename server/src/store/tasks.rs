@@ -1,0 +1,149 @@
+//! Persisted tasks and their steps: long work survives a restart, which
+//! resumes it (every step is idempotent) or rolls it back.
+
+use app::model::TaskKind;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{StoreError, now_ms};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRow {
+    pub position: i64,
+    pub name: String,
+    pub state: String,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRow {
+    pub id: i64,
+    pub instance_id: Option<i64>,
+    pub instance_uuid: String,
+    pub owner_id: i64,
+    pub kind: TaskKind,
+    pub state: String,
+    pub error: Option<String>,
+    pub user_data: Option<String>,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub steps: Vec<StepRow>,
+}
+
+/// Starts a task; `Duplicate` when the instance already has a running one.
+pub fn insert(
+    conn: &Connection,
+    instance_id: i64,
+    instance_uuid: &str,
+    owner_id: i64,
+    kind: TaskKind,
+    steps: &[&str],
+    user_data: Option<&str>,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO tasks (instance_id, instance_uuid, owner_id, kind, state, user_data, created_ms)
+         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
+        params![instance_id, instance_uuid, owner_id, kind.as_str(), user_data, now_ms()],
+    )
+    .map_err(|e| StoreError::unique_as(e, "a running task for this instance"))?;
+    let id = conn.last_insert_rowid();
+    for (position, name) in steps.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO task_steps (task_id, position, name, state) VALUES (?1, ?2, ?3, 'pending')",
+            params![id, position as i64, name],
+        )?;
+    }
+    Ok(id)
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
+    let task = conn
+        .query_row(
+            "SELECT id, instance_id, instance_uuid, owner_id, kind, state, error, user_data,
+                    created_ms, finished_ms
+             FROM tasks WHERE id = ?1",
+            [id],
+            |r| {
+                let kind: String = r.get(4)?;
+                Ok(TaskRow {
+                    id: r.get(0)?,
+                    instance_id: r.get(1)?,
+                    instance_uuid: r.get(2)?,
+                    owner_id: r.get(3)?,
+                    kind: TaskKind::parse(&kind).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            4,
+                            rusqlite::types::Type::Text,
+                            format!("unknown task kind {kind:?}").into(),
+                        )
+                    })?,
+                    state: r.get(5)?,
+                    error: r.get(6)?,
+                    user_data: r.get(7)?,
+                    created_ms: r.get(8)?,
+                    finished_ms: r.get(9)?,
+                    steps: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut task) = task else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare(
+        "SELECT position, name, state, started_ms, finished_ms FROM task_steps
+         WHERE task_id = ?1 ORDER BY position",
+    )?;
+    task.steps = stmt
+        .query_map([id], |r| {
+            Ok(StepRow {
+                position: r.get(0)?,
+                name: r.get(1)?,
+                state: r.get(2)?,
+                started_ms: r.get(3)?,
+                finished_ms: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(task))
+}
+
+/// Ids of the tasks a crash may have cut off.
+pub fn running(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id FROM tasks WHERE state = 'running' ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn set_step(
+    conn: &Connection,
+    task: i64,
+    position: i64,
+    state: &str,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    conn.execute(
+        "UPDATE task_steps SET state = ?3,
+            started_ms = CASE WHEN ?3 = 'running' THEN ?4 ELSE started_ms END,
+            finished_ms = CASE WHEN ?3 IN ('done', 'failed', 'undone') THEN ?4 ELSE finished_ms END
+         WHERE task_id = ?1 AND position = ?2",
+        params![task, position, state, now],
+    )?;
+    Ok(())
+}
+
+pub fn finish(conn: &Connection, task: i64, error: Option<&str>) -> Result<(), StoreError> {
+    let state = if error.is_some() {
+        "failed"
+    } else {
+        "succeeded"
+    };
+    conn.execute(
+        "UPDATE tasks SET state = ?2, error = ?3, finished_ms = ?4, user_data = NULL
+         WHERE id = ?1",
+        params![task, state, error, now_ms()],
+    )?;
+    Ok(())
+}

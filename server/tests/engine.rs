@@ -1,0 +1,631 @@
+//! The provisioning engine through the REST API, on libvirt's test driver:
+//! every step, rollback from a failure at every step, lifecycle, busy
+//! instances, ownership, orphans, placement and resume after a restart.
+//!
+//! The test driver's state is shared by the whole process and the
+//! reconciler removes dpe domains it has no record of, so these tests run
+//! one at a time.
+
+mod common;
+
+use std::time::Duration;
+
+use app::model::{Role, TaskKind};
+use common::{TestApp, status_json};
+use reqwest::Client;
+use serde_json::{Value, json};
+use server::store::{instances, tasks, users};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn wait_task(app: &TestApp, client: &Client, task_id: i64) -> Value {
+    for _ in 0..400 {
+        let (status, task) = status_json(
+            client
+                .get(app.url(&format!("/api/v1/tasks/{task_id}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{task}");
+        if task["state"] != "running" {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("task {task_id} did not end");
+}
+
+async fn deploy(app: &TestApp, client: &Client, name: &str) -> (u16, Value) {
+    status_json(
+        client
+            .post(app.url("/api/v1/instances"))
+            .json(&json!({"name": name, "size": "tiny", "params": {"title": "Tést <wiki> & 'co'"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn get_instance(app: &TestApp, client: &Client, id: i64) -> (u16, Value) {
+    status_json(
+        client
+            .get(app.url(&format!("/api/v1/instances/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// What libvirt holds for an instance: (domain present, volumes).
+async fn leftovers(app: &TestApp, uuid: &str) -> (bool, Vec<String>) {
+    let engine = app.appliance.engine.clone();
+    let host = engine.connect(1).await.unwrap();
+    let uuid = uuid.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let domain = host.domain_power(&uuid).unwrap().is_some();
+        let volumes = host
+            .list_volumes("dpe")
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| v.contains(&uuid))
+            .collect();
+        (domain, volumes)
+    })
+    .await
+    .unwrap()
+}
+
+async fn uuid_of(app: &TestApp, id: i64) -> String {
+    app.appliance
+        .store
+        .read(move |c| instances::by_id(c, id))
+        .await
+        .unwrap()
+        .unwrap()
+        .uuid
+}
+
+async fn wait_state(app: &TestApp, client: &Client, id: i64, want: &str) {
+    for _ in 0..200 {
+        let (_, inst) = get_instance(app, client, id).await;
+        if inst["state"] == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("instance {id} never reached {want}");
+}
+
+#[tokio::test]
+async fn deploy_runs_every_step_then_the_lifecycle_and_delete_leave_nothing() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+
+    let (status, accepted) = deploy(&app, &client, "wiki-1").await;
+    assert_eq!(status, 202, "{accepted}");
+    let (id, task_id) = (
+        accepted["id"].as_i64().unwrap(),
+        accepted["task_id"].as_i64().unwrap(),
+    );
+    let task = wait_task(&app, &client, task_id).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(task["progress"], 100);
+    let names: Vec<_> = task["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["place", "clone", "seed", "define", "start"]);
+    for step in task["steps"].as_array().unwrap() {
+        assert_eq!(step["state"], "done");
+        assert!(
+            step["started_at"].is_string() && step["finished_at"].is_string(),
+            "{step}"
+        );
+    }
+
+    let (_, inst) = get_instance(&app, &client, id).await;
+    assert_eq!(inst["name"], "wiki-1");
+    assert_eq!(inst["state"], "running", "{inst}");
+    assert_eq!(inst["owner"], "admin");
+    assert_eq!(inst["size"], "tiny");
+    assert!(inst["host"].is_string());
+    let uuid = uuid_of(&app, id).await;
+    let (domain, volumes) = leftovers(&app, &uuid).await;
+    assert!(domain);
+    assert_eq!(volumes.len(), 2, "overlay and seed: {volumes:?}");
+
+    for (action, state) in [
+        ("shutdown", "shut_off"),
+        ("start", "running"),
+        ("reboot", "running"),
+        ("poweroff", "shut_off"),
+    ] {
+        let (status, started) = status_json(
+            client
+                .post(app.url(&format!("/api/v1/instances/{id}/{action}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 202, "{action}: {started}");
+        let task = wait_task(&app, &client, started["task_id"].as_i64().unwrap()).await;
+        assert_eq!(task["state"], "succeeded", "{action}: {task}");
+        wait_state(&app, &client, id, state).await;
+    }
+
+    let (status, started) = status_json(
+        client
+            .delete(app.url(&format!("/api/v1/instances/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let task = wait_task(&app, &client, started["task_id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(get_instance(&app, &client, id).await.0, 404);
+    assert_eq!(
+        leftovers(&app, &uuid).await,
+        (false, vec![]),
+        "nothing is left"
+    );
+    // A second delete is a clean 404.
+    assert_eq!(
+        status_json(
+            client
+                .delete(app.url(&format!("/api/v1/instances/{id}")))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_failure_at_any_step_rolls_back_everything() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+    for (n, step) in ["place", "clone", "seed", "define", "start"]
+        .into_iter()
+        .enumerate()
+    {
+        app.appliance.engine.inject_fault(Some(step));
+        let (status, accepted) = deploy(&app, &client, &format!("fail-{n}")).await;
+        assert_eq!(status, 202);
+        let id = accepted["id"].as_i64().unwrap();
+        let task = wait_task(&app, &client, accepted["task_id"].as_i64().unwrap()).await;
+        assert_eq!(task["state"], "failed", "{step}: {task}");
+        assert!(task["error"].as_str().unwrap().contains(step), "{task}");
+        let steps = task["steps"].as_array().unwrap();
+        for (i, s) in steps.iter().enumerate() {
+            let want = if i <= n { "undone" } else { "pending" };
+            assert_eq!(s["state"], want, "after a failure at {step}: {task}");
+        }
+        let (_, inst) = get_instance(&app, &client, id).await;
+        assert_eq!(inst["state"], "failed");
+        assert!(inst["error"].as_str().unwrap().contains(step));
+        let uuid = uuid_of(&app, id).await;
+        assert_eq!(
+            leftovers(&app, &uuid).await,
+            (false, vec![]),
+            "failure at {step} left something"
+        );
+
+        // The failed instance can be deleted, and its name reused.
+        let (_, started) = status_json(
+            client
+                .delete(app.url(&format!("/api/v1/instances/{id}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let task = wait_task(&app, &client, started["task_id"].as_i64().unwrap()).await;
+        assert_eq!(task["state"], "succeeded");
+    }
+    let (status, accepted) = deploy(&app, &client, "fail-0").await;
+    assert_eq!(status, 202);
+    let task = wait_task(&app, &client, accepted["task_id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_the_field_and_nothing_is_kept() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+    let cases = [
+        (json!({"name": "<b>x</b>", "size": "tiny"}), "name"),
+        (json!({"name": "Wiki", "size": "tiny"}), "name"),
+        (json!({"name": "wïki", "size": "tiny"}), "name"),
+        (json!({"name": "a".repeat(64), "size": "tiny"}), "name"),
+        (json!({"name": "ok", "size": "gigantic"}), "size"),
+        (
+            json!({"name": "ok", "size": "tiny", "params": {"title": "x", "color": "red"}}),
+            "params.color",
+        ),
+        (
+            json!({"name": "ok", "size": "tiny", "params": {}}),
+            "params.title",
+        ),
+        (
+            json!({"name": "ok", "size": "tiny", "params": {"title": "x".repeat(65)}}),
+            "params.title",
+        ),
+        (
+            json!({"name": "ok", "size": "tiny", "params": {"title": "x", "admin_password": "password"}}),
+            "params.admin_password",
+        ),
+        (
+            json!({"name": "ok", "size": "tiny", "params": {"title": "x"}, "network": "nope"}),
+            "network",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, err) = status_json(
+            client
+                .post(app.url("/api/v1/instances"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, err["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {err}"
+        );
+    }
+    let (status, _) = status_json(
+        client
+            .post(app.url("/api/v1/instances"))
+            .json(&json!({"name": "ok", "size": "tiny", "cpus": -1}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422, "unknown fields");
+    let (status, _) = status_json(
+        client
+            .post(app.url("/api/v1/instances"))
+            .json(&json!({"name": "ok", "size": 5}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422, "wrong types");
+    let (_, list) = status_json(
+        client
+            .get(app.url("/api/v1/instances"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list, json!([]), "nothing was created");
+
+    assert_eq!(deploy(&app, &client, "taken").await.0, 202);
+    let (status, err) = deploy(&app, &client, "taken").await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (409, Some("conflict")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_busy_with_a_task_refuses_another() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+    let (_, accepted) = deploy(&app, &client, "busy").await;
+    let id = accepted["id"].as_i64().unwrap();
+    wait_task(&app, &client, accepted["task_id"].as_i64().unwrap()).await;
+
+    // A task in flight (as after a second click, or another tab).
+    let uuid = uuid_of(&app, id).await;
+    let blocker = app
+        .appliance
+        .store
+        .write(move |tx| tasks::insert(tx, id, &uuid, 1, TaskKind::Reboot, &["reboot"], None))
+        .await
+        .unwrap();
+    for action in ["start", "shutdown", "reboot", "poweroff"] {
+        let (status, err) = status_json(
+            client
+                .post(app.url(&format!("/api/v1/instances/{id}/{action}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 409, "{action}: {err}");
+        assert!(err["message"].as_str().unwrap().contains("busy"), "{err}");
+    }
+    assert_eq!(
+        status_json(
+            client
+                .delete(app.url(&format!("/api/v1/instances/{id}")))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        409
+    );
+    // The store itself refuses a second running task, whatever the caller.
+    let uuid = uuid_of(&app, id).await;
+    let second = app
+        .appliance
+        .store
+        .write(move |tx| tasks::insert(tx, id, &uuid, 1, TaskKind::Start, &["start"], None))
+        .await;
+    assert!(second.is_err());
+    app.appliance
+        .store
+        .write(move |tx| tasks::finish(tx, blocker, None))
+        .await
+        .unwrap();
+    let (status, _) = status_json(
+        client
+            .post(app.url(&format!("/api/v1/instances/{id}/reboot")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test]
+async fn users_see_and_act_on_their_own_instances_only() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    for name in ["bob", "eve"] {
+        let hash = server::auth::password::hash("Long-Enough-Pass-42");
+        let name = name.to_owned();
+        app.appliance
+            .store
+            .write(move |tx| users::insert(tx, &name, Some(&hash), Role::User))
+            .await
+            .unwrap();
+    }
+    let bob = app.client();
+    assert_eq!(
+        app.login(&bob, "bob", "Long-Enough-Pass-42").await.status(),
+        200
+    );
+    let eve = app.client();
+    assert_eq!(
+        app.login(&eve, "eve", "Long-Enough-Pass-42").await.status(),
+        200
+    );
+
+    let (status, accepted) = deploy(&app, &bob, "bobs").await;
+    assert_eq!(status, 202);
+    let (id, task_id) = (
+        accepted["id"].as_i64().unwrap(),
+        accepted["task_id"].as_i64().unwrap(),
+    );
+    wait_task(&app, &bob, task_id).await;
+
+    assert_eq!(get_instance(&app, &eve, id).await.0, 404);
+    assert_eq!(
+        status_json(
+            eve.get(app.url(&format!("/api/v1/tasks/{task_id}")))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        status_json(
+            eve.post(app.url(&format!("/api/v1/instances/{id}/poweroff")))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        status_json(
+            eve.delete(app.url(&format!("/api/v1/instances/{id}")))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        404
+    );
+    let (_, list) = status_json(eve.get(app.url("/api/v1/instances")).send().await.unwrap()).await;
+    assert_eq!(list, json!([]));
+    let (_, list) = status_json(
+        admin
+            .get(app.url("/api/v1/instances"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "admins see all");
+    assert_eq!(get_instance(&app, &bob, id).await.0, 200);
+
+    // Hosts are for admins only.
+    assert_eq!(
+        status_json(bob.get(app.url("/api/v1/hosts")).send().await.unwrap())
+            .await
+            .0,
+        403
+    );
+    let (status, hosts) =
+        status_json(admin.get(app.url("/api/v1/hosts")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(hosts[0]["probe"]["connected"], true);
+    // A host with instances cannot be removed.
+    let host_id = hosts[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        status_json(
+            admin
+                .delete(app.url(&format!("/api/v1/hosts/{host_id}")))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        409
+    );
+    let (status, err) = status_json(
+        admin.post(app.url("/api/v1/hosts")).json(&json!({"uri": "qemu+tcp://127.0.0.1:1/system", "storage_dir": "/srv", "network": "default"})).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("uri")), "{err}");
+}
+
+#[tokio::test]
+async fn no_room_fails_the_deploy_at_placement() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+    let (_, accepted) = status_json(
+        client
+            .post(app.url("/api/v1/instances"))
+            .json(&json!({"name": "big", "size": "huge", "params": {"title": "t"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let task = wait_task(&app, &client, accepted["task_id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "failed");
+    assert!(
+        task["error"].as_str().unwrap().contains("no host has room"),
+        "{task}"
+    );
+}
+
+#[tokio::test]
+async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let engine = app.appliance.engine.clone();
+    let host = engine.connect(1).await.unwrap();
+    let orphan_uuid = "0b7e4f8e-8d52-4a36-9c1e-5b2a1f0c9d11";
+    let xml = format!(
+        "<domain type='test'><name>dpe-orphan</name><uuid>{orphan_uuid}</uuid>\
+         <metadata><dpe:instance xmlns:dpe='{ns}'><dpe:id>{orphan_uuid}</dpe:id><dpe:owner>x</dpe:owner></dpe:instance></metadata>\
+         <memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>",
+        ns = server::engine::xml::domain::DPE_NS
+    );
+    let h = host.clone();
+    tokio::task::spawn_blocking(move || {
+        h.define_domain(&xml).unwrap();
+        h.ensure_pool("dpe", "/var/lib/dpe-test").unwrap();
+        h.upload_volume(
+            "dpe",
+            &format!("dpe-{orphan_uuid}.qcow2"),
+            "qcow2",
+            &mut std::io::empty(),
+            0,
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    engine.reconcile_once().await.unwrap();
+    let h = host.clone();
+    let (orphan, foreign, volumes) = tokio::task::spawn_blocking(move || {
+        (
+            h.domain_power(orphan_uuid).unwrap(),
+            h.dpe_domains().unwrap(),
+            h.list_volumes("dpe").unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(orphan, None, "the orphan domain is gone");
+    assert!(
+        !volumes.iter().any(|v| v.contains(orphan_uuid)),
+        "{volumes:?}"
+    );
+    assert!(foreign.iter().all(|d| d.instance_uuid != orphan_uuid));
+    let cleaned = engine.cleaned_orphans();
+    assert!(
+        cleaned.iter().any(|c| c.contains("dpe-orphan")),
+        "{cleaned:?}"
+    );
+    // The test driver's own domain "test" carries no dpe metadata: untouched.
+    let conn = virt::connect::Connect::open(Some("test:///default")).unwrap();
+    assert!(virt::domain::Domain::lookup_by_name(&conn, "test").is_ok());
+}
+
+#[tokio::test]
+async fn a_task_cut_off_by_a_restart_is_resumed() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    // The rows a deploy writes before its first step, with no process to run it.
+    let (id, task_id) = app
+        .appliance
+        .store
+        .write(|tx| {
+            let id = instances::insert(
+                tx,
+                &instances::NewInstance {
+                    uuid: "6a1f2c3d-0000-4000-8000-00000000beef",
+                    name: "resumed",
+                    owner_id: 1,
+                    size: "tiny",
+                    vcpus: 1,
+                    memory_mib: 256,
+                    disk_gib: 1,
+                    network: "default",
+                    mac: "52:54:00:00:be:ef",
+                    params_json: "{}",
+                },
+            )?;
+            let t = tasks::insert(
+                tx,
+                id,
+                "6a1f2c3d-0000-4000-8000-00000000beef",
+                1,
+                TaskKind::Deploy,
+                &["place", "clone", "seed", "define", "start"],
+                Some("#cloud-config\n"),
+            )?;
+            instances::set_host(tx, id, Some(1))?;
+            tasks::set_step(tx, t, 0, "done")?;
+            tasks::set_step(tx, t, 1, "running")?;
+            Ok((id, t))
+        })
+        .await
+        .unwrap();
+    let app = app.restart().await;
+    let client = app.admin().await;
+    let task = wait_task(&app, &client, task_id).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    wait_state(&app, &client, id, "running").await;
+}

@@ -187,3 +187,97 @@ fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     }
     result
 }
+
+#[server(prefix = "/fn", endpoint = "stack")]
+pub async fn get_stack() -> Result<crate::model::StackInfo, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            authorize(ctx.principal.as_ref(), Action::Deploy)?;
+            service()?.stack().await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "deploy")]
+pub async fn deploy_instance(
+    name: String,
+    size: String,
+    #[server(default)] params: std::collections::BTreeMap<String, String>,
+) -> Result<crate::model::Accepted, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::Deploy)?;
+            let request = crate::model::DeployRequest {
+                name,
+                size,
+                params,
+                network: None,
+            };
+            let accepted = service()?.deploy(who, request).await?;
+            leptos_axum::redirect(&format!("/instances/{}", accepted.id));
+            Ok(accepted)
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "instances")]
+pub async fn list_instances() -> Result<Vec<crate::model::InstanceView>, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            service()?.instances(who).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "instance")]
+pub async fn get_instance(id: i64) -> Result<crate::model::InstanceView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            service()?.instance(who, id).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "task")]
+pub async fn get_task(id: i64) -> Result<crate::model::TaskView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            service()?.task(who, id).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "instance_action")]
+pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let kind = match crate::model::TaskKind::parse(&action) {
+                Some(crate::model::TaskKind::Deploy) | None => {
+                    return Err(AppError::invalid("action", "unknown action"));
+                }
+                Some(kind) => kind,
+            };
+            let task = service()?.act(who, id, kind).await?;
+            if kind == crate::model::TaskKind::Delete {
+                leptos_axum::redirect("/instances");
+            }
+            Ok(task)
+        }
+        .await,
+    )
+}

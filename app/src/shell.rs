@@ -3,7 +3,10 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::pages::{DashboardPage, LoginPage, NotFoundPage, SetupPage, TokensPage};
+use crate::pages::{
+    DashboardPage, DeployPage, InstancePage, InstancesPage, LoginPage, NotFoundPage, SetupPage,
+    TokensPage,
+};
 
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -39,6 +42,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") ssr=SsrMode::Async view=SetupPage />
                 <Route path=path!("/login") ssr=SsrMode::Async view=LoginPage />
                 <Route path=path!("/tokens") ssr=SsrMode::Async view=TokensPage />
+                <Route path=path!("/instances") ssr=SsrMode::Async view=InstancesPage />
+                <Route path=path!("/instances/:id") ssr=SsrMode::Async view=InstancePage />
+                <Route path=path!("/deploy") ssr=SsrMode::Async view=DeployPage />
             </Routes>
         </Router>
     }

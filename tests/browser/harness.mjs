@@ -1,7 +1,7 @@
 // Starts a real dpe on a free loopback port with a fresh data directory, and
 // Debian's Chromium through playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,13 +22,13 @@ function freePort() {
   });
 }
 
-export async function startDpe() {
+export async function startDpe(extraEnv = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'dpe-browser-'));
   const bin = process.env.DPE_BIN ?? join(ROOT, 'target/debug/dpe');
   const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: ROOT,
-    env: { ...process.env, DPE_SITE_DIR: join(ROOT, 'target/site'), RUST_LOG: 'warn' },
+    env: { ...process.env, DPE_SITE_DIR: join(ROOT, 'target/site'), RUST_LOG: 'warn', ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -60,6 +60,28 @@ export async function launchBrowser() {
       '--disable-sync', '--no-first-run',
     ],
   });
+}
+
+/** Completes setup through the API: admin / PASSWORD on the test driver. */
+export async function setUp(dpe, password) {
+  const r = await fetch(`${dpe.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      appliance_name: 'Browser test', admin_username: 'admin', admin_password: password,
+      host_uri: 'test:///default', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
+    }),
+  });
+  if (r.status !== 201) throw new Error(`setup: ${r.status} ${await r.text()}`);
+}
+
+/** A data directory with stand-in image files for the libvirt test driver. */
+export function fakeImages() {
+  const dir = mkdtempSync(join(tmpdir(), 'dpe-images-'));
+  writeFileSync(join(dir, 'disk.qcow2'), Buffer.from('QFI\xfb\0\0\0\x03', 'latin1'));
+  writeFileSync(join(dir, 'vmlinuz'), 'kernel');
+  writeFileSync(join(dir, 'initrd.img'), 'initrd');
+  return dir;
 }
 
 /** Waits until the wasm bundle has hydrated the page. */

@@ -18,6 +18,8 @@ pub fn Layout(children: Children) -> impl IntoView {
             </a>
             <nav aria-label="Main">
                 <A href="/" exact=true>"Dashboard"</A>
+                <A href="/instances">"Instances"</A>
+                <A href="/deploy">"Deploy"</A>
                 <A href="/tokens">"API tokens"</A>
             </nav>
             <Suspense fallback=|| ()>
@@ -46,6 +48,19 @@ pub fn Layout(children: Children) -> impl IntoView {
         </header>
         <main id="main" class="content">{children()}</main>
     }
+}
+
+/// An instance's state as a colored badge.
+#[component]
+pub fn StateBadge(state: String) -> impl IntoView {
+    let class = match state.as_str() {
+        "running" => "badge ok",
+        "failed" | "crashed" => "badge bad",
+        "provisioning" | "deleting" | "shutting_down" => "badge busy",
+        _ => "badge",
+    };
+    let label = state.replace('_', " ");
+    view! { <span class=class>{label}</span> }
 }
 
 /// Shown while a page's data loads.

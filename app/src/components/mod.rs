@@ -4,4 +4,4 @@ mod form;
 mod layout;
 
 pub use form::{ErrorBanner, FieldError, error_for_field, general_error};
-pub use layout::{Layout, Loading};
+pub use layout::{Layout, Loading, StateBadge};

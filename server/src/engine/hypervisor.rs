@@ -103,6 +103,7 @@ fn is(err: &virt::error::Error, code: ErrorNumber) -> bool {
 
 impl LibvirtHost {
     pub fn connect(uri: &str) -> Result<LibvirtHost, EngineError> {
+        super::quiet_libvirt();
         let conn = Connect::open(Some(uri)).map_err(|source| EngineError::Connect {
             uri: uri.to_owned(),
             source,

@@ -11,6 +11,13 @@ pub mod seed;
 pub mod steps;
 pub mod xml;
 
+/// Stops libvirt from printing every error to stderr itself: dpe reports
+/// them through its own errors, once.
+pub fn quiet_libvirt() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(virt::error::clear_error_callback);
+}
+
 /// Errors from a libvirt host, with libvirt's own message as the source.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -36,6 +36,7 @@ fn call<T>(
 }
 
 fn probe_blocking(uri: &str) -> Result<ProbeReport, EngineError> {
+    super::quiet_libvirt();
     let mut conn = Connect::open(Some(uri)).map_err(|source| EngineError::Connect {
         uri: uri.to_owned(),
         source,

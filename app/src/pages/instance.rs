@@ -1,0 +1,169 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::{InstanceAction, get_instance, get_task};
+use crate::components::{ErrorBanner, Layout, Loading, StateBadge, general_error};
+use crate::model::{InstanceView, TaskView};
+
+/// One instance: state, address, the application's URL, the running task's
+/// progress (live), and the lifecycle buttons.
+#[component]
+pub fn InstancePage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let act = ServerAction::<InstanceAction>::new();
+    // Bumped when a live task ends, to reload the instance.
+    let finished = RwSignal::new(0u32);
+    let instance = Resource::new(
+        move || (id(), act.version().get(), finished.get()),
+        |(id, _, _)| get_instance(id),
+    );
+    let general = Signal::derive(move || general_error(&act.value().get()));
+    view! {
+        <Title text="Instance" />
+        <Layout>
+            <ErrorBanner message=general />
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match instance.await {
+                        Ok(inst) => view! { <InstanceDetail inst act finished /> }.into_any(),
+                        Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </Layout>
+    }
+}
+
+#[component]
+fn InstanceDetail(
+    inst: InstanceView,
+    act: ServerAction<InstanceAction>,
+    finished: RwSignal<u32>,
+) -> impl IntoView {
+    let ready = !matches!(inst.state.as_str(), "provisioning" | "deleting" | "failed");
+    let running = inst.state == "running";
+    let busy = inst.task_id.is_some();
+    let id = inst.id;
+    let button = move |action: &'static str,
+                       label: &'static str,
+                       enabled: bool,
+                       class: &'static str| {
+        view! {
+            <ActionForm action=act attr:class="inline">
+                <input type="hidden" name="id" value=id />
+                <input type="hidden" name="action" value=action />
+                <button type="submit" class=format!("button {class}") disabled=move || !enabled || act.pending().get()>{label}</button>
+            </ActionForm>
+        }
+    };
+    view! {
+        <Title text=inst.name.clone() />
+        <div class="page-head">
+            <h1 class="page-title">{inst.name.clone()}</h1>
+            <StateBadge state=inst.state.clone() />
+        </div>
+        {inst.task_id.map(|task_id| view! { <TaskProgress task_id finished /> })}
+        {inst.error.clone().map(|e| view! { <div class="banner error" role="status">{e}</div> })}
+        <section class="card">
+            <dl class="facts">
+                <dt>"Application"</dt>
+                <dd>{match inst.url.clone() {
+                    Some(url) => {
+                        let href = url.clone();
+                        view! { <a href=href target="_blank" rel="noopener" id="app-url">{url}</a> }.into_any()
+                    }
+                    None => view! { <span>"not reachable yet"</span> }.into_any(),
+                }}</dd>
+                <dt>"Address"</dt>
+                <dd>{inst.ip.clone().unwrap_or_else(|| "waiting for DHCP…".into())}</dd>
+                <dt>"Size"</dt><dd>{inst.size.clone()}</dd>
+                <dt>"Host"</dt><dd>{inst.host.clone().unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Owner"</dt><dd>{inst.owner.clone()}</dd>
+                <dt>"Created"</dt><dd>{inst.created_at.clone()}</dd>
+            </dl>
+        </section>
+        <section class="card actions" aria-label="Actions">
+            {button("start", "Start", ready && !running && !busy, "")}
+            {button("shutdown", "Shut down", running && !busy, "")}
+            {button("reboot", "Reboot", running && !busy, "")}
+            {button("poweroff", "Power off", running && !busy, "")}
+            {button("delete", "Delete", !busy && inst.state != "deleting" && inst.state != "provisioning", "danger")}
+        </section>
+        // Without JavaScript, reload while work is under way.
+        {busy.then(|| view! { <noscript><meta http-equiv="refresh" content="2" /></noscript> })}
+    }
+}
+
+/// A progress bar with the current step, fed live by Server-Sent Events.
+#[component]
+fn TaskProgress(task_id: i64, finished: RwSignal<u32>) -> impl IntoView {
+    let initial = Resource::new(move || task_id, get_task);
+    let live: RwSignal<Option<TaskView>> = RwSignal::new(None);
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+        Effect::new(move |_| {
+            let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/tasks/{task_id}/events"))
+            else {
+                return;
+            };
+            let on_task = Closure::<dyn FnMut(web_sys::MessageEvent)>::new({
+                let source = source.clone();
+                move |event: web_sys::MessageEvent| {
+                    let Some(text) = event.data().as_string() else {
+                        return;
+                    };
+                    if let Ok(view) = serde_json::from_str::<TaskView>(&text) {
+                        let done = view.state != "running";
+                        live.set(Some(view));
+                        if done {
+                            source.close();
+                            finished.update(|n| *n += 1);
+                        }
+                    }
+                }
+            });
+            let _ =
+                source.add_event_listener_with_callback("task", on_task.as_ref().unchecked_ref());
+            on_task.forget();
+            on_cleanup(move || source.close());
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = finished;
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let first = initial.await.ok();
+                view! {
+                    {move || live.get().or_else(|| first.clone()).map(|t| {
+                        let current = t.steps.iter().find(|s| s.state == "running" || s.state == "failed")
+                            .or_else(|| t.steps.iter().find(|s| s.state == "pending"))
+                            .map(|s| s.name.clone())
+                            .unwrap_or_else(|| "finishing".into());
+                        view! {
+                            <section class="card progress" aria-live="polite">
+                                <p><strong>{t.kind.as_str()}</strong> ": " {current}</p>
+                                <progress max="100" value=t.progress aria-label="Progress">{t.progress}"%"</progress>
+                                <ol class="steps">
+                                    {t.steps.iter().map(|s| view! {
+                                        <li class=format!("step-{}", s.state)>{s.name.clone()}</li>
+                                    }).collect_view()}
+                                </ol>
+                            </section>
+                        }
+                    })}
+                }
+            })}
+        </Suspense>
+    }
+}

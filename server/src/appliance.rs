@@ -158,9 +158,16 @@ impl Appliance {
         row.ok_or_else(|| AppError::NotFound("instance".into()))
     }
 
+    /// A pool host's status through the engine's kept connection (cheap);
+    /// an unreachable one says why.
     async fn host_status(&self, row: hosts::HostRow) -> HostStatus {
+        let facts = match self.engine.connect(row.id).await {
+            Ok(host) => run_blocking(move || host.facts()).await,
+            Err(e) => Err(e),
+        };
+        let probe = facts.unwrap_or_else(|e| probe::disconnected(&row.uri, &e));
         HostStatus {
-            probe: probe::probe_status(&row.uri).await,
+            probe,
             id: row.id,
             name: row.name,
             storage_dir: row.storage_dir,
@@ -402,19 +409,8 @@ impl PortalService for Appliance {
             .read(|c| Ok((settings::get(c, settings::APPLIANCE_NAME)?, hosts::list(c)?)))
             .await
             .map_err(store_err)?;
-        let probes =
-            futures::future::join_all(host_rows.iter().map(|h| probe::probe_status(&h.uri))).await;
-        let hosts = host_rows
-            .into_iter()
-            .zip(probes)
-            .map(|(h, probe)| HostStatus {
-                id: h.id,
-                name: h.name,
-                storage_dir: h.storage_dir,
-                network: h.network,
-                probe,
-            })
-            .collect();
+        let hosts =
+            futures::future::join_all(host_rows.into_iter().map(|h| self.host_status(h))).await;
         Ok(Dashboard {
             appliance_name: name.unwrap_or_else(|| "dpe".to_owned()),
             me: Me::from(who),

@@ -65,10 +65,11 @@ async fn leftovers(app: &TestApp, uuid: &str) -> (bool, Vec<String>) {
     let engine = app.appliance.engine.clone();
     let host = engine.connect(1).await.unwrap();
     let uuid = uuid.to_owned();
+    let pool = app.pool();
     tokio::task::spawn_blocking(move || {
         let domain = host.domain_power(&uuid).unwrap().is_some();
         let volumes = host
-            .list_volumes("dpe")
+            .list_volumes(&pool)
             .unwrap_or_default()
             .into_iter()
             .filter(|v| v.contains(&uuid))
@@ -542,11 +543,13 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
         ns = server::engine::xml::domain::DPE_NS
     );
     let h = host.clone();
+    let (pool, pool2) = (app.pool(), app.pool());
+    let storage = app.data_path().join("storage").display().to_string();
     tokio::task::spawn_blocking(move || {
         h.define_domain(&xml).unwrap();
-        h.ensure_pool("dpe", "/var/lib/dpe-test").unwrap();
+        h.ensure_pool(&pool, &storage).unwrap();
         h.upload_volume(
-            "dpe",
+            &pool,
             &format!("dpe-{orphan_uuid}.qcow2"),
             "qcow2",
             &mut std::io::empty(),
@@ -562,7 +565,7 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
         (
             h.domain_power(orphan_uuid).unwrap(),
             h.dpe_domains().unwrap(),
-            h.list_volumes("dpe").unwrap(),
+            h.list_volumes(&pool2).unwrap(),
         )
     })
     .await

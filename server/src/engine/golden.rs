@@ -98,6 +98,10 @@ fn upload(
 }
 
 /// Makes sure the host's pool holds the golden disk (and kernel, initrd).
+///
+/// An upload cut off by a crash leaves a volume of the right name but
+/// incomplete content, so a marker volume is written after the last upload:
+/// without it, whatever exists under the tag is deleted and uploaded again.
 pub fn ensure(
     host: &dyn Hypervisor,
     pool: &str,
@@ -108,6 +112,17 @@ pub fn ensure(
     initrd: Option<&Path>,
 ) -> Result<GoldenVolumes, EngineError> {
     let tag = format!("golden-{stack_name}-{}", &identity.sha256[..12]);
+    let marker = format!("{tag}.complete");
+    let names = [
+        format!("{tag}.{}", identity.format),
+        format!("{tag}.vmlinuz"),
+        format!("{tag}.initrd"),
+    ];
+    if host.volume_path(pool, &marker)?.is_none() {
+        for name in &names {
+            host.delete_volume(pool, name)?;
+        }
+    }
     let disk_path = upload(
         host,
         pool,
@@ -121,6 +136,9 @@ pub fn ensure(
     let initrd = initrd
         .map(|i| upload(host, pool, &format!("{tag}.initrd"), "raw", i))
         .transpose()?;
+    if host.volume_path(pool, &marker)?.is_none() {
+        host.upload_volume(pool, &marker, "raw", &mut &b"1"[..], 1)?;
+    }
     Ok(GoldenVolumes {
         disk: disk_path,
         format: identity.format,

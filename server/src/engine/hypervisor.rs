@@ -46,6 +46,8 @@ pub trait Hypervisor: Send + Sync {
     fn uri(&self) -> &str;
     fn is_alive(&self) -> bool;
     fn acceleration(&self) -> Result<Acceleration, EngineError>;
+    /// Versions, size and acceleration, as the portal shows them.
+    fn facts(&self) -> Result<app::model::HostProbe, EngineError>;
     fn capacity(&self) -> Result<Capacity, EngineError>;
     /// Defines, builds, starts and autostarts a directory pool if needed.
     fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), EngineError>;
@@ -89,6 +91,9 @@ pub trait Hypervisor: Send + Sync {
 pub struct LibvirtHost {
     uri: String,
     conn: Connect,
+    /// Reading capabilities takes seconds on some hosts, and the answer
+    /// does not change while the connection lives.
+    acceleration: std::sync::OnceLock<Acceleration>,
 }
 
 impl Drop for LibvirtHost {
@@ -111,6 +116,7 @@ impl LibvirtHost {
         Ok(LibvirtHost {
             uri: uri.to_owned(),
             conn,
+            acceleration: std::sync::OnceLock::new(),
         })
     }
 
@@ -160,6 +166,9 @@ impl Hypervisor for LibvirtHost {
     }
 
     fn acceleration(&self) -> Result<Acceleration, EngineError> {
+        if let Some(known) = self.acceleration.get() {
+            return Ok(*known);
+        }
         let driver = self.conn.get_type().map_err(self.err("get_type"))?;
         let xml = self
             .conn
@@ -169,7 +178,32 @@ impl Hypervisor for LibvirtHost {
             uri: self.uri.clone(),
             source,
         })?;
-        Ok(caps.acceleration(&driver))
+        let found = caps.acceleration(&driver);
+        Ok(*self.acceleration.get_or_init(|| found))
+    }
+
+    fn facts(&self) -> Result<app::model::HostProbe, EngineError> {
+        let version = |v: u32| format!("{}.{}.{}", v / 1_000_000, (v / 1_000) % 1_000, v % 1_000);
+        let info = self
+            .conn
+            .get_node_info()
+            .map_err(self.err("get_node_info"))?;
+        Ok(app::model::HostProbe {
+            uri: self.uri.clone(),
+            connected: true,
+            hostname: self.conn.get_hostname().ok(),
+            libvirt_version: Some(version(
+                self.conn
+                    .get_lib_version()
+                    .map_err(self.err("get_lib_version"))?,
+            )),
+            hypervisor: Some(self.conn.get_type().map_err(self.err("get_type"))?),
+            hypervisor_version: self.conn.get_hyp_version().ok().map(version),
+            cpus: Some(info.cpus),
+            memory_mib: Some(info.memory / 1024),
+            acceleration: Some(self.acceleration()?),
+            error: None,
+        })
     }
 
     fn capacity(&self) -> Result<Capacity, EngineError> {
@@ -197,7 +231,22 @@ impl Hypervisor for LibvirtHost {
             }
             Err(e) => return Err(self.err("storage pool lookup")(e)),
         };
+        let xml = pool.get_xml_desc(0).map_err(self.err("storage pool XML"))?;
+        let defined: super::xml::storage::PoolRead =
+            quick_xml::de::from_str(&xml).map_err(|source| EngineError::Capabilities {
+                uri: self.uri.clone(),
+                source,
+            })?;
+        if defined.target.path.trim_end_matches('/') != dir.trim_end_matches('/') {
+            return Err(EngineError::PoolElsewhere {
+                pool: name.to_owned(),
+                path: defined.target.path,
+                wanted: dir.to_owned(),
+            });
+        }
         if !pool.is_active().map_err(self.err("storage pool state"))? {
+            // Building a dir pool creates its directory if it went missing.
+            pool.build(0).map_err(self.err("storage pool build"))?;
             pool.create(0).map_err(self.err("storage pool start"))?;
         }
         Ok(())
@@ -313,10 +362,32 @@ impl Hypervisor for LibvirtHost {
         let dom = self
             .domain(uuid)?
             .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
-        if dom.is_active().map_err(self.err("domain state"))? {
-            return Ok(());
+        let (state, _) = dom.get_state().map_err(self.err("domain state"))?;
+        match power_of(state) {
+            Power::Running => Ok(()),
+            // A start cut off half-way (its client killed) can leave QEMU
+            // with its CPUs not yet running.
+            // libvirtd may still be finishing that start itself: if so, the
+            // resume loses the race and the domain is running all the same.
+            Power::Paused => match dom.resume() {
+                Ok(_) => Ok(()),
+                Err(e) if is(&e, ErrorNumber::OperationInvalid) => {
+                    let (state, _) = dom.get_state().map_err(self.err("domain state"))?;
+                    match power_of(state) {
+                        Power::Running => Ok(()),
+                        Power::Paused
+                        | Power::ShutOff
+                        | Power::Crashed
+                        | Power::ShuttingDown
+                        | Power::Unknown => Err(self.err("domain resume")(e)),
+                    }
+                }
+                Err(e) => Err(self.err("domain resume")(e)),
+            },
+            Power::ShutOff | Power::Crashed | Power::ShuttingDown | Power::Unknown => {
+                dom.create().map(|_| ()).map_err(self.err("domain start"))
+            }
         }
-        dom.create().map(|_| ()).map_err(self.err("domain start"))
     }
 
     fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError> {
@@ -371,12 +442,18 @@ impl Hypervisor for LibvirtHost {
                 Ok(xml) => xml,
                 // No dpe element: a foreign domain, never touched.
                 Err(e) if is(&e, ErrorNumber::NoDomainMetadata) => continue,
+                Err(e) if is(&e, ErrorNumber::NoDomain) => continue,
                 Err(e) => return Err(self.err("domain metadata")(e)),
             };
             let Some(meta) = DpeInstanceRead::parse(&metadata) else {
                 continue;
             };
-            let (state, _) = dom.get_state().map_err(self.err("domain state"))?;
+            let state = match dom.get_state() {
+                Ok((state, _)) => state,
+                // Undefined since it was listed (a delete ran meanwhile).
+                Err(e) if is(&e, ErrorNumber::NoDomain) => continue,
+                Err(e) => return Err(self.err("domain state")(e)),
+            };
             ours.push(DpeDomain {
                 uuid: dom.get_uuid_string().map_err(self.err("domain uuid"))?,
                 name: dom.get_name().map_err(self.err("domain name"))?,

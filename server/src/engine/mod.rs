@@ -62,6 +62,12 @@ pub enum EngineError {
     },
     #[error("store error")]
     Store(#[from] crate::store::StoreError),
+    #[error("the host's storage pool {pool} keeps its volumes in {path}, not {wanted}")]
+    PoolElsewhere {
+        pool: String,
+        path: String,
+        wanted: String,
+    },
     #[error("injected failure at step {0}")]
     Injected(&'static str),
 }

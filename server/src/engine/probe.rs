@@ -98,18 +98,23 @@ pub async fn probe(uri: &str) -> Result<ProbeReport, EngineError> {
 pub async fn probe_status(uri: &str) -> HostProbe {
     match probe(uri).await {
         Ok(report) => report.probe,
-        Err(err) => HostProbe {
-            uri: uri.to_owned(),
-            connected: false,
-            hostname: None,
-            libvirt_version: None,
-            hypervisor: None,
-            hypervisor_version: None,
-            cpus: None,
-            memory_mib: None,
-            acceleration: None,
-            error: Some(crate::error_chain(&err)),
-        },
+        Err(err) => disconnected(uri, &err),
+    }
+}
+
+/// The report of a host that could not be reached, saying why.
+pub fn disconnected(uri: &str, err: &EngineError) -> HostProbe {
+    HostProbe {
+        uri: uri.to_owned(),
+        connected: false,
+        hostname: None,
+        libvirt_version: None,
+        hypervisor: None,
+        hypervisor_version: None,
+        cpus: None,
+        memory_mib: None,
+        acceleration: None,
+        error: Some(crate::error_chain(err)),
     }
 }
 

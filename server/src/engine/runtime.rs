@@ -297,6 +297,7 @@ impl Engine {
                 continue;
             }
             self.mark(task_id, pos, "running").await?;
+            tracing::debug!(task_id, step = step.name(), "step started");
             let result = match self.take_fault(step.name()) {
                 true => Err(EngineError::Injected(step.name())),
                 false => self.do_step(&task, *step).await,

@@ -26,6 +26,8 @@ pub struct TestAppBuilder {
     per_account: u32,
     per_address: u32,
     data_dir: Option<TempDir>,
+    host_uri: String,
+    image_dir: Option<PathBuf>,
 }
 
 impl TestAppBuilder {
@@ -42,6 +44,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// The first host (default: libvirt's test driver).
+    pub fn host_uri(mut self, uri: &str) -> Self {
+        self.host_uri = uri.to_owned();
+        self
+    }
+
+    /// A built golden image (default: stand-in files for the test driver).
+    pub fn image_dir(mut self, dir: PathBuf) -> Self {
+        self.image_dir = Some(dir);
+        self
+    }
+
     fn reuse(mut self, dir: TempDir) -> Self {
         self.data_dir = Some(dir);
         self
@@ -52,19 +66,30 @@ impl TestAppBuilder {
             Some(d) => d,
             None => tempfile::tempdir().expect("temp dir"),
         };
-        let images = dir.path().join("images");
-        std::fs::create_dir_all(&images).unwrap();
-        // The test driver never reads it: a qcow2 header is enough.
-        std::fs::write(images.join("disk.qcow2"), b"QFI\xfb\0\0\0\x03").unwrap();
-        std::fs::write(images.join("vmlinuz"), b"kernel").unwrap();
-        std::fs::write(images.join("initrd.img"), b"initrd").unwrap();
+        // QEMU runs as libvirt-qemu: it must be able to reach the storage.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let images = match self.image_dir {
+            Some(d) => d,
+            None => {
+                let images = dir.path().join("images");
+                std::fs::create_dir_all(&images).unwrap();
+                // The test driver never reads it: a qcow2 header is enough.
+                std::fs::write(images.join("disk.qcow2"), b"QFI\xfb\0\0\0\x03").unwrap();
+                std::fs::write(images.join("vmlinuz"), b"kernel").unwrap();
+                std::fs::write(images.join("initrd.img"), b"initrd").unwrap();
+                images
+            }
+        };
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
             site_dir: dir.path().join("site"),
             stack_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack"),
-            image_dir: images,
+            image_dir: images.clone(),
             reconcile_interval_ms: 200,
+            // Each test app has a pool of its own on the shared libvirtd.
+            storage_pool: format!("dpe-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             sign_in_per_account: NonZeroU32::new(self.per_account).unwrap(),
             sign_in_per_address: NonZeroU32::new(self.per_address).unwrap(),
             ..Config::default()
@@ -90,6 +115,8 @@ impl TestAppBuilder {
             task,
             appliance,
             limits: (self.per_account, self.per_address),
+            host_uri: self.host_uri.clone(),
+            image_dir: images,
         };
         if self.set_up {
             let response = app.setup(&app.client(), app.setup_body()).await;
@@ -110,6 +137,8 @@ pub struct TestApp {
     task: JoinHandle<()>,
     pub appliance: Arc<Appliance>,
     limits: (u32, u32),
+    host_uri: String,
+    image_dir: PathBuf,
 }
 
 impl TestApp {
@@ -119,6 +148,8 @@ impl TestApp {
             per_account: 100,
             per_address: 1000,
             data_dir: None,
+            host_uri: HOST_URI.to_owned(),
+            image_dir: None,
         }
     }
 
@@ -129,6 +160,8 @@ impl TestApp {
         let (per_account, per_address) = self.limits;
         TestApp::builder()
             .sign_in_limits(per_account, per_address)
+            .host_uri(&self.host_uri)
+            .image_dir(self.image_dir)
             .reuse(self.dir)
             .start()
             .await
@@ -140,6 +173,10 @@ impl TestApp {
 
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn pool(&self) -> String {
+        self.appliance.config.storage_pool.clone()
     }
 
     pub fn data_path(&self) -> PathBuf {
@@ -160,7 +197,7 @@ impl TestApp {
             "appliance_name": "Physik <Labor> & \"Co\"'s 物理",
             "admin_username": ADMIN,
             "admin_password": ADMIN_PASSWORD,
-            "host_uri": HOST_URI,
+            "host_uri": self.host_uri,
             "storage_dir": self.dir.path().join("storage"),
             "network": "default",
         })

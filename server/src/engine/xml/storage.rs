@@ -1,6 +1,17 @@
 //! Storage pool and volume XML.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// The part of a pool's XML that tells where it keeps its volumes.
+#[derive(Debug, Deserialize)]
+pub struct PoolRead {
+    pub target: TargetRead,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TargetRead {
+    pub path: String,
+}
 
 #[derive(Debug, Serialize)]
 #[serde(rename = "pool")]

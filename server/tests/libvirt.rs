@@ -1,0 +1,518 @@
+//! The engine on a real libvirtd with real QEMU guests (TCG), inside a
+//! private network namespace. `scripts/test` runs these with
+//! `scripts/sandbox` and `DPE_TEST_GUEST_DIR` set to the output of
+//! `image/test-guest/build` (a cloud kernel and a busybox initramfs that
+//! boots in seconds and prints `dpe-guest: …` lines on its serial console).
+//!
+//! The reconciler removes dpe domains it has no record of, so the tests
+//! run one at a time.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ADMIN, ADMIN_PASSWORD, TestApp, status_json};
+use reqwest::Client;
+use serde_json::{Value, json};
+use server::engine::hypervisor::{Hypervisor, LibvirtHost};
+
+const URI: &str = "qemu:///system";
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn guest_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("DPE_TEST_GUEST_DIR").expect("DPE_TEST_GUEST_DIR: run through scripts/test"),
+    )
+}
+
+fn fixture_stack() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack")
+}
+
+async fn wait_task(base: &str, client: &Client, task_id: i64, limit: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, task) = status_json(
+            client
+                .get(format!("{base}/api/v1/tasks/{task_id}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{task}");
+        if task["state"] != "running" {
+            return task;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "task {task_id} still running: {task}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_instance(
+    base: &str,
+    client: &Client,
+    id: i64,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, inst) = status_json(
+            client
+                .get(format!("{base}/api/v1/instances/{id}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if done(&inst) {
+            return inst;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "instance {id} never got there: {inst}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits for `marker` on the guest's serial log and returns the log.
+async fn serial_until(log: &Path, marker: &str, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .replace('\r', "");
+        if text.contains(marker) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no {marker:?} on {}:\n{text}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn line_value(log: &str, key: &str) -> Option<String> {
+    log.lines()
+        .find_map(|l| l.strip_prefix(&format!("dpe-guest: {key}=")))
+        .map(|v| v.trim().to_owned())
+}
+
+/// (dpe domains, dpe volumes in `pool`) on the host that mention `uuid`.
+fn leftovers(pool: &str, uuid: &str) -> (usize, Vec<String>) {
+    let host = LibvirtHost::connect(URI).unwrap();
+    let domains = host
+        .dpe_domains()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.instance_uuid.contains(uuid))
+        .count();
+    let volumes = host
+        .list_volumes(pool)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| v.contains(uuid))
+        .collect();
+    (domains, volumes)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder()
+        .host_uri(URI)
+        .image_dir(guest_dir())
+        .set_up()
+        .start()
+        .await;
+    let client = app.admin().await;
+    let base = app.url("");
+
+    let (status, accepted) = status_json(
+        client
+            .post(app.url("/api/v1/instances"))
+            .json(&json!({"name": "guest-1", "size": "tiny", "params": {"title": "T"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_i64().unwrap();
+    let task = wait_task(
+        &base,
+        &client,
+        accepted["task_id"].as_i64().unwrap(),
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+
+    let row = app
+        .appliance
+        .store
+        .read(move |c| server::store::instances::by_id(c, id))
+        .await
+        .unwrap()
+        .unwrap();
+    let uuid = row.uuid.clone();
+    // The domain is ours, of type qemu (TCG: KVM is hidden in the sandbox),
+    // on a linked clone whose backing file is the golden image.
+    let xml = Command::new("virsh")
+        .args(["-c", URI, "dumpxml", &uuid])
+        .output()
+        .unwrap();
+    let xml = String::from_utf8_lossy(&xml.stdout);
+    assert!(xml.contains("<domain type='qemu'"), "{xml}");
+    assert!(
+        xml.contains("dpe:instance") || xml.contains("instance/1"),
+        "{xml}"
+    );
+    let overlay = app
+        .data_path()
+        .join("storage")
+        .join(format!("dpe-{uuid}.qcow2"));
+    let info = Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(&overlay)
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert!(
+        info["backing-filename"]
+            .as_str()
+            .unwrap()
+            .contains("golden-testguest-"),
+        "{info}"
+    );
+    assert_eq!(info["backing-filename-format"], "qcow2");
+    assert_eq!(info["virtual-size"], 1u64 << 30, "grown to the size's disk");
+
+    // The guest boots, reads its seed, and gets an address.
+    let log_path = app
+        .data_path()
+        .join("storage")
+        .join(format!("dpe-{uuid}.log"));
+    let log = serial_until(&log_path, "dpe-guest: ready", Duration::from_secs(120)).await;
+    assert_eq!(
+        line_value(&log, "instance-id").as_deref(),
+        Some(uuid.as_str()),
+        "{log}"
+    );
+    assert_eq!(
+        line_value(&log, "hostname").as_deref(),
+        Some("guest-1"),
+        "{log}"
+    );
+    let guest_ip = line_value(&log, "ip").unwrap();
+    assert_ne!(guest_ip, "none", "{log}");
+
+    // The appliance knows the address from DHCP, without a guest agent.
+    let inst = wait_instance(&base, &client, id, Duration::from_secs(60), |i| {
+        i["ip"].is_string()
+    })
+    .await;
+    assert_eq!(inst["ip"], guest_ip.as_str());
+    assert_eq!(inst["state"], "running");
+    let url = inst["url"].as_str().unwrap().to_owned();
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("dpe-guest guest-1"), "{page}");
+
+    // ACPI shutdown (the guest handles the button), then start again.
+    let (status, started) = status_json(
+        client
+            .post(app.url(&format!("/api/v1/instances/{id}/shutdown")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let task = wait_task(
+        &base,
+        &client,
+        started["task_id"].as_i64().unwrap(),
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    wait_instance(&base, &client, id, Duration::from_secs(30), |i| {
+        i["state"] == "shut_off"
+    })
+    .await;
+    let (status, started) = status_json(
+        client
+            .post(app.url(&format!("/api/v1/instances/{id}/start")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    wait_task(
+        &base,
+        &client,
+        started["task_id"].as_i64().unwrap(),
+        Duration::from_secs(60),
+    )
+    .await;
+    wait_instance(&base, &client, id, Duration::from_secs(30), |i| {
+        i["state"] == "running"
+    })
+    .await;
+
+    // Delete: domain, overlay, seed and log are gone.
+    let (status, started) = status_json(
+        client
+            .delete(app.url(&format!("/api/v1/instances/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let task = wait_task(
+        &base,
+        &client,
+        started["task_id"].as_i64().unwrap(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let (u, pool) = (uuid.clone(), app.pool());
+    assert_eq!(
+        tokio::task::spawn_blocking(move || leftovers(&pool, &u))
+            .await
+            .unwrap(),
+        (0, vec![])
+    );
+    let files: Vec<_> = std::fs::read_dir(app.data_path().join("storage"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&uuid))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}
+
+/// An instance's UUID, read from the store of a dpe that runs elsewhere.
+fn app_uuid(data: &Path, id: i64) -> String {
+    let conn = rusqlite::Connection::open(data.join("dpe.sqlite3")).unwrap();
+    conn.query_row("SELECT uuid FROM instances WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+struct Dpe {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Dpe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_dpe(data: &Path, port: u16, pool: &str) -> Dpe {
+    let child = Command::new(env!("CARGO_BIN_EXE_dpe"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        // dpe refuses unknown DPE_* variables, such as this test's own.
+        .env_remove("DPE_TEST_GUEST_DIR")
+        .env_remove("DPE_TEST_LOG")
+        .env("DPE_STACK_DIR", fixture_stack())
+        .env("DPE_IMAGE_DIR", guest_dir())
+        .env("DPE_RECONCILE_INTERVAL_MS", "300")
+        .env("DPE_STORAGE_POOL", pool)
+        .env(
+            "RUST_LOG",
+            std::env::var("DPE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Dpe {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_up(base: &str) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/api/v1/health")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("dpe did not come up at {base}");
+}
+
+async fn signed_in(base: &str) -> Client {
+    let client = Client::builder().cookie_store(true).build().unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+
+    let pool = format!(
+        "dpe-kill-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let dpe = spawn_dpe(dir.path(), port, &pool);
+    wait_up(&dpe.base).await;
+    let setup = json!({
+        "appliance_name": "kill test", "admin_username": ADMIN, "admin_password": ADMIN_PASSWORD,
+        "host_uri": URI, "storage_dir": dir.path().join("storage"), "network": "default",
+    });
+    let r = Client::new()
+        .post(format!("{}/api/v1/setup", dpe.base))
+        .json(&setup)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(r).await;
+    assert_eq!(status, 201, "{body}");
+    let client = signed_in(&dpe.base).await;
+
+    // Cut deploys off at different points: right away, and a little later.
+    let mut accepted = Vec::new();
+    for (n, delay_ms) in [0u64, 40, 120, 300].into_iter().enumerate() {
+        let (status, body) = status_json(
+            client
+                .post(format!("{}/api/v1/instances", dpe.base))
+                .json(
+                    &json!({"name": format!("cut-{n}"), "size": "tiny", "params": {"title": "T"}}),
+                )
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        accepted.push(body);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    drop(dpe); // SIGKILL: no chance to clean up
+
+    let dpe = spawn_dpe(dir.path(), port, &pool);
+    wait_up(&dpe.base).await;
+    let client = signed_in(&dpe.base).await;
+    let mut completed = 0;
+    for body in &accepted {
+        let task = wait_task(
+            &dpe.base,
+            &client,
+            body["task_id"].as_i64().unwrap(),
+            Duration::from_secs(120),
+        )
+        .await;
+        let id = body["id"].as_i64().unwrap();
+        let (status, inst) = status_json(
+            client
+                .get(format!("{}/api/v1/instances/{id}", dpe.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        match task["state"].as_str() {
+            Some("succeeded") => {
+                assert_eq!(
+                    (status, inst["state"].as_str()),
+                    (200, Some("running")),
+                    "{inst}"
+                );
+                completed += 1;
+            }
+            Some("failed") => {
+                // Rolled back: nothing of it is left on the host.
+                assert_eq!(inst["state"], "failed", "{task}");
+                let uuid = app_uuid(dir.path(), id);
+                let pool2 = pool.clone();
+                assert_eq!(
+                    tokio::task::spawn_blocking(move || leftovers(&pool2, &uuid))
+                        .await
+                        .unwrap(),
+                    (0, vec![]),
+                    "{task}"
+                );
+            }
+            other => panic!("unexpected {other:?}: {task}"),
+        }
+    }
+    // Every step is idempotent, so the restart resumes rather than fails.
+    assert_eq!(
+        completed,
+        accepted.len(),
+        "all cut-off deploys resumed to completion"
+    );
+    // Delete them all; then nothing of dpe's remains on the host.
+    for body in &accepted {
+        let id = body["id"].as_i64().unwrap();
+        let (status, started) = status_json(
+            client
+                .delete(format!("{}/api/v1/instances/{id}", dpe.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 202, "{started}");
+        let task = wait_task(
+            &dpe.base,
+            &client,
+            started["task_id"].as_i64().unwrap(),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(task["state"], "succeeded", "{task}");
+    }
+    let (domains, volumes) = tokio::task::spawn_blocking(move || leftovers(&pool, ""))
+        .await
+        .unwrap();
+    let instance_volumes: Vec<_> = volumes
+        .into_iter()
+        .filter(|v| v.starts_with("dpe-"))
+        .collect();
+    assert_eq!(
+        (domains, instance_volumes),
+        (0, vec![]),
+        "no orphaned domain, volume or seed"
+    );
+}

@@ -296,6 +296,9 @@ pub struct InstanceView {
     pub task_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The application's health check: `unknown`, `starting`, `healthy`
+    /// or `unhealthy`.
+    pub health: String,
 }
 
 /// `POST /api/v1/instances`.

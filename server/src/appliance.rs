@@ -143,6 +143,7 @@ impl Appliance {
             created_at: rfc3339_ms(row.created_at * 1000),
             task_id: row.running_task,
             error: row.error,
+            health: row.health,
         }
     }
 
@@ -550,12 +551,17 @@ impl PortalService for Appliance {
             Ok::<_, AppError>((checked, user_data))
         })
         .await?;
+        let health_expect = Stack::fill(
+            &self.engine.stack.manifest.app.health_expect,
+            &checked.template,
+        );
         let plan = DeployPlan {
             name,
             size,
             public_params: checked.public,
             user_data,
             network,
+            health_expect,
         };
         self.engine
             .submit_deploy(who, plan)

@@ -251,6 +251,10 @@ impl Stack {
             match spec.kind {
                 ParamKind::Text => {
                     checked.public.insert(spec.name.clone(), value.clone());
+                    // As HTML shows it, for health checks on the page text.
+                    checked
+                        .template
+                        .insert(format!("{}_html", spec.name), html_escape(&value));
                     checked.template.insert(spec.name.clone(), value);
                 }
                 ParamKind::Username => {
@@ -264,7 +268,7 @@ impl Stack {
                             && domain.contains('.')
                             && !value
                                 .chars()
-                                .any(|c| c.is_whitespace() || "<>()[]\\,;:\"".contains(c))
+                                .any(|c| c.is_whitespace() || "<>()[]\\,;:\"#".contains(c))
                     });
                     if !ok {
                         return Err(AppError::invalid(
@@ -280,7 +284,10 @@ impl Stack {
                     if let Some(why) = crate::auth::password::weakness(&value, &context) {
                         return Err(AppError::invalid(&field, why));
                     }
-                    let hash = bcrypt::hash(&value, 10).map_err(|_| AppError::Internal)?;
+                    // `$2y$`: the prefix PHP applications accept.
+                    let hash = bcrypt::hash_with_result(&value, 10)
+                        .map_err(|_| AppError::Internal)?
+                        .format_for_version(bcrypt::Version::TwoY);
                     checked.template.insert(format!("{}_hash", spec.name), hash);
                 }
             }
@@ -308,6 +315,23 @@ impl Stack {
     pub fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
         fill(text, vars)
     }
+}
+
+/// Escapes like PHP's `htmlspecialchars` with ENT_QUOTES, which is how web
+/// applications (DokuWiki among them) print text.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#039;"),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn fill(text: &str, vars: &BTreeMap<String, String>) -> String {
@@ -396,6 +420,10 @@ user_data = "user-data.yaml"
         );
         given.insert("title".into(), "Team <wiki> & \"co\": 'x' - y".into());
         let checked = stack.check_params(&given).unwrap();
+        assert_eq!(
+            checked.template["title_html"],
+            "Team &lt;wiki&gt; &amp; &quot;co&quot;: &#039;x&#039; - y"
+        );
         assert!(!checked.public.contains_key("admin_password"));
         assert!(!checked.public.values().any(|v| v.contains("Bright-Otter")));
         let yaml = stack.render_user_data(&checked.template).unwrap();

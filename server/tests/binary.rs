@@ -17,6 +17,10 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn fixture_stack() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack")
+}
+
 fn dpe(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(DPE)
         .args(args)
@@ -84,6 +88,8 @@ fn serve_answers_healthcheck_and_cli_manages_users_and_backups() {
                 "--data-dir",
             ])
             .arg(data)
+            .env("DPE_STACK_DIR", fixture_stack())
+            .env("DPE_IMAGE_DIR", data)
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -199,5 +205,9 @@ fn configuration_errors_are_clear() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out).contains("secure_cookies"), "{}", text(&out));
+    assert!(
+        text(&out).to_lowercase().contains("secure_cookies"),
+        "{}",
+        text(&out)
+    );
 }

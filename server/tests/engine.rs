@@ -608,6 +608,7 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
                     network: "default",
                     mac: "52:54:00:00:be:ef",
                     params_json: "{}",
+                    health_expect: "",
                 },
             )?;
             let t = tasks::insert(

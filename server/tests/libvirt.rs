@@ -228,6 +228,38 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(page.contains("dpe-guest guest-1"), "{page}");
 
+    // The stack's health check passes, and then the seed loses its user-data.
+    let inst = wait_instance(&base, &client, id, Duration::from_secs(60), |i| {
+        i["health"] == "healthy"
+    })
+    .await;
+    assert_eq!(inst["state"], "running");
+    let seed = app
+        .data_path()
+        .join("storage")
+        .join(format!("dpe-{uuid}-seed.img"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let bytes = std::fs::read(&seed).unwrap();
+        let mut cursor = std::io::Cursor::new(bytes);
+        let fs = fatfs::FileSystem::new(&mut cursor, fatfs::FsOptions::new()).unwrap();
+        let mut user_data = String::new();
+        std::io::Read::read_to_string(
+            &mut fs.root_dir().open_file("user-data").unwrap(),
+            &mut user_data,
+        )
+        .unwrap();
+        if !user_data.contains("write_files") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the seed still holds the user-data: {user_data}"
+        );
+        drop(fs);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
     // ACPI shutdown (the guest handles the button), then start again.
     let (status, started) = status_json(
         client

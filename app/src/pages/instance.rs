@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{InstanceAction, get_instance, get_task};
@@ -74,6 +74,8 @@ fn InstanceDetail(
         {inst.error.clone().map(|e| view! { <div class="banner error" role="status">{e}</div> })}
         <section class="card">
             <dl class="facts">
+                <dt>"Health"</dt>
+                <dd><HealthBadge health=inst.health.clone() /></dd>
                 <dt>"Application"</dt>
                 <dd>{match inst.url.clone() {
                     Some(url) => {
@@ -97,9 +99,22 @@ fn InstanceDetail(
             {button("poweroff", "Power off", running && !busy, "")}
             {button("delete", "Delete", !busy && inst.state != "deleting" && inst.state != "provisioning", "danger")}
         </section>
-        // Without JavaScript, reload while work is under way.
-        {busy.then(|| view! { <noscript><meta http-equiv="refresh" content="2" /></noscript> })}
+        // Reload while work is under way or the application is starting:
+        // the page is rendered whole on the server, with or without JS.
+        {(busy || inst.health == "starting").then(|| view! { <Meta http_equiv="refresh" content="3" /> })}
     }
+}
+
+/// The application's health check, in words.
+#[component]
+fn HealthBadge(health: String) -> impl IntoView {
+    let (class, text) = match health.as_str() {
+        "healthy" => ("badge ok", "healthy: the application answers"),
+        "starting" => ("badge busy", "starting: waiting for the application"),
+        "unhealthy" => ("badge bad", "unhealthy: the application stopped answering"),
+        _ => ("badge", "not checked while stopped"),
+    };
+    view! { <span class=class id="health">{text}</span> }
 }
 
 /// A progress bar with the current step, fed live by Server-Sent Events.

@@ -63,6 +63,8 @@ pub trait Hypervisor: Send + Sync {
         data: &mut dyn Read,
         len: u64,
     ) -> Result<String, EngineError>;
+    /// Replaces the content of an existing volume (no larger than it).
+    fn overwrite_volume(&self, pool: &str, name: &str, data: &[u8]) -> Result<(), EngineError>;
     /// Creates a qcow2 overlay of `backing_path`, grown to `capacity_bytes`.
     fn create_overlay(
         &self,
@@ -309,6 +311,33 @@ impl Hypervisor for LibvirtHost {
             }
         }
         vol.get_path().map_err(self.err("volume path"))
+    }
+
+    fn overwrite_volume(
+        &self,
+        pool_name: &str,
+        name: &str,
+        data: &[u8],
+    ) -> Result<(), EngineError> {
+        if self.is_test_driver() {
+            return Ok(());
+        }
+        let pool = self.pool(pool_name)?;
+        let vol = StorageVol::lookup_by_name(&pool, name).map_err(self.err("volume lookup"))?;
+        let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
+        vol.upload(&stream, 0, data.len() as u64, 0)
+            .map_err(self.err("volume upload"))?;
+        let mut off = 0;
+        while off < data.len() {
+            match stream.send(&data[off..]) {
+                Ok(n) => off += n,
+                Err(e) => {
+                    let _ = stream.abort();
+                    return Err(self.err("stream send")(e));
+                }
+            }
+        }
+        stream.finish().map_err(self.err("stream finish"))
     }
 
     fn create_overlay(

@@ -59,6 +59,8 @@ pub struct DeployPlan {
     /// The rendered cloud-config (secrets only as hashes).
     pub user_data: String,
     pub network: Option<String>,
+    /// The text the application's health answer must contain.
+    pub health_expect: String,
 }
 
 pub struct Engine {
@@ -74,6 +76,7 @@ pub struct Engine {
     events: broadcast::Sender<i64>,
     fault: Mutex<Option<&'static str>>,
     orphans: Mutex<Vec<String>>,
+    http: reqwest::Client,
 }
 
 fn volume_names(uuid: &str) -> [String; 3] {
@@ -111,6 +114,11 @@ impl Engine {
             events: broadcast::channel(1024).0,
             fault: Mutex::new(None),
             orphans: Mutex::new(Vec::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .no_proxy()
+                .build()
+                .map_err(|e| EngineError::Io(std::io::Error::other(e)))?,
         });
         engine.sync_hosts().await?;
         Ok(engine)
@@ -207,6 +215,7 @@ impl Engine {
                         network: &network,
                         mac: &mac,
                         params_json: &params_json,
+                        health_expect: &plan.health_expect,
                     },
                 )?;
                 let task = tasks::insert(
@@ -689,6 +698,7 @@ impl Engine {
                 Ok::<_, EngineError>((domains, leases, volumes))
             })
             .await?;
+            let mut checks = Vec::new();
             for inst in &on_host {
                 if inst.status == "deleting" || inst.running_task.is_some() {
                     continue;
@@ -702,9 +712,24 @@ impl Engine {
                     .find(|l| l.mac == inst.mac)
                     .map(|l| l.ip.clone());
                 let id = inst.id;
+                let lease = ip.clone();
                 self.store
-                    .write(move |tx| instances::observe(tx, id, power, ip.as_deref()))
+                    .write(move |tx| instances::observe(tx, id, power, lease.as_deref()))
                     .await?;
+                if inst.status == "ready" {
+                    match (power, ip.or_else(|| inst.ip.clone())) {
+                        (Power::Running, Some(ip)) => {
+                            checks.push(self.check_health(inst.clone(), ip, conn.clone()))
+                        }
+                        (Power::Running, None) => self.record_health(inst.id, "starting").await?,
+                        (_, _) => self.record_health(inst.id, "unknown").await?,
+                    }
+                }
+            }
+            for result in futures::future::join_all(checks).await {
+                if let Err(e) = result {
+                    tracing::warn!(error = %crate::error_chain(&e), "health check bookkeeping failed");
+                }
             }
             // dpe's own leftovers that no record explains: remove them.
             let orphan_domains: Vec<_> = domains
@@ -741,6 +766,64 @@ impl Engine {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .extend(cleaned);
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    async fn record_health(&self, id: i64, health: &'static str) -> Result<(), EngineError> {
+        self.store
+            .write(move |tx| instances::set_health(tx, id, health))
+            .await?;
+        Ok(())
+    }
+
+    /// Asks the application for its health page; on its first success,
+    /// rewrites the seed without the user-data (and so without secrets).
+    async fn check_health(
+        &self,
+        inst: InstanceRow,
+        ip: String,
+        host: Arc<dyn Hypervisor>,
+    ) -> Result<(), EngineError> {
+        let app = &self.stack.manifest.app;
+        let url = format!("http://{ip}:{}{}", app.port, app.health_path);
+        let expect = inst.health_expect.clone().unwrap_or_default();
+        let healthy = match self.http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => {
+                r.text().await.is_ok_and(|body| body.contains(&expect))
+            }
+            Ok(_) | Err(_) => false,
+        };
+        let health = match (healthy, inst.healthy_ms) {
+            (true, _) => "healthy",
+            (false, None) => "starting",
+            (false, Some(_)) => "unhealthy",
+        };
+        self.record_health(inst.id, health).await?;
+        if healthy && !inst.seed_scrubbed {
+            let pool = self.config.pool.clone();
+            let (uuid, name, mac) = (inst.uuid.clone(), inst.name.clone(), inst.mac.clone());
+            run_blocking(move || {
+                let [_, seed_name, _] = volume_names(&uuid);
+                let bytes = seed::build(&SeedContent {
+                    instance_id: &uuid,
+                    hostname: &name,
+                    mac: &mac,
+                    user_data: "#cloud-config\n{}\n",
+                })?;
+                host.overwrite_volume(&pool, &seed_name, &bytes)
+            })
+            .await?;
+            let id = inst.id;
+            self.store
+                .write(move |tx| instances::set_seed_scrubbed(tx, id))
+                .await?;
+            tracing::info!(
+                instance = inst.name,
+                "healthy; the seed no longer holds user-data"
+            );
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ pub struct NewInstance<'a> {
     pub network: &'a str,
     pub mac: &'a str,
     pub params_json: &'a str,
+    pub health_expect: &'a str,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,13 +44,18 @@ pub struct InstanceRow {
     pub error: Option<String>,
     pub created_at: i64,
     pub running_task: Option<i64>,
+    pub health: String,
+    pub health_expect: Option<String>,
+    pub seed_scrubbed: bool,
+    pub healthy_ms: Option<i64>,
 }
 
 const SELECT: &str = "
     SELECT i.id, i.uuid, i.name, i.owner_id, u.username, i.size, i.vcpus, i.memory_mib,
            i.disk_gib, i.host_id, h.name, i.network, i.mac, i.params, i.status, i.power, i.ip,
            i.error, i.created_at,
-           (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running')
+           (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running'),
+           i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms
     FROM instances i
     JOIN users u ON u.id = i.owner_id
     LEFT JOIN hosts h ON h.id = i.host_id";
@@ -77,14 +83,18 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         error: r.get(17)?,
         created_at: r.get(18)?,
         running_task: r.get(19)?,
+        health: r.get(20)?,
+        health_expect: r.get(21)?,
+        seed_scrubbed: r.get(22)?,
+        healthy_ms: r.get(23)?,
     })
 }
 
 pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
-                                network, mac, params, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'provisioning', ?11)",
+                                network, mac, params, status, created_at, health_expect)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'provisioning', ?11, ?12)",
         params![
             new.uuid,
             new.name,
@@ -96,7 +106,8 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
             new.network,
             new.mac,
             new.params_json,
-            now()
+            now(),
+            new.health_expect
         ],
     )
     .map_err(|e| StoreError::unique_as(e, "an instance with that name"))?;
@@ -188,6 +199,22 @@ pub fn observe(
          WHERE id = ?1 AND (power IS NOT ?2 OR (?3 IS NOT NULL AND ip IS NOT ?3))",
         params![id, power.as_str(), ip],
     )? == 1)
+}
+
+/// Records a health check; the first success is timed.
+pub fn set_health(conn: &Connection, id: i64, health: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances SET health = ?2,
+            healthy_ms = CASE WHEN ?2 = 'healthy' AND healthy_ms IS NULL THEN ?3 ELSE healthy_ms END
+         WHERE id = ?1 AND health IS NOT ?2",
+        params![id, health, super::now_ms()],
+    )?;
+    Ok(())
+}
+
+pub fn set_seed_scrubbed(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute("UPDATE instances SET seed_scrubbed = 1 WHERE id = ?1", [id])?;
+    Ok(())
 }
 
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {

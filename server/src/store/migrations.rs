@@ -128,6 +128,19 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT;
         "#,
     },
+    Migration {
+        version: 4,
+        name: "application health and seed scrubbing",
+        sql: r#"
+            -- 'unknown', 'starting', 'healthy' or 'unhealthy', from the stack's check
+            ALTER TABLE instances ADD COLUMN health TEXT NOT NULL DEFAULT 'unknown';
+            -- what the health answer must contain, filled from the parameters
+            ALTER TABLE instances ADD COLUMN health_expect TEXT;
+            -- once healthy, the seed is rewritten without the user-data
+            ALTER TABLE instances ADD COLUMN seed_scrubbed INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE instances ADD COLUMN healthy_ms INTEGER;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -28,6 +28,7 @@ pub struct TestAppBuilder {
     data_dir: Option<TempDir>,
     host_uri: String,
     image_dir: Option<PathBuf>,
+    stack_dir: PathBuf,
 }
 
 impl TestAppBuilder {
@@ -47,6 +48,12 @@ impl TestAppBuilder {
     /// The first host (default: libvirt's test driver).
     pub fn host_uri(mut self, uri: &str) -> Self {
         self.host_uri = uri.to_owned();
+        self
+    }
+
+    /// The stack's folder (default: the small test stack in tests/fixtures).
+    pub fn stack_dir(mut self, dir: PathBuf) -> Self {
+        self.stack_dir = dir;
         self
     }
 
@@ -85,7 +92,7 @@ impl TestAppBuilder {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
             site_dir: dir.path().join("site"),
-            stack_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack"),
+            stack_dir: self.stack_dir.clone(),
             image_dir: images.clone(),
             reconcile_interval_ms: 200,
             // Each test app has a pool of its own on the shared libvirtd.
@@ -117,6 +124,7 @@ impl TestAppBuilder {
             limits: (self.per_account, self.per_address),
             host_uri: self.host_uri.clone(),
             image_dir: images,
+            stack_dir: self.stack_dir.clone(),
         };
         if self.set_up {
             let response = app.setup(&app.client(), app.setup_body()).await;
@@ -139,6 +147,7 @@ pub struct TestApp {
     limits: (u32, u32),
     host_uri: String,
     image_dir: PathBuf,
+    stack_dir: PathBuf,
 }
 
 impl TestApp {
@@ -150,6 +159,7 @@ impl TestApp {
             data_dir: None,
             host_uri: HOST_URI.to_owned(),
             image_dir: None,
+            stack_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack"),
         }
     }
 
@@ -162,6 +172,7 @@ impl TestApp {
             .sign_in_limits(per_account, per_address)
             .host_uri(&self.host_uri)
             .image_dir(self.image_dir)
+            .stack_dir(self.stack_dir)
             .reuse(self.dir)
             .start()
             .await

@@ -58,29 +58,36 @@ impl DpeInstanceRead {
     pub fn parse(xml: &str) -> Option<DpeInstanceRead> {
         use quick_xml::events::Event;
         let mut reader = quick_xml::Reader::from_str(xml);
-        let (mut id, mut owner, mut current) = (None, None, None::<String>);
+        let (mut id, mut owner) = (None, None);
+        let mut current: Option<String> = None;
+        let mut text = String::new();
         loop {
             match reader.read_event().ok()? {
                 Event::Start(e) => {
                     current = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                    text.clear();
                 }
-                Event::Text(t) => {
-                    let text = t.decode().ok()?.into_owned();
+                Event::Text(t) => text.push_str(&t.decode().ok()?),
+                // `&amp;` and friends arrive as references of their own.
+                Event::GeneralRef(r) => {
+                    let name = r.decode().ok()?;
+                    text.push_str(quick_xml::escape::resolve_xml_entity(&name)?);
+                }
+                Event::End(_) => {
                     match current.as_deref() {
-                        Some("id") => id = Some(text),
-                        Some("owner") => owner = Some(text),
+                        Some("id") => id = Some(std::mem::take(&mut text)),
+                        Some("owner") => owner = Some(std::mem::take(&mut text)),
                         Some(_) | None => {}
                     }
+                    current = None;
                 }
-                Event::End(_) => current = None,
                 Event::Eof => break,
                 Event::Empty(_)
                 | Event::CData(_)
                 | Event::Comment(_)
                 | Event::Decl(_)
                 | Event::PI(_)
-                | Event::DocType(_)
-                | Event::GeneralRef(_) => {}
+                | Event::DocType(_) => {}
             }
         }
         Some(DpeInstanceRead {

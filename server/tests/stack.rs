@@ -1,0 +1,178 @@
+//! The application stack end to end: the real DokuWiki golden image on a
+//! real libvirtd under TCG, in a private network namespace. `scripts/test`
+//! runs it with `DPE_TEST_STACK_IMAGE_DIR` set to the output of
+//! `image/stacks/dokuwiki/build-image`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{TestApp, status_json};
+use reqwest::Client;
+use serde_json::{Value, json};
+
+const TITLE: &str = "Team <Wiki> & \"Co's\" ünï";
+const TITLE_HTML: &str = "Team &lt;Wiki&gt; &amp; &quot;Co&#039;s&quot; ünï";
+const WIKI_ADMIN: &str = "wikiadmin";
+const WIKI_PASSWORD: &str = "Sturdy-Lantern-58-meadow";
+
+fn image_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("DPE_TEST_STACK_IMAGE_DIR")
+            .expect("DPE_TEST_STACK_IMAGE_DIR: run through scripts/test"),
+    )
+}
+
+async fn poll(client: &Client, url: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, v) = status_json(client.get(url).send().await.unwrap()).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "gave up on {url}: {v}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The `sectok` hidden field of a DokuWiki form.
+fn sectok(html: &str) -> String {
+    let at = html.find("name=\"sectok\"").expect("a sectok field");
+    let rest = &html[at..];
+    let value = rest.find("value=\"").unwrap() + 7;
+    rest[value..value + rest[value..].find('"').unwrap()].to_owned()
+}
+
+async fn sign_in(base: &str, user: &str, password: &str) -> String {
+    let wiki = Client::builder().cookie_store(true).build().unwrap();
+    let form = wiki
+        .get(format!("{base}doku.php?id=start&do=login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = sectok(&form);
+    wiki.post(format!("{base}doku.php"))
+        .form(&[
+            ("sectok", token.as_str()),
+            ("id", "start"),
+            ("do", "login"),
+            ("u", user),
+            ("p", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    wiki.get(format!("{base}doku.php?id=start"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace and the built image: scripts/test runs it"]
+async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
+    let app = TestApp::builder()
+        .host_uri("qemu:///system")
+        .stack_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../image/stacks/dokuwiki"))
+        .image_dir(image_dir())
+        .set_up()
+        .start()
+        .await;
+    let client = app.admin().await;
+    let started = Instant::now();
+    let (status, accepted) = status_json(
+        client
+            .post(app.url("/api/v1/instances"))
+            .json(&json!({"name": "team-wiki", "size": "small", "params": {
+                "wiki_title": TITLE, "admin_user": WIKI_ADMIN,
+                "admin_password": WIKI_PASSWORD, "admin_email": "wiki@example.org"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_i64().unwrap();
+    let task = poll(
+        &client,
+        &app.url(&format!("/api/v1/tasks/{}", accepted["task_id"])),
+        Duration::from_secs(180),
+        |t| t["state"] != "running",
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let provisioned = started.elapsed();
+
+    let inst = poll(
+        &client,
+        &app.url(&format!("/api/v1/instances/{id}")),
+        Duration::from_secs(600),
+        |i| i["health"] == "healthy",
+    )
+    .await;
+    let healthy = started.elapsed();
+    println!(
+        "figures: deploy accepted→domain running {:.2} s; deploy→healthy application {:.1} s",
+        provisioned.as_secs_f64(),
+        healthy.as_secs_f64()
+    );
+    let url = inst["url"].as_str().unwrap().to_owned();
+    let home = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(home.contains(TITLE_HTML), "the wiki shows its title");
+
+    let signed_in = sign_in(&url, WIKI_ADMIN, WIKI_PASSWORD).await;
+    assert!(
+        signed_in.contains("do=logout") || signed_in.contains("Log Out"),
+        "admin signed in"
+    );
+    assert!(signed_in.contains("do=admin"), "with the admin menu");
+    let refused = sign_in(&url, WIKI_ADMIN, "wrong password entirely").await;
+    assert!(
+        !refused.contains("do=logout"),
+        "a wrong password does not sign in"
+    );
+
+    // The clear password is nowhere in the store.
+    let data = app.data_path();
+    for file in ["dpe.sqlite3", "dpe.sqlite3-wal"] {
+        let bytes = std::fs::read(data.join(file)).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(WIKI_PASSWORD.len())
+                .any(|w| w == WIKI_PASSWORD.as_bytes()),
+            "{file}"
+        );
+    }
+
+    let (status, deleted) = status_json(
+        client
+            .delete(app.url(&format!("/api/v1/instances/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let task = poll(
+        &client,
+        &app.url(&format!("/api/v1/tasks/{}", deleted["task_id"])),
+        Duration::from_secs(120),
+        |t| t["state"] != "running",
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let left: Vec<_> = std::fs::read_dir(data.join("storage"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("dpe-"))
+        .collect();
+    assert!(left.is_empty(), "nothing left: {left:?}");
+}

@@ -263,6 +263,10 @@ pub struct TaskView {
     pub error: Option<String>,
     /// Done steps over all steps, 0 to 100.
     pub progress: u8,
+    /// When the request was accepted (RFC 3339, milliseconds).
+    pub created_at: String,
+    /// When the task ended.
+    pub finished_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -100,6 +100,8 @@ fn task_view(task: TaskRow) -> TaskView {
         state: task.state,
         instance_id: task.instance_id,
         progress: u8::try_from(done * 100 / total).unwrap_or(100),
+        created_at: rfc3339_ms(task.created_ms),
+        finished_at: task.finished_ms.map(rfc3339_ms),
         steps: task
             .steps
             .into_iter()

@@ -538,15 +538,25 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
     let orphan_uuid = "0b7e4f8e-8d52-4a36-9c1e-5b2a1f0c9d11";
     let xml = format!(
         "<domain type='test'><name>dpe-orphan</name><uuid>{orphan_uuid}</uuid>\
-         <metadata><dpe:instance xmlns:dpe='{ns}'><dpe:id>{orphan_uuid}</dpe:id><dpe:owner>x</dpe:owner></dpe:instance></metadata>\
+         <metadata><dpe:instance xmlns:dpe='{ns}'><dpe:appliance>{appliance}</dpe:appliance><dpe:id>{orphan_uuid}</dpe:id><dpe:owner>x</dpe:owner></dpe:instance></metadata>\
          <memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>",
-        ns = server::engine::xml::domain::DPE_NS
+        ns = server::engine::xml::domain::DPE_NS,
+        appliance = engine.appliance_id,
+    );
+    // Another appliance's domain on the same host is foreign too.
+    let neighbour_uuid = "5c0ffee0-8d52-4a36-9c1e-5b2a1f0c9d22";
+    let neighbour = format!(
+        "<domain type='test'><name>dpe-neighbour</name><uuid>{neighbour_uuid}</uuid>\
+         <metadata><dpe:instance xmlns:dpe='{ns}'><dpe:appliance>another</dpe:appliance><dpe:id>{neighbour_uuid}</dpe:id><dpe:owner>x</dpe:owner></dpe:instance></metadata>\
+         <memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>",
+        ns = server::engine::xml::domain::DPE_NS,
     );
     let h = host.clone();
     let (pool, pool2) = (app.pool(), app.pool());
     let storage = app.data_path().join("storage").display().to_string();
     tokio::task::spawn_blocking(move || {
         h.define_domain(&xml).unwrap();
+        h.define_domain(&neighbour).unwrap();
         h.ensure_pool(&pool, &storage).unwrap();
         h.upload_volume(
             &pool,
@@ -584,6 +594,15 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
     // The test driver's own domain "test" carries no dpe metadata: untouched.
     let conn = virt::connect::Connect::open(Some("test:///default")).unwrap();
     assert!(virt::domain::Domain::lookup_by_name(&conn, "test").is_ok());
+    let h = host.clone();
+    let neighbour = tokio::task::spawn_blocking(move || {
+        let there = h.domain_power(neighbour_uuid).unwrap().is_some();
+        h.undefine_domain(neighbour_uuid).unwrap();
+        there
+    })
+    .await
+    .unwrap();
+    assert!(neighbour, "another appliance's domain is left alone");
 }
 
 #[tokio::test]

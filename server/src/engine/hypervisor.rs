@@ -24,6 +24,8 @@ use super::xml::to_xml;
 pub struct DpeDomain {
     pub uuid: String,
     pub name: String,
+    /// The appliance that defined it.
+    pub appliance: String,
     pub instance_uuid: String,
     pub power: Power,
 }
@@ -486,6 +488,7 @@ impl Hypervisor for LibvirtHost {
             ours.push(DpeDomain {
                 uuid: dom.get_uuid_string().map_err(self.err("domain uuid"))?,
                 name: dom.get_name().map_err(self.err("domain name"))?,
+                appliance: meta.appliance,
                 instance_uuid: meta.id,
                 power: power_of(state),
             });

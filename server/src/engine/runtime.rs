@@ -24,7 +24,7 @@ use crate::blocking::run_blocking;
 use crate::stack::{Size, Stack};
 use crate::store::instances::{InstanceRow, NewInstance};
 use crate::store::tasks::TaskRow;
-use crate::store::{Store, StoreError, hosts, instances, tasks};
+use crate::store::{Store, StoreError, hosts, instances, settings, tasks};
 
 /// Guests get up to this many vCPUs per host CPU.
 const VCPU_OVERCOMMIT: u64 = 4;
@@ -64,6 +64,9 @@ pub struct DeployPlan {
 }
 
 pub struct Engine {
+    /// Written into every domain: the reconciler only ever removes domains
+    /// of its own appliance.
+    pub appliance_id: String,
     pub store: Store,
     pub stack: Arc<Stack>,
     pub hosts: Arc<HostPool>,
@@ -103,7 +106,18 @@ impl Engine {
         stack: Arc<Stack>,
         config: EngineConfig,
     ) -> Result<Arc<Engine>, EngineError> {
+        let appliance_id = store
+            .write(|tx| {
+                if let Some(id) = settings::get(tx, settings::APPLIANCE_ID)? {
+                    return Ok(id);
+                }
+                let id = uuid::Uuid::new_v4().to_string();
+                settings::set(tx, settings::APPLIANCE_ID, &id)?;
+                Ok(id)
+            })
+            .await?;
         let engine = Arc::new(Engine {
+            appliance_id,
             store,
             stack,
             hosts: Arc::new(HostPool::default()),
@@ -494,6 +508,7 @@ impl Engine {
                 let (host, row) = self.host_for(&inst).await?;
                 let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
                 let cmdline = self.stack.manifest.image.cmdline.clone();
+                let appliance = self.appliance_id.clone();
                 let inst = inst.clone();
                 run_blocking(move || {
                     let accel = host.acceleration()?;
@@ -508,6 +523,7 @@ impl Engine {
                         .display()
                         .to_string();
                     let xml = domain_xml(
+                        &appliance,
                         &inst,
                         accel,
                         &golden,
@@ -734,7 +750,7 @@ impl Engine {
             // dpe's own leftovers that no record explains: remove them.
             let orphan_domains: Vec<_> = domains
                 .into_iter()
-                .filter(|d| !known.contains(&d.instance_uuid))
+                .filter(|d| d.appliance == self.appliance_id && !known.contains(&d.instance_uuid))
                 .collect();
             let orphan_volumes: Vec<String> = volumes
                 .into_iter()
@@ -831,6 +847,7 @@ impl Engine {
 
 /// The domain definition of an instance.
 fn domain_xml(
+    appliance: &str,
     inst: &InstanceRow,
     accel: Acceleration,
     golden: &GoldenVolumes,
@@ -853,6 +870,7 @@ fn domain_xml(
         metadata: dx::Metadata {
             instance: dx::DpeInstance {
                 xmlns: dx::DPE_NS,
+                appliance,
                 id: &inst.uuid,
                 owner: &inst.owner,
             },

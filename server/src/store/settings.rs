@@ -5,6 +5,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 
 pub const APPLIANCE_NAME: &str = "appliance_name";
+/// A random id, written into every domain the appliance defines.
+pub const APPLIANCE_ID: &str = "appliance_id";
 pub const SETUP_COMPLETED_AT: &str = "setup_completed_at";
 
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {

@@ -39,6 +39,9 @@ pub struct Metadata<'a> {
 pub struct DpeInstance<'a> {
     #[serde(rename = "@xmlns:dpe")]
     pub xmlns: &'static str,
+    /// The appliance that owns the domain: two appliances may share a host.
+    #[serde(rename = "dpe:appliance")]
+    pub appliance: &'a str,
     #[serde(rename = "dpe:id")]
     pub id: &'a str,
     #[serde(rename = "dpe:owner")]
@@ -48,6 +51,7 @@ pub struct DpeInstance<'a> {
 /// The metadata element as libvirt hands it back.
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 pub struct DpeInstanceRead {
+    pub appliance: String,
     pub id: String,
     pub owner: String,
 }
@@ -58,7 +62,7 @@ impl DpeInstanceRead {
     pub fn parse(xml: &str) -> Option<DpeInstanceRead> {
         use quick_xml::events::Event;
         let mut reader = quick_xml::Reader::from_str(xml);
-        let (mut id, mut owner) = (None, None);
+        let (mut appliance, mut id, mut owner) = (None, None, None);
         let mut current: Option<String> = None;
         let mut text = String::new();
         loop {
@@ -75,6 +79,7 @@ impl DpeInstanceRead {
                 }
                 Event::End(_) => {
                     match current.as_deref() {
+                        Some("appliance") => appliance = Some(std::mem::take(&mut text)),
                         Some("id") => id = Some(std::mem::take(&mut text)),
                         Some("owner") => owner = Some(std::mem::take(&mut text)),
                         Some(_) | None => {}
@@ -91,6 +96,7 @@ impl DpeInstanceRead {
             }
         }
         Some(DpeInstanceRead {
+            appliance: appliance?,
             id: id?,
             owner: owner?,
         })
@@ -275,10 +281,11 @@ mod tests {
     #[test]
     fn metadata_is_read_back_whatever_the_prefix() {
         let xml = "<x:instance xmlns:x=\"https://dpe.invalid/xmlns/instance/1\">\
-                   <x:id>7f1c</x:id><x:owner>ann &amp; co</x:owner></x:instance>";
+                   <x:appliance>a1</x:appliance><x:id>7f1c</x:id><x:owner>ann &amp; co</x:owner></x:instance>";
         assert_eq!(
             DpeInstanceRead::parse(xml),
             Some(DpeInstanceRead {
+                appliance: "a1".into(),
                 id: "7f1c".into(),
                 owner: "ann & co".into()
             })

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Engine benchmark on a real libvirtd (run by scripts/bench-engine inside
+the private network namespace). Prints its figures; asserts nothing.
+
+- engine time per deploy, request accepted -> domain running (the guest's
+  boot excluded), median of 20, from the task's own timestamps;
+- the same deploy done by `virt-install --import` (overlay made with
+  qemu-img, as dpe does), median of 10;
+- the deploy median from a 1 GiB and a 20 GiB golden image;
+- 20 deploy requests sent at once: time until all were accepted.
+"""
+import concurrent.futures
+import datetime
+import http.cookiejar
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DPE = os.environ.get("DPE_BIN", os.path.join(ROOT, "target/release/dpe"))
+GUEST = os.path.join(ROOT, "target/test-guest")
+STACK = os.path.join(ROOT, "server/tests/fixtures/stack")
+PASSWORD = "violet-Tractor-91-mango"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ts(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class Dpe:
+    def __init__(self, image_dir, pool):
+        self.data = tempfile.mkdtemp(prefix="dpe-bench-")
+        os.chmod(self.data, 0o755)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DPE_")}
+        env.update(DPE_STACK_DIR=STACK, DPE_IMAGE_DIR=image_dir, DPE_STORAGE_POOL=pool,
+                   DPE_SIGN_IN_PER_ACCOUNT="1000", RUST_LOG="warn")
+        self.proc = subprocess.Popen([DPE, "serve", "--listen", f"127.0.0.1:{self.port}",
+                                      "--data-dir", self.data], env=env)
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(self.base + "/api/v1/health")
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.call("POST", "/api/v1/setup", {
+            "appliance_name": "bench", "admin_username": "admin", "admin_password": PASSWORD,
+            "host_uri": "qemu:///system", "storage_dir": os.path.join(self.data, "storage"),
+            "network": "default"})
+        self.call("POST", "/api/v1/login", {"username": "admin", "password": PASSWORD})
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"content-type": "application/json"})
+        try:
+            with self.opener.open(req) as r:
+                text = r.read()
+                return json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            raise SystemExit(f"{method} {path}: {e.code} {e.read().decode()}")
+
+    def wait_task(self, task_id):
+        while True:
+            task = self.call("GET", f"/api/v1/tasks/{task_id}")
+            if task["state"] != "running":
+                if task["state"] != "succeeded":
+                    raise SystemExit(f"task failed: {task}")
+                return task
+            time.sleep(0.01)
+
+    def deploy(self, name):
+        accepted = self.call("POST", "/api/v1/instances",
+                             {"name": name, "size": "tiny", "params": {"title": "bench"}})
+        task = self.wait_task(accepted["task_id"])
+        return accepted["id"], ts(task["finished_at"]) - ts(task["created_at"])
+
+    def delete(self, instance_id):
+        started = self.call("DELETE", f"/api/v1/instances/{instance_id}")
+        self.wait_task(started["task_id"])
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def deploy_median(dpe, count, prefix):
+    first, _ = dpe.deploy(f"{prefix}-warm")  # uploads the golden image once
+    dpe.delete(first)
+    times = []
+    for n in range(count):
+        instance, seconds = dpe.deploy(f"{prefix}-{n}")
+        times.append(seconds)
+        dpe.delete(instance)
+    return statistics.median(times), min(times), max(times)
+
+
+def burst(dpe, count):
+    def one(n):
+        return dpe.call("POST", "/api/v1/instances",
+                        {"name": f"burst-{n}", "size": "tiny", "params": {"title": "b"}})
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        accepted = list(pool.map(one, range(count)))
+    all_accepted = time.monotonic() - start
+    for a in accepted:
+        dpe.wait_task(a["task_id"])
+    all_running = time.monotonic() - start
+    for a in accepted:
+        dpe.delete(a["id"])
+    return all_accepted, all_running
+
+
+def virt_install_median(runs):
+    golden_dir = tempfile.mkdtemp(prefix="dpe-bench-vi-")
+    os.chmod(golden_dir, 0o755)
+    golden = os.path.join(golden_dir, "golden.qcow2")
+    shutil.copy(os.path.join(GUEST, "disk.qcow2"), golden)
+    times = []
+    for n in range(runs):
+        name = f"bench-vi-{n}"
+        overlay = os.path.join(golden_dir, f"{name}.qcow2")
+        start = time.monotonic()
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", golden, "-F", "qcow2",
+                        overlay, "1G"], check=True)
+        subprocess.run([
+            "virt-install", "--connect", "qemu:///system", "--name", name, "--memory", "256",
+            "--vcpus", "1", "--import", "--disk", f"path={overlay},format=qcow2,bus=virtio",
+            "--boot", f"kernel={GUEST}/vmlinuz,initrd={GUEST}/initrd.img,kernel_args=console=ttyS0",
+            "--network", "network=default,model=virtio", "--graphics", "none",
+            "--noautoconsole", "--osinfo", "detect=on,require=off", "--virt-type", "qemu",
+        ], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.monotonic() - start)
+        subprocess.run(["virsh", "-q", "-c", "qemu:///system", "destroy", name], stdout=subprocess.DEVNULL)
+        subprocess.run(["virsh", "-q", "-c", "qemu:///system", "undefine", name], stdout=subprocess.DEVNULL)
+    shutil.rmtree(golden_dir, ignore_errors=True)
+    return statistics.median(times), min(times), max(times)
+
+
+def sized_image(gib):
+    """The test guest's kernel and initrd with a golden disk of `gib` GiB,
+    every byte allocated."""
+    out = os.path.join(ROOT, f"target/bench/image-{gib}g")
+    os.makedirs(out, exist_ok=True)
+    os.chmod(out, 0o755)
+    for f in ("vmlinuz", "initrd.img"):
+        shutil.copy(os.path.join(GUEST, f), out)
+    disk = os.path.join(out, "disk.qcow2")
+    if not os.path.exists(disk):
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "preallocation=falloc",
+                        disk, f"{gib}G"], check=True)
+    return out
+
+
+def main():
+    rows = []
+    dpe = Dpe(GUEST, "bench-main")
+    try:
+        med, lo, hi = deploy_median(dpe, 20, "seq")
+        rows.append(("dpe deploy, accepted -> running (median of 20)", f"{med*1000:.0f} ms", f"min {lo*1000:.0f}, max {hi*1000:.0f}"))
+        accepted, running = burst(dpe, 20)
+        rows.append(("20 deploys sent at once: all accepted", f"{accepted*1000:.0f} ms", f"all running after {running:.2f} s"))
+    finally:
+        dpe.stop()
+    vi, vlo, vhi = virt_install_median(10)
+    rows.append(("virt-install --import, same guest (median of 10)", f"{vi*1000:.0f} ms", f"min {vlo*1000:.0f}, max {vhi*1000:.0f}"))
+    rows.append(("speed-up over virt-install", f"{vi/med:.1f}x", ""))
+    for gib in (1, 20):
+        dpe = Dpe(sized_image(gib), f"bench-{gib}g")
+        try:
+            med_g, lo, hi = deploy_median(dpe, 5, f"g{gib}")
+            rows.append((f"dpe deploy from a {gib} GiB golden image (median of 5)", f"{med_g*1000:.0f} ms", f"min {lo*1000:.0f}, max {hi*1000:.0f}"))
+        finally:
+            dpe.stop()
+    width = max(len(r[0]) for r in rows)
+    print("\nengine benchmark (TCG host, real libvirtd)")
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>9}  {note}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+// The wiki through the portal on a real libvirtd with the real golden image
+// (TCG): the deploy form, live progress, the ready instance with its health,
+// and the wiki itself. scripts/test runs this inside the private network
+// namespace, with DPE_TEST_STACK_IMAGE_DIR set; elsewhere it is skipped.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ROOT, hydrated, launchBrowser, shot, startDpe } from './harness.mjs';
+
+const IMAGE_DIR = process.env.DPE_TEST_STACK_IMAGE_DIR;
+const PASSWORD = 'violet-Tractor-91-mango';
+const TITLE = 'Physik <Wiki> & "Co\'s" ünï';
+let dpe;
+let browser;
+
+before(async () => {
+  if (!IMAGE_DIR) return;
+  dpe = await startDpe({
+    DPE_STACK_DIR: join(ROOT, 'image/stacks/dokuwiki'),
+    DPE_IMAGE_DIR: IMAGE_DIR,
+    DPE_STORAGE_POOL: 'dpe-browser',
+  });
+  const r = await fetch(`${dpe.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      appliance_name: 'Physics department', admin_username: 'admin', admin_password: PASSWORD,
+      host_uri: 'qemu:///system', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
+    }),
+  });
+  assert.equal(r.status, 201, await r.text());
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await dpe?.stop();
+});
+
+test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR && 'needs DPE_TEST_STACK_IMAGE_DIR (scripts/test)', timeout: 600_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(dpe.url + '/login');
+  await page.getByLabel('User name').fill('admin');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(dpe.url + '/');
+  await page.goto(dpe.url + '/deploy');
+  await hydrated(page);
+  await page.getByLabel('Instance name').fill('physics-wiki');
+  await page.getByLabel('Medium').check();
+  await page.getByLabel('Small').check();
+  await page.getByLabel('Wiki title').fill(TITLE);
+  await page.getByLabel('Admin password').fill('Sturdy-Lantern-58-meadow');
+  await page.getByLabel('Admin e-mail').fill('wiki@physics.example.org');
+  await shot(page, '20-wiki-deploy-form');
+  await page.getByRole('button', { name: 'Deploy' }).click();
+  await page.waitForURL(/\/instances\/\d+$/);
+  await page.locator('progress, .badge').first().waitFor();
+  await shot(page, '21-wiki-progress');
+  // Under TCG the wiki takes about a minute to answer.
+  await page.locator('#health', { hasText: 'healthy' }).waitFor({ timeout: 480_000 });
+  await shot(page, '22-wiki-ready');
+  const url = await page.locator('#app-url').getAttribute('href');
+  const wiki = await browser.newPage();
+  await wiki.goto(url);
+  await wiki.getByText(TITLE).first().waitFor();
+  await shot(wiki, '23-wiki-itself');
+  assert.equal(await wiki.title(), `start [${TITLE}]`);
+  await wiki.close();
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.waitForURL('**/instances');
+  await page.close();
+});

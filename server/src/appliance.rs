@@ -264,8 +264,28 @@ fn prepare_local_storage(uri: &str, dir: &str) -> Result<(), AppError> {
     if !local || uri.starts_with("test:") {
         return Ok(());
     }
-    std::fs::create_dir_all(Path::new(dir))
-        .map_err(|e| AppError::invalid("storage_dir", format!("cannot create the directory: {e}")))
+    std::fs::create_dir_all(Path::new(dir)).map_err(|e| {
+        AppError::invalid("storage_dir", format!("cannot create the directory: {e}"))
+    })?;
+    // QEMU runs as its own user: every directory on the way must let others
+    // through, or guests fail at start with "Permission denied".
+    use std::os::unix::fs::PermissionsExt;
+    for ancestor in Path::new(dir).ancestors() {
+        let mode = std::fs::metadata(ancestor)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0o755);
+        if mode & 0o001 == 0 {
+            return Err(AppError::invalid(
+                "storage_dir",
+                format!(
+                    "QEMU could not reach it: {} is closed to other users \
+                     (chmod o+x, or choose another directory)",
+                    ancestor.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]

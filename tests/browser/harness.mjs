@@ -1,7 +1,7 @@
 // Starts a real dpe on a free loopback port with a fresh data directory, and
 // Debian's Chromium through playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,13 +22,20 @@ function freePort() {
   });
 }
 
+/** This process's environment without DPE_* (dpe refuses unknown keys). */
+function inherited() {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DPE_')));
+}
+
 export async function startDpe(extraEnv = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'dpe-browser-'));
+  // QEMU's user must reach the storage inside it.
+  chmodSync(dataDir, 0o755);
   const bin = process.env.DPE_BIN ?? join(ROOT, 'target/debug/dpe');
   const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: ROOT,
-    env: { ...process.env, DPE_SITE_DIR: join(ROOT, 'target/site'), RUST_LOG: 'warn', ...extraEnv },
+    env: { ...inherited(), DPE_SITE_DIR: join(ROOT, 'target/site'), RUST_LOG: 'warn', ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

@@ -18,7 +18,7 @@ before(async () => {
   dpe = await startDpe({
     DPE_STACK_DIR: join(ROOT, 'image/stacks/dokuwiki'),
     DPE_IMAGE_DIR: IMAGE_DIR,
-    DPE_STORAGE_POOL: 'dpe-browser',
+    DPE_STORAGE_POOL: `dpe-browser-${process.pid}`,
   });
   const r = await fetch(`${dpe.url}/api/v1/setup`, {
     method: 'POST',
@@ -58,7 +58,9 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await page.locator('progress, .badge').first().waitFor();
   await shot(page, '21-wiki-progress');
   // Under TCG the wiki takes about a minute to answer.
-  await page.locator('#health', { hasText: 'healthy' }).waitFor({ timeout: 480_000 });
+  // A failed deploy ends the wait at once, with its reason.
+  await page.locator('#health:has-text("healthy"), .badge:has-text("failed")').first().waitFor({ timeout: 480_000 });
+  assert.equal(await page.locator('.badge', { hasText: 'failed' }).count(), 0, await page.locator('main').innerText());
   await shot(page, '22-wiki-ready');
   const url = await page.locator('#app-url').getAttribute('href');
   const wiki = await browser.newPage();

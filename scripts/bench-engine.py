@@ -43,6 +43,7 @@ def ts(text):
 
 class Dpe:
     def __init__(self, image_dir, pool):
+        pool = f"{pool}-{os.getpid()}"
         self.data = tempfile.mkdtemp(prefix="dpe-bench-")
         os.chmod(self.data, 0o755)
         self.port = free_port()

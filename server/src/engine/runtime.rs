@@ -522,16 +522,16 @@ impl Engine {
                         .join(&log_name)
                         .display()
                         .to_string();
-                    let xml = domain_xml(
-                        &appliance,
-                        &inst,
+                    let xml = domain_xml(&DomainInputs {
+                        appliance: &appliance,
+                        inst: &inst,
                         accel,
-                        &golden,
-                        &disk,
-                        &seed,
-                        &console,
-                        cmdline.as_deref(),
-                    )?;
+                        golden: &golden,
+                        disk: &disk,
+                        seed: &seed,
+                        console: &console,
+                        cmdline: cmdline.as_deref(),
+                    })?;
                     host.define_domain(&xml)
                 })
                 .await
@@ -845,17 +845,31 @@ impl Engine {
     }
 }
 
-/// The domain definition of an instance.
-fn domain_xml(
-    appliance: &str,
-    inst: &InstanceRow,
+/// Everything a domain definition is made from.
+struct DomainInputs<'a> {
+    appliance: &'a str,
+    inst: &'a InstanceRow,
     accel: Acceleration,
-    golden: &GoldenVolumes,
-    disk: &str,
-    seed: &str,
-    console: &str,
-    cmdline: Option<&str>,
-) -> Result<String, EngineError> {
+    golden: &'a GoldenVolumes,
+    /// Paths of the overlay, the seed and the console log on the host.
+    disk: &'a str,
+    seed: &'a str,
+    console: &'a str,
+    cmdline: Option<&'a str>,
+}
+
+/// The domain definition of an instance.
+fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
+    let DomainInputs {
+        appliance,
+        inst,
+        accel,
+        golden,
+        disk,
+        seed,
+        console,
+        cmdline,
+    } = *inputs;
     let kind = match accel {
         Acceleration::Kvm => "kvm",
         Acceleration::Tcg => "qemu",

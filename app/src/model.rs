@@ -110,6 +110,8 @@ pub struct Dashboard {
     pub appliance_name: String,
     pub me: Me,
     pub hosts: Vec<HostStatus>,
+    /// Leftovers the reconciler removed (for admins; empty for others).
+    pub cleaned_orphans: Vec<String>,
 }
 
 /// Where the appliance stands in its first-boot setup.

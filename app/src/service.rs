@@ -74,6 +74,9 @@ pub trait PortalService: Send + Sync + 'static {
     async fn add_host(&self, request: AddHost) -> Result<HostStatus, AppError>;
     /// Removes a host that holds no instances.
     async fn remove_host(&self, id: i64) -> Result<(), AppError>;
+    /// dpe leftovers (domains, volumes) with no record, which the
+    /// reconciler found and removed (admins only, checked by callers).
+    async fn cleaned_orphans(&self) -> Result<Vec<String>, AppError>;
 }
 
 pub type SharedService = Arc<dyn PortalService>;

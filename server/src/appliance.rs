@@ -438,6 +438,10 @@ impl PortalService for Appliance {
             appliance_name: name.unwrap_or_else(|| "dpe".to_owned()),
             me: Me::from(who),
             hosts,
+            cleaned_orphans: match who.role {
+                Role::Admin => self.engine.cleaned_orphans(),
+                Role::User => Vec::new(),
+            },
         })
     }
 
@@ -721,5 +725,9 @@ impl PortalService for Appliance {
                 Ok(())
             }
         }
+    }
+
+    async fn cleaned_orphans(&self) -> Result<Vec<String>, AppError> {
+        Ok(self.engine.cleaned_orphans())
     }
 }

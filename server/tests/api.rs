@@ -715,3 +715,16 @@ async fn portal_forms_work_without_javascript() {
         "and only once"
     );
 }
+
+#[tokio::test]
+async fn over_tls_the_cookie_is_secure_and_host_prefixed() {
+    let app = TestApp::builder().secure_cookies().set_up().start().await;
+    let r = app.login(&app.client(), ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-dpe_session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain="), "{cookie}");
+}

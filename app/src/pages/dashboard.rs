@@ -28,6 +28,13 @@ pub fn DashboardPage() -> impl IntoView {
                                 <div class="grid">
                                     {d.hosts.into_iter().map(|h| view! { <HostCard host=h /> }).collect_view()}
                                 </div>
+                                {(!d.cleaned_orphans.is_empty()).then(|| view! {
+                                    <h2>"Leftovers removed"</h2>
+                                    <section class="card">
+                                        <p class="lede">"dpe domains and volumes that no record explained, removed by the reconciler:"</p>
+                                        <ul>{d.cleaned_orphans.into_iter().map(|o| view! { <li><code>{o}</code></li> }).collect_view()}</ul>
+                                    </section>
+                                })}
                             }
                                 .into_any()
                         }

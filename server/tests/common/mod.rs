@@ -29,6 +29,7 @@ pub struct TestAppBuilder {
     host_uri: String,
     image_dir: Option<PathBuf>,
     stack_dir: PathBuf,
+    secure_cookies: bool,
 }
 
 impl TestAppBuilder {
@@ -48,6 +49,12 @@ impl TestAppBuilder {
     /// The first host (default: libvirt's test driver).
     pub fn host_uri(mut self, uri: &str) -> Self {
         self.host_uri = uri.to_owned();
+        self
+    }
+
+    /// Cookies as behind HTTPS.
+    pub fn secure_cookies(mut self) -> Self {
+        self.secure_cookies = true;
         self
     }
 
@@ -93,6 +100,7 @@ impl TestAppBuilder {
             data_dir: dir.path().to_owned(),
             site_dir: dir.path().join("site"),
             stack_dir: self.stack_dir.clone(),
+            secure_cookies: self.secure_cookies,
             image_dir: images.clone(),
             reconcile_interval_ms: 200,
             // Each test app has a pool of its own on the shared libvirtd.
@@ -160,6 +168,7 @@ impl TestApp {
             host_uri: HOST_URI.to_owned(),
             image_dir: None,
             stack_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack"),
+            secure_cookies: false,
         }
     }
 

@@ -49,3 +49,24 @@ pub async fn remove(
     state.service.remove_host(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Orphans {
+    /// What the reconciler removed, oldest first.
+    pub cleaned: Vec<String>,
+}
+
+/// dpe's own leftovers with no record (domains, volumes) that the
+/// reconciler found and removed (admins).
+#[utoipa::path(get, path = "/api/v1/orphans", tag = "hosts",
+    responses((status = 200, body = Orphans), (status = 403, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn orphans(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Orphans>> {
+    authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    Ok(Json(Orphans {
+        cleaned: state.service.cleaned_orphans().await?,
+    }))
+}

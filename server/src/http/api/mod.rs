@@ -46,6 +46,7 @@ pub fn router() -> Router<HttpState> {
         .route("/tasks/{id}/events", get(instances::task_events))
         .route("/hosts", get(hosts::list).post(hosts::add))
         .route("/hosts/{id}", delete(hosts::remove))
+        .route("/orphans", get(hosts::orphans))
         .fallback(|| async { ApiError(AppError::NotFound("API endpoint".into())) })
 }
 

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         super::instances::get, super::instances::start, super::instances::shutdown,
         super::instances::reboot, super::instances::poweroff, super::instances::delete,
         super::instances::task, super::instances::task_events,
-        super::hosts::list, super::hosts::add, super::hosts::remove,
+        super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans,
     ),
     components(schemas(super::ErrorBody)),
     modifiers(&Security),

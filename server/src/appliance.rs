@@ -256,6 +256,31 @@ impl Appliance {
     }
 }
 
+/// Checks a host before it joins the pool: it answers, it has the
+/// network, and (when local) its storage directory is usable. `uri_field`
+/// names the form field the URI came in.
+async fn probe_new_host(
+    uri_field: &str,
+    uri: &str,
+    network: &str,
+    storage_dir: &str,
+) -> Result<probe::ProbeReport, AppError> {
+    let report = probe::probe(uri).await.map_err(|e| {
+        AppError::invalid(uri_field, format!("could not connect: {}", error_chain(&e)))
+    })?;
+    if !report.networks.iter().any(|n| n == network) {
+        return Err(AppError::invalid(
+            "network",
+            format!(
+                "the host has no network {network:?}; it has: {}",
+                report.networks.join(", ")
+            ),
+        ));
+    }
+    prepare_local_storage(uri, storage_dir)?;
+    Ok(report)
+}
+
 /// Creates the storage directory when the host is this machine.
 fn prepare_local_storage(uri: &str, dir: &str) -> Result<(), AppError> {
     let local = uri
@@ -322,22 +347,7 @@ impl PortalService for Appliance {
             request.network.as_deref().unwrap_or(&defaults.network),
         )?;
 
-        let report = probe::probe(&host_uri).await.map_err(|e| {
-            AppError::invalid(
-                "host_uri",
-                format!("could not connect: {}", error_chain(&e)),
-            )
-        })?;
-        if !report.networks.contains(&network) {
-            return Err(AppError::invalid(
-                "network",
-                format!(
-                    "the host has no network {network:?}; it has: {}",
-                    report.networks.join(", ")
-                ),
-            ));
-        }
-        prepare_local_storage(&host_uri, &storage_dir)?;
+        let report = probe_new_host("host_uri", &host_uri, &network, &storage_dir).await?;
 
         let password = request.admin_password;
         let hash = run_blocking(move || password::hash(&password)).await;
@@ -665,23 +675,13 @@ impl PortalService for Appliance {
         let uri = validate::libvirt_uri("uri", &request.uri)?;
         let storage_dir = validate::absolute_dir("storage_dir", &request.storage_dir)?;
         let network = validate::libvirt_name("network", &request.network)?;
-        let report = probe::probe(&uri).await.map_err(|e| {
-            AppError::invalid("uri", format!("could not connect: {}", error_chain(&e)))
-        })?;
-        if !report.networks.contains(&network) {
-            return Err(AppError::invalid(
-                "network",
-                format!(
-                    "the host has no network {network:?}; it has: {}",
-                    report.networks.join(", ")
-                ),
-            ));
-        }
-        let name = match request.name {
-            Some(n) => validate::display_name("name", &n)?,
-            None => report.probe.hostname.clone().unwrap_or_else(|| uri.clone()),
-        };
-        prepare_local_storage(&uri, &storage_dir)?;
+        let name = request
+            .name
+            .map(|n| validate::display_name("name", &n))
+            .transpose()?;
+        let report = probe_new_host("uri", &uri, &network, &storage_dir).await?;
+        let name =
+            name.unwrap_or_else(|| report.probe.hostname.clone().unwrap_or_else(|| uri.clone()));
         let id = self
             .store
             .write(move |tx| hosts::insert(tx, &name, &uri, &storage_dir, &network))

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, startDpe } from './harness.mjs';
+import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 let dpe;
@@ -27,11 +27,7 @@ after(async () => {
 
 test('a user deploys from the portal, watches it, and deletes it', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(dpe.url + '/login');
-  await page.getByLabel('User name').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(dpe.url + '/');
+  await signIn(page, dpe, PASSWORD);
 
   await page.goto(dpe.url + '/instances');
   await page.getByText('Nothing deployed yet.').waitFor();

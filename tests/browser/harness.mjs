@@ -91,6 +91,15 @@ export function fakeImages() {
   return dir;
 }
 
+/** Signs in as admin through the sign-in page. */
+export async function signIn(page, dpe, password) {
+  await page.goto(dpe.url + '/login');
+  await page.getByLabel('User name').fill('admin');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(dpe.url + '/');
+}
+
 /** Waits until the wasm bundle has hydrated the page. */
 export async function hydrated(page) {
   await page.waitForLoadState('networkidle');

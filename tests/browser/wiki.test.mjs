@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, hydrated, launchBrowser, shot, startDpe } from './harness.mjs';
+import { ROOT, hydrated, launchBrowser, shot, signIn, startDpe } from './harness.mjs';
 
 const IMAGE_DIR = process.env.DPE_TEST_STACK_IMAGE_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';
@@ -39,11 +39,7 @@ after(async () => {
 
 test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR && 'needs DPE_TEST_STACK_IMAGE_DIR (scripts/test)', timeout: 600_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(dpe.url + '/login');
-  await page.getByLabel('User name').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(dpe.url + '/');
+  await signIn(page, dpe, PASSWORD);
   await page.goto(dpe.url + '/deploy');
   await hydrated(page);
   await page.getByLabel('Instance name').fill('physics-wiki');

@@ -7,7 +7,7 @@ use common::{ADMIN, ADMIN_PASSWORD, TestApp, session_cookie, status_json};
 use reqwest::header::{AUTHORIZATION, COOKIE, LOCATION, ORIGIN, RETRY_AFTER};
 use serde_json::json;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_setup_state_and_version() {
     let app = TestApp::builder().start().await;
     let (status, body) = status_json(
@@ -24,7 +24,7 @@ async fn health_reports_setup_state_and_version() {
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_setup_pages_lead_to_the_wizard_and_the_api_says_so() {
     let app = TestApp::builder().start().await;
     let client = app.client();
@@ -46,7 +46,7 @@ async fn before_setup_pages_lead_to_the_wizard_and_the_api_says_so() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_refuses_bad_input_with_the_field_at_fault() {
     let app = TestApp::builder().start().await;
     let client = app.client();
@@ -120,7 +120,7 @@ async fn setup_refuses_bad_input_with_the_field_at_fault() {
     assert_eq!(health["setup_complete"], false);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_completes_once_and_cannot_be_rerun() {
     let app = TestApp::builder().start().await;
     let client = app.client();
@@ -170,7 +170,7 @@ async fn setup_completes_once_and_cannot_be_rerun() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_setups_have_exactly_one_winner() {
     let app = TestApp::builder().start().await;
     let attempts = (0..8).map(|i| {
@@ -194,7 +194,7 @@ async fn concurrent_setups_have_exactly_one_winner() {
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_and_out() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.client();
@@ -255,7 +255,7 @@ async fn sign_in_and_out() {
     assert_eq!(replay.status(), 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_id_changes_at_sign_in() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.client();
@@ -282,7 +282,7 @@ async fn the_session_id_changes_at_sign_in() {
     assert_eq!(fresh.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_survive_a_restart() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.client();
@@ -298,7 +298,7 @@ async fn sessions_survive_a_restart() {
     assert_eq!(r.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_is_throttled_per_account_with_retry_after() {
     let app = TestApp::builder()
         .sign_in_limits(3, 1000)
@@ -328,7 +328,7 @@ async fn sign_in_is_throttled_per_account_with_retry_after() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_is_throttled_per_address() {
     let app = TestApp::builder()
         .sign_in_limits(100, 4)
@@ -350,7 +350,7 @@ async fn sign_in_is_throttled_per_address() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_origins_cannot_change_state() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.admin().await;
@@ -397,7 +397,7 @@ async fn foreign_origins_cannot_change_state() {
     assert_eq!(r.status(), 201);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_tokens_are_shown_once_work_as_bearer_and_can_be_revoked() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.admin().await;
@@ -489,7 +489,7 @@ async fn api_tokens_are_shown_once_work_as_bearer_and_can_be_revoked() {
     assert_eq!(status_json(r).await.0, 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_private_to_their_owner() {
     let app = TestApp::builder().set_up().start().await;
     let admin = app.admin().await;
@@ -533,7 +533,7 @@ async fn tokens_are_private_to_their_owner() {
     assert_eq!(list.as_array().unwrap().len(), 1, "and still there");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_accounts_lose_sessions_and_tokens_at_once() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.admin().await;
@@ -577,7 +577,7 @@ async fn disabled_accounts_lose_sessions_and_tokens_at_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_api_routes_are_json_404s() {
     let app = TestApp::builder().set_up().start().await;
     let (status, body) = status_json(
@@ -591,7 +591,7 @@ async fn unknown_api_routes_are_json_404s() {
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_lists_every_endpoint() {
     let app = TestApp::builder().start().await;
     let (status, doc) = status_json(
@@ -618,7 +618,7 @@ async fn the_openapi_document_lists_every_endpoint() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portal_forms_work_without_javascript() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.client();
@@ -716,7 +716,7 @@ async fn portal_forms_work_without_javascript() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_the_cookie_is_secure_and_host_prefixed() {
     let app = TestApp::builder().secure_cookies().set_up().start().await;
     let r = app.login(&app.client(), ADMIN, ADMIN_PASSWORD).await;

@@ -101,7 +101,7 @@ async fn wait_state(app: &TestApp, client: &Client, id: i64, want: &str) {
     panic!("instance {id} never reached {want}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_runs_every_step_then_the_lifecycle_and_delete_leave_nothing() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::builder().set_up().start().await;
@@ -194,7 +194,7 @@ async fn deploy_runs_every_step_then_the_lifecycle_and_delete_leave_nothing() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_at_any_step_rolls_back_everything() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::builder().set_up().start().await;
@@ -243,7 +243,7 @@ async fn a_failure_at_any_step_rolls_back_everything() {
     assert_eq!(task["state"], "succeeded", "{task}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_with_the_field_and_nothing_is_kept() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::builder().set_up().start().await;
@@ -330,7 +330,7 @@ async fn bad_requests_are_refused_with_the_field_and_nothing_is_kept() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_busy_with_a_task_refuses_another() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::builder().set_up().start().await;
@@ -395,7 +395,7 @@ async fn an_instance_busy_with_a_task_refuses_another() {
     assert_eq!(status, 202);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_see_and_act_on_their_own_instances_only() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::builder().set_up().start().await;
@@ -507,7 +507,7 @@ async fn users_see_and_act_on_their_own_instances_only() {
     assert_eq!((status, err["field"].as_str()), (422, Some("uri")), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_room_fails_the_deploy_at_placement() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::builder().set_up().start().await;
@@ -529,7 +529,7 @@ async fn no_room_fails_the_deploy_at_placement() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::builder().set_up().start().await;
@@ -605,7 +605,7 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
     assert!(neighbour, "another appliance's domain is left alone");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_cut_off_by_a_restart_is_resumed() {
     let _serial = SERIAL.lock().await;
     let app = TestApp::builder().set_up().start().await;

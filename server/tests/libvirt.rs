@@ -398,7 +398,11 @@ async fn wait_up(base: &str) {
 }
 
 async fn signed_in(base: &str) -> Client {
-    let client = Client::builder().cookie_store(true).build().unwrap();
+    let client = Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let r = client
         .post(format!("{base}/api/v1/login"))
         .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))

@@ -45,7 +45,11 @@ fn sectok(html: &str) -> String {
 }
 
 async fn sign_in(base: &str, user: &str, password: &str) -> String {
-    let wiki = Client::builder().cookie_store(true).build().unwrap();
+    let wiki = Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
     let form = wiki
         .get(format!("{base}doku.php?id=start&do=login"))
         .send()

@@ -208,6 +208,8 @@ impl TestApp {
         Client::builder()
             .cookie_store(true)
             .redirect(Policy::none())
+            // A hung request fails its test instead of stalling the run.
+            .timeout(std::time::Duration::from_secs(60))
             .build()
             .unwrap()
     }

@@ -21,8 +21,18 @@ fn fixture_stack() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack")
 }
 
+/// The dpe binary, without this process's DPE_* variables (dpe refuses
+/// unknown ones).
+fn command() -> Command {
+    let mut command = Command::new(DPE);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DPE_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
 fn dpe(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(DPE)
+    command()
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -32,7 +42,7 @@ fn dpe(data_dir: &Path, args: &[&str]) -> Output {
 }
 
 fn dpe_with_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(DPE)
+    let mut child = command()
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -80,7 +90,7 @@ fn serve_answers_healthcheck_and_cli_manages_users_and_backups() {
     assert!(text(&down).contains("no answer"), "{}", text(&down));
 
     let _server = Server(
-        Command::new(DPE)
+        command()
             .args([
                 "serve",
                 "--listen",
@@ -186,7 +196,7 @@ fn configuration_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("dpe.toml");
     std::fs::write(&config, "listne = \"127.0.0.1:1\"\n").unwrap();
-    let out = Command::new(DPE)
+    let out = command()
         .args(["serve", "--config"])
         .arg(&config)
         .output()
@@ -198,7 +208,7 @@ fn configuration_errors_are_clear() {
         text(&out)
     );
 
-    let out = Command::new(DPE)
+    let out = command()
         .args(["user", "list", "--data-dir"])
         .arg(dir.path())
         .env("DPE_SECURE_COOKIES", "maybe")

@@ -359,7 +359,12 @@ impl Drop for Dpe {
 }
 
 fn spawn_dpe(data: &Path, port: u16, pool: &str) -> Dpe {
-    let child = Command::new(env!("CARGO_BIN_EXE_dpe"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dpe"));
+    // dpe refuses unknown DPE_* variables, such as this test's own.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DPE_")) {
+        command.env_remove(key);
+    }
+    let child = command
         .args([
             "serve",
             "--listen",
@@ -367,9 +372,6 @@ fn spawn_dpe(data: &Path, port: u16, pool: &str) -> Dpe {
             "--data-dir",
         ])
         .arg(data)
-        // dpe refuses unknown DPE_* variables, such as this test's own.
-        .env_remove("DPE_TEST_GUEST_DIR")
-        .env_remove("DPE_TEST_LOG")
         .env("DPE_STACK_DIR", fixture_stack())
         .env("DPE_IMAGE_DIR", guest_dir())
         .env("DPE_RECONCILE_INTERVAL_MS", "300")

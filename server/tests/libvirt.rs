@@ -541,9 +541,27 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
         .await;
         assert_eq!(task["state"], "succeeded", "{task}");
     }
-    let (domains, volumes) = tokio::task::spawn_blocking(move || leftovers(&pool, ""))
-        .await
+    // Only this appliance's domains count: the host may hold others'.
+    let appliance: String = rusqlite::Connection::open(dir.path().join("dpe.sqlite3"))
+        .unwrap()
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'appliance_id'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
+    let (domains, volumes) = tokio::task::spawn_blocking(move || {
+        let host = LibvirtHost::connect(URI).unwrap();
+        let domains = host
+            .dpe_domains()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.appliance == appliance)
+            .count();
+        (domains, host.list_volumes(&pool).unwrap_or_default())
+    })
+    .await
+    .unwrap();
     let instance_volumes: Vec<_> = volumes
         .into_iter()
         .filter(|v| v.starts_with("dpe-"))

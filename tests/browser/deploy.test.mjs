@@ -49,13 +49,13 @@ test('a user deploys from the portal, watches it, and deletes it', async () => {
   await page.waitForURL(/\/instances\/\d+$/);
   await page.getByRole('heading', { name: 'wiki-1' }).waitFor();
   await shot(page, '11-deploy-progress');
-  await page.locator('.badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
   await shot(page, '12-instance-running');
 
   await page.getByRole('button', { name: 'Shut down' }).click();
-  await page.locator('.badge', { hasText: 'shut off' }).waitFor({ timeout: 15000 });
+  await page.locator('.page-head .badge', { hasText: 'shut off' }).waitFor({ timeout: 15000 });
   await page.getByRole('button', { name: 'Start' }).click();
-  await page.locator('.badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
 
   await page.goto(dpe.url + '/instances');
   await page.getByRole('link', { name: 'wiki-1' }).waitFor();

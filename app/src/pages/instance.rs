@@ -112,7 +112,7 @@ fn HealthBadge(health: String) -> impl IntoView {
         "healthy" => ("badge ok", "healthy: the application answers"),
         "starting" => ("badge busy", "starting: waiting for the application"),
         "unhealthy" => ("badge bad", "unhealthy: the application stopped answering"),
-        _ => ("badge", "not checked: the instance is not running"),
+        _ => ("badge", "not checked yet"),
     };
     view! { <span class=class id="health">{text}</span> }
 }

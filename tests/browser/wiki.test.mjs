@@ -55,7 +55,7 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await shot(page, '21-wiki-progress');
   // Under TCG the wiki takes about a minute to answer.
   // A failed deploy ends the wait at once, with its reason.
-  await page.locator('#health:has-text("healthy"), .badge:has-text("failed")').first().waitFor({ timeout: 480_000 });
+  await page.locator('#health.ok, .badge:has-text("failed")').first().waitFor({ timeout: 480_000 });
   assert.equal(await page.locator('.badge', { hasText: 'failed' }).count(), 0, await page.locator('main').innerText());
   await shot(page, '22-wiki-ready');
   const url = await page.locator('#app-url').getAttribute('href');

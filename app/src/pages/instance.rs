@@ -51,6 +51,18 @@ fn InstanceDetail(
     let ready = !matches!(inst.state.as_str(), "provisioning" | "deleting" | "failed");
     let running = inst.state == "running";
     let busy = inst.task_id.is_some();
+    let unsettled = busy || (running && !matches!(inst.health.as_str(), "healthy" | "unhealthy"));
+    // A refresh tag added by a client-side re-render is not guaranteed to
+    // fire, so a hydrated page also reloads its data itself.
+    #[cfg(feature = "hydrate")]
+    if unsettled {
+        set_timeout(
+            move || {
+                finished.try_update(|n| *n += 1);
+            },
+            std::time::Duration::from_secs(3),
+        );
+    }
     let id = inst.id;
     let button = move |action: &'static str,
                        label: &'static str,
@@ -99,9 +111,10 @@ fn InstanceDetail(
             {button("poweroff", "Power off", running && !busy, "")}
             {button("delete", "Delete", !busy && inst.state != "deleting" && inst.state != "provisioning", "danger")}
         </section>
-        // Reload while work is under way or the application is starting:
-        // the page is rendered whole on the server, with or without JS.
-        {(busy || inst.health == "starting").then(|| view! { <Meta http_equiv="refresh" content="3" /> })}
+        // Reload while work is under way or a running application has not
+        // answered its health check yet: the page is rendered whole on the
+        // server, so this works without JS too.
+        {unsettled.then(|| view! { <Meta http_equiv="refresh" content="3" /> })}
     }
 }
 

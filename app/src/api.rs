@@ -205,16 +205,25 @@ pub async fn deploy_instance(
     name: String,
     size: String,
     #[server(default)] params: std::collections::BTreeMap<String, String>,
+    #[server(default)] zone: Option<String>,
 ) -> Result<crate::model::Accepted, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::Deploy)?;
+            let zone = match zone.as_deref() {
+                None | Some("") => None,
+                Some(text) => Some(
+                    crate::model::NetworkZone::parse(text)
+                        .ok_or_else(|| AppError::invalid("zone", "choose inside or outside"))?,
+                ),
+            };
             let request = crate::model::DeployRequest {
                 name,
                 size,
                 params,
                 network: None,
+                zone,
             };
             let accepted = service()?.deploy(who, request).await?;
             leptos_axum::redirect(&format!("/instances/{}", accepted.id));
@@ -277,6 +286,63 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
                 leptos_axum::redirect("/instances");
             }
             Ok(task)
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "zones")]
+pub async fn get_zones() -> Result<crate::model::ZonesView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            authorize(ctx.principal.as_ref(), Action::Deploy)?;
+            service()?.zones().await
+        }
+        .await,
+    )
+}
+
+/// The networks page's form; every field arrives as text so a typo gets
+/// its own message rather than a decoding error.
+#[server(prefix = "/fn", endpoint = "set_outside_zone")]
+pub async fn set_outside_zone(
+    bridge: String,
+    first_address: String,
+    last_address: String,
+    prefix_len: String,
+    #[server(default)] gateway: String,
+    #[server(default)] dns: String,
+) -> Result<crate::model::ZonesView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+            let prefix_len = prefix_len
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| AppError::invalid("prefix_len", "must be between 1 and 30"))?;
+            let settings = crate::model::OutsideZoneSettings {
+                bridge,
+                first_address,
+                last_address,
+                prefix_len,
+                gateway: Some(gateway),
+                dns: vec![dns],
+            };
+            service()?.set_outside_zone(settings).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "clear_outside_zone")]
+pub async fn clear_outside_zone() -> Result<(), AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+            service()?.clear_outside_zone().await
         }
         .await,
     )

@@ -305,6 +305,7 @@ pub struct InstanceView {
     /// The application's health check: `unknown`, `starting`, `healthy`
     /// or `unhealthy`.
     pub health: String,
+    pub zone: NetworkZone,
 }
 
 /// `POST /api/v1/instances`.
@@ -319,9 +320,86 @@ pub struct DeployRequest {
     /// The stack's parameters.
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, String>,
-    /// The libvirt network (zone); the host's own when absent.
+    /// The libvirt NAT network of the inside zone; the host's own when
+    /// absent.
     #[serde(default)]
     pub network: Option<String>,
+    /// Where the instance is reachable from; `inside` when absent.
+    #[serde(default)]
+    pub zone: Option<NetworkZone>,
+}
+
+/// Where an instance's network interface goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkZone {
+    /// A libvirt NAT network behind the appliance; the address comes from
+    /// its DHCP leases.
+    #[default]
+    Inside,
+    /// A bridge to the LAN; dpe assigns the address from the admin's pool
+    /// and gives it to the guest in its seed.
+    Outside,
+}
+
+impl NetworkZone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkZone::Inside => "inside",
+            NetworkZone::Outside => "outside",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<NetworkZone> {
+        match text {
+            "inside" => Some(NetworkZone::Inside),
+            "outside" => Some(NetworkZone::Outside),
+            _ => None,
+        }
+    }
+}
+
+/// `PUT /api/v1/zones/outside`: the LAN bridge and the IPv4 addresses dpe
+/// may give to instances on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OutsideZoneSettings {
+    /// The Linux bridge on every host that reaches the LAN (e.g. `br0`).
+    pub bridge: String,
+    /// The first address of the pool (IPv4).
+    pub first_address: String,
+    /// The last address of the pool, inclusive, in the same subnet.
+    pub last_address: String,
+    /// The subnet's prefix length (1 to 30).
+    pub prefix_len: u8,
+    /// The LAN's router, if instances need one.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// Name servers for the instances.
+    #[serde(default)]
+    pub dns: Vec<String>,
+}
+
+/// The network zones a deploy may choose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ZonesView {
+    /// The NAT networks of the hosts (zone `inside`).
+    pub inside_networks: Vec<String>,
+    /// The outside zone, when an admin has configured it.
+    pub outside: Option<OutsideZoneView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OutsideZoneView {
+    pub settings: OutsideZoneSettings,
+    /// Addresses held by instances.
+    pub in_use: u32,
+    /// Addresses left for new instances.
+    pub free: u32,
 }
 
 /// `202 Accepted` for long work.

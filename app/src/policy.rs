@@ -14,6 +14,8 @@ pub enum Action {
     /// Probe a libvirt host after setup.
     ProbeHost,
     ManageHosts,
+    /// Configure the network zones (the outside bridge and its pool).
+    ManageNetworks,
     ManageUsers,
     /// Deploy a new instance.
     Deploy,
@@ -30,7 +32,7 @@ pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Princ
         | Action::ManageOwnTokens
         | Action::Deploy
         | Action::UseInstances => true,
-        Action::ProbeHost | Action::ManageHosts | Action::ManageUsers => {
+        Action::ProbeHost | Action::ManageHosts | Action::ManageNetworks | Action::ManageUsers => {
             principal.role == Role::Admin
         }
     };
@@ -70,6 +72,7 @@ mod tests {
             Action::ManageOwnTokens,
             Action::ProbeHost,
             Action::ManageHosts,
+            Action::ManageNetworks,
             Action::ManageUsers,
             Action::Deploy,
             Action::UseInstances,
@@ -92,6 +95,10 @@ mod tests {
         );
         assert_eq!(
             authorize(Some(&user), Action::ProbeHost),
+            Err(AppError::Forbidden)
+        );
+        assert_eq!(
+            authorize(Some(&user), Action::ManageNetworks),
             Err(AppError::Forbidden)
         );
         let admin = who(Role::Admin);

@@ -12,7 +12,8 @@ use tower_sessions::Session;
 use crate::error::AppError;
 use crate::model::{
     Accepted, AddHost, Dashboard, DeployRequest, HostProbe, HostStatus, InstanceView, Me, NewToken,
-    Principal, SetupRequest, SetupStatus, StackInfo, TaskKind, TaskView, TokensView,
+    OutsideZoneSettings, Principal, SetupRequest, SetupStatus, StackInfo, TaskKind, TaskView,
+    TokensView, ZonesView,
 };
 
 /// Who is asking, resolved once per request by the server's middleware.
@@ -77,6 +78,12 @@ pub trait PortalService: Send + Sync + 'static {
     /// dpe leftovers (domains, volumes) with no record, which the
     /// reconciler found and removed (admins only, checked by callers).
     async fn cleaned_orphans(&self) -> Result<Vec<String>, AppError>;
+    /// The network zones, for the deploy form and the networks page.
+    async fn zones(&self) -> Result<ZonesView, AppError>;
+    /// Configures the outside zone (admins only, checked by callers).
+    async fn set_outside_zone(&self, settings: OutsideZoneSettings) -> Result<ZonesView, AppError>;
+    /// Removes the outside zone; `Conflict` while instances use it.
+    async fn clear_outside_zone(&self) -> Result<(), AppError>;
 }
 
 pub type SharedService = Arc<dyn PortalService>;

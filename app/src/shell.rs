@@ -4,8 +4,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::pages::{
-    DashboardPage, DeployPage, InstancePage, InstancesPage, LoginPage, NotFoundPage, SetupPage,
-    TokensPage,
+    DashboardPage, DeployPage, InstancePage, InstancesPage, LoginPage, NetworksPage, NotFoundPage,
+    SetupPage, TokensPage,
 };
 
 /// The HTML document the server renders around the app.
@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/instances") ssr=SsrMode::Async view=InstancesPage />
                 <Route path=path!("/instances/:id") ssr=SsrMode::Async view=InstancePage />
                 <Route path=path!("/deploy") ssr=SsrMode::Async view=DeployPage />
+                <Route path=path!("/networks") ssr=SsrMode::Async view=NetworksPage />
             </Routes>
         </Router>
     }

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use app::error::AppError;
 use app::model::{
     Accepted, AddHost, Dashboard, DeployRequest, HostProbe, HostStatus, InstanceView, Me, NewToken,
-    ParamInfo, Power, Principal, Role, SetupDefaults, SetupRequest, SetupStatus, SizeInfo,
-    StackInfo, StepView, TaskKind, TaskView, TokensView,
+    OutsideZoneSettings, OutsideZoneView, ParamInfo, Power, Principal, Role, SetupDefaults,
+    SetupRequest, SetupStatus, SizeInfo, StackInfo, StepView, TaskKind, TaskView, TokensView,
+    ZonesView,
 };
 use app::policy::may_use;
 use app::service::{PortalService, RequestContext};
@@ -28,7 +29,7 @@ use crate::error_chain;
 use crate::stack::{Stack, StackError};
 use crate::store::instances::InstanceRow;
 use crate::store::tasks::TaskRow;
-use crate::store::{Store, StoreError, hosts, instances, settings, tasks, tokens, users};
+use crate::store::{Store, StoreError, hosts, instances, settings, tasks, tokens, users, zones};
 
 /// Session keys.
 const SESSION_USER: &str = "user_id";
@@ -66,6 +67,8 @@ fn engine_err(err: EngineError) -> AppError {
         EngineError::HostDown(host) => {
             AppError::Unavailable(format!("host {host} is not connected"))
         }
+        e @ EngineError::NoOutsideZone => AppError::invalid("zone", e.to_string()),
+        e @ EngineError::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
         other => internal(&other),
     }
 }
@@ -146,6 +149,7 @@ impl Appliance {
             task_id: row.running_task,
             error: row.error,
             health: row.health,
+            zone: row.zone,
         }
     }
 
@@ -597,6 +601,7 @@ impl PortalService for Appliance {
             public_params: checked.public,
             user_data,
             network,
+            zone: request.zone.unwrap_or_default(),
             health_expect,
         };
         self.engine
@@ -729,5 +734,57 @@ impl PortalService for Appliance {
 
     async fn cleaned_orphans(&self) -> Result<Vec<String>, AppError> {
         Ok(self.engine.cleaned_orphans())
+    }
+
+    async fn zones(&self) -> Result<ZonesView, AppError> {
+        self.store
+            .read(|c| {
+                let mut inside_networks: Vec<String> =
+                    hosts::list(c)?.into_iter().map(|h| h.network).collect();
+                inside_networks.sort();
+                inside_networks.dedup();
+                let outside = match zones::outside(c)? {
+                    Some(zone) => {
+                        let in_use = zones::pool_usage(c, &zone)?;
+                        Some(OutsideZoneView {
+                            settings: zone.settings(),
+                            in_use,
+                            free: zone.size() - in_use,
+                        })
+                    }
+                    None => None,
+                };
+                Ok(ZonesView {
+                    inside_networks,
+                    outside,
+                })
+            })
+            .await
+            .map_err(store_err)
+    }
+
+    async fn set_outside_zone(&self, settings: OutsideZoneSettings) -> Result<ZonesView, AppError> {
+        let zone = validate::outside_zone(&settings)?;
+        tracing::info!(bridge = zone.bridge, first = %zone.first, last = %zone.last, "outside zone set");
+        self.store
+            .write(move |tx| zones::set_outside(tx, &zone))
+            .await
+            .map_err(store_err)?;
+        self.zones().await
+    }
+
+    async fn clear_outside_zone(&self) -> Result<(), AppError> {
+        let cleared = self
+            .store
+            .write(|tx| zones::clear_outside(tx))
+            .await
+            .map_err(store_err)?;
+        if cleared {
+            Ok(())
+        } else {
+            Err(AppError::Conflict(
+                "instances still use the outside zone; delete them first".into(),
+            ))
+        }
     }
 }

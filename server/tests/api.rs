@@ -612,6 +612,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "/api/v1/me",
         "/api/v1/tokens",
         "/api/v1/tokens/{id}",
+        "/api/v1/zones",
+        "/api/v1/zones/outside",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }

@@ -628,6 +628,9 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
                     mac: "52:54:00:00:be:ef",
                     params_json: "{}",
                     health_expect: "",
+                    zone: app::model::NetworkZone::Inside,
+                    static_address: None,
+                    static_network: None,
                 },
             )?;
             let t = tasks::insert(
@@ -651,4 +654,184 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
     let task = wait_task(&app, &client, task_id).await;
     assert_eq!(task["state"], "succeeded", "{task}");
     wait_state(&app, &client, id, "running").await;
+}
+
+/// The pool is on loopback: the reconciler health-checks running outside
+/// instances at their address, and on this machine traffic may go nowhere
+/// else (the test driver's domains run no guest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outside_zone_hands_out_fixed_addresses_from_its_pool() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let outside = |name: &str| {
+        json!({"name": name, "size": "tiny", "zone": "outside",
+        "params": {"title": "LAN wiki"}})
+    };
+    let post = |body: Value| {
+        let (client, url) = (admin.clone(), app.url("/api/v1/instances"));
+        async move { status_json(client.post(url).json(&body).send().await.unwrap()).await }
+    };
+
+    // Not configured yet: the zone is the field at fault.
+    let (status, err) = post(outside("lan-0")).await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("zone")),
+        "{err}"
+    );
+
+    // Users may read the zones but not configure them.
+    let zone = json!({"bridge": "br-lan", "first_address": "127.0.0.10",
+        "last_address": "127.0.0.11", "prefix_len": 8, "gateway": "127.0.0.1",
+        "dns": ["127.0.0.53"]});
+    let bob = app.user_client("bob", Role::User).await;
+    let r = bob
+        .put(app.url("/api/v1/zones/outside"))
+        .json(&zone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_json(r).await.0, 403);
+    let (status, zones) =
+        status_json(bob.get(app.url("/api/v1/zones")).send().await.unwrap()).await;
+    assert_eq!((status, &zones["outside"]), (200, &Value::Null), "{zones}");
+
+    // Bad settings name their field; unknown fields are refused.
+    for (body, field) in [
+        (
+            json!({"bridge": "br<0>", "first_address": "127.0.0.10", "last_address": "127.0.0.11", "prefix_len": 8}),
+            Some("bridge"),
+        ),
+        (
+            json!({"bridge": "br0", "first_address": "127.0.0.10", "last_address": "10.0.0.1", "prefix_len": 8}),
+            Some("last_address"),
+        ),
+        (
+            json!({"bridge": "br0", "first_address": "127.0.0.10", "last_address": "127.0.0.11", "prefix_len": 8, "gateway": "127.0.0.11"}),
+            Some("gateway"),
+        ),
+        (
+            json!({"bridge": "br0", "first_address": "127.0.0.10", "last_address": "127.0.0.11", "prefix_len": -1}),
+            Some("body"),
+        ),
+        (
+            json!({"bridge": "br0", "first_address": "127.0.0.10", "last_address": "127.0.0.11", "prefix_len": 8, "vlan": 5}),
+            Some("body"),
+        ),
+    ] {
+        let r = admin
+            .put(app.url("/api/v1/zones/outside"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, err) = status_json(r).await;
+        assert_eq!(
+            (status, err["field"].as_str()),
+            (422, field),
+            "{body}: {err}"
+        );
+    }
+
+    let r = admin
+        .put(app.url("/api/v1/zones/outside"))
+        .json(&zone)
+        .send()
+        .await
+        .unwrap();
+    let (status, zones) = status_json(r).await;
+    assert_eq!(status, 200, "{zones}");
+    assert_eq!(zones["outside"]["free"], 2);
+
+    // Two deploys take the two addresses, lowest first; a third is refused
+    // with the pool named, and nothing of it is kept.
+    let mut ids = Vec::new();
+    for (name, want) in [("lan-1", "127.0.0.10"), ("lan-2", "127.0.0.11")] {
+        let (status, accepted) = post(outside(name)).await;
+        assert_eq!(status, 202, "{accepted}");
+        let id = accepted["id"].as_i64().unwrap();
+        let task = wait_task(&app, &admin, accepted["task_id"].as_i64().unwrap()).await;
+        assert_eq!(task["state"], "succeeded", "{task}");
+        let (_, inst) = get_instance(&app, &admin, id).await;
+        assert_eq!(
+            (inst["ip"].as_str(), inst["zone"].as_str()),
+            (Some(want), Some("outside")),
+            "{inst}"
+        );
+        ids.push(id);
+    }
+    let (status, err) = post(outside("lan-3")).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (409, Some("conflict")),
+        "{err}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.10 to 127.0.0.11"),
+        "{err}"
+    );
+    let (_, zones) = status_json(admin.get(app.url("/api/v1/zones")).send().await.unwrap()).await;
+    assert_eq!(
+        (
+            zones["outside"]["in_use"].as_u64(),
+            zones["outside"]["free"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+
+    // The domain's NIC is on the bridge, with no libvirt network.
+    let uuid = uuid_of(&app, ids[0]).await;
+    let xml = tokio::task::spawn_blocking(move || {
+        let conn = virt::connect::Connect::open(Some(common::HOST_URI)).unwrap();
+        let domain = virt::domain::Domain::lookup_by_uuid_string(&conn, &uuid).unwrap();
+        domain.get_xml_desc(0).unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        xml.contains("<interface type='bridge'>") || xml.contains("<interface type=\"bridge\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("br-lan"), "{xml}");
+
+    // The zone cannot go while instances use it; deleting one frees its
+    // address for the next deploy.
+    let r = admin
+        .delete(app.url("/api/v1/zones/outside"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status_json(r).await.0, 409);
+    let r = admin
+        .delete(app.url(&format!("/api/v1/instances/{}", ids[0])))
+        .send()
+        .await
+        .unwrap();
+    let (status, accepted) = status_json(r).await;
+    assert_eq!(status, 202, "{accepted}");
+    wait_task(&app, &admin, accepted["task_id"].as_i64().unwrap()).await;
+    let (status, accepted) = post(outside("lan-4")).await;
+    assert_eq!(status, 202, "{accepted}");
+    let (_, inst) = get_instance(&app, &admin, accepted["id"].as_i64().unwrap()).await;
+    assert_eq!(inst["ip"], "127.0.0.10", "{inst}");
+    wait_task(&app, &admin, accepted["task_id"].as_i64().unwrap()).await;
+    for id in [ids[1], accepted["id"].as_i64().unwrap()] {
+        let r = admin
+            .delete(app.url(&format!("/api/v1/instances/{id}")))
+            .send()
+            .await
+            .unwrap();
+        let (_, task) = status_json(r).await;
+        wait_task(&app, &admin, task["task_id"].as_i64().unwrap()).await;
+    }
+    let r = admin
+        .delete(app.url("/api/v1/zones/outside"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
 }

@@ -572,3 +572,153 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
         "no orphaned domain, volume or seed"
     );
 }
+
+/// Whether this process runs in a network namespace of its own (the
+/// sandbox's), not the machine's: only there may a test make bridges.
+fn in_private_network_namespace() -> bool {
+    let ns = |path: &str| std::fs::read_link(path).ok();
+    ns("/proc/self/ns/net") != ns("/proc/1/ns/net")
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().unwrap();
+    assert!(status.success(), "ip {args:?} failed");
+}
+
+/// A LAN stand-in inside the sandbox: a bridge whose own address plays
+/// the LAN's router. Removed on drop.
+struct LanBridge(&'static str);
+
+impl LanBridge {
+    fn create(name: &'static str, router: &str) -> LanBridge {
+        assert!(
+            in_private_network_namespace(),
+            "bridges are made only in the sandbox's network namespace"
+        );
+        let _ = Command::new("ip")
+            .args(["link", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["link", "add", name, "type", "bridge"]);
+        ip(&["addr", "add", router, "dev", name]);
+        ip(&["link", "set", name, "up"]);
+        LanBridge(name)
+    }
+}
+
+impl Drop for LanBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", self.0]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
+    let _serial = SERIAL.lock().await;
+    let _lan = LanBridge::create("dpe-lan0", "10.77.0.1/24");
+    let app = TestApp::builder()
+        .host_uri(URI)
+        .image_dir(guest_dir())
+        .set_up()
+        .start()
+        .await;
+    let client = app.admin().await;
+    let base = app.url("");
+    let r = client
+        .put(app.url("/api/v1/zones/outside"))
+        .json(&json!({"bridge": "dpe-lan0", "first_address": "10.77.0.10",
+            "last_address": "10.77.0.20", "prefix_len": 24, "gateway": "10.77.0.1",
+            "dns": ["10.77.0.1"]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, zones) = status_json(r).await;
+    assert_eq!(status, 200, "{zones}");
+
+    let (status, accepted) = status_json(
+        client
+            .post(app.url("/api/v1/instances"))
+            .json(
+                &json!({"name": "lan-guest", "size": "tiny", "zone": "outside",
+                "params": {"title": "T"}}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_i64().unwrap();
+    let task = wait_task(
+        &base,
+        &client,
+        accepted["task_id"].as_i64().unwrap(),
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let uuid = app_uuid(&app.data_path(), id);
+
+    // The guest configures the address from its seed, no DHCP involved.
+    let log_path = app
+        .data_path()
+        .join("storage")
+        .join(format!("dpe-{uuid}.log"));
+    let log = serial_until(&log_path, "dpe-guest: ready", Duration::from_secs(120)).await;
+    assert_eq!(
+        line_value(&log, "ip").as_deref(),
+        Some("10.77.0.10"),
+        "{log}"
+    );
+    let xml = Command::new("virsh")
+        .args(["-c", URI, "dumpxml", &uuid])
+        .output()
+        .unwrap();
+    let xml = String::from_utf8_lossy(&xml.stdout);
+    assert!(xml.contains("<interface type='bridge'>"), "{xml}");
+    assert!(xml.contains("<source bridge='dpe-lan0'/>"), "{xml}");
+
+    // It answers on the LAN side at that address, and the appliance's
+    // health check reaches it there.
+    let inst = wait_instance(&base, &client, id, Duration::from_secs(60), |i| {
+        i["health"] == "healthy"
+    })
+    .await;
+    assert_eq!(
+        (inst["ip"].as_str(), inst["zone"].as_str()),
+        (Some("10.77.0.10"), Some("outside")),
+        "{inst}"
+    );
+    let url = inst["url"].as_str().unwrap().to_owned();
+    assert_eq!(url, "http://10.77.0.10/");
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("dpe-guest lan-guest"), "{page}");
+
+    let (status, started) = status_json(
+        client
+            .delete(app.url(&format!("/api/v1/instances/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let task = wait_task(
+        &base,
+        &client,
+        started["task_id"].as_i64().unwrap(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let (u, pool) = (uuid.clone(), app.pool());
+    assert_eq!(
+        tokio::task::spawn_blocking(move || leftovers(&pool, &u))
+            .await
+            .unwrap(),
+        (0, vec![])
+    );
+    let (_, zones) = status_json(client.get(app.url("/api/v1/zones")).send().await.unwrap()).await;
+    assert_eq!(zones["outside"]["in_use"], 0, "the address is free again");
+}

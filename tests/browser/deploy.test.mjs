@@ -75,3 +75,48 @@ test('a user deploys from the portal, watches it, and deletes it', async () => {
   assert.ok(await page.getByText('Nothing deployed yet.').isVisible(), 'deleted');
   await page.close();
 });
+
+test('an admin sets up the outside zone and a deploy lands on it', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(page, dpe, PASSWORD);
+  await page.goto(dpe.url + '/deploy');
+  await hydrated(page);
+  await page.getByText('not set up by an admin yet').waitFor();
+
+  await page.getByRole('link', { name: 'Networks' }).click();
+  await page.waitForURL('**/networks');
+  await hydrated(page);
+  await page.locator('#outside-none').waitFor();
+  // A router inside the pool is refused at its field; nothing is saved.
+  await page.getByLabel('Bridge').fill('br-lan');
+  await page.getByLabel('First address').fill('127.0.0.10');
+  await page.getByLabel('Last address').fill('127.0.0.20');
+  await page.getByLabel('Prefix length').fill('8');
+  await page.getByLabel('Router (optional)').fill('127.0.0.15');
+  await page.getByRole('button', { name: 'Save outside zone' }).click();
+  const gatewayError = page.locator('#gateway-error');
+  await gatewayError.waitFor({ state: 'visible' });
+  assert.match(await gatewayError.innerText(), /inside the pool/);
+  await shot(page, '14-networks-error');
+  await page.getByLabel('Router (optional)').fill('127.0.0.1');
+  await page.getByLabel('Name servers (optional)').fill('127.0.0.53, ::1');
+  await page.getByRole('button', { name: 'Save outside zone' }).click();
+  await page.locator('#outside-usage').waitFor();
+  assert.equal(await page.locator('#outside-usage').innerText(), '0 of 11 addresses');
+  await shot(page, '15-networks');
+
+  await page.goto(dpe.url + '/deploy');
+  await hydrated(page);
+  await page.getByLabel('Instance name').fill('lan-wiki');
+  await page.getByLabel('Title').fill('On the LAN');
+  await page.getByLabel(/Outside: on the LAN \(br-lan\), 11 of 11 addresses free/).check();
+  await shot(page, '16-deploy-outside');
+  await page.getByRole('button', { name: 'Deploy' }).click();
+  await page.waitForURL(/\/instances\/\d+$/);
+  await page.getByText('127.0.0.10').first().waitFor();
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.waitForURL('**/instances');
+  await page.close();
+});

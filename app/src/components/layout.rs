@@ -20,6 +20,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <A href="/" exact=true>"Dashboard"</A>
                 <A href="/instances">"Instances"</A>
                 <A href="/deploy">"Deploy"</A>
+                <A href="/networks">"Networks"</A>
                 <A href="/tokens">"API tokens"</A>
             </nav>
             <Suspense fallback=|| ()>

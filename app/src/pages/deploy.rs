@@ -1,22 +1,22 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{DeployInstance, get_stack};
+use crate::api::{DeployInstance, get_stack, get_zones};
 use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
-use crate::model::StackInfo;
+use crate::model::{StackInfo, ZonesView};
 
 /// The deploy form, generated from the stack's manifest.
 #[component]
 pub fn DeployPage() -> impl IntoView {
-    let stack = Resource::new(|| (), |_| get_stack());
+    let stack = Resource::new(|| (), |_| async { (get_stack().await, get_zones().await) });
     view! {
         <Title text="Deploy" />
         <Layout>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
                     match stack.await {
-                        Ok(stack) => view! { <DeployForm stack /> }.into_any(),
-                        Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
+                        (Ok(stack), Ok(zones)) => view! { <DeployForm stack zones /> }.into_any(),
+                        (Err(e), _) | (_, Err(e)) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -25,7 +25,7 @@ pub fn DeployPage() -> impl IntoView {
 }
 
 #[component]
-fn DeployForm(stack: StackInfo) -> impl IntoView {
+fn DeployForm(stack: StackInfo, zones: ZonesView) -> impl IntoView {
     let deploy = ServerAction::<DeployInstance>::new();
     let result = deploy.value();
     let err = move |field: String| Signal::derive(move || error_for_field(&result.get(), &field));
@@ -61,6 +61,33 @@ fn DeployForm(stack: StackInfo) -> impl IntoView {
                 }).collect_view()}
             </fieldset>
             <FieldError id="size-error".into() message=err("size".into()) />
+
+            <fieldset class="zones">
+                <legend>"Network zone"</legend>
+                <label class="choice" for="zone-inside">
+                    <input type="radio" name="zone" id="zone-inside" value="inside" checked=true />
+                    <span>"Inside: private, behind the appliance"</span>
+                </label>
+                {match zones.outside {
+                    Some(z) => {
+                        let full = z.free == 0;
+                        let text = format!(
+                            "Outside: on the LAN ({}), {} of {} addresses free",
+                            z.settings.bridge, z.free, z.free + z.in_use
+                        );
+                        view! {
+                            <label class="choice" for="zone-outside">
+                                <input type="radio" name="zone" id="zone-outside" value="outside" disabled=full />
+                                <span>{text}</span>
+                            </label>
+                        }.into_any()
+                    }
+                    None => view! {
+                        <p class="hint">"Outside (on the LAN): not set up by an admin yet."</p>
+                    }.into_any(),
+                }}
+            </fieldset>
+            <FieldError id="zone-error".into() message=err("zone".into()) />
 
             {stack.params.into_iter().map(|p| {
                 let field = format!("params.{}", p.name);

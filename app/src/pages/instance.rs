@@ -96,6 +96,11 @@ fn InstanceDetail(
                     }
                     None => view! { <span>"not reachable yet"</span> }.into_any(),
                 }}</dd>
+                <dt>"Zone"</dt>
+                <dd>{match inst.zone {
+                    crate::model::NetworkZone::Inside => "inside (behind the appliance)",
+                    crate::model::NetworkZone::Outside => "outside (on the LAN)",
+                }}</dd>
                 <dt>"Address"</dt>
                 <dd>{inst.ip.clone().unwrap_or_else(|| "waiting for DHCP…".into())}</dd>
                 <dt>"Size"</dt><dd>{inst.size.clone()}</dd>

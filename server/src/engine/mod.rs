@@ -70,4 +70,11 @@ pub enum EngineError {
     },
     #[error("injected failure at step {0}")]
     Injected(&'static str),
+    #[error("no outside zone is configured; an admin sets one up under Networks")]
+    NoOutsideZone,
+    #[error("every address of the outside zone ({first} to {last}) is taken")]
+    PoolExhausted {
+        first: std::net::Ipv4Addr,
+        last: std::net::Ipv4Addr,
+    },
 }

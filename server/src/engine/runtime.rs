@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use app::model::{Acceleration, Accepted, Power, Principal, TaskKind};
+use app::model::{Acceleration, Accepted, NetworkZone, Power, Principal, TaskKind};
 use rand::Rng;
 use tokio::sync::broadcast;
 
@@ -16,7 +16,7 @@ use super::EngineError;
 use super::golden::{self, GoldenVolumes, ImageIdentity};
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
-use super::seed::{self, SeedContent};
+use super::seed::{self, Addressing, SeedContent, StaticAddressing};
 use super::steps::Step;
 use super::xml::domain as dx;
 use super::xml::to_xml;
@@ -24,7 +24,7 @@ use crate::blocking::run_blocking;
 use crate::stack::{Size, Stack};
 use crate::store::instances::{InstanceRow, NewInstance};
 use crate::store::tasks::TaskRow;
-use crate::store::{Store, StoreError, hosts, instances, settings, tasks};
+use crate::store::{Store, StoreError, hosts, instances, settings, tasks, zones};
 
 /// Guests get up to this many vCPUs per host CPU.
 const VCPU_OVERCOMMIT: u64 = 4;
@@ -58,7 +58,9 @@ pub struct DeployPlan {
     pub public_params: BTreeMap<String, String>,
     /// The rendered cloud-config (secrets only as hashes).
     pub user_data: String,
+    /// The inside zone's NAT network; the host's own when absent.
     pub network: Option<String>,
+    pub zone: NetworkZone,
     /// The text the application's health answer must contain.
     pub health_expect: String,
 }
@@ -216,6 +218,34 @@ impl Engine {
         let (id, task_id) = self
             .store
             .write(move |tx| {
+                // The address is chosen in the transaction that records the
+                // instance, so concurrent deploys never share one.
+                let (network, fixed) = match plan.zone {
+                    NetworkZone::Inside => (network, None),
+                    NetworkZone::Outside => {
+                        // Refusals commit an empty transaction: nothing was written.
+                        let Some(zone) = zones::outside(tx)? else {
+                            return Ok(Err(EngineError::NoOutsideZone));
+                        };
+                        let Some(address) = zones::free_address(tx, &zone)? else {
+                            return Ok(Err(EngineError::PoolExhausted {
+                                first: zone.first,
+                                last: zone.last,
+                            }));
+                        };
+                        let fixed = StaticAddressing {
+                            address,
+                            prefix_len: zone.prefix_len,
+                            gateway: zone.gateway,
+                            dns: zone.dns,
+                        };
+                        (zone.bridge, Some(fixed))
+                    }
+                };
+                let static_address = fixed.as_ref().map(|f| f.address.to_string());
+                let static_network = fixed
+                    .as_ref()
+                    .map(|f| serde_json::to_string(f).unwrap_or_default());
                 let id = instances::insert(
                     tx,
                     &NewInstance {
@@ -230,6 +260,9 @@ impl Engine {
                         mac: &mac,
                         params_json: &params_json,
                         health_expect: &plan.health_expect,
+                        zone: plan.zone,
+                        static_address: static_address.as_deref(),
+                        static_network: static_network.as_deref(),
                     },
                 )?;
                 let task = tasks::insert(
@@ -241,9 +274,9 @@ impl Engine {
                     &Step::names(TaskKind::Deploy),
                     Some(&plan.user_data),
                 )?;
-                Ok((id, task))
+                Ok(Ok((id, task)))
             })
-            .await?;
+            .await??;
         tokio::spawn(self.clone().run_task(task_id));
         Ok(Accepted { id, task_id })
     }
@@ -483,6 +516,7 @@ impl Engine {
                     .clone()
                     .unwrap_or_else(|| "#cloud-config\n{}\n".into());
                 let (name, mac) = (inst.name.clone(), inst.mac.clone());
+                let fixed = static_addressing(&inst)?;
                 run_blocking(move || {
                     if host.volume_path(&pool, &seed_name)?.is_some() {
                         return Ok(());
@@ -491,6 +525,7 @@ impl Engine {
                         instance_id: &uuid,
                         hostname: &name,
                         mac: &mac,
+                        addressing: addressing(fixed.as_ref()),
                         user_data: &user_data,
                     })?;
                     host.upload_volume(
@@ -821,12 +856,14 @@ impl Engine {
         if healthy && !inst.seed_scrubbed {
             let pool = self.config.pool.clone();
             let (uuid, name, mac) = (inst.uuid.clone(), inst.name.clone(), inst.mac.clone());
+            let fixed = static_addressing(&inst)?;
             run_blocking(move || {
                 let [_, seed_name, _] = volume_names(&uuid);
                 let bytes = seed::build(&SeedContent {
                     instance_id: &uuid,
                     hostname: &name,
                     mac: &mac,
+                    addressing: addressing(fixed.as_ref()),
                     user_data: "#cloud-config\n{}\n",
                 })?;
                 host.overwrite_volume(&pool, &seed_name, &bytes)
@@ -842,6 +879,28 @@ impl Engine {
             );
         }
         Ok(())
+    }
+}
+
+/// An outside instance's fixed address, from its record.
+fn static_addressing(inst: &InstanceRow) -> Result<Option<StaticAddressing>, EngineError> {
+    inst.static_network
+        .as_deref()
+        .map(|json| {
+            serde_json::from_str(json).map_err(|e| {
+                EngineError::Store(StoreError::Corrupt(format!(
+                    "static network of {}: {e}",
+                    inst.name
+                )))
+            })
+        })
+        .transpose()
+}
+
+fn addressing(fixed: Option<&StaticAddressing>) -> Addressing<'_> {
+    match fixed {
+        Some(f) => Addressing::Static(f),
+        None => Addressing::Dhcp,
     }
 }
 
@@ -946,10 +1005,20 @@ fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
                 },
             ],
             interface: vec![dx::Interface {
-                kind: "network",
+                kind: match inst.zone {
+                    NetworkZone::Inside => "network",
+                    NetworkZone::Outside => "bridge",
+                },
                 mac: dx::Mac { address: &inst.mac },
-                source: dx::NetworkSource {
-                    network: &inst.network,
+                source: match inst.zone {
+                    NetworkZone::Inside => dx::InterfaceSource {
+                        network: Some(&inst.network),
+                        bridge: None,
+                    },
+                    NetworkZone::Outside => dx::InterfaceSource {
+                        network: None,
+                        bridge: Some(&inst.network),
+                    },
                 },
                 model: dx::Model { kind: "virtio" },
             }],

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use app::model::Power;
+use app::model::{NetworkZone, Power};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{StoreError, now};
@@ -20,6 +20,11 @@ pub struct NewInstance<'a> {
     pub mac: &'a str,
     pub params_json: &'a str,
     pub health_expect: &'a str,
+    pub zone: NetworkZone,
+    /// An outside instance's address (also its known IP from the start).
+    pub static_address: Option<&'a str>,
+    /// JSON of its whole static configuration, for the seed.
+    pub static_network: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +53,8 @@ pub struct InstanceRow {
     pub health_expect: Option<String>,
     pub seed_scrubbed: bool,
     pub healthy_ms: Option<i64>,
+    pub zone: NetworkZone,
+    pub static_network: Option<String>,
 }
 
 const SELECT: &str = "
@@ -55,13 +62,14 @@ const SELECT: &str = "
            i.disk_gib, i.host_id, h.name, i.network, i.mac, i.params, i.status, i.power, i.ip,
            i.error, i.created_at,
            (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running'),
-           i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms
+           i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network
     FROM instances i
     JOIN users u ON u.id = i.owner_id
     LEFT JOIN hosts h ON h.id = i.host_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     let power: String = r.get(15)?;
+    let zone: String = r.get(24)?;
     Ok(InstanceRow {
         id: r.get(0)?,
         uuid: r.get(1)?,
@@ -87,14 +95,19 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         health_expect: r.get(21)?,
         seed_scrubbed: r.get(22)?,
         healthy_ms: r.get(23)?,
+        // The column's CHECK allows nothing else.
+        zone: NetworkZone::parse(&zone).unwrap_or_default(),
+        static_network: r.get(25)?,
     })
 }
 
 pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
-                                network, mac, params, status, created_at, health_expect)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'provisioning', ?11, ?12)",
+                                network, mac, params, status, created_at, health_expect,
+                                zone, static_address, static_network, ip)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'provisioning', ?11, ?12,
+                 ?13, ?14, ?15, ?14)",
         params![
             new.uuid,
             new.name,
@@ -107,7 +120,10 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
             new.mac,
             new.params_json,
             now(),
-            new.health_expect
+            new.health_expect,
+            new.zone.as_str(),
+            new.static_address,
+            new.static_network
         ],
     )
     .map_err(|e| StoreError::unique_as(e, "an instance with that name"))?;

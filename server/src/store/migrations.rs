@@ -141,6 +141,33 @@ pub const MIGRATIONS: &[Migration] = &[
             ALTER TABLE instances ADD COLUMN healthy_ms INTEGER;
         "#,
     },
+    Migration {
+        version: 5,
+        name: "network zones: the outside bridge and its address pool",
+        sql: r#"
+            -- At most one row: the LAN bridge and the addresses dpe hands out.
+            CREATE TABLE outside_zone (
+                id            INTEGER PRIMARY KEY CHECK (id = 1),
+                bridge        TEXT NOT NULL,
+                first_address TEXT NOT NULL,
+                last_address  TEXT NOT NULL,
+                prefix_len    INTEGER NOT NULL CHECK (prefix_len BETWEEN 1 AND 30),
+                gateway       TEXT,
+                dns           TEXT NOT NULL DEFAULT '',
+                updated_at    INTEGER NOT NULL
+            ) STRICT;
+            ALTER TABLE instances ADD COLUMN zone TEXT NOT NULL DEFAULT 'inside'
+                CHECK (zone IN ('inside', 'outside'));
+            -- An outside instance's address, given at deploy; unique so two
+            -- concurrent deploys can never share one.
+            ALTER TABLE instances ADD COLUMN static_address TEXT;
+            CREATE UNIQUE INDEX instances_static_address
+                ON instances (static_address) WHERE static_address IS NOT NULL;
+            -- The rest of its static network configuration (JSON), kept so
+            -- the seed can be rebuilt the same after the zone changes.
+            ALTER TABLE instances ADD COLUMN static_network TEXT;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {
@@ -239,6 +266,30 @@ mod tests {
                 assert_eq!(kept, 1, "rows survive migration from version {start}");
             }
         }
+    }
+
+    #[test]
+    fn instances_from_before_zones_are_inside_with_no_fixed_address() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (username, password_hash, role, created_at)
+                 VALUES ('ann', 'x', 'user', 0);
+             INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
+                                    network, mac, status, ip, created_at)
+                 VALUES ('u1', 'old', 1, 's', 1, 256, 1, 'default', 'm1', 'ready',
+                         '192.168.122.5', 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let row: (String, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT zone, static_address, ip FROM instances WHERE name = 'old'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("inside".into(), None, Some("192.168.122.5".into())));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod settings;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
+pub mod zones;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -166,5 +167,12 @@ pub(crate) mod test_support {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("dpe.sqlite3")).expect("open store");
         (dir, store)
+    }
+
+    /// An in-memory connection with the latest schema.
+    pub fn memory_store() -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("memory store");
+        super::migrations::migrate(&mut conn).expect("migrate");
+        conn
     }
 }

@@ -243,6 +243,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A new local account with `role`, and a client signed in as it.
+    pub async fn user_client(&self, username: &str, role: app::model::Role) -> Client {
+        const PASSWORD: &str = "Long-Enough-Pass-42";
+        let hash = server::auth::password::hash(PASSWORD);
+        let name = username.to_owned();
+        self.appliance
+            .store
+            .write(move |tx| server::store::users::insert(tx, &name, Some(&hash), role))
+            .await
+            .unwrap();
+        let client = self.client();
+        let r = self.login(&client, username, PASSWORD).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        client
+    }
+
     /// A client signed in as the admin.
     pub async fn admin(&self) -> Client {
         let client = self.client();

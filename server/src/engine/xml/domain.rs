@@ -198,7 +198,7 @@ pub struct Interface<'a> {
     #[serde(rename = "@type")]
     pub kind: &'static str,
     pub mac: Mac<'a>,
-    pub source: NetworkSource<'a>,
+    pub source: InterfaceSource<'a>,
     pub model: Model,
 }
 
@@ -208,10 +208,13 @@ pub struct Mac<'a> {
     pub address: &'a str,
 }
 
+/// `network=` for a libvirt network, `bridge=` for a host bridge.
 #[derive(Debug, Serialize)]
-pub struct NetworkSource<'a> {
-    #[serde(rename = "@network")]
-    pub network: &'a str,
+pub struct InterfaceSource<'a> {
+    #[serde(rename = "@network", skip_serializing_if = "Option::is_none")]
+    pub network: Option<&'a str>,
+    #[serde(rename = "@bridge", skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]

@@ -8,6 +8,7 @@ mod instances;
 mod openapi;
 mod system;
 mod tokens;
+mod zones;
 
 use app::error::AppError;
 use axum::extract::rejection::{JsonRejection, PathRejection};
@@ -15,7 +16,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -47,6 +48,11 @@ pub fn router() -> Router<HttpState> {
         .route("/hosts", get(hosts::list).post(hosts::add))
         .route("/hosts/{id}", delete(hosts::remove))
         .route("/orphans", get(hosts::orphans))
+        .route("/zones", get(zones::list))
+        .route(
+            "/zones/outside",
+            put(zones::set_outside).delete(zones::clear_outside),
+        )
         .fallback(|| async { ApiError(AppError::NotFound("API endpoint".into())) })
 }
 

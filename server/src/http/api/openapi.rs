@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         super::instances::reboot, super::instances::poweroff, super::instances::delete,
         super::instances::task, super::instances::task_events,
         super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans,
+        super::zones::list, super::zones::set_outside, super::zones::clear_outside,
     ),
     components(schemas(super::ErrorBody)),
     modifiers(&Security),

@@ -2,6 +2,8 @@
 //! first, then makes one call to the [`crate::service::PortalService`].
 //! They all sit under `/fn/` so they never mix with the REST API at `/api/v1/`.
 
+pub mod org;
+
 use leptos::prelude::*;
 
 use crate::error::AppError;
@@ -296,7 +298,7 @@ pub async fn get_zones() -> Result<crate::model::ZonesView, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::Deploy)?;
+            authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
             service()?.zones().await
         }
         .await,
@@ -317,7 +319,7 @@ pub async fn set_outside_zone(
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
             let prefix_len = prefix_len
                 .trim()
                 .parse::<u8>()
@@ -330,7 +332,7 @@ pub async fn set_outside_zone(
                 gateway: Some(gateway),
                 dns: vec![dns],
             };
-            service()?.set_outside_zone(settings).await
+            service()?.set_outside_zone(who, settings).await
         }
         .await,
     )
@@ -341,8 +343,8 @@ pub async fn clear_outside_zone() -> Result<(), AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
-            service()?.clear_outside_zone().await
+            let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+            service()?.clear_outside_zone(who).await
         }
         .await,
     )

@@ -26,6 +26,9 @@ pub enum AppError {
     /// The request clashes with the current state (a name taken, setup done).
     #[error("{0}")]
     Conflict(String),
+    /// A deploy would break a quota: which one, and by how much.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The appliance has not been set up yet.
     #[error("the appliance is not set up yet: finish the setup wizard first")]
     SetupRequired,
@@ -63,6 +66,7 @@ impl AppError {
             AppError::CrossOrigin => "cross_origin",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::QuotaExceeded(_) => "quota_exceeded",
             AppError::SetupRequired => "setup_required",
             AppError::Invalid { .. } => "invalid",
             AppError::Throttled { .. } => "throttled",
@@ -79,7 +83,7 @@ impl AppError {
             AppError::Unauthenticated | AppError::InvalidCredentials => 401,
             AppError::Forbidden | AppError::CrossOrigin => 403,
             AppError::NotFound(_) => 404,
-            AppError::Conflict(_) | AppError::SetupRequired => 409,
+            AppError::Conflict(_) | AppError::QuotaExceeded(_) | AppError::SetupRequired => 409,
             AppError::Invalid { .. } => 422,
             AppError::Throttled { .. } => 429,
             AppError::Internal | AppError::Transport(_) => 500,

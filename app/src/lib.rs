@@ -10,6 +10,7 @@ pub mod api;
 mod components;
 pub mod error;
 pub mod model;
+pub mod org;
 mod pages;
 pub mod policy;
 #[cfg(feature = "ssr")]

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Runs the appliance: hosts, accounts, everything.
+    /// Runs the appliance: hosts, departments, accounts, everything.
     Admin,
+    /// Administers a department and its sub-departments: their members,
+    /// instances and quotas.
+    DepartmentAdmin,
     /// Deploys and manages their own instances.
     User,
 }
@@ -17,6 +20,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
+            Role::DepartmentAdmin => "department_admin",
             Role::User => "user",
         }
     }
@@ -24,8 +28,18 @@ impl Role {
     pub fn parse(text: &str) -> Option<Role> {
         match text {
             "admin" => Some(Role::Admin),
+            "department_admin" => Some(Role::DepartmentAdmin),
             "user" => Some(Role::User),
             _ => None,
+        }
+    }
+
+    /// In words, for the portal.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Admin => "administrator",
+            Role::DepartmentAdmin => "department admin",
+            Role::User => "user",
         }
     }
 }
@@ -42,6 +56,18 @@ pub struct Principal {
     pub user_id: i64,
     pub username: String,
     pub role: Role,
+    /// The department the account belongs to.
+    #[serde(default)]
+    pub department_id: Option<i64>,
+    /// For department admins: their department and all below it.
+    #[serde(default)]
+    pub managed_departments: Vec<i64>,
+    /// Whether the account may deploy (granted by a department admin).
+    #[serde(default)]
+    pub may_deploy: bool,
+    /// Where the request came from, for the audit log.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 /// `GET /api/v1/me` and the result of signing in.
@@ -112,6 +138,9 @@ pub struct Dashboard {
     pub hosts: Vec<HostStatus>,
     /// Leftovers the reconciler removed (for admins; empty for others).
     pub cleaned_orphans: Vec<String>,
+    /// The quotas that bind the signed-in account, with their use.
+    #[serde(default)]
+    pub quotas: Vec<crate::org::QuotaUse>,
 }
 
 /// Where the appliance stands in its first-boot setup.

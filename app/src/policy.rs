@@ -1,5 +1,6 @@
 //! Who may do what. Every server function and REST handler asks here first,
-//! then makes one call to the service.
+//! then makes one call to the service; the service asks [`may_use`] and
+//! [`may_manage`] about the objects it loads.
 
 use crate::error::AppError;
 use crate::model::{Principal, Role};
@@ -21,19 +22,35 @@ pub enum Action {
     Deploy,
     /// See and act on instances; which ones is decided by [`may_use`].
     UseInstances,
+    /// Create, rename and remove departments; appoint their admins.
+    ManageDepartments,
+    /// See departments and their members, add members, grant the right to
+    /// deploy, set quotas; which ones is decided by [`may_manage`].
+    ManageMembers,
+    /// Read the audit log (department admins: their departments' part).
+    ViewAudit,
+    /// Configure directory (LDAP) sign-in.
+    ManageDirectory,
 }
 
 /// Allows `action` to `principal`, or says why not.
 pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Principal, AppError> {
     let principal = principal.ok_or(AppError::Unauthenticated)?;
+    let admin = principal.role == Role::Admin;
     let allowed = match action {
         Action::ViewDashboard
         | Action::ViewSelf
         | Action::ManageOwnTokens
-        | Action::Deploy
         | Action::UseInstances => true,
-        Action::ProbeHost | Action::ManageHosts | Action::ManageNetworks | Action::ManageUsers => {
-            principal.role == Role::Admin
+        Action::Deploy => admin || principal.may_deploy,
+        Action::ProbeHost
+        | Action::ManageHosts
+        | Action::ManageNetworks
+        | Action::ManageUsers
+        | Action::ManageDepartments
+        | Action::ManageDirectory => admin,
+        Action::ManageMembers | Action::ViewAudit => {
+            admin || principal.role == Role::DepartmentAdmin
         }
     };
     if allowed {
@@ -43,13 +60,24 @@ pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Princ
     }
 }
 
-/// Whether `principal` may see and act on something owned by `owner_id`:
-/// their own things, or anything for an admin.
-pub fn may_use(principal: &Principal, owner_id: i64) -> bool {
+/// Whether `principal` administers `department` (and so its members,
+/// instances and sub-departments): appliance admins everything,
+/// department admins their own department and all below it.
+pub fn may_manage(principal: &Principal, department: Option<i64>) -> bool {
     match principal.role {
         Role::Admin => true,
-        Role::User => principal.user_id == owner_id,
+        Role::DepartmentAdmin => {
+            department.is_some_and(|d| principal.managed_departments.contains(&d))
+        }
+        Role::User => false,
     }
+}
+
+/// Whether `principal` may see and act on an instance owned by `owner_id`
+/// and charged to `department`: their own, those of the departments they
+/// administer, or anything for an appliance admin.
+pub fn may_use(principal: &Principal, owner_id: i64, department: Option<i64>) -> bool {
+    principal.user_id == owner_id || may_manage(principal, department)
 }
 
 #[cfg(test)]
@@ -61,47 +89,92 @@ mod tests {
             user_id: 1,
             username: "ann".into(),
             role,
+            department_id: Some(10),
+            managed_departments: match role {
+                Role::DepartmentAdmin => vec![10, 11],
+                Role::Admin | Role::User => Vec::new(),
+            },
+            may_deploy: true,
+            address: None,
         }
     }
 
+    const EVERY_ACTION: [Action; 13] = [
+        Action::ViewDashboard,
+        Action::ViewSelf,
+        Action::ManageOwnTokens,
+        Action::ProbeHost,
+        Action::ManageHosts,
+        Action::ManageNetworks,
+        Action::ManageUsers,
+        Action::Deploy,
+        Action::UseInstances,
+        Action::ManageDepartments,
+        Action::ManageMembers,
+        Action::ViewAudit,
+        Action::ManageDirectory,
+    ];
+
     #[test]
     fn anonymous_is_unauthenticated_for_every_action() {
-        for action in [
-            Action::ViewDashboard,
-            Action::ViewSelf,
-            Action::ManageOwnTokens,
-            Action::ProbeHost,
-            Action::ManageHosts,
-            Action::ManageNetworks,
-            Action::ManageUsers,
-            Action::Deploy,
-            Action::UseInstances,
-        ] {
+        for action in EVERY_ACTION {
             assert_eq!(authorize(None, action), Err(AppError::Unauthenticated));
         }
     }
 
     #[test]
-    fn users_cannot_manage_hosts_or_users() {
+    fn each_role_gets_exactly_its_actions() {
+        let allowed = |p: &Principal| {
+            EVERY_ACTION
+                .into_iter()
+                .filter(|a| authorize(Some(p), *a).is_ok())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(allowed(&who(Role::Admin)), EVERY_ACTION.to_vec());
+        use Action::*;
+        assert_eq!(
+            allowed(&who(Role::DepartmentAdmin)),
+            vec![
+                ViewDashboard,
+                ViewSelf,
+                ManageOwnTokens,
+                Deploy,
+                UseInstances,
+                ManageMembers,
+                ViewAudit
+            ]
+        );
+        assert_eq!(
+            allowed(&who(Role::User)),
+            vec![
+                ViewDashboard,
+                ViewSelf,
+                ManageOwnTokens,
+                Deploy,
+                UseInstances
+            ]
+        );
+        let withdrawn = Principal {
+            may_deploy: false,
+            ..who(Role::User)
+        };
+        assert_eq!(
+            authorize(Some(&withdrawn), Deploy),
+            Err(AppError::Forbidden)
+        );
+    }
+
+    #[test]
+    fn department_admins_manage_their_subtree_only() {
+        let dept_admin = who(Role::DepartmentAdmin);
+        assert!(may_manage(&dept_admin, Some(11)));
+        assert!(!may_manage(&dept_admin, Some(12)));
+        assert!(!may_manage(&dept_admin, None));
+        assert!(may_use(&dept_admin, 99, Some(10)));
+        assert!(!may_use(&dept_admin, 99, Some(12)));
         let user = who(Role::User);
-        assert!(authorize(Some(&user), Action::ManageOwnTokens).is_ok());
-        assert_eq!(
-            authorize(Some(&user), Action::ManageHosts),
-            Err(AppError::Forbidden)
-        );
-        assert_eq!(
-            authorize(Some(&user), Action::ManageUsers),
-            Err(AppError::Forbidden)
-        );
-        assert_eq!(
-            authorize(Some(&user), Action::ProbeHost),
-            Err(AppError::Forbidden)
-        );
-        assert_eq!(
-            authorize(Some(&user), Action::ManageNetworks),
-            Err(AppError::Forbidden)
-        );
-        let admin = who(Role::Admin);
-        assert!(authorize(Some(&admin), Action::ManageHosts).is_ok());
+        assert!(may_use(&user, 1, None));
+        assert!(!may_use(&user, 2, Some(10)), "same department, not theirs");
+        assert!(may_use(&who(Role::Admin), 2, None));
     }
 }

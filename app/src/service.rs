@@ -15,6 +15,10 @@ use crate::model::{
     OutsideZoneSettings, Principal, SetupRequest, SetupStatus, StackInfo, TaskKind, TaskView,
     TokensView, ZonesView,
 };
+use crate::org::{
+    AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
+    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember,
+};
 
 /// Who is asking, resolved once per request by the server's middleware.
 #[derive(Clone, Debug)]
@@ -28,7 +32,7 @@ pub struct RequestContext {
 }
 
 #[async_trait]
-pub trait PortalService: Send + Sync + 'static {
+pub trait PortalService: OrgService + Send + Sync + 'static {
     async fn setup_status(&self) -> Result<SetupStatus, AppError>;
     /// Completes the first-boot setup atomically; `Conflict` once done.
     async fn complete_setup(&self, request: SetupRequest) -> Result<(), AppError>;
@@ -72,18 +76,79 @@ pub trait PortalService: Send + Sync + 'static {
     async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError>;
     /// The hosts with their live status (admins only, checked by callers).
     async fn hosts(&self) -> Result<Vec<HostStatus>, AppError>;
-    async fn add_host(&self, request: AddHost) -> Result<HostStatus, AppError>;
+    async fn add_host(&self, who: &Principal, request: AddHost) -> Result<HostStatus, AppError>;
     /// Removes a host that holds no instances.
-    async fn remove_host(&self, id: i64) -> Result<(), AppError>;
+    async fn remove_host(&self, who: &Principal, id: i64) -> Result<(), AppError>;
     /// dpe leftovers (domains, volumes) with no record, which the
     /// reconciler found and removed (admins only, checked by callers).
     async fn cleaned_orphans(&self) -> Result<Vec<String>, AppError>;
     /// The network zones, for the deploy form and the networks page.
     async fn zones(&self) -> Result<ZonesView, AppError>;
     /// Configures the outside zone (admins only, checked by callers).
-    async fn set_outside_zone(&self, settings: OutsideZoneSettings) -> Result<ZonesView, AppError>;
+    async fn set_outside_zone(
+        &self,
+        who: &Principal,
+        settings: OutsideZoneSettings,
+    ) -> Result<ZonesView, AppError>;
     /// Removes the outside zone; `Conflict` while instances use it.
-    async fn clear_outside_zone(&self) -> Result<(), AppError>;
+    async fn clear_outside_zone(&self, who: &Principal) -> Result<(), AppError>;
+}
+
+/// Delegation: departments, members, quotas, the audit log and the
+/// directory. Callers authorize the action first; these check the object
+/// (which department) with [`crate::policy::may_manage`].
+#[async_trait]
+pub trait OrgService: Send + Sync + 'static {
+    /// The departments `who` administers (all for appliance admins).
+    async fn departments(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError>;
+    async fn create_department(
+        &self,
+        who: &Principal,
+        request: NewDepartment,
+    ) -> Result<DepartmentView, AppError>;
+    /// Renames (appliance admins) or sets the quota (appliance admins, or
+    /// the admin of a department above it).
+    async fn update_department(
+        &self,
+        who: &Principal,
+        id: i64,
+        change: DepartmentChange,
+    ) -> Result<DepartmentView, AppError>;
+    /// Removes an empty department; `Conflict` otherwise.
+    async fn delete_department(&self, who: &Principal, id: i64) -> Result<(), AppError>;
+    /// The accounts of the departments `who` administers (all for
+    /// appliance admins), optionally of one department only.
+    async fn members(
+        &self,
+        who: &Principal,
+        department: Option<i64>,
+    ) -> Result<Vec<MemberView>, AppError>;
+    async fn create_member(
+        &self,
+        who: &Principal,
+        request: NewMember,
+    ) -> Result<MemberView, AppError>;
+    async fn update_member(
+        &self,
+        who: &Principal,
+        id: i64,
+        change: MemberChange,
+    ) -> Result<MemberView, AppError>;
+    /// Newest first; department admins see their departments' records.
+    async fn audit_log(
+        &self,
+        who: &Principal,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditEntry>, AppError>;
+    async fn directory(&self) -> Result<DirectoryView, AppError>;
+    async fn set_directory(
+        &self,
+        who: &Principal,
+        settings: DirectorySettings,
+    ) -> Result<DirectoryView, AppError>;
+    /// Binds and searches with `settings` (the stored password when none
+    /// is given) and says what happened.
+    async fn test_directory(&self, settings: DirectorySettings) -> Result<DirectoryTest, AppError>;
 }
 
 pub type SharedService = Arc<dyn PortalService>;

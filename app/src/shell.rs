@@ -4,8 +4,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::pages::{
-    DashboardPage, DeployPage, InstancePage, InstancesPage, LoginPage, NetworksPage, NotFoundPage,
-    SetupPage, TokensPage,
+    AuditPage, DashboardPage, DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage,
+    InstancePage, InstancesPage, LoginPage, NetworksPage, NotFoundPage, SetupPage, TokensPage,
 };
 
 /// The HTML document the server renders around the app.
@@ -46,6 +46,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/instances/:id") ssr=SsrMode::Async view=InstancePage />
                 <Route path=path!("/deploy") ssr=SsrMode::Async view=DeployPage />
                 <Route path=path!("/networks") ssr=SsrMode::Async view=NetworksPage />
+                <Route path=path!("/departments") ssr=SsrMode::Async view=DepartmentsPage />
+                <Route path=path!("/departments/:id") ssr=SsrMode::Async view=DepartmentPage />
+                <Route path=path!("/audit") ssr=SsrMode::Async view=AuditPage />
+                <Route path=path!("/directory") ssr=SsrMode::Async view=DirectoryPage />
             </Routes>
         </Router>
     }

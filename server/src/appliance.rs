@@ -14,6 +14,7 @@ use app::model::{
     SetupRequest, SetupStatus, SizeInfo, StackInfo, StepView, TaskKind, TaskView, TokensView,
     ZonesView,
 };
+use app::org::QuotaUse;
 use app::policy::may_use;
 use app::service::{PortalService, RequestContext};
 use app::validate;
@@ -29,7 +30,11 @@ use crate::error_chain;
 use crate::stack::{Stack, StackError};
 use crate::store::instances::InstanceRow;
 use crate::store::tasks::TaskRow;
-use crate::store::{Store, StoreError, hosts, instances, settings, tasks, tokens, users, zones};
+use crate::store::{
+    Store, StoreError, audit, departments, hosts, instances, settings, tasks, tokens, users, zones,
+};
+
+mod delegation;
 
 /// Session keys.
 const SESSION_USER: &str = "user_id";
@@ -69,6 +74,7 @@ fn engine_err(err: EngineError) -> AppError {
         }
         e @ EngineError::NoOutsideZone => AppError::invalid("zone", e.to_string()),
         e @ EngineError::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
+        e @ EngineError::QuotaExceeded(_) => AppError::QuotaExceeded(e.to_string()),
         other => internal(&other),
     }
 }
@@ -81,6 +87,28 @@ pub enum StartError {
     Stack(#[from] StackError),
     #[error("cannot start the engine")]
     Engine(#[from] EngineError),
+}
+
+/// The principal an account acts as; department admins carry the
+/// departments they administer, so object checks need no store access.
+pub(crate) fn principal_of(
+    conn: &rusqlite::Connection,
+    user: users::UserRow,
+) -> Result<Principal, StoreError> {
+    let role = user.effective_role();
+    let managed_departments = match (role, user.department_id) {
+        (Role::DepartmentAdmin, Some(d)) => departments::subtree(conn, d)?,
+        (_, _) => Vec::new(),
+    };
+    Ok(Principal {
+        user_id: user.id,
+        username: user.username,
+        role,
+        department_id: user.department_id,
+        managed_departments,
+        may_deploy: user.may_deploy,
+        address: None,
+    })
 }
 
 /// RFC 3339 of unix milliseconds.
@@ -161,7 +189,7 @@ impl Appliance {
             .read(move |c| instances::by_id(c, id))
             .await
             .map_err(store_err)?
-            .filter(|r| may_use(who, r.owner_id));
+            .filter(|r| may_use(who, r.owner_id, r.department_id));
         row.ok_or_else(|| AppError::NotFound("instance".into()))
     }
 
@@ -206,16 +234,13 @@ impl Appliance {
 
     /// The account bound to a session, unless it was disabled since.
     pub async fn principal_for_user(&self, user_id: i64) -> Result<Option<Principal>, AppError> {
-        let user = self
-            .store
-            .read(move |c| users::by_id(c, user_id))
+        self.store
+            .read(move |c| match users::by_id(c, user_id)? {
+                Some(u) if !u.disabled => Ok(Some(principal_of(c, u)?)),
+                Some(_) | None => Ok(None),
+            })
             .await
-            .map_err(store_err)?;
-        Ok(user.filter(|u| !u.disabled).map(|u| Principal {
-            user_id: u.id,
-            username: u.username,
-            role: u.role,
-        }))
+            .map_err(store_err)
     }
 
     /// The account behind a bearer token, unless unknown or disabled.
@@ -223,21 +248,157 @@ impl Appliance {
         let hash = token::digest(secret);
         let found = self
             .store
-            .read(move |c| tokens::owner_of(c, &hash))
+            .read(move |c| match tokens::owner_of(c, &hash)? {
+                Some((token_id, u)) if !u.disabled => Ok(Some((token_id, principal_of(c, u)?))),
+                Some(_) | None => Ok(None),
+            })
             .await
             .map_err(store_err)?;
-        let Some((token_id, user)) = found.filter(|(_, u)| !u.disabled) else {
+        let Some((token_id, principal)) = found else {
             return Ok(None);
         };
         self.store
             .write(move |tx| tokens::touch(tx, token_id))
             .await
             .map_err(store_err)?;
-        Ok(Some(Principal {
-            user_id: user.id,
-            username: user.username,
-            role: user.role,
-        }))
+        Ok(Some(principal))
+    }
+
+    /// The quotas that bind `who`: their own, then each department up the
+    /// tree, with what is in use.
+    pub(crate) async fn quota_uses(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
+        let (user_id, department) = (who.user_id, who.department_id);
+        self.store
+            .read(move |c| {
+                let own = users::by_id(c, user_id)?
+                    .map(|u| u.quota)
+                    .unwrap_or_default();
+                let mut uses = vec![QuotaUse {
+                    scope: "Your instances".into(),
+                    quota: own,
+                    usage: departments::user_usage(c, user_id)?,
+                }];
+                if let Some(d) = department {
+                    for dept in departments::ancestry(c, d)? {
+                        uses.push(QuotaUse {
+                            scope: format!("Department {}", dept.name),
+                            quota: dept.quota,
+                            usage: departments::usage(c, dept.id)?,
+                        });
+                    }
+                }
+                Ok(uses)
+            })
+            .await
+            .map_err(store_err)
+    }
+
+    /// Signs `account` in against the directory, creating or refreshing its
+    /// local record (department and role from the mapped groups). `None`
+    /// for no directory, an unknown account, a wrong password, or an
+    /// account in none of the mapped groups.
+    async fn directory_sign_in(
+        &self,
+        account: &str,
+        password: &str,
+    ) -> Result<Option<users::UserRow>, AppError> {
+        let Some(settings) = self
+            .store
+            .read(crate::store::directory::get)
+            .await
+            .map_err(store_err)?
+        else {
+            // Spend the time a check would, so the answer does not tell
+            // whether the name exists.
+            let password = password.to_owned();
+            run_blocking(move || password::verify(None, &password)).await;
+            return Ok(None);
+        };
+        if validate::username("username", account).is_err() {
+            return Ok(None);
+        }
+        let found = crate::auth::directory::authenticate(&settings, account, password)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %error_chain(&e), "directory sign-in failed");
+                AppError::Unavailable(
+                    "the directory server cannot be reached; local accounts still sign in".into(),
+                )
+            })?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let groups: Vec<String> = found.groups.iter().map(|g| g.to_lowercase()).collect();
+        let matched: Vec<_> = settings
+            .group_mappings
+            .iter()
+            .filter(|m| groups.contains(&m.group_dn.trim().to_lowercase()))
+            .collect();
+        if !settings.group_mappings.is_empty() && matched.is_empty() {
+            tracing::info!(account, "directory account in none of the mapped groups");
+            return Ok(None);
+        }
+        // An admin mapping wins over a member one.
+        let chosen = matched
+            .iter()
+            .find(|m| m.role == Role::DepartmentAdmin)
+            .or(matched.first());
+        let (department, department_admin) = chosen.map_or((None, false), |m| {
+            (Some(m.department_id), m.role == Role::DepartmentAdmin)
+        });
+        let name = account.to_owned();
+        let row = self
+            .store
+            .write(move |tx| {
+                users::upsert_directory_account(tx, &name, department, department_admin)
+            })
+            .await
+            .map_err(store_err)?;
+        Ok((row.source == "directory").then_some(row))
+    }
+
+    /// Writes an audit record; a failure to write is logged, never shown.
+    pub async fn audit(&self, record: audit::Record) {
+        if let Err(e) = self.store.write(move |tx| audit::record(tx, &record)).await {
+            tracing::error!(error = %error_chain(&e), "cannot write the audit log");
+        }
+    }
+
+    /// Records a request the edge refused (403).
+    pub async fn audit_refusal(&self, who: Option<&Principal>, peer: IpAddr, what: String) {
+        self.audit(audit::Record {
+            actor: who.map(|p| p.username.clone()),
+            actor_id: who.map(|p| p.user_id),
+            address: Some(peer.to_string()),
+            action: "refused".into(),
+            object: Some(what),
+            outcome: "refused",
+            detail: None,
+            department_id: who.and_then(|p| p.department_id),
+        })
+        .await;
+    }
+
+    /// Records a change `who` made.
+    pub(crate) async fn audit_change(
+        &self,
+        who: &Principal,
+        action: &str,
+        object: impl Into<String>,
+        department_id: Option<i64>,
+        detail: Option<String>,
+    ) {
+        self.audit(audit::Record {
+            actor: Some(who.username.clone()),
+            actor_id: Some(who.user_id),
+            address: who.address.clone(),
+            action: action.to_owned(),
+            object: Some(object.into()),
+            outcome: "ok",
+            detail,
+            department_id: department_id.or(who.department_id),
+        })
+        .await;
     }
 
     fn defaults(&self) -> SetupDefaults {
@@ -403,8 +564,23 @@ impl PortalService for Appliance {
         let session = ctx.session.as_ref().ok_or(AppError::Internal)?;
         // Throttle on what was typed, so invalid names count as well.
         let account = username.trim().to_lowercase();
-        self.throttled(&account, ctx.peer)?;
+        let refuse = |outcome: &'static str, detail: &str| audit::Record {
+            actor: Some(account.chars().take(64).collect()),
+            actor_id: None,
+            address: Some(ctx.peer.to_string()),
+            action: "sign_in".into(),
+            object: None,
+            outcome,
+            detail: Some(detail.to_owned()),
+            department_id: None,
+        };
+        if let Err(e) = self.throttled(&account, ctx.peer) {
+            self.audit(refuse("refused", "throttled")).await;
+            return Err(e);
+        }
         if password.is_empty() || password.len() > password::MAX_LENGTH {
+            self.audit(refuse("failed", "empty or oversized password"))
+                .await;
             return Err(AppError::InvalidCredentials);
         }
         let lookup = account.clone();
@@ -412,12 +588,27 @@ impl PortalService for Appliance {
             .store
             .read(move |c| users::by_name(c, &lookup))
             .await
-            .map_err(store_err)?
-            .filter(|u| !u.disabled);
-        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        let ok = run_blocking(move || password::verify(stored.as_deref(), &password)).await;
-        let (true, Some(user)) = (ok, user) else {
+            .map_err(store_err)?;
+        // A local account answers for its name; directory accounts, and
+        // names unknown here, go to the directory when one is configured.
+        let verified = match user {
+            Some(u) if u.source == "local" => {
+                let stored = u.password_hash.clone();
+                let ok = run_blocking(move || password::verify(stored.as_deref(), &password)).await;
+                ok.then_some(u)
+            }
+            Some(_) | None => match self.directory_sign_in(&account, &password).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.audit(refuse("failed", "directory unreachable")).await;
+                    return Err(e);
+                }
+            },
+        };
+        let Some(user) = verified.filter(|u| !u.disabled) else {
             tracing::info!(account, peer = %ctx.peer, "sign-in refused");
+            self.audit(refuse("failed", "unknown user or wrong password"))
+                .await;
             return Err(AppError::InvalidCredentials);
         };
         // A new id at the privilege change defeats session fixation.
@@ -427,9 +618,20 @@ impl PortalService for Appliance {
             .await
             .map_err(session_err)?;
         tracing::info!(account, peer = %ctx.peer, "signed in");
+        self.audit(audit::Record {
+            actor: Some(user.username.clone()),
+            actor_id: Some(user.id),
+            address: Some(ctx.peer.to_string()),
+            action: "sign_in".into(),
+            object: None,
+            outcome: "ok",
+            detail: Some(format!("{} account", user.source)),
+            department_id: user.department_id,
+        })
+        .await;
         Ok(Me {
+            role: user.effective_role(),
             username: user.username,
-            role: user.role,
         })
     }
 
@@ -454,8 +656,9 @@ impl PortalService for Appliance {
             hosts,
             cleaned_orphans: match who.role {
                 Role::Admin => self.engine.cleaned_orphans(),
-                Role::User => Vec::new(),
+                Role::DepartmentAdmin | Role::User => Vec::new(),
             },
+            quotas: self.quota_uses(who).await?,
         })
     }
 
@@ -497,6 +700,8 @@ impl PortalService for Appliance {
             .write(move |tx| tokens::insert(tx, user_id, &stored_name, &hash))
             .await
             .map_err(store_err)?;
+        self.audit_change(who, "token.create", format!("token {name:?}"), None, None)
+            .await;
         let created = NewToken {
             id,
             name,
@@ -519,6 +724,8 @@ impl PortalService for Appliance {
             .await
             .map_err(store_err)?;
         if deleted {
+            self.audit_change(who, "token.revoke", format!("token #{id}"), None, None)
+                .await;
             Ok(())
         } else {
             Err(AppError::NotFound("token".into()))
@@ -604,15 +811,37 @@ impl PortalService for Appliance {
             zone: request.zone.unwrap_or_default(),
             health_expect,
         };
-        self.engine
-            .submit_deploy(who, plan)
-            .await
-            .map_err(engine_err)
+        let name = plan.name.clone();
+        let size = plan.size.name.clone();
+        match self.engine.submit_deploy(who, plan).await {
+            Ok(accepted) => {
+                let object = format!("instance {name}");
+                let detail = Some(format!("size {size}"));
+                self.audit_change(who, "instance.deploy", object, None, detail)
+                    .await;
+                Ok(accepted)
+            }
+            Err(EngineError::QuotaExceeded(why)) => {
+                self.audit(audit::Record {
+                    actor: Some(who.username.clone()),
+                    actor_id: Some(who.user_id),
+                    address: who.address.clone(),
+                    action: "instance.deploy".into(),
+                    object: Some(format!("instance {name}")),
+                    outcome: "refused",
+                    detail: Some(why.clone()),
+                    department_id: who.department_id,
+                })
+                .await;
+                Err(AppError::QuotaExceeded(format!("Deploy refused: {why}")))
+            }
+            Err(e) => Err(engine_err(e)),
+        }
     }
 
     async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError> {
         let owner = match who.role {
-            Role::Admin => None,
+            Role::Admin | Role::DepartmentAdmin => None,
             Role::User => Some(who.user_id),
         };
         let rows = self
@@ -620,7 +849,11 @@ impl PortalService for Appliance {
             .read(move |c| instances::list(c, owner))
             .await
             .map_err(store_err)?;
-        Ok(rows.into_iter().map(|r| self.instance_view(r)).collect())
+        Ok(rows
+            .into_iter()
+            .filter(|r| may_use(who, r.owner_id, r.department_id))
+            .map(|r| self.instance_view(r))
+            .collect())
     }
 
     async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError> {
@@ -656,17 +889,34 @@ impl PortalService for Appliance {
                 "{} is busy with another task; try again when it ends",
                 row.name
             ))),
-            other => other.map_err(engine_err),
+            Ok(task) => {
+                let action = format!("instance.{}", kind.as_str());
+                let object = format!("instance {}", row.name);
+                self.audit_change(who, &action, object, row.department_id, None)
+                    .await;
+                Ok(task)
+            }
+            Err(e) => Err(engine_err(e)),
         }
     }
 
     async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError> {
         let task = self
             .store
-            .read(move |c| tasks::get(c, id))
+            .read(move |c| {
+                let Some(task) = tasks::get(c, id)? else {
+                    return Ok(None);
+                };
+                // The instance may be gone (a finished delete): then only
+                // its owner and appliance admins see the task.
+                let department =
+                    instances::by_uuid(c, &task.instance_uuid)?.and_then(|i| i.department_id);
+                Ok(Some((task, department)))
+            })
             .await
             .map_err(store_err)?
-            .filter(|t| may_use(who, t.owner_id))
+            .filter(|(t, department)| may_use(who, t.owner_id, *department))
+            .map(|(t, _)| t)
             .ok_or_else(|| AppError::NotFound("task".into()))?;
         Ok(task_view(task))
     }
@@ -676,7 +926,7 @@ impl PortalService for Appliance {
         Ok(futures::future::join_all(rows.into_iter().map(|r| self.host_status(r))).await)
     }
 
-    async fn add_host(&self, request: AddHost) -> Result<HostStatus, AppError> {
+    async fn add_host(&self, who: &Principal, request: AddHost) -> Result<HostStatus, AppError> {
         let uri = validate::libvirt_uri("uri", &request.uri)?;
         let storage_dir = validate::absolute_dir("storage_dir", &request.storage_dir)?;
         let network = validate::libvirt_name("network", &request.network)?;
@@ -687,11 +937,13 @@ impl PortalService for Appliance {
         let report = probe_new_host("uri", &uri, &network, &storage_dir).await?;
         let name =
             name.unwrap_or_else(|| report.probe.hostname.clone().unwrap_or_else(|| uri.clone()));
+        let object = format!("host {uri}");
         let id = self
             .store
             .write(move |tx| hosts::insert(tx, &name, &uri, &storage_dir, &network))
             .await
             .map_err(store_err)?;
+        self.audit_change(who, "host.add", object, None, None).await;
         self.engine.sync_hosts().await.map_err(engine_err)?;
         let row = self
             .store
@@ -704,7 +956,7 @@ impl PortalService for Appliance {
         Ok(self.host_status(row).await)
     }
 
-    async fn remove_host(&self, id: i64) -> Result<(), AppError> {
+    async fn remove_host(&self, who: &Principal, id: i64) -> Result<(), AppError> {
         let removed = self
             .store
             .write(move |tx| {
@@ -727,6 +979,8 @@ impl PortalService for Appliance {
             Ok(false) => Err(AppError::NotFound("host".into())),
             Ok(true) => {
                 self.engine.hosts.forget(id);
+                self.audit_change(who, "host.remove", format!("host #{id}"), None, None)
+                    .await;
                 Ok(())
             }
         }
@@ -763,23 +1017,32 @@ impl PortalService for Appliance {
             .map_err(store_err)
     }
 
-    async fn set_outside_zone(&self, settings: OutsideZoneSettings) -> Result<ZonesView, AppError> {
+    async fn set_outside_zone(
+        &self,
+        who: &Principal,
+        settings: OutsideZoneSettings,
+    ) -> Result<ZonesView, AppError> {
         let zone = validate::outside_zone(&settings)?;
+        let detail = format!("bridge {}, {} to {}", zone.bridge, zone.first, zone.last);
         tracing::info!(bridge = zone.bridge, first = %zone.first, last = %zone.last, "outside zone set");
         self.store
             .write(move |tx| zones::set_outside(tx, &zone))
             .await
             .map_err(store_err)?;
+        self.audit_change(who, "zone.set", "outside zone", None, Some(detail))
+            .await;
         self.zones().await
     }
 
-    async fn clear_outside_zone(&self) -> Result<(), AppError> {
+    async fn clear_outside_zone(&self, who: &Principal) -> Result<(), AppError> {
         let cleared = self
             .store
             .write(|tx| zones::clear_outside(tx))
             .await
             .map_err(store_err)?;
         if cleared {
+            self.audit_change(who, "zone.clear", "outside zone", None, None)
+                .await;
             Ok(())
         } else {
             Err(AppError::Conflict(

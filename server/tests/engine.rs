@@ -631,6 +631,7 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
                     zone: app::model::NetworkZone::Inside,
                     static_address: None,
                     static_network: None,
+                    department_id: None,
                 },
             )?;
             let t = tasks::insert(

@@ -92,9 +92,9 @@ export function fakeImages() {
 }
 
 /** Signs in as admin through the sign-in page. */
-export async function signIn(page, dpe, password) {
+export async function signIn(page, dpe, password, username = 'admin') {
   await page.goto(dpe.url + '/login');
-  await page.getByLabel('User name').fill('admin');
+  await page.getByLabel('User name').fill(username);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(dpe.url + '/');

@@ -22,15 +22,26 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <A href="/deploy">"Deploy"</A>
                 <A href="/networks">"Networks"</A>
                 <A href="/tokens">"API tokens"</A>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let role = me.await.ok().flatten().map(|m| m.role);
+                        view! {
+                            {matches!(role, Some(Role::Admin | Role::DepartmentAdmin)).then(|| view! {
+                                <A href="/departments">"Departments"</A>
+                                <A href="/audit">"Audit log"</A>
+                            })}
+                            {matches!(role, Some(Role::Admin)).then(|| view! {
+                                <A href="/directory">"Directory"</A>
+                            })}
+                        }
+                    })}
+                </Suspense>
             </nav>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match me.await {
                         Ok(Some(me)) => {
-                            let role = match me.role {
-                                Role::Admin => "administrator",
-                                Role::User => "user",
-                            };
+                            let role = me.role.label();
                             view! {
                                 <div class="who">
                                     <span class="username">{me.username}</span>

@@ -3,7 +3,8 @@ use leptos_meta::Title;
 
 use crate::api::get_dashboard;
 use crate::components::{Layout, Loading};
-use crate::model::{Acceleration, HostStatus, Role};
+use crate::model::{Acceleration, HostStatus};
+use crate::org::QuotaUse;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -15,15 +16,18 @@ pub fn DashboardPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match dashboard.await {
                         Ok(d) => {
-                            let role = match d.me.role {
-                                Role::Admin => "appliance administrator",
-                                Role::User => "user",
-                            };
+                            let role = d.me.role.label();
                             view! {
                                 <h1 class="page-title">{d.appliance_name}</h1>
                                 <p class="lede">
                                     "Signed in as " <strong>{d.me.username}</strong> ", " {role} "."
                                 </p>
+                                {(!d.quotas.is_empty()).then(|| view! {
+                                    <h2>"Quotas"</h2>
+                                    <div class="grid">
+                                        {d.quotas.into_iter().map(|q| view! { <QuotaCard quota=q /> }).collect_view()}
+                                    </div>
+                                })}
                                 <h2>"Hosts"</h2>
                                 <div class="grid">
                                     {d.hosts.into_iter().map(|h| view! { <HostCard host=h /> }).collect_view()}
@@ -43,6 +47,41 @@ pub fn DashboardPage() -> impl IntoView {
                 })}
             </Suspense>
         </Layout>
+    }
+}
+
+/// One quota as bars: how much of each limit is in use.
+#[component]
+pub fn QuotaCard(quota: QuotaUse) -> impl IntoView {
+    let q = quota.quota;
+    let u = quota.usage;
+    let rows: Vec<(&'static str, u64, Option<u64>)> = vec![
+        ("Instances", u.instances.into(), q.instances.map(u64::from)),
+        ("vCPUs", u.vcpus.into(), q.vcpus.map(u64::from)),
+        ("Memory (MiB)", u.memory_mib, q.memory_mib),
+        ("Disk (GiB)", u.disk_gib, q.disk_gib),
+    ];
+    view! {
+        <section class="card quota" aria-label=quota.scope.clone()>
+            <h3>{quota.scope.clone()}</h3>
+            <dl class="facts">
+                {rows.into_iter().map(|(label, used, limit)| {
+                    let text = match limit {
+                        Some(l) => format!("{used} of {l}"),
+                        None => format!("{used}, no limit"),
+                    };
+                    view! {
+                        <dt>{label}</dt>
+                        <dd>
+                            {limit.map(|l| view! {
+                                <meter min="0" max=l.max(1) value=used high=l.max(1) * 9 / 10 aria-label=label></meter>
+                            })}
+                            " " {text}
+                        </dd>
+                    }
+                }).collect_view()}
+            </dl>
+        </section>
     }
 }
 

@@ -1,7 +1,11 @@
 //! One module a page.
 
+mod audit;
 mod dashboard;
+mod department;
+mod departments;
 mod deploy;
+mod directory;
 mod instance;
 mod instances;
 mod login;
@@ -10,8 +14,12 @@ mod not_found;
 mod setup;
 mod tokens;
 
+pub use audit::AuditPage;
 pub use dashboard::DashboardPage;
+pub use department::DepartmentPage;
+pub use departments::DepartmentsPage;
 pub use deploy::DeployPage;
+pub use directory::DirectoryPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use login::LoginPage;

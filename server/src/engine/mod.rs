@@ -70,6 +70,9 @@ pub enum EngineError {
     },
     #[error("injected failure at step {0}")]
     Injected(&'static str),
+    /// Which quota, and by how much.
+    #[error("refused: {0}")]
+    QuotaExceeded(String),
     #[error("no outside zone is configured; an admin sets one up under Networks")]
     NoOutsideZone,
     #[error("every address of the outside zone ({first} to {last}) is taken")]

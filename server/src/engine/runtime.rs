@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::model::{Acceleration, Accepted, NetworkZone, Power, Principal, TaskKind};
+use app::org::Usage;
 use rand::Rng;
 use tokio::sync::broadcast;
 
@@ -24,7 +25,7 @@ use crate::blocking::run_blocking;
 use crate::stack::{Size, Stack};
 use crate::store::instances::{InstanceRow, NewInstance};
 use crate::store::tasks::TaskRow;
-use crate::store::{Store, StoreError, hosts, instances, settings, tasks, zones};
+use crate::store::{Store, StoreError, departments, hosts, instances, settings, tasks, zones};
 
 /// Guests get up to this many vCPUs per host CPU.
 const VCPU_OVERCOMMIT: u64 = 4;
@@ -203,6 +204,13 @@ impl Engine {
         let uuid = uuid::Uuid::new_v4().to_string();
         let mac = random_mac();
         let owner_id = owner.user_id;
+        let department_id = owner.department_id;
+        let wanted = Usage {
+            instances: 1,
+            vcpus: plan.size.vcpus,
+            memory_mib: plan.size.memory_mib,
+            disk_gib: plan.size.disk_gib,
+        };
         let network = match plan.network.clone() {
             Some(n) => n,
             None => self
@@ -218,12 +226,19 @@ impl Engine {
         let (id, task_id) = self
             .store
             .write(move |tx| {
-                // The address is chosen in the transaction that records the
-                // instance, so concurrent deploys never share one.
+                // Quotas are checked in the transaction that records the
+                // instance: with one writer, check-and-insert is atomic.
+                // Refusals commit an empty transaction: nothing was written.
+                if let Some(exceeded) =
+                    departments::check_deploy(tx, owner_id, department_id, &wanted)?
+                {
+                    return Ok(Err(EngineError::QuotaExceeded(exceeded.to_string())));
+                }
+                // The address is chosen in the same transaction, so
+                // concurrent deploys never share one.
                 let (network, fixed) = match plan.zone {
                     NetworkZone::Inside => (network, None),
                     NetworkZone::Outside => {
-                        // Refusals commit an empty transaction: nothing was written.
                         let Some(zone) = zones::outside(tx)? else {
                             return Ok(Err(EngineError::NoOutsideZone));
                         };
@@ -263,6 +278,7 @@ impl Engine {
                         zone: plan.zone,
                         static_address: static_address.as_deref(),
                         static_network: static_network.as_deref(),
+                        department_id,
                     },
                 )?;
                 let task = tasks::insert(

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use app::error::AppError;
 use app::service::RequestContext;
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -48,10 +49,24 @@ pub async fn resolve(
             }
         },
     };
+    let principal = principal.map(|mut p| {
+        p.address = Some(peer.ip().to_string());
+        p
+    });
+    let what = format!("{} {}", request.method(), request.uri().path());
+    let actor = principal.clone();
     request.extensions_mut().insert(RequestContext {
         principal,
         peer: peer.ip(),
         session: Some(session),
     });
-    next.run(request).await
+    let response = next.run(request).await;
+    // Every refusal is audited here, once, whichever handler refused.
+    if response.status() == StatusCode::FORBIDDEN {
+        state
+            .appliance
+            .audit_refusal(actor.as_ref(), peer.ip(), what)
+            .await;
+    }
+    response
 }

@@ -25,6 +25,8 @@ pub struct NewInstance<'a> {
     pub static_address: Option<&'a str>,
     /// JSON of its whole static configuration, for the seed.
     pub static_network: Option<&'a str>,
+    /// The department charged for it (the owner's, at deploy).
+    pub department_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +57,7 @@ pub struct InstanceRow {
     pub healthy_ms: Option<i64>,
     pub zone: NetworkZone,
     pub static_network: Option<String>,
+    pub department_id: Option<i64>,
 }
 
 const SELECT: &str = "
@@ -62,7 +65,8 @@ const SELECT: &str = "
            i.disk_gib, i.host_id, h.name, i.network, i.mac, i.params, i.status, i.power, i.ip,
            i.error, i.created_at,
            (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running'),
-           i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network
+           i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network,
+           i.department_id
     FROM instances i
     JOIN users u ON u.id = i.owner_id
     LEFT JOIN hosts h ON h.id = i.host_id";
@@ -98,6 +102,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         // The column's CHECK allows nothing else.
         zone: NetworkZone::parse(&zone).unwrap_or_default(),
         static_network: r.get(25)?,
+        department_id: r.get(26)?,
     })
 }
 
@@ -105,9 +110,9 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
     conn.execute(
         "INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
                                 network, mac, params, status, created_at, health_expect,
-                                zone, static_address, static_network, ip)
+                                zone, static_address, static_network, ip, department_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'provisioning', ?11, ?12,
-                 ?13, ?14, ?15, ?14)",
+                 ?13, ?14, ?15, ?14, ?16)",
         params![
             new.uuid,
             new.name,
@@ -123,7 +128,8 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
             new.health_expect,
             new.zone.as_str(),
             new.static_address,
-            new.static_network
+            new.static_network,
+            new.department_id
         ],
     )
     .map_err(|e| StoreError::unique_as(e, "an instance with that name"))?;

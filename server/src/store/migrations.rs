@@ -168,6 +168,69 @@ pub const MIGRATIONS: &[Migration] = &[
             ALTER TABLE instances ADD COLUMN static_network TEXT;
         "#,
     },
+    Migration {
+        version: 6,
+        name: "delegation: departments, quotas, directory accounts, audit log",
+        sql: r#"
+            -- Org units; a quota column left NULL means no limit. A
+            -- department's quota covers its sub-departments too.
+            CREATE TABLE departments (
+                id               INTEGER PRIMARY KEY,
+                name             TEXT NOT NULL UNIQUE,
+                parent_id        INTEGER REFERENCES departments (id),
+                quota_instances  INTEGER CHECK (quota_instances >= 0),
+                quota_vcpus      INTEGER CHECK (quota_vcpus >= 0),
+                quota_memory_mib INTEGER CHECK (quota_memory_mib >= 0),
+                quota_disk_gib   INTEGER CHECK (quota_disk_gib >= 0),
+                created_at       INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX departments_by_parent ON departments (parent_id);
+
+            ALTER TABLE users ADD COLUMN department_id INTEGER REFERENCES departments (id);
+            -- administers their department and its sub-departments
+            ALTER TABLE users ADD COLUMN department_admin INTEGER NOT NULL DEFAULT 0
+                CHECK (department_admin IN (0, 1));
+            ALTER TABLE users ADD COLUMN may_deploy INTEGER NOT NULL DEFAULT 1
+                CHECK (may_deploy IN (0, 1));
+            -- 'directory' accounts sign in against LDAP and have no password here
+            ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local'
+                CHECK (source IN ('local', 'directory'));
+            ALTER TABLE users ADD COLUMN quota_instances INTEGER CHECK (quota_instances >= 0);
+            ALTER TABLE users ADD COLUMN quota_vcpus INTEGER CHECK (quota_vcpus >= 0);
+            ALTER TABLE users ADD COLUMN quota_memory_mib INTEGER CHECK (quota_memory_mib >= 0);
+            ALTER TABLE users ADD COLUMN quota_disk_gib INTEGER CHECK (quota_disk_gib >= 0);
+            CREATE INDEX users_by_department ON users (department_id);
+
+            -- the department charged for the instance, fixed at deploy
+            ALTER TABLE instances ADD COLUMN department_id INTEGER REFERENCES departments (id);
+            CREATE INDEX instances_by_department ON instances (department_id);
+
+            -- Who did what, when, from where. No foreign keys: the log
+            -- outlives the accounts and objects it names.
+            CREATE TABLE audit (
+                id            INTEGER PRIMARY KEY,
+                at_ms         INTEGER NOT NULL,
+                actor         TEXT,
+                actor_id      INTEGER,
+                address       TEXT,
+                action        TEXT NOT NULL,
+                object        TEXT,
+                outcome       TEXT NOT NULL CHECK (outcome IN ('ok', 'refused', 'failed')),
+                detail        TEXT,
+                -- the department it concerns, for department admins' view
+                department_id INTEGER
+            ) STRICT;
+            CREATE INDEX audit_by_time ON audit (at_ms);
+            CREATE INDEX audit_by_department ON audit (department_id, at_ms);
+
+            -- The LDAP settings (JSON), at most one row.
+            CREATE TABLE directory (
+                id         INTEGER PRIMARY KEY CHECK (id = 1),
+                settings   TEXT NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

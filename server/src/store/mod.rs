@@ -2,6 +2,9 @@
 //! migrations. Every call leaves the async runtime through `run_blocking`;
 //! every write is one IMMEDIATE transaction.
 
+pub mod audit;
+pub mod departments;
+pub mod directory;
 mod error;
 pub mod hosts;
 pub mod instances;

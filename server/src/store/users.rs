@@ -1,6 +1,7 @@
 //! Accounts.
 
 use app::model::Role;
+use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{StoreError, now};
@@ -10,12 +11,33 @@ pub struct UserRow {
     pub id: i64,
     pub username: String,
     pub password_hash: Option<String>,
+    /// The stored role: `Admin` or `User` (department admins are users
+    /// with `department_admin` set).
     pub role: Role,
     pub disabled: bool,
     pub created_at: i64,
+    pub department_id: Option<i64>,
+    pub department_admin: bool,
+    pub may_deploy: bool,
+    /// `local` or `directory`.
+    pub source: String,
+    pub quota: Quota,
 }
 
-const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at";
+impl UserRow {
+    /// The role the account acts with.
+    pub fn effective_role(&self) -> Role {
+        match (self.role, self.department_admin, self.department_id) {
+            (Role::Admin, _, _) => Role::Admin,
+            (_, true, Some(_)) => Role::DepartmentAdmin,
+            (_, _, _) => Role::User,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, department_id,
+    department_admin, may_deploy, source, quota_instances, quota_vcpus, quota_memory_mib,
+    quota_disk_gib";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
     let role: String = row.get(3)?;
@@ -32,6 +54,16 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         })?,
         disabled: row.get(4)?,
         created_at: row.get(5)?,
+        department_id: row.get(6)?,
+        department_admin: row.get(7)?,
+        may_deploy: row.get(8)?,
+        source: row.get(9)?,
+        quota: Quota {
+            instances: row.get(10)?,
+            vcpus: row.get(11)?,
+            memory_mib: row.get(12)?,
+            disk_gib: row.get(13)?,
+        },
     })
 }
 
@@ -89,6 +121,101 @@ pub fn set_disabled(conn: &Connection, username: &str, disabled: bool) -> Result
         "UPDATE users SET disabled = ?2 WHERE username = ?1",
         params![username, disabled],
     )? == 1)
+}
+
+/// Accounts in any of `departments`, or all when `None`.
+pub fn list_in(conn: &Connection, departments: Option<&[i64]>) -> Result<Vec<UserRow>, StoreError> {
+    let all = list(conn)?;
+    Ok(match departments {
+        None => all,
+        Some(ids) => all
+            .into_iter()
+            .filter(|u| u.department_id.is_some_and(|d| ids.contains(&d)))
+            .collect(),
+    })
+}
+
+/// A local account in a department.
+pub fn insert_member(
+    conn: &Connection,
+    username: &str,
+    password_hash: &str,
+    department_id: Option<i64>,
+    department_admin: bool,
+    may_deploy: bool,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO users (username, password_hash, role, created_at, department_id,
+                            department_admin, may_deploy)
+         VALUES (?1, ?2, 'user', ?3, ?4, ?5, ?6)",
+        params![
+            username,
+            password_hash,
+            now(),
+            department_id,
+            department_admin,
+            may_deploy
+        ],
+    )
+    .map_err(|e| StoreError::unique_as(e, "a user with that name"))?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn set_department(
+    conn: &Connection,
+    id: i64,
+    department_id: Option<i64>,
+    department_admin: bool,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET department_id = ?2, department_admin = ?3 WHERE id = ?1",
+        params![id, department_id, department_admin],
+    )?;
+    Ok(())
+}
+
+pub fn set_may_deploy(conn: &Connection, id: i64, may_deploy: bool) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET may_deploy = ?2 WHERE id = ?1",
+        params![id, may_deploy],
+    )?;
+    Ok(())
+}
+
+pub fn set_quota(conn: &Connection, id: i64, quota: &Quota) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET quota_instances = ?2, quota_vcpus = ?3, quota_memory_mib = ?4,
+            quota_disk_gib = ?5 WHERE id = ?1",
+        params![
+            id,
+            quota.instances,
+            quota.vcpus,
+            quota.memory_mib,
+            quota.disk_gib
+        ],
+    )?;
+    Ok(())
+}
+
+/// Creates or refreshes a directory account at sign-in: its department
+/// and role follow the directory's groups each time.
+pub fn upsert_directory_account(
+    conn: &Connection,
+    username: &str,
+    department_id: Option<i64>,
+    department_admin: bool,
+) -> Result<UserRow, StoreError> {
+    conn.execute(
+        "INSERT INTO users (username, password_hash, role, created_at, department_id,
+                            department_admin, source)
+         VALUES (?1, NULL, 'user', ?2, ?3, ?4, 'directory')
+         ON CONFLICT (username) DO UPDATE SET
+            department_id = excluded.department_id,
+            department_admin = excluded.department_admin
+         WHERE users.source = 'directory'",
+        params![username, now(), department_id, department_admin],
+    )?;
+    by_name(conn, username)?.ok_or(StoreError::Corrupt("directory account vanished".into()))
 }
 
 #[cfg(test)]

@@ -29,10 +29,10 @@ pub async fn add(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<AddHost>,
 ) -> ApiResult<(StatusCode, Json<HostStatus>)> {
-    authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    let who = authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
     Ok((
         StatusCode::CREATED,
-        Json(state.service.add_host(body).await?),
+        Json(state.service.add_host(who, body).await?),
     ))
 }
 
@@ -45,8 +45,8 @@ pub async fn remove(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
-    state.service.remove_host(id).await?;
+    let who = authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    state.service.remove_host(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

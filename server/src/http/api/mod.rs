@@ -6,6 +6,7 @@ mod auth;
 mod hosts;
 mod instances;
 mod openapi;
+mod org;
 mod system;
 mod tokens;
 mod zones;
@@ -16,7 +17,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,6 +49,23 @@ pub fn router() -> Router<HttpState> {
         .route("/hosts", get(hosts::list).post(hosts::add))
         .route("/hosts/{id}", delete(hosts::remove))
         .route("/orphans", get(hosts::orphans))
+        .route(
+            "/departments",
+            get(org::list_departments).post(org::create_department),
+        )
+        .route(
+            "/departments/{id}",
+            patch(org::update_department).delete(org::delete_department),
+        )
+        .route("/users", get(org::list_members).post(org::create_member))
+        .route("/users/{id}", patch(org::update_member))
+        .route("/audit", get(org::audit_log))
+        .route(
+            "/directory",
+            get(org::get_directory).put(org::set_directory),
+        )
+        .route("/directory/test", post(org::test_directory))
+        .route("/quotas", get(org::my_quotas))
         .route("/zones", get(zones::list))
         .route(
             "/zones/outside",
@@ -133,6 +151,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
             .await
             .map(|axum::extract::Path(id)| IdPath(id))
             .map_err(|e: PathRejection| ApiError(AppError::BadRequest(e.body_text())))
+    }
+}
+
+/// A query string whose rejections are API errors (422, naming it).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError(AppError::invalid("query", e.body_text())))
     }
 }
 

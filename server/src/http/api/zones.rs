@@ -17,7 +17,7 @@ pub async fn list(
     State(state): State<HttpState>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<ZonesView>> {
-    authorize(ctx.principal.as_ref(), Action::Deploy)?;
+    authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
     Ok(Json(state.service.zones().await?))
 }
 
@@ -34,8 +34,8 @@ pub async fn set_outside(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<OutsideZoneSettings>,
 ) -> ApiResult<Json<ZonesView>> {
-    authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
-    Ok(Json(state.service.set_outside_zone(body).await?))
+    let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+    Ok(Json(state.service.set_outside_zone(who, body).await?))
 }
 
 /// Removes the outside zone when no instance uses it (admins).
@@ -46,7 +46,7 @@ pub async fn clear_outside(
     State(state): State<HttpState>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<StatusCode> {
-    authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
-    state.service.clear_outside_zone().await?;
+    let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+    state.service.clear_outside_zone(who).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,311 @@
+//! Server functions of the delegation pages: departments, members,
+//! quotas, the audit log and the directory. Form fields arrive as text so
+//! that a typo gets its own message, not a decoding error.
+
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use super::respond;
+use crate::error::AppError;
+use crate::org::{AuditEntry, DepartmentView, DirectoryTest, DirectoryView, MemberView};
+#[cfg(feature = "ssr")]
+use crate::org::{
+    AuditFilter, DepartmentChange, DirectorySettings, GroupMapping, MemberChange, NewDepartment,
+    NewMember, Quota,
+};
+#[cfg(feature = "ssr")]
+use crate::policy::{Action, authorize};
+#[cfg(feature = "ssr")]
+use crate::service::{request_context, service};
+
+/// An optional whole number: empty is `None` (no limit).
+#[cfg(feature = "ssr")]
+fn limit<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, AppError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        AppError::invalid(
+            field,
+            "use a whole number of 0 or more, or leave it empty for no limit",
+        )
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn id(field: &str, text: &str) -> Result<Option<i64>, AppError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| AppError::invalid(field, "choose one from the list"))
+}
+
+#[server(prefix = "/fn", endpoint = "departments")]
+pub async fn get_departments() -> Result<Vec<DepartmentView>, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            service()?.departments(who).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "create_department")]
+pub async fn create_department(
+    name: String,
+    #[server(default)] parent_id: String,
+) -> Result<DepartmentView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+            let request = NewDepartment {
+                name,
+                parent_id: id("parent_id", &parent_id)?,
+            };
+            service()?.create_department(who, request).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "set_department_quota")]
+pub async fn set_department_quota(
+    id: i64,
+    #[server(default)] instances: String,
+    #[server(default)] vcpus: String,
+    #[server(default)] memory_mib: String,
+    #[server(default)] disk_gib: String,
+) -> Result<DepartmentView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let quota = Quota {
+                instances: limit("instances", &instances)?,
+                vcpus: limit("vcpus", &vcpus)?,
+                memory_mib: limit("memory_mib", &memory_mib)?,
+                disk_gib: limit("disk_gib", &disk_gib)?,
+            };
+            let change = DepartmentChange {
+                name: None,
+                quota: Some(quota),
+            };
+            service()?.update_department(who, id, change).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "delete_department")]
+pub async fn delete_department(id: i64) -> Result<(), AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+            service()?.delete_department(who, id).await?;
+            leptos_axum::redirect("/departments");
+            Ok(())
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "members")]
+pub async fn get_members(department: Option<i64>) -> Result<Vec<MemberView>, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            service()?.members(who, department).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "create_member")]
+pub async fn create_member(
+    username: String,
+    password: String,
+    department_id: i64,
+    #[server(default)] department_admin: Option<String>,
+) -> Result<MemberView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let request = NewMember {
+                username,
+                password,
+                department_id: Some(department_id),
+                // A checkbox sends its value only when ticked.
+                department_admin: department_admin.is_some(),
+                may_deploy: true,
+            };
+            service()?.create_member(who, request).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "set_may_deploy")]
+pub async fn set_may_deploy(id: i64, may_deploy: bool) -> Result<MemberView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let change = MemberChange {
+                may_deploy: Some(may_deploy),
+                ..MemberChange::default()
+            };
+            service()?.update_member(who, id, change).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "audit")]
+pub async fn get_audit(
+    actor: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+) -> Result<Vec<AuditEntry>, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ViewAudit)?;
+            let filter = AuditFilter {
+                actor,
+                action,
+                outcome,
+                limit: Some(500),
+            };
+            service()?.audit_log(who, filter).await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "directory")]
+pub async fn get_directory() -> Result<DirectoryView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
+            service()?.directory().await
+        }
+        .await,
+    )
+}
+
+/// The directory page's form, every field as typed.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct DirectoryForm {
+    pub url: String,
+    #[serde(default)]
+    pub bind_dn: String,
+    #[serde(default)]
+    pub bind_password: String,
+    pub user_base: String,
+    pub user_filter: String,
+    pub username_attribute: String,
+    #[serde(default)]
+    pub group_base: String,
+    /// One a line: `GROUP DN | DEPARTMENT NAME | user or department_admin`.
+    #[serde(default)]
+    pub mappings: String,
+    #[serde(default)]
+    pub ca_certificate: String,
+}
+
+/// Saves the directory form.
+#[server(prefix = "/fn", endpoint = "save_directory")]
+pub async fn save_directory(form: DirectoryForm) -> Result<DirectoryView, AppError> {
+    respond(
+        async move {
+            let DirectoryForm {
+                url,
+                bind_dn,
+                bind_password,
+                user_base,
+                user_filter,
+                username_attribute,
+                group_base,
+                mappings,
+                ca_certificate,
+            } = form;
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
+            let service = service()?;
+            let departments = service.departments(who).await?;
+            let mut group_mappings = Vec::new();
+            for (n, line) in mappings
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+                let bad =
+                    |why: &str| AppError::invalid("mappings", format!("line {}: {why}", n + 1));
+                let [group_dn, department, role] = parts[..] else {
+                    return Err(bad(
+                        "write GROUP DN | DEPARTMENT | user or department_admin",
+                    ));
+                };
+                let department_id = departments
+                    .iter()
+                    .find(|d| d.name == department || d.path == department)
+                    .map(|d| d.id)
+                    .ok_or_else(|| bad(&format!("there is no department {department:?}")))?;
+                let role = match role {
+                    "user" => crate::model::Role::User,
+                    "department_admin" => crate::model::Role::DepartmentAdmin,
+                    _ => return Err(bad("the role is user or department_admin")),
+                };
+                group_mappings.push(GroupMapping {
+                    group_dn: group_dn.to_owned(),
+                    department_id,
+                    role,
+                });
+            }
+            let settings = DirectorySettings {
+                url,
+                bind_dn,
+                bind_password: (!bind_password.is_empty()).then_some(bind_password),
+                user_base,
+                user_filter,
+                username_attribute,
+                group_base,
+                group_mappings,
+                ca_certificate: (!ca_certificate.trim().is_empty()).then_some(ca_certificate),
+            };
+            service.set_directory(who, settings).await
+        }
+        .await,
+    )
+}
+
+/// Tests the saved directory settings.
+#[server(prefix = "/fn", endpoint = "test_directory")]
+pub async fn test_directory() -> Result<DirectoryTest, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
+            let service = service()?;
+            let Some(settings) = service.directory().await?.settings else {
+                return Err(AppError::Conflict(
+                    "save the directory settings first".into(),
+                ));
+            };
+            service.test_directory(settings).await
+        }
+        .await,
+    )
+}

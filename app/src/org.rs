@@ -1,0 +1,251 @@
+//! Delegation: departments, their members and admins, quotas, the audit
+//! log and directory (LDAP) sign-in. Shared by the portal, the REST API
+//! and the server.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Role;
+
+/// Limits on what instances may take; `None` is no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    #[serde(default)]
+    pub instances: Option<u32>,
+    #[serde(default)]
+    pub vcpus: Option<u32>,
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+    #[serde(default)]
+    pub disk_gib: Option<u64>,
+}
+
+impl std::fmt::Display for Quota {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let part = |v: Option<u64>| v.map_or("no limit".to_owned(), |v| v.to_string());
+        write!(
+            f,
+            "instances {}, vCPUs {}, memory {} MiB, disk {} GiB",
+            part(self.instances.map(u64::from)),
+            part(self.vcpus.map(u64::from)),
+            part(self.memory_mib),
+            part(self.disk_gib)
+        )
+    }
+}
+
+/// What instances take now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Usage {
+    pub instances: u32,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+}
+
+/// A quota beside its use, for bars.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct QuotaUse {
+    /// "Your quota" or "Department Physics".
+    pub scope: String,
+    pub quota: Quota,
+    pub usage: Usage,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DepartmentView {
+    pub id: i64,
+    pub name: String,
+    pub parent_id: Option<i64>,
+    /// Names from the top, e.g. "Science / Physics".
+    pub path: String,
+    /// Covers the sub-departments too.
+    pub quota: Quota,
+    pub usage: Usage,
+    pub members: u32,
+    pub admins: Vec<String>,
+    /// Whether the caller may change this department's quota.
+    pub may_set_quota: bool,
+}
+
+/// `POST /api/v1/departments`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewDepartment {
+    pub name: String,
+    /// The department it sits in; a top-level one when absent.
+    #[serde(default)]
+    pub parent_id: Option<i64>,
+}
+
+/// `PATCH /api/v1/departments/{id}`: what is given changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentChange {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub quota: Option<Quota>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MemberView {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub department_id: Option<i64>,
+    pub department: Option<String>,
+    pub may_deploy: bool,
+    pub disabled: bool,
+    /// `local` or `directory`.
+    pub source: String,
+    pub quota: Quota,
+    pub usage: Usage,
+}
+
+/// `POST /api/v1/users`: a local account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub department_id: Option<i64>,
+    /// Appoints the account admin of its department (appliance admins only).
+    #[serde(default)]
+    pub department_admin: bool,
+    #[serde(default = "yes")]
+    pub may_deploy: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `PATCH /api/v1/users/{id}`: what is given changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MemberChange {
+    #[serde(default)]
+    pub department_id: Option<i64>,
+    #[serde(default)]
+    pub department_admin: Option<bool>,
+    #[serde(default)]
+    pub may_deploy: Option<bool>,
+    #[serde(default)]
+    pub quota: Option<Quota>,
+}
+
+/// One audit record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    pub id: i64,
+    /// RFC 3339.
+    pub at: String,
+    pub actor: Option<String>,
+    pub address: Option<String>,
+    pub action: String,
+    pub object: Option<String>,
+    /// `ok`, `refused` or `failed`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// `GET /api/v1/audit` query: all given filters apply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    /// Exact account name.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Action prefix, e.g. `sign_in` or `instance.`.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// `ok`, `refused` or `failed`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// At most this many, newest first (default 200, at most 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// What a directory group makes its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GroupMapping {
+    /// The group's DN.
+    pub group_dn: String,
+    pub department_id: i64,
+    /// `user` or `department_admin`.
+    pub role: Role,
+}
+
+/// The LDAP directory accounts may sign in with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    /// `ldap://host:389` or `ldaps://host:636`.
+    pub url: String,
+    /// The service account that searches; empty for an anonymous search.
+    #[serde(default)]
+    pub bind_dn: String,
+    /// Write-only: never returned. Absent keeps the stored one.
+    #[serde(default, skip_serializing)]
+    pub bind_password: Option<String>,
+    /// Where accounts live, e.g. `ou=people,dc=example,dc=org`.
+    pub user_base: String,
+    /// Which entries are accounts, e.g. `(objectClass=inetOrgPerson)`.
+    #[serde(default = "default_user_filter")]
+    pub user_filter: String,
+    /// The attribute holding the sign-in name.
+    #[serde(default = "default_username_attribute")]
+    pub username_attribute: String,
+    /// Where groups live; groups list members by DN (`member`).
+    #[serde(default)]
+    pub group_base: String,
+    #[serde(default)]
+    pub group_mappings: Vec<GroupMapping>,
+    /// PEM of the CA that signed an `ldaps://` server's certificate, when
+    /// it is not in the system's trust store.
+    #[serde(default)]
+    pub ca_certificate: Option<String>,
+}
+
+fn default_user_filter() -> String {
+    "(objectClass=inetOrgPerson)".into()
+}
+
+fn default_username_attribute() -> String {
+    "uid".into()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DirectoryView {
+    /// `None` until an admin configures a directory.
+    pub settings: Option<DirectorySettings>,
+    pub bind_password_set: bool,
+}
+
+/// The answer of the "test" button.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DirectoryTest {
+    pub ok: bool,
+    pub message: String,
+    /// Accounts the user filter finds (up to 1000).
+    pub accounts: u32,
+}

@@ -1,0 +1,235 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::dashboard::QuotaCard;
+use crate::api::get_me;
+use crate::api::org::{
+    CreateMember, DeleteDepartment, SetDepartmentQuota, SetMayDeploy, get_departments, get_members,
+};
+use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
+use crate::model::Role;
+use crate::org::{DepartmentView, MemberView, QuotaUse};
+
+/// One department: its quota and use, its members and their right to
+/// deploy, and forms to add members and set the quota.
+#[component]
+pub fn DepartmentPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let quota = ServerAction::<SetDepartmentQuota>::new();
+    let add = ServerAction::<CreateMember>::new();
+    let grant = ServerAction::<SetMayDeploy>::new();
+    let delete = ServerAction::<DeleteDepartment>::new();
+    let data = Resource::new(
+        move || {
+            (
+                id(),
+                quota.version().get(),
+                add.version().get(),
+                grant.version().get(),
+            )
+        },
+        |(id, _, _, _)| async move {
+            (
+                get_departments().await,
+                get_members(Some(id)).await,
+                get_me().await,
+            )
+        },
+    );
+    let general = Signal::derive(move || {
+        general_error(&quota.value().get())
+            .or_else(|| general_error(&add.value().get()))
+            .or_else(|| general_error(&grant.value().get()))
+            .or_else(|| general_error(&delete.value().get()))
+    });
+    view! {
+        <Title text="Department" />
+        <Layout>
+            <ErrorBanner message=general />
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    let (departments, members, me) = data.await;
+                    let found = departments.and_then(|all| {
+                        all.into_iter()
+                            .find(|d| d.id == id())
+                            .ok_or(crate::error::AppError::NotFound("department".into()))
+                    });
+                    match (found, members, me) {
+                        (Ok(department), Ok(members), Ok(me)) => {
+                            let admin = me.is_some_and(|m| m.role == Role::Admin);
+                            view! { <Department department members admin quota add grant delete /> }.into_any()
+                        }
+                        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                            view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </Layout>
+    }
+}
+
+#[component]
+fn Department(
+    department: DepartmentView,
+    members: Vec<MemberView>,
+    admin: bool,
+    quota: ServerAction<SetDepartmentQuota>,
+    add: ServerAction<CreateMember>,
+    grant: ServerAction<SetMayDeploy>,
+    delete: ServerAction<DeleteDepartment>,
+) -> impl IntoView {
+    let id = department.id;
+    let usage = QuotaUse {
+        scope: "In use, with its sub-departments".into(),
+        quota: department.quota,
+        usage: department.usage,
+    };
+    view! {
+        <Title text=department.name.clone() />
+        <h1 class="page-title">{department.path.clone()}</h1>
+        <div class="grid">
+            <QuotaCard quota=usage />
+        </div>
+        {department.may_set_quota.then(|| view! { <QuotaForm department=department.clone() quota /> })}
+        <section class="card">
+            <h2>"Members"</h2>
+            <MemberTable members grant />
+        </section>
+        <AddMemberForm id admin add />
+        {admin.then(|| view! {
+            <ActionForm action=delete attr:class="inline">
+                <input type="hidden" name="id" value=id />
+                <button type="submit" class="button danger">"Remove this department"</button>
+            </ActionForm>
+        })}
+    }
+}
+
+#[component]
+fn QuotaForm(department: DepartmentView, quota: ServerAction<SetDepartmentQuota>) -> impl IntoView {
+    let result = quota.value();
+    let err = move |f: &'static str| Signal::derive(move || error_for_field(&result.get(), f));
+    let q = department.quota;
+    let text = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let field = move |name: &'static str, label: &'static str, value: String| {
+        let id = format!("quota-{name}");
+        let error_id = format!("quota-{name}-error");
+        view! {
+            <label for=id.clone()>{label}</label>
+            <input id=id name=name type="text" inputmode="numeric" value=value
+                placeholder="no limit" aria-describedby=error_id.clone() />
+            <FieldError id=error_id message=err(name) />
+        }
+    };
+    view! {
+        <section class="card">
+            <h2>"Quota"</h2>
+            <p class="hint">"Empty means no limit. It covers the sub-departments too."</p>
+            <ActionForm action=quota attr:class="form-card quota-form" attr:novalidate=true>
+                <input type="hidden" name="id" value=department.id />
+                {field("instances", "Instances", text(q.instances.map(u64::from)))}
+                {field("vcpus", "vCPUs", text(q.vcpus.map(u64::from)))}
+                {field("memory_mib", "Memory (MiB)", text(q.memory_mib))}
+                {field("disk_gib", "Disk (GiB)", text(q.disk_gib))}
+                <button type="submit" class="button primary" disabled=move || quota.pending().get()>
+                    "Save quota"
+                </button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn MemberTable(members: Vec<MemberView>, grant: ServerAction<SetMayDeploy>) -> impl IntoView {
+    if members.is_empty() {
+        return view! { <p>"No members yet."</p> }.into_any();
+    }
+    view! {
+        <table>
+            <thead>
+                <tr>
+                    <th scope="col">"Account"</th>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"From"</th>
+                    <th scope="col">"Instances"</th>
+                    <th scope="col">"May deploy"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {members.into_iter().map(|m| {
+                    let (label, next, button) = if m.may_deploy {
+                        ("yes", false, "Withdraw")
+                    } else {
+                        ("no", true, "Grant")
+                    };
+                    let aria = format!("{button} the right to deploy for {}", m.username);
+                    view! {
+                        <tr>
+                            <td>{m.username.clone()}</td>
+                            <td>{m.role.label()}</td>
+                            <td>{m.source.clone()}</td>
+                            <td>{m.usage.instances}</td>
+                            <td>
+                                <span class="may-deploy">{label}</span> " "
+                                <ActionForm action=grant attr:class="inline">
+                                    <input type="hidden" name="id" value=m.id />
+                                    <input type="hidden" name="may_deploy" value=next.to_string() />
+                                    <button type="submit" class="button subtle" aria-label=aria>{button}</button>
+                                </ActionForm>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn AddMemberForm(id: i64, admin: bool, add: ServerAction<CreateMember>) -> impl IntoView {
+    let result = add.value();
+    let err = move |f: &'static str| Signal::derive(move || error_for_field(&result.get(), f));
+    view! {
+        <section class="card">
+            <h2>"Add a member"</h2>
+            <Show when=move || matches!(result.get(), Some(Ok(_)))>
+                <div class="banner success" role="status">
+                    {move || match result.get() {
+                        Some(Ok(m)) => format!("{} added.", m.username),
+                        Some(Err(_)) | None => String::new(),
+                    }}
+                </div>
+            </Show>
+            <ActionForm action=add attr:class="form-card" attr:novalidate=true>
+                <input type="hidden" name="department_id" value=id />
+                <label for="member-username">"User name"</label>
+                <input id="member-username" name="username" type="text" maxlength="64"
+                    autocomplete="off" aria-describedby="member-username-error" />
+                <FieldError id="member-username-error".into() message=err("username") />
+                <label for="member-password">"Initial password"</label>
+                <input id="member-password" name="password" type="password" autocomplete="new-password"
+                    aria-describedby="member-password-error" />
+                <FieldError id="member-password-error".into() message=err("password") />
+                {admin.then(|| view! {
+                    <label class="choice" for="member-admin">
+                        <input id="member-admin" type="checkbox" name="department_admin" value="on" />
+                        <span>"Department admin"</span>
+                    </label>
+                })}
+                <button type="submit" class="button primary" disabled=move || add.pending().get()>
+                    "Add member"
+                </button>
+            </ActionForm>
+        </section>
+    }
+}

@@ -1,0 +1,587 @@
+//! Delegation through the service layer: departments, members, quotas,
+//! the audit log and the directory settings. The edge has authorized the
+//! action; here each object is checked with `may_manage`.
+
+use std::collections::HashMap;
+
+use app::error::AppError;
+use app::model::{Principal, Role};
+use app::org::{
+    AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
+    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember,
+};
+use app::policy::may_manage;
+use app::service::OrgService;
+use app::validate;
+use async_trait::async_trait;
+
+use super::{Appliance, rfc3339_ms, store_err};
+use crate::auth::{directory, password};
+use crate::blocking::run_blocking;
+use crate::error_chain;
+use crate::store::departments::DepartmentRow;
+use crate::store::users::UserRow;
+use crate::store::{audit, departments, directory as directory_store, users};
+
+/// "Science / Physics" for Physics under Science.
+fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
+    let mut names = Vec::new();
+    let mut next = Some(id);
+    while let Some(id) = next {
+        let Some(d) = by_id.get(&id) else { break };
+        if names.len() > 64 {
+            break;
+        }
+        names.push(d.name.clone());
+        next = d.parent_id;
+    }
+    names.reverse();
+    names.join(" / ")
+}
+
+/// Department admins set the quotas of the departments below their own;
+/// their own department's quota is set from above.
+fn may_set_quota(who: &Principal, department: i64) -> bool {
+    match who.role {
+        Role::Admin => true,
+        Role::DepartmentAdmin => {
+            who.department_id != Some(department) && may_manage(who, Some(department))
+        }
+        Role::User => false,
+    }
+}
+
+fn validate_directory(settings: &DirectorySettings) -> Result<(), AppError> {
+    let url = settings.url.trim();
+    if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) || url.len() > 512 {
+        return Err(AppError::invalid(
+            "url",
+            "use ldap://host:port or ldaps://host:port",
+        ));
+    }
+    if settings.user_base.trim().is_empty() {
+        return Err(AppError::invalid("user_base", "is required"));
+    }
+    let filter = settings.user_filter.trim();
+    let balanced = filter.chars().try_fold(0i32, |depth, c| match c {
+        '(' => Some(depth + 1),
+        ')' if depth > 0 => Some(depth - 1),
+        ')' => None,
+        _ => Some(depth),
+    });
+    if !(filter.starts_with('(') && filter.ends_with(')') && balanced == Some(0)) {
+        return Err(AppError::invalid(
+            "user_filter",
+            "must be one LDAP filter in parentheses, e.g. (objectClass=inetOrgPerson)",
+        ));
+    }
+    let attribute = &settings.username_attribute;
+    if attribute.is_empty()
+        || attribute.len() > 64
+        || !attribute
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(AppError::invalid(
+            "username_attribute",
+            "use an attribute name such as uid",
+        ));
+    }
+    for m in &settings.group_mappings {
+        if m.group_dn.trim().is_empty() {
+            return Err(AppError::invalid("group_mappings", "a group DN is empty"));
+        }
+        if m.role == Role::Admin {
+            return Err(AppError::invalid(
+                "group_mappings",
+                "groups map to user or department_admin; appliance admins are local accounts",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Appliance {
+    async fn department_views(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError> {
+        let who = who.clone();
+        self.store
+            .read(move |c| {
+                let all = departments::list(c)?;
+                let people = users::list(c)?;
+                let by_id: HashMap<i64, DepartmentRow> =
+                    all.iter().map(|d| (d.id, d.clone())).collect();
+                let mut views = Vec::new();
+                for d in all.iter().filter(|d| may_manage(&who, Some(d.id))) {
+                    let in_dept = people.iter().filter(|u| u.department_id == Some(d.id));
+                    views.push(DepartmentView {
+                        id: d.id,
+                        name: d.name.clone(),
+                        parent_id: d.parent_id,
+                        path: path_of(d.id, &by_id),
+                        quota: d.quota,
+                        usage: departments::usage(c, d.id)?,
+                        members: in_dept.clone().count() as u32,
+                        admins: in_dept
+                            .filter(|u| u.department_admin)
+                            .map(|u| u.username.clone())
+                            .collect(),
+                        may_set_quota: may_set_quota(&who, d.id),
+                    });
+                }
+                views.sort_by(|a, b| a.path.cmp(&b.path));
+                Ok(views)
+            })
+            .await
+            .map_err(store_err)
+    }
+
+    async fn department_view(&self, who: &Principal, id: i64) -> Result<DepartmentView, AppError> {
+        self.department_views(who)
+            .await?
+            .into_iter()
+            .find(|d| d.id == id)
+            .ok_or_else(|| AppError::NotFound("department".into()))
+    }
+
+    async fn member_view(&self, row: UserRow) -> Result<MemberView, AppError> {
+        let (id, department) = (row.id, row.department_id);
+        let (usage, name) = self
+            .store
+            .read(move |c| {
+                let name = match department {
+                    Some(d) => departments::get(c, d)?.map(|d| d.name),
+                    None => None,
+                };
+                Ok((departments::user_usage(c, id)?, name))
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(MemberView {
+            id: row.id,
+            username: row.username.clone(),
+            role: row.effective_role(),
+            department_id: row.department_id,
+            department: name,
+            may_deploy: row.may_deploy,
+            disabled: row.disabled,
+            source: row.source.clone(),
+            quota: row.quota,
+            usage,
+        })
+    }
+
+    /// The account `id` if `who` administers it, else `NotFound`.
+    async fn managed_member(&self, who: &Principal, id: i64) -> Result<UserRow, AppError> {
+        self.store
+            .read(move |c| users::by_id(c, id))
+            .await
+            .map_err(store_err)?
+            .filter(|u| {
+                may_manage(who, u.department_id)
+                    && (who.role == Role::Admin || u.role != Role::Admin)
+            })
+            .ok_or_else(|| AppError::NotFound("user".into()))
+    }
+
+    async fn existing_department(&self, field: &str, id: i64) -> Result<DepartmentRow, AppError> {
+        self.store
+            .read(move |c| departments::get(c, id))
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| AppError::invalid(field, format!("there is no department #{id}")))
+    }
+}
+
+#[async_trait]
+impl OrgService for Appliance {
+    async fn departments(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError> {
+        self.department_views(who).await
+    }
+
+    async fn create_department(
+        &self,
+        who: &Principal,
+        request: NewDepartment,
+    ) -> Result<DepartmentView, AppError> {
+        let name = validate::display_name("name", &request.name)?;
+        if let Some(parent) = request.parent_id {
+            self.existing_department("parent_id", parent).await?;
+        }
+        let stored = name.clone();
+        let id = self
+            .store
+            .write(move |tx| departments::insert(tx, &stored, request.parent_id))
+            .await
+            .map_err(store_err)?;
+        self.audit_change(
+            who,
+            "department.create",
+            format!("department {name}"),
+            Some(id),
+            None,
+        )
+        .await;
+        self.department_view(who, id).await
+    }
+
+    async fn update_department(
+        &self,
+        who: &Principal,
+        id: i64,
+        change: DepartmentChange,
+    ) -> Result<DepartmentView, AppError> {
+        if !may_manage(who, Some(id)) {
+            return Err(AppError::NotFound("department".into()));
+        }
+        let current = self
+            .existing_department("id", id)
+            .await
+            .map_err(|_| AppError::NotFound("department".into()))?;
+        let name = change
+            .name
+            .as_deref()
+            .map(|n| validate::display_name("name", n))
+            .transpose()?;
+        if name.is_some() && who.role != Role::Admin {
+            return Err(AppError::Forbidden);
+        }
+        if change.quota.is_some() && !may_set_quota(who, id) {
+            return Err(AppError::Forbidden);
+        }
+        let quota = change.quota;
+        let new_name = name.clone();
+        self.store
+            .write(move |tx| {
+                if let Some(n) = &new_name {
+                    departments::rename(tx, id, n)?;
+                }
+                if let Some(q) = &quota {
+                    departments::set_quota(tx, id, q)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(store_err)?;
+        let mut changes = Vec::new();
+        if let Some(n) = name {
+            changes.push(format!("renamed to {n}"));
+        }
+        if let Some(q) = quota {
+            changes.push(format!("quota: {q}"));
+        }
+        self.audit_change(
+            who,
+            "department.update",
+            format!("department {}", current.name),
+            Some(id),
+            Some(changes.join("; ")),
+        )
+        .await;
+        self.department_view(who, id).await
+    }
+
+    async fn delete_department(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let outcome = self
+            .store
+            .write(move |tx| {
+                let Some(d) = departments::get(tx, id)? else {
+                    return Ok(Err(AppError::NotFound("department".into())));
+                };
+                let mapped = directory_store::get(tx)?
+                    .is_some_and(|s| s.group_mappings.iter().any(|m| m.department_id == id));
+                let why = match departments::in_use(tx, id)? {
+                    Some(why) => Some(why),
+                    None if mapped => Some("a directory group maps to it"),
+                    None => None,
+                };
+                if let Some(why) = why {
+                    return Ok(Err(AppError::Conflict(format!(
+                        "department {} cannot be removed: {why}",
+                        d.name
+                    ))));
+                }
+                departments::delete(tx, id)?;
+                Ok(Ok(d.name))
+            })
+            .await
+            .map_err(store_err)??;
+        self.audit_change(
+            who,
+            "department.delete",
+            format!("department {outcome}"),
+            Some(id),
+            None,
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn members(
+        &self,
+        who: &Principal,
+        department: Option<i64>,
+    ) -> Result<Vec<MemberView>, AppError> {
+        if let Some(d) = department
+            && !may_manage(who, Some(d))
+        {
+            return Err(AppError::NotFound("department".into()));
+        }
+        let scope = match who.role {
+            Role::Admin => None,
+            Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
+        };
+        let rows = self
+            .store
+            .read(move |c| users::list_in(c, scope.as_deref()))
+            .await
+            .map_err(store_err)?;
+        let mut views = Vec::new();
+        for row in rows
+            .into_iter()
+            .filter(|u| department.is_none() || u.department_id == department)
+        {
+            views.push(self.member_view(row).await?);
+        }
+        Ok(views)
+    }
+
+    async fn create_member(
+        &self,
+        who: &Principal,
+        request: NewMember,
+    ) -> Result<MemberView, AppError> {
+        let username = validate::username("username", &request.username)?;
+        if request.department_admin && who.role != Role::Admin {
+            return Err(AppError::Forbidden);
+        }
+        if request.department_admin && request.department_id.is_none() {
+            return Err(AppError::invalid(
+                "department_id",
+                "a department admin needs a department",
+            ));
+        }
+        match request.department_id {
+            Some(d) => {
+                let dept = self.existing_department("department_id", d).await?;
+                if !may_manage(who, Some(dept.id)) {
+                    return Err(AppError::Forbidden);
+                }
+            }
+            None if who.role != Role::Admin => {
+                return Err(AppError::invalid(
+                    "department_id",
+                    "choose one of your departments",
+                ));
+            }
+            None => {}
+        }
+        if let Some(why) = password::weakness(&request.password, &[&username]) {
+            return Err(AppError::invalid("password", why));
+        }
+        let secret = request.password;
+        let hash = run_blocking(move || password::hash(&secret)).await;
+        let stored = username.clone();
+        let id = self
+            .store
+            .write(move |tx| {
+                users::insert_member(
+                    tx,
+                    &stored,
+                    &hash,
+                    request.department_id,
+                    request.department_admin,
+                    request.may_deploy,
+                )
+            })
+            .await
+            .map_err(store_err)?;
+        let role = if request.department_admin {
+            "department admin"
+        } else {
+            "member"
+        };
+        self.audit_change(
+            who,
+            "user.create",
+            format!("user {username}"),
+            request.department_id,
+            Some(format!("as {role}, may deploy: {}", request.may_deploy)),
+        )
+        .await;
+        let row = self.managed_member(who, id).await?;
+        self.member_view(row).await
+    }
+
+    async fn update_member(
+        &self,
+        who: &Principal,
+        id: i64,
+        change: MemberChange,
+    ) -> Result<MemberView, AppError> {
+        let row = self.managed_member(who, id).await?;
+        if change.department_admin.is_some() && who.role != Role::Admin {
+            return Err(AppError::Forbidden);
+        }
+        if let Some(d) = change.department_id {
+            self.existing_department("department_id", d).await?;
+            if !may_manage(who, Some(d)) {
+                return Err(AppError::Forbidden);
+            }
+        }
+        let department = change.department_id.or(row.department_id);
+        let department_admin = change.department_admin.unwrap_or(row.department_admin);
+        if department_admin && department.is_none() {
+            return Err(AppError::invalid(
+                "department_id",
+                "a department admin needs a department",
+            ));
+        }
+        let c = change.clone();
+        self.store
+            .write(move |tx| {
+                if c.department_id.is_some() || c.department_admin.is_some() {
+                    users::set_department(tx, id, department, department_admin)?;
+                }
+                if let Some(may) = c.may_deploy {
+                    users::set_may_deploy(tx, id, may)?;
+                }
+                if let Some(q) = &c.quota {
+                    users::set_quota(tx, id, q)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(store_err)?;
+        let mut what = Vec::new();
+        if let Some(d) = change.department_id {
+            what.push(format!("department #{d}"));
+        }
+        if let Some(a) = change.department_admin {
+            what.push(format!("department admin: {a}"));
+        }
+        if let Some(m) = change.may_deploy {
+            what.push(format!("may deploy: {m}"));
+        }
+        if let Some(q) = change.quota {
+            what.push(format!("quota: {q}"));
+        }
+        self.audit_change(
+            who,
+            "user.update",
+            format!("user {}", row.username),
+            department,
+            Some(what.join("; ")),
+        )
+        .await;
+        let row = self.managed_member(who, id).await?;
+        self.member_view(row).await
+    }
+
+    async fn audit_log(
+        &self,
+        who: &Principal,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditEntry>, AppError> {
+        if let Some(o) = filter.outcome.as_deref()
+            && !o.is_empty()
+            && !["ok", "refused", "failed"].contains(&o)
+        {
+            return Err(AppError::invalid("outcome", "use ok, refused or failed"));
+        }
+        let scope = match who.role {
+            Role::Admin => None,
+            Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
+        };
+        let rows = self
+            .store
+            .read(move |c| audit::list(c, &filter, scope.as_deref()))
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                id: r.id,
+                at: rfc3339_ms(r.at_ms),
+                actor: r.actor,
+                address: r.address,
+                action: r.action,
+                object: r.object,
+                outcome: r.outcome,
+                detail: r.detail,
+            })
+            .collect())
+    }
+
+    async fn directory(&self) -> Result<DirectoryView, AppError> {
+        let stored = self
+            .store
+            .read(directory_store::get)
+            .await
+            .map_err(store_err)?;
+        let bind_password_set = stored
+            .as_ref()
+            .is_some_and(|s| s.bind_password.as_deref().is_some_and(|p| !p.is_empty()));
+        Ok(DirectoryView {
+            settings: stored.map(|s| DirectorySettings {
+                bind_password: None,
+                ..s
+            }),
+            bind_password_set,
+        })
+    }
+
+    async fn set_directory(
+        &self,
+        who: &Principal,
+        mut settings: DirectorySettings,
+    ) -> Result<DirectoryView, AppError> {
+        validate_directory(&settings)?;
+        for m in &settings.group_mappings {
+            self.existing_department("group_mappings", m.department_id)
+                .await?;
+        }
+        if settings.bind_password.is_none() {
+            settings.bind_password = self
+                .store
+                .read(directory_store::get)
+                .await
+                .map_err(store_err)?
+                .and_then(|s| s.bind_password);
+        }
+        let url = settings.url.clone();
+        self.store
+            .write(move |tx| directory_store::set(tx, &settings))
+            .await
+            .map_err(store_err)?;
+        self.audit_change(who, "directory.set", format!("directory {url}"), None, None)
+            .await;
+        self.directory().await
+    }
+
+    async fn test_directory(
+        &self,
+        mut settings: DirectorySettings,
+    ) -> Result<DirectoryTest, AppError> {
+        validate_directory(&settings)?;
+        if settings.bind_password.as_deref().is_none_or(str::is_empty) {
+            settings.bind_password = self
+                .store
+                .read(directory_store::get)
+                .await
+                .map_err(store_err)?
+                .and_then(|s| s.bind_password);
+        }
+        Ok(match directory::test(&settings).await {
+            Ok(accounts) => DirectoryTest {
+                ok: true,
+                message: format!("Connected and bound; the filter finds {accounts} account(s)."),
+                accounts,
+            },
+            Err(e) => DirectoryTest {
+                ok: false,
+                message: error_chain(&e),
+                accounts: 0,
+            },
+        })
+    }
+}

@@ -1,0 +1,140 @@
+// Delegation in the portal on libvirt's test driver: the admin creates a
+// department and appoints its admin, who sets its quota and adds a member;
+// the member deploys within quota and is refused beyond it with a clear
+// message; the audit log shows it all.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+
+const PASSWORD = 'violet-Tractor-91-mango';
+const DANA = 'Quiet-Harbor-62-lantern';
+const MIA = 'Amber-Kettle-37-river';
+let dpe;
+let browser;
+
+before(async () => {
+  dpe = await startDpe({
+    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
+    DPE_IMAGE_DIR: fakeImages(),
+    DPE_RECONCILE_INTERVAL_MS: '300',
+  });
+  await setUp(dpe, PASSWORD);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await dpe?.stop();
+});
+
+async function deploy(page, name) {
+  await page.goto(dpe.url + '/deploy');
+  await hydrated(page);
+  await page.getByLabel('Instance name').fill(name);
+  await page.getByLabel('Title').fill('Lab notes');
+  await page.getByRole('button', { name: 'Deploy' }).click();
+}
+
+test('an admin delegates to a department whose admin grants a member within quota', async () => {
+  // The appliance admin creates Physics and appoints Dana its admin.
+  const admin = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(admin, dpe, PASSWORD);
+  await admin.getByRole('link', { name: 'Departments' }).click();
+  await admin.waitForURL('**/departments');
+  await hydrated(admin);
+  await admin.locator('#no-departments').waitFor();
+  await admin.getByLabel('Name', { exact: true }).fill('Physics <Lab> & "Co"');
+  await admin.getByRole('button', { name: 'Create department' }).click();
+  const link = admin.getByRole('link', { name: 'Physics <Lab> & "Co"' });
+  await link.waitFor();
+  await link.click();
+  await admin.waitForURL(/\/departments\/\d+$/);
+  await hydrated(admin);
+  await admin.getByLabel('User name').fill('dana');
+  await admin.getByLabel('Initial password').fill(DANA);
+  await admin.getByLabel('Department admin').check();
+  await admin.getByRole('button', { name: 'Add member' }).click();
+  await admin.getByRole('cell', { name: 'department admin' }).waitFor();
+  await shot(admin, '30-department-admin-appointed');
+
+  // Dana sets the quota to one instance and adds Mia.
+  const dana = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(dana, dpe, DANA, 'dana');
+  await dana.getByRole('link', { name: 'Departments' }).click();
+  await dana.waitForURL('**/departments');
+  await dana.getByRole('link', { name: 'Physics <Lab> & "Co"' }).click();
+  await dana.waitForURL(/\/departments\/\d+$/);
+  await hydrated(dana);
+  assert.equal(await dana.getByLabel('Department admin').count(), 0, 'only appliance admins appoint admins');
+  // Dana's own department's quota is set from above: no quota form.
+  assert.equal(await dana.getByRole('button', { name: 'Save quota' }).count(), 0);
+  await dana.getByLabel('User name').fill('mia');
+  await dana.getByLabel('Initial password').fill(MIA);
+  await dana.getByRole('button', { name: 'Add member' }).click();
+  await dana.getByRole('cell', { name: 'mia', exact: true }).waitFor();
+  // Withdraw, then grant the right to deploy.
+  await dana.getByRole('button', { name: 'Withdraw the right to deploy for mia' }).click();
+  await dana.getByRole('button', { name: 'Grant the right to deploy for mia' }).click();
+  await dana.getByRole('button', { name: 'Withdraw the right to deploy for mia' }).waitFor();
+  await shot(dana, '31-department-members');
+
+  // The admin sets the department's quota: one instance.
+  await admin.reload();
+  await hydrated(admin);
+  await admin.getByLabel('Instances', { exact: true }).fill('-3');
+  await admin.getByRole('button', { name: 'Save quota' }).click();
+  await admin.locator('#quota-instances-error').waitFor({ state: 'visible' });
+  await admin.getByLabel('Instances', { exact: true }).fill('1');
+  await admin.getByRole('button', { name: 'Save quota' }).click();
+  await admin.getByText('0 of 1').first().waitFor();
+
+  // Mia deploys one instance, and a second is refused with the reason.
+  const mia = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(mia, dpe, MIA, 'mia');
+  await deploy(mia, 'mia-1');
+  await mia.waitForURL(/\/instances\/\d+$/);
+  await deploy(mia, 'mia-2');
+  const banner = mia.locator('.banner.error');
+  await banner.waitFor();
+  assert.match(await banner.innerText(),
+    /Deploy refused: the quota of department Physics <Lab> & "Co" allows 1 instances; 1 in use, this deploy needs 1 more: 1 over/);
+  await shot(mia, '32-deploy-refused-by-quota');
+  await mia.goto(dpe.url + '/');
+  await mia.getByRole('heading', { name: 'Quotas' }).waitFor();
+  await shot(mia, '33-member-dashboard-quotas');
+
+  // The audit log shows it all; Dana sees her department's part.
+  await admin.goto(dpe.url + '/audit');
+  await hydrated(admin);
+  for (const text of ['department.create', 'user.create', 'user.update', 'instance.deploy', 'sign_in']) {
+    await admin.getByRole('cell', { name: text }).first().waitFor();
+  }
+  await shot(admin, '34-audit-log');
+  await admin.getByLabel('Outcome').selectOption('refused');
+  await admin.getByRole('button', { name: 'Filter' }).click();
+  await admin.waitForURL(/outcome=refused/);
+  await admin.getByRole('cell', { name: 'Deploy refused' }).or(admin.getByText(/allows 1 instances/)).first().waitFor();
+  const rows = await admin.locator('table.audit tbody tr').count();
+  assert.ok(rows >= 1);
+  for (const badge of await admin.locator('table.audit tbody .badge').allInnerTexts()) {
+    assert.equal(badge, 'refused');
+  }
+  await dana.goto(dpe.url + '/audit');
+  await dana.getByRole('cell', { name: 'instance.deploy' }).first().waitFor();
+  assert.equal(await dana.getByRole('cell', { name: 'department.create' }).count(), 1, 'its own department');
+  await shot(dana, '35-audit-department-admin');
+
+  // The directory settings form says what is wrong, at its field.
+  await admin.getByRole('link', { name: 'Directory' }).click();
+  await admin.waitForURL('**/directory');
+  await hydrated(admin);
+  await admin.getByLabel('Server URL').fill('http://directory.example.org');
+  await admin.getByLabel('User base').fill('ou=people,dc=example,dc=org');
+  await admin.getByLabel('Group mappings').fill('cn=physics,ou=groups,dc=example,dc=org | Physics <Lab> & "Co" | user');
+  await admin.getByRole('button', { name: 'Save', exact: true }).click();
+  const urlError = admin.locator('#dir-url-error');
+  await urlError.waitFor({ state: 'visible' });
+  assert.match(await urlError.innerText(), /ldap:\/\//);
+  await shot(admin, '36-directory-form');
+});

@@ -181,11 +181,19 @@ fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
             .is_some_and(|v| v.contains("text/html"))
     });
     if let Err(err) = &result
-        && !form_post
         && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
-        && let Ok(status) = axum::http::StatusCode::from_u16(err.status())
     {
-        response.set_status(status);
+        if !form_post && let Ok(status) = axum::http::StatusCode::from_u16(err.status()) {
+            response.set_status(status);
+        }
+        // A form post keeps its redirect, so tell the server's audit
+        // layer about the refusal by a header it removes.
+        if form_post && *err == AppError::Forbidden {
+            response.insert_header(
+                axum::http::HeaderName::from_static(crate::service::REFUSED_HEADER),
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
     }
     result
 }

@@ -20,6 +20,10 @@ use crate::org::{
     DirectoryView, MemberChange, MemberView, NewDepartment, NewMember,
 };
 
+/// Marks a refused no-JavaScript form post (whose answer is a redirect,
+/// not a 403) for the server's audit layer, which removes it.
+pub const REFUSED_HEADER: &str = "x-dpe-refused";
+
 /// Who is asking, resolved once per request by the server's middleware.
 #[derive(Clone, Debug)]
 pub struct RequestContext {

@@ -529,8 +529,20 @@ impl PortalService for Appliance {
                     return Ok(false);
                 }
                 settings::set(tx, settings::APPLIANCE_NAME, &appliance_name)?;
-                users::insert(tx, &username, Some(&hash), Role::Admin)?;
+                let admin_id = users::insert(tx, &username, Some(&hash), Role::Admin)?;
                 hosts::insert(tx, &host_name, &host_uri, &storage_dir, &network)?;
+                audit::record(
+                    tx,
+                    &audit::Record {
+                        actor: Some(username.clone()),
+                        actor_id: Some(admin_id),
+                        action: "setup".into(),
+                        object: Some(format!("appliance {appliance_name}")),
+                        outcome: "ok",
+                        detail: Some(format!("first host {host_uri}")),
+                        ..audit::Record::default()
+                    },
+                )?;
                 settings::set(
                     tx,
                     settings::SETUP_COMPLETED_AT,

@@ -14,7 +14,7 @@ use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::config::Config;
 use crate::store::sessions::SqliteSessionStore;
-use crate::store::{Store, users};
+use crate::store::{Store, audit, users};
 
 /// How often expired sessions and idle throttle entries are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
@@ -100,6 +100,18 @@ fn read_new_password(from_stdin: bool, username: &str) -> anyhow::Result<String>
     Ok(password)
 }
 
+/// An audit record of a change made on the appliance's console.
+fn console_change(action: &str, username: &str, detail: String) -> audit::Record {
+    audit::Record {
+        actor: Some("console".into()),
+        action: action.into(),
+        object: Some(format!("user {username}")),
+        outcome: "ok",
+        detail: (!detail.is_empty()).then_some(detail),
+        ..audit::Record::default()
+    }
+}
+
 pub async fn user_add(
     config: &Config,
     username: &str,
@@ -113,7 +125,13 @@ pub async fn user_add(
     let hash = run_blocking(move || password::hash(&password)).await;
     let name = username.clone();
     store
-        .write(move |tx| users::insert(tx, &name, Some(&hash), role))
+        .write(move |tx| {
+            users::insert(tx, &name, Some(&hash), role)?;
+            audit::record(
+                tx,
+                &console_change("user.create", &name, format!("as {role}")),
+            )
+        })
         .await?;
     println!("created {role} {username}");
     Ok(())
@@ -130,7 +148,13 @@ pub async fn user_passwd(
     let hash = run_blocking(move || password::hash(&password)).await;
     let name = username.clone();
     if !store
-        .write(move |tx| users::set_password(tx, &name, &hash))
+        .write(move |tx| {
+            let found = users::set_password(tx, &name, &hash)?;
+            if found {
+                audit::record(tx, &console_change("user.passwd", &name, String::new()))?;
+            }
+            Ok(found)
+        })
         .await?
     {
         bail!("no user {username}");
@@ -155,7 +179,13 @@ pub async fn user_disable(config: &Config, username: &str) -> anyhow::Result<()>
     let name = username.trim().to_lowercase();
     let lookup = name.clone();
     if !store
-        .write(move |tx| users::set_disabled(tx, &lookup, true))
+        .write(move |tx| {
+            let found = users::set_disabled(tx, &lookup, true)?;
+            if found {
+                audit::record(tx, &console_change("user.disable", &lookup, String::new()))?;
+            }
+            Ok(found)
+        })
         .await?
     {
         bail!("no user {name}");

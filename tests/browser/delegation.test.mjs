@@ -77,15 +77,21 @@ test('an admin delegates to a department whose admin grants a member within quot
   await dana.getByRole('button', { name: 'Withdraw the right to deploy for mia' }).click();
   await dana.getByRole('button', { name: 'Grant the right to deploy for mia' }).click();
   await dana.getByRole('button', { name: 'Withdraw the right to deploy for mia' }).waitFor();
+  // A personal quota for Mia, inside the department's.
+  await dana.getByText('Set quota').last().click();
+  const miaQuota = dana.getByRole('form', { name: 'Quota of mia' });
+  await miaQuota.getByLabel('Instances').fill('5');
+  await miaQuota.getByRole('button', { name: 'Save the quota of mia' }).click();
+  await dana.getByRole('cell', { name: /0 of 5 instances/ }).waitFor();
   await shot(dana, '31-department-members');
 
   // The admin sets the department's quota: one instance.
   await admin.reload();
   await hydrated(admin);
-  await admin.getByLabel('Instances', { exact: true }).fill('-3');
+  await admin.locator('#quota-instances').fill('-3');
   await admin.getByRole('button', { name: 'Save quota' }).click();
   await admin.locator('#quota-instances-error').waitFor({ state: 'visible' });
-  await admin.getByLabel('Instances', { exact: true }).fill('1');
+  await admin.locator('#quota-instances').fill('1');
   await admin.getByRole('button', { name: 'Save quota' }).click();
   await admin.getByText('0 of 1').first().waitFor();
 

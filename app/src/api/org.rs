@@ -309,3 +309,49 @@ pub async fn test_directory() -> Result<DirectoryTest, AppError> {
         .await,
     )
 }
+
+#[server(prefix = "/fn", endpoint = "set_member_quota")]
+pub async fn set_member_quota(
+    id: i64,
+    #[server(default)] instances: String,
+    #[server(default)] vcpus: String,
+    #[server(default)] memory_mib: String,
+    #[server(default)] disk_gib: String,
+) -> Result<MemberView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let quota = Quota {
+                instances: limit("instances", &instances)?,
+                vcpus: limit("vcpus", &vcpus)?,
+                memory_mib: limit("memory_mib", &memory_mib)?,
+                disk_gib: limit("disk_gib", &disk_gib)?,
+            };
+            let change = MemberChange {
+                quota: Some(quota),
+                ..MemberChange::default()
+            };
+            service()?.update_member(who, id, change).await
+        }
+        .await,
+    )
+}
+
+/// Appoints or removes a department admin (appliance admins; the
+/// service refuses others).
+#[server(prefix = "/fn", endpoint = "set_department_admin")]
+pub async fn set_department_admin(id: i64, department_admin: bool) -> Result<MemberView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let change = MemberChange {
+                department_admin: Some(department_admin),
+                ..MemberChange::default()
+            };
+            service()?.update_member(who, id, change).await
+        }
+        .await,
+    )
+}

@@ -5,7 +5,8 @@ use leptos_router::hooks::use_params_map;
 use super::dashboard::QuotaCard;
 use crate::api::get_me;
 use crate::api::org::{
-    CreateMember, DeleteDepartment, SetDepartmentQuota, SetMayDeploy, get_departments, get_members,
+    CreateMember, DeleteDepartment, SetDepartmentAdmin, SetDepartmentQuota, SetMayDeploy,
+    SetMemberQuota, get_departments, get_members,
 };
 use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
 use crate::model::Role;
@@ -27,6 +28,8 @@ pub fn DepartmentPage() -> impl IntoView {
     let add = ServerAction::<CreateMember>::new();
     let grant = ServerAction::<SetMayDeploy>::new();
     let delete = ServerAction::<DeleteDepartment>::new();
+    let member_quota = ServerAction::<SetMemberQuota>::new();
+    let appoint = ServerAction::<SetDepartmentAdmin>::new();
     let data = Resource::new(
         move || {
             (
@@ -34,9 +37,10 @@ pub fn DepartmentPage() -> impl IntoView {
                 quota.version().get(),
                 add.version().get(),
                 grant.version().get(),
+                member_quota.version().get() + appoint.version().get(),
             )
         },
-        |(id, _, _, _)| async move {
+        |(id, _, _, _, _)| async move {
             (
                 get_departments().await,
                 get_members(Some(id)).await,
@@ -49,7 +53,21 @@ pub fn DepartmentPage() -> impl IntoView {
             .or_else(|| general_error(&add.value().get()))
             .or_else(|| general_error(&grant.value().get()))
             .or_else(|| general_error(&delete.value().get()))
+            .or_else(|| general_error(&appoint.value().get()))
+            .or_else(|| {
+                // The member quota form sits in a table row: its errors
+                // are told at the top, with the field's name.
+                match member_quota.value().get() {
+                    Some(Err(e)) => Some(e.to_string()),
+                    Some(Ok(_)) | None => None,
+                }
+            })
     });
+    let actions = MemberActions {
+        grant,
+        member_quota,
+        appoint,
+    };
     view! {
         <Title text="Department" />
         <Layout>
@@ -65,7 +83,7 @@ pub fn DepartmentPage() -> impl IntoView {
                     match (found, members, me) {
                         (Ok(department), Ok(members), Ok(me)) => {
                             let admin = me.is_some_and(|m| m.role == Role::Admin);
-                            view! { <Department department members admin quota add grant delete /> }.into_any()
+                            view! { <Department department members admin quota add actions delete /> }.into_any()
                         }
                         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                             view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any()
@@ -84,7 +102,7 @@ fn Department(
     admin: bool,
     quota: ServerAction<SetDepartmentQuota>,
     add: ServerAction<CreateMember>,
-    grant: ServerAction<SetMayDeploy>,
+    actions: MemberActions,
     delete: ServerAction<DeleteDepartment>,
 ) -> impl IntoView {
     let id = department.id;
@@ -102,7 +120,7 @@ fn Department(
         {department.may_set_quota.then(|| view! { <QuotaForm department=department.clone() quota /> })}
         <section class="card">
             <h2>"Members"</h2>
-            <MemberTable members grant />
+            <MemberTable members admin actions />
         </section>
         <AddMemberForm id admin add />
         {admin.then(|| view! {
@@ -124,10 +142,12 @@ fn QuotaForm(department: DepartmentView, quota: ServerAction<SetDepartmentQuota>
         let id = format!("quota-{name}");
         let error_id = format!("quota-{name}-error");
         view! {
-            <label for=id.clone()>{label}</label>
-            <input id=id name=name type="text" inputmode="numeric" value=value
-                placeholder="no limit" aria-describedby=error_id.clone() />
-            <FieldError id=error_id message=err(name) />
+            <div>
+                <label for=id.clone()>{label}</label>
+                <input id=id name=name type="text" inputmode="numeric" value=value
+                    placeholder="no limit" aria-describedby=error_id.clone() />
+                <FieldError id=error_id message=err(name) />
+            </div>
         }
     };
     view! {
@@ -148,11 +168,24 @@ fn QuotaForm(department: DepartmentView, quota: ServerAction<SetDepartmentQuota>
     }
 }
 
+/// The per-member buttons and forms.
+#[derive(Clone, Copy)]
+struct MemberActions {
+    grant: ServerAction<SetMayDeploy>,
+    member_quota: ServerAction<SetMemberQuota>,
+    appoint: ServerAction<SetDepartmentAdmin>,
+}
+
 #[component]
-fn MemberTable(members: Vec<MemberView>, grant: ServerAction<SetMayDeploy>) -> impl IntoView {
+fn MemberTable(members: Vec<MemberView>, admin: bool, actions: MemberActions) -> impl IntoView {
     if members.is_empty() {
         return view! { <p>"No members yet."</p> }.into_any();
     }
+    let MemberActions {
+        grant,
+        member_quota,
+        appoint,
+    } = actions;
     view! {
         <table>
             <thead>
@@ -160,7 +193,7 @@ fn MemberTable(members: Vec<MemberView>, grant: ServerAction<SetMayDeploy>) -> i
                     <th scope="col">"Account"</th>
                     <th scope="col">"Role"</th>
                     <th scope="col">"From"</th>
-                    <th scope="col">"Instances"</th>
+                    <th scope="col">"In use (of quota)"</th>
                     <th scope="col">"May deploy"</th>
                 </tr>
             </thead>
@@ -172,12 +205,42 @@ fn MemberTable(members: Vec<MemberView>, grant: ServerAction<SetMayDeploy>) -> i
                         ("no", true, "Grant")
                     };
                     let aria = format!("{button} the right to deploy for {}", m.username);
+                    let summary = super::departments::quota_summary(&m.quota, &m.usage);
+                    let is_admin = m.role == Role::DepartmentAdmin;
+                    let appoint_label = if is_admin { "Remove as admin" } else { "Make admin" };
+                    let appoint_aria = format!("{appoint_label}: {}", m.username);
+                    let quota_label = format!("Quota of {}", m.username);
+                    let q = m.quota;
+                    let text = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
                     view! {
                         <tr>
                             <td>{m.username.clone()}</td>
-                            <td>{m.role.label()}</td>
+                            <td>
+                                {m.role.label()}
+                                {admin.then(|| view! {
+                                    " "
+                                    <ActionForm action=appoint attr:class="inline">
+                                        <input type="hidden" name="id" value=m.id />
+                                        <input type="hidden" name="department_admin" value=(!is_admin).to_string() />
+                                        <button type="submit" class="button subtle" aria-label=appoint_aria>{appoint_label}</button>
+                                    </ActionForm>
+                                })}
+                            </td>
                             <td>{m.source.clone()}</td>
-                            <td>{m.usage.instances}</td>
+                            <td>
+                                {summary}
+                                <details>
+                                    <summary>"Set quota"</summary>
+                                    <ActionForm action=member_quota attr:class="quota-form" attr:aria-label=quota_label>
+                                        <input type="hidden" name="id" value=m.id />
+                                        <label>"Instances" <input name="instances" type="text" inputmode="numeric" value=text(q.instances.map(u64::from)) placeholder="no limit" /></label>
+                                        <label>"vCPUs" <input name="vcpus" type="text" inputmode="numeric" value=text(q.vcpus.map(u64::from)) placeholder="no limit" /></label>
+                                        <label>"Memory (MiB)" <input name="memory_mib" type="text" inputmode="numeric" value=text(q.memory_mib) placeholder="no limit" /></label>
+                                        <label>"Disk (GiB)" <input name="disk_gib" type="text" inputmode="numeric" value=text(q.disk_gib) placeholder="no limit" /></label>
+                                        <button type="submit" class="button" aria-label=format!("Save the quota of {}", m.username)>"Save"</button>
+                                    </ActionForm>
+                                </details>
+                            </td>
                             <td>
                                 <span class="may-deploy">{label}</span> " "
                                 <ActionForm action=grant attr:class="inline">

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use app::error::AppError;
-use app::service::RequestContext;
+use app::service::{REFUSED_HEADER, RequestContext};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
@@ -60,9 +60,10 @@ pub async fn resolve(
         peer: peer.ip(),
         session: Some(session),
     });
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     // Every refusal is audited here, once, whichever handler refused.
-    if response.status() == StatusCode::FORBIDDEN {
+    let marked = response.headers_mut().remove(REFUSED_HEADER).is_some();
+    if response.status() == StatusCode::FORBIDDEN || marked {
         state
             .appliance
             .audit_refusal(actor.as_ref(), peer.ip(), what)

@@ -54,7 +54,8 @@ pub async fn complete_setup(
                 storage_dir: Some(storage_dir),
                 network: Some(network),
             };
-            service()?.complete_setup(request).await?;
+            let ctx = request_context().await?;
+            service()?.complete_setup(&ctx, request).await?;
             leptos_axum::redirect("/login");
             Ok(())
         }

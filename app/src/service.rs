@@ -39,7 +39,11 @@ pub struct RequestContext {
 pub trait PortalService: OrgService + Send + Sync + 'static {
     async fn setup_status(&self) -> Result<SetupStatus, AppError>;
     /// Completes the first-boot setup atomically; `Conflict` once done.
-    async fn complete_setup(&self, request: SetupRequest) -> Result<(), AppError>;
+    async fn complete_setup(
+        &self,
+        ctx: &RequestContext,
+        request: SetupRequest,
+    ) -> Result<(), AppError>;
     async fn probe_host(&self, uri: String) -> Result<HostProbe, AppError>;
     /// Checks the credentials (throttled), then rotates the session id and
     /// binds the session to the account.

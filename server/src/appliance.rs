@@ -487,7 +487,12 @@ impl PortalService for Appliance {
         })
     }
 
-    async fn complete_setup(&self, request: SetupRequest) -> Result<(), AppError> {
+    async fn complete_setup(
+        &self,
+        ctx: &RequestContext,
+        request: SetupRequest,
+    ) -> Result<(), AppError> {
+        let address = ctx.peer.to_string();
         if self.is_set_up() {
             return Err(AppError::Conflict("the appliance is already set up".into()));
         }
@@ -536,6 +541,7 @@ impl PortalService for Appliance {
                     &audit::Record {
                         actor: Some(username.clone()),
                         actor_id: Some(admin_id),
+                        address: Some(address),
                         action: "setup".into(),
                         object: Some(format!("appliance {appliance_name}")),
                         outcome: "ok",

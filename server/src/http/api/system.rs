@@ -1,7 +1,8 @@
 use app::model::SetupRequest;
-use axum::Json;
+use app::service::RequestContext;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::{ApiJson, ApiResult};
@@ -33,10 +34,11 @@ pub async fn health(State(state): State<HttpState>) -> Json<Health> {
               (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub async fn setup(
     State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
     ApiJson(request): ApiJson<SetupRequest>,
 ) -> ApiResult<StatusCode> {
     // Authorization is the state itself: only a fresh appliance accepts it,
     // checked again inside the transaction that completes it.
-    state.service.complete_setup(request).await?;
+    state.service.complete_setup(&ctx, request).await?;
     Ok(StatusCode::CREATED)
 }

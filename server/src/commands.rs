@@ -45,21 +45,56 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
     };
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(
-        "dpe {} serving http://{} (data in {})",
-        env!("CARGO_PKG_VERSION"),
-        listener.local_addr()?,
-        config.data_dir.display()
-    );
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = crate::http::tls::server_config(cert, key)?;
+            let listener = std::net::TcpListener::bind(config.listen)
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            listener.set_nonblocking(true)?;
+            let local = listener.local_addr()?;
+            let redirect = match config.redirect_listen {
+                Some(addr) => Some(crate::http::tls::serve_redirect(addr, local.port()).await?),
+                None => None,
+            };
+            tracing::info!(
+                "dpe {} serving https://{local} (data in {})",
+                env!("CARGO_PKG_VERSION"),
+                config.data_dir.display()
+            );
+            let handle = axum_server::Handle::new();
+            tokio::spawn({
+                let handle = handle.clone();
+                async move {
+                    shutdown_signal().await;
+                    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+                }
+            });
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                .await?;
+            if let Some(redirect) = redirect {
+                redirect.abort();
+            }
+        }
+        (_, _) => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            tracing::info!(
+                "dpe {} serving http://{} (data in {})",
+                env!("CARGO_PKG_VERSION"),
+                listener.local_addr()?,
+                config.data_dir.display()
+            );
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        }
+    }
     sweeper.abort();
     tracing::info!("stopped");
     Ok(())
@@ -217,10 +252,14 @@ pub async fn healthcheck(config: &Config, url: Option<String>) -> anyhow::Result
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("http://{addr}/api/v1/health")
+        let scheme = if config.serves_tls() { "https" } else { "http" };
+        format!("{scheme}://{addr}/api/v1/health")
     });
+    // A liveness check of this machine's own server: the appliance's
+    // certificate is self-signed and names its host, not 127.0.0.1.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
+        .danger_accept_invalid_certs(config.serves_tls())
         .build()?;
     let response = client
         .get(&url)

@@ -38,6 +38,14 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Milliseconds between two reconcile passes.
     pub reconcile_interval_ms: u64,
+    /// PEM certificate chain: with `tls_key`, `listen` serves HTTPS (and
+    /// cookies are `Secure` and `__Host-` prefixed).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A plain-HTTP address whose every request is redirected to HTTPS,
+    /// e.g. `0.0.0.0:80` (only with TLS).
+    pub redirect_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -55,6 +63,9 @@ impl Default for Config {
             storage_pool: "dpe".into(),
             shutdown_timeout_secs: 60,
             reconcile_interval_ms: 3000,
+            tls_cert: None,
+            tls_key: None,
+            redirect_listen: None,
         }
     }
 }
@@ -74,6 +85,8 @@ pub enum ConfigError {
     Missing(PathBuf),
     #[error("invalid configuration")]
     Invalid(#[source] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Inconsistent(&'static str),
 }
 
 impl Config {
@@ -85,12 +98,31 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment
+        let config: Config = figment
             // DPE_CONFIG names the file itself, read by the CLI.
             .merge(Env::prefixed("DPE_").ignore(&["config"]))
             .merge(Serialized::defaults(overrides))
             .extract()
-            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        match (&config.tls_cert, &config.tls_key, config.redirect_listen) {
+            (Some(_), None, _) | (None, Some(_), _) => Err(ConfigError::Inconsistent(
+                "tls_cert and tls_key go together",
+            )),
+            (None, None, Some(_)) => Err(ConfigError::Inconsistent(
+                "redirect_listen redirects to HTTPS: set tls_cert and tls_key",
+            )),
+            (Some(_), Some(_), _) | (None, None, None) => Ok(config),
+        }
+    }
+
+    /// Whether `listen` serves HTTPS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// Cookies are `Secure` when asked, and always over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies || self.serves_tls()
     }
 
     pub fn engine(&self) -> crate::engine::runtime::EngineConfig {

@@ -221,3 +221,171 @@ fn configuration_errors_are_clear() {
         text(&out)
     );
 }
+
+/// A throwaway CA and a server certificate for `localhost` signed by it.
+fn certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dpe test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[test]
+fn over_https_the_portal_answers_and_plain_http_is_redirected() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (ca, cert, key) = certificates(data);
+    let (port, plain) = (free_port(), free_port());
+    let config = data.join("dpe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ntls_cert = {cert:?}\ntls_key = {key:?}\n\
+             redirect_listen = \"127.0.0.1:{plain}\"\n"
+        ),
+    )
+    .unwrap();
+    let _server = Server(
+        command()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data)
+            .env("DPE_STACK_DIR", fixture_stack())
+            .env("DPE_IMAGE_DIR", data)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The health check finds the HTTPS listener from the same config.
+    let mut healthy = false;
+    for _ in 0..100 {
+        let out = command()
+            .args(["healthcheck", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(healthy, "dpe never answered over HTTPS");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let trusted = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
+            )
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let health = trusted
+            .get(format!("https://localhost:{port}/api/v1/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+        // Before setup, pages lead to the wizard, over HTTPS too.
+        let r = trusted
+            .get(format!("https://localhost:{port}/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "pages lead to the wizard before setup");
+        // Plain HTTP answers with a permanent redirect to the same path.
+        let r = trusted
+            .get(format!("http://localhost:{plain}/instances?x=1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 308);
+        assert_eq!(
+            r.headers()["location"],
+            format!("https://localhost:{port}/instances?x=1").as_str()
+        );
+        // A client that does not trust the CA is refused.
+        let untrusting = reqwest::Client::new();
+        assert!(
+            untrusting
+                .get(format!("https://localhost:{port}/api/v1/health"))
+                .send()
+                .await
+                .is_err()
+        );
+    });
+
+    // Half a TLS configuration is a clear error.
+    std::fs::write(&config, format!("tls_cert = {cert:?}\n")).unwrap();
+    let out = command()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("tls_cert and tls_key go together"),
+        "{}",
+        text(&out)
+    );
+}

@@ -7,6 +7,7 @@
 pub mod api;
 mod context;
 mod guard;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -73,8 +74,8 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
     };
 
     let sessions = SessionManagerLayer::new(SqliteSessionStore::new(appliance.store.clone()))
-        .with_name(session_cookie_name(config.secure_cookies))
-        .with_secure(config.secure_cookies)
+        .with_name(session_cookie_name(config.secure_cookies()))
+        .with_secure(config.secure_cookies())
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
         .with_path("/")

@@ -6,6 +6,9 @@
 //! [`service::PortalService`] trait, which the server implements and provides
 //! as context.
 
+// The optimized wasm build computes the layout of deeply nested view types.
+#![recursion_limit = "256"]
+
 pub mod api;
 mod components;
 pub mod error;

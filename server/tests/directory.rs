@@ -3,6 +3,8 @@
 //! passwords, group changes at the next sign-in, local accounts alongside,
 //! and an unreachable directory.
 
+#[path = "common/certificates.rs"]
+mod certificates;
 mod common;
 #[path = "common/slapd.rs"]
 mod slapd;

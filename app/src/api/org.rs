@@ -33,6 +33,22 @@ fn limit<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, App
     })
 }
 
+/// A quota from its form's four fields.
+#[cfg(feature = "ssr")]
+fn quota_form(
+    instances: &str,
+    vcpus: &str,
+    memory_mib: &str,
+    disk_gib: &str,
+) -> Result<Quota, AppError> {
+    Ok(Quota {
+        instances: limit("instances", instances)?,
+        vcpus: limit("vcpus", vcpus)?,
+        memory_mib: limit("memory_mib", memory_mib)?,
+        disk_gib: limit("disk_gib", disk_gib)?,
+    })
+}
+
 #[cfg(feature = "ssr")]
 fn id(field: &str, text: &str) -> Result<Option<i64>, AppError> {
     let text = text.trim();
@@ -87,12 +103,7 @@ pub async fn set_department_quota(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-            let quota = Quota {
-                instances: limit("instances", &instances)?,
-                vcpus: limit("vcpus", &vcpus)?,
-                memory_mib: limit("memory_mib", &memory_mib)?,
-                disk_gib: limit("disk_gib", &disk_gib)?,
-            };
+            let quota = quota_form(&instances, &vcpus, &memory_mib, &disk_gib)?;
             let change = DepartmentChange {
                 name: None,
                 quota: Some(quota),
@@ -322,12 +333,7 @@ pub async fn set_member_quota(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-            let quota = Quota {
-                instances: limit("instances", &instances)?,
-                vcpus: limit("vcpus", &vcpus)?,
-                memory_mib: limit("memory_mib", &memory_mib)?,
-                disk_gib: limit("disk_gib", &disk_gib)?,
-            };
+            let quota = quota_form(&instances, &vcpus, &memory_mib, &disk_gib)?;
             let change = MemberChange {
                 quota: Some(quota),
                 ..MemberChange::default()

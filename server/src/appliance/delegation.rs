@@ -183,6 +183,16 @@ impl Appliance {
             .ok_or_else(|| AppError::NotFound("user".into()))
     }
 
+    /// The saved bind password: forms and the API leave it out to keep it.
+    async fn stored_bind_password(&self) -> Result<Option<String>, AppError> {
+        Ok(self
+            .store
+            .read(directory_store::get)
+            .await
+            .map_err(store_err)?
+            .and_then(|s| s.bind_password))
+    }
+
     async fn existing_department(&self, field: &str, id: i64) -> Result<DepartmentRow, AppError> {
         self.store
             .read(move |c| departments::get(c, id))
@@ -541,12 +551,7 @@ impl OrgService for Appliance {
                 .await?;
         }
         if settings.bind_password.is_none() {
-            settings.bind_password = self
-                .store
-                .read(directory_store::get)
-                .await
-                .map_err(store_err)?
-                .and_then(|s| s.bind_password);
+            settings.bind_password = self.stored_bind_password().await?;
         }
         let url = settings.url.clone();
         self.store
@@ -564,12 +569,7 @@ impl OrgService for Appliance {
     ) -> Result<DirectoryTest, AppError> {
         validate_directory(&settings)?;
         if settings.bind_password.as_deref().is_none_or(str::is_empty) {
-            settings.bind_password = self
-                .store
-                .read(directory_store::get)
-                .await
-                .map_err(store_err)?
-                .and_then(|s| s.bind_password);
+            settings.bind_password = self.stored_bind_password().await?;
         }
         Ok(match directory::test(&settings).await {
             Ok(accounts) => DirectoryTest {

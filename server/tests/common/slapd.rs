@@ -2,7 +2,7 @@
 //! temporary directory, listening on loopback ports (LDAP and LDAPS with a
 //! certificate from a throwaway CA), filled from LDIF before it starts.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ pub const ROOT_PASSWORD: &str = "root-Secret-41";
 
 pub struct Slapd {
     dir: tempfile::TempDir,
+    ca: PathBuf,
     pub port: u16,
     pub tls_port: u16,
 }
@@ -39,7 +40,7 @@ impl Slapd {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path();
         std::fs::create_dir(path.join("db")).unwrap();
-        Self::make_certificates(path);
+        let certificates = super::certificates::make(path);
         let conf = format!(
             "include /etc/ldap/schema/core.schema\n\
              include /etc/ldap/schema/cosine.schema\n\
@@ -47,15 +48,17 @@ impl Slapd {
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
              pidfile {dir}/slapd.pid\n\
-             TLSCertificateFile {dir}/cert.pem\n\
-             TLSCertificateKeyFile {dir}/key.pem\n\
+             TLSCertificateFile {cert}\n\
+             TLSCertificateKeyFile {key}\n\
              database mdb\n\
              suffix \"{BASE}\"\n\
              rootdn \"{ROOT_DN}\"\n\
              rootpw {ROOT_PASSWORD}\n\
              directory {dir}/db\n\
              maxsize 10485760\n",
-            dir = path.display()
+            dir = path.display(),
+            cert = certificates.cert.display(),
+            key = certificates.key.display(),
         );
         std::fs::write(path.join("slapd.conf"), conf).unwrap();
         std::fs::write(path.join("data.ldif"), ldif).unwrap();
@@ -65,68 +68,13 @@ impl Slapd {
             .arg("-l")
             .arg(path.join("data.ldif")));
         let slapd = Slapd {
+            ca: certificates.ca,
             dir,
             port: free_port(),
             tls_port: free_port(),
         };
         slapd.launch();
         slapd
-    }
-
-    fn make_certificates(dir: &Path) {
-        let openssl = |args: &[&str]| {
-            run(Command::new("openssl").current_dir(dir).args(args));
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=dpe test CA",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            dir.join("ext.cnf"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
     }
 
     fn launch(&self) {
@@ -159,7 +107,7 @@ impl Slapd {
     }
 
     pub fn ca_pem(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("ca.pem")).unwrap()
+        std::fs::read_to_string(&self.ca).unwrap()
     }
 
     /// Applies an LDIF change as the root DN.

@@ -245,19 +245,9 @@ pub fn check_deploy(
     department: Option<i64>,
     wanted: &Usage,
 ) -> Result<Option<Exceeded>, StoreError> {
-    let own: Quota = conn.query_row(
-        "SELECT quota_instances, quota_vcpus, quota_memory_mib, quota_disk_gib
-         FROM users WHERE id = ?1",
-        [owner_id],
-        |r| {
-            Ok(Quota {
-                instances: r.get(0)?,
-                vcpus: r.get(1)?,
-                memory_mib: r.get(2)?,
-                disk_gib: r.get(3)?,
-            })
-        },
-    )?;
+    let own = super::users::by_id(conn, owner_id)?
+        .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?
+        .quota;
     if own != Quota::default()
         && let Some(e) = exceeded("your quota", &own, &user_usage(conn, owner_id)?, wanted)
     {

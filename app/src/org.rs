@@ -130,13 +130,30 @@ fn yes() -> bool {
     true
 }
 
+/// For fields where a missing key keeps the value and `null` clears it:
+/// `null` reads as `Some(None)`.
+fn null_is_a_value<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// `PATCH /api/v1/users/{id}`: what is given changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MemberChange {
-    #[serde(default)]
-    pub department_id: Option<i64>,
+    /// The department to move the account to; `null` takes it out of its
+    /// department (and ends a department admin's role).
+    #[serde(
+        default,
+        deserialize_with = "null_is_a_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<i64>))]
+    pub department_id: Option<Option<i64>>,
     #[serde(default)]
     pub department_admin: Option<bool>,
     #[serde(default)]

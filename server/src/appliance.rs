@@ -31,7 +31,8 @@ use crate::stack::{Stack, StackError};
 use crate::store::instances::InstanceRow;
 use crate::store::tasks::TaskRow;
 use crate::store::{
-    Store, StoreError, audit, departments, hosts, instances, settings, tasks, tokens, users, zones,
+    Store, StoreError, audit, departments, hosts, instances, quotas, settings, tasks, tokens,
+    users, zones,
 };
 
 mod delegation;
@@ -58,7 +59,13 @@ fn internal(err: &dyn std::error::Error) -> AppError {
 fn store_err(err: StoreError) -> AppError {
     match err {
         StoreError::Duplicate(what) => AppError::Conflict(format!("{what} already exists")),
-        other => internal(&other),
+        e @ (StoreError::Open { .. }
+        | StoreError::SchemaTooNew { .. }
+        | StoreError::Migration { .. }
+        | StoreError::Sqlite(_)
+        | StoreError::Pool(_)
+        | StoreError::Io { .. }
+        | StoreError::Corrupt(_)) => internal(&e),
     }
 }
 
@@ -66,16 +73,32 @@ fn session_err(err: tower_sessions::session::Error) -> AppError {
     internal(&err)
 }
 
+/// What the caller may learn of an engine error. Every variant is listed so
+/// that a new one is a decision here, not a silent 500.
 fn engine_err(err: EngineError) -> AppError {
     match err {
         EngineError::Store(e) => store_err(e),
         EngineError::HostDown(host) => {
             AppError::Unavailable(format!("host {host} is not connected"))
         }
+        e @ EngineError::NoCapacity { .. } => AppError::Unavailable(e.to_string()),
         e @ EngineError::NoOutsideZone => AppError::invalid("zone", e.to_string()),
         e @ EngineError::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
-        e @ EngineError::QuotaExceeded(_) => AppError::QuotaExceeded(e.to_string()),
-        other => internal(&other),
+        EngineError::QuotaExceeded(why) => {
+            AppError::QuotaExceeded(format!("Deploy refused: {why}"))
+        }
+        // Host internals (URIs, paths, libvirt's words) stay in the log.
+        e @ (EngineError::Connect { .. }
+        | EngineError::Libvirt { .. }
+        | EngineError::Capabilities { .. }
+        | EngineError::Timeout { .. }
+        | EngineError::Xml(_)
+        | EngineError::Io(_)
+        | EngineError::NoDomain(_)
+        | EngineError::Seed(_)
+        | EngineError::Image { .. }
+        | EngineError::PoolElsewhere { .. }
+        | EngineError::Injected(_)) => internal(&e),
     }
 }
 
@@ -276,14 +299,14 @@ impl Appliance {
                 let mut uses = vec![QuotaUse {
                     scope: "Your instances".into(),
                     quota: own,
-                    usage: departments::user_usage(c, user_id)?,
+                    usage: quotas::user_usage(c, user_id)?,
                 }];
                 if let Some(d) = department {
                     for dept in departments::ancestry(c, d)? {
                         uses.push(QuotaUse {
                             scope: format!("Department {}", dept.name),
                             quota: dept.quota,
-                            usage: departments::usage(c, dept.id)?,
+                            usage: quotas::department_usage(c, dept.id)?,
                         });
                     }
                 }
@@ -851,7 +874,7 @@ impl PortalService for Appliance {
                     department_id: who.department_id,
                 })
                 .await;
-                Err(AppError::QuotaExceeded(format!("Deploy refused: {why}")))
+                Err(engine_err(EngineError::QuotaExceeded(why)))
             }
             Err(e) => Err(engine_err(e)),
         }

@@ -201,10 +201,10 @@ pub async fn user_passwd(
 pub async fn user_list(config: &Config) -> anyhow::Result<()> {
     let store = open_store(config)?;
     let rows = store.read(users::list).await?;
-    println!("{:<32} {:<6} {:<8}", "USERNAME", "ROLE", "STATE");
+    println!("{:<32} {:<16} STATE", "USERNAME", "ROLE");
     for u in rows {
         let state = if u.disabled { "disabled" } else { "active" };
-        println!("{:<32} {:<6} {:<8}", u.username, u.role, state);
+        println!("{:<32} {:<16} {state}", u.username, u.effective_role());
     }
     Ok(())
 }

@@ -172,6 +172,15 @@ fn serve_answers_healthcheck_and_cli_manages_users_and_backups() {
         listed.contains("carol") && listed.contains("admin") && listed.contains("disabled"),
         "{listed}"
     );
+    // A table: the state column starts at the same place on every line.
+    let state_at: Vec<_> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(|l| l.rfind(' ').map(|i| i + 1))
+        .collect();
+    assert!(
+        state_at.len() >= 3 && state_at.windows(2).all(|w| w[0] == w[1]),
+        "{listed}"
+    );
 
     // Online backup of the running store: a complete, readable copy.
     let backup = data.join("backup.sqlite3");

@@ -347,6 +347,110 @@ async fn admins_delegate_to_departments_which_grant_members_within_quotas() {
     assert_eq!(status, 422, "unknown filters are refused");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_move_between_departments_and_can_be_taken_out() {
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let science = department(&app, &admin, "Science", None).await;
+    let physics = department(&app, &admin, "Physics", Some(science)).await;
+    let law = department(&app, &admin, "Law", None).await;
+    let dana_id = member(&app, &admin, "dana", science, true).await;
+    let dana = sign_in(&app, "dana").await;
+    let mia = member(&app, &dana, "mia", science, false).await;
+    let patch = |who: &Client, id: i64, body: Value| {
+        let (app, who) = (&app, who.clone());
+        async move {
+            call(
+                app,
+                &who,
+                Method::PATCH,
+                &format!("/api/v1/users/{id}"),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // Within her subtree Dana moves Mia; out of it she may not.
+    let (status, view) = patch(&dana, mia, json!({"department_id": physics})).await;
+    assert_eq!(
+        (status, view["department"].as_str()),
+        (200, Some("Physics")),
+        "{view}"
+    );
+    assert_eq!(
+        patch(&dana, mia, json!({"department_id": law})).await.0,
+        403
+    );
+    // A missing key keeps the department; a wrong type is refused.
+    let (_, view) = patch(&dana, mia, json!({"may_deploy": false})).await;
+    assert_eq!(view["department_id"], physics, "{view}");
+    assert_eq!(
+        patch(&dana, mia, json!({"department_id": "none"})).await.0,
+        422
+    );
+
+    // `null` takes Mia out: the account stays, Dana no longer manages it,
+    // and the audit record stays with the department she left.
+    let (status, view) = patch(&dana, mia, json!({"department_id": null})).await;
+    assert_eq!(
+        (status, &view["department_id"], &view["role"]),
+        (200, &Value::Null, &json!("user")),
+        "{view}"
+    );
+    let (_, members) = call(&app, &dana, Method::GET, "/api/v1/users", None).await;
+    assert!(!members.to_string().contains("\"mia\""), "{members}");
+    assert_eq!(
+        patch(&dana, mia, json!({"department_id": physics})).await.0,
+        404
+    );
+    let (_, audit) = call(
+        &app,
+        &dana,
+        Method::GET,
+        "/api/v1/audit?action=user.update",
+        None,
+    )
+    .await;
+    assert!(audit.to_string().contains("no department"), "{audit}");
+    assert_eq!(
+        sign_in(&app, "mia")
+            .await
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Dana cannot take herself out; the appliance admin can, which ends
+    // her admin role with it.
+    let (status, err) = patch(&dana, dana_id, json!({"department_id": null})).await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("department_id")),
+        "{err}"
+    );
+    let (status, view) = patch(&admin, dana_id, json!({"department_id": null})).await;
+    assert_eq!((status, &view["role"]), (200, &json!("user")), "{view}");
+    // An admin role needs a department.
+    let (status, err) = patch(
+        &admin,
+        dana_id,
+        json!({"department_id": null, "department_admin": true}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("department_id")),
+        "{err}"
+    );
+    // The admin brings Mia back.
+    let (status, view) = patch(&admin, mia, json!({"department_id": law})).await;
+    assert_eq!((status, view["department"].as_str()), (200, Some("Law")));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_deploys_against_a_quota_of_ten_leave_exactly_ten() {
     let app = TestApp::builder().set_up().start().await;

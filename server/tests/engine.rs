@@ -19,22 +19,7 @@ use server::store::{instances, tasks, users};
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn wait_task(app: &TestApp, client: &Client, task_id: i64) -> Value {
-    for _ in 0..400 {
-        let (status, task) = status_json(
-            client
-                .get(app.url(&format!("/api/v1/tasks/{task_id}")))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{task}");
-        if task["state"] != "running" {
-            return task;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("task {task_id} did not end");
+    common::wait_task(client, &app.url(""), task_id, Duration::from_secs(10)).await
 }
 
 async fn deploy(app: &TestApp, client: &Client, name: &str) -> (u16, Value) {

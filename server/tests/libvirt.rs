@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, ADMIN_PASSWORD, TestApp, status_json};
+use common::{
+    ADMIN, ADMIN_PASSWORD, TestApp, delete_instance, entries_named, poll_json, status_json,
+    wait_task,
+};
 use reqwest::Client;
 use serde_json::{Value, json};
 use server::engine::hypervisor::{Hypervisor, LibvirtHost};
@@ -31,29 +34,6 @@ fn fixture_stack() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack")
 }
 
-async fn wait_task(base: &str, client: &Client, task_id: i64, limit: Duration) -> Value {
-    let start = Instant::now();
-    loop {
-        let (status, task) = status_json(
-            client
-                .get(format!("{base}/api/v1/tasks/{task_id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{task}");
-        if task["state"] != "running" {
-            return task;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "task {task_id} still running: {task}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn wait_instance(
     base: &str,
     client: &Client,
@@ -61,25 +41,13 @@ async fn wait_instance(
     limit: Duration,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let start = Instant::now();
-    loop {
-        let (_, inst) = status_json(
-            client
-                .get(format!("{base}/api/v1/instances/{id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        if done(&inst) {
-            return inst;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "instance {id} never got there: {inst}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll_json(
+        client,
+        &format!("{base}/api/v1/instances/{id}"),
+        limit,
+        done,
+    )
+    .await
 }
 
 /// Waits for `marker` on the guest's serial log and returns the log.
@@ -150,8 +118,8 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["id"].as_i64().unwrap();
     let task = wait_task(
-        &base,
         &client,
+        &base,
         accepted["task_id"].as_i64().unwrap(),
         Duration::from_secs(120),
     )
@@ -271,8 +239,8 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     .await;
     assert_eq!(status, 202);
     let task = wait_task(
-        &base,
         &client,
+        &base,
         started["task_id"].as_i64().unwrap(),
         Duration::from_secs(90),
     )
@@ -292,8 +260,8 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     .await;
     assert_eq!(status, 202);
     wait_task(
-        &base,
         &client,
+        &base,
         started["task_id"].as_i64().unwrap(),
         Duration::from_secs(60),
     )
@@ -304,23 +272,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     .await;
 
     // Delete: domain, overlay, seed and log are gone.
-    let (status, started) = status_json(
-        client
-            .delete(app.url(&format!("/api/v1/instances/{id}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 202);
-    let task = wait_task(
-        &base,
-        &client,
-        started["task_id"].as_i64().unwrap(),
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
+    delete_instance(&client, &base, id, Duration::from_secs(60)).await;
     let (u, pool) = (uuid.clone(), app.pool());
     assert_eq!(
         tokio::task::spawn_blocking(move || leftovers(&pool, &u))
@@ -328,12 +280,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
             .unwrap(),
         (0, vec![])
     );
-    let files: Vec<_> = std::fs::read_dir(app.data_path().join("storage"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(&uuid))
-        .collect();
+    let files = entries_named(&app.data_path().join("storage"), &uuid);
     assert!(files.is_empty(), "{files:?}");
 }
 
@@ -474,8 +421,8 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
     let mut completed = 0;
     for body in &accepted {
         let task = wait_task(
-            &dpe.base,
             &client,
+            &dpe.base,
             body["task_id"].as_i64().unwrap(),
             Duration::from_secs(120),
         )
@@ -523,23 +470,7 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
     // Delete them all; then nothing of dpe's remains on the host.
     for body in &accepted {
         let id = body["id"].as_i64().unwrap();
-        let (status, started) = status_json(
-            client
-                .delete(format!("{}/api/v1/instances/{id}", dpe.base))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 202, "{started}");
-        let task = wait_task(
-            &dpe.base,
-            &client,
-            started["task_id"].as_i64().unwrap(),
-            Duration::from_secs(60),
-        )
-        .await;
-        assert_eq!(task["state"], "succeeded", "{task}");
+        delete_instance(&client, &dpe.base, id, Duration::from_secs(60)).await;
     }
     // Only this appliance's domains count: the host may hold others'.
     let appliance: String = rusqlite::Connection::open(dir.path().join("dpe.sqlite3"))
@@ -651,8 +582,8 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["id"].as_i64().unwrap();
     let task = wait_task(
-        &base,
         &client,
+        &base,
         accepted["task_id"].as_i64().unwrap(),
         Duration::from_secs(120),
     )
@@ -695,23 +626,7 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(page.contains("dpe-guest lan-guest"), "{page}");
 
-    let (status, started) = status_json(
-        client
-            .delete(app.url(&format!("/api/v1/instances/{id}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 202);
-    let task = wait_task(
-        &base,
-        &client,
-        started["task_id"].as_i64().unwrap(),
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
+    delete_instance(&client, &base, id, Duration::from_secs(60)).await;
     let (u, pool) = (uuid.clone(), app.pool());
     assert_eq!(
         tokio::task::spawn_blocking(move || leftovers(&pool, &u))

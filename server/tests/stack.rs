@@ -8,9 +8,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{TestApp, status_json};
+use common::{TestApp, delete_instance, entries_named, poll_json, status_json};
 use reqwest::Client;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TITLE: &str = "Team <Wiki> & \"Co's\" ünï";
 const TITLE_HTML: &str = "Team &lt;Wiki&gt; &amp; &quot;Co&#039;s&quot; ünï";
@@ -22,18 +22,6 @@ fn image_dir() -> PathBuf {
         std::env::var("DPE_TEST_STACK_IMAGE_DIR")
             .expect("DPE_TEST_STACK_IMAGE_DIR: run through scripts/test"),
     )
-}
-
-async fn poll(client: &Client, url: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
-        let (_, v) = status_json(client.get(url).send().await.unwrap()).await;
-        if done(&v) {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "gave up on {url}: {v}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// The `sectok` hidden field of a DokuWiki form.
@@ -104,7 +92,7 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
     .await;
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["id"].as_i64().unwrap();
-    let task = poll(
+    let task = poll_json(
         &client,
         &app.url(&format!("/api/v1/tasks/{}", accepted["task_id"])),
         Duration::from_secs(180),
@@ -114,7 +102,7 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
     assert_eq!(task["state"], "succeeded", "{task}");
     let provisioned = started.elapsed();
 
-    let inst = poll(
+    let inst = poll_json(
         &client,
         &app.url(&format!("/api/v1/instances/{id}")),
         Duration::from_secs(600),
@@ -155,28 +143,7 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
         );
     }
 
-    let (status, deleted) = status_json(
-        client
-            .delete(app.url(&format!("/api/v1/instances/{id}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 202);
-    let task = poll(
-        &client,
-        &app.url(&format!("/api/v1/tasks/{}", deleted["task_id"])),
-        Duration::from_secs(120),
-        |t| t["state"] != "running",
-    )
-    .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    let left: Vec<_> = std::fs::read_dir(data.join("storage"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("dpe-"))
-        .collect();
+    delete_instance(&client, &app.url(""), id, Duration::from_secs(120)).await;
+    let left = entries_named(&data.join("storage"), "dpe-");
     assert!(left.is_empty(), "nothing left: {left:?}");
 }

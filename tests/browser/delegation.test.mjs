@@ -84,6 +84,16 @@ test('an admin delegates to a department whose admin grants a member within quot
   await miaQuota.getByRole('button', { name: 'Save the quota of mia' }).click();
   await dana.getByRole('cell', { name: /0 of 5 instances/ }).waitFor();
   await shot(dana, '31-department-members');
+  // A member added by mistake is taken out in two steps.
+  await dana.getByLabel('User name').fill('max');
+  await dana.getByLabel('Initial password').fill(MIA);
+  await dana.getByRole('button', { name: 'Add member' }).click();
+  await dana.getByRole('cell', { name: 'max', exact: true }).waitFor();
+  const maxRow = dana.getByRole('row').filter({ has: dana.getByRole('cell', { name: 'max', exact: true }) });
+  await maxRow.getByText('Remove…').click();
+  await maxRow.getByRole('button', { name: 'Take max out of the department' }).click();
+  await dana.getByRole('cell', { name: 'max', exact: true }).waitFor({ state: 'detached' });
+  await dana.getByRole('cell', { name: 'mia', exact: true }).waitFor();
 
   // The admin sets the department's quota: one instance.
   await admin.reload();
@@ -104,7 +114,7 @@ test('an admin delegates to a department whose admin grants a member within quot
   const banner = mia.locator('.banner.error');
   await banner.waitFor();
   assert.match(await banner.innerText(),
-    /Deploy refused: the quota of department Physics <Lab> & "Co" allows 1 instances; 1 in use, this deploy needs 1 more: 1 over/);
+    /Deploy refused: the quota of department Physics <Lab> & "Co" allows 1 instance; 1 in use, this deploy needs 1 more: 1 over/);
   await shot(mia, '32-deploy-refused-by-quota');
   await mia.goto(dpe.url + '/');
   await mia.getByRole('heading', { name: 'Quotas' }).waitFor();
@@ -120,7 +130,7 @@ test('an admin delegates to a department whose admin grants a member within quot
   await admin.getByLabel('Outcome').selectOption('refused');
   await admin.getByRole('button', { name: 'Filter' }).click();
   await admin.waitForURL(/outcome=refused/);
-  await admin.getByRole('cell', { name: 'Deploy refused' }).or(admin.getByText(/allows 1 instances/)).first().waitFor();
+  await admin.getByRole('cell', { name: 'Deploy refused' }).or(admin.getByText(/allows 1 instance;/)).first().waitFor();
   const rows = await admin.locator('table.audit tbody tr').count();
   assert.ok(rows >= 1);
   for (const badge of await admin.locator('table.audit tbody .badge').allInnerTexts()) {

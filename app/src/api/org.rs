@@ -181,6 +181,23 @@ pub async fn set_may_deploy(id: i64, may_deploy: bool) -> Result<MemberView, App
     )
 }
 
+/// Takes a member out of its department (the account stays).
+#[server(prefix = "/fn", endpoint = "remove_member")]
+pub async fn remove_member(id: i64) -> Result<MemberView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let change = MemberChange {
+                department_id: Some(None),
+                ..MemberChange::default()
+            };
+            service()?.update_member(who, id, change).await
+        }
+        .await,
+    )
+}
+
 #[server(prefix = "/fn", endpoint = "audit")]
 pub async fn get_audit(
     actor: Option<String>,

@@ -5,8 +5,8 @@ use leptos_router::hooks::use_params_map;
 use super::dashboard::QuotaCard;
 use crate::api::get_me;
 use crate::api::org::{
-    CreateMember, DeleteDepartment, SetDepartmentAdmin, SetDepartmentQuota, SetMayDeploy,
-    SetMemberQuota, get_departments, get_members,
+    CreateMember, DeleteDepartment, RemoveMember, SetDepartmentAdmin, SetDepartmentQuota,
+    SetMayDeploy, SetMemberQuota, get_departments, get_members,
 };
 use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
 use crate::model::Role;
@@ -30,6 +30,7 @@ pub fn DepartmentPage() -> impl IntoView {
     let delete = ServerAction::<DeleteDepartment>::new();
     let member_quota = ServerAction::<SetMemberQuota>::new();
     let appoint = ServerAction::<SetDepartmentAdmin>::new();
+    let remove = ServerAction::<RemoveMember>::new();
     let data = Resource::new(
         move || {
             (
@@ -37,7 +38,7 @@ pub fn DepartmentPage() -> impl IntoView {
                 quota.version().get(),
                 add.version().get(),
                 grant.version().get(),
-                member_quota.version().get() + appoint.version().get(),
+                member_quota.version().get() + appoint.version().get() + remove.version().get(),
             )
         },
         |(id, _, _, _, _)| async move {
@@ -54,6 +55,7 @@ pub fn DepartmentPage() -> impl IntoView {
             .or_else(|| general_error(&grant.value().get()))
             .or_else(|| general_error(&delete.value().get()))
             .or_else(|| general_error(&appoint.value().get()))
+            .or_else(|| general_error(&remove.value().get()))
             .or_else(|| {
                 // The member quota form sits in a table row: its errors
                 // are told at the top, with the field's name.
@@ -67,6 +69,7 @@ pub fn DepartmentPage() -> impl IntoView {
         grant,
         member_quota,
         appoint,
+        remove,
     };
     view! {
         <Title text="Department" />
@@ -82,8 +85,9 @@ pub fn DepartmentPage() -> impl IntoView {
                     });
                     match (found, members, me) {
                         (Ok(department), Ok(members), Ok(me)) => {
-                            let admin = me.is_some_and(|m| m.role == Role::Admin);
-                            view! { <Department department members admin quota add actions delete /> }.into_any()
+                            let admin = me.as_ref().is_some_and(|m| m.role == Role::Admin);
+                            let viewer = me.map(|m| m.username).unwrap_or_default();
+                            view! { <Department department members admin viewer quota add actions delete /> }.into_any()
                         }
                         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                             view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any()
@@ -100,6 +104,8 @@ fn Department(
     department: DepartmentView,
     members: Vec<MemberView>,
     admin: bool,
+    /// The signed-in account: a department admin cannot remove itself.
+    viewer: String,
     quota: ServerAction<SetDepartmentQuota>,
     add: ServerAction<CreateMember>,
     actions: MemberActions,
@@ -120,7 +126,7 @@ fn Department(
         {department.may_set_quota.then(|| view! { <QuotaForm department=department.clone() quota /> })}
         <section class="card">
             <h2>"Members"</h2>
-            <MemberTable members admin actions />
+            <MemberTable members admin viewer actions />
         </section>
         <AddMemberForm id admin add />
         {admin.then(|| view! {
@@ -174,10 +180,16 @@ struct MemberActions {
     grant: ServerAction<SetMayDeploy>,
     member_quota: ServerAction<SetMemberQuota>,
     appoint: ServerAction<SetDepartmentAdmin>,
+    remove: ServerAction<RemoveMember>,
 }
 
 #[component]
-fn MemberTable(members: Vec<MemberView>, admin: bool, actions: MemberActions) -> impl IntoView {
+fn MemberTable(
+    members: Vec<MemberView>,
+    admin: bool,
+    viewer: String,
+    actions: MemberActions,
+) -> impl IntoView {
     if members.is_empty() {
         return view! { <p>"No members yet."</p> }.into_any();
     }
@@ -185,6 +197,7 @@ fn MemberTable(members: Vec<MemberView>, admin: bool, actions: MemberActions) ->
         grant,
         member_quota,
         appoint,
+        remove,
     } = actions;
     view! {
         <table>
@@ -195,6 +208,7 @@ fn MemberTable(members: Vec<MemberView>, admin: bool, actions: MemberActions) ->
                     <th scope="col">"From"</th>
                     <th scope="col">"In use (of quota)"</th>
                     <th scope="col">"May deploy"</th>
+                    <th scope="col">"Membership"</th>
                 </tr>
             </thead>
             <tbody>
@@ -210,6 +224,8 @@ fn MemberTable(members: Vec<MemberView>, admin: bool, actions: MemberActions) ->
                     let appoint_label = if is_admin { "Remove as admin" } else { "Make admin" };
                     let appoint_aria = format!("{appoint_label}: {}", m.username);
                     let quota_label = format!("Quota of {}", m.username);
+                    let remove_label = format!("Take {} out of the department", m.username);
+                    let removable = admin || m.username != viewer;
                     let q = m.quota;
                     let text = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
                     view! {
@@ -248,6 +264,19 @@ fn MemberTable(members: Vec<MemberView>, admin: bool, actions: MemberActions) ->
                                     <input type="hidden" name="may_deploy" value=next.to_string() />
                                     <button type="submit" class="button subtle" aria-label=aria>{button}</button>
                                 </ActionForm>
+                            </td>
+                            <td>
+                                // Two steps, without JavaScript too: only an
+                                // appliance admin can bring the account back.
+                                {removable.then(|| view! {
+                                    <details>
+                                        <summary>"Remove…"</summary>
+                                        <ActionForm action=remove attr:class="inline">
+                                            <input type="hidden" name="id" value=m.id />
+                                            <button type="submit" class="button danger">{remove_label}</button>
+                                        </ActionForm>
+                                    </details>
+                                })}
                             </td>
                         </tr>
                     }

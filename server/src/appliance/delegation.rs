@@ -8,7 +8,7 @@ use app::error::AppError;
 use app::model::{Principal, Role};
 use app::org::{
     AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
-    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember,
+    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Usage,
 };
 use app::policy::may_manage;
 use app::service::OrgService;
@@ -21,7 +21,7 @@ use crate::blocking::run_blocking;
 use crate::error_chain;
 use crate::store::departments::DepartmentRow;
 use crate::store::users::UserRow;
-use crate::store::{audit, departments, directory as directory_store, users};
+use crate::store::{audit, departments, directory as directory_store, quotas, users};
 
 /// "Science / Physics" for Physics under Science.
 fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
@@ -101,6 +101,21 @@ fn validate_directory(settings: &DirectorySettings) -> Result<(), AppError> {
     Ok(())
 }
 
+fn member_view(row: UserRow, usage: Usage, department: Option<String>) -> MemberView {
+    MemberView {
+        id: row.id,
+        role: row.effective_role(),
+        username: row.username,
+        department_id: row.department_id,
+        department,
+        may_deploy: row.may_deploy,
+        disabled: row.disabled,
+        source: row.source,
+        quota: row.quota,
+        usage,
+    }
+}
+
 impl Appliance {
     async fn department_views(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError> {
         let who = who.clone();
@@ -108,6 +123,7 @@ impl Appliance {
             .read(move |c| {
                 let all = departments::list(c)?;
                 let people = users::list(c)?;
+                let usage = quotas::usage_by_department(c, &all)?;
                 let by_id: HashMap<i64, DepartmentRow> =
                     all.iter().map(|d| (d.id, d.clone())).collect();
                 let mut views = Vec::new();
@@ -119,7 +135,7 @@ impl Appliance {
                         parent_id: d.parent_id,
                         path: path_of(d.id, &by_id),
                         quota: d.quota,
-                        usage: departments::usage(c, d.id)?,
+                        usage: usage.get(&d.id).copied().unwrap_or_default(),
                         members: in_dept.clone().count() as u32,
                         admins: in_dept
                             .filter(|u| u.department_admin)
@@ -143,6 +159,7 @@ impl Appliance {
             .ok_or_else(|| AppError::NotFound("department".into()))
     }
 
+    /// One account as its administrators see it.
     async fn member_view(&self, row: UserRow) -> Result<MemberView, AppError> {
         let (id, department) = (row.id, row.department_id);
         let (usage, name) = self
@@ -152,22 +169,11 @@ impl Appliance {
                     Some(d) => departments::get(c, d)?.map(|d| d.name),
                     None => None,
                 };
-                Ok((departments::user_usage(c, id)?, name))
+                Ok((quotas::user_usage(c, id)?, name))
             })
             .await
             .map_err(store_err)?;
-        Ok(MemberView {
-            id: row.id,
-            username: row.username.clone(),
-            role: row.effective_role(),
-            department_id: row.department_id,
-            department: name,
-            may_deploy: row.may_deploy,
-            disabled: row.disabled,
-            source: row.source.clone(),
-            quota: row.quota,
-            usage,
-        })
+        Ok(member_view(row, usage, name))
     }
 
     /// The account `id` if `who` administers it, else `NotFound`.
@@ -266,7 +272,7 @@ impl OrgService for Appliance {
                     departments::rename(tx, id, n)?;
                 }
                 if let Some(q) = &quota {
-                    departments::set_quota(tx, id, q)?;
+                    quotas::set(tx, quotas::Holder::Department(id), q)?;
                 }
                 Ok(())
             })
@@ -340,19 +346,27 @@ impl OrgService for Appliance {
             Role::Admin => None,
             Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
         };
-        let rows = self
-            .store
-            .read(move |c| users::list_in(c, scope.as_deref()))
+        // One read for the page: the accounts, their usage, their departments.
+        self.store
+            .read(move |c| {
+                let rows = users::list_in(c, scope.as_deref())?;
+                let usage = quotas::usage_by_user(c)?;
+                let names: HashMap<i64, String> = departments::list(c)?
+                    .into_iter()
+                    .map(|d| (d.id, d.name))
+                    .collect();
+                Ok(rows
+                    .into_iter()
+                    .filter(|u| department.is_none() || u.department_id == department)
+                    .map(|row| {
+                        let used = usage.get(&row.id).copied().unwrap_or_default();
+                        let name = row.department_id.and_then(|d| names.get(&d).cloned());
+                        member_view(row, used, name)
+                    })
+                    .collect())
+            })
             .await
-            .map_err(store_err)?;
-        let mut views = Vec::new();
-        for row in rows
-            .into_iter()
-            .filter(|u| department.is_none() || u.department_id == department)
-        {
-            views.push(self.member_view(row).await?);
-        }
-        Ok(views)
+            .map_err(store_err)
     }
 
     async fn create_member(
@@ -432,14 +446,28 @@ impl OrgService for Appliance {
         if change.department_admin.is_some() && who.role != Role::Admin {
             return Err(AppError::Forbidden);
         }
-        if let Some(d) = change.department_id {
-            self.existing_department("department_id", d).await?;
-            if !may_manage(who, Some(d)) {
-                return Err(AppError::Forbidden);
+        match change.department_id {
+            Some(Some(d)) => {
+                self.existing_department("department_id", d).await?;
+                if !may_manage(who, Some(d)) {
+                    return Err(AppError::Forbidden);
+                }
             }
+            // Out of its department: a department admin would lose the
+            // very rights needed to undo it.
+            Some(None) if who.user_id == id && who.role != Role::Admin => {
+                return Err(AppError::invalid(
+                    "department_id",
+                    "you cannot take yourself out of your department; an appliance admin can",
+                ));
+            }
+            Some(None) | None => {}
         }
-        let department = change.department_id.or(row.department_id);
-        let department_admin = change.department_admin.unwrap_or(row.department_admin);
+        let department = change.department_id.unwrap_or(row.department_id);
+        // Leaving the department ends its admin role unless one is asked for.
+        let department_admin = change
+            .department_admin
+            .unwrap_or(row.department_admin && department.is_some());
         if department_admin && department.is_none() {
             return Err(AppError::invalid(
                 "department_id",
@@ -456,15 +484,17 @@ impl OrgService for Appliance {
                     users::set_may_deploy(tx, id, may)?;
                 }
                 if let Some(q) = &c.quota {
-                    users::set_quota(tx, id, q)?;
+                    quotas::set(tx, quotas::Holder::User(id), q)?;
                 }
                 Ok(())
             })
             .await
             .map_err(store_err)?;
         let mut what = Vec::new();
-        if let Some(d) = change.department_id {
-            what.push(format!("department #{d}"));
+        match change.department_id {
+            Some(Some(d)) => what.push(format!("department #{d}")),
+            Some(None) => what.push("no department".to_owned()),
+            None => {}
         }
         if let Some(a) = change.department_admin {
             what.push(format!("department admin: {a}"));
@@ -475,15 +505,23 @@ impl OrgService for Appliance {
         if let Some(q) = change.quota {
             what.push(format!("quota: {q}"));
         }
+        // The department it left keeps the record, so its admins see it.
         self.audit_change(
             who,
             "user.update",
             format!("user {}", row.username),
-            department,
+            department.or(row.department_id),
             Some(what.join("; ")),
         )
         .await;
-        let row = self.managed_member(who, id).await?;
+        // Authorized above; a member taken out is no longer the caller's
+        // to look up, yet the answer shows the result.
+        let row = self
+            .store
+            .read(move |c| users::by_id(c, id))
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| AppError::NotFound("user".into()))?;
         self.member_view(row).await
     }
 

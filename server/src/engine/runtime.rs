@@ -25,7 +25,7 @@ use crate::blocking::run_blocking;
 use crate::stack::{Size, Stack};
 use crate::store::instances::{InstanceRow, NewInstance};
 use crate::store::tasks::TaskRow;
-use crate::store::{Store, StoreError, departments, hosts, instances, settings, tasks, zones};
+use crate::store::{Store, StoreError, hosts, instances, quotas, settings, tasks, zones};
 
 /// Guests get up to this many vCPUs per host CPU.
 const VCPU_OVERCOMMIT: u64 = 4;
@@ -229,8 +229,7 @@ impl Engine {
                 // Quotas are checked in the transaction that records the
                 // instance: with one writer, check-and-insert is atomic.
                 // Refusals commit an empty transaction: nothing was written.
-                if let Some(exceeded) =
-                    departments::check_deploy(tx, owner_id, department_id, &wanted)?
+                if let Some(exceeded) = quotas::check_deploy(tx, owner_id, department_id, &wanted)?
                 {
                     return Ok(Err(EngineError::QuotaExceeded(exceeded.to_string())));
                 }

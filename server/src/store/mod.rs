@@ -9,6 +9,7 @@ mod error;
 pub mod hosts;
 pub mod instances;
 pub mod migrations;
+pub mod quotas;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;

@@ -4,7 +4,7 @@ use app::model::Role;
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{StoreError, now};
+use super::{StoreError, now, quotas};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRow {
@@ -35,6 +35,7 @@ impl UserRow {
     }
 }
 
+// The quota columns last, as `quotas::read` expects them.
 const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, department_id,
     department_admin, may_deploy, source, quota_instances, quota_vcpus, quota_memory_mib,
     quota_disk_gib";
@@ -58,12 +59,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         department_admin: row.get(7)?,
         may_deploy: row.get(8)?,
         source: row.get(9)?,
-        quota: Quota {
-            instances: row.get(10)?,
-            vcpus: row.get(11)?,
-            memory_mib: row.get(12)?,
-            disk_gib: row.get(13)?,
-        },
+        quota: quotas::read(row, 10)?,
     })
 }
 
@@ -178,21 +174,6 @@ pub fn set_may_deploy(conn: &Connection, id: i64, may_deploy: bool) -> Result<()
     conn.execute(
         "UPDATE users SET may_deploy = ?2 WHERE id = ?1",
         params![id, may_deploy],
-    )?;
-    Ok(())
-}
-
-pub fn set_quota(conn: &Connection, id: i64, quota: &Quota) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE users SET quota_instances = ?2, quota_vcpus = ?3, quota_memory_mib = ?4,
-            quota_disk_gib = ?5 WHERE id = ?1",
-        params![
-            id,
-            quota.instances,
-            quota.vcpus,
-            quota.memory_mib,
-            quota.disk_gib
-        ],
     )?;
     Ok(())
 }

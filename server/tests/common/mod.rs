@@ -5,8 +5,9 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
@@ -285,4 +286,59 @@ pub fn session_cookie(response: &Response) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("dpe_session="))
         .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// GETs `url` until `done` holds for its JSON body; fails the test with the
+/// last body after `limit`.
+pub async fn poll_json(
+    client: &Client,
+    url: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, body) = status_json(client.get(url).send().await.unwrap()).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(start.elapsed() < limit, "gave up on {url}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Task `task_id` of the dpe at `base` once it has ended (or the test fails).
+pub async fn wait_task(client: &Client, base: &str, task_id: i64, limit: Duration) -> Value {
+    poll_json(
+        client,
+        &format!("{base}/api/v1/tasks/{task_id}"),
+        limit,
+        |task| task["state"] != "running",
+    )
+    .await
+}
+
+/// Deletes instance `id` through the API: accepted, and its task succeeds.
+pub async fn delete_instance(client: &Client, base: &str, id: i64, limit: Duration) {
+    let (status, started) = status_json(
+        client
+            .delete(format!("{base}/api/v1/instances/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let task = wait_task(client, base, started["task_id"].as_i64().unwrap(), limit).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+}
+
+/// The entries of `dir` whose names contain `needle`.
+pub fn entries_named(dir: &Path, needle: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(needle))
+        .collect()
 }

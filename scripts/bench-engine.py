@@ -7,7 +7,10 @@ the private network namespace). Prints its figures; asserts nothing.
 - the same deploy done by `virt-install --import` (overlay made with
   qemu-img, as dpe does), median of 10;
 - the deploy median from a 1 GiB and a 20 GiB golden image;
-- 20 deploy requests sent at once: time until all were accepted.
+- 20 deploy requests sent at once: time until all were accepted;
+- where a deploy's time goes: the median of each task step, beside
+  libvirt's own floor (starting an already-defined domain of the same
+  guest through the libvirt API, no dpe involved).
 """
 import concurrent.futures
 import datetime
@@ -91,7 +94,8 @@ class Dpe:
         accepted = self.call("POST", "/api/v1/instances",
                              {"name": name, "size": "tiny", "params": {"title": "bench"}})
         task = self.wait_task(accepted["task_id"])
-        return accepted["id"], ts(task["finished_at"]) - ts(task["created_at"])
+        steps = {st["name"]: ts(st["finished_at"]) - ts(st["started_at"]) for st in task["steps"]}
+        return accepted["id"], ts(task["finished_at"]) - ts(task["created_at"]), steps
 
     def delete(self, instance_id):
         started = self.call("DELETE", f"/api/v1/instances/{instance_id}")
@@ -103,13 +107,18 @@ class Dpe:
         shutil.rmtree(self.data, ignore_errors=True)
 
 
-def deploy_median(dpe, count, prefix):
-    first, _ = dpe.deploy(f"{prefix}-warm")  # uploads the golden image once
+def deploy_median(dpe, count, prefix, steps=None):
+    """Median, min and max of `count` deploys; each step's times go into
+    `steps` (name -> list of seconds) when given."""
+    first, _, _ = dpe.deploy(f"{prefix}-warm")  # uploads the golden image once
     dpe.delete(first)
     times = []
     for n in range(count):
-        instance, seconds = dpe.deploy(f"{prefix}-{n}")
+        instance, seconds, step_times = dpe.deploy(f"{prefix}-{n}")
         times.append(seconds)
+        for name, took in step_times.items():
+            if steps is not None:
+                steps.setdefault(name, []).append(took)
         dpe.delete(instance)
     return statistics.median(times), min(times), max(times)
 
@@ -152,8 +161,27 @@ def virt_install_median(runs):
         ], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.monotonic() - start)
         subprocess.run(["virsh", "-q", "-c", "qemu:///system", "destroy", name], stdout=subprocess.DEVNULL)
-        subprocess.run(["virsh", "-q", "-c", "qemu:///system", "undefine", name], stdout=subprocess.DEVNULL)
+        if n > 0:
+            subprocess.run(["virsh", "-q", "-c", "qemu:///system", "undefine", name], stdout=subprocess.DEVNULL)
+    floor = libvirt_start_floor("bench-vi-0", runs)
+    subprocess.run(["virsh", "-q", "-c", "qemu:///system", "undefine", "bench-vi-0"], stdout=subprocess.DEVNULL)
     shutil.rmtree(golden_dir, ignore_errors=True)
+    return (statistics.median(times), min(times), max(times)), floor
+
+
+def libvirt_start_floor(name, runs):
+    """Median seconds for libvirt to start the defined, stopped domain
+    `name` (python3-libvirt, which virtinst brings): what any tool pays."""
+    import libvirt  # pylint: disable=import-outside-toplevel
+    conn = libvirt.open("qemu:///system")
+    domain = conn.lookupByName(name)
+    times = []
+    for _ in range(runs):
+        start = time.monotonic()
+        domain.create()
+        times.append(time.monotonic() - start)
+        domain.destroy()
+    conn.close()
     return statistics.median(times), min(times), max(times)
 
 
@@ -175,17 +203,21 @@ def sized_image(gib):
 def main():
     rows = []
     dpe = Dpe(GUEST, "bench-main")
+    steps = {}
     try:
-        med, lo, hi = deploy_median(dpe, 20, "seq")
+        med, lo, hi = deploy_median(dpe, 20, "seq", steps)
         rows.append(("dpe deploy, accepted -> running (median of 20)", f"{med*1000:.0f} ms", f"min {lo*1000:.0f}, max {hi*1000:.0f}"))
+        for name, took in steps.items():
+            rows.append((f"  of which step {name} (median)", f"{statistics.median(took)*1000:.1f} ms", ""))
         accepted, done, ran = burst(dpe, 20)
         rows.append(("20 deploys sent at once: all accepted", f"{accepted*1000:.0f} ms",
                      f"{ran} placed and running, the rest refused for room, all settled after {done:.2f} s"))
     finally:
         dpe.stop()
-    vi, vlo, vhi = virt_install_median(10)
+    (vi, vlo, vhi), (fl, flo, fhi) = virt_install_median(10)
     rows.append(("virt-install --import, same guest (median of 10)", f"{vi*1000:.0f} ms", f"min {vlo*1000:.0f}, max {vhi*1000:.0f}"))
     rows.append(("speed-up over virt-install", f"{vi/med:.1f}x", ""))
+    rows.append(("libvirt alone: start a defined domain (median of 10)", f"{fl*1000:.0f} ms", f"min {flo*1000:.0f}, max {fhi*1000:.0f}"))
     for gib in (1, 20):
         dpe = Dpe(sized_image(gib), f"bench-{gib}g")
         try:

@@ -338,6 +338,15 @@ pub struct InstanceView {
     pub zone: NetworkZone,
 }
 
+impl InstanceView {
+    /// Whether a page showing it must keep looking: a task is running, or
+    /// a running application's health is not known yet.
+    pub fn unsettled(&self) -> bool {
+        self.task_id.is_some()
+            || (self.state == "running" && !matches!(self.health.as_str(), "healthy" | "unhealthy"))
+    }
+}
+
 /// `POST /api/v1/instances`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

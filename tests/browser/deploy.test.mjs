@@ -51,9 +51,29 @@ test('a user deploys from the portal, watches it, and deletes it', async () => {
   await shot(page, '11-deploy-progress');
   await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
   await shot(page, '12-instance-running');
+  const instanceUrl = page.url();
 
-  await page.getByRole('button', { name: 'Shut down' }).click();
+  // Its application's health is not known (the test driver's guests have
+  // no address), so the page keeps looking. Without JavaScript it reloads
+  // itself...
+  const noJs = await browser.newContext({ javaScriptEnabled: false });
+  await noJs.addCookies(await page.context().cookies());
+  const plain = await noJs.newPage();
+  let plainLoads = 0;
+  plain.on('load', () => { plainLoads += 1; });
+  await plain.goto(instanceUrl);
+  for (let i = 0; i < 100 && plainLoads < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(plainLoads >= 2, `a page without JavaScript reloads itself (${plainLoads} loads)`);
+  await noJs.close();
+  // ...while a hydrated page polls and never reloads: a shutdown made
+  // elsewhere (the API) shows up on it without a navigation.
+  let loads = 0;
+  page.on('load', () => { loads += 1; });
+  const id = instanceUrl.split('/').pop();
+  const shutdown = await page.request.post(`${dpe.url}/api/v1/instances/${id}/shutdown`);
+  assert.equal(shutdown.status(), 202, await shutdown.text());
   await page.locator('.page-head .badge', { hasText: 'shut off' }).waitFor({ timeout: 15000 });
+  assert.equal(loads, 0, 'the hydrated page was not reloaded');
   await page.getByRole('button', { name: 'Start' }).click();
   await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
 

@@ -19,6 +19,8 @@ before(async () => {
     DPE_STACK_DIR: join(ROOT, 'image/stacks/dokuwiki'),
     DPE_IMAGE_DIR: IMAGE_DIR,
     DPE_STORAGE_POOL: `dpe-browser-${process.pid}`,
+    // A slow test on a real guest: its steps in the log tell where it went.
+    RUST_LOG: 'info',
   });
   const r = await fetch(`${dpe.url}/api/v1/setup`, {
     method: 'POST',
@@ -55,7 +57,16 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await shot(page, '21-wiki-progress');
   // Under TCG the wiki takes about a minute to answer.
   // A failed deploy ends the wait at once, with its reason.
-  await page.locator('#health.ok, .badge:has-text("failed")').first().waitFor({ timeout: 480_000 });
+  try {
+    await page.locator('#health.ok, .badge:has-text("failed")').first().waitFor({ timeout: 480_000 });
+  } catch (e) {
+    // Say what the page showed and what the API says, to tell a page that
+    // stopped refreshing from an instance that never became healthy.
+    await shot(page, '29-wiki-timeout');
+    const id = page.url().split('/').pop();
+    const api = await page.request.get(`${dpe.url}/api/v1/instances/${id}`);
+    throw new Error(`${e.message}\npage: ${await page.locator('main').innerText()}\napi: ${await api.text()}`);
+  }
   assert.equal(await page.locator('.badge', { hasText: 'failed' }).count(), 0, await page.locator('main').innerText());
   await shot(page, '22-wiki-ready');
   const url = await page.locator('#app-url').getAttribute('href');

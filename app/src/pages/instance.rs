@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_meta::{Meta, Title};
+use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{InstanceAction, get_instance, get_task};
@@ -26,6 +26,24 @@ pub fn InstancePage() -> impl IntoView {
         |(id, _, _)| get_instance(id),
     );
     let general = Signal::derive(move || general_error(&act.value().get()));
+    // A hydrated page reloads its data every 3 s while the instance is
+    // unsettled, on a timer of its own: a poll that brings the same answer
+    // need not re-render anything, so a timer set per render could stop.
+    #[cfg(feature = "hydrate")]
+    if let Ok(timer) = set_interval_with_handle(
+        move || {
+            let unsettled = instance
+                .get_untracked()
+                .and_then(Result::ok)
+                .is_some_and(|i| i.unsettled());
+            if unsettled {
+                finished.try_update(|n| *n += 1);
+            }
+        },
+        std::time::Duration::from_secs(3),
+    ) {
+        on_cleanup(move || timer.clear());
+    }
     view! {
         <Title text="Instance" />
         <Layout>
@@ -51,18 +69,7 @@ fn InstanceDetail(
     let ready = !matches!(inst.state.as_str(), "provisioning" | "deleting" | "failed");
     let running = inst.state == "running";
     let busy = inst.task_id.is_some();
-    let unsettled = busy || (running && !matches!(inst.health.as_str(), "healthy" | "unhealthy"));
-    // A refresh tag added by a client-side re-render is not guaranteed to
-    // fire, so a hydrated page also reloads its data itself.
-    #[cfg(feature = "hydrate")]
-    if unsettled {
-        set_timeout(
-            move || {
-                finished.try_update(|n| *n += 1);
-            },
-            std::time::Duration::from_secs(3),
-        );
-    }
+    let unsettled = inst.unsettled();
     let id = inst.id;
     let button = move |action: &'static str,
                        label: &'static str,
@@ -116,10 +123,11 @@ fn InstanceDetail(
             {button("poweroff", "Power off", running && !busy, "")}
             {button("delete", "Delete", !busy && inst.state != "deleting" && inst.state != "provisioning", "danger")}
         </section>
-        // Reload while work is under way or a running application has not
-        // answered its health check yet: the page is rendered whole on the
-        // server, so this works without JS too.
-        {unsettled.then(|| view! { <Meta http_equiv="refresh" content="3" /> })}
+        // Without JavaScript the page reloads itself while unsettled (it is
+        // rendered whole on the server). Only without: a refresh tag seen by
+        // a hydrated page would reload this URL even after the app has moved
+        // on (to the list, after Delete); the hydrated page polls instead.
+        {unsettled.then(|| view! { <noscript inner_html=r#"<meta http-equiv="refresh" content="3">"# /> })}
     }
 }
 

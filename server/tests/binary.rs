@@ -72,6 +72,33 @@ impl Drop for Server {
     }
 }
 
+/// `dpe serve ARGS` on `data` with the fixture stack; killed when dropped.
+fn serve(data: &Path, args: &[&str]) -> Server {
+    Server(
+        command()
+            .arg("serve")
+            .args(args)
+            .arg("--data-dir")
+            .arg(data)
+            .env("DPE_STACK_DIR", fixture_stack())
+            .env("DPE_IMAGE_DIR", data)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Whether `check` succeeds within ten seconds, tried every 100 ms.
+fn within_ten_seconds(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -92,30 +119,11 @@ fn serve_answers_healthcheck_and_cli_manages_users_and_backups() {
     assert!(!down.status.success());
     assert!(text(&down).contains("no answer"), "{}", text(&down));
 
-    let _server = Server(
-        command()
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data)
-            .env("DPE_STACK_DIR", fixture_stack())
-            .env("DPE_IMAGE_DIR", data)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _server = serve(data, &["--listen", &format!("127.0.0.1:{port}")]);
+    assert!(
+        within_ten_seconds(|| dpe(data, &["healthcheck", "--url", &url]).status.success()),
+        "dpe serve never became healthy"
     );
-    let mut healthy = false;
-    for _ in 0..100 {
-        if dpe(data, &["healthcheck", "--url", &url]).status.success() {
-            healthy = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(healthy, "dpe serve never became healthy");
 
     // Users, while the server runs.
     let weak = dpe_with_stdin(
@@ -249,33 +257,20 @@ fn over_https_the_portal_answers_and_plain_http_is_redirected() {
         ),
     )
     .unwrap();
-    let _server = Server(
-        command()
-            .args(["serve", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data)
-            .env("DPE_STACK_DIR", fixture_stack())
-            .env("DPE_IMAGE_DIR", data)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _server = serve(data, &["--config", config.to_str().unwrap()]);
     // The health check finds the HTTPS listener from the same config.
-    let mut healthy = false;
-    for _ in 0..100 {
-        let out = command()
-            .args(["healthcheck", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        if out.status.success() {
-            healthy = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(healthy, "dpe never answered over HTTPS");
+    assert!(
+        within_ten_seconds(|| {
+            command()
+                .args(["healthcheck", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        }),
+        "dpe never answered over HTTPS"
+    );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {

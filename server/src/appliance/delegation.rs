@@ -29,7 +29,7 @@ fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
     let mut next = Some(id);
     while let Some(id) = next {
         let Some(d) = by_id.get(&id) else { break };
-        if names.len() > 64 {
+        if names.len() > departments::MAX_DEPTH {
             break;
         }
         names.push(d.name.clone());
@@ -159,21 +159,24 @@ impl Appliance {
             .ok_or_else(|| AppError::NotFound("department".into()))
     }
 
-    /// One account as its administrators see it.
-    async fn member_view(&self, row: UserRow) -> Result<MemberView, AppError> {
-        let (id, department) = (row.id, row.department_id);
-        let (usage, name) = self
-            .store
+    /// Account `id` as its administrators see it, in one read. Callers
+    /// have authorized the caller for it.
+    async fn member_view_of(&self, id: i64) -> Result<MemberView, AppError> {
+        self.store
             .read(move |c| {
-                let name = match department {
+                let Some(row) = users::by_id(c, id)? else {
+                    return Ok(None);
+                };
+                let name = match row.department_id {
                     Some(d) => departments::get(c, d)?.map(|d| d.name),
                     None => None,
                 };
-                Ok((quotas::user_usage(c, id)?, name))
+                let usage = quotas::user_usage(c, id)?;
+                Ok(Some(member_view(row, usage, name)))
             })
             .await
-            .map_err(store_err)?;
-        Ok(member_view(row, usage, name))
+            .map_err(store_err)?
+            .ok_or_else(|| AppError::NotFound("user".into()))
     }
 
     /// The account `id` if `who` administers it, else `NotFound`.
@@ -432,8 +435,7 @@ impl OrgService for Appliance {
             Some(format!("as {role}, may deploy: {}", request.may_deploy)),
         )
         .await;
-        let row = self.managed_member(who, id).await?;
-        self.member_view(row).await
+        self.member_view_of(id).await
     }
 
     async fn update_member(
@@ -516,13 +518,7 @@ impl OrgService for Appliance {
         .await;
         // Authorized above; a member taken out is no longer the caller's
         // to look up, yet the answer shows the result.
-        let row = self
-            .store
-            .read(move |c| users::by_id(c, id))
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| AppError::NotFound("user".into()))?;
-        self.member_view(row).await
+        self.member_view_of(id).await
     }
 
     async fn audit_log(

@@ -1,4 +1,4 @@
-//! Departments (org units, nested) and the quotas on them and on accounts.
+//! Departments (org units, nested). Their quotas: `quotas`.
 
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};

@@ -266,6 +266,7 @@ pub fn check_deploy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::memory_store;
 
     fn usage(instances: u32, vcpus: u32, memory_mib: u64, disk_gib: u64) -> Usage {
         Usage {
@@ -348,5 +349,52 @@ mod tests {
         let e = exceeded("q", &quota, &usage(0, 0, u64::MAX, 0), &usage(1, 1, 1, 1)).unwrap();
         assert_eq!(e.resource, Resource::Memory);
         assert!(e.to_string().ends_with(": 2 over"), "{e}");
+    }
+
+    #[test]
+    fn all_departments_at_once_add_up_as_each_one_alone() {
+        let conn = memory_store();
+        let science = departments::insert(&conn, "Science", None).unwrap();
+        let physics = departments::insert(&conn, "Physics", Some(science)).unwrap();
+        let optics = departments::insert(&conn, "Optics", Some(physics)).unwrap();
+        let law = departments::insert(&conn, "Law", None).unwrap();
+        conn.execute(
+            "INSERT INTO users (username, password_hash, role, created_at)
+             VALUES ('ann', 'x', 'user', 0)",
+            [],
+        )
+        .unwrap();
+        // (department, vCPUs, status): the failed one holds nothing.
+        let instances = [
+            (Some(science), 1, "ready"),
+            (Some(physics), 2, "ready"),
+            (Some(optics), 4, "provisioning"),
+            (Some(optics), 8, "failed"),
+            (Some(law), 16, "ready"),
+            (None, 32, "ready"),
+        ];
+        for (n, (department, vcpus, status)) in instances.into_iter().enumerate() {
+            conn.execute(
+                "INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
+                                        network, mac, params, status, created_at, department_id)
+                 VALUES (?1, ?1, 1, 's', ?2, 512, 4, 'default', ?1, '{}', ?3, 0, ?4)",
+                params![format!("i{n}"), vcpus, status, department],
+            )
+            .unwrap();
+        }
+        let all = departments::list(&conn).unwrap();
+        let at_once = usage_by_department(&conn, &all).unwrap();
+        for d in &all {
+            assert_eq!(
+                at_once[&d.id],
+                department_usage(&conn, d.id).unwrap(),
+                "{}",
+                d.name
+            );
+        }
+        assert_eq!(at_once[&science], usage(3, 7, 1536, 12));
+        assert_eq!(at_once[&optics], usage(1, 4, 512, 4));
+        assert_eq!(usage_by_user(&conn).unwrap()[&1], usage(5, 55, 2560, 20));
+        assert_eq!(user_usage(&conn, 1).unwrap(), usage(5, 55, 2560, 20));
     }
 }

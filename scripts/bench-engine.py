@@ -64,8 +64,10 @@ class Dpe:
                 time.sleep(0.05)
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with open(os.path.join(self.data, "setup-code"), encoding="utf-8") as f:
+            code = f.read().strip()
         self.call("POST", "/api/v1/setup", {
-            "appliance_name": "bench", "admin_username": "admin", "admin_password": PASSWORD,
+            "setup_code": code, "appliance_name": "bench", "admin_username": "admin", "admin_password": PASSWORD,
             "host_uri": "qemu:///system", "storage_dir": os.path.join(self.data, "storage"),
             "network": "default"})
         self.call("POST", "/api/v1/login", {"username": "admin", "password": PASSWORD})

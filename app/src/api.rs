@@ -28,6 +28,7 @@ pub async fn get_setup_status() -> Result<SetupStatus, AppError> {
 
 #[server(prefix = "/fn", endpoint = "complete_setup")]
 pub async fn complete_setup(
+    setup_code: String,
     appliance_name: String,
     admin_username: String,
     admin_password: String,
@@ -47,6 +48,7 @@ pub async fn complete_setup(
                 ));
             }
             let request = SetupRequest {
+                setup_code,
                 appliance_name,
                 admin_username,
                 admin_password,
@@ -64,16 +66,17 @@ pub async fn complete_setup(
 }
 
 #[server(prefix = "/fn", endpoint = "probe_host")]
-pub async fn probe_host(uri: String) -> Result<HostProbe, AppError> {
+pub async fn probe_host(uri: String, setup_code: Option<String>) -> Result<HostProbe, AppError> {
     respond(
         async move {
             let service = service()?;
-            // During setup no account exists yet; afterwards only admins probe.
+            let ctx = request_context().await?;
+            // During setup no account exists yet, and the setup code stands
+            // in for one; afterwards only admins probe.
             if service.setup_status().await?.complete {
-                let ctx = request_context().await?;
                 authorize(ctx.principal.as_ref(), Action::ProbeHost)?;
             }
-            service.probe_host(uri).await
+            service.probe_host(&ctx, uri, setup_code).await
         }
         .await,
     )

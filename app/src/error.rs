@@ -35,7 +35,7 @@ pub enum AppError {
     /// A field failed validation.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
-    #[error("too many sign-in attempts; try again in {retry_after_secs} s")]
+    #[error("too many attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
     /// A dependency (a libvirt host) could not be reached.
     #[error("{0}")]

@@ -29,4 +29,9 @@ pub use shell::{App, shell};
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    // A mark that the page is live, for tests and for anyone who asks.
+    if let Some(root) = leptos::prelude::document().document_element() {
+        // Setting an attribute on <html> cannot fail.
+        let _ = root.set_attribute("data-hydrated", "");
+    }
 }

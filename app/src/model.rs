@@ -118,6 +118,10 @@ pub struct HostProbe {
     pub acceleration: Option<Acceleration>,
     /// Why the host could not be reached, when it could not.
     pub error: Option<String>,
+    /// Not connected because this machine's libvirtd is still starting
+    /// (after a boot it first checks QEMU): it will answer shortly.
+    #[serde(default)]
+    pub starting: bool,
 }
 
 /// A host of the pool with its live status.
@@ -164,6 +168,9 @@ pub struct SetupDefaults {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
+    /// The one-time code on the appliance's console (`dpe setup-code`):
+    /// proof that whoever sets it up can see its screen.
+    pub setup_code: String,
     /// Shown in the portal's header and the browser's title.
     pub appliance_name: String,
     pub admin_username: String,

@@ -44,7 +44,13 @@ pub trait PortalService: OrgService + Send + Sync + 'static {
         ctx: &RequestContext,
         request: SetupRequest,
     ) -> Result<(), AppError>;
-    async fn probe_host(&self, uri: String) -> Result<HostProbe, AppError>;
+    /// A live look at a host; before setup only with the setup code.
+    async fn probe_host(
+        &self,
+        ctx: &RequestContext,
+        uri: String,
+        setup_code: Option<String>,
+    ) -> Result<HostProbe, AppError>;
     /// Checks the credentials (throttled), then rotates the session id and
     /// binds the session to the account.
     async fn sign_in(

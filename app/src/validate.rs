@@ -67,9 +67,23 @@ pub fn username(field: &str, text: &str) -> Result<String, AppError> {
     Ok(name)
 }
 
-/// A libvirt connection URI such as `qemu:///system`, `qemu+ssh://host/system`
-/// or `test:///default`.
-pub fn libvirt_uri(field: &str, text: &str) -> Result<String, AppError> {
+/// Whether the libvirt test driver may be named (`allow_test_driver`): it
+/// runs nothing, and only its built-in `test:///default` is accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestDriver {
+    Allowed,
+    Refused,
+}
+
+/// A libvirt connection URI that dpe may open: `qemu:///system` (this
+/// machine), `qemu+ssh://[user@]host[:port]/system` or
+/// `qemu+tls://host[:port]/system`, and `test:///default` where allowed.
+///
+/// Only these transports, and no query: other transports and parameters
+/// make libvirt run a program (`qemu+ext`, `?command=`), open a socket or
+/// key file of the caller's choosing (`?socket=`, `?keyfile=`), probe ports
+/// without authentication (`qemu+tcp`), or read a file (`test:///PATH`).
+pub fn libvirt_uri(field: &str, text: &str, test_driver: TestDriver) -> Result<String, AppError> {
     let uri = text.trim();
     if uri.is_empty() {
         return Err(AppError::invalid(field, "is required"));
@@ -81,23 +95,67 @@ pub fn libvirt_uri(field: &str, text: &str) -> Result<String, AppError> {
         ));
     }
     no_controls(field, uri)?;
+    if uri.chars().any(char::is_whitespace) {
+        return Err(AppError::invalid(field, "must not contain spaces"));
+    }
+    if uri.contains(['?', '#']) {
+        return Err(AppError::invalid(
+            field,
+            "must not carry parameters (?…): dpe connects with libvirt's defaults",
+        ));
+    }
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err(AppError::invalid(
             field,
             "expected a libvirt URI such as qemu:///system",
         ));
     };
-    let driver = scheme.split('+').next().unwrap_or_default();
-    if !matches!(driver, "qemu" | "test") {
-        return Err(AppError::invalid(
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let remote = |transport: &str| -> Result<String, AppError> {
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host_ok = !host.is_empty()
+            && host.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_')
+            });
+        if !host_ok {
+            return Err(AppError::invalid(
+                field,
+                format!(
+                    "qemu+{transport} needs a host, e.g. qemu+{transport}://kvm1.example.org/system"
+                ),
+            ));
+        }
+        Ok(uri.to_owned())
+    };
+    let system = matches!(path, "/system" | "/session");
+    match (scheme, test_driver) {
+        ("qemu" | "qemu+unix", _) if authority.is_empty() && system => Ok(uri.to_owned()),
+        ("qemu" | "qemu+unix", _) => Err(AppError::invalid(
             field,
-            format!("unsupported driver {driver:?}: use qemu (or test for demos)"),
-        ));
+            "a local libvirt is qemu:///system (for another machine use qemu+ssh:// or qemu+tls://)",
+        )),
+        ("qemu+ssh", _) if system => remote("ssh"),
+        ("qemu+tls", _) if system => remote("tls"),
+        ("qemu+ssh" | "qemu+tls", _) => Err(AppError::invalid(
+            field,
+            "the path must be /system, e.g. qemu+ssh://kvm1.example.org/system",
+        )),
+        ("test", TestDriver::Allowed) if uri == "test:///default" => Ok(uri.to_owned()),
+        ("test", TestDriver::Allowed) => Err(AppError::invalid(
+            field,
+            "the test driver is test:///default",
+        )),
+        ("test", TestDriver::Refused) => Err(AppError::invalid(
+            field,
+            "the libvirt test driver is not enabled on this appliance (allow_test_driver)",
+        )),
+        (other, _) => Err(AppError::invalid(
+            field,
+            format!(
+                "unsupported transport {other:?}: use qemu:///system, qemu+ssh:// or qemu+tls://"
+            ),
+        )),
     }
-    if rest.chars().any(char::is_whitespace) {
-        return Err(AppError::invalid(field, "must not contain spaces"));
-    }
-    Ok(uri.to_owned())
 }
 
 /// An absolute directory path on a host.
@@ -387,11 +445,44 @@ mod tests {
 
     #[test]
     fn uris_paths_and_libvirt_names() {
-        assert!(libvirt_uri("h", "qemu:///system").is_ok());
-        assert!(libvirt_uri("h", "qemu+ssh://root@kvm2/system").is_ok());
-        assert!(libvirt_uri("h", "test:///default").is_ok());
-        assert!(libvirt_uri("h", "xen:///").is_err());
-        assert!(libvirt_uri("h", "/etc/passwd").is_err());
+        use TestDriver::{Allowed, Refused};
+        for good in [
+            "qemu:///system",
+            "qemu+unix:///system",
+            "qemu+ssh://root@kvm2/system",
+            "qemu+ssh://kvm2.example.org:2222/system",
+            "qemu+tls://kvm2.example.org/system",
+        ] {
+            assert_eq!(
+                libvirt_uri("h", good, Refused).as_deref(),
+                Ok(good),
+                "{good}"
+            );
+        }
+        assert!(libvirt_uri("h", "test:///default", Allowed).is_ok());
+        for bad in [
+            "test:///default",
+            "xen:///",
+            "/etc/passwd",
+            "qemu+ext:///system?command=/usr/bin/touch",
+            "qemu:///system?socket=/tmp/evil",
+            "qemu+ssh://kvm2/system?keyfile=/etc/dpe/key",
+            "qemu+tcp://kvm2/system",
+            "qemu+libssh2://kvm2/system",
+            "qemu://kvm2/system",
+            "qemu+ssh:///system",
+            "qemu+ssh://kvm2/etc/passwd",
+            "qemu:///system#x",
+        ] {
+            assert!(libvirt_uri("h", bad, Refused).is_err(), "{bad}");
+        }
+        for bad in [
+            "test:///etc/passwd",
+            "test+ext:///default",
+            "test:///default?x=1",
+        ] {
+            assert!(libvirt_uri("h", bad, Allowed).is_err(), "{bad}");
+        }
         assert!(absolute_dir("s", "/var/lib/dpe").is_ok());
         assert!(absolute_dir("s", "relative/dir").is_err());
         assert!(absolute_dir("s", "/var/../etc").is_err());

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use app::error::AppError;
 use app::model::{
@@ -20,7 +21,7 @@ use app::service::{PortalService, RequestContext};
 use app::validate;
 use async_trait::async_trait;
 
-use crate::auth::{password, throttle::SignInThrottle, token};
+use crate::auth::{password, setup_code, throttle::SignInThrottle, token};
 use crate::blocking::run_blocking;
 use crate::config::Config;
 use crate::engine::EngineError;
@@ -81,6 +82,9 @@ fn engine_err(err: EngineError) -> AppError {
         EngineError::HostDown(host) => {
             AppError::Unavailable(format!("host {host} is not connected"))
         }
+        EngineError::HostStarting(host) => AppError::Unavailable(format!(
+            "host {host} is still starting; try again in a few seconds"
+        )),
         e @ EngineError::NoCapacity { .. } => AppError::Unavailable(e.to_string()),
         e @ EngineError::NoOutsideZone => AppError::invalid("zone", e.to_string()),
         e @ EngineError::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
@@ -110,6 +114,8 @@ pub enum StartError {
     Stack(#[from] StackError),
     #[error("cannot start the engine")]
     Engine(#[from] EngineError),
+    #[error("cannot make the setup code")]
+    SetupCode(#[source] std::io::Error),
 }
 
 /// The principal an account acts as; department admins carry the
@@ -236,6 +242,10 @@ impl Appliance {
     pub async fn new(store: Store, config: Config) -> Result<Arc<Appliance>, StartError> {
         let complete = store.read(settings::setup_complete).await?;
         let stack = Arc::new(Stack::load(&config.stack_dir, &config.image_dir)?);
+        if !complete {
+            // Made now, so a plain `dpe serve` asks for one as the image does.
+            setup_code::ensure(&config.data_dir).map_err(StartError::SetupCode)?;
+        }
         let engine = Engine::new(store.clone(), stack, config.engine()).await?;
         engine.start_background().await?;
         Ok(Arc::new(Appliance {
@@ -249,6 +259,36 @@ impl Appliance {
 
     pub fn is_set_up(&self) -> bool {
         self.setup_complete.load(Ordering::Acquire)
+    }
+
+    /// Checks the setup code of a request made before setup: throttled like
+    /// sign-ins, and a wrong one audited.
+    async fn check_setup_code(&self, peer: IpAddr, given: &str) -> Result<(), AppError> {
+        let refuse = |outcome: &'static str, detail: &str| audit::Record {
+            address: Some(peer.to_string()),
+            action: "setup".into(),
+            outcome,
+            detail: Some(detail.to_owned()),
+            ..audit::Record::default()
+        };
+        if let Err(wait) = self.throttle.attempt_setup_code(peer) {
+            tracing::warn!(%peer, "setup code tries throttled");
+            self.audit(refuse("refused", "throttled")).await;
+            return Err(throttled_for(wait));
+        }
+        let data_dir = self.config.data_dir.clone();
+        let expected = run_blocking(move || setup_code::ensure(&data_dir))
+            .await
+            .map_err(|e| internal(&e))?;
+        if setup_code::matches(&expected, given) {
+            return Ok(());
+        }
+        tracing::warn!(%peer, "wrong setup code");
+        self.audit(refuse("failed", "wrong setup code")).await;
+        Err(AppError::invalid(
+            "setup_code",
+            "wrong setup code: it is on the appliance's console, or run `dpe setup-code` there",
+        ))
     }
 
     pub fn prune_throttle(&self) {
@@ -437,12 +477,45 @@ impl Appliance {
     fn throttled(&self, account: &str, peer: IpAddr) -> Result<(), AppError> {
         self.throttle.attempt(account, peer).map_err(|wait| {
             tracing::warn!(account, %peer, "sign-in throttled");
-            AppError::Throttled {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
+            throttled_for(wait)
         })
     }
 }
+
+/// A host as members see it: its name, and whether it is available.
+fn availability_only(host: HostStatus) -> HostStatus {
+    HostStatus {
+        id: host.id,
+        name: host.name,
+        storage_dir: String::new(),
+        network: String::new(),
+        probe: HostProbe {
+            uri: String::new(),
+            connected: host.probe.connected,
+            starting: host.probe.starting,
+            hostname: None,
+            libvirt_version: None,
+            hypervisor: None,
+            hypervisor_version: None,
+            cpus: None,
+            memory_mib: None,
+            acceleration: None,
+            error: None,
+        },
+    }
+}
+
+/// The refusal of a throttled attempt, with whole seconds to wait.
+fn throttled_for(wait: Duration) -> AppError {
+    AppError::Throttled {
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}
+
+/// How long adding a host waits for this machine's libvirtd to finish
+/// starting, and how often it asks.
+const STARTING_PATIENCE: Duration = Duration::from_secs(180);
+const STARTING_RETRY: Duration = Duration::from_secs(2);
 
 /// Checks a host before it joins the pool: it answers, it has the
 /// network, and (when local) its storage directory is usable. `uri_field`
@@ -453,9 +526,27 @@ async fn probe_new_host(
     network: &str,
     storage_dir: &str,
 ) -> Result<probe::ProbeReport, AppError> {
-    let report = probe::probe(uri).await.map_err(|e| {
-        AppError::invalid(uri_field, format!("could not connect: {}", error_chain(&e)))
-    })?;
+    // A wizard completed right after the appliance booted finds libvirtd
+    // still checking QEMU: wait for it rather than fail.
+    let deadline = tokio::time::Instant::now() + STARTING_PATIENCE;
+    let report = loop {
+        match probe::probe(uri).await {
+            Ok(report) => break report,
+            Err(e) if probe::is_starting(uri, &e) && tokio::time::Instant::now() < deadline => {
+                tracing::info!(uri, "the host is still starting; trying again");
+                tokio::time::sleep(STARTING_RETRY).await;
+            }
+            Err(e) => {
+                // The caller learns what failed, the log why (libvirt's
+                // words can quote files and programs).
+                tracing::warn!(uri, error = %error_chain(&e), "a new host could not be probed");
+                return Err(AppError::invalid(
+                    uri_field,
+                    format!("could not connect: {e}"),
+                ));
+            }
+        }
+    };
     if !report.networks.iter().any(|n| n == network) {
         return Err(AppError::invalid(
             "network",
@@ -471,10 +562,7 @@ async fn probe_new_host(
 
 /// Creates the storage directory when the host is this machine.
 fn prepare_local_storage(uri: &str, dir: &str) -> Result<(), AppError> {
-    let local = uri
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.starts_with('/'));
-    if !local || uri.starts_with("test:") {
+    if !probe::is_local(uri) || uri.starts_with("test:") {
         return Ok(());
     }
     std::fs::create_dir_all(Path::new(dir)).map_err(|e| {
@@ -519,6 +607,7 @@ impl PortalService for Appliance {
         if self.is_set_up() {
             return Err(AppError::Conflict("the appliance is already set up".into()));
         }
+        self.check_setup_code(ctx.peer, &request.setup_code).await?;
         let defaults = self.defaults();
         let appliance_name = validate::display_name("appliance_name", &request.appliance_name)?;
         let username = validate::username("admin_username", &request.admin_username)?;
@@ -527,7 +616,8 @@ impl PortalService for Appliance {
         {
             return Err(AppError::invalid("admin_password", why));
         }
-        let host_uri = validate::libvirt_uri("host_uri", &request.host_uri)?;
+        let host_uri =
+            validate::libvirt_uri("host_uri", &request.host_uri, self.config.test_driver())?;
         let storage_dir = validate::absolute_dir(
             "storage_dir",
             request
@@ -587,12 +677,24 @@ impl PortalService for Appliance {
         }
         self.engine.sync_hosts().await.map_err(engine_err)?;
         self.setup_complete.store(true, Ordering::Release);
+        if let Err(e) = setup_code::remove(&self.config.data_dir) {
+            tracing::warn!(error = %e, "could not remove the used setup code");
+        }
         tracing::info!("setup completed");
         Ok(())
     }
 
-    async fn probe_host(&self, uri: String) -> Result<HostProbe, AppError> {
-        let uri = validate::libvirt_uri("uri", &uri)?;
+    async fn probe_host(
+        &self,
+        ctx: &RequestContext,
+        uri: String,
+        setup_code: Option<String>,
+    ) -> Result<HostProbe, AppError> {
+        if !self.is_set_up() {
+            self.check_setup_code(ctx.peer, setup_code.as_deref().unwrap_or_default())
+                .await?;
+        }
+        let uri = validate::libvirt_uri("uri", &uri, self.config.test_driver())?;
         Ok(probe::probe_status(&uri).await)
     }
 
@@ -691,6 +793,14 @@ impl PortalService for Appliance {
             .map_err(store_err)?;
         let hosts =
             futures::future::join_all(host_rows.into_iter().map(|h| self.host_status(h))).await;
+        // Only the appliance admin sees how hosts are reached: URIs,
+        // storage paths and libvirt's words are the infrastructure's.
+        let hosts = match who.role {
+            Role::Admin => hosts,
+            Role::DepartmentAdmin | Role::User => {
+                hosts.into_iter().map(availability_only).collect()
+            }
+        };
         Ok(Dashboard {
             appliance_name: name.unwrap_or_else(|| "dpe".to_owned()),
             me: Me::from(who),
@@ -968,7 +1078,7 @@ impl PortalService for Appliance {
     }
 
     async fn add_host(&self, who: &Principal, request: AddHost) -> Result<HostStatus, AppError> {
-        let uri = validate::libvirt_uri("uri", &request.uri)?;
+        let uri = validate::libvirt_uri("uri", &request.uri, self.config.test_driver())?;
         let storage_dir = validate::absolute_dir("storage_dir", &request.storage_dir)?;
         let network = validate::libvirt_name("network", &request.network)?;
         let name = request

@@ -46,6 +46,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the one-time code the setup wizard asks for (making it if
+    /// there is none yet); nothing once setup is complete.
+    SetupCode,
     /// Exit 0 when the server answers its health check.
     Healthcheck {
         /// Health URL [default: from the configured listen address].

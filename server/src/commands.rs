@@ -14,7 +14,7 @@ use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::config::Config;
 use crate::store::sessions::SqliteSessionStore;
-use crate::store::{Store, audit, users};
+use crate::store::{Store, audit, settings, users};
 
 /// How often expired sessions and idle throttle entries are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
@@ -22,6 +22,13 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    // Nobody else lists the data directory; QEMU's user still passes
+    // through it to the instance storage below.
+    std::fs::set_permissions(
+        &config.data_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .with_context(|| format!("cannot restrict {}", config.data_dir.display()))?;
     Ok(Store::open(&config.store_path())?)
 }
 
@@ -195,6 +202,21 @@ pub async fn user_passwd(
         bail!("no user {username}");
     }
     println!("password of {username} changed");
+    Ok(())
+}
+
+pub async fn setup_code(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    if store.read(settings::setup_complete).await? {
+        return Ok(());
+    }
+    let code = crate::auth::setup_code::ensure(&config.data_dir).with_context(|| {
+        format!(
+            "cannot make the setup code in {}",
+            config.data_dir.display()
+        )
+    })?;
+    println!("{code}");
     Ok(())
 }
 

@@ -10,6 +10,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::http::origin::{PortalOrigin, WebOrigin};
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -46,6 +48,14 @@ pub struct Config {
     /// A plain-HTTP address whose every request is redirected to HTTPS,
     /// e.g. `0.0.0.0:80` (only with TLS).
     pub redirect_listen: Option<SocketAddr>,
+    /// The portal's origin (`https://dpe.example.org`) when a proxy serves
+    /// it under another name than the one dpe listens on; state-changing
+    /// browser requests must come from it. Unset, each request's own
+    /// authority and the listener's scheme are the portal's origin.
+    pub public_origin: Option<String>,
+    /// Accept libvirt's test driver (`test:///default`) as a host: nothing
+    /// runs on it. For tests and demos only.
+    pub allow_test_driver: bool,
 }
 
 impl Default for Config {
@@ -66,6 +76,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             redirect_listen: None,
+            public_origin: None,
+            allow_test_driver: false,
         }
     }
 }
@@ -87,6 +99,10 @@ pub enum ConfigError {
     Invalid(#[source] Box<figment::Error>),
     #[error("invalid configuration: {0}")]
     Inconsistent(&'static str),
+    #[error(
+        "invalid configuration: public_origin {0:?} is not an origin like https://dpe.example.org"
+    )]
+    BadOrigin(String),
 }
 
 impl Config {
@@ -104,6 +120,11 @@ impl Config {
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        if let Some(origin) = &config.public_origin
+            && WebOrigin::parse(origin).is_none()
+        {
+            return Err(ConfigError::BadOrigin(origin.clone()));
+        }
         match (&config.tls_cert, &config.tls_key, config.redirect_listen) {
             (Some(_), None, _) | (None, Some(_), _) => Err(ConfigError::Inconsistent(
                 "tls_cert and tls_key go together",
@@ -132,6 +153,25 @@ impl Config {
             reconcile_interval: std::time::Duration::from_millis(
                 self.reconcile_interval_ms.max(100),
             ),
+        }
+    }
+
+    /// Where the portal's pages come from, for the cross-site check.
+    pub fn portal_origin(&self) -> PortalOrigin {
+        match self.public_origin.as_deref().and_then(WebOrigin::parse) {
+            Some(origin) => PortalOrigin::Configured(origin),
+            None => PortalOrigin::Listener {
+                secure: self.serves_tls(),
+            },
+        }
+    }
+
+    /// Whether hosts may be libvirt's test driver.
+    pub fn test_driver(&self) -> app::validate::TestDriver {
+        if self.allow_test_driver {
+            app::validate::TestDriver::Allowed
+        } else {
+            app::validate::TestDriver::Refused
         }
     }
 
@@ -166,6 +206,11 @@ mod tests {
             let err =
                 Config::load(Some(Path::new("typo.toml")), &Overrides::default()).unwrap_err();
             assert!(format!("{:?}", err).contains("listne"), "{err:?}");
+
+            jail.create_file("origin.toml", "public_origin = \"dpe.example.org\"")?;
+            let err =
+                Config::load(Some(Path::new("origin.toml")), &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("public_origin"), "{err}");
 
             jail.set_env("DPE_LISTNE", "x");
             assert!(Config::load(None, &Overrides::default()).is_err());

@@ -39,6 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::user_disable(&config, &username).await
         }
         Command::Backup { file, force } => commands::backup(&config, &file, force).await,
+        Command::SetupCode => commands::setup_code(&config).await,
         Command::Healthcheck { url } => commands::healthcheck(&config, url).await,
     }
 }

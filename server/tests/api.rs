@@ -4,6 +4,7 @@
 mod common;
 
 use common::{ADMIN, ADMIN_PASSWORD, TestApp, session_cookie, status_json};
+use reqwest::Client;
 use reqwest::header::{AUTHORIZATION, COOKIE, LOCATION, ORIGIN, RETRY_AFTER};
 use serde_json::json;
 
@@ -72,6 +73,8 @@ async fn setup_refuses_bad_input_with_the_field_at_fault() {
             "host_uri",
         ),
         ("storage_dir", json!("relative/path"), "storage_dir"),
+        ("setup_code", json!("ABCD-EFGH-JKMN-PQRS"), "setup_code"),
+        ("setup_code", json!(""), "setup_code"),
         ("network", json!("no-such-network"), "network"),
         ("network", json!("bad name"), "network"),
     ];
@@ -121,6 +124,237 @@ async fn setup_refuses_bad_input_with_the_field_at_fault() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_needs_the_code_and_wrong_codes_are_audited_and_throttled() {
+    let app = TestApp::builder().start().await;
+    let client = app.client();
+    let code = app.setup_code();
+    for wrong in ["", "ABCD-EFGH-JKMN-PQRS"] {
+        let mut body = app.setup_body();
+        body["setup_code"] = json!(wrong);
+        let (status, err) = status_json(app.setup(&client, body).await).await;
+        assert_eq!(
+            (status, err["field"].as_str()),
+            (422, Some("setup_code")),
+            "{err}"
+        );
+    }
+    // The code as a person might type it.
+    let mut body = app.setup_body();
+    body["setup_code"] = json!(code.to_lowercase().replace('-', " "));
+    assert_eq!(app.setup(&client, body).await.status(), 201);
+    assert!(app.setup_code().is_empty(), "a used code is gone");
+    let admin = app.admin().await;
+    let (_, audit) = status_json(
+        admin
+            .get(app.url("/api/v1/audit?action=setup"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let outcomes: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "failed").count(),
+        2,
+        "{audit}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "ok").count(),
+        1,
+        "{audit}"
+    );
+
+    // Guessing is throttled per address, and the probe asks for the code too.
+    let app = TestApp::builder().start().await;
+    let probe = |code: &'static str| {
+        client
+            .post(app.url("/fn/probe_host"))
+            .form(&[("uri", "test:///default"), ("setup_code", code)])
+            .send()
+    };
+    assert_eq!(
+        status_json(probe("ABCD-EFGH-JKMN-PQRS").await.unwrap())
+            .await
+            .0,
+        422
+    );
+    let mut last = 0;
+    for _ in 0..40 {
+        last = status_json(probe("ABCD-EFGH-JKMN-PQRS").await.unwrap())
+            .await
+            .0;
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429, "guessing was never throttled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libvirt_uris_that_run_programs_or_read_files_are_refused() {
+    let app = TestApp::builder().start().await;
+    let client = app.client();
+    // A program that leaves a mark if anyone runs it.
+    let mark = app.data_path().join("ran");
+    let program = app.data_path().join("evil.sh");
+    std::fs::write(&program, format!("#!/bin/sh\ntouch {}\n", mark.display())).unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let uris = [
+        format!("qemu+ext:///system?command={}", program.display()),
+        format!("qemu:///system?socket={}", program.display()),
+        "test:///etc/passwd".to_owned(),
+        "qemu+tcp://127.0.0.1:1/system".to_owned(),
+    ];
+    for uri in &uris {
+        // The wizard's probe, before setup (no sign-in needed then)...
+        let r = client
+            .post(app.url("/fn/probe_host"))
+            .form(&[("uri", uri.as_str()), ("setup_code", &app.setup_code())])
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = status_json(r).await;
+        assert_eq!(status, 422, "{uri}: {body}");
+        assert!(!body.to_string().contains("root:"), "{uri}: {body}");
+        // ...and setup itself.
+        let mut setup = app.setup_body();
+        setup["host_uri"] = json!(uri);
+        let (status, body) = status_json(app.setup(&client, setup).await).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("host_uri")),
+            "{uri}: {body}"
+        );
+    }
+    assert!(!mark.exists(), "a URI ran a program");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assets_come_precompressed_and_cached_for_a_year_and_answers_compressed() {
+    let app = TestApp::builder().set_up().start().await;
+    let pkg = app.data_path().join("site/pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("dpe.0123456789abcdef.css"), "body { color: red }").unwrap();
+    std::fs::write(pkg.join("dpe.0123456789abcdef.css.br"), b"brotli bytes").unwrap();
+    // A plain client: no automatic decompression, no cookies.
+    let raw = reqwest::Client::builder()
+        .no_brotli()
+        .no_gzip()
+        .build()
+        .unwrap();
+    let r = raw
+        .get(app.url("/pkg/dpe.0123456789abcdef.css"))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "br");
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "assets need no session"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"brotli bytes");
+    let r = raw
+        .get(app.url("/pkg/dpe.0123456789abcdef.css"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(r.text().await.unwrap(), "body { color: red }");
+    let r = raw.get(app.url("/pkg/missing.js")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.headers().get("cache-control").is_none(),
+        "a miss is not cached"
+    );
+    let r = raw.get(app.url("/favicon.svg")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+
+    // Pages and JSON answers are compressed for clients that take it.
+    let r = raw
+        .get(app.url("/login"))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "br");
+    let r = raw
+        .get(app.url("/api/v1/openapi.json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_see_whether_hosts_are_available_not_how_they_are_reached() {
+    let app = TestApp::builder().set_up().start().await;
+    let dashboard = |client: Client| {
+        let url = app.url("/fn/dashboard");
+        async move { status_json(client.post(url).send().await.unwrap()).await }
+    };
+    let (status, admin_view) = dashboard(app.admin().await).await;
+    assert_eq!(status, 200, "{admin_view}");
+    assert_eq!(admin_view["hosts"][0]["probe"]["uri"], "test:///default");
+    let member = app.user_client("zoe", app::model::Role::User).await;
+    let (status, member_view) = dashboard(member).await;
+    assert_eq!(status, 200, "{member_view}");
+    let host = &member_view["hosts"][0];
+    assert_eq!(host["probe"]["connected"], true, "{member_view}");
+    let storage = app.data_path().join("storage").display().to_string();
+    for hidden in ["test:///default", storage.as_str(), "Test"] {
+        assert!(!host.to_string().contains(hidden), "{hidden} in {host}");
+    }
+    assert!(admin_view["hosts"][0].to_string().contains(&storage));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_authorization_header_is_refused_even_with_a_session() {
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for header in [
+        "Basic YWRtaW46eA==",
+        "garbage",
+        "Bearer ",
+        "Bearer dpe_forged",
+    ] {
+        let r = client
+            .get(app.url("/api/v1/me"))
+            .header(AUTHORIZATION, header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{header}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_completes_once_and_cannot_be_rerun() {
     let app = TestApp::builder().start().await;
     let client = app.client();
@@ -148,6 +382,7 @@ async fn setup_completes_once_and_cannot_be_rerun() {
     let r = client
         .post(app.url("/fn/complete_setup"))
         .form(&[
+            ("setup_code", "ABCD-EFGH-JKMN-PQRS"),
             ("appliance_name", "x"),
             ("admin_username", "mallory"),
             ("admin_password", ADMIN_PASSWORD),

@@ -82,10 +82,19 @@ fn serve(data: &Path, args: &[&str]) -> Server {
             .arg(data)
             .env("DPE_STACK_DIR", fixture_stack())
             .env("DPE_IMAGE_DIR", data)
+            .env("DPE_ALLOW_TEST_DRIVER", "true")
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     )
+}
+
+/// The setup code `dpe serve` made in `data`.
+fn setup_code(data: &Path) -> String {
+    std::fs::read_to_string(data.join("setup-code"))
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 /// Whether `check` succeeds within ten seconds, tried every 100 ms.
@@ -124,6 +133,19 @@ fn serve_answers_healthcheck_and_cli_manages_users_and_backups() {
         within_ten_seconds(|| dpe(data, &["healthcheck", "--url", &url]).status.success()),
         "dpe serve never became healthy"
     );
+    // The data directory and the store are dpe's alone (QEMU's user may
+    // pass through the directory to instance storage, not list it).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data), 0o711);
+    for file in [
+        "dpe.sqlite3",
+        "dpe.sqlite3-wal",
+        "dpe.sqlite3-shm",
+        "setup-code",
+    ] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
 
     // Users, while the server runs.
     let weak = dpe_with_stdin(
@@ -305,6 +327,64 @@ fn over_https_the_portal_answers_and_plain_http_is_redirected() {
             r.headers()["location"],
             format!("https://localhost:{port}/instances?x=1").as_str()
         );
+        // Browsers speak HTTP/2 over TLS, where requests carry :authority
+        // and no Host: a form posted from the portal's own page is still
+        // its own, and one from any other origin is refused.
+        let h2 = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        let setup = |origin: String| {
+            h2.post(format!("https://localhost:{port}/api/v1/setup"))
+                .header("origin", origin)
+                .json(&serde_json::json!({
+                    "setup_code": setup_code(data),
+                    "appliance_name": "Over h2",
+                    "admin_username": "admin",
+                    "admin_password": "violet-Tractor-91-mango",
+                    "host_uri": "test:///default",
+                    "storage_dir": data.join("storage"),
+                }))
+                .send()
+        };
+        for other in [
+            format!("https://localhost:{plain}"),
+            format!("http://localhost:{port}"),
+            "https://evil.example".to_owned(),
+        ] {
+            let r = setup(other.clone()).await.unwrap();
+            assert_eq!(r.version(), reqwest::Version::HTTP_2);
+            assert_eq!(r.status(), 403, "a post from {other}");
+        }
+        // `dpe setup-code` prints the code the wizard asks for...
+        let printed = command()
+            .args(["setup-code", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data)
+            .output()
+            .unwrap();
+        assert!(printed.status.success(), "{}", text(&printed));
+        assert_eq!(
+            String::from_utf8_lossy(&printed.stdout).trim(),
+            setup_code(data)
+        );
+        let r = setup(format!("https://localhost:{port}")).await.unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        // ...and nothing once setup is complete.
+        let printed = command()
+            .args(["setup-code", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data)
+            .output()
+            .unwrap();
+        assert!(printed.status.success(), "{}", text(&printed));
+        assert_eq!(String::from_utf8_lossy(&printed.stdout), "");
+
         // A client that does not trust the CA is refused.
         let untrusting = reqwest::Client::new();
         assert!(

@@ -381,7 +381,9 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
     );
     let dpe = spawn_dpe(dir.path(), port, &pool);
     wait_up(&dpe.base).await;
+    let code = std::fs::read_to_string(dir.path().join("setup-code")).unwrap();
     let setup = json!({
+        "setup_code": code.trim(),
         "appliance_name": "kill test", "admin_username": ADMIN, "admin_password": ADMIN_PASSWORD,
         "host_uri": URI, "storage_dir": dir.path().join("storage"), "network": "default",
     });

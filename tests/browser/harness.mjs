@@ -1,11 +1,15 @@
-// Starts a real dpe on a free loopback port with a fresh data directory, and
-// Debian's Chromium through playwright-core.
+// Starts a real dpe on a free loopback port with a fresh data directory,
+// over HTTPS with the certificate that run.mjs made, and Debian's Chromium
+// through playwright-core. Every test fails on a page error or a console
+// error on a portal page (see `watch`).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { afterEach } from 'node:test';
+import { hydratedOver, launchChromium, onEveryPage, watch } from './chromium.mjs';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const SHOTS = join(ROOT, 'tests/browser/screenshots');
@@ -27,6 +31,15 @@ function inherited() {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DPE_')));
 }
 
+const TLS_CERT = process.env.DPE_TEST_TLS_CERT;
+const TLS_KEY = process.env.DPE_TEST_TLS_KEY;
+if (!TLS_CERT || !TLS_KEY) {
+  throw new Error('run the browser tests with `node run.mjs` (npm test): it makes their TLS certificate');
+}
+
+/** The origins of the dpe servers this file started: their pages are watched. */
+const portals = new Set();
+
 export async function startDpe(extraEnv = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'dpe-browser-'));
@@ -35,10 +48,19 @@ export async function startDpe(extraEnv = {}) {
   const bin = process.env.DPE_BIN ?? join(ROOT, 'target/debug/dpe');
   const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: ROOT,
-    env: { ...inherited(), DPE_SITE_DIR: join(ROOT, 'target/site'), RUST_LOG: 'warn', ...extraEnv },
+    env: {
+      ...inherited(),
+      DPE_SITE_DIR: join(ROOT, 'target/site'),
+      DPE_TLS_CERT: TLS_CERT,
+      DPE_TLS_KEY: TLS_KEY,
+      DPE_ALLOW_TEST_DRIVER: 'true',
+      RUST_LOG: 'warn',
+      ...extraEnv,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `https://127.0.0.1:${port}`;
+  portals.add(url);
   for (let i = 0; i < 100; i++) {
     try {
       const r = await fetch(`${url}/api/v1/health`);
@@ -58,16 +80,23 @@ export async function startDpe(extraEnv = {}) {
   };
 }
 
+/** Problems on this file's portal pages (see chromium.mjs's `watch`). */
+let problems = [];
+const onPortal = (url) => [...portals].some((origin) => url.startsWith(origin + '/'));
+
+afterEach(() => {
+  const found = problems;
+  problems = [];
+  assert.deepEqual(found, [], 'portal pages had errors');
+});
+
 export async function launchBrowser() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-      '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium(process.env.DPE_TEST_TLS_SPKI);
+  return onEveryPage(browser, (page) => watch(page, onPortal, problems));
 }
+
+/** The one-time code `dpe serve` made for the wizard. */
+export const setupCode = (dpe) => readFileSync(join(dpe.dataDir, 'setup-code'), 'utf8').trim();
 
 /** Completes setup through the API: admin / PASSWORD on the test driver. */
 export async function setUp(dpe, password) {
@@ -75,6 +104,7 @@ export async function setUp(dpe, password) {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
+      setup_code: setupCode(dpe),
       appliance_name: 'Browser test', admin_username: 'admin', admin_password: password,
       host_uri: 'test:///default', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
     }),
@@ -100,11 +130,13 @@ export async function signIn(page, dpe, password, username = 'admin') {
   await page.waitForURL(dpe.url + '/');
 }
 
-/** Waits until the wasm bundle has hydrated the page. */
+/**
+ * Waits until the wasm bundle has hydrated the page, and checks that it
+ * came over HTTP/2, as browsers get it.
+ */
 export async function hydrated(page) {
-  await page.waitForLoadState('networkidle');
-  await page.waitForFunction(() => performance.getEntriesByType('resource')
-    .some((e) => e.name.endsWith('.wasm')));
+  const protocol = await hydratedOver(page);
+  assert.equal(protocol, 'h2', `${page.url()} was loaded over ${protocol}, not HTTP/2`);
 }
 
 export const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });

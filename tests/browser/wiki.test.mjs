@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, hydrated, launchBrowser, shot, signIn, startDpe } from './harness.mjs';
+import { ROOT, hydrated, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
 
 const IMAGE_DIR = process.env.DPE_TEST_STACK_IMAGE_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';
@@ -26,6 +26,7 @@ before(async () => {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
+      setup_code: setupCode(dpe),
       appliance_name: 'Physics department', admin_username: 'admin', admin_password: PASSWORD,
       host_uri: 'qemu:///system', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
     }),

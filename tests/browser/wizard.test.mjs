@@ -2,7 +2,7 @@
 // once with JavaScript (hydrated) and once without.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { hydrated, launchBrowser, shot, startDpe } from './harness.mjs';
+import { hydrated, launchBrowser, setupCode, shot, startDpe } from './harness.mjs';
 
 const ADMIN = 'admin';
 const PASSWORD = 'violet-Tractor-91-mango';
@@ -26,6 +26,13 @@ test('the wizard sets the appliance up, then the admin signs in', async () => {
   await hydrated(page);
   await shot(page, '01-setup');
 
+  // A wrong setup code is refused, and says where the right one is.
+  await page.getByLabel('Setup code').fill('ABCD-EFGH-JKMN-PQRS');
+  await page.getByLabel('libvirt URI').fill('test:///default');
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  await page.locator('#host_probe').getByText('wrong setup code').waitFor();
+
+  await page.getByLabel('Setup code').fill(setupCode(dpe).toLowerCase());
   await page.getByLabel('Appliance name').fill('Physik <Labor> & "Co"');
   await page.getByLabel('User name').fill(ADMIN);
   await page.getByLabel('Password', { exact: true }).fill('password1234');

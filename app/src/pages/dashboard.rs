@@ -8,11 +8,29 @@ use crate::org::QuotaUse;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let dashboard = Resource::new(|| (), |_| get_dashboard());
+    let refreshes = RwSignal::new(0u32);
+    let dashboard = Resource::new(move || refreshes.get(), |_| get_dashboard());
+    // While a host is still starting (right after a boot), a hydrated page
+    // asks again every 3 s, so it turns to "connected" by itself.
+    #[cfg(feature = "hydrate")]
+    if let Ok(timer) = set_interval_with_handle(
+        move || {
+            let starting = dashboard
+                .get_untracked()
+                .and_then(Result::ok)
+                .is_some_and(|d| d.hosts.iter().any(|h| h.probe.starting));
+            if starting {
+                refreshes.try_update(|n| *n += 1);
+            }
+        },
+        std::time::Duration::from_secs(3),
+    ) {
+        on_cleanup(move || timer.clear());
+    }
     view! {
         <Title text="Dashboard" />
         <Layout>
-            <Suspense fallback=Loading>
+            <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match dashboard.await {
                         Ok(d) => {
@@ -45,7 +63,7 @@ pub fn DashboardPage() -> impl IntoView {
                         Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
                 })}
-            </Suspense>
+            </Transition>
         </Layout>
     }
 }
@@ -88,10 +106,10 @@ pub fn QuotaCard(quota: QuotaUse) -> impl IntoView {
 #[component]
 fn HostCard(host: HostStatus) -> impl IntoView {
     let p = host.probe;
-    let (badge_class, badge) = if p.connected {
-        ("badge ok", "connected")
-    } else {
-        ("badge bad", "unreachable")
+    let (badge_class, badge) = match (p.connected, p.starting) {
+        (true, _) => ("badge ok", "connected"),
+        (false, true) => ("badge", "starting"),
+        (false, false) => ("badge bad", "unreachable"),
     };
     let accel = p.acceleration.map(|a| match a {
         Acceleration::Kvm => ("KVM", "hardware virtualization"),
@@ -100,6 +118,19 @@ fn HostCard(host: HostStatus) -> impl IntoView {
     });
     let dash = || "—".to_string();
     let label = format!("Host {}", host.name);
+    // Members see whether a host is available, not how it is reached.
+    if p.uri.is_empty() {
+        return view! {
+            <article class="card host" aria-label=label>
+                <header class="card-head">
+                    <h3>{host.name}</h3>
+                    <span class=badge_class>{badge}</span>
+                </header>
+                <p>"Host available: " {if p.connected { "yes" } else { "no" }}</p>
+            </article>
+        }
+        .into_any();
+    }
     view! {
         <article class="card host" aria-label=label>
             <header class="card-head">
@@ -135,9 +166,18 @@ fn HostCard(host: HostStatus) -> impl IntoView {
                 <dt>"Network"</dt>
                 <dd>{host.network}</dd>
             </dl>
-            {p.error.map(|e| view! { <p class="field-error" role="status">{e}</p> })}
+            {if p.starting {
+                view! {
+                    <p class="hint" role="status">
+                        "libvirt on this machine is still starting (after a boot it first checks QEMU); this page updates when it answers."
+                    </p>
+                }.into_any()
+            } else {
+                p.error.map(|e| view! { <p class="field-error" role="status">{e}</p> }).into_any()
+            }}
         </article>
     }
+    .into_any()
 }
 
 fn format_mib(mib: u64) -> String {

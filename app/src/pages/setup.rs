@@ -52,13 +52,38 @@ fn SetupForm(defaults: SetupDefaults) -> impl IntoView {
     let general = Signal::derive(move || general_error(&result.get()));
 
     let host_uri: NodeRef<html::Input> = NodeRef::new();
-    let probe = Action::new(|uri: &String| probe_host(uri.clone()));
+    let setup_code: NodeRef<html::Input> = NodeRef::new();
+    let probe =
+        Action::new(|(uri, code): &(String, String)| probe_host(uri.clone(), Some(code.clone())));
+    let test_connection = move || {
+        if let (Some(uri), Some(code)) = (host_uri.get_untracked(), setup_code.get_untracked()) {
+            probe.dispatch((uri.value(), code.value()));
+        }
+    };
+    // Right after a boot this machine's libvirtd is still starting: ask
+    // again until it answers, as a person would.
+    Effect::new(move |_| {
+        if let Some(Ok(report)) = probe.value().get()
+            && report.starting
+        {
+            set_timeout(test_connection, std::time::Duration::from_secs(2));
+        }
+    });
 
     view! {
         <ErrorBanner message=general />
         <ActionForm action=complete attr:class="wizard" attr:novalidate=true>
             <fieldset>
                 <legend><span class="step">"1"</span>" Appliance"</legend>
+                <label for="setup_code">"Setup code"</label>
+                <input id="setup_code" name="setup_code" type="text" required node_ref=setup_code
+                    autocomplete="off" autocapitalize="characters" spellcheck="false"
+                    placeholder="XXXX-XXXX-XXXX-XXXX" aria-describedby="setup_code-hint setup_code-error" />
+                <p class="hint" id="setup_code-hint">
+                    "Shown on the appliance's console and login prompt; in a shell there, "
+                    <code>"dpe setup-code"</code> " prints it."
+                </p>
+                <FieldError id="setup_code-error".into() message=err("setup_code") />
                 <label for="appliance_name">"Appliance name"</label>
                 <input id="appliance_name" name="appliance_name" type="text" required maxlength="64"
                     placeholder="Physics department" aria-describedby="appliance_name-error" />
@@ -90,11 +115,7 @@ fn SetupForm(defaults: SetupDefaults) -> impl IntoView {
                     <input id="host_uri" name="host_uri" type="text" required node_ref=host_uri
                         value=defaults.host_uri aria-describedby="host_uri-error host_probe" />
                     <button type="button" class="button" disabled=move || probe.pending().get()
-                        on:click=move |_| {
-                            if let Some(input) = host_uri.get() {
-                                probe.dispatch(input.value());
-                            }
-                        }>
+                        on:click=move |_| test_connection()>
                         {move || if probe.pending().get() { "Testing…" } else { "Test connection" }}
                     </button>
                 </div>
@@ -132,6 +153,14 @@ fn SetupForm(defaults: SetupDefaults) -> impl IntoView {
 
 #[component]
 fn ProbeReport(probe: HostProbe) -> impl IntoView {
+    if probe.starting {
+        return view! {
+            <p class="probe starting" role="status">
+                "libvirt on this machine is still starting (after a boot it first checks QEMU). Trying again…"
+            </p>
+        }
+        .into_any();
+    }
     if !probe.connected {
         return view! {
             <p class="probe bad">

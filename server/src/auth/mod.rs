@@ -2,5 +2,6 @@
 
 pub mod directory;
 pub mod password;
+pub mod setup_code;
 pub mod throttle;
 pub mod token;

@@ -11,8 +11,15 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 pub struct SignInThrottle {
     per_account: DefaultKeyedRateLimiter<String>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// Tries of the setup code, per address: a code of ~79 bits needs no
+    /// tighter bound, and a person correcting the wizard's other fields
+    /// sends it again with each try.
+    setup_code: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
 }
+
+/// Setup-code tries a minute from one address.
+const SETUP_CODE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(30).expect("non-zero");
 
 impl SignInThrottle {
     /// `per_account` and `per_address` are attempts a minute.
@@ -20,6 +27,7 @@ impl SignInThrottle {
         SignInThrottle {
             per_account: RateLimiter::keyed(Quota::per_minute(per_account)),
             per_address: RateLimiter::keyed(Quota::per_minute(per_address)),
+            setup_code: RateLimiter::keyed(Quota::per_minute(SETUP_CODE_PER_MINUTE)),
             clock: DefaultClock::default(),
         }
     }
@@ -37,10 +45,21 @@ impl SignInThrottle {
             .map_err(|not_until| not_until.wait_time_from(now))
     }
 
+    /// Counts one try of the setup code; `Err(wait)` when it must be
+    /// refused. Every try counts, right or wrong, so that the answer tells
+    /// nothing while refused.
+    pub fn attempt_setup_code(&self, peer: IpAddr) -> Result<(), Duration> {
+        let now = self.clock.now();
+        self.setup_code
+            .check_key(&peer)
+            .map_err(|not_until| not_until.wait_time_from(now))
+    }
+
     /// Forgets keys whose budget is whole again, to bound memory.
     pub fn prune(&self) {
         self.per_account.retain_recent();
         self.per_address.retain_recent();
+        self.setup_code.retain_recent();
     }
 }
 
@@ -64,6 +83,17 @@ mod tests {
             t.attempt("bob", ip).is_ok(),
             "other accounts are not affected"
         );
+    }
+
+    #[test]
+    fn setup_code_tries_are_limited_per_address() {
+        let t = SignInThrottle::new(NonZeroU32::new(1).unwrap(), NonZeroU32::new(1).unwrap());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..SETUP_CODE_PER_MINUTE.get() {
+            assert!(t.attempt_setup_code(ip).is_ok());
+        }
+        assert!(t.attempt_setup_code(ip).is_err());
+        assert!(t.attempt_setup_code("10.0.0.2".parse().unwrap()).is_ok());
     }
 
     #[test]

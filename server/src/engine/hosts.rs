@@ -9,6 +9,9 @@ use super::EngineError;
 use super::hypervisor::{Hypervisor, LibvirtHost};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// This machine's libvirtd, still starting, is asked again this often: it
+/// will answer soon, and the dashboard should say so at once.
+const STARTING_RETRY: Duration = Duration::from_secs(2);
 
 struct Slot {
     uri: String,
@@ -16,6 +19,9 @@ struct Slot {
     failures: u32,
     retry_at: Instant,
     last_error: Option<String>,
+    /// Never connected yet, and the last try found libvirtd starting.
+    starting: bool,
+    ever_connected: bool,
 }
 
 /// What the pool knows of a host's connection.
@@ -41,6 +47,8 @@ impl HostPool {
             failures: 0,
             retry_at: Instant::now(),
             last_error: None,
+            starting: false,
+            ever_connected: false,
         });
         if slot.uri != uri {
             slot.uri = uri.to_owned();
@@ -80,7 +88,11 @@ impl HostPool {
                 slot.conn = None;
             }
             if Instant::now() < slot.retry_at {
-                return Err(EngineError::HostDown(slot.uri.clone()));
+                return Err(if slot.starting {
+                    EngineError::HostStarting(slot.uri.clone())
+                } else {
+                    EngineError::HostDown(slot.uri.clone())
+                });
             }
             slot.uri.clone()
         };
@@ -99,11 +111,18 @@ impl HostPool {
                 slot.conn = Some(conn.clone());
                 slot.failures = 0;
                 slot.last_error = None;
+                slot.starting = false;
+                slot.ever_connected = true;
                 Ok(conn)
             }
             Err(err) => {
                 slot.failures = slot.failures.saturating_add(1);
-                let backoff = Duration::from_secs(1 << slot.failures.min(6)).min(MAX_BACKOFF);
+                slot.starting = !slot.ever_connected && super::probe::is_starting(&uri, &err);
+                let backoff = if slot.starting {
+                    STARTING_RETRY
+                } else {
+                    Duration::from_secs(1 << slot.failures.min(6)).min(MAX_BACKOFF)
+                };
                 slot.retry_at = Instant::now() + backoff;
                 slot.last_error = Some(crate::error_chain(&err));
                 Err(err)

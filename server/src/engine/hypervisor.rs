@@ -193,6 +193,7 @@ impl Hypervisor for LibvirtHost {
             .get_node_info()
             .map_err(self.err("get_node_info"))?;
         Ok(app::model::HostProbe {
+            starting: false,
             uri: self.uri.clone(),
             connected: true,
             hostname: self.conn.get_hostname().ok(),

@@ -52,6 +52,8 @@ pub enum EngineError {
     Seed(#[from] seed::SeedError),
     #[error("host {0} is not connected")]
     HostDown(String),
+    #[error("host {0} is still starting")]
+    HostStarting(String),
     #[error("no host has room for {vcpus} vCPUs and {memory_mib} MiB")]
     NoCapacity { vcpus: u32, memory_mib: u64 },
     #[error("cannot read the image {path}")]

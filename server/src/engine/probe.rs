@@ -58,6 +58,7 @@ fn probe_blocking(uri: &str) -> Result<ProbeReport, EngineError> {
         networks.sort();
         Ok(ProbeReport {
             probe: HostProbe {
+                starting: false,
                 uri: uri.to_owned(),
                 connected: true,
                 hostname: conn.get_hostname().ok(),
@@ -102,8 +103,11 @@ pub async fn probe_status(uri: &str) -> HostProbe {
     }
 }
 
-/// The report of a host that could not be reached, saying why.
+/// The report of a host that could not be reached, saying why in a short
+/// message; libvirt's own words (which can quote files and programs) go to
+/// the log only.
 pub fn disconnected(uri: &str, err: &EngineError) -> HostProbe {
+    tracing::warn!(uri, error = %crate::error_chain(err), "host not reachable");
     HostProbe {
         uri: uri.to_owned(),
         connected: false,
@@ -114,7 +118,47 @@ pub fn disconnected(uri: &str, err: &EngineError) -> HostProbe {
         cpus: None,
         memory_mib: None,
         acceleration: None,
-        error: Some(crate::error_chain(err)),
+        error: Some(err.to_string()),
+        starting: is_starting(uri, err),
+    }
+}
+
+/// Whether `uri` names a libvirtd on this machine (`qemu:///system`: no
+/// host part).
+pub fn is_local(uri: &str) -> bool {
+    uri.split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with('/'))
+}
+
+/// Whether `err` is what this machine's libvirtd gives while it is still
+/// starting: its socket not there yet or refusing, or no answer while it
+/// checks QEMU's capabilities (seconds to minutes after a boot). A remote
+/// host that does not answer is just down.
+pub fn is_starting(uri: &str, err: &EngineError) -> bool {
+    if !is_local(uri) || uri.starts_with("test:") {
+        return false;
+    }
+    match err {
+        EngineError::Timeout { .. } | EngineError::HostStarting(_) => true,
+        EngineError::Connect { source, .. } => {
+            let message = source.message();
+            message.contains("No such file or directory") || message.contains("Connection refused")
+        }
+        EngineError::Libvirt { .. }
+        | EngineError::Capabilities { .. }
+        | EngineError::Xml(_)
+        | EngineError::Io(_)
+        | EngineError::NoDomain(_)
+        | EngineError::Seed(_)
+        | EngineError::HostDown(_)
+        | EngineError::NoCapacity { .. }
+        | EngineError::Image { .. }
+        | EngineError::Store(_)
+        | EngineError::PoolElsewhere { .. }
+        | EngineError::Injected(_)
+        | EngineError::QuotaExceeded(_)
+        | EngineError::NoOutsideZone
+        | EngineError::PoolExhausted { .. } => false,
     }
 }
 
@@ -140,6 +184,29 @@ mod tests {
             "{:?}",
             report.networks
         );
+    }
+
+    #[test]
+    fn only_this_machines_libvirtd_can_be_starting() {
+        let timeout = |uri: &str| EngineError::Timeout {
+            uri: uri.to_owned(),
+            seconds: 10,
+        };
+        assert!(is_starting("qemu:///system", &timeout("qemu:///system")));
+        let remote = "qemu+ssh://kvm1.lan/system";
+        assert!(!is_starting(remote, &timeout(remote)));
+        assert!(!is_starting(
+            "qemu:///system",
+            &EngineError::NoDomain("x".into())
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_local_socket_that_is_not_there_yet_means_starting() {
+        let uri = "qemu:///system?socket=/nonexistent/libvirt-sock";
+        let status = probe_status(uri).await;
+        assert!(!status.connected);
+        assert!(status.starting, "{status:?}");
     }
 
     #[tokio::test]

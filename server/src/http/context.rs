@@ -24,12 +24,22 @@ pub async fn resolve(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let bearer = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
+    // An Authorization header that is there must be a bearer token; any
+    // other (Basic, garbage) is refused rather than passed over in favour
+    // of the session cookie.
+    let bearer = match request.headers().get(AUTHORIZATION) {
+        None => None,
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            Some(token) => Some(token.to_owned()),
+            None => return ApiError(AppError::Unauthenticated).into_response(),
+        },
+    };
     let principal = match bearer {
         Some(secret) => match state.appliance.principal_for_token(&secret).await {
             Ok(Some(p)) => Some(p),

@@ -4,27 +4,20 @@
 use app::error::AppError;
 use app::service::RequestContext;
 use axum::extract::{Request, State};
-use axum::http::header::{HOST, ORIGIN};
-use axum::http::{HeaderMap, Method};
+use axum::http::header::ORIGIN;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::HttpState;
 use super::api::ApiError;
-
-/// The authority (`host[:port]`) of an Origin header value.
-fn origin_authority(origin: &str) -> Option<&str> {
-    origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        .map(|rest| rest.trim_end_matches('/'))
-}
+use super::origin::{PortalOrigin, WebOrigin};
 
 /// Whether a state-changing request comes from another site. Browsers send
 /// `Origin` on every POST, PUT, PATCH and DELETE; clients without one
 /// (curl, scripts with a token) are not browsers and carry no ambient
 /// credentials to abuse.
-fn is_cross_origin(headers: &HeaderMap) -> bool {
+fn is_cross_origin(portal: &PortalOrigin, uri: &Uri, headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")
@@ -34,22 +27,25 @@ fn is_cross_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(ORIGIN) else {
         return false;
     };
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-    let origin = origin.to_str().ok().and_then(origin_authority);
-    match (origin, host) {
-        (Some(origin), Some(host)) => !origin.eq_ignore_ascii_case(host),
-        // "null", garbage, or no Host to compare with
-        _ => true,
+    let origin = origin.to_str().ok().and_then(WebOrigin::parse);
+    match (origin, portal.for_request(uri, headers)) {
+        (Some(origin), Some(portal)) => origin != portal,
+        // "null", garbage, or no authority to compare with
+        (None, _) | (_, None) => true,
     }
 }
 
-pub async fn same_origin(request: Request, next: Next) -> Response {
+pub async fn same_origin(State(state): State<HttpState>, request: Request, next: Next) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe && is_cross_origin(request.headers()) {
-        tracing::warn!(path = %request.uri().path(), "cross-origin request refused");
+    if !safe && is_cross_origin(&state.portal_origin, request.uri(), request.headers()) {
+        tracing::warn!(
+            path = %request.uri().path(),
+            origin = ?request.headers().get(ORIGIN),
+            "cross-origin request refused"
+        );
         return ApiError(AppError::CrossOrigin).into_response();
     }
     next.run(request).await
@@ -112,24 +108,107 @@ mod tests {
         h
     }
 
+    const LISTENER: PortalOrigin = PortalOrigin::Listener { secure: true };
+
+    fn cross(portal: &PortalOrigin, uri: &str, pairs: &[(&'static str, &'static str)]) -> bool {
+        is_cross_origin(portal, &uri.parse().unwrap(), &headers(pairs))
+    }
+
     #[test]
     fn origins_must_match_the_host() {
-        assert!(!is_cross_origin(&headers(&[("host", "dpe.lan:8443")])));
-        assert!(!is_cross_origin(&headers(&[
-            ("host", "dpe.lan:8443"),
-            ("origin", "https://dpe.lan:8443")
-        ])));
-        assert!(is_cross_origin(&headers(&[
-            ("host", "dpe.lan"),
-            ("origin", "https://evil.example")
-        ])));
-        assert!(is_cross_origin(&headers(&[
-            ("host", "dpe.lan"),
-            ("origin", "null")
-        ])));
-        assert!(is_cross_origin(&headers(&[
-            ("host", "dpe.lan"),
-            ("sec-fetch-site", "cross-site")
-        ])));
+        assert!(!cross(&LISTENER, "/", &[("host", "dpe.lan:8443")]));
+        assert!(!cross(
+            &LISTENER,
+            "/",
+            &[("host", "dpe.lan:8443"), ("origin", "https://dpe.lan:8443")]
+        ));
+        assert!(cross(
+            &LISTENER,
+            "/",
+            &[("host", "dpe.lan"), ("origin", "https://evil.example")]
+        ));
+        assert!(cross(
+            &LISTENER,
+            "/",
+            &[("host", "dpe.lan"), ("origin", "null")]
+        ));
+        assert!(cross(
+            &LISTENER,
+            "/",
+            &[("host", "dpe.lan"), ("sec-fetch-site", "cross-site")]
+        ));
+    }
+
+    #[test]
+    fn an_http2_post_from_the_portals_own_page_is_allowed() {
+        // HTTP/2: the authority is in the URI and there is no Host header.
+        let uri = "https://127.0.0.1:18443/api/v1/setup";
+        assert!(!cross(
+            &LISTENER,
+            uri,
+            &[("origin", "https://127.0.0.1:18443")]
+        ));
+        assert!(cross(
+            &LISTENER,
+            uri,
+            &[("origin", "https://127.0.0.1:8443")]
+        ));
+        assert!(cross(
+            &LISTENER,
+            uri,
+            &[("origin", "http://127.0.0.1:18443")]
+        ));
+        assert!(cross(
+            &LISTENER,
+            uri,
+            &[("origin", "https://localhost:18443")]
+        ));
+    }
+
+    #[test]
+    fn the_scheme_and_default_ports_count() {
+        assert!(!cross(
+            &LISTENER,
+            "/",
+            &[("host", "dpe.lan"), ("origin", "https://dpe.lan")]
+        ));
+        assert!(cross(
+            &LISTENER,
+            "/",
+            &[("host", "dpe.lan"), ("origin", "http://dpe.lan")]
+        ));
+        let plain = PortalOrigin::Listener { secure: false };
+        assert!(!cross(
+            &plain,
+            "/",
+            &[("host", "dpe.lan"), ("origin", "http://dpe.lan:80")]
+        ));
+        assert!(cross(
+            &plain,
+            "/",
+            &[("host", "dpe.lan"), ("origin", "https://dpe.lan")]
+        ));
+    }
+
+    #[test]
+    fn a_configured_public_origin_overrides_the_host() {
+        let behind_proxy =
+            PortalOrigin::Configured(WebOrigin::parse("https://dpe.example.org").unwrap());
+        assert!(!cross(
+            &behind_proxy,
+            "/",
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://dpe.example.org")
+            ]
+        ));
+        assert!(cross(
+            &behind_proxy,
+            "/",
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080")
+            ]
+        ));
     }
 }

@@ -1,12 +1,16 @@
 //! The HTTP edge: one axum router for the portal (pages and server
 //! functions), the REST API and the site's static files.
 //!
-//! Layers, outermost first: tracing → cross-origin guard → sessions →
-//! request context (who is asking) → page guard (setup, sign-in) → routes.
+//! Layers, outermost first: tracing → compression → cross-origin guard →
+//! sessions → request context (who is asking) → page guard (setup,
+//! sign-in) → routes. The site's static files sit beside that stack, under
+//! tracing and nothing else: they need no session.
 
 pub mod api;
 mod context;
 mod guard;
+pub mod origin;
+mod site;
 pub mod tls;
 
 use std::sync::Arc;
@@ -15,11 +19,13 @@ use app::service::SharedService;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
-use tower_http::services::ServeDir;
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -32,6 +38,7 @@ pub struct HttpState {
     pub appliance: Arc<Appliance>,
     pub service: SharedService,
     pub leptos: LeptosOptions,
+    pub portal_origin: origin::PortalOrigin,
 }
 
 impl FromRef<HttpState> for LeptosOptions {
@@ -50,14 +57,6 @@ pub fn session_cookie_name(secure: bool) -> &'static str {
     }
 }
 
-pub fn leptos_options(site_dir: &std::path::Path) -> LeptosOptions {
-    LeptosOptions::builder()
-        .output_name("dpe")
-        .site_root(site_dir.display().to_string())
-        .site_pkg_dir("pkg")
-        .build()
-}
-
 async fn server_fns(State(state): State<HttpState>, request: Request<Body>) -> impl IntoResponse {
     let service = state.service.clone();
     handle_server_fns_with_context(move || provide_context(service.clone()), request).await
@@ -65,12 +64,13 @@ async fn server_fns(State(state): State<HttpState>, request: Request<Body>) -> i
 
 pub fn router(appliance: Arc<Appliance>) -> Router {
     let config = &appliance.config;
-    let leptos = leptos_options(&config.site_dir);
+    let leptos = site::leptos_options(&config.site_dir);
     let service: SharedService = appliance.clone();
     let state = HttpState {
         appliance: appliance.clone(),
         service: service.clone(),
         leptos: leptos.clone(),
+        portal_origin: config.portal_origin(),
     };
 
     let sessions = SessionManagerLayer::new(SqliteSessionStore::new(appliance.store.clone()))
@@ -84,7 +84,6 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
         ))));
 
     let routes = generate_route_list(app::App);
-    let pkg_dir = config.site_dir.join("pkg");
     let page_context = move || provide_context(service.clone());
 
     Router::new()
@@ -94,7 +93,6 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
             move || app::shell(leptos.clone())
         })
         .nest("/api/v1", api::router())
-        .nest_service("/pkg", ServeDir::new(pkg_dir))
         .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(
             app::shell,
         ))
@@ -107,7 +105,44 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
             context::resolve,
         ))
         .layer(sessions)
-        .layer(axum::middleware::from_fn(guard::same_origin))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_origin,
+        ))
+        // Pages set their own policy, with the nonce of their one script
+        // (app::shell); every other answer may load and be framed by nothing.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        // Pages and API answers carry personal data and secrets.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        // HTML and JSON; event streams and the precompressed assets are
+        // left as they are.
+        .layer(CompressionLayer::new())
         .with_state(state)
+        .merge(site::router(&config.site_dir))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        // Browsers that once reached the portal over HTTPS never fall back.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            config
+                .serves_tls()
+                .then(|| HeaderValue::from_static("max-age=31536000")),
+        ))
+        .layer(TraceLayer::new_for_http())
 }

@@ -66,9 +66,19 @@ impl Store {
             source,
         };
         let mut writer = Connection::open(path).map_err(open_err)?;
+        // Accounts, sessions and tokens: dpe's alone. SQLite gives the WAL
+        // and shared-memory files the database file's mode.
+        private(path)?;
         writer
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
+        for companion in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(companion);
+            if Path::new(&name).exists() {
+                private(Path::new(&name))?;
+            }
+        }
         configure(&writer).map_err(open_err)?;
         migrations::migrate(&mut writer)?;
 
@@ -95,7 +105,20 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
+}
 
+/// Makes `file` readable and writable by its owner only.
+fn private(file: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        StoreError::Io {
+            path: file.to_owned(),
+            source,
+        }
+    })
+}
+
+impl Store {
     /// Runs `query` on a reader connection.
     pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where

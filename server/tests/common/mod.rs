@@ -108,6 +108,7 @@ impl TestAppBuilder {
             storage_pool: format!("dpe-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             sign_in_per_account: NonZeroU32::new(self.per_account).unwrap(),
             sign_in_per_address: NonZeroU32::new(self.per_address).unwrap(),
+            allow_test_driver: true,
             ..Config::default()
         };
         let store = Store::open(&config.store_path()).expect("store");
@@ -215,8 +216,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The setup code `dpe serve` made in the data directory (none once
+    /// setup is complete).
+    pub fn setup_code(&self) -> String {
+        std::fs::read_to_string(server::auth::setup_code::path(self.dir.path()))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+
     pub fn setup_body(&self) -> Value {
         json!({
+            "setup_code": self.setup_code(),
             "appliance_name": "Physik <Labor> & \"Co\"'s 物理",
             "admin_username": ADMIN,
             "admin_password": ADMIN_PASSWORD,

@@ -1,0 +1,58 @@
+// Debian's Chromium through playwright-core, the way every browser test here
+// uses it: headless, with nothing reaching beyond this machine, and every
+// page watched for errors.
+import { chromium } from 'playwright-core';
+
+/**
+ * Launches Chromium trusting exactly the certificate whose key has SPKI
+ * hash `spki` (base64 of its SHA-256), as a user trusts theirs.
+ */
+export function launchChromium(spki) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+      '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run',
+      ...(spki ? [`--ignore-certificate-errors-spki-list=${spki}`] : []),
+    ],
+  });
+}
+
+/**
+ * Collects the problems of the pages that `isWatched(url)` selects into
+ * `problems`: any uncaught exception, and any console error but a 4xx
+ * answer to a server function or an API call (how the portal reports a
+ * refused form, which some tests provoke on purpose).
+ */
+export function watch(page, isWatched, problems) {
+  page.on('pageerror', (err) => {
+    if (isWatched(page.url())) problems.push(`page error on ${page.url()}: ${err.stack ?? err}`);
+  });
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error' || !isWatched(page.url())) return;
+    const where = msg.location()?.url || page.url();
+    const refusal = /status of 4\d\d/.test(msg.text()) && /^\/(fn|api)\//.test(new URL(where).pathname);
+    if (!refusal) problems.push(`console error on ${page.url()}: ${msg.text()} (${where})`);
+  });
+  return page;
+}
+
+/** Every page of `browser`, however it was made, goes through `onPage`. */
+export function onEveryPage(browser, onPage) {
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    context.on('page', onPage);
+    return context;
+  };
+  browser.newPage = async (options) => (await browser.newContext(options)).newPage();
+  return browser;
+}
+
+/** Waits until the page has hydrated (the app marks <html>), and says
+ * which protocol it came over. */
+export async function hydratedOver(page) {
+  await page.locator('html[data-hydrated]').waitFor({ state: 'attached', timeout: 60_000 });
+  return page.evaluate(() => performance.getEntriesByType('navigation')[0]?.nextHopProtocol);
+}

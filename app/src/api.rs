@@ -2,6 +2,10 @@
 //! first, then makes one call to the [`crate::service::PortalService`].
 //! They all sit under `/fn/` so they never mix with the REST API at `/api/v1/`.
 
+// A server function takes one argument per form field (forms post them
+// flat), and the macro writes a client function with as many.
+#![allow(clippy::too_many_arguments)]
+
 pub mod org;
 
 use leptos::prelude::*;
@@ -26,6 +30,8 @@ pub async fn get_setup_status() -> Result<SetupStatus, AppError> {
     )
 }
 
+// One argument per field of the wizard's form, which posts them flat (the
+// module allows the count, for the client function the macro writes too).
 #[server(prefix = "/fn", endpoint = "complete_setup")]
 pub async fn complete_setup(
     setup_code: String,

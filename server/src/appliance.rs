@@ -21,7 +21,8 @@ use app::service::{PortalService, RequestContext};
 use app::validate;
 use async_trait::async_trait;
 
-use crate::auth::{password, setup_code, throttle::SignInThrottle, token};
+use crate::auth::throttle::{RefusalTally, SignInThrottle};
+use crate::auth::{password, setup_code, token};
 use crate::blocking::run_blocking;
 use crate::config::Config;
 use crate::engine::EngineError;
@@ -47,6 +48,7 @@ pub struct Appliance {
     pub config: Config,
     pub engine: Arc<Engine>,
     throttle: SignInThrottle,
+    refusals: RefusalTally,
     /// Setup never reverts, so once true this saves a query per request.
     setup_complete: AtomicBool,
 }
@@ -252,6 +254,7 @@ impl Appliance {
             engine,
             store,
             throttle: SignInThrottle::new(config.sign_in_per_account, config.sign_in_per_address),
+            refusals: RefusalTally::default(),
             config,
             setup_complete: AtomicBool::new(complete),
         }))
@@ -273,7 +276,10 @@ impl Appliance {
         };
         if let Err(wait) = self.throttle.attempt_setup_code(peer) {
             tracing::warn!(%peer, "setup code tries throttled");
-            self.audit(refuse("refused", "throttled")).await;
+            if let Some(n) = self.refusals.refused(peer) {
+                let detail = format!("throttled: {n} refused since the last record");
+                self.audit(refuse("refused", &detail)).await;
+            }
             return Err(throttled_for(wait));
         }
         let data_dir = self.config.data_dir.clone();
@@ -705,10 +711,14 @@ impl PortalService for Appliance {
         password: String,
     ) -> Result<Me, AppError> {
         let session = ctx.session.as_ref().ok_or(AppError::Internal)?;
-        // Throttle on what was typed, so invalid names count as well.
-        let account = username.trim().to_lowercase();
+        // A name that could be no account's is refused before it reaches
+        // the log or the audit, and counts against its address only.
+        let well_formed = validate::username("username", &username).ok();
+        let account = well_formed
+            .clone()
+            .unwrap_or_else(|| "(malformed name)".to_owned());
         let refuse = |outcome: &'static str, detail: &str| audit::Record {
-            actor: Some(account.chars().take(64).collect()),
+            actor: well_formed.clone(),
             actor_id: None,
             address: Some(ctx.peer.to_string()),
             action: "sign_in".into(),
@@ -718,8 +728,16 @@ impl PortalService for Appliance {
             department_id: None,
         };
         if let Err(e) = self.throttled(&account, ctx.peer) {
-            self.audit(refuse("refused", "throttled")).await;
+            // A flood leaves one record a minute per address, with its count.
+            if let Some(n) = self.refusals.refused(ctx.peer) {
+                let detail = format!("throttled: {n} refused since the last record");
+                self.audit(refuse("refused", &detail)).await;
+            }
             return Err(e);
+        }
+        if well_formed.is_none() {
+            self.audit(refuse("failed", "malformed user name")).await;
+            return Err(AppError::InvalidCredentials);
         }
         if password.is_empty() || password.len() > password::MAX_LENGTH {
             self.audit(refuse("failed", "empty or oversized password"))

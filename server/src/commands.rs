@@ -16,7 +16,11 @@ use crate::config::Config;
 use crate::store::sessions::SqliteSessionStore;
 use crate::store::{Store, audit, settings, users};
 
-/// How often expired sessions and idle throttle entries are swept.
+/// The audit log's cap, besides its retention in days.
+const AUDIT_RECORDS_KEPT: u64 = 1_000_000;
+
+/// How often expired sessions, idle throttle entries and old audit records
+/// are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -38,6 +42,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let router = crate::http::router(appliance.clone());
 
     let sweeper = {
+        let audit_store = store.clone();
+        let audit_days = config.audit_retention_days;
         let sessions = SqliteSessionStore::new(store);
         let appliance = appliance.clone();
         tokio::spawn(async move {
@@ -46,6 +52,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 tick.tick().await;
                 if let Err(e) = sessions.delete_expired().await {
                     tracing::warn!(error = %e, "could not delete expired sessions");
+                }
+                let days = audit_days;
+                match audit_store
+                    .write(move |tx| audit::prune(tx, days, AUDIT_RECORDS_KEPT))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(records = n, "pruned the audit log"),
+                    Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
                 }
                 appliance.prune_throttle();
             }
@@ -193,6 +208,8 @@ pub async fn user_passwd(
         .write(move |tx| {
             let found = users::set_password(tx, &name, &hash)?;
             if found {
+                // Whoever knew the old password may hold a session or token.
+                users::end_access(tx, &name)?;
                 audit::record(tx, &console_change("user.passwd", &name, String::new()))?;
             }
             Ok(found)
@@ -239,6 +256,7 @@ pub async fn user_disable(config: &Config, username: &str) -> anyhow::Result<()>
         .write(move |tx| {
             let found = users::set_disabled(tx, &lookup, true)?;
             if found {
+                users::end_access(tx, &lookup)?;
                 audit::record(tx, &console_change("user.disable", &lookup, String::new()))?;
             }
             Ok(found)

@@ -56,6 +56,8 @@ pub struct Config {
     /// Accept libvirt's test driver (`test:///default`) as a host: nothing
     /// runs on it. For tests and demos only.
     pub allow_test_driver: bool,
+    /// Days the audit log keeps a record (at most a million are kept).
+    pub audit_retention_days: u32,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             redirect_listen: None,
             public_origin: None,
             allow_test_driver: false,
+            audit_retention_days: 400,
         }
     }
 }

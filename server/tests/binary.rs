@@ -385,6 +385,60 @@ fn over_https_the_portal_answers_and_plain_http_is_redirected() {
         assert!(printed.status.success(), "{}", text(&printed));
         assert_eq!(String::from_utf8_lossy(&printed.stdout), "");
 
+        // A new password ends the account's sessions and API tokens.
+        let browser = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
+            )
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let base = format!("https://localhost:{port}/api/v1");
+        let r = browser
+            .post(format!("{base}/login"))
+            .json(&serde_json::json!({"username": "admin", "password": "violet-Tractor-91-mango"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let token: serde_json::Value = browser
+            .post(format!("{base}/tokens"))
+            .json(&serde_json::json!({"name": "ci"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["token"].as_str().unwrap().to_owned();
+        let me_by_token = || h2.get(format!("{base}/me")).bearer_auth(&token).send();
+        assert_eq!(
+            browser
+                .get(format!("{base}/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(me_by_token().await.unwrap().status(), 200);
+        let passwd = dpe_with_stdin(
+            data,
+            &["user", "passwd", "admin", "--password-stdin"],
+            "Other-Harbor-43-lamp\n",
+        );
+        assert!(passwd.status.success(), "{}", text(&passwd));
+        assert_eq!(
+            browser
+                .get(format!("{base}/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        assert_eq!(me_by_token().await.unwrap().status(), 401);
+
         // A client that does not trust the CA is refused.
         let untrusting = reqwest::Client::new();
         assert!(

@@ -63,6 +63,54 @@ impl SignInThrottle {
     }
 }
 
+/// Throttled attempts, so that a flood leaves one audit record per address
+/// and minute, saying how many were refused, instead of one per request.
+#[derive(Default)]
+pub struct RefusalTally {
+    by_address: std::sync::Mutex<std::collections::HashMap<IpAddr, Tally>>,
+}
+
+struct Tally {
+    /// When the last record was written.
+    recorded_at: std::time::Instant,
+    /// Refusals since then.
+    unrecorded: u64,
+}
+
+/// At most one audit record per address in this window.
+const TALLY_WINDOW: Duration = Duration::from_secs(60);
+
+impl RefusalTally {
+    /// Counts a refusal from `peer`. `Some(n)` says to write a record now,
+    /// for `n` refusals (this one and those counted since the last record).
+    pub fn refused(&self, peer: IpAddr) -> Option<u64> {
+        self.refused_at(peer, std::time::Instant::now())
+    }
+
+    fn refused_at(&self, peer: IpAddr, now: std::time::Instant) -> Option<u64> {
+        let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(&peer) {
+            Some(tally) if now.duration_since(tally.recorded_at) < TALLY_WINDOW => {
+                tally.unrecorded += 1;
+                None
+            }
+            Some(_) | None => {
+                let n = map.get(&peer).map_or(0, |t| t.unrecorded) + 1;
+                map.insert(
+                    peer,
+                    Tally {
+                        recorded_at: now,
+                        unrecorded: 0,
+                    },
+                );
+                // Bounded memory: addresses quiet for two windows go.
+                map.retain(|_, t| now.duration_since(t.recorded_at) < TALLY_WINDOW * 2);
+                Some(n)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +131,20 @@ mod tests {
             t.attempt("bob", ip).is_ok(),
             "other accounts are not affected"
         );
+    }
+
+    #[test]
+    fn a_flood_of_refusals_is_recorded_once_a_window_with_its_count() {
+        let tally = RefusalTally::default();
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let t0 = std::time::Instant::now();
+        assert_eq!(tally.refused_at(ip, t0), Some(1));
+        for s in 1..=5 {
+            assert_eq!(tally.refused_at(ip, t0 + Duration::from_secs(s)), None);
+        }
+        assert_eq!(tally.refused_at("10.0.0.8".parse().unwrap(), t0), Some(1));
+        assert_eq!(tally.refused_at(ip, t0 + TALLY_WINDOW), Some(6));
+        assert_eq!(tally.refused_at(ip, t0 + TALLY_WINDOW), None);
     }
 
     #[test]

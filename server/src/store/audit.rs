@@ -1,7 +1,7 @@
 //! The audit log: who did what, when, from where, and how it ended.
 
 use app::org::AuditFilter;
-use rusqlite::{Connection, Row, params_from_iter, types::Value};
+use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 
 use super::StoreError;
 
@@ -66,6 +66,20 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
     })
 }
 
+/// Forgets records older than `keep_days` and all but the newest
+/// `keep_at_most`, so that no flood and no year can fill the disk; returns
+/// how many went.
+pub fn prune(conn: &Connection, keep_days: u32, keep_at_most: u64) -> Result<usize, StoreError> {
+    let cutoff_ms = (super::now() - i64::from(keep_days) * 86_400) * 1000;
+    let old = conn.execute("DELETE FROM audit WHERE at_ms < ?1", params![cutoff_ms])?;
+    let offset = i64::try_from(keep_at_most).unwrap_or(i64::MAX);
+    let excess = conn.execute(
+        "DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        params![offset],
+    )?;
+    Ok(old + excess)
+}
+
 /// Newest first. `departments`: only records about these (department
 /// admins' view); `None` for all.
 pub fn list(
@@ -112,6 +126,35 @@ pub fn list(
 mod tests {
     use super::*;
     use crate::store::test_support::memory_store;
+
+    #[test]
+    fn old_records_and_those_over_the_cap_are_pruned() {
+        let conn = memory_store();
+        let old_ms = (crate::store::now() - 401 * 86_400) * 1000;
+        for i in 0..5 {
+            record(
+                &conn,
+                &Record {
+                    action: format!("a{i}"),
+                    outcome: "ok",
+                    ..Record::default()
+                },
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "UPDATE audit SET at_ms = ?1 WHERE action = 'a0'",
+            params![old_ms],
+        )
+        .unwrap();
+        assert_eq!(prune(&conn, 400, 3).unwrap(), 2);
+        let left: Vec<String> = list(&conn, &AuditFilter::default(), None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.action)
+            .collect();
+        assert_eq!(left, ["a4", "a3", "a2"]);
+    }
 
     #[test]
     fn filters_combine_and_prefixes_are_literal() {

@@ -8,6 +8,15 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
 use super::{Store, StoreError, now};
 
+/// Ends every session of the account `user_id` (its id is in the record's
+/// data, as the HTTP edge stores it); returns how many there were.
+pub fn delete_for_user(conn: &rusqlite::Connection, user_id: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE json_extract(record, '$.data.user_id') = ?1",
+        params![user_id],
+    )?)
+}
+
 #[derive(Clone, Debug)]
 pub struct SqliteSessionStore {
     store: Store,

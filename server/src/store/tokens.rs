@@ -50,6 +50,14 @@ pub fn delete_for_user(conn: &Connection, user_id: i64, id: i64) -> Result<bool,
     )? == 1)
 }
 
+/// Deletes every token of the user; returns how many there were.
+pub fn delete_all_for_user(conn: &Connection, user_id: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM api_tokens WHERE user_id = ?1",
+        params![user_id],
+    )?)
+}
+
 /// The token's id and its owner, when the secret is known.
 pub fn owner_of(
     conn: &Connection,

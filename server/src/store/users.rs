@@ -111,6 +111,17 @@ pub fn set_password(conn: &Connection, username: &str, hash: &str) -> Result<boo
     )? == 1)
 }
 
+/// Ends the account's sessions and revokes its API tokens, as a changed
+/// password or a disabled account must; returns whether the user exists.
+pub fn end_access(conn: &Connection, username: &str) -> Result<bool, StoreError> {
+    let Some(user) = by_name(conn, username)? else {
+        return Ok(false);
+    };
+    super::sessions::delete_for_user(conn, user.id)?;
+    super::tokens::delete_all_for_user(conn, user.id)?;
+    Ok(true)
+}
+
 /// Returns whether the user exists.
 pub fn set_disabled(conn: &Connection, username: &str, disabled: bool) -> Result<bool, StoreError> {
     Ok(conn.execute(

@@ -22,7 +22,7 @@ use app::validate;
 use async_trait::async_trait;
 
 use crate::auth::throttle::{RefusalTally, SignInThrottle};
-use crate::auth::{password, setup_code, token};
+use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER, password, setup_code, token};
 use crate::blocking::run_blocking;
 use crate::config::Config;
 use crate::engine::EngineError;
@@ -40,7 +40,6 @@ use crate::store::{
 mod delegation;
 
 /// Session keys.
-const SESSION_USER: &str = "user_id";
 const SESSION_NEW_TOKEN: &str = "new_token";
 
 pub struct Appliance {
@@ -776,6 +775,10 @@ impl PortalService for Appliance {
         session.cycle_id().await.map_err(session_err)?;
         session
             .insert(SESSION_USER, user.id)
+            .await
+            .map_err(session_err)?;
+        session
+            .insert(SESSION_SIGNED_IN_AT, crate::store::now())
             .await
             .map_err(session_err)?;
         tracing::info!(account, peer = %ctx.peer, "signed in");

@@ -30,6 +30,8 @@ pub struct Config {
     pub sign_in_per_address: NonZeroU32,
     /// Idle minutes after which a session ends.
     pub session_idle_minutes: u32,
+    /// Hours after sign-in that a session ends, however busy.
+    pub session_max_hours: u32,
     /// The application stack's folder (its `manifest.toml`).
     pub stack_dir: PathBuf,
     /// Where the stack's golden image was built (`build-image OUT_DIR`).
@@ -70,6 +72,7 @@ impl Default for Config {
             sign_in_per_account: NonZeroU32::new(6).expect("non-zero"),
             sign_in_per_address: NonZeroU32::new(30).expect("non-zero"),
             session_idle_minutes: 12 * 60,
+            session_max_hours: 7 * 24,
             stack_dir: PathBuf::from("image/stacks/dokuwiki"),
             image_dir: PathBuf::from("data/images/dokuwiki"),
             storage_pool: "dpe".into(),

@@ -153,6 +153,18 @@ impl Stack {
                 problem: "it offers no sizes".into(),
             });
         }
+        // The health check asks the instance's own address and port: its
+        // path must not name another authority ("@host", "//host").
+        let health_path = &manifest.app.health_path;
+        if !health_path.starts_with('/')
+            || health_path.starts_with("//")
+            || health_path.contains(['@', '\\', ' '])
+        {
+            return Err(StackError::Invalid {
+                path,
+                problem: format!("app.health_path {health_path:?} must be a plain path such as /"),
+            });
+        }
         let user_data = match &manifest.app.user_data {
             Some(file) => {
                 let path = dir.join(file);
@@ -397,6 +409,26 @@ user_data = "user-data.yaml"
         )
         .unwrap();
         Stack::load(dir, dir).unwrap()
+    }
+
+    #[test]
+    fn a_health_path_that_names_another_host_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        stack(dir.path());
+        let manifest = dir.path().join("manifest.toml");
+        let good = std::fs::read_to_string(&manifest).unwrap();
+        for bad in ["@evil.example/", "//evil.example/", "relative", "/a b"] {
+            std::fs::write(
+                &manifest,
+                good.replace("health_path = \"/\"", &format!("health_path = {bad:?}")),
+            )
+            .unwrap();
+            let err = Stack::load(dir.path(), dir.path()).unwrap_err();
+            assert!(
+                format!("{err:?}").contains("app.health_path"),
+                "{bad}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -491,6 +491,28 @@ async fn sign_in_and_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_at_its_lifetime_however_busy() {
+    // A lifetime of zero hours: every session is already too old when used.
+    let app = TestApp::builder()
+        .set_up()
+        .session_max_hours(0)
+        .start()
+        .await;
+    let client = app.client();
+    assert_eq!(
+        app.login(&client, ADMIN, ADMIN_PASSWORD).await.status(),
+        200
+    );
+    let r = client.get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // With the product's lifetime, the same sign-in holds.
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+    let r = client.get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_id_changes_at_sign_in() {
     let app = TestApp::builder().set_up().start().await;
     let client = app.client();

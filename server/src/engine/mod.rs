@@ -2,6 +2,7 @@
 
 pub mod capabilities;
 pub mod golden;
+mod health;
 pub mod hosts;
 pub mod hypervisor;
 mod leases;

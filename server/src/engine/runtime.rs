@@ -131,11 +131,7 @@ impl Engine {
             events: broadcast::channel(1024).0,
             fault: Mutex::new(None),
             orphans: Mutex::new(Vec::new()),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
-                .no_proxy()
-                .build()
-                .map_err(|e| EngineError::Io(std::io::Error::other(e)))?,
+            http: super::health::client()?,
         });
         engine.sync_hosts().await?;
         Ok(engine)
@@ -856,12 +852,7 @@ impl Engine {
         let app = &self.stack.manifest.app;
         let url = format!("http://{ip}:{}{}", app.port, app.health_path);
         let expect = inst.health_expect.clone().unwrap_or_default();
-        let healthy = match self.http.get(&url).send().await {
-            Ok(r) if r.status().is_success() => {
-                r.text().await.is_ok_and(|body| body.contains(&expect))
-            }
-            Ok(_) | Err(_) => false,
-        };
+        let healthy = super::health::answers(&self.http, &url, &expect).await;
         let health = match (healthy, inst.healthy_ms) {
             (true, _) => "healthy",
             (false, None) => "starting",

@@ -15,7 +15,18 @@ use tower_sessions::Session;
 use super::HttpState;
 use super::api::ApiError;
 
-const SESSION_USER: &str = "user_id";
+use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER};
+
+/// Whether a signed-in session is younger than `max_secs`. A session from
+/// before sign-in times were kept starts its clock now.
+async fn within_lifetime(session: &Session, max_secs: i64) -> bool {
+    let now = crate::store::now();
+    match session.get::<i64>(SESSION_SIGNED_IN_AT).await {
+        Ok(Some(at)) => now - at < max_secs,
+        Ok(None) => session.insert(SESSION_SIGNED_IN_AT, now).await.is_ok(),
+        Err(_) => false,
+    }
+}
 
 pub async fn resolve(
     State(state): State<HttpState>,
@@ -48,6 +59,13 @@ pub async fn resolve(
             Err(e) => return ApiError(e).into_response(),
         },
         None => match session.get::<i64>(SESSION_USER).await {
+            Ok(Some(_)) if !within_lifetime(&session, state.session_max_secs).await => {
+                // Past its absolute lifetime: signed out, whatever its use.
+                if let Err(e) = session.flush().await {
+                    tracing::warn!(error = %e, "could not end an expired session");
+                }
+                None
+            }
             Ok(Some(user_id)) => match state.appliance.principal_for_user(user_id).await {
                 Ok(p) => p,
                 Err(e) => return ApiError(e).into_response(),

@@ -39,6 +39,8 @@ pub struct HttpState {
     pub service: SharedService,
     pub leptos: LeptosOptions,
     pub portal_origin: origin::PortalOrigin,
+    /// A session's absolute lifetime.
+    pub session_max_secs: i64,
 }
 
 impl FromRef<HttpState> for LeptosOptions {
@@ -71,6 +73,7 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
         service: service.clone(),
         leptos: leptos.clone(),
         portal_origin: config.portal_origin(),
+        session_max_secs: i64::from(config.session_max_hours) * 3600,
     };
 
     let sessions = SessionManagerLayer::new(SqliteSessionStore::new(appliance.store.clone()))

@@ -31,6 +31,7 @@ pub struct TestAppBuilder {
     image_dir: Option<PathBuf>,
     stack_dir: PathBuf,
     secure_cookies: bool,
+    session_max_hours: u32,
 }
 
 impl TestAppBuilder {
@@ -50,6 +51,12 @@ impl TestAppBuilder {
     /// The first host (default: libvirt's test driver).
     pub fn host_uri(mut self, uri: &str) -> Self {
         self.host_uri = uri.to_owned();
+        self
+    }
+
+    /// A session's lifetime from sign-in (default: the product's).
+    pub fn session_max_hours(mut self, hours: u32) -> Self {
+        self.session_max_hours = hours;
         self
     }
 
@@ -102,6 +109,7 @@ impl TestAppBuilder {
             site_dir: dir.path().join("site"),
             stack_dir: self.stack_dir.clone(),
             secure_cookies: self.secure_cookies,
+            session_max_hours: self.session_max_hours,
             image_dir: images.clone(),
             reconcile_interval_ms: 200,
             // Each test app has a pool of its own on the shared libvirtd.
@@ -171,6 +179,7 @@ impl TestApp {
             image_dir: None,
             stack_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack"),
             secure_cookies: false,
+            session_max_hours: Config::default().session_max_hours,
         }
     }
 

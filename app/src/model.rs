@@ -124,6 +124,30 @@ pub struct HostProbe {
     pub starting: bool,
 }
 
+impl HostProbe {
+    /// A report that knows whether the host answers, and nothing more.
+    pub fn without_facts(
+        uri: String,
+        connected: bool,
+        starting: bool,
+        error: Option<String>,
+    ) -> Self {
+        HostProbe {
+            uri,
+            connected,
+            hostname: None,
+            libvirt_version: None,
+            hypervisor: None,
+            hypervisor_version: None,
+            cpus: None,
+            memory_mib: None,
+            acceleration: None,
+            error,
+            starting,
+        }
+    }
+}
+
 /// A host of the pool with its live status.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

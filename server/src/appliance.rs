@@ -494,19 +494,12 @@ fn availability_only(host: HostStatus) -> HostStatus {
         name: host.name,
         storage_dir: String::new(),
         network: String::new(),
-        probe: HostProbe {
-            uri: String::new(),
-            connected: host.probe.connected,
-            starting: host.probe.starting,
-            hostname: None,
-            libvirt_version: None,
-            hypervisor: None,
-            hypervisor_version: None,
-            cpus: None,
-            memory_mib: None,
-            acceleration: None,
-            error: None,
-        },
+        probe: HostProbe::without_facts(
+            String::new(),
+            host.probe.connected,
+            host.probe.starting,
+            None,
+        ),
     }
 }
 

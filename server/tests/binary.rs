@@ -412,15 +412,8 @@ fn over_https_the_portal_answers_and_plain_http_is_redirected() {
             .unwrap();
         let token = token["token"].as_str().unwrap().to_owned();
         let me_by_token = || h2.get(format!("{base}/me")).bearer_auth(&token).send();
-        assert_eq!(
-            browser
-                .get(format!("{base}/me"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        let me_by_session = || browser.get(format!("{base}/me")).send();
+        assert_eq!(me_by_session().await.unwrap().status(), 200);
         assert_eq!(me_by_token().await.unwrap().status(), 200);
         let passwd = dpe_with_stdin(
             data,
@@ -428,15 +421,7 @@ fn over_https_the_portal_answers_and_plain_http_is_redirected() {
             "Other-Harbor-43-lamp\n",
         );
         assert!(passwd.status.success(), "{}", text(&passwd));
-        assert_eq!(
-            browser
-                .get(format!("{base}/me"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            401
-        );
+        assert_eq!(me_by_session().await.unwrap().status(), 401);
         assert_eq!(me_by_token().await.unwrap().status(), 401);
 
         // A client that does not trust the CA is refused.

@@ -108,19 +108,12 @@ pub async fn probe_status(uri: &str) -> HostProbe {
 /// the log only.
 pub fn disconnected(uri: &str, err: &EngineError) -> HostProbe {
     tracing::warn!(uri, error = %crate::error_chain(err), "host not reachable");
-    HostProbe {
-        uri: uri.to_owned(),
-        connected: false,
-        hostname: None,
-        libvirt_version: None,
-        hypervisor: None,
-        hypervisor_version: None,
-        cpus: None,
-        memory_mib: None,
-        acceleration: None,
-        error: Some(err.to_string()),
-        starting: is_starting(uri, err),
-    }
+    HostProbe::without_facts(
+        uri.to_owned(),
+        false,
+        is_starting(uri, err),
+        Some(err.to_string()),
+    )
 }
 
 /// Whether `uri` names a libvirtd on this machine (`qemu:///system`: no

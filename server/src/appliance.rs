@@ -415,10 +415,19 @@ impl Appliance {
             (Some(m.department_id), m.role == Role::DepartmentAdmin)
         });
         let name = account.to_owned();
+        // With no mappings anyone in the directory may sign in, and so may
+        // deploy only once someone grants it.
+        let may_deploy_when_new = !settings.group_mappings.is_empty();
         let row = self
             .store
             .write(move |tx| {
-                users::upsert_directory_account(tx, &name, department, department_admin)
+                users::upsert_directory_account(
+                    tx,
+                    &name,
+                    department,
+                    department_admin,
+                    may_deploy_when_new,
+                )
             })
             .await
             .map_err(store_err)?;

@@ -451,6 +451,84 @@ async fn members_move_between_departments_and_can_be_taken_out() {
     assert_eq!((status, view["department"].as_str()), (200, Some("Law")));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn department_admins_cannot_widen_their_own_rights_or_unseat_each_other() {
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let science = department(&app, &admin, "Science", None).await;
+    let physics = department(&app, &admin, "Physics", Some(science)).await;
+    let dana_id = member(&app, &admin, "dana", science, true).await;
+    let erin_id = member(&app, &admin, "erin", science, true).await;
+    let dana = sign_in(&app, "dana").await;
+    let mia_id = member(&app, &dana, "mia", science, false).await;
+    let patch = |who: &Client, id: i64, body: Value| {
+        let (app, who) = (&app, who.clone());
+        async move {
+            call(
+                app,
+                &who,
+                Method::PATCH,
+                &format!("/api/v1/users/{id}"),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // Her own right to deploy and her own quota are set from above.
+    assert_eq!(
+        patch(&dana, dana_id, json!({"may_deploy": true})).await.0,
+        403
+    );
+    let unlimited =
+        json!({"quota": {"instances": null, "vcpus": null, "memory_mib": null, "disk_gib": null}});
+    assert_eq!(patch(&dana, dana_id, unlimited).await.0, 403);
+    // A fellow department admin is neither moved nor taken out by her.
+    assert_eq!(
+        patch(&dana, erin_id, json!({"department_id": physics}))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        patch(&dana, erin_id, json!({"department_id": null}))
+            .await
+            .0,
+        403
+    );
+    // Moved by the appliance admin, Erin keeps no admin role that Physics
+    // did not grant.
+    let (status, view) = patch(&admin, erin_id, json!({"department_id": physics})).await;
+    assert_eq!((status, &view["role"]), (200, &json!("user")), "{view}");
+
+    // Taken out by Dana, Mia keeps neither her right to deploy nor her tokens.
+    let mia = sign_in(&app, "mia").await;
+    let (status, token) = call(
+        &app,
+        &mia,
+        Method::POST,
+        "/api/v1/tokens",
+        Some(json!({"name": "ci"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{token}");
+    let bearer = |t: &Value| {
+        app.client()
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(t["token"].as_str().unwrap())
+            .send()
+    };
+    assert_eq!(bearer(&token).await.unwrap().status(), 200);
+    let (status, view) = patch(&dana, mia_id, json!({"department_id": null})).await;
+    assert_eq!(
+        (status, &view["may_deploy"]),
+        (200, &json!(false)),
+        "{view}"
+    );
+    assert_eq!(bearer(&token).await.unwrap().status(), 401);
+    assert_ne!(deploy(&app, &mia, "escaped").await.0, 202);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_deploys_against_a_quota_of_ten_leave_exactly_ten() {
     let app = TestApp::builder().set_up().start().await;

@@ -210,6 +210,24 @@ async fn directory_accounts_sign_in_with_their_groups_department_and_role() {
         "{me}"
     );
 
+    // With no group mappings, anyone in the directory signs in, but an
+    // account new here may deploy only once someone grants it.
+    let mut open = tls.clone();
+    open["group_mappings"] = json!([]);
+    let (status, view) = put_directory(&app, &admin, &open).await;
+    assert_eq!(status, 200, "{view}");
+    let (status, me) = sign_in(&app, "bob", "bob-Secret-78").await;
+    assert_eq!(status, 200, "{me}");
+    let (_, users) = status_json(admin.get(app.url("/api/v1/users")).send().await.unwrap()).await;
+    let bob = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "bob")
+        .unwrap_or_else(|| panic!("{users}"));
+    assert_eq!(bob["may_deploy"], false, "{bob}");
+    put_directory(&app, &admin, &tls).await;
+
     // The directory goes away: its accounts get a clear 503, local
     // accounts keep working.
     ldap.stop();

@@ -21,7 +21,7 @@ use crate::blocking::run_blocking;
 use crate::error_chain;
 use crate::store::departments::DepartmentRow;
 use crate::store::users::UserRow;
-use crate::store::{audit, departments, directory as directory_store, quotas, users};
+use crate::store::{audit, departments, directory as directory_store, quotas, tokens, users};
 
 /// "Science / Physics" for Physics under Science.
 fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
@@ -445,7 +445,24 @@ impl OrgService for Appliance {
         change: MemberChange,
     ) -> Result<MemberView, AppError> {
         let row = self.managed_member(who, id).await?;
-        if change.department_admin.is_some() && who.role != Role::Admin {
+        let appliance_admin = who.role == Role::Admin;
+        if change.department_admin.is_some() && !appliance_admin {
+            return Err(AppError::Forbidden);
+        }
+        // A department admin grants rights and quotas to others, never to
+        // themselves: their own are set from above.
+        if !appliance_admin
+            && who.user_id == id
+            && (change.may_deploy.is_some() || change.quota.is_some())
+        {
+            return Err(AppError::Forbidden);
+        }
+        // Nor do they move or remove a fellow department admin.
+        if !appliance_admin
+            && who.user_id != id
+            && row.department_admin
+            && change.department_id.is_some()
+        {
             return Err(AppError::Forbidden);
         }
         match change.department_id {
@@ -466,10 +483,14 @@ impl OrgService for Appliance {
             Some(None) | None => {}
         }
         let department = change.department_id.unwrap_or(row.department_id);
-        // Leaving the department ends its admin role unless one is asked for.
+        // An admin role belongs to its department: moving or leaving ends it
+        // unless the new department's is asked for.
         let department_admin = change
             .department_admin
-            .unwrap_or(row.department_admin && department.is_some());
+            .unwrap_or(row.department_admin && department == row.department_id);
+        // Taken out by a department admin, an account keeps nothing it had
+        // there: no right to deploy (outside any quota), no API tokens.
+        let taken_out_from_below = change.department_id == Some(None) && !appliance_admin;
         if department_admin && department.is_none() {
             return Err(AppError::invalid(
                 "department_id",
@@ -484,6 +505,10 @@ impl OrgService for Appliance {
                 }
                 if let Some(may) = c.may_deploy {
                     users::set_may_deploy(tx, id, may)?;
+                }
+                if taken_out_from_below {
+                    users::set_may_deploy(tx, id, false)?;
+                    tokens::delete_all_for_user(tx, id)?;
                 }
                 if let Some(q) = &c.quota {
                     quotas::set(tx, quotas::Holder::User(id), q)?;
@@ -506,6 +531,9 @@ impl OrgService for Appliance {
         }
         if let Some(q) = change.quota {
             what.push(format!("quota: {q}"));
+        }
+        if taken_out_from_below {
+            what.push("may deploy: false; API tokens revoked".to_owned());
         }
         // The department it left keeps the record, so its admins see it.
         self.audit_change(

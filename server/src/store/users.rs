@@ -190,22 +190,30 @@ pub fn set_may_deploy(conn: &Connection, id: i64, may_deploy: bool) -> Result<()
 }
 
 /// Creates or refreshes a directory account at sign-in: its department
-/// and role follow the directory's groups each time.
+/// and role follow the directory's groups each time; whether it may deploy
+/// is set when it is created (`may_deploy_when_new`) and by admins after.
 pub fn upsert_directory_account(
     conn: &Connection,
     username: &str,
     department_id: Option<i64>,
     department_admin: bool,
+    may_deploy_when_new: bool,
 ) -> Result<UserRow, StoreError> {
     conn.execute(
         "INSERT INTO users (username, password_hash, role, created_at, department_id,
-                            department_admin, source)
-         VALUES (?1, NULL, 'user', ?2, ?3, ?4, 'directory')
+                            department_admin, source, may_deploy)
+         VALUES (?1, NULL, 'user', ?2, ?3, ?4, 'directory', ?5)
          ON CONFLICT (username) DO UPDATE SET
             department_id = excluded.department_id,
             department_admin = excluded.department_admin
          WHERE users.source = 'directory'",
-        params![username, now(), department_id, department_admin],
+        params![
+            username,
+            now(),
+            department_id,
+            department_admin,
+            may_deploy_when_new
+        ],
     )?;
     by_name(conn, username)?.ok_or(StoreError::Corrupt("directory account vanished".into()))
 }

@@ -217,6 +217,8 @@ pub struct TokenInfo {
     pub created_at: i64,
     /// Unix seconds.
     pub last_used_at: Option<i64>,
+    /// Unix seconds after which it stops working; none: until revoked.
+    pub expires_at: Option<i64>,
 }
 
 /// A freshly created API token: the only time its secret is shown.

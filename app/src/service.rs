@@ -68,11 +68,14 @@ pub trait PortalService: OrgService + Send + Sync + 'static {
         ctx: &RequestContext,
         who: &Principal,
     ) -> Result<TokensView, AppError>;
+    /// A new token of the caller's, working for `expires_in_days` (none:
+    /// until revoked).
     async fn create_token(
         &self,
         ctx: &RequestContext,
         who: &Principal,
         name: String,
+        expires_in_days: Option<u32>,
     ) -> Result<NewToken, AppError>;
     /// Revokes one of the caller's own tokens; others' are `NotFound`.
     async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError>;

@@ -67,6 +67,9 @@ pub fn username(field: &str, text: &str) -> Result<String, AppError> {
     Ok(name)
 }
 
+/// The longest an API token may be made to last, in days.
+pub const TOKEN_DAYS_MAX: u32 = 3650;
+
 /// Whether the libvirt test driver may be named (`allow_test_driver`): it
 /// runs nothing, and only its built-in `test:///default` is accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -865,13 +865,26 @@ impl PortalService for Appliance {
         ctx: &RequestContext,
         who: &Principal,
         name: String,
+        expires_in_days: Option<u32>,
     ) -> Result<NewToken, AppError> {
         let name = validate::display_name("name", &name)?;
+        let expires_at = match expires_in_days {
+            None => None,
+            Some(days @ 1..=validate::TOKEN_DAYS_MAX) => {
+                Some(crate::store::now() + i64::from(days) * 86_400)
+            }
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "expires_in_days",
+                    format!("from 1 to {} days, or none", validate::TOKEN_DAYS_MAX),
+                ));
+            }
+        };
         let (secret, hash) = token::generate();
         let (user_id, stored_name) = (who.user_id, name.clone());
         let id = self
             .store
-            .write(move |tx| tokens::insert(tx, user_id, &stored_name, &hash))
+            .write(move |tx| tokens::insert(tx, user_id, &stored_name, &hash, expires_at))
             .await
             .map_err(store_err)?;
         self.audit_change(who, "token.create", format!("token {name:?}"), None, None)

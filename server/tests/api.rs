@@ -747,6 +747,65 @@ async fn api_tokens_are_shown_once_work_as_bearer_and_can_be_revoked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expire_when_asked_to() {
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+    let create =
+        |body: serde_json::Value| client.post(app.url("/api/v1/tokens")).json(&body).send();
+    for days in [0, 3651] {
+        let (status, err) = status_json(
+            create(json!({"name": "x", "expires_in_days": days}))
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, err["field"].as_str()),
+            (422, Some("expires_in_days")),
+            "{err}"
+        );
+    }
+    let (status, created) = status_json(
+        create(json!({"name": "ci", "expires_in_days": 90}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["token"].as_str().unwrap().to_owned();
+    let (_, list) = status_json(client.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
+    let expires_at = list[0]["expires_at"].as_i64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((expires_at - now - 90 * 86_400).abs() < 60, "{list}");
+    let me = || {
+        app.client()
+            .get(app.url("/api/v1/me"))
+            .header(AUTHORIZATION, format!("Bearer {secret}"))
+            .send()
+    };
+    assert_eq!(me().await.unwrap().status(), 200);
+    // Ninety days later (the store's clock moved back by hand).
+    let store = rusqlite::Connection::open(app.data_path().join("dpe.sqlite3")).unwrap();
+    store
+        .execute("UPDATE api_tokens SET expires_at = ?1", [now - 1])
+        .unwrap();
+    assert_eq!(me().await.unwrap().status(), 401);
+    // Left out, a token lasts until revoked.
+    let (_, created) = status_json(create(json!({"name": "forever"})).await.unwrap()).await;
+    let (_, list) = status_json(client.get(app.url("/api/v1/tokens")).send().await.unwrap()).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == created["id"] && t["expires_at"].is_null()),
+        "{list}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_private_to_their_owner() {
     let app = TestApp::builder().set_up().start().await;
     let admin = app.admin().await;

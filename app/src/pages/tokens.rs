@@ -32,6 +32,13 @@ pub fn TokensPage() -> impl IntoView {
                     <label for="token-name" class="sr-only">"Token name"</label>
                     <input id="token-name" name="name" type="text" required maxlength="64"
                         placeholder="What it is for, e.g. backup script" aria-describedby="token-name-error" />
+                    <label for="token-expiry">"Expires"</label>
+                    <select id="token-expiry" name="expires_in_days">
+                        <option value="30">"in 30 days"</option>
+                        <option value="90" selected>"in 90 days"</option>
+                        <option value="365">"in a year"</option>
+                        <option value="never">"never"</option>
+                    </select>
                     <button type="submit" class="button primary" disabled=move || create.pending().get()>
                         "Create token"
                     </button>
@@ -55,13 +62,17 @@ pub fn TokensPage() -> impl IntoView {
                                 } else {
                                     view! {
                                         <table>
-                                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
+                                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                                             <tbody>
                                                 {view.tokens.into_iter().map(|t| view! {
                                                     <tr>
                                                         <td>{t.name.clone()}</td>
                                                         <td><UtcTime unix=t.created_at /></td>
                                                         <td>{match t.last_used_at {
+                                                            Some(at) => view! { <UtcTime unix=at /> }.into_any(),
+                                                            None => "never".into_any(),
+                                                        }}</td>
+                                                        <td>{match t.expires_at {
                                                             Some(at) => view! { <UtcTime unix=at /> }.into_any(),
                                                             None => "never".into_any(),
                                                         }}</td>

@@ -231,6 +231,14 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT;
         "#,
     },
+    Migration {
+        version: 7,
+        name: "API tokens that expire",
+        sql: r#"
+            -- Unix seconds after which the token no longer works; NULL: never.
+            ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -10,15 +10,19 @@ use super::{StoreError, now};
 /// Don't write `last_used_at` more often than this, to keep reads cheap.
 const TOUCH_INTERVAL_SECS: i64 = 60;
 
+/// Stores a token that works until `expires_at` (Unix seconds; `None`:
+/// until revoked).
 pub fn insert(
     conn: &Connection,
     user_id: i64,
     name: &str,
     secret_hash: &[u8],
+    expires_at: Option<i64>,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO api_tokens (user_id, name, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![user_id, name, secret_hash, now()],
+        "INSERT INTO api_tokens (user_id, name, secret_hash, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![user_id, name, secret_hash, now(), expires_at],
     )
     .map_err(|e| StoreError::unique_as(e, "a token with that secret"))?;
     Ok(conn.last_insert_rowid())
@@ -26,7 +30,7 @@ pub fn insert(
 
 pub fn list_for_user(conn: &Connection, user_id: i64) -> Result<Vec<TokenInfo>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, created_at, last_used_at FROM api_tokens
+        "SELECT id, name, created_at, last_used_at, expires_at FROM api_tokens
          WHERE user_id = ?1 ORDER BY created_at DESC, id DESC",
     )?;
     let rows = stmt
@@ -36,6 +40,7 @@ pub fn list_for_user(conn: &Connection, user_id: i64) -> Result<Vec<TokenInfo>, 
                 name: r.get(1)?,
                 created_at: r.get(2)?,
                 last_used_at: r.get(3)?,
+                expires_at: r.get(4)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -58,15 +63,17 @@ pub fn delete_all_for_user(conn: &Connection, user_id: i64) -> Result<usize, Sto
     )?)
 }
 
-/// The token's id and its owner, when the secret is known.
+/// The token's id and its owner, when the secret is known and the token
+/// has not expired.
 pub fn owner_of(
     conn: &Connection,
     secret_hash: &[u8],
 ) -> Result<Option<(i64, UserRow)>, StoreError> {
     let found: Option<(i64, i64)> = conn
         .query_row(
-            "SELECT id, user_id FROM api_tokens WHERE secret_hash = ?1",
-            [secret_hash],
+            "SELECT id, user_id FROM api_tokens
+             WHERE secret_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+            params![secret_hash, now()],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;

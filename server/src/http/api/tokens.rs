@@ -14,6 +14,10 @@ use crate::http::HttpState;
 pub struct CreateToken {
     /// What the token is for.
     pub name: String,
+    /// Days it works, 1 to 3650; left out, until revoked. The portal
+    /// suggests 90.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
 }
 
 /// The caller's tokens (never their secrets).
@@ -49,7 +53,10 @@ pub async fn create(
         session: None,
         ..ctx.clone()
     };
-    let created = state.service.create_token(&api_ctx, who, body.name).await?;
+    let created = state
+        .service
+        .create_token(&api_ctx, who, body.name, body.expires_in_days)
+        .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

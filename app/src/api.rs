@@ -153,17 +153,18 @@ pub async fn get_tokens() -> Result<TokensView, AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "create_token")]
-pub async fn create_token(name: String, expires_in_days: String) -> Result<(), AppError> {
+pub async fn create_token(name: String, expires_in_days: Option<String>) -> Result<(), AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
             // The secret is shown once, by the next `get_tokens`, so that the page
             // shows it the same way with and without JavaScript.
-            // The form's choice: a number of days, or "never".
-            let days = match expires_in_days.trim() {
-                "never" | "" => None,
-                days => Some(days.parse::<u32>().map_err(|_| {
+            // The form's choice: a number of days, or "never" (as when the
+            // field is left out).
+            let days = match expires_in_days.as_deref().map(str::trim) {
+                None | Some("never" | "") => None,
+                Some(days) => Some(days.parse::<u32>().map_err(|_| {
                     AppError::invalid("expires_in_days", "a number of days, or never")
                 })?),
             };

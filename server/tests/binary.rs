@@ -359,14 +359,18 @@ fn over_https_the_portal_answers_and_plain_http_is_redirected() {
             assert_eq!(r.status(), 403, "a post from {other}");
         }
         // `dpe setup-code` prints the code the wizard asks for...
-        let printed = command()
-            .args(["setup-code", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data)
-            .output()
-            .unwrap();
-        assert!(printed.status.success(), "{}", text(&printed));
+        let print_setup_code = || {
+            let printed = command()
+                .args(["setup-code", "--config"])
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(data)
+                .output()
+                .unwrap();
+            assert!(printed.status.success(), "{}", text(&printed));
+            printed
+        };
+        let printed = print_setup_code();
         assert_eq!(
             String::from_utf8_lossy(&printed.stdout).trim(),
             setup_code(data)
@@ -375,14 +379,7 @@ fn over_https_the_portal_answers_and_plain_http_is_redirected() {
         assert_eq!(r.version(), reqwest::Version::HTTP_2);
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
         // ...and nothing once setup is complete.
-        let printed = command()
-            .args(["setup-code", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data)
-            .output()
-            .unwrap();
-        assert!(printed.status.success(), "{}", text(&printed));
+        let printed = print_setup_code();
         assert_eq!(String::from_utf8_lossy(&printed.stdout), "");
 
         // A new password ends the account's sessions and API tokens.

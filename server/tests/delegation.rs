@@ -66,6 +66,18 @@ async fn member(
     m["id"].as_i64().unwrap()
 }
 
+/// `PATCH /api/v1/users/{id}` as `who`.
+async fn patch(app: &TestApp, who: &Client, id: i64, body: Value) -> (u16, Value) {
+    call(
+        app,
+        who,
+        Method::PATCH,
+        &format!("/api/v1/users/{id}"),
+        Some(body),
+    )
+    .await
+}
+
 async fn deploy(app: &TestApp, client: &Client, name: &str) -> (u16, Value) {
     call(
         app,
@@ -357,42 +369,33 @@ async fn members_move_between_departments_and_can_be_taken_out() {
     let dana_id = member(&app, &admin, "dana", science, true).await;
     let dana = sign_in(&app, "dana").await;
     let mia = member(&app, &dana, "mia", science, false).await;
-    let patch = |who: &Client, id: i64, body: Value| {
-        let (app, who) = (&app, who.clone());
-        async move {
-            call(
-                app,
-                &who,
-                Method::PATCH,
-                &format!("/api/v1/users/{id}"),
-                Some(body),
-            )
-            .await
-        }
-    };
 
     // Within her subtree Dana moves Mia; out of it she may not.
-    let (status, view) = patch(&dana, mia, json!({"department_id": physics})).await;
+    let (status, view) = patch(&app, &dana, mia, json!({"department_id": physics})).await;
     assert_eq!(
         (status, view["department"].as_str()),
         (200, Some("Physics")),
         "{view}"
     );
     assert_eq!(
-        patch(&dana, mia, json!({"department_id": law})).await.0,
+        patch(&app, &dana, mia, json!({"department_id": law}))
+            .await
+            .0,
         403
     );
     // A missing key keeps the department; a wrong type is refused.
-    let (_, view) = patch(&dana, mia, json!({"may_deploy": false})).await;
+    let (_, view) = patch(&app, &dana, mia, json!({"may_deploy": false})).await;
     assert_eq!(view["department_id"], physics, "{view}");
     assert_eq!(
-        patch(&dana, mia, json!({"department_id": "none"})).await.0,
+        patch(&app, &dana, mia, json!({"department_id": "none"}))
+            .await
+            .0,
         422
     );
 
     // `null` takes Mia out: the account stays, Dana no longer manages it,
     // and the audit record stays with the department she left.
-    let (status, view) = patch(&dana, mia, json!({"department_id": null})).await;
+    let (status, view) = patch(&app, &dana, mia, json!({"department_id": null})).await;
     assert_eq!(
         (status, &view["department_id"], &view["role"]),
         (200, &Value::Null, &json!("user")),
@@ -401,7 +404,9 @@ async fn members_move_between_departments_and_can_be_taken_out() {
     let (_, members) = call(&app, &dana, Method::GET, "/api/v1/users", None).await;
     assert!(!members.to_string().contains("\"mia\""), "{members}");
     assert_eq!(
-        patch(&dana, mia, json!({"department_id": physics})).await.0,
+        patch(&app, &dana, mia, json!({"department_id": physics}))
+            .await
+            .0,
         404
     );
     let (_, audit) = call(
@@ -426,16 +431,17 @@ async fn members_move_between_departments_and_can_be_taken_out() {
 
     // Dana cannot take herself out; the appliance admin can, which ends
     // her admin role with it.
-    let (status, err) = patch(&dana, dana_id, json!({"department_id": null})).await;
+    let (status, err) = patch(&app, &dana, dana_id, json!({"department_id": null})).await;
     assert_eq!(
         (status, err["field"].as_str()),
         (422, Some("department_id")),
         "{err}"
     );
-    let (status, view) = patch(&admin, dana_id, json!({"department_id": null})).await;
+    let (status, view) = patch(&app, &admin, dana_id, json!({"department_id": null})).await;
     assert_eq!((status, &view["role"]), (200, &json!("user")), "{view}");
     // An admin role needs a department.
     let (status, err) = patch(
+        &app,
         &admin,
         dana_id,
         json!({"department_id": null, "department_admin": true}),
@@ -447,7 +453,7 @@ async fn members_move_between_departments_and_can_be_taken_out() {
         "{err}"
     );
     // The admin brings Mia back.
-    let (status, view) = patch(&admin, mia, json!({"department_id": law})).await;
+    let (status, view) = patch(&app, &admin, mia, json!({"department_id": law})).await;
     assert_eq!((status, view["department"].as_str()), (200, Some("Law")));
 }
 
@@ -461,44 +467,33 @@ async fn department_admins_cannot_widen_their_own_rights_or_unseat_each_other() 
     let erin_id = member(&app, &admin, "erin", science, true).await;
     let dana = sign_in(&app, "dana").await;
     let mia_id = member(&app, &dana, "mia", science, false).await;
-    let patch = |who: &Client, id: i64, body: Value| {
-        let (app, who) = (&app, who.clone());
-        async move {
-            call(
-                app,
-                &who,
-                Method::PATCH,
-                &format!("/api/v1/users/{id}"),
-                Some(body),
-            )
-            .await
-        }
-    };
 
     // Her own right to deploy and her own quota are set from above.
     assert_eq!(
-        patch(&dana, dana_id, json!({"may_deploy": true})).await.0,
+        patch(&app, &dana, dana_id, json!({"may_deploy": true}))
+            .await
+            .0,
         403
     );
     let unlimited =
         json!({"quota": {"instances": null, "vcpus": null, "memory_mib": null, "disk_gib": null}});
-    assert_eq!(patch(&dana, dana_id, unlimited).await.0, 403);
+    assert_eq!(patch(&app, &dana, dana_id, unlimited).await.0, 403);
     // A fellow department admin is neither moved nor taken out by her.
     assert_eq!(
-        patch(&dana, erin_id, json!({"department_id": physics}))
+        patch(&app, &dana, erin_id, json!({"department_id": physics}))
             .await
             .0,
         403
     );
     assert_eq!(
-        patch(&dana, erin_id, json!({"department_id": null}))
+        patch(&app, &dana, erin_id, json!({"department_id": null}))
             .await
             .0,
         403
     );
     // Moved by the appliance admin, Erin keeps no admin role that Physics
     // did not grant.
-    let (status, view) = patch(&admin, erin_id, json!({"department_id": physics})).await;
+    let (status, view) = patch(&app, &admin, erin_id, json!({"department_id": physics})).await;
     assert_eq!((status, &view["role"]), (200, &json!("user")), "{view}");
 
     // Taken out by Dana, Mia keeps neither her right to deploy nor her tokens.
@@ -519,7 +514,7 @@ async fn department_admins_cannot_widen_their_own_rights_or_unseat_each_other() 
             .send()
     };
     assert_eq!(bearer(&token).await.unwrap().status(), 200);
-    let (status, view) = patch(&dana, mia_id, json!({"department_id": null})).await;
+    let (status, view) = patch(&app, &dana, mia_id, json!({"department_id": null})).await;
     assert_eq!(
         (status, &view["may_deploy"]),
         (200, &json!(false)),

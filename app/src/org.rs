@@ -216,10 +216,18 @@ pub struct GroupMapping {
 pub struct DirectorySettings {
     /// `ldap://host:389` or `ldaps://host:636`.
     pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS before anything is sent.
+    #[serde(default)]
+    pub starttls: bool,
+    /// Allow `ldap://` without StartTLS: passwords then cross the network
+    /// in the clear. Off unless an admin turns it on.
+    #[serde(default)]
+    pub allow_cleartext: bool,
     /// The service account that searches; empty for an anonymous search.
     #[serde(default)]
     pub bind_dn: String,
-    /// Write-only: never returned. Absent keeps the stored one.
+    /// Write-only: never returned. Absent keeps the stored one, unless the
+    /// URL or the bind DN changes: then the stored one is dropped.
     #[serde(default, skip_serializing)]
     pub bind_password: Option<String>,
     /// Where accounts live, e.g. `ou=people,dc=example,dc=org`.
@@ -239,6 +247,41 @@ pub struct DirectorySettings {
     /// it is not in the system's trust store.
     #[serde(default)]
     pub ca_certificate: Option<String>,
+}
+
+/// How a directory connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectoryTransport {
+    /// `ldaps://`: TLS from the first byte.
+    Ldaps,
+    /// `ldap://` upgraded with StartTLS before anything is sent.
+    StartTls,
+    /// `ldap://` in the clear, which the admin allowed explicitly.
+    Cleartext,
+}
+
+impl DirectorySettings {
+    /// How the settings connect, or why they may not.
+    pub fn transport(&self) -> Result<DirectoryTransport, &'static str> {
+        let url = self.url.trim();
+        if url.starts_with("ldaps://") {
+            if self.starttls {
+                return Err("StartTLS is for ldap:// URLs; ldaps:// is TLS already");
+            }
+            Ok(DirectoryTransport::Ldaps)
+        } else if url.starts_with("ldap://") {
+            match (self.starttls, self.allow_cleartext) {
+                (true, _) => Ok(DirectoryTransport::StartTls),
+                (false, true) => Ok(DirectoryTransport::Cleartext),
+                (false, false) => Err(
+                    "ldap:// would send passwords in the clear: turn on StartTLS, use ldaps://, \
+                     or allow cleartext explicitly",
+                ),
+            }
+        } else {
+            Err("use ldap://host:port or ldaps://host:port")
+        }
+    }
 }
 
 fn default_user_filter() -> String {

@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::org::{
     AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
-    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember,
+    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Quota,
 };
 
 /// Marks a refused no-JavaScript form post (whose answer is a redirect,
@@ -166,6 +166,9 @@ pub trait OrgService: Send + Sync + 'static {
     /// Binds and searches with `settings` (the stored password when none
     /// is given) and says what happened.
     async fn test_directory(&self, settings: DirectorySettings) -> Result<DirectoryTest, AppError>;
+    /// The quota of each account in no department (appliance admins aside).
+    async fn default_quota(&self) -> Result<Quota, AppError>;
+    async fn set_default_quota(&self, who: &Principal, quota: Quota) -> Result<Quota, AppError>;
 }
 
 pub type SharedService = Arc<dyn PortalService>;

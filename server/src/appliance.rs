@@ -21,6 +21,7 @@ use app::service::{PortalService, RequestContext};
 use app::validate;
 use async_trait::async_trait;
 
+use crate::auth::secret_box::{SecretBox, SecretBoxError};
 use crate::auth::throttle::{RefusalTally, SignInThrottle};
 use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER, password, setup_code, token};
 use crate::blocking::run_blocking;
@@ -38,6 +39,7 @@ use crate::store::{
 };
 
 mod delegation;
+mod directory;
 
 /// Session keys.
 const SESSION_NEW_TOKEN: &str = "new_token";
@@ -48,6 +50,8 @@ pub struct Appliance {
     pub engine: Arc<Engine>,
     throttle: SignInThrottle,
     refusals: RefusalTally,
+    /// Seals the secrets kept in the store.
+    pub(crate) secrets: SecretBox,
     /// Setup never reverts, so once true this saves a query per request.
     setup_complete: AtomicBool,
 }
@@ -117,6 +121,8 @@ pub enum StartError {
     Engine(#[from] EngineError),
     #[error("cannot make the setup code")]
     SetupCode(#[source] std::io::Error),
+    #[error("cannot load the secret key")]
+    SecretKey(#[source] SecretBoxError),
 }
 
 /// The principal an account acts as; department admins carry the
@@ -247,9 +253,19 @@ impl Appliance {
             // Made now, so a plain `dpe serve` asks for one as the image does.
             setup_code::ensure(&config.data_dir).map_err(StartError::SetupCode)?;
         }
+        let secrets =
+            SecretBox::load_or_create(&config.secret_key_path()).map_err(StartError::SecretKey)?;
+        let sealing = secrets.clone();
+        if store
+            .write(move |tx| crate::store::directory::seal_legacy(tx, &sealing))
+            .await?
+        {
+            tracing::info!("sealed the directory's bind password that was stored in the clear");
+        }
         let engine = Engine::new(store.clone(), stack, config.engine()).await?;
         engine.start_background().await?;
         Ok(Arc::new(Appliance {
+            secrets,
             engine,
             store,
             throttle: SignInThrottle::new(config.sign_in_per_account, config.sign_in_per_address),
@@ -316,15 +332,23 @@ impl Appliance {
         let hash = token::digest(secret);
         let found = self
             .store
-            .read(move |c| match tokens::owner_of(c, &hash)? {
-                Some((token_id, u)) if !u.disabled => Ok(Some((token_id, principal_of(c, u)?))),
-                Some(_) | None => Ok(None),
-            })
+            .read(move |c| tokens::owner_of(c, &hash))
             .await
             .map_err(store_err)?;
-        let Some((token_id, principal)) = found else {
+        let Some((token_id, user)) = found.filter(|(_, u)| !u.disabled) else {
             return Ok(None);
         };
+        // A token outlives sessions: the directory is asked again whether
+        // it still vouches for its account, once the last answer is old.
+        let user = match self.recheck_if_stale(user).await? {
+            Some(user) => user,
+            None => return Ok(None),
+        };
+        let principal = self
+            .store
+            .read(move |c| principal_of(c, user))
+            .await
+            .map_err(store_err)?;
         self.store
             .write(move |tx| tokens::touch(tx, token_id))
             .await
@@ -335,17 +359,30 @@ impl Appliance {
     /// The quotas that bind `who`: their own, then each department up the
     /// tree, with what is in use.
     pub(crate) async fn quota_uses(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
-        let (user_id, department) = (who.user_id, who.department_id);
+        let (user_id, department, role) = (who.user_id, who.department_id, who.role);
         self.store
             .read(move |c| {
                 let own = users::by_id(c, user_id)?
                     .map(|u| u.quota)
                     .unwrap_or_default();
+                let usage = quotas::user_usage(c, user_id)?;
                 let mut uses = vec![QuotaUse {
                     scope: "Your instances".into(),
                     quota: own,
-                    usage: quotas::user_usage(c, user_id)?,
+                    usage,
                 }];
+                // As `quotas::check_deploy` applies it.
+                let unassigned = match role {
+                    Role::Admin => false,
+                    Role::DepartmentAdmin | Role::User => department.is_none(),
+                };
+                if unassigned {
+                    uses.push(QuotaUse {
+                        scope: "Accounts in no department (each)".into(),
+                        quota: quotas::default_quota(c)?,
+                        usage,
+                    });
+                }
                 if let Some(d) = department {
                     for dept in departments::ancestry(c, d)? {
                         uses.push(QuotaUse {
@@ -359,79 +396,6 @@ impl Appliance {
             })
             .await
             .map_err(store_err)
-    }
-
-    /// Signs `account` in against the directory, creating or refreshing its
-    /// local record (department and role from the mapped groups). `None`
-    /// for no directory, an unknown account, a wrong password, or an
-    /// account in none of the mapped groups.
-    async fn directory_sign_in(
-        &self,
-        account: &str,
-        password: &str,
-    ) -> Result<Option<users::UserRow>, AppError> {
-        let Some(settings) = self
-            .store
-            .read(crate::store::directory::get)
-            .await
-            .map_err(store_err)?
-        else {
-            // Spend the time a check would, so the answer does not tell
-            // whether the name exists.
-            let password = password.to_owned();
-            run_blocking(move || password::verify(None, &password)).await;
-            return Ok(None);
-        };
-        if validate::username("username", account).is_err() {
-            return Ok(None);
-        }
-        let found = crate::auth::directory::authenticate(&settings, account, password)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %error_chain(&e), "directory sign-in failed");
-                AppError::Unavailable(
-                    "the directory server cannot be reached; local accounts still sign in".into(),
-                )
-            })?;
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let groups: Vec<String> = found.groups.iter().map(|g| g.to_lowercase()).collect();
-        let matched: Vec<_> = settings
-            .group_mappings
-            .iter()
-            .filter(|m| groups.contains(&m.group_dn.trim().to_lowercase()))
-            .collect();
-        if !settings.group_mappings.is_empty() && matched.is_empty() {
-            tracing::info!(account, "directory account in none of the mapped groups");
-            return Ok(None);
-        }
-        // An admin mapping wins over a member one.
-        let chosen = matched
-            .iter()
-            .find(|m| m.role == Role::DepartmentAdmin)
-            .or(matched.first());
-        let (department, department_admin) = chosen.map_or((None, false), |m| {
-            (Some(m.department_id), m.role == Role::DepartmentAdmin)
-        });
-        let name = account.to_owned();
-        // With no mappings anyone in the directory may sign in, and so may
-        // deploy only once someone grants it.
-        let may_deploy_when_new = !settings.group_mappings.is_empty();
-        let row = self
-            .store
-            .write(move |tx| {
-                users::upsert_directory_account(
-                    tx,
-                    &name,
-                    department,
-                    department_admin,
-                    may_deploy_when_new,
-                )
-            })
-            .await
-            .map_err(store_err)?;
-        Ok((row.source == "directory").then_some(row))
     }
 
     /// Writes an audit record; a failure to write is logged, never shown.

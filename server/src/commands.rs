@@ -63,6 +63,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                     Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
                 }
                 appliance.prune_throttle();
+                appliance.recheck_directory_now().await;
             }
         })
     };

@@ -47,6 +47,10 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// The key that seals secrets kept in the store (the directory's bind
+    /// password), made on first use. Unset: `secret.key` beside `tls_key`,
+    /// or in `data_dir` without TLS. Keep it out of store backups.
+    pub secret_key: Option<PathBuf>,
     /// A plain-HTTP address whose every request is redirected to HTTPS,
     /// e.g. `0.0.0.0:80` (only with TLS).
     pub redirect_listen: Option<SocketAddr>,
@@ -60,6 +64,10 @@ pub struct Config {
     pub allow_test_driver: bool,
     /// Days the audit log keeps a record (at most a million are kept).
     pub audit_retention_days: u32,
+    /// Minutes the directory's word on an account holds: directory
+    /// accounts are looked up again this often, and before a token of one
+    /// is used if the last look is older.
+    pub directory_recheck_minutes: u32,
 }
 
 impl Default for Config {
@@ -80,10 +88,12 @@ impl Default for Config {
             reconcile_interval_ms: 3000,
             tls_cert: None,
             tls_key: None,
+            secret_key: None,
             redirect_listen: None,
             public_origin: None,
             allow_test_driver: false,
             audit_retention_days: 400,
+            directory_recheck_minutes: 15,
         }
     }
 }
@@ -150,6 +160,18 @@ impl Config {
     /// Cookies are `Secure` when asked, and always over HTTPS.
     pub fn secure_cookies(&self) -> bool {
         self.secure_cookies || self.serves_tls()
+    }
+
+    /// Where the sealing key lives: `secret_key`, else beside the TLS key,
+    /// else in the data directory.
+    pub fn secret_key_path(&self) -> PathBuf {
+        if let Some(path) = &self.secret_key {
+            return path.clone();
+        }
+        match self.tls_key.as_deref().and_then(Path::parent) {
+            Some(dir) => dir.join("secret.key"),
+            None => self.data_dir.join("secret.key"),
+        }
     }
 
     pub fn engine(&self) -> crate::engine::runtime::EngineConfig {

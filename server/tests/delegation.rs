@@ -806,3 +806,89 @@ async fn nobody_reaches_what_is_not_theirs() {
         assert_eq!(list.as_array().map(Vec::len), want, "{who:?}: {list}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_in_no_department_deploy_only_under_the_default_quota() {
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let science = department(&app, &admin, "Science", None).await;
+    let mia = member(&app, &admin, "mia", science, false).await;
+    let (status, view) = patch(
+        &app,
+        &admin,
+        mia,
+        json!({"may_deploy": true, "department_id": null}),
+    )
+    .await;
+    assert_eq!((status, &view["may_deploy"]), (200, &json!(true)), "{view}");
+    let mia_client = sign_in(&app, "mia").await;
+
+    // Unset, the default quota allows nothing, and says so.
+    let (status, quota) = call(&app, &admin, Method::GET, "/api/v1/quotas/default", None).await;
+    assert_eq!((status, &quota["instances"]), (200, &json!(0)), "{quota}");
+    let (status, err) = deploy(&app, &mia_client, "mia-1").await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (409, Some("quota_exceeded")),
+        "{err}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("the quota of accounts in no department allows 0 instances"),
+        "{err}"
+    );
+    let (_, quotas) = call(&app, &mia_client, Method::GET, "/api/v1/quotas", None).await;
+    assert_eq!(
+        quotas[1]["scope"], "Accounts in no department (each)",
+        "{quotas}"
+    );
+
+    // Only the appliance admin sets it, and it binds everyone but them.
+    let body = json!({"instances": 1});
+    let (status, _) = call(
+        &app,
+        &mia_client,
+        Method::PUT,
+        "/api/v1/quotas/default",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, err) = call(
+        &app,
+        &admin,
+        Method::PUT,
+        "/api/v1/quotas/default",
+        Some(json!({"instances": -1})),
+    )
+    .await;
+    assert_eq!(status, 422, "{err}");
+    let (status, quota) = call(
+        &app,
+        &admin,
+        Method::PUT,
+        "/api/v1/quotas/default",
+        Some(body),
+    )
+    .await;
+    assert_eq!((status, &quota["instances"]), (200, &json!(1)), "{quota}");
+    assert_eq!(deploy(&app, &mia_client, "mia-1").await.0, 202);
+    assert_eq!(deploy(&app, &mia_client, "mia-2").await.0, 409);
+    assert_eq!(deploy(&app, &admin, "admins-1").await.0, 202);
+    assert_eq!(deploy(&app, &admin, "admins-2").await.0, 202);
+
+    // Back in a department, the department's quota applies instead.
+    patch(&app, &admin, mia, json!({"department_id": science})).await;
+    assert_eq!(deploy(&app, &mia_client, "mia-2").await.0, 202);
+    let (_, audit) = call(
+        &app,
+        &admin,
+        Method::GET,
+        "/api/v1/audit?action=quota.default",
+        None,
+    )
+    .await;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+}

@@ -1,7 +1,8 @@
 //! Directory sign-in against a real slapd on loopback: LDAP and LDAPS,
 //! group mappings to department and role, filter escaping, empty
 //! passwords, group changes at the next sign-in, local accounts alongside,
-//! and an unreachable directory.
+//! and an unreachable directory. StartTLS, the cleartext switch, and the
+//! bind password kept sealed and dropped when the server changes.
 
 #[path = "common/certificates.rs"]
 mod certificates;
@@ -42,9 +43,12 @@ async fn sign_in(app: &TestApp, username: &str, password: &str) -> (u16, Value) 
     status_json(app.login(&app.client(), username, password).await).await
 }
 
+/// Settings for `url`; an `ldap://` one is allowed to be cleartext (the
+/// StartTLS test below turns that off).
 fn settings(url: &str, physics: i64) -> Value {
     json!({
         "url": url,
+        "allow_cleartext": url.starts_with("ldap://"),
         "bind_dn": ROOT_DN,
         "bind_password": ROOT_PASSWORD,
         "user_base": format!("ou=people,{BASE}"),
@@ -278,4 +282,269 @@ async fn directory_accounts_sign_in_with_their_groups_department_and_role() {
         .count();
     assert_eq!(malformed, 3, "{log}");
     assert_eq!(outcomes("carl", "failed"), 1, "the unreachable directory");
+}
+
+/// Every file of the data directory but the key, as bytes.
+fn store_files(app: &TestApp) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(app.data_path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.ends_with("secret.key"))
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleartext_ldap_needs_an_explicit_switch_and_starttls_carries_the_bind() {
+    let ldap = Slapd::start(&ldif());
+    let app = TestApp::builder()
+        .set_up()
+        .sign_in_limits(1000, 1000)
+        .start()
+        .await;
+    let admin = app.admin().await;
+    // By name, so that the certificate offered after StartTLS matches.
+    let url = ldap.url().replace("127.0.0.1", "localhost");
+    let mut body = settings(&url, 0);
+    body["group_mappings"] = json!([]);
+
+    body["allow_cleartext"] = json!(false);
+    let (status, err) = put_directory(&app, &admin, &body).await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("url")), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("StartTLS"),
+        "{err}"
+    );
+    let mut ldaps_with_starttls = settings(&ldap.tls_url(), 0);
+    ldaps_with_starttls["starttls"] = json!(true);
+    let (status, err) = put_directory(&app, &admin, &ldaps_with_starttls).await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("url")), "{err}");
+
+    // StartTLS really happens: without the directory's CA, the upgrade
+    // fails on the certificate; with it, accounts sign in.
+    body["starttls"] = json!(true);
+    let (status, tested) = status_json(
+        admin
+            .post(app.url("/api/v1/directory/test"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, &tested["ok"]), (200, &json!(false)), "{tested}");
+    body["ca_certificate"] = json!(ldap.ca_pem());
+    let (status, view) = put_directory(&app, &admin, &body).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["settings"]["starttls"], true, "{view}");
+    assert_eq!(sign_in(&app, "ada", ADA_PASSWORD).await.0, 200);
+
+    // The bind password is nowhere in the store's files, WAL included.
+    for (path, bytes) in store_files(&app) {
+        assert!(
+            !bytes
+                .windows(ROOT_PASSWORD.len())
+                .any(|w| w == ROOT_PASSWORD.as_bytes()),
+            "the bind password is in the clear in {path}"
+        );
+    }
+
+    // Saved again with the password left out, it is kept...
+    let mut kept = body.clone();
+    kept.as_object_mut().unwrap().remove("bind_password");
+    let (status, view) = put_directory(&app, &admin, &kept).await;
+    assert_eq!(
+        (status, &view["bind_password_set"]),
+        (200, &json!(true)),
+        "{view}"
+    );
+
+    // ...but a new server, or a new bind DN, never receives it: testing
+    // one binds with no password, and saving one drops it.
+    let mut moved = kept.clone();
+    moved["url"] = json!(ldap.tls_url());
+    moved["starttls"] = json!(false);
+    let (status, tested) = status_json(
+        admin
+            .post(app.url("/api/v1/directory/test"))
+            .json(&moved)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, &tested["ok"]), (200, &json!(false)), "{tested}");
+    assert!(
+        tested["message"]
+            .as_str()
+            .unwrap()
+            .contains("no bind password"),
+        "{tested}"
+    );
+    let (status, view) = put_directory(&app, &admin, &moved).await;
+    assert_eq!(
+        (status, &view["bind_password_set"]),
+        (200, &json!(false)),
+        "{view}"
+    );
+    let mut renamed = kept.clone();
+    put_directory(&app, &admin, &body).await;
+    renamed["bind_dn"] = json!(format!("cn=someone-else,{BASE}"));
+    let (status, view) = put_directory(&app, &admin, &renamed).await;
+    assert_eq!(
+        (status, &view["bind_password_set"]),
+        (200, &json!(false)),
+        "{view}"
+    );
+}
+
+/// A token of `client`'s account.
+async fn token_of(app: &TestApp, client: &Client) -> String {
+    let (status, body) = status_json(
+        client
+            .post(app.url("/api/v1/tokens"))
+            .json(&json!({"name": "ci"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// `GET /api/v1/me` with `token`.
+async fn me_with(app: &TestApp, token: &str) -> (u16, Value) {
+    status_json(
+        reqwest::Client::new()
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_accounts_lose_their_role_and_tokens_once_the_directory_drops_them() {
+    let ldap = Slapd::start(&ldif());
+    // 0: every use of a directory account's token asks the directory.
+    let app = TestApp::builder()
+        .set_up()
+        .sign_in_limits(1000, 1000)
+        .directory_recheck_minutes(0)
+        .start()
+        .await;
+    let admin = app.admin().await;
+    let (_, physics) = status_json(
+        admin
+            .post(app.url("/api/v1/departments"))
+            .json(&json!({"name": "Physics"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let physics = physics["id"].as_i64().unwrap();
+    let (status, view) = put_directory(&app, &admin, &settings(&ldap.url(), physics)).await;
+    assert_eq!(status, 200, "{view}");
+    let ada = app.client();
+    assert_eq!(app.login(&ada, "ada", ADA_PASSWORD).await.status(), 200);
+    let carl = app.client();
+    assert_eq!(
+        app.login(&carl, "carl", "carl-Secret-79").await.status(),
+        200
+    );
+    let ada_token = token_of(&app, &ada).await;
+    let carl_token = token_of(&app, &carl).await;
+    let (status, me) = me_with(&app, &carl_token).await;
+    assert_eq!(
+        (status, me["role"].as_str()),
+        (200, Some("department_admin")),
+        "{me}"
+    );
+
+    // Bob replaces Carl in the admins' group: the periodic pass demotes
+    // Carl (Bob has never signed in here, so has no account to promote).
+    ldap.modify(&format!(
+        "dn: cn=physics-admins,ou=groups,{BASE}\nchangetype: modify\nreplace: member\n\
+         member: uid=bob,ou=people,{BASE}\n"
+    ));
+    let report = app
+        .appliance
+        .recheck_directory(std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.confirmed, report.moved, report.withdrawn),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    let (status, me) = me_with(&app, &carl_token).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("user")), "{me}");
+
+    // Carl's entry goes: his next token use finds out, and his session,
+    // tokens, department and right to deploy go with it.
+    ldap.modify(&format!(
+        "dn: uid=carl,ou=people,{BASE}\nchangetype: delete\n"
+    ));
+    assert_eq!(me_with(&app, &carl_token).await.0, 401);
+    let session = carl.get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(session.status(), 401);
+    let (_, users) = status_json(admin.get(app.url("/api/v1/users")).send().await.unwrap()).await;
+    let carl_row = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "carl")
+        .unwrap_or_else(|| panic!("{users}"));
+    assert_eq!(
+        (
+            &carl_row["department_id"],
+            &carl_row["may_deploy"],
+            &carl_row["role"]
+        ),
+        (&Value::Null, &json!(false), &json!("user")),
+        "{carl_row}"
+    );
+    let (_, log) = status_json(
+        admin
+            .get(app.url("/api/v1/audit?action=directory.withdraw"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        log.to_string().contains("its directory entry is gone"),
+        "{log}"
+    );
+
+    // An unreachable directory takes nothing away, but a token that needs
+    // its word gets a clear 503 rather than a stale yes.
+    ldap.stop();
+    let (status, err) = me_with(&app, &ada_token).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (503, Some("unavailable")),
+        "{err}"
+    );
+    assert!(
+        app.appliance
+            .recheck_directory(std::time::Duration::ZERO)
+            .await
+            .is_err()
+    );
+    let (status, me) = status_json(ada.get(app.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{me}");
+    let (_, users) = status_json(admin.get(app.url("/api/v1/users")).send().await.unwrap()).await;
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["username"] == "ada" && u["department_id"] == physics),
+        "{users}"
+    );
 }

@@ -405,6 +405,14 @@ async fn users_see_and_act_on_their_own_instances_only() {
         200
     );
 
+    // Bob and Eve are in no department: the default quota lets them deploy.
+    let r = admin
+        .put(app.url("/api/v1/quotas/default"))
+        .json(&json!({"instances": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let (status, accepted) = deploy(&app, &bob, "bobs").await;
     assert_eq!(status, 202);
     let (id, task_id) = (
@@ -537,20 +545,23 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
         ns = server::engine::xml::domain::DPE_NS,
     );
     let h = host.clone();
+    let orphan_stem = app.volume_stem(orphan_uuid);
     let (pool, pool2) = (app.pool(), app.pool());
     let storage = app.data_path().join("storage").display().to_string();
     tokio::task::spawn_blocking(move || {
         h.define_domain(&xml).unwrap();
         h.define_domain(&neighbour).unwrap();
         h.ensure_pool(&pool, &storage).unwrap();
-        h.upload_volume(
-            &pool,
-            &format!("dpe-{orphan_uuid}.qcow2"),
-            "qcow2",
-            &mut std::io::empty(),
-            0,
-        )
-        .unwrap();
+        // Ours, and two that are not: one from a version that named
+        // volumes without the appliance's id, one of another appliance.
+        for name in [
+            format!("{orphan_stem}.qcow2"),
+            format!("dpe-{neighbour_uuid}.qcow2"),
+            format!("dpe-0123456789ab-{neighbour_uuid}.qcow2"),
+        ] {
+            h.upload_volume(&pool, &name, "qcow2", &mut std::io::empty(), 0)
+                .unwrap();
+        }
     })
     .await
     .unwrap();
@@ -569,6 +580,14 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
     assert!(
         !volumes.iter().any(|v| v.contains(orphan_uuid)),
         "{volumes:?}"
+    );
+    assert_eq!(
+        volumes
+            .iter()
+            .filter(|v| v.contains(neighbour_uuid))
+            .count(),
+        2,
+        "volumes this appliance did not name stay: {volumes:?}"
     );
     assert!(foreign.iter().all(|d| d.instance_uuid != orphan_uuid));
     let cleaned = engine.cleaned_orphans();
@@ -617,6 +636,7 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
                     static_address: None,
                     static_network: None,
                     department_id: None,
+                    volume_stem: "dpe-6a1f2c3d-0000-4000-8000-00000000beef",
                 },
             )?;
             let t = tasks::insert(

@@ -142,6 +142,14 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
         .unwrap();
     let xml = String::from_utf8_lossy(&xml.stdout);
     assert!(xml.contains("<domain type='qemu'"), "{xml}");
+    // The guest's NIC is filtered, and libvirt applied the filter.
+    assert!(xml.contains("filter='clean-traffic'"), "{xml}");
+    let bindings = Command::new("virsh")
+        .args(["-c", URI, "nwfilter-binding-list"])
+        .output()
+        .unwrap();
+    let bindings = String::from_utf8_lossy(&bindings.stdout);
+    assert!(bindings.contains("clean-traffic"), "{bindings}");
     assert!(
         xml.contains("dpe:instance") || xml.contains("instance/1"),
         "{xml}"
@@ -149,7 +157,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     let overlay = app
         .data_path()
         .join("storage")
-        .join(format!("dpe-{uuid}.qcow2"));
+        .join(format!("{}.qcow2", app.volume_stem(&uuid)));
     let info = Command::new("qemu-img")
         .args(["info", "-U", "--output=json"])
         .arg(&overlay)
@@ -170,7 +178,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     let log_path = app
         .data_path()
         .join("storage")
-        .join(format!("dpe-{uuid}.log"));
+        .join(format!("{}.log", app.volume_stem(&uuid)));
     let log = serial_until(&log_path, "dpe-guest: ready", Duration::from_secs(120)).await;
     assert_eq!(
         line_value(&log, "instance-id").as_deref(),
@@ -205,7 +213,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     let seed = app
         .data_path()
         .join("storage")
-        .join(format!("dpe-{uuid}-seed.img"));
+        .join(format!("{}-seed.img", app.volume_stem(&uuid)));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let bytes = std::fs::read(&seed).unwrap();
@@ -597,7 +605,7 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
     let log_path = app
         .data_path()
         .join("storage")
-        .join(format!("dpe-{uuid}.log"));
+        .join(format!("{}.log", app.volume_stem(&uuid)));
     let log = serial_until(&log_path, "dpe-guest: ready", Duration::from_secs(120)).await;
     assert_eq!(
         line_value(&log, "ip").as_deref(),

@@ -7,11 +7,11 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use super::respond;
 use crate::error::AppError;
-use crate::org::{AuditEntry, DepartmentView, DirectoryTest, DirectoryView, MemberView};
+use crate::org::{AuditEntry, DepartmentView, DirectoryTest, DirectoryView, MemberView, Quota};
 #[cfg(feature = "ssr")]
 use crate::org::{
     AuditFilter, DepartmentChange, DirectorySettings, GroupMapping, MemberChange, NewDepartment,
-    NewMember, Quota,
+    NewMember,
 };
 #[cfg(feature = "ssr")]
 use crate::policy::{Action, authorize};
@@ -86,6 +86,37 @@ pub async fn create_department(
                 parent_id: id("parent_id", &parent_id)?,
             };
             service()?.create_department(who, request).await
+        }
+        .await,
+    )
+}
+
+/// The quota of each account in no department (appliance admins).
+#[server(prefix = "/fn", endpoint = "default_quota")]
+pub async fn get_default_quota() -> Result<Quota, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+            service()?.default_quota().await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "set_default_quota")]
+pub async fn set_default_quota(
+    #[server(default)] instances: String,
+    #[server(default)] vcpus: String,
+    #[server(default)] memory_mib: String,
+    #[server(default)] disk_gib: String,
+) -> Result<Quota, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+            let quota = quota_form(&instances, &vcpus, &memory_mib, &disk_gib)?;
+            service()?.set_default_quota(who, quota).await
         }
         .await,
     )
@@ -236,6 +267,12 @@ pub async fn get_directory() -> Result<DirectoryView, AppError> {
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct DirectoryForm {
     pub url: String,
+    /// A checkbox: present ("on") when ticked.
+    #[serde(default)]
+    pub starttls: Option<String>,
+    /// A checkbox: present ("on") when ticked.
+    #[serde(default)]
+    pub allow_cleartext: Option<String>,
     #[serde(default)]
     pub bind_dn: String,
     #[serde(default)]
@@ -259,6 +296,8 @@ pub async fn save_directory(form: DirectoryForm) -> Result<DirectoryView, AppErr
         async move {
             let DirectoryForm {
                 url,
+                starttls,
+                allow_cleartext,
                 bind_dn,
                 bind_password,
                 user_base,
@@ -304,6 +343,8 @@ pub async fn save_directory(form: DirectoryForm) -> Result<DirectoryView, AppErr
             }
             let settings = DirectorySettings {
                 url,
+                starttls: starttls.is_some(),
+                allow_cleartext: allow_cleartext.is_some(),
                 bind_dn,
                 bind_password: (!bind_password.is_empty()).then_some(bind_password),
                 user_base,

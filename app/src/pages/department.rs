@@ -8,7 +8,9 @@ use crate::api::org::{
     CreateMember, DeleteDepartment, RemoveMember, SetDepartmentAdmin, SetDepartmentQuota,
     SetMayDeploy, SetMemberQuota, get_departments, get_members,
 };
-use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
+use crate::components::{
+    ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error, quota_fields,
+};
 use crate::model::Role;
 use crate::org::{DepartmentView, MemberView, QuotaUse};
 
@@ -142,30 +144,13 @@ fn Department(
 fn QuotaForm(department: DepartmentView, quota: ServerAction<SetDepartmentQuota>) -> impl IntoView {
     let result = quota.value();
     let err = move |f: &'static str| Signal::derive(move || error_for_field(&result.get(), f));
-    let q = department.quota;
-    let text = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
-    let field = move |name: &'static str, label: &'static str, value: String| {
-        let id = format!("quota-{name}");
-        let error_id = format!("quota-{name}-error");
-        view! {
-            <div>
-                <label for=id.clone()>{label}</label>
-                <input id=id name=name type="text" inputmode="numeric" value=value
-                    placeholder="no limit" aria-describedby=error_id.clone() />
-                <FieldError id=error_id message=err(name) />
-            </div>
-        }
-    };
     view! {
         <section class="card">
             <h2>"Quota"</h2>
             <p class="hint">"Empty means no limit. It covers the sub-departments too."</p>
             <ActionForm action=quota attr:class="form-card quota-form" attr:novalidate=true>
                 <input type="hidden" name="id" value=department.id />
-                {field("instances", "Instances", text(q.instances.map(u64::from)))}
-                {field("vcpus", "vCPUs", text(q.vcpus.map(u64::from)))}
-                {field("memory_mib", "Memory (MiB)", text(q.memory_mib))}
-                {field("disk_gib", "Disk (GiB)", text(q.disk_gib))}
+                {quota_fields("quota", department.quota, err)}
                 <button type="submit" class="button primary" disabled=move || quota.pending().get()>
                     "Save quota"
                 </button>

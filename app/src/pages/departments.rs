@@ -2,8 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::get_me;
-use crate::api::org::{CreateDepartment, get_departments};
-use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
+use crate::api::org::{CreateDepartment, SetDefaultQuota, get_default_quota, get_departments};
+use crate::components::{
+    ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error, quota_fields,
+};
 use crate::model::Role;
 use crate::org::{DepartmentView, Quota, Usage};
 
@@ -53,7 +55,10 @@ pub fn DepartmentsPage() -> impl IntoView {
                             let admin = me.is_some_and(|m| m.role == Role::Admin);
                             view! {
                                 <DepartmentTable departments=departments.clone() />
-                                {admin.then(|| view! { <NewDepartmentForm departments create /> })}
+                                {admin.then(|| view! {
+                                    <NewDepartmentForm departments create />
+                                    <DefaultQuotaForm />
+                                })}
                             }.into_any()
                         }
                         (Err(e), _) | (_, Err(e)) => {
@@ -129,6 +134,45 @@ fn NewDepartmentForm(
                     "Create department"
                 </button>
             </ActionForm>
+        </section>
+    }
+}
+
+/// The quota of each account in no department: nobody below the appliance
+/// admin answers for those accounts, so by default they deploy nothing.
+#[component]
+fn DefaultQuotaForm() -> impl IntoView {
+    let save = ServerAction::<SetDefaultQuota>::new();
+    let current = Resource::new(move || save.version().get(), |_| get_default_quota());
+    let result = save.value();
+    let err = move |f: &'static str| Signal::derive(move || error_for_field(&result.get(), f));
+    let general = Signal::derive(move || general_error(&result.get()));
+    view! {
+        <section class="card" id="default-quota">
+            <h2>"Accounts in no department"</h2>
+            <p class="hint">
+                "The quota of each account outside every department (appliance admins aside). "
+                "Empty means no limit; 0 instances, the default, means they cannot deploy."
+            </p>
+            <ErrorBanner message=general />
+            <Show when=move || matches!(result.get(), Some(Ok(_)))>
+                <div class="banner success" role="status">"Saved."</div>
+            </Show>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match current.await {
+                        Ok(quota) => view! {
+                            <ActionForm action=save attr:class="form-card quota-form" attr:novalidate=true>
+                                {quota_fields("default-quota", quota, err)}
+                                <button type="submit" class="button primary" disabled=move || save.pending().get()>
+                                    "Save default quota"
+                                </button>
+                            </ActionForm>
+                        }.into_any(),
+                        Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
     }
 }

@@ -65,6 +65,8 @@ fn DirectoryForm(
         .settings
         .unwrap_or_else(|| crate::org::DirectorySettings {
             url: String::new(),
+            starttls: false,
+            allow_cleartext: false,
             bind_dn: String::new(),
             bind_password: None,
             user_base: String::new(),
@@ -117,7 +119,16 @@ fn DirectoryForm(
     view! {
         <section class="card">
             <ActionForm action=save attr:class="form-card" attr:novalidate=true>
-                {field("url", "Server URL", "ldap://host:389 or ldaps://host:636", s.url.clone(), "text")}
+                {field("url", "Server URL", "ldaps://host:636, or ldap://host:389 with StartTLS", s.url.clone(), "text")}
+                <label class="choice" for="dir-starttls">
+                    <input id="dir-starttls" type="checkbox" name="form[starttls]" value="on" checked=s.starttls />
+                    <span>"Use StartTLS (for ldap:// URLs)"</span>
+                </label>
+                <label class="choice" for="dir-cleartext">
+                    <input id="dir-cleartext" type="checkbox" name="form[allow_cleartext]" value="on"
+                        checked=s.allow_cleartext />
+                    <span>"Allow cleartext: send passwords over ldap:// without TLS"</span>
+                </label>
                 {field("bind_dn", "Bind DN", "The service account that searches; empty for anonymous.", s.bind_dn.clone(), "text")}
                 {field("bind_password", "Bind password", password_hint, String::new(), "password")}
                 {field("user_base", "User base", "Where accounts live, e.g. ou=people,dc=example,dc=org", s.user_base.clone(), "text")}

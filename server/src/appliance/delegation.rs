@@ -8,7 +8,7 @@ use app::error::AppError;
 use app::model::{Principal, Role};
 use app::org::{
     AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
-    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Usage,
+    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Quota, Usage,
 };
 use app::policy::may_manage;
 use app::service::OrgService;
@@ -52,13 +52,12 @@ fn may_set_quota(who: &Principal, department: i64) -> bool {
 }
 
 fn validate_directory(settings: &DirectorySettings) -> Result<(), AppError> {
-    let url = settings.url.trim();
-    if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) || url.len() > 512 {
-        return Err(AppError::invalid(
-            "url",
-            "use ldap://host:port or ldaps://host:port",
-        ));
+    if settings.url.trim().len() > 512 {
+        return Err(AppError::invalid("url", "is too long"));
     }
+    settings
+        .transport()
+        .map_err(|why| AppError::invalid("url", why))?;
     if settings.user_base.trim().is_empty() {
         return Err(AppError::invalid("user_base", "is required"));
     }
@@ -192,14 +191,32 @@ impl Appliance {
             .ok_or_else(|| AppError::NotFound("user".into()))
     }
 
-    /// The saved bind password: forms and the API leave it out to keep it.
-    async fn stored_bind_password(&self) -> Result<Option<String>, AppError> {
-        Ok(self
-            .store
-            .read(directory_store::get)
+    async fn stored_directory(&self) -> Result<Option<DirectorySettings>, AppError> {
+        let secrets = self.secrets.clone();
+        self.store
+            .read(move |c| directory_store::get(c, &secrets))
             .await
-            .map_err(store_err)?
-            .and_then(|s| s.bind_password))
+            .map_err(store_err)
+    }
+
+    /// Fills in the saved bind password when `settings` leave it out, as
+    /// forms and the API do to keep it. Only for the same URL and bind DN:
+    /// a changed server must never be handed the old secret.
+    async fn keep_bind_password(&self, settings: &mut DirectorySettings) -> Result<(), AppError> {
+        if settings
+            .bind_password
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Ok(());
+        }
+        settings.bind_password = self.stored_directory().await?.and_then(|stored| {
+            (stored.url.trim() == settings.url.trim()
+                && stored.bind_dn.trim() == settings.bind_dn.trim())
+            .then_some(stored.bind_password)
+            .flatten()
+        });
+        Ok(())
     }
 
     async fn existing_department(&self, field: &str, id: i64) -> Result<DepartmentRow, AppError> {
@@ -300,13 +317,14 @@ impl OrgService for Appliance {
     }
 
     async fn delete_department(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let secrets = self.secrets.clone();
         let outcome = self
             .store
             .write(move |tx| {
                 let Some(d) = departments::get(tx, id)? else {
                     return Ok(Err(AppError::NotFound("department".into())));
                 };
-                let mapped = directory_store::get(tx)?
+                let mapped = directory_store::get(tx, &secrets)?
                     .is_some_and(|s| s.group_mappings.iter().any(|m| m.department_id == id));
                 let why = match departments::in_use(tx, id)? {
                     Some(why) => Some(why),
@@ -585,11 +603,7 @@ impl OrgService for Appliance {
     }
 
     async fn directory(&self) -> Result<DirectoryView, AppError> {
-        let stored = self
-            .store
-            .read(directory_store::get)
-            .await
-            .map_err(store_err)?;
+        let stored = self.stored_directory().await?;
         let bind_password_set = stored
             .as_ref()
             .is_some_and(|s| s.bind_password.as_deref().is_some_and(|p| !p.is_empty()));
@@ -612,12 +626,11 @@ impl OrgService for Appliance {
             self.existing_department("group_mappings", m.department_id)
                 .await?;
         }
-        if settings.bind_password.is_none() {
-            settings.bind_password = self.stored_bind_password().await?;
-        }
+        self.keep_bind_password(&mut settings).await?;
         let url = settings.url.clone();
+        let secrets = self.secrets.clone();
         self.store
-            .write(move |tx| directory_store::set(tx, &settings))
+            .write(move |tx| directory_store::set(tx, &secrets, &settings))
             .await
             .map_err(store_err)?;
         self.audit_change(who, "directory.set", format!("directory {url}"), None, None)
@@ -630,9 +643,7 @@ impl OrgService for Appliance {
         mut settings: DirectorySettings,
     ) -> Result<DirectoryTest, AppError> {
         validate_directory(&settings)?;
-        if settings.bind_password.as_deref().is_none_or(str::is_empty) {
-            settings.bind_password = self.stored_bind_password().await?;
-        }
+        self.keep_bind_password(&mut settings).await?;
         Ok(match directory::test(&settings).await {
             Ok(accounts) => DirectoryTest {
                 ok: true,
@@ -645,5 +656,28 @@ impl OrgService for Appliance {
                 accounts: 0,
             },
         })
+    }
+
+    async fn default_quota(&self) -> Result<Quota, AppError> {
+        self.store
+            .read(quotas::default_quota)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn set_default_quota(&self, who: &Principal, quota: Quota) -> Result<Quota, AppError> {
+        self.store
+            .write(move |tx| quotas::set_default_quota(tx, &quota))
+            .await
+            .map_err(store_err)?;
+        self.audit_change(
+            who,
+            "quota.default",
+            "accounts in no department",
+            None,
+            Some(format!("quota: {quota}")),
+        )
+        .await;
+        Ok(quota)
     }
 }

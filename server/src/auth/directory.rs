@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::org::DirectorySettings;
+use app::org::{DirectorySettings, DirectoryTransport};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, ldap_escape};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +31,12 @@ pub enum DirectoryError {
     CaCertificate,
     #[error("the directory did not answer within {} s", TIMEOUT.as_secs())]
     Timeout,
+    #[error("refusing to connect: {0}")]
+    Insecure(&'static str),
+    #[error("the bind DN is set but there is no bind password")]
+    NoBindPassword,
+    #[error("cannot record what the directory said")]
+    Store(#[source] Box<crate::store::StoreError>),
 }
 
 /// An account the directory vouched for.
@@ -68,7 +74,15 @@ fn tls_config(pem: &str) -> Result<Arc<rustls::ClientConfig>, DirectoryError> {
 }
 
 async fn connect(settings: &DirectorySettings) -> Result<Ldap, DirectoryError> {
-    let mut conn_settings = LdapConnSettings::new().set_conn_timeout(TIMEOUT);
+    // Checked again here, not only when saved: settings stored by an older
+    // version may name a cleartext ldap:// that nobody allowed.
+    let transport = settings.transport().map_err(DirectoryError::Insecure)?;
+    let mut conn_settings = LdapConnSettings::new()
+        .set_conn_timeout(TIMEOUT)
+        .set_starttls(match transport {
+            DirectoryTransport::StartTls => true,
+            DirectoryTransport::Ldaps | DirectoryTransport::Cleartext => false,
+        });
     if let Some(pem) = settings
         .ca_certificate
         .as_deref()
@@ -91,7 +105,13 @@ async fn service_bind(ldap: &mut Ldap, settings: &DirectorySettings) -> Result<(
     if settings.bind_dn.is_empty() {
         return Ok(());
     }
-    let password = settings.bind_password.as_deref().unwrap_or_default();
+    // An empty password would make an unauthenticated bind, which most
+    // servers accept: the search would then run as nobody, not as the DN.
+    let password = settings
+        .bind_password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or(DirectoryError::NoBindPassword)?;
     ldap.simple_bind(&settings.bind_dn, password)
         .await
         .and_then(|r| r.success())
@@ -110,6 +130,61 @@ fn account_filter(settings: &DirectorySettings, username: &str) -> String {
     )
 }
 
+/// The DN of the one entry named `username`; `None` for none, or for a
+/// name that more than one entry has (refused rather than guessed).
+async fn find_account(
+    ldap: &mut Ldap,
+    settings: &DirectorySettings,
+    username: &str,
+) -> Result<Option<String>, DirectoryError> {
+    let (entries, _) = ldap
+        .search(
+            &settings.user_base,
+            Scope::Subtree,
+            &account_filter(settings, username),
+            vec!["1.1"],
+        )
+        .await
+        .and_then(|r| r.success())
+        .map_err(|source| DirectoryError::Search {
+            base: settings.user_base.clone(),
+            source: Box::new(source),
+        })?;
+    let mut entries = entries.into_iter();
+    Ok(match (entries.next(), entries.next()) {
+        (Some(entry), None) => Some(SearchEntry::construct(entry).dn),
+        (Some(_), Some(_)) | (None, _) => None,
+    })
+}
+
+/// DNs of the groups that list `dn` as a member.
+async fn groups_of(
+    ldap: &mut Ldap,
+    settings: &DirectorySettings,
+    dn: &str,
+) -> Result<Vec<String>, DirectoryError> {
+    if settings.group_base.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (entries, _) = ldap
+        .search(
+            &settings.group_base,
+            Scope::Subtree,
+            &format!("(member={})", ldap_escape(dn)),
+            vec!["1.1"],
+        )
+        .await
+        .and_then(|r| r.success())
+        .map_err(|source| DirectoryError::Search {
+            base: settings.group_base.clone(),
+            source: Box::new(source),
+        })?;
+    Ok(entries
+        .into_iter()
+        .map(|e| SearchEntry::construct(e).dn)
+        .collect())
+}
+
 /// Checks `username` and `password` against the directory. `Ok(None)` for
 /// an unknown account or a wrong password (one answer for both).
 pub async fn authenticate(
@@ -124,26 +199,10 @@ pub async fn authenticate(
     }
     let mut ldap = connect(settings).await?;
     service_bind(&mut ldap, settings).await?;
-    let (entries, _) = ldap
-        .search(
-            &settings.user_base,
-            Scope::Subtree,
-            &account_filter(settings, username),
-            vec!["1.1"],
-        )
-        .await
-        .and_then(|r| r.success())
-        .map_err(|source| DirectoryError::Search {
-            base: settings.user_base.clone(),
-            source: Box::new(source),
-        })?;
-    // Exactly one entry, or the name is ambiguous: refuse rather than guess.
-    let mut entries = entries.into_iter();
-    let (Some(entry), None) = (entries.next(), entries.next()) else {
+    let Some(dn) = find_account(&mut ldap, settings, username).await? else {
         let _ = ldap.unbind().await;
         return Ok(None);
     };
-    let dn = SearchEntry::construct(entry).dn;
     // The account's own bind proves the password.
     let bound = ldap
         .simple_bind(&dn, password)
@@ -155,29 +214,28 @@ pub async fn authenticate(
     }
     // Read the groups with the service account's rights again.
     service_bind(&mut ldap, settings).await?;
-    let groups = if settings.group_base.is_empty() {
-        Vec::new()
-    } else {
-        let (entries, _) = ldap
-            .search(
-                &settings.group_base,
-                Scope::Subtree,
-                &format!("(member={})", ldap_escape(&dn)),
-                vec!["1.1"],
-            )
-            .await
-            .and_then(|r| r.success())
-            .map_err(|source| DirectoryError::Search {
-                base: settings.group_base.clone(),
-                source: Box::new(source),
-            })?;
-        entries
-            .into_iter()
-            .map(|e| SearchEntry::construct(e).dn)
-            .collect()
-    };
+    let groups = groups_of(&mut ldap, settings, &dn).await?;
     let _ = ldap.unbind().await;
     Ok(Some(DirectoryAccount { dn, groups }))
+}
+
+/// Looks `username` up again with the service account, without its
+/// password: `None` when its entry is gone.
+pub async fn lookup(
+    settings: &DirectorySettings,
+    username: &str,
+) -> Result<Option<DirectoryAccount>, DirectoryError> {
+    let mut ldap = connect(settings).await?;
+    service_bind(&mut ldap, settings).await?;
+    let found = match find_account(&mut ldap, settings, username).await? {
+        Some(dn) => {
+            let groups = groups_of(&mut ldap, settings, &dn).await?;
+            Some(DirectoryAccount { dn, groups })
+        }
+        None => None,
+    };
+    let _ = ldap.unbind().await;
+    Ok(found)
 }
 
 /// The "test" button: connect, bind, count the accounts the filter finds.
@@ -224,6 +282,8 @@ mod tests {
     fn names_are_escaped_inside_the_filter() {
         let settings = DirectorySettings {
             url: "ldap://127.0.0.1".into(),
+            starttls: true,
+            allow_cleartext: false,
             bind_dn: String::new(),
             bind_password: None,
             user_base: "dc=example,dc=org".into(),

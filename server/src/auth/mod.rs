@@ -2,6 +2,7 @@
 
 pub mod directory;
 pub mod password;
+pub mod secret_box;
 pub mod setup_code;
 pub mod throttle;
 pub mod token;

@@ -3,7 +3,7 @@
 //! deploy back, resumes what a crash cut off, and reconciles the store with
 //! libvirt, which is the truth for power state.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,12 +85,35 @@ pub struct Engine {
     http: reqwest::Client,
 }
 
-fn volume_names(uuid: &str) -> [String; 3] {
+/// An instance's volumes: its disk, its cloud-init seed, its console log.
+fn volume_names(stem: &str) -> [String; 3] {
     [
-        format!("dpe-{uuid}.qcow2"),
-        format!("dpe-{uuid}-seed.img"),
-        format!("dpe-{uuid}.log"),
+        format!("{stem}.qcow2"),
+        format!("{stem}-seed.img"),
+        format!("{stem}.log"),
     ]
+}
+
+/// What this appliance's volume names start with: `dpe-` and the first 12
+/// hex digits of its id. Another appliance sharing the pool has another.
+fn volume_prefix(appliance_id: &str) -> String {
+    let digits: String = appliance_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(12)
+        .collect();
+    format!("dpe-{digits}-")
+}
+
+/// The stem of a volume this appliance named, when `volume` is one.
+fn own_volume_stem<'v>(prefix: &str, volume: &'v str) -> Option<&'v str> {
+    let rest = volume.strip_prefix(prefix)?;
+    let uuid = rest.get(..36)?;
+    let suffix = &rest[36..];
+    matches!(suffix, ".qcow2" | "-seed.img" | ".log")
+        .then(|| uuid::Uuid::parse_str(uuid).is_ok())
+        .filter(|ok| *ok)
+        .map(|_| &volume[..prefix.len() + 36])
 }
 
 fn random_mac() -> String {
@@ -180,6 +203,11 @@ impl Engine {
     }
 
     /// Orphans the reconciler found and removed, newest last.
+    /// What the volume names of this appliance's new instances start with.
+    pub fn volume_prefix(&self) -> String {
+        volume_prefix(&self.appliance_id)
+    }
+
     pub fn cleaned_orphans(&self) -> Vec<String> {
         self.orphans
             .lock()
@@ -198,6 +226,7 @@ impl Engine {
         plan: DeployPlan,
     ) -> Result<Accepted, EngineError> {
         let uuid = uuid::Uuid::new_v4().to_string();
+        let volume_stem = format!("{}{uuid}", self.volume_prefix());
         let mac = random_mac();
         let owner_id = owner.user_id;
         let department_id = owner.department_id;
@@ -259,6 +288,7 @@ impl Engine {
                 let id = instances::insert(
                     tx,
                     &NewInstance {
+                        volume_stem: &volume_stem,
                         uuid: &uuid,
                         name: &plan.name,
                         owner_id,
@@ -499,7 +529,7 @@ impl Engine {
         };
         let pool = self.config.pool.clone();
         let uuid = inst.uuid.clone();
-        let [overlay, seed_name, log_name] = volume_names(&uuid);
+        let [overlay, seed_name, log_name] = volume_names(&inst.volume_stem);
         match step {
             Step::Place => self.place(&inst).await,
             Step::Clone => {
@@ -663,7 +693,7 @@ impl Engine {
             return Ok(());
         };
         let pool = self.config.pool.clone();
-        let [overlay, seed_name, log_name] = volume_names(&inst.uuid);
+        let [overlay, seed_name, log_name] = volume_names(&inst.volume_stem);
         match step {
             Step::Place => {
                 let id = inst.id;
@@ -741,7 +771,7 @@ impl Engine {
     /// One pass: power states and addresses from libvirt; orphans removed.
     pub async fn reconcile_once(&self) -> Result<(), EngineError> {
         let host_rows = self.store.read(hosts::list).await?;
-        let known: HashSet<String> = self.store.read(instances::uuids).await?;
+        let prefix = self.volume_prefix();
         for h in host_rows {
             let Ok(conn) = self.connect(h.id).await else {
                 continue;
@@ -750,8 +780,7 @@ impl Engine {
                 .store
                 .read(move |c| instances::on_host(c, h.id))
                 .await?;
-            let (network, pool_name, known) =
-                (h.network.clone(), self.config.pool.clone(), known.clone());
+            let (network, pool_name) = (h.network.clone(), self.config.pool.clone());
             let conn2 = conn.clone();
             let (domains, leases, volumes) = run_blocking(move || {
                 let domains = conn2.dpe_domains()?;
@@ -760,6 +789,13 @@ impl Engine {
                 Ok::<_, EngineError>((domains, leases, volumes))
             })
             .await?;
+            // Read after listing the host, never before: a deploy records
+            // its instance before it makes a volume or a domain, so
+            // whatever the listing saw is explained by this reading.
+            let (known, known_stems) = self
+                .store
+                .read(|c| Ok((instances::uuids(c)?, instances::volume_stems(c)?)))
+                .await?;
             let mut checks = Vec::new();
             for inst in &on_host {
                 if inst.status == "deleting" || inst.running_task.is_some() {
@@ -798,10 +834,10 @@ impl Engine {
                 .into_iter()
                 .filter(|d| d.appliance == self.appliance_id && !known.contains(&d.instance_uuid))
                 .collect();
+            // Only volumes this appliance named: the pool may be shared.
             let orphan_volumes: Vec<String> = volumes
                 .into_iter()
-                .filter(|v| v.starts_with("dpe-"))
-                .filter(|v| v.get(4..40).is_some_and(|uuid| !known.contains(uuid)))
+                .filter(|v| own_volume_stem(&prefix, v).is_some_and(|s| !known_stems.contains(s)))
                 .collect();
             if orphan_domains.is_empty() && orphan_volumes.is_empty() {
                 continue;
@@ -862,9 +898,9 @@ impl Engine {
         if healthy && !inst.seed_scrubbed {
             let pool = self.config.pool.clone();
             let (uuid, name, mac) = (inst.uuid.clone(), inst.name.clone(), inst.mac.clone());
+            let [_, seed_name, _] = volume_names(&inst.volume_stem);
             let fixed = static_addressing(&inst)?;
             run_blocking(move || {
-                let [_, seed_name, _] = volume_names(&uuid);
                 let bytes = seed::build(&SeedContent {
                     instance_id: &uuid,
                     hostname: &name,
@@ -935,6 +971,7 @@ fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
         console,
         cmdline,
     } = *inputs;
+    let fixed_ip = static_addressing(inst)?.map(|f| f.address.to_string());
     let kind = match accel {
         Acceleration::Kvm => "kvm",
         Acceleration::Tcg => "qemu",
@@ -1027,6 +1064,17 @@ fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
                     },
                 },
                 model: dx::Model { kind: "virtio" },
+                filterref: dx::FilterRef {
+                    filter: "clean-traffic",
+                    parameter: fixed_ip
+                        .as_deref()
+                        .map(|ip| dx::FilterParameter {
+                            name: "IP",
+                            value: ip,
+                        })
+                        .into_iter()
+                        .collect(),
+                },
             }],
             serial: dx::Serial {
                 kind: "file",
@@ -1053,4 +1101,34 @@ fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
         },
     };
     to_xml(&domain).map_err(EngineError::Xml)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_volumes_named_by_this_appliance_have_a_stem_here() {
+        let prefix = volume_prefix("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+        assert_eq!(prefix, "dpe-0f1e2d3c4b5a-");
+        let uuid = "6a1f2c3d-0000-4000-8000-00000000beef";
+        let stem = format!("{prefix}{uuid}");
+        for name in [
+            format!("{stem}.qcow2"),
+            format!("{stem}-seed.img"),
+            format!("{stem}.log"),
+        ] {
+            assert_eq!(own_volume_stem(&prefix, &name), Some(stem.as_str()));
+        }
+        for foreign in [
+            format!("dpe-{uuid}.qcow2"),
+            format!("dpe-0123456789ab-{uuid}.qcow2"),
+            format!("{stem}.qcow2.bak"),
+            format!("{prefix}not-a-uuid-at-all-but-36-characters.qcow2"),
+            format!("{prefix}{uuid}"),
+            "golden.qcow2".to_owned(),
+        ] {
+            assert_eq!(own_volume_stem(&prefix, &foreign), None, "{foreign}");
+        }
+    }
 }

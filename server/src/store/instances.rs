@@ -27,6 +27,8 @@ pub struct NewInstance<'a> {
     pub static_network: Option<&'a str>,
     /// The department charged for it (the owner's, at deploy).
     pub department_id: Option<i64>,
+    /// What its volume names start with (see [`InstanceRow::volume_stem`]).
+    pub volume_stem: &'a str,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +60,9 @@ pub struct InstanceRow {
     pub zone: NetworkZone,
     pub static_network: Option<String>,
     pub department_id: Option<i64>,
+    /// What its volume names start with: `dpe-APPLIANCE-UUID` (before
+    /// schema 9: `dpe-UUID`).
+    pub volume_stem: String,
 }
 
 const SELECT: &str = "
@@ -66,7 +71,7 @@ const SELECT: &str = "
            i.error, i.created_at,
            (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running'),
            i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network,
-           i.department_id
+           i.department_id, i.volume_stem
     FROM instances i
     JOIN users u ON u.id = i.owner_id
     LEFT JOIN hosts h ON h.id = i.host_id";
@@ -103,6 +108,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         zone: NetworkZone::parse(&zone).unwrap_or_default(),
         static_network: r.get(25)?,
         department_id: r.get(26)?,
+        volume_stem: r.get(27)?,
     })
 }
 
@@ -110,9 +116,10 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
     conn.execute(
         "INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
                                 network, mac, params, status, created_at, health_expect,
-                                zone, static_address, static_network, ip, department_id)
+                                zone, static_address, static_network, ip, department_id,
+                                volume_stem)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'provisioning', ?11, ?12,
-                 ?13, ?14, ?15, ?14, ?16)",
+                 ?13, ?14, ?15, ?14, ?16, ?17)",
         params![
             new.uuid,
             new.name,
@@ -129,7 +136,8 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
             new.zone.as_str(),
             new.static_address,
             new.static_network,
-            new.department_id
+            new.department_id,
+            new.volume_stem
         ],
     )
     .map_err(|e| StoreError::unique_as(e, "an instance with that name"))?;
@@ -168,6 +176,15 @@ pub fn on_host(conn: &Connection, host_id: i64) -> Result<Vec<InstanceRow>, Stor
 }
 
 /// Every instance UUID the store knows.
+/// The volume stems of every instance on record.
+pub fn volume_stems(conn: &Connection) -> Result<HashSet<String>, StoreError> {
+    let mut stmt = conn.prepare("SELECT volume_stem FROM instances")?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 pub fn uuids(conn: &Connection) -> Result<HashSet<String>, StoreError> {
     let mut stmt = conn.prepare("SELECT uuid FROM instances")?;
     let rows = stmt

@@ -239,6 +239,28 @@ pub const MIGRATIONS: &[Migration] = &[
             ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
         "#,
     },
+    Migration {
+        version: 8,
+        name: "directory accounts are checked again",
+        sql: r#"
+            -- Unix seconds of the last time the directory vouched for the
+            -- account (sign-in or re-check); NULL for local accounts.
+            ALTER TABLE users ADD COLUMN directory_checked_at INTEGER;
+            UPDATE users SET directory_checked_at = 0 WHERE source = 'directory';
+        "#,
+    },
+    Migration {
+        version: 9,
+        name: "volume names carry the appliance's id",
+        sql: r#"
+            -- What an instance's volume names start with. New ones carry
+            -- the appliance's id, so an appliance that shares a storage
+            -- pool with another removes only its own leftovers; older
+            -- instances keep the names they were made with.
+            ALTER TABLE instances ADD COLUMN volume_stem TEXT NOT NULL DEFAULT '';
+            UPDATE instances SET volume_stem = 'dpe-' || uuid;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use app::model::Role;
 use app::org::{Quota, Usage};
 use rusqlite::{Connection, Row, params};
 
@@ -231,8 +232,34 @@ pub fn exceeded(scope: &str, quota: &Quota, used: &Usage, wanted: &Usage) -> Opt
         })
 }
 
+/// What each account in no department may take, until an admin says
+/// otherwise: nothing. An account outside every department is one that no
+/// department admin answers for.
+pub const DEFAULT_QUOTA_UNSET: Quota = Quota {
+    instances: Some(0),
+    vcpus: None,
+    memory_mib: None,
+    disk_gib: None,
+};
+
+/// The quota of each account in no department (appliance admins aside).
+pub fn default_quota(conn: &Connection) -> Result<Quota, StoreError> {
+    match super::settings::get(conn, super::settings::DEFAULT_QUOTA)? {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("default quota: {e}"))),
+        None => Ok(DEFAULT_QUOTA_UNSET),
+    }
+}
+
+pub fn set_default_quota(conn: &Connection, quota: &Quota) -> Result<(), StoreError> {
+    let json = serde_json::to_string(quota)
+        .map_err(|e| StoreError::Corrupt(format!("default quota: {e}")))?;
+    super::settings::set(conn, super::settings::DEFAULT_QUOTA, &json)
+}
+
 /// Checks a deploy of `wanted` by `owner_id` (charged to `department`)
-/// against the account's quota and that of every department up the tree.
+/// against the account's quota and that of every department up the tree;
+/// an account in no department, against the default quota instead.
 /// Call it in the write transaction that records the instance: the single
 /// writer makes check-and-insert atomic.
 pub fn check_deploy(
@@ -241,13 +268,25 @@ pub fn check_deploy(
     department: Option<i64>,
     wanted: &Usage,
 ) -> Result<Option<Exceeded>, StoreError> {
-    let own = super::users::by_id(conn, owner_id)?
-        .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?
-        .quota;
+    let owner = super::users::by_id(conn, owner_id)?
+        .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
+    let own = owner.quota;
     if own != Quota::default()
         && let Some(e) = exceeded("your quota", &own, &user_usage(conn, owner_id)?, wanted)
     {
         return Ok(Some(e));
+    }
+    let unassigned = match owner.effective_role() {
+        // The appliance admin sets the default quota, so it binds them not.
+        Role::Admin => false,
+        Role::DepartmentAdmin | Role::User => department.is_none(),
+    };
+    if unassigned {
+        let scope = "the quota of accounts in no department";
+        let quota = default_quota(conn)?;
+        if let Some(e) = exceeded(scope, &quota, &user_usage(conn, owner_id)?, wanted) {
+            return Ok(Some(e));
+        }
     }
     if let Some(department) = department {
         for d in departments::ancestry(conn, department)? {

@@ -8,6 +8,8 @@ pub const APPLIANCE_NAME: &str = "appliance_name";
 /// A random id, written into every domain the appliance defines.
 pub const APPLIANCE_ID: &str = "appliance_id";
 pub const SETUP_COMPLETED_AT: &str = "setup_completed_at";
+/// JSON of the quota of each account in no department.
+pub const DEFAULT_QUOTA: &str = "default_quota";
 
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

@@ -21,6 +21,8 @@ pub struct UserRow {
     pub may_deploy: bool,
     /// `local` or `directory`.
     pub source: String,
+    /// When the directory last vouched for a directory account.
+    pub directory_checked_at: Option<i64>,
     pub quota: Quota,
 }
 
@@ -37,8 +39,8 @@ impl UserRow {
 
 // The quota columns last, as `quotas::read` expects them.
 const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, department_id,
-    department_admin, may_deploy, source, quota_instances, quota_vcpus, quota_memory_mib,
-    quota_disk_gib";
+    department_admin, may_deploy, source, directory_checked_at, quota_instances, quota_vcpus,
+    quota_memory_mib, quota_disk_gib";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
     let role: String = row.get(3)?;
@@ -59,7 +61,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         department_admin: row.get(7)?,
         may_deploy: row.get(8)?,
         source: row.get(9)?,
-        quota: quotas::read(row, 10)?,
+        directory_checked_at: row.get(10)?,
+        quota: quotas::read(row, 11)?,
     })
 }
 
@@ -201,11 +204,12 @@ pub fn upsert_directory_account(
 ) -> Result<UserRow, StoreError> {
     conn.execute(
         "INSERT INTO users (username, password_hash, role, created_at, department_id,
-                            department_admin, source, may_deploy)
-         VALUES (?1, NULL, 'user', ?2, ?3, ?4, 'directory', ?5)
+                            department_admin, source, may_deploy, directory_checked_at)
+         VALUES (?1, NULL, 'user', ?2, ?3, ?4, 'directory', ?5, ?2)
          ON CONFLICT (username) DO UPDATE SET
             department_id = excluded.department_id,
-            department_admin = excluded.department_admin
+            department_admin = excluded.department_admin,
+            directory_checked_at = excluded.directory_checked_at
          WHERE users.source = 'directory'",
         params![
             username,
@@ -216,6 +220,54 @@ pub fn upsert_directory_account(
         ],
     )?;
     by_name(conn, username)?.ok_or(StoreError::Corrupt("directory account vanished".into()))
+}
+
+/// Directory accounts the directory last vouched for at or before `cutoff`
+/// (Unix seconds), the longest unchecked first.
+pub fn directory_accounts_checked_before(
+    conn: &Connection,
+    cutoff: i64,
+) -> Result<Vec<UserRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM users
+         WHERE source = 'directory' AND coalesce(directory_checked_at, 0) <= ?1
+         ORDER BY coalesce(directory_checked_at, 0), id"
+    ))?;
+    let rows = stmt
+        .query_map([cutoff], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The directory vouched for directory account `id` again, in the same
+/// department and role (or in those it now maps to).
+pub fn confirm_directory_account(
+    conn: &Connection,
+    id: i64,
+    department_id: Option<i64>,
+    department_admin: bool,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET directory_checked_at = ?2, department_id = ?3, department_admin = ?4
+         WHERE id = ?1 AND source = 'directory'",
+        params![id, now(), department_id, department_admin],
+    )?;
+    Ok(())
+}
+
+/// The directory no longer vouches for directory account `id` (its entry,
+/// or its mapped group, is gone): it keeps its name and instances, and
+/// loses its department, role, right to deploy, sessions and tokens.
+pub fn withdraw_directory_account(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET directory_checked_at = ?2, department_id = NULL,
+            department_admin = 0, may_deploy = 0
+         WHERE id = ?1 AND source = 'directory'",
+        params![id, now()],
+    )?;
+    super::sessions::delete_for_user(conn, id)?;
+    super::tokens::delete_all_for_user(conn, id)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub struct TestAppBuilder {
     stack_dir: PathBuf,
     secure_cookies: bool,
     session_max_hours: u32,
+    directory_recheck_minutes: u32,
 }
 
 impl TestAppBuilder {
@@ -57,6 +58,13 @@ impl TestAppBuilder {
     /// A session's lifetime from sign-in (default: the product's).
     pub fn session_max_hours(mut self, hours: u32) -> Self {
         self.session_max_hours = hours;
+        self
+    }
+
+    /// How long the directory's word on an account holds (0: a token of a
+    /// directory account asks again at every use).
+    pub fn directory_recheck_minutes(mut self, minutes: u32) -> Self {
+        self.directory_recheck_minutes = minutes;
         self
     }
 
@@ -117,6 +125,7 @@ impl TestAppBuilder {
             sign_in_per_account: NonZeroU32::new(self.per_account).unwrap(),
             sign_in_per_address: NonZeroU32::new(self.per_address).unwrap(),
             allow_test_driver: true,
+            directory_recheck_minutes: self.directory_recheck_minutes,
             ..Config::default()
         };
         let store = Store::open(&config.store_path()).expect("store");
@@ -180,6 +189,7 @@ impl TestApp {
             stack_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack"),
             secure_cookies: false,
             session_max_hours: Config::default().session_max_hours,
+            directory_recheck_minutes: Config::default().directory_recheck_minutes,
         }
     }
 
@@ -208,6 +218,11 @@ impl TestApp {
 
     pub fn pool(&self) -> String {
         self.appliance.config.storage_pool.clone()
+    }
+
+    /// The name stem of instance `uuid`'s volumes (`STEM.qcow2`, …).
+    pub fn volume_stem(&self, uuid: &str) -> String {
+        format!("{}{uuid}", self.appliance.engine.volume_prefix())
     }
 
     pub fn data_path(&self) -> PathBuf {

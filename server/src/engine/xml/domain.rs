@@ -200,6 +200,27 @@ pub struct Interface<'a> {
     pub mac: Mac<'a>,
     pub source: InterfaceSource<'a>,
     pub model: Model,
+    pub filterref: FilterRef<'a>,
+}
+
+/// libvirt's network filter on the guest's NIC. dpe uses `clean-traffic`:
+/// the guest may send only from its own MAC and IP address, so it cannot
+/// take over another guest's address or DHCP lease.
+#[derive(Debug, Serialize)]
+pub struct FilterRef<'a> {
+    #[serde(rename = "@filter")]
+    pub filter: &'static str,
+    /// `IP` for an address known in advance; without it libvirt learns
+    /// the address from the guest's first use of it (its DHCP lease).
+    pub parameter: Vec<FilterParameter<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FilterParameter<'a> {
+    #[serde(rename = "@name")]
+    pub name: &'static str,
+    #[serde(rename = "@value")]
+    pub value: &'a str,
 }
 
 #[derive(Debug, Serialize)]

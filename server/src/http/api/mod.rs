@@ -66,6 +66,10 @@ pub fn router() -> Router<HttpState> {
         )
         .route("/directory/test", post(org::test_directory))
         .route("/quotas", get(org::my_quotas))
+        .route(
+            "/quotas/default",
+            get(org::get_default_quota).put(org::set_default_quota),
+        )
         .route("/zones", get(zones::list))
         .route(
             "/zones/outside",

@@ -22,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         super::org::list_members, super::org::create_member, super::org::update_member,
         super::org::audit_log, super::org::my_quotas, super::org::get_directory,
         super::org::set_directory, super::org::test_directory,
+        super::org::get_default_quota, super::org::set_default_quota,
     ),
     components(schemas(super::ErrorBody)),
     modifiers(&Security),

@@ -4,7 +4,7 @@
 
 use app::org::{
     AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
-    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, QuotaUse,
+    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Quota, QuotaUse,
 };
 use app::policy::{Action, authorize};
 use app::service::RequestContext;
@@ -196,4 +196,32 @@ pub async fn test_directory(
 ) -> ApiResult<Json<DirectoryTest>> {
     authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
     Ok(Json(state.service.test_directory(body).await?))
+}
+
+/// The quota of each account in no department; appliance admins are not
+/// bound by it. Unset, it allows no instances.
+#[utoipa::path(get, path = "/api/v1/quotas/default", tag = "delegation",
+    responses((status = 200, body = Quota), (status = 403, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn get_default_quota(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Quota>> {
+    authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+    Ok(Json(state.service.default_quota().await?))
+}
+
+/// Sets the quota of each account in no department (appliance admins).
+/// A field left out has no limit.
+#[utoipa::path(put, path = "/api/v1/quotas/default", tag = "delegation", request_body = Quota,
+    responses((status = 200, body = Quota), (status = 403, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn set_default_quota(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<Quota>,
+) -> ApiResult<Json<Quota>> {
+    let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+    Ok(Json(state.service.set_default_quota(who, body).await?))
 }

@@ -196,8 +196,17 @@ pub struct SetupRequest {
     /// proof that whoever sets it up can see its screen.
     pub setup_code: String,
     /// Shown in the portal's header and the browser's title.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f]$|^[^\s\x00-\x1f\x7f-\x9f]$"
+        )
+    )]
     pub appliance_name: String,
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"))]
     pub admin_username: String,
+    /// At least 12 characters, and not easy to guess.
+    #[cfg_attr(feature = "ssr", schema(min_length = 12, max_length = 1024))]
     pub admin_password: String,
     /// libvirt URI of the first KVM host, e.g. `qemu:///system`.
     pub host_uri: String,
@@ -386,6 +395,10 @@ impl InstanceView {
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     /// A DNS label: lower-case letters, digits and '-', 1 to 63 characters.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    )]
     pub name: String,
     /// One of the stack's sizes.
     pub size: String,
@@ -395,6 +408,7 @@ pub struct DeployRequest {
     /// The libvirt NAT network of the inside zone; the host's own when
     /// absent.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub network: Option<String>,
     /// Where the instance is reachable from; `inside` when absent.
     #[serde(default)]
@@ -439,18 +453,39 @@ impl NetworkZone {
 #[serde(deny_unknown_fields)]
 pub struct OutsideZoneSettings {
     /// The Linux bridge on every host that reaches the LAN (e.g. `br0`).
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[A-Za-z0-9_-]{1,15}$"))]
     pub bridge: String,
     /// The first address of the pool (IPv4).
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            pattern = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+        )
+    )]
     pub first_address: String,
     /// The last address of the pool, inclusive, in the same subnet.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            pattern = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+        )
+    )]
     pub last_address: String,
     /// The subnet's prefix length (1 to 30).
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 30))]
     pub prefix_len: u8,
     /// The LAN's router, if instances need one.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            pattern = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
+        )
+    )]
     pub gateway: Option<String>,
-    /// Name servers for the instances.
+    /// Name servers for the instances (at most 3).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_items = 3, inline))]
     pub dns: Vec<String>,
 }
 
@@ -523,9 +558,30 @@ pub struct ParamInfo {
 pub struct AddHost {
     /// A display name; the host's own name when absent.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f]$|^[^\s\x00-\x1f\x7f-\x9f]$"
+        )
+    )]
     pub name: Option<String>,
-    /// `qemu:///system`, `qemu+ssh://…`, `qemu+tcp://…` or `test:///default`.
+    /// `qemu:///system`, `qemu+ssh://[user@]host[:port]/system`,
+    /// `qemu+tls://host[:port]/system`, or `test:///default` where the
+    /// configuration allows the test driver.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            pattern = r"^(qemu:///system|qemu\+(ssh|tls)://[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?/system|test:///default)$"
+        )
+    )]
     pub uri: String,
+    /// An absolute directory on the host.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(pattern = r"^(/[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*)+/?$")
+    )]
     pub storage_dir: String,
+    /// A libvirt network on the host.
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub network: String,
 }

@@ -16,8 +16,10 @@ pub struct Quota {
     #[serde(default)]
     pub vcpus: Option<u32>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(maximum = 9_223_372_036_854_775_807_u64))]
     pub memory_mib: Option<u64>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(maximum = 9_223_372_036_854_775_807_u64))]
     pub disk_gib: Option<u64>,
 }
 
@@ -77,6 +79,12 @@ pub struct DepartmentView {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewDepartment {
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f]$|^[^\s\x00-\x1f\x7f-\x9f]$"
+        )
+    )]
     pub name: String,
     /// The department it sits in; a top-level one when absent.
     #[serde(default)]
@@ -89,6 +97,12 @@ pub struct NewDepartment {
 #[serde(deny_unknown_fields)]
 pub struct DepartmentChange {
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f]$|^[^\s\x00-\x1f\x7f-\x9f]$"
+        )
+    )]
     pub name: Option<String>,
     #[serde(default)]
     pub quota: Option<Quota>,
@@ -115,7 +129,10 @@ pub struct MemberView {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"))]
     pub username: String,
+    /// At least 12 characters, and not easy to guess.
+    #[cfg_attr(feature = "ssr", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     #[serde(default)]
     pub department_id: Option<i64>,
@@ -194,6 +211,7 @@ pub struct AuditFilter {
     pub outcome: Option<String>,
     /// At most this many, newest first (default 200, at most 1000).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
     pub limit: Option<u32>,
 }
 

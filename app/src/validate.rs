@@ -67,6 +67,22 @@ pub fn username(field: &str, text: &str) -> Result<String, AppError> {
     Ok(name)
 }
 
+/// The largest memory or disk figure a quota may hold: what the store's
+/// integers hold.
+pub const QUOTA_AMOUNT_MAX: u64 = i64::MAX as u64;
+
+/// A quota whose every figure the store can hold.
+pub fn quota(field: &str, quota: &crate::org::Quota) -> Result<(), AppError> {
+    let too_big = |v: Option<u64>| v.is_some_and(|v| v > QUOTA_AMOUNT_MAX);
+    if too_big(quota.memory_mib) || too_big(quota.disk_gib) {
+        return Err(AppError::invalid(
+            field,
+            format!("memory and disk limits are at most {QUOTA_AMOUNT_MAX}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The longest an API token may be made to last, in days.
 pub const TOKEN_DAYS_MAX: u32 = 3650;
 

@@ -491,15 +491,28 @@ const STARTING_RETRY: Duration = Duration::from_secs(2);
 /// Checks a host before it joins the pool: it answers, it has the
 /// network, and (when local) its storage directory is usable. `uri_field`
 /// names the form field the URI came in.
+/// How long to wait for a host that is still starting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Patience {
+    /// The wizard, completed right after the appliance booted, finds its
+    /// libvirtd still checking QEMU: wait for it rather than fail.
+    UntilStarted,
+    /// Later, a host that does not answer is reported at once.
+    None,
+}
+
 async fn probe_new_host(
     uri_field: &str,
     uri: &str,
     network: &str,
     storage_dir: &str,
+    patience: Patience,
 ) -> Result<probe::ProbeReport, AppError> {
-    // A wizard completed right after the appliance booted finds libvirtd
-    // still checking QEMU: wait for it rather than fail.
-    let deadline = tokio::time::Instant::now() + STARTING_PATIENCE;
+    let deadline = tokio::time::Instant::now()
+        + match patience {
+            Patience::UntilStarted => STARTING_PATIENCE,
+            Patience::None => Duration::ZERO,
+        };
     let report = loop {
         match probe::probe(uri).await {
             Ok(report) => break report,
@@ -601,7 +614,14 @@ impl PortalService for Appliance {
             request.network.as_deref().unwrap_or(&defaults.network),
         )?;
 
-        let report = probe_new_host("host_uri", &host_uri, &network, &storage_dir).await?;
+        let report = probe_new_host(
+            "host_uri",
+            &host_uri,
+            &network,
+            &storage_dir,
+            Patience::UntilStarted,
+        )
+        .await?;
 
         let password = request.admin_password;
         let hash = run_blocking(move || password::hash(&password)).await;
@@ -1085,7 +1105,7 @@ impl PortalService for Appliance {
             .name
             .map(|n| validate::display_name("name", &n))
             .transpose()?;
-        let report = probe_new_host("uri", &uri, &network, &storage_dir).await?;
+        let report = probe_new_host("uri", &uri, &network, &storage_dir, Patience::None).await?;
         let name =
             name.unwrap_or_else(|| report.probe.hostname.clone().unwrap_or_else(|| uri.clone()));
         let object = format!("host {uri}");

@@ -281,6 +281,9 @@ impl OrgService for Appliance {
         if name.is_some() && who.role != Role::Admin {
             return Err(AppError::Forbidden);
         }
+        if let Some(q) = &change.quota {
+            validate::quota("quota", q)?;
+        }
         if change.quota.is_some() && !may_set_quota(who, id) {
             return Err(AppError::Forbidden);
         }
@@ -463,6 +466,9 @@ impl OrgService for Appliance {
         change: MemberChange,
     ) -> Result<MemberView, AppError> {
         let row = self.managed_member(who, id).await?;
+        if let Some(q) = &change.quota {
+            validate::quota("quota", q)?;
+        }
         let appliance_admin = who.role == Role::Admin;
         if change.department_admin.is_some() && !appliance_admin {
             return Err(AppError::Forbidden);
@@ -666,6 +672,7 @@ impl OrgService for Appliance {
     }
 
     async fn set_default_quota(&self, who: &Principal, quota: Quota) -> Result<Quota, AppError> {
+        validate::quota("body", &quota)?;
         self.store
             .write(move |tx| quotas::set_default_quota(tx, &quota))
             .await

@@ -22,7 +22,9 @@ pub async fn list(
 
 /// Adds a libvirt host after probing it (admins).
 #[utoipa::path(post, path = "/api/v1/hosts", tag = "hosts", request_body = AddHost,
-    responses((status = 201, body = HostStatus), (status = 422, body = super::ErrorBody)),
+    responses((status = 201, body = HostStatus),
+        (status = 409, body = super::ErrorBody, description = "A host with that name or URI exists"),
+        (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn add(
     State(state): State<HttpState>,

@@ -127,10 +127,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        let Json(mut value) = Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError(json_rejection(rejection)))?;
+        integral_floats_as_integers(&mut value);
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|e| ApiError(AppError::invalid("body", e.to_string())))
+    }
+}
+
+/// JSON Schema counts `5.0` as an integer, as JavaScript does; serde does
+/// not. Whole numbers written with a fraction become integers, so every
+/// request the OpenAPI document allows is read.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::{Number, Value};
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) {
+                // The casts saturate; the range checks keep them exact.
+                if f >= 0.0 && f < u64::MAX as f64 {
+                    *n = Number::from(f as u64);
+                } else if f < 0.0 && f >= i64::MIN as f64 {
+                    *n = Number::from(f as i64);
+                }
+            }
         }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
     }
 }
 
@@ -173,3 +198,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_read_as_integers() {
+        let mut value = serde_json::json!({
+            "a": 5.0, "b": [1.0, -2.0, 2.5], "c": {"d": 1e3}, "e": "5.0", "f": 7
+        });
+        integral_floats_as_integers(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({"a": 5, "b": [1, -2, 2.5], "c": {"d": 1000}, "e": "5.0", "f": 7})
+        );
+    }
+}

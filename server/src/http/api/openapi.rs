@@ -25,7 +25,7 @@ use utoipa::{Modify, OpenApi};
         super::org::get_default_quota, super::org::set_default_quota,
     ),
     components(schemas(super::ErrorBody)),
-    modifiers(&Security),
+    modifiers(&Security, &StandardErrors),
 )]
 struct ApiDoc;
 
@@ -45,6 +45,81 @@ impl Modify for Security {
     }
 }
 
+/// The error answers any operation of a kind can give, added where its own
+/// description leaves them out, so the document lists every status the
+/// API really sends:
+/// - 400: a body that is not JSON, or a path or query value of the wrong type;
+/// - 401 and 403: not signed in, or not allowed (or a cross-site browser
+///   request), on every operation that needs a principal;
+/// - 404: no such object, on every operation with an id in its path;
+/// - 422: a body or query of the wrong shape.
+struct StandardErrors;
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let has_body = operation.request_body.is_some();
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description));
+                };
+                if has_params || has_body {
+                    add(
+                        "400",
+                        "Malformed request: unreadable JSON, or a value of the wrong type",
+                    );
+                }
+                if secured {
+                    add(
+                        "401",
+                        "Not signed in, or an unknown, expired or malformed token",
+                    );
+                    add(
+                        "403",
+                        "Not allowed for this account, or a cross-site browser request",
+                    );
+                }
+                if path.contains('{') {
+                    add("404", "No such object, or not one the caller may see");
+                }
+                if has_body || has_params {
+                    add(
+                        "422",
+                        "A field is missing, unknown, of the wrong type or invalid",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
 pub fn spec() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
@@ -52,4 +127,30 @@ pub fn spec() -> utoipa::openapi::OpenApi {
 /// The OpenAPI 3.1 description of this API.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(spec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_the_errors_it_can_give() {
+        let doc = serde_json::to_value(spec()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let has = |status: &str| op["responses"].get(status).is_some();
+                let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+                let what = format!("{method} {path}");
+                if secured {
+                    assert!(has("401") && has("403"), "{what}");
+                }
+                if path.contains('{') {
+                    assert!(has("400") && has("404"), "{what}");
+                }
+                if op.get("requestBody").is_some() {
+                    assert!(has("400") && has("422"), "{what}");
+                }
+            }
+        }
+    }
 }

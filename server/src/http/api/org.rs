@@ -57,7 +57,8 @@ pub async fn create_department(
 #[utoipa::path(patch, path = "/api/v1/departments/{id}", tag = "delegation",
     params(("id" = i64, Path)), request_body = DepartmentChange,
     responses((status = 200, body = DepartmentView), (status = 403, body = super::ErrorBody),
-        (status = 404, body = super::ErrorBody)),
+        (status = 404, body = super::ErrorBody),
+        (status = 409, body = super::ErrorBody, description = "A department with that name exists")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn update_department(
     State(state): State<HttpState>,

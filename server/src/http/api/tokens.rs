@@ -13,10 +13,14 @@ use crate::http::HttpState;
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// What the token is for.
+    #[schema(
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f]$|^[^\s\x00-\x1f\x7f-\x9f]$"
+    )]
     pub name: String,
     /// Days it works, 1 to 3650; left out, until revoked. The portal
     /// suggests 90.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
 }
 

@@ -116,6 +116,32 @@ pub async fn sign_out() -> Result<(), AppError> {
     )
 }
 
+/// Changes the signed-in account's password; its other sessions end and
+/// its API tokens are revoked.
+#[server(prefix = "/fn", endpoint = "change_password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    repeated: String,
+) -> Result<(), AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
+            if new_password != repeated {
+                return Err(AppError::invalid(
+                    "repeated",
+                    "does not match the new password",
+                ));
+            }
+            service()?
+                .change_password(&ctx, current_password, new_password)
+                .await
+        }
+        .await,
+    )
+}
+
 #[server(prefix = "/fn", endpoint = "me")]
 pub async fn get_me() -> Result<Option<Me>, AppError> {
     respond(

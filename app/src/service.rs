@@ -61,6 +61,15 @@ pub trait PortalService: OrgService + Send + Sync + 'static {
     ) -> Result<Me, AppError>;
     /// Deletes the session server-side.
     async fn sign_out(&self, ctx: &RequestContext) -> Result<(), AppError>;
+    /// Changes the signed-in local account's password. Its other sessions
+    /// end and its API tokens are revoked; this session goes on under a
+    /// new id.
+    async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        current_password: String,
+        new_password: String,
+    ) -> Result<(), AppError>;
     async fn dashboard(&self, who: &Principal) -> Result<Dashboard, AppError>;
     /// The caller's tokens, and the one created just before (shown once).
     async fn tokens_view(

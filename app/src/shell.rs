@@ -4,8 +4,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::pages::{
-    AuditPage, DashboardPage, DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage,
-    InstancePage, InstancesPage, LoginPage, NetworksPage, NotFoundPage, SetupPage, TokensPage,
+    AccountPage, AuditPage, DashboardPage, DepartmentPage, DepartmentsPage, DeployPage,
+    DirectoryPage, InstancePage, InstancesPage, LoginPage, NetworksPage, NotFoundPage, SetupPage,
+    TokensPage,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own
@@ -65,6 +66,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") ssr=SsrMode::Async view=SetupPage />
                 <Route path=path!("/login") ssr=SsrMode::Async view=LoginPage />
                 <Route path=path!("/tokens") ssr=SsrMode::Async view=TokensPage />
+                <Route path=path!("/account") ssr=SsrMode::Async view=AccountPage />
                 <Route path=path!("/instances") ssr=SsrMode::Async view=InstancesPage />
                 <Route path=path!("/instances/:id") ssr=SsrMode::Async view=InstancePage />
                 <Route path=path!("/deploy") ssr=SsrMode::Async view=DeployPage />

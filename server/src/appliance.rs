@@ -38,6 +38,7 @@ use crate::store::{
     users, zones,
 };
 
+mod account;
 mod delegation;
 mod directory;
 
@@ -75,7 +76,7 @@ fn store_err(err: StoreError) -> AppError {
     }
 }
 
-fn session_err(err: tower_sessions::session::Error) -> AppError {
+pub(crate) fn session_err(err: tower_sessions::session::Error) -> AppError {
     internal(&err)
 }
 
@@ -452,7 +453,7 @@ impl Appliance {
         }
     }
 
-    fn throttled(&self, account: &str, peer: IpAddr) -> Result<(), AppError> {
+    pub(crate) fn throttled(&self, account: &str, peer: IpAddr) -> Result<(), AppError> {
         self.throttle.attempt(account, peer).map_err(|wait| {
             tracing::warn!(account, %peer, "sign-in throttled");
             throttled_for(wait)
@@ -783,6 +784,16 @@ impl PortalService for Appliance {
             role: user.effective_role(),
             username: user.username,
         })
+    }
+
+    async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        current_password: String,
+        new_password: String,
+    ) -> Result<(), AppError> {
+        self.change_own_password(ctx, current_password, new_password)
+            .await
     }
 
     async fn sign_out(&self, ctx: &RequestContext) -> Result<(), AppError> {

@@ -1046,3 +1046,73 @@ async fn over_tls_the_cookie_is_secure_and_host_prefixed() {
     }
     assert!(!cookie.contains("Domain="), "{cookie}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_ones_password_ends_other_sessions_and_tokens_but_not_this_one() {
+    let app = TestApp::builder()
+        .set_up()
+        .sign_in_limits(1000, 1000)
+        .start()
+        .await;
+    let here = app.admin().await;
+    let elsewhere = app.admin().await;
+    let (status, token) = status_json(
+        here.post(app.url("/api/v1/tokens"))
+            .json(&json!({"name": "ci"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{token}");
+    let token = token["token"].as_str().unwrap().to_owned();
+    let change = |body: serde_json::Value| {
+        let request = here.post(app.url("/api/v1/me/password")).json(&body);
+        async move { status_json(request.send().await.unwrap()).await }
+    };
+
+    let (status, err) =
+        change(json!({"current_password": "wrong-Password-99", "new_password": "x"})).await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("current_password")),
+        "{err}"
+    );
+    let (status, err) =
+        change(json!({"current_password": ADMIN_PASSWORD, "new_password": "admin"})).await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("new_password")),
+        "{err}"
+    );
+    let new = "Fresh-Orchard-Lantern-62";
+    let (status, body) =
+        change(json!({"current_password": ADMIN_PASSWORD, "new_password": new})).await;
+    assert_eq!(status, 204, "{body}");
+
+    let me = |client: &Client| client.get(app.url("/api/v1/me")).send();
+    assert_eq!(
+        me(&here).await.unwrap().status(),
+        200,
+        "this session goes on"
+    );
+    assert_eq!(
+        me(&elsewhere).await.unwrap().status(),
+        401,
+        "the other one ended"
+    );
+    let with_token = Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), 401, "the token is revoked");
+    assert_eq!(
+        app.login(&app.client(), ADMIN, ADMIN_PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(app.login(&app.client(), ADMIN, new).await.status(), 200);
+}

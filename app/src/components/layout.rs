@@ -44,7 +44,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             let role = me.role.label();
                             view! {
                                 <div class="who">
-                                    <span class="username">{me.username}</span>
+                                    <a class="username" href="/account" title="Your account">{me.username}</a>
                                     <span class="role">{role}</span>
                                     <ActionForm action=sign_out attr:class="inline">
                                         <button type="submit" class="button subtle">"Sign out"</button>

@@ -143,7 +143,7 @@ fn DirectoryForm(
                     "With mappings, only members of a mapped group may sign in."
                 </p>
                 <FieldError id="dir-mappings-error".into() message=err("mappings") />
-                <label for="dir-ca">"CA certificate for ldaps (optional, PEM)"</label>
+                <label for="dir-ca">"CA certificate for ldaps or StartTLS (optional, PEM)"</label>
                 <textarea id="dir-ca" name="form[ca_certificate]" rows="3">{s.ca_certificate.unwrap_or_default()}</textarea>
                 <button type="submit" class="button primary" disabled=move || save.pending().get()>
                     "Save"

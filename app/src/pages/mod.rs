@@ -1,5 +1,6 @@
 //! One module a page.
 
+mod account;
 mod audit;
 mod dashboard;
 mod department;
@@ -14,6 +15,7 @@ mod not_found;
 mod setup;
 mod tokens;
 
+pub use account::AccountPage;
 pub use audit::AuditPage;
 pub use dashboard::DashboardPage;
 pub use department::DepartmentPage;

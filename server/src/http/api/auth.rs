@@ -57,3 +57,34 @@ pub async fn me(Extension(ctx): Extension<RequestContext>) -> ApiResult<Json<Me>
     let who = authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
     Ok(Json(Me::from(who)))
 }
+
+/// `POST /api/v1/me/password`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// At least 12 characters, and not easy to guess.
+    #[schema(min_length = 12, max_length = 1024)]
+    pub new_password: String,
+}
+
+/// Changes the caller's password (local accounts). Every other session of
+/// the account ends and its API tokens are revoked; a session cookie that
+/// made the change goes on under a new id. Throttled as sign-ins are.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204),
+        (status = 409, body = super::ErrorBody, description = "A directory account"),
+        (status = 429, body = super::ErrorBody, description = "with Retry-After")),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn change_password(
+    State(state): State<HttpState>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
+    state
+        .service
+        .change_password(&ctx, body.current_password, body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -32,6 +32,7 @@ pub fn router() -> Router<HttpState> {
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/me", get(auth::me))
+        .route("/me/password", post(auth::change_password))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/stack", get(instances::stack))

@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::system::health, super::system::setup,
         super::auth::login, super::auth::logout, super::auth::me,
+        super::auth::change_password,
         super::tokens::list, super::tokens::create, super::tokens::revoke,
         super::instances::stack, super::instances::deploy, super::instances::list,
         super::instances::get, super::instances::start, super::instances::shutdown,

@@ -1,0 +1,74 @@
+//! What a person does to their own account: changing its password.
+
+use app::error::AppError;
+use app::service::RequestContext;
+
+use super::{Appliance, store_err};
+use crate::auth::password;
+use crate::blocking::run_blocking;
+use crate::store::{audit, users};
+
+impl Appliance {
+    pub(super) async fn change_own_password(
+        &self,
+        ctx: &RequestContext,
+        current: String,
+        new: String,
+    ) -> Result<(), AppError> {
+        let who = ctx.principal.as_ref().ok_or(AppError::Unauthenticated)?;
+        // Guessing the current password from a stolen session is throttled
+        // as sign-ins are.
+        self.throttled(&who.username, ctx.peer)?;
+        let id = who.user_id;
+        let user = self
+            .store
+            .read(move |c| users::by_id(c, id))
+            .await
+            .map_err(store_err)?
+            .ok_or(AppError::Unauthenticated)?;
+        if user.source != "local" {
+            return Err(AppError::Conflict(
+                "a directory account's password is changed in the directory".into(),
+            ));
+        }
+        let record = |outcome: &'static str, detail: Option<&str>| audit::Record {
+            actor: Some(who.username.clone()),
+            actor_id: Some(who.user_id),
+            address: Some(ctx.peer.to_string()),
+            action: "user.password".into(),
+            object: Some(format!("user {}", who.username)),
+            outcome,
+            detail: detail.map(str::to_owned),
+            department_id: who.department_id,
+        };
+        let stored = user.password_hash.clone();
+        let right = run_blocking(move || password::verify(stored.as_deref(), &current)).await;
+        if !right {
+            self.audit(record("failed", Some("wrong current password")))
+                .await;
+            return Err(AppError::invalid(
+                "current_password",
+                "is not your current password",
+            ));
+        }
+        if let Some(why) = password::weakness(&new, &[&who.username]) {
+            return Err(AppError::invalid("new_password", why));
+        }
+        let hash = run_blocking(move || password::hash(&new)).await;
+        let (name, entry) = (who.username.clone(), record("ok", None));
+        self.store
+            .write(move |tx| {
+                users::set_password(tx, &name, &hash)?;
+                users::end_access(tx, &name)?;
+                audit::record(tx, &entry)
+            })
+            .await
+            .map_err(store_err)?;
+        // end_access removed this session's record too: saved again under
+        // a new id, it keeps this tab signed in and nothing else.
+        if let Some(session) = &ctx.session {
+            session.cycle_id().await.map_err(super::session_err)?;
+        }
+        Ok(())
+    }
+}

@@ -223,7 +223,7 @@ impl Appliance {
         user: UserRow,
     ) -> Result<Recheck, DirectoryError> {
         let found = directory::lookup(settings, &user.username).await?;
-        let (outcome, why) = match found.as_ref().map(|a| placement(settings, a)) {
+        let (outcome, action, why) = match found.as_ref().map(|a| placement(settings, a)) {
             Some(Placement::Mapped {
                 department,
                 department_admin,
@@ -240,25 +240,34 @@ impl Appliance {
                 if same {
                     return Ok(Recheck::Confirmed);
                 }
-                (Recheck::Moved, "its groups now place it elsewhere")
+                (
+                    Recheck::Moved,
+                    "directory.move",
+                    "its groups now place it elsewhere",
+                )
             }
             Some(Placement::Unmapped) => {
                 self.withdraw(user.id).await?;
-                (Recheck::Withdrawn, "it is in none of the mapped groups now")
+                (
+                    Recheck::Withdrawn,
+                    "directory.withdraw",
+                    "it is in none of the mapped groups now",
+                )
             }
             None => {
                 self.withdraw(user.id).await?;
-                (Recheck::Withdrawn, "its directory entry is gone")
+                (
+                    Recheck::Withdrawn,
+                    "directory.withdraw",
+                    "its directory entry is gone",
+                )
             }
         };
         self.audit(audit::Record {
             actor: None,
             actor_id: None,
             address: None,
-            action: match outcome {
-                Recheck::Moved => "directory.move".into(),
-                Recheck::Withdrawn | Recheck::Confirmed => "directory.withdraw".into(),
-            },
+            action: action.into(),
             object: Some(format!("user {}", user.username)),
             outcome: "ok",
             detail: Some(why.into()),

@@ -84,3 +84,70 @@ pub enum EngineError {
         last: std::net::Ipv4Addr,
     },
 }
+
+impl EngineError {
+    /// What a task's failure tells the people who see the instance:
+    /// members included. No host URIs, paths or libvirt's own words; the
+    /// whole chain goes to the log.
+    pub fn for_users(&self) -> String {
+        match self {
+            EngineError::Connect { .. } => "the host cannot be reached".into(),
+            EngineError::Libvirt { call, .. } => format!("the host failed a step ({call})"),
+            EngineError::Capabilities { .. } => "the host's capabilities cannot be read".into(),
+            EngineError::Timeout { seconds, .. } => {
+                format!("the host did not answer within {seconds} s")
+            }
+            EngineError::Xml(_) | EngineError::Io(_) | EngineError::Store(_) => {
+                "an internal error; the details are in the server log".into()
+            }
+            EngineError::NoDomain(_) => "the instance's virtual machine is missing".into(),
+            EngineError::Seed(_) => "the instance's cloud-init seed cannot be built".into(),
+            EngineError::Image { .. } => "the application's image cannot be read".into(),
+            EngineError::PoolElsewhere { .. } => {
+                "the host's storage pool is set up elsewhere; an admin must fix the host".into()
+            }
+            e @ (EngineError::HostDown(_)
+            | EngineError::HostStarting(_)
+            | EngineError::NoCapacity { .. }
+            | EngineError::Injected(_)
+            | EngineError::QuotaExceeded(_)
+            | EngineError::NoOutsideZone
+            | EngineError::PoolExhausted { .. }) => e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_users_see_of_a_failure_names_no_uri_path_or_libvirt_words() {
+        let failures = [
+            EngineError::Timeout {
+                uri: "qemu+ssh://root@10.0.0.5/system".into(),
+                seconds: 10,
+            },
+            EngineError::Image {
+                path: "/var/lib/dpe/images/secret/disk.qcow2".into(),
+                source: std::io::Error::other("permission denied on /etc/shadow"),
+            },
+            EngineError::PoolElsewhere {
+                pool: "dpe".into(),
+                path: "/srv/pool".into(),
+                wanted: "/var/lib/dpe/storage".into(),
+            },
+            EngineError::Io(std::io::Error::other("/root/.ssh/id_rsa")),
+        ];
+        for e in failures {
+            let shown = e.for_users();
+            for hidden in ["qemu+ssh", "10.0.0.5", "/var/lib", "/srv", "/etc", "/root"] {
+                assert!(!shown.contains(hidden), "{shown:?} shows {hidden}");
+            }
+        }
+        assert_eq!(
+            EngineError::HostDown("rack-3".into()).for_users(),
+            "host rack-3 is not connected"
+        );
+    }
+}

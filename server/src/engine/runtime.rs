@@ -422,8 +422,10 @@ impl Engine {
             tracing::info!(task_id, kind = task.kind.as_str(), "task succeeded");
             return Ok(());
         };
-        let message = crate::error_chain(&error);
-        tracing::warn!(task_id, kind = task.kind.as_str(), error = %message, "task failed");
+        // The chain to the log; a clean message to the people who see it.
+        tracing::warn!(task_id, kind = task.kind.as_str(), error = %crate::error_chain(&error),
+            "task failed");
+        let message = error.for_users();
         if task.kind == TaskKind::Deploy {
             // Undo everything the deploy may have created, newest first.
             for pos in (0..=failed_at).rev() {

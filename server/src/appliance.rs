@@ -372,12 +372,7 @@ impl Appliance {
                     quota: own,
                     usage,
                 }];
-                // As `quotas::check_deploy` applies it.
-                let unassigned = match role {
-                    Role::Admin => false,
-                    Role::DepartmentAdmin | Role::User => department.is_none(),
-                };
-                if unassigned {
+                if quotas::bound_by_default_quota(role, department) {
                     uses.push(QuotaUse {
                         scope: "Accounts in no department (each)".into(),
                         quota: quotas::default_quota(c)?,
@@ -489,9 +484,6 @@ fn throttled_for(wait: Duration) -> AppError {
 const STARTING_PATIENCE: Duration = Duration::from_secs(180);
 const STARTING_RETRY: Duration = Duration::from_secs(2);
 
-/// Checks a host before it joins the pool: it answers, it has the
-/// network, and (when local) its storage directory is usable. `uri_field`
-/// names the form field the URI came in.
 /// How long to wait for a host that is still starting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Patience {
@@ -502,6 +494,9 @@ enum Patience {
     None,
 }
 
+/// Checks a host before it joins the pool: it answers, it has the
+/// network, and (when local) its storage directory is usable. `uri_field`
+/// names the form field the URI came in.
 async fn probe_new_host(
     uri_field: &str,
     uri: &str,

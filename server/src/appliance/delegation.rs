@@ -191,14 +191,6 @@ impl Appliance {
             .ok_or_else(|| AppError::NotFound("user".into()))
     }
 
-    async fn stored_directory(&self) -> Result<Option<DirectorySettings>, AppError> {
-        let secrets = self.secrets.clone();
-        self.store
-            .read(move |c| directory_store::get(c, &secrets))
-            .await
-            .map_err(store_err)
-    }
-
     /// Fills in the saved bind password when `settings` leave it out, as
     /// forms and the API do to keep it. Only for the same URL and bind DN:
     /// a changed server must never be handed the old secret.
@@ -210,7 +202,7 @@ impl Appliance {
         {
             return Ok(());
         }
-        settings.bind_password = self.stored_directory().await?.and_then(|stored| {
+        settings.bind_password = self.directory_settings().await?.and_then(|stored| {
             (stored.url.trim() == settings.url.trim()
                 && stored.bind_dn.trim() == settings.bind_dn.trim())
             .then_some(stored.bind_password)
@@ -609,7 +601,7 @@ impl OrgService for Appliance {
     }
 
     async fn directory(&self) -> Result<DirectoryView, AppError> {
-        let stored = self.stored_directory().await?;
+        let stored = self.directory_settings().await?;
         let bind_password_set = stored
             .as_ref()
             .is_some_and(|s| s.bind_password.as_deref().is_some_and(|p| !p.is_empty()));

@@ -794,10 +794,7 @@ impl Engine {
             // Read after listing the host, never before: a deploy records
             // its instance before it makes a volume or a domain, so
             // whatever the listing saw is explained by this reading.
-            let (known, known_stems) = self
-                .store
-                .read(|c| Ok((instances::uuids(c)?, instances::volume_stems(c)?)))
-                .await?;
+            let known = self.store.read(instances::on_record).await?;
             let mut checks = Vec::new();
             for inst in &on_host {
                 if inst.status == "deleting" || inst.running_task.is_some() {
@@ -834,12 +831,16 @@ impl Engine {
             // dpe's own leftovers that no record explains: remove them.
             let orphan_domains: Vec<_> = domains
                 .into_iter()
-                .filter(|d| d.appliance == self.appliance_id && !known.contains(&d.instance_uuid))
+                .filter(|d| {
+                    d.appliance == self.appliance_id && !known.uuids.contains(&d.instance_uuid)
+                })
                 .collect();
             // Only volumes this appliance named: the pool may be shared.
             let orphan_volumes: Vec<String> = volumes
                 .into_iter()
-                .filter(|v| own_volume_stem(&prefix, v).is_some_and(|s| !known_stems.contains(s)))
+                .filter(|v| {
+                    own_volume_stem(&prefix, v).is_some_and(|s| !known.volume_stems.contains(s))
+                })
                 .collect();
             if orphan_domains.is_empty() && orphan_volumes.is_empty() {
                 continue;

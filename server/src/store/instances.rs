@@ -175,22 +175,23 @@ pub fn on_host(conn: &Connection, host_id: i64) -> Result<Vec<InstanceRow>, Stor
     Ok(rows)
 }
 
-/// Every instance UUID the store knows.
-/// The volume stems of every instance on record.
-pub fn volume_stems(conn: &Connection) -> Result<HashSet<String>, StoreError> {
-    let mut stmt = conn.prepare("SELECT volume_stem FROM instances")?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+/// What the store knows of every instance, to tell dpe's own libvirt
+/// objects from orphans.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OnRecord {
+    pub uuids: HashSet<String>,
+    pub volume_stems: HashSet<String>,
 }
 
-pub fn uuids(conn: &Connection) -> Result<HashSet<String>, StoreError> {
-    let mut stmt = conn.prepare("SELECT uuid FROM instances")?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+pub fn on_record(conn: &Connection) -> Result<OnRecord, StoreError> {
+    let mut stmt = conn.prepare("SELECT uuid, volume_stem FROM instances")?;
+    let mut known = OnRecord::default();
+    for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
+        let (uuid, stem) = row?;
+        known.uuids.insert(uuid);
+        known.volume_stems.insert(stem);
+    }
+    Ok(known)
 }
 
 /// (vCPUs, MiB) committed on each host by instances that hold resources.

@@ -242,6 +242,16 @@ pub const DEFAULT_QUOTA_UNSET: Quota = Quota {
     disk_gib: None,
 };
 
+/// Whether an account acting as `role` in `department` deploys under the
+/// default quota: everyone in no department but the appliance admin, who
+/// sets it.
+pub fn bound_by_default_quota(role: Role, department: Option<i64>) -> bool {
+    match role {
+        Role::Admin => false,
+        Role::DepartmentAdmin | Role::User => department.is_none(),
+    }
+}
+
 /// The quota of each account in no department (appliance admins aside).
 pub fn default_quota(conn: &Connection) -> Result<Quota, StoreError> {
     match super::settings::get(conn, super::settings::DEFAULT_QUOTA)? {
@@ -270,21 +280,24 @@ pub fn check_deploy(
 ) -> Result<Option<Exceeded>, StoreError> {
     let owner = super::users::by_id(conn, owner_id)?
         .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
-    let own = owner.quota;
-    if own != Quota::default()
-        && let Some(e) = exceeded("your quota", &own, &user_usage(conn, owner_id)?, wanted)
-    {
-        return Ok(Some(e));
+    // The account's own quota, then the default one, each against what
+    // the account's instances take.
+    let mut per_account = Vec::new();
+    if owner.quota != Quota::default() {
+        per_account.push(("your quota", owner.quota));
     }
-    let unassigned = match owner.effective_role() {
-        // The appliance admin sets the default quota, so it binds them not.
-        Role::Admin => false,
-        Role::DepartmentAdmin | Role::User => department.is_none(),
-    };
-    if unassigned {
-        let scope = "the quota of accounts in no department";
-        let quota = default_quota(conn)?;
-        if let Some(e) = exceeded(scope, &quota, &user_usage(conn, owner_id)?, wanted) {
+    if bound_by_default_quota(owner.effective_role(), department) {
+        per_account.push((
+            "the quota of accounts in no department",
+            default_quota(conn)?,
+        ));
+    }
+    if !per_account.is_empty() {
+        let used = user_usage(conn, owner_id)?;
+        if let Some(e) = per_account
+            .iter()
+            .find_map(|(scope, quota)| exceeded(scope, quota, &used, wanted))
+        {
             return Ok(Some(e));
         }
     }

@@ -23,15 +23,25 @@ pub mod validate;
 
 pub use shell::{App, shell};
 
-/// Entry point of the wasm bundle: hydrates the server-rendered page.
+/// Entry point of the wasm bundle: hydrates the server-rendered page once
+/// the chunks of its lazy route (if it is one) have arrived, as
+/// `leptos::mount::hydrate_lazy` does, then marks the page live.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    use leptos::prelude::document;
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
-    // A mark that the page is live, for tests and for anyone who asks.
-    if let Some(root) = leptos::prelude::document().document_element() {
-        // Setting an attribute on <html> cannot fail.
-        let _ = root.set_attribute("data-hydrated", "");
-    }
+    // hydrate_from_async starts Leptos's executor; until then, the
+    // browser's microtask queue runs this.
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = document().body() else {
+            return;
+        };
+        leptos::mount::hydrate_from_async(body, App).await.forget();
+        // A mark that the page is live, for tests and for anyone who asks.
+        if let Some(root) = document().document_element() {
+            // Setting an attribute on <html> cannot fail.
+            let _ = root.set_attribute("data-hydrated", "");
+        }
+    });
 }

@@ -1,12 +1,12 @@
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, SsrMode, path};
 
 use crate::pages::{
-    AccountPage, AuditPage, DashboardPage, DepartmentPage, DepartmentsPage, DeployPage,
-    DirectoryPage, InstancePage, InstancesPage, LoginPage, NetworksPage, NotFoundPage, SetupPage,
-    TokensPage,
+    AccountRoute, AuditRoute, DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute,
+    DirectoryRoute, InstanceRoute, InstancesRoute, LoginPage, NetworksRoute, NotFoundPage,
+    SetupRoute, TokensRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own
@@ -63,18 +63,18 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFoundPage>
                 <Route path=path!("/") ssr=SsrMode::Async view=DashboardPage />
-                <Route path=path!("/setup") ssr=SsrMode::Async view=SetupPage />
+                <Route path=path!("/setup") ssr=SsrMode::Async view={Lazy::<SetupRoute>::new()} />
                 <Route path=path!("/login") ssr=SsrMode::Async view=LoginPage />
-                <Route path=path!("/tokens") ssr=SsrMode::Async view=TokensPage />
-                <Route path=path!("/account") ssr=SsrMode::Async view=AccountPage />
-                <Route path=path!("/instances") ssr=SsrMode::Async view=InstancesPage />
-                <Route path=path!("/instances/:id") ssr=SsrMode::Async view=InstancePage />
-                <Route path=path!("/deploy") ssr=SsrMode::Async view=DeployPage />
-                <Route path=path!("/networks") ssr=SsrMode::Async view=NetworksPage />
-                <Route path=path!("/departments") ssr=SsrMode::Async view=DepartmentsPage />
-                <Route path=path!("/departments/:id") ssr=SsrMode::Async view=DepartmentPage />
-                <Route path=path!("/audit") ssr=SsrMode::Async view=AuditPage />
-                <Route path=path!("/directory") ssr=SsrMode::Async view=DirectoryPage />
+                <Route path=path!("/tokens") ssr=SsrMode::Async view={Lazy::<TokensRoute>::new()} />
+                <Route path=path!("/account") ssr=SsrMode::Async view={Lazy::<AccountRoute>::new()} />
+                <Route path=path!("/instances") ssr=SsrMode::Async view={Lazy::<InstancesRoute>::new()} />
+                <Route path=path!("/instances/:id") ssr=SsrMode::Async view={Lazy::<InstanceRoute>::new()} />
+                <Route path=path!("/deploy") ssr=SsrMode::Async view={Lazy::<DeployRoute>::new()} />
+                <Route path=path!("/networks") ssr=SsrMode::Async view={Lazy::<NetworksRoute>::new()} />
+                <Route path=path!("/departments") ssr=SsrMode::Async view={Lazy::<DepartmentsRoute>::new()} />
+                <Route path=path!("/departments/:id") ssr=SsrMode::Async view={Lazy::<DepartmentRoute>::new()} />
+                <Route path=path!("/audit") ssr=SsrMode::Async view={Lazy::<AuditRoute>::new()} />
+                <Route path=path!("/directory") ssr=SsrMode::Async view={Lazy::<DirectoryRoute>::new()} />
             </Routes>
         </Router>
     }

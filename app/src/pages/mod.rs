@@ -9,6 +9,7 @@ mod deploy;
 mod directory;
 mod instance;
 mod instances;
+mod lazy;
 mod login;
 mod networks;
 mod not_found;
@@ -24,6 +25,10 @@ pub use deploy::DeployPage;
 pub use directory::DirectoryPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
+pub use lazy::{
+    AccountRoute, AuditRoute, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute,
+    InstanceRoute, InstancesRoute, NetworksRoute, SetupRoute, TokensRoute,
+};
 pub use login::LoginPage;
 pub use networks::NetworksPage;
 pub use not_found::NotFoundPage;

@@ -31,6 +31,7 @@ use crate::engine::probe;
 use crate::engine::runtime::{DeployPlan, Engine};
 use crate::error_chain;
 use crate::stack::{Stack, StackError};
+use crate::store::audit::Audit;
 use crate::store::instances::InstanceRow;
 use crate::store::tasks::TaskRow;
 use crate::store::{
@@ -283,18 +284,17 @@ impl Appliance {
     /// Checks the setup code of a request made before setup: throttled like
     /// sign-ins, and a wrong one audited.
     async fn check_setup_code(&self, peer: IpAddr, given: &str) -> Result<(), AppError> {
-        let refuse = |outcome: &'static str, detail: &str| audit::Record {
-            address: Some(peer.to_string()),
-            action: "setup".into(),
-            outcome,
-            detail: Some(detail.to_owned()),
-            ..audit::Record::default()
+        let refuse = |detail: &str| {
+            Audit::anonymous()
+                .from_address(peer)
+                .action("setup")
+                .detail(detail)
         };
         if let Err(wait) = self.throttle.attempt_setup_code(peer) {
             tracing::warn!(%peer, "setup code tries throttled");
             if let Some(n) = self.refusals.refused(peer) {
                 let detail = format!("throttled: {n} refused since the last record");
-                self.audit(refuse("refused", &detail)).await;
+                self.audit(refuse(&detail).refused()).await;
             }
             return Err(throttled_for(wait));
         }
@@ -306,7 +306,7 @@ impl Appliance {
             return Ok(());
         }
         tracing::warn!(%peer, "wrong setup code");
-        self.audit(refuse("failed", "wrong setup code")).await;
+        self.audit(refuse("wrong setup code").failed()).await;
         Err(AppError::invalid(
             "setup_code",
             "wrong setup code: it is on the appliance's console, or run `dpe setup-code` there",
@@ -403,39 +403,16 @@ impl Appliance {
 
     /// Records a request the edge refused (403).
     pub async fn audit_refusal(&self, who: Option<&Principal>, peer: IpAddr, what: String) {
-        self.audit(audit::Record {
-            actor: who.map(|p| p.username.clone()),
-            actor_id: who.map(|p| p.user_id),
-            address: Some(peer.to_string()),
-            action: "refused".into(),
-            object: Some(what),
-            outcome: "refused",
-            detail: None,
-            department_id: who.and_then(|p| p.department_id),
-        })
-        .await;
-    }
-
-    /// Records a change `who` made.
-    pub(crate) async fn audit_change(
-        &self,
-        who: &Principal,
-        action: &str,
-        object: impl Into<String>,
-        department_id: Option<i64>,
-        detail: Option<String>,
-    ) {
-        self.audit(audit::Record {
-            actor: Some(who.username.clone()),
-            actor_id: Some(who.user_id),
-            address: who.address.clone(),
-            action: action.to_owned(),
-            object: Some(object.into()),
-            outcome: "ok",
-            detail,
-            department_id: department_id.or(who.department_id),
-        })
-        .await;
+        let actor = match who {
+            Some(who) => Audit::by(who),
+            None => Audit::anonymous(),
+        };
+        let record = actor
+            .from_address(peer)
+            .action("refused")
+            .object(what)
+            .refused();
+        self.audit(record).await;
     }
 
     fn defaults(&self) -> SetupDefaults {
@@ -583,7 +560,7 @@ impl PortalService for Appliance {
         ctx: &RequestContext,
         request: SetupRequest,
     ) -> Result<(), AppError> {
-        let address = ctx.peer.to_string();
+        let peer = ctx.peer;
         if self.is_set_up() {
             return Err(AppError::Conflict("the appliance is already set up".into()));
         }
@@ -636,19 +613,13 @@ impl PortalService for Appliance {
                 settings::set(tx, settings::APPLIANCE_NAME, &appliance_name)?;
                 let admin_id = users::insert(tx, &username, Some(&hash), Role::Admin)?;
                 hosts::insert(tx, &host_name, &host_uri, &storage_dir, &network)?;
-                audit::record(
-                    tx,
-                    &audit::Record {
-                        actor: Some(username.clone()),
-                        actor_id: Some(admin_id),
-                        address: Some(address),
-                        action: "setup".into(),
-                        object: Some(format!("appliance {appliance_name}")),
-                        outcome: "ok",
-                        detail: Some(format!("first host {host_uri}")),
-                        ..audit::Record::default()
-                    },
-                )?;
+                let record = Audit::by_account(username.clone(), admin_id)
+                    .from_address(peer)
+                    .action("setup")
+                    .object(format!("appliance {appliance_name}"))
+                    .detail(format!("first host {host_uri}"))
+                    .ok();
+                audit::record(tx, &record)?;
                 settings::set(
                     tx,
                     settings::SETUP_COMPLETED_AT,
@@ -698,30 +669,26 @@ impl PortalService for Appliance {
         let account = well_formed
             .clone()
             .unwrap_or_else(|| "(malformed name)".to_owned());
-        let refuse = |outcome: &'static str, detail: &str| audit::Record {
-            actor: well_formed.clone(),
-            actor_id: None,
-            address: Some(ctx.peer.to_string()),
-            action: "sign_in".into(),
-            object: None,
-            outcome,
-            detail: Some(detail.to_owned()),
-            department_id: None,
+        let refuse = |detail: &str| {
+            Audit::by_name(well_formed.clone())
+                .from_address(ctx.peer)
+                .action("sign_in")
+                .detail(detail)
         };
         if let Err(e) = self.throttled(&account, ctx.peer) {
             // A flood leaves one record a minute per address, with its count.
             if let Some(n) = self.refusals.refused(ctx.peer) {
                 let detail = format!("throttled: {n} refused since the last record");
-                self.audit(refuse("refused", &detail)).await;
+                self.audit(refuse(&detail).refused()).await;
             }
             return Err(e);
         }
         if well_formed.is_none() {
-            self.audit(refuse("failed", "malformed user name")).await;
+            self.audit(refuse("malformed user name").failed()).await;
             return Err(AppError::InvalidCredentials);
         }
         if password.is_empty() || password.len() > password::MAX_LENGTH {
-            self.audit(refuse("failed", "empty or oversized password"))
+            self.audit(refuse("empty or oversized password").failed())
                 .await;
             return Err(AppError::InvalidCredentials);
         }
@@ -742,14 +709,14 @@ impl PortalService for Appliance {
             Some(_) | None => match self.directory_sign_in(&account, &password).await {
                 Ok(found) => found,
                 Err(e) => {
-                    self.audit(refuse("failed", "directory unreachable")).await;
+                    self.audit(refuse("directory unreachable").failed()).await;
                     return Err(e);
                 }
             },
         };
         let Some(user) = verified.filter(|u| !u.disabled) else {
             tracing::info!(account, peer = %ctx.peer, "sign-in refused");
-            self.audit(refuse("failed", "unknown user or wrong password"))
+            self.audit(refuse("unknown user or wrong password").failed())
                 .await;
             return Err(AppError::InvalidCredentials);
         };
@@ -764,17 +731,13 @@ impl PortalService for Appliance {
             .await
             .map_err(session_err)?;
         tracing::info!(account, peer = %ctx.peer, "signed in");
-        self.audit(audit::Record {
-            actor: Some(user.username.clone()),
-            actor_id: Some(user.id),
-            address: Some(ctx.peer.to_string()),
-            action: "sign_in".into(),
-            object: None,
-            outcome: "ok",
-            detail: Some(format!("{} account", user.source)),
-            department_id: user.department_id,
-        })
-        .await;
+        let record = Audit::by_account(user.username.clone(), user.id)
+            .department(user.department_id)
+            .from_address(ctx.peer)
+            .action("sign_in")
+            .detail(format!("{} account", user.source))
+            .ok();
+        self.audit(record).await;
         Ok(Me {
             role: user.effective_role(),
             username: user.username,
@@ -877,8 +840,11 @@ impl PortalService for Appliance {
             .write(move |tx| tokens::insert(tx, user_id, &stored_name, &hash, expires_at))
             .await
             .map_err(store_err)?;
-        self.audit_change(who, "token.create", format!("token {name:?}"), None, None)
-            .await;
+        let record = Audit::by(who)
+            .action("token.create")
+            .object(format!("token {name:?}"))
+            .ok();
+        self.audit(record).await;
         let created = NewToken {
             id,
             name,
@@ -901,8 +867,11 @@ impl PortalService for Appliance {
             .await
             .map_err(store_err)?;
         if deleted {
-            self.audit_change(who, "token.revoke", format!("token #{id}"), None, None)
-                .await;
+            let record = Audit::by(who)
+                .action("token.revoke")
+                .object(format!("token #{id}"))
+                .ok();
+            self.audit(record).await;
             Ok(())
         } else {
             Err(AppError::NotFound("token".into()))
@@ -992,24 +961,21 @@ impl PortalService for Appliance {
         let size = plan.size.name.clone();
         match self.engine.submit_deploy(who, plan).await {
             Ok(accepted) => {
-                let object = format!("instance {name}");
-                let detail = Some(format!("size {size}"));
-                self.audit_change(who, "instance.deploy", object, None, detail)
-                    .await;
+                let record = Audit::by(who)
+                    .action("instance.deploy")
+                    .object(format!("instance {name}"))
+                    .detail(format!("size {size}"))
+                    .ok();
+                self.audit(record).await;
                 Ok(accepted)
             }
             Err(EngineError::QuotaExceeded(why)) => {
-                self.audit(audit::Record {
-                    actor: Some(who.username.clone()),
-                    actor_id: Some(who.user_id),
-                    address: who.address.clone(),
-                    action: "instance.deploy".into(),
-                    object: Some(format!("instance {name}")),
-                    outcome: "refused",
-                    detail: Some(why.clone()),
-                    department_id: who.department_id,
-                })
-                .await;
+                let record = Audit::by(who)
+                    .action("instance.deploy")
+                    .object(format!("instance {name}"))
+                    .detail(why.clone())
+                    .refused();
+                self.audit(record).await;
                 Err(engine_err(EngineError::QuotaExceeded(why)))
             }
             Err(e) => Err(engine_err(e)),
@@ -1067,10 +1033,12 @@ impl PortalService for Appliance {
                 row.name
             ))),
             Ok(task) => {
-                let action = format!("instance.{}", kind.as_str());
-                let object = format!("instance {}", row.name);
-                self.audit_change(who, &action, object, row.department_id, None)
-                    .await;
+                let record = Audit::by(who)
+                    .action(format!("instance.{}", kind.as_str()))
+                    .object(format!("instance {}", row.name))
+                    .department(row.department_id)
+                    .ok();
+                self.audit(record).await;
                 Ok(task)
             }
             Err(e) => Err(engine_err(e)),
@@ -1114,13 +1082,16 @@ impl PortalService for Appliance {
         let report = probe_new_host("uri", &uri, &network, &storage_dir, Patience::None).await?;
         let name =
             name.unwrap_or_else(|| report.probe.hostname.clone().unwrap_or_else(|| uri.clone()));
-        let object = format!("host {uri}");
+        let record = Audit::by(who)
+            .action("host.add")
+            .object(format!("host {uri}"))
+            .ok();
         let id = self
             .store
             .write(move |tx| hosts::insert(tx, &name, &uri, &storage_dir, &network))
             .await
             .map_err(store_err)?;
-        self.audit_change(who, "host.add", object, None, None).await;
+        self.audit(record).await;
         self.engine.sync_hosts().await.map_err(engine_err)?;
         let row = self
             .store
@@ -1134,30 +1105,23 @@ impl PortalService for Appliance {
     }
 
     async fn remove_host(&self, who: &Principal, id: i64) -> Result<(), AppError> {
-        let removed = self
+        let removal = self
             .store
-            .write(move |tx| {
-                let used: i64 = tx.query_row(
-                    "SELECT count(*) FROM instances WHERE host_id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )?;
-                if used > 0 {
-                    return Ok(Err(used));
-                }
-                Ok(Ok(tx.execute("DELETE FROM hosts WHERE id = ?1", [id])? == 1))
-            })
+            .write(move |tx| hosts::remove_if_unused(tx, id))
             .await
             .map_err(store_err)?;
-        match removed {
-            Err(used) => Err(AppError::Conflict(format!(
+        match removal {
+            hosts::Removal::InUse(used) => Err(AppError::Conflict(format!(
                 "the host still holds {used} instance(s)"
             ))),
-            Ok(false) => Err(AppError::NotFound("host".into())),
-            Ok(true) => {
+            hosts::Removal::NoSuchHost => Err(AppError::NotFound("host".into())),
+            hosts::Removal::Removed => {
                 self.engine.hosts.forget(id);
-                self.audit_change(who, "host.remove", format!("host #{id}"), None, None)
-                    .await;
+                let record = Audit::by(who)
+                    .action("host.remove")
+                    .object(format!("host #{id}"))
+                    .ok();
+                self.audit(record).await;
                 Ok(())
             }
         }
@@ -1206,8 +1170,12 @@ impl PortalService for Appliance {
             .write(move |tx| zones::set_outside(tx, &zone))
             .await
             .map_err(store_err)?;
-        self.audit_change(who, "zone.set", "outside zone", None, Some(detail))
-            .await;
+        let record = Audit::by(who)
+            .action("zone.set")
+            .object("outside zone")
+            .detail(detail)
+            .ok();
+        self.audit(record).await;
         self.zones().await
     }
 
@@ -1218,8 +1186,11 @@ impl PortalService for Appliance {
             .await
             .map_err(store_err)?;
         if cleared {
-            self.audit_change(who, "zone.clear", "outside zone", None, None)
-                .await;
+            let record = Audit::by(who)
+                .action("zone.clear")
+                .object("outside zone")
+                .ok();
+            self.audit(record).await;
             Ok(())
         } else {
             Err(AppError::Conflict(

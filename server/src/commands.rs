@@ -13,6 +13,7 @@ use crate::appliance::Appliance;
 use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::config::Config;
+use crate::store::audit::Audit;
 use crate::store::sessions::SqliteSessionStore;
 use crate::store::{Store, audit, settings, users};
 
@@ -160,13 +161,13 @@ fn read_new_password(from_stdin: bool, username: &str) -> anyhow::Result<String>
 
 /// An audit record of a change made on the appliance's console.
 fn console_change(action: &str, username: &str, detail: String) -> audit::Record {
-    audit::Record {
-        actor: Some("console".into()),
-        action: action.into(),
-        object: Some(format!("user {username}")),
-        outcome: "ok",
-        detail: (!detail.is_empty()).then_some(detail),
-        ..audit::Record::default()
+    let change = Audit::by_console()
+        .action(action)
+        .object(format!("user {username}"));
+    if detail.is_empty() {
+        change.ok()
+    } else {
+        change.detail(detail).ok()
     }
 }
 

@@ -6,7 +6,8 @@ use app::service::RequestContext;
 use super::{Appliance, store_err};
 use crate::auth::password;
 use crate::blocking::run_blocking;
-use crate::store::{audit, users};
+use crate::store::audit::{self, Audit};
+use crate::store::users;
 
 impl Appliance {
     pub(super) async fn change_own_password(
@@ -31,20 +32,14 @@ impl Appliance {
                 "a directory account's password is changed in the directory".into(),
             ));
         }
-        let record = |outcome: &'static str, detail: Option<&str>| audit::Record {
-            actor: Some(who.username.clone()),
-            actor_id: Some(who.user_id),
-            address: Some(ctx.peer.to_string()),
-            action: "user.password".into(),
-            object: Some(format!("user {}", who.username)),
-            outcome,
-            detail: detail.map(str::to_owned),
-            department_id: who.department_id,
-        };
+        let record = Audit::by(who)
+            .from_address(ctx.peer)
+            .action("user.password")
+            .object(format!("user {}", who.username));
         let stored = user.password_hash.clone();
         let right = run_blocking(move || password::verify(stored.as_deref(), &current)).await;
         if !right {
-            self.audit(record("failed", Some("wrong current password")))
+            self.audit(record.detail("wrong current password").failed())
                 .await;
             return Err(AppError::invalid(
                 "current_password",
@@ -55,7 +50,7 @@ impl Appliance {
             return Err(AppError::invalid("new_password", why));
         }
         let hash = run_blocking(move || password::hash(&new)).await;
-        let (name, entry) = (who.username.clone(), record("ok", None));
+        let (name, entry) = (who.username.clone(), record.ok());
         self.store
             .write(move |tx| {
                 users::set_password(tx, &name, &hash)?;

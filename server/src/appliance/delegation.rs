@@ -19,6 +19,7 @@ use super::{Appliance, rfc3339_ms, store_err};
 use crate::auth::{directory, password};
 use crate::blocking::run_blocking;
 use crate::error_chain;
+use crate::store::audit::Audit;
 use crate::store::departments::DepartmentRow;
 use crate::store::users::UserRow;
 use crate::store::{audit, departments, directory as directory_store, quotas, tokens, users};
@@ -241,14 +242,12 @@ impl OrgService for Appliance {
             .write(move |tx| departments::insert(tx, &stored, request.parent_id))
             .await
             .map_err(store_err)?;
-        self.audit_change(
-            who,
-            "department.create",
-            format!("department {name}"),
-            Some(id),
-            None,
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("department.create")
+            .object(format!("department {name}"))
+            .department(Some(id))
+            .ok();
+        self.audit(record).await;
         self.department_view(who, id).await
     }
 
@@ -300,14 +299,13 @@ impl OrgService for Appliance {
         if let Some(q) = quota {
             changes.push(format!("quota: {q}"));
         }
-        self.audit_change(
-            who,
-            "department.update",
-            format!("department {}", current.name),
-            Some(id),
-            Some(changes.join("; ")),
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("department.update")
+            .object(format!("department {}", current.name))
+            .department(Some(id))
+            .detail(changes.join("; "))
+            .ok();
+        self.audit(record).await;
         self.department_view(who, id).await
     }
 
@@ -337,14 +335,12 @@ impl OrgService for Appliance {
             })
             .await
             .map_err(store_err)??;
-        self.audit_change(
-            who,
-            "department.delete",
-            format!("department {outcome}"),
-            Some(id),
-            None,
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("department.delete")
+            .object(format!("department {outcome}"))
+            .department(Some(id))
+            .ok();
+        self.audit(record).await;
         Ok(())
     }
 
@@ -440,14 +436,13 @@ impl OrgService for Appliance {
         } else {
             "member"
         };
-        self.audit_change(
-            who,
-            "user.create",
-            format!("user {username}"),
-            request.department_id,
-            Some(format!("as {role}, may deploy: {}", request.may_deploy)),
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("user.create")
+            .object(format!("user {username}"))
+            .department(request.department_id)
+            .detail(format!("as {role}, may deploy: {}", request.may_deploy))
+            .ok();
+        self.audit(record).await;
         self.member_view_of(id).await
     }
 
@@ -552,14 +547,13 @@ impl OrgService for Appliance {
             what.push("may deploy: false; API tokens revoked".to_owned());
         }
         // The department it left keeps the record, so its admins see it.
-        self.audit_change(
-            who,
-            "user.update",
-            format!("user {}", row.username),
-            department.or(row.department_id),
-            Some(what.join("; ")),
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("user.update")
+            .object(format!("user {}", row.username))
+            .department(department.or(row.department_id))
+            .detail(what.join("; "))
+            .ok();
+        self.audit(record).await;
         // Authorized above; a member taken out is no longer the caller's
         // to look up, yet the answer shows the result.
         self.member_view_of(id).await
@@ -631,8 +625,11 @@ impl OrgService for Appliance {
             .write(move |tx| directory_store::set(tx, &secrets, &settings))
             .await
             .map_err(store_err)?;
-        self.audit_change(who, "directory.set", format!("directory {url}"), None, None)
-            .await;
+        let record = Audit::by(who)
+            .action("directory.set")
+            .object(format!("directory {url}"))
+            .ok();
+        self.audit(record).await;
         self.directory().await
     }
 
@@ -669,14 +666,12 @@ impl OrgService for Appliance {
             .write(move |tx| quotas::set_default_quota(tx, &quota))
             .await
             .map_err(store_err)?;
-        self.audit_change(
-            who,
-            "quota.default",
-            "accounts in no department",
-            None,
-            Some(format!("quota: {quota}")),
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("quota.default")
+            .object("accounts in no department")
+            .detail(format!("quota: {quota}"))
+            .ok();
+        self.audit(record).await;
         Ok(quota)
     }
 }

@@ -3,7 +3,8 @@
 use app::error::AppError;
 use app::service::RequestContext;
 
-use super::{Appliance, store_err};
+use super::Appliance;
+use super::errors::store_err;
 use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::store::audit::{self, Audit};
@@ -62,7 +63,10 @@ impl Appliance {
         // end_access removed this session's record too: saved again under
         // a new id, it keeps this tab signed in and nothing else.
         if let Some(session) = &ctx.session {
-            session.cycle_id().await.map_err(super::session_err)?;
+            session
+                .cycle_id()
+                .await
+                .map_err(super::errors::session_err)?;
         }
         Ok(())
     }

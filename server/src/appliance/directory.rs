@@ -9,7 +9,8 @@ use app::model::Role;
 use app::org::DirectorySettings;
 use app::validate;
 
-use super::{Appliance, store_err};
+use super::Appliance;
+use super::errors::store_err;
 use crate::auth::directory::{self, DirectoryAccount, DirectoryError};
 use crate::auth::password;
 use crate::blocking::run_blocking;

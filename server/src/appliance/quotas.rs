@@ -16,7 +16,7 @@ use crate::store::{departments, quotas, users};
 impl Appliance {
     /// The quotas that bind `who`: their own, then each department up the
     /// tree, with what is in use.
-    pub(crate) async fn quota_uses(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
+    pub(super) async fn quota_uses(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
         let (user_id, department, role) = (who.user_id, who.department_id, who.role);
         self.store
             .read(move |c| {

@@ -12,7 +12,7 @@ use crate::auth::token;
 use crate::store::audit::Audit;
 use crate::store::tokens;
 
-/// Session keys.
+/// The session key under which a new token waits to be shown, once.
 const SESSION_NEW_TOKEN: &str = "new_token";
 
 #[async_trait]

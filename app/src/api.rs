@@ -1,5 +1,6 @@
 //! Server functions: the portal's calls to the server. Each one authorizes
-//! first, then makes one call to the [`crate::service::PortalService`].
+//! first, then makes one call on the one capability of the service it
+//! needs (see [`crate::service`]).
 //! They all sit under `/fn/` so they never mix with the REST API at `/api/v1/`.
 
 // A server function takes one argument per form field (forms post them
@@ -17,14 +18,17 @@ use crate::model::{Dashboard, HostProbe, Me, SetupStatus, TokensView};
 #[cfg(feature = "ssr")]
 use crate::policy::{Action, authorize};
 #[cfg(feature = "ssr")]
-use crate::service::{request_context, service};
+use crate::service::{
+    DashboardService, InstanceService, SessionService, SetupService, TokenService, ZoneService,
+    request_context, service,
+};
 
 #[server(prefix = "/fn", endpoint = "setup_status")]
 pub async fn get_setup_status() -> Result<SetupStatus, AppError> {
     respond(
         async move {
             // Public: the wizard needs it before any account exists.
-            service()?.setup_status().await
+            service::<dyn SetupService>()?.setup_status().await
         }
         .await,
     )
@@ -63,7 +67,9 @@ pub async fn complete_setup(
                 network: Some(network),
             };
             let ctx = request_context().await?;
-            service()?.complete_setup(&ctx, request).await?;
+            service::<dyn SetupService>()?
+                .complete_setup(&ctx, request)
+                .await?;
             leptos_axum::redirect("/login");
             Ok(())
         }
@@ -75,14 +81,13 @@ pub async fn complete_setup(
 pub async fn probe_host(uri: String, setup_code: Option<String>) -> Result<HostProbe, AppError> {
     respond(
         async move {
-            let service = service()?;
             let ctx = request_context().await?;
             // During setup no account exists yet, and the setup code stands
-            // in for one; afterwards only admins probe.
-            if service.setup_status().await?.complete {
-                authorize(ctx.principal.as_ref(), Action::ProbeHost)?;
-            }
-            service.probe_host(&ctx, uri, setup_code).await
+            // in for one; afterwards only admins probe. The service decides
+            // which, as it alone knows the state.
+            service::<dyn SetupService>()?
+                .probe_host(&ctx, uri, setup_code)
+                .await
         }
         .await,
     )
@@ -94,7 +99,9 @@ pub async fn sign_in(username: String, password: String) -> Result<Me, AppError>
         async move {
             // Anyone may try; the service throttles per account and per address.
             let ctx = request_context().await?;
-            let me = service()?.sign_in(&ctx, username, password).await?;
+            let me = service::<dyn SessionService>()?
+                .sign_in(&ctx, username, password)
+                .await?;
             leptos_axum::redirect("/");
             Ok(me)
         }
@@ -108,7 +115,7 @@ pub async fn sign_out() -> Result<(), AppError> {
         async move {
             // Ending one's own session needs no permission beyond holding it.
             let ctx = request_context().await?;
-            service()?.sign_out(&ctx).await?;
+            service::<dyn SessionService>()?.sign_out(&ctx).await?;
             leptos_axum::redirect("/login");
             Ok(())
         }
@@ -134,7 +141,7 @@ pub async fn change_password(
                     "does not match the new password",
                 ));
             }
-            service()?
+            service::<dyn SessionService>()?
                 .change_password(&ctx, current_password, new_password)
                 .await
         }
@@ -160,7 +167,7 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
-            service()?.dashboard(who).await
+            service::<dyn DashboardService>()?.dashboard(who).await
         }
         .await,
     )
@@ -172,7 +179,7 @@ pub async fn get_tokens() -> Result<TokensView, AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
-            service()?.tokens_view(&ctx, who).await
+            service::<dyn TokenService>()?.tokens_view(&ctx, who).await
         }
         .await,
     )
@@ -194,7 +201,7 @@ pub async fn create_token(name: String, expires_in_days: Option<String>) -> Resu
                     AppError::invalid("expires_in_days", "a number of days, or never")
                 })?),
             };
-            service()?
+            service::<dyn TokenService>()?
                 .create_token(&ctx, who, name, days)
                 .await
                 .map(|_| ())
@@ -209,7 +216,7 @@ pub async fn revoke_token(id: i64) -> Result<(), AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
-            service()?.revoke_token(who, id).await
+            service::<dyn TokenService>()?.revoke_token(who, id).await
         }
         .await,
     )
@@ -251,7 +258,7 @@ pub async fn get_stack() -> Result<crate::model::StackInfo, AppError> {
         async move {
             let ctx = request_context().await?;
             authorize(ctx.principal.as_ref(), Action::Deploy)?;
-            service()?.stack().await
+            service::<dyn InstanceService>()?.stack().await
         }
         .await,
     )
@@ -282,7 +289,9 @@ pub async fn deploy_instance(
                 network: None,
                 zone,
             };
-            let accepted = service()?.deploy(who, request).await?;
+            let accepted = service::<dyn InstanceService>()?
+                .deploy(who, request)
+                .await?;
             leptos_axum::redirect(&format!("/instances/{}", accepted.id));
             Ok(accepted)
         }
@@ -296,7 +305,7 @@ pub async fn list_instances() -> Result<Vec<crate::model::InstanceView>, AppErro
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-            service()?.instances(who).await
+            service::<dyn InstanceService>()?.instances(who).await
         }
         .await,
     )
@@ -308,7 +317,7 @@ pub async fn get_instance(id: i64) -> Result<crate::model::InstanceView, AppErro
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-            service()?.instance(who, id).await
+            service::<dyn InstanceService>()?.instance(who, id).await
         }
         .await,
     )
@@ -320,7 +329,7 @@ pub async fn get_task(id: i64) -> Result<crate::model::TaskView, AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-            service()?.task(who, id).await
+            service::<dyn InstanceService>()?.task(who, id).await
         }
         .await,
     )
@@ -338,7 +347,7 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
                 }
                 Some(kind) => kind,
             };
-            let task = service()?.act(who, id, kind).await?;
+            let task = service::<dyn InstanceService>()?.act(who, id, kind).await?;
             if kind == crate::model::TaskKind::Delete {
                 leptos_axum::redirect("/instances");
             }
@@ -354,7 +363,7 @@ pub async fn get_zones() -> Result<crate::model::ZonesView, AppError> {
         async move {
             let ctx = request_context().await?;
             authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
-            service()?.zones().await
+            service::<dyn ZoneService>()?.zones().await
         }
         .await,
     )
@@ -387,7 +396,9 @@ pub async fn set_outside_zone(
                 gateway: Some(gateway),
                 dns: vec![dns],
             };
-            service()?.set_outside_zone(who, settings).await
+            service::<dyn ZoneService>()?
+                .set_outside_zone(who, settings)
+                .await
         }
         .await,
     )
@@ -399,7 +410,7 @@ pub async fn clear_outside_zone() -> Result<(), AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
-            service()?.clear_outside_zone(who).await
+            service::<dyn ZoneService>()?.clear_outside_zone(who).await
         }
         .await,
     )

@@ -2,9 +2,9 @@
 //! types shared between the browser and the server.
 //!
 //! The server crate depends on this one, never the other way round: server
-//! functions reach the engine and the store through the narrow
-//! [`service::PortalService`] trait, which the server implements and provides
-//! as context.
+//! functions reach the engine and the store through the narrow capability
+//! traits of [`service`] (one each), which the server implements and
+//! provides as context.
 
 // The optimized wasm build computes the layout of deeply nested view types.
 #![recursion_limit = "256"]

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
 use crate::model::Role;
 
 /// Limits on what instances may take; `None` is no limit.
@@ -326,4 +327,44 @@ pub struct DirectoryTest {
     pub message: String,
     /// Accounts the user filter finds (up to 1000).
     pub accounts: u32,
+}
+
+/// The group mappings of the portal's directory form: one
+/// `GROUP DN | DEPARTMENT | ROLE` a line (blank lines skipped), the
+/// department by name or path among `departments`, the role `user` or
+/// `department_admin`. The first bad line is named in the error.
+pub fn group_mappings_from_lines(
+    lines: &str,
+    departments: &[DepartmentView],
+) -> Result<Vec<GroupMapping>, AppError> {
+    let mut group_mappings = Vec::new();
+    for (n, line) in lines
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+        let bad = |why: &str| AppError::invalid("mappings", format!("line {}: {why}", n + 1));
+        let [group_dn, department, role] = parts[..] else {
+            return Err(bad(
+                "write GROUP DN | DEPARTMENT | user or department_admin",
+            ));
+        };
+        let department_id = departments
+            .iter()
+            .find(|d| d.name == department || d.path == department)
+            .map(|d| d.id)
+            .ok_or_else(|| bad(&format!("there is no department {department:?}")))?;
+        let role = match role {
+            "user" => Role::User,
+            "department_admin" => Role::DepartmentAdmin,
+            _ => return Err(bad("the role is user or department_admin")),
+        };
+        group_mappings.push(GroupMapping {
+            group_dn: group_dn.to_owned(),
+            department_id,
+            role,
+        });
+    }
+    Ok(group_mappings)
 }

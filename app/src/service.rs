@@ -1,24 +1,41 @@
-//! The narrow interface through which server functions reach the server
-//! (engine, store, authentication). The `server` crate implements it and
-//! provides an [`SharedService`] as Leptos context to both the page renderer
-//! and the server-function handler.
+//! The narrow interfaces through which server functions and the REST
+//! handlers reach the server (engine, store, authentication), one trait
+//! per capability in the style of lldap's handlers. The `server` crate
+//! implements them all on one type and provides it as a [`SharedService`]
+//! (Leptos context for the page renderer and the server functions, axum
+//! state for the handlers); each caller narrows it to the one capability
+//! it uses with [`service`] or axum's `State`.
+
+mod audit;
+mod dashboard;
+mod directory;
+mod hosts;
+mod instances;
+mod organisation;
+mod quotas;
+mod sessions;
+mod setup;
+mod tokens;
+mod zones;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use tower_sessions::Session;
 
+pub use self::audit::AuditService;
+pub use self::dashboard::DashboardService;
+pub use self::directory::DirectoryService;
+pub use self::hosts::HostService;
+pub use self::instances::{InstanceService, TaskUpdates};
+pub use self::organisation::OrganisationService;
+pub use self::quotas::QuotaService;
+pub use self::sessions::SessionService;
+pub use self::setup::SetupService;
+pub use self::tokens::TokenService;
+pub use self::zones::ZoneService;
 use crate::error::AppError;
-use crate::model::{
-    Accepted, AddHost, Dashboard, DeployRequest, HostProbe, HostStatus, InstanceView, Me, NewToken,
-    OutsideZoneSettings, Principal, SetupRequest, SetupStatus, StackInfo, TaskKind, TaskView,
-    TokensView, ZonesView,
-};
-use crate::org::{
-    AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
-    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Quota,
-};
+use crate::model::Principal;
 
 /// Marks a refused no-JavaScript form post (whose answer is a redirect,
 /// not a 403) for the server's audit layer, which removes it.
@@ -35,156 +52,77 @@ pub struct RequestContext {
     pub session: Option<Session>,
 }
 
-#[async_trait]
-pub trait PortalService: OrgService + Send + Sync + 'static {
-    async fn setup_status(&self) -> Result<SetupStatus, AppError>;
-    /// Completes the first-boot setup atomically; `Conflict` once done.
-    async fn complete_setup(
-        &self,
-        ctx: &RequestContext,
-        request: SetupRequest,
-    ) -> Result<(), AppError>;
-    /// A live look at a host; before setup only with the setup code.
-    async fn probe_host(
-        &self,
-        ctx: &RequestContext,
-        uri: String,
-        setup_code: Option<String>,
-    ) -> Result<HostProbe, AppError>;
-    /// Checks the credentials (throttled), then rotates the session id and
-    /// binds the session to the account.
-    async fn sign_in(
-        &self,
-        ctx: &RequestContext,
-        username: String,
-        password: String,
-    ) -> Result<Me, AppError>;
-    /// Deletes the session server-side.
-    async fn sign_out(&self, ctx: &RequestContext) -> Result<(), AppError>;
-    /// Changes the signed-in local account's password. Its other sessions
-    /// end and its API tokens are revoked; this session goes on under a
-    /// new id.
-    async fn change_password(
-        &self,
-        ctx: &RequestContext,
-        current_password: String,
-        new_password: String,
-    ) -> Result<(), AppError>;
-    async fn dashboard(&self, who: &Principal) -> Result<Dashboard, AppError>;
-    /// The caller's tokens, and the one created just before (shown once).
-    async fn tokens_view(
-        &self,
-        ctx: &RequestContext,
-        who: &Principal,
-    ) -> Result<TokensView, AppError>;
-    /// A new token of the caller's, working for `expires_in_days` (none:
-    /// until revoked).
-    async fn create_token(
-        &self,
-        ctx: &RequestContext,
-        who: &Principal,
-        name: String,
-        expires_in_days: Option<u32>,
-    ) -> Result<NewToken, AppError>;
-    /// Revokes one of the caller's own tokens; others' are `NotFound`.
-    async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError>;
-    /// The stack users deploy, for the deploy form.
-    async fn stack(&self) -> Result<StackInfo, AppError>;
-    /// Validates and accepts a deploy; the work runs as a task.
-    async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError>;
-    /// The instances `who` may see: their own, or all for admins.
-    async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError>;
-    /// One instance; `NotFound` when `who` may not see it.
-    async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError>;
-    /// Starts a lifecycle task; `Conflict` while another one runs.
-    async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError>;
-    /// One task; `NotFound` when `who` may not see it.
-    async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError>;
-    /// The hosts with their live status (admins only, checked by callers).
-    async fn hosts(&self) -> Result<Vec<HostStatus>, AppError>;
-    async fn add_host(&self, who: &Principal, request: AddHost) -> Result<HostStatus, AppError>;
-    /// Removes a host that holds no instances.
-    async fn remove_host(&self, who: &Principal, id: i64) -> Result<(), AppError>;
-    /// dpe leftovers (domains, volumes) with no record, which the
-    /// reconciler found and removed (admins only, checked by callers).
-    async fn cleaned_orphans(&self) -> Result<Vec<String>, AppError>;
-    /// The network zones, for the deploy form and the networks page.
-    async fn zones(&self) -> Result<ZonesView, AppError>;
-    /// Configures the outside zone (admins only, checked by callers).
-    async fn set_outside_zone(
-        &self,
-        who: &Principal,
-        settings: OutsideZoneSettings,
-    ) -> Result<ZonesView, AppError>;
-    /// Removes the outside zone; `Conflict` while instances use it.
-    async fn clear_outside_zone(&self, who: &Principal) -> Result<(), AppError>;
+/// Every capability at once: what the server implements and hands out.
+/// Nothing calls it as a whole; callers narrow it to one capability.
+pub trait PortalService:
+    SetupService
+    + SessionService
+    + TokenService
+    + InstanceService
+    + HostService
+    + ZoneService
+    + DashboardService
+    + OrganisationService
+    + DirectoryService
+    + AuditService
+    + QuotaService
+{
 }
 
-/// Delegation: departments, members, quotas, the audit log and the
-/// directory. Callers authorize the action first; these check the object
-/// (which department) with [`crate::policy::may_manage`].
-#[async_trait]
-pub trait OrgService: Send + Sync + 'static {
-    /// The departments `who` administers (all for appliance admins).
-    async fn departments(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError>;
-    async fn create_department(
-        &self,
-        who: &Principal,
-        request: NewDepartment,
-    ) -> Result<DepartmentView, AppError>;
-    /// Renames (appliance admins) or sets the quota (appliance admins, or
-    /// the admin of a department above it).
-    async fn update_department(
-        &self,
-        who: &Principal,
-        id: i64,
-        change: DepartmentChange,
-    ) -> Result<DepartmentView, AppError>;
-    /// Removes an empty department; `Conflict` otherwise.
-    async fn delete_department(&self, who: &Principal, id: i64) -> Result<(), AppError>;
-    /// The accounts of the departments `who` administers (all for
-    /// appliance admins), optionally of one department only.
-    async fn members(
-        &self,
-        who: &Principal,
-        department: Option<i64>,
-    ) -> Result<Vec<MemberView>, AppError>;
-    async fn create_member(
-        &self,
-        who: &Principal,
-        request: NewMember,
-    ) -> Result<MemberView, AppError>;
-    async fn update_member(
-        &self,
-        who: &Principal,
-        id: i64,
-        change: MemberChange,
-    ) -> Result<MemberView, AppError>;
-    /// Newest first; department admins see their departments' records.
-    async fn audit_log(
-        &self,
-        who: &Principal,
-        filter: AuditFilter,
-    ) -> Result<Vec<AuditEntry>, AppError>;
-    async fn directory(&self) -> Result<DirectoryView, AppError>;
-    async fn set_directory(
-        &self,
-        who: &Principal,
-        settings: DirectorySettings,
-    ) -> Result<DirectoryView, AppError>;
-    /// Binds and searches with `settings` (the stored password when none
-    /// is given) and says what happened.
-    async fn test_directory(&self, settings: DirectorySettings) -> Result<DirectoryTest, AppError>;
-    /// The quota of each account in no department (appliance admins aside).
-    async fn default_quota(&self) -> Result<Quota, AppError>;
-    async fn set_default_quota(&self, who: &Principal, quota: Quota) -> Result<Quota, AppError>;
+impl<T> PortalService for T where
+    T: SetupService
+        + SessionService
+        + TokenService
+        + InstanceService
+        + HostService
+        + ZoneService
+        + DashboardService
+        + OrganisationService
+        + DirectoryService
+        + AuditService
+        + QuotaService
+        + ?Sized
+{
 }
 
 pub type SharedService = Arc<dyn PortalService>;
 
-/// The service provided as context by the server.
-pub fn service() -> Result<SharedService, AppError> {
-    leptos::prelude::use_context::<SharedService>().ok_or(AppError::Internal)
+/// A capability trait object the whole service narrows to, so that a
+/// caller holds only what it uses.
+pub trait Capability: Send + Sync + 'static {
+    fn narrow(service: SharedService) -> Arc<Self>;
+}
+
+macro_rules! capabilities {
+    ($($capability:ident),* $(,)?) => {
+        $(impl Capability for dyn $capability {
+            fn narrow(service: SharedService) -> Arc<Self> {
+                service
+            }
+        })*
+    };
+}
+
+capabilities!(
+    SetupService,
+    SessionService,
+    TokenService,
+    InstanceService,
+    HostService,
+    ZoneService,
+    DashboardService,
+    OrganisationService,
+    DirectoryService,
+    AuditService,
+    QuotaService,
+);
+
+/// The service provided as context by the server, narrowed to the one
+/// capability the caller uses: `service::<dyn TokenService>()`.
+pub fn service<C: Capability + ?Sized>() -> Result<Arc<C>, AppError> {
+    leptos::prelude::use_context::<SharedService>()
+        .map(C::narrow)
+        .ok_or(AppError::Internal)
 }
 
 /// The request's context, put in the request extensions by the server.

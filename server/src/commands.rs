@@ -3,6 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -13,6 +14,7 @@ use crate::appliance::Appliance;
 use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::config::Config;
+use crate::store::audit::Audit;
 use crate::store::sessions::SqliteSessionStore;
 use crate::store::{Store, audit, settings, users};
 
@@ -36,37 +38,44 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(Store::open(&config.store_path())?)
 }
 
+/// Every `SWEEP_INTERVAL`: deletes expired sessions, prunes the audit log
+/// and the sign-in throttle, and asks the directory about stale accounts.
+fn spawn_sweeper(
+    store: Store,
+    config: &Config,
+    appliance: Arc<Appliance>,
+) -> tokio::task::JoinHandle<()> {
+    let audit_store = store.clone();
+    let audit_days = config.audit_retention_days;
+    let sessions = SqliteSessionStore::new(store);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sessions.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+            let days = audit_days;
+            match audit_store
+                .write(move |tx| audit::prune(tx, days, AUDIT_RECORDS_KEPT))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "pruned the audit log"),
+                Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
+            }
+            appliance.prune_throttle();
+            appliance.recheck_directory_now().await;
+        }
+    })
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let appliance = Appliance::new(store.clone(), config.clone()).await?;
     let router = crate::http::router(appliance.clone());
 
-    let sweeper = {
-        let audit_store = store.clone();
-        let audit_days = config.audit_retention_days;
-        let sessions = SqliteSessionStore::new(store);
-        let appliance = appliance.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-            loop {
-                tick.tick().await;
-                if let Err(e) = sessions.delete_expired().await {
-                    tracing::warn!(error = %e, "could not delete expired sessions");
-                }
-                let days = audit_days;
-                match audit_store
-                    .write(move |tx| audit::prune(tx, days, AUDIT_RECORDS_KEPT))
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(records = n, "pruned the audit log"),
-                    Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
-                }
-                appliance.prune_throttle();
-                appliance.recheck_directory_now().await;
-            }
-        })
-    };
+    let sweeper = spawn_sweeper(store, &config, appliance.clone());
 
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
@@ -160,13 +169,13 @@ fn read_new_password(from_stdin: bool, username: &str) -> anyhow::Result<String>
 
 /// An audit record of a change made on the appliance's console.
 fn console_change(action: &str, username: &str, detail: String) -> audit::Record {
-    audit::Record {
-        actor: Some("console".into()),
-        action: action.into(),
-        object: Some(format!("user {username}")),
-        outcome: "ok",
-        detail: (!detail.is_empty()).then_some(detail),
-        ..audit::Record::default()
+    let change = Audit::by_console()
+        .action(action)
+        .object(format!("user {username}"));
+    if detail.is_empty() {
+        change.ok()
+    } else {
+        change.detail(detail).ok()
     }
 }
 

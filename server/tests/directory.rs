@@ -548,3 +548,73 @@ async fn directory_accounts_lose_their_role_and_tokens_once_the_directory_drops_
         "{users}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portals_directory_form_names_departments_and_tests_what_was_saved() {
+    let ldap = Slapd::start(&ldif());
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let (status, physics) = status_json(
+        admin
+            .post(app.url("/api/v1/departments"))
+            .json(&json!({"name": "Physics"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{physics}");
+    let physics = physics["id"].as_i64().unwrap();
+    let post = |endpoint: &str, form: Vec<(String, String)>| {
+        admin.post(app.url(endpoint)).form(&form).send()
+    };
+
+    let (status, err) = status_json(post("/fn/test_directory", Vec::new()).await.unwrap()).await;
+    assert_eq!(status, 409, "nothing saved yet: {err}");
+
+    let form = |mappings: &str| {
+        [
+            ("url", ldap.url()),
+            ("allow_cleartext", "on".to_owned()),
+            ("bind_dn", ROOT_DN.to_owned()),
+            ("bind_password", ROOT_PASSWORD.to_owned()),
+            ("user_base", format!("ou=people,{BASE}")),
+            ("user_filter", "(objectClass=inetOrgPerson)".to_owned()),
+            ("username_attribute", "uid".to_owned()),
+            ("group_base", format!("ou=groups,{BASE}")),
+            ("mappings", mappings.to_owned()),
+        ]
+        .into_iter()
+        .map(|(field, value)| (format!("form[{field}]"), value))
+        .collect::<Vec<_>>()
+    };
+    let physicists = format!("cn=physics,ou=groups,{BASE}");
+    let unknown = format!("{physicists} | Physics | user\n\n{physicists} | Chemistry | user");
+    let (status, err) =
+        status_json(post("/fn/save_directory", form(&unknown)).await.unwrap()).await;
+    assert_eq!(status, 422, "{err}");
+    assert!(
+        err.to_string()
+            .contains("line 3: there is no department \\\"Chemistry\\\""),
+        "{err}"
+    );
+
+    let mapped = format!("{physicists} | Physics | department_admin");
+    let (status, view) =
+        status_json(post("/fn/save_directory", form(&mapped)).await.unwrap()).await;
+    assert_eq!(status, 200, "{view}");
+    let mappings = &view["settings"]["group_mappings"];
+    assert_eq!(
+        *mappings,
+        json!([{"group_dn": physicists, "department_id": physics, "role": "department_admin"}]),
+        "{view}"
+    );
+
+    let (status, tested) = status_json(post("/fn/test_directory", Vec::new()).await.unwrap()).await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(
+        tested["ok"], true,
+        "the saved bind password is used: {tested}"
+    );
+    assert_eq!(tested["accounts"], 3, "{tested}");
+}

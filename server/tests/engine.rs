@@ -841,3 +841,53 @@ async fn the_outside_zone_hands_out_fixed_addresses_from_its_pool() {
         .unwrap();
     assert_eq!(r.status(), 204);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tasks_event_stream_shows_it_running_and_ends_with_its_end() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().set_up().start().await;
+    let client = app.admin().await;
+    let (status, _) = status_json(
+        client
+            .get(app.url("/api/v1/tasks/999999/events"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404, "an unknown task fails before any stream");
+
+    let (status, accepted) = deploy(&app, &client, "feed-1").await;
+    assert_eq!(status, 202, "{accepted}");
+    let task_id = accepted["task_id"].as_i64().unwrap();
+    let response = client
+        .get(app.url(&format!("/api/v1/tasks/{task_id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The stream closes once the task has ended, so its whole body arrives.
+    let body = response.text().await.unwrap();
+    let views: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let (last, before) = views.split_last().expect("at least one event");
+    assert_eq!(last["state"], "succeeded", "{body}");
+    assert_eq!(last["id"], task_id);
+    assert!(before.iter().all(|v| v["state"] == "running"), "{body}");
+    assert!(
+        body.lines()
+            .filter(|line| line.starts_with("event:"))
+            .all(|line| line == "event: task"),
+        "{body}"
+    );
+    common::delete_instance(
+        &client,
+        &app.url(""),
+        accepted["id"].as_i64().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+}

@@ -10,13 +10,14 @@ use crate::error::AppError;
 use crate::org::{AuditEntry, DepartmentView, DirectoryTest, DirectoryView, MemberView, Quota};
 #[cfg(feature = "ssr")]
 use crate::org::{
-    AuditFilter, DepartmentChange, DirectorySettings, GroupMapping, MemberChange, NewDepartment,
-    NewMember,
+    AuditFilter, DepartmentChange, DirectorySettings, MemberChange, NewDepartment, NewMember,
 };
 #[cfg(feature = "ssr")]
 use crate::policy::{Action, authorize};
 #[cfg(feature = "ssr")]
-use crate::service::{request_context, service};
+use crate::service::{
+    AuditService, DirectoryService, OrganisationService, QuotaService, request_context, service,
+};
 
 /// An optional whole number: empty is `None` (no limit).
 #[cfg(feature = "ssr")]
@@ -66,7 +67,7 @@ pub async fn get_departments() -> Result<Vec<DepartmentView>, AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-            service()?.departments(who).await
+            service::<dyn OrganisationService>()?.departments(who).await
         }
         .await,
     )
@@ -85,7 +86,9 @@ pub async fn create_department(
                 name,
                 parent_id: id("parent_id", &parent_id)?,
             };
-            service()?.create_department(who, request).await
+            service::<dyn OrganisationService>()?
+                .create_department(who, request)
+                .await
         }
         .await,
     )
@@ -98,7 +101,7 @@ pub async fn get_default_quota() -> Result<Quota, AppError> {
         async move {
             let ctx = request_context().await?;
             authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
-            service()?.default_quota().await
+            service::<dyn QuotaService>()?.default_quota().await
         }
         .await,
     )
@@ -116,7 +119,9 @@ pub async fn set_default_quota(
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
             let quota = quota_form(&instances, &vcpus, &memory_mib, &disk_gib)?;
-            service()?.set_default_quota(who, quota).await
+            service::<dyn QuotaService>()?
+                .set_default_quota(who, quota)
+                .await
         }
         .await,
     )
@@ -139,7 +144,9 @@ pub async fn set_department_quota(
                 name: None,
                 quota: Some(quota),
             };
-            service()?.update_department(who, id, change).await
+            service::<dyn OrganisationService>()?
+                .update_department(who, id, change)
+                .await
         }
         .await,
     )
@@ -151,7 +158,9 @@ pub async fn delete_department(id: i64) -> Result<(), AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
-            service()?.delete_department(who, id).await?;
+            service::<dyn OrganisationService>()?
+                .delete_department(who, id)
+                .await?;
             leptos_axum::redirect("/departments");
             Ok(())
         }
@@ -165,7 +174,9 @@ pub async fn get_members(department: Option<i64>) -> Result<Vec<MemberView>, App
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-            service()?.members(who, department).await
+            service::<dyn OrganisationService>()?
+                .members(who, department)
+                .await
         }
         .await,
     )
@@ -190,7 +201,9 @@ pub async fn create_member(
                 department_admin: department_admin.is_some(),
                 may_deploy: true,
             };
-            service()?.create_member(who, request).await
+            service::<dyn OrganisationService>()?
+                .create_member(who, request)
+                .await
         }
         .await,
     )
@@ -206,7 +219,9 @@ pub async fn set_may_deploy(id: i64, may_deploy: bool) -> Result<MemberView, App
                 may_deploy: Some(may_deploy),
                 ..MemberChange::default()
             };
-            service()?.update_member(who, id, change).await
+            service::<dyn OrganisationService>()?
+                .update_member(who, id, change)
+                .await
         }
         .await,
     )
@@ -223,7 +238,9 @@ pub async fn remove_member(id: i64) -> Result<MemberView, AppError> {
                 department_id: Some(None),
                 ..MemberChange::default()
             };
-            service()?.update_member(who, id, change).await
+            service::<dyn OrganisationService>()?
+                .update_member(who, id, change)
+                .await
         }
         .await,
     )
@@ -245,7 +262,7 @@ pub async fn get_audit(
                 outcome,
                 limit: Some(500),
             };
-            service()?.audit_log(who, filter).await
+            service::<dyn AuditService>()?.audit_log(who, filter).await
         }
         .await,
     )
@@ -257,7 +274,7 @@ pub async fn get_directory() -> Result<DirectoryView, AppError> {
         async move {
             let ctx = request_context().await?;
             authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-            service()?.directory().await
+            service::<dyn DirectoryService>()?.directory().await
         }
         .await,
     )
@@ -309,38 +326,8 @@ pub async fn save_directory(form: DirectoryForm) -> Result<DirectoryView, AppErr
             } = form;
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-            let service = service()?;
-            let departments = service.departments(who).await?;
-            let mut group_mappings = Vec::new();
-            for (n, line) in mappings
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
-                let parts: Vec<&str> = line.split('|').map(str::trim).collect();
-                let bad =
-                    |why: &str| AppError::invalid("mappings", format!("line {}: {why}", n + 1));
-                let [group_dn, department, role] = parts[..] else {
-                    return Err(bad(
-                        "write GROUP DN | DEPARTMENT | user or department_admin",
-                    ));
-                };
-                let department_id = departments
-                    .iter()
-                    .find(|d| d.name == department || d.path == department)
-                    .map(|d| d.id)
-                    .ok_or_else(|| bad(&format!("there is no department {department:?}")))?;
-                let role = match role {
-                    "user" => crate::model::Role::User,
-                    "department_admin" => crate::model::Role::DepartmentAdmin,
-                    _ => return Err(bad("the role is user or department_admin")),
-                };
-                group_mappings.push(GroupMapping {
-                    group_dn: group_dn.to_owned(),
-                    department_id,
-                    role,
-                });
-            }
+            // The mappings name departments as the caller sees them; the
+            // service resolves them (crate::org::group_mappings_from_lines).
             let settings = DirectorySettings {
                 url,
                 starttls: starttls.is_some(),
@@ -351,10 +338,12 @@ pub async fn save_directory(form: DirectoryForm) -> Result<DirectoryView, AppErr
                 user_filter,
                 username_attribute,
                 group_base,
-                group_mappings,
+                group_mappings: Vec::new(),
                 ca_certificate: (!ca_certificate.trim().is_empty()).then_some(ca_certificate),
             };
-            service.set_directory(who, settings).await
+            service::<dyn DirectoryService>()?
+                .set_directory_from_form(who, settings, mappings)
+                .await
         }
         .await,
     )
@@ -367,13 +356,9 @@ pub async fn test_directory() -> Result<DirectoryTest, AppError> {
         async move {
             let ctx = request_context().await?;
             authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-            let service = service()?;
-            let Some(settings) = service.directory().await?.settings else {
-                return Err(AppError::Conflict(
-                    "save the directory settings first".into(),
-                ));
-            };
-            service.test_directory(settings).await
+            service::<dyn DirectoryService>()?
+                .test_saved_directory()
+                .await
         }
         .await,
     )
@@ -396,7 +381,9 @@ pub async fn set_member_quota(
                 quota: Some(quota),
                 ..MemberChange::default()
             };
-            service()?.update_member(who, id, change).await
+            service::<dyn OrganisationService>()?
+                .update_member(who, id, change)
+                .await
         }
         .await,
     )
@@ -414,7 +401,9 @@ pub async fn set_department_admin(id: i64, department_admin: bool) -> Result<Mem
                 department_admin: Some(department_admin),
                 ..MemberChange::default()
             };
-            service()?.update_member(who, id, change).await
+            service::<dyn OrganisationService>()?
+                .update_member(who, id, change)
+                .await
         }
         .await,
     )

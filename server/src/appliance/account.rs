@@ -3,10 +3,12 @@
 use app::error::AppError;
 use app::service::RequestContext;
 
-use super::{Appliance, store_err};
+use super::Appliance;
+use super::errors::store_err;
 use crate::auth::password;
 use crate::blocking::run_blocking;
-use crate::store::{audit, users};
+use crate::store::audit::{self, Audit};
+use crate::store::users;
 
 impl Appliance {
     pub(super) async fn change_own_password(
@@ -31,20 +33,14 @@ impl Appliance {
                 "a directory account's password is changed in the directory".into(),
             ));
         }
-        let record = |outcome: &'static str, detail: Option<&str>| audit::Record {
-            actor: Some(who.username.clone()),
-            actor_id: Some(who.user_id),
-            address: Some(ctx.peer.to_string()),
-            action: "user.password".into(),
-            object: Some(format!("user {}", who.username)),
-            outcome,
-            detail: detail.map(str::to_owned),
-            department_id: who.department_id,
-        };
+        let record = Audit::by(who)
+            .from_address(ctx.peer)
+            .action("user.password")
+            .object(format!("user {}", who.username));
         let stored = user.password_hash.clone();
         let right = run_blocking(move || password::verify(stored.as_deref(), &current)).await;
         if !right {
-            self.audit(record("failed", Some("wrong current password")))
+            self.audit(record.detail("wrong current password").failed())
                 .await;
             return Err(AppError::invalid(
                 "current_password",
@@ -55,7 +51,7 @@ impl Appliance {
             return Err(AppError::invalid("new_password", why));
         }
         let hash = run_blocking(move || password::hash(&new)).await;
-        let (name, entry) = (who.username.clone(), record("ok", None));
+        let (name, entry) = (who.username.clone(), record.ok());
         self.store
             .write(move |tx| {
                 users::set_password(tx, &name, &hash)?;
@@ -67,7 +63,10 @@ impl Appliance {
         // end_access removed this session's record too: saved again under
         // a new id, it keeps this tab signed in and nothing else.
         if let Some(session) = &ctx.session {
-            session.cycle_id().await.map_err(super::session_err)?;
+            session
+                .cycle_id()
+                .await
+                .map_err(super::errors::session_err)?;
         }
         Ok(())
     }

@@ -9,13 +9,15 @@ use app::model::Role;
 use app::org::DirectorySettings;
 use app::validate;
 
-use super::{Appliance, store_err};
+use super::Appliance;
+use super::errors::store_err;
 use crate::auth::directory::{self, DirectoryAccount, DirectoryError};
 use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::error_chain;
+use crate::store::audit::Audit;
+use crate::store::now;
 use crate::store::users::{self, UserRow};
-use crate::store::{audit, now};
 
 /// Where the directory's groups place an account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,17 +265,13 @@ impl Appliance {
                 )
             }
         };
-        self.audit(audit::Record {
-            actor: None,
-            actor_id: None,
-            address: None,
-            action: action.into(),
-            object: Some(format!("user {}", user.username)),
-            outcome: "ok",
-            detail: Some(why.into()),
-            department_id: user.department_id,
-        })
-        .await;
+        let record = Audit::by_appliance()
+            .action(action)
+            .object(format!("user {}", user.username))
+            .detail(why)
+            .department(user.department_id)
+            .ok();
+        self.audit(record).await;
         Ok(outcome)
     }
 

@@ -2,9 +2,10 @@
 //! and hands a `RequestContext` to the handlers.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use app::error::AppError;
-use app::service::{REFUSED_HEADER, RequestContext};
+use app::service::{AuditService, REFUSED_HEADER, RequestContext, SessionService};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
@@ -12,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
-use super::HttpState;
+use super::SessionLifetime;
 use super::api::ApiError;
 
 use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER};
@@ -29,7 +30,9 @@ async fn within_lifetime(session: &Session, max_secs: i64) -> bool {
 }
 
 pub async fn resolve(
-    State(state): State<HttpState>,
+    State(sessions): State<Arc<dyn SessionService>>,
+    State(audit): State<Arc<dyn AuditService>>,
+    State(lifetime): State<SessionLifetime>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     mut request: Request,
@@ -52,21 +55,21 @@ pub async fn resolve(
         },
     };
     let principal = match bearer {
-        Some(secret) => match state.appliance.principal_for_token(&secret).await {
+        Some(secret) => match sessions.principal_for_token(&secret).await {
             Ok(Some(p)) => Some(p),
             // A wrong token is an error, never a silent fall back to anonymous.
             Ok(None) => return ApiError(AppError::Unauthenticated).into_response(),
             Err(e) => return ApiError(e).into_response(),
         },
         None => match session.get::<i64>(SESSION_USER).await {
-            Ok(Some(_)) if !within_lifetime(&session, state.session_max_secs).await => {
+            Ok(Some(_)) if !within_lifetime(&session, lifetime.max_secs).await => {
                 // Past its absolute lifetime: signed out, whatever its use.
                 if let Err(e) = session.flush().await {
                     tracing::warn!(error = %e, "could not end an expired session");
                 }
                 None
             }
-            Ok(Some(user_id)) => match state.appliance.principal_for_user(user_id).await {
+            Ok(Some(user_id)) => match sessions.principal_for_user(user_id).await {
                 Ok(p) => p,
                 Err(e) => return ApiError(e).into_response(),
             },
@@ -92,10 +95,7 @@ pub async fn resolve(
     // Every refusal is audited here, once, whichever handler refused.
     let marked = response.headers_mut().remove(REFUSED_HEADER).is_some();
     if response.status() == StatusCode::FORBIDDEN || marked {
-        state
-            .appliance
-            .audit_refusal(actor.as_ref(), peer.ip(), what)
-            .await;
+        audit.record_refusal(actor.as_ref(), peer.ip(), what).await;
     }
     response
 }

@@ -2,14 +2,15 @@
 //! visitor where they have to go (setup first, then sign-in).
 
 use app::error::AppError;
-use app::service::RequestContext;
+use std::sync::Arc;
+
+use app::service::{RequestContext, SetupService};
 use axum::extract::{Request, State};
 use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::HttpState;
 use super::api::ApiError;
 use super::origin::{PortalOrigin, WebOrigin};
 
@@ -35,12 +36,16 @@ fn is_cross_origin(portal: &PortalOrigin, uri: &Uri, headers: &HeaderMap) -> boo
     }
 }
 
-pub async fn same_origin(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+pub async fn same_origin(
+    State(portal): State<PortalOrigin>,
+    request: Request,
+    next: Next,
+) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe && is_cross_origin(&state.portal_origin, request.uri(), request.headers()) {
+    if !safe && is_cross_origin(&portal, request.uri(), request.headers()) {
         tracing::warn!(
             path = %request.uri().path(),
             origin = ?request.headers().get(ORIGIN),
@@ -67,9 +72,13 @@ fn open_before_setup(path: &str) -> bool {
     )
 }
 
-pub async fn pages(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+pub async fn pages(
+    State(setup): State<Arc<dyn SetupService>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
-    let set_up = state.appliance.is_set_up();
+    let set_up = setup.is_set_up();
     if path.starts_with("/api/") && !set_up && !open_before_setup(path) {
         return ApiError(AppError::SetupRequired).into_response();
     }

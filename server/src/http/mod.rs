@@ -15,7 +15,7 @@ pub mod tls;
 
 use std::sync::Arc;
 
-use app::service::SharedService;
+use app::service::{Capability, SharedService};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
@@ -31,21 +31,50 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::appliance::Appliance;
+use crate::config::Config;
 use crate::store::sessions::SqliteSessionStore;
 
+/// What the edge holds: the service, and its own HTTP settings. Handlers
+/// take from it only what they use, through `State`: one capability of the
+/// service (`State<Arc<dyn TokenService>>`), or one setting.
 #[derive(Clone)]
 pub struct HttpState {
-    pub appliance: Arc<Appliance>,
+    /// Every capability; only the server functions' handler passes it on
+    /// whole, as Leptos context, for each server function to narrow.
     pub service: SharedService,
     pub leptos: LeptosOptions,
     pub portal_origin: origin::PortalOrigin,
-    /// A session's absolute lifetime.
-    pub session_max_secs: i64,
+    pub session_lifetime: SessionLifetime,
+}
+
+/// A signed-in session's absolute lifetime, whatever its use.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionLifetime {
+    pub max_secs: i64,
 }
 
 impl FromRef<HttpState> for LeptosOptions {
     fn from_ref(state: &HttpState) -> Self {
         state.leptos.clone()
+    }
+}
+
+impl FromRef<HttpState> for origin::PortalOrigin {
+    fn from_ref(state: &HttpState) -> Self {
+        state.portal_origin.clone()
+    }
+}
+
+impl FromRef<HttpState> for SessionLifetime {
+    fn from_ref(state: &HttpState) -> Self {
+        state.session_lifetime
+    }
+}
+
+/// Any one capability of the service, e.g. `State<Arc<dyn HostService>>`.
+impl<C: Capability + ?Sized> FromRef<HttpState> for Arc<C> {
+    fn from_ref(state: &HttpState) -> Arc<C> {
+        C::narrow(state.service.clone())
     }
 }
 
@@ -64,19 +93,11 @@ async fn server_fns(State(state): State<HttpState>, request: Request<Body>) -> i
     handle_server_fns_with_context(move || provide_context(service.clone()), request).await
 }
 
-pub fn router(appliance: Arc<Appliance>) -> Router {
+/// The session layer: cookie settings from the configuration, sessions
+/// kept in the store.
+fn session_layer(appliance: &Appliance) -> SessionManagerLayer<SqliteSessionStore> {
     let config = &appliance.config;
-    let leptos = site::leptos_options(&config.site_dir);
-    let service: SharedService = appliance.clone();
-    let state = HttpState {
-        appliance: appliance.clone(),
-        service: service.clone(),
-        leptos: leptos.clone(),
-        portal_origin: config.portal_origin(),
-        session_max_secs: i64::from(config.session_max_hours) * 3600,
-    };
-
-    let sessions = SessionManagerLayer::new(SqliteSessionStore::new(appliance.store.clone()))
+    SessionManagerLayer::new(SqliteSessionStore::new(appliance.store.clone()))
         .with_name(session_cookie_name(config.secure_cookies()))
         .with_secure(config.secure_cookies())
         .with_http_only(true)
@@ -84,12 +105,50 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
             config.session_idle_minutes,
-        ))));
+        ))))
+}
 
+/// The headers every answer carries, pages, API and static files alike.
+fn with_security_headers(router: Router, config: &Config) -> Router {
+    router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        // Browsers that once reached the portal over HTTPS never fall back.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            config
+                .serves_tls()
+                .then(|| HeaderValue::from_static("max-age=31536000")),
+        ))
+}
+
+pub fn router(appliance: Arc<Appliance>) -> Router {
+    let config = &appliance.config;
+    let leptos = site::leptos_options(&config.site_dir);
+    let service: SharedService = appliance.clone();
+    let state = HttpState {
+        service: service.clone(),
+        leptos: leptos.clone(),
+        portal_origin: config.portal_origin(),
+        session_lifetime: SessionLifetime {
+            max_secs: i64::from(config.session_max_hours) * 3600,
+        },
+    };
+    let sessions = session_layer(&appliance);
     let routes = generate_route_list(app::App);
     let page_context = move || provide_context(service.clone());
 
-    Router::new()
+    let portal = Router::new()
         .route("/fn/{*name}", post(server_fns).get(server_fns))
         .leptos_routes_with_context(&state, routes, page_context, {
             let leptos = leptos.clone();
@@ -127,25 +186,6 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
         // left as they are.
         .layer(CompressionLayer::new())
         .with_state(state)
-        .merge(site::router(&config.site_dir))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        // Browsers that once reached the portal over HTTPS never fall back.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::STRICT_TRANSPORT_SECURITY,
-            config
-                .serves_tls()
-                .then(|| HeaderValue::from_static("max-age=31536000")),
-        ))
-        .layer(TraceLayer::new_for_http())
+        .merge(site::router(&config.site_dir));
+    with_security_headers(portal, config).layer(TraceLayer::new_for_http())
 }

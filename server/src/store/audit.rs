@@ -1,5 +1,8 @@
 //! The audit log: who did what, when, from where, and how it ended.
 
+use std::net::IpAddr;
+
+use app::model::Principal;
 use app::org::AuditFilter;
 use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 
@@ -19,6 +22,122 @@ pub struct Record {
     pub detail: Option<String>,
     /// The department it concerns, so its admins see it.
     pub department_id: Option<i64>,
+}
+
+/// Builds every [`Record`] the appliance writes: who acted, what they did
+/// to what, and how it ended. The outcome comes last and yields the
+/// record, so none is written without one.
+///
+/// ```ignore
+/// Audit::by(who).action("token.create").object("token \"ci\"").ok()
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "an audit record is built to be written"]
+pub struct Audit {
+    record: Record,
+}
+
+impl Audit {
+    fn actor(actor: Option<String>, actor_id: Option<i64>, department_id: Option<i64>) -> Audit {
+        Audit {
+            record: Record {
+                actor,
+                actor_id,
+                department_id,
+                ..Record::default()
+            },
+        }
+    }
+
+    /// Something a signed-in account did: from its address, and about its
+    /// own department unless [`Audit::department`] names another.
+    pub fn by(who: &Principal) -> Audit {
+        let mut audit = Audit::actor(
+            Some(who.username.clone()),
+            Some(who.user_id),
+            who.department_id,
+        );
+        audit.record.address = who.address.clone();
+        audit
+    }
+
+    /// Something account `id`, named `name`, did before it had a
+    /// principal (signing in, setting the appliance up).
+    pub fn by_account(name: impl Into<String>, id: i64) -> Audit {
+        Audit::actor(Some(name.into()), Some(id), None)
+    }
+
+    /// An attempt under a name that may be no account's; `None` when the
+    /// name was malformed and is not worth keeping.
+    pub fn by_name(name: Option<String>) -> Audit {
+        Audit::actor(name, None, None)
+    }
+
+    /// Someone with no account: a visitor before setup.
+    pub fn anonymous() -> Audit {
+        Audit::actor(None, None, None)
+    }
+
+    /// The appliance on its own initiative (the directory re-check).
+    pub fn by_appliance() -> Audit {
+        Audit::actor(None, None, None)
+    }
+
+    /// Someone at the appliance's console (`dpe user-add` and the like).
+    pub fn by_console() -> Audit {
+        Audit::actor(Some("console".into()), None, None)
+    }
+
+    /// Where the request came from.
+    pub fn from_address(mut self, peer: IpAddr) -> Audit {
+        self.record.address = Some(peer.to_string());
+        self
+    }
+
+    /// Dotted, e.g. `sign_in`, `department.create`, `instance.deploy`.
+    pub fn action(mut self, action: impl Into<String>) -> Audit {
+        self.record.action = action.into();
+        self
+    }
+
+    /// What it was done to, e.g. `instance web-1`.
+    pub fn object(mut self, object: impl Into<String>) -> Audit {
+        self.record.object = Some(object.into());
+        self
+    }
+
+    /// Why, or with what; never a secret.
+    pub fn detail(mut self, detail: impl Into<String>) -> Audit {
+        self.record.detail = Some(detail.into());
+        self
+    }
+
+    /// The department it concerns, so that its admins see it; `None`
+    /// keeps the actor's.
+    pub fn department(mut self, department: Option<i64>) -> Audit {
+        self.record.department_id = department.or(self.record.department_id);
+        self
+    }
+
+    /// It was done.
+    pub fn ok(self) -> Record {
+        self.outcome("ok")
+    }
+
+    /// A rule said no (a throttle, a quota, a permission).
+    pub fn refused(self) -> Record {
+        self.outcome("refused")
+    }
+
+    /// It was tried and did not work (a wrong password or setup code).
+    pub fn failed(self) -> Record {
+        self.outcome("failed")
+    }
+
+    fn outcome(mut self, outcome: &'static str) -> Record {
+        self.record.outcome = outcome;
+        self.record
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +245,44 @@ pub fn list(
 mod tests {
     use super::*;
     use crate::store::test_support::memory_store;
+
+    #[test]
+    fn the_builder_takes_the_actor_from_the_principal_and_the_department_from_the_object() {
+        let who = Principal {
+            user_id: 7,
+            username: "ann".into(),
+            role: app::model::Role::DepartmentAdmin,
+            department_id: Some(1),
+            managed_departments: vec![1, 2],
+            may_deploy: true,
+            address: Some("192.0.2.7".into()),
+        };
+        let own = Audit::by(&who).action("token.create").object("token").ok();
+        assert_eq!(
+            own,
+            Record {
+                actor: Some("ann".into()),
+                actor_id: Some(7),
+                address: Some("192.0.2.7".into()),
+                action: "token.create".into(),
+                object: Some("token".into()),
+                outcome: "ok",
+                detail: None,
+                department_id: Some(1),
+            }
+        );
+        let below = Audit::by(&who)
+            .action("user.update")
+            .department(Some(2))
+            .detail("quota")
+            .refused();
+        assert_eq!(
+            (below.department_id, below.outcome, below.detail.as_deref()),
+            (Some(2), "refused", Some("quota"))
+        );
+        let kept = Audit::by(&who).department(None).failed();
+        assert_eq!((kept.department_id, kept.outcome), (Some(1), "failed"));
+    }
 
     #[test]
     fn old_records_and_those_over_the_cap_are_pruned() {

@@ -44,3 +44,80 @@ pub fn list(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
+
+/// What became of a request to remove a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    NoSuchHost,
+    /// The host still holds this many instances, so it stays.
+    InUse(i64),
+}
+
+/// Removes host `id` unless an instance is still placed on it; both the
+/// check and the removal run in the caller's (write) transaction, so no
+/// deploy can place an instance between them.
+pub fn remove_if_unused(conn: &Connection, id: i64) -> Result<Removal, StoreError> {
+    let used: i64 = conn.query_row(
+        "SELECT count(*) FROM instances WHERE host_id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    if used > 0 {
+        return Ok(Removal::InUse(used));
+    }
+    Ok(
+        match conn.execute("DELETE FROM hosts WHERE id = ?1", [id])? {
+            0 => Removal::NoSuchHost,
+            _ => Removal::Removed,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::memory_store;
+
+    #[test]
+    fn an_unused_host_is_removed_and_a_missing_one_is_reported() {
+        let conn = memory_store();
+        let id = insert(&conn, "h1", "qemu:///system", "/srv/dpe", "default").unwrap();
+        assert_eq!(remove_if_unused(&conn, id).unwrap(), Removal::Removed);
+        assert_eq!(remove_if_unused(&conn, id).unwrap(), Removal::NoSuchHost);
+        assert!(list(&conn).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_host_that_holds_an_instance_stays() {
+        let conn = memory_store();
+        let id = insert(&conn, "h1", "qemu:///system", "/srv/dpe", "default").unwrap();
+        let owner =
+            crate::store::users::insert(&conn, "ann", None, app::model::Role::User).unwrap();
+        let instance = crate::store::instances::insert(
+            &conn,
+            &crate::store::instances::NewInstance {
+                uuid: "00000000-0000-0000-0000-000000000001",
+                name: "web",
+                owner_id: owner,
+                size: "small",
+                vcpus: 1,
+                memory_mib: 512,
+                disk_gib: 1,
+                network: "default",
+                mac: "52:54:00:00:00:01",
+                params_json: "{}",
+                health_expect: "",
+                zone: app::model::NetworkZone::Inside,
+                static_address: None,
+                static_network: None,
+                department_id: None,
+                volume_stem: "dpe-web",
+            },
+        )
+        .unwrap();
+        crate::store::instances::set_host(&conn, instance, Some(id)).unwrap();
+        assert_eq!(remove_if_unused(&conn, id).unwrap(), Removal::InUse(1));
+        assert_eq!(list(&conn).unwrap().len(), 1);
+    }
+}

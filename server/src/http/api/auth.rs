@@ -1,14 +1,15 @@
+use std::sync::Arc;
+
 use app::error::AppError;
 use app::model::Me;
 use app::policy::{Action, authorize};
-use app::service::RequestContext;
+use app::service::{RequestContext, SessionService};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::{ApiJson, ApiResult};
-use crate::http::HttpState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -22,16 +23,13 @@ pub struct Credentials {
     responses((status = 200, body = Me), (status = 401, body = super::ErrorBody),
               (status = 429, body = super::ErrorBody, description = "with Retry-After")))]
 pub async fn login(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn SessionService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<Credentials>,
 ) -> ApiResult<Json<Me>> {
     // Anyone may try to sign in; the service throttles.
     Ok(Json(
-        state
-            .service
-            .sign_in(&ctx, body.username, body.password)
-            .await?,
+        service.sign_in(&ctx, body.username, body.password).await?,
     ))
 }
 
@@ -39,13 +37,13 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth",
     responses((status = 204), (status = 401, body = super::ErrorBody)))]
 pub async fn logout(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn SessionService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<StatusCode> {
     if ctx.principal.is_none() {
         return Err(AppError::Unauthenticated.into());
     }
-    state.service.sign_out(&ctx).await?;
+    service.sign_out(&ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -77,13 +75,12 @@ pub struct PasswordChange {
         (status = 429, body = super::ErrorBody, description = "with Retry-After")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn change_password(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn SessionService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
-    state
-        .service
+    service
         .change_password(&ctx, body.current_password, body.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)

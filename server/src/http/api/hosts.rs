@@ -1,23 +1,24 @@
+use std::sync::Arc;
+
 use app::model::{AddHost, HostStatus};
 use app::policy::{Action, authorize};
-use app::service::RequestContext;
+use app::service::{HostService, RequestContext};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::{ApiJson, ApiResult, IdPath};
-use crate::http::HttpState;
 
 /// The host pool with each host's live status (admins).
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts",
     responses((status = 200, body = [HostStatus]), (status = 403, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn HostService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Vec<HostStatus>>> {
     authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
-    Ok(Json(state.service.hosts().await?))
+    Ok(Json(service.hosts().await?))
 }
 
 /// Adds a libvirt host after probing it (admins).
@@ -27,14 +28,14 @@ pub async fn list(
         (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn add(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn HostService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<AddHost>,
 ) -> ApiResult<(StatusCode, Json<HostStatus>)> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
     Ok((
         StatusCode::CREATED,
-        Json(state.service.add_host(who, body).await?),
+        Json(service.add_host(who, body).await?),
     ))
 }
 
@@ -43,12 +44,12 @@ pub async fn add(
     responses((status = 204), (status = 409, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn remove(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn HostService>>,
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
-    state.service.remove_host(who, id).await?;
+    service.remove_host(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -64,11 +65,11 @@ pub struct Orphans {
     responses((status = 200, body = Orphans), (status = 403, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn orphans(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn HostService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Orphans>> {
     authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
     Ok(Json(Orphans {
-        cleaned: state.service.cleaned_orphans().await?,
+        cleaned: service.cleaned_orphans().await?,
     }))
 }

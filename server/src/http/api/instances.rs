@@ -1,9 +1,9 @@
 use std::convert::Infallible;
-use std::time::Duration;
+use std::sync::Arc;
 
 use app::model::{Accepted, DeployRequest, InstanceView, StackInfo, TaskKind, TaskView};
 use app::policy::{Action, authorize};
-use app::service::RequestContext;
+use app::service::{InstanceService, RequestContext};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -12,18 +12,17 @@ use futures::Stream;
 use serde::Serialize;
 
 use super::{ApiJson, ApiResult, IdPath};
-use crate::http::HttpState;
 
 /// The stack users deploy: sizes and parameters.
 #[utoipa::path(get, path = "/api/v1/stack", tag = "instances",
     responses((status = 200, body = StackInfo), (status = 401, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn stack(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<StackInfo>> {
     authorize(ctx.principal.as_ref(), Action::Deploy)?;
-    Ok(Json(state.service.stack().await?))
+    Ok(Json(service.stack().await?))
 }
 
 /// Deploys an instance; the work runs as a task (202 with its id).
@@ -32,38 +31,35 @@ pub async fn stack(
               (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn deploy(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<DeployRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let who = authorize(ctx.principal.as_ref(), Action::Deploy)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.service.deploy(who, body).await?),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(service.deploy(who, body).await?)))
 }
 
 /// Your instances (all of them for admins).
 #[utoipa::path(get, path = "/api/v1/instances", tag = "instances",
     responses((status = 200, body = [InstanceView])), security(("session" = []), ("bearer" = [])))]
 pub async fn list(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Vec<InstanceView>>> {
     let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-    Ok(Json(state.service.instances(who).await?))
+    Ok(Json(service.instances(who).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances",
     params(("id" = i64, Path)), responses((status = 200, body = InstanceView), (status = 404, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn get(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<InstanceView>> {
     let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-    Ok(Json(state.service.instance(who, id).await?))
+    Ok(Json(service.instance(who, id).await?))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -72,13 +68,13 @@ pub struct TaskStarted {
 }
 
 async fn act(
-    state: HttpState,
+    service: Arc<dyn InstanceService>,
     ctx: RequestContext,
     id: i64,
     kind: TaskKind,
 ) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
     let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-    let task_id = state.service.act(who, id, kind).await?;
+    let task_id = service.act(who, id, kind).await?;
     Ok((StatusCode::ACCEPTED, Json(TaskStarted { task_id })))
 }
 
@@ -87,11 +83,11 @@ async fn act(
     responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn start(
-    State(s): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(c): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
-    act(s, c, id, TaskKind::Start).await
+    act(service, c, id, TaskKind::Start).await
 }
 
 /// ACPI shutdown, forced off after the configured timeout.
@@ -99,22 +95,22 @@ pub async fn start(
     responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn shutdown(
-    State(s): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(c): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
-    act(s, c, id, TaskKind::Shutdown).await
+    act(service, c, id, TaskKind::Shutdown).await
 }
 
 #[utoipa::path(post, path = "/api/v1/instances/{id}/reboot", tag = "instances", params(("id" = i64, Path)),
     responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn reboot(
-    State(s): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(c): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
-    act(s, c, id, TaskKind::Reboot).await
+    act(service, c, id, TaskKind::Reboot).await
 }
 
 /// Pulls the plug.
@@ -122,11 +118,11 @@ pub async fn reboot(
     responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn poweroff(
-    State(s): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(c): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
-    act(s, c, id, TaskKind::Poweroff).await
+    act(service, c, id, TaskKind::Poweroff).await
 }
 
 /// Deletes the domain, its disk and its seed: nothing is left.
@@ -134,23 +130,23 @@ pub async fn poweroff(
     responses((status = 202, body = TaskStarted), (status = 409, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete(
-    State(s): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(c): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
-    act(s, c, id, TaskKind::Delete).await
+    act(service, c, id, TaskKind::Delete).await
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "instances", params(("id" = i64, Path)),
     responses((status = 200, body = TaskView), (status = 404, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn task(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<TaskView>> {
     let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-    Ok(Json(state.service.task(who, id).await?))
+    Ok(Json(service.task(who, id).await?))
 }
 
 /// The task as Server-Sent Events: one `task` event with the whole
@@ -159,40 +155,17 @@ pub async fn task(
     responses((status = 200, content_type = "text/event-stream", description = "TaskView events")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn task_events(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?.clone();
-    // Fail now (404) rather than inside the stream.
-    let first = state.service.task(&who, id).await?;
-    let mut changes = state.appliance.engine.subscribe();
-    let service = state.service.clone();
+    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    // An unknown task fails here (404), not inside the stream.
+    let mut updates = service.subscribe_task(who, id).await?;
     let stream = async_stream::stream! {
-        let mut view = first;
-        loop {
-            let done = view.state != "running";
+        while let Some(view) = updates.next().await {
             if let Ok(json) = serde_json::to_string(&view) {
                 yield Ok(Event::default().event("task").data(json));
-            }
-            if done {
-                break;
-            }
-            // Wake on this task's changes, or every second as a safety net.
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                loop {
-                    match changes.recv().await {
-                        Ok(changed) if changed == id => break,
-                        Ok(_) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-            })
-            .await;
-            match service.task(&who, id).await {
-                Ok(next) => view = next,
-                Err(_) => break,
             }
         }
     };

@@ -2,18 +2,21 @@
 //! the directory. Each authorizes the action first; the service checks
 //! which department the object belongs to.
 
+use std::sync::Arc;
+
 use app::org::{
     AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
     DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Quota, QuotaUse,
 };
 use app::policy::{Action, authorize};
-use app::service::RequestContext;
+use app::service::{
+    AuditService, DirectoryService, OrganisationService, QuotaService, RequestContext,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::{ApiJson, ApiQuery, ApiResult, IdPath};
-use crate::http::HttpState;
 
 /// `?department=ID` on the accounts list.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -28,11 +31,11 @@ pub struct MemberQuery {
     responses((status = 200, body = [DepartmentView]), (status = 403, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list_departments(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Vec<DepartmentView>>> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-    Ok(Json(state.service.departments(who).await?))
+    Ok(Json(service.departments(who).await?))
 }
 
 /// Creates a department, top-level or inside another (appliance admins).
@@ -41,14 +44,14 @@ pub async fn list_departments(
         (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create_department(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<NewDepartment>,
 ) -> ApiResult<(StatusCode, Json<DepartmentView>)> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
     Ok((
         StatusCode::CREATED,
-        Json(state.service.create_department(who, body).await?),
+        Json(service.create_department(who, body).await?),
     ))
 }
 
@@ -61,13 +64,13 @@ pub async fn create_department(
         (status = 409, body = super::ErrorBody, description = "A department with that name exists")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn update_department(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<DepartmentChange>,
 ) -> ApiResult<Json<DepartmentView>> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-    Ok(Json(state.service.update_department(who, id, body).await?))
+    Ok(Json(service.update_department(who, id, body).await?))
 }
 
 /// Removes an empty department (appliance admins).
@@ -76,12 +79,12 @@ pub async fn update_department(
     responses((status = 204), (status = 409, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn delete_department(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
-    state.service.delete_department(who, id).await?;
+    service.delete_department(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -90,12 +93,12 @@ pub async fn delete_department(
     responses((status = 200, body = [MemberView]), (status = 403, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list_members(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiQuery(query): ApiQuery<MemberQuery>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-    Ok(Json(state.service.members(who, query.department).await?))
+    Ok(Json(service.members(who, query.department).await?))
 }
 
 /// Adds a local account to a department; only appliance admins appoint
@@ -105,14 +108,14 @@ pub async fn list_members(
         (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create_member(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<NewMember>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
     Ok((
         StatusCode::CREATED,
-        Json(state.service.create_member(who, body).await?),
+        Json(service.create_member(who, body).await?),
     ))
 }
 
@@ -124,13 +127,13 @@ pub async fn create_member(
         (status = 404, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn update_member(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<MemberChange>,
 ) -> ApiResult<Json<MemberView>> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-    Ok(Json(state.service.update_member(who, id, body).await?))
+    Ok(Json(service.update_member(who, id, body).await?))
 }
 
 /// The audit log, newest first (department admins: their departments').
@@ -138,12 +141,12 @@ pub async fn update_member(
     responses((status = 200, body = [AuditEntry]), (status = 403, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn audit_log(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn AuditService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiQuery(filter): ApiQuery<AuditFilter>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     let who = authorize(ctx.principal.as_ref(), Action::ViewAudit)?;
-    Ok(Json(state.service.audit_log(who, filter).await?))
+    Ok(Json(service.audit_log(who, filter).await?))
 }
 
 /// The quotas that bind the caller, with their use.
@@ -151,11 +154,11 @@ pub async fn audit_log(
     responses((status = 200, body = [QuotaUse]), (status = 401, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn my_quotas(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn QuotaService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Vec<QuotaUse>>> {
     let who = authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
-    Ok(Json(state.service.dashboard(who).await?.quotas))
+    Ok(Json(service.quotas(who).await?))
 }
 
 /// The directory settings, without the bind password (appliance admins).
@@ -163,11 +166,11 @@ pub async fn my_quotas(
     responses((status = 200, body = DirectoryView), (status = 403, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn get_directory(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn DirectoryService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<DirectoryView>> {
     authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-    Ok(Json(state.service.directory().await?))
+    Ok(Json(service.directory().await?))
 }
 
 /// Configures directory sign-in (appliance admins). Without
@@ -177,12 +180,12 @@ pub async fn get_directory(
     responses((status = 200, body = DirectoryView), (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn set_directory(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn DirectoryService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<DirectorySettings>,
 ) -> ApiResult<Json<DirectoryView>> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-    Ok(Json(state.service.set_directory(who, body).await?))
+    Ok(Json(service.set_directory(who, body).await?))
 }
 
 /// Tries settings without saving them: connects, binds, counts accounts.
@@ -191,12 +194,12 @@ pub async fn set_directory(
     responses((status = 200, body = DirectoryTest), (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn test_directory(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn DirectoryService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<DirectorySettings>,
 ) -> ApiResult<Json<DirectoryTest>> {
     authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-    Ok(Json(state.service.test_directory(body).await?))
+    Ok(Json(service.test_directory(body).await?))
 }
 
 /// The quota of each account in no department; appliance admins are not
@@ -205,11 +208,11 @@ pub async fn test_directory(
     responses((status = 200, body = Quota), (status = 403, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn get_default_quota(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn QuotaService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Quota>> {
     authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
-    Ok(Json(state.service.default_quota().await?))
+    Ok(Json(service.default_quota().await?))
 }
 
 /// Sets the quota of each account in no department (appliance admins).
@@ -219,10 +222,10 @@ pub async fn get_default_quota(
         (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn set_default_quota(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn QuotaService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<Quota>,
 ) -> ApiResult<Json<Quota>> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
-    Ok(Json(state.service.set_default_quota(who, body).await?))
+    Ok(Json(service.set_default_quota(who, body).await?))
 }

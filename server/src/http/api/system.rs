@@ -1,12 +1,13 @@
+use std::sync::Arc;
+
 use app::model::SetupRequest;
-use app::service::RequestContext;
+use app::service::{RequestContext, SetupService};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Serialize;
 
 use super::{ApiJson, ApiResult};
-use crate::http::HttpState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -19,10 +20,10 @@ pub struct Health {
 /// Liveness, and whether the first-boot setup is done. No authentication.
 #[utoipa::path(get, path = "/api/v1/health", tag = "system",
     responses((status = 200, body = Health)))]
-pub async fn health(State(state): State<HttpState>) -> Json<Health> {
+pub async fn health(State(service): State<Arc<dyn SetupService>>) -> Json<Health> {
     Json(Health {
         status: "ok",
-        setup_complete: state.appliance.is_set_up(),
+        setup_complete: service.is_set_up(),
         version: env!("CARGO_PKG_VERSION"),
     })
 }
@@ -33,12 +34,12 @@ pub async fn health(State(state): State<HttpState>) -> Json<Health> {
     responses((status = 201, description = "set up"),
               (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)))]
 pub async fn setup(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn SetupService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(request): ApiJson<SetupRequest>,
 ) -> ApiResult<StatusCode> {
     // Authorization is the state itself: only a fresh appliance accepts it,
     // checked again inside the transaction that completes it.
-    state.service.complete_setup(&ctx, request).await?;
+    service.complete_setup(&ctx, request).await?;
     Ok(StatusCode::CREATED)
 }

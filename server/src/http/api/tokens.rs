@@ -1,13 +1,14 @@
+use std::sync::Arc;
+
 use app::model::{NewToken, TokenInfo};
 use app::policy::{Action, authorize};
-use app::service::RequestContext;
+use app::service::{RequestContext, TokenService};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::{ApiJson, ApiResult, IdPath};
-use crate::http::HttpState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +30,7 @@ pub struct CreateToken {
     responses((status = 200, body = [TokenInfo]), (status = 401, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn TokenService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Vec<TokenInfo>>> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
@@ -39,7 +40,7 @@ pub async fn list(
         session: None,
         ..ctx.clone()
     };
-    Ok(Json(state.service.tokens_view(&api_ctx, who).await?.tokens))
+    Ok(Json(service.tokens_view(&api_ctx, who).await?.tokens))
 }
 
 /// Creates a token; its secret is in this answer and never again.
@@ -48,7 +49,7 @@ pub async fn list(
               (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn TokenService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<NewToken>)> {
@@ -57,8 +58,7 @@ pub async fn create(
         session: None,
         ..ctx.clone()
     };
-    let created = state
-        .service
+    let created = service
         .create_token(&api_ctx, who, body.name, body.expires_in_days)
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -70,11 +70,11 @@ pub async fn create(
     responses((status = 204), (status = 404, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn revoke(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn TokenService>>,
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
-    state.service.revoke_token(who, id).await?;
+    service.revoke_token(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,13 @@
+use std::sync::Arc;
+
 use app::model::{OutsideZoneSettings, ZonesView};
 use app::policy::{Action, authorize};
-use app::service::RequestContext;
+use app::service::{RequestContext, ZoneService};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::{ApiJson, ApiResult};
-use crate::http::HttpState;
 
 /// The network zones a deploy may choose: the hosts' NAT networks
 /// (inside) and, when configured, the LAN bridge with its pool (outside).
@@ -14,11 +15,11 @@ use crate::http::HttpState;
     responses((status = 200, body = ZonesView), (status = 401, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn ZoneService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<ZonesView>> {
     authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
-    Ok(Json(state.service.zones().await?))
+    Ok(Json(service.zones().await?))
 }
 
 /// Configures the outside zone: the bridge every host has to the LAN and
@@ -30,12 +31,12 @@ pub async fn list(
         (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn set_outside(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn ZoneService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<OutsideZoneSettings>,
 ) -> ApiResult<Json<ZonesView>> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
-    Ok(Json(state.service.set_outside_zone(who, body).await?))
+    Ok(Json(service.set_outside_zone(who, body).await?))
 }
 
 /// Removes the outside zone when no instance uses it (admins).
@@ -43,10 +44,10 @@ pub async fn set_outside(
     responses((status = 204), (status = 409, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn clear_outside(
-    State(state): State<HttpState>,
+    State(service): State<Arc<dyn ZoneService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<StatusCode> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
-    state.service.clear_outside_zone(who).await?;
+    service.clear_outside_zone(who).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,27 +1,27 @@
-//! Delegation through the service layer: departments, members, quotas,
-//! the audit log and the directory settings. The edge has authorized the
-//! action; here each object is checked with `may_manage`.
+//! Delegation through the service layer: departments and their members.
+//! The edge has authorized the action; here each object is checked with
+//! `may_manage`.
 
 use std::collections::HashMap;
 
 use app::error::AppError;
 use app::model::{Principal, Role};
 use app::org::{
-    AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
-    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Quota, Usage,
+    DepartmentChange, DepartmentView, MemberChange, MemberView, NewDepartment, NewMember, Usage,
 };
 use app::policy::may_manage;
-use app::service::OrgService;
+use app::service::OrganisationService;
 use app::validate;
 use async_trait::async_trait;
 
-use super::{Appliance, rfc3339_ms, store_err};
-use crate::auth::{directory, password};
+use super::Appliance;
+use super::errors::store_err;
+use crate::auth::password;
 use crate::blocking::run_blocking;
-use crate::error_chain;
+use crate::store::audit::Audit;
 use crate::store::departments::DepartmentRow;
 use crate::store::users::UserRow;
-use crate::store::{audit, departments, directory as directory_store, quotas, tokens, users};
+use crate::store::{departments, directory as directory_store, quotas, tokens, users};
 
 /// "Science / Physics" for Physics under Science.
 fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
@@ -51,55 +51,6 @@ fn may_set_quota(who: &Principal, department: i64) -> bool {
     }
 }
 
-fn validate_directory(settings: &DirectorySettings) -> Result<(), AppError> {
-    if settings.url.trim().len() > 512 {
-        return Err(AppError::invalid("url", "is too long"));
-    }
-    settings
-        .transport()
-        .map_err(|why| AppError::invalid("url", why))?;
-    if settings.user_base.trim().is_empty() {
-        return Err(AppError::invalid("user_base", "is required"));
-    }
-    let filter = settings.user_filter.trim();
-    let balanced = filter.chars().try_fold(0i32, |depth, c| match c {
-        '(' => Some(depth + 1),
-        ')' if depth > 0 => Some(depth - 1),
-        ')' => None,
-        _ => Some(depth),
-    });
-    if !(filter.starts_with('(') && filter.ends_with(')') && balanced == Some(0)) {
-        return Err(AppError::invalid(
-            "user_filter",
-            "must be one LDAP filter in parentheses, e.g. (objectClass=inetOrgPerson)",
-        ));
-    }
-    let attribute = &settings.username_attribute;
-    if attribute.is_empty()
-        || attribute.len() > 64
-        || !attribute
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(AppError::invalid(
-            "username_attribute",
-            "use an attribute name such as uid",
-        ));
-    }
-    for m in &settings.group_mappings {
-        if m.group_dn.trim().is_empty() {
-            return Err(AppError::invalid("group_mappings", "a group DN is empty"));
-        }
-        if m.role == Role::Admin {
-            return Err(AppError::invalid(
-                "group_mappings",
-                "groups map to user or department_admin; appliance admins are local accounts",
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn member_view(row: UserRow, usage: Usage, department: Option<String>) -> MemberView {
     MemberView {
         id: row.id,
@@ -115,8 +66,34 @@ fn member_view(row: UserRow, usage: Usage, department: Option<String>) -> Member
     }
 }
 
+/// What a member change did, for the audit record.
+fn change_summary(change: &MemberChange, taken_out_from_below: bool) -> String {
+    let mut what = Vec::new();
+    match change.department_id {
+        Some(Some(d)) => what.push(format!("department #{d}")),
+        Some(None) => what.push("no department".to_owned()),
+        None => {}
+    }
+    if let Some(a) = change.department_admin {
+        what.push(format!("department admin: {a}"));
+    }
+    if let Some(m) = change.may_deploy {
+        what.push(format!("may deploy: {m}"));
+    }
+    if let Some(q) = change.quota {
+        what.push(format!("quota: {q}"));
+    }
+    if taken_out_from_below {
+        what.push("may deploy: false; API tokens revoked".to_owned());
+    }
+    what.join("; ")
+}
+
 impl Appliance {
-    async fn department_views(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError> {
+    pub(super) async fn department_views(
+        &self,
+        who: &Principal,
+    ) -> Result<Vec<DepartmentView>, AppError> {
         let who = who.clone();
         self.store
             .read(move |c| {
@@ -191,27 +168,63 @@ impl Appliance {
             .ok_or_else(|| AppError::NotFound("user".into()))
     }
 
-    /// Fills in the saved bind password when `settings` leave it out, as
-    /// forms and the API do to keep it. Only for the same URL and bind DN:
-    /// a changed server must never be handed the old secret.
-    async fn keep_bind_password(&self, settings: &mut DirectorySettings) -> Result<(), AppError> {
-        if settings
-            .bind_password
-            .as_deref()
-            .is_some_and(|p| !p.is_empty())
-        {
-            return Ok(());
+    /// Whether `who` may make `change` to account `id` (`row`): the
+    /// rights it grants and the department it moves to are theirs to give.
+    async fn check_member_change(
+        &self,
+        who: &Principal,
+        id: i64,
+        row: &UserRow,
+        change: &MemberChange,
+    ) -> Result<(), AppError> {
+        if let Some(q) = &change.quota {
+            validate::quota("quota", q)?;
         }
-        settings.bind_password = self.directory_settings().await?.and_then(|stored| {
-            (stored.url.trim() == settings.url.trim()
-                && stored.bind_dn.trim() == settings.bind_dn.trim())
-            .then_some(stored.bind_password)
-            .flatten()
-        });
+        let appliance_admin = who.role == Role::Admin;
+        if change.department_admin.is_some() && !appliance_admin {
+            return Err(AppError::Forbidden);
+        }
+        // A department admin grants rights and quotas to others, never to
+        // themselves: their own are set from above.
+        if !appliance_admin
+            && who.user_id == id
+            && (change.may_deploy.is_some() || change.quota.is_some())
+        {
+            return Err(AppError::Forbidden);
+        }
+        // Nor do they move or remove a fellow department admin.
+        if !appliance_admin
+            && who.user_id != id
+            && row.department_admin
+            && change.department_id.is_some()
+        {
+            return Err(AppError::Forbidden);
+        }
+        match change.department_id {
+            Some(Some(d)) => {
+                self.existing_department("department_id", d).await?;
+                if !may_manage(who, Some(d)) {
+                    return Err(AppError::Forbidden);
+                }
+            }
+            // Out of its department: a department admin would lose the
+            // very rights needed to undo it.
+            Some(None) if who.user_id == id && who.role != Role::Admin => {
+                return Err(AppError::invalid(
+                    "department_id",
+                    "you cannot take yourself out of your department; an appliance admin can",
+                ));
+            }
+            Some(None) | None => {}
+        }
         Ok(())
     }
 
-    async fn existing_department(&self, field: &str, id: i64) -> Result<DepartmentRow, AppError> {
+    pub(super) async fn existing_department(
+        &self,
+        field: &str,
+        id: i64,
+    ) -> Result<DepartmentRow, AppError> {
         self.store
             .read(move |c| departments::get(c, id))
             .await
@@ -221,7 +234,7 @@ impl Appliance {
 }
 
 #[async_trait]
-impl OrgService for Appliance {
+impl OrganisationService for Appliance {
     async fn departments(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError> {
         self.department_views(who).await
     }
@@ -241,14 +254,12 @@ impl OrgService for Appliance {
             .write(move |tx| departments::insert(tx, &stored, request.parent_id))
             .await
             .map_err(store_err)?;
-        self.audit_change(
-            who,
-            "department.create",
-            format!("department {name}"),
-            Some(id),
-            None,
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("department.create")
+            .object(format!("department {name}"))
+            .department(Some(id))
+            .ok();
+        self.audit(record).await;
         self.department_view(who, id).await
     }
 
@@ -300,14 +311,13 @@ impl OrgService for Appliance {
         if let Some(q) = quota {
             changes.push(format!("quota: {q}"));
         }
-        self.audit_change(
-            who,
-            "department.update",
-            format!("department {}", current.name),
-            Some(id),
-            Some(changes.join("; ")),
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("department.update")
+            .object(format!("department {}", current.name))
+            .department(Some(id))
+            .detail(changes.join("; "))
+            .ok();
+        self.audit(record).await;
         self.department_view(who, id).await
     }
 
@@ -337,14 +347,12 @@ impl OrgService for Appliance {
             })
             .await
             .map_err(store_err)??;
-        self.audit_change(
-            who,
-            "department.delete",
-            format!("department {outcome}"),
-            Some(id),
-            None,
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("department.delete")
+            .object(format!("department {outcome}"))
+            .department(Some(id))
+            .ok();
+        self.audit(record).await;
         Ok(())
     }
 
@@ -440,14 +448,13 @@ impl OrgService for Appliance {
         } else {
             "member"
         };
-        self.audit_change(
-            who,
-            "user.create",
-            format!("user {username}"),
-            request.department_id,
-            Some(format!("as {role}, may deploy: {}", request.may_deploy)),
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("user.create")
+            .object(format!("user {username}"))
+            .department(request.department_id)
+            .detail(format!("as {role}, may deploy: {}", request.may_deploy))
+            .ok();
+        self.audit(record).await;
         self.member_view_of(id).await
     }
 
@@ -458,46 +465,8 @@ impl OrgService for Appliance {
         change: MemberChange,
     ) -> Result<MemberView, AppError> {
         let row = self.managed_member(who, id).await?;
-        if let Some(q) = &change.quota {
-            validate::quota("quota", q)?;
-        }
+        self.check_member_change(who, id, &row, &change).await?;
         let appliance_admin = who.role == Role::Admin;
-        if change.department_admin.is_some() && !appliance_admin {
-            return Err(AppError::Forbidden);
-        }
-        // A department admin grants rights and quotas to others, never to
-        // themselves: their own are set from above.
-        if !appliance_admin
-            && who.user_id == id
-            && (change.may_deploy.is_some() || change.quota.is_some())
-        {
-            return Err(AppError::Forbidden);
-        }
-        // Nor do they move or remove a fellow department admin.
-        if !appliance_admin
-            && who.user_id != id
-            && row.department_admin
-            && change.department_id.is_some()
-        {
-            return Err(AppError::Forbidden);
-        }
-        match change.department_id {
-            Some(Some(d)) => {
-                self.existing_department("department_id", d).await?;
-                if !may_manage(who, Some(d)) {
-                    return Err(AppError::Forbidden);
-                }
-            }
-            // Out of its department: a department admin would lose the
-            // very rights needed to undo it.
-            Some(None) if who.user_id == id && who.role != Role::Admin => {
-                return Err(AppError::invalid(
-                    "department_id",
-                    "you cannot take yourself out of your department; an appliance admin can",
-                ));
-            }
-            Some(None) | None => {}
-        }
         let department = change.department_id.unwrap_or(row.department_id);
         // An admin role belongs to its department: moving or leaving ends it
         // unless the new department's is asked for.
@@ -533,150 +502,16 @@ impl OrgService for Appliance {
             })
             .await
             .map_err(store_err)?;
-        let mut what = Vec::new();
-        match change.department_id {
-            Some(Some(d)) => what.push(format!("department #{d}")),
-            Some(None) => what.push("no department".to_owned()),
-            None => {}
-        }
-        if let Some(a) = change.department_admin {
-            what.push(format!("department admin: {a}"));
-        }
-        if let Some(m) = change.may_deploy {
-            what.push(format!("may deploy: {m}"));
-        }
-        if let Some(q) = change.quota {
-            what.push(format!("quota: {q}"));
-        }
-        if taken_out_from_below {
-            what.push("may deploy: false; API tokens revoked".to_owned());
-        }
         // The department it left keeps the record, so its admins see it.
-        self.audit_change(
-            who,
-            "user.update",
-            format!("user {}", row.username),
-            department.or(row.department_id),
-            Some(what.join("; ")),
-        )
-        .await;
+        let record = Audit::by(who)
+            .action("user.update")
+            .object(format!("user {}", row.username))
+            .department(department.or(row.department_id))
+            .detail(change_summary(&change, taken_out_from_below))
+            .ok();
+        self.audit(record).await;
         // Authorized above; a member taken out is no longer the caller's
         // to look up, yet the answer shows the result.
         self.member_view_of(id).await
-    }
-
-    async fn audit_log(
-        &self,
-        who: &Principal,
-        filter: AuditFilter,
-    ) -> Result<Vec<AuditEntry>, AppError> {
-        if let Some(o) = filter.outcome.as_deref()
-            && !o.is_empty()
-            && !["ok", "refused", "failed"].contains(&o)
-        {
-            return Err(AppError::invalid("outcome", "use ok, refused or failed"));
-        }
-        let scope = match who.role {
-            Role::Admin => None,
-            Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
-        };
-        let rows = self
-            .store
-            .read(move |c| audit::list(c, &filter, scope.as_deref()))
-            .await
-            .map_err(store_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AuditEntry {
-                id: r.id,
-                at: rfc3339_ms(r.at_ms),
-                actor: r.actor,
-                address: r.address,
-                action: r.action,
-                object: r.object,
-                outcome: r.outcome,
-                detail: r.detail,
-            })
-            .collect())
-    }
-
-    async fn directory(&self) -> Result<DirectoryView, AppError> {
-        let stored = self.directory_settings().await?;
-        let bind_password_set = stored
-            .as_ref()
-            .is_some_and(|s| s.bind_password.as_deref().is_some_and(|p| !p.is_empty()));
-        Ok(DirectoryView {
-            settings: stored.map(|s| DirectorySettings {
-                bind_password: None,
-                ..s
-            }),
-            bind_password_set,
-        })
-    }
-
-    async fn set_directory(
-        &self,
-        who: &Principal,
-        mut settings: DirectorySettings,
-    ) -> Result<DirectoryView, AppError> {
-        validate_directory(&settings)?;
-        for m in &settings.group_mappings {
-            self.existing_department("group_mappings", m.department_id)
-                .await?;
-        }
-        self.keep_bind_password(&mut settings).await?;
-        let url = settings.url.clone();
-        let secrets = self.secrets.clone();
-        self.store
-            .write(move |tx| directory_store::set(tx, &secrets, &settings))
-            .await
-            .map_err(store_err)?;
-        self.audit_change(who, "directory.set", format!("directory {url}"), None, None)
-            .await;
-        self.directory().await
-    }
-
-    async fn test_directory(
-        &self,
-        mut settings: DirectorySettings,
-    ) -> Result<DirectoryTest, AppError> {
-        validate_directory(&settings)?;
-        self.keep_bind_password(&mut settings).await?;
-        Ok(match directory::test(&settings).await {
-            Ok(accounts) => DirectoryTest {
-                ok: true,
-                message: format!("Connected and bound; the filter finds {accounts} account(s)."),
-                accounts,
-            },
-            Err(e) => DirectoryTest {
-                ok: false,
-                message: error_chain(&e),
-                accounts: 0,
-            },
-        })
-    }
-
-    async fn default_quota(&self) -> Result<Quota, AppError> {
-        self.store
-            .read(quotas::default_quota)
-            .await
-            .map_err(store_err)
-    }
-
-    async fn set_default_quota(&self, who: &Principal, quota: Quota) -> Result<Quota, AppError> {
-        validate::quota("body", &quota)?;
-        self.store
-            .write(move |tx| quotas::set_default_quota(tx, &quota))
-            .await
-            .map_err(store_err)?;
-        self.audit_change(
-            who,
-            "quota.default",
-            "accounts in no department",
-            None,
-            Some(format!("quota: {quota}")),
-        )
-        .await;
-        Ok(quota)
     }
 }

@@ -1,0 +1,41 @@
+//! Instances and their tasks: the stack to deploy, deploying, the
+//! lifecycle actions, and following a task as it runs.
+
+use async_trait::async_trait;
+
+use crate::error::AppError;
+use crate::model::{
+    Accepted, DeployRequest, InstanceView, Principal, StackInfo, TaskKind, TaskView,
+};
+
+#[async_trait]
+pub trait InstanceService: Send + Sync + 'static {
+    /// The stack users deploy, for the deploy form.
+    async fn stack(&self) -> Result<StackInfo, AppError>;
+    /// Validates and accepts a deploy; the work runs as a task.
+    async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError>;
+    /// The instances `who` may see: their own, or all for admins.
+    async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError>;
+    /// One instance; `NotFound` when `who` may not see it.
+    async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError>;
+    /// Starts a lifecycle task; `Conflict` while another one runs.
+    async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError>;
+    /// One task; `NotFound` when `who` may not see it.
+    async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError>;
+    /// Follows one task as it changes; `NotFound` (at once, not later)
+    /// when `who` may not see it.
+    async fn subscribe_task(
+        &self,
+        who: &Principal,
+        id: i64,
+    ) -> Result<Box<dyn TaskUpdates>, AppError>;
+}
+
+/// The views of one task as it runs, from [`InstanceService::subscribe_task`].
+#[async_trait]
+pub trait TaskUpdates: Send {
+    /// The task as it is now on the first call, then as it is after its
+    /// next change; `None` once it has ended (after the view that shows
+    /// the end) or can no longer be read.
+    async fn next(&mut self) -> Option<TaskView>;
+}

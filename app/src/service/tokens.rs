@@ -1,0 +1,28 @@
+//! The caller's own API tokens.
+
+use async_trait::async_trait;
+
+use super::RequestContext;
+use crate::error::AppError;
+use crate::model::{NewToken, Principal, TokensView};
+
+#[async_trait]
+pub trait TokenService: Send + Sync + 'static {
+    /// The caller's tokens, and the one created just before (shown once).
+    async fn tokens_view(
+        &self,
+        ctx: &RequestContext,
+        who: &Principal,
+    ) -> Result<TokensView, AppError>;
+    /// A new token of the caller's, working for `expires_in_days` (none:
+    /// until revoked).
+    async fn create_token(
+        &self,
+        ctx: &RequestContext,
+        who: &Principal,
+        name: String,
+        expires_in_days: Option<u32>,
+    ) -> Result<NewToken, AppError>;
+    /// Revokes one of the caller's own tokens; others' are `NotFound`.
+    async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError>;
+}

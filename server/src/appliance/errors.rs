@@ -1,0 +1,90 @@
+//! The service layer's errors: what a caller may learn of a store, engine,
+//! session or throttle error, as an [`AppError`], and why the appliance
+//! could not start. Every variant is matched by name, so that a new one is
+//! a decision here, not a silent 500.
+
+use std::time::Duration;
+
+use app::error::AppError;
+
+use crate::auth::secret_box::SecretBoxError;
+use crate::engine::EngineError;
+use crate::error_chain;
+use crate::stack::StackError;
+use crate::store::StoreError;
+
+/// Logs the whole chain and answers with a message that reveals nothing.
+pub(super) fn internal(err: &dyn std::error::Error) -> AppError {
+    tracing::error!(error = %error_chain(err), "internal error");
+    AppError::Internal
+}
+
+pub(super) fn store_err(err: StoreError) -> AppError {
+    match err {
+        StoreError::Duplicate(what) => AppError::Conflict(format!("{what} already exists")),
+        e @ (StoreError::Open { .. }
+        | StoreError::SchemaTooNew { .. }
+        | StoreError::Migration { .. }
+        | StoreError::Sqlite(_)
+        | StoreError::Pool(_)
+        | StoreError::Io { .. }
+        | StoreError::Corrupt(_)) => internal(&e),
+    }
+}
+
+pub(super) fn session_err(err: tower_sessions::session::Error) -> AppError {
+    internal(&err)
+}
+
+/// What the caller may learn of an engine error. Every variant is listed so
+/// that a new one is a decision here, not a silent 500.
+pub(super) fn engine_err(err: EngineError) -> AppError {
+    match err {
+        EngineError::Store(e) => store_err(e),
+        EngineError::HostDown(host) => {
+            AppError::Unavailable(format!("host {host} is not connected"))
+        }
+        EngineError::HostStarting(host) => AppError::Unavailable(format!(
+            "host {host} is still starting; try again in a few seconds"
+        )),
+        e @ EngineError::NoCapacity { .. } => AppError::Unavailable(e.to_string()),
+        e @ EngineError::NoOutsideZone => AppError::invalid("zone", e.to_string()),
+        e @ EngineError::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
+        EngineError::QuotaExceeded(why) => {
+            AppError::QuotaExceeded(format!("Deploy refused: {why}"))
+        }
+        // Host internals (URIs, paths, libvirt's words) stay in the log.
+        e @ (EngineError::Connect { .. }
+        | EngineError::Libvirt { .. }
+        | EngineError::Capabilities { .. }
+        | EngineError::Timeout { .. }
+        | EngineError::Xml(_)
+        | EngineError::Io(_)
+        | EngineError::NoDomain(_)
+        | EngineError::Seed(_)
+        | EngineError::Image { .. }
+        | EngineError::PoolElsewhere { .. }
+        | EngineError::Injected(_)) => internal(&e),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store")]
+    Store(#[from] StoreError),
+    #[error("cannot load the application stack")]
+    Stack(#[from] StackError),
+    #[error("cannot start the engine")]
+    Engine(#[from] EngineError),
+    #[error("cannot make the setup code")]
+    SetupCode(#[source] std::io::Error),
+    #[error("cannot load the secret key")]
+    SecretKey(#[source] SecretBoxError),
+}
+
+/// The refusal of a throttled attempt, with whole seconds to wait.
+pub(super) fn throttled_for(wait: Duration) -> AppError {
+    AppError::Throttled {
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}

@@ -1,0 +1,102 @@
+//! The host pool: each host's live status, adding and removing hosts.
+
+use app::error::AppError;
+use app::model::{AddHost, HostStatus, Principal};
+use app::service::HostService;
+use app::validate;
+use async_trait::async_trait;
+
+use super::Appliance;
+use super::errors::{engine_err, store_err};
+use super::setup::{Patience, probe_new_host};
+use crate::blocking::run_blocking;
+use crate::engine::probe;
+use crate::store::audit::Audit;
+use crate::store::hosts;
+
+impl Appliance {
+    /// A pool host's status through the engine's kept connection (cheap);
+    /// an unreachable one says why.
+    pub(super) async fn host_status(&self, row: hosts::HostRow) -> HostStatus {
+        let facts = match self.engine.connect(row.id).await {
+            Ok(host) => run_blocking(move || host.facts()).await,
+            Err(e) => Err(e),
+        };
+        let probe = facts.unwrap_or_else(|e| probe::disconnected(&row.uri, &e));
+        HostStatus {
+            probe,
+            id: row.id,
+            name: row.name,
+            storage_dir: row.storage_dir,
+            network: row.network,
+        }
+    }
+}
+
+#[async_trait]
+impl HostService for Appliance {
+    async fn hosts(&self) -> Result<Vec<HostStatus>, AppError> {
+        let rows = self.store.read(hosts::list).await.map_err(store_err)?;
+        Ok(futures::future::join_all(rows.into_iter().map(|r| self.host_status(r))).await)
+    }
+
+    async fn add_host(&self, who: &Principal, request: AddHost) -> Result<HostStatus, AppError> {
+        let uri = validate::libvirt_uri("uri", &request.uri, self.config.test_driver())?;
+        let storage_dir = validate::absolute_dir("storage_dir", &request.storage_dir)?;
+        let network = validate::libvirt_name("network", &request.network)?;
+        let name = request
+            .name
+            .map(|n| validate::display_name("name", &n))
+            .transpose()?;
+        let report = probe_new_host("uri", &uri, &network, &storage_dir, Patience::None).await?;
+        let name =
+            name.unwrap_or_else(|| report.probe.hostname.clone().unwrap_or_else(|| uri.clone()));
+        let record = Audit::by(who)
+            .action("host.add")
+            .object(format!("host {uri}"))
+            .ok();
+        let id = self
+            .store
+            .write(move |tx| hosts::insert(tx, &name, &uri, &storage_dir, &network))
+            .await
+            .map_err(store_err)?;
+        self.audit(record).await;
+        self.engine.sync_hosts().await.map_err(engine_err)?;
+        let row = self
+            .store
+            .read(hosts::list)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .find(|h| h.id == id)
+            .ok_or(AppError::Internal)?;
+        Ok(self.host_status(row).await)
+    }
+
+    async fn remove_host(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let removal = self
+            .store
+            .write(move |tx| hosts::remove_if_unused(tx, id))
+            .await
+            .map_err(store_err)?;
+        match removal {
+            hosts::Removal::InUse(used) => Err(AppError::Conflict(format!(
+                "the host still holds {used} instance(s)"
+            ))),
+            hosts::Removal::NoSuchHost => Err(AppError::NotFound("host".into())),
+            hosts::Removal::Removed => {
+                self.engine.hosts.forget(id);
+                let record = Audit::by(who)
+                    .action("host.remove")
+                    .object(format!("host #{id}"))
+                    .ok();
+                self.audit(record).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn cleaned_orphans(&self) -> Result<Vec<String>, AppError> {
+        Ok(self.engine.cleaned_orphans())
+    }
+}

@@ -1,0 +1,365 @@
+//! Instances and their tasks: deploying, the lifecycle actions, and
+//! following a task as it runs.
+
+use std::time::Duration;
+
+use app::error::AppError;
+use app::model::{
+    Accepted, DeployRequest, InstanceView, ParamInfo, Power, Principal, Role, SizeInfo, StackInfo,
+    StepView, TaskKind, TaskView,
+};
+use app::policy::may_use;
+use app::service::{InstanceService, TaskUpdates};
+use app::validate;
+use async_trait::async_trait;
+
+use super::errors::{engine_err, internal, store_err};
+use super::{Appliance, rfc3339_ms};
+use crate::blocking::run_blocking;
+use crate::engine::EngineError;
+use crate::engine::runtime::DeployPlan;
+use crate::stack::Stack;
+use crate::store::audit::Audit;
+use crate::store::instances::InstanceRow;
+use crate::store::tasks::TaskRow;
+use crate::store::{Store, StoreError, hosts, instances, tasks};
+use tokio::sync::broadcast;
+
+fn task_view(task: TaskRow) -> TaskView {
+    let done = task.steps.iter().filter(|s| s.state == "done").count();
+    let total = task.steps.len().max(1);
+    TaskView {
+        id: task.id,
+        kind: task.kind,
+        state: task.state,
+        instance_id: task.instance_id,
+        progress: u8::try_from(done * 100 / total).unwrap_or(100),
+        created_at: rfc3339_ms(task.created_ms),
+        finished_at: task.finished_ms.map(rfc3339_ms),
+        steps: task
+            .steps
+            .into_iter()
+            .map(|s| StepView {
+                name: s.name,
+                state: s.state,
+                started_at: s.started_ms.map(rfc3339_ms),
+                finished_at: s.finished_ms.map(rfc3339_ms),
+            })
+            .collect(),
+        error: task.error,
+    }
+}
+
+impl Appliance {
+    fn instance_view(&self, row: InstanceRow) -> InstanceView {
+        let state = match row.status.as_str() {
+            "ready" => row.power.as_str().to_owned(),
+            other => other.to_owned(),
+        };
+        let url = match (&row.ip, row.status.as_str(), row.power) {
+            (Some(ip), "ready", Power::Running) => {
+                let vars = [
+                    ("ip".to_owned(), ip.clone()),
+                    ("name".to_owned(), row.name.clone()),
+                ]
+                .into();
+                Some(Stack::fill(&self.engine.stack.manifest.app.url, &vars))
+            }
+            _ => None,
+        };
+        InstanceView {
+            id: row.id,
+            name: row.name,
+            state,
+            host: row.host,
+            ip: row.ip,
+            url,
+            owner: row.owner,
+            size: row.size,
+            created_at: rfc3339_ms(row.created_at * 1000),
+            task_id: row.running_task,
+            error: row.error,
+            health: row.health,
+            zone: row.zone,
+        }
+    }
+
+    /// The instance `id` if `who` may use it, else `NotFound` (never 403:
+    /// that would tell that it exists).
+    async fn visible_instance(&self, who: &Principal, id: i64) -> Result<InstanceRow, AppError> {
+        let row = self
+            .store
+            .read(move |c| instances::by_id(c, id))
+            .await
+            .map_err(store_err)?
+            .filter(|r| may_use(who, r.owner_id, r.department_id));
+        row.ok_or_else(|| AppError::NotFound("instance".into()))
+    }
+}
+
+#[async_trait]
+impl InstanceService for Appliance {
+    async fn stack(&self) -> Result<StackInfo, AppError> {
+        let m = &self.engine.stack.manifest;
+        Ok(StackInfo {
+            name: m.name.clone(),
+            title: m.title.clone(),
+            description: m.description.clone(),
+            sizes: m
+                .sizes
+                .iter()
+                .map(|s| SizeInfo {
+                    name: s.name.clone(),
+                    label: s.label.clone(),
+                    vcpus: s.vcpus,
+                    memory_mib: s.memory_mib,
+                    disk_gib: s.disk_gib,
+                })
+                .collect(),
+            params: m
+                .params
+                .iter()
+                .map(|p| ParamInfo {
+                    name: p.name.clone(),
+                    label: p.label.clone(),
+                    kind: serde_json::to_value(p.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    help: p.help.clone(),
+                    required: p.required,
+                    default: p.default.clone(),
+                    max_length: p.max_length,
+                })
+                .collect(),
+        })
+    }
+
+    async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError> {
+        let name = validate::dns_label("name", &request.name)?;
+        let stack = self.engine.stack.clone();
+        let size = stack.size(&request.size)?.clone();
+        let network = request
+            .network
+            .as_deref()
+            .map(|n| validate::libvirt_name("network", n))
+            .transpose()?;
+        if let Some(n) = &network {
+            let known = self.store.read(hosts::list).await.map_err(store_err)?;
+            if !known.iter().any(|h| &h.network == n) {
+                return Err(AppError::invalid(
+                    "network",
+                    format!("no host offers the network {n:?}"),
+                ));
+            }
+        }
+        // bcrypt is slow on purpose: off the runtime.
+        let params = request.params;
+        let hostname = name.clone();
+        let (checked, user_data) = run_blocking(move || {
+            let mut checked = stack.check_params(&params)?;
+            checked.template.insert("hostname".into(), hostname);
+            let user_data = stack
+                .render_user_data(&checked.template)
+                .map_err(|e| internal(&e))?;
+            Ok::<_, AppError>((checked, user_data))
+        })
+        .await?;
+        let health_expect = Stack::fill(
+            &self.engine.stack.manifest.app.health_expect,
+            &checked.template,
+        );
+        let plan = DeployPlan {
+            name,
+            size,
+            public_params: checked.public,
+            user_data,
+            network,
+            zone: request.zone.unwrap_or_default(),
+            health_expect,
+        };
+        let name = plan.name.clone();
+        let size = plan.size.name.clone();
+        match self.engine.submit_deploy(who, plan).await {
+            Ok(accepted) => {
+                let record = Audit::by(who)
+                    .action("instance.deploy")
+                    .object(format!("instance {name}"))
+                    .detail(format!("size {size}"))
+                    .ok();
+                self.audit(record).await;
+                Ok(accepted)
+            }
+            Err(EngineError::QuotaExceeded(why)) => {
+                let record = Audit::by(who)
+                    .action("instance.deploy")
+                    .object(format!("instance {name}"))
+                    .detail(why.clone())
+                    .refused();
+                self.audit(record).await;
+                Err(engine_err(EngineError::QuotaExceeded(why)))
+            }
+            Err(e) => Err(engine_err(e)),
+        }
+    }
+
+    async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError> {
+        let owner = match who.role {
+            Role::Admin | Role::DepartmentAdmin => None,
+            Role::User => Some(who.user_id),
+        };
+        let rows = self
+            .store
+            .read(move |c| instances::list(c, owner))
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| may_use(who, r.owner_id, r.department_id))
+            .map(|r| self.instance_view(r))
+            .collect())
+    }
+
+    async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError> {
+        Ok(self.instance_view(self.visible_instance(who, id).await?))
+    }
+
+    async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError> {
+        let row = self.visible_instance(who, id).await?;
+        let allowed = match (kind, row.status.as_str()) {
+            (TaskKind::Delete, "ready" | "failed") => true,
+            (
+                TaskKind::Start | TaskKind::Shutdown | TaskKind::Reboot | TaskKind::Poweroff,
+                "ready",
+            ) => true,
+            (TaskKind::Deploy, _) | (_, _) => false,
+        };
+        if row.running_task.is_some() {
+            return Err(AppError::Conflict(format!(
+                "{} is busy with another task; try again when it ends",
+                row.name
+            )));
+        }
+        if !allowed {
+            return Err(AppError::Conflict(format!(
+                "{} cannot {} while it is {}",
+                row.name,
+                kind.as_str(),
+                row.status
+            )));
+        }
+        match self.engine.submit_action(id, kind).await {
+            Err(EngineError::Store(StoreError::Duplicate(_))) => Err(AppError::Conflict(format!(
+                "{} is busy with another task; try again when it ends",
+                row.name
+            ))),
+            Ok(task) => {
+                let record = Audit::by(who)
+                    .action(format!("instance.{}", kind.as_str()))
+                    .object(format!("instance {}", row.name))
+                    .department(row.department_id)
+                    .ok();
+                self.audit(record).await;
+                Ok(task)
+            }
+            Err(e) => Err(engine_err(e)),
+        }
+    }
+
+    async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError> {
+        visible_task(&self.store, who, id).await
+    }
+
+    async fn subscribe_task(
+        &self,
+        who: &Principal,
+        id: i64,
+    ) -> Result<Box<dyn TaskUpdates>, AppError> {
+        // Read now, so that an unknown task is a 404 rather than an empty
+        // stream.
+        let first = visible_task(&self.store, who, id).await?;
+        let changes = self.engine.subscribe();
+        Ok(Box::new(TaskFeed {
+            store: self.store.clone(),
+            who: who.clone(),
+            id,
+            changes,
+            first: Some(first),
+            ended: false,
+        }))
+    }
+}
+
+/// How long a follower waits for a notice of change before it reads the
+/// task again anyway: the safety net for a missed or lagged notice.
+const TASK_REREAD: Duration = Duration::from_secs(1);
+
+/// Task `id` if `who` may see it, else `NotFound`.
+async fn visible_task(store: &Store, who: &Principal, id: i64) -> Result<TaskView, AppError> {
+    let task = store
+        .read(move |c| {
+            let Some(task) = tasks::get(c, id)? else {
+                return Ok(None);
+            };
+            // The instance may be gone (a finished delete): then only
+            // its owner and appliance admins see the task.
+            let department =
+                instances::by_uuid(c, &task.instance_uuid)?.and_then(|i| i.department_id);
+            Ok(Some((task, department)))
+        })
+        .await
+        .map_err(store_err)?
+        .filter(|(t, department)| may_use(who, t.owner_id, *department))
+        .map(|(t, _)| t)
+        .ok_or_else(|| AppError::NotFound("task".into()))?;
+    Ok(task_view(task))
+}
+
+/// One task followed for one caller: its views as the engine announces
+/// changes, until a view shows it ended.
+struct TaskFeed {
+    store: Store,
+    who: Principal,
+    id: i64,
+    changes: broadcast::Receiver<i64>,
+    /// The view read at subscription, handed out first.
+    first: Option<TaskView>,
+    /// A view showed the task ended: nothing follows it.
+    ended: bool,
+}
+
+impl TaskFeed {
+    /// Until this task's next change is announced, or `TASK_REREAD` passes.
+    async fn wait_for_change(&mut self) {
+        let id = self.id;
+        let changes = &mut self.changes;
+        // Timing out is the safety net working, not a failure.
+        let _ = tokio::time::timeout(TASK_REREAD, async {
+            loop {
+                match changes.recv().await {
+                    Ok(changed) if changed == id => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+        .await;
+    }
+}
+
+#[async_trait]
+impl TaskUpdates for TaskFeed {
+    async fn next(&mut self) -> Option<TaskView> {
+        let view = match self.first.take() {
+            Some(first) => first,
+            None if self.ended => return None,
+            None => {
+                self.wait_for_change().await;
+                visible_task(&self.store, &self.who, self.id).await.ok()?
+            }
+        };
+        self.ended = view.state != "running";
+        Some(view)
+    }
+}

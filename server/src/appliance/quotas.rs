@@ -1,0 +1,82 @@
+//! Quotas as their holders see them, and the default quota of accounts in
+//! no department. Only the store is read: no host is asked.
+
+use app::error::AppError;
+use app::model::Principal;
+use app::org::{Quota, QuotaUse};
+use app::service::QuotaService;
+use app::validate;
+use async_trait::async_trait;
+
+use super::Appliance;
+use super::errors::store_err;
+use crate::store::audit::Audit;
+use crate::store::{departments, quotas, users};
+
+impl Appliance {
+    /// The quotas that bind `who`: their own, then each department up the
+    /// tree, with what is in use.
+    pub(super) async fn quota_uses(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
+        let (user_id, department, role) = (who.user_id, who.department_id, who.role);
+        self.store
+            .read(move |c| {
+                let own = users::by_id(c, user_id)?
+                    .map(|u| u.quota)
+                    .unwrap_or_default();
+                let usage = quotas::user_usage(c, user_id)?;
+                let mut uses = vec![QuotaUse {
+                    scope: "Your instances".into(),
+                    quota: own,
+                    usage,
+                }];
+                if quotas::bound_by_default_quota(role, department) {
+                    uses.push(QuotaUse {
+                        scope: "Accounts in no department (each)".into(),
+                        quota: quotas::default_quota(c)?,
+                        usage,
+                    });
+                }
+                if let Some(d) = department {
+                    for dept in departments::ancestry(c, d)? {
+                        uses.push(QuotaUse {
+                            scope: format!("Department {}", dept.name),
+                            quota: dept.quota,
+                            usage: quotas::department_usage(c, dept.id)?,
+                        });
+                    }
+                }
+                Ok(uses)
+            })
+            .await
+            .map_err(store_err)
+    }
+}
+
+#[async_trait]
+impl QuotaService for Appliance {
+    async fn quotas(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
+        self.quota_uses(who).await
+    }
+
+    async fn default_quota(&self) -> Result<Quota, AppError> {
+        self.store
+            .read(quotas::default_quota)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn set_default_quota(&self, who: &Principal, quota: Quota) -> Result<Quota, AppError> {
+        validate::quota("body", &quota)?;
+        self.store
+            .write(move |tx| quotas::set_default_quota(tx, &quota))
+            .await
+            .map_err(store_err)?;
+        let record = Audit::by(who)
+            .action("quota.default")
+            .object("accounts in no department")
+            .detail(format!("quota: {quota}"))
+            .ok();
+        self.audit(record).await;
+        Ok(quota)
+    }
+}

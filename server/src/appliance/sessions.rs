@@ -1,0 +1,181 @@
+//! Sessions: signing in (local or directory accounts) and out, and the
+//! principal behind a session or a bearer token.
+
+use std::net::IpAddr;
+
+use app::error::AppError;
+use app::model::{Me, Principal};
+use app::service::{RequestContext, SessionService};
+use app::validate;
+use async_trait::async_trait;
+
+use super::errors::{session_err, store_err};
+use super::{Appliance, principal_of};
+use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER, password, token};
+use crate::blocking::run_blocking;
+use crate::store::audit::Audit;
+use crate::store::users::UserRow;
+use crate::store::{tokens, users};
+use tower_sessions::Session;
+
+impl Appliance {
+    /// Binds `session` to `user`, who has just proven who they are, and
+    /// records the sign-in.
+    async fn bind_session(
+        &self,
+        session: &Session,
+        user: &UserRow,
+        peer: IpAddr,
+    ) -> Result<(), AppError> {
+        // A new id at the privilege change defeats session fixation.
+        session.cycle_id().await.map_err(session_err)?;
+        session
+            .insert(SESSION_USER, user.id)
+            .await
+            .map_err(session_err)?;
+        session
+            .insert(SESSION_SIGNED_IN_AT, crate::store::now())
+            .await
+            .map_err(session_err)?;
+        let record = Audit::by_account(user.username.clone(), user.id)
+            .department(user.department_id)
+            .from_address(peer)
+            .action("sign_in")
+            .detail(format!("{} account", user.source))
+            .ok();
+        self.audit(record).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionService for Appliance {
+    async fn sign_in(
+        &self,
+        ctx: &RequestContext,
+        username: String,
+        password: String,
+    ) -> Result<Me, AppError> {
+        let session = ctx.session.as_ref().ok_or(AppError::Internal)?;
+        // A name that could be no account's is refused before it reaches
+        // the log or the audit, and counts against its address only.
+        let well_formed = validate::username("username", &username).ok();
+        let account = well_formed
+            .clone()
+            .unwrap_or_else(|| "(malformed name)".to_owned());
+        let refuse = |detail: &str| {
+            Audit::by_name(well_formed.clone())
+                .from_address(ctx.peer)
+                .action("sign_in")
+                .detail(detail)
+        };
+        if let Err(e) = self.throttled(&account, ctx.peer) {
+            // A flood leaves one record a minute per address, with its count.
+            if let Some(n) = self.refusals.refused(ctx.peer) {
+                let detail = format!("throttled: {n} refused since the last record");
+                self.audit(refuse(&detail).refused()).await;
+            }
+            return Err(e);
+        }
+        if well_formed.is_none() {
+            self.audit(refuse("malformed user name").failed()).await;
+            return Err(AppError::InvalidCredentials);
+        }
+        if password.is_empty() || password.len() > password::MAX_LENGTH {
+            self.audit(refuse("empty or oversized password").failed())
+                .await;
+            return Err(AppError::InvalidCredentials);
+        }
+        let lookup = account.clone();
+        let user = self
+            .store
+            .read(move |c| users::by_name(c, &lookup))
+            .await
+            .map_err(store_err)?;
+        // A local account answers for its name; directory accounts, and
+        // names unknown here, go to the directory when one is configured.
+        let verified = match user {
+            Some(u) if u.source == "local" => {
+                let stored = u.password_hash.clone();
+                let ok = run_blocking(move || password::verify(stored.as_deref(), &password)).await;
+                ok.then_some(u)
+            }
+            Some(_) | None => match self.directory_sign_in(&account, &password).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.audit(refuse("directory unreachable").failed()).await;
+                    return Err(e);
+                }
+            },
+        };
+        let Some(user) = verified.filter(|u| !u.disabled) else {
+            tracing::info!(account, peer = %ctx.peer, "sign-in refused");
+            self.audit(refuse("unknown user or wrong password").failed())
+                .await;
+            return Err(AppError::InvalidCredentials);
+        };
+        self.bind_session(session, &user, ctx.peer).await?;
+        tracing::info!(account, peer = %ctx.peer, "signed in");
+        Ok(Me {
+            role: user.effective_role(),
+            username: user.username,
+        })
+    }
+
+    async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        current_password: String,
+        new_password: String,
+    ) -> Result<(), AppError> {
+        self.change_own_password(ctx, current_password, new_password)
+            .await
+    }
+
+    async fn sign_out(&self, ctx: &RequestContext) -> Result<(), AppError> {
+        if let Some(session) = &ctx.session {
+            session.flush().await.map_err(session_err)?;
+        }
+        Ok(())
+    }
+
+    /// The account bound to a session, unless it was disabled since.
+    async fn principal_for_user(&self, user_id: i64) -> Result<Option<Principal>, AppError> {
+        self.store
+            .read(move |c| match users::by_id(c, user_id)? {
+                Some(u) if !u.disabled => Ok(Some(principal_of(c, u)?)),
+                Some(_) | None => Ok(None),
+            })
+            .await
+            .map_err(store_err)
+    }
+
+    /// The account behind a bearer token, unless unknown or disabled.
+    async fn principal_for_token(&self, secret: &str) -> Result<Option<Principal>, AppError> {
+        let hash = token::digest(secret);
+        let found = self
+            .store
+            .read(move |c| tokens::owner_of(c, &hash))
+            .await
+            .map_err(store_err)?;
+        let Some((token_id, user)) = found.filter(|(_, u)| !u.disabled) else {
+            return Ok(None);
+        };
+        // A token outlives sessions: the directory is asked again whether
+        // it still vouches for its account, once the last answer is old.
+        let user = match self.recheck_if_stale(user).await? {
+            Some(user) => user,
+            None => return Ok(None),
+        };
+        let principal = self
+            .store
+            .read(move |c| principal_of(c, user))
+            .await
+            .map_err(store_err)?;
+        self.store
+            .write(move |tx| tokens::touch(tx, token_id))
+            .await
+            .map_err(store_err)?;
+        Ok(Some(principal))
+    }
+}

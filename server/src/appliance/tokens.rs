@@ -1,0 +1,108 @@
+//! API tokens: each account's own, created and revoked by itself.
+
+use app::error::AppError;
+use app::model::{NewToken, Principal, TokensView};
+use app::service::{RequestContext, TokenService};
+use app::validate;
+use async_trait::async_trait;
+
+use super::Appliance;
+use super::errors::{session_err, store_err};
+use crate::auth::token;
+use crate::store::audit::Audit;
+use crate::store::tokens;
+
+/// The session key under which a new token waits to be shown, once.
+const SESSION_NEW_TOKEN: &str = "new_token";
+
+#[async_trait]
+impl TokenService for Appliance {
+    async fn tokens_view(
+        &self,
+        ctx: &RequestContext,
+        who: &Principal,
+    ) -> Result<TokensView, AppError> {
+        let user_id = who.user_id;
+        let tokens = self
+            .store
+            .read(move |c| tokens::list_for_user(c, user_id))
+            .await
+            .map_err(store_err)?;
+        let just_created = match &ctx.session {
+            Some(s) => s
+                .remove::<NewToken>(SESSION_NEW_TOKEN)
+                .await
+                .map_err(session_err)?,
+            None => None,
+        };
+        Ok(TokensView {
+            tokens,
+            just_created,
+        })
+    }
+
+    async fn create_token(
+        &self,
+        ctx: &RequestContext,
+        who: &Principal,
+        name: String,
+        expires_in_days: Option<u32>,
+    ) -> Result<NewToken, AppError> {
+        let name = validate::display_name("name", &name)?;
+        let expires_at = match expires_in_days {
+            None => None,
+            Some(days @ 1..=validate::TOKEN_DAYS_MAX) => {
+                Some(crate::store::now() + i64::from(days) * 86_400)
+            }
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "expires_in_days",
+                    format!("from 1 to {} days, or none", validate::TOKEN_DAYS_MAX),
+                ));
+            }
+        };
+        let (secret, hash) = token::generate();
+        let (user_id, stored_name) = (who.user_id, name.clone());
+        let id = self
+            .store
+            .write(move |tx| tokens::insert(tx, user_id, &stored_name, &hash, expires_at))
+            .await
+            .map_err(store_err)?;
+        let record = Audit::by(who)
+            .action("token.create")
+            .object(format!("token {name:?}"))
+            .ok();
+        self.audit(record).await;
+        let created = NewToken {
+            id,
+            name,
+            token: secret,
+        };
+        if let Some(session) = &ctx.session {
+            session
+                .insert(SESSION_NEW_TOKEN, &created)
+                .await
+                .map_err(session_err)?;
+        }
+        Ok(created)
+    }
+
+    async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let user_id = who.user_id;
+        let deleted = self
+            .store
+            .write(move |tx| tokens::delete_for_user(tx, user_id, id))
+            .await
+            .map_err(store_err)?;
+        if deleted {
+            let record = Audit::by(who)
+                .action("token.revoke")
+                .object(format!("token #{id}"))
+                .ok();
+            self.audit(record).await;
+            Ok(())
+        } else {
+            Err(AppError::NotFound("token".into()))
+        }
+    }
+}

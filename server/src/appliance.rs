@@ -197,7 +197,7 @@ impl Appliance {
                     ("name".to_owned(), row.name.clone()),
                 ]
                 .into();
-                Some(Stack::fill(&self.engine.stack.manifest.app.url, &vars))
+                Some(Stack::fill(&self.engine.stack().manifest.app.url, &vars))
             }
             _ => None,
         };
@@ -910,7 +910,7 @@ impl PortalService for Appliance {
     }
 
     async fn stack(&self) -> Result<StackInfo, AppError> {
-        let m = &self.engine.stack.manifest;
+        let m = &self.engine.stack().manifest;
         Ok(StackInfo {
             name: m.name.clone(),
             title: m.title.clone(),
@@ -947,7 +947,7 @@ impl PortalService for Appliance {
 
     async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError> {
         let name = validate::dns_label("name", &request.name)?;
-        let stack = self.engine.stack.clone();
+        let stack = self.engine.stack().clone();
         let size = stack.size(&request.size)?.clone();
         let network = request
             .network
@@ -976,7 +976,7 @@ impl PortalService for Appliance {
         })
         .await?;
         let health_expect = Stack::fill(
-            &self.engine.stack.manifest.app.health_expect,
+            &self.engine.stack().manifest.app.health_expect,
             &checked.template,
         );
         let plan = DeployPlan {
@@ -1155,7 +1155,7 @@ impl PortalService for Appliance {
             ))),
             Ok(false) => Err(AppError::NotFound("host".into())),
             Ok(true) => {
-                self.engine.hosts.forget(id);
+                self.engine.forget_host(id);
                 self.audit_change(who, "host.remove", format!("host #{id}"), None, None)
                     .await;
                 Ok(())

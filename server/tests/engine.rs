@@ -534,7 +534,7 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
          <metadata><dpe:instance xmlns:dpe='{ns}'><dpe:appliance>{appliance}</dpe:appliance><dpe:id>{orphan_uuid}</dpe:id><dpe:owner>x</dpe:owner></dpe:instance></metadata>\
          <memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>",
         ns = server::engine::xml::domain::DPE_NS,
-        appliance = engine.appliance_id,
+        appliance = engine.appliance_id(),
     );
     // Another appliance's domain on the same host is foreign too.
     let neighbour_uuid = "5c0ffee0-8d52-4a36-9c1e-5b2a1f0c9d22";

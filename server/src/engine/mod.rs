@@ -1,15 +1,26 @@
-//! The provisioning engine: talks to libvirt hosts.
+//! The provisioning engine: talks to libvirt hosts. Its rooms, from the
+//! top: `runtime` (the `Engine` and how it starts), `admission` (deploys
+//! and actions become tasks), `driver` (runs a task's steps, rolls back),
+//! `steps` (each step and its undo), `placement`, `reconcile` and `health`;
+//! below them `definition` (an instance's domain XML), `volumes` (volume
+//! names), `golden`, `seed`, `hosts` (connections), `hypervisor` and `xml`.
 
+mod admission;
 pub mod capabilities;
+mod definition;
+mod driver;
 pub mod golden;
 mod health;
 pub mod hosts;
 pub mod hypervisor;
 mod leases;
+mod placement;
 pub mod probe;
+mod reconcile;
 pub mod runtime;
 pub mod seed;
-pub mod steps;
+mod steps;
+mod volumes;
 pub mod xml;
 
 /// Stops libvirt from printing every error to stderr itself: dpe reports

@@ -30,12 +30,7 @@ pub struct DpeDomain {
     pub power: Power,
 }
 
-/// A DHCP lease of a libvirt network.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lease {
-    pub mac: String,
-    pub ip: String,
-}
+pub use super::leases::Lease;
 
 /// Node size, for placement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

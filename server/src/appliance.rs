@@ -26,9 +26,9 @@ use crate::auth::throttle::{RefusalTally, SignInThrottle};
 use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER, password, setup_code, token};
 use crate::blocking::run_blocking;
 use crate::config::Config;
-use crate::engine::EngineError;
 use crate::engine::probe;
 use crate::engine::runtime::{DeployPlan, Engine};
+use crate::engine::{EngineError, Refusal};
 use crate::error_chain;
 use crate::stack::{Stack, StackError};
 use crate::store::instances::InstanceRow;
@@ -66,6 +66,7 @@ fn internal(err: &dyn std::error::Error) -> AppError {
 fn store_err(err: StoreError) -> AppError {
     match err {
         StoreError::Duplicate(what) => AppError::Conflict(format!("{what} already exists")),
+        StoreError::NotFound(what) => AppError::NotFound(what.into()),
         e @ (StoreError::Open { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::Migration { .. }
@@ -91,11 +92,8 @@ fn engine_err(err: EngineError) -> AppError {
         EngineError::HostStarting(host) => AppError::Unavailable(format!(
             "host {host} is still starting; try again in a few seconds"
         )),
-        e @ EngineError::NoCapacity { .. } => AppError::Unavailable(e.to_string()),
-        e @ EngineError::NoOutsideZone => AppError::invalid("zone", e.to_string()),
-        e @ EngineError::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
-        EngineError::QuotaExceeded(why) => {
-            AppError::QuotaExceeded(format!("Deploy refused: {why}"))
+        e @ (EngineError::NoCapacity { .. } | EngineError::NotPlaced(_)) => {
+            AppError::Unavailable(e.to_string())
         }
         // Host internals (URIs, paths, libvirt's words) stay in the log.
         e @ (EngineError::Connect { .. }
@@ -105,10 +103,20 @@ fn engine_err(err: EngineError) -> AppError {
         | EngineError::Xml(_)
         | EngineError::Io(_)
         | EngineError::NoDomain(_)
+        | EngineError::VolumeMissing(_)
         | EngineError::Seed(_)
         | EngineError::Image { .. }
         | EngineError::PoolElsewhere { .. }
         | EngineError::Injected(_)) => internal(&e),
+    }
+}
+
+/// What the caller is told of a refused deploy.
+fn refusal_err(refusal: Refusal) -> AppError {
+    match refusal {
+        Refusal::Quota(exceeded) => AppError::QuotaExceeded(format!("Deploy refused: {exceeded}")),
+        e @ Refusal::NoOutsideZone => AppError::invalid("zone", e.to_string()),
+        e @ Refusal::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
     }
 }
 
@@ -990,7 +998,12 @@ impl PortalService for Appliance {
         };
         let name = plan.name.clone();
         let size = plan.size.name.clone();
-        match self.engine.submit_deploy(who, plan).await {
+        match self
+            .engine
+            .submit_deploy(who, plan)
+            .await
+            .map_err(engine_err)?
+        {
             Ok(accepted) => {
                 let object = format!("instance {name}");
                 let detail = Some(format!("size {size}"));
@@ -998,7 +1011,8 @@ impl PortalService for Appliance {
                     .await;
                 Ok(accepted)
             }
-            Err(EngineError::QuotaExceeded(why)) => {
+            Err(Refusal::Quota(exceeded)) => {
+                let why = exceeded.to_string();
                 self.audit(audit::Record {
                     actor: Some(who.username.clone()),
                     actor_id: Some(who.user_id),
@@ -1010,9 +1024,9 @@ impl PortalService for Appliance {
                     department_id: who.department_id,
                 })
                 .await;
-                Err(engine_err(EngineError::QuotaExceeded(why)))
+                Err(refusal_err(Refusal::Quota(exceeded)))
             }
-            Err(e) => Err(engine_err(e)),
+            Err(refusal) => Err(refusal_err(refusal)),
         }
     }
 

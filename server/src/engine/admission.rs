@@ -11,11 +11,11 @@ use app::org::Usage;
 use rand::Rng;
 use rusqlite::Connection;
 
-use super::EngineError;
 use super::runtime::Engine;
 use super::seed::StaticAddressing;
 use super::steps::Step;
 use super::volumes;
+use super::{EngineError, Refusal};
 use crate::stack::Size;
 use crate::store::instances::{self, NewInstance};
 use crate::store::{StoreError, hosts, quotas, tasks, zones};
@@ -80,15 +80,15 @@ fn wiring(
     tx: &Connection,
     zone: NetworkZone,
     inside: String,
-) -> Result<Result<Wiring, EngineError>, StoreError> {
+) -> Result<Result<Wiring, Refusal>, StoreError> {
     match zone {
         NetworkZone::Inside => Ok(Ok((inside, None))),
         NetworkZone::Outside => {
             let Some(zone) = zones::outside(tx)? else {
-                return Ok(Err(EngineError::NoOutsideZone));
+                return Ok(Err(Refusal::NoOutsideZone));
             };
             let Some(address) = zones::free_address(tx, &zone)? else {
-                return Ok(Err(EngineError::PoolExhausted {
+                return Ok(Err(Refusal::PoolExhausted {
                     first: zone.first,
                     last: zone.last,
                 }));
@@ -110,10 +110,10 @@ fn admit(
     tx: &Connection,
     who: &Identity,
     plan: &DeployPlan,
-) -> Result<Result<(i64, i64), EngineError>, StoreError> {
+) -> Result<Result<(i64, i64), Refusal>, StoreError> {
     let wanted = usage_of(plan);
     if let Some(exceeded) = quotas::check_deploy(tx, who.owner_id, who.department_id, &wanted)? {
-        return Ok(Err(EngineError::QuotaExceeded(exceeded.to_string())));
+        return Ok(Err(Refusal::Quota(exceeded)));
     }
     let (network, fixed) = match wiring(tx, plan.zone, who.network.clone())? {
         Ok(wiring) => wiring,
@@ -157,12 +157,13 @@ fn admit(
 }
 
 impl Engine {
-    /// Records the instance and its deploy task, and starts it.
+    /// Records the instance and its deploy task, and starts it; a refusal
+    /// records nothing.
     pub async fn submit_deploy(
         self: &Arc<Self>,
         owner: &Principal,
         plan: DeployPlan,
-    ) -> Result<Accepted, EngineError> {
+    ) -> Result<Result<Accepted, Refusal>, EngineError> {
         let uuid = uuid::Uuid::new_v4().to_string();
         let network = match plan.network.clone() {
             Some(n) => n,
@@ -183,12 +184,17 @@ impl Engine {
             network,
             params_json: serde_json::to_string(&plan.public_params).unwrap_or_else(|_| "{}".into()),
         };
-        let (id, task_id) = self.store.write(move |tx| admit(tx, &who, &plan)).await??;
+        let admitted = self.store.write(move |tx| admit(tx, &who, &plan)).await?;
+        let (id, task_id) = match admitted {
+            Ok(ids) => ids,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         tokio::spawn(self.clone().run_task(task_id));
-        Ok(Accepted { id, task_id })
+        Ok(Ok(Accepted { id, task_id }))
     }
 
-    /// Starts a lifecycle task; `Store(Duplicate)` when the instance is busy.
+    /// Starts a lifecycle task; `Store(Duplicate)` when the instance is
+    /// busy, `Store(NotFound)` when it is gone.
     pub async fn submit_action(
         self: &Arc<Self>,
         instance_id: i64,
@@ -197,8 +203,8 @@ impl Engine {
         let task_id = self
             .store
             .write(move |tx| {
-                let inst = instances::by_id(tx, instance_id)?
-                    .ok_or(StoreError::Duplicate("no such instance"))?;
+                let inst =
+                    instances::by_id(tx, instance_id)?.ok_or(StoreError::NotFound("instance"))?;
                 if kind == TaskKind::Delete {
                     instances::set_status(tx, instance_id, "deleting", None)?;
                 }

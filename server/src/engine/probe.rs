@@ -142,16 +142,15 @@ pub fn is_starting(uri: &str, err: &EngineError) -> bool {
         | EngineError::Xml(_)
         | EngineError::Io(_)
         | EngineError::NoDomain(_)
+        | EngineError::VolumeMissing(_)
+        | EngineError::NotPlaced(_)
         | EngineError::Seed(_)
         | EngineError::HostDown(_)
         | EngineError::NoCapacity { .. }
         | EngineError::Image { .. }
         | EngineError::Store(_)
         | EngineError::PoolElsewhere { .. }
-        | EngineError::Injected(_)
-        | EngineError::QuotaExceeded(_)
-        | EngineError::NoOutsideZone
-        | EngineError::PoolExhausted { .. } => false,
+        | EngineError::Injected(_) => false,
     }
 }
 

@@ -31,10 +31,10 @@ impl Engine {
             let accel = host.acceleration()?;
             let disk = host
                 .volume_path(&pool, &volumes.disk)?
-                .ok_or_else(|| EngineError::NoDomain(volumes.disk.clone()))?;
+                .ok_or_else(|| EngineError::VolumeMissing(volumes.disk.clone()))?;
             let seed = host
                 .volume_path(&pool, &volumes.seed)?
-                .ok_or_else(|| EngineError::NoDomain(volumes.seed.clone()))?;
+                .ok_or_else(|| EngineError::VolumeMissing(volumes.seed.clone()))?;
             let console = Path::new(&row.storage_dir)
                 .join(&volumes.console_log)
                 .display()

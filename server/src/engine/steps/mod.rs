@@ -160,7 +160,7 @@ impl Engine {
     ) -> Result<(Arc<dyn Hypervisor>, HostRow), EngineError> {
         let host_id = inst
             .host_id
-            .ok_or_else(|| EngineError::HostDown("(not placed)".into()))?;
+            .ok_or_else(|| EngineError::NotPlaced(inst.name.clone()))?;
         let row = self
             .store
             .read(hosts::list)

@@ -26,6 +26,7 @@ use crate::auth::throttle::{RefusalTally, SignInThrottle};
 use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER, password, setup_code, token};
 use crate::blocking::run_blocking;
 use crate::config::Config;
+use crate::engine::connector::{Connector, LibvirtConnector};
 use crate::engine::probe;
 use crate::engine::runtime::{DeployPlan, Engine};
 use crate::engine::{EngineError, Refusal};
@@ -106,8 +107,7 @@ fn engine_err(err: EngineError) -> AppError {
         | EngineError::VolumeMissing(_)
         | EngineError::Seed(_)
         | EngineError::Image { .. }
-        | EngineError::PoolElsewhere { .. }
-        | EngineError::Injected(_)) => internal(&e),
+        | EngineError::PoolElsewhere { .. }) => internal(&e),
     }
 }
 
@@ -256,6 +256,16 @@ impl Appliance {
     }
 
     pub async fn new(store: Store, config: Config) -> Result<Arc<Appliance>, StartError> {
+        Appliance::with_connector(store, config, Arc::new(LibvirtConnector)).await
+    }
+
+    /// An appliance whose engine opens hosts through `connector` (tests
+    /// give it fake hosts).
+    pub async fn with_connector(
+        store: Store,
+        config: Config,
+        connector: Arc<dyn Connector>,
+    ) -> Result<Arc<Appliance>, StartError> {
         let complete = store.read(settings::setup_complete).await?;
         let stack = Arc::new(Stack::load(&config.stack_dir, &config.image_dir)?);
         if !complete {
@@ -271,7 +281,8 @@ impl Appliance {
         {
             tracing::info!("sealed the directory's bind password that was stored in the clear");
         }
-        let engine = Engine::new(store.clone(), stack, config.engine()).await?;
+        let engine =
+            Engine::with_connector(store.clone(), stack, config.engine(), connector).await?;
         engine.start_background().await?;
         Ok(Arc::new(Appliance {
             secrets,

@@ -43,11 +43,7 @@ impl Engine {
             }
             self.mark(task_id, pos, "running").await?;
             tracing::debug!(task_id, step = step.name(), "step started");
-            let result = match self.take_fault(step.name()) {
-                true => Err(EngineError::Injected(step.name())),
-                false => self.do_step(task, *step).await,
-            };
-            match result {
+            match self.do_step(task, *step).await {
                 Ok(()) => self.mark(task_id, pos, "done").await?,
                 Err(e) => {
                     self.mark(task_id, pos, "failed").await?;
@@ -121,15 +117,6 @@ impl Engine {
             self.mark(task.id, pos, "undone").await?;
         }
         Ok(())
-    }
-
-    fn take_fault(&self, step: &str) -> bool {
-        let mut fault = self.fault.lock().unwrap_or_else(|p| p.into_inner());
-        if *fault == Some(step) {
-            *fault = None;
-            return true;
-        }
-        false
     }
 
     async fn mark(&self, task_id: i64, pos: usize, state: &'static str) -> Result<(), EngineError> {

@@ -3,10 +3,12 @@
 //! and actions become tasks), `driver` (runs a task's steps, rolls back),
 //! `steps` (each step and its undo), `placement`, `reconcile` and `health`;
 //! below them `definition` (an instance's domain XML), `volumes` (volume
-//! names), `golden`, `seed`, `hosts` (connections), `hypervisor` and `xml`.
+//! names), `golden`, `seed`, `hosts` (connections, opened by a `connector`),
+//! `hypervisor` (libvirt; `test_driver` for libvirt's test driver) and `xml`.
 
 mod admission;
 pub mod capabilities;
+pub mod connector;
 mod definition;
 mod driver;
 pub mod golden;
@@ -20,6 +22,7 @@ mod reconcile;
 pub mod runtime;
 pub mod seed;
 mod steps;
+mod test_driver;
 mod volumes;
 pub mod xml;
 
@@ -88,8 +91,6 @@ pub enum EngineError {
         path: String,
         wanted: String,
     },
-    #[error("injected failure at step {0}")]
-    Injected(&'static str),
 }
 
 /// Why a deploy is refused: the appliance's rules said no, nothing failed.
@@ -134,8 +135,7 @@ impl EngineError {
             }
             e @ (EngineError::HostDown(_)
             | EngineError::HostStarting(_)
-            | EngineError::NoCapacity { .. }
-            | EngineError::Injected(_)) => e.to_string(),
+            | EngineError::NoCapacity { .. }) => e.to_string(),
         }
     }
 }

@@ -149,8 +149,7 @@ pub fn is_starting(uri: &str, err: &EngineError) -> bool {
         | EngineError::NoCapacity { .. }
         | EngineError::Image { .. }
         | EngineError::Store(_)
-        | EngineError::PoolElsewhere { .. }
-        | EngineError::Injected(_) => false,
+        | EngineError::PoolElsewhere { .. } => false,
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use super::EngineError;
+use super::connector::{Connector, LibvirtConnector};
 use super::golden::ImageIdentity;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
@@ -54,16 +55,26 @@ pub struct Engine {
     pub(super) golden_lock: tokio::sync::Mutex<()>,
     pub(super) identity: tokio::sync::OnceCell<ImageIdentity>,
     pub(super) events: broadcast::Sender<i64>,
-    pub(super) fault: Mutex<Option<&'static str>>,
     pub(super) orphans: Mutex<Vec<String>>,
     pub(super) http: reqwest::Client,
 }
 
 impl Engine {
+    /// An engine on libvirt hosts.
     pub async fn new(
         store: Store,
         stack: Arc<Stack>,
         config: EngineConfig,
+    ) -> Result<Arc<Engine>, EngineError> {
+        Engine::with_connector(store, stack, config, Arc::new(LibvirtConnector)).await
+    }
+
+    /// An engine whose hosts `connector` opens (tests give it fake ones).
+    pub async fn with_connector(
+        store: Store,
+        stack: Arc<Stack>,
+        config: EngineConfig,
+        connector: Arc<dyn Connector>,
     ) -> Result<Arc<Engine>, EngineError> {
         let appliance_id = store
             .write(|tx| {
@@ -79,13 +90,12 @@ impl Engine {
             appliance_id,
             store,
             stack,
-            hosts: Arc::new(HostPool::default()),
+            hosts: Arc::new(HostPool::new(connector)),
             config,
             placement: tokio::sync::Mutex::new(()),
             golden_lock: tokio::sync::Mutex::new(()),
             identity: tokio::sync::OnceCell::new(),
             events: broadcast::channel(1024).0,
-            fault: Mutex::new(None),
             orphans: Mutex::new(Vec::new()),
             http: super::health::client()?,
         });
@@ -137,11 +147,6 @@ impl Engine {
 
     pub(super) fn notify(&self, task_id: i64) {
         let _ = self.events.send(task_id);
-    }
-
-    /// Makes the next run of step `name` fail (tests of rollback).
-    pub fn inject_fault(&self, step: Option<&'static str>) {
-        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = step;
     }
 
     /// The appliance id written into every domain this engine defines.

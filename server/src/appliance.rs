@@ -281,8 +281,7 @@ impl Appliance {
         {
             tracing::info!("sealed the directory's bind password that was stored in the clear");
         }
-        let engine =
-            Engine::with_connector(store.clone(), stack, config.engine(), connector).await?;
+        let engine = Engine::new(store.clone(), stack, config.engine(), connector).await?;
         engine.start_background().await?;
         Ok(Arc::new(Appliance {
             secrets,

@@ -38,7 +38,7 @@ pub struct DeployPlan {
 
 /// What a new instance is called and how it is wired, decided before the
 /// transaction that records it.
-struct Identity {
+struct NewInstanceIdentity {
     uuid: String,
     volume_stem: String,
     mac: String,
@@ -108,7 +108,7 @@ fn wiring(
 /// transaction: nothing was written.
 fn admit(
     tx: &Connection,
-    who: &Identity,
+    who: &NewInstanceIdentity,
     plan: &DeployPlan,
 ) -> Result<Result<(i64, i64), Refusal>, StoreError> {
     let wanted = usage_of(plan);
@@ -175,7 +175,7 @@ impl Engine {
                 .map(|h| h.network.clone())
                 .unwrap_or_else(|| "default".into()),
         };
-        let who = Identity {
+        let who = NewInstanceIdentity {
             volume_stem: volumes::stem(&self.appliance_id, &uuid),
             uuid,
             mac: random_mac(),

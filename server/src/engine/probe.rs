@@ -128,7 +128,7 @@ pub fn is_local(uri: &str) -> bool {
 /// checks QEMU's capabilities (seconds to minutes after a boot). A remote
 /// host that does not answer is just down.
 pub fn is_starting(uri: &str, err: &EngineError) -> bool {
-    if !is_local(uri) || uri.starts_with("test:") {
+    if !is_local(uri) || super::test_driver::is_test_driver(uri) {
         return false;
     }
     match err {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use super::EngineError;
-use super::connector::{Connector, LibvirtConnector};
+use super::connector::Connector;
 use super::golden::ImageIdentity;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
@@ -60,17 +60,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine on libvirt hosts.
+    /// An engine whose hosts `connector` opens: `LibvirtConnector` in
+    /// production, fake hosts in tests.
     pub async fn new(
-        store: Store,
-        stack: Arc<Stack>,
-        config: EngineConfig,
-    ) -> Result<Arc<Engine>, EngineError> {
-        Engine::with_connector(store, stack, config, Arc::new(LibvirtConnector)).await
-    }
-
-    /// An engine whose hosts `connector` opens (tests give it fake ones).
-    pub async fn with_connector(
         store: Store,
         stack: Arc<Stack>,
         config: EngineConfig,

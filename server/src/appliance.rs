@@ -20,6 +20,7 @@ use crate::auth::secret_box::SecretBox;
 use crate::auth::setup_code;
 use crate::auth::throttle::{RefusalTally, SignInThrottle};
 use crate::config::Config;
+use crate::engine::connector::{Connector, LibvirtConnector};
 use crate::engine::runtime::Engine;
 use crate::error_chain;
 use crate::stack::Stack;
@@ -89,6 +90,16 @@ fn rfc3339_ms(ms: i64) -> String {
 
 impl Appliance {
     pub async fn new(store: Store, config: Config) -> Result<Arc<Appliance>, StartError> {
+        Appliance::with_connector(store, config, Arc::new(LibvirtConnector)).await
+    }
+
+    /// An appliance whose engine opens hosts through `connector` (tests
+    /// give it fake hosts).
+    pub async fn with_connector(
+        store: Store,
+        config: Config,
+        connector: Arc<dyn Connector>,
+    ) -> Result<Arc<Appliance>, StartError> {
         let complete = store.read(settings::setup_complete).await?;
         let stack = Arc::new(Stack::load(&config.stack_dir, &config.image_dir)?);
         if !complete {
@@ -104,7 +115,7 @@ impl Appliance {
         {
             tracing::info!("sealed the directory's bind password that was stored in the clear");
         }
-        let engine = Engine::new(store.clone(), stack, config.engine()).await?;
+        let engine = Engine::new(store.clone(), stack, config.engine(), connector).await?;
         engine.start_background().await?;
         Ok(Arc::new(Appliance {
             secrets,

@@ -1,22 +1,22 @@
-//! The provisioning engine through the REST API, on libvirt's test driver:
-//! every step, rollback from a failure at every step, lifecycle, busy
-//! instances, ownership, orphans, placement and resume after a restart.
+//! The provisioning engine through the REST API: every step, rollback from
+//! a failure at every step, lifecycle, busy instances, ownership, orphans,
+//! placement and resume after a restart.
 //!
-//! The test driver's state is shared by the whole process and the
-//! reconciler removes dpe domains it has no record of, so these tests run
-//! one at a time.
+//! Each test app has in-memory hosts of its own (`common::fake_host`), so
+//! the tests run in parallel and can make any host call fail. The whole
+//! lifecycle also runs once on libvirt's test driver, the host that
+//! `--allow-test-driver` offers to users.
 
 mod common;
 
 use std::time::Duration;
 
 use app::model::{Role, TaskKind};
+use common::fake_host::FOREIGN_DOMAIN_UUID;
 use common::{TestApp, status_json};
 use reqwest::Client;
 use serde_json::{Value, json};
 use server::store::{instances, tasks, users};
-
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn wait_task(app: &TestApp, client: &Client, task_id: i64) -> Value {
     common::wait_task(client, &app.url(""), task_id, Duration::from_secs(10)).await
@@ -88,17 +88,26 @@ async fn wait_state(app: &TestApp, client: &Client, id: i64, want: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_runs_every_step_then_the_lifecycle_and_delete_leave_nothing() {
-    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    deploy_lifecycle_and_delete(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_lifecycle_works_on_libvirts_test_driver_as_offered_to_users() {
     let app = TestApp::builder().set_up().start().await;
+    deploy_lifecycle_and_delete(&app).await;
+}
+
+async fn deploy_lifecycle_and_delete(app: &TestApp) {
     let client = app.admin().await;
 
-    let (status, accepted) = deploy(&app, &client, "wiki-1").await;
+    let (status, accepted) = deploy(app, &client, "wiki-1").await;
     assert_eq!(status, 202, "{accepted}");
     let (id, task_id) = (
         accepted["id"].as_i64().unwrap(),
         accepted["task_id"].as_i64().unwrap(),
     );
-    let task = wait_task(&app, &client, task_id).await;
+    let task = wait_task(app, &client, task_id).await;
     assert_eq!(task["state"], "succeeded", "{task}");
     assert_eq!(task["progress"], 100);
     let names: Vec<_> = task["steps"]
@@ -116,14 +125,14 @@ async fn deploy_runs_every_step_then_the_lifecycle_and_delete_leave_nothing() {
         );
     }
 
-    let (_, inst) = get_instance(&app, &client, id).await;
+    let (_, inst) = get_instance(app, &client, id).await;
     assert_eq!(inst["name"], "wiki-1");
     assert_eq!(inst["state"], "running", "{inst}");
     assert_eq!(inst["owner"], "admin");
     assert_eq!(inst["size"], "tiny");
     assert!(inst["host"].is_string());
-    let uuid = uuid_of(&app, id).await;
-    let (domain, volumes) = leftovers(&app, &uuid).await;
+    let uuid = uuid_of(app, id).await;
+    let (domain, volumes) = leftovers(app, &uuid).await;
     assert!(domain);
     assert_eq!(volumes.len(), 2, "overlay and seed: {volumes:?}");
 
@@ -142,9 +151,9 @@ async fn deploy_runs_every_step_then_the_lifecycle_and_delete_leave_nothing() {
         )
         .await;
         assert_eq!(status, 202, "{action}: {started}");
-        let task = wait_task(&app, &client, started["task_id"].as_i64().unwrap()).await;
+        let task = wait_task(app, &client, started["task_id"].as_i64().unwrap()).await;
         assert_eq!(task["state"], "succeeded", "{action}: {task}");
-        wait_state(&app, &client, id, state).await;
+        wait_state(app, &client, id, state).await;
     }
 
     let (status, started) = status_json(
@@ -156,11 +165,11 @@ async fn deploy_runs_every_step_then_the_lifecycle_and_delete_leave_nothing() {
     )
     .await;
     assert_eq!(status, 202);
-    let task = wait_task(&app, &client, started["task_id"].as_i64().unwrap()).await;
+    let task = wait_task(app, &client, started["task_id"].as_i64().unwrap()).await;
     assert_eq!(task["state"], "succeeded", "{task}");
-    assert_eq!(get_instance(&app, &client, id).await.0, 404);
+    assert_eq!(get_instance(app, &client, id).await.0, 404);
     assert_eq!(
-        leftovers(&app, &uuid).await,
+        leftovers(app, &uuid).await,
         (false, vec![]),
         "nothing is left"
     );
@@ -181,20 +190,25 @@ async fn deploy_runs_every_step_then_the_lifecycle_and_delete_leave_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_at_any_step_rolls_back_everything() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     let client = app.admin().await;
-    for (n, step) in ["place", "clone", "seed", "define", "start"]
-        .into_iter()
-        .enumerate()
-    {
-        app.appliance.engine.inject_fault(Some(step));
+    // The host call each step fails on, and what the failure then says.
+    let failures = [
+        ("place", "capacity", "", "no host has room"),
+        ("clone", "create_overlay", "", "create_overlay"),
+        ("seed", "upload_volume", "-seed.img", "upload_volume"),
+        ("define", "define_domain", "", "define_domain"),
+        ("start", "start_domain", "", "start_domain"),
+    ];
+    let host = app.fake_host();
+    for (n, (step, call, on, says)) in failures.into_iter().enumerate() {
+        host.fail_next_on(call, on);
         let (status, accepted) = deploy(&app, &client, &format!("fail-{n}")).await;
         assert_eq!(status, 202);
         let id = accepted["id"].as_i64().unwrap();
         let task = wait_task(&app, &client, accepted["task_id"].as_i64().unwrap()).await;
         assert_eq!(task["state"], "failed", "{step}: {task}");
-        assert!(task["error"].as_str().unwrap().contains(step), "{task}");
+        assert!(task["error"].as_str().unwrap().contains(says), "{task}");
         let steps = task["steps"].as_array().unwrap();
         for (i, s) in steps.iter().enumerate() {
             let want = if i <= n { "undone" } else { "pending" };
@@ -202,7 +216,7 @@ async fn a_failure_at_any_step_rolls_back_everything() {
         }
         let (_, inst) = get_instance(&app, &client, id).await;
         assert_eq!(inst["state"], "failed");
-        assert!(inst["error"].as_str().unwrap().contains(step));
+        assert!(inst["error"].as_str().unwrap().contains(says));
         let uuid = uuid_of(&app, id).await;
         assert_eq!(
             leftovers(&app, &uuid).await,
@@ -230,8 +244,7 @@ async fn a_failure_at_any_step_rolls_back_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_with_the_field_and_nothing_is_kept() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     let client = app.admin().await;
     let cases = [
         (json!({"name": "<b>x</b>", "size": "tiny"}), "name"),
@@ -317,8 +330,7 @@ async fn bad_requests_are_refused_with_the_field_and_nothing_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_busy_with_a_task_refuses_another() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     let client = app.admin().await;
     let (_, accepted) = deploy(&app, &client, "busy").await;
     let id = accepted["id"].as_i64().unwrap();
@@ -382,8 +394,7 @@ async fn an_instance_busy_with_a_task_refuses_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_see_and_act_on_their_own_instances_only() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     let admin = app.admin().await;
     for name in ["bob", "eve"] {
         let hash = server::auth::password::hash("Long-Enough-Pass-42");
@@ -502,8 +513,7 @@ async fn users_see_and_act_on_their_own_instances_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_room_fails_the_deploy_at_placement() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     let client = app.admin().await;
     let (_, accepted) = status_json(
         client
@@ -524,8 +534,7 @@ async fn no_room_fails_the_deploy_at_placement() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     let engine = app.appliance.engine.clone();
     let host = engine.connect(1).await.unwrap();
     let orphan_uuid = "0b7e4f8e-8d52-4a36-9c1e-5b2a1f0c9d11";
@@ -534,7 +543,7 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
          <metadata><dpe:instance xmlns:dpe='{ns}'><dpe:appliance>{appliance}</dpe:appliance><dpe:id>{orphan_uuid}</dpe:id><dpe:owner>x</dpe:owner></dpe:instance></metadata>\
          <memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>",
         ns = server::engine::xml::domain::DPE_NS,
-        appliance = engine.appliance_id,
+        appliance = engine.appliance_id(),
     );
     // Another appliance's domain on the same host is foreign too.
     let neighbour_uuid = "5c0ffee0-8d52-4a36-9c1e-5b2a1f0c9d22";
@@ -595,24 +604,23 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
         cleaned.iter().any(|c| c.contains("dpe-orphan")),
         "{cleaned:?}"
     );
-    // The test driver's own domain "test" carries no dpe metadata: untouched.
-    let conn = virt::connect::Connect::open(Some("test:///default")).unwrap();
-    assert!(virt::domain::Domain::lookup_by_name(&conn, "test").is_ok());
+    // The host's own domain "test" carries no dpe metadata: untouched.
     let h = host.clone();
-    let neighbour = tokio::task::spawn_blocking(move || {
+    let (foreign, neighbour) = tokio::task::spawn_blocking(move || {
+        let foreign = h.domain_power(FOREIGN_DOMAIN_UUID).unwrap().is_some();
         let there = h.domain_power(neighbour_uuid).unwrap().is_some();
         h.undefine_domain(neighbour_uuid).unwrap();
-        there
+        (foreign, there)
     })
     .await
     .unwrap();
+    assert!(foreign, "a domain without dpe metadata is left alone");
     assert!(neighbour, "another appliance's domain is left alone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_cut_off_by_a_restart_is_resumed() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     // The rows a deploy writes before its first step, with no process to run it.
     let (id, task_id) = app
         .appliance
@@ -667,8 +675,7 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
 /// else (the test driver's domains run no guest).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outside_zone_hands_out_fixed_addresses_from_its_pool() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     let admin = app.admin().await;
     let outside = |name: &str| {
         json!({"name": name, "size": "tiny", "zone": "outside",
@@ -791,13 +798,7 @@ async fn the_outside_zone_hands_out_fixed_addresses_from_its_pool() {
 
     // The domain's NIC is on the bridge, with no libvirt network.
     let uuid = uuid_of(&app, ids[0]).await;
-    let xml = tokio::task::spawn_blocking(move || {
-        let conn = virt::connect::Connect::open(Some(common::HOST_URI)).unwrap();
-        let domain = virt::domain::Domain::lookup_by_uuid_string(&conn, &uuid).unwrap();
-        domain.get_xml_desc(0).unwrap()
-    })
-    .await
-    .unwrap();
+    let xml = app.fake_host().domain_xml(&uuid).unwrap();
     assert!(
         xml.contains("<interface type='bridge'>") || xml.contains("<interface type=\"bridge\">"),
         "{xml}"
@@ -844,8 +845,7 @@ async fn the_outside_zone_hands_out_fixed_addresses_from_its_pool() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tasks_event_stream_shows_it_running_and_ends_with_its_end() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder().set_up().start().await;
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
     let client = app.admin().await;
     let (status, _) = status_json(
         client

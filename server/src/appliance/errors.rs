@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::error::AppError;
 
 use crate::auth::secret_box::SecretBoxError;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, Refusal};
 use crate::error_chain;
 use crate::stack::StackError;
 use crate::store::StoreError;
@@ -22,6 +22,7 @@ pub(super) fn internal(err: &dyn std::error::Error) -> AppError {
 pub(super) fn store_err(err: StoreError) -> AppError {
     match err {
         StoreError::Duplicate(what) => AppError::Conflict(format!("{what} already exists")),
+        StoreError::NotFound(what) => AppError::NotFound(what.into()),
         e @ (StoreError::Open { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::Migration { .. }
@@ -47,11 +48,8 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         EngineError::HostStarting(host) => AppError::Unavailable(format!(
             "host {host} is still starting; try again in a few seconds"
         )),
-        e @ EngineError::NoCapacity { .. } => AppError::Unavailable(e.to_string()),
-        e @ EngineError::NoOutsideZone => AppError::invalid("zone", e.to_string()),
-        e @ EngineError::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
-        EngineError::QuotaExceeded(why) => {
-            AppError::QuotaExceeded(format!("Deploy refused: {why}"))
+        e @ (EngineError::NoCapacity { .. } | EngineError::NotPlaced(_)) => {
+            AppError::Unavailable(e.to_string())
         }
         // Host internals (URIs, paths, libvirt's words) stay in the log.
         e @ (EngineError::Connect { .. }
@@ -61,10 +59,19 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         | EngineError::Xml(_)
         | EngineError::Io(_)
         | EngineError::NoDomain(_)
+        | EngineError::VolumeMissing(_)
         | EngineError::Seed(_)
         | EngineError::Image { .. }
-        | EngineError::PoolElsewhere { .. }
-        | EngineError::Injected(_)) => internal(&e),
+        | EngineError::PoolElsewhere { .. }) => internal(&e),
+    }
+}
+
+/// What the caller is told of a refused deploy.
+pub(super) fn refusal_err(refusal: Refusal) -> AppError {
+    match refusal {
+        Refusal::Quota(exceeded) => AppError::QuotaExceeded(format!("Deploy refused: {exceeded}")),
+        e @ Refusal::NoOutsideZone => AppError::invalid("zone", e.to_string()),
+        e @ Refusal::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
     }
 }
 

@@ -85,7 +85,7 @@ impl HostService for Appliance {
             ))),
             hosts::Removal::NoSuchHost => Err(AppError::NotFound("host".into())),
             hosts::Removal::Removed => {
-                self.engine.hosts.forget(id);
+                self.engine.forget_host(id);
                 let record = Audit::by(who)
                     .action("host.remove")
                     .object(format!("host #{id}"))

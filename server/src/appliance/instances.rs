@@ -13,11 +13,11 @@ use app::service::{InstanceService, TaskUpdates};
 use app::validate;
 use async_trait::async_trait;
 
-use super::errors::{engine_err, internal, store_err};
+use super::errors::{engine_err, internal, refusal_err, store_err};
 use super::{Appliance, rfc3339_ms};
 use crate::blocking::run_blocking;
-use crate::engine::EngineError;
 use crate::engine::runtime::DeployPlan;
+use crate::engine::{EngineError, Refusal};
 use crate::stack::Stack;
 use crate::store::audit::Audit;
 use crate::store::instances::InstanceRow;
@@ -63,7 +63,7 @@ impl Appliance {
                     ("name".to_owned(), row.name.clone()),
                 ]
                 .into();
-                Some(Stack::fill(&self.engine.stack.manifest.app.url, &vars))
+                Some(Stack::fill(&self.engine.stack().manifest.app.url, &vars))
             }
             _ => None,
         };
@@ -100,7 +100,7 @@ impl Appliance {
 #[async_trait]
 impl InstanceService for Appliance {
     async fn stack(&self) -> Result<StackInfo, AppError> {
-        let m = &self.engine.stack.manifest;
+        let m = &self.engine.stack().manifest;
         Ok(StackInfo {
             name: m.name.clone(),
             title: m.title.clone(),
@@ -137,7 +137,7 @@ impl InstanceService for Appliance {
 
     async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError> {
         let name = validate::dns_label("name", &request.name)?;
-        let stack = self.engine.stack.clone();
+        let stack = self.engine.stack().clone();
         let size = stack.size(&request.size)?.clone();
         let network = request
             .network
@@ -166,7 +166,7 @@ impl InstanceService for Appliance {
         })
         .await?;
         let health_expect = Stack::fill(
-            &self.engine.stack.manifest.app.health_expect,
+            &self.engine.stack().manifest.app.health_expect,
             &checked.template,
         );
         let plan = DeployPlan {
@@ -180,7 +180,12 @@ impl InstanceService for Appliance {
         };
         let name = plan.name.clone();
         let size = plan.size.name.clone();
-        match self.engine.submit_deploy(who, plan).await {
+        match self
+            .engine
+            .submit_deploy(who, plan)
+            .await
+            .map_err(engine_err)?
+        {
             Ok(accepted) => {
                 let record = Audit::by(who)
                     .action("instance.deploy")
@@ -190,16 +195,16 @@ impl InstanceService for Appliance {
                 self.audit(record).await;
                 Ok(accepted)
             }
-            Err(EngineError::QuotaExceeded(why)) => {
+            Err(Refusal::Quota(exceeded)) => {
                 let record = Audit::by(who)
                     .action("instance.deploy")
                     .object(format!("instance {name}"))
-                    .detail(why.clone())
+                    .detail(exceeded.to_string())
                     .refused();
                 self.audit(record).await;
-                Err(engine_err(EngineError::QuotaExceeded(why)))
+                Err(refusal_err(Refusal::Quota(exceeded)))
             }
-            Err(e) => Err(engine_err(e)),
+            Err(refusal) => Err(refusal_err(refusal)),
         }
     }
 

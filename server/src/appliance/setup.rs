@@ -17,7 +17,7 @@ use super::Appliance;
 use super::errors::{engine_err, internal, store_err, throttled_for};
 use crate::auth::{password, setup_code};
 use crate::blocking::run_blocking;
-use crate::engine::probe;
+use crate::engine::{probe, test_driver};
 use crate::error_chain;
 use crate::store::audit::{self, Audit};
 use crate::store::{StoreError, hosts, settings, users};
@@ -86,7 +86,7 @@ pub(super) async fn probe_new_host(
 
 /// Creates the storage directory when the host is this machine.
 fn prepare_local_storage(uri: &str, dir: &str) -> Result<(), AppError> {
-    if !probe::is_local(uri) || uri.starts_with("test:") {
+    if !probe::is_local(uri) || test_driver::is_test_driver(uri) {
         return Ok(());
     }
     std::fs::create_dir_all(Path::new(dir)).map_err(|e| {

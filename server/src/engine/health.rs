@@ -1,10 +1,21 @@
 //! The application health check: one GET to the instance's own address and
 //! port. A guest is not trusted: its answer may redirect anywhere or never
-//! end, so no redirect is followed and at most 1 MiB is read.
+//! end, so no redirect is followed and at most 1 MiB is read. The
+//! reconciler records the answer; the first healthy one also rewrites the
+//! seed without the user-data, and so without secrets.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::EngineError;
+use super::definition::{addressing, static_addressing};
+use super::hypervisor::Hypervisor;
+use super::runtime::Engine;
+use super::seed::{self, SeedContent};
+use super::steps::EMPTY_USER_DATA;
+use super::volumes::InstanceVolumes;
+use crate::blocking::run_blocking;
+use crate::store::instances::{self, InstanceRow};
 
 /// The most of an answer that is read before the check gives up.
 const MAX_BODY: usize = 1 << 20;
@@ -39,6 +50,75 @@ pub async fn answers(client: &reqwest::Client, url: &str, expect: &str) -> bool 
         }
     }
     String::from_utf8_lossy(&body).contains(expect)
+}
+
+impl Engine {
+    pub(super) async fn record_health(
+        &self,
+        id: i64,
+        health: &'static str,
+    ) -> Result<(), EngineError> {
+        self.store
+            .write(move |tx| instances::set_health(tx, id, health))
+            .await?;
+        Ok(())
+    }
+
+    /// Asks the application for its health page; on its first success,
+    /// rewrites the seed without the user-data (and so without secrets).
+    pub(super) async fn check_health(
+        &self,
+        inst: InstanceRow,
+        ip: String,
+        host: Arc<dyn Hypervisor>,
+    ) -> Result<(), EngineError> {
+        let app = &self.stack.manifest.app;
+        let url = format!("http://{ip}:{}{}", app.port, app.health_path);
+        let expect = inst.health_expect.clone().unwrap_or_default();
+        let healthy = answers(&self.http, &url, &expect).await;
+        let health = match (healthy, inst.healthy_ms) {
+            (true, _) => "healthy",
+            (false, None) => "starting",
+            (false, Some(_)) => "unhealthy",
+        };
+        self.record_health(inst.id, health).await?;
+        if healthy && !inst.seed_scrubbed {
+            self.scrub_seed(&inst, host).await?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the seed with empty user-data, once.
+    async fn scrub_seed(
+        &self,
+        inst: &InstanceRow,
+        host: Arc<dyn Hypervisor>,
+    ) -> Result<(), EngineError> {
+        let pool = self.config.pool.clone();
+        let (uuid, name, mac) = (inst.uuid.clone(), inst.name.clone(), inst.mac.clone());
+        let seed_name = InstanceVolumes::of(&inst.volume_stem).seed;
+        let fixed = static_addressing(inst)?;
+        run_blocking(move || {
+            let bytes = seed::build(&SeedContent {
+                instance_id: &uuid,
+                hostname: &name,
+                mac: &mac,
+                addressing: addressing(fixed.as_ref()),
+                user_data: EMPTY_USER_DATA,
+            })?;
+            host.overwrite_volume(&pool, &seed_name, &bytes)
+        })
+        .await?;
+        let id = inst.id;
+        self.store
+            .write(move |tx| instances::set_seed_scrubbed(tx, id))
+            .await?;
+        tracing::info!(
+            instance = inst.name,
+            "healthy; the seed no longer holds user-data"
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]

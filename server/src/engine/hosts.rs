@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::EngineError;
-use super::hypervisor::{Hypervisor, LibvirtHost};
+use super::connector::Connector;
+use super::hypervisor::Hypervisor;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// This machine's libvirtd, still starting, is asked again this often: it
@@ -32,12 +33,20 @@ pub struct LinkState {
     pub last_error: Option<String>,
 }
 
-#[derive(Default)]
 pub struct HostPool {
+    connector: Arc<dyn Connector>,
     slots: Mutex<HashMap<i64, Slot>>,
 }
 
 impl HostPool {
+    /// A pool that opens its connections through `connector`.
+    pub fn new(connector: Arc<dyn Connector>) -> HostPool {
+        HostPool {
+            connector,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Makes `host_id` known (or updates its URI).
     pub fn register(&self, host_id: i64, uri: &str) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -97,7 +106,7 @@ impl HostPool {
             slot.uri.clone()
         };
         // Connect without holding the lock: it can take seconds.
-        let result = LibvirtHost::connect(&uri);
+        let result = self.connector.connect(&uri);
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let slot = slots
             .get_mut(&host_id)
@@ -107,7 +116,7 @@ impl HostPool {
                 if slot.failures > 0 {
                     tracing::info!(uri = %slot.uri, "reconnected to a host");
                 }
-                let conn: Arc<dyn Hypervisor> = Arc::new(host);
+                let conn: Arc<dyn Hypervisor> = host;
                 slot.conn = Some(conn.clone());
                 slot.failures = 0;
                 slot.last_error = None;
@@ -137,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_failed_host_backs_off_then_retries() {
-        let pool = HostPool::default();
+        let pool = HostPool::new(Arc::new(super::super::connector::LibvirtConnector));
         pool.register(1, "qemu+tcp://127.0.0.1:1/system");
         assert!(pool.get(1).is_err());
         // Within the backoff it does not even try.

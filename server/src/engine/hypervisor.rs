@@ -30,12 +30,7 @@ pub struct DpeDomain {
     pub power: Power,
 }
 
-/// A DHCP lease of a libvirt network.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lease {
-    pub mac: String,
-    pub ip: String,
-}
+pub use super::leases::Lease;
 
 /// Node size, for placement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,8 +139,22 @@ impl LibvirtHost {
         }
     }
 
-    fn is_test_driver(&self) -> bool {
-        self.uri.starts_with("test:")
+    /// Creates an empty volume of `len` bytes; its path is the volume's.
+    pub(super) fn create_volume(
+        &self,
+        pool_name: &str,
+        name: &str,
+        format: &'static str,
+        len: u64,
+    ) -> Result<StorageVol, EngineError> {
+        let pool = self.pool(pool_name)?;
+        let xml = to_xml(&Volume::new(name, format, len)).map_err(EngineError::Xml)?;
+        StorageVol::create_xml(&pool, &xml, 0).map_err(self.err("volume create"))
+    }
+
+    /// The path of a volume this connection created.
+    pub(super) fn path_of(&self, vol: &StorageVol) -> Result<String, EngineError> {
+        vol.get_path().map_err(self.err("volume path"))
     }
 }
 
@@ -280,37 +289,32 @@ impl Hypervisor for LibvirtHost {
         data: &mut dyn Read,
         len: u64,
     ) -> Result<String, EngineError> {
-        let pool = self.pool(pool_name)?;
-        let xml = to_xml(&Volume::new(name, format, len)).map_err(EngineError::Xml)?;
-        let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(self.err("volume create"))?;
-        // The test driver keeps volumes in memory and has no upload.
-        if !self.is_test_driver() {
-            let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
-            let sent = (|| {
-                vol.upload(&stream, 0, len, 0)
-                    .map_err(self.err("volume upload"))?;
-                let mut buf = vec![0u8; 1 << 20];
-                let mut left = len;
-                while left > 0 {
-                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    data.read_exact(&mut buf[..want]).map_err(EngineError::Io)?;
-                    let mut off = 0;
-                    while off < want {
-                        off += stream
-                            .send(&buf[off..want])
-                            .map_err(self.err("stream send"))?;
-                    }
-                    left -= want as u64;
+        let vol = self.create_volume(pool_name, name, format, len)?;
+        let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
+        let sent = (|| {
+            vol.upload(&stream, 0, len, 0)
+                .map_err(self.err("volume upload"))?;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut left = len;
+            while left > 0 {
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                data.read_exact(&mut buf[..want]).map_err(EngineError::Io)?;
+                let mut off = 0;
+                while off < want {
+                    off += stream
+                        .send(&buf[off..want])
+                        .map_err(self.err("stream send"))?;
                 }
-                Ok::<(), EngineError>(())
-            })();
-            match sent {
-                Ok(()) => stream.finish().map_err(self.err("stream finish"))?,
-                Err(e) => {
-                    let _ = stream.abort();
-                    let _ = vol.delete(0);
-                    return Err(e);
-                }
+                left -= want as u64;
+            }
+            Ok::<(), EngineError>(())
+        })();
+        match sent {
+            Ok(()) => stream.finish().map_err(self.err("stream finish"))?,
+            Err(e) => {
+                let _ = stream.abort();
+                let _ = vol.delete(0);
+                return Err(e);
             }
         }
         vol.get_path().map_err(self.err("volume path"))
@@ -322,9 +326,6 @@ impl Hypervisor for LibvirtHost {
         name: &str,
         data: &[u8],
     ) -> Result<(), EngineError> {
-        if self.is_test_driver() {
-            return Ok(());
-        }
         let pool = self.pool(pool_name)?;
         let vol = StorageVol::lookup_by_name(&pool, name).map_err(self.err("volume lookup"))?;
         let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
@@ -498,9 +499,6 @@ impl Hypervisor for LibvirtHost {
     }
 
     fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError> {
-        if self.is_test_driver() {
-            return Ok(Vec::new());
-        }
         let net = virt::network::Network::lookup_by_name(&self.conn, network)
             .map_err(self.err("network lookup"))?;
         super::leases::leases(&net).map_err(self.err("network DHCP leases"))

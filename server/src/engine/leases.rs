@@ -6,7 +6,12 @@ use std::ffi::CStr;
 use virt::error::Error;
 use virt::network::Network;
 
-use super::hypervisor::Lease;
+/// A DHCP lease of a libvirt network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub mac: String,
+    pub ip: String,
+}
 
 fn text(ptr: *const std::os::raw::c_char) -> String {
     if ptr.is_null() {

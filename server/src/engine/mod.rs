@@ -1,15 +1,29 @@
-//! The provisioning engine: talks to libvirt hosts.
+//! The provisioning engine: talks to libvirt hosts. Its rooms, from the
+//! top: `runtime` (the `Engine` and how it starts), `admission` (deploys
+//! and actions become tasks), `driver` (runs a task's steps, rolls back),
+//! `steps` (each step and its undo), `placement`, `reconcile` and `health`;
+//! below them `definition` (an instance's domain XML), `volumes` (volume
+//! names), `golden`, `seed`, `hosts` (connections, opened by a `connector`),
+//! `hypervisor` (libvirt; `test_driver` for libvirt's test driver) and `xml`.
 
+mod admission;
 pub mod capabilities;
+pub mod connector;
+mod definition;
+mod driver;
 pub mod golden;
 mod health;
 pub mod hosts;
 pub mod hypervisor;
 mod leases;
+mod placement;
 pub mod probe;
+mod reconcile;
 pub mod runtime;
 pub mod seed;
-pub mod steps;
+mod steps;
+pub mod test_driver;
+mod volumes;
 pub mod xml;
 
 /// Stops libvirt from printing every error to stderr itself: dpe reports
@@ -49,6 +63,12 @@ pub enum EngineError {
     Io(#[source] std::io::Error),
     #[error("no domain {0}")]
     NoDomain(String),
+    /// A volume a step needs is not in the pool.
+    #[error("no volume {0}")]
+    VolumeMissing(String),
+    /// A step that needs the instance's host ran before it was placed.
+    #[error("instance {0} is not placed on a host")]
+    NotPlaced(String),
     #[error("cannot build the cloud-init seed")]
     Seed(#[from] seed::SeedError),
     #[error("host {0} is not connected")]
@@ -71,11 +91,16 @@ pub enum EngineError {
         path: String,
         wanted: String,
     },
-    #[error("injected failure at step {0}")]
-    Injected(&'static str),
+}
+
+/// Why a deploy is refused: the appliance's rules said no, nothing failed.
+/// Returned beside `EngineError`, never inside it, so that callers answer
+/// each refusal on its own terms (and audit it).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
     /// Which quota, and by how much.
     #[error("refused: {0}")]
-    QuotaExceeded(String),
+    Quota(crate::store::quotas::Exceeded),
     #[error("no outside zone is configured; an admin sets one up under Networks")]
     NoOutsideZone,
     #[error("every address of the outside zone ({first} to {last}) is taken")]
@@ -101,6 +126,8 @@ impl EngineError {
                 "an internal error; the details are in the server log".into()
             }
             EngineError::NoDomain(_) => "the instance's virtual machine is missing".into(),
+            EngineError::VolumeMissing(_) => "a volume of the instance is missing".into(),
+            EngineError::NotPlaced(_) => "the instance is not placed on a host".into(),
             EngineError::Seed(_) => "the instance's cloud-init seed cannot be built".into(),
             EngineError::Image { .. } => "the application's image cannot be read".into(),
             EngineError::PoolElsewhere { .. } => {
@@ -108,11 +135,7 @@ impl EngineError {
             }
             e @ (EngineError::HostDown(_)
             | EngineError::HostStarting(_)
-            | EngineError::NoCapacity { .. }
-            | EngineError::Injected(_)
-            | EngineError::QuotaExceeded(_)
-            | EngineError::NoOutsideZone
-            | EngineError::PoolExhausted { .. }) => e.to_string(),
+            | EngineError::NoCapacity { .. }) => e.to_string(),
         }
     }
 }
@@ -149,5 +172,18 @@ mod tests {
             EngineError::HostDown("rack-3".into()).for_users(),
             "host rack-3 is not connected"
         );
+    }
+
+    #[test]
+    fn a_missing_volume_and_an_unplaced_instance_each_say_so() {
+        let missing = EngineError::VolumeMissing("dpe-0f1e-x.qcow2".into());
+        assert_eq!(missing.to_string(), "no volume dpe-0f1e-x.qcow2");
+        assert_eq!(missing.for_users(), "a volume of the instance is missing");
+        let unplaced = EngineError::NotPlaced("wiki".into());
+        assert_eq!(
+            unplaced.to_string(),
+            "instance wiki is not placed on a host"
+        );
+        assert!(!unplaced.for_users().contains("host ("));
     }
 }

@@ -128,7 +128,7 @@ pub fn is_local(uri: &str) -> bool {
 /// checks QEMU's capabilities (seconds to minutes after a boot). A remote
 /// host that does not answer is just down.
 pub fn is_starting(uri: &str, err: &EngineError) -> bool {
-    if !is_local(uri) || uri.starts_with("test:") {
+    if !is_local(uri) || super::test_driver::is_test_driver(uri) {
         return false;
     }
     match err {
@@ -142,16 +142,14 @@ pub fn is_starting(uri: &str, err: &EngineError) -> bool {
         | EngineError::Xml(_)
         | EngineError::Io(_)
         | EngineError::NoDomain(_)
+        | EngineError::VolumeMissing(_)
+        | EngineError::NotPlaced(_)
         | EngineError::Seed(_)
         | EngineError::HostDown(_)
         | EngineError::NoCapacity { .. }
         | EngineError::Image { .. }
         | EngineError::Store(_)
-        | EngineError::PoolElsewhere { .. }
-        | EngineError::Injected(_)
-        | EngineError::QuotaExceeded(_)
-        | EngineError::NoOutsideZone
-        | EngineError::PoolExhausted { .. } => false,
+        | EngineError::PoolElsewhere { .. } => false,
     }
 }
 

@@ -3,7 +3,7 @@
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{StoreError, now, quotas};
+use super::{StoreError, now, quota_columns};
 
 /// How deep departments may nest; deeper chains mean a corrupt store.
 pub const MAX_DEPTH: usize = 64;
@@ -21,11 +21,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DepartmentRow> {
         id: r.get(0)?,
         name: r.get(1)?,
         parent_id: r.get(2)?,
-        quota: quotas::read(r, 3)?,
+        quota: quota_columns::read(r, 3)?,
     })
 }
 
-// The quota columns last, as `quotas::read` expects them.
+// The quota columns last, as `quota_columns::read` expects them.
 const COLUMNS: &str =
     "id, name, parent_id, quota_instances, quota_vcpus, quota_memory_mib, quota_disk_gib";
 

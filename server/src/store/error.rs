@@ -29,6 +29,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The row asked for is not there (or no longer).
+    #[error("no such {0}")]
+    NotFound(&'static str),
     /// A unique constraint refused the row: the name is taken.
     #[error("{0} already exists")]
     Duplicate(&'static str),

@@ -227,6 +227,16 @@ pub fn set_status(
     Ok(())
 }
 
+/// Records why the last action on an instance failed; its status stays
+/// (a failed start or shutdown leaves a usable instance).
+pub fn set_error(conn: &Connection, id: i64, error: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances SET error = ?2 WHERE id = ?1",
+        params![id, error],
+    )?;
+    Ok(())
+}
+
 /// Records what libvirt says; returns whether anything changed.
 pub fn observe(
     conn: &Connection,

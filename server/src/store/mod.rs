@@ -9,6 +9,7 @@ mod error;
 pub mod hosts;
 pub mod instances;
 pub mod migrations;
+mod quota_columns;
 pub mod quotas;
 pub mod sessions;
 pub mod settings;

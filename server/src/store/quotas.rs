@@ -1,6 +1,6 @@
 //! Quotas on departments and accounts, what instances take of them, and the
 //! check a deploy must pass. Departments and users hold the same four
-//! quota columns; this module is the one place that reads and writes them.
+//! quota columns; this module writes them (`quota_columns` reads them).
 
 use std::collections::HashMap;
 
@@ -10,17 +10,6 @@ use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
 use super::departments::{self, DepartmentRow};
-
-/// Reads `quota_instances, quota_vcpus, quota_memory_mib, quota_disk_gib`,
-/// in that order, starting at column `first` of `row`.
-pub fn read(row: &Row<'_>, first: usize) -> rusqlite::Result<Quota> {
-    Ok(Quota {
-        instances: row.get(first)?,
-        vcpus: row.get(first + 1)?,
-        memory_mib: row.get(first + 2)?,
-        disk_gib: row.get(first + 3)?,
-    })
-}
 
 /// What a quota is set on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use app::model::Role;
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{StoreError, now, quotas};
+use super::{StoreError, now, quota_columns};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRow {
@@ -37,7 +37,7 @@ impl UserRow {
     }
 }
 
-// The quota columns last, as `quotas::read` expects them.
+// The quota columns last, as `quota_columns::read` expects them.
 const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, department_id,
     department_admin, may_deploy, source, directory_checked_at, quota_instances, quota_vcpus,
     quota_memory_mib, quota_disk_gib";
@@ -62,7 +62,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         may_deploy: row.get(8)?,
         source: row.get(9)?,
         directory_checked_at: row.get(10)?,
-        quota: quotas::read(row, 11)?,
+        quota: quota_columns::read(row, 11)?,
     })
 }
 

@@ -1,7 +1,10 @@
 //! The TestApp builder: a real router on a real port with a real SQLite file
-//! in a temporary data directory, and a libvirt host from the test driver.
+//! in a temporary data directory, and a libvirt host from the test driver
+//! (or, with `fake_hosts`, an in-memory host of the app's own).
 
 #![allow(dead_code)] // each test binary uses a different part
+
+pub mod fake_host;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -16,6 +19,8 @@ use server::appliance::Appliance;
 use server::config::Config;
 use server::store::Store;
 use tempfile::TempDir;
+
+use fake_host::{FakeConnector, FakeHost};
 use tokio::task::JoinHandle;
 
 pub const ADMIN: &str = "admin";
@@ -33,9 +38,21 @@ pub struct TestAppBuilder {
     secure_cookies: bool,
     session_max_hours: u32,
     directory_recheck_minutes: u32,
+    fake: Option<Arc<FakeConnector>>,
 }
 
 impl TestAppBuilder {
+    /// The engine's hosts are in-memory fakes of this app's own, which
+    /// tests can make fail (setup still probes the URI through libvirt).
+    pub fn fake_hosts(self) -> Self {
+        self.fake_connector(Arc::new(FakeConnector::default()))
+    }
+
+    fn fake_connector(mut self, connector: Arc<FakeConnector>) -> Self {
+        self.fake = Some(connector);
+        self
+    }
+
     /// Completes setup (admin `ADMIN`, host `HOST_URI`) before returning.
     pub fn set_up(mut self) -> Self {
         self.set_up = true;
@@ -129,9 +146,13 @@ impl TestAppBuilder {
             ..Config::default()
         };
         let store = Store::open(&config.store_path()).expect("store");
-        let appliance = Appliance::new(store, config.clone())
-            .await
-            .expect("appliance");
+        let appliance = match &self.fake {
+            Some(connector) => {
+                Appliance::with_connector(store, config.clone(), connector.clone()).await
+            }
+            None => Appliance::new(store, config.clone()).await,
+        }
+        .expect("appliance");
         let router = server::http::router(appliance.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -152,6 +173,7 @@ impl TestAppBuilder {
             host_uri: self.host_uri.clone(),
             image_dir: images,
             stack_dir: self.stack_dir.clone(),
+            fake: self.fake.clone(),
         };
         if self.set_up {
             let response = app.setup(&app.client(), app.setup_body()).await;
@@ -175,6 +197,7 @@ pub struct TestApp {
     host_uri: String,
     image_dir: PathBuf,
     stack_dir: PathBuf,
+    fake: Option<Arc<FakeConnector>>,
 }
 
 impl TestApp {
@@ -190,7 +213,16 @@ impl TestApp {
             secure_cookies: false,
             session_max_hours: Config::default().session_max_hours,
             directory_recheck_minutes: Config::default().directory_recheck_minutes,
+            fake: None,
         }
+    }
+
+    /// The fake host at the app's host URI (with `fake_hosts` only).
+    pub fn fake_host(&self) -> Arc<FakeHost> {
+        self.fake
+            .as_ref()
+            .expect("the app was built with fake_hosts")
+            .host(&self.host_uri)
     }
 
     /// Stops this server and starts another on the same data directory.
@@ -198,7 +230,11 @@ impl TestApp {
         self.task.abort();
         let _ = self.task.await;
         let (per_account, per_address) = self.limits;
-        TestApp::builder()
+        let mut builder = TestApp::builder();
+        if let Some(connector) = self.fake {
+            builder = builder.fake_connector(connector);
+        }
+        builder
             .sign_in_limits(per_account, per_address)
             .host_uri(&self.host_uri)
             .image_dir(self.image_dir)

@@ -1,0 +1,225 @@
+//! Admission: a deploy or an action becomes an instance record and a
+//! persisted task in one transaction, and its driver is started. Quotas and
+//! the outside zone's address are decided in that same transaction: with
+//! one writer, check-and-insert is atomic.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use app::model::{Accepted, NetworkZone, Principal, TaskKind};
+use app::org::Usage;
+use rand::Rng;
+use rusqlite::Connection;
+
+use super::runtime::Engine;
+use super::seed::StaticAddressing;
+use super::steps::Step;
+use super::volumes;
+use super::{EngineError, Refusal};
+use crate::stack::Size;
+use crate::store::instances::{self, NewInstance};
+use crate::store::{StoreError, hosts, quotas, tasks, zones};
+
+/// A deploy request after validation by the service layer.
+#[derive(Clone, Debug)]
+pub struct DeployPlan {
+    pub name: String,
+    pub size: Size,
+    /// Parameters without secrets, stored with the instance.
+    pub public_params: BTreeMap<String, String>,
+    /// The rendered cloud-config (secrets only as hashes).
+    pub user_data: String,
+    /// The inside zone's NAT network; the host's own when absent.
+    pub network: Option<String>,
+    pub zone: NetworkZone,
+    /// The text the application's health answer must contain.
+    pub health_expect: String,
+}
+
+/// What a new instance is called and how it is wired, decided before the
+/// transaction that records it.
+struct NewInstanceIdentity {
+    uuid: String,
+    volume_stem: String,
+    mac: String,
+    owner_id: i64,
+    department_id: Option<i64>,
+    /// The inside network (used unless the plan asks for the outside zone).
+    network: String,
+    params_json: String,
+}
+
+/// Where an instance's NIC goes: a libvirt network or the outside bridge,
+/// and with the latter, the fixed address it took.
+type Wiring = (String, Option<StaticAddressing>);
+
+fn random_mac() -> String {
+    let mut rng = rand::rng();
+    format!(
+        "52:54:00:{:02x}:{:02x}:{:02x}",
+        rng.random::<u8>(),
+        rng.random::<u8>(),
+        rng.random::<u8>()
+    )
+}
+
+/// What the plan takes of its owner's quotas.
+fn usage_of(plan: &DeployPlan) -> Usage {
+    Usage {
+        instances: 1,
+        vcpus: plan.size.vcpus,
+        memory_mib: plan.size.memory_mib,
+        disk_gib: plan.size.disk_gib,
+    }
+}
+
+/// The NIC of a new instance, and its fixed address in the outside zone,
+/// which is taken in the transaction recording the instance so that
+/// concurrent deploys never share one.
+fn wiring(
+    tx: &Connection,
+    zone: NetworkZone,
+    inside: String,
+) -> Result<Result<Wiring, Refusal>, StoreError> {
+    match zone {
+        NetworkZone::Inside => Ok(Ok((inside, None))),
+        NetworkZone::Outside => {
+            let Some(zone) = zones::outside(tx)? else {
+                return Ok(Err(Refusal::NoOutsideZone));
+            };
+            let Some(address) = zones::free_address(tx, &zone)? else {
+                return Ok(Err(Refusal::PoolExhausted {
+                    first: zone.first,
+                    last: zone.last,
+                }));
+            };
+            let fixed = StaticAddressing {
+                address,
+                prefix_len: zone.prefix_len,
+                gateway: zone.gateway,
+                dns: zone.dns,
+            };
+            Ok(Ok((zone.bridge, Some(fixed))))
+        }
+    }
+}
+
+/// Records the instance and its deploy task; refusals commit an empty
+/// transaction: nothing was written.
+fn admit(
+    tx: &Connection,
+    who: &NewInstanceIdentity,
+    plan: &DeployPlan,
+) -> Result<Result<(i64, i64), Refusal>, StoreError> {
+    let wanted = usage_of(plan);
+    if let Some(exceeded) = quotas::check_deploy(tx, who.owner_id, who.department_id, &wanted)? {
+        return Ok(Err(Refusal::Quota(exceeded)));
+    }
+    let (network, fixed) = match wiring(tx, plan.zone, who.network.clone())? {
+        Ok(wiring) => wiring,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let static_address = fixed.as_ref().map(|f| f.address.to_string());
+    let static_network = fixed
+        .as_ref()
+        .map(|f| serde_json::to_string(f).unwrap_or_default());
+    let id = instances::insert(
+        tx,
+        &NewInstance {
+            volume_stem: &who.volume_stem,
+            uuid: &who.uuid,
+            name: &plan.name,
+            owner_id: who.owner_id,
+            size: &plan.size.name,
+            vcpus: plan.size.vcpus,
+            memory_mib: plan.size.memory_mib,
+            disk_gib: plan.size.disk_gib,
+            network: &network,
+            mac: &who.mac,
+            params_json: &who.params_json,
+            health_expect: &plan.health_expect,
+            zone: plan.zone,
+            static_address: static_address.as_deref(),
+            static_network: static_network.as_deref(),
+            department_id: who.department_id,
+        },
+    )?;
+    let task = tasks::insert(
+        tx,
+        id,
+        &who.uuid,
+        who.owner_id,
+        TaskKind::Deploy,
+        &Step::names(TaskKind::Deploy),
+        Some(&plan.user_data),
+    )?;
+    Ok(Ok((id, task)))
+}
+
+impl Engine {
+    /// Records the instance and its deploy task, and starts it; a refusal
+    /// records nothing.
+    pub async fn submit_deploy(
+        self: &Arc<Self>,
+        owner: &Principal,
+        plan: DeployPlan,
+    ) -> Result<Result<Accepted, Refusal>, EngineError> {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let network = match plan.network.clone() {
+            Some(n) => n,
+            None => self
+                .store
+                .read(hosts::list)
+                .await?
+                .first()
+                .map(|h| h.network.clone())
+                .unwrap_or_else(|| "default".into()),
+        };
+        let who = NewInstanceIdentity {
+            volume_stem: volumes::stem(&self.appliance_id, &uuid),
+            uuid,
+            mac: random_mac(),
+            owner_id: owner.user_id,
+            department_id: owner.department_id,
+            network,
+            params_json: serde_json::to_string(&plan.public_params).unwrap_or_else(|_| "{}".into()),
+        };
+        let admitted = self.store.write(move |tx| admit(tx, &who, &plan)).await?;
+        let (id, task_id) = match admitted {
+            Ok(ids) => ids,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        tokio::spawn(self.clone().run_task(task_id));
+        Ok(Ok(Accepted { id, task_id }))
+    }
+
+    /// Starts a lifecycle task; `Store(Duplicate)` when the instance is
+    /// busy, `Store(NotFound)` when it is gone.
+    pub async fn submit_action(
+        self: &Arc<Self>,
+        instance_id: i64,
+        kind: TaskKind,
+    ) -> Result<i64, EngineError> {
+        let task_id = self
+            .store
+            .write(move |tx| {
+                let inst =
+                    instances::by_id(tx, instance_id)?.ok_or(StoreError::NotFound("instance"))?;
+                if kind == TaskKind::Delete {
+                    instances::set_status(tx, instance_id, "deleting", None)?;
+                }
+                tasks::insert(
+                    tx,
+                    instance_id,
+                    &inst.uuid,
+                    inst.owner_id,
+                    kind,
+                    &Step::names(kind),
+                    None,
+                )
+            })
+            .await?;
+        tokio::spawn(self.clone().run_task(task_id));
+        Ok(task_id)
+    }
+}

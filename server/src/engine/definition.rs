@@ -1,0 +1,198 @@
+//! An instance's domain definition: what its record, its host and its
+//! golden volumes make of the serde structs in `xml/domain.rs`. It sits
+//! above `xml/` and `golden.rs` and is used by the define step; putting it
+//! into `xml/domain.rs` would make `xml` depend on `golden`, which depends
+//! on `hypervisor`, which reads domains through `xml/domain`.
+
+use app::model::{Acceleration, NetworkZone};
+
+use super::EngineError;
+use super::golden::GoldenVolumes;
+use super::seed::{Addressing, StaticAddressing};
+use super::xml::domain as dx;
+use super::xml::to_xml;
+use crate::store::StoreError;
+use crate::store::instances::InstanceRow;
+
+/// An outside instance's fixed address, from its record.
+pub fn static_addressing(inst: &InstanceRow) -> Result<Option<StaticAddressing>, EngineError> {
+    inst.static_network
+        .as_deref()
+        .map(|json| {
+            serde_json::from_str(json).map_err(|e| {
+                EngineError::Store(StoreError::Corrupt(format!(
+                    "static network of {}: {e}",
+                    inst.name
+                )))
+            })
+        })
+        .transpose()
+}
+
+/// How the seed tells the guest to find its address.
+pub fn addressing(fixed: Option<&StaticAddressing>) -> Addressing<'_> {
+    match fixed {
+        Some(f) => Addressing::Static(f),
+        None => Addressing::Dhcp,
+    }
+}
+
+/// Everything a domain definition is made from.
+pub struct DomainInputs<'a> {
+    pub appliance: &'a str,
+    pub inst: &'a InstanceRow,
+    pub accel: Acceleration,
+    pub golden: &'a GoldenVolumes,
+    /// Paths of the overlay, the seed and the console log on the host.
+    pub disk: &'a str,
+    pub seed: &'a str,
+    pub console: &'a str,
+    pub cmdline: Option<&'a str>,
+}
+
+/// The domain definition of an instance.
+pub fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
+    let DomainInputs {
+        appliance,
+        inst,
+        accel,
+        golden,
+        cmdline,
+        ..
+    } = *inputs;
+    let fixed_ip = static_addressing(inst)?.map(|f| f.address.to_string());
+    let kind = match accel {
+        Acceleration::Kvm => "kvm",
+        Acceleration::Tcg => "qemu",
+        Acceleration::Test => "test",
+    };
+    let name = format!("dpe-{}-{}", inst.name, &inst.uuid[..8]);
+    let domain = dx::Domain {
+        kind,
+        name: &name,
+        uuid: &inst.uuid,
+        title: &inst.name,
+        metadata: dx::Metadata {
+            instance: dx::DpeInstance {
+                xmlns: dx::DPE_NS,
+                appliance,
+                id: &inst.uuid,
+                owner: &inst.owner,
+            },
+        },
+        memory: dx::Memory {
+            unit: "MiB",
+            value: inst.memory_mib,
+        },
+        vcpu: inst.vcpus,
+        os: dx::Os {
+            kind: dx::OsType {
+                arch: "x86_64",
+                machine: "pc",
+                value: "hvm",
+            },
+            kernel: golden.kernel.as_deref(),
+            initrd: golden.initrd.as_deref(),
+            cmdline: golden.kernel.as_ref().and(cmdline),
+        },
+        features: dx::Features {
+            acpi: dx::Empty {},
+            apic: dx::Empty {},
+        },
+        cpu: dx::Cpu {
+            mode: (accel == Acceleration::Kvm).then_some("host-passthrough"),
+        },
+        on_poweroff: "destroy",
+        on_reboot: "restart",
+        on_crash: "destroy",
+        devices: devices(inputs, fixed_ip.as_deref()),
+    };
+    to_xml(&domain).map_err(EngineError::Xml)
+}
+
+/// The disks, the NIC, the serial console and the entropy source.
+fn devices<'a>(inputs: &DomainInputs<'a>, fixed_ip: Option<&'a str>) -> dx::Devices<'a> {
+    dx::Devices {
+        disk: vec![
+            disk(inputs.disk, "qcow2", "vda", false),
+            disk(inputs.seed, "raw", "vdb", true),
+        ],
+        interface: vec![interface(inputs.inst, fixed_ip)],
+        serial: dx::Serial {
+            kind: "file",
+            source: dx::SerialSource {
+                path: inputs.console,
+                append: "on",
+            },
+            target: dx::PortTarget { port: 0 },
+        },
+        console: dx::Console {
+            kind: "file",
+            target: dx::ConsoleTarget {
+                kind: "serial",
+                port: 0,
+            },
+        },
+        rng: dx::Rng {
+            model: "virtio",
+            backend: dx::RngBackend {
+                model: "random",
+                device: "/dev/urandom",
+            },
+        },
+    }
+}
+
+/// A virtio disk backed by the file at `path`.
+fn disk<'a>(
+    path: &'a str,
+    format: &'static str,
+    dev: &'static str,
+    readonly: bool,
+) -> dx::Disk<'a> {
+    dx::Disk {
+        kind: "file",
+        device: "disk",
+        driver: dx::DiskDriver {
+            name: "qemu",
+            format,
+        },
+        source: dx::FileSource { file: path },
+        target: dx::DiskTarget { dev, bus: "virtio" },
+        readonly: readonly.then_some(dx::Empty {}),
+    }
+}
+
+/// The NIC: on the inside zone's libvirt network or the outside bridge,
+/// behind libvirt's `clean-traffic` filter (with the fixed address as its
+/// `IP` when there is one).
+fn interface<'a>(inst: &'a InstanceRow, fixed_ip: Option<&'a str>) -> dx::Interface<'a> {
+    dx::Interface {
+        kind: match inst.zone {
+            NetworkZone::Inside => "network",
+            NetworkZone::Outside => "bridge",
+        },
+        mac: dx::Mac { address: &inst.mac },
+        source: match inst.zone {
+            NetworkZone::Inside => dx::InterfaceSource {
+                network: Some(&inst.network),
+                bridge: None,
+            },
+            NetworkZone::Outside => dx::InterfaceSource {
+                network: None,
+                bridge: Some(&inst.network),
+            },
+        },
+        model: dx::Model { kind: "virtio" },
+        filterref: dx::FilterRef {
+            filter: "clean-traffic",
+            parameter: fixed_ip
+                .map(|ip| dx::FilterParameter {
+                    name: "IP",
+                    value: ip,
+                })
+                .into_iter()
+                .collect(),
+        },
+    }
+}

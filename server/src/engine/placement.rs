@@ -1,0 +1,175 @@
+//! Placement: which host an instance goes to. The policy is a pure
+//! function over what each host has and has committed; the place step
+//! gathers that (one placement at a time, so that concurrent deploys
+//! cannot overcommit) and records the choice. Its undo forgets it.
+
+use super::EngineError;
+use super::hypervisor::Capacity;
+use super::runtime::Engine;
+use crate::blocking::run_blocking;
+use crate::store::hosts;
+use crate::store::instances::{self, InstanceRow};
+
+/// Guests get up to this many vCPUs per host CPU.
+const VCPU_OVERCOMMIT: u64 = 4;
+
+/// A connected host: its size and what its instances already take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostRoom {
+    pub host_id: i64,
+    pub capacity: Capacity,
+    pub committed_vcpus: u64,
+    pub committed_memory_mib: u64,
+}
+
+/// What an instance needs of a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub vcpus: u32,
+    pub memory_mib: u64,
+}
+
+/// Why no host was chosen: none that is connected has room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoRoom(pub Request);
+
+impl From<NoRoom> for EngineError {
+    fn from(NoRoom(wanted): NoRoom) -> EngineError {
+        EngineError::NoCapacity {
+            vcpus: wanted.vcpus,
+            memory_mib: wanted.memory_mib,
+        }
+    }
+}
+
+/// Among `hosts` (oldest first) where the instance fits (memory not
+/// overcommitted, vCPUs at most 4 per CPU), the one with the most free
+/// memory; ties go to the older host.
+pub fn choose_host(hosts: &[HostRoom], wanted: Request) -> Result<i64, NoRoom> {
+    let mut best: Option<(i64, u64)> = None;
+    for h in hosts {
+        let free_mem = h.capacity.memory_mib.saturating_sub(h.committed_memory_mib);
+        let cpu_room = u64::from(h.capacity.cpus) * VCPU_OVERCOMMIT;
+        if free_mem >= wanted.memory_mib
+            && h.committed_vcpus + u64::from(wanted.vcpus) <= cpu_room
+            && best.is_none_or(|(_, m)| free_mem > m)
+        {
+            best = Some((h.host_id, free_mem));
+        }
+    }
+    best.map(|(host_id, _)| host_id).ok_or(NoRoom(wanted))
+}
+
+impl Engine {
+    /// The place step: chooses a host unless one was chosen already.
+    pub(super) async fn place(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+        if inst.host_id.is_some() {
+            return Ok(());
+        }
+        let _one_at_a_time = self.placement.lock().await;
+        let rooms = self.host_rooms().await?;
+        let wanted = Request {
+            vcpus: inst.vcpus,
+            memory_mib: inst.memory_mib,
+        };
+        let host_id = choose_host(&rooms, wanted)?;
+        let id = inst.id;
+        self.store
+            .write(move |tx| instances::set_host(tx, id, Some(host_id)))
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes the place step.
+    pub(super) async fn unplace(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+        let id = inst.id;
+        self.store
+            .write(move |tx| instances::set_host(tx, id, None))
+            .await?;
+        Ok(())
+    }
+
+    /// The room of every host that answers now, oldest host first.
+    async fn host_rooms(&self) -> Result<Vec<HostRoom>, EngineError> {
+        let hosts = self.store.read(hosts::list).await?;
+        let committed = self.store.read(instances::committed_by_host).await?;
+        let mut rooms = Vec::new();
+        for h in &hosts {
+            let Ok(conn) = self.connect(h.id).await else {
+                continue;
+            };
+            let Ok(capacity) = run_blocking(move || conn.capacity()).await else {
+                continue;
+            };
+            let (committed_vcpus, committed_memory_mib) =
+                committed.get(&h.id).copied().unwrap_or((0, 0));
+            rooms.push(HostRoom {
+                host_id: h.id,
+                capacity,
+                committed_vcpus,
+                committed_memory_mib,
+            });
+        }
+        Ok(rooms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(host_id: i64, cpus: u32, memory_mib: u64, vcpus: u64, used_mib: u64) -> HostRoom {
+        HostRoom {
+            host_id,
+            capacity: Capacity { cpus, memory_mib },
+            committed_vcpus: vcpus,
+            committed_memory_mib: used_mib,
+        }
+    }
+
+    const SMALL: Request = Request {
+        vcpus: 1,
+        memory_mib: 512,
+    };
+
+    #[test]
+    fn the_host_with_the_most_free_memory_is_chosen() {
+        let hosts = [host(1, 8, 4096, 0, 3072), host(2, 8, 4096, 0, 1024)];
+        assert_eq!(choose_host(&hosts, SMALL), Ok(2));
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_older_host() {
+        let hosts = [host(1, 8, 4096, 0, 0), host(2, 8, 4096, 0, 0)];
+        assert_eq!(choose_host(&hosts, SMALL), Ok(1));
+    }
+
+    #[test]
+    fn memory_is_never_overcommitted() {
+        let hosts = [host(1, 8, 4096, 0, 3585)];
+        assert_eq!(choose_host(&hosts, SMALL), Err(NoRoom(SMALL)));
+        let exactly = [host(1, 8, 4096, 0, 3584)];
+        assert_eq!(choose_host(&exactly, SMALL), Ok(1));
+    }
+
+    #[test]
+    fn vcpus_are_overcommitted_at_most_four_times_per_cpu() {
+        let full = [host(1, 2, 65536, 8, 0)];
+        assert_eq!(choose_host(&full, SMALL), Err(NoRoom(SMALL)));
+        let one_left = [host(1, 2, 65536, 7, 0)];
+        assert_eq!(choose_host(&one_left, SMALL), Ok(1));
+    }
+
+    #[test]
+    fn a_host_without_room_is_passed_over_for_one_with_room() {
+        let hosts = [host(1, 1, 65536, 4, 0), host(2, 8, 1024, 0, 0)];
+        assert_eq!(choose_host(&hosts, SMALL), Ok(2));
+    }
+
+    #[test]
+    fn no_connected_host_means_no_room() {
+        assert_eq!(choose_host(&[], SMALL), Err(NoRoom(SMALL)));
+        let message = EngineError::from(NoRoom(SMALL)).to_string();
+        assert_eq!(message, "no host has room for 1 vCPUs and 512 MiB");
+    }
+}

@@ -1,0 +1,167 @@
+//! The reconciler: one pass per host takes power states and DHCP addresses
+//! from libvirt (the truth), runs the health checks of ready instances, and
+//! removes domains and volumes of this appliance that no record explains.
+//! Foreign domains, and volumes this appliance did not name, are never
+//! touched.
+
+use std::sync::Arc;
+
+use app::model::Power;
+
+use super::EngineError;
+use super::hypervisor::{DpeDomain, Hypervisor, Lease};
+use super::runtime::Engine;
+use super::volumes;
+use crate::blocking::run_blocking;
+use crate::store::hosts::HostRow;
+use crate::store::instances::{self, InstanceRow, OnRecord};
+
+/// What one host holds of dpe's, listed in one go.
+struct Listing {
+    domains: Vec<DpeDomain>,
+    leases: Vec<Lease>,
+    volumes: Vec<String>,
+}
+
+impl Engine {
+    /// One pass: power states and addresses from libvirt; orphans removed.
+    pub async fn reconcile_once(&self) -> Result<(), EngineError> {
+        for h in self.store.read(crate::store::hosts::list).await? {
+            let Ok(conn) = self.connect(h.id).await else {
+                continue;
+            };
+            self.reconcile_host(&h, conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn reconcile_host(
+        &self,
+        h: &HostRow,
+        conn: Arc<dyn Hypervisor>,
+    ) -> Result<(), EngineError> {
+        let host_id = h.id;
+        let on_host = self
+            .store
+            .read(move |c| instances::on_host(c, host_id))
+            .await?;
+        let listing = self.list_host(h, conn.clone()).await?;
+        // Read after listing the host, never before: a deploy records
+        // its instance before it makes a volume or a domain, so
+        // whatever the listing saw is explained by this reading.
+        let known = self.store.read(instances::on_record).await?;
+        self.observe(&on_host, &listing, &conn).await?;
+        self.remove_orphans(h, conn, listing, &known).await
+    }
+
+    async fn list_host(
+        &self,
+        h: &HostRow,
+        conn: Arc<dyn Hypervisor>,
+    ) -> Result<Listing, EngineError> {
+        let (network, pool) = (h.network.clone(), self.config.pool.clone());
+        run_blocking(move || {
+            Ok(Listing {
+                domains: conn.dpe_domains()?,
+                leases: conn.dhcp_leases(&network).unwrap_or_default(),
+                volumes: conn.list_volumes(&pool).unwrap_or_default(),
+            })
+        })
+        .await
+    }
+
+    /// Records each idle instance's power state and address, and checks
+    /// the health of the ready ones (all of a host's checks at once).
+    async fn observe(
+        &self,
+        on_host: &[InstanceRow],
+        listing: &Listing,
+        conn: &Arc<dyn Hypervisor>,
+    ) -> Result<(), EngineError> {
+        let mut checks = Vec::new();
+        for inst in on_host {
+            if inst.status == "deleting" || inst.running_task.is_some() {
+                continue;
+            }
+            let power = listing
+                .domains
+                .iter()
+                .find(|d| d.instance_uuid == inst.uuid)
+                .map_or(Power::ShutOff, |d| d.power);
+            let ip = listing
+                .leases
+                .iter()
+                .find(|l| l.mac == inst.mac)
+                .map(|l| l.ip.clone());
+            let (id, lease) = (inst.id, ip.clone());
+            self.store
+                .write(move |tx| instances::observe(tx, id, power, lease.as_deref()))
+                .await?;
+            if inst.status == "ready" {
+                match (power, ip.or_else(|| inst.ip.clone())) {
+                    (Power::Running, Some(ip)) => {
+                        checks.push(self.check_health(inst.clone(), ip, conn.clone()))
+                    }
+                    (Power::Running, None) => self.record_health(inst.id, "starting").await?,
+                    (_, _) => self.record_health(inst.id, "unknown").await?,
+                }
+            }
+        }
+        for result in futures::future::join_all(checks).await {
+            if let Err(e) = result {
+                tracing::warn!(error = %crate::error_chain(&e), "health check bookkeeping failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes dpe's own leftovers that no record explains.
+    async fn remove_orphans(
+        &self,
+        h: &HostRow,
+        conn: Arc<dyn Hypervisor>,
+        listing: Listing,
+        known: &OnRecord,
+    ) -> Result<(), EngineError> {
+        let orphan_domains: Vec<_> = listing
+            .domains
+            .into_iter()
+            .filter(|d| d.appliance == self.appliance_id && !known.uuids.contains(&d.instance_uuid))
+            .collect();
+        // Only volumes this appliance named: the pool may be shared.
+        let prefix = self.volume_prefix();
+        let orphan_volumes: Vec<String> = listing
+            .volumes
+            .into_iter()
+            .filter(|v| {
+                volumes::own_stem(&prefix, v).is_some_and(|s| !known.volume_stems.contains(s))
+            })
+            .collect();
+        if orphan_domains.is_empty() && orphan_volumes.is_empty() {
+            return Ok(());
+        }
+        let pool = self.config.pool.clone();
+        let cleaned = run_blocking(move || {
+            let mut cleaned = Vec::new();
+            for d in orphan_domains {
+                conn.destroy_domain(&d.uuid)?;
+                conn.undefine_domain(&d.uuid)?;
+                cleaned.push(format!("domain {} ({})", d.name, d.uuid));
+            }
+            for v in orphan_volumes {
+                conn.delete_volume(&pool, &v)?;
+                cleaned.push(format!("volume {v}"));
+            }
+            Ok::<_, EngineError>(cleaned)
+        })
+        .await?;
+        for what in &cleaned {
+            tracing::warn!(host = h.name, what, "removed an orphan");
+        }
+        self.orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(cleaned);
+        Ok(())
+    }
+}

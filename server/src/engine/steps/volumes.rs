@@ -1,0 +1,149 @@
+//! The steps that make and remove an instance's volumes: its disk (a qcow2
+//! overlay of the stack's golden image, uploaded once per host), its
+//! cloud-init seed, and at the end all of them with the console log.
+
+use std::sync::Arc;
+
+use super::super::EngineError;
+use super::super::definition::{addressing, static_addressing};
+use super::super::golden::{self, GoldenVolumes, ImageIdentity};
+use super::super::hypervisor::Hypervisor;
+use super::super::runtime::Engine;
+use super::super::seed::{self, SeedContent};
+use super::super::volumes::InstanceVolumes;
+use crate::blocking::run_blocking;
+use crate::store::instances::InstanceRow;
+
+/// The user-data of a seed that carries none.
+pub(in crate::engine) const EMPTY_USER_DATA: &str = "#cloud-config\n{}\n";
+
+impl Engine {
+    /// The golden image's identity, computed once per process.
+    async fn identity(&self) -> Result<&ImageIdentity, EngineError> {
+        let disk = self.stack.image_file(&self.stack.manifest.image.disk);
+        self.identity
+            .get_or_try_init(|| async move { run_blocking(move || golden::identify(&disk)).await })
+            .await
+    }
+
+    /// The golden volumes on `host`, uploaded first if they are not there.
+    pub(super) async fn golden(
+        &self,
+        host: Arc<dyn Hypervisor>,
+        storage_dir: String,
+    ) -> Result<GoldenVolumes, EngineError> {
+        let identity = self.identity().await?.clone();
+        let _one_at_a_time = self.golden_lock.lock().await;
+        let stack = self.stack.clone();
+        let pool = self.config.pool.clone();
+        run_blocking(move || {
+            host.ensure_pool(&pool, &storage_dir)?;
+            let image = &stack.manifest.image;
+            let kernel = image.kernel.as_ref().map(|k| stack.image_file(k));
+            let initrd = image.initrd.as_ref().map(|i| stack.image_file(i));
+            golden::ensure(
+                host.as_ref(),
+                &pool,
+                &stack.manifest.name,
+                &identity,
+                &stack.image_file(&image.disk),
+                kernel.as_deref(),
+                initrd.as_deref(),
+            )
+        })
+        .await
+    }
+
+    /// The clone step: the instance's disk, an overlay of the golden image.
+    pub(super) async fn clone_disk(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+        let (host, row) = self.host_for(inst).await?;
+        let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
+        let capacity = inst.disk_gib << 30;
+        let pool = self.config.pool.clone();
+        let disk = InstanceVolumes::of(&inst.volume_stem).disk;
+        run_blocking(move || {
+            if host.volume_path(&pool, &disk)?.is_none() {
+                host.create_overlay(&pool, &disk, capacity, &golden.disk, golden.format)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Undoes the clone step: the disk, and the console log a start made.
+    pub(super) async fn unclone_disk(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+        if inst.host_id.is_none() {
+            return Ok(());
+        }
+        let (host, _) = self.host_for(inst).await?;
+        let pool = self.config.pool.clone();
+        let volumes = InstanceVolumes::of(&inst.volume_stem);
+        run_blocking(move || {
+            // Refresh first: the console log appears only on disk.
+            let _ = host.list_volumes(&pool);
+            host.delete_volume(&pool, &volumes.console_log)?;
+            host.delete_volume(&pool, &volumes.disk)
+        })
+        .await
+    }
+
+    /// The seed step: the NoCloud seed with the task's user-data.
+    pub(super) async fn write_seed(
+        &self,
+        inst: &InstanceRow,
+        user_data: Option<String>,
+    ) -> Result<(), EngineError> {
+        let (host, _) = self.host_for(inst).await?;
+        let user_data = user_data.unwrap_or_else(|| EMPTY_USER_DATA.into());
+        let (uuid, name, mac) = (inst.uuid.clone(), inst.name.clone(), inst.mac.clone());
+        let fixed = static_addressing(inst)?;
+        let pool = self.config.pool.clone();
+        let seed_name = InstanceVolumes::of(&inst.volume_stem).seed;
+        run_blocking(move || {
+            if host.volume_path(&pool, &seed_name)?.is_some() {
+                return Ok(());
+            }
+            let bytes = seed::build(&SeedContent {
+                instance_id: &uuid,
+                hostname: &name,
+                mac: &mac,
+                addressing: addressing(fixed.as_ref()),
+                user_data: &user_data,
+            })?;
+            let len = bytes.len() as u64;
+            host.upload_volume(&pool, &seed_name, "raw", &mut bytes.as_slice(), len)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Undoes the seed step.
+    pub(super) async fn remove_seed(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+        if inst.host_id.is_none() {
+            return Ok(());
+        }
+        let (host, _) = self.host_for(inst).await?;
+        let pool = self.config.pool.clone();
+        let seed_name = InstanceVolumes::of(&inst.volume_stem).seed;
+        run_blocking(move || host.delete_volume(&pool, &seed_name)).await
+    }
+
+    /// The delete-volumes step: disk, seed and console log.
+    pub(super) async fn delete_volumes(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+        if inst.host_id.is_none() {
+            return Ok(());
+        }
+        let (host, _) = self.host_for(inst).await?;
+        let pool = self.config.pool.clone();
+        let volumes = InstanceVolumes::of(&inst.volume_stem);
+        run_blocking(move || {
+            // Refresh first: the console log appears only on disk.
+            let _ = host.list_volumes(&pool);
+            for name in [&volumes.disk, &volumes.seed, &volumes.console_log] {
+                host.delete_volume(&pool, name)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,115 @@
+//! libvirt's test driver as a host users may be offered (`dpe serve
+//! --allow-test-driver`, for the UI tests and fuzzing). It keeps volumes
+//! in memory, cannot stream into them and has no DHCP leases; this wrapper
+//! answers those calls as a host with nothing to report would, and passes
+//! everything else to the libvirt connection. It is the one place that
+//! knows the test driver's limits.
+
+use std::io::Read;
+
+use app::model::{Acceleration, HostProbe, Power};
+
+use super::EngineError;
+use super::hypervisor::{Capacity, DpeDomain, Hypervisor, Lease, LibvirtHost};
+
+/// Whether `uri` names libvirt's test driver.
+pub fn is_test_driver(uri: &str) -> bool {
+    uri.starts_with("test:")
+}
+
+/// A connection to libvirt's test driver.
+pub struct TestDriverHost {
+    inner: LibvirtHost,
+}
+
+impl TestDriverHost {
+    pub fn new(inner: LibvirtHost) -> TestDriverHost {
+        TestDriverHost { inner }
+    }
+}
+
+impl Hypervisor for TestDriverHost {
+    fn uri(&self) -> &str {
+        self.inner.uri()
+    }
+    fn is_alive(&self) -> bool {
+        self.inner.is_alive()
+    }
+    fn acceleration(&self) -> Result<Acceleration, EngineError> {
+        self.inner.acceleration()
+    }
+    fn facts(&self) -> Result<HostProbe, EngineError> {
+        self.inner.facts()
+    }
+    fn capacity(&self) -> Result<Capacity, EngineError> {
+        self.inner.capacity()
+    }
+    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), EngineError> {
+        self.inner.ensure_pool(pool, dir)
+    }
+    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, EngineError> {
+        self.inner.volume_path(pool, name)
+    }
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, EngineError> {
+        self.inner.list_volumes(pool)
+    }
+    /// Creates the volume; its content is not sent (the driver has no
+    /// upload, and its domains run no guest that would read it).
+    fn upload_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        format: &'static str,
+        _data: &mut dyn Read,
+        len: u64,
+    ) -> Result<String, EngineError> {
+        let vol = self.inner.create_volume(pool, name, format, len)?;
+        self.inner.path_of(&vol)
+    }
+    /// Nothing to overwrite: the volumes hold no content.
+    fn overwrite_volume(&self, _pool: &str, _name: &str, _data: &[u8]) -> Result<(), EngineError> {
+        Ok(())
+    }
+    fn create_overlay(
+        &self,
+        pool: &str,
+        name: &str,
+        capacity_bytes: u64,
+        backing_path: &str,
+        backing_format: &'static str,
+    ) -> Result<String, EngineError> {
+        self.inner
+            .create_overlay(pool, name, capacity_bytes, backing_path, backing_format)
+    }
+    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), EngineError> {
+        self.inner.delete_volume(pool, name)
+    }
+    fn define_domain(&self, xml: &str) -> Result<(), EngineError> {
+        self.inner.define_domain(xml)
+    }
+    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, EngineError> {
+        self.inner.domain_power(uuid)
+    }
+    fn start_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.inner.start_domain(uuid)
+    }
+    fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.inner.shutdown_domain(uuid)
+    }
+    fn reboot_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.inner.reboot_domain(uuid)
+    }
+    fn destroy_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.inner.destroy_domain(uuid)
+    }
+    fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.inner.undefine_domain(uuid)
+    }
+    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError> {
+        self.inner.dpe_domains()
+    }
+    /// The driver's networks hand out no leases.
+    fn dhcp_leases(&self, _network: &str) -> Result<Vec<Lease>, EngineError> {
+        Ok(Vec::new())
+    }
+}

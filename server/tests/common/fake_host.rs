@@ -1,0 +1,346 @@
+//! An in-memory host for engine tests: pools, volumes and domains in a
+//! map, each test app with hosts of its own (so the tests run in
+//! parallel), and any call made to fail on demand. It behaves as libvirt's
+//! test driver does where the engine can tell: removes are idempotent, a
+//! shutdown powers off at once, and no network hands out leases.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use app::model::{Acceleration, HostProbe, Power};
+use server::engine::EngineError;
+use server::engine::connector::Connector;
+use server::engine::hypervisor::{Capacity, DpeDomain, Hypervisor, Lease};
+
+/// The UUID of the foreign domain every fake host starts with (as the
+/// test driver's own domain `test`): it carries no dpe metadata.
+pub const FOREIGN_DOMAIN_UUID: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
+
+/// What every fake host offers.
+const CAPACITY: Capacity = Capacity {
+    cpus: 16,
+    memory_mib: 8192,
+};
+
+struct Domain {
+    name: String,
+    xml: String,
+    /// (appliance, instance UUID) from the dpe metadata, if any.
+    dpe: Option<(String, String)>,
+    power: Power,
+}
+
+/// A call to fail: the next call of `call` whose argument contains `needle`.
+struct Failure {
+    call: &'static str,
+    needle: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// Pool name → its folder.
+    pools: HashMap<String, String>,
+    /// (pool, volume) → its length.
+    volumes: BTreeMap<(String, String), u64>,
+    /// UUID → domain.
+    domains: BTreeMap<String, Domain>,
+    failures: Vec<Failure>,
+}
+
+pub struct FakeHost {
+    uri: String,
+    state: Mutex<State>,
+}
+
+/// The text between `open` and `close` in `xml`.
+fn element<'x>(xml: &'x str, open: &str, close: &str) -> Option<&'x str> {
+    let start = xml.find(open)? + open.len();
+    let len = xml[start..].find(close)?;
+    Some(&xml[start..start + len])
+}
+
+impl FakeHost {
+    fn new(uri: &str) -> FakeHost {
+        let mut state = State::default();
+        state.domains.insert(
+            FOREIGN_DOMAIN_UUID.to_owned(),
+            Domain {
+                name: "test".into(),
+                xml: String::new(),
+                dpe: None,
+                power: Power::Running,
+            },
+        );
+        FakeHost {
+            uri: uri.to_owned(),
+            state: Mutex::new(state),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the next call of `call` (a `Hypervisor` method's name) fail.
+    pub fn fail_next(&self, call: &'static str) {
+        self.fail_next_on(call, "");
+    }
+
+    /// Makes the next call of `call` whose volume name, UUID or XML
+    /// contains `needle` fail.
+    pub fn fail_next_on(&self, call: &'static str, needle: &str) {
+        self.state().failures.push(Failure {
+            call,
+            needle: needle.to_owned(),
+        });
+    }
+
+    /// The XML a domain was last defined with.
+    pub fn domain_xml(&self, uuid: &str) -> Option<String> {
+        self.state().domains.get(uuid).map(|d| d.xml.clone())
+    }
+
+    /// Fails this call if a test asked for it, as libvirt would.
+    fn call(&self, call: &'static str, argument: &str) -> Result<(), EngineError> {
+        let mut state = self.state();
+        let Some(pos) = state
+            .failures
+            .iter()
+            .position(|f| f.call == call && argument.contains(&f.needle))
+        else {
+            return Ok(());
+        };
+        state.failures.remove(pos);
+        Err(self.libvirt_error(call))
+    }
+
+    fn libvirt_error(&self, call: &'static str) -> EngineError {
+        EngineError::Libvirt {
+            uri: self.uri.clone(),
+            call,
+            source: virt::error::Error::last_error(),
+        }
+    }
+
+    fn pool_dir(&self, pool: &str, call: &'static str) -> Result<String, EngineError> {
+        self.state()
+            .pools
+            .get(pool)
+            .cloned()
+            .ok_or_else(|| self.libvirt_error(call))
+    }
+
+    fn create(&self, pool: &str, name: &str, len: u64) -> Result<String, EngineError> {
+        let dir = self.pool_dir(pool, "volume create")?;
+        let key = (pool.to_owned(), name.to_owned());
+        let mut state = self.state();
+        if state.volumes.contains_key(&key) {
+            return Err(self.libvirt_error("volume create"));
+        }
+        state.volumes.insert(key, len);
+        Ok(format!("{dir}/{name}"))
+    }
+
+    fn set_power(&self, uuid: &str, power: Power) -> Result<(), EngineError> {
+        match self.state().domains.get_mut(uuid) {
+            Some(d) => {
+                d.power = power;
+                Ok(())
+            }
+            None => Err(EngineError::NoDomain(uuid.to_owned())),
+        }
+    }
+}
+
+impl Hypervisor for FakeHost {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+    fn is_alive(&self) -> bool {
+        true
+    }
+    fn acceleration(&self) -> Result<Acceleration, EngineError> {
+        self.call("acceleration", "")?;
+        Ok(Acceleration::Test)
+    }
+    fn facts(&self) -> Result<HostProbe, EngineError> {
+        self.call("facts", "")?;
+        Ok(HostProbe {
+            starting: false,
+            uri: self.uri.clone(),
+            connected: true,
+            hostname: Some("fake".into()),
+            libvirt_version: Some("0.0.0".into()),
+            hypervisor: Some("Fake".into()),
+            hypervisor_version: None,
+            cpus: Some(CAPACITY.cpus),
+            memory_mib: Some(CAPACITY.memory_mib),
+            acceleration: Some(Acceleration::Test),
+            error: None,
+        })
+    }
+    fn capacity(&self) -> Result<Capacity, EngineError> {
+        self.call("capacity", "")?;
+        Ok(CAPACITY)
+    }
+    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), EngineError> {
+        self.call("ensure_pool", pool)?;
+        let mut state = self.state();
+        let path = state
+            .pools
+            .entry(pool.to_owned())
+            .or_insert_with(|| dir.to_owned());
+        if path.trim_end_matches('/') != dir.trim_end_matches('/') {
+            return Err(EngineError::PoolElsewhere {
+                pool: pool.to_owned(),
+                path: path.clone(),
+                wanted: dir.to_owned(),
+            });
+        }
+        Ok(())
+    }
+    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, EngineError> {
+        self.call("volume_path", name)?;
+        let dir = self.pool_dir(pool, "storage pool lookup")?;
+        let key = (pool.to_owned(), name.to_owned());
+        let there = self.state().volumes.contains_key(&key);
+        Ok(there.then(|| format!("{dir}/{name}")))
+    }
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, EngineError> {
+        self.call("list_volumes", pool)?;
+        self.pool_dir(pool, "storage pool lookup")?;
+        let state = self.state();
+        let names = state.volumes.keys().filter(|(p, _)| p == pool);
+        Ok(names.map(|(_, name)| name.clone()).collect())
+    }
+    fn upload_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        _format: &'static str,
+        data: &mut dyn Read,
+        len: u64,
+    ) -> Result<String, EngineError> {
+        self.call("upload_volume", name)?;
+        let mut content = Vec::new();
+        data.take(len)
+            .read_to_end(&mut content)
+            .map_err(EngineError::Io)?;
+        self.create(pool, name, len)
+    }
+    fn overwrite_volume(&self, pool: &str, name: &str, _data: &[u8]) -> Result<(), EngineError> {
+        self.call("overwrite_volume", name)?;
+        match self.volume_path(pool, name)? {
+            Some(_) => Ok(()),
+            None => Err(self.libvirt_error("volume lookup")),
+        }
+    }
+    fn create_overlay(
+        &self,
+        pool: &str,
+        name: &str,
+        capacity_bytes: u64,
+        _backing_path: &str,
+        _backing_format: &'static str,
+    ) -> Result<String, EngineError> {
+        self.call("create_overlay", name)?;
+        self.create(pool, name, capacity_bytes)
+    }
+    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), EngineError> {
+        self.call("delete_volume", name)?;
+        let key = (pool.to_owned(), name.to_owned());
+        self.state().volumes.remove(&key);
+        Ok(())
+    }
+    fn define_domain(&self, xml: &str) -> Result<(), EngineError> {
+        self.call("define_domain", xml)?;
+        let uuid =
+            element(xml, "<uuid>", "</uuid>").ok_or_else(|| self.libvirt_error("domain define"))?;
+        let name = element(xml, "<name>", "</name>").unwrap_or_default();
+        let dpe = element(xml, "<dpe:appliance>", "</dpe:appliance>")
+            .zip(element(xml, "<dpe:id>", "</dpe:id>"))
+            .map(|(appliance, id)| (appliance.to_owned(), id.to_owned()));
+        let mut state = self.state();
+        let power = state.domains.get(uuid).map_or(Power::ShutOff, |d| d.power);
+        let domain = Domain {
+            name: name.to_owned(),
+            xml: xml.to_owned(),
+            dpe,
+            power,
+        };
+        state.domains.insert(uuid.to_owned(), domain);
+        Ok(())
+    }
+    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, EngineError> {
+        self.call("domain_power", uuid)?;
+        Ok(self.state().domains.get(uuid).map(|d| d.power))
+    }
+    fn start_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.call("start_domain", uuid)?;
+        self.set_power(uuid, Power::Running)
+    }
+    fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.call("shutdown_domain", uuid)?;
+        self.set_power(uuid, Power::ShutOff)
+    }
+    fn reboot_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.call("reboot_domain", uuid)?;
+        self.set_power(uuid, Power::Running)
+    }
+    fn destroy_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.call("destroy_domain", uuid)?;
+        if let Some(d) = self.state().domains.get_mut(uuid) {
+            d.power = Power::ShutOff;
+        }
+        Ok(())
+    }
+    fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError> {
+        self.call("undefine_domain", uuid)?;
+        self.state().domains.remove(uuid);
+        Ok(())
+    }
+    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError> {
+        self.call("dpe_domains", "")?;
+        let state = self.state();
+        let ours = state.domains.iter().filter_map(|(uuid, d)| {
+            let (appliance, instance_uuid) = d.dpe.clone()?;
+            Some(DpeDomain {
+                uuid: uuid.clone(),
+                name: d.name.clone(),
+                appliance,
+                instance_uuid,
+                power: d.power,
+            })
+        });
+        Ok(ours.collect())
+    }
+    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError> {
+        self.call("dhcp_leases", network)?;
+        Ok(Vec::new())
+    }
+}
+
+/// Hands out one fake host per URI, kept across connections (and across
+/// a test app's restart, which keeps its connector).
+#[derive(Default)]
+pub struct FakeConnector {
+    hosts: Mutex<HashMap<String, Arc<FakeHost>>>,
+}
+
+impl FakeConnector {
+    /// The fake host at `uri` (made on first use).
+    pub fn host(&self, uri: &str) -> Arc<FakeHost> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts
+            .entry(uri.to_owned())
+            .or_insert_with(|| Arc::new(FakeHost::new(uri)))
+            .clone()
+    }
+}
+
+impl Connector for FakeConnector {
+    fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, EngineError> {
+        Ok(self.host(uri))
+    }
+}

@@ -189,7 +189,7 @@ pub async fn user_add(
         app::validate::username("username", username).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open_store(config)?;
     let password = read_new_password(password_stdin, &username)?;
-    let hash = run_blocking(move || password::hash(&password)).await;
+    let hash = run_blocking(move || password::hash(&password)).await?;
     let name = username.clone();
     store
         .write(move |tx| {
@@ -212,7 +212,7 @@ pub async fn user_passwd(
     let store = open_store(config)?;
     let username = username.trim().to_lowercase();
     let password = read_new_password(password_stdin, &username)?;
-    let hash = run_blocking(move || password::hash(&password)).await;
+    let hash = run_blocking(move || password::hash(&password)).await?;
     let name = username.clone();
     if !store
         .write(move |tx| {

@@ -70,15 +70,19 @@ pub struct Config {
     pub directory_recheck_minutes: u32,
 }
 
+/// Sign-in attempts per minute for one account, and for one address.
+const SIGN_IN_PER_ACCOUNT: NonZeroU32 = NonZeroU32::new(6).unwrap();
+const SIGN_IN_PER_ADDRESS: NonZeroU32 = NonZeroU32::new(30).unwrap();
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             site_dir: PathBuf::from("target/site"),
             secure_cookies: false,
-            sign_in_per_account: NonZeroU32::new(6).expect("non-zero"),
-            sign_in_per_address: NonZeroU32::new(30).expect("non-zero"),
+            sign_in_per_account: SIGN_IN_PER_ACCOUNT,
+            sign_in_per_address: SIGN_IN_PER_ADDRESS,
             session_idle_minutes: 12 * 60,
             session_max_hours: 7 * 24,
             stack_dir: PathBuf::from("image/stacks/dokuwiki"),

@@ -1,6 +1,9 @@
 //! The REST API, the server functions and the page guards, end to end over
 //! real HTTP against a real store.
 
+// A test reports failure by panicking; its helpers may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{ADMIN, ADMIN_PASSWORD, TestApp, session_cookie, status_json};
@@ -820,7 +823,7 @@ async fn tokens_are_private_to_their_owner() {
     .await;
     let id = created["id"].as_i64().unwrap();
 
-    let hash = server::auth::password::hash("other-User-pass-77");
+    let hash = server::auth::password::hash("other-User-pass-77").unwrap();
     app.appliance
         .store
         .write(move |tx| {

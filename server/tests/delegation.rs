@@ -3,6 +3,9 @@
 //! concurrency), the audit log, and an authorization matrix over every
 //! endpoint × role × ownership.
 
+// A test reports failure by panicking; its helpers may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{TestApp, status_json};

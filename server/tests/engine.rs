@@ -7,6 +7,9 @@
 //! lifecycle also runs once on libvirt's test driver, the host that
 //! `--allow-test-driver` offers to users.
 
+// A test reports failure by panicking; its helpers may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -397,7 +400,7 @@ async fn users_see_and_act_on_their_own_instances_only() {
     let app = TestApp::builder().fake_hosts().set_up().start().await;
     let admin = app.admin().await;
     for name in ["bob", "eve"] {
-        let hash = server::auth::password::hash("Long-Enough-Pass-42");
+        let hash = server::auth::password::hash("Long-Enough-Pass-42").unwrap();
         let name = name.to_owned();
         app.appliance
             .store

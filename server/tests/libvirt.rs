@@ -7,6 +7,9 @@
 //! The reconciler removes dpe domains it has no record of, so the tests
 //! run one at a time.
 
+// A test reports failure by panicking; its helpers may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,9 @@
 //! runs it with `DPE_TEST_STACK_IMAGE_DIR` set to the output of
 //! `image/stacks/dokuwiki/build-image`.
 
+// A test reports failure by panicking; its helpers may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::PathBuf;

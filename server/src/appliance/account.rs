@@ -4,7 +4,7 @@ use app::error::AppError;
 use app::service::RequestContext;
 
 use super::Appliance;
-use super::errors::store_err;
+use super::errors::{internal, store_err};
 use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::store::audit::{self, Audit};
@@ -50,7 +50,9 @@ impl Appliance {
         if let Some(why) = password::weakness(&new, &[&who.username]) {
             return Err(AppError::invalid("new_password", why));
         }
-        let hash = run_blocking(move || password::hash(&new)).await;
+        let hash = run_blocking(move || password::hash(&new))
+            .await
+            .map_err(|e| internal(&e))?;
         let (name, entry) = (who.username.clone(), record.ok());
         self.store
             .write(move |tx| {

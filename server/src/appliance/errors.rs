@@ -29,7 +29,8 @@ pub(super) fn store_err(err: StoreError) -> AppError {
         | StoreError::Sqlite(_)
         | StoreError::Pool(_)
         | StoreError::Io { .. }
-        | StoreError::Corrupt(_)) => internal(&e),
+        | StoreError::Corrupt(_)
+        | StoreError::Seal(_)) => internal(&e),
     }
 }
 

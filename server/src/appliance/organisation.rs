@@ -15,7 +15,7 @@ use app::validate;
 use async_trait::async_trait;
 
 use super::Appliance;
-use super::errors::store_err;
+use super::errors::{internal, store_err};
 use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::store::audit::Audit;
@@ -427,7 +427,9 @@ impl OrganisationService for Appliance {
             return Err(AppError::invalid("password", why));
         }
         let secret = request.password;
-        let hash = run_blocking(move || password::hash(&secret)).await;
+        let hash = run_blocking(move || password::hash(&secret))
+            .await
+            .map_err(|e| internal(&e))?;
         let stored = username.clone();
         let id = self
             .store

@@ -270,7 +270,9 @@ impl SetupService for Appliance {
         .await?;
 
         let password = request.admin_password;
-        let hash = run_blocking(move || password::hash(&password)).await;
+        let hash = run_blocking(move || password::hash(&password))
+            .await
+            .map_err(|e| internal(&e))?;
         let host_name = report
             .probe
             .hostname

@@ -13,17 +13,23 @@ pub const MIN_LENGTH: usize = 12;
 /// Longer inputs only cost hashing time.
 pub const MAX_LENGTH: usize = 1024;
 
+/// argon2's default parameters are OWASP's: m = 19 MiB, t = 2, p = 1.
 fn hasher() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
 }
 
-pub fn hash(password: &str) -> String {
+/// A password that could not be hashed: argon2 refuses only parameters,
+/// salts or outputs out of its bounds, so this is a bug, not bad input.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot hash the password: {0}")]
+pub struct HashError(argon2::password_hash::Error);
+
+pub fn hash(password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
     hasher()
         .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashing with valid parameters cannot fail")
-        .to_string()
+        .map(|hash| hash.to_string())
+        .map_err(HashError)
 }
 
 /// Checks `password` against `stored`. With no stored hash (unknown user,
@@ -34,8 +40,10 @@ pub fn verify(stored: Option<&str>, password: &str) -> bool {
     let (hash, real) = match stored {
         Some(h) => (h, true),
         None => (
+            // Should hashing ever fail, the empty hash fails to parse
+            // below and the answer is still no.
             DUMMY
-                .get_or_init(|| hash("dummy password for timing"))
+                .get_or_init(|| hash("dummy password for timing").unwrap_or_default())
                 .as_str(),
             false,
         ),
@@ -77,7 +85,7 @@ mod tests {
 
     #[test]
     fn verifies_the_right_password_only() {
-        let h = hash("correct horse battery staple");
+        let h = hash("correct horse battery staple").unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(verify(Some(&h), "correct horse battery staple"));
         assert!(!verify(Some(&h), "Correct horse battery staple"));

@@ -41,6 +41,11 @@ pub enum SecretBoxError {
     Malformed { path: PathBuf },
 }
 
+/// XChaCha20-Poly1305 refused to seal: only a secret of 256 GiB or more.
+#[derive(Debug, thiserror::Error)]
+#[error("the secret is too large to seal")]
+pub struct SealError;
+
 /// Why a sealed value did not open.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
@@ -123,7 +128,7 @@ impl SecretBox {
     }
 
     /// Seals `plain` for `context`: `v1:` and base64 of nonce and ciphertext.
-    pub fn seal(&self, plain: &str, context: &str) -> String {
+    pub fn seal(&self, plain: &str, context: &str) -> Result<String, SealError> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let sealed = self
             .cipher
@@ -135,10 +140,10 @@ impl SecretBox {
                 },
             )
             // Encryption fails only for messages of 256 GiB and more.
-            .expect("a secret fits XChaCha20-Poly1305");
+            .map_err(|_| SealError)?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
-        format!("{VERSION}{}", BASE64.encode(bytes))
+        Ok(format!("{VERSION}{}", BASE64.encode(bytes)))
     }
 
     /// Opens what [`SecretBox::seal`] made for the same `context`.
@@ -178,7 +183,7 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_only_for_its_own_context() {
         let secrets = SecretBox::for_tests();
-        let sealed = secrets.seal("hunter2", "ldap://a\nuid=svc");
+        let sealed = secrets.seal("hunter2", "ldap://a\nuid=svc").unwrap();
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("hunter2"));
         assert_eq!(
@@ -195,7 +200,10 @@ mod tests {
     #[test]
     fn two_seals_of_one_secret_differ() {
         let secrets = SecretBox::for_tests();
-        assert_ne!(secrets.seal("s", "c"), secrets.seal("s", "c"));
+        assert_ne!(
+            secrets.seal("s", "c").unwrap(),
+            secrets.seal("s", "c").unwrap()
+        );
     }
 
     #[test]
@@ -205,7 +213,7 @@ mod tests {
         let first = SecretBox::load_or_create(&path).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let sealed = first.seal("s", "c");
+        let sealed = first.seal("s", "c").unwrap();
         let again = SecretBox::load_or_create(&path).unwrap();
         assert_eq!(again.open(&sealed, "c").unwrap(), "s");
         let other = SecretBox::load_or_create(&dir.path().join("other.key")).unwrap();

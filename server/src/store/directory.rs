@@ -74,7 +74,7 @@ pub fn set(
 ) -> Result<(), StoreError> {
     let mut value = serde_json::to_value(settings).map_err(corrupt)?;
     if let Some(password) = settings.bind_password.as_deref().filter(|p| !p.is_empty()) {
-        value[SEALED] = Value::String(secrets.seal(password, &context(settings)));
+        value[SEALED] = Value::String(secrets.seal(password, &context(settings))?);
     }
     conn.execute(
         "INSERT INTO directory (id, settings, updated_at) VALUES (1, ?1, ?2)

@@ -37,6 +37,8 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("cannot seal a secret for the store")]
+    Seal(#[from] crate::auth::secret_box::SealError),
 }
 
 impl StoreError {

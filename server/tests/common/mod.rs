@@ -318,7 +318,7 @@ impl TestApp {
     /// A new local account with `role`, and a client signed in as it.
     pub async fn user_client(&self, username: &str, role: app::model::Role) -> Client {
         const PASSWORD: &str = "Long-Enough-Pass-42";
-        let hash = server::auth::password::hash(PASSWORD);
+        let hash = server::auth::password::hash(PASSWORD).unwrap();
         let name = username.to_owned();
         self.appliance
             .store

@@ -2,6 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+mod states;
+
+pub use states::{
+    AccountSource, AuditOutcome, Health, InstanceState, InstanceStatus, ParamKind, Power,
+    StepState, TaskState, UnknownState,
+};
+
 /// What an account may do on the appliance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -246,44 +253,6 @@ pub struct TokensView {
     pub just_created: Option<NewToken>,
 }
 
-/// A domain's power state, as libvirt reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Power {
-    Running,
-    Paused,
-    ShuttingDown,
-    ShutOff,
-    Crashed,
-    /// Defined but never seen by the reconciler yet, or the host is away.
-    Unknown,
-}
-
-impl Power {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Power::Running => "running",
-            Power::Paused => "paused",
-            Power::ShuttingDown => "shutting_down",
-            Power::ShutOff => "shut_off",
-            Power::Crashed => "crashed",
-            Power::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(text: &str) -> Power {
-        match text {
-            "running" => Power::Running,
-            "paused" => Power::Paused,
-            "shutting_down" => Power::ShuttingDown,
-            "shut_off" => Power::ShutOff,
-            "crashed" => Power::Crashed,
-            _ => Power::Unknown,
-        }
-    }
-}
-
 /// What a task does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -330,7 +299,7 @@ pub struct TaskView {
     pub id: i64,
     pub kind: TaskKind,
     /// `running`, `succeeded` or `failed` (a failed deploy has been rolled back).
-    pub state: String,
+    pub state: TaskState,
     pub instance_id: Option<i64>,
     pub steps: Vec<StepView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -348,7 +317,7 @@ pub struct TaskView {
 pub struct StepView {
     pub name: String,
     /// `pending`, `running`, `done`, `failed` or `undone` (rolled back).
-    pub state: String,
+    pub state: StepState,
     /// RFC 3339.
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -362,7 +331,8 @@ pub struct InstanceView {
     pub name: String,
     /// `provisioning`, `failed`, `deleting`, or once ready the power state
     /// (`running`, `shut_off`, ...).
-    pub state: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = String))]
+    pub state: InstanceState,
     pub host: Option<String>,
     pub ip: Option<String>,
     pub url: Option<String>,
@@ -376,7 +346,7 @@ pub struct InstanceView {
     pub error: Option<String>,
     /// The application's health check: `unknown`, `starting`, `healthy`
     /// or `unhealthy`.
-    pub health: String,
+    pub health: Health,
     pub zone: NetworkZone,
 }
 
@@ -385,7 +355,7 @@ impl InstanceView {
     /// a running application's health is not known yet.
     pub fn unsettled(&self) -> bool {
         self.task_id.is_some()
-            || (self.state == "running" && !matches!(self.health.as_str(), "healthy" | "unhealthy"))
+            || (self.state == InstanceState::Ready(Power::Running) && !self.health.is_settled())
     }
 }
 
@@ -544,7 +514,7 @@ pub struct ParamInfo {
     pub name: String,
     pub label: String,
     /// `text`, `username`, `email` or `password`.
-    pub kind: String,
+    pub kind: ParamKind,
     pub help: Option<String>,
     pub required: bool,
     pub default: Option<String>,

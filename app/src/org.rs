@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::model::Role;
+use crate::model::{AccountSource, AuditOutcome, Role};
 
 /// Limits on what instances may take; `None` is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +120,7 @@ pub struct MemberView {
     pub may_deploy: bool,
     pub disabled: bool,
     /// `local` or `directory`.
-    pub source: String,
+    pub source: AccountSource,
     pub quota: Quota,
     pub usage: Usage,
 }
@@ -192,7 +192,7 @@ pub struct AuditEntry {
     pub action: String,
     pub object: Option<String>,
     /// `ok`, `refused` or `failed`.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     pub detail: Option<String>,
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use app::error::AppError;
+use app::model::ParamKind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -46,16 +47,6 @@ pub struct Size {
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ParamKind {
-    Text,
-    Username,
-    Email,
-    /// Never stored; the user-data sees only `${NAME_hash}`, a bcrypt hash.
-    Password,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

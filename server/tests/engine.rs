@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use app::model::{Role, TaskKind};
+use app::model::{Role, StepState, TaskKind};
 use common::fake_host::FOREIGN_DOMAIN_UUID;
 use common::{TestApp, status_json};
 use reqwest::Client;
@@ -660,8 +660,8 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
                 Some("#cloud-config\n"),
             )?;
             instances::set_host(tx, id, Some(1))?;
-            tasks::set_step(tx, t, 0, "done")?;
-            tasks::set_step(tx, t, 1, "running")?;
+            tasks::set_step(tx, t, 0, StepState::Done)?;
+            tasks::set_step(tx, t, 1, StepState::Running)?;
             Ok((id, t))
         })
         .await

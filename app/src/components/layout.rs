@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::api::{SignOut, get_me};
-use crate::model::Role;
+use crate::model::{InstanceState, Power, Role};
 
 /// The frame of every signed-in page: header, navigation, content.
 #[component]
@@ -64,14 +64,16 @@ pub fn Layout(children: Children) -> impl IntoView {
 
 /// An instance's state as a colored badge.
 #[component]
-pub fn StateBadge(state: String) -> impl IntoView {
-    let class = match state.as_str() {
-        "running" => "badge ok",
-        "failed" | "crashed" => "badge bad",
-        "provisioning" | "deleting" | "shutting_down" => "badge busy",
-        _ => "badge",
+pub fn StateBadge(state: InstanceState) -> impl IntoView {
+    let class = match state {
+        InstanceState::Ready(Power::Running) => "badge ok",
+        InstanceState::Failed | InstanceState::Ready(Power::Crashed) => "badge bad",
+        InstanceState::Provisioning
+        | InstanceState::Deleting
+        | InstanceState::Ready(Power::ShuttingDown) => "badge busy",
+        InstanceState::Ready(Power::Paused | Power::ShutOff | Power::Unknown) => "badge",
     };
-    let label = state.replace('_', " ");
+    let label = state.as_str().replace('_', " ");
     view! { <span class=class>{label}</span> }
 }
 

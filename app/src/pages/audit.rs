@@ -5,6 +5,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::org::get_audit;
 use crate::components::{Layout, Loading};
+use crate::model::AuditOutcome;
 
 /// The audit log with filters in the query string, so a filtered view is
 /// a link, and the form works without JavaScript.
@@ -32,9 +33,9 @@ pub fn AuditPage() -> impl IntoView {
                 <label for="filter-outcome">"Outcome"</label>
                 <select id="filter-outcome" name="outcome">
                     <option value="" selected=move || outcome().is_none()>"any"</option>
-                    <option value="ok" selected=move || selected("ok")>"ok"</option>
-                    <option value="refused" selected=move || selected("refused")>"refused"</option>
-                    <option value="failed" selected=move || selected("failed")>"failed"</option>
+                    {AuditOutcome::ALL.iter().map(|&o| view! {
+                        <option value=o.as_str() selected=move || selected(o.as_str())>{o.as_str()}</option>
+                    }).collect_view()}
                 </select>
                 <button type="submit" class="button">"Filter"</button>
             </Form>
@@ -60,10 +61,9 @@ pub fn AuditPage() -> impl IntoView {
                                     </thead>
                                     <tbody>
                                         {entries.into_iter().map(|e| {
-                                            let badge = match e.outcome.as_str() {
-                                                "ok" => "badge ok",
-                                                "refused" | "failed" => "badge bad",
-                                                _ => "badge",
+                                            let badge = match e.outcome {
+                                                AuditOutcome::Ok => "badge ok",
+                                                AuditOutcome::Refused | AuditOutcome::Failed => "badge bad",
                                             };
                                             // Seconds are enough to read; the attribute keeps the rest.
                                             let when: String = e.at.replace('T', " ").chars().take(19).collect();
@@ -74,7 +74,7 @@ pub fn AuditPage() -> impl IntoView {
                                                     <td>{e.address.unwrap_or_default()}</td>
                                                     <td><code>{e.action}</code></td>
                                                     <td>{e.object.unwrap_or_default()}</td>
-                                                    <td><span class=badge>{e.outcome}</span></td>
+                                                    <td><span class=badge>{e.outcome.as_str()}</span></td>
                                                     <td>{e.detail.unwrap_or_default()}</td>
                                                 </tr>
                                             }

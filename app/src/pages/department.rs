@@ -227,7 +227,7 @@ fn MemberTable(
                                     </ActionForm>
                                 })}
                             </td>
-                            <td>{m.source.clone()}</td>
+                            <td>{m.source.as_str()}</td>
                             <td>
                                 {summary}
                                 <details>

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 
 use crate::api::{DeployInstance, get_stack, get_zones};
 use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
-use crate::model::{StackInfo, ZonesView};
+use crate::model::{ParamKind, StackInfo, ZonesView};
 
 /// The deploy form, generated from the stack's manifest.
 #[component]
@@ -92,14 +92,10 @@ fn DeployForm(stack: StackInfo, zones: ZonesView) -> impl IntoView {
             {stack.params.into_iter().map(|p| {
                 let field = format!("params.{}", p.name);
                 let id = format!("param-{}", p.name);
-                let input_type = match p.kind.as_str() {
-                    "password" => "password",
-                    "email" => "email",
-                    _ => "text",
-                };
-                let autocomplete = match p.kind.as_str() {
-                    "password" => "new-password",
-                    _ => "off",
+                let (input_type, autocomplete) = match p.kind {
+                    ParamKind::Password => ("password", "new-password"),
+                    ParamKind::Email => ("email", "off"),
+                    ParamKind::Text | ParamKind::Username => ("text", "off"),
                 };
                 let error_id = format!("{id}-error");
                 let hint_id = format!("{id}-hint");

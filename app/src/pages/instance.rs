@@ -4,7 +4,9 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::{InstanceAction, get_instance, get_task};
 use crate::components::{ErrorBanner, Layout, Loading, StateBadge, general_error};
-use crate::model::{InstanceView, TaskView};
+use crate::model::{
+    Health, InstanceState, InstanceStatus, InstanceView, Power, StepState, TaskView,
+};
 
 /// One instance: state, address, the application's URL, the running task's
 /// progress (live), and the lifecycle buttons.
@@ -66,8 +68,14 @@ fn InstanceDetail(
     act: ServerAction<InstanceAction>,
     finished: RwSignal<u32>,
 ) -> impl IntoView {
-    let ready = !matches!(inst.state.as_str(), "provisioning" | "deleting" | "failed");
-    let running = inst.state == "running";
+    let status = inst.state.status();
+    let ready = status == InstanceStatus::Ready;
+    let running = inst.state == InstanceState::Ready(Power::Running);
+    // Delete is offered unless a task already has the instance.
+    let deletable = match status {
+        InstanceStatus::Ready | InstanceStatus::Failed => true,
+        InstanceStatus::Provisioning | InstanceStatus::Deleting => false,
+    };
     let busy = inst.task_id.is_some();
     let unsettled = inst.unsettled();
     let id = inst.id;
@@ -87,14 +95,14 @@ fn InstanceDetail(
         <Title text=inst.name.clone() />
         <div class="page-head">
             <h1 class="page-title">{inst.name.clone()}</h1>
-            <StateBadge state=inst.state.clone() />
+            <StateBadge state=inst.state />
         </div>
         {inst.task_id.map(|task_id| view! { <TaskProgress task_id finished /> })}
         {inst.error.clone().map(|e| view! { <div class="banner error" role="status">{e}</div> })}
         <section class="card">
             <dl class="facts">
                 <dt>"Health"</dt>
-                <dd><HealthBadge health=inst.health.clone() /></dd>
+                <dd><HealthBadge health=inst.health /></dd>
                 <dt>"Application"</dt>
                 <dd>{match inst.url.clone() {
                     Some(url) => {
@@ -121,7 +129,7 @@ fn InstanceDetail(
             {button("shutdown", "Shut down", running && !busy, "")}
             {button("reboot", "Reboot", running && !busy, "")}
             {button("poweroff", "Power off", running && !busy, "")}
-            {button("delete", "Delete", !busy && inst.state != "deleting" && inst.state != "provisioning", "danger")}
+            {button("delete", "Delete", !busy && deletable, "danger")}
         </section>
         // Without JavaScript the page reloads itself while unsettled (it is
         // rendered whole on the server). Only without: a refresh tag seen by
@@ -133,12 +141,12 @@ fn InstanceDetail(
 
 /// The application's health check, in words.
 #[component]
-fn HealthBadge(health: String) -> impl IntoView {
-    let (class, text) = match health.as_str() {
-        "healthy" => ("badge ok", "healthy: the application answers"),
-        "starting" => ("badge busy", "starting: waiting for the application"),
-        "unhealthy" => ("badge bad", "unhealthy: the application stopped answering"),
-        _ => ("badge", "not checked yet"),
+fn HealthBadge(health: Health) -> impl IntoView {
+    let (class, text) = match health {
+        Health::Healthy => ("badge ok", "healthy: the application answers"),
+        Health::Starting => ("badge busy", "starting: waiting for the application"),
+        Health::Unhealthy => ("badge bad", "unhealthy: the application stopped answering"),
+        Health::Unknown => ("badge", "not checked yet"),
     };
     view! { <span class=class id="health">{text}</span> }
 }
@@ -164,7 +172,7 @@ fn TaskProgress(task_id: i64, finished: RwSignal<u32>) -> impl IntoView {
                         return;
                     };
                     if let Ok(view) = serde_json::from_str::<TaskView>(&text) {
-                        let done = view.state != "running";
+                        let done = view.state.has_ended();
                         live.set(Some(view));
                         if done {
                             source.close();
@@ -187,8 +195,8 @@ fn TaskProgress(task_id: i64, finished: RwSignal<u32>) -> impl IntoView {
                 let first = initial.await.ok();
                 view! {
                     {move || live.get().or_else(|| first.clone()).map(|t| {
-                        let current = t.steps.iter().find(|s| s.state == "running" || s.state == "failed")
-                            .or_else(|| t.steps.iter().find(|s| s.state == "pending"))
+                        let current = t.steps.iter().find(|s| s.state.is_current())
+                            .or_else(|| t.steps.iter().find(|s| s.state == StepState::Pending))
                             .map(|s| s.name.clone())
                             .unwrap_or_else(|| "finishing".into());
                         view! {

@@ -1,6 +1,7 @@
 //! What a person does to their own account: changing its password.
 
 use app::error::AppError;
+use app::model::AccountSource;
 use app::service::RequestContext;
 
 use super::Appliance;
@@ -28,10 +29,13 @@ impl Appliance {
             .await
             .map_err(store_err)?
             .ok_or(AppError::Unauthenticated)?;
-        if user.source != "local" {
-            return Err(AppError::Conflict(
-                "a directory account's password is changed in the directory".into(),
-            ));
+        match user.source {
+            AccountSource::Local => {}
+            AccountSource::Directory => {
+                return Err(AppError::Conflict(
+                    "a directory account's password is changed in the directory".into(),
+                ));
+            }
         }
         let record = Audit::by(who)
             .from_address(ctx.peer)

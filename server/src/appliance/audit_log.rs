@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use app::error::AppError;
-use app::model::{Principal, Role};
+use app::model::{AuditOutcome, Principal, Role};
 use app::org::{AuditEntry, AuditFilter};
 use app::service::AuditService;
 use async_trait::async_trait;
@@ -20,19 +20,21 @@ impl AuditService for Appliance {
         who: &Principal,
         filter: AuditFilter,
     ) -> Result<Vec<AuditEntry>, AppError> {
-        if let Some(o) = filter.outcome.as_deref()
-            && !o.is_empty()
-            && !["ok", "refused", "failed"].contains(&o)
-        {
-            return Err(AppError::invalid("outcome", "use ok, refused or failed"));
-        }
+        // Empty is no filter, as an HTML form's "any" sends it.
+        let outcome = match filter.outcome.as_deref().filter(|o| !o.is_empty()) {
+            Some(text) => Some(
+                text.parse::<AuditOutcome>()
+                    .map_err(|_| AppError::invalid("outcome", "use ok, refused or failed"))?,
+            ),
+            None => None,
+        };
         let scope = match who.role {
             Role::Admin => None,
             Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
         };
         let rows = self
             .store
-            .read(move |c| audit::list(c, &filter, scope.as_deref()))
+            .read(move |c| audit::list(c, &filter, outcome, scope.as_deref()))
             .await
             .map_err(store_err)?;
         Ok(rows

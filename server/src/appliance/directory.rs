@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use app::error::AppError;
-use app::model::Role;
+use app::model::{AccountSource, Role};
 use app::org::DirectorySettings;
 use app::validate;
 
@@ -136,7 +136,7 @@ impl Appliance {
             })
             .await
             .map_err(store_err)?;
-        Ok((row.source == "directory").then_some(row))
+        Ok((row.source == AccountSource::Directory).then_some(row))
     }
 
     /// How long the directory's word on an account holds.
@@ -198,7 +198,7 @@ impl Appliance {
         let fresh = user
             .directory_checked_at
             .is_some_and(|at| now().saturating_sub(at) < max_age);
-        if user.source != "directory" || fresh {
+        if user.source != AccountSource::Directory || fresh {
             return Ok(Some(user));
         }
         let Some(settings) = self.directory_settings().await? else {

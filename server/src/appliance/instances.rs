@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use app::error::AppError;
 use app::model::{
-    Accepted, DeployRequest, InstanceView, ParamInfo, Power, Principal, Role, SizeInfo, StackInfo,
-    StepView, TaskKind, TaskView,
+    Accepted, DeployRequest, InstanceState, InstanceStatus, InstanceView, ParamInfo, Power,
+    Principal, Role, SizeInfo, StackInfo, StepState, StepView, TaskKind, TaskView,
 };
 use app::policy::may_use;
 use app::service::{InstanceService, TaskUpdates};
@@ -25,8 +25,25 @@ use crate::store::tasks::TaskRow;
 use crate::store::{Store, StoreError, hosts, instances, tasks};
 use tokio::sync::broadcast;
 
+/// Whether an instance in `status` may start a task of `kind`: every
+/// pair is listed, so a new status or kind is a decision here.
+fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
+    use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
+    use TaskKind::{Delete, Deploy, Poweroff, Reboot, Shutdown, Start};
+    match (status, kind) {
+        (Ready, Start | Shutdown | Reboot | Poweroff | Delete) | (Failed, Delete) => true,
+        (Ready | Failed | Provisioning | Deleting, Deploy)
+        | (Failed, Start | Shutdown | Reboot | Poweroff)
+        | (Provisioning | Deleting, Start | Shutdown | Reboot | Poweroff | Delete) => false,
+    }
+}
+
 fn task_view(task: TaskRow) -> TaskView {
-    let done = task.steps.iter().filter(|s| s.state == "done").count();
+    let done = task
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::Done)
+        .count();
     let total = task.steps.len().max(1);
     TaskView {
         id: task.id,
@@ -52,21 +69,17 @@ fn task_view(task: TaskRow) -> TaskView {
 
 impl Appliance {
     fn instance_view(&self, row: InstanceRow) -> InstanceView {
-        let state = match row.status.as_str() {
-            "ready" => row.power.as_str().to_owned(),
-            other => other.to_owned(),
-        };
-        let url = match (&row.ip, row.status.as_str(), row.power) {
-            (Some(ip), "ready", Power::Running) => {
-                let vars = [
-                    ("ip".to_owned(), ip.clone()),
-                    ("name".to_owned(), row.name.clone()),
-                ]
-                .into();
-                Some(Stack::fill(&self.engine.stack().manifest.app.url, &vars))
-            }
-            _ => None,
-        };
+        let state = InstanceState::of(row.status, row.power);
+        // Only a running instance's application can answer.
+        let running = state == InstanceState::Ready(Power::Running);
+        let url = row.ip.as_ref().filter(|_| running).map(|ip| {
+            let vars = [
+                ("ip".to_owned(), ip.clone()),
+                ("name".to_owned(), row.name.clone()),
+            ]
+            .into();
+            Stack::fill(&self.engine.stack().manifest.app.url, &vars)
+        });
         InstanceView {
             id: row.id,
             name: row.name,
@@ -122,10 +135,7 @@ impl InstanceService for Appliance {
                 .map(|p| ParamInfo {
                     name: p.name.clone(),
                     label: p.label.clone(),
-                    kind: serde_json::to_value(p.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    kind: p.kind,
                     help: p.help.clone(),
                     required: p.required,
                     default: p.default.clone(),
@@ -231,14 +241,7 @@ impl InstanceService for Appliance {
 
     async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError> {
         let row = self.visible_instance(who, id).await?;
-        let allowed = match (kind, row.status.as_str()) {
-            (TaskKind::Delete, "ready" | "failed") => true,
-            (
-                TaskKind::Start | TaskKind::Shutdown | TaskKind::Reboot | TaskKind::Poweroff,
-                "ready",
-            ) => true,
-            (TaskKind::Deploy, _) | (_, _) => false,
-        };
+        let allowed = allows(row.status, kind);
         if row.running_task.is_some() {
             return Err(AppError::Conflict(format!(
                 "{} is busy with another task; try again when it ends",
@@ -364,7 +367,7 @@ impl TaskUpdates for TaskFeed {
                 visible_task(&self.store, &self.who, self.id).await.ok()?
             }
         };
-        self.ended = view.state != "running";
+        self.ended = view.state.has_ended();
         Some(view)
     }
 }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use app::error::AppError;
-use app::model::{Me, Principal};
+use app::model::{AccountSource, Me, Principal};
 use app::service::{RequestContext, SessionService};
 use app::validate;
 use async_trait::async_trait;
@@ -95,7 +95,7 @@ impl SessionService for Appliance {
         // A local account answers for its name; directory accounts, and
         // names unknown here, go to the directory when one is configured.
         let verified = match user {
-            Some(u) if u.source == "local" => {
+            Some(u) if u.source == AccountSource::Local => {
                 let stored = u.password_hash.clone();
                 let ok = run_blocking(move || password::verify(stored.as_deref(), &password)).await;
                 ok.then_some(u)

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::model::{Accepted, NetworkZone, Principal, TaskKind};
+use app::model::{Accepted, InstanceStatus, NetworkZone, Principal, TaskKind};
 use app::org::Usage;
 use rand::Rng;
 use rusqlite::Connection;
@@ -206,7 +206,7 @@ impl Engine {
                 let inst =
                     instances::by_id(tx, instance_id)?.ok_or(StoreError::NotFound("instance"))?;
                 if kind == TaskKind::Delete {
-                    instances::set_status(tx, instance_id, "deleting", None)?;
+                    instances::set_status(tx, instance_id, InstanceStatus::Deleting, None)?;
                 }
                 tasks::insert(
                     tx,

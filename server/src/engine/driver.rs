@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use app::model::TaskKind;
+use app::model::{InstanceStatus, StepState, TaskKind};
 
 use super::EngineError;
 use super::runtime::Engine;
@@ -38,15 +38,19 @@ impl Engine {
     async fn run_steps(&self, task: &TaskRow) -> Result<Option<(usize, EngineError)>, EngineError> {
         let task_id = task.id;
         for (pos, step) in Step::of(task.kind).iter().enumerate() {
-            if task.steps.get(pos).is_some_and(|s| s.state == "done") {
+            if task
+                .steps
+                .get(pos)
+                .is_some_and(|s| s.state == StepState::Done)
+            {
                 continue;
             }
-            self.mark(task_id, pos, "running").await?;
+            self.mark(task_id, pos, StepState::Running).await?;
             tracing::debug!(task_id, step = step.name(), "step started");
             match self.do_step(task, *step).await {
-                Ok(()) => self.mark(task_id, pos, "done").await?,
+                Ok(()) => self.mark(task_id, pos, StepState::Done).await?,
                 Err(e) => {
-                    self.mark(task_id, pos, "failed").await?;
+                    self.mark(task_id, pos, StepState::Failed).await?;
                     return Ok(Some((pos, e)));
                 }
             }
@@ -60,7 +64,7 @@ impl Engine {
             && let Some(id) = task.instance_id
         {
             self.store
-                .write(move |tx| instances::set_status(tx, id, "ready", None))
+                .write(move |tx| instances::set_status(tx, id, InstanceStatus::Ready, None))
                 .await?;
         }
         self.store
@@ -91,7 +95,7 @@ impl Engine {
                         TaskKind::Deploy
                         // A failed delete leaves the instance to be deleted again.
                         | TaskKind::Delete => {
-                            instances::set_status(tx, id, "failed", Some(&message))?
+                            instances::set_status(tx, id, InstanceStatus::Failed, Some(&message))?
                         }
                         TaskKind::Start
                         | TaskKind::Shutdown
@@ -114,12 +118,12 @@ impl Engine {
                     error = %crate::error_chain(&e),
                     "rollback step failed; the reconciler will finish it");
             }
-            self.mark(task.id, pos, "undone").await?;
+            self.mark(task.id, pos, StepState::Undone).await?;
         }
         Ok(())
     }
 
-    async fn mark(&self, task_id: i64, pos: usize, state: &'static str) -> Result<(), EngineError> {
+    async fn mark(&self, task_id: i64, pos: usize, state: StepState) -> Result<(), EngineError> {
         self.store
             .write(move |tx| tasks::set_step(tx, task_id, pos as i64, state))
             .await?;

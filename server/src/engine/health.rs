@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::model::Health;
+
 use super::EngineError;
 use super::definition::{addressing, static_addressing};
 use super::hypervisor::Hypervisor;
@@ -53,11 +55,7 @@ pub async fn answers(client: &reqwest::Client, url: &str, expect: &str) -> bool 
 }
 
 impl Engine {
-    pub(super) async fn record_health(
-        &self,
-        id: i64,
-        health: &'static str,
-    ) -> Result<(), EngineError> {
+    pub(super) async fn record_health(&self, id: i64, health: Health) -> Result<(), EngineError> {
         self.store
             .write(move |tx| instances::set_health(tx, id, health))
             .await?;
@@ -77,9 +75,9 @@ impl Engine {
         let expect = inst.health_expect.clone().unwrap_or_default();
         let healthy = answers(&self.http, &url, &expect).await;
         let health = match (healthy, inst.healthy_ms) {
-            (true, _) => "healthy",
-            (false, None) => "starting",
-            (false, Some(_)) => "unhealthy",
+            (true, _) => Health::Healthy,
+            (false, None) => Health::Starting,
+            (false, Some(_)) => Health::Unhealthy,
         };
         self.record_health(inst.id, health).await?;
         if healthy && !inst.seed_scrubbed {

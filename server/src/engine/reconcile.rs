@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use app::model::Power;
+use app::model::{Health, InstanceStatus, Power};
 
 use super::EngineError;
 use super::hypervisor::{DpeDomain, Hypervisor, Lease};
@@ -80,7 +80,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut checks = Vec::new();
         for inst in on_host {
-            if inst.status == "deleting" || inst.running_task.is_some() {
+            if inst.status == InstanceStatus::Deleting || inst.running_task.is_some() {
                 continue;
             }
             let power = listing
@@ -97,13 +97,20 @@ impl Engine {
             self.store
                 .write(move |tx| instances::observe(tx, id, power, lease.as_deref()))
                 .await?;
-            if inst.status == "ready" {
+            if inst.status == InstanceStatus::Ready {
                 match (power, ip.or_else(|| inst.ip.clone())) {
                     (Power::Running, Some(ip)) => {
                         checks.push(self.check_health(inst.clone(), ip, conn.clone()))
                     }
-                    (Power::Running, None) => self.record_health(inst.id, "starting").await?,
-                    (_, _) => self.record_health(inst.id, "unknown").await?,
+                    (Power::Running, None) => self.record_health(inst.id, Health::Starting).await?,
+                    (
+                        Power::Paused
+                        | Power::ShuttingDown
+                        | Power::ShutOff
+                        | Power::Crashed
+                        | Power::Unknown,
+                        _,
+                    ) => self.record_health(inst.id, Health::Unknown).await?,
                 }
             }
         }

@@ -2,14 +2,15 @@
 
 use std::net::IpAddr;
 
-use app::model::Principal;
+use app::model::{AuditOutcome, Principal};
 use app::org::AuditFilter;
 use rusqlite::{Connection, Row, params, params_from_iter, types::Value};
 
 use super::StoreError;
+use super::states::text_column;
 
-/// One record to write. Never put secrets in it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// One record to write, as [`Audit`] builds it. Never put secrets in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub actor: Option<String>,
     pub actor_id: Option<i64>,
@@ -17,11 +18,23 @@ pub struct Record {
     /// Dotted, e.g. `sign_in`, `department.create`, `instance.deploy`.
     pub action: String,
     pub object: Option<String>,
-    /// `ok`, `refused` or `failed`.
-    pub outcome: &'static str,
+    pub outcome: AuditOutcome,
     pub detail: Option<String>,
     /// The department it concerns, so its admins see it.
     pub department_id: Option<i64>,
+}
+
+/// A [`Record`] before its outcome: everything but it, so that no record
+/// exists without one (an outcome has no default).
+#[derive(Clone, Debug, Default)]
+struct Draft {
+    actor: Option<String>,
+    actor_id: Option<i64>,
+    address: Option<String>,
+    action: String,
+    object: Option<String>,
+    detail: Option<String>,
+    department_id: Option<i64>,
 }
 
 /// Builds every [`Record`] the appliance writes: who acted, what they did
@@ -34,17 +47,17 @@ pub struct Record {
 #[derive(Clone, Debug)]
 #[must_use = "an audit record is built to be written"]
 pub struct Audit {
-    record: Record,
+    record: Draft,
 }
 
 impl Audit {
     fn actor(actor: Option<String>, actor_id: Option<i64>, department_id: Option<i64>) -> Audit {
         Audit {
-            record: Record {
+            record: Draft {
                 actor,
                 actor_id,
                 department_id,
-                ..Record::default()
+                ..Draft::default()
             },
         }
     }
@@ -121,22 +134,40 @@ impl Audit {
 
     /// It was done.
     pub fn ok(self) -> Record {
-        self.outcome("ok")
+        self.outcome(AuditOutcome::Ok)
     }
 
     /// A rule said no (a throttle, a quota, a permission).
     pub fn refused(self) -> Record {
-        self.outcome("refused")
+        self.outcome(AuditOutcome::Refused)
     }
 
     /// It was tried and did not work (a wrong password or setup code).
     pub fn failed(self) -> Record {
-        self.outcome("failed")
+        self.outcome(AuditOutcome::Failed)
     }
 
-    fn outcome(mut self, outcome: &'static str) -> Record {
-        self.record.outcome = outcome;
-        self.record
+    /// How it ended; yields the record.
+    fn outcome(self, outcome: AuditOutcome) -> Record {
+        let Draft {
+            actor,
+            actor_id,
+            address,
+            action,
+            object,
+            detail,
+            department_id,
+        } = self.record;
+        Record {
+            actor,
+            actor_id,
+            address,
+            action,
+            object,
+            outcome,
+            detail,
+            department_id,
+        }
     }
 }
 
@@ -148,7 +179,7 @@ pub struct AuditRow {
     pub address: Option<String>,
     pub action: String,
     pub object: Option<String>,
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     pub detail: Option<String>,
 }
 
@@ -164,7 +195,7 @@ pub fn record(conn: &Connection, r: &Record) -> Result<(), StoreError> {
             r.address,
             r.action,
             r.object,
-            r.outcome,
+            r.outcome.as_str(),
             r.detail,
             r.department_id
         ],
@@ -180,7 +211,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
         address: r.get(3)?,
         action: r.get(4)?,
         object: r.get(5)?,
-        outcome: r.get(6)?,
+        outcome: text_column(r, 6)?,
         detail: r.get(7)?,
     })
 }
@@ -199,11 +230,13 @@ pub fn prune(conn: &Connection, keep_days: u32, keep_at_most: u64) -> Result<usi
     Ok(old + excess)
 }
 
-/// Newest first. `departments`: only records about these (department
-/// admins' view); `None` for all.
+/// Newest first. `outcome`: the filter's, parsed by the caller (which
+/// answers for text that names none); `departments`: only records about
+/// these (department admins' view); `None` for all.
 pub fn list(
     conn: &Connection,
     filter: &AuditFilter,
+    outcome: Option<AuditOutcome>,
     departments: Option<&[i64]>,
 ) -> Result<Vec<AuditRow>, StoreError> {
     let mut sql = String::from(
@@ -220,9 +253,9 @@ pub fn list(
         args.push(Value::Text(action.to_owned()));
         args.push(Value::Text(action.to_owned()));
     }
-    if let Some(outcome) = filter.outcome.as_deref().filter(|o| !o.is_empty()) {
+    if let Some(outcome) = outcome {
         sql.push_str(" AND outcome = ?");
-        args.push(Value::Text(outcome.to_owned()));
+        args.push(Value::Text(outcome.as_str().to_owned()));
     }
     if let Some(ids) = departments {
         sql.push_str(" AND department_id IN (SELECT value FROM json_each(?))");
@@ -266,7 +299,7 @@ mod tests {
                 address: Some("192.0.2.7".into()),
                 action: "token.create".into(),
                 object: Some("token".into()),
-                outcome: "ok",
+                outcome: AuditOutcome::Ok,
                 detail: None,
                 department_id: Some(1),
             }
@@ -278,10 +311,13 @@ mod tests {
             .refused();
         assert_eq!(
             (below.department_id, below.outcome, below.detail.as_deref()),
-            (Some(2), "refused", Some("quota"))
+            (Some(2), AuditOutcome::Refused, Some("quota"))
         );
         let kept = Audit::by(&who).department(None).failed();
-        assert_eq!((kept.department_id, kept.outcome), (Some(1), "failed"));
+        assert_eq!(
+            (kept.department_id, kept.outcome),
+            (Some(1), AuditOutcome::Failed)
+        );
     }
 
     #[test]
@@ -289,15 +325,7 @@ mod tests {
         let conn = memory_store();
         let old_ms = (crate::store::now() - 401 * 86_400) * 1000;
         for i in 0..5 {
-            record(
-                &conn,
-                &Record {
-                    action: format!("a{i}"),
-                    outcome: "ok",
-                    ..Record::default()
-                },
-            )
-            .unwrap();
+            record(&conn, &Audit::anonymous().action(format!("a{i}")).ok()).unwrap();
         }
         conn.execute(
             "UPDATE audit SET at_ms = ?1 WHERE action = 'a0'",
@@ -305,7 +333,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(prune(&conn, 400, 3).unwrap(), 2);
-        let left: Vec<String> = list(&conn, &AuditFilter::default(), None)
+        let left: Vec<String> = list(&conn, &AuditFilter::default(), None, None)
             .unwrap()
             .into_iter()
             .map(|r| r.action)
@@ -317,25 +345,20 @@ mod tests {
     fn filters_combine_and_prefixes_are_literal() {
         let conn = memory_store();
         for (actor, action, outcome, dept) in [
-            ("ann", "sign_in", "ok", None),
-            ("ann", "instance.deploy", "refused", Some(1)),
-            ("bob", "instance.delete", "ok", Some(2)),
-            ("bob", "sign_in", "failed", None),
+            ("ann", "sign_in", AuditOutcome::Ok, None),
+            ("ann", "instance.deploy", AuditOutcome::Refused, Some(1)),
+            ("bob", "instance.delete", AuditOutcome::Ok, Some(2)),
+            ("bob", "sign_in", AuditOutcome::Failed, None),
         ] {
-            record(
-                &conn,
-                &Record {
-                    actor: Some(actor.into()),
-                    action: action.into(),
-                    outcome,
-                    department_id: dept,
-                    ..Record::default()
-                },
-            )
-            .unwrap();
+            let entry = Audit::by_name(Some(actor.into()))
+                .action(action)
+                .department(dept)
+                .outcome(outcome);
+            record(&conn, &entry).unwrap();
         }
         let pick = |f: AuditFilter, d: Option<&[i64]>| {
-            list(&conn, &f, d)
+            let outcome = f.outcome.as_deref().map(|o| o.parse().unwrap());
+            list(&conn, &f, outcome, d)
                 .unwrap()
                 .into_iter()
                 .map(|r| r.action)

@@ -20,7 +20,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error("SQLite error")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
     #[error("no reader connection available")]
     Pool(#[source] r2d2::Error),
     #[error("cannot write {path}")]
@@ -39,6 +39,19 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot seal a secret for the store")]
     Seal(#[from] crate::auth::secret_box::SealError),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// A column whose text names no state (or role, or kind) is corrupt
+    /// data, not a failing database: say so.
+    fn from(err: rusqlite::Error) -> StoreError {
+        match err {
+            rusqlite::Error::FromSqlConversionFailure(column, _, why) => {
+                StoreError::Corrupt(format!("column {column}: {why}"))
+            }
+            other => StoreError::Sqlite(other),
+        }
+    }
 }
 
 impl StoreError {

@@ -3,9 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use app::model::{NetworkZone, Power};
+use app::model::{Health, InstanceStatus, NetworkZone, Power};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::states::text_column;
 use super::{StoreError, now};
 
 pub struct NewInstance<'a> {
@@ -47,13 +48,13 @@ pub struct InstanceRow {
     pub network: String,
     pub mac: String,
     pub params_json: String,
-    pub status: String,
+    pub status: InstanceStatus,
     pub power: Power,
     pub ip: Option<String>,
     pub error: Option<String>,
     pub created_at: i64,
     pub running_task: Option<i64>,
-    pub health: String,
+    pub health: Health,
     pub health_expect: Option<String>,
     pub seed_scrubbed: bool,
     pub healthy_ms: Option<i64>,
@@ -65,6 +66,9 @@ pub struct InstanceRow {
     pub volume_stem: String,
 }
 
+// `t.state = 'running'` is written out, not bound: SQLite uses the partial
+// index `one_running_task_per_instance` only for the very predicate it was
+// made with. `running_task_predicate_is_task_state_running` keeps it true.
 const SELECT: &str = "
     SELECT i.id, i.uuid, i.name, i.owner_id, u.username, i.size, i.vcpus, i.memory_mib,
            i.disk_gib, i.host_id, h.name, i.network, i.mac, i.params, i.status, i.power, i.ip,
@@ -94,13 +98,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         network: r.get(11)?,
         mac: r.get(12)?,
         params_json: r.get(13)?,
-        status: r.get(14)?,
+        status: text_column(r, 14)?,
         power: Power::parse(&power),
         ip: r.get(16)?,
         error: r.get(17)?,
         created_at: r.get(18)?,
         running_task: r.get(19)?,
-        health: r.get(20)?,
+        health: text_column(r, 20)?,
         health_expect: r.get(21)?,
         seed_scrubbed: r.get(22)?,
         healthy_ms: r.get(23)?,
@@ -118,7 +122,7 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
                                 network, mac, params, status, created_at, health_expect,
                                 zone, static_address, static_network, ip, department_id,
                                 volume_stem)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'provisioning', ?11, ?12,
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?18, ?11, ?12,
                  ?13, ?14, ?15, ?14, ?16, ?17)",
         params![
             new.uuid,
@@ -137,7 +141,8 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
             new.static_address,
             new.static_network,
             new.department_id,
-            new.volume_stem
+            new.volume_stem,
+            InstanceStatus::Provisioning.as_str()
         ],
     )
     .map_err(|e| StoreError::unique_as(e, "an instance with that name"))?;
@@ -198,10 +203,12 @@ pub fn on_record(conn: &Connection) -> Result<OnRecord, StoreError> {
 pub fn committed_by_host(conn: &Connection) -> Result<HashMap<i64, (u64, u64)>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT host_id, sum(vcpus), sum(memory_mib) FROM instances
-         WHERE host_id IS NOT NULL AND status != 'failed' GROUP BY host_id",
+         WHERE host_id IS NOT NULL AND status != ?1 GROUP BY host_id",
     )?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .query_map([InstanceStatus::Failed.as_str()], |r| {
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -217,12 +224,12 @@ pub fn set_host(conn: &Connection, id: i64, host_id: Option<i64>) -> Result<(), 
 pub fn set_status(
     conn: &Connection,
     id: i64,
-    status: &str,
+    status: InstanceStatus,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE instances SET status = ?2, error = ?3 WHERE id = ?1",
-        params![id, status, error],
+        params![id, status.as_str(), error],
     )?;
     Ok(())
 }
@@ -252,12 +259,12 @@ pub fn observe(
 }
 
 /// Records a health check; the first success is timed.
-pub fn set_health(conn: &Connection, id: i64, health: &str) -> Result<(), StoreError> {
+pub fn set_health(conn: &Connection, id: i64, health: Health) -> Result<(), StoreError> {
+    let first_success_ms = (health == Health::Healthy).then(super::now_ms);
     conn.execute(
-        "UPDATE instances SET health = ?2,
-            healthy_ms = CASE WHEN ?2 = 'healthy' AND healthy_ms IS NULL THEN ?3 ELSE healthy_ms END
+        "UPDATE instances SET health = ?2, healthy_ms = coalesce(healthy_ms, ?3)
          WHERE id = ?1 AND health IS NOT ?2",
-        params![id, health, super::now_ms()],
+        params![id, health.as_str(), first_success_ms],
     )?;
     Ok(())
 }
@@ -270,4 +277,17 @@ pub fn set_seed_scrubbed(conn: &Connection, id: i64) -> Result<(), StoreError> {
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
     conn.execute("DELETE FROM instances WHERE id = ?1", [id])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use app::model::TaskState;
+
+    use super::*;
+
+    #[test]
+    fn running_task_predicate_is_task_state_running() {
+        let predicate = format!("t.state = '{}'", TaskState::Running.as_str());
+        assert!(SELECT.contains(&predicate), "{predicate}");
+    }
 }

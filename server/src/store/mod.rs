@@ -13,6 +13,7 @@ mod quota_columns;
 pub mod quotas;
 pub mod sessions;
 pub mod settings;
+mod states;
 pub mod tasks;
 pub mod tokens;
 pub mod users;

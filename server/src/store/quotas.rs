@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use app::model::Role;
+use app::model::{InstanceStatus, Role};
 use app::org::{Quota, Usage};
 use rusqlite::{Connection, Row, params};
 
@@ -72,9 +72,9 @@ pub fn department_usage(conn: &Connection, id: i64) -> Result<Usage, StoreError>
                  SELECT ?1
                  UNION SELECT d.id FROM departments d JOIN below b ON d.parent_id = b.id)
              SELECT {TAKEN} FROM instances
-             WHERE status != 'failed' AND department_id IN (SELECT id FROM below)"
+             WHERE status != ?2 AND department_id IN (SELECT id FROM below)"
         ),
-        [id],
+        params![id, InstanceStatus::Failed.as_str()],
         |r| usage_at(r, 0),
     )?)
 }
@@ -87,10 +87,12 @@ pub fn usage_by_department(
 ) -> Result<HashMap<i64, Usage>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT department_id, {TAKEN} FROM instances
-         WHERE status != 'failed' AND department_id IS NOT NULL GROUP BY department_id"
+         WHERE status != ?1 AND department_id IS NOT NULL GROUP BY department_id"
     ))?;
     let own: Vec<(i64, Usage)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, usage_at(r, 1)?)))?
+        .query_map([InstanceStatus::Failed.as_str()], |r| {
+            Ok((r.get(0)?, usage_at(r, 1)?))
+        })?
         .collect::<Result<_, _>>()?;
     let parents: HashMap<i64, Option<i64>> = all.iter().map(|d| (d.id, d.parent_id)).collect();
     let mut totals: HashMap<i64, Usage> = all.iter().map(|d| (d.id, Usage::default())).collect();
@@ -111,8 +113,8 @@ pub fn usage_by_department(
 /// What one account's instances take.
 pub fn user_usage(conn: &Connection, user_id: i64) -> Result<Usage, StoreError> {
     Ok(conn.query_row(
-        &format!("SELECT {TAKEN} FROM instances WHERE status != 'failed' AND owner_id = ?1"),
-        [user_id],
+        &format!("SELECT {TAKEN} FROM instances WHERE status != ?2 AND owner_id = ?1"),
+        params![user_id, InstanceStatus::Failed.as_str()],
         |r| usage_at(r, 0),
     )?)
 }
@@ -120,10 +122,12 @@ pub fn user_usage(conn: &Connection, user_id: i64) -> Result<Usage, StoreError> 
 /// [`user_usage`] of every account that owns instances, in one query.
 pub fn usage_by_user(conn: &Connection) -> Result<HashMap<i64, Usage>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT owner_id, {TAKEN} FROM instances WHERE status != 'failed' GROUP BY owner_id"
+        "SELECT owner_id, {TAKEN} FROM instances WHERE status != ?1 GROUP BY owner_id"
     ))?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, usage_at(r, 1)?)))?
+        .query_map([InstanceStatus::Failed.as_str()], |r| {
+            Ok((r.get(0)?, usage_at(r, 1)?))
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }

@@ -1,16 +1,17 @@
 //! Persisted tasks and their steps: long work survives a restart, which
 //! resumes it (every step is idempotent) or rolls it back.
 
-use app::model::TaskKind;
+use app::model::{StepState, TaskKind, TaskState};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::states::text_column;
 use super::{StoreError, now_ms};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepRow {
     pub position: i64,
     pub name: String,
-    pub state: String,
+    pub state: StepState,
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
 }
@@ -22,7 +23,7 @@ pub struct TaskRow {
     pub instance_uuid: String,
     pub owner_id: i64,
     pub kind: TaskKind,
-    pub state: String,
+    pub state: TaskState,
     pub error: Option<String>,
     pub user_data: Option<String>,
     pub created_ms: i64,
@@ -42,15 +43,23 @@ pub fn insert(
 ) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO tasks (instance_id, instance_uuid, owner_id, kind, state, user_data, created_ms)
-         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)",
-        params![instance_id, instance_uuid, owner_id, kind.as_str(), user_data, now_ms()],
+         VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6)",
+        params![
+            instance_id,
+            instance_uuid,
+            owner_id,
+            kind.as_str(),
+            user_data,
+            now_ms(),
+            TaskState::Running.as_str()
+        ],
     )
     .map_err(|e| StoreError::unique_as(e, "a running task for this instance"))?;
     let id = conn.last_insert_rowid();
     for (position, name) in steps.iter().enumerate() {
         conn.execute(
-            "INSERT INTO task_steps (task_id, position, name, state) VALUES (?1, ?2, ?3, 'pending')",
-            params![id, position as i64, name],
+            "INSERT INTO task_steps (task_id, position, name, state) VALUES (?1, ?2, ?3, ?4)",
+            params![id, position as i64, name, StepState::Pending.as_str()],
         )?;
     }
     Ok(id)
@@ -77,7 +86,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
                             format!("unknown task kind {kind:?}").into(),
                         )
                     })?,
-                    state: r.get(5)?,
+                    state: text_column(r, 5)?,
                     error: r.get(6)?,
                     user_data: r.get(7)?,
                     created_ms: r.get(8)?,
@@ -99,7 +108,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
             Ok(StepRow {
                 position: r.get(0)?,
                 name: r.get(1)?,
-                state: r.get(2)?,
+                state: text_column(r, 2)?,
                 started_ms: r.get(3)?,
                 finished_ms: r.get(4)?,
             })
@@ -108,9 +117,14 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
     Ok(Some(task))
 }
 
-/// Ids of the tasks a crash may have cut off.
+/// Ids of the tasks a crash may have cut off. The state is written into
+/// the SQL, not bound, so that SQLite can use the partial index
+/// `one_running_task_per_instance`, made with that very predicate.
 pub fn running(conn: &Connection) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare("SELECT id FROM tasks WHERE state = 'running' ORDER BY id")?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id FROM tasks WHERE state = '{}' ORDER BY id",
+        TaskState::Running.as_str()
+    ))?;
     let rows = stmt
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
@@ -121,29 +135,36 @@ pub fn set_step(
     conn: &Connection,
     task: i64,
     position: i64,
-    state: &str,
+    state: StepState,
 ) -> Result<(), StoreError> {
     let now = now_ms();
     conn.execute(
         "UPDATE task_steps SET state = ?3,
-            started_ms = CASE WHEN ?3 = 'running' THEN ?4 ELSE started_ms END,
-            finished_ms = CASE WHEN ?3 IN ('done', 'failed', 'undone') THEN ?4 ELSE finished_ms END
+            started_ms = CASE WHEN ?4 THEN ?6 ELSE started_ms END,
+            finished_ms = CASE WHEN ?5 THEN ?6 ELSE finished_ms END
          WHERE task_id = ?1 AND position = ?2",
-        params![task, position, state, now],
+        params![
+            task,
+            position,
+            state.as_str(),
+            state.starts(),
+            state.finishes(),
+            now
+        ],
     )?;
     Ok(())
 }
 
 pub fn finish(conn: &Connection, task: i64, error: Option<&str>) -> Result<(), StoreError> {
     let state = if error.is_some() {
-        "failed"
+        TaskState::Failed
     } else {
-        "succeeded"
+        TaskState::Succeeded
     };
     conn.execute(
         "UPDATE tasks SET state = ?2, error = ?3, finished_ms = ?4, user_data = NULL
          WHERE id = ?1",
-        params![task, state, error, now_ms()],
+        params![task, state.as_str(), error, now_ms()],
     )?;
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! Accounts.
 
-use app::model::Role;
+use app::model::{AccountSource, Role};
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::states::text_column;
 use super::{StoreError, now, quota_columns};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,8 +20,7 @@ pub struct UserRow {
     pub department_id: Option<i64>,
     pub department_admin: bool,
     pub may_deploy: bool,
-    /// `local` or `directory`.
-    pub source: String,
+    pub source: AccountSource,
     /// When the directory last vouched for a directory account.
     pub directory_checked_at: Option<i64>,
     pub quota: Quota,
@@ -60,7 +60,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         department_id: row.get(6)?,
         department_admin: row.get(7)?,
         may_deploy: row.get(8)?,
-        source: row.get(9)?,
+        source: text_column(row, 9)?,
         directory_checked_at: row.get(10)?,
         quota: quota_columns::read(row, 11)?,
     })
@@ -205,18 +205,19 @@ pub fn upsert_directory_account(
     conn.execute(
         "INSERT INTO users (username, password_hash, role, created_at, department_id,
                             department_admin, source, may_deploy, directory_checked_at)
-         VALUES (?1, NULL, 'user', ?2, ?3, ?4, 'directory', ?5, ?2)
+         VALUES (?1, NULL, 'user', ?2, ?3, ?4, ?6, ?5, ?2)
          ON CONFLICT (username) DO UPDATE SET
             department_id = excluded.department_id,
             department_admin = excluded.department_admin,
             directory_checked_at = excluded.directory_checked_at
-         WHERE users.source = 'directory'",
+         WHERE users.source = ?6",
         params![
             username,
             now(),
             department_id,
             department_admin,
-            may_deploy_when_new
+            may_deploy_when_new,
+            AccountSource::Directory.as_str()
         ],
     )?;
     by_name(conn, username)?.ok_or(StoreError::Corrupt("directory account vanished".into()))
@@ -230,11 +231,11 @@ pub fn directory_accounts_checked_before(
 ) -> Result<Vec<UserRow>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM users
-         WHERE source = 'directory' AND coalesce(directory_checked_at, 0) <= ?1
+         WHERE source = ?2 AND coalesce(directory_checked_at, 0) <= ?1
          ORDER BY coalesce(directory_checked_at, 0), id"
     ))?;
     let rows = stmt
-        .query_map([cutoff], from_row)?
+        .query_map(params![cutoff, AccountSource::Directory.as_str()], from_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -249,8 +250,14 @@ pub fn confirm_directory_account(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE users SET directory_checked_at = ?2, department_id = ?3, department_admin = ?4
-         WHERE id = ?1 AND source = 'directory'",
-        params![id, now(), department_id, department_admin],
+         WHERE id = ?1 AND source = ?5",
+        params![
+            id,
+            now(),
+            department_id,
+            department_admin,
+            AccountSource::Directory.as_str()
+        ],
     )?;
     Ok(())
 }
@@ -262,8 +269,8 @@ pub fn withdraw_directory_account(conn: &Connection, id: i64) -> Result<(), Stor
     conn.execute(
         "UPDATE users SET directory_checked_at = ?2, department_id = NULL,
             department_admin = 0, may_deploy = 0
-         WHERE id = ?1 AND source = 'directory'",
-        params![id, now()],
+         WHERE id = ?1 AND source = ?3",
+        params![id, now(), AccountSource::Directory.as_str()],
     )?;
     super::sessions::delete_for_user(conn, id)?;
     super::tokens::delete_all_for_user(conn, id)?;

@@ -127,6 +127,106 @@ pub struct CheckedParams {
     pub template: BTreeMap<String, String>,
 }
 
+impl ParamSpec {
+    /// The value given, trimmed, or the default; `None` for an optional
+    /// parameter left out. Checks what every kind shares: presence, length
+    /// and no control characters.
+    fn value(&self, field: &str, given: Option<&String>) -> Result<Option<String>, AppError> {
+        let value = given
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.default.clone());
+        let Some(value) = value else {
+            return match self.required {
+                true => Err(AppError::invalid(
+                    field,
+                    format!("{} is required", self.label),
+                )),
+                false => Ok(None),
+            };
+        };
+        let chars = value.chars().count();
+        if let Some(min) = self.min_length
+            && chars < min
+        {
+            return Err(AppError::invalid(
+                field,
+                format!("use at least {min} characters"),
+            ));
+        }
+        let max = self.max_length.unwrap_or(256);
+        if chars > max {
+            return Err(AppError::invalid(
+                field,
+                format!("use at most {max} characters"),
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(AppError::invalid(
+                field,
+                "must not contain control characters",
+            ));
+        }
+        Ok(Some(value))
+    }
+}
+
+/// A plausible e-mail address: something, `@`, a dotted domain, and none
+/// of the characters that would need quoting.
+fn is_email(value: &str) -> bool {
+    value.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !value
+                .chars()
+                .any(|c| c.is_whitespace() || "<>()[]\\,;:\"#".contains(c))
+    })
+}
+
+impl CheckedParams {
+    /// Adds one parameter's value as its kind asks: shown and templated,
+    /// normalised, or (a password) only as a hash for the template.
+    fn add(&mut self, spec: &ParamSpec, field: &str, value: String) -> Result<(), AppError> {
+        let name = spec.name.clone();
+        match spec.kind {
+            ParamKind::Text => {
+                self.public.insert(name.clone(), value.clone());
+                // As HTML shows it, for health checks on the page text.
+                self.template
+                    .insert(format!("{name}_html"), html_escape(&value));
+                self.template.insert(name, value);
+            }
+            ParamKind::Username => {
+                let username = app::validate::username(field, &value)?;
+                self.public.insert(name.clone(), username.clone());
+                self.template.insert(name, username);
+            }
+            ParamKind::Email => {
+                if !is_email(&value) {
+                    return Err(AppError::invalid(
+                        field,
+                        "enter an e-mail address such as ann@example.org",
+                    ));
+                }
+                self.public.insert(name.clone(), value.clone());
+                self.template.insert(name, value);
+            }
+            ParamKind::Password => {
+                let context: Vec<&str> = self.public.values().map(String::as_str).collect();
+                if let Some(why) = crate::auth::password::weakness(&value, &context) {
+                    return Err(AppError::invalid(field, why));
+                }
+                // `$2y$`: the prefix PHP applications accept.
+                let hash = bcrypt::hash_with_result(&value, 10)
+                    .map_err(|_| AppError::Internal)?
+                    .format_for_version(bcrypt::Version::TwoY);
+                self.template.insert(format!("{name}_hash"), hash);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Stack {
     pub fn load(dir: &Path, image_dir: &Path) -> Result<Stack, StackError> {
         let path = dir.join("manifest.toml");
@@ -215,84 +315,8 @@ impl Stack {
         let mut checked = CheckedParams::default();
         for spec in &self.manifest.params {
             let field = format!("params.{}", spec.name);
-            let value = given
-                .get(&spec.name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .or_else(|| spec.default.clone());
-            let Some(value) = value else {
-                if spec.required {
-                    return Err(AppError::invalid(
-                        &field,
-                        format!("{} is required", spec.label),
-                    ));
-                }
-                continue;
-            };
-            let chars = value.chars().count();
-            if let Some(min) = spec.min_length
-                && chars < min
-            {
-                return Err(AppError::invalid(
-                    &field,
-                    format!("use at least {min} characters"),
-                ));
-            }
-            let max = spec.max_length.unwrap_or(256);
-            if chars > max {
-                return Err(AppError::invalid(
-                    &field,
-                    format!("use at most {max} characters"),
-                ));
-            }
-            if value.chars().any(char::is_control) {
-                return Err(AppError::invalid(
-                    &field,
-                    "must not contain control characters",
-                ));
-            }
-            match spec.kind {
-                ParamKind::Text => {
-                    checked.public.insert(spec.name.clone(), value.clone());
-                    // As HTML shows it, for health checks on the page text.
-                    checked
-                        .template
-                        .insert(format!("{}_html", spec.name), html_escape(&value));
-                    checked.template.insert(spec.name.clone(), value);
-                }
-                ParamKind::Username => {
-                    let name = app::validate::username(&field, &value)?;
-                    checked.public.insert(spec.name.clone(), name.clone());
-                    checked.template.insert(spec.name.clone(), name);
-                }
-                ParamKind::Email => {
-                    let ok = value.split_once('@').is_some_and(|(local, domain)| {
-                        !local.is_empty()
-                            && domain.contains('.')
-                            && !value
-                                .chars()
-                                .any(|c| c.is_whitespace() || "<>()[]\\,;:\"#".contains(c))
-                    });
-                    if !ok {
-                        return Err(AppError::invalid(
-                            &field,
-                            "enter an e-mail address such as ann@example.org",
-                        ));
-                    }
-                    checked.public.insert(spec.name.clone(), value.clone());
-                    checked.template.insert(spec.name.clone(), value);
-                }
-                ParamKind::Password => {
-                    let context: Vec<&str> = checked.public.values().map(String::as_str).collect();
-                    if let Some(why) = crate::auth::password::weakness(&value, &context) {
-                        return Err(AppError::invalid(&field, why));
-                    }
-                    // `$2y$`: the prefix PHP applications accept.
-                    let hash = bcrypt::hash_with_result(&value, 10)
-                        .map_err(|_| AppError::Internal)?
-                        .format_for_version(bcrypt::Version::TwoY);
-                    checked.template.insert(format!("{}_hash", spec.name), hash);
-                }
+            if let Some(value) = spec.value(&field, given.get(&spec.name))? {
+                checked.add(spec, &field, value)?;
             }
         }
         Ok(checked)

@@ -16,6 +16,7 @@ pub mod model;
 pub mod org;
 mod pages;
 pub mod policy;
+pub mod quota;
 #[cfg(feature = "ssr")]
 pub mod service;
 mod shell;

@@ -176,7 +176,7 @@ pub struct Dashboard {
     pub cleaned_orphans: Vec<String>,
     /// The quotas that bind the signed-in account, with their use.
     #[serde(default)]
-    pub quotas: Vec<crate::org::QuotaUse>,
+    pub quotas: Vec<crate::quota::QuotaUse>,
 }
 
 /// Where the appliance stands in its first-boot setup.

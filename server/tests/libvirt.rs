@@ -318,6 +318,73 @@ async fn signed_in(base: &str) -> Api {
     Api::browser(base).signed_in(ADMIN, ADMIN_PASSWORD).await
 }
 
+/// Four deploys cut off at different points by a kill that follows:
+/// right away, and a little later (0, 40, 120 and 300 ms apart). Their
+/// 202s.
+async fn deploy_four(client: &Api) -> Vec<Value> {
+    let mut accepted = Vec::new();
+    for (n, delay_ms) in [0u64, 40, 120, 300].into_iter().enumerate() {
+        let (status, body) = client
+            .deploy_with(
+                json!({"name": format!("cut-{n}"), "size": "tiny", "params": {"title": "T"}}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        accepted.push(body);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    accepted
+}
+
+/// Completes setup of the dpe that `dpe` runs on `data`.
+async fn set_up(dpe: &Dpe, data: &Path) {
+    let code = std::fs::read_to_string(data.join("setup-code")).unwrap();
+    let setup = json!({
+        "setup_code": code.trim(),
+        "appliance_name": "kill test", "admin_username": ADMIN, "admin_password": ADMIN_PASSWORD,
+        "host_uri": URI, "storage_dir": data.join("storage"), "network": "default",
+    });
+    let (status, body) = Api::browser(dpe.base.as_str())
+        .post("/api/v1/setup", setup)
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// No domain of the appliance whose store is in `data`, and no instance
+/// volume in `pool`, is left on the host.
+async fn assert_nothing_of_the_appliance_is_left(data: &Path, pool: String) {
+    // Only this appliance's domains count: the host may hold others'.
+    let appliance: String = rusqlite::Connection::open(data.join("dpe.sqlite3"))
+        .unwrap()
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'appliance_id'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let (domains, volumes) = tokio::task::spawn_blocking(move || {
+        let host = LibvirtHost::connect(URI).unwrap();
+        let domains = host
+            .dpe_domains()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.appliance == appliance)
+            .count();
+        (domains, host.list_volumes(&pool).unwrap_or_default())
+    })
+    .await
+    .unwrap();
+    let instance_volumes: Vec<_> = volumes
+        .into_iter()
+        .filter(|v| v.starts_with("dpe-"))
+        .collect();
+    assert_eq!(
+        (domains, instance_volumes),
+        (0, vec![]),
+        "no orphaned domain, volume or seed"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
 async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
@@ -337,30 +404,10 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
     );
     let dpe = spawn_dpe(dir.path(), port, &pool);
     wait_up(&dpe.base).await;
-    let code = std::fs::read_to_string(dir.path().join("setup-code")).unwrap();
-    let setup = json!({
-        "setup_code": code.trim(),
-        "appliance_name": "kill test", "admin_username": ADMIN, "admin_password": ADMIN_PASSWORD,
-        "host_uri": URI, "storage_dir": dir.path().join("storage"), "network": "default",
-    });
-    let (status, body) = Api::browser(dpe.base.as_str())
-        .post("/api/v1/setup", setup)
-        .await;
-    assert_eq!(status, 201, "{body}");
+    set_up(&dpe, dir.path()).await;
     let client = signed_in(&dpe.base).await;
 
-    // Cut deploys off at different points: right away, and a little later.
-    let mut accepted = Vec::new();
-    for (n, delay_ms) in [0u64, 40, 120, 300].into_iter().enumerate() {
-        let (status, body) = client
-            .deploy_with(
-                json!({"name": format!("cut-{n}"), "size": "tiny", "params": {"title": "T"}}),
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
-        accepted.push(body);
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    }
+    let accepted = deploy_four(&client).await;
     drop(dpe); // SIGKILL: no chance to clean up
 
     let dpe = spawn_dpe(dir.path(), port, &pool);
@@ -410,36 +457,7 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
         let id = Accepted::of(body).id;
         client.patient(Duration::from_secs(60)).remove(id).await;
     }
-    // Only this appliance's domains count: the host may hold others'.
-    let appliance: String = rusqlite::Connection::open(dir.path().join("dpe.sqlite3"))
-        .unwrap()
-        .query_row(
-            "SELECT value FROM settings WHERE key = 'appliance_id'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let (domains, volumes) = tokio::task::spawn_blocking(move || {
-        let host = LibvirtHost::connect(URI).unwrap();
-        let domains = host
-            .dpe_domains()
-            .unwrap()
-            .into_iter()
-            .filter(|d| d.appliance == appliance)
-            .count();
-        (domains, host.list_volumes(&pool).unwrap_or_default())
-    })
-    .await
-    .unwrap();
-    let instance_volumes: Vec<_> = volumes
-        .into_iter()
-        .filter(|v| v.starts_with("dpe-"))
-        .collect();
-    assert_eq!(
-        (domains, instance_volumes),
-        (0, vec![]),
-        "no orphaned domain, volume or seed"
-    );
+    assert_nothing_of_the_appliance_is_left(dir.path(), pool).await;
 }
 
 /// Whether this process runs in a network namespace of its own (the

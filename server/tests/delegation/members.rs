@@ -4,10 +4,21 @@
 use serde_json::{Value, json};
 
 use crate::PASSWORD;
-use crate::common::TestApp;
+use crate::common::{Api, TestApp};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members_move_between_departments_and_can_be_taken_out() {
+/// Science above Physics, and Law; Dana administers Science and added
+/// Mia to it.
+struct Moves {
+    app: TestApp,
+    admin: Api,
+    physics: i64,
+    law: i64,
+    dana_id: i64,
+    dana: Api,
+    mia: i64,
+}
+
+async fn moves() -> Moves {
     let app = TestApp::builder().set_up().start().await;
     let admin = app.admin().await;
     let science = admin.create_department("Science", None).await;
@@ -16,6 +27,27 @@ async fn members_move_between_departments_and_can_be_taken_out() {
     let dana_id = admin.create_member("dana", PASSWORD, science, true).await;
     let dana = app.sign_in("dana", PASSWORD).await;
     let mia = dana.create_member("mia", PASSWORD, science, false).await;
+    Moves {
+        app,
+        admin,
+        physics,
+        law,
+        dana_id,
+        dana,
+        mia,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_move_between_departments_within_their_admins_reach() {
+    let Moves {
+        app: _app,
+        dana,
+        physics,
+        law,
+        mia,
+        ..
+    } = moves().await;
 
     // Within her subtree Dana moves Mia; out of it she may not.
     let (status, view) = dana
@@ -26,8 +58,8 @@ async fn members_move_between_departments_and_can_be_taken_out() {
         (200, Some("Physics")),
         "{view}"
     );
-    let (status, _) = dana.update_member(mia, json!({"department_id": law})).await;
-    assert_eq!(status, 403);
+    let moved_out = dana.update_member(mia, json!({"department_id": law})).await;
+    assert_eq!(moved_out.0, 403, "{}", moved_out.1);
     // A missing key keeps the department; a wrong type is refused.
     let (_, view) = dana.update_member(mia, json!({"may_deploy": false})).await;
     assert_eq!(view["department_id"], physics, "{view}");
@@ -35,7 +67,19 @@ async fn members_move_between_departments_and_can_be_taken_out() {
         .update_member(mia, json!({"department_id": "none"}))
         .await;
     assert_eq!(status, 422);
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_can_be_taken_out_of_every_department_and_brought_back() {
+    let Moves {
+        app,
+        admin,
+        physics,
+        law,
+        dana_id,
+        dana,
+        mia,
+    } = moves().await;
     // `null` takes Mia out: the account stays, Dana no longer manages it,
     // and the audit record stays with the department she left.
     let (status, view) = dana

@@ -18,6 +18,18 @@ fn store_files(app: &TestApp) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The bind password is nowhere in the store's files, WAL included.
+fn assert_bind_password_nowhere_in_the_store(app: &TestApp) {
+    for (path, bytes) in store_files(app) {
+        assert!(
+            !bytes
+                .windows(ROOT_PASSWORD.len())
+                .any(|w| w == ROOT_PASSWORD.as_bytes()),
+            "the bind password is in the clear in {path}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleartext_ldap_needs_an_explicit_switch_and_starttls_carries_the_bind() {
     let ldap = Slapd::start(&ldif());
@@ -52,15 +64,7 @@ async fn cleartext_ldap_needs_an_explicit_switch_and_starttls_carries_the_bind()
     assert_eq!(view["settings"]["starttls"], true, "{view}");
     assert_eq!(sign_in(&app, "ada", ADA_PASSWORD).await.0, 200);
 
-    // The bind password is nowhere in the store's files, WAL included.
-    for (path, bytes) in store_files(&app) {
-        assert!(
-            !bytes
-                .windows(ROOT_PASSWORD.len())
-                .any(|w| w == ROOT_PASSWORD.as_bytes()),
-            "the bind password is in the clear in {path}"
-        );
-    }
+    assert_bind_password_nowhere_in_the_store(&app);
 
     // Saved again with the password left out, it is kept...
     let mut kept = body.clone();

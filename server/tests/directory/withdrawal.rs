@@ -10,10 +10,9 @@ use crate::{ADA_PASSWORD, app_with_directory, ldif};
 async fn directory_accounts_lose_their_role_and_tokens_once_the_directory_drops_them() {
     let ldap = Slapd::start(&ldif());
     // 0: every use of a directory account's token asks the directory.
-    let (app, admin, physics) = app_with_directory(&ldap, Some(0)).await;
+    let (app, admin, _) = app_with_directory(&ldap, Some(0)).await;
     let ada = app.sign_in("ada", ADA_PASSWORD).await;
     let carl = app.sign_in("carl", "carl-Secret-79").await;
-    let ada_token = ada.create_token("ci").await;
     let carl_token = carl.create_token("ci").await;
     let (status, me) = ada.me_with_token(&carl_token).await;
     assert_eq!(
@@ -63,6 +62,16 @@ async fn directory_accounts_lose_their_role_and_tokens_once_the_directory_drops_
         log.to_string().contains("its directory entry is gone"),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_directory_takes_nothing_away_but_tokens_needing_its_word_get_503() {
+    let ldap = Slapd::start(&ldif());
+    // 0: every use of a directory account's token asks the directory.
+    let (app, admin, physics) = app_with_directory(&ldap, Some(0)).await;
+    let ada = app.sign_in("ada", ADA_PASSWORD).await;
+    let ada_token = ada.create_token("ci").await;
+    assert_eq!(ada.me_with_token(&ada_token).await.0, 200);
 
     // An unreachable directory takes nothing away, but a token that needs
     // its word gets a clear 503 rather than a stale yes.

@@ -1,5 +1,5 @@
 //! The real `dpe` binary, as an operator runs it: serve, healthcheck, the
-//! user commands, online backup and configuration errors.
+//! user commands, online backup, configuration errors, and HTTPS.
 
 // A test reports failure by panicking; its helpers may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,6 +12,10 @@ use std::time::Duration;
 
 #[path = "common/certificates.rs"]
 mod certificates;
+#[path = "common/client.rs"]
+mod client;
+
+use client::Api;
 
 const DPE: &str = env!("CARGO_BIN_EXE_dpe");
 
@@ -267,61 +271,129 @@ fn configuration_errors_are_clear() {
     );
 }
 
+/// `dpe serve` over HTTPS, with a plain-HTTP listener that redirects;
+/// stopped when dropped.
+struct Https {
+    dir: tempfile::TempDir,
+    ca: std::path::PathBuf,
+    config: std::path::PathBuf,
+    port: u16,
+    plain: u16,
+    _server: Server,
+}
+
+impl Https {
+    /// Starts it, and waits until the health check finds it (from the
+    /// same config).
+    fn start() -> Https {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        let certificates::Certificates { ca, cert, key } = certificates::make(data);
+        let (port, plain) = (free_port(), free_port());
+        let config = data.join("dpe.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:{port}\"\ntls_cert = {cert:?}\ntls_key = {key:?}\n\
+                 redirect_listen = \"127.0.0.1:{plain}\"\n"
+            ),
+        )
+        .unwrap();
+        let server = serve(data, &["--config", config.to_str().unwrap()]);
+        assert!(
+            within_ten_seconds(|| {
+                command()
+                    .args(["healthcheck", "--config"])
+                    .arg(&config)
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            }),
+            "dpe never answered over HTTPS"
+        );
+        Https {
+            dir,
+            ca,
+            config,
+            port,
+            plain,
+            _server: server,
+        }
+    }
+
+    fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// A client that trusts the test CA (HTTP/2, as browsers speak it).
+    fn client(&self) -> reqwest::ClientBuilder {
+        let ca = std::fs::read(&self.ca).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+    }
+
+    /// `POST /api/v1/setup` with the setup code, from `origin`.
+    async fn setup(&self, origin: String) -> reqwest::Response {
+        self.client()
+            .build()
+            .unwrap()
+            .post(self.url("/api/v1/setup"))
+            .header("origin", origin)
+            .json(&serde_json::json!({
+                "setup_code": setup_code(self.data()),
+                "appliance_name": "Over h2",
+                "admin_username": "admin",
+                "admin_password": "violet-Tractor-91-mango",
+                "host_uri": "test:///default",
+                "storage_dir": self.data().join("storage"),
+            }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// What `dpe setup-code` prints.
+    fn print_setup_code(&self) -> String {
+        let printed = command()
+            .args(["setup-code", "--config"])
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(self.data())
+            .output()
+            .unwrap();
+        assert!(printed.status.success(), "{}", text(&printed));
+        String::from_utf8_lossy(&printed.stdout).into_owned()
+    }
+}
+
 #[test]
 fn over_https_the_portal_answers_and_plain_http_is_redirected() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
-    let certificates::Certificates { ca, cert, key } = certificates::make(data);
-    let (port, plain) = (free_port(), free_port());
-    let config = data.join("dpe.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\ntls_cert = {cert:?}\ntls_key = {key:?}\n\
-             redirect_listen = \"127.0.0.1:{plain}\"\n"
-        ),
-    )
-    .unwrap();
-    let _server = serve(data, &["--config", config.to_str().unwrap()]);
-    // The health check finds the HTTPS listener from the same config.
-    assert!(
-        within_ten_seconds(|| {
-            command()
-                .args(["healthcheck", "--config"])
-                .arg(&config)
-                .output()
-                .unwrap()
-                .status
-                .success()
-        }),
-        "dpe never answered over HTTPS"
-    );
-
+    let https = Https::start();
+    let port = https.port;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let trusted = reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
-            )
+        let trusted = https
+            .client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         let health = trusted
-            .get(format!("https://localhost:{port}/api/v1/health"))
+            .get(https.url("/api/v1/health"))
             .send()
             .await
             .unwrap();
         assert_eq!(health.status(), 200);
         // Before setup, pages lead to the wizard, over HTTPS too.
-        let r = trusted
-            .get(format!("https://localhost:{port}/login"))
-            .send()
-            .await
-            .unwrap();
+        let r = trusted.get(https.url("/login")).send().await.unwrap();
         assert_eq!(r.status(), 303, "pages lead to the wizard before setup");
         // Plain HTTP answers with a permanent redirect to the same path.
         let r = trusted
-            .get(format!("http://localhost:{plain}/instances?x=1"))
+            .get(format!("http://localhost:{}/instances?x=1", https.plain))
             .send()
             .await
             .unwrap();
@@ -330,112 +402,75 @@ fn over_https_the_portal_answers_and_plain_http_is_redirected() {
             r.headers()["location"],
             format!("https://localhost:{port}/instances?x=1").as_str()
         );
-        // Browsers speak HTTP/2 over TLS, where requests carry :authority
-        // and no Host: a form posted from the portal's own page is still
-        // its own, and one from any other origin is refused.
-        let h2 = reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
-            )
-            .build()
-            .unwrap();
-        let setup = |origin: String| {
-            h2.post(format!("https://localhost:{port}/api/v1/setup"))
-                .header("origin", origin)
-                .json(&serde_json::json!({
-                    "setup_code": setup_code(data),
-                    "appliance_name": "Over h2",
-                    "admin_username": "admin",
-                    "admin_password": "violet-Tractor-91-mango",
-                    "host_uri": "test:///default",
-                    "storage_dir": data.join("storage"),
-                }))
-                .send()
-        };
-        for other in [
-            format!("https://localhost:{plain}"),
-            format!("http://localhost:{port}"),
-            "https://evil.example".to_owned(),
-        ] {
-            let r = setup(other.clone()).await.unwrap();
-            assert_eq!(r.version(), reqwest::Version::HTTP_2);
-            assert_eq!(r.status(), 403, "a post from {other}");
-        }
-        // `dpe setup-code` prints the code the wizard asks for...
-        let print_setup_code = || {
-            let printed = command()
-                .args(["setup-code", "--config"])
-                .arg(&config)
-                .arg("--data-dir")
-                .arg(data)
-                .output()
-                .unwrap();
-            assert!(printed.status.success(), "{}", text(&printed));
-            printed
-        };
-        let printed = print_setup_code();
-        assert_eq!(
-            String::from_utf8_lossy(&printed.stdout).trim(),
-            setup_code(data)
-        );
-        let r = setup(format!("https://localhost:{port}")).await.unwrap();
-        assert_eq!(r.version(), reqwest::Version::HTTP_2);
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        // ...and nothing once setup is complete.
-        let printed = print_setup_code();
-        assert_eq!(String::from_utf8_lossy(&printed.stdout), "");
-
-        // A new password ends the account's sessions and API tokens.
-        let browser = reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
-            )
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let base = format!("https://localhost:{port}/api/v1");
-        let r = browser
-            .post(format!("{base}/login"))
-            .json(&serde_json::json!({"username": "admin", "password": "violet-Tractor-91-mango"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let token: serde_json::Value = browser
-            .post(format!("{base}/tokens"))
-            .json(&serde_json::json!({"name": "ci"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = token["token"].as_str().unwrap().to_owned();
-        let me_by_token = || h2.get(format!("{base}/me")).bearer_auth(&token).send();
-        let me_by_session = || browser.get(format!("{base}/me")).send();
-        assert_eq!(me_by_session().await.unwrap().status(), 200);
-        assert_eq!(me_by_token().await.unwrap().status(), 200);
-        let passwd = dpe_with_stdin(
-            data,
-            &["user", "passwd", "admin", "--password-stdin"],
-            "Other-Harbor-43-lamp\n",
-        );
-        assert!(passwd.status.success(), "{}", text(&passwd));
-        assert_eq!(me_by_session().await.unwrap().status(), 401);
-        assert_eq!(me_by_token().await.unwrap().status(), 401);
-
         // A client that does not trust the CA is refused.
         let untrusting = reqwest::Client::new();
         assert!(
             untrusting
-                .get(format!("https://localhost:{port}/api/v1/health"))
+                .get(https.url("/api/v1/health"))
                 .send()
                 .await
                 .is_err()
         );
     });
+}
 
-    // Half a TLS configuration is a clear error.
+/// Browsers speak HTTP/2 over TLS, where requests carry :authority and no
+/// Host: a form posted from the portal's own page is still its own, and
+/// one from any other origin is refused.
+#[test]
+fn over_http2_only_the_portals_own_origin_completes_setup_with_the_printed_code() {
+    let https = Https::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        for other in [
+            format!("https://localhost:{}", https.plain),
+            format!("http://localhost:{}", https.port),
+            "https://evil.example".to_owned(),
+        ] {
+            let r = https.setup(other.clone()).await;
+            assert_eq!(r.version(), reqwest::Version::HTTP_2);
+            assert_eq!(r.status(), 403, "a post from {other}");
+        }
+        // `dpe setup-code` prints the code the wizard asks for...
+        assert_eq!(https.print_setup_code().trim(), setup_code(https.data()));
+        let r = https.setup(https.url("")).await;
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        // ...and nothing once setup is complete.
+        assert_eq!(https.print_setup_code(), "");
+    });
+}
+
+#[test]
+fn over_https_a_new_password_from_the_cli_ends_sessions_and_api_tokens() {
+    let https = Https::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        assert_eq!(https.setup(https.url("")).await.status(), 201);
+        let browser = https.client().cookie_store(true).build().unwrap();
+        let session = Api::new(browser, https.url(""))
+            .signed_in("admin", "violet-Tractor-91-mango")
+            .await;
+        let token = session.create_token("ci").await;
+        let by_token = Api::new(https.client().build().unwrap(), https.url("")).bearer(&token);
+        assert_eq!(session.me().await.0, 200);
+        assert_eq!(by_token.me().await.0, 200);
+        let passwd = dpe_with_stdin(
+            https.data(),
+            &["user", "passwd", "admin", "--password-stdin"],
+            "Other-Harbor-43-lamp\n",
+        );
+        assert!(passwd.status.success(), "{}", text(&passwd));
+        assert_eq!(session.me().await.0, 401);
+        assert_eq!(by_token.me().await.0, 401);
+    });
+}
+
+#[test]
+fn half_a_tls_configuration_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates::Certificates { cert, .. } = certificates::make(dir.path());
+    let config = dir.path().join("dpe.toml");
     std::fs::write(&config, format!("tls_cert = {cert:?}\n")).unwrap();
     let out = command()
         .args(["serve", "--config"])

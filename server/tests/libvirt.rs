@@ -16,11 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    ADMIN, ADMIN_PASSWORD, TestApp, delete_instance, entries_named, poll_json, status_json,
-    wait_task,
-};
-use reqwest::Client;
+use common::{ADMIN, ADMIN_PASSWORD, Accepted, Api, TestApp, entries_named, started_task};
 use serde_json::{Value, json};
 use server::engine::hypervisor::{Hypervisor, LibvirtHost};
 
@@ -35,22 +31,6 @@ fn guest_dir() -> PathBuf {
 
 fn fixture_stack() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack")
-}
-
-async fn wait_instance(
-    base: &str,
-    client: &Client,
-    id: i64,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    poll_json(
-        client,
-        &format!("{base}/api/v1/instances/{id}"),
-        limit,
-        done,
-    )
-    .await
 }
 
 /// Waits for `marker` on the guest's serial log and returns the log.
@@ -96,54 +76,19 @@ fn leftovers(pool: &str, uuid: &str) -> (usize, Vec<String>) {
     (domains, volumes)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
-async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
-    let _serial = SERIAL.lock().await;
-    let app = TestApp::builder()
-        .host_uri(URI)
-        .image_dir(guest_dir())
-        .set_up()
-        .start()
-        .await;
-    let client = app.admin().await;
-    let base = app.url("");
-
-    let (status, accepted) = status_json(
-        client
-            .post(app.url("/api/v1/instances"))
-            .json(&json!({"name": "guest-1", "size": "tiny", "params": {"title": "T"}}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 202, "{accepted}");
-    let id = accepted["id"].as_i64().unwrap();
-    let task = wait_task(
-        &client,
-        &base,
-        accepted["task_id"].as_i64().unwrap(),
-        Duration::from_secs(120),
-    )
-    .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-
-    let row = app
-        .appliance
-        .store
-        .read(move |c| server::store::instances::by_id(c, id))
-        .await
-        .unwrap()
-        .unwrap();
-    let uuid = row.uuid.clone();
-    // The domain is ours, of type qemu (TCG: KVM is hidden in the sandbox),
-    // on a linked clone whose backing file is the golden image.
+/// The domain of `uuid` as libvirt describes it.
+fn dumpxml(uuid: &str) -> String {
     let xml = Command::new("virsh")
-        .args(["-c", URI, "dumpxml", &uuid])
+        .args(["-c", URI, "dumpxml", uuid])
         .output()
         .unwrap();
-    let xml = String::from_utf8_lossy(&xml.stdout);
+    String::from_utf8_lossy(&xml.stdout).into_owned()
+}
+
+/// The domain is ours, of type qemu (TCG: KVM is hidden in the sandbox),
+/// on a linked clone whose backing file is the golden image.
+fn assert_a_filtered_linked_clone(app: &TestApp, uuid: &str) {
+    let xml = dumpxml(uuid);
     assert!(xml.contains("<domain type='qemu'"), "{xml}");
     // The guest's NIC is filtered, and libvirt applied the filter.
     assert!(xml.contains("filter='clean-traffic'"), "{xml}");
@@ -160,7 +105,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     let overlay = app
         .data_path()
         .join("storage")
-        .join(format!("{}.qcow2", app.volume_stem(&uuid)));
+        .join(format!("{}.qcow2", app.volume_stem(uuid)));
     let info = Command::new("qemu-img")
         .args(["info", "-U", "--output=json"])
         .arg(&overlay)
@@ -176,47 +121,36 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     );
     assert_eq!(info["backing-filename-format"], "qcow2");
     assert_eq!(info["virtual-size"], 1u64 << 30, "grown to the size's disk");
+}
 
-    // The guest boots, reads its seed, and gets an address.
+/// The guest boots, reads its seed, and gets an address: the address.
+async fn guest_boots_from_its_seed(app: &TestApp, uuid: &str, hostname: &str) -> String {
     let log_path = app
         .data_path()
         .join("storage")
-        .join(format!("{}.log", app.volume_stem(&uuid)));
+        .join(format!("{}.log", app.volume_stem(uuid)));
     let log = serial_until(&log_path, "dpe-guest: ready", Duration::from_secs(120)).await;
     assert_eq!(
         line_value(&log, "instance-id").as_deref(),
-        Some(uuid.as_str()),
+        Some(uuid),
         "{log}"
     );
     assert_eq!(
         line_value(&log, "hostname").as_deref(),
-        Some("guest-1"),
+        Some(hostname),
         "{log}"
     );
     let guest_ip = line_value(&log, "ip").unwrap();
     assert_ne!(guest_ip, "none", "{log}");
+    guest_ip
+}
 
-    // The appliance knows the address from DHCP, without a guest agent.
-    let inst = wait_instance(&base, &client, id, Duration::from_secs(60), |i| {
-        i["ip"].is_string()
-    })
-    .await;
-    assert_eq!(inst["ip"], guest_ip.as_str());
-    assert_eq!(inst["state"], "running");
-    let url = inst["url"].as_str().unwrap().to_owned();
-    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    assert!(page.contains("dpe-guest guest-1"), "{page}");
-
-    // The stack's health check passes, and then the seed loses its user-data.
-    let inst = wait_instance(&base, &client, id, Duration::from_secs(60), |i| {
-        i["health"] == "healthy"
-    })
-    .await;
-    assert_eq!(inst["state"], "running");
+/// Waits until the seed of `uuid` no longer holds the user-data.
+async fn seed_loses_its_user_data(app: &TestApp, uuid: &str) {
     let seed = app
         .data_path()
         .join("storage")
-        .join(format!("{}-seed.img", app.volume_stem(&uuid)));
+        .join(format!("{}-seed.img", app.volume_stem(uuid)));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let bytes = std::fs::read(&seed).unwrap();
@@ -238,52 +172,78 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
         drop(fs);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
 
-    // ACPI shutdown (the guest handles the button), then start again.
-    let (status, started) = status_json(
-        client
-            .post(app.url(&format!("/api/v1/instances/{id}/shutdown")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+/// ACPI shutdown (the guest handles the button), then start again.
+async fn shut_down_and_start_again(client: &Api, id: i64) {
+    let (status, started) = client.act(id, "shutdown").await;
     assert_eq!(status, 202);
-    let task = wait_task(
-        &client,
-        &base,
-        started["task_id"].as_i64().unwrap(),
-        Duration::from_secs(90),
-    )
-    .await;
+    let task = client
+        .patient(Duration::from_secs(90))
+        .wait_task(started_task(&started))
+        .await;
     assert_eq!(task["state"], "succeeded", "{task}");
-    wait_instance(&base, &client, id, Duration::from_secs(30), |i| {
-        i["state"] == "shut_off"
-    })
-    .await;
-    let (status, started) = status_json(
-        client
-            .post(app.url(&format!("/api/v1/instances/{id}/start")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    client
+        .wait_instance(id, Duration::from_secs(30), |i| i["state"] == "shut_off")
+        .await;
+    let (status, started) = client.act(id, "start").await;
     assert_eq!(status, 202);
-    wait_task(
-        &client,
-        &base,
-        started["task_id"].as_i64().unwrap(),
-        Duration::from_secs(60),
-    )
-    .await;
-    wait_instance(&base, &client, id, Duration::from_secs(30), |i| {
-        i["state"] == "running"
-    })
-    .await;
+    client
+        .patient(Duration::from_secs(60))
+        .wait_task(started_task(&started))
+        .await;
+    client
+        .wait_instance(id, Duration::from_secs(30), |i| i["state"] == "running")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder()
+        .host_uri(URI)
+        .image_dir(guest_dir())
+        .set_up()
+        .start()
+        .await;
+    let client = app.admin().await;
+
+    let (status, accepted) = client
+        .deploy_with(json!({"name": "guest-1", "size": "tiny", "params": {"title": "T"}}))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let Accepted { id, task_id } = Accepted::of(&accepted);
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(task_id)
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let uuid = app.instance_uuid(id).await;
+    assert_a_filtered_linked_clone(&app, &uuid);
+    let guest_ip = guest_boots_from_its_seed(&app, &uuid, "guest-1").await;
+
+    // The appliance knows the address from DHCP, without a guest agent.
+    let inst = client
+        .wait_instance(id, Duration::from_secs(60), |i| i["ip"].is_string())
+        .await;
+    assert_eq!(inst["ip"], guest_ip.as_str());
+    assert_eq!(inst["state"], "running");
+    let url = inst["url"].as_str().unwrap().to_owned();
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("dpe-guest guest-1"), "{page}");
+
+    // The stack's health check passes, and then the seed loses its user-data.
+    let inst = client
+        .wait_instance(id, Duration::from_secs(60), |i| i["health"] == "healthy")
+        .await;
+    assert_eq!(inst["state"], "running");
+    seed_loses_its_user_data(&app, &uuid).await;
+
+    shut_down_and_start_again(&client, id).await;
 
     // Delete: domain, overlay, seed and log are gone.
-    delete_instance(&client, &base, id, Duration::from_secs(60)).await;
+    client.patient(Duration::from_secs(60)).remove(id).await;
     let (u, pool) = (uuid.clone(), app.pool());
     assert_eq!(
         tokio::task::spawn_blocking(move || leftovers(&pool, &u))
@@ -357,20 +317,75 @@ async fn wait_up(base: &str) {
     panic!("dpe did not come up at {base}");
 }
 
-async fn signed_in(base: &str) -> Client {
-    let client = Client::builder()
-        .cookie_store(true)
-        .timeout(Duration::from_secs(60))
-        .build()
+async fn signed_in(base: &str) -> Api {
+    Api::browser(base).signed_in(ADMIN, ADMIN_PASSWORD).await
+}
+
+/// Four deploys cut off at different points by a kill that follows:
+/// right away, and a little later (0, 40, 120 and 300 ms apart). Their
+/// 202s.
+async fn deploy_four(client: &Api) -> Vec<Value> {
+    let mut accepted = Vec::new();
+    for (n, delay_ms) in [0u64, 40, 120, 300].into_iter().enumerate() {
+        let (status, body) = client
+            .deploy_with(
+                json!({"name": format!("cut-{n}"), "size": "tiny", "params": {"title": "T"}}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        accepted.push(body);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    accepted
+}
+
+/// Completes setup of the dpe that `dpe` runs on `data`.
+async fn set_up(dpe: &Dpe, data: &Path) {
+    let code = std::fs::read_to_string(data.join("setup-code")).unwrap();
+    let setup = json!({
+        "setup_code": code.trim(),
+        "appliance_name": "kill test", "admin_username": ADMIN, "admin_password": ADMIN_PASSWORD,
+        "host_uri": URI, "storage_dir": data.join("storage"), "network": "default",
+    });
+    let (status, body) = Api::browser(dpe.base.as_str())
+        .post("/api/v1/setup", setup)
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// No domain of the appliance whose store is in `data`, and no instance
+/// volume in `pool`, is left on the host.
+async fn assert_nothing_of_the_appliance_is_left(data: &Path, pool: String) {
+    // Only this appliance's domains count: the host may hold others'.
+    let appliance: String = rusqlite::Connection::open(data.join("dpe.sqlite3"))
+        .unwrap()
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'appliance_id'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    let r = client
-        .post(format!("{base}/api/v1/login"))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    client
+    let (domains, volumes) = tokio::task::spawn_blocking(move || {
+        let host = LibvirtHost::connect(URI).unwrap();
+        let domains = host
+            .dpe_domains()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.appliance == appliance)
+            .count();
+        (domains, host.list_volumes(&pool).unwrap_or_default())
+    })
+    .await
+    .unwrap();
+    let instance_volumes: Vec<_> = volumes
+        .into_iter()
+        .filter(|v| v.starts_with("dpe-"))
+        .collect();
+    assert_eq!(
+        (domains, instance_volumes),
+        (0, vec![]),
+        "no orphaned domain, volume or seed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -392,40 +407,10 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
     );
     let dpe = spawn_dpe(dir.path(), port, &pool);
     wait_up(&dpe.base).await;
-    let code = std::fs::read_to_string(dir.path().join("setup-code")).unwrap();
-    let setup = json!({
-        "setup_code": code.trim(),
-        "appliance_name": "kill test", "admin_username": ADMIN, "admin_password": ADMIN_PASSWORD,
-        "host_uri": URI, "storage_dir": dir.path().join("storage"), "network": "default",
-    });
-    let r = Client::new()
-        .post(format!("{}/api/v1/setup", dpe.base))
-        .json(&setup)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_json(r).await;
-    assert_eq!(status, 201, "{body}");
+    set_up(&dpe, dir.path()).await;
     let client = signed_in(&dpe.base).await;
 
-    // Cut deploys off at different points: right away, and a little later.
-    let mut accepted = Vec::new();
-    for (n, delay_ms) in [0u64, 40, 120, 300].into_iter().enumerate() {
-        let (status, body) = status_json(
-            client
-                .post(format!("{}/api/v1/instances", dpe.base))
-                .json(
-                    &json!({"name": format!("cut-{n}"), "size": "tiny", "params": {"title": "T"}}),
-                )
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 202, "{body}");
-        accepted.push(body);
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    }
+    let accepted = deploy_four(&client).await;
     drop(dpe); // SIGKILL: no chance to clean up
 
     let dpe = spawn_dpe(dir.path(), port, &pool);
@@ -433,22 +418,12 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
     let client = signed_in(&dpe.base).await;
     let mut completed = 0;
     for body in &accepted {
-        let task = wait_task(
-            &client,
-            &dpe.base,
-            body["task_id"].as_i64().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
-        let id = body["id"].as_i64().unwrap();
-        let (status, inst) = status_json(
-            client
-                .get(format!("{}/api/v1/instances/{id}", dpe.base))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let Accepted { id, task_id } = Accepted::of(body);
+        let task = client
+            .patient(Duration::from_secs(120))
+            .wait_task(task_id)
+            .await;
+        let (status, inst) = client.instance(id).await;
         match task["state"].as_str() {
             Some("succeeded") => {
                 assert_eq!(
@@ -482,39 +457,10 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
     );
     // Delete them all; then nothing of dpe's remains on the host.
     for body in &accepted {
-        let id = body["id"].as_i64().unwrap();
-        delete_instance(&client, &dpe.base, id, Duration::from_secs(60)).await;
+        let id = Accepted::of(body).id;
+        client.patient(Duration::from_secs(60)).remove(id).await;
     }
-    // Only this appliance's domains count: the host may hold others'.
-    let appliance: String = rusqlite::Connection::open(dir.path().join("dpe.sqlite3"))
-        .unwrap()
-        .query_row(
-            "SELECT value FROM settings WHERE key = 'appliance_id'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let (domains, volumes) = tokio::task::spawn_blocking(move || {
-        let host = LibvirtHost::connect(URI).unwrap();
-        let domains = host
-            .dpe_domains()
-            .unwrap()
-            .into_iter()
-            .filter(|d| d.appliance == appliance)
-            .count();
-        (domains, host.list_volumes(&pool).unwrap_or_default())
-    })
-    .await
-    .unwrap();
-    let instance_volumes: Vec<_> = volumes
-        .into_iter()
-        .filter(|v| v.starts_with("dpe-"))
-        .collect();
-    assert_eq!(
-        (domains, instance_volumes),
-        (0, vec![]),
-        "no orphaned domain, volume or seed"
-    );
+    assert_nothing_of_the_appliance_is_left(dir.path(), pool).await;
 }
 
 /// Whether this process runs in a network namespace of its own (the
@@ -568,39 +514,28 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
         .start()
         .await;
     let client = app.admin().await;
-    let base = app.url("");
-    let r = client
-        .put(app.url("/api/v1/zones/outside"))
-        .json(&json!({"bridge": "dpe-lan0", "first_address": "10.77.0.10",
-            "last_address": "10.77.0.20", "prefix_len": 24, "gateway": "10.77.0.1",
-            "dns": ["10.77.0.1"]}))
-        .send()
-        .await
-        .unwrap();
-    let (status, zones) = status_json(r).await;
+    let (status, zones) = client
+        .put(
+            "/api/v1/zones/outside",
+            json!({"bridge": "dpe-lan0", "first_address": "10.77.0.10",
+                "last_address": "10.77.0.20", "prefix_len": 24, "gateway": "10.77.0.1",
+                "dns": ["10.77.0.1"]}),
+        )
+        .await;
     assert_eq!(status, 200, "{zones}");
 
-    let (status, accepted) = status_json(
-        client
-            .post(app.url("/api/v1/instances"))
-            .json(
-                &json!({"name": "lan-guest", "size": "tiny", "zone": "outside",
-                "params": {"title": "T"}}),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, accepted) = client
+        .deploy_with(
+            json!({"name": "lan-guest", "size": "tiny", "zone": "outside",
+            "params": {"title": "T"}}),
+        )
+        .await;
     assert_eq!(status, 202, "{accepted}");
-    let id = accepted["id"].as_i64().unwrap();
-    let task = wait_task(
-        &client,
-        &base,
-        accepted["task_id"].as_i64().unwrap(),
-        Duration::from_secs(120),
-    )
-    .await;
+    let Accepted { id, task_id } = Accepted::of(&accepted);
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(task_id)
+        .await;
     assert_eq!(task["state"], "succeeded", "{task}");
     let uuid = app_uuid(&app.data_path(), id);
 
@@ -615,20 +550,15 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
         Some("10.77.0.10"),
         "{log}"
     );
-    let xml = Command::new("virsh")
-        .args(["-c", URI, "dumpxml", &uuid])
-        .output()
-        .unwrap();
-    let xml = String::from_utf8_lossy(&xml.stdout);
+    let xml = dumpxml(&uuid);
     assert!(xml.contains("<interface type='bridge'>"), "{xml}");
     assert!(xml.contains("<source bridge='dpe-lan0'/>"), "{xml}");
 
     // It answers on the LAN side at that address, and the appliance's
     // health check reaches it there.
-    let inst = wait_instance(&base, &client, id, Duration::from_secs(60), |i| {
-        i["health"] == "healthy"
-    })
-    .await;
+    let inst = client
+        .wait_instance(id, Duration::from_secs(60), |i| i["health"] == "healthy")
+        .await;
     assert_eq!(
         (inst["ip"].as_str(), inst["zone"].as_str()),
         (Some("10.77.0.10"), Some("outside")),
@@ -639,7 +569,7 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
     let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(page.contains("dpe-guest lan-guest"), "{page}");
 
-    delete_instance(&client, &base, id, Duration::from_secs(60)).await;
+    client.patient(Duration::from_secs(60)).remove(id).await;
     let (u, pool) = (uuid.clone(), app.pool());
     assert_eq!(
         tokio::task::spawn_blocking(move || leftovers(&pool, &u))
@@ -647,6 +577,6 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
             .unwrap(),
         (0, vec![])
     );
-    let (_, zones) = status_json(client.get(app.url("/api/v1/zones")).send().await.unwrap()).await;
+    let (_, zones) = client.get("/api/v1/zones").await;
     assert_eq!(zones["outside"]["in_use"], 0, "the address is free again");
 }

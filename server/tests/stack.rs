@@ -11,7 +11,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{TestApp, delete_instance, entries_named, poll_json, status_json};
+use common::{Accepted, TestApp, entries_named};
 use reqwest::Client;
 use serde_json::json;
 
@@ -82,36 +82,23 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
         .await;
     let client = app.admin().await;
     let started = Instant::now();
-    let (status, accepted) = status_json(
-        client
-            .post(app.url("/api/v1/instances"))
-            .json(&json!({"name": "team-wiki", "size": "small", "params": {
-                "wiki_title": TITLE, "admin_user": WIKI_ADMIN,
-                "admin_password": WIKI_PASSWORD, "admin_email": "wiki@example.org"}}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, accepted) = client
+        .deploy_with(json!({"name": "team-wiki", "size": "small", "params": {
+            "wiki_title": TITLE, "admin_user": WIKI_ADMIN,
+            "admin_password": WIKI_PASSWORD, "admin_email": "wiki@example.org"}}))
+        .await;
     assert_eq!(status, 202, "{accepted}");
-    let id = accepted["id"].as_i64().unwrap();
-    let task = poll_json(
-        &client,
-        &app.url(&format!("/api/v1/tasks/{}", accepted["task_id"])),
-        Duration::from_secs(180),
-        |t| t["state"] != "running",
-    )
-    .await;
+    let Accepted { id, task_id } = Accepted::of(&accepted);
+    let task = client
+        .patient(Duration::from_secs(180))
+        .wait_task(task_id)
+        .await;
     assert_eq!(task["state"], "succeeded", "{task}");
     let provisioned = started.elapsed();
 
-    let inst = poll_json(
-        &client,
-        &app.url(&format!("/api/v1/instances/{id}")),
-        Duration::from_secs(600),
-        |i| i["health"] == "healthy",
-    )
-    .await;
+    let inst = client
+        .wait_instance(id, Duration::from_secs(600), |i| i["health"] == "healthy")
+        .await;
     let healthy = started.elapsed();
     println!(
         "figures: deploy accepted→domain running {:.2} s; deploy→healthy application {:.1} s",
@@ -146,7 +133,7 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
         );
     }
 
-    delete_instance(&client, &app.url(""), id, Duration::from_secs(120)).await;
+    client.patient(Duration::from_secs(120)).remove(id).await;
     let left = entries_named(&data.join("storage"), "dpe-");
     assert!(left.is_empty(), "nothing left: {left:?}");
 }

@@ -4,28 +4,30 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod client;
 pub mod fake_host;
 
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use server::appliance::Appliance;
 use server::config::Config;
 use server::store::Store;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tempfile::TempDir;
 
+#[allow(unused_imports)] // each test binary uses a different part
+pub use client::{Accepted, Api, started_task, status_json};
 use fake_host::{FakeConnector, FakeHost};
 use tokio::task::JoinHandle;
 
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "violet-Tractor-91-mango";
 pub const HOST_URI: &str = "test:///default";
+/// The password of the accounts `user_client` makes.
+pub const USER_PASSWORD: &str = "Long-Enough-Pass-42";
 
 pub struct TestAppBuilder {
     set_up: bool,
@@ -267,13 +269,18 @@ impl TestApp {
 
     /// A browser-like client: keeps cookies, does not follow redirects.
     pub fn client(&self) -> Client {
-        Client::builder()
-            .cookie_store(true)
-            .redirect(Policy::none())
-            // A hung request fails its test instead of stalling the run.
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .unwrap()
+        client::browser_client()
+    }
+
+    /// A typed API client of this app, signed in as nobody yet.
+    pub fn api(&self) -> Api {
+        Api::browser(self.origin())
+    }
+
+    /// A typed API client signed in as `username` (the test fails if the
+    /// sign-in does).
+    pub async fn sign_in(&self, username: &str, password: &str) -> Api {
+        self.api().signed_in(username, password).await
     }
 
     /// The setup code `dpe serve` made in the data directory (none once
@@ -315,37 +322,39 @@ impl TestApp {
             .unwrap()
     }
 
-    /// A new local account with `role`, and a client signed in as it.
-    pub async fn user_client(&self, username: &str, role: app::model::Role) -> Client {
-        const PASSWORD: &str = "Long-Enough-Pass-42";
-        let hash = server::auth::password::hash(PASSWORD).unwrap();
+    /// The UUID of instance `id`, from the store.
+    pub async fn instance_uuid(&self, id: i64) -> String {
+        self.appliance
+            .store
+            .read(move |c| server::store::instances::by_id(c, id))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no instance {id}"))
+            .uuid
+    }
+
+    /// A new local account `username` with `password` and `role`, written
+    /// to the store directly.
+    pub async fn add_user(&self, username: &str, password: &str, role: app::model::Role) {
+        let hash = server::auth::password::hash(password).unwrap();
         let name = username.to_owned();
         self.appliance
             .store
             .write(move |tx| server::store::users::insert(tx, &name, Some(&hash), role))
             .await
             .unwrap();
-        let client = self.client();
-        let r = self.login(&client, username, PASSWORD).await;
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        client
+    }
+
+    /// A new local account with `role`, and a client signed in as it.
+    pub async fn user_client(&self, username: &str, role: app::model::Role) -> Api {
+        self.add_user(username, USER_PASSWORD, role).await;
+        self.sign_in(username, USER_PASSWORD).await
     }
 
     /// A client signed in as the admin.
-    pub async fn admin(&self) -> Client {
-        let client = self.client();
-        let r = self.login(&client, ADMIN, ADMIN_PASSWORD).await;
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        client
+    pub async fn admin(&self) -> Api {
+        self.sign_in(ADMIN, ADMIN_PASSWORD).await
     }
-}
-
-/// The `(status, body)` of an answer, for one-line assertions.
-pub async fn status_json(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
 }
 
 /// The value of the session cookie in a Set-Cookie answer, if any.
@@ -357,51 +366,6 @@ pub fn session_cookie(response: &Response) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with("dpe_session="))
         .map(|v| v.split(';').next().unwrap().to_owned())
-}
-
-/// GETs `url` until `done` holds for its JSON body; fails the test with the
-/// last body after `limit`.
-pub async fn poll_json(
-    client: &Client,
-    url: &str,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let (_, body) = status_json(client.get(url).send().await.unwrap()).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(start.elapsed() < limit, "gave up on {url}: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Task `task_id` of the dpe at `base` once it has ended (or the test fails).
-pub async fn wait_task(client: &Client, base: &str, task_id: i64, limit: Duration) -> Value {
-    poll_json(
-        client,
-        &format!("{base}/api/v1/tasks/{task_id}"),
-        limit,
-        |task| task["state"] != "running",
-    )
-    .await
-}
-
-/// Deletes instance `id` through the API: accepted, and its task succeeds.
-pub async fn delete_instance(client: &Client, base: &str, id: i64, limit: Duration) {
-    let (status, started) = status_json(
-        client
-            .delete(format!("{base}/api/v1/instances/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 202, "{started}");
-    let task = wait_task(client, base, started["task_id"].as_i64().unwrap(), limit).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
 }
 
 /// The entries of `dir` whose names contain `needle`.

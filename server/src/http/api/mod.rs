@@ -24,59 +24,68 @@ use serde::de::DeserializeOwned;
 
 use super::HttpState;
 
+/// Declares every route of the API once: `router()` is built from this
+/// table, and `ROUTES` lists it, so that a test can hold the OpenAPI
+/// document against what is really served (axum cannot list a router's
+/// routes). A row is `method "path" => handler`, the path under `/api/v1`.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path,)*) => {
+        /// Every `(method, path)` the API serves, the path under `/api/v1`.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path),)*];
+
+        fn routes() -> Router<HttpState> {
+            Router::new()$(.route($path, $method($handler)))*
+        }
+    };
+}
+
+routes! {
+    get "/health" => system::health,
+    post "/setup" => system::setup,
+    get "/openapi.json" => openapi::document,
+    post "/login" => auth::login,
+    post "/logout" => auth::logout,
+    get "/me" => auth::me,
+    post "/me/password" => auth::change_password,
+    get "/tokens" => tokens::list,
+    post "/tokens" => tokens::create,
+    delete "/tokens/{id}" => tokens::revoke,
+    get "/stack" => instances::stack,
+    get "/instances" => instances::list,
+    post "/instances" => instances::deploy,
+    get "/instances/{id}" => instances::get,
+    delete "/instances/{id}" => instances::delete,
+    post "/instances/{id}/start" => instances::start,
+    post "/instances/{id}/shutdown" => instances::shutdown,
+    post "/instances/{id}/reboot" => instances::reboot,
+    post "/instances/{id}/poweroff" => instances::poweroff,
+    get "/tasks/{id}" => instances::task,
+    get "/tasks/{id}/events" => instances::task_events,
+    get "/hosts" => hosts::list,
+    post "/hosts" => hosts::add,
+    delete "/hosts/{id}" => hosts::remove,
+    get "/orphans" => hosts::orphans,
+    get "/departments" => org::list_departments,
+    post "/departments" => org::create_department,
+    patch "/departments/{id}" => org::update_department,
+    delete "/departments/{id}" => org::delete_department,
+    get "/users" => org::list_members,
+    post "/users" => org::create_member,
+    patch "/users/{id}" => org::update_member,
+    get "/audit" => org::audit_log,
+    get "/directory" => org::get_directory,
+    put "/directory" => org::set_directory,
+    post "/directory/test" => org::test_directory,
+    get "/quotas" => org::my_quotas,
+    get "/quotas/default" => org::get_default_quota,
+    put "/quotas/default" => org::set_default_quota,
+    get "/zones" => zones::list,
+    put "/zones/outside" => zones::set_outside,
+    delete "/zones/outside" => zones::clear_outside,
+}
+
 pub fn router() -> Router<HttpState> {
-    Router::new()
-        .route("/health", get(system::health))
-        .route("/setup", post(system::setup))
-        .route("/openapi.json", get(openapi::document))
-        .route("/login", post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/me", get(auth::me))
-        .route("/me/password", post(auth::change_password))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", delete(tokens::revoke))
-        .route("/stack", get(instances::stack))
-        .route("/instances", get(instances::list).post(instances::deploy))
-        .route(
-            "/instances/{id}",
-            get(instances::get).delete(instances::delete),
-        )
-        .route("/instances/{id}/start", post(instances::start))
-        .route("/instances/{id}/shutdown", post(instances::shutdown))
-        .route("/instances/{id}/reboot", post(instances::reboot))
-        .route("/instances/{id}/poweroff", post(instances::poweroff))
-        .route("/tasks/{id}", get(instances::task))
-        .route("/tasks/{id}/events", get(instances::task_events))
-        .route("/hosts", get(hosts::list).post(hosts::add))
-        .route("/hosts/{id}", delete(hosts::remove))
-        .route("/orphans", get(hosts::orphans))
-        .route(
-            "/departments",
-            get(org::list_departments).post(org::create_department),
-        )
-        .route(
-            "/departments/{id}",
-            patch(org::update_department).delete(org::delete_department),
-        )
-        .route("/users", get(org::list_members).post(org::create_member))
-        .route("/users/{id}", patch(org::update_member))
-        .route("/audit", get(org::audit_log))
-        .route(
-            "/directory",
-            get(org::get_directory).put(org::set_directory),
-        )
-        .route("/directory/test", post(org::test_directory))
-        .route("/quotas", get(org::my_quotas))
-        .route(
-            "/quotas/default",
-            get(org::get_default_quota).put(org::set_default_quota),
-        )
-        .route("/zones", get(zones::list))
-        .route(
-            "/zones/outside",
-            put(zones::set_outside).delete(zones::clear_outside),
-        )
-        .fallback(|| async { ApiError(AppError::NotFound("API endpoint".into())) })
+    routes().fallback(|| async { ApiError(AppError::NotFound("API endpoint".into())) })
 }
 
 /// The body of every error answer.

@@ -1,0 +1,279 @@
+//! The authorization matrix: every endpoint × who asks × whose object.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::PASSWORD;
+use crate::common::{Accepted, Api, TestApp};
+
+/// Who asks, in the matrix.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Anonymous,
+    /// Owns the instance; member of Physics.
+    Owner,
+    /// Another member of Physics.
+    Colleague,
+    /// A member of Law.
+    Outsider,
+    /// Admin of Science, above Physics.
+    ScienceAdmin,
+    /// Admin of Law.
+    LawAdmin,
+    Admin,
+}
+
+/// A request, and the status each `Who` gets, in their order.
+type Row = (Method, String, Option<Value>, [u16; 7]);
+
+/// The objects the rows name.
+struct Ids {
+    instance: i64,
+    task: i64,
+    science: i64,
+    physics: i64,
+    law: i64,
+    owner_id: i64,
+}
+
+/// The matrix (a declarative table).
+fn rows(ids: &Ids) -> Vec<Row> {
+    let Ids {
+        instance,
+        task,
+        science,
+        physics,
+        law,
+        owner_id,
+    } = *ids;
+    // Expected status by who asks; others' instances are 404 so they do
+    // not even learn they exist.
+    let i = format!("/api/v1/instances/{instance}");
+    vec![
+        //                                                     anon own  coll out  sci  law  admin
+        (
+            Method::GET,
+            i.clone(),
+            None,
+            [401, 200, 404, 404, 200, 404, 200],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tasks/{task}"),
+            None,
+            [401, 200, 404, 404, 200, 404, 200],
+        ),
+        // 0: allowed (202, or 409 while the last reboot still runs).
+        (
+            Method::POST,
+            format!("{i}/reboot"),
+            None,
+            [401, 0, 404, 404, 0, 404, 0],
+        ),
+        (
+            Method::GET,
+            "/api/v1/departments".into(),
+            None,
+            [401, 403, 403, 403, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/departments".into(),
+            Some(json!({"name": "New"})),
+            [401, 403, 403, 403, 403, 403, 201],
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/departments/{physics}"),
+            Some(json!({"quota": {"instances": 50}})),
+            [401, 403, 403, 403, 200, 404, 200],
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/departments/{science}"),
+            Some(json!({"quota": {"instances": 50}})),
+            [401, 403, 403, 403, 403, 404, 200],
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/departments/{law}"),
+            None,
+            [401, 403, 403, 403, 403, 403, 409],
+        ),
+        (
+            Method::GET,
+            "/api/v1/users".into(),
+            None,
+            [401, 403, 403, 403, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/users?department={physics}"),
+            None,
+            [401, 403, 403, 403, 200, 404, 200],
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{owner_id}"),
+            Some(json!({"may_deploy": true})),
+            [401, 403, 403, 403, 200, 404, 200],
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{owner_id}"),
+            Some(json!({"department_admin": false})),
+            [401, 403, 403, 403, 403, 404, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit".into(),
+            None,
+            [401, 403, 403, 403, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/directory".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/hosts".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/orphans".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::PUT,
+            "/api/v1/zones/outside".into(),
+            Some(
+                json!({"bridge": "br0", "first_address": "127.0.0.10", "last_address": "127.0.0.11", "prefix_len": 8}),
+            ),
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/zones/outside".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 204],
+        ),
+        // Authorized callers get past the checks to validation (a weak
+        // password, a bad URL): 422; the others stop at 403.
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({"username": "new", "password": "password", "department_id": physics})),
+            [401, 403, 403, 403, 422, 403, 422],
+        ),
+        (
+            Method::PUT,
+            "/api/v1/directory".into(),
+            Some(json!({"url": "http://x", "user_base": "dc=x"})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
+        (
+            Method::POST,
+            "/api/v1/directory/test".into(),
+            Some(json!({"url": "http://x", "user_base": "dc=x"})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
+        (
+            Method::POST,
+            "/api/v1/hosts".into(),
+            Some(json!({"uri": "nope", "storage_dir": "/srv", "network": "default"})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/hosts/999".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 404],
+        ),
+        (
+            Method::GET,
+            "/api/v1/zones".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/quotas".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/instances".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_reaches_what_is_not_theirs() {
+    use Who::*;
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let science = admin.create_department("Science", None).await;
+    let physics = admin.create_department("Physics", Some(science)).await;
+    let law = admin.create_department("Law", None).await;
+    let owner_id = admin.create_member("owner", PASSWORD, physics, false).await;
+    let members = [
+        ("colleague", physics, false),
+        ("outsider", law, false),
+        ("sciadmin", science, true),
+        ("lawadmin", law, true),
+    ];
+    for (name, department, department_admin) in members {
+        admin
+            .create_member(name, PASSWORD, department, department_admin)
+            .await;
+    }
+    let clients: [(Who, Api); 7] = [
+        (Anonymous, app.api()),
+        (Owner, app.sign_in("owner", PASSWORD).await),
+        (Colleague, app.sign_in("colleague", PASSWORD).await),
+        (Outsider, app.sign_in("outsider", PASSWORD).await),
+        (ScienceAdmin, app.sign_in("sciadmin", PASSWORD).await),
+        (LawAdmin, app.sign_in("lawadmin", PASSWORD).await),
+        (Admin, admin.clone()),
+    ];
+    let Accepted { id, task_id } = clients[1].1.deployed("owned").await;
+    let ids = Ids {
+        instance: id,
+        task: task_id,
+        science,
+        physics,
+        law,
+        owner_id,
+    };
+
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in rows(&ids) {
+        for ((who, client), want) in clients.iter().zip(expected) {
+            let (got, answer) = client.call(method.clone(), &path, body.clone()).await;
+            let allowed = want == 0 && (got == 202 || got == 409);
+            if got != want && !allowed {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: {got}, want {want}: {answer}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // What each sees in the instance list.
+    for ((who, client), want) in
+        clients
+            .iter()
+            .zip([None, Some(1), Some(0), Some(0), Some(1), Some(0), Some(1)])
+    {
+        let (_, list) = client.instances().await;
+        assert_eq!(list.as_array().map(Vec::len), want, "{who:?}: {list}");
+    }
+}

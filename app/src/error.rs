@@ -95,7 +95,19 @@ impl AppError {
     pub fn field(&self) -> Option<&str> {
         match self {
             AppError::Invalid { field, .. } => Some(field),
-            _ => None,
+            AppError::BadRequest(_)
+            | AppError::Unauthenticated
+            | AppError::InvalidCredentials
+            | AppError::Forbidden
+            | AppError::CrossOrigin
+            | AppError::NotFound(_)
+            | AppError::Conflict(_)
+            | AppError::QuotaExceeded(_)
+            | AppError::SetupRequired
+            | AppError::Throttled { .. }
+            | AppError::Unavailable(_)
+            | AppError::Internal
+            | AppError::Transport(_) => None,
         }
     }
 }

@@ -8,11 +8,28 @@ use app::model::{Acceleration, NetworkZone};
 
 use super::EngineError;
 use super::golden::GoldenVolumes;
-use super::seed::{Addressing, StaticAddressing};
+use super::seed::{self, Addressing, SeedContent, StaticAddressing};
 use super::xml::domain as dx;
 use super::xml::to_xml;
 use crate::store::StoreError;
 use crate::store::instances::InstanceRow;
+
+/// The user-data of a seed that carries none.
+pub const EMPTY_USER_DATA: &str = "#cloud-config\n{}\n";
+
+/// The instance's NoCloud seed with `user_data`, built in memory: the seed
+/// step writes it, and the health check writes it again without the
+/// user-data. Blocking work, for `run_blocking`.
+pub fn seed_image(inst: &InstanceRow, user_data: &str) -> Result<Vec<u8>, EngineError> {
+    let fixed = static_addressing(inst)?;
+    Ok(seed::build(&SeedContent {
+        instance_id: &inst.uuid,
+        hostname: &inst.name,
+        mac: &inst.mac,
+        addressing: addressing(fixed.as_ref()),
+        user_data,
+    })?)
+}
 
 /// An outside instance's fixed address, from its record.
 pub fn static_addressing(inst: &InstanceRow) -> Result<Option<StaticAddressing>, EngineError> {

@@ -10,11 +10,9 @@ use std::time::Duration;
 use app::model::Health;
 
 use super::EngineError;
-use super::definition::{addressing, static_addressing};
+use super::definition::{EMPTY_USER_DATA, seed_image};
 use super::hypervisor::Hypervisor;
 use super::runtime::Engine;
-use super::seed::{self, SeedContent};
-use super::steps::EMPTY_USER_DATA;
 use super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
 use crate::store::instances::{self, InstanceRow};
@@ -93,17 +91,10 @@ impl Engine {
         host: Arc<dyn Hypervisor>,
     ) -> Result<(), EngineError> {
         let pool = self.config.pool.clone();
-        let (uuid, name, mac) = (inst.uuid.clone(), inst.name.clone(), inst.mac.clone());
         let seed_name = InstanceVolumes::of(&inst.volume_stem).seed;
-        let fixed = static_addressing(inst)?;
+        let row = inst.clone();
         run_blocking(move || {
-            let bytes = seed::build(&SeedContent {
-                instance_id: &uuid,
-                hostname: &name,
-                mac: &mac,
-                addressing: addressing(fixed.as_ref()),
-                user_data: EMPTY_USER_DATA,
-            })?;
+            let bytes = seed_image(&row, EMPTY_USER_DATA)?;
             host.overwrite_volume(&pool, &seed_name, &bytes)
         })
         .await?;

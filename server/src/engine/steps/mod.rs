@@ -7,8 +7,6 @@
 mod domain;
 mod volumes;
 
-pub(super) use volumes::EMPTY_USER_DATA;
-
 use std::sync::Arc;
 
 use app::model::TaskKind;

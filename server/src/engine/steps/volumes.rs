@@ -5,17 +5,13 @@
 use std::sync::Arc;
 
 use super::super::EngineError;
-use super::super::definition::{addressing, static_addressing};
+use super::super::definition::{EMPTY_USER_DATA, seed_image};
 use super::super::golden::{self, GoldenVolumes, ImageIdentity};
 use super::super::hypervisor::Hypervisor;
 use super::super::runtime::Engine;
-use super::super::seed::{self, SeedContent};
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
 use crate::store::instances::InstanceRow;
-
-/// The user-data of a seed that carries none.
-pub(in crate::engine) const EMPTY_USER_DATA: &str = "#cloud-config\n{}\n";
 
 impl Engine {
     /// The golden image's identity, computed once per process.
@@ -70,21 +66,11 @@ impl Engine {
         .await
     }
 
-    /// Undoes the clone step: the disk, and the console log a start made.
+    /// Undoes the clone step: the console log a start made, and the disk.
     pub(super) async fn unclone_disk(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        if inst.host_id.is_none() {
-            return Ok(());
-        }
-        let (host, _) = self.host_for(inst).await?;
-        let pool = self.config.pool.clone();
         let volumes = InstanceVolumes::of(&inst.volume_stem);
-        run_blocking(move || {
-            // Refresh first: the console log appears only on disk.
-            let _ = host.list_volumes(&pool);
-            host.delete_volume(&pool, &volumes.console_log)?;
-            host.delete_volume(&pool, &volumes.disk)
-        })
-        .await
+        self.remove_volumes(inst, [volumes.console_log, volumes.disk])
+            .await
     }
 
     /// The seed step: the NoCloud seed with the task's user-data.
@@ -95,21 +81,14 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let (host, _) = self.host_for(inst).await?;
         let user_data = user_data.unwrap_or_else(|| EMPTY_USER_DATA.into());
-        let (uuid, name, mac) = (inst.uuid.clone(), inst.name.clone(), inst.mac.clone());
-        let fixed = static_addressing(inst)?;
+        let row = inst.clone();
         let pool = self.config.pool.clone();
         let seed_name = InstanceVolumes::of(&inst.volume_stem).seed;
         run_blocking(move || {
             if host.volume_path(&pool, &seed_name)?.is_some() {
                 return Ok(());
             }
-            let bytes = seed::build(&SeedContent {
-                instance_id: &uuid,
-                hostname: &name,
-                mac: &mac,
-                addressing: addressing(fixed.as_ref()),
-                user_data: &user_data,
-            })?;
+            let bytes = seed_image(&row, &user_data)?;
             let len = bytes.len() as u64;
             host.upload_volume(&pool, &seed_name, "raw", &mut bytes.as_slice(), len)?;
             Ok(())
@@ -130,16 +109,27 @@ impl Engine {
 
     /// The delete-volumes step: disk, seed and console log.
     pub(super) async fn delete_volumes(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+        let volumes = InstanceVolumes::of(&inst.volume_stem);
+        self.remove_volumes(inst, [volumes.disk, volumes.seed, volumes.console_log])
+            .await
+    }
+
+    /// Removes the instance's volumes `names`, in order, from its host; an
+    /// instance never placed has none.
+    async fn remove_volumes<const N: usize>(
+        &self,
+        inst: &InstanceRow,
+        names: [String; N],
+    ) -> Result<(), EngineError> {
         if inst.host_id.is_none() {
             return Ok(());
         }
         let (host, _) = self.host_for(inst).await?;
         let pool = self.config.pool.clone();
-        let volumes = InstanceVolumes::of(&inst.volume_stem);
         run_blocking(move || {
             // Refresh first: the console log appears only on disk.
             let _ = host.list_volumes(&pool);
-            for name in [&volumes.disk, &volumes.seed, &volumes.console_log] {
+            for name in &names {
                 host.delete_volume(&pool, name)?;
             }
             Ok(())

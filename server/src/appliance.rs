@@ -139,6 +139,15 @@ impl Appliance {
         }
     }
 
+    /// Records a throttled attempt from `peer` as `refused`: a flood leaves
+    /// one record a minute per address, with its count.
+    async fn audit_throttled(&self, peer: IpAddr, refused: audit::Audit) {
+        if let Some(n) = self.refusals.refused(peer) {
+            let detail = format!("throttled: {n} refused since the last record");
+            self.audit(refused.detail(detail).refused()).await;
+        }
+    }
+
     pub(crate) fn throttled(&self, account: &str, peer: IpAddr) -> Result<(), AppError> {
         self.throttle.attempt(account, peer).map_err(|wait| {
             tracing::warn!(account, %peer, "sign-in throttled");

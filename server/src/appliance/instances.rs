@@ -188,7 +188,9 @@ impl InstanceService for Appliance {
             zone: request.zone.unwrap_or_default(),
             health_expect,
         };
-        let name = plan.name.clone();
+        let record = Audit::by(who)
+            .action("instance.deploy")
+            .object(format!("instance {}", plan.name));
         let size = plan.size.name.clone();
         match self
             .engine
@@ -197,21 +199,12 @@ impl InstanceService for Appliance {
             .map_err(engine_err)?
         {
             Ok(accepted) => {
-                let record = Audit::by(who)
-                    .action("instance.deploy")
-                    .object(format!("instance {name}"))
-                    .detail(format!("size {size}"))
-                    .ok();
-                self.audit(record).await;
+                self.audit(record.detail(format!("size {size}")).ok()).await;
                 Ok(accepted)
             }
             Err(Refusal::Quota(exceeded)) => {
-                let record = Audit::by(who)
-                    .action("instance.deploy")
-                    .object(format!("instance {name}"))
-                    .detail(exceeded.to_string())
-                    .refused();
-                self.audit(record).await;
+                self.audit(record.detail(exceeded.to_string()).refused())
+                    .await;
                 Err(refusal_err(Refusal::Quota(exceeded)))
             }
             Err(refusal) => Err(refusal_err(refusal)),
@@ -241,14 +234,16 @@ impl InstanceService for Appliance {
 
     async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError> {
         let row = self.visible_instance(who, id).await?;
-        let allowed = allows(row.status, kind);
-        if row.running_task.is_some() {
-            return Err(AppError::Conflict(format!(
+        let busy = || {
+            AppError::Conflict(format!(
                 "{} is busy with another task; try again when it ends",
                 row.name
-            )));
+            ))
+        };
+        if row.running_task.is_some() {
+            return Err(busy());
         }
-        if !allowed {
+        if !allows(row.status, kind) {
             return Err(AppError::Conflict(format!(
                 "{} cannot {} while it is {}",
                 row.name,
@@ -257,10 +252,7 @@ impl InstanceService for Appliance {
             )));
         }
         match self.engine.submit_action(id, kind).await {
-            Err(EngineError::Store(StoreError::Duplicate(_))) => Err(AppError::Conflict(format!(
-                "{} is busy with another task; try again when it ends",
-                row.name
-            ))),
+            Err(EngineError::Store(StoreError::Duplicate(_))) => Err(busy()),
             Ok(task) => {
                 let record = Audit::by(who)
                     .action(format!("instance.{}", kind.as_str()))

@@ -63,26 +63,22 @@ impl SessionService for Appliance {
         let account = well_formed
             .clone()
             .unwrap_or_else(|| "(malformed name)".to_owned());
-        let refuse = |detail: &str| {
+        let attempt = || {
             Audit::by_name(well_formed.clone())
                 .from_address(ctx.peer)
                 .action("sign_in")
-                .detail(detail)
         };
         if let Err(e) = self.throttled(&account, ctx.peer) {
-            // A flood leaves one record a minute per address, with its count.
-            if let Some(n) = self.refusals.refused(ctx.peer) {
-                let detail = format!("throttled: {n} refused since the last record");
-                self.audit(refuse(&detail).refused()).await;
-            }
+            self.audit_throttled(ctx.peer, attempt()).await;
             return Err(e);
         }
         if well_formed.is_none() {
-            self.audit(refuse("malformed user name").failed()).await;
+            self.audit(attempt().detail("malformed user name").failed())
+                .await;
             return Err(AppError::InvalidCredentials);
         }
         if password.is_empty() || password.len() > password::MAX_LENGTH {
-            self.audit(refuse("empty or oversized password").failed())
+            self.audit(attempt().detail("empty or oversized password").failed())
                 .await;
             return Err(AppError::InvalidCredentials);
         }
@@ -103,14 +99,15 @@ impl SessionService for Appliance {
             Some(_) | None => match self.directory_sign_in(&account, &password).await {
                 Ok(found) => found,
                 Err(e) => {
-                    self.audit(refuse("directory unreachable").failed()).await;
+                    self.audit(attempt().detail("directory unreachable").failed())
+                        .await;
                     return Err(e);
                 }
             },
         };
         let Some(user) = verified.filter(|u| !u.disabled) else {
             tracing::info!(account, peer = %ctx.peer, "sign-in refused");
-            self.audit(refuse("unknown user or wrong password").failed())
+            self.audit(attempt().detail("unknown user or wrong password").failed())
                 .await;
             return Err(AppError::InvalidCredentials);
         };

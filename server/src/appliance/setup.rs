@@ -196,18 +196,10 @@ impl Appliance {
     /// Checks the setup code of a request made before setup: throttled like
     /// sign-ins, and a wrong one audited.
     async fn check_setup_code(&self, peer: IpAddr, given: &str) -> Result<(), AppError> {
-        let refuse = |detail: &str| {
-            Audit::anonymous()
-                .from_address(peer)
-                .action("setup")
-                .detail(detail)
-        };
+        let attempt = || Audit::anonymous().from_address(peer).action("setup");
         if let Err(wait) = self.throttle.attempt_setup_code(peer) {
             tracing::warn!(%peer, "setup code tries throttled");
-            if let Some(n) = self.refusals.refused(peer) {
-                let detail = format!("throttled: {n} refused since the last record");
-                self.audit(refuse(&detail).refused()).await;
-            }
+            self.audit_throttled(peer, attempt()).await;
             return Err(throttled_for(wait));
         }
         let data_dir = self.config.data_dir.clone();
@@ -218,7 +210,8 @@ impl Appliance {
             return Ok(());
         }
         tracing::warn!(%peer, "wrong setup code");
-        self.audit(refuse("wrong setup code").failed()).await;
+        self.audit(attempt().detail("wrong setup code").failed())
+            .await;
         Err(AppError::invalid(
             "setup_code",
             "wrong setup code: it is on the appliance's console, or run `dpe setup-code` there",

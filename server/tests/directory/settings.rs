@@ -97,7 +97,13 @@ async fn cleartext_ldap_needs_an_explicit_switch_and_starttls_carries_the_bind()
         "{view}"
     );
     let mut renamed = kept.clone();
-    admin.put("/api/v1/directory", body.clone()).await;
+    // The password back first, or the next check would pass regardless.
+    let (status, view) = admin.put("/api/v1/directory", body.clone()).await;
+    assert_eq!(
+        (status, &view["bind_password_set"]),
+        (200, &json!(true)),
+        "{view}"
+    );
     renamed["bind_dn"] = json!(format!("cn=someone-else,{BASE}"));
     let (status, view) = admin.put("/api/v1/directory", renamed.clone()).await;
     assert_eq!(

@@ -6,7 +6,7 @@
 use app::model::Role;
 use serde_json::{Value, json};
 
-use crate::common::{Accepted, Api, TestApp, started_task};
+use crate::common::{Accepted, Api, TestApp};
 
 /// A deploy of `name` into the outside zone.
 fn outside(name: &str) -> Value {
@@ -153,9 +153,7 @@ async fn a_deleted_outside_instance_frees_its_address_and_an_unused_zone_can_go(
     // The zone cannot go while instances use it; deleting one frees its
     // address for the next deploy.
     assert_eq!(admin.delete("/api/v1/zones/outside").await.0, 409);
-    let (status, accepted) = admin.delete_instance(first).await;
-    assert_eq!(status, 202, "{accepted}");
-    admin.wait_task(started_task(&accepted)).await;
+    admin.remove(first).await;
     let (status, accepted) = admin.deploy_with(outside("lan-4")).await;
     assert_eq!(status, 202, "{accepted}");
     let Accepted { id, task_id } = Accepted::of(&accepted);
@@ -163,8 +161,7 @@ async fn a_deleted_outside_instance_frees_its_address_and_an_unused_zone_can_go(
     assert_eq!(inst["ip"], "127.0.0.10", "{inst}");
     admin.wait_task(task_id).await;
     for id in [second, id] {
-        let (_, task) = admin.delete_instance(id).await;
-        admin.wait_task(started_task(&task)).await;
+        admin.remove(id).await;
     }
     let (status, _) = admin.delete("/api/v1/zones/outside").await;
     assert_eq!(status, 204);

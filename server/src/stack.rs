@@ -137,13 +137,13 @@ impl ParamSpec {
             .filter(|v| !v.is_empty())
             .or_else(|| self.default.clone());
         let Some(value) = value else {
-            return match self.required {
-                true => Err(AppError::invalid(
+            if self.required {
+                return Err(AppError::invalid(
                     field,
                     format!("{} is required", self.label),
-                )),
-                false => Ok(None),
-            };
+                ));
+            }
+            return Ok(None);
         };
         let chars = value.chars().count();
         if let Some(min) = self.min_length

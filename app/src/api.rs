@@ -46,6 +46,7 @@ pub async fn complete_setup(
     host_uri: String,
     storage_dir: String,
     network: String,
+    #[server(default)] apps_domain: String,
 ) -> Result<(), AppError> {
     respond(
         async move {
@@ -65,6 +66,12 @@ pub async fn complete_setup(
                 host_uri,
                 storage_dir: Some(storage_dir),
                 network: Some(network),
+                // Empty: the default, per-instance ports.
+                apps: Some(apps_domain.trim())
+                    .filter(|d| !d.is_empty())
+                    .map(|domain| crate::model::AppsAddressing::Domain {
+                        domain: domain.to_owned(),
+                    }),
             };
             let ctx = request_context().await?;
             service::<dyn SetupService>()?

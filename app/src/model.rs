@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 mod states;
 
 pub use states::{
-    AccountSource, AuditOutcome, Health, InstanceState, InstanceStatus, ParamKind, Power,
+    AccountSource, AuditOutcome, Health, InstanceState, InstanceStatus, ParamKind, Power, Share,
     StepState, TaskState, UnknownState,
 };
 
@@ -192,6 +192,9 @@ pub struct SetupDefaults {
     pub host_uri: String,
     pub storage_dir: String,
     pub network: String,
+    /// The applications' wildcard domain to propose; empty: per-instance
+    /// ports.
+    pub apps_domain: String,
 }
 
 /// The first-boot setup, in one request: it completes atomically or not at all.
@@ -221,6 +224,9 @@ pub struct SetupRequest {
     pub storage_dir: Option<String>,
     /// libvirt network that instances attach to.
     pub network: Option<String>,
+    /// Where applications open: absent, per-instance ports 20000 to 20999.
+    #[serde(default)]
+    pub apps: Option<AppsAddressing>,
 }
 
 /// A personal API token as listed (its secret is never shown again).
@@ -334,8 +340,14 @@ pub struct InstanceView {
     #[cfg_attr(feature = "ssr", schema(value_type = String))]
     pub state: InstanceState,
     pub host: Option<String>,
+    /// The guest's own address, on the host's network.
     pub ip: Option<String>,
+    /// Where its application opens: the appliance's gateway, on an origin
+    /// of its own. None once it is being deleted or failed to deploy, or
+    /// while the portal's address is not known (Settings).
     pub url: Option<String>,
+    /// Who may open the application, besides who may manage the instance.
+    pub share: Share,
     pub owner: String,
     pub size: String,
     /// RFC 3339.
@@ -357,6 +369,58 @@ impl InstanceView {
         self.task_id.is_some()
             || (self.state == InstanceState::Ready(Power::Running) && !self.health.is_settled())
     }
+}
+
+/// `PATCH /api/v1/instances/{id}`: what to change; absent fields stay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InstancePatch {
+    /// Who may open the application.
+    #[serde(default)]
+    pub share: Option<Share>,
+}
+
+/// How the gateway gives each instance's application an origin of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AppsAddressing {
+    /// `https://<portal host>:<port>/`, a port of the range each: no DNS
+    /// needed. The port is the instance's until it is deleted.
+    Ports {
+        /// The range's first port.
+        first: u16,
+        /// Its last port (inclusive).
+        last: u16,
+    },
+    /// `https://<instance name>.<domain>/` on the portal's own port, by
+    /// `Host`: needs a wildcard DNS record for the domain.
+    Domain {
+        /// E.g. `apps.dpe.example.org`; `localhost` on a machine of one's
+        /// own (browsers resolve every `*.localhost` to loopback).
+        domain: String,
+    },
+}
+
+impl AppsAddressing {
+    /// The default: per-instance ports 20000 to 20999.
+    pub const DEFAULT_PORTS: AppsAddressing = AppsAddressing::Ports {
+        first: 20000,
+        last: 20999,
+    };
+}
+
+/// `GET`/`PUT /api/v1/settings/apps`: where applications open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AppsSettings {
+    /// The portal's origin as users type it, e.g. `https://dpe.example.org`
+    /// or `https://192.0.2.10`: applications open on its host (ports) or
+    /// its port (domain). Recorded by the setup wizard.
+    pub portal_origin: String,
+    pub addressing: AppsAddressing,
 }
 
 /// `POST /api/v1/instances`.

@@ -3,7 +3,7 @@
 //! [`may_manage`] about the objects it loads.
 
 use crate::error::AppError;
-use crate::model::{Principal, Role};
+use crate::model::{Principal, Role, Share};
 
 /// Things a signed-in account can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub enum Action {
     ViewAudit,
     /// Configure directory (LDAP) sign-in.
     ManageDirectory,
+    /// Choose where applications open (the gateway's addressing).
+    ConfigureGateway,
 }
 
 /// Allows `action` to `principal`, or says why not.
@@ -48,7 +50,8 @@ pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Princ
         | Action::ManageNetworks
         | Action::ManageUsers
         | Action::ManageDepartments
-        | Action::ManageDirectory => admin,
+        | Action::ManageDirectory
+        | Action::ConfigureGateway => admin,
         Action::ManageMembers | Action::ViewAudit => {
             admin || principal.role == Role::DepartmentAdmin
         }
@@ -80,6 +83,26 @@ pub fn may_use(principal: &Principal, owner_id: i64, department: Option<i64>) ->
     principal.user_id == owner_id || may_manage(principal, department)
 }
 
+/// Whether `visitor` (None: not signed in) may open the application of an
+/// instance owned by `owner_id`, charged to `department` and shared as
+/// `share`: whoever may use the instance always, others as it is shared.
+pub fn may_open(
+    visitor: Option<&Principal>,
+    share: Share,
+    owner_id: i64,
+    department: Option<i64>,
+) -> bool {
+    match (share, visitor) {
+        (Share::Public, _) => true,
+        (Share::Owner | Share::Department | Share::SignedIn, None) => false,
+        (Share::SignedIn, Some(_)) => true,
+        (Share::Department, Some(p)) => {
+            may_use(p, owner_id, department) || (department.is_some() && p.department_id == department)
+        }
+        (Share::Owner, Some(p)) => may_use(p, owner_id, department),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,7 +122,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 13] = [
+    const EVERY_ACTION: [Action; 14] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -113,6 +136,7 @@ mod tests {
         Action::ManageMembers,
         Action::ViewAudit,
         Action::ManageDirectory,
+        Action::ConfigureGateway,
     ];
 
     #[test]
@@ -176,5 +200,41 @@ mod tests {
         assert!(may_use(&user, 1, None));
         assert!(!may_use(&user, 2, Some(10)), "same department, not theirs");
         assert!(may_use(&who(Role::Admin), 2, None));
+    }
+
+    #[test]
+    fn who_may_open_an_application_follows_its_share() {
+        // An instance owned by account 2, charged to department 10.
+        let open = |visitor: Option<&Principal>, share| may_open(visitor, share, 2, Some(10));
+        let owner = Principal {
+            user_id: 2,
+            ..who(Role::User)
+        };
+        let colleague = who(Role::User); // account 1, department 10
+        let stranger = Principal {
+            department_id: Some(12),
+            ..who(Role::User)
+        };
+        let dept_admin = who(Role::DepartmentAdmin);
+        let admin = Principal {
+            department_id: None,
+            ..who(Role::Admin)
+        };
+        for share in Share::ALL.iter().copied() {
+            assert!(open(Some(&owner), share), "{share}: the owner");
+            assert!(open(Some(&dept_admin), share), "{share}: its department's admin");
+            assert!(open(Some(&admin), share), "{share}: an appliance admin");
+            let (colleague_may, stranger_may, anyone_may) = match share {
+                Share::Owner => (false, false, false),
+                Share::Department => (true, false, false),
+                Share::SignedIn => (true, true, false),
+                Share::Public => (true, true, true),
+            };
+            assert_eq!(open(Some(&colleague), share), colleague_may, "{share}: a colleague");
+            assert_eq!(open(Some(&stranger), share), stranger_may, "{share}: a stranger");
+            assert_eq!(open(None, share), anyone_may, "{share}: signed out");
+        }
+        // Without a department, `department` shares with nobody more.
+        assert!(!may_open(Some(&stranger), Share::Department, 2, None));
     }
 }

@@ -50,6 +50,10 @@ pub struct RequestContext {
     pub peer: IpAddr,
     /// The cookie session; absent on requests authenticated by a token.
     pub session: Option<Session>,
+    /// The portal's origin as this request addressed it
+    /// (`https://dpe.example.org`): the setup wizard records it as the
+    /// base of the applications' addresses.
+    pub portal_origin: Option<String>,
 }
 
 /// Every capability at once: what the server implements and hands out.

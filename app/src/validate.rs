@@ -251,9 +251,63 @@ pub fn dns_label(field: &str, text: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
+/// Where applications open: a port range of unprivileged ports, at most
+/// 10,000 wide, or a domain of DNS labels (lower-cased, no trailing dot).
+pub fn apps_addressing(
+    field: &str,
+    addressing: &crate::model::AppsAddressing,
+) -> Result<crate::model::AppsAddressing, AppError> {
+    use crate::model::AppsAddressing;
+    match addressing {
+        AppsAddressing::Ports { first, last } => {
+            if *first < 1024 || first > last {
+                return Err(AppError::invalid(
+                    field,
+                    "the ports must run from a first to a last, both 1024 or above",
+                ));
+            }
+            if last - first >= 10_000 {
+                return Err(AppError::invalid(field, "use at most 10,000 ports"));
+            }
+            Ok(addressing.clone())
+        }
+        AppsAddressing::Domain { domain } => {
+            let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+            if domain.is_empty() || domain.len() > 200 {
+                return Err(AppError::invalid(
+                    field,
+                    "a domain such as apps.dpe.example.org is required (at most 200 characters)",
+                ));
+            }
+            for label in domain.split('.') {
+                dns_label(field, label)
+                    .map_err(|_| AppError::invalid(field, format!("{domain:?} is not a domain name")))?;
+            }
+            Ok(AppsAddressing::Domain { domain })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apps_addressing_takes_sane_ranges_and_domain_names() {
+        use crate::model::AppsAddressing::{Domain, Ports};
+        let ok = |a| apps_addressing("apps", &a);
+        assert!(ok(Ports { first: 20000, last: 20999 }).is_ok());
+        assert!(ok(Ports { first: 80, last: 90 }).is_err(), "privileged");
+        assert!(ok(Ports { first: 3000, last: 2000 }).is_err(), "backwards");
+        assert!(ok(Ports { first: 2000, last: 40000 }).is_err(), "too wide");
+        assert_eq!(
+            ok(Domain { domain: " Apps.Example.ORG. ".into() }).unwrap(),
+            Domain { domain: "apps.example.org".into() }
+        );
+        for bad in ["", "a..b", "a b.org", "-x.org", "x/y"] {
+            assert!(ok(Domain { domain: bad.into() }).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn usernames_are_normalized_and_restricted() {

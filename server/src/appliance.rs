@@ -27,6 +27,7 @@ use crate::stack::Stack;
 use crate::store::{Store, StoreError, audit, departments, settings, users};
 
 mod account;
+mod apps;
 mod audit_log;
 mod dashboard;
 mod directory;
@@ -53,6 +54,9 @@ pub struct Appliance {
     pub(crate) secrets: SecretBox,
     /// Setup never reverts, so once true this saves a query per request.
     setup_complete: AtomicBool,
+    /// Where applications open (None before setup): read on every gateway
+    /// request, so kept here; the port listeners watch it.
+    apps: tokio::sync::watch::Sender<Option<app::model::AppsSettings>>,
 }
 
 /// The principal an account acts as; department admins carry the
@@ -101,6 +105,7 @@ impl Appliance {
         connector: Arc<dyn Connector>,
     ) -> Result<Arc<Appliance>, StartError> {
         let complete = store.read(settings::setup_complete).await?;
+        let apps = store.read(settings::apps).await?;
         let stack = Arc::new(Stack::load(&config.stack_dir, &config.image_dir)?);
         if !complete {
             // Made now, so a plain `dpe serve` asks for one as the image does.
@@ -117,7 +122,7 @@ impl Appliance {
         }
         let engine = Engine::new(store.clone(), stack, config.engine(), connector).await?;
         engine.start_background().await?;
-        Ok(Arc::new(Appliance {
+        let appliance = Arc::new(Appliance {
             secrets,
             engine,
             store,
@@ -125,7 +130,10 @@ impl Appliance {
             refusals: RefusalTally::default(),
             config,
             setup_complete: AtomicBool::new(complete),
-        }))
+            apps: tokio::sync::watch::Sender::new(None),
+        });
+        appliance.apps_changed(apps).await?;
+        Ok(appliance)
     }
 
     pub fn prune_throttle(&self) {

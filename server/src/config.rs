@@ -68,6 +68,10 @@ pub struct Config {
     /// accounts are looked up again this often, and before a token of one
     /// is used if the last look is older.
     pub directory_recheck_minutes: u32,
+    /// The applications' wildcard domain the setup wizard proposes
+    /// (`scripts/run` proposes `localhost`). Only a proposal: what the
+    /// wizard submits is kept in the store and changed under Settings.
+    pub setup_apps_domain: Option<String>,
 }
 
 /// Sign-in attempts per minute for one account, and for one address.
@@ -98,6 +102,7 @@ impl Default for Config {
             allow_test_driver: false,
             audit_retention_days: 400,
             directory_recheck_minutes: 15,
+            setup_apps_domain: None,
         }
     }
 }

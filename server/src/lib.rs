@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod gateway;
 pub mod http;
 pub mod stack;
 pub mod store;

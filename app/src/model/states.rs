@@ -431,3 +431,19 @@ mod tests {
         assert_schema_lists(ParamKind::ALL, ParamKind::as_str);
     }
 }
+
+text_enum! {
+    /// Who may open an instance's application through the gateway, besides
+    /// those who may manage the instance (its owner, the admins of the
+    /// department it is charged to, and appliance admins).
+    pub enum Share {
+        /// Only those who may manage it.
+        Owner = "owner",
+        /// Every member of the department it is charged to, too.
+        Department = "department",
+        /// Every signed-in account.
+        SignedIn = "signed_in",
+        /// Anyone who can reach the appliance, without signing in.
+        Public = "public",
+    }
+}

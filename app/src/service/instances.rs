@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use crate::error::AppError;
 use crate::model::{
-    Accepted, DeployRequest, InstanceView, Principal, StackInfo, TaskKind, TaskView,
+    Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceView, Principal, StackInfo,
+    TaskKind, TaskView,
 };
 
 #[async_trait]
@@ -18,6 +19,21 @@ pub trait InstanceService: Send + Sync + 'static {
     async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError>;
     /// One instance; `NotFound` when `who` may not see it.
     async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError>;
+    /// Changes what `patch` names (who may open it); audited.
+    async fn patch(
+        &self,
+        who: &Principal,
+        id: i64,
+        patch: InstancePatch,
+    ) -> Result<InstanceView, AppError>;
+    /// Where applications open (any signed-in account may read it).
+    async fn apps_settings(&self) -> Result<AppsSettings, AppError>;
+    /// Changes where applications open; instances keep their ports.
+    async fn set_apps_settings(
+        &self,
+        who: &Principal,
+        settings: AppsSettings,
+    ) -> Result<AppsSettings, AppError>;
     /// Starts a lifecycle task; `Conflict` while another one runs.
     async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError>;
     /// One task; `NotFound` when `who` may not see it.

@@ -72,7 +72,9 @@ pub(super) fn refusal_err(refusal: Refusal) -> AppError {
     match refusal {
         Refusal::Quota(exceeded) => AppError::QuotaExceeded(format!("Deploy refused: {exceeded}")),
         e @ Refusal::NoOutsideZone => AppError::invalid("zone", e.to_string()),
-        e @ Refusal::PoolExhausted { .. } => AppError::Conflict(e.to_string()),
+        e @ (Refusal::PoolExhausted { .. } | Refusal::PortsExhausted { .. }) => {
+            AppError::Conflict(e.to_string())
+        }
     }
 }
 

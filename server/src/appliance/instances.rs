@@ -5,15 +5,16 @@ use std::time::Duration;
 
 use app::error::AppError;
 use app::model::{
-    Accepted, DeployRequest, InstanceState, InstanceStatus, InstanceView, ParamInfo, Power,
-    Principal, Role, SizeInfo, StackInfo, StepState, StepView, TaskKind, TaskView,
+    Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceState, InstanceStatus,
+    InstanceView, ParamInfo, Principal, Role, SizeInfo, StackInfo, StepState, StepView, TaskKind,
+    TaskView,
 };
 use app::policy::may_use;
 use app::service::{InstanceService, TaskUpdates};
 use app::validate;
 use async_trait::async_trait;
 
-use super::errors::{engine_err, internal, refusal_err, store_err};
+use super::errors::{engine_err, refusal_err, store_err};
 use super::{Appliance, rfc3339_ms};
 use crate::blocking::run_blocking;
 use crate::engine::runtime::DeployPlan;
@@ -70,16 +71,11 @@ fn task_view(task: TaskRow) -> TaskView {
 impl Appliance {
     fn instance_view(&self, row: InstanceRow) -> InstanceView {
         let state = InstanceState::of(row.status, row.power);
-        // Only a running instance's application can answer.
-        let running = state == InstanceState::Ready(Power::Running);
-        let url = row.ip.as_ref().filter(|_| running).map(|ip| {
-            let vars = [
-                ("ip".to_owned(), ip.clone()),
-                ("name".to_owned(), row.name.clone()),
-            ]
-            .into();
-            Stack::fill(&self.engine.stack().manifest.app.url, &vars)
-        });
+        // Stopped or starting, the gateway says so on the page it opens.
+        let url = match row.status {
+            InstanceStatus::Provisioning | InstanceStatus::Ready => self.app_url(&row),
+            InstanceStatus::Failed | InstanceStatus::Deleting => None,
+        };
         InstanceView {
             id: row.id,
             name: row.name,
@@ -87,6 +83,7 @@ impl Appliance {
             host: row.host,
             ip: row.ip,
             url,
+            share: row.share,
             owner: row.owner,
             size: row.size,
             created_at: rfc3339_ms(row.created_at * 1000),
@@ -99,7 +96,7 @@ impl Appliance {
 
     /// The instance `id` if `who` may use it, else `NotFound` (never 403:
     /// that would tell that it exists).
-    async fn visible_instance(&self, who: &Principal, id: i64) -> Result<InstanceRow, AppError> {
+    pub(super) async fn visible_instance(&self, who: &Principal, id: i64) -> Result<InstanceRow, AppError> {
         let row = self
             .store
             .read(move |c| instances::by_id(c, id))
@@ -166,13 +163,10 @@ impl InstanceService for Appliance {
         // bcrypt is slow on purpose: off the runtime.
         let params = request.params;
         let hostname = name.clone();
-        let (checked, user_data) = run_blocking(move || {
+        let checked = run_blocking(move || {
             let mut checked = stack.check_params(&params)?;
             checked.template.insert("hostname".into(), hostname);
-            let user_data = stack
-                .render_user_data(&checked.template)
-                .map_err(|e| internal(&e))?;
-            Ok::<_, AppError>((checked, user_data))
+            Ok::<_, AppError>(checked)
         })
         .await?;
         let health_expect = Stack::fill(
@@ -183,7 +177,7 @@ impl InstanceService for Appliance {
             name,
             size,
             public_params: checked.public,
-            user_data,
+            template: checked.template,
             network,
             zone: request.zone.unwrap_or_default(),
             health_expect,
@@ -230,6 +224,28 @@ impl InstanceService for Appliance {
 
     async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError> {
         Ok(self.instance_view(self.visible_instance(who, id).await?))
+    }
+
+    async fn patch(
+        &self,
+        who: &Principal,
+        id: i64,
+        patch: InstancePatch,
+    ) -> Result<InstanceView, AppError> {
+        self.patch_instance(who, id, patch).await
+    }
+
+    async fn apps_settings(&self) -> Result<AppsSettings, AppError> {
+        self.apps()
+            .ok_or_else(|| AppError::NotFound("apps settings (set up the appliance)".into()))
+    }
+
+    async fn set_apps_settings(
+        &self,
+        who: &Principal,
+        settings: AppsSettings,
+    ) -> Result<AppsSettings, AppError> {
+        self.change_apps_settings(who, settings).await
     }
 
     async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError> {

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use app::error::AppError;
-use app::model::{HostProbe, Role, SetupDefaults, SetupRequest, SetupStatus};
+use app::model::{
+    AppsAddressing, AppsSettings, HostProbe, Role, SetupDefaults, SetupRequest, SetupStatus,
+};
 use app::policy::{Action, authorize};
 use app::service::{RequestContext, SetupService};
 use app::validate;
@@ -120,6 +122,7 @@ struct CheckedSetup {
     host_uri: String,
     storage_dir: String,
     network: String,
+    apps: AppsSettings,
 }
 
 /// Completes setup in the caller's write transaction: the name, the first
@@ -137,6 +140,7 @@ fn record_setup(
         return Ok(false);
     }
     settings::set(tx, settings::APPLIANCE_NAME, &setup.appliance_name)?;
+    settings::set_apps(tx, &setup.apps)?;
     let admin_id = users::insert(tx, &setup.username, Some(admin_password_hash), Role::Admin)?;
     hosts::insert(
         tx,
@@ -162,7 +166,11 @@ fn record_setup(
 
 impl Appliance {
     /// Validates the wizard's fields in the order the form shows them.
-    fn check_setup_request(&self, request: &SetupRequest) -> Result<CheckedSetup, AppError> {
+    fn check_setup_request(
+        &self,
+        request: &SetupRequest,
+        portal_origin: Option<&str>,
+    ) -> Result<CheckedSetup, AppError> {
         let defaults = self.defaults();
         let appliance_name = validate::display_name("appliance_name", &request.appliance_name)?;
         let username = validate::username("admin_username", &request.admin_username)?;
@@ -184,12 +192,29 @@ impl Appliance {
             "network",
             request.network.as_deref().unwrap_or(&defaults.network),
         )?;
+        let addressing = match &request.apps {
+            None => AppsAddressing::DEFAULT_PORTS,
+            Some(apps) => validate::apps_addressing("apps", apps)?,
+        };
+        // Where the wizard was opened is where users reach the portal
+        // (a configured public origin wins); Settings can change it.
+        let portal_origin = self
+            .config
+            .public_origin
+            .as_deref()
+            .or(portal_origin)
+            .ok_or(AppError::Internal)?
+            .to_owned();
         Ok(CheckedSetup {
             appliance_name,
             username,
             host_uri,
             storage_dir,
             network,
+            apps: AppsSettings {
+                portal_origin,
+                addressing,
+            },
         })
     }
 
@@ -225,6 +250,7 @@ impl Appliance {
             host_uri: "qemu:///system".to_owned(),
             storage_dir: data_dir.join("storage").display().to_string(),
             network: "default".to_owned(),
+            apps_domain: self.config.setup_apps_domain.clone().unwrap_or_default(),
         }
     }
 }
@@ -252,7 +278,8 @@ impl SetupService for Appliance {
             return Err(AppError::Conflict("the appliance is already set up".into()));
         }
         self.check_setup_code(ctx.peer, &request.setup_code).await?;
-        let setup = self.check_setup_request(&request)?;
+        let setup = self.check_setup_request(&request, ctx.portal_origin.as_deref())?;
+        let apps = setup.apps.clone();
         let report = probe_new_host(
             "host_uri",
             &setup.host_uri,
@@ -281,6 +308,7 @@ impl SetupService for Appliance {
             return Err(AppError::Conflict("the appliance is already set up".into()));
         }
         self.engine.sync_hosts().await.map_err(engine_err)?;
+        self.apps_changed(Some(apps)).await.map_err(store_err)?;
         self.setup_complete.store(true, Ordering::Release);
         if let Err(e) = setup_code::remove(&self.config.data_dir) {
             tracing::warn!(error = %e, "could not remove the used setup code");

@@ -16,6 +16,16 @@ pub fn generate() -> (String, Vec<u8>) {
     (secret, hash)
 }
 
+/// A new unprefixed secret (the gateway's tickets and sessions) and the
+/// hash to store.
+pub fn generate_unprefixed() -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = digest(&secret);
+    (secret, hash)
+}
+
 pub fn digest(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }

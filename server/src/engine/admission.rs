@@ -16,9 +16,10 @@ use super::seed::StaticAddressing;
 use super::steps::Step;
 use super::volumes;
 use super::{EngineError, Refusal};
-use crate::stack::Size;
+use crate::gateway::address;
+use crate::stack::{Size, Stack};
 use crate::store::instances::{self, NewInstance};
-use crate::store::{StoreError, hosts, quotas, tasks, zones};
+use crate::store::{StoreError, hosts, quotas, settings, tasks, zones};
 
 /// A deploy request after validation by the service layer.
 #[derive(Clone, Debug)]
@@ -27,8 +28,9 @@ pub struct DeployPlan {
     pub size: Size,
     /// Parameters without secrets, stored with the instance.
     pub public_params: BTreeMap<String, String>,
-    /// The rendered cloud-config (secrets only as hashes).
-    pub user_data: String,
+    /// The user-data's variables (secrets only as hashes); admission adds
+    /// `public_url` once the instance's gateway port is taken.
+    pub template: BTreeMap<String, String>,
     /// The inside zone's NAT network; the host's own when absent.
     pub network: Option<String>,
     pub zone: NetworkZone,
@@ -104,10 +106,25 @@ fn wiring(
     }
 }
 
+/// The instance's gateway port, taken in the transaction recording it:
+/// while the apps are addressed by port, one of the range (or a refusal).
+fn app_port(tx: &Connection) -> Result<Result<Option<u16>, Refusal>, StoreError> {
+    match settings::apps(tx)?.map(|s| s.addressing) {
+        None | Some(app::model::AppsAddressing::Domain { .. }) => Ok(Ok(None)),
+        Some(app::model::AppsAddressing::Ports { first, last }) => {
+            match instances::free_app_port(tx, first, last)? {
+                Some(port) => Ok(Ok(Some(port))),
+                None => Ok(Err(Refusal::PortsExhausted { first, last })),
+            }
+        }
+    }
+}
+
 /// Records the instance and its deploy task; refusals commit an empty
 /// transaction: nothing was written.
 fn admit(
     tx: &Connection,
+    stack: &Stack,
     who: &NewInstanceIdentity,
     plan: &DeployPlan,
 ) -> Result<Result<(i64, i64), Refusal>, StoreError> {
@@ -119,6 +136,20 @@ fn admit(
         Ok(wiring) => wiring,
         Err(refused) => return Ok(Err(refused)),
     };
+    let app_port = match app_port(tx)? {
+        Ok(port) => port,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    // The application learns where it is published (DokuWiki's baseurl);
+    // empty while the portal's address is not known.
+    let mut template = plan.template.clone();
+    let public_url = settings::apps(tx)?
+        .and_then(|s| address::app_url(&s, &plan.name, app_port))
+        .unwrap_or_default();
+    template.insert("public_url".into(), public_url);
+    let user_data = stack
+        .render_user_data(&template)
+        .map_err(|e| StoreError::Corrupt(format!("the stack's user-data: {e}")))?;
     let static_address = fixed.as_ref().map(|f| f.address.to_string());
     let static_network = fixed
         .as_ref()
@@ -142,6 +173,7 @@ fn admit(
             static_address: static_address.as_deref(),
             static_network: static_network.as_deref(),
             department_id: who.department_id,
+            app_port,
         },
     )?;
     let task = tasks::insert(
@@ -151,7 +183,7 @@ fn admit(
         who.owner_id,
         TaskKind::Deploy,
         &Step::names(TaskKind::Deploy),
-        Some(&plan.user_data),
+        Some(&user_data),
     )?;
     Ok(Ok((id, task)))
 }
@@ -184,7 +216,11 @@ impl Engine {
             network,
             params_json: serde_json::to_string(&plan.public_params).unwrap_or_else(|_| "{}".into()),
         };
-        let admitted = self.store.write(move |tx| admit(tx, &who, &plan)).await?;
+        let stack = self.stack().clone();
+        let admitted = self
+            .store
+            .write(move |tx| admit(tx, &stack, &who, &plan))
+            .await?;
         let (id, task_id) = match admitted {
             Ok(ids) => ids,
             Err(refusal) => return Ok(Err(refusal)),

@@ -108,6 +108,10 @@ pub enum Refusal {
         first: std::net::Ipv4Addr,
         last: std::net::Ipv4Addr,
     },
+    #[error(
+        "every application port ({first} to {last}) is taken; an admin widens the range under Settings"
+    )]
+    PortsExhausted { first: u16, last: u16 },
 }
 
 impl EngineError {

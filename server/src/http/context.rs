@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
 use super::SessionLifetime;
+use super::origin::PortalOrigin;
 use super::api::ApiError;
 
 use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER};
@@ -33,6 +34,7 @@ pub async fn resolve(
     State(sessions): State<Arc<dyn SessionService>>,
     State(audit): State<Arc<dyn AuditService>>,
     State(lifetime): State<SessionLifetime>,
+    State(portal): State<PortalOrigin>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     mut request: Request,
@@ -85,11 +87,15 @@ pub async fn resolve(
         p
     });
     let what = format!("{} {}", request.method(), request.uri().path());
+    let portal_origin = portal
+        .for_request(request.uri(), request.headers())
+        .map(|o| o.to_string());
     let actor = principal.clone();
     request.extensions_mut().insert(RequestContext {
         principal,
         peer: peer.ip(),
         session: Some(session),
+        portal_origin,
     });
     let mut response = next.run(request).await;
     // Every refusal is audited here, once, whichever handler refused.

@@ -41,6 +41,29 @@ impl WebOrigin {
         Some(WebOrigin::at(secure, authority))
     }
 
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// Lower-case.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The origin with another host or port (an application's, beside the
+    /// portal's).
+    pub fn with(&self, host: &str, port: u16) -> WebOrigin {
+        WebOrigin {
+            secure: self.secure,
+            host: host.to_ascii_lowercase(),
+            port,
+        }
+    }
+
     /// The origin of a page served at `authority` over HTTPS or HTTP.
     pub fn at(secure: bool, authority: &Authority) -> WebOrigin {
         let default_port = if secure { 443 } else { 80 };

@@ -113,6 +113,7 @@ mod tests {
                 static_network: None,
                 department_id: None,
                 volume_stem: "dpe-web",
+                app_port: None,
             },
         )
         .unwrap();

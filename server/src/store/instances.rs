@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use app::model::{Health, InstanceStatus, NetworkZone, Power};
+use app::model::{Health, InstanceStatus, NetworkZone, Power, Share};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::states::text_column;
@@ -30,6 +30,8 @@ pub struct NewInstance<'a> {
     pub department_id: Option<i64>,
     /// What its volume names start with (see [`InstanceRow::volume_stem`]).
     pub volume_stem: &'a str,
+    /// Its gateway port, if the apps are addressed by port (or one was free).
+    pub app_port: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +66,9 @@ pub struct InstanceRow {
     /// What its volume names start with: `dpe-APPLIANCE-UUID` (before
     /// schema 9: `dpe-UUID`).
     pub volume_stem: String,
+    pub share: Share,
+    /// Its gateway port (see [`NewInstance::app_port`]).
+    pub app_port: Option<u16>,
 }
 
 // `t.state = 'running'` is written out, not bound: SQLite uses the partial
@@ -75,7 +80,7 @@ const SELECT: &str = "
            i.error, i.created_at,
            (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running'),
            i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network,
-           i.department_id, i.volume_stem
+           i.department_id, i.volume_stem, i.share, i.app_port
     FROM instances i
     JOIN users u ON u.id = i.owner_id
     LEFT JOIN hosts h ON h.id = i.host_id";
@@ -113,6 +118,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         static_network: r.get(25)?,
         department_id: r.get(26)?,
         volume_stem: r.get(27)?,
+        share: text_column(r, 28)?,
+        app_port: r.get(29)?,
     })
 }
 
@@ -121,9 +128,9 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
         "INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
                                 network, mac, params, status, created_at, health_expect,
                                 zone, static_address, static_network, ip, department_id,
-                                volume_stem)
+                                volume_stem, app_port)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?18, ?11, ?12,
-                 ?13, ?14, ?15, ?14, ?16, ?17)",
+                 ?13, ?14, ?15, ?14, ?16, ?17, ?19)",
         params![
             new.uuid,
             new.name,
@@ -142,11 +149,74 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
             new.static_network,
             new.department_id,
             new.volume_stem,
-            InstanceStatus::Provisioning.as_str()
+            InstanceStatus::Provisioning.as_str(),
+            new.app_port
         ],
     )
     .map_err(|e| StoreError::unique_as(e, "an instance with that name"))?;
     Ok(conn.last_insert_rowid())
+}
+
+/// The instance a gateway origin names: by its port, or by its name.
+pub fn by_app_port(conn: &Connection, port: u16) -> Result<Option<InstanceRow>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE i.app_port = ?1"), [port], from_row)
+        .optional()?)
+}
+
+pub fn by_name(conn: &Connection, name: &str) -> Result<Option<InstanceRow>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE i.name = ?1"), [name], from_row)
+        .optional()?)
+}
+
+/// The lowest port of `first..=last` that no instance has.
+pub fn free_app_port(conn: &Connection, first: u16, last: u16) -> Result<Option<u16>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT app_port FROM instances WHERE app_port BETWEEN ?1 AND ?2 ORDER BY app_port",
+    )?;
+    let taken = stmt
+        .query_map(params![first, last], |r| r.get::<_, u16>(0))?
+        .collect::<Result<HashSet<u16>, _>>()?;
+    Ok((first..=last).find(|p| !taken.contains(p)))
+}
+
+/// Every instance's gateway port, for the listeners.
+pub fn app_ports(conn: &Connection) -> Result<Vec<u16>, StoreError> {
+    let mut stmt = conn.prepare("SELECT app_port FROM instances WHERE app_port IS NOT NULL")?;
+    let ports = stmt
+        .query_map([], |r| r.get::<_, u16>(0))?
+        .collect::<Result<Vec<u16>, _>>()?;
+    Ok(ports)
+}
+
+/// Gives each instance without a port one of `first..=last`, while free
+/// ones last (instances from before the gateway, or from a domain setting).
+pub fn assign_app_ports(conn: &Connection, first: u16, last: u16) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare("SELECT id FROM instances WHERE app_port IS NULL ORDER BY id")?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    let mut assigned = 0;
+    for id in ids {
+        let Some(port) = free_app_port(conn, first, last)? else {
+            break;
+        };
+        conn.execute(
+            "UPDATE instances SET app_port = ?2 WHERE id = ?1",
+            params![id, port],
+        )?;
+        assigned += 1;
+    }
+    Ok(assigned)
+}
+
+pub fn set_share(conn: &Connection, id: i64, share: Share) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances SET share = ?2 WHERE id = ?1",
+        params![id, share.as_str()],
+    )?;
+    Ok(())
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<InstanceRow>, StoreError> {

@@ -261,6 +261,42 @@ pub const MIGRATIONS: &[Migration] = &[
             UPDATE instances SET volume_stem = 'dpe-' || uuid;
         "#,
     },
+    Migration {
+        version: 10,
+        name: "the application gateway",
+        sql: r#"
+            -- Who may open the application, besides who manages the instance.
+            ALTER TABLE instances ADD COLUMN share TEXT NOT NULL DEFAULT 'owner'
+                CHECK (share IN ('owner', 'department', 'signed_in', 'public'));
+            -- Its gateway port while the apps are addressed by port; kept
+            -- until the instance is deleted.
+            ALTER TABLE instances ADD COLUMN app_port INTEGER
+                CHECK (app_port BETWEEN 1 AND 65535);
+            CREATE UNIQUE INDEX instances_by_app_port ON instances (app_port);
+
+            -- Single-use tickets that carry a portal sign-in to one
+            -- application's origin. Only hashes of the secrets are kept.
+            CREATE TABLE gateway_tickets (
+                secret_hash    BLOB PRIMARY KEY,
+                instance_id    INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+                user_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                -- the portal session it came from, which the gateway
+                -- session lives no longer than
+                portal_session TEXT NOT NULL,
+                expires_at     INTEGER NOT NULL
+            ) STRICT;
+
+            -- A visitor's sign-in on one application's origin.
+            CREATE TABLE gateway_sessions (
+                secret_hash    BLOB PRIMARY KEY,
+                instance_id    INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+                user_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                portal_session TEXT NOT NULL,
+                created_at     INTEGER NOT NULL
+            ) STRICT;
+            CREATE INDEX gateway_sessions_by_portal_session ON gateway_sessions (portal_session);
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod departments;
 pub mod directory;
+pub mod gateway;
 mod error;
 pub mod hosts;
 pub mod instances;

@@ -11,6 +11,9 @@ pub const SETUP_COMPLETED_AT: &str = "setup_completed_at";
 /// JSON of the quota of each account in no department.
 pub const DEFAULT_QUOTA: &str = "default_quota";
 
+/// JSON of [`app::model::AppsSettings`]: where applications open.
+pub const APPS: &str = "apps";
+
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
@@ -30,4 +33,21 @@ pub fn set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> 
 
 pub fn setup_complete(conn: &Connection) -> Result<bool, StoreError> {
     Ok(get(conn, SETUP_COMPLETED_AT)?.is_some())
+}
+
+/// Where applications open; None before setup recorded it (stores from
+/// before the gateway).
+pub fn apps(conn: &Connection) -> Result<Option<app::model::AppsSettings>, StoreError> {
+    match get(conn, APPS)? {
+        None => Ok(None),
+        Some(json) => serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("setting {APPS}: {e}"))),
+    }
+}
+
+pub fn set_apps(conn: &Connection, apps: &app::model::AppsSettings) -> Result<(), StoreError> {
+    let json =
+        serde_json::to_string(apps).map_err(|e| StoreError::Corrupt(format!("setting {APPS}: {e}")))?;
+    set(conn, APPS, &json)
 }

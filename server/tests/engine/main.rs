@@ -421,6 +421,7 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
                     static_network: None,
                     department_id: None,
                     volume_stem: "dpe-6a1f2c3d-0000-4000-8000-00000000beef",
+                    app_port: None,
                 },
             )?;
             let t = tasks::insert(

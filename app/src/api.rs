@@ -101,7 +101,11 @@ pub async fn probe_host(uri: String, setup_code: Option<String>) -> Result<HostP
 }
 
 #[server(prefix = "/fn", endpoint = "sign_in")]
-pub async fn sign_in(username: String, password: String) -> Result<Me, AppError> {
+pub async fn sign_in(
+    username: String,
+    password: String,
+    #[server(default)] next: String,
+) -> Result<Me, AppError> {
     respond(
         async move {
             // Anyone may try; the service throttles per account and per address.
@@ -109,7 +113,7 @@ pub async fn sign_in(username: String, password: String) -> Result<Me, AppError>
             let me = service::<dyn SessionService>()?
                 .sign_in(&ctx, username, password)
                 .await?;
-            leptos_axum::redirect("/");
+            leptos_axum::redirect(crate::validate::local_path(&next));
             Ok(me)
         }
         .await,

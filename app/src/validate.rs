@@ -251,6 +251,17 @@ pub fn dns_label(field: &str, text: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
+/// Where to go after signing in: a path of the portal's (`next`), or `/`.
+/// `//host` and `/\\host` lead to other hosts, so they are refused.
+pub fn local_path(next: &str) -> &str {
+    let other_host = next.starts_with("//") || next.starts_with("/\\");
+    if next.starts_with('/') && !other_host {
+        next
+    } else {
+        "/"
+    }
+}
+
 /// Where applications open: a port range of unprivileged ports, at most
 /// 10,000 wide, or a domain of DNS labels (lower-cased, no trailing dot).
 pub fn apps_addressing(

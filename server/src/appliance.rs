@@ -29,6 +29,7 @@ use crate::store::{Store, StoreError, audit, departments, settings, users};
 mod account;
 mod apps;
 mod audit_log;
+mod gateway_access;
 mod dashboard;
 mod directory;
 mod directory_settings;

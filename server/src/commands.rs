@@ -64,6 +64,10 @@ fn spawn_sweeper(
                 Ok(n) => tracing::info!(records = n, "pruned the audit log"),
                 Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
             }
+            match audit_store.write(|tx| crate::store::gateway::prune(tx)).await {
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune the gateway's sessions"),
+            }
             appliance.prune_throttle();
             appliance.recheck_directory_now().await;
         }
@@ -74,12 +78,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let appliance = Appliance::new(store.clone(), config.clone()).await?;
     let router = crate::http::router(appliance.clone());
+    let gateway = crate::http::gateway_of(&appliance);
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
+        (_, _) => None,
+    };
+    // Applications on ports of their own open beside the portal.
+    let ports = crate::gateway::listeners::PortListeners {
+        gateway,
+        store: store.clone(),
+        ip: config.listen.ip(),
+        tls: tls.clone(),
+    }
+    .spawn(appliance.watch_apps());
 
     let sweeper = spawn_sweeper(store, &config, appliance.clone());
 
-    match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = crate::http::tls::server_config(cert, key)?;
+    match tls {
+        Some(tls) => {
             let listener = std::net::TcpListener::bind(config.listen)
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             listener.set_nonblocking(true)?;
@@ -109,7 +125,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 redirect.abort();
             }
         }
-        (_, _) => {
+        None => {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -128,6 +144,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     sweeper.abort();
+    ports.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -7,6 +7,10 @@ use crate::components::{ErrorBanner, general_error};
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
+    // Where the visitor was going (opening an application), kept through
+    // the sign-in.
+    let query = leptos_router::hooks::use_query_map();
+    let next = move || query.read().get("next").unwrap_or_default();
     let error = Signal::derive(move || general_error(&sign_in.value().get()));
     view! {
         <Title text="Sign in" />
@@ -18,6 +22,7 @@ pub fn LoginPage() -> impl IntoView {
                 </h1>
                 <ErrorBanner message=error />
                 <ActionForm action=sign_in attr:class="stack">
+                    <input type="hidden" name="next" prop:value=next />
                     <label for="username">"User name"</label>
                     <input
                         id="username"

@@ -99,6 +99,12 @@ pub async fn pages(
         (true, _, true) => None,
     };
     match target {
+        // Opening an application comes back here once signed in.
+        Some("/login") if path == crate::gateway::PORTAL_ENTER_PATH => {
+            let here = request.uri().path_and_query().map_or(path, |p| p.as_str());
+            let query = serde_urlencoded::to_string([("next", here)]).unwrap_or_default();
+            Redirect::to(&format!("/login?{query}")).into_response()
+        }
         Some(to) => Redirect::to(to).into_response(),
         None => next.run(request).await,
     }

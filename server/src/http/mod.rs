@@ -8,6 +8,7 @@
 
 pub mod api;
 mod context;
+mod enter;
 mod guard;
 pub mod origin;
 mod site;
@@ -21,7 +22,7 @@ use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
 use tower_http::compression::CompressionLayer;
@@ -31,6 +32,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::appliance::Appliance;
+use crate::gateway::{self, Gateway};
 use crate::config::Config;
 use crate::store::sessions::SqliteSessionStore;
 
@@ -45,6 +47,14 @@ pub struct HttpState {
     pub leptos: LeptosOptions,
     pub portal_origin: origin::PortalOrigin,
     pub session_lifetime: SessionLifetime,
+    /// The application gateway, for the portal's ticket page.
+    pub gateway: Arc<Gateway>,
+}
+
+impl FromRef<HttpState> for Arc<Gateway> {
+    fn from_ref(state: &HttpState) -> Self {
+        state.gateway.clone()
+    }
 }
 
 /// A signed-in session's absolute lifetime, whatever its use.
@@ -132,8 +142,19 @@ fn with_security_headers(router: Router, config: &Config) -> Router {
         ))
 }
 
+/// The gateway for `appliance`: its applications' port from the stack,
+/// the scheme of the portal's listener.
+pub fn gateway_of(appliance: &Arc<Appliance>) -> Arc<Gateway> {
+    Gateway::new(
+        appliance.clone(),
+        appliance.engine.stack().manifest.app.port,
+        appliance.config.serves_tls(),
+    )
+}
+
 pub fn router(appliance: Arc<Appliance>) -> Router {
     let config = &appliance.config;
+    let gateway = gateway_of(&appliance);
     let leptos = site::leptos_options(&config.site_dir);
     let service: SharedService = appliance.clone();
     let state = HttpState {
@@ -143,6 +164,7 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
         session_lifetime: SessionLifetime {
             max_secs: i64::from(config.session_max_hours) * 3600,
         },
+        gateway: gateway.clone(),
     };
     let sessions = session_layer(&appliance);
     let routes = generate_route_list(app::App);
@@ -150,6 +172,7 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
 
     let portal = Router::new()
         .route("/fn/{*name}", post(server_fns).get(server_fns))
+        .route(gateway::PORTAL_ENTER_PATH, get(enter::enter))
         .leptos_routes_with_context(&state, routes, page_context, {
             let leptos = leptos.clone();
             move || app::shell(leptos.clone())
@@ -187,5 +210,8 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
         .layer(CompressionLayer::new())
         .with_state(state)
         .merge(site::router(&config.site_dir));
-    with_security_headers(portal, config).layer(TraceLayer::new_for_http())
+    // Requests for an application's host skip every layer of the portal's.
+    with_security_headers(portal, config)
+        .layer(axum::middleware::from_fn_with_state(gateway, gateway::dispatch))
+        .layer(TraceLayer::new_for_http())
 }

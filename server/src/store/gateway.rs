@@ -134,8 +134,8 @@ mod tests {
             "INSERT INTO users (id, username, role, created_at) VALUES (1, 'ann', 'user', 0);
              INSERT INTO instances (id, uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
                                     network, mac, params, status, created_at)
-             VALUES (7, 'u7', 'wiki', 1, 'small', 1, 1, 1, 'default', 'm', '{}', 'ready', 0),
-                    (8, 'u8', 'blog', 1, 'small', 1, 1, 1, 'default', 'm', '{}', 'ready', 0);",
+             VALUES (7, 'u7', 'wiki', 1, 'small', 1, 1, 1, 'default', 'm7', '{}', 'ready', 0),
+                    (8, 'u8', 'blog', 1, 'small', 1, 1, 1, 'default', 'm8', '{}', 'ready', 0);",
         )
         .unwrap();
         c.execute(

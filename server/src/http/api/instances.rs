@@ -1,7 +1,10 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use app::model::{Accepted, DeployRequest, InstanceView, StackInfo, TaskKind, TaskView};
+use app::model::{
+    Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceView, StackInfo, TaskKind,
+    TaskView,
+};
 use app::policy::{Action, authorize};
 use app::service::{InstanceService, RequestContext};
 use axum::extract::State;
@@ -60,6 +63,49 @@ pub async fn get(
 ) -> ApiResult<Json<InstanceView>> {
     let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
     Ok(Json(service.instance(who, id).await?))
+}
+
+/// Changes an instance: who may open its application (`share`).
+#[utoipa::path(patch, path = "/api/v1/instances/{id}", tag = "instances",
+    params(("id" = i64, Path)), request_body = InstancePatch,
+    responses((status = 200, body = InstanceView), (status = 404, body = super::ErrorBody),
+              (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn patch(
+    State(service): State<Arc<dyn InstanceService>>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<InstancePatch>,
+) -> ApiResult<Json<InstanceView>> {
+    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    Ok(Json(service.patch(who, id, body).await?))
+}
+
+/// Where applications open: the portal's origin and the addressing.
+#[utoipa::path(get, path = "/api/v1/settings/apps", tag = "instances",
+    responses((status = 200, body = AppsSettings), (status = 401, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn apps_settings(
+    State(service): State<Arc<dyn InstanceService>>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<AppsSettings>> {
+    authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
+    Ok(Json(service.apps_settings().await?))
+}
+
+/// Changes where applications open (admins); instances keep their ports.
+#[utoipa::path(put, path = "/api/v1/settings/apps", tag = "instances",
+    request_body = AppsSettings,
+    responses((status = 200, body = AppsSettings), (status = 403, body = super::ErrorBody),
+              (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn set_apps_settings(
+    State(service): State<Arc<dyn InstanceService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<AppsSettings>,
+) -> ApiResult<Json<AppsSettings>> {
+    let who = authorize(ctx.principal.as_ref(), Action::ConfigureGateway)?;
+    Ok(Json(service.set_apps_settings(who, body).await?))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -15,6 +15,8 @@ use utoipa::{Modify, OpenApi};
         super::instances::stack, super::instances::deploy, super::instances::list,
         super::instances::get, super::instances::start, super::instances::shutdown,
         super::instances::reboot, super::instances::poweroff, super::instances::delete,
+        super::instances::patch, super::instances::apps_settings,
+        super::instances::set_apps_settings,
         super::instances::task, super::instances::task_events,
         super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans,
         super::zones::list, super::zones::set_outside, super::zones::clear_outside,

@@ -1,0 +1,136 @@
+//! The gateway's capability: which instance an origin names, who visits,
+//! and the tickets that carry a portal sign-in to an application's origin.
+
+use app::model::{AppsSettings, Principal};
+use app::policy::may_open;
+use app::service::SessionService;
+use async_trait::async_trait;
+
+use super::Appliance;
+use crate::auth::token;
+use crate::gateway::access::{GatewayAccess, Ticketed};
+use crate::gateway::address::{self, Target};
+use crate::gateway::error::GatewayError;
+use crate::gateway::ENTER_PATH;
+use crate::http::origin::WebOrigin;
+use crate::store::gateway::{self, Visit};
+use crate::store::instances::{self, InstanceRow};
+
+#[async_trait]
+impl GatewayAccess for Appliance {
+    fn apps(&self) -> Result<AppsSettings, GatewayError> {
+        Appliance::apps(self).ok_or(GatewayError::NotSetUp)
+    }
+
+    async fn instance(&self, target: &Target) -> Result<InstanceRow, GatewayError> {
+        let target = target.clone();
+        self.store
+            .read(move |c| match &target {
+                Target::Port(port) => instances::by_app_port(c, *port),
+                Target::Name(name) => instances::by_name(c, name),
+            })
+            .await?
+            .ok_or(GatewayError::Gone)
+    }
+
+    async fn ticket(
+        &self,
+        who: &Principal,
+        portal_session: &str,
+        to: &str,
+    ) -> Result<Ticketed, GatewayError> {
+        let apps = GatewayAccess::apps(self)?;
+        // Only an application's own origin: anything else would make the
+        // portal an open redirect.
+        let (origin, path) = split_url(to).ok_or(GatewayError::NotAnApplication)?;
+        let target =
+            address::target_of_origin(&apps, &origin).ok_or(GatewayError::NotAnApplication)?;
+        let instance = GatewayAccess::instance(self, &target).await?;
+        if address::app_origin(&apps, &instance.name, instance.app_port).as_ref() != Some(&origin)
+        {
+            return Err(GatewayError::NotAnApplication);
+        }
+        if !may_open(Some(who), instance.share, instance.owner_id, instance.department_id) {
+            return Err(GatewayError::Forbidden {
+                instance_id: instance.id,
+            });
+        }
+        let (secret, hash) = token::generate_unprefixed();
+        let visit = Visit {
+            instance_id: instance.id,
+            user_id: who.user_id,
+            portal_session: portal_session.to_owned(),
+        };
+        self.store
+            .write(move |tx| gateway::insert_ticket(tx, &hash, &visit))
+            .await?;
+        let query = serde_urlencoded::to_string([("ticket", secret.as_str()), ("next", &path)])
+            .unwrap_or_default();
+        Ok(Ticketed {
+            redirect: format!("{origin}{ENTER_PATH}?{query}"),
+        })
+    }
+
+    async fn redeem(&self, instance: &InstanceRow, ticket: &str) -> Result<String, GatewayError> {
+        let ticket_hash = token::digest(ticket);
+        let (secret, session_hash) = token::generate_unprefixed();
+        let instance_id = instance.id;
+        self.store
+            .write(move |tx| gateway::redeem_ticket(tx, &ticket_hash, instance_id, &session_hash))
+            .await?
+            .map(|_| secret)
+            .ok_or(GatewayError::TicketRefused { instance_id })
+    }
+
+    async fn visitor(
+        &self,
+        instance: &InstanceRow,
+        secret: &str,
+    ) -> Result<Option<Principal>, GatewayError> {
+        let hash = token::digest(secret);
+        let instance_id = instance.id;
+        let user = self
+            .store
+            .read(move |c| gateway::session_user(c, &hash, instance_id))
+            .await?;
+        match user {
+            None => Ok(None),
+            Some(user_id) => self
+                .principal_for_user(user_id)
+                .await
+                .map_err(GatewayError::Account),
+        }
+    }
+}
+
+/// An absolute `http(s)` URL's origin and its path with query (`/` when it
+/// has none).
+fn split_url(url: &str) -> Option<(WebOrigin, String)> {
+    let uri: axum::http::Uri = url.parse().ok()?;
+    let origin = WebOrigin::parse(&format!(
+        "{}://{}",
+        uri.scheme_str()?,
+        uri.authority()?.as_str()
+    ))?;
+    let path = uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    Some((origin, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_return_address_splits_into_origin_and_path() {
+        let (origin, path) = split_url("https://wiki.apps.example.org/doku.php?id=a").unwrap();
+        assert_eq!(origin.to_string(), "https://wiki.apps.example.org");
+        assert_eq!(path, "/doku.php?id=a");
+        assert_eq!(split_url("https://wiki.apps.example.org").unwrap().1, "/");
+        for bad in ["/relative", "javascript:alert(1)", "https://user@host/", "ftp://h/"] {
+            assert!(split_url(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -8,6 +8,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod gateway;
 mod sessions;
 mod setup;
 mod tokens;

@@ -46,6 +46,8 @@ struct State {
     /// UUID → domain.
     domains: BTreeMap<String, Domain>,
     failures: Vec<Failure>,
+    /// The address every dpe domain's lease gives, if any.
+    lease_ip: Option<String>,
 }
 
 pub struct FakeHost {
@@ -94,6 +96,12 @@ impl FakeHost {
             call,
             needle: needle.to_owned(),
         });
+    }
+
+    /// From now on, every dpe domain has a DHCP lease of `ip` (tests put
+    /// an application's stand-in on 127.0.0.1).
+    pub fn lease_every_domain(&self, ip: &str) {
+        self.state().lease_ip = Some(ip.to_owned());
     }
 
     /// The XML a domain was last defined with.
@@ -317,7 +325,20 @@ impl Hypervisor for FakeHost {
     }
     fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError> {
         self.call("dhcp_leases", network)?;
-        Ok(Vec::new())
+        let state = self.state();
+        let Some(ip) = state.lease_ip.clone() else {
+            return Ok(Vec::new());
+        };
+        Ok(state
+            .domains
+            .values()
+            .filter(|d| d.dpe.is_some())
+            .filter_map(|d| element(&d.xml, "<mac address=\"", "\""))
+            .map(|mac| Lease {
+                mac: mac.to_owned(),
+                ip: ip.clone(),
+            })
+            .collect())
     }
 }
 

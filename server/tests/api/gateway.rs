@@ -1,0 +1,325 @@
+//! The application gateway, end to end: a stand-in application on
+//! loopback (the fake host leases every guest 127.0.0.1), the apps under
+//! the wildcard domain `localhost`, and browser-like clients that follow
+//! the sign-in hand-over from the application's origin to the portal and
+//! back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use reqwest::redirect::Policy;
+use reqwest::{Client, Url};
+use serde_json::{Value, json};
+
+use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD};
+
+/// The stand-in application: answers every request with what reached it,
+/// and at `/set-cookies` tries to set the portal's session cookie.
+async fn application() -> u16 {
+    async fn echo(headers: HeaderMap, uri: axum::http::Uri) -> axum::Json<Value> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        axum::Json(json!({
+            "path": uri.to_string(),
+            "host": header("host"),
+            "cookie": header("cookie"),
+            "authorization": header("authorization"),
+            "forwarded_for": header("x-forwarded-for"),
+            "forwarded_proto": header("x-forwarded-proto"),
+            "forwarded_host": header("x-forwarded-host"),
+        }))
+    }
+    async fn set_cookies() -> impl axum::response::IntoResponse {
+        (
+            [
+                ("set-cookie", "dpe_session=planted; Path=/"),
+                ("set-cookie", "wiki_session=kept; Path=/"),
+            ],
+            "set",
+        )
+    }
+    let router = axum::Router::new()
+        .route("/set-cookies", axum::routing::get(set_cookies))
+        .fallback(echo);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    port
+}
+
+/// The fixture stack, its application on `port`.
+fn stack_on(port: u16) -> tempfile::TempDir {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let manifest = dir.path().join("manifest.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("port = 80", &format!("port = {port}"))).unwrap();
+    dir
+}
+
+/// A browser: cookies kept per host, `*.localhost` resolved to the app.
+fn browser(addr: SocketAddr, names: &[&str]) -> Client {
+    let mut builder = Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(30));
+    for name in names {
+        builder = builder.resolve(&format!("{name}.localhost"), addr);
+    }
+    builder.build().unwrap()
+}
+
+/// GETs `url` following redirects, as a browser does; the last answer's
+/// status, body, and the URL it came from.
+async fn open(client: &Client, url: &str) -> (u16, String, Url) {
+    let mut url = Url::parse(url).unwrap();
+    for _ in 0..8 {
+        let response = client.get(url.clone()).send().await.unwrap();
+        let status = response.status().as_u16();
+        match response.headers().get("location") {
+            Some(location) if (300..400).contains(&status) => {
+                url = url.join(location.to_str().unwrap()).unwrap();
+            }
+            _ => return (status, response.text().await.unwrap(), url),
+        }
+    }
+    panic!("too many redirects from {url}");
+}
+
+async fn sign_in(app: &TestApp, client: &Client, user: &str, password: &str) {
+    let response = client
+        .post(app.url("/api/v1/login"))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{user} signs in");
+}
+
+struct World {
+    app: TestApp,
+    admin: Api,
+    owner: Api,
+    wiki: i64,
+    url: String,
+    _stack: tempfile::TempDir,
+}
+
+/// An appliance whose account `owner` in department `science` runs `wiki`;
+/// `colleague` is in science too, `stranger` in `arts`, `dana` administers
+/// science.
+async fn world() -> World {
+    let stack = stack_on(application().await);
+    let app = TestApp::builder()
+        .fake_hosts()
+        .stack_dir(stack.path().to_owned())
+        .set_up()
+        .start()
+        .await;
+    app.fake_host().lease_every_domain("127.0.0.1");
+    let admin = app.api().signed_in(ADMIN, ADMIN_PASSWORD).await;
+    let (status, apps) = admin
+        .put(
+            "/api/v1/settings/apps",
+            json!({"portal_origin": app.origin(),
+                   "addressing": {"mode": "domain", "domain": "localhost"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{apps}");
+    let science = admin.create_department("science", None).await;
+    let arts = admin.create_department("arts", None).await;
+    admin.create_member("owner", USER_PASSWORD, science, false).await;
+    admin.create_member("colleague", USER_PASSWORD, science, false).await;
+    admin.create_member("stranger", USER_PASSWORD, arts, false).await;
+    admin.create_member("dana", USER_PASSWORD, science, true).await;
+    let owner = app.api().signed_in("owner", USER_PASSWORD).await;
+    let wiki = owner.deployed("wiki").await.id;
+    let view = owner
+        .poll(&format!("/api/v1/instances/{wiki}"), Duration::from_secs(60), |v| {
+            v["state"] == "running" && v["ip"] == "127.0.0.1"
+        })
+        .await;
+    let url = view["url"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("http://wiki.localhost:{}/", app.addr.port()));
+    World {
+        app,
+        admin,
+        owner,
+        wiki,
+        url,
+        _stack: stack,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_share_lets_in_exactly_whom_it_names() {
+    let w = world().await;
+    let addr = w.app.addr;
+    let page = format!("{}doku.php?id=start", w.url);
+    for share in ["owner", "department", "signed_in", "public"] {
+        let (status, view) = w
+            .owner
+            .patch(&format!("/api/v1/instances/{}", w.wiki), json!({"share": share}))
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["share"], share);
+        for (who, password) in [
+            ("owner", USER_PASSWORD),
+            ("colleague", USER_PASSWORD),
+            ("stranger", USER_PASSWORD),
+            ("dana", USER_PASSWORD),
+            (ADMIN, ADMIN_PASSWORD),
+            ("nobody", ""),
+        ] {
+            let client = browser(addr, &["wiki"]);
+            if who != "nobody" {
+                sign_in(&w.app, &client, who, password).await;
+            }
+            let (status, body, at) = open(&client, &page).await;
+            let expected = match (share, who) {
+                (_, "owner" | "dana" | "admin") | ("public", _) => true,
+                ("department", "colleague") => true,
+                ("signed_in", "colleague" | "stranger") => true,
+                (_, _) => false,
+            };
+            if expected {
+                assert_eq!(status, 200, "{share}: {who} gets in: {body}");
+                let echo: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(echo["path"], "/doku.php?id=start", "{share}: {who}");
+                assert_eq!(at.as_str(), page, "{share}: {who} ends where they asked");
+            } else if who == "nobody" {
+                assert_eq!(at.path(), "/login", "{share}: signed out, sent to sign in");
+            } else {
+                assert_eq!(status, 403, "{share}: {who} is refused: {body}");
+                assert!(body.contains("Not shared with you"), "{body}");
+            }
+        }
+    }
+    let (_, audit) = w.admin.get("/api/v1/audit?action=instance.share").await;
+    assert!(audit.to_string().contains("from department to signed_in"), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_returns_to_the_application_and_signing_out_ends_its_session() {
+    let w = world().await;
+    let client = browser(w.app.addr, &["wiki"]);
+    // Signed out: the portal's sign-in, with the way back kept.
+    let (_, _, at) = open(&client, &w.url).await;
+    assert_eq!(at.path(), "/login");
+    let next = at
+        .query_pairs()
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(next.starts_with("/gateway/enter?to="), "{next}");
+    sign_in(&w.app, &client, "owner", USER_PASSWORD).await;
+    let (status, _, at) = open(&client, &w.app.url(&next)).await;
+    assert_eq!((status, at.as_str()), (200, w.url.as_str()));
+    // The portal's sign-out ends the application's session too.
+    let response = client.post(w.app.url("/api/v1/logout")).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let (_, _, at) = open(&client, &w.url).await;
+    assert_eq!(at.path(), "/login", "signed out everywhere");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_sends_sign_ins_only_to_applications_that_exist() {
+    let w = world().await;
+    let client = browser(w.app.addr, &["wiki", "ghost"]);
+    sign_in(&w.app, &client, "owner", USER_PASSWORD).await;
+    let port = w.app.addr.port();
+    for elsewhere in [
+        "https://evil.example/".to_owned(),
+        format!("http://evil.example:{port}/"),
+        format!("http://ghost.localhost:{port}/"),
+        format!("http://127.0.0.1:{port}/instances"),
+        "/instances".to_owned(),
+        "javascript:alert(1)".to_owned(),
+    ] {
+        let query = serde_urlencoded::to_string([("to", elsewhere.as_str())]).unwrap();
+        let response = client
+            .get(w.app.url(&format!("/gateway/enter?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.headers().get("location").is_none(),
+            "{elsewhere}: no redirect"
+        );
+        assert_eq!(response.status(), 404, "{elsewhere}");
+    }
+    // A ticket works once.
+    let query = serde_urlencoded::to_string([("to", w.url.as_str())]).unwrap();
+    let response = client
+        .get(w.app.url(&format!("/gateway/enter?{query}")))
+        .send()
+        .await
+        .unwrap();
+    let ticketed = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(ticketed.starts_with(&format!("{}.well-known/dpe/enter?ticket=", w.url)));
+    let first = browser(w.app.addr, &["wiki"]).get(&ticketed).send().await.unwrap();
+    assert_eq!(first.status(), 303);
+    let again = browser(w.app.addr, &["wiki"]).get(&ticketed).send().await.unwrap();
+    assert_eq!(again.status(), 403, "used once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guest_never_sees_or_sets_dpe_s_credentials() {
+    let w = world().await;
+    let (status, _) = w
+        .owner
+        .patch(&format!("/api/v1/instances/{}", w.wiki), json!({"share": "public"}))
+        .await;
+    assert_eq!(status, 200);
+    let client = browser(w.app.addr, &["wiki"]);
+    let echo: Value = client
+        .get(format!("{}anything", w.url))
+        .header("cookie", "dpe_session=s1; __Host-dpe_session=s2; dpe_app=g; mine=1")
+        .header("authorization", "Bearer dpe_secret")
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(echo["cookie"], "mine=1");
+    assert_eq!(echo["authorization"], Value::Null);
+    assert_eq!(echo["forwarded_for"], "127.0.0.1", "only the peer we saw");
+    assert_eq!(echo["forwarded_proto"], "http");
+    let public_host = format!("wiki.localhost:{}", w.app.addr.port());
+    assert_eq!(echo["host"], public_host.as_str());
+    assert_eq!(echo["forwarded_host"], public_host.as_str());
+    let response = client.get(format!("{}set-cookies", w.url)).send().await.unwrap();
+    let set: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert!(set[0].to_str().unwrap().starts_with("wiki_session=kept"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_or_deleted_application_gets_a_page_that_leads_back() {
+    let w = world().await;
+    w.owner
+        .patch(&format!("/api/v1/instances/{}", w.wiki), json!({"share": "public"}))
+        .await;
+    let client = browser(w.app.addr, &["wiki"]);
+    let task = w.owner.act(w.wiki, "poweroff").await.1["task_id"].as_i64().unwrap();
+    w.owner.wait_task(task).await;
+    w.owner.wait_state(w.wiki, "shut_off").await;
+    let (status, body, _) = open(&client, &w.url).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("It is stopped") && body.contains(&format!("/instances/{}", w.wiki)));
+    w.owner.remove(w.wiki).await;
+    let (status, body, _) = open(&client, &w.url).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("No application has this address"));
+}

@@ -79,10 +79,9 @@ pub struct AppSpec {
     pub health_path: String,
     /// Text the answer must contain; `${param}` placeholders allowed.
     pub health_expect: String,
-    /// The application's address; `${ip}` and `${name}` allowed.
-    pub url: String,
     /// cloud-config file in the stack's folder; `${param}` placeholders
-    /// are substituted inside string values after parsing.
+    /// are substituted inside string values after parsing, and
+    /// `${public_url}`, where dpe's gateway publishes the application.
     pub user_data: Option<String>,
 }
 
@@ -413,7 +412,6 @@ kind = "password"
 port = 80
 health_path = "/"
 health_expect = "${title}"
-url = "http://${ip}/"
 user_data = "user-data.yaml"
 "#,
         )

@@ -426,3 +426,78 @@ pub async fn clear_outside_zone() -> Result<(), AppError> {
         .await,
     )
 }
+
+/// The instance page's "Who may open it" form: one field, the share's
+/// text, so an unknown one gets its own message.
+#[server(prefix = "/fn", endpoint = "patch_instance")]
+pub async fn patch_instance(
+    id: i64,
+    share: String,
+) -> Result<crate::model::InstanceView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let share = <crate::model::Share as std::str::FromStr>::from_str(share.trim())
+                .map_err(|_| AppError::invalid("share", "choose who may open it"))?;
+            let patch = crate::model::InstancePatch { share: Some(share) };
+            service::<dyn InstanceService>()?
+                .patch(who, id, patch)
+                .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "apps_settings")]
+pub async fn get_apps_settings() -> Result<crate::model::AppsSettings, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            // Any signed-in account may read where applications open.
+            authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
+            service::<dyn InstanceService>()?.apps_settings().await
+        }
+        .await,
+    )
+}
+
+/// The settings page's form: `mode` is `ports` (with `first` and `last`)
+/// or `domain` (with `domain`); every field arrives as text so a typo
+/// gets its own message rather than a decoding error.
+#[server(prefix = "/fn", endpoint = "set_apps_settings")]
+pub async fn set_apps_settings(
+    portal_origin: String,
+    mode: String,
+    #[server(default)] first: String,
+    #[server(default)] last: String,
+    #[server(default)] domain: String,
+) -> Result<crate::model::AppsSettings, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize(ctx.principal.as_ref(), Action::ConfigureGateway)?;
+            let port = |field: &str, text: &str| {
+                text.trim()
+                    .parse::<u16>()
+                    .map_err(|_| AppError::invalid(field, "a port number, from 1024 to 65535"))
+            };
+            let addressing = match mode.trim() {
+                "ports" => crate::model::AppsAddressing::Ports {
+                    first: port("first", &first)?,
+                    last: port("last", &last)?,
+                },
+                "domain" => crate::model::AppsAddressing::Domain { domain },
+                _ => return Err(AppError::invalid("mode", "choose ports or a domain")),
+            };
+            let settings = crate::model::AppsSettings {
+                portal_origin,
+                addressing,
+            };
+            service::<dyn InstanceService>()?
+                .set_apps_settings(who, settings)
+                .await
+        }
+        .await,
+    )
+}

@@ -32,6 +32,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             })}
                             {matches!(role, Some(Role::Admin)).then(|| view! {
                                 <A href="/directory">"Directory"</A>
+                                <A href="/settings/apps">"Settings"</A>
                             })}
                         }
                     })}

@@ -2,14 +2,16 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{InstanceAction, get_instance, get_task};
-use crate::components::{ErrorBanner, Layout, Loading, StateBadge, general_error};
+use crate::api::{InstanceAction, PatchInstance, get_instance, get_task};
+use crate::components::{
+    ErrorBanner, FieldError, Layout, Loading, StateBadge, error_for_field, general_error,
+};
 use crate::model::{
-    Health, InstanceState, InstanceStatus, InstanceView, Power, StepState, TaskView,
+    Health, InstanceState, InstanceStatus, InstanceView, Power, Share, StepState, TaskView,
 };
 
-/// One instance: state, address, the application's URL, the running task's
-/// progress (live), and the lifecycle buttons.
+/// One instance: state, address, the application's URL and who may open
+/// it, the running task's progress (live), and the lifecycle buttons.
 #[component]
 pub fn InstancePage() -> impl IntoView {
     let params = use_params_map();
@@ -21,13 +23,23 @@ pub fn InstancePage() -> impl IntoView {
             .unwrap_or(0)
     };
     let act = ServerAction::<InstanceAction>::new();
+    let patch = ServerAction::<PatchInstance>::new();
     // Bumped when a live task ends, to reload the instance.
     let finished = RwSignal::new(0u32);
     let instance = Resource::new(
-        move || (id(), act.version().get(), finished.get()),
-        |(id, _, _)| get_instance(id),
+        move || {
+            (
+                id(),
+                act.version().get(),
+                patch.version().get(),
+                finished.get(),
+            )
+        },
+        |(id, ..)| get_instance(id),
     );
-    let general = Signal::derive(move || general_error(&act.value().get()));
+    let general = Signal::derive(move || {
+        general_error(&act.value().get()).or_else(|| general_error(&patch.value().get()))
+    });
     // A hydrated page reloads its data every 3 s while the instance is
     // unsettled, on a timer of its own: a poll that brings the same answer
     // need not re-render anything, so a timer set per render could stop.
@@ -53,7 +65,7 @@ pub fn InstancePage() -> impl IntoView {
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match instance.await {
-                        Ok(inst) => view! { <InstanceDetail inst act finished /> }.into_any(),
+                        Ok(inst) => view! { <InstanceDetail inst act patch finished /> }.into_any(),
                         Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
                 })}
@@ -66,6 +78,7 @@ pub fn InstancePage() -> impl IntoView {
 fn InstanceDetail(
     inst: InstanceView,
     act: ServerAction<InstanceAction>,
+    patch: ServerAction<PatchInstance>,
     finished: RwSignal<u32>,
 ) -> impl IntoView {
     let status = inst.state.status();
@@ -94,8 +107,15 @@ fn InstanceDetail(
     view! {
         <Title text=inst.name.clone() />
         <div class="page-head">
-            <h1 class="page-title">{inst.name.clone()}</h1>
-            <StateBadge state=inst.state />
+            <div class="title-line">
+                <h1 class="page-title">{inst.name.clone()}</h1>
+                <StateBadge state=inst.state />
+            </div>
+            {inst.url.clone().map(|url| view! {
+                <a class="button primary" id="open-app" href=url target="_blank" rel="noopener">
+                    "Open"<span class="sr-only">" the application (in a new tab)"</span>
+                </a>
+            })}
         </div>
         {inst.task_id.map(|task_id| view! { <TaskProgress task_id finished /> })}
         {inst.error.clone().map(|e| view! { <div class="banner error" role="status">{e}</div> })}
@@ -116,7 +136,7 @@ fn InstanceDetail(
                     crate::model::NetworkZone::Inside => "inside (behind the appliance)",
                     crate::model::NetworkZone::Outside => "outside (on the LAN)",
                 }}</dd>
-                <dt>"Address"</dt>
+                <dt>"Guest address"</dt>
                 <dd>{inst.ip.clone().unwrap_or_else(|| "waiting for DHCP…".into())}</dd>
                 <dt>"Size"</dt><dd>{inst.size.clone()}</dd>
                 <dt>"Host"</dt><dd>{inst.host.clone().unwrap_or_else(|| "—".into())}</dd>
@@ -124,6 +144,7 @@ fn InstanceDetail(
                 <dt>"Created"</dt><dd>{inst.created_at.clone()}</dd>
             </dl>
         </section>
+        <ShareForm id share=inst.share patch />
         <section class="card actions" aria-label="Actions">
             {button("start", "Start", ready && !running && !busy, "")}
             {button("shutdown", "Shut down", running && !busy, "")}
@@ -136,6 +157,47 @@ fn InstanceDetail(
         // a hydrated page would reload this URL even after the app has moved
         // on (to the list, after Delete); the hydrated page polls instead.
         {unsettled.then(|| view! { <noscript inner_html=r#"<meta http-equiv="refresh" content="3">"# /> })}
+    }
+}
+
+/// "Who may open it": the instance's share, changed by a form that posts
+/// without JavaScript too.
+#[component]
+fn ShareForm(id: i64, share: Share, patch: ServerAction<PatchInstance>) -> impl IntoView {
+    let result = patch.value();
+    let err = Signal::derive(move || error_for_field(&result.get(), "share"));
+    view! {
+        <section class="card" aria-labelledby="share-title">
+            <h2 id="share-title">"Who may open it"</h2>
+            <p class="hint" id="share-hint">
+                "Who may open the application through the appliance. Whoever may manage the "
+                "instance (its owner, its department's admins and the appliance's admins) always may."
+            </p>
+            <Show when=move || matches!(result.get(), Some(Ok(_)))>
+                <div class="banner success" role="status" id="share-saved">"Saved."</div>
+            </Show>
+            <ActionForm action=patch attr:class="row share-form" attr:novalidate=true>
+                <input type="hidden" name="id" value=id />
+                <label class="sr-only" for="share">"Who may open it"</label>
+                <select id="share" name="share" aria-describedby="share-hint share-error">
+                    {Share::ALL.iter().map(|&s| view! {
+                        <option value=s.as_str() selected=s == share>{share_label(s)}</option>
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="button" disabled=move || patch.pending().get()>"Save"</button>
+            </ActionForm>
+            <FieldError id="share-error".into() message=err />
+        </section>
+    }
+}
+
+/// A share in plain words.
+fn share_label(share: Share) -> &'static str {
+    match share {
+        Share::Owner => "Only me and the admins",
+        Share::Department => "Everyone in its department",
+        Share::SignedIn => "Everyone who can sign in",
+        Share::Public => "Anyone, without signing in",
     }
 }
 

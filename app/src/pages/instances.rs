@@ -31,19 +31,21 @@ pub fn InstancesPage() -> impl IntoView {
                                         <th scope="col">"Name"</th><th scope="col">"State"</th>
                                         <th scope="col">"Address"</th><th scope="col">"Size"</th>
                                         <th scope="col">"Owner"</th><th scope="col">"Host"</th>
+                                        <th scope="col"><span class="sr-only">"Application"</span></th>
                                     </tr></thead>
                                     <tbody>
                                         {list.into_iter().map(|i| view! {
                                             <tr>
                                                 <td><a href=format!("/instances/{}", i.id)>{i.name}</a></td>
                                                 <td><StateBadge state=i.state /></td>
-                                                <td>{match i.url {
-                                                    Some(url) => view! { <a href=url target="_blank" rel="noopener">{i.ip.unwrap_or_default()}</a> }.into_any(),
-                                                    None => i.ip.unwrap_or_else(|| "—".into()).into_any(),
-                                                }}</td>
+                                                <td>{i.ip.unwrap_or_else(|| "—".into())}</td>
                                                 <td>{i.size}</td>
                                                 <td>{i.owner}</td>
                                                 <td>{i.host.unwrap_or_else(|| "—".into())}</td>
+                                                <td>{i.url.map(|url| view! {
+                                                    <a class="button" href=url target="_blank" rel="noopener"
+                                                        title="Opens its application in a new tab">"Open"</a>
+                                                })}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>

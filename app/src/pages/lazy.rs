@@ -13,8 +13,8 @@ use leptos::prelude::*;
 use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
-    AccountPage, AuditPage, DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage,
-    InstancePage, InstancesPage, NetworksPage, SetupPage, TokensPage,
+    AccountPage, AppsSettingsPage, AuditPage, DepartmentPage, DepartmentsPage, DeployPage,
+    DirectoryPage, InstancePage, InstancesPage, NetworksPage, SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.
@@ -47,3 +47,4 @@ lazy_page!(DepartmentsRoute => DepartmentsPage);
 lazy_page!(DepartmentRoute => DepartmentPage);
 lazy_page!(AuditRoute => AuditPage);
 lazy_page!(DirectoryRoute => DirectoryPage);
+lazy_page!(AppsSettingsRoute => AppsSettingsPage);

@@ -13,6 +13,7 @@ mod lazy;
 mod login;
 mod networks;
 mod not_found;
+mod settings;
 mod setup;
 mod tokens;
 
@@ -26,11 +27,12 @@ pub use directory::DirectoryPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
-    AccountRoute, AuditRoute, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute,
-    InstanceRoute, InstancesRoute, NetworksRoute, SetupRoute, TokensRoute,
+    AccountRoute, AppsSettingsRoute, AuditRoute, DepartmentRoute, DepartmentsRoute, DeployRoute,
+    DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute, SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;
 pub use not_found::NotFoundPage;
+pub use settings::AppsSettingsPage;
 pub use setup::SetupPage;
 pub use tokens::TokensPage;

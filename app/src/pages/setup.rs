@@ -142,6 +142,26 @@ fn SetupForm(defaults: SetupDefaults) -> impl IntoView {
                 <input id="network" name="network" type="text" required value=defaults.network
                     aria-describedby="network-error" />
                 <FieldError id="network-error".into() message=err("network") />
+                <label for="apps_domain">"Applications' domain (optional)"</label>
+                <input id="apps_domain" name="apps_domain" type="text" value=defaults.apps_domain
+                    autocomplete="off" autocapitalize="none" spellcheck="false"
+                    placeholder="apps.dpe.example.org" aria-describedby="apps_domain-hint apps_domain-error" />
+                <div class="hint" id="apps_domain-hint">
+                    <p>
+                        "Every instance's application opens through this appliance, at an address of its own. "
+                        "Left empty, each opens on a port of its own on the portal's host (20000 to 20999): "
+                        "no DNS needed."
+                    </p>
+                    <p>
+                        "With a domain such as " <code>"apps.dpe.example.org"</code>
+                        " (and a wildcard DNS record " <code>"*.apps.dpe.example.org"</code>
+                        " for this appliance), each opens at " <code>"https://NAME.DOMAIN/"</code> ". "
+                        <code>"localhost"</code> " works on your own machine, without DNS."
+                    </p>
+                </div>
+                <FieldError id="apps_domain-error".into() message=Signal::derive(move || {
+                    error_for_field(&result.get(), "apps").or_else(|| error_for_field(&result.get(), "apps_domain"))
+                }) />
             </fieldset>
 
             <button type="submit" class="button primary" disabled=move || complete.pending().get()>

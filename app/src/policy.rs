@@ -97,7 +97,8 @@ pub fn may_open(
         (Share::Owner | Share::Department | Share::SignedIn, None) => false,
         (Share::SignedIn, Some(_)) => true,
         (Share::Department, Some(p)) => {
-            may_use(p, owner_id, department) || (department.is_some() && p.department_id == department)
+            may_use(p, owner_id, department)
+                || (department.is_some() && p.department_id == department)
         }
         (Share::Owner, Some(p)) => may_use(p, owner_id, department),
     }
@@ -222,7 +223,10 @@ mod tests {
         };
         for share in Share::ALL.iter().copied() {
             assert!(open(Some(&owner), share), "{share}: the owner");
-            assert!(open(Some(&dept_admin), share), "{share}: its department's admin");
+            assert!(
+                open(Some(&dept_admin), share),
+                "{share}: its department's admin"
+            );
             assert!(open(Some(&admin), share), "{share}: an appliance admin");
             let (colleague_may, stranger_may, anyone_may) = match share {
                 Share::Owner => (false, false, false),
@@ -230,8 +234,16 @@ mod tests {
                 Share::SignedIn => (true, true, false),
                 Share::Public => (true, true, true),
             };
-            assert_eq!(open(Some(&colleague), share), colleague_may, "{share}: a colleague");
-            assert_eq!(open(Some(&stranger), share), stranger_may, "{share}: a stranger");
+            assert_eq!(
+                open(Some(&colleague), share),
+                colleague_may,
+                "{share}: a colleague"
+            );
+            assert_eq!(
+                open(Some(&stranger), share),
+                stranger_may,
+                "{share}: a stranger"
+            );
             assert_eq!(open(None, share), anyone_may, "{share}: signed out");
         }
         // Without a department, `department` shares with nobody more.

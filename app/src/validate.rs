@@ -291,8 +291,9 @@ pub fn apps_addressing(
                 ));
             }
             for label in domain.split('.') {
-                dns_label(field, label)
-                    .map_err(|_| AppError::invalid(field, format!("{domain:?} is not a domain name")))?;
+                dns_label(field, label).map_err(|_| {
+                    AppError::invalid(field, format!("{domain:?} is not a domain name"))
+                })?;
             }
             Ok(AppsAddressing::Domain { domain })
         }
@@ -307,13 +308,45 @@ mod tests {
     fn apps_addressing_takes_sane_ranges_and_domain_names() {
         use crate::model::AppsAddressing::{Domain, Ports};
         let ok = |a| apps_addressing("apps", &a);
-        assert!(ok(Ports { first: 20000, last: 20999 }).is_ok());
-        assert!(ok(Ports { first: 80, last: 90 }).is_err(), "privileged");
-        assert!(ok(Ports { first: 3000, last: 2000 }).is_err(), "backwards");
-        assert!(ok(Ports { first: 2000, last: 40000 }).is_err(), "too wide");
+        assert!(
+            ok(Ports {
+                first: 20000,
+                last: 20999
+            })
+            .is_ok()
+        );
+        assert!(
+            ok(Ports {
+                first: 80,
+                last: 90
+            })
+            .is_err(),
+            "privileged"
+        );
+        assert!(
+            ok(Ports {
+                first: 3000,
+                last: 2000
+            })
+            .is_err(),
+            "backwards"
+        );
+        assert!(
+            ok(Ports {
+                first: 2000,
+                last: 40000
+            })
+            .is_err(),
+            "too wide"
+        );
         assert_eq!(
-            ok(Domain { domain: " Apps.Example.ORG. ".into() }).unwrap(),
-            Domain { domain: "apps.example.org".into() }
+            ok(Domain {
+                domain: " Apps.Example.ORG. ".into()
+            })
+            .unwrap(),
+            Domain {
+                domain: "apps.example.org".into()
+            }
         );
         for bad in ["", "a..b", "a b.org", "-x.org", "x/y"] {
             assert!(ok(Domain { domain: bad.into() }).is_err(), "{bad:?}");

@@ -64,7 +64,10 @@ fn spawn_sweeper(
                 Ok(n) => tracing::info!(records = n, "pruned the audit log"),
                 Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
             }
-            match audit_store.write(|tx| crate::store::gateway::prune(tx)).await {
+            match audit_store
+                .write(|tx| crate::store::gateway::prune(tx))
+                .await
+            {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "could not prune the gateway's sessions"),
             }

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 
 use super::Appliance;
 use crate::auth::token;
+use crate::gateway::ENTER_PATH;
 use crate::gateway::access::{GatewayAccess, Ticketed};
 use crate::gateway::address::{self, Target};
 use crate::gateway::error::GatewayError;
-use crate::gateway::ENTER_PATH;
 use crate::http::origin::WebOrigin;
 use crate::store::gateway::{self, Visit};
 use crate::store::instances::{self, InstanceRow};
@@ -46,11 +46,15 @@ impl GatewayAccess for Appliance {
         let target =
             address::target_of_origin(&apps, &origin).ok_or(GatewayError::NotAnApplication)?;
         let instance = GatewayAccess::instance(self, &target).await?;
-        if address::app_origin(&apps, &instance.name, instance.app_port).as_ref() != Some(&origin)
-        {
+        if address::app_origin(&apps, &instance.name, instance.app_port).as_ref() != Some(&origin) {
             return Err(GatewayError::NotAnApplication);
         }
-        if !may_open(Some(who), instance.share, instance.owner_id, instance.department_id) {
+        if !may_open(
+            Some(who),
+            instance.share,
+            instance.owner_id,
+            instance.department_id,
+        ) {
             return Err(GatewayError::Forbidden {
                 instance_id: instance.id,
             });
@@ -112,10 +116,7 @@ fn split_url(url: &str) -> Option<(WebOrigin, String)> {
         uri.scheme_str()?,
         uri.authority()?.as_str()
     ))?;
-    let path = uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     Some((origin, path))
 }
 
@@ -129,7 +130,12 @@ mod tests {
         assert_eq!(origin.to_string(), "https://wiki.apps.example.org");
         assert_eq!(path, "/doku.php?id=a");
         assert_eq!(split_url("https://wiki.apps.example.org").unwrap().1, "/");
-        for bad in ["/relative", "javascript:alert(1)", "https://user@host/", "ftp://h/"] {
+        for bad in [
+            "/relative",
+            "javascript:alert(1)",
+            "https://user@host/",
+            "ftp://h/",
+        ] {
             assert!(split_url(bad).is_none(), "{bad}");
         }
     }

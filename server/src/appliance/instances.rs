@@ -96,7 +96,11 @@ impl Appliance {
 
     /// The instance `id` if `who` may use it, else `NotFound` (never 403:
     /// that would tell that it exists).
-    pub(super) async fn visible_instance(&self, who: &Principal, id: i64) -> Result<InstanceRow, AppError> {
+    pub(super) async fn visible_instance(
+        &self,
+        who: &Principal,
+        id: i64,
+    ) -> Result<InstanceRow, AppError> {
         let row = self
             .store
             .read(move |c| instances::by_id(c, id))

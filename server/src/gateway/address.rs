@@ -52,10 +52,9 @@ pub fn target_of_origin(settings: &AppsSettings, origin: &WebOrigin) -> Option<T
         return None;
     }
     match &settings.addressing {
-        AppsAddressing::Ports { .. } => {
-            (origin.host() == portal.host() && origin.port() != portal.port())
-                .then(|| Target::Port(origin.port()))
-        }
+        AppsAddressing::Ports { .. } => (origin.host() == portal.host()
+            && origin.port() != portal.port())
+        .then(|| Target::Port(origin.port())),
         AppsAddressing::Domain { .. } => {
             if origin.port() != portal.port() {
                 return None;

@@ -112,7 +112,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// The request as the guest gets it.
 fn upstream_request(mut request: Request, to: &Destination) -> Result<Request, GatewayError> {
-    let upgrade = is_upgrade(request.headers()).then(|| request.headers().get(header::UPGRADE).cloned()).flatten();
+    let upgrade = is_upgrade(request.headers())
+        .then(|| request.headers().get(header::UPGRADE).cloned())
+        .flatten();
     let path = request
         .uri()
         .path_and_query()
@@ -190,12 +192,21 @@ pub async fn forward(
 ) -> Result<Response<Body>, GatewayError> {
     let instance_id = to.instance_id;
     let downstream_upgrade = is_upgrade(request.headers())
-        .then(|| request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>())
+        .then(|| {
+            request
+                .extensions_mut()
+                .remove::<hyper::upgrade::OnUpgrade>()
+        })
         .flatten();
     let upstream = upstream_request(request, &to)?;
     let mut response = match tokio::time::timeout(READ_TIMEOUT, client.request(upstream)).await {
         Err(_) => return Err(GatewayError::Timeout { instance_id }),
-        Ok(Err(source)) => return Err(GatewayError::Unreachable { instance_id, source }),
+        Ok(Err(source)) => {
+            return Err(GatewayError::Unreachable {
+                instance_id,
+                source,
+            });
+        }
         Ok(Ok(response)) => response,
     };
     if response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
@@ -242,14 +253,30 @@ mod tests {
     fn a_guest_cannot_set_dpe_cookies() {
         let mut response = Response::new(());
         let h = response.headers_mut();
-        h.append(header::SET_COOKIE, HeaderValue::from_static("__Host-dpe_session=x; Path=/"));
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("__Host-dpe_session=x; Path=/"),
+        );
         h.append(header::SET_COOKIE, HeaderValue::from_static("dpe_app=y"));
-        h.append(header::SET_COOKIE, HeaderValue::from_static("DokuWiki=z; HttpOnly"));
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("DokuWiki=z; HttpOnly"),
+        );
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         h.insert("x-private", HeaderValue::from_static("1"));
         let response = downstream_response(response);
-        let cookies: Vec<_> = response.headers().get_all(header::SET_COOKIE).iter().collect();
+        let cookies: Vec<_> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .collect();
         assert_eq!(cookies, [HeaderValue::from_static("DokuWiki=z; HttpOnly")]);
-        assert!(response.headers().get("x-private").is_none(), "named in Connection");
+        assert!(
+            response.headers().get("x-private").is_none(),
+            "named in Connection"
+        );
     }
 }

@@ -30,7 +30,10 @@ pub struct PortListeners {
 
 impl PortListeners {
     /// Runs until the process ends.
-    pub fn spawn(self, mut apps: watch::Receiver<Option<AppsSettings>>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(
+        self,
+        mut apps: watch::Receiver<Option<AppsSettings>>,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut open: BTreeMap<u16, Handle> = BTreeMap::new();
             loop {

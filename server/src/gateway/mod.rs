@@ -129,7 +129,9 @@ impl Gateway {
         let origin = address::app_origin(&apps, &instance.name, instance.app_port)
             .ok_or(GatewayError::NotAnApplication)?;
         if request.uri().path() == ENTER_PATH {
-            let enter = Query::<Enter>::try_from_uri(request.uri()).ok().map(|q| q.0);
+            let enter = Query::<Enter>::try_from_uri(request.uri())
+                .ok()
+                .map(|q| q.0);
             return self.enter(target, &instance, enter).await;
         }
         let secret = self.cookie(&request, target).map(str::to_owned);
@@ -137,7 +139,12 @@ impl Gateway {
             Some(secret) => self.access.visitor(&instance, &secret).await?,
             None => None,
         };
-        if !may_open(visitor.as_ref(), instance.share, instance.owner_id, instance.department_id) {
+        if !may_open(
+            visitor.as_ref(),
+            instance.share,
+            instance.owner_id,
+            instance.department_id,
+        ) {
             return match (visitor, request.method()) {
                 (Some(_), _) => Err(GatewayError::Forbidden {
                     instance_id: instance.id,
@@ -211,10 +218,7 @@ fn authority_of(origin: &WebOrigin) -> String {
 /// Sends a signed-out visitor to the portal, which sends them back with a
 /// ticket once they have signed in.
 fn sign_in_redirect(portal: &str, origin: &WebOrigin, request: &Request) -> Response {
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str());
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
     let to = format!("{origin}{path}");
     let query = serde_urlencoded::to_string([("to", to.as_str())]).unwrap_or_default();
     let mut response =
@@ -260,7 +264,12 @@ mod tests {
     #[test]
     fn a_ticket_returns_to_a_path_of_the_same_origin_only() {
         assert_eq!(local_path("/doku.php?id=start"), "/doku.php?id=start");
-        for elsewhere in ["//evil.example/", "/\\evil.example", "https://evil.example/", ""] {
+        for elsewhere in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "",
+        ] {
             assert_eq!(local_path(elsewhere), "/", "{elsewhere}");
         }
     }

@@ -25,7 +25,9 @@ fn why_not_running(state: InstanceState) -> &'static str {
         InstanceState::Provisioning => "It is still being deployed.",
         InstanceState::Failed => "Its deployment failed.",
         InstanceState::Deleting => "It is being deleted.",
-        InstanceState::Ready(Power::ShutOff | Power::Crashed) => "It is stopped: start it from its page.",
+        InstanceState::Ready(Power::ShutOff | Power::Crashed) => {
+            "It is stopped: start it from its page."
+        }
         InstanceState::Ready(Power::Paused) => "It is paused.",
         InstanceState::Ready(Power::ShuttingDown) => "It is shutting down.",
         InstanceState::Ready(Power::Running | Power::Unknown) => "It is starting.",
@@ -70,7 +72,10 @@ fn page_of(error: &GatewayError) -> Page {
         GatewayError::NotRunning { instance_id, state } => Page {
             status: StatusCode::SERVICE_UNAVAILABLE,
             title: "Not running",
-            text: format!("The application is not running. {}", why_not_running(*state)),
+            text: format!(
+                "The application is not running. {}",
+                why_not_running(*state)
+            ),
             link: instance(instance_id),
             link_text: "Open its page in the portal",
         },
@@ -126,7 +131,9 @@ pub fn error_page(error: &GatewayError, portal: Option<&str>) -> Response {
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
 use super::SessionLifetime;
-use super::origin::PortalOrigin;
 use super::api::ApiError;
+use super::origin::PortalOrigin;
 
 use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER};
 
@@ -30,6 +30,8 @@ async fn within_lifetime(session: &Session, max_secs: i64) -> bool {
     }
 }
 
+// One argument per extractor, as axum middleware takes them.
+#[allow(clippy::too_many_arguments)]
 pub async fn resolve(
     State(sessions): State<Arc<dyn SessionService>>,
     State(audit): State<Arc<dyn AuditService>>,

@@ -32,8 +32,8 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::appliance::Appliance;
-use crate::gateway::{self, Gateway};
 use crate::config::Config;
+use crate::gateway::{self, Gateway};
 use crate::store::sessions::SqliteSessionStore;
 
 /// What the edge holds: the service, and its own HTTP settings. Handlers
@@ -212,6 +212,9 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
         .merge(site::router(&config.site_dir));
     // Requests for an application's host skip every layer of the portal's.
     with_security_headers(portal, config)
-        .layer(axum::middleware::from_fn_with_state(gateway, gateway::dispatch))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway,
+            gateway::dispatch,
+        ))
         .layer(TraceLayer::new_for_http())
 }

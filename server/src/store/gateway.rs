@@ -17,7 +17,11 @@ pub struct Visit {
     pub portal_session: String,
 }
 
-pub fn insert_ticket(conn: &Connection, secret_hash: &[u8], visit: &Visit) -> Result<(), StoreError> {
+pub fn insert_ticket(
+    conn: &Connection,
+    secret_hash: &[u8],
+    visit: &Visit,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO gateway_tickets (secret_hash, instance_id, user_id, portal_session, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -158,13 +162,22 @@ mod tests {
     fn a_ticket_works_once_for_its_instance_and_its_session_ends_with_the_portal_s() {
         let c = store();
         insert_ticket(&c, b"t1", &visit(7)).unwrap();
-        assert_eq!(redeem_ticket(&c, b"t1", 8, b"s0").unwrap(), None, "another instance");
+        assert_eq!(
+            redeem_ticket(&c, b"t1", 8, b"s0").unwrap(),
+            None,
+            "another instance"
+        );
         insert_ticket(&c, b"t2", &visit(7)).unwrap();
         assert_eq!(redeem_ticket(&c, b"t2", 7, b"s1").unwrap(), Some(visit(7)));
-        assert_eq!(redeem_ticket(&c, b"t2", 7, b"s2").unwrap(), None, "used once");
+        assert_eq!(
+            redeem_ticket(&c, b"t2", 7, b"s2").unwrap(),
+            None,
+            "used once"
+        );
         assert_eq!(session_user(&c, b"s1", 7).unwrap(), Some(1));
         assert_eq!(session_user(&c, b"s1", 8).unwrap(), None, "one origin only");
-        c.execute("DELETE FROM sessions WHERE id = 'portal'", []).unwrap();
+        c.execute("DELETE FROM sessions WHERE id = 'portal'", [])
+            .unwrap();
         assert_eq!(session_user(&c, b"s1", 7).unwrap(), None, "signed out");
         assert_eq!(prune(&c).unwrap(), 1);
     }
@@ -173,7 +186,8 @@ mod tests {
     fn an_expired_ticket_is_refused() {
         let c = store();
         insert_ticket(&c, b"t", &visit(7)).unwrap();
-        c.execute("UPDATE gateway_tickets SET expires_at = 0", []).unwrap();
+        c.execute("UPDATE gateway_tickets SET expires_at = 0", [])
+            .unwrap();
         assert_eq!(redeem_ticket(&c, b"t", 7, b"s").unwrap(), None);
     }
 }

@@ -5,8 +5,8 @@
 pub mod audit;
 pub mod departments;
 pub mod directory;
-pub mod gateway;
 mod error;
+pub mod gateway;
 pub mod hosts;
 pub mod instances;
 pub mod migrations;

@@ -47,7 +47,7 @@ pub fn apps(conn: &Connection) -> Result<Option<app::model::AppsSettings>, Store
 }
 
 pub fn set_apps(conn: &Connection, apps: &app::model::AppsSettings) -> Result<(), StoreError> {
-    let json =
-        serde_json::to_string(apps).map_err(|e| StoreError::Corrupt(format!("setting {APPS}: {e}")))?;
+    let json = serde_json::to_string(apps)
+        .map_err(|e| StoreError::Corrupt(format!("setting {APPS}: {e}")))?;
     set(conn, APPS, &json)
 }

@@ -62,7 +62,11 @@ fn stack_on(port: u16) -> tempfile::TempDir {
     }
     let manifest = dir.path().join("manifest.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, text.replace("port = 80", &format!("port = {port}"))).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("port = 80", &format!("port = {port}")),
+    )
+    .unwrap();
     dir
 }
 
@@ -137,16 +141,26 @@ async fn world() -> World {
     assert_eq!(status, 200, "{apps}");
     let science = admin.create_department("science", None).await;
     let arts = admin.create_department("arts", None).await;
-    admin.create_member("owner", USER_PASSWORD, science, false).await;
-    admin.create_member("colleague", USER_PASSWORD, science, false).await;
-    admin.create_member("stranger", USER_PASSWORD, arts, false).await;
-    admin.create_member("dana", USER_PASSWORD, science, true).await;
+    admin
+        .create_member("owner", USER_PASSWORD, science, false)
+        .await;
+    admin
+        .create_member("colleague", USER_PASSWORD, science, false)
+        .await;
+    admin
+        .create_member("stranger", USER_PASSWORD, arts, false)
+        .await;
+    admin
+        .create_member("dana", USER_PASSWORD, science, true)
+        .await;
     let owner = app.api().signed_in("owner", USER_PASSWORD).await;
     let wiki = owner.deployed("wiki").await.id;
     let view = owner
-        .poll(&format!("/api/v1/instances/{wiki}"), Duration::from_secs(60), |v| {
-            v["state"] == "running" && v["ip"] == "127.0.0.1"
-        })
+        .poll(
+            &format!("/api/v1/instances/{wiki}"),
+            Duration::from_secs(60),
+            |v| v["state"] == "running" && v["ip"] == "127.0.0.1",
+        )
         .await;
     let url = view["url"].as_str().unwrap().to_owned();
     assert_eq!(url, format!("http://wiki.localhost:{}/", app.addr.port()));
@@ -168,7 +182,10 @@ async fn each_share_lets_in_exactly_whom_it_names() {
     for share in ["owner", "department", "signed_in", "public"] {
         let (status, view) = w
             .owner
-            .patch(&format!("/api/v1/instances/{}", w.wiki), json!({"share": share}))
+            .patch(
+                &format!("/api/v1/instances/{}", w.wiki),
+                json!({"share": share}),
+            )
             .await;
         assert_eq!(status, 200, "{view}");
         assert_eq!(view["share"], share);
@@ -205,7 +222,10 @@ async fn each_share_lets_in_exactly_whom_it_names() {
         }
     }
     let (_, audit) = w.admin.get("/api/v1/audit?action=instance.share").await;
-    assert!(audit.to_string().contains("from department to signed_in"), "{audit}");
+    assert!(
+        audit.to_string().contains("from department to signed_in"),
+        "{audit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +245,11 @@ async fn signing_in_returns_to_the_application_and_signing_out_ends_its_session(
     let (status, _, at) = open(&client, &w.app.url(&next)).await;
     assert_eq!((status, at.as_str()), (200, w.url.as_str()));
     // The portal's sign-out ends the application's session too.
-    let response = client.post(w.app.url("/api/v1/logout")).send().await.unwrap();
+    let response = client
+        .post(w.app.url("/api/v1/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 204);
     let (_, _, at) = open(&client, &w.url).await;
     assert_eq!(at.path(), "/login", "signed out everywhere");
@@ -266,9 +290,17 @@ async fn the_portal_sends_sign_ins_only_to_applications_that_exist() {
         .unwrap();
     let ticketed = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(ticketed.starts_with(&format!("{}.well-known/dpe/enter?ticket=", w.url)));
-    let first = browser(w.app.addr, &["wiki"]).get(&ticketed).send().await.unwrap();
+    let first = browser(w.app.addr, &["wiki"])
+        .get(&ticketed)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), 303);
-    let again = browser(w.app.addr, &["wiki"]).get(&ticketed).send().await.unwrap();
+    let again = browser(w.app.addr, &["wiki"])
+        .get(&ticketed)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 403, "used once");
 }
 
@@ -277,13 +309,19 @@ async fn the_guest_never_sees_or_sets_dpe_s_credentials() {
     let w = world().await;
     let (status, _) = w
         .owner
-        .patch(&format!("/api/v1/instances/{}", w.wiki), json!({"share": "public"}))
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
         .await;
     assert_eq!(status, 200);
     let client = browser(w.app.addr, &["wiki"]);
     let echo: Value = client
         .get(format!("{}anything", w.url))
-        .header("cookie", "dpe_session=s1; __Host-dpe_session=s2; dpe_app=g; mine=1")
+        .header(
+            "cookie",
+            "dpe_session=s1; __Host-dpe_session=s2; dpe_app=g; mine=1",
+        )
         .header("authorization", "Bearer dpe_secret")
         .header("x-forwarded-for", "203.0.113.9")
         .send()
@@ -299,7 +337,11 @@ async fn the_guest_never_sees_or_sets_dpe_s_credentials() {
     let public_host = format!("wiki.localhost:{}", w.app.addr.port());
     assert_eq!(echo["host"], public_host.as_str());
     assert_eq!(echo["forwarded_host"], public_host.as_str());
-    let response = client.get(format!("{}set-cookies", w.url)).send().await.unwrap();
+    let response = client
+        .get(format!("{}set-cookies", w.url))
+        .send()
+        .await
+        .unwrap();
     let set: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
     assert_eq!(set.len(), 1, "{set:?}");
     assert!(set[0].to_str().unwrap().starts_with("wiki_session=kept"));
@@ -309,10 +351,15 @@ async fn the_guest_never_sees_or_sets_dpe_s_credentials() {
 async fn a_stopped_or_deleted_application_gets_a_page_that_leads_back() {
     let w = world().await;
     w.owner
-        .patch(&format!("/api/v1/instances/{}", w.wiki), json!({"share": "public"}))
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
         .await;
     let client = browser(w.app.addr, &["wiki"]);
-    let task = w.owner.act(w.wiki, "poweroff").await.1["task_id"].as_i64().unwrap();
+    let task = w.owner.act(w.wiki, "poweroff").await.1["task_id"]
+        .as_i64()
+        .unwrap();
     w.owner.wait_task(task).await;
     w.owner.wait_state(w.wiki, "shut_off").await;
     let (status, body, _) = open(&client, &w.url).await;

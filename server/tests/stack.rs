@@ -35,12 +35,18 @@ fn sectok(html: &str) -> String {
     rest[value..value + rest[value..].find('"').unwrap()].to_owned()
 }
 
-async fn sign_in(base: &str, user: &str, password: &str) -> String {
-    let wiki = Client::builder()
+/// A client that reaches `team-wiki.localhost` (the gateway) at `app`.
+fn through_gateway(app: &TestApp) -> Client {
+    Client::builder()
         .cookie_store(true)
+        .resolve("team-wiki.localhost", app.addr)
         .timeout(Duration::from_secs(60))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+async fn sign_in(app: &TestApp, base: &str, user: &str, password: &str) -> String {
+    let wiki = through_gateway(app);
     let form = wiki
         .get(format!("{base}doku.php?id=start&do=login"))
         .send()
@@ -81,6 +87,15 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
         .start()
         .await;
     let client = app.admin().await;
+    // The wiki opens through the gateway, at team-wiki.localhost, to all.
+    let (status, apps) = client
+        .put(
+            "/api/v1/settings/apps",
+            json!({"portal_origin": app.origin(),
+                   "addressing": {"mode": "domain", "domain": "localhost"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{apps}");
     let started = Instant::now();
     let (status, accepted) = client
         .deploy_with(json!({"name": "team-wiki", "size": "small", "params": {
@@ -105,17 +120,33 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
         provisioned.as_secs_f64(),
         healthy.as_secs_f64()
     );
+    let (status, shared) = client
+        .patch(&format!("/api/v1/instances/{id}"), json!({"share": "public"}))
+        .await;
+    assert_eq!(status, 200, "{shared}");
     let url = inst["url"].as_str().unwrap().to_owned();
-    let home = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert_eq!(url, format!("http://team-wiki.localhost:{}/", app.addr.port()));
+    let home = through_gateway(&app)
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(home.contains(TITLE_HTML), "the wiki shows its title");
+    assert!(
+        home.contains(&format!("href=\"{url}")) || home.contains("href=\"/"),
+        "its links lead to the gateway, not the guest"
+    );
 
-    let signed_in = sign_in(&url, WIKI_ADMIN, WIKI_PASSWORD).await;
+    let signed_in = sign_in(&app, &url, WIKI_ADMIN, WIKI_PASSWORD).await;
     assert!(
         signed_in.contains("do=logout") || signed_in.contains("Log Out"),
         "admin signed in"
     );
     assert!(signed_in.contains("do=admin"), "with the admin menu");
-    let refused = sign_in(&url, WIKI_ADMIN, "wrong password entirely").await;
+    let refused = sign_in(&app, &url, WIKI_ADMIN, "wrong password entirely").await;
     assert!(
         !refused.contains("do=logout"),
         "a wrong password does not sign in"

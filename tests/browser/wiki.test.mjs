@@ -70,12 +70,16 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   }
   assert.equal(await page.locator('.badge', { hasText: 'failed' }).count(), 0, await page.locator('main').innerText());
   await shot(page, '22-wiki-ready');
+  // Open leads to the gateway, on an origin of the wiki's own: the portal's
+  // sign-in carries over with a one-time ticket.
   const url = await page.locator('#app-url').getAttribute('href');
-  const wiki = await browser.newPage();
+  assert.notEqual(new URL(url).origin, new URL(dpe.url).origin, url);
+  const wiki = await page.context().newPage();
   await wiki.goto(url);
   await wiki.getByText(TITLE).first().waitFor();
   await shot(wiki, '23-wiki-itself');
   assert.equal(await wiki.title(), `start [${TITLE}]`);
+  assert.equal(new URL(wiki.url()).origin, new URL(url).origin, 'back on the wiki\'s origin');
   await wiki.close();
   page.once('dialog', (d) => d.accept());
   await page.getByRole('button', { name: 'Delete' }).click();

@@ -21,7 +21,7 @@ pub fn SetupPage() -> impl IntoView {
                 </h1>
                 <p class="lede">
                     "Five steps make this appliance ready: name it, create the first administrator, "
-                    "connect the first KVM host, and choose where instances live."
+                    "connect the first KVM host, and choose where instances live and where their applications open."
                 </p>
                 <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                     {move || Suspend::new(async move {

@@ -121,11 +121,17 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
         healthy.as_secs_f64()
     );
     let (status, shared) = client
-        .patch(&format!("/api/v1/instances/{id}"), json!({"share": "public"}))
+        .patch(
+            &format!("/api/v1/instances/{id}"),
+            json!({"share": "public"}),
+        )
         .await;
     assert_eq!(status, 200, "{shared}");
     let url = inst["url"].as_str().unwrap().to_owned();
-    assert_eq!(url, format!("http://team-wiki.localhost:{}/", app.addr.port()));
+    assert_eq!(
+        url,
+        format!("http://team-wiki.localhost:{}/", app.addr.port())
+    );
     let home = through_gateway(&app)
         .get(&url)
         .send()

@@ -10,6 +10,8 @@ import { ROOT, hydrated, launchBrowser, setupCode, shot, signIn, startDpe } from
 const IMAGE_DIR = process.env.DPE_TEST_STACK_IMAGE_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';
 const TITLE = 'Physik <Wiki> & "Co\'s" ünï';
+const MEMBER_PASSWORD = 'Quiet-Harbour-73-lemon';
+const WIKI_ADMIN_PASSWORD = 'Sturdy-Lantern-58-meadow';
 let dpe;
 let browser;
 
@@ -33,6 +35,21 @@ before(async () => {
   });
   assert.equal(r.status, 201, await r.text());
   browser = await launchBrowser();
+  // The physics department: ann deploys the wiki, bob is her colleague,
+  // eve works elsewhere.
+  const page = await browser.newPage();
+  await signIn(page, dpe, PASSWORD);
+  const post = async (path, data) => {
+    const answer = await page.request.post(dpe.url + path, { data });
+    assert.ok(answer.ok(), `${path}: ${answer.status()} ${await answer.text()}`);
+    return answer.json();
+  };
+  const physics = await post('/api/v1/departments', { name: 'Physics' });
+  const arts = await post('/api/v1/departments', { name: 'Arts' });
+  for (const [username, department] of [['ann', physics], ['bob', physics], ['eve', arts]]) {
+    await post('/api/v1/users', { username, password: MEMBER_PASSWORD, department_id: department.id });
+  }
+  await page.close();
 });
 
 after(async () => {
@@ -42,14 +59,14 @@ after(async () => {
 
 test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR && 'needs DPE_TEST_STACK_IMAGE_DIR (scripts/test)', timeout: 600_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await signIn(page, dpe, PASSWORD);
+  await signIn(page, dpe, MEMBER_PASSWORD, 'ann');
   await page.goto(dpe.url + '/deploy');
   await hydrated(page);
   await page.getByLabel('Instance name').fill('physics-wiki');
   await page.getByLabel('Medium').check();
   await page.getByLabel('Small').check();
   await page.getByLabel('Wiki title').fill(TITLE);
-  await page.getByLabel('Admin password').fill('Sturdy-Lantern-58-meadow');
+  await page.getByLabel('Admin password').fill(WIKI_ADMIN_PASSWORD);
   await page.getByLabel('Admin e-mail').fill('wiki@physics.example.org');
   await shot(page, '20-wiki-deploy-form');
   await page.getByRole('button', { name: 'Deploy' }).click();
@@ -80,7 +97,56 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await shot(wiki, '23-wiki-itself');
   assert.equal(await wiki.title(), `start [${TITLE}]`);
   assert.equal(new URL(wiki.url()).origin, new URL(url).origin, 'back on the wiki\'s origin');
+
+  // The wiki's own pages cannot use the portal as the person viewing them:
+  // its origin's /api/v1 is the wiki's, and the portal's answers are not
+  // readable across origins.
+  const reach = await wiki.evaluate(async (portal) => {
+    const own = await fetch('/api/v1/instances').then(
+      async (r) => `${r.headers.get('content-type')} ${await r.text()}`, () => 'error');
+    const cross = await fetch(`${portal}/api/v1/instances`, { credentials: 'include' })
+      .then(async (r) => `read ${r.status}: ${await r.text()}`, () => 'blocked');
+    return { own, cross };
+  }, dpe.url);
+  assert.equal(reach.cross, 'blocked', 'the portal\'s API from the wiki\'s page');
+  // The wiki's own answer (a DokuWiki page), not the portal's instances.
+  assert.ok(!reach.own.startsWith('application/json') && !reach.own.includes('"share"'),
+    `/api/v1/instances on the wiki's origin: ${reach.own.slice(0, 200)}`);
+
+  // The wiki's admin signs in to the wiki and saves a page: its links,
+  // redirects and login work behind the gateway.
+  await wiki.goto(new URL('doku.php?id=start&do=login', url).href);
+  await wiki.locator('input[name="u"]').fill('admin');
+  await wiki.locator('input[name="p"]').fill(WIKI_ADMIN_PASSWORD);
+  await wiki.locator('button[type="submit"]', { hasText: 'Log In' }).click();
+  await wiki.locator('a[href*="do=logout"], .action.logout').first().waitFor();
+  assert.equal(new URL(wiki.url()).origin, new URL(url).origin, 'the login stays on the gateway');
+  await wiki.goto(new URL('doku.php?id=playground:gateway&do=edit', url).href);
+  await wiki.locator('#wiki__text').fill('Saved through the gateway.');
+  await wiki.locator('button[name="do[save]"], input[name="do[save]"]').first().click();
+  await wiki.getByText('Saved through the gateway.').first().waitFor();
+  await shot(wiki, '24-wiki-page-saved');
   await wiki.close();
+
+  // Bob, in ann's department, may not open it until she shares it with the
+  // department; eve, in another, not even then.
+  const bob = await browser.newPage();
+  await signIn(bob, dpe, MEMBER_PASSWORD, 'bob');
+  await bob.goto(url);
+  await bob.getByRole('heading', { name: 'Not shared with you' }).waitFor();
+  await shot(bob, '25-wiki-not-shared');
+  await page.locator('select#share').selectOption('department');
+  await page.locator('form:has(select#share) button[type="submit"]').click();
+  await page.locator('#share-saved').waitFor();
+  await bob.goto(url);
+  await bob.getByText(TITLE).first().waitFor();
+  assert.equal(await bob.title(), `start [${TITLE}]`);
+  await bob.close();
+  const eve = await browser.newPage();
+  await signIn(eve, dpe, MEMBER_PASSWORD, 'eve');
+  await eve.goto(url);
+  await eve.getByRole('heading', { name: 'Not shared with you' }).waitFor();
+  await eve.close();
   page.once('dialog', (d) => d.accept());
   await page.getByRole('button', { name: 'Delete' }).click();
   await page.waitForURL('**/instances');

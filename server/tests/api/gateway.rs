@@ -43,8 +43,18 @@ async fn application() -> u16 {
             "set",
         )
     }
+    async fn echo_socket(upgrade: axum::extract::ws::WebSocketUpgrade) -> axum::response::Response {
+        upgrade.on_upgrade(|mut socket| async move {
+            while let Some(Ok(message)) = socket.recv().await {
+                if socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
     let router = axum::Router::new()
         .route("/set-cookies", axum::routing::get(set_cookies))
+        .route("/socket", axum::routing::get(echo_socket))
         .fallback(echo);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -369,4 +379,25 @@ async fn a_stopped_or_deleted_application_gets_a_page_that_leads_back() {
     let (status, body, _) = open(&client, &w.url).await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("No application has this address"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_passes_through_both_ways() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let w = world().await;
+    w.owner
+        .patch(&format!("/api/v1/instances/{}", w.wiki), json!({"share": "public"}))
+        .await;
+    let stream = tokio::net::TcpStream::connect(w.app.addr).await.unwrap();
+    let url = format!("ws://wiki.localhost:{}/socket", w.app.addr.port());
+    let (mut socket, answer) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    assert_eq!(answer.status(), 101);
+    for text in ["hello", "through the gateway"] {
+        socket.send(Message::text(text)).await.unwrap();
+        let back = socket.next().await.unwrap().unwrap();
+        assert_eq!(back.into_text().unwrap().as_str(), text);
+    }
+    socket.close(None).await.unwrap();
 }

@@ -86,6 +86,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
         (_, _) => None,
     };
+    // The appliance's own certificate follows the applications' domain.
+    let certificate = match (&tls, &config.tls_cert, &config.tls_key) {
+        (Some(tls), Some(cert), Some(key)) if config.tls_self_signed => {
+            Some(crate::http::certificate::follow_apps_domain(
+                tls.clone(),
+                cert.clone(),
+                key.clone(),
+                appliance.watch_apps(),
+            ))
+        }
+        (_, _, _) => None,
+    };
     // Applications on ports of their own open beside the portal.
     let ports = crate::gateway::listeners::PortListeners {
         gateway,
@@ -148,6 +160,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     sweeper.abort();
     ports.abort();
+    if let Some(certificate) = certificate {
+        certificate.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

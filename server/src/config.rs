@@ -47,6 +47,10 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// `tls_cert` is the appliance's own self-signed certificate: dpe
+    /// re-issues it (same key) to also cover `*.DOMAIN` once applications
+    /// open under a wildcard domain. Leave it off for a certificate of a CA.
+    pub tls_self_signed: bool,
     /// The key that seals secrets kept in the store (the directory's bind
     /// password), made on first use. Unset: `secret.key` beside `tls_key`,
     /// or in `data_dir` without TLS. Keep it out of store backups.
@@ -96,6 +100,7 @@ impl Default for Config {
             reconcile_interval_ms: 3000,
             tls_cert: None,
             tls_key: None,
+            tls_self_signed: false,
             secret_key: None,
             redirect_listen: None,
             public_origin: None,

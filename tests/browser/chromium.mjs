@@ -23,7 +23,9 @@ export function launchChromium(spki) {
  * Collects the problems of the pages that `isWatched(url)` selects into
  * `problems`: any uncaught exception, and any console error but
  * - a 4xx answer to a server function or an API call (how the portal
- *   reports a refused form, which some tests provoke on purpose);
+ *   reports a refused form, which some tests provoke on purpose), or to
+ *   `/gateway/enter` (the page refusing an application not shared with
+ *   the visitor);
  * - net::ERR_NETWORK_CHANGED: the wiki test runs Chromium inside the
  *   hypervisor's network namespace, where each guest's tap device coming
  *   or going is a network change to Chromium, which then aborts what was in
@@ -36,7 +38,7 @@ export function watch(page, isWatched, problems) {
   page.on('console', (msg) => {
     if (msg.type() !== 'error' || !isWatched(page.url())) return;
     const where = msg.location()?.url || page.url();
-    const refusal = /status of 4\d\d/.test(msg.text()) && /^\/(fn|api)\//.test(new URL(where).pathname);
+    const refusal = /status of 4\d\d/.test(msg.text()) && /^\/(fn|api|gateway)\//.test(new URL(where).pathname);
     const tapDevice = /net::ERR_NETWORK_CHANGED/.test(msg.text());
     if (!refusal && !tapDevice) problems.push(`console error on ${page.url()}: ${msg.text()} (${where})`);
   });

@@ -7,6 +7,7 @@
 //! tracing and nothing else: they need no session.
 
 pub mod api;
+pub mod certificate;
 mod context;
 mod enter;
 mod guard;

@@ -15,6 +15,13 @@ use rustls_ring::pki_types::pem::PemObject;
 use rustls_ring::pki_types::{CertificateDer, PrivateKeyDer};
 
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
+    Ok(RustlsConfig::from_config(Arc::new(rustls_config(
+        cert, key,
+    )?)))
+}
+
+/// The rustls server configuration from PEM files: HTTP/2 and HTTP/1.1.
+pub fn rustls_config(cert: &Path, key: &Path) -> anyhow::Result<rustls_ring::ServerConfig> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("cannot read the certificate {}", cert.display()))?;
@@ -27,7 +34,7 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
         .with_single_cert(chain, key)
         .context("the certificate and key do not make a TLS configuration")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(RustlsConfig::from_config(Arc::new(config)))
+    Ok(config)
 }
 
 /// The HTTPS URL for a plain-HTTP request: same host, the HTTPS port

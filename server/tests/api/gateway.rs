@@ -388,7 +388,10 @@ async fn a_websocket_passes_through_both_ways() {
 
     let w = world().await;
     w.owner
-        .patch(&format!("/api/v1/instances/{}", w.wiki), json!({"share": "public"}))
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
         .await;
     let stream = tokio::net::TcpStream::connect(w.app.addr).await.unwrap();
     let url = format!("ws://wiki.localhost:{}/socket", w.app.addr.port());

@@ -58,6 +58,8 @@ pub struct Appliance {
     /// Where applications open (None before setup): read on every gateway
     /// request, so kept here; the port listeners watch it.
     apps: tokio::sync::watch::Sender<Option<app::model::AppsSettings>>,
+    /// The gateway's look-ups between two writes.
+    gateway_cache: gateway_access::GatewayCache,
 }
 
 /// The principal an account acts as; department admins carry the
@@ -132,6 +134,7 @@ impl Appliance {
             config,
             setup_complete: AtomicBool::new(complete),
             apps: tokio::sync::watch::Sender::new(None),
+            gateway_cache: gateway_access::GatewayCache::default(),
         });
         appliance.apps_changed(apps).await?;
         Ok(appliance)

@@ -132,7 +132,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                     handle.graceful_shutdown(Some(Duration::from_secs(10)));
                 }
             });
-            axum_server::from_tcp_rustls(listener, tls)
+            // TCP_NODELAY: an answer's head and body go out together.
+            axum_server::from_tcp(listener)
+                .acceptor(
+                    axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                        .acceptor(axum_server::accept::NoDelayAcceptor::new()),
+                )
                 .handle(handle)
                 .serve(router.into_make_service_with_connect_info::<SocketAddr>())
                 .await?;
@@ -150,6 +155,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 listener.local_addr()?,
                 config.data_dir.display()
             );
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
             axum::serve(
                 listener,
                 router.into_make_service_with_connect_info::<SocketAddr>(),

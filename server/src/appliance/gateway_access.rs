@@ -1,6 +1,9 @@
 //! The gateway's capability: which instance an origin names, who visits,
 //! and the tickets that carry a portal sign-in to an application's origin.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use app::model::{AppsSettings, Principal};
 use app::policy::may_open;
 use app::service::SessionService;
@@ -16,21 +19,63 @@ use crate::http::origin::WebOrigin;
 use crate::store::gateway::{self, Visit};
 use crate::store::instances::{self, InstanceRow};
 
+/// How long a look-up may serve at most: writes by this process end it at
+/// once (the store's generation), another process's (`dpe` commands) after
+/// this.
+const CACHED_AT_MOST: Duration = Duration::from_secs(1);
+
+/// The gateway's look-ups, kept while the store is unchanged: a request
+/// then costs no read of the store, and no thread hand-over.
+pub(crate) struct GatewayCache {
+    /// Target → (store generation, the instance).
+    instances: moka::sync::Cache<Target, (u64, Option<Arc<InstanceRow>>)>,
+    /// (session secret hash, instance) → (store generation, the visitor).
+    visitors: moka::sync::Cache<(Vec<u8>, i64), (u64, Option<Principal>)>,
+}
+
+impl Default for GatewayCache {
+    fn default() -> Self {
+        GatewayCache {
+            instances: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CACHED_AT_MOST)
+                .build(),
+            visitors: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CACHED_AT_MOST)
+                .build(),
+        }
+    }
+}
+
 #[async_trait]
 impl GatewayAccess for Appliance {
     fn apps(&self) -> Result<AppsSettings, GatewayError> {
         Appliance::apps(self).ok_or(GatewayError::NotSetUp)
     }
 
-    async fn instance(&self, target: &Target) -> Result<InstanceRow, GatewayError> {
-        let target = target.clone();
-        self.store
-            .read(move |c| match &target {
-                Target::Port(port) => instances::by_app_port(c, *port),
-                Target::Name(name) => instances::by_name(c, name),
-            })
-            .await?
-            .ok_or(GatewayError::Gone)
+    async fn instance(&self, target: &Target) -> Result<Arc<InstanceRow>, GatewayError> {
+        let generation = self.store.generation();
+        let cached = self.gateway_cache.instances.get(target);
+        let row = match cached {
+            Some((at, row)) if at == generation => row,
+            Some(_) | None => {
+                let key = target.clone();
+                let row = self
+                    .store
+                    .read(move |c| match &key {
+                        Target::Port(port) => instances::by_app_port(c, *port),
+                        Target::Name(name) => instances::by_name(c, name),
+                    })
+                    .await?
+                    .map(Arc::new);
+                self.gateway_cache
+                    .instances
+                    .insert(target.clone(), (generation, row.clone()));
+                row
+            }
+        };
+        row.ok_or(GatewayError::Gone)
     }
 
     async fn ticket(
@@ -93,17 +138,28 @@ impl GatewayAccess for Appliance {
     ) -> Result<Option<Principal>, GatewayError> {
         let hash = token::digest(secret);
         let instance_id = instance.id;
+        let key = (hash.clone(), instance_id);
+        let generation = self.store.generation();
+        if let Some((at, visitor)) = self.gateway_cache.visitors.get(&key)
+            && at == generation
+        {
+            return Ok(visitor);
+        }
         let user = self
             .store
             .read(move |c| gateway::session_user(c, &hash, instance_id))
             .await?;
-        match user {
-            None => Ok(None),
+        let visitor = match user {
+            None => None,
             Some(user_id) => self
                 .principal_for_user(user_id)
                 .await
-                .map_err(GatewayError::Account),
-        }
+                .map_err(GatewayError::Account)?,
+        };
+        self.gateway_cache
+            .visitors
+            .insert(key, (generation, visitor.clone()));
+        Ok(visitor)
     }
 }
 

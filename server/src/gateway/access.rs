@@ -2,6 +2,8 @@
 //! instance an origin names, who the visitor is, and the tickets that carry
 //! a portal sign-in to an application's origin.
 
+use std::sync::Arc;
+
 use app::model::{AppsSettings, Principal};
 use async_trait::async_trait;
 
@@ -21,7 +23,7 @@ pub trait GatewayAccess: Send + Sync + 'static {
     /// Where applications open; `NotSetUp` before setup.
     fn apps(&self) -> Result<AppsSettings, GatewayError>;
     /// The instance `target` names; `Gone` when none does.
-    async fn instance(&self, target: &Target) -> Result<InstanceRow, GatewayError>;
+    async fn instance(&self, target: &Target) -> Result<Arc<InstanceRow>, GatewayError>;
     /// The portal's side of signing in to an application: checks that `to`
     /// is an existing application's address that `who` may open, and makes
     /// a single-use ticket tied to the portal session `portal_session`.

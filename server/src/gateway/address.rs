@@ -6,7 +6,7 @@ use app::model::{AppsAddressing, AppsSettings};
 use crate::http::origin::WebOrigin;
 
 /// What names the instance a gateway request is for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     /// The port its listener serves (per-instance ports).
     Port(u16),

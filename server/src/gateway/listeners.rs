@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use app::model::{AppsAddressing, AppsSettings};
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use tokio::sync::watch;
 
 use super::Gateway;
@@ -92,8 +93,12 @@ impl PortListeners {
             .into_make_service_with_connect_info::<SocketAddr>();
         let serving = handle.clone();
         match self.tls.clone() {
+            // TCP_NODELAY: an answer's head and body go out at once, not
+            // 40 ms apart (Nagle's algorithm against delayed ACKs).
             Some(tls) => {
-                let server = axum_server::from_tcp_rustls(listener, tls).handle(serving);
+                let server = axum_server::from_tcp(listener)
+                    .acceptor(RustlsAcceptor::new(tls).acceptor(NoDelayAcceptor::new()))
+                    .handle(serving);
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(app).await {
                         tracing::warn!(port, error = %e, "an application port stopped");
@@ -101,7 +106,9 @@ impl PortListeners {
                 });
             }
             None => {
-                let server = axum_server::from_tcp(listener).handle(serving);
+                let server = axum_server::from_tcp(listener)
+                    .acceptor(NoDelayAcceptor::new())
+                    .handle(serving);
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(app).await {
                         tracing::warn!(port, error = %e, "an application port stopped");

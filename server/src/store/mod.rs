@@ -21,6 +21,7 @@ pub mod users;
 pub mod zones;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// Bumped by each committed write (see [`Store::generation`]).
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -101,12 +104,19 @@ impl Store {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 readers,
+                generation: AtomicU64::new(0),
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How many write transactions this process has committed: what was
+    /// read at one generation still holds while it is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
     }
 }
 
@@ -151,6 +161,7 @@ impl Store {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = change(&tx)?;
             tx.commit()?;
+            inner.generation.fetch_add(1, Ordering::Release);
             Ok(value)
         })
         .await

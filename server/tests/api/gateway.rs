@@ -52,8 +52,15 @@ async fn application() -> u16 {
             }
         })
     }
+    async fn moved() -> impl axum::response::IntoResponse {
+        (
+            axum::http::StatusCode::FOUND,
+            [("location", "http://192.0.2.1/elsewhere")],
+        )
+    }
     let router = axum::Router::new()
         .route("/set-cookies", axum::routing::get(set_cookies))
+        .route("/moved", axum::routing::get(moved))
         .route("/socket", axum::routing::get(echo_socket))
         .fallback(echo);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -132,7 +139,12 @@ struct World {
 /// `colleague` is in science too, `stranger` in `arts`, `dana` administers
 /// science.
 async fn world() -> World {
-    let stack = stack_on(application().await);
+    world_on(application().await).await
+}
+
+/// The same, with the application's port `port`.
+async fn world_on(port: u16) -> World {
+    let stack = stack_on(port);
     let app = TestApp::builder()
         .fake_hosts()
         .stack_dir(stack.path().to_owned())
@@ -403,4 +415,39 @@ async fn a_websocket_passes_through_both_ways() {
         assert_eq!(back.into_text().unwrap().as_str(), text);
     }
     socket.close(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_from_the_guest_reaches_the_browser_unfollowed() {
+    let w = world().await;
+    w.owner
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
+        .await;
+    let client = browser(w.app.addr, &["wiki"]);
+    let response = client.get(format!("{}moved", w.url)).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["location"], "http://192.0.2.1/elsewhere");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_that_does_not_answer_gets_a_page_not_an_error() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = world_on(closed).await;
+    w.owner
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
+        .await;
+    let (status, body, _) = open(&browser(w.app.addr, &["wiki"]), &w.url).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("does not answer yet"), "{body}");
 }

@@ -91,8 +91,10 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   // sign-in carries over with a one-time ticket.
   const url = await page.locator('#app-url').getAttribute('href');
   assert.notEqual(new URL(url).origin, new URL(dpe.url).origin, url);
-  const wiki = await page.context().newPage();
-  await wiki.goto(url);
+  const [wiki] = await Promise.all([
+    page.context().waitForEvent('page'),
+    page.getByRole('link', { name: /^Open the application/ }).click(),
+  ]);
   await wiki.getByText(TITLE).first().waitFor();
   await shot(wiki, '23-wiki-itself');
   assert.equal(await wiki.title(), `start [${TITLE}]`);

@@ -451,3 +451,46 @@ async fn an_application_that_does_not_answer_gets_a_page_not_an_error() {
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("does not answer yet"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_instance_keeps_its_port_until_it_is_deleted() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let port = |view: &Value| {
+        Url::parse(view["url"].as_str().unwrap())
+            .unwrap()
+            .port()
+            .unwrap()
+    };
+    let (status, _) = admin
+        .put(
+            "/api/v1/settings/apps",
+            json!({"portal_origin": "https://dpe.example.org",
+                   "addressing": {"mode": "ports", "first": 31000, "last": 31001}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let a = admin.deployed("a").await.id;
+    let b = admin.deployed("b").await.id;
+    let (_, view_a) = admin.instance(a).await;
+    let (_, view_b) = admin.instance(b).await;
+    assert_eq!(view_a["url"], "https://dpe.example.org:31000/");
+    assert_eq!(port(&view_b), 31001);
+    let (status, refused) = admin.deploy("c").await;
+    assert_eq!(status, 409, "the range is full: {refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("31000 to 31001")
+    );
+    admin.wait_state(a, "running").await;
+    admin.remove(a).await;
+    let c = admin.deployed("c").await.id;
+    let (_, view_c) = admin.instance(c).await;
+    assert_eq!(port(&view_c), 31000, "a's port, freed");
+    let app = app.restart().await;
+    let admin = app.admin().await;
+    let (_, view_b) = admin.instance(b).await;
+    assert_eq!(port(&view_b), 31001, "the same after a restart");
+}

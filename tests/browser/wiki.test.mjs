@@ -149,6 +149,9 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await eve.goto(url);
   await eve.getByRole('heading', { name: 'Not shared with you' }).waitFor();
   await eve.close();
+  // Open made the wiki's tab the active one; a confirm() waits for its
+  // own tab to be active.
+  await page.bringToFront();
   page.once('dialog', (d) => d.accept());
   await page.getByRole('button', { name: 'Delete' }).click();
   await page.waitForURL('**/instances');

@@ -18,7 +18,10 @@ pub fn AppsSettingsPage() -> impl IntoView {
             <h1 class="page-title">"Where applications open"</h1>
             <p class="lede">
                 "Every instance's application opens through the appliance, at an address of its own, "
-                "so that applications cannot read each other's cookies or the portal's."
+                "so that an application's pages cannot act on the portal, or on another application, "
+                "as the person viewing them. Browsers share cookies across the ports of one host: "
+                "with ports, applications can read each other's (never dpe's own); a wildcard "
+                "domain keeps them apart."
             </p>
             <ErrorBanner message=general />
             <Show when=move || matches!(save.value().get(), Some(Ok(_)))>

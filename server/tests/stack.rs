@@ -88,14 +88,7 @@ async fn a_user_deploys_the_wiki_signs_in_as_its_admin_and_deletes_it() {
         .await;
     let client = app.admin().await;
     // The wiki opens through the gateway, at team-wiki.localhost, to all.
-    let (status, apps) = client
-        .put(
-            "/api/v1/settings/apps",
-            json!({"portal_origin": app.origin(),
-                   "addressing": {"mode": "domain", "domain": "localhost"}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{apps}");
+    client.open_apps_under(&app.origin(), "localhost").await;
     let started = Instant::now();
     let (status, accepted) = client
         .deploy_with(json!({"name": "team-wiki", "size": "small", "params": {

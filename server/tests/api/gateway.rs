@@ -153,14 +153,7 @@ async fn world_on(port: u16) -> World {
         .await;
     app.fake_host().lease_every_domain("127.0.0.1");
     let admin = app.api().signed_in(ADMIN, ADMIN_PASSWORD).await;
-    let (status, apps) = admin
-        .put(
-            "/api/v1/settings/apps",
-            json!({"portal_origin": app.origin(),
-                   "addressing": {"mode": "domain", "domain": "localhost"}}),
-        )
-        .await;
-    assert_eq!(status, 200, "{apps}");
+    admin.open_apps_under(&app.origin(), "localhost").await;
     let science = admin.create_department("science", None).await;
     let arts = admin.create_department("arts", None).await;
     admin

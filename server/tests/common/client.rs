@@ -298,6 +298,18 @@ impl Api {
     }
 }
 
+/// Where applications open.
+impl Api {
+    /// Applications open under `domain` (`NAME.DOMAIN` on the portal's
+    /// port), the portal at `portal_origin`; the test fails otherwise.
+    pub async fn open_apps_under(&self, portal_origin: &str, domain: &str) {
+        let body = json!({"portal_origin": portal_origin,
+                          "addressing": {"mode": "domain", "domain": domain}});
+        let (status, apps) = self.put("/api/v1/settings/apps", body).await;
+        assert_eq!(status, 200, "{apps}");
+    }
+}
+
 /// Departments and their members.
 impl Api {
     /// Creates department `name` below `parent`: its id.

@@ -311,12 +311,16 @@ pub async fn deploy_instance(
 }
 
 #[server(prefix = "/fn", endpoint = "instances")]
-pub async fn list_instances() -> Result<Vec<crate::model::InstanceView>, AppError> {
+pub async fn list_instances(
+    query: crate::model::InstanceQuery,
+) -> Result<crate::model::InstancePage, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-            service::<dyn InstanceService>()?.instances(who).await
+            service::<dyn InstanceService>()?
+                .instances(who, query)
+                .await
         }
         .await,
     )

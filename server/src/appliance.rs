@@ -35,6 +35,7 @@ mod directory_settings;
 mod errors;
 mod gateway_access;
 mod hosts;
+mod instance_query;
 mod instances;
 mod organisation;
 mod quotas;

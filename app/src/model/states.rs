@@ -447,3 +447,20 @@ text_enum! {
         Public = "public",
     }
 }
+
+text_enum! {
+    /// The order of an instance list. Every order ends on the id, so pages
+    /// cut by a cursor never skip or repeat an instance.
+    #[derive(Default)]
+    pub enum InstanceSort {
+        /// Newest deploy first (the default).
+        #[default]
+        Newest = "newest",
+        /// Oldest deploy first.
+        Oldest = "oldest",
+        /// By name, a to z.
+        Name = "name",
+        /// By name, z to a.
+        NameDesc = "name_desc",
+    }
+}

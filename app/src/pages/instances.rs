@@ -1,13 +1,109 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+use leptos_router::params::ParamsMap;
 
 use crate::api::list_instances;
 use crate::components::{Layout, Loading, StateBadge};
+use crate::error::AppError;
+use crate::model::{Health, InstanceQuery, InstanceSort, InstanceState, NetworkZone, Power};
 
-/// "My instances" (every instance, for admins).
+/// The states offered as filters, with their labels.
+const STATES: [(InstanceState, &str); 6] = [
+    (InstanceState::Ready(Power::Running), "Running"),
+    (InstanceState::Ready(Power::ShutOff), "Shut off"),
+    (InstanceState::Provisioning, "Deploying"),
+    (InstanceState::Failed, "Failed"),
+    (InstanceState::Deleting, "Deleting"),
+    (InstanceState::Ready(Power::Crashed), "Crashed"),
+];
+
+fn sort_label(sort: InstanceSort) -> &'static str {
+    match sort {
+        InstanceSort::Newest => "Newest first",
+        InstanceSort::Oldest => "Oldest first",
+        InstanceSort::Name => "Name, A to Z",
+        InstanceSort::NameDesc => "Name, Z to A",
+    }
+}
+
+/// The list's query from the address bar. Empty values are no filter, so
+/// the form's "any" choices leave the address clean.
+fn query_of(params: &ParamsMap) -> Result<InstanceQuery, AppError> {
+    let text = |key: &str| params.get(key).filter(|v| !v.is_empty());
+    fn parsed<T: std::str::FromStr>(
+        key: &str,
+        value: Option<String>,
+    ) -> Result<Option<T>, AppError> {
+        value
+            .map(|v| {
+                v.parse().map_err(|_| AppError::Invalid {
+                    field: key.into(),
+                    message: format!("{v:?} is not one of its choices"),
+                })
+            })
+            .transpose()
+    }
+    Ok(InstanceQuery {
+        q: text("q"),
+        state: parsed("state", text("state"))?,
+        health: parsed("health", text("health"))?,
+        zone: text("zone")
+            .map(|z| {
+                NetworkZone::parse(&z).ok_or_else(|| AppError::Invalid {
+                    field: "zone".into(),
+                    message: format!("{z:?} is not one of its choices"),
+                })
+            })
+            .transpose()?,
+        host: text("host"),
+        department: parsed("department", text("department"))?,
+        sort: parsed("sort", text("sort"))?,
+        limit: parsed("limit", text("limit"))?,
+        cursor: text("cursor"),
+    })
+}
+
+/// The address of the list for `params` with `key` set to `value` (or
+/// taken out), from its first page unless `key` is the cursor.
+fn with(params: &ParamsMap, key: &str, value: Option<&str>) -> String {
+    let mut next: ParamsMap = params
+        .into_iter()
+        .filter(|(k, v)| k.as_ref() != key && k.as_ref() != "cursor" && !v.is_empty())
+        .map(|(k, v)| (k.clone(), v.to_owned()))
+        .collect();
+    if let Some(value) = value {
+        next.insert(key.to_owned(), value.to_owned());
+    }
+    format!("/instances{}", next.to_query_string())
+}
+
+/// "My instances" (a department's, or every instance, for admins): a page
+/// at a time, searched, filtered and sorted from the address bar, so any
+/// view is a link and the form works without JavaScript.
 #[component]
 pub fn InstancesPage() -> impl IntoView {
-    let instances = Resource::new(|| (), |_| list_instances());
+    let params = use_query_map();
+    let query = Memo::new(move |_| query_of(&params.read()));
+    let page = Resource::new(
+        move || query.get(),
+        |query| async move {
+            match query {
+                Ok(query) => list_instances(query).await,
+                Err(e) => Err(e),
+            }
+        },
+    );
+    let value = move |key: &'static str| move || params.read().get(key).unwrap_or_default();
+    let chosen = move |key: &'static str, text: &'static str| {
+        move || params.read().get(key).as_deref() == Some(text)
+    };
+    let filtered = move || {
+        ["q", "state", "health", "zone", "host", "department"]
+            .iter()
+            .any(|k| params.read().get(k).is_some_and(|v| !v.is_empty()))
+    };
     view! {
         <Title text="Instances" />
         <Layout>
@@ -15,47 +111,114 @@ pub fn InstancesPage() -> impl IntoView {
                 <h1 class="page-title">"Instances"</h1>
                 <a class="button primary" href="/deploy">"Deploy"</a>
             </div>
-            <Suspense fallback=Loading>
+            <Form method="GET" action="" attr:class="card filters list-filters" attr:role="search">
+                <label for="filter-q" class="sr-only">"Search"</label>
+                <input id="filter-q" name="q" type="search" value=value("q")
+                    placeholder="Name, owner or department" />
+                <label for="filter-state" class="sr-only">"State"</label>
+                <select id="filter-state" name="state">
+                    <option value="" selected=move || value("state")().is_empty()>"Any state"</option>
+                    {STATES.iter().map(|&(state, label)| view! {
+                        <option value=state.as_str() selected=chosen("state", state.as_str())>{label}</option>
+                    }).collect_view()}
+                </select>
+                <label for="filter-health" class="sr-only">"Health"</label>
+                <select id="filter-health" name="health">
+                    <option value="" selected=move || value("health")().is_empty()>"Any health"</option>
+                    {Health::ALL.iter().map(|&h| view! {
+                        <option value=h.as_str() selected=chosen("health", h.as_str())>{h.as_str()}</option>
+                    }).collect_view()}
+                </select>
+                <label for="filter-zone" class="sr-only">"Network"</label>
+                <select id="filter-zone" name="zone">
+                    <option value="" selected=move || value("zone")().is_empty()>"Any network"</option>
+                    <option value="inside" selected=chosen("zone", "inside")>"Inside"</option>
+                    <option value="outside" selected=chosen("zone", "outside")>"Outside"</option>
+                </select>
+                <label for="filter-sort" class="sr-only">"Order"</label>
+                <select id="filter-sort" name="sort">
+                    {InstanceSort::ALL.iter().map(|&s| view! {
+                        <option value=s.as_str() selected=chosen("sort", s.as_str())>{sort_label(s)}</option>
+                    }).collect_view()}
+                </select>
+                {move || params.read().get("host").filter(|h| !h.is_empty()).map(|host| view! {
+                    <input type="hidden" name="host" value=host.clone() />
+                    <a class="chip" href=with(&params.read(), "host", None)
+                        title="Show every host">"Host: "{host}" ✕"</a>
+                })}
+                {move || params.read().get("department").filter(|d| !d.is_empty()).map(|d| view! {
+                    <input type="hidden" name="department" value=d.clone() />
+                    <a class="chip" href=with(&params.read(), "department", None)
+                        title="Show every department">"Department "{d}" ✕"</a>
+                })}
+                <button type="submit" class="button">"Search"</button>
+                {move || filtered().then(|| view! { <a href="/instances">"Clear"</a> })}
+            </Form>
+            <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    match instances.await {
-                        Ok(list) if list.is_empty() => view! {
+                    match page.await {
+                        Ok(page) if page.items.is_empty() && !filtered() && params.read().get("cursor").is_none() => view! {
                             <section class="card empty">
                                 <p>"Nothing deployed yet."</p>
                                 <a class="button primary" href="/deploy">"Deploy your first instance"</a>
                             </section>
                         }.into_any(),
-                        Ok(list) => view! {
-                            <section class="card">
-                                <table>
-                                    <thead><tr>
-                                        <th scope="col">"Name"</th><th scope="col">"State"</th>
-                                        <th scope="col">"Address"</th><th scope="col">"Size"</th>
-                                        <th scope="col">"Owner"</th><th scope="col">"Host"</th>
-                                        <th scope="col"><span class="sr-only">"Application"</span></th>
-                                    </tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|i| view! {
-                                            <tr>
-                                                <td><a href=format!("/instances/{}", i.id)>{i.name}</a></td>
-                                                <td><StateBadge state=i.state /></td>
-                                                <td>{i.ip.unwrap_or_else(|| "—".into())}</td>
-                                                <td>{i.size}</td>
-                                                <td>{i.owner}</td>
-                                                <td>{i.host.unwrap_or_else(|| "—".into())}</td>
-                                                <td>{i.url.map(|url| view! {
-                                                    <a class="button" href=url target="_blank" rel="noopener"
-                                                        title="Opens its application in a new tab">"Open"</a>
-                                                })}</td>
-                                            </tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
+                        Ok(page) if page.items.is_empty() => view! {
+                            <section class="card empty">
+                                <p>"No instance matches."</p>
+                                <a class="button" href="/instances">"Show all instances"</a>
                             </section>
                         }.into_any(),
+                        Ok(page) => {
+                            let next = page.next.map(|cursor| with(&params.read(), "cursor", Some(&cursor)));
+                            let paged = params.read().get("cursor").is_some();
+                            view! {
+                                <section class="card">
+                                    <table class="instances">
+                                        <thead><tr>
+                                            <th scope="col">"Name"</th><th scope="col">"State"</th>
+                                            <th scope="col">"Address"</th><th scope="col">"Size"</th>
+                                            <th scope="col">"Owner"</th><th scope="col">"Host"</th>
+                                            <th scope="col"><span class="sr-only">"Application"</span></th>
+                                        </tr></thead>
+                                        <tbody>
+                                            {page.items.into_iter().map(|i| view! {
+                                                <tr>
+                                                    <td><a href=format!("/instances/{}", i.id)>{i.name}</a></td>
+                                                    <td><StateBadge state=i.state /></td>
+                                                    <td>{i.ip.unwrap_or_else(|| "—".into())}</td>
+                                                    <td>{i.size}</td>
+                                                    <td>{i.owner}</td>
+                                                    <td>{match i.host {
+                                                        Some(host) => { let only = with(&params.read(), "host", Some(&host)); view! {
+                                                            <a href=only
+                                                                title="Only this host's instances">{host}</a>
+                                                        }.into_any() },
+                                                        None => "—".into_any(),
+                                                    }}</td>
+                                                    <td>{i.url.map(|url| view! {
+                                                        <a class="button" href=url target="_blank" rel="noopener"
+                                                            title="Opens its application in a new tab">"Open"</a>
+                                                    })}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                    <nav class="pager" aria-label="Pages">
+                                        {paged.then(|| view! {
+                                            <a class="button" href=with(&params.read(), "cursor", None)>"First page"</a>
+                                        })}
+                                        {next.map(|next| view! {
+                                            <a class="button" rel="next" href=next>"Next page"</a>
+                                        })}
+                                    </nav>
+                                </section>
+                            }.into_any()
+                        }
                         Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
                 })}
-            </Suspense>
+            </Transition>
         </Layout>
     }
 }

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 
 use crate::error::AppError;
 use crate::model::{
-    Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceView, Principal, StackInfo,
-    TaskKind, TaskView,
+    Accepted, AppsSettings, DeployRequest, InstancePage, InstancePatch, InstanceQuery,
+    InstanceView, Principal, StackInfo, TaskKind, TaskView,
 };
 
 #[async_trait]
@@ -15,8 +15,13 @@ pub trait InstanceService: Send + Sync + 'static {
     async fn stack(&self) -> Result<StackInfo, AppError>;
     /// Validates and accepts a deploy; the work runs as a task.
     async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError>;
-    /// The instances `who` may see: their own, or all for admins.
-    async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError>;
+    /// One page of the instances `who` may see (their own; a department
+    /// admin's departments' too; all for admins) that `query` names.
+    async fn instances(
+        &self,
+        who: &Principal,
+        query: InstanceQuery,
+    ) -> Result<InstancePage, AppError>;
     /// One instance; `NotFound` when `who` may not see it.
     async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError>;
     /// Changes what `patch` names (who may open it); audited.

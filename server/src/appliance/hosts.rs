@@ -9,20 +9,14 @@ use async_trait::async_trait;
 use super::Appliance;
 use super::errors::{engine_err, store_err};
 use super::setup::{Patience, probe_new_host};
-use crate::blocking::run_blocking;
-use crate::engine::probe;
 use crate::store::audit::Audit;
 use crate::store::hosts;
 
 impl Appliance {
-    /// A pool host's status through the engine's kept connection (cheap);
-    /// an unreachable one says why.
-    pub(super) async fn host_status(&self, row: hosts::HostRow) -> HostStatus {
-        let facts = match self.engine.connect(row.id).await {
-            Ok(host) => run_blocking(move || host.facts()).await,
-            Err(e) => Err(e),
-        };
-        let probe = facts.unwrap_or_else(|e| probe::disconnected(&row.uri, &e));
+    /// A pool host's status at the reconciler's last look (from memory:
+    /// no page waits on libvirt); an unreachable one says why.
+    pub(super) fn host_status(&self, row: hosts::HostRow) -> HostStatus {
+        let probe = self.engine.host_probe(&row);
         HostStatus {
             probe,
             id: row.id,
@@ -37,7 +31,7 @@ impl Appliance {
 impl HostService for Appliance {
     async fn hosts(&self) -> Result<Vec<HostStatus>, AppError> {
         let rows = self.store.read(hosts::list).await.map_err(store_err)?;
-        Ok(futures::future::join_all(rows.into_iter().map(|r| self.host_status(r))).await)
+        Ok(rows.into_iter().map(|r| self.host_status(r)).collect())
     }
 
     async fn add_host(&self, who: &Principal, request: AddHost) -> Result<HostStatus, AppError> {
@@ -70,7 +64,7 @@ impl HostService for Appliance {
             .into_iter()
             .find(|h| h.id == id)
             .ok_or(AppError::Internal)?;
-        Ok(self.host_status(row).await)
+        Ok(self.host_status(row))
     }
 
     async fn remove_host(&self, who: &Principal, id: i64) -> Result<(), AppError> {

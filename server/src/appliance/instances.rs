@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use app::error::AppError;
 use app::model::{
-    Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceState, InstanceStatus,
-    InstanceView, ParamInfo, Principal, Role, SizeInfo, StackInfo, StepState, StepView, TaskKind,
-    TaskView,
+    Accepted, AppsSettings, DeployRequest, InstancePage, InstancePatch, InstanceQuery,
+    InstanceState, InstanceStatus, InstanceView, ParamInfo, Principal, SizeInfo, StackInfo,
+    StepState, StepView, TaskKind, TaskView,
 };
 use app::policy::may_use;
 use app::service::{InstanceService, TaskUpdates};
@@ -15,6 +15,7 @@ use app::validate;
 use async_trait::async_trait;
 
 use super::errors::{engine_err, refusal_err, store_err};
+use super::instance_query::{cursor_after, list_query};
 use super::{Appliance, rfc3339_ms};
 use crate::blocking::run_blocking;
 use crate::engine::runtime::DeployPlan;
@@ -23,7 +24,7 @@ use crate::stack::Stack;
 use crate::store::audit::Audit;
 use crate::store::instances::InstanceRow;
 use crate::store::tasks::TaskRow;
-use crate::store::{Store, StoreError, hosts, instances, tasks};
+use crate::store::{Store, StoreError, hosts, instance_list, instances, tasks};
 use tokio::sync::broadcast;
 
 /// Whether an instance in `status` may start a task of `kind`: every
@@ -209,21 +210,32 @@ impl InstanceService for Appliance {
         }
     }
 
-    async fn instances(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError> {
-        let owner = match who.role {
-            Role::Admin | Role::DepartmentAdmin => None,
-            Role::User => Some(who.user_id),
-        };
-        let rows = self
+    async fn instances(
+        &self,
+        who: &Principal,
+        query: InstanceQuery,
+    ) -> Result<InstancePage, AppError> {
+        let sort = query.sort.unwrap_or_default();
+        let list = list_query(who, query)?;
+        let (rows, more) = self
             .store
-            .read(move |c| instances::list(c, owner))
+            .read(move |c| instance_list::page(c, &list))
             .await
             .map_err(store_err)?;
-        Ok(rows
-            .into_iter()
-            .filter(|r| may_use(who, r.owner_id, r.department_id))
-            .map(|r| self.instance_view(r))
-            .collect())
+        let next = match rows.last() {
+            Some(last) if more => Some(cursor_after(sort, last)),
+            Some(_) | None => None,
+        };
+        Ok(InstancePage {
+            // The query already keeps to what `who` may see; this is the
+            // rule itself, should the two ever part.
+            items: rows
+                .into_iter()
+                .filter(|r| may_use(who, r.owner_id, r.department_id))
+                .map(|r| self.instance_view(r))
+                .collect(),
+            next,
+        })
     }
 
     async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError> {

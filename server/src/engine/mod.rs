@@ -13,6 +13,7 @@ mod definition;
 mod driver;
 pub mod golden;
 mod health;
+mod host_status;
 pub mod hosts;
 pub mod hypervisor;
 mod leases;

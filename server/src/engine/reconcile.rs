@@ -24,10 +24,11 @@ struct Listing {
 }
 
 impl Engine {
-    /// One pass: power states and addresses from libvirt; orphans removed.
+    /// One pass: each host's status, power states and addresses from
+    /// libvirt; orphans removed.
     pub async fn reconcile_once(&self) -> Result<(), EngineError> {
         for h in self.store.read(crate::store::hosts::list).await? {
-            let Ok(conn) = self.connect(h.id).await else {
+            let Some(conn) = self.look_at(&h).await else {
                 continue;
             };
             self.reconcile_host(&h, conn).await?;

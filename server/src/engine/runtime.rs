@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use super::EngineError;
 use super::connector::Connector;
 use super::golden::ImageIdentity;
+use super::host_status::HostStatuses;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
 use super::volumes;
@@ -56,6 +57,8 @@ pub struct Engine {
     pub(super) identity: tokio::sync::OnceCell<ImageIdentity>,
     pub(super) events: broadcast::Sender<i64>,
     pub(super) orphans: Mutex<Vec<String>>,
+    /// Each host at the reconciler's last look.
+    pub(super) host_statuses: HostStatuses,
     pub(super) http: reqwest::Client,
 }
 
@@ -89,23 +92,39 @@ impl Engine {
             identity: tokio::sync::OnceCell::new(),
             events: broadcast::channel(1024).0,
             orphans: Mutex::new(Vec::new()),
+            host_statuses: HostStatuses::default(),
             http: super::health::client()?,
         });
-        engine.sync_hosts().await?;
+        // No look at the hosts yet: the reconciler's first pass does that
+        // at once, and a host that does not answer must not hold up start.
+        engine.register_hosts().await?;
         Ok(engine)
     }
 
     /// Registers the store's hosts with the connection pool.
-    pub async fn sync_hosts(&self) -> Result<(), EngineError> {
-        for h in self.store.read(hosts::list).await? {
+    async fn register_hosts(&self) -> Result<Vec<hosts::HostRow>, EngineError> {
+        let rows = self.store.read(hosts::list).await?;
+        for h in &rows {
             self.hosts.register(h.id, &h.uri);
+        }
+        Ok(rows)
+    }
+
+    /// Registers hosts just added to the store, and looks at them (so
+    /// their page shows them at once, not after the next pass).
+    pub async fn sync_hosts(&self) -> Result<(), EngineError> {
+        for h in self.register_hosts().await? {
+            if !self.host_statuses.has(h.id) {
+                self.look_at(&h).await;
+            }
         }
         Ok(())
     }
 
-    /// Drops a removed host's connection.
+    /// Drops a removed host's connection and status.
     pub fn forget_host(&self, host_id: i64) {
         self.hosts.forget(host_id);
+        self.host_statuses.forget(host_id);
     }
 
     /// Resumes cut-off tasks and starts the reconcile loop.

@@ -74,7 +74,7 @@ pub struct InstanceRow {
 // `t.state = 'running'` is written out, not bound: SQLite uses the partial
 // index `one_running_task_per_instance` only for the very predicate it was
 // made with. `running_task_predicate_is_task_state_running` keeps it true.
-const SELECT: &str = "
+pub(super) const SELECT: &str = "
     SELECT i.id, i.uuid, i.name, i.owner_id, u.username, i.size, i.vcpus, i.memory_mib,
            i.disk_gib, i.host_id, h.name, i.network, i.mac, i.params, i.status, i.power, i.ip,
            i.error, i.created_at,
@@ -85,7 +85,7 @@ const SELECT: &str = "
     JOIN users u ON u.id = i.owner_id
     LEFT JOIN hosts h ON h.id = i.host_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     let power: String = r.get(15)?;
     let zone: String = r.get(24)?;
     Ok(InstanceRow {

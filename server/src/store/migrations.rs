@@ -297,6 +297,26 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX gateway_sessions_by_portal_session ON gateway_sessions (portal_session);
         "#,
     },
+    Migration {
+        version: 11,
+        name: "instance lists a page at a time",
+        sql: r#"
+            -- Instance lists are read a page at a time, in an order that
+            -- ends on the id (store/instance_list.rs). Each filter's index
+            -- goes on in that order, so a page reads its own rows and
+            -- stops: no sort of the whole table, at any depth.
+            DROP INDEX instances_by_owner;
+            CREATE INDEX instances_by_owner ON instances (owner_id, created_at, id);
+            DROP INDEX instances_by_host;
+            CREATE INDEX instances_by_host ON instances (host_id, created_at, id);
+            DROP INDEX instances_by_department;
+            CREATE INDEX instances_by_department
+                ON instances (department_id, created_at, id);
+            CREATE INDEX instances_by_created ON instances (created_at, id);
+            CREATE INDEX instances_by_status ON instances (status, created_at, id);
+            CREATE INDEX instances_by_health ON instances (health, created_at, id);
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -8,6 +8,7 @@ pub mod directory;
 mod error;
 pub mod gateway;
 pub mod hosts;
+pub mod instance_list;
 pub mod instances;
 pub mod migrations;
 mod quota_columns;

@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod gateway;
+mod instance_list;
 mod sessions;
 mod setup;
 mod tokens;
@@ -110,6 +111,36 @@ async fn members_see_whether_hosts_are_available_not_how_they_are_reached() {
         assert!(!host.to_string().contains(hidden), "{hidden} in {host}");
     }
     assert!(admin_view["hosts"][0].to_string().contains(&storage));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_show_hosts_as_last_seen_and_never_ask_libvirt_themselves() {
+    // One pass of the reconciler at start, then none for an hour.
+    let app = TestApp::builder()
+        .fake_hosts()
+        .reconcile_every(std::time::Duration::from_secs(3600))
+        .set_up()
+        .start()
+        .await;
+    let admin = app.admin().await;
+    let (status, first) = admin.post_empty("/fn/dashboard").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["hosts"][0]["probe"]["connected"], true, "{first}");
+    let looks = app.fake_host().calls("facts");
+    assert!(looks >= 1, "setup looked at its host");
+    for _ in 0..10 {
+        let (status, view) = admin.post_empty("/fn/dashboard").await;
+        assert_eq!(status, 200);
+        assert_eq!(view["hosts"][0]["probe"]["hostname"], "fake", "{view}");
+        let (status, hosts) = admin.get("/api/v1/hosts").await;
+        assert_eq!(status, 200);
+        assert_eq!(hosts[0]["probe"]["connected"], true, "{hosts}");
+    }
+    assert_eq!(
+        app.fake_host().calls("facts"),
+        looks,
+        "no render asked libvirt"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,6 +48,8 @@ struct State {
     failures: Vec<Failure>,
     /// The address every dpe domain's lease gives, if any.
     lease_ip: Option<String>,
+    /// How often each call was made.
+    calls: HashMap<&'static str, usize>,
 }
 
 pub struct FakeHost {
@@ -84,6 +86,11 @@ impl FakeHost {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How many times `call` (a `Hypervisor` method's name) was made.
+    pub fn calls(&self, call: &'static str) -> usize {
+        self.state().calls.get(call).copied().unwrap_or(0)
+    }
+
     /// Makes the next call of `call` (a `Hypervisor` method's name) fail.
     pub fn fail_next(&self, call: &'static str) {
         self.fail_next_on(call, "");
@@ -112,6 +119,7 @@ impl FakeHost {
     /// Fails this call if a test asked for it, as libvirt would.
     fn call(&self, call: &'static str, argument: &str) -> Result<(), EngineError> {
         let mut state = self.state();
+        *state.calls.entry(call).or_default() += 1;
         let Some(pos) = state
             .failures
             .iter()

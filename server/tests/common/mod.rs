@@ -40,6 +40,7 @@ pub struct TestAppBuilder {
     secure_cookies: bool,
     session_max_hours: u32,
     directory_recheck_minutes: u32,
+    reconcile_interval_ms: u64,
     fake: Option<Arc<FakeConnector>>,
 }
 
@@ -99,6 +100,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// How often the reconciler makes its pass (default 200 ms).
+    pub fn reconcile_every(mut self, interval: std::time::Duration) -> Self {
+        self.reconcile_interval_ms = u64::try_from(interval.as_millis()).unwrap();
+        self
+    }
+
     /// A built golden image (default: stand-in files for the test driver).
     pub fn image_dir(mut self, dir: PathBuf) -> Self {
         self.image_dir = Some(dir);
@@ -138,7 +145,7 @@ impl TestAppBuilder {
             secure_cookies: self.secure_cookies,
             session_max_hours: self.session_max_hours,
             image_dir: images.clone(),
-            reconcile_interval_ms: 200,
+            reconcile_interval_ms: self.reconcile_interval_ms,
             // Each test app has a pool of its own on the shared libvirtd.
             storage_pool: format!("dpe-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             sign_in_per_account: NonZeroU32::new(self.per_account).unwrap(),
@@ -215,6 +222,7 @@ impl TestApp {
             secure_cookies: false,
             session_max_hours: Config::default().session_max_hours,
             directory_recheck_minutes: Config::default().directory_recheck_minutes,
+            reconcile_interval_ms: 200,
             fake: None,
         }
     }

@@ -2,19 +2,20 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use app::model::{
-    Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceView, StackInfo, TaskKind,
-    TaskView,
+    Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceQuery, InstanceView, StackInfo,
+    TaskKind, TaskView,
 };
 use app::policy::{Action, authorize};
 use app::service::{InstanceService, RequestContext};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::LINK;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::{Extension, Json};
 use futures::Stream;
 use serde::Serialize;
 
-use super::{ApiJson, ApiResult, IdPath};
+use super::{ApiJson, ApiQuery, ApiResult, IdPath};
 
 /// The stack users deploy: sizes and parameters.
 #[utoipa::path(get, path = "/api/v1/stack", tag = "instances",
@@ -42,15 +43,36 @@ pub async fn deploy(
     Ok((StatusCode::ACCEPTED, Json(service.deploy(who, body).await?)))
 }
 
-/// Your instances (all of them for admins).
-#[utoipa::path(get, path = "/api/v1/instances", tag = "instances",
-    responses((status = 200, body = [InstanceView])), security(("session" = []), ("bearer" = [])))]
+/// One page of your instances (a department admin's departments' too;
+/// all of them for admins), filtered, searched and sorted as the query
+/// says. When more follow, the `Link` header's `rel="next"` address holds
+/// the same query with the next page's `cursor`.
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(InstanceQuery),
+    responses((status = 200, body = [InstanceView], headers(("Link" = String,
+                description = "`<...&cursor=...>; rel=\"next\"` while more pages follow"))),
+              (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
 pub async fn list(
     State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
-) -> ApiResult<Json<Vec<InstanceView>>> {
+    ApiQuery(query): ApiQuery<InstanceQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<InstanceView>>)> {
     let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-    Ok(Json(service.instances(who).await?))
+    let page = service.instances(who, query.clone()).await?;
+    let mut headers = HeaderMap::new();
+    if let Some(next) = page.next {
+        let next = InstanceQuery {
+            cursor: Some(next),
+            ..query
+        };
+        // Serializing our own struct of strings and numbers cannot fail.
+        let query = serde_urlencoded::to_string(&next).unwrap_or_default();
+        let link = format!("</api/v1/instances?{query}>; rel=\"next\"");
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(LINK, value);
+        }
+    }
+    Ok((headers, Json(page.items)))
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances",

@@ -1,0 +1,452 @@
+//! Instance lists a page at a time: filtered, searched and ordered in SQL,
+//! each page starting after the last row of the one before (keyset
+//! paging: a page deep in the list costs what the first one does, and an
+//! instance deployed meanwhile never shifts the pages).
+
+use app::model::{Health, InstanceState, NetworkZone};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use super::StoreError;
+use super::instances::{InstanceRow, SELECT, from_row};
+
+/// Whose instances a list may hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every instance (appliance admins).
+    All,
+    /// One account's own.
+    Owner(i64),
+    /// One account's own and those charged to these departments
+    /// (department admins).
+    OwnerOrDepartments { owner: i64, departments: Vec<i64> },
+}
+
+/// The order of a list, and where its page starts: after the sort key of
+/// the last row of the page before (`None`: the first page). Every order
+/// ends on the id, which breaks ties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// By deploy time.
+    Created {
+        descending: bool,
+        after: Option<(i64, i64)>,
+    },
+    /// By name.
+    Name {
+        descending: bool,
+        after: Option<(String, i64)>,
+    },
+}
+
+/// One page's worth of a list: all given filters apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub visible: Visibility,
+    /// Found, in any case, in the name, the owner's or the department's name.
+    pub text: Option<String>,
+    pub state: Option<InstanceState>,
+    pub health: Option<Health>,
+    pub zone: Option<NetworkZone>,
+    /// A host's name.
+    pub host: Option<String>,
+    pub department: Option<i64>,
+    pub order: Order,
+    pub limit: u32,
+}
+
+/// The SQL and its parameters for `query`, fetching one row more than a
+/// page so the caller knows whether another page follows.
+fn statement(query: &ListQuery) -> (String, Vec<Value>) {
+    let mut sql = String::from(SELECT);
+    let mut args: Vec<Value> = Vec::new();
+    let bind = |args: &mut Vec<Value>, value: Value| {
+        args.push(value);
+        format!("?{}", args.len())
+    };
+    if query.text.is_some() {
+        sql.push_str(" LEFT JOIN departments d ON d.id = i.department_id");
+    }
+    sql.push_str(" WHERE 1");
+    match &query.visible {
+        Visibility::All => {}
+        Visibility::Owner(owner) => {
+            let p = bind(&mut args, Value::Integer(*owner));
+            sql.push_str(&format!(" AND i.owner_id = {p}"));
+        }
+        Visibility::OwnerOrDepartments { owner, departments } => {
+            let p = bind(&mut args, Value::Integer(*owner));
+            // Ids are integers: written out, so the planner sees each one.
+            let ids = departments
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            sql.push_str(&format!(
+                " AND (i.owner_id = {p} OR i.department_id IN ({ids}))"
+            ));
+        }
+    }
+    if let Some(text) = &query.text {
+        let pattern = format!("%{}%", escape_like(text));
+        let p = bind(&mut args, Value::Text(pattern));
+        sql.push_str(&format!(
+            " AND (i.name LIKE {p} ESCAPE '\\' OR u.username LIKE {p} ESCAPE '\\' \
+               OR d.name LIKE {p} ESCAPE '\\')"
+        ));
+    }
+    if let Some(state) = query.state {
+        let p = bind(&mut args, Value::Text(state.status().as_str().into()));
+        sql.push_str(&format!(" AND i.status = {p}"));
+        match state {
+            InstanceState::Ready(power) => {
+                let p = bind(&mut args, Value::Text(power.as_str().into()));
+                sql.push_str(&format!(" AND i.power = {p}"));
+            }
+            InstanceState::Provisioning | InstanceState::Failed | InstanceState::Deleting => {}
+        }
+    }
+    if let Some(health) = query.health {
+        let p = bind(&mut args, Value::Text(health.as_str().into()));
+        sql.push_str(&format!(" AND i.health = {p}"));
+    }
+    if let Some(zone) = query.zone {
+        let p = bind(&mut args, Value::Text(zone.as_str().into()));
+        sql.push_str(&format!(" AND i.zone = {p}"));
+    }
+    if let Some(host) = &query.host {
+        let p = bind(&mut args, Value::Text(host.clone()));
+        sql.push_str(&format!(
+            " AND i.host_id = (SELECT id FROM hosts WHERE name = {p})"
+        ));
+    }
+    if let Some(department) = query.department {
+        let p = bind(&mut args, Value::Integer(department));
+        sql.push_str(&format!(" AND i.department_id = {p}"));
+    }
+    let (column, descending, after) = match &query.order {
+        Order::Created { descending, after } => (
+            "i.created_at",
+            *descending,
+            after.map(|(at, id)| (Value::Integer(at), id)),
+        ),
+        Order::Name { descending, after } => (
+            "i.name",
+            *descending,
+            after.clone().map(|(name, id)| (Value::Text(name), id)),
+        ),
+    };
+    if let Some((key, id)) = after {
+        let k = bind(&mut args, key);
+        let i = bind(&mut args, Value::Integer(id));
+        let op = if descending { "<" } else { ">" };
+        sql.push_str(&format!(" AND ({column}, i.id) {op} ({k}, {i})"));
+    }
+    let direction = if descending { "DESC" } else { "ASC" };
+    let limit = bind(&mut args, Value::Integer(i64::from(query.limit) + 1));
+    sql.push_str(&format!(
+        " ORDER BY {column} {direction}, i.id {direction} LIMIT {limit}"
+    ));
+    (sql, args)
+}
+
+/// `text` matched literally by LIKE (with `ESCAPE '\'`).
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A page of at most `query.limit` instances, and whether more follow.
+pub fn page(conn: &Connection, query: &ListQuery) -> Result<(Vec<InstanceRow>, bool), StoreError> {
+    let (sql, args) = statement(query);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows: Vec<InstanceRow> = stmt
+        .query_map(rusqlite::params_from_iter(args), from_row)?
+        .collect::<Result<_, _>>()?;
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok((rows, more))
+}
+
+#[cfg(test)]
+mod tests {
+    use app::model::{InstanceStatus, Power, Role};
+
+    use super::*;
+    use crate::store::instances::{self, NewInstance};
+    use crate::store::test_support::memory_store;
+    use crate::store::{departments, hosts, users};
+
+    /// 3 accounts, 2 departments, 1 host and 120 instances: owners,
+    /// departments and states in turn, and names that do not follow
+    /// the deploy order.
+    fn seeded() -> Connection {
+        let conn = memory_store();
+        let science = departments::insert(&conn, "science", None).unwrap();
+        let arts = departments::insert(&conn, "arts", None).unwrap();
+        let owners = [
+            users::insert(&conn, "ann", None, Role::User).unwrap(),
+            users::insert(&conn, "bob", None, Role::User).unwrap(),
+            users::insert(&conn, "cy_100%", None, Role::User).unwrap(),
+        ];
+        let host = hosts::insert(&conn, "h1", "test:///default", "/tmp", "default").unwrap();
+        for n in 0..120_i64 {
+            let name = format!("wiki-{:03}", (n * 37) % 120);
+            let uuid = format!("uuid-{n}");
+            let mac = format!("52:54:00:00:00:{n:02x}");
+            let id = instances::insert(
+                &conn,
+                &NewInstance {
+                    uuid: &uuid,
+                    name: &name,
+                    owner_id: owners[usize::try_from(n % 3).unwrap()],
+                    size: "small",
+                    vcpus: 1,
+                    memory_mib: 512,
+                    disk_gib: 1,
+                    network: "default",
+                    mac: &mac,
+                    params_json: "{}",
+                    health_expect: "",
+                    zone: NetworkZone::Inside,
+                    static_address: None,
+                    static_network: None,
+                    department_id: Some(if n % 2 == 0 { science } else { arts }),
+                    volume_stem: &uuid,
+                    app_port: None,
+                },
+            )
+            .unwrap();
+            // Deploys a few seconds apart, some in the same second.
+            conn.execute(
+                "UPDATE instances SET created_at = ?2, host_id = ?3 WHERE id = ?1",
+                rusqlite::params![id, 1_000 + n / 2, host],
+            )
+            .unwrap();
+            if n % 4 == 0 {
+                instances::set_status(&conn, id, InstanceStatus::Ready, None).unwrap();
+                instances::observe(&conn, id, Power::Running, None).unwrap();
+            }
+        }
+        conn
+    }
+
+    fn query(visible: Visibility, order: Order) -> ListQuery {
+        ListQuery {
+            visible,
+            text: None,
+            state: None,
+            health: None,
+            zone: None,
+            host: None,
+            department: None,
+            order,
+            limit: 7,
+        }
+    }
+
+    /// Every page of `query`, following each page's last row.
+    fn walk(conn: &Connection, mut query: ListQuery) -> Vec<InstanceRow> {
+        let mut all = Vec::new();
+        loop {
+            let (rows, more) = page(conn, &query).unwrap();
+            assert!(rows.len() <= 7);
+            let Some(last) = rows.last().cloned() else {
+                assert!(!more);
+                return all;
+            };
+            all.extend(rows);
+            if !more {
+                return all;
+            }
+            query.order = match query.order {
+                Order::Created { descending, .. } => Order::Created {
+                    descending,
+                    after: Some((last.created_at, last.id)),
+                },
+                Order::Name { descending, .. } => Order::Name {
+                    descending,
+                    after: Some((last.name, last.id)),
+                },
+            };
+        }
+    }
+
+    fn orders() -> [Order; 4] {
+        [
+            Order::Created {
+                descending: true,
+                after: None,
+            },
+            Order::Created {
+                descending: false,
+                after: None,
+            },
+            Order::Name {
+                descending: false,
+                after: None,
+            },
+            Order::Name {
+                descending: true,
+                after: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn pages_in_every_order_hold_every_instance_once_in_that_order() {
+        let conn = seeded();
+        let everything = instances::list(&conn, None).unwrap();
+        for order in orders() {
+            let mut expected = everything.clone();
+            match &order {
+                Order::Created { descending, .. } => {
+                    expected.sort_by_key(|r| (r.created_at, r.id));
+                    if *descending {
+                        expected.reverse();
+                    }
+                }
+                Order::Name { descending, .. } => {
+                    expected.sort_by(|a, b| a.name.cmp(&b.name));
+                    if *descending {
+                        expected.reverse();
+                    }
+                }
+            }
+            let ids = |rows: &[InstanceRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+            let walked = walk(&conn, query(Visibility::All, order.clone()));
+            assert_eq!(ids(&walked), ids(&expected), "{order:?}");
+        }
+    }
+
+    #[test]
+    fn a_list_holds_only_what_its_reader_may_see_and_what_the_filters_name() {
+        let conn = seeded();
+        let ann = users::by_name(&conn, "ann").unwrap().unwrap().id;
+        let order = Order::Created {
+            descending: true,
+            after: None,
+        };
+        let own = walk(&conn, query(Visibility::Owner(ann), order.clone()));
+        assert_eq!(own.len(), 40);
+        assert!(own.iter().all(|r| r.owner_id == ann));
+
+        let science: i64 = conn
+            .query_row(
+                "SELECT id FROM departments WHERE name = 'science'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let managed = Visibility::OwnerOrDepartments {
+            owner: ann,
+            departments: vec![science],
+        };
+        let seen = walk(&conn, query(managed, order.clone()));
+        // ann's 40 (n % 3 == 0) and science's 60 (n % 2 == 0), 20 in both
+        assert_eq!(seen.len(), 80);
+
+        let mut running = query(Visibility::All, order.clone());
+        running.state = Some(InstanceState::Ready(Power::Running));
+        assert_eq!(walk(&conn, running).len(), 30);
+        let mut provisioning = query(Visibility::All, order.clone());
+        provisioning.state = Some(InstanceState::Provisioning);
+        assert_eq!(walk(&conn, provisioning).len(), 90);
+
+        let mut by_name = query(Visibility::All, order.clone());
+        by_name.text = Some("WIKI-01".into());
+        let found = walk(&conn, by_name);
+        assert_eq!(found.len(), 10, "wiki-010 to wiki-019");
+
+        let mut by_department = query(Visibility::All, order.clone());
+        by_department.text = Some("arts".into());
+        assert_eq!(walk(&conn, by_department).len(), 60);
+
+        // `%` and `_` are literal: only cy_100%'s, never everyone's.
+        let mut literal = query(Visibility::All, order.clone());
+        literal.text = Some("_100%".into());
+        assert_eq!(walk(&conn, literal).len(), 40);
+        let mut nothing = query(Visibility::All, order);
+        nothing.text = Some("%%".into());
+        assert_eq!(walk(&conn, nothing).len(), 0);
+    }
+
+    /// Every combination of reader, filter, search and order: SQLite's
+    /// plan for it must read the instances through an index, never by
+    /// scanning the table.
+    #[test]
+    fn no_list_query_scans_a_table() {
+        let conn = seeded();
+        let readers = [
+            Visibility::All,
+            Visibility::Owner(1),
+            Visibility::OwnerOrDepartments {
+                owner: 1,
+                departments: vec![1, 2],
+            },
+        ];
+        type Filter = fn(&mut ListQuery);
+        // Whether the filter has an index of its own: then the plan must
+        // seek to its rows, not walk the list's order and skip the others.
+        let filters: [(&str, bool, Filter); 8] = [
+            ("nothing", false, |_| {}),
+            ("text", false, |q| q.text = Some("wiki".into())),
+            ("state", true, |q| {
+                q.state = Some(InstanceState::Ready(Power::Running))
+            }),
+            ("status", true, |q| q.state = Some(InstanceState::Failed)),
+            ("health", true, |q| q.health = Some(Health::Unhealthy)),
+            ("zone", false, |q| q.zone = Some(NetworkZone::Outside)),
+            ("host", true, |q| q.host = Some("h1".into())),
+            ("department", true, |q| q.department = Some(2)),
+        ];
+        for reader in &readers {
+            for (what, indexed, filter) in &filters {
+                for order in orders() {
+                    for after in [false, true] {
+                        let order = match (order.clone(), after) {
+                            (order, false) => order,
+                            (Order::Created { descending, .. }, true) => Order::Created {
+                                descending,
+                                after: Some((1_030, 60)),
+                            },
+                            (Order::Name { descending, .. }, true) => Order::Name {
+                                descending,
+                                after: Some(("wiki-060".into(), 60)),
+                            },
+                        };
+                        let mut q = query(reader.clone(), order);
+                        filter(&mut q);
+                        let (sql, args) = statement(&q);
+                        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                        let plan: Vec<String> = stmt
+                            .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
+                            .unwrap()
+                            .collect::<Result<_, _>>()
+                            .unwrap();
+                        let seek = *indexed || *reader != Visibility::All;
+                        let scans: Vec<&String> = plan
+                            .iter()
+                            .filter(|line| {
+                                (line.starts_with("SCAN") && !line.contains(" USING "))
+                                    || (seek && line.starts_with("SCAN i "))
+                            })
+                            .collect();
+                        assert!(
+                            scans.is_empty(),
+                            "{reader:?}, {what}, {:?}: {plan:#?}",
+                            q.order
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -38,6 +38,7 @@ mod hosts;
 mod instance_query;
 mod instances;
 mod organisation;
+mod principal_cache;
 mod quotas;
 mod sessions;
 mod setup;
@@ -61,6 +62,8 @@ pub struct Appliance {
     apps: tokio::sync::watch::Sender<Option<app::model::AppsSettings>>,
     /// The gateway's look-ups between two writes.
     gateway_cache: gateway_access::GatewayCache,
+    /// Who is behind sessions and tokens, between requests.
+    principals: principal_cache::PrincipalCache,
 }
 
 /// The principal an account acts as; department admins carry the
@@ -136,6 +139,7 @@ impl Appliance {
             setup_complete: AtomicBool::new(complete),
             apps: tokio::sync::watch::Sender::new(None),
             gateway_cache: gateway_access::GatewayCache::default(),
+            principals: principal_cache::PrincipalCache::default(),
         });
         appliance.apps_changed(apps).await?;
         Ok(appliance)

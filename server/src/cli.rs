@@ -55,6 +55,30 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Developer tools, for measuring and trying out; not for appliances
+    /// in use.
+    #[command(subcommand, hide = true)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Add made-up departments, accounts and instances (records only, on
+    /// no host) to measure the portal at scale.
+    Seed {
+        /// How many instances: PREFIX-00000, PREFIX-00001, ...
+        #[arg(long, default_value_t = 1000)]
+        instances: usize,
+        /// How many accounts own them: PREFIX-user-00, ...
+        #[arg(long, default_value_t = 20)]
+        accounts: usize,
+        #[arg(long, default_value = "seed")]
+        prefix: String,
+        /// Read the accounts' password from standard input (without it,
+        /// they cannot sign in).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

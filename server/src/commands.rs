@@ -325,6 +325,40 @@ pub async fn user_disable(config: &Config, username: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+pub async fn seed(
+    config: &Config,
+    prefix: &str,
+    accounts: usize,
+    count: usize,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let prefix = app::validate::dns_label("prefix", prefix).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if accounts == 0 {
+        bail!("--accounts must be at least 1");
+    }
+    let hash = if password_stdin {
+        let password = read_new_password(true, "seed")?;
+        run_blocking(move || password::hash(&password)).await?
+    } else {
+        // No password hashes to this: the accounts cannot sign in.
+        "!".to_owned()
+    };
+    let store = open_store(config)?;
+    let started = std::time::Instant::now();
+    let prefix_owned = prefix.clone();
+    let seeded = store
+        .write(move |tx| crate::seed::fill(tx, &prefix_owned, accounts, count, &hash))
+        .await?;
+    println!(
+        "seeded {} instances of {} accounts in {} departments ({prefix}-*) in {:.1} s",
+        seeded.instances,
+        seeded.accounts,
+        seeded.departments,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub async fn backup(config: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
     if file.exists() && !force {
         bail!("{} exists; pass --force to replace it", file.display());

@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod gateway;
 pub mod http;
+pub mod seed;
 pub mod stack;
 pub mod store;
 

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::cli::{Cli, Command, UserCommand};
+use server::cli::{Cli, Command, DevCommand, UserCommand};
 use server::commands;
 use server::config::{Config, Overrides};
 
@@ -41,6 +41,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { file, force } => commands::backup(&config, &file, force).await,
         Command::SetupCode => commands::setup_code(&config).await,
         Command::Healthcheck { url } => commands::healthcheck(&config, url).await,
+        Command::Dev(DevCommand::Seed {
+            instances,
+            accounts,
+            prefix,
+            password_stdin,
+        }) => commands::seed(&config, &prefix, accounts, instances, password_stdin).await,
     }
 }
 

@@ -138,18 +138,29 @@ impl SessionService for Appliance {
 
     /// The account bound to a session, unless it was disabled since.
     async fn principal_for_user(&self, user_id: i64) -> Result<Option<Principal>, AppError> {
-        self.store
+        let lookup = match self.principals.account(&self.store, user_id) {
+            Ok(kept) => return Ok(kept),
+            Err(lookup) => lookup,
+        };
+        let principal = self
+            .store
             .read(move |c| match users::by_id(c, user_id)? {
                 Some(u) if !u.disabled => Ok(Some(principal_of(c, u)?)),
                 Some(_) | None => Ok(None),
             })
             .await
-            .map_err(store_err)
+            .map_err(store_err)?;
+        self.principals.keep_account(lookup, principal.clone());
+        Ok(principal)
     }
 
     /// The account behind a bearer token, unless unknown or disabled.
     async fn principal_for_token(&self, secret: &str) -> Result<Option<Principal>, AppError> {
         let hash = token::digest(secret);
+        let lookup = match self.principals.token(&self.store, &hash) {
+            Ok(kept) => return Ok(kept),
+            Err(lookup) => lookup,
+        };
         let found = self
             .store
             .read(move |c| tokens::owner_of(c, &hash))
@@ -173,6 +184,8 @@ impl SessionService for Appliance {
             .write(move |tx| tokens::touch(tx, token_id))
             .await
             .map_err(store_err)?;
+        // Only a token that works is kept: guesses must not fill the cache.
+        self.principals.keep_token(lookup, Some(principal.clone()));
         Ok(Some(principal))
     }
 }

@@ -3,6 +3,7 @@
 //! every write is one IMMEDIATE transaction.
 
 pub mod audit;
+mod changes;
 pub mod departments;
 pub mod directory;
 mod error;
@@ -30,6 +31,8 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::blocking::run_blocking;
+pub use changes::Change;
+use changes::Changes;
 pub use error::StoreError;
 
 /// How long a connection waits for a lock before it gives up.
@@ -47,6 +50,8 @@ struct Inner {
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// Bumped by each committed write (see [`Store::generation`]).
     generation: AtomicU64,
+    /// What the committed writes changed (see [`Store::changes`]).
+    changes: Changes,
 }
 
 impl std::fmt::Debug for Store {
@@ -88,6 +93,8 @@ impl Store {
         }
         configure(&writer).map_err(open_err)?;
         migrations::migrate(&mut writer)?;
+        let changes = Changes::default();
+        changes.watch(&writer);
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -100,14 +107,15 @@ impl Store {
             .min_idle(Some(1))
             .build(manager)
             .map_err(StoreError::Pool)?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                path: path.to_owned(),
-                writer: Mutex::new(writer),
-                readers,
-                generation: AtomicU64::new(0),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers,
+            generation: AtomicU64::new(0),
+            changes,
+        });
+        watch_other_writers(Arc::downgrade(&inner));
+        Ok(Store { inner })
     }
 
     pub fn path(&self) -> &Path {
@@ -119,6 +127,43 @@ impl Store {
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
+
+    /// How often `changes` were made by this process's committed writes,
+    /// as one number: what was read while it stands still is still true.
+    pub fn changes(&self, changes: &[Change]) -> u64 {
+        self.inner.changes.count(changes)
+    }
+}
+
+/// Moves every change counter, and the generation, when another process
+/// has committed to the database: the writer's `data_version` moves then
+/// (its own commits leave it be). Ends with the store.
+fn watch_other_writers(inner: std::sync::Weak<Inner>) {
+    let version = |inner: &Inner| -> Option<i64> {
+        let writer = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .ok()
+    };
+    let Some(mut last) = inner.upgrade().and_then(|i| version(&i)) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(changes::EXTERNAL_CHECK);
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let now = version(&inner);
+            if let Some(now) = now
+                && now != last
+            {
+                last = now;
+                inner.generation.fetch_add(1, Ordering::Release);
+                inner.changes.external();
+            }
+        }
+    });
 }
 
 /// Makes `file` readable and writable by its owner only.
@@ -160,10 +205,22 @@ impl Store {
             // connection sound: its transaction was rolled back on unwind.
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = change(&tx)?;
-            tx.commit()?;
-            inner.generation.fetch_add(1, Ordering::Release);
-            Ok(value)
+            let committed = change(&tx).and_then(|value| {
+                tx.commit()?;
+                Ok(value)
+            });
+            match committed {
+                Ok(value) => {
+                    inner.generation.fetch_add(1, Ordering::Release);
+                    inner.changes.committed();
+                    Ok(value)
+                }
+                // Dropping the transaction (in `change`'s error) rolled it back.
+                Err(e) => {
+                    inner.changes.rolled_back();
+                    Err(e)
+                }
+            }
         })
         .await
     }

@@ -1,12 +1,40 @@
 //! tower-sessions' store on our SQLite file, so sessions survive a restart
-//! and go through the same writer as everything else.
+//! and go through the same writer as everything else; with the live ones
+//! kept in memory, so a request reads no row and, most of the time,
+//! writes none.
+//!
+//! A session that expires on inactivity is saved by every request only to
+//! move its expiry. Moving it by less than [`RESAVE_AFTER`] stays in
+//! memory; the row follows once it is that far behind (a restart in
+//! between cuts the idle time left by at most that much). A kept session
+//! is trusted while no session has ended anywhere in the store
+//! ([`Change::SessionEnded`]): sign-out, an admin's, or expiry.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
-use super::{Store, StoreError, now};
+use std::time::Duration;
+
+use super::{Change, Store, StoreError, now};
+
+/// How far a kept session's expiry may run ahead of its row.
+const RESAVE_AFTER: time::Duration = time::Duration::minutes(1);
+/// Sessions kept in memory at most; the least used beyond go to the row.
+const KEPT: u64 = 10_000;
+/// A kept session unused this long is let go.
+const KEPT_IDLE: Duration = Duration::from_secs(600);
+
+/// A session as last read or written.
+#[derive(Clone, Debug)]
+struct Kept {
+    record: Record,
+    /// The expiry its row holds.
+    stored_expiry: time::OffsetDateTime,
+    /// [`Change::SessionEnded`]'s count when it was read or written.
+    ended: u64,
+}
 
 /// Ends every session of the account `user_id` (its id is in the record's
 /// data, as the HTTP edge stores it); returns how many there were.
@@ -20,11 +48,47 @@ pub fn delete_for_user(conn: &rusqlite::Connection, user_id: i64) -> Result<usiz
 #[derive(Clone, Debug)]
 pub struct SqliteSessionStore {
     store: Store,
+    kept: moka::sync::Cache<Id, Kept>,
 }
 
 impl SqliteSessionStore {
     pub fn new(store: Store) -> Self {
-        SqliteSessionStore { store }
+        SqliteSessionStore {
+            store,
+            kept: moka::sync::Cache::builder()
+                .max_capacity(KEPT)
+                .time_to_idle(KEPT_IDLE)
+                .build(),
+        }
+    }
+
+    fn ended(&self) -> u64 {
+        self.store.changes(&[Change::SessionEnded])
+    }
+
+    /// `id`'s kept session, while nothing may have ended it.
+    fn kept(&self, id: &Id) -> Option<Kept> {
+        self.kept.get(id).filter(|k| k.ended == self.ended())
+    }
+
+    async fn write_row(&self, record: &Record) -> session_store::Result<()> {
+        let (id, json, expires) = (
+            record.id.to_string(),
+            encode(record)?,
+            record.expiry_date.unix_timestamp(),
+        );
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO sessions (id, record, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO UPDATE SET record = excluded.record,
+                                                    expires_at = excluded.expires_at",
+                    params![id, json, expires],
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(backend)
     }
 }
 
@@ -65,46 +129,75 @@ impl SessionStore for SqliteSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let (id, json, expires) = (
-            record.id.to_string(),
-            encode(record)?,
-            record.expiry_date.unix_timestamp(),
+        let ended = self.ended();
+        if let Some(kept) = self.kept(&record.id)
+            && kept.record.data == record.data
+            && record.expiry_date - kept.stored_expiry < RESAVE_AFTER
+        {
+            // Only the expiry moved, and not far: memory is enough.
+            self.kept.insert(
+                record.id,
+                Kept {
+                    record: record.clone(),
+                    ..kept
+                },
+            );
+            return Ok(());
+        }
+        self.write_row(record).await?;
+        self.kept.insert(
+            record.id,
+            Kept {
+                record: record.clone(),
+                stored_expiry: record.expiry_date,
+                ended,
+            },
         );
-        self.store
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO sessions (id, record, expires_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (id) DO UPDATE SET record = excluded.record,
-                                                    expires_at = excluded.expires_at",
-                    params![id, json, expires],
-                )?;
-                Ok(())
-            })
-            .await
-            .map_err(backend)
+        Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let id = id.to_string();
+        if let Some(kept) = self.kept(id) {
+            return Ok(
+                (kept.record.expiry_date > time::OffsetDateTime::now_utc()).then_some(kept.record)
+            );
+        }
+        // Counted before reading: an end committed meanwhile moves the
+        // count, so what is read now is never trusted past it.
+        let ended = self.ended();
+        let key = id.to_string();
         let json: Option<String> = self
             .store
             .read(move |c| {
                 Ok(c.query_row(
                     "SELECT record FROM sessions WHERE id = ?1 AND expires_at > ?2",
-                    params![id, now()],
+                    params![key, now()],
                     |r| r.get(0),
                 )
                 .optional()?)
             })
             .await
             .map_err(backend)?;
-        json.map(|j| {
-            serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string()))
-        })
-        .transpose()
+        let record: Option<Record> = json
+            .map(|j| {
+                serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string()))
+            })
+            .transpose()?;
+        if let Some(record) = &record {
+            self.kept.insert(
+                *id,
+                Kept {
+                    record: record.clone(),
+                    stored_expiry: record.expiry_date,
+                    ended,
+                },
+            );
+        }
+        Ok(record)
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.kept.invalidate(id);
         let id = id.to_string();
         self.store
             .write(move |tx| {

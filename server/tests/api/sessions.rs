@@ -213,6 +213,9 @@ async fn disabled_accounts_lose_sessions_and_tokens_at_once() {
     let app = TestApp::builder().set_up().start().await;
     let admin = app.admin().await;
     let secret = admin.create_token("t").await;
+    // Both known, and kept in memory, before the account is disabled.
+    assert_eq!(admin.me().await.0, 200);
+    assert_eq!(admin.me_with_token(&secret).await.0, 200);
     app.appliance
         .store
         .write(|tx| server::store::users::set_disabled(tx, ADMIN, true))
@@ -221,6 +224,56 @@ async fn disabled_accounts_lose_sessions_and_tokens_at_once() {
     assert_eq!(admin.me().await.0, 401);
     assert_eq!(admin.me_with_token(&secret).await.0, 401);
     assert_eq!(app.api().sign_in(ADMIN, ADMIN_PASSWORD).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_disabled_by_another_process_loses_access_within_a_second() {
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let secret = admin.create_token("t").await;
+    assert_eq!(admin.me().await.0, 200);
+    assert_eq!(admin.me_with_token(&secret).await.0, 200);
+    // What `dpe user disable` does, on a connection of its own.
+    let other = rusqlite::Connection::open(app.appliance.store.path()).unwrap();
+    other
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    assert!(server::store::users::set_disabled(&other, ADMIN, true).unwrap());
+    let started = std::time::Instant::now();
+    while admin.me().await.0 == 200 {
+        assert!(started.elapsed().as_secs() < 2, "the session still works");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(admin.me_with_token(&secret).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_a_session_move_its_expiry_in_memory_not_in_the_store_each_time() {
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let stored = || async {
+        app.appliance
+            .store
+            .read(|c| {
+                Ok(
+                    c.query_row("SELECT max(expires_at) FROM sessions", [], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(admin.me().await.0, 200);
+    let before = stored().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for _ in 0..5 {
+        assert_eq!(admin.me().await.0, 200);
+    }
+    assert_eq!(stored().await, before, "five requests, no session write");
+    // Signing out still ends it for good.
+    assert_eq!(admin.sign_out().await, 204);
+    assert_eq!(admin.me().await.0, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -274,6 +274,7 @@ pub async fn user_passwd(
     {
         bail!("no user {username}");
     }
+    store.noticed_by_others().await;
     println!("password of {username} changed");
     Ok(())
 }
@@ -321,6 +322,7 @@ pub async fn user_disable(config: &Config, username: &str) -> anyhow::Result<()>
     {
         bail!("no user {name}");
     }
+    store.noticed_by_others().await;
     println!("disabled {name}");
     Ok(())
 }

@@ -12,18 +12,18 @@
 //! Another process's writes (the `dpe user disable` command, say) pass no
 //! hook of ours: SQLite's `data_version` on the writer connection tells
 //! that some were made, and then every counter moves, within
-//! [`EXTERNAL_CHECK`].
+//! [`EXTERNAL_CHECK`]. A command that ends someone's access waits that
+//! long before it returns (`Store::noticed_by_others`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-
 use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::hooks::Action;
 
 /// How often the store looks for other processes' writes.
-pub(super) const EXTERNAL_CHECK: Duration = Duration::from_millis(250);
+pub(super) const EXTERNAL_CHECK: Duration = Duration::from_millis(100);
 
 /// A kind of change some cache depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

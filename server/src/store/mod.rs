@@ -128,6 +128,13 @@ impl Store {
         self.inner.generation.load(Ordering::Acquire)
     }
 
+    /// Returns once a running server (another process on the same file)
+    /// has noticed this process's writes so far: a command that ends
+    /// someone's access has ended it when it returns.
+    pub async fn noticed_by_others(&self) {
+        tokio::time::sleep(changes::EXTERNAL_CHECK * 3).await;
+    }
+
     /// How often `changes` were made by this process's committed writes,
     /// as one number: what was read while it stands still is still true.
     pub fn changes(&self, changes: &[Change]) -> u64 {

@@ -9,6 +9,7 @@
 mod audit;
 mod dashboard;
 mod directory;
+mod events;
 mod hosts;
 mod instances;
 mod organisation;
@@ -26,6 +27,7 @@ use tower_sessions::Session;
 pub use self::audit::AuditService;
 pub use self::dashboard::DashboardService;
 pub use self::directory::DirectoryService;
+pub use self::events::{Credential, EventService, LiveEvent, LiveEvents, Numbered};
 pub use self::hosts::HostService;
 pub use self::instances::{InstanceService, TaskUpdates};
 pub use self::organisation::OrganisationService;
@@ -70,6 +72,7 @@ pub trait PortalService:
     + DirectoryService
     + AuditService
     + QuotaService
+    + EventService
 {
 }
 
@@ -85,6 +88,7 @@ impl<T> PortalService for T where
         + DirectoryService
         + AuditService
         + QuotaService
+        + EventService
         + ?Sized
 {
 }
@@ -119,6 +123,7 @@ capabilities!(
     DirectoryService,
     AuditService,
     QuotaService,
+    EventService,
 );
 
 /// The service provided as context by the server, narrowed to the one

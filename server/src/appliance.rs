@@ -33,6 +33,7 @@ mod dashboard;
 mod directory;
 mod directory_settings;
 mod errors;
+mod events;
 mod gateway_access;
 mod hosts;
 mod instance_query;
@@ -64,6 +65,8 @@ pub struct Appliance {
     gateway_cache: gateway_access::GatewayCache,
     /// Who is behind sessions and tokens, between requests.
     principals: principal_cache::PrincipalCache,
+    /// Itself, for what outlives a call (live event streams).
+    me: std::sync::Weak<Appliance>,
 }
 
 /// The principal an account acts as; department admins carry the
@@ -129,7 +132,7 @@ impl Appliance {
         }
         let engine = Engine::new(store.clone(), stack, config.engine(), connector).await?;
         engine.start_background().await?;
-        let appliance = Arc::new(Appliance {
+        let appliance = Arc::new_cyclic(|me| Appliance {
             secrets,
             engine,
             store,
@@ -140,6 +143,7 @@ impl Appliance {
             apps: tokio::sync::watch::Sender::new(None),
             gateway_cache: gateway_access::GatewayCache::default(),
             principals: principal_cache::PrincipalCache::default(),
+            me: me.clone(),
         });
         appliance.apps_changed(apps).await?;
         Ok(appliance)

@@ -70,7 +70,7 @@ fn task_view(task: TaskRow) -> TaskView {
 }
 
 impl Appliance {
-    fn instance_view(&self, row: InstanceRow) -> InstanceView {
+    pub(super) fn instance_view(&self, row: InstanceRow) -> InstanceView {
         let state = InstanceState::of(row.status, row.power);
         // Stopped or starting, the gateway says so on the page it opens.
         let url = match row.status {

@@ -158,6 +158,10 @@ impl Engine {
 
     pub(super) fn notify(&self, task_id: i64) {
         let _ = self.events.send(task_id);
+        // Step progress touches no row of `tasks`: the feed hears it here.
+        self.store
+            .feed()
+            .publish([crate::store::feed::Row::Task(task_id)]);
     }
 
     /// The appliance id written into every domain this engine defines.

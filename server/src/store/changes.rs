@@ -15,12 +15,14 @@
 //! [`EXTERNAL_CHECK`]. A command that ends someone's access waits that
 //! long before it returns (`Store::noticed_by_others`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::hooks::Action;
+
+use super::feed::{Feed, Row};
 
 /// How often the store looks for other processes' writes.
 pub(super) const EXTERNAL_CHECK: Duration = Duration::from_millis(100);
@@ -78,20 +80,49 @@ impl Change {
     }
 }
 
-/// The counters, and the changes of the transaction under way.
-#[derive(Default)]
+/// The row of the feed a row of `table` being `action`ed is, if any.
+fn fed(action: Action, table: &str, row: i64) -> Option<Row> {
+    match (table, action) {
+        ("instances", Action::SQLITE_DELETE) => Some(Row::InstanceRemoved(row)),
+        ("instances", _) => Some(Row::Instance(row)),
+        ("tasks", _) => Some(Row::Task(row)),
+        _ => None,
+    }
+}
+
+/// The counters and the feed, and the changes of the transaction under way.
 pub struct Changes {
     pending: Arc<AtomicU32>,
+    pending_rows: Arc<Mutex<Vec<Row>>>,
     counts: [AtomicU64; 4],
+    /// Told whenever a count moves, for those who wait on one.
+    moved: tokio::sync::watch::Sender<()>,
+    pub(super) feed: Feed,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes {
+            pending: Arc::default(),
+            pending_rows: Arc::default(),
+            counts: Default::default(),
+            moved: tokio::sync::watch::Sender::new(()),
+            feed: Feed::default(),
+        }
+    }
 }
 
 impl Changes {
     /// Notes the changes `writer`'s statements make from now on.
-    pub(super) fn watch(&self, writer: &Connection) {
+    pub(super) fn hook_into(&self, writer: &Connection) {
         let pending = self.pending.clone();
-        writer.update_hook(Some(move |action, _db: &str, table: &str, _row| {
+        let rows = self.pending_rows.clone();
+        writer.update_hook(Some(move |action, _db: &str, table: &str, row| {
             if let Some(change) = Change::of(action, table) {
                 pending.fetch_or(change.bit(), Ordering::Relaxed);
+            }
+            if let Some(row) = fed(action, table, row) {
+                rows.lock().unwrap_or_else(|p| p.into_inner()).push(row);
             }
         }));
     }
@@ -104,6 +135,20 @@ impl Changes {
                 self.counts[change.index()].fetch_add(1, Ordering::Release);
             }
         }
+        if done != 0 {
+            self.moved.send_replace(());
+        }
+        let rows = std::mem::take(&mut *self.rows());
+        if !rows.is_empty() {
+            // Each row once, in the order first touched.
+            let mut seen = std::collections::HashSet::new();
+            self.feed
+                .publish(rows.into_iter().filter(|row| seen.insert(*row)));
+        }
+    }
+
+    fn rows(&self) -> std::sync::MutexGuard<'_, Vec<Row>> {
+        self.pending_rows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Another process wrote: what, is not known, so everything changed.
@@ -111,11 +156,18 @@ impl Changes {
         for count in &self.counts {
             count.fetch_add(1, Ordering::Release);
         }
+        self.moved.send_replace(());
+    }
+
+    /// Told (changed) whenever any count moves.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<()> {
+        self.moved.subscribe()
     }
 
     /// The transaction rolled back: nothing changed.
     pub(super) fn rolled_back(&self) {
         self.pending.store(0, Ordering::Release);
+        self.rows().clear();
     }
 
     /// One number for `changes` together, which moves whenever any of

@@ -7,6 +7,7 @@ mod changes;
 pub mod departments;
 pub mod directory;
 mod error;
+pub mod feed;
 pub mod gateway;
 pub mod hosts;
 pub mod instance_list;
@@ -94,7 +95,7 @@ impl Store {
         configure(&writer).map_err(open_err)?;
         migrations::migrate(&mut writer)?;
         let changes = Changes::default();
-        changes.watch(&writer);
+        changes.hook_into(&writer);
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -126,6 +127,16 @@ impl Store {
     /// read at one generation still holds while it is unchanged.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// Changed (in the `watch` sense) whenever any [`Change`] is made.
+    pub fn watch_changes(&self) -> tokio::sync::watch::Receiver<()> {
+        self.inner.changes.watch()
+    }
+
+    /// The feed of changed instances and tasks, for live pages.
+    pub fn feed(&self) -> &feed::Feed {
+        &self.inner.changes.feed
     }
 
     /// Returns once a running server (another process on the same file)

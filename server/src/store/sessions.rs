@@ -45,6 +45,14 @@ pub fn delete_for_user(conn: &rusqlite::Connection, user_id: i64) -> Result<usiz
     )?)
 }
 
+/// Whether the session `id` is still on record (not signed out or ended).
+pub fn exists(conn: &rusqlite::Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 #[derive(Clone, Debug)]
 pub struct SqliteSessionStore {
     store: Store,

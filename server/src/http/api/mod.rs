@@ -3,6 +3,7 @@
 //! Errors are `{"error": CODE, "message": TEXT}` with a fitting status.
 
 mod auth;
+mod events;
 mod hosts;
 mod instances;
 mod openapi;
@@ -64,6 +65,7 @@ routes! {
     post "/instances/{id}/poweroff" => instances::poweroff,
     get "/tasks/{id}" => instances::task,
     get "/tasks/{id}/events" => instances::task_events,
+    get "/events" => events::events,
     get "/hosts" => hosts::list,
     post "/hosts" => hosts::add,
     delete "/hosts/{id}" => hosts::remove,

@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         super::instances::reboot, super::instances::poweroff, super::instances::delete,
         super::instances::patch, super::instances::apps_settings,
         super::instances::set_apps_settings,
-        super::instances::task, super::instances::task_events,
+        super::instances::task, super::instances::task_events, super::events::events,
         super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans,
         super::zones::list, super::zones::set_outside, super::zones::clear_outside,
         super::org::list_departments, super::org::create_department,

@@ -1,0 +1,58 @@
+//! Live updates: the changes to the instances and tasks a principal may
+//! see, as they happen, for the pages that show them.
+
+use async_trait::async_trait;
+
+use crate::error::AppError;
+use crate::model::{InstanceView, Principal, TaskView};
+
+/// How the events' reader proved who they are: checked again as the
+/// stream goes on, so a sign-out, a revoked token or a disabled account
+/// ends it, and changed rights change what it carries.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// The session cookie's session, by id.
+    Session(String),
+    /// A bearer token's secret.
+    Token(String),
+}
+
+/// One change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// An instance as it is now.
+    Instance(InstanceView),
+    /// An instance that is gone.
+    InstanceRemoved(i64),
+    /// A task as it is now.
+    Task(TaskView),
+    /// More happened than can be told: read everything again.
+    Reset,
+}
+
+/// A change with its number, which a reconnecting reader gives back to
+/// continue after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Numbered {
+    pub id: u64,
+    pub event: LiveEvent,
+}
+
+#[async_trait]
+pub trait EventService: Send + Sync + 'static {
+    /// The changes `who` may see from now on, or after event `after`.
+    async fn events(
+        &self,
+        who: &Principal,
+        credential: Credential,
+        after: Option<u64>,
+    ) -> Result<Box<dyn LiveEvents>, AppError>;
+}
+
+/// The changes, one at a time.
+#[async_trait]
+pub trait LiveEvents: Send {
+    /// The next change; `None` once the reader may no longer see any
+    /// (signed out, disabled) or the appliance stops.
+    async fn next(&mut self) -> Option<Numbered>;
+}

@@ -12,6 +12,7 @@
 pub mod api;
 mod components;
 pub mod error;
+mod live;
 pub mod model;
 pub mod org;
 mod pages;

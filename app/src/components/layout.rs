@@ -9,6 +9,15 @@ use crate::model::{InstanceState, Power, Role};
 pub fn Layout(children: Children) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     let me = Resource::new(|| (), |_| get_me());
+    let live = crate::live::LiveFeed::get();
+    // Signed in: the tab follows its live feed; signing out closes it first.
+    Effect::new(move |_| {
+        if sign_out.pending().get() {
+            live.stop();
+        } else if matches!(me.get(), Some(Ok(Some(_)))) {
+            live.start();
+        }
+    });
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="topbar">

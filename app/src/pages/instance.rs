@@ -26,6 +26,8 @@ pub fn InstancePage() -> impl IntoView {
     let patch = ServerAction::<PatchInstance>::new();
     // Bumped when a live task ends, to reload the instance.
     let finished = RwSignal::new(0u32);
+    // And reloaded as the live feed tells of changes (no polling).
+    let live = crate::live::LiveFeed::get();
     let instance = Resource::new(
         move || {
             (
@@ -33,6 +35,7 @@ pub fn InstancePage() -> impl IntoView {
                 act.version().get(),
                 patch.version().get(),
                 finished.get(),
+                live.tick(),
             )
         },
         |(id, ..)| get_instance(id),
@@ -40,24 +43,6 @@ pub fn InstancePage() -> impl IntoView {
     let general = Signal::derive(move || {
         general_error(&act.value().get()).or_else(|| general_error(&patch.value().get()))
     });
-    // A hydrated page reloads its data every 3 s while the instance is
-    // unsettled, on a timer of its own: a poll that brings the same answer
-    // need not re-render anything, so a timer set per render could stop.
-    #[cfg(feature = "hydrate")]
-    if let Ok(timer) = set_interval_with_handle(
-        move || {
-            let unsettled = instance
-                .get_untracked()
-                .and_then(Result::ok)
-                .is_some_and(|i| i.unsettled());
-            if unsettled {
-                finished.try_update(|n| *n += 1);
-            }
-        },
-        std::time::Duration::from_secs(3),
-    ) {
-        on_cleanup(move || timer.clear());
-    }
     view! {
         <Title text="Instance" />
         <Layout>
@@ -155,7 +140,7 @@ fn InstanceDetail(
         // Without JavaScript the page reloads itself while unsettled (it is
         // rendered whole on the server). Only without: a refresh tag seen by
         // a hydrated page would reload this URL even after the app has moved
-        // on (to the list, after Delete); the hydrated page polls instead.
+        // on (to the list, after Delete); the hydrated page follows the live feed instead.
         {unsettled.then(|| view! { <noscript inner_html=r#"<meta http-equiv="refresh" content="3">"# /> })}
     }
 }

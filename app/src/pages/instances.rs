@@ -81,14 +81,17 @@ fn with(params: &ParamsMap, key: &str, value: Option<&str>) -> String {
 
 /// "My instances" (a department's, or every instance, for admins): a page
 /// at a time, searched, filtered and sorted from the address bar, so any
-/// view is a link and the form works without JavaScript.
+/// view is a link and the form works without JavaScript; kept up to date
+/// by the live feed.
 #[component]
 pub fn InstancesPage() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| query_of(&params.read()));
+    // Reloaded as the live feed tells of changes.
+    let live = crate::live::LiveFeed::get();
     let page = Resource::new(
-        move || query.get(),
-        |query| async move {
+        move || (query.get(), live.tick()),
+        |(query, _)| async move {
             match query {
                 Ok(query) => list_instances(query).await,
                 Err(e) => Err(e),

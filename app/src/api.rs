@@ -312,7 +312,8 @@ pub async fn deploy_instance(
 
 #[server(prefix = "/fn", endpoint = "instances")]
 pub async fn list_instances(
-    query: crate::model::InstanceQuery,
+    // Every field of the query may be absent, and then so is the query.
+    #[server(default)] query: crate::model::InstanceQuery,
 ) -> Result<crate::model::InstancePage, AppError> {
     respond(
         async move {

@@ -2,7 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod apps;
+mod instance_query;
 mod states;
+
+pub use apps::{AppsAddressing, AppsSettings};
+pub use instance_query::{InstancePage, InstanceQuery};
 
 pub use states::{
     AccountSource, AuditOutcome, Health, InstanceSort, InstanceState, InstanceStatus, ParamKind,
@@ -371,69 +376,6 @@ impl InstanceView {
     }
 }
 
-/// `GET /api/v1/instances` query: which instances, in what order, and
-/// where the page starts. All given filters apply.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
-#[serde(deny_unknown_fields)]
-pub struct InstanceQuery {
-    /// Text found (any case) in the instance's name, its owner's account
-    /// name or its department's name.
-    #[serde(default)]
-    pub q: Option<String>,
-    /// Only instances in this state: `provisioning`, `failed`, `deleting`,
-    /// or a power state such as `running` or `shut_off`.
-    #[serde(default)]
-    #[cfg_attr(feature = "ssr", param(value_type = Option<String>))]
-    pub state: Option<InstanceState>,
-    /// Only instances whose application is in this health.
-    #[serde(default)]
-    pub health: Option<Health>,
-    /// Only instances in this network zone.
-    #[serde(default)]
-    pub zone: Option<NetworkZone>,
-    /// Only instances on the host of this name.
-    #[serde(default)]
-    pub host: Option<String>,
-    /// Only instances charged to this department (its id).
-    #[serde(default)]
-    pub department: Option<i64>,
-    /// The order (default `newest`).
-    #[serde(default)]
-    pub sort: Option<InstanceSort>,
-    /// At most this many (default 50, at most 200).
-    #[serde(default)]
-    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 200))]
-    pub limit: Option<u32>,
-    /// Where the page starts: the `next` cursor of the page before, given
-    /// with the same filters and order.
-    #[serde(default)]
-    pub cursor: Option<String>,
-}
-
-impl InstanceQuery {
-    /// Instances per page when the query does not say.
-    pub const DEFAULT_LIMIT: u32 = 50;
-    /// The most instances one page holds.
-    pub const MAX_LIMIT: u32 = 200;
-
-    /// The same query from its first page.
-    pub fn first_page(&self) -> InstanceQuery {
-        InstanceQuery {
-            cursor: None,
-            ..self.clone()
-        }
-    }
-}
-
-/// One page of an instance list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstancePage {
-    pub items: Vec<InstanceView>,
-    /// The cursor of the page after, if there are more.
-    pub next: Option<String>,
-}
-
 /// `PATCH /api/v1/instances/{id}`: what to change; absent fields stay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -442,48 +384,6 @@ pub struct InstancePatch {
     /// Who may open the application.
     #[serde(default)]
     pub share: Option<Share>,
-}
-
-/// How the gateway gives each instance's application an origin of its own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AppsAddressing {
-    /// `https://<portal host>:<port>/`, a port of the range each: no DNS
-    /// needed. The port is the instance's until it is deleted.
-    Ports {
-        /// The range's first port.
-        first: u16,
-        /// Its last port (inclusive).
-        last: u16,
-    },
-    /// `https://<instance name>.<domain>/` on the portal's own port, by
-    /// `Host`: needs a wildcard DNS record for the domain.
-    Domain {
-        /// E.g. `apps.dpe.example.org`; `localhost` on a machine of one's
-        /// own (browsers resolve every `*.localhost` to loopback).
-        domain: String,
-    },
-}
-
-impl AppsAddressing {
-    /// The default: per-instance ports 20000 to 20999.
-    pub const DEFAULT_PORTS: AppsAddressing = AppsAddressing::Ports {
-        first: 20000,
-        last: 20999,
-    };
-}
-
-/// `GET`/`PUT /api/v1/settings/apps`: where applications open.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct AppsSettings {
-    /// The portal's origin as users type it, e.g. `https://dpe.example.org`
-    /// or `https://192.0.2.10`: applications open on its host (ports) or
-    /// its port (domain). Recorded by the setup wizard.
-    pub portal_origin: String,
-    pub addressing: AppsAddressing,
 }
 
 /// `POST /api/v1/instances`.

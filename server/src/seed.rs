@@ -55,68 +55,71 @@ pub fn fill(
     }
     for n in 0..count {
         let (owner_id, department) = owners[n % accounts.max(1)];
-        let name = format!("{prefix}-{n:05}");
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let mac = format!(
-            "52:54:{:02x}:{:02x}:{:02x}:{:02x}",
-            (n >> 24) & 0xff,
-            (n >> 16) & 0xff,
-            (n >> 8) & 0xff,
-            n & 0xff
-        );
-        let id = instances::insert(
-            tx,
-            &NewInstance {
-                uuid: &uuid,
-                name: &name,
-                owner_id,
-                size: "small",
-                vcpus: 1,
-                memory_mib: 1024,
-                disk_gib: 10,
-                network: "default",
-                mac: &mac,
-                params_json: "{}",
-                health_expect: "",
-                zone: NetworkZone::Inside,
-                static_address: None,
-                static_network: None,
-                department_id: Some(department),
-                volume_stem: &format!("seed-{uuid}"),
-                app_port: None,
-            },
-        )?;
-        // Most run; some are off, a few failed or still deploying.
-        let (status, power, health) = match n % 20 {
-            0 => (InstanceStatus::Failed, Power::ShutOff, Health::Unknown),
-            1 => (
-                InstanceStatus::Provisioning,
-                Power::Unknown,
-                Health::Unknown,
-            ),
-            2 | 3 => (InstanceStatus::Ready, Power::ShutOff, Health::Unknown),
-            4 => (InstanceStatus::Ready, Power::Running, Health::Unhealthy),
-            _ => (InstanceStatus::Ready, Power::Running, Health::Healthy),
-        };
-        instances::set_status(tx, id, status, None)?;
-        instances::observe(
-            tx,
-            id,
-            power,
-            Some(&format!(
-                "10.{}.{}.{}",
-                (n >> 16) & 0xff,
-                (n >> 8) & 0xff,
-                n & 0xff
-            )),
-        )?;
-        instances::set_health(tx, id, health)?;
+        instance(tx, &format!("{prefix}-{n:05}"), n, owner_id, department)?;
     }
     Ok(Seeded {
         departments: DEPARTMENTS,
         accounts,
         instances: count,
     })
+}
+
+/// The `n`th instance: made, then put in the state its number gives.
+fn instance(
+    tx: &Connection,
+    name: &str,
+    n: usize,
+    owner_id: i64,
+    department: i64,
+) -> Result<(), StoreError> {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let byte = |shift: usize| (n >> shift) & 0xff;
+    let mac = format!(
+        "52:54:{:02x}:{:02x}:{:02x}:{:02x}",
+        byte(24),
+        byte(16),
+        byte(8),
+        byte(0)
+    );
+    let id = instances::insert(
+        tx,
+        &NewInstance {
+            uuid: &uuid,
+            name,
+            owner_id,
+            size: "small",
+            vcpus: 1,
+            memory_mib: 1024,
+            disk_gib: 10,
+            network: "default",
+            mac: &mac,
+            params_json: "{}",
+            health_expect: "",
+            zone: NetworkZone::Inside,
+            static_address: None,
+            static_network: None,
+            department_id: Some(department),
+            volume_stem: &format!("seed-{uuid}"),
+            app_port: None,
+        },
+    )?;
+    // Most run; some are off, a few failed or still deploying.
+    let (status, power, health) = match n % 20 {
+        0 => (InstanceStatus::Failed, Power::ShutOff, Health::Unknown),
+        1 => (
+            InstanceStatus::Provisioning,
+            Power::Unknown,
+            Health::Unknown,
+        ),
+        2 | 3 => (InstanceStatus::Ready, Power::ShutOff, Health::Unknown),
+        4 => (InstanceStatus::Ready, Power::Running, Health::Unhealthy),
+        _ => (InstanceStatus::Ready, Power::Running, Health::Healthy),
+    };
+    let ip = format!("10.{}.{}.{}", byte(16), byte(8), byte(0));
+    instances::set_status(tx, id, status, None)?;
+    instances::observe(tx, id, power, Some(&ip))?;
+    instances::set_health(tx, id, health)?;
+    Ok(())
 }
 
 #[cfg(test)]

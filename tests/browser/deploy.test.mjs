@@ -65,7 +65,7 @@ test('a user deploys from the portal, watches it, and deletes it', async () => {
   for (let i = 0; i < 100 && plainLoads < 2; i++) await new Promise((r) => setTimeout(r, 100));
   assert.ok(plainLoads >= 2, `a page without JavaScript reloads itself (${plainLoads} loads)`);
   await noJs.close();
-  // ...while a hydrated page polls and never reloads: a shutdown made
+  // ...while a hydrated page follows the live feed and never reloads: a shutdown made
   // elsewhere (the API) shows up on it without a navigation.
   let loads = 0;
   page.on('load', () => { loads += 1; });

@@ -55,76 +55,103 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
+/// A statement's text and parameters as they are built, each parameter
+/// bound as `?N`.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    args: Vec<Value>,
+}
+
+impl Sql {
+    /// Binds `value`: its placeholder.
+    fn bind(&mut self, value: Value) -> String {
+        self.args.push(value);
+        format!("?{}", self.args.len())
+    }
+}
+
 /// The SQL and its parameters for `query`, fetching one row more than a
 /// page so the caller knows whether another page follows.
 fn statement(query: &ListQuery) -> (String, Vec<Value>) {
-    let mut sql = String::from(SELECT);
-    let mut args: Vec<Value> = Vec::new();
-    let bind = |args: &mut Vec<Value>, value: Value| {
-        args.push(value);
-        format!("?{}", args.len())
+    let mut sql = Sql {
+        text: String::from(SELECT),
+        args: Vec::new(),
     };
     if query.text.is_some() {
-        sql.push_str(" LEFT JOIN departments d ON d.id = i.department_id");
+        sql.text
+            .push_str(" LEFT JOIN departments d ON d.id = i.department_id");
     }
-    sql.push_str(" WHERE 1");
-    match &query.visible {
+    sql.text.push_str(" WHERE 1");
+    visible_to(&mut sql, &query.visible);
+    filtered_by(&mut sql, query);
+    ordered(&mut sql, &query.order, query.limit);
+    (sql.text, sql.args)
+}
+
+fn visible_to(sql: &mut Sql, visible: &Visibility) {
+    match visible {
         Visibility::All => {}
         Visibility::Owner(owner) => {
-            let p = bind(&mut args, Value::Integer(*owner));
-            sql.push_str(&format!(" AND i.owner_id = {p}"));
+            let p = sql.bind(Value::Integer(*owner));
+            sql.text.push_str(&format!(" AND i.owner_id = {p}"));
         }
         Visibility::OwnerOrDepartments { owner, departments } => {
-            let p = bind(&mut args, Value::Integer(*owner));
+            let p = sql.bind(Value::Integer(*owner));
             // Ids are integers: written out, so the planner sees each one.
             let ids = departments
                 .iter()
                 .map(i64::to_string)
                 .collect::<Vec<_>>()
                 .join(",");
-            sql.push_str(&format!(
+            sql.text.push_str(&format!(
                 " AND (i.owner_id = {p} OR i.department_id IN ({ids}))"
             ));
         }
     }
+}
+
+fn filtered_by(sql: &mut Sql, query: &ListQuery) {
     if let Some(text) = &query.text {
-        let pattern = format!("%{}%", escape_like(text));
-        let p = bind(&mut args, Value::Text(pattern));
-        sql.push_str(&format!(
+        let p = sql.bind(Value::Text(format!("%{}%", escape_like(text))));
+        sql.text.push_str(&format!(
             " AND (i.name LIKE {p} ESCAPE '\\' OR u.username LIKE {p} ESCAPE '\\' \
                OR d.name LIKE {p} ESCAPE '\\')"
         ));
     }
     if let Some(state) = query.state {
-        let p = bind(&mut args, Value::Text(state.status().as_str().into()));
-        sql.push_str(&format!(" AND i.status = {p}"));
+        let p = sql.bind(Value::Text(state.status().as_str().into()));
+        sql.text.push_str(&format!(" AND i.status = {p}"));
         match state {
             InstanceState::Ready(power) => {
-                let p = bind(&mut args, Value::Text(power.as_str().into()));
-                sql.push_str(&format!(" AND i.power = {p}"));
+                let p = sql.bind(Value::Text(power.as_str().into()));
+                sql.text.push_str(&format!(" AND i.power = {p}"));
             }
             InstanceState::Provisioning | InstanceState::Failed | InstanceState::Deleting => {}
         }
     }
     if let Some(health) = query.health {
-        let p = bind(&mut args, Value::Text(health.as_str().into()));
-        sql.push_str(&format!(" AND i.health = {p}"));
+        let p = sql.bind(Value::Text(health.as_str().into()));
+        sql.text.push_str(&format!(" AND i.health = {p}"));
     }
     if let Some(zone) = query.zone {
-        let p = bind(&mut args, Value::Text(zone.as_str().into()));
-        sql.push_str(&format!(" AND i.zone = {p}"));
+        let p = sql.bind(Value::Text(zone.as_str().into()));
+        sql.text.push_str(&format!(" AND i.zone = {p}"));
     }
     if let Some(host) = &query.host {
-        let p = bind(&mut args, Value::Text(host.clone()));
-        sql.push_str(&format!(
+        let p = sql.bind(Value::Text(host.clone()));
+        sql.text.push_str(&format!(
             " AND i.host_id = (SELECT id FROM hosts WHERE name = {p})"
         ));
     }
     if let Some(department) = query.department {
-        let p = bind(&mut args, Value::Integer(department));
-        sql.push_str(&format!(" AND i.department_id = {p}"));
+        let p = sql.bind(Value::Integer(department));
+        sql.text.push_str(&format!(" AND i.department_id = {p}"));
     }
-    let (column, descending, after) = match &query.order {
+}
+
+fn ordered(sql: &mut Sql, order: &Order, limit: u32) {
+    let (column, descending, after) = match order {
         Order::Created { descending, after } => (
             "i.created_at",
             *descending,
@@ -137,17 +164,17 @@ fn statement(query: &ListQuery) -> (String, Vec<Value>) {
         ),
     };
     if let Some((key, id)) = after {
-        let k = bind(&mut args, key);
-        let i = bind(&mut args, Value::Integer(id));
+        let k = sql.bind(key);
+        let i = sql.bind(Value::Integer(id));
         let op = if descending { "<" } else { ">" };
-        sql.push_str(&format!(" AND ({column}, i.id) {op} ({k}, {i})"));
+        sql.text
+            .push_str(&format!(" AND ({column}, i.id) {op} ({k}, {i})"));
     }
     let direction = if descending { "DESC" } else { "ASC" };
-    let limit = bind(&mut args, Value::Integer(i64::from(query.limit) + 1));
-    sql.push_str(&format!(
+    let limit = sql.bind(Value::Integer(i64::from(limit) + 1));
+    sql.text.push_str(&format!(
         " ORDER BY {column} {direction}, i.id {direction} LIMIT {limit}"
     ));
-    (sql, args)
 }
 
 /// `text` matched literally by LIKE (with `ESCAPE '\'`).

@@ -105,6 +105,19 @@ async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
     let (nowhere, _) = page(&admin, "/api/v1/instances?host=no-such-host").await;
     assert!(nowhere.is_empty());
 
+    // The portal's server function: no query at all is the first page.
+    let (status, first_page) = admin.post_empty("/fn/instances").await;
+    assert_eq!(status, 200, "{first_page}");
+    assert_eq!(first_page["items"].as_array().unwrap().len(), 13);
+    let (status, found) = admin
+        .post_form(
+            "/fn/instances",
+            &[("query[q]", "lab-1"), ("query[sort]", "name")],
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["items"][0]["name"], "lab-10");
+
     // Everyone sees what they may: ann her own, dana her department's.
     let mine: BTreeSet<String> = every_page(&ann, "/api/v1/instances?limit=1", 1)
         .await

@@ -1,0 +1,68 @@
+//! An instance list's query and its pages.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Health, InstanceSort, InstanceState, InstanceView, NetworkZone};
+
+/// `GET /api/v1/instances` query: which instances, in what order, and
+/// where the page starts. All given filters apply.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct InstanceQuery {
+    /// Text found (any case) in the instance's name, its owner's account
+    /// name or its department's name.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Only instances in this state: `provisioning`, `failed`, `deleting`,
+    /// or a power state such as `running` or `shut_off`.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(value_type = Option<String>))]
+    pub state: Option<InstanceState>,
+    /// Only instances whose application is in this health.
+    #[serde(default)]
+    pub health: Option<Health>,
+    /// Only instances in this network zone.
+    #[serde(default)]
+    pub zone: Option<NetworkZone>,
+    /// Only instances on the host of this name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Only instances charged to this department (its id).
+    #[serde(default)]
+    pub department: Option<i64>,
+    /// The order (default `newest`).
+    #[serde(default)]
+    pub sort: Option<InstanceSort>,
+    /// At most this many (default 50, at most 200).
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 200))]
+    pub limit: Option<u32>,
+    /// Where the page starts: the `next` cursor of the page before, given
+    /// with the same filters and order.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl InstanceQuery {
+    /// Instances per page when the query does not say.
+    pub const DEFAULT_LIMIT: u32 = 50;
+    /// The most instances one page holds.
+    pub const MAX_LIMIT: u32 = 200;
+
+    /// The same query from its first page.
+    pub fn first_page(&self) -> InstanceQuery {
+        InstanceQuery {
+            cursor: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// One page of an instance list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstancePage {
+    pub items: Vec<InstanceView>,
+    /// The cursor of the page after, if there are more.
+    pub next: Option<String>,
+}

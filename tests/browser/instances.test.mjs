@@ -1,0 +1,110 @@
+// The instances list at department size: a page at a time, searched,
+// filtered and sorted from the address bar; and kept up to date by the
+// live feed, as is an instance's page, without a reload.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+
+const PASSWORD = 'violet-Tractor-91-mango';
+let dpe;
+let browser;
+
+before(async () => {
+  dpe = await startDpe({
+    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
+    DPE_IMAGE_DIR: fakeImages(),
+    DPE_RECONCILE_INTERVAL_MS: '300',
+  });
+  await setUp(dpe, PASSWORD);
+  // 120 made-up instances (records only): names seed-00000 to seed-00119,
+  // one in twenty failed.
+  const bin = process.env.DPE_BIN ?? join(ROOT, 'target/debug/dpe');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DPE_')));
+  execFileSync(bin, ['dev', 'seed', '--data-dir', dpe.dataDir, '--prefix', 'seed', '--instances', '120'], {
+    env, stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await dpe?.stop();
+});
+
+const names = (page) => page.locator('table.instances tbody tr td:first-child a').allInnerTexts();
+
+test('a long list comes a page at a time, searched, filtered and sorted', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(page, dpe, PASSWORD);
+  await page.goto(dpe.url + '/instances');
+  await hydrated(page);
+  const first = await names(page);
+  assert.equal(first.length, 50, 'fifty to a page');
+  assert.equal(first[0], 'seed-00119', 'newest first');
+  await shot(page, '40-instances-first-page');
+
+  await page.getByRole('link', { name: 'Next page' }).click();
+  await page.waitForURL(/cursor=/);
+  await page.getByRole('link', { name: 'seed-00069' }).waitFor();
+  const second = await names(page);
+  assert.equal(second.length, 50);
+  assert.equal(second[0], 'seed-00069', 'the second page follows the first');
+  await page.getByRole('link', { name: 'First page' }).click();
+  await page.getByRole('link', { name: 'seed-00119' }).waitFor();
+
+  // Search: the address says what is shown, so it is a link.
+  await page.getByRole('searchbox').fill('seed-0004');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.waitForURL(/q=seed-0004/);
+  await page.getByRole('link', { name: 'seed-00040' }).waitFor();
+  assert.deepEqual((await names(page)).sort(), Array.from({ length: 10 }, (_, i) => `seed-0004${i}`));
+  assert.equal(await page.getByRole('link', { name: 'Next page' }).count(), 0);
+  await shot(page, '41-instances-search');
+
+  // A state and an order: the failed ones, z to a.
+  await page.getByRole('link', { name: 'Clear' }).click();
+  await page.waitForURL(dpe.url + '/instances');
+  await page.locator('#filter-state').selectOption({ label: 'Failed' });
+  await page.locator('#filter-sort').selectOption({ label: 'Name, Z to A' });
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.waitForURL(/state=failed/);
+  await page.getByRole('link', { name: 'seed-00100' }).waitFor();
+  assert.deepEqual(await names(page), ['seed-00100', 'seed-00080', 'seed-00060', 'seed-00040', 'seed-00020', 'seed-00000']);
+  await shot(page, '42-instances-failed');
+
+  // Nothing found says so, with a way back.
+  await page.goto(dpe.url + '/instances?q=no-such-thing');
+  await page.getByText('No instance matches.').waitFor();
+  await page.close();
+});
+
+test('a new instance appears on an open list, and its page follows it, with no reload', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(page, dpe, PASSWORD);
+  await page.goto(dpe.url + '/instances');
+  await hydrated(page);
+  let loads = 0;
+  page.on('load', () => { loads += 1; });
+  // Deployed elsewhere (the API, with the same session).
+  const r = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'live-one', size: 'tiny', params: { title: 'Live' } },
+  });
+  assert.equal(r.status(), 202, await r.text());
+  const { id } = await r.json();
+  const row = page.locator('table.instances tbody tr', { has: page.getByRole('link', { name: 'live-one' }) });
+  await row.waitFor({ timeout: 15000 });
+  await row.locator('.badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  assert.equal(loads, 0, 'the list was not reloaded');
+  await shot(page, '43-instances-live');
+
+  await page.getByRole('link', { name: 'live-one' }).click();
+  await page.waitForURL(`**/instances/${id}`);
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor();
+  const shutdown = await page.request.post(`${dpe.url}/api/v1/instances/${id}/shutdown`);
+  assert.equal(shutdown.status(), 202, await shutdown.text());
+  await page.locator('.page-head .badge', { hasText: 'shut off' }).waitFor({ timeout: 15000 });
+  assert.equal(loads, 0, 'the instance page was not reloaded');
+  await page.close();
+});

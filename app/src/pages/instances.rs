@@ -98,6 +98,9 @@ pub fn InstancesPage() -> impl IntoView {
             }
         },
     );
+    // The form shows the address's query: as attributes for the server's
+    // page, as properties once hydrated (an attribute no longer moves a
+    // field the user has touched, so "Clear" would leave old text).
     let value = move |key: &'static str| move || params.read().get(key).unwrap_or_default();
     let chosen = move |key: &'static str, text: &'static str| {
         move || params.read().get(key).as_deref() == Some(text)
@@ -116,30 +119,33 @@ pub fn InstancesPage() -> impl IntoView {
             </div>
             <Form method="GET" action="" attr:class="card filters list-filters" attr:role="search">
                 <label for="filter-q" class="sr-only">"Search"</label>
-                <input id="filter-q" name="q" type="search" value=value("q")
+                <input id="filter-q" name="q" type="search" value=value("q") prop:value=value("q")
                     placeholder="Name, owner or department" />
                 <label for="filter-state" class="sr-only">"State"</label>
-                <select id="filter-state" name="state">
+                <select id="filter-state" name="state" prop:value=value("state")>
                     <option value="" selected=move || value("state")().is_empty()>"Any state"</option>
                     {STATES.iter().map(|&(state, label)| view! {
                         <option value=state.as_str() selected=chosen("state", state.as_str())>{label}</option>
                     }).collect_view()}
                 </select>
                 <label for="filter-health" class="sr-only">"Health"</label>
-                <select id="filter-health" name="health">
+                <select id="filter-health" name="health" prop:value=value("health")>
                     <option value="" selected=move || value("health")().is_empty()>"Any health"</option>
                     {Health::ALL.iter().map(|&h| view! {
                         <option value=h.as_str() selected=chosen("health", h.as_str())>{h.as_str()}</option>
                     }).collect_view()}
                 </select>
                 <label for="filter-zone" class="sr-only">"Network"</label>
-                <select id="filter-zone" name="zone">
+                <select id="filter-zone" name="zone" prop:value=value("zone")>
                     <option value="" selected=move || value("zone")().is_empty()>"Any network"</option>
                     <option value="inside" selected=chosen("zone", "inside")>"Inside"</option>
                     <option value="outside" selected=chosen("zone", "outside")>"Outside"</option>
                 </select>
                 <label for="filter-sort" class="sr-only">"Order"</label>
-                <select id="filter-sort" name="sort">
+                <select id="filter-sort" name="sort" prop:value=move || {
+                    let sort = value("sort")();
+                    if sort.is_empty() { InstanceSort::default().as_str().to_owned() } else { sort }
+                }>
                     {InstanceSort::ALL.iter().map(|&s| view! {
                         <option value=s.as_str() selected=chosen("sort", s.as_str())>{sort_label(s)}</option>
                     }).collect_view()}

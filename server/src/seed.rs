@@ -72,15 +72,16 @@ fn instance(
     owner_id: i64,
     department: i64,
 ) -> Result<(), StoreError> {
-    let uuid = uuid::Uuid::new_v4().to_string();
-    let byte = |shift: usize| (n >> shift) & 0xff;
+    let uuid = uuid::Uuid::new_v4();
+    // A locally administered address from the UUID's random bytes: unique
+    // across seedings too.
+    let b = uuid.as_bytes();
     let mac = format!(
-        "52:54:{:02x}:{:02x}:{:02x}:{:02x}",
-        byte(24),
-        byte(16),
-        byte(8),
-        byte(0)
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[10], b[11], b[12], b[13], b[14]
     );
+    let uuid = uuid.to_string();
+    let byte = |shift: usize| (n >> shift) & 0xff;
     let id = instances::insert(
         tx,
         &NewInstance {
@@ -159,5 +160,7 @@ mod tests {
         assert_eq!(healthy[0].name, "s-00005");
         let again = fill(&conn, "s", 6, 40, "hash").unwrap_err();
         assert!(again.to_string().contains("department"), "{again}");
+        // Another prefix adds as many again.
+        fill(&conn, "t", 6, 40, "hash").unwrap();
     }
 }

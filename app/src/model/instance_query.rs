@@ -10,8 +10,8 @@ use super::{Health, InstanceSort, InstanceState, InstanceView, NetworkZone};
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
 #[serde(deny_unknown_fields)]
 pub struct InstanceQuery {
-    /// Text found (any case) in the instance's name, its owner's account
-    /// name or its department's name.
+    /// What the instance's name, its owner's account name or its
+    /// department's name starts with (any case).
     #[serde(default)]
     pub q: Option<String>,
     /// Only instances in this state: `provisioning`, `failed`, `deleting`,

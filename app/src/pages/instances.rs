@@ -120,7 +120,7 @@ pub fn InstancesPage() -> impl IntoView {
             <Form method="GET" action="" attr:class="card filters list-filters" attr:role="search">
                 <label for="filter-q" class="sr-only">"Search"</label>
                 <input id="filter-q" name="q" type="search" value=value("q") prop:value=value("q")
-                    placeholder="Name, owner or department" />
+                    placeholder="Name, owner or department: its start" />
                 <label for="filter-state" class="sr-only">"State"</label>
                 <select id="filter-state" name="state" prop:value=value("state")>
                     <option value="" selected=move || value("state")().is_empty()>"Any state"</option>

@@ -43,7 +43,8 @@ pub enum Order {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListQuery {
     pub visible: Visibility,
-    /// Found, in any case, in the name, the owner's or the department's name.
+    /// What the name, the owner's or the department's name starts with,
+    /// in any case.
     pub text: Option<String>,
     pub state: Option<InstanceState>,
     pub health: Option<Health>,
@@ -78,10 +79,6 @@ fn statement(query: &ListQuery) -> (String, Vec<Value>) {
         text: String::from(SELECT),
         args: Vec::new(),
     };
-    if query.text.is_some() {
-        sql.text
-            .push_str(" LEFT JOIN departments d ON d.id = i.department_id");
-    }
     sql.text.push_str(" WHERE 1");
     visible_to(&mut sql, &query.visible);
     filtered_by(&mut sql, query);
@@ -113,10 +110,14 @@ fn visible_to(sql: &mut Sql, visible: &Visibility) {
 
 fn filtered_by(sql: &mut Sql, query: &ListQuery) {
     if let Some(text) = &query.text {
-        let p = sql.bind(Value::Text(format!("%{}%", escape_like(text))));
+        // A prefix, in any case: each of the three is sought through a
+        // NOCASE index (SQLite's LIKE optimization), never scanned.
+        let p = sql.bind(Value::Text(format!("{}%", escape_like(text))));
         sql.text.push_str(&format!(
-            " AND (i.name LIKE {p} ESCAPE '\\' OR u.username LIKE {p} ESCAPE '\\' \
-               OR d.name LIKE {p} ESCAPE '\\')"
+            " AND (i.name LIKE {p} ESCAPE '\\' \
+               OR i.owner_id IN (SELECT id FROM users WHERE username LIKE {p} ESCAPE '\\') \
+               OR i.department_id IN \
+                  (SELECT id FROM departments WHERE name LIKE {p} ESCAPE '\\'))"
         ));
     }
     if let Some(state) = query.state {
@@ -391,18 +392,24 @@ mod tests {
         by_name.text = Some("WIKI-01".into());
         let found = walk(&conn, by_name);
         assert_eq!(found.len(), 10, "wiki-010 to wiki-019");
+        let mut inside = query(Visibility::All, order.clone());
+        inside.text = Some("iki".into());
+        assert_eq!(walk(&conn, inside).len(), 0, "a prefix, not any part");
 
         let mut by_department = query(Visibility::All, order.clone());
-        by_department.text = Some("arts".into());
+        by_department.text = Some("ARTS".into());
         assert_eq!(walk(&conn, by_department).len(), 60);
 
-        // `%` and `_` are literal: only cy_100%'s, never everyone's.
+        // `%` and `_` are literal: "cy_" finds cy_100%'s; "c_" would
+        // find them too if `_` were a wildcard.
         let mut literal = query(Visibility::All, order.clone());
-        literal.text = Some("_100%".into());
+        literal.text = Some("cy_".into());
         assert_eq!(walk(&conn, literal).len(), 40);
-        let mut nothing = query(Visibility::All, order);
-        nothing.text = Some("%%".into());
-        assert_eq!(walk(&conn, nothing).len(), 0);
+        for wildcard in ["c_", "%", "c%"] {
+            let mut nothing = query(Visibility::All, order.clone());
+            nothing.text = Some(wildcard.into());
+            assert_eq!(walk(&conn, nothing).len(), 0, "{wildcard}");
+        }
     }
 
     /// Every combination of reader, filter, search and order: SQLite's
@@ -424,7 +431,7 @@ mod tests {
         // seek to its rows, not walk the list's order and skip the others.
         let filters: [(&str, bool, Filter); 8] = [
             ("nothing", false, |_| {}),
-            ("text", false, |q| q.text = Some("wiki".into())),
+            ("text", true, |q| q.text = Some("wiki".into())),
             ("state", true, |q| {
                 q.state = Some(InstanceState::Ready(Power::Running))
             }),

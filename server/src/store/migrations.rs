@@ -315,6 +315,12 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX instances_by_created ON instances (created_at, id);
             CREATE INDEX instances_by_status ON instances (status, created_at, id);
             CREATE INDEX instances_by_health ON instances (health, created_at, id);
+            -- A search is a prefix of the name, the owner's or the
+            -- department's name, in any case: LIKE 'text%' is sought
+            -- through these.
+            CREATE INDEX instances_by_name_nocase ON instances (name COLLATE NOCASE);
+            CREATE INDEX users_by_name_nocase ON users (username COLLATE NOCASE);
+            CREATE INDEX departments_by_name_nocase ON departments (name COLLATE NOCASE);
         "#,
     },
 ];

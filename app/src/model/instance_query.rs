@@ -13,11 +13,18 @@ pub struct InstanceQuery {
     /// What the instance's name, its owner's account name or its
     /// department's name starts with (any case).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(max_length = 100))]
     pub q: Option<String>,
     /// Only instances in this state: `provisioning`, `failed`, `deleting`,
     /// or a power state such as `running` or `shut_off`.
     #[serde(default)]
-    #[cfg_attr(feature = "ssr", param(value_type = Option<String>))]
+    #[cfg_attr(
+        feature = "ssr",
+        param(
+            value_type = Option<String>,
+            pattern = r"^(provisioning|failed|deleting|running|paused|shutting_down|shut_off|crashed|unknown)$"
+        )
+    )]
     pub state: Option<InstanceState>,
     /// Only instances whose application is in this health.
     #[serde(default)]

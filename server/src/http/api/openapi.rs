@@ -27,7 +27,8 @@ use utoipa::{Modify, OpenApi};
         super::org::set_directory, super::org::test_directory,
         super::org::get_default_quota, super::org::set_default_quota,
     ),
-    components(schemas(super::ErrorBody)),
+    components(schemas(super::ErrorBody, app::model::InstanceSort, app::model::Health,
+        app::model::NetworkZone)),
     modifiers(&Security, &StandardErrors),
 )]
 struct ApiDoc;

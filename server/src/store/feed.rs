@@ -119,9 +119,14 @@ mod tests {
         // Older than anything kept, or from the future (another run).
         assert_eq!(feed.subscribe(Some(first.seq - 100)).0, Err(Missed));
         assert_eq!(feed.subscribe(Some(first.seq + 100)).0, Err(Missed));
+        // Everything after `first` is still kept after KEPT more...
         for n in 0..KEPT {
             feed.publish([Row::Instance(i64::try_from(n).unwrap())]);
         }
+        let kept = feed.subscribe(Some(first.seq)).0.unwrap();
+        assert_eq!(kept.len(), KEPT);
+        // ...and no longer after one more.
+        feed.publish([Row::Task(0)]);
         assert_eq!(feed.subscribe(Some(first.seq)).0, Err(Missed));
     }
 }

@@ -21,75 +21,61 @@ const ACCOUNT: &[Change] = &[Change::Accounts, Change::Departments];
 /// What a token's principal depends on.
 const TOKEN: &[Change] = &[Change::Accounts, Change::Departments, Change::Tokens];
 
-pub(crate) struct PrincipalCache {
-    /// Account id → (change count, its principal; None: disabled or gone).
-    by_account: moka::sync::Cache<i64, (u64, Option<Principal>)>,
-    /// Token digest → (change count, its principal; None: no such token).
-    by_token: moka::sync::Cache<Vec<u8>, (u64, Option<Principal>)>,
+/// Look-ups by `K`, each kept with the count of `depends` it was read at.
+pub(crate) struct Kept<K> {
+    depends: &'static [Change],
+    /// Key → (change count, its principal; None: disabled or gone).
+    entries: moka::sync::Cache<K, (u64, Option<Principal>)>,
 }
 
-impl Default for PrincipalCache {
-    fn default() -> Self {
-        PrincipalCache {
-            by_account: moka::sync::Cache::builder()
-                .max_capacity(KEPT)
-                .time_to_live(KEPT_AT_MOST)
-                .build(),
-            by_token: moka::sync::Cache::builder()
-                .max_capacity(KEPT)
-                .time_to_live(KEPT_AT_MOST)
-                .build(),
-        }
-    }
-}
-
-/// A kept look-up: its count when read, and what was read.
+/// A look-up to make: its key, and the count it is read at.
 pub(crate) struct Lookup<K> {
     key: K,
     count: u64,
 }
 
-impl PrincipalCache {
-    /// The account's principal if kept and still true; else the look-up
-    /// to [`PrincipalCache::keep_account`] once read (counted before
-    /// reading, so a change committed meanwhile is never missed).
-    pub(crate) fn account(
-        &self,
-        store: &Store,
-        user_id: i64,
-    ) -> Result<Option<Principal>, Lookup<i64>> {
-        let count = store.changes(ACCOUNT);
-        match self.by_account.get(&user_id) {
+impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static> Kept<K> {
+    fn new(depends: &'static [Change]) -> Self {
+        Kept {
+            depends,
+            entries: moka::sync::Cache::builder()
+                .max_capacity(KEPT)
+                .time_to_live(KEPT_AT_MOST)
+                .build(),
+        }
+    }
+
+    /// The principal kept for `key` if still true; else the look-up to
+    /// [`Kept::keep`] once read (counted before reading, so a change
+    /// committed meanwhile is never missed).
+    pub(crate) fn get(&self, store: &Store, key: &K) -> Result<Option<Principal>, Lookup<K>> {
+        let count = store.changes(self.depends);
+        match self.entries.get(key) {
             Some((at, principal)) if at == count => Ok(principal),
             Some(_) | None => Err(Lookup {
-                key: user_id,
+                key: key.clone(),
                 count,
             }),
         }
     }
 
-    pub(crate) fn keep_account(&self, lookup: Lookup<i64>, principal: Option<Principal>) {
-        self.by_account
-            .insert(lookup.key, (lookup.count, principal));
+    pub(crate) fn keep(&self, lookup: Lookup<K>, principal: Option<Principal>) {
+        self.entries.insert(lookup.key, (lookup.count, principal));
     }
+}
 
-    /// The same for a token, by its digest.
-    pub(crate) fn token(
-        &self,
-        store: &Store,
-        digest: &[u8],
-    ) -> Result<Option<Principal>, Lookup<Vec<u8>>> {
-        let count = store.changes(TOKEN);
-        match self.by_token.get(digest) {
-            Some((at, principal)) if at == count => Ok(principal),
-            Some(_) | None => Err(Lookup {
-                key: digest.to_vec(),
-                count,
-            }),
+pub(crate) struct PrincipalCache {
+    /// By account id (a session's).
+    pub(crate) by_account: Kept<i64>,
+    /// By token digest.
+    pub(crate) by_token: Kept<Vec<u8>>,
+}
+
+impl Default for PrincipalCache {
+    fn default() -> Self {
+        PrincipalCache {
+            by_account: Kept::new(ACCOUNT),
+            by_token: Kept::new(TOKEN),
         }
-    }
-
-    pub(crate) fn keep_token(&self, lookup: Lookup<Vec<u8>>, principal: Option<Principal>) {
-        self.by_token.insert(lookup.key, (lookup.count, principal));
     }
 }

@@ -138,7 +138,7 @@ impl SessionService for Appliance {
 
     /// The account bound to a session, unless it was disabled since.
     async fn principal_for_user(&self, user_id: i64) -> Result<Option<Principal>, AppError> {
-        let lookup = match self.principals.account(&self.store, user_id) {
+        let lookup = match self.principals.by_account.get(&self.store, &user_id) {
             Ok(kept) => return Ok(kept),
             Err(lookup) => lookup,
         };
@@ -150,14 +150,14 @@ impl SessionService for Appliance {
             })
             .await
             .map_err(store_err)?;
-        self.principals.keep_account(lookup, principal.clone());
+        self.principals.by_account.keep(lookup, principal.clone());
         Ok(principal)
     }
 
     /// The account behind a bearer token, unless unknown or disabled.
     async fn principal_for_token(&self, secret: &str) -> Result<Option<Principal>, AppError> {
         let hash = token::digest(secret);
-        let lookup = match self.principals.token(&self.store, &hash) {
+        let lookup = match self.principals.by_token.get(&self.store, &hash) {
             Ok(kept) => return Ok(kept),
             Err(lookup) => lookup,
         };
@@ -185,7 +185,9 @@ impl SessionService for Appliance {
             .await
             .map_err(store_err)?;
         // Only a token that works is kept: guesses must not fill the cache.
-        self.principals.keep_token(lookup, Some(principal.clone()));
+        self.principals
+            .by_token
+            .keep(lookup, Some(principal.clone()));
         Ok(Some(principal))
     }
 }

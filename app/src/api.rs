@@ -185,12 +185,16 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "tokens")]
-pub async fn get_tokens() -> Result<TokensView, AppError> {
+pub async fn get_tokens(
+    #[server(default)] query: crate::model::TokenQuery,
+) -> Result<TokensView, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
-            service::<dyn TokenService>()?.tokens_view(&ctx, who).await
+            service::<dyn TokenService>()?
+                .tokens_view(&ctx, who, query)
+                .await
         }
         .await,
     )

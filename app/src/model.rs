@@ -3,11 +3,15 @@
 use serde::{Deserialize, Serialize};
 
 mod apps;
+mod counts;
 mod instance_query;
+pub mod page;
 mod states;
 
 pub use apps::{AppsAddressing, AppsSettings};
+pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstancePage, InstanceQuery};
+pub use page::Page;
 
 pub use states::{
     AccountSource, AuditOutcome, Health, InstanceSort, InstanceState, InstanceStatus, ParamKind,
@@ -182,6 +186,8 @@ pub struct Dashboard {
     /// The quotas that bind the signed-in account, with their use.
     #[serde(default)]
     pub quotas: Vec<crate::quota::QuotaUse>,
+    /// The instances the signed-in account may see, counted.
+    pub instances: InstanceCounts,
 }
 
 /// Where the appliance stands in its first-boot setup.
@@ -257,10 +263,26 @@ pub struct NewToken {
     pub token: String,
 }
 
-/// The tokens page: the list, and the token created just before, once.
+/// `GET /api/v1/tokens` query: a page of the caller's tokens, newest
+/// first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct TokenQuery {
+    /// At most this many (default 50, at most 200).
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 200))]
+    pub limit: Option<u32>,
+    /// Where the page starts: the `next` cursor of the page before.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// The tokens page: a page of the list, and the token created just
+/// before, once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokensView {
-    pub tokens: Vec<TokenInfo>,
+    pub tokens: Page<TokenInfo>,
     pub just_created: Option<NewToken>,
 }
 

@@ -76,6 +76,28 @@ pub struct MemberView {
     pub usage: Usage,
 }
 
+/// `GET /api/v1/users` query: which accounts, a page at a time, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct MemberQuery {
+    /// Only this department's accounts.
+    #[serde(default)]
+    pub department: Option<i64>,
+    /// What the account's name starts with (any case).
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(max_length = 100))]
+    pub q: Option<String>,
+    /// At most this many (default 50, at most 200).
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 200))]
+    pub limit: Option<u32>,
+    /// Where the page starts: the `next` cursor of the page before, given
+    /// with the same filters.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
 /// `POST /api/v1/users`: a local account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -161,10 +183,14 @@ pub struct AuditFilter {
     /// `ok`, `refused` or `failed`.
     #[serde(default)]
     pub outcome: Option<String>,
-    /// At most this many, newest first (default 200, at most 1000).
+    /// At most this many, newest first (default 50, at most 200).
     #[serde(default)]
-    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 200))]
     pub limit: Option<u32>,
+    /// Where the page starts: the `next` cursor of the page before, given
+    /// with the same filters.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// What a directory group makes its members.

@@ -39,6 +39,7 @@ mod hosts;
 mod instance_query;
 mod instances;
 mod organisation;
+mod paging;
 mod principal_cache;
 mod quotas;
 mod sessions;

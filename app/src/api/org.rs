@@ -7,11 +7,13 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use super::respond;
 use crate::error::AppError;
-use crate::org::{AuditEntry, DepartmentView, DirectoryTest, DirectoryView, MemberView, Quota};
-#[cfg(feature = "ssr")]
+use crate::model::Page;
 use crate::org::{
-    AuditFilter, DepartmentChange, DirectorySettings, MemberChange, NewDepartment, NewMember,
+    AuditEntry, AuditFilter, DepartmentView, DirectoryTest, DirectoryView, MemberQuery, MemberView,
+    Quota,
 };
+#[cfg(feature = "ssr")]
+use crate::org::{DepartmentChange, DirectorySettings, MemberChange, NewDepartment, NewMember};
 #[cfg(feature = "ssr")]
 use crate::policy::{Action, authorize};
 #[cfg(feature = "ssr")]
@@ -169,13 +171,16 @@ pub async fn delete_department(id: i64) -> Result<(), AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "members")]
-pub async fn get_members(department: Option<i64>) -> Result<Vec<MemberView>, AppError> {
+pub async fn get_members(
+    // Every field of the query may be absent, and then so is the query.
+    #[server(default)] query: MemberQuery,
+) -> Result<Page<MemberView>, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
             service::<dyn OrganisationService>()?
-                .members(who, department)
+                .members(who, query)
                 .await
         }
         .await,
@@ -248,20 +253,12 @@ pub async fn remove_member(id: i64) -> Result<MemberView, AppError> {
 
 #[server(prefix = "/fn", endpoint = "audit")]
 pub async fn get_audit(
-    actor: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-) -> Result<Vec<AuditEntry>, AppError> {
+    #[server(default)] filter: AuditFilter,
+) -> Result<Page<AuditEntry>, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::ViewAudit)?;
-            let filter = AuditFilter {
-                actor,
-                action,
-                outcome,
-                limit: Some(500),
-            };
             service::<dyn AuditService>()?.audit_log(who, filter).await
         }
         .await,

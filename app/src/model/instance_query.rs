@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::page::Page;
 use super::{Health, InstanceSort, InstanceState, InstanceView, NetworkZone};
 
 /// `GET /api/v1/instances` query: which instances, in what order, and
@@ -52,11 +53,6 @@ pub struct InstanceQuery {
 }
 
 impl InstanceQuery {
-    /// Instances per page when the query does not say.
-    pub const DEFAULT_LIMIT: u32 = 50;
-    /// The most instances one page holds.
-    pub const MAX_LIMIT: u32 = 200;
-
     /// The same query from its first page.
     pub fn first_page(&self) -> InstanceQuery {
         InstanceQuery {
@@ -67,9 +63,4 @@ impl InstanceQuery {
 }
 
 /// One page of an instance list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstancePage {
-    pub items: Vec<InstanceView>,
-    /// The cursor of the page after, if there are more.
-    pub next: Option<String>,
-}
+pub type InstancePage = Page<InstanceView>;

@@ -4,8 +4,9 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::org::get_audit;
-use crate::components::{Layout, Loading};
+use crate::components::{Layout, Loading, Pager};
 use crate::model::AuditOutcome;
+use crate::org::AuditFilter;
 
 /// The audit log with filters in the query string, so a filtered view is
 /// a link, and the form works without JavaScript.
@@ -14,9 +15,16 @@ pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |key: &'static str| move || query.read().get(key).filter(|v| !v.is_empty());
     let (actor, action, outcome) = (param("actor"), param("action"), param("outcome"));
+    let cursor = param("cursor");
     let entries = Resource::new(
-        move || (actor(), action(), outcome()),
-        |(actor, action, outcome)| get_audit(actor, action, outcome),
+        move || AuditFilter {
+            actor: actor(),
+            action: action(),
+            outcome: outcome(),
+            limit: None,
+            cursor: cursor(),
+        },
+        get_audit,
     );
     let selected = move |value: &'static str| outcome().as_deref() == Some(value);
     view! {
@@ -42,10 +50,10 @@ pub fn AuditPage() -> impl IntoView {
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match entries.await {
-                        Ok(entries) if entries.is_empty() => view! {
+                        Ok(page) if page.items.is_empty() => view! {
                             <section class="card"><p>"Nothing matches."</p></section>
                         }.into_any(),
-                        Ok(entries) => view! {
+                        Ok(page) => view! {
                             <section class="card">
                                 <table class="audit">
                                     <thead>
@@ -60,7 +68,7 @@ pub fn AuditPage() -> impl IntoView {
                                         </tr>
                                     </thead>
                                     <tbody>
-                                        {entries.into_iter().map(|e| {
+                                        {page.items.into_iter().map(|e| {
                                             let badge = match e.outcome {
                                                 AuditOutcome::Ok => "badge ok",
                                                 AuditOutcome::Refused | AuditOutcome::Failed => "badge bad",
@@ -81,6 +89,7 @@ pub fn AuditPage() -> impl IntoView {
                                         }).collect_view()}
                                     </tbody>
                                 </table>
+                                <Pager path="/audit".into() params=query.get() next=page.next />
                             </section>
                         }.into_any(),
                         Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),

@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::get_dashboard;
-use crate::components::{Layout, Loading};
-use crate::model::{Acceleration, HostStatus};
+use crate::components::{Layout, Loading, StateBadge};
+use crate::model::{Acceleration, HostStatus, InstanceCounts, InstanceState, Power};
 use crate::org::QuotaUse;
 
 #[component]
@@ -40,6 +40,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 <p class="lede">
                                     "Signed in as " <strong>{d.me.username}</strong> ", " {role} "."
                                 </p>
+                                <InstanceSummary counts=d.instances />
                                 {(!d.quotas.is_empty()).then(|| view! {
                                     <h2>"Quotas"</h2>
                                     <div class="grid">
@@ -65,6 +66,90 @@ pub fn DashboardPage() -> impl IntoView {
                 })}
             </Transition>
         </Layout>
+    }
+}
+
+/// The instances counted: those needing attention first (failed deploys
+/// and applications that stopped answering), then how many are in each
+/// state, each a link to the list of them.
+#[component]
+fn InstanceSummary(counts: InstanceCounts) -> impl IntoView {
+    let problems = counts.failed + counts.unhealthy;
+    let attention = (problems > 0).then(|| {
+        let more = problems > counts.attention.len() as u64;
+        view! {
+            <section class="card attention" aria-labelledby="attention-title">
+                <h2 id="attention-title">"Needs attention"</h2>
+                <p class="lede">
+                    {(counts.failed > 0).then(|| view! {
+                        <a href="/instances?state=failed">{plural(counts.failed, "failed deploy")}</a>
+                    })}
+                    {(counts.failed > 0 && counts.unhealthy > 0).then_some(" · ")}
+                    {(counts.unhealthy > 0).then(|| view! {
+                        <a href="/instances?health=unhealthy">{plural(counts.unhealthy, "application not answering")}</a>
+                    })}
+                </p>
+                <ul class="attention-list">
+                    {counts.attention.into_iter().map(|i| view! {
+                        <li>
+                            <a href=format!("/instances/{}", i.id)>{i.name}</a> " "
+                            <StateBadge state=i.state />
+                            {(i.health == crate::model::Health::Unhealthy).then(|| view! {
+                                " " <span class="badge bad">"not answering"</span>
+                            })}
+                            " " <span class="muted">{i.owner}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+                {more.then(|| view! { <p class="hint">"The newest are shown; the links above list them all."</p> })}
+            </section>
+        }
+    });
+    view! {
+        {attention}
+        <section class="card counts" aria-labelledby="counts-title">
+            <h2 id="counts-title">
+                <a href="/instances">{plural(counts.total, "instance")}</a>
+            </h2>
+            {if counts.by_state.is_empty() {
+                view! { <p>"Nothing deployed yet. " <a href="/deploy">"Deploy"</a></p> }.into_any()
+            } else {
+                view! {
+                    <ul class="state-counts">
+                        {counts.by_state.into_iter().map(|c| view! {
+                            <li>
+                                <a href=format!("/instances?state={}", c.state.as_str())>
+                                    <strong>{c.count}</strong> " " {state_label(c.state)}
+                                </a>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// "1 instance", "3 instances".
+fn plural(n: u64, one: &str) -> String {
+    match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {one}s"),
+    }
+}
+
+/// A state in words, as the instance list's filter names it.
+fn state_label(state: InstanceState) -> &'static str {
+    match state {
+        InstanceState::Provisioning => "deploying",
+        InstanceState::Failed => "failed",
+        InstanceState::Deleting => "deleting",
+        InstanceState::Ready(Power::Running) => "running",
+        InstanceState::Ready(Power::Paused) => "paused",
+        InstanceState::Ready(Power::ShuttingDown) => "shutting down",
+        InstanceState::Ready(Power::ShutOff) => "shut off",
+        InstanceState::Ready(Power::Crashed) => "crashed",
+        InstanceState::Ready(Power::Unknown) => "state unknown",
     }
 }
 

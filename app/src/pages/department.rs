@@ -1,6 +1,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::params::ParamsMap;
 
 use super::dashboard::QuotaCard;
 use crate::api::get_me;
@@ -9,10 +11,10 @@ use crate::api::org::{
     SetMayDeploy, SetMemberQuota, get_departments, get_members,
 };
 use crate::components::{
-    ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error, quota_fields,
+    ErrorBanner, FieldError, Layout, Loading, Pager, error_for_field, general_error, quota_fields,
 };
-use crate::model::Role;
-use crate::org::{DepartmentView, MemberView, QuotaUse};
+use crate::model::{Page, Role};
+use crate::org::{DepartmentView, MemberQuery, MemberView, QuotaUse};
 
 /// One department: its quota and use, its members and their right to
 /// deploy, and forms to add members and set the quota.
@@ -33,20 +35,26 @@ pub fn DepartmentPage() -> impl IntoView {
     let member_quota = ServerAction::<SetMemberQuota>::new();
     let appoint = ServerAction::<SetDepartmentAdmin>::new();
     let remove = ServerAction::<RemoveMember>::new();
+    // The members' search and page are in the address bar.
+    let query = use_query_map();
+    let given = move |key: &str| query.read().get(key).filter(|v| !v.is_empty());
     let data = Resource::new(
         move || {
             (
-                id(),
-                quota.version().get(),
-                add.version().get(),
-                grant.version().get(),
+                MemberQuery {
+                    department: Some(id()),
+                    q: given("q"),
+                    limit: None,
+                    cursor: given("cursor"),
+                },
+                quota.version().get() + add.version().get() + grant.version().get(),
                 member_quota.version().get() + appoint.version().get() + remove.version().get(),
             )
         },
-        |(id, _, _, _, _)| async move {
+        |(members, _, _)| async move {
             (
                 get_departments().await,
-                get_members(Some(id)).await,
+                get_members(members).await,
                 get_me().await,
             )
         },
@@ -89,7 +97,8 @@ pub fn DepartmentPage() -> impl IntoView {
                         (Ok(department), Ok(members), Ok(me)) => {
                             let admin = me.as_ref().is_some_and(|m| m.role == Role::Admin);
                             let viewer = me.map(|m| m.username).unwrap_or_default();
-                            view! { <Department department members admin viewer quota add actions delete /> }.into_any()
+                            let query = query.get();
+                            view! { <Department department members query admin viewer quota add actions delete /> }.into_any()
                         }
                         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                             view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any()
@@ -104,7 +113,9 @@ pub fn DepartmentPage() -> impl IntoView {
 #[component]
 fn Department(
     department: DepartmentView,
-    members: Vec<MemberView>,
+    /// A page of its members, as `query` searched them.
+    members: Page<MemberView>,
+    query: ParamsMap,
     admin: bool,
     /// The signed-in account: a department admin cannot remove itself.
     viewer: String,
@@ -128,7 +139,9 @@ fn Department(
         {department.may_set_quota.then(|| view! { <QuotaForm department=department.clone() quota /> })}
         <section class="card">
             <h2>"Members"</h2>
-            <MemberTable members admin viewer actions />
+            <MemberSearch query=query.clone() />
+            <MemberTable members=members.items searched=query.get("q").is_some() admin viewer actions />
+            <Pager path=format!("/departments/{id}") params=query next=members.next />
         </section>
         <AddMemberForm id admin add />
         {admin.then(|| view! {
@@ -168,15 +181,38 @@ struct MemberActions {
     remove: ServerAction<RemoveMember>,
 }
 
+/// Finds members by the start of their name; works without JavaScript.
+#[component]
+fn MemberSearch(query: ParamsMap) -> impl IntoView {
+    let text = query.get("q").unwrap_or_default();
+    let searched = !text.is_empty();
+    view! {
+        <Form method="GET" action="" attr:class="row filters" attr:role="search">
+            <label for="member-q" class="sr-only">"Find a member"</label>
+            <input id="member-q" name="q" type="search" value=text.clone() prop:value=text
+                placeholder="Account name: its start" />
+            <button type="submit" class="button">"Find"</button>
+            {searched.then(|| view! { <a href="?">"Show all"</a> })}
+        </Form>
+    }
+}
+
 #[component]
 fn MemberTable(
     members: Vec<MemberView>,
+    /// Whether a search chose them: an empty list then means no match.
+    searched: bool,
     admin: bool,
     viewer: String,
     actions: MemberActions,
 ) -> impl IntoView {
     if members.is_empty() {
-        return view! { <p>"No members yet."</p> }.into_any();
+        let none = if searched {
+            "No member matches."
+        } else {
+            "No members yet."
+        };
+        return view! { <p>{none}</p> }.into_any();
     }
     let MemberActions {
         grant,

@@ -5,7 +5,7 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::api::list_instances;
-use crate::components::{Layout, Loading, StateBadge};
+use crate::components::{Layout, Loading, Pager, StateBadge, address_with};
 use crate::error::AppError;
 use crate::model::{Health, InstanceQuery, InstanceSort, InstanceState, NetworkZone, Power};
 
@@ -68,15 +68,7 @@ fn query_of(params: &ParamsMap) -> Result<InstanceQuery, AppError> {
 /// The address of the list for `params` with `key` set to `value` (or
 /// taken out), from its first page unless `key` is the cursor.
 fn with(params: &ParamsMap, key: &str, value: Option<&str>) -> String {
-    let mut next: ParamsMap = params
-        .into_iter()
-        .filter(|(k, v)| k.as_ref() != key && k.as_ref() != "cursor" && !v.is_empty())
-        .map(|(k, v)| (k.clone(), v.to_owned()))
-        .collect();
-    if let Some(value) = value {
-        next.insert(key.to_owned(), value.to_owned());
-    }
-    format!("/instances{}", next.to_query_string())
+    address_with("/instances", params, key, value)
 }
 
 /// "My instances" (a department's, or every instance, for admins): a page
@@ -179,8 +171,7 @@ pub fn InstancesPage() -> impl IntoView {
                             </section>
                         }.into_any(),
                         Ok(page) => {
-                            let next = page.next.map(|cursor| with(&params.read(), "cursor", Some(&cursor)));
-                            let paged = params.read().get("cursor").is_some();
+                            let next = page.next;
                             view! {
                                 <section class="card">
                                     <table class="instances">
@@ -213,14 +204,7 @@ pub fn InstancesPage() -> impl IntoView {
                                             }).collect_view()}
                                         </tbody>
                                     </table>
-                                    <nav class="pager" aria-label="Pages">
-                                        {paged.then(|| view! {
-                                            <a class="button" href=with(&params.read(), "cursor", None)>"First page"</a>
-                                        })}
-                                        {next.map(|next| view! {
-                                            <a class="button" rel="next" href=next>"Next page"</a>
-                                        })}
-                                    </nav>
+                                    <Pager path="/instances".into() params=params.get() next />
                                 </section>
                             }.into_any()
                         }

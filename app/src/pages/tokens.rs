@@ -1,16 +1,28 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::api::{CreateToken, RevokeToken, get_tokens};
-use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
+use crate::components::{
+    ErrorBanner, FieldError, Layout, Loading, Pager, error_for_field, general_error,
+};
+use crate::model::TokenQuery;
 
 #[component]
 pub fn TokensPage() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
+    // The page of the list in the address bar, newest first.
+    let params = use_query_map();
+    let cursor = move || params.read().get("cursor").filter(|c| !c.is_empty());
     let tokens = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| get_tokens(),
+        move || (cursor(), create.version().get(), revoke.version().get()),
+        |(cursor, _, _)| {
+            get_tokens(TokenQuery {
+                cursor,
+                ..TokenQuery::default()
+            })
+        },
     );
     let name_error = Signal::derive(move || error_for_field(&create.value().get(), "name"));
     let general = Signal::derive(move || {
@@ -57,14 +69,14 @@ pub fn TokensPage() -> impl IntoView {
                             })}
                             <section class="card">
                                 <h2>"Your tokens"</h2>
-                                {if view.tokens.is_empty() {
+                                {if view.tokens.items.is_empty() {
                                     view! { <p>"You have no tokens."</p> }.into_any()
                                 } else {
                                     view! {
                                         <table>
                                             <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                                             <tbody>
-                                                {view.tokens.into_iter().map(|t| view! {
+                                                {view.tokens.items.into_iter().map(|t| view! {
                                                     <tr>
                                                         <td>{t.name.clone()}</td>
                                                         <td><UtcTime unix=t.created_at /></td>
@@ -87,6 +99,7 @@ pub fn TokensPage() -> impl IntoView {
                                                 }).collect_view()}
                                             </tbody>
                                         </table>
+                                        <Pager path="/tokens".into() params=params.get() next=view.tokens.next />
                                     }.into_any()
                                 }}
                             </section>

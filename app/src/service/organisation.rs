@@ -5,9 +5,10 @@
 use async_trait::async_trait;
 
 use crate::error::AppError;
-use crate::model::Principal;
+use crate::model::{Page, Principal};
 use crate::org::{
-    DepartmentChange, DepartmentView, MemberChange, MemberView, NewDepartment, NewMember,
+    DepartmentChange, DepartmentView, MemberChange, MemberQuery, MemberView, NewDepartment,
+    NewMember,
 };
 
 #[async_trait]
@@ -29,13 +30,13 @@ pub trait OrganisationService: Send + Sync + 'static {
     ) -> Result<DepartmentView, AppError>;
     /// Removes an empty department; `Conflict` otherwise.
     async fn delete_department(&self, who: &Principal, id: i64) -> Result<(), AppError>;
-    /// The accounts of the departments `who` administers (all for
-    /// appliance admins), optionally of one department only.
+    /// A page of the accounts of the departments `who` administers (all
+    /// for appliance admins), by name, as `query` filters them.
     async fn members(
         &self,
         who: &Principal,
-        department: Option<i64>,
-    ) -> Result<Vec<MemberView>, AppError>;
+        query: MemberQuery,
+    ) -> Result<Page<MemberView>, AppError>;
     async fn create_member(
         &self,
         who: &Principal,

@@ -4,15 +4,17 @@ use async_trait::async_trait;
 
 use super::RequestContext;
 use crate::error::AppError;
-use crate::model::{NewToken, Principal, TokensView};
+use crate::model::{NewToken, Principal, TokenQuery, TokensView};
 
 #[async_trait]
 pub trait TokenService: Send + Sync + 'static {
-    /// The caller's tokens, and the one created just before (shown once).
+    /// A page of the caller's tokens, newest first, and the one created
+    /// just before (shown once).
     async fn tokens_view(
         &self,
         ctx: &RequestContext,
         who: &Principal,
+        query: TokenQuery,
     ) -> Result<TokensView, AppError>;
     /// A new token of the caller's, working for `expires_in_days` (none:
     /// until revoked).

@@ -4,14 +4,17 @@
 use std::net::IpAddr;
 
 use app::error::AppError;
-use app::model::{AuditOutcome, Principal, Role};
+use app::model::{AuditOutcome, Page, Principal, Role};
 use app::org::{AuditEntry, AuditFilter};
 use app::service::AuditService;
 use async_trait::async_trait;
 
 use super::errors::store_err;
-use super::{Appliance, rfc3339_ms};
-use crate::store::audit::{self, Audit};
+use super::{Appliance, paging, rfc3339_ms};
+use crate::store::audit::{self, Audit, AuditList};
+
+/// The audit log's name in its cursors.
+const AUDIT: &str = "audit";
 
 #[async_trait]
 impl AuditService for Appliance {
@@ -19,25 +22,39 @@ impl AuditService for Appliance {
         &self,
         who: &Principal,
         filter: AuditFilter,
-    ) -> Result<Vec<AuditEntry>, AppError> {
+    ) -> Result<Page<AuditEntry>, AppError> {
         // Empty is no filter, as an HTML form's "any" sends it.
-        let outcome = match filter.outcome.as_deref().filter(|o| !o.is_empty()) {
+        let given = |text: Option<String>| text.filter(|t| !t.is_empty());
+        let outcome = match given(filter.outcome) {
             Some(text) => Some(
                 text.parse::<AuditOutcome>()
                     .map_err(|_| AppError::invalid("outcome", "use ok, refused or failed"))?,
             ),
             None => None,
         };
-        let scope = match who.role {
-            Role::Admin => None,
-            Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
+        let before = match filter.cursor.as_deref() {
+            Some(cursor) => Some(paging::after(AUDIT, cursor)?.0),
+            None => None,
         };
-        let rows = self
+        let list = AuditList {
+            actor: given(filter.actor),
+            action: given(filter.action),
+            outcome,
+            scope: match who.role {
+                Role::Admin => None,
+                Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
+            },
+            before,
+            limit: paging::limit(filter.limit)?,
+        };
+        let (rows, more) = self
             .store
-            .read(move |c| audit::list(c, &filter, outcome, scope.as_deref()))
+            .read(move |c| audit::page(c, &list))
             .await
             .map_err(store_err)?;
-        Ok(rows
+        // The id alone places a record in the log's order.
+        let next = paging::next(&rows, more, |last| paging::cursor(AUDIT, last.id, ""));
+        let items = rows
             .into_iter()
             .map(|r| AuditEntry {
                 id: r.id,
@@ -49,7 +66,8 @@ impl AuditService for Appliance {
                 outcome: r.outcome,
                 detail: r.detail,
             })
-            .collect())
+            .collect();
+        Ok(Page { items, next })
     }
 
     /// Records a request the edge refused (403).

@@ -1,13 +1,20 @@
 //! The dashboard: the appliance's name, its hosts as the caller may see
-//! them, what the reconciler cleaned, and the quotas that bind the caller.
+//! them, what the reconciler cleaned, the quotas that bind the caller, and
+//! the caller's instances counted, those needing attention first.
 
 use app::error::AppError;
-use app::model::{Dashboard, HostProbe, HostStatus, Me, Principal, Role};
+use app::model::{
+    Dashboard, Health, HostProbe, HostStatus, InstanceCounts, InstanceQuery, InstanceState, Me,
+    Principal, Role, StateCount,
+};
+use app::policy::may_use;
 use app::service::DashboardService;
 use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::store_err;
+use super::instance_query::list_query;
+use crate::store::instance_list::{self, ListQuery, Order};
 use crate::store::{hosts, settings};
 
 /// A host as members see it: its name, and whether it is available.
@@ -52,6 +59,73 @@ impl DashboardService for Appliance {
                 Role::DepartmentAdmin | Role::User => Vec::new(),
             },
             quotas: self.quota_uses(who).await?,
+            instances: self.instance_counts(who).await?,
         })
+    }
+}
+
+impl Appliance {
+    /// The instances `who` may see: counted by state and health, and the
+    /// newest of those that need attention.
+    async fn instance_counts(&self, who: &Principal) -> Result<InstanceCounts, AppError> {
+        let visible = list_query(who, InstanceQuery::default())?.visible;
+        let attention = |state: Option<InstanceState>, health: Option<Health>| ListQuery {
+            visible: visible.clone(),
+            text: None,
+            state,
+            health,
+            zone: None,
+            host: None,
+            department: None,
+            order: Order::Created {
+                descending: true,
+                after: None,
+            },
+            limit: InstanceCounts::ATTENTION,
+        };
+        let failed = attention(Some(InstanceState::Failed), None);
+        let unhealthy = attention(None, Some(Health::Unhealthy));
+        let (groups, mut worst) = self
+            .store
+            .read(move |c| {
+                let groups = instance_list::counts(c, &failed.visible)?;
+                let mut worst = instance_list::page(c, &failed)?.0;
+                worst.extend(instance_list::page(c, &unhealthy)?.0);
+                Ok((groups, worst))
+            })
+            .await
+            .map_err(store_err)?;
+        worst.sort_by_key(|i| std::cmp::Reverse((i.created_at, i.id)));
+        worst.truncate(InstanceCounts::ATTENTION as usize);
+        let mut by_state: Vec<StateCount> = Vec::new();
+        let mut counts = InstanceCounts::default();
+        for (state, health, count) in groups {
+            counts.total += count;
+            match state {
+                InstanceState::Failed => counts.failed += count,
+                InstanceState::Provisioning | InstanceState::Deleting | InstanceState::Ready(_) => {
+                }
+            }
+            match health {
+                Health::Unhealthy => counts.unhealthy += count,
+                Health::Unknown | Health::Starting | Health::Healthy => {}
+            }
+            match by_state.iter_mut().find(|s| s.state == state) {
+                Some(known) => known.count += count,
+                None => by_state.push(StateCount { state, count }),
+            }
+        }
+        by_state.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(a.state.as_str().cmp(b.state.as_str()))
+        });
+        counts.by_state = by_state;
+        counts.attention = worst
+            .into_iter()
+            .filter(|r| may_use(who, r.owner_id, r.department_id))
+            .map(|r| self.instance_view(r))
+            .collect();
+        Ok(counts)
     }
 }

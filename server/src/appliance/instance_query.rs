@@ -2,20 +2,15 @@
 //! store's: who may see what, the filters, and the cursor where a page
 //! starts.
 //!
-//! A cursor is opaque to clients: the order's name, the last row's sort
-//! key and its id, in URL-safe base64. Decoding checks the order, so a
-//! cursor given with another order is refused, never misread.
+//! The cursor holds the order's name, so a cursor given with another
+//! order is refused, never misread.
 
 use app::error::AppError;
 use app::model::{InstanceQuery, InstanceSort, Principal, Role};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64;
 
+use super::paging;
 use crate::store::instance_list::{ListQuery, Order, Visibility};
 use crate::store::instances::InstanceRow;
-
-/// The longest search text taken.
-const MAX_TEXT: usize = 100;
 
 /// Whose instances `who` may list: in SQL, what `may_use` allows.
 fn visibility(who: &Principal) -> Visibility {
@@ -29,34 +24,15 @@ fn visibility(who: &Principal) -> Visibility {
     }
 }
 
-fn invalid(field: &str, message: &str) -> AppError {
-    AppError::Invalid {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
 /// The store's query for `query` as `who` asks it.
 pub(super) fn list_query(who: &Principal, query: InstanceQuery) -> Result<ListQuery, AppError> {
-    let limit = query.limit.unwrap_or(InstanceQuery::DEFAULT_LIMIT);
-    if !(1..=InstanceQuery::MAX_LIMIT).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            &format!("must be 1 to {}", InstanceQuery::MAX_LIMIT),
-        ));
-    }
-    let text = query
-        .q
-        .map(|q| q.trim().to_owned())
-        .filter(|q| !q.is_empty());
-    if text.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT) {
-        return Err(invalid("q", &format!("at most {MAX_TEXT} characters")));
-    }
+    let limit = paging::limit(query.limit)?;
+    let text = paging::search("q", query.q)?;
     let sort = query.sort.unwrap_or_default();
     let order = match query.cursor.as_deref() {
         None => first_page(sort),
-        Some(cursor) => decode(sort, cursor)
-            .ok_or_else(|| invalid("cursor", "not a cursor of this list and order"))?,
+        Some(cursor) => continued(sort, paging::after(sort.as_str(), cursor)?)
+            .ok_or_else(|| AppError::invalid("cursor", "not a cursor of this list and order"))?,
     };
     Ok(ListQuery {
         visible: visibility(who),
@@ -98,23 +74,17 @@ pub(super) fn cursor_after(sort: InstanceSort, last: &InstanceRow) -> String {
 }
 
 fn cursor(sort: InstanceSort, id: i64, name: &str, created_at: i64) -> String {
-    let key = match sort {
-        InstanceSort::Newest | InstanceSort::Oldest => created_at.to_string(),
-        InstanceSort::Name | InstanceSort::NameDesc => name.to_owned(),
-    };
-    BASE64.encode(format!("{}:{id}:{key}", sort.as_str()))
+    match sort {
+        InstanceSort::Newest | InstanceSort::Oldest => {
+            paging::cursor(sort.as_str(), id, &created_at.to_string())
+        }
+        InstanceSort::Name | InstanceSort::NameDesc => paging::cursor(sort.as_str(), id, name),
+    }
 }
 
-/// The order a cursor made by [`cursor_after`] for `sort` continues;
-/// `None` for anything else.
-fn decode(sort: InstanceSort, cursor: &str) -> Option<Order> {
-    let text = String::from_utf8(BASE64.decode(cursor).ok()?).ok()?;
-    let (made_for, rest) = text.split_once(':')?;
-    let (id, key) = rest.split_once(':')?;
-    if made_for != sort.as_str() {
-        return None;
-    }
-    let id: i64 = id.parse().ok()?;
+/// The order in `sort` after the row `id` whose sort key is `key`;
+/// `None` when the key is not one of that order.
+fn continued(sort: InstanceSort, (id, key): (i64, String)) -> Option<Order> {
     Some(match first_page(sort) {
         Order::Created { descending, .. } => Order::Created {
             descending,
@@ -122,7 +92,7 @@ fn decode(sort: InstanceSort, cursor: &str) -> Option<Order> {
         },
         Order::Name { descending, .. } => Order::Name {
             descending,
-            after: Some((key.to_owned(), id)),
+            after: Some((key, id)),
         },
     })
 }
@@ -198,7 +168,7 @@ mod tests {
             ),
             (
                 InstanceQuery {
-                    cursor: Some(BASE64.encode("newest:x:1")),
+                    cursor: Some(paging::cursor("newest", 1, "x")),
                     ..Default::default()
                 },
                 "cursor",

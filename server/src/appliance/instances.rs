@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use super::errors::{engine_err, refusal_err, store_err};
 use super::instance_query::{cursor_after, list_query};
-use super::{Appliance, rfc3339_ms};
+use super::{Appliance, paging, rfc3339_ms};
 use crate::blocking::run_blocking;
 use crate::engine::runtime::DeployPlan;
 use crate::engine::{EngineError, Refusal};
@@ -222,10 +222,7 @@ impl InstanceService for Appliance {
             .read(move |c| instance_list::page(c, &list))
             .await
             .map_err(store_err)?;
-        let next = match rows.last() {
-            Some(last) if more => Some(cursor_after(sort, last)),
-            Some(_) | None => None,
-        };
+        let next = paging::next(&rows, more, |last| cursor_after(sort, last));
         Ok(InstancePage {
             // The query already keeps to what `who` may see; this is the
             // rule itself, should the two ever part.

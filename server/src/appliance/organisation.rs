@@ -5,23 +5,27 @@
 use std::collections::HashMap;
 
 use app::error::AppError;
-use app::model::{Principal, Role};
+use app::model::{Page, Principal, Role};
 use app::org::{
-    DepartmentChange, DepartmentView, MemberChange, MemberView, NewDepartment, NewMember, Usage,
+    DepartmentChange, DepartmentView, MemberChange, MemberQuery, MemberView, NewDepartment,
+    NewMember, Usage,
 };
 use app::policy::may_manage;
 use app::service::OrganisationService;
 use app::validate;
 use async_trait::async_trait;
 
-use super::Appliance;
 use super::errors::{internal, store_err};
+use super::{Appliance, paging};
 use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::store::audit::Audit;
 use crate::store::departments::DepartmentRow;
-use crate::store::users::UserRow;
+use crate::store::users::{MemberList, UserRow};
 use crate::store::{departments, directory as directory_store, quotas, tokens, users};
+
+/// The member list's name in its cursors.
+const MEMBERS: &str = "members";
 
 /// "Science / Physics" for Physics under Science.
 fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
@@ -359,35 +363,48 @@ impl OrganisationService for Appliance {
     async fn members(
         &self,
         who: &Principal,
-        department: Option<i64>,
-    ) -> Result<Vec<MemberView>, AppError> {
-        if let Some(d) = department
+        query: MemberQuery,
+    ) -> Result<Page<MemberView>, AppError> {
+        if let Some(d) = query.department
             && !may_manage(who, Some(d))
         {
             return Err(AppError::NotFound("department".into()));
         }
-        let scope = match who.role {
-            Role::Admin => None,
-            Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
+        let list = MemberList {
+            scope: match who.role {
+                Role::Admin => None,
+                Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
+            },
+            department: query.department,
+            text: paging::search("q", query.q)?,
+            after: match query.cursor.as_deref() {
+                Some(cursor) => Some(paging::after(MEMBERS, cursor)?.1),
+                None => None,
+            },
+            limit: paging::limit(query.limit)?,
         };
         // One read for the page: the accounts, their usage, their departments.
         self.store
             .read(move |c| {
-                let rows = users::list_in(c, scope.as_deref())?;
-                let usage = quotas::usage_by_user(c)?;
+                let (rows, more) = users::page(c, &list)?;
+                let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
+                let usage = quotas::usage_of_users(c, &ids)?;
                 let names: HashMap<i64, String> = departments::list(c)?
                     .into_iter()
                     .map(|d| (d.id, d.name))
                     .collect();
-                Ok(rows
+                let next = paging::next(&rows, more, |last| {
+                    paging::cursor(MEMBERS, last.id, &last.username)
+                });
+                let items = rows
                     .into_iter()
-                    .filter(|u| department.is_none() || u.department_id == department)
                     .map(|row| {
                         let used = usage.get(&row.id).copied().unwrap_or_default();
                         let name = row.department_id.and_then(|d| names.get(&d).cloned());
                         member_view(row, used, name)
                     })
-                    .collect())
+                    .collect();
+                Ok(Page { items, next })
             })
             .await
             .map_err(store_err)

@@ -1,16 +1,20 @@
 //! API tokens: each account's own, created and revoked by itself.
 
 use app::error::AppError;
-use app::model::{NewToken, Principal, TokensView};
+use app::model::{NewToken, Page, Principal, TokenQuery, TokensView};
 use app::service::{RequestContext, TokenService};
 use app::validate;
 use async_trait::async_trait;
 
-use super::Appliance;
 use super::errors::{session_err, store_err};
 use crate::auth::token;
 use crate::store::audit::Audit;
 use crate::store::tokens;
+
+use super::{Appliance, paging};
+
+/// The token list's name in its cursors.
+const TOKENS: &str = "tokens";
 
 /// The session key under which a new token waits to be shown, once.
 const SESSION_NEW_TOKEN: &str = "new_token";
@@ -21,13 +25,29 @@ impl TokenService for Appliance {
         &self,
         ctx: &RequestContext,
         who: &Principal,
+        query: TokenQuery,
     ) -> Result<TokensView, AppError> {
         let user_id = who.user_id;
-        let tokens = self
+        let limit = paging::limit(query.limit)?;
+        let after = match query.cursor.as_deref() {
+            Some(cursor) => {
+                let (id, created_at) = paging::after(TOKENS, cursor)?;
+                let created_at = created_at.parse().map_err(|_| {
+                    AppError::invalid("cursor", "not a cursor of this list and order")
+                })?;
+                Some((created_at, id))
+            }
+            None => None,
+        };
+        let (rows, more) = self
             .store
-            .read(move |c| tokens::list_for_user(c, user_id))
+            .read(move |c| tokens::page_for_user(c, user_id, after, limit))
             .await
             .map_err(store_err)?;
+        let next = paging::next(&rows, more, |last| {
+            paging::cursor(TOKENS, last.id, &last.created_at.to_string())
+        });
+        let tokens = Page { items: rows, next };
         let just_created = match &ctx.session {
             Some(s) => s
                 .remove::<NewToken>(SESSION_NEW_TOKEN)

@@ -3,12 +3,13 @@
 //! paging: a page deep in the list costs what the first one does, and an
 //! instance deployed meanwhile never shifts the pages).
 
-use app::model::{Health, InstanceState, NetworkZone};
+use app::model::{Health, InstanceState, InstanceStatus, NetworkZone, Power};
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use super::StoreError;
 use super::instances::{InstanceRow, SELECT, from_row};
+use super::paging::{Sql, id_list, prefix_pattern};
 
 /// Whose instances a list may hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,34 +57,16 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
-/// A statement's text and parameters as they are built, each parameter
-/// bound as `?N`.
-#[derive(Default)]
-struct Sql {
-    text: String,
-    args: Vec<Value>,
-}
-
-impl Sql {
-    /// Binds `value`: its placeholder.
-    fn bind(&mut self, value: Value) -> String {
-        self.args.push(value);
-        format!("?{}", self.args.len())
-    }
-}
-
-/// The SQL and its parameters for `query`, fetching one row more than a
-/// page so the caller knows whether another page follows.
-fn statement(query: &ListQuery) -> (String, Vec<Value>) {
-    let mut sql = Sql {
-        text: String::from(SELECT),
-        args: Vec::new(),
-    };
+/// The statement for `query`, fetching one row more than a page so the
+/// caller knows whether another page follows.
+fn statement(query: &ListQuery) -> Sql {
+    let mut sql = Sql::new(SELECT);
     sql.text.push_str(" WHERE 1");
     visible_to(&mut sql, &query.visible);
     filtered_by(&mut sql, query);
-    ordered(&mut sql, &query.order, query.limit);
-    (sql.text, sql.args)
+    ordered(&mut sql, &query.order);
+    sql.limit_one_over(query.limit);
+    sql
 }
 
 fn visible_to(sql: &mut Sql, visible: &Visibility) {
@@ -95,12 +78,7 @@ fn visible_to(sql: &mut Sql, visible: &Visibility) {
         }
         Visibility::OwnerOrDepartments { owner, departments } => {
             let p = sql.bind(Value::Integer(*owner));
-            // Ids are integers: written out, so the planner sees each one.
-            let ids = departments
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
+            let ids = id_list(departments);
             sql.text.push_str(&format!(
                 " AND (i.owner_id = {p} OR i.department_id IN ({ids}))"
             ));
@@ -112,7 +90,7 @@ fn filtered_by(sql: &mut Sql, query: &ListQuery) {
     if let Some(text) = &query.text {
         // A prefix, in any case: each of the three is sought through a
         // NOCASE index (SQLite's LIKE optimization), never scanned.
-        let p = sql.bind(Value::Text(format!("{}%", escape_like(text))));
+        let p = sql.bind(Value::Text(prefix_pattern(text)));
         sql.text.push_str(&format!(
             " AND (i.name LIKE {p} ESCAPE '\\' \
                OR i.owner_id IN (SELECT id FROM users WHERE username LIKE {p} ESCAPE '\\') \
@@ -151,7 +129,7 @@ fn filtered_by(sql: &mut Sql, query: &ListQuery) {
     }
 }
 
-fn ordered(sql: &mut Sql, order: &Order, limit: u32) {
+fn ordered(sql: &mut Sql, order: &Order) {
     let (column, descending, after) = match order {
         Order::Created { descending, after } => (
             "i.created_at",
@@ -172,40 +150,49 @@ fn ordered(sql: &mut Sql, order: &Order, limit: u32) {
             .push_str(&format!(" AND ({column}, i.id) {op} ({k}, {i})"));
     }
     let direction = if descending { "DESC" } else { "ASC" };
-    let limit = sql.bind(Value::Integer(i64::from(limit) + 1));
-    sql.text.push_str(&format!(
-        " ORDER BY {column} {direction}, i.id {direction} LIMIT {limit}"
-    ));
-}
-
-/// `text` matched literally by LIKE (with `ESCAPE '\'`).
-fn escape_like(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    sql.text
+        .push_str(&format!(" ORDER BY {column} {direction}, i.id {direction}"));
 }
 
 /// A page of at most `query.limit` instances, and whether more follow.
 pub fn page(conn: &Connection, query: &ListQuery) -> Result<(Vec<InstanceRow>, bool), StoreError> {
-    let (sql, args) = statement(query);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows: Vec<InstanceRow> = stmt
-        .query_map(rusqlite::params_from_iter(args), from_row)?
+    statement(query).page(conn, query.limit, from_row)
+}
+
+/// How many of the instances `visible` allows are in each lifecycle
+/// status, power state and health, for each combination that has any.
+pub fn counts(
+    conn: &Connection,
+    visible: &Visibility,
+) -> Result<Vec<(InstanceState, Health, u64)>, StoreError> {
+    let sql = counts_statement(visible);
+    let mut stmt = conn.prepare_cached(&sql.text)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(sql.args), |r| {
+            let status: InstanceStatus = super::states::text_column(r, 0)?;
+            let power: String = r.get(1)?;
+            let health = super::states::text_column(r, 2)?;
+            let count: i64 = r.get(3)?;
+            Ok((
+                InstanceState::of(status, Power::parse(&power)),
+                health,
+                u64::try_from(count).unwrap_or_default(),
+            ))
+        })?
         .collect::<Result<_, _>>()?;
-    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    Ok((rows, more))
+    Ok(rows)
+}
+
+fn counts_statement(visible: &Visibility) -> Sql {
+    let mut sql = Sql::new("SELECT i.status, i.power, i.health, count(*) FROM instances i WHERE 1");
+    visible_to(&mut sql, visible);
+    sql.text.push_str(" GROUP BY i.status, i.power, i.health");
+    sql
 }
 
 #[cfg(test)]
 mod tests {
-    use app::model::{InstanceStatus, Power, Role};
+    use app::model::{Power, Role};
 
     use super::*;
     use crate::store::instances::{self, NewInstance};
@@ -412,6 +399,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn instances_are_counted_by_state_and_health_from_an_index_for_each_reader() {
+        let conn = seeded();
+        let all = counts(&conn, &Visibility::All).unwrap();
+        assert_eq!(all.iter().map(|(_, _, n)| n).sum::<u64>(), 120);
+        let running = all
+            .iter()
+            .filter(|(s, _, _)| *s == InstanceState::Ready(Power::Running))
+            .map(|(_, _, n)| n)
+            .sum::<u64>();
+        assert_eq!(running, 30);
+        let owned = counts(&conn, &Visibility::Owner(1)).unwrap();
+        assert_eq!(owned.iter().map(|(_, _, n)| n).sum::<u64>(), 40);
+        for reader in [
+            Visibility::All,
+            Visibility::Owner(1),
+            Visibility::OwnerOrDepartments {
+                owner: 1,
+                departments: vec![1, 2],
+            },
+        ] {
+            let plan = counts_statement(&reader).plan(&conn);
+            assert!(
+                crate::store::paging::table_scans(&plan).is_empty(),
+                "{reader:?}: {plan:#?}"
+            );
+        }
+    }
+
     /// Every combination of reader, filter, search and order: SQLite's
     /// plan for it must read the instances through an index, never by
     /// scanning the table.
@@ -458,13 +474,7 @@ mod tests {
                         };
                         let mut q = query(reader.clone(), order);
                         filter(&mut q);
-                        let (sql, args) = statement(&q);
-                        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-                        let plan: Vec<String> = stmt
-                            .query_map(rusqlite::params_from_iter(args), |r| r.get(3))
-                            .unwrap()
-                            .collect::<Result<_, _>>()
-                            .unwrap();
+                        let plan = statement(&q).plan(&conn);
                         let seek = *indexed || *reader != Visibility::All;
                         let scans: Vec<&String> = plan
                             .iter()

@@ -323,6 +323,25 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX departments_by_name_nocase ON departments (name COLLATE NOCASE);
         "#,
     },
+    Migration {
+        version: 12,
+        name: "accounts, tokens and the audit log a page at a time; counts",
+        sql: r#"
+            -- A token page is the account's tokens newest first: read in
+            -- that order from the index, and stopped after the page.
+            DROP INDEX api_tokens_by_user;
+            CREATE INDEX api_tokens_by_user ON api_tokens (user_id, created_at, id);
+            -- The audit log's filters (store/audit.rs): each is sought
+            -- through its own index (the rowid, the log's order, is in
+            -- each), not found by reading the log from its newest end.
+            CREATE INDEX audit_by_actor ON audit (actor);
+            CREATE INDEX audit_by_action ON audit (action);
+            CREATE INDEX audit_by_outcome ON audit (outcome);
+            -- The dashboard counts instances by state and health: read
+            -- from this index alone, never from the table's rows.
+            CREATE INDEX instances_by_state ON instances (status, power, health);
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod instance_list;
 pub mod instances;
 pub mod migrations;
+mod paging;
 mod quota_columns;
 pub mod quotas;
 pub mod sessions;

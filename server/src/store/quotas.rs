@@ -119,10 +119,13 @@ pub fn user_usage(conn: &Connection, user_id: i64) -> Result<Usage, StoreError> 
     )?)
 }
 
-/// [`user_usage`] of every account that owns instances, in one query.
-pub fn usage_by_user(conn: &Connection) -> Result<HashMap<i64, Usage>, StoreError> {
+/// [`user_usage`] of each of `users` that owns instances, in one query
+/// (a page of accounts: sought through each one's instances).
+pub fn usage_of_users(conn: &Connection, users: &[i64]) -> Result<HashMap<i64, Usage>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT owner_id, {TAKEN} FROM instances WHERE status != ?1 GROUP BY owner_id"
+        "SELECT owner_id, {TAKEN} FROM instances
+         WHERE status != ?1 AND owner_id IN ({}) GROUP BY owner_id",
+        super::paging::id_list(users)
     ))?;
     let rows = stmt
         .query_map([InstanceStatus::Failed.as_str()], |r| {
@@ -439,7 +442,10 @@ mod tests {
         }
         assert_eq!(at_once[&science], usage(3, 7, 1536, 12));
         assert_eq!(at_once[&optics], usage(1, 4, 512, 4));
-        assert_eq!(usage_by_user(&conn).unwrap()[&1], usage(5, 55, 2560, 20));
+        assert_eq!(
+            usage_of_users(&conn, &[1, 2]).unwrap()[&1],
+            usage(5, 55, 2560, 20)
+        );
         assert_eq!(user_usage(&conn, 1).unwrap(), usage(5, 55, 2560, 20));
     }
 }

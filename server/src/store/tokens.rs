@@ -4,6 +4,7 @@
 use app::model::TokenInfo;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::paging::Sql;
 use super::users::UserRow;
 use super::{StoreError, now};
 
@@ -28,23 +29,38 @@ pub fn insert(
     Ok(conn.last_insert_rowid())
 }
 
-pub fn list_for_user(conn: &Connection, user_id: i64) -> Result<Vec<TokenInfo>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, name, created_at, last_used_at, expires_at FROM api_tokens
-         WHERE user_id = ?1 ORDER BY created_at DESC, id DESC",
-    )?;
-    let rows = stmt
-        .query_map([user_id], |r| {
-            Ok(TokenInfo {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                created_at: r.get(2)?,
-                last_used_at: r.get(3)?,
-                expires_at: r.get(4)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+/// A page of at most `limit` of the account's tokens, newest first,
+/// starting after the token `(created_at, id)`; and whether more follow.
+pub fn page_for_user(
+    conn: &Connection,
+    user_id: i64,
+    after: Option<(i64, i64)>,
+    limit: u32,
+) -> Result<(Vec<TokenInfo>, bool), StoreError> {
+    page_statement(user_id, after, limit).page(conn, limit, |r| {
+        Ok(TokenInfo {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            created_at: r.get(2)?,
+            last_used_at: r.get(3)?,
+            expires_at: r.get(4)?,
+        })
+    })
+}
+
+fn page_statement(user_id: i64, after: Option<(i64, i64)>, limit: u32) -> Sql {
+    let mut sql = Sql::new(
+        "SELECT id, name, created_at, last_used_at, expires_at FROM api_tokens WHERE user_id = ?1",
+    );
+    sql.args.push(user_id.into());
+    if let Some((created_at, id)) = after {
+        let (c, i) = (sql.bind(created_at), sql.bind(id));
+        sql.text
+            .push_str(&format!(" AND (created_at, id) < ({c}, {i})"));
+    }
+    sql.text.push_str(" ORDER BY created_at DESC, id DESC");
+    sql.limit_one_over(limit);
+    sql
 }
 
 /// Deletes the user's token `id`; returns whether there was one.
@@ -94,4 +110,57 @@ pub fn touch(conn: &Connection, token_id: i64) -> Result<(), StoreError> {
         params![token_id, now, now - TOUCH_INTERVAL_SECS],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use app::model::Role;
+
+    use super::*;
+    use crate::store::paging::table_scans;
+    use crate::store::test_support::memory_store;
+    use crate::store::users;
+
+    #[test]
+    fn pages_walk_an_accounts_tokens_newest_first_once_each_and_no_others() {
+        let conn = memory_store();
+        let ann = users::insert(&conn, "ann", None, Role::User).unwrap();
+        let bob = users::insert(&conn, "bob", None, Role::User).unwrap();
+        for n in 0..12_u8 {
+            let id = insert(&conn, ann, &format!("t{n:02}"), &[n], None).unwrap();
+            // Some in the same second: the id breaks the tie.
+            conn.execute(
+                "UPDATE api_tokens SET created_at = ?2 WHERE id = ?1",
+                params![id, 1_000 + i64::from(n / 3)],
+            )
+            .unwrap();
+        }
+        insert(&conn, bob, "bob's", &[99], None).unwrap();
+        let mut after = None;
+        let mut seen = Vec::new();
+        loop {
+            let (rows, more) = page_for_user(&conn, ann, after, 5).unwrap();
+            seen.extend(rows.iter().map(|t| t.name.clone()));
+            if !more {
+                break;
+            }
+            after = rows.last().map(|t| (t.created_at, t.id));
+        }
+        let expected: Vec<String> = (0..12).rev().map(|n| format!("t{n:02}")).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_token_page_is_sought_through_the_accounts_index() {
+        let conn = memory_store();
+        for after in [None, Some((1_000, 7))] {
+            let plan = page_statement(1, after, 50).plan(&conn);
+            assert!(table_scans(&plan).is_empty(), "{plan:#?}");
+            assert!(
+                plan.iter().any(|l| l.contains("api_tokens_by_user"))
+                    && !plan.iter().any(|l| l.contains("TEMP B-TREE")),
+                "read in order from the account's index: {plan:#?}"
+            );
+        }
+    }
 }

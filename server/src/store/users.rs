@@ -4,6 +4,7 @@ use app::model::{AccountSource, Role};
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::paging::{Sql, id_list, prefix_pattern};
 use super::states::text_column;
 use super::{StoreError, now, quota_columns};
 
@@ -133,16 +134,49 @@ pub fn set_disabled(conn: &Connection, username: &str, disabled: bool) -> Result
     )? == 1)
 }
 
-/// Accounts in any of `departments`, or all when `None`.
-pub fn list_in(conn: &Connection, departments: Option<&[i64]>) -> Result<Vec<UserRow>, StoreError> {
-    let all = list(conn)?;
-    Ok(match departments {
-        None => all,
-        Some(ids) => all
-            .into_iter()
-            .filter(|u| u.department_id.is_some_and(|d| ids.contains(&d)))
-            .collect(),
-    })
+/// A page of accounts, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberList {
+    /// Only accounts in these departments (a department admin's); `None`
+    /// for every account.
+    pub scope: Option<Vec<i64>>,
+    /// Only this department's accounts.
+    pub department: Option<i64>,
+    /// What the name starts with, in any case.
+    pub text: Option<String>,
+    /// The page starts after this name.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+fn member_statement(list: &MemberList) -> Sql {
+    let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE 1"));
+    if let Some(scope) = &list.scope {
+        sql.text
+            .push_str(&format!(" AND department_id IN ({})", id_list(scope)));
+    }
+    if let Some(department) = list.department {
+        let p = sql.bind(department);
+        sql.text.push_str(&format!(" AND department_id = {p}"));
+    }
+    if let Some(text) = &list.text {
+        let p = sql.bind(prefix_pattern(text));
+        sql.text
+            .push_str(&format!(" AND username LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(after) = &list.after {
+        let p = sql.bind(after.clone());
+        sql.text.push_str(&format!(" AND username > {p}"));
+    }
+    // Names are unique: the order needs no tie-breaker.
+    sql.text.push_str(" ORDER BY username");
+    sql.limit_one_over(list.limit);
+    sql
+}
+
+/// A page of at most `list.limit` accounts, and whether more follow.
+pub fn page(conn: &Connection, list: &MemberList) -> Result<(Vec<UserRow>, bool), StoreError> {
+    member_statement(list).page(conn, list.limit, from_row)
 }
 
 /// A local account in a department.
@@ -309,5 +343,103 @@ mod tests {
         );
         let row = store.read(|c| by_name(c, "ann")).await.unwrap().unwrap();
         assert!(row.disabled);
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+    use crate::store::departments;
+    use crate::store::paging::table_scans;
+    use crate::store::test_support::memory_store;
+
+    /// 90 accounts, in turn in science, arts and no department.
+    fn seeded() -> (Connection, i64, i64) {
+        let conn = memory_store();
+        let science = departments::insert(&conn, "science", None).unwrap();
+        let arts = departments::insert(&conn, "arts", None).unwrap();
+        for n in 0..90 {
+            let department = [Some(science), Some(arts), None][n % 3];
+            let name = format!("{}-{n:02}", ["ann", "Bob", "cy_"][n % 3]);
+            insert_member(&conn, &name, "hash", department, false, true).unwrap();
+        }
+        (conn, science, arts)
+    }
+
+    fn walk(conn: &Connection, mut list: MemberList) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let (rows, more) = page(conn, &list).unwrap();
+            seen.extend(rows.iter().map(|r| r.username.clone()));
+            if !more {
+                return seen;
+            }
+            list.after = rows.last().map(|r| r.username.clone());
+        }
+    }
+
+    fn everyone(limit: u32) -> MemberList {
+        MemberList {
+            scope: None,
+            department: None,
+            text: None,
+            after: None,
+            limit,
+        }
+    }
+
+    #[test]
+    fn pages_walk_the_accounts_by_name_once_each_within_the_readers_scope() {
+        let (conn, science, arts) = seeded();
+        let all = walk(&conn, everyone(7));
+        assert_eq!(all.len(), 90);
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "by name, no repeats");
+
+        let scoped = MemberList {
+            scope: Some(vec![science]),
+            ..everyone(7)
+        };
+        assert_eq!(walk(&conn, scoped.clone()).len(), 30);
+        let outside = MemberList {
+            department: Some(arts),
+            ..scoped
+        };
+        assert!(walk(&conn, outside).is_empty(), "arts is not in scope");
+
+        let search = |text: &str| {
+            walk(
+                &conn,
+                MemberList {
+                    text: Some(text.into()),
+                    ..everyone(7)
+                },
+            )
+        };
+        assert_eq!(search("BOB-1").len(), 4, "Bob-10, -13, -16, -19: any case");
+        assert_eq!(search("cy_").len(), 30);
+        assert!(search("c_").is_empty(), "`_` is no wildcard");
+        assert!(search("ob").is_empty(), "a prefix, not any part");
+    }
+
+    #[test]
+    fn no_member_list_query_scans_the_table() {
+        let (conn, science, arts) = seeded();
+        for scope in [None, Some(vec![science, arts])] {
+            for department in [None, Some(arts)] {
+                for text in [None, Some("bo".to_owned())] {
+                    for after in [None, Some("bob".to_owned())] {
+                        let list = MemberList {
+                            scope: scope.clone(),
+                            department,
+                            text: text.clone(),
+                            after,
+                            limit: 50,
+                        };
+                        let plan = member_statement(&list).plan(&conn);
+                        assert!(table_scans(&plan).is_empty(), "{list:?}: {plan:#?}");
+                    }
+                }
+            }
+        }
     }
 }

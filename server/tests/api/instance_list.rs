@@ -3,50 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::Method;
-use reqwest::header::LINK;
-use serde_json::Value;
-
-use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD, status_json};
-
-/// One page of `path`: the names on it, and the next page's path.
-async fn page(api: &Api, path: &str) -> (Vec<String>, Option<String>) {
-    let response = api.request(Method::GET, path).send().await.unwrap();
-    let next = response.headers().get(LINK).map(|link| {
-        let link = link.to_str().unwrap();
-        let (target, rel) = link.split_once("; ").unwrap();
-        assert_eq!(rel, "rel=\"next\"");
-        target
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_owned()
-    });
-    let (status, body) = status_json(response).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    (names(&body), next)
-}
-
-fn names(body: &Value) -> Vec<String> {
-    body.as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// Every page from `path` on, following `Link`; no page holds more than
-/// `limit`.
-async fn every_page(api: &Api, path: &str, limit: usize) -> Vec<String> {
-    let mut all = Vec::new();
-    let mut next = Some(path.to_owned());
-    while let Some(path) = next {
-        let (names, after) = page(api, &path).await;
-        assert!(names.len() <= limit, "{path}: {names:?}");
-        all.extend(names);
-        next = after;
-    }
-    all
-}
+use crate::common::{ADMIN, ADMIN_PASSWORD, TestApp, USER_PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
@@ -73,36 +30,54 @@ async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
     }
 
     // Newest first by default, 50 to a page: all 13 at once, no Link.
-    let (first, next) = page(&admin, "/api/v1/instances").await;
+    let (first, next) = admin.page("name", "/api/v1/instances").await;
     let newest_first: Vec<String> = deployed.iter().rev().cloned().collect();
     assert_eq!(first, newest_first);
     assert_eq!(next, None);
 
     // Pages of 4 in every order: each instance once, in that order.
-    let walked = every_page(&admin, "/api/v1/instances?limit=4", 4).await;
+    let walked = admin
+        .every_page("name", "/api/v1/instances?limit=4", 4)
+        .await;
     assert_eq!(walked, newest_first);
-    let oldest = every_page(&admin, "/api/v1/instances?limit=4&sort=oldest", 4).await;
+    let oldest = admin
+        .every_page("name", "/api/v1/instances?limit=4&sort=oldest", 4)
+        .await;
     assert_eq!(oldest, deployed);
     let mut by_name = deployed.clone();
     by_name.sort();
-    let walked = every_page(&admin, "/api/v1/instances?limit=4&sort=name", 4).await;
+    let walked = admin
+        .every_page("name", "/api/v1/instances?limit=4&sort=name", 4)
+        .await;
     assert_eq!(walked, by_name);
     by_name.reverse();
-    let walked = every_page(&admin, "/api/v1/instances?limit=5&sort=name_desc", 5).await;
+    let walked = admin
+        .every_page("name", "/api/v1/instances?limit=5&sort=name_desc", 5)
+        .await;
     assert_eq!(walked, by_name);
 
     // The Link keeps the search and filters: lab-10 and lab-1x only.
-    let found = every_page(&admin, "/api/v1/instances?q=LAB-1&limit=1&sort=name", 1).await;
+    let found = admin
+        .every_page("name", "/api/v1/instances?q=LAB-1&limit=1&sort=name", 1)
+        .await;
     assert_eq!(found, ["lab-10"]);
-    let owned = every_page(&admin, "/api/v1/instances?q=ann&limit=1", 1).await;
+    let owned = admin
+        .every_page("name", "/api/v1/instances?q=ann&limit=1", 1)
+        .await;
     assert_eq!(owned, ["wiki", "notes"], "by owner");
-    let charged = every_page(&admin, "/api/v1/instances?q=scien&limit=1", 1).await;
+    let charged = admin
+        .every_page("name", "/api/v1/instances?q=scien&limit=1", 1)
+        .await;
     assert_eq!(charged, ["wiki", "notes"], "by department");
     let department = format!("/api/v1/instances?department={science}&sort=name");
-    assert_eq!(page(&admin, &department).await.0, ["notes", "wiki"]);
-    let (none, _) = page(&admin, "/api/v1/instances?state=failed&health=healthy").await;
+    assert_eq!(admin.page("name", &department).await.0, ["notes", "wiki"]);
+    let (none, _) = admin
+        .page("name", "/api/v1/instances?state=failed&health=healthy")
+        .await;
     assert!(none.is_empty());
-    let (nowhere, _) = page(&admin, "/api/v1/instances?host=no-such-host").await;
+    let (nowhere, _) = admin
+        .page("name", "/api/v1/instances?host=no-such-host")
+        .await;
     assert!(nowhere.is_empty());
 
     // The portal's server function: no query at all is the first page.
@@ -119,18 +94,25 @@ async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
     assert_eq!(found["items"][0]["name"], "lab-10");
 
     // Everyone sees what they may: ann her own, dana her department's.
-    let mine: BTreeSet<String> = every_page(&ann, "/api/v1/instances?limit=1", 1)
+    let mine: BTreeSet<String> = ann
+        .every_page("name", "/api/v1/instances?limit=1", 1)
         .await
         .into_iter()
         .collect();
     assert_eq!(mine, BTreeSet::from(["notes".into(), "wiki".into()]));
     assert_eq!(
-        every_page(&dana, "/api/v1/instances?sort=name", 50).await,
+        dana.every_page("name", "/api/v1/instances?sort=name", 50)
+            .await,
         ["notes", "wiki"]
     );
     let (status, _) = ann.get("/api/v1/instances?q=lab").await;
     assert_eq!(status, 200);
-    assert!(page(&ann, "/api/v1/instances?q=lab").await.0.is_empty());
+    assert!(
+        ann.page("name", "/api/v1/instances?q=lab")
+            .await
+            .0
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +121,7 @@ async fn a_bad_list_query_is_refused_naming_what_is_wrong() {
     let admin = app.api().signed_in(ADMIN, ADMIN_PASSWORD).await;
     admin.deployed("one").await;
     admin.deployed("two").await;
-    let (_, next) = page(&admin, "/api/v1/instances?limit=1").await;
+    let (_, next) = admin.page("name", "/api/v1/instances?limit=1").await;
     let cursor = next.unwrap();
     let cursor = cursor
         .split("cursor=")

@@ -11,6 +11,7 @@ mod common;
 mod events;
 mod gateway;
 mod instance_list;
+mod paged_lists;
 mod sessions;
 mod setup;
 mod tokens;
@@ -112,6 +113,57 @@ async fn members_see_whether_hosts_are_available_not_how_they_are_reached() {
         assert!(!host.to_string().contains(hidden), "{hidden} in {host}");
     }
     assert!(admin_view["hosts"][0].to_string().contains(&storage));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_counts_instances_by_state_with_failed_deploys_first() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    for name in ["ok-1", "ok-2"] {
+        let task = admin.deployed(name).await.task_id;
+        assert_eq!(admin.wait_task(task).await["state"], "succeeded");
+    }
+    app.fake_host().fail_next("define_domain");
+    let task = admin.deployed("broken").await.task_id;
+    assert_eq!(admin.wait_task(task).await["state"], "failed");
+
+    let (status, view) = admin.post_empty("/fn/dashboard").await;
+    assert_eq!(status, 200, "{view}");
+    let counts = &view["instances"];
+    assert_eq!(
+        (counts["total"].as_u64(), counts["failed"].as_u64()),
+        (Some(3), Some(1)),
+        "{counts}"
+    );
+    let by_state = counts["by_state"].as_array().unwrap();
+    let summed: u64 = by_state.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(summed, 3, "{counts}");
+    assert!(
+        by_state
+            .iter()
+            .any(|c| c["state"] == "failed" && c["count"] == 1),
+        "{counts}"
+    );
+    let attention: Vec<&str> = counts["attention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(attention, ["broken"]);
+
+    // Counted as the list shows them: none of these are a member's.
+    let member = app.user_client("zoe", app::model::Role::User).await;
+    let (_, theirs) = member.post_empty("/fn/dashboard").await;
+    assert_eq!(theirs["instances"]["total"], 0, "{theirs}");
+    assert_eq!(theirs["instances"]["attention"], serde_json::json!([]));
+
+    // The page says it, first, with links to the lists.
+    let html = admin.html("/").await;
+    let attention = html.find("Needs attention").expect("an attention card");
+    let hosts = html.find(">Hosts<").expect("the hosts");
+    assert!(attention < hosts);
+    assert!(html.contains(r#"href="/instances?state=failed""#), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use reqwest::header::LINK;
 use reqwest::redirect::Policy;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde::Serialize;
@@ -349,7 +350,7 @@ impl Api {
     /// The accounts `GET /api/v1/users` lists, by name (the test fails if
     /// `username` is not among them).
     pub async fn member_named(&self, username: &str) -> Value {
-        let (status, users) = self.get("/api/v1/users").await;
+        let (status, users) = self.get(&format!("/api/v1/users?q={username}")).await;
         assert_eq!(status, 200, "{users}");
         users
             .as_array()
@@ -358,6 +359,58 @@ impl Api {
             .find(|u| u["username"] == username)
             .unwrap_or_else(|| panic!("no {username} in {users}"))
             .clone()
+    }
+}
+
+/// Paged lists: one page, or every page through `Link: <...>; rel="next"`.
+impl Api {
+    /// The portal's page at `path`, as the server renders it (the test
+    /// fails on any answer but 200).
+    pub async fn html(&self, path: &str) -> String {
+        let response = self.request(Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.unwrap()
+    }
+
+    /// One page of the list at `path`: each item's `key` (a string
+    /// field), and the next page's path.
+    pub async fn page(&self, key: &str, path: &str) -> (Vec<String>, Option<String>) {
+        let response = self.request(Method::GET, path).send().await.unwrap();
+        let next = response.headers().get(LINK).map(|link| {
+            let link = link.to_str().unwrap();
+            let (target, rel) = link.split_once("; ").unwrap();
+            assert_eq!(rel, "rel=\"next\"");
+            target
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        });
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let keys = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| match &item[key] {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        (keys, next)
+    }
+
+    /// Every page from `path` on, following `Link`; the test fails if a
+    /// page holds more than `limit`.
+    pub async fn every_page(&self, key: &str, path: &str, limit: usize) -> Vec<String> {
+        let mut all = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next {
+            let (keys, after) = self.page(key, &path).await;
+            assert!(keys.len() <= limit, "{path}: {keys:?}");
+            all.extend(keys);
+            next = after;
+        }
+        all
     }
 }
 

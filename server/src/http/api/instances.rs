@@ -8,8 +8,7 @@ use app::model::{
 use app::policy::{Action, authorize};
 use app::service::{InstanceService, RequestContext};
 use axum::extract::State;
-use axum::http::header::LINK;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::{Extension, Json};
 use futures::Stream;
@@ -59,20 +58,12 @@ pub async fn list(
 ) -> ApiResult<(HeaderMap, Json<Vec<InstanceView>>)> {
     let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
     let page = service.instances(who, query.clone()).await?;
-    let mut headers = HeaderMap::new();
-    if let Some(next) = page.next {
-        let next = InstanceQuery {
+    Ok(super::paged("/api/v1/instances", page, |next| {
+        InstanceQuery {
             cursor: Some(next),
             ..query
-        };
-        // Serializing our own struct of strings and numbers cannot fail.
-        let query = serde_urlencoded::to_string(&next).unwrap_or_default();
-        let link = format!("</api/v1/instances?{query}>; rel=\"next\"");
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            headers.insert(LINK, value);
         }
-    }
-    Ok((headers, Json(page.items)))
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances",

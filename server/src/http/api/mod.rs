@@ -214,6 +214,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A page of a list as the API answers it: the items as the body and,
+/// while more follow, the next page's address in `Link` (`rel="next"`):
+/// `path` with the query that `next_query` makes of the next cursor.
+pub fn paged<T, Q: Serialize>(
+    path: &str,
+    page: app::model::Page<T>,
+    next_query: impl FnOnce(String) -> Q,
+) -> (header::HeaderMap, Json<Vec<T>>) {
+    let mut headers = header::HeaderMap::new();
+    if let Some(next) = page.next {
+        // Serializing our own structs of strings and numbers cannot fail.
+        let query = serde_urlencoded::to_string(next_query(next)).unwrap_or_default();
+        let link = format!("<{path}?{query}>; rel=\"next\"");
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    (headers, Json(page.items))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

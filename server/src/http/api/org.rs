@@ -6,25 +6,18 @@ use std::sync::Arc;
 
 use app::org::{
     AuditEntry, AuditFilter, DepartmentChange, DepartmentView, DirectorySettings, DirectoryTest,
-    DirectoryView, MemberChange, MemberView, NewDepartment, NewMember, Quota, QuotaUse,
+    DirectoryView, MemberChange, MemberQuery, MemberView, NewDepartment, NewMember, Quota,
+    QuotaUse,
 };
 use app::policy::{Action, authorize};
 use app::service::{
     AuditService, DirectoryService, OrganisationService, QuotaService, RequestContext,
 };
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 
 use super::{ApiJson, ApiQuery, ApiResult, IdPath};
-
-/// `?department=ID` on the accounts list.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct MemberQuery {
-    /// Only this department's accounts.
-    pub department: Option<i64>,
-}
 
 /// The departments the caller administers, with quota and use.
 #[utoipa::path(get, path = "/api/v1/departments", tag = "delegation",
@@ -88,17 +81,26 @@ pub async fn delete_department(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The accounts of the departments the caller administers.
+/// A page of the accounts of the departments the caller administers
+/// (every account, for admins), by name. When more follow, the `Link`
+/// header's `rel="next"` address holds the same query with the next
+/// page's `cursor`.
 #[utoipa::path(get, path = "/api/v1/users", tag = "delegation", params(MemberQuery),
-    responses((status = 200, body = [MemberView]), (status = 403, body = super::ErrorBody)),
+    responses((status = 200, body = [MemberView], headers(("Link" = String,
+                description = "`<...&cursor=...>; rel=\"next\"` while more pages follow"))),
+              (status = 403, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list_members(
     State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiQuery(query): ApiQuery<MemberQuery>,
-) -> ApiResult<Json<Vec<MemberView>>> {
+) -> ApiResult<(HeaderMap, Json<Vec<MemberView>>)> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
-    Ok(Json(service.members(who, query.department).await?))
+    let page = service.members(who, query.clone()).await?;
+    Ok(super::paged("/api/v1/users", page, |next| MemberQuery {
+        cursor: Some(next),
+        ..query
+    }))
 }
 
 /// Adds a local account to a department; only appliance admins appoint
@@ -136,17 +138,25 @@ pub async fn update_member(
     Ok(Json(service.update_member(who, id, body).await?))
 }
 
-/// The audit log, newest first (department admins: their departments').
+/// A page of the audit log, newest first (department admins: their
+/// departments'). When more follow, the `Link` header's `rel="next"`
+/// address holds the same filters with the next page's `cursor`.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "delegation", params(AuditFilter),
-    responses((status = 200, body = [AuditEntry]), (status = 403, body = super::ErrorBody)),
+    responses((status = 200, body = [AuditEntry], headers(("Link" = String,
+                description = "`<...&cursor=...>; rel=\"next\"` while more pages follow"))),
+              (status = 403, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn audit_log(
     State(service): State<Arc<dyn AuditService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiQuery(filter): ApiQuery<AuditFilter>,
-) -> ApiResult<Json<Vec<AuditEntry>>> {
+) -> ApiResult<(HeaderMap, Json<Vec<AuditEntry>>)> {
     let who = authorize(ctx.principal.as_ref(), Action::ViewAudit)?;
-    Ok(Json(service.audit_log(who, filter).await?))
+    let page = service.audit_log(who, filter.clone()).await?;
+    Ok(super::paged("/api/v1/audit", page, |next| AuditFilter {
+        cursor: Some(next),
+        ..filter
+    }))
 }
 
 /// The quotas that bind the caller, with their use.

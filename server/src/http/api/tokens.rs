@@ -1,14 +1,14 @@
 use std::sync::Arc;
 
-use app::model::{NewToken, TokenInfo};
+use app::model::{NewToken, TokenInfo, TokenQuery};
 use app::policy::{Action, authorize};
 use app::service::{RequestContext, TokenService};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::{ApiJson, ApiResult, IdPath};
+use super::{ApiJson, ApiQuery, ApiResult, IdPath};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -25,14 +25,19 @@ pub struct CreateToken {
     pub expires_in_days: Option<u32>,
 }
 
-/// The caller's tokens (never their secrets).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
-    responses((status = 200, body = [TokenInfo]), (status = 401, body = super::ErrorBody)),
+/// A page of the caller's tokens, newest first (never their secrets).
+/// When more follow, the `Link` header's `rel="next"` address holds the
+/// next page's `cursor`.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(TokenQuery),
+    responses((status = 200, body = [TokenInfo], headers(("Link" = String,
+                description = "`<...&cursor=...>; rel=\"next\"` while more pages follow"))),
+              (status = 401, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn list(
     State(service): State<Arc<dyn TokenService>>,
     Extension(ctx): Extension<RequestContext>,
-) -> ApiResult<Json<Vec<TokenInfo>>> {
+    ApiQuery(query): ApiQuery<TokenQuery>,
+) -> ApiResult<(HeaderMap, Json<Vec<TokenInfo>>)> {
     let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
     // Not through the session: an API listing must not consume the
     // portal's one-time display of a new secret.
@@ -40,7 +45,14 @@ pub async fn list(
         session: None,
         ..ctx.clone()
     };
-    Ok(Json(service.tokens_view(&api_ctx, who).await?.tokens))
+    let page = service
+        .tokens_view(&api_ctx, who, query.clone())
+        .await?
+        .tokens;
+    Ok(super::paged("/api/v1/tokens", page, |next| TokenQuery {
+        cursor: Some(next),
+        ..query
+    }))
 }
 
 /// Creates a token; its secret is in this answer and never again.

@@ -48,6 +48,8 @@ pub const REFUSED_HEADER: &str = "x-dpe-refused";
 pub struct RequestContext {
     /// The signed-in account, from the session cookie or a bearer token.
     pub principal: Option<Principal>,
+    /// What proved the principal: set exactly when `principal` is.
+    pub credential: Option<Credential>,
     /// The peer's address, for throttling and the audit trail.
     pub peer: IpAddr,
     /// The cookie session; absent on requests authenticated by a token.

@@ -77,6 +77,19 @@ test('a long list comes a page at a time, searched, filtered and sorted', async 
   // Nothing found says so, with a way back.
   await page.goto(dpe.url + '/instances?q=no-such-thing');
   await page.getByText('No instance matches.').waitFor();
+
+  // The dashboard counts them, what needs attention first; each count
+  // leads to the list of those.
+  await page.goto(dpe.url + '/');
+  await hydrated(page);
+  const attention = page.getByRole('region', { name: 'Needs attention' });
+  await attention.getByRole('link', { name: '6 failed deploys' }).waitFor();
+  assert.equal(await attention.getByRole('listitem').count(), 5, 'the newest five');
+  await shot(page, '45-dashboard-attention');
+  await page.getByRole('link', { name: '120 instances' }).waitFor();
+  await page.getByRole('link', { name: /^6 failed$/ }).click();
+  await page.waitForURL(/\/instances\?state=failed/);
+  await page.getByRole('link', { name: 'seed-00100' }).waitFor();
   await page.close();
 });
 
@@ -106,5 +119,54 @@ test('a new instance appears on an open list, and its page follows it, with no r
   assert.equal(shutdown.status(), 202, await shutdown.text());
   await page.locator('.page-head .badge', { hasText: 'shut off' }).waitFor({ timeout: 15000 });
   assert.equal(loads, 0, 'the instance page was not reloaded');
+  await page.close();
+});
+
+test('a list whose feed was cut catches up from its last event when it comes back', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const feeds = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/api/v1/events') feeds.push(r);
+  });
+  await signIn(page, dpe, PASSWORD);
+  await page.goto(dpe.url + '/instances');
+  await hydrated(page);
+  let loads = 0;
+  page.on('load', () => { loads += 1; });
+  const deploy = async (name) => {
+    const r = await page.request.post(`${dpe.url}/api/v1/instances`, {
+      data: { name, size: 'tiny', params: { title: name } },
+    });
+    assert.equal(r.status(), 202, await r.text());
+  };
+  const running = (name) => page
+    .locator('table.instances tbody tr', { has: page.getByRole('link', { name, exact: true }) })
+    .locator('.badge', { hasText: 'running' });
+
+  // An event with an id has arrived, so the feed has a place to resume from.
+  await deploy('before-cut');
+  await running('before-cut').waitFor({ timeout: 15000 });
+  const opened = feeds.length;
+
+  // The network goes away: the connections drop (killed in the kernel,
+  // as a pulled cable or a restarted proxy would), and no new one can be
+  // made. Meanwhile an instance is deployed and starts: the page cannot
+  // hear of it.
+  await page.context().setOffline(true);
+  execFileSync('ss', ['-K', 'dst', '127.0.0.1', 'dport', '=', new URL(dpe.url).port], { stdio: 'ignore' });
+  await deploy('while-away');
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal(await page.getByRole('link', { name: 'while-away', exact: true }).count(), 0);
+
+  // Back online, the browser reconnects saying where it was, and the
+  // list catches up by itself.
+  await page.context().setOffline(false);
+  await running('while-away').waitFor({ timeout: 20000 });
+  assert.equal(loads, 0, 'the list was not reloaded');
+  const again = feeds.slice(opened);
+  assert.ok(again.length >= 1, 'the feed reconnected');
+  const resumedFrom = await again[again.length - 1].headerValue('last-event-id');
+  assert.match(resumedFrom ?? '', /^\d+$/, 'it resumed from the last event it had');
+  await shot(page, '44-instances-caught-up');
   await page.close();
 });

@@ -82,11 +82,11 @@ fn InstanceSummary(counts: InstanceCounts) -> impl IntoView {
                 <h2 id="attention-title">"Needs attention"</h2>
                 <p class="lede">
                     {(counts.failed > 0).then(|| view! {
-                        <a href="/instances?state=failed">{plural(counts.failed, "failed deploy")}</a>
+                        <a href="/instances?state=failed">{plural(counts.failed, ("failed deploy", "failed deploys"))}</a>
                     })}
                     {(counts.failed > 0 && counts.unhealthy > 0).then_some(" · ")}
                     {(counts.unhealthy > 0).then(|| view! {
-                        <a href="/instances?health=unhealthy">{plural(counts.unhealthy, "application not answering")}</a>
+                        <a href="/instances?health=unhealthy">{plural(counts.unhealthy, ("application not answering", "applications not answering"))}</a>
                     })}
                 </p>
                 <ul class="attention-list">
@@ -109,7 +109,7 @@ fn InstanceSummary(counts: InstanceCounts) -> impl IntoView {
         {attention}
         <section class="card counts" aria-labelledby="counts-title">
             <h2 id="counts-title">
-                <a href="/instances">{plural(counts.total, "instance")}</a>
+                <a href="/instances">{plural(counts.total, ("instance", "instances"))}</a>
             </h2>
             {if counts.by_state.is_empty() {
                 view! { <p>"Nothing deployed yet. " <a href="/deploy">"Deploy"</a></p> }.into_any()
@@ -130,11 +130,11 @@ fn InstanceSummary(counts: InstanceCounts) -> impl IntoView {
     }
 }
 
-/// "1 instance", "3 instances".
-fn plural(n: u64, one: &str) -> String {
+/// "1 instance", "3 instances": `words` is the singular and the plural.
+fn plural(n: u64, (one, many): (&str, &str)) -> String {
     match n {
         1 => format!("1 {one}"),
-        n => format!("{n} {one}s"),
+        n => format!("{n} {many}"),
     }
 }
 

@@ -6,15 +6,26 @@ use async_trait::async_trait;
 use crate::error::AppError;
 use crate::model::{InstanceView, Principal, TaskView};
 
-/// How the events' reader proved who they are: checked again as the
-/// stream goes on, so a sign-out, a revoked token or a disabled account
-/// ends it, and changed rights change what it carries.
-#[derive(Clone, Debug)]
+/// How a request's principal proved who they are (the context
+/// middleware has checked it). The events stream checks it again as it
+/// goes on, so a sign-out, a revoked token or a disabled account ends it,
+/// and changed rights change what it carries.
+#[derive(Clone)]
 pub enum Credential {
     /// The session cookie's session, by id.
     Session(String),
     /// A bearer token's secret.
     Token(String),
+}
+
+/// Which kind, never the secret: contexts are logged.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Session(_) => f.write_str("Session(..)"),
+            Credential::Token(_) => f.write_str("Token(..)"),
+        }
+    }
 }
 
 /// One change.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use app::error::AppError;
-use app::service::{AuditService, REFUSED_HEADER, RequestContext, SessionService};
+use app::service::{AuditService, Credential, REFUSED_HEADER, RequestContext, SessionService};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
@@ -58,8 +58,8 @@ pub async fn resolve(
             None => return ApiError(AppError::Unauthenticated).into_response(),
         },
     };
-    let principal = match bearer {
-        Some(secret) => match sessions.principal_for_token(&secret).await {
+    let principal = match &bearer {
+        Some(secret) => match sessions.principal_for_token(secret).await {
             Ok(Some(p)) => Some(p),
             // A wrong token is an error, never a silent fall back to anonymous.
             Ok(None) => return ApiError(AppError::Unauthenticated).into_response(),
@@ -92,9 +92,15 @@ pub async fn resolve(
     let portal_origin = portal
         .for_request(request.uri(), request.headers())
         .map(|o| o.to_string());
+    let credential = match (&principal, bearer) {
+        (None, _) => None,
+        (Some(_), Some(secret)) => Some(Credential::Token(secret)),
+        (Some(_), None) => session.id().map(|id| Credential::Session(id.to_string())),
+    };
     let actor = principal.clone();
     request.extensions_mut().insert(RequestContext {
         principal,
+        credential,
         peer: peer.ip(),
         session: Some(session),
         portal_origin,

@@ -5,11 +5,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use app::policy::{Action, authorize};
-use app::service::{Credential, EventService, LiveEvent, RequestContext};
+use app::service::{EventService, LiveEvent, RequestContext};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde_json::json;
@@ -34,21 +33,8 @@ pub async fn events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-    // The context middleware has checked the token or the session already.
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    let session = ctx
-        .session
-        .as_ref()
-        .and_then(|s| s.id())
-        .map(|id| id.to_string());
-    let credential = match (bearer, session) {
-        (Some(secret), _) => Credential::Token(secret),
-        (None, Some(id)) => Credential::Session(id),
-        (None, None) => return Err(app::error::AppError::Unauthenticated.into()),
+    let Some(credential) = ctx.credential.clone() else {
+        return Err(app::error::AppError::Unauthenticated.into());
     };
     // An id that is not ours is no position: the client starts now.
     let after = headers

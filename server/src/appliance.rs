@@ -66,6 +66,8 @@ pub struct Appliance {
     gateway_cache: gateway_access::GatewayCache,
     /// Who is behind sessions and tokens, between requests.
     principals: principal_cache::PrincipalCache,
+    /// The dashboard's instance counts, per reader scope.
+    counts: dashboard::CountsCache,
     /// Itself, for what outlives a call (live event streams).
     me: std::sync::Weak<Appliance>,
 }
@@ -144,6 +146,7 @@ impl Appliance {
             apps: tokio::sync::watch::Sender::new(None),
             gateway_cache: gateway_access::GatewayCache::default(),
             principals: principal_cache::PrincipalCache::default(),
+            counts: dashboard::CountsCache::default(),
             me: me.clone(),
         });
         appliance.apps_changed(apps).await?;

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use super::Appliance;
 use super::errors::store_err;
 use super::instance_query::list_query;
-use crate::store::instance_list::{self, ListQuery, Order};
+use crate::store::instance_list::{self, ListQuery, Order, Visibility};
 use crate::store::{hosts, settings};
 
 /// A host as members see it: its name, and whether it is available.
@@ -64,11 +64,51 @@ impl DashboardService for Appliance {
     }
 }
 
+/// Dashboards kept at most, one per reader scope (the appliance admins
+/// share one; each member has their own).
+const KEPT: u64 = 1_000;
+
+/// The instance counts, kept per reader scope while nothing has been
+/// written (the store's generation, which other processes' writes move
+/// too): at 10,000 instances a count reads 10,000 index entries, and a
+/// dashboard is asked for far more often than instances change.
+pub(super) struct CountsCache {
+    entries: moka::sync::Cache<Visibility, (u64, InstanceCounts)>,
+}
+
+impl Default for CountsCache {
+    fn default() -> Self {
+        CountsCache {
+            entries: moka::sync::Cache::new(KEPT),
+        }
+    }
+}
+
 impl Appliance {
     /// The instances `who` may see: counted by state and health, and the
     /// newest of those that need attention.
     async fn instance_counts(&self, who: &Principal) -> Result<InstanceCounts, AppError> {
         let visible = list_query(who, InstanceQuery::default())?.visible;
+        // Read before counting, so a write committed meanwhile is never
+        // hidden behind the counts it missed.
+        let generation = self.store.generation();
+        if let Some((at, counts)) = self.counts.entries.get(&visible)
+            && at == generation
+        {
+            return Ok(counts);
+        }
+        let counts = self.count_instances(who, visible.clone()).await?;
+        self.counts
+            .entries
+            .insert(visible, (generation, counts.clone()));
+        Ok(counts)
+    }
+
+    async fn count_instances(
+        &self,
+        who: &Principal,
+        visible: Visibility,
+    ) -> Result<InstanceCounts, AppError> {
         let attention = |state: Option<InstanceState>, health: Option<Health>| ListQuery {
             visible: visible.clone(),
             text: None,

@@ -12,7 +12,7 @@ use super::instances::{InstanceRow, SELECT, from_row};
 use super::paging::{Sql, id_list, prefix_pattern};
 
 /// Whose instances a list may hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Visibility {
     /// Every instance (appliance admins).
     All,

@@ -50,6 +50,13 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// One permit per reader connection, taken before a read leaves the
+    /// runtime: a burst of requests waits here, asleep, rather than on a
+    /// blocking thread each, parked in the pool (hundreds of threads, and
+    /// their memory, under load).
+    read_slots: tokio::sync::Semaphore,
+    /// The writer's turn, taken the same way (one writer at a time).
+    write_turn: tokio::sync::Semaphore,
     /// Bumped by each committed write (see [`Store::generation`]).
     generation: AtomicU64,
     /// What the committed writes changed (see [`Store::changes`]).
@@ -113,6 +120,8 @@ impl Store {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers,
+            read_slots: tokio::sync::Semaphore::new(READERS as usize),
+            write_turn: tokio::sync::Semaphore::new(1),
             generation: AtomicU64::new(0),
             changes,
         });
@@ -203,6 +212,8 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        // The semaphore is never closed, so a permit always comes.
+        let _slot = self.inner.read_slots.acquire().await.ok();
         let inner = self.inner.clone();
         run_blocking(move || {
             let conn = inner.readers.get().map_err(StoreError::Pool)?;
@@ -218,6 +229,8 @@ impl Store {
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        // Never closed, as `read_slots`.
+        let _turn = self.inner.write_turn.acquire().await.ok();
         let inner = self.inner.clone();
         run_blocking(move || {
             // A panic in an earlier writer poisons the lock but leaves the
@@ -247,6 +260,7 @@ impl Store {
     /// Copies the live database to `target` with SQLite's online backup, so
     /// that writers go on meanwhile. The copy appears whole or not at all.
     pub async fn backup_to(&self, target: PathBuf) -> Result<(), StoreError> {
+        let _slot = self.inner.read_slots.acquire().await.ok();
         let inner = self.inner.clone();
         run_blocking(move || {
             let partial = target.with_extension("partial");

@@ -152,6 +152,12 @@ async fn the_dashboard_counts_instances_by_state_with_failed_deploys_first() {
         .collect();
     assert_eq!(attention, ["broken"]);
 
+    // The counts are kept between views, but never past a change.
+    let task = admin.deployed("ok-3").await.task_id;
+    assert_eq!(admin.wait_task(task).await["state"], "succeeded");
+    let (_, view) = admin.post_empty("/fn/dashboard").await;
+    assert_eq!(view["instances"]["total"], 4, "{view}");
+
     // Counted as the list shows them: none of these are a member's.
     let member = app.user_client("zoe", app::model::Role::User).await;
     let (_, theirs) = member.post_empty("/fn/dashboard").await;

@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};
 
@@ -22,6 +22,29 @@ fn content_security_policy(nonce: &str) -> String {
     )
 }
 
+/// The stylesheet's address, found once: Leptos's `HashedStylesheet`
+/// reads the hash file from disk for every page it renders.
+fn stylesheet_href(options: &LeptosOptions) -> &'static str {
+    static HREF: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HREF.get_or_init(|| {
+        let hash = options
+            .hash_files
+            .then(|| std::fs::read_to_string(options.hash_file.as_ref()).ok())
+            .flatten()
+            .and_then(|hashes| {
+                hashes.lines().find_map(|line| {
+                    let (file, hash) = line.split_once(':')?;
+                    (file.trim() == "css").then(|| hash.trim().to_owned())
+                })
+            });
+        let name = match hash {
+            Some(hash) => format!("{}.{hash}", options.output_name),
+            None => options.output_name.to_string(),
+        };
+        format!("/{}/{name}.css", options.site_pkg_dir)
+    })
+}
+
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
@@ -42,7 +65,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <AutoReload options=options.clone() />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
-                <HashedStylesheet options=options.clone() id="leptos" />
+                <link id="leptos" rel="stylesheet" href=stylesheet_href(&options) />
                 <HydrationScripts options />
                 <MetaTags />
             </head>

@@ -49,7 +49,8 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<DepartmentRow>, StoreErr
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<DepartmentRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM departments ORDER BY name"))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM departments ORDER BY name"))?;
     let rows = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -86,7 +87,7 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
 
 /// The department and every department below it.
 pub fn subtree(conn: &Connection, id: i64) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "WITH RECURSIVE below(id) AS (
              SELECT ?1
              UNION SELECT d.id FROM departments d JOIN below b ON d.parent_id = b.id)

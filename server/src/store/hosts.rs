@@ -30,7 +30,7 @@ pub fn insert(
 
 pub fn list(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
     let mut stmt =
-        conn.prepare("SELECT id, name, uri, storage_dir, network FROM hosts ORDER BY id")?;
+        conn.prepare_cached("SELECT id, name, uri, storage_dir, network FROM hosts ORDER BY id")?;
     let rows = stmt
         .query_map([], |r| {
             Ok(HostRow {

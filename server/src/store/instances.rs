@@ -172,7 +172,7 @@ pub fn by_name(conn: &Connection, name: &str) -> Result<Option<InstanceRow>, Sto
 
 /// The lowest port of `first..=last` that no instance has.
 pub fn free_app_port(conn: &Connection, first: u16, last: u16) -> Result<Option<u16>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT app_port FROM instances WHERE app_port BETWEEN ?1 AND ?2 ORDER BY app_port",
     )?;
     let taken = stmt
@@ -183,7 +183,8 @@ pub fn free_app_port(conn: &Connection, first: u16, last: u16) -> Result<Option<
 
 /// Every instance's gateway port, for the listeners.
 pub fn app_ports(conn: &Connection) -> Result<Vec<u16>, StoreError> {
-    let mut stmt = conn.prepare("SELECT app_port FROM instances WHERE app_port IS NOT NULL")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT app_port FROM instances WHERE app_port IS NOT NULL")?;
     let ports = stmt
         .query_map([], |r| r.get::<_, u16>(0))?
         .collect::<Result<Vec<u16>, _>>()?;
@@ -193,7 +194,8 @@ pub fn app_ports(conn: &Connection) -> Result<Vec<u16>, StoreError> {
 /// Gives each instance without a port one of `first..=last`, while free
 /// ones last (instances from before the gateway, or from a domain setting).
 pub fn assign_app_ports(conn: &Connection, first: u16, last: u16) -> Result<usize, StoreError> {
-    let mut stmt = conn.prepare("SELECT id FROM instances WHERE app_port IS NULL ORDER BY id")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM instances WHERE app_port IS NULL ORDER BY id")?;
     let ids = stmt
         .query_map([], |r| r.get::<_, i64>(0))?
         .collect::<Result<Vec<i64>, _>>()?;
@@ -233,7 +235,7 @@ pub fn by_uuid(conn: &Connection, uuid: &str) -> Result<Option<InstanceRow>, Sto
 
 /// All instances, or one owner's.
 pub fn list(conn: &Connection, owner: Option<i64>) -> Result<Vec<InstanceRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "{SELECT} WHERE ?1 IS NULL OR i.owner_id = ?1 ORDER BY i.created_at DESC, i.id DESC"
     ))?;
     let rows = stmt
@@ -243,7 +245,7 @@ pub fn list(conn: &Connection, owner: Option<i64>) -> Result<Vec<InstanceRow>, S
 }
 
 pub fn on_host(conn: &Connection, host_id: i64) -> Result<Vec<InstanceRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!("{SELECT} WHERE i.host_id = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE i.host_id = ?1"))?;
     let rows = stmt
         .query_map([host_id], from_row)?
         .collect::<Result<_, _>>()?;
@@ -259,7 +261,7 @@ pub struct OnRecord {
 }
 
 pub fn on_record(conn: &Connection) -> Result<OnRecord, StoreError> {
-    let mut stmt = conn.prepare("SELECT uuid, volume_stem FROM instances")?;
+    let mut stmt = conn.prepare_cached("SELECT uuid, volume_stem FROM instances")?;
     let mut known = OnRecord::default();
     for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
         let (uuid, stem) = row?;
@@ -271,7 +273,7 @@ pub fn on_record(conn: &Connection) -> Result<OnRecord, StoreError> {
 
 /// (vCPUs, MiB) committed on each host by instances that hold resources.
 pub fn committed_by_host(conn: &Connection) -> Result<HashMap<i64, (u64, u64)>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT host_id, sum(vcpus), sum(memory_mib) FROM instances
          WHERE host_id IS NOT NULL AND status != ?1 GROUP BY host_id",
     )?;

@@ -40,6 +40,10 @@ pub use error::StoreError;
 /// How long a connection waits for a lock before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READERS: u32 = 4;
+/// Prepared statements each connection keeps: more than the store has
+/// kinds of query (a list's filters and orders make several each), so
+/// that none is parsed again per request.
+const STATEMENTS_KEPT: usize = 256;
 
 #[derive(Clone)]
 pub struct Store {
@@ -108,6 +112,7 @@ impl Store {
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| {
+                c.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
                 c.busy_timeout(BUSY_TIMEOUT)?;
                 c.pragma_update(None, "foreign_keys", true)
             });

@@ -99,7 +99,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
     let Some(mut task) = task else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT position, name, state, started_ms, finished_ms FROM task_steps
          WHERE task_id = ?1 ORDER BY position",
     )?;
@@ -121,7 +121,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
 /// the SQL, not bound, so that SQLite can use the partial index
 /// `one_running_task_per_instance`, made with that very predicate.
 pub fn running(conn: &Connection) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id FROM tasks WHERE state = '{}' ORDER BY id",
         TaskState::Running.as_str()
     ))?;

@@ -102,7 +102,8 @@ pub fn by_id(conn: &Connection, id: i64) -> Result<Option<UserRow>, StoreError> 
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<UserRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))?;
     let rows = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -263,7 +264,7 @@ pub fn directory_accounts_checked_before(
     conn: &Connection,
     cutoff: i64,
 ) -> Result<Vec<UserRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM users
          WHERE source = ?2 AND coalesce(directory_checked_at, 0) <= ?1
          ORDER BY coalesce(directory_checked_at, 0), id"

@@ -87,8 +87,8 @@ pub fn clear_outside(conn: &Connection) -> Result<bool, StoreError> {
 
 /// The addresses instances hold.
 pub fn addresses_in_use(conn: &Connection) -> Result<HashSet<Ipv4Addr>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT static_address FROM instances WHERE static_address IS NOT NULL")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT static_address FROM instances WHERE static_address IS NOT NULL")?;
     let texts = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;

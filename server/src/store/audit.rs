@@ -6,7 +6,7 @@ use app::model::{AuditOutcome, Principal};
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
-use super::paging::{Sql, id_list};
+use super::paging::Sql;
 use super::states::text_column;
 
 /// One record to write, as [`Audit`] builds it. Never put secrets in it.
@@ -251,29 +251,23 @@ fn list_statement(list: &AuditList) -> Sql {
         "SELECT id, at_ms, actor, address, action, object, outcome, detail FROM audit WHERE 1",
     );
     if let Some(actor) = &list.actor {
-        let p = sql.bind(actor.clone());
-        sql.text.push_str(&format!(" AND actor = {p}"));
+        sql.and("actor", "=", actor.clone());
     }
     if let Some(action) = &list.action {
         // A prefix as a range of the index, matched literally: every text
         // that starts with `action` sorts from it to it followed by the
         // last character there is.
-        let from = sql.bind(action.clone());
-        let to = sql.bind(format!("{action}{}", char::MAX));
-        sql.text
-            .push_str(&format!(" AND action >= {from} AND action < {to}"));
+        sql.and("action", ">=", action.clone());
+        sql.and("action", "<", format!("{action}{}", char::MAX));
     }
     if let Some(outcome) = list.outcome {
-        let p = sql.bind(outcome.as_str().to_owned());
-        sql.text.push_str(&format!(" AND outcome = {p}"));
+        sql.and("outcome", "=", outcome.as_str().to_owned());
     }
     if let Some(scope) = &list.scope {
-        sql.text
-            .push_str(&format!(" AND department_id IN ({})", id_list(scope)));
+        sql.and_in("department_id", scope);
     }
     if let Some(before) = list.before {
-        let p = sql.bind(before);
-        sql.text.push_str(&format!(" AND id < {p}"));
+        sql.and("id", "<", before);
     }
     sql.text.push_str(" ORDER BY id DESC");
     sql.limit_one_over(list.limit);

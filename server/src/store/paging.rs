@@ -29,6 +29,19 @@ impl Sql {
         format!("?{}", self.args.len())
     }
 
+    /// Appends ` AND {column} {op} ?N`, binding `value`.
+    pub fn and(&mut self, column: &str, op: &str, value: impl Into<Value>) {
+        let p = self.bind(value);
+        self.text.push_str(&format!(" AND {column} {op} {p}"));
+    }
+
+    /// Appends ` AND {column} IN (…)` for `ids`, written out so that the
+    /// planner sees each one (integers: nothing to escape).
+    pub fn and_in(&mut self, column: &str, ids: &[i64]) {
+        self.text
+            .push_str(&format!(" AND {column} IN ({})", id_list(ids)));
+    }
+
     /// Appends `LIMIT` for one row more than `limit`: that row, if it
     /// comes, says that another page follows. Written out, not bound:
     /// SQLite prepares a statement again at every run whose `LIMIT` is a

@@ -4,7 +4,7 @@ use app::model::{AccountSource, Role};
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::paging::{Sql, id_list, prefix_pattern};
+use super::paging::{Sql, prefix_pattern};
 use super::states::text_column;
 use super::{StoreError, now, quota_columns};
 
@@ -153,12 +153,10 @@ pub struct MemberList {
 fn member_statement(list: &MemberList) -> Sql {
     let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM users WHERE 1"));
     if let Some(scope) = &list.scope {
-        sql.text
-            .push_str(&format!(" AND department_id IN ({})", id_list(scope)));
+        sql.and_in("department_id", scope);
     }
     if let Some(department) = list.department {
-        let p = sql.bind(department);
-        sql.text.push_str(&format!(" AND department_id = {p}"));
+        sql.and("department_id", "=", department);
     }
     if let Some(text) = &list.text {
         let p = sql.bind(prefix_pattern(text));
@@ -166,8 +164,7 @@ fn member_statement(list: &MemberList) -> Sql {
             .push_str(&format!(" AND username LIKE {p} ESCAPE '\\'"));
     }
     if let Some(after) = &list.after {
-        let p = sql.bind(after.clone());
-        sql.text.push_str(&format!(" AND username > {p}"));
+        sql.and("username", ">", after.clone());
     }
     // Names are unique: the order needs no tie-breaker.
     sql.text.push_str(" ORDER BY username");

@@ -94,6 +94,15 @@ pub(crate) fn principal_of(
     })
 }
 
+/// The departments whose records `who` may read (the audit log, the
+/// accounts): `None` for appliance admins, who read all.
+fn department_scope(who: &Principal) -> Option<Vec<i64>> {
+    match who.role {
+        Role::Admin => None,
+        Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
+    }
+}
+
 /// RFC 3339 of unix milliseconds.
 fn rfc3339_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

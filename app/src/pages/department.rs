@@ -140,7 +140,7 @@ fn Department(
         <section class="card">
             <h2>"Members"</h2>
             <MemberSearch query=query.clone() />
-            <MemberTable members=members.items searched=query.get("q").is_some() admin viewer actions />
+            <MemberTable members=members.items searched=query.get("q").is_some_and(|q| !q.is_empty()) admin viewer actions />
             <Pager path=format!("/departments/{id}") params=query next=members.next />
         </section>
         <AddMemberForm id admin add />

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use app::error::AppError;
-use app::model::{AuditOutcome, Page, Principal, Role};
+use app::model::{AuditOutcome, Page, Principal};
 use app::org::{AuditEntry, AuditFilter};
 use app::service::AuditService;
 use async_trait::async_trait;
@@ -40,10 +40,7 @@ impl AuditService for Appliance {
             actor: given(filter.actor),
             action: given(filter.action),
             outcome,
-            scope: match who.role {
-                Role::Admin => None,
-                Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
-            },
+            scope: super::department_scope(who),
             before,
             limit: paging::limit(filter.limit)?,
         };

@@ -32,7 +32,7 @@ pub(super) fn list_query(who: &Principal, query: InstanceQuery) -> Result<ListQu
     let order = match query.cursor.as_deref() {
         None => first_page(sort),
         Some(cursor) => continued(sort, paging::after(sort.as_str(), cursor)?)
-            .ok_or_else(|| AppError::invalid("cursor", "not a cursor of this list and order"))?,
+            .ok_or_else(paging::not_a_cursor)?,
     };
     Ok(ListQuery {
         visible: visibility(who),

@@ -371,10 +371,7 @@ impl OrganisationService for Appliance {
             return Err(AppError::NotFound("department".into()));
         }
         let list = MemberList {
-            scope: match who.role {
-                Role::Admin => None,
-                Role::DepartmentAdmin | Role::User => Some(who.managed_departments.clone()),
-            },
+            scope: super::department_scope(who),
             department: query.department,
             text: paging::search("q", query.q)?,
             after: match query.cursor.as_deref() {

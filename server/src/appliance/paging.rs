@@ -45,11 +45,24 @@ pub(super) fn cursor(list: &str, id: i64, key: &str) -> String {
     BASE64.encode(format!("{list}:{id}:{key}"))
 }
 
+/// What a cursor that is not one of the list's (or its order's) gets.
+pub(super) fn not_a_cursor() -> AppError {
+    AppError::invalid("cursor", "not a cursor of this list and order")
+}
+
 /// The last row's id and sort key from a cursor [`cursor`] made for
 /// `list`; an `Invalid` naming the field for anything else.
 pub(super) fn after(list: &str, cursor: &str) -> Result<(i64, String), AppError> {
-    decode(list, cursor)
-        .ok_or_else(|| AppError::invalid("cursor", "not a cursor of this list and order"))
+    decode(list, cursor).ok_or_else(not_a_cursor)
+}
+
+/// [`after`], with the sort key read as a `K` (a number, for a time).
+pub(super) fn after_key<K: std::str::FromStr>(
+    list: &str,
+    cursor: &str,
+) -> Result<(i64, K), AppError> {
+    let (id, key) = after(list, cursor)?;
+    Ok((id, key.parse().map_err(|_| not_a_cursor())?))
 }
 
 fn decode(list: &str, cursor: &str) -> Option<(i64, String)> {

@@ -31,10 +31,7 @@ impl TokenService for Appliance {
         let limit = paging::limit(query.limit)?;
         let after = match query.cursor.as_deref() {
             Some(cursor) => {
-                let (id, created_at) = paging::after(TOKENS, cursor)?;
-                let created_at = created_at.parse().map_err(|_| {
-                    AppError::invalid("cursor", "not a cursor of this list and order")
-                })?;
+                let (id, created_at) = paging::after_key(TOKENS, cursor)?;
                 Some((created_at, id))
             }
             None => None,

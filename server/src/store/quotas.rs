@@ -122,7 +122,9 @@ pub fn user_usage(conn: &Connection, user_id: i64) -> Result<Usage, StoreError> 
 /// [`user_usage`] of each of `users` that owns instances, in one query
 /// (a page of accounts: sought through each one's instances).
 pub fn usage_of_users(conn: &Connection, users: &[i64]) -> Result<HashMap<i64, Usage>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
+    // Not kept: its text names each page's accounts, so kept statements
+    // would only push out those that are asked again.
+    let mut stmt = conn.prepare(&format!(
         "SELECT owner_id, {TAKEN} FROM instances
          WHERE status != ?1 AND owner_id IN ({}) GROUP BY owner_id",
         super::paging::id_list(users)

@@ -49,10 +49,9 @@ pub fn page_for_user(
 }
 
 fn page_statement(user_id: i64, after: Option<(i64, i64)>, limit: u32) -> Sql {
-    let mut sql = Sql::new(
-        "SELECT id, name, created_at, last_used_at, expires_at FROM api_tokens WHERE user_id = ?1",
-    );
-    sql.args.push(user_id.into());
+    let mut sql =
+        Sql::new("SELECT id, name, created_at, last_used_at, expires_at FROM api_tokens WHERE 1");
+    sql.and("user_id", "=", user_id);
     if let Some((created_at, id)) = after {
         let (c, i) = (sql.bind(created_at), sql.bind(id));
         sql.text

@@ -35,6 +35,22 @@ after(async () => {
 
 const names = (page) => page.locator('table.instances tbody tr td:first-child a').allInnerTexts();
 
+test('each page names its own code to preload, once, however many render at a time', async () => {
+  // Leptos 0.8.9 registered these links under whichever request the
+  // server's thread had last rendered: under load most pages lost them,
+  // and others carried several sets (see vendor/leptos_integration_utils).
+  const page = await browser.newPage();
+  await signIn(page, dpe, PASSWORD);
+  const pages = await Promise.all(Array.from({ length: 48 }, async (_, i) => {
+    const r = await page.request.get(`${dpe.url}/instances?q=seed-000${i % 10}`);
+    assert.equal(r.status(), 200);
+    return r.text();
+  }));
+  const counts = pages.map((html) => html.match(/<link[^>]*__wasm_split[^>]*>/g)?.length ?? 0);
+  assert.deepEqual(counts, counts.map(() => 1), 'one set of preloads on each page');
+  await page.close();
+});
+
 test('a long list comes a page at a time, searched, filtered and sorted', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signIn(page, dpe, PASSWORD);

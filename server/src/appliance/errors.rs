@@ -27,7 +27,8 @@ pub(super) fn store_err(err: StoreError) -> AppError {
         | StoreError::SchemaTooNew { .. }
         | StoreError::Migration { .. }
         | StoreError::Sqlite(_)
-        | StoreError::Pool(_)
+        | StoreError::Thread(_)
+        | StoreError::ReadersGone
         | StoreError::Io { .. }
         | StoreError::Corrupt(_)
         | StoreError::Seal(_)) => internal(&e),

@@ -3,7 +3,8 @@
 //!
 //! Layers, outermost first: tracing → compression → cross-origin guard →
 //! sessions → request context (who is asking) → page guard (setup,
-//! sign-in) → routes. The site's static files sit beside that stack, under
+//! sign-in) → routes; pages and server functions run in a task of their
+//! own, to the end even if the client leaves (`render`). The site's static files sit beside that stack, under
 //! tracing and nothing else: they need no session.
 
 pub mod api;
@@ -12,6 +13,7 @@ mod context;
 mod enter;
 mod guard;
 pub mod origin;
+mod render;
 mod site;
 pub mod tls;
 
@@ -171,13 +173,17 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
     let routes = generate_route_list(app::App);
     let page_context = move || provide_context(service.clone());
 
-    let portal = Router::new()
+    // Pages and server functions: what runs under a reactive Owner.
+    let rendered = Router::new()
         .route("/fn/{*name}", post(server_fns).get(server_fns))
-        .route(gateway::PORTAL_ENTER_PATH, get(enter::enter))
         .leptos_routes_with_context(&state, routes, page_context, {
             let leptos = leptos.clone();
             move || app::shell(leptos.clone())
         })
+        .route_layer(axum::middleware::from_fn(render::to_the_end));
+    let portal = Router::new()
+        .route(gateway::PORTAL_ENTER_PATH, get(enter::enter))
+        .merge(rendered)
         .nest("/api/v1", api::router())
         .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(
             app::shell,

@@ -21,8 +21,11 @@ pub enum StoreError {
     },
     #[error("SQLite error")]
     Sqlite(#[source] rusqlite::Error),
-    #[error("no reader connection available")]
-    Pool(#[source] r2d2::Error),
+    #[error("cannot start the store's reader threads")]
+    Thread(#[source] std::io::Error),
+    /// Only while the process ends: the readers' threads are gone.
+    #[error("the store's readers have stopped")]
+    ReadersGone,
     #[error("cannot write {path}")]
     Io {
         path: PathBuf,

@@ -1,6 +1,7 @@
-//! The SQLite store: one writer connection, a pool of readers, WAL, numbered
-//! migrations. Every call leaves the async runtime through `run_blocking`;
-//! every write is one IMMEDIATE transaction.
+//! The SQLite store: one writer connection, reader connections on threads
+//! of their own, WAL, numbered migrations. No call blocks the async
+//! runtime: reads are queued to the readers' threads, writes leave through
+//! `run_blocking`; every write is one IMMEDIATE transaction.
 
 pub mod audit;
 mod changes;
@@ -16,6 +17,7 @@ pub mod migrations;
 mod paging;
 mod quota_columns;
 pub mod quotas;
+mod readers;
 pub mod sessions;
 pub mod settings;
 mod states;
@@ -29,7 +31,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::blocking::run_blocking;
@@ -39,7 +40,7 @@ pub use error::StoreError;
 
 /// How long a connection waits for a lock before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const READERS: u32 = 4;
+const READERS: usize = 4;
 /// Prepared statements each connection keeps: more than the store has
 /// kinds of query (a list's filters and orders make several each), so
 /// that none is parsed again per request.
@@ -53,13 +54,10 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: r2d2::Pool<SqliteConnectionManager>,
-    /// One permit per reader connection, taken before a read leaves the
-    /// runtime: a burst of requests waits here, asleep, rather than on a
-    /// blocking thread each, parked in the pool (hundreds of threads, and
-    /// their memory, under load).
-    read_slots: tokio::sync::Semaphore,
-    /// The writer's turn, taken the same way (one writer at a time).
+    readers: readers::Readers,
+    /// The writer's turn, taken before a write leaves the runtime: a burst
+    /// of writes waits here, asleep, rather than on a blocking thread
+    /// each, parked on the writer's lock.
     write_turn: tokio::sync::Semaphore,
     /// Bumped by each committed write (see [`Store::generation`]).
     generation: AtomicU64,
@@ -109,23 +107,23 @@ impl Store {
         let changes = Changes::default();
         changes.hook_into(&writer);
 
-        let manager = SqliteConnectionManager::file(path)
-            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(|c| {
-                c.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
-                c.busy_timeout(BUSY_TIMEOUT)?;
-                c.pragma_update(None, "foreign_keys", true)
-            });
-        let readers = r2d2::Pool::builder()
-            .max_size(READERS)
-            .min_idle(Some(1))
-            .build(manager)
-            .map_err(StoreError::Pool)?;
+        let readers = readers::Readers::start(READERS, || {
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(open_err)?;
+            reader.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+            reader.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+            reader
+                .pragma_update(None, "foreign_keys", true)
+                .map_err(open_err)?;
+            Ok(reader)
+        })?;
         let inner = Arc::new(Inner {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers,
-            read_slots: tokio::sync::Semaphore::new(READERS as usize),
             write_turn: tokio::sync::Semaphore::new(1),
             generation: AtomicU64::new(0),
             changes,
@@ -217,14 +215,7 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        // The semaphore is never closed, so a permit always comes.
-        let _slot = self.inner.read_slots.acquire().await.ok();
-        let inner = self.inner.clone();
-        run_blocking(move || {
-            let conn = inner.readers.get().map_err(StoreError::Pool)?;
-            query(&conn)
-        })
-        .await
+        self.inner.readers.run(query).await
     }
 
     /// Runs `change` in one IMMEDIATE transaction on the writer connection,
@@ -234,7 +225,7 @@ impl Store {
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        // Never closed, as `read_slots`.
+        // The semaphore is never closed, so a permit always comes.
         let _turn = self.inner.write_turn.acquire().await.ok();
         let inner = self.inner.clone();
         run_blocking(move || {
@@ -265,14 +256,11 @@ impl Store {
     /// Copies the live database to `target` with SQLite's online backup, so
     /// that writers go on meanwhile. The copy appears whole or not at all.
     pub async fn backup_to(&self, target: PathBuf) -> Result<(), StoreError> {
-        let _slot = self.inner.read_slots.acquire().await.ok();
-        let inner = self.inner.clone();
-        run_blocking(move || {
+        self.read(move |conn| {
             let partial = target.with_extension("partial");
-            let conn = inner.readers.get().map_err(StoreError::Pool)?;
             let mut dest = Connection::open(&partial)?;
             {
-                let backup = rusqlite::backup::Backup::new(&conn, &mut dest)?;
+                let backup = rusqlite::backup::Backup::new(conn, &mut dest)?;
                 backup.run_to_completion(256, Duration::from_millis(5), None)?;
             }
             drop(dest);

@@ -4,8 +4,9 @@
 //! Layers, outermost first: tracing → compression → cross-origin guard →
 //! sessions → request context (who is asking) → page guard (setup,
 //! sign-in) → routes; pages and server functions run in a task of their
-//! own, to the end even if the client leaves (`render`). The site's static files sit beside that stack, under
-//! tracing and nothing else: they need no session.
+//! own, to the end even if the client leaves (`render`). The site's
+//! static files sit beside that stack, under tracing and nothing else:
+//! they need no session.
 
 pub mod api;
 pub mod certificate;

@@ -21,8 +21,9 @@ pub(super) async fn to_the_end(request: Request, next: Next) -> Response {
     match tokio::spawn(next.run(request)).await {
         Ok(response) => response,
         Err(err) => {
-            // Only a panic in the render itself: the runtime outlives us.
-            tracing::error!("a page's render failed: {err}");
+            // Only a panic in the page or server function itself: the
+            // runtime outlives us.
+            tracing::error!("a page or server function failed: {err}");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

@@ -8,6 +8,7 @@
 #![allow(clippy::too_many_arguments)]
 
 pub mod org;
+pub mod pool;
 
 use leptos::prelude::*;
 

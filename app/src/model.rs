@@ -6,16 +6,18 @@ mod apps;
 mod counts;
 mod instance_query;
 pub mod page;
+mod pool;
 mod states;
 
 pub use apps::{AppsAddressing, AppsSettings};
 pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstancePage, InstanceQuery};
 pub use page::Page;
+pub use pool::{PoolMember, PoolTargets, PoolView};
 
 pub use states::{
     AccountSource, AuditOutcome, Health, InstanceSort, InstanceState, InstanceStatus, ParamKind,
-    Power, Share, StepState, TaskState, UnknownState,
+    PoolState, Power, Share, StepState, TaskState, UnknownState,
 };
 
 /// What an account may do on the appliance.

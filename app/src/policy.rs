@@ -33,6 +33,8 @@ pub enum Action {
     ManageDirectory,
     /// Choose where applications open (the gateway's addressing).
     ConfigureGateway,
+    /// See and size the warm pool (guests booted ahead of time).
+    ManagePool,
 }
 
 /// Allows `action` to `principal`, or says why not.
@@ -51,7 +53,8 @@ pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Princ
         | Action::ManageUsers
         | Action::ManageDepartments
         | Action::ManageDirectory
-        | Action::ConfigureGateway => admin,
+        | Action::ConfigureGateway
+        | Action::ManagePool => admin,
         Action::ManageMembers | Action::ViewAudit => {
             admin || principal.role == Role::DepartmentAdmin
         }
@@ -123,7 +126,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 14] = [
+    const EVERY_ACTION: [Action; 15] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -138,6 +141,7 @@ mod tests {
         Action::ViewAudit,
         Action::ManageDirectory,
         Action::ConfigureGateway,
+        Action::ManagePool,
     ];
 
     #[test]

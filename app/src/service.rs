@@ -13,6 +13,7 @@ mod events;
 mod hosts;
 mod instances;
 mod organisation;
+mod pool;
 mod quotas;
 mod sessions;
 mod setup;
@@ -31,6 +32,7 @@ pub use self::events::{Credential, EventService, LiveEvent, LiveEvents, Numbered
 pub use self::hosts::HostService;
 pub use self::instances::{InstanceService, TaskUpdates};
 pub use self::organisation::OrganisationService;
+pub use self::pool::PoolService;
 pub use self::quotas::QuotaService;
 pub use self::sessions::SessionService;
 pub use self::setup::SetupService;
@@ -69,6 +71,7 @@ pub trait PortalService:
     + InstanceService
     + HostService
     + ZoneService
+    + PoolService
     + DashboardService
     + OrganisationService
     + DirectoryService
@@ -85,6 +88,7 @@ impl<T> PortalService for T where
         + InstanceService
         + HostService
         + ZoneService
+        + PoolService
         + DashboardService
         + OrganisationService
         + DirectoryService
@@ -120,6 +124,7 @@ capabilities!(
     InstanceService,
     HostService,
     ZoneService,
+    PoolService,
     DashboardService,
     OrganisationService,
     DirectoryService,

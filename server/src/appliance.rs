@@ -40,6 +40,7 @@ mod instance_query;
 mod instances;
 mod organisation;
 mod paging;
+mod pool;
 mod principal_cache;
 mod quotas;
 mod sessions;

@@ -23,6 +23,27 @@ pub struct Manifest {
     #[serde(default)]
     pub params: Vec<ParamSpec>,
     pub app: AppSpec,
+    /// How a booted guest is personalized in place: without it, there is
+    /// no warm pool and every deploy boots cold.
+    #[serde(default)]
+    pub personalize: Option<PersonalizeSpec>,
+}
+
+/// How a warm-pool member, booted from the golden image with no user's
+/// values, becomes someone's instance: through the QEMU guest agent.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalizeSpec {
+    /// The command inside the image, run with no arguments; it reads one
+    /// JSON object of strings on standard input (never a command line).
+    pub command: String,
+    /// A command inside the image (path and arguments, no secrets) that
+    /// exits 0 once a booted member is ready to be claimed.
+    pub ready: Vec<String>,
+    /// The values the command is given, by name: the user-data's
+    /// variables (a parameter, a password's `NAME_hash`, `public_url`)
+    /// and `hostname`, the instance's name.
+    pub params: Vec<String>,
 }
 
 /// The golden image: built by `build` into the image directory.
@@ -226,6 +247,45 @@ impl CheckedParams {
     }
 }
 
+impl PersonalizeSpec {
+    /// What is wrong with it, if anything: a relative command, an empty
+    /// readiness check, or a value no deploy provides.
+    fn problem(&self, params: &[ParamSpec]) -> Option<String> {
+        if !self.command.starts_with('/') {
+            return Some("personalize.command must be an absolute path in the image".into());
+        }
+        if !self.ready.first().is_some_and(|c| c.starts_with('/')) {
+            return Some("personalize.ready must start with an absolute path in the image".into());
+        }
+        let provided = |name: &str| {
+            name == "hostname"
+                || name == "public_url"
+                || params.iter().any(|p| match p.kind {
+                    ParamKind::Password => name == format!("{}_hash", p.name),
+                    ParamKind::Text => name == p.name || name == format!("{}_html", p.name),
+                    ParamKind::Username | ParamKind::Email => name == p.name,
+                })
+        };
+        self.params
+            .iter()
+            .find(|n| !provided(n))
+            .map(|n| format!("personalize.params names {n:?}, which no deploy provides"))
+    }
+
+    /// The JSON object the command reads: the named values a deploy has.
+    pub fn input(&self, template: &BTreeMap<String, String>, hostname: &str) -> String {
+        let values: BTreeMap<&str, &str> = self
+            .params
+            .iter()
+            .filter_map(|name| match name.as_str() {
+                "hostname" => Some((name.as_str(), hostname)),
+                _ => template.get(name).map(|v| (name.as_str(), v.as_str())),
+            })
+            .collect();
+        serde_json::to_string(&values).unwrap_or_else(|_| "{}".into())
+    }
+}
+
 impl Stack {
     pub fn load(dir: &Path, image_dir: &Path) -> Result<Stack, StackError> {
         let path = dir.join("manifest.toml");
@@ -254,6 +314,11 @@ impl Stack {
                 path,
                 problem: format!("app.health_path {health_path:?} must be a plain path such as /"),
             });
+        }
+        if let Some(personalize) = &manifest.personalize
+            && let Some(problem) = personalize.problem(&manifest.params)
+        {
+            return Err(StackError::Invalid { path, problem });
         }
         let user_data = match &manifest.app.user_data {
             Some(file) => {
@@ -442,6 +507,54 @@ user_data = "user-data.yaml"
                 "{bad}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_personalization_must_name_values_a_deploy_provides_and_gets_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        stack(dir.path());
+        let manifest = dir.path().join("manifest.toml");
+        let good = std::fs::read_to_string(&manifest).unwrap();
+        let with = |section: &str| {
+            std::fs::write(&manifest, format!("{good}{section}")).unwrap();
+            Stack::load(dir.path(), dir.path())
+        };
+        for (bad, says) in [
+            (r#"command = "relative""#, "absolute path"),
+            (r#"ready = []"#, "personalize.ready"),
+            (r#"params = ["admin_password"]"#, "\"admin_password\""),
+            (r#"params = ["nope"]"#, "\"nope\""),
+        ] {
+            let mut fields = vec![
+                r#"command = "/usr/local/sbin/p""#,
+                r#"ready = ["/bin/true"]"#,
+                r#"params = ["title"]"#,
+            ];
+            let key = bad.split(' ').next().unwrap();
+            fields.retain(|f| !f.starts_with(key));
+            fields.push(bad);
+            let err = with(&format!("[personalize]\n{}\n", fields.join("\n"))).unwrap_err();
+            assert!(format!("{err}").contains(says), "{bad}: {err}");
+        }
+        let stack = with(
+            "[personalize]\ncommand = \"/p\"\nready = [\"/bin/true\"]\n\
+             params = [\"title\", \"admin_password_hash\", \"hostname\"]\n",
+        )
+        .unwrap();
+        let spec = stack.manifest.personalize.unwrap();
+        let template = BTreeMap::from([
+            ("title".to_owned(), "A \"wiki\"".to_owned()),
+            ("admin_password_hash".to_owned(), "$2y$10$x".to_owned()),
+            ("public_url".to_owned(), "https://w.example/".to_owned()),
+        ]);
+        let input: serde_json::Value =
+            serde_json::from_str(&spec.input(&template, "team-wiki")).unwrap();
+        assert_eq!(
+            input,
+            serde_json::json!({"title": "A \"wiki\"", "admin_password_hash": "$2y$10$x",
+                "hostname": "team-wiki"}),
+            "only the values it names"
+        );
     }
 
     #[test]

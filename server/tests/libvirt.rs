@@ -279,6 +279,10 @@ impl Drop for Dpe {
 }
 
 fn spawn_dpe(data: &Path, port: u16, pool: &str) -> Dpe {
+    spawn_dpe_with(data, port, pool, &fixture_stack())
+}
+
+fn spawn_dpe_with(data: &Path, port: u16, pool: &str, stack: &Path) -> Dpe {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dpe"));
     // dpe refuses unknown DPE_* variables, such as this test's own.
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("DPE_")) {
@@ -292,7 +296,7 @@ fn spawn_dpe(data: &Path, port: u16, pool: &str) -> Dpe {
             "--data-dir",
         ])
         .arg(data)
-        .env("DPE_STACK_DIR", fixture_stack())
+        .env("DPE_STACK_DIR", stack)
         .env("DPE_IMAGE_DIR", guest_dir())
         .env("DPE_RECONCILE_INTERVAL_MS", "300")
         .env("DPE_STORAGE_POOL", pool)
@@ -462,6 +466,150 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
         let id = Accepted::of(body).id;
         client.patient(Duration::from_secs(60)).remove(id).await;
     }
+    assert_nothing_of_the_appliance_is_left(dir.path(), pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn kill_9_during_claims_and_refills_claims_no_member_twice_and_leaks_nothing() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pool = format!(
+        "dpe-claim-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    // The test stack with a warm pool: the busybox guest runs Debian's
+    // QEMU guest agent and a personalize script.
+    let warm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/warm-stack");
+    let dpe = spawn_dpe_with(dir.path(), port, &pool, &warm);
+    wait_up(&dpe.base).await;
+    set_up(&dpe, dir.path()).await;
+    let client = signed_in(&dpe.base).await;
+    let (status, body) = client
+        .put("/api/v1/pool", json!({"targets": {"tiny": 3}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ready = |p: &Value| {
+        p["members"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["state"] == "ready").count())
+    };
+    let before = client
+        .patient(Duration::from_secs(30))
+        .poll("/api/v1/pool", Duration::from_secs(300), |p| ready(p) >= 2)
+        .await;
+    println!("pool before the kill: {before}");
+
+    // First, a claim left alone: the member's own guest agent runs the
+    // personalize script, which takes the instance's name.
+    let (status, body) = client
+        .deploy_with(json!({"name": "warm-first", "size": "tiny", "params": {"title": "W"}}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let first = Accepted::of(&body);
+    let task = client
+        .patient(Duration::from_secs(60))
+        .wait_task(first.task_id)
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(
+        task["steps"].as_array().map(Vec::len),
+        Some(1),
+        "warm: {task}"
+    );
+    let stem: String = rusqlite::Connection::open(dir.path().join("dpe.sqlite3"))
+        .unwrap()
+        .query_row(
+            "SELECT volume_stem FROM instances WHERE id = ?1",
+            [first.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let log = dir.path().join("storage").join(format!("{stem}.log"));
+    serial_until(
+        &log,
+        "dpe-guest: personalized hostname=warm-first",
+        Duration::from_secs(30),
+    )
+    .await;
+    client
+        .patient(Duration::from_secs(30))
+        .poll("/api/v1/pool", Duration::from_secs(300), |p| ready(p) >= 2)
+        .await;
+
+    // Claims cut off at different points, and a refill booting beside them.
+    let accepted = deploy_four(&client).await;
+    drop(dpe); // SIGKILL: no chance to clean up
+
+    let dpe = spawn_dpe_with(dir.path(), port, &pool, &warm);
+    wait_up(&dpe.base).await;
+    let client = signed_in(&dpe.base).await;
+    let mut uuids = std::collections::HashSet::new();
+    let mut warm_deploys = 0;
+    for body in &accepted {
+        let Accepted { id, task_id } = Accepted::of(body);
+        let task = client
+            .patient(Duration::from_secs(180))
+            .wait_task(task_id)
+            .await;
+        // A claim finished, or its member was destroyed and the deploy
+        // went on cold: either way the user's deploy succeeds.
+        assert_eq!(task["state"], "succeeded", "{task}");
+        if task["steps"][0]["name"] == "personalize" && task["steps"][0]["state"] == "done" {
+            warm_deploys += 1;
+        }
+        let (status, inst) = client.instance(id).await;
+        assert_eq!(
+            (status, inst["state"].as_str()),
+            (200, Some("running")),
+            "{inst}"
+        );
+        assert!(
+            uuids.insert(app_uuid(dir.path(), id)),
+            "a guest went to two deploys"
+        );
+    }
+    println!(
+        "deploys that kept their claim: {warm_deploys} of {}",
+        accepted.len()
+    );
+    // No member is left claiming, and none is claimed twice: every
+    // member's guest is a member's or an instance's, not both.
+    let after = client.get("/api/v1/pool").await.1;
+    assert!(
+        after["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["state"] != "claiming"),
+        "{after}"
+    );
+    // Empty the pool and delete the instances; then nothing of dpe's
+    // remains on the host: no leaked domain or volume.
+    let (status, body) = client.put("/api/v1/pool", json!({"targets": {}})).await;
+    assert_eq!(status, 200, "{body}");
+    client
+        .patient(Duration::from_secs(30))
+        .poll("/api/v1/pool", Duration::from_secs(300), |p| {
+            p["members"].as_array().is_some_and(Vec::is_empty)
+        })
+        .await;
+    for body in &accepted {
+        let id = Accepted::of(body).id;
+        client.patient(Duration::from_secs(60)).remove(id).await;
+    }
+    client
+        .patient(Duration::from_secs(60))
+        .remove(first.id)
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_nothing_of_the_appliance_is_left(dir.path(), pool).await;
 }
 

@@ -1,6 +1,6 @@
 // The wiki through the portal on a real libvirtd with the real golden image
-// (TCG): the deploy form, live progress, the ready instance with its health,
-// and the wiki itself. scripts/test runs this inside the private network
+// (TCG): the deploy form, a warm deploy (it claims the pool's booted
+// member), the ready instance with its health, and the wiki itself. scripts/test runs this inside the private network
 // namespace, with DPE_TEST_STACK_IMAGE_DIR set; elsewhere it is skipped.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -49,6 +49,15 @@ before(async () => {
   for (const [username, department] of [['ann', physics], ['bob', physics], ['eve', arts]]) {
     await post('/api/v1/users', { username, password: MEMBER_PASSWORD, department_id: department.id });
   }
+  // The default warm pool: one small member, booted before anyone deploys.
+  const booted = Date.now();
+  for (;;) {
+    const pool = await (await page.request.get(`${dpe.url}/api/v1/pool`)).json();
+    if (pool.members.some((m) => m.state === 'ready')) break;
+    assert.ok(Date.now() - booted < 600_000, `no ready member: ${JSON.stringify(pool)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  console.log(`figures: the pool's member was ready ${((Date.now() - booted) / 1000).toFixed(1)} s after setup`);
   await page.close();
 });
 
@@ -69,14 +78,22 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await page.getByLabel('Admin password').fill(WIKI_ADMIN_PASSWORD);
   await page.getByLabel('Admin e-mail').fill('wiki@physics.example.org');
   await shot(page, '20-wiki-deploy-form');
+  const deployed = Date.now();
   await page.getByRole('button', { name: 'Deploy' }).click();
   await page.waitForURL(/\/instances\/\d+$/);
   await page.locator('progress, .badge').first().waitFor();
   await shot(page, '21-wiki-progress');
-  // Under TCG the wiki takes about a minute to answer.
+  // A warm deploy answers within seconds (cold, under TCG, about a minute).
   // A failed deploy ends the wait at once, with its reason.
   try {
     await page.locator('#health.ok, .badge:has-text("failed")').first().waitFor({ timeout: 480_000 });
+    console.log(`figures: Deploy clicked -> healthy shown in the portal ${((Date.now() - deployed) / 1000).toFixed(1)} s`);
+    // It claimed the ready member: none is ready now, the next still boots.
+    const admin = await browser.newPage();
+    await signIn(admin, dpe, PASSWORD);
+    const pool = await (await admin.request.get(`${dpe.url}/api/v1/pool`)).json();
+    await admin.close();
+    assert.ok(!pool.members.some((m) => m.state === 'ready'), `claimed: ${JSON.stringify(pool)}`);
   } catch (e) {
     // Say what the page showed and what the API says, to tell a page that
     // stopped refreshing from an instance that never became healthy.

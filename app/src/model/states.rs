@@ -165,6 +165,21 @@ impl TaskState {
 }
 
 text_enum! {
+    /// Where a warm-pool member is: guests booted ahead of time, which a
+    /// deploy claims and personalizes in place.
+    pub enum PoolState {
+        /// Being built, or booting until its guest agent says it is ready.
+        Booting = "booting",
+        /// Waiting for a deploy.
+        Ready = "ready",
+        /// Taken by a deploy, which is personalizing it.
+        Claiming = "claiming",
+        /// Being destroyed: its image is outdated, or it is over the target.
+        Recycling = "recycling",
+    }
+}
+
+text_enum! {
     /// How one step of a task stands.
     pub enum StepState {
         Pending = "pending",

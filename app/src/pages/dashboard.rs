@@ -2,8 +2,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::get_dashboard;
-use crate::components::{Layout, Loading, StateBadge};
-use crate::model::{Acceleration, HostStatus, InstanceCounts, InstanceState, Power};
+use crate::api::pool::{SetPoolTargets, get_pool};
+use crate::components::{
+    ErrorBanner, FieldError, Layout, Loading, StateBadge, error_for_field, general_error,
+};
+use crate::model::{
+    Acceleration, HostStatus, InstanceCounts, InstanceState, PoolState, PoolView, Power, Role,
+};
 use crate::org::QuotaUse;
 
 #[component]
@@ -47,6 +52,7 @@ pub fn DashboardPage() -> impl IntoView {
                                         {d.quotas.into_iter().map(|q| view! { <QuotaCard quota=q /> }).collect_view()}
                                     </div>
                                 })}
+                                {(d.me.role == Role::Admin).then(|| view! { <PoolCard /> })}
                                 <h2>"Hosts"</h2>
                                 <div class="grid">
                                     {d.hosts.into_iter().map(|h| view! { <HostCard host=h /> }).collect_view()}
@@ -127,6 +133,102 @@ fn InstanceSummary(counts: InstanceCounts) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+    }
+}
+
+/// The warm pool at a glance, and how many of each size to keep ready
+/// (appliance admins).
+#[component]
+fn PoolCard() -> impl IntoView {
+    let save = ServerAction::<SetPoolTargets>::new();
+    let refreshes = RwSignal::new(0u32);
+    let pool = Resource::new(
+        move || (save.version().get(), refreshes.get()),
+        |_| get_pool(),
+    );
+    // While a member boots or goes, a hydrated page asks again every 5 s.
+    #[cfg(feature = "hydrate")]
+    if let Ok(timer) = set_interval_with_handle(
+        move || {
+            let moving = pool
+                .get_untracked()
+                .and_then(Result::ok)
+                .is_some_and(|p| p.members.iter().any(|m| m.state != PoolState::Ready));
+            if moving {
+                refreshes.try_update(|n| *n += 1);
+            }
+        },
+        std::time::Duration::from_secs(5),
+    ) {
+        on_cleanup(move || timer.clear());
+    }
+    let result = save.value();
+    let general = Signal::derive(move || general_error(&result.get()));
+    view! {
+        <section class="card pool" aria-labelledby="pool-title">
+            <h2 id="pool-title">"Warm pool"</h2>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match pool.await {
+                        Ok(p) if !p.supported => view! {
+                            <p class="hint">"This stack cannot be personalized in place: every deploy boots its own guest."</p>
+                        }.into_any(),
+                        Ok(p) => view! { <PoolForm pool=p save=save general=general /> }.into_any(),
+                        Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn PoolForm(
+    pool: PoolView,
+    save: ServerAction<SetPoolTargets>,
+    general: Signal<Option<String>>,
+) -> impl IntoView {
+    let result = save.value();
+    let rows = pool
+        .targets
+        .iter()
+        .map(|(size, target)| {
+            let field = format!("targets.{size}");
+            let error_id = format!("pool-{size}-error");
+            let message = Signal::derive(move || error_for_field(&result.get(), &field));
+            view! {
+                <tr>
+                    <th scope="row">{size.clone()}</th>
+                    <td>{pool.count(size, PoolState::Ready)}</td>
+                    <td>{pool.count(size, PoolState::Booting)}</td>
+                    <td>
+                        <input type="number" min="0" max="16" inputmode="numeric"
+                            name=format!("targets[{size}]") value=target.to_string()
+                            aria-label=format!("Keep ready: {size}")
+                            aria-describedby=error_id.clone() />
+                        <FieldError id=error_id message=message />
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <p class="hint">
+            "Guests booted ahead of time. A deploy to the inside zone claims a ready one of its size "
+            "and its application answers in seconds; without one, or to the outside zone, it boots its own."
+        </p>
+        <ErrorBanner message=general />
+        <ActionForm action=save attr:class="pool-form" attr:novalidate=true>
+            <table class="pool-table">
+                <thead>
+                    <tr><th scope="col">"Size"</th><th scope="col">"Ready"</th><th scope="col">"Booting"</th><th scope="col">"Keep ready"</th></tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <button type="submit" class="button primary" disabled=move || save.pending().get()>
+                "Save pool targets"
+            </button>
+        </ActionForm>
     }
 }
 

@@ -64,6 +64,9 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         | EngineError::VolumeMissing(_)
         | EngineError::Seed(_)
         | EngineError::Image { .. }
+        | EngineError::GuestReply(_)
+        | EngineError::GuestCommand { .. }
+        | EngineError::ClaimInterrupted
         | EngineError::PoolElsewhere { .. }) => internal(&e),
     }
 }

@@ -68,6 +68,15 @@ impl HostService for Appliance {
     }
 
     async fn remove_host(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+        let in_use = self
+            .store
+            .read(move |c| hosts::instances_on(c, id))
+            .await
+            .map_err(store_err)?;
+        if in_use == 0 {
+            // Its warm-pool members go first, while the host is still dpe's.
+            self.engine.release_host(id).await.map_err(engine_err)?;
+        }
         let removal = self
             .store
             .write(move |tx| hosts::remove_if_unused(tx, id))

@@ -19,7 +19,7 @@ use super::{EngineError, Refusal};
 use crate::gateway::address;
 use crate::stack::{Size, Stack};
 use crate::store::instances::{self, NewInstance};
-use crate::store::{StoreError, hosts, quotas, settings, tasks, zones};
+use crate::store::{StoreError, hosts, pool, quotas, settings, tasks, zones};
 
 /// A deploy request after validation by the service layer.
 #[derive(Clone, Debug)]
@@ -55,7 +55,7 @@ struct NewInstanceIdentity {
 /// and with the latter, the fixed address it took.
 type Wiring = (String, Option<StaticAddressing>);
 
-fn random_mac() -> String {
+pub(super) fn random_mac() -> String {
     let mut rng = rand::rng();
     format!(
         "52:54:00:{:02x}:{:02x}:{:02x}",
@@ -150,6 +150,26 @@ fn admit(
     let user_data = stack
         .render_user_data(&template)
         .map_err(|e| StoreError::Corrupt(format!("the stack's user-data: {e}")))?;
+    // A ready warm-pool member of this size on the same network is taken
+    // here, in the transaction that records the instance: no member can
+    // be claimed twice. Outside-zone deploys boot cold (the member's NIC
+    // is on the inside network).
+    let claimed = match (&stack.manifest.personalize, plan.zone) {
+        (Some(_), NetworkZone::Inside) => {
+            pool::oldest_ready(tx, &plan.size.name)?.filter(|m| m.network == network)
+        }
+        (None, NetworkZone::Inside | NetworkZone::Outside) | (Some(_), NetworkZone::Outside) => {
+            None
+        }
+    };
+    let (uuid, volume_stem, mac) = match &claimed {
+        Some(m) => (m.uuid.as_str(), m.volume_stem.as_str(), m.mac.as_str()),
+        None => (
+            who.uuid.as_str(),
+            who.volume_stem.as_str(),
+            who.mac.as_str(),
+        ),
+    };
     let static_address = fixed.as_ref().map(|f| f.address.to_string());
     let static_network = fixed
         .as_ref()
@@ -157,8 +177,8 @@ fn admit(
     let id = instances::insert(
         tx,
         &NewInstance {
-            volume_stem: &who.volume_stem,
-            uuid: &who.uuid,
+            volume_stem,
+            uuid,
             name: &plan.name,
             owner_id: who.owner_id,
             size: &plan.size.name,
@@ -166,7 +186,7 @@ fn admit(
             memory_mib: plan.size.memory_mib,
             disk_gib: plan.size.disk_gib,
             network: &network,
-            mac: &who.mac,
+            mac,
             params_json: &who.params_json,
             health_expect: &plan.health_expect,
             zone: plan.zone,
@@ -176,15 +196,25 @@ fn admit(
             app_port,
         },
     )?;
+    let steps: Vec<&str> = match &claimed {
+        Some(_) => Step::WARM_DEPLOY.iter().map(|s| s.name()).collect(),
+        None => Step::names(TaskKind::Deploy),
+    };
+    // The user-data is kept either way: a claim that fails goes on cold.
     let task = tasks::insert(
         tx,
         id,
-        &who.uuid,
+        uuid,
         who.owner_id,
         TaskKind::Deploy,
-        &Step::names(TaskKind::Deploy),
+        &steps,
         Some(&user_data),
     )?;
+    if let (Some(member), Some(spec)) = (&claimed, &stack.manifest.personalize) {
+        pool::mark_claimed(tx, member.id, id)?;
+        instances::set_host(tx, id, Some(member.host_id))?;
+        tasks::set_personalize(tx, task, &spec.input(&template, &plan.name))?;
+    }
     Ok(Ok((id, task)))
 }
 

@@ -83,7 +83,9 @@ pub fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
         Acceleration::Tcg => "qemu",
         Acceleration::Test => "test",
     };
-    let name = format!("dpe-{}-{}", inst.name, &inst.uuid[..8]);
+    // Named by UUID alone: a running domain cannot be renamed, and a
+    // warm-pool member becomes an instance of any name while it runs.
+    let name = format!("dpe-{}", inst.uuid);
     let domain = dx::Domain {
         kind,
         name: &name,
@@ -148,6 +150,13 @@ fn devices<'a>(inputs: &DomainInputs<'a>, fixed_ip: Option<&'a str>) -> dx::Devi
             target: dx::ConsoleTarget {
                 kind: "serial",
                 port: 0,
+            },
+        },
+        channel: dx::Channel {
+            kind: "unix",
+            target: dx::ChannelTarget {
+                kind: "virtio",
+                name: "org.qemu.guest_agent.0",
             },
         },
         rng: dx::Rng {

@@ -24,30 +24,75 @@ impl Engine {
     }
 
     async fn drive(self: Arc<Self>, task_id: i64) -> Result<(), EngineError> {
-        let Some(task) = self.store.read(move |c| tasks::get(c, task_id)).await? else {
+        let Some(mut task) = self.store.read(move |c| tasks::get(c, task_id)).await? else {
             return Ok(());
         };
-        match self.run_steps(&task).await? {
+        let mut outcome = self.run_steps(&task).await?;
+        // A warm deploy whose claim failed goes on cold: the user sees one
+        // deploy, not an error.
+        if let Some((failed_at, error)) = &outcome
+            && step_at(&task, *failed_at)? == Step::Personalize
+        {
+            tracing::warn!(task_id, error = %crate::error_chain(error),
+                "personalizing a warm-pool member failed; deploying cold");
+            match self.go_cold(&task, *failed_at).await {
+                Ok(()) => {
+                    let Some(reloaded) = self.store.read(move |c| tasks::get(c, task_id)).await?
+                    else {
+                        return Ok(());
+                    };
+                    task = reloaded;
+                    outcome = self.run_steps(&task).await?;
+                }
+                Err(e) => tracing::warn!(task_id, error = %crate::error_chain(&e),
+                    "the claimed member could not be removed; the deploy fails"),
+            }
+        }
+        match outcome {
             None => self.succeed(&task).await,
             Some((failed_at, error)) => self.fail(&task, failed_at, error).await,
         }
     }
 
+    /// Turns a warm deploy into a cold one: the claimed member is
+    /// destroyed, and the cold steps follow its undone claim, on a host
+    /// chosen afresh. Each part is idempotent, and the record changes in
+    /// one transaction, so a crash anywhere leads here again or beyond.
+    async fn go_cold(&self, task: &TaskRow, claim_at: usize) -> Result<(), EngineError> {
+        let Some(inst) = self.instance(task).await? else {
+            return Ok(());
+        };
+        self.unclaim(&inst).await?;
+        let (task_id, instance_id) = (task.id, inst.id);
+        self.store
+            .write(move |tx| {
+                tasks::set_step(tx, task_id, claim_at as i64, StepState::Undone)?;
+                tasks::append_steps(tx, task_id, &Step::names(TaskKind::Deploy))?;
+                instances::set_host(tx, instance_id, None)
+            })
+            .await?;
+        self.notify(task_id);
+        Ok(())
+    }
+
     /// Runs the steps not yet done; the position and error of the first
-    /// that fails, if one does.
+    /// that fails, if one does. A claim found running or failed was cut
+    /// off by a restart: it cannot tell how far it got, so it fails.
     async fn run_steps(&self, task: &TaskRow) -> Result<Option<(usize, EngineError)>, EngineError> {
         let task_id = task.id;
-        for (pos, step) in Step::of(task.kind).iter().enumerate() {
-            if task
-                .steps
-                .get(pos)
-                .is_some_and(|s| s.state == StepState::Done)
-            {
-                continue;
+        for (pos, row) in task.steps.iter().enumerate() {
+            let step = step_at(task, pos)?;
+            match row.state {
+                StepState::Done | StepState::Undone => continue,
+                StepState::Running | StepState::Failed if step == Step::Personalize => {
+                    self.mark(task_id, pos, StepState::Failed).await?;
+                    return Ok(Some((pos, EngineError::ClaimInterrupted)));
+                }
+                StepState::Pending | StepState::Running | StepState::Failed => {}
             }
             self.mark(task_id, pos, StepState::Running).await?;
             tracing::debug!(task_id, step = step.name(), "step started");
-            match self.do_step(task, *step).await {
+            match self.do_step(task, step).await {
                 Ok(()) => self.mark(task_id, pos, StepState::Done).await?,
                 Err(e) => {
                     self.mark(task_id, pos, StepState::Failed).await?;
@@ -70,6 +115,9 @@ impl Engine {
         self.store
             .write(move |tx| tasks::finish(tx, task_id, None))
             .await?;
+        if task.kind == TaskKind::Deploy {
+            self.reconcile_now.notify_one();
+        }
         tracing::info!(task_id, kind = task.kind.as_str(), "task succeeded");
         Ok(())
     }
@@ -111,10 +159,10 @@ impl Engine {
 
     /// Undoes everything the deploy may have created, newest first.
     async fn roll_back(&self, task: &TaskRow, failed_at: usize) -> Result<(), EngineError> {
-        let steps = Step::of(task.kind);
         for pos in (0..=failed_at).rev() {
-            if let Err(e) = self.undo(task, steps[pos]).await {
-                tracing::warn!(task_id = task.id, step = steps[pos].name(),
+            let step = step_at(task, pos)?;
+            if let Err(e) = self.undo(task, step).await {
+                tracing::warn!(task_id = task.id, step = step.name(),
                     error = %crate::error_chain(&e),
                     "rollback step failed; the reconciler will finish it");
             }
@@ -142,4 +190,17 @@ impl Engine {
             .read(move |c| instances::by_uuid(c, &uuid))
             .await?)
     }
+}
+
+/// The step at `pos` of the task's record.
+fn step_at(task: &TaskRow, pos: usize) -> Result<Step, EngineError> {
+    task.steps
+        .get(pos)
+        .and_then(|row| Step::named(&row.name))
+        .ok_or_else(|| {
+            EngineError::Store(crate::store::StoreError::Corrupt(format!(
+                "task {} has no known step at {pos}",
+                task.id
+            )))
+        })
 }

@@ -4,6 +4,7 @@
 //! that rollbacks and retries can run any number of times.
 
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 use app::model::{Acceleration, Power};
 use virt::connect::Connect;
@@ -15,7 +16,7 @@ use virt::stream::Stream;
 
 use super::EngineError;
 use super::capabilities::Capabilities;
-use super::xml::domain::{DPE_NS, DpeInstanceRead};
+use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
 use super::xml::storage::{DirPool, Volume};
 use super::xml::to_xml;
 
@@ -84,6 +85,41 @@ pub trait Hypervisor: Send + Sync {
     fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError>;
     fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError>;
     fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError>;
+    /// Runs `argv` inside the guest through the QEMU guest agent
+    /// (`guest-exec`, then `guest-exec-status` until it ends), with
+    /// `stdin` as its standard input: the way values reach a guest without
+    /// a command line, a file outside it or a log.
+    fn guest_exec(
+        &self,
+        uuid: &str,
+        argv: &[String],
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<GuestExit, EngineError>;
+    /// Gives a running domain a new title and dpe metadata element (live
+    /// and in its definition).
+    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), EngineError>;
+}
+
+/// How a command run by the guest agent ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestExit {
+    pub code: i64,
+    /// The end of its standard error, for the log.
+    pub stderr: String,
+}
+
+/// What libvirt waits for one guest-agent call, in seconds.
+const AGENT_CALL_SECS: i32 = 10;
+/// How often a running guest command is asked whether it has ended.
+const AGENT_POLL: Duration = Duration::from_millis(200);
+
+/// The `return` object of a guest-agent reply.
+fn agent_return(reply: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(reply)
+        .ok()?
+        .get("return")
+        .cloned()
 }
 
 /// One libvirt connection.
@@ -502,5 +538,96 @@ impl Hypervisor for LibvirtHost {
         let net = virt::network::Network::lookup_by_name(&self.conn, network)
             .map_err(self.err("network lookup"))?;
         super::leases::leases(&net).map_err(self.err("network DHCP leases"))
+    }
+
+    fn guest_exec(
+        &self,
+        uuid: &str,
+        argv: &[String],
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<GuestExit, EngineError> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
+        let (path, args) = argv
+            .split_first()
+            .ok_or_else(|| EngineError::GuestReply("an empty command".into()))?;
+        let exec = serde_json::json!({
+            "execute": "guest-exec",
+            "arguments": {
+                "path": path,
+                "arg": args,
+                "input-data": b64.encode(stdin),
+                "capture-output": true,
+            }
+        });
+        let reply = dom
+            .qemu_agent_command(&exec.to_string(), AGENT_CALL_SECS, 0)
+            .map_err(self.err("guest agent exec"))?;
+        let pid = agent_return(&reply)
+            .and_then(|r| r.get("pid")?.as_i64())
+            .ok_or_else(|| EngineError::GuestReply(format!("guest-exec answered {reply}")))?;
+        let status = serde_json::json!({
+            "execute": "guest-exec-status",
+            "arguments": { "pid": pid }
+        })
+        .to_string();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reply = dom
+                .qemu_agent_command(&status, AGENT_CALL_SECS, 0)
+                .map_err(self.err("guest agent exec status"))?;
+            let answer = agent_return(&reply).ok_or_else(|| {
+                EngineError::GuestReply(format!("guest-exec-status answered {reply}"))
+            })?;
+            if answer.get("exited").and_then(|e| e.as_bool()) == Some(true) {
+                let stderr = answer
+                    .get("err-data")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| b64.decode(d).ok())
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .unwrap_or_default();
+                let code = answer
+                    .get("exitcode")
+                    .and_then(|c| c.as_i64())
+                    // Killed by a signal: no exit code.
+                    .unwrap_or(-1);
+                return Ok(GuestExit { code, stderr });
+            }
+            if Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    uri: self.uri.clone(),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            std::thread::sleep(AGENT_POLL);
+        }
+    }
+
+    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), EngineError> {
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
+        let flags = virt::sys::VIR_DOMAIN_AFFECT_LIVE | virt::sys::VIR_DOMAIN_AFFECT_CONFIG;
+        dom.set_metadata(
+            virt::sys::VIR_DOMAIN_METADATA_TITLE as i32,
+            Some(title),
+            None,
+            None,
+            flags,
+        )
+        .map_err(self.err("domain title"))?;
+        dom.set_metadata(
+            virt::sys::VIR_DOMAIN_METADATA_ELEMENT as i32,
+            Some(metadata),
+            Some(DPE_PREFIX),
+            Some(DPE_NS),
+            flags,
+        )
+        .map_err(self.err("domain metadata"))?;
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@ pub mod hosts;
 pub mod hypervisor;
 mod leases;
 mod placement;
+mod pool;
 pub mod probe;
 mod reconcile;
 pub mod runtime;
@@ -86,6 +87,20 @@ pub enum EngineError {
     },
     #[error("store error")]
     Store(#[from] crate::store::StoreError),
+    /// The guest agent answered what dpe cannot read.
+    #[error("unexpected guest agent answer: {0}")]
+    GuestReply(String),
+    /// A command run in the guest failed.
+    #[error("{command} in the guest exited with {code}: {stderr}")]
+    GuestCommand {
+        command: String,
+        code: i64,
+        stderr: String,
+    },
+    /// A warm deploy's claim was cut off (by a restart) at a point from
+    /// which it cannot tell how far it got.
+    #[error("the claim of a warm-pool member was interrupted")]
+    ClaimInterrupted,
     #[error("the host's storage pool {pool} keeps its volumes in {path}, not {wanted}")]
     PoolElsewhere {
         pool: String,
@@ -135,6 +150,10 @@ impl EngineError {
             EngineError::NotPlaced(_) => "the instance is not placed on a host".into(),
             EngineError::Seed(_) => "the instance's cloud-init seed cannot be built".into(),
             EngineError::Image { .. } => "the application's image cannot be read".into(),
+            EngineError::GuestReply(_) | EngineError::GuestCommand { .. } => {
+                "the guest did not accept its configuration".into()
+            }
+            EngineError::ClaimInterrupted => "the deploy was interrupted".into(),
             EngineError::PoolElsewhere { .. } => {
                 "the host's storage pool is set up elsewhere; an admin must fix the host".into()
             }

@@ -90,7 +90,7 @@ impl Engine {
     }
 
     /// The room of every host that answers now, oldest host first.
-    async fn host_rooms(&self) -> Result<Vec<HostRoom>, EngineError> {
+    pub(super) async fn host_rooms(&self) -> Result<Vec<HostRoom>, EngineError> {
         let hosts = self.store.read(hosts::list).await?;
         let committed = self.store.read(instances::committed_by_host).await?;
         let mut rooms = Vec::new();

@@ -149,6 +149,9 @@ pub fn is_starting(uri: &str, err: &EngineError) -> bool {
         | EngineError::NoCapacity { .. }
         | EngineError::Image { .. }
         | EngineError::Store(_)
+        | EngineError::GuestReply(_)
+        | EngineError::GuestCommand { .. }
+        | EngineError::ClaimInterrupted
         | EngineError::PoolElsewhere { .. } => false,
     }
 }

@@ -60,6 +60,12 @@ pub struct Engine {
     /// Each host at the reconciler's last look.
     pub(super) host_statuses: HostStatuses,
     pub(super) http: reqwest::Client,
+    /// The warm pool's builds and recyclings in flight.
+    pub(super) pool_work: super::pool::PoolWork,
+    /// Wakes the reconciler before its next tick: a deploy that just
+    /// finished is health-checked at once, not up to a pass later (a warm
+    /// deploy's application answers within seconds).
+    pub(super) reconcile_now: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -94,6 +100,8 @@ impl Engine {
             orphans: Mutex::new(Vec::new()),
             host_statuses: HostStatuses::default(),
             http: super::health::client()?,
+            pool_work: Default::default(),
+            reconcile_now: Arc::new(tokio::sync::Notify::new()),
         });
         // No look at the hosts yet: the reconciler's first pass does that
         // at once, and a host that does not answer must not hold up start.
@@ -134,17 +142,26 @@ impl Engine {
             tokio::spawn(self.clone().run_task(task_id));
         }
         let engine = Arc::downgrade(self);
+        let bell = self.reconcile_now.clone();
         let interval = self.config.reconcile_interval;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                // Only the bell is held while waiting, never the engine: a
+                // dropped engine ends this loop at its next wake.
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = bell.notified() => {}
+                }
                 let Some(engine) = engine.upgrade() else {
                     break;
                 };
                 if let Err(e) = engine.reconcile_once().await {
                     tracing::warn!(error = %crate::error_chain(&e), "reconcile failed");
+                }
+                if let Err(e) = engine.tend_pool().await {
+                    tracing::warn!(error = %crate::error_chain(&e), "tending the warm pool failed");
                 }
             }
         });

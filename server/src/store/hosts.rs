@@ -57,12 +57,19 @@ pub enum Removal {
 /// Removes host `id` unless an instance is still placed on it; both the
 /// check and the removal run in the caller's (write) transaction, so no
 /// deploy can place an instance between them.
-pub fn remove_if_unused(conn: &Connection, id: i64) -> Result<Removal, StoreError> {
-    let used: i64 = conn.query_row(
+/// How many instances are placed on the host.
+pub fn instances_on(conn: &Connection, id: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
         "SELECT count(*) FROM instances WHERE host_id = ?1",
         [id],
         |r| r.get(0),
-    )?;
+    )?)
+}
+
+/// Removes the host unless instances are placed on it; its warm-pool
+/// members' records go with it.
+pub fn remove_if_unused(conn: &Connection, id: i64) -> Result<Removal, StoreError> {
+    let used = instances_on(conn, id)?;
     if used > 0 {
         return Ok(Removal::InUse(used));
     }

@@ -261,7 +261,11 @@ pub struct OnRecord {
 }
 
 pub fn on_record(conn: &Connection) -> Result<OnRecord, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT uuid, volume_stem FROM instances")?;
+    // Warm-pool members are dpe's too (a claimed one is in both).
+    let mut stmt = conn.prepare_cached(
+        "SELECT uuid, volume_stem FROM instances
+         UNION SELECT uuid, volume_stem FROM pool_members",
+    )?;
     let mut known = OnRecord::default();
     for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
         let (uuid, stem) = row?;
@@ -274,8 +278,14 @@ pub fn on_record(conn: &Connection) -> Result<OnRecord, StoreError> {
 /// (vCPUs, MiB) committed on each host by instances that hold resources.
 pub fn committed_by_host(conn: &Connection) -> Result<HashMap<i64, (u64, u64)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT host_id, sum(vcpus), sum(memory_mib) FROM instances
-         WHERE host_id IS NOT NULL AND status != ?1 GROUP BY host_id",
+        "SELECT host_id, sum(vcpus), sum(memory_mib) FROM (
+             SELECT host_id, vcpus, memory_mib FROM instances
+             WHERE host_id IS NOT NULL AND status != ?1
+             -- members hold room on their host too; a claimed one is
+             -- counted once, as its instance
+             UNION ALL SELECT host_id, vcpus, memory_mib FROM pool_members
+             WHERE instance_id IS NULL
+         ) GROUP BY host_id",
     )?;
     let rows = stmt
         .query_map([InstanceStatus::Failed.as_str()], |r| {

@@ -342,6 +342,41 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX instances_by_state ON instances (status, power, health);
         "#,
     },
+    Migration {
+        version: 13,
+        name: "the warm pool",
+        sql: r#"
+            -- Guests booted ahead of time from the golden image, which a
+            -- deploy claims and personalizes in place (engine/pool.rs).
+            -- A claimed member keeps its row, in 'claiming' and naming its
+            -- instance, until the personalization is done or undone.
+            CREATE TABLE pool_members (
+                id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                -- the libvirt domain UUID, and the instance's once claimed
+                uuid        TEXT NOT NULL UNIQUE,
+                volume_stem TEXT NOT NULL UNIQUE,
+                mac         TEXT NOT NULL UNIQUE,
+                size        TEXT NOT NULL,
+                vcpus       INTEGER NOT NULL CHECK (vcpus > 0),
+                memory_mib  INTEGER NOT NULL CHECK (memory_mib > 0),
+                disk_gib    INTEGER NOT NULL CHECK (disk_gib > 0),
+                -- a removed host takes its members' records with it
+                host_id     INTEGER NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,
+                network     TEXT NOT NULL,
+                -- the golden image's checksum: another image recycles it
+                image       TEXT NOT NULL,
+                state       TEXT NOT NULL
+                            CHECK (state IN ('booting', 'ready', 'claiming', 'recycling')),
+                since       INTEGER NOT NULL,
+                instance_id INTEGER UNIQUE REFERENCES instances (id) ON DELETE SET NULL
+            ) STRICT;
+            -- A claim takes the oldest ready member of a size.
+            CREATE INDEX pool_members_by_state ON pool_members (state, size, id);
+            -- What a warm deploy's personalization is given (JSON; secrets
+            -- only as hashes, as in user_data); dropped when done.
+            ALTER TABLE tasks ADD COLUMN personalize TEXT;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

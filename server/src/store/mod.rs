@@ -15,6 +15,7 @@ pub mod instance_list;
 pub mod instances;
 pub mod migrations;
 mod paging;
+pub mod pool;
 mod quota_columns;
 pub mod quotas;
 mod readers;

@@ -26,6 +26,8 @@ pub struct TaskRow {
     pub state: TaskState,
     pub error: Option<String>,
     pub user_data: Option<String>,
+    /// A warm deploy's input to the stack's personalize command (JSON).
+    pub personalize: Option<String>,
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
     pub steps: Vec<StepRow>,
@@ -65,11 +67,42 @@ pub fn insert(
     Ok(id)
 }
 
+/// Gives a warm deploy's task what its personalize step sends the guest.
+pub fn set_personalize(conn: &Connection, task: i64, json: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tasks SET personalize = ?2 WHERE id = ?1",
+        params![task, json],
+    )?;
+    Ok(())
+}
+
+/// Adds pending steps after the task's last: a warm deploy whose claim
+/// failed goes on as a cold one.
+pub fn append_steps(conn: &Connection, task: i64, steps: &[&str]) -> Result<(), StoreError> {
+    let next: i64 = conn.query_row(
+        "SELECT coalesce(max(position) + 1, 0) FROM task_steps WHERE task_id = ?1",
+        [task],
+        |r| r.get(0),
+    )?;
+    for (offset, name) in steps.iter().enumerate() {
+        conn.execute(
+            "INSERT INTO task_steps (task_id, position, name, state) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                task,
+                next + offset as i64,
+                name,
+                StepState::Pending.as_str()
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
     let task = conn
         .query_row(
             "SELECT id, instance_id, instance_uuid, owner_id, kind, state, error, user_data,
-                    created_ms, finished_ms
+                    created_ms, finished_ms, personalize
              FROM tasks WHERE id = ?1",
             [id],
             |r| {
@@ -91,6 +124,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
                     user_data: r.get(7)?,
                     created_ms: r.get(8)?,
                     finished_ms: r.get(9)?,
+                    personalize: r.get(10)?,
                     steps: Vec::new(),
                 })
             },
@@ -162,7 +196,8 @@ pub fn finish(conn: &Connection, task: i64, error: Option<&str>) -> Result<(), S
         TaskState::Succeeded
     };
     conn.execute(
-        "UPDATE tasks SET state = ?2, error = ?3, finished_ms = ?4, user_data = NULL
+        "UPDATE tasks SET state = ?2, error = ?3, finished_ms = ?4, user_data = NULL,
+                          personalize = NULL
          WHERE id = ?1",
         params![task, state.as_str(), error, now_ms()],
     )?;

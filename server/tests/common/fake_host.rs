@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use app::model::{Acceleration, HostProbe, Power};
 use server::engine::EngineError;
 use server::engine::connector::Connector;
-use server::engine::hypervisor::{Capacity, DpeDomain, Hypervisor, Lease};
+use server::engine::hypervisor::{Capacity, DpeDomain, GuestExit, Hypervisor, Lease};
 
 /// The UUID of the foreign domain every fake host starts with (as the
 /// test driver's own domain `test`): it carries no dpe metadata.
@@ -50,6 +50,10 @@ struct State {
     lease_ip: Option<String>,
     /// How often each call was made.
     calls: HashMap<&'static str, usize>,
+    /// What each guest command got: (domain UUID, argv, standard input).
+    guest_runs: Vec<(String, Vec<String>, String)>,
+    /// UUID → the title a relabel gave.
+    titles: HashMap<String, String>,
 }
 
 pub struct FakeHost {
@@ -114,6 +118,27 @@ impl FakeHost {
     /// The XML a domain was last defined with.
     pub fn domain_xml(&self, uuid: &str) -> Option<String> {
         self.state().domains.get(uuid).map(|d| d.xml.clone())
+    }
+
+    /// Every guest command run so far: (domain UUID, argv, standard input).
+    pub fn guest_runs(&self) -> Vec<(String, Vec<String>, String)> {
+        self.state().guest_runs.clone()
+    }
+
+    /// The title a running domain was relabelled with, if it was.
+    pub fn title(&self, uuid: &str) -> Option<String> {
+        self.state().titles.get(uuid).cloned()
+    }
+
+    /// UUIDs of the dpe domains defined now.
+    pub fn dpe_uuids(&self) -> Vec<String> {
+        let state = self.state();
+        state
+            .domains
+            .iter()
+            .filter(|(_, d)| d.dpe.is_some())
+            .map(|(uuid, _)| uuid.clone())
+            .collect()
     }
 
     /// Fails this call if a test asked for it, as libvirt would.
@@ -347,6 +372,44 @@ impl Hypervisor for FakeHost {
                 ip: ip.clone(),
             })
             .collect())
+    }
+    /// A guest agent that runs every command at once and succeeds, on a
+    /// running domain.
+    fn guest_exec(
+        &self,
+        uuid: &str,
+        argv: &[String],
+        stdin: &[u8],
+        _timeout: std::time::Duration,
+    ) -> Result<GuestExit, EngineError> {
+        self.call("guest_exec", uuid)?;
+        let mut state = self.state();
+        match state.domains.get(uuid).map(|d| d.power) {
+            Some(Power::Running) => {}
+            Some(_) | None => return Err(EngineError::GuestReply("no agent".into())),
+        }
+        state.guest_runs.push((
+            uuid.to_owned(),
+            argv.to_vec(),
+            String::from_utf8_lossy(stdin).into_owned(),
+        ));
+        Ok(GuestExit {
+            code: 0,
+            stderr: String::new(),
+        })
+    }
+    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), EngineError> {
+        self.call("relabel_domain", uuid)?;
+        let mut state = self.state();
+        if !state.domains.contains_key(uuid) {
+            return Err(EngineError::NoDomain(uuid.to_owned()));
+        }
+        assert!(
+            metadata.contains(uuid),
+            "metadata names the instance: {metadata}"
+        );
+        state.titles.insert(uuid.to_owned(), title.to_owned());
+        Ok(())
     }
 }
 

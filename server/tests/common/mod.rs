@@ -100,6 +100,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// The test stack with a warm pool (`tests/fixtures/warm-stack`): it
+    /// keeps one `tiny` member unless a test sets other targets.
+    pub fn warm_stack(self) -> Self {
+        self.stack_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/warm-stack"))
+    }
+
     /// How often the reconciler makes its pass (default 200 ms).
     pub fn reconcile_every(mut self, interval: std::time::Duration) -> Self {
         self.reconcile_interval_ms = u64::try_from(interval.as_millis()).unwrap();

@@ -12,6 +12,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod pool;
 mod zones;
 
 use app::model::{Role, StepState, TaskKind};

@@ -19,7 +19,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 impl Engine {
     /// The define step: the domain, from XML (defining again replaces it).
-    pub(super) async fn define(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+    pub(in crate::engine) async fn define(&self, inst: &InstanceRow) -> Result<(), EngineError> {
         let (host, row) = self.host_for(inst).await?;
         let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
         let cmdline = self.stack.manifest.image.cmdline.clone();
@@ -55,7 +55,7 @@ impl Engine {
     }
 
     /// The start step (and a start action); a paused domain is resumed.
-    pub(super) async fn start(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+    pub(in crate::engine) async fn start(&self, inst: &InstanceRow) -> Result<(), EngineError> {
         self.on_host(inst, |h, u| h.start_domain(u)).await
     }
 
@@ -89,7 +89,7 @@ impl Engine {
 
     /// Pulls the plug (also the undo of a start); an unplaced instance has
     /// nothing to power off.
-    pub(super) async fn power_off(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+    pub(in crate::engine) async fn power_off(&self, inst: &InstanceRow) -> Result<(), EngineError> {
         if inst.host_id.is_none() {
             return Ok(());
         }
@@ -97,7 +97,7 @@ impl Engine {
     }
 
     /// Removes the domain (also the undo of a define).
-    pub(super) async fn undefine(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+    pub(in crate::engine) async fn undefine(&self, inst: &InstanceRow) -> Result<(), EngineError> {
         if inst.host_id.is_none() {
             return Ok(());
         }

@@ -40,6 +40,9 @@ pub enum Step {
     DeleteVolumes,
     /// Remove the instance's record.
     Forget,
+    /// A warm deploy's one step: the claimed pool member gets the
+    /// deploy's values through the guest agent and becomes the instance.
+    Personalize,
 }
 
 impl Step {
@@ -57,8 +60,32 @@ impl Step {
             Step::Undefine => "undefine",
             Step::DeleteVolumes => "delete volumes",
             Step::Forget => "forget",
+            Step::Personalize => "personalize",
         }
     }
+
+    /// The step a task's record names.
+    pub fn named(name: &str) -> Option<Step> {
+        const EVERY: [Step; 13] = [
+            Step::Place,
+            Step::Clone,
+            Step::Seed,
+            Step::Define,
+            Step::Start,
+            Step::Shutdown,
+            Step::WaitOff,
+            Step::Reboot,
+            Step::PowerOff,
+            Step::Undefine,
+            Step::DeleteVolumes,
+            Step::Forget,
+            Step::Personalize,
+        ];
+        EVERY.into_iter().find(|s| s.name() == name)
+    }
+
+    /// A deploy that claimed a warm-pool member.
+    pub const WARM_DEPLOY: &'static [Step] = &[Step::Personalize];
 
     pub fn of(kind: TaskKind) -> &'static [Step] {
         match kind {
@@ -86,10 +113,16 @@ impl Step {
         Step::of(kind).iter().map(|s| s.name()).collect()
     }
 
-    /// Whether the step changes the guest's power state.
+    /// Whether the step changes the guest's power state (or, a warm
+    /// deploy's, first shows the instance's).
     fn changes_power(self) -> bool {
         match self {
-            Step::Start | Step::Shutdown | Step::WaitOff | Step::Reboot | Step::PowerOff => true,
+            Step::Start
+            | Step::Shutdown
+            | Step::WaitOff
+            | Step::Reboot
+            | Step::PowerOff
+            | Step::Personalize => true,
             Step::Place
             | Step::Clone
             | Step::Seed
@@ -122,6 +155,7 @@ impl Engine {
             Step::Undefine => self.undefine(&inst).await,
             Step::DeleteVolumes => self.delete_volumes(&inst).await,
             Step::Forget => self.forget(&inst).await,
+            Step::Personalize => self.personalize(task, &inst).await,
         }?;
         if step.changes_power() {
             self.show_power(&inst).await?;
@@ -141,6 +175,7 @@ impl Engine {
             Step::Seed => self.remove_seed(&inst).await,
             Step::Define => self.undefine(&inst).await,
             Step::Start => self.power_off(&inst).await,
+            Step::Personalize => self.unclaim(&inst).await,
             Step::Shutdown
             | Step::WaitOff
             | Step::Reboot
@@ -190,5 +225,30 @@ impl Engine {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_of_every_task_is_found_by_its_recorded_name() {
+        let kinds = [
+            TaskKind::Deploy,
+            TaskKind::Start,
+            TaskKind::Shutdown,
+            TaskKind::Reboot,
+            TaskKind::Poweroff,
+            TaskKind::Delete,
+        ];
+        let every = kinds
+            .iter()
+            .flat_map(|k| Step::of(*k).iter())
+            .chain(Step::WARM_DEPLOY);
+        for step in every {
+            assert_eq!(Step::named(step.name()), Some(*step));
+        }
+        assert_eq!(Step::named("teleport"), None);
     }
 }

@@ -15,7 +15,7 @@ use crate::store::instances::InstanceRow;
 
 impl Engine {
     /// The golden image's identity, computed once per process.
-    async fn identity(&self) -> Result<&ImageIdentity, EngineError> {
+    pub(in crate::engine) async fn identity(&self) -> Result<&ImageIdentity, EngineError> {
         let disk = self.stack.image_file(&self.stack.manifest.image.disk);
         self.identity
             .get_or_try_init(|| async move { run_blocking(move || golden::identify(&disk)).await })
@@ -51,7 +51,10 @@ impl Engine {
     }
 
     /// The clone step: the instance's disk, an overlay of the golden image.
-    pub(super) async fn clone_disk(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+    pub(in crate::engine) async fn clone_disk(
+        &self,
+        inst: &InstanceRow,
+    ) -> Result<(), EngineError> {
         let (host, row) = self.host_for(inst).await?;
         let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
         let capacity = inst.disk_gib << 30;
@@ -74,7 +77,7 @@ impl Engine {
     }
 
     /// The seed step: the NoCloud seed with the task's user-data.
-    pub(super) async fn write_seed(
+    pub(in crate::engine) async fn write_seed(
         &self,
         inst: &InstanceRow,
         user_data: Option<String>,
@@ -108,7 +111,10 @@ impl Engine {
     }
 
     /// The delete-volumes step: disk, seed and console log.
-    pub(super) async fn delete_volumes(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+    pub(in crate::engine) async fn delete_volumes(
+        &self,
+        inst: &InstanceRow,
+    ) -> Result<(), EngineError> {
         let volumes = InstanceVolumes::of(&inst.volume_stem);
         self.remove_volumes(inst, [volumes.disk, volumes.seed, volumes.console_log])
             .await

@@ -48,6 +48,27 @@ pub struct DpeInstance<'a> {
     pub owner: &'a str,
 }
 
+/// The metadata element alone, for `virDomainSetMetadata`: a claimed
+/// warm-pool member is relabelled as its instance while it runs.
+/// Unprefixed: libvirt puts the element into `DPE_NS` itself, and refuses
+/// one that declares a namespace of its own.
+pub fn metadata_element(instance: &DpeInstance<'_>) -> Result<String, quick_xml::SeError> {
+    #[derive(Serialize)]
+    struct Element<'a> {
+        appliance: &'a str,
+        id: &'a str,
+        owner: &'a str,
+    }
+    quick_xml::se::to_string_with_root(
+        "instance",
+        &Element {
+            appliance: instance.appliance,
+            id: instance.id,
+            owner: instance.owner,
+        },
+    )
+}
+
 /// The metadata element as libvirt hands it back.
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 pub struct DpeInstanceRead {
@@ -155,7 +176,26 @@ pub struct Devices<'a> {
     pub interface: Vec<Interface<'a>>,
     pub serial: Serial<'a>,
     pub console: Console,
+    /// The QEMU guest agent's channel: a warm-pool member is personalized
+    /// through it.
+    pub channel: Channel,
     pub rng: Rng,
+}
+
+/// A virtio-serial channel on a socket libvirt names itself.
+#[derive(Debug, Serialize)]
+pub struct Channel {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub target: ChannelTarget,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChannelTarget {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    #[serde(rename = "@name")]
+    pub name: &'static str,
 }
 
 #[derive(Debug, Serialize)]

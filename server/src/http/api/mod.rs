@@ -8,6 +8,7 @@ mod hosts;
 mod instances;
 mod openapi;
 mod org;
+mod pool;
 mod system;
 mod tokens;
 mod zones;
@@ -87,6 +88,8 @@ routes! {
     get "/zones" => zones::list,
     put "/zones/outside" => zones::set_outside,
     delete "/zones/outside" => zones::clear_outside,
+    get "/pool" => pool::get,
+    put "/pool" => pool::set,
 }
 
 pub fn router() -> Router<HttpState> {

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         super::instances::task, super::instances::task_events, super::events::events,
         super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans,
         super::zones::list, super::zones::set_outside, super::zones::clear_outside,
+        super::pool::get, super::pool::set,
         super::org::list_departments, super::org::create_department,
         super::org::update_department, super::org::delete_department,
         super::org::list_members, super::org::create_member, super::org::update_member,
@@ -28,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         super::org::get_default_quota, super::org::set_default_quota,
     ),
     components(schemas(super::ErrorBody, app::model::InstanceSort, app::model::Health,
-        app::model::NetworkZone)),
+        app::model::NetworkZone, app::model::PoolState)),
     modifiers(&Security, &StandardErrors),
 )]
 struct ApiDoc;

@@ -1,0 +1,514 @@
+//! The warm pool: guests booted ahead of time from the golden image with
+//! no user's values, which a deploy claims (`admission.rs`) and
+//! personalizes in place through the QEMU guest agent (`personalize`
+//! below) instead of booting one. A member is built by the cold path's own
+//! steps with an empty user-data, so its machine id, host keys and the
+//! application's secrets are its own; it counts against its host's room,
+//! never against anyone's quota, and it is in the inside zone only.
+//!
+//! `tend` runs after each reconcile pass: it recycles members of another
+//! image, members over their size's target and members a restart cut off
+//! while booting, and starts at most one new member per host at a time, so
+//! refilling never takes a host's whole attention from user deploys.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::model::{InstanceStatus, NetworkZone, PoolState, Share};
+
+use super::EngineError;
+use super::placement::{Request, choose_host};
+use super::runtime::Engine;
+use super::volumes;
+use super::xml::domain::{DPE_NS, DpeInstance, metadata_element};
+use crate::stack::PersonalizeSpec;
+use crate::store::instances::InstanceRow;
+use crate::store::pool::{self, MemberRow, NewMember};
+use crate::store::{hosts, tasks::TaskRow};
+
+/// How long a new member may take to boot and answer as ready. Under
+/// software emulation the DokuWiki image needs one to two minutes.
+const READY_WITHIN: Duration = Duration::from_secs(15 * 60);
+/// How long one readiness check may run in the guest.
+const READY_CHECK: Duration = Duration::from_secs(60);
+/// Between two readiness checks while the guest boots.
+const READY_POLL: Duration = Duration::from_secs(2);
+/// How long the personalize command may run.
+const PERSONALIZE_WITHIN: Duration = Duration::from_secs(120);
+/// After a member failed to build, the next waits this long: a broken
+/// image must not keep a host busy booting guests that never get ready.
+const AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// What the engine keeps in memory about the pool's work in flight.
+#[derive(Default)]
+pub struct PoolWork {
+    /// Members whose build or recycling runs now.
+    busy: std::sync::Mutex<HashSet<i64>>,
+    /// When a member last failed to build.
+    failed_at: std::sync::Mutex<Option<Instant>>,
+}
+
+impl PoolWork {
+    /// Marks `id` busy; false when it already was.
+    fn take(&self, id: i64) -> bool {
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id)
+    }
+
+    fn release(&self, id: i64) {
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    fn is_busy(&self, id: i64) -> bool {
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
+    fn note_failure(&self) {
+        *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    fn failed_recently(&self) -> bool {
+        self.failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < AFTER_FAILURE)
+    }
+}
+
+/// The targets in force: the admin's, or the default of one member of
+/// the stack's first size; none at all when the stack cannot be
+/// personalized. Every size is listed.
+pub fn targets_in_force(
+    stack: &crate::stack::Stack,
+    set: Option<BTreeMap<String, u32>>,
+) -> BTreeMap<String, u32> {
+    let supported = stack.manifest.personalize.is_some();
+    stack
+        .manifest
+        .sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| {
+            let wanted = match (&set, supported) {
+                (_, false) => 0,
+                (Some(set), true) => set.get(&size.name).copied().unwrap_or(0),
+                (None, true) => u32::from(i == 0),
+            };
+            (size.name.clone(), wanted)
+        })
+        .collect()
+}
+
+/// The record a member's build steps work on: the cold path's steps take
+/// an instance, and a member is an instance nobody owns yet.
+fn guest_row(m: &MemberRow) -> InstanceRow {
+    InstanceRow {
+        id: 0,
+        uuid: m.uuid.clone(),
+        name: format!("pool-{}", m.uuid.get(..8).unwrap_or(&m.uuid)),
+        owner_id: 0,
+        owner: String::new(),
+        size: m.size.clone(),
+        vcpus: m.vcpus,
+        memory_mib: m.memory_mib,
+        disk_gib: m.disk_gib,
+        host_id: Some(m.host_id),
+        host: Some(m.host.clone()),
+        network: m.network.clone(),
+        mac: m.mac.clone(),
+        params_json: "{}".into(),
+        status: InstanceStatus::Provisioning,
+        power: app::model::Power::Unknown,
+        ip: None,
+        error: None,
+        created_at: m.since,
+        running_task: None,
+        health: app::model::Health::Unknown,
+        health_expect: None,
+        seed_scrubbed: false,
+        healthy_ms: None,
+        zone: NetworkZone::Inside,
+        static_network: None,
+        department_id: None,
+        volume_stem: m.volume_stem.clone(),
+        share: Share::Owner,
+        app_port: None,
+    }
+}
+
+impl Engine {
+    /// The stack's personalization, when it has one.
+    fn personalization(&self) -> Option<&PersonalizeSpec> {
+        self.stack.manifest.personalize.as_ref()
+    }
+
+    /// The targets in force (see [`targets_in_force`]).
+    pub async fn pool_targets(&self) -> Result<BTreeMap<String, u32>, EngineError> {
+        let set = self.store.read(pool::targets).await?;
+        Ok(targets_in_force(&self.stack, set))
+    }
+
+    /// One pass over the pool: recycle what must go, then start a member
+    /// where one is missing.
+    pub(super) async fn tend_pool(self: &Arc<Self>) -> Result<(), EngineError> {
+        let members = self.store.read(pool::list).await?;
+        let targets = self.pool_targets().await?;
+        let wanted = targets.values().any(|t| *t > 0);
+        let image = if self.personalization().is_some() && (wanted || !members.is_empty()) {
+            Some(self.identity().await?.sha256.clone())
+        } else {
+            None
+        };
+        let mut kept: BTreeMap<&str, u32> = BTreeMap::new();
+        for m in &members {
+            if self.pool_work.is_busy(m.id) {
+                *kept.entry(m.size.as_str()).or_default() +=
+                    u32::from(m.state != PoolState::Recycling);
+                continue;
+            }
+            let target = targets.get(&m.size).copied().unwrap_or(0);
+            let recycle = match m.state {
+                // Built, or half-built, by a process that is gone.
+                PoolState::Booting | PoolState::Recycling => true,
+                PoolState::Ready => {
+                    image.as_deref() != Some(m.image.as_str())
+                        || kept.get(m.size.as_str()).copied().unwrap_or(0) >= target
+                }
+                // Its deploy's task owns it.
+                PoolState::Claiming => false,
+            };
+            if recycle {
+                tracing::info!(member = m.id, state = %m.state, "recycling a pool member");
+                self.spawn_recycle(m.clone());
+            } else if m.state == PoolState::Ready {
+                *kept.entry(m.size.as_str()).or_default() += 1;
+            }
+        }
+        let Some(image) = image else {
+            return Ok(());
+        };
+        if self.pool_work.failed_recently() {
+            return Ok(());
+        }
+        let mut booting_on: HashSet<i64> = members
+            .iter()
+            .filter(|m| m.state == PoolState::Booting)
+            .map(|m| m.host_id)
+            .collect();
+        for (size, target) in &targets {
+            if kept.get(size.as_str()).copied().unwrap_or(0) < *target {
+                self.start_member(size, &image, &mut booting_on).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a new member on a host with room and none booting, and
+    /// builds it in the background.
+    async fn start_member(
+        self: &Arc<Self>,
+        size_name: &str,
+        image: &str,
+        booting_on: &mut HashSet<i64>,
+    ) -> Result<(), EngineError> {
+        let Ok(size) = self.stack.size(size_name) else {
+            return Ok(());
+        };
+        let member = {
+            let _one_at_a_time = self.placement.lock().await;
+            let rooms: Vec<_> = self
+                .host_rooms()
+                .await?
+                .into_iter()
+                .filter(|r| !booting_on.contains(&r.host_id))
+                .collect();
+            let wanted = Request {
+                vcpus: size.vcpus,
+                memory_mib: size.memory_mib,
+            };
+            let Ok(host_id) = choose_host(&rooms, wanted) else {
+                return Ok(());
+            };
+            booting_on.insert(host_id);
+            let network = self
+                .store
+                .read(hosts::list)
+                .await?
+                .into_iter()
+                .find(|h| h.id == host_id)
+                .map(|h| h.network)
+                .ok_or_else(|| EngineError::HostDown(format!("#{host_id}")))?;
+            let uuid = uuid::Uuid::new_v4().to_string();
+            let stem = volumes::stem(&self.appliance_id, &uuid);
+            let mac = super::admission::random_mac();
+            let (size, image) = (size.clone(), image.to_owned());
+            self.store
+                .write(move |tx| {
+                    let id = pool::insert(
+                        tx,
+                        &NewMember {
+                            uuid: &uuid,
+                            volume_stem: &stem,
+                            mac: &mac,
+                            size: &size.name,
+                            vcpus: size.vcpus,
+                            memory_mib: size.memory_mib,
+                            disk_gib: size.disk_gib,
+                            host_id,
+                            network: &network,
+                            image: &image,
+                        },
+                    )?;
+                    pool::by_id(tx, id)
+                })
+                .await?
+        };
+        let Some(member) = member else {
+            return Ok(());
+        };
+        if !self.pool_work.take(member.id) {
+            return Ok(());
+        }
+        tracing::info!(
+            member = member.id,
+            size = member.size,
+            host = member.host,
+            "booting a pool member"
+        );
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let id = member.id;
+            match engine.boot_member(&member).await {
+                Ok(()) => {
+                    let ready = engine
+                        .store
+                        .write(move |tx| pool::set_state(tx, id, PoolState::Ready))
+                        .await;
+                    if let Err(e) = ready {
+                        tracing::warn!(member = id, error = %crate::error_chain(&e), "pool member not recorded ready");
+                    } else {
+                        tracing::info!(member = id, "pool member ready");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(member = id, error = %crate::error_chain(&e),
+                        "pool member failed to boot; destroying it");
+                    engine.pool_work.note_failure();
+                    if let Err(e) = engine.destroy_member(&member).await {
+                        tracing::warn!(member = id, error = %crate::error_chain(&e),
+                            "pool member not destroyed; the next pass tries again");
+                    }
+                }
+            }
+            engine.pool_work.release(id);
+        });
+        Ok(())
+    }
+
+    /// Builds a member with the cold path's steps and an empty user-data,
+    /// then waits until the stack's readiness command succeeds in it.
+    async fn boot_member(&self, m: &MemberRow) -> Result<(), EngineError> {
+        let spec = self
+            .personalization()
+            .ok_or(EngineError::ClaimInterrupted)?
+            .clone();
+        let guest = guest_row(m);
+        self.clone_disk(&guest).await?;
+        self.write_seed(&guest, None).await?;
+        self.define(&guest).await?;
+        self.start(&guest).await?;
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            let argv = spec.ready.clone();
+            let answer = self
+                .on_host(&guest, move |h, u| h.guest_exec(u, &argv, b"", READY_CHECK))
+                .await;
+            match answer {
+                Ok(exit) if exit.code == 0 => return Ok(()),
+                // Booting: no agent yet, or not ready yet.
+                Ok(_) | Err(_) if Instant::now() < deadline => tokio::time::sleep(READY_POLL).await,
+                Ok(exit) => {
+                    return Err(EngineError::GuestCommand {
+                        command: spec.ready.join(" "),
+                        code: exit.code,
+                        stderr: exit.stderr,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Destroys the members on a host about to be removed (those the host
+    /// cannot destroy now go with its record, and their guests stay on
+    /// it, no longer dpe's).
+    pub async fn release_host(&self, host_id: i64) -> Result<(), EngineError> {
+        let members = self.store.read(pool::list).await?;
+        for m in members.iter().filter(|m| m.host_id == host_id) {
+            if m.state == PoolState::Claiming || !self.pool_work.take(m.id) {
+                continue;
+            }
+            if let Err(e) = self.destroy_member(m).await {
+                tracing::warn!(member = m.id, error = %crate::error_chain(&e),
+                    "pool member on a removed host not destroyed");
+            }
+            self.pool_work.release(m.id);
+        }
+        Ok(())
+    }
+
+    /// Destroys a member in the background, unless something else works
+    /// on it.
+    fn spawn_recycle(self: &Arc<Self>, m: MemberRow) {
+        if !self.pool_work.take(m.id) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let id = m.id;
+            let marked = engine
+                .store
+                .write(move |tx| pool::set_state(tx, id, PoolState::Recycling))
+                .await;
+            let result = match marked {
+                Ok(_) => engine.destroy_member(&m).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(member = id, error = %crate::error_chain(&e),
+                    "pool member not recycled; the next pass tries again");
+            }
+            engine.pool_work.release(id);
+        });
+    }
+
+    /// Removes a member's domain and volumes, then its record: a crash
+    /// in between leaves a record whose next pass removes them again.
+    async fn destroy_member(&self, m: &MemberRow) -> Result<(), EngineError> {
+        self.destroy_guest(&guest_row(m)).await?;
+        let id = m.id;
+        self.store.write(move |tx| pool::delete(tx, id)).await?;
+        Ok(())
+    }
+
+    /// Powers off, undefines and deletes the volumes of a guest; each is
+    /// idempotent.
+    pub(super) async fn destroy_guest(&self, guest: &InstanceRow) -> Result<(), EngineError> {
+        self.power_off(guest).await?;
+        self.undefine(guest).await?;
+        self.delete_volumes(guest).await
+    }
+
+    /// A warm deploy's one step: the stack's command gets the deploy's
+    /// values on its standard input through the guest agent, then the
+    /// domain is relabelled as the instance and the member forgotten.
+    pub(super) async fn personalize(
+        &self,
+        task: &TaskRow,
+        inst: &InstanceRow,
+    ) -> Result<(), EngineError> {
+        let spec = self
+            .personalization()
+            .ok_or(EngineError::ClaimInterrupted)?
+            .clone();
+        let input = task
+            .personalize
+            .clone()
+            .ok_or(EngineError::ClaimInterrupted)?;
+        let argv = vec![spec.command.clone()];
+        let exit = self
+            .on_host(inst, move |h, u| {
+                h.guest_exec(u, &argv, input.as_bytes(), PERSONALIZE_WITHIN)
+            })
+            .await?;
+        if exit.code != 0 {
+            return Err(EngineError::GuestCommand {
+                command: spec.command,
+                code: exit.code,
+                stderr: exit.stderr,
+            });
+        }
+        let metadata = metadata_element(&DpeInstance {
+            xmlns: DPE_NS,
+            appliance: &self.appliance_id,
+            id: &inst.uuid,
+            owner: &inst.owner,
+        })
+        .map_err(EngineError::Xml)?;
+        let title = inst.name.clone();
+        self.on_host(inst, move |h, u| h.relabel_domain(u, &title, &metadata))
+            .await?;
+        let id = inst.id;
+        self.store
+            .write(move |tx| {
+                if let Some(m) = pool::of_instance(tx, id)? {
+                    pool::delete(tx, m.id)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes a claim that failed: the member's guest is destroyed and
+    /// forgotten. The deploy then goes on cold (see the driver).
+    pub(super) async fn unclaim(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+        self.destroy_guest(inst).await?;
+        let id = inst.id;
+        self.store
+            .write(move |tx| {
+                if let Some(m) = pool::of_instance(tx, id)? {
+                    pool::delete(tx, m.id)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(personalize: bool) -> crate::stack::Stack {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../image/stacks/dokuwiki");
+        let mut stack = crate::stack::Stack::load(&dir, &dir).unwrap();
+        if !personalize {
+            stack.manifest.personalize = None;
+        }
+        stack
+    }
+
+    #[test]
+    fn by_default_one_member_of_the_first_size_is_kept() {
+        let targets = targets_in_force(&stack(true), None);
+        assert_eq!(
+            targets,
+            BTreeMap::from([
+                ("small".to_owned(), 1),
+                ("medium".to_owned(), 0),
+                ("large".to_owned(), 0)
+            ])
+        );
+    }
+
+    #[test]
+    fn set_targets_list_every_size_and_a_stack_without_personalization_keeps_none() {
+        let set = BTreeMap::from([("large".to_owned(), 2)]);
+        let targets = targets_in_force(&stack(true), Some(set.clone()));
+        assert_eq!(targets.get("small"), Some(&0));
+        assert_eq!(targets.get("large"), Some(&2));
+        let none = targets_in_force(&stack(false), Some(set));
+        assert!(none.values().all(|t| *t == 0), "{none:?}");
+    }
+}

@@ -263,6 +263,23 @@ async fn a_warm_deploy_claims_a_booted_member_and_its_wiki_is_the_users_within_s
     assert!(home.contains(TITLE_HTML), "the wiki shows the user's title");
     let signed_in = sign_in(&app, &url, WIKI_ADMIN, WIKI_PASSWORD).await;
     assert!(signed_in.contains("do=admin"), "the user's admin signs in");
+    // The guest renewed its DHCP lease under the instance's name.
+    let start = Instant::now();
+    loop {
+        let leases = std::process::Command::new("virsh")
+            .args(["-c", "qemu:///system", "net-dhcp-leases", "default"])
+            .output()
+            .unwrap();
+        let leases = String::from_utf8_lossy(&leases.stdout).into_owned();
+        if leases.contains("team-wiki") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no lease under the instance's name:\n{leases}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let refused = sign_in(&app, &url, WIKI_ADMIN, "wrong password entirely").await;
     assert!(!refused.contains("do=logout"), "a wrong password does not");
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::PoolState;
+use super::{PoolState, SizeInfo};
 
 /// `PUT /api/v1/pool`: how many ready members to keep of each size. Sizes
 /// left out keep none.
@@ -39,6 +39,8 @@ pub struct PoolView {
     #[cfg_attr(feature = "ssr", schema(value_type = BTreeMap<String, u32>))]
     pub targets: BTreeMap<String, u32>,
     pub members: Vec<PoolMember>,
+    /// The stack's sizes, in its manifest's order.
+    pub sizes: Vec<SizeInfo>,
     /// Whether the stack can be personalized in place at all; without it
     /// every deploy boots cold and the targets do nothing.
     pub supported: bool,

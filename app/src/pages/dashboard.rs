@@ -190,15 +190,17 @@ fn PoolForm(
 ) -> impl IntoView {
     let result = save.value();
     let rows = pool
-        .targets
+        .sizes
         .iter()
-        .map(|(size, target)| {
+        .map(|info| {
+            let size = &info.name;
+            let target = pool.targets.get(size).copied().unwrap_or(0);
             let field = format!("targets.{size}");
             let error_id = format!("pool-{size}-error");
             let message = Signal::derive(move || error_for_field(&result.get(), &field));
             view! {
                 <tr>
-                    <th scope="row">{size.clone()}</th>
+                    <th scope="row">{info.label.clone()}</th>
                     <td>{pool.count(size, PoolState::Ready)}</td>
                     <td>{pool.count(size, PoolState::Booting)}</td>
                     <td>

@@ -80,6 +80,10 @@ fn DeployForm(stack: StackInfo, zones: ZonesView) -> impl IntoView {
                                 <input type="radio" name="zone" id="zone-outside" value="outside" disabled=full />
                                 <span>{text}</span>
                             </label>
+                            <p class="hint">
+                                "An outside deploy always boots its own guest: about a minute, where an "
+                                "inside one may take a guest the appliance booted ahead and answer in seconds."
+                            </p>
                         }.into_any()
                     }
                     None => view! {

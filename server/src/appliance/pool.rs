@@ -34,9 +34,24 @@ impl PoolService for Appliance {
                 since: m.since,
             })
             .collect();
+        let sizes = self
+            .engine
+            .stack()
+            .manifest
+            .sizes
+            .iter()
+            .map(|s| app::model::SizeInfo {
+                name: s.name.clone(),
+                label: s.label.clone(),
+                vcpus: s.vcpus,
+                memory_mib: s.memory_mib,
+                disk_gib: s.disk_gib,
+            })
+            .collect();
         Ok(PoolView {
             targets,
             members,
+            sizes,
             supported: self.engine.stack().manifest.personalize.is_some(),
         })
     }

@@ -45,6 +45,9 @@ const AFTER_FAILURE: Duration = Duration::from_secs(60);
 pub struct PoolWork {
     /// Members whose build or recycling runs now.
     busy: std::sync::Mutex<HashSet<i64>>,
+    /// Members being built that are no longer wanted: their build stops
+    /// at its next readiness check and destroys them.
+    cancelled: std::sync::Mutex<HashSet<i64>>,
     /// When a member last failed to build.
     failed_at: std::sync::Mutex<Option<Instant>>,
 }
@@ -63,6 +66,24 @@ impl PoolWork {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    fn cancel(&self, id: i64) {
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+    }
+
+    fn is_cancelled(&self, id: i64) -> bool {
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
     }
 
     fn is_busy(&self, id: i64) -> bool {
@@ -170,19 +191,25 @@ impl Engine {
         };
         let mut kept: BTreeMap<&str, u32> = BTreeMap::new();
         for m in &members {
+            let target = targets.get(&m.size).copied().unwrap_or(0);
+            let unwanted = image.as_deref() != Some(m.image.as_str())
+                || kept.get(m.size.as_str()).copied().unwrap_or(0) >= target;
             if self.pool_work.is_busy(m.id) {
-                *kept.entry(m.size.as_str()).or_default() +=
-                    u32::from(m.state != PoolState::Recycling);
+                // A build in flight that is no longer wanted stops at its
+                // next readiness check.
+                if m.state == PoolState::Booting && unwanted {
+                    self.pool_work.cancel(m.id);
+                } else if m.state != PoolState::Recycling {
+                    *kept.entry(m.size.as_str()).or_default() += 1;
+                }
                 continue;
             }
-            let target = targets.get(&m.size).copied().unwrap_or(0);
             let recycle = match m.state {
                 // Built, or half-built, by a process that is gone.
                 PoolState::Booting | PoolState::Recycling => true,
-                PoolState::Ready => {
-                    image.as_deref() != Some(m.image.as_str())
-                        || kept.get(m.size.as_str()).copied().unwrap_or(0) >= target
-                }
+                // A member whose guest stopped (its host rebooted) would
+                // only fail its claim.
+                PoolState::Ready => unwanted || !self.member_running(m).await,
                 // Its deploy's task owns it.
                 PoolState::Claiming => false,
             };
@@ -288,7 +315,14 @@ impl Engine {
         tokio::spawn(async move {
             let id = member.id;
             match engine.boot_member(&member).await {
-                Ok(()) => {
+                Ok(false) => {
+                    tracing::info!(member = id, "pool member no longer wanted; destroying it");
+                    if let Err(e) = engine.destroy_member(&member).await {
+                        tracing::warn!(member = id, error = %crate::error_chain(&e),
+                            "pool member not destroyed; the next pass tries again");
+                    }
+                }
+                Ok(true) => {
                     let ready = engine
                         .store
                         .write(move |tx| pool::set_state(tx, id, PoolState::Ready))
@@ -314,9 +348,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether a member's guest runs; a host that cannot say is given the
+    /// benefit of the doubt (a claim that fails goes cold anyway).
+    async fn member_running(&self, m: &MemberRow) -> bool {
+        let guest = guest_row(m);
+        match self.on_host(&guest, |h, u| h.domain_power(u)).await {
+            Ok(Some(power)) => power == app::model::Power::Running,
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
     /// Builds a member with the cold path's steps and an empty user-data,
-    /// then waits until the stack's readiness command succeeds in it.
-    async fn boot_member(&self, m: &MemberRow) -> Result<(), EngineError> {
+    /// then waits until the stack's readiness command succeeds in it:
+    /// true once ready, false when it was cancelled meanwhile.
+    async fn boot_member(&self, m: &MemberRow) -> Result<bool, EngineError> {
         let spec = self
             .personalization()
             .ok_or(EngineError::ClaimInterrupted)?
@@ -328,12 +374,15 @@ impl Engine {
         self.start(&guest).await?;
         let deadline = Instant::now() + READY_WITHIN;
         loop {
+            if self.pool_work.is_cancelled(m.id) {
+                return Ok(false);
+            }
             let argv = spec.ready.clone();
             let answer = self
                 .on_host(&guest, move |h, u| h.guest_exec(u, &argv, b"", READY_CHECK))
                 .await;
             match answer {
-                Ok(exit) if exit.code == 0 => return Ok(()),
+                Ok(exit) if exit.code == 0 => return Ok(true),
                 // Booting: no agent yet, or not ready yet.
                 Ok(_) | Err(_) if Instant::now() < deadline => tokio::time::sleep(READY_POLL).await,
                 Ok(exit) => {

@@ -433,3 +433,62 @@ async fn removing_a_host_destroys_its_members_first() {
     let (_, pool) = admin.get("/api/v1/pool").await;
     assert_eq!(pool["members"], json!([]), "{pool}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_no_longer_wanted_stops_booting_and_is_destroyed() {
+    let app = TestApp::builder()
+        .warm_stack()
+        .fake_hosts()
+        .set_up()
+        .start()
+        .await;
+    let admin = app.admin().await;
+    admin.put("/api/v1/pool", json!({"targets": {}})).await;
+    pool_when(&admin, |p| p["members"] == json!([])).await;
+    // Its guest agent never answers: the member stays booting.
+    let host = app.fake_host();
+    for _ in 0..1000 {
+        host.fail_next("guest_exec");
+    }
+    admin
+        .put("/api/v1/pool", json!({"targets": {"tiny": 1}}))
+        .await;
+    pool_when(&admin, |p| count(p, "booting") == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(host.dpe_uuids().len(), 1, "its guest runs");
+    admin.put("/api/v1/pool", json!({"targets": {}})).await;
+    pool_when(&admin, |p| p["members"] == json!([])).await;
+    assert!(host.dpe_uuids().is_empty(), "{:?}", host.dpe_uuids());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_member_whose_guest_stopped_is_replaced() {
+    let app = TestApp::builder()
+        .warm_stack()
+        .fake_hosts()
+        .set_up()
+        .start()
+        .await;
+    let admin = app.admin().await;
+    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    let old = ready_uuids(&app).await;
+    let host = app.fake_host();
+    // The host rebooted under it, say.
+    for uuid in &old {
+        host.destroy_domain(uuid).unwrap();
+    }
+    let start = std::time::Instant::now();
+    let new = loop {
+        let now = ready_uuids(&app).await;
+        if now.len() == 1 && now.is_disjoint(&old) {
+            break now;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "still {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(new.is_disjoint(&old), "{old:?} → {new:?}");
+    assert!(
+        old.iter().all(|u| !host.dpe_uuids().contains(u)),
+        "the stopped guest is gone"
+    );
+}

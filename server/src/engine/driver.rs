@@ -49,7 +49,20 @@ impl Engine {
             }
         }
         match outcome {
-            None => self.succeed(&task).await,
+            None => {
+                self.succeed(&task).await?;
+                // A claimed member's application answers within seconds:
+                // follow it closely rather than wait for the next pass.
+                let warm = task
+                    .steps
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .eq(Step::WARM_DEPLOY.iter().map(|s| s.name()));
+                if let (TaskKind::Deploy, true, Some(id)) = (task.kind, warm, task.instance_id) {
+                    tokio::spawn(self.clone().follow_new_instance(id));
+                }
+                Ok(())
+            }
             Some((failed_at, error)) => self.fail(&task, failed_at, error).await,
         }
     }

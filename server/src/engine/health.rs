@@ -52,7 +52,66 @@ pub async fn answers(client: &reqwest::Client, url: &str, expect: &str) -> bool 
     String::from_utf8_lossy(&body).contains(expect)
 }
 
+/// Between two checks of a warm deploy that just finished.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+/// How long it is followed that closely; the reconciler's passes go on.
+const FOLLOW_FOR: Duration = Duration::from_secs(60);
+
 impl Engine {
+    /// Checks the application of a warm deploy that just finished every
+    /// 250 ms until it answers (a minute at most): it answers within
+    /// seconds, and its health should show then, not at the next pass.
+    pub(super) async fn follow_new_instance(self: Arc<Self>, id: i64) {
+        let deadline = std::time::Instant::now() + FOLLOW_FOR;
+        while std::time::Instant::now() < deadline {
+            tokio::time::sleep(FOLLOW_EVERY).await;
+            match self.check_new_instance(id).await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(id, error = %crate::error_chain(&e), "checking a new instance")
+                }
+            }
+        }
+    }
+
+    /// One check of a new instance; true when there is nothing more to
+    /// follow (healthy, gone, or busy with another task).
+    async fn check_new_instance(&self, id: i64) -> Result<bool, EngineError> {
+        let Some(inst) = self.store.read(move |c| instances::by_id(c, id)).await? else {
+            return Ok(true);
+        };
+        if inst.status != app::model::InstanceStatus::Ready
+            || inst.running_task.is_some()
+            || inst.health == Health::Healthy
+        {
+            return Ok(true);
+        }
+        let (host, _) = self.host_for(&inst).await?;
+        let ip = match inst.ip.clone() {
+            Some(ip) => ip,
+            None => {
+                let (conn, network, mac) = (host.clone(), inst.network.clone(), inst.mac.clone());
+                let lease = run_blocking(move || {
+                    let leases = conn.dhcp_leases(&network)?;
+                    Ok::<_, EngineError>(leases.into_iter().find(|l| l.mac == mac))
+                })
+                .await?;
+                match lease {
+                    Some(lease) => lease.ip,
+                    None => return Ok(false),
+                }
+            }
+        };
+        self.check_health(inst, ip, host).await?;
+        let health = self
+            .store
+            .read(move |c| instances::by_id(c, id))
+            .await?
+            .map(|i| i.health);
+        Ok(health == Some(Health::Healthy))
+    }
+
     pub(super) async fn record_health(&self, id: i64, health: Health) -> Result<(), EngineError> {
         self.store
             .write(move |tx| instances::set_health(tx, id, health))

@@ -15,76 +15,22 @@ asserts nothing.
 - the memory one idle ready member costs on the host: its QEMU process's
   resident and proportional set sizes.
 """
-import http.cookiejar
-import json
 import os
-import shutil
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DPE = os.environ.get("DPE_BIN", os.path.join(ROOT, "target/release/dpe"))
+from bench_dpe import ROOT, Dpe as BaseDpe, ts
+
 STACK = os.path.join(ROOT, "image/stacks/dokuwiki")
 IMAGES = os.path.join(ROOT, "target/images/dokuwiki")
-PASSWORD = "violet-Tractor-91-mango"
 WIKI_PASSWORD = "Sturdy-Lantern-58-meadow"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ts(text):
-    import datetime
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-class Dpe:
+class Dpe(BaseDpe):
     def __init__(self):
-        self.data = tempfile.mkdtemp(prefix="dpe-bench-deploy-")
-        os.chmod(self.data, 0o755)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DPE_")}
-        env.update(DPE_STACK_DIR=STACK, DPE_IMAGE_DIR=IMAGES,
-                   DPE_STORAGE_POOL=f"dpe-bench-{os.getpid()}", RUST_LOG="warn")
-        self.proc = subprocess.Popen([DPE, "serve", "--listen", f"127.0.0.1:{self.port}",
-                                      "--data-dir", self.data], env=env)
-        for _ in range(400):
-            try:
-                urllib.request.urlopen(self.base + "/api/v1/health")
-                break
-            except OSError:
-                time.sleep(0.05)
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        with open(os.path.join(self.data, "setup-code"), encoding="utf-8") as f:
-            code = f.read().strip()
-        self.call("POST", "/api/v1/setup", {
-            "setup_code": code, "appliance_name": "bench", "admin_username": "admin",
-            "admin_password": PASSWORD, "host_uri": "qemu:///system",
-            "storage_dir": os.path.join(self.data, "storage"), "network": "default"})
-        self.call("POST", "/api/v1/login", {"username": "admin", "password": PASSWORD})
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-        try:
-            with self.opener.open(req) as r:
-                text = r.read()
-                return json.loads(text) if text else None
-        except urllib.error.HTTPError as e:
-            raise SystemExit(f"{method} {path}: {e.code} {e.read().decode()}")
+        super().__init__(STACK, IMAGES, "dpe-bench-deploy")
 
     def until(self, path, done, limit=900, every=0.05):
         start = time.monotonic()
@@ -95,10 +41,6 @@ class Dpe:
             if time.monotonic() - start > limit:
                 raise SystemExit(f"gave up on {path}: {body}")
             time.sleep(every)
-
-    def ready_members(self):
-        pool = self.call("GET", "/api/v1/pool")
-        return [m for m in pool["members"] if m["state"] == "ready"]
 
     def deploy_until_healthy(self, name):
         start = time.monotonic()
@@ -117,15 +59,6 @@ class Dpe:
             s = steps["personalize"][1]
             claim = ts(s["finished_at"]) - ts(s["started_at"])
         return accepted["id"], healthy, claim
-
-    def delete(self, instance_id):
-        started = self.call("DELETE", f"/api/v1/instances/{instance_id}")
-        self.until(f"/api/v1/tasks/{started['task_id']}", lambda t: t["state"] != "running")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-        shutil.rmtree(self.data, ignore_errors=True)
 
 
 def qemu_memory(uuid):

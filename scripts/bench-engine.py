@@ -13,84 +13,23 @@ the private network namespace). Prints its figures; asserts nothing.
   guest through the libvirt API, no dpe involved).
 """
 import concurrent.futures
-import datetime
-import http.cookiejar
-import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DPE = os.environ.get("DPE_BIN", os.path.join(ROOT, "target/release/dpe"))
+from bench_dpe import ROOT, Dpe as BaseDpe, ts
+
 GUEST = os.path.join(ROOT, "target/test-guest")
 STACK = os.path.join(ROOT, "server/tests/fixtures/stack")
-PASSWORD = "violet-Tractor-91-mango"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ts(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-class Dpe:
+class Dpe(BaseDpe):
     def __init__(self, image_dir, pool):
-        pool = f"{pool}-{os.getpid()}"
-        self.data = tempfile.mkdtemp(prefix="dpe-bench-")
-        os.chmod(self.data, 0o755)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DPE_")}
-        env.update(DPE_STACK_DIR=STACK, DPE_IMAGE_DIR=image_dir, DPE_STORAGE_POOL=pool,
-                   DPE_SIGN_IN_PER_ACCOUNT="1000", RUST_LOG="warn")
-        self.proc = subprocess.Popen([DPE, "serve", "--listen", f"127.0.0.1:{self.port}",
-                                      "--data-dir", self.data], env=env)
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(self.base + "/api/v1/health")
-                break
-            except OSError:
-                time.sleep(0.05)
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        with open(os.path.join(self.data, "setup-code"), encoding="utf-8") as f:
-            code = f.read().strip()
-        self.call("POST", "/api/v1/setup", {
-            "setup_code": code, "appliance_name": "bench", "admin_username": "admin", "admin_password": PASSWORD,
-            "host_uri": "qemu:///system", "storage_dir": os.path.join(self.data, "storage"),
-            "network": "default"})
-        self.call("POST", "/api/v1/login", {"username": "admin", "password": PASSWORD})
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-        try:
-            with self.opener.open(req) as r:
-                text = r.read()
-                return json.loads(text) if text else None
-        except urllib.error.HTTPError as e:
-            raise SystemExit(f"{method} {path}: {e.code} {e.read().decode()}")
-
-    def wait_task(self, task_id, must_succeed=True):
-        while True:
-            task = self.call("GET", f"/api/v1/tasks/{task_id}")
-            if task["state"] != "running":
-                if must_succeed and task["state"] != "succeeded":
-                    raise SystemExit(f"task failed: {task}")
-                return task
-            time.sleep(0.01)
+        super().__init__(STACK, image_dir, pool, {"DPE_SIGN_IN_PER_ACCOUNT": "1000"})
 
     def deploy(self, name):
         accepted = self.call("POST", "/api/v1/instances",
@@ -98,15 +37,6 @@ class Dpe:
         task = self.wait_task(accepted["task_id"])
         steps = {st["name"]: ts(st["finished_at"]) - ts(st["started_at"]) for st in task["steps"]}
         return accepted["id"], ts(task["finished_at"]) - ts(task["created_at"]), steps
-
-    def delete(self, instance_id):
-        started = self.call("DELETE", f"/api/v1/instances/{instance_id}")
-        self.wait_task(started["task_id"])
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-        shutil.rmtree(self.data, ignore_errors=True)
 
 
 def deploy_median(dpe, count, prefix, steps=None):

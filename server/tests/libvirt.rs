@@ -313,6 +313,24 @@ fn spawn_dpe_with(data: &Path, port: u16, pool: &str, stack: &Path) -> Dpe {
     }
 }
 
+/// A data folder QEMU can reach, a free port, and a storage pool of its
+/// own (`dpe-KIND-…`) for a dpe this test runs.
+fn a_place_for_dpe(kind: &str) -> (tempfile::TempDir, u16, String) {
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pool = format!(
+        "dpe-{kind}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    (dir, port, pool)
+}
+
 async fn wait_up(base: &str) {
     for _ in 0..100 {
         if reqwest::get(format!("{base}/api/v1/health")).await.is_ok() {
@@ -398,19 +416,7 @@ async fn assert_nothing_of_the_appliance_is_left(data: &Path, pool: String) {
 #[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
 async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
     let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-
-    let pool = format!(
-        "dpe-kill-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let (dir, port, pool) = a_place_for_dpe("kill");
     let dpe = spawn_dpe(dir.path(), port, &pool);
     wait_up(&dpe.base).await;
     set_up(&dpe, dir.path()).await;
@@ -473,18 +479,7 @@ async fn kill_9_during_deploys_leaves_each_instance_complete_or_gone() {
 #[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
 async fn kill_9_during_claims_and_refills_claims_no_member_twice_and_leaks_nothing() {
     let _serial = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let pool = format!(
-        "dpe-claim-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let (dir, port, pool) = a_place_for_dpe("claim");
     // The test stack with a warm pool: the busybox guest runs Debian's
     // QEMU guest agent and a personalize script.
     let warm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/warm-stack");

@@ -496,10 +496,15 @@ impl Engine {
         let title = inst.name.clone();
         self.on_host(inst, move |h, u| h.relabel_domain(u, &title, &metadata))
             .await?;
-        let id = inst.id;
+        self.forget_claimed_member(inst.id).await
+    }
+
+    /// Forgets the member an instance claimed: its guest is the
+    /// instance's now, or destroyed.
+    async fn forget_claimed_member(&self, instance_id: i64) -> Result<(), EngineError> {
         self.store
             .write(move |tx| {
-                if let Some(m) = pool::of_instance(tx, id)? {
+                if let Some(m) = pool::of_instance(tx, instance_id)? {
                     pool::delete(tx, m.id)?;
                 }
                 Ok(())
@@ -512,16 +517,7 @@ impl Engine {
     /// forgotten. The deploy then goes on cold (see the driver).
     pub(super) async fn unclaim(&self, inst: &InstanceRow) -> Result<(), EngineError> {
         self.destroy_guest(inst).await?;
-        let id = inst.id;
-        self.store
-            .write(move |tx| {
-                if let Some(m) = pool::of_instance(tx, id)? {
-                    pool::delete(tx, m.id)?;
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(())
+        self.forget_claimed_member(inst.id).await
     }
 }
 

@@ -12,6 +12,25 @@ use server::store::{instances, pool, tasks};
 
 use super::common::{Accepted, Api, TestApp};
 
+/// A set-up app on fake hosts with the warm test stack, and its admin.
+async fn warm_app() -> (TestApp, Api) {
+    let app = TestApp::builder()
+        .warm_stack()
+        .fake_hosts()
+        .set_up()
+        .start()
+        .await;
+    let admin = app.admin().await;
+    (app, admin)
+}
+
+/// The same, once the default member (one `tiny`) is ready.
+async fn warm_app_with_a_ready_member() -> (TestApp, Api) {
+    let (app, admin) = warm_app().await;
+    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    (app, admin)
+}
+
 /// The pool once `done` holds for it.
 async fn pool_when(client: &Api, done: impl Fn(&Value) -> bool) -> Value {
     client
@@ -62,13 +81,7 @@ async fn ready_uuids(app: &TestApp) -> HashSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_is_seen_and_sized_by_appliance_admins_only_with_clear_errors() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
+    let (app, admin) = warm_app().await;
     let (status, body) = admin.get("/api/v1/pool").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -129,14 +142,7 @@ async fn a_stack_that_cannot_be_personalized_has_no_pool() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_deploy_personalizes_a_ready_member_through_the_guest_agent() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
-    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    let (app, admin) = warm_app_with_a_ready_member().await;
     let members = ready_uuids(&app).await;
     let host = app.fake_host();
     let (status, body) = admin
@@ -235,14 +241,7 @@ async fn twenty_concurrent_deploys_claim_three_ready_members_once_each_and_the_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_that_fails_destroys_the_member_and_the_deploy_goes_on_cold() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
-    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    let (app, admin) = warm_app_with_a_ready_member().await;
     let host = app.fake_host();
     let member = ready_uuids(&app).await.into_iter().next().unwrap();
     host.fail_next_on("guest_exec", &member);
@@ -272,13 +271,7 @@ async fn a_claim_that_fails_destroys_the_member_and_the_deploy_goes_on_cold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_cut_off_by_a_kill_is_undone_after_restart_and_the_deploy_goes_on_cold() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
+    let (app, admin) = warm_app().await;
     admin
         .put("/api/v1/pool", json!({"targets": {"tiny": 1}}))
         .await;
@@ -351,14 +344,7 @@ async fn a_claim_cut_off_by_a_kill_is_undone_after_restart_and_the_deploy_goes_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_golden_image_recycles_the_old_members() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
-    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    let (app, _admin) = warm_app_with_a_ready_member().await;
     let old = ready_uuids(&app).await;
     // A new build of the image: another checksum.
     let disk = app.data_path().join("images/disk.qcow2");
@@ -387,14 +373,7 @@ async fn a_new_golden_image_recycles_the_old_members() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_count_against_host_room_and_appear_in_no_users_list() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
-    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    let (app, admin) = warm_app_with_a_ready_member().await;
     let (_, list) = admin.instances().await;
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
     let committed = app
@@ -411,14 +390,7 @@ async fn members_count_against_host_room_and_appear_in_no_users_list() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_host_destroys_its_members_first() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
-    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    let (app, admin) = warm_app_with_a_ready_member().await;
     let member = ready_uuids(&app).await.into_iter().next().unwrap();
     let host = app.fake_host();
     assert!(host.dpe_uuids().contains(&member));
@@ -436,13 +408,7 @@ async fn removing_a_host_destroys_its_members_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_no_longer_wanted_stops_booting_and_is_destroyed() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
+    let (app, admin) = warm_app().await;
     admin.put("/api/v1/pool", json!({"targets": {}})).await;
     pool_when(&admin, |p| p["members"] == json!([])).await;
     // Its guest agent never answers: the member stays booting.
@@ -463,14 +429,7 @@ async fn a_member_no_longer_wanted_stops_booting_and_is_destroyed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ready_member_whose_guest_stopped_is_replaced() {
-    let app = TestApp::builder()
-        .warm_stack()
-        .fake_hosts()
-        .set_up()
-        .start()
-        .await;
-    let admin = app.admin().await;
-    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    let (app, _admin) = warm_app_with_a_ready_member().await;
     let old = ready_uuids(&app).await;
     let host = app.fake_host();
     // The host rebooted under it, say.

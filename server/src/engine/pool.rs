@@ -36,6 +36,8 @@ const READY_CHECK: Duration = Duration::from_secs(60);
 const READY_POLL: Duration = Duration::from_secs(2);
 /// How long the personalize command may run.
 const PERSONALIZE_WITHIN: Duration = Duration::from_secs(120);
+/// After a claim, a refill waits this long (and while one runs).
+const AFTER_CLAIM: Duration = Duration::from_secs(20);
 /// After a member failed to build, the next waits this long: a broken
 /// image must not keep a host busy booting guests that never get ready.
 const AFTER_FAILURE: Duration = Duration::from_secs(60);
@@ -50,6 +52,9 @@ pub struct PoolWork {
     cancelled: std::sync::Mutex<HashSet<i64>>,
     /// When a member last failed to build.
     failed_at: std::sync::Mutex<Option<Instant>>,
+    /// When a claim last ended: the new instance's first pages get the
+    /// host's CPU before a refill boots beside them.
+    claimed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl PoolWork {
@@ -95,6 +100,17 @@ impl PoolWork {
 
     fn note_failure(&self) {
         *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    fn note_claim(&self) {
+        *self.claimed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    fn claimed_recently(&self) -> bool {
+        self.claimed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < AFTER_CLAIM)
     }
 
     fn failed_recently(&self) -> bool {
@@ -223,7 +239,8 @@ impl Engine {
         let Some(image) = image else {
             return Ok(());
         };
-        if self.pool_work.failed_recently() {
+        let claiming = members.iter().any(|m| m.state == PoolState::Claiming);
+        if self.pool_work.failed_recently() || claiming || self.pool_work.claimed_recently() {
             return Ok(());
         }
         let mut booting_on: HashSet<i64> = members
@@ -478,7 +495,9 @@ impl Engine {
             .on_host(inst, move |h, u| {
                 h.guest_exec(u, &argv, input.as_bytes(), PERSONALIZE_WITHIN)
             })
-            .await?;
+            .await;
+        self.pool_work.note_claim();
+        let exit = exit?;
         if exit.code != 0 {
             return Err(EngineError::GuestCommand {
                 command: spec.command,

@@ -172,5 +172,8 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   page.once('dialog', (d) => d.accept());
   await page.getByRole('button', { name: 'Delete' }).click();
   await page.waitForURL('**/instances');
+  // Not closed while the list's code is still loading: a fetch the close
+  // cuts off is a console error.
+  await hydrated(page);
   await page.close();
 });

@@ -189,11 +189,13 @@ impl Live {
                     None => None,
                 }
             }
-            // Its record is gone with who owned it: told to those this
-            // stream told of it, and to appliance admins (who see all).
-            Row::InstanceRemoved(id) => (self.shown.remove(&id)
-                || self.who.role == app::model::Role::Admin)
-                .then_some(LiveEvent::InstanceRemoved(id)),
+            // Told to whoever may have seen it: this stream told of it,
+            // or the reader may use what its owner and department were.
+            Row::InstanceRemoved(gone) => {
+                let told = self.shown.remove(&gone.id);
+                (told || may_use(&self.who, gone.owner, gone.department))
+                    .then_some(LiveEvent::InstanceRemoved(gone.id))
+            }
             Row::Task(id) => {
                 let task = self.appliance.task(&self.who, id).await.ok()?;
                 // Its instance shows whether a task runs on it: tell it next.

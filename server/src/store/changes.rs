@@ -20,9 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
 use rusqlite::hooks::Action;
 
-use super::feed::{Feed, Row};
+use super::StoreError;
+use super::feed::{Feed, Removed, Row};
 
 /// How often the store looks for other processes' writes.
 pub(super) const EXTERNAL_CHECK: Duration = Duration::from_millis(100);
@@ -81,14 +83,26 @@ impl Change {
 }
 
 /// The row of the feed a row of `table` being `action`ed is, if any.
+/// (Deleted instances are the trigger's: see [`REMOVED_TRIGGER`].)
 fn fed(action: Action, table: &str, row: i64) -> Option<Row> {
     match (table, action) {
-        ("instances", Action::SQLITE_DELETE) => Some(Row::InstanceRemoved(row)),
+        ("instances", Action::SQLITE_DELETE) => None,
         ("instances", _) => Some(Row::Instance(row)),
         ("tasks", _) => Some(Row::Task(row)),
         _ => None,
     }
 }
+
+/// Deleted instances are told by a trigger of the writer connection's
+/// own, which hands this function the row's id, owner and department as
+/// the row goes: once the record is gone, nothing else says who may be
+/// told it went (the update hook gives only the id).
+const REMOVED_FUNCTION: &str = "dpe_instance_removed";
+const REMOVED_TRIGGER: &str = "
+    CREATE TEMP TRIGGER dpe_instance_removed AFTER DELETE ON main.instances
+    BEGIN
+        SELECT dpe_instance_removed(old.id, old.owner_id, old.department_id);
+    END";
 
 /// The counters and the feed, and the changes of the transaction under way.
 pub struct Changes {
@@ -113,8 +127,9 @@ impl Default for Changes {
 }
 
 impl Changes {
-    /// Notes the changes `writer`'s statements make from now on.
-    pub(super) fn hook_into(&self, writer: &Connection) {
+    /// Notes the changes `writer`'s statements make from now on (its
+    /// schema is the latest).
+    pub(super) fn hook_into(&self, writer: &Connection) -> Result<(), StoreError> {
         let pending = self.pending.clone();
         let rows = self.pending_rows.clone();
         writer.update_hook(Some(move |action, _db: &str, table: &str, row| {
@@ -125,6 +140,24 @@ impl Changes {
                 rows.lock().unwrap_or_else(|p| p.into_inner()).push(row);
             }
         }));
+        let rows = self.pending_rows.clone();
+        writer.create_scalar_function(
+            REMOVED_FUNCTION,
+            3,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+            move |call| {
+                let removed = Removed {
+                    id: call.get(0)?,
+                    owner: call.get(1)?,
+                    department: call.get(2)?,
+                };
+                let row = Row::InstanceRemoved(removed);
+                rows.lock().unwrap_or_else(|p| p.into_inner()).push(row);
+                Ok(rusqlite::types::Null)
+            },
+        )?;
+        writer.execute_batch(REMOVED_TRIGGER)?;
+        Ok(())
     }
 
     /// The transaction committed: its changes count.
@@ -229,6 +262,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ended(), sessions + 1);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_instance_is_fed_with_whose_it_was() {
+        use crate::store::feed::{Removed, Row};
+        use crate::store::{departments, instances};
+        let (_dir, store) = temp_store();
+        let (owner, department, id) = store
+            .write(|tx| {
+                let department = departments::insert(tx, "science", None)?;
+                let owner = users::insert(tx, "ann", None, Role::User)?;
+                let id = instances::insert(
+                    tx,
+                    &instances::NewInstance {
+                        uuid: "u-1",
+                        name: "notes",
+                        owner_id: owner,
+                        size: "small",
+                        vcpus: 1,
+                        memory_mib: 512,
+                        disk_gib: 1,
+                        network: "default",
+                        mac: "52:54:00:00:00:01",
+                        params_json: "{}",
+                        health_expect: "",
+                        zone: app::model::NetworkZone::Inside,
+                        static_address: None,
+                        static_network: None,
+                        department_id: Some(department),
+                        volume_stem: "u-1",
+                        app_port: None,
+                    },
+                )?;
+                Ok((owner, department, id))
+            })
+            .await
+            .unwrap();
+        let (_, mut fed) = store.feed().subscribe(None);
+        store
+            .write(move |tx| instances::delete(tx, id))
+            .await
+            .unwrap();
+        assert_eq!(
+            fed.try_recv().unwrap().row,
+            Row::InstanceRemoved(Removed {
+                id,
+                owner,
+                department: Some(department),
+            })
+        );
+        assert!(fed.try_recv().is_err(), "told once");
     }
 
     #[tokio::test]

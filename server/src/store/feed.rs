@@ -17,10 +17,19 @@ const KEPT: usize = 4096;
 pub enum Row {
     /// An instance was made or changed.
     Instance(i64),
-    /// An instance's record is gone.
-    InstanceRemoved(i64),
+    /// An instance's record is gone: who may have seen it goes with it.
+    InstanceRemoved(Removed),
     /// A task was made, progressed or ended.
     Task(i64),
+}
+
+/// A removed instance, and whose it was (read from the row as it was
+/// deleted): what readers' rights are checked against once it is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Removed {
+    pub id: i64,
+    pub owner: i64,
+    pub department: Option<i64>,
 }
 
 /// A change with its number, which only grows (across restarts too: it

@@ -106,7 +106,7 @@ impl Store {
         configure(&writer).map_err(open_err)?;
         migrations::migrate(&mut writer)?;
         let changes = Changes::default();
-        changes.hook_into(&writer);
+        changes.hook_into(&writer)?;
 
         let readers = readers::Readers::start(READERS, || {
             let reader = Connection::open_with_flags(

@@ -162,6 +162,24 @@ async fn each_reader_hears_of_the_instances_it_may_see_as_they_change() {
         replayed.iter().all(|e| e.id.unwrap() > before_delete),
         "{replayed:#?}"
     );
+    // The removal is told on replay too, though the replaying stream never
+    // told of the instance (its record is gone, but whose it was goes with
+    // the removal): to its owner and its department's admins, and to no
+    // one else.
+    admin
+        .create_member("carol", USER_PASSWORD, science, true)
+        .await;
+    let carol = app.api().signed_in("carol", USER_PASSWORD).await;
+    for reader in [&ann, &carol] {
+        Events::open(reader, Some(before_delete))
+            .await
+            .until(|e| e.name == "instance_removed" && e.data["id"] == notes)
+            .await;
+    }
+    let mut bobs_replay = Events::open(&bob, Some(before_delete)).await;
+    while let Some(e) = bobs_replay.next(Duration::from_secs(1)).await {
+        assert_ne!(e.name, "instance_removed", "bob may not see ann's instance");
+    }
     // ...or, when that is more than is kept, to start over.
     let mut stale = Events::open(&ann, Some(1)).await;
     let first = stale.next(Duration::from_secs(5)).await.unwrap();

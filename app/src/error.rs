@@ -91,6 +91,27 @@ impl AppError {
         }
     }
 
+    /// Whether asking again later may succeed: the network, the
+    /// appliance or one of its hosts was in trouble, not the request.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AppError::Transport(_)
+            | AppError::Unavailable(_)
+            | AppError::Internal
+            | AppError::Throttled { .. } => true,
+            AppError::BadRequest(_)
+            | AppError::Unauthenticated
+            | AppError::InvalidCredentials
+            | AppError::Forbidden
+            | AppError::CrossOrigin
+            | AppError::NotFound(_)
+            | AppError::Conflict(_)
+            | AppError::QuotaExceeded(_)
+            | AppError::SetupRequired
+            | AppError::Invalid { .. } => false,
+        }
+    }
+
     /// The field a validation error is about, for inline form messages.
     pub fn field(&self) -> Option<&str> {
         match self {

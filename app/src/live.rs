@@ -1,10 +1,15 @@
 //! The one live feed of a signed-in tab: `/api/v1/events`, opened once
 //! the tab knows who is signed in and kept across page changes. Pages that
 //! show instances read its tick and reload their data when it moves: at
-//! most once a second, however busy the appliance is. Without JavaScript
+//! most once a second, however busy the appliance is. A reload that fails
+//! for a passing reason is tried again, less and less often, and the page
+//! keeps showing what it last loaded, marked stale ([`LastGood`]).
+//! Without JavaScript
 //! there is no feed; those pages refresh themselves instead.
 
 use leptos::prelude::*;
+
+use crate::error::AppError;
 
 /// Ticks when something the reader may see changed.
 #[derive(Clone, Copy)]
@@ -51,6 +56,111 @@ impl LiveFeed {
         #[cfg(feature = "hydrate")]
         hydrate::stop(self);
     }
+
+    /// A page's reload failed for a passing reason (a network blip while
+    /// the feed stayed up): tick again after 1, 2, 4... and at most 30
+    /// seconds, until a reload succeeds, though nothing else changes.
+    pub fn retry(self) {
+        #[cfg(feature = "hydrate")]
+        self.state.update_value(|s| {
+            s.failures = s.failures.saturating_add(1);
+            s.wait = 1_u32
+                .checked_shl(s.failures - 1)
+                .unwrap_or(u32::MAX)
+                .min(MAX_RETRY_SECS);
+        });
+    }
+
+    /// A page's reload succeeded: no retry is due.
+    pub fn reloaded(self) {
+        #[cfg(feature = "hydrate")]
+        self.state.update_value(|s| {
+            s.failures = 0;
+            s.wait = 0;
+        });
+    }
+}
+
+/// The longest wait between retries of a failed reload.
+#[cfg(feature = "hydrate")]
+const MAX_RETRY_SECS: u32 = 30;
+
+/// How a live page shows what it loaded.
+pub enum Shown<T> {
+    /// As it is now.
+    Fresh(T),
+    /// As it was at the last good load, with why the reload failed (it is
+    /// tried again).
+    Stale(T, AppError),
+    /// Nothing to show but why.
+    Failed(AppError),
+}
+
+/// The last value a live page loaded for its key (the page's address, say):
+/// a reload that fails for a passing reason keeps showing it, marked
+/// stale, rather than replacing the page with the error.
+pub struct LastGood<K: 'static, T: 'static> {
+    #[cfg(feature = "hydrate")]
+    kept: StoredValue<Option<(K, T)>, LocalStorage>,
+    #[cfg(not(feature = "hydrate"))]
+    kept: std::marker::PhantomData<fn() -> (K, T)>,
+}
+
+impl<K: 'static, T: 'static> Clone for LastGood<K, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K: 'static, T: 'static> Copy for LastGood<K, T> {}
+
+impl<K: PartialEq + 'static, T: Clone + 'static> LastGood<K, T> {
+    pub fn new() -> Self {
+        LastGood {
+            #[cfg(feature = "hydrate")]
+            kept: StoredValue::new_local(None),
+            #[cfg(not(feature = "hydrate"))]
+            kept: std::marker::PhantomData,
+        }
+    }
+
+    /// How to show `loaded`, the load for `key`; the feed is told to try
+    /// again when it failed for a passing reason. (The server renders a
+    /// page once: it keeps nothing.)
+    pub fn show(self, feed: LiveFeed, key: K, loaded: Result<T, AppError>) -> Shown<T> {
+        match loaded {
+            Ok(value) => {
+                feed.reloaded();
+                #[cfg(feature = "hydrate")]
+                self.kept.set_value(Some((key, value.clone())));
+                #[cfg(not(feature = "hydrate"))]
+                drop(key);
+                Shown::Fresh(value)
+            }
+            Err(error) if error.is_transient() => {
+                feed.retry();
+                #[cfg(feature = "hydrate")]
+                let kept = self.kept.with_value(|kept| {
+                    kept.as_ref()
+                        .filter(|(k, _)| *k == key)
+                        .map(|(_, v)| v.clone())
+                });
+                #[cfg(not(feature = "hydrate"))]
+                let kept: Option<T> = None;
+                match kept {
+                    Some(value) => Shown::Stale(value, error),
+                    None => Shown::Failed(error),
+                }
+            }
+            Err(error) => Shown::Failed(error),
+        }
+    }
+}
+
+impl<K: PartialEq + 'static, T: Clone + 'static> Default for LastGood<K, T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[cfg(feature = "hydrate")]
@@ -68,6 +178,9 @@ mod hydrate {
         source: Option<web_sys::EventSource>,
         /// Changes arrived since the last tick.
         dirty: bool,
+        /// Reloads failed in a row, and the seconds until the next try.
+        pub(super) failures: u32,
+        pub(super) wait: u32,
     }
 
     const EVENTS: [&str; 4] = ["instance", "instance_removed", "task", "reset"];
@@ -109,7 +222,12 @@ mod hydrate {
             move || {
                 let dirty = feed
                     .state
-                    .try_update_value(|s| std::mem::take(&mut s.dirty))
+                    .try_update_value(|s| {
+                        // A retry is due as its wait runs out.
+                        let retry = s.wait == 1;
+                        s.wait = s.wait.saturating_sub(1);
+                        std::mem::take(&mut s.dirty) || retry
+                    })
                     .unwrap_or(false);
                 if dirty {
                     feed.tick.try_update(|n| *n += 1);

@@ -31,7 +31,8 @@ export function launchChromium(spki) {
  *   or going is a network change to Chromium, which then aborts what was in
  *   flight. A user's browser is on another machine and never sees that.
  * - the live feed (`/api/v1/events`) losing its connection: it comes back
- *   by itself, and its test cuts it on purpose to see that.
+ *   by itself, and its test cuts it on purpose to see that;
+ * - requests to a path a test cuts on purpose (`cutOnPurpose`).
  */
 export function watch(page, isWatched, problems) {
   page.on('pageerror', (err) => {
@@ -44,9 +45,27 @@ export function watch(page, isWatched, problems) {
     const tapDevice = /net::ERR_NETWORK_CHANGED/.test(msg.text());
     const feedDrop = /net::ERR_(CONNECTION_ABORTED|CONNECTION_RESET|INTERNET_DISCONNECTED)/.test(msg.text())
       && new URL(where).pathname === '/api/v1/events';
-    if (!refusal && !tapDevice && !feedDrop) problems.push(`console error on ${page.url()}: ${msg.text()} (${where})`);
+    const onPurpose = /net::ERR_/.test(msg.text()) && cut.get(page)?.has(new URL(where).pathname);
+    if (!refusal && !tapDevice && !feedDrop && !onPurpose) problems.push(`console error on ${page.url()}: ${msg.text()} (${where})`);
   });
   return page;
+}
+
+/** The paths whose requests a test cuts on purpose, by page. */
+const cut = new WeakMap();
+
+/**
+ * Fails every request `page` makes to `pathname` at the network level, as
+ * a blip would, until the returned function is called; the browser's
+ * error for each is expected, not a problem.
+ */
+export async function cutOnPurpose(page, pathname) {
+  if (!cut.has(page)) cut.set(page, new Set());
+  cut.get(page).add(pathname);
+  const matches = (url) => new URL(url).pathname === pathname;
+  const handler = (route) => route.abort('connectionreset');
+  await page.route(matches, handler);
+  return () => page.unroute(matches, handler);
 }
 
 /** Every page of `browser`, however it was made, goes through `onPage`. */

@@ -11,6 +11,8 @@ import { join, resolve } from 'node:path';
 import { afterEach } from 'node:test';
 import { hydratedOver, launchChromium, onEveryPage, watch } from './chromium.mjs';
 
+export { cutOnPurpose } from './chromium.mjs';
+
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const SHOTS = join(ROOT, 'tests/browser/screenshots');
 mkdirSync(SHOTS, { recursive: true });

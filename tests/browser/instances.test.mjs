@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import {
+  ROOT, cutOnPurpose, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe,
+} from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 let dpe;
@@ -184,5 +186,44 @@ test('a list whose feed was cut catches up from its last event when it comes bac
   const resumedFrom = await again[again.length - 1].headerValue('last-event-id');
   assert.match(resumedFrom ?? '', /^\d+$/, 'it resumed from the last event it had');
   await shot(page, '44-instances-caught-up');
+  await page.close();
+});
+
+test('a list whose reload fails keeps what it showed, says so, and tries again by itself', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(page, dpe, PASSWORD);
+  await page.goto(dpe.url + '/instances');
+  await hydrated(page);
+  let loads = 0;
+  page.on('load', () => { loads += 1; });
+  const shown = (await names(page)).length;
+  assert.ok(shown > 0);
+
+  // The feed stays up, but the list's own reloads fail (a proxy in
+  // trouble): a deploy elsewhere is told, and the reload it starts fails.
+  const mend = await cutOnPurpose(page, '/fn/instances');
+  const r = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'during-blip', size: 'tiny', params: { title: 'Blip' } },
+  });
+  assert.equal(r.status(), 202, await r.text());
+  const { id } = await r.json();
+  const stale = page.locator('.banner.stale');
+  await stale.waitFor({ timeout: 15000 });
+  assert.match(await stale.innerText(), /Not up to date: could not reach the appliance/);
+  assert.equal((await names(page)).length, shown, 'what was shown is still shown');
+  await shot(page, '46-instances-stale');
+
+  // Once the deploy is over and nothing more changes, the network mends:
+  // the page tries again by itself and catches up.
+  for (let i = 0; ; i++) {
+    const now = await (await page.request.get(`${dpe.url}/api/v1/instances/${id}`)).json();
+    if (now.state === 'running' && now.task_id === null) break;
+    assert.ok(i < 150, `the deploy did not end: ${JSON.stringify(now)}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  await mend();
+  await page.getByRole('link', { name: 'during-blip', exact: true }).waitFor({ timeout: 35000 });
+  await stale.waitFor({ state: 'detached' });
+  assert.equal(loads, 0, 'the list was not reloaded');
   await page.close();
 });

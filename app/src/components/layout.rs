@@ -92,3 +92,14 @@ pub fn StateBadge(state: InstanceState) -> impl IntoView {
 pub fn Loading() -> impl IntoView {
     view! { <p class="loading" aria-live="polite">"Loading…"</p> }
 }
+
+/// Above a live page whose reload failed: what it shows is from before,
+/// and it is being tried again.
+#[component]
+pub fn StaleBanner(error: crate::error::AppError) -> impl IntoView {
+    view! {
+        <div class="banner stale" role="status">
+            "Not up to date: "{error.to_string()}". Trying again…"
+        </div>
+    }
+}

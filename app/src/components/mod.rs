@@ -6,6 +6,6 @@ mod pager;
 mod quota;
 
 pub use form::{ErrorBanner, FieldError, error_for_field, general_error};
-pub use layout::{Layout, Loading, StateBadge};
+pub use layout::{Layout, Loading, StaleBanner, StateBadge};
 pub use pager::{Pager, address_with};
 pub use quota::quota_fields;

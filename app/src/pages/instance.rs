@@ -4,8 +4,10 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::{InstanceAction, PatchInstance, get_instance, get_task};
 use crate::components::{
-    ErrorBanner, FieldError, Layout, Loading, StateBadge, error_for_field, general_error,
+    ErrorBanner, FieldError, Layout, Loading, StaleBanner, StateBadge, error_for_field,
+    general_error,
 };
+use crate::live::{LastGood, Shown};
 use crate::model::{
     Health, InstanceState, InstanceStatus, InstanceView, Power, Share, StepState, TaskView,
 };
@@ -28,6 +30,7 @@ pub fn InstancePage() -> impl IntoView {
     let finished = RwSignal::new(0u32);
     // And reloaded as the live feed tells of changes (no polling).
     let live = crate::live::LiveFeed::get();
+    let last_good = LastGood::new();
     let instance = Resource::new(
         move || {
             (
@@ -49,9 +52,13 @@ pub fn InstancePage() -> impl IntoView {
             <ErrorBanner message=general />
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    match instance.await {
-                        Ok(inst) => view! { <InstanceDetail inst act patch finished /> }.into_any(),
-                        Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
+                    match last_good.show(live, id(), instance.await) {
+                        Shown::Fresh(inst) => view! { <InstanceDetail inst act patch finished /> }.into_any(),
+                        Shown::Stale(inst, error) => view! {
+                            <StaleBanner error />
+                            <InstanceDetail inst act patch finished />
+                        }.into_any(),
+                        Shown::Failed(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
                 })}
             </Transition>

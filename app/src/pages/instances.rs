@@ -5,8 +5,9 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::api::list_instances;
-use crate::components::{Layout, Loading, Pager, StateBadge, address_with};
+use crate::components::{Layout, Loading, Pager, StaleBanner, StateBadge, address_with};
 use crate::error::AppError;
+use crate::live::{LastGood, Shown};
 use crate::model::{Health, InstanceQuery, InstanceSort, InstanceState, NetworkZone, Power};
 
 /// The states offered as filters, with their labels.
@@ -81,6 +82,7 @@ pub fn InstancesPage() -> impl IntoView {
     let query = Memo::new(move |_| query_of(&params.read()));
     // Reloaded as the live feed tells of changes.
     let live = crate::live::LiveFeed::get();
+    let last_good = LastGood::new();
     let page = Resource::new(
         move || (query.get(), live.tick()),
         |(query, _)| async move {
@@ -157,7 +159,13 @@ pub fn InstancesPage() -> impl IntoView {
             </Form>
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    match page.await {
+                    let (loaded, stale) = match last_good.show(live, query.get_untracked(), page.await) {
+                        Shown::Fresh(page) => (Ok(page), None),
+                        Shown::Stale(page, e) => (Ok(page), Some(e)),
+                        Shown::Failed(e) => (Err(e), None),
+                    };
+                    let stale = stale.map(|e| view! { <StaleBanner error=e /> });
+                    let shown = match loaded {
                         Ok(page) if page.items.is_empty() && !filtered() && params.read().get("cursor").is_none() => view! {
                             <section class="card empty">
                                 <p>"Nothing deployed yet."</p>
@@ -209,7 +217,8 @@ pub fn InstancesPage() -> impl IntoView {
                             }.into_any()
                         }
                         Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
-                    }
+                    };
+                    view! { {stale} {shown} }
                 })}
             </Transition>
         </Layout>

@@ -52,6 +52,8 @@ pub struct PoolWork {
     cancelled: std::sync::Mutex<HashSet<i64>>,
     /// When a member last failed to build.
     failed_at: std::sync::Mutex<Option<Instant>>,
+    /// When the golden image last could not be read (not built yet).
+    unreadable_at: std::sync::Mutex<Option<Instant>>,
     /// When a claim last ended: the new instance's first pages get the
     /// host's CPU before a refill boots beside them.
     claimed_at: std::sync::Mutex<Option<Instant>>,
@@ -100,6 +102,17 @@ impl PoolWork {
 
     fn note_failure(&self) {
         *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    fn note_unreadable_image(&self) {
+        *self.unreadable_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    fn image_unreadable_recently(&self) -> bool {
+        self.unreadable_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < AFTER_FAILURE)
     }
 
     fn note_claim(&self) {
@@ -201,7 +214,18 @@ impl Engine {
         let targets = self.pool_targets().await?;
         let wanted = targets.values().any(|t| *t > 0);
         let image = if self.personalization().is_some() && (wanted || !members.is_empty()) {
-            Some(self.identity().await?.sha256.clone())
+            // An image that cannot be read (not built yet) is looked at
+            // again after the failure back-off, not at every pass.
+            if self.pool_work.image_unreadable_recently() {
+                return Ok(());
+            }
+            match self.identity().await {
+                Ok(identity) => Some(identity.sha256.clone()),
+                Err(e) => {
+                    self.pool_work.note_unreadable_image();
+                    return Err(e);
+                }
+            }
         } else {
             None
         };
@@ -441,12 +465,15 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             let id = m.id;
+            // Between the pass's look and this write a deploy may have
+            // claimed it: then it is the deploy's, and stays.
             let marked = engine
                 .store
-                .write(move |tx| pool::set_state(tx, id, PoolState::Recycling))
+                .write(move |tx| pool::mark_recycling(tx, id))
                 .await;
             let result = match marked {
-                Ok(_) => engine.destroy_member(&m).await,
+                Ok(true) => engine.destroy_member(&m).await,
+                Ok(false) => Ok(()),
                 Err(e) => Err(e.into()),
             };
             if let Err(e) = result {

@@ -141,6 +141,21 @@ pub fn set_state(conn: &Connection, id: i64, state: PoolState) -> Result<bool, S
     Ok(changed == 1)
 }
 
+/// Marks a member `recycling`, unless a deploy has claimed it meanwhile
+/// (its task owns it then): whether it was marked.
+pub fn mark_recycling(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE pool_members SET state = ?2, since = ?3 WHERE id = ?1 AND state != ?4",
+        params![
+            id,
+            PoolState::Recycling.as_str(),
+            now(),
+            PoolState::Claiming.as_str()
+        ],
+    )?;
+    Ok(changed == 1)
+}
+
 /// The oldest ready member of `size`, for a deploy to claim with
 /// [`mark_claimed`] in the transaction that records its instance: with one
 /// writer, two deploys can never take the same member.
@@ -222,6 +237,23 @@ mod tests {
             [Some("a".to_owned()), Some("b".to_owned()), None],
             "c is still booting, d is another size"
         );
+    }
+
+    #[test]
+    fn a_member_a_deploy_has_claimed_is_not_marked_for_recycling() {
+        let conn = memory_store();
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        crate::store::hosts::insert(&conn, "h", "test:///default", "/tmp", "default").unwrap();
+        let claimed = insert(&conn, &member("a", "small")).unwrap();
+        let idle = insert(&conn, &member("b", "small")).unwrap();
+        for id in [claimed, idle] {
+            set_state(&conn, id, PoolState::Ready).unwrap();
+        }
+        assert!(mark_claimed(&conn, claimed, 7).unwrap());
+        assert!(!mark_recycling(&conn, claimed).unwrap());
+        assert!(mark_recycling(&conn, idle).unwrap());
+        let states: Vec<_> = list(&conn).unwrap().into_iter().map(|m| m.state).collect();
+        assert_eq!(states, [PoolState::Claiming, PoolState::Recycling]);
     }
 
     #[test]

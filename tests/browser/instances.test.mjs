@@ -201,6 +201,14 @@ test('a list whose reload fails keeps what it showed, says so, and tries again b
 
   // The feed stays up, but the list's own reloads fail (a proxy in
   // trouble): a deploy elsewhere is told, and the reload it starts fails.
+  // A second feed on the page, to know when the appliance is quiet.
+  await page.evaluate(() => {
+    window.dpeEvents = [];
+    const feed = new EventSource('/api/v1/events');
+    for (const name of ['instance', 'instance_removed', 'task', 'reset']) {
+      feed.addEventListener(name, () => window.dpeEvents.push(Date.now()));
+    }
+  });
   const mend = await cutOnPurpose(page, '/fn/instances');
   const r = await page.request.post(`${dpe.url}/api/v1/instances`, {
     data: { name: 'during-blip', size: 'tiny', params: { title: 'Blip' } },
@@ -221,9 +229,20 @@ test('a list whose reload fails keeps what it showed, says so, and tries again b
     assert.ok(i < 150, `the deploy did not end: ${JSON.stringify(now)}`);
     await new Promise((ok) => setTimeout(ok, 100));
   }
+  // Quiet for 3 s: no change is on its way that would reload the list.
+  for (let i = 0; ; i++) {
+    const last = await page.evaluate(() => window.dpeEvents.at(-1) ?? 0);
+    if (Date.now() - last > 3000) break;
+    assert.ok(i < 300, 'the appliance never went quiet');
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  const mended = Date.now();
   await mend();
   await page.getByRole('link', { name: 'during-blip', exact: true }).waitFor({ timeout: 35000 });
   await stale.waitFor({ state: 'detached' });
+  const told = await page.evaluate((since) => window.dpeEvents.filter((t) => t >= since).length, mended);
+  assert.equal(told, 0, 'no change came meanwhile: the page tried again by itself');
+  console.log(`figures: caught up ${Date.now() - mended} ms after the network mended`);
   assert.equal(loads, 0, 'the list was not reloaded');
   await page.close();
 });

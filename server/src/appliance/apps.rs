@@ -11,7 +11,6 @@ use super::errors::store_err;
 use crate::gateway::address;
 use crate::http::origin::WebOrigin;
 use crate::store::audit::Audit;
-use crate::store::instances::InstanceRow;
 use crate::store::{StoreError, instances, settings};
 
 impl Appliance {
@@ -47,8 +46,8 @@ impl Appliance {
     }
 
     /// The URL where the instance's application opens.
-    pub(super) fn app_url(&self, row: &InstanceRow) -> Option<String> {
-        address::app_url(self.apps.borrow().as_ref()?, &row.name, row.app_port)
+    pub(super) fn app_url(&self, name: &str, port: Option<u16>) -> Option<String> {
+        address::app_url(self.apps.borrow().as_ref()?, name, port)
     }
 
     pub(super) async fn patch_instance(

@@ -183,7 +183,7 @@ impl Live {
                 match found {
                     Some(row) => {
                         self.shown.insert(id);
-                        Some(LiveEvent::Instance(self.appliance.instance_view(row)))
+                        Some(LiveEvent::Instance(self.appliance.instance_view(row.into())))
                     }
                     None if self.shown.remove(&id) => Some(LiveEvent::InstanceRemoved(id)),
                     None => None,

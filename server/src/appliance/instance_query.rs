@@ -10,7 +10,7 @@ use app::model::{InstanceQuery, InstanceSort, Principal, Role};
 
 use super::paging;
 use crate::store::instance_list::{ListQuery, Order, Visibility};
-use crate::store::instances::InstanceRow;
+use crate::store::instances::ListedInstance;
 
 /// Whose instances `who` may list: in SQL, what `may_use` allows.
 fn visibility(who: &Principal) -> Visibility {
@@ -69,7 +69,7 @@ fn first_page(sort: InstanceSort) -> Order {
 }
 
 /// The cursor of the page that follows one ending on `last`, in `sort`.
-pub(super) fn cursor_after(sort: InstanceSort, last: &InstanceRow) -> String {
+pub(super) fn cursor_after(sort: InstanceSort, last: &ListedInstance) -> String {
     cursor(sort, last.id, &last.name, last.created_at)
 }
 

@@ -22,7 +22,7 @@ use crate::engine::runtime::DeployPlan;
 use crate::engine::{EngineError, Refusal};
 use crate::stack::Stack;
 use crate::store::audit::Audit;
-use crate::store::instances::InstanceRow;
+use crate::store::instances::{InstanceRow, ListedInstance};
 use crate::store::tasks::TaskRow;
 use crate::store::{Store, StoreError, hosts, instance_list, instances, tasks};
 use tokio::sync::broadcast;
@@ -70,11 +70,13 @@ fn task_view(task: TaskRow) -> TaskView {
 }
 
 impl Appliance {
-    pub(super) fn instance_view(&self, row: InstanceRow) -> InstanceView {
+    pub(super) fn instance_view(&self, row: ListedInstance) -> InstanceView {
         let state = InstanceState::of(row.status, row.power);
         // Stopped or starting, the gateway says so on the page it opens.
         let url = match row.status {
-            InstanceStatus::Provisioning | InstanceStatus::Ready => self.app_url(&row),
+            InstanceStatus::Provisioning | InstanceStatus::Ready => {
+                self.app_url(&row.name, row.app_port)
+            }
             InstanceStatus::Failed | InstanceStatus::Deleting => None,
         };
         InstanceView {
@@ -236,7 +238,7 @@ impl InstanceService for Appliance {
     }
 
     async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError> {
-        Ok(self.instance_view(self.visible_instance(who, id).await?))
+        Ok(self.instance_view(self.visible_instance(who, id).await?.into()))
     }
 
     async fn patch(

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use super::StoreError;
-use super::instances::{InstanceRow, SELECT, from_row};
+use super::instances::{ListedInstance, SELECT_LISTED, listed_from_row};
 use super::paging::{Sql, id_list, prefix_pattern};
 
 /// Whose instances a list may hold.
@@ -60,7 +60,7 @@ pub struct ListQuery {
 /// The statement for `query`, fetching one row more than a page so the
 /// caller knows whether another page follows.
 fn statement(query: &ListQuery) -> Sql {
-    let mut sql = Sql::new(SELECT);
+    let mut sql = Sql::new(SELECT_LISTED);
     sql.text.push_str(" WHERE 1");
     visible_to(&mut sql, &query.visible);
     filtered_by(&mut sql, query);
@@ -155,8 +155,11 @@ fn ordered(sql: &mut Sql, order: &Order) {
 }
 
 /// A page of at most `query.limit` instances, and whether more follow.
-pub fn page(conn: &Connection, query: &ListQuery) -> Result<(Vec<InstanceRow>, bool), StoreError> {
-    statement(query).page(conn, query.limit, from_row)
+pub fn page(
+    conn: &Connection,
+    query: &ListQuery,
+) -> Result<(Vec<ListedInstance>, bool), StoreError> {
+    statement(query).page(conn, query.limit, listed_from_row)
 }
 
 /// How many of the instances `visible` allows are in each lifecycle
@@ -268,7 +271,7 @@ mod tests {
     }
 
     /// Every page of `query`, following each page's last row.
-    fn walk(conn: &Connection, mut query: ListQuery) -> Vec<InstanceRow> {
+    fn walk(conn: &Connection, mut query: ListQuery) -> Vec<ListedInstance> {
         let mut all = Vec::new();
         loop {
             let (rows, more) = page(conn, &query).unwrap();
@@ -335,9 +338,12 @@ mod tests {
                     }
                 }
             }
-            let ids = |rows: &[InstanceRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
             let walked = walk(&conn, query(Visibility::All, order.clone()));
-            assert_eq!(ids(&walked), ids(&expected), "{order:?}");
+            assert_eq!(
+                walked.iter().map(|r| r.id).collect::<Vec<_>>(),
+                expected.iter().map(|r| r.id).collect::<Vec<_>>(),
+                "{order:?}"
+            );
         }
     }
 

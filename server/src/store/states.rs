@@ -15,7 +15,8 @@ pub(super) fn text_column<T>(row: &Row<'_>, index: usize) -> rusqlite::Result<T>
 where
     T: FromStr<Err = UnknownState>,
 {
-    let text: String = row.get(index)?;
+    // Read in place: a state is parsed, never kept as text.
+    let text = row.get_ref(index)?.as_str()?;
     text.parse().map_err(|e: UnknownState| {
         rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e))
     })

@@ -183,7 +183,9 @@ impl Live {
                 match found {
                     Some(row) => {
                         self.shown.insert(id);
-                        Some(LiveEvent::Instance(self.appliance.instance_view(row.into())))
+                        Some(LiveEvent::Instance(
+                            self.appliance.instance_view(row.into()),
+                        ))
                     }
                     None if self.shown.remove(&id) => Some(LiveEvent::InstanceRemoved(id)),
                     None => None,

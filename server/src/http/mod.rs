@@ -175,13 +175,12 @@ pub fn router(appliance: Arc<Appliance>) -> Router {
     let page_context = move || provide_context(service.clone());
 
     // Pages and server functions: what runs under a reactive Owner.
-    let rendered = Router::new()
-        .route("/fn/{*name}", post(server_fns).get(server_fns))
-        .leptos_routes_with_context(&state, routes, page_context, {
-            let leptos = leptos.clone();
-            move || app::shell(leptos.clone())
-        })
-        .route_layer(axum::middleware::from_fn(render::to_the_end));
+    let pages = Router::new().leptos_routes_with_context(&state, routes, page_context, {
+        let leptos = leptos.clone();
+        move || app::shell(leptos.clone())
+    });
+    let functions = Router::new().route("/fn/{*name}", post(server_fns).get(server_fns));
+    let rendered = render::rendered(pages, functions);
     let portal = Router::new()
         .route(gateway::PORTAL_ENTER_PATH, get(enter::enter))
         .merge(rendered)

@@ -1,9 +1,37 @@
 //! A page or server function, once begun, runs to the end.
 
+use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+/// How many pages render at once: two per core. The rest wait their turn,
+/// first come first served, before anything of them is made.
+///
+/// A render is CPU work alone (no page asks libvirt anything; the store
+/// answers in well under a millisecond), so more at once only interleave:
+/// under 64 connections every one of 64 renders was under way, each held
+/// its half-built page in memory the caches could no longer keep, and the
+/// unluckiest waited longest: p99 was twice p50. Taking turns, p99 is
+/// within about a third of p50 at the same throughput
+/// (`scripts/bench-portal`).
+pub(super) fn at_once() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+
+/// Pages (`pages`) and server functions (`functions`) as one router: each
+/// runs to the end ([`to_the_end`]), and pages take turns ([`at_once`]).
+/// Server functions never wait for a turn: one may wait on a host.
+pub(super) fn rendered<S: Clone + Send + Sync + 'static>(
+    pages: Router<S>,
+    functions: Router<S>,
+) -> Router<S> {
+    functions
+        .merge(pages.route_layer(GlobalConcurrencyLimitLayer::new(at_once())))
+        .route_layer(axum::middleware::from_fn(to_the_end))
+}
 
 /// Runs the request as a task of its own, which a client that goes away
 /// cannot drop halfway.
@@ -72,5 +100,49 @@ mod tests {
             finished.load(Ordering::SeqCst),
             "the render was dropped halfway"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_take_turns_and_server_functions_never_wait_for_one() {
+        let (release, wait) = tokio::sync::watch::channel(false);
+        let slow = move || {
+            let mut wait = wait.clone();
+            async move {
+                let _ = wait.wait_for(|go| *go).await;
+                "slow"
+            }
+        };
+        let router = rendered(
+            Router::new()
+                .route("/slow", get(slow))
+                .route("/page", get(|| async { "page" })),
+            Router::new().route("/fn/x", get(|| async { "function" })),
+        );
+        let get_from = |path: &str| {
+            let router = router.clone();
+            let request = Request::builder()
+                .uri(path)
+                .body(Body::empty())
+                .expect("request");
+            tokio::spawn(router.oneshot(request))
+        };
+        let busy: Vec<_> = (0..at_once()).map(|_| get_from("/slow")).collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let function = tokio::time::timeout(Duration::from_secs(5), get_from("/fn/x")).await;
+        assert!(
+            function.is_ok(),
+            "a server function waited for a page's turn"
+        );
+        let page = get_from("/page");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!page.is_finished(), "a page rendered out of turn");
+
+        release.send_replace(true);
+        for request in busy {
+            request.await.expect("slow page").expect("answer");
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(5), page).await;
+        assert!(answer.is_ok(), "the waiting page never got its turn");
     }
 }

@@ -44,6 +44,10 @@ pub struct PoolView {
     /// Whether the stack can be personalized in place at all; without it
     /// every deploy boots cold and the targets do nothing.
     pub supported: bool,
+    /// Whether every host emulates its guests (no usable KVM): then no
+    /// member is kept unless an admin sets a target, since one booting
+    /// takes whole cores for minutes.
+    pub emulated: bool,
 }
 
 impl PoolView {

@@ -214,11 +214,18 @@ fn PoolForm(
             }
         })
         .collect_view();
+    let emulated = pool.emulated.then(|| view! {
+        <p class="hint">
+            "Every host emulates its guests (no usable KVM), so none is kept ready unless you ask: "
+            "a guest booting there takes whole cores for minutes."
+        </p>
+    });
     view! {
         <p class="hint">
             "Guests booted ahead of time. A deploy to the inside zone claims a ready one of its size "
             "and its application answers in seconds; without one, or to the outside zone, it boots its own."
         </p>
+        {emulated}
         <ErrorBanner message=general />
         <ActionForm action=save attr:class="pool-form" attr:novalidate=true>
             <table class="pool-table">

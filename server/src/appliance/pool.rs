@@ -53,6 +53,7 @@ impl PoolService for Appliance {
             members,
             sizes,
             supported: self.engine.stack().manifest.personalize.is_some(),
+            emulated: self.engine.hosts_all_emulate(),
         })
     }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use app::model::HostProbe;
+use app::model::{Acceleration, HostProbe};
 
 use super::probe;
 use super::runtime::Engine;
@@ -35,12 +35,34 @@ impl HostStatuses {
         self.map().contains_key(&host_id)
     }
 
+    /// Whether every host whose acceleration is known emulates its guests
+    /// (QEMU's TCG: no usable KVM), and there is at least one: a guest
+    /// booting there takes whole cores for minutes.
+    pub(super) fn all_emulated(&self) -> bool {
+        let mut known = self
+            .map()
+            .values()
+            .filter_map(|probe| probe.acceleration)
+            .peekable();
+        known.peek().is_some()
+            && known.all(|accel| match accel {
+                Acceleration::Tcg => true,
+                Acceleration::Kvm | Acceleration::Test => false,
+            })
+    }
+
     fn get(&self, host_id: i64) -> Option<HostProbe> {
         self.map().get(&host_id).cloned()
     }
 }
 
 impl Engine {
+    /// Whether every known host emulates its guests (see
+    /// [`HostStatuses::all_emulated`]).
+    pub fn hosts_all_emulate(&self) -> bool {
+        self.host_statuses.all_emulated()
+    }
+
     /// Looks at `host` through the pool's connection and records what it
     /// saw; the connection when there is one.
     pub(super) async fn look_at(
@@ -71,5 +93,28 @@ impl Engine {
                 Some("not checked yet".into()),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(acceleration: Option<Acceleration>) -> HostProbe {
+        HostProbe {
+            acceleration,
+            ..HostProbe::without_facts("test:///default".into(), true, false, None)
+        }
+    }
+
+    #[test]
+    fn hosts_all_emulate_only_when_every_known_one_uses_tcg() {
+        let statuses = HostStatuses::default();
+        assert!(!statuses.all_emulated(), "no host known");
+        statuses.record(1, probe(Some(Acceleration::Tcg)));
+        statuses.record(2, probe(None));
+        assert!(statuses.all_emulated(), "an unreachable host says nothing");
+        statuses.record(3, probe(Some(Acceleration::Kvm)));
+        assert!(!statuses.all_emulated());
     }
 }

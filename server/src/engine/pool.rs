@@ -135,11 +135,14 @@ impl PoolWork {
 }
 
 /// The targets in force: the admin's, or the default of one member of
-/// the stack's first size; none at all when the stack cannot be
-/// personalized. Every size is listed.
+/// the stack's first size, unless every host `emulated` its guests (there
+/// a member booting takes whole cores for minutes, and slowed the portal
+/// to a halt: an admin may still ask for one); none at all when the stack
+/// cannot be personalized. Every size is listed.
 pub fn targets_in_force(
     stack: &crate::stack::Stack,
     set: Option<BTreeMap<String, u32>>,
+    emulated: bool,
 ) -> BTreeMap<String, u32> {
     let supported = stack.manifest.personalize.is_some();
     stack
@@ -151,7 +154,7 @@ pub fn targets_in_force(
             let wanted = match (&set, supported) {
                 (_, false) => 0,
                 (Some(set), true) => set.get(&size.name).copied().unwrap_or(0),
-                (None, true) => u32::from(i == 0),
+                (None, true) => u32::from(i == 0 && !emulated),
             };
             (size.name.clone(), wanted)
         })
@@ -204,7 +207,11 @@ impl Engine {
     /// The targets in force (see [`targets_in_force`]).
     pub async fn pool_targets(&self) -> Result<BTreeMap<String, u32>, EngineError> {
         let set = self.store.read(pool::targets).await?;
-        Ok(targets_in_force(&self.stack, set))
+        Ok(targets_in_force(
+            &self.stack,
+            set,
+            self.host_statuses.all_emulated(),
+        ))
     }
 
     /// One pass over the pool: recycle what must go, then start a member
@@ -582,7 +589,7 @@ mod tests {
 
     #[test]
     fn by_default_one_member_of_the_first_size_is_kept() {
-        let targets = targets_in_force(&stack(true), None);
+        let targets = targets_in_force(&stack(true), None, false);
         assert_eq!(
             targets,
             BTreeMap::from([
@@ -594,12 +601,21 @@ mod tests {
     }
 
     #[test]
+    fn where_every_host_emulates_none_is_kept_by_default_but_what_is_set_is() {
+        let none = targets_in_force(&stack(true), None, true);
+        assert!(none.values().all(|t| *t == 0), "{none:?}");
+        let set = BTreeMap::from([("small".to_owned(), 1)]);
+        let kept = targets_in_force(&stack(true), Some(set), true);
+        assert_eq!(kept.get("small"), Some(&1));
+    }
+
+    #[test]
     fn set_targets_list_every_size_and_a_stack_without_personalization_keeps_none() {
         let set = BTreeMap::from([("large".to_owned(), 2)]);
-        let targets = targets_in_force(&stack(true), Some(set.clone()));
+        let targets = targets_in_force(&stack(true), Some(set.clone()), false);
         assert_eq!(targets.get("small"), Some(&0));
         assert_eq!(targets.get("large"), Some(&2));
-        let none = targets_in_force(&stack(false), Some(set));
+        let none = targets_in_force(&stack(false), Some(set), false);
         assert!(none.values().all(|t| *t == 0), "{none:?}");
     }
 }

@@ -90,6 +90,7 @@ async fn the_pool_is_seen_and_sized_by_appliance_admins_only_with_clear_errors()
         "the default"
     );
     assert_eq!(body["supported"], true);
+    assert_eq!(body["emulated"], false, "the fake hosts are not emulated");
 
     let (status, body) = admin
         .put("/api/v1/pool", json!({"targets": {"giant": 1}}))

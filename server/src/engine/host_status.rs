@@ -39,8 +39,8 @@ impl HostStatuses {
     /// (QEMU's TCG: no usable KVM), and there is at least one: a guest
     /// booting there takes whole cores for minutes.
     pub(super) fn all_emulated(&self) -> bool {
-        let mut known = self
-            .map()
+        let map = self.map();
+        let mut known = map
             .values()
             .filter_map(|probe| probe.acceleration)
             .peekable();

@@ -37,6 +37,17 @@ after(async () => {
 
 const names = (page) => page.locator('table.instances tbody tr td:first-child a').allInnerTexts();
 
+/** The admin's instance list, hydrated, and how often it has loaded since. */
+async function openList() {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(page, dpe, PASSWORD);
+  await page.goto(dpe.url + '/instances');
+  await hydrated(page);
+  let loads = 0;
+  page.on('load', () => { loads += 1; });
+  return { page, loads: () => loads };
+}
+
 test('each page names its own code to preload, once, however many render at a time', async () => {
   // Leptos 0.8.9 registered these links under whichever request the
   // server's thread had last rendered: under load most pages lost them,
@@ -112,12 +123,7 @@ test('a long list comes a page at a time, searched, filtered and sorted', async 
 });
 
 test('a new instance appears on an open list, and its page follows it, with no reload', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await signIn(page, dpe, PASSWORD);
-  await page.goto(dpe.url + '/instances');
-  await hydrated(page);
-  let loads = 0;
-  page.on('load', () => { loads += 1; });
+  const { page, loads } = await openList();
   // Deployed elsewhere (the API, with the same session).
   const r = await page.request.post(`${dpe.url}/api/v1/instances`, {
     data: { name: 'live-one', size: 'tiny', params: { title: 'Live' } },
@@ -127,7 +133,7 @@ test('a new instance appears on an open list, and its page follows it, with no r
   const row = page.locator('table.instances tbody tr', { has: page.getByRole('link', { name: 'live-one' }) });
   await row.waitFor({ timeout: 15000 });
   await row.locator('.badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
-  assert.equal(loads, 0, 'the list was not reloaded');
+  assert.equal(loads(), 0, 'the list was not reloaded');
   await shot(page, '43-instances-live');
 
   await page.getByRole('link', { name: 'live-one' }).click();
@@ -136,7 +142,7 @@ test('a new instance appears on an open list, and its page follows it, with no r
   const shutdown = await page.request.post(`${dpe.url}/api/v1/instances/${id}/shutdown`);
   assert.equal(shutdown.status(), 202, await shutdown.text());
   await page.locator('.page-head .badge', { hasText: 'shut off' }).waitFor({ timeout: 15000 });
-  assert.equal(loads, 0, 'the instance page was not reloaded');
+  assert.equal(loads(), 0, 'the instance page was not reloaded');
   await page.close();
 });
 
@@ -190,12 +196,7 @@ test('a list whose feed was cut catches up from its last event when it comes bac
 });
 
 test('a list whose reload fails keeps what it showed, says so, and tries again by itself', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await signIn(page, dpe, PASSWORD);
-  await page.goto(dpe.url + '/instances');
-  await hydrated(page);
-  let loads = 0;
-  page.on('load', () => { loads += 1; });
+  const { page, loads } = await openList();
   const shown = (await names(page)).length;
   assert.ok(shown > 0);
 
@@ -243,6 +244,6 @@ test('a list whose reload fails keeps what it showed, says so, and tries again b
   const told = await page.evaluate((since) => window.dpeEvents.filter((t) => t >= since).length, mended);
   assert.equal(told, 0, 'no change came meanwhile: the page tried again by itself');
   console.log(`figures: caught up ${Date.now() - mended} ms after the network mended`);
-  assert.equal(loads, 0, 'the list was not reloaded');
+  assert.equal(loads(), 0, 'the list was not reloaded');
   await page.close();
 });

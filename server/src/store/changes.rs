@@ -276,23 +276,8 @@ mod tests {
                 let id = instances::insert(
                     tx,
                     &instances::NewInstance {
-                        uuid: "u-1",
-                        name: "notes",
-                        owner_id: owner,
-                        size: "small",
-                        vcpus: 1,
-                        memory_mib: 512,
-                        disk_gib: 1,
-                        network: "default",
-                        mac: "52:54:00:00:00:01",
-                        params_json: "{}",
-                        health_expect: "",
-                        zone: app::model::NetworkZone::Inside,
-                        static_address: None,
-                        static_network: None,
                         department_id: Some(department),
-                        volume_stem: "u-1",
-                        app_port: None,
+                        ..crate::store::test_support::new_instance("u-1", "notes", owner)
                     },
                 )?;
                 Ok((owner, department, id))

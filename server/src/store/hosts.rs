@@ -103,25 +103,7 @@ mod tests {
             crate::store::users::insert(&conn, "ann", None, app::model::Role::User).unwrap();
         let instance = crate::store::instances::insert(
             &conn,
-            &crate::store::instances::NewInstance {
-                uuid: "00000000-0000-0000-0000-000000000001",
-                name: "web",
-                owner_id: owner,
-                size: "small",
-                vcpus: 1,
-                memory_mib: 512,
-                disk_gib: 1,
-                network: "default",
-                mac: "52:54:00:00:00:01",
-                params_json: "{}",
-                health_expect: "",
-                zone: app::model::NetworkZone::Inside,
-                static_address: None,
-                static_network: None,
-                department_id: None,
-                volume_stem: "dpe-web",
-                app_port: None,
-            },
+            &crate::store::test_support::new_instance("uuid-web", "web", owner),
         )
         .unwrap();
         crate::store::instances::set_host(&conn, instance, Some(id)).unwrap();

@@ -199,7 +199,7 @@ mod tests {
 
     use super::*;
     use crate::store::instances::{self, NewInstance};
-    use crate::store::test_support::memory_store;
+    use crate::store::test_support::{memory_store, new_instance};
     use crate::store::{departments, hosts, users};
 
     /// 3 accounts, 2 departments, 1 host and 120 instances: owners,
@@ -222,23 +222,9 @@ mod tests {
             let id = instances::insert(
                 &conn,
                 &NewInstance {
-                    uuid: &uuid,
-                    name: &name,
-                    owner_id: owners[usize::try_from(n % 3).unwrap()],
-                    size: "small",
-                    vcpus: 1,
-                    memory_mib: 512,
-                    disk_gib: 1,
-                    network: "default",
                     mac: &mac,
-                    params_json: "{}",
-                    health_expect: "",
-                    zone: NetworkZone::Inside,
-                    static_address: None,
-                    static_network: None,
                     department_id: Some(if n % 2 == 0 { science } else { arts }),
-                    volume_stem: &uuid,
-                    app_port: None,
+                    ..new_instance(&uuid, &name, owners[usize::try_from(n % 3).unwrap()])
                 },
             )
             .unwrap();

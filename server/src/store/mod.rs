@@ -295,6 +295,34 @@ pub(crate) mod test_support {
         (dir, store)
     }
 
+    /// A small inside instance named `name`, owned by `owner_id`; its
+    /// UUID, volume stem and MAC are `uuid` (each must be unique).
+    pub fn new_instance<'a>(
+        uuid: &'a str,
+        name: &'a str,
+        owner_id: i64,
+    ) -> super::instances::NewInstance<'a> {
+        super::instances::NewInstance {
+            uuid,
+            name,
+            owner_id,
+            size: "small",
+            vcpus: 1,
+            memory_mib: 512,
+            disk_gib: 1,
+            network: "default",
+            mac: uuid,
+            params_json: "{}",
+            health_expect: "",
+            zone: app::model::NetworkZone::Inside,
+            static_address: None,
+            static_network: None,
+            department_id: None,
+            volume_stem: uuid,
+            app_port: None,
+        }
+    }
+
     /// An in-memory connection with the latest schema.
     pub fn memory_store() -> rusqlite::Connection {
         let mut conn = rusqlite::Connection::open_in_memory().expect("memory store");

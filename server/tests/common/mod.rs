@@ -391,3 +391,32 @@ pub fn entries_named(dir: &Path, needle: &str) -> Vec<String> {
         .filter(|n| n.contains(needle))
         .collect()
 }
+
+/// A tiny inside instance of the first account (the admin), as a test
+/// writes one straight into the store: its UUID, NIC and volume names.
+pub fn tiny_instance<'a>(
+    uuid: &'a str,
+    name: &'a str,
+    mac: &'a str,
+    volume_stem: &'a str,
+) -> server::store::instances::NewInstance<'a> {
+    server::store::instances::NewInstance {
+        uuid,
+        name,
+        owner_id: 1,
+        size: "tiny",
+        vcpus: 1,
+        memory_mib: 256,
+        disk_gib: 1,
+        network: "default",
+        mac,
+        params_json: "{}",
+        health_expect: "",
+        zone: app::model::NetworkZone::Inside,
+        static_address: None,
+        static_network: None,
+        department_id: None,
+        volume_stem,
+        app_port: None,
+    }
+}

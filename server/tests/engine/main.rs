@@ -405,25 +405,12 @@ async fn a_task_cut_off_by_a_restart_is_resumed() {
         .write(|tx| {
             let id = instances::insert(
                 tx,
-                &instances::NewInstance {
-                    uuid: "6a1f2c3d-0000-4000-8000-00000000beef",
-                    name: "resumed",
-                    owner_id: 1,
-                    size: "tiny",
-                    vcpus: 1,
-                    memory_mib: 256,
-                    disk_gib: 1,
-                    network: "default",
-                    mac: "52:54:00:00:be:ef",
-                    params_json: "{}",
-                    health_expect: "",
-                    zone: app::model::NetworkZone::Inside,
-                    static_address: None,
-                    static_network: None,
-                    department_id: None,
-                    volume_stem: "dpe-6a1f2c3d-0000-4000-8000-00000000beef",
-                    app_port: None,
-                },
+                &crate::common::tiny_instance(
+                    "6a1f2c3d-0000-4000-8000-00000000beef",
+                    "resumed",
+                    "52:54:00:00:be:ef",
+                    "dpe-6a1f2c3d-0000-4000-8000-00000000beef",
+                ),
             )?;
             let t = tasks::insert(
                 tx,

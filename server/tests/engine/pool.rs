@@ -287,23 +287,8 @@ async fn a_claim_cut_off_by_a_kill_is_undone_after_restart_and_the_deploy_goes_o
             let id = instances::insert(
                 tx,
                 &instances::NewInstance {
-                    uuid: &m.uuid,
-                    name: "cut-off",
-                    owner_id: 1,
-                    size: "tiny",
-                    vcpus: 1,
-                    memory_mib: 256,
-                    disk_gib: 1,
                     network: &m.network,
-                    mac: &m.mac,
-                    params_json: "{}",
-                    health_expect: "",
-                    zone: app::model::NetworkZone::Inside,
-                    static_address: None,
-                    static_network: None,
-                    department_id: None,
-                    volume_stem: &m.volume_stem,
-                    app_port: None,
+                    ..crate::common::tiny_instance(&m.uuid, "cut-off", &m.mac, &m.volume_stem)
                 },
             )?;
             let t = tasks::insert(

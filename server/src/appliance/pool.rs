@@ -19,12 +19,8 @@ const MOST_PER_SIZE: u32 = 16;
 #[async_trait]
 impl PoolService for Appliance {
     async fn pool(&self) -> Result<PoolView, AppError> {
-        let targets = self.engine.pool_targets().await.map_err(engine_err)?;
-        let members = self
-            .store
-            .read(pool::list)
-            .await
-            .map_err(store_err)?
+        let (targets, members) = self.engine.pool_now().await.map_err(engine_err)?;
+        let members = members
             .into_iter()
             .map(|m| PoolMember {
                 id: m.id,

@@ -204,21 +204,21 @@ impl Engine {
         self.stack.manifest.personalize.as_ref()
     }
 
-    /// The targets in force (see [`targets_in_force`]).
-    pub async fn pool_targets(&self) -> Result<BTreeMap<String, u32>, EngineError> {
-        let set = self.store.read(pool::targets).await?;
-        Ok(targets_in_force(
-            &self.stack,
-            set,
-            self.host_statuses.all_emulated(),
-        ))
+    /// The targets in force (see [`targets_in_force`]) and the members,
+    /// in one read.
+    pub async fn pool_now(&self) -> Result<(BTreeMap<String, u32>, Vec<MemberRow>), EngineError> {
+        let (set, members) = self
+            .store
+            .read(|c| Ok((pool::targets(c)?, pool::list(c)?)))
+            .await?;
+        let targets = targets_in_force(&self.stack, set, self.host_statuses.all_emulated());
+        Ok((targets, members))
     }
 
     /// One pass over the pool: recycle what must go, then start a member
     /// where one is missing.
     pub(super) async fn tend_pool(self: &Arc<Self>) -> Result<(), EngineError> {
-        let members = self.store.read(pool::list).await?;
-        let targets = self.pool_targets().await?;
+        let (targets, members) = self.pool_now().await?;
         let wanted = targets.values().any(|t| *t > 0);
         let image = if self.personalization().is_some() && (wanted || !members.is_empty()) {
             // An image that cannot be read (not built yet) is looked at

@@ -136,8 +136,8 @@ impl PoolWork {
 
 /// The targets in force: the admin's, or the default of one member of
 /// the stack's first size, unless every host `emulated` its guests (there
-/// a member booting takes whole cores for minutes, and slowed the portal
-/// to a halt: an admin may still ask for one); none at all when the stack
+/// a member booting takes whole cores for minutes, slowing everything
+/// else: an admin may still ask for one); none at all when the stack
 /// cannot be personalized. Every size is listed.
 pub fn targets_in_force(
     stack: &crate::stack::Stack,

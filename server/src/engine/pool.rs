@@ -51,12 +51,31 @@ pub struct PoolWork {
     /// at its next readiness check and destroys them.
     cancelled: std::sync::Mutex<HashSet<i64>>,
     /// When a member last failed to build.
-    failed_at: std::sync::Mutex<Option<Instant>>,
+    failed: Stamp,
     /// When the golden image last could not be read (not built yet).
-    unreadable_at: std::sync::Mutex<Option<Instant>>,
+    unreadable: Stamp,
     /// When a claim last ended: the new instance's first pages get the
     /// host's CPU before a refill boots beside them.
-    claimed_at: std::sync::Mutex<Option<Instant>>,
+    claimed: Stamp,
+}
+
+/// When something last happened, if it has.
+#[derive(Default)]
+struct Stamp(std::sync::Mutex<Option<Instant>>);
+
+impl Stamp {
+    /// It happened now.
+    fn note(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether it happened less than `span` ago.
+    fn within(&self, span: Duration) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < span)
+    }
 }
 
 impl PoolWork {
@@ -98,39 +117,6 @@ impl PoolWork {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(&id)
-    }
-
-    fn note_failure(&self) {
-        *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-    }
-
-    fn note_unreadable_image(&self) {
-        *self.unreadable_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-    }
-
-    fn image_unreadable_recently(&self) -> bool {
-        self.unreadable_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|at| at.elapsed() < AFTER_FAILURE)
-    }
-
-    fn note_claim(&self) {
-        *self.claimed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-    }
-
-    fn claimed_recently(&self) -> bool {
-        self.claimed_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|at| at.elapsed() < AFTER_CLAIM)
-    }
-
-    fn failed_recently(&self) -> bool {
-        self.failed_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|at| at.elapsed() < AFTER_FAILURE)
     }
 }
 
@@ -223,13 +209,13 @@ impl Engine {
         let image = if self.personalization().is_some() && (wanted || !members.is_empty()) {
             // An image that cannot be read (not built yet) is looked at
             // again after the failure back-off, not at every pass.
-            if self.pool_work.image_unreadable_recently() {
+            if self.pool_work.unreadable.within(AFTER_FAILURE) {
                 return Ok(());
             }
             match self.identity().await {
                 Ok(identity) => Some(identity.sha256.clone()),
                 Err(e) => {
-                    self.pool_work.note_unreadable_image();
+                    self.pool_work.unreadable.note();
                     return Err(e);
                 }
             }
@@ -271,7 +257,10 @@ impl Engine {
             return Ok(());
         };
         let claiming = members.iter().any(|m| m.state == PoolState::Claiming);
-        if self.pool_work.failed_recently() || claiming || self.pool_work.claimed_recently() {
+        if self.pool_work.failed.within(AFTER_FAILURE)
+            || claiming
+            || self.pool_work.claimed.within(AFTER_CLAIM)
+        {
             return Ok(());
         }
         let mut booting_on: HashSet<i64> = members
@@ -384,7 +373,7 @@ impl Engine {
                 Err(e) => {
                     tracing::warn!(member = id, error = %crate::error_chain(&e),
                         "pool member failed to boot; destroying it");
-                    engine.pool_work.note_failure();
+                    engine.pool_work.failed.note();
                     if let Err(e) = engine.destroy_member(&member).await {
                         tracing::warn!(member = id, error = %crate::error_chain(&e),
                             "pool member not destroyed; the next pass tries again");
@@ -530,7 +519,7 @@ impl Engine {
                 h.guest_exec(u, &argv, input.as_bytes(), PERSONALIZE_WITHIN)
             })
             .await;
-        self.pool_work.note_claim();
+        self.pool_work.claimed.note();
         let exit = exit?;
         if exit.code != 0 {
             return Err(EngineError::GuestCommand {

@@ -71,19 +71,39 @@ pub struct InstanceRow {
     pub app_port: Option<u16>,
 }
 
-// `t.state = 'running'` is written out, not bound: SQLite uses the partial
-// index `one_running_task_per_instance` only for the very predicate it was
-// made with. `running_task_predicate_is_task_state_running` keeps it true.
-pub(super) const SELECT: &str = "
-    SELECT i.id, i.uuid, i.name, i.owner_id, u.username, i.size, i.vcpus, i.memory_mib,
-           i.disk_gib, i.host_id, h.name, i.network, i.mac, i.params, i.status, i.power, i.ip,
-           i.error, i.created_at,
-           (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running'),
-           i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network,
-           i.department_id, i.volume_stem, i.share, i.app_port
+// The two pieces every instance statement ([`SELECT`], [`SELECT_LISTED`])
+// shares, as macros so that `concat!` builds both from one copy.
+//
+// The running task's id: `t.state = 'running'` is written out, not bound:
+// SQLite uses the partial index `one_running_task_per_instance` only for
+// the very predicate it was made with.
+// `running_task_predicate_is_task_state_running` keeps it true.
+macro_rules! running_task {
+    () => {
+        "(SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running')"
+    };
+}
+// What they read from: the instance, its owner's name, its host's name.
+macro_rules! instances_joined {
+    () => {
+        "
     FROM instances i
     JOIN users u ON u.id = i.owner_id
-    LEFT JOIN hosts h ON h.id = i.host_id";
+    LEFT JOIN hosts h ON h.id = i.host_id"
+    };
+}
+
+pub(super) const SELECT: &str = concat!(
+    "
+    SELECT i.id, i.uuid, i.name, i.owner_id, u.username, i.size, i.vcpus, i.memory_mib,
+           i.disk_gib, i.host_id, h.name, i.network, i.mac, i.params, i.status, i.power, i.ip,
+           i.error, i.created_at, ",
+    running_task!(),
+    ",
+           i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network,
+           i.department_id, i.volume_stem, i.share, i.app_port",
+    instances_joined!()
+);
 
 pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     let power = r.get_ref(15)?.as_str()?;
@@ -149,14 +169,15 @@ pub struct ListedInstance {
 }
 
 /// [`SELECT`]'s joins, for [`ListedInstance`]'s columns.
-pub(super) const SELECT_LISTED: &str = "
+pub(super) const SELECT_LISTED: &str = concat!(
+    "
     SELECT i.id, i.name, i.owner_id, u.username, i.department_id, i.size, h.name, i.status,
-           i.power, i.ip, i.error, i.created_at,
-           (SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running'),
-           i.health, i.zone, i.share, i.app_port
-    FROM instances i
-    JOIN users u ON u.id = i.owner_id
-    LEFT JOIN hosts h ON h.id = i.host_id";
+           i.power, i.ip, i.error, i.created_at, ",
+    running_task!(),
+    ",
+           i.health, i.zone, i.share, i.app_port",
+    instances_joined!()
+);
 
 pub(super) fn listed_from_row(r: &Row<'_>) -> rusqlite::Result<ListedInstance> {
     Ok(ListedInstance {
@@ -453,5 +474,6 @@ mod tests {
     fn running_task_predicate_is_task_state_running() {
         let predicate = format!("t.state = '{}'", TaskState::Running.as_str());
         assert!(SELECT.contains(&predicate), "{predicate}");
+        assert!(SELECT_LISTED.contains(&predicate), "{predicate}");
     }
 }

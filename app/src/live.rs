@@ -4,8 +4,8 @@
 //! most once a second, however busy the appliance is. A reload that fails
 //! for a passing reason is tried again, less and less often, and the page
 //! keeps showing what it last loaded, marked stale ([`LastGood`]).
-//! Without JavaScript
-//! there is no feed; those pages refresh themselves instead.
+//! Without JavaScript there is no feed; those pages refresh themselves
+//! instead.
 
 use leptos::prelude::*;
 

@@ -14,9 +14,8 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 /// answers in well under a millisecond), so more at once only interleave:
 /// under 64 connections every one of 64 renders was under way, each held
 /// its half-built page in memory the caches could no longer keep, and the
-/// unluckiest waited longest: p99 was twice p50. Taking turns, p99 is
-/// within about a third of p50 at the same throughput
-/// (`scripts/bench-portal`).
+/// unluckiest waited longest: p99 was twice p50. Taking turns, the list
+/// page's p99 is 1.3 to 1.6 times its p50 (`scripts/bench-portal`).
 pub(super) fn at_once() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
 }

@@ -26,6 +26,8 @@ pub enum GatewayError {
         #[source]
         source: hyper_util::client::legacy::Error,
     },
+    #[error("the application's address leads back to the appliance")]
+    Loop { instance_id: i64 },
     #[error("the application took too long to answer")]
     Timeout { instance_id: i64 },
     #[error("the store failed")]

@@ -55,6 +55,39 @@ pub fn upstream() -> Upstream {
         .build(connector)
 }
 
+/// The name this gateway gives itself in `Via` (RFC 9110, 7.6.3): one per
+/// process, so that only a request that has already passed through this
+/// very gateway is taken for a loop, not one from another appliance.
+#[derive(Clone)]
+pub struct Pseudonym(HeaderValue);
+
+impl Pseudonym {
+    pub fn new() -> Pseudonym {
+        let name = format!("1.1 dpe-{:016x}", rand::random::<u64>());
+        // Hex digits are always a valid header value.
+        Pseudonym(HeaderValue::from_str(&name).unwrap_or(HeaderValue::from_static("1.1 dpe")))
+    }
+
+    /// Whether `headers` show that the request went through this gateway
+    /// before: an application whose address leads back to dpe itself
+    /// (a guest's port forwarded to the portal, say) would otherwise send
+    /// each request round until no socket was left.
+    pub fn seen_in(&self, headers: &HeaderMap) -> bool {
+        let ours = self.0.as_bytes();
+        headers
+            .get_all(header::VIA)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .any(|entry| entry.trim_ascii() == ours)
+    }
+}
+
+impl Default for Pseudonym {
+    fn default() -> Pseudonym {
+        Pseudonym::new()
+    }
+}
+
 /// Where the request goes, and what the guest is told of it.
 pub struct Destination {
     pub instance_id: i64,
@@ -66,6 +99,8 @@ pub struct Destination {
     pub public_host: HeaderValue,
     pub secure: bool,
     pub peer: IpAddr,
+    /// Added to the request's `Via`.
+    pub via: Pseudonym,
 }
 
 /// The `Cookie` header without dpe's cookies; None when nothing is left.
@@ -147,6 +182,7 @@ fn upstream_request(mut request: Request, to: &Destination) -> Result<Request, G
         headers.insert("x-forwarded-for", peer);
     }
     headers.remove("forwarded");
+    headers.append(header::VIA, to.via.0.clone());
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
@@ -191,6 +227,9 @@ pub async fn forward(
     to: Destination,
 ) -> Result<Response<Body>, GatewayError> {
     let instance_id = to.instance_id;
+    if to.via.seen_in(request.headers()) {
+        return Err(GatewayError::Loop { instance_id });
+    }
     let downstream_upgrade = is_upgrade(request.headers())
         .then(|| {
             request
@@ -247,6 +286,40 @@ mod tests {
         let mut only_ours = HeaderMap::new();
         only_ours.insert(header::COOKIE, HeaderValue::from_static("dpe_session=s"));
         assert_eq!(guest_cookies(&only_ours), None);
+    }
+
+    #[test]
+    fn a_request_is_known_again_only_by_the_gateway_it_passed() {
+        let (ours, theirs) = (Pseudonym::new(), Pseudonym::new());
+        let mut headers = HeaderMap::new();
+        assert!(!ours.seen_in(&headers));
+        headers.append(
+            header::VIA,
+            HeaderValue::from_static("1.0 fred, 1.1 p.example.net"),
+        );
+        headers.append(header::VIA, theirs.0.clone());
+        assert!(
+            !ours.seen_in(&headers),
+            "another appliance's gateway is no loop"
+        );
+        let to = Destination {
+            instance_id: 1,
+            address: IpAddr::from([127, 0, 0, 1]),
+            port: 80,
+            public_host: HeaderValue::from_static("wiki.localhost"),
+            secure: false,
+            peer: IpAddr::from([127, 0, 0, 1]),
+            via: ours.clone(),
+        };
+        let mut request = Request::new(Body::empty());
+        *request.headers_mut() = headers;
+        let forwarded = upstream_request(request, &to).expect("forwarded");
+        assert!(ours.seen_in(forwarded.headers()));
+        assert_eq!(
+            forwarded.headers().get_all(header::VIA).iter().count(),
+            3,
+            "earlier proxies are kept"
+        );
     }
 
     #[test]

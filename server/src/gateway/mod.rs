@@ -33,7 +33,7 @@ use serde::Deserialize;
 use self::access::GatewayAccess;
 use self::address::Target;
 use self::error::GatewayError;
-use self::forward::{Destination, Upstream};
+use self::forward::{Destination, Pseudonym, Upstream};
 use crate::http::origin::WebOrigin;
 use crate::store::instances::InstanceRow;
 
@@ -47,6 +47,7 @@ pub const PORTAL_ENTER_PATH: &str = "/gateway/enter";
 pub struct Gateway {
     access: Arc<dyn GatewayAccess>,
     client: Upstream,
+    via: Pseudonym,
     app_port: u16,
     secure: bool,
 }
@@ -64,6 +65,7 @@ impl Gateway {
         Arc::new(Gateway {
             access,
             client: forward::upstream(),
+            via: Pseudonym::new(),
             app_port,
             secure,
         })
@@ -174,6 +176,7 @@ impl Gateway {
             public_host,
             secure: self.secure,
             peer,
+            via: self.via.clone(),
         };
         forward::forward(&self.client, request, destination).await
     }

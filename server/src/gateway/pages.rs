@@ -88,6 +88,15 @@ fn page_of(error: &GatewayError) -> Page {
             link: instance(instance_id),
             link_text: "Open its page in the portal",
         },
+        GatewayError::Loop { instance_id } => Page {
+            status: StatusCode::LOOP_DETECTED,
+            title: "Address leads back here",
+            text: "The application's address leads back to this appliance, so it cannot \
+                   be reached. Its guest's network needs looking at."
+                .into(),
+            link: instance(instance_id),
+            link_text: "Open its page in the portal",
+        },
         GatewayError::Timeout { instance_id } => Page {
             status: StatusCode::GATEWAY_TIMEOUT,
             title: "Too slow",

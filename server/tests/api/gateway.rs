@@ -427,12 +427,13 @@ async fn a_redirect_from_the_guest_reaches_the_browser_unfollowed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_that_does_not_answer_gets_a_page_not_an_error() {
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nothing listens on, held (bound, never listening) for the
+    // whole test: a port merely closed again may be handed to the next
+    // listener, and when that was this very appliance, its gateway sent
+    // each request round to itself until the process ran out of files.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = held.local_addr().unwrap().port();
     let w = world_on(closed).await;
     w.owner
         .patch(
@@ -443,6 +444,38 @@ async fn an_application_that_does_not_answer_gets_a_page_not_an_error() {
     let (status, body, _) = open(&browser(w.app.addr, &["wiki"]), &w.url).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("does not answer yet"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_address_that_leads_back_to_the_appliance_is_refused_not_looped() {
+    // The guest's application port, forwarded to the portal itself.
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = relay.local_addr().unwrap().port();
+    let (portal_is, portal) = tokio::sync::watch::channel(None::<SocketAddr>);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = relay.accept().await {
+            let mut portal = portal.clone();
+            tokio::spawn(async move {
+                let Ok(addr) = portal.wait_for(Option::is_some).await.map(|a| a.unwrap()) else {
+                    return;
+                };
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(addr).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let w = world_on(port).await;
+    portal_is.send_replace(Some(w.app.addr));
+    w.owner
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
+        .await;
+    let (status, body, _) = open(&browser(w.app.addr, &["wiki"]), &w.url).await;
+    assert_eq!(status, 508, "{body}");
+    assert!(body.contains("leads back to this appliance"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use super::Appliance;
 use super::errors::store_err;
 use super::instance_query::list_query;
+use super::quotas::Binding;
 use crate::store::instance_list::{self, ListQuery, Order, Visibility};
 use crate::store::{hosts, settings};
 
@@ -36,9 +37,18 @@ fn availability_only(host: HostStatus) -> HostStatus {
 #[async_trait]
 impl DashboardService for Appliance {
     async fn dashboard(&self, who: &Principal) -> Result<Dashboard, AppError> {
-        let (name, host_rows) = self
+        // One read for all the store knows of it: each read is a trip to
+        // a reader thread and back.
+        let binding = Binding::of(who);
+        let (name, host_rows, quotas) = self
             .store
-            .read(|c| Ok((settings::get(c, settings::APPLIANCE_NAME)?, hosts::list(c)?)))
+            .read(move |c| {
+                Ok((
+                    settings::get(c, settings::APPLIANCE_NAME)?,
+                    hosts::list(c)?,
+                    binding.read(c)?,
+                ))
+            })
             .await
             .map_err(store_err)?;
         let hosts: Vec<HostStatus> = host_rows.into_iter().map(|h| self.host_status(h)).collect();
@@ -58,7 +68,7 @@ impl DashboardService for Appliance {
                 Role::Admin => self.engine.cleaned_orphans(),
                 Role::DepartmentAdmin | Role::User => Vec::new(),
             },
-            quotas: self.quota_uses(who).await?,
+            quotas,
             instances: self.instance_counts(who).await?,
         })
     }

@@ -40,11 +40,8 @@ pub fn insert(conn: &Connection, name: &str, parent_id: Option<i64>) -> Result<i
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<DepartmentRow>, StoreError> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM departments WHERE id = ?1"),
-            [id],
-            from_row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM departments WHERE id = ?1"))?
+        .query_row([id], from_row)
         .optional()?)
 }
 
@@ -66,8 +63,9 @@ pub fn rename(conn: &Connection, id: i64, name: &str) -> Result<(), StoreError> 
 
 /// Why a department cannot be removed, if it cannot.
 pub fn in_use(conn: &Connection, id: i64) -> Result<Option<&'static str>, StoreError> {
-    let count =
-        |sql: &str| -> Result<i64, StoreError> { Ok(conn.query_row(sql, [id], |r| r.get(0))?) };
+    let count = |sql: &str| -> Result<i64, StoreError> {
+        Ok(conn.prepare_cached(sql)?.query_row([id], |r| r.get(0))?)
+    };
     if count("SELECT count(*) FROM departments WHERE parent_id = ?1")? > 0 {
         return Ok(Some("it has sub-departments"));
     }

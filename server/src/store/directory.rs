@@ -29,9 +29,8 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 
 fn read_row(conn: &Connection) -> Result<Option<Value>, StoreError> {
     let json: Option<String> = conn
-        .query_row("SELECT settings FROM directory WHERE id = 1", [], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT settings FROM directory WHERE id = 1")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     json.map(|j| serde_json::from_str(&j).map_err(corrupt))
         .transpose()

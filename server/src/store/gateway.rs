@@ -46,21 +46,20 @@ pub fn redeem_ticket(
     session_hash: &[u8],
 ) -> Result<Option<Visit>, StoreError> {
     let visit = conn
-        .query_row(
+        .prepare_cached(
             "DELETE FROM gateway_tickets WHERE secret_hash = ?1
              RETURNING instance_id, user_id, portal_session, expires_at",
-            [ticket_hash],
-            |r| {
-                Ok((
-                    Visit {
-                        instance_id: r.get(0)?,
-                        user_id: r.get(1)?,
-                        portal_session: r.get(2)?,
-                    },
-                    r.get::<_, i64>(3)?,
-                ))
-            },
-        )
+        )?
+        .query_row([ticket_hash], |r| {
+            Ok((
+                Visit {
+                    instance_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    portal_session: r.get(2)?,
+                },
+                r.get::<_, i64>(3)?,
+            ))
+        })
         .optional()?;
     let Some((visit, expires_at)) = visit else {
         return Ok(None);
@@ -87,11 +86,8 @@ pub fn redeem_ticket(
 
 fn portal_session_lives(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM sessions WHERE id = ?1 AND expires_at > ?2",
-            params![id, now()],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND expires_at > ?2")?
+        .query_row(params![id, now()], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -104,13 +100,12 @@ pub fn session_user(
     instance_id: i64,
 ) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT g.user_id FROM gateway_sessions g
              JOIN sessions s ON s.id = g.portal_session AND s.expires_at > ?3
              WHERE g.secret_hash = ?1 AND g.instance_id = ?2",
-            params![secret_hash, instance_id, now()],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![secret_hash, instance_id, now()], |r| r.get(0))
         .optional()?)
 }
 

@@ -59,11 +59,9 @@ pub enum Removal {
 /// deploy can place an instance between them.
 /// How many instances are placed on the host.
 pub fn instances_on(conn: &Connection, id: i64) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM instances WHERE host_id = ?1",
-        [id],
-        |r| r.get(0),
-    )?)
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM instances WHERE host_id = ?1")?
+        .query_row([id], |r| r.get(0))?)
 }
 
 /// Removes the host unless instances are placed on it; its warm-pool

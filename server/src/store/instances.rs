@@ -263,13 +263,15 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
 /// The instance a gateway origin names: by its port, or by its name.
 pub fn by_app_port(conn: &Connection, port: u16) -> Result<Option<InstanceRow>, StoreError> {
     Ok(conn
-        .query_row(&format!("{SELECT} WHERE i.app_port = ?1"), [port], from_row)
+        .prepare_cached(&format!("{SELECT} WHERE i.app_port = ?1"))?
+        .query_row([port], from_row)
         .optional()?)
 }
 
 pub fn by_name(conn: &Connection, name: &str) -> Result<Option<InstanceRow>, StoreError> {
     Ok(conn
-        .query_row(&format!("{SELECT} WHERE i.name = ?1"), [name], from_row)
+        .prepare_cached(&format!("{SELECT} WHERE i.name = ?1"))?
+        .query_row([name], from_row)
         .optional()?)
 }
 
@@ -326,13 +328,15 @@ pub fn set_share(conn: &Connection, id: i64, share: Share) -> Result<(), StoreEr
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<InstanceRow>, StoreError> {
     Ok(conn
-        .query_row(&format!("{SELECT} WHERE i.id = ?1"), [id], from_row)
+        .prepare_cached(&format!("{SELECT} WHERE i.id = ?1"))?
+        .query_row([id], from_row)
         .optional()?)
 }
 
 pub fn by_uuid(conn: &Connection, uuid: &str) -> Result<Option<InstanceRow>, StoreError> {
     Ok(conn
-        .query_row(&format!("{SELECT} WHERE i.uuid = ?1"), [uuid], from_row)
+        .prepare_cached(&format!("{SELECT} WHERE i.uuid = ?1"))?
+        .query_row([uuid], from_row)
         .optional()?)
 }
 

@@ -66,17 +66,17 @@ fn add(total: &mut Usage, more: &Usage) {
 
 /// What the instances charged to the department and those below it take.
 pub fn department_usage(conn: &Connection, id: i64) -> Result<Usage, StoreError> {
-    Ok(conn.query_row(
-        &format!(
+    Ok(conn
+        .prepare_cached(&format!(
             "WITH RECURSIVE below(id) AS (
                  SELECT ?1
                  UNION SELECT d.id FROM departments d JOIN below b ON d.parent_id = b.id)
              SELECT {TAKEN} FROM instances
              WHERE status != ?2 AND department_id IN (SELECT id FROM below)"
-        ),
-        params![id, InstanceStatus::Failed.as_str()],
-        |r| usage_at(r, 0),
-    )?)
+        ))?
+        .query_row(params![id, InstanceStatus::Failed.as_str()], |r| {
+            usage_at(r, 0)
+        })?)
 }
 
 /// [`department_usage`] of every department, from one scan of the
@@ -112,11 +112,13 @@ pub fn usage_by_department(
 
 /// What one account's instances take.
 pub fn user_usage(conn: &Connection, user_id: i64) -> Result<Usage, StoreError> {
-    Ok(conn.query_row(
-        &format!("SELECT {TAKEN} FROM instances WHERE status != ?2 AND owner_id = ?1"),
-        params![user_id, InstanceStatus::Failed.as_str()],
-        |r| usage_at(r, 0),
-    )?)
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {TAKEN} FROM instances WHERE status != ?2 AND owner_id = ?1"
+        ))?
+        .query_row(params![user_id, InstanceStatus::Failed.as_str()], |r| {
+            usage_at(r, 0)
+        })?)
 }
 
 /// [`user_usage`] of each of `users` that owns instances, in one query

@@ -8,8 +8,18 @@
 //! reads), and the threads that were let go after their idle time left
 //! behind allocator pages the rest of the process still pointed into.
 //! Four threads that never end cost four stacks, and nothing else.
+//!
+//! Why a mutex and a condition variable, not a channel: crossbeam's (and
+//! so std's) blocking receive spins, then yields the CPU a few times
+//! before it sleeps. An idle reader woken for one read thus made some ten
+//! `sched_yield` calls, and on two cores those were a tenth of a page's
+//! CPU (`scripts/bench-portal`, the dashboard, which then made three
+//! reads a page).
+//! Waiting on a `Condvar` sleeps at once and wakes for the next job.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 
 use rusqlite::Connection;
@@ -18,10 +28,68 @@ use super::StoreError;
 
 type Job = Box<dyn FnOnce(&Connection) + Send>;
 
+/// The jobs waiting for a reader, and whether more may come.
+#[derive(Default)]
+struct Queue {
+    jobs: Mutex<Waiting>,
+    /// Signalled when a job is queued, or the queue closes.
+    queued: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
+impl Queue {
+    fn push(&self, job: Job) -> Result<(), StoreError> {
+        let mut waiting = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        if waiting.closed {
+            return Err(StoreError::ReadersGone);
+        }
+        waiting.jobs.push_back(job);
+        drop(waiting);
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// The next job; None once the queue is closed and empty.
+    fn next(&self) -> Option<Job> {
+        let mut waiting = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(job) = waiting.jobs.pop_front() {
+                return Some(job);
+            }
+            if waiting.closed {
+                return None;
+            }
+            waiting = self
+                .queued
+                .wait(waiting)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+        self.queued.notify_all();
+    }
+}
+
 pub(super) struct Readers {
-    /// Dropped with the store, which ends the threads once the reads
-    /// already queued are done.
-    jobs: crossbeam_channel::Sender<Job>,
+    /// Closed when the store is dropped, which ends the threads once the
+    /// reads already queued are done.
+    queue: Arc<Queue>,
+}
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl Readers {
@@ -31,20 +99,22 @@ impl Readers {
         count: usize,
         open: impl Fn() -> Result<Connection, StoreError>,
     ) -> Result<Readers, StoreError> {
-        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let readers = Readers {
+            queue: Arc::default(),
+        };
         for n in 0..count {
             let conn = open()?;
-            let queue = queue.clone();
+            let queue = readers.queue.clone();
             thread::Builder::new()
                 .name(format!("store-reader-{n}"))
                 .spawn(move || {
-                    for job in queue {
+                    while let Some(job) = queue.next() {
                         job(&conn);
                     }
                 })
                 .map_err(StoreError::Thread)?;
         }
-        Ok(Readers { jobs })
+        Ok(readers)
     }
 
     /// Runs `query` on the next free reader connection.
@@ -62,7 +132,7 @@ impl Readers {
             // Nobody listens when the caller was dropped (a closed request).
             let _ = answer.send(outcome);
         });
-        self.jobs.send(job).map_err(|_| StoreError::ReadersGone)?;
+        self.queue.push(job)?;
         match answered.await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => resume_unwind(panic),

@@ -48,7 +48,8 @@ pub fn delete_for_user(conn: &rusqlite::Connection, user_id: i64) -> Result<usiz
 /// Whether the session `id` is still on record (not signed out or ended).
 pub fn exists(conn: &rusqlite::Connection, id: &str) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |_| Ok(()))
+        .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
+        .query_row([id], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -177,11 +178,10 @@ impl SessionStore for SqliteSessionStore {
         let json: Option<String> = self
             .store
             .read(move |c| {
-                Ok(c.query_row(
+                Ok(c.prepare_cached(
                     "SELECT record FROM sessions WHERE id = ?1 AND expires_at > ?2",
-                    params![key, now()],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![key, now()], |r| r.get(0))
                 .optional()?)
             })
             .await

@@ -79,11 +79,9 @@ pub fn set_personalize(conn: &Connection, task: i64, json: &str) -> Result<(), S
 /// Adds pending steps after the task's last: a warm deploy whose claim
 /// failed goes on as a cold one.
 pub fn append_steps(conn: &Connection, task: i64, steps: &[&str]) -> Result<(), StoreError> {
-    let next: i64 = conn.query_row(
-        "SELECT coalesce(max(position) + 1, 0) FROM task_steps WHERE task_id = ?1",
-        [task],
-        |r| r.get(0),
-    )?;
+    let next: i64 = conn
+        .prepare_cached("SELECT coalesce(max(position) + 1, 0) FROM task_steps WHERE task_id = ?1")?
+        .query_row([task], |r| r.get(0))?;
     for (offset, name) in steps.iter().enumerate() {
         conn.execute(
             "INSERT INTO task_steps (task_id, position, name, state) VALUES (?1, ?2, ?3, ?4)",
@@ -100,35 +98,34 @@ pub fn append_steps(conn: &Connection, task: i64, steps: &[&str]) -> Result<(), 
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
     let task = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, instance_id, instance_uuid, owner_id, kind, state, error, user_data,
                     created_ms, finished_ms, personalize
              FROM tasks WHERE id = ?1",
-            [id],
-            |r| {
-                let kind: String = r.get(4)?;
-                Ok(TaskRow {
-                    id: r.get(0)?,
-                    instance_id: r.get(1)?,
-                    instance_uuid: r.get(2)?,
-                    owner_id: r.get(3)?,
-                    kind: TaskKind::parse(&kind).ok_or_else(|| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            4,
-                            rusqlite::types::Type::Text,
-                            format!("unknown task kind {kind:?}").into(),
-                        )
-                    })?,
-                    state: text_column(r, 5)?,
-                    error: r.get(6)?,
-                    user_data: r.get(7)?,
-                    created_ms: r.get(8)?,
-                    finished_ms: r.get(9)?,
-                    personalize: r.get(10)?,
-                    steps: Vec::new(),
-                })
-            },
-        )
+        )?
+        .query_row([id], |r| {
+            let kind: String = r.get(4)?;
+            Ok(TaskRow {
+                id: r.get(0)?,
+                instance_id: r.get(1)?,
+                instance_uuid: r.get(2)?,
+                owner_id: r.get(3)?,
+                kind: TaskKind::parse(&kind).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        4,
+                        rusqlite::types::Type::Text,
+                        format!("unknown task kind {kind:?}").into(),
+                    )
+                })?,
+                state: text_column(r, 5)?,
+                error: r.get(6)?,
+                user_data: r.get(7)?,
+                created_ms: r.get(8)?,
+                finished_ms: r.get(9)?,
+                personalize: r.get(10)?,
+                steps: Vec::new(),
+            })
+        })
         .optional()?;
     let Some(mut task) = task else {
         return Ok(None);

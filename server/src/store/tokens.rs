@@ -85,12 +85,11 @@ pub fn owner_of(
     secret_hash: &[u8],
 ) -> Result<Option<(i64, UserRow)>, StoreError> {
     let found: Option<(i64, i64)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, user_id FROM api_tokens
              WHERE secret_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-            params![secret_hash, now()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row(params![secret_hash, now()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((token_id, user_id)) = found else {
         return Ok(None);

@@ -83,21 +83,15 @@ pub fn insert(
 
 pub fn by_name(conn: &Connection, username: &str) -> Result<Option<UserRow>, StoreError> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM users WHERE username = ?1"),
-            [username],
-            from_row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE username = ?1"))?
+        .query_row([username], from_row)
         .optional()?)
 }
 
 pub fn by_id(conn: &Connection, id: i64) -> Result<Option<UserRow>, StoreError> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
-            [id],
-            from_row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?
+        .query_row([id], from_row)
         .optional()?)
 }
 

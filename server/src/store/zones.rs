@@ -12,21 +12,20 @@ use super::{StoreError, now};
 
 pub fn outside(conn: &Connection) -> Result<Option<OutsideZone>, StoreError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT bridge, first_address, last_address, prefix_len, gateway, dns
              FROM outside_zone WHERE id = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, u8>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            },
-        )
+        )?
+        .query_row([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, u8>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
         .optional()?;
     let Some((bridge, first, last, prefix_len, gateway, dns)) = row else {
         return Ok(None);
@@ -73,11 +72,9 @@ pub fn set_outside(conn: &Connection, zone: &OutsideZone) -> Result<(), StoreErr
 
 /// Removes the outside zone; false when instances still use it.
 pub fn clear_outside(conn: &Connection) -> Result<bool, StoreError> {
-    let users: i64 = conn.query_row(
-        "SELECT count(*) FROM instances WHERE zone = 'outside'",
-        [],
-        |r| r.get(0),
-    )?;
+    let users: i64 = conn
+        .prepare_cached("SELECT count(*) FROM instances WHERE zone = 'outside'")?
+        .query_row([], |r| r.get(0))?;
     if users > 0 {
         return Ok(false);
     }

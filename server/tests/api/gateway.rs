@@ -496,7 +496,8 @@ async fn each_instance_keeps_its_port_until_it_is_deleted() {
         )
         .await;
     assert_eq!(status, 200);
-    let a = admin.deployed("a").await.id;
+    let deploy_a = admin.deployed("a").await;
+    let a = deploy_a.id;
     let b = admin.deployed("b").await.id;
     let (_, view_a) = admin.instance(a).await;
     let (_, view_b) = admin.instance(b).await;
@@ -510,7 +511,10 @@ async fn each_instance_keeps_its_port_until_it_is_deleted() {
             .unwrap()
             .contains("31000 to 31001")
     );
-    admin.wait_state(a, "running").await;
+    // Running is not yet done: the deploy still waits for the health
+    // check, and until it ends the instance refuses other tasks.
+    let deployed = admin.wait_task(deploy_a.task_id).await;
+    assert_eq!(deployed["state"], "succeeded", "{deployed}");
     admin.remove(a).await;
     let c = admin.deployed("c").await.id;
     let (_, view_c) = admin.instance(c).await;

@@ -485,4 +485,34 @@ mod tests {
             }
         }
     }
+
+    /// Every instance's list, filtered by health or state, in name order:
+    /// a page is read in that order and stops, with no sort of all the
+    /// matches first.
+    #[test]
+    fn a_list_filtered_by_health_or_state_is_read_in_name_order_not_sorted() {
+        let conn = seeded();
+        type Filter = fn(&mut ListQuery);
+        let filters: [(&str, Filter); 3] = [
+            ("health", |q| q.health = Some(Health::Unhealthy)),
+            ("state", |q| {
+                q.state = Some(InstanceState::Ready(Power::Running))
+            }),
+            ("status", |q| q.state = Some(InstanceState::Failed)),
+        ];
+        for (what, filter) in &filters {
+            for descending in [false, true] {
+                for after in [None, Some(("wiki-060".to_owned(), 60))] {
+                    let mut q = query(Visibility::All, Order::Name { descending, after });
+                    filter(&mut q);
+                    let plan = statement(&q).plan(&conn);
+                    assert!(
+                        !plan.iter().any(|line| line.contains("TEMP B-TREE")),
+                        "{what}, {:?}: {plan:#?}",
+                        q.order
+                    );
+                }
+            }
+        }
+    }
 }

@@ -377,6 +377,19 @@ pub const MIGRATIONS: &[Migration] = &[
             ALTER TABLE tasks ADD COLUMN personalize TEXT;
         "#,
     },
+    Migration {
+        version: 14,
+        name: "filtered lists in name order",
+        sql: r#"
+            -- A list filtered by health or lifecycle status and ordered by
+            -- name: read in that order from these, and stopped after the
+            -- page. Through the (.., created_at, id) indexes every match
+            -- was read and sorted first: 500 unhealthy of 10,000 made that
+            -- page a third as fast as the others (scripts/bench-portal).
+            CREATE INDEX instances_by_health_name ON instances (health, name, id);
+            CREATE INDEX instances_by_status_name ON instances (status, name, id);
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -14,19 +14,8 @@ use crate::store::audit::Audit;
 use crate::store::{StoreError, departments, quotas, users};
 use rusqlite::Connection;
 
-impl Appliance {
-    /// The quotas that bind `who`: their own, then each department up the
-    /// tree, with what is in use.
-    pub(super) async fn quota_uses(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
-        let binding = Binding::of(who);
-        self.store
-            .read(move |c| binding.read(c))
-            .await
-            .map_err(store_err)
-    }
-}
-
-/// Whose quotas: enough of a principal to read them inside another read.
+/// Whose quotas: enough of a principal to read them inside another read
+/// (the dashboard's).
 #[derive(Clone, Copy)]
 pub(super) struct Binding {
     user_id: i64,
@@ -80,8 +69,14 @@ impl Binding {
 
 #[async_trait]
 impl QuotaService for Appliance {
+    /// The quotas that bind `who`: their own, then each department up the
+    /// tree, with what is in use.
     async fn quotas(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
-        self.quota_uses(who).await
+        let binding = Binding::of(who);
+        self.store
+            .read(move |c| binding.read(c))
+            .await
+            .map_err(store_err)
     }
 
     async fn default_quota(&self) -> Result<Quota, AppError> {

@@ -12,10 +12,10 @@
 //! Why a mutex and a condition variable, not a channel: crossbeam's (and
 //! so std's) blocking receive spins, then yields the CPU a few times
 //! before it sleeps. An idle reader woken for one read thus made some ten
-//! `sched_yield` calls, and on two cores those were a tenth of a page's
-//! CPU (`scripts/bench-portal`, the dashboard, which then made three
-//! reads a page).
-//! Waiting on a `Condvar` sleeps at once and wakes for the next job.
+//! `sched_yield` calls; in a profile of the dashboard under load (three
+//! reads a page then), the reader threads' spinning and switching were
+//! about a tenth of dpe's CPU. Waiting on a `Condvar` sleeps at once and
+//! wakes for the next job.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};

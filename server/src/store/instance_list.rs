@@ -9,7 +9,7 @@ use rusqlite::types::Value;
 
 use super::StoreError;
 use super::instances::{ListedInstance, SELECT_LISTED, listed_from_row};
-use super::paging::{Sql, id_list, prefix_pattern};
+use super::paging::{Sql, id_list};
 
 /// Whose instances a list may hold.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -88,14 +88,18 @@ fn visible_to(sql: &mut Sql, visible: &Visibility) {
 
 fn filtered_by(sql: &mut Sql, query: &ListQuery) {
     if let Some(text) = &query.text {
-        // A prefix, in any case: each of the three is sought through a
-        // NOCASE index (SQLite's LIKE optimization), never scanned.
-        let p = sql.bind(Value::Text(prefix_pattern(text)));
+        // A prefix, in any case: each of the three is sought as a range of
+        // a NOCASE index, never scanned.
+        let prefix = sql.bind_prefix(text);
+        let (name, username, department) = (
+            prefix.of("i.name"),
+            prefix.of("username"),
+            prefix.of("name"),
+        );
         sql.text.push_str(&format!(
-            " AND (i.name LIKE {p} ESCAPE '\\' \
-               OR i.owner_id IN (SELECT id FROM users WHERE username LIKE {p} ESCAPE '\\') \
-               OR i.department_id IN \
-                  (SELECT id FROM departments WHERE name LIKE {p} ESCAPE '\\'))"
+            " AND ({name} \
+               OR i.owner_id IN (SELECT id FROM users WHERE {username}) \
+               OR i.department_id IN (SELECT id FROM departments WHERE {department}))"
         ));
     }
     if let Some(state) = query.state {
@@ -514,5 +518,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_search_for_other_text_runs_the_statement_already_prepared() {
+        let conn = seeded();
+        let searched = |text: &str| {
+            let mut q = query(
+                Visibility::All,
+                Order::Created {
+                    descending: true,
+                    after: None,
+                },
+            );
+            q.text = Some(text.into());
+            q
+        };
+        for text in ["wiki-01", "ann", "arts"] {
+            page(&conn, &searched(text)).unwrap();
+        }
+        let stmt = conn
+            .prepare_cached(&statement(&searched("bob")).text)
+            .unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }

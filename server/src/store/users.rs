@@ -4,7 +4,7 @@ use app::model::{AccountSource, Role};
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::paging::{Sql, prefix_pattern};
+use super::paging::Sql;
 use super::states::text_column;
 use super::{StoreError, now, quota_columns};
 
@@ -153,9 +153,9 @@ fn member_statement(list: &MemberList) -> Sql {
         sql.and("department_id", "=", department);
     }
     if let Some(text) = &list.text {
-        let p = sql.bind(prefix_pattern(text));
+        let prefix = sql.bind_prefix(text);
         sql.text
-            .push_str(&format!(" AND username LIKE {p} ESCAPE '\\'"));
+            .push_str(&format!(" AND {}", prefix.of("username")));
     }
     if let Some(after) = &list.after {
         sql.and("username", ">", after.clone());

@@ -8,7 +8,6 @@ use app::validate;
 
 use super::Appliance;
 use super::errors::store_err;
-use crate::gateway::address;
 use crate::http::origin::WebOrigin;
 use crate::store::audit::Audit;
 use crate::store::{StoreError, instances, settings};
@@ -43,11 +42,6 @@ impl Appliance {
         }
         self.apps.send_replace(apps);
         Ok(())
-    }
-
-    /// The URL where the instance's application opens.
-    pub(super) fn app_url(&self, name: &str, port: Option<u16>) -> Option<String> {
-        address::app_url(self.apps.borrow().as_ref()?, name, port)
     }
 
     pub(super) async fn patch_instance(

@@ -171,11 +171,11 @@ impl Appliance {
                 .then(a.state.as_str().cmp(b.state.as_str()))
         });
         counts.by_state = by_state;
-        counts.attention = worst
-            .into_iter()
-            .filter(|r| may_use(who, r.owner_id, r.department_id))
-            .map(|r| self.instance_view(r))
-            .collect();
+        counts.attention = self.instance_views(
+            worst
+                .into_iter()
+                .filter(|r| may_use(who, r.owner_id, r.department_id)),
+        );
         Ok(counts)
     }
 }

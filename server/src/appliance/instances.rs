@@ -20,6 +20,7 @@ use super::{Appliance, paging, rfc3339_ms};
 use crate::blocking::run_blocking;
 use crate::engine::runtime::DeployPlan;
 use crate::engine::{EngineError, Refusal};
+use crate::gateway::address::AppOrigins;
 use crate::stack::Stack;
 use crate::store::audit::Audit;
 use crate::store::instances::{InstanceRow, ListedInstance};
@@ -69,32 +70,53 @@ fn task_view(task: TaskRow) -> TaskView {
     }
 }
 
+/// How the portal shows an instance; `origins`: where applications open
+/// (None: nowhere yet, before the apps are set up).
+fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceView {
+    let state = InstanceState::of(row.status, row.power);
+    // Stopped or starting, the gateway says so on the page it opens.
+    let url = match row.status {
+        InstanceStatus::Provisioning | InstanceStatus::Ready => {
+            origins.and_then(|o| o.url(&row.name, row.app_port))
+        }
+        InstanceStatus::Failed | InstanceStatus::Deleting => None,
+    };
+    InstanceView {
+        id: row.id,
+        name: row.name,
+        state,
+        host: row.host,
+        ip: row.ip,
+        url,
+        share: row.share,
+        owner: row.owner,
+        size: row.size,
+        created_at: rfc3339_ms(row.created_at * 1000),
+        task_id: row.running_task,
+        error: row.error,
+        health: row.health,
+        zone: row.zone,
+    }
+}
+
 impl Appliance {
     pub(super) fn instance_view(&self, row: ListedInstance) -> InstanceView {
-        let state = InstanceState::of(row.status, row.power);
-        // Stopped or starting, the gateway says so on the page it opens.
-        let url = match row.status {
-            InstanceStatus::Provisioning | InstanceStatus::Ready => {
-                self.app_url(&row.name, row.app_port)
-            }
-            InstanceStatus::Failed | InstanceStatus::Deleting => None,
-        };
-        InstanceView {
-            id: row.id,
-            name: row.name,
-            state,
-            host: row.host,
-            ip: row.ip,
-            url,
-            share: row.share,
-            owner: row.owner,
-            size: row.size,
-            created_at: rfc3339_ms(row.created_at * 1000),
-            task_id: row.running_task,
-            error: row.error,
-            health: row.health,
-            zone: row.zone,
-        }
+        let apps = self.apps.borrow().clone();
+        view_of(row, apps.as_ref().and_then(AppOrigins::of).as_ref())
+    }
+
+    /// Each row as [`Appliance::instance_view`] would give it, with the
+    /// apps settings read once for them all (a profile of the list page
+    /// had a 50th of its time in reading the portal's origin per row).
+    pub(super) fn instance_views(
+        &self,
+        rows: impl IntoIterator<Item = ListedInstance>,
+    ) -> Vec<InstanceView> {
+        let apps = self.apps.borrow().clone();
+        let origins = apps.as_ref().and_then(AppOrigins::of);
+        rows.into_iter()
+            .map(|row| view_of(row, origins.as_ref()))
+            .collect()
     }
 
     /// The instance `id` if `who` may use it, else `NotFound` (never 403:
@@ -228,11 +250,10 @@ impl InstanceService for Appliance {
         Ok(InstancePage {
             // The query already keeps to what `who` may see; this is the
             // rule itself, should the two ever part.
-            items: rows
-                .into_iter()
-                .filter(|r| may_use(who, r.owner_id, r.department_id))
-                .map(|r| self.instance_view(r))
-                .collect(),
+            items: self.instance_views(
+                rows.into_iter()
+                    .filter(|r| may_use(who, r.owner_id, r.department_id)),
+            ),
             next,
         })
     }

@@ -144,7 +144,7 @@ fn admit(
     // empty while the portal's address is not known.
     let mut template = plan.template.clone();
     let public_url = settings::apps(tx)?
-        .and_then(|s| address::app_url(&s, &plan.name, app_port))
+        .and_then(|s| address::AppOrigins::of(&s)?.url(&plan.name, app_port))
         .unwrap_or_default();
     template.insert("public_url".into(), public_url);
     let user_data = stack

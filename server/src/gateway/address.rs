@@ -14,23 +14,45 @@ pub enum Target {
     Name(String),
 }
 
-/// The application origin of the instance `name` with gateway port `port`,
-/// e.g. `https://dpe.example.org:20000` or `https://wiki.apps.example.org`.
-/// None when the portal's origin is unreadable or the instance has no port
-/// while the apps are addressed by port.
-pub fn app_origin(settings: &AppsSettings, name: &str, port: Option<u16>) -> Option<WebOrigin> {
-    let portal = WebOrigin::parse(&settings.portal_origin)?;
-    match &settings.addressing {
-        AppsAddressing::Ports { .. } => Some(portal.with(portal.host(), port?)),
-        AppsAddressing::Domain { domain } => {
-            Some(portal.with(&format!("{name}.{domain}"), portal.port()))
+/// Where the applications open: the apps settings with the portal's
+/// origin read once, for the URLs of a whole list of instances.
+pub struct AppOrigins<'a> {
+    portal: WebOrigin,
+    addressing: &'a AppsAddressing,
+}
+
+impl<'a> AppOrigins<'a> {
+    /// None when the portal's origin is unreadable.
+    pub fn of(settings: &'a AppsSettings) -> Option<AppOrigins<'a>> {
+        Some(AppOrigins {
+            portal: WebOrigin::parse(&settings.portal_origin)?,
+            addressing: &settings.addressing,
+        })
+    }
+
+    /// The application origin of the instance `name` with gateway port
+    /// `port`, e.g. `https://dpe.example.org:20000` or
+    /// `https://wiki.apps.example.org`. None when the instance has no port
+    /// while the apps are addressed by port.
+    pub fn origin(&self, name: &str, port: Option<u16>) -> Option<WebOrigin> {
+        let portal = &self.portal;
+        match self.addressing {
+            AppsAddressing::Ports { .. } => Some(portal.with(portal.host(), port?)),
+            AppsAddressing::Domain { domain } => {
+                Some(portal.with(&format!("{name}.{domain}"), portal.port()))
+            }
         }
+    }
+
+    /// The application's URL, with a trailing `/`.
+    pub fn url(&self, name: &str, port: Option<u16>) -> Option<String> {
+        self.origin(name, port).map(|o| format!("{o}/"))
     }
 }
 
-/// The application's URL, with a trailing `/`.
-pub fn app_url(settings: &AppsSettings, name: &str, port: Option<u16>) -> Option<String> {
-    app_origin(settings, name, port).map(|o| format!("{o}/"))
+/// The application origin of one instance (see [`AppOrigins::origin`]).
+pub fn app_origin(settings: &AppsSettings, name: &str, port: Option<u16>) -> Option<WebOrigin> {
+    AppOrigins::of(settings)?.origin(name, port)
 }
 
 /// Which instance `host` (a request's host, without its port) names on the
@@ -78,6 +100,10 @@ fn is_label(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn app_url(settings: &AppsSettings, name: &str, port: Option<u16>) -> Option<String> {
+        AppOrigins::of(settings)?.url(name, port)
+    }
 
     fn settings(portal: &str, addressing: AppsAddressing) -> AppsSettings {
         AppsSettings {

@@ -319,14 +319,15 @@ pub async fn deploy_instance(
 pub async fn list_instances(
     // Every field of the query may be absent, and then so is the query.
     #[server(default)] query: crate::model::InstanceQuery,
-) -> Result<crate::model::InstancePage, AppError> {
+) -> Result<crate::model::Page<crate::model::InstanceRow>, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-            service::<dyn InstanceService>()?
+            let page = service::<dyn InstanceService>()?
                 .instances(who, query)
-                .await
+                .await?;
+            Ok(page.map(crate::model::InstanceRow::from))
         }
         .await,
     )

@@ -92,6 +92,18 @@ async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
         .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["items"][0]["name"], "lab-10");
+    // Its rows carry what the page shows, and no more: they come twice,
+    // as HTML and as the page's hydration data.
+    let shown: BTreeSet<&str> = found["items"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        shown,
+        BTreeSet::from(["id", "name", "state", "host", "ip", "url", "owner", "size"])
+    );
 
     // Everyone sees what they may: ann her own, dana her department's.
     let mine: BTreeSet<String> = ann

@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use leptos_router::components::A;
+use leptos_router::hooks::use_location;
 
 use crate::api::{SignOut, get_me};
 use crate::model::{InstanceState, Power, Role};
@@ -26,22 +26,22 @@ pub fn Layout(children: Children) -> impl IntoView {
                 " dpe"
             </a>
             <nav aria-label="Main">
-                <A href="/" exact=true>"Dashboard"</A>
-                <A href="/instances">"Instances"</A>
-                <A href="/deploy">"Deploy"</A>
-                <A href="/networks">"Networks"</A>
-                <A href="/tokens">"API tokens"</A>
+                <NavLink href="/" exact=true>"Dashboard"</NavLink>
+                <NavLink href="/instances">"Instances"</NavLink>
+                <NavLink href="/deploy">"Deploy"</NavLink>
+                <NavLink href="/networks">"Networks"</NavLink>
+                <NavLink href="/tokens">"API tokens"</NavLink>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let role = me.await.ok().flatten().map(|m| m.role);
                         view! {
                             {matches!(role, Some(Role::Admin | Role::DepartmentAdmin)).then(|| view! {
-                                <A href="/departments">"Departments"</A>
-                                <A href="/audit">"Audit log"</A>
+                                <NavLink href="/departments">"Departments"</NavLink>
+                                <NavLink href="/audit">"Audit log"</NavLink>
                             })}
                             {matches!(role, Some(Role::Admin)).then(|| view! {
-                                <A href="/directory">"Directory"</A>
-                                <A href="/settings/apps">"Settings"</A>
+                                <NavLink href="/directory">"Directory"</NavLink>
+                                <NavLink href="/settings/apps">"Settings"</NavLink>
                             })}
                         }
                     })}
@@ -70,6 +70,31 @@ pub fn Layout(children: Children) -> impl IntoView {
         </header>
         <main id="main" class="content">{children()}</main>
     }
+}
+
+/// A link of the main navigation, marked as the current page while the
+/// address is at it or under it (`exact`: only at it). The router follows
+/// it like any link. Leptos's `<A>` does the same with what relative links
+/// need besides, and nine of them took 3% of a page's render.
+#[component]
+fn NavLink(href: &'static str, #[prop(optional)] exact: bool, children: Children) -> impl IntoView {
+    let path = use_location().pathname;
+    let current = move || path.with(|path| is_at(path, href, exact)).then_some("page");
+    view! { <a href=href aria-current=current>{children()}</a> }
+}
+
+/// Whether the address `path` is `href`'s page or (unless `exact`) one
+/// under it.
+fn is_at(path: &str, href: &str, exact: bool) -> bool {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    path == href
+        || (!exact
+            && path
+                .strip_prefix(href)
+                .is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// An instance's state as a colored badge.
@@ -101,5 +126,25 @@ pub fn StaleBanner(error: crate::error::AppError) -> impl IntoView {
         <div class="banner stale" role="status">
             "Not up to date: "{error.to_string()}". Trying again…"
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_at;
+
+    #[test]
+    fn a_navigation_link_is_current_at_its_page_and_the_pages_under_it() {
+        assert!(is_at("/instances", "/instances", false));
+        assert!(is_at("/instances/", "/instances", false));
+        assert!(is_at("/instances/42", "/instances", false));
+        assert!(
+            !is_at("/instances-old", "/instances", false),
+            "a segment, not text"
+        );
+        assert!(!is_at("/deploy", "/instances", false));
+        assert!(is_at("/", "/", true));
+        assert!(!is_at("/instances", "/", true), "the dashboard only at /");
+        assert!(!is_at("/instances/42", "/instances", true));
     }
 }

@@ -144,4 +144,41 @@ mod tests {
         let answer = tokio::time::timeout(Duration::from_secs(5), page).await;
         assert!(answer.is_ok(), "the waiting page never got its turn");
     }
+
+    /// A context value whose lookup (its clone) drops the last handle on
+    /// the owner that provides it, from outside the reactive graph: what a
+    /// render ending on another thread does while one of its resources
+    /// still runs a server function that calls `use_context`.
+    struct DropsItsProvider(Arc<std::sync::Mutex<Option<leptos::prelude::Owner>>>);
+
+    impl Clone for DropsItsProvider {
+        fn clone(&self) -> Self {
+            drop(self.0.lock().unwrap().take());
+            DropsItsProvider(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn a_context_lookup_that_drops_the_last_handle_on_its_provider_does_not_deadlock() {
+        use leptos::prelude::{Owner, provide_context, use_context};
+
+        let (done, finished) = std::sync::mpsc::channel();
+        // On a thread of its own: deadlocked, it never returns.
+        std::thread::spawn(move || {
+            let slot = Arc::new(std::sync::Mutex::new(None));
+            let parent = Owner::new();
+            parent.with(|| provide_context(DropsItsProvider(slot.clone())));
+            let child = parent.child();
+            // The slot holds the parent's only strong handle (a child
+            // holds its parent weakly).
+            *slot.lock().unwrap() = Some(parent);
+            let found = child.with(use_context::<DropsItsProvider>);
+            _ = done.send(found.is_some());
+        });
+        assert_eq!(
+            finished.recv_timeout(Duration::from_secs(10)),
+            Ok(true),
+            "the lookup stopped for good (vendor/reactive_graph/PATCHED.md)"
+        );
+    }
 }

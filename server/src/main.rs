@@ -74,7 +74,14 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(async_main()),
+        Ok(runtime) => {
+            let code = runtime.block_on(async_main());
+            // Tasks still running once the command is done get this long,
+            // not forever: a worker stopped for good (see
+            // vendor/reactive_graph) once kept `dpe serve` from exiting.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+            code
+        }
         Err(err) => {
             eprintln!("dpe: cannot start the async runtime: {err}");
             ExitCode::FAILURE

@@ -71,6 +71,9 @@
 #![cfg_attr(all(feature = "nightly", rustc_nightly), feature(unboxed_closures))]
 #![cfg_attr(all(feature = "nightly", rustc_nightly), feature(fn_traits))]
 #![deny(missing_docs)]
+// dpe: the crate as published warns of unused imports under the features
+// Leptos enables; a path dependency, it would show them in every build.
+#![allow(unused)]
 
 use std::{fmt::Arguments, future::Future};
 

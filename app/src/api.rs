@@ -319,7 +319,7 @@ pub async fn deploy_instance(
 pub async fn list_instances(
     // Every field of the query may be absent, and then so is the query.
     #[server(default)] query: crate::model::InstanceQuery,
-) -> Result<crate::model::Page<crate::model::InstanceRow>, AppError> {
+) -> Result<crate::model::Page<crate::model::InstanceListItem>, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
@@ -327,7 +327,7 @@ pub async fn list_instances(
             let page = service::<dyn InstanceService>()?
                 .instances(who, query)
                 .await?;
-            Ok(page.map(crate::model::InstanceRow::from))
+            Ok(page.map(crate::model::InstanceListItem::from))
         }
         .await,
     )

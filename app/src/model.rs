@@ -11,7 +11,7 @@ mod states;
 
 pub use apps::{AppsAddressing, AppsSettings};
 pub use counts::{InstanceCounts, StateCount};
-pub use instance_query::{InstancePage, InstanceQuery, InstanceRow};
+pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
 

@@ -71,7 +71,7 @@ pub type InstancePage = Page<InstanceView>;
 /// out took 8% of the page's time (a `perf` profile).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InstanceRow {
+pub struct InstanceListItem {
     pub id: i64,
     pub name: String,
     pub state: InstanceState,
@@ -82,8 +82,10 @@ pub struct InstanceRow {
     pub size: String,
 }
 
-impl From<InstanceView> for InstanceRow {
-    fn from(view: InstanceView) -> InstanceRow {
+impl From<InstanceView> for InstanceListItem {
+    fn from(view: InstanceView) -> InstanceListItem {
+        // Taken apart whole, so that a field added to the view has to be
+        // shown here or left out on purpose.
         let InstanceView {
             id,
             name,
@@ -100,7 +102,7 @@ impl From<InstanceView> for InstanceRow {
             health: _,
             zone: _,
         } = view;
-        InstanceRow {
+        InstanceListItem {
             id,
             name,
             state,

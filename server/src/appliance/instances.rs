@@ -101,7 +101,7 @@ fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceVie
 
 impl Appliance {
     pub(super) fn instance_view(&self, row: ListedInstance) -> InstanceView {
-        let apps = self.apps.borrow().clone();
+        let apps = self.apps.borrow();
         view_of(row, apps.as_ref().and_then(AppOrigins::of).as_ref())
     }
 
@@ -112,7 +112,8 @@ impl Appliance {
         &self,
         rows: impl IntoIterator<Item = ListedInstance>,
     ) -> Vec<InstanceView> {
-        let apps = self.apps.borrow().clone();
+        // The settings stay borrowed only while the rows are mapped.
+        let apps = self.apps.borrow();
         let origins = apps.as_ref().and_then(AppOrigins::of);
         rows.into_iter()
             .map(|row| view_of(row, origins.as_ref()))

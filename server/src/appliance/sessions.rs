@@ -163,7 +163,7 @@ impl SessionService for Appliance {
         };
         let found = self
             .store
-            .read(move |c| tokens::owner_of(c, &hash))
+            .read(move |c| users::owning_token(c, &hash))
             .await
             .map_err(store_err)?;
         let Some((token_id, user)) = found.filter(|(_, u)| !u.disabled) else {

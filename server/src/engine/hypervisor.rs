@@ -1,24 +1,85 @@
-//! The operations the engine needs from a virtualization host, and their
-//! libvirt implementation. All calls block: the engine runs them through
-//! `run_blocking`. Every "remove" is idempotent (absent is success), so
-//! that rollbacks and retries can run any number of times.
+//! The operations the engine needs from a virtualization host, and the
+//! errors a host answers with. All calls block: the engine runs them
+//! through `run_blocking`. Every "remove" is idempotent (absent is
+//! success), so that rollbacks and retries can run any number of times.
+//! libvirt's implementation is in `libvirt/`; the tests bring hosts of
+//! their own.
 
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use app::model::{Acceleration, Power};
-use virt::connect::Connect;
-use virt::domain::Domain;
-use virt::error::ErrorNumber;
-use virt::storage_pool::StoragePool;
-use virt::storage_vol::StorageVol;
-use virt::stream::Stream;
 
-use super::EngineError;
-use super::capabilities::Capabilities;
-use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
-use super::xml::storage::{DirPool, Volume};
-use super::xml::to_xml;
+/// What a host call can fail with: the host's own failures, each with
+/// libvirt's message (or the parser's) as its source. What the engine
+/// makes of them (a step failed, a host is down) is `EngineError`'s.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot connect to {uri}")]
+    Connect {
+        uri: String,
+        #[source]
+        source: virt::error::Error,
+    },
+    #[error("libvirt call {call} failed on {uri}")]
+    Libvirt {
+        uri: String,
+        call: &'static str,
+        #[source]
+        source: virt::error::Error,
+    },
+    /// The host answered XML that dpe cannot read (its capabilities, a
+    /// storage pool's definition).
+    #[error("cannot read the {what} of {uri}")]
+    Unreadable {
+        uri: String,
+        what: &'static str,
+        #[source]
+        source: quick_xml::DeError,
+    },
+    #[error("{uri} did not answer within {seconds} s")]
+    Timeout { uri: String, seconds: u64 },
+    /// A volume or pool definition could not be written.
+    #[error("cannot write libvirt XML")]
+    Xml(#[source] quick_xml::SeError),
+    /// The bytes to upload could not be read.
+    #[error("cannot read what is uploaded")]
+    Upload(#[source] std::io::Error),
+    #[error("no domain {0}")]
+    NoDomain(String),
+    /// The guest agent answered what dpe cannot read.
+    #[error("unexpected guest agent answer: {0}")]
+    GuestReply(String),
+    #[error("the host's storage pool {pool} keeps its volumes in {path}, not {wanted}")]
+    PoolElsewhere {
+        pool: String,
+        path: String,
+        wanted: String,
+    },
+}
+
+impl HostError {
+    /// What a task's failure tells the people who see the instance: no
+    /// host URIs, paths or libvirt's own words (the chain goes to the log).
+    pub fn for_users(&self) -> String {
+        match self {
+            HostError::Connect { .. } => "the host cannot be reached".into(),
+            HostError::Libvirt { call, .. } => format!("the host failed a step ({call})"),
+            HostError::Unreadable { what, .. } => format!("the host's {what} cannot be read"),
+            HostError::Timeout { seconds, .. } => {
+                format!("the host did not answer within {seconds} s")
+            }
+            HostError::Xml(_) | HostError::Upload(_) => {
+                "an internal error; the details are in the server log".into()
+            }
+            HostError::NoDomain(_) => "the instance's virtual machine is missing".into(),
+            HostError::GuestReply(_) => "the guest did not accept its configuration".into(),
+            HostError::PoolElsewhere { .. } => {
+                "the host's storage pool is set up elsewhere; an admin must fix the host".into()
+            }
+        }
+    }
+}
 
 /// A domain that carries dpe's metadata element.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,74 +92,18 @@ pub struct DpeDomain {
     pub power: Power,
 }
 
-pub use super::leases::Lease;
+/// A DHCP lease of a host's network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub mac: String,
+    pub ip: String,
+}
 
 /// Node size, for placement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capacity {
     pub cpus: u32,
     pub memory_mib: u64,
-}
-
-pub trait Hypervisor: Send + Sync {
-    fn uri(&self) -> &str;
-    fn is_alive(&self) -> bool;
-    fn acceleration(&self) -> Result<Acceleration, EngineError>;
-    /// Versions, size and acceleration, as the portal shows them.
-    fn facts(&self) -> Result<app::model::HostProbe, EngineError>;
-    fn capacity(&self) -> Result<Capacity, EngineError>;
-    /// Defines, builds, starts and autostarts a directory pool if needed.
-    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), EngineError>;
-    /// The volume's path, when it exists.
-    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, EngineError>;
-    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, EngineError>;
-    /// Creates a volume and streams `len` bytes of `data` into it.
-    fn upload_volume(
-        &self,
-        pool: &str,
-        name: &str,
-        format: &'static str,
-        data: &mut dyn Read,
-        len: u64,
-    ) -> Result<String, EngineError>;
-    /// Replaces the content of an existing volume (no larger than it).
-    fn overwrite_volume(&self, pool: &str, name: &str, data: &[u8]) -> Result<(), EngineError>;
-    /// Creates a qcow2 overlay of `backing_path`, grown to `capacity_bytes`.
-    fn create_overlay(
-        &self,
-        pool: &str,
-        name: &str,
-        capacity_bytes: u64,
-        backing_path: &str,
-        backing_format: &'static str,
-    ) -> Result<String, EngineError>;
-    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), EngineError>;
-    fn define_domain(&self, xml: &str) -> Result<(), EngineError>;
-    /// `None` when no domain has this UUID.
-    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, EngineError>;
-    fn start_domain(&self, uuid: &str) -> Result<(), EngineError>;
-    /// Asks the guest to power off (ACPI).
-    fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError>;
-    fn reboot_domain(&self, uuid: &str) -> Result<(), EngineError>;
-    /// Pulls the plug; absent or already off is success.
-    fn destroy_domain(&self, uuid: &str) -> Result<(), EngineError>;
-    fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError>;
-    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError>;
-    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError>;
-    /// Runs `argv` inside the guest through the QEMU guest agent
-    /// (`guest-exec`, then `guest-exec-status` until it ends), with
-    /// `stdin` as its standard input: the way values reach a guest without
-    /// a command line, a file outside it or a log.
-    fn guest_exec(
-        &self,
-        uuid: &str,
-        argv: &[String],
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<GuestExit, EngineError>;
-    /// Gives a running domain a new title and dpe metadata element (live
-    /// and in its definition).
-    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), EngineError>;
 }
 
 /// How a command run by the guest agent ended.
@@ -109,525 +114,63 @@ pub struct GuestExit {
     pub stderr: String,
 }
 
-/// What libvirt waits for one guest-agent call, in seconds.
-const AGENT_CALL_SECS: i32 = 10;
-/// How often a running guest command is asked whether it has ended.
-const AGENT_POLL: Duration = Duration::from_millis(200);
-
-/// The `return` object of a guest-agent reply.
-fn agent_return(reply: &str) -> Option<serde_json::Value> {
-    serde_json::from_str::<serde_json::Value>(reply)
-        .ok()?
-        .get("return")
-        .cloned()
-}
-
-/// One libvirt connection.
-pub struct LibvirtHost {
-    uri: String,
-    conn: Connect,
-    /// Reading capabilities takes seconds on some hosts, and the answer
-    /// does not change while the connection lives.
-    acceleration: std::sync::OnceLock<Acceleration>,
-}
-
-impl Drop for LibvirtHost {
-    fn drop(&mut self) {
-        let _ = self.conn.close();
-    }
-}
-
-fn is(err: &virt::error::Error, code: ErrorNumber) -> bool {
-    err.code() == code
-}
-
-impl LibvirtHost {
-    pub fn connect(uri: &str) -> Result<LibvirtHost, EngineError> {
-        super::quiet_libvirt();
-        let conn = Connect::open(Some(uri)).map_err(|source| EngineError::Connect {
-            uri: uri.to_owned(),
-            source,
-        })?;
-        Ok(LibvirtHost {
-            uri: uri.to_owned(),
-            conn,
-            acceleration: std::sync::OnceLock::new(),
-        })
-    }
-
-    fn err(&self, call: &'static str) -> impl FnOnce(virt::error::Error) -> EngineError + '_ {
-        move |source| EngineError::Libvirt {
-            uri: self.uri.clone(),
-            call,
-            source,
-        }
-    }
-
-    fn pool(&self, name: &str) -> Result<StoragePool, EngineError> {
-        StoragePool::lookup_by_name(&self.conn, name).map_err(self.err("storage pool lookup"))
-    }
-
-    fn domain(&self, uuid: &str) -> Result<Option<Domain>, EngineError> {
-        match Domain::lookup_by_uuid_string(&self.conn, uuid) {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if is(&e, ErrorNumber::NoDomain) => Ok(None),
-            Err(e) => Err(self.err("domain lookup")(e)),
-        }
-    }
-
-    /// Creates an empty volume of `len` bytes; its path is the volume's.
-    pub(super) fn create_volume(
-        &self,
-        pool_name: &str,
-        name: &str,
-        format: &'static str,
-        len: u64,
-    ) -> Result<StorageVol, EngineError> {
-        let pool = self.pool(pool_name)?;
-        let xml = to_xml(&Volume::new(name, format, len)).map_err(EngineError::Xml)?;
-        StorageVol::create_xml(&pool, &xml, 0).map_err(self.err("volume create"))
-    }
-
-    /// The path of a volume this connection created.
-    pub(super) fn path_of(&self, vol: &StorageVol) -> Result<String, EngineError> {
-        vol.get_path().map_err(self.err("volume path"))
-    }
-}
-
-fn power_of(state: virt::sys::virDomainState) -> Power {
-    match state {
-        virt::sys::VIR_DOMAIN_RUNNING | virt::sys::VIR_DOMAIN_BLOCKED => Power::Running,
-        virt::sys::VIR_DOMAIN_PAUSED | virt::sys::VIR_DOMAIN_PMSUSPENDED => Power::Paused,
-        virt::sys::VIR_DOMAIN_SHUTDOWN => Power::ShuttingDown,
-        virt::sys::VIR_DOMAIN_SHUTOFF => Power::ShutOff,
-        virt::sys::VIR_DOMAIN_CRASHED => Power::Crashed,
-        _ => Power::Unknown,
-    }
-}
-
-impl Hypervisor for LibvirtHost {
-    fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    fn is_alive(&self) -> bool {
-        self.conn.is_alive().unwrap_or(false)
-    }
-
-    fn acceleration(&self) -> Result<Acceleration, EngineError> {
-        if let Some(known) = self.acceleration.get() {
-            return Ok(*known);
-        }
-        let driver = self.conn.get_type().map_err(self.err("get_type"))?;
-        let xml = self
-            .conn
-            .get_capabilities()
-            .map_err(self.err("get_capabilities"))?;
-        let caps = Capabilities::parse(&xml).map_err(|source| EngineError::Capabilities {
-            uri: self.uri.clone(),
-            source,
-        })?;
-        let found = caps.acceleration(&driver);
-        Ok(*self.acceleration.get_or_init(|| found))
-    }
-
-    fn facts(&self) -> Result<app::model::HostProbe, EngineError> {
-        let version = |v: u32| format!("{}.{}.{}", v / 1_000_000, (v / 1_000) % 1_000, v % 1_000);
-        let info = self
-            .conn
-            .get_node_info()
-            .map_err(self.err("get_node_info"))?;
-        Ok(app::model::HostProbe {
-            starting: false,
-            uri: self.uri.clone(),
-            connected: true,
-            hostname: self.conn.get_hostname().ok(),
-            libvirt_version: Some(version(
-                self.conn
-                    .get_lib_version()
-                    .map_err(self.err("get_lib_version"))?,
-            )),
-            hypervisor: Some(self.conn.get_type().map_err(self.err("get_type"))?),
-            hypervisor_version: self.conn.get_hyp_version().ok().map(version),
-            cpus: Some(info.cpus),
-            memory_mib: Some(info.memory / 1024),
-            acceleration: Some(self.acceleration()?),
-            error: None,
-        })
-    }
-
-    fn capacity(&self) -> Result<Capacity, EngineError> {
-        let info = self
-            .conn
-            .get_node_info()
-            .map_err(self.err("get_node_info"))?;
-        Ok(Capacity {
-            cpus: info.cpus,
-            memory_mib: info.memory / 1024,
-        })
-    }
-
-    fn ensure_pool(&self, name: &str, dir: &str) -> Result<(), EngineError> {
-        let pool = match StoragePool::lookup_by_name(&self.conn, name) {
-            Ok(p) => p,
-            Err(e) if is(&e, ErrorNumber::NoStoragePool) => {
-                let xml = to_xml(&DirPool::new(name, dir)).map_err(EngineError::Xml)?;
-                let pool = StoragePool::define_xml(&self.conn, &xml, 0)
-                    .map_err(self.err("storage pool define"))?;
-                pool.build(0).map_err(self.err("storage pool build"))?;
-                pool.set_autostart(true)
-                    .map_err(self.err("storage pool autostart"))?;
-                pool
-            }
-            Err(e) => return Err(self.err("storage pool lookup")(e)),
-        };
-        let xml = pool.get_xml_desc(0).map_err(self.err("storage pool XML"))?;
-        let defined: super::xml::storage::PoolRead =
-            quick_xml::de::from_str(&xml).map_err(|source| EngineError::Capabilities {
-                uri: self.uri.clone(),
-                source,
-            })?;
-        if defined.target.path.trim_end_matches('/') != dir.trim_end_matches('/') {
-            return Err(EngineError::PoolElsewhere {
-                pool: name.to_owned(),
-                path: defined.target.path,
-                wanted: dir.to_owned(),
-            });
-        }
-        if !pool.is_active().map_err(self.err("storage pool state"))? {
-            // Building a dir pool creates its directory if it went missing.
-            pool.build(0).map_err(self.err("storage pool build"))?;
-            pool.create(0).map_err(self.err("storage pool start"))?;
-        }
-        Ok(())
-    }
-
-    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, EngineError> {
-        let pool = self.pool(pool)?;
-        match StorageVol::lookup_by_name(&pool, name) {
-            Ok(v) => Ok(Some(v.get_path().map_err(self.err("volume path"))?)),
-            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(None),
-            Err(e) => Err(self.err("volume lookup")(e)),
-        }
-    }
-
-    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, EngineError> {
-        let pool = self.pool(pool)?;
-        pool.refresh(0).map_err(self.err("storage pool refresh"))?;
-        pool.list_volumes().map_err(self.err("list volumes"))
-    }
-
+pub trait Hypervisor: Send + Sync {
+    fn uri(&self) -> &str;
+    fn is_alive(&self) -> bool;
+    fn acceleration(&self) -> Result<Acceleration, HostError>;
+    /// Versions, size and acceleration, as the portal shows them.
+    fn facts(&self) -> Result<app::model::HostProbe, HostError>;
+    fn capacity(&self) -> Result<Capacity, HostError>;
+    /// Defines, builds, starts and autostarts a directory pool if needed.
+    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), HostError>;
+    /// The volume's path, when it exists.
+    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, HostError>;
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, HostError>;
+    /// Creates a volume and streams `len` bytes of `data` into it.
     fn upload_volume(
         &self,
-        pool_name: &str,
+        pool: &str,
         name: &str,
         format: &'static str,
         data: &mut dyn Read,
         len: u64,
-    ) -> Result<String, EngineError> {
-        let vol = self.create_volume(pool_name, name, format, len)?;
-        let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
-        let sent = (|| {
-            vol.upload(&stream, 0, len, 0)
-                .map_err(self.err("volume upload"))?;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut left = len;
-            while left > 0 {
-                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                data.read_exact(&mut buf[..want]).map_err(EngineError::Io)?;
-                let mut off = 0;
-                while off < want {
-                    off += stream
-                        .send(&buf[off..want])
-                        .map_err(self.err("stream send"))?;
-                }
-                left -= want as u64;
-            }
-            Ok::<(), EngineError>(())
-        })();
-        match sent {
-            Ok(()) => stream.finish().map_err(self.err("stream finish"))?,
-            Err(e) => {
-                let _ = stream.abort();
-                let _ = vol.delete(0);
-                return Err(e);
-            }
-        }
-        vol.get_path().map_err(self.err("volume path"))
-    }
-
-    fn overwrite_volume(
-        &self,
-        pool_name: &str,
-        name: &str,
-        data: &[u8],
-    ) -> Result<(), EngineError> {
-        let pool = self.pool(pool_name)?;
-        let vol = StorageVol::lookup_by_name(&pool, name).map_err(self.err("volume lookup"))?;
-        let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
-        vol.upload(&stream, 0, data.len() as u64, 0)
-            .map_err(self.err("volume upload"))?;
-        let mut off = 0;
-        while off < data.len() {
-            match stream.send(&data[off..]) {
-                Ok(n) => off += n,
-                Err(e) => {
-                    let _ = stream.abort();
-                    return Err(self.err("stream send")(e));
-                }
-            }
-        }
-        stream.finish().map_err(self.err("stream finish"))
-    }
-
+    ) -> Result<String, HostError>;
+    /// Replaces the content of an existing volume (no larger than it).
+    fn overwrite_volume(&self, pool: &str, name: &str, data: &[u8]) -> Result<(), HostError>;
+    /// Creates a qcow2 overlay of `backing_path`, grown to `capacity_bytes`.
     fn create_overlay(
         &self,
-        pool_name: &str,
+        pool: &str,
         name: &str,
         capacity_bytes: u64,
         backing_path: &str,
         backing_format: &'static str,
-    ) -> Result<String, EngineError> {
-        let pool = self.pool(pool_name)?;
-        let xml = to_xml(&Volume::overlay(
-            name,
-            capacity_bytes,
-            backing_path,
-            backing_format,
-        ))
-        .map_err(EngineError::Xml)?;
-        let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(self.err("overlay create"))?;
-        vol.get_path().map_err(self.err("volume path"))
-    }
-
-    fn delete_volume(&self, pool_name: &str, name: &str) -> Result<(), EngineError> {
-        let pool = match StoragePool::lookup_by_name(&self.conn, pool_name) {
-            Ok(p) => p,
-            Err(e) if is(&e, ErrorNumber::NoStoragePool) => return Ok(()),
-            Err(e) => return Err(self.err("storage pool lookup")(e)),
-        };
-        match StorageVol::lookup_by_name(&pool, name) {
-            Ok(v) => v.delete(0).map_err(self.err("volume delete")),
-            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(()),
-            Err(e) => Err(self.err("volume lookup")(e)),
-        }
-    }
-
-    fn define_domain(&self, xml: &str) -> Result<(), EngineError> {
-        Domain::define_xml(&self.conn, xml)
-            .map(|_| ())
-            .map_err(self.err("domain define"))
-    }
-
-    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, EngineError> {
-        let Some(dom) = self.domain(uuid)? else {
-            return Ok(None);
-        };
-        let (state, _reason) = dom.get_state().map_err(self.err("domain state"))?;
-        Ok(Some(power_of(state)))
-    }
-
-    fn start_domain(&self, uuid: &str) -> Result<(), EngineError> {
-        let dom = self
-            .domain(uuid)?
-            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
-        let (state, _) = dom.get_state().map_err(self.err("domain state"))?;
-        match power_of(state) {
-            Power::Running => Ok(()),
-            // A start cut off half-way (its client killed) can leave QEMU
-            // with its CPUs not yet running.
-            // libvirtd may still be finishing that start itself: if so, the
-            // resume loses the race and the domain is running all the same.
-            Power::Paused => match dom.resume() {
-                Ok(_) => Ok(()),
-                Err(e) if is(&e, ErrorNumber::OperationInvalid) => {
-                    let (state, _) = dom.get_state().map_err(self.err("domain state"))?;
-                    match power_of(state) {
-                        Power::Running => Ok(()),
-                        Power::Paused
-                        | Power::ShutOff
-                        | Power::Crashed
-                        | Power::ShuttingDown
-                        | Power::Unknown => Err(self.err("domain resume")(e)),
-                    }
-                }
-                Err(e) => Err(self.err("domain resume")(e)),
-            },
-            Power::ShutOff | Power::Crashed | Power::ShuttingDown | Power::Unknown => {
-                dom.create().map(|_| ()).map_err(self.err("domain start"))
-            }
-        }
-    }
-
-    fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError> {
-        let dom = self
-            .domain(uuid)?
-            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
-        match dom.shutdown() {
-            Ok(_) => Ok(()),
-            Err(e) if is(&e, ErrorNumber::OperationInvalid) => Ok(()), // already off
-            Err(e) => Err(self.err("domain shutdown")(e)),
-        }
-    }
-
-    fn reboot_domain(&self, uuid: &str) -> Result<(), EngineError> {
-        let dom = self
-            .domain(uuid)?
-            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
-        dom.reboot(0).map_err(self.err("domain reboot"))
-    }
-
-    fn destroy_domain(&self, uuid: &str) -> Result<(), EngineError> {
-        let Some(dom) = self.domain(uuid)? else {
-            return Ok(());
-        };
-        match dom.destroy() {
-            Ok(()) => Ok(()),
-            Err(e) if is(&e, ErrorNumber::OperationInvalid) => Ok(()), // not running
-            Err(e) => Err(self.err("domain destroy")(e)),
-        }
-    }
-
-    fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError> {
-        let Some(dom) = self.domain(uuid)? else {
-            return Ok(());
-        };
-        // dpe's domains boot by BIOS or direct kernel: no NVRAM to remove.
-        dom.undefine().map_err(self.err("domain undefine"))
-    }
-
-    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError> {
-        let domains = self
-            .conn
-            .list_all_domains(0)
-            .map_err(self.err("list domains"))?;
-        let mut ours = Vec::new();
-        for dom in domains {
-            let metadata = match dom.get_metadata(
-                virt::sys::VIR_DOMAIN_METADATA_ELEMENT as i32,
-                Some(DPE_NS),
-                0,
-            ) {
-                Ok(xml) => xml,
-                // No dpe element: a foreign domain, never touched.
-                Err(e) if is(&e, ErrorNumber::NoDomainMetadata) => continue,
-                Err(e) if is(&e, ErrorNumber::NoDomain) => continue,
-                Err(e) => return Err(self.err("domain metadata")(e)),
-            };
-            let Some(meta) = DpeInstanceRead::parse(&metadata) else {
-                continue;
-            };
-            let state = match dom.get_state() {
-                Ok((state, _)) => state,
-                // Undefined since it was listed (a delete ran meanwhile).
-                Err(e) if is(&e, ErrorNumber::NoDomain) => continue,
-                Err(e) => return Err(self.err("domain state")(e)),
-            };
-            ours.push(DpeDomain {
-                uuid: dom.get_uuid_string().map_err(self.err("domain uuid"))?,
-                name: dom.get_name().map_err(self.err("domain name"))?,
-                appliance: meta.appliance,
-                instance_uuid: meta.id,
-                power: power_of(state),
-            });
-        }
-        Ok(ours)
-    }
-
-    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError> {
-        let net = virt::network::Network::lookup_by_name(&self.conn, network)
-            .map_err(self.err("network lookup"))?;
-        super::leases::leases(&net).map_err(self.err("network DHCP leases"))
-    }
-
+    ) -> Result<String, HostError>;
+    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), HostError>;
+    fn define_domain(&self, xml: &str) -> Result<(), HostError>;
+    /// `None` when no domain has this UUID.
+    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, HostError>;
+    fn start_domain(&self, uuid: &str) -> Result<(), HostError>;
+    /// Asks the guest to power off (ACPI).
+    fn shutdown_domain(&self, uuid: &str) -> Result<(), HostError>;
+    fn reboot_domain(&self, uuid: &str) -> Result<(), HostError>;
+    /// Pulls the plug; absent or already off is success.
+    fn destroy_domain(&self, uuid: &str) -> Result<(), HostError>;
+    fn undefine_domain(&self, uuid: &str) -> Result<(), HostError>;
+    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, HostError>;
+    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, HostError>;
+    /// Runs `argv` inside the guest through the QEMU guest agent
+    /// (`guest-exec`, then `guest-exec-status` until it ends), with
+    /// `stdin` as its standard input: the way values reach a guest without
+    /// a command line, a file outside it or a log.
     fn guest_exec(
         &self,
         uuid: &str,
         argv: &[String],
         stdin: &[u8],
         timeout: Duration,
-    ) -> Result<GuestExit, EngineError> {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let dom = self
-            .domain(uuid)?
-            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
-        let (path, args) = argv
-            .split_first()
-            .ok_or_else(|| EngineError::GuestReply("an empty command".into()))?;
-        let exec = serde_json::json!({
-            "execute": "guest-exec",
-            "arguments": {
-                "path": path,
-                "arg": args,
-                "input-data": b64.encode(stdin),
-                "capture-output": true,
-            }
-        });
-        let reply = dom
-            .qemu_agent_command(&exec.to_string(), AGENT_CALL_SECS, 0)
-            .map_err(self.err("guest agent exec"))?;
-        let pid = agent_return(&reply)
-            .and_then(|r| r.get("pid")?.as_i64())
-            .ok_or_else(|| EngineError::GuestReply(format!("guest-exec answered {reply}")))?;
-        let status = serde_json::json!({
-            "execute": "guest-exec-status",
-            "arguments": { "pid": pid }
-        })
-        .to_string();
-        let deadline = Instant::now() + timeout;
-        loop {
-            let reply = dom
-                .qemu_agent_command(&status, AGENT_CALL_SECS, 0)
-                .map_err(self.err("guest agent exec status"))?;
-            let answer = agent_return(&reply).ok_or_else(|| {
-                EngineError::GuestReply(format!("guest-exec-status answered {reply}"))
-            })?;
-            if answer.get("exited").and_then(|e| e.as_bool()) == Some(true) {
-                let stderr = answer
-                    .get("err-data")
-                    .and_then(|d| d.as_str())
-                    .and_then(|d| b64.decode(d).ok())
-                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                    .unwrap_or_default();
-                let code = answer
-                    .get("exitcode")
-                    .and_then(|c| c.as_i64())
-                    // Killed by a signal: no exit code.
-                    .unwrap_or(-1);
-                return Ok(GuestExit { code, stderr });
-            }
-            if Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    uri: self.uri.clone(),
-                    seconds: timeout.as_secs(),
-                });
-            }
-            std::thread::sleep(AGENT_POLL);
-        }
-    }
-
-    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), EngineError> {
-        let dom = self
-            .domain(uuid)?
-            .ok_or_else(|| EngineError::NoDomain(uuid.to_owned()))?;
-        let flags = virt::sys::VIR_DOMAIN_AFFECT_LIVE | virt::sys::VIR_DOMAIN_AFFECT_CONFIG;
-        dom.set_metadata(
-            virt::sys::VIR_DOMAIN_METADATA_TITLE as i32,
-            Some(title),
-            None,
-            None,
-            flags,
-        )
-        .map_err(self.err("domain title"))?;
-        dom.set_metadata(
-            virt::sys::VIR_DOMAIN_METADATA_ELEMENT as i32,
-            Some(metadata),
-            Some(DPE_PREFIX),
-            Some(DPE_NS),
-            flags,
-        )
-        .map_err(self.err("domain metadata"))?;
-        Ok(())
-    }
+    ) -> Result<GuestExit, HostError>;
+    /// Gives a running domain a new title and dpe metadata element (live
+    /// and in its definition).
+    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError>;
 }

@@ -2,10 +2,9 @@
 //! are long and random, so a slow hash would add nothing.
 
 use app::model::TokenInfo;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::paging::Sql;
-use super::users::UserRow;
 use super::{StoreError, now};
 
 /// Don't write `last_used_at` more often than this, to keep reads cheap.
@@ -76,27 +75,6 @@ pub fn delete_all_for_user(conn: &Connection, user_id: i64) -> Result<usize, Sto
         "DELETE FROM api_tokens WHERE user_id = ?1",
         params![user_id],
     )?)
-}
-
-/// The token's id and its owner, when the secret is known and the token
-/// has not expired.
-pub fn owner_of(
-    conn: &Connection,
-    secret_hash: &[u8],
-) -> Result<Option<(i64, UserRow)>, StoreError> {
-    let found: Option<(i64, i64)> = conn
-        .prepare_cached(
-            "SELECT id, user_id FROM api_tokens
-             WHERE secret_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-        )?
-        .query_row(params![secret_hash, now()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((token_id, user_id)) = found else {
-        return Ok(None);
-    };
-    let user = super::users::by_id(conn, user_id)?
-        .ok_or_else(|| StoreError::Corrupt(format!("token {token_id} has no owner")))?;
-    Ok(Some((token_id, user)))
 }
 
 /// Records that the token was used, at most once a minute.

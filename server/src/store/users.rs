@@ -303,6 +303,27 @@ pub fn withdraw_directory_account(conn: &Connection, id: i64) -> Result<(), Stor
     Ok(())
 }
 
+/// The API token whose secret hashes to `secret_hash`, and the account
+/// that owns it: `None` when no token has it, or it has expired.
+pub fn owning_token(
+    conn: &Connection,
+    secret_hash: &[u8],
+) -> Result<Option<(i64, UserRow)>, StoreError> {
+    let found: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, user_id FROM api_tokens
+             WHERE secret_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        )?
+        .query_row(params![secret_hash, now()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((token_id, user_id)) = found else {
+        return Ok(None);
+    };
+    let user = by_id(conn, user_id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("token {token_id} has no owner")))?;
+    Ok(Some((token_id, user)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

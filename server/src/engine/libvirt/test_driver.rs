@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use app::model::{Acceleration, HostProbe, Power};
 
-use super::EngineError;
-use super::hypervisor::{Capacity, DpeDomain, GuestExit, Hypervisor, Lease, LibvirtHost};
+use super::LibvirtHost;
+use crate::engine::hypervisor::{Capacity, DpeDomain, GuestExit, HostError, Hypervisor, Lease};
 
 /// Whether `uri` names libvirt's test driver.
 pub fn is_test_driver(uri: &str) -> bool {
@@ -36,22 +36,22 @@ impl Hypervisor for TestDriverHost {
     fn is_alive(&self) -> bool {
         self.inner.is_alive()
     }
-    fn acceleration(&self) -> Result<Acceleration, EngineError> {
+    fn acceleration(&self) -> Result<Acceleration, HostError> {
         self.inner.acceleration()
     }
-    fn facts(&self) -> Result<HostProbe, EngineError> {
+    fn facts(&self) -> Result<HostProbe, HostError> {
         self.inner.facts()
     }
-    fn capacity(&self) -> Result<Capacity, EngineError> {
+    fn capacity(&self) -> Result<Capacity, HostError> {
         self.inner.capacity()
     }
-    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), EngineError> {
+    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), HostError> {
         self.inner.ensure_pool(pool, dir)
     }
-    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, EngineError> {
+    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, HostError> {
         self.inner.volume_path(pool, name)
     }
-    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, EngineError> {
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, HostError> {
         self.inner.list_volumes(pool)
     }
     /// Creates the volume; its content is not sent (the driver has no
@@ -63,12 +63,12 @@ impl Hypervisor for TestDriverHost {
         format: &'static str,
         _data: &mut dyn Read,
         len: u64,
-    ) -> Result<String, EngineError> {
+    ) -> Result<String, HostError> {
         let vol = self.inner.create_volume(pool, name, format, len)?;
         self.inner.path_of(&vol)
     }
     /// Nothing to overwrite: the volumes hold no content.
-    fn overwrite_volume(&self, _pool: &str, _name: &str, _data: &[u8]) -> Result<(), EngineError> {
+    fn overwrite_volume(&self, _pool: &str, _name: &str, _data: &[u8]) -> Result<(), HostError> {
         Ok(())
     }
     fn create_overlay(
@@ -78,39 +78,39 @@ impl Hypervisor for TestDriverHost {
         capacity_bytes: u64,
         backing_path: &str,
         backing_format: &'static str,
-    ) -> Result<String, EngineError> {
+    ) -> Result<String, HostError> {
         self.inner
             .create_overlay(pool, name, capacity_bytes, backing_path, backing_format)
     }
-    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), EngineError> {
+    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), HostError> {
         self.inner.delete_volume(pool, name)
     }
-    fn define_domain(&self, xml: &str) -> Result<(), EngineError> {
+    fn define_domain(&self, xml: &str) -> Result<(), HostError> {
         self.inner.define_domain(xml)
     }
-    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, EngineError> {
+    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, HostError> {
         self.inner.domain_power(uuid)
     }
-    fn start_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn start_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.inner.start_domain(uuid)
     }
-    fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn shutdown_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.inner.shutdown_domain(uuid)
     }
-    fn reboot_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn reboot_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.inner.reboot_domain(uuid)
     }
-    fn destroy_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn destroy_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.inner.destroy_domain(uuid)
     }
-    fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn undefine_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.inner.undefine_domain(uuid)
     }
-    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError> {
+    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, HostError> {
         self.inner.dpe_domains()
     }
     /// The driver's networks hand out no leases.
-    fn dhcp_leases(&self, _network: &str) -> Result<Vec<Lease>, EngineError> {
+    fn dhcp_leases(&self, _network: &str) -> Result<Vec<Lease>, HostError> {
         Ok(Vec::new())
     }
     /// The driver's domains run no guest, so no agent answers: a command
@@ -123,7 +123,7 @@ impl Hypervisor for TestDriverHost {
         _argv: &[String],
         _stdin: &[u8],
         _timeout: Duration,
-    ) -> Result<GuestExit, EngineError> {
+    ) -> Result<GuestExit, HostError> {
         match self.inner.domain_power(uuid)? {
             Some(Power::Running) => Ok(GuestExit {
                 code: 0,
@@ -135,11 +135,11 @@ impl Hypervisor for TestDriverHost {
                 | Power::ShutOff
                 | Power::Crashed
                 | Power::Unknown,
-            ) => Err(EngineError::GuestReply("the guest is not running".into())),
-            None => Err(EngineError::NoDomain(uuid.to_owned())),
+            ) => Err(HostError::GuestReply("the guest is not running".into())),
+            None => Err(HostError::NoDomain(uuid.to_owned())),
         }
     }
-    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), EngineError> {
+    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.inner.relabel_domain(uuid, title, metadata)
     }
 }

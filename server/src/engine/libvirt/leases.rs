@@ -6,12 +6,8 @@ use std::ffi::CStr;
 use virt::error::Error;
 use virt::network::Network;
 
-/// A DHCP lease of a libvirt network.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lease {
-    pub mac: String,
-    pub ip: String,
-}
+use crate::engine::hypervisor::Lease;
+
 
 fn text(ptr: *const std::os::raw::c_char) -> String {
     if ptr.is_null() {

@@ -5,8 +5,8 @@ use std::time::Duration;
 use app::model::HostProbe;
 use virt::connect::Connect;
 
-use super::EngineError;
 use super::capabilities::Capabilities;
+use crate::engine::hypervisor::HostError;
 use crate::blocking::run_blocking;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,25 +27,26 @@ fn call<T>(
     uri: &str,
     call: &'static str,
     r: Result<T, virt::error::Error>,
-) -> Result<T, EngineError> {
-    r.map_err(|source| EngineError::Libvirt {
+) -> Result<T, HostError> {
+    r.map_err(|source| HostError::Libvirt {
         uri: uri.to_owned(),
         call,
         source,
     })
 }
 
-fn probe_blocking(uri: &str) -> Result<ProbeReport, EngineError> {
+fn probe_blocking(uri: &str) -> Result<ProbeReport, HostError> {
     super::quiet_libvirt();
-    let mut conn = Connect::open(Some(uri)).map_err(|source| EngineError::Connect {
+    let mut conn = Connect::open(Some(uri)).map_err(|source| HostError::Connect {
         uri: uri.to_owned(),
         source,
     })?;
     let result = (|| {
         let driver = call(uri, "get_type", conn.get_type())?;
         let caps_xml = call(uri, "get_capabilities", conn.get_capabilities())?;
-        let caps = Capabilities::parse(&caps_xml).map_err(|source| EngineError::Capabilities {
+        let caps = Capabilities::parse(&caps_xml).map_err(|source| HostError::Unreadable {
             uri: uri.to_owned(),
+            what: "capabilities",
             source,
         })?;
         let info = call(uri, "get_node_info", conn.get_node_info())?;
@@ -84,11 +85,11 @@ fn probe_blocking(uri: &str) -> Result<ProbeReport, EngineError> {
 
 /// Probes `uri`, giving up after ten seconds (an unreachable ssh host can
 /// otherwise hang for minutes).
-pub async fn probe(uri: &str) -> Result<ProbeReport, EngineError> {
+pub async fn probe(uri: &str) -> Result<ProbeReport, HostError> {
     let owned = uri.to_owned();
     match tokio::time::timeout(PROBE_TIMEOUT, run_blocking(move || probe_blocking(&owned))).await {
         Ok(result) => result,
-        Err(_elapsed) => Err(EngineError::Timeout {
+        Err(_elapsed) => Err(HostError::Timeout {
             uri: uri.to_owned(),
             seconds: PROBE_TIMEOUT.as_secs(),
         }),
@@ -99,21 +100,16 @@ pub async fn probe(uri: &str) -> Result<ProbeReport, EngineError> {
 pub async fn probe_status(uri: &str) -> HostProbe {
     match probe(uri).await {
         Ok(report) => report.probe,
-        Err(err) => disconnected(uri, &err),
+        Err(err) => disconnected(uri, &err, is_starting(uri, &err)),
     }
 }
 
-/// The report of a host that could not be reached, saying why in a short
-/// message; libvirt's own words (which can quote files and programs) go to
-/// the log only.
-pub fn disconnected(uri: &str, err: &EngineError) -> HostProbe {
+/// The report of a host that could not be reached (still `starting`, or
+/// down), saying why in a short message; libvirt's own words (which can
+/// quote files and programs) go to the log only.
+pub fn disconnected(uri: &str, err: &dyn std::error::Error, starting: bool) -> HostProbe {
     tracing::warn!(uri, error = %crate::error_chain(err), "host not reachable");
-    HostProbe::without_facts(
-        uri.to_owned(),
-        false,
-        is_starting(uri, err),
-        Some(err.to_string()),
-    )
+    HostProbe::without_facts(uri.to_owned(), false, starting, Some(err.to_string()))
 }
 
 /// Whether `uri` names a libvirtd on this machine (`qemu:///system`: no
@@ -127,32 +123,23 @@ pub fn is_local(uri: &str) -> bool {
 /// starting: its socket not there yet or refusing, or no answer while it
 /// checks QEMU's capabilities (seconds to minutes after a boot). A remote
 /// host that does not answer is just down.
-pub fn is_starting(uri: &str, err: &EngineError) -> bool {
+pub fn is_starting(uri: &str, err: &HostError) -> bool {
     if !is_local(uri) || super::test_driver::is_test_driver(uri) {
         return false;
     }
     match err {
-        EngineError::Timeout { .. } | EngineError::HostStarting(_) => true,
-        EngineError::Connect { source, .. } => {
+        HostError::Timeout { .. } => true,
+        HostError::Connect { source, .. } => {
             let message = source.message();
             message.contains("No such file or directory") || message.contains("Connection refused")
         }
-        EngineError::Libvirt { .. }
-        | EngineError::Capabilities { .. }
-        | EngineError::Xml(_)
-        | EngineError::Io(_)
-        | EngineError::NoDomain(_)
-        | EngineError::VolumeMissing(_)
-        | EngineError::NotPlaced(_)
-        | EngineError::Seed(_)
-        | EngineError::HostDown(_)
-        | EngineError::NoCapacity { .. }
-        | EngineError::Image { .. }
-        | EngineError::Store(_)
-        | EngineError::GuestReply(_)
-        | EngineError::GuestCommand { .. }
-        | EngineError::ClaimInterrupted
-        | EngineError::PoolElsewhere { .. } => false,
+        HostError::Libvirt { .. }
+        | HostError::Unreadable { .. }
+        | HostError::Xml(_)
+        | HostError::Upload(_)
+        | HostError::NoDomain(_)
+        | HostError::GuestReply(_)
+        | HostError::PoolElsewhere { .. } => false,
     }
 }
 
@@ -182,7 +169,7 @@ mod tests {
 
     #[test]
     fn only_this_machines_libvirtd_can_be_starting() {
-        let timeout = |uri: &str| EngineError::Timeout {
+        let timeout = |uri: &str| HostError::Timeout {
             uri: uri.to_owned(),
             seconds: 10,
         };
@@ -191,7 +178,7 @@ mod tests {
         assert!(!is_starting(remote, &timeout(remote)));
         assert!(!is_starting(
             "qemu:///system",
-            &EngineError::NoDomain("x".into())
+            &HostError::NoDomain("x".into())
         ));
     }
 

@@ -1,0 +1,558 @@
+//! libvirt's implementation of [`Hypervisor`]: one connection per host
+//! (`LibvirtHost`), the DHCP leases call the `virt` crate lacks
+//! (`leases`), the capabilities reader, a host probe for the setup
+//! wizard, and the test driver's wrapper.
+
+pub mod capabilities;
+mod leases;
+pub mod probe;
+pub mod test_driver;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use app::model::{Acceleration, Power};
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::error::ErrorNumber;
+use virt::storage_pool::StoragePool;
+use virt::storage_vol::StorageVol;
+use virt::stream::Stream;
+
+use self::capabilities::Capabilities;
+use super::hypervisor::{Capacity, DpeDomain, GuestExit, HostError, Hypervisor, Lease};
+use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
+use super::xml::storage::{DirPool, Volume};
+use super::xml::to_xml;
+
+/// Stops libvirt from printing every error to stderr itself: dpe reports
+/// them through its own errors, once.
+pub fn quiet_libvirt() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(virt::error::clear_error_callback);
+}
+
+/// What libvirt waits for one guest-agent call, in seconds.
+const AGENT_CALL_SECS: i32 = 10;
+/// How often a running guest command is asked whether it has ended.
+const AGENT_POLL: Duration = Duration::from_millis(200);
+
+/// The `return` object of a guest-agent reply.
+fn agent_return(reply: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(reply)
+        .ok()?
+        .get("return")
+        .cloned()
+}
+
+/// One libvirt connection.
+pub struct LibvirtHost {
+    uri: String,
+    conn: Connect,
+    /// Reading capabilities takes seconds on some hosts, and the answer
+    /// does not change while the connection lives.
+    acceleration: std::sync::OnceLock<Acceleration>,
+}
+
+impl Drop for LibvirtHost {
+    fn drop(&mut self) {
+        let _ = self.conn.close();
+    }
+}
+
+fn is(err: &virt::error::Error, code: ErrorNumber) -> bool {
+    err.code() == code
+}
+
+impl LibvirtHost {
+    pub fn connect(uri: &str) -> Result<LibvirtHost, HostError> {
+        quiet_libvirt();
+        let conn = Connect::open(Some(uri)).map_err(|source| HostError::Connect {
+            uri: uri.to_owned(),
+            source,
+        })?;
+        Ok(LibvirtHost {
+            uri: uri.to_owned(),
+            conn,
+            acceleration: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn err(&self, call: &'static str) -> impl FnOnce(virt::error::Error) -> HostError + '_ {
+        move |source| HostError::Libvirt {
+            uri: self.uri.clone(),
+            call,
+            source,
+        }
+    }
+
+    fn pool(&self, name: &str) -> Result<StoragePool, HostError> {
+        StoragePool::lookup_by_name(&self.conn, name).map_err(self.err("storage pool lookup"))
+    }
+
+    fn domain(&self, uuid: &str) -> Result<Option<Domain>, HostError> {
+        match Domain::lookup_by_uuid_string(&self.conn, uuid) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if is(&e, ErrorNumber::NoDomain) => Ok(None),
+            Err(e) => Err(self.err("domain lookup")(e)),
+        }
+    }
+
+    /// Creates an empty volume of `len` bytes; its path is the volume's.
+    pub(super) fn create_volume(
+        &self,
+        pool_name: &str,
+        name: &str,
+        format: &'static str,
+        len: u64,
+    ) -> Result<StorageVol, HostError> {
+        let pool = self.pool(pool_name)?;
+        let xml = to_xml(&Volume::new(name, format, len)).map_err(HostError::Xml)?;
+        StorageVol::create_xml(&pool, &xml, 0).map_err(self.err("volume create"))
+    }
+
+    /// The path of a volume this connection created.
+    pub(super) fn path_of(&self, vol: &StorageVol) -> Result<String, HostError> {
+        vol.get_path().map_err(self.err("volume path"))
+    }
+}
+
+fn power_of(state: virt::sys::virDomainState) -> Power {
+    match state {
+        virt::sys::VIR_DOMAIN_RUNNING | virt::sys::VIR_DOMAIN_BLOCKED => Power::Running,
+        virt::sys::VIR_DOMAIN_PAUSED | virt::sys::VIR_DOMAIN_PMSUSPENDED => Power::Paused,
+        virt::sys::VIR_DOMAIN_SHUTDOWN => Power::ShuttingDown,
+        virt::sys::VIR_DOMAIN_SHUTOFF => Power::ShutOff,
+        virt::sys::VIR_DOMAIN_CRASHED => Power::Crashed,
+        _ => Power::Unknown,
+    }
+}
+
+impl Hypervisor for LibvirtHost {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn is_alive(&self) -> bool {
+        self.conn.is_alive().unwrap_or(false)
+    }
+
+    fn acceleration(&self) -> Result<Acceleration, HostError> {
+        if let Some(known) = self.acceleration.get() {
+            return Ok(*known);
+        }
+        let driver = self.conn.get_type().map_err(self.err("get_type"))?;
+        let xml = self
+            .conn
+            .get_capabilities()
+            .map_err(self.err("get_capabilities"))?;
+        let caps = Capabilities::parse(&xml).map_err(|source| HostError::Unreadable {
+            uri: self.uri.clone(),
+            what: "capabilities",
+            source,
+        })?;
+        let found = caps.acceleration(&driver);
+        Ok(*self.acceleration.get_or_init(|| found))
+    }
+
+    fn facts(&self) -> Result<app::model::HostProbe, HostError> {
+        let version = |v: u32| format!("{}.{}.{}", v / 1_000_000, (v / 1_000) % 1_000, v % 1_000);
+        let info = self
+            .conn
+            .get_node_info()
+            .map_err(self.err("get_node_info"))?;
+        Ok(app::model::HostProbe {
+            starting: false,
+            uri: self.uri.clone(),
+            connected: true,
+            hostname: self.conn.get_hostname().ok(),
+            libvirt_version: Some(version(
+                self.conn
+                    .get_lib_version()
+                    .map_err(self.err("get_lib_version"))?,
+            )),
+            hypervisor: Some(self.conn.get_type().map_err(self.err("get_type"))?),
+            hypervisor_version: self.conn.get_hyp_version().ok().map(version),
+            cpus: Some(info.cpus),
+            memory_mib: Some(info.memory / 1024),
+            acceleration: Some(self.acceleration()?),
+            error: None,
+        })
+    }
+
+    fn capacity(&self) -> Result<Capacity, HostError> {
+        let info = self
+            .conn
+            .get_node_info()
+            .map_err(self.err("get_node_info"))?;
+        Ok(Capacity {
+            cpus: info.cpus,
+            memory_mib: info.memory / 1024,
+        })
+    }
+
+    fn ensure_pool(&self, name: &str, dir: &str) -> Result<(), HostError> {
+        let pool = match StoragePool::lookup_by_name(&self.conn, name) {
+            Ok(p) => p,
+            Err(e) if is(&e, ErrorNumber::NoStoragePool) => {
+                let xml = to_xml(&DirPool::new(name, dir)).map_err(HostError::Xml)?;
+                let pool = StoragePool::define_xml(&self.conn, &xml, 0)
+                    .map_err(self.err("storage pool define"))?;
+                pool.build(0).map_err(self.err("storage pool build"))?;
+                pool.set_autostart(true)
+                    .map_err(self.err("storage pool autostart"))?;
+                pool
+            }
+            Err(e) => return Err(self.err("storage pool lookup")(e)),
+        };
+        let xml = pool.get_xml_desc(0).map_err(self.err("storage pool XML"))?;
+        let defined: super::xml::storage::PoolRead =
+            quick_xml::de::from_str(&xml).map_err(|source| HostError::Unreadable {
+                uri: self.uri.clone(),
+                what: "storage pool definition",
+                source,
+            })?;
+        if defined.target.path.trim_end_matches('/') != dir.trim_end_matches('/') {
+            return Err(HostError::PoolElsewhere {
+                pool: name.to_owned(),
+                path: defined.target.path,
+                wanted: dir.to_owned(),
+            });
+        }
+        if !pool.is_active().map_err(self.err("storage pool state"))? {
+            // Building a dir pool creates its directory if it went missing.
+            pool.build(0).map_err(self.err("storage pool build"))?;
+            pool.create(0).map_err(self.err("storage pool start"))?;
+        }
+        Ok(())
+    }
+
+    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, HostError> {
+        let pool = self.pool(pool)?;
+        match StorageVol::lookup_by_name(&pool, name) {
+            Ok(v) => Ok(Some(v.get_path().map_err(self.err("volume path"))?)),
+            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(None),
+            Err(e) => Err(self.err("volume lookup")(e)),
+        }
+    }
+
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, HostError> {
+        let pool = self.pool(pool)?;
+        pool.refresh(0).map_err(self.err("storage pool refresh"))?;
+        pool.list_volumes().map_err(self.err("list volumes"))
+    }
+
+    fn upload_volume(
+        &self,
+        pool_name: &str,
+        name: &str,
+        format: &'static str,
+        data: &mut dyn Read,
+        len: u64,
+    ) -> Result<String, HostError> {
+        let vol = self.create_volume(pool_name, name, format, len)?;
+        let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
+        let sent = (|| {
+            vol.upload(&stream, 0, len, 0)
+                .map_err(self.err("volume upload"))?;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut left = len;
+            while left > 0 {
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                data.read_exact(&mut buf[..want]).map_err(HostError::Upload)?;
+                let mut off = 0;
+                while off < want {
+                    off += stream
+                        .send(&buf[off..want])
+                        .map_err(self.err("stream send"))?;
+                }
+                left -= want as u64;
+            }
+            Ok::<(), HostError>(())
+        })();
+        match sent {
+            Ok(()) => stream.finish().map_err(self.err("stream finish"))?,
+            Err(e) => {
+                let _ = stream.abort();
+                let _ = vol.delete(0);
+                return Err(e);
+            }
+        }
+        vol.get_path().map_err(self.err("volume path"))
+    }
+
+    fn overwrite_volume(
+        &self,
+        pool_name: &str,
+        name: &str,
+        data: &[u8],
+    ) -> Result<(), HostError> {
+        let pool = self.pool(pool_name)?;
+        let vol = StorageVol::lookup_by_name(&pool, name).map_err(self.err("volume lookup"))?;
+        let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
+        vol.upload(&stream, 0, data.len() as u64, 0)
+            .map_err(self.err("volume upload"))?;
+        let mut off = 0;
+        while off < data.len() {
+            match stream.send(&data[off..]) {
+                Ok(n) => off += n,
+                Err(e) => {
+                    let _ = stream.abort();
+                    return Err(self.err("stream send")(e));
+                }
+            }
+        }
+        stream.finish().map_err(self.err("stream finish"))
+    }
+
+    fn create_overlay(
+        &self,
+        pool_name: &str,
+        name: &str,
+        capacity_bytes: u64,
+        backing_path: &str,
+        backing_format: &'static str,
+    ) -> Result<String, HostError> {
+        let pool = self.pool(pool_name)?;
+        let xml = to_xml(&Volume::overlay(
+            name,
+            capacity_bytes,
+            backing_path,
+            backing_format,
+        ))
+        .map_err(HostError::Xml)?;
+        let vol = StorageVol::create_xml(&pool, &xml, 0).map_err(self.err("overlay create"))?;
+        vol.get_path().map_err(self.err("volume path"))
+    }
+
+    fn delete_volume(&self, pool_name: &str, name: &str) -> Result<(), HostError> {
+        let pool = match StoragePool::lookup_by_name(&self.conn, pool_name) {
+            Ok(p) => p,
+            Err(e) if is(&e, ErrorNumber::NoStoragePool) => return Ok(()),
+            Err(e) => return Err(self.err("storage pool lookup")(e)),
+        };
+        match StorageVol::lookup_by_name(&pool, name) {
+            Ok(v) => v.delete(0).map_err(self.err("volume delete")),
+            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(()),
+            Err(e) => Err(self.err("volume lookup")(e)),
+        }
+    }
+
+    fn define_domain(&self, xml: &str) -> Result<(), HostError> {
+        Domain::define_xml(&self.conn, xml)
+            .map(|_| ())
+            .map_err(self.err("domain define"))
+    }
+
+    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, HostError> {
+        let Some(dom) = self.domain(uuid)? else {
+            return Ok(None);
+        };
+        let (state, _reason) = dom.get_state().map_err(self.err("domain state"))?;
+        Ok(Some(power_of(state)))
+    }
+
+    fn start_domain(&self, uuid: &str) -> Result<(), HostError> {
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
+        let (state, _) = dom.get_state().map_err(self.err("domain state"))?;
+        match power_of(state) {
+            Power::Running => Ok(()),
+            // A start cut off half-way (its client killed) can leave QEMU
+            // with its CPUs not yet running.
+            // libvirtd may still be finishing that start itself: if so, the
+            // resume loses the race and the domain is running all the same.
+            Power::Paused => match dom.resume() {
+                Ok(_) => Ok(()),
+                Err(e) if is(&e, ErrorNumber::OperationInvalid) => {
+                    let (state, _) = dom.get_state().map_err(self.err("domain state"))?;
+                    match power_of(state) {
+                        Power::Running => Ok(()),
+                        Power::Paused
+                        | Power::ShutOff
+                        | Power::Crashed
+                        | Power::ShuttingDown
+                        | Power::Unknown => Err(self.err("domain resume")(e)),
+                    }
+                }
+                Err(e) => Err(self.err("domain resume")(e)),
+            },
+            Power::ShutOff | Power::Crashed | Power::ShuttingDown | Power::Unknown => {
+                dom.create().map(|_| ()).map_err(self.err("domain start"))
+            }
+        }
+    }
+
+    fn shutdown_domain(&self, uuid: &str) -> Result<(), HostError> {
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
+        match dom.shutdown() {
+            Ok(_) => Ok(()),
+            Err(e) if is(&e, ErrorNumber::OperationInvalid) => Ok(()), // already off
+            Err(e) => Err(self.err("domain shutdown")(e)),
+        }
+    }
+
+    fn reboot_domain(&self, uuid: &str) -> Result<(), HostError> {
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
+        dom.reboot(0).map_err(self.err("domain reboot"))
+    }
+
+    fn destroy_domain(&self, uuid: &str) -> Result<(), HostError> {
+        let Some(dom) = self.domain(uuid)? else {
+            return Ok(());
+        };
+        match dom.destroy() {
+            Ok(()) => Ok(()),
+            Err(e) if is(&e, ErrorNumber::OperationInvalid) => Ok(()), // not running
+            Err(e) => Err(self.err("domain destroy")(e)),
+        }
+    }
+
+    fn undefine_domain(&self, uuid: &str) -> Result<(), HostError> {
+        let Some(dom) = self.domain(uuid)? else {
+            return Ok(());
+        };
+        // dpe's domains boot by BIOS or direct kernel: no NVRAM to remove.
+        dom.undefine().map_err(self.err("domain undefine"))
+    }
+
+    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, HostError> {
+        let domains = self
+            .conn
+            .list_all_domains(0)
+            .map_err(self.err("list domains"))?;
+        let mut ours = Vec::new();
+        for dom in domains {
+            let metadata = match dom.get_metadata(
+                virt::sys::VIR_DOMAIN_METADATA_ELEMENT as i32,
+                Some(DPE_NS),
+                0,
+            ) {
+                Ok(xml) => xml,
+                // No dpe element: a foreign domain, never touched.
+                Err(e) if is(&e, ErrorNumber::NoDomainMetadata) => continue,
+                Err(e) if is(&e, ErrorNumber::NoDomain) => continue,
+                Err(e) => return Err(self.err("domain metadata")(e)),
+            };
+            let Some(meta) = DpeInstanceRead::parse(&metadata) else {
+                continue;
+            };
+            let state = match dom.get_state() {
+                Ok((state, _)) => state,
+                // Undefined since it was listed (a delete ran meanwhile).
+                Err(e) if is(&e, ErrorNumber::NoDomain) => continue,
+                Err(e) => return Err(self.err("domain state")(e)),
+            };
+            ours.push(DpeDomain {
+                uuid: dom.get_uuid_string().map_err(self.err("domain uuid"))?,
+                name: dom.get_name().map_err(self.err("domain name"))?,
+                appliance: meta.appliance,
+                instance_uuid: meta.id,
+                power: power_of(state),
+            });
+        }
+        Ok(ours)
+    }
+
+    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, HostError> {
+        let net = virt::network::Network::lookup_by_name(&self.conn, network)
+            .map_err(self.err("network lookup"))?;
+        leases::leases(&net).map_err(self.err("network DHCP leases"))
+    }
+
+    fn guest_exec(
+        &self,
+        uuid: &str,
+        argv: &[String],
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<GuestExit, HostError> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
+        let (path, args) = argv
+            .split_first()
+            .ok_or_else(|| HostError::GuestReply("an empty command".into()))?;
+        let exec = serde_json::json!({
+            "execute": "guest-exec",
+            "arguments": {
+                "path": path,
+                "arg": args,
+                "input-data": b64.encode(stdin),
+                "capture-output": true,
+            }
+        });
+        let reply = dom
+            .qemu_agent_command(&exec.to_string(), AGENT_CALL_SECS, 0)
+            .map_err(self.err("guest agent exec"))?;
+        let pid = agent_return(&reply)
+            .and_then(|r| r.get("pid")?.as_i64())
+            .ok_or_else(|| HostError::GuestReply(format!("guest-exec answered {reply}")))?;
+        let status = serde_json::json!({
+            "execute": "guest-exec-status",
+            "arguments": { "pid": pid }
+        })
+        .to_string();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reply = dom
+                .qemu_agent_command(&status, AGENT_CALL_SECS, 0)
+                .map_err(self.err("guest agent exec status"))?;
+            let answer = agent_return(&reply).ok_or_else(|| {
+                HostError::GuestReply(format!("guest-exec-status answered {reply}"))
+            })?;
+            if answer.get("exited").and_then(|e| e.as_bool()) == Some(true) {
+                let stderr = answer
+                    .get("err-data")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| b64.decode(d).ok())
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .unwrap_or_default();
+                let code = answer
+                    .get("exitcode")
+                    .and_then(|c| c.as_i64())
+                    // Killed by a signal: no exit code.
+                    .unwrap_or(-1);
+                return Ok(GuestExit { code, stderr });
+            }
+            if Instant::now() >= deadline {
+                return Err(HostError::Timeout {
+                    uri: self.uri.clone(),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            std::thread::sleep(AGENT_POLL);
+        }
+    }
+
+    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
+        let dom = self
+            .domain(uuid)?
+            .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
+        let flags = virt::sys::VIR_DOMAIN_AFFECT_LIVE | virt::sys::VIR_DOMAIN_AFFECT_CONFIG;
+        dom.set_metadata(
+            virt::sys::VIR_DOMAIN_METADATA_TITLE as i32,
+            Some(title),
+            None,
+            None,
+            flags,
+        )
+        .map_err(self.err("domain title"))?;
+        dom.set_metadata(
+            virt::sys::VIR_DOMAIN_METADATA_ELEMENT as i32,
+            Some(metadata),
+            Some(DPE_PREFIX),
+            Some(DPE_NS),
+            flags,
+        )
+        .map_err(self.err("domain metadata"))?;
+        Ok(())
+    }
+}

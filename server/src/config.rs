@@ -10,7 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::http::origin::{PortalOrigin, WebOrigin};
+use crate::addressing::origin::{PortalOrigin, WebOrigin};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,7 +190,7 @@ impl Config {
 
     pub fn engine(&self) -> crate::engine::runtime::EngineConfig {
         crate::engine::runtime::EngineConfig {
-            pool: self.storage_pool.clone(),
+            storage_pool: self.storage_pool.clone(),
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
             reconcile_interval: std::time::Duration::from_millis(
                 self.reconcile_interval_ms.max(100),

@@ -2,6 +2,7 @@
 //! authentication. `main.rs` is a thin shell over this library so that the
 //! integration tests can build the same router.
 
+pub mod addressing;
 pub mod appliance;
 pub mod auth;
 pub mod blocking;

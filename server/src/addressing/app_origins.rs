@@ -3,7 +3,7 @@
 
 use app::model::{AppsAddressing, AppsSettings};
 
-use crate::http::origin::WebOrigin;
+use crate::addressing::origin::WebOrigin;
 
 /// What names the instance a gateway request is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

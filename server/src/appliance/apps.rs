@@ -8,7 +8,7 @@ use app::validate;
 
 use super::Appliance;
 use super::errors::store_err;
-use crate::http::origin::WebOrigin;
+use crate::addressing::origin::WebOrigin;
 use crate::store::audit::Audit;
 use crate::store::{StoreError, instances, settings};
 

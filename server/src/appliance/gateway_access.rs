@@ -10,12 +10,12 @@ use app::service::SessionService;
 use async_trait::async_trait;
 
 use super::Appliance;
+use crate::addressing::app_origins::{self, Target};
+use crate::addressing::origin::WebOrigin;
 use crate::auth::token;
 use crate::gateway::ENTER_PATH;
 use crate::gateway::access::{GatewayAccess, Ticketed};
-use crate::gateway::address::{self, Target};
 use crate::gateway::error::GatewayError;
-use crate::http::origin::WebOrigin;
 use crate::store::gateway::{self, Visit};
 use crate::store::instances::{self, InstanceRow};
 
@@ -89,9 +89,11 @@ impl GatewayAccess for Appliance {
         // portal an open redirect.
         let (origin, path) = split_url(to).ok_or(GatewayError::NotAnApplication)?;
         let target =
-            address::target_of_origin(&apps, &origin).ok_or(GatewayError::NotAnApplication)?;
+            app_origins::target_of_origin(&apps, &origin).ok_or(GatewayError::NotAnApplication)?;
         let instance = GatewayAccess::instance(self, &target).await?;
-        if address::app_origin(&apps, &instance.name, instance.app_port).as_ref() != Some(&origin) {
+        if app_origins::app_origin(&apps, &instance.name, instance.app_port).as_ref()
+            != Some(&origin)
+        {
             return Err(GatewayError::NotAnApplication);
         }
         if !may_open(

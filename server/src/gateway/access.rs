@@ -7,8 +7,8 @@ use std::sync::Arc;
 use app::model::{AppsSettings, Principal};
 use async_trait::async_trait;
 
-use super::address::Target;
 use super::error::GatewayError;
+use crate::addressing::app_origins::Target;
 use crate::store::instances::InstanceRow;
 
 /// A ticket made for a visitor: where to send them with it.

@@ -13,7 +13,6 @@
 //! - `pages`: what the gateway answers itself (stopped, refused, gone).
 
 pub mod access;
-pub mod address;
 pub mod error;
 pub mod forward;
 pub mod listeners;
@@ -31,10 +30,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use self::access::GatewayAccess;
-use self::address::Target;
 use self::error::GatewayError;
 use self::forward::{Destination, Pseudonym, Upstream};
-use crate::http::origin::WebOrigin;
+use crate::addressing::app_origins::{self, Target};
+use crate::addressing::origin::WebOrigin;
 use crate::store::instances::InstanceRow;
 
 /// Where a ticket is taken on an application's origin.
@@ -85,7 +84,7 @@ impl Gateway {
         if portal.is_some_and(|p| p.host() == origin.host()) {
             return None;
         }
-        address::target_of_host(&apps.addressing, origin.host())
+        app_origins::target_of_host(&apps.addressing, origin.host())
     }
 
     /// The gateway's cookie on an application's origin. Browsers share
@@ -128,7 +127,7 @@ impl Gateway {
     ) -> Result<Response, GatewayError> {
         let apps = self.access.apps()?;
         let instance = self.access.instance(target).await?;
-        let origin = address::app_origin(&apps, &instance.name, instance.app_port)
+        let origin = app_origins::app_origin(&apps, &instance.name, instance.app_port)
             .ok_or(GatewayError::NotAnApplication)?;
         if request.uri().path() == ENTER_PATH {
             let enter = Query::<Enter>::try_from_uri(request.uri())

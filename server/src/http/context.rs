@@ -15,7 +15,7 @@ use tower_sessions::Session;
 
 use super::SessionLifetime;
 use super::api::ApiError;
-use super::origin::PortalOrigin;
+use crate::addressing::origin::PortalOrigin;
 
 use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER};
 

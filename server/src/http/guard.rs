@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::api::ApiError;
-use super::origin::{PortalOrigin, WebOrigin};
+use crate::addressing::origin::{PortalOrigin, WebOrigin};
 
 /// Whether a state-changing request comes from another site. Browsers send
 /// `Origin` on every POST, PUT, PATCH and DELETE; clients without one

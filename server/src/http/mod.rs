@@ -13,7 +13,6 @@ pub mod certificate;
 mod context;
 mod enter;
 mod guard;
-pub mod origin;
 mod render;
 mod site;
 pub mod tls;
@@ -36,6 +35,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::addressing::origin::PortalOrigin;
 use crate::appliance::Appliance;
 use crate::config::Config;
 use crate::gateway::{self, Gateway};
@@ -50,7 +50,7 @@ pub struct HttpState {
     /// whole, as Leptos context, for each server function to narrow.
     pub service: SharedService,
     pub leptos: LeptosOptions,
-    pub portal_origin: origin::PortalOrigin,
+    pub portal_origin: PortalOrigin,
     pub session_lifetime: SessionLifetime,
     /// The application gateway, for the portal's ticket page.
     pub gateway: Arc<Gateway>,
@@ -74,7 +74,7 @@ impl FromRef<HttpState> for LeptosOptions {
     }
 }
 
-impl FromRef<HttpState> for origin::PortalOrigin {
+impl FromRef<HttpState> for PortalOrigin {
     fn from_ref(state: &HttpState) -> Self {
         state.portal_origin.clone()
     }

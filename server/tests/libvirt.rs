@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::{ADMIN, ADMIN_PASSWORD, Accepted, Api, TestApp, entries_named, started_task};
 use serde_json::{Value, json};
-use server::engine::hypervisor::{Hypervisor, LibvirtHost};
+use server::engine::hypervisor::Hypervisor;
+use server::engine::libvirt::LibvirtHost;
 
 const URI: &str = "qemu:///system";
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -246,7 +247,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
 
     // Delete: domain, overlay, seed and log are gone.
     client.patient(Duration::from_secs(60)).remove(id).await;
-    let (u, pool) = (uuid.clone(), app.pool());
+    let (u, pool) = (uuid.clone(), app.storage_pool());
     assert_eq!(
         tokio::task::spawn_blocking(move || leftovers(&pool, &u))
             .await
@@ -718,7 +719,7 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
     assert!(page.contains("dpe-guest lan-guest"), "{page}");
 
     client.patient(Duration::from_secs(60)).remove(id).await;
-    let (u, pool) = (uuid.clone(), app.pool());
+    let (u, pool) = (uuid.clone(), app.storage_pool());
     assert_eq!(
         tokio::task::spawn_blocking(move || leftovers(&pool, &u))
             .await

@@ -54,20 +54,17 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
             AppError::Unavailable(e.to_string())
         }
         // Host internals (URIs, paths, libvirt's words) stay in the log.
-        e @ (EngineError::Connect { .. }
-        | EngineError::Libvirt { .. }
-        | EngineError::Capabilities { .. }
-        | EngineError::Timeout { .. }
+        e @ (EngineError::Host(_)
         | EngineError::Xml(_)
-        | EngineError::Io(_)
-        | EngineError::NoDomain(_)
+        | EngineError::HttpClient(_)
         | EngineError::VolumeMissing(_)
         | EngineError::Seed(_)
         | EngineError::Image { .. }
-        | EngineError::GuestReply(_)
         | EngineError::GuestCommand { .. }
         | EngineError::ClaimInterrupted
-        | EngineError::PoolElsewhere { .. }) => internal(&e),
+        | EngineError::UnknownStep { .. }
+        | EngineError::UserData(_)
+        | EngineError::NoPersonalization) => internal(&e),
     }
 }
 

@@ -19,7 +19,7 @@ use super::Appliance;
 use super::errors::{engine_err, internal, store_err, throttled_for};
 use crate::auth::{password, setup_code};
 use crate::blocking::run_blocking;
-use crate::engine::{probe, test_driver};
+use crate::engine::libvirt::{probe, test_driver};
 use crate::error_chain;
 use crate::store::audit::{self, Audit};
 use crate::store::{StoreError, hosts, settings, users};

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use app::model::{Accepted, InstanceStatus, NetworkZone, Principal, TaskKind};
 use app::org::Usage;
-use rand::Rng;
 use rusqlite::Connection;
 
 use super::runtime::Engine;
@@ -16,7 +15,7 @@ use super::seed::StaticAddressing;
 use super::steps::Step;
 use super::volumes;
 use super::{EngineError, Refusal};
-use crate::gateway::address;
+use crate::addressing::app_origins;
 use crate::stack::{Size, Stack};
 use crate::store::instances::{self, NewInstance};
 use crate::store::{StoreError, hosts, pool, quotas, settings, tasks, zones};
@@ -54,16 +53,6 @@ struct NewInstanceIdentity {
 /// Where an instance's NIC goes: a libvirt network or the outside bridge,
 /// and with the latter, the fixed address it took.
 type Wiring = (String, Option<StaticAddressing>);
-
-pub(super) fn random_mac() -> String {
-    let mut rng = rand::rng();
-    format!(
-        "52:54:00:{:02x}:{:02x}:{:02x}",
-        rng.random::<u8>(),
-        rng.random::<u8>(),
-        rng.random::<u8>()
-    )
-}
 
 /// What the plan takes of its owner's quotas.
 fn usage_of(plan: &DeployPlan) -> Usage {
@@ -120,6 +109,16 @@ fn app_port(tx: &Connection) -> Result<Result<Option<u16>, Refusal>, StoreError>
     }
 }
 
+/// What admitting a deploy came to, besides a store error.
+enum Admission {
+    /// The instance's and its deploy task's ids.
+    Admitted(i64, i64),
+    Refused(Refusal),
+    /// The stack's user-data template failed with the deploy's values:
+    /// not the store's fault, nor a refusal (nothing was written).
+    BadUserData(serde_yaml_ng::Error),
+}
+
 /// Records the instance and its deploy task; refusals commit an empty
 /// transaction: nothing was written.
 fn admit(
@@ -127,29 +126,30 @@ fn admit(
     stack: &Stack,
     who: &NewInstanceIdentity,
     plan: &DeployPlan,
-) -> Result<Result<(i64, i64), Refusal>, StoreError> {
+) -> Result<Admission, StoreError> {
     let wanted = usage_of(plan);
     if let Some(exceeded) = quotas::check_deploy(tx, who.owner_id, who.department_id, &wanted)? {
-        return Ok(Err(Refusal::Quota(exceeded)));
+        return Ok(Admission::Refused(Refusal::Quota(exceeded)));
     }
     let (network, fixed) = match wiring(tx, plan.zone, who.network.clone())? {
         Ok(wiring) => wiring,
-        Err(refused) => return Ok(Err(refused)),
+        Err(refused) => return Ok(Admission::Refused(refused)),
     };
     let app_port = match app_port(tx)? {
         Ok(port) => port,
-        Err(refused) => return Ok(Err(refused)),
+        Err(refused) => return Ok(Admission::Refused(refused)),
     };
     // The application learns where it is published (DokuWiki's baseurl);
     // empty while the portal's address is not known.
     let mut template = plan.template.clone();
     let public_url = settings::apps(tx)?
-        .and_then(|s| address::AppOrigins::of(&s)?.url(&plan.name, app_port))
+        .and_then(|s| app_origins::AppOrigins::of(&s)?.url(&plan.name, app_port))
         .unwrap_or_default();
     template.insert("public_url".into(), public_url);
-    let user_data = stack
-        .render_user_data(&template)
-        .map_err(|e| StoreError::Corrupt(format!("the stack's user-data: {e}")))?;
+    let user_data = match stack.render_user_data(&template) {
+        Ok(user_data) => user_data,
+        Err(e) => return Ok(Admission::BadUserData(e)),
+    };
     // A ready warm-pool member of this size on the same network is taken
     // here, in the transaction that records the instance: no member can
     // be claimed twice. Outside-zone deploys boot cold (the member's NIC
@@ -215,7 +215,7 @@ fn admit(
         instances::set_host(tx, id, Some(member.host_id))?;
         tasks::set_personalize(tx, task, &spec.input(&template, &plan.name))?;
     }
-    Ok(Ok((id, task)))
+    Ok(Admission::Admitted(id, task))
 }
 
 impl Engine {
@@ -240,7 +240,7 @@ impl Engine {
         let who = NewInstanceIdentity {
             volume_stem: volumes::stem(&self.appliance_id, &uuid),
             uuid,
-            mac: random_mac(),
+            mac: super::guest::random_mac(),
             owner_id: owner.user_id,
             department_id: owner.department_id,
             network,
@@ -252,8 +252,9 @@ impl Engine {
             .write(move |tx| admit(tx, &stack, &who, &plan))
             .await?;
         let (id, task_id) = match admitted {
-            Ok(ids) => ids,
-            Err(refusal) => return Ok(Err(refusal)),
+            Admission::Admitted(id, task_id) => (id, task_id),
+            Admission::Refused(refusal) => return Ok(Err(refusal)),
+            Admission::BadUserData(e) => return Err(EngineError::UserData(e)),
         };
         tokio::spawn(self.clone().run_task(task_id));
         Ok(Ok(Accepted { id, task_id }))

@@ -5,14 +5,14 @@
 
 use std::sync::Arc;
 
-use super::EngineError;
-use super::hypervisor::{Hypervisor, LibvirtHost};
-use super::test_driver::{self, TestDriverHost};
+use super::hypervisor::{HostError, Hypervisor};
+use super::libvirt::LibvirtHost;
+use super::libvirt::test_driver::{self, TestDriverHost};
 
 /// Opens connections to hosts.
 pub trait Connector: Send + Sync {
     /// A new connection to the host at `uri`; blocking.
-    fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, EngineError>;
+    fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, HostError>;
 }
 
 /// Connects through libvirt.
@@ -20,7 +20,7 @@ pub trait Connector: Send + Sync {
 pub struct LibvirtConnector;
 
 impl Connector for LibvirtConnector {
-    fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, EngineError> {
+    fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, HostError> {
         let host = LibvirtHost::connect(uri)?;
         Ok(match test_driver::is_test_driver(uri) {
             true => Arc::new(TestDriverHost::new(host)),

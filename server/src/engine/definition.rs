@@ -8,56 +8,31 @@ use app::model::{Acceleration, NetworkZone};
 
 use super::EngineError;
 use super::golden::GoldenVolumes;
-use super::seed::{self, Addressing, SeedContent, StaticAddressing};
+use super::guest::{Guest, Nic};
+use super::seed::{self, SeedContent};
 use super::xml::domain as dx;
 use super::xml::to_xml;
-use crate::store::StoreError;
-use crate::store::instances::InstanceRow;
 
 /// The user-data of a seed that carries none.
 pub const EMPTY_USER_DATA: &str = "#cloud-config\n{}\n";
 
-/// The instance's NoCloud seed with `user_data`, built in memory: the seed
+/// The guest's NoCloud seed with `user_data`, built in memory: the seed
 /// step writes it, and the health check writes it again without the
 /// user-data. Blocking work, for `run_blocking`.
-pub fn seed_image(inst: &InstanceRow, user_data: &str) -> Result<Vec<u8>, EngineError> {
-    let fixed = static_addressing(inst)?;
+pub fn seed_image(guest: &Guest, user_data: &str) -> Result<Vec<u8>, EngineError> {
     Ok(seed::build(&SeedContent {
-        instance_id: &inst.uuid,
-        hostname: &inst.name,
-        mac: &inst.mac,
-        addressing: addressing(fixed.as_ref()),
+        instance_id: &guest.uuid,
+        hostname: &guest.name,
+        mac: &guest.nic.mac,
+        addressing: guest.nic.addressing(),
         user_data,
     })?)
-}
-
-/// An outside instance's fixed address, from its record.
-pub fn static_addressing(inst: &InstanceRow) -> Result<Option<StaticAddressing>, EngineError> {
-    inst.static_network
-        .as_deref()
-        .map(|json| {
-            serde_json::from_str(json).map_err(|e| {
-                EngineError::Store(StoreError::Corrupt(format!(
-                    "static network of {}: {e}",
-                    inst.name
-                )))
-            })
-        })
-        .transpose()
-}
-
-/// How the seed tells the guest to find its address.
-pub fn addressing(fixed: Option<&StaticAddressing>) -> Addressing<'_> {
-    match fixed {
-        Some(f) => Addressing::Static(f),
-        None => Addressing::Dhcp,
-    }
 }
 
 /// Everything a domain definition is made from.
 pub struct DomainInputs<'a> {
     pub appliance: &'a str,
-    pub inst: &'a InstanceRow,
+    pub guest: &'a Guest,
     pub accel: Acceleration,
     pub golden: &'a GoldenVolumes,
     /// Paths of the overlay, the seed and the console log on the host.
@@ -71,13 +46,13 @@ pub struct DomainInputs<'a> {
 pub fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
     let DomainInputs {
         appliance,
-        inst,
+        guest,
         accel,
         golden,
         cmdline,
         ..
     } = *inputs;
-    let fixed_ip = static_addressing(inst)?.map(|f| f.address.to_string());
+    let fixed_ip = guest.nic.fixed.as_ref().map(|f| f.address.to_string());
     let kind = match accel {
         Acceleration::Kvm => "kvm",
         Acceleration::Tcg => "qemu",
@@ -85,25 +60,25 @@ pub fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
     };
     // Named by UUID alone: a running domain cannot be renamed, and a
     // warm-pool member becomes an instance of any name while it runs.
-    let name = format!("dpe-{}", inst.uuid);
+    let name = format!("dpe-{}", guest.uuid);
     let domain = dx::Domain {
         kind,
         name: &name,
-        uuid: &inst.uuid,
-        title: &inst.name,
+        uuid: &guest.uuid,
+        title: &guest.name,
         metadata: dx::Metadata {
             instance: dx::DpeInstance {
                 xmlns: dx::DPE_NS,
                 appliance,
-                id: &inst.uuid,
-                owner: &inst.owner,
+                id: &guest.uuid,
+                owner: guest.owner_name(),
             },
         },
         memory: dx::Memory {
             unit: "MiB",
-            value: inst.memory_mib,
+            value: guest.size.memory_mib,
         },
-        vcpu: inst.vcpus,
+        vcpu: guest.size.vcpus,
         os: dx::Os {
             kind: dx::OsType {
                 arch: "x86_64",
@@ -136,7 +111,7 @@ fn devices<'a>(inputs: &DomainInputs<'a>, fixed_ip: Option<&'a str>) -> dx::Devi
             disk(inputs.disk, "qcow2", "vda", false),
             disk(inputs.seed, "raw", "vdb", true),
         ],
-        interface: vec![interface(inputs.inst, fixed_ip)],
+        interface: vec![interface(&inputs.guest.nic, fixed_ip)],
         serial: dx::Serial {
             kind: "file",
             source: dx::SerialSource {
@@ -192,21 +167,21 @@ fn disk<'a>(
 /// The NIC: on the inside zone's libvirt network or the outside bridge,
 /// behind libvirt's `clean-traffic` filter (with the fixed address as its
 /// `IP` when there is one).
-fn interface<'a>(inst: &'a InstanceRow, fixed_ip: Option<&'a str>) -> dx::Interface<'a> {
+fn interface<'a>(nic: &'a Nic, fixed_ip: Option<&'a str>) -> dx::Interface<'a> {
     dx::Interface {
-        kind: match inst.zone {
+        kind: match nic.zone {
             NetworkZone::Inside => "network",
             NetworkZone::Outside => "bridge",
         },
-        mac: dx::Mac { address: &inst.mac },
-        source: match inst.zone {
+        mac: dx::Mac { address: &nic.mac },
+        source: match nic.zone {
             NetworkZone::Inside => dx::InterfaceSource {
-                network: Some(&inst.network),
+                network: Some(&nic.network),
                 bridge: None,
             },
             NetworkZone::Outside => dx::InterfaceSource {
                 network: None,
-                bridge: Some(&inst.network),
+                bridge: Some(&nic.network),
             },
         },
         model: dx::Model { kind: "virtio" },

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use app::model::{InstanceStatus, StepState, TaskKind};
 
 use super::EngineError;
+use super::guest::Guest;
 use super::runtime::Engine;
 use super::steps::Step;
-use crate::store::instances::{self, InstanceRow};
+use crate::store::instances;
 use crate::store::tasks::{self, TaskRow};
 
 impl Engine {
@@ -72,11 +73,11 @@ impl Engine {
     /// chosen afresh. Each part is idempotent, and the record changes in
     /// one transaction, so a crash anywhere leads here again or beyond.
     async fn go_cold(&self, task: &TaskRow, claim_at: usize) -> Result<(), EngineError> {
-        let Some(inst) = self.instance(task).await? else {
+        let Some((instance_id, guest)) = self.instance(task).await? else {
             return Ok(());
         };
-        self.unclaim(&inst).await?;
-        let (task_id, instance_id) = (task.id, inst.id);
+        self.unclaim(instance_id, &guest).await?;
+        let task_id = task.id;
         self.store
             .write(move |tx| {
                 tasks::set_step(tx, task_id, claim_at as i64, StepState::Undone)?;
@@ -192,16 +193,68 @@ impl Engine {
         Ok(())
     }
 
-    /// The task's instance, unless its record is gone.
-    pub(super) async fn instance(
-        &self,
-        task: &TaskRow,
-    ) -> Result<Option<InstanceRow>, EngineError> {
+    /// Runs one step of `task`. Every step is idempotent: a task resumed
+    /// after a crash runs its interrupted step again.
+    async fn do_step(&self, task: &TaskRow, step: Step) -> Result<(), EngineError> {
+        let Some((id, guest)) = self.instance(task).await? else {
+            // The record is gone: only a delete's last step can get here.
+            return Ok(());
+        };
+        let guest = &guest;
+        match step {
+            Step::Place => self.place(id, guest).await,
+            Step::Clone => self.clone_disk(guest).await,
+            Step::Seed => self.write_seed(guest, task.user_data.clone()).await,
+            Step::Define => self.define(guest).await,
+            Step::Start => self.start(guest).await,
+            Step::Shutdown => self.shutdown(guest).await,
+            Step::WaitOff => self.wait_off(guest).await,
+            Step::Reboot => self.reboot(guest).await,
+            Step::PowerOff => self.power_off(guest).await,
+            Step::Undefine => self.undefine(guest).await,
+            Step::DeleteVolumes => self.delete_volumes(guest).await,
+            Step::Forget => self.forget(id).await,
+            Step::Personalize => self.personalize(task, id, guest).await,
+        }?;
+        if step.changes_power() {
+            self.show_power(guest).await?;
+        }
+        Ok(())
+    }
+
+    /// Undoes one step of a failed deploy; steps that create nothing have
+    /// nothing to undo.
+    async fn undo(&self, task: &TaskRow, step: Step) -> Result<(), EngineError> {
+        let Some((id, guest)) = self.instance(task).await? else {
+            return Ok(());
+        };
+        let guest = &guest;
+        match step {
+            Step::Place => self.unplace(id).await,
+            Step::Clone => self.unclone_disk(guest).await,
+            Step::Seed => self.remove_seed(guest).await,
+            Step::Define => self.undefine(guest).await,
+            Step::Start => self.power_off(guest).await,
+            Step::Personalize => self.unclaim(id, guest).await,
+            Step::Shutdown
+            | Step::WaitOff
+            | Step::Reboot
+            | Step::PowerOff
+            | Step::Undefine
+            | Step::DeleteVolumes
+            | Step::Forget => Ok(()),
+        }
+    }
+
+    /// The task's instance id and guest, unless its record is gone.
+    async fn instance(&self, task: &TaskRow) -> Result<Option<(i64, Guest)>, EngineError> {
         let uuid = task.instance_uuid.clone();
-        Ok(self
+        let row = self
             .store
             .read(move |c| instances::by_uuid(c, &uuid))
-            .await?)
+            .await?;
+        row.map(|row| Ok((row.id, Guest::of_instance(&row)?)))
+            .transpose()
     }
 }
 
@@ -210,10 +263,65 @@ fn step_at(task: &TaskRow, pos: usize) -> Result<Step, EngineError> {
     task.steps
         .get(pos)
         .and_then(|row| Step::named(&row.name))
-        .ok_or_else(|| {
-            EngineError::Store(crate::store::StoreError::Corrupt(format!(
-                "task {} has no known step at {pos}",
-                task.id
-            )))
+        .ok_or(EngineError::UnknownStep {
+            task: task.id,
+            position: pos,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use app::model::TaskState;
+
+    use super::*;
+    use crate::store::tasks::StepRow;
+
+    fn task_with_steps(names: &[&str]) -> TaskRow {
+        TaskRow {
+            id: 9,
+            instance_id: Some(1),
+            instance_uuid: "u".into(),
+            owner_id: 1,
+            kind: TaskKind::Deploy,
+            state: TaskState::Running,
+            error: None,
+            user_data: None,
+            personalize: None,
+            created_ms: 0,
+            finished_ms: None,
+            steps: names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| StepRow {
+                    position: i as i64,
+                    name: (*name).into(),
+                    state: StepState::Pending,
+                    started_ms: None,
+                    finished_ms: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_step_the_engine_does_not_know_is_an_unknown_step_not_a_corrupt_store() {
+        let task = task_with_steps(&["place", "teleport"]);
+        assert_eq!(step_at(&task, 0).unwrap(), Step::Place);
+        let err = step_at(&task, 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EngineError::UnknownStep {
+                    task: 9,
+                    position: 1
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "task 9 has no known step at 1");
+        assert!(matches!(
+            step_at(&task, 2),
+            Err(EngineError::UnknownStep { position: 2, .. })
+        ));
+    }
 }

@@ -94,7 +94,7 @@ fn upload(
         bytes = len,
         "uploading a golden volume"
     );
-    host.upload_volume(pool, name, format, &mut reader, len)
+    Ok(host.upload_volume(pool, name, format, &mut reader, len)?)
 }
 
 /// Makes sure the host's pool holds the golden disk (and kernel, initrd).

@@ -11,24 +11,15 @@ use app::model::Health;
 
 use super::EngineError;
 use super::definition::{EMPTY_USER_DATA, seed_image};
+use super::guest::Tracked;
 use super::hypervisor::Hypervisor;
 use super::runtime::Engine;
 use super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
-use crate::store::instances::{self, InstanceRow};
+use crate::store::instances;
 
 /// The most of an answer that is read before the check gives up.
 const MAX_BODY: usize = 1 << 20;
-const TIMEOUT: Duration = Duration::from_secs(3);
-
-pub fn client() -> Result<reqwest::Client, EngineError> {
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| EngineError::Io(std::io::Error::other(e)))
-}
 
 /// Whether `url` answers 2xx with `expect` in the first MiB of its body.
 pub async fn answers(client: &reqwest::Client, url: &str, expect: &str) -> bool {
@@ -78,20 +69,25 @@ impl Engine {
     /// One check of a new instance; true when there is nothing more to
     /// follow (healthy, gone, or busy with another task).
     async fn check_new_instance(&self, id: i64) -> Result<bool, EngineError> {
-        let Some(inst) = self.store.read(move |c| instances::by_id(c, id)).await? else {
+        let Some(row) = self.store.read(move |c| instances::by_id(c, id)).await? else {
             return Ok(true);
         };
+        let inst = Tracked::of_instance(&row)?;
         if inst.status != app::model::InstanceStatus::Ready
             || inst.running_task.is_some()
             || inst.health == Health::Healthy
         {
             return Ok(true);
         }
-        let (host, _) = self.host_for(&inst).await?;
+        let (host, _) = self.host_for(&inst.guest).await?;
         let ip = match inst.ip.clone() {
             Some(ip) => ip,
             None => {
-                let (conn, network, mac) = (host.clone(), inst.network.clone(), inst.mac.clone());
+                let (conn, network, mac) = (
+                    host.clone(),
+                    inst.guest.nic.network.clone(),
+                    inst.guest.nic.mac.clone(),
+                );
                 let lease = run_blocking(move || {
                     let leases = conn.dhcp_leases(&network)?;
                     Ok::<_, EngineError>(leases.into_iter().find(|l| l.mac == mac))
@@ -123,7 +119,7 @@ impl Engine {
     /// rewrites the seed without the user-data (and so without secrets).
     pub(super) async fn check_health(
         &self,
-        inst: InstanceRow,
+        inst: Tracked,
         ip: String,
         host: Arc<dyn Hypervisor>,
     ) -> Result<(), EngineError> {
@@ -146,15 +142,16 @@ impl Engine {
     /// Rewrites the seed with empty user-data, once.
     async fn scrub_seed(
         &self,
-        inst: &InstanceRow,
+        inst: &Tracked,
         host: Arc<dyn Hypervisor>,
     ) -> Result<(), EngineError> {
-        let pool = self.config.pool.clone();
-        let seed_name = InstanceVolumes::of(&inst.volume_stem).seed;
-        let row = inst.clone();
+        let pool = self.config.storage_pool.clone();
+        let seed_name = InstanceVolumes::of(&inst.guest.volume_stem).seed;
+        let guest = inst.guest.clone();
         run_blocking(move || {
-            let bytes = seed_image(&row, EMPTY_USER_DATA)?;
-            host.overwrite_volume(&pool, &seed_name, &bytes)
+            let bytes = seed_image(&guest, EMPTY_USER_DATA)?;
+            host.overwrite_volume(&pool, &seed_name, &bytes)?;
+            Ok::<_, EngineError>(())
         })
         .await?;
         let id = inst.id;
@@ -162,7 +159,7 @@ impl Engine {
             .write(move |tx| instances::set_seed_scrubbed(tx, id))
             .await?;
         tracing::info!(
-            instance = inst.name,
+            instance = inst.guest.name,
             "healthy; the seed no longer holds user-data"
         );
         Ok(())
@@ -194,7 +191,7 @@ mod tests {
                 .route("/nothing", get(|| async { "" })),
         )
         .await;
-        let client = client().unwrap();
+        let client = super::super::health_client::client().unwrap();
         assert!(answers(&client, &format!("{base}/ok"), "DokuWiki").await);
         assert!(!answers(&client, &format!("{base}/big"), "DokuWiki").await);
         assert!(!answers(&client, &format!("{base}/moved"), "DokuWiki").await);

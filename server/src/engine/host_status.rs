@@ -8,11 +8,6 @@ use std::sync::Mutex;
 
 use app::model::{Acceleration, HostProbe};
 
-use super::probe;
-use super::runtime::Engine;
-use crate::blocking::run_blocking;
-use crate::store::hosts::HostRow;
-
 /// The last look at each host, by id.
 #[derive(Default)]
 pub struct HostStatuses(Mutex<HashMap<i64, HostProbe>>);
@@ -51,48 +46,8 @@ impl HostStatuses {
             })
     }
 
-    fn get(&self, host_id: i64) -> Option<HostProbe> {
+    pub(super) fn get(&self, host_id: i64) -> Option<HostProbe> {
         self.map().get(&host_id).cloned()
-    }
-}
-
-impl Engine {
-    /// Whether every known host emulates its guests (see
-    /// [`HostStatuses::all_emulated`]).
-    pub fn hosts_all_emulate(&self) -> bool {
-        self.host_statuses.all_emulated()
-    }
-
-    /// Looks at `host` through the pool's connection and records what it
-    /// saw; the connection when there is one.
-    pub(super) async fn look_at(
-        &self,
-        host: &HostRow,
-    ) -> Option<std::sync::Arc<dyn super::hypervisor::Hypervisor>> {
-        let (probe, conn) = match self.connect(host.id).await {
-            Ok(conn) => {
-                let facts = conn.clone();
-                match run_blocking(move || facts.facts()).await {
-                    Ok(probe) => (probe, Some(conn)),
-                    Err(e) => (probe::disconnected(&host.uri, &e), None),
-                }
-            }
-            Err(e) => (probe::disconnected(&host.uri, &e), None),
-        };
-        self.host_statuses.record(host.id, probe);
-        conn
-    }
-
-    /// `host` as last seen; before anyone has looked, "not checked yet".
-    pub fn host_probe(&self, host: &HostRow) -> HostProbe {
-        self.host_statuses.get(host.id).unwrap_or_else(|| {
-            HostProbe::without_facts(
-                host.uri.clone(),
-                false,
-                true,
-                Some("not checked yet".into()),
-            )
-        })
     }
 }
 

@@ -126,7 +126,8 @@ impl HostPool {
             }
             Err(err) => {
                 slot.failures = slot.failures.saturating_add(1);
-                slot.starting = !slot.ever_connected && super::probe::is_starting(&uri, &err);
+                slot.starting =
+                    !slot.ever_connected && super::libvirt::probe::is_starting(&uri, &err);
                 let backoff = if slot.starting {
                     STARTING_RETRY
                 } else {
@@ -134,7 +135,7 @@ impl HostPool {
                 };
                 slot.retry_at = Instant::now() + backoff;
                 slot.last_error = Some(crate::error_chain(&err));
-                Err(err)
+                Err(err.into())
             }
         }
     }

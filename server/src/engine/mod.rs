@@ -1,70 +1,57 @@
 //! The provisioning engine: talks to libvirt hosts. Its rooms, from the
-//! top: `runtime` (the `Engine` and how it starts), `admission` (deploys
-//! and actions become tasks), `driver` (runs a task's steps, rolls back),
-//! `steps` (each step and its undo), `placement`, `reconcile` and `health`;
-//! below them `definition` (an instance's domain XML), `volumes` (volume
-//! names), `golden`, `seed`, `hosts` (connections, opened by a `connector`),
-//! `hypervisor` (libvirt; `test_driver` for libvirt's test driver) and `xml`.
+//! top (each file imports only files below it):
+//! - `background` starts what runs on its own: cut-off tasks resumed, the
+//!   reconcile loop, the warm pool's tending.
+//! - `admission` (deploys and actions become tasks), `driver` (runs a
+//!   task's steps, rolls back), `reconcile` and `health` (libvirt is the
+//!   truth for power state), `warm/` (the warm pool: guests booted ahead
+//!   of time that a deploy claims).
+//! - `steps/` (each step on a guest and its undo) and `placement`.
+//! - `runtime`: the `Engine` itself and its fields, whose types come from
+//!   the leaf files `host_status`, `warm/work`, `health_client`.
+//! - `guest` (what a step works on, built from an instance's or a warm
+//!   pool member's record), `definition` (a guest's domain XML), `seed`
+//!   (cloud-init), `volumes` (names), `golden`, `hosts` (connections,
+//!   opened by a `connector`), `hypervisor` (the host trait and its
+//!   `HostError`), `libvirt/` (its implementation) and `xml`.
 
-mod admission;
-pub mod capabilities;
+pub mod admission;
+mod background;
 pub mod connector;
 mod definition;
 mod driver;
 pub mod golden;
+mod guest;
 mod health;
+mod health_client;
 mod host_status;
 pub mod hosts;
 pub mod hypervisor;
-mod leases;
+pub mod libvirt;
 mod placement;
-mod pool;
-pub mod probe;
 mod reconcile;
 pub mod runtime;
 pub mod seed;
 mod steps;
-pub mod test_driver;
 mod volumes;
+mod warm;
 pub mod xml;
 
-/// Stops libvirt from printing every error to stderr itself: dpe reports
-/// them through its own errors, once.
-pub fn quiet_libvirt() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(virt::error::clear_error_callback);
-}
+use self::hypervisor::HostError;
 
-/// Errors from a libvirt host, with libvirt's own message as the source.
+/// What the engine's work fails with. Each variant means one thing; a
+/// host's own failures are a [`HostError`] inside [`EngineError::Host`].
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("cannot connect to {uri}")]
-    Connect {
-        uri: String,
-        #[source]
-        source: virt::error::Error,
-    },
-    #[error("libvirt call {call} failed on {uri}")]
-    Libvirt {
-        uri: String,
-        call: &'static str,
-        #[source]
-        source: virt::error::Error,
-    },
-    #[error("cannot read the capabilities of {uri}")]
-    Capabilities {
-        uri: String,
-        #[source]
-        source: quick_xml::DeError,
-    },
-    #[error("{uri} did not answer within {seconds} s")]
-    Timeout { uri: String, seconds: u64 },
-    #[error("cannot write libvirt XML")]
+    /// A call on a host failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A domain definition could not be written.
+    #[error("cannot write the domain XML")]
     Xml(#[source] quick_xml::SeError),
-    #[error("I/O error")]
-    Io(#[source] std::io::Error),
-    #[error("no domain {0}")]
-    NoDomain(String),
+    /// The health checks' HTTP client could not be built.
+    #[error("cannot build the health check's HTTP client")]
+    HttpClient(#[source] reqwest::Error),
     /// A volume a step needs is not in the pool.
     #[error("no volume {0}")]
     VolumeMissing(String),
@@ -87,9 +74,6 @@ pub enum EngineError {
     },
     #[error("store error")]
     Store(#[from] crate::store::StoreError),
-    /// The guest agent answered what dpe cannot read.
-    #[error("unexpected guest agent answer: {0}")]
-    GuestReply(String),
     /// A command run in the guest failed.
     #[error("{command} in the guest exited with {code}: {stderr}")]
     GuestCommand {
@@ -101,12 +85,18 @@ pub enum EngineError {
     /// which it cannot tell how far it got.
     #[error("the claim of a warm-pool member was interrupted")]
     ClaimInterrupted,
-    #[error("the host's storage pool {pool} keeps its volumes in {path}, not {wanted}")]
-    PoolElsewhere {
-        pool: String,
-        path: String,
-        wanted: String,
-    },
+    /// A task's record names a step this engine does not know (a newer
+    /// dpe wrote it, or the record was edited).
+    #[error("task {task} has no known step at {position}")]
+    UnknownStep { task: i64, position: usize },
+    /// The stack's user-data template cannot be rendered with a deploy's
+    /// values.
+    #[error("cannot render the stack's user-data")]
+    UserData(#[source] serde_yaml_ng::Error),
+    /// The warm pool was asked to boot or personalize a guest, but the
+    /// stack has no personalization (its manifest changed under it).
+    #[error("the application stack has no personalization")]
+    NoPersonalization,
 }
 
 /// Why a deploy is refused: the appliance's rules said no, nothing failed.
@@ -136,26 +126,22 @@ impl EngineError {
     /// whole chain goes to the log.
     pub fn for_users(&self) -> String {
         match self {
-            EngineError::Connect { .. } => "the host cannot be reached".into(),
-            EngineError::Libvirt { call, .. } => format!("the host failed a step ({call})"),
-            EngineError::Capabilities { .. } => "the host's capabilities cannot be read".into(),
-            EngineError::Timeout { seconds, .. } => {
-                format!("the host did not answer within {seconds} s")
-            }
-            EngineError::Xml(_) | EngineError::Io(_) | EngineError::Store(_) => {
+            EngineError::Host(e) => e.for_users(),
+            EngineError::Xml(_)
+            | EngineError::HttpClient(_)
+            | EngineError::Store(_)
+            | EngineError::UnknownStep { .. }
+            | EngineError::UserData(_) => {
                 "an internal error; the details are in the server log".into()
             }
-            EngineError::NoDomain(_) => "the instance's virtual machine is missing".into(),
             EngineError::VolumeMissing(_) => "a volume of the instance is missing".into(),
             EngineError::NotPlaced(_) => "the instance is not placed on a host".into(),
             EngineError::Seed(_) => "the instance's cloud-init seed cannot be built".into(),
             EngineError::Image { .. } => "the application's image cannot be read".into(),
-            EngineError::GuestReply(_) | EngineError::GuestCommand { .. } => {
-                "the guest did not accept its configuration".into()
-            }
+            EngineError::GuestCommand { .. } => "the guest did not accept its configuration".into(),
             EngineError::ClaimInterrupted => "the deploy was interrupted".into(),
-            EngineError::PoolElsewhere { .. } => {
-                "the host's storage pool is set up elsewhere; an admin must fix the host".into()
+            EngineError::NoPersonalization => {
+                "the application cannot be deployed from the warm pool".into()
             }
             e @ (EngineError::HostDown(_)
             | EngineError::HostStarting(_)
@@ -171,20 +157,22 @@ mod tests {
     #[test]
     fn what_users_see_of_a_failure_names_no_uri_path_or_libvirt_words() {
         let failures = [
-            EngineError::Timeout {
+            EngineError::Host(HostError::Timeout {
                 uri: "qemu+ssh://root@10.0.0.5/system".into(),
                 seconds: 10,
-            },
+            }),
             EngineError::Image {
                 path: "/var/lib/dpe/images/secret/disk.qcow2".into(),
                 source: std::io::Error::other("permission denied on /etc/shadow"),
             },
-            EngineError::PoolElsewhere {
+            EngineError::Host(HostError::PoolElsewhere {
                 pool: "dpe".into(),
                 path: "/srv/pool".into(),
                 wanted: "/var/lib/dpe/storage".into(),
-            },
-            EngineError::Io(std::io::Error::other("/root/.ssh/id_rsa")),
+            }),
+            EngineError::Host(HostError::Upload(std::io::Error::other(
+                "/root/.ssh/id_rsa",
+            ))),
         ];
         for e in failures {
             let shown = e.for_users();
@@ -209,5 +197,44 @@ mod tests {
             "instance wiki is not placed on a host"
         );
         assert!(!unplaced.for_users().contains("host ("));
+    }
+
+    #[test]
+    fn failures_that_are_no_host_or_store_fault_say_what_they_are() {
+        let no_personalization = EngineError::NoPersonalization;
+        assert_eq!(
+            no_personalization.to_string(),
+            "the application stack has no personalization"
+        );
+        assert_ne!(
+            no_personalization.for_users(),
+            EngineError::ClaimInterrupted.for_users()
+        );
+        let bad_yaml = serde_yaml_ng::from_str::<serde_yaml_ng::Value>("a: [").unwrap_err();
+        let user_data = EngineError::UserData(bad_yaml);
+        assert_eq!(user_data.to_string(), "cannot render the stack's user-data");
+        assert!(std::error::Error::source(&user_data).is_some());
+        let unknown = EngineError::UnknownStep {
+            task: 4,
+            position: 2,
+        };
+        assert!(!matches!(unknown, EngineError::Store(_)));
+        for e in [user_data, unknown] {
+            assert_eq!(
+                e.for_users(),
+                "an internal error; the details are in the server log"
+            );
+        }
+    }
+
+    #[test]
+    fn a_host_error_reads_as_itself_inside_an_engine_error() {
+        let host = HostError::NoDomain("dpe-1".into());
+        let engine = EngineError::from(host);
+        assert_eq!(engine.to_string(), "no domain dpe-1");
+        assert_eq!(
+            engine.for_users(),
+            "the instance's virtual machine is missing"
+        );
     }
 }

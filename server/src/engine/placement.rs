@@ -4,11 +4,12 @@
 //! cannot overcommit) and records the choice. Its undo forgets it.
 
 use super::EngineError;
+use super::guest::Guest;
 use super::hypervisor::Capacity;
 use super::runtime::Engine;
 use crate::blocking::run_blocking;
 use crate::store::hosts;
-use crate::store::instances::{self, InstanceRow};
+use crate::store::instances;
 
 /// Guests get up to this many vCPUs per host CPU.
 const VCPU_OVERCOMMIT: u64 = 4;
@@ -62,29 +63,27 @@ pub fn choose_host(hosts: &[HostRoom], wanted: Request) -> Result<i64, NoRoom> {
 
 impl Engine {
     /// The place step: chooses a host unless one was chosen already.
-    pub(super) async fn place(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        if inst.host_id.is_some() {
+    pub(super) async fn place(&self, instance_id: i64, guest: &Guest) -> Result<(), EngineError> {
+        if guest.host_id.is_some() {
             return Ok(());
         }
         let _one_at_a_time = self.placement.lock().await;
         let rooms = self.host_rooms().await?;
         let wanted = Request {
-            vcpus: inst.vcpus,
-            memory_mib: inst.memory_mib,
+            vcpus: guest.size.vcpus,
+            memory_mib: guest.size.memory_mib,
         };
         let host_id = choose_host(&rooms, wanted)?;
-        let id = inst.id;
         self.store
-            .write(move |tx| instances::set_host(tx, id, Some(host_id)))
+            .write(move |tx| instances::set_host(tx, instance_id, Some(host_id)))
             .await?;
         Ok(())
     }
 
     /// Undoes the place step.
-    pub(super) async fn unplace(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        let id = inst.id;
+    pub(super) async fn unplace(&self, instance_id: i64) -> Result<(), EngineError> {
         self.store
-            .write(move |tx| instances::set_host(tx, id, None))
+            .write(move |tx| instances::set_host(tx, instance_id, None))
             .await?;
         Ok(())
     }

@@ -6,15 +6,17 @@
 
 use std::sync::Arc;
 
-use app::model::{Health, InstanceStatus, Power};
+use app::model::{Health, HostProbe, InstanceStatus, Power};
 
 use super::EngineError;
+use super::guest::Tracked;
 use super::hypervisor::{DpeDomain, Hypervisor, Lease};
+use super::libvirt::probe;
 use super::runtime::Engine;
 use super::volumes;
 use crate::blocking::run_blocking;
 use crate::store::hosts::HostRow;
-use crate::store::instances::{self, InstanceRow, OnRecord};
+use crate::store::instances::{self, OnRecord};
 
 /// What one host holds of dpe's, listed in one go.
 struct Listing {
@@ -42,10 +44,22 @@ impl Engine {
         conn: Arc<dyn Hypervisor>,
     ) -> Result<(), EngineError> {
         let host_id = h.id;
-        let on_host = self
+        let rows = self
             .store
             .read(move |c| instances::on_host(c, host_id))
             .await?;
+        // One unreadable record must not stop the pass for the others.
+        let on_host: Vec<Tracked> = rows
+            .iter()
+            .filter_map(|row| match Tracked::of_instance(row) {
+                Ok(tracked) => Some(tracked),
+                Err(e) => {
+                    tracing::warn!(instance = row.name, error = %crate::error_chain(&e),
+                        "not observed");
+                    None
+                }
+            })
+            .collect();
         let listing = self.list_host(h, conn.clone()).await?;
         // Read after listing the host, never before: a deploy records
         // its instance before it makes a volume or a domain, so
@@ -60,7 +74,7 @@ impl Engine {
         h: &HostRow,
         conn: Arc<dyn Hypervisor>,
     ) -> Result<Listing, EngineError> {
-        let (network, pool) = (h.network.clone(), self.config.pool.clone());
+        let (network, pool) = (h.network.clone(), self.config.storage_pool.clone());
         run_blocking(move || {
             Ok(Listing {
                 domains: conn.dpe_domains()?,
@@ -75,7 +89,7 @@ impl Engine {
     /// the health of the ready ones (all of a host's checks at once).
     async fn observe(
         &self,
-        on_host: &[InstanceRow],
+        on_host: &[Tracked],
         listing: &Listing,
         conn: &Arc<dyn Hypervisor>,
     ) -> Result<(), EngineError> {
@@ -87,12 +101,12 @@ impl Engine {
             let power = listing
                 .domains
                 .iter()
-                .find(|d| d.instance_uuid == inst.uuid)
+                .find(|d| d.instance_uuid == inst.guest.uuid)
                 .map_or(Power::ShutOff, |d| d.power);
             let ip = listing
                 .leases
                 .iter()
-                .find(|l| l.mac == inst.mac)
+                .find(|l| l.mac == inst.guest.nic.mac)
                 .map(|l| l.ip.clone());
             let (id, lease) = (inst.id, ip.clone());
             self.store
@@ -148,7 +162,7 @@ impl Engine {
         if orphan_domains.is_empty() && orphan_volumes.is_empty() {
             return Ok(());
         }
-        let pool = self.config.pool.clone();
+        let pool = self.config.storage_pool.clone();
         let cleaned = run_blocking(move || {
             let mut cleaned = Vec::new();
             for d in orphan_domains {
@@ -171,5 +185,45 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .extend(cleaned);
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Whether every known host emulates its guests (see
+    /// [`HostStatuses::all_emulated`]).
+    pub fn hosts_all_emulate(&self) -> bool {
+        self.host_statuses.all_emulated()
+    }
+
+    /// Looks at `host` through the pool's connection and records what it
+    /// saw; the connection when there is one.
+    pub(super) async fn look_at(&self, host: &HostRow) -> Option<Arc<dyn Hypervisor>> {
+        let (probe, conn) = match self.connect(host.id).await {
+            Ok(conn) => {
+                let facts = conn.clone();
+                match run_blocking(move || facts.facts()).await {
+                    Ok(probe) => (probe, Some(conn)),
+                    Err(e) => (probe::disconnected(&host.uri, &e, false), None),
+                }
+            }
+            Err(e) => {
+                let starting = matches!(e, EngineError::HostStarting(_));
+                (probe::disconnected(&host.uri, &e, starting), None)
+            }
+        };
+        self.host_statuses.record(host.id, probe);
+        conn
+    }
+
+    /// `host` as last seen; before anyone has looked, "not checked yet".
+    pub fn host_probe(&self, host: &HostRow) -> HostProbe {
+        self.host_statuses.get(host.id).unwrap_or_else(|| {
+            HostProbe::without_facts(
+                host.uri.clone(),
+                false,
+                true,
+                Some("not checked yet".into()),
+            )
+        })
     }
 }

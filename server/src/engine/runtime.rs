@@ -1,9 +1,11 @@
-//! The engine itself: what it holds and how it starts. It accepts deploys
-//! and actions as persisted tasks (`admission`), runs their steps (`driver`,
-//! `steps`), places instances (`placement`), and reconciles the store with
-//! libvirt, which is the truth for power state (`reconcile`, `health`).
-//! Each of those rooms adds an `impl Engine` block of its own; the fields
-//! stay private to the engine.
+//! The engine itself: what it holds. It accepts deploys and actions as
+//! persisted tasks (`admission`), runs their steps (`driver`, `steps`),
+//! places instances (`placement`), and reconciles the store with libvirt,
+//! which is the truth for power state (`reconcile`, `health`); what runs
+//! on its own starts in `background`. Each of those rooms adds an
+//! `impl Engine` block of its own; the fields stay private to the engine,
+//! and their types come from leaf files, so that this file imports none
+//! of the rooms that use it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,16 +19,15 @@ use super::host_status::HostStatuses;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
 use super::volumes;
+use super::warm::work::PoolWork;
 use crate::blocking::run_blocking;
 use crate::stack::Stack;
-use crate::store::{Store, hosts, settings, tasks};
-
-pub use super::admission::DeployPlan;
+use crate::store::{Store, hosts, settings};
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// The libvirt storage pool dpe manages on every host.
-    pub pool: String,
+    pub storage_pool: String,
     /// How long a guest may take to power off after the ACPI button.
     pub shutdown_timeout: Duration,
     pub reconcile_interval: Duration,
@@ -35,7 +36,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            pool: "dpe".into(),
+            storage_pool: "dpe".into(),
             shutdown_timeout: Duration::from_secs(60),
             reconcile_interval: Duration::from_secs(3),
         }
@@ -61,7 +62,7 @@ pub struct Engine {
     pub(super) host_statuses: HostStatuses,
     pub(super) http: reqwest::Client,
     /// The warm pool's builds and recyclings in flight.
-    pub(super) pool_work: super::pool::PoolWork,
+    pub(super) pool_work: PoolWork,
     /// Wakes the reconciler before its next tick: a deploy that just
     /// finished is health-checked at once, not up to a pass later (a warm
     /// deploy's application answers within seconds).
@@ -99,7 +100,7 @@ impl Engine {
             events: broadcast::channel(1024).0,
             orphans: Mutex::new(Vec::new()),
             host_statuses: HostStatuses::default(),
-            http: super::health::client()?,
+            http: super::health_client::client()?,
             pool_work: Default::default(),
             reconcile_now: Arc::new(tokio::sync::Notify::new()),
         });
@@ -133,39 +134,6 @@ impl Engine {
     pub fn forget_host(&self, host_id: i64) {
         self.hosts.forget(host_id);
         self.host_statuses.forget(host_id);
-    }
-
-    /// Resumes cut-off tasks and starts the reconcile loop.
-    pub async fn start_background(self: &Arc<Self>) -> Result<(), EngineError> {
-        for task_id in self.store.read(tasks::running).await? {
-            tracing::info!(task_id, "resuming a task cut off by a restart");
-            tokio::spawn(self.clone().run_task(task_id));
-        }
-        let engine = Arc::downgrade(self);
-        let bell = self.reconcile_now.clone();
-        let interval = self.config.reconcile_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                // Only the bell is held while waiting, never the engine: a
-                // dropped engine ends this loop at its next wake.
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = bell.notified() => {}
-                }
-                let Some(engine) = engine.upgrade() else {
-                    break;
-                };
-                if let Err(e) = engine.reconcile_once().await {
-                    tracing::warn!(error = %crate::error_chain(&e), "reconcile failed");
-                }
-                if let Err(e) = engine.tend_pool().await {
-                    tracing::warn!(error = %crate::error_chain(&e), "tending the warm pool failed");
-                }
-            }
-        });
-        Ok(())
     }
 
     /// Task ids whose state changed: for live progress.

@@ -9,9 +9,8 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use app::model::{Acceleration, HostProbe, Power};
-use server::engine::EngineError;
 use server::engine::connector::Connector;
-use server::engine::hypervisor::{Capacity, DpeDomain, GuestExit, Hypervisor, Lease};
+use server::engine::hypervisor::{Capacity, DpeDomain, GuestExit, HostError, Hypervisor, Lease};
 
 /// The UUID of the foreign domain every fake host starts with (as the
 /// test driver's own domain `test`): it carries no dpe metadata.
@@ -142,7 +141,7 @@ impl FakeHost {
     }
 
     /// Fails this call if a test asked for it, as libvirt would.
-    fn call(&self, call: &'static str, argument: &str) -> Result<(), EngineError> {
+    fn call(&self, call: &'static str, argument: &str) -> Result<(), HostError> {
         let mut state = self.state();
         *state.calls.entry(call).or_default() += 1;
         let Some(pos) = state
@@ -156,15 +155,15 @@ impl FakeHost {
         Err(self.libvirt_error(call))
     }
 
-    fn libvirt_error(&self, call: &'static str) -> EngineError {
-        EngineError::Libvirt {
+    fn libvirt_error(&self, call: &'static str) -> HostError {
+        HostError::Libvirt {
             uri: self.uri.clone(),
             call,
             source: virt::error::Error::last_error(),
         }
     }
 
-    fn pool_dir(&self, pool: &str, call: &'static str) -> Result<String, EngineError> {
+    fn pool_dir(&self, pool: &str, call: &'static str) -> Result<String, HostError> {
         self.state()
             .pools
             .get(pool)
@@ -172,7 +171,7 @@ impl FakeHost {
             .ok_or_else(|| self.libvirt_error(call))
     }
 
-    fn create(&self, pool: &str, name: &str, len: u64) -> Result<String, EngineError> {
+    fn create(&self, pool: &str, name: &str, len: u64) -> Result<String, HostError> {
         let dir = self.pool_dir(pool, "volume create")?;
         let key = (pool.to_owned(), name.to_owned());
         let mut state = self.state();
@@ -183,13 +182,13 @@ impl FakeHost {
         Ok(format!("{dir}/{name}"))
     }
 
-    fn set_power(&self, uuid: &str, power: Power) -> Result<(), EngineError> {
+    fn set_power(&self, uuid: &str, power: Power) -> Result<(), HostError> {
         match self.state().domains.get_mut(uuid) {
             Some(d) => {
                 d.power = power;
                 Ok(())
             }
-            None => Err(EngineError::NoDomain(uuid.to_owned())),
+            None => Err(HostError::NoDomain(uuid.to_owned())),
         }
     }
 }
@@ -201,11 +200,11 @@ impl Hypervisor for FakeHost {
     fn is_alive(&self) -> bool {
         true
     }
-    fn acceleration(&self) -> Result<Acceleration, EngineError> {
+    fn acceleration(&self) -> Result<Acceleration, HostError> {
         self.call("acceleration", "")?;
         Ok(Acceleration::Test)
     }
-    fn facts(&self) -> Result<HostProbe, EngineError> {
+    fn facts(&self) -> Result<HostProbe, HostError> {
         self.call("facts", "")?;
         Ok(HostProbe {
             starting: false,
@@ -221,11 +220,11 @@ impl Hypervisor for FakeHost {
             error: None,
         })
     }
-    fn capacity(&self) -> Result<Capacity, EngineError> {
+    fn capacity(&self) -> Result<Capacity, HostError> {
         self.call("capacity", "")?;
         Ok(CAPACITY)
     }
-    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), EngineError> {
+    fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), HostError> {
         self.call("ensure_pool", pool)?;
         let mut state = self.state();
         let path = state
@@ -233,7 +232,7 @@ impl Hypervisor for FakeHost {
             .entry(pool.to_owned())
             .or_insert_with(|| dir.to_owned());
         if path.trim_end_matches('/') != dir.trim_end_matches('/') {
-            return Err(EngineError::PoolElsewhere {
+            return Err(HostError::PoolElsewhere {
                 pool: pool.to_owned(),
                 path: path.clone(),
                 wanted: dir.to_owned(),
@@ -241,14 +240,14 @@ impl Hypervisor for FakeHost {
         }
         Ok(())
     }
-    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, EngineError> {
+    fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, HostError> {
         self.call("volume_path", name)?;
         let dir = self.pool_dir(pool, "storage pool lookup")?;
         let key = (pool.to_owned(), name.to_owned());
         let there = self.state().volumes.contains_key(&key);
         Ok(there.then(|| format!("{dir}/{name}")))
     }
-    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, EngineError> {
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, HostError> {
         self.call("list_volumes", pool)?;
         self.pool_dir(pool, "storage pool lookup")?;
         let state = self.state();
@@ -262,15 +261,15 @@ impl Hypervisor for FakeHost {
         _format: &'static str,
         data: &mut dyn Read,
         len: u64,
-    ) -> Result<String, EngineError> {
+    ) -> Result<String, HostError> {
         self.call("upload_volume", name)?;
         let mut content = Vec::new();
         data.take(len)
             .read_to_end(&mut content)
-            .map_err(EngineError::Io)?;
+            .map_err(HostError::Upload)?;
         self.create(pool, name, len)
     }
-    fn overwrite_volume(&self, pool: &str, name: &str, _data: &[u8]) -> Result<(), EngineError> {
+    fn overwrite_volume(&self, pool: &str, name: &str, _data: &[u8]) -> Result<(), HostError> {
         self.call("overwrite_volume", name)?;
         match self.volume_path(pool, name)? {
             Some(_) => Ok(()),
@@ -284,17 +283,17 @@ impl Hypervisor for FakeHost {
         capacity_bytes: u64,
         _backing_path: &str,
         _backing_format: &'static str,
-    ) -> Result<String, EngineError> {
+    ) -> Result<String, HostError> {
         self.call("create_overlay", name)?;
         self.create(pool, name, capacity_bytes)
     }
-    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), EngineError> {
+    fn delete_volume(&self, pool: &str, name: &str) -> Result<(), HostError> {
         self.call("delete_volume", name)?;
         let key = (pool.to_owned(), name.to_owned());
         self.state().volumes.remove(&key);
         Ok(())
     }
-    fn define_domain(&self, xml: &str) -> Result<(), EngineError> {
+    fn define_domain(&self, xml: &str) -> Result<(), HostError> {
         self.call("define_domain", xml)?;
         let uuid =
             element(xml, "<uuid>", "</uuid>").ok_or_else(|| self.libvirt_error("domain define"))?;
@@ -313,35 +312,35 @@ impl Hypervisor for FakeHost {
         state.domains.insert(uuid.to_owned(), domain);
         Ok(())
     }
-    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, EngineError> {
+    fn domain_power(&self, uuid: &str) -> Result<Option<Power>, HostError> {
         self.call("domain_power", uuid)?;
         Ok(self.state().domains.get(uuid).map(|d| d.power))
     }
-    fn start_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn start_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.call("start_domain", uuid)?;
         self.set_power(uuid, Power::Running)
     }
-    fn shutdown_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn shutdown_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.call("shutdown_domain", uuid)?;
         self.set_power(uuid, Power::ShutOff)
     }
-    fn reboot_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn reboot_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.call("reboot_domain", uuid)?;
         self.set_power(uuid, Power::Running)
     }
-    fn destroy_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn destroy_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.call("destroy_domain", uuid)?;
         if let Some(d) = self.state().domains.get_mut(uuid) {
             d.power = Power::ShutOff;
         }
         Ok(())
     }
-    fn undefine_domain(&self, uuid: &str) -> Result<(), EngineError> {
+    fn undefine_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.call("undefine_domain", uuid)?;
         self.state().domains.remove(uuid);
         Ok(())
     }
-    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, EngineError> {
+    fn dpe_domains(&self) -> Result<Vec<DpeDomain>, HostError> {
         self.call("dpe_domains", "")?;
         let state = self.state();
         let ours = state.domains.iter().filter_map(|(uuid, d)| {
@@ -356,7 +355,7 @@ impl Hypervisor for FakeHost {
         });
         Ok(ours.collect())
     }
-    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, EngineError> {
+    fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, HostError> {
         self.call("dhcp_leases", network)?;
         let state = self.state();
         let Some(ip) = state.lease_ip.clone() else {
@@ -381,12 +380,12 @@ impl Hypervisor for FakeHost {
         argv: &[String],
         stdin: &[u8],
         _timeout: std::time::Duration,
-    ) -> Result<GuestExit, EngineError> {
+    ) -> Result<GuestExit, HostError> {
         self.call("guest_exec", uuid)?;
         let mut state = self.state();
         match state.domains.get(uuid).map(|d| d.power) {
             Some(Power::Running) => {}
-            Some(_) | None => return Err(EngineError::GuestReply("no agent".into())),
+            Some(_) | None => return Err(HostError::GuestReply("no agent".into())),
         }
         state.guest_runs.push((
             uuid.to_owned(),
@@ -398,11 +397,11 @@ impl Hypervisor for FakeHost {
             stderr: String::new(),
         })
     }
-    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), EngineError> {
+    fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.call("relabel_domain", uuid)?;
         let mut state = self.state();
         if !state.domains.contains_key(uuid) {
-            return Err(EngineError::NoDomain(uuid.to_owned()));
+            return Err(HostError::NoDomain(uuid.to_owned()));
         }
         assert!(
             metadata.contains(uuid),
@@ -432,7 +431,7 @@ impl FakeConnector {
 }
 
 impl Connector for FakeConnector {
-    fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, EngineError> {
+    fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, HostError> {
         Ok(self.host(uri))
     }
 }

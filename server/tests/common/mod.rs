@@ -268,7 +268,7 @@ impl TestApp {
         format!("http://{}", self.addr)
     }
 
-    pub fn pool(&self) -> String {
+    pub fn storage_pool(&self) -> String {
         self.appliance.config.storage_pool.clone()
     }
 

@@ -26,7 +26,7 @@ async fn leftovers(app: &TestApp, uuid: &str) -> (bool, Vec<String>) {
     let engine = app.appliance.engine.clone();
     let host = engine.connect(1).await.unwrap();
     let uuid = uuid.to_owned();
-    let pool = app.pool();
+    let pool = app.storage_pool();
     tokio::task::spawn_blocking(move || {
         let domain = host.domain_power(&uuid).unwrap().is_some();
         let volumes = host
@@ -332,7 +332,7 @@ async fn the_reconciler_removes_orphans_and_never_touches_foreign_domains() {
     );
     let h = host.clone();
     let orphan_stem = app.volume_stem(orphan_uuid);
-    let (pool, pool2) = (app.pool(), app.pool());
+    let (pool, pool2) = (app.storage_pool(), app.storage_pool());
     let storage = app.data_path().join("storage").display().to_string();
     tokio::task::spawn_blocking(move || {
         h.define_domain(&xml).unwrap();

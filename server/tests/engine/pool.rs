@@ -349,7 +349,7 @@ async fn a_new_golden_image_recycles_the_old_members() {
             !host.dpe_uuids().contains(uuid),
             "the old member's guest is gone"
         );
-        let volumes = host.list_volumes(&app.pool()).unwrap();
+        let volumes = host.list_volumes(&app.storage_pool()).unwrap();
         assert!(
             volumes.iter().all(|v| !v.contains(uuid.as_str())),
             "{volumes:?}"
@@ -383,7 +383,7 @@ async fn removing_a_host_destroys_its_members_first() {
     let (status, body) = admin.delete("/api/v1/hosts/1").await;
     assert_eq!(status, 204, "{body}");
     assert!(!host.dpe_uuids().contains(&member), "its guest is gone");
-    let volumes = host.list_volumes(&app.pool()).unwrap();
+    let volumes = host.list_volumes(&app.storage_pool()).unwrap();
     assert!(
         volumes.iter().all(|v| !v.contains(member.as_str())),
         "{volumes:?}"

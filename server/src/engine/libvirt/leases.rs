@@ -8,7 +8,6 @@ use virt::network::Network;
 
 use crate::engine::hypervisor::Lease;
 
-
 fn text(ptr: *const std::os::raw::c_char) -> String {
     if ptr.is_null() {
         return String::new();

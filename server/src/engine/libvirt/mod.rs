@@ -259,7 +259,8 @@ impl Hypervisor for LibvirtHost {
             let mut left = len;
             while left > 0 {
                 let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                data.read_exact(&mut buf[..want]).map_err(HostError::Upload)?;
+                data.read_exact(&mut buf[..want])
+                    .map_err(HostError::Upload)?;
                 let mut off = 0;
                 while off < want {
                     off += stream
@@ -281,12 +282,7 @@ impl Hypervisor for LibvirtHost {
         vol.get_path().map_err(self.err("volume path"))
     }
 
-    fn overwrite_volume(
-        &self,
-        pool_name: &str,
-        name: &str,
-        data: &[u8],
-    ) -> Result<(), HostError> {
+    fn overwrite_volume(&self, pool_name: &str, name: &str, data: &[u8]) -> Result<(), HostError> {
         let pool = self.pool(pool_name)?;
         let vol = StorageVol::lookup_by_name(&pool, name).map_err(self.err("volume lookup"))?;
         let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;

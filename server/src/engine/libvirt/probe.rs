@@ -6,8 +6,8 @@ use app::model::HostProbe;
 use virt::connect::Connect;
 
 use super::capabilities::Capabilities;
-use crate::engine::hypervisor::HostError;
 use crate::blocking::run_blocking;
+use crate::engine::hypervisor::HostError;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 

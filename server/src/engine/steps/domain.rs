@@ -1,4 +1,4 @@
-//! The steps on an instance's domain: define it, power it on and off, and
+//! The steps on a guest's domain: define it, power it on and off, and
 //! undefine it; and the last step of a delete, which forgets the record.
 //! Undoing a define undefines; undoing a start pulls the plug.
 
@@ -9,24 +9,25 @@ use app::model::Power;
 
 use super::super::EngineError;
 use super::super::definition::{DomainInputs, domain_xml};
+use super::super::guest::Guest;
 use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
-use crate::store::instances::{self, InstanceRow};
+use crate::store::instances;
 
 /// How often a shutdown looks whether the guest is off yet.
 const POLL: Duration = Duration::from_millis(500);
 
 impl Engine {
     /// The define step: the domain, from XML (defining again replaces it).
-    pub(in crate::engine) async fn define(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        let (host, row) = self.host_for(inst).await?;
+    pub(in crate::engine) async fn define(&self, guest: &Guest) -> Result<(), EngineError> {
+        let (host, row) = self.host_for(guest).await?;
         let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
         let cmdline = self.stack.manifest.image.cmdline.clone();
         let appliance = self.appliance_id.clone();
-        let pool = self.config.pool.clone();
-        let volumes = InstanceVolumes::of(&inst.volume_stem);
-        let inst = inst.clone();
+        let pool = self.config.storage_pool.clone();
+        let volumes = InstanceVolumes::of(&guest.volume_stem);
+        let guest = guest.clone();
         run_blocking(move || {
             let accel = host.acceleration()?;
             let disk = host
@@ -41,7 +42,7 @@ impl Engine {
                 .to_string();
             let xml = domain_xml(&DomainInputs {
                 appliance: &appliance,
-                inst: &inst,
+                guest: &guest,
                 accel,
                 golden: &golden,
                 disk: &disk,
@@ -49,66 +50,66 @@ impl Engine {
                 console: &console,
                 cmdline: cmdline.as_deref(),
             })?;
-            host.define_domain(&xml)
+            host.define_domain(&xml)?;
+            Ok(())
         })
         .await
     }
 
     /// The start step (and a start action); a paused domain is resumed.
-    pub(in crate::engine) async fn start(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        self.on_host(inst, |h, u| h.start_domain(u)).await
+    pub(in crate::engine) async fn start(&self, guest: &Guest) -> Result<(), EngineError> {
+        self.on_host(guest, |h, u| h.start_domain(u)).await
     }
 
     /// Presses the ACPI power button.
-    pub(super) async fn shutdown(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        self.on_host(inst, |h, u| h.shutdown_domain(u)).await
+    pub(in crate::engine) async fn shutdown(&self, guest: &Guest) -> Result<(), EngineError> {
+        self.on_host(guest, |h, u| h.shutdown_domain(u)).await
     }
 
     /// Waits for the guest to power off; pulls the plug after the timeout.
-    pub(super) async fn wait_off(&self, inst: &InstanceRow) -> Result<(), EngineError> {
+    pub(in crate::engine) async fn wait_off(&self, guest: &Guest) -> Result<(), EngineError> {
         let deadline = Instant::now() + self.config.shutdown_timeout;
         loop {
-            let power = self.on_host(inst, |h, u| h.domain_power(u)).await?;
+            let power = self.on_host(guest, |h, u| h.domain_power(u)).await?;
             if matches!(power, None | Some(Power::ShutOff)) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 tracing::warn!(
-                    instance = inst.name,
+                    guest = guest.name,
                     "guest ignored the power button; forcing it off"
                 );
-                return self.on_host(inst, |h, u| h.destroy_domain(u)).await;
+                return self.on_host(guest, |h, u| h.destroy_domain(u)).await;
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
-    pub(super) async fn reboot(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        self.on_host(inst, |h, u| h.reboot_domain(u)).await
+    pub(in crate::engine) async fn reboot(&self, guest: &Guest) -> Result<(), EngineError> {
+        self.on_host(guest, |h, u| h.reboot_domain(u)).await
     }
 
     /// Pulls the plug (also the undo of a start); an unplaced instance has
     /// nothing to power off.
-    pub(in crate::engine) async fn power_off(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        if inst.host_id.is_none() {
+    pub(in crate::engine) async fn power_off(&self, guest: &Guest) -> Result<(), EngineError> {
+        if guest.host_id.is_none() {
             return Ok(());
         }
-        self.on_host(inst, |h, u| h.destroy_domain(u)).await
+        self.on_host(guest, |h, u| h.destroy_domain(u)).await
     }
 
     /// Removes the domain (also the undo of a define).
-    pub(in crate::engine) async fn undefine(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        if inst.host_id.is_none() {
+    pub(in crate::engine) async fn undefine(&self, guest: &Guest) -> Result<(), EngineError> {
+        if guest.host_id.is_none() {
             return Ok(());
         }
-        self.on_host(inst, |h, u| h.undefine_domain(u)).await
+        self.on_host(guest, |h, u| h.undefine_domain(u)).await
     }
 
-    /// The last step of a delete: the record goes.
-    pub(super) async fn forget(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        let id = inst.id;
+    /// The last step of a delete: the instance's record goes.
+    pub(in crate::engine) async fn forget(&self, instance_id: i64) -> Result<(), EngineError> {
         self.store
-            .write(move |tx| instances::delete(tx, id))
+            .write(move |tx| instances::delete(tx, instance_id))
             .await?;
         Ok(())
     }

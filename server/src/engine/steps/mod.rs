@@ -1,8 +1,8 @@
-//! The steps of each kind of task, and how a failed deploy is undone:
-//! which steps a task has (`Step::of`), and which function runs each and
-//! which undoes it. The functions themselves are grouped by what they work
-//! on: the instance's volumes (`volumes.rs`), its domain (`domain.rs`) and
-//! its record (placement lives in `placement.rs`).
+//! The steps of each kind of task (`Step::of`) and the functions that run
+//! them on a [`Guest`], grouped by what they work on: its volumes
+//! (`volumes.rs`) and its domain (`domain.rs`); placement lives in
+//! `placement.rs`. Which function runs or undoes each step is the
+//! driver's (`driver.rs`), which sits above the warm pool's claim too.
 
 mod domain;
 mod volumes;
@@ -12,12 +12,12 @@ use std::sync::Arc;
 use app::model::TaskKind;
 
 use super::EngineError;
-use super::hypervisor::Hypervisor;
+use super::guest::Guest;
+use super::hypervisor::{HostError, Hypervisor};
 use super::runtime::Engine;
 use crate::blocking::run_blocking;
 use crate::store::hosts::{self, HostRow};
-use crate::store::instances::{self, InstanceRow};
-use crate::store::tasks::TaskRow;
+use crate::store::instances;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -115,7 +115,7 @@ impl Step {
 
     /// Whether the step changes the guest's power state (or, a warm
     /// deploy's, first shows the instance's).
-    fn changes_power(self) -> bool {
+    pub(in crate::engine) fn changes_power(self) -> bool {
         match self {
             Step::Start
             | Step::Shutdown
@@ -135,65 +135,14 @@ impl Step {
 }
 
 impl Engine {
-    /// Runs one step of `task`. Every step is idempotent: a task resumed
-    /// after a crash runs its interrupted step again.
-    pub(super) async fn do_step(&self, task: &TaskRow, step: Step) -> Result<(), EngineError> {
-        let Some(inst) = self.instance(task).await? else {
-            // The record is gone: only a delete's last step can get here.
-            return Ok(());
-        };
-        match step {
-            Step::Place => self.place(&inst).await,
-            Step::Clone => self.clone_disk(&inst).await,
-            Step::Seed => self.write_seed(&inst, task.user_data.clone()).await,
-            Step::Define => self.define(&inst).await,
-            Step::Start => self.start(&inst).await,
-            Step::Shutdown => self.shutdown(&inst).await,
-            Step::WaitOff => self.wait_off(&inst).await,
-            Step::Reboot => self.reboot(&inst).await,
-            Step::PowerOff => self.power_off(&inst).await,
-            Step::Undefine => self.undefine(&inst).await,
-            Step::DeleteVolumes => self.delete_volumes(&inst).await,
-            Step::Forget => self.forget(&inst).await,
-            Step::Personalize => self.personalize(task, &inst).await,
-        }?;
-        if step.changes_power() {
-            self.show_power(&inst).await?;
-        }
-        Ok(())
-    }
-
-    /// Undoes one step of a failed deploy; steps that create nothing have
-    /// nothing to undo.
-    pub(super) async fn undo(&self, task: &TaskRow, step: Step) -> Result<(), EngineError> {
-        let Some(inst) = self.instance(task).await? else {
-            return Ok(());
-        };
-        match step {
-            Step::Place => self.unplace(&inst).await,
-            Step::Clone => self.unclone_disk(&inst).await,
-            Step::Seed => self.remove_seed(&inst).await,
-            Step::Define => self.undefine(&inst).await,
-            Step::Start => self.power_off(&inst).await,
-            Step::Personalize => self.unclaim(&inst).await,
-            Step::Shutdown
-            | Step::WaitOff
-            | Step::Reboot
-            | Step::PowerOff
-            | Step::Undefine
-            | Step::DeleteVolumes
-            | Step::Forget => Ok(()),
-        }
-    }
-
-    /// The instance's host and a live connection to it.
-    pub(super) async fn host_for(
+    /// The guest's host and a live connection to it.
+    pub(in crate::engine) async fn host_for(
         &self,
-        inst: &InstanceRow,
+        guest: &Guest,
     ) -> Result<(Arc<dyn Hypervisor>, HostRow), EngineError> {
-        let host_id = inst
+        let host_id = guest
             .host_id
-            .ok_or_else(|| EngineError::NotPlaced(inst.name.clone()))?;
+            .ok_or_else(|| EngineError::NotPlaced(guest.name.clone()))?;
         let row = self
             .store
             .read(hosts::list)
@@ -205,21 +154,24 @@ impl Engine {
         Ok((conn, row))
     }
 
-    /// Runs `call` with the instance's domain UUID on its host.
-    pub(super) async fn on_host<T: Send + 'static>(
+    /// Runs `call` with the guest's domain UUID on its host.
+    pub(in crate::engine) async fn on_host<T: Send + 'static>(
         &self,
-        inst: &InstanceRow,
-        call: impl FnOnce(&dyn Hypervisor, &str) -> Result<T, EngineError> + Send + 'static,
+        guest: &Guest,
+        call: impl FnOnce(&dyn Hypervisor, &str) -> Result<T, HostError> + Send + 'static,
     ) -> Result<T, EngineError> {
-        let (host, _) = self.host_for(inst).await?;
-        let uuid = inst.uuid.clone();
-        run_blocking(move || call(host.as_ref(), &uuid)).await
+        let (host, _) = self.host_for(guest).await?;
+        let uuid = guest.uuid.clone();
+        Ok(run_blocking(move || call(host.as_ref(), &uuid)).await?)
     }
 
-    /// Shows the new power state now rather than at the next reconcile.
-    async fn show_power(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        if let Ok(Some(power)) = self.on_host(inst, |h, u| h.domain_power(u)).await {
-            let id = inst.id;
+    /// Shows an instance's new power state now rather than at the next
+    /// reconcile.
+    pub(in crate::engine) async fn show_power(&self, guest: &Guest) -> Result<(), EngineError> {
+        let Some(id) = guest.instance_id() else {
+            return Ok(());
+        };
+        if let Ok(Some(power)) = self.on_host(guest, |h, u| h.domain_power(u)).await {
             self.store
                 .write(move |tx| instances::observe(tx, id, power, None))
                 .await?;

@@ -1,4 +1,4 @@
-//! The steps that make and remove an instance's volumes: its disk (a qcow2
+//! The steps that make and remove a guest's volumes: its disk (a qcow2
 //! overlay of the stack's golden image, uploaded once per host), its
 //! cloud-init seed, and at the end all of them with the console log.
 
@@ -7,11 +7,11 @@ use std::sync::Arc;
 use super::super::EngineError;
 use super::super::definition::{EMPTY_USER_DATA, seed_image};
 use super::super::golden::{self, GoldenVolumes, ImageIdentity};
+use super::super::guest::Guest;
 use super::super::hypervisor::Hypervisor;
 use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
-use crate::store::instances::InstanceRow;
 
 impl Engine {
     /// The golden image's identity, computed once per process.
@@ -23,7 +23,7 @@ impl Engine {
     }
 
     /// The golden volumes on `host`, uploaded first if they are not there.
-    pub(super) async fn golden(
+    pub(in crate::engine) async fn golden(
         &self,
         host: Arc<dyn Hypervisor>,
         storage_dir: String,
@@ -31,7 +31,7 @@ impl Engine {
         let identity = self.identity().await?.clone();
         let _one_at_a_time = self.golden_lock.lock().await;
         let stack = self.stack.clone();
-        let pool = self.config.pool.clone();
+        let pool = self.config.storage_pool.clone();
         run_blocking(move || {
             host.ensure_pool(&pool, &storage_dir)?;
             let image = &stack.manifest.image;
@@ -51,15 +51,12 @@ impl Engine {
     }
 
     /// The clone step: the instance's disk, an overlay of the golden image.
-    pub(in crate::engine) async fn clone_disk(
-        &self,
-        inst: &InstanceRow,
-    ) -> Result<(), EngineError> {
-        let (host, row) = self.host_for(inst).await?;
+    pub(in crate::engine) async fn clone_disk(&self, guest: &Guest) -> Result<(), EngineError> {
+        let (host, row) = self.host_for(guest).await?;
         let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
-        let capacity = inst.disk_gib << 30;
-        let pool = self.config.pool.clone();
-        let disk = InstanceVolumes::of(&inst.volume_stem).disk;
+        let capacity = guest.size.disk_gib << 30;
+        let pool = self.config.storage_pool.clone();
+        let disk = InstanceVolumes::of(&guest.volume_stem).disk;
         run_blocking(move || {
             if host.volume_path(&pool, &disk)?.is_none() {
                 host.create_overlay(&pool, &disk, capacity, &golden.disk, golden.format)?;
@@ -70,28 +67,28 @@ impl Engine {
     }
 
     /// Undoes the clone step: the console log a start made, and the disk.
-    pub(super) async fn unclone_disk(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        let volumes = InstanceVolumes::of(&inst.volume_stem);
-        self.remove_volumes(inst, [volumes.console_log, volumes.disk])
+    pub(in crate::engine) async fn unclone_disk(&self, guest: &Guest) -> Result<(), EngineError> {
+        let volumes = InstanceVolumes::of(&guest.volume_stem);
+        self.remove_volumes(guest, [volumes.console_log, volumes.disk])
             .await
     }
 
     /// The seed step: the NoCloud seed with the task's user-data.
     pub(in crate::engine) async fn write_seed(
         &self,
-        inst: &InstanceRow,
+        guest: &Guest,
         user_data: Option<String>,
     ) -> Result<(), EngineError> {
-        let (host, _) = self.host_for(inst).await?;
+        let (host, _) = self.host_for(guest).await?;
         let user_data = user_data.unwrap_or_else(|| EMPTY_USER_DATA.into());
-        let row = inst.clone();
-        let pool = self.config.pool.clone();
-        let seed_name = InstanceVolumes::of(&inst.volume_stem).seed;
+        let guest = guest.clone();
+        let pool = self.config.storage_pool.clone();
+        let seed_name = InstanceVolumes::of(&guest.volume_stem).seed;
         run_blocking(move || {
             if host.volume_path(&pool, &seed_name)?.is_some() {
                 return Ok(());
             }
-            let bytes = seed_image(&row, &user_data)?;
+            let bytes = seed_image(&guest, &user_data)?;
             let len = bytes.len() as u64;
             host.upload_volume(&pool, &seed_name, "raw", &mut bytes.as_slice(), len)?;
             Ok(())
@@ -100,23 +97,21 @@ impl Engine {
     }
 
     /// Undoes the seed step.
-    pub(super) async fn remove_seed(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        if inst.host_id.is_none() {
+    pub(in crate::engine) async fn remove_seed(&self, guest: &Guest) -> Result<(), EngineError> {
+        if guest.host_id.is_none() {
             return Ok(());
         }
-        let (host, _) = self.host_for(inst).await?;
-        let pool = self.config.pool.clone();
-        let seed_name = InstanceVolumes::of(&inst.volume_stem).seed;
-        run_blocking(move || host.delete_volume(&pool, &seed_name)).await
+        let (host, _) = self.host_for(guest).await?;
+        let pool = self.config.storage_pool.clone();
+        let seed_name = InstanceVolumes::of(&guest.volume_stem).seed;
+        run_blocking(move || host.delete_volume(&pool, &seed_name)).await?;
+        Ok(())
     }
 
     /// The delete-volumes step: disk, seed and console log.
-    pub(in crate::engine) async fn delete_volumes(
-        &self,
-        inst: &InstanceRow,
-    ) -> Result<(), EngineError> {
-        let volumes = InstanceVolumes::of(&inst.volume_stem);
-        self.remove_volumes(inst, [volumes.disk, volumes.seed, volumes.console_log])
+    pub(in crate::engine) async fn delete_volumes(&self, guest: &Guest) -> Result<(), EngineError> {
+        let volumes = InstanceVolumes::of(&guest.volume_stem);
+        self.remove_volumes(guest, [volumes.disk, volumes.seed, volumes.console_log])
             .await
     }
 
@@ -124,14 +119,14 @@ impl Engine {
     /// instance never placed has none.
     async fn remove_volumes<const N: usize>(
         &self,
-        inst: &InstanceRow,
+        guest: &Guest,
         names: [String; N],
     ) -> Result<(), EngineError> {
-        if inst.host_id.is_none() {
+        if guest.host_id.is_none() {
             return Ok(());
         }
-        let (host, _) = self.host_for(inst).await?;
-        let pool = self.config.pool.clone();
+        let (host, _) = self.host_for(guest).await?;
+        let pool = self.config.storage_pool.clone();
         run_blocking(move || {
             // Refresh first: the console log appears only on disk.
             let _ = host.list_volumes(&pool);

@@ -11,21 +11,23 @@
 //! while booting, and starts at most one new member per host at a time, so
 //! refilling never takes a host's whole attention from user deploys.
 
+mod claim;
+pub(super) mod work;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::model::{InstanceStatus, NetworkZone, PoolState, Share};
+use app::model::PoolState;
 
 use super::EngineError;
+use super::guest::Guest;
 use super::placement::{Request, choose_host};
 use super::runtime::Engine;
 use super::volumes;
-use super::xml::domain::{DPE_NS, DpeInstance, metadata_element};
 use crate::stack::PersonalizeSpec;
-use crate::store::instances::InstanceRow;
+use crate::store::hosts;
 use crate::store::pool::{self, MemberRow, NewMember};
-use crate::store::{hosts, tasks::TaskRow};
 
 /// How long a new member may take to boot and answer as ready. Under
 /// software emulation the DokuWiki image needs one to two minutes.
@@ -34,91 +36,11 @@ const READY_WITHIN: Duration = Duration::from_secs(15 * 60);
 const READY_CHECK: Duration = Duration::from_secs(60);
 /// Between two readiness checks while the guest boots.
 const READY_POLL: Duration = Duration::from_secs(2);
-/// How long the personalize command may run.
-const PERSONALIZE_WITHIN: Duration = Duration::from_secs(120);
 /// After a claim, a refill waits this long (and while one runs).
 const AFTER_CLAIM: Duration = Duration::from_secs(20);
 /// After a member failed to build, the next waits this long: a broken
 /// image must not keep a host busy booting guests that never get ready.
 const AFTER_FAILURE: Duration = Duration::from_secs(60);
-
-/// What the engine keeps in memory about the pool's work in flight.
-#[derive(Default)]
-pub struct PoolWork {
-    /// Members whose build or recycling runs now.
-    busy: std::sync::Mutex<HashSet<i64>>,
-    /// Members being built that are no longer wanted: their build stops
-    /// at its next readiness check and destroys them.
-    cancelled: std::sync::Mutex<HashSet<i64>>,
-    /// When a member last failed to build.
-    failed: Stamp,
-    /// When the golden image last could not be read (not built yet).
-    unreadable: Stamp,
-    /// When a claim last ended: the new instance's first pages get the
-    /// host's CPU before a refill boots beside them.
-    claimed: Stamp,
-}
-
-/// When something last happened, if it has.
-#[derive(Default)]
-struct Stamp(std::sync::Mutex<Option<Instant>>);
-
-impl Stamp {
-    /// It happened now.
-    fn note(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-    }
-
-    /// Whether it happened less than `span` ago.
-    fn within(&self, span: Duration) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|at| at.elapsed() < span)
-    }
-}
-
-impl PoolWork {
-    /// Marks `id` busy; false when it already was.
-    fn take(&self, id: i64) -> bool {
-        self.busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id)
-    }
-
-    fn release(&self, id: i64) {
-        self.busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-        self.cancelled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-    }
-
-    fn cancel(&self, id: i64) {
-        self.cancelled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
-    }
-
-    fn is_cancelled(&self, id: i64) -> bool {
-        self.cancelled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
-    }
-
-    fn is_busy(&self, id: i64) -> bool {
-        self.busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
-    }
-}
 
 /// The targets in force: the admin's, or the default of one member of
 /// the stack's first size, unless every host `emulated` its guests (there
@@ -147,46 +69,9 @@ pub fn targets_in_force(
         .collect()
 }
 
-/// The record a member's build steps work on: the cold path's steps take
-/// an instance, and a member is an instance nobody owns yet.
-fn guest_row(m: &MemberRow) -> InstanceRow {
-    InstanceRow {
-        id: 0,
-        uuid: m.uuid.clone(),
-        name: format!("pool-{}", m.uuid.get(..8).unwrap_or(&m.uuid)),
-        owner_id: 0,
-        owner: String::new(),
-        size: m.size.clone(),
-        vcpus: m.vcpus,
-        memory_mib: m.memory_mib,
-        disk_gib: m.disk_gib,
-        host_id: Some(m.host_id),
-        host: Some(m.host.clone()),
-        network: m.network.clone(),
-        mac: m.mac.clone(),
-        params_json: "{}".into(),
-        status: InstanceStatus::Provisioning,
-        power: app::model::Power::Unknown,
-        ip: None,
-        error: None,
-        created_at: m.since,
-        running_task: None,
-        health: app::model::Health::Unknown,
-        health_expect: None,
-        seed_scrubbed: false,
-        healthy_ms: None,
-        zone: NetworkZone::Inside,
-        static_network: None,
-        department_id: None,
-        volume_stem: m.volume_stem.clone(),
-        share: Share::Owner,
-        app_port: None,
-    }
-}
-
 impl Engine {
     /// The stack's personalization, when it has one.
-    fn personalization(&self) -> Option<&PersonalizeSpec> {
+    pub(in crate::engine) fn personalization(&self) -> Option<&PersonalizeSpec> {
         self.stack.manifest.personalize.as_ref()
     }
 
@@ -313,7 +198,7 @@ impl Engine {
                 .ok_or_else(|| EngineError::HostDown(format!("#{host_id}")))?;
             let uuid = uuid::Uuid::new_v4().to_string();
             let stem = volumes::stem(&self.appliance_id, &uuid);
-            let mac = super::admission::random_mac();
+            let mac = super::guest::random_mac();
             let (size, image) = (size.clone(), image.to_owned());
             self.store
                 .write(move |tx| {
@@ -388,7 +273,7 @@ impl Engine {
     /// Whether a member's guest runs; a host that cannot say is given the
     /// benefit of the doubt (a claim that fails goes cold anyway).
     async fn member_running(&self, m: &MemberRow) -> bool {
-        let guest = guest_row(m);
+        let guest = Guest::of_member(m);
         match self.on_host(&guest, |h, u| h.domain_power(u)).await {
             Ok(Some(power)) => power == app::model::Power::Running,
             Ok(None) => false,
@@ -402,9 +287,9 @@ impl Engine {
     async fn boot_member(&self, m: &MemberRow) -> Result<bool, EngineError> {
         let spec = self
             .personalization()
-            .ok_or(EngineError::ClaimInterrupted)?
+            .ok_or(EngineError::NoPersonalization)?
             .clone();
-        let guest = guest_row(m);
+        let guest = Guest::of_member(m);
         self.clone_disk(&guest).await?;
         self.write_seed(&guest, None).await?;
         self.define(&guest).await?;
@@ -483,7 +368,7 @@ impl Engine {
     /// Removes a member's domain and volumes, then its record: a crash
     /// in between leaves a record whose next pass removes them again.
     async fn destroy_member(&self, m: &MemberRow) -> Result<(), EngineError> {
-        self.destroy_guest(&guest_row(m)).await?;
+        self.destroy_guest(&Guest::of_member(m)).await?;
         let id = m.id;
         self.store.write(move |tx| pool::delete(tx, id)).await?;
         Ok(())
@@ -491,75 +376,10 @@ impl Engine {
 
     /// Powers off, undefines and deletes the volumes of a guest; each is
     /// idempotent.
-    pub(super) async fn destroy_guest(&self, guest: &InstanceRow) -> Result<(), EngineError> {
+    pub(in crate::engine) async fn destroy_guest(&self, guest: &Guest) -> Result<(), EngineError> {
         self.power_off(guest).await?;
         self.undefine(guest).await?;
         self.delete_volumes(guest).await
-    }
-
-    /// A warm deploy's one step: the stack's command gets the deploy's
-    /// values on its standard input through the guest agent, then the
-    /// domain is relabelled as the instance and the member forgotten.
-    pub(super) async fn personalize(
-        &self,
-        task: &TaskRow,
-        inst: &InstanceRow,
-    ) -> Result<(), EngineError> {
-        let spec = self
-            .personalization()
-            .ok_or(EngineError::ClaimInterrupted)?
-            .clone();
-        let input = task
-            .personalize
-            .clone()
-            .ok_or(EngineError::ClaimInterrupted)?;
-        let argv = vec![spec.command.clone()];
-        let exit = self
-            .on_host(inst, move |h, u| {
-                h.guest_exec(u, &argv, input.as_bytes(), PERSONALIZE_WITHIN)
-            })
-            .await;
-        self.pool_work.claimed.note();
-        let exit = exit?;
-        if exit.code != 0 {
-            return Err(EngineError::GuestCommand {
-                command: spec.command,
-                code: exit.code,
-                stderr: exit.stderr,
-            });
-        }
-        let metadata = metadata_element(&DpeInstance {
-            xmlns: DPE_NS,
-            appliance: &self.appliance_id,
-            id: &inst.uuid,
-            owner: &inst.owner,
-        })
-        .map_err(EngineError::Xml)?;
-        let title = inst.name.clone();
-        self.on_host(inst, move |h, u| h.relabel_domain(u, &title, &metadata))
-            .await?;
-        self.forget_claimed_member(inst.id).await
-    }
-
-    /// Forgets the member an instance claimed: its guest is the
-    /// instance's now, or destroyed.
-    async fn forget_claimed_member(&self, instance_id: i64) -> Result<(), EngineError> {
-        self.store
-            .write(move |tx| {
-                if let Some(m) = pool::of_instance(tx, instance_id)? {
-                    pool::delete(tx, m.id)?;
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Undoes a claim that failed: the member's guest is destroyed and
-    /// forgotten. The deploy then goes on cold (see the driver).
-    pub(super) async fn unclaim(&self, inst: &InstanceRow) -> Result<(), EngineError> {
-        self.destroy_guest(inst).await?;
-        self.forget_claimed_member(inst.id).await
     }
 }
 

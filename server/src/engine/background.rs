@@ -1,0 +1,45 @@
+//! What the engine runs on its own once the server starts: tasks a
+//! restart cut off are resumed, and the reconcile loop runs a pass every
+//! interval (or at once when rung), each followed by tending the warm
+//! pool. The top of the engine: it calls into every room, none into it.
+
+use std::sync::Arc;
+
+use super::EngineError;
+use super::runtime::Engine;
+use crate::store::tasks;
+
+impl Engine {
+    /// Resumes cut-off tasks and starts the reconcile loop.
+    pub async fn start_background(self: &Arc<Self>) -> Result<(), EngineError> {
+        for task_id in self.store.read(tasks::running).await? {
+            tracing::info!(task_id, "resuming a task cut off by a restart");
+            tokio::spawn(self.clone().run_task(task_id));
+        }
+        let engine = Arc::downgrade(self);
+        let bell = self.reconcile_now.clone();
+        let interval = self.config.reconcile_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                // Only the bell is held while waiting, never the engine: a
+                // dropped engine ends this loop at its next wake.
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = bell.notified() => {}
+                }
+                let Some(engine) = engine.upgrade() else {
+                    break;
+                };
+                if let Err(e) = engine.reconcile_once().await {
+                    tracing::warn!(error = %crate::error_chain(&e), "reconcile failed");
+                }
+                if let Err(e) = engine.tend_pool().await {
+                    tracing::warn!(error = %crate::error_chain(&e), "tending the warm pool failed");
+                }
+            }
+        });
+        Ok(())
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod org;
 pub mod pool;
+pub mod snapshots;
 
 use leptos::prelude::*;
 
@@ -363,11 +364,25 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-            let kind = match crate::model::TaskKind::parse(&action) {
-                Some(crate::model::TaskKind::Deploy) | None => {
+            use crate::model::TaskKind;
+            let kind = match TaskKind::parse(&action) {
+                Some(
+                    kind @ (TaskKind::Start
+                    | TaskKind::Shutdown
+                    | TaskKind::Reboot
+                    | TaskKind::Poweroff
+                    | TaskKind::Delete),
+                ) => kind,
+                // Deploys and snapshot work have server functions of their own.
+                Some(
+                    TaskKind::Deploy
+                    | TaskKind::Snapshot
+                    | TaskKind::Revert
+                    | TaskKind::DeleteSnapshot,
+                )
+                | None => {
                     return Err(AppError::invalid("action", "unknown action"));
                 }
-                Some(kind) => kind,
             };
             let task = service::<dyn InstanceService>()?.act(who, id, kind).await?;
             if kind == crate::model::TaskKind::Delete {

@@ -7,6 +7,7 @@ mod counts;
 mod instance_query;
 pub mod page;
 mod pool;
+mod snapshots;
 mod states;
 
 pub use apps::{AppsAddressing, AppsSettings};
@@ -14,10 +15,11 @@ pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
+pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
 
 pub use states::{
     AccountSource, AuditOutcome, Health, InstanceSort, InstanceState, InstanceStatus, ParamKind,
-    PoolState, Power, Share, StepState, TaskState, UnknownState,
+    PoolState, Power, Share, SnapshotState, StepState, TaskState, UnknownState,
 };
 
 /// What an account may do on the appliance.
@@ -299,6 +301,12 @@ pub enum TaskKind {
     Reboot,
     Poweroff,
     Delete,
+    /// Takes a snapshot of the instance.
+    Snapshot,
+    /// Brings the instance back to one of its snapshots.
+    Revert,
+    /// Removes one of the instance's snapshots.
+    DeleteSnapshot,
 }
 
 impl TaskKind {
@@ -310,6 +318,9 @@ impl TaskKind {
             TaskKind::Reboot => "reboot",
             TaskKind::Poweroff => "poweroff",
             TaskKind::Delete => "delete",
+            TaskKind::Snapshot => "snapshot",
+            TaskKind::Revert => "revert",
+            TaskKind::DeleteSnapshot => "delete_snapshot",
         }
     }
 
@@ -321,6 +332,9 @@ impl TaskKind {
             TaskKind::Reboot,
             TaskKind::Poweroff,
             TaskKind::Delete,
+            TaskKind::Snapshot,
+            TaskKind::Revert,
+            TaskKind::DeleteSnapshot,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

@@ -17,6 +17,7 @@ mod pool;
 mod quotas;
 mod sessions;
 mod setup;
+mod snapshots;
 mod tokens;
 mod zones;
 
@@ -36,6 +37,7 @@ pub use self::pool::PoolService;
 pub use self::quotas::QuotaService;
 pub use self::sessions::SessionService;
 pub use self::setup::SetupService;
+pub use self::snapshots::SnapshotService;
 pub use self::tokens::TokenService;
 pub use self::zones::ZoneService;
 use crate::error::AppError;
@@ -78,6 +80,7 @@ pub trait PortalService:
     + AuditService
     + QuotaService
     + EventService
+    + SnapshotService
 {
 }
 
@@ -95,6 +98,7 @@ impl<T> PortalService for T where
         + AuditService
         + QuotaService
         + EventService
+        + SnapshotService
         + ?Sized
 {
 }
@@ -131,6 +135,7 @@ capabilities!(
     AuditService,
     QuotaService,
     EventService,
+    SnapshotService,
 );
 
 /// The service provided as context by the server, narrowed to the one

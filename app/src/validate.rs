@@ -8,6 +8,7 @@ mod zone;
 pub use zone::{OutsideZone, POOL_MAX, outside_zone};
 
 pub const NAME_MAX: usize = 64;
+const DESCRIPTION_MAX: usize = 500;
 const URI_MAX: usize = 512;
 const PATH_MAX: usize = 1024;
 
@@ -35,6 +36,28 @@ pub fn display_name(field: &str, text: &str) -> Result<String, AppError> {
         ));
     }
     no_controls(field, text)?;
+    Ok(text.to_owned())
+}
+
+/// A snapshot's description: at most 500 characters, line breaks allowed
+/// but no other control characters; trimmed.
+pub fn description(field: &str, text: &str) -> Result<String, AppError> {
+    let text = text.trim();
+    if text.chars().count() > DESCRIPTION_MAX {
+        return Err(AppError::invalid(
+            field,
+            format!("use at most {DESCRIPTION_MAX} characters"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters other than line breaks",
+        ));
+    }
     Ok(text.to_owned())
 }
 

@@ -45,6 +45,7 @@ mod principal_cache;
 mod quotas;
 mod sessions;
 mod setup;
+mod snapshots;
 mod tokens;
 mod zones;
 

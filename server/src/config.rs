@@ -42,6 +42,8 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Milliseconds between two reconcile passes.
     pub reconcile_interval_ms: u64,
+    /// How many snapshots an instance may keep.
+    pub snapshot_limit: u32,
     /// PEM certificate chain: with `tls_key`, `listen` serves HTTPS (and
     /// cookies are `Secure` and `__Host-` prefixed).
     pub tls_cert: Option<PathBuf>,
@@ -98,6 +100,7 @@ impl Default for Config {
             storage_pool: "dpe".into(),
             shutdown_timeout_secs: 60,
             reconcile_interval_ms: 3000,
+            snapshot_limit: app::model::DEFAULT_SNAPSHOT_LIMIT,
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,

@@ -479,3 +479,18 @@ text_enum! {
         NameDesc = "name_desc",
     }
 }
+
+text_enum! {
+    /// Where an instance's snapshot is in its life. A snapshot being taken
+    /// or removed is shown with its task's progress.
+    pub enum SnapshotState {
+        /// Its task is taking it.
+        Creating = "creating",
+        /// Taken: it can be reverted to or deleted.
+        Ready = "ready",
+        /// Its instance is being reverted to it.
+        Reverting = "reverting",
+        /// Its task is removing it.
+        Deleting = "deleting",
+    }
+}

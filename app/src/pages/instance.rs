@@ -144,6 +144,7 @@ fn InstanceDetail(
             {button("poweroff", "Power off", running && !busy, "")}
             {button("delete", "Delete", !busy && deletable, "danger")}
         </section>
+        <super::snapshots::SnapshotsSection id enabled=ready && !busy changed=finished />
         // Without JavaScript the page reloads itself while unsettled (it is
         // rendered whole on the server). Only without: a refresh tag seen by
         // a hydrated page would reload this URL even after the app has moved

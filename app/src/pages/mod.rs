@@ -15,6 +15,7 @@ mod networks;
 mod not_found;
 mod settings;
 mod setup;
+mod snapshots;
 mod tokens;
 
 pub use account::AccountPage;

@@ -53,6 +53,7 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         e @ (EngineError::NoCapacity { .. } | EngineError::NotPlaced(_)) => {
             AppError::Unavailable(e.to_string())
         }
+        EngineError::SnapshotGone => AppError::NotFound("snapshot".into()),
         // Host internals (URIs, paths, libvirt's words) stay in the log.
         e @ (EngineError::Host(_)
         | EngineError::Xml(_)
@@ -73,9 +74,9 @@ pub(super) fn refusal_err(refusal: Refusal) -> AppError {
     match refusal {
         Refusal::Quota(exceeded) => AppError::QuotaExceeded(format!("Deploy refused: {exceeded}")),
         e @ Refusal::NoOutsideZone => AppError::invalid("zone", e.to_string()),
-        e @ (Refusal::PoolExhausted { .. } | Refusal::PortsExhausted { .. }) => {
-            AppError::Conflict(e.to_string())
-        }
+        e @ (Refusal::PoolExhausted { .. }
+        | Refusal::PortsExhausted { .. }
+        | Refusal::SnapshotLimit { .. }) => AppError::Conflict(e.to_string()),
     }
 }
 

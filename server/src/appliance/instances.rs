@@ -30,14 +30,21 @@ use tokio::sync::broadcast;
 
 /// Whether an instance in `status` may start a task of `kind`: every
 /// pair is listed, so a new status or kind is a decision here.
-fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
+pub(super) fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
     use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
-    use TaskKind::{Delete, Deploy, Poweroff, Reboot, Shutdown, Start};
+    use TaskKind::{
+        Delete, DeleteSnapshot, Deploy, Poweroff, Reboot, Revert, Shutdown, Snapshot, Start,
+    };
     match (status, kind) {
-        (Ready, Start | Shutdown | Reboot | Poweroff | Delete) | (Failed, Delete) => true,
+        (Ready, Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert)
+        | (Ready | Failed, DeleteSnapshot)
+        | (Failed, Delete) => true,
         (Ready | Failed | Provisioning | Deleting, Deploy)
-        | (Failed, Start | Shutdown | Reboot | Poweroff)
-        | (Provisioning | Deleting, Start | Shutdown | Reboot | Poweroff | Delete) => false,
+        | (Failed, Start | Shutdown | Reboot | Poweroff | Snapshot | Revert)
+        | (
+            Provisioning | Deleting,
+            Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | DeleteSnapshot,
+        ) => false,
     }
 }
 
@@ -286,6 +293,17 @@ impl InstanceService for Appliance {
     }
 
     async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError> {
+        match kind {
+            TaskKind::Start
+            | TaskKind::Shutdown
+            | TaskKind::Reboot
+            | TaskKind::Poweroff
+            | TaskKind::Delete => {}
+            // Each has its own way in, which records what it works on.
+            TaskKind::Deploy | TaskKind::Snapshot | TaskKind::Revert | TaskKind::DeleteSnapshot => {
+                return Err(AppError::invalid("action", "not a lifecycle action"));
+            }
+        }
         let row = self.visible_instance(who, id).await?;
         let busy = || {
             AppError::Conflict(format!(

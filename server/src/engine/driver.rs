@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use app::model::{InstanceStatus, StepState, TaskKind};
+use app::model::{InstanceStatus, SnapshotState, StepState, TaskKind};
 
 use super::EngineError;
 use super::guest::Guest;
@@ -146,7 +146,7 @@ impl Engine {
         // The chain to the log; a clean message to the people who see it.
         tracing::warn!(task_id, kind = task.kind.as_str(), error = %crate::error_chain(&error),
             "task failed");
-        if task.kind == TaskKind::Deploy {
+        if rolls_back(task.kind) {
             self.roll_back(task, failed_at).await?;
         }
         let (instance_id, message, kind) = (task.instance_id, error.for_users(), task.kind);
@@ -162,7 +162,10 @@ impl Engine {
                         TaskKind::Start
                         | TaskKind::Shutdown
                         | TaskKind::Reboot
-                        | TaskKind::Poweroff => instances::set_error(tx, id, &message)?,
+                        | TaskKind::Poweroff
+                        | TaskKind::Snapshot
+                        | TaskKind::Revert
+                        | TaskKind::DeleteSnapshot => instances::set_error(tx, id, &message)?,
                     }
                 }
                 tasks::finish(tx, task_id, Some(&message))
@@ -215,6 +218,13 @@ impl Engine {
             Step::DeleteVolumes => self.delete_volumes(guest).await,
             Step::Forget => self.forget(id).await,
             Step::Personalize => self.personalize(task, id, guest).await,
+            Step::TakeSnapshot => self.take_snapshot(guest, snapshot_of(task)?).await,
+            Step::Revert => self.revert(guest, snapshot_of(task)?).await,
+            Step::DeleteSnapshot => match task.snapshot_id {
+                Some(snapshot) => self.delete_snapshot(guest, snapshot).await,
+                // Its record went with the step's end, before a restart.
+                None => Ok(()),
+            },
         }?;
         if step.changes_power() {
             self.show_power(guest).await?;
@@ -236,6 +246,14 @@ impl Engine {
             Step::Define => self.undefine(guest).await,
             Step::Start => self.power_off(guest).await,
             Step::Personalize => self.unclaim(id, guest).await,
+            Step::TakeSnapshot => match task.snapshot_id {
+                Some(snapshot) => self.untake_snapshot(guest, snapshot).await,
+                None => Ok(()),
+            },
+            Step::Revert | Step::DeleteSnapshot => match task.snapshot_id {
+                Some(snapshot) => self.mark_snapshot(snapshot, SnapshotState::Ready).await,
+                None => Ok(()),
+            },
             Step::Shutdown
             | Step::WaitOff
             | Step::Reboot
@@ -256,6 +274,25 @@ impl Engine {
         row.map(|row| Ok((row.id, Guest::of_instance(&row)?)))
             .transpose()
     }
+}
+
+/// Whether a failed task of `kind` undoes its steps: a deploy (nothing
+/// half-made stays) and the snapshot tasks (a half-taken snapshot goes, a
+/// snapshot whose revert or delete failed is ready again).
+fn rolls_back(kind: TaskKind) -> bool {
+    match kind {
+        TaskKind::Deploy | TaskKind::Snapshot | TaskKind::Revert | TaskKind::DeleteSnapshot => true,
+        TaskKind::Start
+        | TaskKind::Shutdown
+        | TaskKind::Reboot
+        | TaskKind::Poweroff
+        | TaskKind::Delete => false,
+    }
+}
+
+/// The snapshot a snapshot task works on.
+fn snapshot_of(task: &TaskRow) -> Result<i64, EngineError> {
+    task.snapshot_id.ok_or(EngineError::SnapshotGone)
 }
 
 /// The step at `pos` of the task's record.
@@ -287,6 +324,7 @@ mod tests {
             error: None,
             user_data: None,
             personalize: None,
+            snapshot_id: None,
             created_ms: 0,
             finished_ms: None,
             steps: names

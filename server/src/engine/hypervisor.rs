@@ -47,6 +47,8 @@ pub enum HostError {
     Upload(#[source] std::io::Error),
     #[error("no domain {0}")]
     NoDomain(String),
+    #[error("no snapshot {0}")]
+    NoSnapshot(String),
     /// The guest agent answered what dpe cannot read.
     #[error("unexpected guest agent answer: {0}")]
     GuestReply(String),
@@ -73,6 +75,7 @@ impl HostError {
                 "an internal error; the details are in the server log".into()
             }
             HostError::NoDomain(_) => "the instance's virtual machine is missing".into(),
+            HostError::NoSnapshot(_) => "the snapshot is missing on the host".into(),
             HostError::GuestReply(_) => "the guest did not accept its configuration".into(),
             HostError::PoolElsewhere { .. } => {
                 "the host's storage pool is set up elsewhere; an admin must fix the host".into()
@@ -170,6 +173,21 @@ pub trait Hypervisor: Send + Sync {
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<GuestExit, HostError>;
+    /// The bytes a volume takes on the host's disk; `None` when it does
+    /// not exist.
+    fn volume_allocation(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError>;
+    /// Takes an internal snapshot of every disk of the domain, named
+    /// `name`, with the guest's memory when it runs; returns whether the
+    /// memory is in it.
+    fn create_snapshot(&self, uuid: &str, name: &str, description: &str)
+    -> Result<bool, HostError>;
+    /// Whether the domain has a snapshot of that name.
+    fn has_snapshot(&self, uuid: &str, name: &str) -> Result<bool, HostError>;
+    /// Brings the domain's disks (and memory, when the snapshot has it)
+    /// back to the snapshot; the guest runs afterwards when `running`.
+    fn revert_snapshot(&self, uuid: &str, name: &str, running: bool) -> Result<(), HostError>;
+    /// Removes the snapshot; absent is success.
+    fn delete_snapshot(&self, uuid: &str, name: &str) -> Result<(), HostError>;
     /// Gives a running domain a new title and dpe metadata element (live
     /// and in its definition).
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError>;

@@ -2,7 +2,8 @@
 //! top (each file imports only files below it):
 //! - `background` starts what runs on its own: cut-off tasks resumed, the
 //!   reconcile loop, the warm pool's tending.
-//! - `admission` (deploys and actions become tasks), `driver` (runs a
+//! - `admission` (deploys and actions become tasks; snapshot work in
+//!   `snapshot_admission`), `driver` (runs a
 //!   task's steps, rolls back), `reconcile` and `health` (libvirt is the
 //!   truth for power state), `warm/` (the warm pool: guests booted ahead
 //!   of time that a deploy claims).
@@ -32,6 +33,7 @@ mod placement;
 mod reconcile;
 pub mod runtime;
 pub mod seed;
+pub mod snapshot_admission;
 mod steps;
 mod volumes;
 mod warm;
@@ -85,6 +87,9 @@ pub enum EngineError {
     /// which it cannot tell how far it got.
     #[error("the claim of a warm-pool member was interrupted")]
     ClaimInterrupted,
+    /// A snapshot task's snapshot was removed under it.
+    #[error("the snapshot no longer exists")]
+    SnapshotGone,
     /// A task's record names a step this engine does not know (a newer
     /// dpe wrote it, or the record was edited).
     #[error("task {task} has no known step at {position}")]
@@ -118,6 +123,9 @@ pub enum Refusal {
         "every application port ({first} to {last}) is taken; an admin widens the range under Settings"
     )]
     PortsExhausted { first: u16, last: u16 },
+    /// The instance has as many snapshots as it may keep.
+    #[error("the instance has {limit} snapshots, as many as it may keep; delete one first")]
+    SnapshotLimit { limit: u32 },
 }
 
 impl EngineError {
@@ -140,6 +148,7 @@ impl EngineError {
             EngineError::Image { .. } => "the application's image cannot be read".into(),
             EngineError::GuestCommand { .. } => "the guest did not accept its configuration".into(),
             EngineError::ClaimInterrupted => "the deploy was interrupted".into(),
+            e @ EngineError::SnapshotGone => e.to_string(),
             EngineError::NoPersonalization => {
                 "the application cannot be deployed from the warm pool".into()
             }

@@ -390,6 +390,76 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX instances_by_status_name ON instances (status, name, id);
         "#,
     },
+    Migration {
+        version: 15,
+        name: "snapshots, and the tasks that take, revert and delete them",
+        sql: r#"
+            -- An instance's snapshots: libvirt keeps the data (internal
+            -- qcow2 snapshots, named dpe-snap-ID), this table what users
+            -- see and what the quota charges (size_bytes, the disk's growth
+            -- when it was taken).
+            CREATE TABLE snapshots (
+                id          INTEGER PRIMARY KEY,
+                instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+                name        TEXT NOT NULL,
+                description TEXT NOT NULL DEFAULT '',
+                state       TEXT NOT NULL
+                            CHECK (state IN ('creating', 'ready', 'reverting', 'deleting')),
+                -- whether the guest ran when it was taken (then its memory is in it)
+                with_memory INTEGER NOT NULL DEFAULT 0,
+                size_bytes  INTEGER NOT NULL DEFAULT 0 CHECK (size_bytes >= 0),
+                created_by  INTEGER REFERENCES users (id) ON DELETE SET NULL,
+                created_at  INTEGER NOT NULL,
+                UNIQUE (instance_id, name)
+            ) STRICT;
+
+            -- The tasks' kinds are a CHECK, which SQLite cannot alter: the
+            -- table is rebuilt with the snapshots' kinds and the snapshot a
+            -- task works on. The steps are rebuilt beside it (they refer to
+            -- it), and the id sequence carried over (ids are never reused).
+            CREATE TABLE tasks_new (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id   INTEGER REFERENCES instances (id) ON DELETE SET NULL,
+                instance_uuid TEXT NOT NULL,
+                owner_id      INTEGER NOT NULL REFERENCES users (id),
+                kind          TEXT NOT NULL CHECK (kind IN
+                              ('deploy', 'start', 'shutdown', 'reboot', 'poweroff', 'delete',
+                               'snapshot', 'revert', 'delete_snapshot')),
+                state         TEXT NOT NULL
+                              CHECK (state IN ('running', 'succeeded', 'failed')),
+                error         TEXT,
+                user_data     TEXT,
+                created_ms    INTEGER NOT NULL,
+                finished_ms   INTEGER,
+                personalize   TEXT,
+                snapshot_id   INTEGER REFERENCES snapshots (id) ON DELETE SET NULL
+            ) STRICT;
+            INSERT INTO tasks_new (id, instance_id, instance_uuid, owner_id, kind, state, error,
+                                   user_data, created_ms, finished_ms, personalize)
+                SELECT id, instance_id, instance_uuid, owner_id, kind, state, error,
+                       user_data, created_ms, finished_ms, personalize FROM tasks;
+            DELETE FROM sqlite_sequence WHERE name = 'tasks_new';
+            INSERT INTO sqlite_sequence (name, seq)
+                SELECT 'tasks_new', seq FROM sqlite_sequence WHERE name = 'tasks';
+            CREATE TABLE task_steps_new (
+                task_id    INTEGER NOT NULL REFERENCES tasks_new (id) ON DELETE CASCADE,
+                position   INTEGER NOT NULL,
+                name       TEXT NOT NULL,
+                state      TEXT NOT NULL
+                           CHECK (state IN ('pending', 'running', 'done', 'failed', 'undone')),
+                started_ms  INTEGER,
+                finished_ms INTEGER,
+                PRIMARY KEY (task_id, position)
+            ) STRICT;
+            INSERT INTO task_steps_new SELECT * FROM task_steps;
+            DROP TABLE task_steps;
+            DROP TABLE tasks;
+            ALTER TABLE tasks_new RENAME TO tasks;
+            ALTER TABLE task_steps_new RENAME TO task_steps;
+            CREATE UNIQUE INDEX one_running_task_per_instance
+                ON tasks (instance_uuid) WHERE state = 'running';
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {
@@ -512,6 +582,58 @@ mod tests {
             )
             .unwrap();
         assert_eq!(row, ("inside".into(), None, Some("192.168.122.5".into())));
+    }
+
+    #[test]
+    fn tasks_rebuilt_for_snapshots_keep_their_steps_ids_and_cascade() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        migrate_to(&mut conn, 14).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (username, password_hash, role, created_at)
+                 VALUES ('ann', 'x', 'user', 0);
+             INSERT INTO tasks (instance_uuid, owner_id, kind, state, created_ms)
+                 VALUES ('u1', 1, 'deploy', 'succeeded', 1), ('u2', 1, 'start', 'running', 2),
+                        ('u3', 1, 'start', 'failed', 3);
+             INSERT INTO task_steps (task_id, position, name, state)
+                 VALUES (1, 0, 'place', 'done'), (1, 1, 'clone', 'done'), (2, 0, 'start', 'running');
+             DELETE FROM tasks WHERE id = 3;",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let steps: i64 = conn
+            .query_row("SELECT count(*) FROM task_steps", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(steps, 3);
+        conn.execute(
+            "INSERT INTO tasks (instance_uuid, owner_id, kind, state, created_ms)
+                 VALUES ('u4', 1, 'snapshot', 'running', 4)",
+            [],
+        )
+        .unwrap();
+        // AUTOINCREMENT carried over: the deleted task's id is not reused.
+        assert_eq!(conn.last_insert_rowid(), 4);
+        // One running task per instance still holds, and steps still go
+        // with their task.
+        assert!(
+            conn.execute(
+                "INSERT INTO tasks (instance_uuid, owner_id, kind, state, created_ms)
+                     VALUES ('u2', 1, 'revert', 'running', 5)",
+                [],
+            )
+            .is_err()
+        );
+        conn.execute("DELETE FROM tasks WHERE id = 1", []).unwrap();
+        let steps: i64 = conn
+            .query_row("SELECT count(*) FROM task_steps", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(steps, 1);
+        let broken: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
     }
 
     #[test]

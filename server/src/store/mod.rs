@@ -21,6 +21,7 @@ pub mod quotas;
 mod readers;
 pub mod sessions;
 pub mod settings;
+pub mod snapshots;
 mod states;
 pub mod tasks;
 pub mod tokens;

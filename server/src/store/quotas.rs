@@ -44,9 +44,14 @@ pub fn set(conn: &Connection, holder: Holder, quota: &Quota) -> Result<(), Store
     Ok(())
 }
 
-// Failed instances hold nothing and do not count in any usage.
+// Failed instances hold nothing and do not count in any usage. Disk is the
+// instances' disks and their snapshots' actual size, the latter summed in
+// bytes and rounded up to whole GiB once per scope (through the snapshots'
+// (instance_id, name) index).
 const TAKEN: &str = "count(*), coalesce(sum(vcpus), 0), coalesce(sum(memory_mib), 0),
-    coalesce(sum(disk_gib), 0)";
+    coalesce(sum(disk_gib), 0)
+      + (coalesce(sum((SELECT sum(s.size_bytes) FROM snapshots s
+                       WHERE s.instance_id = instances.id)), 0) + 1073741823) / 1073741824";
 
 fn usage_at(r: &Row<'_>, first: usize) -> rusqlite::Result<Usage> {
     Ok(Usage {

@@ -28,6 +28,8 @@ pub struct TaskRow {
     pub user_data: Option<String>,
     /// A warm deploy's input to the stack's personalize command (JSON).
     pub personalize: Option<String>,
+    /// The snapshot a snapshot task takes, reverts to or deletes.
+    pub snapshot_id: Option<i64>,
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
     pub steps: Vec<StepRow>,
@@ -76,6 +78,15 @@ pub fn set_personalize(conn: &Connection, task: i64, json: &str) -> Result<(), S
     Ok(())
 }
 
+/// Names the snapshot a snapshot task works on.
+pub fn set_snapshot(conn: &Connection, task: i64, snapshot_id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tasks SET snapshot_id = ?2 WHERE id = ?1",
+        params![task, snapshot_id],
+    )?;
+    Ok(())
+}
+
 /// Adds pending steps after the task's last: a warm deploy whose claim
 /// failed goes on as a cold one.
 pub fn append_steps(conn: &Connection, task: i64, steps: &[&str]) -> Result<(), StoreError> {
@@ -100,7 +111,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
     let task = conn
         .prepare_cached(
             "SELECT id, instance_id, instance_uuid, owner_id, kind, state, error, user_data,
-                    created_ms, finished_ms, personalize
+                    created_ms, finished_ms, personalize, snapshot_id
              FROM tasks WHERE id = ?1",
         )?
         .query_row([id], |r| {
@@ -123,6 +134,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
                 created_ms: r.get(8)?,
                 finished_ms: r.get(9)?,
                 personalize: r.get(10)?,
+                snapshot_id: r.get(11)?,
                 steps: Vec::new(),
             })
         })

@@ -53,6 +53,8 @@ struct State {
     guest_runs: Vec<(String, Vec<String>, String)>,
     /// UUID → the title a relabel gave.
     titles: HashMap<String, String>,
+    /// (domain UUID, snapshot name) → the power it had when taken.
+    snapshots: BTreeMap<(String, String), Power>,
 }
 
 pub struct FakeHost {
@@ -127,6 +129,21 @@ impl FakeHost {
     /// The title a running domain was relabelled with, if it was.
     pub fn title(&self, uuid: &str) -> Option<String> {
         self.state().titles.get(uuid).cloned()
+    }
+
+    /// The names of the domain's snapshots.
+    pub fn snapshot_names(&self, uuid: &str) -> Vec<String> {
+        self.state()
+            .snapshots
+            .keys()
+            .filter(|(u, _)| u == uuid)
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
+    /// The power state of a domain, if it is defined.
+    pub fn power(&self, uuid: &str) -> Option<Power> {
+        self.state().domains.get(uuid).map(|d| d.power)
     }
 
     /// UUIDs of the dpe domains defined now.
@@ -337,7 +354,9 @@ impl Hypervisor for FakeHost {
     }
     fn undefine_domain(&self, uuid: &str) -> Result<(), HostError> {
         self.call("undefine_domain", uuid)?;
-        self.state().domains.remove(uuid);
+        let mut state = self.state();
+        state.domains.remove(uuid);
+        state.snapshots.retain(|(u, _), _| u != uuid);
         Ok(())
     }
     fn dpe_domains(&self) -> Result<Vec<DpeDomain>, HostError> {
@@ -396,6 +415,66 @@ impl Hypervisor for FakeHost {
             code: 0,
             stderr: String::new(),
         })
+    }
+    fn volume_allocation(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError> {
+        self.call("volume_allocation", name)?;
+        let key = (pool.to_owned(), name.to_owned());
+        // A snapshot grows its disk by a MiB here.
+        let state = self.state();
+        let snapshots = state.snapshots.len() as u64;
+        Ok(state.volumes.get(&key).map(|_| snapshots << 20))
+    }
+    fn create_snapshot(
+        &self,
+        uuid: &str,
+        name: &str,
+        _description: &str,
+    ) -> Result<bool, HostError> {
+        self.call("create_snapshot", uuid)?;
+        let mut state = self.state();
+        let power = state
+            .domains
+            .get(uuid)
+            .map(|d| d.power)
+            .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
+        state
+            .snapshots
+            .insert((uuid.to_owned(), name.to_owned()), power);
+        Ok(power == Power::Running)
+    }
+    fn has_snapshot(&self, uuid: &str, name: &str) -> Result<bool, HostError> {
+        self.call("has_snapshot", uuid)?;
+        Ok(self
+            .state()
+            .snapshots
+            .contains_key(&(uuid.to_owned(), name.to_owned())))
+    }
+    fn revert_snapshot(&self, uuid: &str, name: &str, running: bool) -> Result<(), HostError> {
+        self.call("revert_snapshot", uuid)?;
+        let mut state = self.state();
+        if !state
+            .snapshots
+            .contains_key(&(uuid.to_owned(), name.to_owned()))
+        {
+            return Err(HostError::NoSnapshot(name.to_owned()));
+        }
+        let domain = state
+            .domains
+            .get_mut(uuid)
+            .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
+        domain.power = if running {
+            Power::Running
+        } else {
+            Power::ShutOff
+        };
+        Ok(())
+    }
+    fn delete_snapshot(&self, uuid: &str, name: &str) -> Result<(), HostError> {
+        self.call("delete_snapshot", uuid)?;
+        self.state()
+            .snapshots
+            .remove(&(uuid.to_owned(), name.to_owned()));
+        Ok(())
     }
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.call("relabel_domain", uuid)?;

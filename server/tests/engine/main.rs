@@ -13,6 +13,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod pool;
+mod snapshots;
 mod zones;
 
 use app::model::{Role, StepState, TaskKind};

@@ -6,6 +6,7 @@
 pub mod capabilities;
 mod leases;
 pub mod probe;
+mod snapshots;
 pub mod test_driver;
 
 use std::io::Read;
@@ -60,7 +61,7 @@ impl Drop for LibvirtHost {
     }
 }
 
-fn is(err: &virt::error::Error, code: ErrorNumber) -> bool {
+pub(super) fn is(err: &virt::error::Error, code: ErrorNumber) -> bool {
     err.code() == code
 }
 
@@ -78,7 +79,10 @@ impl LibvirtHost {
         })
     }
 
-    fn err(&self, call: &'static str) -> impl FnOnce(virt::error::Error) -> HostError + '_ {
+    pub(super) fn err(
+        &self,
+        call: &'static str,
+    ) -> impl FnOnce(virt::error::Error) -> HostError + '_ {
         move |source| HostError::Libvirt {
             uri: self.uri.clone(),
             call,
@@ -90,7 +94,7 @@ impl LibvirtHost {
         StoragePool::lookup_by_name(&self.conn, name).map_err(self.err("storage pool lookup"))
     }
 
-    fn domain(&self, uuid: &str) -> Result<Option<Domain>, HostError> {
+    pub(super) fn domain(&self, uuid: &str) -> Result<Option<Domain>, HostError> {
         match Domain::lookup_by_uuid_string(&self.conn, uuid) {
             Ok(d) => Ok(Some(d)),
             Err(e) if is(&e, ErrorNumber::NoDomain) => Ok(None),
@@ -414,7 +418,45 @@ impl Hypervisor for LibvirtHost {
             return Ok(());
         };
         // dpe's domains boot by BIOS or direct kernel: no NVRAM to remove.
-        dom.undefine().map_err(self.err("domain undefine"))
+        // Their snapshots' data is inside the disk, which the delete step
+        // removes; libvirt's record of them goes here.
+        dom.undefine_flags(
+            virt::sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+                | virt::sys::VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA,
+        )
+        .map_err(self.err("domain undefine"))
+    }
+
+    fn volume_allocation(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError> {
+        let pool = self.pool(pool)?;
+        match StorageVol::lookup_by_name(&pool, name) {
+            Ok(v) => Ok(Some(
+                v.get_info().map_err(self.err("volume info"))?.allocation,
+            )),
+            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(None),
+            Err(e) => Err(self.err("volume lookup")(e)),
+        }
+    }
+
+    fn create_snapshot(
+        &self,
+        uuid: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<bool, HostError> {
+        self.take_snapshot(uuid, name, description)
+    }
+
+    fn has_snapshot(&self, uuid: &str, name: &str) -> Result<bool, HostError> {
+        self.snapshot_exists(uuid, name)
+    }
+
+    fn revert_snapshot(&self, uuid: &str, name: &str, running: bool) -> Result<(), HostError> {
+        self.revert_to(uuid, name, running)
+    }
+
+    fn delete_snapshot(&self, uuid: &str, name: &str) -> Result<(), HostError> {
+        self.remove_snapshot(uuid, name)
     }
 
     fn dpe_domains(&self) -> Result<Vec<DpeDomain>, HostError> {

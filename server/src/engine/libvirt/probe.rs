@@ -138,6 +138,7 @@ pub fn is_starting(uri: &str, err: &HostError) -> bool {
         | HostError::Xml(_)
         | HostError::Upload(_)
         | HostError::NoDomain(_)
+        | HostError::NoSnapshot(_)
         | HostError::GuestReply(_)
         | HostError::PoolElsewhere { .. } => false,
     }

@@ -139,6 +139,26 @@ impl Hypervisor for TestDriverHost {
             None => Err(HostError::NoDomain(uuid.to_owned())),
         }
     }
+    fn volume_allocation(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError> {
+        self.inner.volume_allocation(pool, name)
+    }
+    fn create_snapshot(
+        &self,
+        uuid: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<bool, HostError> {
+        self.inner.create_snapshot(uuid, name, description)
+    }
+    fn has_snapshot(&self, uuid: &str, name: &str) -> Result<bool, HostError> {
+        self.inner.has_snapshot(uuid, name)
+    }
+    fn revert_snapshot(&self, uuid: &str, name: &str, running: bool) -> Result<(), HostError> {
+        self.inner.revert_snapshot(uuid, name, running)
+    }
+    fn delete_snapshot(&self, uuid: &str, name: &str) -> Result<(), HostError> {
+        self.inner.delete_snapshot(uuid, name)
+    }
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.inner.relabel_domain(uuid, title, metadata)
     }

@@ -5,6 +5,7 @@
 //! driver's (`driver.rs`), which sits above the warm pool's claim too.
 
 mod domain;
+mod snapshots;
 mod volumes;
 
 use std::sync::Arc;
@@ -43,6 +44,11 @@ pub enum Step {
     /// A warm deploy's one step: the claimed pool member gets the
     /// deploy's values through the guest agent and becomes the instance.
     Personalize,
+    /// An internal snapshot of the disks (and memory, when running).
+    TakeSnapshot,
+    /// The instance back to a snapshot, running if it ran.
+    Revert,
+    DeleteSnapshot,
 }
 
 impl Step {
@@ -61,12 +67,15 @@ impl Step {
             Step::DeleteVolumes => "delete volumes",
             Step::Forget => "forget",
             Step::Personalize => "personalize",
+            Step::TakeSnapshot => "take snapshot",
+            Step::Revert => "revert",
+            Step::DeleteSnapshot => "delete snapshot",
         }
     }
 
     /// The step a task's record names.
     pub fn named(name: &str) -> Option<Step> {
-        const EVERY: [Step; 13] = [
+        const EVERY: [Step; 16] = [
             Step::Place,
             Step::Clone,
             Step::Seed,
@@ -80,6 +89,9 @@ impl Step {
             Step::DeleteVolumes,
             Step::Forget,
             Step::Personalize,
+            Step::TakeSnapshot,
+            Step::Revert,
+            Step::DeleteSnapshot,
         ];
         EVERY.into_iter().find(|s| s.name() == name)
     }
@@ -106,6 +118,9 @@ impl Step {
                 Step::DeleteVolumes,
                 Step::Forget,
             ],
+            TaskKind::Snapshot => &[Step::TakeSnapshot],
+            TaskKind::Revert => &[Step::Revert],
+            TaskKind::DeleteSnapshot => &[Step::DeleteSnapshot],
         }
     }
 
@@ -122,14 +137,17 @@ impl Step {
             | Step::WaitOff
             | Step::Reboot
             | Step::PowerOff
-            | Step::Personalize => true,
+            | Step::Personalize
+            | Step::Revert => true,
             Step::Place
             | Step::Clone
             | Step::Seed
             | Step::Define
             | Step::Undefine
             | Step::DeleteVolumes
-            | Step::Forget => false,
+            | Step::Forget
+            | Step::TakeSnapshot
+            | Step::DeleteSnapshot => false,
         }
     }
 }
@@ -193,6 +211,9 @@ mod tests {
             TaskKind::Reboot,
             TaskKind::Poweroff,
             TaskKind::Delete,
+            TaskKind::Snapshot,
+            TaskKind::Revert,
+            TaskKind::DeleteSnapshot,
         ];
         let every = kinds
             .iter()

@@ -2,6 +2,7 @@
 //! string concatenation, so names and values are always escaped.
 
 pub mod domain;
+pub mod snapshot;
 pub mod storage;
 
 /// Serializes `value` as an XML document rooted at its serde name.

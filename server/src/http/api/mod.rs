@@ -9,6 +9,7 @@ mod instances;
 mod openapi;
 mod org;
 mod pool;
+mod snapshots;
 mod system;
 mod tokens;
 mod zones;
@@ -64,6 +65,10 @@ routes! {
     post "/instances/{id}/shutdown" => instances::shutdown,
     post "/instances/{id}/reboot" => instances::reboot,
     post "/instances/{id}/poweroff" => instances::poweroff,
+    get "/instances/{id}/snapshots" => snapshots::list,
+    post "/instances/{id}/snapshots" => snapshots::take,
+    post "/instances/{id}/snapshots/{sid}/revert" => snapshots::revert,
+    delete "/instances/{id}/snapshots/{sid}" => snapshots::delete,
     get "/tasks/{id}" => instances::task,
     get "/tasks/{id}/events" => instances::task_events,
     get "/events" => events::events,
@@ -197,6 +202,21 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         axum::extract::Path::<i64>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(id)| IdPath(id))
+            .map_err(|e: PathRejection| ApiError(AppError::BadRequest(e.body_text())))
+    }
+}
+
+/// Two numeric ids from the path (`/instances/{id}/snapshots/{sid}`), or a
+/// 400 that says so.
+pub struct IdsPath(pub i64, pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdsPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<(i64, i64)>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path((a, b))| IdsPath(a, b))
             .map_err(|e: PathRejection| ApiError(AppError::BadRequest(e.body_text())))
     }
 }

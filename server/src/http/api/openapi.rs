@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi};
         super::instances::patch, super::instances::apps_settings,
         super::instances::set_apps_settings,
         super::instances::task, super::instances::task_events, super::events::events,
+        super::snapshots::list, super::snapshots::take, super::snapshots::revert,
+        super::snapshots::delete,
         super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans,
         super::zones::list, super::zones::set_outside, super::zones::clear_outside,
         super::pool::get, super::pool::set,

@@ -1,0 +1,119 @@
+//! The steps of the snapshot tasks: take one, revert to one, delete one,
+//! each on the guest's host, and what each leaves in the store. Undoing a
+//! take removes what it made; undoing a revert or a delete only marks the
+//! snapshot ready again (neither removed anything that stays missing).
+
+use app::model::{Power, SnapshotState};
+
+use super::super::EngineError;
+use super::super::guest::Guest;
+use super::super::runtime::Engine;
+use super::super::volumes::InstanceVolumes;
+use crate::blocking::run_blocking;
+use crate::store::snapshots::{self, SnapshotRow};
+
+impl Engine {
+    async fn snapshot_row(&self, snapshot_id: i64) -> Result<SnapshotRow, EngineError> {
+        Ok(self
+            .store
+            .read(move |c| snapshots::by_id(c, snapshot_id))
+            .await?
+            .ok_or(crate::store::StoreError::NotFound("snapshot"))?)
+    }
+
+    /// The take-snapshot step. Resumed after a crash, a snapshot libvirt
+    /// already has is kept (its size is then not known: 0).
+    pub(in crate::engine) async fn take_snapshot(
+        &self,
+        guest: &Guest,
+        snapshot_id: i64,
+    ) -> Result<(), EngineError> {
+        let row = self.snapshot_row(snapshot_id).await?;
+        let (host, _) = self.host_for(guest).await?;
+        let pool = self.config.storage_pool.clone();
+        let disk = InstanceVolumes::of(&guest.volume_stem).disk;
+        let (uuid, name) = (guest.uuid.clone(), snapshots::libvirt_name(snapshot_id));
+        let (with_memory, size) = run_blocking(move || {
+            if host.has_snapshot(&uuid, &name)? {
+                let running = host.domain_power(&uuid)? == Some(Power::Running);
+                return Ok::<_, EngineError>((running, 0));
+            }
+            // What the snapshot adds to the disk is what it holds now: the
+            // memory of a running guest. The clusters it shares with the
+            // disk are charged as they diverge, by the disk's own size.
+            let before = host.volume_allocation(&pool, &disk)?.unwrap_or(0);
+            let with_memory = host.create_snapshot(&uuid, &name, &row.description)?;
+            let after = host.volume_allocation(&pool, &disk)?.unwrap_or(before);
+            Ok((with_memory, after.saturating_sub(before)))
+        })
+        .await?;
+        self.store
+            .write(move |tx| snapshots::set_taken(tx, snapshot_id, with_memory, size))
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes a take: the snapshot, if libvirt has it, and its record.
+    pub(in crate::engine) async fn untake_snapshot(
+        &self,
+        guest: &Guest,
+        snapshot_id: i64,
+    ) -> Result<(), EngineError> {
+        if guest.host_id.is_some() {
+            let name = snapshots::libvirt_name(snapshot_id);
+            self.on_host(guest, move |h, u| h.delete_snapshot(u, &name))
+                .await?;
+        }
+        self.store
+            .write(move |tx| snapshots::delete(tx, snapshot_id))
+            .await?;
+        Ok(())
+    }
+
+    /// The revert step: the guest runs afterwards if it ran before.
+    pub(in crate::engine) async fn revert(
+        &self,
+        guest: &Guest,
+        snapshot_id: i64,
+    ) -> Result<(), EngineError> {
+        self.mark_snapshot(snapshot_id, SnapshotState::Reverting)
+            .await?;
+        let name = snapshots::libvirt_name(snapshot_id);
+        self.on_host(guest, move |h, u| {
+            let running = h.domain_power(u)? == Some(Power::Running);
+            h.revert_snapshot(u, &name, running)
+        })
+        .await?;
+        self.mark_snapshot(snapshot_id, SnapshotState::Ready).await
+    }
+
+    /// The delete-snapshot step; a snapshot libvirt no longer has is gone
+    /// all the same.
+    pub(in crate::engine) async fn delete_snapshot(
+        &self,
+        guest: &Guest,
+        snapshot_id: i64,
+    ) -> Result<(), EngineError> {
+        self.mark_snapshot(snapshot_id, SnapshotState::Deleting)
+            .await?;
+        let name = snapshots::libvirt_name(snapshot_id);
+        self.on_host(guest, move |h, u| h.delete_snapshot(u, &name))
+            .await?;
+        self.store
+            .write(move |tx| snapshots::delete(tx, snapshot_id))
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the snapshot `state` (the undo of a revert or a delete: ready).
+    pub(in crate::engine) async fn mark_snapshot(
+        &self,
+        snapshot_id: i64,
+        state: SnapshotState,
+    ) -> Result<(), EngineError> {
+        self.store
+            .write(move |tx| snapshots::set_state(tx, snapshot_id, state))
+            .await?;
+        Ok(())
+    }
+}

@@ -40,7 +40,9 @@
 //! # Ok::<(), AppError>(())
 //! ```
 //!
-//! A proof cannot be made by hand (its fields are private)...
+//! A proof cannot be made by hand (its fields are private)... (Each
+//! `compile_fail` names the error it fails with; stable rustdoc does not
+//! check that, so the example above shares its setup.)
 //!
 //! ```compile_fail,E0451
 //! use std::marker::PhantomData;

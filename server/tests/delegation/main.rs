@@ -170,6 +170,10 @@ async fn an_account_without_the_right_to_deploy_gets_403_from_every_deploy_and_n
     // Nothing was recorded, for anyone to see.
     let (status, listed) = admin.get("/api/v1/instances").await;
     assert_eq!((status, listed), (200, json!([])));
+    // The same form gets past the check for one who holds the right.
+    let (status, accepted) = admin.post_form("/fn/deploy", &form).await;
+    assert_eq!(status, 200, "{accepted}");
+    assert!(accepted["task_id"].is_i64(), "{accepted}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

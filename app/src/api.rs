@@ -1,6 +1,8 @@
-//! Server functions: the portal's calls to the server. Each one authorizes
-//! first, then makes one call on the one capability of the service it
-//! needs (see [`crate::service`]).
+//! Server functions: the portal's calls to the server. Each one asks
+//! [`crate::policy::authorize`] for the right it needs and passes the proof
+//! it gets to its one call on the one capability of the service it needs
+//! (see [`crate::service`]); without the proof that call does not compile.
+//! Those that take none are public by design and say why.
 //! They all sit under `/fn/` so they never mix with the REST API at `/api/v1/`.
 
 // A server function takes one argument per form field (forms post them
@@ -18,7 +20,7 @@ use crate::error::AppError;
 use crate::model::SetupRequest;
 use crate::model::{Dashboard, HostProbe, Me, SetupStatus, TokensView};
 #[cfg(feature = "ssr")]
-use crate::policy::{Action, authorize};
+use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
 use crate::service::{
     DashboardService, InstanceService, SessionService, SetupService, TokenService, ZoneService,
@@ -147,7 +149,7 @@ pub async fn change_password(
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
+            let who = authorize::<rights::ViewSelf>(ctx.principal.as_ref())?;
             if new_password != repeated {
                 return Err(AppError::invalid(
                     "repeated",
@@ -155,7 +157,7 @@ pub async fn change_password(
                 ));
             }
             service::<dyn SessionService>()?
-                .change_password(&ctx, current_password, new_password)
+                .change_password(&ctx, who, current_password, new_password)
                 .await
         }
         .await,
@@ -179,7 +181,7 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
+            let who = authorize::<rights::ViewDashboard>(ctx.principal.as_ref())?;
             service::<dyn DashboardService>()?.dashboard(who).await
         }
         .await,
@@ -193,7 +195,7 @@ pub async fn get_tokens(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+            let who = authorize::<rights::ManageOwnTokens>(ctx.principal.as_ref())?;
             service::<dyn TokenService>()?
                 .tokens_view(&ctx, who, query)
                 .await
@@ -207,7 +209,7 @@ pub async fn create_token(name: String, expires_in_days: Option<String>) -> Resu
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+            let who = authorize::<rights::ManageOwnTokens>(ctx.principal.as_ref())?;
             // The secret is shown once, by the next `get_tokens`, so that the page
             // shows it the same way with and without JavaScript.
             // The form's choice: a number of days, or "never" (as when the
@@ -232,7 +234,7 @@ pub async fn revoke_token(id: i64) -> Result<(), AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+            let who = authorize::<rights::ManageOwnTokens>(ctx.principal.as_ref())?;
             service::<dyn TokenService>()?.revoke_token(who, id).await
         }
         .await,
@@ -274,8 +276,8 @@ pub async fn get_stack() -> Result<crate::model::StackInfo, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::Deploy)?;
-            service::<dyn InstanceService>()?.stack().await
+            let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
+            service::<dyn InstanceService>()?.stack(who).await
         }
         .await,
     )
@@ -291,7 +293,7 @@ pub async fn deploy_instance(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::Deploy)?;
+            let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
             let zone = match zone.as_deref() {
                 None | Some("") => None,
                 Some(text) => Some(
@@ -324,7 +326,7 @@ pub async fn list_instances(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             let page = service::<dyn InstanceService>()?
                 .instances(who, query)
                 .await?;
@@ -339,7 +341,7 @@ pub async fn get_instance(id: i64) -> Result<crate::model::InstanceView, AppErro
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             service::<dyn InstanceService>()?.instance(who, id).await
         }
         .await,
@@ -351,7 +353,7 @@ pub async fn get_task(id: i64) -> Result<crate::model::TaskView, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             service::<dyn InstanceService>()?.task(who, id).await
         }
         .await,
@@ -363,7 +365,7 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             use crate::model::TaskKind;
             let kind = match TaskKind::parse(&action) {
                 Some(
@@ -399,8 +401,8 @@ pub async fn get_zones() -> Result<crate::model::ZonesView, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
-            service::<dyn ZoneService>()?.zones().await
+            let who = authorize::<rights::ViewDashboard>(ctx.principal.as_ref())?;
+            service::<dyn ZoneService>()?.zones(who).await
         }
         .await,
     )
@@ -420,7 +422,7 @@ pub async fn set_outside_zone(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+            let who = authorize::<rights::ManageNetworks>(ctx.principal.as_ref())?;
             let prefix_len = prefix_len
                 .trim()
                 .parse::<u8>()
@@ -446,7 +448,7 @@ pub async fn clear_outside_zone() -> Result<(), AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+            let who = authorize::<rights::ManageNetworks>(ctx.principal.as_ref())?;
             service::<dyn ZoneService>()?.clear_outside_zone(who).await
         }
         .await,
@@ -463,7 +465,7 @@ pub async fn patch_instance(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             let share = <crate::model::Share as std::str::FromStr>::from_str(share.trim())
                 .map_err(|_| AppError::invalid("share", "choose who may open it"))?;
             let patch = crate::model::InstancePatch { share: Some(share) };
@@ -481,8 +483,8 @@ pub async fn get_apps_settings() -> Result<crate::model::AppsSettings, AppError>
         async move {
             let ctx = request_context().await?;
             // Any signed-in account may read where applications open.
-            authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
-            service::<dyn InstanceService>()?.apps_settings().await
+            let who = authorize::<rights::ViewSelf>(ctx.principal.as_ref())?;
+            service::<dyn InstanceService>()?.apps_settings(who).await
         }
         .await,
     )
@@ -502,7 +504,7 @@ pub async fn set_apps_settings(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ConfigureGateway)?;
+            let who = authorize::<rights::ConfigureGateway>(ctx.principal.as_ref())?;
             let port = |field: &str, text: &str| {
                 text.trim()
                     .parse::<u16>()

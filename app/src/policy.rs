@@ -1,6 +1,96 @@
-//! Who may do what. Every server function and REST handler asks here first,
-//! then makes one call to the service; the service asks [`may_use`] and
-//! [`may_manage`] about the objects it loads.
+//! Who may do what, as types.
+//!
+//! Each [`Action`] has a marker type in [`rights`] (`rights::Deploy`, ...).
+//! [`authorize`] checks the rule table below for the signed-in principal
+//! and hands back an [`Authorized`] proof for that one right; its fields
+//! are private, so `authorize` is the only way to get one. Every method of
+//! the capability traits ([`crate::service`]) that needs an authorized
+//! caller takes the proof for its right instead of a bare `&Principal`, so
+//! a server function or REST handler that forgets to authorize, or asks
+//! for the wrong right, does not compile. The service then asks
+//! [`may_use`] and [`may_manage`] about the objects it loads.
+//!
+//! ```
+//! use app::error::AppError;
+//! use app::model::{Principal, Role};
+//! use app::policy::{Authorized, authorize, rights};
+//!
+//! // Stands for a service method that deploys.
+//! fn deploy(who: Authorized<'_, rights::Deploy>) -> String {
+//!     format!("{} deploys", who.username)
+//! }
+//!
+//! let ann = Principal {
+//!     user_id: 1,
+//!     username: "ann".into(),
+//!     role: Role::User,
+//!     department_id: None,
+//!     managed_departments: Vec::new(),
+//!     may_deploy: true,
+//!     address: None,
+//! };
+//! let who = authorize::<rights::Deploy>(Some(&ann))?;
+//! assert_eq!(deploy(who), "ann deploys");
+//! // Withdrawn, the right is refused before any service is reached.
+//! let withdrawn = Principal { may_deploy: false, ..ann };
+//! assert!(matches!(
+//!     authorize::<rights::Deploy>(Some(&withdrawn)),
+//!     Err(AppError::Forbidden)
+//! ));
+//! # Ok::<(), AppError>(())
+//! ```
+//!
+//! A proof cannot be made by hand (its fields are private)... (Each
+//! `compile_fail` names the error it fails with; stable rustdoc does not
+//! check that, so the example above shares its setup.)
+//!
+//! ```compile_fail,E0451
+//! use std::marker::PhantomData;
+//! use app::model::{Principal, Role};
+//! use app::policy::{Authorized, rights};
+//!
+//! fn deploy(who: Authorized<'_, rights::Deploy>) -> String {
+//!     format!("{} deploys", who.username)
+//! }
+//!
+//! let ann = Principal {
+//!     user_id: 1,
+//!     username: "ann".into(),
+//!     role: Role::User,
+//!     department_id: None,
+//!     managed_departments: Vec::new(),
+//!     may_deploy: false,
+//!     address: None,
+//! };
+//! deploy(Authorized { principal: &ann, right: PhantomData });
+//! ```
+//!
+//! ...nor stand for another right:
+//!
+//! ```compile_fail,E0308
+//! use app::error::AppError;
+//! use app::model::{Principal, Role};
+//! use app::policy::{Authorized, authorize, rights};
+//!
+//! fn deploy(who: Authorized<'_, rights::Deploy>) -> String {
+//!     format!("{} deploys", who.username)
+//! }
+//!
+//! let ann = Principal {
+//!     user_id: 1,
+//!     username: "ann".into(),
+//!     role: Role::User,
+//!     department_id: None,
+//!     managed_departments: Vec::new(),
+//!     may_deploy: false,
+//!     address: None,
+//! };
+//! let who = authorize::<rights::UseInstances>(Some(&ann))?;
+//! deploy(who);
+//! # Ok::<(), AppError>(())
+//! ```
+
+use std::marker::PhantomData;
 
 use crate::error::AppError;
 use crate::model::{Principal, Role, Share};
@@ -37,11 +127,10 @@ pub enum Action {
     ManagePool,
 }
 
-/// Allows `action` to `principal`, or says why not.
-pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Principal, AppError> {
-    let principal = principal.ok_or(AppError::Unauthenticated)?;
+/// Whether the rule table allows `action` to `principal`.
+fn allows(principal: &Principal, action: Action) -> bool {
     let admin = principal.role == Role::Admin;
-    let allowed = match action {
+    match action {
         Action::ViewDashboard
         | Action::ViewSelf
         | Action::ManageOwnTokens
@@ -58,11 +147,121 @@ pub fn authorize(principal: Option<&Principal>, action: Action) -> Result<&Princ
         Action::ManageMembers | Action::ViewAudit => {
             admin || principal.role == Role::DepartmentAdmin
         }
-    };
-    if allowed {
-        Ok(principal)
+    }
+}
+
+/// Allows the right `R` to `principal` and proves it, or says why not:
+/// `Unauthenticated` when nobody is signed in, `Forbidden` otherwise.
+pub fn authorize<R: Right>(principal: Option<&Principal>) -> Result<Authorized<'_, R>, AppError> {
+    let principal = principal.ok_or(AppError::Unauthenticated)?;
+    if allows(principal, R::ACTION) {
+        Ok(Authorized {
+            principal,
+            right: PhantomData,
+        })
     } else {
         Err(AppError::Forbidden)
+    }
+}
+
+/// A right: the marker type of one [`Action`]. Sealed, so that the rights
+/// are exactly those of [`rights`].
+pub trait Right: sealed::Sealed + Send + Sync + 'static {
+    const ACTION: Action;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! rights {
+    ($($right:ident),* $(,)?) => {
+        /// One marker type per [`Action`], named as it is.
+        pub mod rights {
+            use super::{Action, Right, sealed::Sealed};
+            $(
+                #[doc = concat!("The right of [`Action::", stringify!($right), "`].")]
+                #[derive(Clone, Copy, Debug)]
+                pub struct $right;
+                impl Sealed for $right {}
+                impl Right for $right {
+                    const ACTION: Action = Action::$right;
+                }
+            )*
+        }
+
+        /// [`authorize`] by the value of an action, for the table's tests.
+        /// Exhaustive, so an action without its right does not compile.
+        #[cfg(test)]
+        fn authorize_action(
+            principal: Option<&Principal>,
+            action: Action,
+        ) -> Result<&Principal, AppError> {
+            match action {
+                $(Action::$right => {
+                    authorize::<rights::$right>(principal).map(|who| who.principal())
+                })*
+            }
+        }
+    };
+}
+
+rights!(
+    ViewDashboard,
+    ViewSelf,
+    ManageOwnTokens,
+    ProbeHost,
+    ManageHosts,
+    ManageNetworks,
+    ManageUsers,
+    Deploy,
+    UseInstances,
+    ManageDepartments,
+    ManageMembers,
+    ViewAudit,
+    ManageDirectory,
+    ConfigureGateway,
+    ManagePool,
+);
+
+/// Proof that [`authorize`] allowed the right `R` to this principal, for
+/// this request: what the service methods that need a caller take.
+/// Its fields are private so that [`authorize`] alone makes one.
+pub struct Authorized<'a, R: Right> {
+    principal: &'a Principal,
+    right: PhantomData<R>,
+}
+
+impl<'a, R: Right> Authorized<'a, R> {
+    /// The principal the right was allowed to.
+    pub fn principal(&self) -> &'a Principal {
+        self.principal
+    }
+}
+
+// By hand: a derive would bound `R: Clone`, which a proof needs not.
+impl<R: Right> Clone for Authorized<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R: Right> Copy for Authorized<'_, R> {}
+
+impl<R: Right> std::ops::Deref for Authorized<'_, R> {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        self.principal
+    }
+}
+
+impl<R: Right> std::fmt::Debug for Authorized<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorized")
+            .field("principal", &self.principal.username)
+            .field("action", &R::ACTION)
+            .finish()
     }
 }
 
@@ -147,7 +346,10 @@ mod tests {
     #[test]
     fn anonymous_is_unauthenticated_for_every_action() {
         for action in EVERY_ACTION {
-            assert_eq!(authorize(None, action), Err(AppError::Unauthenticated));
+            assert_eq!(
+                authorize_action(None, action),
+                Err(AppError::Unauthenticated)
+            );
         }
     }
 
@@ -156,7 +358,7 @@ mod tests {
         let allowed = |p: &Principal| {
             EVERY_ACTION
                 .into_iter()
-                .filter(|a| authorize(Some(p), *a).is_ok())
+                .filter(|a| authorize_action(Some(p), *a).is_ok())
                 .collect::<Vec<_>>()
         };
         assert_eq!(allowed(&who(Role::Admin)), EVERY_ACTION.to_vec());
@@ -188,8 +390,21 @@ mod tests {
             ..who(Role::User)
         };
         assert_eq!(
-            authorize(Some(&withdrawn), Deploy),
+            authorize_action(Some(&withdrawn), Deploy),
             Err(AppError::Forbidden)
+        );
+    }
+
+    #[test]
+    fn a_proof_carries_the_principal_it_was_allowed_to() {
+        let admin = who(Role::Admin);
+        let proof = authorize::<rights::ManageHosts>(Some(&admin)).expect("admins manage hosts");
+        let copy = proof;
+        assert!(std::ptr::eq(proof.principal(), &admin));
+        assert_eq!(copy.username, "ann", "it reads as the principal");
+        assert_eq!(
+            format!("{proof:?}"),
+            r#"Authorized { principal: "ann", action: ManageHosts }"#
         );
     }
 

@@ -5,6 +5,47 @@
 //! (Leptos context for the page renderer and the server functions, axum
 //! state for the handlers); each caller narrows it to the one capability
 //! it uses with [`service`] or axum's `State`.
+//!
+//! A method that needs a signed-in, authorized caller takes the proof of
+//! its right, [`Authorized<'_, rights::X>`](crate::policy::Authorized),
+//! which only [`crate::policy::authorize`] makes: the caller cannot reach
+//! it without asking the policy first, for that very right. The methods
+//! that take none are public by design (setup, signing in and out), decide
+//! for themselves (`probe_host`), or serve the edge (resolving principals,
+//! recording refusals); each says why.
+//!
+//! ```
+//! use app::error::AppError;
+//! use app::model::{Accepted, DeployRequest};
+//! use app::policy::{authorize, rights};
+//! use app::service::{InstanceService, RequestContext};
+//!
+//! async fn deploy(
+//!     service: &dyn InstanceService,
+//!     ctx: &RequestContext,
+//!     request: DeployRequest,
+//! ) -> Result<Accepted, AppError> {
+//!     let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
+//!     service.deploy(who, request).await
+//! }
+//! ```
+//!
+//! Skipping [`crate::policy::authorize`] does not compile:
+//!
+//! ```compile_fail,E0308
+//! use app::error::AppError;
+//! use app::model::{Accepted, DeployRequest};
+//! use app::service::{InstanceService, RequestContext};
+//!
+//! async fn deploy(
+//!     service: &dyn InstanceService,
+//!     ctx: &RequestContext,
+//!     request: DeployRequest,
+//! ) -> Result<Accepted, AppError> {
+//!     let who = ctx.principal.as_ref().ok_or(AppError::Unauthenticated)?;
+//!     service.deploy(who, request).await
+//! }
+//! ```
 
 mod audit;
 mod dashboard;

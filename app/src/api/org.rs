@@ -15,7 +15,7 @@ use crate::org::{
 #[cfg(feature = "ssr")]
 use crate::org::{DepartmentChange, DirectorySettings, MemberChange, NewDepartment, NewMember};
 #[cfg(feature = "ssr")]
-use crate::policy::{Action, authorize};
+use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
 use crate::service::{
     AuditService, DirectoryService, OrganisationService, QuotaService, request_context, service,
@@ -68,7 +68,7 @@ pub async fn get_departments() -> Result<Vec<DepartmentView>, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
             service::<dyn OrganisationService>()?.departments(who).await
         }
         .await,
@@ -83,7 +83,7 @@ pub async fn create_department(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+            let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
             let request = NewDepartment {
                 name,
                 parent_id: id("parent_id", &parent_id)?,
@@ -102,8 +102,8 @@ pub async fn get_default_quota() -> Result<Quota, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
-            service::<dyn QuotaService>()?.default_quota().await
+            let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
+            service::<dyn QuotaService>()?.default_quota(who).await
         }
         .await,
     )
@@ -119,7 +119,7 @@ pub async fn set_default_quota(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+            let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
             let quota = quota_form(&instances, &vcpus, &memory_mib, &disk_gib)?;
             service::<dyn QuotaService>()?
                 .set_default_quota(who, quota)
@@ -140,7 +140,7 @@ pub async fn set_department_quota(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
             let quota = quota_form(&instances, &vcpus, &memory_mib, &disk_gib)?;
             let change = DepartmentChange {
                 name: None,
@@ -159,7 +159,7 @@ pub async fn delete_department(id: i64) -> Result<(), AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+            let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
             service::<dyn OrganisationService>()?
                 .delete_department(who, id)
                 .await?;
@@ -178,7 +178,7 @@ pub async fn get_members(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
             service::<dyn OrganisationService>()?
                 .members(who, query)
                 .await
@@ -197,7 +197,7 @@ pub async fn create_member(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
             let request = NewMember {
                 username,
                 password,
@@ -219,7 +219,7 @@ pub async fn set_may_deploy(id: i64, may_deploy: bool) -> Result<MemberView, App
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
             let change = MemberChange {
                 may_deploy: Some(may_deploy),
                 ..MemberChange::default()
@@ -238,7 +238,7 @@ pub async fn remove_member(id: i64) -> Result<MemberView, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
             let change = MemberChange {
                 department_id: Some(None),
                 ..MemberChange::default()
@@ -258,7 +258,7 @@ pub async fn get_audit(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ViewAudit)?;
+            let who = authorize::<rights::ViewAudit>(ctx.principal.as_ref())?;
             service::<dyn AuditService>()?.audit_log(who, filter).await
         }
         .await,
@@ -270,8 +270,8 @@ pub async fn get_directory() -> Result<DirectoryView, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-            service::<dyn DirectoryService>()?.directory().await
+            let who = authorize::<rights::ManageDirectory>(ctx.principal.as_ref())?;
+            service::<dyn DirectoryService>()?.directory(who).await
         }
         .await,
     )
@@ -322,7 +322,7 @@ pub async fn save_directory(form: DirectoryForm) -> Result<DirectoryView, AppErr
                 ca_certificate,
             } = form;
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
+            let who = authorize::<rights::ManageDirectory>(ctx.principal.as_ref())?;
             // The mappings name departments as the caller sees them; the
             // service resolves them (crate::org::group_mappings_from_lines).
             let settings = DirectorySettings {
@@ -352,9 +352,9 @@ pub async fn test_directory() -> Result<DirectoryTest, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
+            let who = authorize::<rights::ManageDirectory>(ctx.principal.as_ref())?;
             service::<dyn DirectoryService>()?
-                .test_saved_directory()
+                .test_saved_directory(who)
                 .await
         }
         .await,
@@ -372,7 +372,7 @@ pub async fn set_member_quota(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
             let quota = quota_form(&instances, &vcpus, &memory_mib, &disk_gib)?;
             let change = MemberChange {
                 quota: Some(quota),
@@ -393,7 +393,7 @@ pub async fn set_department_admin(id: i64, department_admin: bool) -> Result<Mem
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
             let change = MemberChange {
                 department_admin: Some(department_admin),
                 ..MemberChange::default()

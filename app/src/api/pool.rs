@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::model::PoolTargets;
 use crate::model::PoolView;
 #[cfg(feature = "ssr")]
-use crate::policy::{Action, authorize};
+use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
 use crate::service::{PoolService, request_context, service};
 
@@ -22,8 +22,8 @@ pub async fn get_pool() -> Result<PoolView, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            authorize(ctx.principal.as_ref(), Action::ManagePool)?;
-            service::<dyn PoolService>()?.pool().await
+            let who = authorize::<rights::ManagePool>(ctx.principal.as_ref())?;
+            service::<dyn PoolService>()?.pool(who).await
         }
         .await,
     )
@@ -37,7 +37,7 @@ pub async fn set_pool_targets(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::ManagePool)?;
+            let who = authorize::<rights::ManagePool>(ctx.principal.as_ref())?;
             let mut parsed = BTreeMap::new();
             for (size, text) in targets {
                 let text = text.trim();

@@ -10,7 +10,7 @@ use crate::error::AppError;
 use crate::model::SnapshotRequest;
 use crate::model::{Accepted, SnapshotsView};
 #[cfg(feature = "ssr")]
-use crate::policy::{Action, authorize};
+use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
 use crate::service::{SnapshotService, request_context, service};
 
@@ -19,7 +19,7 @@ pub async fn get_snapshots(id: i64) -> Result<SnapshotsView, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             service::<dyn SnapshotService>()?.snapshots(who, id).await
         }
         .await,
@@ -35,7 +35,7 @@ pub async fn take_snapshot(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             service::<dyn SnapshotService>()?
                 .take_snapshot(who, id, SnapshotRequest { name, description })
                 .await
@@ -50,7 +50,7 @@ pub async fn snapshot_action(id: i64, snapshot: i64, action: String) -> Result<A
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             let snapshots = service::<dyn SnapshotService>()?;
             match action.as_str() {
                 "revert" => snapshots.revert_snapshot(who, id, snapshot).await,

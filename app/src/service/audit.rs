@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::error::AppError;
 use crate::model::{Page, Principal};
 use crate::org::{AuditEntry, AuditFilter};
+use crate::policy::{Authorized, rights};
 
 #[async_trait]
 pub trait AuditService: Send + Sync + 'static {
@@ -14,7 +15,7 @@ pub trait AuditService: Send + Sync + 'static {
     /// departments' records.
     async fn audit_log(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ViewAudit>,
         filter: AuditFilter,
     ) -> Result<Page<AuditEntry>, AppError>;
     /// Records a request the edge refused (403, or a refused form post);

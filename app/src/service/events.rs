@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 
 use crate::error::AppError;
-use crate::model::{InstanceView, Principal, TaskView};
+use crate::model::{InstanceView, TaskView};
+use crate::policy::{Authorized, rights};
 
 /// How a request's principal proved who they are (the context
 /// middleware has checked it). The events stream checks it again as it
@@ -54,7 +55,7 @@ pub trait EventService: Send + Sync + 'static {
     /// The changes `who` may see from now on, or after event `after`.
     async fn events(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         credential: Credential,
         after: Option<u64>,
     ) -> Result<Box<dyn LiveEvents>, AppError>;

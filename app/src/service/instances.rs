@@ -6,48 +6,71 @@ use async_trait::async_trait;
 use crate::error::AppError;
 use crate::model::{
     Accepted, AppsSettings, DeployRequest, InstancePage, InstancePatch, InstanceQuery,
-    InstanceView, Principal, StackInfo, TaskKind, TaskView,
+    InstanceView, StackInfo, TaskKind, TaskView,
 };
+use crate::policy::{Authorized, rights};
 
 #[async_trait]
 pub trait InstanceService: Send + Sync + 'static {
     /// The stack users deploy, for the deploy form.
-    async fn stack(&self) -> Result<StackInfo, AppError>;
+    async fn stack(&self, who: Authorized<'_, rights::Deploy>) -> Result<StackInfo, AppError>;
     /// Validates and accepts a deploy; the work runs as a task.
-    async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError>;
+    /// Only a proof of [`rights::Deploy`] reaches it: an account whose
+    /// right to deploy was withdrawn is refused before.
+    async fn deploy(
+        &self,
+        who: Authorized<'_, rights::Deploy>,
+        request: DeployRequest,
+    ) -> Result<Accepted, AppError>;
     /// One page of the instances `who` may see (their own; a department
     /// admin's departments' too; all for admins) that `query` names.
     async fn instances(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         query: InstanceQuery,
     ) -> Result<InstancePage, AppError>;
     /// One instance; `NotFound` when `who` may not see it.
-    async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError>;
+    async fn instance(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+    ) -> Result<InstanceView, AppError>;
     /// Changes what `patch` names (who may open it); audited.
     async fn patch(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         id: i64,
         patch: InstancePatch,
     ) -> Result<InstanceView, AppError>;
     /// Where applications open (any signed-in account may read it).
-    async fn apps_settings(&self) -> Result<AppsSettings, AppError>;
+    async fn apps_settings(
+        &self,
+        who: Authorized<'_, rights::ViewSelf>,
+    ) -> Result<AppsSettings, AppError>;
     /// Changes where applications open; instances keep their ports.
     async fn set_apps_settings(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ConfigureGateway>,
         settings: AppsSettings,
     ) -> Result<AppsSettings, AppError>;
     /// Starts a lifecycle task; `Conflict` while another one runs.
-    async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError>;
+    async fn act(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+        kind: TaskKind,
+    ) -> Result<i64, AppError>;
     /// One task; `NotFound` when `who` may not see it.
-    async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError>;
+    async fn task(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+    ) -> Result<TaskView, AppError>;
     /// Follows one task as it changes; `NotFound` (at once, not later)
     /// when `who` may not see it.
     async fn subscribe_task(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         id: i64,
     ) -> Result<Box<dyn TaskUpdates>, AppError>;
 }

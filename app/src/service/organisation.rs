@@ -1,50 +1,58 @@
-//! Delegation: departments and their members. Callers authorize the
-//! action first; these check the object (which department) with
+//! Delegation: departments and their members. Each method takes the
+//! proof of its right; it checks the object (which department) with
 //! [`crate::policy::may_manage`].
 
 use async_trait::async_trait;
 
 use crate::error::AppError;
-use crate::model::{Page, Principal};
+use crate::model::Page;
 use crate::org::{
     DepartmentChange, DepartmentView, MemberChange, MemberQuery, MemberView, NewDepartment,
     NewMember,
 };
+use crate::policy::{Authorized, rights};
 
 #[async_trait]
 pub trait OrganisationService: Send + Sync + 'static {
     /// The departments `who` administers (all for appliance admins).
-    async fn departments(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError>;
+    async fn departments(
+        &self,
+        who: Authorized<'_, rights::ManageMembers>,
+    ) -> Result<Vec<DepartmentView>, AppError>;
     async fn create_department(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageDepartments>,
         request: NewDepartment,
     ) -> Result<DepartmentView, AppError>;
     /// Renames (appliance admins) or sets the quota (appliance admins, or
     /// the admin of a department above it).
     async fn update_department(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageMembers>,
         id: i64,
         change: DepartmentChange,
     ) -> Result<DepartmentView, AppError>;
     /// Removes an empty department; `Conflict` otherwise.
-    async fn delete_department(&self, who: &Principal, id: i64) -> Result<(), AppError>;
+    async fn delete_department(
+        &self,
+        who: Authorized<'_, rights::ManageDepartments>,
+        id: i64,
+    ) -> Result<(), AppError>;
     /// A page of the accounts of the departments `who` administers (all
     /// for appliance admins), by name, as `query` filters them.
     async fn members(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageMembers>,
         query: MemberQuery,
     ) -> Result<Page<MemberView>, AppError>;
     async fn create_member(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageMembers>,
         request: NewMember,
     ) -> Result<MemberView, AppError>;
     async fn update_member(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageMembers>,
         id: i64,
         change: MemberChange,
     ) -> Result<MemberView, AppError>;

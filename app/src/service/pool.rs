@@ -4,16 +4,17 @@
 use async_trait::async_trait;
 
 use crate::error::AppError;
-use crate::model::{PoolTargets, PoolView, Principal};
+use crate::model::{PoolTargets, PoolView};
+use crate::policy::{Authorized, rights};
 
 #[async_trait]
 pub trait PoolService: Send + Sync + 'static {
-    /// The targets and the members (appliance admins; checked by callers).
-    async fn pool(&self) -> Result<PoolView, AppError>;
+    /// The targets and the members (appliance admins).
+    async fn pool(&self, who: Authorized<'_, rights::ManagePool>) -> Result<PoolView, AppError>;
     /// Sets every size's target at once; sizes left out keep none.
     async fn set_pool_targets(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManagePool>,
         targets: PoolTargets,
     ) -> Result<PoolView, AppError>;
 }

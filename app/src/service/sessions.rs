@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use super::RequestContext;
 use crate::error::AppError;
 use crate::model::{Me, Principal};
+use crate::policy::{Authorized, rights};
 
 #[async_trait]
 pub trait SessionService: Send + Sync + 'static {
-    /// Checks the credentials (throttled), then rotates the session id and
+    /// Anyone may try: checks the credentials (throttled), then rotates the session id and
     /// binds the session to the account.
     async fn sign_in(
         &self,
@@ -17,7 +18,8 @@ pub trait SessionService: Send + Sync + 'static {
         username: String,
         password: String,
     ) -> Result<Me, AppError>;
-    /// Deletes the session server-side.
+    /// Deletes the session server-side; ending one's own session needs
+    /// no right beyond holding it.
     async fn sign_out(&self, ctx: &RequestContext) -> Result<(), AppError>;
     /// Changes the signed-in local account's password. Its other sessions
     /// end and its API tokens are revoked; this session goes on under a
@@ -25,6 +27,7 @@ pub trait SessionService: Send + Sync + 'static {
     async fn change_password(
         &self,
         ctx: &RequestContext,
+        who: Authorized<'_, rights::ViewSelf>,
         current_password: String,
         new_password: String,
     ) -> Result<(), AppError>;

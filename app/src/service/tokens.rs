@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use super::RequestContext;
 use crate::error::AppError;
-use crate::model::{NewToken, Principal, TokenQuery, TokensView};
+use crate::model::{NewToken, TokenQuery, TokensView};
+use crate::policy::{Authorized, rights};
 
 #[async_trait]
 pub trait TokenService: Send + Sync + 'static {
@@ -13,7 +14,7 @@ pub trait TokenService: Send + Sync + 'static {
     async fn tokens_view(
         &self,
         ctx: &RequestContext,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageOwnTokens>,
         query: TokenQuery,
     ) -> Result<TokensView, AppError>;
     /// A new token of the caller's, working for `expires_in_days` (none:
@@ -21,10 +22,14 @@ pub trait TokenService: Send + Sync + 'static {
     async fn create_token(
         &self,
         ctx: &RequestContext,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageOwnTokens>,
         name: String,
         expires_in_days: Option<u32>,
     ) -> Result<NewToken, AppError>;
     /// Revokes one of the caller's own tokens; others' are `NotFound`.
-    async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError>;
+    async fn revoke_token(
+        &self,
+        who: Authorized<'_, rights::ManageOwnTokens>,
+        id: i64,
+    ) -> Result<(), AppError>;
 }

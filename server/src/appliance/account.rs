@@ -2,6 +2,7 @@
 
 use app::error::AppError;
 use app::model::AccountSource;
+use app::policy::{Authorized, rights};
 use app::service::RequestContext;
 
 use super::Appliance;
@@ -15,10 +16,11 @@ impl Appliance {
     pub(super) async fn change_own_password(
         &self,
         ctx: &RequestContext,
+        who: Authorized<'_, rights::ViewSelf>,
         current: String,
         new: String,
     ) -> Result<(), AppError> {
-        let who = ctx.principal.as_ref().ok_or(AppError::Unauthenticated)?;
+        let who = who.principal();
         // Guessing the current password from a stolen session is throttled
         // as sign-ins are.
         self.throttled(&who.username, ctx.peer)?;

@@ -3,6 +3,7 @@
 
 use app::error::AppError;
 use app::model::{AppsAddressing, AppsSettings, InstancePatch, InstanceView, Principal};
+use app::policy::{Authorized, rights};
 use app::service::InstanceService;
 use app::validate;
 
@@ -46,18 +47,18 @@ impl Appliance {
 
     pub(super) async fn patch_instance(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         id: i64,
         patch: InstancePatch,
     ) -> Result<InstanceView, AppError> {
-        let row = self.visible_instance(who, id).await?;
+        let row = self.visible_instance(&who, id).await?;
         let InstancePatch { share } = patch;
         if let Some(share) = share.filter(|s| *s != row.share) {
             self.store
                 .write(move |tx| instances::set_share(tx, id, share))
                 .await
                 .map_err(store_err)?;
-            let record = Audit::by(who)
+            let record = Audit::by(&who)
                 .action("instance.share")
                 .object(format!("instance {}", row.name))
                 .department(row.department_id)

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use app::error::AppError;
 use app::model::{AuditOutcome, Page, Principal};
 use app::org::{AuditEntry, AuditFilter};
+use app::policy::{Authorized, rights};
 use app::service::AuditService;
 use async_trait::async_trait;
 
@@ -20,7 +21,7 @@ const AUDIT: &str = "audit";
 impl AuditService for Appliance {
     async fn audit_log(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ViewAudit>,
         filter: AuditFilter,
     ) -> Result<Page<AuditEntry>, AppError> {
         // Empty is no filter, as an HTML form's "any" sends it.
@@ -40,7 +41,7 @@ impl AuditService for Appliance {
             actor: given(filter.actor),
             action: given(filter.action),
             outcome,
-            scope: super::department_scope(who),
+            scope: super::department_scope(&who),
             before,
             limit: paging::limit(filter.limit)?,
         };

@@ -7,7 +7,7 @@ use app::model::{
     Dashboard, Health, HostProbe, HostStatus, InstanceCounts, InstanceQuery, InstanceState, Me,
     Principal, Role, StateCount,
 };
-use app::policy::may_use;
+use app::policy::{Authorized, may_use, rights};
 use app::service::DashboardService;
 use async_trait::async_trait;
 
@@ -36,7 +36,11 @@ fn availability_only(host: HostStatus) -> HostStatus {
 
 #[async_trait]
 impl DashboardService for Appliance {
-    async fn dashboard(&self, who: &Principal) -> Result<Dashboard, AppError> {
+    async fn dashboard(
+        &self,
+        who: Authorized<'_, rights::ViewDashboard>,
+    ) -> Result<Dashboard, AppError> {
+        let who = who.principal();
         // One read for all the store knows of it: each read is a trip to
         // a reader thread and back.
         let binding = Binding::of(who);

@@ -2,8 +2,9 @@
 //! them. Signing in with them is in `directory.rs`.
 
 use app::error::AppError;
-use app::model::{Principal, Role};
+use app::model::Role;
 use app::org::{DirectorySettings, DirectoryTest, DirectoryView, group_mappings_from_lines};
+use app::policy::{Authorized, rights};
 use app::service::DirectoryService;
 use async_trait::async_trait;
 
@@ -87,7 +88,10 @@ impl Appliance {
 
 #[async_trait]
 impl DirectoryService for Appliance {
-    async fn directory(&self) -> Result<DirectoryView, AppError> {
+    async fn directory(
+        &self,
+        _who: Authorized<'_, rights::ManageDirectory>,
+    ) -> Result<DirectoryView, AppError> {
         let stored = self.directory_settings().await?;
         let bind_password_set = stored
             .as_ref()
@@ -103,7 +107,7 @@ impl DirectoryService for Appliance {
 
     async fn set_directory(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageDirectory>,
         mut settings: DirectorySettings,
     ) -> Result<DirectoryView, AppError> {
         validate_directory(&settings)?;
@@ -118,27 +122,28 @@ impl DirectoryService for Appliance {
             .write(move |tx| directory_store::set(tx, &secrets, &settings))
             .await
             .map_err(store_err)?;
-        let record = Audit::by(who)
+        let record = Audit::by(&who)
             .action("directory.set")
             .object(format!("directory {url}"))
             .ok();
         self.audit(record).await;
-        self.directory().await
+        self.directory(who).await
     }
 
     async fn set_directory_from_form(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageDirectory>,
         mut settings: DirectorySettings,
         mapping_lines: String,
     ) -> Result<DirectoryView, AppError> {
-        let departments = self.department_views(who).await?;
+        let departments = self.department_views(&who).await?;
         settings.group_mappings = group_mappings_from_lines(&mapping_lines, &departments)?;
         self.set_directory(who, settings).await
     }
 
     async fn test_directory(
         &self,
+        _who: Authorized<'_, rights::ManageDirectory>,
         mut settings: DirectorySettings,
     ) -> Result<DirectoryTest, AppError> {
         validate_directory(&settings)?;
@@ -157,14 +162,17 @@ impl DirectoryService for Appliance {
         })
     }
 
-    async fn test_saved_directory(&self) -> Result<DirectoryTest, AppError> {
+    async fn test_saved_directory(
+        &self,
+        who: Authorized<'_, rights::ManageDirectory>,
+    ) -> Result<DirectoryTest, AppError> {
         // Read as callers see it (no bind password): test_directory puts
         // the stored one back, as it does for an unchanged form.
-        let Some(settings) = self.directory().await?.settings else {
+        let Some(settings) = self.directory(who).await?.settings else {
             return Err(AppError::Conflict(
                 "save the directory settings first".into(),
             ));
         };
-        self.test_directory(settings).await
+        self.test_directory(who, settings).await
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use app::error::AppError;
 use app::model::Principal;
-use app::policy::may_use;
+use app::policy::{Authorized, authorize, may_use, rights};
 use app::service::{
     Credential, EventService, InstanceService, LiveEvent, LiveEvents, Numbered, SessionService,
 };
@@ -62,7 +62,7 @@ impl Appliance {
 impl EventService for Appliance {
     async fn events(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         credential: Credential,
         after: Option<u64>,
     ) -> Result<Box<dyn LiveEvents>, AppError> {
@@ -76,7 +76,7 @@ impl EventService for Appliance {
             checked: self.store.changes(RIGHTS),
             moved: self.store.watch_changes(),
             appliance,
-            who: who.clone(),
+            who: who.principal().clone(),
             credential,
             backlog,
             receiver,
@@ -199,7 +199,9 @@ impl Live {
                     .then_some(LiveEvent::InstanceRemoved(gone.id))
             }
             Row::Task(id) => {
-                let task = self.appliance.task(&self.who, id).await.ok()?;
+                // Asked again as the reader is now (rechecked as it goes).
+                let who = authorize::<rights::UseInstances>(Some(&self.who)).ok()?;
+                let task = self.appliance.task(who, id).await.ok()?;
                 // Its instance shows whether a task runs on it: tell it next.
                 if let Some(instance) = task.instance_id {
                     self.backlog.push_front(Fed {

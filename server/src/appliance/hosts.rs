@@ -1,7 +1,8 @@
 //! The host pool: each host's live status, adding and removing hosts.
 
 use app::error::AppError;
-use app::model::{AddHost, HostStatus, Principal};
+use app::model::{AddHost, HostStatus};
+use app::policy::{Authorized, rights};
 use app::service::HostService;
 use app::validate;
 use async_trait::async_trait;
@@ -29,12 +30,19 @@ impl Appliance {
 
 #[async_trait]
 impl HostService for Appliance {
-    async fn hosts(&self) -> Result<Vec<HostStatus>, AppError> {
+    async fn hosts(
+        &self,
+        _who: Authorized<'_, rights::ManageHosts>,
+    ) -> Result<Vec<HostStatus>, AppError> {
         let rows = self.store.read(hosts::list).await.map_err(store_err)?;
         Ok(rows.into_iter().map(|r| self.host_status(r)).collect())
     }
 
-    async fn add_host(&self, who: &Principal, request: AddHost) -> Result<HostStatus, AppError> {
+    async fn add_host(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        request: AddHost,
+    ) -> Result<HostStatus, AppError> {
         let uri = validate::libvirt_uri("uri", &request.uri, self.config.test_driver())?;
         let storage_dir = validate::absolute_dir("storage_dir", &request.storage_dir)?;
         let network = validate::libvirt_name("network", &request.network)?;
@@ -45,7 +53,7 @@ impl HostService for Appliance {
         let report = probe_new_host("uri", &uri, &network, &storage_dir, Patience::None).await?;
         let name =
             name.unwrap_or_else(|| report.probe.hostname.clone().unwrap_or_else(|| uri.clone()));
-        let record = Audit::by(who)
+        let record = Audit::by(&who)
             .action("host.add")
             .object(format!("host {uri}"))
             .ok();
@@ -67,7 +75,11 @@ impl HostService for Appliance {
         Ok(self.host_status(row))
     }
 
-    async fn remove_host(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+    async fn remove_host(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        id: i64,
+    ) -> Result<(), AppError> {
         let in_use = self
             .store
             .read(move |c| hosts::instances_on(c, id))
@@ -89,7 +101,7 @@ impl HostService for Appliance {
             hosts::Removal::NoSuchHost => Err(AppError::NotFound("host".into())),
             hosts::Removal::Removed => {
                 self.engine.forget_host(id);
-                let record = Audit::by(who)
+                let record = Audit::by(&who)
                     .action("host.remove")
                     .object(format!("host #{id}"))
                     .ok();
@@ -99,7 +111,10 @@ impl HostService for Appliance {
         }
     }
 
-    async fn cleaned_orphans(&self) -> Result<Vec<String>, AppError> {
+    async fn cleaned_orphans(
+        &self,
+        _who: Authorized<'_, rights::ManageHosts>,
+    ) -> Result<Vec<String>, AppError> {
         Ok(self.engine.cleaned_orphans())
     }
 }

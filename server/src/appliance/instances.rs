@@ -9,7 +9,7 @@ use app::model::{
     InstanceState, InstanceStatus, InstanceView, ParamInfo, Principal, SizeInfo, StackInfo,
     StepState, StepView, TaskKind, TaskView,
 };
-use app::policy::may_use;
+use app::policy::{Authorized, may_use, rights};
 use app::service::{InstanceService, TaskUpdates};
 use app::validate;
 use async_trait::async_trait;
@@ -146,7 +146,7 @@ impl Appliance {
 
 #[async_trait]
 impl InstanceService for Appliance {
-    async fn stack(&self) -> Result<StackInfo, AppError> {
+    async fn stack(&self, _who: Authorized<'_, rights::Deploy>) -> Result<StackInfo, AppError> {
         let m = &self.engine.stack().manifest;
         Ok(StackInfo {
             name: m.name.clone(),
@@ -179,7 +179,13 @@ impl InstanceService for Appliance {
         })
     }
 
-    async fn deploy(&self, who: &Principal, request: DeployRequest) -> Result<Accepted, AppError> {
+    // The proof is the check that a non-admin may deploy (`may_deploy`):
+    // the policy's table makes it, so no caller reaches this without it.
+    async fn deploy(
+        &self,
+        who: Authorized<'_, rights::Deploy>,
+        request: DeployRequest,
+    ) -> Result<Accepted, AppError> {
         let name = validate::dns_label("name", &request.name)?;
         let stack = self.engine.stack().clone();
         let size = stack.size(&request.size)?.clone();
@@ -219,7 +225,7 @@ impl InstanceService for Appliance {
             zone: request.zone.unwrap_or_default(),
             health_expect,
         };
-        let record = Audit::by(who)
+        let record = Audit::by(&who)
             .action("instance.deploy")
             .object(format!("instance {}", plan.name));
         let size = plan.size.name.clone();
@@ -244,9 +250,10 @@ impl InstanceService for Appliance {
 
     async fn instances(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         query: InstanceQuery,
     ) -> Result<InstancePage, AppError> {
+        let who = who.principal();
         let sort = query.sort.unwrap_or_default();
         let list = list_query(who, query)?;
         let (rows, more) = self
@@ -266,33 +273,45 @@ impl InstanceService for Appliance {
         })
     }
 
-    async fn instance(&self, who: &Principal, id: i64) -> Result<InstanceView, AppError> {
-        Ok(self.instance_view(self.visible_instance(who, id).await?.into()))
+    async fn instance(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+    ) -> Result<InstanceView, AppError> {
+        Ok(self.instance_view(self.visible_instance(&who, id).await?.into()))
     }
 
     async fn patch(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         id: i64,
         patch: InstancePatch,
     ) -> Result<InstanceView, AppError> {
         self.patch_instance(who, id, patch).await
     }
 
-    async fn apps_settings(&self) -> Result<AppsSettings, AppError> {
+    async fn apps_settings(
+        &self,
+        _who: Authorized<'_, rights::ViewSelf>,
+    ) -> Result<AppsSettings, AppError> {
         self.apps()
             .ok_or_else(|| AppError::NotFound("apps settings (set up the appliance)".into()))
     }
 
     async fn set_apps_settings(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ConfigureGateway>,
         settings: AppsSettings,
     ) -> Result<AppsSettings, AppError> {
-        self.change_apps_settings(who, settings).await
+        self.change_apps_settings(&who, settings).await
     }
 
-    async fn act(&self, who: &Principal, id: i64, kind: TaskKind) -> Result<i64, AppError> {
+    async fn act(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+        kind: TaskKind,
+    ) -> Result<i64, AppError> {
         match kind {
             TaskKind::Start
             | TaskKind::Shutdown
@@ -304,7 +323,7 @@ impl InstanceService for Appliance {
                 return Err(AppError::invalid("action", "not a lifecycle action"));
             }
         }
-        let row = self.visible_instance(who, id).await?;
+        let row = self.visible_instance(&who, id).await?;
         let busy = || {
             AppError::Conflict(format!(
                 "{} is busy with another task; try again when it ends",
@@ -325,7 +344,7 @@ impl InstanceService for Appliance {
         match self.engine.submit_action(id, kind).await {
             Err(EngineError::Store(StoreError::Duplicate(_))) => Err(busy()),
             Ok(task) => {
-                let record = Audit::by(who)
+                let record = Audit::by(&who)
                     .action(format!("instance.{}", kind.as_str()))
                     .object(format!("instance {}", row.name))
                     .department(row.department_id)
@@ -337,22 +356,26 @@ impl InstanceService for Appliance {
         }
     }
 
-    async fn task(&self, who: &Principal, id: i64) -> Result<TaskView, AppError> {
-        visible_task(&self.store, who, id).await
+    async fn task(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+    ) -> Result<TaskView, AppError> {
+        visible_task(&self.store, &who, id).await
     }
 
     async fn subscribe_task(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         id: i64,
     ) -> Result<Box<dyn TaskUpdates>, AppError> {
         // Read now, so that an unknown task is a 404 rather than an empty
         // stream.
-        let first = visible_task(&self.store, who, id).await?;
+        let first = visible_task(&self.store, &who, id).await?;
         let changes = self.engine.subscribe();
         Ok(Box::new(TaskFeed {
             store: self.store.clone(),
-            who: who.clone(),
+            who: who.principal().clone(),
             id,
             changes,
             first: Some(first),

@@ -10,7 +10,7 @@ use app::org::{
     DepartmentChange, DepartmentView, MemberChange, MemberQuery, MemberView, NewDepartment,
     NewMember, Usage,
 };
-use app::policy::may_manage;
+use app::policy::{Authorized, may_manage, rights};
 use app::service::OrganisationService;
 use app::validate;
 use async_trait::async_trait;
@@ -239,15 +239,20 @@ impl Appliance {
 
 #[async_trait]
 impl OrganisationService for Appliance {
-    async fn departments(&self, who: &Principal) -> Result<Vec<DepartmentView>, AppError> {
+    async fn departments(
+        &self,
+        who: Authorized<'_, rights::ManageMembers>,
+    ) -> Result<Vec<DepartmentView>, AppError> {
+        let who = who.principal();
         self.department_views(who).await
     }
 
     async fn create_department(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageDepartments>,
         request: NewDepartment,
     ) -> Result<DepartmentView, AppError> {
+        let who = who.principal();
         let name = validate::display_name("name", &request.name)?;
         if let Some(parent) = request.parent_id {
             self.existing_department("parent_id", parent).await?;
@@ -269,10 +274,11 @@ impl OrganisationService for Appliance {
 
     async fn update_department(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageMembers>,
         id: i64,
         change: DepartmentChange,
     ) -> Result<DepartmentView, AppError> {
+        let who = who.principal();
         if !may_manage(who, Some(id)) {
             return Err(AppError::NotFound("department".into()));
         }
@@ -325,7 +331,12 @@ impl OrganisationService for Appliance {
         self.department_view(who, id).await
     }
 
-    async fn delete_department(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+    async fn delete_department(
+        &self,
+        who: Authorized<'_, rights::ManageDepartments>,
+        id: i64,
+    ) -> Result<(), AppError> {
+        let who = who.principal();
         let secrets = self.secrets.clone();
         let outcome = self
             .store
@@ -362,9 +373,10 @@ impl OrganisationService for Appliance {
 
     async fn members(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageMembers>,
         query: MemberQuery,
     ) -> Result<Page<MemberView>, AppError> {
+        let who = who.principal();
         if let Some(d) = query.department
             && !may_manage(who, Some(d))
         {
@@ -409,9 +421,10 @@ impl OrganisationService for Appliance {
 
     async fn create_member(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageMembers>,
         request: NewMember,
     ) -> Result<MemberView, AppError> {
+        let who = who.principal();
         let username = validate::username("username", &request.username)?;
         if request.department_admin && who.role != Role::Admin {
             return Err(AppError::Forbidden);
@@ -476,10 +489,11 @@ impl OrganisationService for Appliance {
 
     async fn update_member(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageMembers>,
         id: i64,
         change: MemberChange,
     ) -> Result<MemberView, AppError> {
+        let who = who.principal();
         let row = self.managed_member(who, id).await?;
         self.check_member_change(who, id, &row, &change).await?;
         let appliance_admin = who.role == Role::Admin;

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use app::error::AppError;
-use app::model::{PoolMember, PoolTargets, PoolView, Principal};
+use app::model::{PoolMember, PoolTargets, PoolView};
+use app::policy::{Authorized, rights};
 use app::service::PoolService;
 use async_trait::async_trait;
 
@@ -18,7 +19,7 @@ const MOST_PER_SIZE: u32 = 16;
 
 #[async_trait]
 impl PoolService for Appliance {
-    async fn pool(&self) -> Result<PoolView, AppError> {
+    async fn pool(&self, _who: Authorized<'_, rights::ManagePool>) -> Result<PoolView, AppError> {
         let (targets, members) = self.engine.pool_now().await.map_err(engine_err)?;
         let members = members
             .into_iter()
@@ -55,7 +56,7 @@ impl PoolService for Appliance {
 
     async fn set_pool_targets(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManagePool>,
         targets: PoolTargets,
     ) -> Result<PoolView, AppError> {
         let stack = self.engine.stack().clone();
@@ -95,7 +96,7 @@ impl PoolService for Appliance {
             .write(move |tx| pool::set_targets(tx, &set))
             .await
             .map_err(store_err)?;
-        let record = Audit::by(who)
+        let record = Audit::by(&who)
             .action("pool.set")
             .object("warm pool")
             .detail(if detail.is_empty() {
@@ -105,6 +106,6 @@ impl PoolService for Appliance {
             })
             .ok();
         self.audit(record).await;
-        self.pool().await
+        self.pool(who).await
     }
 }

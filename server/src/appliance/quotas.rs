@@ -4,6 +4,7 @@
 use app::error::AppError;
 use app::model::{Principal, Role};
 use app::org::{Quota, QuotaUse};
+use app::policy::{Authorized, rights};
 use app::service::QuotaService;
 use app::validate;
 use async_trait::async_trait;
@@ -71,7 +72,11 @@ impl Binding {
 impl QuotaService for Appliance {
     /// The quotas that bind `who`: their own, then each department up the
     /// tree, with what is in use.
-    async fn quotas(&self, who: &Principal) -> Result<Vec<QuotaUse>, AppError> {
+    async fn quotas(
+        &self,
+        who: Authorized<'_, rights::ViewSelf>,
+    ) -> Result<Vec<QuotaUse>, AppError> {
+        let who = who.principal();
         let binding = Binding::of(who);
         self.store
             .read(move |c| binding.read(c))
@@ -79,14 +84,22 @@ impl QuotaService for Appliance {
             .map_err(store_err)
     }
 
-    async fn default_quota(&self) -> Result<Quota, AppError> {
+    async fn default_quota(
+        &self,
+        _who: Authorized<'_, rights::ManageDepartments>,
+    ) -> Result<Quota, AppError> {
         self.store
             .read(quotas::default_quota)
             .await
             .map_err(store_err)
     }
 
-    async fn set_default_quota(&self, who: &Principal, quota: Quota) -> Result<Quota, AppError> {
+    async fn set_default_quota(
+        &self,
+        who: Authorized<'_, rights::ManageDepartments>,
+        quota: Quota,
+    ) -> Result<Quota, AppError> {
+        let who = who.principal();
         validate::quota("body", &quota)?;
         self.store
             .write(move |tx| quotas::set_default_quota(tx, &quota))

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use app::error::AppError;
 use app::model::{AccountSource, Me, Principal};
+use app::policy::{Authorized, rights};
 use app::service::{RequestContext, SessionService};
 use app::validate;
 use async_trait::async_trait;
@@ -122,10 +123,11 @@ impl SessionService for Appliance {
     async fn change_password(
         &self,
         ctx: &RequestContext,
+        who: Authorized<'_, rights::ViewSelf>,
         current_password: String,
         new_password: String,
     ) -> Result<(), AppError> {
-        self.change_own_password(ctx, current_password, new_password)
+        self.change_own_password(ctx, who, current_password, new_password)
             .await
     }
 

@@ -10,7 +10,7 @@ use app::error::AppError;
 use app::model::{
     AppsAddressing, AppsSettings, HostProbe, Role, SetupDefaults, SetupRequest, SetupStatus,
 };
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{RequestContext, SetupService};
 use app::validate;
 use async_trait::async_trait;
@@ -327,7 +327,7 @@ impl SetupService for Appliance {
         // for one; afterwards only admins probe. Decided here, where the
         // state is known, so the caller makes one call.
         if self.is_set_up() {
-            authorize(ctx.principal.as_ref(), Action::ProbeHost)?;
+            authorize::<rights::ProbeHost>(ctx.principal.as_ref())?;
         } else {
             self.check_setup_code(ctx.peer, setup_code.as_deref().unwrap_or_default())
                 .await?;

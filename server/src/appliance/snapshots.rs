@@ -3,6 +3,7 @@
 
 use app::error::AppError;
 use app::model::{Accepted, Principal, SnapshotRequest, SnapshotView, SnapshotsView, TaskKind};
+use app::policy::{Authorized, rights};
 use app::service::SnapshotService;
 use app::validate;
 use async_trait::async_trait;
@@ -116,8 +117,12 @@ fn busy(row: &InstanceRow) -> AppError {
 
 #[async_trait]
 impl SnapshotService for Appliance {
-    async fn snapshots(&self, who: &Principal, instance: i64) -> Result<SnapshotsView, AppError> {
-        let row = self.visible_instance(who, instance).await?;
+    async fn snapshots(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        instance: i64,
+    ) -> Result<SnapshotsView, AppError> {
+        let row = self.visible_instance(&who, instance).await?;
         let rows = self
             .store
             .read(move |c| snapshots::of_instance(c, row.id))
@@ -131,10 +136,11 @@ impl SnapshotService for Appliance {
 
     async fn take_snapshot(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         instance: i64,
         request: SnapshotRequest,
     ) -> Result<Accepted, AppError> {
+        let who = who.principal();
         // Whose instance first: one that `who` may not use is a 404
         // whatever the request says.
         let row = self.instance_for(who, instance, TaskKind::Snapshot).await?;
@@ -169,21 +175,21 @@ impl SnapshotService for Appliance {
 
     async fn revert_snapshot(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         instance: i64,
         snapshot: i64,
     ) -> Result<Accepted, AppError> {
-        self.snapshot_task(who, instance, snapshot, SnapshotTask::Revert)
+        self.snapshot_task(who.principal(), instance, snapshot, SnapshotTask::Revert)
             .await
     }
 
     async fn delete_snapshot(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::UseInstances>,
         instance: i64,
         snapshot: i64,
     ) -> Result<Accepted, AppError> {
-        self.snapshot_task(who, instance, snapshot, SnapshotTask::Delete)
+        self.snapshot_task(who.principal(), instance, snapshot, SnapshotTask::Delete)
             .await
     }
 }

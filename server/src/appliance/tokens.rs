@@ -1,7 +1,8 @@
 //! API tokens: each account's own, created and revoked by itself.
 
 use app::error::AppError;
-use app::model::{NewToken, Page, Principal, TokenQuery, TokensView};
+use app::model::{NewToken, Page, TokenQuery, TokensView};
+use app::policy::{Authorized, rights};
 use app::service::{RequestContext, TokenService};
 use app::validate;
 use async_trait::async_trait;
@@ -24,9 +25,10 @@ impl TokenService for Appliance {
     async fn tokens_view(
         &self,
         ctx: &RequestContext,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageOwnTokens>,
         query: TokenQuery,
     ) -> Result<TokensView, AppError> {
+        let who = who.principal();
         let user_id = who.user_id;
         let limit = paging::limit(query.limit)?;
         let after = match query.cursor.as_deref() {
@@ -61,10 +63,11 @@ impl TokenService for Appliance {
     async fn create_token(
         &self,
         ctx: &RequestContext,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageOwnTokens>,
         name: String,
         expires_in_days: Option<u32>,
     ) -> Result<NewToken, AppError> {
+        let who = who.principal();
         let name = validate::display_name("name", &name)?;
         let expires_at = match expires_in_days {
             None => None,
@@ -104,7 +107,12 @@ impl TokenService for Appliance {
         Ok(created)
     }
 
-    async fn revoke_token(&self, who: &Principal, id: i64) -> Result<(), AppError> {
+    async fn revoke_token(
+        &self,
+        who: Authorized<'_, rights::ManageOwnTokens>,
+        id: i64,
+    ) -> Result<(), AppError> {
+        let who = who.principal();
         let user_id = who.user_id;
         let deleted = self
             .store

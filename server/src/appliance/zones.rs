@@ -2,7 +2,8 @@
 //! with its address pool (outside).
 
 use app::error::AppError;
-use app::model::{OutsideZoneSettings, OutsideZoneView, Principal, ZonesView};
+use app::model::{OutsideZoneSettings, OutsideZoneView, ZonesView};
+use app::policy::{Authorized, rights};
 use app::service::ZoneService;
 use app::validate;
 use async_trait::async_trait;
@@ -12,9 +13,9 @@ use super::errors::store_err;
 use crate::store::audit::Audit;
 use crate::store::{hosts, zones};
 
-#[async_trait]
-impl ZoneService for Appliance {
-    async fn zones(&self) -> Result<ZonesView, AppError> {
+impl Appliance {
+    /// The zones as they are: what reading them, and each change, answers.
+    async fn zones_view(&self) -> Result<ZonesView, AppError> {
         self.store
             .read(|c| {
                 let mut inside_networks: Vec<String> =
@@ -40,10 +41,20 @@ impl ZoneService for Appliance {
             .await
             .map_err(store_err)
     }
+}
+
+#[async_trait]
+impl ZoneService for Appliance {
+    async fn zones(
+        &self,
+        _who: Authorized<'_, rights::ViewDashboard>,
+    ) -> Result<ZonesView, AppError> {
+        self.zones_view().await
+    }
 
     async fn set_outside_zone(
         &self,
-        who: &Principal,
+        who: Authorized<'_, rights::ManageNetworks>,
         settings: OutsideZoneSettings,
     ) -> Result<ZonesView, AppError> {
         let zone = validate::outside_zone(&settings)?;
@@ -53,23 +64,26 @@ impl ZoneService for Appliance {
             .write(move |tx| zones::set_outside(tx, &zone))
             .await
             .map_err(store_err)?;
-        let record = Audit::by(who)
+        let record = Audit::by(&who)
             .action("zone.set")
             .object("outside zone")
             .detail(detail)
             .ok();
         self.audit(record).await;
-        self.zones().await
+        self.zones_view().await
     }
 
-    async fn clear_outside_zone(&self, who: &Principal) -> Result<(), AppError> {
+    async fn clear_outside_zone(
+        &self,
+        who: Authorized<'_, rights::ManageNetworks>,
+    ) -> Result<(), AppError> {
         let cleared = self
             .store
             .write(|tx| zones::clear_outside(tx))
             .await
             .map_err(store_err)?;
         if cleared {
-            let record = Audit::by(who)
+            let record = Audit::by(&who)
                 .action("zone.clear")
                 .object("outside zone")
                 .ok();

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::model::{Accepted, InstanceStatus, NetworkZone, Principal, TaskKind};
+use app::model::{Accepted, InstanceStatus, NetworkZone, TaskKind};
 use app::org::Usage;
+use app::policy::{Authorized, rights};
 use rusqlite::Connection;
 
 use super::runtime::Engine;
@@ -220,10 +221,11 @@ fn admit(
 
 impl Engine {
     /// Records the instance and its deploy task, and starts it; a refusal
-    /// records nothing.
+    /// records nothing. The owner's proof of the right to deploy comes
+    /// along, so nothing records an instance for one without it.
     pub async fn submit_deploy(
         self: &Arc<Self>,
-        owner: &Principal,
+        owner: Authorized<'_, rights::Deploy>,
         plan: DeployPlan,
     ) -> Result<Result<Accepted, Refusal>, EngineError> {
         let uuid = uuid::Uuid::new_v4().to_string();

@@ -149,6 +149,34 @@ async fn withdrawing_the_right_to_deploy_works_at_once_and_granting_restores_it(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_without_the_right_to_deploy_gets_403_from_every_deploy_and_nothing_is_recorded()
+{
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let physics = admin.create_department("Physics", None).await;
+    let body = json!({"username": "ned", "password": PASSWORD,
+        "department_id": physics, "may_deploy": false});
+    let (status, ned) = admin.post("/api/v1/users", body).await;
+    assert_eq!((status, &ned["may_deploy"]), (201, &json!(false)), "{ned}");
+    let ned = app.sign_in("ned", PASSWORD).await;
+    let (status, err) = ned.deploy("neds-1").await;
+    assert_eq!((status, &err["error"]), (403, &json!("forbidden")), "{err}");
+    // The portal's server function and the deploy form's stack ask for
+    // the same right.
+    let form = [("name", "neds-2"), ("size", "tiny"), ("params[title]", "t")];
+    assert_eq!(ned.post_form("/fn/deploy", &form).await.0, 403);
+    assert_eq!(ned.get("/api/v1/stack").await.0, 403);
+    assert_eq!(ned.post_empty("/fn/stack").await.0, 403);
+    // Nothing was recorded, for anyone to see.
+    let (status, listed) = admin.get("/api/v1/instances").await;
+    assert_eq!((status, listed), (200, json!([])));
+    // The same form gets past the check for one who holds the right.
+    let (status, accepted) = admin.post_form("/fn/deploy", &form).await;
+    assert_eq!(status, 200, "{accepted}");
+    assert!(accepted["task_id"].is_i64(), "{accepted}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn department_admins_set_quotas_below_their_own_which_bind_deploys() {
     let Delegated {
         _app,

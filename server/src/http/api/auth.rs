@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use app::error::AppError;
 use app::model::Me;
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{RequestContext, SessionService};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -52,8 +52,8 @@ pub async fn logout(
     responses((status = 200, body = Me), (status = 401, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn me(Extension(ctx): Extension<RequestContext>) -> ApiResult<Json<Me>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
-    Ok(Json(Me::from(who)))
+    let who = authorize::<rights::ViewSelf>(ctx.principal.as_ref())?;
+    Ok(Json(Me::from(who.principal())))
 }
 
 /// `POST /api/v1/me/password`.
@@ -79,9 +79,9 @@ pub async fn change_password(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
+    let who = authorize::<rights::ViewSelf>(ctx.principal.as_ref())?;
     service
-        .change_password(&ctx, body.current_password, body.new_password)
+        .change_password(&ctx, who, body.current_password, body.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

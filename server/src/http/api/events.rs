@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{EventService, LiveEvent, RequestContext};
 use axum::Extension;
 use axum::extract::State;
@@ -32,7 +32,7 @@ pub async fn events(
     Extension(ctx): Extension<RequestContext>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     let Some(credential) = ctx.credential.clone() else {
         return Err(app::error::AppError::Unauthenticated.into());
     };

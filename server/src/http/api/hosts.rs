@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use app::model::{AddHost, HostStatus};
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{HostService, RequestContext};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,8 +17,8 @@ pub async fn list(
     State(service): State<Arc<dyn HostService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Vec<HostStatus>>> {
-    authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
-    Ok(Json(service.hosts().await?))
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    Ok(Json(service.hosts(who).await?))
 }
 
 /// Adds a libvirt host after probing it (admins).
@@ -32,7 +32,7 @@ pub async fn add(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<AddHost>,
 ) -> ApiResult<(StatusCode, Json<HostStatus>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
     Ok((
         StatusCode::CREATED,
         Json(service.add_host(who, body).await?),
@@ -48,7 +48,7 @@ pub async fn remove(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
     service.remove_host(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -68,8 +68,8 @@ pub async fn orphans(
     State(service): State<Arc<dyn HostService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Orphans>> {
-    authorize(ctx.principal.as_ref(), Action::ManageHosts)?;
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
     Ok(Json(Orphans {
-        cleaned: service.cleaned_orphans().await?,
+        cleaned: service.cleaned_orphans(who).await?,
     }))
 }

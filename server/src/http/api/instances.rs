@@ -5,7 +5,7 @@ use app::model::{
     Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceQuery, InstanceView, StackInfo,
     TaskKind, TaskView,
 };
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{InstanceService, RequestContext};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -24,8 +24,8 @@ pub async fn stack(
     State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<StackInfo>> {
-    authorize(ctx.principal.as_ref(), Action::Deploy)?;
-    Ok(Json(service.stack().await?))
+    let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
+    Ok(Json(service.stack(who).await?))
 }
 
 /// Deploys an instance; the work runs as a task (202 with its id).
@@ -38,7 +38,7 @@ pub async fn deploy(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<DeployRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::Deploy)?;
+    let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
     Ok((StatusCode::ACCEPTED, Json(service.deploy(who, body).await?)))
 }
 
@@ -56,7 +56,7 @@ pub async fn list(
     Extension(ctx): Extension<RequestContext>,
     ApiQuery(query): ApiQuery<InstanceQuery>,
 ) -> ApiResult<(HeaderMap, Json<Vec<InstanceView>>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     let page = service.instances(who, query.clone()).await?;
     Ok(super::paged("/api/v1/instances", page, |next| {
         InstanceQuery {
@@ -74,7 +74,7 @@ pub async fn get(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<InstanceView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     Ok(Json(service.instance(who, id).await?))
 }
 
@@ -90,7 +90,7 @@ pub async fn patch(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<InstancePatch>,
 ) -> ApiResult<Json<InstanceView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     Ok(Json(service.patch(who, id, body).await?))
 }
 
@@ -102,8 +102,8 @@ pub async fn apps_settings(
     State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<AppsSettings>> {
-    authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
-    Ok(Json(service.apps_settings().await?))
+    let who = authorize::<rights::ViewSelf>(ctx.principal.as_ref())?;
+    Ok(Json(service.apps_settings(who).await?))
 }
 
 /// Changes where applications open (admins); instances keep their ports.
@@ -117,7 +117,7 @@ pub async fn set_apps_settings(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<AppsSettings>,
 ) -> ApiResult<Json<AppsSettings>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ConfigureGateway)?;
+    let who = authorize::<rights::ConfigureGateway>(ctx.principal.as_ref())?;
     Ok(Json(service.set_apps_settings(who, body).await?))
 }
 
@@ -132,7 +132,7 @@ async fn act(
     id: i64,
     kind: TaskKind,
 ) -> ApiResult<(StatusCode, Json<TaskStarted>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     let task_id = service.act(who, id, kind).await?;
     Ok((StatusCode::ACCEPTED, Json(TaskStarted { task_id })))
 }
@@ -204,7 +204,7 @@ pub async fn task(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<TaskView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     Ok(Json(service.task(who, id).await?))
 }
 
@@ -218,7 +218,7 @@ pub async fn task_events(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     // An unknown task fails here (404), not inside the stream.
     let mut updates = service.subscribe_task(who, id).await?;
     let stream = async_stream::stream! {

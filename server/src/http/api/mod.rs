@@ -1,5 +1,7 @@
 //! REST API v1: JSON over the same service layer as the portal. Every
-//! handler authorizes (user, object, action) first, then makes one call.
+//! handler gets the proof of its right from `app::policy::authorize` and
+//! passes it to its one call, which takes nothing else (the service then
+//! checks the object).
 //! Errors are `{"error": CODE, "message": TEXT}` with a fitting status.
 
 mod auth;

@@ -1,6 +1,6 @@
 //! Delegation endpoints: departments, accounts, quotas, the audit log and
-//! the directory. Each authorizes the action first; the service checks
-//! which department the object belongs to.
+//! the directory. Each gets the proof of its right first; the service
+//! checks which department the object belongs to.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use app::org::{
     DirectoryView, MemberChange, MemberQuery, MemberView, NewDepartment, NewMember, Quota,
     QuotaUse,
 };
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{
     AuditService, DirectoryService, OrganisationService, QuotaService, RequestContext,
 };
@@ -27,7 +27,7 @@ pub async fn list_departments(
     State(service): State<Arc<dyn OrganisationService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Vec<DepartmentView>>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+    let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
     Ok(Json(service.departments(who).await?))
 }
 
@@ -41,7 +41,7 @@ pub async fn create_department(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<NewDepartment>,
 ) -> ApiResult<(StatusCode, Json<DepartmentView>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+    let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
     Ok((
         StatusCode::CREATED,
         Json(service.create_department(who, body).await?),
@@ -62,7 +62,7 @@ pub async fn update_department(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<DepartmentChange>,
 ) -> ApiResult<Json<DepartmentView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+    let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
     Ok(Json(service.update_department(who, id, body).await?))
 }
 
@@ -76,7 +76,7 @@ pub async fn delete_department(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+    let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
     service.delete_department(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -95,7 +95,7 @@ pub async fn list_members(
     Extension(ctx): Extension<RequestContext>,
     ApiQuery(query): ApiQuery<MemberQuery>,
 ) -> ApiResult<(HeaderMap, Json<Vec<MemberView>>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+    let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
     let page = service.members(who, query.clone()).await?;
     Ok(super::paged("/api/v1/users", page, |next| MemberQuery {
         cursor: Some(next),
@@ -114,7 +114,7 @@ pub async fn create_member(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<NewMember>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+    let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
     Ok((
         StatusCode::CREATED,
         Json(service.create_member(who, body).await?),
@@ -134,7 +134,7 @@ pub async fn update_member(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<MemberChange>,
 ) -> ApiResult<Json<MemberView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageMembers)?;
+    let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
     Ok(Json(service.update_member(who, id, body).await?))
 }
 
@@ -151,7 +151,7 @@ pub async fn audit_log(
     Extension(ctx): Extension<RequestContext>,
     ApiQuery(filter): ApiQuery<AuditFilter>,
 ) -> ApiResult<(HeaderMap, Json<Vec<AuditEntry>>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::ViewAudit)?;
+    let who = authorize::<rights::ViewAudit>(ctx.principal.as_ref())?;
     let page = service.audit_log(who, filter.clone()).await?;
     Ok(super::paged("/api/v1/audit", page, |next| AuditFilter {
         cursor: Some(next),
@@ -167,7 +167,7 @@ pub async fn my_quotas(
     State(service): State<Arc<dyn QuotaService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Vec<QuotaUse>>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ViewSelf)?;
+    let who = authorize::<rights::ViewSelf>(ctx.principal.as_ref())?;
     Ok(Json(service.quotas(who).await?))
 }
 
@@ -179,8 +179,8 @@ pub async fn get_directory(
     State(service): State<Arc<dyn DirectoryService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<DirectoryView>> {
-    authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-    Ok(Json(service.directory().await?))
+    let who = authorize::<rights::ManageDirectory>(ctx.principal.as_ref())?;
+    Ok(Json(service.directory(who).await?))
 }
 
 /// Configures directory sign-in (appliance admins). Without
@@ -194,7 +194,7 @@ pub async fn set_directory(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<DirectorySettings>,
 ) -> ApiResult<Json<DirectoryView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
+    let who = authorize::<rights::ManageDirectory>(ctx.principal.as_ref())?;
     Ok(Json(service.set_directory(who, body).await?))
 }
 
@@ -208,8 +208,8 @@ pub async fn test_directory(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<DirectorySettings>,
 ) -> ApiResult<Json<DirectoryTest>> {
-    authorize(ctx.principal.as_ref(), Action::ManageDirectory)?;
-    Ok(Json(service.test_directory(body).await?))
+    let who = authorize::<rights::ManageDirectory>(ctx.principal.as_ref())?;
+    Ok(Json(service.test_directory(who, body).await?))
 }
 
 /// The quota of each account in no department; appliance admins are not
@@ -221,8 +221,8 @@ pub async fn get_default_quota(
     State(service): State<Arc<dyn QuotaService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<Quota>> {
-    authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
-    Ok(Json(service.default_quota().await?))
+    let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
+    Ok(Json(service.default_quota(who).await?))
 }
 
 /// Sets the quota of each account in no department (appliance admins).
@@ -236,6 +236,6 @@ pub async fn set_default_quota(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<Quota>,
 ) -> ApiResult<Json<Quota>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageDepartments)?;
+    let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
     Ok(Json(service.set_default_quota(who, body).await?))
 }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use app::model::{PoolTargets, PoolView};
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{PoolService, RequestContext};
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -18,8 +18,8 @@ pub async fn get(
     State(service): State<Arc<dyn PoolService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<PoolView>> {
-    authorize(ctx.principal.as_ref(), Action::ManagePool)?;
-    Ok(Json(service.pool().await?))
+    let who = authorize::<rights::ManagePool>(ctx.principal.as_ref())?;
+    Ok(Json(service.pool(who).await?))
 }
 
 /// Sets every size's target at once; sizes left out keep none (appliance
@@ -35,6 +35,6 @@ pub async fn set(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<PoolTargets>,
 ) -> ApiResult<Json<PoolView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManagePool)?;
+    let who = authorize::<rights::ManagePool>(ctx.principal.as_ref())?;
     Ok(Json(service.set_pool_targets(who, body).await?))
 }

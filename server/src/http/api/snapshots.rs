@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use app::model::{Accepted, SnapshotRequest, SnapshotsView};
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{RequestContext, SnapshotService};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,7 +22,7 @@ pub async fn list(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<SnapshotsView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     Ok(Json(service.snapshots(who, id).await?))
 }
 
@@ -40,7 +40,7 @@ pub async fn take(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<SnapshotRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     Ok((
         StatusCode::ACCEPTED,
         Json(service.take_snapshot(who, id, body).await?),
@@ -58,7 +58,7 @@ pub async fn revert(
     Extension(ctx): Extension<RequestContext>,
     IdsPath(id, sid): IdsPath,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     Ok((
         StatusCode::ACCEPTED,
         Json(service.revert_snapshot(who, id, sid).await?),
@@ -76,7 +76,7 @@ pub async fn delete(
     Extension(ctx): Extension<RequestContext>,
     IdsPath(id, sid): IdsPath,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     Ok((
         StatusCode::ACCEPTED,
         Json(service.delete_snapshot(who, id, sid).await?),

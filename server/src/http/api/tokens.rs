@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use app::model::{NewToken, TokenInfo, TokenQuery};
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{RequestContext, TokenService};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -38,7 +38,7 @@ pub async fn list(
     Extension(ctx): Extension<RequestContext>,
     ApiQuery(query): ApiQuery<TokenQuery>,
 ) -> ApiResult<(HeaderMap, Json<Vec<TokenInfo>>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+    let who = authorize::<rights::ManageOwnTokens>(ctx.principal.as_ref())?;
     // Not through the session: an API listing must not consume the
     // portal's one-time display of a new secret.
     let api_ctx = RequestContext {
@@ -65,7 +65,7 @@ pub async fn create(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<NewToken>)> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+    let who = authorize::<rights::ManageOwnTokens>(ctx.principal.as_ref())?;
     let api_ctx = RequestContext {
         session: None,
         ..ctx.clone()
@@ -86,7 +86,7 @@ pub async fn revoke(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageOwnTokens)?;
+    let who = authorize::<rights::ManageOwnTokens>(ctx.principal.as_ref())?;
     service.revoke_token(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

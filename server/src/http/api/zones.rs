@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use app::model::{OutsideZoneSettings, ZonesView};
-use app::policy::{Action, authorize};
+use app::policy::{authorize, rights};
 use app::service::{RequestContext, ZoneService};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,8 +18,8 @@ pub async fn list(
     State(service): State<Arc<dyn ZoneService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<ZonesView>> {
-    authorize(ctx.principal.as_ref(), Action::ViewDashboard)?;
-    Ok(Json(service.zones().await?))
+    let who = authorize::<rights::ViewDashboard>(ctx.principal.as_ref())?;
+    Ok(Json(service.zones(who).await?))
 }
 
 /// Configures the outside zone: the bridge every host has to the LAN and
@@ -35,7 +35,7 @@ pub async fn set_outside(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<OutsideZoneSettings>,
 ) -> ApiResult<Json<ZonesView>> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+    let who = authorize::<rights::ManageNetworks>(ctx.principal.as_ref())?;
     Ok(Json(service.set_outside_zone(who, body).await?))
 }
 
@@ -47,7 +47,7 @@ pub async fn clear_outside(
     State(service): State<Arc<dyn ZoneService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<StatusCode> {
-    let who = authorize(ctx.principal.as_ref(), Action::ManageNetworks)?;
+    let who = authorize::<rights::ManageNetworks>(ctx.principal.as_ref())?;
     service.clear_outside_zone(who).await?;
     Ok(StatusCode::NO_CONTENT)
 }

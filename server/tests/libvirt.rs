@@ -259,6 +259,181 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
 }
 
 /// An instance's UUID, read from the store of a dpe that runs elsewhere.
+/// Runs `script` in the guest through its agent: what it wrote to
+/// standard error (the agent's exec gives back no more).
+fn in_guest(uuid: &str, script: &str) -> String {
+    let host = LibvirtHost::connect(URI).unwrap();
+    let argv = ["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    let exit = host
+        .guest_exec(uuid, &argv, b"", Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(exit.code, 0, "{script}: {}", exit.stderr);
+    exit.stderr
+}
+
+/// Waits until the guest's agent answers (after a boot or a revert).
+async fn agent_answers(uuid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let u = uuid.to_owned();
+        let answered = tokio::task::spawn_blocking(move || {
+            let host = LibvirtHost::connect(URI).unwrap();
+            host.guest_exec(&u, &["/bin/true".to_owned()], b"", Duration::from_secs(5))
+                .is_ok_and(|exit| exit.code == 0)
+        })
+        .await
+        .unwrap();
+        if answered {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the guest agent of {uuid} never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_guest_comes_back_to_its_snapshot_disk_and_memory_alike() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::builder()
+        .host_uri(URI)
+        .image_dir(guest_dir())
+        .set_up()
+        .start()
+        .await;
+    let client = app.admin().await;
+    let (status, accepted) = client
+        .deploy_with(json!({"name": "snap-1", "size": "tiny", "params": {"title": "T"}}))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let Accepted { id, task_id } = Accepted::of(&accepted);
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(task_id)
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let uuid = app.instance_uuid(id).await;
+    guest_boots_from_its_seed(&app, &uuid, "snap-1").await;
+    agent_answers(&uuid).await;
+
+    // A mark on the disk (the overlay, 2 MiB in) and one in memory.
+    let mark = |word: &'static str| {
+        let u = uuid.clone();
+        tokio::task::spawn_blocking(move || {
+            in_guest(
+                &u,
+                &format!(
+                    "printf {word} | dd of=/dev/vda bs=512 seek=4096 conv=notrunc,fsync 2>/dev/null \
+                     && echo {word} > /run/mark"
+                ),
+            )
+        })
+    };
+    let read_marks = || {
+        let u = uuid.clone();
+        tokio::task::spawn_blocking(move || {
+            in_guest(
+                &u,
+                "dd if=/dev/vda bs=512 skip=4096 count=1 2>/dev/null | head -c 6 >&2; \
+                 echo >&2; cat /run/mark >&2",
+            )
+        })
+    };
+    mark("before").await.unwrap();
+
+    let started = Instant::now();
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/instances/{id}/snapshots"),
+            json!({"name": "marked", "description": "before the change"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let snapshot = body["id"].as_i64().unwrap();
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    println!(
+        "snapshot of a running 256 MiB guest: {:?}",
+        started.elapsed()
+    );
+    let (_, list) = client
+        .get(&format!("/api/v1/instances/{id}/snapshots"))
+        .await;
+    let taken = &list["snapshots"][0];
+    assert_eq!(taken["with_memory"], true, "{list}");
+    assert!(taken["size_bytes"].as_u64().unwrap() > 0, "{list}");
+    println!("its size on the host: {} bytes", taken["size_bytes"]);
+
+    mark("after!").await.unwrap();
+    assert_eq!(read_marks().await.unwrap(), "after!\nafter!\n");
+
+    let started = Instant::now();
+    let (status, body) = client
+        .post_empty(&format!(
+            "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
+        ))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    println!("revert: {:?}", started.elapsed());
+    client
+        .wait_instance(id, Duration::from_secs(30), |i| i["state"] == "running")
+        .await;
+    agent_answers(&uuid).await;
+    assert_eq!(read_marks().await.unwrap(), "before\nbefore\n");
+
+    let (status, body) = client
+        .delete(&format!("/api/v1/instances/{id}/snapshots/{snapshot}"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = client
+        .patient(Duration::from_secs(60))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let u = uuid.clone();
+    let still = tokio::task::spawn_blocking(move || {
+        LibvirtHost::connect(URI)
+            .unwrap()
+            .has_snapshot(&u, &format!("dpe-snap-{snapshot}"))
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!still);
+
+    // A snapshot left on the instance goes with it.
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/instances/{id}/snapshots"),
+            json!({"name": "left"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    client
+        .patient(Duration::from_secs(120))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    client.patient(Duration::from_secs(60)).remove(id).await;
+    let (u, pool) = (uuid.clone(), app.storage_pool());
+    assert_eq!(
+        tokio::task::spawn_blocking(move || leftovers(&pool, &u))
+            .await
+            .unwrap(),
+        (0, vec![])
+    );
+}
+
 fn app_uuid(data: &Path, id: i64) -> String {
     let conn = rusqlite::Connection::open(data.join("dpe.sqlite3")).unwrap();
     conn.query_row("SELECT uuid FROM instances WHERE id = ?1", [id], |r| {

@@ -96,6 +96,59 @@ test('a user deploys from the portal, watches it, and deletes it', async () => {
   await page.close();
 });
 
+test('a user snapshots an instance, reverts to it and deletes the snapshot', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  await signIn(page, dpe, PASSWORD);
+  const deployed = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'snap-wiki', size: 'tiny', params: { title: 'Snapshots' } },
+  });
+  assert.equal(deployed.status(), 202, await deployed.text());
+  const { id } = await deployed.json();
+  await page.goto(`${dpe.url}/instances/${id}`);
+  await hydrated(page);
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  await page.locator('#snapshot-count', { hasText: '0 of 5 snapshots kept.' }).waitFor();
+
+  // A blank name is refused at its field; nothing is taken.
+  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  const nameError = page.locator('#snapshot-name-error');
+  await nameError.waitFor({ state: 'visible' });
+  assert.match(await nameError.innerText(), /required/);
+
+  await page.getByLabel('Name', { exact: true }).fill('before the update');
+  await page.getByLabel('Description (optional)').fill('plugins as they were');
+  await page.getByRole('button', { name: 'Take snapshot' }).click();
+  const list = page.locator('#snapshot-list');
+  await list.locator('tr', { hasText: 'before the update' }).locator('.badge', { hasText: 'ready' })
+    .waitFor({ timeout: 15000 });
+  await page.locator('#snapshot-count', { hasText: '1 of 5 snapshots kept.' }).waitFor();
+  await shot(page, '17-instance-snapshots');
+
+  // Revert asks first, then runs as the instance's task.
+  const row = list.locator('tr', { hasText: 'before the update' });
+  await row.locator('summary', { hasText: 'Revert' }).click();
+  await row.getByText('What changed since is lost.').waitFor();
+  await row.getByRole('button', { name: 'Revert', exact: true }).click();
+  // The revert is recorded, and the instance runs again with its snapshot ready.
+  for (let i = 0; i < 75; i++) {
+    const audit = await (await page.request.get(`${dpe.url}/api/v1/audit`)).json();
+    if (audit.some((r) => r.action === 'instance.revert')) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const audit = await (await page.request.get(`${dpe.url}/api/v1/audit`)).json();
+  assert.ok(audit.some((r) => r.action === 'instance.revert'), 'the revert is in the audit log');
+  await page.locator('#take-snapshot:enabled').waitFor({ timeout: 15000 });
+  await row.locator('.badge', { hasText: 'ready' }).waitFor({ timeout: 15000 });
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+
+  await row.locator('summary', { hasText: 'Delete' }).click();
+  await row.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.locator('#snapshot-count', { hasText: '0 of 5 snapshots kept.' })
+    .waitFor({ timeout: 15000 });
+  await shot(page, '18-instance-snapshot-deleted');
+  await page.close();
+});
+
 test('an admin sets up the outside zone and a deploy lands on it', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signIn(page, dpe, PASSWORD);

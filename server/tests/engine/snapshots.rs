@@ -284,3 +284,22 @@ async fn deleting_an_instance_takes_its_snapshots_along() {
         .unwrap();
     assert_eq!(row, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_work_on_libvirts_test_driver_as_offered_to_users() {
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let (id, _) = ready_instance(&app, &admin, "wiki").await;
+    let snapshot = taken(&admin, id, "on the test driver").await;
+    let (_, body) = admin
+        .post_empty(&format!("/api/v1/instances/{id}/snapshots/{snapshot}/revert"))
+        .await;
+    let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let (_, body) = admin
+        .delete(&format!("/api/v1/instances/{id}/snapshots/{snapshot}"))
+        .await;
+    let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(snapshots(&admin, id).await["snapshots"], json!([]));
+}

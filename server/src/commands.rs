@@ -349,7 +349,7 @@ pub async fn seed(
     let started = std::time::Instant::now();
     let prefix_owned = prefix.clone();
     let seeded = store
-        .write(move |tx| crate::seed::fill(tx, &prefix_owned, accounts, count, &hash))
+        .write(move |tx| crate::dev::seed::fill(tx, &prefix_owned, accounts, count, &hash))
         .await?;
     println!(
         "seeded {} instances of {} accounts in {} departments ({prefix}-*) in {:.1} s",

@@ -80,8 +80,10 @@ fn spawn_sweeper(
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let appliance = Appliance::new(store.clone(), config.clone()).await?;
-    let router = crate::http::router(appliance.clone());
+    // One gateway for the portal's listener and the applications' ports:
+    // one upstream pool, one pseudonym in `Via`.
     let gateway = crate::http::gateway_of(&appliance);
+    let router = crate::http::router(appliance.clone(), gateway.clone());
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
         (_, _) => None,

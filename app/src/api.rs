@@ -294,8 +294,8 @@ pub async fn deploy_instance(
             let zone = match zone.as_deref() {
                 None | Some("") => None,
                 Some(text) => Some(
-                    crate::model::NetworkZone::parse(text)
-                        .ok_or_else(|| AppError::invalid("zone", "choose inside or outside"))?,
+                    text.parse::<crate::model::NetworkZone>()
+                        .map_err(|_| AppError::invalid("zone", "choose inside or outside"))?,
                 ),
             };
             let request = crate::model::DeployRequest {
@@ -363,7 +363,7 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
         async move {
             let ctx = request_context().await?;
             let who = authorize(ctx.principal.as_ref(), Action::UseInstances)?;
-            let kind = match crate::model::TaskKind::parse(&action) {
+            let kind = match action.parse::<crate::model::TaskKind>().ok() {
                 Some(crate::model::TaskKind::Deploy) | None => {
                     return Err(AppError::invalid("action", "unknown action"));
                 }

@@ -30,6 +30,8 @@ pub struct UnknownState {
 /// `FromStr`, `Display` and `ALL`. The text is a `tt`, not a `literal`:
 /// a `literal` reaches the derives wrapped in an invisible group, which
 /// utoipa does not look into (its schema would list the variant names).
+/// Every path in it is absolute, so that the enums beside the structs
+/// they belong to (`crate::model`'s `Role`, for one) use it too.
 macro_rules! text_enum {
     (
         $(#[$meta:meta])*
@@ -37,8 +39,10 @@ macro_rules! text_enum {
             $( $(#[$variant_meta:meta])* $variant:ident = $text:tt, )+
         }
     ) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize,
+        )]
+        #[cfg_attr(feature = "ssr", derive(::utoipa::ToSchema))]
         $(#[$meta])*
         pub enum $name {
             $( $(#[$variant_meta])* #[serde(rename = $text)] $variant, )+
@@ -56,13 +60,13 @@ macro_rules! text_enum {
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownState;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::model::UnknownState;
 
-            fn from_str(text: &str) -> Result<Self, UnknownState> {
+            fn from_str(text: &str) -> Result<Self, $crate::model::UnknownState> {
                 match text {
                     $( $text => Ok($name::$variant), )+
-                    other => Err(UnknownState {
+                    other => Err($crate::model::UnknownState {
                         what: stringify!($name),
                         text: other.to_owned(),
                     }),
@@ -70,14 +74,15 @@ macro_rules! text_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 // `pad` honours width and alignment, for tables.
                 f.pad(self.as_str())
             }
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum! {
     /// Where an instance is in its life, as dpe records it (the power
@@ -344,6 +349,7 @@ impl<'de> Deserialize<'de> for InstanceState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{NetworkZone, Role, TaskKind};
 
     /// Every variant's JSON is its stored text, and both read back.
     fn round_trips<T>(all: &[T], as_str: fn(T) -> &'static str)
@@ -368,6 +374,9 @@ mod tests {
         round_trips(AuditOutcome::ALL, AuditOutcome::as_str);
         round_trips(AccountSource::ALL, AccountSource::as_str);
         round_trips(ParamKind::ALL, ParamKind::as_str);
+        round_trips(Role::ALL, Role::as_str);
+        round_trips(TaskKind::ALL, TaskKind::as_str);
+        round_trips(NetworkZone::ALL, NetworkZone::as_str);
     }
 
     fn texts<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -390,6 +399,17 @@ mod tests {
         assert_eq!(source, ["local", "directory"]);
         let kind = texts(ParamKind::ALL, ParamKind::as_str);
         assert_eq!(kind, ["text", "username", "email", "password"]);
+        let role = texts(Role::ALL, Role::as_str);
+        assert_eq!(role, ["admin", "department_admin", "user"]);
+        let task_kind = texts(TaskKind::ALL, TaskKind::as_str);
+        assert_eq!(
+            task_kind,
+            [
+                "deploy", "start", "shutdown", "reboot", "poweroff", "delete"
+            ]
+        );
+        let zone = texts(NetworkZone::ALL, NetworkZone::as_str);
+        assert_eq!(zone, ["inside", "outside"]);
     }
 
     #[test]
@@ -444,6 +464,9 @@ mod tests {
         assert_schema_lists(AuditOutcome::ALL, AuditOutcome::as_str);
         assert_schema_lists(AccountSource::ALL, AccountSource::as_str);
         assert_schema_lists(ParamKind::ALL, ParamKind::as_str);
+        assert_schema_lists(Role::ALL, Role::as_str);
+        assert_schema_lists(TaskKind::ALL, TaskKind::as_str);
+        assert_schema_lists(NetworkZone::ALL, NetworkZone::as_str);
     }
 }
 

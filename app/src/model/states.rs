@@ -99,6 +99,39 @@ text_enum! {
     }
 }
 
+impl InstanceStatus {
+    /// Whether an instance in this status may be recorded in `next`: the
+    /// lifecycle's one table, which the store checks on every write of
+    /// the status. It allows what the engine does and nothing else: a
+    /// deploy ends ready or failed, a delete starts from ready or failed,
+    /// and a failed delete leaves the instance failed, to be deleted again
+    /// (a delete that succeeds removes the row). Staying put is allowed:
+    /// a deploy resumed after a restart records `Ready` again, and of two
+    /// deletes that race, the second writes `Deleting` again before its
+    /// task is refused as a duplicate (the caller's "busy").
+    pub fn may_become(self, next: InstanceStatus) -> bool {
+        use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
+        match (self, next) {
+            (Provisioning, Provisioning)
+            | (Ready, Ready)
+            | (Failed, Failed)
+            | (Deleting, Deleting)
+            | (Provisioning, Ready | Failed)
+            | (Ready | Failed, Deleting)
+            | (Deleting, Failed) => true,
+            // Nothing goes back to provisioning (a new deploy is a new
+            // instance), a ready one fails only through its delete, a
+            // failed one is only deleted, and a delete under way is not
+            // undone into a ready instance; nor is a deploy under way
+            // deleted (its task holds the instance).
+            (Ready | Failed | Deleting, Provisioning)
+            | (Ready, Failed)
+            | (Failed | Deleting, Ready)
+            | (Provisioning, Deleting) => false,
+        }
+    }
+}
+
 text_enum! {
     /// A domain's power state, as libvirt reports it.
     pub enum Power {
@@ -419,6 +452,36 @@ mod tests {
         assert!("Running".parse::<StepState>().is_err(), "case matters");
         assert!(serde_json::from_str::<AuditOutcome>(r#""maybe""#).is_err());
         assert_eq!(Power::parse("sleeping"), Power::Unknown, "power is lenient");
+    }
+
+    #[test]
+    fn an_instance_status_changes_only_as_the_engine_changes_it() {
+        use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
+        let allowed = [
+            // Repeated writes: a resumed deploy, two racing deletes, the
+            // bench seed (dev::seed) keeping a new instance provisioning.
+            (Provisioning, Provisioning),
+            (Ready, Ready),
+            (Failed, Failed),
+            (Deleting, Deleting),
+            // A deploy ends.
+            (Provisioning, Ready),
+            (Provisioning, Failed),
+            // A delete starts.
+            (Ready, Deleting),
+            (Failed, Deleting),
+            // A delete fails.
+            (Deleting, Failed),
+        ];
+        for &from in InstanceStatus::ALL {
+            for &to in InstanceStatus::ALL {
+                assert_eq!(
+                    from.may_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
     }
 
     #[test]

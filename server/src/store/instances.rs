@@ -407,12 +407,30 @@ pub fn set_host(conn: &Connection, id: i64, host_id: Option<i64>) -> Result<(), 
     Ok(())
 }
 
+/// Records instance `id`'s lifecycle status and why it is there; a change
+/// its lifecycle does not allow is refused with `Transition`. An instance
+/// that is gone stays gone: a delete that removed it and then failed
+/// records its failure on nothing, as it always did.
 pub fn set_status(
     conn: &Connection,
     id: i64,
     status: InstanceStatus,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
+    let current: Option<InstanceStatus> = conn
+        .prepare_cached("SELECT status FROM instances WHERE id = ?1")?
+        .query_row([id], |r| text_column(r, 0))
+        .optional()?;
+    let Some(from) = current else {
+        return Ok(());
+    };
+    if !from.may_become(status) {
+        return Err(StoreError::Transition {
+            id,
+            from,
+            to: status,
+        });
+    }
     conn.execute(
         "UPDATE instances SET status = ?2, error = ?3 WHERE id = ?1",
         params![id, status.as_str(), error],
@@ -479,6 +497,10 @@ mod tests {
         insert(conn, &new_instance("uuid-1", "wiki", owner)).unwrap()
     }
 
+    fn status_of(conn: &Connection, id: i64) -> InstanceStatus {
+        by_id(conn, id).unwrap().unwrap().status
+    }
+
     #[test]
     fn an_unknown_stored_zone_is_corrupt_data_not_inside() {
         let conn = memory_store();
@@ -502,6 +524,53 @@ mod tests {
             .map_err(StoreError::from)
             .unwrap_err();
         assert!(matches!(listed, StoreError::Corrupt(_)), "{listed:?}");
+    }
+
+    #[test]
+    fn a_status_change_the_lifecycle_allows_is_recorded_with_its_error() {
+        let conn = memory_store();
+        let id = provisioning(&conn);
+        set_status(&conn, id, InstanceStatus::Failed, Some("no room")).unwrap();
+        let row = by_id(&conn, id).unwrap().unwrap();
+        assert_eq!(row.status, InstanceStatus::Failed);
+        assert_eq!(row.error.as_deref(), Some("no room"));
+        set_status(&conn, id, InstanceStatus::Deleting, None).unwrap();
+        assert_eq!(status_of(&conn, id), InstanceStatus::Deleting);
+    }
+
+    #[test]
+    fn a_status_change_the_lifecycle_refuses_is_an_error_and_changes_nothing() {
+        let conn = memory_store();
+        let id = provisioning(&conn);
+        set_status(&conn, id, InstanceStatus::Ready, None).unwrap();
+        let e = set_status(&conn, id, InstanceStatus::Provisioning, Some("x")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::Transition {
+                    from: InstanceStatus::Ready,
+                    to: InstanceStatus::Provisioning,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("instance {id} cannot go from ready to provisioning")
+        );
+        let row = by_id(&conn, id).unwrap().unwrap();
+        assert_eq!(row.status, InstanceStatus::Ready);
+        assert_eq!(row.error, None);
+    }
+
+    #[test]
+    fn a_status_written_for_a_deleted_instance_is_no_error() {
+        let conn = memory_store();
+        let id = provisioning(&conn);
+        delete(&conn, id).unwrap();
+        set_status(&conn, id, InstanceStatus::Failed, Some("gone")).unwrap();
+        assert_eq!(by_id(&conn, id).unwrap(), None);
     }
 
     #[test]

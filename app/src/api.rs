@@ -297,8 +297,8 @@ pub async fn deploy_instance(
             let zone = match zone.as_deref() {
                 None | Some("") => None,
                 Some(text) => Some(
-                    crate::model::NetworkZone::parse(text)
-                        .ok_or_else(|| AppError::invalid("zone", "choose inside or outside"))?,
+                    text.parse::<crate::model::NetworkZone>()
+                        .map_err(|_| AppError::invalid("zone", "choose inside or outside"))?,
                 ),
             };
             let request = crate::model::DeployRequest {
@@ -367,7 +367,7 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
             let ctx = request_context().await?;
             let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             use crate::model::TaskKind;
-            let kind = match TaskKind::parse(&action) {
+            let kind = match action.parse::<TaskKind>().ok() {
                 Some(
                     kind @ (TaskKind::Start
                     | TaskKind::Shutdown

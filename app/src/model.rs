@@ -17,43 +17,26 @@ pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
 
+use states::text_enum;
 pub use states::{
     AccountSource, AuditOutcome, Health, InstanceSort, InstanceState, InstanceStatus, ParamKind,
     PoolState, Power, Share, SnapshotState, StepState, TaskState, UnknownState,
 };
 
-/// What an account may do on the appliance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Runs the appliance: hosts, departments, accounts, everything.
-    Admin,
-    /// Administers a department and its sub-departments: their members,
-    /// instances and quotas.
-    DepartmentAdmin,
-    /// Deploys and manages their own instances.
-    User,
+text_enum! {
+    /// What an account may do on the appliance.
+    pub enum Role {
+        /// Runs the appliance: hosts, departments, accounts, everything.
+        Admin = "admin",
+        /// Administers a department and its sub-departments: their members,
+        /// instances and quotas.
+        DepartmentAdmin = "department_admin",
+        /// Deploys and manages their own instances.
+        User = "user",
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::DepartmentAdmin => "department_admin",
-            Role::User => "user",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        match text {
-            "admin" => Some(Role::Admin),
-            "department_admin" => Some(Role::DepartmentAdmin),
-            "user" => Some(Role::User),
-            _ => None,
-        }
-    }
-
     /// In words, for the portal.
     pub fn label(self) -> &'static str {
         match self {
@@ -61,13 +44,6 @@ impl Role {
             Role::DepartmentAdmin => "department admin",
             Role::User => "user",
         }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // `pad` honours width and alignment, for tables.
-        f.pad(self.as_str())
     }
 }
 
@@ -290,54 +266,21 @@ pub struct TokensView {
     pub just_created: Option<NewToken>,
 }
 
-/// What a task does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum TaskKind {
-    Deploy,
-    Start,
-    Shutdown,
-    Reboot,
-    Poweroff,
-    Delete,
-    /// Takes a snapshot of the instance.
-    Snapshot,
-    /// Brings the instance back to one of its snapshots.
-    Revert,
-    /// Removes one of the instance's snapshots.
-    DeleteSnapshot,
-}
-
-impl TaskKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskKind::Deploy => "deploy",
-            TaskKind::Start => "start",
-            TaskKind::Shutdown => "shutdown",
-            TaskKind::Reboot => "reboot",
-            TaskKind::Poweroff => "poweroff",
-            TaskKind::Delete => "delete",
-            TaskKind::Snapshot => "snapshot",
-            TaskKind::Revert => "revert",
-            TaskKind::DeleteSnapshot => "delete_snapshot",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<TaskKind> {
-        [
-            TaskKind::Deploy,
-            TaskKind::Start,
-            TaskKind::Shutdown,
-            TaskKind::Reboot,
-            TaskKind::Poweroff,
-            TaskKind::Delete,
-            TaskKind::Snapshot,
-            TaskKind::Revert,
-            TaskKind::DeleteSnapshot,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+text_enum! {
+    /// What a task does.
+    pub enum TaskKind {
+        Deploy = "deploy",
+        Start = "start",
+        Shutdown = "shutdown",
+        Reboot = "reboot",
+        Poweroff = "poweroff",
+        Delete = "delete",
+        /// Takes a snapshot of the instance.
+        Snapshot = "snapshot",
+        /// Brings the instance back to one of its snapshots.
+        Revert = "revert",
+        /// Removes one of the instance's snapshots.
+        DeleteSnapshot = "delete_snapshot",
     }
 }
 
@@ -450,34 +393,17 @@ pub struct DeployRequest {
     pub zone: Option<NetworkZone>,
 }
 
-/// Where an instance's network interface goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkZone {
-    /// A libvirt NAT network behind the appliance; the address comes from
-    /// its DHCP leases.
-    #[default]
-    Inside,
-    /// A bridge to the LAN; dpe assigns the address from the admin's pool
-    /// and gives it to the guest in its seed.
-    Outside,
-}
-
-impl NetworkZone {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetworkZone::Inside => "inside",
-            NetworkZone::Outside => "outside",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<NetworkZone> {
-        match text {
-            "inside" => Some(NetworkZone::Inside),
-            "outside" => Some(NetworkZone::Outside),
-            _ => None,
-        }
+text_enum! {
+    /// Where an instance's network interface goes.
+    #[derive(Default)]
+    pub enum NetworkZone {
+        /// A libvirt NAT network behind the appliance; the address comes
+        /// from its DHCP leases.
+        #[default]
+        Inside = "inside",
+        /// A bridge to the LAN; dpe assigns the address from the admin's
+        /// pool and gives it to the guest in its seed.
+        Outside = "outside",
     }
 }
 

@@ -332,10 +332,12 @@ pub fn group_mappings_from_lines(
             .find(|d| d.name == department || d.path == department)
             .map(|d| d.id)
             .ok_or_else(|| bad(&format!("there is no department {department:?}")))?;
-        let role = match role {
-            "user" => Role::User,
-            "department_admin" => Role::DepartmentAdmin,
-            _ => return Err(bad("the role is user or department_admin")),
+        // A group never makes appliance admins: those are local accounts.
+        let role = match role.parse::<Role>() {
+            Ok(role @ (Role::User | Role::DepartmentAdmin)) => role,
+            Ok(Role::Admin) | Err(_) => {
+                return Err(bad("the role is user or department_admin"));
+            }
         };
         group_mappings.push(GroupMapping {
             group_dn: group_dn.to_owned(),

@@ -80,8 +80,10 @@ fn spawn_sweeper(
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let appliance = Appliance::new(store.clone(), config.clone()).await?;
-    let router = crate::http::router(appliance.clone());
+    // One gateway for the portal's listener and the applications' ports:
+    // one upstream pool, one pseudonym in `Via`.
     let gateway = crate::http::gateway_of(&appliance);
+    let router = crate::http::router(appliance.clone(), gateway.clone());
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
         (_, _) => None,
@@ -349,7 +351,7 @@ pub async fn seed(
     let started = std::time::Instant::now();
     let prefix_owned = prefix.clone();
     let seeded = store
-        .write(move |tx| crate::seed::fill(tx, &prefix_owned, accounts, count, &hash))
+        .write(move |tx| crate::dev::seed::fill(tx, &prefix_owned, accounts, count, &hash))
         .await?;
     println!(
         "seeded {} instances of {} accounts in {} departments ({prefix}-*) in {:.1} s",

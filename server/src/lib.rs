@@ -9,10 +9,10 @@ pub mod blocking;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dev;
 pub mod engine;
 pub mod gateway;
 pub mod http;
-pub mod seed;
 pub mod stack;
 pub mod store;
 

@@ -30,6 +30,8 @@ pub struct UnknownState {
 /// `FromStr`, `Display` and `ALL`. The text is a `tt`, not a `literal`:
 /// a `literal` reaches the derives wrapped in an invisible group, which
 /// utoipa does not look into (its schema would list the variant names).
+/// Every path in it is absolute, so that the enums beside the structs
+/// they belong to (`crate::model`'s `Role`, for one) use it too.
 macro_rules! text_enum {
     (
         $(#[$meta:meta])*
@@ -37,8 +39,10 @@ macro_rules! text_enum {
             $( $(#[$variant_meta:meta])* $variant:ident = $text:tt, )+
         }
     ) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize,
+        )]
+        #[cfg_attr(feature = "ssr", derive(::utoipa::ToSchema))]
         $(#[$meta])*
         pub enum $name {
             $( $(#[$variant_meta])* #[serde(rename = $text)] $variant, )+
@@ -56,13 +60,13 @@ macro_rules! text_enum {
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownState;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::model::UnknownState;
 
-            fn from_str(text: &str) -> Result<Self, UnknownState> {
+            fn from_str(text: &str) -> Result<Self, $crate::model::UnknownState> {
                 match text {
                     $( $text => Ok($name::$variant), )+
-                    other => Err(UnknownState {
+                    other => Err($crate::model::UnknownState {
                         what: stringify!($name),
                         text: other.to_owned(),
                     }),
@@ -70,14 +74,15 @@ macro_rules! text_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 // `pad` honours width and alignment, for tables.
                 f.pad(self.as_str())
             }
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum! {
     /// Where an instance is in its life, as dpe records it (the power
@@ -91,6 +96,39 @@ text_enum! {
         Failed = "failed",
         /// Its delete task is running.
         Deleting = "deleting",
+    }
+}
+
+impl InstanceStatus {
+    /// Whether an instance in this status may be recorded in `next`: the
+    /// lifecycle's one table, which the store checks on every write of
+    /// the status. It allows what the engine does and nothing else: a
+    /// deploy ends ready or failed, a delete starts from ready or failed,
+    /// and a failed delete leaves the instance failed, to be deleted again
+    /// (a delete that succeeds removes the row). Staying put is allowed:
+    /// a deploy resumed after a restart records `Ready` again, and of two
+    /// deletes that race, the second writes `Deleting` again before its
+    /// task is refused as a duplicate (the caller's "busy").
+    pub fn may_become(self, next: InstanceStatus) -> bool {
+        use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
+        match (self, next) {
+            (Provisioning, Provisioning)
+            | (Ready, Ready)
+            | (Failed, Failed)
+            | (Deleting, Deleting)
+            | (Provisioning, Ready | Failed)
+            | (Ready | Failed, Deleting)
+            | (Deleting, Failed) => true,
+            // Nothing goes back to provisioning (a new deploy is a new
+            // instance), a ready one fails only through its delete, a
+            // failed one is only deleted, and a delete under way is not
+            // undone into a ready instance; nor is a deploy under way
+            // deleted (its task holds the instance).
+            (Ready | Failed | Deleting, Provisioning)
+            | (Ready, Failed)
+            | (Failed | Deleting, Ready)
+            | (Provisioning, Deleting) => false,
+        }
     }
 }
 
@@ -344,6 +382,7 @@ impl<'de> Deserialize<'de> for InstanceState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{NetworkZone, Role, TaskKind};
 
     /// Every variant's JSON is its stored text, and both read back.
     fn round_trips<T>(all: &[T], as_str: fn(T) -> &'static str)
@@ -368,6 +407,9 @@ mod tests {
         round_trips(AuditOutcome::ALL, AuditOutcome::as_str);
         round_trips(AccountSource::ALL, AccountSource::as_str);
         round_trips(ParamKind::ALL, ParamKind::as_str);
+        round_trips(Role::ALL, Role::as_str);
+        round_trips(TaskKind::ALL, TaskKind::as_str);
+        round_trips(NetworkZone::ALL, NetworkZone::as_str);
     }
 
     fn texts<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -390,6 +432,17 @@ mod tests {
         assert_eq!(source, ["local", "directory"]);
         let kind = texts(ParamKind::ALL, ParamKind::as_str);
         assert_eq!(kind, ["text", "username", "email", "password"]);
+        let role = texts(Role::ALL, Role::as_str);
+        assert_eq!(role, ["admin", "department_admin", "user"]);
+        let task_kind = texts(TaskKind::ALL, TaskKind::as_str);
+        assert_eq!(
+            task_kind,
+            [
+                "deploy", "start", "shutdown", "reboot", "poweroff", "delete"
+            ]
+        );
+        let zone = texts(NetworkZone::ALL, NetworkZone::as_str);
+        assert_eq!(zone, ["inside", "outside"]);
     }
 
     #[test]
@@ -399,6 +452,36 @@ mod tests {
         assert!("Running".parse::<StepState>().is_err(), "case matters");
         assert!(serde_json::from_str::<AuditOutcome>(r#""maybe""#).is_err());
         assert_eq!(Power::parse("sleeping"), Power::Unknown, "power is lenient");
+    }
+
+    #[test]
+    fn an_instance_status_changes_only_as_the_engine_changes_it() {
+        use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
+        let allowed = [
+            // Repeated writes: a resumed deploy, two racing deletes, the
+            // bench seed (dev::seed) keeping a new instance provisioning.
+            (Provisioning, Provisioning),
+            (Ready, Ready),
+            (Failed, Failed),
+            (Deleting, Deleting),
+            // A deploy ends.
+            (Provisioning, Ready),
+            (Provisioning, Failed),
+            // A delete starts.
+            (Ready, Deleting),
+            (Failed, Deleting),
+            // A delete fails.
+            (Deleting, Failed),
+        ];
+        for &from in InstanceStatus::ALL {
+            for &to in InstanceStatus::ALL {
+                assert_eq!(
+                    from.may_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -444,6 +527,9 @@ mod tests {
         assert_schema_lists(AuditOutcome::ALL, AuditOutcome::as_str);
         assert_schema_lists(AccountSource::ALL, AccountSource::as_str);
         assert_schema_lists(ParamKind::ALL, ParamKind::as_str);
+        assert_schema_lists(Role::ALL, Role::as_str);
+        assert_schema_lists(TaskKind::ALL, TaskKind::as_str);
+        assert_schema_lists(NetworkZone::ALL, NetworkZone::as_str);
     }
 }
 

@@ -87,9 +87,10 @@ fn DirectoryForm(
         .group_mappings
         .iter()
         .map(|m| {
+            // As the form reads it back, which knows no admin mapping.
             let role = match m.role {
-                Role::DepartmentAdmin => "department_admin",
-                Role::Admin | Role::User => "user",
+                Role::DepartmentAdmin | Role::User => m.role,
+                Role::Admin => Role::User,
             };
             format!("{} | {} | {role}", m.group_dn, name_of(m.department_id))
         })

@@ -52,7 +52,7 @@ fn query_of(params: &ParamsMap) -> Result<InstanceQuery, AppError> {
         health: parsed("health", text("health"))?,
         zone: text("zone")
             .map(|z| {
-                NetworkZone::parse(&z).ok_or_else(|| AppError::Invalid {
+                z.parse::<NetworkZone>().map_err(|_| AppError::Invalid {
                     field: "zone".into(),
                     message: format!("{z:?} is not one of its choices"),
                 })

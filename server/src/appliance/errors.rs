@@ -31,6 +31,7 @@ pub(super) fn store_err(err: StoreError) -> AppError {
         | StoreError::ReadersGone
         | StoreError::Io { .. }
         | StoreError::Corrupt(_)
+        | StoreError::Transition { .. }
         | StoreError::Seal(_)) => internal(&e),
     }
 }

@@ -150,7 +150,10 @@ fn with_security_headers(router: Router, config: &Config) -> Router {
 }
 
 /// The gateway for `appliance`: its applications' port from the stack,
-/// the scheme of the portal's listener.
+/// the scheme of the portal's listener. A process builds one and shares
+/// it between [`router`] and the applications' port listeners: it holds
+/// the upstream connection pool and the `Via` pseudonym, which are the
+/// gateway's, not one listener's.
 pub fn gateway_of(appliance: &Arc<Appliance>) -> Arc<Gateway> {
     Gateway::new(
         appliance.clone(),
@@ -159,9 +162,10 @@ pub fn gateway_of(appliance: &Arc<Appliance>) -> Arc<Gateway> {
     )
 }
 
-pub fn router(appliance: Arc<Appliance>) -> Router {
+/// The portal's router, which hands requests for an application's host
+/// to `gateway` (made by [`gateway_of`]).
+pub fn router(appliance: Arc<Appliance>, gateway: Arc<Gateway>) -> Router {
     let config = &appliance.config;
-    let gateway = gateway_of(&appliance);
     let leptos = site::leptos_options(&config.site_dir);
     let service: SharedService = appliance.clone();
     let state = HttpState {

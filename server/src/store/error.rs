@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use app::model::InstanceStatus;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store at {path}")]
@@ -40,6 +42,15 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A write of an instance's status that its lifecycle does not allow
+    /// ([`InstanceStatus::may_become`]): a bug in the caller, refused
+    /// rather than recorded.
+    #[error("instance {id} cannot go from {from} to {to}")]
+    Transition {
+        id: i64,
+        from: InstanceStatus,
+        to: InstanceStatus,
+    },
     #[error("cannot seal a secret for the store")]
     Seal(#[from] crate::auth::secret_box::SealError),
 }

@@ -107,7 +107,6 @@ pub(super) const SELECT: &str = concat!(
 
 pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     let power = r.get_ref(15)?.as_str()?;
-    let zone = r.get_ref(24)?.as_str()?;
     Ok(InstanceRow {
         id: r.get(0)?,
         uuid: r.get(1)?,
@@ -133,8 +132,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         health_expect: r.get(21)?,
         seed_scrubbed: r.get(22)?,
         healthy_ms: r.get(23)?,
-        // The column's CHECK allows nothing else.
-        zone: NetworkZone::parse(zone).unwrap_or_default(),
+        zone: text_column(r, 24)?,
         static_network: r.get(25)?,
         department_id: r.get(26)?,
         volume_stem: r.get(27)?,
@@ -195,8 +193,7 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> rusqlite::Result<ListedInstance> {
         created_at: r.get(11)?,
         running_task: r.get(12)?,
         health: text_column(r, 13)?,
-        // The column's CHECK allows nothing else.
-        zone: NetworkZone::parse(r.get_ref(14)?.as_str()?).unwrap_or_default(),
+        zone: text_column(r, 14)?,
         share: text_column(r, 15)?,
         app_port: r.get(16)?,
     })
@@ -410,12 +407,30 @@ pub fn set_host(conn: &Connection, id: i64, host_id: Option<i64>) -> Result<(), 
     Ok(())
 }
 
+/// Records instance `id`'s lifecycle status and why it is there; a change
+/// its lifecycle does not allow is refused with `Transition`. An instance
+/// that is gone stays gone: a delete that removed it and then failed
+/// records its failure on nothing, as it always did.
 pub fn set_status(
     conn: &Connection,
     id: i64,
     status: InstanceStatus,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
+    let current: Option<InstanceStatus> = conn
+        .prepare_cached("SELECT status FROM instances WHERE id = ?1")?
+        .query_row([id], |r| text_column(r, 0))
+        .optional()?;
+    let Some(from) = current else {
+        return Ok(());
+    };
+    if !from.may_become(status) {
+        return Err(StoreError::Transition {
+            id,
+            from,
+            to: status,
+        });
+    }
     conn.execute(
         "UPDATE instances SET status = ?2, error = ?3 WHERE id = ?1",
         params![id, status.as_str(), error],
@@ -470,9 +485,93 @@ pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use app::model::TaskState;
+    use app::model::{Role, TaskState};
 
     use super::*;
+    use crate::store::test_support::{memory_store, new_instance};
+    use crate::store::users;
+
+    /// An instance of a new account, as a deploy records it: provisioning.
+    fn provisioning(conn: &Connection) -> i64 {
+        let owner = users::insert(conn, "ann", None, Role::User).unwrap();
+        insert(conn, &new_instance("uuid-1", "wiki", owner)).unwrap()
+    }
+
+    fn status_of(conn: &Connection, id: i64) -> InstanceStatus {
+        by_id(conn, id).unwrap().unwrap().status
+    }
+
+    #[test]
+    fn an_unknown_stored_zone_is_corrupt_data_not_inside() {
+        let conn = memory_store();
+        let id = provisioning(&conn);
+        // The column's CHECK refuses the text; only a damaged or hand-edited
+        // store has it, which is what this stands for.
+        conn.execute_batch("PRAGMA ignore_check_constraints = ON")
+            .unwrap();
+        conn.execute("UPDATE instances SET zone = 'sideways' WHERE id = ?1", [id])
+            .unwrap();
+        let e = by_id(&conn, id).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
+        assert!(
+            e.to_string().contains(r#"unknown NetworkZone "sideways""#),
+            "{e}"
+        );
+        let listed = conn
+            .prepare(&format!("{SELECT_LISTED} WHERE i.id = ?1"))
+            .unwrap()
+            .query_row([id], listed_from_row)
+            .map_err(StoreError::from)
+            .unwrap_err();
+        assert!(matches!(listed, StoreError::Corrupt(_)), "{listed:?}");
+    }
+
+    #[test]
+    fn a_status_change_the_lifecycle_allows_is_recorded_with_its_error() {
+        let conn = memory_store();
+        let id = provisioning(&conn);
+        set_status(&conn, id, InstanceStatus::Failed, Some("no room")).unwrap();
+        let row = by_id(&conn, id).unwrap().unwrap();
+        assert_eq!(row.status, InstanceStatus::Failed);
+        assert_eq!(row.error.as_deref(), Some("no room"));
+        set_status(&conn, id, InstanceStatus::Deleting, None).unwrap();
+        assert_eq!(status_of(&conn, id), InstanceStatus::Deleting);
+    }
+
+    #[test]
+    fn a_status_change_the_lifecycle_refuses_is_an_error_and_changes_nothing() {
+        let conn = memory_store();
+        let id = provisioning(&conn);
+        set_status(&conn, id, InstanceStatus::Ready, None).unwrap();
+        let e = set_status(&conn, id, InstanceStatus::Provisioning, Some("x")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::Transition {
+                    from: InstanceStatus::Ready,
+                    to: InstanceStatus::Provisioning,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("instance {id} cannot go from ready to provisioning")
+        );
+        let row = by_id(&conn, id).unwrap().unwrap();
+        assert_eq!(row.status, InstanceStatus::Ready);
+        assert_eq!(row.error, None);
+    }
+
+    #[test]
+    fn a_status_written_for_a_deleted_instance_is_no_error() {
+        let conn = memory_store();
+        let id = provisioning(&conn);
+        delete(&conn, id).unwrap();
+        set_status(&conn, id, InstanceStatus::Failed, Some("gone")).unwrap();
+        assert_eq!(by_id(&conn, id).unwrap(), None);
+    }
 
     #[test]
     fn running_task_predicate_is_task_state_running() {

@@ -115,19 +115,12 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
              FROM tasks WHERE id = ?1",
         )?
         .query_row([id], |r| {
-            let kind: String = r.get(4)?;
             Ok(TaskRow {
                 id: r.get(0)?,
                 instance_id: r.get(1)?,
                 instance_uuid: r.get(2)?,
                 owner_id: r.get(3)?,
-                kind: TaskKind::parse(&kind).ok_or_else(|| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        4,
-                        rusqlite::types::Type::Text,
-                        format!("unknown task kind {kind:?}").into(),
-                    )
-                })?,
+                kind: text_column(r, 4)?,
                 state: text_column(r, 5)?,
                 error: r.get(6)?,
                 user_data: r.get(7)?,

@@ -44,18 +44,11 @@ const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, 
     quota_memory_mib, quota_disk_gib";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
-    let role: String = row.get(3)?;
     Ok(UserRow {
         id: row.get(0)?,
         username: row.get(1)?,
         password_hash: row.get(2)?,
-        role: Role::parse(&role).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Text,
-                format!("unknown role {role:?}").into(),
-            )
-        })?,
+        role: text_column(row, 3)?,
         disabled: row.get(4)?,
         created_at: row.get(5)?,
         department_id: row.get(6)?,

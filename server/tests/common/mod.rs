@@ -168,7 +168,8 @@ impl TestAppBuilder {
             None => Appliance::new(store, config.clone()).await,
         }
         .expect("appliance");
-        let router = server::http::router(appliance.clone());
+        let gateway = server::http::gateway_of(&appliance);
+        let router = server::http::router(appliance.clone(), gateway);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {

@@ -292,7 +292,9 @@ async fn snapshots_work_on_libvirts_test_driver_as_offered_to_users() {
     let (id, _) = ready_instance(&app, &admin, "wiki").await;
     let snapshot = taken(&admin, id, "on the test driver").await;
     let (_, body) = admin
-        .post_empty(&format!("/api/v1/instances/{id}/snapshots/{snapshot}/revert"))
+        .post_empty(&format!(
+            "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
+        ))
         .await;
     let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
     assert_eq!(task["state"], "succeeded", "{task}");

@@ -410,6 +410,7 @@ mod tests {
         round_trips(Role::ALL, Role::as_str);
         round_trips(TaskKind::ALL, TaskKind::as_str);
         round_trips(NetworkZone::ALL, NetworkZone::as_str);
+        round_trips(SnapshotState::ALL, SnapshotState::as_str);
     }
 
     fn texts<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -438,11 +439,21 @@ mod tests {
         assert_eq!(
             task_kind,
             [
-                "deploy", "start", "shutdown", "reboot", "poweroff", "delete"
+                "deploy",
+                "start",
+                "shutdown",
+                "reboot",
+                "poweroff",
+                "delete",
+                "snapshot",
+                "revert",
+                "delete_snapshot"
             ]
         );
         let zone = texts(NetworkZone::ALL, NetworkZone::as_str);
         assert_eq!(zone, ["inside", "outside"]);
+        let snapshot = texts(SnapshotState::ALL, SnapshotState::as_str);
+        assert_eq!(snapshot, ["creating", "ready", "reverting", "deleting"]);
     }
 
     #[test]
@@ -527,6 +538,7 @@ mod tests {
         assert_schema_lists(AuditOutcome::ALL, AuditOutcome::as_str);
         assert_schema_lists(AccountSource::ALL, AccountSource::as_str);
         assert_schema_lists(ParamKind::ALL, ParamKind::as_str);
+        assert_schema_lists(SnapshotState::ALL, SnapshotState::as_str);
         assert_schema_lists(Role::ALL, Role::as_str);
         assert_schema_lists(TaskKind::ALL, TaskKind::as_str);
         assert_schema_lists(NetworkZone::ALL, NetworkZone::as_str);

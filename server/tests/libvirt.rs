@@ -198,10 +198,9 @@ async fn shut_down_and_start_again(client: &Api, id: i64) {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
-async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
-    let _serial = SERIAL.lock().await;
+/// A set-up dpe whose host is the sandbox's libvirtd, deploying the test
+/// guest, and its admin.
+async fn on_the_sandboxs_libvirtd() -> (TestApp, Api) {
     let app = TestApp::builder()
         .host_uri(URI)
         .image_dir(guest_dir())
@@ -209,9 +208,14 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
         .start()
         .await;
     let client = app.admin().await;
+    (app, client)
+}
 
+/// Deploys a tiny test guest named `name` and waits for its deploy to
+/// succeed: its id and UUID.
+async fn deployed_tiny_guest(app: &TestApp, client: &Api, name: &str) -> (i64, String) {
     let (status, accepted) = client
-        .deploy_with(json!({"name": "guest-1", "size": "tiny", "params": {"title": "T"}}))
+        .deploy_with(json!({"name": name, "size": "tiny", "params": {"title": "T"}}))
         .await;
     assert_eq!(status, 202, "{accepted}");
     let Accepted { id, task_id } = Accepted::of(&accepted);
@@ -220,7 +224,15 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
         .wait_task(task_id)
         .await;
     assert_eq!(task["state"], "succeeded", "{task}");
-    let uuid = app.instance_uuid(id).await;
+    (id, app.instance_uuid(id).await)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
+    let _serial = SERIAL.lock().await;
+    let (app, client) = on_the_sandboxs_libvirtd().await;
+    let (id, uuid) = deployed_tiny_guest(&app, &client, "guest-1").await;
     assert_a_filtered_linked_clone(&app, &uuid);
     let guest_ip = guest_boots_from_its_seed(&app, &uuid, "guest-1").await;
 
@@ -298,24 +310,8 @@ async fn agent_answers(uuid: &str) {
 #[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
 async fn a_real_guest_comes_back_to_its_snapshot_disk_and_memory_alike() {
     let _serial = SERIAL.lock().await;
-    let app = TestApp::builder()
-        .host_uri(URI)
-        .image_dir(guest_dir())
-        .set_up()
-        .start()
-        .await;
-    let client = app.admin().await;
-    let (status, accepted) = client
-        .deploy_with(json!({"name": "snap-1", "size": "tiny", "params": {"title": "T"}}))
-        .await;
-    assert_eq!(status, 202, "{accepted}");
-    let Accepted { id, task_id } = Accepted::of(&accepted);
-    let task = client
-        .patient(Duration::from_secs(120))
-        .wait_task(task_id)
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    let uuid = app.instance_uuid(id).await;
+    let (app, client) = on_the_sandboxs_libvirtd().await;
+    let (id, uuid) = deployed_tiny_guest(&app, &client, "snap-1").await;
     guest_boots_from_its_seed(&app, &uuid, "snap-1").await;
     agent_answers(&uuid).await;
 

@@ -16,18 +16,24 @@ async fn snapshots(client: &Api, instance: i64) -> Value {
     body
 }
 
+/// Waits for the task a 202 answer started, which must succeed: the task.
+async fn succeeded(client: &Api, (status, body): (u16, Value)) -> Value {
+    assert_eq!(status, 202, "{body}");
+    let task = client.wait_task(body["task_id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    task
+}
+
 /// Takes a snapshot and waits for its task: the snapshot's id.
 async fn taken(client: &Api, instance: i64, name: &str) -> i64 {
-    let (status, body) = client
+    let answer = client
         .post(
             &format!("/api/v1/instances/{instance}/snapshots"),
             json!({"name": name, "description": "for the test"}),
         )
         .await;
-    assert_eq!(status, 202, "{body}");
-    let Accepted { id, task_id } = Accepted::of(&body);
-    let task = client.wait_task(task_id).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
+    let id = answer.1["id"].as_i64().unwrap();
+    let task = succeeded(client, answer).await;
     assert_eq!(task["kind"], "snapshot");
     id
 }
@@ -61,36 +67,18 @@ async fn a_snapshot_is_taken_reverted_to_and_deleted_as_tasks_on_the_host() {
     assert_eq!(host.snapshot_names(&uuid), [format!("dpe-snap-{snapshot}")]);
 
     // Reverted while running: it runs again.
-    let (status, body) = admin
-        .post_empty(&format!(
-            "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
-        ))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
+    let revert = format!("/api/v1/instances/{id}/snapshots/{snapshot}/revert");
+    let task = succeeded(&admin, admin.post_empty(&revert).await).await;
     assert_eq!(task["kind"], "revert");
     assert_eq!(host.power(&uuid), Some(app::model::Power::Running));
 
     // Reverted while off: it stays off.
-    let (status, body) = admin.act(id, "poweroff").await;
-    assert_eq!(status, 202, "{body}");
-    admin.wait_task(body["task_id"].as_i64().unwrap()).await;
-    let (_, body) = admin
-        .post_empty(&format!(
-            "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
-        ))
-        .await;
-    let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
+    succeeded(&admin, admin.act(id, "poweroff").await).await;
+    succeeded(&admin, admin.post_empty(&revert).await).await;
     assert_eq!(host.power(&uuid), Some(app::model::Power::ShutOff));
 
-    let (status, body) = admin
-        .delete(&format!("/api/v1/instances/{id}/snapshots/{snapshot}"))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
+    let delete = format!("/api/v1/instances/{id}/snapshots/{snapshot}");
+    let task = succeeded(&admin, admin.delete(&delete).await).await;
     assert_eq!(task["kind"], "delete_snapshot");
     assert_eq!(snapshots(&admin, id).await["snapshots"], json!([]));
     assert!(host.snapshot_names(&uuid).is_empty());
@@ -273,9 +261,7 @@ async fn deleting_an_instance_takes_its_snapshots_along() {
     let admin = app.admin().await;
     let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
     let snapshot = taken(&admin, id, "kept").await;
-    let (status, body) = admin.delete_instance(id).await;
-    assert_eq!(status, 202, "{body}");
-    admin.wait_task(body["task_id"].as_i64().unwrap()).await;
+    succeeded(&admin, admin.delete_instance(id).await).await;
     assert!(app.fake_host().snapshot_names(&uuid).is_empty());
     let store = app.appliance.store.clone();
     let row = store
@@ -291,17 +277,13 @@ async fn snapshots_work_on_libvirts_test_driver_as_offered_to_users() {
     let admin = app.admin().await;
     let (id, _) = ready_instance(&app, &admin, "wiki").await;
     let snapshot = taken(&admin, id, "on the test driver").await;
-    let (_, body) = admin
-        .post_empty(&format!(
-            "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
-        ))
-        .await;
-    let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    let (_, body) = admin
-        .delete(&format!("/api/v1/instances/{id}/snapshots/{snapshot}"))
-        .await;
-    let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
-    assert_eq!(task["state"], "succeeded", "{task}");
+    let revert = format!("/api/v1/instances/{id}/snapshots/{snapshot}/revert");
+    succeeded(&admin, admin.post_empty(&revert).await).await;
+    let delete = format!("/api/v1/instances/{id}/snapshots/{snapshot}");
+    succeeded(&admin, admin.delete(&delete).await).await;
     assert_eq!(snapshots(&admin, id).await["snapshots"], json!([]));
+    // An instance with a snapshot is deleted whole (libvirt's record of
+    // the snapshot goes with its domain).
+    taken(&admin, id, "left on it").await;
+    succeeded(&admin, admin.delete_instance(id).await).await;
 }

@@ -20,82 +20,71 @@ use crate::blocking::run_blocking;
 use crate::store::hosts::{self, HostRow};
 use crate::store::instances;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
+/// Declares the steps with the name each is recorded under, once: the
+/// enum, `name()` and `named()` come from one table, so a step cannot be
+/// added without its name, nor a name be found for no step.
+macro_rules! steps {
+    ($( $(#[$doc:meta])* $step:ident = $name:literal, )+) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Step {
+            $( $(#[$doc])* $step, )+
+        }
+
+        impl Step {
+            /// Every step, in declaration order (for the tests' look at
+            /// every one).
+            #[cfg(test)]
+            pub const ALL: &'static [Step] = &[$(Step::$step),+];
+
+            /// The name a task's record keeps it under.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Step::$step => $name, )+
+                }
+            }
+
+            /// The step a task's record names.
+            pub fn named(name: &str) -> Option<Step> {
+                match name {
+                    $( $name => Some(Step::$step), )+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+steps! {
     /// Choose a host with room.
-    Place,
+    Place = "place",
     /// A qcow2 overlay of the golden image.
-    Clone,
+    Clone = "clone",
     /// The NoCloud seed volume.
-    Seed,
+    Seed = "seed",
     /// The domain, from XML.
-    Define,
-    Start,
+    Define = "define",
+    Start = "start",
     /// ACPI power button.
-    Shutdown,
+    Shutdown = "shutdown",
     /// Wait for the guest to power off; pull the plug after the timeout.
-    WaitOff,
-    Reboot,
-    PowerOff,
-    Undefine,
-    DeleteVolumes,
+    WaitOff = "wait for power off",
+    Reboot = "reboot",
+    PowerOff = "power off",
+    Undefine = "undefine",
+    DeleteVolumes = "delete volumes",
     /// Remove the instance's record.
-    Forget,
+    Forget = "forget",
     /// A warm deploy's one step: the claimed pool member gets the
     /// deploy's values through the guest agent and becomes the instance.
-    Personalize,
+    Personalize = "personalize",
     /// An internal snapshot of the disks (and memory, when running).
-    TakeSnapshot,
+    TakeSnapshot = "take snapshot",
     /// The instance back to a snapshot, running if it ran.
-    Revert,
-    DeleteSnapshot,
+    Revert = "revert",
+    DeleteSnapshot = "delete snapshot",
 }
 
 impl Step {
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Place => "place",
-            Step::Clone => "clone",
-            Step::Seed => "seed",
-            Step::Define => "define",
-            Step::Start => "start",
-            Step::Shutdown => "shutdown",
-            Step::WaitOff => "wait for power off",
-            Step::Reboot => "reboot",
-            Step::PowerOff => "power off",
-            Step::Undefine => "undefine",
-            Step::DeleteVolumes => "delete volumes",
-            Step::Forget => "forget",
-            Step::Personalize => "personalize",
-            Step::TakeSnapshot => "take snapshot",
-            Step::Revert => "revert",
-            Step::DeleteSnapshot => "delete snapshot",
-        }
-    }
-
-    /// The step a task's record names.
-    pub fn named(name: &str) -> Option<Step> {
-        const EVERY: [Step; 16] = [
-            Step::Place,
-            Step::Clone,
-            Step::Seed,
-            Step::Define,
-            Step::Start,
-            Step::Shutdown,
-            Step::WaitOff,
-            Step::Reboot,
-            Step::PowerOff,
-            Step::Undefine,
-            Step::DeleteVolumes,
-            Step::Forget,
-            Step::Personalize,
-            Step::TakeSnapshot,
-            Step::Revert,
-            Step::DeleteSnapshot,
-        ];
-        EVERY.into_iter().find(|s| s.name() == name)
-    }
-
     /// A deploy that claimed a warm-pool member.
     pub const WARM_DEPLOY: &'static [Step] = &[Step::Personalize];
 
@@ -223,5 +212,11 @@ mod tests {
             assert_eq!(Step::named(step.name()), Some(*step));
         }
         assert_eq!(Step::named("teleport"), None);
+        // Every step is some task's, and each name is one step's.
+        for step in Step::ALL {
+            assert_eq!(Step::named(step.name()), Some(*step));
+        }
+        let names: std::collections::HashSet<_> = Step::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), Step::ALL.len());
     }
 }

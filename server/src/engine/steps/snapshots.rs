@@ -59,6 +59,13 @@ impl Engine {
         guest: &Guest,
         snapshot_id: i64,
     ) -> Result<(), EngineError> {
+        self.remove_snapshot(guest, snapshot_id).await
+    }
+
+    /// Removes the snapshot from the host (an unplaced guest has none)
+    /// and then its record: a crash in between leaves a record whose
+    /// removal runs again.
+    async fn remove_snapshot(&self, guest: &Guest, snapshot_id: i64) -> Result<(), EngineError> {
         if guest.host_id.is_some() {
             let name = snapshots::libvirt_name(snapshot_id);
             self.on_host(guest, move |h, u| h.delete_snapshot(u, &name))
@@ -96,13 +103,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         self.mark_snapshot(snapshot_id, SnapshotState::Deleting)
             .await?;
-        let name = snapshots::libvirt_name(snapshot_id);
-        self.on_host(guest, move |h, u| h.delete_snapshot(u, &name))
-            .await?;
-        self.store
-            .write(move |tx| snapshots::delete(tx, snapshot_id))
-            .await?;
-        Ok(())
+        self.remove_snapshot(guest, snapshot_id).await
     }
 
     /// Marks the snapshot `state` (the undo of a revert or a delete: ready).

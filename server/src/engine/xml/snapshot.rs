@@ -24,9 +24,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             xml,
-            "<domainsnapshot><name>dpe-snap-7</name>\
-             <description>before &lt;upgrade&gt; &amp; &quot;plugins&quot;</description>\
-             </domainsnapshot>"
+            concat!(
+                "<domainsnapshot><name>dpe-snap-7</name>",
+                r#"<description>before &lt;upgrade&gt; &amp; "plugins"</description>"#,
+                "</domainsnapshot>"
+            )
         );
     }
 }

@@ -1,13 +1,16 @@
 //! The appliance's service layer: the one type that implements every
 //! capability trait of [`app::service`] (together, `PortalService`), shared
-//! by the portal's server functions and the REST handlers. Callers have
-//! already authorized the request; the services check the object.
+//! by the portal's server functions and the REST handlers. A capability
+//! method that needs a signed-in caller takes the proof of its right
+//! (`app::policy::Authorized`); the services check the object.
 //!
 //! Each capability's implementation is a file of its own: `setup`,
 //! `sessions` (with `account` and the directory sign-in in `directory`),
-//! `tokens`, `instances`, `hosts`, `zones`, `dashboard`, `organisation`,
-//! `directory_settings`, `audit` and `quotas`. `errors` maps the lower
-//! layers' errors to what callers may learn.
+//! `tokens`, `instances` (with `instance_query` and `apps`), `snapshots`,
+//! `hosts`, `zones`, `pool`, `dashboard`, `organisation`,
+//! `directory_settings`, `audit_log`, `quotas`, `events` and, for the
+//! gateway, `gateway_access`. `errors` maps the lower layers' errors to
+//! what callers may learn.
 
 use std::net::IpAddr;
 use std::sync::Arc;

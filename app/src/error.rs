@@ -40,6 +40,10 @@ pub enum AppError {
     /// A dependency (a libvirt host) could not be reached.
     #[error("{0}")]
     Unavailable(String),
+    /// A disk is full: the appliance's data disk (its store) or a host's
+    /// storage pool, as `store` says. Nothing was changed.
+    #[error("{store} is full: free some space there, then try again; nothing was changed")]
+    StorageFull { store: String },
     /// Details are in the server log, never in the response.
     #[error("internal error; the details are in the server log")]
     Internal,
@@ -71,6 +75,7 @@ impl AppError {
             AppError::Invalid { .. } => "invalid",
             AppError::Throttled { .. } => "throttled",
             AppError::Unavailable(_) => "unavailable",
+            AppError::StorageFull { .. } => "storage_full",
             AppError::Internal => "internal",
             AppError::Transport(_) => "transport",
         }
@@ -88,6 +93,7 @@ impl AppError {
             AppError::Throttled { .. } => 429,
             AppError::Internal | AppError::Transport(_) => 500,
             AppError::Unavailable(_) => 503,
+            AppError::StorageFull { .. } => 507,
         }
     }
 
@@ -108,7 +114,9 @@ impl AppError {
             | AppError::Conflict(_)
             | AppError::QuotaExceeded(_)
             | AppError::SetupRequired
-            | AppError::Invalid { .. } => false,
+            | AppError::Invalid { .. }
+            // Only once someone frees space.
+            | AppError::StorageFull { .. } => false,
         }
     }
 
@@ -127,6 +135,7 @@ impl AppError {
             | AppError::SetupRequired
             | AppError::Throttled { .. }
             | AppError::Unavailable(_)
+            | AppError::StorageFull { .. }
             | AppError::Internal
             | AppError::Transport(_) => None,
         }

@@ -484,3 +484,138 @@ fn half_a_tls_configuration_is_a_clear_error() {
         text(&out)
     );
 }
+
+/// A tmpfs of `size` mounted on a new directory, unmounted when dropped:
+/// a disk that fills up for real.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            text(&out)
+        );
+        Tmpfs(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Writes `file` until the disk refuses another byte.
+    fn fill(&self, file: &Path) {
+        let mut out = std::fs::File::create(file).unwrap();
+        for chunk in [1 << 20, 4096, 1] {
+            let bytes = vec![0u8; chunk];
+            while out.write_all(&bytes).is_ok() && out.flush().is_ok() {}
+        }
+        // tmpfs takes whole pages: nothing is left now.
+        assert!(out.write_all(&[0]).and_then(|()| out.sync_all()).is_err());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_data_disk_refuses_writes_with_507_and_loses_nothing() {
+    let disk = Tmpfs::mount("64m");
+    let data = disk.path().join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = serve(&data, &["--listen", &format!("127.0.0.1:{port}")]);
+    let health = format!("{base}/api/v1/health");
+    assert!(
+        within_ten_seconds(|| dpe(&data, &["healthcheck", "--url", &health])
+            .status
+            .success()),
+        "dpe serve never became healthy"
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let api = Api::browser(&base);
+        let (status, body) = api
+            .post(
+                "/api/v1/setup",
+                serde_json::json!({
+                    "setup_code": setup_code(&data),
+                    "appliance_name": "Full",
+                    "admin_username": "admin",
+                    "admin_password": "violet-Tractor-91-mango",
+                    "host_uri": "test:///default",
+                    "storage_dir": data.join("storage"),
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let admin = api.signed_in("admin", "violet-Tractor-91-mango").await;
+        admin.deployed("before").await;
+
+        disk.fill(&disk.path().join("filler"));
+        // Writes go on while SQLite's log has room it took before, then
+        // one is refused whole: 507, saying which disk.
+        let mut made = 0;
+        let refused = loop {
+            let (status, body) = admin
+                .post(
+                    "/api/v1/tokens",
+                    serde_json::json!({"name": format!("token {made}")}),
+                )
+                .await;
+            match status {
+                201 => made += 1,
+                507 => break body,
+                other => panic!("token {made}: {other} {body}"),
+            }
+            assert!(made < 5000, "the full disk never refused a write");
+        };
+        assert_eq!(refused["error"], "storage_full", "{refused}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("the appliance's data disk is full"),
+            "{refused}"
+        );
+        let (status, body) = admin.deploy("during").await;
+        assert_eq!(status, 507, "{body}");
+        assert_eq!(body["error"], "storage_full");
+
+        // Space again: the same requests succeed, and what was there is.
+        std::fs::remove_file(disk.path().join("filler")).unwrap();
+        admin.deployed("after").await;
+        let (_, list) = admin.instances().await;
+        let mut names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["name"].as_str())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["after", "before"]);
+        let (_, tokens) = admin.get("/api/v1/tokens?limit=100").await;
+        let listed = tokens.as_array().map_or(0, Vec::len);
+        assert_eq!(listed, made.min(100), "{tokens}");
+    });
+    let check = rusqlite::Connection::open(data.join("dpe.sqlite3"))
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}

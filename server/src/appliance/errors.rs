@@ -8,6 +8,7 @@ use std::time::Duration;
 use app::error::AppError;
 
 use crate::auth::secret_box::SecretBoxError;
+use crate::engine::hypervisor::HostError;
 use crate::engine::{EngineError, Refusal};
 use crate::error_chain;
 use crate::stack::StackError;
@@ -23,6 +24,12 @@ pub(super) fn store_err(err: StoreError) -> AppError {
     match err {
         StoreError::Duplicate(what) => AppError::Conflict(format!("{what} already exists")),
         StoreError::NotFound(what) => AppError::NotFound(what.into()),
+        e @ StoreError::Full(_) => {
+            tracing::error!(error = %error_chain(&e), "the data disk is full");
+            AppError::StorageFull {
+                store: "the appliance's data disk".into(),
+            }
+        }
         e @ (StoreError::Open { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::Migration { .. }
@@ -55,6 +62,12 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
             AppError::Unavailable(e.to_string())
         }
         EngineError::SnapshotGone => AppError::NotFound("snapshot".into()),
+        e @ EngineError::Host(HostError::NoSpace { .. }) => {
+            tracing::error!(error = %error_chain(&e), "a host's storage is full");
+            AppError::StorageFull {
+                store: "the host's storage pool".into(),
+            }
+        }
         // Host internals (URIs, paths, libvirt's words) stay in the log.
         e @ (EngineError::Host(_)
         | EngineError::Xml(_)

@@ -28,6 +28,14 @@ pub enum HostError {
         #[source]
         source: virt::error::Error,
     },
+    /// The host's storage is full (a libvirt call failed with ENOSPC).
+    #[error("libvirt call {call} on {uri} found its storage full")]
+    NoSpace {
+        uri: String,
+        call: &'static str,
+        #[source]
+        source: virt::error::Error,
+    },
     /// The host answered XML that dpe cannot read (its capabilities, a
     /// storage pool's definition).
     #[error("cannot read the {what} of {uri}")]
@@ -67,6 +75,9 @@ impl HostError {
         match self {
             HostError::Connect { .. } => "the host cannot be reached".into(),
             HostError::Libvirt { call, .. } => format!("the host failed a step ({call})"),
+            HostError::NoSpace { .. } => {
+                "the host's storage pool is full; an admin must free space on it".into()
+            }
             HostError::Unreadable { what, .. } => format!("the host's {what} cannot be read"),
             HostError::Timeout { seconds, .. } => {
                 format!("the host did not answer within {seconds} s")

@@ -237,6 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn a_full_host_says_so_to_users_without_naming_the_host() {
+        // A real libvirt error to carry: connecting to a driver no one has.
+        let Err(source) = virt::connect::Connect::open(Some("nonesuch:///system")) else {
+            panic!("a made-up driver connected");
+        };
+        let full = EngineError::Host(HostError::NoSpace {
+            uri: "qemu+ssh://root@10.0.0.5/system".into(),
+            call: "overlay create",
+            source,
+        });
+        let shown = full.for_users();
+        assert_eq!(
+            shown,
+            "the host's storage pool is full; an admin must free space on it"
+        );
+        assert!(!shown.contains("10.0.0.5"));
+    }
+
+    #[test]
     fn a_host_error_reads_as_itself_inside_an_engine_error() {
         let host = HostError::NoDomain("dpe-1".into());
         let engine = EngineError::from(host);

@@ -53,6 +53,9 @@ pub enum StoreError {
     },
     #[error("cannot seal a secret for the store")]
     Seal(#[from] crate::auth::secret_box::SealError),
+    /// The disk under the store is full: SQLite rolled the write back.
+    #[error("the store's disk is full")]
+    Full(#[source] rusqlite::Error),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -62,6 +65,9 @@ impl From<rusqlite::Error> for StoreError {
         match err {
             rusqlite::Error::FromSqlConversionFailure(column, _, why) => {
                 StoreError::Corrupt(format!("column {column}: {why}"))
+            }
+            full if full.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+                StoreError::Full(full)
             }
             other => StoreError::Sqlite(other),
         }
@@ -73,7 +79,7 @@ impl StoreError {
     pub fn unique_as(err: rusqlite::Error, what: &'static str) -> StoreError {
         match err.sqlite_error_code() {
             Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Duplicate(what),
-            _ => StoreError::Sqlite(err),
+            _ => StoreError::from(err),
         }
     }
 }

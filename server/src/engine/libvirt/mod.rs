@@ -33,6 +33,9 @@ pub fn quiet_libvirt() {
     ONCE.call_once(virt::error::clear_error_callback);
 }
 
+/// How a full disk reads in libvirt's messages (strerror(ENOSPC)).
+const ENOSPC_TEXT: &str = "No space left on device";
+
 /// What libvirt waits for one guest-agent call, in seconds.
 const AGENT_CALL_SECS: i32 = 10;
 /// How often a running guest command is asked whether it has ended.
@@ -83,10 +86,15 @@ impl LibvirtHost {
         &self,
         call: &'static str,
     ) -> impl FnOnce(virt::error::Error) -> HostError + '_ {
-        move |source| HostError::Libvirt {
-            uri: self.uri.clone(),
-            call,
-            source,
+        move |source| {
+            // libvirt reports a full disk as a system error with the OS's
+            // words; it is the one failure an admin can mend at once.
+            let uri = self.uri.clone();
+            if source.message().contains(ENOSPC_TEXT) {
+                HostError::NoSpace { uri, call, source }
+            } else {
+                HostError::Libvirt { uri, call, source }
+            }
         }
     }
 

@@ -134,6 +134,7 @@ pub fn is_starting(uri: &str, err: &HostError) -> bool {
             message.contains("No such file or directory") || message.contains("Connection refused")
         }
         HostError::Libvirt { .. }
+        | HostError::NoSpace { .. }
         | HostError::Unreadable { .. }
         | HostError::Xml(_)
         | HostError::Upload(_)

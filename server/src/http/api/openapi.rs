@@ -59,7 +59,9 @@ impl Modify for Security {
 /// - 401 and 403: not signed in, or not allowed (or a cross-site browser
 ///   request), on every operation that needs a principal;
 /// - 404: no such object, on every operation with an id in its path;
-/// - 422: a body or query of the wrong shape.
+/// - 422: a body or query of the wrong shape;
+/// - 507: on every operation that writes, the appliance's data disk (or a
+///   host's storage pool) is full; nothing was changed.
 struct StandardErrors;
 
 impl Modify for StandardErrors {
@@ -72,7 +74,12 @@ impl Modify for StandardErrors {
                 &mut item.delete,
                 &mut item.patch,
             ];
-            for operation in operations.into_iter().flatten() {
+            for (index, operation) in operations.into_iter().enumerate() {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                // Every method but GET (the first) may write.
+                let writes = index > 0;
                 let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let has_body = operation.request_body.is_some();
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
@@ -106,6 +113,13 @@ impl Modify for StandardErrors {
                     add(
                         "422",
                         "A field is missing, unknown, of the wrong type or invalid",
+                    );
+                }
+                if writes {
+                    add(
+                        "507",
+                        "`storage_full`: the appliance's data disk or a host's storage \
+                         pool is full; nothing was changed",
                     );
                 }
             }

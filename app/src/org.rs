@@ -210,7 +210,8 @@ pub struct GroupMapping {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySettings {
-    /// `ldap://host:389` or `ldaps://host:636`.
+    /// `ldap://host:389` or `ldaps://host:636`; at most 512 characters.
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^\s*ldaps?://"))]
     pub url: String,
     /// Upgrade an `ldap://` connection with StartTLS before anything is sent.
     #[serde(default)]
@@ -233,6 +234,7 @@ pub struct DirectorySettings {
     pub user_filter: String,
     /// The attribute holding the sign-in name.
     #[serde(default = "default_username_attribute")]
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[A-Za-z0-9-]{1,64}$"))]
     pub username_attribute: String,
     /// Where groups live; groups list members by DN (`member`).
     #[serde(default)]

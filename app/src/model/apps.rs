@@ -10,16 +10,28 @@ pub enum AppsAddressing {
     /// `https://<portal host>:<port>/`, a port of the range each: no DNS
     /// needed. The port is the instance's until it is deleted.
     Ports {
-        /// The range's first port.
+        /// The range's first port: 1024 or above.
+        #[cfg_attr(feature = "ssr", schema(minimum = 1024, maximum = 65535))]
         first: u16,
-        /// Its last port (inclusive).
+        /// Its last port (inclusive): not before the first, and at most
+        /// 10,000 ports in all.
+        #[cfg_attr(feature = "ssr", schema(minimum = 1024, maximum = 65535))]
         last: u16,
     },
     /// `https://<instance name>.<domain>/` on the portal's own port, by
     /// `Host`: needs a wildcard DNS record for the domain.
     Domain {
         /// E.g. `apps.dpe.example.org`; `localhost` on a machine of one's
-        /// own (browsers resolve every `*.localhost` to loopback).
+        /// own (browsers resolve every `*.localhost` to loopback). Labels
+        /// of letters, digits and inner `-`, at most 200 characters; read
+        /// in lower case, without a trailing dot.
+        #[cfg_attr(
+            feature = "ssr",
+            schema(
+                max_length = 200,
+                pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"
+            )
+        )]
         domain: String,
     },
 }

@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(super::ErrorBody, app::model::InstanceSort, app::model::Health,
         app::model::NetworkZone, app::model::PoolState)),
-    modifiers(&Security, &StandardErrors),
+    modifiers(&Security, &StandardErrors, &ClosedVariants),
 )]
 struct ApiDoc;
 
@@ -127,6 +127,37 @@ impl Modify for StandardErrors {
     }
 }
 
+/// utoipa marks a struct with `#[serde(deny_unknown_fields)]` as closed
+/// (`additionalProperties: false`) but not the variants of a tagged enum
+/// that has it, and serde allows the attribute on the enum only. serde
+/// refuses an unknown field in such a variant (422), so the document says so
+/// for each enum named here.
+struct ClosedVariants;
+
+/// The tagged enums with `deny_unknown_fields` in the document.
+const CLOSED_ENUMS: [&str; 1] = ["AppsAddressing"];
+
+impl Modify for ClosedVariants {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in CLOSED_ENUMS {
+            let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(name) else {
+                continue;
+            };
+            for variant in &mut one_of.items {
+                if let RefOr::T(Schema::Object(object)) = variant {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
+}
+
 fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     ResponseBuilder::new()
@@ -153,6 +184,19 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_variants_of_a_closed_tagged_enum_allow_no_other_fields() {
+        let doc = serde_json::to_value(spec()).unwrap();
+        for name in CLOSED_ENUMS {
+            let variants = doc["components"]["schemas"][name]["oneOf"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} is a oneOf"));
+            for variant in variants {
+                assert_eq!(variant["additionalProperties"], false, "{name}: {variant}");
+            }
+        }
+    }
 
     #[test]
     fn every_operation_documents_the_errors_it_can_give() {

@@ -2,7 +2,9 @@
 //! instance. Each change is a task on the instance, audited.
 
 use app::error::AppError;
-use app::model::{Accepted, Principal, SnapshotRequest, SnapshotView, SnapshotsView, TaskKind};
+use app::model::{
+    Accepted, Principal, SnapshotRequest, SnapshotState, SnapshotView, SnapshotsView, TaskKind,
+};
 use app::policy::{Authorized, rights};
 use app::service::SnapshotService;
 use app::validate;
@@ -85,6 +87,12 @@ impl Appliance {
             .map_err(store_err)?
             .filter(|s| s.instance_id == row.id)
             .ok_or_else(|| AppError::NotFound("snapshot".into()))?;
+        if snapshot_row.state != SnapshotState::Ready {
+            return Err(AppError::Conflict(format!(
+                "snapshot {} is {}; try again when it is ready",
+                snapshot_row.name, snapshot_row.state
+            )));
+        }
         match self
             .engine
             .submit_snapshot_task(row.id, snapshot, task)
@@ -99,10 +107,6 @@ impl Appliance {
                 })
             }
             Err(EngineError::Store(StoreError::Duplicate(_))) => Err(busy(&row)),
-            Err(EngineError::Store(StoreError::NotFound(_))) => Err(AppError::Conflict(format!(
-                "snapshot {} is not ready: it is {}",
-                snapshot_row.name, snapshot_row.state
-            ))),
             Err(e) => Err(engine_err(e)),
         }
     }

@@ -43,6 +43,7 @@ pub fn InstancePage() -> impl IntoView {
         },
         |(id, ..)| get_instance(id),
     );
+    let snapshots = super::snapshots::Snapshots::new(Signal::derive(id), finished);
     let general = Signal::derive(move || {
         general_error(&act.value().get()).or_else(|| general_error(&patch.value().get()))
     });
@@ -53,10 +54,10 @@ pub fn InstancePage() -> impl IntoView {
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match last_good.show(live, id(), instance.await) {
-                        Shown::Fresh(inst) => view! { <InstanceDetail inst act patch finished /> }.into_any(),
+                        Shown::Fresh(inst) => view! { <InstanceDetail inst act patch finished snapshots /> }.into_any(),
                         Shown::Stale(inst, error) => view! {
                             <StaleBanner error />
-                            <InstanceDetail inst act patch finished />
+                            <InstanceDetail inst act patch finished snapshots />
                         }.into_any(),
                         Shown::Failed(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
@@ -72,6 +73,7 @@ fn InstanceDetail(
     act: ServerAction<InstanceAction>,
     patch: ServerAction<PatchInstance>,
     finished: RwSignal<u32>,
+    snapshots: super::snapshots::Snapshots,
 ) -> impl IntoView {
     let status = inst.state.status();
     let ready = status == InstanceStatus::Ready;
@@ -144,7 +146,7 @@ fn InstanceDetail(
             {button("poweroff", "Power off", running && !busy, "")}
             {button("delete", "Delete", !busy && deletable, "danger")}
         </section>
-        <super::snapshots::SnapshotsSection id enabled=ready && !busy changed=finished />
+        <super::snapshots::SnapshotsSection id enabled=ready && !busy snapshots />
         // Without JavaScript the page reloads itself while unsettled (it is
         // rendered whole on the server). Only without: a refresh tag seen by
         // a hydrated page would reload this URL even after the app has moved

@@ -7,27 +7,53 @@ use leptos::prelude::*;
 
 use crate::api::snapshots::{SnapshotAction, TakeSnapshot, get_snapshots};
 use crate::components::{ErrorBanner, FieldError, error_for_field, general_error};
-use crate::model::{SnapshotState, SnapshotView};
+use crate::error::AppError;
+use crate::model::{SnapshotState, SnapshotView, SnapshotsView};
+
+/// The section's data and actions. They belong to the instance's page,
+/// not to the section: the page renders its detail (and so this section)
+/// anew whenever the instance changes, and a resource made inside would
+/// be gone while its last load still ran.
+#[derive(Clone, Copy)]
+pub struct Snapshots {
+    take: ServerAction<TakeSnapshot>,
+    act: ServerAction<SnapshotAction>,
+    list: Resource<Result<SnapshotsView, AppError>>,
+}
+
+impl Snapshots {
+    /// The snapshots of the instance `id` names, loaded again after each
+    /// action, when the page's task ends (`changed`) and as the live feed
+    /// tells of changes.
+    pub fn new(id: Signal<i64>, changed: RwSignal<u32>) -> Snapshots {
+        let take = ServerAction::<TakeSnapshot>::new();
+        let act = ServerAction::<SnapshotAction>::new();
+        let live = crate::live::LiveFeed::get();
+        let list = Resource::new(
+            move || {
+                (
+                    id.get(),
+                    take.version().get(),
+                    act.version().get(),
+                    changed.get(),
+                    live.tick(),
+                )
+            },
+            |(id, ..)| get_snapshots(id),
+        );
+        Snapshots { take, act, list }
+    }
+}
 
 /// `enabled`: whether the instance may start a snapshot task now (ready,
-/// and no task running); `changed` is bumped when the page's task ends.
+/// and no task running).
 #[component]
-pub fn SnapshotsSection(id: i64, enabled: bool, changed: RwSignal<u32>) -> impl IntoView {
-    let take = ServerAction::<TakeSnapshot>::new();
-    let act = ServerAction::<SnapshotAction>::new();
-    let live = crate::live::LiveFeed::get();
-    let snapshots = Resource::new(
-        move || {
-            (
-                id,
-                take.version().get(),
-                act.version().get(),
-                changed.get(),
-                live.tick(),
-            )
-        },
-        |(id, ..)| get_snapshots(id),
-    );
+pub fn SnapshotsSection(id: i64, enabled: bool, snapshots: Snapshots) -> impl IntoView {
+    let Snapshots {
+        take,
+        act,
+        list: snapshots,
+    } = snapshots;
     let name_error = Signal::derive(move || error_for_field(&take.value().get(), "name"));
     let description_error =
         Signal::derive(move || error_for_field(&take.value().get(), "description"));
@@ -134,7 +160,7 @@ fn SnapshotRow(
             <th scope="row">
                 {snapshot.name.clone()}
                 {(!snapshot.description.is_empty()).then(|| view! {
-                    <span class="hint block">{snapshot.description.clone()}</span>
+                    <span class="hint snapshot-description">{snapshot.description.clone()}</span>
                 })}
             </th>
             <td>{taken_at(&snapshot.created_at)}</td>

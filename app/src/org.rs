@@ -262,6 +262,12 @@ impl DirectorySettings {
     /// How the settings connect, or why they may not.
     pub fn transport(&self) -> Result<DirectoryTransport, &'static str> {
         let url = self.url.trim();
+        let rest = url
+            .strip_prefix("ldaps://")
+            .or_else(|| url.strip_prefix("ldap://"));
+        if rest.is_some_and(|rest| host_of(rest).is_empty()) {
+            return Err("the URL names no host: use ldap://host:port or ldaps://host:port");
+        }
         if url.starts_with("ldaps://") {
             if self.starttls {
                 return Err("StartTLS is for ldap:// URLs; ldaps:// is TLS already");
@@ -280,6 +286,21 @@ impl DirectorySettings {
             Err("use ldap://host:port or ldaps://host:port")
         }
     }
+}
+
+/// The host of what follows a URL's `scheme://`: the authority without
+/// its user and port (an IPv6 address keeps its brackets). The LDAP
+/// client takes a URL without one for a programming error and panics.
+fn host_of(after_scheme: &str) -> &str {
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    if host_port.starts_with('[') {
+        return host_port.split_inclusive(']').next().unwrap_or_default();
+    }
+    host_port.split(':').next().unwrap_or_default()
 }
 
 fn default_user_filter() -> String {
@@ -348,4 +369,55 @@ pub fn group_mappings_from_lines(
         });
     }
     Ok(group_mappings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(url: &str, starttls: bool) -> DirectorySettings {
+        DirectorySettings {
+            url: url.into(),
+            starttls,
+            allow_cleartext: false,
+            bind_dn: String::new(),
+            bind_password: None,
+            user_base: "dc=example,dc=org".into(),
+            user_filter: default_user_filter(),
+            username_attribute: default_username_attribute(),
+            group_base: String::new(),
+            group_mappings: Vec::new(),
+            ca_certificate: None,
+        }
+    }
+
+    #[test]
+    fn a_directory_url_without_a_host_is_refused_before_any_connection() {
+        for url in [
+            "ldaps://",
+            "\u{b}\r\t\t\u{c}\n \r\u{c}\r\rldaps://",
+            "ldaps://:636",
+            "ldaps://admin@:636",
+            "ldaps:///dc=example",
+            "ldap://?x",
+        ] {
+            assert_eq!(
+                settings(url, url.starts_with("ldap:")).transport(),
+                Err("the URL names no host: use ldap://host:port or ldaps://host:port"),
+                "{url:?}"
+            );
+        }
+        for (url, starttls, transport) in [
+            ("ldaps://dir.example.org", false, DirectoryTransport::Ldaps),
+            (" ldaps://u@dir:636/dc=x ", false, DirectoryTransport::Ldaps),
+            ("ldap://[::1]:389", true, DirectoryTransport::StartTls),
+            ("ldap://127.0.0.1", true, DirectoryTransport::StartTls),
+        ] {
+            assert_eq!(
+                settings(url, starttls).transport(),
+                Ok(transport),
+                "{url:?}"
+            );
+        }
+    }
 }

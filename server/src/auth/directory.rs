@@ -90,7 +90,9 @@ async fn connect(settings: &DirectorySettings) -> Result<Ldap, DirectoryError> {
     {
         conn_settings = conn_settings.set_config(tls_config(pem)?);
     }
-    let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, &settings.url)
+    // Trimmed, as `transport` read it: the client would read past the
+    // spaces and controls in front by itself, but not as we checked it.
+    let (conn, mut ldap) = LdapConnAsync::with_settings(conn_settings, settings.url.trim())
         .await
         .map_err(|source| DirectoryError::Connect {
             url: settings.url.clone(),

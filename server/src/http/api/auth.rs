@@ -21,7 +21,10 @@ pub struct Credentials {
 /// Signs in and sets the session cookie. Throttled per account and address.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = Credentials,
     responses((status = 200, body = Me), (status = 401, body = super::ErrorBody),
-              (status = 429, body = super::ErrorBody, description = "with Retry-After")))]
+              (status = 429, body = super::ErrorBody, description = "with Retry-After"),
+              (status = 503, body = super::ErrorBody,
+               description = "A directory is configured and the name is no local account, \
+                              but the directory server cannot be reached")))]
 pub async fn login(
     State(service): State<Arc<dyn SessionService>>,
     Extension(ctx): Extension<RequestContext>,

@@ -105,60 +105,29 @@ pub struct RequestContext {
     pub portal_origin: Option<String>,
 }
 
-/// Every capability at once: what the server implements and hands out.
-/// Nothing calls it as a whole; callers narrow it to one capability.
-pub trait PortalService:
-    SetupService
-    + SessionService
-    + TokenService
-    + InstanceService
-    + HostService
-    + ZoneService
-    + PoolService
-    + DashboardService
-    + OrganisationService
-    + DirectoryService
-    + AuditService
-    + QuotaService
-    + EventService
-    + SnapshotService
-{
-}
-
-impl<T> PortalService for T where
-    T: SetupService
-        + SessionService
-        + TokenService
-        + InstanceService
-        + HostService
-        + ZoneService
-        + PoolService
-        + DashboardService
-        + OrganisationService
-        + DirectoryService
-        + AuditService
-        + QuotaService
-        + EventService
-        + SnapshotService
-        + ?Sized
-{
-}
-
-pub type SharedService = Arc<dyn PortalService>;
-
 /// A capability trait object the whole service narrows to, so that a
 /// caller holds only what it uses.
 pub trait Capability: Send + Sync + 'static {
     fn narrow(service: SharedService) -> Arc<Self>;
 }
 
+/// Declares the capabilities once: `PortalService` (all of them, which
+/// the server implements and hands out), its blanket impl, and each one's
+/// `Capability`. A new capability is one more name here.
 macro_rules! capabilities {
-    ($($capability:ident),* $(,)?) => {
+    ($($capability:ident),+ $(,)?) => {
+        /// Every capability at once: what the server implements and hands
+        /// out. Nothing calls it as a whole; callers narrow it to one
+        /// capability.
+        pub trait PortalService: $($capability +)+ {}
+
+        impl<T> PortalService for T where T: $($capability +)+ ?Sized {}
+
         $(impl Capability for dyn $capability {
             fn narrow(service: SharedService) -> Arc<Self> {
                 service
             }
-        })*
+        })+
     };
 }
 
@@ -178,6 +147,8 @@ capabilities!(
     EventService,
     SnapshotService,
 );
+
+pub type SharedService = Arc<dyn PortalService>;
 
 /// The service provided as context by the server, narrowed to the one
 /// capability the caller uses: `service::<dyn TokenService>()`.

@@ -125,6 +125,9 @@ pub enum Action {
     ConfigureGateway,
     /// See and size the warm pool (guests booted ahead of time).
     ManagePool,
+    /// See the backup store and every backup; set the default backup
+    /// policy.
+    ManageBackups,
 }
 
 /// Whether the rule table allows `action` to `principal`.
@@ -143,7 +146,8 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ManageDepartments
         | Action::ManageDirectory
         | Action::ConfigureGateway
-        | Action::ManagePool => admin,
+        | Action::ManagePool
+        | Action::ManageBackups => admin,
         Action::ManageMembers | Action::ViewAudit => {
             admin || principal.role == Role::DepartmentAdmin
         }
@@ -222,6 +226,7 @@ rights!(
     ManageDirectory,
     ConfigureGateway,
     ManagePool,
+    ManageBackups,
 );
 
 /// Proof that [`authorize`] allowed the right `R` to this principal, for
@@ -325,7 +330,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 15] = [
+    const EVERY_ACTION: [Action; 16] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -341,6 +346,7 @@ mod tests {
         Action::ManageDirectory,
         Action::ConfigureGateway,
         Action::ManagePool,
+        Action::ManageBackups,
     ];
 
     #[test]

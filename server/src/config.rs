@@ -194,6 +194,9 @@ impl Config {
     pub fn engine(&self) -> crate::engine::runtime::EngineConfig {
         crate::engine::runtime::EngineConfig {
             storage_pool: self.storage_pool.clone(),
+            // Beside the instances' pool, named after it: two appliances
+            // (or tests) on one host keep their backups apart too.
+            backup_pool: format!("{}-backups", self.storage_pool),
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
             reconcile_interval: std::time::Duration::from_millis(
                 self.reconcile_interval_ms.max(100),

@@ -380,7 +380,9 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
                     TaskKind::Deploy
                     | TaskKind::Snapshot
                     | TaskKind::Revert
-                    | TaskKind::DeleteSnapshot,
+                    | TaskKind::DeleteSnapshot
+                    | TaskKind::Backup
+                    | TaskKind::Restore,
                 )
                 | None => {
                     return Err(AppError::invalid("action", "unknown action"));

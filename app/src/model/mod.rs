@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 mod apps;
+mod backups;
 mod counts;
 mod instance_query;
 pub mod page;
@@ -11,6 +12,10 @@ mod snapshots;
 mod states;
 
 pub use apps::{AppsAddressing, AppsSettings};
+pub use backups::{
+    BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView, DEFAULT_BACKUP_KEEP,
+    DepartmentBackupPolicy, RestoreRequest,
+};
 pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
 pub use page::Page;
@@ -19,8 +24,9 @@ pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, Snaps
 
 use states::text_enum;
 pub use states::{
-    AccountSource, AuditOutcome, Health, InstanceSort, InstanceState, InstanceStatus, ParamKind,
-    PoolState, Power, Share, SnapshotState, StepState, TaskState, UnknownState,
+    AccountSource, AuditOutcome, BackupFrequency, BackupKind, BackupState, Health, InstanceSort,
+    InstanceState, InstanceStatus, ParamKind, PoolState, Power, Share, SnapshotState, StepState,
+    TaskState, UnknownState,
 };
 
 text_enum! {
@@ -281,6 +287,10 @@ text_enum! {
         Revert = "revert",
         /// Removes one of the instance's snapshots.
         DeleteSnapshot = "delete_snapshot",
+        /// Copies the instance's disk to the backup store.
+        Backup = "backup",
+        /// Makes a new instance from a backup.
+        Restore = "restore",
     }
 }
 

@@ -411,6 +411,9 @@ mod tests {
         round_trips(TaskKind::ALL, TaskKind::as_str);
         round_trips(NetworkZone::ALL, NetworkZone::as_str);
         round_trips(SnapshotState::ALL, SnapshotState::as_str);
+        round_trips(BackupState::ALL, BackupState::as_str);
+        round_trips(BackupKind::ALL, BackupKind::as_str);
+        round_trips(BackupFrequency::ALL, BackupFrequency::as_str);
     }
 
     fn texts<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -539,6 +542,9 @@ mod tests {
         assert_schema_lists(AccountSource::ALL, AccountSource::as_str);
         assert_schema_lists(ParamKind::ALL, ParamKind::as_str);
         assert_schema_lists(SnapshotState::ALL, SnapshotState::as_str);
+        assert_schema_lists(BackupState::ALL, BackupState::as_str);
+        assert_schema_lists(BackupKind::ALL, BackupKind::as_str);
+        assert_schema_lists(BackupFrequency::ALL, BackupFrequency::as_str);
         assert_schema_lists(Role::ALL, Role::as_str);
         assert_schema_lists(TaskKind::ALL, TaskKind::as_str);
         assert_schema_lists(NetworkZone::ALL, NetworkZone::as_str);
@@ -590,5 +596,39 @@ text_enum! {
         Reverting = "reverting",
         /// Its task is removing it.
         Deleting = "deleting",
+    }
+}
+
+text_enum! {
+    /// Where a backup is in its life.
+    pub enum BackupState {
+        /// Its task is copying the disk.
+        Running = "running",
+        /// Copied and checksummed: it can be restored.
+        Ready = "ready",
+        /// It did not finish; nothing of it counts, and its file is gone.
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// What a backup holds.
+    pub enum BackupKind {
+        /// The whole disk.
+        Full = "full",
+        /// Only the blocks changed since the backup it builds on (its
+        /// parent), which a restore reads through.
+        Incremental = "incremental",
+    }
+}
+
+text_enum! {
+    /// How often a backup policy backs up each instance.
+    pub enum BackupFrequency {
+        /// Never on its own: only backups that someone starts.
+        Off = "off",
+        Daily = "daily",
+        /// On Mondays.
+        Weekly = "weekly",
     }
 }

@@ -48,6 +48,7 @@
 //! ```
 
 mod audit;
+mod backups;
 mod dashboard;
 mod directory;
 mod events;
@@ -68,6 +69,7 @@ use std::sync::Arc;
 use tower_sessions::Session;
 
 pub use self::audit::AuditService;
+pub use self::backups::BackupService;
 pub use self::dashboard::DashboardService;
 pub use self::directory::DirectoryService;
 pub use self::events::{Credential, EventService, LiveEvent, LiveEvents, Numbered};
@@ -146,6 +148,7 @@ capabilities!(
     QuotaService,
     EventService,
     SnapshotService,
+    BackupService,
 );
 
 pub type SharedService = Arc<dyn PortalService>;

@@ -62,6 +62,8 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
             AppError::Unavailable(e.to_string())
         }
         EngineError::SnapshotGone => AppError::NotFound("snapshot".into()),
+        EngineError::BackupGone => AppError::NotFound("backup".into()),
+        e @ EngineError::BackupDamaged(_) => AppError::Conflict(e.to_string()),
         e @ EngineError::Host(HostError::NoSpace { .. }) => {
             tracing::error!(error = %error_chain(&e), "a host's storage is full");
             AppError::StorageFull {
@@ -77,6 +79,7 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         | EngineError::Image { .. }
         | EngineError::GuestCommand { .. }
         | EngineError::ClaimInterrupted
+        | EngineError::BackupInterrupted
         | EngineError::UnknownStep { .. }
         | EngineError::UserData(_)
         | EngineError::NoPersonalization) => internal(&e),
@@ -90,7 +93,8 @@ pub(super) fn refusal_err(refusal: Refusal) -> AppError {
         e @ Refusal::NoOutsideZone => AppError::invalid("zone", e.to_string()),
         e @ (Refusal::PoolExhausted { .. }
         | Refusal::PortsExhausted { .. }
-        | Refusal::SnapshotLimit { .. }) => AppError::Conflict(e.to_string()),
+        | Refusal::SnapshotLimit { .. }
+        | Refusal::BackupUnusable(_)) => AppError::Conflict(e.to_string()),
     }
 }
 

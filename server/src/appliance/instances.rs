@@ -33,17 +33,19 @@ use tokio::sync::broadcast;
 pub(super) fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
     use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
     use TaskKind::{
-        Delete, DeleteSnapshot, Deploy, Poweroff, Reboot, Revert, Shutdown, Snapshot, Start,
+        Backup, Delete, DeleteSnapshot, Deploy, Poweroff, Reboot, Restore, Revert, Shutdown,
+        Snapshot, Start,
     };
     match (status, kind) {
-        (Ready, Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert)
+        (Ready, Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | Backup)
         | (Ready | Failed, DeleteSnapshot)
         | (Failed, Delete) => true,
-        (Ready | Failed | Provisioning | Deleting, Deploy)
-        | (Failed, Start | Shutdown | Reboot | Poweroff | Snapshot | Revert)
+        (Ready | Failed | Provisioning | Deleting, Deploy | Restore)
+        | (Failed, Start | Shutdown | Reboot | Poweroff | Snapshot | Revert | Backup)
         | (
             Provisioning | Deleting,
-            Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | DeleteSnapshot,
+            Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | DeleteSnapshot
+            | Backup,
         ) => false,
     }
 }
@@ -319,7 +321,12 @@ impl InstanceService for Appliance {
             | TaskKind::Poweroff
             | TaskKind::Delete => {}
             // Each has its own way in, which records what it works on.
-            TaskKind::Deploy | TaskKind::Snapshot | TaskKind::Revert | TaskKind::DeleteSnapshot => {
+            TaskKind::Deploy
+            | TaskKind::Snapshot
+            | TaskKind::Revert
+            | TaskKind::DeleteSnapshot
+            | TaskKind::Backup
+            | TaskKind::Restore => {
                 return Err(AppError::invalid("action", "not a lifecycle action"));
             }
         }

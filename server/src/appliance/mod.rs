@@ -32,6 +32,7 @@ use crate::store::{Store, StoreError, audit, departments, settings, users};
 mod account;
 mod apps;
 mod audit_log;
+mod backups;
 mod dashboard;
 mod directory;
 mod directory_settings;

@@ -37,7 +37,7 @@ fn view_of(row: SnapshotRow) -> SnapshotView {
 impl Appliance {
     /// The instance, when `who` may use it and it may start a task of
     /// `kind` now; `Conflict` saying why not.
-    async fn instance_for(
+    pub(super) async fn instance_for(
         &self,
         who: &Principal,
         instance: i64,

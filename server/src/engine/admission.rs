@@ -98,7 +98,7 @@ fn wiring(
 
 /// The instance's gateway port, taken in the transaction recording it:
 /// while the apps are addressed by port, one of the range (or a refusal).
-fn app_port(tx: &Connection) -> Result<Result<Option<u16>, Refusal>, StoreError> {
+pub(super) fn app_port(tx: &Connection) -> Result<Result<Option<u16>, Refusal>, StoreError> {
     match settings::apps(tx)?.map(|s| s.addressing) {
         None | Some(app::model::AppsAddressing::Domain { .. }) => Ok(Ok(None)),
         Some(app::model::AppsAddressing::Ports { first, last }) => {
@@ -217,6 +217,11 @@ fn admit(
         tasks::set_personalize(tx, task, &spec.input(&template, &plan.name))?;
     }
     Ok(Admission::Admitted(id, task))
+}
+
+/// A new instance's volume stem.
+pub(super) fn new_volume_stem(appliance_id: &str, uuid: &str) -> String {
+    volumes::stem(appliance_id, uuid)
 }
 
 impl Engine {

@@ -6,6 +6,9 @@
 use std::sync::Arc;
 
 use super::EngineError;
+
+/// How often the backup scheduler looks for instances due a backup.
+const BACKUP_SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 use super::runtime::Engine;
 use crate::store::tasks;
 
@@ -37,6 +40,21 @@ impl Engine {
                 }
                 if let Err(e) = engine.tend_pool().await {
                     tracing::warn!(error = %crate::error_chain(&e), "tending the warm pool failed");
+                }
+            }
+        });
+        let engine = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(BACKUP_SCHEDULE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(engine) = engine.upgrade() else {
+                    break;
+                };
+                let now = crate::store::now();
+                if let Err(e) = engine.schedule_backups(now).await {
+                    tracing::warn!(error = %crate::error_chain(&e), "scheduling backups failed");
                 }
             }
         });

@@ -102,6 +102,12 @@ impl Engine {
                     self.mark(task_id, pos, StepState::Failed).await?;
                     return Ok(Some((pos, EngineError::ClaimInterrupted)));
                 }
+                // A backup job cut off by a restart may have copied
+                // anything: it is aborted and undone, never trusted.
+                StepState::Running | StepState::Failed if step == Step::BackUp => {
+                    self.mark(task_id, pos, StepState::Failed).await?;
+                    return Ok(Some((pos, EngineError::BackupInterrupted)));
+                }
                 StepState::Pending | StepState::Running | StepState::Failed => {}
             }
             self.mark(task_id, pos, StepState::Running).await?;
@@ -119,7 +125,7 @@ impl Engine {
 
     async fn succeed(&self, task: &TaskRow) -> Result<(), EngineError> {
         let task_id = task.id;
-        if task.kind == TaskKind::Deploy
+        if matches!(task.kind, TaskKind::Deploy | TaskKind::Restore)
             && let Some(id) = task.instance_id
         {
             self.store
@@ -129,7 +135,7 @@ impl Engine {
         self.store
             .write(move |tx| tasks::finish(tx, task_id, None))
             .await?;
-        if task.kind == TaskKind::Deploy {
+        if matches!(task.kind, TaskKind::Deploy | TaskKind::Restore) {
             self.reconcile_now.notify_one();
         }
         tracing::info!(task_id, kind = task.kind.as_str(), "task succeeded");
@@ -150,11 +156,16 @@ impl Engine {
             self.roll_back(task, failed_at).await?;
         }
         let (instance_id, message, kind) = (task.instance_id, error.for_users(), task.kind);
+        let backup_id = task.backup_id;
         self.store
             .write(move |tx| {
+                if let (TaskKind::Backup, Some(backup)) = (kind, backup_id) {
+                    crate::store::backups::set_failed(tx, backup, &message)?;
+                }
                 if let Some(id) = instance_id {
                     match kind {
                         TaskKind::Deploy
+                        | TaskKind::Restore
                         // A failed delete leaves the instance to be deleted again.
                         | TaskKind::Delete => {
                             instances::set_status(tx, id, InstanceStatus::Failed, Some(&message))?
@@ -165,7 +176,8 @@ impl Engine {
                         | TaskKind::Poweroff
                         | TaskKind::Snapshot
                         | TaskKind::Revert
-                        | TaskKind::DeleteSnapshot => instances::set_error(tx, id, &message)?,
+                        | TaskKind::DeleteSnapshot
+                        | TaskKind::Backup => instances::set_error(tx, id, &message)?,
                     }
                 }
                 tasks::finish(tx, task_id, Some(&message))
@@ -225,6 +237,10 @@ impl Engine {
                 // Its record went with the step's end, before a restart.
                 None => Ok(()),
             },
+            Step::BackUp => self.back_up(guest, backup_of(task)?).await,
+            Step::Checksum => self.checksum(guest, backup_of(task)?).await,
+            Step::Prune => self.prune(guest).await,
+            Step::RestoreDisk => self.restore_disk(guest, backup_of(task)?).await,
         }?;
         if step.changes_power() {
             self.show_power(guest).await?;
@@ -254,6 +270,12 @@ impl Engine {
                 Some(snapshot) => self.mark_snapshot(snapshot, SnapshotState::Ready).await,
                 None => Ok(()),
             },
+            Step::BackUp => match task.backup_id {
+                Some(backup) => self.unback_up(guest, backup).await,
+                None => Ok(()),
+            },
+            Step::RestoreDisk => self.unclone_disk(guest).await,
+            Step::Checksum | Step::Prune => Ok(()),
             Step::Shutdown
             | Step::WaitOff
             | Step::Reboot
@@ -281,13 +303,23 @@ impl Engine {
 /// snapshot whose revert or delete failed is ready again).
 fn rolls_back(kind: TaskKind) -> bool {
     match kind {
-        TaskKind::Deploy | TaskKind::Snapshot | TaskKind::Revert | TaskKind::DeleteSnapshot => true,
+        TaskKind::Deploy
+        | TaskKind::Snapshot
+        | TaskKind::Revert
+        | TaskKind::DeleteSnapshot
+        | TaskKind::Backup
+        | TaskKind::Restore => true,
         TaskKind::Start
         | TaskKind::Shutdown
         | TaskKind::Reboot
         | TaskKind::Poweroff
         | TaskKind::Delete => false,
     }
+}
+
+/// The backup a backup or restore task works on.
+fn backup_of(task: &TaskRow) -> Result<i64, EngineError> {
+    task.backup_id.ok_or(EngineError::BackupGone)
 }
 
 /// The snapshot a snapshot task works on.
@@ -325,6 +357,7 @@ mod tests {
             user_data: None,
             personalize: None,
             snapshot_id: None,
+            backup_id: None,
             created_ms: 0,
             finished_ms: None,
             steps: names

@@ -55,8 +55,13 @@ pub enum HostError {
     Upload(#[source] std::io::Error),
     #[error("no domain {0}")]
     NoDomain(String),
+    #[error("no volume {0}")]
+    NoVolume(String),
     #[error("no snapshot {0}")]
     NoSnapshot(String),
+    /// A backup job ended without its copy: QEMU's or libvirt's reason.
+    #[error("the backup job of {uuid} ended without its copy: {reason}")]
+    BackupJob { uuid: String, reason: String },
     /// The guest agent answered what dpe cannot read.
     #[error("unexpected guest agent answer: {0}")]
     GuestReply(String),
@@ -87,6 +92,8 @@ impl HostError {
             }
             HostError::NoDomain(_) => "the instance's virtual machine is missing".into(),
             HostError::NoSnapshot(_) => "the snapshot is missing on the host".into(),
+            HostError::NoVolume(_) => "a volume is missing on the host".into(),
+            HostError::BackupJob { .. } => "the host's backup job failed".into(),
             HostError::GuestReply(_) => "the guest did not accept its configuration".into(),
             HostError::PoolElsewhere { .. } => {
                 "the host's storage pool is set up elsewhere; an admin must fix the host".into()
@@ -128,6 +135,33 @@ pub struct GuestExit {
     pub stderr: String,
 }
 
+/// A push-mode backup job: QEMU copies the domain's disk (its blocks
+/// changed since `since`, or all of them) into an existing volume, and
+/// libvirt takes the checkpoint the next incremental job starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupJob {
+    /// The disk's target name in the domain (`vda`).
+    pub disk: String,
+    /// The disks left out (the read-only seed).
+    pub skip: Vec<String>,
+    /// The backup volume's path: a qcow2 of the disk's size, over the
+    /// previous backup (as backing) when incremental.
+    pub target: String,
+    /// The checkpoint to copy the changes since; `None` copies the disk.
+    pub since: Option<String>,
+    /// The checkpoint this backup takes.
+    pub checkpoint: String,
+}
+
+/// Where a domain's backup job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobProgress {
+    /// Copying: bytes done of the total.
+    Running { processed: u64, total: u64 },
+    /// No job runs: the last one ended (its outcome was collected).
+    Idle,
+}
+
 pub trait Hypervisor: Send + Sync {
     fn uri(&self) -> &str;
     fn is_alive(&self) -> bool;
@@ -161,6 +195,14 @@ pub trait Hypervisor: Send + Sync {
         backing_format: &'static str,
     ) -> Result<String, HostError>;
     fn delete_volume(&self, pool: &str, name: &str) -> Result<(), HostError>;
+    /// Creates an empty volume of `capacity_bytes`; its path.
+    fn create_empty_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        format: &'static str,
+        capacity_bytes: u64,
+    ) -> Result<String, HostError>;
     fn define_domain(&self, xml: &str) -> Result<(), HostError>;
     /// `None` when no domain has this UUID.
     fn domain_power(&self, uuid: &str) -> Result<Option<Power>, HostError>;
@@ -199,6 +241,43 @@ pub trait Hypervisor: Send + Sync {
     fn revert_snapshot(&self, uuid: &str, name: &str, running: bool) -> Result<(), HostError>;
     /// Removes the snapshot; absent is success.
     fn delete_snapshot(&self, uuid: &str, name: &str) -> Result<(), HostError>;
+    /// Freezes the guest's filesystems through its agent; `false` when
+    /// the guest has no agent that can (the backup is then crash-
+    /// consistent, as after a power cut).
+    fn freeze_filesystems(&self, uuid: &str) -> Result<bool, HostError>;
+    fn thaw_filesystems(&self, uuid: &str) -> Result<(), HostError>;
+    /// Starts a backup job on the running domain.
+    fn begin_backup(&self, uuid: &str, job: &BackupJob) -> Result<(), HostError>;
+    /// The domain's backup job; a job that ended in failure is
+    /// `BackupJob`'s error, once.
+    fn backup_progress(&self, uuid: &str) -> Result<JobProgress, HostError>;
+    /// Aborts the domain's running job; none (or no domain) is success.
+    fn abort_job(&self, uuid: &str) -> Result<(), HostError>;
+    fn has_checkpoint(&self, uuid: &str, name: &str) -> Result<bool, HostError>;
+    /// Removes one checkpoint (its bitmap merges into its parent's);
+    /// absent is success.
+    fn delete_checkpoint(&self, uuid: &str, name: &str) -> Result<(), HostError>;
+    /// Removes the domain's checkpoints (all but `keep`), and their
+    /// bitmaps; an absent domain has none.
+    fn delete_checkpoints(&self, uuid: &str, keep: Option<&str>) -> Result<(), HostError>;
+    /// Copies a volume into another pool as a standalone qcow2 of
+    /// `capacity_bytes` (a backing chain is read through and flattened).
+    fn copy_volume(
+        &self,
+        from_pool: &str,
+        from: &str,
+        to_pool: &str,
+        to: &str,
+        capacity_bytes: u64,
+    ) -> Result<String, HostError>;
+    /// Replaces the bytes of volume `to` with those of `from` (same pool):
+    /// the file keeps its path, which other volumes may name as backing.
+    fn replace_volume_bytes(&self, pool: &str, from: &str, to: &str) -> Result<(), HostError>;
+    /// The SHA-256 (hex) of the volume's file, read through libvirt, and
+    /// its length; `None` when it does not exist.
+    fn volume_sha256(&self, pool: &str, name: &str) -> Result<Option<(String, u64)>, HostError>;
+    /// Free and total bytes of a pool.
+    fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError>;
     /// Gives a running domain a new title and dpe metadata element (live
     /// and in its definition).
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError>;

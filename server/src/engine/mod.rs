@@ -18,6 +18,8 @@
 
 pub mod admission;
 mod background;
+pub mod backup_admission;
+pub mod backup_schedule;
 pub mod connector;
 mod definition;
 mod driver;
@@ -90,6 +92,16 @@ pub enum EngineError {
     /// A snapshot task's snapshot was removed under it.
     #[error("the snapshot no longer exists")]
     SnapshotGone,
+    /// A backup or restore task's backup was removed under it.
+    #[error("the backup no longer exists")]
+    BackupGone,
+    /// A backup job was cut off by a restart: what it copied is not
+    /// trusted, and the job is aborted.
+    #[error("the backup was interrupted")]
+    BackupInterrupted,
+    /// A backup a restore reads no longer matches its checksum.
+    #[error("backup #{0} is damaged: its file no longer matches its checksum")]
+    BackupDamaged(i64),
     /// A task's record names a step this engine does not know (a newer
     /// dpe wrote it, or the record was edited).
     #[error("task {task} has no known step at {position}")]
@@ -126,6 +138,10 @@ pub enum Refusal {
     /// The instance has as many snapshots as it may keep.
     #[error("the instance has {limit} snapshots, as many as it may keep; delete one first")]
     SnapshotLimit { limit: u32 },
+    /// The backup cannot be restored: damaged, unfinished, or its host
+    /// gone; the text says which.
+    #[error("{0}")]
+    BackupUnusable(String),
 }
 
 impl EngineError {
@@ -148,7 +164,10 @@ impl EngineError {
             EngineError::Image { .. } => "the application's image cannot be read".into(),
             EngineError::GuestCommand { .. } => "the guest did not accept its configuration".into(),
             EngineError::ClaimInterrupted => "the deploy was interrupted".into(),
-            e @ EngineError::SnapshotGone => e.to_string(),
+            e @ (EngineError::SnapshotGone
+            | EngineError::BackupGone
+            | EngineError::BackupInterrupted
+            | EngineError::BackupDamaged(_)) => e.to_string(),
             EngineError::NoPersonalization => {
                 "the application cannot be deployed from the warm pool".into()
             }

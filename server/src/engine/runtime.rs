@@ -28,6 +28,8 @@ use crate::store::{Store, hosts, settings};
 pub struct EngineConfig {
     /// The libvirt storage pool dpe manages on every host.
     pub storage_pool: String,
+    /// The libvirt storage pool of the backup store on every host.
+    pub backup_pool: String,
     /// How long a guest may take to power off after the ACPI button.
     pub shutdown_timeout: Duration,
     pub reconcile_interval: Duration,
@@ -37,6 +39,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             storage_pool: "dpe".into(),
+            backup_pool: "dpe-backups".into(),
             shutdown_timeout: Duration::from_secs(60),
             reconcile_interval: Duration::from_secs(3),
         }

@@ -460,6 +460,113 @@ pub const MIGRATIONS: &[Migration] = &[
                 ON tasks (instance_uuid) WHERE state = 'running';
         "#,
     },
+    Migration {
+        version: 16,
+        name: "backups, their policies, and the tasks that take and restore them",
+        sql: r#"
+            -- An instance's backups (restore points): libvirt's backup
+            -- job writes each into the backup store's pool (volume), a
+            -- full one the whole disk, an incremental one the blocks
+            -- changed since its parent's checkpoint, over its parent as
+            -- qcow2 backing. A backup outlives its instance: the
+            -- instance's name, owner and department stay with it, for
+            -- who may see and restore it.
+            CREATE TABLE backups (
+                id            INTEGER PRIMARY KEY,
+                instance_id   INTEGER REFERENCES instances (id) ON DELETE SET NULL,
+                instance_uuid TEXT NOT NULL,
+                instance_name TEXT NOT NULL,
+                owner_id      INTEGER NOT NULL REFERENCES users (id),
+                department_id INTEGER REFERENCES departments (id) ON DELETE SET NULL,
+                -- the host whose backup pool holds the file
+                host_id       INTEGER REFERENCES hosts (id) ON DELETE SET NULL,
+                -- the instance's size, which a restore takes by default
+                size          TEXT NOT NULL,
+                disk_gib      INTEGER NOT NULL CHECK (disk_gib > 0),
+                kind          TEXT NOT NULL CHECK (kind IN ('full', 'incremental')),
+                parent_id     INTEGER REFERENCES backups (id),
+                -- the libvirt checkpoint taken with it, which the next
+                -- incremental backup starts from
+                checkpoint    TEXT NOT NULL,
+                volume        TEXT NOT NULL UNIQUE,
+                state         TEXT NOT NULL CHECK (state IN ('running', 'ready', 'failed')),
+                reason        TEXT,
+                error         TEXT,
+                size_bytes    INTEGER NOT NULL DEFAULT 0 CHECK (size_bytes >= 0),
+                sha256        TEXT,
+                damaged       INTEGER NOT NULL DEFAULT 0,
+                verified_at   INTEGER,
+                duration_ms   INTEGER,
+                frozen_ms     INTEGER,
+                created_by    INTEGER REFERENCES users (id) ON DELETE SET NULL,
+                created_at    INTEGER NOT NULL,
+                finished_at   INTEGER,
+                -- what a restore's instance is given when the instance is
+                -- gone: its public parameters and its health answer
+                params_json   TEXT NOT NULL DEFAULT '{}',
+                health_expect TEXT NOT NULL DEFAULT ''
+            ) STRICT;
+            CREATE INDEX backups_by_instance ON backups (instance_uuid, id);
+            CREATE INDEX backups_by_parent ON backups (parent_id);
+
+            -- When instances are backed up: a department's own policy (its
+            -- sub-departments follow it unless they have one), and the
+            -- default (department_id 0 stands for it: SQLite's UNIQUE lets
+            -- NULLs repeat).
+            CREATE TABLE backup_policies (
+                department_id INTEGER NOT NULL PRIMARY KEY,
+                frequency     TEXT NOT NULL CHECK (frequency IN ('off', 'daily', 'weekly')),
+                hour          INTEGER NOT NULL CHECK (hour BETWEEN 0 AND 23),
+                keep          INTEGER NOT NULL CHECK (keep BETWEEN 1 AND 100)
+            ) STRICT;
+
+            -- The tasks' kinds are a CHECK, which SQLite cannot alter: the
+            -- table is rebuilt with the backups' kinds and the backup a
+            -- task works on, as migration 15 did.
+            CREATE TABLE tasks_new (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id   INTEGER REFERENCES instances (id) ON DELETE SET NULL,
+                instance_uuid TEXT NOT NULL,
+                owner_id      INTEGER NOT NULL REFERENCES users (id),
+                kind          TEXT NOT NULL CHECK (kind IN
+                              ('deploy', 'start', 'shutdown', 'reboot', 'poweroff', 'delete',
+                               'snapshot', 'revert', 'delete_snapshot', 'backup', 'restore')),
+                state         TEXT NOT NULL
+                              CHECK (state IN ('running', 'succeeded', 'failed')),
+                error         TEXT,
+                user_data     TEXT,
+                created_ms    INTEGER NOT NULL,
+                finished_ms   INTEGER,
+                personalize   TEXT,
+                snapshot_id   INTEGER REFERENCES snapshots (id) ON DELETE SET NULL,
+                backup_id     INTEGER REFERENCES backups (id) ON DELETE SET NULL
+            ) STRICT;
+            INSERT INTO tasks_new (id, instance_id, instance_uuid, owner_id, kind, state, error,
+                                   user_data, created_ms, finished_ms, personalize, snapshot_id)
+                SELECT id, instance_id, instance_uuid, owner_id, kind, state, error,
+                       user_data, created_ms, finished_ms, personalize, snapshot_id FROM tasks;
+            DELETE FROM sqlite_sequence WHERE name = 'tasks_new';
+            INSERT INTO sqlite_sequence (name, seq)
+                SELECT 'tasks_new', seq FROM sqlite_sequence WHERE name = 'tasks';
+            CREATE TABLE task_steps_new (
+                task_id    INTEGER NOT NULL REFERENCES tasks_new (id) ON DELETE CASCADE,
+                position   INTEGER NOT NULL,
+                name       TEXT NOT NULL,
+                state      TEXT NOT NULL
+                           CHECK (state IN ('pending', 'running', 'done', 'failed', 'undone')),
+                started_ms  INTEGER,
+                finished_ms INTEGER,
+                PRIMARY KEY (task_id, position)
+            ) STRICT;
+            INSERT INTO task_steps_new SELECT * FROM task_steps;
+            DROP TABLE task_steps;
+            DROP TABLE tasks;
+            ALTER TABLE tasks_new RENAME TO tasks;
+            ALTER TABLE task_steps_new RENAME TO task_steps;
+            CREATE UNIQUE INDEX one_running_task_per_instance
+                ON tasks (instance_uuid) WHERE state = 'running';
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

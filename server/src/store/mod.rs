@@ -4,6 +4,7 @@
 //! `run_blocking`; every write is one IMMEDIATE transaction.
 
 pub mod audit;
+pub mod backups;
 mod changes;
 pub mod departments;
 pub mod directory;

@@ -30,6 +30,8 @@ pub struct TaskRow {
     pub personalize: Option<String>,
     /// The snapshot a snapshot task takes, reverts to or deletes.
     pub snapshot_id: Option<i64>,
+    /// The backup a backup task takes, or a restore reads.
+    pub backup_id: Option<i64>,
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
     pub steps: Vec<StepRow>,
@@ -78,6 +80,15 @@ pub fn set_personalize(conn: &Connection, task: i64, json: &str) -> Result<(), S
     Ok(())
 }
 
+/// Names the backup a backup or restore task works on.
+pub fn set_backup(conn: &Connection, task: i64, backup_id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tasks SET backup_id = ?2 WHERE id = ?1",
+        params![task, backup_id],
+    )?;
+    Ok(())
+}
+
 /// Names the snapshot a snapshot task works on.
 pub fn set_snapshot(conn: &Connection, task: i64, snapshot_id: i64) -> Result<(), StoreError> {
     conn.execute(
@@ -111,7 +122,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
     let task = conn
         .prepare_cached(
             "SELECT id, instance_id, instance_uuid, owner_id, kind, state, error, user_data,
-                    created_ms, finished_ms, personalize, snapshot_id
+                    created_ms, finished_ms, personalize, snapshot_id, backup_id
              FROM tasks WHERE id = ?1",
         )?
         .query_row([id], |r| {
@@ -128,6 +139,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
                 finished_ms: r.get(9)?,
                 personalize: r.get(10)?,
                 snapshot_id: r.get(11)?,
+                backup_id: r.get(12)?,
                 steps: Vec::new(),
             })
         })

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use app::model::{Acceleration, HostProbe, Power};
 use server::engine::connector::Connector;
-use server::engine::hypervisor::{Capacity, DpeDomain, GuestExit, HostError, Hypervisor, Lease};
+use server::engine::hypervisor::{
+    BackupJob, Capacity, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress, Lease,
+};
 
 /// The UUID of the foreign domain every fake host starts with (as the
 /// test driver's own domain `test`): it carries no dpe metadata.
@@ -55,6 +57,19 @@ struct State {
     titles: HashMap<String, String>,
     /// (domain UUID, snapshot name) → the power it had when taken.
     snapshots: BTreeMap<(String, String), Power>,
+    /// (pool, volume) → what it holds, as text: an instance's disk holds
+    /// what a test wrote; a backup what its job copied (an incremental
+    /// one its whole chain's view, as qcow2 reads through the backing).
+    contents: BTreeMap<(String, String), String>,
+    /// Domain UUID → its checkpoints, oldest first.
+    checkpoints: BTreeMap<String, Vec<String>>,
+    /// Backup jobs run until released (`release_jobs`).
+    hold_jobs: bool,
+    /// Asking how a backup job goes hangs until `unstall` (then fails):
+    /// the dpe that asked is as good as killed.
+    stall_jobs: bool,
+    /// Domain UUID → whether it has a backup job running.
+    jobs: HashMap<String, bool>,
 }
 
 pub struct FakeHost {
@@ -139,6 +154,85 @@ impl FakeHost {
             .filter(|(u, _)| u == uuid)
             .map(|(_, name)| name.clone())
             .collect()
+    }
+
+    /// Writes `text` into the instance's disk (its volume in `pool`).
+    pub fn write_volume(&self, pool: &str, name: &str, text: &str) {
+        self.state()
+            .contents
+            .insert((pool.to_owned(), name.to_owned()), text.to_owned());
+    }
+
+    /// What a volume holds.
+    pub fn volume_text(&self, pool: &str, name: &str) -> Option<String> {
+        self.state()
+            .contents
+            .get(&(pool.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// The names of the volumes of a pool.
+    pub fn volume_names(&self, pool: &str) -> Vec<String> {
+        self.state()
+            .volumes
+            .keys()
+            .filter(|(p, _)| p == pool)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+
+    /// The domain's checkpoints, oldest first.
+    pub fn checkpoint_names(&self, uuid: &str) -> Vec<String> {
+        self.state()
+            .checkpoints
+            .get(uuid)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Removes the domain's checkpoints, as a crash or a host's restart
+    /// that loses the bitmaps would.
+    pub fn lose_checkpoints(&self, uuid: &str) {
+        self.state().checkpoints.remove(uuid);
+    }
+
+    /// From now on, backup jobs run until `release_jobs`.
+    pub fn hold_jobs(&self) {
+        self.state().hold_jobs = true;
+    }
+
+    pub fn release_jobs(&self) {
+        self.state().hold_jobs = false;
+    }
+
+    /// From now on, whoever asks how a backup job goes hangs (as a dpe
+    /// killed mid-backup would never ask again), until `unstall`.
+    pub fn stall_jobs(&self) {
+        self.state().stall_jobs = true;
+    }
+
+    pub fn unstall(&self) {
+        self.state().stall_jobs = false;
+    }
+
+    /// Whether the domain has a backup job running.
+    pub fn job_running(&self, uuid: &str) -> bool {
+        self.state().jobs.get(uuid).copied().unwrap_or(false)
+    }
+
+    /// The (pool, volume) whose path is `path`.
+    fn volume_at(&self, path: &str) -> Option<(String, String)> {
+        let state = self.state();
+        state
+            .volumes
+            .keys()
+            .find(|(pool, name)| {
+                state
+                    .pools
+                    .get(pool)
+                    .is_some_and(|dir| format!("{dir}/{name}") == path)
+            })
+            .cloned()
     }
 
     /// The power state of a domain, if it is defined.
@@ -307,8 +401,20 @@ impl Hypervisor for FakeHost {
     fn delete_volume(&self, pool: &str, name: &str) -> Result<(), HostError> {
         self.call("delete_volume", name)?;
         let key = (pool.to_owned(), name.to_owned());
-        self.state().volumes.remove(&key);
+        let mut state = self.state();
+        state.volumes.remove(&key);
+        state.contents.remove(&key);
         Ok(())
+    }
+    fn create_empty_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        _format: &'static str,
+        capacity_bytes: u64,
+    ) -> Result<String, HostError> {
+        self.call("create_empty_volume", name)?;
+        self.create(pool, name, capacity_bytes)
     }
     fn define_domain(&self, xml: &str) -> Result<(), HostError> {
         self.call("define_domain", xml)?;
@@ -475,6 +581,134 @@ impl Hypervisor for FakeHost {
             .snapshots
             .remove(&(uuid.to_owned(), name.to_owned()));
         Ok(())
+    }
+    fn freeze_filesystems(&self, uuid: &str) -> Result<bool, HostError> {
+        self.call("freeze_filesystems", uuid)?;
+        Ok(true)
+    }
+    fn thaw_filesystems(&self, uuid: &str) -> Result<(), HostError> {
+        self.call("thaw_filesystems", uuid)
+    }
+    /// Copies the domain's disk (the pool volume its XML names that holds
+    /// text) into the target; an incremental job needs its checkpoint.
+    fn begin_backup(&self, uuid: &str, job: &BackupJob) -> Result<(), HostError> {
+        self.call("begin_backup", uuid)?;
+        if self.power(uuid) != Some(Power::Running) {
+            return Err(self.libvirt_error("backup begin"));
+        }
+        if let Some(since) = &job.since
+            && !self.checkpoint_names(uuid).contains(since)
+        {
+            return Err(self.libvirt_error("backup begin"));
+        }
+        let target = self
+            .volume_at(&job.target)
+            .ok_or_else(|| self.libvirt_error("backup begin"))?;
+        let xml = self.domain_xml(uuid).unwrap_or_default();
+        let mut state = self.state();
+        let disk = state
+            .contents
+            .iter()
+            .find(|((pool, name), _)| {
+                name.ends_with(".qcow2")
+                    && state
+                        .pools
+                        .get(pool)
+                        .is_some_and(|dir| xml.contains(&format!("{dir}/{name}")))
+            })
+            .map(|(_, text)| text.clone())
+            .unwrap_or_default();
+        state.contents.insert(target, disk);
+        state
+            .checkpoints
+            .entry(uuid.to_owned())
+            .or_default()
+            .push(job.checkpoint.clone());
+        let held = state.hold_jobs || state.stall_jobs;
+        state.jobs.insert(uuid.to_owned(), held);
+        Ok(())
+    }
+    fn backup_progress(&self, uuid: &str) -> Result<JobProgress, HostError> {
+        self.call("backup_progress", uuid)?;
+        if self.state().stall_jobs {
+            while self.state().stall_jobs {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            return Err(self.libvirt_error("job stats"));
+        }
+        let mut state = self.state();
+        if state.hold_jobs && state.jobs.get(uuid).copied().unwrap_or(false) {
+            return Ok(JobProgress::Running {
+                processed: 1,
+                total: 2,
+            });
+        }
+        state.jobs.insert(uuid.to_owned(), false);
+        Ok(JobProgress::Idle)
+    }
+    fn abort_job(&self, uuid: &str) -> Result<(), HostError> {
+        self.call("abort_job", uuid)?;
+        self.state().jobs.insert(uuid.to_owned(), false);
+        Ok(())
+    }
+    fn has_checkpoint(&self, uuid: &str, name: &str) -> Result<bool, HostError> {
+        self.call("has_checkpoint", uuid)?;
+        Ok(self.checkpoint_names(uuid).iter().any(|n| n == name))
+    }
+    fn delete_checkpoint(&self, uuid: &str, name: &str) -> Result<(), HostError> {
+        self.call("delete_checkpoint", uuid)?;
+        if let Some(list) = self.state().checkpoints.get_mut(uuid) {
+            list.retain(|n| n != name);
+        }
+        Ok(())
+    }
+    fn delete_checkpoints(&self, uuid: &str, keep: Option<&str>) -> Result<(), HostError> {
+        self.call("delete_checkpoints", uuid)?;
+        if let Some(list) = self.state().checkpoints.get_mut(uuid) {
+            list.retain(|n| keep == Some(n.as_str()));
+        }
+        Ok(())
+    }
+    fn copy_volume(
+        &self,
+        from_pool: &str,
+        from: &str,
+        to_pool: &str,
+        to: &str,
+        capacity_bytes: u64,
+    ) -> Result<String, HostError> {
+        self.call("copy_volume", to)?;
+        let key = (from_pool.to_owned(), from.to_owned());
+        if !self.state().volumes.contains_key(&key) {
+            return Err(self.libvirt_error("volume copy"));
+        }
+        let text = self.volume_text(from_pool, from).unwrap_or_default();
+        let path = self.create(to_pool, to, capacity_bytes)?;
+        self.write_volume(to_pool, to, &text);
+        Ok(path)
+    }
+    fn replace_volume_bytes(&self, pool: &str, from: &str, to: &str) -> Result<(), HostError> {
+        self.call("replace_volume_bytes", to)?;
+        let text = self
+            .volume_text(pool, from)
+            .ok_or_else(|| self.libvirt_error("volume download"))?;
+        self.write_volume(pool, to, &text);
+        Ok(())
+    }
+    fn volume_sha256(&self, pool: &str, name: &str) -> Result<Option<(String, u64)>, HostError> {
+        use sha2::{Digest, Sha256};
+        self.call("volume_sha256", name)?;
+        let Some(text) = self.volume_text(pool, name) else {
+            return Ok(None);
+        };
+        Ok(Some((
+            hex::encode(Sha256::digest(text.as_bytes())),
+            text.len() as u64,
+        )))
+    }
+    fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError> {
+        self.call("pool_space", pool)?;
+        Ok((50 << 30, 100 << 30))
     }
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.call("relabel_domain", uuid)?;

@@ -42,6 +42,8 @@ pub struct TestAppBuilder {
     directory_recheck_minutes: u32,
     reconcile_interval_ms: u64,
     fake: Option<Arc<FakeConnector>>,
+    /// The storage pool: a new one of its own unless restarted.
+    storage_pool: Option<String>,
 }
 
 impl TestAppBuilder {
@@ -153,7 +155,9 @@ impl TestAppBuilder {
             image_dir: images.clone(),
             reconcile_interval_ms: self.reconcile_interval_ms,
             // Each test app has a pool of its own on the shared libvirtd.
-            storage_pool: format!("dpe-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            storage_pool: self.storage_pool.clone().unwrap_or_else(|| {
+                format!("dpe-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+            }),
             sign_in_per_account: NonZeroU32::new(self.per_account).unwrap(),
             sign_in_per_address: NonZeroU32::new(self.per_address).unwrap(),
             allow_test_driver: true,
@@ -231,6 +235,7 @@ impl TestApp {
             directory_recheck_minutes: Config::default().directory_recheck_minutes,
             reconcile_interval_ms: 200,
             fake: None,
+            storage_pool: None,
         }
     }
 
@@ -244,10 +249,12 @@ impl TestApp {
 
     /// Stops this server and starts another on the same data directory.
     pub async fn restart(self) -> TestApp {
+        let storage_pool = self.storage_pool();
         self.task.abort();
         let _ = self.task.await;
         let (per_account, per_address) = self.limits;
         let mut builder = TestApp::builder();
+        builder.storage_pool = Some(storage_pool);
         if let Some(connector) = self.fake {
             builder = builder.fake_connector(connector);
         }

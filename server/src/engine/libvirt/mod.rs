@@ -3,6 +3,7 @@
 //! (`leases`), the capabilities reader, a host probe for the setup
 //! wizard, and the test driver's wrapper.
 
+mod backups;
 pub mod capabilities;
 mod leases;
 pub mod probe;
@@ -21,7 +22,9 @@ use virt::storage_vol::StorageVol;
 use virt::stream::Stream;
 
 use self::capabilities::Capabilities;
-use super::hypervisor::{Capacity, DpeDomain, GuestExit, HostError, Hypervisor, Lease};
+use super::hypervisor::{
+    BackupJob, Capacity, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress, Lease,
+};
 use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
 use super::xml::storage::{DirPool, Volume};
 use super::xml::to_xml;
@@ -426,9 +429,11 @@ impl Hypervisor for LibvirtHost {
             return Ok(());
         };
         // dpe's domains boot by BIOS or direct kernel: no NVRAM to remove.
-        // Their snapshots' data is inside the disk, which the delete step
-        // removes; libvirt's record of them goes here. (dpe makes no
-        // checkpoints, and libvirt's test driver refuses their flag.)
+        // Their snapshots' and checkpoints' data is inside the disk, which
+        // the delete step removes; libvirt's record of them goes here. The
+        // checkpoints go one by one: libvirt's test driver refuses
+        // VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA.
+        self.remove_checkpoints(uuid, None)?;
         dom.undefine_flags(virt::sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
             .map_err(self.err("domain undefine"))
     }
@@ -574,6 +579,72 @@ impl Hypervisor for LibvirtHost {
             }
             std::thread::sleep(AGENT_POLL);
         }
+    }
+
+    fn create_empty_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        format: &'static str,
+        capacity_bytes: u64,
+    ) -> Result<String, HostError> {
+        let vol = self.create_volume(pool, name, format, capacity_bytes)?;
+        self.path_of(&vol)
+    }
+
+    fn delete_checkpoint(&self, uuid: &str, name: &str) -> Result<(), HostError> {
+        self.remove_checkpoint(uuid, name)
+    }
+
+    fn freeze_filesystems(&self, uuid: &str) -> Result<bool, HostError> {
+        self.freeze(uuid)
+    }
+
+    fn thaw_filesystems(&self, uuid: &str) -> Result<(), HostError> {
+        self.thaw(uuid)
+    }
+
+    fn begin_backup(&self, uuid: &str, job: &BackupJob) -> Result<(), HostError> {
+        self.backup_begin(uuid, job)
+    }
+
+    fn backup_progress(&self, uuid: &str) -> Result<JobProgress, HostError> {
+        self.backup_state(uuid)
+    }
+
+    fn abort_job(&self, uuid: &str) -> Result<(), HostError> {
+        self.abort(uuid)
+    }
+
+    fn has_checkpoint(&self, uuid: &str, name: &str) -> Result<bool, HostError> {
+        self.checkpoint_exists(uuid, name)
+    }
+
+    fn delete_checkpoints(&self, uuid: &str, keep: Option<&str>) -> Result<(), HostError> {
+        self.remove_checkpoints(uuid, keep)
+    }
+
+    fn copy_volume(
+        &self,
+        from_pool: &str,
+        from: &str,
+        to_pool: &str,
+        to: &str,
+        capacity_bytes: u64,
+    ) -> Result<String, HostError> {
+        self.clone_volume(from_pool, from, to_pool, to, capacity_bytes)
+    }
+
+    fn replace_volume_bytes(&self, pool: &str, from: &str, to: &str) -> Result<(), HostError> {
+        self.replace_bytes(pool, from, to)
+    }
+
+    fn volume_sha256(&self, pool: &str, name: &str) -> Result<Option<(String, u64)>, HostError> {
+        self.checksum(pool, name)
+    }
+
+    fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError> {
+        self.space(pool)
     }
 
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {

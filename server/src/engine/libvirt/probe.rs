@@ -140,6 +140,8 @@ pub fn is_starting(uri: &str, err: &HostError) -> bool {
         | HostError::Upload(_)
         | HostError::NoDomain(_)
         | HostError::NoSnapshot(_)
+        | HostError::NoVolume(_)
+        | HostError::BackupJob { .. }
         | HostError::GuestReply(_)
         | HostError::PoolElsewhere { .. } => false,
     }

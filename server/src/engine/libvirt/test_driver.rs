@@ -11,7 +11,18 @@ use std::time::Duration;
 use app::model::{Acceleration, HostProbe, Power};
 
 use super::LibvirtHost;
-use crate::engine::hypervisor::{Capacity, DpeDomain, GuestExit, HostError, Hypervisor, Lease};
+use crate::engine::hypervisor::{
+    BackupJob, Capacity, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress, Lease,
+};
+
+/// The checkpoints of the driver's domains, by domain UUID: the driver
+/// has no backup jobs, so each "backup" ends at once, and its checkpoint
+/// is kept here (the driver's state lives as long as the process too).
+static CHECKPOINTS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn checkpoints() -> std::sync::MutexGuard<'static, Vec<(String, String)>> {
+    CHECKPOINTS.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Whether `uri` names libvirt's test driver.
 pub fn is_test_driver(uri: &str) -> bool {
@@ -161,5 +172,79 @@ impl Hypervisor for TestDriverHost {
     }
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.inner.relabel_domain(uuid, title, metadata)
+    }
+    fn create_empty_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        format: &'static str,
+        capacity_bytes: u64,
+    ) -> Result<String, HostError> {
+        let vol = self
+            .inner
+            .create_volume(pool, name, format, capacity_bytes)?;
+        self.inner.path_of(&vol)
+    }
+    fn delete_checkpoint(&self, uuid: &str, name: &str) -> Result<(), HostError> {
+        checkpoints().retain(|(u, n)| u != uuid || n != name);
+        Ok(())
+    }
+    /// No guest, no agent: nothing to freeze.
+    fn freeze_filesystems(&self, _uuid: &str) -> Result<bool, HostError> {
+        Ok(false)
+    }
+    fn thaw_filesystems(&self, _uuid: &str) -> Result<(), HostError> {
+        Ok(())
+    }
+    /// The driver has no backup jobs: the job ends as it starts, with its
+    /// checkpoint taken; its target (a volume dpe made) stays as it is.
+    fn begin_backup(&self, uuid: &str, job: &BackupJob) -> Result<(), HostError> {
+        if self.inner.domain_power(uuid)? != Some(Power::Running) {
+            return Err(HostError::GuestReply("the domain is not running".into()));
+        }
+        checkpoints().push((uuid.to_owned(), job.checkpoint.clone()));
+        Ok(())
+    }
+    fn backup_progress(&self, _uuid: &str) -> Result<JobProgress, HostError> {
+        Ok(JobProgress::Idle)
+    }
+    fn abort_job(&self, _uuid: &str) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn has_checkpoint(&self, uuid: &str, name: &str) -> Result<bool, HostError> {
+        Ok(checkpoints().iter().any(|(u, n)| u == uuid && n == name))
+    }
+    fn delete_checkpoints(&self, uuid: &str, keep: Option<&str>) -> Result<(), HostError> {
+        checkpoints().retain(|(u, n)| u != uuid || keep == Some(n.as_str()));
+        Ok(())
+    }
+    /// A new empty volume: the driver's volumes hold no content to copy.
+    fn copy_volume(
+        &self,
+        _from_pool: &str,
+        _from: &str,
+        to_pool: &str,
+        to: &str,
+        capacity_bytes: u64,
+    ) -> Result<String, HostError> {
+        let vol = self
+            .inner
+            .create_volume(to_pool, to, "qcow2", capacity_bytes)?;
+        self.inner.path_of(&vol)
+    }
+    fn replace_volume_bytes(&self, _pool: &str, _from: &str, _to: &str) -> Result<(), HostError> {
+        Ok(())
+    }
+    /// The driver cannot stream a volume out: its checksum is that of its
+    /// name, stable for as long as it exists.
+    fn volume_sha256(&self, pool: &str, name: &str) -> Result<Option<(String, u64)>, HostError> {
+        use sha2::{Digest, Sha256};
+        Ok(self
+            .inner
+            .volume_allocation(pool, name)?
+            .map(|len| (hex::encode(Sha256::digest(name.as_bytes())), len)))
+    }
+    fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError> {
+        self.inner.pool_space(pool)
     }
 }

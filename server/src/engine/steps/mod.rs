@@ -4,6 +4,7 @@
 //! `placement.rs`. Which function runs or undoes each step is the
 //! driver's (`driver.rs`), which sits above the warm pool's claim too.
 
+mod backups;
 mod domain;
 mod snapshots;
 mod volumes;
@@ -82,6 +83,16 @@ steps! {
     /// The instance back to a snapshot, running if it ran.
     Revert = "revert",
     DeleteSnapshot = "delete snapshot",
+    /// Copies the disk into the backup store (libvirt's backup job): the
+    /// changes since the last backup's checkpoint, or all of it.
+    BackUp = "back up",
+    /// Reads the copy back and records its SHA-256.
+    Checksum = "checksum",
+    /// Keeps the policy's number of restore points, merging or deleting
+    /// the oldest without breaking a chain.
+    Prune = "apply retention",
+    /// The new instance's disk, from a backup (in place of a clone).
+    RestoreDisk = "restore disk",
 }
 
 impl Step {
@@ -110,6 +121,14 @@ impl Step {
             TaskKind::Snapshot => &[Step::TakeSnapshot],
             TaskKind::Revert => &[Step::Revert],
             TaskKind::DeleteSnapshot => &[Step::DeleteSnapshot],
+            TaskKind::Backup => &[Step::BackUp, Step::Checksum, Step::Prune],
+            TaskKind::Restore => &[
+                Step::Place,
+                Step::RestoreDisk,
+                Step::Seed,
+                Step::Define,
+                Step::Start,
+            ],
         }
     }
 
@@ -136,7 +155,11 @@ impl Step {
             | Step::DeleteVolumes
             | Step::Forget
             | Step::TakeSnapshot
-            | Step::DeleteSnapshot => false,
+            | Step::DeleteSnapshot
+            | Step::BackUp
+            | Step::Checksum
+            | Step::Prune
+            | Step::RestoreDisk => false,
         }
     }
 }
@@ -203,6 +226,8 @@ mod tests {
             TaskKind::Snapshot,
             TaskKind::Revert,
             TaskKind::DeleteSnapshot,
+            TaskKind::Backup,
+            TaskKind::Restore,
         ];
         let every = kinds
             .iter()

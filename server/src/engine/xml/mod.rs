@@ -1,6 +1,7 @@
 //! libvirt XML documents, written by serde structs and quick-xml: never by
 //! string concatenation, so names and values are always escaped.
 
+pub mod backup;
 pub mod domain;
 pub mod snapshot;
 pub mod storage;

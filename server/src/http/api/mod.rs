@@ -5,6 +5,7 @@
 //! Errors are `{"error": CODE, "message": TEXT}` with a fitting status.
 
 mod auth;
+mod backups;
 mod events;
 mod hosts;
 mod instances;
@@ -71,6 +72,17 @@ routes! {
     post "/instances/{id}/snapshots" => snapshots::take,
     post "/instances/{id}/snapshots/{sid}/revert" => snapshots::revert,
     delete "/instances/{id}/snapshots/{sid}" => snapshots::delete,
+    get "/instances/{id}/backups" => backups::of_instance,
+    post "/instances/{id}/backups" => backups::start,
+    get "/backups" => backups::list,
+    post "/backups/{id}/verify" => backups::verify,
+    post "/backups/{id}/restore" => backups::restore,
+    get "/backup-store" => backups::store,
+    get "/backup-policy" => backups::default_policy,
+    put "/backup-policy" => backups::set_default_policy,
+    get "/departments/{id}/backup-policy" => backups::department_policy,
+    put "/departments/{id}/backup-policy" => backups::set_department_policy,
+    delete "/departments/{id}/backup-policy" => backups::clear_department_policy,
     get "/tasks/{id}" => instances::task,
     get "/tasks/{id}/events" => instances::task_events,
     get "/events" => events::events,

@@ -1,0 +1,412 @@
+//! Backups through the REST API on fake hosts: full then incremental,
+//! each with its checksum; a restore of each point into a new instance,
+//! after the original is deleted; a broken chain starts over as a full
+//! backup and says why; a backup cut off by a restart is aborted and
+//! failed; a damaged backup is found and refused; retention merges the
+//! oldest point into the next; the scheduler follows the policy.
+
+use serde_json::{Value, json};
+
+use crate::common::{Accepted, Api, TestApp};
+
+/// Waits for the task a 202 answer started: the answer's ids and the task.
+async fn finished(client: &Api, (status, body): (u16, Value)) -> (Accepted, Value) {
+    assert_eq!(status, 202, "{body}");
+    let accepted = Accepted::of(&body);
+    let task = client.wait_task(accepted.task_id).await;
+    (accepted, task)
+}
+
+/// Backs the instance up now, which must succeed: the backup.
+async fn backed_up(client: &Api, instance: i64) -> Value {
+    let (accepted, task) = finished(
+        client,
+        client
+            .post_empty(&format!("/api/v1/instances/{instance}/backups"))
+            .await,
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(task["kind"], "backup");
+    backup(client, accepted.id).await
+}
+
+async fn backup(client: &Api, id: i64) -> Value {
+    let (status, list) = client.get("/api/v1/backups").await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("backup {id} is not listed: {list}"))
+}
+
+async fn ready_instance(app: &TestApp, client: &Api, name: &str) -> (i64, String) {
+    let Accepted { id, task_id } = client.deployed(name).await;
+    let task = client.wait_task(task_id).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    (id, app.instance_uuid(id).await)
+}
+
+/// The instance's disk volume.
+fn disk(app: &TestApp, uuid: &str) -> String {
+    format!("{}.qcow2", app.volume_stem(uuid))
+}
+
+fn backup_pool(app: &TestApp) -> String {
+    format!("{}-backups", app.storage_pool())
+}
+
+/// Restores `backup` into a new instance named `name`: its id.
+async fn restored(app: &TestApp, client: &Api, backup: i64, name: &str) -> i64 {
+    let (accepted, task) = finished(
+        client,
+        client
+            .post(
+                &format!("/api/v1/backups/{backup}/restore"),
+                json!({"name": name}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(task["kind"], "restore");
+    let uuid = app.instance_uuid(accepted.id).await;
+    assert!(app.fake_host().power(&uuid) == Some(app::model::Power::Running));
+    accepted.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_then_an_incremental_backup_each_restore_their_own_point_after_the_instance_is_gone()
+{
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    let pool = app.storage_pool();
+
+    host.write_volume(&pool, &disk(&app, &uuid), "page A");
+    let full = backed_up(&admin, id).await;
+    assert_eq!(full["kind"], "full", "{full}");
+    assert_eq!(full["state"], "ready");
+    assert_eq!(full["instance_name"], "wiki");
+    assert_eq!(full["created_by"], "admin");
+    assert_eq!(full["sha256"].as_str().unwrap().len(), 64);
+    assert!(full["frozen_ms"].is_u64(), "the agent froze it: {full}");
+    assert_eq!(full["reason"], Value::Null);
+
+    host.write_volume(&pool, &disk(&app, &uuid), "page A, page B");
+    let incremental = backed_up(&admin, id).await;
+    assert_eq!(incremental["kind"], "incremental", "{incremental}");
+    assert_eq!(incremental["parent_id"], full["id"]);
+    // One checkpoint is kept: the newest backup's, which the next starts from.
+    assert_eq!(
+        host.checkpoint_names(&uuid),
+        [format!("dpe-ckp-{}", incremental["id"])]
+    );
+
+    let (status, listed) = admin.get(&format!("/api/v1/instances/{id}/backups")).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["backups"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["policy"]["frequency"], "daily");
+
+    // Deleting the instance keeps its backups.
+    admin.remove(id).await;
+    let kept = backup(&admin, incremental["id"].as_i64().unwrap()).await;
+    assert_eq!(kept["instance_id"], Value::Null);
+    assert_eq!(kept["instance_name"], "wiki");
+
+    let both = restored(&app, &admin, incremental["id"].as_i64().unwrap(), "wiki-b").await;
+    let only_a = restored(&app, &admin, full["id"].as_i64().unwrap(), "wiki-a").await;
+    let text = |instance| {
+        let app = &app;
+        let host = host.clone();
+        async move {
+            let uuid = app.instance_uuid(instance).await;
+            host.volume_text(&app.storage_pool(), &disk(app, &uuid))
+        }
+    };
+    assert_eq!(text(both).await.as_deref(), Some("page A, page B"));
+    assert_eq!(text(only_a).await.as_deref(), Some("page A"));
+
+    let (_, audit) = admin.get("/api/v1/audit?action=backup.restore").await;
+    assert_eq!(audit.as_array().map(Vec::len), Some(2), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_checkpoint_or_an_instance_that_is_off_starts_a_new_chain_and_says_why() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+
+    backed_up(&admin, id).await;
+    host.lose_checkpoints(&uuid);
+    let healed = backed_up(&admin, id).await;
+    assert_eq!(healed["kind"], "full", "{healed}");
+    assert_eq!(healed["parent_id"], Value::Null);
+    let reason = healed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("checkpoint") && reason.contains("missing"),
+        "{reason}"
+    );
+    // The chain goes on from the new full backup.
+    let next = backed_up(&admin, id).await;
+    assert_eq!(next["kind"], "incremental");
+    assert_eq!(next["parent_id"], healed["id"]);
+
+    // A refused incremental copy (an inconsistent bitmap) is taken full.
+    host.fail_next_on("begin_backup", &uuid);
+    let refused = backed_up(&admin, id).await;
+    assert_eq!(refused["kind"], "full", "{refused}");
+    assert!(
+        refused["reason"].as_str().unwrap().contains("refused"),
+        "{refused}"
+    );
+
+    let (status, body) = admin.act(id, "poweroff").await;
+    assert_eq!(status, 202, "{body}");
+    let task = admin.wait_task(body["task_id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "succeeded");
+    let off = backed_up(&admin, id).await;
+    assert_eq!(off["kind"], "full", "{off}");
+    assert_eq!(off["frozen_ms"], Value::Null, "nothing to freeze");
+    assert!(off["reason"].as_str().unwrap().contains("off"), "{off}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_cut_off_by_a_restart_is_aborted_and_failed_and_the_chain_goes_on() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    let first = backed_up(&admin, id).await;
+
+    host.stall_jobs();
+    let (status, body) = admin
+        .post_empty(&format!("/api/v1/instances/{id}/backups"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let cut = Accepted::of(&body);
+    // The job runs on the host when dpe goes away.
+    for _ in 0..100 {
+        if host.job_running(&uuid) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(host.job_running(&uuid));
+    let app = app.restart().await;
+    let admin = app.admin().await;
+    let task = admin.wait_task(cut.task_id).await;
+    assert_eq!(task["state"], "failed", "{task}");
+    assert_eq!(task["error"], "the backup was interrupted");
+    let failed = backup(&admin, cut.id).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["size_bytes"], 0);
+    assert!(!host.job_running(&uuid), "the job was aborted");
+    assert!(host.calls("abort_job") >= 1);
+    let leftover = format!("dpe-backup-{uuid}-{}.qcow2", cut.id);
+    assert!(
+        !host.volume_names(&backup_pool(&app)).contains(&leftover),
+        "its file is gone"
+    );
+    assert_eq!(
+        host.checkpoint_names(&uuid),
+        [format!("dpe-ckp-{}", first["id"])],
+        "its checkpoint is gone, the one before kept"
+    );
+
+    // The old dpe, had it lived on, would find its job gone.
+    host.unstall();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let next = backed_up(&admin, id).await;
+    assert_eq!(next["kind"], "incremental", "{next}");
+    assert_eq!(next["parent_id"], first["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_backup_is_found_by_its_checksum_and_no_restore_reads_it() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    let full = backed_up(&admin, id).await;
+    let incremental = backed_up(&admin, id).await;
+    let full_id = full["id"].as_i64().unwrap();
+
+    let verify = |backup: i64| {
+        let path = format!("/api/v1/backups/{backup}/verify");
+        let admin = &admin;
+        async move { admin.post_empty(&path).await }
+    };
+    let (status, sound) = verify(full_id).await;
+    assert_eq!(status, 200, "{sound}");
+    assert_eq!(sound["damaged"], false);
+
+    host.write_volume(
+        &backup_pool(&app),
+        &format!("dpe-backup-{uuid}-{full_id}.qcow2"),
+        "flipped bits",
+    );
+    let inc_id = incremental["id"].as_i64().unwrap();
+    let (status, checked) = verify(inc_id).await;
+    assert_eq!(status, 200, "{checked}");
+    assert_eq!(checked["damaged"], false, "its own file is sound");
+    assert_eq!(backup(&admin, full_id).await["damaged"], true);
+    let (_, damaged) = admin.get("/api/v1/backups?damaged=true").await;
+    assert_eq!(damaged[0]["id"], full_id, "{damaged}");
+
+    for point in [full_id, inc_id] {
+        let (status, body) = admin
+            .post(
+                &format!("/api/v1/backups/{point}/restore"),
+                json!({"name": format!("again-{point}")}),
+            )
+            .await;
+        assert_eq!(status, 409, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("damaged"),
+            "{body}"
+        );
+    }
+    // The next backup does not build on it.
+    let next = backed_up(&admin, id).await;
+    assert_eq!(next["kind"], "incremental", "it builds on the sound newest");
+    let (_, all) = admin.get(&format!("/api/v1/instances/{id}/backups")).await;
+    assert_eq!(all["backups"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_merges_the_oldest_point_into_the_next_without_breaking_the_chain() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (status, body) = admin
+        .put(
+            "/api/v1/backup-policy",
+            json!({"frequency": "daily", "hour": 2, "keep": 2}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    let pool = app.storage_pool();
+    let mut points = Vec::new();
+    for text in ["one", "one two", "one two three"] {
+        host.write_volume(&pool, &disk(&app, &uuid), text);
+        points.push(backed_up(&admin, id).await["id"].as_i64().unwrap());
+    }
+    let (_, list) = admin.get(&format!("/api/v1/instances/{id}/backups")).await;
+    let kept: Vec<_> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["id"].as_i64().unwrap(),
+                b["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (points[2], "incremental".to_owned()),
+            (points[1], "full".to_owned())
+        ],
+        "the oldest was merged into the next, which is full now"
+    );
+    let file = |p: i64| format!("dpe-backup-{uuid}-{p}.qcow2");
+    assert!(
+        !host
+            .volume_names(&backup_pool(&app))
+            .contains(&file(points[0]))
+    );
+    let second = restored(&app, &admin, points[1], "second").await;
+    let s_uuid = app.instance_uuid(second).await;
+    assert_eq!(
+        host.volume_text(&pool, &disk(&app, &s_uuid)).as_deref(),
+        Some("one two")
+    );
+    let merged = backup(&admin, points[1]).await;
+    let (_, verified) = admin
+        .post_empty(&format!("/api/v1/backups/{}/verify", points[1]))
+        .await;
+    assert_eq!(
+        verified["damaged"], false,
+        "its checksum is the merged file's: {merged}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_backs_up_what_its_policy_makes_due_once_per_slot() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let (id, _) = ready_instance(&app, &admin, "wiki").await;
+    let engine = app.appliance.engine.clone();
+    let now = server::store::now();
+
+    // Deployed after the last slot: nothing is due until the next one.
+    let started = engine.schedule_backups(now).await.unwrap();
+    assert!(started.is_empty(), "{started:?}");
+    // A day later, its slot has come: one backup, and only one.
+    let tomorrow = now + 86_400;
+    let started = engine.schedule_backups(tomorrow).await.unwrap();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0].0, id);
+    assert_eq!(settled(&admin, started[0].1).await["state"], "ready");
+    let again = engine.schedule_backups(tomorrow).await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(
+        backup(&admin, started[0].1).await["created_by"],
+        Value::Null
+    );
+
+    // Off: nothing is due, however long it waits.
+    let (status, body) = admin
+        .put(
+            "/api/v1/backup-policy",
+            json!({"frequency": "off", "hour": 2, "keep": 7}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let none = engine
+        .schedule_backups(tomorrow + 2 * 86_400)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}
+
+/// Backup `id` once it is no longer running.
+async fn settled(client: &Api, id: i64) -> Value {
+    for _ in 0..250 {
+        let b = backup(client, id).await;
+        if b["state"] != "running" {
+            return b;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("backup {id} still runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_policies_are_refused_with_the_field_at_fault_and_change_nothing() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    for (body, field) in [
+        (json!({"frequency": "daily", "hour": 24, "keep": 3}), "hour"),
+        (json!({"frequency": "daily", "hour": 2, "keep": 0}), "keep"),
+        (
+            json!({"frequency": "daily", "hour": 2, "keep": 101}),
+            "keep",
+        ),
+    ] {
+        let (status, answer) = admin.put("/api/v1/backup-policy", body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["field"], field, "{answer}");
+    }
+    let (status, policy) = admin.get("/api/v1/backup-policy").await;
+    assert_eq!(status, 200);
+    assert_eq!(policy, json!({"frequency": "daily", "hour": 2, "keep": 7}));
+}

@@ -430,6 +430,224 @@ async fn a_real_guest_comes_back_to_its_snapshot_disk_and_memory_alike() {
     );
 }
 
+/// Writes `word` at 512-byte sector `sector` of the guest's disk.
+fn mark_disk(uuid: &str, sector: u32, word: &str) {
+    in_guest(
+        uuid,
+        &format!(
+            "printf {word} | dd of=/dev/vda bs=512 seek={sector} conv=notrunc,fsync 2>/dev/null"
+        ),
+    );
+}
+
+/// The 6 bytes at sector `sector` of the guest's disk.
+fn read_disk(uuid: &str, sector: u32) -> String {
+    in_guest(
+        uuid,
+        &format!("dd if=/dev/vda bs=512 skip={sector} count=1 2>/dev/null | head -c 6 >&2"),
+    )
+}
+
+/// Starts a backup of instance `id` and waits for it: the backup.
+async fn real_backup(client: &Api, id: i64) -> Value {
+    let started = Instant::now();
+    let (status, body) = client
+        .post_empty(&format!("/api/v1/instances/{id}/backups"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = client
+        .patient(Duration::from_secs(300))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let (_, list) = client.get("/api/v1/backups").await;
+    let backup = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == body["id"])
+        .cloned()
+        .unwrap();
+    println!(
+        "{} backup: {} bytes, job {} ms, task {:?}, frozen {} ms",
+        backup["kind"],
+        backup["size_bytes"],
+        backup["duration_ms"],
+        started.elapsed(),
+        backup["frozen_ms"]
+    );
+    backup
+}
+
+/// Restores backup `backup` into a new instance `name` and waits until
+/// its guest agent answers: the new instance's UUID.
+async fn real_restore(app: &TestApp, client: &Api, backup: &Value, name: &str) -> String {
+    let started = Instant::now();
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/backups/{}/restore", backup["id"]),
+            json!({"name": name}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = client
+        .patient(Duration::from_secs(300))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let uuid = app.instance_uuid(body["id"].as_i64().unwrap()).await;
+    agent_answers(&uuid).await;
+    println!(
+        "restore of the {} backup: {:?} until its agent answered",
+        backup["kind"],
+        started.elapsed()
+    );
+    uuid
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_guest_is_backed_up_incrementally_and_each_point_comes_back_after_it_is_deleted() {
+    let _serial = SERIAL.lock().await;
+    // What the engine logs (a failed step's whole chain) shows with a failure.
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let (app, client) = on_the_sandboxs_libvirtd().await;
+    let (id, uuid) = deployed_tiny_guest(&app, &client, "bk-1").await;
+    guest_boots_from_its_seed(&app, &uuid, "bk-1").await;
+    agent_answers(&uuid).await;
+    let blocking = |f: Box<dyn FnOnce() -> String + Send>| async move {
+        tokio::task::spawn_blocking(f).await.unwrap()
+    };
+
+    // Page A, a full backup; page B, an incremental one.
+    let u = uuid.clone();
+    blocking(Box::new(move || {
+        mark_disk(&u, 4096, "pageAA");
+        String::new()
+    }))
+    .await;
+    let full = real_backup(&client, id).await;
+    assert_eq!(full["kind"], "full", "{full}");
+    let u = uuid.clone();
+    blocking(Box::new(move || {
+        mark_disk(&u, 8192, "pageBB");
+        String::new()
+    }))
+    .await;
+    let incremental = real_backup(&client, id).await;
+    assert_eq!(incremental["kind"], "incremental", "{incremental}");
+    assert_eq!(incremental["parent_id"], full["id"]);
+    let (full_size, inc_size) = (
+        full["size_bytes"].as_u64().unwrap(),
+        incremental["size_bytes"].as_u64().unwrap(),
+    );
+    println!(
+        "incremental after one change: {inc_size} bytes, {:.1}% of the full backup's {full_size}",
+        inc_size as f64 * 100.0 / full_size as f64
+    );
+    assert!(inc_size < full_size, "{inc_size} of {full_size}");
+
+    // Gone: the instance, not its backups.
+    client.patient(Duration::from_secs(60)).remove(id).await;
+
+    let both = real_restore(&app, &client, &incremental, "bk-b").await;
+    let b = both.clone();
+    let read = blocking(Box::new(move || {
+        format!("{} {}", read_disk(&b, 4096), read_disk(&b, 8192))
+    }))
+    .await;
+    assert_eq!(read, "pageAA pageBB");
+    let only_a = real_restore(&app, &client, &full, "bk-a").await;
+    let a = only_a.clone();
+    let read = blocking(Box::new(move || {
+        format!("{} {}", read_disk(&a, 4096), read_disk(&a, 8192))
+    }))
+    .await;
+    assert!(
+        read.starts_with("pageAA ") && !read.ends_with("pageBB"),
+        "{read}"
+    );
+
+    // A restored guest is backed up afresh, and a snapshot reverts over
+    // the checkpoint that backup left (QEMU refuses dirty bitmaps).
+    let (b_id, _) = instance_named(&client, "bk-b").await;
+    let again = real_backup(&client, b_id).await;
+    assert_eq!(again["kind"], "full");
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/instances/{b_id}/snapshots"),
+            json!({"name": "s"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let snap = body["id"].as_i64().unwrap();
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let (status, body) = client
+        .post_empty(&format!("/api/v1/instances/{b_id}/snapshots/{snap}/revert"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let after = real_backup(&client, b_id).await;
+    assert_eq!(after["kind"], "full", "the revert broke the chain: {after}");
+    assert!(
+        after["reason"].as_str().unwrap().contains("checkpoint"),
+        "{after}"
+    );
+
+    // A flipped byte in the full backup's file: damaged, and refused.
+    let file = app
+        .data_path()
+        .join(format!("{}-backups", app.storage_pool()))
+        .join(format!("dpe-backup-{uuid}-{}.qcow2", full["id"]));
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        f.seek(SeekFrom::Start(3 << 20)).unwrap();
+        f.write_all(b"rot").unwrap();
+    }
+    let (status, checked) = client
+        .post_empty(&format!("/api/v1/backups/{}/verify", incremental["id"]))
+        .await;
+    assert_eq!(status, 200, "{checked}");
+    let (_, damaged) = client.get("/api/v1/backups?damaged=true").await;
+    assert_eq!(damaged[0]["id"], full["id"], "{damaged}");
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/backups/{}/restore", incremental["id"]),
+            json!({"name": "bk-c"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    for name in ["bk-a", "bk-b"] {
+        let (gone, _) = instance_named(&client, name).await;
+        client.patient(Duration::from_secs(60)).remove(gone).await;
+    }
+}
+
+/// The id and UUID of the instance named `name`.
+async fn instance_named(client: &Api, name: &str) -> (i64, String) {
+    let (_, list) = client.instances().await;
+    let inst = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no instance {name}: {list}"));
+    (
+        inst["id"].as_i64().unwrap(),
+        inst["uuid"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
 fn app_uuid(data: &Path, id: i64) -> String {
     let conn = rusqlite::Connection::open(data.join("dpe.sqlite3")).unwrap();
     conn.query_row("SELECT uuid FROM instances WHERE id = ?1", [id], |r| {

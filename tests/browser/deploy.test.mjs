@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import { ROOT, deleteInstance, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 let dpe;
@@ -84,7 +84,7 @@ test('a user deploys from the portal, watches it, and deletes it', async () => {
   await page.getByRole('link', { name: 'wiki-1' }).click();
   await page.waitForURL(/\/instances\/\d+$/);
   await hydrated(page);
-  await page.getByRole('button', { name: 'Delete' }).click();
+  await deleteInstance(page);
   await page.waitForURL('**/instances');
   // The delete runs as a task; the list empties once it is done.
   for (let i = 0; i < 50; i++) {
@@ -149,6 +149,57 @@ test('a user snapshots an instance, reverts to it and deletes the snapshot', asy
   await page.close();
 });
 
+test('a user backs an instance up, deletes it, and restores it from the Backups page', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1300 } });
+  await signIn(page, dpe, PASSWORD);
+  const deployed = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'kept-wiki', size: 'tiny', params: { title: 'Kept' } },
+  });
+  assert.equal(deployed.status(), 202, await deployed.text());
+  const { id } = await deployed.json();
+  await page.goto(`${dpe.url}/instances/${id}`);
+  await hydrated(page);
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  await page.locator('#backup-policy', { hasText: 'Backed up daily at 02:00 UTC' }).waitFor();
+
+  // Two backups: the first full, the second incremental.
+  const backupsList = page.locator('#backup-list');
+  await page.getByRole('button', { name: 'Back up now' }).click();
+  await backupsList.locator('tr .badge', { hasText: 'ready' }).first().waitFor({ timeout: 15000 });
+  await page.locator('#start-backup:enabled').waitFor({ timeout: 15000 });
+  await page.getByRole('button', { name: 'Back up now' }).click();
+  await backupsList.locator('tr', { hasText: 'incremental' }).locator('.badge', { hasText: 'ready' })
+    .waitFor({ timeout: 15000 });
+  await shot(page, '19-instance-backups');
+
+  // Delete says the backups stay.
+  await page.locator('#start-backup:enabled').waitFor({ timeout: 15000 });
+  await page.locator('#delete-instance summary').click();
+  await page.locator('#delete-instance', { hasText: 'backups are kept' }).waitFor();
+  await deleteInstance(page);
+  await page.waitForURL('**/instances');
+
+  await page.getByRole('link', { name: 'Backups' }).click();
+  await page.waitForURL('**/backups');
+  await hydrated(page);
+  await page.locator('#backup-store').waitFor();
+  const row = page.locator('tr.backup-row', { hasText: 'incremental' });
+  await row.getByText('kept-wiki (deleted)').waitFor();
+  await shot(page, '20-backups-page');
+  await row.locator('summary', { hasText: 'Restore' }).click();
+  await row.getByLabel("New instance's name").fill('kept-wiki-2');
+  await row.getByRole('button', { name: 'Restore', exact: true }).click();
+  // It leads to the new instance, which comes up from the backup.
+  await page.waitForURL(/\/instances\/\d+$/);
+  await hydrated(page);
+  await page.getByRole('heading', { name: 'kept-wiki-2' }).waitFor();
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  await shot(page, '21-restored-instance');
+  const audit = await (await page.request.get(`${dpe.url}/api/v1/audit?action=backup.restore`)).json();
+  assert.equal(audit.length, 1, JSON.stringify(audit));
+  await page.close();
+});
+
 test('an admin sets up the outside zone and a deploy lands on it', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signIn(page, dpe, PASSWORD);
@@ -189,7 +240,7 @@ test('an admin sets up the outside zone and a deploy lands on it', async () => {
   await page.getByText('127.0.0.10').first().waitFor();
   await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
   page.once('dialog', (d) => d.accept());
-  await page.getByRole('button', { name: 'Delete' }).click();
+  await deleteInstance(page);
   await page.waitForURL('**/instances');
   await page.close();
 });

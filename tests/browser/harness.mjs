@@ -142,3 +142,9 @@ export async function hydrated(page) {
 }
 
 export const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+/** Deletes the instance whose page is open: Delete…, then its confirmation. */
+export async function deleteInstance(page) {
+  await page.locator('#delete-instance summary').click();
+  await page.locator('#delete-instance').getByRole('button', { name: 'Delete' }).click();
+}

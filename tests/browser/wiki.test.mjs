@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, hydrated, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
+import { ROOT, deleteInstance, hydrated, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
 
 const IMAGE_DIR = process.env.DPE_TEST_STACK_IMAGE_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';
@@ -173,7 +173,7 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   // own tab to be active.
   await page.bringToFront();
   page.once('dialog', (d) => d.accept());
-  await page.getByRole('button', { name: 'Delete' }).click();
+  await deleteInstance(page);
   await page.waitForURL('**/instances');
   // Not closed while the list's code is still loading: a fetch the close
   // cuts off is a console error.

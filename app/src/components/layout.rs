@@ -29,6 +29,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <NavLink href="/" exact=true>"Dashboard"</NavLink>
                 <NavLink href="/instances">"Instances"</NavLink>
                 <NavLink href="/deploy">"Deploy"</NavLink>
+                <NavLink href="/backups">"Backups"</NavLink>
                 <NavLink href="/networks">"Networks"</NavLink>
                 <NavLink href="/tokens">"API tokens"</NavLink>
                 <Suspense fallback=|| ()>

@@ -44,6 +44,7 @@ pub fn InstancePage() -> impl IntoView {
         |(id, ..)| get_instance(id),
     );
     let snapshots = super::snapshots::Snapshots::new(Signal::derive(id), finished);
+    let backups = super::backups::Backups::new(Signal::derive(id), finished);
     let general = Signal::derive(move || {
         general_error(&act.value().get()).or_else(|| general_error(&patch.value().get()))
     });
@@ -54,10 +55,10 @@ pub fn InstancePage() -> impl IntoView {
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match last_good.show(live, id(), instance.await) {
-                        Shown::Fresh(inst) => view! { <InstanceDetail inst act patch finished snapshots /> }.into_any(),
+                        Shown::Fresh(inst) => view! { <InstanceDetail inst act patch finished snapshots backups /> }.into_any(),
                         Shown::Stale(inst, error) => view! {
                             <StaleBanner error />
-                            <InstanceDetail inst act patch finished snapshots />
+                            <InstanceDetail inst act patch finished snapshots backups />
                         }.into_any(),
                         Shown::Failed(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
@@ -74,6 +75,7 @@ fn InstanceDetail(
     patch: ServerAction<PatchInstance>,
     finished: RwSignal<u32>,
     snapshots: super::snapshots::Snapshots,
+    backups: super::backups::Backups,
 ) -> impl IntoView {
     let status = inst.state.status();
     let ready = status == InstanceStatus::Ready;
@@ -144,9 +146,18 @@ fn InstanceDetail(
             {button("shutdown", "Shut down", running && !busy, "")}
             {button("reboot", "Reboot", running && !busy, "")}
             {button("poweroff", "Power off", running && !busy, "")}
-            {button("delete", "Delete", !busy && deletable, "danger")}
+            <details class="confirm" id="delete-instance">
+                <summary class="button danger">"Delete…"</summary>
+                <p>{format!(
+                    "Delete {}? Its disk and snapshots are removed. Its backups are kept until \
+                     their retention removes them: Backups can restore it.",
+                    inst.name
+                )}</p>
+                {button("delete", "Delete", !busy && deletable, "danger")}
+            </details>
         </section>
         <super::snapshots::SnapshotsSection id enabled=ready && !busy snapshots />
+        <super::backups::BackupsSection id enabled=ready && !busy backups />
         // Without JavaScript the page reloads itself while unsettled (it is
         // rendered whole on the server). Only without: a refresh tag seen by
         // a hydrated page would reload this URL even after the app has moved

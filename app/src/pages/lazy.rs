@@ -13,8 +13,8 @@ use leptos::prelude::*;
 use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
-    AccountPage, AppsSettingsPage, AuditPage, DepartmentPage, DepartmentsPage, DeployPage,
-    DirectoryPage, InstancePage, InstancesPage, NetworksPage, SetupPage, TokensPage,
+    AccountPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage, DepartmentsPage,
+    DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage, SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.
@@ -46,5 +46,6 @@ lazy_page!(NetworksRoute => NetworksPage);
 lazy_page!(DepartmentsRoute => DepartmentsPage);
 lazy_page!(DepartmentRoute => DepartmentPage);
 lazy_page!(AuditRoute => AuditPage);
+lazy_page!(BackupsRoute => BackupsPage);
 lazy_page!(DirectoryRoute => DirectoryPage);
 lazy_page!(AppsSettingsRoute => AppsSettingsPage);

@@ -2,6 +2,7 @@
 
 mod account;
 mod audit;
+mod backups;
 mod dashboard;
 mod department;
 mod departments;
@@ -20,6 +21,7 @@ mod tokens;
 
 pub use account::AccountPage;
 pub use audit::AuditPage;
+pub use backups::BackupsPage;
 pub use dashboard::DashboardPage;
 pub use department::DepartmentPage;
 pub use departments::DepartmentsPage;
@@ -28,8 +30,9 @@ pub use directory::DirectoryPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
-    AccountRoute, AppsSettingsRoute, AuditRoute, DepartmentRoute, DepartmentsRoute, DeployRoute,
-    DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute, SetupRoute, TokensRoute,
+    AccountRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DepartmentRoute, DepartmentsRoute,
+    DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute, SetupRoute,
+    TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;

@@ -187,7 +187,7 @@ fn state_class(state: SnapshotState) -> &'static str {
 }
 
 /// `2026-12-06T07:01:02Z` as `2026-12-06 07:01 UTC`.
-fn taken_at(rfc3339: &str) -> String {
+pub(super) fn taken_at(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16)) {
         (Some(date), Some(time)) => format!("{date} {time} UTC"),
         (None, _) | (_, None) => rfc3339.to_owned(),
@@ -195,7 +195,7 @@ fn taken_at(rfc3339: &str) -> String {
 }
 
 /// Bytes in the largest unit that keeps a whole number in front.
-fn size(bytes: u64) -> String {
+pub(super) fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes} B");

@@ -50,6 +50,9 @@ pub enum HostError {
     /// A volume or pool definition could not be written.
     #[error("cannot write libvirt XML")]
     Xml(#[source] quick_xml::SeError),
+    /// A name or document for libvirt's C API holds a NUL byte.
+    #[error("text for libvirt holds a NUL byte")]
+    Nul(#[source] std::ffi::NulError),
     /// The bytes to upload could not be read.
     #[error("cannot read what is uploaded")]
     Upload(#[source] std::io::Error),
@@ -87,7 +90,7 @@ impl HostError {
             HostError::Timeout { seconds, .. } => {
                 format!("the host did not answer within {seconds} s")
             }
-            HostError::Xml(_) | HostError::Upload(_) => {
+            HostError::Xml(_) | HostError::Upload(_) | HostError::Nul(_) => {
                 "an internal error; the details are in the server log".into()
             }
             HostError::NoDomain(_) => "the instance's virtual machine is missing".into(),
@@ -149,8 +152,9 @@ pub struct BackupJob {
     pub target: String,
     /// The checkpoint to copy the changes since; `None` copies the disk.
     pub since: Option<String>,
-    /// The checkpoint this backup takes.
-    pub checkpoint: String,
+    /// The checkpoint this backup takes; none where the disk cannot keep
+    /// one (a qcow2 v2 made before dpe asked for v3).
+    pub checkpoint: Option<String>,
 }
 
 /// Where a domain's backup job is.

@@ -619,11 +619,13 @@ impl Hypervisor for FakeHost {
             .map(|(_, text)| text.clone())
             .unwrap_or_default();
         state.contents.insert(target, disk);
-        state
-            .checkpoints
-            .entry(uuid.to_owned())
-            .or_default()
-            .push(job.checkpoint.clone());
+        if let Some(name) = &job.checkpoint {
+            state
+                .checkpoints
+                .entry(uuid.to_owned())
+                .or_default()
+                .push(name.clone());
+        }
         let held = state.hold_jobs || state.stall_jobs;
         state.jobs.insert(uuid.to_owned(), held);
         Ok(())

@@ -30,6 +30,8 @@ type Row = (Method, String, Option<Value>, [u16; 7]);
 struct Ids {
     instance: i64,
     task: i64,
+    /// A ready backup of the instance.
+    backup: i64,
     science: i64,
     physics: i64,
     law: i64,
@@ -41,6 +43,7 @@ fn rows(ids: &Ids) -> Vec<Row> {
     let Ids {
         instance,
         task,
+        backup,
         science,
         physics,
         law,
@@ -82,6 +85,73 @@ fn rows(ids: &Ids) -> Vec<Row> {
             format!("{i}/snapshots"),
             Some(json!({"name": "   "})),
             [401, 0, 404, 404, 0, 404, 0],
+        ),
+        (
+            Method::GET,
+            format!("{i}/backups"),
+            None,
+            [401, 200, 404, 404, 200, 404, 200],
+        ),
+        (
+            Method::POST,
+            format!("{i}/backups"),
+            None,
+            [401, 0, 404, 404, 0, 404, 0],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/backups/{backup}/verify"),
+            None,
+            [401, 200, 404, 404, 200, 404, 200],
+        ),
+        // Past the checks to validation: a name that is no DNS label.
+        (
+            Method::POST,
+            format!("/api/v1/backups/{backup}/restore"),
+            Some(json!({"name": "Not A Label"})),
+            [401, 422, 404, 404, 422, 404, 422],
+        ),
+        (
+            Method::GET,
+            "/api/v1/backups".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/backup-store".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/backup-policy".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::PUT,
+            "/api/v1/backup-policy".into(),
+            Some(json!({"frequency": "weekly", "hour": 24, "keep": 3})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/departments/{physics}/backup-policy"),
+            None,
+            [401, 403, 403, 403, 200, 404, 200],
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/departments/{law}/backup-policy"),
+            Some(json!({"frequency": "weekly", "hour": 3, "keep": 4})),
+            [401, 403, 403, 403, 404, 200, 200],
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/departments/{science}/backup-policy"),
+            None,
+            [401, 403, 403, 403, 200, 404, 200],
         ),
         (
             Method::GET,
@@ -258,9 +328,19 @@ async fn nobody_reaches_what_is_not_theirs() {
         (Admin, admin.clone()),
     ];
     let Accepted { id, task_id } = clients[1].1.deployed("owned").await;
+    let owner = &clients[1].1;
+    assert_eq!(owner.wait_task(task_id).await["state"], "succeeded");
+    let (status, body) = owner
+        .post_empty(&format!("/api/v1/instances/{id}/backups"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let backup = Accepted::of(&body);
+    let done = owner.wait_task(backup.task_id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
     let ids = Ids {
         instance: id,
         task: task_id,
+        backup: backup.id,
         science,
         physics,
         law,
@@ -288,5 +368,10 @@ async fn nobody_reaches_what_is_not_theirs() {
     {
         let (_, list) = client.instances().await;
         assert_eq!(list.as_array().map(Vec::len), want, "{who:?}: {list}");
+        // Their backups too (and only the owner's own remain after the
+        // rows above, which took more).
+        let (_, backups) = client.get("/api/v1/backups").await;
+        let seen = backups.as_array().map(|b| !b.is_empty());
+        assert_eq!(seen, want.map(|n| n > 0), "{who:?}: {backups}");
     }
 }

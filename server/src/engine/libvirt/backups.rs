@@ -6,7 +6,7 @@
 //! volumes' copies and checksums go through storage streams, so they
 //! work on remote hosts too.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use sha2::{Digest, Sha256};
@@ -33,8 +33,7 @@ impl Drop for CheckpointHandle {
 }
 
 impl CheckpointHandle {
-    fn lookup(dom: &Domain, name: &str) -> Result<Option<CheckpointHandle>, Error> {
-        let name = CString::new(name).expect("checkpoint names are dpe's, without NUL");
+    fn lookup(dom: &Domain, name: &CStr) -> Result<Option<CheckpointHandle>, Error> {
         // SAFETY: a valid domain and a NUL-terminated name.
         let ptr =
             unsafe { virt::sys::virDomainCheckpointLookupByName(dom.as_ptr(), name.as_ptr(), 0) };
@@ -82,10 +81,18 @@ impl CheckpointHandle {
             .into_owned()
     }
 
-    /// Deletes the checkpoint, merging its bitmap into its parent's.
-    fn delete(&self) -> Result<(), Error> {
+    /// Deletes the checkpoint, merging its bitmap into its parent's; of a
+    /// domain that is off, only libvirt's record (QEMU, which edits the
+    /// bitmaps, is not there): a bitmap left in the disk costs nothing
+    /// but its tracking, and no checkpoint names it any more.
+    fn delete(&self, running: bool) -> Result<(), Error> {
+        let flags = if running {
+            0
+        } else {
+            virt::sys::VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY
+        };
         // SAFETY: a valid handle.
-        if unsafe { virt::sys::virDomainCheckpointDelete(self.0, 0) } < 0 {
+        if unsafe { virt::sys::virDomainCheckpointDelete(self.0, flags) } < 0 {
             return Err(Error::last_error());
         }
         Ok(())
@@ -124,18 +131,23 @@ impl LibvirtHost {
     pub(super) fn backup_begin(&self, uuid: &str, job: &BackupJob) -> Result<(), HostError> {
         let dom = self.running_domain(uuid)?;
         let backup = to_xml(&PushBackup::of(job)).map_err(HostError::Xml)?;
-        let checkpoint = to_xml(&Checkpoint::of(job)).map_err(HostError::Xml)?;
-        let backup = CString::new(backup).expect("XML has no NUL");
-        let checkpoint = CString::new(checkpoint).expect("XML has no NUL");
+        let checkpoint = Checkpoint::of(job)
+            .map(|c| to_xml(&c).map_err(HostError::Xml))
+            .transpose()?
+            .map(CString::new)
+            .transpose()
+            .map_err(HostError::Nul)?;
+        let backup = CString::new(backup).map_err(HostError::Nul)?;
         // REUSE_EXTERNAL: the target is the volume dpe made (and, for an
         // incremental copy, gave the previous backup as backing), so that
         // the backups form a qcow2 chain a restore reads through.
-        // SAFETY: a valid domain and two NUL-terminated documents.
+        // SAFETY: a valid domain, a NUL-terminated document and another or
+        // null (no checkpoint).
         let rc = unsafe {
             virt::sys::virDomainBackupBegin(
                 dom.as_ptr(),
                 backup.as_ptr(),
-                checkpoint.as_ptr(),
+                checkpoint.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
                 virt::sys::VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL,
             )
         };
@@ -147,21 +159,20 @@ impl LibvirtHost {
 
     pub(super) fn backup_state(&self, uuid: &str) -> Result<JobProgress, HostError> {
         let dom = self.running_domain(uuid)?;
-        let now = dom.get_job_stats(0).map_err(self.err("job stats"))?;
-        if now.r#type != virt::sys::VIR_DOMAIN_JOB_NONE as i32 {
+        let now = JobStats::of(&dom, 0).map_err(self.err("job stats"))?;
+        if now.kind != virt::sys::VIR_DOMAIN_JOB_NONE as i32 {
             return Ok(JobProgress::Running {
-                processed: now.data_processed.unwrap_or(0),
-                total: now.data_total.unwrap_or(0),
+                processed: now.processed,
+                total: now.total,
             });
         }
-        let done = dom
-            .get_job_stats(virt::sys::VIR_DOMAIN_JOB_STATS_COMPLETED)
+        let done = JobStats::of(&dom, virt::sys::VIR_DOMAIN_JOB_STATS_COMPLETED)
             .map_err(self.err("job stats"))?;
-        match done.r#type as u32 {
+        match done.kind as u32 {
             virt::sys::VIR_DOMAIN_JOB_FAILED | virt::sys::VIR_DOMAIN_JOB_CANCELLED => {
                 Err(HostError::BackupJob {
                     uuid: uuid.to_owned(),
-                    reason: done.error_message.unwrap_or_else(|| "cancelled".to_owned()),
+                    reason: done.error.unwrap_or_else(|| "cancelled".to_owned()),
                 })
             }
             _ => Ok(JobProgress::Idle),
@@ -188,7 +199,8 @@ impl LibvirtHost {
         let Some(dom) = self.domain(uuid)? else {
             return Ok(false);
         };
-        CheckpointHandle::lookup(&dom, name)
+        let name = CString::new(name).map_err(HostError::Nul)?;
+        CheckpointHandle::lookup(&dom, &name)
             .map(|c| c.is_some())
             .map_err(self.err("checkpoint lookup"))
     }
@@ -197,8 +209,12 @@ impl LibvirtHost {
         let Some(dom) = self.domain(uuid)? else {
             return Ok(());
         };
-        match CheckpointHandle::lookup(&dom, name).map_err(self.err("checkpoint lookup"))? {
-            Some(checkpoint) => checkpoint.delete().map_err(self.err("checkpoint delete")),
+        let running = dom.is_active().map_err(self.err("domain state"))?;
+        let name = CString::new(name).map_err(HostError::Nul)?;
+        match CheckpointHandle::lookup(&dom, &name).map_err(self.err("checkpoint lookup"))? {
+            Some(checkpoint) => checkpoint
+                .delete(running)
+                .map_err(self.err("checkpoint delete")),
             None => Ok(()),
         }
     }
@@ -211,9 +227,12 @@ impl LibvirtHost {
         let Some(dom) = self.domain(uuid)? else {
             return Ok(());
         };
+        let running = dom.is_active().map_err(self.err("domain state"))?;
         for checkpoint in CheckpointHandle::all(&dom).map_err(self.err("list checkpoints"))? {
             if keep != Some(checkpoint.name().as_str()) {
-                checkpoint.delete().map_err(self.err("checkpoint delete"))?;
+                checkpoint
+                    .delete(running)
+                    .map_err(self.err("checkpoint delete"))?;
             }
         }
         Ok(())
@@ -331,6 +350,68 @@ impl LibvirtHost {
         let pool = self.pool(pool)?;
         let info = pool.get_info().map_err(self.err("storage pool info"))?;
         Ok((info.available, info.capacity))
+    }
+}
+
+/// What `virDomainGetJobStats` tells of a domain's job. The `virt`
+/// crate's wrapper reads libvirt's parameter array even when libvirt
+/// answers none (a null pointer: no job), which aborts the process.
+struct JobStats {
+    kind: i32,
+    processed: u64,
+    total: u64,
+    error: Option<String>,
+}
+
+impl JobStats {
+    fn of(dom: &Domain, flags: u32) -> Result<JobStats, Error> {
+        let mut kind = 0;
+        let mut params: virt::sys::virTypedParameterPtr = std::ptr::null_mut();
+        let mut count = 0;
+        // SAFETY: a valid domain and out-pointers libvirt fills; the array
+        // it allocates (maybe none) is freed below, once.
+        let rc = unsafe {
+            virt::sys::virDomainGetJobStats(dom.as_ptr(), &mut kind, &mut params, &mut count, flags)
+        };
+        if rc < 0 {
+            return Err(Error::last_error());
+        }
+        let number = |name: &CStr| {
+            let mut value = 0u64;
+            // SAFETY: the array and its length as libvirt gave them (a
+            // null array with 0 finds nothing).
+            let found = unsafe {
+                virt::sys::virTypedParamsGetULLong(params, count, name.as_ptr(), &mut value)
+            };
+            if found == 1 { value } else { 0 }
+        };
+        let processed = number(c"disk_processed").max(number(c"data_processed"));
+        let total = number(c"disk_total").max(number(c"data_total"));
+        let error = {
+            let name = c"errmsg";
+            let mut text: *const std::os::raw::c_char = std::ptr::null();
+            // SAFETY: as above; the string lives in the array until it is
+            // freed, and is copied before.
+            let found = unsafe {
+                virt::sys::virTypedParamsGetString(params, count, name.as_ptr(), &mut text)
+            };
+            (found == 1 && !text.is_null()).then(|| {
+                // SAFETY: a NUL-terminated string of libvirt's.
+                unsafe { std::ffi::CStr::from_ptr(text) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        };
+        if !params.is_null() {
+            // SAFETY: the array libvirt allocated, freed once.
+            unsafe { virt::sys::virTypedParamsFree(params, count) };
+        }
+        Ok(JobStats {
+            kind,
+            processed,
+            total,
+            error,
+        })
     }
 }
 

@@ -138,6 +138,7 @@ pub fn is_starting(uri: &str, err: &HostError) -> bool {
         | HostError::Unreadable { .. }
         | HostError::Xml(_)
         | HostError::Upload(_)
+        | HostError::Nul(_)
         | HostError::NoDomain(_)
         | HostError::NoSnapshot(_)
         | HostError::NoVolume(_)

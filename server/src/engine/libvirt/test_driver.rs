@@ -202,7 +202,9 @@ impl Hypervisor for TestDriverHost {
         if self.inner.domain_power(uuid)? != Some(Power::Running) {
             return Err(HostError::GuestReply("the domain is not running".into()));
         }
-        checkpoints().push((uuid.to_owned(), job.checkpoint.clone()));
+        if let Some(name) = &job.checkpoint {
+            checkpoints().push((uuid.to_owned(), name.clone()));
+        }
         Ok(())
     }
     fn backup_progress(&self, _uuid: &str) -> Result<JobProgress, HostError> {

@@ -120,7 +120,7 @@ impl Engine {
                 skip: vec!["vdb".into()],
                 target: String::new(),
                 since: None,
-                checkpoint: row.checkpoint.clone(),
+                checkpoint: Some(row.checkpoint.clone()),
             };
             let mut restarted = None;
             if let Some(parent) = &parent {
@@ -176,7 +176,25 @@ impl Engine {
             }
             job.since = None;
             job.target = host.create_empty_volume(&backup_pool, &row.volume, "qcow2", capacity)?;
-            let frozen_ms = run_job(host.as_ref(), &uuid, &job)?;
+            let frozen_ms = match run_job(host.as_ref(), &uuid, &job) {
+                Ok(frozen_ms) => frozen_ms,
+                Err(e) => {
+                    // A disk that cannot keep a bitmap (qcow2 v2, made
+                    // before dpe asked for v3) is copied without a
+                    // checkpoint: each of its backups is a full one.
+                    tracing::warn!(uuid, error = %crate::error_chain(&e),
+                        "the full backup with a checkpoint was refused; copying without one");
+                    host.delete_volume(&backup_pool, &row.volume)?;
+                    job.target =
+                        host.create_empty_volume(&backup_pool, &row.volume, "qcow2", capacity)?;
+                    job.checkpoint = None;
+                    restarted = Some(format!(
+                        "the disk cannot keep a checkpoint ({}): every backup of it is a full one",
+                        e.for_users()
+                    ));
+                    run_job(host.as_ref(), &uuid, &job)?
+                }
+            };
             wait_job(host.as_ref(), &uuid)?;
             Ok(Copied {
                 restarted,

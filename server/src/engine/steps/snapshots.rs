@@ -88,6 +88,10 @@ impl Engine {
         let name = snapshots::libvirt_name(snapshot_id);
         self.on_host(guest, move |h, u| {
             let running = h.domain_power(u)? == Some(Power::Running);
+            // QEMU refuses to revert a disk with dirty bitmaps: the backup
+            // chain's checkpoints go (the next backup is a full one, and
+            // says why), as the revert makes them untrue anyway.
+            h.delete_checkpoints(u, None)?;
             h.revert_snapshot(u, &name, running)
         })
         .await?;

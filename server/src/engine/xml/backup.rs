@@ -93,7 +93,9 @@ struct CheckpointDisk<'a> {
 }
 
 impl<'a> Checkpoint<'a> {
-    pub fn of(job: &'a BackupJob) -> Checkpoint<'a> {
+    /// The job's checkpoint, if it takes one.
+    pub fn of(job: &'a BackupJob) -> Option<Checkpoint<'a>> {
+        let name = job.checkpoint.as_deref()?;
         let mut disk = vec![CheckpointDisk {
             name: &job.disk,
             checkpoint: "bitmap",
@@ -102,10 +104,10 @@ impl<'a> Checkpoint<'a> {
             name,
             checkpoint: "no",
         }));
-        Checkpoint {
-            name: &job.checkpoint,
+        Some(Checkpoint {
+            name,
             disks: CheckpointDisks { disk },
-        }
+        })
     }
 }
 
@@ -120,7 +122,7 @@ mod tests {
             skip: vec!["vdb".into()],
             target: "/b/dpe-backup-u-2.qcow2".into(),
             since: since.map(str::to_owned),
-            checkpoint: "dpe-ckp-2".into(),
+            checkpoint: Some("dpe-ckp-2".into()),
         }
     }
 
@@ -136,7 +138,7 @@ mod tests {
             )
         );
         assert_eq!(
-            to_xml(&Checkpoint::of(&job)).unwrap(),
+            to_xml(&Checkpoint::of(&job).unwrap()).unwrap(),
             concat!(
                 r#"<domaincheckpoint><name>dpe-ckp-2</name><disks>"#,
                 r#"<disk name="vda" checkpoint="bitmap"/><disk name="vdb" checkpoint="no"/>"#,

@@ -54,6 +54,11 @@ pub struct Format {
 #[derive(Debug, Serialize)]
 pub struct VolumeTarget {
     pub format: Format,
+    /// qcow2's version: 1.1 (v3), which can keep the persistent dirty
+    /// bitmaps that incremental backups need (libvirt makes v2 by
+    /// default, and QEMU refuses checkpoints on it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compat: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +88,7 @@ impl<'a> Volume<'a> {
             },
             target: VolumeTarget {
                 format: Format { kind: format },
+                compat: (format == "qcow2").then_some("1.1"),
             },
             backing_store: None,
         }
@@ -123,7 +129,7 @@ mod tests {
         assert_eq!(
             xml,
             "<volume><name>a&amp;b.qcow2</name><capacity unit=\"bytes\">8589934592</capacity>\
-             <target><format type=\"qcow2\"/></target><backingStore><path>/p/golden.qcow2</path>\
+             <target><format type=\"qcow2\"/><compat>1.1</compat></target><backingStore><path>/p/golden.qcow2</path>\
              <format type=\"qcow2\"/></backingStore></volume>"
         );
     }

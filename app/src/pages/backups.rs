@@ -1,0 +1,261 @@
+//! Backups in the portal: the instance page's Backups section (back up
+//! now, the restore points with their size and state, Restore into a new
+//! instance and Verify behind a `<details>`, so that they work without
+//! JavaScript too), and the Backups page: every backup one may see,
+//! failed and damaged ones first, with the backup store's free space for
+//! admins.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::snapshots::{size, taken_at};
+use crate::api::backups::{
+    RestoreBackup, StartBackup, VerifyBackup, get_all_backups, get_instance_backups,
+};
+use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
+use crate::error::AppError;
+use crate::model::{BackupFrequency, BackupKind, BackupState, BackupView, BackupsView};
+
+/// The section's data and actions, owned by the instance's page (as
+/// [`super::snapshots::Snapshots`] is, for the same reason).
+#[derive(Clone, Copy)]
+pub struct Backups {
+    start: ServerAction<StartBackup>,
+    restore: ServerAction<RestoreBackup>,
+    verify: ServerAction<VerifyBackup>,
+    list: Resource<Result<BackupsView, AppError>>,
+}
+
+impl Backups {
+    pub fn new(id: Signal<i64>, changed: RwSignal<u32>) -> Backups {
+        let start = ServerAction::<StartBackup>::new();
+        let restore = ServerAction::<RestoreBackup>::new();
+        let verify = ServerAction::<VerifyBackup>::new();
+        let live = crate::live::LiveFeed::get();
+        let list = Resource::new(
+            move || {
+                (
+                    id.get(),
+                    start.version().get(),
+                    verify.version().get(),
+                    changed.get(),
+                    live.tick(),
+                )
+            },
+            |(id, ..)| get_instance_backups(id),
+        );
+        Backups {
+            start,
+            restore,
+            verify,
+            list,
+        }
+    }
+}
+
+/// `enabled`: whether the instance may start a backup now (ready, and no
+/// task running).
+#[component]
+pub fn BackupsSection(id: i64, enabled: bool, backups: Backups) -> impl IntoView {
+    let Backups {
+        start,
+        restore,
+        verify,
+        list,
+    } = backups;
+    let general = Signal::derive(move || {
+        general_error(&start.value().get())
+            .or_else(|| general_error(&restore.value().get()))
+            .or_else(|| general_error(&verify.value().get()))
+    });
+    let name_error = Signal::derive(move || error_for_field(&restore.value().get(), "name"));
+    view! {
+        <section class="card" aria-labelledby="backups-title" id="backups">
+            <h2 id="backups-title">"Backups"</h2>
+            <p class="hint">
+                "A backup copies the instance's disk to the backup store: the first one whole, "
+                "each after it only what changed. Restoring makes a new instance from any of them; "
+                "backups stay when the instance is deleted."
+            </p>
+            <ErrorBanner message=general />
+            <FieldError id="restore-name-error".into() message=name_error />
+            <ActionForm action=start attr:class="inline">
+                <input type="hidden" name="id" value=id />
+                <button type="submit" class="button primary" id="start-backup"
+                    disabled=move || !enabled || start.pending().get()>
+                    "Back up now"
+                </button>
+            </ActionForm>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(view) => {
+                            let policy = view.policy.map(|p| match p.frequency {
+                                BackupFrequency::Off => "Scheduled backups are off for this instance.".to_owned(),
+                                BackupFrequency::Daily | BackupFrequency::Weekly => format!(
+                                    "Backed up {} at {:02}:00 UTC; the newest {} restore points are kept.",
+                                    p.frequency, p.hour, p.keep
+                                ),
+                            });
+                            view! {
+                                {policy.map(|p| view! { <p class="hint" id="backup-policy">{p}</p> })}
+                                {(!view.backups.is_empty()).then(|| view! {
+                                    <BackupTable backups=view.backups restore verify />
+                                })}
+                            }.into_any()
+                        }
+                        Err(e) => view! {
+                            <div class="banner error" role="alert">{e.to_string()}</div>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn BackupTable(
+    backups: Vec<BackupView>,
+    restore: ServerAction<RestoreBackup>,
+    verify: ServerAction<VerifyBackup>,
+) -> impl IntoView {
+    view! {
+        <table id="backup-list">
+            <thead><tr>
+                <th scope="col">"Taken"</th>
+                <th scope="col">"Instance"</th>
+                <th scope="col">"Kind"</th>
+                <th scope="col">"Size"</th>
+                <th scope="col">"State"</th>
+                <th scope="col"><span class="sr-only">"Actions"</span></th>
+            </tr></thead>
+            <tbody>
+                {backups.into_iter().map(|b| view! { <BackupRow backup=b restore verify /> }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn BackupRow(
+    backup: BackupView,
+    restore: ServerAction<RestoreBackup>,
+    verify: ServerAction<VerifyBackup>,
+) -> impl IntoView {
+    let restorable = backup.state == BackupState::Ready && !backup.damaged;
+    let backup_id = backup.id;
+    let (state_text, state_class) = match (backup.state, backup.damaged) {
+        (BackupState::Ready | BackupState::Running | BackupState::Failed, true) => {
+            ("damaged", "badge bad")
+        }
+        (BackupState::Ready, false) => ("ready", "badge ok"),
+        (BackupState::Running, false) => ("running", "badge busy"),
+        (BackupState::Failed, false) => ("failed", "badge bad"),
+    };
+    let kind = match backup.kind {
+        BackupKind::Full => "full",
+        BackupKind::Incremental => "incremental",
+    };
+    let suggested = format!("{}-restored", backup.instance_name);
+    let note = backup.error.clone().or(backup.reason.clone());
+    view! {
+        <tr class="backup-row" data-backup=backup_id>
+            <td>{taken_at(&backup.created_at)}</td>
+            <td>{match backup.instance_id {
+                Some(instance) => view! {
+                    <a href=format!("/instances/{instance}")>{backup.instance_name.clone()}</a>
+                }.into_any(),
+                None => view! {
+                    <span>{backup.instance_name.clone()}" (deleted)"</span>
+                }.into_any(),
+            }}</td>
+            <td>{kind}</td>
+            <td>{if backup.state == BackupState::Ready { size(backup.size_bytes) } else { "—".into() }}</td>
+            <td>
+                <span class=state_class>{state_text}</span>
+                {note.map(|n| view! { <span class="hint backup-note">{n}</span> })}
+            </td>
+            <td class="actions">
+                <details class="confirm">
+                    <summary class="button">"Restore…"</summary>
+                    <p>"Make a new instance from this backup, as it was when it was taken."</p>
+                    <ActionForm action=restore attr:class="inline">
+                        <input type="hidden" name="backup" value=backup_id />
+                        <label for=format!("restore-name-{backup_id}")>"New instance's name"</label>
+                        <input id=format!("restore-name-{backup_id}") name="name" type="text"
+                            required maxlength="63" value=suggested
+                            aria-describedby="restore-name-error" />
+                        <button type="submit" class="button primary"
+                            disabled=move || !restorable || restore.pending().get()>
+                            "Restore"
+                        </button>
+                    </ActionForm>
+                </details>
+                <ActionForm action=verify attr:class="inline">
+                    <input type="hidden" name="backup" value=backup_id />
+                    <button type="submit" class="button"
+                        disabled=move || backup.state != BackupState::Ready || verify.pending().get()>
+                        "Verify"
+                    </button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+}
+
+/// Every backup the signed-in account may see: failed and damaged first.
+#[component]
+pub fn BackupsPage() -> impl IntoView {
+    let restore = ServerAction::<RestoreBackup>::new();
+    let verify = ServerAction::<VerifyBackup>::new();
+    let live = crate::live::LiveFeed::get();
+    let all = Resource::new(
+        move || (verify.version().get(), live.tick()),
+        |_| get_all_backups(),
+    );
+    let general = Signal::derive(move || {
+        general_error(&restore.value().get()).or_else(|| general_error(&verify.value().get()))
+    });
+    view! {
+        <Title text="Backups" />
+        <Layout>
+            <h1 class="page-title">"Backups"</h1>
+            <p class="lede">"Every backup you may restore, those of deleted instances too. Failed and damaged ones come first."</p>
+            <ErrorBanner message=general />
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match all.await {
+                        Ok((backups, store)) => view! {
+                            {store.map(|s| view! {
+                                <section class="card" id="backup-store">
+                                    <h2>"Backup store"</h2>
+                                    <dl class="facts">
+                                        <dt>"Directory"</dt><dd>{s.dir}</dd>
+                                        <dt>"Backups take"</dt><dd>{size(s.used_bytes)}</dd>
+                                        <dt>"Free"</dt>
+                                        <dd>{match (s.free_bytes, s.capacity_bytes) {
+                                            (Some(free), Some(total)) => format!("{} of {}", size(free), size(total)),
+                                            (Some(free), None) => size(free),
+                                            (None, _) => "the host does not answer".into(),
+                                        }}</dd>
+                                    </dl>
+                                </section>
+                            })}
+                            <section class="card">
+                                {if backups.is_empty() {
+                                    view! { <p>"No backups yet. An instance's page has Back up now."</p> }.into_any()
+                                } else {
+                                    view! { <BackupTable backups restore verify /> }.into_any()
+                                }}
+                            </section>
+                        }.into_any(),
+                        Err(e) => view! {
+                            <div class="banner error" role="alert">{e.to_string()}</div>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </Layout>
+    }
+}

@@ -46,6 +46,15 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Put a store backup (`dpe backup`, or a `dpe-store-*.sqlite3` of the
+    /// backup store) in place as this appliance's store, for a disaster
+    /// recovery; with no server running.
+    RestoreStore {
+        file: PathBuf,
+        /// Replace the store this appliance has.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the one-time code the setup wizard asks for (making it if
     /// there is none yet); nothing once setup is complete.
     SetupCode,

@@ -380,6 +380,61 @@ pub async fn backup(config: &Config, file: &Path, force: bool) -> anyhow::Result
     Ok(())
 }
 
+/// Puts the store backup `file` in place as the store: checked first (an
+/// SQLite file that is whole, of a schema this dpe knows), then copied
+/// beside the store and renamed over it, so that a failure leaves the
+/// store as it was.
+pub fn restore_store(config: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
+    let target = config.store_path();
+    if target.exists() && !force {
+        bail!(
+            "a store exists at {}; stop dpe and pass --force to replace it",
+            target.display()
+        );
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open {}", file.display()))?;
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .with_context(|| format!("{} is not an SQLite database", file.display()))?;
+    if check != "ok" {
+        bail!("{} is damaged: {check}", file.display());
+    }
+    let version = crate::store::migrations::schema_version(&conn)?;
+    let latest = crate::store::migrations::latest_version();
+    if version == 0 {
+        bail!("{} is not a dpe store", file.display());
+    }
+    if version > latest {
+        bail!(
+            "{} is from a newer dpe (schema {version}; this one knows {latest})",
+            file.display()
+        );
+    }
+    drop(conn);
+    std::fs::create_dir_all(&config.data_dir)?;
+    let partial = target.with_extension("restoring");
+    std::fs::copy(file, &partial)
+        .with_context(|| format!("cannot copy {} to {}", file.display(), partial.display()))?;
+    for stale in ["dpe.sqlite3-wal", "dpe.sqlite3-shm"] {
+        let path = config.data_dir.join(stale);
+        if path.exists() {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::rename(&partial, &target)?;
+    println!(
+        "restored {} as {} (schema {version}; `dpe serve` migrates it to {latest}); \
+         the hosts' instances and backups show again as the reconciler finds them",
+        file.display(),
+        target.display()
+    );
+    Ok(())
+}
+
 pub async fn healthcheck(config: &Config, url: Option<String>) -> anyhow::Result<()> {
     let url = url.unwrap_or_else(|| {
         let mut addr = config.listen;

@@ -56,6 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             commands::user_disable(&config, &username).await
         }
         Command::Backup { file, force } => commands::backup(&config, &file, force).await,
+        Command::RestoreStore { file, force } => commands::restore_store(&config, &file, force),
         Command::SetupCode => commands::setup_code(&config).await,
         Command::Healthcheck { url } => commands::healthcheck(&config, url).await,
         Command::Dev(DevCommand::Seed {

@@ -291,3 +291,283 @@ async fn a_warm_deploy_claims_a_booted_member_and_its_wiki_is_the_users_within_s
     no_clear_password_in(&files);
     remove_and_leave_nothing(&app, &client, id).await;
 }
+
+/// A wiki client signed in as the wiki's admin, through the gateway.
+async fn wiki_admin(app: &TestApp, base: &str) -> Client {
+    let wiki = through_gateway(app);
+    let form = wiki
+        .get(format!("{base}doku.php?id=start&do=login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    wiki.post(format!("{base}doku.php"))
+        .form(&[
+            ("sectok", sectok(&form).as_str()),
+            ("id", "start"),
+            ("do", "login"),
+            ("u", WIKI_ADMIN),
+            ("p", WIKI_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    wiki
+}
+
+/// The hidden fields of the first form in `html` after `marker`.
+fn hidden_fields(html: &str, marker: &str) -> Vec<(String, String)> {
+    let form = &html[html.find(marker).expect("the edit form")..];
+    let form = &form[..form.find("</form>").unwrap_or(form.len())];
+    let mut fields = Vec::new();
+    for input in form.split("<input").skip(1) {
+        let input = &input[..input.find('>').unwrap_or(input.len())];
+        if !input.contains("type=\"hidden\"") {
+            continue;
+        }
+        let attr = |name: &str| {
+            let at = input.find(&format!("{name}=\""))? + name.len() + 2;
+            Some(input[at..at + input[at..].find('"')?].to_owned())
+        };
+        if let (Some(name), Some(value)) = (attr("name"), attr("value")) {
+            fields.push((name, value.replace("&amp;", "&")));
+        }
+    }
+    fields
+}
+
+/// Saves wiki page `page` with `text`, as its admin does in the editor.
+async fn save_page(wiki: &Client, base: &str, page: &str, text: &str) {
+    let editor = wiki
+        .get(format!("{base}doku.php?id={page}&do=edit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = hidden_fields(&editor, "id=\"dw__editform\"");
+    form.push(("wikitext".into(), text.into()));
+    form.push(("summary".into(), "from the backup test".into()));
+    form.push(("do[save]".into(), "Save".into()));
+    wiki.post(format!("{base}doku.php"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let shown = page_text(wiki, base, page).await;
+    assert!(shown.contains(text), "page {page} saved: {shown}");
+}
+
+async fn page_text(wiki: &Client, base: &str, page: &str) -> String {
+    wiki.get(format!("{base}doku.php?id={page}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Starts a backup of `id` and waits for it: the backup and its task's time.
+async fn back_up(client: &Api, id: i64) -> (serde_json::Value, Duration) {
+    let started = Instant::now();
+    let (status, body) = client
+        .post_empty(&format!("/api/v1/instances/{id}/backups"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = client
+        .patient(Duration::from_secs(900))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let took = started.elapsed();
+    let (_, list) = client.get(&format!("/api/v1/instances/{id}/backups")).await;
+    let backup = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == body["id"])
+        .cloned()
+        .unwrap();
+    (backup, took)
+}
+
+/// Restores `backup` as `team-wiki`, shared with everyone, and waits for
+/// its wiki to answer: its id, its address and how long that took.
+async fn restore_wiki(client: &Api, backup: &serde_json::Value) -> (i64, String, Duration) {
+    let started = Instant::now();
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/backups/{}/restore", backup["id"]),
+            json!({"name": "team-wiki"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let task = client
+        .patient(Duration::from_secs(900))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let inst = client
+        .wait_instance(id, Duration::from_secs(600), |i| i["health"] == "healthy")
+        .await;
+    let (status, shared) = client
+        .patch(
+            &format!("/api/v1/instances/{id}"),
+            json!({"share": "public"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{shared}");
+    (
+        id,
+        inst["url"].as_str().unwrap().to_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Runs `script` in the guest `uuid` through its agent.
+fn in_guest(uuid: &str, script: &str) {
+    use server::engine::hypervisor::Hypervisor;
+    let host = server::engine::libvirt::LibvirtHost::connect("qemu:///system").unwrap();
+    let argv = ["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()];
+    let exit = host
+        .guest_exec(uuid, &argv, b"", Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(exit.code, 0, "{script}: {}", exit.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace and the built image: scripts/test runs it"]
+async fn the_wikis_pages_come_back_from_its_backups_and_a_broken_wiki_from_its_snapshot() {
+    let (app, client) = wiki_app().await;
+    pool_targets(&client, json!({})).await;
+    let (Accepted { id, .. }, _, _) = deploy_wiki(&client).await;
+    let inst = client
+        .wait_instance(id, Duration::from_secs(600), |i| i["health"] == "healthy")
+        .await;
+    let base = the_wiki_is_the_users(&app, &client, &inst).await;
+    let uuid = app.instance_uuid(id).await;
+
+    // A snapshot; the wiki broken (its doku.php gone); reverted: healthy.
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/instances/{id}/snapshots"),
+            json!({"name": "sound"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let snapshot = body["id"].as_i64().unwrap();
+    let task = client
+        .patient(Duration::from_secs(300))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let u = uuid.clone();
+    tokio::task::spawn_blocking(move || in_guest(&u, "rm /usr/share/dokuwiki/doku.php"))
+        .await
+        .unwrap();
+    client
+        .wait_instance(id, Duration::from_secs(120), |i| i["health"] == "unhealthy")
+        .await;
+    let (status, body) = client
+        .post_empty(&format!(
+            "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
+        ))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let task = client
+        .patient(Duration::from_secs(300))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    client
+        .wait_instance(id, Duration::from_secs(300), |i| i["health"] == "healthy")
+        .await;
+
+    // Page A, a full backup; page B, an incremental one.
+    let wiki = wiki_admin(&app, &base).await;
+    save_page(
+        &wiki,
+        &base,
+        "pagea",
+        "The first page, kept in every backup.",
+    )
+    .await;
+    let (full, full_took) = back_up(&client, id).await;
+    assert_eq!(full["kind"], "full", "{full}");
+    save_page(
+        &wiki,
+        &base,
+        "pageb",
+        "The second page, only in the incremental backup.",
+    )
+    .await;
+    let (incremental, inc_took) = back_up(&client, id).await;
+    assert_eq!(incremental["kind"], "incremental", "{incremental}");
+    let (full_bytes, inc_bytes) = (
+        full["size_bytes"].as_u64().unwrap(),
+        incremental["size_bytes"].as_u64().unwrap(),
+    );
+    println!(
+        "figures: full backup {:.1} MiB, job {} ms, task {:.1} s, guest frozen {} ms",
+        full_bytes as f64 / 1048576.0,
+        full["duration_ms"],
+        full_took.as_secs_f64(),
+        full["frozen_ms"]
+    );
+    println!(
+        "figures: incremental backup after one page: {:.2} MiB ({:.2}% of the full one), job {} ms, \
+         task {:.1} s, guest frozen {} ms",
+        inc_bytes as f64 / 1048576.0,
+        inc_bytes as f64 * 100.0 / full_bytes as f64,
+        incremental["duration_ms"],
+        inc_took.as_secs_f64(),
+        incremental["frozen_ms"]
+    );
+
+    // The instance deleted, each point restored: its pages are there.
+    client.patient(Duration::from_secs(120)).remove(id).await;
+    let (restored, url, took) = restore_wiki(&client, &incremental).await;
+    println!(
+        "figures: restore of the incremental point → healthy wiki {:.1} s",
+        took.as_secs_f64()
+    );
+    let wiki = through_gateway(&app);
+    assert!(
+        page_text(&wiki, &url, "pagea")
+            .await
+            .contains("The first page")
+    );
+    assert!(
+        page_text(&wiki, &url, "pageb")
+            .await
+            .contains("The second page")
+    );
+    client
+        .patient(Duration::from_secs(120))
+        .remove(restored)
+        .await;
+    let (restored, url, took) = restore_wiki(&client, &full).await;
+    println!(
+        "figures: restore of the full point → healthy wiki {:.1} s",
+        took.as_secs_f64()
+    );
+    assert!(
+        page_text(&wiki, &url, "pagea")
+            .await
+            .contains("The first page")
+    );
+    assert!(
+        !page_text(&wiki, &url, "pageb")
+            .await
+            .contains("The second page")
+    );
+    client
+        .patient(Duration::from_secs(120))
+        .remove(restored)
+        .await;
+}

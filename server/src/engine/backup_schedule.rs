@@ -81,6 +81,9 @@ impl Engine {
                     "a scheduled backup could not start"),
             }
         }
+        if let Err(e) = self.back_up_store_if_due(now).await {
+            tracing::warn!(error = %crate::error_chain(&e), "the store's backup failed");
+        }
         for uuid in self.store.read(backups::of_deleted_instances).await? {
             if let Err(e) = self.apply_retention(&uuid).await {
                 tracing::warn!(uuid, error = %crate::error_chain(&e),

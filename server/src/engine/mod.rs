@@ -37,6 +37,7 @@ pub mod runtime;
 pub mod seed;
 pub mod snapshot_admission;
 mod steps;
+pub mod store_backup;
 mod volumes;
 mod warm;
 pub mod xml;

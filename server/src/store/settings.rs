@@ -13,6 +13,8 @@ pub const DEFAULT_QUOTA: &str = "default_quota";
 
 /// JSON of [`app::model::AppsSettings`]: where applications open.
 pub const APPS: &str = "apps";
+/// When the store was last copied into the backup store (Unix seconds).
+pub const STORE_BACKUP_AT: &str = "store_backup_at";
 
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

@@ -61,6 +61,8 @@ struct State {
     /// what a test wrote; a backup what its job copied (an incremental
     /// one its whole chain's view, as qcow2 reads through the backing).
     contents: BTreeMap<(String, String), String>,
+    /// (pool, volume) → the bytes uploaded into it.
+    uploads: BTreeMap<(String, String), Vec<u8>>,
     /// Domain UUID → its checkpoints, oldest first.
     checkpoints: BTreeMap<String, Vec<String>>,
     /// Backup jobs run until released (`release_jobs`).
@@ -161,6 +163,14 @@ impl FakeHost {
         self.state()
             .contents
             .insert((pool.to_owned(), name.to_owned()), text.to_owned());
+    }
+
+    /// The bytes uploaded into a volume.
+    pub fn uploaded(&self, pool: &str, name: &str) -> Option<Vec<u8>> {
+        self.state()
+            .uploads
+            .get(&(pool.to_owned(), name.to_owned()))
+            .cloned()
     }
 
     /// What a volume holds.
@@ -378,7 +388,11 @@ impl Hypervisor for FakeHost {
         data.take(len)
             .read_to_end(&mut content)
             .map_err(HostError::Upload)?;
-        self.create(pool, name, len)
+        let path = self.create(pool, name, len)?;
+        self.state()
+            .uploads
+            .insert((pool.to_owned(), name.to_owned()), content);
+        Ok(path)
     }
     fn overwrite_volume(&self, pool: &str, name: &str, _data: &[u8]) -> Result<(), HostError> {
         self.call("overwrite_volume", name)?;

@@ -268,6 +268,43 @@ impl TestApp {
             .await
     }
 
+    /// This appliance lost (stopped, its data gone), and a new one on the
+    /// same hosts whose store is put back from `store` by `dpe
+    /// restore-store`'s function.
+    pub async fn lost_and_recovered(self, store: &Path) -> TestApp {
+        let storage_pool = self.storage_pool();
+        self.task.abort();
+        let _ = self.task.await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        server::commands::restore_store(&config, store, false).expect("restore the store");
+        // The new appliance has the stack's image of its own.
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(&images).unwrap();
+        for entry in std::fs::read_dir(&self.image_dir).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), images.join(entry.file_name())).unwrap();
+        }
+        let (per_account, per_address) = self.limits;
+        let mut builder = TestApp::builder();
+        builder.storage_pool = Some(storage_pool);
+        if let Some(connector) = self.fake {
+            builder = builder.fake_connector(connector);
+        }
+        drop(self.appliance);
+        builder
+            .sign_in_limits(per_account, per_address)
+            .host_uri(&self.host_uri)
+            .image_dir(images)
+            .stack_dir(self.stack_dir)
+            .reuse(dir)
+            .start()
+            .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -410,3 +410,91 @@ async fn bad_policies_are_refused_with_the_field_at_fault_and_change_nothing() {
     assert_eq!(status, 200);
     assert_eq!(policy, json!({"frequency": "daily", "hour": 2, "keep": 7}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_appliance_gets_the_store_back_from_the_backup_store_with_its_instances_and_backups()
+{
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    host.write_volume(&app.storage_pool(), &disk(&app, &uuid), "the team's pages");
+    let kept = backed_up(&admin, id).await;
+
+    // The scheduler copies the store into the backup store (once a slot).
+    let engine = app.appliance.engine.clone();
+    let tomorrow = server::store::now() + 86_400;
+    engine.schedule_backups(tomorrow).await.unwrap();
+    let copies: Vec<String> = host
+        .volume_names(&backup_pool(&app))
+        .into_iter()
+        .filter(|v| v.starts_with("dpe-store-"))
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    engine.schedule_backups(tomorrow + 60).await.unwrap();
+    assert_eq!(
+        host.volume_names(&backup_pool(&app))
+            .iter()
+            .filter(|v| v.starts_with("dpe-store-"))
+            .count(),
+        1,
+        "once a slot"
+    );
+    // Retention keeps the policy's number of copies.
+    for day in 2..10 {
+        engine
+            .back_up_store(tomorrow + day * 86_400, 7)
+            .await
+            .unwrap();
+    }
+    let copies: Vec<String> = host
+        .volume_names(&backup_pool(&app))
+        .into_iter()
+        .filter(|v| v.starts_with("dpe-store-"))
+        .collect();
+    assert_eq!(copies.len(), 7, "{copies:?}");
+    let newest = copies.iter().max().unwrap();
+    let bytes = host.uploaded(&backup_pool(&app), newest).unwrap();
+    drop(engine);
+
+    // The appliance is lost; a new one gets the store back.
+    let spare = tempfile::tempdir().unwrap();
+    let file = spare.path().join("store.sqlite3");
+    std::fs::write(&file, &bytes).unwrap();
+    let app = app.lost_and_recovered(&file).await;
+    let admin = app.admin().await;
+    let (status, inst) = admin.instance(id).await;
+    assert_eq!(status, 200, "{inst}");
+    assert_eq!(inst["name"], "wiki");
+    admin.wait_state(id, "running").await;
+    let listed = backup(&admin, kept["id"].as_i64().unwrap()).await;
+    assert_eq!(listed["state"], "ready");
+    let copy = restored(&app, &admin, kept["id"].as_i64().unwrap(), "wiki-again").await;
+    let c_uuid = app.instance_uuid(copy).await;
+    assert_eq!(
+        host.volume_text(&app.storage_pool(), &disk(&app, &c_uuid))
+            .as_deref(),
+        Some("the team's pages")
+    );
+
+    // What is not a store is refused, and nothing is replaced.
+    let junk = spare.path().join("junk.sqlite3");
+    std::fs::write(&junk, b"not a database at all").unwrap();
+    let config = server::config::Config {
+        data_dir: spare.path().join("elsewhere"),
+        ..server::config::Config::default()
+    };
+    let refused = server::commands::restore_store(&config, &junk, false).unwrap_err();
+    assert!(refused.to_string().contains("junk.sqlite3"), "{refused:#}");
+    assert!(!config.store_path().exists());
+    let existing = server::commands::restore_store(
+        &server::config::Config {
+            data_dir: app.data_path(),
+            ..server::config::Config::default()
+        },
+        &file,
+        false,
+    )
+    .unwrap_err();
+    assert!(existing.to_string().contains("--force"), "{existing:#}");
+}

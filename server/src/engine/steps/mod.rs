@@ -5,6 +5,7 @@
 //! driver's (`driver.rs`), which sits above the warm pool's claim too.
 
 mod backups;
+pub(in crate::engine) use backups::backup_dir;
 mod domain;
 mod snapshots;
 mod volumes;

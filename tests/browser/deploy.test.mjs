@@ -126,6 +126,9 @@ test('a user snapshots an instance, reverts to it and deletes the snapshot', asy
 
   // Revert asks first, then runs as the instance's task.
   const row = list.locator('tr', { hasText: 'before the update' });
+  // Once the page shows the snapshot's task ended (its progress gone),
+  // not while it still redraws for it (which closes an open confirmation).
+  await page.locator('section.progress').waitFor({ state: 'detached', timeout: 15000 });
   await row.locator('summary', { hasText: 'Revert' }).click();
   await row.getByText('What changed since is lost.').waitFor();
   await row.getByRole('button', { name: 'Revert', exact: true }).click();
@@ -173,10 +176,11 @@ test('a user backs an instance up, deletes it, and restores it from the Backups 
   await shot(page, '19-instance-backups');
 
   // Delete says the backups stay.
+  await page.locator('section.progress').waitFor({ state: 'detached', timeout: 15000 });
   await page.locator('#start-backup:enabled').waitFor({ timeout: 15000 });
   await page.locator('#delete-instance summary').click();
-  await page.locator('#delete-instance', { hasText: 'backups are kept' }).waitFor();
-  await deleteInstance(page);
+  await page.locator('#delete-instance').getByText('Its backups are kept').waitFor();
+  await page.locator('#delete-instance').getByRole('button', { name: 'Delete' }).click();
   await page.waitForURL('**/instances');
 
   await page.getByRole('link', { name: 'Backups' }).click();

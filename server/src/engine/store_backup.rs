@@ -49,7 +49,7 @@ impl Engine {
                 Ok((backups::default_policy(c)?, last))
             })
             .await?;
-        if !last_slot(&policy, now).is_some_and(|slot| last < slot)
+        if last_slot(&policy, now).is_none_or(|slot| last >= slot)
             || self.store.read(hosts::list).await?.is_empty()
         {
             return Ok(None);

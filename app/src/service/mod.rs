@@ -56,6 +56,7 @@ mod instances;
 mod organisation;
 mod pool;
 mod quotas;
+mod second_factor;
 mod sessions;
 mod setup;
 mod snapshots;
@@ -76,6 +77,7 @@ pub use self::instances::{InstanceService, TaskUpdates};
 pub use self::organisation::OrganisationService;
 pub use self::pool::PoolService;
 pub use self::quotas::QuotaService;
+pub use self::second_factor::SecondFactorService;
 pub use self::sessions::SessionService;
 pub use self::setup::SetupService;
 pub use self::snapshots::SnapshotService;
@@ -134,6 +136,7 @@ macro_rules! capabilities {
 capabilities!(
     SetupService,
     SessionService,
+    SecondFactorService,
     TokenService,
     InstanceService,
     HostService,

@@ -22,7 +22,7 @@ use tower_sessions::Session;
 impl Appliance {
     /// Binds `session` to `user`, who has just proven who they are, and
     /// records the sign-in.
-    async fn bind_session(
+    pub(super) async fn bind_session(
         &self,
         session: &Session,
         user: &UserRow,
@@ -112,6 +112,11 @@ impl SessionService for Appliance {
                 .await;
             return Err(AppError::InvalidCredentials);
         };
+        if self.has_second_factor(user.id).await? {
+            self.await_second_factor(session, &user, ctx.peer).await?;
+            tracing::info!(account, peer = %ctx.peer, "password right; second factor next");
+            return Err(AppError::SecondFactorRequired);
+        }
         self.bind_session(session, &user, ctx.peer).await?;
         tracing::info!(account, peer = %ctx.peer, "signed in");
         Ok(Me {

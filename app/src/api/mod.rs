@@ -11,6 +11,7 @@
 
 pub mod org;
 pub mod pool;
+pub mod second_factor;
 pub mod snapshots;
 
 use leptos::prelude::*;

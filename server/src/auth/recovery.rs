@@ -13,8 +13,8 @@ use super::token;
 
 /// Codes made at a time.
 pub const COUNT: usize = 10;
-/// Crockford-style base32 without the look-alikes (no 0/O, 1/I/L, U).
-const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKMNPQRSTVWXYZab";
+/// Digits and capitals without the look-alikes 0/O and 1/I: 32 symbols.
+const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 /// Characters per code: 16 of 32 symbols, 80 bits.
 const LENGTH: usize = 16;
 
@@ -41,8 +41,8 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// The hash of a code as typed (dashes and spaces ignored, case kept as
-/// the alphabet has both), or `None` when it cannot be a recovery code.
+/// The hash of a code as typed (dashes, spaces and case ignored), or
+/// `None` when it cannot be a recovery code.
 pub fn digest(typed: &str) -> Option<Vec<u8>> {
     let plain: String = typed.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
     let well_formed = plain.len() == LENGTH && plain.bytes().all(|b| ALPHABET.contains(&b));
@@ -70,6 +70,7 @@ mod tests {
             assert_eq!(code.len(), LENGTH + 3, "{code}");
             assert_eq!(digest(code).as_ref(), Some(hash));
             assert_eq!(digest(&code.replace('-', "")).as_ref(), Some(hash));
+            assert_eq!(digest(&code.to_lowercase()).as_ref(), Some(hash));
             assert!(looks_like(code));
         }
         assert!(!looks_like("123456"), "a TOTP code is no recovery code");

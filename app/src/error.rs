@@ -19,6 +19,10 @@ pub enum AppError {
     /// authenticator app or a recovery code.
     #[error("enter the code from your authenticator app")]
     SecondFactorRequired,
+    /// The password was right, and the account must use a second factor
+    /// it does not have yet: the session waits for it to enrol one.
+    #[error("set up an authenticator app to go on: this account must use one")]
+    SecondFactorEnrolmentRequired,
     /// Signed in, but not allowed.
     #[error("you are not allowed to do that")]
     Forbidden,
@@ -71,6 +75,7 @@ impl AppError {
             AppError::Unauthenticated => "unauthenticated",
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::SecondFactorRequired => "second_factor_required",
+            AppError::SecondFactorEnrolmentRequired => "second_factor_enrolment_required",
             AppError::Forbidden => "forbidden",
             AppError::CrossOrigin => "cross_origin",
             AppError::NotFound(_) => "not_found",
@@ -92,7 +97,8 @@ impl AppError {
             AppError::BadRequest(_) => 400,
             AppError::Unauthenticated
             | AppError::InvalidCredentials
-            | AppError::SecondFactorRequired => 401,
+            | AppError::SecondFactorRequired
+            | AppError::SecondFactorEnrolmentRequired => 401,
             AppError::Forbidden | AppError::CrossOrigin => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) | AppError::QuotaExceeded(_) | AppError::SetupRequired => 409,
@@ -116,6 +122,7 @@ impl AppError {
             | AppError::Unauthenticated
             | AppError::InvalidCredentials
             | AppError::SecondFactorRequired
+            | AppError::SecondFactorEnrolmentRequired
             | AppError::Forbidden
             | AppError::CrossOrigin
             | AppError::NotFound(_)
@@ -136,6 +143,7 @@ impl AppError {
             | AppError::Unauthenticated
             | AppError::InvalidCredentials
             | AppError::SecondFactorRequired
+            | AppError::SecondFactorEnrolmentRequired
             | AppError::Forbidden
             | AppError::CrossOrigin
             | AppError::NotFound(_)

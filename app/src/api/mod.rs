@@ -206,7 +206,11 @@ pub async fn get_tokens(
 }
 
 #[server(prefix = "/fn", endpoint = "create_token")]
-pub async fn create_token(name: String, expires_in_days: Option<String>) -> Result<(), AppError> {
+pub async fn create_token(
+    name: String,
+    expires_in_days: Option<String>,
+    #[server(default)] code: Option<String>,
+) -> Result<(), AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
@@ -222,7 +226,7 @@ pub async fn create_token(name: String, expires_in_days: Option<String>) -> Resu
                 })?),
             };
             service::<dyn TokenService>()?
-                .create_token(&ctx, who, name, days)
+                .create_token(&ctx, who, name, days, code)
                 .await
                 .map(|_| ())
         }

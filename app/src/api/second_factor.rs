@@ -84,3 +84,35 @@ pub async fn remove_totp(password: String) -> Result<(), AppError> {
         .await,
     )
 }
+
+/// Enrolment right after the password, for an account that must use a
+/// second factor and has none.
+#[server(prefix = "/fn", endpoint = "begin_enrolment")]
+pub async fn begin_enrolment() -> Result<TotpEnrolment, AppError> {
+    respond(
+        async move {
+            // Anyone may try; the service checks that the session's
+            // password was right and that it waits for an enrolment.
+            let ctx = request_context().await?;
+            service::<dyn SecondFactorService>()?
+                .begin_enrolment(&ctx)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Confirms it: the session is signed in, and the recovery codes shown.
+#[server(prefix = "/fn", endpoint = "finish_enrolment")]
+pub async fn finish_enrolment(code: String) -> Result<RecoveryCodes, AppError> {
+    respond(
+        async move {
+            // As begin_enrolment.
+            let ctx = request_context().await?;
+            service::<dyn SecondFactorService>()?
+                .finish_enrolment(&ctx, code)
+                .await
+        }
+        .await,
+    )
+}

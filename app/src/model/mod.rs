@@ -16,7 +16,9 @@ pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
-pub use second_factor::{RecoveryCodes, SecondFactorStatus, TotpEnrolment};
+pub use second_factor::{
+    RecoveryCodes, SecondFactorPolicy, SecondFactorRule, SecondFactorStatus, TotpEnrolment,
+};
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
 
 use states::text_enum;

@@ -34,3 +34,30 @@ pub struct TotpEnrolment {
 pub struct RecoveryCodes {
     pub codes: Vec<String>,
 }
+
+super::states::text_enum! {
+    /// Which accounts the appliance requires a second factor of (beyond
+    /// those of the departments that require one).
+    pub enum SecondFactorRule {
+        /// Only the departments that require it.
+        Departments = "departments",
+        /// Appliance and department admins, and those departments.
+        Admins = "admins",
+        /// Every account.
+        Everyone = "everyone",
+    }
+}
+
+/// `GET`/`PUT /api/v1/settings/second-factor`: who must use a second
+/// factor. An account that must and has none is led to enrol right after
+/// its password, and can do nothing else first. API tokens are unaffected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorPolicy {
+    pub required_of: SecondFactorRule,
+    /// Departments whose members (and those of the departments below)
+    /// must use one.
+    #[serde(default)]
+    pub departments: Vec<i64>,
+}

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::RequestContext;
 use crate::error::AppError;
-use crate::model::{Me, RecoveryCodes, SecondFactorStatus, TotpEnrolment};
+use crate::model::{Me, RecoveryCodes, SecondFactorPolicy, SecondFactorStatus, TotpEnrolment};
 use crate::policy::{Authorized, rights};
 
 #[async_trait]
@@ -15,6 +15,30 @@ pub trait SecondFactorService: Send + Sync + 'static {
     /// app or a recovery code (throttled; locked after too many wrong
     /// ones), then signs the session in.
     async fn complete_sign_in(&self, ctx: &RequestContext, code: String) -> Result<Me, AppError>;
+    /// Anyone may try, on a session whose password was right and whose
+    /// account must enrol a second factor first: starts enrolling an
+    /// authenticator app, as [`SecondFactorService::begin_totp`].
+    async fn begin_enrolment(&self, ctx: &RequestContext) -> Result<TotpEnrolment, AppError>;
+    /// Anyone may try, on such a session: confirms the enrolment with a
+    /// code from the app (throttled), answers the recovery codes and signs
+    /// the session in.
+    async fn finish_enrolment(
+        &self,
+        ctx: &RequestContext,
+        code: String,
+    ) -> Result<RecoveryCodes, AppError>;
+    /// Who must use a second factor.
+    async fn second_factor_policy(
+        &self,
+        who: Authorized<'_, rights::ManageUsers>,
+    ) -> Result<SecondFactorPolicy, AppError>;
+    /// Sets who must use a second factor; takes effect at their next
+    /// sign-in.
+    async fn set_second_factor_policy(
+        &self,
+        who: Authorized<'_, rights::ManageUsers>,
+        policy: SecondFactorPolicy,
+    ) -> Result<SecondFactorPolicy, AppError>;
     /// The caller's second factors.
     async fn second_factor_status(
         &self,

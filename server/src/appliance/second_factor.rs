@@ -6,7 +6,8 @@ use std::net::IpAddr;
 
 use app::error::AppError;
 use app::model::{
-    AccountSource, Me, Principal, RecoveryCodes, Role, SecondFactorStatus, TotpEnrolment,
+    AccountSource, Me, Principal, RecoveryCodes, Role, SecondFactorPolicy, SecondFactorStatus,
+    TotpEnrolment,
 };
 use app::policy::{Authorized, may_manage, rights};
 use app::service::{RequestContext, SecondFactorService};
@@ -15,8 +16,8 @@ use async_trait::async_trait;
 use super::Appliance;
 use super::errors::{internal, session_err, store_err};
 use crate::auth::{
-    SESSION_PENDING_AT, SESSION_PENDING_USER, SESSION_SECOND_FACTOR_AT, SESSION_USER, password,
-    recovery, totp,
+    SESSION_MUST_ENROL, SESSION_PENDING_AT, SESSION_PENDING_USER, SESSION_SECOND_FACTOR_AT,
+    SESSION_USER, password, recovery, totp,
 };
 use crate::blocking::run_blocking;
 use crate::store::audit::{self, Audit};
@@ -34,6 +35,16 @@ const PENDING_SECS: i64 = 300;
 /// another account's row does not open.
 fn seal_context(user_id: i64) -> String {
     format!("totp\nuser {user_id}")
+}
+
+/// What signing in asks for after a right password.
+pub(super) enum NextStep {
+    /// Nothing more: the session is signed in.
+    SignedIn,
+    /// A code from the app, or a recovery code.
+    Code,
+    /// The account must enrol a second factor first.
+    Enrol,
 }
 
 /// Why a code was not accepted.
@@ -55,12 +66,32 @@ impl Appliance {
         Ok(row.is_some_and(|r| r.confirmed_at.is_some()))
     }
 
-    /// Leaves `session` waiting for `user`'s second factor: not signed in.
+    /// Whether `user` has a second factor, and else whether it must enrol
+    /// one: what the sign-in asks for after the password.
+    pub(super) async fn second_factor_step(&self, user: &UserRow) -> Result<NextStep, AppError> {
+        let row = user.clone();
+        self.store
+            .read(move |c| {
+                let has =
+                    second_factors::totp(c, row.id)?.is_some_and(|r| r.confirmed_at.is_some());
+                Ok(match (has, second_factors::required_of(c, &row)?) {
+                    (true, _) => NextStep::Code,
+                    (false, true) => NextStep::Enrol,
+                    (false, false) => NextStep::SignedIn,
+                })
+            })
+            .await
+            .map_err(store_err)
+    }
+
+    /// Leaves `session` waiting for `user`'s second factor (or, with
+    /// `enrol`, its enrolment): not signed in.
     pub(super) async fn await_second_factor(
         &self,
         session: &tower_sessions::Session,
         user: &UserRow,
         peer: IpAddr,
+        enrol: bool,
     ) -> Result<(), AppError> {
         session.cycle_id().await.map_err(session_err)?;
         // Whoever the session was signed in as before, it is not now.
@@ -73,11 +104,19 @@ impl Appliance {
             .insert(SESSION_PENDING_AT, now())
             .await
             .map_err(session_err)?;
+        session
+            .insert(SESSION_MUST_ENROL, enrol)
+            .await
+            .map_err(session_err)?;
         let record = Audit::by_account(user.username.clone(), user.id)
             .department(user.department_id)
             .from_address(peer)
             .action("sign_in.password")
-            .detail("password right; waiting for the second factor")
+            .detail(if enrol {
+                "password right; a second factor must be enrolled first"
+            } else {
+                "password right; waiting for the second factor"
+            })
             .ok();
         self.audit(record).await;
         Ok(())
@@ -225,10 +264,15 @@ impl Appliance {
     }
 }
 
-#[async_trait]
-impl SecondFactorService for Appliance {
-    async fn complete_sign_in(&self, ctx: &RequestContext, code: String) -> Result<Me, AppError> {
-        let session = ctx.session.as_ref().ok_or(AppError::Internal)?;
+impl Appliance {
+    /// The account whose password `session` proved a moment ago and that
+    /// waits for its second factor (`enrol`: for its enrolment);
+    /// `Unauthenticated` when there is none, or it waited too long.
+    async fn pending_user(
+        &self,
+        session: &tower_sessions::Session,
+        enrol: bool,
+    ) -> Result<UserRow, AppError> {
         let pending = session
             .get::<i64>(SESSION_PENDING_USER)
             .await
@@ -237,6 +281,11 @@ impl SecondFactorService for Appliance {
             .get::<i64>(SESSION_PENDING_AT)
             .await
             .map_err(session_err)?;
+        let must_enrol = session
+            .get::<bool>(SESSION_MUST_ENROL)
+            .await
+            .map_err(session_err)?
+            .unwrap_or(false);
         let (Some(user_id), Some(since)) = (pending, since) else {
             return Err(AppError::Unauthenticated);
         };
@@ -244,13 +293,119 @@ impl SecondFactorService for Appliance {
             session.flush().await.map_err(session_err)?;
             return Err(AppError::Unauthenticated);
         }
-        let user = self
-            .store
+        if must_enrol != enrol {
+            return Err(AppError::Unauthenticated);
+        }
+        self.store
             .read(move |c| users::by_id(c, user_id))
             .await
             .map_err(store_err)?
             .filter(|u| !u.disabled)
-            .ok_or(AppError::Unauthenticated)?;
+            .ok_or(AppError::Unauthenticated)
+    }
+
+    /// Signs in the session that waited for `user`'s second factor.
+    async fn finish_pending(
+        &self,
+        session: &tower_sessions::Session,
+        user: &UserRow,
+        peer: IpAddr,
+    ) -> Result<(), AppError> {
+        for key in [SESSION_PENDING_USER, SESSION_PENDING_AT, SESSION_MUST_ENROL] {
+            let _: Option<serde_json::Value> = session.remove(key).await.map_err(session_err)?;
+        }
+        self.bind_session(session, user, peer).await?;
+        session
+            .insert(SESSION_SECOND_FACTOR_AT, now())
+            .await
+            .map_err(session_err)
+    }
+
+    /// Starts enrolling an authenticator app for the account.
+    async fn begin_totp_for(
+        &self,
+        user_id: i64,
+        username: &str,
+        record: Audit,
+    ) -> Result<TotpEnrolment, AppError> {
+        let secret = totp::new_secret();
+        let sealed = self
+            .secrets
+            .seal(&secret, &seal_context(user_id))
+            .map_err(|e| internal(&e))?;
+        let (begun, issuer) = self
+            .store
+            .write(move |tx| {
+                let begun = second_factors::begin_totp(tx, user_id, &sealed)?;
+                Ok((begun, settings::get(tx, settings::APPLIANCE_NAME)?))
+            })
+            .await
+            .map_err(store_err)?;
+        if !begun {
+            return Err(AppError::Conflict(
+                "an authenticator app is already enrolled: remove it first".into(),
+            ));
+        }
+        let issuer = issuer.unwrap_or_else(|| "dpe".to_owned());
+        let otpauth_uri = totp::uri(&secret, &issuer, username).map_err(|e| internal(&e))?;
+        let qr_code = totp::qr_data_url(&otpauth_uri).ok_or(AppError::Internal)?;
+        self.audit(record.action("second_factor.totp.begin").ok())
+            .await;
+        Ok(TotpEnrolment {
+            secret,
+            otpauth_uri,
+            qr_code,
+        })
+    }
+
+    /// Confirms the account's pending enrolment with `code`; answers its
+    /// new recovery codes.
+    async fn confirm_totp_for(
+        &self,
+        user_id: i64,
+        code: &str,
+        record: Audit,
+    ) -> Result<RecoveryCodes, AppError> {
+        let row = self
+            .store
+            .read(move |c| second_factors::totp(c, user_id))
+            .await
+            .map_err(store_err)?;
+        let Some(row) = row.filter(|r| r.confirmed_at.is_none()) else {
+            return Err(AppError::Conflict(
+                "no enrolment is waiting for its code: start one first".into(),
+            ));
+        };
+        let secret = self.open_secret(user_id, &row.sealed_secret)?;
+        let at = now();
+        let step = totp::verify(&secret, code, u64::try_from(at).unwrap_or(0), None)
+            .map_err(|e| internal(&e))?
+            .ok_or_else(|| AppError::invalid("code", "wrong code: check the app's clock"))?;
+        let confirmed = self
+            .store
+            .write(move |tx| second_factors::confirm_totp(tx, user_id, step, at))
+            .await
+            .map_err(store_err)?;
+        if !confirmed {
+            return Err(AppError::Conflict(
+                "the enrolment was confirmed already".into(),
+            ));
+        }
+        let codes = self.new_recovery_codes(user_id).await?;
+        let record = record
+            .action("second_factor.totp.enrol")
+            .detail("authenticator app enrolled; ten recovery codes made")
+            .ok();
+        self.audit(record).await;
+        Ok(codes)
+    }
+}
+
+#[async_trait]
+impl SecondFactorService for Appliance {
+    async fn complete_sign_in(&self, ctx: &RequestContext, code: String) -> Result<Me, AppError> {
+        let session = ctx.session.as_ref().ok_or(AppError::Internal)?;
+        let user = self.pending_user(session, false).await?;
         let attempt = Audit::by_account(user.username.clone(), user.id)
             .department(user.department_id)
             .from_address(ctx.peer)
@@ -267,23 +422,73 @@ impl SecondFactorService for Appliance {
             self.audit(attempt.detail(detail).failed()).await;
             return Err(Self::refusal(refusal));
         }
-        let _: Option<i64> = session
-            .remove(SESSION_PENDING_USER)
-            .await
-            .map_err(session_err)?;
-        let _: Option<i64> = session
-            .remove(SESSION_PENDING_AT)
-            .await
-            .map_err(session_err)?;
-        self.bind_session(session, &user, ctx.peer).await?;
-        session
-            .insert(SESSION_SECOND_FACTOR_AT, now())
-            .await
-            .map_err(session_err)?;
+        self.finish_pending(session, &user, ctx.peer).await?;
         Ok(Me {
             role: user.effective_role(),
             username: user.username,
         })
+    }
+
+    async fn begin_enrolment(&self, ctx: &RequestContext) -> Result<TotpEnrolment, AppError> {
+        let session = ctx.session.as_ref().ok_or(AppError::Internal)?;
+        let user = self.pending_user(session, true).await?;
+        let record = Audit::by_account(user.username.clone(), user.id)
+            .department(user.department_id)
+            .from_address(ctx.peer)
+            .object(format!("user {}", user.username));
+        self.begin_totp_for(user.id, &user.username, record).await
+    }
+
+    async fn finish_enrolment(
+        &self,
+        ctx: &RequestContext,
+        code: String,
+    ) -> Result<RecoveryCodes, AppError> {
+        let session = ctx.session.as_ref().ok_or(AppError::Internal)?;
+        let user = self.pending_user(session, true).await?;
+        self.throttled(&user.username, ctx.peer)?;
+        let record = Audit::by_account(user.username.clone(), user.id)
+            .department(user.department_id)
+            .from_address(ctx.peer)
+            .object(format!("user {}", user.username));
+        let codes = self.confirm_totp_for(user.id, &code, record).await?;
+        self.finish_pending(session, &user, ctx.peer).await?;
+        Ok(codes)
+    }
+
+    async fn second_factor_policy(
+        &self,
+        _who: Authorized<'_, rights::ManageUsers>,
+    ) -> Result<SecondFactorPolicy, AppError> {
+        self.store
+            .read(second_factors::policy)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn set_second_factor_policy(
+        &self,
+        who: Authorized<'_, rights::ManageUsers>,
+        mut policy: SecondFactorPolicy,
+    ) -> Result<SecondFactorPolicy, AppError> {
+        policy.departments.sort_unstable();
+        policy.departments.dedup();
+        let entry = Audit::by(who.principal())
+            .action("second_factor.policy")
+            .detail(format!(
+                "required of {}; departments {:?}",
+                policy.required_of, policy.departments
+            ))
+            .ok();
+        let stored = policy.clone();
+        self.store
+            .write(move |tx| {
+                second_factors::set_policy(tx, &stored)?;
+                audit::record(tx, &entry)
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(policy)
     }
 
     async fn second_factor_status(
@@ -310,38 +515,9 @@ impl SecondFactorService for Appliance {
         who: Authorized<'_, rights::ManageOwnSecondFactors>,
     ) -> Result<TotpEnrolment, AppError> {
         let who = who.principal();
-        let user_id = who.user_id;
-        let secret = totp::new_secret();
-        let sealed = self
-            .secrets
-            .seal(&secret, &seal_context(user_id))
-            .map_err(|e| internal(&e))?;
-        let (begun, issuer) = self
-            .store
-            .write(move |tx| {
-                let begun = second_factors::begin_totp(tx, user_id, &sealed)?;
-                Ok((begun, settings::get(tx, settings::APPLIANCE_NAME)?))
-            })
+        let record = Audit::by(who).object(format!("user {}", who.username));
+        self.begin_totp_for(who.user_id, &who.username, record)
             .await
-            .map_err(store_err)?;
-        if !begun {
-            return Err(AppError::Conflict(
-                "an authenticator app is already enrolled: remove it first".into(),
-            ));
-        }
-        let issuer = issuer.unwrap_or_else(|| "dpe".to_owned());
-        let otpauth_uri = totp::uri(&secret, &issuer, &who.username).map_err(|e| internal(&e))?;
-        let qr_code = totp::qr_data_url(&otpauth_uri).ok_or(AppError::Internal)?;
-        let record = Audit::by(who)
-            .action("second_factor.totp.begin")
-            .object(format!("user {}", who.username))
-            .ok();
-        self.audit(record).await;
-        Ok(TotpEnrolment {
-            secret,
-            otpauth_uri,
-            qr_code,
-        })
     }
 
     async fn confirm_totp(
@@ -350,41 +526,9 @@ impl SecondFactorService for Appliance {
         code: String,
     ) -> Result<RecoveryCodes, AppError> {
         let who = who.principal();
-        let user_id = who.user_id;
         self.throttled(&who.username, who_peer(who))?;
-        let row = self
-            .store
-            .read(move |c| second_factors::totp(c, user_id))
-            .await
-            .map_err(store_err)?;
-        let Some(row) = row.filter(|r| r.confirmed_at.is_none()) else {
-            return Err(AppError::Conflict(
-                "no enrolment is waiting for its code: start one first".into(),
-            ));
-        };
-        let secret = self.open_secret(user_id, &row.sealed_secret)?;
-        let at = now();
-        let step = totp::verify(&secret, &code, u64::try_from(at).unwrap_or(0), None)
-            .map_err(|e| internal(&e))?
-            .ok_or_else(|| AppError::invalid("code", "wrong code: check the app's clock"))?;
-        let confirmed = self
-            .store
-            .write(move |tx| second_factors::confirm_totp(tx, user_id, step, at))
-            .await
-            .map_err(store_err)?;
-        if !confirmed {
-            return Err(AppError::Conflict(
-                "the enrolment was confirmed already".into(),
-            ));
-        }
-        let codes = self.new_recovery_codes(user_id).await?;
-        let record = Audit::by(who)
-            .action("second_factor.totp.enrol")
-            .object(format!("user {}", who.username))
-            .detail("authenticator app enrolled; ten recovery codes made")
-            .ok();
-        self.audit(record).await;
-        Ok(codes)
+        let record = Audit::by(who).object(format!("user {}", who.username));
+        self.confirm_totp_for(who.user_id, &code, record).await
     }
 
     async fn remove_totp(
@@ -518,6 +662,42 @@ impl SecondFactorService for Appliance {
 }
 
 impl Appliance {
+    /// For what a stolen session must not do alone (creating an API
+    /// token): an account with an authenticator app proves it again with
+    /// a current code from it (not a recovery code). Others pass.
+    pub(super) async fn fresh_second_factor(
+        &self,
+        who: &Principal,
+        code: Option<String>,
+    ) -> Result<(), AppError> {
+        if !self.has_second_factor(who.user_id).await? {
+            return Ok(());
+        }
+        let code = code.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
+            AppError::invalid(
+                "code",
+                "a current code from your authenticator app is needed",
+            )
+        })?;
+        if recovery::looks_like(&code) {
+            return Err(AppError::invalid(
+                "code",
+                "a code from the app, not a recovery code",
+            ));
+        }
+        self.throttled(&who.username, who_peer(who))?;
+        let record = Audit::by(who).object(format!("user {}", who.username));
+        if let Err(refusal) = self.check_code(who.user_id, &code, &record).await? {
+            let entry = record
+                .action("second_factor.verify")
+                .detail("wrong code")
+                .failed();
+            self.audit(entry).await;
+            return Err(Self::refusal(refusal));
+        }
+        Ok(())
+    }
+
     /// Whether `password` is the account's: its hash for a local account,
     /// the directory's word for a directory account.
     async fn password_is_right(&self, user_id: i64, password: String) -> Result<bool, AppError> {

@@ -11,6 +11,7 @@ use app::validate;
 use async_trait::async_trait;
 
 use super::errors::{session_err, store_err};
+use super::second_factor::NextStep;
 use super::{Appliance, principal_of};
 use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER, password, token};
 use crate::blocking::run_blocking;
@@ -112,10 +113,20 @@ impl SessionService for Appliance {
                 .await;
             return Err(AppError::InvalidCredentials);
         };
-        if self.has_second_factor(user.id).await? {
-            self.await_second_factor(session, &user, ctx.peer).await?;
-            tracing::info!(account, peer = %ctx.peer, "password right; second factor next");
-            return Err(AppError::SecondFactorRequired);
+        match self.second_factor_step(&user).await? {
+            NextStep::SignedIn => {}
+            NextStep::Code => {
+                self.await_second_factor(session, &user, ctx.peer, false)
+                    .await?;
+                tracing::info!(account, peer = %ctx.peer, "password right; second factor next");
+                return Err(AppError::SecondFactorRequired);
+            }
+            NextStep::Enrol => {
+                self.await_second_factor(session, &user, ctx.peer, true)
+                    .await?;
+                tracing::info!(account, peer = %ctx.peer, "password right; must enrol a second factor");
+                return Err(AppError::SecondFactorEnrolmentRequired);
+            }
         }
         self.bind_session(session, &user, ctx.peer).await?;
         tracing::info!(account, peer = %ctx.peer, "signed in");

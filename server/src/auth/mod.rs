@@ -21,5 +21,7 @@ pub const SESSION_SIGNED_IN_AT: &str = "signed_in_at";
 pub const SESSION_PENDING_USER: &str = "pending_user_id";
 /// ...since then (Unix seconds), for a few minutes.
 pub const SESSION_PENDING_AT: &str = "pending_at";
+/// Set (true) when the waiting account must enrol a second factor first.
+pub const SESSION_MUST_ENROL: &str = "must_enrol";
 /// When the session last proved a second factor (Unix seconds).
 pub const SESSION_SECOND_FACTOR_AT: &str = "second_factor_at";

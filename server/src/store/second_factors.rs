@@ -1,9 +1,11 @@
 //! Second factors: each account's authenticator app (TOTP, its secret
 //! sealed), its recovery codes (hashed) and its run of wrong codes.
 
+use app::model::{Role, SecondFactorPolicy, SecondFactorRule};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
+use super::users::UserRow;
+use super::{StoreError, settings};
 
 /// An account's authenticator app, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,12 +166,78 @@ pub fn clear_failures(conn: &Connection, user_id: i64, now: i64) -> Result<bool,
     Ok(was_locked)
 }
 
+/// Who must use a second factor.
+pub fn policy(conn: &Connection) -> Result<SecondFactorPolicy, StoreError> {
+    let required_of = match settings::get(conn, settings::SECOND_FACTOR_REQUIRED_OF)? {
+        None => SecondFactorRule::Departments,
+        Some(text) => text.parse().map_err(|e: app::model::UnknownState| {
+            StoreError::Corrupt(format!(
+                "setting {}: {e}",
+                settings::SECOND_FACTOR_REQUIRED_OF
+            ))
+        })?,
+    };
+    let departments = conn
+        .prepare_cached("SELECT id FROM departments WHERE require_second_factor ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(SecondFactorPolicy {
+        required_of,
+        departments,
+    })
+}
+
+/// Sets who must use a second factor; `NotFound` for a department that is
+/// not there (nothing is changed then: the caller's transaction rolls back).
+pub fn set_policy(conn: &Connection, policy: &SecondFactorPolicy) -> Result<(), StoreError> {
+    settings::set(
+        conn,
+        settings::SECOND_FACTOR_REQUIRED_OF,
+        policy.required_of.as_str(),
+    )?;
+    conn.execute("UPDATE departments SET require_second_factor = 0", [])?;
+    let mut require =
+        conn.prepare_cached("UPDATE departments SET require_second_factor = 1 WHERE id = ?1")?;
+    for id in &policy.departments {
+        if require.execute([id])? == 0 {
+            return Err(StoreError::NotFound("department"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `user` must use a second factor: by the appliance's rule, or
+/// because its department or one above it requires one.
+pub fn required_of(conn: &Connection, user: &UserRow) -> Result<bool, StoreError> {
+    let by_rule = match policy(conn)?.required_of {
+        SecondFactorRule::Everyone => true,
+        SecondFactorRule::Admins => match user.effective_role() {
+            Role::Admin | Role::DepartmentAdmin => true,
+            Role::User => false,
+        },
+        SecondFactorRule::Departments => false,
+    };
+    let Some(department) = user.department_id else {
+        return Ok(by_rule);
+    };
+    let by_department = conn
+        .prepare_cached(
+            "WITH RECURSIVE above(id) AS (
+                 SELECT ?1
+                 UNION SELECT d.parent_id FROM departments d JOIN above a ON d.id = a.id
+                     WHERE d.parent_id IS NOT NULL)
+             SELECT EXISTS (SELECT 1 FROM departments
+                            WHERE id IN (SELECT id FROM above) AND require_second_factor)",
+        )?
+        .query_row([department], |r| r.get::<_, bool>(0))?;
+    Ok(by_rule || by_department)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::test_support::memory_store;
-    use crate::store::users;
-    use app::model::Role;
+    use crate::store::{departments, users};
 
     #[test]
     fn a_step_and_a_recovery_code_are_each_used_once() {
@@ -205,5 +273,32 @@ mod tests {
         assert_eq!(locked_until(&conn, ann, 3_700).unwrap(), None, "an hour on");
         assert!(clear_failures(&conn, ann, 100).unwrap());
         assert_eq!(locked_until(&conn, ann, 100).unwrap(), None);
+    }
+
+    #[test]
+    fn a_department_requires_a_second_factor_of_those_below_it_too() {
+        let conn = memory_store();
+        let science = departments::insert(&conn, "Science", None).unwrap();
+        let physics = departments::insert(&conn, "Physics", Some(science)).unwrap();
+        let ann = users::insert(&conn, "ann", None, Role::User).unwrap();
+        users::set_department(&conn, ann, Some(physics), false).unwrap();
+        let ann = users::by_id(&conn, ann).unwrap().unwrap();
+        let admin = users::insert(&conn, "root", None, Role::Admin).unwrap();
+        let admin = users::by_id(&conn, admin).unwrap().unwrap();
+        assert!(!required_of(&conn, &ann).unwrap());
+        let mut policy = SecondFactorPolicy {
+            required_of: SecondFactorRule::Admins,
+            departments: vec![science],
+        };
+        set_policy(&conn, &policy).unwrap();
+        assert_eq!(super::policy(&conn).unwrap(), policy);
+        assert!(
+            required_of(&conn, &ann).unwrap(),
+            "Science is above Physics"
+        );
+        assert!(required_of(&conn, &admin).unwrap());
+        policy.required_of = SecondFactorRule::Departments;
+        policy.departments = vec![physics, 999];
+        assert!(set_policy(&conn, &policy).is_err(), "no department 999");
     }
 }

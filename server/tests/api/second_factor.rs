@@ -248,3 +248,100 @@ async fn an_admin_reset_removes_the_factors_and_ends_the_sessions() {
     let missing = "/api/v1/users/999999/second-factor/reset";
     assert_eq!(app.admin().await.post_empty(missing).await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_that_must_use_a_second_factor_enrols_before_anything_else() {
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    let science = admin.create_department("Science", None).await;
+    let physics = admin.create_department("Physics", Some(science)).await;
+    admin
+        .create_member("ann", USER_PASSWORD, physics, false)
+        .await;
+    let (status, _) = admin
+        .put(
+            "/api/v1/settings/second-factor",
+            json!({"required_of": "departments", "departments": [999]}),
+        )
+        .await;
+    assert_eq!(status, 404, "no such department: nothing changes");
+    let policy = json!({"required_of": "departments", "departments": [science]});
+    let (status, body) = admin
+        .put("/api/v1/settings/second-factor", policy.clone())
+        .await;
+    assert_eq!((status, &body), (200, &policy));
+    assert_eq!(admin.get("/api/v1/settings/second-factor").await.1, policy);
+
+    let ann = app.api();
+    let (status, body) = ann.sign_in("ann", USER_PASSWORD).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("second_factor_enrolment_required")),
+        "Science is above Physics: {body}"
+    );
+    assert_eq!(ann.me().await.0, 401, "nothing else first");
+    assert_eq!(ann.get("/api/v1/instances").await.0, 401);
+    let (status, _) = ann
+        .post("/api/v1/login/code", json!({"code": "123456"}))
+        .await;
+    assert_eq!(status, 401, "no code is awaited: an enrolment is");
+    let (status, enrolment) = ann.post_empty("/api/v1/login/totp").await;
+    assert_eq!(status, 200, "{enrolment}");
+    let secret = enrolment["secret"].as_str().unwrap();
+    let (status, codes) = ann
+        .post(
+            "/api/v1/login/totp/confirm",
+            json!({"code": code(secret, 0)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{codes}");
+    assert_eq!(codes["codes"].as_array().unwrap().len(), 10);
+    assert_eq!(ann.me().await.0, 200, "signed in once enrolled");
+
+    // Someone not in Science signs in with the password alone...
+    let bob = app.user_client("bob", Role::User).await;
+    assert_eq!(bob.me().await.0, 200);
+    // ...until every account must use a second factor.
+    let everyone = json!({"required_of": "everyone", "departments": []});
+    assert_eq!(
+        admin
+            .put("/api/v1/settings/second-factor", everyone)
+            .await
+            .0,
+        200
+    );
+    let (status, body) = app.api().sign_in("bob", USER_PASSWORD).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("second_factor_enrolment_required"))
+    );
+    assert_eq!(bob.get("/api/v1/settings/second-factor").await.0, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_token_needs_a_current_code_once_an_app_is_enrolled() {
+    let app = TestApp::builder().set_up().start().await;
+    let ann = app.user_client("ann", Role::User).await;
+    // Without an app, as before.
+    let before = ann.create_token("before").await;
+    let (secret, recovery) = enrol(&ann).await;
+    let (status, body) = ann.post("/api/v1/tokens", json!({"name": "ci"})).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("code")));
+    let (status, _) = ann
+        .post("/api/v1/tokens", json!({"name": "ci", "code": recovery[0]}))
+        .await;
+    assert_eq!(status, 422, "not with a recovery code");
+    let (status, body) = ann
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "ci", "code": code(&secret, 1)}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Tokens need no second factor to be used: they are the scripts' way.
+    assert_eq!(
+        ann.me_with_token(body["token"].as_str().unwrap()).await.0,
+        200
+    );
+    assert_eq!(ann.me_with_token(&before).await.0, 200);
+}

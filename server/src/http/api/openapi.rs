@@ -15,6 +15,8 @@ use utoipa::{Modify, OpenApi};
         super::second_factor::begin_totp, super::second_factor::confirm_totp,
         super::second_factor::remove_totp, super::second_factor::renew_recovery_codes,
         super::second_factor::unlock, super::second_factor::reset,
+        super::second_factor::begin_enrolment, super::second_factor::finish_enrolment,
+        super::second_factor::policy, super::second_factor::set_policy,
         super::tokens::list, super::tokens::create, super::tokens::revoke,
         super::instances::stack, super::instances::deploy, super::instances::list,
         super::instances::get, super::instances::start, super::instances::shutdown,

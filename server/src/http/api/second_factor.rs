@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use app::model::{Me, RecoveryCodes, SecondFactorStatus, TotpEnrolment};
+use app::model::{Me, RecoveryCodes, SecondFactorPolicy, SecondFactorStatus, TotpEnrolment};
 use app::policy::{authorize, rights};
 use app::service::{RequestContext, SecondFactorService};
 use axum::extract::State;
@@ -49,6 +49,65 @@ pub async fn complete_sign_in(
 ) -> ApiResult<Json<Me>> {
     // Public: the session proved the password; the service checks that.
     Ok(Json(service.complete_sign_in(&ctx, body.code).await?))
+}
+
+/// Starts enrolling an authenticator app on a session whose password was
+/// right and whose account must use a second factor it does not have
+/// (`/api/v1/login` answered `second_factor_enrolment_required`).
+#[utoipa::path(post, path = "/api/v1/login/totp", tag = "auth",
+    responses((status = 200, body = TotpEnrolment),
+        (status = 401, body = super::ErrorBody, description = "No sign-in waits for an enrolment"),
+        (status = 409, body = super::ErrorBody, description = "One is enrolled already")))]
+pub async fn begin_enrolment(
+    State(service): State<Arc<dyn SecondFactorService>>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<TotpEnrolment>> {
+    // Public: the session proved the password; the service checks that.
+    Ok(Json(service.begin_enrolment(&ctx).await?))
+}
+
+/// Confirms that enrolment with a code from the app: answers ten recovery
+/// codes, shown this once, and signs the session in.
+#[utoipa::path(post, path = "/api/v1/login/totp/confirm", tag = "auth", request_body = Code,
+    responses((status = 200, body = RecoveryCodes),
+        (status = 401, body = super::ErrorBody, description = "No sign-in waits for an enrolment"),
+        (status = 409, body = super::ErrorBody, description = "No enrolment waits for a code"),
+        (status = 429, body = super::ErrorBody, description = "with Retry-After")))]
+pub async fn finish_enrolment(
+    State(service): State<Arc<dyn SecondFactorService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<Code>,
+) -> ApiResult<Json<RecoveryCodes>> {
+    // Public: as begin_enrolment.
+    Ok(Json(service.finish_enrolment(&ctx, body.code).await?))
+}
+
+/// Who must use a second factor (appliance admins).
+#[utoipa::path(get, path = "/api/v1/settings/second-factor", tag = "auth",
+    responses((status = 200, body = SecondFactorPolicy)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn policy(
+    State(service): State<Arc<dyn SecondFactorService>>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<SecondFactorPolicy>> {
+    let who = authorize::<rights::ManageUsers>(ctx.principal.as_ref())?;
+    Ok(Json(service.second_factor_policy(who).await?))
+}
+
+/// Sets who must use a second factor (appliance admins): from their next
+/// sign-in, such an account without one must enrol before anything else.
+#[utoipa::path(put, path = "/api/v1/settings/second-factor", tag = "auth",
+    request_body = SecondFactorPolicy,
+    responses((status = 200, body = SecondFactorPolicy),
+        (status = 404, body = super::ErrorBody, description = "A department that is not there")),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn set_policy(
+    State(service): State<Arc<dyn SecondFactorService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<SecondFactorPolicy>,
+) -> ApiResult<Json<SecondFactorPolicy>> {
+    let who = authorize::<rights::ManageUsers>(ctx.principal.as_ref())?;
+    Ok(Json(service.set_second_factor_policy(who, body).await?))
 }
 
 /// The caller's second factors.

@@ -9,6 +9,9 @@ import { after, before, test } from 'node:test';
 import { hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
+const ANN_PASSWORD = 'Quiet-Harbour-Lamp-73';
+/** The admin's key, once the first test has enrolled it. */
+let adminSecret;
 let dpe;
 let browser;
 
@@ -46,6 +49,17 @@ function totp(secret, steps = 0) {
   return String(number).padStart(6, '0');
 }
 
+/**
+ * A code of the admin's app for a step not used yet: the first test used
+ * the current step and the next, so this waits for the step after.
+ */
+async function freshCode() {
+  const step = () => Math.floor(Date.now() / 1000 / 30);
+  const start = step();
+  while (step() < start + 1) await new Promise((r) => setTimeout(r, 500));
+  return totp(adminSecret, 1);
+}
+
 async function signOut(page) {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL('**/login');
@@ -71,6 +85,7 @@ test('a person enrols an authenticator app and signs in with its code or a recov
   await qr.waitFor();
   const secret = (await page.locator('#totp-secret').innerText()).trim();
   assert.match(secret, /^[A-Z2-7]{32}$/);
+  adminSecret = secret;
   await shot(page, '70-second-factor-enrolment');
 
   await page.getByLabel('Code shown by the app').fill('000000');
@@ -110,5 +125,50 @@ test('a person enrols an authenticator app and signs in with its code or a recov
   await page.getByRole('button', { name: 'Verify' }).click();
   await page.getByRole('alert').filter({ hasText: /./ }).first().waitFor();
   assert.equal(new URL(page.url()).pathname, '/login');
+  await page.close();
+});
+
+test('an account that must use a second factor enrols one right after its password', async () => {
+  // The admin (who has an app by now) creates Ann in Physics and requires
+  // a second factor of Physics, over the API with the portal's session.
+  const admin = await browser.newPage();
+  await password(admin);
+  await admin.getByLabel('Code from your authenticator app').fill(await freshCode());
+  await admin.getByRole('button', { name: 'Verify' }).click();
+  await admin.waitForURL(dpe.url + '/');
+  const api = (method, path, data) => admin.request.fetch(dpe.url + path, { method, data });
+  const physics = await (await api('POST', '/api/v1/departments', { name: 'Physics' })).json();
+  const created = await api('POST', '/api/v1/users', {
+    username: 'ann', password: ANN_PASSWORD, department_id: physics.id, department_admin: false,
+  });
+  assert.equal(created.status(), 201);
+  const rule = await api('PUT', '/api/v1/settings/second-factor',
+    { required_of: 'departments', departments: [physics.id] });
+  assert.equal(rule.status(), 200);
+  await admin.close();
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(dpe.url + '/login');
+  await hydrated(page);
+  await page.getByLabel('User name').fill('ann');
+  await page.getByLabel('Password').fill(ANN_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#must-enrol').waitFor();
+  // Nothing else first: the portal still sends her to the sign-in.
+  const other = await page.context().newPage();
+  await other.goto(dpe.url + '/instances');
+  assert.equal(new URL(other.url()).pathname, '/login');
+  await other.close();
+
+  await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+  const secret = (await page.locator('#totp-secret').innerText()).trim();
+  await shot(page, '73-second-factor-enrol-at-sign-in');
+  await page.getByLabel('Code shown by the app').fill(totp(secret));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  await page.locator('#recovery-codes').waitFor();
+  assert.equal((await page.locator('#recovery-codes code').allInnerTexts()).length, 10);
+  await page.getByRole('link', { name: 'Continue' }).click();
+  await page.waitForURL(dpe.url + '/');
+  await page.getByRole('link', { name: 'ann', exact: true }).waitFor();
   await page.close();
 });

@@ -311,9 +311,6 @@ impl Appliance {
         user: &UserRow,
         peer: IpAddr,
     ) -> Result<(), AppError> {
-        for key in [SESSION_PENDING_USER, SESSION_PENDING_AT, SESSION_MUST_ENROL] {
-            let _: Option<serde_json::Value> = session.remove(key).await.map_err(session_err)?;
-        }
         self.bind_session(session, user, peer).await?;
         session
             .insert(SESSION_SECOND_FACTOR_AT, now())

@@ -13,7 +13,10 @@ use async_trait::async_trait;
 use super::errors::{session_err, store_err};
 use super::second_factor::NextStep;
 use super::{Appliance, principal_of};
-use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER, password, token};
+use crate::auth::{
+    SESSION_MUST_ENROL, SESSION_PENDING_AT, SESSION_PENDING_USER, SESSION_SIGNED_IN_AT,
+    SESSION_USER, password, token,
+};
 use crate::blocking::run_blocking;
 use crate::store::audit::Audit;
 use crate::store::users::UserRow;
@@ -31,6 +34,11 @@ impl Appliance {
     ) -> Result<(), AppError> {
         // A new id at the privilege change defeats session fixation.
         session.cycle_id().await.map_err(session_err)?;
+        // Whatever sign-in waited on this session for a second factor is
+        // over.
+        for key in [SESSION_PENDING_USER, SESSION_PENDING_AT, SESSION_MUST_ENROL] {
+            let _: Option<serde_json::Value> = session.remove(key).await.map_err(session_err)?;
+        }
         session
             .insert(SESSION_USER, user.id)
             .await

@@ -44,7 +44,11 @@ pub fn generate() -> Vec<(String, Vec<u8>)> {
 /// The hash of a code as typed (dashes, spaces and case ignored), or
 /// `None` when it cannot be a recovery code.
 pub fn digest(typed: &str) -> Option<Vec<u8>> {
-    let plain: String = typed.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+    let plain: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     let well_formed = plain.len() == LENGTH && plain.bytes().all(|b| ALPHABET.contains(&b));
     well_formed.then(|| token::digest(&format!("recovery:{plain}")))
 }

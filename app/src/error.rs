@@ -15,6 +15,14 @@ pub enum AppError {
     /// One message for an unknown user and a wrong password.
     #[error("unknown user or wrong password")]
     InvalidCredentials,
+    /// The password was right; the session waits for a code from the
+    /// authenticator app or a recovery code.
+    #[error("enter the code from your authenticator app")]
+    SecondFactorRequired,
+    /// The password was right, and the account must use a second factor
+    /// it does not have yet: the session waits for it to enrol one.
+    #[error("set up an authenticator app to go on: this account must use one")]
+    SecondFactorEnrolmentRequired,
     /// Signed in, but not allowed.
     #[error("you are not allowed to do that")]
     Forbidden,
@@ -66,6 +74,8 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::Unauthenticated => "unauthenticated",
             AppError::InvalidCredentials => "invalid_credentials",
+            AppError::SecondFactorRequired => "second_factor_required",
+            AppError::SecondFactorEnrolmentRequired => "second_factor_enrolment_required",
             AppError::Forbidden => "forbidden",
             AppError::CrossOrigin => "cross_origin",
             AppError::NotFound(_) => "not_found",
@@ -85,7 +95,10 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::BadRequest(_) => 400,
-            AppError::Unauthenticated | AppError::InvalidCredentials => 401,
+            AppError::Unauthenticated
+            | AppError::InvalidCredentials
+            | AppError::SecondFactorRequired
+            | AppError::SecondFactorEnrolmentRequired => 401,
             AppError::Forbidden | AppError::CrossOrigin => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) | AppError::QuotaExceeded(_) | AppError::SetupRequired => 409,
@@ -108,6 +121,8 @@ impl AppError {
             AppError::BadRequest(_)
             | AppError::Unauthenticated
             | AppError::InvalidCredentials
+            | AppError::SecondFactorRequired
+            | AppError::SecondFactorEnrolmentRequired
             | AppError::Forbidden
             | AppError::CrossOrigin
             | AppError::NotFound(_)
@@ -127,6 +142,8 @@ impl AppError {
             AppError::BadRequest(_)
             | AppError::Unauthenticated
             | AppError::InvalidCredentials
+            | AppError::SecondFactorRequired
+            | AppError::SecondFactorEnrolmentRequired
             | AppError::Forbidden
             | AppError::CrossOrigin
             | AppError::NotFound(_)

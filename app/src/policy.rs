@@ -102,6 +102,13 @@ pub enum Action {
     ViewSelf,
     /// Create, list and revoke one's own API tokens.
     ManageOwnTokens,
+    /// Enrol and remove one's own second factors (authenticator app,
+    /// recovery codes).
+    ManageOwnSecondFactors,
+    /// Lift an account's second-factor lock, or reset its second factors;
+    /// whose is decided by [`may_manage`] (department admins: local
+    /// accounts of their subtree).
+    ResetSecondFactors,
     /// Probe a libvirt host after setup.
     ProbeHost,
     ManageHosts,
@@ -137,6 +144,7 @@ fn allows(principal: &Principal, action: Action) -> bool {
         Action::ViewDashboard
         | Action::ViewSelf
         | Action::ManageOwnTokens
+        | Action::ManageOwnSecondFactors
         | Action::UseInstances => true,
         Action::Deploy => admin || principal.may_deploy,
         Action::ProbeHost
@@ -148,7 +156,7 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ConfigureGateway
         | Action::ManagePool
         | Action::ManageBackups => admin,
-        Action::ManageMembers | Action::ViewAudit => {
+        Action::ManageMembers | Action::ViewAudit | Action::ResetSecondFactors => {
             admin || principal.role == Role::DepartmentAdmin
         }
     }
@@ -214,6 +222,8 @@ rights!(
     ViewDashboard,
     ViewSelf,
     ManageOwnTokens,
+    ManageOwnSecondFactors,
+    ResetSecondFactors,
     ProbeHost,
     ManageHosts,
     ManageNetworks,
@@ -330,10 +340,12 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 16] = [
+    const EVERY_ACTION: [Action; 18] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
+        Action::ManageOwnSecondFactors,
+        Action::ResetSecondFactors,
         Action::ProbeHost,
         Action::ManageHosts,
         Action::ManageNetworks,
@@ -375,6 +387,8 @@ mod tests {
                 ViewDashboard,
                 ViewSelf,
                 ManageOwnTokens,
+                ManageOwnSecondFactors,
+                ResetSecondFactors,
                 Deploy,
                 UseInstances,
                 ManageMembers,
@@ -387,6 +401,7 @@ mod tests {
                 ViewDashboard,
                 ViewSelf,
                 ManageOwnTokens,
+                ManageOwnSecondFactors,
                 Deploy,
                 UseInstances
             ]

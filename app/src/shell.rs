@@ -12,12 +12,14 @@ use crate::pages::{
 /// The Content-Security-Policy of a page: its scripts are the site's own
 /// files and the inline ones that carry this response's nonce (the
 /// hydration loader and the resources Leptos serializes); the wasm may be
-/// compiled; nothing may frame it.
+/// compiled; nothing may frame it. Images may be `data:` URLs too, for
+/// the authenticator app's QR code (an SVG made on the server; an SVG
+/// shown as an image runs no script and loads nothing).
 #[cfg(feature = "ssr")]
 fn content_security_policy(nonce: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }

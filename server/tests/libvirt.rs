@@ -1118,3 +1118,155 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
     let (_, zones) = client.get("/api/v1/zones").await;
     assert_eq!(zones["outside"]["in_use"], 0, "the address is free again");
 }
+
+/// Whether libvirt says the domain has a job running.
+fn job_runs(uuid: &str) -> bool {
+    let out = Command::new("virsh")
+        .args(["-c", URI, "domjobinfo", uuid])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    !text.contains("None") && text.contains("Job type")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn kill_9_during_a_backup_leaves_no_half_backup_and_no_job_and_a_lost_bitmap_starts_a_new_chain()
+ {
+    let _serial = SERIAL.lock().await;
+    let (dir, port, pool) = a_place_for_dpe("bkill");
+    let dpe = spawn_dpe(dir.path(), port, &pool);
+    wait_up(&dpe.base).await;
+    set_up(&dpe, dir.path()).await;
+    let client = signed_in(&dpe.base).await;
+    let (status, body) = client
+        .deploy_with(json!({"name": "bk-kill", "size": "tiny", "params": {"title": "T"}}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let Accepted { id, task_id } = Accepted::of(&body);
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(task_id)
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let uuid = app_uuid(dir.path(), id);
+    agent_answers(&uuid).await;
+    // A first backup, and then 400 MiB of fresh data: the next copy takes
+    // long enough under TCG to be cut off.
+    let first = real_backup(&client, id).await;
+    let u = uuid.clone();
+    tokio::task::spawn_blocking(move || {
+        in_guest(
+            &u,
+            "dd if=/dev/urandom of=/dev/vda bs=1M seek=8 count=400 conv=fsync 2>/dev/null",
+        )
+    })
+    .await
+    .unwrap();
+    let (status, body) = client
+        .post_empty(&format!("/api/v1/instances/{id}/backups"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let cut = Accepted::of(&body);
+    let u = uuid.clone();
+    let mut running = false;
+    for _ in 0..200 {
+        let u = u.clone();
+        if tokio::task::spawn_blocking(move || job_runs(&u))
+            .await
+            .unwrap()
+        {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(running, "the backup job was seen running");
+    drop(dpe); // SIGKILL mid-job
+
+    let dpe = spawn_dpe(dir.path(), port, &pool);
+    wait_up(&dpe.base).await;
+    let client = signed_in(&dpe.base).await;
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(cut.task_id)
+        .await;
+    assert_eq!(task["state"], "failed", "{task}");
+    assert_eq!(task["error"], "the backup was interrupted");
+    let (_, list) = client.get("/api/v1/backups").await;
+    let failed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == cut.id)
+        .cloned()
+        .unwrap();
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let u = uuid.clone();
+    assert!(
+        !tokio::task::spawn_blocking(move || job_runs(&u))
+            .await
+            .unwrap(),
+        "no libvirt job is left"
+    );
+    let file = dir
+        .path()
+        .join(format!("{pool}-backups"))
+        .join(format!("dpe-backup-{uuid}-{}.qcow2", cut.id));
+    assert!(!file.exists(), "no half backup file: {file:?}");
+    // The chain goes on from the first backup.
+    let next = real_backup(&client, id).await;
+    assert_eq!(next["kind"], "incremental", "{next}");
+    assert_eq!(next["parent_id"], first["id"]);
+
+    // The bitmap removed from the stopped guest's disk (libvirt still
+    // lists its checkpoint): the next backup is a full one, and says why.
+    let (status, body) = client.act(id, "poweroff").await;
+    assert_eq!(status, 202, "{body}");
+    client
+        .patient(Duration::from_secs(60))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    let disk = dir
+        .path()
+        .join("storage")
+        .join(format!("{}.qcow2", volume_stem_of(dir.path(), id)));
+    let bitmap = format!("dpe-ckp-{}", next["id"]);
+    let removed = Command::new("qemu-img")
+        .args(["bitmap", "--remove"])
+        .arg(&disk)
+        .arg(&bitmap)
+        .status()
+        .unwrap();
+    assert!(
+        removed.success(),
+        "qemu-img bitmap --remove {disk:?} {bitmap}"
+    );
+    let (status, body) = client.act(id, "start").await;
+    assert_eq!(status, 202, "{body}");
+    client
+        .patient(Duration::from_secs(60))
+        .wait_task(body["task_id"].as_i64().unwrap())
+        .await;
+    agent_answers(&uuid).await;
+    let healed = real_backup(&client, id).await;
+    assert_eq!(healed["kind"], "full", "{healed}");
+    let reason = healed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("refused") || reason.contains("missing"),
+        "{healed}"
+    );
+    println!("after the bitmap was removed: {reason}");
+    client.patient(Duration::from_secs(60)).remove(id).await;
+}
+
+/// The volume stem of instance `id` in the store in `data`.
+fn volume_stem_of(data: &Path, id: i64) -> String {
+    let conn = rusqlite::Connection::open(data.join("dpe.sqlite3")).unwrap();
+    conn.query_row(
+        "SELECT volume_stem FROM instances WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}

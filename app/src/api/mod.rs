@@ -12,6 +12,7 @@
 pub mod backups;
 pub mod org;
 pub mod pool;
+pub mod second_factor;
 pub mod snapshots;
 
 use leptos::prelude::*;
@@ -206,7 +207,11 @@ pub async fn get_tokens(
 }
 
 #[server(prefix = "/fn", endpoint = "create_token")]
-pub async fn create_token(name: String, expires_in_days: Option<String>) -> Result<(), AppError> {
+pub async fn create_token(
+    name: String,
+    expires_in_days: Option<String>,
+    #[server(default)] code: Option<String>,
+) -> Result<(), AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
@@ -222,7 +227,7 @@ pub async fn create_token(name: String, expires_in_days: Option<String>) -> Resu
                 })?),
             };
             service::<dyn TokenService>()?
-                .create_token(&ctx, who, name, days)
+                .create_token(&ctx, who, name, days, code)
                 .await
                 .map(|_| ())
         }

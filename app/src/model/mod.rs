@@ -8,6 +8,7 @@ mod counts;
 mod instance_query;
 pub mod page;
 mod pool;
+mod second_factor;
 mod snapshots;
 mod states;
 
@@ -20,6 +21,9 @@ pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
+pub use second_factor::{
+    RecoveryCodes, SecondFactorPolicy, SecondFactorRule, SecondFactorStatus, TotpEnrolment,
+};
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
 
 use states::text_enum;

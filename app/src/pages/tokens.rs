@@ -25,6 +25,7 @@ pub fn TokensPage() -> impl IntoView {
         },
     );
     let name_error = Signal::derive(move || error_for_field(&create.value().get(), "name"));
+    let code_error = Signal::derive(move || error_for_field(&create.value().get(), "code"));
     let general = Signal::derive(move || {
         general_error(&create.value().get()).or_else(|| general_error(&revoke.value().get()))
     });
@@ -51,11 +52,16 @@ pub fn TokensPage() -> impl IntoView {
                         <option value="365">"in a year"</option>
                         <option value="never">"never"</option>
                     </select>
+                    <label for="token-code">"Authenticator code"</label>
+                    <input id="token-code" name="code" type="text" inputmode="numeric"
+                        autocomplete="one-time-code" maxlength="6" size="7"
+                        placeholder="if you use one" aria-describedby="token-code-error" />
                     <button type="submit" class="button primary" disabled=move || create.pending().get()>
                         "Create token"
                     </button>
                 </ActionForm>
                 <FieldError id="token-name-error".into() message=name_error />
+                <FieldError id="token-code-error".into() message=code_error />
             </section>
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {

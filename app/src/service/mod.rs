@@ -57,6 +57,7 @@ mod instances;
 mod organisation;
 mod pool;
 mod quotas;
+mod second_factor;
 mod sessions;
 mod setup;
 mod snapshots;
@@ -78,6 +79,7 @@ pub use self::instances::{InstanceService, TaskUpdates};
 pub use self::organisation::OrganisationService;
 pub use self::pool::PoolService;
 pub use self::quotas::QuotaService;
+pub use self::second_factor::SecondFactorService;
 pub use self::sessions::SessionService;
 pub use self::setup::SetupService;
 pub use self::snapshots::SnapshotService;
@@ -136,6 +138,7 @@ macro_rules! capabilities {
 capabilities!(
     SetupService,
     SessionService,
+    SecondFactorService,
     TokenService,
     InstanceService,
     HostService,

@@ -18,13 +18,15 @@ pub trait TokenService: Send + Sync + 'static {
         query: TokenQuery,
     ) -> Result<TokensView, AppError>;
     /// A new token of the caller's, working for `expires_in_days` (none:
-    /// until revoked).
+    /// until revoked). An account with an authenticator app gives a
+    /// current `code` from it: a stolen session must not mint tokens.
     async fn create_token(
         &self,
         ctx: &RequestContext,
         who: Authorized<'_, rights::ManageOwnTokens>,
         name: String,
         expires_in_days: Option<u32>,
+        code: Option<String>,
     ) -> Result<NewToken, AppError>;
     /// Revokes one of the caller's own tokens; others' are `NotFound`.
     async fn revoke_token(

@@ -47,6 +47,7 @@ mod paging;
 mod pool;
 mod principal_cache;
 mod quotas;
+mod second_factor;
 mod sessions;
 mod setup;
 mod snapshots;

@@ -11,8 +11,12 @@ use app::validate;
 use async_trait::async_trait;
 
 use super::errors::{session_err, store_err};
+use super::second_factor::NextStep;
 use super::{Appliance, principal_of};
-use crate::auth::{SESSION_SIGNED_IN_AT, SESSION_USER, password, token};
+use crate::auth::{
+    SESSION_MUST_ENROL, SESSION_PENDING_AT, SESSION_PENDING_USER, SESSION_SIGNED_IN_AT,
+    SESSION_USER, password, token,
+};
 use crate::blocking::run_blocking;
 use crate::store::audit::Audit;
 use crate::store::users::UserRow;
@@ -22,7 +26,7 @@ use tower_sessions::Session;
 impl Appliance {
     /// Binds `session` to `user`, who has just proven who they are, and
     /// records the sign-in.
-    async fn bind_session(
+    pub(super) async fn bind_session(
         &self,
         session: &Session,
         user: &UserRow,
@@ -30,6 +34,11 @@ impl Appliance {
     ) -> Result<(), AppError> {
         // A new id at the privilege change defeats session fixation.
         session.cycle_id().await.map_err(session_err)?;
+        // Whatever sign-in waited on this session for a second factor is
+        // over.
+        for key in [SESSION_PENDING_USER, SESSION_PENDING_AT, SESSION_MUST_ENROL] {
+            let _: Option<serde_json::Value> = session.remove(key).await.map_err(session_err)?;
+        }
         session
             .insert(SESSION_USER, user.id)
             .await
@@ -112,6 +121,21 @@ impl SessionService for Appliance {
                 .await;
             return Err(AppError::InvalidCredentials);
         };
+        match self.second_factor_step(&user).await? {
+            NextStep::SignedIn => {}
+            NextStep::Code => {
+                self.await_second_factor(session, &user, ctx.peer, false)
+                    .await?;
+                tracing::info!(account, peer = %ctx.peer, "password right; second factor next");
+                return Err(AppError::SecondFactorRequired);
+            }
+            NextStep::Enrol => {
+                self.await_second_factor(session, &user, ctx.peer, true)
+                    .await?;
+                tracing::info!(account, peer = %ctx.peer, "password right; must enrol a second factor");
+                return Err(AppError::SecondFactorEnrolmentRequired);
+            }
+        }
         self.bind_session(session, &user, ctx.peer).await?;
         tracing::info!(account, peer = %ctx.peer, "signed in");
         Ok(Me {

@@ -66,6 +66,7 @@ impl TokenService for Appliance {
         who: Authorized<'_, rights::ManageOwnTokens>,
         name: String,
         expires_in_days: Option<u32>,
+        code: Option<String>,
     ) -> Result<NewToken, AppError> {
         let who = who.principal();
         let name = validate::display_name("name", &name)?;
@@ -81,6 +82,7 @@ impl TokenService for Appliance {
                 ));
             }
         };
+        self.fresh_second_factor(who, code).await?;
         let (secret, hash) = token::generate();
         let (user_id, stored_name) = (who.user_id, name.clone());
         let id = self

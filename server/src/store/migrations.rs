@@ -567,6 +567,41 @@ pub const MIGRATIONS: &[Migration] = &[
                 ON tasks (instance_uuid) WHERE state = 'running';
         "#,
     },
+    Migration {
+        version: 17,
+        name: "second factors: TOTP, recovery codes, lockout and enforcement",
+        sql: r#"
+            -- An account's authenticator app. The secret is sealed with the
+            -- appliance's key (auth::secret_box), bound to the account: a
+            -- copy of the store holds no usable secret. `pending` is an
+            -- enrolment waiting for its confirming code; `last_step` the
+            -- last time step accepted, so that no code is accepted twice.
+            CREATE TABLE totp_factors (
+                user_id      INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+                secret       TEXT NOT NULL,
+                confirmed_at INTEGER,
+                last_step    INTEGER
+            ) STRICT;
+            -- Single-use codes, as SHA-256 (auth::recovery says why not
+            -- Argon2); a used one keeps its row, with when.
+            CREATE TABLE recovery_codes (
+                user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                code_hash  BLOB NOT NULL,
+                used_at    INTEGER,
+                PRIMARY KEY (user_id, code_hash)
+            ) STRICT, WITHOUT ROWID;
+            -- Wrong second-factor codes in a row, and until when the second
+            -- factor is locked after too many.
+            CREATE TABLE second_factor_failures (
+                user_id      INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+                failures     INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+                locked_until INTEGER
+            ) STRICT;
+            -- A department whose members must use a second factor.
+            ALTER TABLE departments
+                ADD COLUMN require_second_factor INTEGER NOT NULL DEFAULT 0;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

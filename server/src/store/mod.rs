@@ -20,6 +20,7 @@ pub mod pool;
 mod quota_columns;
 pub mod quotas;
 mod readers;
+pub mod second_factors;
 pub mod sessions;
 pub mod settings;
 pub mod snapshots;

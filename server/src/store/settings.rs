@@ -11,6 +11,10 @@ pub const SETUP_COMPLETED_AT: &str = "setup_completed_at";
 /// JSON of the quota of each account in no department.
 pub const DEFAULT_QUOTA: &str = "default_quota";
 
+/// [`app::model::SecondFactorRule`]: which accounts must use a second
+/// factor (besides the departments that require one).
+pub const SECOND_FACTOR_REQUIRED_OF: &str = "second_factor_required_of";
+
 /// JSON of [`app::model::AppsSettings`]: where applications open.
 pub const APPS: &str = "apps";
 /// When the store was last copied into the backup store (Unix seconds).

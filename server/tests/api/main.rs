@@ -12,6 +12,7 @@ mod events;
 mod gateway;
 mod instance_list;
 mod paged_lists;
+mod second_factor;
 mod sessions;
 mod setup;
 mod tokens;

@@ -213,6 +213,20 @@ fn rows(ids: &Ids) -> Vec<Row> {
             None,
             [401, 403, 403, 403, 200, 200, 200],
         ),
+        // A second factor's lock: lifted by the admin of the account's
+        // department (above it too) or the appliance's.
+        (
+            Method::POST,
+            format!("/api/v1/users/{owner_id}/second-factor/unlock"),
+            None,
+            [401, 403, 403, 403, 204, 404, 204],
+        ),
+        (
+            Method::GET,
+            "/api/v1/me/second-factor".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
         (
             Method::GET,
             "/api/v1/directory".into(),

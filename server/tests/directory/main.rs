@@ -12,6 +12,7 @@
 mod certificates;
 #[path = "../common/mod.rs"]
 mod common;
+mod second_factor;
 mod settings;
 #[path = "../common/slapd.rs"]
 mod slapd;

@@ -19,8 +19,12 @@ pub struct Credentials {
 }
 
 /// Signs in and sets the session cookie. Throttled per account and address.
+/// An account with a second factor gets 401 `second_factor_required` for a
+/// right password: the session then waits for `/api/v1/login/code`.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = Credentials,
-    responses((status = 200, body = Me), (status = 401, body = super::ErrorBody),
+    responses((status = 200, body = Me),
+              (status = 401, body = super::ErrorBody,
+               description = "`invalid_credentials`, or `second_factor_required`"),
               (status = 429, body = super::ErrorBody, description = "with Retry-After"),
               (status = 503, body = super::ErrorBody,
                description = "A directory is configured and the name is no local account, \

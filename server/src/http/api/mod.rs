@@ -12,6 +12,7 @@ mod instances;
 mod openapi;
 mod org;
 mod pool;
+mod second_factor;
 mod snapshots;
 mod system;
 mod tokens;
@@ -53,6 +54,18 @@ routes! {
     post "/logout" => auth::logout,
     get "/me" => auth::me,
     post "/me/password" => auth::change_password,
+    post "/login/code" => second_factor::complete_sign_in,
+    post "/login/totp" => second_factor::begin_enrolment,
+    post "/login/totp/confirm" => second_factor::finish_enrolment,
+    get "/settings/second-factor" => second_factor::policy,
+    put "/settings/second-factor" => second_factor::set_policy,
+    get "/me/second-factor" => second_factor::status,
+    post "/me/totp" => second_factor::begin_totp,
+    post "/me/totp/confirm" => second_factor::confirm_totp,
+    post "/me/totp/remove" => second_factor::remove_totp,
+    post "/me/recovery-codes" => second_factor::renew_recovery_codes,
+    post "/users/{id}/second-factor/unlock" => second_factor::unlock,
+    post "/users/{id}/second-factor/reset" => second_factor::reset,
     get "/tokens" => tokens::list,
     post "/tokens" => tokens::create,
     delete "/tokens/{id}" => tokens::revoke,

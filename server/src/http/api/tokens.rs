@@ -23,6 +23,11 @@ pub struct CreateToken {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
+    /// A current code from the authenticator app: needed when the account
+    /// has one.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub code: Option<String>,
 }
 
 /// A page of the caller's tokens, newest first (never their secrets).
@@ -55,10 +60,13 @@ pub async fn list(
     }))
 }
 
-/// Creates a token; its secret is in this answer and never again.
+/// Creates a token; its secret is in this answer and never again. An
+/// account with an authenticator app gives a current `code` from it.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = NewToken), (status = 401, body = super::ErrorBody),
-              (status = 422, body = super::ErrorBody)),
+              (status = 422, body = super::ErrorBody),
+              (status = 429, body = super::ErrorBody,
+               description = "Codes throttled or locked, with Retry-After")),
     security(("session" = []), ("bearer" = [])))]
 pub async fn create(
     State(service): State<Arc<dyn TokenService>>,
@@ -71,7 +79,7 @@ pub async fn create(
         ..ctx.clone()
     };
     let created = service
-        .create_token(&api_ctx, who, body.name, body.expires_in_days)
+        .create_token(&api_ctx, who, body.name, body.expires_in_days, body.code)
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

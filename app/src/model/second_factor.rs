@@ -1,0 +1,63 @@
+//! Second factors: an authenticator app (TOTP) and recovery codes.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/v1/me/second-factor`: the caller's second factors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SecondFactorStatus {
+    /// Whether an authenticator app is enrolled (and confirmed).
+    pub totp: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: u32,
+    /// Unix seconds until which codes are refused after too many wrong ones.
+    pub locked_until: Option<i64>,
+}
+
+/// An enrolment in progress: what the authenticator app is given. It
+/// counts once confirmed with a code from the app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TotpEnrolment {
+    /// The secret in base32, to type in by hand.
+    pub secret: String,
+    /// The `otpauth://totp/...` URI the QR code holds.
+    pub otpauth_uri: String,
+    /// The QR code, an SVG image as a `data:` URL.
+    pub qr_code: String,
+}
+
+/// Single-use recovery codes, shown this once: each signs in once in
+/// place of a code from the app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RecoveryCodes {
+    pub codes: Vec<String>,
+}
+
+super::states::text_enum! {
+    /// Which accounts the appliance requires a second factor of (beyond
+    /// those of the departments that require one).
+    pub enum SecondFactorRule {
+        /// Only the departments that require it.
+        Departments = "departments",
+        /// Appliance and department admins, and those departments.
+        Admins = "admins",
+        /// Every account.
+        Everyone = "everyone",
+    }
+}
+
+/// `GET`/`PUT /api/v1/settings/second-factor`: who must use a second
+/// factor. An account that must and has none is led to enrol right after
+/// its password, and can do nothing else first. API tokens are unaffected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorPolicy {
+    pub required_of: SecondFactorRule,
+    /// Departments whose members (and those of the departments below)
+    /// must use one.
+    #[serde(default)]
+    pub departments: Vec<i64>,
+}

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 mod apps;
 mod counts;
 mod instance_query;
+mod leases;
 pub mod page;
 mod pool;
 mod snapshots;
@@ -13,6 +14,10 @@ mod states;
 pub use apps::{AppsAddressing, AppsSettings};
 pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
+pub use leases::{
+    DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
+    MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
+};
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
@@ -346,6 +351,8 @@ pub struct InstanceView {
     /// or `unhealthy`.
     pub health: Health,
     pub zone: NetworkZone,
+    /// Its lease; null when its policy gives none.
+    pub lease: Option<LeaseView>,
 }
 
 impl InstanceView {

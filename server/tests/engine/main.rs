@@ -12,6 +12,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod leases;
 mod pool;
 mod snapshots;
 mod zones;

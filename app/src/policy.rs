@@ -555,7 +555,14 @@ mod tests {
             })
         };
         // (who, policy, wanted, answer): one row per role and limit.
-        let rows: [(&str, &Principal, &LeasePolicy, i64, Result<(), &str>); 14] = [
+        type Row<'a> = (
+            &'a str,
+            &'a Principal,
+            &'a LeasePolicy,
+            i64,
+            Result<(), &'a str>,
+        );
+        let rows: [Row<'_>; 14] = [
             ("owner within", &owner, &policy, within, Ok(())),
             ("owner beyond", &owner, &policy, beyond, Err("invalid")),
             ("owner frozen", &owner, &frozen, within, Err("forbidden")),

@@ -10,6 +10,7 @@ mod directory;
 mod instance;
 mod instances;
 mod lazy;
+mod lease;
 mod login;
 mod networks;
 mod not_found;

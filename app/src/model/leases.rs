@@ -22,15 +22,19 @@ pub const MAX_POLICY_DAYS: u32 = 3_650;
 #[serde(deny_unknown_fields)]
 pub struct LeasePolicy {
     /// Days a new instance's lease runs; null: instances get no lease.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 3650))]
     pub lease_days: Option<u32>,
     /// Whether owners and department admins may extend a lease (appliance
     /// admins always may, to any date).
     pub extendable: bool,
-    /// How far from now they may set the expiry, in days.
+    /// How far from now they may set the expiry, in days; at least
+    /// `lease_days`.
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 3650))]
     pub max_days: u32,
     /// Days an expired instance is kept, shut down, before it is deleted;
     /// extending its lease in that time revives it.
     #[serde(default = "default_grace_days")]
+    #[cfg_attr(feature = "ssr", schema(maximum = 3650))]
     pub grace_days: u32,
 }
 
@@ -78,6 +82,7 @@ pub struct SetLeasePolicy {
 pub struct ExtendRequest {
     /// RFC 3339, in the future. Owners and department admins may set it
     /// at most the policy's `max_days` from now; appliance admins, any.
+    #[cfg_attr(feature = "ssr", schema(format = DateTime))]
     pub expires_at: String,
 }
 

@@ -93,7 +93,7 @@
 use std::marker::PhantomData;
 
 use crate::error::AppError;
-use crate::model::{Principal, Role, Share};
+use crate::model::{DAY, LeasePolicy, Principal, Role, Share};
 
 /// Things a signed-in account can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +135,9 @@ pub enum Action {
     /// See the backup store and every backup; set the default backup
     /// policy.
     ManageBackups,
+    /// Extend an instance's lease; which ones, and how far, is decided by
+    /// [`lease_extension`].
+    ExtendLease,
 }
 
 /// Whether the rule table allows `action` to `principal`.
@@ -145,7 +148,8 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ViewSelf
         | Action::ManageOwnTokens
         | Action::ManageOwnSecondFactors
-        | Action::UseInstances => true,
+        | Action::UseInstances
+        | Action::ExtendLease => true,
         Action::Deploy => admin || principal.may_deploy,
         Action::ProbeHost
         | Action::ManageHosts
@@ -237,6 +241,7 @@ rights!(
     ConfigureGateway,
     ManagePool,
     ManageBackups,
+    ExtendLease,
 );
 
 /// Proof that [`authorize`] allowed the right `R` to this principal, for
@@ -321,6 +326,46 @@ pub fn may_open(
     }
 }
 
+/// Whether `principal` may set the lease of an instance owned by
+/// `owner_id` and charged to `department` (which follows `policy`) to end
+/// at `wanted` (unix seconds), `now` being now: appliance admins to any
+/// future date; the owner and the department's admins as far as the
+/// policy lets them; nobody else (`NotFound`: the instance is not theirs
+/// to see).
+pub fn lease_extension(
+    principal: &Principal,
+    owner_id: i64,
+    department: Option<i64>,
+    policy: &LeasePolicy,
+    now: i64,
+    wanted: i64,
+) -> Result<(), AppError> {
+    if !may_use(principal, owner_id, department) {
+        return Err(AppError::NotFound("instance".into()));
+    }
+    if wanted <= now {
+        return Err(AppError::invalid("expires_at", "must be in the future"));
+    }
+    match principal.role {
+        Role::Admin => Ok(()),
+        Role::DepartmentAdmin | Role::User => {
+            if !policy.extendable {
+                return Err(AppError::Forbidden);
+            }
+            if wanted > now + i64::from(policy.max_days) * DAY {
+                return Err(AppError::invalid(
+                    "expires_at",
+                    format!(
+                        "may be at most {} days from now; an appliance admin can set a later date",
+                        policy.max_days
+                    ),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,7 +385,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 18] = [
+    const EVERY_ACTION: [Action; 19] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -359,6 +404,7 @@ mod tests {
         Action::ConfigureGateway,
         Action::ManagePool,
         Action::ManageBackups,
+        Action::ExtendLease,
     ];
 
     #[test]
@@ -392,7 +438,8 @@ mod tests {
                 Deploy,
                 UseInstances,
                 ManageMembers,
-                ViewAudit
+                ViewAudit,
+                ExtendLease
             ]
         );
         assert_eq!(
@@ -403,7 +450,8 @@ mod tests {
                 ManageOwnTokens,
                 ManageOwnSecondFactors,
                 Deploy,
-                UseInstances
+                UseInstances,
+                ExtendLease
             ]
         );
         let withdrawn = Principal {
@@ -488,5 +536,95 @@ mod tests {
         }
         // Without a department, `department` shares with nobody more.
         assert!(!may_open(Some(&stranger), Share::Department, 2, None));
+    }
+
+    #[test]
+    fn lease_extensions_follow_the_role_and_the_policy() {
+        // An instance owned by account 2, charged to department 10, under a
+        // policy that lets its people extend up to 30 days ahead.
+        let policy = LeasePolicy {
+            lease_days: Some(14),
+            extendable: true,
+            max_days: 30,
+            grace_days: 7,
+        };
+        let frozen = LeasePolicy {
+            extendable: false,
+            ..policy
+        };
+        let now = 1_000_000;
+        let within = now + 20 * DAY;
+        let beyond = now + 31 * DAY;
+        let past = now - 1;
+        let owner = Principal {
+            user_id: 2,
+            ..who(Role::User)
+        };
+        let colleague = who(Role::User); // account 1, department 10
+        let dept_admin = who(Role::DepartmentAdmin); // departments 10 and 11
+        let other_dept_admin = Principal {
+            managed_departments: vec![12],
+            ..who(Role::DepartmentAdmin)
+        };
+        let admin = who(Role::Admin);
+        let extend = |p: &Principal, policy: &LeasePolicy, wanted| {
+            lease_extension(p, 2, Some(10), policy, now, wanted).map_err(|e| match e {
+                AppError::Invalid { .. } => "invalid",
+                AppError::Forbidden => "forbidden",
+                AppError::NotFound(_) => "not found",
+                _ => "other",
+            })
+        };
+        // (who, policy, wanted, answer): one row per role and limit.
+        type Row<'a> = (
+            &'a str,
+            &'a Principal,
+            &'a LeasePolicy,
+            i64,
+            Result<(), &'a str>,
+        );
+        let rows: [Row<'_>; 14] = [
+            ("owner within", &owner, &policy, within, Ok(())),
+            ("owner beyond", &owner, &policy, beyond, Err("invalid")),
+            ("owner frozen", &owner, &frozen, within, Err("forbidden")),
+            ("owner past", &owner, &policy, past, Err("invalid")),
+            ("dept admin within", &dept_admin, &policy, within, Ok(())),
+            (
+                "dept admin beyond",
+                &dept_admin,
+                &policy,
+                beyond,
+                Err("invalid"),
+            ),
+            (
+                "dept admin frozen",
+                &dept_admin,
+                &frozen,
+                within,
+                Err("forbidden"),
+            ),
+            (
+                "other dept admin",
+                &other_dept_admin,
+                &policy,
+                within,
+                Err("not found"),
+            ),
+            ("colleague", &colleague, &policy, within, Err("not found")),
+            ("admin within", &admin, &policy, within, Ok(())),
+            ("admin beyond", &admin, &policy, beyond, Ok(())),
+            (
+                "admin far beyond",
+                &admin,
+                &policy,
+                now + 3_000 * DAY,
+                Ok(()),
+            ),
+            ("admin frozen", &admin, &frozen, beyond, Ok(())),
+            ("admin past", &admin, &policy, past, Err("invalid")),
+        ];
+        for (name, p, policy, wanted, answer) in rows {
+            assert_eq!(extend(p, policy, wanted), answer, "{name}");
+        }
     }
 }

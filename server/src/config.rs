@@ -42,6 +42,8 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Milliseconds between two reconcile passes.
     pub reconcile_interval_ms: u64,
+    /// Seconds between two lease passes (warnings, expiries, deletions).
+    pub lease_interval_secs: u64,
     /// How many snapshots an instance may keep.
     pub snapshot_limit: u32,
     /// PEM certificate chain: with `tls_key`, `listen` serves HTTPS (and
@@ -100,6 +102,7 @@ impl Default for Config {
             storage_pool: "dpe".into(),
             shutdown_timeout_secs: 60,
             reconcile_interval_ms: 3000,
+            lease_interval_secs: 60,
             snapshot_limit: app::model::DEFAULT_SNAPSHOT_LIMIT,
             tls_cert: None,
             tls_key: None,
@@ -201,6 +204,7 @@ impl Config {
             reconcile_interval: std::time::Duration::from_millis(
                 self.reconcile_interval_ms.max(100),
             ),
+            lease_interval: std::time::Duration::from_secs(self.lease_interval_secs.max(1)),
         }
     }
 

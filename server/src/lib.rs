@@ -7,6 +7,7 @@ pub mod appliance;
 pub mod auth;
 pub mod blocking;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod dev;

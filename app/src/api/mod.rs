@@ -10,6 +10,7 @@
 #![allow(clippy::too_many_arguments)]
 
 pub mod backups;
+pub mod leases;
 pub mod org;
 pub mod pool;
 pub mod second_factor;

@@ -80,6 +80,9 @@ pub struct InstanceListItem {
     pub url: Option<String>,
     pub owner: String,
     pub size: String,
+    /// When its lease ends (RFC 3339), and whether it already has.
+    pub expires_at: Option<String>,
+    pub expired: bool,
 }
 
 impl From<InstanceView> for InstanceListItem {
@@ -101,6 +104,7 @@ impl From<InstanceView> for InstanceListItem {
             error: _,
             health: _,
             zone: _,
+            lease,
         } = view;
         InstanceListItem {
             id,
@@ -111,6 +115,8 @@ impl From<InstanceView> for InstanceListItem {
             url,
             owner,
             size,
+            expired: lease.as_ref().is_some_and(|l| l.stage.is_expired()),
+            expires_at: lease.map(|l| l.expires_at),
         }
     }
 }

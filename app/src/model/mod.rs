@@ -6,6 +6,7 @@ mod apps;
 mod backups;
 mod counts;
 mod instance_query;
+mod leases;
 pub mod page;
 mod pool;
 mod second_factor;
@@ -19,6 +20,10 @@ pub use backups::{
 };
 pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
+pub use leases::{
+    DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
+    MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
+};
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
 pub use second_factor::{
@@ -360,6 +365,8 @@ pub struct InstanceView {
     /// or `unhealthy`.
     pub health: Health,
     pub zone: NetworkZone,
+    /// Its lease; null when its policy gives none.
+    pub lease: Option<LeaseView>,
 }
 
 impl InstanceView {

@@ -450,13 +450,21 @@ mod tests {
                 "delete",
                 "snapshot",
                 "revert",
-                "delete_snapshot"
+                "delete_snapshot",
+                "backup",
+                "restore"
             ]
         );
         let zone = texts(NetworkZone::ALL, NetworkZone::as_str);
         assert_eq!(zone, ["inside", "outside"]);
         let snapshot = texts(SnapshotState::ALL, SnapshotState::as_str);
         assert_eq!(snapshot, ["creating", "ready", "reverting", "deleting"]);
+        let backup = texts(BackupState::ALL, BackupState::as_str);
+        assert_eq!(backup, ["running", "ready", "failed"]);
+        let kind = texts(BackupKind::ALL, BackupKind::as_str);
+        assert_eq!(kind, ["full", "incremental"]);
+        let frequency = texts(BackupFrequency::ALL, BackupFrequency::as_str);
+        assert_eq!(frequency, ["off", "daily", "weekly"]);
     }
 
     #[test]

@@ -137,6 +137,7 @@ fn Department(
             <QuotaCard quota=usage />
         </div>
         {department.may_set_quota.then(|| view! { <QuotaForm department=department.clone() quota /> })}
+        <super::lease_policy::LeasePolicyCard id admin />
         <section class="card">
             <h2>"Members"</h2>
             <MemberSearch query=query.clone() />

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use crate::api::leases::ExtendLease;
 use crate::api::{InstanceAction, PatchInstance, get_instance, get_task};
 use crate::components::{
     ErrorBanner, FieldError, Layout, Loading, StaleBanner, StateBadge, error_for_field,
@@ -26,6 +27,7 @@ pub fn InstancePage() -> impl IntoView {
     };
     let act = ServerAction::<InstanceAction>::new();
     let patch = ServerAction::<PatchInstance>::new();
+    let extend = ServerAction::<ExtendLease>::new();
     // Bumped when a live task ends, to reload the instance.
     let finished = RwSignal::new(0u32);
     // And reloaded as the live feed tells of changes (no polling).
@@ -37,6 +39,7 @@ pub fn InstancePage() -> impl IntoView {
                 id(),
                 act.version().get(),
                 patch.version().get(),
+                extend.version().get(),
                 finished.get(),
                 live.tick(),
             )
@@ -55,10 +58,10 @@ pub fn InstancePage() -> impl IntoView {
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match last_good.show(live, id(), instance.await) {
-                        Shown::Fresh(inst) => view! { <InstanceDetail inst act patch finished snapshots backups /> }.into_any(),
+                        Shown::Fresh(inst) => view! { <InstanceDetail inst act patch extend finished snapshots backups /> }.into_any(),
                         Shown::Stale(inst, error) => view! {
                             <StaleBanner error />
-                            <InstanceDetail inst act patch finished snapshots backups />
+                            <InstanceDetail inst act patch extend finished snapshots backups />
                         }.into_any(),
                         Shown::Failed(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
@@ -73,6 +76,7 @@ fn InstanceDetail(
     inst: InstanceView,
     act: ServerAction<InstanceAction>,
     patch: ServerAction<PatchInstance>,
+    extend: ServerAction<ExtendLease>,
     finished: RwSignal<u32>,
     snapshots: super::snapshots::Snapshots,
     backups: super::backups::Backups,
@@ -80,6 +84,8 @@ fn InstanceDetail(
     let status = inst.state.status();
     let ready = status == InstanceStatus::Ready;
     let running = inst.state == InstanceState::Ready(Power::Running);
+    // An expired instance stays off until its lease is extended.
+    let expired = inst.lease.as_ref().is_some_and(|l| l.stage.is_expired());
     // Delete is offered unless a task already has the instance.
     let deletable = match status {
         InstanceStatus::Ready | InstanceStatus::Failed => true,
@@ -140,9 +146,10 @@ fn InstanceDetail(
                 <dt>"Created"</dt><dd>{inst.created_at.clone()}</dd>
             </dl>
         </section>
+        <super::lease::LeaseSection id lease=inst.lease.clone() extend />
         <ShareForm id share=inst.share patch />
         <section class="card actions" aria-label="Actions">
-            {button("start", "Start", ready && !running && !busy, "")}
+            {button("start", "Start", ready && !running && !busy && !expired, "")}
             {button("shutdown", "Shut down", running && !busy, "")}
             {button("reboot", "Reboot", running && !busy, "")}
             {button("poweroff", "Power off", running && !busy, "")}

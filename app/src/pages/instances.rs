@@ -187,6 +187,7 @@ pub fn InstancesPage() -> impl IntoView {
                                             <th scope="col">"Name"</th><th scope="col">"State"</th>
                                             <th scope="col">"Address"</th><th scope="col">"Size"</th>
                                             <th scope="col">"Owner"</th><th scope="col">"Host"</th>
+                                            <th scope="col">"Expires"</th>
                                             <th scope="col"><span class="sr-only">"Application"</span></th>
                                         </tr></thead>
                                         <tbody>
@@ -203,6 +204,11 @@ pub fn InstancesPage() -> impl IntoView {
                                                                 title="Only this host's instances">{host}</a>
                                                         }.into_any() },
                                                         None => "—".into_any(),
+                                                    }}</td>
+                                                    <td class="lease">{match (i.expires_at, i.expired) {
+                                                        (None, _) => "—".into_any(),
+                                                        (Some(at), false) => view! { <time datetime=at.clone()>{at.get(..10).unwrap_or_default().to_owned()}</time> }.into_any(),
+                                                        (Some(_), true) => view! { <span class="badge bad">"expired"</span> }.into_any(),
                                                     }}</td>
                                                     <td>{i.url.map(|url| view! {
                                                         <a class="button" href=url target="_blank" rel="noopener"

@@ -11,6 +11,8 @@ mod directory;
 mod instance;
 mod instances;
 mod lazy;
+mod lease;
+mod lease_policy;
 mod login;
 mod networks;
 mod not_found;

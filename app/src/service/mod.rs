@@ -54,6 +54,7 @@ mod directory;
 mod events;
 mod hosts;
 mod instances;
+mod leases;
 mod organisation;
 mod pool;
 mod quotas;
@@ -76,6 +77,7 @@ pub use self::directory::DirectoryService;
 pub use self::events::{Credential, EventService, LiveEvent, LiveEvents, Numbered};
 pub use self::hosts::HostService;
 pub use self::instances::{InstanceService, TaskUpdates};
+pub use self::leases::LeaseService;
 pub use self::organisation::OrganisationService;
 pub use self::pool::PoolService;
 pub use self::quotas::QuotaService;
@@ -152,6 +154,7 @@ capabilities!(
     EventService,
     SnapshotService,
     BackupService,
+    LeaseService,
 );
 
 pub type SharedService = Arc<dyn PortalService>;

@@ -106,6 +106,41 @@ pub fn quota(field: &str, quota: &crate::org::Quota) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A lease policy whose figures make sense together: a lease and an
+/// extension of at least a day, up to [`MAX_POLICY_DAYS`] days, the
+/// extension's reach no shorter than the lease itself.
+///
+/// [`MAX_POLICY_DAYS`]: crate::model::MAX_POLICY_DAYS
+pub fn lease_policy(field: &str, policy: &crate::model::LeasePolicy) -> Result<(), AppError> {
+    use crate::model::MAX_POLICY_DAYS;
+    let in_range = |days: u32| (1..=MAX_POLICY_DAYS).contains(&days);
+    if policy.lease_days.is_some_and(|d| !in_range(d)) {
+        return Err(AppError::invalid(
+            field,
+            format!("a lease runs 1 to {MAX_POLICY_DAYS} days"),
+        ));
+    }
+    if !in_range(policy.max_days) {
+        return Err(AppError::invalid(
+            field,
+            format!("an extension reaches 1 to {MAX_POLICY_DAYS} days ahead"),
+        ));
+    }
+    if policy.lease_days.is_some_and(|d| d > policy.max_days) {
+        return Err(AppError::invalid(
+            field,
+            "an extension must reach at least as far as the lease itself",
+        ));
+    }
+    if policy.grace_days > MAX_POLICY_DAYS {
+        return Err(AppError::invalid(
+            field,
+            format!("the grace period is at most {MAX_POLICY_DAYS} days"),
+        ));
+    }
+    Ok(())
+}
+
 /// The longest an API token may be made to last, in days.
 pub const TOKEN_DAYS_MAX: u32 = 3650;
 

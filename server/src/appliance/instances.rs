@@ -6,8 +6,8 @@ use std::time::Duration;
 use app::error::AppError;
 use app::model::{
     Accepted, AppsSettings, DeployRequest, InstancePage, InstancePatch, InstanceQuery,
-    InstanceState, InstanceStatus, InstanceView, ParamInfo, Principal, SizeInfo, StackInfo,
-    StepState, StepView, TaskKind, TaskView,
+    InstanceState, InstanceStatus, InstanceView, LeaseView, ParamInfo, Principal, SizeInfo,
+    StackInfo, StepState, StepView, TaskKind, TaskView,
 };
 use app::policy::{Authorized, may_use, rights};
 use app::service::{InstanceService, TaskUpdates};
@@ -105,6 +105,11 @@ fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceVie
         error: row.error,
         health: row.health,
         zone: row.zone,
+        lease: row.lease.map(|l| LeaseView {
+            expires_at: rfc3339_ms(l.expires_at * 1000),
+            stage: l.stage,
+            deletes_at: l.deletes_at.map(|at| rfc3339_ms(at * 1000)),
+        }),
     }
 }
 
@@ -339,6 +344,14 @@ impl InstanceService for Appliance {
         };
         if row.running_task.is_some() {
             return Err(busy());
+        }
+        // An expired instance stays off until its lease is extended.
+        let expired = row.lease.is_some_and(|l| l.stage.is_expired());
+        if expired && matches!(kind, TaskKind::Start | TaskKind::Reboot) {
+            return Err(AppError::Conflict(format!(
+                "the lease of {} has expired; extend it to start the instance again",
+                row.name
+            )));
         }
         if !allows(row.status, kind) {
             return Err(AppError::Conflict(format!(

@@ -22,6 +22,7 @@ use app::model::{Principal, Role};
 use crate::auth::secret_box::SecretBox;
 use crate::auth::setup_code;
 use crate::auth::throttle::{RefusalTally, SignInThrottle};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::engine::connector::{Connector, LibvirtConnector};
 use crate::engine::runtime::Engine;
@@ -42,6 +43,7 @@ mod gateway_access;
 mod hosts;
 mod instance_query;
 mod instances;
+mod leases;
 mod organisation;
 mod paging;
 mod pool;
@@ -133,6 +135,16 @@ impl Appliance {
         config: Config,
         connector: Arc<dyn Connector>,
     ) -> Result<Arc<Appliance>, StartError> {
+        Appliance::with_clock(store, config, connector, Arc::new(SystemClock)).await
+    }
+
+    /// An appliance whose leases run by `clock` (tests move it on by days).
+    pub async fn with_clock(
+        store: Store,
+        config: Config,
+        connector: Arc<dyn Connector>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Appliance>, StartError> {
         let complete = store.read(settings::setup_complete).await?;
         let apps = store.read(settings::apps).await?;
         let stack = Arc::new(Stack::load(&config.stack_dir, &config.image_dir)?);
@@ -149,7 +161,7 @@ impl Appliance {
         {
             tracing::info!("sealed the directory's bind password that was stored in the clear");
         }
-        let engine = Engine::new(store.clone(), stack, config.engine(), connector).await?;
+        let engine = Engine::new(store.clone(), stack, config.engine(), connector, clock).await?;
         engine.start_background().await?;
         let appliance = Arc::new_cyclic(|me| Appliance {
             secrets,

@@ -102,6 +102,7 @@ fn instance(
             department_id: Some(department),
             volume_stem: &format!("seed-{uuid}"),
             app_port: None,
+            lease_expires_at: None,
         },
     )?;
     // Most run; some are off, a few failed or still deploying.

@@ -19,7 +19,7 @@ use super::{EngineError, Refusal};
 use crate::addressing::app_origins;
 use crate::stack::{Size, Stack};
 use crate::store::instances::{self, NewInstance};
-use crate::store::{StoreError, hosts, pool, quotas, settings, tasks, zones};
+use crate::store::{StoreError, hosts, leases, pool, quotas, settings, tasks, zones};
 
 /// A deploy request after validation by the service layer.
 #[derive(Clone, Debug)]
@@ -49,6 +49,8 @@ struct NewInstanceIdentity {
     /// The inside network (used unless the plan asks for the outside zone).
     network: String,
     params_json: String,
+    /// Unix seconds at admission, by the engine's clock: the lease starts.
+    now: i64,
 }
 
 /// Where an instance's NIC goes: a libvirt network or the outside bridge,
@@ -171,6 +173,10 @@ fn admit(
             who.mac.as_str(),
         ),
     };
+    let (lease_policy, _) = leases::effective(tx, who.department_id)?;
+    let lease_expires_at = lease_policy
+        .lease_days
+        .map(|days| who.now + i64::from(days) * app::model::DAY);
     let static_address = fixed.as_ref().map(|f| f.address.to_string());
     let static_network = fixed
         .as_ref()
@@ -195,6 +201,7 @@ fn admit(
             static_network: static_network.as_deref(),
             department_id: who.department_id,
             app_port,
+            lease_expires_at,
         },
     )?;
     let steps: Vec<&str> = match &claimed {
@@ -252,6 +259,7 @@ impl Engine {
             department_id: owner.department_id,
             network,
             params_json: serde_json::to_string(&plan.public_params).unwrap_or_else(|_| "{}".into()),
+            now: self.clock.now(),
         };
         let stack = self.stack().clone();
         let admitted = self

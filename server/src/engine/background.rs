@@ -1,7 +1,7 @@
 //! What the engine runs on its own once the server starts: tasks a
-//! restart cut off are resumed, and the reconcile loop runs a pass every
+//! restart cut off are resumed, the reconcile loop runs a pass every
 //! interval (or at once when rung), each followed by tending the warm
-//! pool. The top of the engine: it calls into every room, none into it.
+//! pool, and the lease loop takes the leases' steps as they come due. The top of the engine: it calls into every room, none into it.
 
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ impl Engine {
             tracing::info!(task_id, "resuming a task cut off by a restart");
             tokio::spawn(self.clone().run_task(task_id));
         }
+        self.start_lease_loop();
         let engine = Arc::downgrade(self);
         let bell = self.reconcile_now.clone();
         let interval = self.config.reconcile_interval;
@@ -52,12 +53,32 @@ impl Engine {
                 let Some(engine) = engine.upgrade() else {
                     break;
                 };
-                let now = crate::store::now();
+                let now = engine.clock.now();
                 if let Err(e) = engine.schedule_backups(now).await {
                     tracing::warn!(error = %crate::error_chain(&e), "scheduling backups failed");
                 }
             }
         });
         Ok(())
+    }
+
+    /// A lease pass at once (catching up on what came due while dpe was
+    /// down), then every lease interval.
+    fn start_lease_loop(self: &Arc<Self>) {
+        let engine = Arc::downgrade(self);
+        let interval = self.config.lease_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(engine) = engine.upgrade() else {
+                    break;
+                };
+                if let Err(e) = engine.lease_pass().await {
+                    tracing::warn!(error = %crate::error_chain(&e), "the lease pass failed");
+                }
+            }
+        });
     }
 }

@@ -16,7 +16,7 @@ use super::{EngineError, Refusal};
 use crate::stack::Size;
 use crate::store::backups::{self, NewBackup};
 use crate::store::instances::{self, NewInstance};
-use crate::store::{StoreError, hosts, quotas, tasks};
+use crate::store::{StoreError, hosts, leases, quotas, tasks};
 
 /// A restore into a new instance.
 pub struct RestorePlan {
@@ -105,6 +105,7 @@ impl Engine {
         let uuid = uuid::Uuid::new_v4().to_string();
         let volume_stem = new_volume_stem(&self.appliance_id, &uuid);
         let mac = super::guest::random_mac();
+        let now = self.clock.now();
         let admitted = self
             .store
             .write(move |tx| {
@@ -154,6 +155,11 @@ impl Engine {
                     Ok(port) => port,
                     Err(refused) => return Ok(Err(refused)),
                 };
+                // A restored instance has a lease of its own, as a deploy.
+                let (lease_policy, _) = leases::effective(tx, plan.department_id)?;
+                let lease_expires_at = lease_policy
+                    .lease_days
+                    .map(|days| now + i64::from(days) * app::model::DAY);
                 let id = instances::insert(
                     tx,
                     &NewInstance {
@@ -174,6 +180,7 @@ impl Engine {
                         static_network: None,
                         department_id: plan.department_id,
                         app_port,
+                        lease_expires_at,
                     },
                 )?;
                 // The backup's file is on that host: the disk is made there.

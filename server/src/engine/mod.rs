@@ -2,6 +2,8 @@
 //! top (each file imports only files below it):
 //! - `background` starts what runs on its own: cut-off tasks resumed, the
 //!   reconcile loop, the warm pool's tending.
+//! - `leases` (each lease's course: warnings, expiry, deletion, on the
+//!   engine's clock).
 //! - `admission` (deploys and actions become tasks; snapshot work in
 //!   `snapshot_admission`), `driver` (runs a
 //!   task's steps, rolls back), `reconcile` and `health` (libvirt is the
@@ -30,6 +32,7 @@ mod health_client;
 mod host_status;
 pub mod hosts;
 pub mod hypervisor;
+pub mod leases;
 pub mod libvirt;
 mod placement;
 mod reconcile;

@@ -21,6 +21,7 @@ use super::hypervisor::Hypervisor;
 use super::volumes;
 use super::warm::work::PoolWork;
 use crate::blocking::run_blocking;
+use crate::clock::Clock;
 use crate::stack::Stack;
 use crate::store::{Store, hosts, settings};
 
@@ -33,6 +34,9 @@ pub struct EngineConfig {
     /// How long a guest may take to power off after the ACPI button.
     pub shutdown_timeout: Duration,
     pub reconcile_interval: Duration,
+    /// How often the lease pass looks for warnings, expiries and
+    /// deletions due.
+    pub lease_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +46,7 @@ impl Default for EngineConfig {
             backup_pool: "dpe-backups".into(),
             shutdown_timeout: Duration::from_secs(60),
             reconcile_interval: Duration::from_secs(3),
+            lease_interval: Duration::from_secs(60),
         }
     }
 }
@@ -70,6 +75,8 @@ pub struct Engine {
     /// finished is health-checked at once, not up to a pass later (a warm
     /// deploy's application answers within seconds).
     pub(super) reconcile_now: Arc<tokio::sync::Notify>,
+    /// What leases run by (tests move it on by days).
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Engine {
@@ -80,6 +87,7 @@ impl Engine {
         stack: Arc<Stack>,
         config: EngineConfig,
         connector: Arc<dyn Connector>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<Engine>, EngineError> {
         let appliance_id = store
             .write(|tx| {
@@ -106,6 +114,7 @@ impl Engine {
             http: super::health_client::client()?,
             pool_work: Default::default(),
             reconcile_now: Arc::new(tokio::sync::Notify::new()),
+            clock,
         });
         // No look at the hosts yet: the reconciler's first pass does that
         // at once, and a host that does not answer must not hold up start.
@@ -150,6 +159,11 @@ impl Engine {
         self.store
             .feed()
             .publish([crate::store::feed::Row::Task(task_id)]);
+    }
+
+    /// Unix seconds now, by the engine's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// The appliance id written into every domain this engine defines.

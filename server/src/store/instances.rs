@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use app::model::{Health, InstanceStatus, NetworkZone, Power, Share};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::lease_columns::Lease;
 use super::states::text_column;
 use super::{StoreError, now};
 
@@ -32,6 +33,8 @@ pub struct NewInstance<'a> {
     pub volume_stem: &'a str,
     /// Its gateway port, if the apps are addressed by port (or one was free).
     pub app_port: Option<u16>,
+    /// When its lease ends (unix seconds), from its department's policy.
+    pub lease_expires_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +72,7 @@ pub struct InstanceRow {
     pub share: Share,
     /// Its gateway port (see [`NewInstance::app_port`]).
     pub app_port: Option<u16>,
+    pub lease: Option<Lease>,
 }
 
 // The two pieces every instance statement ([`SELECT`], [`SELECT_LISTED`])
@@ -81,6 +85,12 @@ pub struct InstanceRow {
 macro_rules! running_task {
     () => {
         "(SELECT t.id FROM tasks t WHERE t.instance_uuid = i.uuid AND t.state = 'running')"
+    };
+}
+// Its lease, as `Lease::read` takes it.
+macro_rules! lease_columns {
+    () => {
+        "i.lease_expires_at, i.lease_stage, i.lease_deletes_at"
     };
 }
 // What they read from: the instance, its owner's name, its host's name.
@@ -101,7 +111,8 @@ pub(super) const SELECT: &str = concat!(
     running_task!(),
     ",
            i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network,
-           i.department_id, i.volume_stem, i.share, i.app_port",
+           i.department_id, i.volume_stem, i.share, i.app_port, ",
+    lease_columns!(),
     instances_joined!()
 );
 
@@ -138,6 +149,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         volume_stem: r.get(27)?,
         share: text_column(r, 28)?,
         app_port: r.get(29)?,
+        lease: Lease::read(r, 30)?,
     })
 }
 
@@ -164,6 +176,7 @@ pub struct ListedInstance {
     pub zone: NetworkZone,
     pub share: Share,
     pub app_port: Option<u16>,
+    pub lease: Option<Lease>,
 }
 
 /// [`SELECT`]'s joins, for [`ListedInstance`]'s columns.
@@ -173,7 +186,8 @@ pub(super) const SELECT_LISTED: &str = concat!(
            i.power, i.ip, i.error, i.created_at, ",
     running_task!(),
     ",
-           i.health, i.zone, i.share, i.app_port",
+           i.health, i.zone, i.share, i.app_port, ",
+    lease_columns!(),
     instances_joined!()
 );
 
@@ -196,6 +210,7 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> rusqlite::Result<ListedInstance> {
         zone: text_column(r, 14)?,
         share: text_column(r, 15)?,
         app_port: r.get(16)?,
+        lease: Lease::read(r, 17)?,
     })
 }
 
@@ -219,6 +234,7 @@ impl From<InstanceRow> for ListedInstance {
             zone: row.zone,
             share: row.share,
             app_port: row.app_port,
+            lease: row.lease,
         }
     }
 }
@@ -228,9 +244,9 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
         "INSERT INTO instances (uuid, name, owner_id, size, vcpus, memory_mib, disk_gib,
                                 network, mac, params, status, created_at, health_expect,
                                 zone, static_address, static_network, ip, department_id,
-                                volume_stem, app_port)
+                                volume_stem, app_port, lease_expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?18, ?11, ?12,
-                 ?13, ?14, ?15, ?14, ?16, ?17, ?19)",
+                 ?13, ?14, ?15, ?14, ?16, ?17, ?19, ?20)",
         params![
             new.uuid,
             new.name,
@@ -250,7 +266,8 @@ pub fn insert(conn: &Connection, new: &NewInstance<'_>) -> Result<i64, StoreErro
             new.department_id,
             new.volume_stem,
             InstanceStatus::Provisioning.as_str(),
-            new.app_port
+            new.app_port,
+            new.lease_expires_at
         ],
     )
     .map_err(|e| StoreError::unique_as(e, "an instance with that name"))?;

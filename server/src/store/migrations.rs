@@ -602,6 +602,46 @@ pub const MIGRATIONS: &[Migration] = &[
                 ADD COLUMN require_second_factor INTEGER NOT NULL DEFAULT 0;
         "#,
     },
+    Migration {
+        version: 18,
+        name: "leases, and the outbox of what people are told",
+        sql: r#"
+            -- A department's lease policy (JSON of app::model::LeasePolicy);
+            -- NULL: its parent's, up to the appliance's default (settings).
+            ALTER TABLE departments ADD COLUMN lease_policy TEXT;
+            -- Unix seconds at which the instance is shut down; NULL: no lease.
+            ALTER TABLE instances ADD COLUMN lease_expires_at INTEGER;
+            -- How far the lease's course has gone: each step queues its
+            -- notice in the transaction that takes it, so nothing is shut
+            -- down or deleted before its warnings are in the outbox.
+            ALTER TABLE instances ADD COLUMN lease_stage TEXT NOT NULL DEFAULT 'active'
+                CHECK (lease_stage IN ('active', 'warned_7d', 'warned_1d', 'expired', 'deleting'));
+            -- Once expired: unix seconds at which it is deleted.
+            ALTER TABLE instances ADD COLUMN lease_deletes_at INTEGER;
+            -- The lease pass reads only the instances with a lease.
+            CREATE INDEX instances_by_lease ON instances (lease_expires_at)
+                WHERE lease_expires_at IS NOT NULL;
+
+            -- What happened that people are told about, queued in the
+            -- transaction of the change itself. No foreign keys: a notice
+            -- outlives the instance it names ("deleted").
+            CREATE TABLE outbox (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                -- app::model::NoticeKind; no CHECK, so that a new kind
+                -- (backups') needs no rebuild: the store refuses unknown
+                -- text on reading (StoreError::Corrupt)
+                kind          TEXT NOT NULL,
+                at            INTEGER NOT NULL,
+                instance_id   INTEGER,
+                instance_name TEXT,
+                owner_id      INTEGER,
+                department_id INTEGER,
+                -- a sentence for people, no secrets
+                detail        TEXT NOT NULL DEFAULT ''
+            ) STRICT;
+            CREATE INDEX outbox_by_instance ON outbox (instance_id, id);
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -14,7 +14,10 @@ pub mod gateway;
 pub mod hosts;
 pub mod instance_list;
 pub mod instances;
+mod lease_columns;
+pub mod leases;
 pub mod migrations;
+pub mod outbox;
 mod paging;
 pub mod pool;
 mod quota_columns;
@@ -323,6 +326,7 @@ pub(crate) mod test_support {
             department_id: None,
             volume_stem: uuid,
             app_port: None,
+            lease_expires_at: None,
         }
     }
 

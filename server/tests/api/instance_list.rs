@@ -102,7 +102,18 @@ async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
         .collect();
     assert_eq!(
         shown,
-        BTreeSet::from(["id", "name", "state", "host", "ip", "url", "owner", "size"])
+        BTreeSet::from([
+            "id",
+            "name",
+            "state",
+            "host",
+            "ip",
+            "url",
+            "owner",
+            "size",
+            "expires_at",
+            "expired"
+        ])
     );
 
     // Everyone sees what they may: ann her own, dana her department's.

@@ -10,7 +10,9 @@ pub mod fake_host;
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use server::appliance::Appliance;
+use server::clock::{Clock, ManualClock, SystemClock};
 use server::config::Config;
+use server::engine::connector::{Connector, LibvirtConnector};
 use server::store::Store;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -44,9 +46,17 @@ pub struct TestAppBuilder {
     fake: Option<Arc<FakeConnector>>,
     /// The storage pool: a new one of its own unless restarted.
     storage_pool: Option<String>,
+    clock: Option<Arc<ManualClock>>,
 }
 
 impl TestAppBuilder {
+    /// Leases run by `clock`, which the test moves on (kept across a
+    /// restart).
+    pub fn clock(mut self, clock: Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// The engine's hosts are in-memory fakes of this app's own, which
     /// tests can make fail (setup still probes the URI through libvirt).
     pub fn fake_hosts(self) -> Self {
@@ -165,13 +175,17 @@ impl TestAppBuilder {
             ..Config::default()
         };
         let store = Store::open(&config.store_path()).expect("store");
-        let appliance = match &self.fake {
-            Some(connector) => {
-                Appliance::with_connector(store, config.clone(), connector.clone()).await
-            }
-            None => Appliance::new(store, config.clone()).await,
-        }
-        .expect("appliance");
+        let connector: Arc<dyn Connector> = match &self.fake {
+            Some(connector) => connector.clone(),
+            None => Arc::new(LibvirtConnector),
+        };
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(clock) => clock.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let appliance = Appliance::with_clock(store, config.clone(), connector, clock)
+            .await
+            .expect("appliance");
         let gateway = server::http::gateway_of(&appliance);
         let router = server::http::router(appliance.clone(), gateway);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -194,6 +208,7 @@ impl TestAppBuilder {
             image_dir: images,
             stack_dir: self.stack_dir.clone(),
             fake: self.fake.clone(),
+            clock: self.clock.clone(),
         };
         if self.set_up {
             let response = app.setup(&app.client(), app.setup_body()).await;
@@ -218,6 +233,7 @@ pub struct TestApp {
     image_dir: PathBuf,
     stack_dir: PathBuf,
     fake: Option<Arc<FakeConnector>>,
+    clock: Option<Arc<ManualClock>>,
 }
 
 impl TestApp {
@@ -236,6 +252,7 @@ impl TestApp {
             reconcile_interval_ms: 200,
             fake: None,
             storage_pool: None,
+            clock: None,
         }
     }
 
@@ -249,14 +266,26 @@ impl TestApp {
 
     /// Stops this server and starts another on the same data directory.
     pub async fn restart(self) -> TestApp {
+        self.restart_after(|| {}).await
+    }
+
+    /// Stops this server, runs `while_down` (a test moves its clock on),
+    /// and starts another on the same data directory.
+    pub async fn restart_after(self, while_down: impl FnOnce()) -> TestApp {
         let storage_pool = self.storage_pool();
         self.task.abort();
         let _ = self.task.await;
+        // Its engine's loops end with it (they hold it weakly).
+        drop(self.appliance);
+        while_down();
         let (per_account, per_address) = self.limits;
         let mut builder = TestApp::builder();
         builder.storage_pool = Some(storage_pool);
         if let Some(connector) = self.fake {
             builder = builder.fake_connector(connector);
+        }
+        if let Some(clock) = self.clock {
+            builder = builder.clock(clock);
         }
         builder
             .sign_in_limits(per_account, per_address)
@@ -463,5 +492,6 @@ pub fn tiny_instance<'a>(
         department_id: None,
         volume_stem,
         app_port: None,
+        lease_expires_at: None,
     }
 }

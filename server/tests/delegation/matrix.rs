@@ -309,6 +309,38 @@ fn rows(ids: &Ids) -> Vec<Row> {
             None,
             [401, 200, 200, 200, 200, 200, 200],
         ),
+        // Leases: whoever may use the instance gets past the checks to
+        // the date (in the past: 422); policies are the admins'.
+        (
+            Method::POST,
+            format!("{i}/extend"),
+            Some(json!({"expires_at": "2001-01-01T00:00:00Z"})),
+            [401, 422, 404, 404, 422, 404, 422],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/departments/{physics}/lease-policy"),
+            None,
+            [401, 403, 403, 403, 200, 404, 200],
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/departments/{physics}/lease-policy"),
+            Some(json!({"policy": null})),
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/lease-policy".into(),
+            None,
+            [401, 403, 403, 403, 200, 200, 200],
+        ),
+        (
+            Method::PUT,
+            "/api/v1/lease-policy".into(),
+            Some(json!({"lease_days": 0, "extendable": true, "max_days": 30})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
     ]
 }
 

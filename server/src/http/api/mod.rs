@@ -9,6 +9,7 @@ mod backups;
 mod events;
 mod hosts;
 mod instances;
+mod leases;
 mod openapi;
 mod org;
 mod pool;
@@ -81,6 +82,7 @@ routes! {
     post "/instances/{id}/shutdown" => instances::shutdown,
     post "/instances/{id}/reboot" => instances::reboot,
     post "/instances/{id}/poweroff" => instances::poweroff,
+    post "/instances/{id}/extend" => leases::extend,
     get "/instances/{id}/snapshots" => snapshots::list,
     post "/instances/{id}/snapshots" => snapshots::take,
     post "/instances/{id}/snapshots/{sid}/revert" => snapshots::revert,
@@ -107,6 +109,10 @@ routes! {
     post "/departments" => org::create_department,
     patch "/departments/{id}" => org::update_department,
     delete "/departments/{id}" => org::delete_department,
+    get "/departments/{id}/lease-policy" => leases::get_policy,
+    put "/departments/{id}/lease-policy" => leases::set_policy,
+    get "/lease-policy" => leases::get_default_policy,
+    put "/lease-policy" => leases::set_default_policy,
     get "/users" => org::list_members,
     post "/users" => org::create_member,
     patch "/users/{id}" => org::update_member,

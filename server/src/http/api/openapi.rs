@@ -40,6 +40,8 @@ use utoipa::{Modify, OpenApi};
         super::org::audit_log, super::org::my_quotas, super::org::get_directory,
         super::org::set_directory, super::org::test_directory,
         super::org::get_default_quota, super::org::set_default_quota,
+        super::leases::extend, super::leases::get_policy, super::leases::set_policy,
+        super::leases::get_default_policy, super::leases::set_default_policy,
     ),
     components(schemas(super::ErrorBody, app::model::InstanceSort, app::model::Health,
         app::model::NetworkZone, app::model::PoolState)),

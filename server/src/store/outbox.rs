@@ -1,0 +1,72 @@
+//! The outbox: notices of what happened, queued in the transaction of the
+//! change they tell of, so that a restart loses none and a change is never
+//! made without its notice.
+
+use app::model::NoticeKind;
+use rusqlite::{Connection, Row, params};
+
+use super::StoreError;
+use super::instances::InstanceRow;
+use super::states::text_column;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoticeRow {
+    pub id: i64,
+    pub kind: NoticeKind,
+    /// Unix seconds.
+    pub at: i64,
+    pub instance_id: Option<i64>,
+    pub instance_name: Option<String>,
+    pub owner_id: Option<i64>,
+    pub department_id: Option<i64>,
+    pub detail: String,
+}
+
+const SELECT: &str = "
+    SELECT id, kind, at, instance_id, instance_name, owner_id, department_id, detail FROM outbox";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<NoticeRow> {
+    Ok(NoticeRow {
+        id: r.get(0)?,
+        kind: text_column(r, 1)?,
+        at: r.get(2)?,
+        instance_id: r.get(3)?,
+        instance_name: r.get(4)?,
+        owner_id: r.get(5)?,
+        department_id: r.get(6)?,
+        detail: r.get(7)?,
+    })
+}
+
+/// Queues a notice about `instance`, at `at` (unix seconds).
+pub fn queue_for_instance(
+    conn: &Connection,
+    kind: NoticeKind,
+    at: i64,
+    instance: &InstanceRow,
+    detail: &str,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO outbox (kind, at, instance_id, instance_name, owner_id, department_id, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            kind.as_str(),
+            at,
+            instance.id,
+            instance.name,
+            instance.owner_id,
+            instance.department_id,
+            detail
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The notices about one instance, oldest first.
+pub fn for_instance(conn: &Connection, instance: i64) -> Result<Vec<NoticeRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE instance_id = ?1 ORDER BY id"))?;
+    let rows = stmt
+        .query_map([instance], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

@@ -93,7 +93,23 @@ impl CheckpointHandle {
         };
         // SAFETY: a valid handle.
         if unsafe { virt::sys::virDomainCheckpointDelete(self.0, flags) } < 0 {
-            return Err(Error::last_error());
+            let e = Error::last_error();
+            // A bitmap already gone from the disk (a crash, a repair by
+            // hand): the checkpoint is broken; its record goes all the same.
+            if flags == 0 {
+                // SAFETY: as above.
+                let again = unsafe {
+                    virt::sys::virDomainCheckpointDelete(
+                        self.0,
+                        virt::sys::VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY,
+                    )
+                };
+                if again == 0 {
+                    tracing::warn!(error = %e, "a checkpoint without its bitmap was forgotten");
+                    return Ok(());
+                }
+            }
+            return Err(e);
         }
         Ok(())
     }

@@ -341,19 +341,18 @@ async fn a_real_guest_comes_back_to_its_snapshot_disk_and_memory_alike() {
     mark("before").await.unwrap();
 
     let started = Instant::now();
-    let (status, body) = client
-        .post(
-            &format!("/api/v1/instances/{id}/snapshots"),
-            json!({"name": "marked", "description": "before the change"}),
+    let body = client
+        .patient(Duration::from_secs(120))
+        .succeeds(
+            client
+                .post(
+                    &format!("/api/v1/instances/{id}/snapshots"),
+                    json!({"name": "marked", "description": "before the change"}),
+                )
+                .await,
         )
         .await;
-    assert_eq!(status, 202, "{body}");
     let snapshot = body["id"].as_i64().unwrap();
-    let task = client
-        .patient(Duration::from_secs(120))
-        .wait_task(body["task_id"].as_i64().unwrap())
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     println!(
         "snapshot of a running 256 MiB guest: {:?}",
         started.elapsed()
@@ -370,17 +369,16 @@ async fn a_real_guest_comes_back_to_its_snapshot_disk_and_memory_alike() {
     assert_eq!(read_marks().await.unwrap(), "after!\nafter!\n");
 
     let started = Instant::now();
-    let (status, body) = client
-        .post_empty(&format!(
-            "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
-        ))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let task = client
+    client
         .patient(Duration::from_secs(120))
-        .wait_task(body["task_id"].as_i64().unwrap())
+        .succeeds(
+            client
+                .post_empty(&format!(
+                    "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
+                ))
+                .await,
+        )
         .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     println!("revert: {:?}", started.elapsed());
     client
         .wait_instance(id, Duration::from_secs(30), |i| i["state"] == "running")
@@ -451,15 +449,14 @@ fn read_disk(uuid: &str, sector: u32) -> String {
 /// Starts a backup of instance `id` and waits for it: the backup.
 async fn real_backup(client: &Api, id: i64) -> Value {
     let started = Instant::now();
-    let (status, body) = client
-        .post_empty(&format!("/api/v1/instances/{id}/backups"))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let task = client
+    let body = client
         .patient(Duration::from_secs(300))
-        .wait_task(body["task_id"].as_i64().unwrap())
+        .succeeds(
+            client
+                .post_empty(&format!("/api/v1/instances/{id}/backups"))
+                .await,
+        )
         .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     let (_, list) = client.get("/api/v1/backups").await;
     let backup = list
         .as_array()
@@ -483,18 +480,17 @@ async fn real_backup(client: &Api, id: i64) -> Value {
 /// its guest agent answers: the new instance's UUID.
 async fn real_restore(app: &TestApp, client: &Api, backup: &Value, name: &str) -> String {
     let started = Instant::now();
-    let (status, body) = client
-        .post(
-            &format!("/api/v1/backups/{}/restore", backup["id"]),
-            json!({"name": name}),
+    let body = client
+        .patient(Duration::from_secs(300))
+        .succeeds(
+            client
+                .post(
+                    &format!("/api/v1/backups/{}/restore", backup["id"]),
+                    json!({"name": name}),
+                )
+                .await,
         )
         .await;
-    assert_eq!(status, 202, "{body}");
-    let task = client
-        .patient(Duration::from_secs(300))
-        .wait_task(body["task_id"].as_i64().unwrap())
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     let uuid = app.instance_uuid(body["id"].as_i64().unwrap()).await;
     agent_answers(&uuid).await;
     println!(
@@ -573,28 +569,26 @@ async fn a_real_guest_is_backed_up_incrementally_and_each_point_comes_back_after
     let (b_id, _) = instance_named(&client, "bk-b").await;
     let again = real_backup(&client, b_id).await;
     assert_eq!(again["kind"], "full");
-    let (status, body) = client
-        .post(
-            &format!("/api/v1/instances/{b_id}/snapshots"),
-            json!({"name": "s"}),
+    let body = client
+        .patient(Duration::from_secs(120))
+        .succeeds(
+            client
+                .post(
+                    &format!("/api/v1/instances/{b_id}/snapshots"),
+                    json!({"name": "s"}),
+                )
+                .await,
         )
         .await;
-    assert_eq!(status, 202, "{body}");
     let snap = body["id"].as_i64().unwrap();
-    let task = client
+    client
         .patient(Duration::from_secs(120))
-        .wait_task(body["task_id"].as_i64().unwrap())
+        .succeeds(
+            client
+                .post_empty(&format!("/api/v1/instances/{b_id}/snapshots/{snap}/revert"))
+                .await,
+        )
         .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    let (status, body) = client
-        .post_empty(&format!("/api/v1/instances/{b_id}/snapshots/{snap}/revert"))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let task = client
-        .patient(Duration::from_secs(120))
-        .wait_task(body["task_id"].as_i64().unwrap())
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     let after = real_backup(&client, b_id).await;
     assert_eq!(after["kind"], "full", "the revert broke the chain: {after}");
     assert!(

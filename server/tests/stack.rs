@@ -374,15 +374,14 @@ async fn page_text(wiki: &Client, base: &str, page: &str) -> String {
 /// Starts a backup of `id` and waits for it: the backup and its task's time.
 async fn back_up(client: &Api, id: i64) -> (serde_json::Value, Duration) {
     let started = Instant::now();
-    let (status, body) = client
-        .post_empty(&format!("/api/v1/instances/{id}/backups"))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let task = client
+    let body = client
         .patient(Duration::from_secs(900))
-        .wait_task(body["task_id"].as_i64().unwrap())
+        .succeeds(
+            client
+                .post_empty(&format!("/api/v1/instances/{id}/backups"))
+                .await,
+        )
         .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     let took = started.elapsed();
     let (_, list) = client.get(&format!("/api/v1/instances/{id}/backups")).await;
     let backup = list["backups"]
@@ -399,19 +398,18 @@ async fn back_up(client: &Api, id: i64) -> (serde_json::Value, Duration) {
 /// its wiki to answer: its id, its address and how long that took.
 async fn restore_wiki(client: &Api, backup: &serde_json::Value) -> (i64, String, Duration) {
     let started = Instant::now();
-    let (status, body) = client
-        .post(
-            &format!("/api/v1/backups/{}/restore", backup["id"]),
-            json!({"name": "team-wiki"}),
+    let body = client
+        .patient(Duration::from_secs(900))
+        .succeeds(
+            client
+                .post(
+                    &format!("/api/v1/backups/{}/restore", backup["id"]),
+                    json!({"name": "team-wiki"}),
+                )
+                .await,
         )
         .await;
-    assert_eq!(status, 202, "{body}");
     let id = body["id"].as_i64().unwrap();
-    let task = client
-        .patient(Duration::from_secs(900))
-        .wait_task(body["task_id"].as_i64().unwrap())
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     let inst = client
         .wait_instance(id, Duration::from_secs(600), |i| i["health"] == "healthy")
         .await;
@@ -453,19 +451,18 @@ async fn the_wikis_pages_come_back_from_its_backups_and_a_broken_wiki_from_its_s
     let uuid = app.instance_uuid(id).await;
 
     // A snapshot; the wiki broken (its doku.php gone); reverted: healthy.
-    let (status, body) = client
-        .post(
-            &format!("/api/v1/instances/{id}/snapshots"),
-            json!({"name": "sound"}),
+    let body = client
+        .patient(Duration::from_secs(300))
+        .succeeds(
+            client
+                .post(
+                    &format!("/api/v1/instances/{id}/snapshots"),
+                    json!({"name": "sound"}),
+                )
+                .await,
         )
         .await;
-    assert_eq!(status, 202, "{body}");
     let snapshot = body["id"].as_i64().unwrap();
-    let task = client
-        .patient(Duration::from_secs(300))
-        .wait_task(body["task_id"].as_i64().unwrap())
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     let u = uuid.clone();
     tokio::task::spawn_blocking(move || in_guest(&u, "rm /usr/share/dokuwiki/doku.php"))
         .await
@@ -473,17 +470,16 @@ async fn the_wikis_pages_come_back_from_its_backups_and_a_broken_wiki_from_its_s
     client
         .wait_instance(id, Duration::from_secs(120), |i| i["health"] == "unhealthy")
         .await;
-    let (status, body) = client
-        .post_empty(&format!(
-            "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
-        ))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let task = client
+    client
         .patient(Duration::from_secs(300))
-        .wait_task(body["task_id"].as_i64().unwrap())
+        .succeeds(
+            client
+                .post_empty(&format!(
+                    "/api/v1/instances/{id}/snapshots/{snapshot}/revert"
+                ))
+                .await,
+        )
         .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
     client
         .wait_instance(id, Duration::from_secs(300), |i| i["health"] == "healthy")
         .await;

@@ -265,6 +265,16 @@ impl Api {
         self.get(&format!("/api/v1/tasks/{task_id}")).await
     }
 
+    /// The body of a 202 answer whose task then succeeds (the test fails
+    /// on another answer, or a task that fails or runs longer than this
+    /// client waits).
+    pub async fn succeeds(&self, (status, body): (u16, Value)) -> Value {
+        assert_eq!(status, 202, "{body}");
+        let task = self.wait_task(started_task(&body)).await;
+        assert_eq!(task["state"], "succeeded", "{task}");
+        body
+    }
+
     /// Task `task_id` once it has ended (the test fails if it runs longer
     /// than this client waits).
     pub async fn wait_task(&self, task_id: i64) -> Value {

@@ -64,6 +64,12 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         EngineError::SnapshotGone => AppError::NotFound("snapshot".into()),
         EngineError::BackupGone => AppError::NotFound("backup".into()),
         e @ EngineError::BackupDamaged(_) => AppError::Conflict(e.to_string()),
+        e @ EngineError::BackupStoreFull(_) => {
+            tracing::error!(error = %error_chain(&e), "the backup store is full");
+            AppError::StorageFull {
+                store: "the backup store".into(),
+            }
+        }
         e @ EngineError::Host(HostError::NoSpace { .. }) => {
             tracing::error!(error = %error_chain(&e), "a host's storage is full");
             AppError::StorageFull {

@@ -103,6 +103,9 @@ pub enum EngineError {
     /// trusted, and the job is aborted.
     #[error("the backup was interrupted")]
     BackupInterrupted,
+    /// The backup store's pool has no room for the copy.
+    #[error("the backup store is full")]
+    BackupStoreFull(#[source] HostError),
     /// A backup a restore reads no longer matches its checksum.
     #[error("backup #{0} is damaged: its file no longer matches its checksum")]
     BackupDamaged(i64),
@@ -168,6 +171,11 @@ impl EngineError {
             EngineError::Image { .. } => "the application's image cannot be read".into(),
             EngineError::GuestCommand { .. } => "the guest did not accept its configuration".into(),
             EngineError::ClaimInterrupted => "the deploy was interrupted".into(),
+            EngineError::BackupStoreFull(_) => {
+                "the backup store is full: this backup is not kept, earlier ones are intact; an \
+                 admin must free space in it"
+                    .into()
+            }
             e @ (EngineError::SnapshotGone
             | EngineError::BackupGone
             | EngineError::BackupInterrupted

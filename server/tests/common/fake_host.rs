@@ -63,6 +63,8 @@ struct State {
     contents: BTreeMap<(String, String), String>,
     /// (pool, volume) → the bytes uploaded into it.
     uploads: BTreeMap<(String, String), Vec<u8>>,
+    /// Pools whose disk is full: nothing more is created in them.
+    full_pools: Vec<String>,
     /// Domain UUID → its checkpoints, oldest first.
     checkpoints: BTreeMap<String, Vec<String>>,
     /// Backup jobs run until released (`release_jobs`).
@@ -163,6 +165,11 @@ impl FakeHost {
         self.state()
             .contents
             .insert((pool.to_owned(), name.to_owned()), text.to_owned());
+    }
+
+    /// From now on, the pool's disk is full (ENOSPC on every new volume).
+    pub fn fill_pool(&self, pool: &str) {
+        self.state().full_pools.push(pool.to_owned());
     }
 
     /// The bytes uploaded into a volume.
@@ -294,6 +301,13 @@ impl FakeHost {
 
     fn create(&self, pool: &str, name: &str, len: u64) -> Result<String, HostError> {
         let dir = self.pool_dir(pool, "volume create")?;
+        if self.state().full_pools.iter().any(|p| p == pool) {
+            return Err(HostError::NoSpace {
+                uri: self.uri.clone(),
+                call: "volume create",
+                source: virt::error::Error::last_error(),
+            });
+        }
         let key = (pool.to_owned(), name.to_owned());
         let mut state = self.state();
         if state.volumes.contains_key(&key) {

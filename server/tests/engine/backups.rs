@@ -498,3 +498,44 @@ async fn a_new_appliance_gets_the_store_back_from_the_backup_store_with_its_inst
     .unwrap_err();
     assert!(existing.to_string().contains("--force"), "{existing:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backup_store_fails_the_backup_saying_so_and_keeps_the_earlier_ones() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    let kept = backed_up(&admin, id).await;
+
+    host.fill_pool(&backup_pool(&app));
+    let (accepted, task) = finished(
+        &admin,
+        admin
+            .post_empty(&format!("/api/v1/instances/{id}/backups"))
+            .await,
+    )
+    .await;
+    assert_eq!(task["state"], "failed", "{task}");
+    let error = task["error"].as_str().unwrap();
+    assert!(error.contains("backup store is full"), "{error}");
+    let failed = backup(&admin, accepted.id).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("backup store is full")
+    );
+    // The earlier backup is as it was, and still restores.
+    let earlier = backup(&admin, kept["id"].as_i64().unwrap()).await;
+    assert_eq!(earlier["state"], "ready");
+    let file = format!("dpe-backup-{uuid}-{}.qcow2", kept["id"]);
+    assert!(host.volume_names(&backup_pool(&app)).contains(&file));
+    let (_, verified) = admin
+        .post_empty(&format!("/api/v1/backups/{}/verify", kept["id"]))
+        .await;
+    assert_eq!(verified["damaged"], false, "{verified}");
+    // The instance runs on, with the failure shown.
+    let (_, inst) = admin.instance(id).await;
+    assert_eq!(inst["state"], "running", "{inst}");
+}

@@ -14,7 +14,7 @@ use app::model::{BackupKind, BackupState, Power};
 
 use super::super::EngineError;
 use super::super::guest::Guest;
-use super::super::hypervisor::{BackupJob, Hypervisor, JobProgress};
+use super::super::hypervisor::{BackupJob, HostError, Hypervisor, JobProgress};
 use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
@@ -67,6 +67,20 @@ fn wait_job(host: &dyn Hypervisor, uuid: &str) -> Result<(), EngineError> {
     }
 }
 
+/// A copy that found its storage full is the backup store's fault (the
+/// instance's own disk is only read), and says so.
+fn store_full(e: EngineError) -> EngineError {
+    match e {
+        EngineError::Host(e @ HostError::NoSpace { .. }) => EngineError::BackupStoreFull(e),
+        EngineError::Host(HostError::BackupJob { uuid, reason })
+            if reason.contains("No space left on device") =>
+        {
+            EngineError::BackupStoreFull(HostError::BackupJob { uuid, reason })
+        }
+        other => other,
+    }
+}
+
 impl Engine {
     pub(in crate::engine) async fn backup_row(&self, id: i64) -> Result<BackupRow, EngineError> {
         self.store
@@ -100,7 +114,7 @@ impl Engine {
         let uuid = guest.uuid.clone();
         let capacity = u64::from(row.disk_gib) << 30;
         let started = Instant::now();
-        let copied = run_blocking(move || {
+        let copied = run_blocking(move || -> Result<Copied, EngineError> {
             host.ensure_pool(&backup_pool, &dir)?;
             // A target left by an earlier attempt is not trusted.
             host.delete_volume(&backup_pool, &row.volume)?;
@@ -201,7 +215,8 @@ impl Engine {
                 frozen_ms,
             })
         })
-        .await?;
+        .await
+        .map_err(store_full)?;
         let duration_ms = started.elapsed().as_millis() as u64;
         self.store
             .write(move |tx| {

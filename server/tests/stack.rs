@@ -45,20 +45,14 @@ fn through_gateway(app: &TestApp) -> Client {
         .unwrap()
 }
 
-async fn sign_in(app: &TestApp, base: &str, user: &str, password: &str) -> String {
+/// A wiki client that has signed in (or tried to) as `user`, through
+/// the gateway.
+async fn wiki_client(app: &TestApp, base: &str, user: &str, password: &str) -> Client {
     let wiki = through_gateway(app);
-    let form = wiki
-        .get(format!("{base}doku.php?id=start&do=login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = sectok(&form);
+    let form = page_text(&wiki, base, "start&do=login").await;
     wiki.post(format!("{base}doku.php"))
         .form(&[
-            ("sectok", token.as_str()),
+            ("sectok", sectok(&form).as_str()),
             ("id", "start"),
             ("do", "login"),
             ("u", user),
@@ -67,13 +61,13 @@ async fn sign_in(app: &TestApp, base: &str, user: &str, password: &str) -> Strin
         .send()
         .await
         .unwrap();
-    wiki.get(format!("{base}doku.php?id=start"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    wiki
+}
+
+/// The start page after signing in as `user`.
+async fn sign_in(app: &TestApp, base: &str, user: &str, password: &str) -> String {
+    let wiki = wiki_client(app, base, user, password).await;
+    page_text(&wiki, base, "start").await
 }
 
 /// A set-up app on this machine's libvirtd with the real stack and image,
@@ -292,31 +286,6 @@ async fn a_warm_deploy_claims_a_booted_member_and_its_wiki_is_the_users_within_s
     remove_and_leave_nothing(&app, &client, id).await;
 }
 
-/// A wiki client signed in as the wiki's admin, through the gateway.
-async fn wiki_admin(app: &TestApp, base: &str) -> Client {
-    let wiki = through_gateway(app);
-    let form = wiki
-        .get(format!("{base}doku.php?id=start&do=login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    wiki.post(format!("{base}doku.php"))
-        .form(&[
-            ("sectok", sectok(&form).as_str()),
-            ("id", "start"),
-            ("do", "login"),
-            ("u", WIKI_ADMIN),
-            ("p", WIKI_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    wiki
-}
-
 /// The hidden fields of the first form in `html` after `marker`.
 fn hidden_fields(html: &str, marker: &str) -> Vec<(String, String)> {
     let form = &html[html.find(marker).expect("the edit form")..];
@@ -485,7 +454,7 @@ async fn the_wikis_pages_come_back_from_its_backups_and_a_broken_wiki_from_its_s
         .await;
 
     // Page A, a full backup; page B, an incremental one.
-    let wiki = wiki_admin(&app, &base).await;
+    let wiki = wiki_client(&app, &base, WIKI_ADMIN, WIKI_PASSWORD).await;
     save_page(
         &wiki,
         &base,

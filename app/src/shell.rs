@@ -82,6 +82,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     crate::live::LiveFeed::provide();
+    crate::components::OpenConfirms::provide();
     view! {
         <Title formatter=|title: String| format!("{title} · dpe") />
         // Async rendering: pages arrive complete, so they read well with

@@ -126,9 +126,6 @@ test('a user snapshots an instance, reverts to it and deletes the snapshot', asy
 
   // Revert asks first, then runs as the instance's task.
   const row = list.locator('tr', { hasText: 'before the update' });
-  // Once the page shows the snapshot's task ended (its progress gone),
-  // not while it still redraws for it (which closes an open confirmation).
-  await page.locator('section.progress').waitFor({ state: 'detached', timeout: 15000 });
   await row.locator('summary', { hasText: 'Revert' }).click();
   await row.getByText('What changed since is lost.').waitFor();
   await row.getByRole('button', { name: 'Revert', exact: true }).click();
@@ -149,6 +146,34 @@ test('a user snapshots an instance, reverts to it and deletes the snapshot', asy
   await page.locator('#snapshot-count', { hasText: '0 of 5 snapshots kept.' })
     .waitFor({ timeout: 15000 });
   await shot(page, '18-instance-snapshot-deleted');
+  await page.close();
+});
+
+test('an open confirmation stays open while the page redraws for a running task', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  await signIn(page, dpe, PASSWORD);
+  const deployed = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'steady-wiki', size: 'tiny', params: { title: 'Steady' } },
+  });
+  assert.equal(deployed.status(), 202, await deployed.text());
+  const { id } = await deployed.json();
+  await page.goto(`${dpe.url}/instances/${id}`);
+  await hydrated(page);
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  await page.locator('#delete-instance summary').click();
+  await page.locator('#delete-instance').getByText('Its backups are kept').waitFor();
+
+  // Someone else takes a snapshot: the page redraws for its task, live.
+  const taken = await page.request.post(`${dpe.url}/api/v1/instances/${id}/snapshots`, {
+    data: { name: 'meanwhile' },
+  });
+  assert.equal(taken.status(), 202, await taken.text());
+  await page.locator('#snapshot-list tr', { hasText: 'meanwhile' }).locator('.badge', { hasText: 'ready' })
+    .waitFor({ timeout: 15000 });
+  assert.equal(await page.locator('#delete-instance').evaluate((d) => d.open), true,
+    'the confirmation the person opened is still open');
+  await page.locator('#delete-instance').getByRole('button', { name: 'Delete' }).click();
+  await page.waitForURL('**/instances');
   await page.close();
 });
 

@@ -1,10 +1,12 @@
 //! Pieces shared by the pages.
 
+mod confirm;
 mod form;
 mod layout;
 mod pager;
 mod quota;
 
+pub use confirm::{Confirm, OpenConfirms};
 pub use form::{ErrorBanner, FieldError, error_for_field, general_error};
 pub use layout::{Layout, Loading, StaleBanner, StateBadge};
 pub use pager::{Pager, address_with};

@@ -12,7 +12,9 @@ use super::snapshots::{size, taken_at};
 use crate::api::backups::{
     RestoreBackup, StartBackup, VerifyBackup, get_all_backups, get_instance_backups,
 };
-use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
+use crate::components::{
+    Confirm, ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error,
+};
 use crate::error::AppError;
 use crate::model::{BackupFrequency, BackupKind, BackupState, BackupView, BackupsView};
 
@@ -177,8 +179,7 @@ fn BackupRow(
                 {note.map(|n| view! { <span class="hint backup-note">{n}</span> })}
             </td>
             <td class="actions">
-                <details class="confirm">
-                    <summary class="button">"Restore…"</summary>
+                <Confirm key=format!("restore-backup-{backup_id}") summary="Restore">
                     <p>"Make a new instance from this backup, as it was when it was taken."</p>
                     <ActionForm action=restore attr:class="inline">
                         <input type="hidden" name="backup" value=backup_id />
@@ -191,7 +192,7 @@ fn BackupRow(
                             "Restore"
                         </button>
                     </ActionForm>
-                </details>
+                </Confirm>
                 <ActionForm action=verify attr:class="inline">
                     <input type="hidden" name="backup" value=backup_id />
                     <button type="submit" class="button"

@@ -5,7 +5,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::leases::ExtendLease;
 use crate::api::{InstanceAction, PatchInstance, get_instance, get_task};
 use crate::components::{
-    ErrorBanner, FieldError, Layout, Loading, StaleBanner, StateBadge, error_for_field,
+    Confirm, ErrorBanner, FieldError, Layout, Loading, StaleBanner, StateBadge, error_for_field,
     general_error,
 };
 use crate::live::{LastGood, Shown};
@@ -153,15 +153,15 @@ fn InstanceDetail(
             {button("shutdown", "Shut down", running && !busy, "")}
             {button("reboot", "Reboot", running && !busy, "")}
             {button("poweroff", "Power off", running && !busy, "")}
-            <details class="confirm" id="delete-instance">
-                <summary class="button danger">"Delete…"</summary>
+            <Confirm key=format!("delete-instance-{id}") summary="Delete" class="danger"
+                id="delete-instance">
                 <p>{format!(
                     "Delete {}? Its disk and snapshots are removed. Its backups are kept until \
                      their retention removes them: Backups can restore it.",
                     inst.name
                 )}</p>
                 {button("delete", "Delete", !busy && deletable, "danger")}
-            </details>
+            </Confirm>
         </section>
         <super::snapshots::SnapshotsSection id enabled=ready && !busy snapshots />
         <super::backups::BackupsSection id enabled=ready && !busy backups />

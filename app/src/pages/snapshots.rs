@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use crate::api::snapshots::{SnapshotAction, TakeSnapshot, get_snapshots};
-use crate::components::{ErrorBanner, FieldError, error_for_field, general_error};
+use crate::components::{Confirm, ErrorBanner, FieldError, error_for_field, general_error};
 use crate::error::AppError;
 use crate::model::{SnapshotState, SnapshotView, SnapshotsView};
 
@@ -139,8 +139,7 @@ fn SnapshotRow(
         move |action: &'static str, label: &'static str, warning: String, class: &'static str| {
             let snapshot_id = snapshot.id;
             view! {
-                <details class="confirm">
-                    <summary class=format!("button {class}")>{label}"…"</summary>
+                <Confirm key=format!("{action}-snapshot-{snapshot_id}") summary=label class>
                     <p>{warning}</p>
                     <ActionForm action=act attr:class="inline">
                         <input type="hidden" name="id" value=id />
@@ -151,7 +150,7 @@ fn SnapshotRow(
                             {label}
                         </button>
                     </ActionForm>
-                </details>
+                </Confirm>
             }
         };
     let name = snapshot.name.clone();

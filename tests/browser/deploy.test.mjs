@@ -200,6 +200,22 @@ test('a user backs an instance up, deletes it, and restores it from the Backups 
     .waitFor({ timeout: 15000 });
   await shot(page, '19-instance-backups');
 
+  // The full backup goes back over the instance; the disk it replaces is
+  // kept as a snapshot.
+  await page.locator('#start-backup:enabled').waitFor({ timeout: 15000 });
+  const fullRow = backupsList.locator('tr', { hasText: 'full' });
+  await fullRow.locator('summary', { hasText: 'Restore over' }).click();
+  await fullRow.getByText('kept as a snapshot to go back to').waitFor();
+  await fullRow.getByRole('button', { name: 'Restore over', exact: true }).click();
+  const keptRow = page.locator('#snapshot-list tr', { hasText: 'before restore' });
+  await keptRow.getByText('disk copy').waitFor({ timeout: 15000 });
+  await keptRow.locator('.badge', { hasText: 'ready' }).waitFor({ timeout: 15000 });
+  await page.locator('#start-backup:enabled').waitFor({ timeout: 15000 });
+  await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  await shot(page, '19b-restored-over');
+  const restoredOver = await (await page.request.get(`${dpe.url}/api/v1/audit?action=instance.restore`)).json();
+  assert.equal(restoredOver.length, 1, JSON.stringify(restoredOver));
+
   // Delete says the backups stay.
   await page.locator('section.progress').waitFor({ state: 'detached', timeout: 15000 });
   await page.locator('#start-backup:enabled').waitFor({ timeout: 15000 });

@@ -9,7 +9,7 @@ use super::respond;
 use crate::error::AppError;
 use crate::model::{Accepted, BackupStoreView, BackupView, BackupsView};
 #[cfg(feature = "ssr")]
-use crate::model::{BackupFilter, RestoreRequest};
+use crate::model::{BackupFilter, RestoreInPlaceRequest, RestoreRequest};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -58,6 +58,22 @@ pub async fn restore_backup(backup: i64, name: String) -> Result<Accepted, AppEr
                 .await?;
             leptos_axum::redirect(&format!("/instances/{}", accepted.id));
             Ok(accepted)
+        }
+        .await,
+    )
+}
+
+/// Restores one of the instance's backups over it, and stays on its page
+/// (the live feed shows the task).
+#[server(prefix = "/fn", endpoint = "restore_in_place")]
+pub async fn restore_in_place(id: i64, backup: i64) -> Result<Accepted, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
+            service::<dyn BackupService>()?
+                .restore_in_place(who, id, RestoreInPlaceRequest { backup_id: backup })
+                .await
         }
         .await,
     )

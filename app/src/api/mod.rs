@@ -389,7 +389,8 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
                     | TaskKind::Revert
                     | TaskKind::DeleteSnapshot
                     | TaskKind::Backup
-                    | TaskKind::Restore,
+                    | TaskKind::Restore
+                    | TaskKind::RestoreInPlace,
                 )
                 | None => {
                     return Err(AppError::invalid("action", "unknown action"));

@@ -132,6 +132,18 @@ pub struct RestoreRequest {
     pub owner: Option<String>,
 }
 
+/// Restores one of the instance's backups over it:
+/// `POST /api/v1/instances/{id}/restore`. The instance's snapshots go
+/// (they live in the disk the restore replaces), and that disk is kept as
+/// a snapshot to go back to; the instance runs afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RestoreInPlaceRequest {
+    /// A backup of this instance, kept on its host.
+    pub backup_id: i64,
+}
+
 /// The backup store: where it is, and how full.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -16,7 +16,7 @@ mod states;
 pub use apps::{AppsAddressing, AppsSettings};
 pub use backups::{
     BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView, DEFAULT_BACKUP_KEEP,
-    DepartmentBackupPolicy, RestoreRequest,
+    DepartmentBackupPolicy, RestoreInPlaceRequest, RestoreRequest,
 };
 pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
@@ -34,8 +34,8 @@ pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, Snaps
 use states::text_enum;
 pub use states::{
     AccountSource, AuditOutcome, BackupFrequency, BackupKind, BackupState, Health, InstanceSort,
-    InstanceState, InstanceStatus, ParamKind, PoolState, Power, Share, SnapshotState, StepState,
-    TaskState, UnknownState,
+    InstanceState, InstanceStatus, ParamKind, PoolState, Power, Share, SnapshotKind, SnapshotState,
+    StepState, TaskState, UnknownState,
 };
 
 text_enum! {
@@ -300,6 +300,9 @@ text_enum! {
         Backup = "backup",
         /// Makes a new instance from a backup.
         Restore = "restore",
+        /// Puts a backup of the instance over its disk, keeping the disk
+        /// it replaces as a snapshot.
+        RestoreInPlace = "restore_in_place",
     }
 }
 

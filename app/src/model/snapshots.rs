@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::SnapshotState;
+use super::{SnapshotKind, SnapshotState};
 
 /// How many snapshots an instance may keep, unless an admin sets another
 /// number: each one holds the disk's changes since, and the guest's memory
@@ -18,6 +18,10 @@ pub struct SnapshotView {
     pub name: String,
     pub description: String,
     pub state: SnapshotState,
+    /// `disk_copy`: the disk as it was before a restore over the instance;
+    /// reverting to it removes the snapshots taken since (they live in
+    /// the disk it replaces).
+    pub kind: SnapshotKind,
     /// Whether the guest ran when it was taken: then reverting to it
     /// brings back its memory too, and the instance resumes where it was.
     pub with_memory: bool,

@@ -411,6 +411,7 @@ mod tests {
         round_trips(TaskKind::ALL, TaskKind::as_str);
         round_trips(NetworkZone::ALL, NetworkZone::as_str);
         round_trips(SnapshotState::ALL, SnapshotState::as_str);
+        round_trips(SnapshotKind::ALL, SnapshotKind::as_str);
         round_trips(BackupState::ALL, BackupState::as_str);
         round_trips(BackupKind::ALL, BackupKind::as_str);
         round_trips(BackupFrequency::ALL, BackupFrequency::as_str);
@@ -459,6 +460,8 @@ mod tests {
         assert_eq!(zone, ["inside", "outside"]);
         let snapshot = texts(SnapshotState::ALL, SnapshotState::as_str);
         assert_eq!(snapshot, ["creating", "ready", "reverting", "deleting"]);
+        let snapshot_kind = texts(SnapshotKind::ALL, SnapshotKind::as_str);
+        assert_eq!(snapshot_kind, ["internal", "disk_copy"]);
         let backup = texts(BackupState::ALL, BackupState::as_str);
         assert_eq!(backup, ["running", "ready", "failed"]);
         let kind = texts(BackupKind::ALL, BackupKind::as_str);
@@ -550,6 +553,7 @@ mod tests {
         assert_schema_lists(AccountSource::ALL, AccountSource::as_str);
         assert_schema_lists(ParamKind::ALL, ParamKind::as_str);
         assert_schema_lists(SnapshotState::ALL, SnapshotState::as_str);
+        assert_schema_lists(SnapshotKind::ALL, SnapshotKind::as_str);
         assert_schema_lists(BackupState::ALL, BackupState::as_str);
         assert_schema_lists(BackupKind::ALL, BackupKind::as_str);
         assert_schema_lists(BackupFrequency::ALL, BackupFrequency::as_str);
@@ -604,6 +608,17 @@ text_enum! {
         Reverting = "reverting",
         /// Its task is removing it.
         Deleting = "deleting",
+    }
+}
+
+text_enum! {
+    /// Where a snapshot's data lives.
+    pub enum SnapshotKind {
+        /// Inside the instance's disk (an internal qcow2 snapshot).
+        Internal = "internal",
+        /// A copy of the whole disk beside it: what a restore over the
+        /// instance keeps of the disk it replaces.
+        DiskCopy = "disk_copy",
     }
 }
 

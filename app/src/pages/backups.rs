@@ -10,7 +10,7 @@ use leptos_meta::Title;
 
 use super::snapshots::{size, taken_at};
 use crate::api::backups::{
-    RestoreBackup, StartBackup, VerifyBackup, get_all_backups, get_instance_backups,
+    RestoreBackup, RestoreInPlace, StartBackup, VerifyBackup, get_all_backups, get_instance_backups,
 };
 use crate::components::{
     Confirm, ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error,
@@ -24,6 +24,7 @@ use crate::model::{BackupFrequency, BackupKind, BackupState, BackupView, Backups
 pub struct Backups {
     start: ServerAction<StartBackup>,
     restore: ServerAction<RestoreBackup>,
+    restore_over: ServerAction<RestoreInPlace>,
     verify: ServerAction<VerifyBackup>,
     list: Resource<Result<BackupsView, AppError>>,
 }
@@ -32,6 +33,7 @@ impl Backups {
     pub fn new(id: Signal<i64>, changed: RwSignal<u32>) -> Backups {
         let start = ServerAction::<StartBackup>::new();
         let restore = ServerAction::<RestoreBackup>::new();
+        let restore_over = ServerAction::<RestoreInPlace>::new();
         let verify = ServerAction::<VerifyBackup>::new();
         let live = crate::live::LiveFeed::get();
         let list = Resource::new(
@@ -39,6 +41,7 @@ impl Backups {
                 (
                     id.get(),
                     start.version().get(),
+                    restore_over.version().get(),
                     verify.version().get(),
                     changed.get(),
                     live.tick(),
@@ -49,6 +52,7 @@ impl Backups {
         Backups {
             start,
             restore,
+            restore_over,
             verify,
             list,
         }
@@ -62,12 +66,19 @@ pub fn BackupsSection(id: i64, enabled: bool, backups: Backups) -> impl IntoView
     let Backups {
         start,
         restore,
+        restore_over,
         verify,
         list,
     } = backups;
+    let over = Over {
+        instance: id,
+        enabled,
+        action: restore_over,
+    };
     let general = Signal::derive(move || {
         general_error(&start.value().get())
             .or_else(|| general_error(&restore.value().get()))
+            .or_else(|| general_error(&restore_over.value().get()))
             .or_else(|| general_error(&verify.value().get()))
     });
     let name_error = Signal::derive(move || error_for_field(&restore.value().get(), "name"));
@@ -76,8 +87,8 @@ pub fn BackupsSection(id: i64, enabled: bool, backups: Backups) -> impl IntoView
             <h2 id="backups-title">"Backups"</h2>
             <p class="hint">
                 "A backup copies the instance's disk to the backup store: the first one whole, "
-                "each after it only what changed. Restoring makes a new instance from any of them; "
-                "backups stay when the instance is deleted."
+                "each after it only what changed. Restoring makes a new instance from any of them, "
+                "or puts one back over this instance; backups stay when the instance is deleted."
             </p>
             <ErrorBanner message=general />
             <FieldError id="restore-name-error".into() message=name_error />
@@ -102,7 +113,7 @@ pub fn BackupsSection(id: i64, enabled: bool, backups: Backups) -> impl IntoView
                             view! {
                                 {policy.map(|p| view! { <p class="hint" id="backup-policy">{p}</p> })}
                                 {(!view.backups.is_empty()).then(|| view! {
-                                    <BackupTable backups=view.backups restore verify />
+                                    <BackupTable backups=view.backups restore verify over />
                                 })}
                             }.into_any()
                         }
@@ -116,11 +127,21 @@ pub fn BackupsSection(id: i64, enabled: bool, backups: Backups) -> impl IntoView
     }
 }
 
+/// On an instance's page: its backups may be restored over it, while
+/// `enabled` (ready, and no task running).
+#[derive(Clone, Copy)]
+struct Over {
+    instance: i64,
+    enabled: bool,
+    action: ServerAction<RestoreInPlace>,
+}
+
 #[component]
 fn BackupTable(
     backups: Vec<BackupView>,
     restore: ServerAction<RestoreBackup>,
     verify: ServerAction<VerifyBackup>,
+    #[prop(optional)] over: Option<Over>,
 ) -> impl IntoView {
     view! {
         <table id="backup-list">
@@ -133,7 +154,7 @@ fn BackupTable(
                 <th scope="col"><span class="sr-only">"Actions"</span></th>
             </tr></thead>
             <tbody>
-                {backups.into_iter().map(|b| view! { <BackupRow backup=b restore verify /> }).collect_view()}
+                {backups.into_iter().map(|b| view! { <BackupRow backup=b restore verify over /> }).collect_view()}
             </tbody>
         </table>
     }
@@ -144,6 +165,7 @@ fn BackupRow(
     backup: BackupView,
     restore: ServerAction<RestoreBackup>,
     verify: ServerAction<VerifyBackup>,
+    over: Option<Over>,
 ) -> impl IntoView {
     let restorable = backup.state == BackupState::Ready && !backup.damaged;
     let backup_id = backup.id;
@@ -193,6 +215,24 @@ fn BackupRow(
                         </button>
                     </ActionForm>
                 </Confirm>
+                {over.filter(|o| backup.instance_id == Some(o.instance)).map(|o| view! {
+                    <Confirm key=format!("restore-over-{backup_id}") summary="Restore over" class="danger">
+                        <p>
+                            "Put this backup back over the instance: it is shut down, its disk is "
+                            "replaced, and it starts again. Its disk as it is now is kept as a "
+                            "snapshot to go back to; its other snapshots are removed (they live "
+                            "in that disk)."
+                        </p>
+                        <ActionForm action=o.action attr:class="inline">
+                            <input type="hidden" name="id" value=o.instance />
+                            <input type="hidden" name="backup" value=backup_id />
+                            <button type="submit" class="button danger"
+                                disabled=move || !restorable || !o.enabled || o.action.pending().get()>
+                                "Restore over"
+                            </button>
+                        </ActionForm>
+                    </Confirm>
+                })}
                 <ActionForm action=verify attr:class="inline">
                     <input type="hidden" name="backup" value=backup_id />
                     <button type="submit" class="button"

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use crate::api::snapshots::{SnapshotAction, TakeSnapshot, get_snapshots};
 use crate::components::{Confirm, ErrorBanner, FieldError, error_for_field, general_error};
 use crate::error::AppError;
-use crate::model::{SnapshotState, SnapshotView, SnapshotsView};
+use crate::model::{SnapshotKind, SnapshotState, SnapshotView, SnapshotsView};
 
 /// The section's data and actions. They belong to the instance's page,
 /// not to the section: the page renders its detail (and so this section)
@@ -158,6 +158,9 @@ fn SnapshotRow(
         <tr>
             <th scope="row">
                 {snapshot.name.clone()}
+                {(snapshot.kind == SnapshotKind::DiskCopy).then(|| view! {
+                    <span class="badge snapshot-kind">"disk copy"</span>
+                })}
                 {(!snapshot.description.is_empty()).then(|| view! {
                     <span class="hint snapshot-description">{snapshot.description.clone()}</span>
                 })}
@@ -167,8 +170,13 @@ fn SnapshotRow(
             <td>{if snapshot.with_memory { "yes" } else { "no" }}</td>
             <td><span class=state_class(snapshot.state)>{snapshot.state.as_str()}</span></td>
             <td class="actions">
-                {confirm("revert", "Revert",
-                    format!("Bring the instance back to {name}? What changed since is lost."), "")}
+                {confirm("revert", "Revert", match snapshot.kind {
+                    SnapshotKind::Internal => format!(
+                        "Bring the instance back to {name}? What changed since is lost."),
+                    SnapshotKind::DiskCopy => format!(
+                        "Put the disk kept as {name} back? What changed since is lost, and the \
+                         snapshots taken since are removed."),
+                }, "")}
                 {confirm("delete", "Delete",
                     format!("Delete snapshot {}? This cannot be undone.", snapshot.name), "danger")}
             </td>

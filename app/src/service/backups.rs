@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::error::AppError;
 use crate::model::{
     Accepted, BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView,
-    DepartmentBackupPolicy, RestoreRequest,
+    DepartmentBackupPolicy, RestoreInPlaceRequest, RestoreRequest,
 };
 use crate::policy::{Authorized, rights};
 
@@ -50,6 +50,16 @@ pub trait BackupService: Send + Sync + 'static {
         who: Authorized<'_, rights::Deploy>,
         backup: i64,
         request: RestoreRequest,
+    ) -> Result<Accepted, AppError>;
+    /// Restores one of the instance's backups over it, as a task: the
+    /// instance's id and the task's. Its internal snapshots go; its disk
+    /// as it is now is kept as a snapshot. `Conflict` for a damaged or
+    /// unfinished backup, another instance's, or a busy instance.
+    async fn restore_in_place(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        instance: i64,
+        request: RestoreInPlaceRequest,
     ) -> Result<Accepted, AppError>;
     /// The backup store and how full it is.
     async fn backup_store(

@@ -6,7 +6,7 @@
 use app::error::AppError;
 use app::model::{
     Accepted, BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView,
-    DepartmentBackupPolicy, Principal, RestoreRequest, Role, TaskKind,
+    DepartmentBackupPolicy, Principal, RestoreInPlaceRequest, RestoreRequest, Role, TaskKind,
 };
 use app::policy::{Authorized, may_manage, may_use, rights};
 use app::service::BackupService;
@@ -17,7 +17,7 @@ use super::errors::{engine_err, refusal_err, store_err};
 use super::{Appliance, rfc3339_ms};
 use crate::engine::EngineError;
 use crate::engine::Refusal;
-use crate::engine::backup_admission::RestorePlan;
+use crate::engine::backup_admission::{RestoreInPlacePlan, RestorePlan};
 use crate::store::StoreError;
 use crate::store::audit::Audit;
 use crate::store::backups::{self, BackupRow};
@@ -252,6 +252,51 @@ impl BackupService for Appliance {
                 "name",
                 format!("an instance named {name} exists"),
             )),
+            Err(e) => Err(engine_err(e)),
+        }
+    }
+
+    async fn restore_in_place(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        instance: i64,
+        request: RestoreInPlaceRequest,
+    ) -> Result<Accepted, AppError> {
+        let who = who.principal();
+        let row = self
+            .instance_for(who, instance, TaskKind::RestoreInPlace)
+            .await?;
+        // A backup the caller may not see is one that does not exist.
+        let backup = self.visible_backup(who, request.backup_id).await?;
+        let plan = RestoreInPlacePlan {
+            instance_id: row.id,
+            backup_id: backup.id,
+            by: who.user_id,
+            snapshot_limit: self.config.snapshot_limit,
+        };
+        let record = Audit::by(who)
+            .action("instance.restore")
+            .object(format!("instance {}, from backup #{}", row.name, backup.id))
+            .department(row.department_id);
+        match self.engine.submit_restore_in_place(plan).await {
+            Ok(Ok(accepted)) => {
+                self.audit_backup(record).await;
+                Ok(accepted)
+            }
+            Ok(Err(refusal)) => {
+                self.audit(record.detail(refusal.to_string()).refused())
+                    .await;
+                match refusal {
+                    Refusal::Quota(exceeded) => Err(AppError::QuotaExceeded(format!(
+                        "Restore refused: {exceeded}"
+                    ))),
+                    other => Err(refusal_err(other)),
+                }
+            }
+            Err(EngineError::Store(StoreError::Duplicate(_))) => Err(AppError::Conflict(format!(
+                "{} is busy with another task; try again when it ends",
+                row.name
+            ))),
             Err(e) => Err(engine_err(e)),
         }
     }

@@ -33,19 +33,26 @@ use tokio::sync::broadcast;
 pub(super) fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
     use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
     use TaskKind::{
-        Backup, Delete, DeleteSnapshot, Deploy, Poweroff, Reboot, Restore, Revert, Shutdown,
-        Snapshot, Start,
+        Backup, Delete, DeleteSnapshot, Deploy, Poweroff, Reboot, Restore, RestoreInPlace, Revert,
+        Shutdown, Snapshot, Start,
     };
     match (status, kind) {
-        (Ready, Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | Backup)
+        (
+            Ready,
+            Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | Backup
+            | RestoreInPlace,
+        )
         | (Ready | Failed, DeleteSnapshot)
         | (Failed, Delete) => true,
         (Ready | Failed | Provisioning | Deleting, Deploy | Restore)
-        | (Failed, Start | Shutdown | Reboot | Poweroff | Snapshot | Revert | Backup)
+        | (
+            Failed,
+            Start | Shutdown | Reboot | Poweroff | Snapshot | Revert | Backup | RestoreInPlace,
+        )
         | (
             Provisioning | Deleting,
             Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | DeleteSnapshot
-            | Backup,
+            | Backup | RestoreInPlace,
         ) => false,
     }
 }
@@ -331,7 +338,8 @@ impl InstanceService for Appliance {
             | TaskKind::Revert
             | TaskKind::DeleteSnapshot
             | TaskKind::Backup
-            | TaskKind::Restore => {
+            | TaskKind::Restore
+            | TaskKind::RestoreInPlace => {
                 return Err(AppError::invalid("action", "not a lifecycle action"));
             }
         }

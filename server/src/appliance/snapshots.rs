@@ -27,6 +27,7 @@ fn view_of(row: SnapshotRow) -> SnapshotView {
         name: row.name,
         description: row.description,
         state: row.state,
+        kind: row.kind,
         with_memory: row.with_memory,
         size_bytes: row.size_bytes,
         created_at: rfc3339_ms(row.created_at.saturating_mul(1000)),

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use app::model::{Accepted, BackupKind, BackupState, InstanceStatus, NetworkZone, TaskKind};
+use app::model::{
+    Accepted, BackupKind, BackupState, InstanceStatus, NetworkZone, SnapshotKind, TaskKind,
+};
 use app::org::Usage;
 
 use super::admission::{app_port, new_volume_stem};
@@ -14,9 +16,19 @@ use super::runtime::Engine;
 use super::steps::Step;
 use super::{EngineError, Refusal};
 use crate::stack::Size;
-use crate::store::backups::{self, NewBackup};
+use crate::store::backups::{self, BackupRow, NewBackup};
 use crate::store::instances::{self, NewInstance};
-use crate::store::{StoreError, hosts, leases, quotas, tasks};
+use crate::store::{StoreError, hosts, leases, quotas, snapshots, tasks};
+
+/// A restore over an existing instance.
+pub struct RestoreInPlacePlan {
+    pub instance_id: i64,
+    pub backup_id: i64,
+    /// Who asks: the snapshot of the replaced disk is recorded as theirs.
+    pub by: i64,
+    /// How many snapshots the instance may keep.
+    pub snapshot_limit: u32,
+}
 
 /// A restore into a new instance.
 pub struct RestorePlan {
@@ -28,7 +40,132 @@ pub struct RestorePlan {
     pub department_id: Option<i64>,
 }
 
+/// The newest point of the backup's chain, when every point of it is
+/// ready and sound; the refusal saying why not otherwise.
+fn restorable(chain: &[BackupRow]) -> Result<Result<&BackupRow, Refusal>, StoreError> {
+    if let Some(bad) = chain.iter().find(|b| b.damaged) {
+        return Ok(Err(Refusal::BackupUnusable(format!(
+            "backup #{} is damaged (its file no longer matches its checksum)",
+            bad.id
+        ))));
+    }
+    let Some(head) = chain.last() else {
+        return Err(StoreError::NotFound("backup"));
+    };
+    if chain.iter().any(|b| b.state != BackupState::Ready) {
+        return Ok(Err(Refusal::BackupUnusable(format!(
+            "backup #{} is {}; only a ready backup can be restored",
+            head.id, head.state
+        ))));
+    }
+    Ok(Ok(head))
+}
+
+/// `2026-12-06 14:05:00 UTC`, for a snapshot's description.
+fn minute_of(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map_or_else(
+            || unix.to_string(),
+            |t| format!("{} UTC", t.replacen('T', " ", 1).trim_end_matches('Z')),
+        )
+}
+
 impl Engine {
+    /// Records a restore of one of the instance's backups over it, and
+    /// its task, and starts it: the instance's internal snapshots go (they
+    /// live in the disk the restore replaces), and the disk as it is now
+    /// is kept as a snapshot to go back to. A refusal records nothing;
+    /// `Store(Duplicate)` while the instance is busy.
+    pub async fn submit_restore_in_place(
+        self: &Arc<Self>,
+        plan: RestoreInPlacePlan,
+    ) -> Result<Result<Accepted, Refusal>, EngineError> {
+        let now = self.clock.now();
+        let admitted = self
+            .store
+            .write(move |tx| {
+                let inst = instances::by_id(tx, plan.instance_id)?
+                    .ok_or(StoreError::NotFound("instance"))?;
+                let chain = backups::chain(tx, plan.backup_id)?;
+                let head = match restorable(&chain)? {
+                    Ok(head) => head,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                if head.instance_uuid != inst.uuid {
+                    return Ok(Err(Refusal::BackupUnusable(format!(
+                        "backup #{} is of {}, not of {}: restore it into a new instance",
+                        head.id, head.instance_name, inst.name
+                    ))));
+                }
+                if head.host_id != inst.host_id {
+                    return Ok(Err(Refusal::BackupUnusable(format!(
+                        "backup #{} is kept on another host than {}'s: restore it into a new \
+                         instance",
+                        head.id, inst.name
+                    ))));
+                }
+                if u64::from(head.disk_gib) > inst.disk_gib {
+                    return Ok(Err(Refusal::BackupUnusable(format!(
+                        "backup #{} has a {} GiB disk, larger than {}'s {} GiB",
+                        head.id, head.disk_gib, inst.name, inst.disk_gib
+                    ))));
+                }
+                let kept = snapshots::of_instance(tx, inst.id)?
+                    .iter()
+                    .filter(|s| s.kind == SnapshotKind::DiskCopy)
+                    .count();
+                if kept >= plan.snapshot_limit as usize {
+                    return Ok(Err(Refusal::SnapshotLimit {
+                        limit: plan.snapshot_limit,
+                    }));
+                }
+                if let Some(exceeded) = quotas::check_deploy(
+                    tx,
+                    inst.owner_id,
+                    inst.department_id,
+                    &super::snapshot_admission::SNAPSHOT_QUOTA_CHECK,
+                )? {
+                    return Ok(Err(Refusal::Quota(exceeded)));
+                }
+                let snapshot = snapshots::insert_disk_copy(
+                    tx,
+                    inst.id,
+                    // Unique: one restore at a time per instance.
+                    &format!("before restore {}", minute_of(now)),
+                    &format!(
+                        "The disk as it was before backup #{} (of {}) was restored over it.",
+                        head.id,
+                        minute_of(head.created_at)
+                    ),
+                    plan.by,
+                )?;
+                let task = tasks::insert(
+                    tx,
+                    inst.id,
+                    &inst.uuid,
+                    inst.owner_id,
+                    TaskKind::RestoreInPlace,
+                    &Step::names(TaskKind::RestoreInPlace),
+                    None,
+                )?;
+                tasks::set_backup(tx, task, head.id)?;
+                tasks::set_snapshot(tx, task, snapshot)?;
+                Ok(Ok((inst.id, task)))
+            })
+            .await?;
+        let (id, task_id) = match admitted {
+            Ok(ids) => ids,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        tokio::spawn(self.clone().run_task(task_id));
+        Ok(Ok(Accepted { id, task_id }))
+    }
+
     /// Records a backup of the instance, taken `at` (Unix seconds), and
     /// its task, and starts it. `Store(Duplicate)` while the instance is
     /// busy; `by` is `None` for scheduled backups.
@@ -110,21 +247,10 @@ impl Engine {
             .store
             .write(move |tx| {
                 let chain = backups::chain(tx, plan.backup_id)?;
-                if let Some(bad) = chain.iter().find(|b| b.damaged) {
-                    return Ok(Err(Refusal::BackupUnusable(format!(
-                        "backup #{} is damaged (its file no longer matches its checksum)",
-                        bad.id
-                    ))));
-                }
-                let Some(head) = chain.last() else {
-                    return Err(StoreError::NotFound("backup"));
+                let head = match restorable(&chain)? {
+                    Ok(head) => head,
+                    Err(refusal) => return Ok(Err(refusal)),
                 };
-                if chain.iter().any(|b| b.state != BackupState::Ready) {
-                    return Ok(Err(Refusal::BackupUnusable(format!(
-                        "backup #{} is {}; only a ready backup can be restored",
-                        head.id, head.state
-                    ))));
-                }
                 let Some(host) = head
                     .host_id
                     .and_then(|id| hosts::list(tx).ok()?.into_iter().find(|h| h.id == id))

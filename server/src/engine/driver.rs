@@ -177,7 +177,8 @@ impl Engine {
                         | TaskKind::Snapshot
                         | TaskKind::Revert
                         | TaskKind::DeleteSnapshot
-                        | TaskKind::Backup => instances::set_error(tx, id, &message)?,
+                        | TaskKind::Backup
+                        | TaskKind::RestoreInPlace => instances::set_error(tx, id, &message)?,
                     }
                 }
                 tasks::finish(tx, task_id, Some(&message))
@@ -241,6 +242,11 @@ impl Engine {
             Step::Checksum => self.checksum(guest, backup_of(task)?).await,
             Step::Prune => self.prune(guest).await,
             Step::RestoreDisk => self.restore_disk(guest, backup_of(task)?).await,
+            Step::KeepDisk => self.keep_disk(guest, snapshot_of(task)?).await,
+            Step::RestoreOver => {
+                self.restore_over(guest, backup_of(task)?, snapshot_of(task)?)
+                    .await
+            }
         }?;
         if step.changes_power() {
             self.show_power(guest).await?;
@@ -275,6 +281,13 @@ impl Engine {
                 None => Ok(()),
             },
             Step::RestoreDisk => self.unclone_disk(guest).await,
+            // The copy stays, a snapshot like any other: should putting it
+            // back fail, it is the only copy of the disk.
+            Step::KeepDisk => Ok(()),
+            Step::RestoreOver => match task.snapshot_id {
+                Some(snapshot) => self.put_back_disk(guest, snapshot).await,
+                None => Err(EngineError::SnapshotGone),
+            },
             Step::Checksum | Step::Prune => Ok(()),
             Step::Shutdown
             | Step::WaitOff
@@ -299,8 +312,9 @@ impl Engine {
 }
 
 /// Whether a failed task of `kind` undoes its steps: a deploy (nothing
-/// half-made stays) and the snapshot tasks (a half-taken snapshot goes, a
-/// snapshot whose revert or delete failed is ready again).
+/// half-made stays), the snapshot tasks (a half-taken snapshot goes, a
+/// snapshot whose revert or delete failed is ready again), and a restore
+/// over an instance (the disk it replaced is put back).
 fn rolls_back(kind: TaskKind) -> bool {
     match kind {
         TaskKind::Deploy
@@ -308,7 +322,8 @@ fn rolls_back(kind: TaskKind) -> bool {
         | TaskKind::Revert
         | TaskKind::DeleteSnapshot
         | TaskKind::Backup
-        | TaskKind::Restore => true,
+        | TaskKind::Restore
+        | TaskKind::RestoreInPlace => true,
         TaskKind::Start
         | TaskKind::Shutdown
         | TaskKind::Reboot

@@ -26,7 +26,7 @@ pub struct SnapshotPlan {
 
 /// What a snapshot takes of the disk quota before it is taken: a whole
 /// GiB, so that a full quota refuses it; once taken, its actual size.
-const SNAPSHOT_QUOTA_CHECK: Usage = Usage {
+pub(super) const SNAPSHOT_QUOTA_CHECK: Usage = Usage {
     instances: 0,
     vcpus: 0,
     memory_mib: 0,

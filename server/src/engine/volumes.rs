@@ -32,6 +32,31 @@ impl InstanceVolumes {
     }
 }
 
+impl InstanceVolumes {
+    /// The copy of the instance's disk kept as snapshot `snapshot_id` (a
+    /// restore over the instance keeps the disk it replaces so).
+    pub fn kept_disk(stem: &str, snapshot_id: i64) -> String {
+        format!("{stem}{KEPT_DISK_INFIX}{snapshot_id}.qcow2")
+    }
+
+    /// Whether `volume` is a disk kept as a snapshot of the instance whose
+    /// volume names start with `stem`.
+    pub fn is_kept_disk_of(stem: &str, volume: &str) -> bool {
+        volume.strip_prefix(stem).is_some_and(is_kept_disk)
+    }
+}
+
+/// What sits between the stem and the snapshot's id in a kept disk's name.
+const KEPT_DISK_INFIX: &str = "-snap-";
+
+/// Whether `suffix` (what follows a stem) is a kept disk's.
+fn is_kept_disk(suffix: &str) -> bool {
+    suffix
+        .strip_prefix(KEPT_DISK_INFIX)
+        .and_then(|rest| rest.strip_suffix(".qcow2"))
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// What this appliance's volume names start with: `dpe-` and the first 12
 /// hex digits of its id. Another appliance sharing the pool has another.
 pub fn prefix(appliance_id: &str) -> String {
@@ -52,7 +77,8 @@ pub fn stem(appliance_id: &str, uuid: &str) -> String {
 pub fn own_stem<'v>(prefix: &str, volume: &'v str) -> Option<&'v str> {
     let rest = volume.strip_prefix(prefix)?;
     let (uuid, suffix) = rest.split_at_checked(UUID_LEN)?;
-    let ours = SUFFIXES.contains(&suffix) && uuid::Uuid::parse_str(uuid).is_ok();
+    let ours =
+        (SUFFIXES.contains(&suffix) || is_kept_disk(suffix)) && uuid::Uuid::parse_str(uuid).is_ok();
     ours.then(|| &volume[..prefix.len() + UUID_LEN])
 }
 
@@ -75,13 +101,21 @@ mod tests {
         assert_eq!(disk, format!("{stem}.qcow2"));
         assert_eq!(seed, format!("{stem}-seed.img"));
         assert_eq!(console_log, format!("{stem}.log"));
-        for name in [disk, seed, console_log] {
+        let kept = InstanceVolumes::kept_disk(&stem, 12);
+        assert_eq!(kept, format!("{stem}-snap-12.qcow2"));
+        assert!(InstanceVolumes::is_kept_disk_of(&stem, &kept));
+        assert!(!InstanceVolumes::is_kept_disk_of(&stem, &disk));
+        assert!(!InstanceVolumes::is_kept_disk_of("dpe-other", &kept));
+        for name in [disk, seed, console_log, kept] {
             assert_eq!(own_stem(&prefix, &name), Some(stem.as_str()));
         }
         for foreign in [
             format!("dpe-{uuid}.qcow2"),
             format!("dpe-0123456789ab-{uuid}.qcow2"),
             format!("{stem}.qcow2.bak"),
+            format!("{stem}-snap-.qcow2"),
+            format!("{stem}-snap-x1.qcow2"),
+            format!("{stem}-snap-1.img"),
             format!("{prefix}not-a-uuid-at-all-but-36-characters.qcow2"),
             format!("{prefix}{uuid}"),
             format!("{prefix}short"),

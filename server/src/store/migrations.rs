@@ -642,6 +642,61 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX outbox_by_instance ON outbox (instance_id, id);
         "#,
     },
+    Migration {
+        version: 19,
+        name: "restore over an instance, keeping its disk as a snapshot",
+        sql: r#"
+            -- Where a snapshot's data lives (app::model::SnapshotKind):
+            -- inside the disk, or a copy of the whole disk beside it (the
+            -- volume engine::volumes::InstanceVolumes::kept_disk names).
+            ALTER TABLE snapshots ADD COLUMN kind TEXT NOT NULL DEFAULT 'internal'
+                CHECK (kind IN ('internal', 'disk_copy'));
+
+            -- The tasks' kinds are a CHECK, which SQLite cannot alter: the
+            -- table is rebuilt with the restore over an instance, as
+            -- migration 16 did.
+            CREATE TABLE tasks_new (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id   INTEGER REFERENCES instances (id) ON DELETE SET NULL,
+                instance_uuid TEXT NOT NULL,
+                owner_id      INTEGER NOT NULL REFERENCES users (id),
+                kind          TEXT NOT NULL CHECK (kind IN
+                              ('deploy', 'start', 'shutdown', 'reboot', 'poweroff', 'delete',
+                               'snapshot', 'revert', 'delete_snapshot', 'backup', 'restore',
+                               'restore_in_place')),
+                state         TEXT NOT NULL
+                              CHECK (state IN ('running', 'succeeded', 'failed')),
+                error         TEXT,
+                user_data     TEXT,
+                created_ms    INTEGER NOT NULL,
+                finished_ms   INTEGER,
+                personalize   TEXT,
+                snapshot_id   INTEGER REFERENCES snapshots (id) ON DELETE SET NULL,
+                backup_id     INTEGER REFERENCES backups (id) ON DELETE SET NULL
+            ) STRICT;
+            INSERT INTO tasks_new SELECT * FROM tasks;
+            DELETE FROM sqlite_sequence WHERE name = 'tasks_new';
+            INSERT INTO sqlite_sequence (name, seq)
+                SELECT 'tasks_new', seq FROM sqlite_sequence WHERE name = 'tasks';
+            CREATE TABLE task_steps_new (
+                task_id    INTEGER NOT NULL REFERENCES tasks_new (id) ON DELETE CASCADE,
+                position   INTEGER NOT NULL,
+                name       TEXT NOT NULL,
+                state      TEXT NOT NULL
+                           CHECK (state IN ('pending', 'running', 'done', 'failed', 'undone')),
+                started_ms  INTEGER,
+                finished_ms INTEGER,
+                PRIMARY KEY (task_id, position)
+            ) STRICT;
+            INSERT INTO task_steps_new SELECT * FROM task_steps;
+            DROP TABLE task_steps;
+            DROP TABLE tasks;
+            ALTER TABLE tasks_new RENAME TO tasks;
+            ALTER TABLE task_steps_new RENAME TO task_steps;
+            CREATE UNIQUE INDEX one_running_task_per_instance
+                ON tasks (instance_uuid) WHERE state = 'running';
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -3,7 +3,7 @@
 //! [`libvirt_name`]); a row exists from the moment a task starts taking
 //! one until the task that deletes it ends.
 
-use app::model::SnapshotState;
+use app::model::{SnapshotKind, SnapshotState};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::states::text_column;
@@ -16,6 +16,7 @@ pub struct SnapshotRow {
     pub name: String,
     pub description: String,
     pub state: SnapshotState,
+    pub kind: SnapshotKind,
     pub with_memory: bool,
     pub size_bytes: u64,
     pub created_by: Option<String>,
@@ -30,7 +31,7 @@ pub fn libvirt_name(id: i64) -> String {
 
 const SELECT: &str = "
     SELECT s.id, s.instance_id, s.name, s.description, s.state, s.with_memory, s.size_bytes,
-           u.username, s.created_at
+           u.username, s.created_at, s.kind
     FROM snapshots s LEFT JOIN users u ON u.id = s.created_by";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
@@ -44,6 +45,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SnapshotRow> {
         size_bytes: r.get(6)?,
         created_by: r.get(7)?,
         created_at: r.get(8)?,
+        kind: text_column(r, 9)?,
     })
 }
 
@@ -92,6 +94,23 @@ pub fn insert(
     )
     .map_err(|e| StoreError::unique_as(e, NAME_TAKEN))?;
     Ok(conn.last_insert_rowid())
+}
+
+/// Records the copy of the instance's disk that a restore over it keeps,
+/// about to be made, named after the backup restored.
+pub fn insert_disk_copy(
+    conn: &Connection,
+    instance_id: i64,
+    name: &str,
+    description: &str,
+    created_by: i64,
+) -> Result<i64, StoreError> {
+    let id = insert(conn, instance_id, name, description, created_by)?;
+    conn.execute(
+        "UPDATE snapshots SET kind = ?2 WHERE id = ?1",
+        params![id, SnapshotKind::DiskCopy.as_str()],
+    )?;
+    Ok(id)
 }
 
 /// How many snapshots the instance has (being taken ones included).

@@ -539,3 +539,186 @@ async fn a_full_backup_store_fails_the_backup_saying_so_and_keeps_the_earlier_on
     let (_, inst) = admin.instance(id).await;
     assert_eq!(inst["state"], "running", "{inst}");
 }
+
+/// Restores `backup` over instance `id`, which must succeed.
+async fn restored_over(client: &Api, id: i64, backup: i64) -> Value {
+    let (accepted, task) = finished(
+        client,
+        client
+            .post(
+                &format!("/api/v1/instances/{id}/restore"),
+                json!({"backup_id": backup}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(accepted.id, id);
+    assert_eq!(task["kind"], "restore_in_place");
+    task
+}
+
+async fn snapshots_of(client: &Api, id: i64) -> Vec<Value> {
+    let (status, body) = client
+        .get(&format!("/api/v1/instances/{id}/snapshots"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["snapshots"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_over_the_instance_brings_its_backup_back_and_keeps_the_replaced_disk_to_go_back_to()
+ {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    let pool = app.storage_pool();
+
+    host.write_volume(&pool, &disk(&app, &uuid), "page A");
+    let full = backed_up(&admin, id).await;
+    host.write_volume(&pool, &disk(&app, &uuid), "page A, broken plugin");
+    let (_, snap) = finished(
+        &admin,
+        admin
+            .post(
+                &format!("/api/v1/instances/{id}/snapshots"),
+                json!({"name": "mine"}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(host.snapshot_names(&uuid).len(), 1, "{snap}");
+
+    let task = restored_over(&admin, id, full["id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(
+        host.volume_text(&pool, &disk(&app, &uuid)).as_deref(),
+        Some("page A"),
+        "the disk is the backup's"
+    );
+    assert_eq!(
+        host.power(&uuid),
+        Some(app::model::Power::Running),
+        "it runs again"
+    );
+    // The internal snapshot lived in the replaced disk: it is gone, and
+    // that disk is kept whole as the one snapshot left.
+    assert!(host.snapshot_names(&uuid).is_empty());
+    let snapshots = snapshots_of(&admin, id).await;
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    let kept = &snapshots[0];
+    assert_eq!(kept["kind"], "disk_copy");
+    assert_eq!(kept["state"], "ready");
+    assert!(
+        kept["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("before restore 20"),
+        "{kept}"
+    );
+    let kept_id = kept["id"].as_i64().unwrap();
+    let kept_volume = format!("{}-snap-{kept_id}.qcow2", app.volume_stem(&uuid));
+    assert_eq!(
+        host.volume_text(&pool, &kept_volume).as_deref(),
+        Some("page A, broken plugin")
+    );
+    // The chain's bitmaps went with the disk: the next backup is full, and says why.
+    assert!(host.checkpoint_names(&uuid).is_empty());
+    let next = backed_up(&admin, id).await;
+    assert_eq!(next["kind"], "full", "{next}");
+    assert!(next["reason"].is_string(), "{next}");
+
+    // Going back to the kept disk undoes the restore.
+    let (_, reverted) = finished(
+        &admin,
+        admin
+            .post_empty(&format!(
+                "/api/v1/instances/{id}/snapshots/{kept_id}/revert"
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(reverted["state"], "succeeded", "{reverted}");
+    assert_eq!(
+        host.volume_text(&pool, &disk(&app, &uuid)).as_deref(),
+        Some("page A, broken plugin")
+    );
+    assert_eq!(host.power(&uuid), Some(app::model::Power::Running));
+    let (_, audit) = admin.get("/api/v1/audit?action=instance.restore").await;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+
+    // Deleting the instance removes the kept disk with it.
+    admin.remove(id).await;
+    let left: Vec<String> = host
+        .volume_names(&pool)
+        .into_iter()
+        .filter(|v| v.contains(&uuid))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_over_refuses_another_instances_backup_and_bad_requests_and_changes_nothing() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (a, _) = ready_instance(&app, &admin, "wiki-a").await;
+    let (b, uuid_b) = ready_instance(&app, &admin, "wiki-b").await;
+    let pool = app.storage_pool();
+    host.write_volume(&pool, &disk(&app, &uuid_b), "b's pages");
+    let of_a = backed_up(&admin, a).await["id"].as_i64().unwrap();
+
+    let path = format!("/api/v1/instances/{b}/restore");
+    let (status, body) = admin.post(&path, json!({"backup_id": of_a})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("new instance"),
+        "{body}"
+    );
+    let (status, body) = admin.post(&path, json!({"backup_id": 9999})).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = admin
+        .post(&path, json!({"backup_id": of_a, "force": true}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = admin
+        .post("/api/v1/instances/9999/restore", json!({"backup_id": of_a}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+
+    assert_eq!(
+        host.volume_text(&pool, &disk(&app, &uuid_b)).as_deref(),
+        Some("b's pages")
+    );
+    assert!(snapshots_of(&admin, b).await.is_empty());
+    let (_, refused) = admin.get("/api/v1/audit?action=instance.restore").await;
+    assert_eq!(refused[0]["outcome"], "refused", "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_over_that_fails_puts_the_replaced_disk_back() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    let pool = app.storage_pool();
+    host.write_volume(&pool, &disk(&app, &uuid), "old");
+    let full = backed_up(&admin, id).await["id"].as_i64().unwrap();
+    host.write_volume(&pool, &disk(&app, &uuid), "today's pages");
+
+    // The backup's copy into the disk fails, after the disk was removed.
+    host.fail_next_on("copy_volume", &disk(&app, &uuid));
+    let task = restored_over(&admin, id, full).await;
+    assert_eq!(task["state"], "failed", "{task}");
+    assert_eq!(
+        host.volume_text(&pool, &disk(&app, &uuid)).as_deref(),
+        Some("today's pages"),
+        "the disk is put back"
+    );
+    // The copy stays as a snapshot: nothing is lost, whatever else failed.
+    let snapshots = snapshots_of(&admin, id).await;
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    assert_eq!(snapshots[0]["kind"], "disk_copy");
+    let (_, inst) = admin.get(&format!("/api/v1/instances/{id}")).await;
+    assert!(inst["error"].is_string(), "{inst}");
+}

@@ -296,13 +296,12 @@ impl Engine {
         Ok(())
     }
 
-    /// The restore-disk step: the backup's chain, flattened into the new
-    /// instance's disk on the backup's host.
-    pub(in crate::engine) async fn restore_disk(
+    /// The newest point of the backup's chain, checked again at the step
+    /// (a verify may have found it damaged since it was accepted).
+    pub(in crate::engine) async fn restorable_head(
         &self,
-        guest: &Guest,
         backup_id: i64,
-    ) -> Result<(), EngineError> {
+    ) -> Result<BackupRow, EngineError> {
         let chain = self
             .store
             .read(move |c| backups::chain(c, backup_id))
@@ -317,7 +316,17 @@ impl Engine {
         {
             return Err(EngineError::BackupDamaged(bad.id));
         }
-        let head = chain.last().ok_or(EngineError::BackupGone)?.clone();
+        chain.last().cloned().ok_or(EngineError::BackupGone)
+    }
+
+    /// The restore-disk step: the backup's chain, flattened into the new
+    /// instance's disk on the backup's host.
+    pub(in crate::engine) async fn restore_disk(
+        &self,
+        guest: &Guest,
+        backup_id: i64,
+    ) -> Result<(), EngineError> {
+        let head = self.restorable_head(backup_id).await?;
         let (host, _) = self.host_for(guest).await?;
         let (pool, backup_pool) = (
             self.config.storage_pool.clone(),

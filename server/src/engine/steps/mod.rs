@@ -7,6 +7,7 @@
 mod backups;
 pub(in crate::engine) use backups::backup_dir;
 mod domain;
+mod restore_in_place;
 mod snapshots;
 mod volumes;
 
@@ -94,6 +95,11 @@ steps! {
     Prune = "apply retention",
     /// The new instance's disk, from a backup (in place of a clone).
     RestoreDisk = "restore disk",
+    /// A copy of the disk that a restore over the instance replaces, kept
+    /// as a snapshot; the internal snapshots and checkpoints go first.
+    KeepDisk = "keep the disk as a snapshot",
+    /// The instance's disk replaced by the backup's.
+    RestoreOver = "restore the backup over the disk",
 }
 
 impl Step {
@@ -130,6 +136,13 @@ impl Step {
                 Step::Define,
                 Step::Start,
             ],
+            TaskKind::RestoreInPlace => &[
+                Step::Shutdown,
+                Step::WaitOff,
+                Step::KeepDisk,
+                Step::RestoreOver,
+                Step::Start,
+            ],
         }
     }
 
@@ -160,7 +173,9 @@ impl Step {
             | Step::BackUp
             | Step::Checksum
             | Step::Prune
-            | Step::RestoreDisk => false,
+            | Step::RestoreDisk
+            | Step::KeepDisk
+            | Step::RestoreOver => false,
         }
     }
 }
@@ -229,6 +244,7 @@ mod tests {
             TaskKind::DeleteSnapshot,
             TaskKind::Backup,
             TaskKind::Restore,
+            TaskKind::RestoreInPlace,
         ];
         let every = kinds
             .iter()

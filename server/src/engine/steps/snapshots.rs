@@ -3,7 +3,7 @@
 //! take removes what it made; undoing a revert or a delete only marks the
 //! snapshot ready again (neither removed anything that stays missing).
 
-use app::model::{Power, SnapshotState};
+use app::model::{Power, SnapshotKind, SnapshotState};
 
 use super::super::EngineError;
 use super::super::guest::Guest;
@@ -66,10 +66,24 @@ impl Engine {
     /// and then its record: a crash in between leaves a record whose
     /// removal runs again.
     async fn remove_snapshot(&self, guest: &Guest, snapshot_id: i64) -> Result<(), EngineError> {
-        if guest.host_id.is_some() {
-            let name = snapshots::libvirt_name(snapshot_id);
-            self.on_host(guest, move |h, u| h.delete_snapshot(u, &name))
-                .await?;
+        let kind = self
+            .store
+            .read(move |c| snapshots::by_id(c, snapshot_id))
+            .await?
+            .map(|s| s.kind);
+        match (guest.host_id, kind) {
+            (None, _) | (Some(_), None) => {}
+            (Some(_), Some(SnapshotKind::Internal)) => {
+                let name = snapshots::libvirt_name(snapshot_id);
+                self.on_host(guest, move |h, u| h.delete_snapshot(u, &name))
+                    .await?;
+            }
+            (Some(_), Some(SnapshotKind::DiskCopy)) => {
+                let (host, _) = self.host_for(guest).await?;
+                let pool = self.config.storage_pool.clone();
+                let kept = InstanceVolumes::kept_disk(&guest.volume_stem, snapshot_id);
+                run_blocking(move || host.delete_volume(&pool, &kept)).await?;
+            }
         }
         self.store
             .write(move |tx| snapshots::delete(tx, snapshot_id))
@@ -83,8 +97,12 @@ impl Engine {
         guest: &Guest,
         snapshot_id: i64,
     ) -> Result<(), EngineError> {
+        let row = self.snapshot_row(snapshot_id).await?;
         self.mark_snapshot(snapshot_id, SnapshotState::Reverting)
             .await?;
+        if row.kind == SnapshotKind::DiskCopy {
+            return self.revert_to_disk_copy(guest, snapshot_id).await;
+        }
         let name = snapshots::libvirt_name(snapshot_id);
         self.on_host(guest, move |h, u| {
             let running = h.domain_power(u)? == Some(Power::Running);
@@ -95,6 +113,29 @@ impl Engine {
             h.revert_snapshot(u, &name, running)
         })
         .await?;
+        self.mark_snapshot(snapshot_id, SnapshotState::Ready).await
+    }
+
+    /// A revert to a kept disk: the disk is replaced by the copy (its
+    /// internal snapshots go with it), and the guest runs again if it ran.
+    async fn revert_to_disk_copy(
+        &self,
+        guest: &Guest,
+        snapshot_id: i64,
+    ) -> Result<(), EngineError> {
+        let running = self
+            .on_host(guest, |h, u| {
+                let running = h.domain_power(u)? == Some(Power::Running);
+                h.destroy_domain(u)?;
+                h.delete_checkpoints(u, None)?;
+                Ok(running)
+            })
+            .await?;
+        self.drop_internal_snapshots(guest).await?;
+        self.put_back_disk(guest, snapshot_id).await?;
+        if running {
+            self.start(guest).await?;
+        }
         self.mark_snapshot(snapshot_id, SnapshotState::Ready).await
     }
 

@@ -108,11 +108,28 @@ impl Engine {
         Ok(())
     }
 
-    /// The delete-volumes step: disk, seed and console log.
+    /// The delete-volumes step: disk, seed and console log, and the disks
+    /// kept as snapshots (found by name: a crash may have left one whose
+    /// record is gone).
     pub(in crate::engine) async fn delete_volumes(&self, guest: &Guest) -> Result<(), EngineError> {
         let volumes = InstanceVolumes::of(&guest.volume_stem);
         self.remove_volumes(guest, [volumes.disk, volumes.seed, volumes.console_log])
-            .await
+            .await?;
+        if guest.host_id.is_none() {
+            return Ok(());
+        }
+        let (host, _) = self.host_for(guest).await?;
+        let pool = self.config.storage_pool.clone();
+        let stem = guest.volume_stem.clone();
+        run_blocking(move || {
+            for name in host.list_volumes(&pool)? {
+                if InstanceVolumes::is_kept_disk_of(&stem, &name) {
+                    host.delete_volume(&pool, &name)?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Removes the instance's volumes `names`, in order, from its host; an

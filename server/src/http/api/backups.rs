@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use app::model::{
     Accepted, BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView,
-    DepartmentBackupPolicy, RestoreRequest,
+    DepartmentBackupPolicy, RestoreInPlaceRequest, RestoreRequest,
 };
 use app::policy::{authorize, rights};
 use app::service::{BackupService, RequestContext};
@@ -98,6 +98,29 @@ pub async fn restore(
     Ok((
         StatusCode::ACCEPTED,
         Json(service.restore_backup(who, id, body).await?),
+    ))
+}
+
+/// Restores one of the instance's backups over it (the id is the
+/// instance's): it is shut down, its snapshots go (they live in the disk
+/// that is replaced), that disk is kept as a snapshot to go back to, and
+/// the instance starts again. 409 for a damaged or unfinished backup,
+/// another instance's backup, a busy instance, or the snapshot limit.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/restore", tag = "backups",
+    params(("id" = i64, Path)), request_body = RestoreInPlaceRequest,
+    responses((status = 202, body = Accepted), (status = 404, body = super::ErrorBody),
+              (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn restore_in_place(
+    State(service): State<Arc<dyn BackupService>>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<RestoreInPlaceRequest>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(service.restore_in_place(who, id, body).await?),
     ))
 }
 

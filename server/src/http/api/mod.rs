@@ -89,6 +89,7 @@ routes! {
     delete "/instances/{id}/snapshots/{sid}" => snapshots::delete,
     get "/instances/{id}/backups" => backups::of_instance,
     post "/instances/{id}/backups" => backups::start,
+    post "/instances/{id}/restore" => backups::restore_in_place,
     get "/backups" => backups::list,
     post "/backups/{id}/verify" => backups::verify,
     post "/backups/{id}/restore" => backups::restore,

@@ -44,6 +44,8 @@ pub struct Config {
     pub reconcile_interval_ms: u64,
     /// Seconds between two lease passes (warnings, expiries, deletions).
     pub lease_interval_secs: u64,
+    /// Seconds a restore drill's guest gets to come up and answer.
+    pub drill_timeout_secs: u64,
     /// How many snapshots an instance may keep.
     pub snapshot_limit: u32,
     /// PEM certificate chain: with `tls_key`, `listen` serves HTTPS (and
@@ -103,6 +105,7 @@ impl Default for Config {
             shutdown_timeout_secs: 60,
             reconcile_interval_ms: 3000,
             lease_interval_secs: 60,
+            drill_timeout_secs: 15 * 60,
             snapshot_limit: app::model::DEFAULT_SNAPSHOT_LIMIT,
             tls_cert: None,
             tls_key: None,
@@ -205,6 +208,7 @@ impl Config {
                 self.reconcile_interval_ms.max(100),
             ),
             lease_interval: std::time::Duration::from_secs(self.lease_interval_secs.max(1)),
+            drill_timeout: std::time::Duration::from_secs(self.drill_timeout_secs.max(1)),
         }
     }
 

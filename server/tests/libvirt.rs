@@ -596,6 +596,119 @@ async fn a_real_guest_is_backed_up_incrementally_and_each_point_comes_back_after
         "{after}"
     );
 
+    // Page C, then that backup restored over the guest: C is gone, and
+    // the disk that had it is kept as a snapshot, which brings it back.
+    let b_uuid = app.instance_uuid(b_id).await;
+    let u = b_uuid.clone();
+    blocking(Box::new(move || {
+        mark_disk(&u, 12288, "pageCC");
+        String::new()
+    }))
+    .await;
+    let started = Instant::now();
+    client
+        .patient(Duration::from_secs(300))
+        .succeeds(
+            client
+                .post(
+                    &format!("/api/v1/instances/{b_id}/restore"),
+                    json!({"backup_id": after["id"]}),
+                )
+                .await,
+        )
+        .await;
+    agent_answers(&b_uuid).await;
+    println!(
+        "restore over the instance: {:?} until its agent answered",
+        started.elapsed()
+    );
+    let u = b_uuid.clone();
+    let read = blocking(Box::new(move || {
+        format!(
+            "{} {} {}",
+            read_disk(&u, 4096),
+            read_disk(&u, 8192),
+            read_disk(&u, 12288)
+        )
+    }))
+    .await;
+    assert!(
+        read.starts_with("pageAA pageBB ") && !read.ends_with("pageCC"),
+        "{read}"
+    );
+    let (_, snapshots) = client
+        .get(&format!("/api/v1/instances/{b_id}/snapshots"))
+        .await;
+    let kept = snapshots["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "disk_copy")
+        .cloned()
+        .unwrap_or_else(|| panic!("no disk copy: {snapshots}"));
+    assert_eq!(
+        snapshots["snapshots"].as_array().unwrap().len(),
+        1,
+        "{snapshots}"
+    );
+    assert!(kept["size_bytes"].as_u64().unwrap() > 0, "{kept}");
+    client
+        .patient(Duration::from_secs(300))
+        .succeeds(
+            client
+                .post_empty(&format!(
+                    "/api/v1/instances/{b_id}/snapshots/{}/revert",
+                    kept["id"]
+                ))
+                .await,
+        )
+        .await;
+    agent_answers(&b_uuid).await;
+    let u = b_uuid.clone();
+    let read = blocking(Box::new(move || read_disk(&u, 12288))).await;
+    assert_eq!(read, "pageCC", "the kept disk is back");
+
+    // A restore drill: the backup boots in a throwaway guest on the
+    // drills' isolated network, its page answers, and the guest goes.
+    let started = Instant::now();
+    let (status, body) = client
+        .post_empty(&format!("/api/v1/backups/{}/drill", after["id"]))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let drilled = loop {
+        let (_, list) = client.get("/api/v1/backups").await;
+        let row = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["id"] == after["id"])
+            .cloned()
+            .unwrap();
+        if row["drill"]["state"] != "running" {
+            break row;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "{row}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    println!(
+        "restore drill: {:?}, {}",
+        started.elapsed(),
+        drilled["drill"]
+    );
+    assert_eq!(drilled["drill"]["state"], "passed", "{drilled}");
+    let drill_guests: Vec<String> = LibvirtHost::connect(URI)
+        .unwrap()
+        .dpe_domains()
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.instance_uuid != b_uuid && d.instance_uuid != only_a)
+        .map(|d| d.name)
+        .collect();
+    assert!(
+        drill_guests.is_empty(),
+        "the drill's guest is gone: {drill_guests:?}"
+    );
+
     // A flipped byte in the full backup's file: damaged, and refused.
     let file = app
         .data_path()

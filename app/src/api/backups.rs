@@ -79,6 +79,21 @@ pub async fn restore_in_place(id: i64, backup: i64) -> Result<Accepted, AppError
     )
 }
 
+/// Starts a restore drill of the backup (the live feed shows its end).
+#[server(prefix = "/fn", endpoint = "drill_backup")]
+pub async fn drill_backup(backup: i64) -> Result<BackupView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
+            service::<dyn BackupService>()?
+                .drill_backup(who, backup)
+                .await
+        }
+        .await,
+    )
+}
+
 #[server(prefix = "/fn", endpoint = "verify_backup")]
 pub async fn verify_backup(backup: i64) -> Result<BackupView, AppError> {
     respond(

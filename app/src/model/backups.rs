@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BackupFrequency, BackupKind, BackupState};
+use super::{BackupFrequency, BackupKind, BackupState, DrillState};
 
 /// How many restore points a policy keeps unless it says otherwise.
 pub const DEFAULT_BACKUP_KEEP: u32 = 7;
@@ -46,6 +46,20 @@ pub struct BackupView {
     pub finished_at: Option<String>,
     /// Who started it; absent for scheduled backups.
     pub created_by: Option<String>,
+    /// Its last restore drill, if it had one.
+    pub drill: Option<DrillView>,
+}
+
+/// A restore drill: the backup restored into a throwaway guest on an
+/// isolated network, its application checked, the guest destroyed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DrillView {
+    pub state: DrillState,
+    /// When it started, or ended once it has (RFC 3339).
+    pub at: String,
+    /// What was checked, or why it failed.
+    pub note: Option<String>,
 }
 
 /// Backups, newest first; with the policy that applies, when listed for
@@ -87,6 +101,14 @@ pub struct BackupPolicy {
     /// are merged into the next or deleted, never breaking a chain.
     #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 100))]
     pub keep: u32,
+    /// How often each instance's newest backup is restored into a
+    /// throwaway guest and checked (at the same hour); weekly when absent.
+    #[serde(default = "weekly")]
+    pub drill: BackupFrequency,
+}
+
+fn weekly() -> BackupFrequency {
+    BackupFrequency::Weekly
 }
 
 impl Default for BackupPolicy {
@@ -95,6 +117,7 @@ impl Default for BackupPolicy {
             frequency: BackupFrequency::Daily,
             hour: 2,
             keep: DEFAULT_BACKUP_KEEP,
+            drill: BackupFrequency::Weekly,
         }
     }
 }

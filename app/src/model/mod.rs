@@ -16,7 +16,7 @@ mod states;
 pub use apps::{AppsAddressing, AppsSettings};
 pub use backups::{
     BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView, DEFAULT_BACKUP_KEEP,
-    DepartmentBackupPolicy, RestoreInPlaceRequest, RestoreRequest,
+    DepartmentBackupPolicy, DrillView, RestoreInPlaceRequest, RestoreRequest,
 };
 pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
@@ -33,9 +33,9 @@ pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, Snaps
 
 use states::text_enum;
 pub use states::{
-    AccountSource, AuditOutcome, BackupFrequency, BackupKind, BackupState, Health, InstanceSort,
-    InstanceState, InstanceStatus, ParamKind, PoolState, Power, Share, SnapshotKind, SnapshotState,
-    StepState, TaskState, UnknownState,
+    AccountSource, AuditOutcome, BackupFrequency, BackupKind, BackupState, DrillState, Health,
+    InstanceSort, InstanceState, InstanceStatus, ParamKind, PoolState, Power, Share, SnapshotKind,
+    SnapshotState, StepState, TaskState, UnknownState,
 };
 
 text_enum! {

@@ -412,6 +412,7 @@ mod tests {
         round_trips(NetworkZone::ALL, NetworkZone::as_str);
         round_trips(SnapshotState::ALL, SnapshotState::as_str);
         round_trips(SnapshotKind::ALL, SnapshotKind::as_str);
+        round_trips(DrillState::ALL, DrillState::as_str);
         round_trips(BackupState::ALL, BackupState::as_str);
         round_trips(BackupKind::ALL, BackupKind::as_str);
         round_trips(BackupFrequency::ALL, BackupFrequency::as_str);
@@ -462,6 +463,8 @@ mod tests {
         assert_eq!(snapshot, ["creating", "ready", "reverting", "deleting"]);
         let snapshot_kind = texts(SnapshotKind::ALL, SnapshotKind::as_str);
         assert_eq!(snapshot_kind, ["internal", "disk_copy"]);
+        let drill = texts(DrillState::ALL, DrillState::as_str);
+        assert_eq!(drill, ["running", "passed", "failed"]);
         let backup = texts(BackupState::ALL, BackupState::as_str);
         assert_eq!(backup, ["running", "ready", "failed"]);
         let kind = texts(BackupKind::ALL, BackupKind::as_str);
@@ -554,6 +557,7 @@ mod tests {
         assert_schema_lists(ParamKind::ALL, ParamKind::as_str);
         assert_schema_lists(SnapshotState::ALL, SnapshotState::as_str);
         assert_schema_lists(SnapshotKind::ALL, SnapshotKind::as_str);
+        assert_schema_lists(DrillState::ALL, DrillState::as_str);
         assert_schema_lists(BackupState::ALL, BackupState::as_str);
         assert_schema_lists(BackupKind::ALL, BackupKind::as_str);
         assert_schema_lists(BackupFrequency::ALL, BackupFrequency::as_str);
@@ -619,6 +623,18 @@ text_enum! {
         /// A copy of the whole disk beside it: what a restore over the
         /// instance keeps of the disk it replaces.
         DiskCopy = "disk_copy",
+    }
+}
+
+text_enum! {
+    /// How a backup's restore drill went: a throwaway guest restored from
+    /// it, checked, and destroyed.
+    pub enum DrillState {
+        /// The throwaway guest is being restored and checked.
+        Running = "running",
+        /// It came up, and its application answered as expected.
+        Passed = "passed",
+        Failed = "failed",
     }
 }
 

@@ -10,13 +10,16 @@ use leptos_meta::Title;
 
 use super::snapshots::{size, taken_at};
 use crate::api::backups::{
-    RestoreBackup, RestoreInPlace, StartBackup, VerifyBackup, get_all_backups, get_instance_backups,
+    DrillBackup, RestoreBackup, RestoreInPlace, StartBackup, VerifyBackup, get_all_backups,
+    get_instance_backups,
 };
 use crate::components::{
     Confirm, ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error,
 };
 use crate::error::AppError;
-use crate::model::{BackupFrequency, BackupKind, BackupState, BackupView, BackupsView};
+use crate::model::{
+    BackupFrequency, BackupKind, BackupState, BackupView, BackupsView, DrillState, DrillView,
+};
 
 /// The section's data and actions, owned by the instance's page (as
 /// [`super::snapshots::Snapshots`] is, for the same reason).
@@ -26,6 +29,7 @@ pub struct Backups {
     restore: ServerAction<RestoreBackup>,
     restore_over: ServerAction<RestoreInPlace>,
     verify: ServerAction<VerifyBackup>,
+    drill: ServerAction<DrillBackup>,
     list: Resource<Result<BackupsView, AppError>>,
 }
 
@@ -35,6 +39,7 @@ impl Backups {
         let restore = ServerAction::<RestoreBackup>::new();
         let restore_over = ServerAction::<RestoreInPlace>::new();
         let verify = ServerAction::<VerifyBackup>::new();
+        let drill = ServerAction::<DrillBackup>::new();
         let live = crate::live::LiveFeed::get();
         let list = Resource::new(
             move || {
@@ -43,6 +48,7 @@ impl Backups {
                     start.version().get(),
                     restore_over.version().get(),
                     verify.version().get(),
+                    drill.version().get(),
                     changed.get(),
                     live.tick(),
                 )
@@ -54,6 +60,7 @@ impl Backups {
             restore,
             restore_over,
             verify,
+            drill,
             list,
         }
     }
@@ -68,6 +75,7 @@ pub fn BackupsSection(id: i64, enabled: bool, backups: Backups) -> impl IntoView
         restore,
         restore_over,
         verify,
+        drill,
         list,
     } = backups;
     let over = Over {
@@ -80,6 +88,7 @@ pub fn BackupsSection(id: i64, enabled: bool, backups: Backups) -> impl IntoView
             .or_else(|| general_error(&restore.value().get()))
             .or_else(|| general_error(&restore_over.value().get()))
             .or_else(|| general_error(&verify.value().get()))
+            .or_else(|| general_error(&drill.value().get()))
     });
     let name_error = Signal::derive(move || error_for_field(&restore.value().get(), "name"));
     view! {
@@ -113,7 +122,7 @@ pub fn BackupsSection(id: i64, enabled: bool, backups: Backups) -> impl IntoView
                             view! {
                                 {policy.map(|p| view! { <p class="hint" id="backup-policy">{p}</p> })}
                                 {(!view.backups.is_empty()).then(|| view! {
-                                    <BackupTable backups=view.backups restore verify over />
+                                    <BackupTable backups=view.backups restore verify drill over />
                                 })}
                             }.into_any()
                         }
@@ -141,6 +150,7 @@ fn BackupTable(
     backups: Vec<BackupView>,
     restore: ServerAction<RestoreBackup>,
     verify: ServerAction<VerifyBackup>,
+    drill: ServerAction<DrillBackup>,
     #[prop(optional)] over: Option<Over>,
 ) -> impl IntoView {
     view! {
@@ -154,7 +164,7 @@ fn BackupTable(
                 <th scope="col"><span class="sr-only">"Actions"</span></th>
             </tr></thead>
             <tbody>
-                {backups.into_iter().map(|b| view! { <BackupRow backup=b restore verify over /> }).collect_view()}
+                {backups.into_iter().map(|b| view! { <BackupRow backup=b restore verify drill over /> }).collect_view()}
             </tbody>
         </table>
     }
@@ -165,6 +175,7 @@ fn BackupRow(
     backup: BackupView,
     restore: ServerAction<RestoreBackup>,
     verify: ServerAction<VerifyBackup>,
+    drill: ServerAction<DrillBackup>,
     over: Option<Over>,
 ) -> impl IntoView {
     let restorable = backup.state == BackupState::Ready && !backup.damaged;
@@ -181,6 +192,10 @@ fn BackupRow(
         BackupKind::Full => "full",
         BackupKind::Incremental => "incremental",
     };
+    let drilling = backup
+        .drill
+        .as_ref()
+        .is_some_and(|d| d.state == DrillState::Running);
     let suggested = format!("{}-restored", backup.instance_name);
     let note = backup.error.clone().or(backup.reason.clone());
     view! {
@@ -199,6 +214,7 @@ fn BackupRow(
             <td>
                 <span class=state_class>{state_text}</span>
                 {note.map(|n| view! { <span class="hint backup-note">{n}</span> })}
+                {drill_line(backup.drill.as_ref())}
             </td>
             <td class="actions">
                 <Confirm key=format!("restore-backup-{backup_id}") summary="Restore">
@@ -233,6 +249,13 @@ fn BackupRow(
                         </ActionForm>
                     </Confirm>
                 })}
+                <ActionForm action=drill attr:class="inline">
+                    <input type="hidden" name="backup" value=backup_id />
+                    <button type="submit" class="button" title="Restore it into a throwaway guest, check the application, and remove the guest"
+                        disabled=move || !restorable || drilling || drill.pending().get()>
+                        "Test restore"
+                    </button>
+                </ActionForm>
                 <ActionForm action=verify attr:class="inline">
                     <input type="hidden" name="backup" value=backup_id />
                     <button type="submit" class="button"
@@ -245,18 +268,42 @@ fn BackupRow(
     }
 }
 
+/// How the backup's last restore drill went.
+fn drill_line(drill: Option<&DrillView>) -> Option<impl IntoView + use<>> {
+    let drill = drill?;
+    let (class, text) = match drill.state {
+        DrillState::Running => ("hint drill busy", "testing a restore…".to_owned()),
+        DrillState::Passed => (
+            "hint drill ok",
+            format!("restore tested {}", taken_at(&drill.at)),
+        ),
+        DrillState::Failed => (
+            "hint drill bad",
+            format!(
+                "restore test failed {}: {}",
+                taken_at(&drill.at),
+                drill.note.clone().unwrap_or_default()
+            ),
+        ),
+    };
+    Some(view! { <span class=class>{text}</span> })
+}
+
 /// Every backup the signed-in account may see: failed and damaged first.
 #[component]
 pub fn BackupsPage() -> impl IntoView {
     let restore = ServerAction::<RestoreBackup>::new();
     let verify = ServerAction::<VerifyBackup>::new();
+    let drill = ServerAction::<DrillBackup>::new();
     let live = crate::live::LiveFeed::get();
     let all = Resource::new(
-        move || (verify.version().get(), live.tick()),
+        move || (verify.version().get(), drill.version().get(), live.tick()),
         |_| get_all_backups(),
     );
     let general = Signal::derive(move || {
-        general_error(&restore.value().get()).or_else(|| general_error(&verify.value().get()))
+        general_error(&restore.value().get())
+            .or_else(|| general_error(&verify.value().get()))
+            .or_else(|| general_error(&drill.value().get()))
     });
     view! {
         <Title text="Backups" />
@@ -287,7 +334,7 @@ pub fn BackupsPage() -> impl IntoView {
                                 {if backups.is_empty() {
                                     view! { <p>"No backups yet. An instance's page has Back up now."</p> }.into_any()
                                 } else {
-                                    view! { <BackupTable backups restore verify /> }.into_any()
+                                    view! { <BackupTable backups restore verify drill /> }.into_any()
                                 }}
                             </section>
                         }.into_any(),

@@ -61,6 +61,15 @@ pub trait BackupService: Send + Sync + 'static {
         instance: i64,
         request: RestoreInPlaceRequest,
     ) -> Result<Accepted, AppError>;
+    /// Starts a restore drill of the backup now: it is restored into a
+    /// throwaway guest on an isolated network, checked, and destroyed;
+    /// the backup as it then stands (its drill running). `Conflict` while
+    /// another drill runs, or for a damaged or unfinished backup.
+    async fn drill_backup(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        backup: i64,
+    ) -> Result<BackupView, AppError>;
     /// The backup store and how full it is.
     async fn backup_store(
         &self,

@@ -6,7 +6,8 @@
 use app::error::AppError;
 use app::model::{
     Accepted, BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView,
-    DepartmentBackupPolicy, Principal, RestoreInPlaceRequest, RestoreRequest, Role, TaskKind,
+    DepartmentBackupPolicy, DrillView, Principal, RestoreInPlaceRequest, RestoreRequest, Role,
+    TaskKind,
 };
 use app::policy::{Authorized, may_manage, may_use, rights};
 use app::service::BackupService;
@@ -49,6 +50,11 @@ fn view_of(row: BackupRow) -> BackupView {
         created_at: seconds(row.created_at),
         finished_at: row.finished_at.map(seconds),
         created_by: row.created_by,
+        drill: row.drill.map(|(state, at, note)| DrillView {
+            state,
+            at: seconds(at),
+            note,
+        }),
     }
 }
 
@@ -301,6 +307,34 @@ impl BackupService for Appliance {
         }
     }
 
+    async fn drill_backup(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        backup: i64,
+    ) -> Result<BackupView, AppError> {
+        let who = who.principal();
+        let row = self.visible_backup(who, backup).await?;
+        let record = Audit::by(who)
+            .action("backup.drill")
+            .object(format!(
+                "instance {}, backup #{}",
+                row.instance_name, row.id
+            ))
+            .department(row.department_id);
+        match self.engine.submit_drill(row.id).await {
+            Ok(()) => self.audit_backup(record).await,
+            Err(EngineError::Store(StoreError::Duplicate(_))) => {
+                return Err(AppError::Conflict(
+                    "a restore drill is under way; one runs at a time, try again when it ends"
+                        .into(),
+                ));
+            }
+            Err(e) => return Err(engine_err(e)),
+        }
+        let row = self.visible_backup(who, backup).await?;
+        Ok(view_of(row))
+    }
+
     async fn backup_store(
         &self,
         _who: Authorized<'_, rights::ManageBackups>,
@@ -413,5 +447,8 @@ fn check_policy(p: &BackupPolicy) -> Result<(), AppError> {
 }
 
 fn describe(p: &BackupPolicy) -> String {
-    format!("{} at {:02}:00, keep {}", p.frequency, p.hour, p.keep)
+    format!(
+        "{} at {:02}:00, keep {}, restore drill {}",
+        p.frequency, p.hour, p.keep, p.drill
+    )
 }

@@ -63,7 +63,9 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         }
         EngineError::SnapshotGone => AppError::NotFound("snapshot".into()),
         EngineError::BackupGone => AppError::NotFound("backup".into()),
-        e @ EngineError::BackupDamaged(_) => AppError::Conflict(e.to_string()),
+        e @ (EngineError::BackupDamaged(_) | EngineError::DrillFailed(_)) => {
+            AppError::Conflict(e.to_string())
+        }
         e @ EngineError::BackupStoreFull(_) => {
             tracing::error!(error = %error_chain(&e), "the backup store is full");
             AppError::StorageFull {

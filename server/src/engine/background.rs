@@ -19,6 +19,9 @@ impl Engine {
             tracing::info!(task_id, "resuming a task cut off by a restart");
             tokio::spawn(self.clone().run_task(task_id));
         }
+        if let Err(e) = self.recover_drills().await {
+            tracing::warn!(error = %crate::error_chain(&e), "drills cut off by a restart remain");
+        }
         self.start_lease_loop();
         let engine = Arc::downgrade(self);
         let bell = self.reconcile_now.clone();
@@ -56,6 +59,9 @@ impl Engine {
                 let now = engine.clock.now();
                 if let Err(e) = engine.schedule_backups(now).await {
                     tracing::warn!(error = %crate::error_chain(&e), "scheduling backups failed");
+                }
+                if let Err(e) = engine.schedule_drills(now).await {
+                    tracing::warn!(error = %crate::error_chain(&e), "scheduling drills failed");
                 }
             }
         });

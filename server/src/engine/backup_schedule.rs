@@ -103,6 +103,7 @@ mod tests {
             frequency,
             hour,
             keep: 3,
+            drill: BackupFrequency::Weekly,
         }
     }
 

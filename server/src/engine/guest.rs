@@ -22,6 +22,8 @@ pub enum Owner {
     Instance { id: i64, owner: String },
     /// A warm pool member: nobody's yet, and charged to no quota.
     PoolMember { id: i64 },
+    /// A restore drill's throwaway guest.
+    Drill { id: i64 },
 }
 
 /// The guest's size.
@@ -127,11 +129,34 @@ impl Guest {
         }
     }
 
-    /// The instance's record id; `None` for a pool member.
+    /// A restore drill's guest: on the drills' isolated network, on DHCP,
+    /// named after the backup it restores.
+    pub fn of_drill(d: &crate::store::drills::DrillRow, network: &str) -> Guest {
+        Guest {
+            owner: Owner::Drill { id: d.id },
+            uuid: d.uuid.clone(),
+            name: format!("drill-{}", d.backup_id),
+            volume_stem: d.volume_stem.clone(),
+            host_id: Some(d.host_id),
+            size: GuestSize {
+                vcpus: d.vcpus,
+                memory_mib: d.memory_mib,
+                disk_gib: d.disk_gib,
+            },
+            nic: Nic {
+                network: network.to_owned(),
+                mac: d.mac.clone(),
+                zone: NetworkZone::Inside,
+                fixed: None,
+            },
+        }
+    }
+
+    /// The instance's record id; `None` for a pool member or a drill.
     pub fn instance_id(&self) -> Option<i64> {
         match self.owner {
             Owner::Instance { id, .. } => Some(id),
-            Owner::PoolMember { .. } => None,
+            Owner::PoolMember { .. } | Owner::Drill { .. } => None,
         }
     }
 
@@ -140,7 +165,7 @@ impl Guest {
     pub fn owner_name(&self) -> &str {
         match &self.owner {
             Owner::Instance { owner, .. } => owner,
-            Owner::PoolMember { .. } => "",
+            Owner::PoolMember { .. } | Owner::Drill { .. } => "",
         }
     }
 }

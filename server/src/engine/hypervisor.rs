@@ -219,6 +219,9 @@ pub trait Hypervisor: Send + Sync {
     fn undefine_domain(&self, uuid: &str) -> Result<(), HostError>;
     fn dpe_domains(&self) -> Result<Vec<DpeDomain>, HostError>;
     fn dhcp_leases(&self, network: &str) -> Result<Vec<Lease>, HostError>;
+    /// Defines, starts and autostarts the restore drills' isolated network
+    /// (`xml::network`) if needed.
+    fn ensure_drill_network(&self, name: &str) -> Result<(), HostError>;
     /// Runs `argv` inside the guest through the QEMU guest agent
     /// (`guest-exec`, then `guest-exec-status` until it ends), with
     /// `stdin` as its standard input: the way values reach a guest without

@@ -24,6 +24,7 @@ pub mod backup_admission;
 pub mod backup_schedule;
 pub mod connector;
 mod definition;
+pub mod drills;
 mod driver;
 pub mod golden;
 mod guest;
@@ -117,6 +118,10 @@ pub enum EngineError {
     /// values.
     #[error("cannot render the stack's user-data")]
     UserData(#[source] serde_yaml_ng::Error),
+    /// A restore drill's guest did not come up as its backup promised;
+    /// the text says what was missing.
+    #[error("{0}")]
+    DrillFailed(String),
     /// The warm pool was asked to boot or personalize a guest, but the
     /// stack has no personalization (its manifest changed under it).
     #[error("the application stack has no personalization")]
@@ -179,7 +184,8 @@ impl EngineError {
             e @ (EngineError::SnapshotGone
             | EngineError::BackupGone
             | EngineError::BackupInterrupted
-            | EngineError::BackupDamaged(_)) => e.to_string(),
+            | EngineError::BackupDamaged(_)
+            | EngineError::DrillFailed(_)) => e.to_string(),
             EngineError::NoPersonalization => {
                 "the application cannot be deployed from the warm pool".into()
             }

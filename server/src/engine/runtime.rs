@@ -37,6 +37,10 @@ pub struct EngineConfig {
     /// How often the lease pass looks for warnings, expiries and
     /// deletions due.
     pub lease_interval: Duration,
+    /// How long a restore drill's guest may take to come up and answer
+    /// (under software emulation the DokuWiki image needs one to two
+    /// minutes).
+    pub drill_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +51,7 @@ impl Default for EngineConfig {
             shutdown_timeout: Duration::from_secs(60),
             reconcile_interval: Duration::from_secs(3),
             lease_interval: Duration::from_secs(60),
+            drill_timeout: Duration::from_secs(15 * 60),
         }
     }
 }

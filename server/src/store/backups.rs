@@ -3,7 +3,9 @@
 //! named [`volume_name`]); this table what users see, the chains that
 //! incremental backups form (`parent_id`), and their checksums.
 
-use app::model::{BackupFilter, BackupFrequency, BackupKind, BackupPolicy, BackupState};
+use app::model::{
+    BackupFilter, BackupFrequency, BackupKind, BackupPolicy, BackupState, DrillState,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::states::text_column;
@@ -39,6 +41,8 @@ pub struct BackupRow {
     /// The instance's public parameters (JSON), for a restore's instance.
     pub params_json: String,
     pub health_expect: String,
+    /// Its last restore drill: how it went, when, and what it found.
+    pub drill: Option<(DrillState, i64, Option<String>)>,
 }
 
 /// The backup store's volume of a backup: never a user's text.
@@ -56,7 +60,8 @@ const SELECT: &str = "
     SELECT b.id, b.instance_id, b.instance_uuid, b.instance_name, b.owner_id, b.department_id,
            b.host_id, b.size, b.disk_gib, b.kind, b.parent_id, b.checkpoint, b.volume, b.state,
            b.reason, b.error, b.size_bytes, b.sha256, b.damaged, b.verified_at, b.duration_ms,
-           b.frozen_ms, u.username, b.created_at, b.finished_at, b.params_json, b.health_expect
+           b.frozen_ms, u.username, b.created_at, b.finished_at, b.params_json, b.health_expect,
+           b.drill_state, b.drilled_at, b.drill_note
     FROM backups b LEFT JOIN users u ON u.id = b.created_by";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<BackupRow> {
@@ -88,6 +93,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<BackupRow> {
         finished_at: r.get(24)?,
         params_json: r.get(25)?,
         health_expect: r.get(26)?,
+        drill: match (
+            r.get::<_, Option<String>>(27)?,
+            r.get::<_, Option<i64>>(28)?,
+        ) {
+            (Some(_), Some(at)) => Some((text_column(r, 27)?, at, r.get(29)?)),
+            (None, _) | (_, None) => None,
+        },
     })
 }
 
@@ -400,6 +412,60 @@ pub fn candidates(conn: &Connection) -> Result<Vec<Candidate>, StoreError> {
     Ok(rows)
 }
 
+/// An instance whose newest sound backup a drill may restore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrillCandidate {
+    pub backup_id: i64,
+    pub department_id: Option<i64>,
+    /// When any of the instance's backups was last drilled (Unix
+    /// seconds); 0 when none was.
+    pub last_drill: i64,
+}
+
+/// For each instance, its newest ready backup, when that one and those
+/// it builds on are sound.
+pub fn drill_candidates(conn: &Connection) -> Result<Vec<DrillCandidate>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT b.id, i.department_id,
+                coalesce((SELECT max(d.drilled_at) FROM backups d
+                          WHERE d.instance_uuid = i.uuid), 0)
+         FROM instances i JOIN backups b ON b.id = (
+             SELECT max(n.id) FROM backups n
+             WHERE n.instance_uuid = i.uuid AND n.state = 'ready')",
+    )?;
+    let rows: Vec<DrillCandidate> = stmt
+        .query_map([], |r| {
+            Ok(DrillCandidate {
+                backup_id: r.get(0)?,
+                department_id: r.get(1)?,
+                last_drill: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut sound = Vec::with_capacity(rows.len());
+    for candidate in rows {
+        if chain(conn, candidate.backup_id)?.iter().all(|b| !b.damaged) {
+            sound.push(candidate);
+        }
+    }
+    Ok(sound)
+}
+
+/// Records how the backup's drill went (or that one started), `at`.
+pub fn set_drill(
+    conn: &Connection,
+    id: i64,
+    state: DrillState,
+    at: i64,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE backups SET drill_state = ?2, drilled_at = ?3, drill_note = ?4 WHERE id = ?1",
+        params![id, state.as_str(), at, note],
+    )?;
+    Ok(())
+}
+
 /// The UUIDs of deleted instances that still have backups.
 pub fn of_deleted_instances(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -420,13 +486,14 @@ const DEFAULT_KEY: i64 = 0;
 fn policy(conn: &Connection, key: i64) -> Result<Option<BackupPolicy>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT frequency, hour, keep FROM backup_policies WHERE department_id = ?1",
+            "SELECT frequency, hour, keep, drill FROM backup_policies WHERE department_id = ?1",
         )?
         .query_row([key], |r| {
             Ok(BackupPolicy {
                 frequency: text_column::<BackupFrequency>(r, 0)?,
                 hour: r.get(1)?,
                 keep: r.get(2)?,
+                drill: text_column::<BackupFrequency>(r, 3)?,
             })
         })
         .optional()?;
@@ -436,11 +503,12 @@ fn policy(conn: &Connection, key: i64) -> Result<Option<BackupPolicy>, StoreErro
 fn set_policy(conn: &Connection, key: i64, p: Option<&BackupPolicy>) -> Result<(), StoreError> {
     match p {
         Some(p) => conn.execute(
-            "INSERT INTO backup_policies (department_id, frequency, hour, keep)
-             VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO backup_policies (department_id, frequency, hour, keep, drill)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (department_id) DO UPDATE
-             SET frequency = excluded.frequency, hour = excluded.hour, keep = excluded.keep",
-            params![key, p.frequency.as_str(), p.hour, p.keep],
+             SET frequency = excluded.frequency, hour = excluded.hour, keep = excluded.keep,
+                 drill = excluded.drill",
+            params![key, p.frequency.as_str(), p.hour, p.keep, p.drill.as_str()],
         )?,
         None => conn.execute(
             "DELETE FROM backup_policies WHERE department_id = ?1",
@@ -608,6 +676,7 @@ mod tests {
             frequency: BackupFrequency::Weekly,
             hour: 23,
             keep: 3,
+            drill: BackupFrequency::Off,
         };
         set_department_policy(&conn, science, Some(&weekly)).unwrap();
         assert_eq!(effective_policy(&conn, Some(physics)).unwrap(), weekly);

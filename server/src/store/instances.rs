@@ -382,10 +382,12 @@ pub struct OnRecord {
 }
 
 pub fn on_record(conn: &Connection) -> Result<OnRecord, StoreError> {
-    // Warm-pool members are dpe's too (a claimed one is in both).
+    // Warm-pool members and drills' throwaway guests are dpe's too (a
+    // claimed member is in both).
     let mut stmt = conn.prepare_cached(
         "SELECT uuid, volume_stem FROM instances
-         UNION SELECT uuid, volume_stem FROM pool_members",
+         UNION SELECT uuid, volume_stem FROM pool_members
+         UNION SELECT uuid, volume_stem FROM drills",
     )?;
     let mut known = OnRecord::default();
     for row in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))? {
@@ -406,6 +408,7 @@ pub fn committed_by_host(conn: &Connection) -> Result<HashMap<i64, (u64, u64)>, 
              -- counted once, as its instance
              UNION ALL SELECT host_id, vcpus, memory_mib FROM pool_members
              WHERE instance_id IS NULL
+             UNION ALL SELECT host_id, vcpus, memory_mib FROM drills
          ) GROUP BY host_id",
     )?;
     let rows = stmt

@@ -697,6 +697,37 @@ pub const MIGRATIONS: &[Migration] = &[
                 ON tasks (instance_uuid) WHERE state = 'running';
         "#,
     },
+    Migration {
+        version: 20,
+        name: "restore drills",
+        sql: r#"
+            -- How often each instance's newest backup is restored into a
+            -- throwaway guest and checked (app::model::BackupFrequency).
+            ALTER TABLE backup_policies ADD COLUMN drill TEXT NOT NULL DEFAULT 'weekly'
+                CHECK (drill IN ('off', 'daily', 'weekly'));
+            -- A backup's last drill (app::model::DrillState), when, and
+            -- what it found.
+            ALTER TABLE backups ADD COLUMN drill_state TEXT
+                CHECK (drill_state IN ('running', 'passed', 'failed'));
+            ALTER TABLE backups ADD COLUMN drilled_at INTEGER;
+            ALTER TABLE backups ADD COLUMN drill_note TEXT;
+            -- The throwaway guests of drills under way: a crash leaves a
+            -- row, from which the next start destroys the guest and fails
+            -- the drill; the reconciler takes their guests for dpe's own.
+            CREATE TABLE drills (
+                id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                backup_id   INTEGER NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+                uuid        TEXT NOT NULL UNIQUE,
+                volume_stem TEXT NOT NULL,
+                host_id     INTEGER NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,
+                mac         TEXT NOT NULL,
+                vcpus       INTEGER NOT NULL,
+                memory_mib  INTEGER NOT NULL,
+                disk_gib    INTEGER NOT NULL,
+                started_at  INTEGER NOT NULL
+            ) STRICT;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -8,6 +8,7 @@ pub mod backups;
 mod changes;
 pub mod departments;
 pub mod directory;
+pub mod drills;
 mod error;
 pub mod feed;
 pub mod gateway;

@@ -525,6 +525,10 @@ impl Hypervisor for FakeHost {
             })
             .collect())
     }
+    fn ensure_drill_network(&self, name: &str) -> Result<(), HostError> {
+        self.call("ensure_drill_network", name)?;
+        Ok(())
+    }
     /// A guest agent that runs every command at once and succeeds, on a
     /// running domain.
     fn guest_exec(

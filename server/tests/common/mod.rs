@@ -43,6 +43,7 @@ pub struct TestAppBuilder {
     session_max_hours: u32,
     directory_recheck_minutes: u32,
     reconcile_interval_ms: u64,
+    drill_timeout_secs: u64,
     fake: Option<Arc<FakeConnector>>,
     /// The storage pool: a new one of its own unless restarted.
     storage_pool: Option<String>,
@@ -124,6 +125,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// How long a restore drill's guest gets to answer (default 30 s).
+    pub fn drill_timeout_secs(mut self, secs: u64) -> Self {
+        self.drill_timeout_secs = secs;
+        self
+    }
+
     /// A built golden image (default: stand-in files for the test driver).
     pub fn image_dir(mut self, dir: PathBuf) -> Self {
         self.image_dir = Some(dir);
@@ -164,6 +171,7 @@ impl TestAppBuilder {
             session_max_hours: self.session_max_hours,
             image_dir: images.clone(),
             reconcile_interval_ms: self.reconcile_interval_ms,
+            drill_timeout_secs: self.drill_timeout_secs,
             // Each test app has a pool of its own on the shared libvirtd.
             storage_pool: self.storage_pool.clone().unwrap_or_else(|| {
                 format!("dpe-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -250,6 +258,7 @@ impl TestApp {
             session_max_hours: Config::default().session_max_hours,
             directory_recheck_minutes: Config::default().directory_recheck_minutes,
             reconcile_interval_ms: 200,
+            drill_timeout_secs: 30,
             fake: None,
             storage_pool: None,
             clock: None,

@@ -13,6 +13,7 @@
 mod backups;
 #[path = "../common/mod.rs"]
 mod common;
+mod drills;
 mod leases;
 mod pool;
 mod snapshots;

@@ -514,6 +514,27 @@ impl Hypervisor for LibvirtHost {
         leases::leases(&net).map_err(self.err("network DHCP leases"))
     }
 
+    fn ensure_drill_network(&self, name: &str) -> Result<(), HostError> {
+        use virt::network::Network;
+        let net = match Network::lookup_by_name(&self.conn, name) {
+            Ok(net) => net,
+            Err(e) if is(&e, ErrorNumber::NoNetwork) => {
+                let xml = to_xml(&super::xml::network::IsolatedNetwork::drills(name))
+                    .map_err(HostError::Xml)?;
+                let net =
+                    Network::define_xml(&self.conn, &xml).map_err(self.err("network define"))?;
+                net.set_autostart(true)
+                    .map_err(self.err("network autostart"))?;
+                net
+            }
+            Err(e) => return Err(self.err("network lookup")(e)),
+        };
+        if !net.is_active().map_err(self.err("network state"))? {
+            net.create().map_err(self.err("network start"))?;
+        }
+        Ok(())
+    }
+
     fn guest_exec(
         &self,
         uuid: &str,

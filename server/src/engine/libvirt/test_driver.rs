@@ -124,6 +124,11 @@ impl Hypervisor for TestDriverHost {
     fn dhcp_leases(&self, _network: &str) -> Result<Vec<Lease>, HostError> {
         Ok(Vec::new())
     }
+    /// The driver keeps networks of its own; a drill's guest gets no
+    /// address on it (no DHCP runs), so a drill there fails, saying so.
+    fn ensure_drill_network(&self, _name: &str) -> Result<(), HostError> {
+        Ok(())
+    }
     /// The driver's domains run no guest, so no agent answers: a command
     /// "runs" once its domain exists and is running, and succeeds, so that
     /// the warm pool can be driven end to end on it. Its input is dropped

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod domain;
+pub mod network;
 pub mod snapshot;
 pub mod storage;
 

@@ -124,6 +124,28 @@ pub async fn restore_in_place(
     ))
 }
 
+/// Starts a restore drill of the backup: it is restored into a throwaway
+/// guest on an isolated network, its application is checked, and the
+/// guest is destroyed; `drill` on the backup tells how it went. 409 while
+/// another drill runs (one at a time), or for a damaged or unfinished
+/// backup.
+#[utoipa::path(post, path = "/api/v1/backups/{id}/drill", tag = "backups",
+    params(("id" = i64, Path)),
+    responses((status = 202, body = BackupView), (status = 404, body = super::ErrorBody),
+              (status = 409, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn drill(
+    State(service): State<Arc<dyn BackupService>>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<(StatusCode, Json<BackupView>)> {
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(service.drill_backup(who, id).await?),
+    ))
+}
+
 /// The backup store: its directory and how full it is (admins).
 #[utoipa::path(get, path = "/api/v1/backup-store", tag = "backups",
     responses((status = 200, body = BackupStoreView)),

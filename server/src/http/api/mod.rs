@@ -93,6 +93,7 @@ routes! {
     get "/backups" => backups::list,
     post "/backups/{id}/verify" => backups::verify,
     post "/backups/{id}/restore" => backups::restore,
+    post "/backups/{id}/drill" => backups::drill,
     get "/backup-store" => backups::store,
     get "/backup-policy" => backups::default_policy,
     put "/backup-policy" => backups::set_default_policy,

@@ -416,16 +416,33 @@ pub fn restore_store(config: &Config, file: &Path, force: bool) -> anyhow::Resul
     }
     drop(conn);
     std::fs::create_dir_all(&config.data_dir)?;
-    let partial = target.with_extension("restoring");
-    std::fs::copy(file, &partial)
-        .with_context(|| format!("cannot copy {} to {}", file.display(), partial.display()))?;
+    // Copied beside the target first, then renamed over it: a copy cut
+    // short (a full disk) leaves no half store, and its temporary file
+    // goes when it is dropped.
+    let mut partial = tempfile::Builder::new()
+        .prefix(".dpe-restoring-")
+        .tempfile_in(&config.data_dir)
+        .with_context(|| format!("cannot write in {}", config.data_dir.display()))?;
+    let mut source =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    std::io::copy(&mut source, partial.as_file_mut())
+        .and_then(|_| partial.as_file().sync_all())
+        .with_context(|| {
+            format!(
+                "cannot copy {} into {}",
+                file.display(),
+                config.data_dir.display()
+            )
+        })?;
     for stale in ["dpe.sqlite3-wal", "dpe.sqlite3-shm"] {
         let path = config.data_dir.join(stale);
         if path.exists() {
             std::fs::remove_file(&path)?;
         }
     }
-    std::fs::rename(&partial, &target)?;
+    partial
+        .persist(&target)
+        .with_context(|| format!("cannot put the store in place at {}", target.display()))?;
     println!(
         "restored {} as {} (schema {version}; `dpe serve` migrates it to {latest}); \
          the hosts' instances and backups show again as the reconciler finds them",

@@ -274,13 +274,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
 /// Runs `script` in the guest through its agent: what it wrote to
 /// standard error (the agent's exec gives back no more).
 fn in_guest(uuid: &str, script: &str) -> String {
-    let host = LibvirtHost::connect(URI).unwrap();
-    let argv = ["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()];
-    let exit = host
-        .guest_exec(uuid, &argv, b"", Duration::from_secs(30))
-        .unwrap();
-    assert_eq!(exit.code, 0, "{script}: {}", exit.stderr);
-    exit.stderr
+    common::guest::in_guest(URI, uuid, script)
 }
 
 /// Waits until the guest's agent answers (after a boot or a revert).

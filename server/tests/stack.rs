@@ -398,13 +398,7 @@ async fn restore_wiki(client: &Api, backup: &serde_json::Value) -> (i64, String,
 
 /// Runs `script` in the guest `uuid` through its agent.
 fn in_guest(uuid: &str, script: &str) {
-    use server::engine::hypervisor::Hypervisor;
-    let host = server::engine::libvirt::LibvirtHost::connect("qemu:///system").unwrap();
-    let argv = ["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()];
-    let exit = host
-        .guest_exec(uuid, &argv, b"", Duration::from_secs(30))
-        .unwrap();
-    assert_eq!(exit.code, 0, "{script}: {}", exit.stderr);
+    common::guest::in_guest("qemu:///system", uuid, script);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,8 @@
 //! `drills` lives as long as its guest: a crash leaves the row, and the
 //! next start destroys the guest and fails the drill. The scheduler runs
 //! each instance's drill when its policy's drill slot (the backups' hour,
-//! daily or on Mondays) has passed since its last one.
+//! daily or on Mondays) has passed since its last one (or since its first
+//! backup: a new instance's first drill waits for the next slot).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -260,8 +261,7 @@ impl Engine {
                         frequency: policy.drill,
                         ..policy
                     };
-                    if last_slot(&drill_policy, now).is_some_and(|slot| candidate.last_drill < slot)
-                    {
+                    if last_slot(&drill_policy, now).is_some_and(|slot| candidate.since < slot) {
                         return Ok(Some(candidate.backup_id));
                     }
                 }

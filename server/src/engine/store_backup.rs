@@ -40,21 +40,23 @@ impl Engine {
         self: &Arc<Self>,
         now: i64,
     ) -> Result<Option<String>, EngineError> {
-        let (policy, last) = self
+        let (policy, last, first) = self
             .store
             .read(|c| {
                 let last = settings::get(c, settings::STORE_BACKUP_AT)?
                     .and_then(|v| v.parse::<i64>().ok())
                     .unwrap_or(0);
-                Ok((backups::default_policy(c)?, last))
+                let first = hosts::list(c)?.into_iter().next();
+                Ok((backups::default_policy(c)?, last, first))
             })
             .await?;
-        if last_slot(&policy, now).is_none_or(|slot| last >= slot)
-            || self.store.read(hosts::list).await?.is_empty()
-        {
-            return Ok(None);
+        match (last_slot(&policy, now), first) {
+            (Some(slot), Some(first)) if last < slot => self
+                .back_up_store_on(first, now, policy.keep)
+                .await
+                .map(Some),
+            (Some(_) | None, Some(_) | None) => Ok(None),
         }
-        self.back_up_store(now, policy.keep).await.map(Some)
     }
 
     /// Copies the store into the first host's backup pool now, and keeps
@@ -71,6 +73,15 @@ impl Engine {
             .into_iter()
             .next()
             .ok_or(EngineError::HostDown("(none)".into()))?;
+        self.back_up_store_on(first, now, keep).await
+    }
+
+    async fn back_up_store_on(
+        self: &Arc<Self>,
+        first: crate::store::hosts::HostRow,
+        now: i64,
+        keep: u32,
+    ) -> Result<String, EngineError> {
         let host = self.connect(first.id).await?;
         let spool = tempfile::tempdir().map_err(|source| StoreError::Io {
             path: std::env::temp_dir(),

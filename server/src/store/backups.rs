@@ -417,9 +417,11 @@ pub fn candidates(conn: &Connection) -> Result<Vec<Candidate>, StoreError> {
 pub struct DrillCandidate {
     pub backup_id: i64,
     pub department_id: Option<i64>,
-    /// When any of the instance's backups was last drilled (Unix
-    /// seconds); 0 when none was.
-    pub last_drill: i64,
+    /// When any of the instance's backups was last drilled, or its first
+    /// ready backup was taken if none was (Unix seconds): a drill is due
+    /// once a slot has passed since (the first at the slot after the
+    /// first backup, not at once).
+    pub since: i64,
 }
 
 /// For each instance, its newest ready backup, when that one and those
@@ -428,7 +430,9 @@ pub fn drill_candidates(conn: &Connection) -> Result<Vec<DrillCandidate>, StoreE
     let mut stmt = conn.prepare_cached(
         "SELECT b.id, i.department_id,
                 coalesce((SELECT max(d.drilled_at) FROM backups d
-                          WHERE d.instance_uuid = i.uuid), 0)
+                          WHERE d.instance_uuid = i.uuid),
+                         (SELECT min(f.created_at) FROM backups f
+                          WHERE f.instance_uuid = i.uuid AND f.state = 'ready'))
          FROM instances i JOIN backups b ON b.id = (
              SELECT max(n.id) FROM backups n
              WHERE n.instance_uuid = i.uuid AND n.state = 'ready')",
@@ -438,7 +442,7 @@ pub fn drill_candidates(conn: &Connection) -> Result<Vec<DrillCandidate>, StoreE
             Ok(DrillCandidate {
                 backup_id: r.get(0)?,
                 department_id: r.get(1)?,
-                last_drill: r.get(2)?,
+                since: r.get(2)?,
             })
         })?
         .collect::<Result<_, _>>()?;

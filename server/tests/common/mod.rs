@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod fake_host;
+pub mod guest;
 
 use reqwest::{Client, Response};
 use serde_json::{Value, json};

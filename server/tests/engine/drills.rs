@@ -177,15 +177,23 @@ async fn the_scheduler_drills_each_instances_newest_backup_once_per_slot() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["drill"], "daily");
     let engine = app.appliance.engine.clone();
-    assert_eq!(engine.schedule_drills(now).await.unwrap(), Some(first));
+    assert_eq!(
+        engine.schedule_drills(now).await.unwrap(),
+        None,
+        "a first backup waits for the next slot"
+    );
+    let tomorrow = now + 86_400;
+    assert_eq!(engine.schedule_drills(tomorrow).await.unwrap(), Some(first));
     assert_eq!(drilled(&admin, first).await["drill"]["state"], "passed");
+    // Its end is recorded by the engine's clock (now): the next pass in
+    // the same slot finds nothing due.
     assert_eq!(
         engine.schedule_drills(now + 60).await.unwrap(),
         None,
         "once per slot"
     );
     assert_eq!(
-        engine.schedule_drills(now + 86_400).await.unwrap(),
+        engine.schedule_drills(now + 2 * 86_400).await.unwrap(),
         Some(first),
         "the next day's slot"
     );

@@ -167,11 +167,42 @@ pub struct RestoreInPlaceRequest {
     pub backup_id: i64,
 }
 
+/// Where new backups go, on every host: `PUT /api/v1/backup-store`.
+/// Backups taken before a change stay where they were, and restore from
+/// there; the first backup of each instance in a new store is a full one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackupStoreSpec {
+    /// A directory beside each host's storage directory, on the same
+    /// disk: the default.
+    #[default]
+    Local,
+    /// A directory on each host, such as a disk of its own mounted there.
+    Directory {
+        /// An absolute path.
+        #[cfg_attr(feature = "ssr", schema(pattern = r"^/[^\x00-\x1f]{0,254}$"))]
+        path: String,
+    },
+    /// An NFS export that each host mounts: copies off the hosts.
+    Nfs {
+        /// The NFS server's host name or address.
+        #[cfg_attr(feature = "ssr", schema(pattern = r"^[A-Za-z0-9.:-]{1,253}$"))]
+        server: String,
+        /// The exported directory: an absolute path.
+        #[cfg_attr(feature = "ssr", schema(pattern = r"^/[^\x00-\x1f]{0,254}$"))]
+        export: String,
+    },
+}
+
 /// The backup store: where it is, and how full.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BackupStoreView {
-    /// The directory of its libvirt storage pool on each host.
+    /// What the admin chose.
+    pub spec: BackupStoreSpec,
+    /// The directory of its libvirt storage pool on each host (where an
+    /// NFS store is mounted).
     pub dir: String,
     /// What the backups take in it.
     pub used_bytes: u64,

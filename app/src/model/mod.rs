@@ -15,8 +15,8 @@ mod states;
 
 pub use apps::{AppsAddressing, AppsSettings};
 pub use backups::{
-    BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView, DEFAULT_BACKUP_KEEP,
-    DepartmentBackupPolicy, DrillView, RestoreInPlaceRequest, RestoreRequest,
+    BackupFilter, BackupPolicy, BackupStoreSpec, BackupStoreView, BackupView, BackupsView,
+    DEFAULT_BACKUP_KEEP, DepartmentBackupPolicy, DrillView, RestoreInPlaceRequest, RestoreRequest,
 };
 pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::error::AppError;
 use crate::model::{
-    Accepted, BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView,
-    DepartmentBackupPolicy, RestoreInPlaceRequest, RestoreRequest,
+    Accepted, BackupFilter, BackupPolicy, BackupStoreSpec, BackupStoreView, BackupView,
+    BackupsView, DepartmentBackupPolicy, RestoreInPlaceRequest, RestoreRequest,
 };
 use crate::policy::{Authorized, rights};
 
@@ -74,6 +74,15 @@ pub trait BackupService: Send + Sync + 'static {
     async fn backup_store(
         &self,
         who: Authorized<'_, rights::ManageBackups>,
+    ) -> Result<BackupStoreView, AppError>;
+    /// Chooses where new backups go, once every host has the store's
+    /// pool started; the store as it then stands. `Invalid` for a path or
+    /// server that cannot be one, or a host that cannot use the store
+    /// (which changes nothing).
+    async fn set_backup_store(
+        &self,
+        who: Authorized<'_, rights::ManageBackups>,
+        spec: BackupStoreSpec,
     ) -> Result<BackupStoreView, AppError>;
     /// The default policy: what departments without their own follow.
     async fn default_backup_policy(

@@ -5,9 +5,9 @@
 
 use app::error::AppError;
 use app::model::{
-    Accepted, BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView,
-    DepartmentBackupPolicy, DrillView, Principal, RestoreInPlaceRequest, RestoreRequest, Role,
-    TaskKind,
+    Accepted, BackupFilter, BackupPolicy, BackupStoreSpec, BackupStoreView, BackupView,
+    BackupsView, DepartmentBackupPolicy, DrillView, Principal, RestoreInPlaceRequest,
+    RestoreRequest, Role, TaskKind,
 };
 use app::policy::{Authorized, may_manage, may_use, rights};
 use app::service::BackupService;
@@ -342,6 +342,43 @@ impl BackupService for Appliance {
         self.engine.backup_store().await.map_err(engine_err)
     }
 
+    async fn set_backup_store(
+        &self,
+        who: Authorized<'_, rights::ManageBackups>,
+        spec: BackupStoreSpec,
+    ) -> Result<BackupStoreView, AppError> {
+        let spec = check_store(spec)?;
+        let record = Audit::by(&who)
+            .action("backup_store.set")
+            .object("the backup store")
+            .detail(describe_store(&spec));
+        match self.engine.set_backup_store(spec).await {
+            Ok(Ok(())) => self.audit_backup(record).await,
+            Ok(Err((host, e))) => {
+                tracing::warn!(host, error = %crate::error_chain(&e),
+                    "a host cannot use the backup store");
+                self.audit(
+                    record
+                        .detail(format!("host {host}: {}", e.for_users()))
+                        .refused(),
+                )
+                .await;
+                let field = match e {
+                    EngineError::Host(crate::engine::hypervisor::HostError::Unsupported(_)) => {
+                        "kind"
+                    }
+                    _ => "path",
+                };
+                return Err(AppError::invalid(
+                    field,
+                    format!("host {host} cannot use this store: {}", e.for_users()),
+                ));
+            }
+            Err(e) => return Err(engine_err(e)),
+        }
+        self.engine.backup_store().await.map_err(engine_err)
+    }
+
     async fn default_backup_policy(
         &self,
         _who: Authorized<'_, rights::ManageBackups>,
@@ -444,6 +481,61 @@ fn check_policy(p: &BackupPolicy) -> Result<(), AppError> {
         return Err(AppError::invalid("keep", "1 to 100 restore points"));
     }
     Ok(())
+}
+
+/// The store with its paths tidied; `Invalid` naming the field at fault.
+fn check_store(spec: BackupStoreSpec) -> Result<BackupStoreSpec, AppError> {
+    let path = |field: &'static str, text: &str| -> Result<String, AppError> {
+        let tidy = text.trim().trim_end_matches('/');
+        let sound = tidy.starts_with('/')
+            && tidy.len() <= 255
+            && !tidy.chars().any(char::is_control)
+            && tidy
+                .split('/')
+                .skip(1)
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+        if sound {
+            Ok(tidy.to_owned())
+        } else {
+            Err(AppError::invalid(
+                field,
+                "an absolute path, such as /srv/backups, without . or .. in it",
+            ))
+        }
+    };
+    match spec {
+        BackupStoreSpec::Local => Ok(BackupStoreSpec::Local),
+        BackupStoreSpec::Directory { path: p } => Ok(BackupStoreSpec::Directory {
+            path: path("path", &p)?,
+        }),
+        BackupStoreSpec::Nfs { server, export } => {
+            let server = server.trim().to_owned();
+            let sound = !server.is_empty()
+                && server.len() <= 253
+                && !server.starts_with(['-', '.'])
+                && server
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+            if !sound {
+                return Err(AppError::invalid(
+                    "server",
+                    "the NFS server's host name or address",
+                ));
+            }
+            Ok(BackupStoreSpec::Nfs {
+                server,
+                export: path("export", &export)?,
+            })
+        }
+    }
+}
+
+fn describe_store(spec: &BackupStoreSpec) -> String {
+    match spec {
+        BackupStoreSpec::Local => "beside each host's storage directory".into(),
+        BackupStoreSpec::Directory { path } => format!("directory {path} on each host"),
+        BackupStoreSpec::Nfs { server, export } => format!("NFS {server}:{export}"),
+    }
 }
 
 fn describe(p: &BackupPolicy) -> String {

@@ -175,6 +175,8 @@ impl Engine {
         by: Option<i64>,
         at: i64,
     ) -> Result<Accepted, EngineError> {
+        // The store new backups go to; the chain starts over in another.
+        let pool = self.pool_for(&self.store_spec().await?);
         let (id, task_id) = self
             .store
             .write(move |tx| {
@@ -184,8 +186,7 @@ impl Engine {
                 // damaged one cannot be built on.
                 let parent = backups::newest_ready(tx, &inst.uuid)?;
                 let (kind, parent_id, reason) = match &parent {
-                    Some(p) if !p.damaged => (BackupKind::Incremental, Some(p.id), None),
-                    Some(p) => (
+                    Some(p) if p.damaged => (
                         BackupKind::Full,
                         None,
                         Some(format!(
@@ -193,6 +194,16 @@ impl Engine {
                             p.id
                         )),
                     ),
+                    Some(p) if p.pool != pool => (
+                        BackupKind::Full,
+                        None,
+                        Some(format!(
+                            "backup #{} is in the backup store used before: a full backup \
+                             starts a new chain in the one chosen since",
+                            p.id
+                        )),
+                    ),
+                    Some(p) => (BackupKind::Incremental, Some(p.id), None),
                     None => (BackupKind::Full, None, None),
                 };
                 let backup = backups::insert(
@@ -213,6 +224,7 @@ impl Engine {
                         params_json: &inst.params_json,
                         health_expect: inst.health_expect.as_deref().unwrap_or_default(),
                         at,
+                        pool: pool.as_deref(),
                     },
                 )?;
                 let task = tasks::insert(

@@ -68,6 +68,10 @@ pub enum HostError {
     /// The guest agent answered what dpe cannot read.
     #[error("unexpected guest agent answer: {0}")]
     GuestReply(String),
+    /// The host cannot do what was asked at all (libvirt's test driver
+    /// and NFS).
+    #[error("the host cannot {0}")]
+    Unsupported(&'static str),
     #[error("the host's storage pool {pool} keeps its volumes in {path}, not {wanted}")]
     PoolElsewhere {
         pool: String,
@@ -98,6 +102,7 @@ impl HostError {
             HostError::NoVolume(_) => "a volume is missing on the host".into(),
             HostError::BackupJob { .. } => "the host's backup job failed".into(),
             HostError::GuestReply(_) => "the guest did not accept its configuration".into(),
+            e @ HostError::Unsupported(_) => e.to_string(),
             HostError::PoolElsewhere { .. } => {
                 "the host's storage pool is set up elsewhere; an admin must fix the host".into()
             }
@@ -175,6 +180,15 @@ pub trait Hypervisor: Send + Sync {
     fn capacity(&self) -> Result<Capacity, HostError>;
     /// Defines, builds, starts and autostarts a directory pool if needed.
     fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), HostError>;
+    /// Defines, builds (the mount point), starts and autostarts a pool
+    /// of the NFS export `server:export` mounted at `mount`, if needed.
+    fn ensure_nfs_pool(
+        &self,
+        pool: &str,
+        server: &str,
+        export: &str,
+        mount: &str,
+    ) -> Result<(), HostError>;
     /// The volume's path, when it exists.
     fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, HostError>;
     fn list_volumes(&self, pool: &str) -> Result<Vec<String>, HostError>;

@@ -22,6 +22,7 @@ pub mod admission;
 mod background;
 pub mod backup_admission;
 pub mod backup_schedule;
+mod backup_store;
 pub mod connector;
 mod definition;
 pub mod drills;

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use super::EngineError;
 use super::backup_schedule::last_slot;
 use super::runtime::Engine;
-use super::steps::backup_dir;
 use crate::blocking::run_blocking;
 use crate::store::{StoreError, backups, hosts, settings};
 
@@ -83,16 +82,19 @@ impl Engine {
         keep: u32,
     ) -> Result<String, EngineError> {
         let host = self.connect(first.id).await?;
+        // Into the store new backups go to.
+        let pool = self
+            .pool_for(&self.store_spec().await?)
+            .unwrap_or_else(|| self.config.backup_pool.clone());
         let spool = tempfile::tempdir().map_err(|source| StoreError::Io {
             path: std::env::temp_dir(),
             source,
         })?;
         let copy = spool.path().join("dpe.sqlite3");
         self.store.backup_to(copy.clone()).await?;
-        let (pool, dir) = (
-            self.config.backup_pool.clone(),
-            backup_dir(&first, &self.config.backup_pool),
-        );
+        let default = pool == self.config.backup_pool;
+        self.ensure_backup_pool(host.clone(), &first, (!default).then_some(pool.as_str()))
+            .await?;
         let name = store_volume_name(now);
         let volume = name.clone();
         run_blocking(move || {
@@ -107,7 +109,6 @@ impl Engine {
                     source,
                 })?
                 .len();
-            host.ensure_pool(&pool, &dir)?;
             host.delete_volume(&pool, &volume)?;
             host.upload_volume(&pool, &volume, "raw", &mut file, len)?;
             let mut copies: Vec<String> = host

@@ -43,6 +43,8 @@ pub struct BackupRow {
     pub health_expect: String,
     /// Its last restore drill: how it went, when, and what it found.
     pub drill: Option<(DrillState, i64, Option<String>)>,
+    /// The libvirt pool that keeps its file; `None`: the default one.
+    pub pool: Option<String>,
 }
 
 /// The backup store's volume of a backup: never a user's text.
@@ -61,7 +63,7 @@ const SELECT: &str = "
            b.host_id, b.size, b.disk_gib, b.kind, b.parent_id, b.checkpoint, b.volume, b.state,
            b.reason, b.error, b.size_bytes, b.sha256, b.damaged, b.verified_at, b.duration_ms,
            b.frozen_ms, u.username, b.created_at, b.finished_at, b.params_json, b.health_expect,
-           b.drill_state, b.drilled_at, b.drill_note
+           b.drill_state, b.drilled_at, b.drill_note, b.pool
     FROM backups b LEFT JOIN users u ON u.id = b.created_by";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<BackupRow> {
@@ -100,6 +102,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<BackupRow> {
             (Some(_), Some(at)) => Some((text_column(r, 27)?, at, r.get(29)?)),
             (None, _) | (_, None) => None,
         },
+        pool: r.get(30)?,
     })
 }
 
@@ -170,6 +173,8 @@ pub struct NewBackup<'a> {
     pub health_expect: &'a str,
     /// When it is taken (Unix seconds): the scheduler's clock.
     pub at: i64,
+    /// The pool its file goes to; `None`: the default one.
+    pub pool: Option<&'a str>,
 }
 
 /// Records a backup about to be taken, in `running`; its volume and
@@ -178,9 +183,9 @@ pub fn insert(conn: &Connection, new: &NewBackup<'_>) -> Result<i64, StoreError>
     conn.execute(
         "INSERT INTO backups (instance_id, instance_uuid, instance_name, owner_id, department_id,
                               host_id, size, disk_gib, kind, parent_id, checkpoint, volume, state,
-                              reason, created_by, created_at, params_json, health_expect)
+                              reason, created_by, created_at, params_json, health_expect, pool)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, '', 'pending-' || ?2 || '-' || ?11,
-                 ?12, ?13, ?14, ?11, ?15, ?16)",
+                 ?12, ?13, ?14, ?11, ?15, ?16, ?17)",
         params![
             new.instance_id,
             new.instance_uuid,
@@ -198,6 +203,7 @@ pub fn insert(conn: &Connection, new: &NewBackup<'_>) -> Result<i64, StoreError>
             new.created_by,
             new.params_json,
             new.health_expect,
+            new.pool,
         ],
     )?;
     let id = conn.last_insert_rowid();
@@ -601,6 +607,7 @@ mod tests {
                 params_json: "{}",
                 health_expect: "",
                 at: now(),
+                pool: None,
             },
         )
         .unwrap()

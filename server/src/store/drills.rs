@@ -145,6 +145,7 @@ mod tests {
                 params_json: "{}",
                 health_expect: "",
                 at: 50,
+                pool: None,
             },
         )
         .unwrap();

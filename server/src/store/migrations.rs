@@ -728,6 +728,17 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT;
         "#,
     },
+    Migration {
+        version: 21,
+        name: "the backup store the admin chooses",
+        sql: r#"
+            -- The libvirt pool that keeps the backup's file: NULL for the
+            -- default pool (engine::runtime::EngineConfig::backup_pool),
+            -- as every backup before this migration; another when the
+            -- admin chose another store (settings: backup_store).
+            ALTER TABLE backups ADD COLUMN pool TEXT;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -17,6 +17,8 @@ pub const SECOND_FACTOR_REQUIRED_OF: &str = "second_factor_required_of";
 
 /// JSON of [`app::model::AppsSettings`]: where applications open.
 pub const APPS: &str = "apps";
+/// JSON of [`app::model::BackupStoreSpec`]: where new backups go.
+pub const BACKUP_STORE: &str = "backup_store";
 /// When the store was last copied into the backup store (Unix seconds).
 pub const STORE_BACKUP_AT: &str = "store_backup_at";
 

@@ -189,6 +189,11 @@ impl FakeHost {
     }
 
     /// The names of the volumes of a pool.
+    /// The pools made on the host.
+    pub fn pools(&self) -> Vec<String> {
+        self.state().pools.keys().cloned().collect()
+    }
+
     pub fn volume_names(&self, pool: &str) -> Vec<String> {
         self.state()
             .volumes
@@ -358,6 +363,17 @@ impl Hypervisor for FakeHost {
     fn capacity(&self) -> Result<Capacity, HostError> {
         self.call("capacity", "")?;
         Ok(CAPACITY)
+    }
+    /// An NFS pool is a directory pool here, at its mount point.
+    fn ensure_nfs_pool(
+        &self,
+        pool: &str,
+        _server: &str,
+        _export: &str,
+        mount: &str,
+    ) -> Result<(), HostError> {
+        self.call("ensure_nfs_pool", pool)?;
+        self.ensure_pool(pool, mount)
     }
     fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), HostError> {
         self.call("ensure_pool", pool)?;

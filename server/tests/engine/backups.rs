@@ -408,7 +408,10 @@ async fn bad_policies_are_refused_with_the_field_at_fault_and_change_nothing() {
     }
     let (status, policy) = admin.get("/api/v1/backup-policy").await;
     assert_eq!(status, 200);
-    assert_eq!(policy, json!({"frequency": "daily", "hour": 2, "keep": 7}));
+    assert_eq!(
+        policy,
+        json!({"frequency": "daily", "hour": 2, "keep": 7, "drill": "weekly"})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -721,4 +724,113 @@ async fn a_restore_over_that_fails_puts_the_replaced_disk_back() {
     assert_eq!(snapshots[0]["kind"], "disk_copy");
     let (_, inst) = admin.get(&format!("/api/v1/instances/{id}")).await;
     assert!(inst["error"].is_string(), "{inst}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_backup_store_takes_the_next_backups_while_earlier_ones_restore_from_where_they_are()
+{
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (id, uuid) = ready_instance(&app, &admin, "wiki").await;
+    let pool = app.storage_pool();
+    host.write_volume(&pool, &disk(&app, &uuid), "before the move");
+    let before = backed_up(&admin, id).await;
+
+    let (status, store) = admin.get("/api/v1/backup-store").await;
+    assert_eq!(status, 200, "{store}");
+    assert_eq!(store["spec"], json!({"kind": "local"}));
+
+    let (status, moved) = admin
+        .put(
+            "/api/v1/backup-store",
+            json!({"kind": "directory", "path": "/srv/dpe-backups/"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(
+        moved["spec"],
+        json!({"kind": "directory", "path": "/srv/dpe-backups"})
+    );
+    assert_eq!(moved["dir"], "/srv/dpe-backups");
+
+    host.write_volume(&pool, &disk(&app, &uuid), "after the move");
+    let after = backed_up(&admin, id).await;
+    assert_eq!(
+        after["kind"], "full",
+        "a new store starts a new chain: {after}"
+    );
+    assert!(
+        after["reason"].as_str().unwrap().contains("backup store"),
+        "{after}"
+    );
+    let new_pool: Vec<String> = host
+        .pools()
+        .into_iter()
+        .filter(|p| p.starts_with(&format!("{}-", backup_pool(&app))))
+        .collect();
+    assert_eq!(new_pool.len(), 1, "{new_pool:?}");
+    let file = format!("dpe-backup-{uuid}-{}.qcow2", after["id"]);
+    assert_eq!(
+        host.volume_text(&new_pool[0], &file).as_deref(),
+        Some("after the move")
+    );
+    // The earlier backup restores from the store it is in.
+    let old = restored(&app, &admin, before["id"].as_i64().unwrap(), "wiki-old").await;
+    let old_uuid = app.instance_uuid(old).await;
+    assert_eq!(
+        host.volume_text(&pool, &disk(&app, &old_uuid)).as_deref(),
+        Some("before the move")
+    );
+
+    // An NFS export: each host mounts it (here: a directory pool).
+    let (status, nfs) = admin
+        .put(
+            "/api/v1/backup-store",
+            json!({"kind": "nfs", "server": "nas.example", "export": "/export/dpe"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{nfs}");
+    assert!(host.calls("ensure_nfs_pool") >= 1);
+    let (_, audit) = admin.get("/api/v1/audit?action=backup_store.set").await;
+    assert_eq!(audit.as_array().unwrap().len(), 2, "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_store_that_cannot_be_one_is_refused_at_its_field_and_changes_nothing() {
+    // libvirt's test driver: directories, but no NFS.
+    let app = TestApp::builder().set_up().start().await;
+    let admin = app.admin().await;
+    for (body, field) in [
+        (json!({"kind": "directory", "path": "srv/backups"}), "path"),
+        (json!({"kind": "directory", "path": "/srv/../etc"}), "path"),
+        (json!({"kind": "directory", "path": "/"}), "path"),
+        (
+            json!({"kind": "nfs", "server": "-o evil", "export": "/x"}),
+            "server",
+        ),
+        (
+            json!({"kind": "nfs", "server": "nas", "export": "relative"}),
+            "export",
+        ),
+        (
+            json!({"kind": "nfs", "server": "nas.example", "export": "/export"}),
+            "kind",
+        ),
+    ] {
+        let (status, refused) = admin.put("/api/v1/backup-store", body.clone()).await;
+        assert_eq!(status, 422, "{body}: {refused}");
+        assert_eq!(refused["field"], field, "{body}: {refused}");
+    }
+    let (status, refused) = admin
+        .put("/api/v1/backup-store", json!({"kind": "tape"}))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    let (_, store) = admin.get("/api/v1/backup-store").await;
+    assert_eq!(store["spec"], json!({"kind": "local"}), "nothing changed");
+    let member = app.user_client("ann", app::model::Role::User).await;
+    let (status, _) = member
+        .put("/api/v1/backup-store", json!({"kind": "local"}))
+        .await;
+    assert_eq!(status, 403);
 }

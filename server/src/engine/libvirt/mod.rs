@@ -242,6 +242,36 @@ impl Hypervisor for LibvirtHost {
         Ok(())
     }
 
+    fn ensure_nfs_pool(
+        &self,
+        name: &str,
+        server: &str,
+        export: &str,
+        mount: &str,
+    ) -> Result<(), HostError> {
+        let pool = match StoragePool::lookup_by_name(&self.conn, name) {
+            Ok(p) => p,
+            Err(e) if is(&e, ErrorNumber::NoStoragePool) => {
+                let xml = to_xml(&super::xml::storage::NfsPool::new(
+                    name, server, export, mount,
+                ))
+                .map_err(HostError::Xml)?;
+                let pool = StoragePool::define_xml(&self.conn, &xml, 0)
+                    .map_err(self.err("storage pool define"))?;
+                pool.set_autostart(true)
+                    .map_err(self.err("storage pool autostart"))?;
+                pool
+            }
+            Err(e) => return Err(self.err("storage pool lookup")(e)),
+        };
+        if !pool.is_active().map_err(self.err("storage pool state"))? {
+            // Building a netfs pool makes its mount point; starting it mounts.
+            pool.build(0).map_err(self.err("storage pool build"))?;
+            pool.create(0).map_err(self.err("storage pool start"))?;
+        }
+        Ok(())
+    }
+
     fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, HostError> {
         let pool = self.pool(pool)?;
         match StorageVol::lookup_by_name(&pool, name) {

@@ -144,6 +144,7 @@ pub fn is_starting(uri: &str, err: &HostError) -> bool {
         | HostError::NoVolume(_)
         | HostError::BackupJob { .. }
         | HostError::GuestReply(_)
+        | HostError::Unsupported(_)
         | HostError::PoolElsewhere { .. } => false,
     }
 }

@@ -59,6 +59,17 @@ impl Hypervisor for TestDriverHost {
     fn ensure_pool(&self, pool: &str, dir: &str) -> Result<(), HostError> {
         self.inner.ensure_pool(pool, dir)
     }
+    /// The driver mounts nothing: an NFS store is refused on it, saying
+    /// so (and nothing reaches the network from a test).
+    fn ensure_nfs_pool(
+        &self,
+        _pool: &str,
+        _server: &str,
+        _export: &str,
+        _mount: &str,
+    ) -> Result<(), HostError> {
+        Err(HostError::Unsupported("mount NFS (libvirt's test driver)"))
+    }
     fn volume_path(&self, pool: &str, name: &str) -> Result<Option<String>, HostError> {
         self.inner.volume_path(pool, name)
     }

@@ -105,17 +105,15 @@ impl Engine {
             None => None,
         };
         let (host, host_row) = self.host_for(guest).await?;
-        let (pool, backup_pool) = (
-            self.config.storage_pool.clone(),
-            self.config.backup_pool.clone(),
-        );
-        let dir = backup_dir(&host_row, &self.config.backup_pool);
+        self.ensure_backup_pool(host.clone(), &host_row, row.pool.as_deref())
+            .await
+            .map_err(store_full)?;
+        let (pool, backup_pool) = (self.config.storage_pool.clone(), self.pool_of(&row));
         let disk = InstanceVolumes::of(&guest.volume_stem).disk;
         let uuid = guest.uuid.clone();
         let capacity = u64::from(row.disk_gib) << 30;
         let started = Instant::now();
         let copied = run_blocking(move || -> Result<Copied, EngineError> {
-            host.ensure_pool(&backup_pool, &dir)?;
             // A target left by an earlier attempt is not trusted.
             host.delete_volume(&backup_pool, &row.volume)?;
             if host.domain_power(&uuid)? != Some(Power::Running) {
@@ -242,7 +240,7 @@ impl Engine {
             return Ok(());
         }
         let (host, _) = self.host_for(guest).await?;
-        let backup_pool = self.config.backup_pool.clone();
+        let backup_pool = self.pool_of(&row);
         let uuid = guest.uuid.clone();
         run_blocking(move || {
             host.abort_job(&uuid)?;
@@ -263,7 +261,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let row = self.backup_row(backup_id).await?;
         let (host, _) = self.host_for(guest).await?;
-        let backup_pool = self.config.backup_pool.clone();
+        let backup_pool = self.pool_of(&row);
         let uuid = guest.uuid.clone();
         let (sha256, size_bytes) = run_blocking(move || {
             let (sha256, len) = host
@@ -328,10 +326,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let head = self.restorable_head(backup_id).await?;
         let (host, _) = self.host_for(guest).await?;
-        let (pool, backup_pool) = (
-            self.config.storage_pool.clone(),
-            self.config.backup_pool.clone(),
-        );
+        let (pool, backup_pool) = (self.config.storage_pool.clone(), self.pool_of(&head));
         let disk = InstanceVolumes::of(&guest.volume_stem).disk;
         let capacity = (guest.size.disk_gib << 30).max(u64::from(head.disk_gib) << 30);
         run_blocking(move || {
@@ -380,7 +375,7 @@ impl Engine {
         let children = self.store.read(move |c| backups::children(c, id)).await?;
         let host_id = point.host_id.ok_or(EngineError::BackupGone)?;
         let host = self.connect(host_id).await?;
-        let backup_pool = self.config.backup_pool.clone();
+        let backup_pool = self.pool_of(point);
         match children.as_slice() {
             [] => {}
             [child] if child.kind == BackupKind::Incremental => {
@@ -405,7 +400,7 @@ impl Engine {
                 .await?;
                 let volume = point.volume.clone();
                 let host = self.connect(host_id).await?;
-                let backup_pool = self.config.backup_pool.clone();
+                let backup_pool = self.pool_of(point);
                 self.store
                     .write(move |tx| {
                         backups::replace_point(tx, child_id, size, &sha256)?;
@@ -437,7 +432,7 @@ impl Engine {
         for point in chain.into_iter().filter(|b| b.state == BackupState::Ready) {
             let host_id = point.host_id.ok_or(EngineError::BackupGone)?;
             let host = self.connect(host_id).await?;
-            let backup_pool = self.config.backup_pool.clone();
+            let backup_pool = self.pool_of(&point);
             let volume = point.volume.clone();
             let found = run_blocking(move || host.volume_sha256(&backup_pool, &volume)).await?;
             let sound =
@@ -452,40 +447,5 @@ impl Engine {
                 .await?;
         }
         Ok(damaged)
-    }
-
-    /// The backup store on the first host: its directory and how full.
-    pub async fn backup_store(&self) -> Result<app::model::BackupStoreView, EngineError> {
-        let (hosts, used_bytes) = self
-            .store
-            .read(|c| Ok((crate::store::hosts::list(c)?, backups::used_bytes(c)?)))
-            .await?;
-        let Some(first) = hosts.first() else {
-            return Ok(app::model::BackupStoreView {
-                dir: String::new(),
-                used_bytes,
-                free_bytes: None,
-                capacity_bytes: None,
-            });
-        };
-        let dir = backup_dir(first, &self.config.backup_pool);
-        let space = match self.connect(first.id).await {
-            Ok(host) => {
-                let (pool, d) = (self.config.backup_pool.clone(), dir.clone());
-                run_blocking(move || {
-                    host.ensure_pool(&pool, &d)?;
-                    host.pool_space(&pool)
-                })
-                .await
-                .ok()
-            }
-            Err(_) => None,
-        };
-        Ok(app::model::BackupStoreView {
-            dir,
-            used_bytes,
-            free_bytes: space.map(|(free, _)| free),
-            capacity_bytes: space.map(|(_, total)| total),
-        })
     }
 }

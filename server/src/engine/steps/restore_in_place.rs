@@ -98,10 +98,7 @@ impl Engine {
         }
         let head = self.restorable_head(backup_id).await?;
         let (host, _) = self.host_for(guest).await?;
-        let (pool, backup_pool) = (
-            self.config.storage_pool.clone(),
-            self.config.backup_pool.clone(),
-        );
+        let (pool, backup_pool) = (self.config.storage_pool.clone(), self.pool_of(&head));
         let disk = InstanceVolumes::of(&guest.volume_stem).disk;
         let capacity = (guest.size.disk_gib << 30).max(u64::from(head.disk_gib) << 30);
         run_blocking(move || {

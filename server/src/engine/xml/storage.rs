@@ -37,6 +37,51 @@ impl<'a> DirPool<'a> {
     }
 }
 
+/// A pool on an NFS export, mounted at its target path by libvirt.
+#[derive(Debug, Serialize)]
+#[serde(rename = "pool")]
+pub struct NfsPool<'a> {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub name: &'a str,
+    pub source: NfsSource<'a>,
+    pub target: Target<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NfsSource<'a> {
+    pub host: NamedAttr<'a>,
+    pub dir: PathAttr<'a>,
+    pub format: Format,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NamedAttr<'a> {
+    #[serde(rename = "@name")]
+    pub name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathAttr<'a> {
+    #[serde(rename = "@path")]
+    pub path: &'a str,
+}
+
+impl<'a> NfsPool<'a> {
+    pub fn new(name: &'a str, server: &'a str, export: &'a str, mount: &'a str) -> Self {
+        NfsPool {
+            kind: "netfs",
+            name,
+            source: NfsSource {
+                host: NamedAttr { name: server },
+                dir: PathAttr { path: export },
+                format: Format { kind: "nfs" },
+            },
+            target: Target { path: mount },
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Capacity {
     #[serde(rename = "@unit")]
@@ -116,6 +161,24 @@ impl<'a> Volume<'a> {
 mod tests {
     use super::*;
     use crate::engine::xml::to_xml;
+
+    #[test]
+    fn an_nfs_pool_names_its_server_export_and_mount_point() {
+        let xml = crate::engine::xml::to_xml(&NfsPool::new(
+            "dpe-backups-1a2b3c4d",
+            "nas.example",
+            "/export/dpe",
+            "/var/lib/dpe/dpe-backups-1a2b3c4d",
+        ))
+        .unwrap();
+        assert_eq!(
+            xml,
+            "<pool type=\"netfs\"><name>dpe-backups-1a2b3c4d</name>\
+             <source><host name=\"nas.example\"/><dir path=\"/export/dpe\"/>\
+             <format type=\"nfs\"/></source>\
+             <target><path>/var/lib/dpe/dpe-backups-1a2b3c4d</path></target></pool>"
+        );
+    }
 
     #[test]
     fn overlays_record_their_backing_file_and_format() {

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use app::model::{
-    Accepted, BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView,
-    DepartmentBackupPolicy, RestoreInPlaceRequest, RestoreRequest,
+    Accepted, BackupFilter, BackupPolicy, BackupStoreSpec, BackupStoreView, BackupView,
+    BackupsView, DepartmentBackupPolicy, RestoreInPlaceRequest, RestoreRequest,
 };
 use app::policy::{authorize, rights};
 use app::service::{BackupService, RequestContext};
@@ -156,6 +156,24 @@ pub async fn store(
 ) -> ApiResult<Json<BackupStoreView>> {
     let who = authorize::<rights::ManageBackups>(ctx.principal.as_ref())?;
     Ok(Json(service.backup_store(who).await?))
+}
+
+/// Chooses where new backups go, on every host: beside its storage
+/// directory (`local`, the default), a `directory` of the admin's, or an
+/// `nfs` export each host mounts. Every host must start the store's pool
+/// first (422 naming the host otherwise, and nothing changes); backups
+/// taken before stay where they are, and restore from there.
+#[utoipa::path(put, path = "/api/v1/backup-store", tag = "backups",
+    request_body = BackupStoreSpec,
+    responses((status = 200, body = BackupStoreView), (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn set_store(
+    State(service): State<Arc<dyn BackupService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<BackupStoreSpec>,
+) -> ApiResult<Json<BackupStoreView>> {
+    let who = authorize::<rights::ManageBackups>(ctx.principal.as_ref())?;
+    Ok(Json(service.set_backup_store(who, body).await?))
 }
 
 /// The default backup policy: what departments without their own follow.

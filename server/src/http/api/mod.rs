@@ -95,6 +95,7 @@ routes! {
     post "/backups/{id}/restore" => backups::restore,
     post "/backups/{id}/drill" => backups::drill,
     get "/backup-store" => backups::store,
+    put "/backup-store" => backups::set_store,
     get "/backup-policy" => backups::default_policy,
     put "/backup-policy" => backups::set_default_policy,
     get "/departments/{id}/backup-policy" => backups::department_policy,

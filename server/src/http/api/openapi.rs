@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         super::snapshots::delete,
         super::backups::of_instance, super::backups::start, super::backups::list,
         super::backups::verify, super::backups::restore, super::backups::store,
+        super::backups::restore_in_place, super::backups::drill, super::backups::set_store,
         super::backups::default_policy, super::backups::set_default_policy,
         super::backups::department_policy, super::backups::set_department_policy,
         super::backups::clear_department_policy,

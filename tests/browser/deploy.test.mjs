@@ -251,6 +251,22 @@ test('a user backs an instance up, deletes it, and restores it from the Backups 
   await shot(page, '21-restored-instance');
   const audit = await (await page.request.get(`${dpe.url}/api/v1/audit?action=backup.restore`)).json();
   assert.equal(audit.length, 1, JSON.stringify(audit));
+
+  // The admin moves the backup store to a directory of their own: a path
+  // that is not one is refused at its field, then the store moves.
+  await page.goto(`${dpe.url}/backups`);
+  await hydrated(page);
+  const store = page.locator('#backup-store');
+  await store.locator('summary', { hasText: 'Change the store' }).click();
+  await store.getByLabel('Store', { exact: true }).selectOption('directory');
+  await store.getByLabel('Directory (for a directory)').fill('srv/backups');
+  await store.getByRole('button', { name: 'Use this store' }).click();
+
+  await store.locator('#store-path-error', { hasText: 'absolute path' }).waitFor();
+  await store.getByLabel('Directory (for a directory)').fill('/srv/dpe-test-backups');
+  await store.getByRole('button', { name: 'Use this store' }).click();
+  await store.getByText('the directory /srv/dpe-test-backups on each host').waitFor();
+  await shot(page, '21b-backup-store');
   await page.close();
 });
 

@@ -9,7 +9,7 @@ use super::respond;
 use crate::error::AppError;
 use crate::model::{Accepted, BackupStoreView, BackupView, BackupsView};
 #[cfg(feature = "ssr")]
-use crate::model::{BackupFilter, RestoreInPlaceRequest, RestoreRequest};
+use crate::model::{BackupFilter, BackupStoreSpec, RestoreInPlaceRequest, RestoreRequest};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -88,6 +88,33 @@ pub async fn drill_backup(backup: i64) -> Result<BackupView, AppError> {
             let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             service::<dyn BackupService>()?
                 .drill_backup(who, backup)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Chooses the backup store (admins): `kind` is `local`, `directory`
+/// (with `path`) or `nfs` (with `server` and `export`).
+#[server(prefix = "/fn", endpoint = "set_backup_store")]
+pub async fn set_backup_store(
+    kind: String,
+    #[server(default)] path: String,
+    #[server(default)] server: String,
+    #[server(default)] export: String,
+) -> Result<BackupStoreView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageBackups>(ctx.principal.as_ref())?;
+            let spec = match kind.as_str() {
+                "local" => BackupStoreSpec::Local,
+                "directory" => BackupStoreSpec::Directory { path },
+                "nfs" => BackupStoreSpec::Nfs { server, export },
+                _ => return Err(AppError::invalid("kind", "local, directory or nfs")),
+            };
+            service::<dyn BackupService>()?
+                .set_backup_store(who, spec)
                 .await
         }
         .await,

@@ -30,12 +30,15 @@ impl OpenConfirms {
 
 /// `key` names the confirmation across renderings (e.g. `delete-snapshot-7`);
 /// `summary` is the label of the button that opens it, `class` its style.
+/// A confirmation that holds a `form` with fields stays open after a
+/// submit, so that what is wrong shows beside them.
 #[component]
 pub fn Confirm(
     #[prop(into)] key: String,
     #[prop(into)] summary: String,
     #[prop(optional)] class: &'static str,
     #[prop(optional)] id: Option<&'static str>,
+    #[prop(optional)] form: bool,
     children: Children,
 ) -> impl IntoView {
     let open = OpenConfirms::get().0;
@@ -61,7 +64,11 @@ pub fn Confirm(
     };
     // Once the action is sent, the confirmation has done its work: the row
     // may stay (a revert) and should not greet the next look open.
-    let on_submit = move |_| open.update(|keys| _ = keys.remove(&key));
+    let on_submit = move |_| {
+        if !form {
+            open.update(|keys| _ = keys.remove(&key));
+        }
+    };
     view! {
         <details class="confirm" id=id node_ref=node open=is_open
             on:toggle=on_toggle on:submit=on_submit>

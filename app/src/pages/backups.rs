@@ -10,15 +10,16 @@ use leptos_meta::Title;
 
 use super::snapshots::{size, taken_at};
 use crate::api::backups::{
-    DrillBackup, RestoreBackup, RestoreInPlace, StartBackup, VerifyBackup, get_all_backups,
-    get_instance_backups,
+    DrillBackup, RestoreBackup, RestoreInPlace, SetBackupStore, StartBackup, VerifyBackup,
+    get_all_backups, get_instance_backups,
 };
 use crate::components::{
     Confirm, ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error,
 };
 use crate::error::AppError;
 use crate::model::{
-    BackupFrequency, BackupKind, BackupState, BackupView, BackupsView, DrillState, DrillView,
+    BackupFrequency, BackupKind, BackupState, BackupStoreSpec, BackupView, BackupsView, DrillState,
+    DrillView,
 };
 
 /// The section's data and actions, owned by the instance's page (as
@@ -217,7 +218,7 @@ fn BackupRow(
                 {drill_line(backup.drill.as_ref())}
             </td>
             <td class="actions">
-                <Confirm key=format!("restore-backup-{backup_id}") summary="Restore">
+                <Confirm key=format!("restore-backup-{backup_id}") summary="Restore" form=true>
                     <p>"Make a new instance from this backup, as it was when it was taken."</p>
                     <ActionForm action=restore attr:class="inline">
                         <input type="hidden" name="backup" value=backup_id />
@@ -289,21 +290,92 @@ fn drill_line(drill: Option<&DrillView>) -> Option<impl IntoView + use<>> {
     Some(view! { <span class=class>{text}</span> })
 }
 
+fn store_place(spec: &BackupStoreSpec) -> String {
+    match spec {
+        BackupStoreSpec::Local => "beside each host's storage directory (the default)".into(),
+        BackupStoreSpec::Directory { path } => format!("the directory {path} on each host"),
+        BackupStoreSpec::Nfs { server, export } => format!("the NFS export {server}:{export}"),
+    }
+}
+
+/// Where new backups go: an admin's choice. Earlier backups stay where
+/// they are.
+#[component]
+fn StoreForm(spec: BackupStoreSpec, action: ServerAction<SetBackupStore>) -> impl IntoView {
+    let result = action.value();
+    let error =
+        move |field: &'static str| Signal::derive(move || error_for_field(&result.get(), field));
+    let (kind, path, server, export) = match &spec {
+        BackupStoreSpec::Local => ("local", String::new(), String::new(), String::new()),
+        BackupStoreSpec::Directory { path } => {
+            ("directory", path.clone(), String::new(), String::new())
+        }
+        BackupStoreSpec::Nfs { server, export } => {
+            ("nfs", String::new(), server.clone(), export.clone())
+        }
+    };
+    view! {
+        <Confirm key="backup-store" summary="Change the store" form=true>
+            <p>
+                "New backups go to the store chosen here, on every host, which must be able to "
+                "use it first; earlier backups stay where they are and restore from there. The "
+                "first backup of each instance in a new store is a full one."
+            </p>
+            <ActionForm action=action attr:class="store-form" attr:novalidate=true>
+                <label for="store-kind">"Store"</label>
+                <select id="store-kind" name="kind" aria-describedby="store-kind-error">
+                    <option value="local" selected=kind == "local">"Beside each host's storage directory"</option>
+                    <option value="directory" selected=kind == "directory">"A directory on each host"</option>
+                    <option value="nfs" selected=kind == "nfs">"An NFS export (copies off the hosts)"</option>
+                </select>
+                <FieldError id="store-kind-error".into() message=error("kind") />
+                <label for="store-path">"Directory (for a directory)"</label>
+                <input id="store-path" name="path" type="text" value=path placeholder="/srv/dpe-backups"
+                    aria-describedby="store-path-error" />
+                <FieldError id="store-path-error".into() message=error("path") />
+                <label for="store-server">"NFS server (for NFS)"</label>
+                <input id="store-server" name="server" type="text" value=server placeholder="nas.example.org"
+                    aria-describedby="store-server-error" />
+                <FieldError id="store-server-error".into() message=error("server") />
+                <label for="store-export">"Export (for NFS)"</label>
+                <input id="store-export" name="export" type="text" value=export placeholder="/export/dpe"
+                    aria-describedby="store-export-error" />
+                <FieldError id="store-export-error".into() message=error("export") />
+                <button type="submit" class="button primary" disabled=move || action.pending().get()>
+                    "Use this store"
+                </button>
+            </ActionForm>
+        </Confirm>
+    }
+}
+
 /// Every backup the signed-in account may see: failed and damaged first.
 #[component]
 pub fn BackupsPage() -> impl IntoView {
     let restore = ServerAction::<RestoreBackup>::new();
     let verify = ServerAction::<VerifyBackup>::new();
     let drill = ServerAction::<DrillBackup>::new();
+    let choose = ServerAction::<SetBackupStore>::new();
+    // Reloaded when a store is chosen, not when one is refused: the form
+    // keeps what was typed, beside what is wrong with it.
+    let chosen = Memo::new(move |_| choose.value().get().and_then(Result::ok));
     let live = crate::live::LiveFeed::get();
     let all = Resource::new(
-        move || (verify.version().get(), drill.version().get(), live.tick()),
+        move || {
+            (
+                verify.version().get(),
+                drill.version().get(),
+                chosen.get(),
+                live.tick(),
+            )
+        },
         |_| get_all_backups(),
     );
     let general = Signal::derive(move || {
         general_error(&restore.value().get())
             .or_else(|| general_error(&verify.value().get()))
             .or_else(|| general_error(&drill.value().get()))
+            .or_else(|| general_error(&choose.value().get()))
     });
     view! {
         <Title text="Backups" />
@@ -319,6 +391,7 @@ pub fn BackupsPage() -> impl IntoView {
                                 <section class="card" id="backup-store">
                                     <h2>"Backup store"</h2>
                                     <dl class="facts">
+                                        <dt>"Where"</dt><dd>{store_place(&s.spec)}</dd>
                                         <dt>"Directory"</dt><dd>{s.dir}</dd>
                                         <dt>"Backups take"</dt><dd>{size(s.used_bytes)}</dd>
                                         <dt>"Free"</dt>
@@ -328,6 +401,7 @@ pub fn BackupsPage() -> impl IntoView {
                                             (None, _) => "the host does not answer".into(),
                                         }}</dd>
                                     </dl>
+                                    <StoreForm spec=s.spec action=choose />
                                 </section>
                             })}
                             <section class="card">

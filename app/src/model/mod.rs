@@ -26,9 +26,9 @@ pub use leases::{
     MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
 };
 pub use notifications::{
-    DeliveryChannel, DeliveryState, DeliveryView, MatcherRequest, MatcherView, MailPreferences, NotifyTest,
-    NotifyTestRequest, Severity, SmtpSecurity, SmtpSettings, SmtpView, WebhookCreated,
-    WebhookRequest, WebhookView,
+    DeliveryChannel, DeliveryFilter, DeliveryState, DeliveryView, MailPreferences, MatcherRequest,
+    MatcherView, NotifyTest, NotifyTestRequest, Severity, SmtpSecurity, SmtpSettings, SmtpView,
+    WebhookCreated, WebhookRequest, WebhookView,
 };
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};

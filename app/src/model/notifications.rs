@@ -227,6 +227,16 @@ text_enum! {
     }
 }
 
+/// `GET /api/v1/notifications/deliveries` query.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryFilter {
+    /// Only deliveries in this state (`failed`: those given up).
+    #[serde(default)]
+    pub state: Option<DeliveryState>,
+}
+
 /// One notice to one recipient (a mail address) or one webhook.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -56,7 +56,10 @@ fn reach_err(field: &str, e: NotifyError) -> AppError {
 fn name_ok(field: &str, name: &str) -> Result<String, AppError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(AppError::invalid(field, "1 to 64 characters, no control characters"));
+        return Err(AppError::invalid(
+            field,
+            "1 to 64 characters, no control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -70,9 +73,7 @@ impl Appliance {
     }
 
     async fn sealed(&self, plain: &str, context: &'static str) -> Result<String, AppError> {
-        self.secrets
-            .seal(plain, context)
-            .map_err(|e| internal(&e))
+        self.secrets.seal(plain, context).map_err(|e| internal(&e))
     }
 }
 
@@ -104,9 +105,14 @@ impl NotificationService for Appliance {
             SmtpSecurity::Starttls | SmtpSecurity::Tls => Encrypted::Yes,
             SmtpSecurity::None => Encrypted::No,
         };
-        reach::check(&host, settings.port, encrypted, self.config.notify_loopback_only)
-            .await
-            .map_err(|e| reach_err("host", e))?;
+        reach::check(
+            &host,
+            settings.port,
+            encrypted,
+            self.config.notify_loopback_only,
+        )
+        .await
+        .map_err(|e| reach_err("host", e))?;
         let username = settings
             .username
             .map(|u| u.trim().to_owned())
@@ -187,8 +193,12 @@ impl NotificationService for Appliance {
             .action("notifications.test")
             .object(format!("mail to {to}"))
             .detail(result.message.clone());
-        self.audit(if result.sent { record.ok() } else { record.failed() })
-            .await;
+        self.audit(if result.sent {
+            record.ok()
+        } else {
+            record.failed()
+        })
+        .await;
         Ok(result)
     }
 

@@ -12,8 +12,8 @@ use super::EngineError;
 use super::guest::Guest;
 use super::runtime::Engine;
 use super::steps::Step;
-use crate::store::{StoreError, instances, outbox};
 use crate::store::tasks::{self, TaskRow};
+use crate::store::{StoreError, instances, outbox};
 
 impl Engine {
     /// Runs (or resumes) a task to its end.

@@ -74,9 +74,7 @@ fn sentence(notice: NoticeKind, name: &str, lease: &Lease) -> String {
         NoticeKind::DeploySucceeded
         | NoticeKind::DeployFailed
         | NoticeKind::HostDown
-        | NoticeKind::BackupFailed => {
-            String::new()
-        }
+        | NoticeKind::BackupFailed => String::new(),
     }
 }
 

@@ -233,7 +233,9 @@ impl Engine {
             match told {
                 Ok(true) => tracing::warn!(host = host.name, "host down: notice queued"),
                 Ok(false) => {}
-                Err(e) => tracing::warn!(error = %crate::error_chain(&e), "host status not recorded"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "host status not recorded")
+                }
             }
         }
         self.host_statuses.record(host.id, probe);

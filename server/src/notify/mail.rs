@@ -47,9 +47,7 @@ pub async fn send(
         SmtpSecurity::None => Encrypted::No,
     };
     reach::check(&config.host, config.port, encrypted, loopback_only).await?;
-    let tls = || {
-        TlsParameters::new(config.host.clone()).map_err(NotifyError::Smtp)
-    };
+    let tls = || TlsParameters::new(config.host.clone()).map_err(NotifyError::Smtp);
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
         .port(config.port)
         .timeout(Some(TIMEOUT));
@@ -59,10 +57,8 @@ pub async fn send(
         SmtpSecurity::None => transport.tls(Tls::None),
     };
     if let Some(user) = &config.username {
-        transport = transport.credentials(Credentials::new(
-            user.clone(),
-            password.unwrap_or_default(),
-        ));
+        transport =
+            transport.credentials(Credentials::new(user.clone(), password.unwrap_or_default()));
     }
     let from = Mailbox::new(Some("dpe".into()), address(&config.from)?);
     let message = Message::builder()

@@ -58,9 +58,7 @@ pub enum NotifyError {
     },
     #[error("{host} resolves to no address")]
     NoAddress { host: String },
-    #[error(
-        "{host} is not on this machine, and notify_loopback_only allows only loopback targets"
-    )]
+    #[error("{host} is not on this machine, and notify_loopback_only allows only loopback targets")]
     OffMachine { host: String },
     #[error("{host} is not on this machine: unencrypted mail or http:// goes to loopback only")]
     PlainOffMachine { host: String },

@@ -92,14 +92,21 @@ impl Notifier {
             let now = self.clock.now();
             match outcome {
                 Ok(()) => {
-                    self.store.write(move |tx| notify::sent(tx, id, now)).await?;
+                    self.store
+                        .write(move |tx| notify::sent(tx, id, now))
+                        .await?;
                     done.sent += 1;
                 }
                 Err(e) => {
                     let error = crate::error_chain(&e);
                     let retry = self.rules.retry_at(attempts, now);
-                    tracing::warn!(delivery = id, attempts, error, given_up = retry.is_none(),
-                        "notification not delivered");
+                    tracing::warn!(
+                        delivery = id,
+                        attempts,
+                        error,
+                        given_up = retry.is_none(),
+                        "notification not delivered"
+                    );
                     self.store
                         .write(move |tx| notify::attempt_failed(tx, id, now, &error, retry))
                         .await?;

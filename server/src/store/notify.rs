@@ -194,7 +194,15 @@ pub fn save_matcher(
                 .execute(
                     "UPDATE notify_matchers SET name = ?1, kinds = ?2, min_severity = ?3,
                      department_id = ?4, mail = ?5, webhooks = ?6 WHERE id = ?7",
-                    params![m.name, kinds, severity, m.department_id, m.mail, webhooks, id],
+                    params![
+                        m.name,
+                        kinds,
+                        severity,
+                        m.department_id,
+                        m.mail,
+                        webhooks,
+                        id
+                    ],
                 )
                 .map_err(unique)?;
             Ok((changed == 1).then_some(id))
@@ -226,9 +234,7 @@ fn prefs_row(r: &Row<'_>) -> rusqlite::Result<MailPrefs> {
     Ok(MailPrefs {
         user_id: r.get(0)?,
         email: r.get(1)?,
-        kinds: kinds
-            .map(|k| json_list(&k, "mail kinds"))
-            .transpose()?,
+        kinds: kinds.map(|k| json_list(&k, "mail kinds")).transpose()?,
     })
 }
 

@@ -88,7 +88,9 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<NoticeRow>, StoreError> 
 pub fn unrouted(conn: &Connection, limit: i64) -> Result<Vec<NoticeRow>, StoreError> {
     let mut stmt =
         conn.prepare_cached(&format!("{SELECT} WHERE routed = 0 ORDER BY id LIMIT ?1"))?;
-    let rows = stmt.query_map([limit], from_row)?.collect::<Result<_, _>>()?;
+    let rows = stmt
+        .query_map([limit], from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
@@ -103,6 +105,15 @@ pub fn for_instance(conn: &Connection, instance: i64) -> Result<Vec<NoticeRow>, 
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE instance_id = ?1 ORDER BY id"))?;
     let rows = stmt
         .query_map([instance], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The notices of one kind, oldest first (tests, and what admins check).
+pub fn of_kind(conn: &Connection, kind: NoticeKind) -> Result<Vec<NoticeRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE kind = ?1 ORDER BY id"))?;
+    let rows = stmt
+        .query_map([kind.as_str()], from_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }

@@ -14,6 +14,7 @@ mod backups;
 #[path = "../common/mod.rs"]
 mod common;
 mod leases;
+mod notifications;
 mod pool;
 mod snapshots;
 mod zones;

@@ -10,7 +10,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 let dpe;
@@ -56,8 +56,14 @@ before(async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(await listening(sinkPort), 'the SMTP server never listened');
-  // Notifications may go to loopback only, as in every test.
-  dpe = await startDpe({ DPE_NOTIFY_LOOPBACK_ONLY: 'true' });
+  // Notifications may go to loopback only, as in every test; one attempt
+  // each, so that a failure is given up at once.
+  dpe = await startDpe({
+    DPE_NOTIFY_LOOPBACK_ONLY: 'true',
+    DPE_NOTIFY_ATTEMPTS: '1',
+    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
+    DPE_IMAGE_DIR: fakeImages(),
+  });
   await setUp(dpe, PASSWORD);
   browser = await launchBrowser();
 });
@@ -68,7 +74,7 @@ after(async () => {
   sink?.kill();
 });
 
-test('an admin sets up the mail server, sends a test mail, and routes failures to a webhook', async () => {
+test('an admin sets up the mail server, sends a test mail, routes deploys to a webhook and sees it fail', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signIn(page, dpe, PASSWORD);
   await hydrated(page);
@@ -77,16 +83,16 @@ test('an admin sets up the mail server, sends a test mail, and routes failures t
   await page.getByRole('heading', { name: 'Mail server' }).waitFor();
 
   // Unencrypted to another machine is refused, under its field.
-  await page.getByLabel('Host').fill('192.0.2.1');
-  await page.getByLabel('Port').fill(String(sinkPort));
-  await page.getByLabel('Security').selectOption('none');
+  await page.getByLabel('Host', { exact: true }).fill('192.0.2.1');
+  await page.getByLabel('Port', { exact: true }).fill(String(sinkPort));
+  await page.getByLabel('Security', { exact: true }).selectOption('none');
   await page.getByLabel('Sender address').fill('dpe@example.org');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   const hostError = page.locator('#smtp-host-error');
   await hostError.waitFor({ state: 'visible' });
   assert.match(await hostError.innerText(), /not on this machine/);
 
-  await page.getByLabel('Host').fill('127.0.0.1');
+  await page.getByLabel('Host', { exact: true }).fill('127.0.0.1');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.locator('#smtp-saved').waitFor();
 
@@ -101,29 +107,47 @@ test('an admin sets up the mail server, sends a test mail, and routes failures t
   assert.equal(got[0].mail_from, 'dpe@example.org');
 
   // A webhook: its secret is shown once.
-  await page.getByLabel('Name').first().fill('ops');
-  await page.getByLabel('URL').fill('http://127.0.0.1:9/hooks/dpe');
+  await page.locator('#hook-name').fill('ops');
+  await page.getByLabel('URL', { exact: true }).fill('http://127.0.0.1:9/hooks/dpe');
   await page.getByRole('button', { name: 'Add webhook' }).click();
   const secret = page.locator('#webhook-secret');
   await secret.waitFor();
   assert.match(await secret.innerText(), /^whsec_[A-Za-z0-9+/=]{40,}$/);
   await page.getByRole('cell', { name: 'http://127.0.0.1:9/hooks/dpe' }).waitFor();
 
-  // A matcher: deploy and backup failures to that webhook.
-  await page.locator('#matcher-name').fill('failures to ops');
-  await page.getByLabel('Deploy failed').check();
-  await page.getByLabel('Backup failed').check();
-  await page.getByLabel('Webhook ops').check();
+  // A matcher: deploys and backup failures to that webhook.
+  await page.locator('#matcher-name').fill('deploys to ops');
+  await page.getByLabel('Deploy succeeded', { exact: true }).check();
+  await page.getByLabel('Deploy failed', { exact: true }).check();
+  await page.getByLabel('Backup failed', { exact: true }).check();
+  await page.getByRole('checkbox', { name: 'Webhook ops' }).check();
   await page.getByRole('button', { name: 'Add matcher' }).click();
-  const row = page.getByRole('row', { name: /failures to ops/ });
+  const row = page.getByRole('row', { name: /deploys to ops/ });
   await row.waitFor();
-  assert.match(await row.innerText(), /Deploy failed, Backup failed|Backup failed, Deploy failed/);
+  assert.match(await row.innerText(), /Deploy failed/);
+  assert.match(await row.innerText(), /Backup failed/);
   assert.match(await row.innerText(), /webhook ops/);
+
+  // Nothing listens at the webhook's address: the deploy's notice fails
+  // and, with one attempt allowed here, is given up and shown.
+  const deployed = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'told', size: 'tiny', params: { title: 'Told' } },
+  });
+  assert.equal(deployed.status(), 202, await deployed.text());
+  const failed = page.getByRole('row', { name: /Deploy succeeded webhook/ });
+  for (let i = 0; i < 50 && !(await failed.count()); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    await page.reload();
+  }
+  await failed.waitFor();
+  assert.match(await failed.innerText(), /failed/);
+  assert.match(await failed.innerText(), /could not be reached/);
+  assert.match(await page.locator('#deliveries').innerText(), /1 given up/);
   await shot(page, '70-notifications-settings');
 
   // Saved: after a reload the secret is gone, the rest is there.
   await page.reload();
-  await page.getByRole('row', { name: /failures to ops/ }).waitFor();
+  await page.getByRole('row', { name: /deploys to ops/ }).waitFor();
   assert.equal(await page.locator('#webhook-secret').count(), 0);
   assert.match(await page.locator('#smtp-password-hint').innerText(), /None set/);
 });
@@ -140,7 +164,7 @@ test('a person chooses their mail address and which notices they get', async () 
   await page.locator('#pref-email-error').waitFor({ state: 'visible' });
 
   await page.getByLabel('Mail address').fill('admin@example.org');
-  await page.getByLabel('Deploy succeeded').uncheck();
+  await page.getByLabel('Deploy succeeded', { exact: true }).uncheck();
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.locator('#preferences-saved').waitFor();
   await shot(page, '71-account-mail-preferences');
@@ -148,6 +172,6 @@ test('a person chooses their mail address and which notices they get', async () 
   await page.reload();
   await page.getByRole('heading', { name: 'Notifications by mail' }).waitFor();
   assert.equal(await page.getByLabel('Mail address').inputValue(), 'admin@example.org');
-  assert.equal(await page.getByLabel('Deploy succeeded').isChecked(), false);
-  assert.equal(await page.getByLabel('Deploy failed').isChecked(), true);
+  assert.equal(await page.getByLabel('Deploy succeeded', { exact: true }).isChecked(), false);
+  assert.equal(await page.getByLabel('Deploy failed', { exact: true }).isChecked(), true);
 });

@@ -10,7 +10,8 @@ use crate::model::{MailPreferences, NoticeKind};
 #[component]
 pub fn MailPreferencesCard() -> impl IntoView {
     let save = ServerAction::<SaveMailPreferences>::new();
-    let current = Resource::new(move || save.version().get(), |_| get_mail_preferences());
+    let saved = super::notifications::saved!(save);
+    let current = Resource::new(move || saved.get(), |_| get_mail_preferences());
     let result = save.value();
     let general = Signal::derive(move || general_error(&result.get()));
     let email_error = Signal::derive(move || error_for_field(&result.get(), "email"));
@@ -46,7 +47,7 @@ pub fn MailPreferencesCard() -> impl IntoView {
                                     <input id="pref-email" name="email" type="email" autocomplete="email"
                                         value=email.unwrap_or_default() aria-describedby="pref-email-error" />
                                     <FieldError id="pref-email-error".into() message=email_error />
-                                    <fieldset>
+                                    <fieldset class="choices">
                                         <legend>"Send me mail when"</legend>
                                         {boxes}
                                     </fieldset>

@@ -13,6 +13,20 @@ use crate::model::{
 };
 use crate::org::DepartmentView;
 
+/// How many times `$action` succeeded (its version at the last success):
+/// lists are read again after a change that took, not after a refused
+/// one, which would put the stored values back over what was typed.
+macro_rules! saved {
+    ($action:expr) => {{
+        let action = $action;
+        Memo::new(move |before: Option<&usize>| match action.value().get() {
+            Some(Ok(_)) => action.version().get(),
+            Some(Err(_)) | None => before.copied().unwrap_or(0),
+        })
+    }};
+}
+pub(super) use saved;
+
 /// Notifications (admins), routed as Proxmox VE does: the mail server
 /// and webhook targets, the matchers that send each kind of notice to
 /// them, and what was delivered or given up.
@@ -20,7 +34,8 @@ use crate::org::DepartmentView;
 pub fn NotificationsPage() -> impl IntoView {
     let save = ServerAction::<SaveSmtp>::new();
     let test = ServerAction::<SendTestMail>::new();
-    let smtp = Resource::new(move || save.version().get(), |_| get_smtp());
+    let saved = saved!(save);
+    let smtp = Resource::new(move || saved.get(), |_| get_smtp());
     let general = Signal::derive(move || {
         general_error(&save.value().get()).or_else(|| general_error(&test.value().get()))
     });
@@ -147,15 +162,14 @@ fn Targets() -> impl IntoView {
     let remove = ServerAction::<DeleteWebhook>::new();
     let add = ServerAction::<AddMatcher>::new();
     let drop_matcher = ServerAction::<DeleteMatcher>::new();
-    let versions = move || {
-        (
-            create.version().get(),
-            rotate.version().get(),
-            remove.version().get(),
-            add.version().get(),
-            drop_matcher.version().get(),
-        )
-    };
+    let changes = [
+        saved!(create),
+        saved!(rotate),
+        saved!(remove),
+        saved!(add),
+        saved!(drop_matcher),
+    ];
+    let versions = move || changes.map(|c| c.get());
     let data = Resource::new(versions, |_| async {
         (
             get_webhooks().await,
@@ -400,7 +414,7 @@ fn MatchersCard(
                 <label for="matcher-name">"Name"</label>
                 <input id="matcher-name" name="name" type="text" maxlength="64" aria-describedby="matcher-name-error" />
                 <FieldError id="matcher-name-error".into() message=err("name") />
-                <fieldset>
+                <fieldset class="choices">
                     <legend>"Kinds (none: every kind)"</legend>
                     {kind_boxes}
                 </fieldset>
@@ -410,7 +424,7 @@ fn MatchersCard(
                 </select>
                 <label for="matcher-department">"Department (and those below it)"</label>
                 <select id="matcher-department" name="department_id">{department_options(&departments)}</select>
-                <fieldset>
+                <fieldset class="choices">
                     <legend>"Targets"</legend>
                     <label class="choice" for="matcher-mail">
                         <input id="matcher-mail" type="checkbox" name="mail" value="on" />
@@ -429,6 +443,7 @@ fn MatchersCard(
 
 #[component]
 fn DeliveriesCard(deliveries: Vec<DeliveryView>) -> impl IntoView {
+    let empty = deliveries.is_empty();
     let failed = deliveries
         .iter()
         .filter(|d| d.state == DeliveryState::Failed)
@@ -458,7 +473,8 @@ fn DeliveriesCard(deliveries: Vec<DeliveryView>) -> impl IntoView {
             <p class="hint">
                 {format!("The latest; {failed} given up after their last attempt.")}
             </p>
-            <table>
+            {empty.then(|| view! { <p>"Nothing delivered yet."</p> })}
+            <table hidden=empty>
                 <thead><tr><th scope="col">"Notice"</th><th scope="col">"To"</th><th scope="col">"State"</th>
                     <th scope="col">"Attempts"</th><th scope="col">"When"</th><th scope="col">"Last error"</th></tr></thead>
                 <tbody>{rows}</tbody>

@@ -195,12 +195,32 @@ pub struct MatcherRequest {
     pub webhooks: Vec<i64>,
 }
 
+/// A matcher, as saved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MatcherView {
     pub id: i64,
-    #[serde(flatten)]
-    pub matcher: MatcherRequest,
+    pub name: String,
+    /// Empty: every kind.
+    pub kinds: Vec<NoticeKind>,
+    pub min_severity: Severity,
+    pub department_id: Option<i64>,
+    pub mail: bool,
+    pub webhooks: Vec<i64>,
+}
+
+impl MatcherView {
+    pub fn of(id: i64, m: MatcherRequest) -> MatcherView {
+        MatcherView {
+            id,
+            name: m.name,
+            kinds: m.kinds,
+            min_severity: m.min_severity,
+            department_id: m.department_id,
+            mail: m.mail,
+            webhooks: m.webhooks,
+        }
+    }
 }
 
 text_enum! {

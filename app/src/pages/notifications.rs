@@ -338,7 +338,7 @@ fn MatchersCard(
     let rows = matchers
         .into_iter()
         .map(|m| {
-            let MatcherView { id, matcher } = m;
+            let (id, matcher) = (m.id, m);
             let mut targets: Vec<String> = matcher
                 .webhooks
                 .iter()

@@ -357,10 +357,7 @@ impl NotificationService for Appliance {
             .department(request.department_id)
             .ok();
         self.audit(record).await;
-        Ok(MatcherView {
-            id,
-            matcher: request,
-        })
+        Ok(MatcherView::of(id, request))
     }
 
     async fn delete_matcher(
@@ -380,7 +377,7 @@ impl NotificationService for Appliance {
             .ok_or_else(|| AppError::NotFound("matcher".into()))?;
         let record = Audit::by(who.principal())
             .action("notifications.matcher.delete")
-            .object(format!("matcher {}", row.matcher.name))
+            .object(format!("matcher {}", row.name))
             .ok();
         self.audit(record).await;
         Ok(())

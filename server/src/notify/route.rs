@@ -2,7 +2,7 @@
 //! (mail) and one per webhook, as the matchers say, in one transaction
 //! that also marks it routed, so a notice is routed once, whole.
 
-use app::model::{DeliveryChannel, MatcherView};
+use app::model::DeliveryChannel;
 use rusqlite::Connection;
 
 use crate::store::outbox::{self, NoticeRow};
@@ -23,7 +23,7 @@ pub fn route(conn: &Connection, notice: &NoticeRow, now: i64) -> Result<usize, S
     let mail_server = notify::smtp(conn)?.is_some();
     let mut made = 0;
     let mut mailed = false;
-    for MatcherView { matcher, .. } in notify::matchers(conn)? {
+    for matcher in notify::matchers(conn)? {
         let in_subtree = match matcher.department_id {
             Some(d) => within(conn, notice, d)?,
             None => true,

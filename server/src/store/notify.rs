@@ -141,14 +141,12 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
 fn matcher_row(r: &Row<'_>) -> rusqlite::Result<MatcherView> {
     Ok(MatcherView {
         id: r.get(0)?,
-        matcher: MatcherRequest {
-            name: r.get(1)?,
-            kinds: json_list(r.get_ref(2)?.as_str()?, "matcher kinds")?,
-            min_severity: text_column(r, 3)?,
-            department_id: r.get(4)?,
-            mail: r.get(5)?,
-            webhooks: json_list(r.get_ref(6)?.as_str()?, "matcher webhooks")?,
-        },
+        name: r.get(1)?,
+        kinds: json_list(r.get_ref(2)?.as_str()?, "matcher kinds")?,
+        min_severity: text_column(r, 3)?,
+        department_id: r.get(4)?,
+        mail: r.get(5)?,
+        webhooks: json_list(r.get_ref(6)?.as_str()?, "matcher webhooks")?,
     })
 }
 
@@ -463,7 +461,7 @@ pub fn deliveries(
 
 /// Whether a notice of `kind` about `department` passes `m` (a matcher's
 /// department takes its sub-departments along: `subtree`).
-pub fn matches(m: &MatcherRequest, kind: NoticeKind, in_subtree: bool) -> bool {
+pub fn matches(m: &MatcherView, kind: NoticeKind, in_subtree: bool) -> bool {
     (m.kinds.is_empty() || m.kinds.contains(&kind))
         && kind.severity().reaches(m.min_severity)
         && (m.department_id.is_none() || in_subtree)

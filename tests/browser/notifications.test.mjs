@@ -135,8 +135,10 @@ test('an admin sets up the mail server, sends a test mail, routes deploys to a w
   });
   assert.equal(deployed.status(), 202, await deployed.text());
   const failed = page.getByRole('row', { name: /Deploy succeeded webhook/ });
-  for (let i = 0; i < 50 && !(await failed.count()); i++) {
-    await new Promise((r) => setTimeout(r, 200));
+  // The deploy, then the worker's next look (every second): on a busy
+  // machine this takes a while.
+  for (let i = 0; i < 60 && !(await failed.count()); i++) {
+    await new Promise((r) => setTimeout(r, 500));
     await page.reload();
   }
   await failed.waitFor();

@@ -84,6 +84,12 @@ async fn a_host_that_goes_down_is_told_once_per_fall_not_once_per_pass() {
 #[derive(Default)]
 struct Receiver {
     secret: Mutex<String>,
+    /// A second secret checked too (a rotation's other one).
+    other: Mutex<Option<String>>,
+    /// Whether each request verified with `other`.
+    other_verified: Mutex<Vec<bool>>,
+    /// How many requests get a 500 first.
+    refuse: std::sync::atomic::AtomicUsize,
     /// (webhook-id, signature verified, body) of each request.
     seen: Mutex<Vec<(String, bool, Value)>>,
 }
@@ -98,19 +104,30 @@ async fn receive(
         .unwrap()
         .verify(&body, &headers)
         .is_ok();
+    if let Some(other) = receiver.other.lock().unwrap().clone() {
+        let ok = standardwebhooks::Webhook::new(&other)
+            .unwrap()
+            .verify(&body, &headers)
+            .is_ok();
+        receiver.other_verified.lock().unwrap().push(ok);
+    }
     let id = headers["webhook-id"].to_str().unwrap().to_owned();
     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut seen = receiver.seen.lock().unwrap();
     seen.push((id, verified, json));
-    if seen.len() <= 2 {
+    let refuse = receiver.refuse.load(std::sync::atomic::Ordering::SeqCst);
+    if seen.len() <= refuse {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK
     }
 }
 
-async fn start_receiver() -> (Arc<Receiver>, String) {
-    let receiver = Arc::new(Receiver::default());
+async fn start_receiver(refuse: usize) -> (Arc<Receiver>, String) {
+    let receiver = Arc::new(Receiver {
+        refuse: refuse.into(),
+        ..Receiver::default()
+    });
     let router = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
         .with_state(receiver.clone());
@@ -130,7 +147,7 @@ async fn a_webhook_is_signed_retried_with_backoff_and_delivered_once() {
         .start()
         .await;
     let admin = app.admin().await;
-    let (receiver, url) = start_receiver().await;
+    let (receiver, url) = start_receiver(2).await;
     let (status, created) = admin
         .post(
             "/api/v1/notifications/webhooks",
@@ -367,4 +384,58 @@ async fn mail_goes_to_the_owner_and_department_admins_who_want_that_kind_of_noti
         .await
         .unwrap();
     assert_eq!(all[2]["rcpt_tos"][0], "ann@example.org", "{all:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_signs_beside_the_old_one_for_a_day_then_alone() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = TestApp::builder()
+        .fake_hosts()
+        .clock(clock.clone())
+        .set_up()
+        .start()
+        .await;
+    let admin = app.admin().await;
+    let (receiver, url) = start_receiver(0).await;
+    let (_, created) = admin
+        .post(
+            "/api/v1/notifications/webhooks",
+            json!({"name": "ops", "url": url, "department_id": null}),
+        )
+        .await;
+    let hook = created["webhook"]["id"].as_i64().unwrap();
+    let (status, rotated) = admin
+        .post_empty(&format!("/api/v1/notifications/webhooks/{hook}/rotate"))
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert!(
+        rotated["webhook"]["old_secret_until"].is_string(),
+        "{rotated}"
+    );
+    assert_ne!(rotated["secret"], created["secret"]);
+    *receiver.secret.lock().unwrap() = rotated["secret"].as_str().unwrap().to_owned();
+    *receiver.other.lock().unwrap() = Some(created["secret"].as_str().unwrap().to_owned());
+    let (status, _) = admin
+        .post(
+            "/api/v1/notifications/matchers",
+            json!({"name": "deploys", "kinds": ["deploy_succeeded"], "min_severity": "info",
+                "department_id": null, "mail": false, "webhooks": [hook]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    for (n, name) in ["during", "after"].into_iter().enumerate() {
+        let Accepted { task_id, .. } = admin.deployed(name).await;
+        assert_eq!(admin.wait_task(task_id).await["state"], "succeeded");
+        let arrived = {
+            let receiver = receiver.clone();
+            move || receiver.seen.lock().unwrap().len() > n
+        };
+        assert!(within_ten_seconds(arrived).await, "{name}");
+        // A day after the rotation, only the new secret signs.
+        clock.advance(86_400 + 1);
+    }
+    let seen = receiver.seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|(_, new, _)| *new), "{seen:?}");
+    assert_eq!(*receiver.other_verified.lock().unwrap(), [true, false]);
 }

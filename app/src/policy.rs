@@ -138,6 +138,11 @@ pub enum Action {
     /// Extend an instance's lease; which ones, and how far, is decided by
     /// [`lease_extension`].
     ExtendLease,
+    /// Set up notifications: the mail server, webhooks, matchers; see
+    /// what was delivered and what failed.
+    ManageNotifications,
+    /// Choose one's own mail address and which notices one gets by mail.
+    ManageOwnNotifications,
 }
 
 /// Whether the rule table allows `action` to `principal`.
@@ -149,7 +154,8 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ManageOwnTokens
         | Action::ManageOwnSecondFactors
         | Action::UseInstances
-        | Action::ExtendLease => true,
+        | Action::ExtendLease
+        | Action::ManageOwnNotifications => true,
         Action::Deploy => admin || principal.may_deploy,
         Action::ProbeHost
         | Action::ManageHosts
@@ -159,7 +165,8 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ManageDirectory
         | Action::ConfigureGateway
         | Action::ManagePool
-        | Action::ManageBackups => admin,
+        | Action::ManageBackups
+        | Action::ManageNotifications => admin,
         Action::ManageMembers | Action::ViewAudit | Action::ResetSecondFactors => {
             admin || principal.role == Role::DepartmentAdmin
         }
@@ -242,6 +249,8 @@ rights!(
     ManagePool,
     ManageBackups,
     ExtendLease,
+    ManageNotifications,
+    ManageOwnNotifications,
 );
 
 /// Proof that [`authorize`] allowed the right `R` to this principal, for
@@ -385,7 +394,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 19] = [
+    const EVERY_ACTION: [Action; 21] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -405,6 +414,8 @@ mod tests {
         Action::ManagePool,
         Action::ManageBackups,
         Action::ExtendLease,
+        Action::ManageNotifications,
+        Action::ManageOwnNotifications,
     ];
 
     #[test]
@@ -439,7 +450,8 @@ mod tests {
                 UseInstances,
                 ManageMembers,
                 ViewAudit,
-                ExtendLease
+                ExtendLease,
+                ManageOwnNotifications
             ]
         );
         assert_eq!(
@@ -451,7 +463,8 @@ mod tests {
                 ManageOwnSecondFactors,
                 Deploy,
                 UseInstances,
-                ExtendLease
+                ExtendLease,
+                ManageOwnNotifications
             ]
         );
         let withdrawn = Principal {

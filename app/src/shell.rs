@@ -6,7 +6,7 @@ use leptos_router::{Lazy, SsrMode, path};
 use crate::pages::{
     AccountRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DashboardPage, DepartmentRoute,
     DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, LoginPage,
-    NetworksRoute, NotFoundPage, SetupRoute, TokensRoute,
+    NetworksRoute, NotFoundPage, NotificationsRoute, SetupRoute, TokensRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own
@@ -104,6 +104,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/backups") ssr=SsrMode::Async view={Lazy::<BackupsRoute>::new()} />
                 <Route path=path!("/directory") ssr=SsrMode::Async view={Lazy::<DirectoryRoute>::new()} />
                 <Route path=path!("/settings/apps") ssr=SsrMode::Async view={Lazy::<AppsSettingsRoute>::new()} />
+                <Route path=path!("/settings/notifications") ssr=SsrMode::Async view={Lazy::<NotificationsRoute>::new()} />
             </Routes>
         </Router>
     }

@@ -82,6 +82,18 @@ pub struct Config {
     /// (`scripts/run` proposes `localhost`). Only a proposal: what the
     /// wizard submits is kept in the store and changed under Settings.
     pub setup_apps_domain: Option<String>,
+    /// Seconds before a failed notification is tried again; each further
+    /// failure doubles it.
+    pub notify_retry_secs: u64,
+    /// Attempts per notification (mail to one person, one webhook) before
+    /// it is given up and shown as failed.
+    pub notify_attempts: u32,
+    /// Milliseconds between two looks at the outbox.
+    pub notify_interval_ms: u64,
+    /// Refuse mail servers and webhooks anywhere but this machine
+    /// (loopback): for tests and the API fuzzer, whose made-up settings
+    /// must not send anything off the machine.
+    pub notify_loopback_only: bool,
 }
 
 /// Sign-in attempts per minute for one account, and for one address.
@@ -117,6 +129,10 @@ impl Default for Config {
             audit_retention_days: 400,
             directory_recheck_minutes: 15,
             setup_apps_domain: None,
+            notify_retry_secs: 60,
+            notify_attempts: 6,
+            notify_interval_ms: 1000,
+            notify_loopback_only: false,
         }
     }
 }
@@ -209,6 +225,15 @@ impl Config {
             ),
             lease_interval: std::time::Duration::from_secs(self.lease_interval_secs.max(1)),
             drill_timeout: std::time::Duration::from_secs(self.drill_timeout_secs.max(1)),
+        }
+    }
+
+    pub fn notify(&self) -> crate::notify::Rules {
+        crate::notify::Rules {
+            retry_after: self.notify_retry_secs.max(1) as i64,
+            attempts: self.notify_attempts.max(1),
+            interval: std::time::Duration::from_millis(self.notify_interval_ms.max(50)),
+            loopback_only: self.notify_loopback_only,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod dev;
 pub mod engine;
 pub mod gateway;
 pub mod http;
+pub mod notify;
 pub mod stack;
 pub mod store;
 

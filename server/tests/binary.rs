@@ -14,6 +14,9 @@ use std::time::Duration;
 mod certificates;
 #[path = "common/client.rs"]
 mod client;
+#[allow(dead_code)] // the engine's tests use the rest
+#[path = "common/smtp.rs"]
+mod smtp;
 
 use client::Api;
 
@@ -81,8 +84,14 @@ impl Drop for Server {
 
 /// `dpe serve ARGS` on `data` with the fixture stack; killed when dropped.
 fn serve(data: &Path, args: &[&str]) -> Server {
+    serve_with(data, args, &[])
+}
+
+/// `serve`, with `env` (`DPE_*` settings) too.
+fn serve_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     Server(
         command()
+            .envs(env.iter().copied())
             .arg("serve")
             .args(args)
             .arg("--data-dir")
@@ -618,4 +627,134 @@ fn a_full_data_disk_refuses_writes_with_507_and_loses_nothing() {
         .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
         .unwrap();
     assert_eq!(check, "ok");
+}
+
+#[test]
+fn mail_reaches_the_smtp_server_exactly_once_across_a_kill_9_of_dpe() {
+    let sink = smtp::SmtpSink::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_owned();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let health = format!("{base}/api/v1/health");
+    // Retries a second apart, so the test need not wait for minutes.
+    let env = [
+        ("DPE_NOTIFY_LOOPBACK_ONLY", "true"),
+        ("DPE_NOTIFY_RETRY_SECS", "1"),
+        ("DPE_NOTIFY_INTERVAL_MS", "100"),
+    ];
+    let listen = format!("127.0.0.1:{port}");
+    // Stand-in image files (the image directory is the data directory):
+    // the test driver never reads them.
+    std::fs::write(data.join("disk.qcow2"), b"QFI\xfb\0\0\0\x03").unwrap();
+    std::fs::write(data.join("vmlinuz"), b"kernel").unwrap();
+    std::fs::write(data.join("initrd.img"), b"initrd").unwrap();
+    let start = || {
+        let server = serve_with(&data, &["--listen", &listen], &env);
+        assert!(
+            within_ten_seconds(|| dpe(&data, &["healthcheck", "--url", &health])
+                .status
+                .success()),
+            "dpe serve never became healthy"
+        );
+        server
+    };
+    let server = start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let admin = runtime.block_on(async {
+        let api = Api::browser(&base);
+        let (status, body) = api
+            .post(
+                "/api/v1/setup",
+                serde_json::json!({
+                    "setup_code": setup_code(&data),
+                    "appliance_name": "Mailing",
+                    "admin_username": "admin",
+                    "admin_password": "violet-Tractor-91-mango",
+                    "host_uri": "test:///default",
+                    "storage_dir": data.join("storage"),
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let admin = api.signed_in("admin", "violet-Tractor-91-mango").await;
+        let (status, body) = admin
+            .put(
+                "/api/v1/me/notification-preferences",
+                serde_json::json!({"email": "admin@example.org", "kinds": ["deploy_succeeded"]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = admin
+            .put(
+                "/api/v1/notifications/smtp",
+                serde_json::json!({"host": "127.0.0.1", "port": sink.port, "security": "none",
+                    "username": null, "from": "dpe@example.org"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let first = admin.deployed("first").await;
+        let task = admin.wait_task(first.task_id).await;
+        assert_eq!(task["state"], "succeeded", "{task}");
+        admin
+    });
+    assert_eq!(sink.wait_for(1, 10).len(), 1, "the first mail");
+
+    // The mail server goes away: two more deploys' mails fail and wait
+    // for their retry when dpe is killed.
+    let down = sink.stop();
+    runtime.block_on(async {
+        for name in ["second", "third"] {
+            let accepted = admin.deployed(name).await;
+            assert_eq!(
+                admin.wait_task(accepted.task_id).await["state"],
+                "succeeded"
+            );
+        }
+        for _ in 0..100 {
+            let (_, pending) = admin
+                .get("/api/v1/notifications/deliveries?state=pending")
+                .await;
+            let tried = pending
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["attempts"].as_u64() >= Some(1))
+                .count();
+            if tried == 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the mails were never tried");
+    });
+    drop(server); // SIGKILL
+    let sink = smtp::SmtpSink::restart(down);
+    let _server = start();
+    sink.wait_for(3, 30);
+    // Anything sent twice would come now.
+    std::thread::sleep(Duration::from_secs(3));
+    let received = sink.received();
+    assert_eq!(received.len(), 3, "{received:?}");
+    let mut subjects: Vec<_> = received
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap().to_owned())
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "[Mailing] Deploy succeeded: first",
+            "[Mailing] Deploy succeeded: second",
+            "[Mailing] Deploy succeeded: third",
+        ]
+    );
+    let mut ids: Vec<_> = received.iter().map(|m| m["message_id"].clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{received:?}");
+    assert!(
+        received
+            .iter()
+            .all(|m| m["rcpt_tos"][0] == "admin@example.org")
+    );
 }

@@ -11,6 +11,7 @@
 
 pub mod backups;
 pub mod leases;
+pub mod notifications;
 pub mod org;
 pub mod pool;
 pub mod second_factor;

@@ -43,6 +43,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             {matches!(role, Some(Role::Admin)).then(|| view! {
                                 <NavLink href="/directory">"Directory"</NavLink>
                                 <NavLink href="/settings/apps">"Settings"</NavLink>
+                                <NavLink href="/settings/notifications">"Notifications"</NavLink>
                             })}
                         }
                     })}

@@ -140,6 +140,8 @@ text_enum! {
         /// The grace period ended: the instance is deleted.
         Deleted = "deleted",
         HostDown = "host_down",
+        /// A backup task failed (scheduled or asked for).
+        BackupFailed = "backup_failed",
     }
 }
 

@@ -7,6 +7,7 @@ mod backups;
 mod counts;
 mod instance_query;
 mod leases;
+mod notifications;
 pub mod page;
 mod pool;
 mod second_factor;
@@ -23,6 +24,11 @@ pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
 pub use leases::{
     DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
     MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
+};
+pub use notifications::{
+    DeliveryChannel, DeliveryFilter, DeliveryState, DeliveryView, MailPreferences, MatcherRequest,
+    MatcherView, NotifyTest, NotifyTestRequest, Severity, SmtpSecurity, SmtpSettings, SmtpView,
+    WebhookCreated, WebhookRequest, WebhookView,
 };
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};

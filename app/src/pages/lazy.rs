@@ -14,7 +14,8 @@ use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
     AccountPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage, DepartmentsPage,
-    DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage, SetupPage, TokensPage,
+    DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage, NotificationsPage,
+    SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.
@@ -49,3 +50,4 @@ lazy_page!(AuditRoute => AuditPage);
 lazy_page!(BackupsRoute => BackupsPage);
 lazy_page!(DirectoryRoute => DirectoryPage);
 lazy_page!(AppsSettingsRoute => AppsSettingsPage);
+lazy_page!(NotificationsRoute => NotificationsPage);

@@ -14,8 +14,10 @@ mod lazy;
 mod lease;
 mod lease_policy;
 mod login;
+mod mail_preferences;
 mod networks;
 mod not_found;
+mod notifications;
 mod settings;
 mod setup;
 mod snapshots;
@@ -33,12 +35,13 @@ pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
     AccountRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DepartmentRoute, DepartmentsRoute,
-    DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute, SetupRoute,
-    TokensRoute,
+    DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute, NotificationsRoute,
+    SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;
 pub use not_found::NotFoundPage;
+pub use notifications::NotificationsPage;
 pub use settings::AppsSettingsPage;
 pub use setup::SetupPage;
 pub use tokens::TokensPage;

@@ -55,6 +55,7 @@ mod events;
 mod hosts;
 mod instances;
 mod leases;
+mod notifications;
 mod organisation;
 mod pool;
 mod quotas;
@@ -78,6 +79,7 @@ pub use self::events::{Credential, EventService, LiveEvent, LiveEvents, Numbered
 pub use self::hosts::HostService;
 pub use self::instances::{InstanceService, TaskUpdates};
 pub use self::leases::LeaseService;
+pub use self::notifications::NotificationService;
 pub use self::organisation::OrganisationService;
 pub use self::pool::PoolService;
 pub use self::quotas::QuotaService;
@@ -155,6 +157,7 @@ capabilities!(
     SnapshotService,
     BackupService,
     LeaseService,
+    NotificationService,
 );
 
 pub type SharedService = Arc<dyn PortalService>;

@@ -120,6 +120,7 @@ impl Appliance {
             return Ok(None);
         };
         let name = account.to_owned();
+        let mail = found.mail.clone();
         // With no mappings anyone in the directory may sign in, and so may
         // deploy only once someone grants it.
         let may_deploy_when_new = !settings.group_mappings.is_empty();
@@ -132,6 +133,7 @@ impl Appliance {
                     department,
                     department_admin,
                     may_deploy_when_new,
+                    mail.as_deref(),
                 )
             })
             .await

@@ -44,6 +44,7 @@ mod hosts;
 mod instance_query;
 mod instances;
 mod leases;
+mod notifications;
 mod organisation;
 mod paging;
 mod pool;
@@ -161,8 +162,23 @@ impl Appliance {
         {
             tracing::info!("sealed the directory's bind password that was stored in the clear");
         }
-        let engine = Engine::new(store.clone(), stack, config.engine(), connector, clock).await?;
+        let engine = Engine::new(
+            store.clone(),
+            stack,
+            config.engine(),
+            connector,
+            clock.clone(),
+        )
+        .await?;
         engine.start_background().await?;
+        // The outbox's deliveries, started with the engine.
+        Arc::new(crate::notify::worker::Notifier::new(
+            store.clone(),
+            secrets.clone(),
+            clock.clone(),
+            config.notify(),
+        ))
+        .spawn();
         let appliance = Arc::new_cyclic(|me| Appliance {
             secrets,
             engine,

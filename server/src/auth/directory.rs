@@ -45,6 +45,9 @@ pub struct DirectoryAccount {
     pub dn: String,
     /// DNs of the groups that list the account as a member.
     pub groups: Vec<String>,
+    /// Its `mail` attribute (the first), which becomes the account's
+    /// address for notifications unless it has one.
+    pub mail: Option<String>,
 }
 
 fn tls_config(pem: &str) -> Result<Arc<rustls::ClientConfig>, DirectoryError> {
@@ -132,19 +135,20 @@ fn account_filter(settings: &DirectorySettings, username: &str) -> String {
     )
 }
 
-/// The DN of the one entry named `username`; `None` for none, or for a
-/// name that more than one entry has (refused rather than guessed).
+/// The DN (and `mail`) of the one entry named `username`; `None` for
+/// none, or for a name that more than one entry has (refused rather than
+/// guessed).
 async fn find_account(
     ldap: &mut Ldap,
     settings: &DirectorySettings,
     username: &str,
-) -> Result<Option<String>, DirectoryError> {
+) -> Result<Option<(String, Option<String>)>, DirectoryError> {
     let (entries, _) = ldap
         .search(
             &settings.user_base,
             Scope::Subtree,
             &account_filter(settings, username),
-            vec!["1.1"],
+            vec!["mail"],
         )
         .await
         .and_then(|r| r.success())
@@ -154,7 +158,11 @@ async fn find_account(
         })?;
     let mut entries = entries.into_iter();
     Ok(match (entries.next(), entries.next()) {
-        (Some(entry), None) => Some(SearchEntry::construct(entry).dn),
+        (Some(entry), None) => {
+            let entry = SearchEntry::construct(entry);
+            let mail = entry.attrs.get("mail").and_then(|m| m.first()).cloned();
+            Some((entry.dn, mail))
+        }
         (Some(_), Some(_)) | (None, _) => None,
     })
 }
@@ -201,7 +209,7 @@ pub async fn authenticate(
     }
     let mut ldap = connect(settings).await?;
     service_bind(&mut ldap, settings).await?;
-    let Some(dn) = find_account(&mut ldap, settings, username).await? else {
+    let Some((dn, mail)) = find_account(&mut ldap, settings, username).await? else {
         let _ = ldap.unbind().await;
         return Ok(None);
     };
@@ -218,7 +226,7 @@ pub async fn authenticate(
     service_bind(&mut ldap, settings).await?;
     let groups = groups_of(&mut ldap, settings, &dn).await?;
     let _ = ldap.unbind().await;
-    Ok(Some(DirectoryAccount { dn, groups }))
+    Ok(Some(DirectoryAccount { dn, groups, mail }))
 }
 
 /// Looks `username` up again with the service account, without its
@@ -230,9 +238,9 @@ pub async fn lookup(
     let mut ldap = connect(settings).await?;
     service_bind(&mut ldap, settings).await?;
     let found = match find_account(&mut ldap, settings, username).await? {
-        Some(dn) => {
+        Some((dn, mail)) => {
             let groups = groups_of(&mut ldap, settings, &dn).await?;
-            Some(DirectoryAccount { dn, groups })
+            Some(DirectoryAccount { dn, groups, mail })
         }
         None => None,
     };

@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 
-use app::model::{InstanceStatus, SnapshotState, StepState, TaskKind};
+use app::model::{InstanceStatus, NoticeKind, SnapshotState, StepState, TaskKind};
 
 use super::EngineError;
 use super::guest::Guest;
 use super::runtime::Engine;
 use super::steps::Step;
-use crate::store::instances;
 use crate::store::tasks::{self, TaskRow};
+use crate::store::{StoreError, instances, outbox};
 
 impl Engine {
     /// Runs (or resumes) a task to its end.
@@ -125,15 +125,21 @@ impl Engine {
 
     async fn succeed(&self, task: &TaskRow) -> Result<(), EngineError> {
         let task_id = task.id;
-        if matches!(task.kind, TaskKind::Deploy | TaskKind::Restore)
-            && let Some(id) = task.instance_id
-        {
-            self.store
-                .write(move |tx| instances::set_status(tx, id, InstanceStatus::Ready, None))
-                .await?;
-        }
+        let (kind, instance_id, now) = (task.kind, task.instance_id, self.clock.now());
+        // Ready, finished and told in one transaction: a deploy never
+        // succeeds untold, nor is told twice.
         self.store
-            .write(move |tx| tasks::finish(tx, task_id, None))
+            .write(move |tx| {
+                if let (TaskKind::Deploy | TaskKind::Restore, Some(id)) = (kind, instance_id) {
+                    instances::set_status(tx, id, InstanceStatus::Ready, None)?;
+                }
+                if let (TaskKind::Deploy, Some(id)) = (kind, instance_id) {
+                    tell(tx, id, NoticeKind::DeploySucceeded, now, |name| {
+                        format!("{name} was deployed and is starting.")
+                    })?;
+                }
+                tasks::finish(tx, task_id, None)
+            })
             .await?;
         if matches!(task.kind, TaskKind::Deploy | TaskKind::Restore) {
             self.reconcile_now.notify_one();
@@ -157,10 +163,37 @@ impl Engine {
         }
         let (instance_id, message, kind) = (task.instance_id, error.for_users(), task.kind);
         let backup_id = task.backup_id;
+        let now = self.clock.now();
         self.store
             .write(move |tx| {
                 if let (TaskKind::Backup, Some(backup)) = (kind, backup_id) {
                     crate::store::backups::set_failed(tx, backup, &message)?;
+                }
+                let told = match kind {
+                    TaskKind::Deploy => Some(NoticeKind::DeployFailed),
+                    TaskKind::Backup => Some(NoticeKind::BackupFailed),
+                    TaskKind::Restore
+                    | TaskKind::Delete
+                    | TaskKind::Start
+                    | TaskKind::Shutdown
+                    | TaskKind::Reboot
+                    | TaskKind::Poweroff
+                    | TaskKind::Snapshot
+                    | TaskKind::Revert
+                    | TaskKind::DeleteSnapshot
+                    | TaskKind::RestoreInPlace => None,
+                };
+                if let (Some(notice), Some(id)) = (told, instance_id) {
+                    tell(tx, id, notice, now, |name| match notice {
+                        NoticeKind::BackupFailed => format!("A backup of {name} failed: {message}"),
+                        NoticeKind::DeployFailed
+                        | NoticeKind::DeploySucceeded
+                        | NoticeKind::LeaseExpiresIn7Days
+                        | NoticeKind::LeaseExpiresIn1Day
+                        | NoticeKind::Expired
+                        | NoticeKind::Deleted
+                        | NoticeKind::HostDown => format!("The deploy of {name} failed: {message}"),
+                    })?;
                 }
                 if let Some(id) = instance_id {
                     match kind {
@@ -309,6 +342,21 @@ impl Engine {
         row.map(|row| Ok((row.id, Guest::of_instance(&row)?)))
             .transpose()
     }
+}
+
+/// Queues `notice` about instance `id` (if it still exists), in the
+/// transaction of the change it tells of.
+fn tell(
+    tx: &rusqlite::Connection,
+    id: i64,
+    notice: NoticeKind,
+    now: i64,
+    sentence: impl FnOnce(&str) -> String,
+) -> Result<(), StoreError> {
+    if let Some(row) = instances::by_id(tx, id)? {
+        outbox::queue_for_instance(tx, notice, now, &row, &sentence(&row.name))?;
+    }
+    Ok(())
 }
 
 /// Whether a failed task of `kind` undoes its steps: a deploy (nothing

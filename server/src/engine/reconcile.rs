@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use app::model::{Health, HostProbe, InstanceStatus, Power};
+use app::model::{Health, HostProbe, InstanceStatus, NoticeKind, Power};
 
 use super::EngineError;
 use super::guest::Tracked;
@@ -17,6 +17,7 @@ use super::volumes;
 use crate::blocking::run_blocking;
 use crate::store::hosts::HostRow;
 use crate::store::instances::{self, OnRecord};
+use crate::store::{hosts, outbox};
 
 /// What one host holds of dpe's, listed in one go.
 struct Listing {
@@ -211,6 +212,32 @@ impl Engine {
                 (probe::disconnected(&host.uri, &e, starting), None)
             }
         };
+        // A libvirtd still starting is not down; a fall is told once.
+        if !probe.starting {
+            let (id, reachable, now) = (host.id, probe.connected, self.clock.now());
+            let detail = format!(
+                "The host {} cannot be reached: {}",
+                host.name,
+                probe.error.clone().unwrap_or_default()
+            );
+            let told = self
+                .store
+                .write(move |tx| {
+                    let fell = hosts::set_reachable(tx, id, reachable)?;
+                    if fell {
+                        outbox::queue(tx, NoticeKind::HostDown, now, None, &detail)?;
+                    }
+                    Ok(fell)
+                })
+                .await;
+            match told {
+                Ok(true) => tracing::warn!(host = host.name, "host down: notice queued"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "host status not recorded")
+                }
+            }
+        }
         self.host_statuses.record(host.id, probe);
         conn
     }

@@ -79,6 +79,16 @@ pub fn remove_if_unused(conn: &Connection, id: i64) -> Result<Removal, StoreErro
     )
 }
 
+/// Records whether the host was reached; true when this is a fall (it was
+/// reachable before), so "host down" is told once per fall.
+pub fn set_reachable(conn: &Connection, id: i64, reachable: bool) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE hosts SET reachable = ?2 WHERE id = ?1 AND reachable <> ?2",
+        rusqlite::params![id, reachable],
+    )?;
+    Ok(changed == 1 && !reachable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -739,6 +739,79 @@ pub const MIGRATIONS: &[Migration] = &[
             ALTER TABLE backups ADD COLUMN pool TEXT;
         "#,
     },
+    Migration {
+        version: 22,
+        name: "notifications: targets, matchers, deliveries, preferences",
+        sql: r#"
+            -- Where a person gets mail; NULL: none. Editable in the profile.
+            ALTER TABLE users ADD COLUMN email TEXT;
+            -- JSON array of the app::model::NoticeKind texts the person
+            -- gets by mail; NULL: every kind.
+            ALTER TABLE users ADD COLUMN mail_kinds TEXT;
+            -- Whether the reconciler last reached the host: "host down" is
+            -- queued when this turns 0, once per fall, across restarts.
+            ALTER TABLE hosts ADD COLUMN reachable INTEGER NOT NULL DEFAULT 1
+                CHECK (reachable IN (0, 1));
+            -- A notice is routed (turned into deliveries) once, in one
+            -- transaction with its deliveries.
+            ALTER TABLE outbox ADD COLUMN routed INTEGER NOT NULL DEFAULT 0
+                CHECK (routed IN (0, 1));
+            CREATE INDEX outbox_unrouted ON outbox (id) WHERE routed = 0;
+
+            CREATE TABLE webhooks (
+                id               INTEGER PRIMARY KEY,
+                name             TEXT NOT NULL UNIQUE,
+                url              TEXT NOT NULL,
+                -- only this department's subtree; NULL: the whole appliance
+                department_id    INTEGER REFERENCES departments (id) ON DELETE CASCADE,
+                -- whsec_..., sealed (auth/secret_box.rs)
+                secret           TEXT NOT NULL,
+                -- the secret before the last rotation, sealed, still
+                -- signing beside the new one until old_secret_until
+                old_secret       TEXT,
+                old_secret_until INTEGER,
+                created_at       INTEGER NOT NULL
+            ) STRICT;
+
+            CREATE TABLE notify_matchers (
+                id            INTEGER PRIMARY KEY,
+                name          TEXT NOT NULL UNIQUE,
+                -- JSON array of NoticeKind texts; empty: every kind
+                kinds         TEXT NOT NULL DEFAULT '[]',
+                min_severity  TEXT NOT NULL DEFAULT 'info'
+                    CHECK (min_severity IN ('info', 'warning', 'error')),
+                department_id INTEGER REFERENCES departments (id) ON DELETE CASCADE,
+                mail          INTEGER NOT NULL DEFAULT 0 CHECK (mail IN (0, 1)),
+                -- JSON array of webhook ids
+                webhooks      TEXT NOT NULL DEFAULT '[]'
+            ) STRICT;
+            -- As Proxmox's default matcher: everything by mail, which each
+            -- person's preferences then filter.
+            INSERT INTO notify_matchers (name, mail) VALUES ('default', 1);
+
+            -- One notice to one recipient (mail) or one webhook, sent at
+            -- most once when it succeeds: claimed (sending) before the
+            -- attempt, its id the webhook-id and the Message-ID.
+            CREATE TABLE deliveries (
+                id              INTEGER PRIMARY KEY AUTOINCREMENT,
+                notice_id       INTEGER NOT NULL REFERENCES outbox (id),
+                channel         TEXT NOT NULL CHECK (channel IN ('mail', 'webhook')),
+                webhook_id      INTEGER REFERENCES webhooks (id) ON DELETE CASCADE,
+                -- the mail address, or the webhook's URL when routed
+                recipient       TEXT NOT NULL,
+                state           TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+                attempts        INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL,
+                last_error      TEXT,
+                updated_at      INTEGER NOT NULL,
+                UNIQUE (notice_id, channel, recipient)
+            ) STRICT;
+            CREATE INDEX deliveries_due ON deliveries (next_attempt_at)
+                WHERE state IN ('pending', 'sending');
+            CREATE INDEX deliveries_by_state ON deliveries (state, id);
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

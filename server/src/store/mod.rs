@@ -18,6 +18,7 @@ pub mod instances;
 mod lease_columns;
 pub mod leases;
 pub mod migrations;
+pub mod notify;
 pub mod outbox;
 mod paging;
 pub mod pool;

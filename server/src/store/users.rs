@@ -220,15 +220,19 @@ pub fn upsert_directory_account(
     department_id: Option<i64>,
     department_admin: bool,
     may_deploy_when_new: bool,
+    mail: Option<&str>,
 ) -> Result<UserRow, StoreError> {
+    // The directory's mail address fills an account's empty one; one the
+    // person set stays.
     conn.execute(
         "INSERT INTO users (username, password_hash, role, created_at, department_id,
-                            department_admin, source, may_deploy, directory_checked_at)
-         VALUES (?1, NULL, 'user', ?2, ?3, ?4, ?6, ?5, ?2)
+                            department_admin, source, may_deploy, directory_checked_at, email)
+         VALUES (?1, NULL, 'user', ?2, ?3, ?4, ?6, ?5, ?2, ?7)
          ON CONFLICT (username) DO UPDATE SET
             department_id = excluded.department_id,
             department_admin = excluded.department_admin,
-            directory_checked_at = excluded.directory_checked_at
+            directory_checked_at = excluded.directory_checked_at,
+            email = COALESCE(NULLIF(users.email, ''), excluded.email)
          WHERE users.source = ?6",
         params![
             username,
@@ -236,7 +240,8 @@ pub fn upsert_directory_account(
             department_id,
             department_admin,
             may_deploy_when_new,
-            AccountSource::Directory.as_str()
+            AccountSource::Directory.as_str(),
+            mail
         ],
     )?;
     by_name(conn, username)?.ok_or(StoreError::Corrupt("directory account vanished".into()))

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod fake_host;
 pub mod guest;
+pub mod smtp;
 
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
@@ -181,6 +182,10 @@ impl TestAppBuilder {
             sign_in_per_address: NonZeroU32::new(self.per_address).unwrap(),
             allow_test_driver: true,
             directory_recheck_minutes: self.directory_recheck_minutes,
+            // Notifications go nowhere but loopback in tests, and are
+            // looked for often.
+            notify_loopback_only: true,
+            notify_interval_ms: 100,
             ..Config::default()
         };
         let store = Store::open(&config.store_path()).expect("store");

@@ -341,6 +341,66 @@ fn rows(ids: &Ids) -> Vec<Row> {
             Some(json!({"lease_days": 0, "extendable": true, "max_days": 30})),
             [401, 403, 403, 403, 403, 403, 422],
         ),
+        // Notifications: appliance admins set them up; everyone sets
+        // their own mail preferences.
+        (
+            Method::GET,
+            "/api/v1/notifications/matchers".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/notifications/matchers".into(),
+            Some(json!({"name": "", "kinds": [], "min_severity": "info",
+                "department_id": null, "mail": true, "webhooks": []})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
+        (
+            Method::GET,
+            "/api/v1/notifications/webhooks".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/notifications/webhooks".into(),
+            Some(json!({"name": "ops", "url": "ftp://x", "department_id": null})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
+        (
+            Method::PUT,
+            "/api/v1/notifications/smtp".into(),
+            Some(
+                json!({"host": "", "port": 25, "security": "none", "username": null,
+                "from": "dpe@example.org"}),
+            ),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
+        (
+            Method::POST,
+            "/api/v1/notifications/test".into(),
+            Some(json!({"to": "ann@example.org"})),
+            [401, 403, 403, 403, 403, 403, 409],
+        ),
+        (
+            Method::GET,
+            "/api/v1/notifications/deliveries".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::GET,
+            "/api/v1/me/notification-preferences".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::PUT,
+            "/api/v1/me/notification-preferences".into(),
+            Some(json!({"email": "not an address", "kinds": []})),
+            [401, 422, 422, 422, 422, 422, 422],
+        ),
     ]
 }
 

@@ -28,7 +28,7 @@ fn ldif() -> String {
     let person = |uid: &str, password: &str| {
         format!(
             "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\n\
-             cn: {uid}\nsn: {uid}\nuserPassword: {password}\n\n"
+             cn: {uid}\nsn: {uid}\nmail: {uid}@example.org\nuserPassword: {password}\n\n"
         )
     };
     format!(
@@ -160,6 +160,20 @@ async fn directory_accounts_sign_in_with_their_groups_department_and_role() {
         (Some("directory"), Some(physics)),
         "{ada}"
     );
+    // The directory's mail address is the account's, until the person
+    // sets another, which the next sign-in keeps.
+    let ada_api = app.sign_in("ada", ADA_PASSWORD).await;
+    let (_, prefs) = ada_api.get("/api/v1/me/notification-preferences").await;
+    assert_eq!(prefs["email"], "ada@example.org", "{prefs}");
+    let mut own = prefs.clone();
+    own["email"] = json!("ada@home.example.org");
+    let (status, _) = ada_api
+        .put("/api/v1/me/notification-preferences", own)
+        .await;
+    assert_eq!(status, 200);
+    let again = app.sign_in("ada", ADA_PASSWORD).await;
+    let (_, prefs) = again.get("/api/v1/me/notification-preferences").await;
+    assert_eq!(prefs["email"], "ada@home.example.org", "{prefs}");
     // Group mapping is case-insensitive on DNs: carl is a department admin.
     let (status, me) = sign_in(&app, "carl", "carl-Secret-79").await;
     assert_eq!(

@@ -529,6 +529,19 @@ async fn a_full_backup_store_fails_the_backup_saying_so_and_keeps_the_earlier_on
             .unwrap()
             .contains("backup store is full")
     );
+    // Those concerned are told, in the failure's own transaction.
+    let notices = app
+        .appliance
+        .store
+        .read(move |c| server::store::outbox::for_instance(c, id))
+        .await
+        .unwrap();
+    let told: Vec<_> = notices
+        .iter()
+        .filter(|n| n.kind == app::model::NoticeKind::BackupFailed)
+        .collect();
+    assert_eq!(told.len(), 1, "{notices:?}");
+    assert!(told[0].detail.contains("backup store is full"), "{told:?}");
     // The earlier backup is as it was, and still restores.
     let earlier = backup(&admin, kept["id"].as_i64().unwrap()).await;
     assert_eq!(earlier["state"], "ready");

@@ -28,7 +28,8 @@ async fn app_with_clock() -> (TestApp, Arc<ManualClock>) {
     (app, clock)
 }
 
-/// The kinds of the notices queued about instance `id`, oldest first.
+/// The kinds of the notices queued about instance `id`, oldest first,
+/// but for its deploy's (engine/notifications.rs tests that one).
 async fn notices(app: &TestApp, id: i64) -> Vec<NoticeKind> {
     app.appliance
         .store
@@ -37,6 +38,7 @@ async fn notices(app: &TestApp, id: i64) -> Vec<NoticeKind> {
         .unwrap()
         .into_iter()
         .map(|n| n.kind)
+        .filter(|kind| *kind != NoticeKind::DeploySucceeded)
         .collect()
 }
 

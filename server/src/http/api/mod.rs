@@ -10,6 +10,7 @@ mod events;
 mod hosts;
 mod instances;
 mod leases;
+mod notifications;
 mod openapi;
 mod org;
 mod pool;
@@ -131,6 +132,20 @@ routes! {
     delete "/zones/outside" => zones::clear_outside,
     get "/pool" => pool::get,
     put "/pool" => pool::set,
+    get "/notifications/smtp" => notifications::smtp,
+    put "/notifications/smtp" => notifications::set_smtp,
+    post "/notifications/test" => notifications::test,
+    get "/notifications/webhooks" => notifications::webhooks,
+    post "/notifications/webhooks" => notifications::create_webhook,
+    post "/notifications/webhooks/{id}/rotate" => notifications::rotate_webhook,
+    delete "/notifications/webhooks/{id}" => notifications::delete_webhook,
+    get "/notifications/matchers" => notifications::matchers,
+    post "/notifications/matchers" => notifications::create_matcher,
+    put "/notifications/matchers/{id}" => notifications::update_matcher,
+    delete "/notifications/matchers/{id}" => notifications::delete_matcher,
+    get "/notifications/deliveries" => notifications::deliveries,
+    get "/me/notification-preferences" => notifications::preferences,
+    put "/me/notification-preferences" => notifications::set_preferences,
 }
 
 pub fn router() -> Router<HttpState> {

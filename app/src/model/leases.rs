@@ -140,6 +140,10 @@ text_enum! {
         /// The grace period ended: the instance is deleted.
         Deleted = "deleted",
         HostDown = "host_down",
+        /// A deploy waits for approval.
+        ApprovalRequested = "approval_requested",
+        /// A deploy request was approved, rejected, or lapsed.
+        ApprovalDecided = "approval_decided",
     }
 }
 

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+mod approvals;
 mod apps;
 mod backups;
 mod counts;
@@ -13,6 +14,11 @@ mod second_factor;
 mod snapshots;
 mod states;
 
+pub use approvals::{
+    ApprovalPolicy, ApprovalPolicyView, ApprovalRule, ApprovalState, ApprovalView,
+    DEFAULT_APPROVAL_TIMEOUT_DAYS, Decision, DeployAccepted, InstanceApproval,
+    MAX_APPROVAL_MEMORY_MIB, MAX_APPROVAL_VCPUS, MAX_COMMENT_CHARS, SetApprovalPolicy,
+};
 pub use apps::{AppsAddressing, AppsSettings};
 pub use backups::{
     BackupFilter, BackupPolicy, BackupStoreView, BackupView, BackupsView, DEFAULT_BACKUP_KEEP,
@@ -367,6 +373,8 @@ pub struct InstanceView {
     pub zone: NetworkZone,
     /// Its lease; null when its policy gives none.
     pub lease: Option<LeaseView>,
+    /// The approval its deploy went through; null when none was needed.
+    pub approval: Option<InstanceApproval>,
 }
 
 impl InstanceView {

@@ -141,6 +141,29 @@ pub fn lease_policy(field: &str, policy: &crate::model::LeasePolicy) -> Result<(
     Ok(())
 }
 
+/// An approval policy's bounds: a time-out of 1 to [`MAX_POLICY_DAYS`]
+/// days, size limits within reason.
+///
+/// [`MAX_POLICY_DAYS`]: crate::model::MAX_POLICY_DAYS
+pub fn approval_policy(field: &str, policy: &crate::model::ApprovalPolicy) -> Result<(), AppError> {
+    use crate::model::{MAX_APPROVAL_MEMORY_MIB, MAX_APPROVAL_VCPUS, MAX_POLICY_DAYS};
+    if !(1..=MAX_POLICY_DAYS).contains(&policy.timeout_days) {
+        return Err(AppError::invalid(
+            field,
+            format!("a request waits 1 to {MAX_POLICY_DAYS} days for a decision"),
+        ));
+    }
+    if policy.max_vcpus > MAX_APPROVAL_VCPUS || policy.max_memory_mib > MAX_APPROVAL_MEMORY_MIB {
+        return Err(AppError::invalid(
+            field,
+            format!(
+                "a size limit is at most {MAX_APPROVAL_VCPUS} vCPUs and {MAX_APPROVAL_MEMORY_MIB} MiB"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The longest an API token may be made to last, in days.
 pub const TOKEN_DAYS_MAX: u32 = 3650;
 

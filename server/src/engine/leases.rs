@@ -71,9 +71,11 @@ fn sentence(notice: NoticeKind, name: &str, lease: &Lease) -> String {
         NoticeKind::Deleted => {
             format!("The lease of {name} ended and its grace period is over: it is deleted.")
         }
-        NoticeKind::DeploySucceeded | NoticeKind::DeployFailed | NoticeKind::HostDown => {
-            String::new()
-        }
+        NoticeKind::DeploySucceeded
+        | NoticeKind::DeployFailed
+        | NoticeKind::HostDown
+        | NoticeKind::ApprovalRequested
+        | NoticeKind::ApprovalDecided => String::new(),
     }
 }
 

@@ -42,6 +42,8 @@ use utoipa::{Modify, OpenApi};
         super::org::get_default_quota, super::org::set_default_quota,
         super::leases::extend, super::leases::get_policy, super::leases::set_policy,
         super::leases::get_default_policy, super::leases::set_default_policy,
+        super::approvals::list, super::approvals::approve, super::approvals::reject,
+        super::approvals::get_policy, super::approvals::set_policy,
     ),
     components(schemas(super::ErrorBody, app::model::InstanceSort, app::model::Health,
         app::model::NetworkZone, app::model::PoolState)),

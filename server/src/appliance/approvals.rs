@@ -5,7 +5,7 @@
 use app::error::AppError;
 use app::model::{
     ApprovalPolicy, ApprovalPolicyView, ApprovalRule, ApprovalState, ApprovalView, Decision,
-    MAX_COMMENT_CHARS, Principal, Role, SetApprovalPolicy,
+    Principal, Role, SetApprovalPolicy,
 };
 use app::policy::{Authorized, may_decide, may_manage, rights};
 use app::service::ApprovalService;
@@ -82,12 +82,6 @@ impl Appliance {
         verdict: Verdict,
     ) -> Result<ApprovalView, AppError> {
         let comment = decision.comment.trim().to_owned();
-        if comment.chars().count() > MAX_COMMENT_CHARS {
-            return Err(AppError::invalid(
-                "comment",
-                format!("at most {MAX_COMMENT_CHARS} characters"),
-            ));
-        }
         let action = match verdict {
             Verdict::Approve => "approval.approve",
             Verdict::Reject => "approval.reject",

@@ -161,8 +161,20 @@ impl Appliance {
 impl InstanceService for Appliance {
     async fn stack(
         &self,
-        _who: Authorized<'_, rights::RequestDeploy>,
+        who: Authorized<'_, rights::RequestDeploy>,
     ) -> Result<StackInfo, AppError> {
+        // The form is for those who may deploy or request one: whether
+        // they may does not depend on the size.
+        let department = who.department_id;
+        let (approval, _) = self
+            .store
+            .read(move |c| approvals::effective(c, department))
+            .await
+            .map_err(store_err)?;
+        match deploy_path(&who, &approval, 0, 0) {
+            DeployPath::Refused => return Err(AppError::Forbidden),
+            DeployPath::Direct | DeployPath::NeedsApproval => {}
+        }
         let m = &self.engine.stack().manifest;
         Ok(StackInfo {
             name: m.name.clone(),

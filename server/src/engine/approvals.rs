@@ -9,7 +9,9 @@
 use std::sync::Arc;
 
 use app::error::AppError;
-use app::model::{ApprovalState, InstanceStatus, NoticeKind, Principal, TaskKind};
+use app::model::{
+    ApprovalState, InstanceStatus, MAX_COMMENT_CHARS, NoticeKind, Principal, TaskKind,
+};
 use app::policy::may_decide;
 use rusqlite::Connection;
 
@@ -79,6 +81,13 @@ fn decide(
     };
     if let Err(e) = may_decide(decider, row.requester_id, row.department_id) {
         return refused(e);
+    }
+    // Checked after who may decide: others learn nothing of the request.
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return refused(AppError::invalid(
+            "comment",
+            format!("at most {MAX_COMMENT_CHARS} characters"),
+        ));
     }
     match row.state {
         ApprovalState::Pending => {}

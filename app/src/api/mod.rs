@@ -9,6 +9,7 @@
 // flat), and the macro writes a client function with as many.
 #![allow(clippy::too_many_arguments)]
 
+pub mod approvals;
 pub mod backups;
 pub mod leases;
 pub mod org;

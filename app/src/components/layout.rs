@@ -1,8 +1,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
+use crate::api::approvals::get_pending_approvals;
 use crate::api::{SignOut, get_me};
-use crate::model::{InstanceState, Power, Role};
+use crate::model::{ApprovalState, InstanceState, Power, Role};
 
 /// The frame of every signed-in page: header, navigation, content.
 #[component]
@@ -37,6 +38,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         let role = me.await.ok().flatten().map(|m| m.role);
                         view! {
                             {matches!(role, Some(Role::Admin | Role::DepartmentAdmin)).then(|| view! {
+                                <NavLink href="/approvals">"Approvals"<PendingBadge /></NavLink>
                                 <NavLink href="/departments">"Departments"</NavLink>
                                 <NavLink href="/audit">"Audit log"</NavLink>
                             })}
@@ -73,6 +75,31 @@ pub fn Layout(children: Children) -> impl IntoView {
     }
 }
 
+/// How many deploy requests wait for the signed-in approver, beside the
+/// Approvals link (nothing when none). It follows the live feed: a new
+/// request or a decision is an instance's change.
+#[component]
+fn PendingBadge() -> impl IntoView {
+    let live = crate::live::LiveFeed::get();
+    let count = Resource::new(move || live.tick(), |_| get_pending_approvals());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match count.await {
+                    Ok(n) if n > 0 => {
+                        let label = format!("{n} waiting");
+                        view! {
+                            <span class="count" id="approvals-count" aria-label=label>{n}</span>
+                        }
+                        .into_any()
+                    }
+                    Ok(_) | Err(_) => ().into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
 /// A link of the main navigation, marked as the current page while the
 /// address is at it or under it (`exact`: only at it). The router follows
 /// it like any link. Leptos's `<A>` does the same with what relative links
@@ -98,9 +125,16 @@ fn is_at(path: &str, href: &str, exact: bool) -> bool {
                 .is_some_and(|rest| rest.starts_with('/')))
 }
 
-/// An instance's state as a colored badge.
+/// An instance's state as a colored badge; a deploy waiting for approval
+/// says so rather than `provisioning`.
 #[component]
-pub fn StateBadge(state: InstanceState) -> impl IntoView {
+pub fn StateBadge(
+    state: InstanceState,
+    #[prop(default = None)] approval: Option<ApprovalState>,
+) -> impl IntoView {
+    if approval == Some(ApprovalState::Pending) {
+        return view! { <span class="badge busy">"pending approval"</span> }.into_any();
+    }
     let class = match state {
         InstanceState::Ready(Power::Running) => "badge ok",
         InstanceState::Failed | InstanceState::Ready(Power::Crashed) => "badge bad",
@@ -110,7 +144,7 @@ pub fn StateBadge(state: InstanceState) -> impl IntoView {
         InstanceState::Ready(Power::Paused | Power::ShutOff | Power::Unknown) => "badge",
     };
     let label = state.as_str().replace('_', " ");
-    view! { <span class=class>{label}</span> }
+    view! { <span class=class>{label}</span> }.into_any()
 }
 
 /// Shown while a page's data loads.

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
-    AccountPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage, DepartmentsPage,
+    AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage, DepartmentsPage,
     DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage, SetupPage, TokensPage,
 };
 
@@ -49,3 +49,4 @@ lazy_page!(AuditRoute => AuditPage);
 lazy_page!(BackupsRoute => BackupsPage);
 lazy_page!(DirectoryRoute => DirectoryPage);
 lazy_page!(AppsSettingsRoute => AppsSettingsPage);
+lazy_page!(ApprovalsRoute => ApprovalsPage);

@@ -4,9 +4,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};
 
 use crate::pages::{
-    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DashboardPage, DepartmentRoute,
-    DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, LoginPage,
-    NetworksRoute, NotFoundPage, SetupRoute, TokensRoute,
+    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DashboardPage,
+    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute,
+    LoginPage, NetworksRoute, NotFoundPage, SetupRoute, TokensRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own

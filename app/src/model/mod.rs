@@ -189,6 +189,19 @@ pub struct Dashboard {
     pub quotas: Vec<crate::quota::QuotaUse>,
     /// The instances the signed-in account may see, counted.
     pub instances: InstanceCounts,
+    /// Deploy requests the signed-in account may decide, oldest first
+    /// (at most [`Dashboard::TO_ACT`]): shown first, as they wait for it.
+    #[serde(default)]
+    pub approvals: Vec<ApprovalView>,
+    /// Instances it may extend whose lease ends within 7 days or has
+    /// ended, soonest first (at most [`Dashboard::TO_ACT`]).
+    #[serde(default)]
+    pub expiring: Vec<InstanceView>,
+}
+
+impl Dashboard {
+    /// The most requests and expiring instances the dashboard lists.
+    pub const TO_ACT: u32 = 5;
 }
 
 /// Where the appliance stands in its first-boot setup.

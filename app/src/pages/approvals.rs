@@ -59,7 +59,9 @@ pub fn ApprovalsPage() -> impl IntoView {
 #[component]
 fn ApprovalRow(a: ApprovalView, decide: ServerAction<DecideApproval>) -> impl IntoView {
     let instance = match a.instance_id {
-        Some(id) => view! { <a href=format!("/instances/{id}")>{a.instance_name.clone()}</a> }.into_any(),
+        Some(id) => {
+            view! { <a href=format!("/instances/{id}")>{a.instance_name.clone()}</a> }.into_any()
+        }
         None => view! { <span>{a.instance_name.clone()}</span> }.into_any(),
     };
     let requester = match &a.department {
@@ -95,7 +97,10 @@ fn ApprovalRow(a: ApprovalView, decide: ServerAction<DecideApproval>) -> impl In
             view! { <span class="hint">"waits until " {a.expires_at.clone()}</span> }.into_any()
         }
         (ApprovalState::Approved | ApprovalState::Rejected | ApprovalState::Expired, _) => {
-            let by = a.decided_by.clone().unwrap_or_else(|| "nobody, in time".into());
+            let by = a
+                .decided_by
+                .clone()
+                .unwrap_or_else(|| "nobody, in time".into());
             let why = match a.comment.as_str() {
                 "" => String::new(),
                 said => format!(": “{said}”"),

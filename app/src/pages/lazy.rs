@@ -13,8 +13,9 @@ use leptos::prelude::*;
 use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
-    AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage, DepartmentsPage,
-    DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage, SetupPage, TokensPage,
+    AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage,
+    DepartmentsPage, DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage,
+    SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.

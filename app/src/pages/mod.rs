@@ -35,9 +35,9 @@ pub use directory::DirectoryPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
-    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DepartmentRoute, DepartmentsRoute,
-    DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute, SetupRoute,
-    TokensRoute,
+    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DepartmentRoute,
+    DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute,
+    SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;

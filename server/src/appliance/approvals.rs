@@ -21,7 +21,7 @@ use crate::store::audit::Audit;
 use crate::store::leases::PolicySource;
 use crate::store::{StoreError, departments};
 
-fn view_of(row: ApprovalRow, who: &Principal) -> ApprovalView {
+pub(super) fn view_of(row: ApprovalRow, who: &Principal) -> ApprovalView {
     let may = row.state == ApprovalState::Pending
         && may_decide(who, row.requester_id, row.department_id).is_ok();
     ApprovalView {

@@ -229,6 +229,31 @@ pub fn pending_count(conn: &Connection, departments: Option<&[i64]>) -> Result<u
     Ok(count)
 }
 
+/// The oldest pending requests charged to `departments` (None: all), at
+/// most `limit`: what waits for an approver's decision.
+pub fn oldest_pending(
+    conn: &Connection,
+    departments: Option<&[i64]>,
+    limit: u32,
+) -> Result<Vec<ApprovalRow>, StoreError> {
+    let list = match departments {
+        None => None,
+        Some(d) => Some(
+            serde_json::to_string(d)
+                .map_err(|e| StoreError::Corrupt(format!("department list: {e}")))?,
+        ),
+    };
+    let rows = conn
+        .prepare_cached(&format!(
+            "{SELECT} WHERE a.state = 'pending'
+               AND (?2 IS NULL OR a.department_id IN (SELECT value FROM json_each(?2)))
+             ORDER BY a.expires_at, a.id LIMIT ?1"
+        ))?
+        .query_map(params![limit, list], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Pending requests whose time ran out by `now`.
 pub fn lapsed(conn: &Connection, now: i64) -> Result<Vec<i64>, StoreError> {
     let ids = conn

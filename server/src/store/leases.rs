@@ -6,7 +6,9 @@
 use app::model::{LeasePolicy, LeaseStage};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::instances::{InstanceRow, SELECT, from_row};
+use super::instances::{
+    InstanceRow, ListedInstance, SELECT, SELECT_LISTED, from_row, listed_from_row,
+};
 use super::{StoreError, departments, settings};
 
 pub use super::lease_columns::Lease;
@@ -98,6 +100,36 @@ pub fn due(conn: &Connection, horizon: i64) -> Result<Vec<InstanceRow>, StoreErr
     ))?;
     let rows = stmt
         .query_map([horizon], from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The instances owned by `owner` or charged to `departments` (None: all)
+/// whose lease ends by `horizon` or has ended, soonest first, at most
+/// `limit`; not those being deleted.
+pub fn expiring(
+    conn: &Connection,
+    owner: i64,
+    departments: Option<&[i64]>,
+    horizon: i64,
+    limit: u32,
+) -> Result<Vec<ListedInstance>, StoreError> {
+    let list = match departments {
+        None => None,
+        Some(d) => Some(
+            serde_json::to_string(d)
+                .map_err(|e| StoreError::Corrupt(format!("department list: {e}")))?,
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_LISTED} WHERE i.lease_expires_at IS NOT NULL AND i.lease_expires_at <= ?1
+           AND i.status != 'deleting'
+           AND (?3 IS NULL OR i.owner_id = ?2
+                OR i.department_id IN (SELECT value FROM json_each(?3)))
+         ORDER BY i.lease_expires_at, i.id LIMIT ?4"
+    ))?;
+    let rows = stmt
+        .query_map(params![horizon, owner, list, limit], listed_from_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }

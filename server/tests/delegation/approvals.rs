@@ -453,3 +453,59 @@ async fn members_without_the_right_to_deploy_may_request_where_the_policy_offers
         "the tiny size is above 64 MiB: {body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_first_what_waits_for_its_reader() {
+    let Approvals {
+        app: _app,
+        clock,
+        admin,
+        dana,
+        lou,
+        mia,
+        ..
+    } = approvals("every_deploy").await;
+    let (status, body) = admin
+        .put(
+            "/api/v1/lease-policy",
+            json!({"lease_days": 30, "extendable": true, "max_days": 60}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (id, approval) = requested(&mia, "on-the-board").await;
+    let dashboard = |api: Api| async move {
+        let (status, view) = api.post_empty("/fn/dashboard").await;
+        assert_eq!(status, 200, "{view}");
+        view
+    };
+    // The approvers see the request; the requester and others do not.
+    let view = dashboard(dana.clone()).await;
+    assert_eq!(
+        view["approvals"][0]["instance_name"], "on-the-board",
+        "{view}"
+    );
+    assert_eq!(view["approvals"][0]["may_decide"], true, "{view}");
+    assert_eq!(
+        dashboard(admin.clone()).await["approvals"][0]["id"],
+        approval
+    );
+    assert_eq!(dashboard(mia.clone()).await["approvals"], json!([]));
+    assert_eq!(dashboard(lou.clone()).await["approvals"], json!([]));
+    decide(&dana, approval, "approve", "").await;
+    mia.wait_state(id, "running").await;
+    assert_eq!(
+        dashboard(dana.clone()).await["approvals"],
+        json!([]),
+        "decided"
+    );
+
+    // 23 days on, nothing is expiring; a day later it is, for its owner
+    // and the admins above it, not for others.
+    clock.advance(22 * DAY);
+    assert_eq!(dashboard(mia.clone()).await["expiring"], json!([]));
+    clock.advance(DAY + 1);
+    let view = dashboard(mia.clone()).await;
+    assert_eq!(view["expiring"][0]["name"], "on-the-board", "{view}");
+    assert_eq!(dashboard(dana.clone()).await["expiring"][0]["id"], id);
+    assert_eq!(dashboard(lou.clone()).await["expiring"], json!([]));
+}

@@ -624,6 +624,7 @@ mod tests {
             extendable: true,
             max_days: 30,
             grace_days: 7,
+            follow_use_days: 0,
         };
         let frozen = LeasePolicy {
             extendable: false,

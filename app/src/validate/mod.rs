@@ -138,6 +138,12 @@ pub fn lease_policy(field: &str, policy: &crate::model::LeasePolicy) -> Result<(
             format!("the grace period is at most {MAX_POLICY_DAYS} days"),
         ));
     }
+    if policy.follow_use_days > policy.max_days {
+        return Err(AppError::invalid(
+            field,
+            "use may extend a lease at most as far as an extension reaches",
+        ));
+    }
     Ok(())
 }
 

@@ -160,3 +160,30 @@ pub fn extend(conn: &Connection, instance: i64, expires_at: i64) -> Result<(), S
     )?;
     Ok(())
 }
+
+/// The day use last moved the instance's lease (unix seconds / a day).
+pub fn used_day(conn: &Connection, instance: i64) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT lease_used_day FROM instances WHERE id = ?1")?
+        .query_row([instance], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// A day of use moves the lease to `expires_at` (as extending does) and
+/// is noted, so that the day writes no more.
+pub fn record_use(
+    conn: &Connection,
+    instance: i64,
+    expires_at: i64,
+    day: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances
+         SET lease_expires_at = ?2, lease_stage = 'active', lease_deletes_at = NULL,
+             lease_used_day = ?3
+         WHERE id = ?1",
+        params![instance, expires_at, day],
+    )?;
+    Ok(())
+}

@@ -644,7 +644,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 19,
-        name: "approvals: deploys that wait for a yes",
+        name: "approvals: deploys that wait for a yes; leases that follow use",
         sql: r#"
             -- A department's approval policy (JSON of app::model::ApprovalPolicy);
             -- NULL: its parent's, up to none (no approvals).
@@ -678,6 +678,10 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX approvals_pending ON approvals (expires_at) WHERE state = 'pending';
             CREATE INDEX approvals_by_department ON approvals (department_id, id);
             CREATE INDEX approvals_by_requester ON approvals (requester_id, id);
+
+            -- Leases that follow use: the day (unix seconds / 86,400) use
+            -- last moved the expiry, so that it is written once a day.
+            ALTER TABLE instances ADD COLUMN lease_used_day INTEGER;
         "#,
     },
 ];

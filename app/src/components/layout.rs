@@ -11,6 +11,11 @@ pub fn Layout(children: Children) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     let me = Resource::new(|| (), |_| get_me());
     let live = crate::live::LiveFeed::get();
+    // The Approvals link's count. Made here, beside `me`, and read in the
+    // navigation's one Suspend (a Transition of its own there did not
+    // hydrate). A new request or a decision is an instance's change: the
+    // live feed ticks.
+    let pending = Resource::new(move || live.tick(), |_| get_pending_approvals());
     // Signed in: the tab follows its live feed; signing out closes it first.
     Effect::new(move |_| {
         if sign_out.pending().get() {
@@ -36,9 +41,13 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let role = me.await.ok().flatten().map(|m| m.role);
+                        let waiting = match role {
+                            Some(Role::Admin | Role::DepartmentAdmin) => pending.await.unwrap_or(0),
+                            Some(Role::User) | None => 0,
+                        };
                         view! {
                             {matches!(role, Some(Role::Admin | Role::DepartmentAdmin)).then(|| view! {
-                                <NavLink href="/approvals">"Approvals"<PendingBadge /></NavLink>
+                                <NavLink href="/approvals">"Approvals"{pending_badge(waiting)}</NavLink>
                                 <NavLink href="/departments">"Departments"</NavLink>
                                 <NavLink href="/audit">"Audit log"</NavLink>
                             })}
@@ -76,28 +85,12 @@ pub fn Layout(children: Children) -> impl IntoView {
 }
 
 /// How many deploy requests wait for the signed-in approver, beside the
-/// Approvals link (nothing when none). It follows the live feed: a new
-/// request or a decision is an instance's change.
-#[component]
-fn PendingBadge() -> impl IntoView {
-    let live = crate::live::LiveFeed::get();
-    let count = Resource::new(move || live.tick(), |_| get_pending_approvals());
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match count.await {
-                    Ok(n) if n > 0 => {
-                        let label = format!("{n} waiting");
-                        view! {
-                            <span class="count" id="approvals-count" aria-label=label>{n}</span>
-                        }
-                        .into_any()
-                    }
-                    Ok(_) | Err(_) => ().into_any(),
-                }
-            })}
-        </Transition>
-    }
+/// Approvals link (nothing when none).
+fn pending_badge(waiting: u32) -> Option<impl IntoView> {
+    (waiting > 0).then(|| {
+        let label = format!("{waiting} waiting");
+        view! { <span class="count" id="approvals-count" aria-label=label>{waiting}</span> }
+    })
 }
 
 /// A link of the main navigation, marked as the current page while the

@@ -107,7 +107,7 @@ impl Appliance {
                     .detail(detail)
                     .ok();
                 self.audit(record).await;
-                Ok(view_of(approval, who))
+                Ok(view_of(*approval, who))
             }
             Decided::Refused(e) => {
                 // A refusal of what the caller may see is on the record.

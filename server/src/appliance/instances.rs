@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use app::error::AppError;
 use app::model::{
-    AppsSettings, DeployAccepted, DeployRequest, InstanceApproval, InstancePage, InstancePatch,
-    InstanceQuery, InstanceState, InstanceStatus, InstanceView, LeaseView, ParamInfo, Principal,
-    SizeInfo, StackInfo, StepState, StepView, TaskKind, TaskView,
+    ApprovalState, AppsSettings, DeployAccepted, DeployRequest, InstanceApproval, InstancePage,
+    InstancePatch, InstanceQuery, InstanceState, InstanceStatus, InstanceView, LeaseView,
+    ParamInfo, Principal, SizeInfo, StackInfo, StepState, StepView, TaskKind, TaskView,
 };
 use app::policy::{Authorized, DeployPath, authorize, deploy_path, may_use, rights};
 use app::service::{InstanceService, TaskUpdates};
@@ -84,11 +84,19 @@ fn task_view(task: TaskRow) -> TaskView {
 fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceView {
     let state = InstanceState::of(row.status, row.power);
     // Stopped or starting, the gateway says so on the page it opens.
+    // Nor while its deploy waits for approval: nothing may run yet.
+    let waiting = row
+        .approval
+        .as_ref()
+        .is_some_and(|a| a.state == ApprovalState::Pending);
     let url = match row.status {
-        InstanceStatus::Provisioning | InstanceStatus::Ready => {
+        InstanceStatus::Provisioning | InstanceStatus::Ready if !waiting => {
             origins.and_then(|o| o.url(&row.name, row.app_port))
         }
-        InstanceStatus::Failed | InstanceStatus::Deleting => None,
+        InstanceStatus::Provisioning
+        | InstanceStatus::Ready
+        | InstanceStatus::Failed
+        | InstanceStatus::Deleting => None,
     };
     InstanceView {
         id: row.id,

@@ -45,7 +45,7 @@ pub enum Verdict {
 pub enum Decided {
     /// Recorded; with approval, the deploy task started.
     Done {
-        approval: ApprovalRow,
+        approval: Box<ApprovalRow>,
         task: Option<i64>,
     },
     /// Not the caller's to decide (not found, or their own), or no
@@ -149,7 +149,10 @@ fn decide(
         }
     }
     let approval = approvals::by_id(tx, id)?.ok_or(StoreError::NotFound("approval"))?;
-    Ok(Decided::Done { approval, task })
+    Ok(Decided::Done {
+        approval: Box::new(approval),
+        task,
+    })
 }
 
 /// Lets pending request `id` lapse if its time ran out by `now`: the

@@ -26,6 +26,9 @@ pub enum AppError {
     /// Signed in, but not allowed.
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// An approver tried to decide their own deploy request.
+    #[error("you cannot approve or reject your own request: another approver must decide it")]
+    OwnRequest,
     /// A state-changing request from another site.
     #[error("cross-site request refused")]
     CrossOrigin,
@@ -77,6 +80,7 @@ impl AppError {
             AppError::SecondFactorRequired => "second_factor_required",
             AppError::SecondFactorEnrolmentRequired => "second_factor_enrolment_required",
             AppError::Forbidden => "forbidden",
+            AppError::OwnRequest => "own_request",
             AppError::CrossOrigin => "cross_origin",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
@@ -99,7 +103,7 @@ impl AppError {
             | AppError::InvalidCredentials
             | AppError::SecondFactorRequired
             | AppError::SecondFactorEnrolmentRequired => 401,
-            AppError::Forbidden | AppError::CrossOrigin => 403,
+            AppError::Forbidden | AppError::OwnRequest | AppError::CrossOrigin => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) | AppError::QuotaExceeded(_) | AppError::SetupRequired => 409,
             AppError::Invalid { .. } => 422,
@@ -124,6 +128,7 @@ impl AppError {
             | AppError::SecondFactorRequired
             | AppError::SecondFactorEnrolmentRequired
             | AppError::Forbidden
+            | AppError::OwnRequest
             | AppError::CrossOrigin
             | AppError::NotFound(_)
             | AppError::Conflict(_)
@@ -145,6 +150,7 @@ impl AppError {
             | AppError::SecondFactorRequired
             | AppError::SecondFactorEnrolmentRequired
             | AppError::Forbidden
+            | AppError::OwnRequest
             | AppError::CrossOrigin
             | AppError::NotFound(_)
             | AppError::Conflict(_)

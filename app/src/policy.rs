@@ -93,7 +93,7 @@
 use std::marker::PhantomData;
 
 use crate::error::AppError;
-use crate::model::{DAY, LeasePolicy, Principal, Role, Share};
+use crate::model::{ApprovalPolicy, ApprovalRule, DAY, LeasePolicy, Principal, Role, Share};
 
 /// Things a signed-in account can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +143,14 @@ pub enum Action {
     ManageNotifications,
     /// Choose one's own mail address and which notices one gets by mail.
     ManageOwnNotifications,
+    /// Ask for a deploy: it starts at once, waits for approval, or is
+    /// refused, as [`deploy_path`] says.
+    RequestDeploy,
+    /// See one's own deploy requests and those one may decide.
+    ViewApprovals,
+    /// Approve or reject deploy requests; which ones is decided by
+    /// [`may_decide`].
+    DecideApprovals,
 }
 
 /// Whether the rule table allows `action` to `principal`.
@@ -155,7 +163,9 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ManageOwnSecondFactors
         | Action::UseInstances
         | Action::ExtendLease
-        | Action::ManageOwnNotifications => true,
+        | Action::ManageOwnNotifications
+        | Action::RequestDeploy
+        | Action::ViewApprovals => true,
         Action::Deploy => admin || principal.may_deploy,
         Action::ProbeHost
         | Action::ManageHosts
@@ -167,9 +177,10 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ManagePool
         | Action::ManageBackups
         | Action::ManageNotifications => admin,
-        Action::ManageMembers | Action::ViewAudit | Action::ResetSecondFactors => {
-            admin || principal.role == Role::DepartmentAdmin
-        }
+        Action::ManageMembers
+        | Action::ViewAudit
+        | Action::ResetSecondFactors
+        | Action::DecideApprovals => admin || principal.role == Role::DepartmentAdmin,
     }
 }
 
@@ -251,6 +262,9 @@ rights!(
     ExtendLease,
     ManageNotifications,
     ManageOwnNotifications,
+    RequestDeploy,
+    ViewApprovals,
+    DecideApprovals,
 );
 
 /// Proof that [`authorize`] allowed the right `R` to this principal, for
@@ -375,6 +389,61 @@ pub fn lease_extension(
     }
 }
 
+/// What becomes of a deploy asked for by `principal` under `policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeployPath {
+    /// It starts at once.
+    Direct,
+    /// It waits for a department admin's (or an appliance admin's) yes.
+    NeedsApproval,
+    /// The principal may neither deploy nor request one.
+    Refused,
+}
+
+/// Which way a deploy of `vcpus` and `memory_mib` goes for `principal`,
+/// under the approval policy of their department. Appliance admins always
+/// deploy at once (nobody is above them to approve); members without the
+/// right to deploy may request one wherever the policy asks for approvals.
+pub fn deploy_path(
+    principal: &Principal,
+    policy: &ApprovalPolicy,
+    vcpus: u32,
+    memory_mib: u64,
+) -> DeployPath {
+    let may_deploy = match principal.role {
+        Role::Admin => return DeployPath::Direct,
+        Role::DepartmentAdmin | Role::User => principal.may_deploy,
+    };
+    let above = vcpus > policy.max_vcpus || memory_mib > policy.max_memory_mib;
+    match (policy.require, may_deploy) {
+        (ApprovalRule::Never, true) => DeployPath::Direct,
+        (ApprovalRule::Never, false) => DeployPath::Refused,
+        (ApprovalRule::EveryDeploy, _) => DeployPath::NeedsApproval,
+        (ApprovalRule::AboveSize, true) if !above => DeployPath::Direct,
+        (ApprovalRule::AboveSize, _) => DeployPath::NeedsApproval,
+        (ApprovalRule::WithoutDeployRight, true) => DeployPath::Direct,
+        (ApprovalRule::WithoutDeployRight, false) => DeployPath::NeedsApproval,
+    }
+}
+
+/// Whether `principal` may decide a request by `requester_id` charged to
+/// `department`: appliance admins and the admins of that department or one
+/// above it, never the requester themselves (`OwnRequest`, even an admin);
+/// others do not see it (`NotFound`).
+pub fn may_decide(
+    principal: &Principal,
+    requester_id: i64,
+    department: Option<i64>,
+) -> Result<(), AppError> {
+    if !may_manage(principal, department) {
+        return Err(AppError::NotFound("approval".into()));
+    }
+    if principal.user_id == requester_id {
+        return Err(AppError::OwnRequest);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,7 +463,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 21] = [
+    const EVERY_ACTION: [Action; 24] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -416,6 +485,9 @@ mod tests {
         Action::ExtendLease,
         Action::ManageNotifications,
         Action::ManageOwnNotifications,
+        Action::RequestDeploy,
+        Action::ViewApprovals,
+        Action::DecideApprovals,
     ];
 
     #[test]
@@ -451,7 +523,10 @@ mod tests {
                 ManageMembers,
                 ViewAudit,
                 ExtendLease,
-                ManageOwnNotifications
+                ManageOwnNotifications,
+                RequestDeploy,
+                ViewApprovals,
+                DecideApprovals
             ]
         );
         assert_eq!(
@@ -464,7 +539,9 @@ mod tests {
                 Deploy,
                 UseInstances,
                 ExtendLease,
-                ManageOwnNotifications
+                ManageOwnNotifications,
+                RequestDeploy,
+                ViewApprovals
             ]
         );
         let withdrawn = Principal {
@@ -560,6 +637,7 @@ mod tests {
             extendable: true,
             max_days: 30,
             grace_days: 7,
+            follow_use_days: 0,
         };
         let frozen = LeasePolicy {
             extendable: false,
@@ -639,5 +717,180 @@ mod tests {
         for (name, p, policy, wanted, answer) in rows {
             assert_eq!(extend(p, policy, wanted), answer, "{name}");
         }
+    }
+
+    #[test]
+    fn a_deploy_waits_for_approval_as_the_policy_and_the_right_to_deploy_say() {
+        use DeployPath::{Direct, NeedsApproval, Refused};
+        let policy = |require| ApprovalPolicy {
+            require,
+            max_vcpus: 2,
+            max_memory_mib: 2048,
+            timeout_days: 7,
+        };
+        let member = who(Role::User);
+        let without = Principal {
+            may_deploy: false,
+            ..who(Role::User)
+        };
+        let dept_admin = who(Role::DepartmentAdmin);
+        let admin = who(Role::Admin);
+        // (who, rule, vCPUs, MiB, path): every rule for each kind of caller.
+        let rows: [(&str, &Principal, ApprovalRule, u32, u64, DeployPath); 16] = [
+            (
+                "member, never",
+                &member,
+                ApprovalRule::Never,
+                8,
+                8192,
+                Direct,
+            ),
+            (
+                "without, never",
+                &without,
+                ApprovalRule::Never,
+                1,
+                512,
+                Refused,
+            ),
+            (
+                "member, every",
+                &member,
+                ApprovalRule::EveryDeploy,
+                1,
+                512,
+                NeedsApproval,
+            ),
+            (
+                "without, every",
+                &without,
+                ApprovalRule::EveryDeploy,
+                1,
+                512,
+                NeedsApproval,
+            ),
+            (
+                "dept admin, every",
+                &dept_admin,
+                ApprovalRule::EveryDeploy,
+                1,
+                512,
+                NeedsApproval,
+            ),
+            (
+                "admin, every",
+                &admin,
+                ApprovalRule::EveryDeploy,
+                8,
+                8192,
+                Direct,
+            ),
+            (
+                "member, small",
+                &member,
+                ApprovalRule::AboveSize,
+                2,
+                2048,
+                Direct,
+            ),
+            (
+                "member, more vCPUs",
+                &member,
+                ApprovalRule::AboveSize,
+                3,
+                512,
+                NeedsApproval,
+            ),
+            (
+                "member, more memory",
+                &member,
+                ApprovalRule::AboveSize,
+                1,
+                2049,
+                NeedsApproval,
+            ),
+            (
+                "without, small",
+                &without,
+                ApprovalRule::AboveSize,
+                1,
+                512,
+                NeedsApproval,
+            ),
+            (
+                "member, right",
+                &member,
+                ApprovalRule::WithoutDeployRight,
+                8,
+                8192,
+                Direct,
+            ),
+            (
+                "without, right",
+                &without,
+                ApprovalRule::WithoutDeployRight,
+                1,
+                512,
+                NeedsApproval,
+            ),
+            (
+                "dept admin, right",
+                &dept_admin,
+                ApprovalRule::WithoutDeployRight,
+                8,
+                8192,
+                Direct,
+            ),
+            ("admin, never", &admin, ApprovalRule::Never, 8, 8192, Direct),
+            (
+                "admin, above",
+                &admin,
+                ApprovalRule::AboveSize,
+                8,
+                8192,
+                Direct,
+            ),
+            (
+                "admin, right",
+                &admin,
+                ApprovalRule::WithoutDeployRight,
+                8,
+                8192,
+                Direct,
+            ),
+        ];
+        for (name, p, rule, vcpus, memory, path) in rows {
+            assert_eq!(deploy_path(p, &policy(rule), vcpus, memory), path, "{name}");
+        }
+    }
+
+    #[test]
+    fn requests_are_decided_by_admins_of_their_department_or_above_but_never_by_the_requester() {
+        // A request by account 2, charged to department 11 (below 10).
+        let dept_admin = who(Role::DepartmentAdmin); // account 1, departments 10 and 11
+        let other_dept_admin = Principal {
+            managed_departments: vec![12],
+            ..who(Role::DepartmentAdmin)
+        };
+        let member = who(Role::User);
+        let admin = who(Role::Admin);
+        let requesting_admin = Principal {
+            user_id: 2,
+            ..who(Role::Admin)
+        };
+        let requesting_dept_admin = Principal {
+            user_id: 2,
+            ..who(Role::DepartmentAdmin)
+        };
+        let decide = |p: &Principal, department| may_decide(p, 2, department).map_err(|e| e.code());
+        assert_eq!(decide(&dept_admin, Some(11)), Ok(()));
+        assert_eq!(decide(&dept_admin, Some(10)), Ok(()));
+        assert_eq!(decide(&dept_admin, None), Err("not_found"));
+        assert_eq!(decide(&other_dept_admin, Some(11)), Err("not_found"));
+        assert_eq!(decide(&member, Some(11)), Err("not_found"));
+        assert_eq!(decide(&admin, Some(11)), Ok(()));
+        assert_eq!(decide(&admin, None), Ok(()));
+        assert_eq!(decide(&requesting_admin, Some(11)), Err("own_request"));
+        assert_eq!(decide(&requesting_dept_admin, Some(11)), Err("own_request"));
     }
 }

@@ -4,9 +4,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};
 
 use crate::pages::{
-    AccountRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DashboardPage, DepartmentRoute,
-    DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, LoginPage,
-    NetworksRoute, NotFoundPage, NotificationsRoute, SetupRoute, TokensRoute,
+    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DashboardPage,
+    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute,
+    LoginPage, NetworksRoute, NotFoundPage, NotificationsRoute, SetupRoute, TokensRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own
@@ -101,6 +101,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/departments") ssr=SsrMode::Async view={Lazy::<DepartmentsRoute>::new()} />
                 <Route path=path!("/departments/:id") ssr=SsrMode::Async view={Lazy::<DepartmentRoute>::new()} />
                 <Route path=path!("/audit") ssr=SsrMode::Async view={Lazy::<AuditRoute>::new()} />
+                <Route path=path!("/approvals") ssr=SsrMode::Async view={Lazy::<ApprovalsRoute>::new()} />
                 <Route path=path!("/backups") ssr=SsrMode::Async view={Lazy::<BackupsRoute>::new()} />
                 <Route path=path!("/directory") ssr=SsrMode::Async view={Lazy::<DirectoryRoute>::new()} />
                 <Route path=path!("/settings/apps") ssr=SsrMode::Async view={Lazy::<AppsSettingsRoute>::new()} />

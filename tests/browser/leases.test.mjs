@@ -84,7 +84,9 @@ test('an appliance admin gives a department a lease policy of its own', async ()
   assert.match(await policy.innerText(), /inherited from the appliance's default/);
 
   // Beyond the reach of extensions, a lease is refused; nothing is saved.
-  await page.getByLabel('Inherit', { exact: false }).uncheck();
+  // (The approval policy's card has an Inherit box too.)
+  const card = page.locator('section', { has: page.locator('#lease-policy-title') });
+  await card.getByLabel('Inherit', { exact: false }).uncheck();
   await page.getByLabel('Lease, days (empty: no lease)').fill('40');
   await page.getByLabel('Extend up to, days ahead').fill('30');
   await page.getByRole('button', { name: 'Save lease policy' }).click();

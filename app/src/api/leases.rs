@@ -60,6 +60,7 @@ pub async fn save_lease_policy(
     #[server(default)] extendable: Option<String>,
     #[server(default)] max_days: String,
     #[server(default)] grace_days: String,
+    #[server(default)] follow_use_days: String,
 ) -> Result<LeasePolicyView, AppError> {
     respond(
         async move {
@@ -83,6 +84,7 @@ pub async fn save_lease_policy(
                         .ok_or_else(|| AppError::invalid("max_days", "required"))?,
                     grace_days: days("grace_days", &grace_days)?
                         .unwrap_or(crate::model::DEFAULT_GRACE_DAYS),
+                    follow_use_days: days("follow_use_days", &follow_use_days)?.unwrap_or(0),
                 }),
             };
             service::<dyn LeaseService>()?

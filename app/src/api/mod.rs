@@ -9,6 +9,7 @@
 // flat), and the macro writes a client function with as many.
 #![allow(clippy::too_many_arguments)]
 
+pub mod approvals;
 pub mod backups;
 pub mod leases;
 pub mod notifications;
@@ -284,7 +285,7 @@ pub async fn get_stack() -> Result<crate::model::StackInfo, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
+            let who = authorize::<rights::RequestDeploy>(ctx.principal.as_ref())?;
             service::<dyn InstanceService>()?.stack(who).await
         }
         .await,
@@ -297,11 +298,11 @@ pub async fn deploy_instance(
     size: String,
     #[server(default)] params: std::collections::BTreeMap<String, String>,
     #[server(default)] zone: Option<String>,
-) -> Result<crate::model::Accepted, AppError> {
+) -> Result<crate::model::DeployAccepted, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
+            let who = authorize::<rights::RequestDeploy>(ctx.principal.as_ref())?;
             let zone = match zone.as_deref() {
                 None | Some("") => None,
                 Some(text) => Some(

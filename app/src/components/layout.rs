@@ -1,8 +1,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
+use crate::api::approvals::get_pending_approvals;
 use crate::api::{SignOut, get_me};
-use crate::model::{InstanceState, Power, Role};
+use crate::model::{ApprovalState, InstanceState, Power, Role};
 
 /// The frame of every signed-in page: header, navigation, content.
 #[component]
@@ -10,6 +11,11 @@ pub fn Layout(children: Children) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     let me = Resource::new(|| (), |_| get_me());
     let live = crate::live::LiveFeed::get();
+    // The Approvals link's count. Made here, beside `me`, and read in the
+    // navigation's one Suspend (a Transition of its own there did not
+    // hydrate). A new request or a decision is an instance's change: the
+    // live feed ticks.
+    let pending = Resource::new(move || live.tick(), |_| get_pending_approvals());
     // Signed in: the tab follows its live feed; signing out closes it first.
     Effect::new(move |_| {
         if sign_out.pending().get() {
@@ -35,8 +41,13 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let role = me.await.ok().flatten().map(|m| m.role);
+                        let waiting = match role {
+                            Some(Role::Admin | Role::DepartmentAdmin) => pending.await.unwrap_or(0),
+                            Some(Role::User) | None => 0,
+                        };
                         view! {
                             {matches!(role, Some(Role::Admin | Role::DepartmentAdmin)).then(|| view! {
+                                <NavLink href="/approvals">"Approvals"{pending_badge(waiting)}</NavLink>
                                 <NavLink href="/departments">"Departments"</NavLink>
                                 <NavLink href="/audit">"Audit log"</NavLink>
                             })}
@@ -74,6 +85,15 @@ pub fn Layout(children: Children) -> impl IntoView {
     }
 }
 
+/// How many deploy requests wait for the signed-in approver, beside the
+/// Approvals link (nothing when none).
+fn pending_badge(waiting: u32) -> Option<impl IntoView> {
+    (waiting > 0).then(|| {
+        let label = format!("{waiting} waiting");
+        view! { <span class="count" id="approvals-count" aria-label=label>{waiting}</span> }
+    })
+}
+
 /// A link of the main navigation, marked as the current page while the
 /// address is at it or under it (`exact`: only at it). The router follows
 /// it like any link. Leptos's `<A>` does the same with what relative links
@@ -99,9 +119,16 @@ fn is_at(path: &str, href: &str, exact: bool) -> bool {
                 .is_some_and(|rest| rest.starts_with('/')))
 }
 
-/// An instance's state as a colored badge.
+/// An instance's state as a colored badge; a deploy waiting for approval
+/// says so rather than `provisioning`.
 #[component]
-pub fn StateBadge(state: InstanceState) -> impl IntoView {
+pub fn StateBadge(
+    state: InstanceState,
+    #[prop(default = None)] approval: Option<ApprovalState>,
+) -> impl IntoView {
+    if approval == Some(ApprovalState::Pending) {
+        return view! { <span class="badge busy">"pending approval"</span> }.into_any();
+    }
     let class = match state {
         InstanceState::Ready(Power::Running) => "badge ok",
         InstanceState::Failed | InstanceState::Ready(Power::Crashed) => "badge bad",
@@ -111,7 +138,7 @@ pub fn StateBadge(state: InstanceState) -> impl IntoView {
         InstanceState::Ready(Power::Paused | Power::ShutOff | Power::Unknown) => "badge",
     };
     let label = state.as_str().replace('_', " ");
-    view! { <span class=class>{label}</span> }
+    view! { <span class=class>{label}</span> }.into_any()
 }
 
 /// Shown while a page's data loads.

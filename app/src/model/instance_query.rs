@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::page::Page;
-use super::{Health, InstanceSort, InstanceState, InstanceView, NetworkZone};
+use super::{ApprovalState, Health, InstanceSort, InstanceState, InstanceView, NetworkZone};
 
 /// `GET /api/v1/instances` query: which instances, in what order, and
 /// where the page starts. All given filters apply.
@@ -83,6 +83,8 @@ pub struct InstanceListItem {
     /// When its lease ends (RFC 3339), and whether it already has.
     pub expires_at: Option<String>,
     pub expired: bool,
+    /// Where its approval stands, when its deploy needed one.
+    pub approval: Option<ApprovalState>,
 }
 
 impl From<InstanceView> for InstanceListItem {
@@ -105,6 +107,7 @@ impl From<InstanceView> for InstanceListItem {
             health: _,
             zone: _,
             lease,
+            approval,
         } = view;
         InstanceListItem {
             id,
@@ -117,6 +120,7 @@ impl From<InstanceView> for InstanceListItem {
             size,
             expired: lease.as_ref().is_some_and(|l| l.stage.is_expired()),
             expires_at: lease.map(|l| l.expires_at),
+            approval: approval.map(|a| a.state),
         }
     }
 }

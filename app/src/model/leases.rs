@@ -36,6 +36,13 @@ pub struct LeasePolicy {
     #[serde(default = "default_grace_days")]
     #[cfg_attr(feature = "ssr", schema(maximum = 3650))]
     pub grace_days: u32,
+    /// Leases that follow use: each day someone signed in uses the
+    /// application (through the gateway), the expiry moves to at least
+    /// this many days from then, never beyond `max_days`; 0: use does not
+    /// extend it.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(maximum = 3650))]
+    pub follow_use_days: u32,
 }
 
 fn default_grace_days() -> u32 {
@@ -49,7 +56,20 @@ impl LeasePolicy {
         extendable: true,
         max_days: 90,
         grace_days: DEFAULT_GRACE_DAYS,
+        follow_use_days: 0,
     };
+
+    /// Where a day of use at `now` moves a lease that ends at
+    /// `expires_at`: to `follow_use_days` from now, never beyond
+    /// `max_days` from now, and never back; None when it stays.
+    pub fn after_use(&self, expires_at: i64, now: i64) -> Option<i64> {
+        if self.follow_use_days == 0 {
+            return None;
+        }
+        let bump = self.follow_use_days.min(self.max_days);
+        let wanted = now + i64::from(bump) * DAY;
+        (wanted > expires_at).then_some(wanted)
+    }
 }
 
 /// A department's lease policy: its own, if it sets one, and the one that
@@ -142,6 +162,10 @@ text_enum! {
         HostDown = "host_down",
         /// A backup task failed (scheduled or asked for).
         BackupFailed = "backup_failed",
+        /// A deploy waits for approval.
+        ApprovalRequested = "approval_requested",
+        /// A deploy request was approved, rejected, or lapsed.
+        ApprovalDecided = "approval_decided",
     }
 }
 

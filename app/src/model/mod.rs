@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+mod approvals;
 mod apps;
 mod backups;
 mod counts;
@@ -14,6 +15,11 @@ mod second_factor;
 mod snapshots;
 mod states;
 
+pub use approvals::{
+    ApprovalPolicy, ApprovalPolicyView, ApprovalRule, ApprovalState, ApprovalView,
+    DEFAULT_APPROVAL_TIMEOUT_DAYS, Decision, DeployAccepted, InstanceApproval,
+    MAX_APPROVAL_MEMORY_MIB, MAX_APPROVAL_VCPUS, MAX_COMMENT_CHARS, SetApprovalPolicy,
+};
 pub use apps::{AppsAddressing, AppsSettings};
 pub use backups::{
     BackupFilter, BackupPolicy, BackupStoreSpec, BackupStoreView, BackupView, BackupsView,
@@ -189,6 +195,19 @@ pub struct Dashboard {
     pub quotas: Vec<crate::quota::QuotaUse>,
     /// The instances the signed-in account may see, counted.
     pub instances: InstanceCounts,
+    /// Deploy requests the signed-in account may decide, oldest first
+    /// (at most [`Dashboard::TO_ACT`]): shown first, as they wait for it.
+    #[serde(default)]
+    pub approvals: Vec<ApprovalView>,
+    /// Instances it may extend whose lease ends within 7 days or has
+    /// ended, soonest first (at most [`Dashboard::TO_ACT`]).
+    #[serde(default)]
+    pub expiring: Vec<InstanceView>,
+}
+
+impl Dashboard {
+    /// The most requests and expiring instances the dashboard lists.
+    pub const TO_ACT: u32 = 5;
 }
 
 /// Where the appliance stands in its first-boot setup.
@@ -376,6 +395,8 @@ pub struct InstanceView {
     pub zone: NetworkZone,
     /// Its lease; null when its policy gives none.
     pub lease: Option<LeaseView>,
+    /// The approval its deploy went through; null when none was needed.
+    pub approval: Option<InstanceApproval>,
 }
 
 impl InstanceView {

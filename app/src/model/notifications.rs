@@ -39,10 +39,14 @@ impl Severity {
 impl NoticeKind {
     pub fn severity(self) -> Severity {
         match self {
-            NoticeKind::DeploySucceeded | NoticeKind::LeaseExpiresIn7Days => Severity::Info,
-            NoticeKind::LeaseExpiresIn1Day | NoticeKind::Expired | NoticeKind::Deleted => {
-                Severity::Warning
-            }
+            NoticeKind::DeploySucceeded
+            | NoticeKind::LeaseExpiresIn7Days
+            | NoticeKind::ApprovalDecided => Severity::Info,
+            // A request waits for someone to act.
+            NoticeKind::LeaseExpiresIn1Day
+            | NoticeKind::Expired
+            | NoticeKind::Deleted
+            | NoticeKind::ApprovalRequested => Severity::Warning,
             NoticeKind::DeployFailed | NoticeKind::HostDown | NoticeKind::BackupFailed => {
                 Severity::Error
             }
@@ -60,6 +64,8 @@ impl NoticeKind {
             NoticeKind::Deleted => "Instance deleted",
             NoticeKind::HostDown => "Host down",
             NoticeKind::BackupFailed => "Backup failed",
+            NoticeKind::ApprovalRequested => "Approval requested",
+            NoticeKind::ApprovalDecided => "Approval decided",
         }
     }
 }

@@ -7,7 +7,8 @@ use crate::components::{
     ErrorBanner, FieldError, Layout, Loading, StateBadge, error_for_field, general_error,
 };
 use crate::model::{
-    Acceleration, HostStatus, InstanceCounts, InstanceState, PoolState, PoolView, Power, Role,
+    Acceleration, ApprovalView, HostStatus, InstanceCounts, InstanceState, InstanceView, PoolState,
+    PoolView, Power, Role,
 };
 use crate::org::QuotaUse;
 
@@ -45,6 +46,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 <p class="lede">
                                     "Signed in as " <strong>{d.me.username}</strong> ", " {role} "."
                                 </p>
+                                <ToAct approvals=d.approvals expiring=d.expiring />
                                 <InstanceSummary counts=d.instances />
                                 {(!d.quotas.is_empty()).then(|| view! {
                                     <h2>"Quotas"</h2>
@@ -73,6 +75,52 @@ pub fn DashboardPage() -> impl IntoView {
             </Transition>
         </Layout>
     }
+}
+
+/// What waits for the signed-in account, first on the page: requests it
+/// may decide, and instances whose lease ends soon (or has ended).
+#[component]
+fn ToAct(approvals: Vec<ApprovalView>, expiring: Vec<InstanceView>) -> impl IntoView {
+    if approvals.is_empty() && expiring.is_empty() {
+        return ().into_any();
+    }
+    view! {
+        <section class="card attention" aria-labelledby="to-act-title" id="to-act">
+            <h2 id="to-act-title">"Waiting for you"</h2>
+            {(!approvals.is_empty()).then(|| view! {
+                <p class="lede"><a href="/approvals">"Deploys waiting for approval"</a></p>
+                <ul class="attention-list">
+                    {approvals.into_iter().map(|a| view! {
+                        <li>
+                            {a.instance_name} " " <span class="badge busy">"pending approval"</span>
+                            " " <span class="muted">{format!("{}, {}", a.requester, a.size)}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            })}
+            {(!expiring.is_empty()).then(|| view! {
+                <p class="lede">"Leases ending soon: extend them, or let them go"</p>
+                <ul class="attention-list">
+                    {expiring.into_iter().map(|i| {
+                        let expired = i.lease.as_ref().is_some_and(|l| l.stage.is_expired());
+                        let until = i.lease.map(|l| l.expires_at).unwrap_or_default();
+                        view! {
+                            <li>
+                                <a href=format!("/instances/{}", i.id)>{i.name}</a> " "
+                                {if expired {
+                                    view! { <span class="badge bad">"expired"</span> }.into_any()
+                                } else {
+                                    view! { <span class="badge busy">"expires " {until}</span> }.into_any()
+                                }}
+                                " " <span class="muted">{i.owner}</span>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
+        </section>
+    }
+    .into_any()
 }
 
 /// The instances counted: those needing attention first (failed deploys

@@ -138,6 +138,7 @@ fn Department(
         </div>
         {department.may_set_quota.then(|| view! { <QuotaForm department=department.clone() quota /> })}
         <super::lease_policy::LeasePolicyCard id admin />
+        <super::approval_policy::ApprovalPolicyCard id admin />
         <section class="card">
             <h2>"Members"</h2>
             <MemberSearch query=query.clone() />

@@ -10,7 +10,8 @@ use crate::components::{
 };
 use crate::live::{LastGood, Shown};
 use crate::model::{
-    Health, InstanceState, InstanceStatus, InstanceView, Power, Share, StepState, TaskView,
+    ApprovalState, Health, InstanceApproval, InstanceState, InstanceStatus, InstanceView, Power,
+    Share, StepState, TaskView,
 };
 
 /// One instance: state, address, the application's URL and who may open
@@ -111,7 +112,7 @@ fn InstanceDetail(
         <div class="page-head">
             <div class="title-line">
                 <h1 class="page-title">{inst.name.clone()}</h1>
-                <StateBadge state=inst.state />
+                <StateBadge state=inst.state approval=inst.approval.as_ref().map(|a| a.state) />
             </div>
             {inst.url.clone().map(|url| view! {
                 <a class="button primary" id="open-app" href=url target="_blank" rel="noopener">
@@ -121,6 +122,7 @@ fn InstanceDetail(
         </div>
         {inst.task_id.map(|task_id| view! { <TaskProgress task_id finished /> })}
         {inst.error.clone().map(|e| view! { <div class="banner error" role="status">{e}</div> })}
+        {inst.approval.clone().map(|a| view! { <ApprovalFact approval=a /> })}
         <section class="card">
             <dl class="facts">
                 <dt>"Health"</dt>
@@ -290,4 +292,26 @@ fn TaskProgress(task_id: i64, finished: RwSignal<u32>) -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// Where the approval of the instance's deploy stands: waiting (with its
+/// quota held), or who decided and why (a rejection or a lapse is the
+/// instance's error, which says so).
+#[component]
+fn ApprovalFact(approval: InstanceApproval) -> impl IntoView {
+    let by = approval.decided_by.unwrap_or_else(|| "nobody".into());
+    let why = match approval.comment.as_str() {
+        "" => String::new(),
+        said => format!(": “{said}”"),
+    };
+    let (class, text) = match approval.state {
+        ApprovalState::Pending => (
+            "banner info",
+            "This deploy waits for a department admin's approval; its quota is reserved meanwhile."
+                .to_owned(),
+        ),
+        ApprovalState::Approved => ("banner success", format!("Approved by {by}{why}")),
+        ApprovalState::Rejected | ApprovalState::Expired => return ().into_any(),
+    };
+    view! { <div class=class role="status" id="approval-state">{text}</div> }.into_any()
 }

@@ -194,7 +194,7 @@ pub fn InstancesPage() -> impl IntoView {
                                             {page.items.into_iter().map(|i| view! {
                                                 <tr>
                                                     <td><a href=format!("/instances/{}", i.id)>{i.name}</a></td>
-                                                    <td><StateBadge state=i.state /></td>
+                                                    <td><StateBadge state=i.state approval=i.approval /></td>
                                                     <td>{i.ip.unwrap_or_else(|| "—".into())}</td>
                                                     <td>{i.size}</td>
                                                     <td>{i.owner}</td>

@@ -13,9 +13,9 @@ use leptos::prelude::*;
 use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
-    AccountPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage, DepartmentsPage,
-    DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage, NotificationsPage,
-    SetupPage, TokensPage,
+    AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage,
+    DepartmentsPage, DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage,
+    NotificationsPage, SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.
@@ -51,3 +51,4 @@ lazy_page!(BackupsRoute => BackupsPage);
 lazy_page!(DirectoryRoute => DirectoryPage);
 lazy_page!(AppsSettingsRoute => AppsSettingsPage);
 lazy_page!(NotificationsRoute => NotificationsPage);
+lazy_page!(ApprovalsRoute => ApprovalsPage);

@@ -21,8 +21,12 @@ fn described(p: &LeasePolicy) -> String {
         ),
         false => "only appliance admins may extend it".into(),
     };
+    let follow = match p.follow_use_days {
+        0 => String::new(),
+        days => format!(" Each day of use extends it to {days} days ahead."),
+    };
     format!(
-        "{lease}; {extend}. An expired instance is kept, shut down, {} days before it is deleted.",
+        "{lease}; {extend}. An expired instance is kept, shut down, {} days before it is deleted.{follow}",
         p.grace_days
     )
 }
@@ -92,6 +96,10 @@ fn LeasePolicyBody(
                 <FieldError id="lease-max-days-error".into() message=err("max_days") />
                 <label for="lease-grace-days">"Grace period, days"</label>
                 <input id="lease-grace-days" name="grace_days" inputmode="numeric" value=shown.grace_days.to_string() />
+                <label for="lease-follow-use">"Each day of use extends to, days ahead (0: use does not)"</label>
+                <input id="lease-follow-use" name="follow_use_days" inputmode="numeric"
+                    value=shown.follow_use_days.to_string() aria-describedby="lease-follow-use-error" />
+                <FieldError id="lease-follow-use-error".into() message=err("follow_use_days") />
                 <button type="submit" class="button primary" disabled=move || save.pending().get()>"Save lease policy"</button>
             </ActionForm>
             <FieldError id="lease-policy-error".into() message=err("policy") />

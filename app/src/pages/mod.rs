@@ -1,6 +1,8 @@
 //! One module a page.
 
 mod account;
+mod approval_policy;
+mod approvals;
 mod audit;
 mod backups;
 mod dashboard;
@@ -24,6 +26,7 @@ mod snapshots;
 mod tokens;
 
 pub use account::AccountPage;
+pub use approvals::ApprovalsPage;
 pub use audit::AuditPage;
 pub use backups::BackupsPage;
 pub use dashboard::DashboardPage;
@@ -34,9 +37,9 @@ pub use directory::DirectoryPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
-    AccountRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DepartmentRoute, DepartmentsRoute,
-    DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute, NotificationsRoute,
-    SetupRoute, TokensRoute,
+    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DepartmentRoute,
+    DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute,
+    NotificationsRoute, SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;

@@ -32,8 +32,8 @@ impl std::fmt::Debug for Credential {
 /// One change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LiveEvent {
-    /// An instance as it is now.
-    Instance(InstanceView),
+    /// An instance as it is now (boxed: the other variants are small).
+    Instance(Box<InstanceView>),
     /// An instance that is gone.
     InstanceRemoved(i64),
     /// A task as it is now.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::error::AppError;
 use crate::model::{
-    Accepted, AppsSettings, DeployRequest, InstancePage, InstancePatch, InstanceQuery,
+    AppsSettings, DeployAccepted, DeployRequest, InstancePage, InstancePatch, InstanceQuery,
     InstanceView, StackInfo, TaskKind, TaskView,
 };
 use crate::policy::{Authorized, rights};
@@ -13,15 +13,19 @@ use crate::policy::{Authorized, rights};
 #[async_trait]
 pub trait InstanceService: Send + Sync + 'static {
     /// The stack users deploy, for the deploy form.
-    async fn stack(&self, who: Authorized<'_, rights::Deploy>) -> Result<StackInfo, AppError>;
-    /// Validates and accepts a deploy; the work runs as a task.
-    /// Only a proof of [`rights::Deploy`] reaches it: an account whose
-    /// right to deploy was withdrawn is refused before.
+    async fn stack(
+        &self,
+        who: Authorized<'_, rights::RequestDeploy>,
+    ) -> Result<StackInfo, AppError>;
+    /// Validates and accepts a deploy: its task starts, or, as the
+    /// department's approval policy says ([`crate::policy::deploy_path`]),
+    /// it waits for approval with its quota reserved; an account without
+    /// the right to deploy where no approval is offered is `Forbidden`.
     async fn deploy(
         &self,
-        who: Authorized<'_, rights::Deploy>,
+        who: Authorized<'_, rights::RequestDeploy>,
         request: DeployRequest,
-    ) -> Result<Accepted, AppError>;
+    ) -> Result<DeployAccepted, AppError>;
     /// One page of the instances `who` may see (their own; a department
     /// admin's departments' too; all for admins) that `query` names.
     async fn instances(

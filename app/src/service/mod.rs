@@ -16,7 +16,7 @@
 //!
 //! ```
 //! use app::error::AppError;
-//! use app::model::{Accepted, DeployRequest};
+//! use app::model::{DeployAccepted, DeployRequest};
 //! use app::policy::{authorize, rights};
 //! use app::service::{InstanceService, RequestContext};
 //!
@@ -24,8 +24,8 @@
 //!     service: &dyn InstanceService,
 //!     ctx: &RequestContext,
 //!     request: DeployRequest,
-//! ) -> Result<Accepted, AppError> {
-//!     let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
+//! ) -> Result<DeployAccepted, AppError> {
+//!     let who = authorize::<rights::RequestDeploy>(ctx.principal.as_ref())?;
 //!     service.deploy(who, request).await
 //! }
 //! ```
@@ -34,19 +34,20 @@
 //!
 //! ```compile_fail,E0308
 //! use app::error::AppError;
-//! use app::model::{Accepted, DeployRequest};
+//! use app::model::{DeployAccepted, DeployRequest};
 //! use app::service::{InstanceService, RequestContext};
 //!
 //! async fn deploy(
 //!     service: &dyn InstanceService,
 //!     ctx: &RequestContext,
 //!     request: DeployRequest,
-//! ) -> Result<Accepted, AppError> {
+//! ) -> Result<DeployAccepted, AppError> {
 //!     let who = ctx.principal.as_ref().ok_or(AppError::Unauthenticated)?;
 //!     service.deploy(who, request).await
 //! }
 //! ```
 
+mod approvals;
 mod audit;
 mod backups;
 mod dashboard;
@@ -71,6 +72,7 @@ use std::sync::Arc;
 
 use tower_sessions::Session;
 
+pub use self::approvals::ApprovalService;
 pub use self::audit::AuditService;
 pub use self::backups::BackupService;
 pub use self::dashboard::DashboardService;
@@ -158,6 +160,7 @@ capabilities!(
     BackupService,
     LeaseService,
     NotificationService,
+    ApprovalService,
 );
 
 pub type SharedService = Arc<dyn PortalService>;

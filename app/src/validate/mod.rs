@@ -138,6 +138,35 @@ pub fn lease_policy(field: &str, policy: &crate::model::LeasePolicy) -> Result<(
             format!("the grace period is at most {MAX_POLICY_DAYS} days"),
         ));
     }
+    if policy.follow_use_days > policy.max_days {
+        return Err(AppError::invalid(
+            field,
+            "use may extend a lease at most as far as an extension reaches",
+        ));
+    }
+    Ok(())
+}
+
+/// An approval policy's bounds: a time-out of 1 to [`MAX_POLICY_DAYS`]
+/// days, size limits within reason.
+///
+/// [`MAX_POLICY_DAYS`]: crate::model::MAX_POLICY_DAYS
+pub fn approval_policy(field: &str, policy: &crate::model::ApprovalPolicy) -> Result<(), AppError> {
+    use crate::model::{MAX_APPROVAL_MEMORY_MIB, MAX_APPROVAL_VCPUS, MAX_POLICY_DAYS};
+    if !(1..=MAX_POLICY_DAYS).contains(&policy.timeout_days) {
+        return Err(AppError::invalid(
+            field,
+            format!("a request waits 1 to {MAX_POLICY_DAYS} days for a decision"),
+        ));
+    }
+    if policy.max_vcpus > MAX_APPROVAL_VCPUS || policy.max_memory_mib > MAX_APPROVAL_MEMORY_MIB {
+        return Err(AppError::invalid(
+            field,
+            format!(
+                "a size limit is at most {MAX_APPROVAL_VCPUS} vCPUs and {MAX_APPROVAL_MEMORY_MIB} MiB"
+            ),
+        ));
+    }
     Ok(())
 }
 

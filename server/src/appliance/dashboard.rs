@@ -4,10 +4,10 @@
 
 use app::error::AppError;
 use app::model::{
-    Dashboard, Health, HostProbe, HostStatus, InstanceCounts, InstanceQuery, InstanceState, Me,
-    Principal, Role, StateCount,
+    ApprovalView, DAY, Dashboard, Health, HostProbe, HostStatus, InstanceCounts, InstanceQuery,
+    InstanceState, InstanceView, Me, Principal, Role, StateCount,
 };
-use app::policy::{Authorized, may_use, rights};
+use app::policy::{Authorized, may_decide, may_use, rights};
 use app::service::DashboardService;
 use async_trait::async_trait;
 
@@ -16,7 +16,7 @@ use super::errors::store_err;
 use super::instance_query::list_query;
 use super::quotas::Binding;
 use crate::store::instance_list::{self, ListQuery, Order, Visibility};
-use crate::store::{hosts, settings};
+use crate::store::{approvals, hosts, leases, settings};
 
 /// A host as members see it: its name, and whether it is available.
 fn availability_only(host: HostStatus) -> HostStatus {
@@ -74,7 +74,57 @@ impl DashboardService for Appliance {
             },
             quotas,
             instances: self.instance_counts(who).await?,
+            approvals: self.waiting_approvals(who).await?,
+            expiring: self.expiring(who).await?,
         })
+    }
+}
+
+impl Appliance {
+    /// The oldest requests `who` may decide.
+    async fn waiting_approvals(&self, who: &Principal) -> Result<Vec<ApprovalView>, AppError> {
+        let departments = match who.role {
+            Role::Admin => None,
+            Role::DepartmentAdmin => Some(who.managed_departments.clone()),
+            Role::User => return Ok(Vec::new()),
+        };
+        // A few more than shown: the caller's own requests drop out.
+        let rows = self
+            .store
+            .read(move |c| {
+                approvals::oldest_pending(c, departments.as_deref(), Dashboard::TO_ACT * 2)
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| may_decide(who, r.requester_id, r.department_id).is_ok())
+            .take(Dashboard::TO_ACT as usize)
+            .map(|r| super::approvals::view_of(r, who))
+            .collect())
+    }
+
+    /// The instances whose lease `who` may extend, ending within 7 days
+    /// or ended.
+    async fn expiring(&self, who: &Principal) -> Result<Vec<InstanceView>, AppError> {
+        let owner = who.user_id;
+        let departments = match who.role {
+            Role::Admin => None,
+            Role::DepartmentAdmin => Some(who.managed_departments.clone()),
+            Role::User => Some(Vec::new()),
+        };
+        let horizon = self.engine.now() + 7 * DAY;
+        let rows = self
+            .store
+            .read(move |c| {
+                leases::expiring(c, owner, departments.as_deref(), horizon, Dashboard::TO_ACT)
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(self.instance_views(
+            rows.into_iter()
+                .filter(|r| may_use(who, r.owner_id, r.department_id)),
+        ))
     }
 }
 

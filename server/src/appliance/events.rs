@@ -183,9 +183,9 @@ impl Live {
                 match found {
                     Some(row) => {
                         self.shown.insert(id);
-                        Some(LiveEvent::Instance(
+                        Some(LiveEvent::Instance(Box::new(
                             self.appliance.instance_view(row.into()),
-                        ))
+                        )))
                     }
                     None if self.shown.remove(&id) => Some(LiveEvent::InstanceRemoved(id)),
                     None => None,

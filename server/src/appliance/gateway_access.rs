@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::model::{AppsSettings, Principal};
+use app::model::{AppsSettings, DAY, Principal};
 use app::policy::may_open;
 use app::service::SessionService;
 use async_trait::async_trait;
@@ -16,8 +16,10 @@ use crate::auth::token;
 use crate::gateway::ENTER_PATH;
 use crate::gateway::access::{GatewayAccess, Ticketed};
 use crate::gateway::error::GatewayError;
+use crate::store::audit::{self, Audit};
 use crate::store::gateway::{self, Visit};
 use crate::store::instances::{self, InstanceRow};
+use crate::store::leases;
 
 /// How long a look-up may serve at most: writes by this process end it at
 /// once (the store's generation), another process's (`dpe` commands) after
@@ -31,6 +33,9 @@ pub(crate) struct GatewayCache {
     instances: moka::sync::Cache<Target, (u64, Option<Arc<InstanceRow>>)>,
     /// (session secret hash, instance) → (store generation, the visitor).
     visitors: moka::sync::Cache<(Vec<u8>, i64), (u64, Option<Principal>)>,
+    /// Instance → the last day (unix seconds / a day) its use was looked
+    /// at for its lease: later requests that day cost nothing.
+    used: moka::sync::Cache<i64, i64>,
 }
 
 impl Default for GatewayCache {
@@ -44,6 +49,7 @@ impl Default for GatewayCache {
                 .max_capacity(10_000)
                 .time_to_live(CACHED_AT_MOST)
                 .build(),
+            used: moka::sync::Cache::new(100_000),
         }
     }
 }
@@ -162,6 +168,63 @@ impl GatewayAccess for Appliance {
             .visitors
             .insert(key, (generation, visitor.clone()));
         Ok(visitor)
+    }
+
+    async fn used(&self, instance: &InstanceRow, visitor: &Principal) {
+        // No lease, or one run out (the instance is off): nothing to move.
+        match instance.lease {
+            Some(lease) if !lease.stage.is_expired() => {}
+            Some(_) | None => return,
+        }
+        let now = self.engine.now();
+        let day = now.div_euclid(DAY);
+        if self.gateway_cache.used.get(&instance.id) == Some(day) {
+            return;
+        }
+        self.gateway_cache.used.insert(instance.id, day);
+        let id = instance.id;
+        let who = visitor.clone();
+        let moved = self
+            .store
+            .write(move |tx| {
+                let Some(row) = instances::by_id(tx, id)? else {
+                    return Ok(None);
+                };
+                let Some(lease) = row.lease.filter(|l| !l.stage.is_expired()) else {
+                    return Ok(None);
+                };
+                // Another process (or this one before a restart) took the day.
+                if leases::used_day(tx, id)? == Some(day) {
+                    return Ok(None);
+                }
+                let (policy, _) = leases::effective(tx, row.department_id)?;
+                let Some(until) = policy.after_use(lease.expires_at, now) else {
+                    return Ok(None);
+                };
+                leases::record_use(tx, id, until, day)?;
+                let record = Audit::by(&who)
+                    .action("lease.use")
+                    .object(format!("instance {}", row.name))
+                    .department(row.department_id)
+                    .detail(format!(
+                        "used through the gateway: the lease runs until {}",
+                        super::rfc3339_ms(until * 1000)
+                    ))
+                    .ok();
+                audit::record(tx, &record)?;
+                Ok(Some(until))
+            })
+            .await;
+        match moved {
+            Ok(Some(until)) => {
+                tracing::info!(instance = %instance.name, until, "lease: moved by use");
+            }
+            Ok(None) => {}
+            // The request goes on; the next day tries again.
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "lease: recording use failed")
+            }
+        }
     }
 }
 

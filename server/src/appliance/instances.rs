@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use app::error::AppError;
 use app::model::{
-    Accepted, AppsSettings, DeployRequest, InstancePage, InstancePatch, InstanceQuery,
-    InstanceState, InstanceStatus, InstanceView, LeaseView, ParamInfo, Principal, SizeInfo,
-    StackInfo, StepState, StepView, TaskKind, TaskView,
+    ApprovalState, AppsSettings, DeployAccepted, DeployRequest, InstanceApproval, InstancePage,
+    InstancePatch, InstanceQuery, InstanceState, InstanceStatus, InstanceView, LeaseView,
+    ParamInfo, Principal, SizeInfo, StackInfo, StepState, StepView, TaskKind, TaskView,
 };
-use app::policy::{Authorized, may_use, rights};
+use app::policy::{Authorized, DeployPath, authorize, deploy_path, may_use, rights};
 use app::service::{InstanceService, TaskUpdates};
 use app::validate;
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ use crate::stack::Stack;
 use crate::store::audit::Audit;
 use crate::store::instances::{InstanceRow, ListedInstance};
 use crate::store::tasks::TaskRow;
-use crate::store::{Store, StoreError, hosts, instance_list, instances, tasks};
+use crate::store::{Store, StoreError, approvals, hosts, instance_list, instances, tasks};
 use tokio::sync::broadcast;
 
 /// Whether an instance in `status` may start a task of `kind`: every
@@ -91,11 +91,19 @@ fn task_view(task: TaskRow) -> TaskView {
 fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceView {
     let state = InstanceState::of(row.status, row.power);
     // Stopped or starting, the gateway says so on the page it opens.
+    // Nor while its deploy waits for approval: nothing may run yet.
+    let waiting = row
+        .approval
+        .as_ref()
+        .is_some_and(|a| a.state == ApprovalState::Pending);
     let url = match row.status {
-        InstanceStatus::Provisioning | InstanceStatus::Ready => {
+        InstanceStatus::Provisioning | InstanceStatus::Ready if !waiting => {
             origins.and_then(|o| o.url(&row.name, row.app_port))
         }
-        InstanceStatus::Failed | InstanceStatus::Deleting => None,
+        InstanceStatus::Provisioning
+        | InstanceStatus::Ready
+        | InstanceStatus::Failed
+        | InstanceStatus::Deleting => None,
     };
     InstanceView {
         id: row.id,
@@ -116,6 +124,12 @@ fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceVie
             expires_at: rfc3339_ms(l.expires_at * 1000),
             stage: l.stage,
             deletes_at: l.deletes_at.map(|at| rfc3339_ms(at * 1000)),
+        }),
+        approval: row.approval.map(|a| InstanceApproval {
+            id: a.id,
+            state: a.state,
+            decided_by: a.decided_by,
+            comment: a.comment,
         }),
     }
 }
@@ -160,7 +174,22 @@ impl Appliance {
 
 #[async_trait]
 impl InstanceService for Appliance {
-    async fn stack(&self, _who: Authorized<'_, rights::Deploy>) -> Result<StackInfo, AppError> {
+    async fn stack(
+        &self,
+        who: Authorized<'_, rights::RequestDeploy>,
+    ) -> Result<StackInfo, AppError> {
+        // The form is for those who may deploy or request one: whether
+        // they may does not depend on the size.
+        let department = who.department_id;
+        let (approval, _) = self
+            .store
+            .read(move |c| approvals::effective(c, department))
+            .await
+            .map_err(store_err)?;
+        match deploy_path(&who, &approval, 0, 0) {
+            DeployPath::Refused => return Err(AppError::Forbidden),
+            DeployPath::Direct | DeployPath::NeedsApproval => {}
+        }
         let m = &self.engine.stack().manifest;
         Ok(StackInfo {
             name: m.name.clone(),
@@ -193,16 +222,28 @@ impl InstanceService for Appliance {
         })
     }
 
-    // The proof is the check that a non-admin may deploy (`may_deploy`):
-    // the policy's table makes it, so no caller reaches this without it.
+    // Which way the deploy goes is `deploy_path`'s: a direct one needs the
+    // proof of `rights::Deploy` (the rule table's check of `may_deploy`),
+    // which only `authorize` makes.
     async fn deploy(
         &self,
-        who: Authorized<'_, rights::Deploy>,
+        who: Authorized<'_, rights::RequestDeploy>,
         request: DeployRequest,
-    ) -> Result<Accepted, AppError> {
+    ) -> Result<DeployAccepted, AppError> {
         let name = validate::dns_label("name", &request.name)?;
         let stack = self.engine.stack().clone();
         let size = stack.size(&request.size)?.clone();
+        let department = who.department_id;
+        let (approval, _) = self
+            .store
+            .read(move |c| approvals::effective(c, department))
+            .await
+            .map_err(store_err)?;
+        let direct = match deploy_path(&who, &approval, size.vcpus, size.memory_mib) {
+            DeployPath::Direct => Some(authorize::<rights::Deploy>(Some(who.principal()))?),
+            DeployPath::NeedsApproval => None,
+            DeployPath::Refused => return Err(AppError::Forbidden),
+        };
         let network = request
             .network
             .as_deref()
@@ -239,19 +280,40 @@ impl InstanceService for Appliance {
             zone: request.zone.unwrap_or_default(),
             health_expect,
         };
-        let record = Audit::by(&who)
-            .action("instance.deploy")
-            .object(format!("instance {}", plan.name));
         let size = plan.size.name.clone();
-        match self
-            .engine
-            .submit_deploy(who, plan)
-            .await
-            .map_err(engine_err)?
-        {
-            Ok(accepted) => {
-                self.audit(record.detail(format!("size {size}")).ok()).await;
-                Ok(accepted)
+        let object = format!("instance {}", plan.name);
+        let submitted = match direct {
+            Some(deployer) => self
+                .engine
+                .submit_deploy(deployer, plan)
+                .await
+                .map_err(engine_err)?
+                .map(|a| (a.id, Some(a.task_id), None)),
+            None => self
+                .engine
+                .submit_deploy_request(who, plan, approval.timeout_days)
+                .await
+                .map_err(engine_err)?
+                .map(|(id, approval)| (id, None, Some(approval))),
+        };
+        let record = Audit::by(&who)
+            .action(match direct {
+                Some(_) => "instance.deploy",
+                None => "approval.request",
+            })
+            .object(object);
+        match submitted {
+            Ok((id, task_id, approval_id)) => {
+                let detail = match approval_id {
+                    Some(_) => format!("size {size}, waiting for approval"),
+                    None => format!("size {size}"),
+                };
+                self.audit(record.detail(detail).ok()).await;
+                Ok(DeployAccepted {
+                    id,
+                    task_id,
+                    approval_id,
+                })
             }
             Err(Refusal::Quota(exceeded)) => {
                 self.audit(record.detail(exceeded.to_string()).refused())

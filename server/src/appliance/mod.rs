@@ -31,6 +31,7 @@ use crate::stack::Stack;
 use crate::store::{Store, StoreError, audit, departments, settings, users};
 
 mod account;
+mod approvals;
 mod apps;
 mod audit_log;
 mod backups;

@@ -19,7 +19,7 @@ use super::{EngineError, Refusal};
 use crate::addressing::app_origins;
 use crate::stack::{Size, Stack};
 use crate::store::instances::{self, NewInstance};
-use crate::store::{StoreError, hosts, leases, pool, quotas, settings, tasks, zones};
+use crate::store::{StoreError, approvals, hosts, leases, pool, quotas, settings, tasks, zones};
 
 /// A deploy request after validation by the service layer.
 #[derive(Clone, Debug)]
@@ -116,6 +116,9 @@ pub(super) fn app_port(tx: &Connection) -> Result<Result<Option<u16>, Refusal>, 
 enum Admission {
     /// The instance's and its deploy task's ids.
     Admitted(i64, i64),
+    /// The instance's and its approval request's ids: it waits, holding
+    /// its quota, with no task.
+    Pending(i64, i64),
     Refused(Refusal),
     /// The stack's user-data template failed with the deploy's values:
     /// not the store's fault, nor a refusal (nothing was written).
@@ -124,11 +127,17 @@ enum Admission {
 
 /// Records the instance and its deploy task; refusals commit an empty
 /// transaction: nothing was written.
+/// Records the instance and its deploy task, or, with `approval` (the days
+/// a request waits), the instance and its approval request: either way in
+/// the transaction that checks the quotas, so that requests waiting for a
+/// decision hold their share as deploys do and no two together exceed a
+/// quota.
 fn admit(
     tx: &Connection,
     stack: &Stack,
     who: &NewInstanceIdentity,
     plan: &DeployPlan,
+    approval: Option<u32>,
 ) -> Result<Admission, StoreError> {
     let wanted = usage_of(plan);
     if let Some(exceeded) = quotas::check_deploy(tx, who.owner_id, who.department_id, &wanted)? {
@@ -157,13 +166,13 @@ fn admit(
     // here, in the transaction that records the instance: no member can
     // be claimed twice. Outside-zone deploys boot cold (the member's NIC
     // is on the inside network).
+    // A request waiting for approval claims none: a member is not held
+    // for days; approval deploys cold.
     let claimed = match (&stack.manifest.personalize, plan.zone) {
-        (Some(_), NetworkZone::Inside) => {
+        (Some(_), NetworkZone::Inside) if approval.is_none() => {
             pool::oldest_ready(tx, &plan.size.name)?.filter(|m| m.network == network)
         }
-        (None, NetworkZone::Inside | NetworkZone::Outside) | (Some(_), NetworkZone::Outside) => {
-            None
-        }
+        (None | Some(_), NetworkZone::Inside | NetworkZone::Outside) => None,
     };
     let (uuid, volume_stem, mac) = match &claimed {
         Some(m) => (m.uuid.as_str(), m.volume_stem.as_str(), m.mac.as_str()),
@@ -204,6 +213,25 @@ fn admit(
             lease_expires_at,
         },
     )?;
+    if let Some(days) = approval {
+        let approval = approvals::insert(
+            tx,
+            &approvals::NewApproval {
+                instance_id: id,
+                instance_name: &plan.name,
+                requester_id: who.owner_id,
+                department_id: who.department_id,
+                size: &plan.size.name,
+                vcpus: plan.size.vcpus,
+                memory_mib: plan.size.memory_mib,
+                requested_at: who.now,
+                expires_at: who.now + i64::from(days) * app::model::DAY,
+                user_data: &user_data,
+            },
+        )?;
+        super::approvals::queue_requested(tx, id, who.now)?;
+        return Ok(Admission::Pending(id, approval));
+    }
     let steps: Vec<&str> = match &claimed {
         Some(_) => Step::WARM_DEPLOY.iter().map(|s| s.name()).collect(),
         None => Step::names(TaskKind::Deploy),
@@ -240,6 +268,54 @@ impl Engine {
         owner: Authorized<'_, rights::Deploy>,
         plan: DeployPlan,
     ) -> Result<Result<Accepted, Refusal>, EngineError> {
+        match self
+            .admit_plan(owner.user_id, owner.department_id, plan, None)
+            .await?
+        {
+            Ok(Admission::Admitted(id, task_id)) => {
+                tokio::spawn(self.clone().run_task(task_id));
+                Ok(Ok(Accepted { id, task_id }))
+            }
+            Ok(Admission::Pending(..) | Admission::Refused(_) | Admission::BadUserData(_)) => {
+                Err(EngineError::Store(StoreError::Corrupt(
+                    "a deploy without approval was not admitted as one".into(),
+                )))
+            }
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    }
+
+    /// Records the instance and its approval request, waiting `days` for
+    /// a decision, with its quota reserved; a refusal records nothing.
+    /// Returns the instance's and the request's ids.
+    pub async fn submit_deploy_request(
+        self: &Arc<Self>,
+        requester: Authorized<'_, rights::RequestDeploy>,
+        plan: DeployPlan,
+        days: u32,
+    ) -> Result<Result<(i64, i64), Refusal>, EngineError> {
+        match self
+            .admit_plan(requester.user_id, requester.department_id, plan, Some(days))
+            .await?
+        {
+            Ok(Admission::Pending(id, approval)) => Ok(Ok((id, approval))),
+            Ok(Admission::Admitted(..) | Admission::Refused(_) | Admission::BadUserData(_)) => {
+                Err(EngineError::Store(StoreError::Corrupt(
+                    "a deploy request was not admitted as one".into(),
+                )))
+            }
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    }
+
+    /// Admits `plan` for its owner: `Ok` holds `Admitted` or `Pending`.
+    async fn admit_plan(
+        self: &Arc<Self>,
+        owner_id: i64,
+        department_id: Option<i64>,
+        plan: DeployPlan,
+        approval: Option<u32>,
+    ) -> Result<Result<Admission, Refusal>, EngineError> {
         let uuid = uuid::Uuid::new_v4().to_string();
         let network = match plan.network.clone() {
             Some(n) => n,
@@ -255,8 +331,8 @@ impl Engine {
             volume_stem: volumes::stem(&self.appliance_id, &uuid),
             uuid,
             mac: super::guest::random_mac(),
-            owner_id: owner.user_id,
-            department_id: owner.department_id,
+            owner_id,
+            department_id,
             network,
             params_json: serde_json::to_string(&plan.public_params).unwrap_or_else(|_| "{}".into()),
             now: self.clock.now(),
@@ -264,15 +340,13 @@ impl Engine {
         let stack = self.stack().clone();
         let admitted = self
             .store
-            .write(move |tx| admit(tx, &stack, &who, &plan))
+            .write(move |tx| admit(tx, &stack, &who, &plan, approval))
             .await?;
-        let (id, task_id) = match admitted {
-            Admission::Admitted(id, task_id) => (id, task_id),
-            Admission::Refused(refusal) => return Ok(Err(refusal)),
-            Admission::BadUserData(e) => return Err(EngineError::UserData(e)),
-        };
-        tokio::spawn(self.clone().run_task(task_id));
-        Ok(Ok(Accepted { id, task_id }))
+        match admitted {
+            Admission::Refused(refusal) => Ok(Err(refusal)),
+            Admission::BadUserData(e) => Err(EngineError::UserData(e)),
+            admitted @ (Admission::Admitted(..) | Admission::Pending(..)) => Ok(Ok(admitted)),
+        }
     }
 
     /// Starts a lifecycle task; `Store(Duplicate)` when the instance is

@@ -68,8 +68,8 @@ impl Engine {
         Ok(())
     }
 
-    /// A lease pass at once (catching up on what came due while dpe was
-    /// down), then every lease interval.
+    /// A lease pass and an approval pass at once (catching up on what came
+    /// due while dpe was down), then every lease interval.
     fn start_lease_loop(self: &Arc<Self>) {
         let engine = Arc::downgrade(self);
         let interval = self.config.lease_interval;
@@ -83,6 +83,10 @@ impl Engine {
                 };
                 if let Err(e) = engine.lease_pass().await {
                     tracing::warn!(error = %crate::error_chain(&e), "the lease pass failed");
+                }
+                // Requests nobody decided in time lapse on the same beat.
+                if let Err(e) = engine.approval_pass().await {
+                    tracing::warn!(error = %crate::error_chain(&e), "the approval pass failed");
                 }
             }
         });

@@ -192,7 +192,11 @@ impl Engine {
                         | NoticeKind::LeaseExpiresIn1Day
                         | NoticeKind::Expired
                         | NoticeKind::Deleted
-                        | NoticeKind::HostDown => format!("The deploy of {name} failed: {message}"),
+                        | NoticeKind::HostDown
+                        | NoticeKind::ApprovalRequested
+                        | NoticeKind::ApprovalDecided => {
+                            format!("The deploy of {name} failed: {message}")
+                        }
                     })?;
                 }
                 if let Some(id) = instance_id {

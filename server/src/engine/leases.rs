@@ -74,7 +74,9 @@ fn sentence(notice: NoticeKind, name: &str, lease: &Lease) -> String {
         NoticeKind::DeploySucceeded
         | NoticeKind::DeployFailed
         | NoticeKind::HostDown
-        | NoticeKind::BackupFailed => String::new(),
+        | NoticeKind::BackupFailed
+        | NoticeKind::ApprovalRequested
+        | NoticeKind::ApprovalDecided => String::new(),
     }
 }
 

@@ -19,6 +19,7 @@
 //!   `HostError`), `libvirt/` (its implementation) and `xml`.
 
 pub mod admission;
+pub mod approvals;
 mod background;
 pub mod backup_admission;
 pub mod backup_schedule;

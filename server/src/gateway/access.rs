@@ -43,4 +43,8 @@ pub trait GatewayAccess: Send + Sync + 'static {
         instance: &InstanceRow,
         secret: &str,
     ) -> Result<Option<Principal>, GatewayError>;
+    /// Tells that `visitor`, signed in, uses `instance`'s application:
+    /// where its lease policy lets use extend the lease, the first use of
+    /// a day does (one store write an instance a day at most).
+    async fn used(&self, instance: &InstanceRow, visitor: &Principal);
 }

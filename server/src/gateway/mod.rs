@@ -166,6 +166,11 @@ impl Gateway {
                 });
             }
         };
+        // A signed-in visitor's use may extend the lease (leases that
+        // follow use); at most one write a day, before the request goes on.
+        if let Some(visitor) = &visitor {
+            self.access.used(&instance, visitor).await;
+        }
         let public_host = HeaderValue::from_str(&authority_of(&origin))
             .map_err(|_| GatewayError::NotAnApplication)?;
         let destination = Destination {

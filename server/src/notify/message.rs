@@ -12,8 +12,11 @@ pub fn link(portal: &str, notice: &NoticeRow) -> String {
     let portal = portal.trim_end_matches('/');
     match (notice.kind, notice.instance_id) {
         (NoticeKind::Deleted, _) | (NoticeKind::HostDown, _) | (_, None) => format!("{portal}/"),
+        // Those who may decide it act on the Approvals page.
+        (NoticeKind::ApprovalRequested, Some(_)) => format!("{portal}/approvals"),
         (
             NoticeKind::DeploySucceeded
+            | NoticeKind::ApprovalDecided
             | NoticeKind::DeployFailed
             | NoticeKind::LeaseExpiresIn7Days
             | NoticeKind::LeaseExpiresIn1Day

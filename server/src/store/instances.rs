@@ -73,6 +73,7 @@ pub struct InstanceRow {
     /// Its gateway port (see [`NewInstance::app_port`]).
     pub app_port: Option<u16>,
     pub lease: Option<Lease>,
+    pub approval: Option<InstanceApprovalRow>,
 }
 
 // The two pieces every instance statement ([`SELECT`], [`SELECT_LISTED`])
@@ -93,14 +94,48 @@ macro_rules! lease_columns {
         "i.lease_expires_at, i.lease_stage, i.lease_deletes_at"
     };
 }
-// What they read from: the instance, its owner's name, its host's name.
+// Its approval, as `InstanceApprovalRow::read` takes it (one at most:
+// `approvals.instance_id` is unique).
+macro_rules! approval_columns {
+    () => {
+        ", ap.id, ap.state, apd.username, ap.comment"
+    };
+}
+// What they read from: the instance, its owner's name, its host's name,
+// its approval and who decided it.
 macro_rules! instances_joined {
     () => {
         "
     FROM instances i
     JOIN users u ON u.id = i.owner_id
-    LEFT JOIN hosts h ON h.id = i.host_id"
+    LEFT JOIN hosts h ON h.id = i.host_id
+    LEFT JOIN approvals ap ON ap.instance_id = i.id
+    LEFT JOIN users apd ON apd.id = ap.decided_by"
     };
+}
+
+/// The approval an instance's deploy went through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceApprovalRow {
+    pub id: i64,
+    pub state: app::model::ApprovalState,
+    pub decided_by: Option<String>,
+    pub comment: String,
+}
+
+impl InstanceApprovalRow {
+    /// From its four columns, from `index` on; None without one.
+    fn read(r: &Row<'_>, index: usize) -> rusqlite::Result<Option<InstanceApprovalRow>> {
+        let Some(id) = r.get(index)? else {
+            return Ok(None);
+        };
+        Ok(Some(InstanceApprovalRow {
+            id,
+            state: text_column(r, index + 1)?,
+            decided_by: r.get(index + 2)?,
+            comment: r.get(index + 3)?,
+        }))
+    }
 }
 
 pub(super) const SELECT: &str = concat!(
@@ -113,6 +148,7 @@ pub(super) const SELECT: &str = concat!(
            i.health, i.health_expect, i.seed_scrubbed, i.healthy_ms, i.zone, i.static_network,
            i.department_id, i.volume_stem, i.share, i.app_port, ",
     lease_columns!(),
+    approval_columns!(),
     instances_joined!()
 );
 
@@ -150,6 +186,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         share: text_column(r, 28)?,
         app_port: r.get(29)?,
         lease: Lease::read(r, 30)?,
+        approval: InstanceApprovalRow::read(r, 33)?,
     })
 }
 
@@ -177,6 +214,7 @@ pub struct ListedInstance {
     pub share: Share,
     pub app_port: Option<u16>,
     pub lease: Option<Lease>,
+    pub approval: Option<InstanceApprovalRow>,
 }
 
 /// [`SELECT`]'s joins, for [`ListedInstance`]'s columns.
@@ -188,6 +226,7 @@ pub(super) const SELECT_LISTED: &str = concat!(
     ",
            i.health, i.zone, i.share, i.app_port, ",
     lease_columns!(),
+    approval_columns!(),
     instances_joined!()
 );
 
@@ -211,6 +250,7 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> rusqlite::Result<ListedInstance> {
         share: text_column(r, 15)?,
         app_port: r.get(16)?,
         lease: Lease::read(r, 17)?,
+        approval: InstanceApprovalRow::read(r, 20)?,
     })
 }
 
@@ -235,6 +275,7 @@ impl From<InstanceRow> for ListedInstance {
             share: row.share,
             app_port: row.app_port,
             lease: row.lease,
+            approval: row.approval,
         }
     }
 }
@@ -499,6 +540,11 @@ pub fn set_seed_scrubbed(conn: &Connection, id: i64) -> Result<(), StoreError> {
 }
 
 pub fn delete(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    // Its approval stays on record, naming no instance: ids are reused.
+    conn.execute(
+        "UPDATE approvals SET instance_id = NULL WHERE instance_id = ?1",
+        [id],
+    )?;
     conn.execute("DELETE FROM instances WHERE id = ?1", [id])?;
     Ok(())
 }

@@ -6,7 +6,9 @@
 use app::model::{LeasePolicy, LeaseStage};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::instances::{InstanceRow, SELECT, from_row};
+use super::instances::{
+    InstanceRow, ListedInstance, SELECT, SELECT_LISTED, from_row, listed_from_row,
+};
 use super::{StoreError, departments, settings};
 
 pub use super::lease_columns::Lease;
@@ -102,6 +104,36 @@ pub fn due(conn: &Connection, horizon: i64) -> Result<Vec<InstanceRow>, StoreErr
     Ok(rows)
 }
 
+/// The instances owned by `owner` or charged to `departments` (None: all)
+/// whose lease ends by `horizon` or has ended, soonest first, at most
+/// `limit`; not those being deleted.
+pub fn expiring(
+    conn: &Connection,
+    owner: i64,
+    departments: Option<&[i64]>,
+    horizon: i64,
+    limit: u32,
+) -> Result<Vec<ListedInstance>, StoreError> {
+    let list = match departments {
+        None => None,
+        Some(d) => Some(
+            serde_json::to_string(d)
+                .map_err(|e| StoreError::Corrupt(format!("department list: {e}")))?,
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_LISTED} WHERE i.lease_expires_at IS NOT NULL AND i.lease_expires_at <= ?1
+           AND i.status != 'deleting'
+           AND (?3 IS NULL OR i.owner_id = ?2
+                OR i.department_id IN (SELECT value FROM json_each(?3)))
+         ORDER BY i.lease_expires_at, i.id LIMIT ?4"
+    ))?;
+    let rows = stmt
+        .query_map(params![horizon, owner, list, limit], listed_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Records how far the lease has gone (and, once expired, when the
 /// instance is deleted).
 pub fn set_stage(
@@ -125,6 +157,33 @@ pub fn extend(conn: &Connection, instance: i64, expires_at: i64) -> Result<(), S
          SET lease_expires_at = ?2, lease_stage = 'active', lease_deletes_at = NULL
          WHERE id = ?1",
         params![instance, expires_at],
+    )?;
+    Ok(())
+}
+
+/// The day use last moved the instance's lease (unix seconds / a day).
+pub fn used_day(conn: &Connection, instance: i64) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT lease_used_day FROM instances WHERE id = ?1")?
+        .query_row([instance], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// A day of use moves the lease to `expires_at` (as extending does) and
+/// is noted, so that the day writes no more.
+pub fn record_use(
+    conn: &Connection,
+    instance: i64,
+    expires_at: i64,
+    day: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances
+         SET lease_expires_at = ?2, lease_stage = 'active', lease_deletes_at = NULL,
+             lease_used_day = ?3
+         WHERE id = ?1",
+        params![instance, expires_at, day],
     )?;
     Ok(())
 }

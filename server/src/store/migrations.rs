@@ -812,6 +812,48 @@ pub const MIGRATIONS: &[Migration] = &[
             CREATE INDEX deliveries_by_state ON deliveries (state, id);
         "#,
     },
+    Migration {
+        version: 23,
+        name: "approvals: deploys that wait for a yes; leases that follow use",
+        sql: r#"
+            -- A department's approval policy (JSON of app::model::ApprovalPolicy);
+            -- NULL: its parent's, up to none (no approvals).
+            ALTER TABLE departments ADD COLUMN approval_policy TEXT;
+
+            -- A deploy request. Its instance is recorded (status
+            -- provisioning, no task) at request time, so its quota is held
+            -- by the same rows that hold every deploy's; a rejection or a
+            -- lapse marks the instance failed, which holds none. No foreign
+            -- keys: the record outlives its instance.
+            CREATE TABLE approvals (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id   INTEGER UNIQUE,
+                instance_name TEXT NOT NULL,
+                requester_id  INTEGER NOT NULL,
+                department_id INTEGER,
+                size          TEXT NOT NULL,
+                vcpus         INTEGER NOT NULL,
+                memory_mib    INTEGER NOT NULL,
+                state         TEXT NOT NULL DEFAULT 'pending'
+                              CHECK (state IN ('pending', 'approved', 'rejected', 'expired')),
+                requested_at  INTEGER NOT NULL,
+                expires_at    INTEGER NOT NULL,
+                decided_by    INTEGER,
+                decided_at    INTEGER,
+                comment       TEXT NOT NULL DEFAULT '',
+                -- the deploy task's user-data, kept until the decision
+                user_data     TEXT
+            ) STRICT;
+            -- The time-out pass reads only the pending ones.
+            CREATE INDEX approvals_pending ON approvals (expires_at) WHERE state = 'pending';
+            CREATE INDEX approvals_by_department ON approvals (department_id, id);
+            CREATE INDEX approvals_by_requester ON approvals (requester_id, id);
+
+            -- Leases that follow use: the day (unix seconds / 86,400) use
+            -- last moved the expiry, so that it is written once a day.
+            ALTER TABLE instances ADD COLUMN lease_used_day INTEGER;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

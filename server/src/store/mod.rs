@@ -3,6 +3,7 @@
 //! runtime: reads are queued to the readers' threads, writes leave through
 //! `run_blocking`; every write is one IMMEDIATE transaction.
 
+pub mod approvals;
 pub mod audit;
 pub mod backups;
 mod changes;

@@ -5,12 +5,14 @@
 //! back.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 use reqwest::redirect::Policy;
 use reqwest::{Client, Url};
 use serde_json::{Value, json};
+use server::clock::{Clock, ManualClock};
 
 use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD};
 
@@ -144,13 +146,19 @@ async fn world() -> World {
 
 /// The same, with the application's port `port`.
 async fn world_on(port: u16) -> World {
+    world_built(port, None).await
+}
+
+/// The same, with the appliance's clock `clock` when given.
+async fn world_built(port: u16, clock: Option<Arc<ManualClock>>) -> World {
     let stack = stack_on(port);
-    let app = TestApp::builder()
+    let mut builder = TestApp::builder()
         .fake_hosts()
-        .stack_dir(stack.path().to_owned())
-        .set_up()
-        .start()
-        .await;
+        .stack_dir(stack.path().to_owned());
+    if let Some(clock) = clock {
+        builder = builder.clock(clock);
+    }
+    let app = builder.set_up().start().await;
     app.fake_host().lease_every_domain("127.0.0.1");
     let admin = app.api().signed_in(ADMIN, ADMIN_PASSWORD).await;
     admin.open_apps_under(&app.origin(), "localhost").await;
@@ -523,4 +531,103 @@ async fn each_instance_keeps_its_port_until_it_is_deleted() {
     let admin = app.admin().await;
     let (_, view_b) = admin.instance(b).await;
     assert_eq!(port(&view_b), 31001, "the same after a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_of_use_by_someone_signed_in_moves_the_lease_once_never_past_the_maximum() {
+    use app::model::DAY;
+    let clock = Arc::new(ManualClock::starting_now());
+    // An hour into a day, so that the requests below share one.
+    clock.advance(DAY - clock.now().rem_euclid(DAY) + 3600);
+    let w = world_built(application().await, Some(clock.clone())).await;
+    let at = |days: i64| {
+        time::OffsetDateTime::from_unix_timestamp(clock.now() + days * DAY)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    // Use may not reach beyond what an extension may.
+    let (status, body) = w
+        .admin
+        .put(
+            "/api/v1/lease-policy",
+            json!({"lease_days": 10, "extendable": true, "max_days": 20, "follow_use_days": 21}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = w
+        .admin
+        .put(
+            "/api/v1/lease-policy",
+            json!({"lease_days": 10, "extendable": true, "max_days": 20, "follow_use_days": 7}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = w
+        .admin
+        .post(
+            &format!("/api/v1/instances/{}/extend", w.wiki),
+            json!({"expires_at": at(3)}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let expiry = || async {
+        let (_, view) = w.owner.get(&format!("/api/v1/instances/{}", w.wiki)).await;
+        view["lease"]["expires_at"].as_str().unwrap().to_owned()
+    };
+    let uses = || async {
+        let (_, audit) = w.admin.get("/api/v1/audit?action=lease.use").await;
+        audit.as_array().unwrap().len()
+    };
+
+    // The owner opens the application: the lease moves to 7 days ahead.
+    let client = browser(w.app.addr, &["wiki"]);
+    sign_in(&w.app, &client, "owner", USER_PASSWORD).await;
+    let next = format!("/gateway/enter?to={}", w.url);
+    let (status, _, _) = open(&client, &w.app.url(&next)).await;
+    assert_eq!(status, 200);
+    let first = expiry().await;
+    assert_eq!(first, at(7));
+    assert_eq!(uses().await, 1);
+    // More use the same day, later: no more writes.
+    clock.advance(3600);
+    for _ in 0..5 {
+        assert_eq!(open(&client, &w.url).await.0, 200);
+    }
+    assert_eq!(expiry().await, first, "the expiry set an hour ago stands");
+    assert_eq!(uses().await, 1, "one write a day");
+
+    // The next day, use moves it on by that day.
+    clock.advance(DAY);
+    assert_eq!(open(&client, &w.url).await.0, 200);
+    assert_eq!(expiry().await, at(7));
+    assert_eq!(uses().await, 2);
+
+    // Someone not signed in (a public share) moves nothing.
+    let (status, _) = w
+        .owner
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    clock.advance(DAY);
+    let anonymous = browser(w.app.addr, &["wiki"]);
+    assert_eq!(open(&anonymous, &w.url).await.0, 200);
+    assert_eq!(expiry().await, at(6), "still yesterday's");
+    assert_eq!(uses().await, 2);
+
+    // A lease that reaches further already is left as it is.
+    let (status, _) = w
+        .admin
+        .post(
+            &format!("/api/v1/instances/{}/extend", w.wiki),
+            json!({"expires_at": at(15)}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(open(&client, &w.url).await.0, 200);
+    assert_eq!(expiry().await, at(15));
+    assert_eq!(uses().await, 2);
 }

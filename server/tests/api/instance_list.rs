@@ -104,6 +104,7 @@ async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
         shown,
         BTreeSet::from([
             "id",
+            "approval",
             "name",
             "state",
             "host",

@@ -6,6 +6,7 @@
 // A test reports failure by panicking; its helpers may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod approvals;
 #[path = "../common/mod.rs"]
 mod common;
 mod matrix;

@@ -36,6 +36,8 @@ struct Ids {
     physics: i64,
     law: i64,
     owner_id: i64,
+    /// A pending deploy request of the owner's.
+    approval: i64,
 }
 
 /// The matrix (a declarative table).
@@ -48,7 +50,10 @@ fn rows(ids: &Ids) -> Vec<Row> {
         physics,
         law,
         owner_id,
+        approval,
     } = *ids;
+    let a = format!("/api/v1/approvals/{approval}");
+    let long_comment = json!({"comment": "x".repeat(1001)});
     // Expected status by who asks; others' instances are 404 so they do
     // not even learn they exist.
     let i = format!("/api/v1/instances/{instance}");
@@ -401,6 +406,40 @@ fn rows(ids: &Ids) -> Vec<Row> {
             Some(json!({"email": "not an address", "kinds": []})),
             [401, 422, 422, 422, 422, 422, 422],
         ),
+        // Approvals: everyone lists (their own and what they decide);
+        // the admins of the request's department or above, and the
+        // appliance admin, get past the checks to the comment (too long:
+        // 422); others' are 404; members have no right to decide (403).
+        (
+            Method::GET,
+            "/api/v1/approvals".into(),
+            None,
+            [401, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            Method::POST,
+            format!("{a}/approve"),
+            Some(long_comment.clone()),
+            [401, 403, 403, 403, 422, 404, 422],
+        ),
+        (
+            Method::POST,
+            format!("{a}/reject"),
+            Some(long_comment),
+            [401, 403, 403, 403, 422, 404, 422],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/departments/{physics}/approval-policy"),
+            None,
+            [401, 403, 403, 403, 200, 404, 200],
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/departments/{physics}/approval-policy"),
+            Some(json!({"policy": {"require": "every_deploy", "timeout_days": 0}})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
     ]
 }
 
@@ -443,7 +482,19 @@ async fn nobody_reaches_what_is_not_theirs() {
     let backup = Accepted::of(&body);
     let done = owner.wait_task(backup.task_id).await;
     assert_eq!(done["state"], "succeeded", "{done}");
+    // A request that waits: Physics asks approval for every deploy.
+    let (status, body) = admin
+        .put(
+            &format!("/api/v1/departments/{physics}/approval-policy"),
+            json!({"policy": {"require": "every_deploy"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = owner.deploy("asked").await;
+    assert_eq!(status, 202, "{body}");
+    let approval = body["approval_id"].as_i64().unwrap();
     let ids = Ids {
+        approval,
         instance: id,
         task: task_id,
         backup: backup.id,
@@ -470,8 +521,9 @@ async fn nobody_reaches_what_is_not_theirs() {
     for ((who, client), want) in
         clients
             .iter()
-            .zip([None, Some(1), Some(0), Some(0), Some(1), Some(0), Some(1)])
+            .zip([None, Some(2), Some(0), Some(0), Some(2), Some(0), Some(2)])
     {
+        // The instance and the owner's request.
         let (_, list) = client.instances().await;
         assert_eq!(list.as_array().map(Vec::len), want, "{who:?}: {list}");
         // Their backups too (and only the owner's own remain after the

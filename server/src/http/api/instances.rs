@@ -2,8 +2,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use app::model::{
-    Accepted, AppsSettings, DeployRequest, InstancePatch, InstanceQuery, InstanceView, StackInfo,
-    TaskKind, TaskView,
+    AppsSettings, DeployAccepted, DeployRequest, InstancePatch, InstanceQuery, InstanceView,
+    StackInfo, TaskKind, TaskView,
 };
 use app::policy::{authorize, rights};
 use app::service::{InstanceService, RequestContext};
@@ -24,21 +24,26 @@ pub async fn stack(
     State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
 ) -> ApiResult<Json<StackInfo>> {
-    let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
+    let who = authorize::<rights::RequestDeploy>(ctx.principal.as_ref())?;
     Ok(Json(service.stack(who).await?))
 }
 
-/// Deploys an instance; the work runs as a task (202 with its id).
+/// Deploys an instance; the work runs as a task (202 with its id). Where
+/// the department's approval policy asks for one, the deploy waits for
+/// approval instead (202 with the request's id and no task), its quota
+/// reserved.
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = DeployRequest,
-    responses((status = 202, body = Accepted), (status = 409, body = super::ErrorBody),
+    responses((status = 202, body = DeployAccepted),
+              (status = 403, body = super::ErrorBody, description = "No right to deploy, and no approval offered"),
+              (status = 409, body = super::ErrorBody),
               (status = 422, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn deploy(
     State(service): State<Arc<dyn InstanceService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<DeployRequest>,
-) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let who = authorize::<rights::Deploy>(ctx.principal.as_ref())?;
+) -> ApiResult<(StatusCode, Json<DeployAccepted>)> {
+    let who = authorize::<rights::RequestDeploy>(ctx.principal.as_ref())?;
     Ok((StatusCode::ACCEPTED, Json(service.deploy(who, body).await?)))
 }
 

@@ -4,6 +4,7 @@
 //! checks the object).
 //! Errors are `{"error": CODE, "message": TEXT}` with a fitting status.
 
+mod approvals;
 mod auth;
 mod backups;
 mod events;
@@ -117,6 +118,11 @@ routes! {
     put "/departments/{id}/lease-policy" => leases::set_policy,
     get "/lease-policy" => leases::get_default_policy,
     put "/lease-policy" => leases::set_default_policy,
+    get "/departments/{id}/approval-policy" => approvals::get_policy,
+    put "/departments/{id}/approval-policy" => approvals::set_policy,
+    get "/approvals" => approvals::list,
+    post "/approvals/{id}/approve" => approvals::approve,
+    post "/approvals/{id}/reject" => approvals::reject,
     get "/users" => org::list_members,
     post "/users" => org::create_member,
     patch "/users/{id}" => org::update_member,

@@ -50,6 +50,8 @@ use utoipa::{Modify, OpenApi};
         super::notifications::create_matcher, super::notifications::update_matcher,
         super::notifications::delete_matcher, super::notifications::deliveries,
         super::notifications::preferences, super::notifications::set_preferences,
+        super::approvals::list, super::approvals::approve, super::approvals::reject,
+        super::approvals::get_policy, super::approvals::set_policy,
     ),
     components(schemas(super::ErrorBody, app::model::InstanceSort, app::model::Health,
         app::model::NetworkZone, app::model::PoolState)),

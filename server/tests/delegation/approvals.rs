@@ -255,9 +255,14 @@ async fn an_approved_request_deploys_and_its_requester_sees_who_approved_it() {
     assert_eq!(status, 409, "{body}");
     let (_, inst) = mia.instance(id).await;
     assert_eq!(inst["state"], "running", "{inst}");
+    // The approved deploy tells of its end as every deploy does.
     assert_eq!(
         notices(&app, id).await,
-        [NoticeKind::ApprovalRequested, NoticeKind::ApprovalDecided]
+        [
+            NoticeKind::ApprovalRequested,
+            NoticeKind::ApprovalDecided,
+            NoticeKind::DeploySucceeded
+        ]
     );
     let (_, audit) = admin.get("/api/v1/audit?action=approval.approve").await;
     assert_eq!(audit[0]["object"], "instance wanted", "{audit}");

@@ -454,7 +454,8 @@ mod tests {
                 "revert",
                 "delete_snapshot",
                 "backup",
-                "restore"
+                "restore",
+                "restore_in_place"
             ]
         );
         let zone = texts(NetworkZone::ALL, NetworkZone::as_str);

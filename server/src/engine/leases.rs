@@ -46,6 +46,10 @@ fn next_step(lease: &Lease, now: i64) -> Option<(LeaseStage, NoticeKind)> {
     }
 }
 
+/// How long after a lease's delete failed (its host down, say) it is
+/// tried again.
+const DELETE_RETRY: i64 = 3600;
+
 /// RFC 3339 of unix seconds, for the notices' sentences.
 fn date(at: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(at)
@@ -105,6 +109,41 @@ fn advance(tx: &Connection, id: i64, now: i64) -> Result<Option<LeasePass>, Stor
         InstanceStatus::Provisioning | InstanceStatus::Deleting => return Ok(None),
     }
     let mut pass = LeasePass::default();
+    // The delete the lease started failed (the instance is `failed` in
+    // the deleting stage): it is tried again an hour on, and each hour
+    // after, until it goes; its notice was queued the first time.
+    if lease.stage == LeaseStage::Deleting && row.status == InstanceStatus::Failed {
+        let failed_at = lease.deletes_at.unwrap_or(lease.expires_at);
+        if now < failed_at + DELETE_RETRY {
+            return Ok(Some(pass));
+        }
+        instances::set_status(tx, id, InstanceStatus::Deleting, None)?;
+        // When it was tried: the next try counts from here.
+        leases::set_stage(tx, id, LeaseStage::Deleting, Some(now))?;
+        let task = tasks::insert(
+            tx,
+            id,
+            &row.uuid,
+            row.owner_id,
+            TaskKind::Delete,
+            &Step::names(TaskKind::Delete),
+            None,
+        )?;
+        audit::record(
+            tx,
+            &Audit::by_appliance()
+                .action("lease.delete")
+                .object(format!("instance {}", row.name))
+                .department(row.department_id)
+                .detail(format!(
+                    "the lease's delete of {} failed before: trying again",
+                    row.name
+                ))
+                .ok(),
+        )?;
+        pass.tasks.push(task);
+        return Ok(Some(pass));
+    }
     while let Some((stage, notice)) = next_step(&lease, now) {
         let mut task = None;
         lease.stage = stage;

@@ -333,3 +333,49 @@ async fn a_lease_policy_that_makes_no_sense_is_refused_and_changes_nothing() {
     let (_, inst) = admin.instance(id).await;
     assert!(inst["lease"].is_null(), "{inst}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_delete_that_fails_is_tried_again_an_hour_later_until_it_goes() {
+    let (app, clock) = app_with_clock().await;
+    let admin = app.admin().await;
+    let (status, policy) = admin.put("/api/v1/lease-policy", thirty_days()).await;
+    assert_eq!(status, 200, "{policy}");
+    let id = deployed_running(&admin, "stubborn").await;
+    clock.advance(23 * DAY);
+    pass(&app, &admin).await;
+    clock.advance(6 * DAY);
+    pass(&app, &admin).await;
+    clock.advance(DAY);
+    pass(&app, &admin).await;
+    admin.wait_state(id, "shut_off").await;
+
+    // The host fails the delete when the grace period ends.
+    clock.advance(7 * DAY);
+    app.fake_host().fail_next("undefine_domain");
+    let done = app.appliance.engine.lease_pass().await.unwrap();
+    assert_eq!(done.tasks.len(), 1, "a delete task");
+    let failed = admin.wait_task(done.tasks[0]).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let (status, inst) = admin.instance(id).await;
+    assert_eq!(status, 200, "{inst}");
+    assert_eq!(inst["lease"]["stage"], "deleting", "{inst}");
+
+    // Not at once, nor each pass: an hour on.
+    clock.advance(3599);
+    assert_eq!(pass(&app, &admin).await, Vec::<i64>::new());
+    clock.advance(1);
+    assert_eq!(pass(&app, &admin).await.len(), 1, "the delete again");
+    let (status, _) = admin.instance(id).await;
+    assert_eq!(status, 404, "deleted");
+    // Its notice went once, with the first try.
+    assert_eq!(
+        notices(&app, id)
+            .await
+            .iter()
+            .filter(|k| **k == NoticeKind::Deleted)
+            .count(),
+        1
+    );
+    let (_, audit) = admin.get("/api/v1/audit?action=lease.delete").await;
+    assert_eq!(audit.as_array().map(Vec::len), Some(2), "{audit}");
+}

@@ -1371,3 +1371,128 @@ fn volume_stem_of(data: &Path, id: i64) -> String {
     )
     .unwrap()
 }
+
+/// Whether a `qemu-img` process is writing the file at `target`: libvirt
+/// copies a volume (`virStorageVolCreateXMLFrom`) with `qemu-img convert`.
+fn copying_into(target: &Path) -> bool {
+    let out = Command::new("pgrep")
+        .args(["-af", "qemu-img convert"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|line| line.trim_end().ends_with(&*target.to_string_lossy()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn kill_9_during_a_restore_over_the_instance_finishes_it_from_a_whole_copy() {
+    let _serial = SERIAL.lock().await;
+    let (dir, port, pool) = a_place_for_dpe("rkill");
+    let dpe = spawn_dpe(dir.path(), port, &pool);
+    wait_up(&dpe.base).await;
+    set_up(&dpe, dir.path()).await;
+    let client = signed_in(&dpe.base).await;
+    let (status, body) = client
+        .deploy_with(json!({"name": "rs-kill", "size": "tiny", "params": {"title": "T"}}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let Accepted { id, task_id } = Accepted::of(&body);
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(task_id)
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let uuid = app_uuid(dir.path(), id);
+    agent_answers(&uuid).await;
+    // 400 MiB of random data and a page: the restore's copy takes long
+    // enough to be cut off, and what comes back can be compared whole.
+    let u = uuid.clone();
+    let backed_up = tokio::task::spawn_blocking(move || {
+        in_guest(
+            &u,
+            "dd if=/dev/urandom of=/dev/vda bs=1M seek=8 count=400 conv=fsync 2>/dev/null",
+        );
+        mark_disk(&u, 4096, "pageAA");
+        in_guest(
+            &u,
+            "dd if=/dev/vda bs=1M count=408 2>/dev/null | sha256sum | head -c 64 >&2",
+        )
+    })
+    .await
+    .unwrap();
+    let backup = real_backup(&client, id).await;
+    let u = uuid.clone();
+    tokio::task::spawn_blocking(move || mark_disk(&u, 4096, "later!"))
+        .await
+        .unwrap();
+
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/instances/{id}/restore"),
+            json!({"backup_id": backup["id"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let restore_task = started_task(&body);
+    let disk = dir
+        .path()
+        .join("storage")
+        .join(format!("{}.qcow2", volume_stem_of(dir.path(), id)));
+    let mut cut = false;
+    for _ in 0..2400 {
+        let d = disk.clone();
+        if tokio::task::spawn_blocking(move || copying_into(&d))
+            .await
+            .unwrap()
+        {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(cut, "the restore's copy into {disk:?} was seen running");
+    drop(dpe); // SIGKILL mid-copy
+    let d = disk.clone();
+    let in_flight = tokio::task::spawn_blocking(move || copying_into(&d))
+        .await
+        .unwrap();
+    println!("libvirtd still copying after the kill: {in_flight}");
+
+    let dpe = spawn_dpe(dir.path(), port, &pool);
+    wait_up(&dpe.base).await;
+    let client = signed_in(&dpe.base).await;
+    let task = client
+        .patient(Duration::from_secs(300))
+        .wait_task(restore_task)
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    agent_answers(&uuid).await;
+    let u = uuid.clone();
+    let (page, restored) = tokio::task::spawn_blocking(move || {
+        (
+            read_disk(&u, 4096),
+            in_guest(
+                &u,
+                "dd if=/dev/vda bs=1M count=408 2>/dev/null | sha256sum | head -c 64 >&2",
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(page, "pageAA", "the backup's page is back");
+    assert_eq!(restored, backed_up, "the disk is the backup's, whole");
+    // The disk it replaced is kept, once, as a snapshot.
+    let (_, snapshots) = client
+        .get(&format!("/api/v1/instances/{id}/snapshots"))
+        .await;
+    let kept: Vec<&Value> = snapshots["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "disk_copy")
+        .collect();
+    assert_eq!(kept.len(), 1, "{snapshots}");
+    assert_eq!(kept[0]["state"], "ready", "{snapshots}");
+    client.patient(Duration::from_secs(60)).remove(id).await;
+}

@@ -312,7 +312,7 @@ impl LibvirtHost {
         name: &str,
     ) -> Result<Option<(String, u64)>, HostError> {
         let pool = self.pool(pool)?;
-        pool.refresh(0).map_err(self.err("storage pool refresh"))?;
+        self.refresh(&pool)?;
         let Some(vol) = self.vol(&pool, name)? else {
             return Ok(None);
         };

@@ -71,7 +71,36 @@ pub(super) fn is(err: &virt::error::Error, code: ErrorNumber) -> bool {
     err.code() == code
 }
 
+/// How long a delete waits for a copy into its volume to end: longer than
+/// any copy of an instance's disk takes.
+const BUILD_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// Whether libvirt refused to refresh a pool because a copy into one of
+/// its volumes is under way (again no error code of its own).
+fn pool_busy(err: &virt::error::Error) -> bool {
+    is(err, ErrorNumber::InternalError) && err.message().contains("asynchronous jobs running")
+}
+
+/// Whether libvirt refused a volume's delete because a copy into it is
+/// still being made. libvirt has no error code of its own for this (the
+/// same code also means "in use"), so its message tells.
+fn still_being_built(err: &virt::error::Error) -> bool {
+    is(err, ErrorNumber::OperationInvalid) && err.message().contains("being allocated")
+}
+
 impl LibvirtHost {
+    /// Reads the pool's directory again, for files QEMU wrote (a backup
+    /// job's). While libvirt copies into one of its volumes it refuses:
+    /// what it knew before serves then, since the volumes dpe reads were
+    /// all made through it.
+    pub(super) fn refresh(&self, pool: &StoragePool) -> Result<(), HostError> {
+        match pool.refresh(0) {
+            Ok(_) => Ok(()),
+            Err(e) if pool_busy(&e) => Ok(()),
+            Err(e) => Err(self.err("storage pool refresh")(e)),
+        }
+    }
+
     pub fn connect(uri: &str) -> Result<LibvirtHost, HostError> {
         quiet_libvirt();
         let conn = Connect::open(Some(uri)).map_err(|source| HostError::Connect {
@@ -283,7 +312,7 @@ impl Hypervisor for LibvirtHost {
 
     fn list_volumes(&self, pool: &str) -> Result<Vec<String>, HostError> {
         let pool = self.pool(pool)?;
-        pool.refresh(0).map_err(self.err("storage pool refresh"))?;
+        self.refresh(&pool)?;
         pool.list_volumes().map_err(self.err("list volumes"))
     }
 
@@ -372,10 +401,25 @@ impl Hypervisor for LibvirtHost {
             Err(e) if is(&e, ErrorNumber::NoStoragePool) => return Ok(()),
             Err(e) => return Err(self.err("storage pool lookup")(e)),
         };
-        match StorageVol::lookup_by_name(&pool, name) {
-            Ok(v) => v.delete(0).map_err(self.err("volume delete")),
-            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(()),
-            Err(e) => Err(self.err("volume lookup")(e)),
+        let vol = match StorageVol::lookup_by_name(&pool, name) {
+            Ok(v) => v,
+            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => return Ok(()),
+            Err(e) => return Err(self.err("volume lookup")(e)),
+        };
+        // A copy into this volume that a client started (dpe, before a
+        // crash) goes on in libvirtd, which refuses the delete until the
+        // copy ends: wait for it, since a volume half copied must never
+        // be taken as the whole one, nor its delete as failed.
+        let deadline = Instant::now() + BUILD_WAIT;
+        loop {
+            match vol.delete(0) {
+                Ok(()) => return Ok(()),
+                Err(e) if still_being_built(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) if is(&e, ErrorNumber::NoStorageVolume) => return Ok(()),
+                Err(e) => return Err(self.err("volume delete")(e)),
+            }
         }
     }
 

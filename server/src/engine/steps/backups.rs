@@ -330,9 +330,11 @@ impl Engine {
         let disk = InstanceVolumes::of(&guest.volume_stem).disk;
         let capacity = (guest.size.disk_gib << 30).max(u64::from(head.disk_gib) << 30);
         run_blocking(move || {
-            if host.volume_path(&pool, &disk)?.is_none() {
-                host.copy_volume(&backup_pool, &head.volume, &pool, &disk, capacity)?;
-            }
+            // A disk found here is an earlier try's, cut off by a crash at
+            // any point of its copy: it is made again, whole (the delete
+            // waits for a copy libvirtd is still making).
+            host.delete_volume(&pool, &disk)?;
+            host.copy_volume(&backup_pool, &head.volume, &pool, &disk, capacity)?;
             Ok::<_, EngineError>(())
         })
         .await

@@ -85,9 +85,9 @@ impl Engine {
         let pool = self.config.storage_pool.clone();
         let seed_name = InstanceVolumes::of(&guest.volume_stem).seed;
         run_blocking(move || {
-            if host.volume_path(&pool, &seed_name)?.is_some() {
-                return Ok(());
-            }
+            // A seed found here is an earlier try's, perhaps cut off mid
+            // upload by a crash: it is written again (it is a few KB).
+            host.delete_volume(&pool, &seed_name)?;
             let bytes = seed_image(&guest, &user_data)?;
             let len = bytes.len() as u64;
             host.upload_volume(&pool, &seed_name, "raw", &mut bytes.as_slice(), len)?;

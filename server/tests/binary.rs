@@ -17,8 +17,11 @@ mod client;
 #[allow(dead_code)] // the engine's tests use the rest
 #[path = "common/smtp.rs"]
 mod smtp;
+#[path = "common/tmpfs.rs"]
+mod tmpfs;
 
 use client::Api;
+use tmpfs::Tmpfs;
 
 const DPE: &str = env!("CARGO_BIN_EXE_dpe");
 
@@ -492,54 +495,6 @@ fn half_a_tls_configuration_is_a_clear_error() {
         "{}",
         text(&out)
     );
-}
-
-/// A tmpfs of `size` mounted on a new directory, unmounted when dropped:
-/// a disk that fills up for real.
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs needs root: {}",
-            text(&out)
-        );
-        Tmpfs(dir)
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-
-    /// Writes `file` until the disk refuses another byte.
-    fn fill(&self, file: &Path) {
-        let mut out = std::fs::File::create(file).unwrap();
-        for chunk in [1 << 20, 4096, 1] {
-            let bytes = vec![0u8; chunk];
-            while out.write_all(&bytes).is_ok() && out.flush().is_ok() {}
-        }
-        // tmpfs takes whole pages: nothing is left now.
-        assert!(out.write_all(&[0]).and_then(|()| out.sync_all()).is_err());
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
-    }
 }
 
 #[test]

@@ -1496,3 +1496,91 @@ async fn kill_9_during_a_restore_over_the_instance_finishes_it_from_a_whole_copy
     assert_eq!(kept[0]["state"], "ready", "{snapshots}");
     client.patient(Duration::from_secs(60)).remove(id).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_backup_into_a_full_store_fails_saying_so_and_the_earlier_one_stays_sound() {
+    let _serial = SERIAL.lock().await;
+    let (dir, port, pool) = a_place_for_dpe("full");
+    let dpe = spawn_dpe(dir.path(), port, &pool);
+    wait_up(&dpe.base).await;
+    set_up(&dpe, dir.path()).await;
+    let client = signed_in(&dpe.base).await;
+    let (status, body) = client
+        .deploy_with(json!({"name": "bk-full", "size": "tiny", "params": {"title": "T"}}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let Accepted { id, task_id } = Accepted::of(&body);
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(task_id)
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let uuid = app_uuid(dir.path(), id);
+    agent_answers(&uuid).await;
+
+    // The backup store on a disk of 48 MiB: the first backup fits, the
+    // next, after 100 MiB of new data, cannot.
+    let disk = common::tmpfs::Tmpfs::mount("48m");
+    let store = disk.path().join("backups");
+    let (status, body) = client
+        .put(
+            "/api/v1/backup-store",
+            json!({"kind": "directory", "path": store.to_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let kept = real_backup(&client, id).await;
+    assert_eq!(kept["state"], "ready", "{kept}");
+    let u = uuid.clone();
+    tokio::task::spawn_blocking(move || {
+        in_guest(
+            &u,
+            "dd if=/dev/urandom of=/dev/vda bs=1M seek=8 count=100 conv=fsync 2>/dev/null",
+        )
+    })
+    .await
+    .unwrap();
+    let (status, body) = client
+        .post_empty(&format!("/api/v1/instances/{id}/backups"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let refused = Accepted::of(&body);
+    let task = client
+        .patient(Duration::from_secs(300))
+        .wait_task(refused.task_id)
+        .await;
+    assert_eq!(task["state"], "failed", "{task}");
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(error.contains("backup store is full"), "{task}");
+    println!("the full store's answer: {error}");
+
+    let (_, list) = client.get("/api/v1/backups").await;
+    let of = |bid: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|b| &b["id"] == bid)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of(&json!(refused.id))["state"], "failed");
+    assert_eq!(of(&kept["id"])["state"], "ready");
+    let half = store.join(format!("dpe-backup-{uuid}-{}.qcow2", refused.id));
+    assert!(!half.exists(), "no half backup is left: {half:?}");
+    let u = uuid.clone();
+    assert!(
+        !tokio::task::spawn_blocking(move || job_runs(&u))
+            .await
+            .unwrap(),
+        "no libvirt job is left"
+    );
+    let (status, verified) = client
+        .post_empty(&format!("/api/v1/backups/{}/verify", kept["id"]))
+        .await;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["damaged"], false, "{verified}");
+    let (_, inst) = client.instance(id).await;
+    assert_eq!(inst["state"], "running", "{inst}");
+    client.patient(Duration::from_secs(60)).remove(id).await;
+}

@@ -8,6 +8,7 @@ pub mod client;
 pub mod fake_host;
 pub mod guest;
 pub mod smtp;
+pub mod tmpfs;
 
 use reqwest::{Client, Response};
 use serde_json::{Value, json};

@@ -13,8 +13,9 @@ use app::validate;
 use async_trait::async_trait;
 use rusqlite::Connection;
 
+use super::Appliance;
 use super::errors::{engine_err, store_err};
-use super::{Appliance, rfc3339_ms};
+use crate::clock::rfc3339;
 use crate::engine::approvals::{Decided, Verdict};
 use crate::store::approvals::{self, ApprovalRow, Readers};
 use crate::store::audit::Audit;
@@ -34,10 +35,10 @@ pub(super) fn view_of(row: ApprovalRow, who: &Principal) -> ApprovalView {
         vcpus: row.vcpus,
         memory_mib: row.memory_mib,
         state: row.state,
-        requested_at: rfc3339_ms(row.requested_at * 1000),
-        expires_at: rfc3339_ms(row.expires_at * 1000),
+        requested_at: rfc3339(row.requested_at),
+        expires_at: rfc3339(row.expires_at),
         decided_by: row.decided_by,
-        decided_at: row.decided_at.map(|at| rfc3339_ms(at * 1000)),
+        decided_at: row.decided_at.map(rfc3339),
         comment: row.comment,
         may_decide: may,
     }

@@ -11,7 +11,8 @@ use app::service::AuditService;
 use async_trait::async_trait;
 
 use super::errors::store_err;
-use super::{Appliance, paging, rfc3339_ms};
+use super::{Appliance, paging};
+use crate::clock::rfc3339_ms;
 use crate::store::audit::{self, Audit, AuditList};
 
 /// The audit log's name in its cursors.

@@ -14,8 +14,9 @@ use app::service::BackupService;
 use app::validate;
 use async_trait::async_trait;
 
+use super::Appliance;
 use super::errors::{engine_err, refusal_err, store_err};
-use super::{Appliance, rfc3339_ms};
+use crate::clock::rfc3339;
 use crate::engine::EngineError;
 use crate::engine::Refusal;
 use crate::engine::backup_admission::{RestoreInPlacePlan, RestorePlan};
@@ -28,7 +29,7 @@ use crate::store::{departments, users};
 const LIST_LIMIT: u32 = 500;
 
 fn seconds(at: i64) -> String {
-    rfc3339_ms(at.saturating_mul(1000))
+    rfc3339(at)
 }
 
 fn view_of(row: BackupRow) -> BackupView {

@@ -208,7 +208,7 @@ impl GatewayAccess for Appliance {
                     .department(row.department_id)
                     .detail(format!(
                         "used through the gateway: the lease runs until {}",
-                        super::rfc3339_ms(until * 1000)
+                        crate::clock::rfc3339(until)
                     ))
                     .ok();
                 audit::record(tx, &record)?;

@@ -16,9 +16,10 @@ use async_trait::async_trait;
 
 use super::errors::{engine_err, refusal_err, store_err};
 use super::instance_query::{cursor_after, list_query};
-use super::{Appliance, paging, rfc3339_ms};
+use super::{Appliance, paging};
 use crate::addressing::app_origins::AppOrigins;
 use crate::blocking::run_blocking;
+use crate::clock::{rfc3339, rfc3339_ms};
 use crate::engine::admission::DeployPlan;
 use crate::engine::{EngineError, Refusal};
 use crate::stack::Stack;
@@ -115,15 +116,15 @@ fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceVie
         share: row.share,
         owner: row.owner,
         size: row.size,
-        created_at: rfc3339_ms(row.created_at * 1000),
+        created_at: rfc3339(row.created_at),
         task_id: row.running_task,
         error: row.error,
         health: row.health,
         zone: row.zone,
         lease: row.lease.map(|l| LeaseView {
-            expires_at: rfc3339_ms(l.expires_at * 1000),
+            expires_at: rfc3339(l.expires_at),
             stage: l.stage,
-            deletes_at: l.deletes_at.map(|at| rfc3339_ms(at * 1000)),
+            deletes_at: l.deletes_at.map(rfc3339),
         }),
         approval: row.approval.map(|a| InstanceApproval {
             id: a.id,

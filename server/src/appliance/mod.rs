@@ -114,17 +114,6 @@ fn department_scope(who: &Principal) -> Option<Vec<i64>> {
     }
 }
 
-/// RFC 3339 of unix milliseconds.
-fn rfc3339_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 impl Appliance {
     pub async fn new(store: Store, config: Config) -> Result<Arc<Appliance>, StartError> {
         Appliance::with_connector(store, config, Arc::new(LibvirtConnector)).await

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::{internal, store_err};
-use crate::notify::message::rfc3339;
+use crate::clock::rfc3339;
 use crate::notify::reach::{self, Encrypted};
 use crate::notify::{NotifyError, mail, webhook};
 use crate::store::audit::Audit;

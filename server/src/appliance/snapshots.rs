@@ -10,9 +10,10 @@ use app::service::SnapshotService;
 use app::validate;
 use async_trait::async_trait;
 
+use super::Appliance;
 use super::errors::{engine_err, store_err};
 use super::instances::allows;
-use super::{Appliance, rfc3339_ms};
+use crate::clock::rfc3339;
 use crate::engine::EngineError;
 use crate::engine::Refusal;
 use crate::engine::snapshot_admission::{SnapshotPlan, SnapshotTask};
@@ -30,7 +31,7 @@ fn view_of(row: SnapshotRow) -> SnapshotView {
         kind: row.kind,
         with_memory: row.with_memory,
         size_bytes: row.size_bytes,
-        created_at: rfc3339_ms(row.created_at.saturating_mul(1000)),
+        created_at: rfc3339(row.created_at),
         created_by: row.created_by,
     }
 }

@@ -4,11 +4,10 @@
 //! host, with its quota checked as a deploy's. The steps are in
 //! `steps/backups.rs`.
 
+use crate::clock::minute_utc;
 use std::sync::Arc;
 
-use app::model::{
-    Accepted, BackupKind, BackupState, InstanceStatus, NetworkZone, SnapshotKind, TaskKind,
-};
+use app::model::{Accepted, BackupKind, InstanceStatus, NetworkZone, SnapshotKind, TaskKind};
 use app::org::Usage;
 
 use super::admission::{app_port, new_volume_stem};
@@ -43,36 +42,20 @@ pub struct RestorePlan {
 /// The newest point of the backup's chain, when every point of it is
 /// ready and sound; the refusal saying why not otherwise.
 fn restorable(chain: &[BackupRow]) -> Result<Result<&BackupRow, Refusal>, StoreError> {
-    if let Some(bad) = chain.iter().find(|b| b.damaged) {
-        return Ok(Err(Refusal::BackupUnusable(format!(
-            "backup #{} is damaged (its file no longer matches its checksum)",
-            bad.id
-        ))));
-    }
     let Some(head) = chain.last() else {
         return Err(StoreError::NotFound("backup"));
     };
-    if chain.iter().any(|b| b.state != BackupState::Ready) {
-        return Ok(Err(Refusal::BackupUnusable(format!(
+    Ok(match backups::unsound_point(chain) {
+        None => Ok(head),
+        Some(bad) if bad.damaged => Err(Refusal::BackupUnusable(format!(
+            "backup #{} is damaged (its file no longer matches its checksum)",
+            bad.id
+        ))),
+        Some(bad) => Err(Refusal::BackupUnusable(format!(
             "backup #{} is {}; only a ready backup can be restored",
-            head.id, head.state
-        ))));
-    }
-    Ok(Ok(head))
-}
-
-/// `2026-12-06 14:05:00 UTC`, for a snapshot's description.
-fn minute_of(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .map_or_else(
-            || unix.to_string(),
-            |t| format!("{} UTC", t.replacen('T', " ", 1).trim_end_matches('Z')),
-        )
+            bad.id, bad.state
+        ))),
+    })
 }
 
 impl Engine {
@@ -136,11 +119,11 @@ impl Engine {
                     tx,
                     inst.id,
                     // Unique: one restore at a time per instance.
-                    &format!("before restore {}", minute_of(now)),
+                    &format!("before restore {}", minute_utc(now)),
                     &format!(
                         "The disk as it was before backup #{} (of {}) was restored over it.",
                         head.id,
-                        minute_of(head.created_at)
+                        minute_utc(head.created_at)
                     ),
                     plan.by,
                 )?;

@@ -15,13 +15,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::model::{BackupPolicy, BackupState};
+use app::model::BackupPolicy;
 
 use super::EngineError;
 use super::admission::new_volume_stem;
 use super::backup_schedule::last_slot;
 use super::guest::{Guest, random_mac};
 use super::health::answers;
+use super::readiness::Readiness;
 use super::runtime::Engine;
 use crate::blocking::run_blocking;
 use crate::store::StoreError;
@@ -32,8 +33,6 @@ use crate::store::drills::{self, DrillRow, NewDrill};
 pub const DRILL_NETWORK: &str = "dpe-drills";
 /// Between two looks at a booting drill guest.
 const POLL: Duration = Duration::from_secs(2);
-/// How long one readiness command may run in the guest.
-const READY_CHECK: Duration = Duration::from_secs(60);
 
 impl Engine {
     /// Starts a drill of backup `backup_id` in the background. `Store(
@@ -50,10 +49,7 @@ impl Engine {
             .write(move |tx| {
                 let chain = backups::chain(tx, backup_id)?;
                 let head = chain.last().ok_or(StoreError::NotFound("backup"))?;
-                if let Some(bad) = chain
-                    .iter()
-                    .find(|b| b.damaged || b.state != BackupState::Ready)
-                {
+                if let Some(bad) = backups::unsound_point(&chain) {
                     return Ok(Err(EngineError::BackupDamaged(bad.id)));
                 }
                 let Some(host_id) = head.host_id else {
@@ -67,7 +63,7 @@ impl Engine {
                     .find(|s| s.name == head.size)
                     .or(stack.manifest.sizes.first())
                     .ok_or(StoreError::NotFound("size"))?;
-                drills::start(
+                Ok(Ok(drills::start(
                     tx,
                     &NewDrill {
                         backup_id,
@@ -80,11 +76,7 @@ impl Engine {
                         disk_gib: size.disk_gib.max(u64::from(head.disk_gib)),
                         at: now,
                     },
-                )?;
-                Ok(Ok(drills::list(tx)?
-                    .into_iter()
-                    .find(|d| d.uuid == uuid)
-                    .ok_or(StoreError::NotFound("drill"))?))
+                )?))
             })
             .await??;
         self.show_drill(backup_id).await;
@@ -162,8 +154,18 @@ impl Engine {
         self.define(&guest).await?;
         self.start(&guest).await?;
         if let Some(spec) = self.personalization() {
-            self.wait_ready(&guest, spec.ready.clone(), deadline)
-                .await?;
+            let never = || false;
+            match self
+                .wait_until_ready(&guest, &spec.ready, deadline, never)
+                .await
+            {
+                Readiness::Ready => {}
+                Readiness::Cancelled | Readiness::NeverReady(_) => {
+                    return Err(EngineError::DrillFailed(
+                        "the restored guest never became ready".into(),
+                    ));
+                }
+            }
         }
         let backup_id = drill.backup_id;
         let expect = self
@@ -199,31 +201,6 @@ impl Engine {
                 }));
             }
             tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Runs the stack's readiness command in the guest until it succeeds.
-    async fn wait_ready(
-        &self,
-        guest: &Guest,
-        ready: Vec<String>,
-        deadline: Instant,
-    ) -> Result<(), EngineError> {
-        loop {
-            let argv = ready.clone();
-            let answer = self
-                .on_host(guest, move |h, u| h.guest_exec(u, &argv, b"", READY_CHECK))
-                .await;
-            match answer {
-                Ok(exit) if exit.code == 0 => return Ok(()),
-                // Booting: no agent yet, or not ready yet.
-                Ok(_) | Err(_) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
-                Ok(_) | Err(_) => {
-                    return Err(EngineError::DrillFailed(
-                        "the restored guest never became ready".into(),
-                    ));
-                }
-            }
         }
     }
 

@@ -11,6 +11,7 @@
 //! in time. What a pass does is decided from the store alone, at the
 //! engine's clock: a restart loses nothing.
 
+use crate::clock::rfc3339;
 use std::sync::Arc;
 
 use app::model::{DAY, InstanceStatus, LeaseStage, NoticeKind, Power, TaskKind};
@@ -50,27 +51,16 @@ fn next_step(lease: &Lease, now: i64) -> Option<(LeaseStage, NoticeKind)> {
 /// tried again.
 const DELETE_RETRY: i64 = 3600;
 
-/// RFC 3339 of unix seconds, for the notices' sentences.
-fn date(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_string())
-}
-
 /// What a notice says, for people.
 fn sentence(notice: NoticeKind, name: &str, lease: &Lease) -> String {
     match notice {
         NoticeKind::LeaseExpiresIn7Days | NoticeKind::LeaseExpiresIn1Day => format!(
             "The lease of {name} ends at {}: it is then shut down, unless extended.",
-            date(lease.expires_at)
+            rfc3339(lease.expires_at)
         ),
         NoticeKind::Expired => format!(
             "The lease of {name} ended: it was shut down, and is deleted at {} unless extended.",
-            lease.deletes_at.map(date).unwrap_or_default()
+            lease.deletes_at.map(rfc3339).unwrap_or_default()
         ),
         NoticeKind::Deleted => {
             format!("The lease of {name} ended and its grace period is over: it is deleted.")

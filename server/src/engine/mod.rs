@@ -38,6 +38,7 @@ pub mod hypervisor;
 pub mod leases;
 pub mod libvirt;
 mod placement;
+mod readiness;
 mod reconcile;
 pub mod runtime;
 pub mod seed;

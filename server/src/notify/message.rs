@@ -2,6 +2,7 @@
 //! links to the portal's page of the object (from the portal's origin in
 //! the settings) and holds no secret: the notice's sentence, names, ids.
 
+use crate::clock::rfc3339;
 use app::model::NoticeKind;
 use serde::Serialize;
 
@@ -81,14 +82,4 @@ pub fn webhook_body(portal: &str, notice: &NoticeRow) -> String {
     };
     // Plain data: serializing it cannot fail.
     serde_json::to_string(&payload).unwrap_or_default()
-}
-
-pub fn rfc3339(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }

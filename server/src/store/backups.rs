@@ -352,6 +352,15 @@ pub fn children(conn: &Connection, id: i64) -> Result<Vec<BackupRow>, StoreError
     Ok(rows)
 }
 
+/// The first point of `chain` that a restore cannot read: a damaged one
+/// first, else one not ready. `None` when the whole chain restores.
+pub fn unsound_point(chain: &[BackupRow]) -> Option<&BackupRow> {
+    chain
+        .iter()
+        .find(|b| b.damaged)
+        .or_else(|| chain.iter().find(|b| b.state != BackupState::Ready))
+}
+
 /// The chain a restore of `id` reads: its full backup first, `id` last.
 pub fn chain(conn: &Connection, id: i64) -> Result<Vec<BackupRow>, StoreError> {
     let mut chain = Vec::new();

@@ -58,7 +58,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<DrillRow> {
 /// Records a drill and marks its backup's drill running, in one
 /// transaction; `Duplicate` when a drill is under way already (one at a
 /// time: each boots a whole guest).
-pub fn start(conn: &Connection, new: &NewDrill<'_>) -> Result<i64, StoreError> {
+pub fn start(conn: &Connection, new: &NewDrill<'_>) -> Result<DrillRow, StoreError> {
     if conn
         .prepare_cached("SELECT 1 FROM drills LIMIT 1")?
         .query_row([], |_| Ok(()))
@@ -85,7 +85,9 @@ pub fn start(conn: &Connection, new: &NewDrill<'_>) -> Result<i64, StoreError> {
     )?;
     let id = conn.last_insert_rowid();
     backups::set_drill(conn, new.backup_id, DrillState::Running, new.at, None)?;
-    Ok(id)
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+        .query_row([id], from_row)?)
 }
 
 /// Ends a drill: its outcome on its backup, and its row gone.
@@ -160,7 +162,7 @@ mod tests {
             disk_gib: 1,
             at: 100,
         };
-        let id = start(&conn, &new).unwrap();
+        let started = start(&conn, &new).unwrap();
         let running = backups::by_id(&conn, backup).unwrap().unwrap().drill;
         assert_eq!(running, Some((DrillState::Running, 100, None)));
         assert!(matches!(
@@ -168,7 +170,7 @@ mod tests {
             Err(StoreError::Duplicate(_))
         ));
         let row = list(&conn).unwrap().pop().unwrap();
-        assert_eq!(row.id, id);
+        assert_eq!(row, started);
         finish(&conn, &row, true, 160, "wiki answered").unwrap();
         assert!(list(&conn).unwrap().is_empty());
         let done = backups::by_id(&conn, backup).unwrap().unwrap().drill;

@@ -14,7 +14,7 @@ use reqwest::{Client, Url};
 use serde_json::{Value, json};
 use server::clock::{Clock, ManualClock};
 
-use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD};
+use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD, stack_on};
 
 /// The stand-in application: answers every request with what reached it,
 /// and at `/set-cookies` tries to set the portal's session cookie.
@@ -69,24 +69,6 @@ async fn application() -> u16 {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     port
-}
-
-/// The fixture stack, its application on `port`.
-fn stack_on(port: u16) -> tempfile::TempDir {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack");
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(&fixture).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    let manifest = dir.path().join("manifest.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replace("port = 80", &format!("port = {port}")),
-    )
-    .unwrap();
-    dir
 }
 
 /// A browser: cookies kept per host, `*.localhost` resolved to the app.

@@ -511,3 +511,22 @@ pub fn tiny_instance<'a>(
         lease_expires_at: None,
     }
 }
+
+/// A copy of the fixture stack whose application listens on `port` (where
+/// a test serves a stand-in for it).
+pub fn stack_on(port: u16) -> TempDir {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let manifest = dir.path().join("manifest.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("port = 80", &format!("port = {port}")),
+    )
+    .unwrap();
+    dir
+}

@@ -9,25 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Api, TestApp};
-
-/// The test stack, its application on `port` (where a test serves it).
-fn stack_on(port: u16) -> tempfile::TempDir {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stack");
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(&fixture).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    let manifest = dir.path().join("manifest.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replace("port = 80", &format!("port = {port}")),
-    )
-    .unwrap();
-    dir
-}
+use crate::common::{Api, TestApp, stack_on};
 
 /// A stand-in for the restored application on 127.0.0.1: its port.
 async fn application(answer: &'static str) -> u16 {

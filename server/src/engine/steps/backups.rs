@@ -308,10 +308,7 @@ impl Engine {
                 StoreError::NotFound(_) => EngineError::BackupGone,
                 other => EngineError::Store(other),
             })?;
-        if let Some(bad) = chain
-            .iter()
-            .find(|b| b.damaged || b.state != BackupState::Ready)
-        {
+        if let Some(bad) = backups::unsound_point(&chain) {
             return Err(EngineError::BackupDamaged(bad.id));
         }
         chain.last().cloned().ok_or(EngineError::BackupGone)

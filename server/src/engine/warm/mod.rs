@@ -23,6 +23,7 @@ use app::model::PoolState;
 use super::EngineError;
 use super::guest::Guest;
 use super::placement::{Request, choose_host};
+use super::readiness::Readiness;
 use super::runtime::Engine;
 use super::volumes;
 use crate::stack::PersonalizeSpec;
@@ -32,10 +33,6 @@ use crate::store::pool::{self, MemberRow, NewMember};
 /// How long a new member may take to boot and answer as ready. Under
 /// software emulation the DokuWiki image needs one to two minutes.
 const READY_WITHIN: Duration = Duration::from_secs(15 * 60);
-/// How long one readiness check may run in the guest.
-const READY_CHECK: Duration = Duration::from_secs(60);
-/// Between two readiness checks while the guest boots.
-const READY_POLL: Duration = Duration::from_secs(2);
 /// After a claim, a refill waits this long (and while one runs).
 const AFTER_CLAIM: Duration = Duration::from_secs(20);
 /// After a member failed to build, the next waits this long: a broken
@@ -295,27 +292,19 @@ impl Engine {
         self.define(&guest).await?;
         self.start(&guest).await?;
         let deadline = Instant::now() + READY_WITHIN;
-        loop {
-            if self.pool_work.is_cancelled(m.id) {
-                return Ok(false);
-            }
-            let argv = spec.ready.clone();
-            let answer = self
-                .on_host(&guest, move |h, u| h.guest_exec(u, &argv, b"", READY_CHECK))
-                .await;
-            match answer {
-                Ok(exit) if exit.code == 0 => return Ok(true),
-                // Booting: no agent yet, or not ready yet.
-                Ok(_) | Err(_) if Instant::now() < deadline => tokio::time::sleep(READY_POLL).await,
-                Ok(exit) => {
-                    return Err(EngineError::GuestCommand {
-                        command: spec.ready.join(" "),
-                        code: exit.code,
-                        stderr: exit.stderr,
-                    });
-                }
-                Err(e) => return Err(e),
-            }
+        let cancelled = || self.pool_work.is_cancelled(m.id);
+        match self
+            .wait_until_ready(&guest, &spec.ready, deadline, cancelled)
+            .await
+        {
+            Readiness::Ready => Ok(true),
+            Readiness::Cancelled => Ok(false),
+            Readiness::NeverReady(Ok(exit)) => Err(EngineError::GuestCommand {
+                command: spec.ready.join(" "),
+                code: exit.code,
+                stderr: exit.stderr,
+            }),
+            Readiness::NeverReady(Err(e)) => Err(e),
         }
     }
 

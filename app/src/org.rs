@@ -22,8 +22,9 @@ pub struct DepartmentView {
     pub usage: Usage,
     pub members: u32,
     pub admins: Vec<String>,
-    /// Whether the caller may change this department's quota.
-    pub may_set_quota: bool,
+    /// Whether the caller may set this department's quota, rename it and
+    /// remove it: an appliance admin, or the admin of a department above.
+    pub may_change: bool,
 }
 
 /// `POST /api/v1/departments`.

@@ -119,8 +119,13 @@ pub enum Action {
     Deploy,
     /// See and act on instances; which ones is decided by [`may_use`].
     UseInstances,
-    /// Create, rename and remove departments; appoint their admins.
+    /// The appliance-wide department settings: the quota of accounts in
+    /// no department, and which departments' policies an admin sets.
     ManageDepartments,
+    /// Create, rename and remove departments; where is decided by
+    /// [`may_create_department`] and [`may_change_department`] (department
+    /// admins: below their own).
+    ManageSubDepartments,
     /// See departments and their members, add members, grant the right to
     /// deploy, set quotas; which ones is decided by [`may_manage`].
     ManageMembers,
@@ -178,6 +183,7 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ManageBackups
         | Action::ManageNotifications => admin,
         Action::ManageMembers
+        | Action::ManageSubDepartments
         | Action::ViewAudit
         | Action::ResetSecondFactors
         | Action::DecideApprovals => admin || principal.role == Role::DepartmentAdmin,
@@ -253,6 +259,7 @@ rights!(
     Deploy,
     UseInstances,
     ManageDepartments,
+    ManageSubDepartments,
     ManageMembers,
     ViewAudit,
     ManageDirectory,
@@ -316,6 +323,30 @@ pub fn may_manage(principal: &Principal, department: Option<i64>) -> bool {
         Role::Admin => true,
         Role::DepartmentAdmin => {
             department.is_some_and(|d| principal.managed_departments.contains(&d))
+        }
+        Role::User => false,
+    }
+}
+
+/// Whether `principal` may create a department inside `parent` (`None`:
+/// at the top level): appliance admins anywhere, department admins inside
+/// the departments they administer.
+pub fn may_create_department(principal: &Principal, parent: Option<i64>) -> bool {
+    match (principal.role, parent) {
+        (Role::Admin, _) => true,
+        (Role::DepartmentAdmin, Some(_)) => may_manage(principal, parent),
+        (Role::DepartmentAdmin, None) | (Role::User, _) => false,
+    }
+}
+
+/// Whether `principal` may rename or remove `department`, or set its
+/// quota: appliance admins any, department admins those below their own
+/// (their own is shaped from above, as their own rights are).
+pub fn may_change_department(principal: &Principal, department: i64) -> bool {
+    match principal.role {
+        Role::Admin => true,
+        Role::DepartmentAdmin => {
+            principal.department_id != Some(department) && may_manage(principal, Some(department))
         }
         Role::User => false,
     }
@@ -463,7 +494,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 24] = [
+    const EVERY_ACTION: [Action; 25] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -476,6 +507,7 @@ mod tests {
         Action::Deploy,
         Action::UseInstances,
         Action::ManageDepartments,
+        Action::ManageSubDepartments,
         Action::ManageMembers,
         Action::ViewAudit,
         Action::ManageDirectory,
@@ -520,6 +552,7 @@ mod tests {
                 ResetSecondFactors,
                 Deploy,
                 UseInstances,
+                ManageSubDepartments,
                 ManageMembers,
                 ViewAudit,
                 ExtendLease,
@@ -552,6 +585,25 @@ mod tests {
             authorize_action(Some(&withdrawn), Deploy),
             Err(AppError::Forbidden)
         );
+    }
+
+    #[test]
+    fn department_admins_shape_departments_only_below_their_own() {
+        // `who` is in department 10 and administers 10 and 11 (below it).
+        let dept_admin = who(Role::DepartmentAdmin);
+        assert!(may_create_department(&dept_admin, Some(10)));
+        assert!(may_create_department(&dept_admin, Some(11)));
+        assert!(!may_create_department(&dept_admin, Some(12)));
+        assert!(!may_create_department(&dept_admin, None));
+        assert!(may_change_department(&dept_admin, 11));
+        assert!(!may_change_department(&dept_admin, 10), "their own");
+        assert!(!may_change_department(&dept_admin, 12), "elsewhere");
+        let admin = who(Role::Admin);
+        assert!(may_create_department(&admin, None));
+        assert!(may_change_department(&admin, 10));
+        let user = who(Role::User);
+        assert!(!may_create_department(&user, Some(10)));
+        assert!(!may_change_department(&user, 10));
     }
 
     #[test]

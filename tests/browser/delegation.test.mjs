@@ -154,3 +154,88 @@ test('an admin delegates to a department whose admin grants a member within quot
   assert.match(await urlError.innerText(), /ldap:\/\//);
   await shot(admin, '36-directory-form');
 });
+
+test('a department admin shapes the departments below their own and moves accounts between them', async () => {
+  const LENA = 'Copper-Meadow-48-violin';
+  const admin = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(admin, dpe, PASSWORD);
+  await admin.goto(dpe.url + '/departments');
+  await hydrated(admin);
+  await admin.getByLabel('Name', { exact: true }).fill('Chemistry');
+  await admin.getByRole('button', { name: 'Create department' }).click();
+  await admin.getByRole('link', { name: 'Chemistry', exact: true }).click();
+  await admin.waitForURL(/\/departments\/\d+$/);
+  await hydrated(admin);
+  await admin.getByLabel('User name').fill('lena');
+  await admin.getByLabel('Initial password').fill(LENA);
+  await admin.getByLabel('Department admin', { exact: true }).check();
+  await admin.getByRole('button', { name: 'Add member' }).click();
+  await admin.getByRole('cell', { name: 'lena', exact: true }).waitFor();
+  await admin.getByLabel('User name').fill('otto');
+  await admin.getByLabel('Initial password').fill(MIA);
+  await admin.getByLabel('Department admin', { exact: true }).uncheck();
+  await admin.getByRole('button', { name: 'Add member' }).click();
+  await admin.getByRole('cell', { name: 'otto', exact: true }).waitFor();
+
+  // Lena may not create a top-level department, nor rename or remove her own.
+  const lena = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(lena, dpe, LENA, 'lena');
+  await lena.goto(dpe.url + '/departments');
+  await hydrated(lena);
+  assert.equal(await lena.locator('#department-parent option[value=""]').count(), 0, 'no top level for her');
+  await lena.getByRole('link', { name: 'Chemistry', exact: true }).click();
+  await lena.waitForURL(/\/departments\/\d+$/);
+  const chemistry = lena.url();
+  await hydrated(lena);
+  assert.equal(await lena.locator('#change-department').count(), 0, 'her own department is shaped from above');
+
+  // She creates Organic below it, and moves Otto there.
+  await lena.getByLabel('New sub-department').fill('Organic');
+  await lena.getByRole('button', { name: 'Create sub-department' }).click();
+  await lena.locator('#sub-departments').getByRole('link', { name: 'Organic' }).click();
+  await lena.waitForURL(/\/departments\/\d+$/);
+  await hydrated(lena);
+  await lena.getByRole('heading', { name: 'Chemistry / Organic' }).waitFor();
+  await lena.getByLabel('Account to move').fill('otto');
+  await lena.getByRole('button', { name: 'Move here' }).click();
+  await lena.getByText('otto moved here.').waitFor();
+  await lena.getByRole('cell', { name: 'otto', exact: true }).waitFor();
+  // An account of another department is not hers to move.
+  await lena.getByLabel('Account to move').fill('dana');
+  await lena.getByRole('button', { name: 'Move here' }).click();
+  const refused = lena.locator('#move-username-error');
+  await refused.waitFor({ state: 'visible' });
+  assert.match(await refused.innerText(), /no account dana that you administer/);
+  // She renames it.
+  await lena.getByLabel('Name', { exact: true }).fill('Organic Chemistry');
+  await lena.getByRole('button', { name: 'Rename' }).click();
+  await lena.getByRole('heading', { name: 'Chemistry / Organic Chemistry' }).waitFor();
+  await shot(lena, '37-sub-department-shaped');
+
+  // Otto goes back up; the empty department is removed, after a confirmation.
+  const organic = lena.url();
+  await lena.goto(chemistry);
+  await hydrated(lena);
+  await lena.getByLabel('Account to move').fill('otto');
+  await lena.getByRole('button', { name: 'Move here' }).click();
+  await lena.getByText('otto moved here.').waitFor();
+  await lena.goto(organic);
+  await hydrated(lena);
+  await lena.getByText('Remove this department…').click();
+  await lena.getByRole('button', { name: 'Remove it' }).click();
+  await lena.waitForURL('**/departments');
+  await lena.getByRole('link', { name: 'Chemistry', exact: true }).waitFor();
+  assert.equal(await lena.getByRole('link', { name: /Organic/ }).count(), 0);
+
+  // The audit log has each change, and a member cannot shape anything.
+  await admin.goto(dpe.url + '/audit');
+  await hydrated(admin);
+  for (const text of ['department.create', 'department.update', 'department.delete']) {
+    await admin.getByRole('cell', { name: text }).first().waitFor();
+  }
+  const otto = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(otto, dpe, MIA, 'otto');
+  await otto.goto(dpe.url + '/departments');
+  await otto.locator('.banner.error').waitFor();
+  assert.equal(await otto.getByRole('button', { name: 'Create department' }).count(), 0);
+});

@@ -83,7 +83,7 @@ pub async fn create_department(
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
+            let who = authorize::<rights::ManageSubDepartments>(ctx.principal.as_ref())?;
             let request = NewDepartment {
                 name,
                 parent_id: id("parent_id", &parent_id)?,
@@ -154,12 +154,30 @@ pub async fn set_department_quota(
     )
 }
 
+#[server(prefix = "/fn", endpoint = "rename_department")]
+pub async fn rename_department(id: i64, name: String) -> Result<DepartmentView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
+            let change = DepartmentChange {
+                name: Some(name),
+                quota: None,
+            };
+            service::<dyn OrganisationService>()?
+                .update_department(who, id, change)
+                .await
+        }
+        .await,
+    )
+}
+
 #[server(prefix = "/fn", endpoint = "delete_department")]
 pub async fn delete_department(id: i64) -> Result<(), AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
-            let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
+            let who = authorize::<rights::ManageSubDepartments>(ctx.principal.as_ref())?;
             service::<dyn OrganisationService>()?
                 .delete_department(who, id)
                 .await?;
@@ -245,6 +263,20 @@ pub async fn remove_member(id: i64) -> Result<MemberView, AppError> {
             };
             service::<dyn OrganisationService>()?
                 .update_member(who, id, change)
+                .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "move_member")]
+pub async fn move_member(username: String, department_id: i64) -> Result<MemberView, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
+            service::<dyn OrganisationService>()?
+                .move_member(who, username, department_id)
                 .await
         }
         .await,

@@ -7,11 +7,13 @@ use leptos_router::params::ParamsMap;
 use super::dashboard::QuotaCard;
 use crate::api::get_me;
 use crate::api::org::{
-    CreateMember, DeleteDepartment, RemoveMember, SetDepartmentAdmin, SetDepartmentQuota,
-    SetMayDeploy, SetMemberQuota, get_departments, get_members,
+    CreateDepartment, CreateMember, DeleteDepartment, MoveMember, RemoveMember, RenameDepartment,
+    SetDepartmentAdmin, SetDepartmentQuota, SetMayDeploy, SetMemberQuota, get_departments,
+    get_members,
 };
 use crate::components::{
-    ErrorBanner, FieldError, Layout, Loading, Pager, error_for_field, general_error, quota_fields,
+    Confirm, ErrorBanner, FieldError, Layout, Loading, Pager, error_for_field, general_error,
+    quota_fields,
 };
 use crate::model::{Page, Role};
 use crate::org::{DepartmentView, MemberQuery, MemberView, QuotaUse};
@@ -35,6 +37,12 @@ pub fn DepartmentPage() -> impl IntoView {
     let member_quota = ServerAction::<SetMemberQuota>::new();
     let appoint = ServerAction::<SetDepartmentAdmin>::new();
     let remove = ServerAction::<RemoveMember>::new();
+    let shape = Shaping {
+        create: ServerAction::<CreateDepartment>::new(),
+        rename: ServerAction::<RenameDepartment>::new(),
+        delete,
+        move_in: ServerAction::<MoveMember>::new(),
+    };
     // The members' search and page are in the address bar.
     let query = use_query_map();
     let given = move |key: &str| query.read().get(key).filter(|v| !v.is_empty());
@@ -49,9 +57,12 @@ pub fn DepartmentPage() -> impl IntoView {
                 },
                 quota.version().get() + add.version().get() + grant.version().get(),
                 member_quota.version().get() + appoint.version().get() + remove.version().get(),
+                shape.create.version().get()
+                    + shape.rename.version().get()
+                    + shape.move_in.version().get(),
             )
         },
-        |(members, _, _)| async move {
+        |(members, _, _, _)| async move {
             (
                 get_departments().await,
                 get_members(members).await,
@@ -66,6 +77,9 @@ pub fn DepartmentPage() -> impl IntoView {
             .or_else(|| general_error(&delete.value().get()))
             .or_else(|| general_error(&appoint.value().get()))
             .or_else(|| general_error(&remove.value().get()))
+            .or_else(|| general_error(&shape.create.value().get()))
+            .or_else(|| general_error(&shape.rename.value().get()))
+            .or_else(|| general_error(&shape.move_in.value().get()))
             .or_else(|| {
                 // The member quota form sits in a table row: its errors
                 // are told at the top, with the field's name.
@@ -88,6 +102,10 @@ pub fn DepartmentPage() -> impl IntoView {
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     let (departments, members, me) = data.await;
+                    let children = match &departments {
+                        Ok(all) => all.iter().filter(|d| d.parent_id == Some(id())).cloned().collect(),
+                        Err(_) => Vec::new(),
+                    };
                     let found = departments.and_then(|all| {
                         all.into_iter()
                             .find(|d| d.id == id())
@@ -98,7 +116,7 @@ pub fn DepartmentPage() -> impl IntoView {
                             let admin = me.as_ref().is_some_and(|m| m.role == Role::Admin);
                             let viewer = me.map(|m| m.username).unwrap_or_default();
                             let query = query.get();
-                            view! { <Department department members query admin viewer quota add actions delete /> }.into_any()
+                            view! { <Department department children members query admin viewer quota add actions shape /> }.into_any()
                         }
                         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                             view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any()
@@ -110,9 +128,20 @@ pub fn DepartmentPage() -> impl IntoView {
     }
 }
 
+/// The forms that shape the department tree and move accounts in it.
+#[derive(Clone, Copy)]
+struct Shaping {
+    create: ServerAction<CreateDepartment>,
+    rename: ServerAction<RenameDepartment>,
+    delete: ServerAction<DeleteDepartment>,
+    move_in: ServerAction<MoveMember>,
+}
+
 #[component]
 fn Department(
     department: DepartmentView,
+    /// The departments right below it.
+    children: Vec<DepartmentView>,
     /// A page of its members, as `query` searched them.
     members: Page<MemberView>,
     query: ParamsMap,
@@ -122,7 +151,7 @@ fn Department(
     quota: ServerAction<SetDepartmentQuota>,
     add: ServerAction<CreateMember>,
     actions: MemberActions,
-    delete: ServerAction<DeleteDepartment>,
+    shape: Shaping,
 ) -> impl IntoView {
     let id = department.id;
     let usage = QuotaUse {
@@ -136,7 +165,7 @@ fn Department(
         <div class="grid">
             <QuotaCard quota=usage />
         </div>
-        {department.may_set_quota.then(|| view! { <QuotaForm department=department.clone() quota /> })}
+        {department.may_change.then(|| view! { <QuotaForm department=department.clone() quota /> })}
         <super::lease_policy::LeasePolicyCard id admin />
         <super::approval_policy::ApprovalPolicyCard id admin />
         <section class="card">
@@ -146,12 +175,109 @@ fn Department(
             <Pager path=format!("/departments/{id}") params=query next=members.next />
         </section>
         <AddMemberForm id admin add />
-        {admin.then(|| view! {
-            <ActionForm action=delete attr:class="inline">
-                <input type="hidden" name="id" value=id />
-                <button type="submit" class="button danger">"Remove this department"</button>
+        <MoveMemberForm id move_in=shape.move_in />
+        <SubDepartments id children create=shape.create />
+        {department.may_change.then(|| view! { <ChangeDepartment department=department.clone() shape /> })}
+    }
+}
+
+/// Moves an account the viewer administers (from another of their
+/// departments; appliance admins: from anywhere) into this one.
+#[component]
+fn MoveMemberForm(id: i64, move_in: ServerAction<MoveMember>) -> impl IntoView {
+    let result = move_in.value();
+    let err = Signal::derive(move || error_for_field(&result.get(), "username"));
+    view! {
+        <section class="card" id="move-member">
+            <h2>"Move an account here"</h2>
+            <p class="hint">"An account of another department you administer; it keeps its instances."</p>
+            <Show when=move || matches!(result.get(), Some(Ok(_)))>
+                <div class="banner success" role="status">
+                    {move || match result.get() {
+                        Some(Ok(m)) => format!("{} moved here.", m.username),
+                        Some(Err(_)) | None => String::new(),
+                    }}
+                </div>
+            </Show>
+            <ActionForm action=move_in attr:class="form-card" attr:novalidate=true>
+                <input type="hidden" name="department_id" value=id />
+                <label for="move-username">"Account to move"</label>
+                <input id="move-username" name="username" type="text" maxlength="64"
+                    autocomplete="off" aria-describedby="move-username-error" />
+                <FieldError id="move-username-error".into() message=err />
+                <button type="submit" class="button primary" disabled=move || move_in.pending().get()>
+                    "Move here"
+                </button>
             </ActionForm>
-        })}
+        </section>
+    }
+}
+
+/// The departments right below this one, and a form for a new one.
+#[component]
+fn SubDepartments(
+    id: i64,
+    children: Vec<DepartmentView>,
+    create: ServerAction<CreateDepartment>,
+) -> impl IntoView {
+    let result = create.value();
+    let err = Signal::derive(move || error_for_field(&result.get(), "name"));
+    view! {
+        <section class="card" id="sub-departments">
+            <h2>"Sub-departments"</h2>
+            {if children.is_empty() {
+                view! { <p>"None yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul>
+                        {children.into_iter().map(|d| view! {
+                            <li><a href=format!("/departments/{}", d.id)>{d.name}</a></li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <ActionForm action=create attr:class="form-card" attr:novalidate=true>
+                <input type="hidden" name="parent_id" value=id />
+                <label for="sub-name">"New sub-department"</label>
+                <input id="sub-name" name="name" type="text" maxlength="64"
+                    aria-describedby="sub-name-error" />
+                <FieldError id="sub-name-error".into() message=err />
+                <button type="submit" class="button primary" disabled=move || create.pending().get()>
+                    "Create sub-department"
+                </button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Renames or removes the department: for an appliance admin, or the
+/// admin of a department above it.
+#[component]
+fn ChangeDepartment(department: DepartmentView, shape: Shaping) -> impl IntoView {
+    let result = shape.rename.value();
+    let err = Signal::derive(move || error_for_field(&result.get(), "name"));
+    let id = department.id;
+    view! {
+        <section class="card" id="change-department">
+            <h2>"Name and removal"</h2>
+            <ActionForm action=shape.rename attr:class="form-card" attr:novalidate=true>
+                <input type="hidden" name="id" value=id />
+                <label for="department-rename">"Name"</label>
+                <input id="department-rename" name="name" type="text" maxlength="64"
+                    value=department.name.clone() aria-describedby="department-rename-error" />
+                <FieldError id="department-rename-error".into() message=err />
+                <button type="submit" class="button" disabled=move || shape.rename.pending().get()>
+                    "Rename"
+                </button>
+            </ActionForm>
+            <Confirm key=format!("remove-department-{id}") summary="Remove this department" class="danger">
+                <p>"Only an empty department can go: no members, instances or sub-departments."</p>
+                <ActionForm action=shape.delete attr:class="inline">
+                    <input type="hidden" name="id" value=id />
+                    <button type="submit" class="button danger">"Remove it"</button>
+                </ActionForm>
+            </Confirm>
+        </section>
     }
 }
 

@@ -28,8 +28,8 @@ pub fn quota_summary(quota: &Quota, usage: &Usage) -> String {
     )
 }
 
-/// The departments the signed-in admin administers; appliance admins also
-/// create them here.
+/// The departments the signed-in admin administers, and a form for a new
+/// one: inside one of them, or (appliance admins) at the top level.
 #[component]
 pub fn DepartmentsPage() -> impl IntoView {
     let create = ServerAction::<CreateDepartment>::new();
@@ -55,10 +55,8 @@ pub fn DepartmentsPage() -> impl IntoView {
                             let admin = me.is_some_and(|m| m.role == Role::Admin);
                             view! {
                                 <DepartmentTable departments=departments.clone() />
-                                {admin.then(|| view! {
-                                    <NewDepartmentForm departments create />
-                                    <DefaultQuotaForm />
-                                })}
+                                <NewDepartmentForm departments create top_level=admin />
+                                {admin.then(|| view! { <DefaultQuotaForm /> })}
                             }.into_any()
                         }
                         (Err(e), _) | (_, Err(e)) => {
@@ -110,8 +108,11 @@ fn DepartmentTable(departments: Vec<DepartmentView>) -> impl IntoView {
 
 #[component]
 fn NewDepartmentForm(
+    /// Those it can go inside: the ones the viewer administers.
     departments: Vec<DepartmentView>,
     create: ServerAction<CreateDepartment>,
+    /// Whether the viewer may create top-level ones (appliance admins).
+    top_level: bool,
 ) -> impl IntoView {
     let result = create.value();
     let name_error = Signal::derive(move || error_for_field(&result.get(), "name"));
@@ -126,7 +127,7 @@ fn NewDepartmentForm(
                 <FieldError id="name-error".into() message=name_error />
                 <label for="department-parent">"Inside"</label>
                 <select id="department-parent" name="parent_id" aria-describedby="parent-error">
-                    <option value="">"(top level)"</option>
+                    {top_level.then(|| view! { <option value="">"(top level)"</option> })}
                     {departments.into_iter().map(|d| view! { <option value=d.id>{d.path}</option> }).collect_view()}
                 </select>
                 <FieldError id="parent-error".into() message=parent_error />

@@ -19,23 +19,26 @@ pub trait OrganisationService: Send + Sync + 'static {
         &self,
         who: Authorized<'_, rights::ManageMembers>,
     ) -> Result<Vec<DepartmentView>, AppError>;
+    /// Creates a department: at the top level (appliance admins) or
+    /// inside one `who` administers.
     async fn create_department(
         &self,
-        who: Authorized<'_, rights::ManageDepartments>,
+        who: Authorized<'_, rights::ManageSubDepartments>,
         request: NewDepartment,
     ) -> Result<DepartmentView, AppError>;
-    /// Renames (appliance admins) or sets the quota (appliance admins, or
-    /// the admin of a department above it).
+    /// Renames it or sets its quota: appliance admins, or the admin of a
+    /// department above it.
     async fn update_department(
         &self,
         who: Authorized<'_, rights::ManageMembers>,
         id: i64,
         change: DepartmentChange,
     ) -> Result<DepartmentView, AppError>;
-    /// Removes an empty department; `Conflict` otherwise.
+    /// Removes an empty department (appliance admins, or the admin of a
+    /// department above it); `Conflict` otherwise.
     async fn delete_department(
         &self,
-        who: Authorized<'_, rights::ManageDepartments>,
+        who: Authorized<'_, rights::ManageSubDepartments>,
         id: i64,
     ) -> Result<(), AppError>;
     /// A page of the accounts of the departments `who` administers (all
@@ -55,5 +58,14 @@ pub trait OrganisationService: Send + Sync + 'static {
         who: Authorized<'_, rights::ManageMembers>,
         id: i64,
         change: MemberChange,
+    ) -> Result<MemberView, AppError>;
+    /// Moves the account named `username`, one `who` administers, into
+    /// `department_id`, as `update_member` would: the portal's form names
+    /// the account, where the API gives its id.
+    async fn move_member(
+        &self,
+        who: Authorized<'_, rights::ManageMembers>,
+        username: String,
+        department_id: i64,
     ) -> Result<MemberView, AppError>;
 }

@@ -10,7 +10,7 @@ use app::org::{
     DepartmentChange, DepartmentView, MemberChange, MemberQuery, MemberView, NewDepartment,
     NewMember, Usage,
 };
-use app::policy::{Authorized, may_manage, rights};
+use app::policy::{Authorized, may_change_department, may_create_department, may_manage, rights};
 use app::service::OrganisationService;
 use app::validate;
 use async_trait::async_trait;
@@ -41,18 +41,6 @@ fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
     }
     names.reverse();
     names.join(" / ")
-}
-
-/// Department admins set the quotas of the departments below their own;
-/// their own department's quota is set from above.
-fn may_set_quota(who: &Principal, department: i64) -> bool {
-    match who.role {
-        Role::Admin => true,
-        Role::DepartmentAdmin => {
-            who.department_id != Some(department) && may_manage(who, Some(department))
-        }
-        Role::User => false,
-    }
 }
 
 fn member_view(row: UserRow, usage: Usage, department: Option<String>) -> MemberView {
@@ -121,7 +109,7 @@ impl Appliance {
                             .filter(|u| u.department_admin)
                             .map(|u| u.username.clone())
                             .collect(),
-                        may_set_quota: may_set_quota(&who, d.id),
+                        may_change: may_change_department(&who, d.id),
                     });
                 }
                 views.sort_by(|a, b| a.path.cmp(&b.path));
@@ -249,13 +237,30 @@ impl OrganisationService for Appliance {
 
     async fn create_department(
         &self,
-        who: Authorized<'_, rights::ManageDepartments>,
+        who: Authorized<'_, rights::ManageSubDepartments>,
         request: NewDepartment,
     ) -> Result<DepartmentView, AppError> {
         let who = who.principal();
         let name = validate::display_name("name", &request.name)?;
-        if let Some(parent) = request.parent_id {
-            self.existing_department("parent_id", parent).await?;
+        match request.parent_id {
+            // Departments outside theirs do not exist for a department
+            // admin, as everywhere else.
+            Some(parent) if !may_manage(who, Some(parent)) => {
+                return Err(AppError::invalid(
+                    "parent_id",
+                    format!("there is no department #{parent}"),
+                ));
+            }
+            Some(parent) => {
+                self.existing_department("parent_id", parent).await?;
+            }
+            None if !may_create_department(who, None) => {
+                return Err(AppError::invalid(
+                    "parent_id",
+                    "choose the department it sits in: only an appliance admin creates top-level ones",
+                ));
+            }
+            None => {}
         }
         let stored = name.clone();
         let id = self
@@ -269,7 +274,13 @@ impl OrganisationService for Appliance {
             .department(Some(id))
             .ok();
         self.audit(record).await;
-        self.department_view(who, id).await
+        // The caller's departments were read before this one existed; it
+        // is below one of theirs, so theirs too.
+        let mut fresh = who.clone();
+        if fresh.role == Role::DepartmentAdmin {
+            fresh.managed_departments.push(id);
+        }
+        self.department_view(&fresh, id).await
     }
 
     async fn update_department(
@@ -291,13 +302,10 @@ impl OrganisationService for Appliance {
             .as_deref()
             .map(|n| validate::display_name("name", n))
             .transpose()?;
-        if name.is_some() && who.role != Role::Admin {
-            return Err(AppError::Forbidden);
-        }
         if let Some(q) = &change.quota {
             validate::quota("quota", q)?;
         }
-        if change.quota.is_some() && !may_set_quota(who, id) {
+        if (name.is_some() || change.quota.is_some()) && !may_change_department(who, id) {
             return Err(AppError::Forbidden);
         }
         let quota = change.quota;
@@ -333,10 +341,16 @@ impl OrganisationService for Appliance {
 
     async fn delete_department(
         &self,
-        who: Authorized<'_, rights::ManageDepartments>,
+        who: Authorized<'_, rights::ManageSubDepartments>,
         id: i64,
     ) -> Result<(), AppError> {
         let who = who.principal();
+        if !may_manage(who, Some(id)) {
+            return Err(AppError::NotFound("department".into()));
+        }
+        if !may_change_department(who, id) {
+            return Err(AppError::Forbidden);
+        }
         let secrets = self.secrets.clone();
         let outcome = self
             .store
@@ -485,6 +499,40 @@ impl OrganisationService for Appliance {
             .ok();
         self.audit(record).await;
         self.member_view_of(id).await
+    }
+
+    async fn move_member(
+        &self,
+        who: Authorized<'_, rights::ManageMembers>,
+        username: String,
+        department_id: i64,
+    ) -> Result<MemberView, AppError> {
+        let name = username.trim().to_owned();
+        if name.is_empty() {
+            return Err(AppError::invalid("username", "is required"));
+        }
+        let principal = who.principal();
+        let looked_up = name.clone();
+        let found = self
+            .store
+            .read(move |c| users::by_name(c, &looked_up))
+            .await
+            .map_err(store_err)?
+            .filter(|u| {
+                may_manage(principal, u.department_id)
+                    && (principal.role == Role::Admin || u.role != Role::Admin)
+            });
+        let Some(account) = found else {
+            return Err(AppError::invalid(
+                "username",
+                format!("there is no account {name} that you administer"),
+            ));
+        };
+        let change = MemberChange {
+            department_id: Some(Some(department_id)),
+            ..MemberChange::default()
+        };
+        self.update_member(who, account.id, change).await
     }
 
     async fn update_member(

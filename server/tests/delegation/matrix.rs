@@ -164,11 +164,31 @@ fn rows(ids: &Ids) -> Vec<Row> {
             None,
             [401, 403, 403, 403, 200, 200, 200],
         ),
+        // A top-level department is the appliance admin's; department
+        // admins create them below their own, and rename and remove those.
         (
             Method::POST,
             "/api/v1/departments".into(),
             Some(json!({"name": "New"})),
-            [401, 403, 403, 403, 403, 403, 201],
+            [401, 403, 403, 403, 422, 422, 201],
+        ),
+        (
+            Method::POST,
+            "/api/v1/departments".into(),
+            Some(json!({"name": "Optics", "parent_id": physics})),
+            [401, 403, 403, 403, 201, 422, 409],
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/departments/{physics}"),
+            Some(json!({"name": "Physics"})),
+            [401, 403, 403, 403, 200, 404, 200],
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/departments/{science}"),
+            Some(json!({"name": "Science"})),
+            [401, 403, 403, 403, 403, 404, 200],
         ),
         (
             Method::PATCH,
@@ -186,7 +206,7 @@ fn rows(ids: &Ids) -> Vec<Row> {
             Method::DELETE,
             format!("/api/v1/departments/{law}"),
             None,
-            [401, 403, 403, 403, 403, 403, 409],
+            [401, 403, 403, 403, 404, 403, 409],
         ),
         (
             Method::GET,

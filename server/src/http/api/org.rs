@@ -41,7 +41,7 @@ pub async fn create_department(
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<NewDepartment>,
 ) -> ApiResult<(StatusCode, Json<DepartmentView>)> {
-    let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
+    let who = authorize::<rights::ManageSubDepartments>(ctx.principal.as_ref())?;
     Ok((
         StatusCode::CREATED,
         Json(service.create_department(who, body).await?),
@@ -76,7 +76,7 @@ pub async fn delete_department(
     Extension(ctx): Extension<RequestContext>,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let who = authorize::<rights::ManageDepartments>(ctx.principal.as_ref())?;
+    let who = authorize::<rights::ManageSubDepartments>(ctx.principal.as_ref())?;
     service.delete_department(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

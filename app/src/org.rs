@@ -75,6 +75,11 @@ pub struct MemberView {
     pub source: AccountSource,
     pub quota: Quota,
     pub usage: Usage,
+    /// Whether it signs in with an authenticator app as its second factor.
+    pub totp: bool,
+    /// Until when its second factor is locked after too many wrong codes
+    /// (RFC 3339); an admin can lift the lock sooner.
+    pub second_factor_locked_until: Option<String>,
 }
 
 /// `GET /api/v1/users` query: which accounts, a page at a time, by name.

@@ -172,3 +172,61 @@ test('an account that must use a second factor enrols one right after its passwo
   await page.getByRole('link', { name: 'ann', exact: true }).waitFor();
   await page.close();
 });
+
+test('admins set who must use a second factor, lift a lock and reset a lost one in the portal', async () => {
+  const admin = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await password(admin);
+  await admin.getByLabel('Code from your authenticator app').fill(await freshCode());
+  await admin.getByRole('button', { name: 'Verify' }).click();
+  await admin.waitForURL(dpe.url + '/');
+
+  // The appliance's rule, on the settings page.
+  await admin.goto(dpe.url + '/settings/apps');
+  await hydrated(admin);
+  await admin.getByLabel('Required of').selectOption('everyone');
+  await admin.getByRole('button', { name: 'Save', exact: true }).last().click();
+  await admin.getByText('Saved: it applies from each account').waitFor();
+  await admin.reload();
+  await hydrated(admin);
+  assert.equal(await admin.getByLabel('Required of').inputValue(), 'everyone');
+  await shot(admin, '74-second-factor-rule');
+  await admin.getByLabel('Required of').selectOption('departments');
+  await admin.getByRole('button', { name: 'Save', exact: true }).last().click();
+  await admin.getByText('Saved: it applies from each account').waitFor();
+
+  // Ann locks her second factor with eight wrong codes.
+  const ann = await browser.newContext();
+  const signedIn = await ann.request.post(dpe.url + '/api/v1/login', { data: { username: 'ann', password: ANN_PASSWORD } });
+  assert.equal(signedIn.status(), 401, 'the code is asked for');
+  for (let i = 0; i < 8; i++) {
+    await ann.request.post(dpe.url + '/api/v1/login/code', { data: { code: '000000' } });
+  }
+  await ann.close();
+
+  // Physics' own requirement, and Ann's row, on its page.
+  await admin.goto(dpe.url + '/departments');
+  await admin.getByRole('link', { name: 'Physics', exact: true }).click();
+  await admin.waitForURL(/\/departments\/\d+$/);
+  await hydrated(admin);
+  const state = admin.locator('#department-second-factor-state');
+  await state.filter({ hasText: 'must use a second factor' }).waitFor();
+  await admin.getByRole('button', { name: 'Stop requiring it' }).click();
+  await state.filter({ hasText: 'need no second factor' }).waitFor();
+  await admin.getByRole('button', { name: 'Require a second factor' }).click();
+  await state.filter({ hasText: 'must use a second factor' }).waitFor();
+  const row = admin.getByRole('row').filter({ has: admin.getByRole('cell', { name: 'ann', exact: true }) });
+  await row.getByText(/locked until/).waitFor();
+  await shot(admin, '75-second-factor-locked-member');
+  await row.getByRole('button', { name: 'Lift the second-factor lock of ann' }).click();
+  await row.locator('.second-factor').filter({ hasText: /^app$/ }).waitFor();
+  await row.getByText('Reset…').click();
+  await row.getByRole('button', { name: 'Reset the second factor of ann' }).click();
+  await row.locator('.second-factor').filter({ hasText: /^none$/ }).waitFor();
+
+  await admin.goto(dpe.url + '/audit');
+  await hydrated(admin);
+  for (const action of ['second_factor.policy', 'second_factor.unlock', 'second_factor.reset']) {
+    await admin.getByRole('cell', { name: action }).first().waitFor();
+  }
+  await admin.close();
+});

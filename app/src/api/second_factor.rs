@@ -1,12 +1,15 @@
-//! Server functions of second factors: the sign-in's code step, and
-//! enrolling and removing an authenticator app on the account page.
+//! Server functions of second factors: the sign-in's code step, enrolling
+//! and removing an authenticator app on the account page, and the admins'
+//! part: who must use one, and lifting locks and resetting lost ones.
 
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use super::respond;
 use crate::error::AppError;
-use crate::model::{Me, RecoveryCodes, SecondFactorStatus, TotpEnrolment};
+#[cfg(feature = "ssr")]
+use crate::model::SecondFactorRule;
+use crate::model::{Me, RecoveryCodes, SecondFactorPolicy, SecondFactorStatus, TotpEnrolment};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -111,6 +114,83 @@ pub async fn finish_enrolment(code: String) -> Result<RecoveryCodes, AppError> {
             let ctx = request_context().await?;
             service::<dyn SecondFactorService>()?
                 .finish_enrolment(&ctx, code)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Who must use a second factor (appliance admins).
+#[server(prefix = "/fn", endpoint = "second_factor_policy")]
+pub async fn get_second_factor_policy() -> Result<SecondFactorPolicy, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageUsers>(ctx.principal.as_ref())?;
+            service::<dyn SecondFactorService>()?
+                .second_factor_policy(who)
+                .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "set_second_factor_rule")]
+pub async fn set_second_factor_rule(required_of: String) -> Result<SecondFactorPolicy, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageUsers>(ctx.principal.as_ref())?;
+            let rule: SecondFactorRule = required_of
+                .parse()
+                .map_err(|_| AppError::invalid("required_of", "choose one of the three"))?;
+            service::<dyn SecondFactorService>()?
+                .set_second_factor_rule(who, rule)
+                .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "require_second_factor_in")]
+pub async fn require_second_factor_in(
+    department_id: i64,
+    required: bool,
+) -> Result<SecondFactorPolicy, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageUsers>(ctx.principal.as_ref())?;
+            service::<dyn SecondFactorService>()?
+                .require_second_factor_in(who, department_id, required)
+                .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "unlock_second_factor")]
+pub async fn unlock_second_factor(user_id: i64) -> Result<(), AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ResetSecondFactors>(ctx.principal.as_ref())?;
+            service::<dyn SecondFactorService>()?
+                .unlock_second_factor(who, user_id)
+                .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "reset_second_factors")]
+pub async fn reset_second_factors(user_id: i64) -> Result<(), AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ResetSecondFactors>(ctx.principal.as_ref())?;
+            service::<dyn SecondFactorService>()?
+                .reset_second_factors(who, user_id)
                 .await
         }
         .await,

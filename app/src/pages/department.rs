@@ -11,6 +11,7 @@ use crate::api::org::{
     SetDepartmentAdmin, SetDepartmentQuota, SetMayDeploy, SetMemberQuota, get_departments,
     get_members,
 };
+use crate::api::second_factor::{ResetSecondFactors, UnlockSecondFactor};
 use crate::components::{
     Confirm, ErrorBanner, FieldError, Layout, Loading, Pager, error_for_field, general_error,
     quota_fields,
@@ -37,6 +38,8 @@ pub fn DepartmentPage() -> impl IntoView {
     let member_quota = ServerAction::<SetMemberQuota>::new();
     let appoint = ServerAction::<SetDepartmentAdmin>::new();
     let remove = ServerAction::<RemoveMember>::new();
+    let unlock = ServerAction::<UnlockSecondFactor>::new();
+    let reset = ServerAction::<ResetSecondFactors>::new();
     let shape = Shaping {
         create: ServerAction::<CreateDepartment>::new(),
         rename: ServerAction::<RenameDepartment>::new(),
@@ -59,7 +62,9 @@ pub fn DepartmentPage() -> impl IntoView {
                 member_quota.version().get() + appoint.version().get() + remove.version().get(),
                 shape.create.version().get()
                     + shape.rename.version().get()
-                    + shape.move_in.version().get(),
+                    + shape.move_in.version().get()
+                    + unlock.version().get()
+                    + reset.version().get(),
             )
         },
         |(members, _, _, _)| async move {
@@ -80,6 +85,8 @@ pub fn DepartmentPage() -> impl IntoView {
             .or_else(|| general_error(&shape.create.value().get()))
             .or_else(|| general_error(&shape.rename.value().get()))
             .or_else(|| general_error(&shape.move_in.value().get()))
+            .or_else(|| general_error(&unlock.value().get()))
+            .or_else(|| general_error(&reset.value().get()))
             .or_else(|| {
                 // The member quota form sits in a table row: its errors
                 // are told at the top, with the field's name.
@@ -94,6 +101,8 @@ pub fn DepartmentPage() -> impl IntoView {
         member_quota,
         appoint,
         remove,
+        unlock,
+        reset,
     };
     view! {
         <Title text="Department" />
@@ -168,6 +177,7 @@ fn Department(
         {department.may_change.then(|| view! { <QuotaForm department=department.clone() quota /> })}
         <super::lease_policy::LeasePolicyCard id admin />
         <super::approval_policy::ApprovalPolicyCard id admin />
+        {admin.then(|| view! { <super::second_factor_policy::DepartmentSecondFactorCard id /> })}
         <section class="card">
             <h2>"Members"</h2>
             <MemberSearch query=query.clone() />
@@ -307,6 +317,8 @@ struct MemberActions {
     member_quota: ServerAction<SetMemberQuota>,
     appoint: ServerAction<SetDepartmentAdmin>,
     remove: ServerAction<RemoveMember>,
+    unlock: ServerAction<UnlockSecondFactor>,
+    reset: ServerAction<ResetSecondFactors>,
 }
 
 /// Finds members by the start of their name; works without JavaScript.
@@ -347,6 +359,8 @@ fn MemberTable(
         member_quota,
         appoint,
         remove,
+        unlock,
+        reset,
     } = actions;
     view! {
         <table>
@@ -357,6 +371,7 @@ fn MemberTable(
                     <th scope="col">"From"</th>
                     <th scope="col">"In use (of quota)"</th>
                     <th scope="col">"May deploy"</th>
+                    <th scope="col">"Second factor"</th>
                     <th scope="col">"Membership"</th>
                 </tr>
             </thead>
@@ -375,6 +390,7 @@ fn MemberTable(
                     let quota_label = format!("Quota of {}", m.username);
                     let remove_label = format!("Take {} out of the department", m.username);
                     let removable = admin || m.username != viewer;
+                    let factor = second_factor_cell(&m, unlock, reset);
                     let q = m.quota;
                     let text = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
                     view! {
@@ -414,6 +430,7 @@ fn MemberTable(
                                     <button type="submit" class="button subtle" aria-label=aria>{button}</button>
                                 </ActionForm>
                             </td>
+                            <td>{factor}</td>
                             <td>
                                 // Two steps, without JavaScript too: only an
                                 // appliance admin can bring the account back.
@@ -434,6 +451,50 @@ fn MemberTable(
         </table>
     }
     .into_any()
+}
+
+/// A member's second factor, and what an admin can do about it: lift its
+/// lock, or reset it when the phone is lost.
+fn second_factor_cell(
+    m: &MemberView,
+    unlock: ServerAction<UnlockSecondFactor>,
+    reset: ServerAction<ResetSecondFactors>,
+) -> impl IntoView + use<> {
+    let state = match (m.totp, &m.second_factor_locked_until) {
+        (_, Some(until)) => format!("locked until {}", until.replacen('T', " ", 1)),
+        (true, None) => "app".to_owned(),
+        (false, None) => "none".to_owned(),
+    };
+    let id = m.id;
+    let lift_label = format!("Lift the second-factor lock of {}", m.username);
+    let warning = format!(
+        "{} loses the authenticator app and recovery codes and is signed out everywhere; \
+         they sign in with their password, then enrol again.",
+        m.username
+    );
+    let reset_label = format!("Reset the second factor of {}", m.username);
+    let locked = m.second_factor_locked_until.is_some();
+    let enrolled = m.totp;
+    view! {
+        <span class="second-factor">{state}</span>
+        {locked.then(|| view! {
+            " "
+            <ActionForm action=unlock attr:class="inline">
+                <input type="hidden" name="user_id" value=id />
+                <button type="submit" class="button subtle"
+                    aria-label=lift_label>"Lift the lock"</button>
+            </ActionForm>
+        })}
+        {enrolled.then(|| view! {
+            <Confirm key=format!("reset-second-factor-{id}") summary="Reset" class="subtle">
+                <p>{warning}</p>
+                <ActionForm action=reset attr:class="inline">
+                    <input type="hidden" name="user_id" value=id />
+                    <button type="submit" class="button danger">{reset_label}</button>
+                </ActionForm>
+            </Confirm>
+        })}
+    }
 }
 
 #[component]

@@ -20,6 +20,7 @@ mod mail_preferences;
 mod networks;
 mod not_found;
 mod notifications;
+mod second_factor_policy;
 mod settings;
 mod setup;
 mod snapshots;

@@ -37,6 +37,7 @@ pub fn AppsSettingsPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <super::second_factor_policy::SecondFactorRuleCard />
         </Layout>
     }
 }

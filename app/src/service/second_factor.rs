@@ -5,7 +5,9 @@ use async_trait::async_trait;
 
 use super::RequestContext;
 use crate::error::AppError;
-use crate::model::{Me, RecoveryCodes, SecondFactorPolicy, SecondFactorStatus, TotpEnrolment};
+use crate::model::{
+    Me, RecoveryCodes, SecondFactorPolicy, SecondFactorRule, SecondFactorStatus, TotpEnrolment,
+};
 use crate::policy::{Authorized, rights};
 
 #[async_trait]
@@ -38,6 +40,21 @@ pub trait SecondFactorService: Send + Sync + 'static {
         &self,
         who: Authorized<'_, rights::ManageUsers>,
         policy: SecondFactorPolicy,
+    ) -> Result<SecondFactorPolicy, AppError>;
+    /// Sets which accounts beyond the chosen departments must use a second
+    /// factor, keeping the departments.
+    async fn set_second_factor_rule(
+        &self,
+        who: Authorized<'_, rights::ManageUsers>,
+        rule: SecondFactorRule,
+    ) -> Result<SecondFactorPolicy, AppError>;
+    /// Requires a second factor of department `department_id`'s members
+    /// (and those below), or stops requiring it.
+    async fn require_second_factor_in(
+        &self,
+        who: Authorized<'_, rights::ManageUsers>,
+        department_id: i64,
+        required: bool,
     ) -> Result<SecondFactorPolicy, AppError>;
     /// The caller's second factors.
     async fn second_factor_status(

@@ -22,7 +22,9 @@ use crate::blocking::run_blocking;
 use crate::store::audit::Audit;
 use crate::store::departments::DepartmentRow;
 use crate::store::users::{MemberList, UserRow};
-use crate::store::{departments, directory as directory_store, quotas, tokens, users};
+use crate::store::{
+    departments, directory as directory_store, quotas, second_factors, tokens, users,
+};
 
 /// The member list's name in its cursors.
 const MEMBERS: &str = "members";
@@ -43,7 +45,16 @@ fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
     names.join(" / ")
 }
 
-fn member_view(row: UserRow, usage: Usage, department: Option<String>) -> MemberView {
+/// An account's second factor: an authenticator app, and the end of its
+/// lock (`store::second_factors::states_of`).
+type SecondFactorState = (bool, Option<i64>);
+
+fn member_view(
+    row: UserRow,
+    usage: Usage,
+    department: Option<String>,
+    (totp, locked_until): SecondFactorState,
+) -> MemberView {
     MemberView {
         id: row.id,
         role: row.effective_role(),
@@ -55,6 +66,8 @@ fn member_view(row: UserRow, usage: Usage, department: Option<String>) -> Member
         source: row.source,
         quota: row.quota,
         usage,
+        totp,
+        second_factor_locked_until: locked_until.map(crate::clock::rfc3339),
     }
 }
 
@@ -130,6 +143,7 @@ impl Appliance {
     /// Account `id` as its administrators see it, in one read. Callers
     /// have authorized the caller for it.
     async fn member_view_of(&self, id: i64) -> Result<MemberView, AppError> {
+        let now = crate::store::now();
         self.store
             .read(move |c| {
                 let Some(row) = users::by_id(c, id)? else {
@@ -140,7 +154,9 @@ impl Appliance {
                     None => None,
                 };
                 let usage = quotas::user_usage(c, id)?;
-                Ok(Some(member_view(row, usage, name)))
+                let second = second_factors::states_of(c, &[id], now)?;
+                let second = second.get(&id).copied().unwrap_or_default();
+                Ok(Some(member_view(row, usage, name, second)))
             })
             .await
             .map_err(store_err)?
@@ -406,12 +422,15 @@ impl OrganisationService for Appliance {
             },
             limit: paging::limit(query.limit)?,
         };
-        // One read for the page: the accounts, their usage, their departments.
+        // One read for the page: the accounts, their usage, their
+        // departments and second factors.
+        let now = crate::store::now();
         self.store
             .read(move |c| {
                 let (rows, more) = users::page(c, &list)?;
                 let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
                 let usage = quotas::usage_of_users(c, &ids)?;
+                let second = second_factors::states_of(c, &ids, now)?;
                 let names: HashMap<i64, String> = departments::list(c)?
                     .into_iter()
                     .map(|d| (d.id, d.name))
@@ -424,7 +443,8 @@ impl OrganisationService for Appliance {
                     .map(|row| {
                         let used = usage.get(&row.id).copied().unwrap_or_default();
                         let name = row.department_id.and_then(|d| names.get(&d).cloned());
-                        member_view(row, used, name)
+                        let factor = second.get(&row.id).copied().unwrap_or_default();
+                        member_view(row, used, name, factor)
                     })
                     .collect();
                 Ok(Page { items, next })

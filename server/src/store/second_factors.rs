@@ -1,6 +1,8 @@
 //! Second factors: each account's authenticator app (TOTP, its secret
 //! sealed), its recovery codes (hashed) and its run of wrong codes.
 
+use std::collections::HashMap;
+
 use app::model::{Role, SecondFactorPolicy, SecondFactorRule};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -128,6 +130,32 @@ pub fn locked_until(conn: &Connection, user_id: i64, now: i64) -> Result<Option<
         )?
         .query_row(params![user_id, now], |r| r.get(0))
         .optional()?)
+}
+
+/// Of each account in `users`: whether it has a confirmed authenticator
+/// app, and until when its second factor is locked (if it is at `now`).
+/// Accounts with neither are absent.
+pub fn states_of(
+    conn: &Connection,
+    users: &[i64],
+    now: i64,
+) -> Result<HashMap<i64, (bool, Option<i64>)>, StoreError> {
+    // Not kept, as `quotas::usage_of_users`: its text names each page's
+    // accounts.
+    let ids = super::paging::id_list(users);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT u.id,
+                EXISTS (SELECT 1 FROM totp_factors t
+                        WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL),
+                (SELECT f.locked_until FROM second_factor_failures f
+                 WHERE f.user_id = u.id AND f.locked_until > ?1)
+         FROM users u WHERE u.id IN ({ids})"
+    ))?;
+    let rows = stmt
+        .query_map([now], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .filter(|row| !matches!(row, Ok((_, (false, None)))))
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Counts a wrong code. At `limit` in a row the factor locks until

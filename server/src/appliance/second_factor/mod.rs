@@ -11,8 +11,8 @@ use std::net::IpAddr;
 
 use app::error::AppError;
 use app::model::{
-    AccountSource, Me, Principal, RecoveryCodes, Role, SecondFactorPolicy, SecondFactorStatus,
-    TotpEnrolment,
+    AccountSource, Me, Principal, RecoveryCodes, Role, SecondFactorPolicy, SecondFactorRule,
+    SecondFactorStatus, TotpEnrolment,
 };
 use app::policy::{Authorized, may_manage, rights};
 use app::service::{RequestContext, SecondFactorService};
@@ -125,26 +125,36 @@ impl SecondFactorService for Appliance {
     async fn set_second_factor_policy(
         &self,
         who: Authorized<'_, rights::ManageUsers>,
-        mut policy: SecondFactorPolicy,
+        policy: SecondFactorPolicy,
     ) -> Result<SecondFactorPolicy, AppError> {
-        policy.departments.sort_unstable();
-        policy.departments.dedup();
-        let entry = Audit::by(who.principal())
-            .action("second_factor.policy")
-            .detail(format!(
-                "required of {}; departments {:?}",
-                policy.required_of, policy.departments
-            ))
-            .ok();
-        let stored = policy.clone();
-        self.store
-            .write(move |tx| {
-                second_factors::set_policy(tx, &stored)?;
-                audit::record(tx, &entry)
-            })
+        self.change_second_factor_policy(who.principal(), move |p| *p = policy)
             .await
-            .map_err(store_err)?;
-        Ok(policy)
+    }
+
+    async fn set_second_factor_rule(
+        &self,
+        who: Authorized<'_, rights::ManageUsers>,
+        rule: SecondFactorRule,
+    ) -> Result<SecondFactorPolicy, AppError> {
+        self.change_second_factor_policy(who.principal(), move |p| p.required_of = rule)
+            .await
+    }
+
+    async fn require_second_factor_in(
+        &self,
+        who: Authorized<'_, rights::ManageUsers>,
+        department_id: i64,
+        required: bool,
+    ) -> Result<SecondFactorPolicy, AppError> {
+        self.existing_department("department_id", department_id)
+            .await?;
+        self.change_second_factor_policy(who.principal(), move |p| {
+            p.departments.retain(|&d| d != department_id);
+            if required {
+                p.departments.push(department_id);
+            }
+        })
+        .await
     }
 
     async fn second_factor_status(
@@ -314,6 +324,35 @@ impl SecondFactorService for Appliance {
             .await
             .map_err(store_err)?;
         Ok(())
+    }
+}
+
+impl Appliance {
+    /// Changes who must use a second factor as `change` says, read and
+    /// written in one transaction with its audit record (two admins at
+    /// once lose neither's change).
+    async fn change_second_factor_policy(
+        &self,
+        who: &Principal,
+        change: impl FnOnce(&mut SecondFactorPolicy) + Send + 'static,
+    ) -> Result<SecondFactorPolicy, AppError> {
+        let mut entry = Audit::by(who).action("second_factor.policy");
+        self.store
+            .write(move |tx| {
+                let mut policy = second_factors::policy(tx)?;
+                change(&mut policy);
+                policy.departments.sort_unstable();
+                policy.departments.dedup();
+                second_factors::set_policy(tx, &policy)?;
+                entry = entry.detail(format!(
+                    "required of {}; departments {:?}",
+                    policy.required_of, policy.departments
+                ));
+                audit::record(tx, &entry.ok())?;
+                Ok(policy)
+            })
+            .await
+            .map_err(store_err)
     }
 }
 

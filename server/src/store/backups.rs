@@ -440,19 +440,32 @@ pub struct DrillCandidate {
 }
 
 /// For each instance, its newest ready backup, when that one and those
-/// it builds on are sound.
+/// it builds on are sound. One query however many instances there are: the
+/// drill scheduler asks every minute.
 pub fn drill_candidates(conn: &Connection) -> Result<Vec<DrillCandidate>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT b.id, i.department_id,
-                coalesce((SELECT max(d.drilled_at) FROM backups d
-                          WHERE d.instance_uuid = i.uuid),
-                         (SELECT min(f.created_at) FROM backups f
-                          WHERE f.instance_uuid = i.uuid AND f.state = 'ready'))
-         FROM instances i JOIN backups b ON b.id = (
-             SELECT max(n.id) FROM backups n
-             WHERE n.instance_uuid = i.uuid AND n.state = 'ready')",
+        "WITH RECURSIVE
+         heads (id, department_id, since) AS (
+             SELECT b.id, i.department_id,
+                    coalesce((SELECT max(d.drilled_at) FROM backups d
+                              WHERE d.instance_uuid = i.uuid),
+                             (SELECT min(f.created_at) FROM backups f
+                              WHERE f.instance_uuid = i.uuid AND f.state = 'ready'))
+             FROM instances i JOIN backups b ON b.id = (
+                 SELECT max(n.id) FROM backups n
+                 WHERE n.instance_uuid = i.uuid AND n.state = 'ready')),
+         -- Each head and every point it builds on (UNION: a loop ends).
+         points (head, id) AS (
+             SELECT id, id FROM heads
+             UNION
+             SELECT p.head, b.parent_id FROM points p JOIN backups b ON b.id = p.id
+             WHERE b.parent_id IS NOT NULL)
+         SELECT h.id, h.department_id, h.since FROM heads h
+         WHERE NOT EXISTS (SELECT 1 FROM points p JOIN backups b ON b.id = p.id
+                           WHERE p.head = h.id AND b.damaged)
+         ORDER BY h.id",
     )?;
-    let rows: Vec<DrillCandidate> = stmt
+    let rows = stmt
         .query_map([], |r| {
             Ok(DrillCandidate {
                 backup_id: r.get(0)?,
@@ -461,13 +474,7 @@ pub fn drill_candidates(conn: &Connection) -> Result<Vec<DrillCandidate>, StoreE
             })
         })?
         .collect::<Result<_, _>>()?;
-    let mut sound = Vec::with_capacity(rows.len());
-    for candidate in rows {
-        if chain(conn, candidate.backup_id)?.iter().all(|b| !b.damaged) {
-            sound.push(candidate);
-        }
-    }
-    Ok(sound)
+    Ok(rows)
 }
 
 /// Records how the backup's drill went (or that one started), `at`.
@@ -625,6 +632,31 @@ mod tests {
     fn finish(conn: &Connection, id: i64) {
         set_copied(conn, id, 5, None).unwrap();
         set_ready(conn, id, 10, "ab").unwrap();
+    }
+
+    #[test]
+    fn a_drill_candidate_is_the_newest_ready_point_of_a_chain_with_no_damaged_point() {
+        let (conn, ann, id) = store_with_instance();
+        let full = backup(&conn, ann, id, None);
+        finish(&conn, full);
+        let first = backup(&conn, ann, id, Some(full));
+        finish(&conn, first);
+        let running = backup(&conn, ann, id, Some(first));
+        let heads = |conn: &Connection| {
+            drill_candidates(conn)
+                .unwrap()
+                .iter()
+                .map(|c| c.backup_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(heads(&conn), [first], "not the running {running}");
+        set_verified(&conn, full, true).unwrap();
+        assert!(
+            heads(&conn).is_empty(),
+            "the full one it builds on is damaged"
+        );
+        set_verified(&conn, full, false).unwrap();
+        assert_eq!(heads(&conn), [first]);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod backup_admission;
 pub mod backup_schedule;
 mod backup_store;
 pub mod connector;
+pub mod console;
 mod definition;
 pub mod drills;
 mod driver;
@@ -85,6 +86,9 @@ pub enum EngineError {
     },
     #[error("store error")]
     Store(#[from] crate::store::StoreError),
+    /// The thread that reads a serial console could not start.
+    #[error("cannot start a console's reader")]
+    ConsoleThread(#[source] std::io::Error),
     /// A command run in the guest failed.
     #[error("{command} in the guest exited with {code}: {stderr}")]
     GuestCommand {
@@ -169,7 +173,8 @@ impl EngineError {
             | EngineError::HttpClient(_)
             | EngineError::Store(_)
             | EngineError::UnknownStep { .. }
-            | EngineError::UserData(_) => {
+            | EngineError::UserData(_)
+            | EngineError::ConsoleThread(_) => {
                 "an internal error; the details are in the server log".into()
             }
             EngineError::VolumeMissing(_) => "a volume of the instance is missing".into(),

@@ -284,20 +284,22 @@ pub struct Model {
     pub kind: &'static str,
 }
 
-/// The serial console, logged to a file that the engine reads for boot
-/// diagnostics (and tests read for the guest's own messages).
+/// The serial console: a pty, so that libvirt can hand it out as a
+/// stream (virDomainOpenConsole, the portal's console page), and logged
+/// to a file that the engine reads for boot diagnostics (and tests read
+/// for the guest's own messages).
 #[derive(Debug, Serialize)]
 pub struct Serial<'a> {
     #[serde(rename = "@type")]
     pub kind: &'static str,
-    pub source: SerialSource<'a>,
+    pub log: SerialLog<'a>,
     pub target: PortTarget,
 }
 
 #[derive(Debug, Serialize)]
-pub struct SerialSource<'a> {
-    #[serde(rename = "@path")]
-    pub path: &'a str,
+pub struct SerialLog<'a> {
+    #[serde(rename = "@file")]
+    pub file: &'a str,
     #[serde(rename = "@append")]
     pub append: &'static str,
 }

@@ -6,18 +6,12 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use reqwest::Client;
 use serde_json::json;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::common::console_socket::{cookie_of, open, read_until};
 use crate::common::fake_console::GREETING;
-use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD, session_cookie};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD};
 
 /// An appliance with one running instance of the admin's: its id.
 async fn running_instance() -> (TestApp, Api, i64) {
@@ -33,51 +27,6 @@ async fn running_instance() -> (TestApp, Api, i64) {
         )
         .await;
     (app, admin, id)
-}
-
-/// The session cookie of `username`, signed in afresh.
-async fn cookie_of(app: &TestApp, username: &str, password: &str) -> String {
-    let response = app.login(&Client::new(), username, password).await;
-    assert_eq!(response.status(), 200);
-    session_cookie(&response).expect("a session cookie")
-}
-
-/// Opens instance `id`'s console as the holder of `cookie`, from `origin`
-/// (none: no `Origin` header): the socket, or the refusal's status.
-async fn open(app: &TestApp, id: i64, cookie: &str, origin: Option<&str>) -> Result<Socket, u16> {
-    let url = format!("ws://{}/instances/{id}/console/ws", app.addr);
-    let mut request = url.into_client_request().unwrap();
-    let headers = request.headers_mut();
-    headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
-    if let Some(origin) = origin {
-        headers.insert("origin", HeaderValue::from_str(origin).unwrap());
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => Ok(socket),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            Err(response.status().as_u16())
-        }
-        Err(e) => panic!("the WebSocket failed otherwise: {e}"),
-    }
-}
-
-/// Reads binary frames until their text holds `wanted`; all read so far.
-async fn read_until(socket: &mut Socket, wanted: &str) -> String {
-    let mut seen = Vec::new();
-    let reading = async {
-        while let Some(message) = socket.next().await {
-            if let Message::Binary(bytes) = message.unwrap() {
-                seen.extend_from_slice(&bytes);
-                if String::from_utf8_lossy(&seen).contains(wanted) {
-                    return;
-                }
-            }
-        }
-    };
-    let ended = tokio::time::timeout(Duration::from_secs(10), reading).await;
-    let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(ended.is_ok(), "{wanted:?} never came; got {text:?}");
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

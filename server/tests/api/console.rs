@@ -147,3 +147,32 @@ async fn the_console_of_a_stopped_instance_is_refused_with_409() {
         Some(409)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_line_outlives_its_last_viewer_for_a_grace_then_closes() {
+    let (app, _admin, id) = running_instance().await;
+    let cookie = cookie_of(&app, ADMIN, ADMIN_PASSWORD).await;
+    let origin = app.origin();
+    let mut socket = open(&app, id, &cookie, Some(&origin)).await.unwrap();
+    read_until(&mut socket, GREETING).await;
+    socket
+        .send(Message::binary(b"kept\r".to_vec()))
+        .await
+        .unwrap();
+    read_until(&mut socket, "kept").await;
+    drop(socket);
+
+    // A reload within the grace finds the same line and its scrollback.
+    let mut again = open(&app, id, &cookie, Some(&origin)).await.unwrap();
+    let replayed = read_until(&mut again, "kept").await;
+    assert_eq!(replayed, format!("{GREETING}kept\r"));
+    assert_eq!(app.fake_host().calls("open_console"), 1);
+    drop(again);
+
+    // After it, the line is closed: the next viewer opens a new one.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let mut fresh = open(&app, id, &cookie, Some(&origin)).await.unwrap();
+    let text = read_until(&mut fresh, GREETING).await;
+    assert!(!text.contains("kept"), "{text:?}");
+    assert_eq!(app.fake_host().calls("open_console"), 2);
+}

@@ -345,6 +345,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_serial_line_is_a_pty_libvirt_can_stream_and_still_logs_to_its_file() {
+        let serial = Serial {
+            kind: "pty",
+            log: SerialLog {
+                file: "/srv/dpe/a&b.log",
+                append: "on",
+            },
+            target: PortTarget { port: 0 },
+        };
+        assert_eq!(
+            crate::engine::xml::to_xml(&serial).unwrap(),
+            "<Serial type=\"pty\"><log file=\"/srv/dpe/a&amp;b.log\" append=\"on\"/>\
+             <target port=\"0\"/></Serial>"
+        );
+    }
+
+    #[test]
     fn metadata_is_read_back_whatever_the_prefix() {
         let xml = "<x:instance xmlns:x=\"https://dpe.invalid/xmlns/instance/1\">\
                    <x:appliance>a1</x:appliance><x:id>7f1c</x:id><x:owner>ann &amp; co</x:owner></x:instance>";

@@ -63,7 +63,10 @@ async fn main() {
     let long = Duration::from_secs(180);
     socket.send(Message::binary(b"\r".to_vec())).await.unwrap();
     until(&mut socket, "login:", long).await;
-    socket.send(Message::binary(b"root\r".to_vec())).await.unwrap();
+    socket
+        .send(Message::binary(b"root\r".to_vec()))
+        .await
+        .unwrap();
     until(&mut socket, "Password:", long).await;
     socket
         .send(Message::binary(b"dpe-console\r".to_vec()))

@@ -86,6 +86,10 @@ test('the console of a real guest shows its boot, signs in and runs a command, f
   await shows(page, '# ');
   await page.keyboard.type('echo $((6 * 7))-answer\n');
   await shows(page, '42-answer');
+  // 24-bit colour: xterm.js styles it inline, which the page's policy
+  // must let through its script (a refusal is a console error).
+  await page.keyboard.type("printf '\\033[38;2;255;120;0morange\\033[0m-done\\n'\n");
+  await shows(page, 'orange-done');
   assert.match(await page.locator('#console-state').textContent(), /Connected/);
   await shot(page, 'console');
 
@@ -107,5 +111,11 @@ test('the console of a real guest shows its boot, signs in and runs a command, f
 
   const gone = await page.request.delete(`${dpe.url}/api/v1/instances/${id}`);
   assert.equal(gone.status(), 202, await gone.text());
+  // Gone before dpe stops: the sandbox's libvirtd keeps no guest of ours.
+  const deleting = Date.now();
+  while ((await page.request.get(`${dpe.url}/api/v1/instances/${id}`)).status() !== 404) {
+    assert.ok(Date.now() - deleting < 60_000, 'the instance was not deleted');
+    await new Promise((r) => setTimeout(r, 300));
+  }
   await page.close();
 });

@@ -12,6 +12,16 @@
     if (String(tag).toLowerCase() === "style") element.nonce = nonce;
     return element;
   };
+  // It colours 24-bit text through style attributes, which the policy
+  // refuses; the same declarations through the CSSOM are allowed.
+  const setAttribute = Element.prototype.setAttribute;
+  Element.prototype.setAttribute = function (name, value) {
+    if (name === "style") {
+      this.style.cssText = value;
+      return;
+    }
+    setAttribute.call(this, name, value);
+  };
   const box = document.getElementById("console");
   const state = document.getElementById("console-state");
   const term = new Terminal({ cols: 100, rows: 30, cursorBlink: true, scrollback: 5000 });
@@ -39,6 +49,16 @@
   };
   term.onData((data) => send(encoder.encode(data)));
   term.onBinary((data) => send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
+  // Leaving through the portal's own links swaps the page without
+  // unloading it: the viewer leaves the line with it.
+  const gone = new MutationObserver(() => {
+    if (!document.contains(box)) {
+      gone.disconnect();
+      socket.close();
+      term.dispose();
+    }
+  });
+  gone.observe(document.body, { childList: true, subtree: true });
   document.getElementById("console-resize").addEventListener("click", () => {
     send(JSON.stringify({ resize: { rows: term.rows, cols: term.cols } }));
     term.focus();

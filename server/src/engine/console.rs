@@ -137,7 +137,15 @@ impl Broker {
         let broker = self.clone();
         let closing = async move {
             tokio::time::sleep(GRACE).await;
-            if broker.shared().viewers == 0 {
+            // Ended under the lock: a viewer that comes now opens a new
+            // line rather than joining one about to close.
+            let closes = {
+                let mut shared = broker.shared();
+                let closes = shared.viewers == 0 && !shared.ended;
+                shared.ended |= closes;
+                closes
+            };
+            if closes {
                 broker.leave();
                 let line = broker.line.clone();
                 // Closing aborts the stream: a libvirt call, which blocks.

@@ -4,6 +4,8 @@
 //!   reconcile loop, the warm pool's tending.
 //! - `leases` (each lease's course: warnings, expiry, deletion, on the
 //!   engine's clock).
+//! - `console/` (guests' serial lines for the portal: one stream per domain,
+//!   its `broker` shared by every viewer).
 //! - `admission` (deploys and actions become tasks; snapshot work in
 //!   `snapshot_admission`), `driver` (runs a
 //!   task's steps, rolls back), `reconcile` and `health` (libvirt is the

@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use super::EngineError;
 use super::connector::Connector;
-use super::console::Consoles;
+use super::console::broker::Consoles;
 use super::golden::ImageIdentity;
 use super::host_status::HostStatuses;
 use super::hosts::HostPool;

@@ -1,8 +1,8 @@
-//! The serial consoles of running guests, brokered: one libvirt console
-//! stream per domain (a second open would take the line over), whose
-//! output goes to every viewer, with the last 64 KB kept for a viewer
-//! that arrives later. The stream closes a short grace after its last
-//! viewer leaves, so a page reload keeps the line (and its scrollback).
+//! The brokers of open serial lines, one per domain, whose output goes
+//! to every viewer, with the last 64 KB kept for a viewer that arrives
+//! later. A line closes a short grace after its last viewer leaves, so a
+//! page reload keeps it (and its scrollback). A leaf: the engine holds
+//! its `Consoles`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::EngineError;
-use super::hypervisor::{ConsoleLine, Hypervisor};
-use super::runtime::Engine;
 use crate::blocking::run_blocking;
+use crate::engine::EngineError;
+use crate::engine::hypervisor::ConsoleLine;
 
 /// The output a viewer that arrives later is given first.
 pub const SCROLLBACK_BYTES: usize = 64 * 1024;
@@ -206,24 +205,23 @@ impl Drop for ConsoleViewer {
     }
 }
 
-impl Engine {
-    /// A viewer of the serial console of domain `uuid` on host `host_id`:
-    /// of its open line if there is one, else of a line opened now.
-    pub async fn console(&self, host_id: i64, uuid: &str) -> Result<ConsoleViewer, EngineError> {
-        let consoles = &self.consoles;
-        let joined = || consoles.open().get(uuid).and_then(|b| b.join());
+impl Consoles {
+    /// A viewer of domain `uuid`'s line: of the open one if there is one,
+    /// else of the line `open` opens now.
+    pub async fn viewer(
+        self: &Arc<Self>,
+        uuid: &str,
+        open: impl Future<Output = Result<Box<dyn ConsoleLine>, EngineError>>,
+    ) -> Result<ConsoleViewer, EngineError> {
+        let joined = || self.open().get(uuid).and_then(|b| b.join());
         if let Some(viewer) = joined() {
             return Ok(viewer);
         }
-        let _opening = consoles.opening.lock().await;
+        let _opening = self.opening.lock().await;
         if let Some(viewer) = joined() {
             return Ok(viewer);
         }
-        let host: Arc<dyn Hypervisor> = self.connect(host_id).await?;
-        let line: Arc<dyn ConsoleLine> = {
-            let uuid = uuid.to_owned();
-            Arc::from(run_blocking(move || host.open_console(&uuid)).await?)
-        };
+        let line: Arc<dyn ConsoleLine> = Arc::from(open.await?);
         let broker = Arc::new(Broker {
             uuid: uuid.to_owned(),
             line: line.clone(),
@@ -232,7 +230,7 @@ impl Engine {
                 ..Shared::default()
             }),
             output: broadcast::channel(BACKLOG_CHUNKS).0,
-            consoles: Arc::downgrade(consoles),
+            consoles: Arc::downgrade(self),
         });
         let viewer = ConsoleViewer {
             scrollback: Vec::new(),
@@ -247,7 +245,7 @@ impl Engine {
             line.close();
             return Err(EngineError::ConsoleThread(e));
         }
-        consoles.open().insert(uuid.to_owned(), broker);
+        self.open().insert(uuid.to_owned(), broker);
         Ok(viewer)
     }
 }

@@ -4,22 +4,25 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};
 
 use crate::pages::{
-    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DashboardPage,
-    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute,
-    LoginPage, NetworksRoute, NotFoundPage, NotificationsRoute, SetupRoute, TokensRoute,
+    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
+    DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute,
+    InstancesRoute, LoginPage, NetworksRoute, NotFoundPage, NotificationsRoute, SetupRoute,
+    TokensRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own
 /// files and the inline ones that carry this response's nonce (the
 /// hydration loader and the resources Leptos serializes); the wasm may be
-/// compiled; nothing may frame it. Images may be `data:` URLs too, for
+/// compiled; nothing may frame it. Style elements may carry the nonce
+/// too: the console page's terminal (xterm.js) makes its own, and the
+/// page's script gives them the nonce. Images may be `data:` URLs too, for
 /// the authenticator app's QR code (an SVG made on the server; an SVG
 /// shown as an image runs no script and loads nothing).
 #[cfg(feature = "ssr")]
 fn content_security_policy(nonce: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
@@ -96,6 +99,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account") ssr=SsrMode::Async view={Lazy::<AccountRoute>::new()} />
                 <Route path=path!("/instances") ssr=SsrMode::Async view={Lazy::<InstancesRoute>::new()} />
                 <Route path=path!("/instances/:id") ssr=SsrMode::Async view={Lazy::<InstanceRoute>::new()} />
+                <Route path=path!("/instances/:id/console") ssr=SsrMode::Async view={Lazy::<ConsoleRoute>::new()} />
                 <Route path=path!("/deploy") ssr=SsrMode::Async view={Lazy::<DeployRoute>::new()} />
                 <Route path=path!("/networks") ssr=SsrMode::Async view={Lazy::<NetworksRoute>::new()} />
                 <Route path=path!("/departments") ssr=SsrMode::Async view={Lazy::<DepartmentsRoute>::new()} />

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, ADMIN_PASSWORD, Accepted, Api, TestApp, entries_named, started_task};
+use common::{
+    ADMIN, ADMIN_PASSWORD, Accepted, Api, TestApp, console_socket, entries_named, started_task,
+};
 use serde_json::{Value, json};
 use server::engine::hypervisor::Hypervisor;
 use server::engine::libvirt::LibvirtHost;
@@ -268,6 +270,80 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     );
     let files = entries_named(&app.data_path().join("storage"), &uuid);
     assert!(files.is_empty(), "{files:?}");
+}
+
+/// Opens instance `id`'s console through the portal as the admin; the
+/// start step may not have recorded the guest running yet (409).
+async fn console_of(app: &TestApp, id: i64) -> common::console_socket::Socket {
+    let cookie = console_socket::cookie_of(app, ADMIN, ADMIN_PASSWORD).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match console_socket::open(app, id, &cookie, Some(&app.origin())).await {
+            Ok(socket) => return socket,
+            Err(409) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("the console of {id} answered {status}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_guests_console_shows_its_boot_signs_in_runs_a_command_and_is_shared() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let _serial = SERIAL.lock().await;
+    let (app, client) = on_the_sandboxs_libvirtd().await;
+    let (id, uuid) = deployed_tiny_guest(&app, &client, "console-1").await;
+    // The deploy ends as the guest starts: its boot arrives over the line.
+    let mut first = console_of(&app, id).await;
+    let boot = console_socket::read_within(&mut first, "login:", Duration::from_secs(120)).await;
+    assert!(boot.contains("dpe-guest: ready"), "{boot:?}");
+    assert!(
+        boot.contains(&format!("dpe-guest: instance-id={uuid}")),
+        "{boot:?}"
+    );
+
+    let type_in = |text: &str| Message::binary(text.as_bytes().to_vec());
+    first.send(type_in("root\r")).await.unwrap();
+    console_socket::read_until(&mut first, "Password:").await;
+    first.send(type_in("dpe-console\r")).await.unwrap();
+    console_socket::read_until(&mut first, "# ").await;
+    first
+        .send(type_in("echo $((6 * 7))-answer\r"))
+        .await
+        .unwrap();
+    console_socket::read_until(&mut first, "42-answer").await;
+
+    // A second viewer: the scrollback, then the same line both ways.
+    let mut second = console_of(&app, id).await;
+    let replayed = console_socket::read_until(&mut second, "42-answer").await;
+    assert!(replayed.contains("dpe-guest: ready"), "{replayed:?}");
+    second
+        .send(type_in("echo second-$((1 + 1))\r"))
+        .await
+        .unwrap();
+    console_socket::read_until(&mut second, "second-2").await;
+    console_socket::read_until(&mut first, "second-2").await;
+
+    // A resize is typed as stty, which the shell takes.
+    first
+        .send(Message::text(r#"{"resize":{"rows":33,"cols":111}}"#))
+        .await
+        .unwrap();
+    first.send(type_in("stty size\r")).await.unwrap();
+    console_socket::read_until(&mut second, "33 111").await;
+
+    // The serial log on the host still gets everything.
+    let log_path = app
+        .data_path()
+        .join("storage")
+        .join(format!("{}.log", app.volume_stem(&uuid)));
+    serial_until(&log_path, "second-2", Duration::from_secs(10)).await;
+    drop((first, second));
+    client.patient(Duration::from_secs(60)).remove(id).await;
 }
 
 /// An instance's UUID, read from the store of a dpe that runs elsewhere.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 mod approvals;
 mod apps;
 mod backups;
+mod console;
 mod counts;
 mod instance_query;
 mod leases;
@@ -25,6 +26,7 @@ pub use backups::{
     BackupFilter, BackupPolicy, BackupStoreSpec, BackupStoreView, BackupView, BackupsView,
     DEFAULT_BACKUP_KEEP, DepartmentBackupPolicy, DrillView, RestoreInPlaceRequest, RestoreRequest,
 };
+pub use console::{CONSOLE_MAX_COLS, CONSOLE_MAX_ROWS, ConsoleControl};
 pub use counts::{InstanceCounts, StateCount};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
 pub use leases::{

@@ -114,6 +114,13 @@ fn InstanceDetail(
                 <h1 class="page-title">{inst.name.clone()}</h1>
                 <StateBadge state=inst.state approval=inst.approval.as_ref().map(|a| a.state) />
             </div>
+            // A full load (external): the console page's scripts run as
+            // the server renders them.
+            {running.then(|| view! {
+                <a class="button" id="open-console" href=format!("/instances/{id}/console") rel="external">
+                    "Console"
+                </a>
+            })}
             {inst.url.clone().map(|url| view! {
                 <a class="button primary" id="open-app" href=url target="_blank" rel="noopener">
                     "Open"<span class="sr-only">" the application (in a new tab)"</span>

@@ -13,9 +13,9 @@ use leptos::prelude::*;
 use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
-    AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, DepartmentPage,
-    DepartmentsPage, DeployPage, DirectoryPage, InstancePage, InstancesPage, NetworksPage,
-    NotificationsPage, SetupPage, TokensPage,
+    AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, ConsolePage,
+    DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage, InstancePage, InstancesPage,
+    NetworksPage, NotificationsPage, SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.
@@ -42,6 +42,7 @@ lazy_page!(TokensRoute => TokensPage);
 lazy_page!(AccountRoute => AccountPage);
 lazy_page!(InstancesRoute => InstancesPage);
 lazy_page!(InstanceRoute => InstancePage);
+lazy_page!(ConsoleRoute => ConsolePage);
 lazy_page!(DeployRoute => DeployPage);
 lazy_page!(NetworksRoute => NetworksPage);
 lazy_page!(DepartmentsRoute => DepartmentsPage);

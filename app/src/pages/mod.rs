@@ -5,6 +5,7 @@ mod approval_policy;
 mod approvals;
 mod audit;
 mod backups;
+mod console;
 mod dashboard;
 mod department;
 mod departments;
@@ -30,6 +31,7 @@ pub use account::AccountPage;
 pub use approvals::ApprovalsPage;
 pub use audit::AuditPage;
 pub use backups::BackupsPage;
+pub use console::ConsolePage;
 pub use dashboard::DashboardPage;
 pub use department::DepartmentPage;
 pub use departments::DepartmentsPage;
@@ -38,9 +40,9 @@ pub use directory::DirectoryPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
-    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, DepartmentRoute,
-    DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute, NetworksRoute,
-    NotificationsRoute, SetupRoute, TokensRoute,
+    AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
+    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute,
+    NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;

@@ -50,6 +50,7 @@
 mod approvals;
 mod audit;
 mod backups;
+mod console;
 mod dashboard;
 mod directory;
 mod events;
@@ -75,6 +76,7 @@ use tower_sessions::Session;
 pub use self::approvals::ApprovalService;
 pub use self::audit::AuditService;
 pub use self::backups::BackupService;
+pub use self::console::{ConsoleService, ConsoleSession};
 pub use self::dashboard::DashboardService;
 pub use self::directory::DirectoryService;
 pub use self::events::{Credential, EventService, LiveEvent, LiveEvents, Numbered};
@@ -147,6 +149,7 @@ capabilities!(
     SecondFactorService,
     TokenService,
     InstanceService,
+    ConsoleService,
     HostService,
     ZoneService,
     PoolService,

@@ -90,7 +90,8 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         | EngineError::BackupInterrupted
         | EngineError::UnknownStep { .. }
         | EngineError::UserData(_)
-        | EngineError::NoPersonalization) => internal(&e),
+        | EngineError::NoPersonalization
+        | EngineError::ConsoleThread(_)) => internal(&e),
     }
 }
 

@@ -35,6 +35,7 @@ mod approvals;
 mod apps;
 mod audit_log;
 mod backups;
+mod console;
 mod dashboard;
 mod directory;
 mod directory_settings;

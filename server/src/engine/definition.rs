@@ -113,15 +113,15 @@ fn devices<'a>(inputs: &DomainInputs<'a>, fixed_ip: Option<&'a str>) -> dx::Devi
         ],
         interface: vec![interface(&inputs.guest.nic, fixed_ip)],
         serial: dx::Serial {
-            kind: "file",
-            source: dx::SerialSource {
-                path: inputs.console,
+            kind: "pty",
+            log: dx::SerialLog {
+                file: inputs.console,
                 append: "on",
             },
             target: dx::PortTarget { port: 0 },
         },
         console: dx::Console {
-            kind: "file",
+            kind: "pty",
             target: dx::ConsoleTarget {
                 kind: "serial",
                 port: 0,

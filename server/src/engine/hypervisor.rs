@@ -171,6 +171,18 @@ pub enum JobProgress {
     Idle,
 }
 
+/// A domain's serial line, open (libvirt's console stream). Reads block
+/// until the guest writes; `close` ends a read blocked in another thread.
+pub trait ConsoleLine: Send + Sync {
+    /// Some bytes the guest wrote (at most `buf.len()`); 0 once the line
+    /// has ended (the guest stopped, or `close`).
+    fn read(&self, buf: &mut [u8]) -> Result<usize, HostError>;
+    /// Sends all of `bytes` to the guest, as typed.
+    fn write(&self, bytes: &[u8]) -> Result<(), HostError>;
+    /// Ends the line; idempotent.
+    fn close(&self);
+}
+
 pub trait Hypervisor: Send + Sync {
     fn uri(&self) -> &str;
     fn is_alive(&self) -> bool;
@@ -302,4 +314,7 @@ pub trait Hypervisor: Send + Sync {
     /// Gives a running domain a new title and dpe metadata element (live
     /// and in its definition).
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError>;
+    /// Opens the running domain's serial console, taking it over from
+    /// any earlier holder; `Unsupported` where the host offers none.
+    fn open_console(&self, uuid: &str) -> Result<Box<dyn ConsoleLine>, HostError>;
 }

@@ -4,6 +4,8 @@
 //!   reconcile loop, the warm pool's tending.
 //! - `leases` (each lease's course: warnings, expiry, deletion, on the
 //!   engine's clock).
+//! - `console/` (guests' serial lines for the portal: one stream per domain,
+//!   its `broker` shared by every viewer).
 //! - `admission` (deploys and actions become tasks; snapshot work in
 //!   `snapshot_admission`), `driver` (runs a
 //!   task's steps, rolls back), `reconcile` and `health` (libvirt is the
@@ -25,6 +27,7 @@ pub mod backup_admission;
 pub mod backup_schedule;
 mod backup_store;
 pub mod connector;
+pub mod console;
 mod definition;
 pub mod drills;
 mod driver;
@@ -86,6 +89,9 @@ pub enum EngineError {
     },
     #[error("store error")]
     Store(#[from] crate::store::StoreError),
+    /// The thread that reads a serial console could not start.
+    #[error("cannot start a console's reader")]
+    ConsoleThread(#[source] std::io::Error),
     /// A command run in the guest failed.
     #[error("{command} in the guest exited with {code}: {stderr}")]
     GuestCommand {
@@ -170,7 +176,8 @@ impl EngineError {
             | EngineError::HttpClient(_)
             | EngineError::Store(_)
             | EngineError::UnknownStep { .. }
-            | EngineError::UserData(_) => {
+            | EngineError::UserData(_)
+            | EngineError::ConsoleThread(_) => {
                 "an internal error; the details are in the server log".into()
             }
             EngineError::VolumeMissing(_) => "a volume of the instance is missing".into(),

@@ -14,6 +14,7 @@ use tokio::sync::broadcast;
 
 use super::EngineError;
 use super::connector::Connector;
+use super::console::broker::Consoles;
 use super::golden::ImageIdentity;
 use super::host_status::HostStatuses;
 use super::hosts::HostPool;
@@ -82,6 +83,8 @@ pub struct Engine {
     pub(super) reconcile_now: Arc<tokio::sync::Notify>,
     /// What leases run by (tests move it on by days).
     pub(super) clock: Arc<dyn Clock>,
+    /// The serial consoles open in the portal.
+    pub(super) consoles: Arc<Consoles>,
 }
 
 impl Engine {
@@ -120,6 +123,7 @@ impl Engine {
             pool_work: Default::default(),
             reconcile_now: Arc::new(tokio::sync::Notify::new()),
             clock,
+            consoles: Arc::default(),
         });
         // No look at the hosts yet: the reconciler's first pass does that
         // at once, and a host that does not answer must not hold up start.

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod certificate;
+mod console;
 mod context;
 mod enter;
 mod guard;
@@ -190,6 +191,7 @@ pub fn router(appliance: Arc<Appliance>, gateway: Arc<Gateway>) -> Router {
     let rendered = render::rendered(pages, functions);
     let portal = Router::new()
         .route(gateway::PORTAL_ENTER_PATH, get(enter::enter))
+        .route("/instances/{id}/console/ws", get(console::socket))
         .merge(rendered)
         .nest("/api/v1", api::router())
         .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(

@@ -8,6 +8,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod console;
 mod events;
 mod gateway;
 mod instance_list;

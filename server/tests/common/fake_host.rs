@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use app::model::{Acceleration, HostProbe, Power};
 use server::engine::connector::Connector;
 use server::engine::hypervisor::{
-    BackupJob, Capacity, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress, Lease,
+    BackupJob, Capacity, ConsoleLine, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress,
+    Lease,
 };
 
 /// The UUID of the foreign domain every fake host starts with (as the
@@ -759,6 +760,21 @@ impl Hypervisor for FakeHost {
     fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError> {
         self.call("pool_space", pool)?;
         Ok((50 << 30, 100 << 30))
+    }
+    /// A running domain's line leads to a fake guest that echoes
+    /// (`fake_console`); the host counts the lines it opened.
+    fn open_console(&self, uuid: &str) -> Result<Box<dyn ConsoleLine>, HostError> {
+        self.call("open_console", uuid)?;
+        match self.state().domains.get(uuid) {
+            Some(d) if d.power == Power::Running => {}
+            Some(_) => {
+                return Err(HostError::Unsupported(
+                    "open the console of a stopped guest",
+                ));
+            }
+            None => return Err(HostError::NoDomain(uuid.to_owned())),
+        }
+        Ok(Box::new(super::fake_console::FakeLine::open()?))
     }
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.call("relabel_domain", uuid)?;

@@ -5,6 +5,8 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod client;
+pub mod console_socket;
+pub mod fake_console;
 pub mod fake_host;
 pub mod guest;
 pub mod smtp;

@@ -5,6 +5,7 @@
 
 mod backups;
 pub mod capabilities;
+mod console;
 mod leases;
 pub mod probe;
 mod snapshots;
@@ -23,7 +24,8 @@ use virt::stream::Stream;
 
 use self::capabilities::Capabilities;
 use super::hypervisor::{
-    BackupJob, Capacity, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress, Lease,
+    BackupJob, Capacity, ConsoleLine, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress,
+    Lease,
 };
 use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
 use super::xml::storage::{DirPool, Volume};
@@ -764,5 +766,9 @@ impl Hypervisor for LibvirtHost {
         )
         .map_err(self.err("domain metadata"))?;
         Ok(())
+    }
+
+    fn open_console(&self, uuid: &str) -> Result<Box<dyn ConsoleLine>, HostError> {
+        Ok(Box::new(self.console(uuid)?))
     }
 }

@@ -12,7 +12,8 @@ use app::model::{Acceleration, HostProbe, Power};
 
 use super::LibvirtHost;
 use crate::engine::hypervisor::{
-    BackupJob, Capacity, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress, Lease,
+    BackupJob, Capacity, ConsoleLine, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress,
+    Lease,
 };
 
 /// The checkpoints of the driver's domains, by domain UUID: the driver
@@ -188,6 +189,12 @@ impl Hypervisor for TestDriverHost {
     }
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.inner.relabel_domain(uuid, title, metadata)
+    }
+    /// The driver's domains run no guest, so they have no serial line.
+    fn open_console(&self, _uuid: &str) -> Result<Box<dyn ConsoleLine>, HostError> {
+        Err(HostError::Unsupported(
+            "open a serial console (libvirt's test driver)",
+        ))
     }
     fn create_empty_volume(
         &self,

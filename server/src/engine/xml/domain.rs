@@ -284,20 +284,22 @@ pub struct Model {
     pub kind: &'static str,
 }
 
-/// The serial console, logged to a file that the engine reads for boot
-/// diagnostics (and tests read for the guest's own messages).
+/// The serial console: a pty, so that libvirt can hand it out as a
+/// stream (virDomainOpenConsole, the portal's console page), and logged
+/// to a file that the engine reads for boot diagnostics (and tests read
+/// for the guest's own messages).
 #[derive(Debug, Serialize)]
 pub struct Serial<'a> {
     #[serde(rename = "@type")]
     pub kind: &'static str,
-    pub source: SerialSource<'a>,
+    pub log: SerialLog<'a>,
     pub target: PortTarget,
 }
 
 #[derive(Debug, Serialize)]
-pub struct SerialSource<'a> {
-    #[serde(rename = "@path")]
-    pub path: &'a str,
+pub struct SerialLog<'a> {
+    #[serde(rename = "@file")]
+    pub file: &'a str,
     #[serde(rename = "@append")]
     pub append: &'static str,
 }
@@ -341,6 +343,23 @@ pub struct RngBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_serial_line_is_a_pty_libvirt_can_stream_and_still_logs_to_its_file() {
+        let serial = Serial {
+            kind: "pty",
+            log: SerialLog {
+                file: "/srv/dpe/a&b.log",
+                append: "on",
+            },
+            target: PortTarget { port: 0 },
+        };
+        assert_eq!(
+            crate::engine::xml::to_xml(&serial).unwrap(),
+            "<Serial type=\"pty\"><log file=\"/srv/dpe/a&amp;b.log\" append=\"on\"/>\
+             <target port=\"0\"/></Serial>"
+        );
+    }
 
     #[test]
     fn metadata_is_read_back_whatever_the_prefix() {

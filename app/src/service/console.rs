@@ -1,0 +1,33 @@
+//! An instance's serial console, as the console page's WebSocket uses it.
+
+use async_trait::async_trait;
+
+use crate::error::AppError;
+use crate::policy::{Authorized, rights};
+
+#[async_trait]
+pub trait ConsoleService: Send + Sync + 'static {
+    /// Opens the running instance's serial console for `who`; audited.
+    /// `NotFound` when `who` may not see the instance, `Conflict` when it
+    /// does not run, `Unavailable` when its host offers no console.
+    async fn open_console(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+    ) -> Result<Box<dyn ConsoleSession>, AppError>;
+}
+
+/// One viewer's console, open; dropping it leaves.
+#[async_trait]
+pub trait ConsoleSession: Send {
+    /// What the line printed before this viewer came (the last 64 KB),
+    /// once.
+    fn take_scrollback(&mut self) -> Vec<u8>;
+    /// The guest's next output; `None` once the line has ended.
+    async fn output(&mut self) -> Option<Vec<u8>>;
+    /// Types `bytes` on the line.
+    async fn input(&self, bytes: Vec<u8>) -> Result<(), AppError>;
+    /// Tells the guest's shell the terminal's size; `Invalid` beyond
+    /// the limits of [`crate::model::ConsoleControl`].
+    async fn resize(&self, rows: u16, cols: u16) -> Result<(), AppError>;
+}

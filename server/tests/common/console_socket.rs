@@ -1,0 +1,70 @@
+//! A client of the console page's WebSocket, as a browser opens it.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::Client;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::{TestApp, session_cookie};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The session cookie of `username`, signed in afresh.
+pub async fn cookie_of(app: &TestApp, username: &str, password: &str) -> String {
+    let response = app.login(&Client::new(), username, password).await;
+    assert_eq!(response.status(), 200);
+    session_cookie(&response).expect("a session cookie")
+}
+
+/// Opens instance `id`'s console as the holder of `cookie`, from `origin`
+/// (none: no `Origin` header): the socket, or the refusal's status.
+pub async fn open(
+    app: &TestApp,
+    id: i64,
+    cookie: &str,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
+    let url = format!("ws://{}/instances/{id}/console/ws", app.addr);
+    let mut request = url.into_client_request().unwrap();
+    let headers = request.headers_mut();
+    headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
+    if let Some(origin) = origin {
+        headers.insert("origin", HeaderValue::from_str(origin).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("the WebSocket failed otherwise: {e}"),
+    }
+}
+
+/// Reads binary frames until their text holds `wanted`; all read so far.
+pub async fn read_until(socket: &mut Socket, wanted: &str) -> String {
+    read_within(socket, wanted, Duration::from_secs(10)).await
+}
+
+/// The same, waiting up to `limit`.
+pub async fn read_within(socket: &mut Socket, wanted: &str, limit: Duration) -> String {
+    let mut seen = Vec::new();
+    let reading = async {
+        while let Some(message) = socket.next().await {
+            if let Message::Binary(bytes) = message.unwrap() {
+                seen.extend_from_slice(&bytes);
+                if String::from_utf8_lossy(&seen).contains(wanted) {
+                    return;
+                }
+            }
+        }
+    };
+    let ended = tokio::time::timeout(limit, reading).await;
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(ended.is_ok(), "{wanted:?} never came; got {text:?}");
+    text
+}

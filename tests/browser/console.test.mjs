@@ -1,0 +1,121 @@
+// The console page on a real TCG guest (image/test-guest) through the
+// portal: the boot arrives, the owner signs in on the serial line and runs
+// a command, and a second viewer sees the same line. scripts/test runs this
+// inside the private network namespace, with DPE_TEST_GUEST_DIR set;
+// elsewhere it is skipped.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ROOT, hydrated, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
+
+const GUEST_DIR = process.env.DPE_TEST_GUEST_DIR;
+const PASSWORD = 'violet-Tractor-91-mango';
+let dpe;
+let browser;
+
+before(async () => {
+  if (!GUEST_DIR) return;
+  dpe = await startDpe({
+    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
+    DPE_IMAGE_DIR: GUEST_DIR,
+    DPE_STORAGE_POOL: `dpe-console-${process.pid}`,
+  });
+  const r = await fetch(`${dpe.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      setup_code: setupCode(dpe),
+      appliance_name: 'Console test', admin_username: 'admin', admin_password: PASSWORD,
+      host_uri: 'qemu:///system', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
+    }),
+  });
+  assert.equal(r.status, 201, await r.text());
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await dpe?.stop();
+});
+
+/** What the page's terminal holds, scrollback included, one line a row. */
+const terminalText = (page) => page.evaluate(() => {
+  const buffer = document.getElementById('console').terminal.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
+  return lines.join('\n');
+});
+
+/** Waits until the page's terminal shows `wanted`. */
+async function shows(page, wanted, timeout = 20_000) {
+  const start = Date.now();
+  for (;;) {
+    const text = await terminalText(page);
+    if (text.includes(wanted)) return text;
+    assert.ok(Date.now() - start < timeout, `the console never showed ${JSON.stringify(wanted)}:\n${text}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('the console of a real guest shows its boot, signs in and runs a command, for two viewers', { skip: !GUEST_DIR && 'needs DPE_TEST_GUEST_DIR (scripts/test)', timeout: 300_000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(page, dpe, PASSWORD);
+  const answer = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'console-1', size: 'tiny', params: { title: 'T' } },
+  });
+  assert.equal(answer.status(), 202, await answer.text());
+  const { id } = await answer.json();
+  const started = Date.now();
+  for (;;) {
+    const inst = await (await page.request.get(`${dpe.url}/api/v1/instances/${id}`)).json();
+    if (inst.state === 'running') break;
+    assert.ok(Date.now() - started < 120_000, `not running: ${JSON.stringify(inst)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+
+  await page.goto(`${dpe.url}/instances/${id}`);
+  await hydrated(page);
+  await page.locator('#open-console').click();
+  await page.waitForURL(`${dpe.url}/instances/${id}/console`);
+  await shows(page, 'dpe-guest: ready', 120_000);
+  await shows(page, 'login:', 60_000);
+  await page.locator('#console .xterm-helper-textarea').focus();
+  await page.keyboard.type('root\n');
+  await shows(page, 'Password:');
+  await page.keyboard.type('dpe-console\n');
+  await shows(page, '# ');
+  await page.keyboard.type('echo $((6 * 7))-answer\n');
+  await shows(page, '42-answer');
+  // 24-bit colour: xterm.js styles it inline, which the page's policy
+  // must let through its script (a refusal is a console error).
+  await page.keyboard.type("printf '\\033[38;2;255;120;0morange\\033[0m-done\\n'\n");
+  await shows(page, 'orange-done');
+  assert.match(await page.locator('#console-state').textContent(), /Connected/);
+  await shot(page, 'console');
+
+  // A second viewer: the scrollback, then the same line both ways.
+  const second = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(second, dpe, PASSWORD);
+  await second.goto(`${dpe.url}/instances/${id}/console`);
+  await shows(second, '42-answer');
+  await second.locator('#console .xterm-helper-textarea').focus();
+  await second.keyboard.type('echo second-$((1 + 1))\n');
+  await shows(second, 'second-2');
+  await shows(page, 'second-2');
+
+  // Asked, the guest's shell takes the terminal's size.
+  await page.getByRole('button', { name: 'Tell the guest this size' }).click();
+  await page.keyboard.type('stty size\n');
+  await shows(second, '30 100');
+  await second.close();
+
+  const gone = await page.request.delete(`${dpe.url}/api/v1/instances/${id}`);
+  assert.equal(gone.status(), 202, await gone.text());
+  // Gone before dpe stops: the sandbox's libvirtd keeps no guest of ours.
+  const deleting = Date.now();
+  while ((await page.request.get(`${dpe.url}/api/v1/instances/${id}`)).status() !== 404) {
+    assert.ok(Date.now() - deleting < 60_000, 'the instance was not deleted');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await page.close();
+});

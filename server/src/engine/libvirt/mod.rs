@@ -73,8 +73,15 @@ pub(super) fn is(err: &virt::error::Error, code: ErrorNumber) -> bool {
 
 impl LibvirtHost {
     pub fn connect(uri: &str) -> Result<LibvirtHost, HostError> {
+        LibvirtHost::open(uri, uri)
+    }
+
+    /// A connection to the host stored as `uri`, opened as `open_uri`
+    /// (with the parameters of dpe's credentials, which errors and logs
+    /// leave out).
+    pub fn open(uri: &str, open_uri: &str) -> Result<LibvirtHost, HostError> {
         quiet_libvirt();
-        let conn = Connect::open(Some(uri)).map_err(|source| HostError::Connect {
+        let conn = Connect::open(Some(open_uri)).map_err(|source| HostError::Connect {
             uri: uri.to_owned(),
             source,
         })?;

@@ -24,7 +24,7 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/hosts-lab")
 }
 
-fn lab(args: &[&str]) -> std::process::Output {
+fn run_lab(args: &[&str]) -> std::process::Output {
     Command::new(script()).args(args).output().unwrap()
 }
 
@@ -65,7 +65,7 @@ impl Lab {
 
     fn start(&mut self, n: u8) {
         let dir = self.host_dir(n);
-        let out = lab(&["start", dir.to_str().unwrap(), &n.to_string()]);
+        let out = run_lab(&["start", dir.to_str().unwrap(), &n.to_string()]);
         assert!(
             out.status.success(),
             "lab host {n}: {}",
@@ -88,7 +88,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         for n in &self.started {
             let dir = self.host_dir(*n);
-            lab(&["stop", dir.to_str().unwrap(), &n.to_string()]);
+            run_lab(&["stop", dir.to_str().unwrap(), &n.to_string()]);
         }
     }
 }
@@ -179,4 +179,149 @@ async fn remote_hosts_join_over_tls_and_ssh_with_dpes_own_credentials_and_a_wron
     assert_eq!(uris.len(), 3, "{hosts}");
     let (_, audit) = api.get("/api/v1/audit?action=host.add").await;
     assert!(audit.to_string().contains("SHA256:"), "{audit}");
+}
+
+fn guest_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("DPE_TEST_GUEST_DIR").expect("DPE_TEST_GUEST_DIR: run through scripts/test"),
+    )
+}
+
+/// Adds lab host `n` over TLS (even) or SSH (odd): its name.
+async fn add_lab_host(api: &Api, lab: &Lab, n: u8) -> String {
+    let (uri, key) = match n % 2 {
+        0 => (format!("qemu+tls://{}/system", Lab::address(n)), None),
+        _ => (
+            format!("qemu+ssh://root@{}/system", Lab::address(n)),
+            Some(lab.host_key(n)),
+        ),
+    };
+    let (status, host) = api
+        .post(
+            "/api/v1/hosts",
+            json!({"uri": uri, "storage_dir": lab.storage_dir(n), "network": "default",
+                   "ssh_host_key": key, "name": format!("lab{n}")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{host}");
+    host["name"].as_str().unwrap().to_owned()
+}
+
+/// The guests dpe defined on lab host `n`, as its own libvirtd lists them.
+fn lab_domains(lab: &Lab, n: u8) -> String {
+    let dir = lab.host_dir(n);
+    let out = run_lab(&[
+        "exec",
+        dir.to_str().unwrap(),
+        &n.to_string(),
+        "virsh",
+        "-q",
+        "-c",
+        "qemu:///system",
+        "list",
+        "--all",
+        "--uuid",
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn host_connected(api: &Api, name: &str) -> bool {
+    let (_, hosts) = api.get("/api/v1/hosts").await;
+    hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap()["probe"]["connected"]
+        == true
+}
+
+async fn wait_host(api: &Api, name: &str, connected: bool) {
+    let start = std::time::Instant::now();
+    while host_connected(api, name).await != connected {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(90),
+            "{name} never became connected={connected}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs scripts/sandbox; scripts/test runs it"]
+async fn deploys_spread_over_three_real_hosts_and_a_host_that_stops_answering_loses_nothing() {
+    use std::time::Duration;
+    let app = TestApp::builder()
+        .host_uri("qemu:///system")
+        .image_dir(guest_dir())
+        .set_up()
+        .start()
+        .await;
+    let api = app.admin().await;
+    let mut lab = Lab::new();
+    for n in [2, 3] {
+        prepare(&api, &lab, n).await;
+        lab.start(n);
+        add_lab_host(&api, &lab, n).await;
+    }
+
+    // Three hosts of the same size: each deploy goes where the most memory
+    // is free, so one lands on each, oldest host first.
+    let mut placed = Vec::new();
+    for name in ["spread-1", "spread-2", "spread-3"] {
+        let (status, accepted) = api
+            .deploy_with(json!({"name": name, "size": "tiny", "params": {"title": "T"}}))
+            .await;
+        assert_eq!(status, 202, "{accepted}");
+        let common::Accepted { id, task_id } = common::Accepted::of(&accepted);
+        let task = api
+            .patient(Duration::from_secs(240))
+            .wait_task(task_id)
+            .await;
+        eprintln!("deployed {name}: {}", task["state"]);
+        assert_eq!(task["state"], "succeeded", "{task}");
+        let (_, instance) = api.get(&format!("/api/v1/instances/{id}")).await;
+        placed.push((id, instance["host"].as_str().unwrap().to_owned()));
+    }
+    let hosts: Vec<&str> = placed.iter().map(|(_, h)| h.as_str()).collect();
+    assert_eq!(hosts[1..], ["lab2", "lab3"], "{placed:?}");
+    let (on_lab2, _) = placed[1];
+    let uuid = app.instance_uuid(on_lab2).await;
+    assert!(lab_domains(&lab, 2).contains(&uuid));
+
+    // Host 2 stops answering: its instance stays, neither failed nor gone.
+    let dir = lab.host_dir(2);
+    assert!(
+        run_lab(&["cut", dir.to_str().unwrap(), "2"])
+            .status
+            .success()
+    );
+    eprintln!("cut lab2");
+    wait_host(&api, "lab2", false).await;
+    eprintln!("lab2 seen down");
+    let (status, instance) = api.get(&format!("/api/v1/instances/{on_lab2}")).await;
+    assert_eq!(status, 200, "{instance}");
+    eprintln!(
+        "while lab2 is down its instance reads {}",
+        instance["state"]
+    );
+    assert_ne!(instance["state"], "failed", "{instance}");
+    assert_ne!(instance["state"], "deleting", "{instance}");
+
+    // Back: the reconciler sees the guest running there again.
+    assert!(
+        run_lab(&["heal", dir.to_str().unwrap(), "2"])
+            .status
+            .success()
+    );
+    eprintln!("healed lab2");
+    wait_host(&api, "lab2", true).await;
+    eprintln!("lab2 seen up");
+    api.wait_instance(on_lab2, Duration::from_secs(60), |i| {
+        i["state"] == "running"
+    })
+    .await;
+    assert!(lab_domains(&lab, 2).contains(&uuid));
+    let (_, list) = api.get("/api/v1/instances").await;
+    assert_eq!(list.as_array().map(Vec::len), Some(3), "{list}");
 }

@@ -37,6 +37,7 @@ fn call<T>(
 
 fn probe_blocking(uri: &str, open_uri: &str) -> Result<ProbeReport, HostError> {
     super::quiet_libvirt();
+    super::run_event_loop();
     let mut conn = Connect::open(Some(open_uri)).map_err(|source| HostError::Connect {
         uri: uri.to_owned(),
         source,

@@ -10,6 +10,7 @@
 mod common;
 mod events;
 mod gateway;
+mod host_trust;
 mod instance_list;
 mod paged_lists;
 mod second_factor;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod dev;
 pub mod engine;
 pub mod gateway;
+pub mod host_credentials;
 pub mod http;
 pub mod notify;
 pub mod stack;

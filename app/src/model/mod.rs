@@ -7,6 +7,7 @@ mod apps;
 mod backups;
 mod console;
 mod counts;
+mod hosts;
 mod instance_query;
 mod leases;
 mod notifications;
@@ -28,6 +29,7 @@ pub use backups::{
 };
 pub use console::{CONSOLE_MAX_COLS, CONSOLE_MAX_ROWS, ConsoleControl};
 pub use counts::{InstanceCounts, StateCount};
+pub use hosts::{HostCredentialsView, HostFile, ServerCertificateBundle, ServerCertificateRequest};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
 pub use leases::{
     DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
@@ -579,13 +581,15 @@ pub struct AddHost {
         )
     )]
     pub name: Option<String>,
-    /// `qemu:///system`, `qemu+ssh://[user@]host[:port]/system`,
-    /// `qemu+tls://host[:port]/system`, or `test:///default` where the
-    /// configuration allows the test driver.
+    /// `qemu:///system`, `qemu+ssh://[user@]host[:port]/system` (or
+    /// `qemu+libssh://`; both reached with dpe's own key through libvirt's
+    /// libssh transport), `qemu+tls://host[:port]/system` (with dpe's own
+    /// CA), or `test:///default` where the configuration allows the test
+    /// driver. No parameters: dpe adds its own.
     #[cfg_attr(
         feature = "ssr",
         schema(
-            pattern = r"^(qemu:///system|qemu\+(ssh|tls)://[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?/system|test:///default)$"
+            pattern = r"^(qemu:///system|qemu\+(ssh|libssh|tls)://[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?/system|test:///default)$"
         )
     )]
     pub uri: String,
@@ -598,4 +602,10 @@ pub struct AddHost {
     /// A libvirt network on the host.
     #[cfg_attr(feature = "ssr", schema(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub network: String,
+    /// For an ssh host, required: the host's SSH public key, one line
+    /// (its /etc/ssh/ssh_host_ed25519_key.pub, or what `ssh-keyscan` prints),
+    /// which dpe pins; a host presenting another key is refused.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 16384))]
+    pub ssh_host_key: Option<String>,
 }

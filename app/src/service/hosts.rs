@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use crate::error::AppError;
-use crate::model::{AddHost, HostStatus};
+use crate::model::{
+    AddHost, HostCredentialsView, HostStatus, ServerCertificateBundle, ServerCertificateRequest,
+};
 use crate::policy::{Authorized, rights};
 
 #[async_trait]
@@ -24,6 +26,18 @@ pub trait HostService: Send + Sync + 'static {
         who: Authorized<'_, rights::ManageHosts>,
         id: i64,
     ) -> Result<(), AppError>;
+    /// dpe's CA certificate and SSH public key, for remote hosts to trust.
+    async fn host_credentials(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+    ) -> Result<HostCredentialsView, AppError>;
+    /// Issues a `qemu+tls` host's server certificate (and key) from dpe's
+    /// CA, with what to install where.
+    async fn issue_server_certificate(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        request: ServerCertificateRequest,
+    ) -> Result<ServerCertificateBundle, AppError>;
     /// dpe leftovers (domains, volumes) with no record, which the
     /// reconciler found and removed.
     async fn cleaned_orphans(

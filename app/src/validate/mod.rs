@@ -207,7 +207,7 @@ pub fn libvirt_uri(field: &str, text: &str, test_driver: TestDriver) -> Result<S
     if uri.contains(['?', '#']) {
         return Err(AppError::invalid(
             field,
-            "must not carry parameters (?…): dpe connects with libvirt's defaults",
+            "must not carry parameters (?…): dpe adds its own credentials",
         ));
     }
     let Some((scheme, rest)) = uri.split_once("://") else {
@@ -241,8 +241,9 @@ pub fn libvirt_uri(field: &str, text: &str, test_driver: TestDriver) -> Result<S
             "a local libvirt is qemu:///system (for another machine use qemu+ssh:// or qemu+tls://)",
         )),
         ("qemu+ssh", _) if system => remote("ssh"),
+        ("qemu+libssh", _) if system => remote("libssh"),
         ("qemu+tls", _) if system => remote("tls"),
-        ("qemu+ssh" | "qemu+tls", _) => Err(AppError::invalid(
+        ("qemu+ssh" | "qemu+libssh" | "qemu+tls", _) => Err(AppError::invalid(
             field,
             "the path must be /system, e.g. qemu+ssh://kvm1.example.org/system",
         )),
@@ -499,6 +500,7 @@ mod tests {
             "qemu+ssh://root@kvm2/system",
             "qemu+ssh://kvm2.example.org:2222/system",
             "qemu+tls://kvm2.example.org/system",
+            "qemu+libssh://root@198.18.0.3/system",
         ] {
             assert_eq!(
                 libvirt_uri("h", good, Refused).as_deref(),
@@ -514,6 +516,10 @@ mod tests {
             "qemu+ext:///system?command=/usr/bin/touch",
             "qemu:///system?socket=/tmp/evil",
             "qemu+ssh://kvm2/system?keyfile=/etc/dpe/key",
+            "qemu+ssh://kvm2/system?no_verify=1",
+            "qemu+libssh://kvm2/system?known_hosts_verify=ignore",
+            "qemu+tls://kvm2/system?pkipath=/tmp/evil",
+            "qemu+libssh://kvm2/etc",
             "qemu+tcp://kvm2/system",
             "qemu+libssh2://kvm2/system",
             "qemu://kvm2/system",

@@ -119,6 +119,8 @@ pub enum StartError {
     SetupCode(#[source] std::io::Error),
     #[error("cannot load the secret key")]
     SecretKey(#[source] SecretBoxError),
+    #[error("cannot make the credentials for remote hosts")]
+    HostCredentials(#[source] crate::host_credentials::CredentialError),
 }
 
 /// The refusal of a throttled attempt, with whole seconds to wait.

@@ -1,7 +1,9 @@
 //! The host pool: each host's live status, adding and removing hosts.
 
 use app::error::AppError;
-use app::model::{AddHost, HostStatus};
+use app::model::{
+    AddHost, HostCredentialsView, HostStatus, ServerCertificateBundle, ServerCertificateRequest,
+};
 use app::policy::{Authorized, rights};
 use app::service::HostService;
 use app::validate;
@@ -50,13 +52,29 @@ impl HostService for Appliance {
             .name
             .map(|n| validate::display_name("name", &n))
             .transpose()?;
-        let report = probe_new_host("uri", &uri, &network, &storage_dir, Patience::None).await?;
+        // Pinned before the first connection, which verifies it.
+        let pinned = self.pin_new_host_key(&uri, request.ssh_host_key).await?;
+        let report = probe_new_host(
+            &self.host_credentials,
+            "uri",
+            &uri,
+            &network,
+            &storage_dir,
+            Patience::None,
+        )
+        .await?;
         let name =
             name.unwrap_or_else(|| report.probe.hostname.clone().unwrap_or_else(|| uri.clone()));
-        let record = Audit::by(&who)
+        let mut record = Audit::by(&who)
             .action("host.add")
-            .object(format!("host {uri}"))
-            .ok();
+            .object(format!("host {uri}"));
+        if let Some(pinned) = pinned {
+            record = record.detail(format!(
+                "host key {} {} pinned",
+                pinned.algorithm, pinned.fingerprint
+            ));
+        }
+        let record = record.ok();
         let id = self
             .store
             .write(move |tx| hosts::insert(tx, &name, &uri, &storage_dir, &network))
@@ -109,6 +127,21 @@ impl HostService for Appliance {
                 Ok(())
             }
         }
+    }
+
+    async fn host_credentials(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+    ) -> Result<HostCredentialsView, AppError> {
+        self.show_host_credentials(who).await
+    }
+
+    async fn issue_server_certificate(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        request: ServerCertificateRequest,
+    ) -> Result<ServerCertificateBundle, AppError> {
+        self.issue_host_certificate(who, request).await
     }
 
     async fn cleaned_orphans(

@@ -22,11 +22,13 @@ use app::model::{Principal, Role};
 use crate::auth::secret_box::SecretBox;
 use crate::auth::setup_code;
 use crate::auth::throttle::{RefusalTally, SignInThrottle};
+use crate::blocking::run_blocking;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::engine::connector::{Connector, LibvirtConnector};
 use crate::engine::runtime::Engine;
 use crate::error_chain;
+use crate::host_credentials::HostCredentials;
 use crate::stack::Stack;
 use crate::store::{Store, StoreError, audit, departments, settings, users};
 
@@ -42,6 +44,7 @@ mod directory_settings;
 mod errors;
 mod events;
 mod gateway_access;
+mod host_trust;
 mod hosts;
 mod instance_query;
 mod instances;
@@ -82,6 +85,8 @@ pub struct Appliance {
     counts: dashboard::CountsCache,
     /// Itself, for what outlives a call (live event streams).
     me: std::sync::Weak<Appliance>,
+    /// dpe's CA, SSH key and pinned host keys, for remote hosts.
+    host_credentials: HostCredentials,
 }
 
 /// The principal an account acts as; department admins carry the
@@ -117,7 +122,8 @@ fn department_scope(who: &Principal) -> Option<Vec<i64>> {
 
 impl Appliance {
     pub async fn new(store: Store, config: Config) -> Result<Arc<Appliance>, StartError> {
-        Appliance::with_connector(store, config, Arc::new(LibvirtConnector)).await
+        let connector = LibvirtConnector::new(HostCredentials::under(&config.data_dir));
+        Appliance::with_connector(store, config, Arc::new(connector)).await
     }
 
     /// An appliance whose engine opens hosts through `connector` (tests
@@ -146,6 +152,12 @@ impl Appliance {
         }
         let secrets =
             SecretBox::load_or_create(&config.secret_key_path()).map_err(StartError::SecretKey)?;
+        // Before the engine, whose first pass may open a remote host.
+        let host_credentials = HostCredentials::under(&config.data_dir);
+        let making = host_credentials.clone();
+        run_blocking(move || making.ensure())
+            .await
+            .map_err(StartError::HostCredentials)?;
         let sealing = secrets.clone();
         if store
             .write(move |tx| crate::store::directory::seal_legacy(tx, &sealing))
@@ -183,6 +195,7 @@ impl Appliance {
             principals: principal_cache::PrincipalCache::default(),
             counts: dashboard::CountsCache::default(),
             me: me.clone(),
+            host_credentials,
         });
         appliance.apps_changed(apps).await?;
         Ok(appliance)

@@ -21,6 +21,7 @@ use crate::auth::{password, setup_code};
 use crate::blocking::run_blocking;
 use crate::engine::libvirt::{probe, test_driver};
 use crate::error_chain;
+use crate::host_credentials::HostCredentials;
 use crate::store::audit::{self, Audit};
 use crate::store::{StoreError, hosts, settings, users};
 
@@ -44,6 +45,7 @@ pub(super) enum Patience {
 /// network, and (when local) its storage directory is usable. `uri_field`
 /// names the form field the URI came in.
 pub(super) async fn probe_new_host(
+    credentials: &HostCredentials,
     uri_field: &str,
     uri: &str,
     network: &str,
@@ -56,11 +58,20 @@ pub(super) async fn probe_new_host(
             Patience::None => Duration::ZERO,
         };
     let report = loop {
-        match probe::probe(uri).await {
+        match probe::probe(uri, &credentials.open_uri(uri)).await {
             Ok(report) => break report,
             Err(e) if probe::is_starting(uri, &e) && tokio::time::Instant::now() < deadline => {
                 tracing::info!(uri, "the host is still starting; trying again");
                 tokio::time::sleep(STARTING_RETRY).await;
+            }
+            Err(e) if probe::is_host_key_refusal(&e) => {
+                tracing::warn!(uri, error = %error_chain(&e), "a new host's SSH key was refused");
+                return Err(AppError::invalid(
+                    "ssh_host_key",
+                    "the host presented an SSH host key other than the one pinned: compare the \
+                     key given with the host's /etc/ssh/ssh_host_ed25519_key.pub (another key \
+                     can mean someone stands between dpe and the host)",
+                ));
             }
             Err(e) => {
                 // The caller learns what failed, the log why (libvirt's
@@ -281,6 +292,7 @@ impl SetupService for Appliance {
         let setup = self.check_setup_request(&request, ctx.portal_origin.as_deref())?;
         let apps = setup.apps.clone();
         let report = probe_new_host(
+            &self.host_credentials,
             "host_uri",
             &setup.host_uri,
             &setup.network,
@@ -333,6 +345,6 @@ impl SetupService for Appliance {
                 .await?;
         }
         let uri = validate::libvirt_uri("uri", &uri, self.config.test_driver())?;
-        Ok(probe::probe_status(&uri).await)
+        Ok(probe::probe_status(&uri, &self.host_credentials.open_uri(&uri)).await)
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::hypervisor::{HostError, Hypervisor};
 use super::libvirt::LibvirtHost;
 use super::libvirt::test_driver::{self, TestDriverHost};
+use crate::host_credentials::HostCredentials;
 
 /// Opens connections to hosts.
 pub trait Connector: Send + Sync {
@@ -15,13 +16,21 @@ pub trait Connector: Send + Sync {
     fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, HostError>;
 }
 
-/// Connects through libvirt.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LibvirtConnector;
+/// Connects through libvirt, remote hosts with dpe's own credentials.
+#[derive(Clone, Debug)]
+pub struct LibvirtConnector {
+    credentials: HostCredentials,
+}
+
+impl LibvirtConnector {
+    pub fn new(credentials: HostCredentials) -> LibvirtConnector {
+        LibvirtConnector { credentials }
+    }
+}
 
 impl Connector for LibvirtConnector {
     fn connect(&self, uri: &str) -> Result<Arc<dyn Hypervisor>, HostError> {
-        let host = LibvirtHost::connect(uri)?;
+        let host = LibvirtHost::open(uri, &self.credentials.open_uri(uri))?;
         Ok(match test_driver::is_test_driver(uri) {
             true => Arc::new(TestDriverHost::new(host)),
             false => Arc::new(host),

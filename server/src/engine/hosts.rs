@@ -147,7 +147,11 @@ mod tests {
 
     #[test]
     fn a_failed_host_backs_off_then_retries() {
-        let pool = HostPool::new(Arc::new(super::super::connector::LibvirtConnector));
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = crate::host_credentials::HostCredentials::under(dir.path());
+        let pool = HostPool::new(Arc::new(super::super::connector::LibvirtConnector::new(
+            credentials,
+        )));
         pool.register(1, "qemu+tcp://127.0.0.1:1/system");
         assert!(pool.get(1).is_err());
         // Within the backoff it does not even try.

@@ -18,6 +18,7 @@ use server::appliance::Appliance;
 use server::clock::{Clock, ManualClock, SystemClock};
 use server::config::Config;
 use server::engine::connector::{Connector, LibvirtConnector};
+use server::host_credentials::HostCredentials;
 use server::store::Store;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -194,7 +195,9 @@ impl TestAppBuilder {
         let store = Store::open(&config.store_path()).expect("store");
         let connector: Arc<dyn Connector> = match &self.fake {
             Some(connector) => connector.clone(),
-            None => Arc::new(LibvirtConnector),
+            None => Arc::new(LibvirtConnector::new(HostCredentials::under(
+                &config.data_dir,
+            ))),
         };
         let clock: Arc<dyn Clock> = match &self.clock {
             Some(clock) => clock.clone(),

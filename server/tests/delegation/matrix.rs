@@ -311,6 +311,18 @@ fn rows(ids: &Ids) -> Vec<Row> {
             [401, 403, 403, 403, 403, 403, 422],
         ),
         (
+            Method::GET,
+            "/api/v1/hosts/credentials".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/hosts/server-certificate".into(),
+            Some(json!({"host": "not a host"})),
+            [401, 403, 403, 403, 403, 403, 422],
+        ),
+        (
             Method::DELETE,
             "/api/v1/hosts/999".into(),
             None,

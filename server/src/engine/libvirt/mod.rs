@@ -38,6 +38,49 @@ pub fn quiet_libvirt() {
     ONCE.call_once(virt::error::clear_error_callback);
 }
 
+/// libvirt's event loop, on a thread of its own, started before the first
+/// connection: keepalive needs it.
+pub(super) fn run_event_loop() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Err(e) = virt::event::event_register_default_impl() {
+            tracing::warn!(error = %e, "no libvirt event loop: a silent host hangs its calls");
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("libvirt-events".into())
+            .spawn(|| {
+                loop {
+                    if let Err(e) = virt::event::event_run_default_impl() {
+                        tracing::warn!(error = %e, "libvirt's event loop failed a turn");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start libvirt's event loop");
+        }
+    });
+}
+
+/// A remote host that stops answering (its link down, packets dropped)
+/// is given up after this many missed keepalives, this many seconds apart:
+/// its calls then fail instead of hanging, and the reconciler marks it
+/// down.
+const KEEPALIVE_INTERVAL_SECS: i32 = 5;
+const KEEPALIVE_COUNT: u32 = 3;
+
+/// Keepalive on a connection to a remote host (a local socket or the test
+/// driver has no use for it).
+pub(super) fn keep_alive(conn: &Connect, uri: &str) {
+    if probe::is_local(uri) || test_driver::is_test_driver(uri) {
+        return;
+    }
+    if let Err(e) = conn.set_keep_alive(KEEPALIVE_INTERVAL_SECS, KEEPALIVE_COUNT) {
+        tracing::warn!(uri, error = %e, "no keepalive: a silent host hangs its calls");
+    }
+}
+
 /// How a full disk reads in libvirt's messages (strerror(ENOSPC)).
 const ENOSPC_TEXT: &str = "No space left on device";
 
@@ -104,11 +147,20 @@ impl LibvirtHost {
     }
 
     pub fn connect(uri: &str) -> Result<LibvirtHost, HostError> {
+        LibvirtHost::open(uri, uri)
+    }
+
+    /// A connection to the host stored as `uri`, opened as `open_uri`
+    /// (with the parameters of dpe's credentials, which errors and logs
+    /// leave out).
+    pub fn open(uri: &str, open_uri: &str) -> Result<LibvirtHost, HostError> {
         quiet_libvirt();
-        let conn = Connect::open(Some(uri)).map_err(|source| HostError::Connect {
+        run_event_loop();
+        let conn = Connect::open(Some(open_uri)).map_err(|source| HostError::Connect {
             uri: uri.to_owned(),
             source,
         })?;
+        keep_alive(&conn, uri);
         Ok(LibvirtHost {
             uri: uri.to_owned(),
             conn,

@@ -35,9 +35,10 @@ fn call<T>(
     })
 }
 
-fn probe_blocking(uri: &str) -> Result<ProbeReport, HostError> {
+fn probe_blocking(uri: &str, open_uri: &str) -> Result<ProbeReport, HostError> {
     super::quiet_libvirt();
-    let mut conn = Connect::open(Some(uri)).map_err(|source| HostError::Connect {
+    super::run_event_loop();
+    let mut conn = Connect::open(Some(open_uri)).map_err(|source| HostError::Connect {
         uri: uri.to_owned(),
         source,
     })?;
@@ -83,11 +84,13 @@ fn probe_blocking(uri: &str) -> Result<ProbeReport, HostError> {
     result
 }
 
-/// Probes `uri`, giving up after ten seconds (an unreachable ssh host can
-/// otherwise hang for minutes).
-pub async fn probe(uri: &str) -> Result<ProbeReport, HostError> {
-    let owned = uri.to_owned();
-    match tokio::time::timeout(PROBE_TIMEOUT, run_blocking(move || probe_blocking(&owned))).await {
+/// Probes `uri` (opened as `open_uri`, with dpe's credentials), giving up
+/// after ten seconds (an unreachable ssh host can otherwise hang for
+/// minutes).
+pub async fn probe(uri: &str, open_uri: &str) -> Result<ProbeReport, HostError> {
+    let (owned, open) = (uri.to_owned(), open_uri.to_owned());
+    let probing = run_blocking(move || probe_blocking(&owned, &open));
+    match tokio::time::timeout(PROBE_TIMEOUT, probing).await {
         Ok(result) => result,
         Err(_elapsed) => Err(HostError::Timeout {
             uri: uri.to_owned(),
@@ -97,8 +100,8 @@ pub async fn probe(uri: &str) -> Result<ProbeReport, HostError> {
 }
 
 /// A probe that always yields a report; failures become a disconnected one.
-pub async fn probe_status(uri: &str) -> HostProbe {
-    match probe(uri).await {
+pub async fn probe_status(uri: &str, open_uri: &str) -> HostProbe {
+    match probe(uri, open_uri).await {
         Ok(report) => report.probe,
         Err(err) => disconnected(uri, &err, is_starting(uri, &err)),
     }
@@ -149,6 +152,32 @@ pub fn is_starting(uri: &str, err: &HostError) -> bool {
     }
 }
 
+/// Whether libvirt's SSH transport refused the host for its key: not the
+/// pinned one (or none pinned). Its words say so in "host key".
+pub fn is_host_key_refusal(err: &HostError) -> bool {
+    use virt::error::ErrorDomain;
+    match err {
+        HostError::Connect { source, .. } => {
+            matches!(source.domain(), ErrorDomain::Ssh | ErrorDomain::Libssh)
+                && source.message().to_ascii_lowercase().contains("host key")
+        }
+        HostError::Libvirt { .. }
+        | HostError::NoSpace { .. }
+        | HostError::Unreadable { .. }
+        | HostError::Timeout { .. }
+        | HostError::Xml(_)
+        | HostError::Upload(_)
+        | HostError::Nul(_)
+        | HostError::NoDomain(_)
+        | HostError::NoSnapshot(_)
+        | HostError::NoVolume(_)
+        | HostError::BackupJob { .. }
+        | HostError::GuestReply(_)
+        | HostError::Unsupported(_)
+        | HostError::PoolElsewhere { .. } => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,7 +191,7 @@ mod tests {
 
     #[tokio::test]
     async fn probes_the_test_driver() {
-        let report = probe("test:///default").await.unwrap();
+        let report = probe("test:///default", "test:///default").await.unwrap();
         assert!(report.probe.connected);
         assert_eq!(report.probe.acceleration, Some(Acceleration::Test));
         assert!(report.probe.cpus.unwrap() > 0);
@@ -191,14 +220,18 @@ mod tests {
     #[tokio::test]
     async fn a_local_socket_that_is_not_there_yet_means_starting() {
         let uri = "qemu:///system?socket=/nonexistent/libvirt-sock";
-        let status = probe_status(uri).await;
+        let status = probe_status(uri, uri).await;
         assert!(!status.connected);
         assert!(status.starting, "{status:?}");
     }
 
     #[tokio::test]
     async fn an_unreachable_host_reports_why() {
-        let status = probe_status("qemu+tcp://127.0.0.1:1/system").await;
+        let status = probe_status(
+            "qemu+tcp://127.0.0.1:1/system",
+            "qemu+tcp://127.0.0.1:1/system",
+        )
+        .await;
         assert!(!status.connected);
         assert!(status.error.unwrap().contains("cannot connect"));
     }

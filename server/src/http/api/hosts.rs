@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
-use app::model::{AddHost, HostStatus};
+use app::model::{
+    AddHost, HostCredentialsView, HostStatus, ServerCertificateBundle, ServerCertificateRequest,
+};
 use app::policy::{authorize, rights};
 use app::service::{HostService, RequestContext};
 use axum::extract::State;
@@ -36,6 +38,39 @@ pub async fn add(
     Ok((
         StatusCode::CREATED,
         Json(service.add_host(who, body).await?),
+    ))
+}
+
+/// dpe's own CA certificate and SSH public key: what a remote host
+/// installs to let dpe in (admins).
+#[utoipa::path(get, path = "/api/v1/hosts/credentials", tag = "hosts",
+    responses((status = 200, body = HostCredentialsView), (status = 403, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn credentials(
+    State(service): State<Arc<dyn HostService>>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<HostCredentialsView>> {
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    Ok(Json(service.host_credentials(who).await?))
+}
+
+/// Issues a `qemu+tls` host's server certificate and key from dpe's CA,
+/// with the files to install and the steps on the host; the key is shown
+/// this once (admins).
+#[utoipa::path(post, path = "/api/v1/hosts/server-certificate", tag = "hosts",
+    request_body = ServerCertificateRequest,
+    responses((status = 201, body = ServerCertificateBundle), (status = 403, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody, description = "Not a host name or address")),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn server_certificate(
+    State(service): State<Arc<dyn HostService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<ServerCertificateRequest>,
+) -> ApiResult<(StatusCode, Json<ServerCertificateBundle>)> {
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    Ok((
+        StatusCode::CREATED,
+        Json(service.issue_server_certificate(who, body).await?),
     ))
 }
 

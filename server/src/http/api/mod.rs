@@ -108,6 +108,8 @@ routes! {
     get "/events" => events::events,
     get "/hosts" => hosts::list,
     post "/hosts" => hosts::add,
+    get "/hosts/credentials" => hosts::credentials,
+    post "/hosts/server-certificate" => hosts::server_certificate,
     delete "/hosts/{id}" => hosts::remove,
     get "/orphans" => hosts::orphans,
     get "/departments" => org::list_departments,

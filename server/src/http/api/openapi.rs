@@ -33,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         super::backups::department_policy, super::backups::set_department_policy,
         super::backups::clear_department_policy,
         super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans,
+        super::hosts::credentials, super::hosts::server_certificate,
         super::zones::list, super::zones::set_outside, super::zones::clear_outside,
         super::pool::get, super::pool::set,
         super::org::list_departments, super::org::create_department,

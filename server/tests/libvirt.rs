@@ -1297,6 +1297,47 @@ async fn an_outside_instance_answers_on_the_lan_at_its_pool_address() {
 }
 
 /// Whether libvirt says the domain has a job running.
+/// A dpe of its own (its pool named after `kind`), set up, with one tiny
+/// instance `name` deployed and its guest agent answering.
+struct OwnDpe {
+    dir: tempfile::TempDir,
+    port: u16,
+    pool: String,
+    dpe: Dpe,
+    client: Api,
+    id: i64,
+    uuid: String,
+}
+
+async fn own_dpe_with_a_guest(kind: &str, name: &str) -> OwnDpe {
+    let (dir, port, pool) = a_place_for_dpe(kind);
+    let dpe = spawn_dpe(dir.path(), port, &pool);
+    wait_up(&dpe.base).await;
+    set_up(&dpe, dir.path()).await;
+    let client = signed_in(&dpe.base).await;
+    let (status, body) = client
+        .deploy_with(json!({"name": name, "size": "tiny", "params": {"title": "T"}}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let Accepted { id, task_id } = Accepted::of(&body);
+    let task = client
+        .patient(Duration::from_secs(120))
+        .wait_task(task_id)
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let uuid = app_uuid(dir.path(), id);
+    agent_answers(&uuid).await;
+    OwnDpe {
+        dir,
+        port,
+        pool,
+        dpe,
+        client,
+        id,
+        uuid,
+    }
+}
+
 fn job_runs(uuid: &str) -> bool {
     let out = Command::new("virsh")
         .args(["-c", URI, "domjobinfo", uuid])
@@ -1311,23 +1352,15 @@ fn job_runs(uuid: &str) -> bool {
 async fn kill_9_during_a_backup_leaves_no_half_backup_and_no_job_and_a_lost_bitmap_starts_a_new_chain()
  {
     let _serial = SERIAL.lock().await;
-    let (dir, port, pool) = a_place_for_dpe("bkill");
-    let dpe = spawn_dpe(dir.path(), port, &pool);
-    wait_up(&dpe.base).await;
-    set_up(&dpe, dir.path()).await;
-    let client = signed_in(&dpe.base).await;
-    let (status, body) = client
-        .deploy_with(json!({"name": "bk-kill", "size": "tiny", "params": {"title": "T"}}))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let Accepted { id, task_id } = Accepted::of(&body);
-    let task = client
-        .patient(Duration::from_secs(120))
-        .wait_task(task_id)
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    let uuid = app_uuid(dir.path(), id);
-    agent_answers(&uuid).await;
+    let OwnDpe {
+        dir,
+        port,
+        pool,
+        dpe,
+        client,
+        id,
+        uuid,
+    } = own_dpe_with_a_guest("bkill", "bk-kill").await;
     // A first backup, and then 400 MiB of fresh data: the next copy takes
     // long enough under TCG to be cut off.
     let first = real_backup(&client, id).await;
@@ -1464,23 +1497,15 @@ fn copying_into(target: &Path) -> bool {
 #[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
 async fn kill_9_during_a_restore_over_the_instance_finishes_it_from_a_whole_copy() {
     let _serial = SERIAL.lock().await;
-    let (dir, port, pool) = a_place_for_dpe("rkill");
-    let dpe = spawn_dpe(dir.path(), port, &pool);
-    wait_up(&dpe.base).await;
-    set_up(&dpe, dir.path()).await;
-    let client = signed_in(&dpe.base).await;
-    let (status, body) = client
-        .deploy_with(json!({"name": "rs-kill", "size": "tiny", "params": {"title": "T"}}))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let Accepted { id, task_id } = Accepted::of(&body);
-    let task = client
-        .patient(Duration::from_secs(120))
-        .wait_task(task_id)
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    let uuid = app_uuid(dir.path(), id);
-    agent_answers(&uuid).await;
+    let OwnDpe {
+        dir,
+        port,
+        pool,
+        dpe,
+        client,
+        id,
+        uuid,
+    } = own_dpe_with_a_guest("rkill", "rs-kill").await;
     // 400 MiB of random data and a page: the restore's copy takes long
     // enough to be cut off, and what comes back can be compared whole.
     let u = uuid.clone();
@@ -1577,23 +1602,15 @@ async fn kill_9_during_a_restore_over_the_instance_finishes_it_from_a_whole_copy
 #[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
 async fn a_real_backup_into_a_full_store_fails_saying_so_and_the_earlier_one_stays_sound() {
     let _serial = SERIAL.lock().await;
-    let (dir, port, pool) = a_place_for_dpe("full");
-    let dpe = spawn_dpe(dir.path(), port, &pool);
-    wait_up(&dpe.base).await;
-    set_up(&dpe, dir.path()).await;
-    let client = signed_in(&dpe.base).await;
-    let (status, body) = client
-        .deploy_with(json!({"name": "bk-full", "size": "tiny", "params": {"title": "T"}}))
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let Accepted { id, task_id } = Accepted::of(&body);
-    let task = client
-        .patient(Duration::from_secs(120))
-        .wait_task(task_id)
-        .await;
-    assert_eq!(task["state"], "succeeded", "{task}");
-    let uuid = app_uuid(dir.path(), id);
-    agent_answers(&uuid).await;
+    // Its data folder and process live as long as the test.
+    let OwnDpe {
+        dir: _dir,
+        dpe: _dpe,
+        client,
+        id,
+        uuid,
+        ..
+    } = own_dpe_with_a_guest("full", "bk-full").await;
 
     // The backup store on a disk of 48 MiB: the first backup fits, the
     // next, after 100 MiB of new data, cannot.

@@ -22,8 +22,17 @@ pub struct HostCredentialsView {
 #[serde(deny_unknown_fields)]
 pub struct ServerCertificateRequest {
     /// The host's DNS name or IP address, exactly as in its `qemu+tls`
-    /// URI (libvirt checks the certificate names it).
-    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 253))]
+    /// URI (libvirt checks the certificate names it): labels of letters,
+    /// digits and inner hyphens, at most 63 each. The document shows names
+    /// and IPv4; an IPv6 address (`[…]` or bare) is taken too.
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            min_length = 1,
+            max_length = 253,
+            pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+        )
+    )]
     pub host: String,
 }
 

@@ -1,6 +1,5 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use crate::api::get_instance;
 use crate::components::{Layout, Loading};
@@ -19,14 +18,7 @@ const GLUE: &str = include_str!("console.js");
 /// it; opening it is audited.
 #[component]
 pub fn ConsolePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = crate::components::use_route_id();
     let instance = Resource::new(id, get_instance);
     view! {
         <Title text="Console" />

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use super::dashboard::QuotaCard;
@@ -23,14 +23,7 @@ use crate::org::{DepartmentView, MemberQuery, MemberView, QuotaUse};
 /// deploy, and forms to add members and set the quota.
 #[component]
 pub fn DepartmentPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = crate::components::use_route_id();
     let quota = ServerAction::<SetDepartmentQuota>::new();
     let add = ServerAction::<CreateMember>::new();
     let grant = ServerAction::<SetMayDeploy>::new();

@@ -1,6 +1,5 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use crate::api::leases::ExtendLease;
 use crate::api::{InstanceAction, PatchInstance, get_instance, get_task};
@@ -18,14 +17,7 @@ use crate::model::{
 /// it, the running task's progress (live), and the lifecycle buttons.
 #[component]
 pub fn InstancePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let id = crate::components::use_route_id();
     let act = ServerAction::<InstanceAction>::new();
     let patch = ServerAction::<PatchInstance>::new();
     let extend = ServerAction::<ExtendLease>::new();

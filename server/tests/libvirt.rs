@@ -1338,6 +1338,19 @@ async fn own_dpe_with_a_guest(kind: &str, name: &str) -> OwnDpe {
     }
 }
 
+/// Whether `seen` (a blocking look at the host) comes true within `looks`
+/// looks, 25 ms apart.
+async fn seen_within(looks: u32, seen: impl Fn() -> bool + Clone + Send + 'static) -> bool {
+    for _ in 0..looks {
+        let look = seen.clone();
+        if tokio::task::spawn_blocking(look).await.unwrap() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
 fn job_runs(uuid: &str) -> bool {
     let out = Command::new("virsh")
         .args(["-c", URI, "domjobinfo", uuid])
@@ -1379,18 +1392,7 @@ async fn kill_9_during_a_backup_leaves_no_half_backup_and_no_job_and_a_lost_bitm
     assert_eq!(status, 202, "{body}");
     let cut = Accepted::of(&body);
     let u = uuid.clone();
-    let mut running = false;
-    for _ in 0..200 {
-        let u = u.clone();
-        if tokio::task::spawn_blocking(move || job_runs(&u))
-            .await
-            .unwrap()
-        {
-            running = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let running = seen_within(200, move || job_runs(&u)).await;
     assert!(running, "the backup job was seen running");
     drop(dpe); // SIGKILL mid-job
 
@@ -1540,18 +1542,8 @@ async fn kill_9_during_a_restore_over_the_instance_finishes_it_from_a_whole_copy
         .path()
         .join("storage")
         .join(format!("{}.qcow2", volume_stem_of(dir.path(), id)));
-    let mut cut = false;
-    for _ in 0..2400 {
-        let d = disk.clone();
-        if tokio::task::spawn_blocking(move || copying_into(&d))
-            .await
-            .unwrap()
-        {
-            cut = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let d = disk.clone();
+    let cut = seen_within(2400, move || copying_into(&d)).await;
     assert!(cut, "the restore's copy into {disk:?} was seen running");
     drop(dpe); // SIGKILL mid-copy
     let d = disk.clone();

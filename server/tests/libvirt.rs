@@ -272,22 +272,6 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     assert!(files.is_empty(), "{files:?}");
 }
 
-/// Opens instance `id`'s console through the portal as the admin; the
-/// start step may not have recorded the guest running yet (409).
-async fn console_of(app: &TestApp, id: i64) -> common::console_socket::Socket {
-    let cookie = console_socket::cookie_of(app, ADMIN, ADMIN_PASSWORD).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match console_socket::open(app, id, &cookie, Some(&app.origin())).await {
-            Ok(socket) => return socket,
-            Err(409) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(status) => panic!("the console of {id} answered {status}"),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
 async fn a_real_guests_console_shows_its_boot_signs_in_runs_a_command_and_is_shared() {
@@ -298,7 +282,7 @@ async fn a_real_guests_console_shows_its_boot_signs_in_runs_a_command_and_is_sha
     let (app, client) = on_the_sandboxs_libvirtd().await;
     let (id, uuid) = deployed_tiny_guest(&app, &client, "console-1").await;
     // The deploy ends as the guest starts: its boot arrives over the line.
-    let mut first = console_of(&app, id).await;
+    let mut first = console_socket::open_as_admin(&app, id).await;
     let boot = console_socket::read_within(&mut first, "login:", Duration::from_secs(120)).await;
     assert!(boot.contains("dpe-guest: ready"), "{boot:?}");
     assert!(
@@ -306,25 +290,19 @@ async fn a_real_guests_console_shows_its_boot_signs_in_runs_a_command_and_is_sha
         "{boot:?}"
     );
 
-    let type_in = |text: &str| Message::binary(text.as_bytes().to_vec());
-    first.send(type_in("root\r")).await.unwrap();
+    let type_in = console_socket::type_in;
+    type_in(&mut first, "root\r").await;
     console_socket::read_until(&mut first, "Password:").await;
-    first.send(type_in("dpe-console\r")).await.unwrap();
+    type_in(&mut first, "dpe-console\r").await;
     console_socket::read_until(&mut first, "# ").await;
-    first
-        .send(type_in("echo $((6 * 7))-answer\r"))
-        .await
-        .unwrap();
+    type_in(&mut first, "echo $((6 * 7))-answer\r").await;
     console_socket::read_until(&mut first, "42-answer").await;
 
     // A second viewer: the scrollback, then the same line both ways.
-    let mut second = console_of(&app, id).await;
+    let mut second = console_socket::open_as_admin(&app, id).await;
     let replayed = console_socket::read_until(&mut second, "42-answer").await;
     assert!(replayed.contains("dpe-guest: ready"), "{replayed:?}");
-    second
-        .send(type_in("echo second-$((1 + 1))\r"))
-        .await
-        .unwrap();
+    type_in(&mut second, "echo second-$((1 + 1))\r").await;
     console_socket::read_until(&mut second, "second-2").await;
     console_socket::read_until(&mut first, "second-2").await;
 
@@ -333,7 +311,7 @@ async fn a_real_guests_console_shows_its_boot_signs_in_runs_a_command_and_is_sha
         .send(Message::text(r#"{"resize":{"rows":33,"cols":111}}"#))
         .await
         .unwrap();
-    first.send(type_in("stty size\r")).await.unwrap();
+    type_in(&mut first, "stty size\r").await;
     console_socket::read_until(&mut second, "33 111").await;
 
     // The serial log on the host still gets everything.

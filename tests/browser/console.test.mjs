@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, hydrated, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
+import { ROOT, hydrated, launchBrowser, setupCode, shot, signIn, startDpe, terminalShows as shows } from './harness.mjs';
 
 const GUEST_DIR = process.env.DPE_TEST_GUEST_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';
@@ -38,25 +38,6 @@ after(async () => {
   await dpe?.stop();
 });
 
-/** What the page's terminal holds, scrollback included, one line a row. */
-const terminalText = (page) => page.evaluate(() => {
-  const buffer = document.getElementById('console').terminal.buffer.active;
-  const lines = [];
-  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
-  return lines.join('\n');
-});
-
-/** Waits until the page's terminal shows `wanted`. */
-async function shows(page, wanted, timeout = 20_000) {
-  const start = Date.now();
-  for (;;) {
-    const text = await terminalText(page);
-    if (text.includes(wanted)) return text;
-    assert.ok(Date.now() - start < timeout, `the console never showed ${JSON.stringify(wanted)}:\n${text}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 test('the console of a real guest shows its boot, signs in and runs a command, for two viewers', { skip: !GUEST_DIR && 'needs DPE_TEST_GUEST_DIR (scripts/test)', timeout: 300_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signIn(page, dpe, PASSWORD);
@@ -86,6 +67,20 @@ test('the console of a real guest shows its boot, signs in and runs a command, f
   await shows(page, '# ');
   await page.keyboard.type('echo $((6 * 7))-answer\n');
   await shows(page, '42-answer');
+  // Copy by selecting (a double click takes the word), paste with the
+  // browser's paste: both through the system clipboard.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: dpe.url });
+  await page.locator('#console .xterm-rows > div', { hasText: /^42-answer/ }).first().dblclick({ position: { x: 12, y: 6 } });
+  const copied = Date.now();
+  while ((await page.evaluate(() => navigator.clipboard.readText())) !== '42-answer') {
+    assert.ok(Date.now() - copied < 5_000, `copied: ${await page.evaluate(() => navigator.clipboard.readText())}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((5 + 5))'));
+  await page.locator('#console .xterm-helper-textarea').focus();
+  await page.keyboard.press('Control+Shift+V');
+  await page.keyboard.press('Enter');
+  await shows(page, 'pasted-10');
   // 24-bit colour: xterm.js styles it inline, which the page's policy
   // must let through its script (a refusal is a console error).
   await page.keyboard.type("printf '\\033[38;2;255;120;0morange\\033[0m-done\\n'\n");

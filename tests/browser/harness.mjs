@@ -148,3 +148,24 @@ export async function deleteInstance(page) {
   await page.locator('#delete-instance summary').click();
   await page.locator('#delete-instance').getByRole('button', { name: 'Delete' }).click();
 }
+
+/** What the console page's terminal holds, scrollback included, one line a row. */
+const terminalText = (page) => page.evaluate(() => {
+  const buffer = document.getElementById('console').terminal.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
+  return lines.join('\n');
+});
+
+/** Waits until the console page's terminal shows `wanted`; all it holds. */
+export async function terminalShows(page, wanted, timeout = 20_000) {
+  const start = Date.now();
+  for (;;) {
+    const text = await terminalText(page);
+    if (text.includes(wanted)) return text;
+    if (Date.now() - start > timeout) {
+      throw new Error(`the console never showed ${JSON.stringify(wanted)}:\n${text}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, deleteInstance, hydrated, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
+import { ROOT, deleteInstance, hydrated, launchBrowser, setupCode, shot, signIn, startDpe, terminalShows } from './harness.mjs';
 
 const IMAGE_DIR = process.env.DPE_TEST_STACK_IMAGE_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';
@@ -172,6 +172,25 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   // Open made the wiki's tab the active one; a confirm() waits for its
   // own tab to be active.
   await page.bringToFront();
+
+  // The way in when the wiki does not answer: the console page names the
+  // stack's account, which takes the password chosen at deploy.
+  await hydrated(page);
+  await page.locator('#open-console').click();
+  await page.waitForURL(/\/console$/);
+  await page.locator('.console-sign-in', { hasText: 'Sign in as wikiadmin with the admin password' }).waitFor();
+  await terminalShows(page, 'login:', 60_000);
+  await page.locator('#console .xterm-helper-textarea').focus();
+  await page.keyboard.type('wikiadmin\n');
+  await terminalShows(page, 'Password:');
+  await page.keyboard.type(`${WIKI_ADMIN_PASSWORD}\n`);
+  await terminalShows(page, 'wikiadmin@', 60_000);
+  await page.keyboard.type('echo in-$((3 * 3))\n');
+  await terminalShows(page, 'in-9');
+  await shot(page, '26-wiki-console');
+  await page.getByRole('link', { name: 'Back to the instance' }).click();
+  await page.waitForURL(/\/instances\/\d+$/);
+  await hydrated(page);
   page.once('dialog', (d) => d.accept());
   await deleteInstance(page);
   await page.waitForURL('**/instances');

@@ -11,6 +11,7 @@
 
 pub mod approvals;
 pub mod backups;
+pub mod console;
 pub mod leases;
 pub mod notifications;
 pub mod org;

@@ -544,6 +544,25 @@ pub struct StackInfo {
     pub params: Vec<ParamInfo>,
 }
 
+/// The console page: its instance and how to sign in on its line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleView {
+    pub instance: InstanceView,
+    /// None when the stack makes no console account.
+    pub sign_in: Option<ConsoleSignIn>,
+}
+
+/// The account an instance's serial console signs in with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ConsoleSignIn {
+    /// The account's name in the guest.
+    pub user: String,
+    /// The label of the deploy form's field whose value is its password,
+    /// e.g. "Admin password".
+    pub password: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SizeInfo {

@@ -48,6 +48,15 @@
     if (socket.readyState === WebSocket.OPEN) socket.send(bytes);
   };
   term.onData((data) => send(encoder.encode(data)));
+  // Copy on select, as terminals do (Ctrl+Shift+C is the browser's own);
+  // paste is the browser's paste (Ctrl+Shift+V), which xterm.js types in.
+  term.onSelectionChange(() => {
+    if (term.hasSelection()) {
+      navigator.clipboard?.writeText(term.getSelection()).catch(() => {
+        state.textContent = "Selected; the browser did not allow copying it.";
+      });
+    }
+  });
   term.onBinary((data) => send(Uint8Array.from(data, (c) => c.charCodeAt(0))));
   // Leaving through the portal's own links swaps the page without
   // unloading it: the viewer leaves the line with it.

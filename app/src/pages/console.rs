@@ -1,9 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::get_instance;
+use crate::api::console::get_console;
 use crate::components::{Layout, Loading};
-use crate::model::InstanceView;
+use crate::model::{ConsoleSignIn, InstanceView};
 
 /// xterm.js, vendored from npm by `scripts/build` under its version's
 /// name (so it may be cached for good).
@@ -19,14 +19,14 @@ const GLUE: &str = include_str!("console.js");
 #[component]
 pub fn ConsolePage() -> impl IntoView {
     let id = crate::components::use_route_id();
-    let instance = Resource::new(id, get_instance);
+    let page = Resource::new(id, get_console);
     view! {
         <Title text="Console" />
         <Layout>
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    match instance.await {
-                        Ok(inst) => view! { <Terminal inst /> }.into_any(),
+                    match page.await {
+                        Ok(page) => view! { <Terminal inst=page.instance sign_in=page.sign_in /> }.into_any(),
                         Err(e) => view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any(),
                     }
                 })}
@@ -36,7 +36,7 @@ pub fn ConsolePage() -> impl IntoView {
 }
 
 #[component]
-fn Terminal(inst: InstanceView) -> impl IntoView {
+fn Terminal(inst: InstanceView, sign_in: Option<ConsoleSignIn>) -> impl IntoView {
     let nonce = leptos::nonce::use_nonce();
     view! {
         <Title text=format!("Console of {}", inst.name) />
@@ -49,6 +49,12 @@ fn Terminal(inst: InstanceView) -> impl IntoView {
                 "The guest's serial line, shared with everyone who has it open. Select to copy; "
                 "paste with Ctrl+Shift+V. The guest learns the terminal's size only when asked."
             </p>
+            {sign_in.map(|s| view! {
+                <p class="hint console-sign-in">
+                    "Sign in as " <code>{s.user}</code> " with the " {s.password.to_lowercase()}
+                    " chosen when the instance was deployed."
+                </p>
+            })}
             <div id="console" class="terminal" data-socket=format!("/instances/{}/console/ws", inst.id)></div>
             <div class="console-bar">
                 <button type="button" class="button" id="console-resize">"Tell the guest this size"</button>

@@ -3,10 +3,19 @@
 use async_trait::async_trait;
 
 use crate::error::AppError;
+use crate::model::ConsoleView;
 use crate::policy::{Authorized, rights};
 
 #[async_trait]
 pub trait ConsoleService: Send + Sync + 'static {
+    /// What the console page shows around the terminal: the instance and
+    /// how to sign in on its line. `NotFound` when `who` may not see it.
+    async fn console_page(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+    ) -> Result<ConsoleView, AppError>;
+
     /// Opens the running instance's serial console for `who`; audited.
     /// `NotFound` when `who` may not see the instance, `Conflict` when it
     /// does not run, `Unavailable` when its host offers no console.

@@ -3,7 +3,7 @@
 //! the resize command typed on the line.
 
 use app::error::AppError;
-use app::model::{CONSOLE_MAX_COLS, CONSOLE_MAX_ROWS, Power};
+use app::model::{CONSOLE_MAX_COLS, CONSOLE_MAX_ROWS, ConsoleView, Power};
 use app::policy::{Authorized, rights};
 use app::service::{ConsoleService, ConsoleSession};
 use async_trait::async_trait;
@@ -17,6 +17,22 @@ use crate::store::audit::Audit;
 
 #[async_trait]
 impl ConsoleService for Appliance {
+    async fn console_page(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+    ) -> Result<ConsoleView, AppError> {
+        let row = self.visible_instance(&who, id).await?;
+        let manifest = &self.engine.stack().manifest;
+        Ok(ConsoleView {
+            instance: self.instance_view(row.into()),
+            sign_in: manifest
+                .console
+                .as_ref()
+                .map(|c| c.sign_in(&manifest.params)),
+        })
+    }
+
     async fn open_console(
         &self,
         who: Authorized<'_, rights::UseInstances>,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use reqwest::Client;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{TestApp, session_cookie};
+use super::{ADMIN, ADMIN_PASSWORD, TestApp, session_cookie};
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -67,4 +67,47 @@ pub async fn read_within(socket: &mut Socket, wanted: &str, limit: Duration) -> 
     let text = String::from_utf8_lossy(&seen).into_owned();
     assert!(ended.is_ok(), "{wanted:?} never came; got {text:?}");
     text
+}
+
+/// Opens instance `id`'s console as the appliance's admin; the start step
+/// may not have recorded the guest running yet (409), so it tries again
+/// for a while.
+pub async fn open_as_admin(app: &TestApp, id: i64) -> Socket {
+    let cookie = cookie_of(app, ADMIN, ADMIN_PASSWORD).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match open(app, id, &cookie, Some(&app.origin())).await {
+            Ok(socket) => return socket,
+            Err(409) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(status) => panic!("the console of {id} answered {status}"),
+        }
+    }
+}
+
+/// Types `text` on the line.
+pub async fn type_in(socket: &mut Socket, text: &str) {
+    socket
+        .send(Message::binary(text.as_bytes().to_vec()))
+        .await
+        .unwrap();
+}
+
+/// Signs in on the line's login prompt as `user`, and waits for the
+/// shell's `prompt`; `within` bounds each wait (a guest under TCG checks
+/// a bcrypt hash slowly).
+pub async fn sign_in(
+    socket: &mut Socket,
+    user: &str,
+    password: &str,
+    prompt: &str,
+    within: Duration,
+) {
+    type_in(socket, "\r").await;
+    read_within(socket, "login:", within).await;
+    type_in(socket, &format!("{user}\r")).await;
+    read_within(socket, "Password:", within).await;
+    type_in(socket, &format!("{password}\r")).await;
+    read_within(socket, prompt, within).await;
 }

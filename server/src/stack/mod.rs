@@ -10,6 +10,10 @@ use app::error::AppError;
 use app::model::ParamKind;
 use serde::{Deserialize, Serialize};
 
+pub use self::console::ConsoleSpec;
+
+mod console;
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -27,6 +31,10 @@ pub struct Manifest {
     /// no warm pool and every deploy boots cold.
     #[serde(default)]
     pub personalize: Option<PersonalizeSpec>,
+    /// The account to sign in with on an instance's serial console; none:
+    /// the console shows the boot and nobody can sign in.
+    #[serde(default)]
+    pub console: Option<ConsoleSpec>,
 }
 
 /// How a warm-pool member, booted from the golden image with no user's
@@ -42,7 +50,8 @@ pub struct PersonalizeSpec {
     pub ready: Vec<String>,
     /// The values the command is given, by name: the user-data's
     /// variables (a parameter, a password's `NAME_hash`, `public_url`)
-    /// and `hostname`, the instance's name.
+    /// and `hostname`, the instance's name; with a console account, its
+    /// `console_user` and `console_password_hash`.
     pub params: Vec<String>,
 }
 
@@ -250,7 +259,7 @@ impl CheckedParams {
 impl PersonalizeSpec {
     /// What is wrong with it, if anything: a relative command, an empty
     /// readiness check, or a value no deploy provides.
-    fn problem(&self, params: &[ParamSpec]) -> Option<String> {
+    fn problem(&self, params: &[ParamSpec], account: Option<&ConsoleSpec>) -> Option<String> {
         if !self.command.starts_with('/') {
             return Some("personalize.command must be an absolute path in the image".into());
         }
@@ -260,6 +269,8 @@ impl PersonalizeSpec {
         let provided = |name: &str| {
             name == "hostname"
                 || name == "public_url"
+                || (account.is_some()
+                    && (name == console::USER_VALUE || name == console::HASH_VALUE))
                 || params.iter().any(|p| match p.kind {
                     ParamKind::Password => name == format!("{}_hash", p.name),
                     ParamKind::Text => name == p.name || name == format!("{}_html", p.name),
@@ -316,7 +327,14 @@ impl Stack {
             });
         }
         if let Some(personalize) = &manifest.personalize
-            && let Some(problem) = personalize.problem(&manifest.params)
+            && let Some(problem) = personalize.problem(&manifest.params, manifest.console.as_ref())
+        {
+            return Err(StackError::Invalid { path, problem });
+        }
+        if let Some(problem) = manifest
+            .console
+            .as_ref()
+            .and_then(|c| c.problem(&manifest.params))
         {
             return Err(StackError::Invalid { path, problem });
         }
@@ -382,6 +400,9 @@ impl Stack {
             if let Some(value) = spec.value(&field, given.get(&spec.name))? {
                 checked.add(spec, &field, value)?;
             }
+        }
+        if let Some(console) = &self.manifest.console {
+            console.add_to(&mut checked.template);
         }
         Ok(checked)
     }
@@ -554,6 +575,71 @@ user_data = "user-data.yaml"
             serde_json::json!({"title": "A \"wiki\"", "admin_password_hash": "$2y$10$x",
                 "hostname": "team-wiki"}),
             "only the values it names"
+        );
+    }
+
+    #[test]
+    fn a_console_account_is_a_new_user_with_a_password_parameters_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        stack(dir.path());
+        let manifest = dir.path().join("manifest.toml");
+        let good = std::fs::read_to_string(&manifest).unwrap();
+        let with = |section: &str| {
+            std::fs::write(&manifest, format!("{good}{section}")).unwrap();
+            Stack::load(dir.path(), dir.path())
+        };
+        for (bad, says) in [
+            (
+                "user = \"root\"\npassword = \"admin_password\"",
+                "console.user",
+            ),
+            (
+                "user = \"www-data\"\npassword = \"admin_password\"",
+                "console.user",
+            ),
+            (
+                "user = \"Ann\"\npassword = \"admin_password\"",
+                "console.user",
+            ),
+            (
+                "user = \"9lives\"\npassword = \"admin_password\"",
+                "console.user",
+            ),
+            ("user = \"ops\"\npassword = \"title\"", "console.password"),
+            ("user = \"ops\"\npassword = \"nope\"", "console.password"),
+        ] {
+            let err = with(&format!("[console]\n{bad}\n")).unwrap_err();
+            assert!(format!("{err}").contains(says), "{bad}: {err}");
+        }
+        let personalize = "[personalize]\ncommand = \"/p\"\nready = [\"/bin/true\"]\n\
+                           params = [\"console_user\", \"console_password_hash\"]\n";
+        assert!(
+            format!("{}", with(personalize).unwrap_err()).contains("console_user"),
+            "no console account, no such values"
+        );
+        let stack = with(&format!(
+            "{personalize}[console]\nuser = \"ops\"\npassword = \"admin_password\"\n"
+        ))
+        .unwrap();
+        let checked = stack
+            .check_params(&BTreeMap::from([
+                ("title".to_owned(), "Wiki".to_owned()),
+                (
+                    "admin_password".to_owned(),
+                    "Bright-Otter-77-river".to_owned(),
+                ),
+            ]))
+            .unwrap();
+        assert_eq!(checked.template["console_user"], "ops");
+        assert_eq!(
+            checked.template["console_password_hash"],
+            checked.template["admin_password_hash"]
+        );
+        let console = stack.manifest.console.as_ref().unwrap();
+        let sign_in = console.sign_in(&stack.manifest.params);
+        assert_eq!(
+            (sign_in.user.as_str(), sign_in.password.as_str()),
+            ("ops", "Admin password")
         );
     }
 

@@ -14,6 +14,7 @@ pub mod backups;
 pub mod leases;
 pub mod notifications;
 pub mod org;
+pub mod passkeys;
 pub mod pool;
 pub mod second_factor;
 pub mod snapshots;

@@ -16,6 +16,7 @@ mod live;
 pub mod model;
 pub mod org;
 mod pages;
+mod passkeys;
 pub mod policy;
 pub mod quota;
 #[cfg(feature = "ssr")]

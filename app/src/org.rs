@@ -75,7 +75,8 @@ pub struct MemberView {
     pub source: AccountSource,
     pub quota: Quota,
     pub usage: Usage,
-    /// Whether it signs in with an authenticator app as its second factor.
+    /// Whether it signs in with a second factor: an authenticator app or
+    /// a passkey (the field keeps its first name for API clients).
     pub totp: bool,
     /// Until when its second factor is locked after too many wrong codes
     /// (RFC 3339); an admin can lift the lock sooner.

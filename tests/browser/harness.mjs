@@ -63,6 +63,8 @@ export async function startDpe(extraEnv = {}) {
   });
   const url = `https://127.0.0.1:${port}`;
   portals.add(url);
+  // The same server by name, as a relying party of passkeys must be.
+  portals.add(`https://localhost:${port}`);
   for (let i = 0; i < 100; i++) {
     try {
       const r = await fetch(`${url}/api/v1/health`);

@@ -15,6 +15,7 @@ pub mod console;
 pub mod leases;
 pub mod notifications;
 pub mod org;
+pub mod passkeys;
 pub mod pool;
 pub mod second_factor;
 pub mod snapshots;

@@ -43,7 +43,8 @@ pub use notifications::{
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
 pub use second_factor::{
-    RecoveryCodes, SecondFactorPolicy, SecondFactorRule, SecondFactorStatus, TotpEnrolment,
+    PasskeyChallenge, PasskeyInfo, RecoveryCodes, SecondFactorPolicy, SecondFactorRule,
+    SecondFactorStatus, TotpEnrolment,
 };
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
 

@@ -1,4 +1,5 @@
-//! Second factors: an authenticator app (TOTP) and recovery codes.
+//! Second factors: an authenticator app (TOTP), recovery codes, and
+//! passkeys and security keys (WebAuthn).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,32 @@ pub struct SecondFactorStatus {
     pub recovery_codes_left: u32,
     /// Unix seconds until which codes are refused after too many wrong ones.
     pub locked_until: Option<i64>,
+    /// Passkeys and security keys, oldest first.
+    pub passkeys: Vec<PasskeyInfo>,
+}
+
+/// A passkey or security key of the caller's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PasskeyInfo {
+    pub id: i64,
+    /// What its owner called it.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last sign-in with it.
+    pub last_used_at: Option<i64>,
+}
+
+/// A WebAuthn ceremony's options, for the browser's
+/// `navigator.credentials.create()` (adding a key) or `.get()` (signing in
+/// with one): `{"publicKey": {...}}` with binary fields in base64url. Its
+/// state stays in the server's session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PasskeyChallenge {
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub options: serde_json::Value,
 }
 
 /// An enrolment in progress: what the authenticator app is given. It

@@ -47,6 +47,7 @@ pub fn AccountPage() -> impl IntoView {
                 </ActionForm>
             </section>
             <SecondFactorCard />
+            <super::passkeys::PasskeysCard />
             <super::mail_preferences::MailPreferencesCard />
         </Layout>
     }

@@ -461,7 +461,7 @@ fn second_factor_cell(
     let id = m.id;
     let lift_label = format!("Lift the second-factor lock of {}", m.username);
     let warning = format!(
-        "{} loses the authenticator app and recovery codes and is signed out everywhere; \
+        "{} loses the authenticator app, recovery codes and passkeys and is signed out everywhere; \
          they sign in with their password, then enrol again.",
         m.username
     );

@@ -72,12 +72,14 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
-/// The code from the authenticator app, or a recovery code.
+/// The code from the authenticator app, or a recovery code; or the
+/// account's passkey, when it has one.
 #[component]
 fn CodeStep(next: Signal<String>) -> impl IntoView {
     let code = ServerAction::<SignInCode>::new();
     let error = Signal::derive(move || general_error(&code.value().get()));
     view! {
+        <super::passkeys::PasskeySignIn onward=next />
         <ErrorBanner message=error />
         <ActionForm action=code attr:class="stack">
             <input type="hidden" name="next" prop:value=next />

@@ -21,6 +21,7 @@ mod mail_preferences;
 mod networks;
 mod not_found;
 mod notifications;
+mod passkeys;
 mod second_factor_policy;
 mod settings;
 mod setup;

@@ -120,7 +120,7 @@ pub fn TokensPage() -> impl IntoView {
 
 /// A UTC timestamp, readable without JavaScript.
 #[component]
-fn UtcTime(unix: i64) -> impl IntoView {
+pub(super) fn UtcTime(unix: i64) -> impl IntoView {
     let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     let text = format!(

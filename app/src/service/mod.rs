@@ -59,6 +59,7 @@ mod instances;
 mod leases;
 mod notifications;
 mod organisation;
+mod passkeys;
 mod pool;
 mod quotas;
 mod second_factor;
@@ -85,6 +86,7 @@ pub use self::instances::{InstanceService, TaskUpdates};
 pub use self::leases::LeaseService;
 pub use self::notifications::NotificationService;
 pub use self::organisation::OrganisationService;
+pub use self::passkeys::PasskeyService;
 pub use self::pool::PoolService;
 pub use self::quotas::QuotaService;
 pub use self::second_factor::SecondFactorService;
@@ -147,6 +149,7 @@ capabilities!(
     SetupService,
     SessionService,
     SecondFactorService,
+    PasskeyService,
     TokenService,
     InstanceService,
     ConsoleService,

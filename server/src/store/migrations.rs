@@ -854,6 +854,26 @@ pub const MIGRATIONS: &[Migration] = &[
             ALTER TABLE instances ADD COLUMN lease_used_day INTEGER;
         "#,
     },
+    Migration {
+        version: 24,
+        name: "passkeys and security keys",
+        sql: r#"
+            -- An account's WebAuthn credential (a second factor). `credential`
+            -- is webauthn-rs's Passkey as JSON: public key, counter, id;
+            -- nothing secret. `credential_id` (base64url) is unique across
+            -- accounts, as an authenticator's credential is.
+            CREATE TABLE passkeys (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                name          TEXT NOT NULL,
+                credential_id TEXT NOT NULL UNIQUE,
+                credential    TEXT NOT NULL,
+                created_at    INTEGER NOT NULL,
+                last_used_at  INTEGER,
+                UNIQUE (user_id, name)
+            ) STRICT;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -22,6 +22,7 @@ pub mod migrations;
 pub mod notify;
 pub mod outbox;
 mod paging;
+pub mod passkeys;
 pub mod pool;
 mod quota_columns;
 pub mod quotas;

@@ -114,11 +114,12 @@ pub fn recovery_codes_left(conn: &Connection, user_id: i64) -> Result<u32, Store
 pub fn remove_all(conn: &Connection, user_id: i64) -> Result<bool, StoreError> {
     let totp = conn.execute("DELETE FROM totp_factors WHERE user_id = ?1", [user_id])?;
     let codes = conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+    let keys = conn.execute("DELETE FROM passkeys WHERE user_id = ?1", [user_id])?;
     conn.execute(
         "DELETE FROM second_factor_failures WHERE user_id = ?1",
         [user_id],
     )?;
-    Ok(totp + codes > 0)
+    Ok(totp + codes + keys > 0)
 }
 
 /// Until when the account's second factor is locked, if it is at `now`.
@@ -133,7 +134,7 @@ pub fn locked_until(conn: &Connection, user_id: i64, now: i64) -> Result<Option<
 }
 
 /// Of each account in `users`: whether it has a confirmed authenticator
-/// app, and until when its second factor is locked (if it is at `now`).
+/// app or a passkey, and until when its second factor is locked (if it is at `now`).
 /// Accounts with neither are absent.
 pub fn states_of(
     conn: &Connection,
@@ -146,7 +147,8 @@ pub fn states_of(
     let mut stmt = conn.prepare(&format!(
         "SELECT u.id,
                 EXISTS (SELECT 1 FROM totp_factors t
-                        WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL),
+                        WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
+                    OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id),
                 (SELECT f.locked_until FROM second_factor_failures f
                  WHERE f.user_id = u.id AND f.locked_until > ?1)
          FROM users u WHERE u.id IN ({ids})"

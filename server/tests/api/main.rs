@@ -14,6 +14,7 @@ mod gateway;
 mod host_trust;
 mod instance_list;
 mod paged_lists;
+mod passkeys;
 mod second_factor;
 mod sessions;
 mod setup;

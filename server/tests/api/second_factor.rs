@@ -61,7 +61,7 @@ async fn a_password_alone_no_longer_signs_in_once_an_app_is_enrolled() {
     let (_, status) = ann.get("/api/v1/me/second-factor").await;
     assert_eq!(
         status,
-        json!({"totp": true, "recovery_codes_left": 10, "locked_until": null})
+        json!({"totp": true, "recovery_codes_left": 10, "locked_until": null, "passkeys": []})
     );
     assert_eq!(ann.sign_out().await, 204);
 

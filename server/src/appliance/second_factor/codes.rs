@@ -47,12 +47,7 @@ impl Appliance {
         audit_as: &Audit,
     ) -> Result<Result<(), CodeRefusal>, AppError> {
         let at = now();
-        let locked = self
-            .store
-            .read(move |c| second_factors::locked_until(c, user_id, at))
-            .await
-            .map_err(store_err)?;
-        if let Some(until) = locked {
+        if let Some(until) = self.locked_until(user_id, at).await? {
             return Ok(Err(CodeRefusal::Locked(until)));
         }
         let accepted = match recovery::digest(code) {
@@ -81,6 +76,29 @@ impl Appliance {
                 .map_err(store_err)?;
             return Ok(Ok(()));
         }
+        Ok(Err(self.count_wrong(user_id, at, audit_as).await?))
+    }
+
+    /// Until when the account's second factor is locked, if it is at `at`.
+    pub(super) async fn locked_until(
+        &self,
+        user_id: i64,
+        at: i64,
+    ) -> Result<Option<i64>, AppError> {
+        self.store
+            .read(move |c| second_factors::locked_until(c, user_id, at))
+            .await
+            .map_err(store_err)
+    }
+
+    /// Counts a wrong code or a refused key's answer alike; at the limit
+    /// the second factor locks, audited.
+    pub(super) async fn count_wrong(
+        &self,
+        user_id: i64,
+        at: i64,
+        audit_as: &Audit,
+    ) -> Result<CodeRefusal, AppError> {
         let locked_now = self
             .store
             .write(move |tx| {
@@ -98,9 +116,9 @@ impl Appliance {
                 ))
                 .refused();
             self.audit(record).await;
-            return Ok(Err(CodeRefusal::Locked(at + LOCK_SECS)));
+            return Ok(CodeRefusal::Locked(at + LOCK_SECS));
         }
-        Ok(Err(CodeRefusal::Wrong))
+        Ok(CodeRefusal::Wrong)
     }
 
     /// Whether `code` is the confirmed app's for a step not used yet; if

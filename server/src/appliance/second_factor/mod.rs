@@ -1,10 +1,12 @@
 //! Second factors: enrolling an authenticator app (TOTP, `enrolment`),
-//! recovery codes and the lock after too many wrong codes (`codes`), the
+//! passkeys and security keys (`passkeys`), recovery codes and the lock
+//! after too many wrong codes (`codes`), the
 //! sign-in's second step (`pending`), the admin's rule of who must use
 //! one, and an admin's unlock and reset.
 
 mod codes;
 mod enrolment;
+mod passkeys;
 mod pending;
 
 use std::net::IpAddr;
@@ -25,7 +27,7 @@ use super::errors::store_err;
 use crate::auth::recovery;
 use crate::store::audit::{self, Audit};
 use crate::store::users::UserRow;
-use crate::store::{now, second_factors, sessions, users};
+use crate::store::{now, passkeys as passkey_rows, second_factors, sessions, users};
 
 /// What a secret is sealed for: the account, so that a secret copied to
 /// another account's row does not open.
@@ -170,6 +172,7 @@ impl SecondFactorService for Appliance {
                         .is_some_and(|r| r.confirmed_at.is_some()),
                     recovery_codes_left: second_factors::recovery_codes_left(c, user_id)?,
                     locked_until: second_factors::locked_until(c, user_id, at)?,
+                    passkeys: passkeys::listed(&passkey_rows::of_user(c, user_id)?),
                 })
             })
             .await

@@ -14,7 +14,7 @@ use crate::auth::{
 };
 use crate::store::audit::Audit;
 use crate::store::users::UserRow;
-use crate::store::{now, second_factors, users};
+use crate::store::{now, passkeys, second_factors, users};
 
 /// How long a session waits for the second factor after the password.
 const PENDING_SECS: i64 = 300;
@@ -23,7 +23,7 @@ const PENDING_SECS: i64 = 300;
 pub(in crate::appliance) enum NextStep {
     /// Nothing more: the session is signed in.
     SignedIn,
-    /// A code from the app, or a recovery code.
+    /// A code from the app, a recovery code, or a passkey.
     Code,
     /// The account must enrol a second factor first.
     Enrol,
@@ -39,8 +39,9 @@ impl Appliance {
         let row = user.clone();
         self.store
             .read(move |c| {
-                let has =
-                    second_factors::totp(c, row.id)?.is_some_and(|r| r.confirmed_at.is_some());
+                let has = second_factors::totp(c, row.id)?
+                    .is_some_and(|r| r.confirmed_at.is_some())
+                    || passkeys::any(c, row.id)?;
                 Ok(match (has, second_factors::required_of(c, &row)?) {
                     (true, _) => NextStep::Code,
                     (false, true) => NextStep::Enrol,

@@ -14,6 +14,7 @@ mod leases;
 mod notifications;
 mod openapi;
 mod org;
+mod passkeys;
 mod pool;
 mod second_factor;
 mod snapshots;
@@ -67,6 +68,11 @@ routes! {
     post "/me/totp/confirm" => second_factor::confirm_totp,
     post "/me/totp/remove" => second_factor::remove_totp,
     post "/me/recovery-codes" => second_factor::renew_recovery_codes,
+    post "/me/passkeys" => passkeys::begin,
+    post "/me/passkeys/finish" => passkeys::finish,
+    post "/me/passkeys/{id}/remove" => passkeys::remove,
+    post "/login/passkey" => passkeys::begin_sign_in,
+    post "/login/passkey/finish" => passkeys::finish_sign_in,
     post "/users/{id}/second-factor/unlock" => second_factor::unlock,
     post "/users/{id}/second-factor/reset" => second_factor::reset,
     get "/tokens" => tokens::list,

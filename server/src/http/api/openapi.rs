@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         super::second_factor::unlock, super::second_factor::reset,
         super::second_factor::begin_enrolment, super::second_factor::finish_enrolment,
         super::second_factor::policy, super::second_factor::set_policy,
+        super::passkeys::begin, super::passkeys::finish, super::passkeys::remove,
+        super::passkeys::begin_sign_in, super::passkeys::finish_sign_in,
         super::tokens::list, super::tokens::create, super::tokens::revoke,
         super::instances::stack, super::instances::deploy, super::instances::list,
         super::instances::get, super::instances::start, super::instances::shutdown,

@@ -1,0 +1,361 @@
+//! Passkeys and security keys (WebAuthn, by webauthn-rs): adding one on
+//! the account page, signing in with one after the password, removing
+//! one. The relying party is the portal's origin (`public_origin`, else
+//! the one the request addressed); each ceremony's state waits in the
+//! server-side session between its two requests, never in the browser.
+
+use app::error::AppError;
+use app::model::{Me, PasskeyChallenge, PasskeyInfo};
+use app::policy::{Authorized, rights};
+use app::service::{PasskeyService, RequestContext};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+use webauthn_rs::prelude::{
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+};
+
+use super::codes::CodeRefusal;
+use super::who_peer;
+use crate::appliance::Appliance;
+use crate::appliance::errors::{internal, session_err, store_err};
+use crate::store::audit::{self, Audit};
+use crate::store::passkeys::{self, PasskeyRow};
+use crate::store::{now, second_factors, settings};
+
+/// The session's key for a passkey being added.
+const SESSION_REGISTRATION: &str = "passkey_registration";
+/// The session's key for a sign-in with a passkey under way.
+const SESSION_SIGN_IN: &str = "passkey_sign_in";
+/// The longest name of a key.
+const NAME_MAX: usize = 64;
+
+/// A passkey being added: whose, under what name, and webauthn-rs's state.
+#[derive(Serialize, Deserialize)]
+struct Registration {
+    user_id: i64,
+    name: String,
+    state: PasskeyRegistration,
+}
+
+/// A sign-in with a passkey under way.
+#[derive(Serialize, Deserialize)]
+struct SignIn {
+    user_id: i64,
+    state: PasskeyAuthentication,
+}
+
+impl Appliance {
+    /// The relying party for this request: the portal's origin, its host
+    /// the RP id (browsers refuse an IP address there).
+    async fn relying_party(&self, ctx: &RequestContext) -> Result<Webauthn, AppError> {
+        let origin = ctx.portal_origin.as_deref().ok_or(AppError::Internal)?;
+        let origin = Url::parse(origin).map_err(|e| internal(&e))?;
+        let unusable = || {
+            AppError::Conflict(
+                "passkeys need the portal reached by its name (https://name), not an address"
+                    .into(),
+            )
+        };
+        let host = origin.domain().ok_or_else(unusable)?.to_owned();
+        let name = self
+            .store
+            .read(|c| settings::get(c, settings::APPLIANCE_NAME))
+            .await
+            .map_err(store_err)?
+            .unwrap_or_else(|| "dpe".to_owned());
+        WebauthnBuilder::new(&host, &origin)
+            .map_err(|_| unusable())?
+            .rp_name(&name)
+            .build()
+            .map_err(|e| internal(&e))
+    }
+
+    /// The account's keys as webauthn-rs reads them, with their rows.
+    async fn stored_passkeys(&self, user_id: i64) -> Result<Vec<(PasskeyRow, Passkey)>, AppError> {
+        let rows = self
+            .store
+            .read(move |c| passkeys::of_user(c, user_id))
+            .await
+            .map_err(store_err)?;
+        rows.into_iter()
+            .map(|row| {
+                let key = serde_json::from_str(&row.credential).map_err(|e| internal(&e))?;
+                Ok((row, key))
+            })
+            .collect()
+    }
+}
+
+/// The session a ceremony needs (a bearer token has none).
+fn session_of(ctx: &RequestContext) -> Result<&Session, AppError> {
+    ctx.session.as_ref().ok_or_else(|| {
+        AppError::Conflict("passkeys are added and used from a browser's session".into())
+    })
+}
+
+fn info(row: &PasskeyRow) -> PasskeyInfo {
+    PasskeyInfo {
+        id: row.id,
+        name: row.name.clone(),
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+    }
+}
+
+/// The browser's answer, read as `T`; a clear refusal when it is not one.
+fn answer<T: serde::de::DeserializeOwned>(credential: serde_json::Value) -> Result<T, AppError> {
+    serde_json::from_value(credential)
+        .map_err(|_| AppError::invalid("credential", "is not a WebAuthn credential's answer"))
+}
+
+fn challenge(options: &impl Serialize) -> Result<PasskeyChallenge, AppError> {
+    Ok(PasskeyChallenge {
+        options: serde_json::to_value(options).map_err(|e| internal(&e))?,
+    })
+}
+
+/// The key's credential id as text (base64url), which the store keeps
+/// unique.
+fn credential_id(key: &Passkey) -> Result<String, AppError> {
+    match serde_json::to_value(key.cred_id()).map_err(|e| internal(&e))? {
+        serde_json::Value::String(id) => Ok(id),
+        other => Ok(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl PasskeyService for Appliance {
+    async fn begin_passkey(
+        &self,
+        who: Authorized<'_, rights::ManageOwnSecondFactors>,
+        ctx: &RequestContext,
+        name: String,
+    ) -> Result<PasskeyChallenge, AppError> {
+        let who = who.principal();
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control)
+        {
+            return Err(AppError::invalid(
+                "name",
+                format!("give the key a name of 1 to {NAME_MAX} characters"),
+            ));
+        }
+        let session = session_of(ctx)?;
+        let keys = self.stored_passkeys(who.user_id).await?;
+        if keys.iter().any(|(row, _)| row.name == name) {
+            return Err(AppError::invalid("name", "you have a key of that name"));
+        }
+        let exclude = keys.iter().map(|(_, k)| k.cred_id().clone()).collect();
+        let handle = Uuid::from_u128(u128::from(who.user_id.unsigned_abs()));
+        let (options, state) = self
+            .relying_party(ctx)
+            .await?
+            .start_passkey_registration(handle, &who.username, &who.username, Some(exclude))
+            .map_err(|e| internal(&e))?;
+        let registration = Registration {
+            user_id: who.user_id,
+            name,
+            state,
+        };
+        session
+            .insert(SESSION_REGISTRATION, registration)
+            .await
+            .map_err(session_err)?;
+        challenge(&options)
+    }
+
+    async fn finish_passkey(
+        &self,
+        who: Authorized<'_, rights::ManageOwnSecondFactors>,
+        ctx: &RequestContext,
+        credential: serde_json::Value,
+    ) -> Result<PasskeyInfo, AppError> {
+        let who = who.principal();
+        let session = session_of(ctx)?;
+        let credential: RegisterPublicKeyCredential = answer(credential)?;
+        let registration = session
+            .remove::<Registration>(SESSION_REGISTRATION)
+            .await
+            .map_err(session_err)?
+            .filter(|r| r.user_id == who.user_id)
+            .ok_or_else(|| AppError::Conflict("no passkey is being added: start again".into()))?;
+        let record = Audit::by(who)
+            .action("second_factor.passkey.enrol")
+            .object(format!("user {}", who.username));
+        let key = match self
+            .relying_party(ctx)
+            .await?
+            .finish_passkey_registration(&credential, &registration.state)
+        {
+            Ok(key) => key,
+            Err(e) => {
+                self.audit(record.detail(format!("refused: {e}")).failed())
+                    .await;
+                return Err(AppError::invalid(
+                    "credential",
+                    "the key's answer was refused: try again",
+                ));
+            }
+        };
+        let id_text = credential_id(&key)?;
+        let json = serde_json::to_string(&key).map_err(|e| internal(&e))?;
+        let (user_id, name, at) = (who.user_id, registration.name, now());
+        let entry = record.detail(format!("passkey {name:?} added")).ok();
+        let row_name = name.clone();
+        let id = self
+            .store
+            .write(move |tx| {
+                let id = passkeys::insert(tx, user_id, &row_name, &id_text, &json, at)?;
+                audit::record(tx, &entry)?;
+                Ok(id)
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(PasskeyInfo {
+            id,
+            name,
+            created_at: at,
+            last_used_at: None,
+        })
+    }
+
+    async fn remove_passkey(
+        &self,
+        who: Authorized<'_, rights::ManageOwnSecondFactors>,
+        id: i64,
+        password: String,
+    ) -> Result<(), AppError> {
+        let who = who.principal();
+        let user_id = who.user_id;
+        self.throttled(&who.username, who_peer(who))?;
+        let record = Audit::by(who)
+            .action("second_factor.passkey.remove")
+            .object(format!("user {}", who.username));
+        if !self.password_is_right(user_id, password).await? {
+            self.audit(record.detail("wrong password").failed()).await;
+            return Err(AppError::invalid("password", "is not your password"));
+        }
+        self.store
+            .write(move |tx| {
+                let name = passkeys::remove(tx, user_id, id)?;
+                audit::record(tx, &record.detail(format!("passkey {name:?} removed")).ok())
+            })
+            .await
+            .map_err(store_err)
+    }
+
+    async fn begin_passkey_sign_in(
+        &self,
+        ctx: &RequestContext,
+    ) -> Result<PasskeyChallenge, AppError> {
+        let session = session_of(ctx)?;
+        let user = self.pending_user(session, false).await?;
+        let keys: Vec<Passkey> = self
+            .stored_passkeys(user.id)
+            .await?
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect();
+        if keys.is_empty() {
+            return Err(AppError::NotFound("passkey".into()));
+        }
+        let (options, state) = self
+            .relying_party(ctx)
+            .await?
+            .start_passkey_authentication(&keys)
+            .map_err(|e| internal(&e))?;
+        let sign_in = SignIn {
+            user_id: user.id,
+            state,
+        };
+        session
+            .insert(SESSION_SIGN_IN, sign_in)
+            .await
+            .map_err(session_err)?;
+        challenge(&options)
+    }
+
+    async fn finish_passkey_sign_in(
+        &self,
+        ctx: &RequestContext,
+        credential: serde_json::Value,
+    ) -> Result<Me, AppError> {
+        let session = session_of(ctx)?;
+        let user = self.pending_user(session, false).await?;
+        let attempt = Audit::by_account(user.username.clone(), user.id)
+            .department(user.department_id)
+            .from_address(ctx.peer)
+            .action("sign_in");
+        if let Err(e) = self.throttled(&user.username, ctx.peer) {
+            self.audit_throttled(ctx.peer, attempt).await;
+            return Err(e);
+        }
+        let credential: PublicKeyCredential = answer(credential)?;
+        // Each challenge answers once.
+        let sign_in = session
+            .remove::<SignIn>(SESSION_SIGN_IN)
+            .await
+            .map_err(session_err)?
+            .filter(|s| s.user_id == user.id)
+            .ok_or_else(|| {
+                AppError::Conflict("no sign-in with a passkey was started: start again".into())
+            })?;
+        let at = now();
+        if let Some(until) = self.locked_until(user.id, at).await? {
+            self.audit(attempt.detail("second factor locked").failed())
+                .await;
+            return Err(Self::refusal(CodeRefusal::Locked(until)));
+        }
+        let checked = self
+            .relying_party(ctx)
+            .await?
+            .finish_passkey_authentication(&credential, &sign_in.state);
+        let result = match checked {
+            Ok(result) => result,
+            Err(e) => {
+                let refusal = self.count_wrong(user.id, at, &attempt).await?;
+                self.audit(attempt.detail(format!("passkey refused: {e}")).failed())
+                    .await;
+                return Err(match refusal {
+                    CodeRefusal::Wrong => {
+                        AppError::invalid("credential", "the key's answer was refused")
+                    }
+                    locked @ CodeRefusal::Locked(_) => Self::refusal(locked),
+                });
+            }
+        };
+        let keys = self.stored_passkeys(user.id).await?;
+        let (row, mut key) = keys
+            .into_iter()
+            .find(|(_, k)| k.cred_id() == result.cred_id())
+            .ok_or_else(|| AppError::Conflict("that key was removed meanwhile".into()))?;
+        key.update_credential(&result);
+        let json = serde_json::to_string(&key).map_err(|e| internal(&e))?;
+        let (user_id, key_id) = (user.id, row.id);
+        let used = attempt
+            .clone()
+            .action("second_factor.passkey.use")
+            .detail(format!("passkey {:?}", row.name))
+            .ok();
+        self.store
+            .write(move |tx| {
+                passkeys::used(tx, user_id, key_id, &json, at)?;
+                second_factors::clear_failures(tx, user_id, at)?;
+                audit::record(tx, &used)
+            })
+            .await
+            .map_err(store_err)?;
+        self.finish_pending(session, &user, ctx.peer).await?;
+        Ok(Me {
+            role: user.effective_role(),
+            username: user.username,
+        })
+    }
+}
+
+/// The keys of the account, for its second-factor status.
+pub(super) fn listed(rows: &[PasskeyRow]) -> Vec<PasskeyInfo> {
+    rows.iter().map(info).collect()
+}

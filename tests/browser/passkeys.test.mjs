@@ -1,0 +1,102 @@
+// Passkeys as a second factor in the portal: a person adds one on their
+// account page, then signs in with the password and the passkey, and
+// removes it again. Chromium's virtual authenticator (DevTools protocol,
+// WebAuthn domain) plays the platform's passkey, its user verified. The
+// portal is reached as https://localhost: a relying party is a name, not
+// an address.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+
+const PASSWORD = 'violet-Tractor-91-mango';
+let dpe;
+let site;
+let browser;
+
+before(async () => {
+  dpe = await startDpe();
+  await setUp(dpe, PASSWORD);
+  site = { ...dpe, url: dpe.url.replace('127.0.0.1', 'localhost') };
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await dpe?.stop();
+});
+
+async function signOut(page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/login');
+}
+
+/** The password step of signing in as admin. */
+async function password(page) {
+  await page.goto(site.url + '/login');
+  await hydrated(page);
+  await page.getByLabel('User name').fill('admin');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+test('a person adds a passkey, signs in with the password and the passkey, and removes it', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const devtools = await page.context().newCDPSession(page);
+  await devtools.send('WebAuthn.enable');
+  const { authenticatorId } = await devtools.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal',
+      hasResidentKey: true, hasUserVerification: true, isUserVerified: true,
+    },
+  });
+
+  await signIn(page, site, PASSWORD);
+  await page.goto(site.url + '/account');
+  await hydrated(page);
+  const card = page.locator('section[aria-labelledby="passkeys-title"]');
+  await card.locator('#no-passkeys').waitFor();
+  await page.getByLabel('Name of the new key').fill('Laptop');
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  await card.getByRole('cell', { name: 'Laptop', exact: true }).waitFor();
+  const { credentials } = await devtools.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.equal(credentials.length, 1, 'the authenticator made one credential');
+  await card.scrollIntoViewIfNeeded();
+  await shot(page, '76-passkeys-account');
+
+  // A second key of the same name is refused before the browser is asked.
+  await page.getByLabel('Name of the new key').fill('Laptop');
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  await card.getByRole('alert').filter({ hasText: 'you have a key of that name' }).waitFor();
+  await signOut(page);
+
+  // The password alone no longer signs in: the passkey does.
+  await password(page);
+  await page.getByRole('button', { name: 'Use a passkey' }).click();
+  await page.waitForURL(site.url + '/');
+  await page.getByRole('link', { name: 'admin', exact: true }).waitFor();
+
+  await page.goto(site.url + '/account');
+  await hydrated(page);
+  const row = card.getByRole('row').filter({ has: page.getByRole('cell', { name: 'Laptop', exact: true }) });
+  assert.equal(await row.locator('time').count(), 2, 'added, and last used');
+
+  // Removing it needs the password.
+  await row.getByLabel('Password, to remove Laptop').fill('not-the-password');
+  await row.getByRole('button', { name: 'Remove passkey Laptop' }).click();
+  await card.locator('#passkey-password-error').filter({ hasText: 'is not your password' }).waitFor();
+  await row.getByLabel('Password, to remove Laptop').fill(PASSWORD);
+  await row.getByRole('button', { name: 'Remove passkey Laptop' }).click();
+  await card.locator('#no-passkeys').waitFor();
+  await signOut(page);
+
+  // With no second factor left, the password signs in alone again.
+  await password(page);
+  await page.waitForURL(site.url + '/');
+
+  await page.goto(site.url + '/audit');
+  await hydrated(page);
+  for (const action of ['second_factor.passkey.enrol', 'second_factor.passkey.use', 'second_factor.passkey.remove']) {
+    await page.getByRole('cell', { name: action }).first().waitFor();
+  }
+  await page.close();
+});

@@ -184,6 +184,12 @@ pub struct HostStatus {
     pub storage_dir: String,
     pub network: String,
     pub probe: HostProbe,
+    /// Since when it has not answered the reconciler (RFC 3339); null
+    /// while it answers. Its instances are then "host unreachable".
+    pub unreachable_since: Option<String>,
+    /// How many instances are placed on it; null for those who may not
+    /// see the whole appliance.
+    pub instances: Option<i64>,
 }
 
 /// Everything the dashboard shows.
@@ -401,6 +407,10 @@ pub struct InstanceView {
     pub lease: Option<LeaseView>,
     /// The approval its deploy went through; null when none was needed.
     pub approval: Option<InstanceApproval>,
+    /// Since when its host has not answered (RFC 3339); null while it
+    /// answers. The state is then the last one seen, and no action runs
+    /// until the host is back (each is refused with 409).
+    pub host_unreachable_since: Option<String>,
 }
 
 impl InstanceView {

@@ -31,6 +31,8 @@ fn availability_only(host: HostStatus) -> HostStatus {
             host.probe.starting,
             None,
         ),
+        unreachable_since: host.unreachable_since,
+        instances: None,
     }
 }
 
@@ -44,18 +46,22 @@ impl DashboardService for Appliance {
         // One read for all the store knows of it: each read is a trip to
         // a reader thread and back.
         let binding = Binding::of(who);
-        let (name, host_rows, quotas) = self
+        let (name, host_rows, counts, quotas) = self
             .store
             .read(move |c| {
                 Ok((
                     settings::get(c, settings::APPLIANCE_NAME)?,
                     hosts::list(c)?,
+                    hosts::instance_counts(c)?,
                     binding.read(c)?,
                 ))
             })
             .await
             .map_err(store_err)?;
-        let hosts: Vec<HostStatus> = host_rows.into_iter().map(|h| self.host_status(h)).collect();
+        let hosts: Vec<HostStatus> = host_rows
+            .into_iter()
+            .map(|h| self.host_status(h, &counts))
+            .collect();
         // Only the appliance admin sees how hosts are reached: URIs,
         // storage paths and libvirt's words are the infrastructure's.
         let hosts = match who.role {

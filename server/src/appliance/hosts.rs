@@ -12,20 +12,28 @@ use async_trait::async_trait;
 use super::Appliance;
 use super::errors::{engine_err, store_err};
 use super::setup::{Patience, probe_new_host};
+use crate::clock::rfc3339;
 use crate::store::audit::Audit;
 use crate::store::hosts;
 
 impl Appliance {
     /// A pool host's status at the reconciler's last look (from memory:
-    /// no page waits on libvirt); an unreachable one says why.
-    pub(super) fn host_status(&self, row: hosts::HostRow) -> HostStatus {
+    /// no page waits on libvirt); an unreachable one says why and since
+    /// when. `counts`: instances placed on each host, by host id.
+    pub(super) fn host_status(&self, row: hosts::HostRow, counts: &[(i64, i64)]) -> HostStatus {
         let probe = self.engine.host_probe(&row);
+        let instances = counts
+            .iter()
+            .find(|(host, _)| *host == row.id)
+            .map_or(0, |(_, n)| *n);
         HostStatus {
             probe,
             id: row.id,
             name: row.name,
             storage_dir: row.storage_dir,
             network: row.network,
+            unreachable_since: row.unreachable_since.map(rfc3339),
+            instances: Some(instances),
         }
     }
 }
@@ -36,8 +44,15 @@ impl HostService for Appliance {
         &self,
         _who: Authorized<'_, rights::ManageHosts>,
     ) -> Result<Vec<HostStatus>, AppError> {
-        let rows = self.store.read(hosts::list).await.map_err(store_err)?;
-        Ok(rows.into_iter().map(|r| self.host_status(r)).collect())
+        let (rows, counts) = self
+            .store
+            .read(|c| Ok((hosts::list(c)?, hosts::instance_counts(c)?)))
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| self.host_status(r, &counts))
+            .collect())
     }
 
     async fn add_host(
@@ -90,7 +105,7 @@ impl HostService for Appliance {
             .into_iter()
             .find(|h| h.id == id)
             .ok_or(AppError::Internal)?;
-        Ok(self.host_status(row))
+        Ok(self.host_status(row, &[]))
     }
 
     async fn remove_host(

@@ -11,6 +11,7 @@
 
 pub mod approvals;
 pub mod backups;
+pub mod hosts;
 pub mod leases;
 pub mod notifications;
 pub mod org;

@@ -32,10 +32,9 @@ pub fn insert(
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached(
-            "SELECT id, name, uri, storage_dir, network, unreachable_since FROM hosts ORDER BY id",
-        )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, uri, storage_dir, network, unreachable_since FROM hosts ORDER BY id",
+    )?;
     let rows = stmt
         .query_map([], |r| {
             Ok(HostRow {
@@ -149,7 +148,10 @@ mod tests {
         let conn = memory_store();
         let id = insert(&conn, "h1", "qemu:///system", "/srv/dpe", "default").unwrap();
         assert!(set_reachable(&conn, id, false, 1_000).unwrap(), "a fall");
-        assert!(!set_reachable(&conn, id, false, 2_000).unwrap(), "still down");
+        assert!(
+            !set_reachable(&conn, id, false, 2_000).unwrap(),
+            "still down"
+        );
         assert_eq!(list(&conn).unwrap()[0].unreachable_since, Some(1_000));
         assert!(!set_reachable(&conn, id, true, 3_000).unwrap());
         assert_eq!(list(&conn).unwrap()[0].unreachable_since, None);

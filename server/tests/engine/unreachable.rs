@@ -37,7 +37,9 @@ async fn a_host_that_stops_answering_keeps_its_instances_as_host_unreachable_and
     // Passes while it is down leave the instance as last seen.
     let looks = host.calls("facts");
     admin
-        .poll("/api/v1/instances", SOON, |_| host.calls("facts") >= looks + 3)
+        .poll("/api/v1/instances", SOON, |_| {
+            host.calls("facts") >= looks + 3
+        })
         .await;
     let (_, kept) = admin.instance(id).await;
     for seen in [&unreachable, &kept] {
@@ -49,12 +51,18 @@ async fn a_host_that_stops_answering_keeps_its_instances_as_host_unreachable_and
     assert!(row["host_unreachable_since"].is_string(), "{list}");
 
     let (_, hosts) = admin.get("/api/v1/hosts").await;
-    assert_eq!(hosts[0]["unreachable_since"], unreachable["host_unreachable_since"]);
+    assert_eq!(
+        hosts[0]["unreachable_since"],
+        unreachable["host_unreachable_since"]
+    );
     assert_eq!(hosts[0]["instances"], 1, "{hosts}");
     assert_eq!(hosts[0]["probe"]["connected"], false, "{hosts}");
     let (status, dashboard) = admin.post_empty("/fn/dashboard").await;
     assert_eq!(status, 200, "{dashboard}");
-    assert!(dashboard["hosts"][0]["unreachable_since"].is_string(), "{dashboard}");
+    assert!(
+        dashboard["hosts"][0]["unreachable_since"].is_string(),
+        "{dashboard}"
+    );
 
     // Actions are refused at once, saying why, rather than waiting.
     for action in ["start", "shutdown", "reboot", "poweroff"] {
@@ -65,7 +73,10 @@ async fn a_host_that_stops_answering_keeps_its_instances_as_host_unreachable_and
     let (status, err) = admin.delete_instance(id).await;
     assert_eq!(status, 409, "{err}");
     let (status, err) = admin
-        .post(&format!("/api/v1/instances/{id}/snapshots"), serde_json::json!({"name": "s1"}))
+        .post(
+            &format!("/api/v1/instances/{id}/snapshots"),
+            serde_json::json!({"name": "s1"}),
+        )
         .await;
     assert_eq!(status, 409, "{err}");
 

@@ -112,7 +112,7 @@ fn AddHostGuide(
     view! {
         <h2>"Add a host"</h2>
         <p class="lede">"Prepare the machine for one of the two transports, then add it below."</p>
-        <div class="grid">
+        <div class="host-guides">
             <section class="card" aria-labelledby="tls-title">
                 <h3 id="tls-title">"Over TLS (qemu+tls)"</h3>
                 <ol>

@@ -64,6 +64,18 @@ async fn a_host_that_stops_answering_keeps_its_instances_as_host_unreachable_and
         "{dashboard}"
     );
 
+    // The portal says so: a notice on the dashboard, a badge on the row,
+    // a banner on the instance's page.
+    let home = admin.html("/").await;
+    assert!(
+        home.contains("Host vm has not answered since")
+            && home.contains("1 instance on it is unreachable"),
+        "{home}"
+    );
+    assert!(admin.html("/instances").await.contains("host unreachable"));
+    let page = admin.html(&format!("/instances/{id}")).await;
+    assert!(page.contains(r#"id="host-unreachable""#), "{page}");
+
     // Actions are refused at once, saying why, rather than waiting.
     for action in ["start", "shutdown", "reboot", "poweroff"] {
         let (status, err) = admin.act(id, action).await;

@@ -190,6 +190,10 @@ pub struct HostStatus {
     /// How many instances are placed on it; null for those who may not
     /// see the whole appliance.
     pub instances: Option<i64>,
+    /// Memory not yet committed to instances, warm-pool members or drills
+    /// (what placement picks by); null when not known, or for those who
+    /// may not see the whole appliance.
+    pub free_memory_mib: Option<u64>,
 }
 
 /// The time of day of an RFC 3339 UTC time, e.g. "20:57 UTC" (the text
@@ -659,6 +663,7 @@ mod tests {
             probe: HostProbe::without_facts(String::new(), false, false, None),
             unreachable_since: unreachable_since.map(str::to_owned),
             instances,
+            free_memory_mib: None,
         }
     }
 

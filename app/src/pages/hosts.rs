@@ -65,7 +65,7 @@ fn HostTable(hosts: Vec<HostStatus>) -> impl IntoView {
             <thead><tr>
                 <th scope="col">"Name"</th><th scope="col">"URI"</th>
                 <th scope="col">"Transport"</th><th scope="col">"State"</th>
-                <th scope="col">"Memory"</th><th scope="col">"Instances"</th>
+                <th scope="col">"Free memory"</th><th scope="col">"Instances"</th>
             </tr></thead>
             <tbody>
                 {hosts.into_iter().map(|h| {
@@ -85,7 +85,10 @@ fn HostTable(hosts: Vec<HostStatus>) -> impl IntoView {
                             <td><code>{h.probe.uri.clone()}</code></td>
                             <td>{transport(&h.probe.uri)}</td>
                             <td>{state}</td>
-                            <td>{h.probe.memory_mib.map_or_else(|| "—".to_owned(), |m| format!("{} GiB", m / 1024))}</td>
+                            <td>{match (h.free_memory_mib, h.probe.memory_mib) {
+                                (Some(free), Some(total)) => format!("{} of {} MiB", free, total),
+                                (Some(_) | None, _) => "—".to_owned(),
+                            }}</td>
                             <td>{h.instances.unwrap_or_default()}</td>
                         </tr>
                     }

@@ -27,6 +27,9 @@ async fn a_host_that_stops_answering_keeps_its_instances_as_host_unreachable_and
     assert_eq!(admin.wait_task(task_id).await["state"], "succeeded");
     let answering = admin.wait_state(id, "running").await;
     assert!(answering["host_unreachable_since"].is_null(), "{answering}");
+    let (_, hosts) = admin.get("/api/v1/hosts").await;
+    let free = hosts[0]["free_memory_mib"].as_u64().unwrap();
+    assert!(free < 8192, "the instance's memory is taken: {hosts}");
     let uuid = app.instance_uuid(id).await;
     let host = app.fake_host();
 

@@ -5,9 +5,9 @@ use leptos_router::{Lazy, SsrMode, path};
 
 use crate::pages::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
-    DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute,
-    InstancesRoute, LoginPage, NetworksRoute, NotFoundPage, NotificationsRoute, SetupRoute,
-    TokensRoute,
+    DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, HostsRoute,
+    InstanceRoute, InstancesRoute, LoginPage, NetworksRoute, NotFoundPage, NotificationsRoute,
+    SetupRoute, TokensRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own
@@ -102,6 +102,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/instances/:id/console") ssr=SsrMode::Async view={Lazy::<ConsoleRoute>::new()} />
                 <Route path=path!("/deploy") ssr=SsrMode::Async view={Lazy::<DeployRoute>::new()} />
                 <Route path=path!("/networks") ssr=SsrMode::Async view={Lazy::<NetworksRoute>::new()} />
+                <Route path=path!("/hosts") ssr=SsrMode::Async view={Lazy::<HostsRoute>::new()} />
                 <Route path=path!("/departments") ssr=SsrMode::Async view={Lazy::<DepartmentsRoute>::new()} />
                 <Route path=path!("/departments/:id") ssr=SsrMode::Async view={Lazy::<DepartmentRoute>::new()} />
                 <Route path=path!("/audit") ssr=SsrMode::Async view={Lazy::<AuditRoute>::new()} />

@@ -328,6 +328,12 @@ async fn deploys_spread_over_three_real_hosts_and_a_host_that_stops_answering_lo
     );
     assert_ne!(instance["state"], "failed", "{instance}");
     assert_ne!(instance["state"], "deleting", "{instance}");
+    assert!(
+        instance["host_unreachable_since"].is_string(),
+        "shown as host unreachable: {instance}"
+    );
+    let (status, refused) = api.act(on_lab2, "shutdown").await;
+    assert_eq!(status, 409, "{refused}");
 
     // Back: the reconciler sees the guest running there again.
     assert!(
@@ -338,7 +344,7 @@ async fn deploys_spread_over_three_real_hosts_and_a_host_that_stops_answering_lo
     eprintln!("healed lab2");
     wait_host(&api, "lab2", true).await;
     api.wait_instance(on_lab2, Duration::from_secs(60), |i| {
-        i["state"] == "running"
+        i["state"] == "running" && i["host_unreachable_since"].is_null()
     })
     .await;
     assert!(lab_domains(&lab, 2).contains(&uuid));

@@ -12,6 +12,7 @@
 pub mod approvals;
 pub mod backups;
 pub mod console;
+pub mod hosts;
 pub mod leases;
 pub mod notifications;
 pub mod org;

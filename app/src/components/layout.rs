@@ -52,6 +52,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                 <NavLink href="/audit">"Audit log"</NavLink>
                             })}
                             {matches!(role, Some(Role::Admin)).then(|| view! {
+                                <NavLink href="/hosts">"Hosts"</NavLink>
                                 <NavLink href="/directory">"Directory"</NavLink>
                                 <NavLink href="/settings/apps">"Settings"</NavLink>
                                 <NavLink href="/settings/notifications">"Notifications"</NavLink>

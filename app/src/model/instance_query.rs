@@ -85,6 +85,9 @@ pub struct InstanceListItem {
     pub expired: bool,
     /// Where its approval stands, when its deploy needed one.
     pub approval: Option<ApprovalState>,
+    /// Its host has not answered since then (RFC 3339): its state is the
+    /// last one seen.
+    pub host_unreachable_since: Option<String>,
 }
 
 impl From<InstanceView> for InstanceListItem {
@@ -108,6 +111,7 @@ impl From<InstanceView> for InstanceListItem {
             zone: _,
             lease,
             approval,
+            host_unreachable_since,
         } = view;
         InstanceListItem {
             id,
@@ -121,6 +125,7 @@ impl From<InstanceView> for InstanceListItem {
             expired: lease.as_ref().is_some_and(|l| l.stage.is_expired()),
             expires_at: lease.map(|l| l.expires_at),
             approval: approval.map(|a| a.state),
+            host_unreachable_since,
         }
     }
 }

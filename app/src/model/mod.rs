@@ -185,6 +185,42 @@ pub struct HostStatus {
     pub storage_dir: String,
     pub network: String,
     pub probe: HostProbe,
+    /// Since when it has not answered the reconciler (RFC 3339); null
+    /// while it answers. Its instances are then "host unreachable".
+    pub unreachable_since: Option<String>,
+    /// How many instances are placed on it; null for those who may not
+    /// see the whole appliance.
+    pub instances: Option<i64>,
+    /// Memory not yet committed to instances, warm-pool members or drills
+    /// (what placement picks by); null when not known, or for those who
+    /// may not see the whole appliance.
+    pub free_memory_mib: Option<u64>,
+}
+
+/// The time of day of an RFC 3339 UTC time, e.g. "20:57 UTC" (the text
+/// itself when it is not one).
+pub fn time_of_day(rfc3339: &str) -> String {
+    match rfc3339.get(11..16) {
+        Some(hh_mm) if rfc3339.get(10..11) == Some("T") => format!("{hh_mm} UTC"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
+impl HostStatus {
+    /// What the dashboard says of a host that does not answer; None while
+    /// it does.
+    pub fn unreachable_notice(&self) -> Option<String> {
+        let since = time_of_day(self.unreachable_since.as_deref()?);
+        let on_it = match self.instances {
+            Some(1) => "1 instance on it is unreachable".to_owned(),
+            Some(n) => format!("{n} instances on it are unreachable"),
+            None => "its instances are unreachable".to_owned(),
+        };
+        Some(format!(
+            "Host {} has not answered since {since}; {on_it}: they keep their last known state, and nothing is lost when it is back.",
+            self.name
+        ))
+    }
 }
 
 /// Everything the dashboard shows.
@@ -402,6 +438,10 @@ pub struct InstanceView {
     pub lease: Option<LeaseView>,
     /// The approval its deploy went through; null when none was needed.
     pub approval: Option<InstanceApproval>,
+    /// Since when its host has not answered (RFC 3339); null while it
+    /// answers. The state is then the last one seen, and no action runs
+    /// until the host is back (each is refused with 409).
+    pub host_unreachable_since: Option<String>,
 }
 
 impl InstanceView {
@@ -628,4 +668,38 @@ pub struct AddHost {
     #[serde(default)]
     #[cfg_attr(feature = "ssr", schema(max_length = 16384))]
     pub ssh_host_key: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(unreachable_since: Option<&str>, instances: Option<i64>) -> HostStatus {
+        HostStatus {
+            id: 1,
+            name: "kvm2".into(),
+            storage_dir: String::new(),
+            network: String::new(),
+            probe: HostProbe::without_facts(String::new(), false, false, None),
+            unreachable_since: unreachable_since.map(str::to_owned),
+            instances,
+            free_memory_mib: None,
+        }
+    }
+
+    #[test]
+    fn an_unreachable_host_is_told_with_the_time_and_how_many_instances_it_holds() {
+        assert_eq!(host(None, Some(3)).unreachable_notice(), None);
+        let told = host(Some("2026-12-06T20:57:29Z"), Some(3))
+            .unreachable_notice()
+            .unwrap();
+        assert!(
+            told.starts_with(
+                "Host kvm2 has not answered since 20:57 UTC; 3 instances on it are unreachable"
+            ),
+            "{told}"
+        );
+        let members = host(Some("2026-12-06T20:57:29Z"), None).unreachable_notice();
+        assert!(members.unwrap().contains("its instances are unreachable"));
+    }
 }

@@ -8,7 +8,7 @@ use crate::components::{
 };
 use crate::model::{
     Acceleration, ApprovalView, HostStatus, InstanceCounts, InstanceState, InstanceView, PoolState,
-    PoolView, Power, Role,
+    PoolView, Power, Role, time_of_day,
 };
 use crate::org::QuotaUse;
 
@@ -46,6 +46,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 <p class="lede">
                                     "Signed in as " <strong>{d.me.username}</strong> ", " {role} "."
                                 </p>
+                                <UnreachableHosts hosts=d.hosts.clone() />
                                 <ToAct approvals=d.approvals expiring=d.expiring />
                                 <InstanceSummary counts=d.instances />
                                 {(!d.quotas.is_empty()).then(|| view! {
@@ -75,6 +76,23 @@ pub fn DashboardPage() -> impl IntoView {
             </Transition>
         </Layout>
     }
+}
+
+/// Hosts that do not answer, first on the page: their instances are
+/// shown as last seen and take no action until the host is back.
+#[component]
+fn UnreachableHosts(hosts: Vec<HostStatus>) -> impl IntoView {
+    let notices: Vec<String> = hosts
+        .iter()
+        .filter_map(HostStatus::unreachable_notice)
+        .collect();
+    (!notices.is_empty()).then(|| {
+        view! {
+            <div class="banner error" role="alert" id="hosts-unreachable">
+                {notices.into_iter().map(|n| view! { <p>{n}</p> }).collect_view()}
+            </div>
+        }
+    })
 }
 
 /// What waits for the signed-in account, first on the page: requests it
@@ -351,9 +369,15 @@ pub fn QuotaCard(quota: QuotaUse) -> impl IntoView {
 fn HostCard(host: HostStatus) -> impl IntoView {
     let p = host.probe;
     let (badge_class, badge) = match (p.connected, p.starting) {
-        (true, _) => ("badge ok", "connected"),
-        (false, true) => ("badge", "starting"),
-        (false, false) => ("badge bad", "unreachable"),
+        (true, _) => ("badge ok", "connected".to_owned()),
+        (false, true) => ("badge", "starting".to_owned()),
+        (false, false) => (
+            "badge bad",
+            match &host.unreachable_since {
+                Some(since) => format!("unreachable since {}", time_of_day(since)),
+                None => "unreachable".to_owned(),
+            },
+        ),
     };
     let accel = p.acceleration.map(|a| match a {
         Acceleration::Kvm => ("KVM", "hardware virtualization"),

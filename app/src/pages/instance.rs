@@ -10,7 +10,7 @@ use crate::components::{
 use crate::live::{LastGood, Shown};
 use crate::model::{
     ApprovalState, Health, InstanceApproval, InstanceState, InstanceStatus, InstanceView, Power,
-    Share, StepState, TaskView,
+    Share, StepState, TaskView, time_of_day,
 };
 
 /// One instance: state, address, the application's URL and who may open
@@ -84,7 +84,9 @@ fn InstanceDetail(
         InstanceStatus::Ready | InstanceStatus::Failed => true,
         InstanceStatus::Provisioning | InstanceStatus::Deleting => false,
     };
-    let busy = inst.task_id.is_some();
+    // No action runs while its host does not answer (the server refuses
+    // them too): the state shown is the last one seen.
+    let busy = inst.task_id.is_some() || inst.host_unreachable_since.is_some();
     let unsettled = inst.unsettled();
     let id = inst.id;
     let button = move |action: &'static str,
@@ -121,6 +123,13 @@ fn InstanceDetail(
         </div>
         {inst.task_id.map(|task_id| view! { <TaskProgress task_id finished /> })}
         {inst.error.clone().map(|e| view! { <div class="banner error" role="status">{e}</div> })}
+        {inst.host_unreachable_since.clone().map(|since| view! {
+            <div class="banner error" role="status" id="host-unreachable">
+                "Host unreachable: " {inst.host.clone().unwrap_or_default()}
+                " has not answered since " {time_of_day(&since)}
+                ". The state shown is the last one seen; actions wait until the host is back, and nothing is lost."
+            </div>
+        })}
         {inst.approval.clone().map(|a| view! { <ApprovalFact approval=a /> })}
         <section class="card">
             <dl class="facts">

@@ -8,7 +8,9 @@ use crate::api::list_instances;
 use crate::components::{Layout, Loading, Pager, StaleBanner, StateBadge, address_with};
 use crate::error::AppError;
 use crate::live::{LastGood, Shown};
-use crate::model::{Health, InstanceQuery, InstanceSort, InstanceState, NetworkZone, Power};
+use crate::model::{
+    Health, InstanceQuery, InstanceSort, InstanceState, NetworkZone, Power, time_of_day,
+};
 
 /// The states offered as filters, with their labels.
 const STATES: [(InstanceState, &str); 6] = [
@@ -194,7 +196,12 @@ pub fn InstancesPage() -> impl IntoView {
                                             {page.items.into_iter().map(|i| view! {
                                                 <tr>
                                                     <td><a href=format!("/instances/{}", i.id)>{i.name}</a></td>
-                                                    <td><StateBadge state=i.state approval=i.approval /></td>
+                                                    <td>
+                                                        <StateBadge state=i.state approval=i.approval />
+                                                        {i.host_unreachable_since.map(|since| view! {
+                                                            " " <span class="badge bad" title=format!("no answer from its host since {}", time_of_day(&since))>"host unreachable"</span>
+                                                        })}
+                                                    </td>
                                                     <td>{i.ip.unwrap_or_else(|| "—".into())}</td>
                                                     <td>{i.size}</td>
                                                     <td>{i.owner}</td>

@@ -14,8 +14,8 @@ use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
     AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, ConsolePage,
-    DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage, InstancePage, InstancesPage,
-    NetworksPage, NotificationsPage, SetupPage, TokensPage,
+    DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage, HostsPage, InstancePage,
+    InstancesPage, NetworksPage, NotificationsPage, SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.
@@ -45,6 +45,7 @@ lazy_page!(InstanceRoute => InstancePage);
 lazy_page!(ConsoleRoute => ConsolePage);
 lazy_page!(DeployRoute => DeployPage);
 lazy_page!(NetworksRoute => NetworksPage);
+lazy_page!(HostsRoute => HostsPage);
 lazy_page!(DepartmentsRoute => DepartmentsPage);
 lazy_page!(DepartmentRoute => DepartmentPage);
 lazy_page!(AuditRoute => AuditPage);

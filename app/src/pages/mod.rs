@@ -11,6 +11,7 @@ mod department;
 mod departments;
 mod deploy;
 mod directory;
+mod hosts;
 mod instance;
 mod instances;
 mod lazy;
@@ -38,12 +39,13 @@ pub use department::DepartmentPage;
 pub use departments::DepartmentsPage;
 pub use deploy::DeployPage;
 pub use directory::DirectoryPage;
+pub use hosts::HostsPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
-    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, InstanceRoute, InstancesRoute,
-    NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
+    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, HostsRoute, InstanceRoute,
+    InstancesRoute, NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;

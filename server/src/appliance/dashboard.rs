@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::store_err;
+use super::hosts::HostLoads;
 use super::instance_query::list_query;
 use super::quotas::Binding;
 use crate::store::instance_list::{self, ListQuery, Order, Visibility};
@@ -31,6 +32,9 @@ fn availability_only(host: HostStatus) -> HostStatus {
             host.probe.starting,
             None,
         ),
+        unreachable_since: host.unreachable_since,
+        instances: None,
+        free_memory_mib: None,
     }
 }
 
@@ -44,18 +48,22 @@ impl DashboardService for Appliance {
         // One read for all the store knows of it: each read is a trip to
         // a reader thread and back.
         let binding = Binding::of(who);
-        let (name, host_rows, quotas) = self
+        let (name, host_rows, loads, quotas) = self
             .store
             .read(move |c| {
                 Ok((
                     settings::get(c, settings::APPLIANCE_NAME)?,
                     hosts::list(c)?,
+                    HostLoads::read(c)?,
                     binding.read(c)?,
                 ))
             })
             .await
             .map_err(store_err)?;
-        let hosts: Vec<HostStatus> = host_rows.into_iter().map(|h| self.host_status(h)).collect();
+        let hosts: Vec<HostStatus> = host_rows
+            .into_iter()
+            .map(|h| self.host_status(h, &loads))
+            .collect();
         // Only the appliance admin sees how hosts are reached: URIs,
         // storage paths and libvirt's words are the infrastructure's.
         let hosts = match who.role {

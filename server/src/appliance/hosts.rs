@@ -1,5 +1,7 @@
 //! The host pool: each host's live status, adding and removing hosts.
 
+use std::collections::HashMap;
+
 use app::error::AppError;
 use app::model::{
     AddHost, HostCredentialsView, HostStatus, ServerCertificateBundle, ServerCertificateRequest,
@@ -8,24 +10,54 @@ use app::policy::{Authorized, rights};
 use app::service::HostService;
 use app::validate;
 use async_trait::async_trait;
+use rusqlite::Connection;
 
 use super::Appliance;
 use super::errors::{engine_err, store_err};
 use super::setup::{Patience, probe_new_host};
+use crate::clock::rfc3339;
 use crate::store::audit::Audit;
-use crate::store::hosts;
+use crate::store::{StoreError, hosts, instances};
+
+/// What the store says each host holds, read once for a list of hosts.
+#[derive(Default)]
+pub(super) struct HostLoads {
+    /// Instances placed on each host, by host id.
+    instances: Vec<(i64, i64)>,
+    /// (vCPUs, MiB) committed on each host, as placement counts them.
+    committed: HashMap<i64, (u64, u64)>,
+}
+
+impl HostLoads {
+    pub(super) fn read(c: &Connection) -> Result<HostLoads, StoreError> {
+        Ok(HostLoads {
+            instances: hosts::instance_counts(c)?,
+            committed: instances::committed_by_host(c)?,
+        })
+    }
+}
 
 impl Appliance {
     /// A pool host's status at the reconciler's last look (from memory:
-    /// no page waits on libvirt); an unreachable one says why.
-    pub(super) fn host_status(&self, row: hosts::HostRow) -> HostStatus {
+    /// no page waits on libvirt); an unreachable one says why and since
+    /// when.
+    pub(super) fn host_status(&self, row: hosts::HostRow, loads: &HostLoads) -> HostStatus {
         let probe = self.engine.host_probe(&row);
+        let instances = loads
+            .instances
+            .iter()
+            .find(|(host, _)| *host == row.id)
+            .map_or(0, |(_, n)| *n);
+        let committed_mib = loads.committed.get(&row.id).map_or(0, |(_, mib)| *mib);
         HostStatus {
+            free_memory_mib: probe.memory_mib.map(|m| m.saturating_sub(committed_mib)),
             probe,
             id: row.id,
             name: row.name,
             storage_dir: row.storage_dir,
             network: row.network,
+            unreachable_since: row.unreachable_since.map(rfc3339),
+            instances: Some(instances),
         }
     }
 }
@@ -36,8 +68,15 @@ impl HostService for Appliance {
         &self,
         _who: Authorized<'_, rights::ManageHosts>,
     ) -> Result<Vec<HostStatus>, AppError> {
-        let rows = self.store.read(hosts::list).await.map_err(store_err)?;
-        Ok(rows.into_iter().map(|r| self.host_status(r)).collect())
+        let (rows, loads) = self
+            .store
+            .read(|c| Ok((hosts::list(c)?, HostLoads::read(c)?)))
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| self.host_status(r, &loads))
+            .collect())
     }
 
     async fn add_host(
@@ -90,7 +129,7 @@ impl HostService for Appliance {
             .into_iter()
             .find(|h| h.id == id)
             .ok_or(AppError::Internal)?;
-        Ok(self.host_status(row))
+        Ok(self.host_status(row, &HostLoads::default()))
     }
 
     async fn remove_host(

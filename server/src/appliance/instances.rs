@@ -58,6 +58,20 @@ pub(super) fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
     }
 }
 
+/// `Conflict` while the instance's host does not answer: a task would
+/// only wait on it, and the instance's state there is not known.
+pub(super) fn host_answers(row: &InstanceRow) -> Result<(), AppError> {
+    match row.host_unreachable_since {
+        None => Ok(()),
+        Some(since) => Err(AppError::Conflict(format!(
+            "the host {} of {} is unreachable (no answer since {}): try again when it is back",
+            row.host.as_deref().unwrap_or("?"),
+            row.name,
+            rfc3339(since)
+        ))),
+    }
+}
+
 fn task_view(task: TaskRow) -> TaskView {
     let done = task
         .steps
@@ -132,6 +146,7 @@ fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceVie
             decided_by: a.decided_by,
             comment: a.comment,
         }),
+        host_unreachable_since: row.host_unreachable_since.map(rfc3339),
     }
 }
 
@@ -416,6 +431,7 @@ impl InstanceService for Appliance {
         if row.running_task.is_some() {
             return Err(busy());
         }
+        host_answers(&row)?;
         // An expired instance stays off until its lease is extended.
         let expired = row.lease.is_some_and(|l| l.stage.is_expired());
         if expired && matches!(kind, TaskKind::Start | TaskKind::Reboot) {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::{engine_err, store_err};
-use super::instances::allows;
+use super::instances::{allows, host_answers};
 use crate::clock::rfc3339;
 use crate::engine::EngineError;
 use crate::engine::Refusal;
@@ -49,6 +49,7 @@ impl Appliance {
         if row.running_task.is_some() {
             return Err(busy(&row));
         }
+        host_answers(&row)?;
         if !allows(row.status, kind) {
             return Err(AppError::Conflict(format!(
                 "{} cannot {} while it is {}",

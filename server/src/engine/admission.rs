@@ -356,6 +356,18 @@ impl Engine {
         instance_id: i64,
         kind: TaskKind,
     ) -> Result<i64, EngineError> {
+        // A task on a host that does not answer would fail, and a failed
+        // delete marks the instance failed: whoever asks (a person, a
+        // lease) asks again once the host is back.
+        let placed = self
+            .store
+            .read(move |c| instances::by_id(c, instance_id))
+            .await?;
+        if let Some(inst) = placed
+            && inst.host_unreachable_since.is_some()
+        {
+            return Err(EngineError::HostDown(inst.host.unwrap_or_default()));
+        }
         let task_id = self
             .store
             .write(move |tx| {

@@ -85,8 +85,8 @@ pub struct LeasePass {
 
 /// The steps of one instance's lease due at `now`, in one transaction:
 /// each step's stage, its notice, its audit record and its task. None when
-/// nothing was due (or the instance is gone, or busy with a deploy or a
-/// delete).
+/// nothing was due (or the instance is gone, busy with a deploy or a
+/// delete, or on a host that does not answer).
 fn advance(tx: &Connection, id: i64, now: i64) -> Result<Option<LeasePass>, StoreError> {
     let Some(row) = instances::by_id(tx, id)? else {
         return Ok(None);
@@ -97,6 +97,12 @@ fn advance(tx: &Connection, id: i64, now: i64) -> Result<Option<LeasePass>, Stor
     match row.status {
         InstanceStatus::Ready | InstanceStatus::Failed => {}
         InstanceStatus::Provisioning | InstanceStatus::Deleting => return Ok(None),
+    }
+    // Its host does not answer: a shutdown or delete there would fail (a
+    // failed delete marks it failed). The steps wait, and are all taken
+    // at the first pass after the host is back.
+    if row.host_unreachable_since.is_some() {
+        return Ok(None);
     }
     let mut pass = LeasePass::default();
     // The delete the lease started failed (the instance is `failed` in

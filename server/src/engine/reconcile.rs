@@ -223,7 +223,7 @@ impl Engine {
             let told = self
                 .store
                 .write(move |tx| {
-                    let fell = hosts::set_reachable(tx, id, reachable)?;
+                    let fell = hosts::set_reachable(tx, id, reachable, now)?;
                     if fell {
                         outbox::queue(tx, NoticeKind::HostDown, now, None, &detail)?;
                     }

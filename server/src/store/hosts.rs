@@ -11,6 +11,9 @@ pub struct HostRow {
     pub uri: String,
     pub storage_dir: String,
     pub network: String,
+    /// When the reconciler first failed to reach it (unix seconds); None
+    /// while it answers.
+    pub unreachable_since: Option<i64>,
 }
 
 pub fn insert(
@@ -29,8 +32,9 @@ pub fn insert(
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name, uri, storage_dir, network FROM hosts ORDER BY id")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, uri, storage_dir, network, unreachable_since FROM hosts ORDER BY id",
+    )?;
     let rows = stmt
         .query_map([], |r| {
             Ok(HostRow {
@@ -39,6 +43,7 @@ pub fn list(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
                 uri: r.get(2)?,
                 storage_dir: r.get(3)?,
                 network: r.get(4)?,
+                unreachable_since: r.get(5)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -79,14 +84,33 @@ pub fn remove_if_unused(conn: &Connection, id: i64) -> Result<Removal, StoreErro
     )
 }
 
-/// Records whether the host was reached; true when this is a fall (it was
-/// reachable before), so "host down" is told once per fall.
-pub fn set_reachable(conn: &Connection, id: i64, reachable: bool) -> Result<bool, StoreError> {
+/// Records whether the host was reached at `now`; true when this is a
+/// fall (it was reachable before), so "host down" is told once per fall.
+/// A fall records when it began; a return clears it.
+pub fn set_reachable(
+    conn: &Connection,
+    id: i64,
+    reachable: bool,
+    now: i64,
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
-        "UPDATE hosts SET reachable = ?2 WHERE id = ?1 AND reachable <> ?2",
-        rusqlite::params![id, reachable],
+        "UPDATE hosts SET reachable = ?2,
+                          unreachable_since = CASE WHEN ?2 THEN NULL ELSE ?3 END
+         WHERE id = ?1 AND reachable <> ?2",
+        params![id, reachable, now],
     )?;
     Ok(changed == 1 && !reachable)
+}
+
+/// How many instances are placed on each host, by host id.
+pub fn instance_counts(conn: &Connection) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT host_id, count(*) FROM instances WHERE host_id IS NOT NULL GROUP BY host_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -117,5 +141,19 @@ mod tests {
         crate::store::instances::set_host(&conn, instance, Some(id)).unwrap();
         assert_eq!(remove_if_unused(&conn, id).unwrap(), Removal::InUse(1));
         assert_eq!(list(&conn).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_fall_records_when_it_began_and_a_return_clears_it() {
+        let conn = memory_store();
+        let id = insert(&conn, "h1", "qemu:///system", "/srv/dpe", "default").unwrap();
+        assert!(set_reachable(&conn, id, false, 1_000).unwrap(), "a fall");
+        assert!(
+            !set_reachable(&conn, id, false, 2_000).unwrap(),
+            "still down"
+        );
+        assert_eq!(list(&conn).unwrap()[0].unreachable_since, Some(1_000));
+        assert!(!set_reachable(&conn, id, true, 3_000).unwrap());
+        assert_eq!(list(&conn).unwrap()[0].unreachable_since, None);
     }
 }

@@ -74,6 +74,9 @@ pub struct InstanceRow {
     pub app_port: Option<u16>,
     pub lease: Option<Lease>,
     pub approval: Option<InstanceApprovalRow>,
+    /// Since when its host has not answered (unix seconds): derived from
+    /// the host, never written to the instance.
+    pub host_unreachable_since: Option<i64>,
 }
 
 // The two pieces every instance statement ([`SELECT`], [`SELECT_LISTED`])
@@ -149,6 +152,7 @@ pub(super) const SELECT: &str = concat!(
            i.department_id, i.volume_stem, i.share, i.app_port, ",
     lease_columns!(),
     approval_columns!(),
+    ", h.unreachable_since",
     instances_joined!()
 );
 
@@ -187,6 +191,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         app_port: r.get(29)?,
         lease: Lease::read(r, 30)?,
         approval: InstanceApprovalRow::read(r, 33)?,
+        host_unreachable_since: r.get(37)?,
     })
 }
 
@@ -215,6 +220,9 @@ pub struct ListedInstance {
     pub app_port: Option<u16>,
     pub lease: Option<Lease>,
     pub approval: Option<InstanceApprovalRow>,
+    /// Since when its host has not answered (unix seconds): derived from
+    /// the host, never written to the instance.
+    pub host_unreachable_since: Option<i64>,
 }
 
 /// [`SELECT`]'s joins, for [`ListedInstance`]'s columns.
@@ -227,6 +235,7 @@ pub(super) const SELECT_LISTED: &str = concat!(
            i.health, i.zone, i.share, i.app_port, ",
     lease_columns!(),
     approval_columns!(),
+    ", h.unreachable_since",
     instances_joined!()
 );
 
@@ -251,6 +260,7 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> rusqlite::Result<ListedInstance> {
         app_port: r.get(16)?,
         lease: Lease::read(r, 17)?,
         approval: InstanceApprovalRow::read(r, 20)?,
+        host_unreachable_since: r.get(24)?,
     })
 }
 
@@ -276,6 +286,7 @@ impl From<InstanceRow> for ListedInstance {
             app_port: row.app_port,
             lease: row.lease,
             approval: row.approval,
+            host_unreachable_since: row.host_unreachable_since,
         }
     }
 }

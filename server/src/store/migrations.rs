@@ -874,6 +874,20 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT;
         "#,
     },
+    Migration {
+        version: 25,
+        name: "since when a host has not answered",
+        sql: r#"
+            -- When the reconciler first failed to reach the host (unix
+            -- seconds), NULL while it answers. Its instances show as "host
+            -- unreachable" from this alone: their own rows keep their last
+            -- known state, so nothing is rewritten, and nothing lost, when
+            -- the host comes back.
+            ALTER TABLE hosts ADD COLUMN unreachable_since INTEGER;
+            UPDATE hosts SET unreachable_since = CAST(strftime('%s', 'now') AS INTEGER)
+                WHERE reachable = 0;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -108,6 +108,7 @@ async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
             "name",
             "state",
             "host",
+            "host_unreachable_since",
             "ip",
             "url",
             "owner",

@@ -171,7 +171,8 @@ async fn the_dashboard_counts_instances_by_state_with_failed_deploys_first() {
     // The page says it, first, with links to the lists.
     let html = admin.html("/").await;
     let attention = html.find("Needs attention").expect("an attention card");
-    let hosts = html.find(">Hosts<").expect("the hosts");
+    // The hosts' heading (the navigation has a "Hosts" link too).
+    let hosts = html.find("<h2>Hosts").expect("the hosts");
     assert!(attention < hosts);
     assert!(html.contains(r#"href="/instances?state=failed""#), "{html}");
 }

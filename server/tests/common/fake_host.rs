@@ -75,6 +75,8 @@ struct State {
     stall_jobs: bool,
     /// Domain UUID → whether it has a backup job running.
     jobs: HashMap<String, bool>,
+    /// The host does not answer: every call fails, as a libvirtd gone.
+    down: bool,
 }
 
 pub struct FakeHost {
@@ -220,6 +222,18 @@ impl FakeHost {
     }
 
     /// From now on, backup jobs run until `release_jobs`.
+    /// Stops answering every call (`false`: answers again), keeping
+    /// whatever it holds.
+    pub fn set_down(&self, down: bool) {
+        self.state().down = down;
+    }
+
+    /// Changes a domain's power behind dpe's back, as someone on the host
+    /// would.
+    pub fn power_domain(&self, uuid: &str, power: Power) {
+        self.set_power(uuid, power).unwrap();
+    }
+
     pub fn hold_jobs(&self) {
         self.state().hold_jobs = true;
     }
@@ -278,6 +292,9 @@ impl FakeHost {
     fn call(&self, call: &'static str, argument: &str) -> Result<(), HostError> {
         let mut state = self.state();
         *state.calls.entry(call).or_default() += 1;
+        if state.down {
+            return Err(self.libvirt_error(call));
+        }
         let Some(pos) = state
             .failures
             .iter()

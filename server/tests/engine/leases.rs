@@ -379,3 +379,30 @@ async fn a_lease_delete_that_fails_is_tried_again_an_hour_later_until_it_goes() 
     let (_, audit) = admin.get("/api/v1/audit?action=lease.delete").await;
     assert_eq!(audit.as_array().map(Vec::len), Some(2), "{audit}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_that_ends_while_its_host_does_not_answer_waits_for_the_host_and_fails_nothing() {
+    let (app, clock) = app_with_clock().await;
+    let admin = app.admin().await;
+    let (status, policy) = admin.put("/api/v1/lease-policy", thirty_days()).await;
+    assert_eq!(status, 200, "{policy}");
+    let id = deployed_running(&admin, "remote").await;
+    let host = app.fake_host();
+    host.set_down(true);
+    app.appliance.engine.reconcile_once().await.unwrap();
+
+    // Expired, but a shutdown there would fail: nothing is started.
+    clock.advance(30 * DAY);
+    assert_eq!(pass(&app, &admin).await, Vec::<i64>::new());
+    let (_, inst) = admin.instance(id).await;
+    assert_eq!(inst["state"], "running", "{inst}");
+    assert_eq!(inst["lease"]["stage"], "active", "{inst}");
+    assert!(inst["error"].is_null(), "{inst}");
+
+    // Back: the steps due are taken at the next pass.
+    host.set_down(false);
+    app.appliance.engine.reconcile_once().await.unwrap();
+    assert_eq!(pass(&app, &admin).await.len(), 1, "the expiry's shutdown");
+    let inst = admin.wait_state(id, "shut_off").await;
+    assert_eq!(inst["lease"]["stage"], "expired", "{inst}");
+}

@@ -18,6 +18,7 @@ mod leases;
 mod notifications;
 mod pool;
 mod snapshots;
+mod unreachable;
 mod zones;
 
 use app::model::{Role, StepState, TaskKind};

@@ -1,0 +1,84 @@
+// The Hosts page, for appliance admins: the local host listed with its
+// state and instance count, the two ways to add a remote host (TLS with
+// dpe's CA and a server certificate it issues; SSH with dpe's public key
+// and a pinned host key), a bad URI refused at its field; and a member
+// is refused the page and does not see it in the navigation.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+
+const PASSWORD = 'amber-Kettle-47-plum';
+const MEMBER_PASSWORD = 'quiet-Harbor-28-fig';
+let dpe;
+let browser;
+
+before(async () => {
+  dpe = await startDpe();
+  await setUp(dpe, PASSWORD);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await dpe?.stop();
+});
+
+test('an admin sees the hosts and is led through adding one over TLS or SSH', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  await signIn(page, dpe, PASSWORD);
+  await page.getByRole('link', { name: 'Hosts' }).click();
+  await page.waitForURL('**/hosts');
+  await hydrated(page);
+
+  const row = page.getByRole('table', { name: 'Hosts' }).locator('tbody tr');
+  await row.first().waitFor();
+  assert.equal(await row.count(), 1);
+  const cells = await row.first().locator('td').allInnerTexts();
+  assert.equal(cells[0], 'test:///default');
+  assert.equal(cells[1], 'test driver');
+  assert.match(cells[2], /reachable|not checked yet/);
+  assert.equal(cells[4], '0', 'no instances yet');
+
+  // SSH: dpe's public key, one authorized_keys line.
+  const key = (await page.locator('#ssh-public-key').innerText()).trim();
+  assert.match(key, /^ssh-ed25519 [A-Za-z0-9+/=]+/);
+  const api = await page.request.get(`${dpe.url}/api/v1/hosts/credentials`);
+  assert.equal((await api.json()).ssh_public_key.trim(), key);
+  assert.match(await page.getByRole('region', { name: 'Over SSH (qemu+ssh)' }).innerText(), /authorized_keys/);
+  // TLS: dpe's CA, and a server certificate issued for a host.
+  assert.match(await page.locator('#ca-certificate').innerText(), /BEGIN CERTIFICATE/);
+  await page.getByLabel('Host name or address').fill('kvm2.example.org');
+  await page.getByRole('button', { name: 'Issue a server certificate' }).click();
+  const bundle = page.locator('#server-certificate');
+  await bundle.waitFor();
+  assert.match(await bundle.innerText(), /kvm2\.example\.org/);
+  assert.match(await bundle.innerText(), /PRIVATE KEY/);
+  await shot(page, '60-hosts');
+
+  // A URI with parameters is refused at its field, and no host is added.
+  await page.getByLabel('URI').fill('qemu+ssh://root@kvm2/system?keyfile=/x');
+  await page.getByLabel('Storage folder').fill('/srv/dpe');
+  await page.getByRole('button', { name: 'Add host' }).click();
+  const error = page.locator('#uri-error');
+  await error.waitFor({ state: 'visible' });
+  assert.match(await error.innerText(), /parameters/);
+  await shot(page, '61-hosts-bad-uri');
+  assert.equal((await (await page.request.get(`${dpe.url}/api/v1/hosts`)).json()).length, 1);
+
+  // A member is refused the page, and is not offered it.
+  const created = await page.request.post(`${dpe.url}/api/v1/users`, {
+    data: { username: 'mo', password: MEMBER_PASSWORD, department_id: null, department_admin: false },
+  });
+  assert.equal(created.status(), 201, await created.text());
+  await page.close();
+  const member = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await signIn(member, dpe, MEMBER_PASSWORD, 'mo');
+  await hydrated(member);
+  assert.equal(await member.getByRole('link', { name: 'Hosts' }).count(), 0);
+  await member.goto(dpe.url + '/hosts');
+  await hydrated(member);
+  await member.getByRole('alert').filter({ hasText: 'not allowed' }).waitFor();
+  assert.equal(await member.locator('#ssh-public-key').count(), 0);
+  await shot(member, '62-hosts-member-refused');
+  await member.close();
+});

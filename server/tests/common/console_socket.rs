@@ -52,6 +52,19 @@ pub async fn read_until(socket: &mut Socket, wanted: &str) -> String {
 
 /// The same, waiting up to `limit`.
 pub async fn read_within(socket: &mut Socket, wanted: &str, limit: Duration) -> String {
+    match try_read_within(socket, wanted, limit).await {
+        Ok(text) => text,
+        Err(text) => panic!("{wanted:?} never came; got {text:?}"),
+    }
+}
+
+/// Reads until the text holds `wanted` or `limit` passes: all read, as
+/// `Err` when `wanted` never came.
+pub async fn try_read_within(
+    socket: &mut Socket,
+    wanted: &str,
+    limit: Duration,
+) -> Result<String, String> {
     let mut seen = Vec::new();
     let reading = async {
         while let Some(message) = socket.next().await {
@@ -65,8 +78,10 @@ pub async fn read_within(socket: &mut Socket, wanted: &str, limit: Duration) -> 
     };
     let ended = tokio::time::timeout(limit, reading).await;
     let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(ended.is_ok(), "{wanted:?} never came; got {text:?}");
-    text
+    match ended {
+        Ok(()) => Ok(text),
+        Err(_) => Err(text),
+    }
 }
 
 /// Opens instance `id`'s console as the appliance's admin; the start step
@@ -94,9 +109,11 @@ pub async fn type_in(socket: &mut Socket, text: &str) {
         .unwrap();
 }
 
-/// Signs in on the line's login prompt as `user`, and waits for the
-/// shell's `prompt`; `within` bounds each wait (a guest under TCG checks
-/// a bcrypt hash slowly).
+/// Signs in on the line as `user`, and waits for the shell's `prompt`;
+/// `within` bounds that wait (a guest under TCG checks a bcrypt hash
+/// slowly). Enter first asks for a fresh login prompt: the one on the
+/// line may be old, or cut short (agetty prints it again, flushing, when
+/// the guest's addresses change, as a claimed member's do).
 pub async fn sign_in(
     socket: &mut Socket,
     user: &str,
@@ -104,10 +121,27 @@ pub async fn sign_in(
     prompt: &str,
     within: Duration,
 ) {
-    type_in(socket, "\r").await;
-    read_within(socket, "login:", within).await;
-    type_in(socket, &format!("{user}\r")).await;
-    read_within(socket, "Password:", within).await;
-    type_in(socket, &format!("{password}\r")).await;
-    read_within(socket, prompt, within).await;
+    let mut said = String::new();
+    for _ in 0..3 {
+        type_in(socket, "\r").await;
+        match try_read_within(socket, "login:", Duration::from_secs(15)).await {
+            Ok(_) => {}
+            Err(text) => {
+                said.push_str(&text);
+                continue;
+            }
+        }
+        type_in(socket, &format!("{user}\r")).await;
+        match try_read_within(socket, "Password:", within).await {
+            Ok(_) => {}
+            Err(text) => {
+                said.push_str(&text);
+                continue;
+            }
+        }
+        type_in(socket, &format!("{password}\r")).await;
+        read_within(socket, prompt, within).await;
+        return;
+    }
+    panic!("no login prompt took {user:?}; the line said {said:?}");
 }

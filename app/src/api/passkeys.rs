@@ -8,7 +8,7 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use super::respond;
 use crate::error::AppError;
-use crate::model::{Me, PasskeyChallenge, PasskeyInfo};
+use crate::model::{AddedPasskey, Me, PasskeyChallenge};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -36,7 +36,7 @@ pub async fn begin_passkey(name: String) -> Result<PasskeyChallenge, AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "finish_passkey")]
-pub async fn finish_passkey(credential: String) -> Result<PasskeyInfo, AppError> {
+pub async fn finish_passkey(credential: String) -> Result<AddedPasskey, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;

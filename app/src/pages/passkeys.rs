@@ -27,6 +27,8 @@ pub fn PasskeysCard() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
+    // The first key's recovery codes, shown this once.
+    let codes = RwSignal::new(None::<Vec<String>>);
     let removed_error = Signal::derive(move || general_error(&remove.value().get()));
     let password_error = Signal::derive(move || error_for_field(&remove.value().get(), "password"));
     let add = move |ev: leptos::ev::SubmitEvent| {
@@ -43,7 +45,8 @@ pub fn PasskeysCard() -> impl IntoView {
             .await;
             busy.set(false);
             match outcome {
-                Ok(_) => {
+                Ok(key) => {
+                    codes.set(key.recovery_codes.map(|r| r.codes));
                     name.set(String::new());
                     added.update(|n| *n += 1);
                 }
@@ -60,6 +63,17 @@ pub fn PasskeysCard() -> impl IntoView {
             </p>
             <ErrorBanner message=Signal::derive(move || problem.get()) />
             <ErrorBanner message=removed_error />
+            {move || codes.get().map(|codes| view! {
+                <div class="banner success" role="status">
+                    <p>
+                        "Your passkey is set up. Keep these recovery codes somewhere safe: each "
+                        "signs you in once if the key is lost. They are not shown again."
+                    </p>
+                    <ul class="recovery-codes" id="passkey-recovery-codes">
+                        {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+                    </ul>
+                </div>
+            })}
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match status.await {

@@ -78,8 +78,8 @@ pub trait PasskeyService: Send + Sync + 'static {
         who: Authorized<'_, rights::ManageOwnSecondFactors>,
         ctx: &RequestContext,
     ) -> Result<PasskeyChallenge, AppError>;
-    /// Checks the browser's answer (throttled; a wrong one counts towards
-    /// the lock); the session then holds a confirmation that the next such
+    /// Checks the browser's answer (a refused one counts towards the
+    /// lock); the session then holds a confirmation that the next such
     /// action spends, within five minutes.
     async fn finish_passkey_confirmation(
         &self,

@@ -75,9 +75,10 @@ pub struct MemberView {
     pub source: AccountSource,
     pub quota: Quota,
     pub usage: Usage,
-    /// Whether it signs in with a second factor: an authenticator app or
-    /// a passkey (the field keeps its first name for API clients).
-    pub totp: bool,
+    /// Whether it has an authenticator app as a second factor.
+    pub authenticator_app: bool,
+    /// Whether it has a passkey or security key as a second factor.
+    pub passkeys: bool,
     /// Until when its second factor is locked after too many wrong codes
     /// (RFC 3339); an admin can lift the lock sooner.
     pub second_factor_locked_until: Option<String>,

@@ -1,6 +1,7 @@
 // Passkeys as a second factor in the portal: a person adds one on their
-// account page, then signs in with the password and the passkey, and
-// removes it again. Chromium's virtual authenticator (DevTools protocol,
+// account page (its first second factor: ten recovery codes shown), then
+// signs in with the password and the passkey, confirms a new API token
+// with it, and removes it again. Chromium's virtual authenticator (DevTools protocol,
 // WebAuthn domain) plays the platform's passkey, its user verified. The
 // portal is reached as https://localhost: a relying party is a name, not
 // an address.
@@ -12,6 +13,8 @@ const PASSWORD = 'violet-Tractor-91-mango';
 let dpe;
 let site;
 let browser;
+/** The admin's page the first test leaves signed in. */
+let signedInAdmin;
 
 before(async () => {
   dpe = await startDpe();
@@ -39,7 +42,7 @@ async function password(page) {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-test('a person adds a passkey, signs in with the password and the passkey, and removes it', async () => {
+test('a person adds a passkey and gets recovery codes, signs in with the password and the passkey, confirms a new token with it, and removes it', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const devtools = await page.context().newCDPSession(page);
   await devtools.send('WebAuthn.enable');
@@ -60,6 +63,8 @@ test('a person adds a passkey, signs in with the password and the passkey, and r
   await card.getByRole('cell', { name: 'Laptop', exact: true }).waitFor();
   const { credentials } = await devtools.send('WebAuthn.getCredentials', { authenticatorId });
   assert.equal(credentials.length, 1, 'the authenticator made one credential');
+  // The first second factor brings ten recovery codes, shown this once.
+  assert.equal(await card.locator('#passkey-recovery-codes li').count(), 10);
   await card.scrollIntoViewIfNeeded();
   await shot(page, '76-passkeys-account');
 
@@ -74,6 +79,19 @@ test('a person adds a passkey, signs in with the password and the passkey, and r
   await page.getByRole('button', { name: 'Use a passkey' }).click();
   await page.waitForURL(site.url + '/');
   await page.getByRole('link', { name: 'admin', exact: true }).waitFor();
+
+  // A token needs the passkey again: refused without, made after it.
+  await page.goto(site.url + '/tokens');
+  await hydrated(page);
+  await page.getByLabel('Token name').fill('backup script');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await page.locator('#token-code-error').filter({ hasText: 'confirm with one of your passkeys first' }).waitFor();
+  await page.getByRole('button', { name: 'Confirm with a passkey' }).click();
+  await page.locator('#passkey-confirmed').waitFor();
+  await page.getByLabel('Token name').fill('backup script');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await page.locator('#new-token').waitFor();
+  await shot(page, '77-passkeys-token');
 
   await page.goto(site.url + '/account');
   await hydrated(page);
@@ -98,5 +116,46 @@ test('a person adds a passkey, signs in with the password and the passkey, and r
   for (const action of ['second_factor.passkey.enrol', 'second_factor.passkey.use', 'second_factor.passkey.remove']) {
     await page.getByRole('cell', { name: action }).first().waitFor();
   }
+  // Left signed in for the next test: another password sign-in this soon
+  // would be throttled.
+  signedInAdmin = page;
+});
+
+test('an account that must use a second factor may add a passkey right after its password', async () => {
+  const admin = signedInAdmin;
+  const api = (method, path, data) => admin.request.fetch(site.url + path, { method, data });
+  const physics = await (await api('POST', '/api/v1/departments', { name: 'Physics' })).json();
+  const created = await api('POST', '/api/v1/users', {
+    username: 'bea', password: PASSWORD, department_id: physics.id, department_admin: false,
+  });
+  assert.equal(created.status(), 201);
+  const rule = await api('PUT', '/api/v1/settings/second-factor',
+    { required_of: 'departments', departments: [physics.id] });
+  assert.equal(rule.status(), 200);
+  await admin.close();
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const devtools = await page.context().newCDPSession(page);
+  await devtools.send('WebAuthn.enable');
+  await devtools.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal',
+      hasResidentKey: true, hasUserVerification: true, isUserVerified: true,
+    },
+  });
+  await page.goto(site.url + '/login');
+  await hydrated(page);
+  await page.getByLabel('User name').fill('bea');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#must-enrol').waitFor();
+  await page.getByLabel('Name of the passkey').fill('Phone');
+  await page.getByRole('button', { name: 'Add a passkey instead' }).click();
+  await page.locator('#passkey-recovery-codes').waitFor();
+  assert.equal(await page.locator('#passkey-recovery-codes li').count(), 10);
+  await shot(page, '78-passkeys-enrol-at-sign-in');
+  await page.getByRole('link', { name: 'Continue' }).click();
+  await page.waitForURL(site.url + '/');
+  await page.getByRole('link', { name: 'bea', exact: true }).waitFor();
   await page.close();
 });

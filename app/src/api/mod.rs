@@ -31,8 +31,8 @@ use crate::model::{Dashboard, HostProbe, Me, SetupStatus, TokensView};
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
 use crate::service::{
-    DashboardService, InstanceService, SessionService, SetupService, TokenService, ZoneService,
-    request_context, service,
+    DashboardService, InstanceService, SecretShown, SessionService, SetupService, TokenService,
+    ZoneService, request_context, service,
 };
 
 #[server(prefix = "/fn", endpoint = "setup_status")]
@@ -233,7 +233,7 @@ pub async fn create_token(
                 })?),
             };
             service::<dyn TokenService>()?
-                .create_token(&ctx, who, name, days, code)
+                .create_token(&ctx, who, name, days, code, SecretShown::OnTheNextPage)
                 .await
                 .map(|_| ())
         }

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use super::respond;
 use crate::error::AppError;
-use crate::model::{Me, PasskeyChallenge, PasskeyInfo};
+use crate::model::{AddedPasskey, Me, PasskeyChallenge};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -36,7 +36,7 @@ pub async fn begin_passkey(name: String) -> Result<PasskeyChallenge, AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "finish_passkey")]
-pub async fn finish_passkey(credential: String) -> Result<PasskeyInfo, AppError> {
+pub async fn finish_passkey(credential: String) -> Result<AddedPasskey, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
@@ -57,6 +57,37 @@ pub async fn remove_passkey(id: i64, password: String) -> Result<(), AppError> {
             let who = authorize::<rights::ManageOwnSecondFactors>(ctx.principal.as_ref())?;
             service::<dyn PasskeyService>()?
                 .remove_passkey(who, id, password)
+                .await
+        }
+        .await,
+    )
+}
+
+/// The sign-in's enrolment step with a passkey: adding one...
+#[server(prefix = "/fn", endpoint = "begin_passkey_enrolment")]
+pub async fn begin_passkey_enrolment(name: String) -> Result<PasskeyChallenge, AppError> {
+    respond(
+        async move {
+            // Anyone may try; the service checks that the session's
+            // password was right and that it must enrol.
+            let ctx = request_context().await?;
+            service::<dyn PasskeyService>()?
+                .begin_passkey_enrolment(&ctx, name)
+                .await
+        }
+        .await,
+    )
+}
+
+/// ...and the key's answer, which signs the session in.
+#[server(prefix = "/fn", endpoint = "finish_passkey_enrolment")]
+pub async fn finish_passkey_enrolment(credential: String) -> Result<AddedPasskey, AppError> {
+    respond(
+        async move {
+            // As begin_passkey_enrolment; the service throttles.
+            let ctx = request_context().await?;
+            service::<dyn PasskeyService>()?
+                .finish_passkey_enrolment(&ctx, json(&credential)?)
                 .await
         }
         .await,
@@ -88,6 +119,37 @@ pub async fn finish_passkey_sign_in(credential: String) -> Result<Me, AppError> 
             let ctx = request_context().await?;
             service::<dyn PasskeyService>()?
                 .finish_passkey_sign_in(&ctx, json(&credential)?)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Confirming the second factor with a passkey before creating a token:
+/// its challenge...
+#[server(prefix = "/fn", endpoint = "begin_passkey_confirmation")]
+pub async fn begin_passkey_confirmation() -> Result<PasskeyChallenge, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageOwnSecondFactors>(ctx.principal.as_ref())?;
+            service::<dyn PasskeyService>()?
+                .begin_passkey_confirmation(who, &ctx)
+                .await
+        }
+        .await,
+    )
+}
+
+/// ...and the key's answer, which the next token's creation spends.
+#[server(prefix = "/fn", endpoint = "finish_passkey_confirmation")]
+pub async fn finish_passkey_confirmation(credential: String) -> Result<(), AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageOwnSecondFactors>(ctx.principal.as_ref())?;
+            service::<dyn PasskeyService>()?
+                .finish_passkey_confirmation(who, &ctx, json(&credential)?)
                 .await
         }
         .await,

@@ -43,8 +43,8 @@ pub use notifications::{
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
 pub use second_factor::{
-    PasskeyChallenge, PasskeyInfo, RecoveryCodes, SecondFactorPolicy, SecondFactorRule,
-    SecondFactorStatus, TotpEnrolment,
+    AddedPasskey, PasskeyChallenge, PasskeyInfo, RecoveryCodes, SecondFactorPolicy,
+    SecondFactorRule, SecondFactorStatus, TotpEnrolment,
 };
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
 

@@ -30,6 +30,15 @@ pub struct PasskeyInfo {
     pub last_used_at: Option<i64>,
 }
 
+/// A key just added; when it is the account's first second factor, its
+/// ten recovery codes too, shown this once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AddedPasskey {
+    pub passkey: PasskeyInfo,
+    pub recovery_codes: Option<RecoveryCodes>,
+}
+
 /// A WebAuthn ceremony's options, for the browser's
 /// `navigator.credentials.create()` (adding a key) or `.get()` (signing in
 /// with one): `{"publicKey": {...}}` with binary fields in base64url. Its

@@ -453,10 +453,16 @@ fn second_factor_cell(
     unlock: ServerAction<UnlockSecondFactor>,
     reset: ServerAction<ResetSecondFactors>,
 ) -> impl IntoView + use<> {
-    let state = match (m.totp, &m.second_factor_locked_until) {
-        (_, Some(until)) => format!("locked until {}", until.replacen('T', " ", 1)),
-        (true, None) => "app".to_owned(),
-        (false, None) => "none".to_owned(),
+    let state = match (
+        m.authenticator_app,
+        m.passkeys,
+        &m.second_factor_locked_until,
+    ) {
+        (_, _, Some(until)) => format!("locked until {}", until.replacen('T', " ", 1)),
+        (true, true, None) => "app and passkey".to_owned(),
+        (true, false, None) => "app".to_owned(),
+        (false, true, None) => "passkey".to_owned(),
+        (false, false, None) => "none".to_owned(),
     };
     let id = m.id;
     let lift_label = format!("Lift the second-factor lock of {}", m.username);
@@ -467,7 +473,7 @@ fn second_factor_cell(
     );
     let reset_label = format!("Reset the second factor of {}", m.username);
     let locked = m.second_factor_locked_until.is_some();
-    let enrolled = m.totp;
+    let enrolled = m.authenticator_app || m.passkeys;
     view! {
         <span class="second-factor">{state}</span>
         {locked.then(|| view! {

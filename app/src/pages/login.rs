@@ -105,9 +105,10 @@ fn CodeStep(next: Signal<String>) -> impl IntoView {
     }
 }
 
-/// Enrolling an authenticator app before anything else, for an account
-/// that must use one: the QR code, a confirming code, then the recovery
-/// codes, after which the session is signed in.
+/// Enrolling an authenticator app (or a passkey) before anything else,
+/// for an account that must use a second factor: the QR code, a
+/// confirming code, then the recovery codes, after which the session is
+/// signed in.
 #[component]
 fn EnrolStep(next: Signal<String>) -> impl IntoView {
     let begin = ServerAction::<BeginEnrolment>::new();
@@ -115,6 +116,8 @@ fn EnrolStep(next: Signal<String>) -> impl IntoView {
     let general = Signal::derive(move || general_error(&begin.value().get()));
     let code_error = Signal::derive(move || error_for_field(&finish.value().get(), "code"));
     let onward = move || crate::validate::local_path(&next.get()).to_owned();
+    // Set once a passkey is enrolled: the app's offer goes.
+    let with_passkey = RwSignal::new(false);
     view! {
         <ErrorBanner message=general />
         {move || match (begin.value().get(), finish.value().get()) {
@@ -145,12 +148,16 @@ fn EnrolStep(next: Signal<String>) -> impl IntoView {
                 </ActionForm>
             }.into_any(),
             (Some(Err(_)) | None, _) => view! {
-                <p id="must-enrol">
-                    "This account must use an authenticator app: set one up to go on."
-                </p>
-                <ActionForm action=begin>
-                    <button type="submit" class="button primary">"Set up an authenticator app"</button>
-                </ActionForm>
+                {move || (!with_passkey.get()).then(|| view! {
+                    <p id="must-enrol">
+                        "This account must use a second factor: set up an authenticator app, or "
+                        "add a passkey, to go on."
+                    </p>
+                    <ActionForm action=begin>
+                        <button type="submit" class="button primary">"Set up an authenticator app"</button>
+                    </ActionForm>
+                })}
+                <super::passkeys::PasskeyEnrol onward=next done=with_passkey />
             }.into_any(),
         }}
     }

@@ -8,7 +8,9 @@ use leptos::task::spawn_local;
 
 use super::tokens::UtcTime;
 use crate::api::passkeys::{
-    RemovePasskey, begin_passkey, begin_passkey_sign_in, finish_passkey, finish_passkey_sign_in,
+    RemovePasskey, begin_passkey, begin_passkey_confirmation, begin_passkey_enrolment,
+    begin_passkey_sign_in, finish_passkey, finish_passkey_confirmation, finish_passkey_enrolment,
+    finish_passkey_sign_in,
 };
 use crate::api::second_factor::get_second_factor;
 use crate::components::{ErrorBanner, FieldError, Loading, error_for_field, general_error};
@@ -27,6 +29,8 @@ pub fn PasskeysCard() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
+    // The first key's recovery codes, shown this once.
+    let codes = RwSignal::new(None::<Vec<String>>);
     let removed_error = Signal::derive(move || general_error(&remove.value().get()));
     let password_error = Signal::derive(move || error_for_field(&remove.value().get(), "password"));
     let add = move |ev: leptos::ev::SubmitEvent| {
@@ -43,7 +47,8 @@ pub fn PasskeysCard() -> impl IntoView {
             .await;
             busy.set(false);
             match outcome {
-                Ok(_) => {
+                Ok(key) => {
+                    codes.set(key.recovery_codes.map(|r| r.codes));
                     name.set(String::new());
                     added.update(|n| *n += 1);
                 }
@@ -60,6 +65,17 @@ pub fn PasskeysCard() -> impl IntoView {
             </p>
             <ErrorBanner message=Signal::derive(move || problem.get()) />
             <ErrorBanner message=removed_error />
+            {move || codes.get().map(|codes| view! {
+                <div class="banner success" role="status">
+                    <p>
+                        "Your passkey is set up. Keep these recovery codes somewhere safe: each "
+                        "signs you in once if the key is lost. They are not shown again."
+                    </p>
+                    <ul class="recovery-codes" id="passkey-recovery-codes">
+                        {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+                    </ul>
+                </div>
+            })}
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match status.await {
@@ -170,6 +186,123 @@ pub fn PasskeySignIn(onward: Signal<String>) -> impl IntoView {
             }.into_any(),
             Some(Err(AppError::NotFound(_))) | None => ().into_any(),
             Some(Err(e)) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+        }}
+    }
+}
+
+/// The tokens page's "Confirm with a passkey", shown when the account has
+/// one: the key signs a fresh challenge, and the next token's creation
+/// (within five minutes) needs no code.
+#[component]
+pub fn PasskeyConfirm() -> impl IntoView {
+    let status = LocalResource::new(get_second_factor);
+    let busy = RwSignal::new(false);
+    let problem = RwSignal::new(None::<String>);
+    let confirmed = RwSignal::new(false);
+    let confirm = move |_| {
+        busy.set(true);
+        problem.set(None);
+        spawn_local(async move {
+            let outcome = async {
+                let challenge = begin_passkey_confirmation()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let answer = crate::passkeys::get(challenge.options).await?;
+                finish_passkey_confirmation(answer)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            busy.set(false);
+            match outcome {
+                Ok(()) => confirmed.set(true),
+                Err(why) => problem.set(Some(why)),
+            }
+        });
+    };
+    view! {
+        {move || match status.get() {
+            Some(Ok(s)) if !s.passkeys.is_empty() => view! {
+                <ErrorBanner message=Signal::derive(move || problem.get()) />
+                <button type="button" class="button" id="confirm-passkey"
+                    disabled=move || busy.get() on:click=confirm>
+                    {move || if busy.get() { "Waiting for the key…" } else { "Confirm with a passkey" }}
+                </button>
+                {move || confirmed.get().then(|| view! {
+                    <p class="hint" id="passkey-confirmed" role="status">
+                        "Confirmed: create the token within five minutes, without a code."
+                    </p>
+                })}
+            }.into_any(),
+            Some(Ok(_) | Err(_)) | None => ().into_any(),
+        }}
+    }
+}
+
+/// The sign-in's enrolment with a passkey, for an account that must use a
+/// second factor: a name, the browser's ceremony, then the recovery codes
+/// and on to `onward` (the session is signed in by then); `done` is set
+/// then.
+#[component]
+pub fn PasskeyEnrol(onward: Signal<String>, done: RwSignal<bool>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let problem = RwSignal::new(None::<String>);
+    let codes = RwSignal::new(None::<Vec<String>>);
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        busy.set(true);
+        problem.set(None);
+        let chosen = name.get_untracked();
+        spawn_local(async move {
+            let outcome = async {
+                let challenge = begin_passkey_enrolment(chosen)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let answer = crate::passkeys::create(challenge.options).await?;
+                finish_passkey_enrolment(answer)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            busy.set(false);
+            match outcome {
+                Ok(key) => {
+                    codes.set(Some(
+                        key.recovery_codes.map(|r| r.codes).unwrap_or_default(),
+                    ));
+                    done.set(true);
+                }
+                Err(why) => problem.set(Some(why)),
+            }
+        });
+    };
+    view! {
+        <ErrorBanner message=Signal::derive(move || problem.get()) />
+        {move || match codes.get() {
+            Some(codes) => view! {
+                <div class="banner success" role="status">
+                    <p>
+                        "Your passkey is set up. Keep these recovery codes somewhere safe: each "
+                        "signs you in once if the key is lost. They are not shown again."
+                    </p>
+                    <ul class="recovery-codes" id="passkey-recovery-codes">
+                        {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+                    </ul>
+                </div>
+                <a class="button primary" href=crate::validate::local_path(&onward.get()).to_owned()
+                    rel="external">"Continue"</a>
+            }.into_any(),
+            None => view! {
+                <form class="stack" on:submit=add>
+                    <label for="enrol-passkey-name">"Name of the passkey"</label>
+                    <input id="enrol-passkey-name" name="name" type="text" maxlength="64" required
+                        placeholder="Laptop, YubiKey…" bind:value=name />
+                    <button type="submit" class="button" disabled=move || busy.get()>
+                        {move || if busy.get() { "Waiting for the key…" } else { "Add a passkey instead" }}
+                    </button>
+                </form>
+            }.into_any(),
         }}
     }
 }

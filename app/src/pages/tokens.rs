@@ -62,6 +62,7 @@ pub fn TokensPage() -> impl IntoView {
                 </ActionForm>
                 <FieldError id="token-name-error".into() message=name_error />
                 <FieldError id="token-code-error".into() message=code_error />
+                <super::passkeys::PasskeyConfirm />
             </section>
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {

@@ -93,7 +93,7 @@ pub use self::second_factor::SecondFactorService;
 pub use self::sessions::SessionService;
 pub use self::setup::SetupService;
 pub use self::snapshots::SnapshotService;
-pub use self::tokens::TokenService;
+pub use self::tokens::{SecretShown, TokenService};
 pub use self::zones::ZoneService;
 use crate::error::AppError;
 use crate::model::Principal;

@@ -7,6 +7,16 @@ use crate::error::AppError;
 use crate::model::{NewToken, TokenQuery, TokensView};
 use crate::policy::{Authorized, rights};
 
+/// Where a new token's secret is shown (once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretShown {
+    /// Only in the call's answer (the REST API).
+    InTheAnswer,
+    /// Also by the tokens page's next view, kept in the session meanwhile
+    /// (the portal, with and without JavaScript).
+    OnTheNextPage,
+}
+
 #[async_trait]
 pub trait TokenService: Send + Sync + 'static {
     /// A page of the caller's tokens, newest first, and the one created
@@ -19,7 +29,9 @@ pub trait TokenService: Send + Sync + 'static {
     ) -> Result<TokensView, AppError>;
     /// A new token of the caller's, working for `expires_in_days` (none:
     /// until revoked). An account with an authenticator app gives a
-    /// current `code` from it: a stolen session must not mint tokens.
+    /// current `code` from it, or the session holds a confirmation by a
+    /// passkey (which an account with only passkeys needs): a stolen
+    /// session must not mint tokens.
     async fn create_token(
         &self,
         ctx: &RequestContext,
@@ -27,6 +39,7 @@ pub trait TokenService: Send + Sync + 'static {
         name: String,
         expires_in_days: Option<u32>,
         code: Option<String>,
+        shown: SecretShown,
     ) -> Result<NewToken, AppError>;
     /// Revokes one of the caller's own tokens; others' are `NotFound`.
     async fn revoke_token(

@@ -21,6 +21,7 @@ use crate::auth::password;
 use crate::blocking::run_blocking;
 use crate::store::audit::Audit;
 use crate::store::departments::DepartmentRow;
+use crate::store::second_factors::FactorState;
 use crate::store::users::{MemberList, UserRow};
 use crate::store::{
     departments, directory as directory_store, quotas, second_factors, tokens, users,
@@ -45,15 +46,11 @@ fn path_of(id: i64, by_id: &HashMap<i64, DepartmentRow>) -> String {
     names.join(" / ")
 }
 
-/// An account's second factor: an authenticator app, and the end of its
-/// lock (`store::second_factors::states_of`).
-type SecondFactorState = (bool, Option<i64>);
-
 fn member_view(
     row: UserRow,
     usage: Usage,
     department: Option<String>,
-    (totp, locked_until): SecondFactorState,
+    factors: FactorState,
 ) -> MemberView {
     MemberView {
         id: row.id,
@@ -66,8 +63,9 @@ fn member_view(
         source: row.source,
         quota: row.quota,
         usage,
-        totp,
-        second_factor_locked_until: locked_until.map(crate::clock::rfc3339),
+        authenticator_app: factors.app,
+        passkeys: factors.passkeys,
+        second_factor_locked_until: factors.locked_until.map(crate::clock::rfc3339),
     }
 }
 

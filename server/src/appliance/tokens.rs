@@ -3,7 +3,7 @@
 use app::error::AppError;
 use app::model::{NewToken, Page, TokenQuery, TokensView};
 use app::policy::{Authorized, rights};
-use app::service::{RequestContext, TokenService};
+use app::service::{RequestContext, SecretShown, TokenService};
 use app::validate;
 use async_trait::async_trait;
 
@@ -67,6 +67,7 @@ impl TokenService for Appliance {
         name: String,
         expires_in_days: Option<u32>,
         code: Option<String>,
+        shown: SecretShown,
     ) -> Result<NewToken, AppError> {
         let who = who.principal();
         let name = validate::display_name("name", &name)?;
@@ -82,7 +83,7 @@ impl TokenService for Appliance {
                 ));
             }
         };
-        self.fresh_second_factor(who, code).await?;
+        self.fresh_second_factor(who, ctx, code).await?;
         let (secret, hash) = token::generate();
         let (user_id, stored_name) = (who.user_id, name.clone());
         let id = self
@@ -100,11 +101,12 @@ impl TokenService for Appliance {
             name,
             token: secret,
         };
-        if let Some(session) = &ctx.session {
-            session
+        match (shown, &ctx.session) {
+            (SecretShown::OnTheNextPage, Some(session)) => session
                 .insert(SESSION_NEW_TOKEN, &created)
                 .await
-                .map_err(session_err)?;
+                .map_err(session_err)?,
+            (SecretShown::OnTheNextPage, None) | (SecretShown::InTheAnswer, _) => {}
         }
         Ok(created)
     }

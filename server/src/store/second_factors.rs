@@ -140,24 +140,44 @@ pub fn states_of(
     conn: &Connection,
     users: &[i64],
     now: i64,
-) -> Result<HashMap<i64, (bool, Option<i64>)>, StoreError> {
+) -> Result<HashMap<i64, FactorState>, StoreError> {
     // Not kept, as `quotas::usage_of_users`: its text names each page's
     // accounts.
     let ids = super::paging::id_list(users);
     let mut stmt = conn.prepare(&format!(
         "SELECT u.id,
                 EXISTS (SELECT 1 FROM totp_factors t
-                        WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL)
-                    OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id),
+                        WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL),
+                EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id),
                 (SELECT f.locked_until FROM second_factor_failures f
                  WHERE f.user_id = u.id AND f.locked_until > ?1)
          FROM users u WHERE u.id IN ({ids})"
     ))?;
     let rows = stmt
-        .query_map([now], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
-        .filter(|row| !matches!(row, Ok((_, (false, None)))))
+        .query_map([now], |r| {
+            Ok((
+                r.get(0)?,
+                FactorState {
+                    app: r.get(1)?,
+                    passkeys: r.get(2)?,
+                    locked_until: r.get(3)?,
+                },
+            ))
+        })?
+        .filter(|row| !matches!(row, Ok((_, state)) if *state == FactorState::default()))
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// An account's second factors as the department page shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FactorState {
+    /// A confirmed authenticator app.
+    pub app: bool,
+    /// At least one passkey.
+    pub passkeys: bool,
+    /// The end of a lock not yet over.
+    pub locked_until: Option<i64>,
 }
 
 /// Counts a wrong code. At `limit` in a row the factor locks until

@@ -4,6 +4,7 @@
 
 use app::error::AppError;
 use app::model::{AccountSource, Principal, RecoveryCodes};
+use app::service::RequestContext;
 
 use super::{seal_context, who_peer};
 use crate::appliance::Appliance;
@@ -176,14 +177,28 @@ impl Appliance {
 
     /// For what a stolen session must not do alone (creating an API
     /// token): an account with an authenticator app proves it again with
-    /// a current code from it (not a recovery code). Others pass.
+    /// a current code from it (not a recovery code), or with a passkey
+    /// confirmation the session holds (spent here); an account with only
+    /// passkeys with such a confirmation. Others pass.
     pub(in crate::appliance) async fn fresh_second_factor(
         &self,
         who: &Principal,
+        ctx: &RequestContext,
         code: Option<String>,
     ) -> Result<(), AppError> {
-        if !self.has_second_factor(who.user_id).await? {
+        // A confirmation by a passkey serves once, whatever else is asked.
+        if self.take_fresh_passkey(ctx, who.user_id).await? {
             return Ok(());
+        }
+        if !self.has_second_factor(who.user_id).await? {
+            return if self.has_passkey(who.user_id).await? {
+                Err(AppError::invalid(
+                    "code",
+                    "confirm with one of your passkeys first",
+                ))
+            } else {
+                Ok(())
+            };
         }
         let code = code.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
             AppError::invalid(

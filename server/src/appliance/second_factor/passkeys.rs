@@ -5,7 +5,7 @@
 //! server-side session between its two requests, never in the browser.
 
 use app::error::AppError;
-use app::model::{Me, PasskeyChallenge, PasskeyInfo};
+use app::model::{AddedPasskey, Me, PasskeyChallenge, PasskeyInfo};
 use app::policy::{Authorized, rights};
 use app::service::{PasskeyService, RequestContext};
 use async_trait::async_trait;
@@ -28,6 +28,13 @@ use crate::store::{now, second_factors, settings};
 const SESSION_REGISTRATION: &str = "passkey_registration";
 /// The session's key for a sign-in with a passkey under way.
 const SESSION_SIGN_IN: &str = "passkey_sign_in";
+/// The session's key for a confirmation with a passkey under way.
+const SESSION_CONFIRM: &str = "passkey_confirm";
+/// The session's key for a confirmation just given, spent by the next
+/// action that needs a fresh second factor.
+const SESSION_FRESH: &str = "passkey_fresh";
+/// How long a confirmation stays fresh, in seconds.
+const FRESH_FOR: i64 = 300;
 /// The longest name of a key.
 const NAME_MAX: usize = 64;
 
@@ -46,7 +53,248 @@ struct SignIn {
     state: PasskeyAuthentication,
 }
 
+/// A confirmation given with a passkey: whose, and when.
+#[derive(Serialize, Deserialize)]
+struct Fresh {
+    user_id: i64,
+    at: i64,
+}
+
 impl Appliance {
+    /// Whether the session holds a fresh confirmation by one of `user_id`'s
+    /// passkeys; spends it (each confirmation serves once).
+    pub(in crate::appliance) async fn take_fresh_passkey(
+        &self,
+        ctx: &RequestContext,
+        user_id: i64,
+    ) -> Result<bool, AppError> {
+        let Some(session) = &ctx.session else {
+            return Ok(false);
+        };
+        let fresh = session
+            .remove::<Fresh>(SESSION_FRESH)
+            .await
+            .map_err(session_err)?;
+        Ok(fresh.is_some_and(|f| f.user_id == user_id && now() - f.at <= FRESH_FOR))
+    }
+
+    /// Whether the account has a passkey.
+    pub(in crate::appliance) async fn has_passkey(&self, user_id: i64) -> Result<bool, AppError> {
+        Ok(!self.stored_passkeys(user_id).await?.is_empty())
+    }
+
+    /// The options for `navigator.credentials.get()` over `user_id`'s
+    /// keys, the ceremony's state kept in the session under `key`.
+    async fn start_assertion(
+        &self,
+        ctx: &RequestContext,
+        user_id: i64,
+        key: &str,
+    ) -> Result<PasskeyChallenge, AppError> {
+        let session = session_of(ctx)?;
+        let keys: Vec<Passkey> = self
+            .stored_passkeys(user_id)
+            .await?
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect();
+        if keys.is_empty() {
+            return Err(AppError::NotFound("passkey".into()));
+        }
+        let (options, state) = self
+            .relying_party(ctx)
+            .await?
+            .start_passkey_authentication(&keys)
+            .map_err(|e| internal(&e))?;
+        session
+            .insert(key, SignIn { user_id, state })
+            .await
+            .map_err(session_err)?;
+        challenge(&options)
+    }
+
+    /// Checks the browser's answer to the ceremony kept under `key` for
+    /// `user_id` (spent, whatever the outcome): refused while locked, a
+    /// refused answer counted as a wrong code; the key's counter updated
+    /// and `attempt` audited as its use.
+    async fn check_assertion(
+        &self,
+        ctx: &RequestContext,
+        user_id: i64,
+        key: &str,
+        credential: serde_json::Value,
+        attempt: Audit,
+    ) -> Result<(), AppError> {
+        let session = session_of(ctx)?;
+        let credential: PublicKeyCredential = answer(credential)?;
+        // Each challenge answers once.
+        let started = session
+            .remove::<SignIn>(key)
+            .await
+            .map_err(session_err)?
+            .filter(|s| s.user_id == user_id)
+            .ok_or_else(|| {
+                AppError::Conflict("no ceremony with a passkey was started: start again".into())
+            })?;
+        let at = now();
+        if let Some(until) = self.locked_until(user_id, at).await? {
+            self.audit(attempt.detail("second factor locked").failed())
+                .await;
+            return Err(Self::refusal(CodeRefusal::Locked(until)));
+        }
+        let checked = self
+            .relying_party(ctx)
+            .await?
+            .finish_passkey_authentication(&credential, &started.state);
+        let result = match checked {
+            Ok(result) => result,
+            Err(e) => {
+                let refusal = self.count_wrong(user_id, at, &attempt).await?;
+                self.audit(attempt.detail(format!("passkey refused: {e}")).failed())
+                    .await;
+                return Err(match refusal {
+                    CodeRefusal::Wrong => {
+                        AppError::invalid("credential", "the key's answer was refused")
+                    }
+                    locked @ CodeRefusal::Locked(_) => Self::refusal(locked),
+                });
+            }
+        };
+        let keys = self.stored_passkeys(user_id).await?;
+        let (row, mut key) = keys
+            .into_iter()
+            .find(|(_, k)| k.cred_id() == result.cred_id())
+            .ok_or_else(|| AppError::Conflict("that key was removed meanwhile".into()))?;
+        key.update_credential(&result);
+        let json = serde_json::to_string(&key).map_err(|e| internal(&e))?;
+        let key_id = row.id;
+        let used = attempt
+            .action("second_factor.passkey.use")
+            .detail(format!("passkey {:?}", row.name))
+            .ok();
+        self.store
+            .write(move |tx| {
+                passkeys::used(tx, user_id, key_id, &json, at)?;
+                second_factors::clear_failures(tx, user_id, at)?;
+                audit::record(tx, &used)
+            })
+            .await
+            .map_err(store_err)
+    }
+
+    /// Starts adding a key called `name` to `user_id`'s account: the
+    /// options for `navigator.credentials.create()`, the state kept in the
+    /// session.
+    async fn start_registration(
+        &self,
+        ctx: &RequestContext,
+        user_id: i64,
+        username: &str,
+        name: String,
+    ) -> Result<PasskeyChallenge, AppError> {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control)
+        {
+            return Err(AppError::invalid(
+                "name",
+                format!("give the key a name of 1 to {NAME_MAX} characters"),
+            ));
+        }
+        let session = session_of(ctx)?;
+        let keys = self.stored_passkeys(user_id).await?;
+        if keys.iter().any(|(row, _)| row.name == name) {
+            return Err(AppError::invalid("name", "you have a key of that name"));
+        }
+        let exclude = keys.iter().map(|(_, k)| k.cred_id().clone()).collect();
+        let handle = Uuid::from_u128(u128::from(user_id.unsigned_abs()));
+        let (options, state) = self
+            .relying_party(ctx)
+            .await?
+            .start_passkey_registration(handle, username, username, Some(exclude))
+            .map_err(|e| internal(&e))?;
+        let registration = Registration {
+            user_id,
+            name,
+            state,
+        };
+        session
+            .insert(SESSION_REGISTRATION, registration)
+            .await
+            .map_err(session_err)?;
+        challenge(&options)
+    }
+
+    /// Finishes adding the key with the browser's answer, audited on
+    /// `record`; the account's first second factor brings its ten recovery
+    /// codes, as the authenticator app's enrolment does.
+    async fn finish_registration(
+        &self,
+        ctx: &RequestContext,
+        user_id: i64,
+        credential: serde_json::Value,
+        record: Audit,
+    ) -> Result<AddedPasskey, AppError> {
+        let session = session_of(ctx)?;
+        let credential: RegisterPublicKeyCredential = answer(credential)?;
+        let registration = session
+            .remove::<Registration>(SESSION_REGISTRATION)
+            .await
+            .map_err(session_err)?
+            .filter(|r| r.user_id == user_id)
+            .ok_or_else(|| AppError::Conflict("no passkey is being added: start again".into()))?;
+        let enrol = record.clone().action("second_factor.passkey.enrol");
+        let key = match self
+            .relying_party(ctx)
+            .await?
+            .finish_passkey_registration(&credential, &registration.state)
+        {
+            Ok(key) => key,
+            Err(e) => {
+                self.audit(enrol.detail(format!("refused: {e}")).failed())
+                    .await;
+                return Err(AppError::invalid(
+                    "credential",
+                    "the key's answer was refused: try again",
+                ));
+            }
+        };
+        let first = !self.has_second_factor(user_id).await? && !self.has_passkey(user_id).await?;
+        let id_text = credential_id(&key)?;
+        let json = serde_json::to_string(&key).map_err(|e| internal(&e))?;
+        let (name, at) = (registration.name, now());
+        let entry = enrol.detail(format!("passkey {name:?} added")).ok();
+        let row_name = name.clone();
+        let id = self
+            .store
+            .write(move |tx| {
+                let id = passkeys::insert(tx, user_id, &row_name, &id_text, &json, at)?;
+                audit::record(tx, &entry)?;
+                Ok(id)
+            })
+            .await
+            .map_err(store_err)?;
+        let recovery_codes = if first {
+            let codes = self.new_recovery_codes(user_id).await?;
+            let made = record
+                .action("second_factor.recovery_codes")
+                .detail("ten recovery codes made with the first passkey")
+                .ok();
+            self.audit(made).await;
+            Some(codes)
+        } else {
+            None
+        };
+        Ok(AddedPasskey {
+            passkey: PasskeyInfo {
+                id,
+                name,
+                created_at: at,
+                last_used_at: None,
+            },
+            recovery_codes,
+        })
+    }
+
     /// The relying party for this request: the portal's origin, its host
     /// the RP id (browsers refuse an IP address there).
     async fn relying_party(&self, ctx: &RequestContext) -> Result<Webauthn, AppError> {
@@ -134,36 +382,8 @@ impl PasskeyService for Appliance {
         name: String,
     ) -> Result<PasskeyChallenge, AppError> {
         let who = who.principal();
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control)
-        {
-            return Err(AppError::invalid(
-                "name",
-                format!("give the key a name of 1 to {NAME_MAX} characters"),
-            ));
-        }
-        let session = session_of(ctx)?;
-        let keys = self.stored_passkeys(who.user_id).await?;
-        if keys.iter().any(|(row, _)| row.name == name) {
-            return Err(AppError::invalid("name", "you have a key of that name"));
-        }
-        let exclude = keys.iter().map(|(_, k)| k.cred_id().clone()).collect();
-        let handle = Uuid::from_u128(u128::from(who.user_id.unsigned_abs()));
-        let (options, state) = self
-            .relying_party(ctx)
-            .await?
-            .start_passkey_registration(handle, &who.username, &who.username, Some(exclude))
-            .map_err(|e| internal(&e))?;
-        let registration = Registration {
-            user_id: who.user_id,
-            name,
-            state,
-        };
-        session
-            .insert(SESSION_REGISTRATION, registration)
+        self.start_registration(ctx, who.user_id, &who.username, name)
             .await
-            .map_err(session_err)?;
-        challenge(&options)
     }
 
     async fn finish_passkey(
@@ -171,54 +391,41 @@ impl PasskeyService for Appliance {
         who: Authorized<'_, rights::ManageOwnSecondFactors>,
         ctx: &RequestContext,
         credential: serde_json::Value,
-    ) -> Result<PasskeyInfo, AppError> {
+    ) -> Result<AddedPasskey, AppError> {
         let who = who.principal();
+        let record = Audit::by(who).object(format!("user {}", who.username));
+        self.finish_registration(ctx, who.user_id, credential, record)
+            .await
+    }
+
+    async fn begin_passkey_enrolment(
+        &self,
+        ctx: &RequestContext,
+        name: String,
+    ) -> Result<PasskeyChallenge, AppError> {
         let session = session_of(ctx)?;
-        let credential: RegisterPublicKeyCredential = answer(credential)?;
-        let registration = session
-            .remove::<Registration>(SESSION_REGISTRATION)
+        let user = self.pending_user(session, true).await?;
+        self.start_registration(ctx, user.id, &user.username, name)
             .await
-            .map_err(session_err)?
-            .filter(|r| r.user_id == who.user_id)
-            .ok_or_else(|| AppError::Conflict("no passkey is being added: start again".into()))?;
-        let record = Audit::by(who)
-            .action("second_factor.passkey.enrol")
-            .object(format!("user {}", who.username));
-        let key = match self
-            .relying_party(ctx)
-            .await?
-            .finish_passkey_registration(&credential, &registration.state)
-        {
-            Ok(key) => key,
-            Err(e) => {
-                self.audit(record.detail(format!("refused: {e}")).failed())
-                    .await;
-                return Err(AppError::invalid(
-                    "credential",
-                    "the key's answer was refused: try again",
-                ));
-            }
-        };
-        let id_text = credential_id(&key)?;
-        let json = serde_json::to_string(&key).map_err(|e| internal(&e))?;
-        let (user_id, name, at) = (who.user_id, registration.name, now());
-        let entry = record.detail(format!("passkey {name:?} added")).ok();
-        let row_name = name.clone();
-        let id = self
-            .store
-            .write(move |tx| {
-                let id = passkeys::insert(tx, user_id, &row_name, &id_text, &json, at)?;
-                audit::record(tx, &entry)?;
-                Ok(id)
-            })
-            .await
-            .map_err(store_err)?;
-        Ok(PasskeyInfo {
-            id,
-            name,
-            created_at: at,
-            last_used_at: None,
-        })
+    }
+
+    async fn finish_passkey_enrolment(
+        &self,
+        ctx: &RequestContext,
+        credential: serde_json::Value,
+    ) -> Result<AddedPasskey, AppError> {
+        let session = session_of(ctx)?;
+        let user = self.pending_user(session, true).await?;
+        self.throttled(&user.username, ctx.peer)?;
+        let record = Audit::by_account(user.username.clone(), user.id)
+            .department(user.department_id)
+            .from_address(ctx.peer)
+            .object(format!("user {}", user.username));
+        let added = self
+            .finish_registration(ctx, user.id, credential, record)
+            .await?;
+        self.finish_pending(session, &user, ctx.peer).await?;
+        Ok(added)
     }
 
     async fn remove_passkey(
@@ -252,29 +459,7 @@ impl PasskeyService for Appliance {
     ) -> Result<PasskeyChallenge, AppError> {
         let session = session_of(ctx)?;
         let user = self.pending_user(session, false).await?;
-        let keys: Vec<Passkey> = self
-            .stored_passkeys(user.id)
-            .await?
-            .into_iter()
-            .map(|(_, key)| key)
-            .collect();
-        if keys.is_empty() {
-            return Err(AppError::NotFound("passkey".into()));
-        }
-        let (options, state) = self
-            .relying_party(ctx)
-            .await?
-            .start_passkey_authentication(&keys)
-            .map_err(|e| internal(&e))?;
-        let sign_in = SignIn {
-            user_id: user.id,
-            state,
-        };
-        session
-            .insert(SESSION_SIGN_IN, sign_in)
-            .await
-            .map_err(session_err)?;
-        challenge(&options)
+        self.start_assertion(ctx, user.id, SESSION_SIGN_IN).await
     }
 
     async fn finish_passkey_sign_in(
@@ -292,66 +477,48 @@ impl PasskeyService for Appliance {
             self.audit_throttled(ctx.peer, attempt).await;
             return Err(e);
         }
-        let credential: PublicKeyCredential = answer(credential)?;
-        // Each challenge answers once.
-        let sign_in = session
-            .remove::<SignIn>(SESSION_SIGN_IN)
-            .await
-            .map_err(session_err)?
-            .filter(|s| s.user_id == user.id)
-            .ok_or_else(|| {
-                AppError::Conflict("no sign-in with a passkey was started: start again".into())
-            })?;
-        let at = now();
-        if let Some(until) = self.locked_until(user.id, at).await? {
-            self.audit(attempt.detail("second factor locked").failed())
-                .await;
-            return Err(Self::refusal(CodeRefusal::Locked(until)));
-        }
-        let checked = self
-            .relying_party(ctx)
-            .await?
-            .finish_passkey_authentication(&credential, &sign_in.state);
-        let result = match checked {
-            Ok(result) => result,
-            Err(e) => {
-                let refusal = self.count_wrong(user.id, at, &attempt).await?;
-                self.audit(attempt.detail(format!("passkey refused: {e}")).failed())
-                    .await;
-                return Err(match refusal {
-                    CodeRefusal::Wrong => {
-                        AppError::invalid("credential", "the key's answer was refused")
-                    }
-                    locked @ CodeRefusal::Locked(_) => Self::refusal(locked),
-                });
-            }
-        };
-        let keys = self.stored_passkeys(user.id).await?;
-        let (row, mut key) = keys
-            .into_iter()
-            .find(|(_, k)| k.cred_id() == result.cred_id())
-            .ok_or_else(|| AppError::Conflict("that key was removed meanwhile".into()))?;
-        key.update_credential(&result);
-        let json = serde_json::to_string(&key).map_err(|e| internal(&e))?;
-        let (user_id, key_id) = (user.id, row.id);
-        let used = attempt
-            .clone()
-            .action("second_factor.passkey.use")
-            .detail(format!("passkey {:?}", row.name))
-            .ok();
-        self.store
-            .write(move |tx| {
-                passkeys::used(tx, user_id, key_id, &json, at)?;
-                second_factors::clear_failures(tx, user_id, at)?;
-                audit::record(tx, &used)
-            })
-            .await
-            .map_err(store_err)?;
+        self.check_assertion(ctx, user.id, SESSION_SIGN_IN, credential, attempt)
+            .await?;
         self.finish_pending(session, &user, ctx.peer).await?;
         Ok(Me {
             role: user.effective_role(),
             username: user.username,
         })
+    }
+
+    async fn begin_passkey_confirmation(
+        &self,
+        who: Authorized<'_, rights::ManageOwnSecondFactors>,
+        ctx: &RequestContext,
+    ) -> Result<PasskeyChallenge, AppError> {
+        let who = who.principal();
+        self.start_assertion(ctx, who.user_id, SESSION_CONFIRM)
+            .await
+    }
+
+    async fn finish_passkey_confirmation(
+        &self,
+        who: Authorized<'_, rights::ManageOwnSecondFactors>,
+        ctx: &RequestContext,
+        credential: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let who = who.principal();
+        let session = session_of(ctx)?;
+        // Not throttled as passwords are: a signature cannot be guessed,
+        // and each refused answer counts towards the lock.
+        let attempt = Audit::by(who)
+            .action("second_factor.verify")
+            .object(format!("user {}", who.username));
+        self.check_assertion(ctx, who.user_id, SESSION_CONFIRM, credential, attempt)
+            .await?;
+        let fresh = Fresh {
+            user_id: who.user_id,
+            at: now(),
+        };
+        session
+            .insert(SESSION_FRESH, fresh)
+            .await
+            .map_err(session_err)
     }
 }
 

@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi};
         super::second_factor::policy, super::second_factor::set_policy,
         super::passkeys::begin, super::passkeys::finish, super::passkeys::remove,
         super::passkeys::begin_sign_in, super::passkeys::finish_sign_in,
+        super::passkeys::begin_confirmation, super::passkeys::finish_confirmation,
+        super::passkeys::begin_enrolment, super::passkeys::finish_enrolment,
         super::tokens::list, super::tokens::create, super::tokens::revoke,
         super::instances::stack, super::instances::deploy, super::instances::list,
         super::instances::get, super::instances::start, super::instances::shutdown,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use app::model::{Me, PasskeyChallenge, PasskeyInfo};
+use app::model::{AddedPasskey, Me, PasskeyChallenge};
 use app::policy::{authorize, rights};
 use app::service::{PasskeyService, RequestContext};
 use axum::extract::State;
@@ -59,9 +59,11 @@ pub async fn begin(
     Ok(Json(service.begin_passkey(who, &ctx, body.name).await?))
 }
 
-/// Finishes adding it with the browser's answer.
+/// Finishes adding it with the browser's answer. When it is the
+/// account's first second factor, its ten recovery codes come with it,
+/// shown this once.
 #[utoipa::path(post, path = "/api/v1/me/passkeys/finish", tag = "auth", request_body = PasskeyAnswer,
-    responses((status = 200, body = PasskeyInfo),
+    responses((status = 200, body = AddedPasskey),
         (status = 409, body = super::ErrorBody, description = "No key is being added"),
         (status = 422, body = super::ErrorBody, description = "The answer was refused")),
     security(("session" = []), ("bearer" = [])))]
@@ -69,7 +71,7 @@ pub async fn finish(
     State(service): State<Arc<dyn PasskeyService>>,
     Extension(ctx): Extension<RequestContext>,
     ApiJson(body): ApiJson<PasskeyAnswer>,
-) -> ApiResult<Json<PasskeyInfo>> {
+) -> ApiResult<Json<AddedPasskey>> {
     let who = authorize::<rights::ManageOwnSecondFactors>(ctx.principal.as_ref())?;
     Ok(Json(
         service.finish_passkey(who, &ctx, body.credential).await?,
@@ -131,6 +133,87 @@ pub async fn finish_sign_in(
     Ok(Json(
         service
             .finish_passkey_sign_in(&ctx, body.credential)
+            .await?,
+    ))
+}
+
+/// Starts confirming the caller's second factor with a key, for an action
+/// that needs a fresh one (creating an API token): the options for
+/// `navigator.credentials.get()`.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/confirm", tag = "auth",
+    responses((status = 200, body = PasskeyChallenge),
+        (status = 404, body = super::ErrorBody, description = "The account has no passkey"),
+        (status = 409, body = super::ErrorBody,
+         description = "No cookie session, or the portal is reached by an IP address")),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn begin_confirmation(
+    State(service): State<Arc<dyn PasskeyService>>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<PasskeyChallenge>> {
+    let who = authorize::<rights::ManageOwnSecondFactors>(ctx.principal.as_ref())?;
+    Ok(Json(service.begin_passkey_confirmation(who, &ctx).await?))
+}
+
+/// The key's answer: the session then holds a confirmation, spent by the
+/// next action that needs it within five minutes. A refused answer counts
+/// towards the lock as a wrong code does.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/confirm/finish", tag = "auth",
+    request_body = PasskeyAnswer,
+    responses((status = 204),
+        (status = 409, body = super::ErrorBody, description = "No confirmation was started"),
+        (status = 422, body = super::ErrorBody, description = "The answer was refused"),
+        (status = 429, body = super::ErrorBody, description = "Throttled or locked, with Retry-After")),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn finish_confirmation(
+    State(service): State<Arc<dyn PasskeyService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<PasskeyAnswer>,
+) -> ApiResult<StatusCode> {
+    let who = authorize::<rights::ManageOwnSecondFactors>(ctx.principal.as_ref())?;
+    service
+        .finish_passkey_confirmation(who, &ctx, body.credential)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The sign-in's enrolment step with a passkey, after `/api/v1/login`
+/// answered `second_factor_enrolment_required`: starts adding a key, as
+/// `/api/v1/me/passkeys`.
+#[utoipa::path(post, path = "/api/v1/login/passkey/enrol", tag = "auth", request_body = PasskeyName,
+    responses((status = 200, body = PasskeyChallenge),
+        (status = 401, body = super::ErrorBody, description = "No sign-in waits for an enrolment"),
+        (status = 409, body = super::ErrorBody,
+         description = "No cookie session, or the portal is reached by an IP address"),
+        (status = 422, body = super::ErrorBody, description = "A bad name")))]
+pub async fn begin_enrolment(
+    State(service): State<Arc<dyn PasskeyService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<PasskeyName>,
+) -> ApiResult<Json<PasskeyChallenge>> {
+    // Public: the session proved the password; the service checks that.
+    Ok(Json(
+        service.begin_passkey_enrolment(&ctx, body.name).await?,
+    ))
+}
+
+/// Finishes adding the key, which signs the session in; the answer holds
+/// the ten recovery codes, shown this once.
+#[utoipa::path(post, path = "/api/v1/login/passkey/enrol/finish", tag = "auth",
+    request_body = PasskeyAnswer,
+    responses((status = 200, body = AddedPasskey),
+        (status = 401, body = super::ErrorBody, description = "No sign-in waits for an enrolment"),
+        (status = 409, body = super::ErrorBody, description = "No key is being added"),
+        (status = 422, body = super::ErrorBody, description = "The answer was refused"),
+        (status = 429, body = super::ErrorBody, description = "Throttled, with Retry-After")))]
+pub async fn finish_enrolment(
+    State(service): State<Arc<dyn PasskeyService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(body): ApiJson<PasskeyAnswer>,
+) -> ApiResult<Json<AddedPasskey>> {
+    // Public: as begin_enrolment.
+    Ok(Json(
+        service
+            .finish_passkey_enrolment(&ctx, body.credential)
             .await?,
     ))
 }

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use app::model::{NewToken, TokenInfo, TokenQuery};
 use app::policy::{authorize, rights};
-use app::service::{RequestContext, TokenService};
+use app::service::{RequestContext, SecretShown, TokenService};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
@@ -61,7 +61,9 @@ pub async fn list(
 }
 
 /// Creates a token; its secret is in this answer and never again. An
-/// account with an authenticator app gives a current `code` from it.
+/// account with an authenticator app gives a current `code` from it, or
+/// confirms with a passkey first (`/api/v1/me/passkeys/confirm`) on the
+/// same cookie session, as an account with only passkeys must.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = NewToken), (status = 401, body = super::ErrorBody),
               (status = 422, body = super::ErrorBody),
@@ -74,12 +76,17 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<NewToken>)> {
     let who = authorize::<rights::ManageOwnTokens>(ctx.principal.as_ref())?;
-    let api_ctx = RequestContext {
-        session: None,
-        ..ctx.clone()
-    };
+    // The session is passed for a passkey's confirmation; the secret is
+    // only in this answer.
     let created = service
-        .create_token(&api_ctx, who, body.name, body.expires_in_days, body.code)
+        .create_token(
+            &ctx,
+            who,
+            body.name,
+            body.expires_in_days,
+            body.code,
+            SecretShown::InTheAnswer,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -55,7 +55,15 @@ test('the console of a real guest shows its boot, signs in and runs a command, f
   }
 
   await page.goto(`${dpe.url}/instances/${id}`);
-  await hydrated(page);
+  try {
+    await hydrated(page);
+  } catch (e) {
+    // Say what the page showed: this wait has timed out in whole runs.
+    await shot(page, 'console-not-hydrated');
+    const scripts = await page.evaluate(() => performance.getEntriesByType('resource')
+      .map((r) => `${r.name.split('/').pop()} ${Math.round(r.duration)} ms ${r.transferSize} B`).join('\n'));
+    throw new Error(`${e.message}\npage: ${await page.locator('main').innerText()}\nloaded:\n${scripts}`);
+  }
   await page.locator('#open-console').click();
   await page.waitForURL(`${dpe.url}/instances/${id}/console`);
   await shows(page, 'dpe-guest: ready', 120_000);
@@ -70,7 +78,9 @@ test('the console of a real guest shows its boot, signs in and runs a command, f
   // Copy by selecting (a double click takes the word), paste with the
   // browser's paste: both through the system clipboard.
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: dpe.url });
-  await page.locator('#console .xterm-rows > div', { hasText: /^42-answer/ }).first().dblclick({ position: { x: 12, y: 6 } });
+  // (The rows lie under xterm.js's own layer, which takes the mouse.)
+  const row = await page.locator('#console .xterm-rows > div', { hasText: /^42-answer/ }).first().boundingBox();
+  await page.mouse.dblclick(row.x + 12, row.y + row.height / 2);
   const copied = Date.now();
   while ((await page.evaluate(() => navigator.clipboard.readText())) !== '42-answer') {
     assert.ok(Date.now() - copied < 5_000, `copied: ${await page.evaluate(() => navigator.clipboard.readText())}`);

@@ -167,11 +167,16 @@ async fn the_console_lets_the_owner_in(app: &TestApp, id: i64) {
     let mut console = console_socket::open_as_admin(app, id).await;
     let within = Duration::from_secs(120);
     console_socket::sign_in(&mut console, CONSOLE_USER, WIKI_PASSWORD, "$ ", within).await;
+    // The password only at sudo's own prompt, which does not echo it: a
+    // command line would be echoed into the host's serial log. (`%u`: the
+    // prompt as printed differs from the command as echoed.)
     console_socket::type_in(
         &mut console,
-        &format!("echo '{WIKI_PASSWORD}' | sudo -S -p '' sh -c 'echo uid-$(id -u)'\r"),
+        "sudo -p 'sudo-%u:' sh -c 'echo uid-$(id -u)'\r",
     )
     .await;
+    console_socket::read_within(&mut console, &format!("sudo-{CONSOLE_USER}:"), within).await;
+    console_socket::type_in(&mut console, &format!("{WIKI_PASSWORD}\r")).await;
     console_socket::read_within(&mut console, "uid-0", within).await;
     println!(
         "figures: console opened, signed in and became root in {:.1} s",

@@ -8,7 +8,6 @@
 /// the browser's answer as JSON text, or why there is none.
 #[cfg(feature = "hydrate")]
 pub async fn create(options: serde_json::Value) -> Result<String, String> {
-    use wasm_bindgen::JsCast;
     use webauthn_rs_proto::{CreationChallengeResponse, RegisterPublicKeyCredential};
 
     let options: CreationChallengeResponse =
@@ -19,11 +18,7 @@ pub async fn create(options: serde_json::Value) -> Result<String, String> {
         .credentials()
         .create_with_options(&options)
         .map_err(reason)?;
-    let credential = wasm_bindgen_futures::JsFuture::from(promise)
-        .await
-        .map_err(reason)?
-        .dyn_into::<web_sys::PublicKeyCredential>()
-        .map_err(reason)?;
+    let credential = answer(promise).await?;
     serde_json::to_string(&RegisterPublicKeyCredential::from(credential)).map_err(|e| e.to_string())
 }
 
@@ -31,7 +26,6 @@ pub async fn create(options: serde_json::Value) -> Result<String, String> {
 /// `begin_passkey_sign_in`; answers as [`create`].
 #[cfg(feature = "hydrate")]
 pub async fn get(options: serde_json::Value) -> Result<String, String> {
-    use wasm_bindgen::JsCast;
     use webauthn_rs_proto::{PublicKeyCredential, RequestChallengeResponse};
 
     let options: RequestChallengeResponse =
@@ -42,12 +36,19 @@ pub async fn get(options: serde_json::Value) -> Result<String, String> {
         .credentials()
         .get_with_options(&options)
         .map_err(reason)?;
-    let credential = wasm_bindgen_futures::JsFuture::from(promise)
+    let credential = answer(promise).await?;
+    serde_json::to_string(&PublicKeyCredential::from(credential)).map_err(|e| e.to_string())
+}
+
+/// The credential a `navigator.credentials` promise settles with.
+#[cfg(feature = "hydrate")]
+async fn answer(promise: web_sys::js_sys::Promise) -> Result<web_sys::PublicKeyCredential, String> {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen_futures::JsFuture::from(promise)
         .await
         .map_err(reason)?
         .dyn_into::<web_sys::PublicKeyCredential>()
-        .map_err(reason)?;
-    serde_json::to_string(&PublicKeyCredential::from(credential)).map_err(|e| e.to_string())
+        .map_err(reason)
 }
 
 /// What the browser said went wrong (a DOMException's message: the person

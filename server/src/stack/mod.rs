@@ -510,6 +510,17 @@ user_data = "user-data.yaml"
         Stack::load(dir, dir).unwrap()
     }
 
+    /// Loads the demo stack with `sections` appended to its manifest.
+    fn with_sections(dir: &Path) -> impl Fn(&str) -> Result<Stack, StackError> + '_ {
+        stack(dir);
+        let manifest = dir.join("manifest.toml");
+        let good = std::fs::read_to_string(&manifest).unwrap();
+        move |sections| {
+            std::fs::write(&manifest, format!("{good}{sections}")).unwrap();
+            Stack::load(dir, dir)
+        }
+    }
+
     #[test]
     fn a_health_path_that_names_another_host_is_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -533,13 +544,7 @@ user_data = "user-data.yaml"
     #[test]
     fn a_personalization_must_name_values_a_deploy_provides_and_gets_only_those() {
         let dir = tempfile::tempdir().unwrap();
-        stack(dir.path());
-        let manifest = dir.path().join("manifest.toml");
-        let good = std::fs::read_to_string(&manifest).unwrap();
-        let with = |section: &str| {
-            std::fs::write(&manifest, format!("{good}{section}")).unwrap();
-            Stack::load(dir.path(), dir.path())
-        };
+        let with = with_sections(dir.path());
         for (bad, says) in [
             (r#"command = "relative""#, "absolute path"),
             (r#"ready = []"#, "personalize.ready"),
@@ -581,13 +586,7 @@ user_data = "user-data.yaml"
     #[test]
     fn a_console_account_is_a_new_user_with_a_password_parameters_hash() {
         let dir = tempfile::tempdir().unwrap();
-        stack(dir.path());
-        let manifest = dir.path().join("manifest.toml");
-        let good = std::fs::read_to_string(&manifest).unwrap();
-        let with = |section: &str| {
-            std::fs::write(&manifest, format!("{good}{section}")).unwrap();
-            Stack::load(dir.path(), dir.path())
-        };
+        let with = with_sections(dir.path());
         for (bad, says) in [
             (
                 "user = \"root\"\npassword = \"admin_password\"",

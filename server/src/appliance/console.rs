@@ -54,7 +54,11 @@ impl ConsoleService for Appliance {
                 ));
             }
         };
-        match self.engine.console(host_id, &row.uuid).await {
+        match self
+            .engine
+            .console(host_id, &row.uuid, &row.volume_stem)
+            .await
+        {
             Ok(viewer) => {
                 self.audit(record.ok()).await;
                 Ok(Box::new(Session { viewer }))

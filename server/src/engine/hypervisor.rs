@@ -317,4 +317,8 @@ pub trait Hypervisor: Send + Sync {
     /// Opens the running domain's serial console, taking it over from
     /// any earlier holder; `Unsupported` where the host offers none.
     fn open_console(&self, uuid: &str) -> Result<Box<dyn ConsoleLine>, HostError>;
+    /// The last `max` bytes of a volume's file (all of it when shorter),
+    /// read through libvirt; `None` when there is no such volume. The
+    /// console replays its log's end with it.
+    fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError>;
 }

@@ -85,6 +85,62 @@ async fn the_console_carries_keystrokes_both_ways_and_every_viewer_sees_the_same
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_opened_anew_starts_with_the_end_of_the_guests_console_log() {
+    let (app, _admin, id) = running_instance().await;
+    let uuid = app.instance_uuid(id).await;
+    let log = format!("{}.log", app.volume_stem(&uuid));
+    // Longer than the scrollback: only its end comes back, from a whole line.
+    let mut boot = String::from("[    0.000000] Linux version 6.1\r\n");
+    while boot.len() < 70 * 1024 {
+        boot.push_str("[    1.000000] a line of the boot\r\n");
+    }
+    boot.push_str("wiki login: ");
+    app.fake_host()
+        .write_volume(&app.storage_pool(), &log, &boot);
+
+    let cookie = cookie_of(&app, ADMIN, ADMIN_PASSWORD).await;
+    let mut socket = open(&app, id, &cookie, Some(&app.origin())).await.unwrap();
+    let first = read_until(&mut socket, GREETING).await;
+    assert!(first.starts_with("[    1.000000]"), "{:?}", &first[..80]);
+    assert!(first.contains("wiki login: "), "the log's last bytes");
+    assert!(
+        !first.contains("Linux version"),
+        "the log's start is beyond the scrollback"
+    );
+    assert!(
+        first.len() <= 64 * 1024 + GREETING.len() + 64,
+        "{}",
+        first.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_console_is_pinged_so_a_proxy_does_not_cut_it_and_it_still_answers_after() {
+    let (app, _admin, id) = running_instance().await;
+    let cookie = cookie_of(&app, ADMIN, ADMIN_PASSWORD).await;
+    let mut socket = open(&app, id, &cookie, Some(&app.origin())).await.unwrap();
+    read_until(&mut socket, GREETING).await;
+    // Nothing is typed: within the portal's 25 s a ping comes, well
+    // before the 60 s read timeout proxies commonly have.
+    let pinged = tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Ping(_))) => return true,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(pinged, Ok(true), "a quiet console is pinged");
+    socket
+        .send(Message::binary(b"still here\r".to_vec()))
+        .await
+        .unwrap();
+    read_until(&mut socket, "still here").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_console_websocket_from_another_origin_or_none_is_refused() {
     let (app, _admin, id) = running_instance().await;
     let cookie = cookie_of(&app, ADMIN, ADMIN_PASSWORD).await;

@@ -793,6 +793,18 @@ impl Hypervisor for FakeHost {
         }
         Ok(Box::new(super::fake_console::FakeLine::open()?))
     }
+    /// What a test wrote into the volume (`write_volume`), its end.
+    fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError> {
+        self.call("volume_tail", name)?;
+        let state = self.state();
+        Ok(state
+            .contents
+            .get(&(pool.to_owned(), name.to_owned()))
+            .map(|text| {
+                let bytes = text.as_bytes();
+                bytes[bytes.len().saturating_sub(max as usize)..].to_vec()
+            }))
+    }
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.call("relabel_domain", uuid)?;
         let mut state = self.state();

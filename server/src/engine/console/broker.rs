@@ -207,11 +207,12 @@ impl Drop for ConsoleViewer {
 
 impl Consoles {
     /// A viewer of domain `uuid`'s line: of the open one if there is one,
-    /// else of the line `open` opens now.
+    /// else of the line `open` opens now, with what the guest wrote
+    /// before (the scrollback it starts with).
     pub async fn viewer(
         self: &Arc<Self>,
         uuid: &str,
-        open: impl Future<Output = Result<Box<dyn ConsoleLine>, EngineError>>,
+        open: impl Future<Output = Result<(Box<dyn ConsoleLine>, Vec<u8>), EngineError>>,
     ) -> Result<ConsoleViewer, EngineError> {
         let joined = || self.open().get(uuid).and_then(|b| b.join());
         if let Some(viewer) = joined() {
@@ -221,19 +222,22 @@ impl Consoles {
         if let Some(viewer) = joined() {
             return Ok(viewer);
         }
-        let line: Arc<dyn ConsoleLine> = Arc::from(open.await?);
+        let (line, mut earlier) = open.await?;
+        let line: Arc<dyn ConsoleLine> = Arc::from(line);
+        earlier.drain(..earlier.len().saturating_sub(SCROLLBACK_BYTES));
         let broker = Arc::new(Broker {
             uuid: uuid.to_owned(),
             line: line.clone(),
             shared: Mutex::new(Shared {
+                scrollback: earlier.iter().copied().collect(),
                 viewers: 1,
-                ..Shared::default()
+                ended: false,
             }),
             output: broadcast::channel(BACKLOG_CHUNKS).0,
             consoles: Arc::downgrade(self),
         });
         let viewer = ConsoleViewer {
-            scrollback: Vec::new(),
+            scrollback: earlier,
             output: broker.output.subscribe(),
             broker: broker.clone(),
         };

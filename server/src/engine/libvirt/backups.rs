@@ -273,7 +273,11 @@ impl LibvirtHost {
         self.path_of(&vol)
     }
 
-    fn vol(&self, pool: &StoragePool, name: &str) -> Result<Option<StorageVol>, HostError> {
+    pub(super) fn vol(
+        &self,
+        pool: &StoragePool,
+        name: &str,
+    ) -> Result<Option<StorageVol>, HostError> {
         match StorageVol::lookup_by_name(pool, name) {
             Ok(v) => Ok(Some(v)),
             Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(None),
@@ -283,8 +287,20 @@ impl LibvirtHost {
 
     /// Reads the whole file of `vol` into `sink`; the bytes read.
     fn download(&self, vol: &StorageVol, sink: &mut dyn Write) -> Result<u64, HostError> {
+        self.download_range(vol, 0, 0, sink)
+    }
+
+    /// Reads `length` bytes of the file of `vol` from `offset` (to its
+    /// end when `length` is 0) into `sink`; the bytes read.
+    pub(super) fn download_range(
+        &self,
+        vol: &StorageVol,
+        offset: u64,
+        length: u64,
+        sink: &mut dyn Write,
+    ) -> Result<u64, HostError> {
         let stream = Stream::new(&self.conn, 0).map_err(self.err("stream"))?;
-        vol.download(&stream, 0, 0, 0)
+        vol.download(&stream, offset, length, 0)
             .map_err(self.err("volume download"))?;
         let mut buf = vec![0u8; 1 << 20];
         let mut total = 0u64;

@@ -1,5 +1,7 @@
 //! A domain's serial console as libvirt hands it out: a stream
-//! (virDomainOpenConsole) that works over remote connections too.
+//! (virDomainOpenConsole) that works over remote connections too; and
+//! the end of the console's log, read the same way, since the stream
+//! starts with what the guest writes next.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,6 +35,32 @@ impl LibvirtHost {
             stream,
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// The last `max` bytes of volume `name`'s file (all of it when
+    /// shorter), downloaded through libvirt: a remote host's too.
+    pub(super) fn tail(
+        &self,
+        pool: &str,
+        name: &str,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        let pool = self.pool(pool)?;
+        // A file QEMU writes (the console log) is a volume only once the
+        // pool has looked at its folder again.
+        self.refresh(&pool)?;
+        let Some(vol) = self.vol(&pool, name)? else {
+            return Ok(None);
+        };
+        // A raw file's capacity is its length.
+        let len = vol.get_info().map_err(self.err("volume info"))?.capacity;
+        let from = len.saturating_sub(max);
+        if from == len {
+            return Ok(Some(Vec::new()));
+        }
+        let mut bytes = Vec::with_capacity((len - from) as usize);
+        self.download_range(&vol, from, len - from, &mut bytes)?;
+        Ok(Some(bytes))
     }
 }
 

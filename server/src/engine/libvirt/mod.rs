@@ -823,4 +823,8 @@ impl Hypervisor for LibvirtHost {
     fn open_console(&self, uuid: &str) -> Result<Box<dyn ConsoleLine>, HostError> {
         Ok(Box::new(self.console(uuid)?))
     }
+
+    fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError> {
+        self.tail(pool, name, max)
+    }
 }

@@ -196,6 +196,17 @@ impl Hypervisor for TestDriverHost {
             "open a serial console (libvirt's test driver)",
         ))
     }
+    /// The driver's volumes are records without files.
+    fn volume_tail(
+        &self,
+        _pool: &str,
+        _name: &str,
+        _max: u64,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        Err(HostError::Unsupported(
+            "read a volume's file (libvirt's test driver)",
+        ))
+    }
     fn create_empty_volume(
         &self,
         pool: &str,

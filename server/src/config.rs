@@ -42,6 +42,9 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Milliseconds between two reconcile passes.
     pub reconcile_interval_ms: u64,
+    /// Milliseconds between two readings of what instances use (the
+    /// finest tier keeps one per 10 s).
+    pub usage_interval_ms: u64,
     /// Seconds between two lease passes (warnings, expiries, deletions).
     pub lease_interval_secs: u64,
     /// Seconds a restore drill's guest gets to come up and answer.
@@ -116,6 +119,7 @@ impl Default for Config {
             storage_pool: "dpe".into(),
             shutdown_timeout_secs: 60,
             reconcile_interval_ms: 3000,
+            usage_interval_ms: 10_000,
             lease_interval_secs: 60,
             drill_timeout_secs: 15 * 60,
             snapshot_limit: app::model::DEFAULT_SNAPSHOT_LIMIT,
@@ -224,6 +228,7 @@ impl Config {
                 self.reconcile_interval_ms.max(100),
             ),
             lease_interval: std::time::Duration::from_secs(self.lease_interval_secs.max(1)),
+            usage_interval: std::time::Duration::from_millis(self.usage_interval_ms.max(100)),
             drill_timeout: std::time::Duration::from_secs(self.drill_timeout_secs.max(1)),
         }
     }

@@ -16,6 +16,7 @@ mod pool;
 mod second_factor;
 mod snapshots;
 mod states;
+mod usage;
 
 pub use approvals::{
     ApprovalPolicy, ApprovalPolicyView, ApprovalRule, ApprovalState, ApprovalView,
@@ -47,6 +48,7 @@ pub use second_factor::{
     SecondFactorRule, SecondFactorStatus, TotpEnrolment,
 };
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
+pub use usage::{UsagePoint, UsageRange, UsageSeries};
 
 use states::text_enum;
 pub use states::{

@@ -67,6 +67,7 @@ mod sessions;
 mod setup;
 mod snapshots;
 mod tokens;
+mod usage;
 mod zones;
 
 use std::net::IpAddr;
@@ -94,6 +95,7 @@ pub use self::sessions::SessionService;
 pub use self::setup::SetupService;
 pub use self::snapshots::SnapshotService;
 pub use self::tokens::{SecretShown, TokenService};
+pub use self::usage::UsageService;
 pub use self::zones::ZoneService;
 use crate::error::AppError;
 use crate::model::Principal;
@@ -167,6 +169,7 @@ capabilities!(
     LeaseService,
     NotificationService,
     ApprovalService,
+    UsageService,
 );
 
 pub type SharedService = Arc<dyn PortalService>;

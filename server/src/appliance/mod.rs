@@ -60,6 +60,7 @@ mod sessions;
 mod setup;
 mod snapshots;
 mod tokens;
+mod usage;
 mod zones;
 
 pub use errors::StartError;

@@ -1,7 +1,8 @@
 //! What the engine runs on its own once the server starts: tasks a
 //! restart cut off are resumed, the reconcile loop runs a pass every
 //! interval (or at once when rung), each followed by tending the warm
-//! pool, and the lease loop takes the leases' steps as they come due. The top of the engine: it calls into every room, none into it.
+//! pool, the lease loop takes the leases' steps as they come due, and the
+//! usage loop reads what instances use. The top of the engine: it calls into every room, none into it.
 
 use std::sync::Arc;
 
@@ -47,6 +48,7 @@ impl Engine {
                 }
             }
         });
+        self.start_usage_loop();
         let engine = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(BACKUP_SCHEDULE_INTERVAL);
@@ -66,6 +68,25 @@ impl Engine {
             }
         });
         Ok(())
+    }
+
+    /// Reads what instances use every usage interval.
+    fn start_usage_loop(self: &Arc<Self>) {
+        let engine = Arc::downgrade(self);
+        let interval = self.config.usage_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(engine) = engine.upgrade() else {
+                    break;
+                };
+                if let Err(e) = engine.collect_usage().await {
+                    tracing::warn!(error = %crate::error_chain(&e), "reading instances' use failed");
+                }
+            }
+        });
     }
 
     /// A lease pass and an approval pass at once (catching up on what came

@@ -121,6 +121,29 @@ pub struct DpeDomain {
     pub power: Power,
 }
 
+/// A running domain's counters and gauges, from libvirt's bulk stats.
+/// Counters count from the domain's start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DomainUsage {
+    pub uuid: String,
+    /// CPU time of all its vCPUs and QEMU's own threads (ns).
+    pub cpu_ns: u64,
+    pub vcpus: u32,
+    /// The memory the guest has (its balloon's current size), bytes.
+    pub memory_bytes: u64,
+    /// What the guest says it uses (available less unused), when its
+    /// balloon driver reports it.
+    pub memory_used_bytes: Option<u64>,
+    /// What its QEMU process holds on the host, bytes.
+    pub resident_bytes: u64,
+    /// Over all its disks.
+    pub disk_read_bytes: u64,
+    pub disk_write_bytes: u64,
+    /// Over all its NICs, as the guest sees them (received, sent).
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+}
+
 /// A DHCP lease of a host's network.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
@@ -321,4 +344,6 @@ pub trait Hypervisor: Send + Sync {
     /// read through libvirt; `None` when there is no such volume. The
     /// console replays its log's end with it.
     fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError>;
+    /// Every running domain's use (dpe's and others': the caller picks).
+    fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError>;
 }

@@ -48,6 +48,7 @@ pub mod seed;
 pub mod snapshot_admission;
 mod steps;
 pub mod store_backup;
+mod usage;
 mod volumes;
 mod warm;
 pub mod xml;

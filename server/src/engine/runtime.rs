@@ -19,6 +19,7 @@ use super::golden::ImageIdentity;
 use super::host_status::HostStatuses;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
+use super::usage::rates::LastReadings;
 use super::volumes;
 use super::warm::work::PoolWork;
 use crate::blocking::run_blocking;
@@ -38,6 +39,8 @@ pub struct EngineConfig {
     /// How often the lease pass looks for warnings, expiries and
     /// deletions due.
     pub lease_interval: Duration,
+    /// How often what instances use is read.
+    pub usage_interval: Duration,
     /// How long a restore drill's guest may take to come up and answer
     /// (under software emulation the DokuWiki image needs one to two
     /// minutes).
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             shutdown_timeout: Duration::from_secs(60),
             reconcile_interval: Duration::from_secs(3),
             lease_interval: Duration::from_secs(60),
+            usage_interval: Duration::from_secs(10),
             drill_timeout: Duration::from_secs(15 * 60),
         }
     }
@@ -85,6 +89,8 @@ pub struct Engine {
     pub(super) clock: Arc<dyn Clock>,
     /// The serial consoles open in the portal.
     pub(super) consoles: Arc<Consoles>,
+    /// Each running domain's last usage reading, for the next one's rates.
+    pub(super) last_readings: LastReadings,
 }
 
 impl Engine {
@@ -124,6 +130,7 @@ impl Engine {
             reconcile_now: Arc::new(tokio::sync::Notify::new()),
             clock,
             consoles: Arc::default(),
+            last_readings: LastReadings::default(),
         });
         // No look at the hosts yet: the reconciler's first pass does that
         // at once, and a host that does not answer must not hold up start.

@@ -888,6 +888,32 @@ pub const MIGRATIONS: &[Migration] = &[
                 WHERE reachable = 0;
         "#,
     },
+    Migration {
+        version: 26,
+        name: "what instances use, over time",
+        sql: r#"
+            -- One row per instance, tier and period: `tier` is the period's
+            -- length in seconds (10, 300 or 3600) and `at` its start, a
+            -- multiple of it. A 10 s row is one reading; a longer one the
+            -- mean of the rows of the tier below it. Rates are per second
+            -- over the period; `cpu_percent` is of all the instance's vCPUs.
+            -- Each tier keeps a bounded span (a day, a month, a year), so a
+            -- store holds at most about 26,000 rows per instance.
+            CREATE TABLE usage_samples (
+                instance_id         INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+                tier                INTEGER NOT NULL,
+                at                  INTEGER NOT NULL,
+                cpu_percent         REAL NOT NULL,
+                memory_used_bytes   REAL NOT NULL,
+                memory_bytes        REAL NOT NULL,
+                disk_read_bps       REAL NOT NULL,
+                disk_write_bps      REAL NOT NULL,
+                net_rx_bps          REAL NOT NULL,
+                net_tx_bps          REAL NOT NULL,
+                PRIMARY KEY (instance_id, tier, at)
+            ) STRICT, WITHOUT ROWID;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -34,6 +34,7 @@ pub mod snapshots;
 mod states;
 pub mod tasks;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 pub mod zones;
 

@@ -19,6 +19,7 @@ mod second_factor;
 mod sessions;
 mod setup;
 mod tokens;
+mod usage;
 
 use std::collections::BTreeSet;
 

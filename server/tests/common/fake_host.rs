@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use app::model::{Acceleration, HostProbe, Power};
 use server::engine::connector::Connector;
 use server::engine::hypervisor::{
-    BackupJob, Capacity, ConsoleLine, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress,
-    Lease,
+    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
+    JobProgress, Lease,
 };
 
 /// The UUID of the foreign domain every fake host starts with (as the
@@ -82,6 +82,8 @@ struct State {
 pub struct FakeHost {
     uri: String,
     state: Mutex<State>,
+    /// Since when its guests have been busy (see `domain_usage`).
+    born: std::time::Instant,
 }
 
 /// The text between `open` and `close` in `xml`.
@@ -106,6 +108,7 @@ impl FakeHost {
         FakeHost {
             uri: uri.to_owned(),
             state: Mutex::new(state),
+            born: std::time::Instant::now(),
         }
     }
 
@@ -792,6 +795,32 @@ impl Hypervisor for FakeHost {
             None => return Err(HostError::NoDomain(uuid.to_owned())),
         }
         Ok(Box::new(super::fake_console::FakeLine::open()?))
+    }
+    /// Every running guest has used half its one vCPU, written 4 KiB and
+    /// received 1 KB each second since the host was made, and uses half
+    /// of its 1 GiB.
+    fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError> {
+        self.call("domain_usage", "")?;
+        let seconds = self.born.elapsed().as_secs_f64();
+        let state = self.state();
+        let running = state
+            .domains
+            .iter()
+            .filter(|(_, d)| d.power == Power::Running);
+        Ok(running
+            .map(|(uuid, _)| DomainUsage {
+                uuid: uuid.clone(),
+                cpu_ns: (seconds * 0.5e9) as u64,
+                vcpus: 1,
+                memory_bytes: 1 << 30,
+                memory_used_bytes: Some(1 << 29),
+                resident_bytes: 1 << 30,
+                disk_read_bytes: 0,
+                disk_write_bytes: (seconds * 4096.0) as u64,
+                net_rx_bytes: (seconds * 1000.0) as u64,
+                net_tx_bytes: 0,
+            })
+            .collect())
     }
     /// What a test wrote into the volume (`write_volume`), its end.
     fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError> {

@@ -177,6 +177,8 @@ impl TestAppBuilder {
             session_max_hours: self.session_max_hours,
             image_dir: images.clone(),
             reconcile_interval_ms: self.reconcile_interval_ms,
+            // Readings every second: a test sees rates within seconds.
+            usage_interval_ms: 1000,
             drill_timeout_secs: self.drill_timeout_secs,
             // Each test app has a pool of its own on the shared libvirtd.
             storage_pool: self.storage_pool.clone().unwrap_or_else(|| {

@@ -10,6 +10,7 @@ mod leases;
 pub mod probe;
 mod snapshots;
 pub mod test_driver;
+mod usage;
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -24,8 +25,8 @@ use virt::stream::Stream;
 
 use self::capabilities::Capabilities;
 use super::hypervisor::{
-    BackupJob, Capacity, ConsoleLine, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress,
-    Lease,
+    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
+    JobProgress, Lease,
 };
 use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
 use super::xml::storage::{DirPool, Volume};
@@ -826,5 +827,9 @@ impl Hypervisor for LibvirtHost {
 
     fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError> {
         self.tail(pool, name, max)
+    }
+
+    fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError> {
+        self.usage()
     }
 }

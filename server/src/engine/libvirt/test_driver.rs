@@ -12,8 +12,8 @@ use app::model::{Acceleration, HostProbe, Power};
 
 use super::LibvirtHost;
 use crate::engine::hypervisor::{
-    BackupJob, Capacity, ConsoleLine, DpeDomain, GuestExit, HostError, Hypervisor, JobProgress,
-    Lease,
+    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
+    JobProgress, Lease,
 };
 
 /// The checkpoints of the driver's domains, by domain UUID: the driver
@@ -195,6 +195,10 @@ impl Hypervisor for TestDriverHost {
         Err(HostError::Unsupported(
             "open a serial console (libvirt's test driver)",
         ))
+    }
+    /// The driver's domains report fixed figures.
+    fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError> {
+        self.inner.domain_usage()
     }
     /// The driver's volumes are records without files.
     fn volume_tail(

@@ -20,6 +20,7 @@ mod second_factor;
 mod snapshots;
 mod system;
 mod tokens;
+mod usage;
 mod zones;
 
 use app::error::AppError;
@@ -95,6 +96,7 @@ routes! {
     post "/instances/{id}/reboot" => instances::reboot,
     post "/instances/{id}/poweroff" => instances::poweroff,
     post "/instances/{id}/extend" => leases::extend,
+    get "/instances/{id}/usage" => usage::of_instance,
     get "/instances/{id}/snapshots" => snapshots::list,
     post "/instances/{id}/snapshots" => snapshots::take,
     post "/instances/{id}/snapshots/{sid}/revert" => snapshots::revert,

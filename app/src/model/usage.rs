@@ -1,0 +1,81 @@
+//! What an instance uses over time (CPU, memory, disk and network), as
+//! its charts and the REST API show it.
+
+use serde::{Deserialize, Serialize};
+
+/// How far back a chart looks; each reads the finest tier that keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UsageRange {
+    /// The last hour, a reading every 10 s.
+    Hour,
+    /// The last day, a mean every 5 minutes.
+    Day,
+    /// The last 30 days, a mean every hour.
+    Month,
+}
+
+impl UsageRange {
+    pub const ALL: [UsageRange; 3] = [UsageRange::Hour, UsageRange::Day, UsageRange::Month];
+
+    /// The length of one point, in seconds: the tier it reads.
+    pub fn tier_seconds(self) -> i64 {
+        match self {
+            UsageRange::Hour => 10,
+            UsageRange::Day => 300,
+            UsageRange::Month => 3600,
+        }
+    }
+
+    /// How far back it looks, in seconds.
+    pub fn span_seconds(self) -> i64 {
+        match self {
+            UsageRange::Hour => 3600,
+            UsageRange::Day => 86_400,
+            UsageRange::Month => 30 * 86_400,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UsageRange::Hour => "1 hour",
+            UsageRange::Day => "1 day",
+            UsageRange::Month => "1 month",
+        }
+    }
+}
+
+/// One period of an instance's use: a reading, or the mean of readings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UsagePoint {
+    /// The period's start (unix seconds).
+    pub at: i64,
+    /// Of all its vCPUs: 100 is every vCPU busy.
+    pub cpu_percent: f64,
+    /// What the guest uses of its memory (what its balloon driver
+    /// reports, else what its process holds on the host).
+    pub memory_used_bytes: f64,
+    /// The memory it has.
+    pub memory_bytes: f64,
+    pub disk_read_bps: f64,
+    pub disk_write_bps: f64,
+    /// Bytes per second the guest received.
+    pub net_rx_bps: f64,
+    /// Bytes per second the guest sent.
+    pub net_tx_bps: f64,
+}
+
+/// An instance's use over a range, oldest first. Periods it did not run
+/// have no point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UsageSeries {
+    pub range: UsageRange,
+    /// Each point's length in seconds.
+    pub tier_seconds: i64,
+    /// The range's end (unix seconds): now, when it was read.
+    pub until: i64,
+    pub points: Vec<UsagePoint>,
+}

@@ -1,0 +1,66 @@
+//! Every usage interval (10 s), what each instance running on a reachable host uses, from
+//! one bulk call per host, kept in the store's tiers (`store::usage`).
+
+pub(super) mod rates;
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::EngineError;
+use super::runtime::Engine;
+use crate::blocking::run_blocking;
+use crate::store::{hosts, instances, usage};
+
+impl Engine {
+    /// One reading of every running instance's use; a host that fails is
+    /// skipped (the reconciler tells of hosts that do not answer).
+    pub(super) async fn collect_usage(&self) -> Result<(), EngineError> {
+        let at = self.clock.now();
+        let seen = Instant::now();
+        let mut readings = Vec::new();
+        let mut running = HashSet::new();
+        for h in self.store.read(hosts::list).await? {
+            if h.unreachable_since.is_some() {
+                continue;
+            }
+            let host_id = h.id;
+            let rows = self
+                .store
+                .read(move |c| instances::on_host(c, host_id))
+                .await?;
+            if rows.is_empty() {
+                continue;
+            }
+            let read = async {
+                let conn = self.connect(host_id).await?;
+                run_blocking(move || conn.domain_usage())
+                    .await
+                    .map_err(EngineError::from)
+            };
+            let domains = match read.await {
+                Ok(domains) => domains,
+                Err(e) => {
+                    tracing::debug!(host = h.name, error = %crate::error_chain(&e),
+                        "no usage read");
+                    continue;
+                }
+            };
+            for domain in domains {
+                let Some(row) = rows.iter().find(|r| r.uuid == domain.uuid) else {
+                    continue;
+                };
+                running.insert(domain.uuid.clone());
+                if let Some(point) = self.last_readings.point(seen, at, domain) {
+                    readings.push((row.id, point));
+                }
+            }
+        }
+        self.last_readings.keep_only(&running);
+        if !readings.is_empty() {
+            self.store
+                .write(move |tx| usage::record(tx, at, &readings))
+                .await?;
+        }
+        Ok(())
+    }
+}

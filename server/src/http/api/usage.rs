@@ -1,0 +1,41 @@
+//! What an instance uses over time, for charts and scripts.
+
+use std::sync::Arc;
+
+use app::model::{UsageRange, UsageSeries};
+use app::policy::{authorize, rights};
+use app::service::{RequestContext, UsageService};
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::{ApiQuery, ApiResult, IdPath};
+
+/// `GET /api/v1/instances/{id}/usage` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// How far back: `hour` (a point every 10 s), `day` (5 minutes) or
+    /// `month` (30 days, hourly); `hour` when absent.
+    #[serde(default)]
+    #[param(inline)]
+    pub range: Option<UsageRange>,
+}
+
+/// The instance's CPU, memory, disk and network use over the range,
+/// oldest first: readings every 10 s while it runs, kept for a day, and
+/// their 5 minute and hourly means, kept for a month and a year.
+#[utoipa::path(get, path = "/api/v1/instances/{id}/usage", tag = "instances",
+    params(("id" = i64, Path), UsageQuery),
+    responses((status = 200, body = UsageSeries), (status = 404, body = super::ErrorBody),
+              (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn of_instance(
+    axum::extract::State(service): axum::extract::State<Arc<dyn UsageService>>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<UsageSeries>> {
+    let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
+    let range = query.range.unwrap_or(UsageRange::Hour);
+    Ok(Json(service.instance_usage(who, id, range).await?))
+}

@@ -15,6 +15,8 @@ before(async () => {
     DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
     DPE_IMAGE_DIR: fakeImages(),
     DPE_RECONCILE_INTERVAL_MS: '300',
+    // A reading of what instances use every second, not every 10.
+    DPE_USAGE_INTERVAL_MS: '1000',
     // libvirt's test driver runs no guest: a restore drill there fails
     // once this runs out (the sandbox's QEMU tests see one pass).
     DPE_DRILL_TIMEOUT_SECS: '2',
@@ -150,6 +152,41 @@ test('a user snapshots an instance, reverts to it and deletes the snapshot', asy
     .waitFor({ timeout: 15000 });
   await shot(page, '18-instance-snapshot-deleted');
   await page.close();
+});
+
+test('a user sees a running instance\'s usage drawn, and looks at the day instead of the hour', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  await signIn(page, dpe, PASSWORD);
+  const deployed = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'busy-wiki', size: 'tiny', params: { title: 'Usage' } },
+  });
+  assert.equal(deployed.status(), 202, await deployed.text());
+  const { id } = await deployed.json();
+  // Two readings make the first point (a rate needs two).
+  for (let i = 0; ; i++) {
+    const usage = await (await page.request.get(`${dpe.url}/api/v1/instances/${id}/usage`)).json();
+    if (usage.points?.length) break;
+    assert.ok(i < 60, `no usage point: ${JSON.stringify(usage)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await page.goto(`${dpe.url}/instances/${id}`);
+  await hydrated(page);
+  const section = page.locator('#usage');
+  for (const chart of ['cpu', 'memory', 'disk', 'network']) {
+    await section.locator(`#usage-${chart} polyline`).first().waitFor({ state: 'attached' });
+  }
+  assert.match(await section.locator('#usage-cpu svg').getAttribute('aria-label'), /^CPU: now \d+ %/);
+  assert.equal(await section.getByRole('link', { name: '1 hour' }).getAttribute('aria-current'), 'true');
+  await section.scrollIntoViewIfNeeded();
+  await shot(page, '18-instance-usage');
+
+  await section.getByRole('link', { name: '1 day' }).click();
+  await page.waitForURL(/usage=day/);
+  await section.locator('p.hint', { hasText: 'Means of 300s each' }).waitFor();
+  assert.equal(await section.getByRole('link', { name: '1 day' }).getAttribute('aria-current'), 'true');
+  await section.locator('#usage-cpu polyline').first().waitFor({ state: 'attached' });
+  await deleteInstance(page);
+  await page.waitForURL(`${dpe.url}/instances`);
 });
 
 test('an open confirmation stays open while the page redraws for a running task', async () => {

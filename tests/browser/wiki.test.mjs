@@ -179,8 +179,9 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await page.locator('#open-console').click();
   await page.waitForURL(/\/console$/);
   await page.locator('.console-sign-in', { hasText: 'Sign in as wikiadmin with the admin password' }).waitFor();
-  // A line opened long after the boot shows nothing yet: Enter asks the
-  // guest's getty for a fresh prompt.
+  // A line opened long after the boot starts with the end of its log (the
+  // boot, up to the getty's prompt); Enter asks the getty for a fresh one.
+  await terminalShows(page, 'login:', 15_000);
   await page.locator('#console .xterm-helper-textarea').focus();
   await page.keyboard.press('Enter');
   await terminalShows(page, 'login:', 60_000);
@@ -194,6 +195,24 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await page.getByRole('link', { name: 'Back to the instance' }).click();
   await page.waitForURL(/\/instances\/\d+$/);
   await hydrated(page);
+
+  // What the real guest used, read from libvirt every 10 s, drawn.
+  const id = page.url().split('/').pop();
+  let usage;
+  for (let i = 0; ; i++) {
+    usage = await (await page.request.get(`${dpe.url}/api/v1/instances/${id}/usage`)).json();
+    if (usage.points?.some((p) => p.cpu_percent > 0 && p.memory_used_bytes > 0)) break;
+    assert.ok(i < 60, `no reading of the guest's use: ${JSON.stringify(usage)}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const last = usage.points.at(-1);
+  assert.ok(last.memory_bytes >= 512 * 2 ** 20, JSON.stringify(last));
+  await page.reload();
+  await hydrated(page);
+  await page.locator('#usage-cpu polyline').first().waitFor({ state: 'attached' });
+  assert.match(await page.locator('#usage-memory svg').getAttribute('aria-label'), /^Memory: now \d/);
+  await page.locator('#usage').scrollIntoViewIfNeeded();
+  await shot(page, '27-wiki-usage');
   page.once('dialog', (d) => d.accept());
   await deleteInstance(page);
   await page.waitForURL('**/instances');

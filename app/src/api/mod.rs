@@ -20,6 +20,7 @@ pub mod passkeys;
 pub mod pool;
 pub mod second_factor;
 pub mod snapshots;
+pub mod usage;
 
 use leptos::prelude::*;
 

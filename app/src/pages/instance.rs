@@ -173,6 +173,7 @@ fn InstanceDetail(
                 {button("delete", "Delete", !busy && deletable, "danger")}
             </Confirm>
         </section>
+        <super::usage::UsageSection id />
         <super::snapshots::SnapshotsSection id enabled=ready && !busy snapshots />
         <super::backups::BackupsSection id enabled=ready && !busy backups />
         // Without JavaScript the page reloads itself while unsettled (it is

@@ -28,6 +28,7 @@ mod settings;
 mod setup;
 mod snapshots;
 mod tokens;
+mod usage;
 
 pub use account::AccountPage;
 pub use approvals::ApprovalsPage;

@@ -1,0 +1,26 @@
+//! Server function of an instance's Usage section.
+
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use super::respond;
+use crate::error::AppError;
+use crate::model::{UsageRange, UsageSeries};
+#[cfg(feature = "ssr")]
+use crate::policy::{authorize, rights};
+#[cfg(feature = "ssr")]
+use crate::service::{UsageService, request_context, service};
+
+#[server(prefix = "/fn", endpoint = "usage")]
+pub async fn get_usage(id: i64, range: UsageRange) -> Result<UsageSeries, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
+            service::<dyn UsageService>()?
+                .instance_usage(who, id, range)
+                .await
+        }
+        .await,
+    )
+}

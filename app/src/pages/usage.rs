@@ -1,0 +1,327 @@
+//! The instance page's Usage section: CPU, memory, disk and network over
+//! the last hour, day or month, drawn as SVG on the server (so it shows
+//! without JavaScript too). The range is in the address (`?usage=day`);
+//! a hydrated page reads the hour again every 10 s, as readings come.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::usage::get_usage;
+use crate::model::{UsagePoint, UsageRange, UsageSeries};
+
+/// The drawing's size, in its own units (it scales to the card).
+const WIDTH: f64 = 600.0;
+const HEIGHT: f64 = 100.0;
+
+fn range_of(text: Option<String>) -> UsageRange {
+    match text.as_deref() {
+        Some("day") => UsageRange::Day,
+        Some("month") => UsageRange::Month,
+        _ => UsageRange::Hour,
+    }
+}
+
+fn range_key(range: UsageRange) -> &'static str {
+    match range {
+        UsageRange::Hour => "hour",
+        UsageRange::Day => "day",
+        UsageRange::Month => "month",
+    }
+}
+
+#[component]
+pub fn UsageSection(id: i64) -> impl IntoView {
+    let query = use_query_map();
+    let range = Memo::new(move |_| range_of(query.read().get("usage")));
+    let readings = RwSignal::new(0u32);
+    #[cfg(feature = "hydrate")]
+    if let Ok(timer) = set_interval_with_handle(
+        move || {
+            if range.get_untracked() == UsageRange::Hour {
+                readings.try_update(|n| *n += 1);
+            }
+        },
+        std::time::Duration::from_secs(10),
+    ) {
+        on_cleanup(move || timer.clear());
+    }
+    let usage = Resource::new(
+        move || (range.get(), readings.get()),
+        move |(range, _)| get_usage(id, range),
+    );
+    view! {
+        <section class="card usage" aria-labelledby="usage-title" id="usage">
+            <h2 id="usage-title">"Usage"</h2>
+            <nav class="ranges" aria-label="Usage over">
+                {UsageRange::ALL.map(|r| view! {
+                    <a href=format!("?usage={}#usage", range_key(r))
+                        aria-current=move || (range.get() == r).then_some("true")>{r.label()}</a>
+                })}
+            </nav>
+            <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match usage.await {
+                        Ok(series) => view! { <Charts series /> }.into_any(),
+                        Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Charts(series: UsageSeries) -> impl IntoView {
+    if series.points.is_empty() {
+        return view! {
+            <p class="hint" id="usage-empty">
+                "No readings yet: the instance's use is read every 10 s while it runs."
+            </p>
+        }
+        .into_any();
+    }
+    let from = series.until - series.range.span_seconds();
+    let frame = Frame {
+        from,
+        until: series.until,
+        gap: series.tier_seconds * 3,
+    };
+    let p = &series.points;
+    let last = p.last().cloned();
+    let memory_top = p.iter().map(|p| p.memory_bytes).fold(0.0, f64::max);
+    let disk_top = top_of(p, |p| [p.disk_read_bps, p.disk_write_bps]);
+    let net_top = top_of(p, |p| [p.net_rx_bps, p.net_tx_bps]);
+    let now = |f: fn(&UsagePoint) -> String| last.as_ref().map(f).unwrap_or_default();
+    let charts = [
+        Chart {
+            key: "cpu",
+            title: "CPU",
+            now: now(|p| format!("{:.0} %", p.cpu_percent)),
+            top_label: "100 %".into(),
+            lines: vec![("line-a", frame.lines(p, 100.0, |p| p.cpu_percent))],
+        },
+        Chart {
+            key: "memory",
+            title: "Memory",
+            now: now(|p| {
+                format!(
+                    "{} of {}",
+                    bytes(p.memory_used_bytes),
+                    bytes(p.memory_bytes)
+                )
+            }),
+            top_label: bytes(memory_top),
+            lines: vec![(
+                "line-a",
+                frame.lines(p, memory_top, |p| p.memory_used_bytes),
+            )],
+        },
+        Chart {
+            key: "disk",
+            title: "Disk",
+            now: now(|p| {
+                format!(
+                    "read {}/s · write {}/s",
+                    bytes(p.disk_read_bps),
+                    bytes(p.disk_write_bps)
+                )
+            }),
+            top_label: format!("{}/s", bytes(disk_top)),
+            lines: vec![
+                ("line-a", frame.lines(p, disk_top, |p| p.disk_read_bps)),
+                ("line-b", frame.lines(p, disk_top, |p| p.disk_write_bps)),
+            ],
+        },
+        Chart {
+            key: "network",
+            title: "Network",
+            now: now(|p| {
+                format!(
+                    "in {}/s · out {}/s",
+                    bytes(p.net_rx_bps),
+                    bytes(p.net_tx_bps)
+                )
+            }),
+            top_label: format!("{}/s", bytes(net_top)),
+            lines: vec![
+                ("line-a", frame.lines(p, net_top, |p| p.net_rx_bps)),
+                ("line-b", frame.lines(p, net_top, |p| p.net_tx_bps)),
+            ],
+        },
+    ];
+    view! {
+        <div class="charts">
+            {charts.into_iter().map(|c| c.view()).collect_view()}
+        </div>
+        <p class="hint">{format!(
+            "{} of {}s each; in blue what is read or received, in orange what is written or sent.",
+            if series.tier_seconds == 10 { "Readings" } else { "Means" },
+            series.tier_seconds
+        )}</p>
+    }
+    .into_any()
+}
+
+/// One chart: its lines are SVG point lists, one per stretch of readings.
+struct Chart {
+    key: &'static str,
+    title: &'static str,
+    now: String,
+    top_label: String,
+    lines: Vec<(&'static str, Vec<String>)>,
+}
+
+impl Chart {
+    fn view(self) -> impl IntoView {
+        let label = format!(
+            "{}: now {}, scale up to {}",
+            self.title, self.now, self.top_label
+        );
+        view! {
+            <figure class="chart" id=format!("usage-{}", self.key)>
+                <figcaption>
+                    <span class="chart-title">{self.title}</span>
+                    <span class="chart-now">{self.now}</span>
+                </figcaption>
+                <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") preserveAspectRatio="none"
+                    role="img" aria-label=label>
+                    <line class="grid" x1="0" y1=HEIGHT / 2.0 x2=WIDTH y2=HEIGHT / 2.0 />
+                    {self.lines.into_iter().flat_map(|(class, stretches)| {
+                        stretches.into_iter().map(move |points| view! {
+                            <polyline class=class points=points vector-effect="non-scaling-stroke" />
+                        })
+                    }).collect_view()}
+                </svg>
+                <span class="chart-top">{self.top_label}</span>
+            </figure>
+        }
+    }
+}
+
+/// Where a chart's time runs, and how far apart two readings may be
+/// before the line breaks (the instance did not run in between).
+struct Frame {
+    from: i64,
+    until: i64,
+    gap: i64,
+}
+
+impl Frame {
+    /// The SVG point lists of `value` over the points, scaled to `top`.
+    fn lines(
+        &self,
+        points: &[UsagePoint],
+        top: f64,
+        value: impl Fn(&UsagePoint) -> f64,
+    ) -> Vec<String> {
+        let span = (self.until - self.from).max(1) as f64;
+        let top = if top > 0.0 { top } else { 1.0 };
+        let mut stretches: Vec<String> = Vec::new();
+        let mut previous: Option<i64> = None;
+        for p in points {
+            let x = (p.at - self.from) as f64 / span * WIDTH;
+            let y = HEIGHT - (value(p) / top).clamp(0.0, 1.0) * HEIGHT;
+            let xy = format!("{x:.1},{y:.1}");
+            match (previous, stretches.last_mut()) {
+                (Some(before), Some(line)) if p.at - before <= self.gap => {
+                    line.push(' ');
+                    line.push_str(&xy);
+                }
+                (Some(_), _) | (None, _) => stretches.push(xy),
+            }
+            previous = Some(p.at);
+        }
+        // A lone reading draws nothing as a line: give it a short dash.
+        for line in &mut stretches {
+            if !line.contains(' ')
+                && let Some((x, y)) = line.split_once(',')
+                && let Ok(x) = x.parse::<f64>()
+            {
+                *line = format!("{:.1},{y} {x:.1},{y}", (x - 2.0).max(0.0));
+            }
+        }
+        stretches
+    }
+}
+
+/// The highest of the figures, rounded up to a power of two (at least
+/// 1 KiB, so a quiet disk draws a flat line, not noise scaled up).
+fn top_of(points: &[UsagePoint], figures: impl Fn(&UsagePoint) -> [f64; 2]) -> f64 {
+    let high = points.iter().flat_map(&figures).fold(0.0, f64::max);
+    high.max(1024.0).log2().ceil().exp2()
+}
+
+/// Bytes as people read them: 512 B, 4.0 KiB, 1.5 GiB.
+fn bytes(value: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = value.max(0.0);
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(at: i64, cpu: f64) -> UsagePoint {
+        UsagePoint {
+            at,
+            cpu_percent: cpu,
+            memory_used_bytes: 0.0,
+            memory_bytes: 0.0,
+            disk_read_bps: 0.0,
+            disk_write_bps: 0.0,
+            net_rx_bps: 0.0,
+            net_tx_bps: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_line_runs_from_the_ranges_start_to_its_end_and_breaks_where_readings_stopped() {
+        let frame = Frame {
+            from: 0,
+            until: 600,
+            gap: 30,
+        };
+        let points = [
+            at(0, 0.0),
+            at(10, 50.0),
+            at(20, 100.0),
+            at(300, 25.0),
+            at(600, 200.0),
+        ];
+        let lines = frame.lines(&points, 100.0, |p| p.cpu_percent);
+        assert_eq!(
+            lines,
+            ["0.0,100.0 10.0,50.0 20.0,0.0", "298.0,75.0 300.0,75.0", "598.0,0.0 600.0,0.0"],
+            "three stretches, a lone reading as a dash; a figure over the top is drawn at the top"
+        );
+    }
+
+    #[test]
+    fn figures_read_as_people_write_them_and_scales_round_up_to_a_power_of_two() {
+        assert_eq!(bytes(512.0), "512 B");
+        assert_eq!(bytes(4096.0), "4.0 KiB");
+        assert_eq!(bytes(1.5 * 1024.0 * 1024.0 * 1024.0), "1.5 GiB");
+        let p = |w: f64| UsagePoint {
+            disk_write_bps: w,
+            ..at(0, 0.0)
+        };
+        assert_eq!(
+            top_of(&[p(3000.0)], |p| [p.disk_read_bps, p.disk_write_bps]),
+            4096.0
+        );
+        assert_eq!(
+            top_of(&[p(0.0)], |p| [p.disk_read_bps, p.disk_write_bps]),
+            1024.0
+        );
+    }
+}

@@ -1,7 +1,9 @@
-//! Passkeys over the API, with webauthn-authenticator-rs's software
-//! passkey in the browser's place: adding one, signing in with it after
-//! the password, a forged answer counted as a wrong code, and removal.
-//! The portal is addressed as `localhost`: a relying party is a name.
+//! Passkeys and security keys over the API, with webauthn-authenticator-rs's
+//! software passkey in the browser's place: adding one, signing in with it
+//! after the password, a forged answer counted as a wrong code, a key with
+//! no PIN beside a passkey, and removal (the last factor's taking the
+//! recovery codes). The portal is addressed as `localhost`: a relying
+//! party is a name.
 
 use app::model::Role;
 use serde_json::{Value, json};
@@ -347,18 +349,16 @@ async fn a_security_key_without_a_pin_signs_in_with_a_touch_while_a_passkey_besi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passkey_signs_in_after_the_password_and_a_forged_answer_counts_as_a_wrong_code() {
-    let app = TestApp::builder().set_up().start().await;
-    app.add_user("ann", USER_PASSWORD, Role::User).await;
+    let site = Localhost::with_ann().await;
+    let (app, url) = (&site.app, &site.url);
     let by_address = app.sign_in("ann", USER_PASSWORD).await;
     let (status, body) = by_address
         .post("/api/v1/me/passkeys", json!({"name": "soft"}))
         .await;
     assert_eq!(status, 409, "an address is no relying party: {body}");
 
-    let origin = app.origin().replace("127.0.0.1", "localhost");
-    let url = Url::parse(&origin).unwrap();
-    let ann = Api::browser(&origin).signed_in("ann", USER_PASSWORD).await;
-    let mut key = WebauthnAuthenticator::new(SoftPasskey::new(true));
+    let ann = site.ann().await;
+    let mut key = soft_key();
     let (status, body) = ann.post("/api/v1/me/passkeys", json!({"name": " "})).await;
     assert_eq!((status, body["field"].as_str()), (422, Some("name")));
     let (status, challenge) = ann
@@ -386,24 +386,11 @@ async fn a_passkey_signs_in_after_the_password_and_a_forged_answer_counts_as_a_w
     assert_eq!(ann.sign_out().await, 204);
 
     // The password alone no longer signs in.
-    let fresh = Api::browser(&origin);
-    let (status, body) = fresh.sign_in("ann", USER_PASSWORD).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("second_factor_required"))
-    );
+    let fresh = site.at_second_step().await;
     let key_id = added["passkey"]["id"].as_i64().unwrap();
-    let user_id = app
-        .appliance
-        .store
-        .read(|c| server::store::users::by_name(c, "ann"))
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let user_id = site.user_id().await;
     // A forged signature is refused, and counted as a wrong code.
-    let (status, challenge) = fresh.post_empty("/api/v1/login/passkey").await;
-    assert_eq!(status, 200, "{challenge}");
+    let challenge = site.sign_in_challenge(&fresh).await;
     let mut signed = serde_json::to_value(
         key.do_authentication(url.clone(), options(&challenge))
             .unwrap(),
@@ -432,26 +419,18 @@ async fn a_passkey_signs_in_after_the_password_and_a_forged_answer_counts_as_a_w
         (422, Some("credential")),
         "{body}"
     );
-    assert_eq!(failures(&app, user_id).await, 1);
+    assert_eq!(failures(app, user_id).await, 1);
     assert_eq!(fresh.me().await.0, 401);
 
     // A new challenge, rightly signed, signs in and clears the count.
-    let (_, challenge) = fresh.post_empty("/api/v1/login/passkey").await;
-    let signed = key
-        .do_authentication(url.clone(), options(&challenge))
-        .unwrap();
-    let (status, me) = fresh
-        .post(
-            "/api/v1/login/passkey/finish",
-            json!({"credential": signed}),
-        )
-        .await;
+    let challenge = site.sign_in_challenge(&fresh).await;
+    let (status, me) = site.answer(&fresh, &mut key, &challenge).await;
     assert_eq!(
         (status, me["username"].as_str()),
         (200, Some("ann")),
         "{me}"
     );
-    assert_eq!(failures(&app, user_id).await, 0);
+    assert_eq!(failures(app, user_id).await, 0);
     let (_, second) = fresh.get("/api/v1/me/second-factor").await;
     assert!(second["passkeys"][0]["last_used_at"].is_i64(), "{second}");
 
@@ -467,15 +446,16 @@ async fn a_passkey_signs_in_after_the_password_and_a_forged_answer_counts_as_a_w
         .post(&remove, json!({"password": USER_PASSWORD}))
         .await;
     assert_eq!(status, 404);
-    let (status, _) = Api::browser(&origin).sign_in("ann", USER_PASSWORD).await;
+    let (status, _) = Api::browser(&site.origin)
+        .sign_in("ann", USER_PASSWORD)
+        .await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passkey_sign_in_needs_a_right_password_first() {
-    let app = TestApp::builder().set_up().start().await;
-    let origin = app.origin().replace("127.0.0.1", "localhost");
-    let nobody = Api::browser(&origin);
+    let site = Localhost::with_ann().await;
+    let nobody = Api::browser(&site.origin);
     assert_eq!(nobody.post_empty("/api/v1/login/passkey").await.0, 401);
     let (status, _) = nobody
         .post("/api/v1/login/passkey/finish", json!({"credential": {}}))
@@ -485,24 +465,13 @@ async fn a_passkey_sign_in_needs_a_right_password_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passkey_only_account_creates_a_token_only_after_confirming_with_its_passkey_once_each() {
-    let app = TestApp::builder().set_up().start().await;
-    app.add_user("ann", USER_PASSWORD, Role::User).await;
-    let origin = app.origin().replace("127.0.0.1", "localhost");
-    let url = Url::parse(&origin).unwrap();
-    let ann = Api::browser(&origin).signed_in("ann", USER_PASSWORD).await;
+    let site = Localhost::with_ann().await;
+    let url = &site.url;
+    let ann = site.ann().await;
     let (status, body) = ann.post_empty("/api/v1/me/passkeys/confirm").await;
     assert_eq!(status, 404, "no key to confirm with yet: {body}");
-    let mut key = WebauthnAuthenticator::new(SoftPasskey::new(true));
-    let (_, challenge) = ann
-        .post("/api/v1/me/passkeys", json!({"name": "soft key"}))
-        .await;
-    let answer = key
-        .do_registration(url.clone(), options(&challenge))
-        .unwrap();
-    let (status, _) = ann
-        .post("/api/v1/me/passkeys/finish", json!({"credential": answer}))
-        .await;
-    assert_eq!(status, 200);
+    let mut key = soft_key();
+    site.add(&ann, &mut key, "soft key", "passkey").await;
 
     // Without a confirmation, no token.
     let (status, body) = ann.post("/api/v1/tokens", json!({"name": "ci"})).await;
@@ -554,36 +523,20 @@ async fn a_passkey_only_account_creates_a_token_only_after_confirming_with_its_p
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_passkey_brings_ten_recovery_codes_each_signing_in_once_and_the_account_list_says_passkey()
  {
-    let app = TestApp::builder().set_up().start().await;
-    app.add_user("ann", USER_PASSWORD, Role::User).await;
-    let origin = app.origin().replace("127.0.0.1", "localhost");
-    let url = Url::parse(&origin).unwrap();
-    let ann = Api::browser(&origin).signed_in("ann", USER_PASSWORD).await;
-    let mut key = WebauthnAuthenticator::new(SoftPasskey::new(true));
-    let mut add = async |name: &str| {
-        let (_, challenge) = ann
-            .post("/api/v1/me/passkeys", json!({ "name": name }))
-            .await;
-        let answer = key
-            .do_registration(url.clone(), options(&challenge))
-            .unwrap();
-        let (status, added) = ann
-            .post("/api/v1/me/passkeys/finish", json!({"credential": answer}))
-            .await;
-        assert_eq!(status, 200, "{added}");
-        added
-    };
-    let first = add("first").await;
+    let site = Localhost::with_ann().await;
+    let ann = site.ann().await;
+    let mut key = soft_key();
+    let first = site.add(&ann, &mut key, "first", "passkey").await;
     let codes: Vec<String> =
         serde_json::from_value(first["recovery_codes"]["codes"].clone()).unwrap();
     assert_eq!(codes.len(), 10, "{first}");
-    let second = add("second").await;
+    let second = site.add(&ann, &mut key, "second", "passkey").await;
     assert!(
         second["recovery_codes"].is_null(),
         "only the first factor brings codes: {second}"
     );
     // The admin's list of accounts names the factor truthfully.
-    let (status, users) = app.admin().await.get("/api/v1/users").await;
+    let (status, users) = site.app.admin().await.get("/api/v1/users").await;
     assert_eq!(status, 200, "{users}");
     let listed = users
         .as_array()
@@ -599,9 +552,7 @@ async fn the_first_passkey_brings_ten_recovery_codes_each_signing_in_once_and_th
     let (_, status) = ann.get("/api/v1/me/second-factor").await;
     assert_eq!(status["recovery_codes_left"], 10, "{status}");
 
-    let fresh = Api::browser(&origin);
-    let (status, _) = fresh.sign_in("ann", USER_PASSWORD).await;
-    assert_eq!(status, 401);
+    let fresh = site.at_second_step().await;
     let (status, me) = fresh
         .post("/api/v1/login/code", json!({"code": codes[2]}))
         .await;
@@ -610,9 +561,7 @@ async fn the_first_passkey_brings_ten_recovery_codes_each_signing_in_once_and_th
         (200, Some("ann")),
         "{me}"
     );
-    let again = Api::browser(&origin);
-    let (status, _) = again.sign_in("ann", USER_PASSWORD).await;
-    assert_eq!(status, 401);
+    let again = site.at_second_step().await;
     let (status, _) = again
         .post("/api/v1/login/code", json!({"code": codes[2]}))
         .await;
@@ -621,11 +570,11 @@ async fn the_first_passkey_brings_ten_recovery_codes_each_signing_in_once_and_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_account_that_must_enrol_may_enrol_a_passkey_which_signs_it_in_and_brings_ten_recovery_codes()
+async fn an_account_that_must_enrol_may_enrol_a_security_key_which_signs_it_in_and_brings_ten_recovery_codes()
  {
-    let app = TestApp::builder().set_up().start().await;
-    app.add_user("ann", USER_PASSWORD, Role::User).await;
-    let (status, _) = app
+    let site = Localhost::with_ann().await;
+    let (status, _) = site
+        .app
         .admin()
         .await
         .put(
@@ -634,9 +583,7 @@ async fn an_account_that_must_enrol_may_enrol_a_passkey_which_signs_it_in_and_br
         )
         .await;
     assert_eq!(status, 200);
-    let origin = app.origin().replace("127.0.0.1", "localhost");
-    let url = Url::parse(&origin).unwrap();
-    let ann = Api::browser(&origin);
+    let ann = Api::browser(&site.origin);
     let (status, body) = ann.sign_in("ann", USER_PASSWORD).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -646,13 +593,16 @@ async fn an_account_that_must_enrol_may_enrol_a_passkey_which_signs_it_in_and_br
     assert_eq!(status, 401, "nothing else first");
     let (status, _) = ann.post_empty("/api/v1/login/passkey").await;
     assert_eq!(status, 401, "no passkey is awaited: an enrolment is");
-    let mut key = WebauthnAuthenticator::new(SoftPasskey::new(true));
+    let mut key = soft_key();
     let (status, challenge) = ann
-        .post("/api/v1/login/passkey/enrol", json!({"name": "soft key"}))
+        .post(
+            "/api/v1/login/passkey/enrol",
+            json!({"name": "soft key", "kind": "security_key"}),
+        )
         .await;
     assert_eq!(status, 200, "{challenge}");
     let answer = key
-        .do_registration(url.clone(), options(&challenge))
+        .do_registration(site.url.clone(), options(&challenge))
         .unwrap();
     let (status, added) = ann
         .post(
@@ -661,33 +611,21 @@ async fn an_account_that_must_enrol_may_enrol_a_passkey_which_signs_it_in_and_br
         )
         .await;
     assert_eq!(status, 200, "{added}");
+    assert_eq!(added["passkey"]["kind"], "security_key");
     assert_eq!(
         added["recovery_codes"]["codes"].as_array().map(Vec::len),
         Some(10)
     );
     assert_eq!(ann.me().await.0, 200, "signed in");
 
-    // Next time the key is asked for, not an enrolment.
-    let again = Api::browser(&origin);
-    let (status, body) = again.sign_in("ann", USER_PASSWORD).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("second_factor_required"))
-    );
+    // Next time the key is asked for (a touch), not an enrolment.
+    let again = site.at_second_step().await;
     let (status, _) = again
         .post("/api/v1/login/passkey/enrol", json!({"name": "other"}))
         .await;
     assert_eq!(status, 401, "no enrolment is awaited");
-    let (_, challenge) = again.post_empty("/api/v1/login/passkey").await;
-    let signed = key
-        .do_authentication(url.clone(), options(&challenge))
-        .unwrap();
-    let (status, me) = again
-        .post(
-            "/api/v1/login/passkey/finish",
-            json!({"credential": signed}),
-        )
-        .await;
+    let challenge = site.sign_in_challenge(&again).await;
+    let (status, me) = site.answer(&again, &mut key, &challenge).await;
     assert_eq!(
         (status, me["username"].as_str()),
         (200, Some("ann")),

@@ -146,7 +146,7 @@ test('an account that must use a second factor may add a passkey right after its
   await page.close();
 });
 
-test('a security key with no PIN is added and signs in with a touch, and the department page names each member\'s second factor', async () => {
+test('a security key with no PIN is added and signs in with a touch, a passkey beside it signs in verifying its holder, and the department page names each member\'s second factor', async () => {
   const admin = signedInAdmin;
   const api = (method, path, data) => admin.request.fetch(site.url + path, { method, data });
   const chemistry = await (await api('POST', '/api/v1/departments', { name: 'Chemistry' })).json();
@@ -183,6 +183,27 @@ test('a security key with no PIN is added and signs in with a touch, and the dep
   await signOut(page);
 
   // The password, then a touch of the key: no PIN is asked for.
+  await passwordStep(page, site, PASSWORD, 'cai');
+  await page.getByRole('button', { name: 'Use a passkey or security key' }).click();
+  await page.waitForURL(site.url + '/');
+  await page.getByRole('link', { name: 'cai', exact: true }).waitFor();
+
+  // A passkey beside it (the key unplugged): one ceremony offers both,
+  // and the passkey verifies its holder.
+  await devtools.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+  await devtools.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal',
+      hasResidentKey: true, hasUserVerification: true, isUserVerified: true,
+    },
+  });
+  await page.goto(site.url + '/account');
+  await hydrated(page);
+  await page.getByLabel('Name of the new key').fill('Laptop');
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  const laptop = card.getByRole('row').filter({ has: page.getByRole('cell', { name: 'Laptop', exact: true }) });
+  await laptop.getByRole('cell', { name: 'passkey', exact: true }).waitFor();
+  await signOut(page);
   await passwordStep(page, site, PASSWORD, 'cai');
   await page.getByRole('button', { name: 'Use a passkey or security key' }).click();
   await page.waitForURL(site.url + '/');

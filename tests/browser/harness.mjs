@@ -135,6 +135,25 @@ export async function signIn(page, dpe, password, username = 'admin') {
 }
 
 /**
+ * The sign-in's first step: the password of `username`, on a freshly
+ * loaded sign-in page. What follows (the second factor's step, or the
+ * home page) is the caller's to wait for.
+ */
+export async function passwordStep(page, dpe, password, username = 'admin') {
+  await page.goto(dpe.url + '/login');
+  await hydrated(page);
+  await page.getByLabel('User name').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Signs the page's session out, from the header's button. */
+export async function signOut(page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/login');
+}
+
+/**
  * Waits until the wasm bundle has hydrated the page, and checks that it
  * came over HTTP/2, as browsers get it.
  */

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import {
+  hydrated, launchBrowser, passwordStep, setUp, shot, signIn, signOut, startDpe,
+} from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 const ANN_PASSWORD = 'Quiet-Harbour-Lamp-73';
@@ -60,18 +62,9 @@ async function freshCode() {
   return totp(adminSecret, 1);
 }
 
-async function signOut(page) {
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.waitForURL('**/login');
-}
-
 /** Signs in up to the code prompt. */
 async function password(page) {
-  await page.goto(dpe.url + '/login');
-  await hydrated(page);
-  await page.getByLabel('User name').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await passwordStep(page, dpe, PASSWORD);
   await page.getByLabel('Code from your authenticator app').waitFor();
 }
 
@@ -148,11 +141,7 @@ test('an account that must use a second factor enrols one right after its passwo
   await admin.close();
 
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(dpe.url + '/login');
-  await hydrated(page);
-  await page.getByLabel('User name').fill('ann');
-  await page.getByLabel('Password').fill(ANN_PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await passwordStep(page, dpe, ANN_PASSWORD, 'ann');
   await page.locator('#must-enrol').waitFor();
   // Nothing else first: the portal still sends her to the sign-in.
   const other = await page.context().newPage();

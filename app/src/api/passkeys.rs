@@ -8,7 +8,7 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use super::respond;
 use crate::error::AppError;
-use crate::model::{AddedPasskey, Me, PasskeyChallenge};
+use crate::model::{AddedPasskey, Me, PasskeyChallenge, PasskeyKind};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -22,13 +22,13 @@ fn json(text: &str) -> Result<serde_json::Value, AppError> {
 }
 
 #[server(prefix = "/fn", endpoint = "begin_passkey")]
-pub async fn begin_passkey(name: String) -> Result<PasskeyChallenge, AppError> {
+pub async fn begin_passkey(name: String, kind: PasskeyKind) -> Result<PasskeyChallenge, AppError> {
     respond(
         async move {
             let ctx = request_context().await?;
             let who = authorize::<rights::ManageOwnSecondFactors>(ctx.principal.as_ref())?;
             service::<dyn PasskeyService>()?
-                .begin_passkey(who, &ctx, name)
+                .begin_passkey(who, &ctx, name, kind)
                 .await
         }
         .await,
@@ -65,14 +65,17 @@ pub async fn remove_passkey(id: i64, password: String) -> Result<(), AppError> {
 
 /// The sign-in's enrolment step with a passkey: adding one...
 #[server(prefix = "/fn", endpoint = "begin_passkey_enrolment")]
-pub async fn begin_passkey_enrolment(name: String) -> Result<PasskeyChallenge, AppError> {
+pub async fn begin_passkey_enrolment(
+    name: String,
+    kind: PasskeyKind,
+) -> Result<PasskeyChallenge, AppError> {
     respond(
         async move {
             // Anyone may try; the service checks that the session's
             // password was right and that it must enrol.
             let ctx = request_context().await?;
             service::<dyn PasskeyService>()?
-                .begin_passkey_enrolment(&ctx, name)
+                .begin_passkey_enrolment(&ctx, name, kind)
                 .await
         }
         .await,

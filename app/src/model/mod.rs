@@ -44,7 +44,7 @@ pub use notifications::{
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
 pub use second_factor::{
-    AddedPasskey, PasskeyChallenge, PasskeyInfo, RecoveryCodes, SecondFactorPolicy,
+    AddedPasskey, PasskeyChallenge, PasskeyInfo, PasskeyKind, RecoveryCodes, SecondFactorPolicy,
     SecondFactorRule, SecondFactorStatus, TotpEnrolment,
 };
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};

@@ -24,6 +24,7 @@ pub struct PasskeyInfo {
     pub id: i64,
     /// What its owner called it.
     pub name: String,
+    pub kind: PasskeyKind,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds of the last sign-in with it.
@@ -69,6 +70,16 @@ pub struct TotpEnrolment {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RecoveryCodes {
     pub codes: Vec<String>,
+}
+
+super::states::text_enum! {
+    /// What a key asks of its holder at each use.
+    pub enum PasskeyKind {
+        /// Verifies who holds it (a PIN, a fingerprint, a face) each time.
+        Passkey = "passkey",
+        /// A touch is enough: a plain U2F or FIDO2 key with no PIN.
+        SecurityKey = "security_key",
+    }
 }
 
 super::states::text_enum! {

@@ -15,6 +15,15 @@ use crate::api::passkeys::{
 use crate::api::second_factor::get_second_factor;
 use crate::components::{ErrorBanner, FieldError, Loading, error_for_field, general_error};
 use crate::error::AppError;
+use crate::model::PasskeyKind;
+
+/// What the person calls a key of this kind.
+fn kind_name(kind: PasskeyKind) -> &'static str {
+    match kind {
+        PasskeyKind::Passkey => "passkey",
+        PasskeyKind::SecurityKey => "security key",
+    }
+}
 
 /// The account page's list of keys, the form that adds one, and each
 /// one's removal (with the password, as the authenticator app's).
@@ -27,6 +36,8 @@ pub fn PasskeysCard() -> impl IntoView {
         |_| get_second_factor(),
     );
     let name = RwSignal::new(String::new());
+    // Which button submitted the form (its click comes before the submit).
+    let kind = RwSignal::new(PasskeyKind::Passkey);
     let busy = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
     // The first key's recovery codes, shown this once.
@@ -37,10 +48,12 @@ pub fn PasskeysCard() -> impl IntoView {
         ev.prevent_default();
         busy.set(true);
         problem.set(None);
-        let chosen = name.get_untracked();
+        let (chosen, kind) = (name.get_untracked(), kind.get_untracked());
         spawn_local(async move {
             let outcome = async {
-                let challenge = begin_passkey(chosen).await.map_err(|e| e.to_string())?;
+                let challenge = begin_passkey(chosen, kind)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let answer = crate::passkeys::create(challenge.options).await?;
                 finish_passkey(answer).await.map_err(|e| e.to_string())
             }
@@ -61,14 +74,15 @@ pub fn PasskeysCard() -> impl IntoView {
             <h2 id="passkeys-title">"Passkeys and security keys"</h2>
             <p class="hint">
                 "A passkey on this device or your phone, or a security key, can be used after "
-                "your password in place of a code."
+                "your password in place of a code. A passkey asks for your PIN, fingerprint or "
+                "face each time; a security key only for a touch, so a key with no PIN serves."
             </p>
             <ErrorBanner message=Signal::derive(move || problem.get()) />
             <ErrorBanner message=removed_error />
             {move || codes.get().map(|codes| view! {
                 <div class="banner success" role="status">
                     <p>
-                        "Your passkey is set up. Keep these recovery codes somewhere safe: each "
+                        "Your key is set up. Keep these recovery codes somewhere safe: each "
                         "signs you in once if the key is lost. They are not shown again."
                     </p>
                     <ul class="recovery-codes" id="passkey-recovery-codes">
@@ -85,7 +99,8 @@ pub fn PasskeysCard() -> impl IntoView {
                         Ok(s) => view! {
                             <table id="passkeys">
                                 <thead><tr>
-                                    <th scope="col">"Name"</th><th scope="col">"Added"</th>
+                                    <th scope="col">"Name"</th><th scope="col">"Kind"</th>
+                                    <th scope="col">"Added"</th>
                                     <th scope="col">"Last used"</th>
                                     <th scope="col"><span class="sr-only">"Remove"</span></th>
                                 </tr></thead>
@@ -95,6 +110,7 @@ pub fn PasskeysCard() -> impl IntoView {
                                         view! {
                                             <tr>
                                                 <td>{k.name.clone()}</td>
+                                                <td>{kind_name(k.kind)}</td>
                                                 <td><UtcTime unix=k.created_at /></td>
                                                 <td>{match k.last_used_at {
                                                     Some(at) => view! { <UtcTime unix=at /> }.into_any(),
@@ -110,7 +126,7 @@ pub fn PasskeysCard() -> impl IntoView {
                                                             autocomplete="current-password" required
                                                             placeholder="Password" />
                                                         <button type="submit" class="button danger"
-                                                            aria-label=format!("Remove passkey {}", k.name)>
+                                                            aria-label=format!("Remove {} {}", kind_name(k.kind), k.name)>
                                                             "Remove"
                                                         </button>
                                                     </ActionForm>
@@ -130,9 +146,18 @@ pub fn PasskeysCard() -> impl IntoView {
                 <label for="passkey-name">"Name of the new key"</label>
                 <input id="passkey-name" name="name" type="text" maxlength="64" required
                     placeholder="Laptop, YubiKey…" bind:value=name />
-                <button type="submit" class="button primary" disabled=move || busy.get()>
-                    {move || if busy.get() { "Waiting for the key…" } else { "Add a passkey" }}
-                </button>
+                <div class="actions">
+                    <button type="submit" class="button primary" id="add-passkey"
+                        disabled=move || busy.get()
+                        on:click=move |_| kind.set(PasskeyKind::Passkey)>
+                        {move || if busy.get() { "Waiting for the key…" } else { "Add a passkey" }}
+                    </button>
+                    <button type="submit" class="button" id="add-security-key"
+                        disabled=move || busy.get()
+                        on:click=move |_| kind.set(PasskeyKind::SecurityKey)>
+                        "Add a security key (no PIN)"
+                    </button>
+                </div>
             </form>
         </section>
     }
@@ -180,7 +205,7 @@ pub fn PasskeySignIn(onward: Signal<String>) -> impl IntoView {
                 <ErrorBanner message=Signal::derive(move || problem.get()) />
                 <button type="button" class="button primary" id="use-passkey"
                     disabled=move || busy.get() on:click=use_key>
-                    {move || if busy.get() { "Waiting for the key…" } else { "Use a passkey" }}
+                    {move || if busy.get() { "Waiting for the key…" } else { "Use a passkey or security key" }}
                 </button>
                 <p class="hint">"Or give a code:"</p>
             }.into_any(),
@@ -246,6 +271,7 @@ pub fn PasskeyConfirm() -> impl IntoView {
 #[component]
 pub fn PasskeyEnrol(onward: Signal<String>, done: RwSignal<bool>) -> impl IntoView {
     let name = RwSignal::new(String::new());
+    let kind = RwSignal::new(PasskeyKind::Passkey);
     let busy = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
     let codes = RwSignal::new(None::<Vec<String>>);
@@ -253,10 +279,10 @@ pub fn PasskeyEnrol(onward: Signal<String>, done: RwSignal<bool>) -> impl IntoVi
         ev.prevent_default();
         busy.set(true);
         problem.set(None);
-        let chosen = name.get_untracked();
+        let (chosen, kind) = (name.get_untracked(), kind.get_untracked());
         spawn_local(async move {
             let outcome = async {
-                let challenge = begin_passkey_enrolment(chosen)
+                let challenge = begin_passkey_enrolment(chosen, kind)
                     .await
                     .map_err(|e| e.to_string())?;
                 let answer = crate::passkeys::create(challenge.options).await?;
@@ -283,7 +309,7 @@ pub fn PasskeyEnrol(onward: Signal<String>, done: RwSignal<bool>) -> impl IntoVi
             Some(codes) => view! {
                 <div class="banner success" role="status">
                     <p>
-                        "Your passkey is set up. Keep these recovery codes somewhere safe: each "
+                        "Your key is set up. Keep these recovery codes somewhere safe: each "
                         "signs you in once if the key is lost. They are not shown again."
                     </p>
                     <ul class="recovery-codes" id="passkey-recovery-codes">
@@ -295,12 +321,20 @@ pub fn PasskeyEnrol(onward: Signal<String>, done: RwSignal<bool>) -> impl IntoVi
             }.into_any(),
             None => view! {
                 <form class="stack" on:submit=add>
-                    <label for="enrol-passkey-name">"Name of the passkey"</label>
+                    <label for="enrol-passkey-name">"Name of the key"</label>
                     <input id="enrol-passkey-name" name="name" type="text" maxlength="64" required
                         placeholder="Laptop, YubiKey…" bind:value=name />
-                    <button type="submit" class="button" disabled=move || busy.get()>
-                        {move || if busy.get() { "Waiting for the key…" } else { "Add a passkey instead" }}
-                    </button>
+                    <div class="actions">
+                        <button type="submit" class="button" disabled=move || busy.get()
+                            on:click=move |_| kind.set(PasskeyKind::Passkey)>
+                            {move || if busy.get() { "Waiting for the key…" } else { "Add a passkey instead" }}
+                        </button>
+                        <button type="submit" class="button" id="enrol-security-key"
+                            disabled=move || busy.get()
+                            on:click=move |_| kind.set(PasskeyKind::SecurityKey)>
+                            "Add a security key (no PIN)"
+                        </button>
+                    </div>
                 </form>
             }.into_any(),
         }}

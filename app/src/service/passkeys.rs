@@ -6,12 +6,12 @@ use async_trait::async_trait;
 
 use super::RequestContext;
 use crate::error::AppError;
-use crate::model::{AddedPasskey, Me, PasskeyChallenge};
+use crate::model::{AddedPasskey, Me, PasskeyChallenge, PasskeyKind};
 use crate::policy::{Authorized, rights};
 
 #[async_trait]
 pub trait PasskeyService: Send + Sync + 'static {
-    /// Starts adding a passkey called `name` (the relying party is the
+    /// Starts adding a key of `kind` called `name` (the relying party is the
     /// portal's origin as `ctx` addressed it, or `public_origin`): the
     /// options for `navigator.credentials.create()`. The ceremony's state
     /// stays in the session, so a session is needed.
@@ -20,6 +20,7 @@ pub trait PasskeyService: Send + Sync + 'static {
         who: Authorized<'_, rights::ManageOwnSecondFactors>,
         ctx: &RequestContext,
         name: String,
+        kind: PasskeyKind,
     ) -> Result<PasskeyChallenge, AppError>;
     /// Finishes it with the browser's answer (its JSON form); the key is
     /// then asked for after the password. The account's first second
@@ -44,6 +45,7 @@ pub trait PasskeyService: Send + Sync + 'static {
         &self,
         ctx: &RequestContext,
         name: String,
+        kind: PasskeyKind,
     ) -> Result<PasskeyChallenge, AppError>;
     /// Anyone may try, on such a session: finishes adding the key
     /// (throttled), answers it with the recovery codes and signs the

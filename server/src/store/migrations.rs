@@ -890,6 +890,17 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 26,
+        name: "security keys that need only a touch",
+        sql: r#"
+            -- Which kind of WebAuthn credential a key is: a passkey verifies
+            -- its holder (PIN, fingerprint) each time; a security key needs
+            -- only a touch. The keys added before were all passkeys.
+            ALTER TABLE passkeys ADD COLUMN kind TEXT NOT NULL DEFAULT 'passkey'
+                CHECK (kind IN ('passkey', 'security_key'));
+        "#,
+    },
+    Migration {
+        version: 27,
         name: "what instances use, over time",
         sql: r#"
             -- One row per instance, tier and period: `tier` is the period's

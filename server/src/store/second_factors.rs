@@ -122,6 +122,36 @@ pub fn remove_all(conn: &Connection, user_id: i64) -> Result<bool, StoreError> {
     Ok(totp + codes + keys > 0)
 }
 
+/// Removes the account's authenticator app (its passkeys stay); returns
+/// whether it had one.
+pub fn remove_totp(conn: &Connection, user_id: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM totp_factors WHERE user_id = ?1", [user_id])? > 0)
+}
+
+/// When the account is left with no second factor (no confirmed app, no
+/// passkey or security key), removes its recovery codes and its run of
+/// wrong codes: a recovery code stands in for a factor, never alone.
+/// Returns how many unused codes went.
+pub fn forget_codes_without_factor(conn: &Connection, user_id: i64) -> Result<u32, StoreError> {
+    let has_factor: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM totp_factors
+                            WHERE user_id = ?1 AND confirmed_at IS NOT NULL)
+                 OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ?1)",
+        )?
+        .query_row([user_id], |r| r.get(0))?;
+    if has_factor {
+        return Ok(0);
+    }
+    let left = recovery_codes_left(conn, user_id)?;
+    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [user_id])?;
+    conn.execute(
+        "DELETE FROM second_factor_failures WHERE user_id = ?1",
+        [user_id],
+    )?;
+    Ok(left)
+}
+
 /// Until when the account's second factor is locked, if it is at `now`.
 pub fn locked_until(conn: &Connection, user_id: i64, now: i64) -> Result<Option<i64>, StoreError> {
     Ok(conn

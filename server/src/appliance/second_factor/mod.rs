@@ -236,11 +236,13 @@ impl SecondFactorService for Appliance {
             self.audit(record.detail("wrong password").failed()).await;
             return Err(AppError::invalid("password", "is not your password"));
         }
-        let entry = record.ok();
+        // Its keys stay; with the last factor go the recovery codes.
         self.store
             .write(move |tx| {
-                second_factors::remove_all(tx, user_id)?;
-                audit::record(tx, &entry)
+                second_factors::remove_totp(tx, user_id)?;
+                let forgotten = second_factors::forget_codes_without_factor(tx, user_id)?;
+                let detail = with_codes_forgotten("authenticator app removed", forgotten);
+                audit::record(tx, &record.detail(detail).ok())
             })
             .await
             .map_err(store_err)?;
@@ -356,6 +358,16 @@ impl Appliance {
             })
             .await
             .map_err(store_err)
+    }
+}
+
+/// An audit detail for a factor's removal, saying so when the account's
+/// last factor took its recovery codes with it.
+pub(super) fn with_codes_forgotten(removed: &str, forgotten: u32) -> String {
+    if forgotten == 0 {
+        removed.to_owned()
+    } else {
+        format!("{removed}; its {forgotten} recovery codes deleted with the last second factor")
     }
 }
 

@@ -3,21 +3,30 @@
 //! one. The relying party is the portal's origin (`public_origin`, else
 //! the one the request addressed); each ceremony's state waits in the
 //! server-side session between its two requests, never in the browser.
+//!
+//! A passkey verifies its holder (user verification required); a
+//! security key needs only a touch (user presence), so that a plain
+//! U2F/FIDO2 key with no PIN serves. An account with both is asked for
+//! either in one ceremony with verification preferred: webauthn-rs still
+//! refuses a passkey's answer without verification, since it checks each
+//! credential against the policy it was registered under.
 
 use app::error::AppError;
-use app::model::{AddedPasskey, Me, PasskeyChallenge, PasskeyInfo};
+use app::model::{AddedPasskey, Me, PasskeyChallenge, PasskeyInfo, PasskeyKind};
 use app::policy::{Authorized, rights};
 use app::service::{PasskeyService, RequestContext};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+    AuthenticationResult, CreationChallengeResponse, Credential, CredentialID, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, Url, Uuid, Webauthn,
+    WebauthnBuilder, WebauthnResult,
 };
 
 use super::codes::CodeRefusal;
-use super::who_peer;
+use super::{who_peer, with_codes_forgotten};
 use crate::appliance::Appliance;
 use crate::appliance::errors::{internal, session_err, store_err};
 use crate::store::audit::{self, Audit};
@@ -38,19 +47,92 @@ const FRESH_FOR: i64 = 300;
 /// The longest name of a key.
 const NAME_MAX: usize = 64;
 
-/// A passkey being added: whose, under what name, and webauthn-rs's state.
+/// A key being added: whose, under what name, and webauthn-rs's state
+/// (which says its kind).
 #[derive(Serialize, Deserialize)]
 struct Registration {
     user_id: i64,
     name: String,
-    state: PasskeyRegistration,
+    state: Adding,
 }
 
-/// A sign-in with a passkey under way.
+/// webauthn-rs's state of a key being added, by kind.
+#[derive(Serialize, Deserialize)]
+enum Adding {
+    Passkey(PasskeyRegistration),
+    SecurityKey(SecurityKeyRegistration),
+}
+
+/// A sign-in (or confirmation) with a key under way.
 #[derive(Serialize, Deserialize)]
 struct SignIn {
     user_id: i64,
-    state: PasskeyAuthentication,
+    state: Asking,
+}
+
+/// webauthn-rs's state of an assertion: over passkeys only (verification
+/// required), or over security keys, perhaps with passkeys among them.
+#[derive(Serialize, Deserialize)]
+enum Asking {
+    Passkeys(PasskeyAuthentication),
+    SecurityKeys(SecurityKeyAuthentication),
+}
+
+/// A stored key as webauthn-rs reads it.
+enum Key {
+    Passkey(Passkey),
+    SecurityKey(SecurityKey),
+}
+
+impl Key {
+    fn read(row: &PasskeyRow) -> Result<Self, AppError> {
+        let parsed = match row.kind {
+            PasskeyKind::Passkey => serde_json::from_str(&row.credential).map(Key::Passkey),
+            PasskeyKind::SecurityKey => serde_json::from_str(&row.credential).map(Key::SecurityKey),
+        };
+        parsed.map_err(|e| internal(&e))
+    }
+
+    fn kind(&self) -> PasskeyKind {
+        match self {
+            Key::Passkey(_) => PasskeyKind::Passkey,
+            Key::SecurityKey(_) => PasskeyKind::SecurityKey,
+        }
+    }
+
+    fn cred_id(&self) -> &CredentialID {
+        match self {
+            Key::Passkey(k) => k.cred_id(),
+            Key::SecurityKey(k) => k.cred_id(),
+        }
+    }
+
+    /// As one of a security-key ceremony's credentials. The credential is
+    /// the same; its registration policy (UV required for a passkey) goes
+    /// with it and is still checked.
+    fn as_security_key(&self) -> SecurityKey {
+        match self {
+            Key::Passkey(k) => SecurityKey::from(Credential::from(k.clone())),
+            Key::SecurityKey(k) => k.clone(),
+        }
+    }
+
+    /// Takes in a sign-in's result (its counter); answers the JSON to store.
+    fn updated(mut self, result: &AuthenticationResult) -> Result<String, AppError> {
+        match &mut self {
+            Key::Passkey(k) => k.update_credential(result),
+            Key::SecurityKey(k) => k.update_credential(result),
+        };
+        self.json()
+    }
+
+    fn json(&self) -> Result<String, AppError> {
+        match self {
+            Key::Passkey(k) => serde_json::to_string(k),
+            Key::SecurityKey(k) => serde_json::to_string(k),
+        }
+        .map_err(|e| internal(&e))
+    }
 }
 
 /// A confirmation given with a passkey: whose, and when.
@@ -92,20 +174,41 @@ impl Appliance {
         key: &str,
     ) -> Result<PasskeyChallenge, AppError> {
         let session = session_of(ctx)?;
-        let keys: Vec<Passkey> = self
+        let keys: Vec<Key> = self
             .stored_passkeys(user_id)
             .await?
             .into_iter()
             .map(|(_, key)| key)
             .collect();
-        if keys.is_empty() {
+        let passkeys: Vec<Passkey> = keys
+            .iter()
+            .filter_map(|k| match k {
+                Key::Passkey(p) => Some(p.clone()),
+                Key::SecurityKey(_) => None,
+            })
+            .collect();
+        let security_keys: Vec<SecurityKey> = keys.iter().map(Key::as_security_key).collect();
+        let (options, state) = if keys.is_empty() {
             return Err(AppError::NotFound("passkey".into()));
-        }
-        let (options, state) = self
-            .relying_party(ctx)
-            .await?
-            .start_passkey_authentication(&keys)
-            .map_err(|e| internal(&e))?;
+        } else if passkeys.len() == keys.len() {
+            let (options, state) = self
+                .relying_party(ctx, false)
+                .await?
+                .start_passkey_authentication(&passkeys)
+                .map_err(|e| internal(&e))?;
+            (options, Asking::Passkeys(state))
+        } else {
+            // Security keys only: verification discouraged (a touch).
+            // With passkeys among them: preferred, so that a passkey
+            // verifies its holder, as it must.
+            let touch_only = passkeys.is_empty();
+            let (options, state) = self
+                .relying_party(ctx, touch_only)
+                .await?
+                .start_securitykey_authentication(&security_keys)
+                .map_err(|e| internal(&e))?;
+            (options, Asking::SecurityKeys(state))
+        };
         session
             .insert(key, SignIn { user_id, state })
             .await
@@ -142,10 +245,15 @@ impl Appliance {
                 .await;
             return Err(Self::refusal(CodeRefusal::Locked(until)));
         }
-        let checked = self
-            .relying_party(ctx)
-            .await?
-            .finish_passkey_authentication(&credential, &started.state);
+        let relying_party = self.relying_party(ctx, false).await?;
+        let checked = match &started.state {
+            Asking::Passkeys(state) => {
+                relying_party.finish_passkey_authentication(&credential, state)
+            }
+            Asking::SecurityKeys(state) => {
+                relying_party.finish_securitykey_authentication(&credential, state)
+            }
+        };
         let result = match checked {
             Ok(result) => result,
             Err(e) => {
@@ -161,16 +269,15 @@ impl Appliance {
             }
         };
         let keys = self.stored_passkeys(user_id).await?;
-        let (row, mut key) = keys
+        let (row, key) = keys
             .into_iter()
             .find(|(_, k)| k.cred_id() == result.cred_id())
             .ok_or_else(|| AppError::Conflict("that key was removed meanwhile".into()))?;
-        key.update_credential(&result);
-        let json = serde_json::to_string(&key).map_err(|e| internal(&e))?;
+        let json = key.updated(&result)?;
         let key_id = row.id;
         let used = attempt
             .action("second_factor.passkey.use")
-            .detail(format!("passkey {:?}", row.name))
+            .detail(format!("{} {:?}", described(row.kind), row.name))
             .ok();
         self.store
             .write(move |tx| {
@@ -191,6 +298,7 @@ impl Appliance {
         user_id: i64,
         username: &str,
         name: String,
+        kind: PasskeyKind,
     ) -> Result<PasskeyChallenge, AppError> {
         let name = name.trim().to_owned();
         if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control)
@@ -207,11 +315,23 @@ impl Appliance {
         }
         let exclude = keys.iter().map(|(_, k)| k.cred_id().clone()).collect();
         let handle = Uuid::from_u128(u128::from(user_id.unsigned_abs()));
-        let (options, state) = self
-            .relying_party(ctx)
-            .await?
-            .start_passkey_registration(handle, username, username, Some(exclude))
-            .map_err(|e| internal(&e))?;
+        let relying_party = self.relying_party(ctx, true).await?;
+        let started: WebauthnResult<(CreationChallengeResponse, Adding)> = match kind {
+            PasskeyKind::Passkey => relying_party
+                .start_passkey_registration(handle, username, username, Some(exclude))
+                .map(|(options, state)| (options, Adding::Passkey(state))),
+            PasskeyKind::SecurityKey => relying_party
+                .start_securitykey_registration(
+                    handle,
+                    username,
+                    username,
+                    Some(exclude),
+                    None,
+                    None,
+                )
+                .map(|(options, state)| (options, Adding::SecurityKey(state))),
+        };
+        let (options, state) = started.map_err(|e| internal(&e))?;
         let registration = Registration {
             user_id,
             name,
@@ -243,11 +363,16 @@ impl Appliance {
             .filter(|r| r.user_id == user_id)
             .ok_or_else(|| AppError::Conflict("no passkey is being added: start again".into()))?;
         let enrol = record.clone().action("second_factor.passkey.enrol");
-        let key = match self
-            .relying_party(ctx)
-            .await?
-            .finish_passkey_registration(&credential, &registration.state)
-        {
+        let relying_party = self.relying_party(ctx, true).await?;
+        let finished = match &registration.state {
+            Adding::Passkey(state) => relying_party
+                .finish_passkey_registration(&credential, state)
+                .map(Key::Passkey),
+            Adding::SecurityKey(state) => relying_party
+                .finish_securitykey_registration(&credential, state)
+                .map(Key::SecurityKey),
+        };
+        let key = match finished {
             Ok(key) => key,
             Err(e) => {
                 self.audit(enrol.detail(format!("refused: {e}")).failed())
@@ -259,15 +384,18 @@ impl Appliance {
             }
         };
         let first = !self.has_second_factor(user_id).await? && !self.has_passkey(user_id).await?;
-        let id_text = credential_id(&key)?;
-        let json = serde_json::to_string(&key).map_err(|e| internal(&e))?;
+        let id_text = credential_id(key.cred_id())?;
+        let json = key.json()?;
+        let kind = key.kind();
         let (name, at) = (registration.name, now());
-        let entry = enrol.detail(format!("passkey {name:?} added")).ok();
+        let entry = enrol
+            .detail(format!("{} {name:?} added", described(kind)))
+            .ok();
         let row_name = name.clone();
         let id = self
             .store
             .write(move |tx| {
-                let id = passkeys::insert(tx, user_id, &row_name, &id_text, &json, at)?;
+                let id = passkeys::insert(tx, user_id, &row_name, kind, &id_text, &json, at)?;
                 audit::record(tx, &entry)?;
                 Ok(id)
             })
@@ -288,6 +416,7 @@ impl Appliance {
             passkey: PasskeyInfo {
                 id,
                 name,
+                kind,
                 created_at: at,
                 last_used_at: None,
             },
@@ -296,8 +425,14 @@ impl Appliance {
     }
 
     /// The relying party for this request: the portal's origin, its host
-    /// the RP id (browsers refuse an IP address there).
-    async fn relying_party(&self, ctx: &RequestContext) -> Result<Webauthn, AppError> {
+    /// the RP id (browsers refuse an IP address there). `touch_only`: its
+    /// security-key ceremonies discourage user verification (a key with
+    /// no PIN serves); else they prefer it. Passkeys' always require it.
+    async fn relying_party(
+        &self,
+        ctx: &RequestContext,
+        touch_only: bool,
+    ) -> Result<Webauthn, AppError> {
         let origin = ctx.portal_origin.as_deref().ok_or(AppError::Internal)?;
         let origin = Url::parse(origin).map_err(|e| internal(&e))?;
         let unusable = || {
@@ -316,12 +451,13 @@ impl Appliance {
         WebauthnBuilder::new(&host, &origin)
             .map_err(|_| unusable())?
             .rp_name(&name)
+            .danger_set_user_presence_only_security_keys(touch_only)
             .build()
             .map_err(|e| internal(&e))
     }
 
     /// The account's keys as webauthn-rs reads them, with their rows.
-    async fn stored_passkeys(&self, user_id: i64) -> Result<Vec<(PasskeyRow, Passkey)>, AppError> {
+    async fn stored_passkeys(&self, user_id: i64) -> Result<Vec<(PasskeyRow, Key)>, AppError> {
         let rows = self
             .store
             .read(move |c| passkeys::of_user(c, user_id))
@@ -329,7 +465,7 @@ impl Appliance {
             .map_err(store_err)?;
         rows.into_iter()
             .map(|row| {
-                let key = serde_json::from_str(&row.credential).map_err(|e| internal(&e))?;
+                let key = Key::read(&row)?;
                 Ok((row, key))
             })
             .collect()
@@ -347,6 +483,7 @@ fn info(row: &PasskeyRow) -> PasskeyInfo {
     PasskeyInfo {
         id: row.id,
         name: row.name.clone(),
+        kind: row.kind,
         created_at: row.created_at,
         last_used_at: row.last_used_at,
     }
@@ -364,10 +501,18 @@ fn challenge(options: &impl Serialize) -> Result<PasskeyChallenge, AppError> {
     })
 }
 
+/// What the audit log calls a key of this kind.
+fn described(kind: PasskeyKind) -> &'static str {
+    match kind {
+        PasskeyKind::Passkey => "passkey",
+        PasskeyKind::SecurityKey => "security key",
+    }
+}
+
 /// The key's credential id as text (base64url), which the store keeps
 /// unique.
-fn credential_id(key: &Passkey) -> Result<String, AppError> {
-    match serde_json::to_value(key.cred_id()).map_err(|e| internal(&e))? {
+fn credential_id(id: &CredentialID) -> Result<String, AppError> {
+    match serde_json::to_value(id).map_err(|e| internal(&e))? {
         serde_json::Value::String(id) => Ok(id),
         other => Ok(other.to_string()),
     }
@@ -380,9 +525,10 @@ impl PasskeyService for Appliance {
         who: Authorized<'_, rights::ManageOwnSecondFactors>,
         ctx: &RequestContext,
         name: String,
+        kind: PasskeyKind,
     ) -> Result<PasskeyChallenge, AppError> {
         let who = who.principal();
-        self.start_registration(ctx, who.user_id, &who.username, name)
+        self.start_registration(ctx, who.user_id, &who.username, name, kind)
             .await
     }
 
@@ -402,10 +548,11 @@ impl PasskeyService for Appliance {
         &self,
         ctx: &RequestContext,
         name: String,
+        kind: PasskeyKind,
     ) -> Result<PasskeyChallenge, AppError> {
         let session = session_of(ctx)?;
         let user = self.pending_user(session, true).await?;
-        self.start_registration(ctx, user.id, &user.username, name)
+        self.start_registration(ctx, user.id, &user.username, name, kind)
             .await
     }
 
@@ -446,8 +593,11 @@ impl PasskeyService for Appliance {
         }
         self.store
             .write(move |tx| {
-                let name = passkeys::remove(tx, user_id, id)?;
-                audit::record(tx, &record.detail(format!("passkey {name:?} removed")).ok())
+                let (name, kind) = passkeys::remove(tx, user_id, id)?;
+                let forgotten = second_factors::forget_codes_without_factor(tx, user_id)?;
+                let removed = format!("{} {name:?} removed", described(kind));
+                let detail = with_codes_forgotten(&removed, forgotten);
+                audit::record(tx, &record.detail(detail).ok())
             })
             .await
             .map_err(store_err)

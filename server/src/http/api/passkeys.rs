@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use app::model::{AddedPasskey, Me, PasskeyChallenge};
+use app::model::{AddedPasskey, Me, PasskeyChallenge, PasskeyKind};
 use app::policy::{authorize, rights};
 use app::service::{PasskeyService, RequestContext};
 use axum::extract::State;
@@ -15,12 +15,15 @@ use serde::Deserialize;
 
 use super::{ApiJson, ApiResult, IdPath};
 
-/// The name of a key being added.
+/// The name of a key being added, and its kind.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyName {
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
+    /// A passkey (the default) verifies its holder with a PIN, fingerprint
+    /// or face; a security key needs only a touch.
+    pub kind: Option<PasskeyKind>,
 }
 
 /// The browser's answer to a ceremony: the `PublicKeyCredential` in its
@@ -56,7 +59,10 @@ pub async fn begin(
     ApiJson(body): ApiJson<PasskeyName>,
 ) -> ApiResult<Json<PasskeyChallenge>> {
     let who = authorize::<rights::ManageOwnSecondFactors>(ctx.principal.as_ref())?;
-    Ok(Json(service.begin_passkey(who, &ctx, body.name).await?))
+    let kind = body.kind.unwrap_or(PasskeyKind::Passkey);
+    Ok(Json(
+        service.begin_passkey(who, &ctx, body.name, kind).await?,
+    ))
 }
 
 /// Finishes adding it with the browser's answer. When it is the
@@ -191,8 +197,11 @@ pub async fn begin_enrolment(
     ApiJson(body): ApiJson<PasskeyName>,
 ) -> ApiResult<Json<PasskeyChallenge>> {
     // Public: the session proved the password; the service checks that.
+    let kind = body.kind.unwrap_or(PasskeyKind::Passkey);
     Ok(Json(
-        service.begin_passkey_enrolment(&ctx, body.name).await?,
+        service
+            .begin_passkey_enrolment(&ctx, body.name, kind)
+            .await?,
     ))
 }
 

@@ -193,7 +193,9 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await terminalShows(page, 'in-9');
   await shot(page, '26-wiki-console');
   await page.getByRole('link', { name: 'Back to the instance' }).click();
-  await page.waitForURL(/\/instances\/\d+$/);
+  // The instance page's code loads now: slow in a debug build while the
+  // warm pool's next member boots under emulation beside it.
+  await page.waitForURL(/\/instances\/\d+$/, { timeout: 90_000 });
   await hydrated(page);
 
   // What the real guest used, read from libvirt every 10 s, drawn.

@@ -301,7 +301,11 @@ mod tests {
         let lines = frame.lines(&points, 100.0, |p| p.cpu_percent);
         assert_eq!(
             lines,
-            ["0.0,100.0 10.0,50.0 20.0,0.0", "298.0,75.0 300.0,75.0", "598.0,0.0 600.0,0.0"],
+            [
+                "0.0,100.0 10.0,50.0 20.0,0.0",
+                "298.0,75.0 300.0,75.0",
+                "598.0,0.0 600.0,0.0"
+            ],
             "three stretches, a lone reading as a dash; a figure over the top is drawn at the top"
         );
     }

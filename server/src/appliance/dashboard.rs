@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::store_err;
-use super::hosts::HostLoads;
+use super::hosts::loads_or_read;
 use super::instance_query::list_query;
 use super::quotas::Binding;
 use crate::store::instance_list::{self, ListQuery, Order, Visibility};
@@ -48,18 +48,20 @@ impl DashboardService for Appliance {
         // One read for all the store knows of it: each read is a trip to
         // a reader thread and back.
         let binding = Binding::of(who);
+        let (generation, kept) = self.kept_loads();
         let (name, host_rows, loads, quotas) = self
             .store
             .read(move |c| {
                 Ok((
                     settings::get(c, settings::APPLIANCE_NAME)?,
                     hosts::list(c)?,
-                    HostLoads::read(c)?,
+                    loads_or_read(kept, c)?,
                     binding.read(c)?,
                 ))
             })
             .await
             .map_err(store_err)?;
+        self.loads.keep(generation, loads.clone());
         let hosts: Vec<HostStatus> = host_rows
             .into_iter()
             .map(|h| self.host_status(h, &loads))

@@ -1,6 +1,7 @@
 //! The host pool: each host's live status, adding and removing hosts.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use app::error::AppError;
 use app::model::{
@@ -37,6 +38,52 @@ impl HostLoads {
     }
 }
 
+/// The last [`HostLoads`] read, with the store's generation it was read
+/// at: it holds while nothing has been written. Summing every instance's
+/// size was half of a dashboard's CPU at 10,000 instances
+/// (`scripts/bench-portal`), and the dashboard is asked for far more
+/// often than instances change.
+#[derive(Default)]
+pub(super) struct LoadsCache(Mutex<Option<(u64, Arc<HostLoads>)>>);
+
+impl LoadsCache {
+    /// The loads read at `generation`, if they are the last read.
+    pub(super) fn at(&self, generation: u64) -> Option<Arc<HostLoads>> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.as_ref()
+            .filter(|(at, _)| *at == generation)
+            .map(|(_, loads)| loads.clone())
+    }
+
+    /// Keeps `loads`, read at `generation` (read before the loads were).
+    pub(super) fn keep(&self, generation: u64, loads: Arc<HostLoads>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, loads));
+    }
+}
+
+impl Appliance {
+    /// The hosts' loads: the kept ones while nothing has been written,
+    /// else read with `c` (on a reader thread, inside a read the caller
+    /// makes anyway) and kept by the caller through [`LoadsCache::keep`].
+    pub(super) fn kept_loads(&self) -> (u64, Option<Arc<HostLoads>>) {
+        // Read before the loads, so a write committed meanwhile is never
+        // hidden behind loads that missed it.
+        let generation = self.store.generation();
+        (generation, self.loads.at(generation))
+    }
+}
+
+/// `kept`, or the loads read now with `c`.
+pub(super) fn loads_or_read(
+    kept: Option<Arc<HostLoads>>,
+    c: &Connection,
+) -> Result<Arc<HostLoads>, StoreError> {
+    match kept {
+        Some(loads) => Ok(loads),
+        None => Ok(Arc::new(HostLoads::read(c)?)),
+    }
+}
+
 impl Appliance {
     /// A pool host's status at the reconciler's last look (from memory:
     /// no page waits on libvirt); an unreachable one says why and since
@@ -68,11 +115,13 @@ impl HostService for Appliance {
         &self,
         _who: Authorized<'_, rights::ManageHosts>,
     ) -> Result<Vec<HostStatus>, AppError> {
+        let (generation, kept) = self.kept_loads();
         let (rows, loads) = self
             .store
-            .read(|c| Ok((hosts::list(c)?, HostLoads::read(c)?)))
+            .read(move |c| Ok((hosts::list(c)?, loads_or_read(kept, c)?)))
             .await
             .map_err(store_err)?;
+        self.loads.keep(generation, loads.clone());
         Ok(rows
             .into_iter()
             .map(|r| self.host_status(r, &loads))
@@ -188,5 +237,24 @@ impl HostService for Appliance {
         _who: Authorized<'_, rights::ManageHosts>,
     ) -> Result<Vec<String>, AppError> {
         Ok(self.engine.cleaned_orphans())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_loads_hold_only_at_the_generation_they_were_read_at() {
+        let cache = LoadsCache::default();
+        assert!(cache.at(7).is_none(), "nothing was read yet");
+        let loads = Arc::new(HostLoads {
+            instances: vec![(1, 3)],
+            committed: HashMap::from([(1, (4, 4096))]),
+        });
+        cache.keep(7, loads.clone());
+        let kept = cache.at(7).expect("kept at the generation it was read at");
+        assert!(Arc::ptr_eq(&kept, &loads));
+        assert!(cache.at(8).is_none(), "a write since must read them again");
     }
 }

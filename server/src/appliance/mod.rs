@@ -84,6 +84,8 @@ pub struct Appliance {
     principals: principal_cache::PrincipalCache,
     /// The dashboard's instance counts, per reader scope.
     counts: dashboard::CountsCache,
+    /// The hosts' loads, between two writes.
+    loads: hosts::LoadsCache,
     /// Itself, for what outlives a call (live event streams).
     me: std::sync::Weak<Appliance>,
     /// dpe's CA, SSH key and pinned host keys, for remote hosts.
@@ -195,6 +197,7 @@ impl Appliance {
             gateway_cache: gateway_access::GatewayCache::default(),
             principals: principal_cache::PrincipalCache::default(),
             counts: dashboard::CountsCache::default(),
+            loads: hosts::LoadsCache::default(),
             me: me.clone(),
             host_credentials,
         });

@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
 use tower::ServiceBuilder;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -204,8 +204,12 @@ pub fn router(appliance: Arc<Appliance>, gateway: Arc<Gateway>) -> Router {
         .layer(
             ServiceBuilder::new()
                 // HTML and JSON; event streams and the precompressed
-                // assets are left as they are.
-                .layer(CompressionLayer::new())
+                // assets are left as they are. At the fastest level:
+                // at brotli's usual 4, compressing took as much CPU as
+                // rendering, and halved the pages a second a browser
+                // was served (`scripts/bench-portal`); a page is still a
+                // tenth of its size.
+                .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
                 // Pages and API answers carry personal data and secrets.
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CACHE_CONTROL,

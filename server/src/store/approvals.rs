@@ -243,13 +243,15 @@ pub fn oldest_pending(
                 .map_err(|e| StoreError::Corrupt(format!("department list: {e}")))?,
         ),
     };
+    // The limit written into the SQL: a bound one has SQLite prepare the
+    // statement again at every run (store/paging.rs).
     let rows = conn
         .prepare_cached(&format!(
             "{SELECT} WHERE a.state = 'pending'
-               AND (?2 IS NULL OR a.department_id IN (SELECT value FROM json_each(?2)))
-             ORDER BY a.expires_at, a.id LIMIT ?1"
+               AND (?1 IS NULL OR a.department_id IN (SELECT value FROM json_each(?1)))
+             ORDER BY a.expires_at, a.id LIMIT {limit}"
         ))?
-        .query_map(params![limit, list], from_row)?
+        .query_map(params![list], from_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }

@@ -104,6 +104,19 @@ pub fn due(conn: &Connection, horizon: i64) -> Result<Vec<InstanceRow>, StoreErr
     Ok(rows)
 }
 
+/// [`expiring`]'s statement. The limit is written into the SQL: a bound
+/// one has SQLite prepare the statement again at every run
+/// (store/paging.rs).
+fn expiring_sql(limit: u32) -> String {
+    format!(
+        "{SELECT_LISTED} WHERE i.lease_expires_at IS NOT NULL AND i.lease_expires_at <= ?1
+           AND i.status != 'deleting'
+           AND (?3 IS NULL OR i.owner_id = ?2
+                OR i.department_id IN (SELECT value FROM json_each(?3)))
+         ORDER BY i.lease_expires_at, i.id LIMIT {limit}"
+    )
+}
+
 /// The instances owned by `owner` or charged to `departments` (None: all)
 /// whose lease ends by `horizon` or has ended, soonest first, at most
 /// `limit`; not those being deleted.
@@ -121,15 +134,9 @@ pub fn expiring(
                 .map_err(|e| StoreError::Corrupt(format!("department list: {e}")))?,
         ),
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT_LISTED} WHERE i.lease_expires_at IS NOT NULL AND i.lease_expires_at <= ?1
-           AND i.status != 'deleting'
-           AND (?3 IS NULL OR i.owner_id = ?2
-                OR i.department_id IN (SELECT value FROM json_each(?3)))
-         ORDER BY i.lease_expires_at, i.id LIMIT ?4"
-    ))?;
+    let mut stmt = conn.prepare_cached(&expiring_sql(limit))?;
     let rows = stmt
-        .query_map(params![horizon, owner, list, limit], listed_from_row)?
+        .query_map(params![horizon, owner, list], listed_from_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -186,4 +193,20 @@ pub fn record_use(
         params![instance, expires_at, day],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::memory_store;
+
+    #[test]
+    fn the_expiring_leases_asked_again_are_not_prepared_again() {
+        let conn = memory_store();
+        for (horizon, departments) in [(100, None), (200, Some(&[1, 2][..])), (300, None)] {
+            expiring(&conn, 1, departments, horizon, 5).unwrap();
+        }
+        let stmt = conn.prepare_cached(&expiring_sql(5)).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    }
 }

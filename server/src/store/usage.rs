@@ -16,6 +16,13 @@ const TIERS: [(i64, i64); 3] = [(10, 86_400), (300, 30 * 86_400), (3600, 365 * 8
 const COLUMNS: &str = "cpu_percent, memory_used_bytes, memory_bytes, disk_read_bps, \
                        disk_write_bps, net_rx_bps, net_tx_bps";
 
+/// What a row written again for the same period takes: the new figures.
+const REPLACE_FIGURES: &str = "ON CONFLICT (instance_id, tier, at) DO UPDATE SET
+    cpu_percent = excluded.cpu_percent, memory_used_bytes = excluded.memory_used_bytes,
+    memory_bytes = excluded.memory_bytes, disk_read_bps = excluded.disk_read_bps,
+    disk_write_bps = excluded.disk_write_bps, net_rx_bps = excluded.net_rx_bps,
+    net_tx_bps = excluded.net_tx_bps";
+
 /// Records each instance's reading at `at` (unix seconds; kept at the
 /// start of its 10 s), rolls it into the coarser tiers and drops rows past
 /// their tier's span. A reading of an instance gone since is dropped.
@@ -28,14 +35,7 @@ pub fn record(
         "INSERT INTO usage_samples (instance_id, tier, at, {COLUMNS})
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
          WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1)
-         ON CONFLICT (instance_id, tier, at) DO UPDATE SET
-             cpu_percent = excluded.cpu_percent,
-             memory_used_bytes = excluded.memory_used_bytes,
-             memory_bytes = excluded.memory_bytes,
-             disk_read_bps = excluded.disk_read_bps,
-             disk_write_bps = excluded.disk_write_bps,
-             net_rx_bps = excluded.net_rx_bps,
-             net_tx_bps = excluded.net_tx_bps"
+         {REPLACE_FIGURES}"
     ))?;
     let mut roll_up = conn.prepare_cached(&format!(
         "INSERT INTO usage_samples (instance_id, tier, at, {COLUMNS})
@@ -44,14 +44,7 @@ pub fn record(
          FROM usage_samples
          WHERE instance_id = ?1 AND tier = ?4 AND at >= ?3 AND at < ?3 + ?2
          GROUP BY instance_id
-         ON CONFLICT (instance_id, tier, at) DO UPDATE SET
-             cpu_percent = excluded.cpu_percent,
-             memory_used_bytes = excluded.memory_used_bytes,
-             memory_bytes = excluded.memory_bytes,
-             disk_read_bps = excluded.disk_read_bps,
-             disk_write_bps = excluded.disk_write_bps,
-             net_rx_bps = excluded.net_rx_bps,
-             net_tx_bps = excluded.net_tx_bps"
+         {REPLACE_FIGURES}"
     ))?;
     let mut prune = conn.prepare_cached(
         "DELETE FROM usage_samples WHERE instance_id = ?1 AND tier = ?2 AND at <= ?3",

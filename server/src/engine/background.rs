@@ -48,52 +48,46 @@ impl Engine {
                 }
             }
         });
-        self.start_usage_loop();
-        let engine = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(BACKUP_SCHEDULE_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(engine) = engine.upgrade() else {
-                    break;
-                };
-                let now = engine.clock.now();
-                if let Err(e) = engine.schedule_backups(now).await {
-                    tracing::warn!(error = %crate::error_chain(&e), "scheduling backups failed");
-                }
-                if let Err(e) = engine.schedule_drills(now).await {
-                    tracing::warn!(error = %crate::error_chain(&e), "scheduling drills failed");
-                }
+        self.every(self.config.usage_interval, |engine| async move {
+            if let Err(e) = engine.collect_usage().await {
+                tracing::warn!(error = %crate::error_chain(&e), "reading instances' use failed");
+            }
+        });
+        self.every(BACKUP_SCHEDULE_INTERVAL, |engine| async move {
+            let now = engine.clock.now();
+            if let Err(e) = engine.schedule_backups(now).await {
+                tracing::warn!(error = %crate::error_chain(&e), "scheduling backups failed");
+            }
+            if let Err(e) = engine.schedule_drills(now).await {
+                tracing::warn!(error = %crate::error_chain(&e), "scheduling drills failed");
             }
         });
         Ok(())
     }
 
-    /// Reads what instances use every usage interval.
-    fn start_usage_loop(self: &Arc<Self>) {
-        let engine = Arc::downgrade(self);
-        let interval = self.config.usage_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(engine) = engine.upgrade() else {
-                    break;
-                };
-                if let Err(e) = engine.collect_usage().await {
-                    tracing::warn!(error = %crate::error_chain(&e), "reading instances' use failed");
-                }
+    /// A lease pass and an approval pass at once (catching up on what came
+    /// due while dpe was down), then every lease interval.
+    fn start_lease_loop(self: &Arc<Self>) {
+        self.every(self.config.lease_interval, |engine| async move {
+            if let Err(e) = engine.lease_pass().await {
+                tracing::warn!(error = %crate::error_chain(&e), "the lease pass failed");
+            }
+            // Requests nobody decided in time lapse on the same beat.
+            if let Err(e) = engine.approval_pass().await {
+                tracing::warn!(error = %crate::error_chain(&e), "the approval pass failed");
             }
         });
     }
 
-    /// A lease pass and an approval pass at once (catching up on what came
-    /// due while dpe was down), then every lease interval.
-    fn start_lease_loop(self: &Arc<Self>) {
+    /// Runs `pass` at once, then every `interval` (a late tick delays the
+    /// next rather than bunching up). The loop holds the engine only during
+    /// a pass: a dropped engine ends it at its next tick.
+    fn every<F, Fut>(self: &Arc<Self>, interval: std::time::Duration, pass: F)
+    where
+        F: Fn(Arc<Engine>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let engine = Arc::downgrade(self);
-        let interval = self.config.lease_interval;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -102,13 +96,7 @@ impl Engine {
                 let Some(engine) = engine.upgrade() else {
                     break;
                 };
-                if let Err(e) = engine.lease_pass().await {
-                    tracing::warn!(error = %crate::error_chain(&e), "the lease pass failed");
-                }
-                // Requests nobody decided in time lapse on the same beat.
-                if let Err(e) = engine.approval_pass().await {
-                    tracing::warn!(error = %crate::error_chain(&e), "the approval pass failed");
-                }
+                pass(engine).await;
             }
         });
     }

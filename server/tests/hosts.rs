@@ -349,3 +349,117 @@ async fn deploys_spread_over_three_real_hosts_and_a_host_that_stops_answering_lo
         .unwrap();
     assert!(left.is_empty(), "{}", left.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs scripts/sandbox; scripts/test runs it"]
+async fn a_running_guest_moves_live_from_a_tls_host_to_an_ssh_host_and_back_stopped() {
+    use std::time::Duration;
+    let app = TestApp::builder()
+        .host_uri("qemu:///system")
+        .image_dir(guest_dir())
+        .set_up()
+        .start()
+        .await;
+    let api = app.admin().await;
+    let mut lab = Lab::new();
+    for n in [2, 3] {
+        prepare(&api, &lab, n).await;
+        lab.start(n);
+        add_lab_host(&api, &lab, n).await;
+    }
+    let hosts = |name: &str, list: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (_, list) = api.get("/api/v1/hosts").await;
+    let (lab2, lab3) = (hosts("lab2", &list), hosts("lab3", &list));
+
+    // The appliance's own host is drained first, so the deploy goes to
+    // lab2 (the older of two alike).
+    let local = hosts(&list[0]["name"].as_str().unwrap().to_owned(), &list);
+    let (status, _) = api
+        .post_empty(&format!("/api/v1/hosts/{local}/drain"))
+        .await;
+    assert_eq!(status, 200);
+    let (status, accepted) = api
+        .deploy_with(json!({"name": "mover", "size": "tiny", "params": {"title": "T"}}))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let common::Accepted { id, task_id } = common::Accepted::of(&accepted);
+    let patient = api.patient(Duration::from_secs(300));
+    assert_eq!(patient.wait_task(task_id).await["state"], "succeeded");
+    let inst = api
+        .wait_instance(id, Duration::from_secs(120), |i| i["state"] == "running")
+        .await;
+    assert_eq!(inst["host"], "lab2", "{inst}");
+    let uuid = app.instance_uuid(id).await;
+
+    // Live, TLS host to SSH host: QEMU copies the overlay over NBD, the
+    // guest runs on.
+    let clock = std::time::Instant::now();
+    let (status, started) = api
+        .post(
+            &format!("/api/v1/instances/{id}/move"),
+            json!({ "host": lab3 }),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let task = patient
+        .wait_task(started["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    eprintln!(
+        "live move lab2 -> lab3, request to task's end: {:.1} s",
+        clock.elapsed().as_secs_f64()
+    );
+    let inst = api
+        .wait_instance(id, Duration::from_secs(60), |i| i["state"] == "running")
+        .await;
+    assert_eq!(inst["host"], "lab3", "{inst}");
+    assert!(lab_domains(&lab, 3).contains(&uuid), "running on lab3");
+    assert!(!lab_domains(&lab, 2).contains(&uuid), "gone from lab2");
+
+    // Stopped, back again: started paused for the copy, left stopped.
+    let (status, _) = api.act(id, "poweroff").await;
+    assert_eq!(status, 202);
+    api.wait_instance(id, Duration::from_secs(60), |i| i["state"] == "shut_off")
+        .await;
+    let clock = std::time::Instant::now();
+    let (status, started) = api
+        .post(
+            &format!("/api/v1/instances/{id}/move"),
+            json!({ "host": lab2 }),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let task = patient
+        .wait_task(started["task_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    eprintln!(
+        "stopped move lab3 -> lab2, request to task's end: {:.1} s",
+        clock.elapsed().as_secs_f64()
+    );
+    let inst = api
+        .wait_instance(id, Duration::from_secs(60), |i| i["state"] == "shut_off")
+        .await;
+    assert_eq!(inst["host"], "lab2", "{inst}");
+    assert!(lab_domains(&lab, 2).contains(&uuid));
+    assert!(!lab_domains(&lab, 3).contains(&uuid));
+    // It starts there, from the copied disk.
+    let (status, _) = api.act(id, "start").await;
+    assert_eq!(status, 202);
+    api.wait_instance(id, Duration::from_secs(60), |i| i["state"] == "running")
+        .await;
+
+    patient.succeeds(api.delete_instance(id).await).await;
+    for n in [2, 3] {
+        assert_eq!(lab_domains(&lab, n).trim(), "", "lab{n}");
+    }
+    let _ = lab2;
+}

@@ -1,6 +1,8 @@
 //! Server functions of the Hosts page (appliance admins): the hosts, dpe's
 //! side of a remote host's trust, a `qemu+tls` host's server certificate,
-//! and adding a host. Each authorizes, then makes one call.
+//! adding a host, draining and resuming one; and moving an instance to
+//! another host (the instance page, for the same admins). Each
+//! authorizes, then makes one call.
 
 use leptos::prelude::*;
 
@@ -8,7 +10,7 @@ use leptos::prelude::*;
 use super::respond;
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
-use crate::model::{AddHost, ServerCertificateRequest};
+use crate::model::{AddHost, HostMode, MoveRequest, ServerCertificateRequest};
 use crate::model::{HostCredentialsView, HostStatus, ServerCertificateBundle};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
@@ -77,6 +79,39 @@ pub async fn add_pool_host(
                 ssh_host_key: given(ssh_host_key),
             };
             service::<dyn HostService>()?.add_host(who, request).await
+        }
+        .await,
+    )
+}
+
+/// Drains host `id` (`mode` = `draining`) or resumes it (`active`).
+#[server(prefix = "/fn", endpoint = "set_host_mode")]
+pub async fn set_host_mode(id: i64, mode: String) -> Result<HostStatus, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+            let mode = mode
+                .parse::<HostMode>()
+                .map_err(|_| AppError::invalid("mode", "draining or active"))?;
+            service::<dyn HostService>()?
+                .set_host_mode(who, id, mode)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Moves instance `id` to host `host`: the task's id.
+#[server(prefix = "/fn", endpoint = "move_instance")]
+pub async fn move_instance(id: i64, host: i64) -> Result<i64, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+            service::<dyn HostService>()?
+                .move_instance(who, id, MoveRequest { host })
+                .await
         }
         .await,
     )

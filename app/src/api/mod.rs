@@ -388,7 +388,8 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
                     | TaskKind::Poweroff
                     | TaskKind::Delete),
                 ) => kind,
-                // Deploys and snapshot work have server functions of their own.
+                // Deploys, snapshot work and moves have server functions of
+                // their own.
                 Some(
                     TaskKind::Deploy
                     | TaskKind::Snapshot
@@ -396,7 +397,8 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
                     | TaskKind::DeleteSnapshot
                     | TaskKind::Backup
                     | TaskKind::Restore
-                    | TaskKind::RestoreInPlace,
+                    | TaskKind::RestoreInPlace
+                    | TaskKind::Move,
                 )
                 | None => {
                     return Err(AppError::invalid("action", "unknown action"));

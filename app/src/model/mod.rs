@@ -178,12 +178,25 @@ impl HostProbe {
     }
 }
 
+text_enum! {
+    /// Whether a host takes new instances.
+    pub enum HostMode {
+        /// It takes new instances and warm-pool members.
+        Active = "active",
+        /// It takes none; its instances are moved to other hosts one at
+        /// a time and its warm-pool members removed. *Resume* ends it.
+        Draining = "draining",
+    }
+}
+
 /// A host of the pool with its live status.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct HostStatus {
     pub id: i64,
     pub name: String,
+    /// `active`, or `draining` (drained once `instances` is 0).
+    pub mode: HostMode,
     pub storage_dir: String,
     pub network: String,
     pub probe: HostProbe,
@@ -371,6 +384,8 @@ text_enum! {
         /// Puts a backup of the instance over its disk, keeping the disk
         /// it replaces as a snapshot.
         RestoreInPlace = "restore_in_place",
+        /// Moves the instance to another host (live when it runs).
+        Move = "move",
     }
 }
 
@@ -629,6 +644,17 @@ pub struct ParamInfo {
     pub max_length: Option<usize>,
 }
 
+/// `POST /api/v1/instances/{id}/move`: the host to move the instance to.
+/// A running instance moves live (it keeps running, its disk copied while
+/// it does); a stopped one moves stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    /// The id of the host (from `GET /api/v1/hosts`).
+    pub host: i64,
+}
+
 /// `POST /api/v1/hosts`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -678,6 +704,7 @@ mod tests {
 
     fn host(unreachable_since: Option<&str>, instances: Option<i64>) -> HostStatus {
         HostStatus {
+            mode: HostMode::Active,
             id: 1,
             name: "kvm2".into(),
             storage_dir: String::new(),

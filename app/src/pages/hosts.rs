@@ -6,20 +6,27 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::hosts::{AddPoolHost, IssueHostCertificate, get_host_credentials, get_hosts};
+use crate::api::hosts::{
+    AddPoolHost, IssueHostCertificate, SetHostMode, get_host_credentials, get_hosts,
+};
 use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
 use crate::error::AppError;
-use crate::model::{HostCredentialsView, HostStatus, ServerCertificateBundle, time_of_day};
+use crate::model::{HostCredentialsView, HostMode, HostStatus, ServerCertificateBundle, time_of_day};
 
 #[component]
 pub fn HostsPage() -> impl IntoView {
     let add = ServerAction::<AddPoolHost>::new();
     let issue = ServerAction::<IssueHostCertificate>::new();
+    let mode = ServerAction::<SetHostMode>::new();
+    // Reloaded as the live feed tells of changes: a drain's moves.
+    let live = crate::live::LiveFeed::get();
     let data = Resource::new(
-        move || add.version().get(),
+        move || (add.version().get(), mode.version().get(), live.tick()),
         |_| async { (get_hosts().await, get_host_credentials().await) },
     );
-    let general = Signal::derive(move || general_error(&add.value().get()));
+    let general = Signal::derive(move || {
+        general_error(&add.value().get()).or_else(|| general_error(&mode.value().get()))
+    });
     view! {
         <Title text="Hosts" />
         <Layout>
@@ -35,7 +42,7 @@ pub fn HostsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match data.await {
                         (Ok(hosts), Ok(credentials)) => view! {
-                            <HostTable hosts />
+                            <HostTable hosts mode />
                             <AddHostGuide credentials add issue />
                         }.into_any(),
                         (Err(e), _) | (_, Err(e)) => {
@@ -58,14 +65,36 @@ fn transport(uri: &str) -> &'static str {
     }
 }
 
+/// What a host takes, and the button that changes it: a draining host
+/// is drained once it holds no instance.
+fn placement_cell(h: &HostStatus, mode: ServerAction<SetHostMode>) -> impl IntoView + use<> {
+    let (label, class, next, button) = match (h.mode, h.instances.unwrap_or_default()) {
+        (HostMode::Active, _) => ("takes new instances", "badge ok", HostMode::Draining, "Drain"),
+        (HostMode::Draining, 0) => ("drained", "badge", HostMode::Active, "Resume"),
+        (HostMode::Draining, _) => ("draining", "badge busy", HostMode::Active, "Resume"),
+    };
+    let id = h.id;
+    let name = h.name.clone();
+    view! {
+        <span class=class>{label}</span>
+        <ActionForm action=mode attr:class="inline">
+            <input type="hidden" name="id" value=id />
+            <input type="hidden" name="mode" value=next.as_str() />
+            <button type="submit" class="button" disabled=move || mode.pending().get()
+                aria-label=format!("{button} {name}")>{button}</button>
+        </ActionForm>
+    }
+}
+
 #[component]
-fn HostTable(hosts: Vec<HostStatus>) -> impl IntoView {
+fn HostTable(hosts: Vec<HostStatus>, mode: ServerAction<SetHostMode>) -> impl IntoView {
     view! {
         <table class="hosts" aria-label="Hosts">
             <thead><tr>
                 <th scope="col">"Name"</th><th scope="col">"URI"</th>
                 <th scope="col">"Transport"</th><th scope="col">"State"</th>
                 <th scope="col">"Free memory"</th><th scope="col">"Instances"</th>
+                <th scope="col">"Placement"</th>
             </tr></thead>
             <tbody>
                 {hosts.into_iter().map(|h| {
@@ -79,6 +108,7 @@ fn HostTable(hosts: Vec<HostStatus>) -> impl IntoView {
                         (None, false, true) => view! { <span class="badge">"starting"</span> }.into_any(),
                         (None, false, false) => view! { <span class="badge">"not checked yet"</span> }.into_any(),
                     };
+                    let placement = placement_cell(&h, mode);
                     view! {
                         <tr>
                             <th scope="row">{h.name}</th>
@@ -90,6 +120,7 @@ fn HostTable(hosts: Vec<HostStatus>) -> impl IntoView {
                                 (Some(_) | None, _) => "—".to_owned(),
                             }}</td>
                             <td>{h.instances.unwrap_or_default()}</td>
+                            <td class="placement">{placement}</td>
                         </tr>
                     }
                 }).collect_view()}

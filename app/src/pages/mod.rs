@@ -19,6 +19,7 @@ mod lease;
 mod lease_policy;
 mod login;
 mod mail_preferences;
+mod move_host;
 mod networks;
 mod not_found;
 mod notifications;

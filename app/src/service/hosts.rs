@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use crate::error::AppError;
 use crate::model::{
-    AddHost, HostCredentialsView, HostStatus, ServerCertificateBundle, ServerCertificateRequest,
+    AddHost, HostCredentialsView, HostMode, HostStatus, MoveRequest, ServerCertificateBundle,
+    ServerCertificateRequest,
 };
 use crate::policy::{Authorized, rights};
 
@@ -38,6 +39,21 @@ pub trait HostService: Send + Sync + 'static {
         who: Authorized<'_, rights::ManageHosts>,
         request: ServerCertificateRequest,
     ) -> Result<ServerCertificateBundle, AppError>;
+    /// Starts moving an instance to another host: the task's id.
+    async fn move_instance(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        instance: i64,
+        request: MoveRequest,
+    ) -> Result<i64, AppError>;
+    /// Drains the host (it takes nothing new; its instances are moved
+    /// away one at a time) or resumes it.
+    async fn set_host_mode(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        id: i64,
+        mode: HostMode,
+    ) -> Result<HostStatus, AppError>;
     /// dpe leftovers (domains, volumes) with no record, which the
     /// reconciler found and removed.
     async fn cleaned_orphans(

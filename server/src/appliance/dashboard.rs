@@ -24,6 +24,7 @@ fn availability_only(host: HostStatus) -> HostStatus {
     HostStatus {
         id: host.id,
         name: host.name,
+        mode: host.mode,
         storage_dir: String::new(),
         network: String::new(),
         probe: HostProbe::without_facts(

@@ -103,7 +103,13 @@ pub(super) fn refusal_err(refusal: Refusal) -> AppError {
         e @ (Refusal::PoolExhausted { .. }
         | Refusal::PortsExhausted { .. }
         | Refusal::SnapshotLimit { .. }
-        | Refusal::BackupUnusable(_)) => AppError::Conflict(e.to_string()),
+        | Refusal::BackupUnusable(_)
+        | Refusal::HostDraining(_)
+        | Refusal::HasSnapshots(_)
+        | Refusal::NotMovable { .. }) => AppError::Conflict(e.to_string()),
+        e @ (Refusal::AlreadyThere(_) | Refusal::NoMigrationAddress(_)) => {
+            AppError::invalid("host", e.to_string())
+        }
     }
 }
 

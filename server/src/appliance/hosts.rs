@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use app::error::AppError;
 use app::model::{
-    AddHost, HostCredentialsView, HostStatus, ServerCertificateBundle, ServerCertificateRequest,
+    AddHost, HostCredentialsView, HostMode, HostStatus, MoveRequest, ServerCertificateBundle,
+    ServerCertificateRequest,
 };
 use app::policy::{Authorized, rights};
 use app::service::HostService;
@@ -103,6 +104,7 @@ impl Appliance {
             name: row.name,
             storage_dir: row.storage_dir,
             network: row.network,
+            mode: row.mode,
             unreachable_since: row.unreachable_since.map(rfc3339),
             instances: Some(instances),
         }
@@ -230,6 +232,24 @@ impl HostService for Appliance {
         request: ServerCertificateRequest,
     ) -> Result<ServerCertificateBundle, AppError> {
         self.issue_host_certificate(who, request).await
+    }
+
+    async fn move_instance(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        instance: i64,
+        request: MoveRequest,
+    ) -> Result<i64, AppError> {
+        self.start_move(who, instance, request).await
+    }
+
+    async fn set_host_mode(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        id: i64,
+        mode: HostMode,
+    ) -> Result<HostStatus, AppError> {
+        self.change_host_mode(who, id, mode).await
     }
 
     async fn cleaned_orphans(

@@ -34,26 +34,27 @@ use tokio::sync::broadcast;
 pub(super) fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
     use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
     use TaskKind::{
-        Backup, Delete, DeleteSnapshot, Deploy, Poweroff, Reboot, Restore, RestoreInPlace, Revert,
-        Shutdown, Snapshot, Start,
+        Backup, Delete, DeleteSnapshot, Deploy, Move, Poweroff, Reboot, Restore, RestoreInPlace,
+        Revert, Shutdown, Snapshot, Start,
     };
     match (status, kind) {
         (
             Ready,
             Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | Backup
-            | RestoreInPlace,
+            | RestoreInPlace | Move,
         )
         | (Ready | Failed, DeleteSnapshot)
         | (Failed, Delete) => true,
         (Ready | Failed | Provisioning | Deleting, Deploy | Restore)
         | (
             Failed,
-            Start | Shutdown | Reboot | Poweroff | Snapshot | Revert | Backup | RestoreInPlace,
+            Start | Shutdown | Reboot | Poweroff | Snapshot | Revert | Backup | RestoreInPlace
+            | Move,
         )
         | (
             Provisioning | Deleting,
             Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | DeleteSnapshot
-            | Backup | RestoreInPlace,
+            | Backup | RestoreInPlace | Move,
         ) => false,
     }
 }
@@ -417,7 +418,8 @@ impl InstanceService for Appliance {
             | TaskKind::DeleteSnapshot
             | TaskKind::Backup
             | TaskKind::Restore
-            | TaskKind::RestoreInPlace => {
+            | TaskKind::RestoreInPlace
+            | TaskKind::Move => {
                 return Err(AppError::invalid("action", "not a lifecycle action"));
             }
         }

@@ -49,6 +49,7 @@ mod hosts;
 mod instance_query;
 mod instances;
 mod leases;
+mod moves;
 mod notifications;
 mod organisation;
 mod paging;

@@ -1,7 +1,8 @@
 //! What the engine runs on its own once the server starts: tasks a
 //! restart cut off are resumed, the reconcile loop runs a pass every
 //! interval (or at once when rung), each followed by tending the warm
-//! pool, the lease loop takes the leases' steps as they come due, and the
+//! pool and a drain pass (moving instances off hosts being drained), the
+//! lease loop takes the leases' steps as they come due, and the
 //! usage loop reads what instances use. The top of the engine: it calls into every room, none into it.
 
 use std::sync::Arc;
@@ -45,6 +46,9 @@ impl Engine {
                 }
                 if let Err(e) = engine.tend_pool().await {
                     tracing::warn!(error = %crate::error_chain(&e), "tending the warm pool failed");
+                }
+                if let Err(e) = engine.drain_pass().await {
+                    tracing::warn!(error = %crate::error_chain(&e), "draining hosts failed");
                 }
             }
         });

@@ -181,7 +181,8 @@ impl Engine {
                     | TaskKind::Snapshot
                     | TaskKind::Revert
                     | TaskKind::DeleteSnapshot
-                    | TaskKind::RestoreInPlace => None,
+                    | TaskKind::RestoreInPlace
+                    | TaskKind::Move => None,
                 };
                 if let (Some(notice), Some(id)) = (told, instance_id) {
                     tell(tx, id, notice, now, |name| match notice {
@@ -215,7 +216,8 @@ impl Engine {
                         | TaskKind::Revert
                         | TaskKind::DeleteSnapshot
                         | TaskKind::Backup
-                        | TaskKind::RestoreInPlace => instances::set_error(tx, id, &message)?,
+                        | TaskKind::RestoreInPlace
+                        | TaskKind::Move => instances::set_error(tx, id, &message)?,
                     }
                 }
                 tasks::finish(tx, task_id, Some(&message))
@@ -284,6 +286,9 @@ impl Engine {
                 self.restore_over(guest, backup_of(task)?, snapshot_of(task)?)
                     .await
             }
+            Step::PrepareTarget => self.prepare_target(task, guest).await,
+            Step::Migrate => self.migrate_guest(task, id, guest).await,
+            Step::CleanSource => self.clean_source(task, guest).await,
         }?;
         if step.changes_power() {
             self.show_power(guest).await?;
@@ -326,6 +331,10 @@ impl Engine {
                 None => Err(EngineError::SnapshotGone),
             },
             Step::Checksum | Step::Prune => Ok(()),
+            Step::PrepareTarget => self.unprepare_target(task, guest).await,
+            // A failed migration leaves the guest where it was (libvirt
+            // undoes its half); the old copy's volumes are not restored.
+            Step::Migrate | Step::CleanSource => Ok(()),
             Step::Shutdown
             | Step::WaitOff
             | Step::Reboot
@@ -365,8 +374,9 @@ fn tell(
 
 /// Whether a failed task of `kind` undoes its steps: a deploy (nothing
 /// half-made stays), the snapshot tasks (a half-taken snapshot goes, a
-/// snapshot whose revert or delete failed is ready again), and a restore
-/// over an instance (the disk it replaced is put back).
+/// snapshot whose revert or delete failed is ready again), a restore
+/// over an instance (the disk it replaced is put back), and a move (what
+/// the new host got goes, unless the guest is there already).
 fn rolls_back(kind: TaskKind) -> bool {
     match kind {
         TaskKind::Deploy
@@ -375,7 +385,8 @@ fn rolls_back(kind: TaskKind) -> bool {
         | TaskKind::DeleteSnapshot
         | TaskKind::Backup
         | TaskKind::Restore
-        | TaskKind::RestoreInPlace => true,
+        | TaskKind::RestoreInPlace
+        | TaskKind::Move => true,
         TaskKind::Start
         | TaskKind::Shutdown
         | TaskKind::Reboot
@@ -425,6 +436,8 @@ mod tests {
             personalize: None,
             snapshot_id: None,
             backup_id: None,
+            source_host_id: None,
+            target_host_id: None,
             created_ms: 0,
             finished_ms: None,
             steps: names

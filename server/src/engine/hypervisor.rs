@@ -346,4 +346,42 @@ pub trait Hypervisor: Send + Sync {
     fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError>;
     /// Every running domain's use (dpe's and others': the caller picks).
     fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError>;
+    /// Moves the domain to `dest` with its writable disks copied by QEMU
+    /// (libvirt's `VIR_MIGRATE_NON_SHARED_INC`: only the overlay, whose
+    /// backing image `dest` already has, into the overlay `dest` already
+    /// has). With `plan.keep_running` the domain moves live; otherwise it
+    /// is started paused for the copy (if it is not already: a copy cut
+    /// off by a restart leaves it so) and is left stopped on `dest`.
+    /// Either way `dest` keeps `plan.dest_xml` as its definition and this
+    /// host's is removed. `Unsupported` when the two hosts cannot migrate
+    /// between them.
+    fn migrate(&self, uuid: &str, dest: &dyn Hypervisor, plan: &Migration)
+    -> Result<(), HostError>;
+    /// Where this host's QEMU listens for a guest moved to it
+    /// (`tcp://ADDRESS`); `Unsupported` for a host reached through a
+    /// local socket, which has no address other hosts could use.
+    fn migration_uri(&self) -> Result<String, HostError>;
+    /// How far the domain's running migration (or other job) is: bytes
+    /// done of the total; `Idle` when none runs.
+    fn job_progress(&self, uuid: &str) -> Result<JobProgress, HostError>;
+    /// The host as `Any`, so that an implementation can reach its own kind
+    /// behind a `dyn Hypervisor` (a migration needs both connections).
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// What a migration needs to know beyond the domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    /// The domain's definition on the destination (its volumes' paths
+    /// there).
+    pub dest_xml: String,
+    /// Where the destination's QEMU listens for the memory and the disks
+    /// (`tcp://ADDRESS`): the destination host's address as the source
+    /// host reaches it.
+    pub uri: String,
+    /// The disks to copy (target names, `vda`); the rest (the read-only
+    /// seed) are already on the destination.
+    pub disks: Vec<String>,
+    /// Whether the guest runs on (a live move) or is moved stopped.
+    pub keep_running: bool,
 }

@@ -40,6 +40,7 @@ pub mod hosts;
 pub mod hypervisor;
 pub mod leases;
 pub mod libvirt;
+mod moving;
 mod placement;
 mod readiness;
 mod reconcile;
@@ -164,6 +165,28 @@ pub enum Refusal {
     /// gone; the text says which.
     #[error("{0}")]
     BackupUnusable(String),
+    /// A move to the host the instance is on.
+    #[error("the instance is already on {0}")]
+    AlreadyThere(String),
+    /// A move to a host being drained.
+    #[error("{0} is being drained and takes no instances; resume it first")]
+    HostDraining(String),
+    /// libvirt cannot move internal snapshots to another host.
+    #[error("the instance has {0} snapshots, which cannot move to another host; delete them first")]
+    HasSnapshots(u32),
+    /// Only a ready instance that runs or is stopped moves.
+    #[error("only a ready instance, running or stopped, can move; this one is {status} ({power})")]
+    NotMovable {
+        status: app::model::InstanceStatus,
+        power: app::model::Power,
+    },
+    /// A move to a host dpe reaches through a local socket: no address
+    /// another host could send the guest to.
+    #[error(
+        "{0} is reached through a local socket, with no address other hosts could send a guest \
+         to; add it by its network address (qemu+tls or qemu+ssh) to move instances onto it"
+    )]
+    NoMigrationAddress(String),
 }
 
 impl EngineError {

@@ -3,6 +3,8 @@
 //! gathers that (one placement at a time, so that concurrent deploys
 //! cannot overcommit) and records the choice. Its undo forgets it.
 
+use app::model::HostMode;
+
 use super::EngineError;
 use super::guest::Guest;
 use super::hypervisor::Capacity;
@@ -88,12 +90,13 @@ impl Engine {
         Ok(())
     }
 
-    /// The room of every host that answers now, oldest host first.
+    /// The room of every host that answers now and takes new guests (is
+    /// not being drained), oldest host first.
     pub(super) async fn host_rooms(&self) -> Result<Vec<HostRoom>, EngineError> {
         let hosts = self.store.read(hosts::list).await?;
         let committed = self.store.read(instances::committed_by_host).await?;
         let mut rooms = Vec::new();
-        for h in &hosts {
+        for h in hosts.iter().filter(|h| h.mode == HostMode::Active) {
             let Ok(conn) = self.connect(h.id).await else {
                 continue;
             };

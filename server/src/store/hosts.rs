@@ -1,7 +1,9 @@
 //! The libvirt hosts of the pool.
 
+use app::model::HostMode;
 use rusqlite::{Connection, params};
 
+use super::states::text_column;
 use super::{StoreError, now};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +16,8 @@ pub struct HostRow {
     /// When the reconciler first failed to reach it (unix seconds); None
     /// while it answers.
     pub unreachable_since: Option<i64>,
+    /// Whether it takes new instances, or is being drained.
+    pub mode: HostMode,
 }
 
 pub fn insert(
@@ -33,7 +37,8 @@ pub fn insert(
 
 pub fn list(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, uri, storage_dir, network, unreachable_since FROM hosts ORDER BY id",
+        "SELECT id, name, uri, storage_dir, network, unreachable_since, mode
+         FROM hosts ORDER BY id",
     )?;
     let rows = stmt
         .query_map([], |r| {
@@ -44,10 +49,20 @@ pub fn list(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
                 storage_dir: r.get(3)?,
                 network: r.get(4)?,
                 unreachable_since: r.get(5)?,
+                mode: text_column(r, 6)?,
             })
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// Sets whether the host takes new instances; false when there is no such
+/// host.
+pub fn set_mode(conn: &Connection, id: i64, mode: HostMode) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE hosts SET mode = ?2 WHERE id = ?1",
+        params![id, mode.as_str()],
+    )? == 1)
 }
 
 /// What became of a request to remove a host.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use app::model::PoolState;
+use app::model::{HostMode, PoolState};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::states::text_column;
@@ -160,11 +160,15 @@ pub fn mark_recycling(conn: &Connection, id: i64) -> Result<bool, StoreError> {
 /// [`mark_claimed`] in the transaction that records its instance: with one
 /// writer, two deploys can never take the same member.
 pub fn oldest_ready(conn: &Connection, size: &str) -> Result<Option<MemberRow>, StoreError> {
+    // A host being drained gives no member away: it is about to go.
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE m.state = ?1 AND m.size = ?2 ORDER BY m.id LIMIT 1"
+        "{SELECT} WHERE m.state = ?1 AND m.size = ?2 AND h.mode = ?3 ORDER BY m.id LIMIT 1"
     ))?;
     Ok(stmt
-        .query_row(params![PoolState::Ready.as_str(), size], row)
+        .query_row(
+            params![PoolState::Ready.as_str(), size, HostMode::Active.as_str()],
+            row,
+        )
         .optional()?)
 }
 

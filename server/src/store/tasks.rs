@@ -32,6 +32,9 @@ pub struct TaskRow {
     pub snapshot_id: Option<i64>,
     /// The backup a backup task takes, or a restore reads.
     pub backup_id: Option<i64>,
+    /// The hosts a move takes the instance from and to.
+    pub source_host_id: Option<i64>,
+    pub target_host_id: Option<i64>,
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
     pub steps: Vec<StepRow>,
@@ -89,6 +92,15 @@ pub fn set_backup(conn: &Connection, task: i64, backup_id: i64) -> Result<(), St
     Ok(())
 }
 
+/// Names the hosts a move task takes its instance from and to.
+pub fn set_move(conn: &Connection, task: i64, from: i64, to: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE tasks SET source_host_id = ?2, target_host_id = ?3 WHERE id = ?1",
+        params![task, from, to],
+    )?;
+    Ok(())
+}
+
 /// Names the snapshot a snapshot task works on.
 pub fn set_snapshot(conn: &Connection, task: i64, snapshot_id: i64) -> Result<(), StoreError> {
     conn.execute(
@@ -122,7 +134,8 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
     let task = conn
         .prepare_cached(
             "SELECT id, instance_id, instance_uuid, owner_id, kind, state, error, user_data,
-                    created_ms, finished_ms, personalize, snapshot_id, backup_id
+                    created_ms, finished_ms, personalize, snapshot_id, backup_id, source_host_id,
+                    target_host_id
              FROM tasks WHERE id = ?1",
         )?
         .query_row([id], |r| {
@@ -140,6 +153,8 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
                 personalize: r.get(10)?,
                 snapshot_id: r.get(11)?,
                 backup_id: r.get(12)?,
+                source_host_id: r.get(13)?,
+                target_host_id: r.get(14)?,
                 steps: Vec::new(),
             })
         })

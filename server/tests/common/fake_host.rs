@@ -12,7 +12,7 @@ use app::model::{Acceleration, HostProbe, Power};
 use server::engine::connector::Connector;
 use server::engine::hypervisor::{
     BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
-    JobProgress, Lease,
+    JobProgress, Lease, Migration,
 };
 
 /// The UUID of the foreign domain every fake host starts with (as the
@@ -822,17 +822,68 @@ impl Hypervisor for FakeHost {
             })
             .collect())
     }
-    /// What a test wrote into the volume (`write_volume`), its end.
+    /// What a test wrote into the volume (`write_volume`), else what was
+    /// uploaded into it, else nothing: its end.
     fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError> {
         self.call("volume_tail", name)?;
         let state = self.state();
-        Ok(state
-            .contents
-            .get(&(pool.to_owned(), name.to_owned()))
-            .map(|text| {
-                let bytes = text.as_bytes();
-                bytes[bytes.len().saturating_sub(max as usize)..].to_vec()
-            }))
+        let key = (pool.to_owned(), name.to_owned());
+        let bytes = match (state.contents.get(&key), state.uploads.get(&key)) {
+            (Some(text), _) => text.as_bytes().to_vec(),
+            (None, Some(uploaded)) => uploaded.clone(),
+            (None, None) if state.volumes.contains_key(&key) => Vec::new(),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(bytes[bytes.len().saturating_sub(max as usize)..].to_vec()))
+    }
+    /// As libvirt's migration ends: the domain defined there from
+    /// `dest_xml`, running if it is to run on, and gone here. Like libvirt, it
+    /// refuses a domain with internal snapshots or checkpoints, and
+    /// needs the destination's overlay made first.
+    fn migrate(&self, uuid: &str, dest: &dyn Hypervisor, plan: &Migration) -> Result<(), HostError> {
+        self.call("migrate", uuid)?;
+        let dest = dest
+            .as_any()
+            .downcast_ref::<FakeHost>()
+            .expect("fake hosts migrate to fake hosts");
+        {
+            let state = self.state();
+            state
+                .domains
+                .get(uuid)
+                .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
+            let has_snapshots = state.snapshots.keys().any(|(u, _)| u == uuid);
+            let has_checkpoints = state.checkpoints.get(uuid).is_some_and(|c| !c.is_empty());
+            if has_snapshots || has_checkpoints {
+                return Err(self.libvirt_error("domain migrate"));
+            }
+        }
+        for disk in &plan.disks {
+            assert!(
+                plan.dest_xml.contains(&format!("dev=\"{disk}\"")),
+                "the disk to copy is the destination's: {}",
+                plan.dest_xml
+            );
+        }
+        dest.call("migrate_in", uuid)?;
+        dest.define_domain(&plan.dest_xml)?;
+        if plan.keep_running {
+            dest.set_power(uuid, Power::Running)?;
+        }
+        let mut state = self.state();
+        state.domains.remove(uuid);
+        Ok(())
+    }
+    fn migration_uri(&self) -> Result<String, HostError> {
+        self.call("migration_uri", "")?;
+        Ok(format!("tcp://{}", self.uri))
+    }
+    fn job_progress(&self, uuid: &str) -> Result<JobProgress, HostError> {
+        self.call("job_progress", uuid)?;
+        Ok(JobProgress::Idle)
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError> {
         self.call("relabel_domain", uuid)?;

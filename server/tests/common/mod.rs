@@ -287,6 +287,32 @@ impl TestApp {
             .host(&self.host_uri)
     }
 
+    /// Adds a second (third, …) fake host named `name` at `uri` (with
+    /// `fake_hosts`), as the Hosts page would once it answers: its id and
+    /// the fake.
+    pub async fn add_fake_host(&self, name: &str, uri: &str) -> (i64, Arc<FakeHost>) {
+        let (name, uri_owned) = (name.to_owned(), uri.to_owned());
+        let dir = format!("/srv/dpe-{name}");
+        let id = self
+            .appliance
+            .store
+            .write(move |tx| {
+                server::store::hosts::insert(tx, &name, &uri_owned, &dir, "default")
+            })
+            .await
+            .unwrap();
+        self.appliance.engine.sync_hosts().await.unwrap();
+        (id, self.fake_host_at(uri))
+    }
+
+    /// The fake host at `uri` (with `fake_hosts`).
+    pub fn fake_host_at(&self, uri: &str) -> Arc<FakeHost> {
+        self.fake
+            .as_ref()
+            .expect("the app was built with fake_hosts")
+            .host(uri)
+    }
+
     /// Stops this server and starts another on the same data directory.
     pub async fn restart(self) -> TestApp {
         self.restart_after(|| {}).await

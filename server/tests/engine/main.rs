@@ -15,6 +15,7 @@ mod backups;
 mod common;
 mod drills;
 mod leases;
+mod moves;
 mod notifications;
 mod pool;
 mod snapshots;

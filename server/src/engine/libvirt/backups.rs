@@ -388,15 +388,15 @@ impl LibvirtHost {
 /// What `virDomainGetJobStats` tells of a domain's job. The `virt`
 /// crate's wrapper reads libvirt's parameter array even when libvirt
 /// answers none (a null pointer: no job), which aborts the process.
-struct JobStats {
-    kind: i32,
-    processed: u64,
-    total: u64,
+pub(super) struct JobStats {
+    pub(super) kind: i32,
+    pub(super) processed: u64,
+    pub(super) total: u64,
     error: Option<String>,
 }
 
 impl JobStats {
-    fn of(dom: &Domain, flags: u32) -> Result<JobStats, Error> {
+    pub(super) fn of(dom: &Domain, flags: u32) -> Result<JobStats, Error> {
         let mut kind = 0;
         let mut params: virt::sys::virTypedParameterPtr = std::ptr::null_mut();
         let mut count = 0;

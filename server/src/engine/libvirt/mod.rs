@@ -7,6 +7,7 @@ mod backups;
 pub mod capabilities;
 mod console;
 mod leases;
+mod migrate;
 pub mod probe;
 mod snapshots;
 pub mod test_driver;
@@ -26,7 +27,7 @@ use virt::stream::Stream;
 use self::capabilities::Capabilities;
 use super::hypervisor::{
     BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
-    JobProgress, Lease,
+    JobProgress, Lease, Migration,
 };
 use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
 use super::xml::storage::{DirPool, Volume};
@@ -831,5 +832,21 @@ impl Hypervisor for LibvirtHost {
 
     fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError> {
         self.usage()
+    }
+
+    fn migrate(&self, uuid: &str, dest: &dyn Hypervisor, plan: &Migration) -> Result<(), HostError> {
+        self.migrate_to(uuid, dest, plan)
+    }
+
+    fn migration_uri(&self) -> Result<String, HostError> {
+        self.listen_uri()
+    }
+
+    fn job_progress(&self, uuid: &str) -> Result<JobProgress, HostError> {
+        self.job_of(uuid)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

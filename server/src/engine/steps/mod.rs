@@ -7,6 +7,7 @@
 mod backups;
 pub(in crate::engine) use backups::backup_dir;
 mod domain;
+mod moves;
 mod restore_in_place;
 mod snapshots;
 mod volumes;
@@ -100,6 +101,14 @@ steps! {
     KeepDisk = "keep the disk as a snapshot",
     /// The instance's disk replaced by the backup's.
     RestoreOver = "restore the backup over the disk",
+    /// The new host of a move gets the golden image, an empty overlay
+    /// and the seed.
+    PrepareTarget = "prepare the new host",
+    /// libvirt moves the guest (live when it runs) and QEMU copies its
+    /// disk; the store then names the new host.
+    Migrate = "move the guest",
+    /// The old host's volumes go.
+    CleanSource = "remove the old copy",
 }
 
 impl Step {
@@ -143,6 +152,7 @@ impl Step {
                 Step::RestoreOver,
                 Step::Start,
             ],
+            TaskKind::Move => &[Step::PrepareTarget, Step::Migrate, Step::CleanSource],
         }
     }
 
@@ -160,7 +170,8 @@ impl Step {
             | Step::Reboot
             | Step::PowerOff
             | Step::Personalize
-            | Step::Revert => true,
+            | Step::Revert
+            | Step::Migrate => true,
             Step::Place
             | Step::Clone
             | Step::Seed
@@ -175,7 +186,9 @@ impl Step {
             | Step::Prune
             | Step::RestoreDisk
             | Step::KeepDisk
-            | Step::RestoreOver => false,
+            | Step::RestoreOver
+            | Step::PrepareTarget
+            | Step::CleanSource => false,
         }
     }
 }
@@ -245,6 +258,7 @@ mod tests {
             TaskKind::Backup,
             TaskKind::Restore,
             TaskKind::RestoreInPlace,
+            TaskKind::Move,
         ];
         let every = kinds
             .iter()

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::model::PoolState;
+use app::model::{HostMode, PoolState};
 
 use super::EngineError;
 use super::guest::Guest;
@@ -104,10 +104,20 @@ impl Engine {
         } else {
             None
         };
+        // A host being drained keeps no members.
+        let draining: HashSet<i64> = self
+            .store
+            .read(hosts::list)
+            .await?
+            .into_iter()
+            .filter(|h| h.mode == HostMode::Draining)
+            .map(|h| h.id)
+            .collect();
         let mut kept: BTreeMap<&str, u32> = BTreeMap::new();
         for m in &members {
             let target = targets.get(&m.size).copied().unwrap_or(0);
             let unwanted = image.as_deref() != Some(m.image.as_str())
+                || draining.contains(&m.host_id)
                 || kept.get(m.size.as_str()).copied().unwrap_or(0) >= target;
             if self.pool_work.is_busy(m.id) {
                 // A build in flight that is no longer wanted stops at its

@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use app::model::{
-    AddHost, HostCredentialsView, HostStatus, ServerCertificateBundle, ServerCertificateRequest,
+    AddHost, HostCredentialsView, HostMode, HostStatus, MoveRequest, ServerCertificateBundle,
+    ServerCertificateRequest,
 };
 use app::policy::{authorize, rights};
 use app::service::{HostService, RequestContext};
@@ -86,6 +87,65 @@ pub async fn remove(
     let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
     service.remove_host(who, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Moves the instance to another host, as a task (202 with its id): live
+/// when it runs (it keeps running while its disk is copied), stopped when
+/// it is stopped. Refused (409) while it has snapshots (libvirt cannot move
+/// them), is busy or is not ready, or when the host is being drained or
+/// has no room; 422 when the host is the one it is on, or one reached
+/// through a local socket (admins).
+#[utoipa::path(post, path = "/api/v1/instances/{id}/move", tag = "hosts",
+    params(("id" = i64, Path)), request_body = MoveRequest,
+    responses((status = 202, body = super::instances::TaskStarted),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody),
+        (status = 409, body = super::ErrorBody), (status = 422, body = super::ErrorBody),
+        (status = 503, body = super::ErrorBody, description = "A host does not answer")),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn move_instance(
+    State(service): State<Arc<dyn HostService>>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<MoveRequest>,
+) -> ApiResult<(StatusCode, Json<super::instances::TaskStarted>)> {
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    let task_id = service.move_instance(who, id, body).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(super::instances::TaskStarted { task_id }),
+    ))
+}
+
+/// Drains the host: it takes no new instances or warm-pool members, its
+/// members are removed and its instances moved to other hosts one at a
+/// time (each where a deploy would go). Drained once it holds none
+/// (admins).
+#[utoipa::path(post, path = "/api/v1/hosts/{id}/drain", tag = "hosts", params(("id" = i64, Path)),
+    responses((status = 200, body = HostStatus), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn drain(
+    State(service): State<Arc<dyn HostService>>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<HostStatus>> {
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    Ok(Json(service.set_host_mode(who, id, HostMode::Draining).await?))
+}
+
+/// Ends a drain: the host takes new instances again; what was moved
+/// stays where it went (admins).
+#[utoipa::path(post, path = "/api/v1/hosts/{id}/resume", tag = "hosts", params(("id" = i64, Path)),
+    responses((status = 200, body = HostStatus), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn resume(
+    State(service): State<Arc<dyn HostService>>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<HostStatus>> {
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    Ok(Json(service.set_host_mode(who, id, HostMode::Active).await?))
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

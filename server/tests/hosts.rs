@@ -381,7 +381,7 @@ async fn a_running_guest_moves_live_from_a_tls_host_to_an_ssh_host_and_back_stop
 
     // The appliance's own host is drained first, so the deploy goes to
     // lab2 (the older of two alike).
-    let local = hosts(&list[0]["name"].as_str().unwrap().to_owned(), &list);
+    let local = hosts(list[0]["name"].as_str().unwrap(), &list);
     let (status, _) = api
         .post_empty(&format!("/api/v1/hosts/{local}/drain"))
         .await;

@@ -1,7 +1,8 @@
 // The Hosts page, for appliance admins: the local host listed with its
-// state and instance count, the two ways to add a remote host (TLS with
-// dpe's CA and a server certificate it issues; SSH with dpe's public key
-// and a pinned host key), a bad URI refused at its field; and a member
+// state and instance count, drained and resumed, the two ways to add a
+// remote host (TLS with dpe's CA and a server certificate it issues; SSH
+// with dpe's public key and a pinned host key), a bad URI refused at its
+// field; and a member
 // is refused the page and does not see it in the navigation.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -54,6 +55,17 @@ test('an admin sees the hosts and is led through adding one over TLS or SSH', as
   assert.match(await bundle.innerText(), /kvm2\.example\.org/);
   assert.match(await bundle.innerText(), /PRIVATE KEY/);
   await shot(page, '60-hosts');
+
+  // Drain and resume: a drained host takes no new instances until resumed.
+  const placement = row.first().locator('td.placement');
+  assert.match(await placement.innerText(), /takes new instances/);
+  await page.getByRole('button', { name: /^Drain / }).click();
+  await placement.getByText('drained', { exact: true }).waitFor();
+  const drained = await (await page.request.get(`${dpe.url}/api/v1/hosts`)).json();
+  assert.equal(drained[0].mode, 'draining');
+  await shot(page, '63-hosts-drained');
+  await page.getByRole('button', { name: /^Resume / }).click();
+  await placement.getByText('takes new instances').waitFor();
 
   // A URI with parameters is refused at its field, and no host is added.
   await page.getByLabel('URI').fill('qemu+ssh://root@kvm2/system?keyfile=/x');

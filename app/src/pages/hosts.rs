@@ -11,7 +11,9 @@ use crate::api::hosts::{
 };
 use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
 use crate::error::AppError;
-use crate::model::{HostCredentialsView, HostMode, HostStatus, ServerCertificateBundle, time_of_day};
+use crate::model::{
+    HostCredentialsView, HostMode, HostStatus, ServerCertificateBundle, time_of_day,
+};
 
 #[component]
 pub fn HostsPage() -> impl IntoView {
@@ -69,7 +71,12 @@ fn transport(uri: &str) -> &'static str {
 /// is drained once it holds no instance.
 fn placement_cell(h: &HostStatus, mode: ServerAction<SetHostMode>) -> impl IntoView + use<> {
     let (label, class, next, button) = match (h.mode, h.instances.unwrap_or_default()) {
-        (HostMode::Active, _) => ("takes new instances", "badge ok", HostMode::Draining, "Drain"),
+        (HostMode::Active, _) => (
+            "takes new instances",
+            "badge ok",
+            HostMode::Draining,
+            "Drain",
+        ),
         (HostMode::Draining, 0) => ("drained", "badge", HostMode::Active, "Resume"),
         (HostMode::Draining, _) => ("draining", "badge busy", HostMode::Active, "Resume"),
     };

@@ -158,8 +158,12 @@ impl Engine {
                 };
                 match self.submit_move(inst.id, to).await {
                     Ok(Ok(task_id)) => {
-                        tracing::info!(host = host.name, instance = inst.name, task_id,
-                            "draining: moving an instance");
+                        tracing::info!(
+                            host = host.name,
+                            instance = inst.name,
+                            task_id,
+                            "draining: moving an instance"
+                        );
                         break;
                     }
                     Ok(Err(refusal)) => {

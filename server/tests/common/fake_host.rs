@@ -834,13 +834,20 @@ impl Hypervisor for FakeHost {
             (None, None) if state.volumes.contains_key(&key) => Vec::new(),
             (None, None) => return Ok(None),
         };
-        Ok(Some(bytes[bytes.len().saturating_sub(max as usize)..].to_vec()))
+        Ok(Some(
+            bytes[bytes.len().saturating_sub(max as usize)..].to_vec(),
+        ))
     }
     /// As libvirt's migration ends: the domain defined there from
     /// `dest_xml`, running if it is to run on, and gone here. Like libvirt, it
     /// refuses a domain with internal snapshots or checkpoints, and
     /// needs the destination's overlay made first.
-    fn migrate(&self, uuid: &str, dest: &dyn Hypervisor, plan: &Migration) -> Result<(), HostError> {
+    fn migrate(
+        &self,
+        uuid: &str,
+        dest: &dyn Hypervisor,
+        plan: &Migration,
+    ) -> Result<(), HostError> {
         self.call("migrate", uuid)?;
         let dest = dest
             .as_any()

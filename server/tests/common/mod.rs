@@ -296,9 +296,7 @@ impl TestApp {
         let id = self
             .appliance
             .store
-            .write(move |tx| {
-                server::store::hosts::insert(tx, &name, &uri_owned, &dir, "default")
-            })
+            .write(move |tx| server::store::hosts::insert(tx, &name, &uri_owned, &dir, "default"))
             .await
             .unwrap();
         self.appliance.engine.sync_hosts().await.unwrap();

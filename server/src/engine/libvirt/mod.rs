@@ -834,7 +834,12 @@ impl Hypervisor for LibvirtHost {
         self.usage()
     }
 
-    fn migrate(&self, uuid: &str, dest: &dyn Hypervisor, plan: &Migration) -> Result<(), HostError> {
+    fn migrate(
+        &self,
+        uuid: &str,
+        dest: &dyn Hypervisor,
+        plan: &Migration,
+    ) -> Result<(), HostError> {
         self.migrate_to(uuid, dest, plan)
     }
 

@@ -204,7 +204,12 @@ impl Hypervisor for TestDriverHost {
     /// defines the domain there and removes it here, as a migration ends,
     /// running there if it is to run on (its volumes hold nothing to
     /// copy).
-    fn migrate(&self, uuid: &str, dest: &dyn Hypervisor, plan: &Migration) -> Result<(), HostError> {
+    fn migrate(
+        &self,
+        uuid: &str,
+        dest: &dyn Hypervisor,
+        plan: &Migration,
+    ) -> Result<(), HostError> {
         let Some(dest) = dest.as_any().downcast_ref::<TestDriverHost>() else {
             return Err(HostError::Unsupported(
                 "move a guest to a host of another kind",

@@ -15,7 +15,7 @@ use app::model::Power;
 use super::super::EngineError;
 use super::super::definition::{DomainInputs, domain_xml};
 use super::super::guest::Guest;
-use super::super::hypervisor::{Hypervisor, JobProgress, Migration};
+use super::super::hypervisor::{HostError, Hypervisor, JobProgress, Migration};
 use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
@@ -41,7 +41,10 @@ enum Whereabouts {
     /// On both: the new host's copy is an unfinished one (removed, and
     /// the move done again), unless a live move finished there and the
     /// old host's is the paused original libvirt had not yet removed.
-    Both { old: Power, new: Power },
+    Both {
+        old: Power,
+        new: Power,
+    },
     Nowhere,
 }
 
@@ -106,11 +109,18 @@ impl Engine {
         if guest.host_id == Some(to_id) {
             return Ok(());
         }
+        let (from, _) = self.host_for(guest).await?;
         let (to, _) = self.host_by_id(to_id).await?;
         let pool = self.config.storage_pool.clone();
         let volumes = InstanceVolumes::of(&guest.volume_stem);
         let uuid = guest.uuid.clone();
         run_blocking(move || {
+            // Only while the old host still has the guest: should libvirt
+            // have finished the move, the new host's copy is the only one,
+            // and a resumed move step records it.
+            if from.domain_power(&uuid)?.is_none() {
+                return Err(EngineError::Host(HostError::NoDomain(uuid)));
+            }
             to.destroy_domain(&uuid)?;
             to.undefine_domain(&uuid)?;
             // Refresh first: the console log appears only on disk.
@@ -148,14 +158,12 @@ impl Engine {
         let whereabouts = {
             let (from, to, uuid) = (from.clone(), to.clone(), guest.uuid.clone());
             run_blocking(move || {
-                Ok::<_, EngineError>(
-                    match (from.domain_power(&uuid)?, to.domain_power(&uuid)?) {
-                        (Some(_), None) => Whereabouts::Old,
-                        (None, Some(_)) => Whereabouts::New,
-                        (Some(old), Some(new)) => Whereabouts::Both { old, new },
-                        (None, None) => Whereabouts::Nowhere,
-                    },
-                )
+                Ok::<_, EngineError>(match (from.domain_power(&uuid)?, to.domain_power(&uuid)?) {
+                    (Some(_), None) => Whereabouts::Old,
+                    (None, Some(_)) => Whereabouts::New,
+                    (Some(old), Some(new)) => Whereabouts::Both { old, new },
+                    (None, None) => Whereabouts::Nowhere,
+                })
             })
             .await?
         };
@@ -176,9 +184,7 @@ impl Engine {
                 }
             }
             Whereabouts::Nowhere => {
-                return Err(EngineError::Host(
-                    super::super::hypervisor::HostError::NoDomain(guest.uuid.clone()),
-                ));
+                return Err(EngineError::Host(HostError::NoDomain(guest.uuid.clone())));
             }
         }
         let plan = self
@@ -213,12 +219,10 @@ impl Engine {
             Ok(moved) => moved?,
             Err(join) => {
                 tracing::error!(error = %join, "the move's thread ended without an answer");
-                return Err(EngineError::Host(
-                    super::super::hypervisor::HostError::Timeout {
-                        uri: to_row.uri.clone(),
-                        seconds: started.elapsed().as_secs(),
-                    },
-                ));
+                return Err(EngineError::Host(HostError::Timeout {
+                    uri: to_row.uri.clone(),
+                    seconds: started.elapsed().as_secs(),
+                }));
             }
         }
         tracing::info!(

@@ -130,7 +130,9 @@ pub async fn drain(
     IdPath(id): IdPath,
 ) -> ApiResult<Json<HostStatus>> {
     let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
-    Ok(Json(service.set_host_mode(who, id, HostMode::Draining).await?))
+    Ok(Json(
+        service.set_host_mode(who, id, HostMode::Draining).await?,
+    ))
 }
 
 /// Ends a drain: the host takes new instances again; what was moved
@@ -145,7 +147,9 @@ pub async fn resume(
     IdPath(id): IdPath,
 ) -> ApiResult<Json<HostStatus>> {
     let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
-    Ok(Json(service.set_host_mode(who, id, HostMode::Active).await?))
+    Ok(Json(
+        service.set_host_mode(who, id, HostMode::Active).await?,
+    ))
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

@@ -455,11 +455,15 @@ mod tests {
                 "delete_snapshot",
                 "backup",
                 "restore",
-                "restore_in_place"
+                "restore_in_place",
+                "move"
             ]
         );
         let zone = texts(NetworkZone::ALL, NetworkZone::as_str);
         assert_eq!(zone, ["inside", "outside"]);
+        // The hosts' `mode` CHECK (migration 28).
+        let host_mode = texts(crate::model::HostMode::ALL, crate::model::HostMode::as_str);
+        assert_eq!(host_mode, ["active", "draining"]);
         let snapshot = texts(SnapshotState::ALL, SnapshotState::as_str);
         assert_eq!(snapshot, ["creating", "ready", "reverting", "deleting"]);
         let snapshot_kind = texts(SnapshotKind::ALL, SnapshotKind::as_str);

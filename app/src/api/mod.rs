@@ -234,7 +234,15 @@ pub async fn create_token(
                 })?),
             };
             service::<dyn TokenService>()?
-                .create_token(&ctx, who, name, days, code, SecretShown::OnTheNextPage)
+                .create_token(
+                    &ctx,
+                    who,
+                    name,
+                    crate::model::TokenScope::Full,
+                    days,
+                    code,
+                    SecretShown::OnTheNextPage,
+                )
                 .await
                 .map(|_| ())
         }

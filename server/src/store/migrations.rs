@@ -925,6 +925,23 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT, WITHOUT ROWID;
         "#,
     },
+    // MERGE: a stand-in for the lead's migration 28, made in parallel;
+    // the versions may have no gaps. At merge the lead's 28 replaces it.
+    Migration {
+        version: 28,
+        name: "kept for a migration made in parallel",
+        sql: "",
+    },
+    Migration {
+        version: 29,
+        name: "tokens that only read the metrics",
+        sql: r#"
+            -- What a token may be used for: everything its account may do,
+            -- or reading /metrics alone (what a Prometheus server holds).
+            ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'full'
+                CHECK (scope IN ('full', 'metrics'));
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -557,7 +557,11 @@ mod tests {
             } else {
                 Err(AppError::MetricsOnly)
             };
-            assert_eq!(authorize_action(Some(&scoped), action), expected, "{action:?}");
+            assert_eq!(
+                authorize_action(Some(&scoped), action),
+                expected,
+                "{action:?}"
+            );
         }
     }
 

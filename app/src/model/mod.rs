@@ -33,13 +33,11 @@ pub use console::{CONSOLE_MAX_COLS, CONSOLE_MAX_ROWS, ConsoleControl};
 pub use counts::{InstanceCounts, StateCount};
 pub use hosts::{HostCredentialsView, HostFile, ServerCertificateBundle, ServerCertificateRequest};
 pub use instance_query::{InstanceListItem, InstancePage, InstanceQuery};
-pub use metrics::{
-    HostFigures, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals, TaskCount,
-};
 pub use leases::{
     DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
     MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
 };
+pub use metrics::{HostFigures, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals, TaskCount};
 pub use notifications::{
     DeliveryChannel, DeliveryFilter, DeliveryState, DeliveryView, MailPreferences, MatcherRequest,
     MatcherView, NotifyTest, NotifyTestRequest, Severity, SmtpSecurity, SmtpSettings, SmtpView,

@@ -92,7 +92,9 @@ pub async fn resolve(
     let what = format!("{} {}", request.method(), request.uri().path());
     // A metrics token opens nothing else, not even what needs no right
     // (pages, the health check): it is refused here, once for all.
-    if let Some(p) = principal.as_ref().filter(|p| p.scope == TokenScope::Metrics)
+    if let Some(p) = principal
+        .as_ref()
+        .filter(|p| p.scope == TokenScope::Metrics)
         && request.uri().path() != super::metrics::PATH
     {
         audit.record_refusal(Some(p), peer.ip(), what).await;

@@ -24,7 +24,14 @@ pub fn insert(
     conn.execute(
         "INSERT INTO api_tokens (user_id, name, scope, secret_hash, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![user_id, name, scope.as_str(), secret_hash, now(), expires_at],
+        params![
+            user_id,
+            name,
+            scope.as_str(),
+            secret_hash,
+            now(),
+            expires_at
+        ],
     )
     .map_err(|e| StoreError::unique_as(e, "a token with that secret"))?;
     Ok(conn.last_insert_rowid())
@@ -51,8 +58,9 @@ pub fn page_for_user(
 }
 
 fn page_statement(user_id: i64, after: Option<(i64, i64)>, limit: u32) -> Sql {
-    let mut sql =
-        Sql::new("SELECT id, name, created_at, last_used_at, expires_at, scope FROM api_tokens WHERE 1");
+    let mut sql = Sql::new(
+        "SELECT id, name, created_at, last_used_at, expires_at, scope FROM api_tokens WHERE 1",
+    );
     sql.and("user_id", "=", user_id);
     if let Some((created_at, id)) = after {
         let (c, i) = (sql.bind(created_at), sql.bind(id));
@@ -106,7 +114,15 @@ mod tests {
         let ann = users::insert(&conn, "ann", None, Role::User).unwrap();
         let bob = users::insert(&conn, "bob", None, Role::User).unwrap();
         for n in 0..12_u8 {
-            let id = insert(&conn, ann, &format!("t{n:02}"), TokenScope::Full, &[n], None).unwrap();
+            let id = insert(
+                &conn,
+                ann,
+                &format!("t{n:02}"),
+                TokenScope::Full,
+                &[n],
+                None,
+            )
+            .unwrap();
             // Some in the same second: the id breaks the tie.
             conn.execute(
                 "UPDATE api_tokens SET created_at = ?2 WHERE id = ?1",

@@ -13,6 +13,7 @@ mod events;
 mod gateway;
 mod host_trust;
 mod instance_list;
+mod metrics;
 mod paged_lists;
 mod passkeys;
 mod second_factor;

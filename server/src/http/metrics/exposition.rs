@@ -18,13 +18,29 @@ type Counters = Family<Labels, Counter<f64, AtomicU64>>;
 /// The usage figures every instance and host has: name, help, and where
 /// in a reading it is.
 const USAGE: [(&str, &str, fn(&UsagePoint) -> f64); 7] = [
-    ("cpu_percent", "CPU in use, of all vCPUs (100: all busy)", |p| p.cpu_percent),
-    ("memory_used_bytes", "Memory the guests use", |p| p.memory_used_bytes),
+    (
+        "cpu_percent",
+        "CPU in use, of all vCPUs (100: all busy)",
+        |p| p.cpu_percent,
+    ),
+    ("memory_used_bytes", "Memory the guests use", |p| {
+        p.memory_used_bytes
+    }),
     ("memory_bytes", "Memory the guests have", |p| p.memory_bytes),
-    ("disk_read_bytes_per_second", "Disk reads", |p| p.disk_read_bps),
-    ("disk_write_bytes_per_second", "Disk writes", |p| p.disk_write_bps),
-    ("network_receive_bytes_per_second", "Network received", |p| p.net_rx_bps),
-    ("network_transmit_bytes_per_second", "Network sent", |p| p.net_tx_bps),
+    ("disk_read_bytes_per_second", "Disk reads", |p| {
+        p.disk_read_bps
+    }),
+    ("disk_write_bytes_per_second", "Disk writes", |p| {
+        p.disk_write_bps
+    }),
+    (
+        "network_receive_bytes_per_second",
+        "Network received",
+        |p| p.net_rx_bps,
+    ),
+    ("network_transmit_bytes_per_second", "Network sent", |p| {
+        p.net_tx_bps
+    }),
 ];
 
 /// One family per name, registered as it is made.
@@ -53,16 +69,28 @@ pub fn render(snapshot: &MetricsSnapshot, requests: &RequestCounts) -> String {
         requests.family.clone(),
     );
 
-    let store = gauges(&mut registry, "store_size_bytes", "The store's database file");
+    let store = gauges(
+        &mut registry,
+        "store_size_bytes",
+        "The store's database file",
+    );
     set(&store, Vec::new(), snapshot.store_bytes as f64);
 
     let instances = gauges(&mut registry, "instances", "Instances by status");
     for (status, count) in &snapshot.instances {
-        set(&instances, vec![("status", status.to_string())], *count as f64);
+        set(
+            &instances,
+            vec![("status", status.to_string())],
+            *count as f64,
+        );
     }
 
     let running = gauges(&mut registry, "tasks_running", "Tasks running now, by kind");
-    let ended = counters(&mut registry, "tasks_finished", "Tasks ended, by kind and state");
+    let ended = counters(
+        &mut registry,
+        "tasks_finished",
+        "Tasks ended, by kind and state",
+    );
     for t in &snapshot.tasks {
         let kind = ("kind", t.kind.to_string());
         if t.state.has_ended() {
@@ -74,7 +102,11 @@ pub fn render(snapshot: &MetricsSnapshot, requests: &RequestCounts) -> String {
         }
     }
 
-    let steps = counters(&mut registry, "task_steps", "Task steps done, by task kind and step");
+    let steps = counters(
+        &mut registry,
+        "task_steps",
+        "Task steps done, by task kind and step",
+    );
     let step_seconds = counters(
         &mut registry,
         "task_step_seconds",
@@ -86,14 +118,22 @@ pub fn render(snapshot: &MetricsSnapshot, requests: &RequestCounts) -> String {
         step_seconds.get_or_create(&labels).inc_by(s.seconds);
     }
 
-    let pool = gauges(&mut registry, "pool_members", "Warm-pool members by size and state");
+    let pool = gauges(
+        &mut registry,
+        "pool_members",
+        "Warm-pool members by size and state",
+    );
     for p in &snapshot.pool {
         let labels = vec![("size", p.size.clone()), ("state", p.state.to_string())];
         set(&pool, labels, p.count as f64);
     }
 
     let reachable = gauges(&mut registry, "host_reachable", "1 while the host answers");
-    let on_host = gauges(&mut registry, "host_instances", "Instances placed on the host");
+    let on_host = gauges(
+        &mut registry,
+        "host_instances",
+        "Instances placed on the host",
+    );
     let host_usage = USAGE.map(|(name, help, _)| {
         let help = format!("{help}: the sum of the host's instances' latest readings");
         gauges(&mut registry, &format!("host_{name}"), &help)
@@ -112,8 +152,10 @@ pub fn render(snapshot: &MetricsSnapshot, requests: &RequestCounts) -> String {
         gauges(&mut registry, &format!("instance_{name}"), &help)
     });
     for i in &snapshot.instance_usage {
+        // `name`, not `instance`: Prometheus gives every series an
+        // `instance` label of its own, the target scraped.
         let labels = vec![
-            ("instance", i.name.clone()),
+            ("name", i.name.clone()),
             ("uuid", i.uuid.clone()),
             ("department", i.department.clone()),
             ("size", i.size.clone()),

@@ -237,10 +237,12 @@ pub async fn create_token(
                 .create_token(
                     &ctx,
                     who,
-                    name,
-                    crate::model::TokenScope::Full,
-                    days,
-                    code,
+                    crate::model::TokenRequest {
+                        name,
+                        scope: crate::model::TokenScope::Full,
+                        expires_in_days: days,
+                        code,
+                    },
                     SecretShown::OnTheNextPage,
                 )
                 .await

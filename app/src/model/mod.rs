@@ -343,6 +343,17 @@ pub struct TokenInfo {
     pub expires_at: Option<i64>,
 }
 
+/// What a new token is asked for with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub name: String,
+    pub scope: TokenScope,
+    /// Days it works; none: until revoked.
+    pub expires_in_days: Option<u32>,
+    /// A current code from the authenticator app, when the account has one.
+    pub code: Option<String>,
+}
+
 /// A freshly created API token: the only time its secret is shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -1,7 +1,7 @@
 //! API tokens: each account's own, created and revoked by itself.
 
 use app::error::AppError;
-use app::model::{NewToken, Page, TokenQuery, TokenScope, TokensView};
+use app::model::{NewToken, Page, TokenQuery, TokenRequest, TokenScope, TokensView};
 use app::policy::{Authorized, authorize, rights};
 use app::service::{RequestContext, SecretShown, TokenService};
 use app::validate;
@@ -64,13 +64,16 @@ impl TokenService for Appliance {
         &self,
         ctx: &RequestContext,
         who: Authorized<'_, rights::ManageOwnTokens>,
-        name: String,
-        scope: TokenScope,
-        expires_in_days: Option<u32>,
-        code: Option<String>,
+        request: TokenRequest,
         shown: SecretShown,
     ) -> Result<NewToken, AppError> {
         let who = who.principal();
+        let TokenRequest {
+            name,
+            scope,
+            expires_in_days,
+            code,
+        } = request;
         match scope {
             TokenScope::Full => {}
             // Every instance's figures: for those who may read them.

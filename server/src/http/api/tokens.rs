@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use app::model::{NewToken, TokenInfo, TokenQuery, TokenScope};
+use app::model::{NewToken, TokenInfo, TokenQuery, TokenRequest, TokenScope};
 use app::policy::{authorize, rights};
 use app::service::{RequestContext, SecretShown, TokenService};
 use axum::extract::State;
@@ -89,10 +89,12 @@ pub async fn create(
         .create_token(
             &ctx,
             who,
-            body.name,
-            body.scope,
-            body.expires_in_days,
-            body.code,
+            TokenRequest {
+                name: body.name,
+                scope: body.scope,
+                expires_in_days: body.expires_in_days,
+                code: body.code,
+            },
             SecretShown::InTheAnswer,
         )
         .await?;

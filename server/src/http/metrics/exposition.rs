@@ -15,9 +15,11 @@ type Labels = Vec<(&'static str, String)>;
 type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
 type Counters = Family<Labels, Counter<f64, AtomicU64>>;
 
-/// The usage figures every instance and host has: name, help, and where
-/// in a reading it is.
-const USAGE: [(&str, &str, fn(&UsagePoint) -> f64); 7] = [
+/// One usage figure: its name, its help, and where in a reading it is.
+type Figure = (&'static str, &'static str, fn(&UsagePoint) -> f64);
+
+/// The usage figures every instance and host has.
+const USAGE: [Figure; 7] = [
     (
         "cpu_percent",
         "CPU in use, of all vCPUs (100: all busy)",

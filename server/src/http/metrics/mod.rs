@@ -28,7 +28,8 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
     responses((status = 200, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
                body = String, description = "The OpenMetrics exposition"),
-              (status = 401, body = super::api::ErrorBody),
+              (status = 401, body = super::api::ErrorBody,
+               description = "No token, or an unknown, expired or malformed one"),
               (status = 403, body = super::api::ErrorBody,
                description = "Not an appliance admin's token")),
     security(("bearer" = []), ("session" = [])))]

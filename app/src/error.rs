@@ -26,6 +26,9 @@ pub enum AppError {
     /// Signed in, but not allowed.
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// A token scoped to metrics was used for anything but `/metrics`.
+    #[error("this token may only read /metrics: use a full token for the API")]
+    MetricsOnly,
     /// An approver tried to decide their own deploy request.
     #[error("you cannot approve or reject your own request: another approver must decide it")]
     OwnRequest,
@@ -80,6 +83,7 @@ impl AppError {
             AppError::SecondFactorRequired => "second_factor_required",
             AppError::SecondFactorEnrolmentRequired => "second_factor_enrolment_required",
             AppError::Forbidden => "forbidden",
+            AppError::MetricsOnly => "metrics_only",
             AppError::OwnRequest => "own_request",
             AppError::CrossOrigin => "cross_origin",
             AppError::NotFound(_) => "not_found",
@@ -103,7 +107,10 @@ impl AppError {
             | AppError::InvalidCredentials
             | AppError::SecondFactorRequired
             | AppError::SecondFactorEnrolmentRequired => 401,
-            AppError::Forbidden | AppError::OwnRequest | AppError::CrossOrigin => 403,
+            AppError::Forbidden
+            | AppError::MetricsOnly
+            | AppError::OwnRequest
+            | AppError::CrossOrigin => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) | AppError::QuotaExceeded(_) | AppError::SetupRequired => 409,
             AppError::Invalid { .. } => 422,
@@ -128,6 +135,7 @@ impl AppError {
             | AppError::SecondFactorRequired
             | AppError::SecondFactorEnrolmentRequired
             | AppError::Forbidden
+            | AppError::MetricsOnly
             | AppError::OwnRequest
             | AppError::CrossOrigin
             | AppError::NotFound(_)
@@ -150,6 +158,7 @@ impl AppError {
             | AppError::SecondFactorRequired
             | AppError::SecondFactorEnrolmentRequired
             | AppError::Forbidden
+            | AppError::MetricsOnly
             | AppError::OwnRequest
             | AppError::CrossOrigin
             | AppError::NotFound(_)

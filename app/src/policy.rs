@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use app::error::AppError;
-//! use app::model::{Principal, Role};
+//! use app::model::{Principal, Role, TokenScope};
 //! use app::policy::{Authorized, authorize, rights};
 //!
 //! // Stands for a service method that deploys.
@@ -28,6 +28,7 @@
 //!     managed_departments: Vec::new(),
 //!     may_deploy: true,
 //!     address: None,
+//!     scope: TokenScope::Full,
 //! };
 //! let who = authorize::<rights::Deploy>(Some(&ann))?;
 //! assert_eq!(deploy(who), "ann deploys");
@@ -46,7 +47,7 @@
 //!
 //! ```compile_fail,E0451
 //! use std::marker::PhantomData;
-//! use app::model::{Principal, Role};
+//! use app::model::{Principal, Role, TokenScope};
 //! use app::policy::{Authorized, rights};
 //!
 //! fn deploy(who: Authorized<'_, rights::Deploy>) -> String {
@@ -61,6 +62,7 @@
 //!     managed_departments: Vec::new(),
 //!     may_deploy: false,
 //!     address: None,
+//!     scope: TokenScope::Full,
 //! };
 //! deploy(Authorized { principal: &ann, right: PhantomData });
 //! ```
@@ -69,7 +71,7 @@
 //!
 //! ```compile_fail,E0308
 //! use app::error::AppError;
-//! use app::model::{Principal, Role};
+//! use app::model::{Principal, Role, TokenScope};
 //! use app::policy::{Authorized, authorize, rights};
 //!
 //! fn deploy(who: Authorized<'_, rights::Deploy>) -> String {
@@ -84,6 +86,7 @@
 //!     managed_departments: Vec::new(),
 //!     may_deploy: false,
 //!     address: None,
+//!     scope: TokenScope::Full,
 //! };
 //! let who = authorize::<rights::UseInstances>(Some(&ann))?;
 //! deploy(who);
@@ -93,7 +96,9 @@
 use std::marker::PhantomData;
 
 use crate::error::AppError;
-use crate::model::{ApprovalPolicy, ApprovalRule, DAY, LeasePolicy, Principal, Role, Share};
+use crate::model::{
+    ApprovalPolicy, ApprovalRule, DAY, LeasePolicy, Principal, Role, Share, TokenScope,
+};
 
 /// Things a signed-in account can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +161,9 @@ pub enum Action {
     /// Approve or reject deploy requests; which ones is decided by
     /// [`may_decide`].
     DecideApprovals,
+    /// Read `/metrics`: every instance's and host's figures, so admins
+    /// only; the one action a metrics-scoped token is allowed.
+    ReadMetrics,
 }
 
 /// Whether the rule table allows `action` to `principal`.
@@ -181,7 +189,8 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ConfigureGateway
         | Action::ManagePool
         | Action::ManageBackups
-        | Action::ManageNotifications => admin,
+        | Action::ManageNotifications
+        | Action::ReadMetrics => admin,
         Action::ManageMembers
         | Action::ManageSubDepartments
         | Action::ViewAudit
@@ -190,11 +199,22 @@ fn allows(principal: &Principal, action: Action) -> bool {
     }
 }
 
+/// Whether the credential's scope reaches `action` at all, whoever holds it.
+fn in_scope(scope: TokenScope, action: Action) -> bool {
+    match scope {
+        TokenScope::Full => true,
+        TokenScope::Metrics => action == Action::ReadMetrics,
+    }
+}
+
 /// Allows the right `R` to `principal` and proves it, or says why not:
-/// `Unauthenticated` when nobody is signed in, `Forbidden` otherwise.
+/// `Unauthenticated` when nobody is signed in, `MetricsOnly` for a
+/// metrics token used for anything else, `Forbidden` otherwise.
 pub fn authorize<R: Right>(principal: Option<&Principal>) -> Result<Authorized<'_, R>, AppError> {
     let principal = principal.ok_or(AppError::Unauthenticated)?;
-    if allows(principal, R::ACTION) {
+    if !in_scope(principal.scope, R::ACTION) {
+        Err(AppError::MetricsOnly)
+    } else if allows(principal, R::ACTION) {
         Ok(Authorized {
             principal,
             right: PhantomData,
@@ -272,6 +292,7 @@ rights!(
     RequestDeploy,
     ViewApprovals,
     DecideApprovals,
+    ReadMetrics,
 );
 
 /// Proof that [`authorize`] allowed the right `R` to this principal, for
@@ -491,10 +512,11 @@ mod tests {
             },
             may_deploy: true,
             address: None,
+            scope: TokenScope::Full,
         }
     }
 
-    const EVERY_ACTION: [Action; 25] = [
+    const EVERY_ACTION: [Action; 26] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -520,7 +542,28 @@ mod tests {
         Action::RequestDeploy,
         Action::ViewApprovals,
         Action::DecideApprovals,
+        Action::ReadMetrics,
     ];
+
+    #[test]
+    fn a_metrics_token_reaches_only_the_metrics_and_says_so() {
+        let scoped = Principal {
+            scope: TokenScope::Metrics,
+            ..who(Role::Admin)
+        };
+        for action in EVERY_ACTION {
+            let expected = if action == Action::ReadMetrics {
+                Ok(&scoped)
+            } else {
+                Err(AppError::MetricsOnly)
+            };
+            assert_eq!(
+                authorize_action(Some(&scoped), action),
+                expected,
+                "{action:?}"
+            );
+        }
+    }
 
     #[test]
     fn anonymous_is_unauthenticated_for_every_action() {

@@ -234,7 +234,17 @@ pub async fn create_token(
                 })?),
             };
             service::<dyn TokenService>()?
-                .create_token(&ctx, who, name, days, code, SecretShown::OnTheNextPage)
+                .create_token(
+                    &ctx,
+                    who,
+                    crate::model::TokenRequest {
+                        name,
+                        scope: crate::model::TokenScope::Full,
+                        expires_in_days: days,
+                        code,
+                    },
+                    SecretShown::OnTheNextPage,
+                )
                 .await
                 .map(|_| ())
         }

@@ -10,6 +10,7 @@ mod counts;
 mod hosts;
 mod instance_query;
 mod leases;
+mod metrics;
 mod notifications;
 pub mod page;
 mod pool;
@@ -36,6 +37,7 @@ pub use leases::{
     DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
     MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
 };
+pub use metrics::{HostFigures, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals, TaskCount};
 pub use notifications::{
     DeliveryChannel, DeliveryFilter, DeliveryState, DeliveryView, MailPreferences, MatcherRequest,
     MatcherView, NotifyTest, NotifyTestRequest, Severity, SmtpSecurity, SmtpSettings, SmtpView,
@@ -81,6 +83,24 @@ impl Role {
     }
 }
 
+text_enum! {
+    /// What an API token may be used for.
+    pub enum TokenScope {
+        /// Everything its account may do, as when signed in.
+        Full = "full",
+        /// Reading `/metrics` and nothing else: what a Prometheus server
+        /// holds, so that a leaked copy opens no part of the API.
+        Metrics = "metrics",
+    }
+}
+
+impl TokenScope {
+    /// A session's scope, and a token's unless it says otherwise.
+    pub fn full() -> TokenScope {
+        TokenScope::Full
+    }
+}
+
 /// The signed-in account, resolved from a session or an API token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
@@ -99,6 +119,10 @@ pub struct Principal {
     /// Where the request came from, for the audit log.
     #[serde(default)]
     pub address: Option<String>,
+    /// What the credential may be used for: `Full` for a session, the
+    /// token's own scope for a token.
+    #[serde(default = "TokenScope::full")]
+    pub scope: TokenScope,
 }
 
 /// `GET /api/v1/me` and the result of signing in.
@@ -322,6 +346,8 @@ pub struct SetupRequest {
 pub struct TokenInfo {
     pub id: i64,
     pub name: String,
+    /// What it may be used for.
+    pub scope: TokenScope,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -330,12 +356,25 @@ pub struct TokenInfo {
     pub expires_at: Option<i64>,
 }
 
+/// What a new token is asked for with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub name: String,
+    pub scope: TokenScope,
+    /// Days it works; none: until revoked.
+    pub expires_in_days: Option<u32>,
+    /// A current code from the authenticator app, when the account has one.
+    pub code: Option<String>,
+}
+
 /// A freshly created API token: the only time its secret is shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewToken {
     pub id: i64,
     pub name: String,
+    /// What it may be used for.
+    pub scope: TokenScope,
     pub token: String,
 }
 

@@ -57,6 +57,7 @@ mod events;
 mod hosts;
 mod instances;
 mod leases;
+mod metrics;
 mod notifications;
 mod organisation;
 mod passkeys;
@@ -85,6 +86,7 @@ pub use self::events::{Credential, EventService, LiveEvent, LiveEvents, Numbered
 pub use self::hosts::HostService;
 pub use self::instances::{InstanceService, TaskUpdates};
 pub use self::leases::LeaseService;
+pub use self::metrics::MetricsService;
 pub use self::notifications::NotificationService;
 pub use self::organisation::OrganisationService;
 pub use self::passkeys::PasskeyService;
@@ -170,6 +172,7 @@ capabilities!(
     NotificationService,
     ApprovalService,
     UsageService,
+    MetricsService,
 );
 
 pub type SharedService = Arc<dyn PortalService>;

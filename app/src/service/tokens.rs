@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::RequestContext;
 use crate::error::AppError;
-use crate::model::{NewToken, TokenQuery, TokensView};
+use crate::model::{NewToken, TokenQuery, TokenRequest, TokensView};
 use crate::policy::{Authorized, rights};
 
 /// Where a new token's secret is shown (once).
@@ -27,8 +27,9 @@ pub trait TokenService: Send + Sync + 'static {
         who: Authorized<'_, rights::ManageOwnTokens>,
         query: TokenQuery,
     ) -> Result<TokensView, AppError>;
-    /// A new token of the caller's, working for `expires_in_days` (none:
-    /// until revoked). An account with an authenticator app gives a
+    /// A new token of the caller's for its `scope`, working for its
+    /// `expires_in_days` (none: until revoked). Only those who may read
+    /// the metrics get a metrics token. An account with an authenticator app gives a
     /// current `code` from it, or the session holds a confirmation by a
     /// passkey (which an account with only passkeys needs): a stolen
     /// session must not mint tokens.
@@ -36,9 +37,7 @@ pub trait TokenService: Send + Sync + 'static {
         &self,
         ctx: &RequestContext,
         who: Authorized<'_, rights::ManageOwnTokens>,
-        name: String,
-        expires_in_days: Option<u32>,
-        code: Option<String>,
+        request: TokenRequest,
         shown: SecretShown,
     ) -> Result<NewToken, AppError>;
     /// Revokes one of the caller's own tokens; others' are `NotFound`.

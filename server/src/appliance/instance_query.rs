@@ -110,6 +110,7 @@ mod tests {
             managed_departments: vec![],
             may_deploy: true,
             address: None,
+            scope: app::model::TokenScope::Full,
         }
     }
 

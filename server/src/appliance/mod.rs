@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use app::error::AppError;
-use app::model::{Principal, Role};
+use app::model::{Principal, Role, TokenScope};
 
 use crate::auth::secret_box::SecretBox;
 use crate::auth::setup_code;
@@ -49,6 +49,7 @@ mod hosts;
 mod instance_query;
 mod instances;
 mod leases;
+mod metrics;
 mod moves;
 mod notifications;
 mod organisation;
@@ -112,6 +113,7 @@ pub(crate) fn principal_of(
         managed_departments,
         may_deploy: user.may_deploy,
         address: None,
+        scope: TokenScope::Full,
     })
 }
 

@@ -192,7 +192,7 @@ impl SessionService for Appliance {
             .read(move |c| users::owning_token(c, &hash))
             .await
             .map_err(store_err)?;
-        let Some((token_id, user)) = found.filter(|(_, u)| !u.disabled) else {
+        let Some((token_id, scope, user)) = found.filter(|(_, _, u)| !u.disabled) else {
             return Ok(None);
         };
         // A token outlives sessions: the directory is asked again whether
@@ -206,6 +206,9 @@ impl SessionService for Appliance {
             .read(move |c| principal_of(c, user))
             .await
             .map_err(store_err)?;
+        // The token's scope, not the account's: a metrics token of an
+        // admin reads the metrics and nothing else.
+        let principal = Principal { scope, ..principal };
         self.store
             .write(move |tx| tokens::touch(tx, token_id))
             .await

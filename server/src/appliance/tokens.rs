@@ -1,8 +1,8 @@
 //! API tokens: each account's own, created and revoked by itself.
 
 use app::error::AppError;
-use app::model::{NewToken, Page, TokenQuery, TokensView};
-use app::policy::{Authorized, rights};
+use app::model::{NewToken, Page, TokenQuery, TokenRequest, TokenScope, TokensView};
+use app::policy::{Authorized, authorize, rights};
 use app::service::{RequestContext, SecretShown, TokenService};
 use app::validate;
 use async_trait::async_trait;
@@ -64,12 +64,23 @@ impl TokenService for Appliance {
         &self,
         ctx: &RequestContext,
         who: Authorized<'_, rights::ManageOwnTokens>,
-        name: String,
-        expires_in_days: Option<u32>,
-        code: Option<String>,
+        request: TokenRequest,
         shown: SecretShown,
     ) -> Result<NewToken, AppError> {
         let who = who.principal();
+        let TokenRequest {
+            name,
+            scope,
+            expires_in_days,
+            code,
+        } = request;
+        match scope {
+            TokenScope::Full => {}
+            // Every instance's figures: for those who may read them.
+            TokenScope::Metrics => {
+                authorize::<rights::ReadMetrics>(Some(who))?;
+            }
+        }
         let name = validate::display_name("name", &name)?;
         let expires_at = match expires_in_days {
             None => None,
@@ -88,17 +99,18 @@ impl TokenService for Appliance {
         let (user_id, stored_name) = (who.user_id, name.clone());
         let id = self
             .store
-            .write(move |tx| tokens::insert(tx, user_id, &stored_name, &hash, expires_at))
+            .write(move |tx| tokens::insert(tx, user_id, &stored_name, scope, &hash, expires_at))
             .await
             .map_err(store_err)?;
         let record = Audit::by(who)
             .action("token.create")
-            .object(format!("token {name:?}"))
+            .object(format!("token {name:?} ({scope} scope)"))
             .ok();
         self.audit(record).await;
         let created = NewToken {
             id,
             name,
+            scope,
             token: secret,
         };
         match (shown, &ctx.session) {

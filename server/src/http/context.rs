@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use app::error::AppError;
+use app::model::TokenScope;
 use app::service::{AuditService, Credential, REFUSED_HEADER, RequestContext, SessionService};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
@@ -89,6 +90,16 @@ pub async fn resolve(
         p
     });
     let what = format!("{} {}", request.method(), request.uri().path());
+    // A metrics token opens nothing else, not even what needs no right
+    // (pages, the health check): it is refused here, once for all.
+    if let Some(p) = principal
+        .as_ref()
+        .filter(|p| p.scope == TokenScope::Metrics)
+        && request.uri().path() != super::metrics::PATH
+    {
+        audit.record_refusal(Some(p), peer.ip(), what).await;
+        return ApiError(AppError::MetricsOnly).into_response();
+    }
     let portal_origin = portal
         .for_request(request.uri(), request.headers())
         .map(|o| o.to_string());

@@ -61,7 +61,8 @@ fn is_page(path: &str) -> bool {
     !(path.starts_with("/pkg/")
         || path.starts_with("/fn/")
         || path.starts_with("/api/")
-        || path == "/favicon.ico")
+        || path == "/favicon.ico"
+        || path == super::metrics::PATH)
 }
 
 /// API endpoints that work before setup.

@@ -14,6 +14,7 @@ mod console;
 mod context;
 mod enter;
 mod guard;
+pub mod metrics;
 mod render;
 mod site;
 pub mod tls;
@@ -55,6 +56,14 @@ pub struct HttpState {
     pub session_lifetime: SessionLifetime,
     /// The application gateway, for the portal's ticket page.
     pub gateway: Arc<Gateway>,
+    /// The portal's requests so far, for `/metrics`.
+    pub requests: Arc<metrics::RequestCounts>,
+}
+
+impl FromRef<HttpState> for Arc<metrics::RequestCounts> {
+    fn from_ref(state: &HttpState) -> Self {
+        state.requests.clone()
+    }
 }
 
 impl FromRef<HttpState> for Arc<Gateway> {
@@ -177,6 +186,7 @@ pub fn router(appliance: Arc<Appliance>, gateway: Arc<Gateway>) -> Router {
             max_secs: i64::from(config.session_max_hours) * 3600,
         },
         gateway: gateway.clone(),
+        requests: Arc::default(),
     };
     let sessions = session_layer(&appliance);
     let routes = generate_route_list(app::App);
@@ -192,6 +202,7 @@ pub fn router(appliance: Arc<Appliance>, gateway: Arc<Gateway>) -> Router {
     let portal = Router::new()
         .route(gateway::PORTAL_ENTER_PATH, get(enter::enter))
         .route("/instances/{id}/console/ws", get(console::socket))
+        .route(metrics::PATH, get(metrics::metrics))
         .merge(rendered)
         .nest("/api/v1", api::router())
         .fallback(leptos_axum::file_and_error_handler::<HttpState, _>(
@@ -203,6 +214,11 @@ pub fn router(appliance: Arc<Appliance>, gateway: Arc<Gateway>) -> Router {
         // 27 to 19 µs; pages (350 to 500 µs) save as much, within noise.
         .layer(
             ServiceBuilder::new()
+                // Outermost, to count every answer, refusals too.
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    metrics::count,
+                ))
                 // HTML and JSON; event streams and the precompressed
                 // assets are left as they are. At the fastest level:
                 // at brotli's usual 4, compressing took as much CPU as

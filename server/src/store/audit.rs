@@ -294,6 +294,7 @@ mod tests {
             managed_departments: vec![1, 2],
             may_deploy: true,
             address: Some("192.0.2.7".into()),
+            scope: app::model::TokenScope::Full,
         };
         let own = Audit::by(&who).action("token.create").object("token").ok();
         assert_eq!(

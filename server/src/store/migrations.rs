@@ -987,6 +987,16 @@ pub const MIGRATIONS: &[Migration] = &[
                 ON tasks (instance_uuid) WHERE state = 'running';
         "#,
     },
+    Migration {
+        version: 29,
+        name: "tokens that only read the metrics",
+        sql: r#"
+            -- What a token may be used for: everything its account may do,
+            -- or reading /metrics alone (what a Prometheus server holds).
+            ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'full'
+                CHECK (scope IN ('full', 'metrics'));
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

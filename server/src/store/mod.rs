@@ -18,6 +18,7 @@ pub mod instance_list;
 pub mod instances;
 mod lease_columns;
 pub mod leases;
+pub mod metrics;
 pub mod migrations;
 pub mod notify;
 pub mod outbox;

@@ -1,28 +1,37 @@
 //! Personal API tokens. Only a SHA-256 of each secret is stored: the secrets
 //! are long and random, so a slow hash would add nothing.
 
-use app::model::TokenInfo;
+use app::model::{TokenInfo, TokenScope};
 use rusqlite::{Connection, params};
 
 use super::paging::Sql;
+use super::states::text_column;
 use super::{StoreError, now};
 
 /// Don't write `last_used_at` more often than this, to keep reads cheap.
 const TOUCH_INTERVAL_SECS: i64 = 60;
 
-/// Stores a token that works until `expires_at` (Unix seconds; `None`:
-/// until revoked).
+/// Stores a token of `scope` that works until `expires_at` (Unix seconds;
+/// `None`: until revoked).
 pub fn insert(
     conn: &Connection,
     user_id: i64,
     name: &str,
+    scope: TokenScope,
     secret_hash: &[u8],
     expires_at: Option<i64>,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO api_tokens (user_id, name, secret_hash, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![user_id, name, secret_hash, now(), expires_at],
+        "INSERT INTO api_tokens (user_id, name, scope, secret_hash, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            user_id,
+            name,
+            scope.as_str(),
+            secret_hash,
+            now(),
+            expires_at
+        ],
     )
     .map_err(|e| StoreError::unique_as(e, "a token with that secret"))?;
     Ok(conn.last_insert_rowid())
@@ -43,13 +52,15 @@ pub fn page_for_user(
             created_at: r.get(2)?,
             last_used_at: r.get(3)?,
             expires_at: r.get(4)?,
+            scope: text_column(r, 5)?,
         })
     })
 }
 
 fn page_statement(user_id: i64, after: Option<(i64, i64)>, limit: u32) -> Sql {
-    let mut sql =
-        Sql::new("SELECT id, name, created_at, last_used_at, expires_at FROM api_tokens WHERE 1");
+    let mut sql = Sql::new(
+        "SELECT id, name, created_at, last_used_at, expires_at, scope FROM api_tokens WHERE 1",
+    );
     sql.and("user_id", "=", user_id);
     if let Some((created_at, id)) = after {
         let (c, i) = (sql.bind(created_at), sql.bind(id));
@@ -103,7 +114,15 @@ mod tests {
         let ann = users::insert(&conn, "ann", None, Role::User).unwrap();
         let bob = users::insert(&conn, "bob", None, Role::User).unwrap();
         for n in 0..12_u8 {
-            let id = insert(&conn, ann, &format!("t{n:02}"), &[n], None).unwrap();
+            let id = insert(
+                &conn,
+                ann,
+                &format!("t{n:02}"),
+                TokenScope::Full,
+                &[n],
+                None,
+            )
+            .unwrap();
             // Some in the same second: the id breaks the tie.
             conn.execute(
                 "UPDATE api_tokens SET created_at = ?2 WHERE id = ?1",
@@ -111,7 +130,7 @@ mod tests {
             )
             .unwrap();
         }
-        insert(&conn, bob, "bob's", &[99], None).unwrap();
+        insert(&conn, bob, "bob's", TokenScope::Full, &[99], None).unwrap();
         let mut after = None;
         let mut seen = Vec::new();
         loop {

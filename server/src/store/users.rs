@@ -1,6 +1,6 @@
 //! Accounts.
 
-use app::model::{AccountSource, Role};
+use app::model::{AccountSource, Role, TokenScope};
 use app::org::Quota;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -301,25 +301,27 @@ pub fn withdraw_directory_account(conn: &Connection, id: i64) -> Result<(), Stor
     Ok(())
 }
 
-/// The API token whose secret hashes to `secret_hash`, and the account
-/// that owns it: `None` when no token has it, or it has expired.
+/// The API token whose secret hashes to `secret_hash`, its scope, and the
+/// account that owns it: `None` when no token has it, or it has expired.
 pub fn owning_token(
     conn: &Connection,
     secret_hash: &[u8],
-) -> Result<Option<(i64, UserRow)>, StoreError> {
-    let found: Option<(i64, i64)> = conn
+) -> Result<Option<(i64, TokenScope, UserRow)>, StoreError> {
+    let found: Option<(i64, TokenScope, i64)> = conn
         .prepare_cached(
-            "SELECT id, user_id FROM api_tokens
+            "SELECT id, scope, user_id FROM api_tokens
              WHERE secret_hash = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
         )?
-        .query_row(params![secret_hash, now()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![secret_hash, now()], |r| {
+            Ok((r.get(0)?, text_column(r, 1)?, r.get(2)?))
+        })
         .optional()?;
-    let Some((token_id, user_id)) = found else {
+    let Some((token_id, scope, user_id)) = found else {
         return Ok(None);
     };
     let user = by_id(conn, user_id)?
         .ok_or_else(|| StoreError::Corrupt(format!("token {token_id} has no owner")))?;
-    Ok(Some((token_id, user)))
+    Ok(Some((token_id, scope, user)))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod events;
 mod gateway;
 mod host_trust;
 mod instance_list;
+mod metrics;
 mod paged_lists;
 mod passkeys;
 mod second_factor;
@@ -218,11 +219,14 @@ async fn unknown_api_routes_are_json_404s() {
 /// What the API serves but does not describe: the description itself.
 const UNDOCUMENTED: [(&str, &str); 1] = [("get", "/api/v1/openapi.json")];
 
-/// Every `(method, path)` the API router serves, from its route table.
+/// Every `(method, path)` the API router serves, from its route table,
+/// and `/metrics`, which is outside it (where Prometheus looks) but is
+/// described too.
 fn served() -> BTreeSet<(String, String)> {
     server::http::api::ROUTES
         .iter()
         .map(|(method, path)| (method.to_string(), format!("/api/v1{path}")))
+        .chain([("get".to_owned(), server::http::metrics::PATH.to_owned())])
         .collect()
 }
 

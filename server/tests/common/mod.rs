@@ -9,6 +9,7 @@ pub mod console_socket;
 pub mod fake_console;
 pub mod fake_host;
 pub mod guest;
+pub mod prometheus;
 pub mod smtp;
 pub mod tmpfs;
 

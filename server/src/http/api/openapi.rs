@@ -59,9 +59,10 @@ use utoipa::{Modify, OpenApi};
         super::approvals::list, super::approvals::approve, super::approvals::reject,
         super::approvals::get_policy, super::approvals::set_policy,
         super::usage::of_instance,
+        crate::http::metrics::metrics,
     ),
     components(schemas(super::ErrorBody, app::model::InstanceSort, app::model::Health,
-        app::model::NetworkZone, app::model::PoolState)),
+        app::model::NetworkZone, app::model::PoolState, app::model::TokenScope)),
     modifiers(&Security, &StandardErrors, &ClosedVariants),
 )]
 struct ApiDoc;

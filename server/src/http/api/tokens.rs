@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use app::model::{NewToken, TokenInfo, TokenQuery};
+use app::model::{NewToken, TokenInfo, TokenQuery, TokenRequest, TokenScope};
 use app::policy::{authorize, rights};
 use app::service::{RequestContext, SecretShown, TokenService};
 use axum::extract::State;
@@ -23,6 +23,11 @@ pub struct CreateToken {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
+    /// What it may be used for: `full` (everything the account may do, the
+    /// default) or `metrics` (reading `/metrics` and nothing else; appliance
+    /// admins only).
+    #[serde(default = "TokenScope::full")]
+    pub scope: TokenScope,
     /// A current code from the authenticator app: needed when the account
     /// has one.
     #[serde(default)]
@@ -66,6 +71,8 @@ pub async fn list(
 /// same cookie session, as an account with only passkeys must.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = NewToken), (status = 401, body = super::ErrorBody),
+              (status = 403, body = super::ErrorBody,
+               description = "A `metrics` token asked for by a non-admin, or by a metrics token"),
               (status = 422, body = super::ErrorBody),
               (status = 429, body = super::ErrorBody,
                description = "Codes throttled or locked, with Retry-After")),
@@ -82,9 +89,12 @@ pub async fn create(
         .create_token(
             &ctx,
             who,
-            body.name,
-            body.expires_in_days,
-            body.code,
+            TokenRequest {
+                name: body.name,
+                scope: body.scope,
+                expires_in_days: body.expires_in_days,
+                code: body.code,
+            },
             SecretShown::InTheAnswer,
         )
         .await?;

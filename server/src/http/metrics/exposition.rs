@@ -1,0 +1,175 @@
+//! A snapshot in the OpenMetrics text format. A new registry per scrape:
+//! an instance deleted since the last one leaves no stale series behind.
+
+use app::model::{MetricsSnapshot, UsagePoint};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+use super::requests::RequestCounts;
+
+type Labels = Vec<(&'static str, String)>;
+type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
+type Counters = Family<Labels, Counter<f64, AtomicU64>>;
+
+/// One usage figure: its name, its help, and where in a reading it is.
+type Figure = (&'static str, &'static str, fn(&UsagePoint) -> f64);
+
+/// The usage figures every instance and host has.
+const USAGE: [Figure; 7] = [
+    (
+        "cpu_percent",
+        "CPU in use, of all vCPUs (100: all busy)",
+        |p| p.cpu_percent,
+    ),
+    ("memory_used_bytes", "Memory the guests use", |p| {
+        p.memory_used_bytes
+    }),
+    ("memory_bytes", "Memory the guests have", |p| p.memory_bytes),
+    ("disk_read_bytes_per_second", "Disk reads", |p| {
+        p.disk_read_bps
+    }),
+    ("disk_write_bytes_per_second", "Disk writes", |p| {
+        p.disk_write_bps
+    }),
+    (
+        "network_receive_bytes_per_second",
+        "Network received",
+        |p| p.net_rx_bps,
+    ),
+    ("network_transmit_bytes_per_second", "Network sent", |p| {
+        p.net_tx_bps
+    }),
+];
+
+/// One family per name, registered as it is made.
+fn gauges(registry: &mut Registry, name: &str, help: &str) -> Gauges {
+    let family = Gauges::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+fn counters(registry: &mut Registry, name: &str, help: &str) -> Counters {
+    let family = Counters::default();
+    registry.register(name, help, family.clone());
+    family
+}
+
+fn set(family: &Gauges, labels: Labels, value: f64) {
+    family.get_or_create(&labels).set(value);
+}
+
+/// The exposition of `snapshot` and the portal's request counts.
+pub fn render(snapshot: &MetricsSnapshot, requests: &RequestCounts) -> String {
+    let mut registry = Registry::with_prefix("dpe");
+    registry.register(
+        "http_requests",
+        "Requests to the portal and the API, by kind of method and status class",
+        requests.family.clone(),
+    );
+
+    let store = gauges(
+        &mut registry,
+        "store_size_bytes",
+        "The store's database file",
+    );
+    set(&store, Vec::new(), snapshot.store_bytes as f64);
+
+    let instances = gauges(&mut registry, "instances", "Instances by status");
+    for (status, count) in &snapshot.instances {
+        set(
+            &instances,
+            vec![("status", status.to_string())],
+            *count as f64,
+        );
+    }
+
+    let running = gauges(&mut registry, "tasks_running", "Tasks running now, by kind");
+    let ended = counters(
+        &mut registry,
+        "tasks_finished",
+        "Tasks ended, by kind and state",
+    );
+    for t in &snapshot.tasks {
+        let kind = ("kind", t.kind.to_string());
+        if t.state.has_ended() {
+            ended
+                .get_or_create(&vec![kind, ("state", t.state.to_string())])
+                .inc_by(t.count as f64);
+        } else {
+            set(&running, vec![kind], t.count as f64);
+        }
+    }
+
+    let steps = counters(
+        &mut registry,
+        "task_steps",
+        "Task steps done, by task kind and step",
+    );
+    let step_seconds = counters(
+        &mut registry,
+        "task_step_seconds",
+        "Time the task steps done took, by task kind and step",
+    );
+    for s in &snapshot.steps {
+        let labels = vec![("kind", s.kind.to_string()), ("step", s.step.clone())];
+        steps.get_or_create(&labels).inc_by(s.count as f64);
+        step_seconds.get_or_create(&labels).inc_by(s.seconds);
+    }
+
+    let pool = gauges(
+        &mut registry,
+        "pool_members",
+        "Warm-pool members by size and state",
+    );
+    for p in &snapshot.pool {
+        let labels = vec![("size", p.size.clone()), ("state", p.state.to_string())];
+        set(&pool, labels, p.count as f64);
+    }
+
+    let reachable = gauges(&mut registry, "host_reachable", "1 while the host answers");
+    let on_host = gauges(
+        &mut registry,
+        "host_instances",
+        "Instances placed on the host",
+    );
+    let host_usage = USAGE.map(|(name, help, _)| {
+        let help = format!("{help}: the sum of the host's instances' latest readings");
+        gauges(&mut registry, &format!("host_{name}"), &help)
+    });
+    for h in &snapshot.hosts {
+        let labels = vec![("host", h.name.clone())];
+        set(&reachable, labels.clone(), f64::from(u8::from(h.reachable)));
+        set(&on_host, labels.clone(), h.instances as f64);
+        for (family, (_, _, figure)) in host_usage.iter().zip(USAGE) {
+            set(family, labels.clone(), figure(&h.usage));
+        }
+    }
+
+    let instance_usage = USAGE.map(|(name, help, _)| {
+        let help = format!("{help}: the instance's latest 10 s reading");
+        gauges(&mut registry, &format!("instance_{name}"), &help)
+    });
+    for i in &snapshot.instance_usage {
+        // `name`, not `instance`: Prometheus gives every series an
+        // `instance` label of its own, the target scraped.
+        let labels = vec![
+            ("name", i.name.clone()),
+            ("uuid", i.uuid.clone()),
+            ("department", i.department.clone()),
+            ("size", i.size.clone()),
+            ("host", i.host.clone()),
+        ];
+        for (family, (_, _, figure)) in instance_usage.iter().zip(USAGE) {
+            set(family, labels.clone(), figure(&i.usage));
+        }
+    }
+
+    let mut text = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut text, &registry);
+    text
+}

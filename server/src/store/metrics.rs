@@ -1,0 +1,177 @@
+//! What `/metrics` reads: a handful of aggregate queries, run together on
+//! one reader per scrape (never one per series).
+
+use app::model::{
+    HostFigures, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals, TaskCount, UsagePoint,
+};
+use rusqlite::{Connection, Row};
+
+use super::StoreError;
+use super::states::text_column;
+
+/// A reading older than this is of an instance that stopped, or of a host
+/// no longer read: left out rather than shown as current.
+const FRESH_SECS: i64 = 60;
+
+/// Everything one scrape reports from the store, as of `now` (unix s).
+pub fn snapshot(conn: &Connection, now: i64) -> Result<MetricsSnapshot, StoreError> {
+    let store_bytes: i64 = conn.query_row(
+        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        [],
+        |r| r.get(0),
+    )?;
+    let instances = conn
+        .prepare_cached("SELECT status, count(*) FROM instances GROUP BY status")?
+        .query_map([], |r| Ok((text_column(r, 0)?, r.get::<_, u64>(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let tasks = conn
+        .prepare_cached("SELECT kind, state, count(*) FROM tasks GROUP BY kind, state")?
+        .query_map([], |r| {
+            Ok(TaskCount {
+                kind: text_column(r, 0)?,
+                state: text_column(r, 1)?,
+                count: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let steps = conn
+        .prepare_cached(
+            "SELECT t.kind, s.name, count(*), total(s.finished_ms - s.started_ms) / 1000.0
+             FROM task_steps s JOIN tasks t ON t.id = s.task_id
+             WHERE s.state = 'done' AND s.started_ms IS NOT NULL AND s.finished_ms IS NOT NULL
+             GROUP BY t.kind, s.name",
+        )?
+        .query_map([], |r| {
+            Ok(StepTotals {
+                kind: text_column(r, 0)?,
+                step: r.get(1)?,
+                count: r.get(2)?,
+                seconds: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let pool = conn
+        .prepare_cached("SELECT size, state, count(*) FROM pool_members GROUP BY size, state")?
+        .query_map([], |r| {
+            Ok(PoolCount {
+                size: r.get(0)?,
+                state: text_column(r, 1)?,
+                count: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let instance_usage: Vec<InstanceUsage> = conn
+        .prepare_cached(
+            "SELECT i.name, i.uuid, coalesce(d.name, ''), i.size, coalesce(h.name, ''),
+                    u.at, u.cpu_percent, u.memory_used_bytes, u.memory_bytes,
+                    u.disk_read_bps, u.disk_write_bps, u.net_rx_bps, u.net_tx_bps
+             FROM instances i
+             JOIN usage_samples u ON u.instance_id = i.id AND u.tier = 10
+                  AND u.at = (SELECT max(at) FROM usage_samples
+                              WHERE instance_id = i.id AND tier = 10)
+             LEFT JOIN departments d ON d.id = i.department_id
+             LEFT JOIN hosts h ON h.id = i.host_id
+             WHERE u.at >= ?1
+             ORDER BY i.name",
+        )?
+        .query_map([now - FRESH_SECS], |r| {
+            Ok(InstanceUsage {
+                name: r.get(0)?,
+                uuid: r.get(1)?,
+                department: r.get(2)?,
+                size: r.get(3)?,
+                host: r.get(4)?,
+                usage: point_at(r, 5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let hosts = conn
+        .prepare_cached(
+            "SELECT h.name, h.unreachable_since IS NULL,
+                    (SELECT count(*) FROM instances WHERE host_id = h.id)
+             FROM hosts h ORDER BY h.name",
+        )?
+        .query_map([], |r| {
+            Ok(HostFigures {
+                name: r.get(0)?,
+                reachable: r.get(1)?,
+                instances: r.get(2)?,
+                usage: zero_point(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let hosts = hosts
+        .into_iter()
+        .map(|host| {
+            let usage = instance_usage
+                .iter()
+                .filter(|i| i.host == host.name)
+                .fold(zero_point(), |sum, i| add(sum, &i.usage));
+            HostFigures { usage, ..host }
+        })
+        .collect();
+    Ok(MetricsSnapshot {
+        store_bytes: u64::try_from(store_bytes).unwrap_or(0),
+        instances,
+        tasks,
+        steps,
+        pool,
+        hosts,
+        instance_usage,
+    })
+}
+
+/// The reading in the row's columns from `first` on (`at`, then the
+/// figures in the usage store's order).
+fn point_at(r: &Row<'_>, first: usize) -> rusqlite::Result<UsagePoint> {
+    Ok(UsagePoint {
+        at: r.get(first)?,
+        cpu_percent: r.get(first + 1)?,
+        memory_used_bytes: r.get(first + 2)?,
+        memory_bytes: r.get(first + 3)?,
+        disk_read_bps: r.get(first + 4)?,
+        disk_write_bps: r.get(first + 5)?,
+        net_rx_bps: r.get(first + 6)?,
+        net_tx_bps: r.get(first + 7)?,
+    })
+}
+
+fn zero_point() -> UsagePoint {
+    UsagePoint {
+        at: 0,
+        cpu_percent: 0.0,
+        memory_used_bytes: 0.0,
+        memory_bytes: 0.0,
+        disk_read_bps: 0.0,
+        disk_write_bps: 0.0,
+        net_rx_bps: 0.0,
+        net_tx_bps: 0.0,
+    }
+}
+
+fn add(sum: UsagePoint, p: &UsagePoint) -> UsagePoint {
+    UsagePoint {
+        at: sum.at.max(p.at),
+        cpu_percent: sum.cpu_percent + p.cpu_percent,
+        memory_used_bytes: sum.memory_used_bytes + p.memory_used_bytes,
+        memory_bytes: sum.memory_bytes + p.memory_bytes,
+        disk_read_bps: sum.disk_read_bps + p.disk_read_bps,
+        disk_write_bps: sum.disk_write_bps + p.disk_write_bps,
+        net_rx_bps: sum.net_rx_bps + p.net_rx_bps,
+        net_tx_bps: sum.net_tx_bps + p.net_tx_bps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::memory_store;
+
+    #[test]
+    fn an_empty_store_has_a_size_and_no_figures() {
+        let conn = memory_store();
+        let s = snapshot(&conn, 1_000).unwrap();
+        assert!(s.store_bytes > 0);
+        assert!(s.instances.is_empty() && s.tasks.is_empty() && s.hosts.is_empty());
+    }
+}

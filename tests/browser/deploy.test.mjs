@@ -55,6 +55,11 @@ test('a user deploys from the portal, watches it, and deletes it', async () => {
   await page.getByRole('heading', { name: 'wiki-1' }).waitFor();
   await shot(page, '11-deploy-progress');
   await page.locator('.page-head .badge', { hasText: 'running' }).waitFor({ timeout: 15000 });
+  // An admin is offered a move; with one host, the page says where to add another.
+  const moveNone = page.locator('#move-none');
+  await moveNone.waitFor();
+  assert.match(await moveNone.innerText(), /No other host takes instances/);
+  assert.equal(await page.locator('#move-button').isVisible(), false);
   await shot(page, '12-instance-running');
   const instanceUrl = page.url();
 

@@ -54,11 +54,17 @@ pub fn MoveSection(
                             {move || general.get().map(|e| view! {
                                 <div class="banner error" role="alert">{e}</div>
                             })}
-                            <ActionForm action=act attr:class="inline" attr:novalidate=true>
+                            {others.is_empty().then(|| view! {
+                                <p class="hint" id="move-none">
+                                    "No other host takes instances now: add one, or resume a \
+                                     drained one, under " <a href="/hosts">"Hosts"</a> "."
+                                </p>
+                            })}
+                            <ActionForm action=act attr:class="inline" attr:novalidate=true
+                                attr:hidden=others.is_empty()>
                                 <input type="hidden" name="id" value=id />
                                 <label for="move-host">"Host"</label>
-                                <select id="move-host" name="host" aria-describedby="move-hint"
-                                    disabled=others.is_empty()>
+                                <select id="move-host" name="host" aria-describedby="move-hint">
                                     {others.iter().map(|h| view! {
                                         <option value=h.id>
                                             {format!("{} ({} MiB free)", h.name,
@@ -68,7 +74,7 @@ pub fn MoveSection(
                                 </select>
                                 <FieldError id="move-host-error".to_owned() message=err />
                                 <button type="submit" class="button" id="move-button"
-                                    disabled=move || !enabled || others.is_empty() || act.pending().get()>
+                                    disabled=move || !enabled || act.pending().get()>
                                     "Move"
                                 </button>
                             </ActionForm>

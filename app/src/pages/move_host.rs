@@ -40,6 +40,7 @@ pub fn MoveSection(
                         .into_iter()
                         .filter(|h| Some(&h.name) != here.as_ref() && h.mode == HostMode::Active)
                         .collect();
+                    let none = others.is_empty();
                     view! {
                         <section class="card" aria-labelledby="move-title" id="move">
                             <h2 id="move-title">"Move to another host"</h2>
@@ -54,14 +55,14 @@ pub fn MoveSection(
                             {move || general.get().map(|e| view! {
                                 <div class="banner error" role="alert">{e}</div>
                             })}
-                            {others.is_empty().then(|| view! {
+                            {none.then(|| view! {
                                 <p class="hint" id="move-none">
                                     "No other host takes instances now: add one, or resume a \
                                      drained one, under " <a href="/hosts">"Hosts"</a> "."
                                 </p>
                             })}
                             <ActionForm action=act attr:class="inline" attr:novalidate=true
-                                attr:hidden=others.is_empty()>
+                                attr:hidden=none>
                                 <input type="hidden" name="id" value=id />
                                 <label for="move-host">"Host"</label>
                                 <select id="move-host" name="host" aria-describedby="move-hint">

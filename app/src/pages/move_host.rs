@@ -61,8 +61,10 @@ pub fn MoveSection(
                                      drained one, under " <a href="/hosts">"Hosts"</a> "."
                                 </p>
                             })}
-                            <ActionForm action=act attr:class="inline" attr:novalidate=true
-                                attr:hidden=none>
+                            // Not rendered at all without a host to pick: a hidden
+                            // attribute loses to the inline form's display rule.
+                            {(!none).then(move || view! {
+                            <ActionForm action=act attr:class="inline" attr:novalidate=true>
                                 <input type="hidden" name="id" value=id />
                                 <label for="move-host">"Host"</label>
                                 <select id="move-host" name="host" aria-describedby="move-hint">
@@ -79,6 +81,7 @@ pub fn MoveSection(
                                     "Move"
                                 </button>
                             </ActionForm>
+                            })}
                         </section>
                     }
                 })

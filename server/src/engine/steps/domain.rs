@@ -5,14 +5,17 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use app::model::Power;
+use app::model::{Acceleration, Power};
 
 use super::super::EngineError;
 use super::super::definition::{DomainInputs, domain_xml};
+use super::super::golden::GoldenVolumes;
 use super::super::guest::Guest;
+use super::super::hypervisor::Hypervisor;
 use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
+use crate::store::hosts::HostRow;
 use crate::store::instances;
 
 /// How often a shutdown looks whether the guest is off yet.
@@ -23,37 +26,30 @@ impl Engine {
     pub(in crate::engine) async fn define(&self, guest: &Guest) -> Result<(), EngineError> {
         let (host, row) = self.host_for(guest).await?;
         let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
-        let cmdline = self.stack.manifest.image.cmdline.clone();
-        let appliance = self.appliance_id.clone();
-        let pool = self.config.storage_pool.clone();
-        let volumes = InstanceVolumes::of(&guest.volume_stem);
-        let guest = guest.clone();
+        let inputs = self.definition_inputs(guest, &row, golden);
         run_blocking(move || {
             let accel = host.acceleration()?;
-            let disk = host
-                .volume_path(&pool, &volumes.disk)?
-                .ok_or_else(|| EngineError::VolumeMissing(volumes.disk.clone()))?;
-            let seed = host
-                .volume_path(&pool, &volumes.seed)?
-                .ok_or_else(|| EngineError::VolumeMissing(volumes.seed.clone()))?;
-            let console = Path::new(&row.storage_dir)
-                .join(&volumes.console_log)
-                .display()
-                .to_string();
-            let xml = domain_xml(&DomainInputs {
-                appliance: &appliance,
-                guest: &guest,
-                accel,
-                golden: &golden,
-                disk: &disk,
-                seed: &seed,
-                console: &console,
-                cmdline: cmdline.as_deref(),
-            })?;
-            host.define_domain(&xml)?;
+            host.define_domain(&inputs.xml_on(host.as_ref(), accel)?)?;
             Ok(())
         })
         .await
+    }
+
+    /// What the guest's definition on host `row` is built from.
+    pub(in crate::engine) fn definition_inputs(
+        &self,
+        guest: &Guest,
+        row: &HostRow,
+        golden: GoldenVolumes,
+    ) -> Definition {
+        Definition {
+            appliance: self.appliance_id.clone(),
+            pool: self.config.storage_pool.clone(),
+            storage_dir: row.storage_dir.clone(),
+            cmdline: self.stack.manifest.image.cmdline.clone(),
+            guest: guest.clone(),
+            golden,
+        }
     }
 
     /// The start step (and a start action); a paused domain is resumed.
@@ -112,5 +108,48 @@ impl Engine {
             .write(move |tx| instances::delete(tx, instance_id))
             .await?;
         Ok(())
+    }
+}
+
+/// A guest's domain definition on one host, before the host is asked
+/// where its volumes are (a blocking call).
+pub(in crate::engine) struct Definition {
+    appliance: String,
+    pool: String,
+    storage_dir: String,
+    cmdline: Option<String>,
+    guest: Guest,
+    golden: GoldenVolumes,
+}
+
+impl Definition {
+    /// The domain XML on `host` (whose volumes it names), for a guest of
+    /// acceleration `accel`.
+    pub(in crate::engine) fn xml_on(
+        &self,
+        host: &dyn Hypervisor,
+        accel: Acceleration,
+    ) -> Result<String, EngineError> {
+        let volumes = InstanceVolumes::of(&self.guest.volume_stem);
+        let disk = host
+            .volume_path(&self.pool, &volumes.disk)?
+            .ok_or_else(|| EngineError::VolumeMissing(volumes.disk.clone()))?;
+        let seed = host
+            .volume_path(&self.pool, &volumes.seed)?
+            .ok_or_else(|| EngineError::VolumeMissing(volumes.seed.clone()))?;
+        let console = Path::new(&self.storage_dir)
+            .join(&volumes.console_log)
+            .display()
+            .to_string();
+        domain_xml(&DomainInputs {
+            appliance: &self.appliance,
+            guest: &self.guest,
+            accel,
+            golden: &self.golden,
+            disk: &disk,
+            seed: &seed,
+            console: &console,
+            cmdline: self.cmdline.as_deref(),
+        })
     }
 }

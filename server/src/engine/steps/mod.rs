@@ -202,15 +202,22 @@ impl Engine {
         let host_id = guest
             .host_id
             .ok_or_else(|| EngineError::NotPlaced(guest.name.clone()))?;
+        self.host_by_id(host_id).await
+    }
+
+    /// Host `id` and a live connection to it.
+    pub(in crate::engine) async fn host_by_id(
+        &self,
+        id: i64,
+    ) -> Result<(Arc<dyn Hypervisor>, HostRow), EngineError> {
         let row = self
             .store
             .read(hosts::list)
             .await?
             .into_iter()
-            .find(|h| h.id == host_id)
-            .ok_or_else(|| EngineError::HostDown(format!("#{host_id}")))?;
-        let conn = self.connect(host_id).await?;
-        Ok((conn, row))
+            .find(|h| h.id == id)
+            .ok_or_else(|| EngineError::HostDown(format!("#{id}")))?;
+        Ok((self.connect(id).await?, row))
     }
 
     /// Runs `call` with the guest's domain UUID on its host.

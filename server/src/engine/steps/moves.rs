@@ -6,20 +6,18 @@
 //! anywhere ends with exactly one copy of the guest, and the store names
 //! its host.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use app::model::Power;
 
 use super::super::EngineError;
-use super::super::definition::{DomainInputs, domain_xml};
 use super::super::guest::Guest;
 use super::super::hypervisor::{HostError, Hypervisor, JobProgress, Migration};
 use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
-use crate::store::hosts::{self, HostRow};
+use crate::store::hosts::HostRow;
 use crate::store::instances;
 use crate::store::tasks::TaskRow;
 
@@ -49,18 +47,6 @@ enum Whereabouts {
 }
 
 impl Engine {
-    /// A host by id, with a live connection to it.
-    async fn host_by_id(&self, id: i64) -> Result<(Arc<dyn Hypervisor>, HostRow), EngineError> {
-        let row = self
-            .store
-            .read(hosts::list)
-            .await?
-            .into_iter()
-            .find(|h| h.id == id)
-            .ok_or_else(|| EngineError::HostDown(format!("#{id}")))?;
-        Ok((self.connect(id).await?, row))
-    }
-
     /// The prepare step of a move: the golden image on the new host (once
     /// per host), an empty overlay of it for QEMU to copy into, and the
     /// seed, copied whole (its user-data was dropped when the deploy
@@ -271,36 +257,13 @@ impl Engine {
         keep_running: bool,
     ) -> Result<Migration, EngineError> {
         let golden = self.golden(to.clone(), to_row.storage_dir.clone()).await?;
-        let cmdline = self.stack.manifest.image.cmdline.clone();
-        let appliance = self.appliance_id.clone();
-        let pool = self.config.storage_pool.clone();
-        let volumes = InstanceVolumes::of(&guest.volume_stem);
-        let storage_dir = to_row.storage_dir.clone();
-        let (from, to, guest) = (from.clone(), to.clone(), guest.clone());
+        let inputs = self.definition_inputs(guest, to_row, golden);
+        let (from, to) = (from.clone(), to.clone());
         run_blocking(move || {
             let uri = to.migration_uri()?;
             // The domain keeps its kind (KVM or TCG) while its process lives.
             let accel = from.acceleration()?;
-            let disk = to
-                .volume_path(&pool, &volumes.disk)?
-                .ok_or_else(|| EngineError::VolumeMissing(volumes.disk.clone()))?;
-            let seed = to
-                .volume_path(&pool, &volumes.seed)?
-                .ok_or_else(|| EngineError::VolumeMissing(volumes.seed.clone()))?;
-            let console = Path::new(&storage_dir)
-                .join(&volumes.console_log)
-                .display()
-                .to_string();
-            let dest_xml = domain_xml(&DomainInputs {
-                appliance: &appliance,
-                guest: &guest,
-                accel,
-                golden: &golden,
-                disk: &disk,
-                seed: &seed,
-                console: &console,
-                cmdline: cmdline.as_deref(),
-            })?;
+            let dest_xml = inputs.xml_on(to.as_ref(), accel)?;
             Ok(Migration {
                 dest_xml,
                 uri,

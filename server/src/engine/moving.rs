@@ -136,7 +136,11 @@ impl Engine {
                 .store
                 .read(move |c| instances::on_host(c, host_id))
                 .await?;
-            if on_host.iter().any(|i| i.running_task.is_some()) {
+            let moving = self
+                .store
+                .read(move |c| tasks::moving_from(c, host_id))
+                .await?;
+            if moving || on_host.iter().any(|i| i.running_task.is_some()) {
                 continue;
             }
             for inst in &on_host {

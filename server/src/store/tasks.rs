@@ -194,6 +194,20 @@ pub fn running(conn: &Connection) -> Result<Vec<i64>, StoreError> {
     Ok(rows)
 }
 
+/// Whether a move away from host `host_id` is still running. The
+/// instance's own record names its new host as soon as the guest has
+/// moved, while the task still removes the old copy; a drain waits for
+/// the whole task, not only for the guest.
+pub fn moving_from(conn: &Connection, host_id: i64) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT EXISTS (SELECT 1 FROM tasks
+                         WHERE state = '{}' AND kind = '{}' AND source_host_id = ?1)",
+        TaskState::Running.as_str(),
+        TaskKind::Move.as_str()
+    ))?;
+    Ok(stmt.query_row([host_id], |r| r.get(0))?)
+}
+
 pub fn set_step(
     conn: &Connection,
     task: i64,

@@ -20,6 +20,35 @@ pub struct MetricsSnapshot {
     pub hosts: Vec<HostFigures>,
     /// The instances with a reading of the last minute.
     pub instance_usage: Vec<InstanceUsage>,
+    /// Each application's traffic through the gateway since dpe started
+    /// (running totals, which `/metrics` reports as counters).
+    pub app_traffic: Vec<AppTraffic>,
+}
+
+/// What an instance's series are labelled by.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceLabels {
+    pub name: String,
+    pub uuid: String,
+    /// Its department's name; empty when it belongs to none.
+    pub department: String,
+    pub size: String,
+    /// Its host's name; empty when it has none.
+    pub host: String,
+}
+
+/// An application's traffic through the gateway since dpe started.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AppTraffic {
+    pub labels: InstanceLabels,
+    /// Answers by status class (`2xx`, …).
+    pub requests: Vec<(&'static str, u64)>,
+    /// Answers by time to their head: each bucket's upper bound in
+    /// seconds (the last `f64::INFINITY`) and its own count.
+    pub latency_buckets: Vec<(f64, u64)>,
+    pub latency_seconds_sum: f64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,12 +88,6 @@ pub struct HostFigures {
 /// An instance's latest 10 s reading, and what it is labelled by.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InstanceUsage {
-    pub name: String,
-    pub uuid: String,
-    /// Its department's name; empty when it belongs to none.
-    pub department: String,
-    pub size: String,
-    /// Its host's name; empty when it has none.
-    pub host: String,
+    pub labels: InstanceLabels,
     pub usage: UsagePoint,
 }

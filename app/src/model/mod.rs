@@ -37,7 +37,10 @@ pub use leases::{
     DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
     MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
 };
-pub use metrics::{HostFigures, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals, TaskCount};
+pub use metrics::{
+    AppTraffic, HostFigures, InstanceLabels, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals,
+    TaskCount,
+};
 pub use notifications::{
     DeliveryChannel, DeliveryFilter, DeliveryState, DeliveryView, MailPreferences, MatcherRequest,
     MatcherView, NotifyTest, NotifyTestRequest, Severity, SmtpSecurity, SmtpSettings, SmtpView,
@@ -50,7 +53,7 @@ pub use second_factor::{
     SecondFactorRule, SecondFactorStatus, TotpEnrolment,
 };
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
-pub use usage::{UsagePoint, UsageRange, UsageSeries};
+pub use usage::{TrafficPoint, UsagePoint, UsageRange, UsageSeries};
 
 use states::text_enum;
 pub use states::{

@@ -67,6 +67,30 @@ pub struct UsagePoint {
     pub net_tx_bps: f64,
 }
 
+/// One period of an application's traffic through dpe's gateway: a 10 s
+/// window, or the mean of windows (and the worst p99 among them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TrafficPoint {
+    /// The period's start (unix seconds).
+    pub at: i64,
+    pub requests_per_s: f64,
+    /// Answers with a 4xx status, per second.
+    pub client_errors_per_s: f64,
+    /// Answers with a 5xx status (the gateway's own 502 and 504 too), per
+    /// second.
+    pub server_errors_per_s: f64,
+    /// The median time to the answer's head, in milliseconds; none
+    /// without requests.
+    pub p50_ms: Option<f64>,
+    /// The 99th percentile time to the answer's head, in milliseconds.
+    pub p99_ms: Option<f64>,
+    /// Body bytes per second from visitors to the application.
+    pub bytes_in_bps: f64,
+    /// Body bytes per second from the application to visitors.
+    pub bytes_out_bps: f64,
+}
+
 /// An instance's use over a range, oldest first. Periods it did not run
 /// have no point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,4 +102,7 @@ pub struct UsageSeries {
     /// The range's end (unix seconds): now, when it was read.
     pub until: i64,
     pub points: Vec<UsagePoint>,
+    /// Its application's traffic through the gateway over the same range;
+    /// periods without any since dpe started have no point.
+    pub traffic: Vec<TrafficPoint>,
 }

@@ -1,5 +1,6 @@
-//! The instance page's Usage section: CPU, memory, disk and network over
-//! the last hour, day or month, drawn as SVG on the server (so it shows
+//! The instance page's Usage section: CPU, memory, disk and network, and
+//! the application's requests and response times through the gateway,
+//! over the last hour, day or month, drawn as SVG on the server (so it shows
 //! without JavaScript too). The range is in the address (`?usage=day`);
 //! a hydrated page reads the hour again every 10 s, as readings come.
 
@@ -7,7 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::usage::get_usage;
-use crate::model::{UsagePoint, UsageRange, UsageSeries};
+use crate::model::{TrafficPoint, UsagePoint, UsageRange, UsageSeries};
 
 /// The drawing's size, in its own units (it scales to the card).
 const WIDTH: f64 = 600.0;
@@ -72,7 +73,7 @@ pub fn UsageSection(id: i64) -> impl IntoView {
 
 #[component]
 fn Charts(series: UsageSeries) -> impl IntoView {
-    if series.points.is_empty() {
+    if series.points.is_empty() && series.traffic.is_empty() {
         return view! {
             <p class="hint" id="usage-empty">
                 "No readings yet: the instance's use is read every 10 s while it runs."
@@ -86,19 +87,40 @@ fn Charts(series: UsageSeries) -> impl IntoView {
         until: series.until,
         gap: series.tier_seconds * 3,
     };
-    let p = &series.points;
+    let mut charts = guest_charts(&frame, &series.points);
+    charts.extend(traffic_charts(&frame, &series.traffic));
+    view! {
+        <div class="charts">
+            {charts.into_iter().map(|c| c.view()).collect_view()}
+        </div>
+        <p class="hint">{format!(
+            "{} of {}s each; in blue what is read or received, in orange what is written or sent. \
+             Requests and response times are the application's, as dpe's gateway passed them \
+             (errors in orange; the median in blue, the 99th percentile in orange).",
+            if series.tier_seconds == 10 { "Readings" } else { "Means" },
+            series.tier_seconds
+        )}</p>
+    }
+    .into_any()
+}
+
+/// What the guest used: CPU, memory, disk and network.
+fn guest_charts(frame: &Frame, p: &[UsagePoint]) -> Vec<Chart> {
+    if p.is_empty() {
+        return Vec::new();
+    }
     let last = p.last().cloned();
     let memory_top = p.iter().map(|p| p.memory_bytes).fold(0.0, f64::max);
     let disk_top = top_of(p, |p| [p.disk_read_bps, p.disk_write_bps]);
     let net_top = top_of(p, |p| [p.net_rx_bps, p.net_tx_bps]);
     let now = |f: fn(&UsagePoint) -> String| last.as_ref().map(f).unwrap_or_default();
-    let charts = [
+    vec![
         Chart {
             key: "cpu",
             title: "CPU",
             now: now(|p| format!("{:.0} %", p.cpu_percent)),
             top_label: "100 %".into(),
-            lines: vec![("line-a", frame.lines(p, 100.0, |p| p.cpu_percent))],
+            lines: vec![("line-a", frame.lines(p, 100.0, |p| Some(p.cpu_percent)))],
         },
         Chart {
             key: "memory",
@@ -113,7 +135,7 @@ fn Charts(series: UsageSeries) -> impl IntoView {
             top_label: bytes(memory_top),
             lines: vec![(
                 "line-a",
-                frame.lines(p, memory_top, |p| p.memory_used_bytes),
+                frame.lines(p, memory_top, |p| Some(p.memory_used_bytes)),
             )],
         },
         Chart {
@@ -128,8 +150,14 @@ fn Charts(series: UsageSeries) -> impl IntoView {
             }),
             top_label: format!("{}/s", bytes(disk_top)),
             lines: vec![
-                ("line-a", frame.lines(p, disk_top, |p| p.disk_read_bps)),
-                ("line-b", frame.lines(p, disk_top, |p| p.disk_write_bps)),
+                (
+                    "line-a",
+                    frame.lines(p, disk_top, |p| Some(p.disk_read_bps)),
+                ),
+                (
+                    "line-b",
+                    frame.lines(p, disk_top, |p| Some(p.disk_write_bps)),
+                ),
             ],
         },
         Chart {
@@ -144,22 +172,104 @@ fn Charts(series: UsageSeries) -> impl IntoView {
             }),
             top_label: format!("{}/s", bytes(net_top)),
             lines: vec![
-                ("line-a", frame.lines(p, net_top, |p| p.net_rx_bps)),
-                ("line-b", frame.lines(p, net_top, |p| p.net_tx_bps)),
+                ("line-a", frame.lines(p, net_top, |p| Some(p.net_rx_bps))),
+                ("line-b", frame.lines(p, net_top, |p| Some(p.net_tx_bps))),
             ],
         },
-    ];
-    view! {
-        <div class="charts">
-            {charts.into_iter().map(|c| c.view()).collect_view()}
-        </div>
-        <p class="hint">{format!(
-            "{} of {}s each; in blue what is read or received, in orange what is written or sent.",
-            if series.tier_seconds == 10 { "Readings" } else { "Means" },
-            series.tier_seconds
-        )}</p>
+    ]
+}
+
+/// What the application answered through the gateway: requests (and
+/// errors) a second, and the time to an answer's head.
+fn traffic_charts(frame: &Frame, t: &[TrafficPoint]) -> Vec<Chart> {
+    if t.is_empty() {
+        return Vec::new();
     }
-    .into_any()
+    let last = t.last().cloned();
+    let errors = |p: &TrafficPoint| p.client_errors_per_s + p.server_errors_per_s;
+    let requests_top = rounded_top(t.iter().map(|p| p.requests_per_s), 1.0);
+    let latency_top = rounded_top(t.iter().filter_map(|p| p.p99_ms.or(p.p50_ms)), 1.0);
+    vec![
+        Chart {
+            key: "requests",
+            title: "Requests",
+            now: last
+                .as_ref()
+                .map(|p| {
+                    format!(
+                        "{}/s · 4xx {}/s · 5xx {}/s",
+                        rate(p.requests_per_s),
+                        rate(p.client_errors_per_s),
+                        rate(p.server_errors_per_s)
+                    )
+                })
+                .unwrap_or_default(),
+            top_label: format!("{}/s", rate(requests_top)),
+            lines: vec![
+                (
+                    "line-a",
+                    frame.lines(t, requests_top, |p| Some(p.requests_per_s)),
+                ),
+                ("line-b", frame.lines(t, requests_top, |p| Some(errors(p)))),
+            ],
+        },
+        Chart {
+            key: "latency",
+            title: "Response time",
+            now: last
+                .as_ref()
+                .and_then(|p| Some(format!("p50 {} · p99 {}", ms(p.p50_ms?), ms(p.p99_ms?))))
+                .unwrap_or_else(|| "no requests".into()),
+            top_label: ms(latency_top),
+            lines: vec![
+                ("line-a", frame.lines(t, latency_top, |p| p.p50_ms)),
+                ("line-b", frame.lines(t, latency_top, |p| p.p99_ms)),
+            ],
+        },
+    ]
+}
+
+/// The highest of `figures`, rounded up to a power of two, at least
+/// `least`.
+fn rounded_top(figures: impl Iterator<Item = f64>, least: f64) -> f64 {
+    figures.fold(least, f64::max).log2().ceil().exp2()
+}
+
+/// A rate as people read it: 0.1, 12, 1,250 → "1250".
+fn rate(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// Milliseconds as people read them: 4.2 ms, 350 ms, 2.5 s.
+fn ms(value: f64) -> String {
+    if value >= 1000.0 {
+        format!("{:.1} s", value / 1000.0)
+    } else if value >= 10.0 {
+        format!("{value:.0} ms")
+    } else {
+        format!("{value:.1} ms")
+    }
+}
+
+/// A chart point's period start.
+trait Timed {
+    fn at(&self) -> i64;
+}
+
+impl Timed for UsagePoint {
+    fn at(&self) -> i64 {
+        self.at
+    }
+}
+
+impl Timed for TrafficPoint {
+    fn at(&self) -> i64 {
+        self.at
+    }
 }
 
 /// One chart: its lines are SVG point lists, one per stretch of readings.
@@ -207,29 +317,30 @@ struct Frame {
 }
 
 impl Frame {
-    /// The SVG point lists of `value` over the points, scaled to `top`.
-    fn lines(
+    /// The SVG point lists of `value` over the points, scaled to `top`;
+    /// a point without a value is not drawn.
+    fn lines<P: Timed>(
         &self,
-        points: &[UsagePoint],
+        points: &[P],
         top: f64,
-        value: impl Fn(&UsagePoint) -> f64,
+        value: impl Fn(&P) -> Option<f64>,
     ) -> Vec<String> {
         let span = (self.until - self.from).max(1) as f64;
         let top = if top > 0.0 { top } else { 1.0 };
         let mut stretches: Vec<String> = Vec::new();
         let mut previous: Option<i64> = None;
-        for p in points {
-            let x = (p.at - self.from) as f64 / span * WIDTH;
-            let y = HEIGHT - (value(p) / top).clamp(0.0, 1.0) * HEIGHT;
+        for (at, value) in points.iter().filter_map(|p| Some((p.at(), value(p)?))) {
+            let x = (at - self.from) as f64 / span * WIDTH;
+            let y = HEIGHT - (value / top).clamp(0.0, 1.0) * HEIGHT;
             let xy = format!("{x:.1},{y:.1}");
             match (previous, stretches.last_mut()) {
-                (Some(before), Some(line)) if p.at - before <= self.gap => {
+                (Some(before), Some(line)) if at - before <= self.gap => {
                     line.push(' ');
                     line.push_str(&xy);
                 }
                 (Some(_), _) | (None, _) => stretches.push(xy),
             }
-            previous = Some(p.at);
+            previous = Some(at);
         }
         // A lone reading draws nothing as a line: give it a short dash.
         for line in &mut stretches {
@@ -298,7 +409,7 @@ mod tests {
             at(300, 25.0),
             at(600, 200.0),
         ];
-        let lines = frame.lines(&points, 100.0, |p| p.cpu_percent);
+        let lines = frame.lines(&points, 100.0, |p| Some(p.cpu_percent));
         assert_eq!(
             lines,
             [
@@ -308,6 +419,37 @@ mod tests {
             ],
             "three stretches, a lone reading as a dash; a figure over the top is drawn at the top"
         );
+    }
+
+    #[test]
+    fn a_period_without_a_figure_is_not_drawn_and_the_line_goes_on_past_it() {
+        let frame = Frame {
+            from: 0,
+            until: 100,
+            gap: 30,
+        };
+        let window = |at: i64, p99_ms: Option<f64>| TrafficPoint {
+            at,
+            requests_per_s: 0.0,
+            client_errors_per_s: 0.0,
+            server_errors_per_s: 0.0,
+            p50_ms: None,
+            p99_ms,
+            bytes_in_bps: 0.0,
+            bytes_out_bps: 0.0,
+        };
+        let points = [
+            window(0, Some(50.0)),
+            window(10, None),
+            window(20, Some(100.0)),
+        ];
+        assert_eq!(
+            frame.lines(&points, 100.0, |p| p.p99_ms),
+            ["0.0,50.0 120.0,0.0"]
+        );
+        assert_eq!(ms(4.25), "4.2 ms");
+        assert_eq!(ms(2500.0), "2.5 s");
+        assert_eq!(rounded_top([3.0, 0.2].into_iter(), 1.0), 4.0);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::store_err;
-use crate::store::usage;
+use crate::store::{traffic, usage};
 
 #[async_trait]
 impl UsageService for Appliance {
@@ -20,9 +20,14 @@ impl UsageService for Appliance {
     ) -> Result<UsageSeries, AppError> {
         let row = self.visible_instance(&who, instance).await?;
         let until = self.engine.now();
-        let points = self
+        let (points, traffic) = self
             .store
-            .read(move |c| usage::series(c, row.id, range, until))
+            .read(move |c| {
+                Ok((
+                    usage::series(c, row.id, range, until)?,
+                    traffic::series(c, row.id, range, until)?,
+                ))
+            })
             .await
             .map_err(store_err)?;
         Ok(UsageSeries {
@@ -30,6 +35,7 @@ impl UsageService for Appliance {
             tier_seconds: range.tier_seconds(),
             until,
             points,
+            traffic,
         })
     }
 }

@@ -55,6 +55,7 @@ mod warm;
 pub mod xml;
 
 use self::hypervisor::HostError;
+pub use self::usage::traffic;
 
 /// What the engine's work fails with. Each variant means one thing; a
 /// host's own failures are a [`HostError`] inside [`EngineError::Host`].

@@ -20,6 +20,7 @@ use super::host_status::HostStatuses;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
 use super::usage::rates::LastReadings;
+use super::usage::traffic::TrafficMeter;
 use super::volumes;
 use super::warm::work::PoolWork;
 use crate::blocking::run_blocking;
@@ -91,6 +92,8 @@ pub struct Engine {
     pub(super) consoles: Arc<Consoles>,
     /// Each running domain's last usage reading, for the next one's rates.
     pub(super) last_readings: LastReadings,
+    /// Each application's traffic, counted by the gateway.
+    pub traffic: Arc<TrafficMeter>,
 }
 
 impl Engine {
@@ -131,6 +134,7 @@ impl Engine {
             clock,
             consoles: Arc::default(),
             last_readings: LastReadings::default(),
+            traffic: Arc::default(),
         });
         // No look at the hosts yet: the reconciler's first pass does that
         // at once, and a host that does not answer must not hold up start.

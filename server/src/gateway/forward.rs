@@ -3,18 +3,21 @@
 //! credentials kept from the guest, and redirects passed on, not followed.
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Response, Uri, Version};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower_http::timeout::TimeoutBody;
 
 use super::error::GatewayError;
+use crate::engine::traffic::AppCounters;
 
 /// How long the guest may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -220,16 +223,50 @@ fn downstream_response<B>(mut response: Response<B>) -> Response<B> {
     response
 }
 
-/// Sends `request` to the application and streams its answer back.
+/// Sends `request` to the application and streams its answer back,
+/// counting it in `counters`: its status, the time to the answer's head,
+/// and the body bytes each way (as they pass, so a download cut short
+/// counts what was sent).
 pub async fn forward(
     client: &Upstream,
-    mut request: Request,
+    request: Request,
     to: Destination,
+    counters: Arc<AppCounters>,
+) -> Result<Response<Body>, GatewayError> {
+    let started = Instant::now();
+    let answer = forward_counted(client, request, to, &counters).await;
+    let status = match &answer {
+        Ok(response) => response.status().as_u16(),
+        Err(GatewayError::Timeout { .. }) => 504,
+        Err(GatewayError::Unreachable { .. }) => 502,
+        // Never sent: not the application's traffic.
+        Err(_) => return answer,
+    };
+    counters.answered(status, started.elapsed());
+    answer
+}
+
+/// A body that counts its data frames' bytes with `count`.
+fn counted(body: Body, counters: Arc<AppCounters>, count: fn(&AppCounters, u64)) -> Body {
+    Body::new(body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            count(&counters, data.len() as u64);
+        }
+        frame
+    }))
+}
+
+async fn forward_counted(
+    client: &Upstream,
+    request: Request,
+    to: Destination,
+    counters: &Arc<AppCounters>,
 ) -> Result<Response<Body>, GatewayError> {
     let instance_id = to.instance_id;
     if to.via.seen_in(request.headers()) {
         return Err(GatewayError::Loop { instance_id });
     }
+    let mut request = request.map(|body| counted(body, counters.clone(), AppCounters::received));
     let downstream_upgrade = is_upgrade(request.headers())
         .then(|| {
             request
@@ -252,19 +289,31 @@ pub async fn forward(
         && let Some(downstream) = downstream_upgrade
     {
         let upstream = hyper::upgrade::on(&mut response);
+        let counters = counters.clone();
         tokio::spawn(async move {
             match tokio::try_join!(downstream, upstream) {
                 Ok((down, up)) => {
                     let (mut down, mut up) = (TokioIo::new(down), TokioIo::new(up));
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
-                        tracing::debug!(error = %e, "an upgraded connection ended");
+                    match tokio::io::copy_bidirectional(&mut down, &mut up).await {
+                        Ok((received, sent)) => {
+                            counters.received(received);
+                            counters.sent(sent);
+                        }
+                        Err(e) => tracing::debug!(error = %e, "an upgraded connection ended"),
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "an upgrade did not complete"),
             }
         });
     }
-    Ok(downstream_response(response).map(|body| Body::new(TimeoutBody::new(READ_TIMEOUT, body))))
+    let counters = counters.clone();
+    Ok(downstream_response(response).map(|body| {
+        counted(
+            Body::new(TimeoutBody::new(READ_TIMEOUT, body)),
+            counters,
+            AppCounters::sent,
+        )
+    }))
 }
 
 #[cfg(test)]

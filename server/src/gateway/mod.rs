@@ -34,6 +34,7 @@ use self::error::GatewayError;
 use self::forward::{Destination, Pseudonym, Upstream};
 use crate::addressing::app_origins::{self, Target};
 use crate::addressing::origin::WebOrigin;
+use crate::engine::traffic::TrafficMeter;
 use crate::store::instances::InstanceRow;
 
 /// Where a ticket is taken on an application's origin.
@@ -42,9 +43,11 @@ pub const ENTER_PATH: &str = "/.well-known/dpe/enter";
 pub const PORTAL_ENTER_PATH: &str = "/gateway/enter";
 
 /// The gateway: the appliance's answers, the upstream client, the
-/// application's port on every guest, and the listeners' scheme.
+/// application's port on every guest, the listeners' scheme, and where
+/// each application's traffic is counted.
 pub struct Gateway {
     access: Arc<dyn GatewayAccess>,
+    traffic: Arc<TrafficMeter>,
     client: Upstream,
     via: Pseudonym,
     app_port: u16,
@@ -60,9 +63,15 @@ struct Enter {
 }
 
 impl Gateway {
-    pub fn new(access: Arc<dyn GatewayAccess>, app_port: u16, secure: bool) -> Arc<Gateway> {
+    pub fn new(
+        access: Arc<dyn GatewayAccess>,
+        traffic: Arc<TrafficMeter>,
+        app_port: u16,
+        secure: bool,
+    ) -> Arc<Gateway> {
         Arc::new(Gateway {
             access,
+            traffic,
             client: forward::upstream(),
             via: Pseudonym::new(),
             app_port,
@@ -182,7 +191,8 @@ impl Gateway {
             peer,
             via: self.via.clone(),
         };
-        forward::forward(&self.client, request, destination).await
+        let counters = self.traffic.counters(instance.id);
+        forward::forward(&self.client, request, destination, counters).await
     }
 
     /// Takes a ticket from the portal and sets the origin's session cookie.

@@ -167,6 +167,7 @@ fn with_security_headers(router: Router, config: &Config) -> Router {
 pub fn gateway_of(appliance: &Arc<Appliance>) -> Arc<Gateway> {
     Gateway::new(
         appliance.clone(),
+        appliance.engine.traffic.clone(),
         appliance.engine.stack().manifest.app.port,
         appliance.config.serves_tls(),
     )

@@ -417,6 +417,15 @@ pub fn list(conn: &Connection, owner: Option<i64>) -> Result<Vec<InstanceRow>, S
     Ok(rows)
 }
 
+/// Every instance's id.
+pub fn ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM instances ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 pub fn on_host(conn: &Connection, host_id: i64) -> Result<Vec<InstanceRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE i.host_id = ?1"))?;
     let rows = stmt

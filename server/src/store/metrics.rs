@@ -2,8 +2,11 @@
 //! one reader per scrape (never one per series).
 
 use app::model::{
-    HostFigures, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals, TaskCount, UsagePoint,
+    HostFigures, InstanceLabels, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals, TaskCount,
+    UsagePoint,
 };
+use std::collections::{HashMap, HashSet};
+
 use rusqlite::{Connection, Row};
 
 use super::StoreError;
@@ -61,8 +64,8 @@ pub fn snapshot(conn: &Connection, now: i64) -> Result<MetricsSnapshot, StoreErr
         })?
         .collect::<rusqlite::Result<_>>()?;
     let instance_usage: Vec<InstanceUsage> = conn
-        .prepare_cached(
-            "SELECT i.name, i.uuid, coalesce(d.name, ''), i.size, coalesce(h.name, ''),
+        .prepare_cached(&format!(
+            "SELECT {LABEL_COLUMNS},
                     u.at, u.cpu_percent, u.memory_used_bytes, u.memory_bytes,
                     u.disk_read_bps, u.disk_write_bps, u.net_rx_bps, u.net_tx_bps
              FROM instances i
@@ -72,15 +75,11 @@ pub fn snapshot(conn: &Connection, now: i64) -> Result<MetricsSnapshot, StoreErr
              LEFT JOIN departments d ON d.id = i.department_id
              LEFT JOIN hosts h ON h.id = i.host_id
              WHERE u.at >= ?1
-             ORDER BY i.name",
-        )?
+             ORDER BY i.name"
+        ))?
         .query_map([now - FRESH_SECS], |r| {
             Ok(InstanceUsage {
-                name: r.get(0)?,
-                uuid: r.get(1)?,
-                department: r.get(2)?,
-                size: r.get(3)?,
-                host: r.get(4)?,
+                labels: labels_at(r)?,
                 usage: point_at(r, 5)?,
             })
         })?
@@ -105,7 +104,7 @@ pub fn snapshot(conn: &Connection, now: i64) -> Result<MetricsSnapshot, StoreErr
         .map(|host| {
             let usage = instance_usage
                 .iter()
-                .filter(|i| i.host == host.name)
+                .filter(|i| i.labels.host == host.name)
                 .fold(zero_point(), |sum, i| add(sum, &i.usage));
             HostFigures { usage, ..host }
         })
@@ -118,7 +117,45 @@ pub fn snapshot(conn: &Connection, now: i64) -> Result<MetricsSnapshot, StoreErr
         pool,
         hosts,
         instance_usage,
+        app_traffic: Vec::new(),
     })
+}
+
+/// The columns every instance's labels are read from, in
+/// [`labels_at`]'s order, with `i` the instance, `d` its department and
+/// `h` its host.
+const LABEL_COLUMNS: &str = "i.name, i.uuid, coalesce(d.name, ''), i.size, coalesce(h.name, '')";
+
+fn labels_at(r: &Row<'_>) -> rusqlite::Result<InstanceLabels> {
+    Ok(InstanceLabels {
+        name: r.get(0)?,
+        uuid: r.get(1)?,
+        department: r.get(2)?,
+        size: r.get(3)?,
+        host: r.get(4)?,
+    })
+}
+
+/// The labels of each of the instances `ids` that still exists: one
+/// query for them all, not one each.
+pub fn labels_of(
+    conn: &Connection,
+    ids: &HashSet<i64>,
+) -> Result<HashMap<i64, InstanceLabels>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {LABEL_COLUMNS}, i.id FROM instances i
+         LEFT JOIN departments d ON d.id = i.department_id
+         LEFT JOIN hosts h ON h.id = i.host_id"
+    ))?;
+    let mut found = HashMap::new();
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(5)?;
+        if ids.contains(&id) {
+            found.insert(id, labels_at(row)?);
+        }
+    }
+    Ok(found)
 }
 
 /// The reading in the row's columns from `first` on (`at`, then the

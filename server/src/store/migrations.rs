@@ -997,6 +997,30 @@ pub const MIGRATIONS: &[Migration] = &[
                 CHECK (scope IN ('full', 'metrics'));
         "#,
     },
+    Migration {
+        version: 30,
+        name: "each application's traffic through the gateway",
+        sql: r#"
+            -- Tiered like usage_samples: one row per instance, tier and
+            -- period. Rates are per second over the period; the latencies
+            -- are the time to the answer's head in milliseconds, NULL for a
+            -- period without requests. A longer period holds the means of
+            -- the rows below it, but the worst p99 among them.
+            CREATE TABLE traffic_samples (
+                instance_id          INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+                tier                 INTEGER NOT NULL,
+                at                   INTEGER NOT NULL,
+                requests_per_s       REAL NOT NULL,
+                client_errors_per_s  REAL NOT NULL,
+                server_errors_per_s  REAL NOT NULL,
+                p50_ms               REAL,
+                p99_ms               REAL,
+                bytes_in_bps         REAL NOT NULL,
+                bytes_out_bps        REAL NOT NULL,
+                PRIMARY KEY (instance_id, tier, at)
+            ) STRICT, WITHOUT ROWID;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -1,27 +1,25 @@
-//! What instances used over time, in tiers of bounded span (RRD-style):
-//! a reading every 10 s kept for a day, the mean of each 5 minutes kept
-//! for a month, of each hour kept for a year. A reading updates the
-//! means of its 5 minutes and its hour at once, so every tier is current
-//! and a write is the same whether or not it was made before.
+//! What instances used over time, in the store's tiers (`tiers`): a
+//! reading every 10 s kept for a day, the mean of each 5 minutes kept for
+//! a month, of each hour kept for a year.
 
 use app::model::{UsagePoint, UsageRange};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, Row};
 
 use super::StoreError;
+use super::tiers::{Rollup, Tiered};
 
-/// Each tier: a period's length and how long its rows are kept (seconds).
-const TIERS: [(i64, i64); 3] = [(10, 86_400), (300, 30 * 86_400), (3600, 365 * 86_400)];
-
-/// The columns every tier has, in order.
-const COLUMNS: &str = "cpu_percent, memory_used_bytes, memory_bytes, disk_read_bps, \
-                       disk_write_bps, net_rx_bps, net_tx_bps";
-
-/// What a row written again for the same period takes: the new figures.
-const REPLACE_FIGURES: &str = "ON CONFLICT (instance_id, tier, at) DO UPDATE SET
-    cpu_percent = excluded.cpu_percent, memory_used_bytes = excluded.memory_used_bytes,
-    memory_bytes = excluded.memory_bytes, disk_read_bps = excluded.disk_read_bps,
-    disk_write_bps = excluded.disk_write_bps, net_rx_bps = excluded.net_rx_bps,
-    net_tx_bps = excluded.net_tx_bps";
+const USAGE: Tiered = Tiered {
+    table: "usage_samples",
+    columns: &[
+        ("cpu_percent", Rollup::Mean),
+        ("memory_used_bytes", Rollup::Mean),
+        ("memory_bytes", Rollup::Mean),
+        ("disk_read_bps", Rollup::Mean),
+        ("disk_write_bps", Rollup::Mean),
+        ("net_rx_bps", Rollup::Mean),
+        ("net_tx_bps", Rollup::Mean),
+    ],
+};
 
 /// Records each instance's reading at `at` (unix seconds; kept at the
 /// start of its 10 s), rolls it into the coarser tiers and drops rows past
@@ -31,51 +29,22 @@ pub fn record(
     at: i64,
     readings: &[(i64, UsagePoint)],
 ) -> Result<(), StoreError> {
-    let mut insert = conn.prepare_cached(&format!(
-        "INSERT INTO usage_samples (instance_id, tier, at, {COLUMNS})
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-         WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1)
-         {REPLACE_FIGURES}"
-    ))?;
-    let mut roll_up = conn.prepare_cached(&format!(
-        "INSERT INTO usage_samples (instance_id, tier, at, {COLUMNS})
-         SELECT instance_id, ?2, ?3, AVG(cpu_percent), AVG(memory_used_bytes), AVG(memory_bytes),
-                AVG(disk_read_bps), AVG(disk_write_bps), AVG(net_rx_bps), AVG(net_tx_bps)
-         FROM usage_samples
-         WHERE instance_id = ?1 AND tier = ?4 AND at >= ?3 AND at < ?3 + ?2
-         GROUP BY instance_id
-         {REPLACE_FIGURES}"
-    ))?;
-    let mut prune = conn.prepare_cached(
-        "DELETE FROM usage_samples WHERE instance_id = ?1 AND tier = ?2 AND at <= ?3",
-    )?;
-    let [(finest, _), ..] = TIERS;
-    let at = at - at.rem_euclid(finest);
-    for (instance_id, p) in readings {
-        let inserted = insert.execute(params![
-            instance_id,
-            finest,
-            at,
-            p.cpu_percent,
-            p.memory_used_bytes,
-            p.memory_bytes,
-            p.disk_read_bps,
-            p.disk_write_bps,
-            p.net_rx_bps,
-            p.net_tx_bps
-        ])?;
-        if inserted == 0 {
-            continue;
-        }
-        for pair in TIERS.windows(2) {
-            let [(below, _), (tier, _)] = [pair[0], pair[1]];
-            roll_up.execute(params![instance_id, tier, at - at.rem_euclid(tier), below])?;
-        }
-        for (tier, span) in TIERS {
-            prune.execute(params![instance_id, tier, at - span])?;
-        }
-    }
-    Ok(())
+    let rows: Vec<(i64, Vec<f64>)> = readings
+        .iter()
+        .map(|(id, p)| {
+            let figures = vec![
+                p.cpu_percent,
+                p.memory_used_bytes,
+                p.memory_bytes,
+                p.disk_read_bps,
+                p.disk_write_bps,
+                p.net_rx_bps,
+                p.net_tx_bps,
+            ];
+            (*id, figures)
+        })
+        .collect();
+    USAGE.record(conn, at, &rows)
 }
 
 /// Instance `instance_id`'s points over `range` up to `now`, oldest first.
@@ -85,16 +54,7 @@ pub fn series(
     range: UsageRange,
     now: i64,
 ) -> Result<Vec<UsagePoint>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT at, {COLUMNS} FROM usage_samples
-         WHERE instance_id = ?1 AND tier = ?2 AND at > ?3 ORDER BY at"
-    ))?;
-    let tier = range.tier_seconds();
-    let since = now - range.span_seconds();
-    let points = stmt
-        .query_map(params![instance_id, tier, since], point)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(points)
+    USAGE.series(conn, instance_id, range, now, point)
 }
 
 fn point(r: &Row<'_>) -> rusqlite::Result<UsagePoint> {

@@ -17,7 +17,8 @@ use server::clock::{Clock, ManualClock};
 use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD, stack_on};
 
 /// The stand-in application: answers every request with what reached it,
-/// and at `/set-cookies` tries to set the portal's session cookie.
+/// at `/set-cookies` tries to set the portal's session cookie, answers
+/// `/status/CODE` with that status and `/bytes/N` with N bytes.
 async fn application() -> u16 {
     async fn echo(headers: HeaderMap, uri: axum::http::Uri) -> axum::Json<Value> {
         let header = |name: &str| {
@@ -60,8 +61,16 @@ async fn application() -> u16 {
             [("location", "http://192.0.2.1/elsewhere")],
         )
     }
+    async fn status(axum::extract::Path(code): axum::extract::Path<u16>) -> axum::http::StatusCode {
+        axum::http::StatusCode::from_u16(code).unwrap()
+    }
+    async fn bytes(axum::extract::Path(n): axum::extract::Path<usize>) -> Vec<u8> {
+        vec![b'x'; n]
+    }
     let router = axum::Router::new()
         .route("/set-cookies", axum::routing::get(set_cookies))
+        .route("/status/{code}", axum::routing::get(status))
+        .route("/bytes/{n}", axum::routing::get(bytes))
         .route("/moved", axum::routing::get(moved))
         .route("/socket", axum::routing::get(echo_socket))
         .fallback(echo);
@@ -612,4 +621,97 @@ async fn a_day_of_use_by_someone_signed_in_moves_the_lease_once_never_past_the_m
     assert_eq!(open(&client, &w.url).await.0, 200);
     assert_eq!(expiry().await, at(15));
     assert_eq!(uses().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_applications_requests_errors_response_times_and_bytes_are_counted_charted_and_exported()
+ {
+    let w = world().await;
+    let client = browser(w.app.addr, &["wiki"]);
+    sign_in(&w.app, &client, "owner", USER_PASSWORD).await;
+    // The hand-over: a redirect through the portal, then the page (200).
+    assert_eq!(open(&client, &w.url).await.0, 200);
+    let get = |path: &str| {
+        let url = format!("{}{path}", w.url);
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+    for _ in 0..5 {
+        let body = get("bytes/100000").await.bytes().await.unwrap();
+        assert_eq!(body.len(), 100_000);
+    }
+    for (path, status) in [
+        ("status/404", 404),
+        ("status/404", 404),
+        ("status/503", 503),
+    ] {
+        assert_eq!(get(path).await.status(), status);
+    }
+    let uploaded = client
+        .post(format!("{}upload", w.url))
+        .body(vec![b'y'; 7_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 200);
+
+    // Charted: the usage series of the hour has the windows.
+    let path = format!("/api/v1/instances/{}/usage", w.wiki);
+    let series = w
+        .owner
+        .poll(&path, Duration::from_secs(30), |v| {
+            let sum = |field: &str| -> f64 {
+                v["traffic"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p[field].as_f64())
+                    .sum()
+            };
+            sum("server_errors_per_s") > 0.0 && sum("client_errors_per_s") > 0.0
+        })
+        .await;
+    let traffic = series["traffic"].as_array().unwrap();
+    assert!(
+        traffic
+            .iter()
+            .any(|p| p["bytes_out_bps"].as_f64().unwrap() > 1e4),
+        "{series}"
+    );
+    assert!(
+        traffic.iter().any(|p| p["p99_ms"].as_f64().is_some()),
+        "{series}"
+    );
+
+    // Exported: exact running totals, labelled like the instance's use.
+    let secret = crate::metrics::token(&w.admin, "prometheus", "metrics").await;
+    let (status, _, text) = crate::metrics::scrape(&w.app, Some(&secret)).await;
+    assert_eq!(status, 200, "{text}");
+    let total = |class: &str| {
+        crate::metrics::samples(&text, "dpe_app_requests_total")
+            .into_iter()
+            .find(|l| l.contains("name=\"wiki\"") && l.contains(&format!("class=\"{class}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {class} line in\n{text}"))
+    };
+    // The first page and the 5 downloads and the upload; the hand-over's
+    // redirect is the gateway's own answer, not the application's.
+    assert_eq!(total("2xx"), "7.0");
+    assert_eq!(total("4xx"), "2.0");
+    assert_eq!(total("5xx"), "1.0");
+    let bytes = crate::metrics::samples(&text, "dpe_app_body_bytes_total");
+    assert!(
+        bytes
+            .iter()
+            .any(|l| l.contains("direction=\"in\"") && l.ends_with(" 7000.0")),
+        "{bytes:?}"
+    );
+    let count = crate::metrics::samples(&text, "dpe_app_response_seconds_count");
+    assert!(
+        count
+            .iter()
+            .any(|l| l.contains("department=\"science\"") && l.ends_with(" 10")),
+        "{count:?}"
+    );
 }

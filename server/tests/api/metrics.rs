@@ -14,7 +14,7 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// `GET /metrics` with `token` (none: anonymous): the status, the content
 /// type and the text.
-async fn scrape(app: &TestApp, token: Option<&str>) -> (u16, String, String) {
+pub(crate) async fn scrape(app: &TestApp, token: Option<&str>) -> (u16, String, String) {
     let mut request = app.client().get(app.url("/metrics"));
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, format!("Bearer {token}"));
@@ -30,7 +30,7 @@ async fn scrape(app: &TestApp, token: Option<&str>) -> (u16, String, String) {
 }
 
 /// A new token of `client`'s account with `scope`: its secret.
-async fn token(client: &Api, name: &str, scope: &str) -> String {
+pub(crate) async fn token(client: &Api, name: &str, scope: &str) -> String {
     let (status, body) = client
         .post("/api/v1/tokens", json!({"name": name, "scope": scope}))
         .await;
@@ -41,7 +41,7 @@ async fn token(client: &Api, name: &str, scope: &str) -> String {
 
 /// The sample lines of `text` for the metric `name` (exactly, not a
 /// longer name that starts with it).
-fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+pub(crate) fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
     text.lines()
         .filter(|l| {
             l.strip_prefix(name)

@@ -1,7 +1,10 @@
 //! Every usage interval (10 s), what each instance running on a reachable host uses, from
-//! one bulk call per host, kept in the store's tiers (`store::usage`).
+//! one bulk call per host, kept in the store's tiers (`store::usage`), and
+//! each application's traffic through the gateway (`traffic`,
+//! `store::traffic`).
 
 pub(super) mod rates;
+pub mod traffic;
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -10,7 +13,7 @@ use super::EngineError;
 use super::libvirt::{probe, test_driver};
 use super::runtime::Engine;
 use crate::blocking::run_blocking;
-use crate::store::{hosts, instances, usage};
+use crate::store::{self, hosts, instances, usage};
 
 /// Whether the host's use is read: local and test hosts only, for now.
 /// Over a remote (TLS or SSH) connection, virConnectGetAllDomainStats
@@ -66,10 +69,20 @@ impl Engine {
             }
         }
         self.last_readings.keep_only(&running);
-        if !readings.is_empty() {
+        // The gateway's window ends now too, so both read the same 10 s.
+        let windows = self.traffic.window(at, Instant::now());
+        let had_traffic = !windows.is_empty();
+        if !readings.is_empty() || had_traffic {
             self.store
-                .write(move |tx| usage::record(tx, at, &readings))
+                .write(move |tx| {
+                    usage::record(tx, at, &readings)?;
+                    store::traffic::record(tx, at, &windows)
+                })
                 .await?;
+        }
+        if had_traffic {
+            let ids = self.store.read(instances::ids).await?;
+            self.traffic.keep_only(&ids);
         }
         Ok(())
     }

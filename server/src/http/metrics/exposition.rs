@@ -1,11 +1,15 @@
 //! A snapshot in the OpenMetrics text format. A new registry per scrape:
 //! an instance deleted since the last one leaves no stale series behind.
 
-use app::model::{MetricsSnapshot, UsagePoint};
+use std::sync::OnceLock;
+
+use app::model::{InstanceLabels, MetricsSnapshot, UsagePoint};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
@@ -44,6 +48,41 @@ const USAGE: [Figure; 7] = [
         p.net_tx_bps
     }),
 ];
+
+/// A histogram whose buckets were counted elsewhere (the gateway's
+/// counters): set once per scrape, encoded as it was set.
+#[derive(Debug, Default)]
+struct CountedHistogram(OnceLock<Counted>);
+
+/// The sum, the count, and each bucket's upper bound and own count.
+type Counted = (f64, u64, Vec<(f64, u64)>);
+
+impl TypedMetric for CountedHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for CountedHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let (sum, count, buckets) = self.0.get().cloned().unwrap_or_default();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// An instance's labels. `name`, not `instance`: Prometheus gives every
+/// series an `instance` label of its own, the target scraped.
+fn instance_labels(l: &InstanceLabels) -> Labels {
+    vec![
+        ("name", l.name.clone()),
+        ("uuid", l.uuid.clone()),
+        ("department", l.department.clone()),
+        ("size", l.size.clone()),
+        ("host", l.host.clone()),
+    ]
+}
 
 /// One family per name, registered as it is made.
 fn gauges(registry: &mut Registry, name: &str, help: &str) -> Gauges {
@@ -154,17 +193,49 @@ pub fn render(snapshot: &MetricsSnapshot, requests: &RequestCounts) -> String {
         gauges(&mut registry, &format!("instance_{name}"), &help)
     });
     for i in &snapshot.instance_usage {
-        // `name`, not `instance`: Prometheus gives every series an
-        // `instance` label of its own, the target scraped.
-        let labels = vec![
-            ("name", i.name.clone()),
-            ("uuid", i.uuid.clone()),
-            ("department", i.department.clone()),
-            ("size", i.size.clone()),
-            ("host", i.host.clone()),
-        ];
+        let labels = instance_labels(&i.labels);
         for (family, (_, _, figure)) in instance_usage.iter().zip(USAGE) {
             set(family, labels.clone(), figure(&i.usage));
+        }
+    }
+
+    let app_requests = counters(
+        &mut registry,
+        "app_requests",
+        "Requests to the instance's application through the gateway, by status class",
+    );
+    let app_latency = Family::<Labels, CountedHistogram>::default();
+    registry.register(
+        "app_response_seconds",
+        "Time from a request to its answer's head, through the gateway",
+        app_latency.clone(),
+    );
+    let app_bytes = counters(
+        &mut registry,
+        "app_body_bytes",
+        "Body bytes through the gateway, by direction (in: to the application)",
+    );
+    for a in &snapshot.app_traffic {
+        let labels = instance_labels(&a.labels);
+        for (class, count) in &a.requests {
+            let mut with_class = labels.clone();
+            with_class.push(("class", (*class).to_owned()));
+            app_requests
+                .get_or_create(&with_class)
+                .inc_by(*count as f64);
+        }
+        let count = a.latency_buckets.iter().map(|(_, n)| n).sum();
+        let _ = app_latency.get_or_create(&labels).0.set((
+            a.latency_seconds_sum,
+            count,
+            a.latency_buckets.clone(),
+        ));
+        for (direction, bytes) in [("in", a.bytes_in), ("out", a.bytes_out)] {
+            let mut with_direction = labels.clone();
+            with_direction.push(("direction", direction.to_owned()));
+            app_bytes
+                .get_or_create(&with_direction)
+                .inc_by(bytes as f64);
         }
     }
 

@@ -23,6 +23,11 @@ pub struct MetricsSnapshot {
     /// Each application's traffic through the gateway since dpe started
     /// (running totals, which `/metrics` reports as counters).
     pub app_traffic: Vec<AppTraffic>,
+    /// The reconciler's passes since dpe started: how many, their summed
+    /// seconds, and the last one's.
+    pub reconcile_passes: u64,
+    pub reconcile_seconds: f64,
+    pub reconcile_last_seconds: f64,
 }
 
 /// What an instance's series are labelled by.

@@ -28,6 +28,10 @@ impl MetricsService for Appliance {
             .read(move |c| Ok((metrics::snapshot(c, now)?, metrics::labels_of(c, &ids)?)))
             .await
             .map_err(store_err)?;
+        let passes = self.engine.pass_times.figures();
+        snapshot.reconcile_passes = passes.passes;
+        snapshot.reconcile_seconds = passes.seconds;
+        snapshot.reconcile_last_seconds = passes.last_seconds;
         snapshot.app_traffic = traffic
             .into_iter()
             .filter_map(|(id, totals)| Some(app_traffic(labels.get(&id)?.clone(), &totals)))

@@ -19,6 +19,7 @@ use super::golden::ImageIdentity;
 use super::host_status::HostStatuses;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
+use super::reconcile::PassTimes;
 use super::usage::rates::LastReadings;
 use super::usage::traffic::TrafficMeter;
 use super::volumes;
@@ -94,6 +95,8 @@ pub struct Engine {
     pub(super) last_readings: LastReadings,
     /// Each application's traffic, counted by the gateway.
     pub traffic: Arc<TrafficMeter>,
+    /// How long the reconciler's passes took.
+    pub pass_times: PassTimes,
 }
 
 impl Engine {
@@ -135,6 +138,7 @@ impl Engine {
             consoles: Arc::default(),
             last_readings: LastReadings::default(),
             traffic: Arc::default(),
+            pass_times: PassTimes::default(),
         });
         // No look at the hosts yet: the reconciler's first pass does that
         // at once, and a host that does not answer must not hold up start.

@@ -118,6 +118,9 @@ pub fn snapshot(conn: &Connection, now: i64) -> Result<MetricsSnapshot, StoreErr
         hosts,
         instance_usage,
         app_traffic: Vec::new(),
+        reconcile_passes: 0,
+        reconcile_seconds: 0.0,
+        reconcile_last_seconds: 0.0,
     })
 }
 

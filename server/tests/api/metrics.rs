@@ -208,6 +208,19 @@ async fn the_exposition_is_openmetrics_and_labels_an_instance_by_name_department
         text.contains("dpe_http_requests_total{method=\"write\",status=\"2xx\"}"),
         "{text}"
     );
+    // The reconciler has passed (the deploy waited on it) and says how long.
+    let value = |name: &str| -> f64 {
+        match samples(&text, name)[..] {
+            [line] => line.rsplit(' ').next().unwrap().parse().unwrap(),
+            _ => panic!("one {name} expected\n{text}"),
+        }
+    };
+    assert!(value("dpe_reconcile_passes_total") >= 1.0, "{text}");
+    let (total, last) = (
+        value("dpe_reconcile_pass_seconds_total"),
+        value("dpe_reconcile_last_pass_seconds"),
+    );
+    assert!(last > 0.0 && total >= last, "{total} {last}");
     let store_size = samples(&text, "dpe_store_size_bytes");
     assert!(
         store_size.len() == 1 && !store_size[0].ends_with(" 0.0"),

@@ -159,6 +159,29 @@ pub fn render(snapshot: &MetricsSnapshot, requests: &RequestCounts) -> String {
         step_seconds.get_or_create(&labels).inc_by(s.seconds);
     }
 
+    let passes = counters(
+        &mut registry,
+        "reconcile_passes",
+        "The reconciler's passes over every host",
+    );
+    passes
+        .get_or_create(&Vec::new())
+        .inc_by(snapshot.reconcile_passes as f64);
+    let pass_seconds = counters(
+        &mut registry,
+        "reconcile_pass_seconds",
+        "Time the reconciler's passes took",
+    );
+    pass_seconds
+        .get_or_create(&Vec::new())
+        .inc_by(snapshot.reconcile_seconds);
+    let last_pass = gauges(
+        &mut registry,
+        "reconcile_last_pass_seconds",
+        "Time the reconciler's last pass took",
+    );
+    set(&last_pass, Vec::new(), snapshot.reconcile_last_seconds);
+
     let pool = gauges(
         &mut registry,
         "pool_members",

@@ -90,6 +90,19 @@ test('the wizard sets the appliance up, then the admin signs in', async () => {
   await page.getByRole('button', { name: /Revoke token/ }).click();
   await page.getByText('You have no tokens.').waitFor();
 
+  // An appliance admin makes a token for Prometheus: /metrics only.
+  await page.getByLabel('Token name').fill('prometheus');
+  await page.getByLabel('For', { exact: true }).selectOption('metrics');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const scraper = await page.locator('#new-token').innerText();
+  await page.locator('td.token-scope', { hasText: '/metrics only' }).waitFor();
+  await shot(page, '06b-tokens-metrics');
+  const auth = { headers: { authorization: `Bearer ${scraper}` } };
+  assert.equal((await fetch(dpe.url + '/metrics', auth)).status, 200);
+  assert.equal((await fetch(dpe.url + '/api/v1/me', auth)).status, 403);
+  await page.getByRole('button', { name: /Revoke token/ }).click();
+  await page.getByText('You have no tokens.').waitFor();
+
   // Dark theme and a phone-sized screen.
   const dark = await browser.newPage({ colorScheme: 'dark', viewport: { width: 390, height: 844 } });
   await dark.context().addCookies(await page.context().cookies());

@@ -218,6 +218,7 @@ pub async fn create_token(
     name: String,
     expires_in_days: Option<String>,
     #[server(default)] code: Option<String>,
+    #[server(default)] scope: Option<String>,
 ) -> Result<(), AppError> {
     respond(
         async move {
@@ -233,13 +234,20 @@ pub async fn create_token(
                     AppError::invalid("expires_in_days", "a number of days, or never")
                 })?),
             };
+            // The form's choice; left out, everything the account may do.
+            let scope = match scope.as_deref().map(str::trim) {
+                None | Some("") => crate::model::TokenScope::Full,
+                Some(scope) => scope.parse().map_err(|_| {
+                    AppError::invalid("scope", "full, or metrics (reading /metrics only)")
+                })?,
+            };
             service::<dyn TokenService>()?
                 .create_token(
                     &ctx,
                     who,
                     crate::model::TokenRequest {
                         name,
-                        scope: crate::model::TokenScope::Full,
+                        scope,
                         expires_in_days: days,
                         code,
                     },

@@ -402,6 +402,8 @@ pub struct TokenQuery {
 pub struct TokensView {
     pub tokens: Page<TokenInfo>,
     pub just_created: Option<NewToken>,
+    /// Whether the account may make a token that reads `/metrics` only.
+    pub may_read_metrics: bool,
 }
 
 text_enum! {

@@ -6,7 +6,7 @@ use crate::api::{CreateToken, RevokeToken, get_tokens};
 use crate::components::{
     ErrorBanner, FieldError, Layout, Loading, Pager, error_for_field, general_error,
 };
-use crate::model::TokenQuery;
+use crate::model::{TokenQuery, TokenScope};
 
 #[component]
 pub fn TokensPage() -> impl IntoView {
@@ -52,6 +52,18 @@ pub fn TokensPage() -> impl IntoView {
                         <option value="365">"in a year"</option>
                         <option value="never">"never"</option>
                     </select>
+                    // Appliance admins may make a token for Prometheus.
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            tokens.await.ok().filter(|v| v.may_read_metrics).map(|_| view! {
+                                <label for="token-scope">"For"</label>
+                                <select id="token-scope" name="scope">
+                                    <option value="full" selected>"everything you may do"</option>
+                                    <option value="metrics">"reading /metrics only (Prometheus)"</option>
+                                </select>
+                            })
+                        })}
+                    </Transition>
                     <label for="token-code">"Authenticator code"</label>
                     <input id="token-code" name="code" type="text" inputmode="numeric"
                         autocomplete="one-time-code" maxlength="6" size="7"
@@ -81,11 +93,15 @@ pub fn TokensPage() -> impl IntoView {
                                 } else {
                                     view! {
                                         <table>
-                                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
+                                            <thead><tr><th scope="col">"Name"</th><th scope="col">"For"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                                             <tbody>
                                                 {view.tokens.items.into_iter().map(|t| view! {
                                                     <tr>
                                                         <td>{t.name.clone()}</td>
+                                                        <td class="token-scope">{match t.scope {
+                                                            TokenScope::Full => "everything",
+                                                            TokenScope::Metrics => "/metrics only",
+                                                        }}</td>
                                                         <td><UtcTime unix=t.created_at /></td>
                                                         <td>{match t.last_used_at {
                                                             Some(at) => view! { <UtcTime unix=at /> }.into_any(),

@@ -54,9 +54,11 @@ impl TokenService for Appliance {
                 .map_err(session_err)?,
             None => None,
         };
+        let may_read_metrics = authorize::<rights::ReadMetrics>(Some(who)).is_ok();
         Ok(TokensView {
             tokens,
             just_created,
+            may_read_metrics,
         })
     }
 

@@ -203,8 +203,10 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   let usage;
   for (let i = 0; ; i++) {
     usage = await (await page.request.get(`${dpe.url}/api/v1/instances/${id}/usage`)).json();
-    if (usage.points?.some((p) => p.cpu_percent > 0 && p.memory_used_bytes > 0)) break;
-    assert.ok(i < 60, `no reading of the guest's use: ${JSON.stringify(usage)}`);
+    // Its application's traffic too: the pages opened through the gateway.
+    if (usage.points?.some((p) => p.cpu_percent > 0 && p.memory_used_bytes > 0)
+      && usage.traffic?.some((t) => t.requests_per_s > 0 && t.p99_ms > 0)) break;
+    assert.ok(i < 60, `no reading of the guest's use or its traffic: ${JSON.stringify(usage)}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
   const last = usage.points.at(-1);
@@ -213,6 +215,8 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await hydrated(page);
   await page.locator('#usage-cpu polyline').first().waitFor({ state: 'attached' });
   assert.match(await page.locator('#usage-memory svg').getAttribute('aria-label'), /^Memory: now \d/);
+  await page.locator('#usage-requests polyline').first().waitFor({ state: 'attached' });
+  await page.locator('#usage-latency polyline').first().waitFor({ state: 'attached' });
   await page.locator('#usage').scrollIntoViewIfNeeded();
   await shot(page, '27-wiki-usage');
   page.once('dialog', (d) => d.accept());

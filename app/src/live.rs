@@ -1,7 +1,8 @@
 //! The one live feed of a signed-in tab: `/api/v1/events`, opened once
 //! the tab knows who is signed in and kept across page changes. Pages that
 //! show instances read its tick and reload their data when it moves: at
-//! most once a second, however busy the appliance is. A reload that fails
+//! most once a second, however busy the appliance is. Charts of use read
+//! their own tick, which moves as readings are stored (every 10 s). A reload that fails
 //! for a passing reason is tried again, less and less often, and the page
 //! keeps showing what it last loaded, marked stale ([`LastGood`]).
 //! Without JavaScript there is no feed; those pages refresh themselves
@@ -16,6 +17,9 @@ use crate::error::AppError;
 pub struct LiveFeed {
     /// Moves (at most once a second) after changes arrived.
     tick: RwSignal<u64>,
+    /// Moves when instances' use was read (every 10 s): only charts
+    /// follow it, so lists do not reload for it.
+    readings: RwSignal<u64>,
     #[cfg(feature = "hydrate")]
     state: StoredValue<hydrate::State, LocalStorage>,
 }
@@ -25,6 +29,7 @@ impl LiveFeed {
     pub fn provide() {
         provide_context(LiveFeed {
             tick: RwSignal::new(0),
+            readings: RwSignal::new(0),
             #[cfg(feature = "hydrate")]
             state: StoredValue::new_local(hydrate::State::default()),
         });
@@ -34,6 +39,7 @@ impl LiveFeed {
     pub fn get() -> LiveFeed {
         use_context::<LiveFeed>().unwrap_or_else(|| LiveFeed {
             tick: RwSignal::new(0),
+            readings: RwSignal::new(0),
             #[cfg(feature = "hydrate")]
             state: StoredValue::new_local(hydrate::State::default()),
         })
@@ -42,6 +48,11 @@ impl LiveFeed {
     /// What pages key their data on.
     pub fn tick(self) -> u64 {
         self.tick.get()
+    }
+
+    /// What charts of use key their data on.
+    pub fn readings(self) -> u64 {
+        self.readings.get()
     }
 
     /// Opens the feed (once; later calls do nothing).
@@ -203,6 +214,12 @@ mod hydrate {
         // keeps: read everything again then.
         let _ = source.add_event_listener_with_callback("open", on_change.as_ref().unchecked_ref());
         on_change.forget();
+        let on_readings = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            feed.readings.try_update(|n| *n += 1);
+        });
+        let _ = source
+            .add_event_listener_with_callback("readings", on_readings.as_ref().unchecked_ref());
+        on_readings.forget();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
             // Closed for good (refused: signed out elsewhere): let it be.
             let closed = feed.state.with_value(|s| {

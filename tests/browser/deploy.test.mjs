@@ -184,6 +184,16 @@ test('a user sees a running instance\'s usage drawn, and looks at the day instea
   assert.equal(await section.getByRole('link', { name: '1 hour' }).getAttribute('aria-current'), 'true');
   await section.scrollIntoViewIfNeeded();
   await shot(page, '18-instance-usage');
+  // The hour follows the live feed: the next reading is drawn without a
+  // reload (readings come every 10 s).
+  const points = () => section.locator('#usage-cpu polyline').evaluateAll(
+    (lines) => lines.flatMap((l) => l.getAttribute('points').split(' ')).length);
+  const before = await points();
+  await page.waitForFunction(
+    (was) => [...document.querySelectorAll('#usage-cpu polyline')]
+      .flatMap((l) => l.getAttribute('points').split(' ')).length > was,
+    before, { timeout: 30_000 });
+  assert.ok(await points() > before, 'a point more');
 
   await section.getByRole('link', { name: '1 day' }).click();
   await page.waitForURL(/usage=day/);

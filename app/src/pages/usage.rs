@@ -2,12 +2,14 @@
 //! the application's requests and response times through the gateway,
 //! over the last hour, day or month, drawn as SVG on the server (so it shows
 //! without JavaScript too). The range is in the address (`?usage=day`);
-//! a hydrated page reads the hour again every 10 s, as readings come.
+//! a hydrated page reads the hour again as readings come (the live feed's
+//! `readings` event, every 10 s).
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::usage::get_usage;
+use crate::live::LiveFeed;
 use crate::model::{TrafficPoint, UsagePoint, UsageRange, UsageSeries};
 
 /// The drawing's size, in its own units (it scales to the card).
@@ -34,20 +36,14 @@ fn range_key(range: UsageRange) -> &'static str {
 pub fn UsageSection(id: i64) -> impl IntoView {
     let query = use_query_map();
     let range = Memo::new(move |_| range_of(query.read().get("usage")));
-    let readings = RwSignal::new(0u32);
-    #[cfg(feature = "hydrate")]
-    if let Ok(timer) = set_interval_with_handle(
-        move || {
-            if range.get_untracked() == UsageRange::Hour {
-                readings.try_update(|n| *n += 1);
-            }
-        },
-        std::time::Duration::from_secs(10),
-    ) {
-        on_cleanup(move || timer.clear());
-    }
+    // The hour's chart follows the live feed's readings; a longer range's
+    // last point is 5 minutes or an hour long, and stays.
+    let feed = LiveFeed::get();
     let usage = Resource::new(
-        move || (range.get(), readings.get()),
+        move || {
+            let range = range.get();
+            (range, (range == UsageRange::Hour).then(|| feed.readings()))
+        },
         move |(range, _)| get_usage(id, range),
     );
     view! {

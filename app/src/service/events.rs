@@ -38,6 +38,10 @@ pub enum LiveEvent {
     InstanceRemoved(i64),
     /// A task as it is now.
     Task(TaskView),
+    /// Instances' use and their applications' traffic were read, at
+    /// these unix seconds: charts read theirs again. Every 10 s, and the
+    /// same for every reader (it names no instance).
+    Readings(i64),
     /// More happened than can be told: read everything again.
     Reset,
 }

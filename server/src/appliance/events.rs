@@ -211,6 +211,7 @@ impl Live {
                 }
                 Some(LiveEvent::Task(task))
             }
+            Row::Readings(at) => Some(LiveEvent::Readings(at)),
         }
     }
 }

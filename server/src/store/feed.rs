@@ -1,7 +1,7 @@
 //! The feed of changed rows that live pages follow (`/api/v1/events`):
 //! every committed change to an instance or a task, numbered, from the
 //! store's update hook (whoever wrote it) and from the engine (a task's
-//! steps). The last [`KEPT`] are kept, so a client that reconnects can
+//! steps, and each round of usage readings). The last [`KEPT`] are kept, so a client that reconnects can
 //! be told what it missed; one that missed more is told to start over.
 
 use std::collections::VecDeque;
@@ -21,6 +21,9 @@ pub enum Row {
     InstanceRemoved(Removed),
     /// A task was made, progressed or ended.
     Task(i64),
+    /// Instances' use and their applications' traffic were read and
+    /// stored, at these unix seconds (every 10 s, one row for them all).
+    Readings(i64),
 }
 
 /// A removed instance, and whose it was (read from the row as it was

@@ -215,3 +215,24 @@ async fn a_stream_ends_when_its_reader_signs_out_or_is_disabled() {
         .unwrap();
     assert!(with_token.ended(Duration::from_secs(5)).await, "disabled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_hear_when_instances_use_was_read_so_charts_follow_without_polling() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.api().signed_in(ADMIN, ADMIN_PASSWORD).await;
+    let mut events = Events::open(&admin, None).await;
+    // Nothing runs: nothing is read, nothing is told.
+    let quiet = events.next(Duration::from_secs(3)).await;
+    assert!(quiet.is_none(), "{quiet:?}");
+    admin.deployed("busy").await;
+    // The usage loop runs every second in tests; a rate needs two readings.
+    let seen = events.until(|e| e.name == "readings").await;
+    let readings = seen.last().unwrap();
+    let at = readings.data["at"].as_i64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - 60..=now).contains(&at), "{readings:?}");
+    assert!(readings.id.is_some(), "resumable like every event");
+}

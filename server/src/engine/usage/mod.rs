@@ -13,6 +13,7 @@ use super::EngineError;
 use super::libvirt::{probe, test_driver};
 use super::runtime::Engine;
 use crate::blocking::run_blocking;
+use crate::store::feed::Row;
 use crate::store::{self, hosts, instances, usage};
 
 /// Whether the host's use is read: local and test hosts only, for now.
@@ -79,6 +80,8 @@ impl Engine {
                     store::traffic::record(tx, at, &windows)
                 })
                 .await?;
+            // Open charts read theirs again.
+            self.store.feed().publish([Row::Readings(at)]);
         }
         if had_traffic {
             let ids = self.store.read(instances::ids).await?;

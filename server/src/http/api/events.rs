@@ -17,14 +17,15 @@ use super::ApiResult;
 
 /// The changes to the instances and tasks you may see, as they happen:
 /// `instance` (an InstanceView), `instance_removed` (`{"id"}`), `task` (a
-/// TaskView), and `reset` (more happened than can be told: read your
-/// lists again). Each event has an id; a client that reconnects with
+/// TaskView), `readings` (`{"at"}`: instances' use was read, every 10 s;
+/// charts read theirs again), and `reset` (more happened than can be
+/// told: read your lists again). Each event has an id; a client that reconnects with
 /// `Last-Event-ID` (as browsers' EventSource does) continues after it.
 /// The stream ends when you sign out or lose your account.
 #[utoipa::path(get, path = "/api/v1/events", tag = "instances",
     params(("Last-Event-ID" = Option<String>, Header, description = "The last event's id")),
     responses((status = 200, content_type = "text/event-stream",
-               description = "instance, instance_removed, task and reset events"),
+               description = "instance, instance_removed, task, readings and reset events"),
               (status = 401, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn events(
@@ -48,6 +49,7 @@ pub async fn events(
                 LiveEvent::Instance(view) => ("instance", serde_json::to_string(&view)),
                 LiveEvent::InstanceRemoved(id) => ("instance_removed", Ok(json!({"id": id}).to_string())),
                 LiveEvent::Task(view) => ("task", serde_json::to_string(&view)),
+                LiveEvent::Readings(at) => ("readings", Ok(json!({"at": at}).to_string())),
                 LiveEvent::Reset => ("reset", Ok("{}".to_owned())),
             };
             if let Ok(data) = data {

@@ -1,11 +1,11 @@
-//! Server function of an instance's Usage section.
+//! Server functions of an instance's Usage section and a department's.
 
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use super::respond;
 use crate::error::AppError;
-use crate::model::{UsageRange, UsageSeries};
+use crate::model::{DepartmentUsageSeries, UsageRange, UsageSeries};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -19,6 +19,23 @@ pub async fn get_usage(id: i64, range: UsageRange) -> Result<UsageSeries, AppErr
             let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
             service::<dyn UsageService>()?
                 .instance_usage(who, id, range)
+                .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "department_usage")]
+pub async fn get_department_usage(
+    id: i64,
+    range: UsageRange,
+) -> Result<DepartmentUsageSeries, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
+            service::<dyn UsageService>()?
+                .department_usage(who, id, range)
                 .await
         }
         .await,

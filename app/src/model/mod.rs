@@ -53,7 +53,9 @@ pub use second_factor::{
     SecondFactorRule, SecondFactorStatus, TotpEnrolment,
 };
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
-pub use usage::{TrafficPoint, UsagePoint, UsageRange, UsageSeries};
+pub use usage::{
+    DepartmentUsagePoint, DepartmentUsageSeries, TrafficPoint, UsagePoint, UsageRange, UsageSeries,
+};
 
 use states::text_enum;
 pub use states::{

@@ -91,6 +91,36 @@ pub struct TrafficPoint {
     pub bytes_out_bps: f64,
 }
 
+/// One period of a department's use of its quota: what its instances and
+/// its sub-departments' took (the peak, for a longer period), and its
+/// quota then (none: no limit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DepartmentUsagePoint {
+    /// The period's start (unix seconds).
+    pub at: i64,
+    pub instances: f64,
+    pub vcpus: f64,
+    pub memory_mib: f64,
+    pub disk_gib: f64,
+    pub quota_instances: Option<f64>,
+    pub quota_vcpus: Option<f64>,
+    pub quota_memory_mib: Option<f64>,
+    pub quota_disk_gib: Option<f64>,
+}
+
+/// A department's use of its quota over a range, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DepartmentUsageSeries {
+    pub range: UsageRange,
+    /// Each point's length in seconds.
+    pub tier_seconds: i64,
+    /// The range's end (unix seconds): now, when it was read.
+    pub until: i64,
+    pub points: Vec<DepartmentUsagePoint>,
+}
+
 /// An instance's use over a range, oldest first. Periods it did not run
 /// have no point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -168,6 +168,7 @@ fn Department(
             <QuotaCard quota=usage />
         </div>
         {department.may_change.then(|| view! { <QuotaForm department=department.clone() quota /> })}
+        <super::department_usage::DepartmentUsageSection id />
         <super::lease_policy::LeasePolicyCard id admin />
         <super::approval_policy::ApprovalPolicyCard id admin />
         {admin.then(|| view! { <super::second_factor_policy::DepartmentSecondFactorCard id /> })}

@@ -8,6 +8,7 @@ mod backups;
 mod console;
 mod dashboard;
 mod department;
+mod department_usage;
 mod departments;
 mod deploy;
 mod directory;

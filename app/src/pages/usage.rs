@@ -10,13 +10,13 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::usage::get_usage;
 use crate::live::LiveFeed;
-use crate::model::{TrafficPoint, UsagePoint, UsageRange, UsageSeries};
+use crate::model::{DepartmentUsagePoint, TrafficPoint, UsagePoint, UsageRange, UsageSeries};
 
 /// The drawing's size, in its own units (it scales to the card).
 const WIDTH: f64 = 600.0;
 const HEIGHT: f64 = 100.0;
 
-fn range_of(text: Option<String>) -> UsageRange {
+pub(super) fn range_of(text: Option<String>) -> UsageRange {
     match text.as_deref() {
         Some("day") => UsageRange::Day,
         Some("month") => UsageRange::Month,
@@ -24,7 +24,7 @@ fn range_of(text: Option<String>) -> UsageRange {
     }
 }
 
-fn range_key(range: UsageRange) -> &'static str {
+pub(super) fn range_key(range: UsageRange) -> &'static str {
     match range {
         UsageRange::Hour => "hour",
         UsageRange::Day => "day",
@@ -227,7 +227,7 @@ fn traffic_charts(frame: &Frame, t: &[TrafficPoint]) -> Vec<Chart> {
 
 /// The highest of `figures`, rounded up to a power of two, at least
 /// `least`.
-fn rounded_top(figures: impl Iterator<Item = f64>, least: f64) -> f64 {
+pub(super) fn rounded_top(figures: impl Iterator<Item = f64>, least: f64) -> f64 {
     figures.fold(least, f64::max).log2().ceil().exp2()
 }
 
@@ -252,7 +252,7 @@ fn ms(value: f64) -> String {
 }
 
 /// A chart point's period start.
-trait Timed {
+pub(super) trait Timed {
     fn at(&self) -> i64;
 }
 
@@ -268,17 +268,23 @@ impl Timed for TrafficPoint {
     }
 }
 
+impl Timed for DepartmentUsagePoint {
+    fn at(&self) -> i64 {
+        self.at
+    }
+}
+
 /// One chart: its lines are SVG point lists, one per stretch of readings.
-struct Chart {
-    key: &'static str,
-    title: &'static str,
-    now: String,
-    top_label: String,
-    lines: Vec<(&'static str, Vec<String>)>,
+pub(super) struct Chart {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub now: String,
+    pub top_label: String,
+    pub lines: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Chart {
-    fn view(self) -> impl IntoView {
+    pub fn view(self) -> impl IntoView {
         let label = format!(
             "{}: now {}, scale up to {}",
             self.title, self.now, self.top_label
@@ -306,16 +312,16 @@ impl Chart {
 
 /// Where a chart's time runs, and how far apart two readings may be
 /// before the line breaks (the instance did not run in between).
-struct Frame {
-    from: i64,
-    until: i64,
-    gap: i64,
+pub(super) struct Frame {
+    pub from: i64,
+    pub until: i64,
+    pub gap: i64,
 }
 
 impl Frame {
     /// The SVG point lists of `value` over the points, scaled to `top`;
     /// a point without a value is not drawn.
-    fn lines<P: Timed>(
+    pub fn lines<P: Timed>(
         &self,
         points: &[P],
         top: f64,
@@ -359,7 +365,7 @@ fn top_of(points: &[UsagePoint], figures: impl Fn(&UsagePoint) -> [f64; 2]) -> f
 }
 
 /// Bytes as people read them: 512 B, 4.0 KiB, 1.5 GiB.
-fn bytes(value: f64) -> String {
+pub(super) fn bytes(value: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = value.max(0.0);
     let mut unit = 0;

@@ -1,14 +1,15 @@
-//! `UsageService`: an instance's use over time, for whoever may use it.
+//! `UsageService`: an instance's use over time, for whoever may use it,
+//! and a department's use of its quota, for whoever manages it.
 
 use app::error::AppError;
-use app::model::{UsageRange, UsageSeries};
-use app::policy::{Authorized, rights};
+use app::model::{DepartmentUsageSeries, UsageRange, UsageSeries};
+use app::policy::{Authorized, may_manage, rights};
 use app::service::UsageService;
 use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::store_err;
-use crate::store::{traffic, usage};
+use crate::store::{StoreError, department_usage, departments, traffic, usage};
 
 #[async_trait]
 impl UsageService for Appliance {
@@ -36,6 +37,32 @@ impl UsageService for Appliance {
             until,
             points,
             traffic,
+        })
+    }
+
+    async fn department_usage(
+        &self,
+        who: Authorized<'_, rights::ManageMembers>,
+        department: i64,
+        range: UsageRange,
+    ) -> Result<DepartmentUsageSeries, AppError> {
+        if !may_manage(who.principal(), Some(department)) {
+            return Err(AppError::NotFound("department".into()));
+        }
+        let until = self.engine.now();
+        let points = self
+            .store
+            .read(move |c| {
+                departments::get(c, department)?.ok_or(StoreError::NotFound("department"))?;
+                department_usage::series(c, department, range, until)
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(DepartmentUsageSeries {
+            range,
+            tier_seconds: range.tier_seconds(),
+            until,
+            points,
         })
     }
 }

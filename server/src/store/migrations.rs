@@ -1021,6 +1021,29 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT, WITHOUT ROWID;
         "#,
     },
+    Migration {
+        version: 31,
+        name: "each department's use of its quota over time",
+        sql: r#"
+            -- Tiered like usage_samples, per department: what its instances
+            -- and its sub-departments' take, and its quota as it then was
+            -- (NULL: none). A longer period keeps the peak of each.
+            CREATE TABLE department_samples (
+                department_id     INTEGER NOT NULL REFERENCES departments (id) ON DELETE CASCADE,
+                tier              INTEGER NOT NULL,
+                at                INTEGER NOT NULL,
+                instances         REAL NOT NULL,
+                vcpus             REAL NOT NULL,
+                memory_mib        REAL NOT NULL,
+                disk_gib          REAL NOT NULL,
+                quota_instances   REAL,
+                quota_vcpus       REAL,
+                quota_memory_mib  REAL,
+                quota_disk_gib    REAL,
+                PRIMARY KEY (department_id, tier, at)
+            ) STRICT, WITHOUT ROWID;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

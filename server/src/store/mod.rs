@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod backups;
 mod changes;
+pub mod department_usage;
 pub mod departments;
 pub mod directory;
 pub mod drills;

@@ -3,8 +3,8 @@
 //! each hour kept for a year. A 10 s row updates its 5 minutes' and its
 //! hour's rows at once, so every tier is current, and writing the same
 //! row again changes nothing. Each table of such figures (an instance's
-//! use, its application's traffic) names its columns and how each rolls
-//! up.
+//! use, its application's traffic, a department's use of its quota)
+//! names its columns and how each rolls up.
 
 use app::model::UsageRange;
 use rusqlite::types::ToSql;
@@ -24,9 +24,12 @@ pub enum Rollup {
     Max,
 }
 
-/// A table of tiered figures: `(instance_id, tier, at)` and `columns`.
+/// A table of tiered figures: `(KEY, tier, at)` and `columns`, where
+/// `KEY` is the id of a row of `owner` (an instance, a department).
 pub struct Tiered {
     pub table: &'static str,
+    pub key: &'static str,
+    pub owner: &'static str,
     pub columns: &'static [(&'static str, Rollup)],
 }
 
@@ -43,14 +46,15 @@ impl Tiered {
             .map(|(name, _)| format!("{name} = excluded.{name}"))
             .collect();
         format!(
-            "ON CONFLICT (instance_id, tier, at) DO UPDATE SET {}",
+            "ON CONFLICT ({}, tier, at) DO UPDATE SET {}",
+            self.key,
             sets.join(", ")
         )
     }
 
-    /// Records each instance's figures at `at` (unix seconds; kept at the
+    /// Records each owner's figures at `at` (unix seconds; kept at the
     /// start of its 10 s), rolls them into the coarser tiers and drops
-    /// rows past their tier's span. Figures of an instance gone since are
+    /// rows past their tier's span. Figures of an owner gone since are
     /// dropped. Each row's figures are in `columns`' order.
     pub fn record<F: ToSql>(
         &self,
@@ -58,14 +62,15 @@ impl Tiered {
         at: i64,
         rows: &[(i64, Vec<F>)],
     ) -> Result<(), StoreError> {
-        let (table, names, replace) = (self.table, self.names(), self.replace_figures());
+        let (table, key, owner) = (self.table, self.key, self.owner);
+        let (names, replace) = (self.names(), self.replace_figures());
         let values: Vec<String> = (0..self.columns.len())
             .map(|i| format!("?{}", i + 4))
             .collect();
         let mut insert = conn.prepare_cached(&format!(
-            "INSERT INTO {table} (instance_id, tier, at, {names})
+            "INSERT INTO {table} ({key}, tier, at, {names})
              SELECT ?1, ?2, ?3, {}
-             WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1)
+             WHERE EXISTS (SELECT 1 FROM {owner} WHERE id = ?1)
              {replace}",
             values.join(", ")
         ))?;
@@ -78,21 +83,21 @@ impl Tiered {
             })
             .collect();
         let mut roll_up = conn.prepare_cached(&format!(
-            "INSERT INTO {table} (instance_id, tier, at, {names})
-             SELECT instance_id, ?2, ?3, {}
+            "INSERT INTO {table} ({key}, tier, at, {names})
+             SELECT {key}, ?2, ?3, {}
              FROM {table}
-             WHERE instance_id = ?1 AND tier = ?4 AND at >= ?3 AND at < ?3 + ?2
-             GROUP BY instance_id
+             WHERE {key} = ?1 AND tier = ?4 AND at >= ?3 AND at < ?3 + ?2
+             GROUP BY {key}
              {replace}",
             rolled.join(", ")
         ))?;
         let mut prune = conn.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE instance_id = ?1 AND tier = ?2 AND at <= ?3"
+            "DELETE FROM {table} WHERE {key} = ?1 AND tier = ?2 AND at <= ?3"
         ))?;
         let [(finest, _), ..] = TIERS;
         let at = at - at.rem_euclid(finest);
-        for (instance_id, figures) in rows {
-            let keys: [&dyn ToSql; 3] = [instance_id, &finest, &at];
+        for (id, figures) in rows {
+            let keys: [&dyn ToSql; 3] = [id, &finest, &at];
             let inserted = insert.execute(params_from_iter(
                 keys.into_iter()
                     .chain(figures.iter().map(|f| f as &dyn ToSql)),
@@ -102,41 +107,34 @@ impl Tiered {
             }
             for pair in TIERS.windows(2) {
                 let [(below, _), (tier, _)] = [pair[0], pair[1]];
-                roll_up.execute(rusqlite::params![
-                    instance_id,
-                    tier,
-                    at - at.rem_euclid(tier),
-                    below
-                ])?;
+                roll_up.execute(rusqlite::params![id, tier, at - at.rem_euclid(tier), below])?;
             }
             for (tier, span) in TIERS {
-                prune.execute(rusqlite::params![instance_id, tier, at - span])?;
+                prune.execute(rusqlite::params![id, tier, at - span])?;
             }
         }
         Ok(())
     }
 
-    /// Instance `instance_id`'s rows over `range` up to `now`, oldest
-    /// first, each read by `row` from `at` and then `columns` in order.
+    /// Owner `id`'s rows over `range` up to `now`, oldest first, each
+    /// read by `row` from `at` and then `columns` in order.
     pub fn series<T>(
         &self,
         conn: &Connection,
-        instance_id: i64,
+        id: i64,
         range: UsageRange,
         now: i64,
         row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT at, {} FROM {} WHERE instance_id = ?1 AND tier = ?2 AND at > ?3 ORDER BY at",
+            "SELECT at, {} FROM {} WHERE {} = ?1 AND tier = ?2 AND at > ?3 ORDER BY at",
             self.names(),
-            self.table
+            self.table,
+            self.key
         ))?;
         let since = now - range.span_seconds();
         let rows = stmt
-            .query_map(
-                rusqlite::params![instance_id, range.tier_seconds(), since],
-                row,
-            )?
+            .query_map(rusqlite::params![id, range.tier_seconds(), since], row)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }

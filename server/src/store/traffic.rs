@@ -10,6 +10,8 @@ use super::tiers::{Rollup, Tiered};
 
 const TRAFFIC: Tiered = Tiered {
     table: "traffic_samples",
+    key: "instance_id",
+    owner: "instances",
     columns: &[
         ("requests_per_s", Rollup::Mean),
         ("client_errors_per_s", Rollup::Mean),

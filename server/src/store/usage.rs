@@ -10,6 +10,8 @@ use super::tiers::{Rollup, Tiered};
 
 const USAGE: Tiered = Tiered {
     table: "usage_samples",
+    key: "instance_id",
+    owner: "instances",
     columns: &[
         ("cpu_percent", Rollup::Mean),
         ("memory_used_bytes", Rollup::Mean),

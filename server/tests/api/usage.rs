@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use crate::common::{ADMIN, ADMIN_PASSWORD, TestApp, USER_PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,4 +50,57 @@ async fn a_running_instances_use_is_read_while_it_runs_and_shown_to_whoever_may_
     let stranger = app.api().signed_in("stranger", USER_PASSWORD).await;
     let (status, _) = stranger.get(&path).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_departments_use_of_its_quota_is_recorded_over_time_for_those_who_manage_it_only() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.api().signed_in(ADMIN, ADMIN_PASSWORD).await;
+    let science = admin.create_department("science", None).await;
+    let arts = admin.create_department("arts", None).await;
+    let (status, body) = admin
+        .patch(
+            &format!("/api/v1/departments/{science}"),
+            serde_json::json!({"quota": {"instances": 3, "vcpus": 4}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    admin
+        .create_member("dana", USER_PASSWORD, science, true)
+        .await;
+    admin
+        .create_member("sam", USER_PASSWORD, science, false)
+        .await;
+    admin.create_member("art", USER_PASSWORD, arts, true).await;
+    let sam = app.api().signed_in("sam", USER_PASSWORD).await;
+    sam.deployed("busy").await;
+
+    let path = format!("/api/v1/departments/{science}/usage");
+    let dana = app.api().signed_in("dana", USER_PASSWORD).await;
+    let hour = dana
+        .poll(&path, Duration::from_secs(30), |v| {
+            v["points"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["instances"] == 1.0))
+        })
+        .await;
+    let point = hour["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["instances"] == 1.0)
+        .unwrap();
+    assert_eq!(point["quota_instances"], 3.0, "{point}");
+    assert_eq!(point["quota_vcpus"], 4.0, "{point}");
+    assert_eq!(point["quota_memory_mib"], Value::Null, "no quota: {point}");
+    assert!(point["vcpus"].as_f64().unwrap() >= 1.0, "{point}");
+    let (status, day) = admin.get(&format!("{path}?range=day")).await;
+    assert_eq!((status, &day["tier_seconds"]), (200, &json!(300)), "{day}");
+
+    // A member, another department's admin: not theirs to see.
+    assert_eq!(sam.get(&path).await.0, 403);
+    let art = app.api().signed_in("art", USER_PASSWORD).await;
+    assert_eq!(art.get(&path).await.0, 404);
+    assert_eq!(admin.get("/api/v1/departments/999/usage").await.0, 404);
+    assert_eq!(admin.get(&format!("{path}?range=year")).await.0, 422);
 }

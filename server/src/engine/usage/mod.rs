@@ -73,14 +73,19 @@ impl Engine {
         // The gateway's window ends now too, so both read the same 10 s.
         let windows = self.traffic.window(at, Instant::now());
         let had_traffic = !windows.is_empty();
-        if !readings.is_empty() || had_traffic {
-            self.store
-                .write(move |tx| {
-                    usage::record(tx, at, &readings)?;
-                    store::traffic::record(tx, at, &windows)
-                })
-                .await?;
-            // Open charts read theirs again.
+        let read_any = !readings.is_empty() || had_traffic;
+        // Departments' use of their quotas is recorded every round, with
+        // or without readings: a department whose instances all stopped
+        // still takes its quota.
+        self.store
+            .write(move |tx| {
+                usage::record(tx, at, &readings)?;
+                store::traffic::record(tx, at, &windows)?;
+                store::department_usage::record_now(tx, at)
+            })
+            .await?;
+        // Open charts read theirs again, when something was read.
+        if read_any {
             self.store.feed().publish([Row::Readings(at)]);
         }
         if had_traffic {

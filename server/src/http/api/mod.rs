@@ -97,6 +97,7 @@ routes! {
     post "/instances/{id}/poweroff" => instances::poweroff,
     post "/instances/{id}/extend" => leases::extend,
     get "/instances/{id}/usage" => usage::of_instance,
+    get "/departments/{id}/usage" => usage::of_department,
     get "/instances/{id}/snapshots" => snapshots::list,
     post "/instances/{id}/snapshots" => snapshots::take,
     post "/instances/{id}/snapshots/{sid}/revert" => snapshots::revert,

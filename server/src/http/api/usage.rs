@@ -1,8 +1,9 @@
-//! What an instance uses over time, for charts and scripts.
+//! What an instance uses over time, and a department's use of its quota,
+//! for charts and scripts.
 
 use std::sync::Arc;
 
-use app::model::{UsageRange, UsageSeries};
+use app::model::{DepartmentUsageSeries, UsageRange, UsageSeries};
 use app::policy::{authorize, rights};
 use app::service::{RequestContext, UsageService};
 use axum::{Extension, Json};
@@ -38,4 +39,25 @@ pub async fn of_instance(
     let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
     let range = query.range.unwrap_or(UsageRange::Hour);
     Ok(Json(service.instance_usage(who, id, range).await?))
+}
+
+/// The department's use of its quota over the range, oldest first: what
+/// its instances and its sub-departments' take (instances, vCPUs, memory,
+/// disk) beside its quota as it then was, every 10 s for a day, and the
+/// peak of each 5 minutes and hour for a month and a year. For appliance
+/// admins and the department's own admins.
+#[utoipa::path(get, path = "/api/v1/departments/{id}/usage", tag = "delegation",
+    params(("id" = i64, Path), UsageQuery),
+    responses((status = 200, body = DepartmentUsageSeries), (status = 403, body = super::ErrorBody),
+              (status = 404, body = super::ErrorBody), (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn of_department(
+    axum::extract::State(service): axum::extract::State<Arc<dyn UsageService>>,
+    Extension(ctx): Extension<RequestContext>,
+    IdPath(id): IdPath,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<DepartmentUsageSeries>> {
+    let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
+    let range = query.range.unwrap_or(UsageRange::Hour);
+    Ok(Json(service.department_usage(who, id, range).await?))
 }

@@ -104,7 +104,8 @@ pub fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
     to_xml(&domain).map_err(EngineError::Xml)
 }
 
-/// The disks, the NIC, the serial console and the entropy source.
+/// The disks, the NIC, the serial console, the display (with the
+/// clipboard's channel) and the entropy source.
 fn devices<'a>(inputs: &DomainInputs<'a>, fixed_ip: Option<&'a str>) -> dx::Devices<'a> {
     dx::Devices {
         disk: vec![
@@ -127,12 +128,30 @@ fn devices<'a>(inputs: &DomainInputs<'a>, fixed_ip: Option<&'a str>) -> dx::Devi
                 port: 0,
             },
         },
-        channel: dx::Channel {
-            kind: "unix",
-            target: dx::ChannelTarget {
-                kind: "virtio",
-                name: "org.qemu.guest_agent.0",
+        channel: vec![
+            dx::Channel {
+                kind: "unix",
+                source: None,
+                target: dx::ChannelTarget {
+                    kind: "virtio",
+                    name: "org.qemu.guest_agent.0",
+                },
             },
+            // The name spice-vdagent looks for in the guest.
+            dx::Channel {
+                kind: "qemu-vdagent",
+                source: Some(dx::VdagentSource {
+                    clipboard: dx::Clipboard { copypaste: "yes" },
+                }),
+                target: dx::ChannelTarget {
+                    kind: "virtio",
+                    name: "com.redhat.spice.0",
+                },
+            },
+        ],
+        graphics: dx::Graphics {
+            kind: "vnc",
+            listen: dx::Listen { kind: "none" },
         },
         rng: dx::Rng {
             model: "virtio",

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod certificate;
 mod console;
+mod graphics;
 mod context;
 mod enter;
 mod guard;
@@ -202,6 +203,7 @@ pub fn router(appliance: Arc<Appliance>, gateway: Arc<Gateway>) -> Router {
     let portal = Router::new()
         .route(gateway::PORTAL_ENTER_PATH, get(enter::enter))
         .route("/instances/{id}/console/ws", get(console::socket))
+        .route("/instances/{id}/vnc/ws", get(graphics::socket))
         .route(metrics::PATH, get(metrics::metrics))
         .merge(rendered)
         .nest("/api/v1", api::router())

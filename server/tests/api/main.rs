@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod console;
+mod graphics;
 mod events;
 mod gateway;
 mod host_trust;

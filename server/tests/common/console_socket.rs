@@ -29,7 +29,27 @@ pub async fn open(
     cookie: &str,
     origin: Option<&str>,
 ) -> Result<Socket, u16> {
-    let url = format!("ws://{}/instances/{id}/console/ws", app.addr);
+    open_at(app, &format!("/instances/{id}/console/ws"), cookie, origin).await
+}
+
+/// Opens instance `id`'s graphical console (its display's WebSocket), as
+/// [`open`] does the serial one.
+pub async fn open_graphics(
+    app: &TestApp,
+    id: i64,
+    cookie: &str,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
+    open_at(app, &format!("/instances/{id}/vnc/ws"), cookie, origin).await
+}
+
+async fn open_at(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
+    let url = format!("ws://{}{path}", app.addr);
     let mut request = url.into_client_request().unwrap();
     let headers = request.headers_mut();
     headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());

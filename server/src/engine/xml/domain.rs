@@ -176,18 +176,51 @@ pub struct Devices<'a> {
     pub interface: Vec<Interface<'a>>,
     pub serial: Serial<'a>,
     pub console: Console,
-    /// The QEMU guest agent's channel: a warm-pool member is personalized
-    /// through it.
-    pub channel: Channel,
+    /// The QEMU guest agent's channel (a warm-pool member is personalized
+    /// through it), and the clipboard's for the graphical console.
+    pub channel: Vec<Channel>,
+    pub graphics: Graphics,
     pub rng: Rng,
 }
 
-/// A virtio-serial channel on a socket libvirt names itself.
+/// A virtio-serial channel: on a socket libvirt names itself (`unix`), or
+/// QEMU's own vdagent (`qemu-vdagent`), which hands the guest's clipboard
+/// to the VNC server.
 #[derive(Debug, Serialize)]
 pub struct Channel {
     #[serde(rename = "@type")]
     pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<VdagentSource>,
     pub target: ChannelTarget,
+}
+
+/// What QEMU's vdagent passes: the clipboard both ways (libvirt 8.4).
+#[derive(Debug, Serialize)]
+pub struct VdagentSource {
+    pub clipboard: Clipboard,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Clipboard {
+    #[serde(rename = "@copypaste")]
+    pub copypaste: &'static str,
+}
+
+/// The display: a VNC server that listens nowhere (`listen type='none'`).
+/// The portal reaches it through libvirt (virDomainOpenGraphicsFD), so
+/// the host has no VNC port and no VNC password.
+#[derive(Debug, Serialize)]
+pub struct Graphics {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub listen: Listen,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Listen {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -358,6 +391,33 @@ mod tests {
             crate::engine::xml::to_xml(&serial).unwrap(),
             "<Serial type=\"pty\"><log file=\"/srv/dpe/a&amp;b.log\" append=\"on\"/>\
              <target port=\"0\"/></Serial>"
+        );
+    }
+
+    #[test]
+    fn the_display_listens_nowhere_and_the_vdagent_passes_the_clipboard() {
+        let graphics = Graphics {
+            kind: "vnc",
+            listen: Listen { kind: "none" },
+        };
+        assert_eq!(
+            crate::engine::xml::to_xml(&graphics).unwrap(),
+            "<Graphics type=\"vnc\"><listen type=\"none\"/></Graphics>"
+        );
+        let vdagent = Channel {
+            kind: "qemu-vdagent",
+            source: Some(VdagentSource {
+                clipboard: Clipboard { copypaste: "yes" },
+            }),
+            target: ChannelTarget {
+                kind: "virtio",
+                name: "com.redhat.spice.0",
+            },
+        };
+        assert_eq!(
+            crate::engine::xml::to_xml(&vdagent).unwrap(),
+            "<Channel type=\"qemu-vdagent\"><source><clipboard copypaste=\"yes\"/></source>\
+             <target type=\"virtio\" name=\"com.redhat.spice.0\"/></Channel>"
         );
     }
 

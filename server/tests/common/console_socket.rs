@@ -108,15 +108,25 @@ pub async fn try_read_within(
 /// may not have recorded the guest running yet (409), so it tries again
 /// for a while.
 pub async fn open_as_admin(app: &TestApp, id: i64) -> Socket {
+    open_as_admin_at(app, &format!("/instances/{id}/console/ws")).await
+}
+
+/// Opens instance `id`'s graphical console as the appliance's admin, as
+/// [`open_as_admin`] does the serial one.
+pub async fn open_graphics_as_admin(app: &TestApp, id: i64) -> Socket {
+    open_as_admin_at(app, &format!("/instances/{id}/vnc/ws")).await
+}
+
+async fn open_as_admin_at(app: &TestApp, path: &str) -> Socket {
     let cookie = cookie_of(app, ADMIN, ADMIN_PASSWORD).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match open(app, id, &cookie, Some(&app.origin())).await {
+        match open_at(app, path, &cookie, Some(&app.origin())).await {
             Ok(socket) => return socket,
             Err(409) if std::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(status) => panic!("the console of {id} answered {status}"),
+            Err(status) => panic!("{path} answered {status}"),
         }
     }
 }

@@ -6,6 +6,7 @@ mod approvals;
 mod audit;
 mod backups;
 mod console;
+mod graphics;
 mod dashboard;
 mod department;
 mod departments;
@@ -36,6 +37,7 @@ pub use approvals::ApprovalsPage;
 pub use audit::AuditPage;
 pub use backups::BackupsPage;
 pub use console::ConsolePage;
+pub use graphics::GraphicsPage;
 pub use dashboard::DashboardPage;
 pub use department::DepartmentPage;
 pub use departments::DepartmentsPage;
@@ -46,7 +48,7 @@ pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
-    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, HostsRoute, InstanceRoute,
+    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute, HostsRoute, InstanceRoute,
     InstancesRoute, NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;

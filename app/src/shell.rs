@@ -5,9 +5,9 @@ use leptos_router::{Lazy, SsrMode, path};
 
 use crate::pages::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
-    DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute, HostsRoute,
-    InstanceRoute, InstancesRoute, LoginPage, NetworksRoute, NotFoundPage, NotificationsRoute,
-    SetupRoute, TokensRoute,
+    DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute,
+    HostsRoute, InstanceRoute, InstancesRoute, LoginPage, NetworksRoute, NotFoundPage,
+    NotificationsRoute, SetupRoute, TokensRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own

@@ -132,11 +132,7 @@ test('the display of a real guest is drawn by noVNC over the portal, within the 
   await new Promise((r) => setTimeout(r, 2_000));
   await shot(page, 'graphics');
 
-  // The buttons reach the client: Ctrl+Alt+Del goes without a refusal,
-  // and the clipboard box sends its text (the guest runs no vdagent, so
-  // nothing comes back: QEMU drops it).
-  await page.locator('#graphics-clipboard').fill('pasted from the portal');
-  await page.getByRole('button', { name: "Send to the guest's clipboard" }).click();
+  // The button reaches the client: Ctrl+Alt+Del goes without an error.
   await page.getByRole('button', { name: 'Send Ctrl+Alt+Del' }).click();
   assert.match(await page.locator('#graphics-state').textContent(), /Connected/);
   assert.deepEqual(refused, [], 'no errors and no policy refusals');

@@ -3,7 +3,6 @@
 // display over the portal's WebSocket, which carries RFB unchanged.
 const box = document.getElementById("screen");
 const state = document.getElementById("graphics-state");
-const clipboard = document.getElementById("graphics-clipboard");
 const { default: RFB } = await import(box.dataset.rfb);
 
 const url = new URL(box.dataset.socket, location.href);
@@ -32,16 +31,9 @@ rfb.addEventListener("credentialsrequired", () => {
 rfb.addEventListener("securityfailure", (event) => {
   state.textContent = `The display refused the connection: ${event.detail.reason || event.detail.status}.`;
 });
-rfb.addEventListener("clipboard", (event) => {
-  clipboard.value = event.detail.text;
-});
 
 document.getElementById("graphics-cad").addEventListener("click", () => {
   rfb.sendCtrlAltDel();
-  rfb.focus();
-});
-document.getElementById("graphics-paste").addEventListener("click", () => {
-  rfb.clipboardPasteFrom(clipboard.value);
   rfb.focus();
 });
 

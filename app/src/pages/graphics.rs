@@ -8,7 +8,7 @@ use crate::model::InstanceView;
 /// noVNC's RFB client, vendored from npm by `scripts/build` under its
 /// version's name (its ES modules import one another relatively).
 const NOVNC_RFB: &str = "/pkg/novnc-1.7.0/core/rfb.js";
-/// The page's own script: the viewer, its buttons and the clipboard.
+/// The page's own script: the viewer and its button.
 /// Inline, with the page's nonce, so it needs no file of its own.
 const GLUE: &str = include_str!("graphics.js");
 
@@ -59,14 +59,11 @@ fn Screen(inst: InstanceView) -> impl IntoView {
                 <button type="button" class="button" id="graphics-cad">"Send Ctrl+Alt+Del"</button>
                 <span id="graphics-state" role="status">"Connecting…"</span>
             </div>
-            <label for="graphics-clipboard">"Clipboard"</label>
-            <textarea id="graphics-clipboard" rows="3"></textarea>
-            <div class="console-bar">
-                <button type="button" class="button" id="graphics-paste">"Send to the guest's clipboard"</button>
-            </div>
+            // QEMU's VNC server passes a clipboard only through a vdagent
+            // channel, which the hosts' QEMU cannot migrate (see the
+            // domain definition): the serial console has copy and paste.
             <p class="hint">
-                "What the guest copies appears above. The clipboard passes only while the guest "
-                "runs a vdagent (spice-vdagent)."
+                "Copy and paste do not reach the guest's screen; the serial console has them."
             </p>
         </section>
         <script type="module" nonce=nonce inner_html=GLUE></script>

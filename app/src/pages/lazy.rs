@@ -14,8 +14,8 @@ use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
     AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, ConsolePage,
-    DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage, GraphicsPage, HostsPage, InstancePage,
-    InstancesPage, NetworksPage, NotificationsPage, SetupPage, TokensPage,
+    DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage, GraphicsPage, HostsPage,
+    InstancePage, InstancesPage, NetworksPage, NotificationsPage, SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.

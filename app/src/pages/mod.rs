@@ -6,12 +6,12 @@ mod approvals;
 mod audit;
 mod backups;
 mod console;
-mod graphics;
 mod dashboard;
 mod department;
 mod departments;
 mod deploy;
 mod directory;
+mod graphics;
 mod hosts;
 mod instance;
 mod instances;
@@ -37,19 +37,19 @@ pub use approvals::ApprovalsPage;
 pub use audit::AuditPage;
 pub use backups::BackupsPage;
 pub use console::ConsolePage;
-pub use graphics::GraphicsPage;
 pub use dashboard::DashboardPage;
 pub use department::DepartmentPage;
 pub use departments::DepartmentsPage;
 pub use deploy::DeployPage;
 pub use directory::DirectoryPage;
+pub use graphics::GraphicsPage;
 pub use hosts::HostsPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
-    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute, HostsRoute, InstanceRoute,
-    InstancesRoute, NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
+    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute, HostsRoute,
+    InstanceRoute, InstancesRoute, NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;

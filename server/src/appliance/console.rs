@@ -7,9 +7,9 @@ use app::error::AppError;
 use app::model::{CONSOLE_MAX_COLS, CONSOLE_MAX_ROWS, ConsoleView, Power};
 use app::policy::{Authorized, rights};
 use app::service::{ConsoleService, ConsoleSession, GraphicsSession};
+use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::engine_err;
@@ -124,8 +124,13 @@ impl Appliance {
             (_, Power::Paused | Power::ShutOff | Power::Crashed | Power::ShuttingDown)
             | (_, Power::Unknown)
             | (None, Power::Running) => {
-                self.audit(record.clone().detail(format!("{kind}not running")).refused())
-                    .await;
+                self.audit(
+                    record
+                        .clone()
+                        .detail(format!("{kind}not running"))
+                        .refused(),
+                )
+                .await;
                 Err(AppError::Conflict(
                     "the instance is not running; start it to use its console".into(),
                 ))

@@ -100,9 +100,7 @@ impl HostError {
             HostError::Xml(_)
             | HostError::Upload(_)
             | HostError::DisplaySocket(_)
-            | HostError::Nul(_) => {
-                "an internal error; the details are in the server log".into()
-            }
+            | HostError::Nul(_) => "an internal error; the details are in the server log".into(),
             HostError::NoDomain(_) => "the instance's virtual machine is missing".into(),
             HostError::NoSnapshot(_) => "the snapshot is missing on the host".into(),
             HostError::NoVolume(_) => "a volume is missing on the host".into(),

@@ -11,9 +11,9 @@
 pub mod api;
 pub mod certificate;
 mod console;
-mod graphics;
 mod context;
 mod enter;
+mod graphics;
 mod guard;
 pub mod metrics;
 mod render;

@@ -52,7 +52,10 @@ async fn the_graphics_socket_carries_the_displays_rfb_bytes_both_ways_unchanged(
     let mut socket = open_graphics(&app, id, &cookie, Some(&app.origin()))
         .await
         .unwrap();
-    assert_eq!(read_bytes(&mut socket, RFB_GREETING.len()).await, RFB_GREETING);
+    assert_eq!(
+        read_bytes(&mut socket, RFB_GREETING.len()).await,
+        RFB_GREETING
+    );
     // Every byte value, as a framebuffer update may hold: none is lost
     // or re-encoded on the way.
     let every: Vec<u8> = (0..=255).collect();
@@ -64,7 +67,10 @@ async fn the_graphics_socket_carries_the_displays_rfb_bytes_both_ways_unchanged(
     let mut second = open_graphics(&app, id, &cookie, Some(&app.origin()))
         .await
         .unwrap();
-    assert_eq!(read_bytes(&mut second, RFB_GREETING.len()).await, RFB_GREETING);
+    assert_eq!(
+        read_bytes(&mut second, RFB_GREETING.len()).await,
+        RFB_GREETING
+    );
     assert_eq!(app.fake_host().calls("open_graphics"), 2);
 
     // RFB has no text: a text frame ends the socket.
@@ -111,7 +117,9 @@ async fn a_member_without_access_gets_404_for_the_display_and_opening_it_is_audi
     let origin = app.origin();
     let stranger = cookie_of(&app, "stranger", USER_PASSWORD).await;
     assert_eq!(
-        open_graphics(&app, id, &stranger, Some(&origin)).await.err(),
+        open_graphics(&app, id, &stranger, Some(&origin))
+            .await
+            .err(),
         Some(404)
     );
     assert_eq!(app.fake_host().calls("open_graphics"), 0);

@@ -9,9 +9,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod console;
-mod graphics;
 mod events;
 mod gateway;
+mod graphics;
 mod host_trust;
 mod instance_list;
 mod metrics;

@@ -18,7 +18,9 @@ impl Engine {
         let host: Arc<dyn Hypervisor> = self.connect(host_id).await?;
         let uuid = uuid.to_owned();
         let socket = run_blocking(move || Ok::<_, EngineError>(host.open_graphics(&uuid)?)).await?;
-        socket.set_nonblocking(true).map_err(HostError::DisplaySocket)?;
+        socket
+            .set_nonblocking(true)
+            .map_err(HostError::DisplaySocket)?;
         Ok(UnixStream::from_std(socket).map_err(HostError::DisplaySocket)?)
     }
 }

@@ -176,35 +176,19 @@ pub struct Devices<'a> {
     pub interface: Vec<Interface<'a>>,
     pub serial: Serial<'a>,
     pub console: Console,
-    /// The QEMU guest agent's channel (a warm-pool member is personalized
-    /// through it), and the clipboard's for the graphical console.
-    pub channel: Vec<Channel>,
+    /// The QEMU guest agent's channel: a warm-pool member is personalized
+    /// through it.
+    pub channel: Channel,
     pub graphics: Graphics,
     pub rng: Rng,
 }
 
-/// A virtio-serial channel: on a socket libvirt names itself (`unix`), or
-/// QEMU's own vdagent (`qemu-vdagent`), which hands the guest's clipboard
-/// to the VNC server.
+/// A virtio-serial channel on a socket libvirt names itself.
 #[derive(Debug, Serialize)]
 pub struct Channel {
     #[serde(rename = "@type")]
     pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<VdagentSource>,
     pub target: ChannelTarget,
-}
-
-/// What QEMU's vdagent passes: the clipboard both ways (libvirt 8.4).
-#[derive(Debug, Serialize)]
-pub struct VdagentSource {
-    pub clipboard: Clipboard,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Clipboard {
-    #[serde(rename = "@copypaste")]
-    pub copypaste: &'static str,
 }
 
 /// The display: a VNC server that listens nowhere (`listen type='none'`).
@@ -395,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn the_display_listens_nowhere_and_the_vdagent_passes_the_clipboard() {
+    fn the_display_listens_nowhere() {
         let graphics = Graphics {
             kind: "vnc",
             listen: Listen { kind: "none" },
@@ -403,21 +387,6 @@ mod tests {
         assert_eq!(
             crate::engine::xml::to_xml(&graphics).unwrap(),
             "<Graphics type=\"vnc\"><listen type=\"none\"/></Graphics>"
-        );
-        let vdagent = Channel {
-            kind: "qemu-vdagent",
-            source: Some(VdagentSource {
-                clipboard: Clipboard { copypaste: "yes" },
-            }),
-            target: ChannelTarget {
-                kind: "virtio",
-                name: "com.redhat.spice.0",
-            },
-        };
-        assert_eq!(
-            crate::engine::xml::to_xml(&vdagent).unwrap(),
-            "<Channel type=\"qemu-vdagent\"><source><clipboard copypaste=\"yes\"/></source>\
-             <target type=\"virtio\" name=\"com.redhat.spice.0\"/></Channel>"
         );
     }
 

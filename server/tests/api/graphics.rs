@@ -90,6 +90,34 @@ async fn the_graphics_socket_carries_the_displays_rfb_bytes_both_ways_unchanged(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_display_is_pinged_so_a_proxy_does_not_cut_it_and_it_still_answers_after() {
+    let (app, _admin, id) = running_instance().await;
+    let cookie = cookie_of(&app, ADMIN, ADMIN_PASSWORD).await;
+    let mut socket = open_graphics(&app, id, &cookie, Some(&app.origin()))
+        .await
+        .unwrap();
+    read_bytes(&mut socket, RFB_GREETING.len()).await;
+    // A viewer of a still screen sends nothing and gets nothing: within
+    // the portal's 25 s a ping comes, before a proxy's common 60 s.
+    let pinged = tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Ping(_))) => return true,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(pinged, Ok(true), "a quiet display is pinged");
+    socket
+        .send(Message::binary(b"still here".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(read_bytes(&mut socket, 10).await, b"still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graphics_websocket_from_another_origin_or_none_is_refused() {
     let (app, _admin, id) = running_instance().await;
     let cookie = cookie_of(&app, ADMIN, ADMIN_PASSWORD).await;

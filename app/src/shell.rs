@@ -5,9 +5,9 @@ use leptos_router::{Lazy, SsrMode, path};
 
 use crate::pages::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
-    DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, HostsRoute,
-    InstanceRoute, InstancesRoute, LoginPage, NetworksRoute, NotFoundPage, NotificationsRoute,
-    SetupRoute, TokensRoute,
+    DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute,
+    HostsRoute, InstanceRoute, InstancesRoute, LoginPage, NetworksRoute, NotFoundPage,
+    NotificationsRoute, SetupRoute, TokensRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own
@@ -15,7 +15,9 @@ use crate::pages::{
 /// hydration loader and the resources Leptos serializes); the wasm may be
 /// compiled; nothing may frame it. Style elements may carry the nonce
 /// too: the console page's terminal (xterm.js) makes its own, and the
-/// page's script gives them the nonce. Images may be `data:` URLs too, for
+/// page's script gives them the nonce. The graphics page's noVNC is ES
+/// modules from the site's own files, and its WebSocket is the portal's
+/// (`connect-src 'self'`). Images may be `data:` URLs too, for
 /// the authenticator app's QR code (an SVG made on the server; an SVG
 /// shown as an image runs no script and loads nothing).
 #[cfg(feature = "ssr")]
@@ -100,6 +102,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/instances") ssr=SsrMode::Async view={Lazy::<InstancesRoute>::new()} />
                 <Route path=path!("/instances/:id") ssr=SsrMode::Async view={Lazy::<InstanceRoute>::new()} />
                 <Route path=path!("/instances/:id/console") ssr=SsrMode::Async view={Lazy::<ConsoleRoute>::new()} />
+                <Route path=path!("/instances/:id/graphics") ssr=SsrMode::Async view={Lazy::<GraphicsRoute>::new()} />
                 <Route path=path!("/deploy") ssr=SsrMode::Async view={Lazy::<DeployRoute>::new()} />
                 <Route path=path!("/networks") ssr=SsrMode::Async view={Lazy::<NetworksRoute>::new()} />
                 <Route path=path!("/hosts") ssr=SsrMode::Async view={Lazy::<HostsRoute>::new()} />

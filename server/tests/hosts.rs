@@ -398,6 +398,16 @@ async fn a_running_guest_moves_live_from_a_tls_host_to_an_ssh_host_and_back_stop
         .await;
     assert_eq!(inst["host"], "lab2", "{inst}");
     let uuid = app.instance_uuid(id).await;
+    // A guest on a host reached over the network has no graphical
+    // console: its display's socket cannot be passed across the connection.
+    let cookie =
+        common::console_socket::cookie_of(&app, common::ADMIN, common::ADMIN_PASSWORD).await;
+    assert_eq!(
+        common::console_socket::open_graphics(&app, id, &cookie, Some(&app.origin()))
+            .await
+            .err(),
+        Some(503)
+    );
 
     // Live, TLS host to SSH host: QEMU copies the overlay over NBD, the
     // guest runs on.

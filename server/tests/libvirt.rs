@@ -335,6 +335,135 @@ async fn a_real_guests_console_shows_its_boot_signs_in_runs_a_command_and_is_sha
     client.patient(Duration::from_secs(60)).remove(id).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_guests_display_speaks_rfb_through_the_portal_and_shows_its_screen() {
+    let _serial = SERIAL.lock().await;
+    let (app, client) = on_the_sandboxs_libvirtd().await;
+    let (id, uuid) = deployed_tiny_guest(&app, &client, "display-1").await;
+
+    // The display listens nowhere on the host: no port, no password.
+    let xml = {
+        let uuid = uuid.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = Command::new("virsh")
+                .args(["-c", URI, "dumpxml", &uuid])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        xml.contains("<graphics type='vnc'>\n      <listen type='none'/>"),
+        "{xml}"
+    );
+    assert!(!xml.contains("passwd="), "{xml}");
+    assert!(!xml.contains("<graphics type='vnc' port="), "{xml}");
+
+    let opened = Instant::now();
+    let mut rfb = Rfb {
+        socket: console_socket::open_graphics_as_admin(&app, id).await,
+        seen: Vec::new(),
+    };
+    assert_eq!(rfb.take(12).await, b"RFB 003.008\n");
+    let greeted = opened.elapsed();
+    // The handshake of RFB 3.8 (RFC 6143 §7.1-7.3): no security, since
+    // only the portal can reach the display.
+    rfb.send(b"RFB 003.008\n").await;
+    let count = rfb.take(1).await[0] as usize;
+    let types = rfb.take(count).await;
+    assert_eq!(types, [1], "only security type None");
+    rfb.send(&[1]).await;
+    assert_eq!(rfb.take(4).await, [0, 0, 0, 0], "security accepted");
+    rfb.send(&[1]).await; // ClientInit: share the screen
+    let init = rfb.take(24).await;
+    let (width, height) = (
+        u16::from_be_bytes([init[0], init[1]]),
+        u16::from_be_bytes([init[2], init[3]]),
+    );
+    let bytes_per_pixel = usize::from(init[4] / 8);
+    let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
+    let name = String::from_utf8(rfb.take(name_len).await).unwrap();
+    assert!(width > 0 && height > 0, "{width}x{height}");
+    assert!(name.starts_with("QEMU"), "{name:?}");
+
+    // The whole screen, raw, until it is more than one colour: the guest
+    // has drawn on it (its firmware's and kernel's text).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let first_frame = loop {
+        let mut request = vec![3, 0, 0, 0, 0, 0];
+        request.extend_from_slice(&width.to_be_bytes());
+        request.extend_from_slice(&height.to_be_bytes());
+        rfb.send(&request).await;
+        let pixels = rfb.framebuffer_update(bytes_per_pixel).await;
+        let first = &pixels[..bytes_per_pixel];
+        if pixels.chunks(bytes_per_pixel).any(|p| p != first) {
+            break opened.elapsed();
+        }
+        assert!(Instant::now() < deadline, "the screen stayed blank");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!(
+        "display {width}x{height} {name:?}: greeting after {greeted:?}, a drawn screen after {first_frame:?}"
+    );
+    drop(rfb);
+    client.patient(Duration::from_secs(60)).remove(id).await;
+}
+
+/// An RFB client over the portal's WebSocket, enough for a handshake and
+/// raw framebuffer updates.
+struct Rfb {
+    socket: console_socket::Socket,
+    seen: Vec<u8>,
+}
+
+impl Rfb {
+    async fn send(&mut self, bytes: &[u8]) {
+        use futures::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::binary(
+                bytes.to_vec(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// The next `n` bytes the display sent.
+    async fn take(&mut self, n: usize) -> Vec<u8> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        while self.seen.len() < n {
+            let next = tokio::time::timeout(Duration::from_secs(30), self.socket.next()).await;
+            match next {
+                Ok(Some(Ok(Message::Binary(bytes)))) => self.seen.extend_from_slice(&bytes),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                other => panic!("the display's socket ended: {other:?}"),
+            }
+        }
+        self.seen.drain(..n).collect()
+    }
+
+    /// The pixels of the next FramebufferUpdate (raw rectangles only,
+    /// the one encoding the client asked for by asking for none).
+    async fn framebuffer_update(&mut self, bytes_per_pixel: usize) -> Vec<u8> {
+        let head = self.take(4).await;
+        assert_eq!(head[0], 0, "a FramebufferUpdate");
+        let rects = u16::from_be_bytes([head[2], head[3]]);
+        let mut pixels = Vec::new();
+        for _ in 0..rects {
+            let rect = self.take(12).await;
+            let w = usize::from(u16::from_be_bytes([rect[4], rect[5]]));
+            let h = usize::from(u16::from_be_bytes([rect[6], rect[7]]));
+            let encoding = i32::from_be_bytes([rect[8], rect[9], rect[10], rect[11]]);
+            assert_eq!(encoding, 0, "raw");
+            pixels.extend(self.take(w * h * bytes_per_pixel).await);
+        }
+        pixels
+    }
+}
+
 /// An instance's UUID, read from the store of a dpe that runs elsewhere.
 /// Runs `script` in the guest through its agent: what it wrote to
 /// standard error (the agent's exec gives back no more).

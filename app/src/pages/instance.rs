@@ -114,6 +114,9 @@ fn InstanceDetail(
                 <a class="button" id="open-console" href=format!("/instances/{id}/console") rel="external">
                     "Console"
                 </a>
+                <a class="button" id="open-display" href=format!("/instances/{id}/graphics") rel="external">
+                    "Display"
+                </a>
             })}
             {inst.url.clone().map(|url| view! {
                 <a class="button primary" id="open-app" href=url target="_blank" rel="noopener">

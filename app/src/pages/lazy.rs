@@ -14,8 +14,8 @@ use leptos_router::{LazyRoute, lazy_route};
 
 use super::{
     AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, ConsolePage,
-    DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage, HostsPage, InstancePage,
-    InstancesPage, NetworksPage, NotificationsPage, SetupPage, TokensPage,
+    DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage, GraphicsPage, HostsPage,
+    InstancePage, InstancesPage, NetworksPage, NotificationsPage, SetupPage, TokensPage,
 };
 
 /// A lazy route whose view is the page component `$page`.
@@ -43,6 +43,7 @@ lazy_page!(AccountRoute => AccountPage);
 lazy_page!(InstancesRoute => InstancesPage);
 lazy_page!(InstanceRoute => InstancePage);
 lazy_page!(ConsoleRoute => ConsolePage);
+lazy_page!(GraphicsRoute => GraphicsPage);
 lazy_page!(DeployRoute => DeployPage);
 lazy_page!(NetworksRoute => NetworksPage);
 lazy_page!(HostsRoute => HostsPage);

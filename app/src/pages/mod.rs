@@ -12,6 +12,7 @@ mod department_usage;
 mod departments;
 mod deploy;
 mod directory;
+mod graphics;
 mod hosts;
 mod instance;
 mod instances;
@@ -42,13 +43,14 @@ pub use department::DepartmentPage;
 pub use departments::DepartmentsPage;
 pub use deploy::DeployPage;
 pub use directory::DirectoryPage;
+pub use graphics::GraphicsPage;
 pub use hosts::HostsPage;
 pub use instance::InstancePage;
 pub use instances::InstancesPage;
 pub use lazy::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
-    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, HostsRoute, InstanceRoute,
-    InstancesRoute, NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
+    DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute, HostsRoute,
+    InstanceRoute, InstancesRoute, NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;

@@ -1,4 +1,5 @@
-//! An instance's serial console, as the console page's WebSocket uses it.
+//! An instance's serial and graphical consoles, as the console pages'
+//! WebSockets use them.
 
 use async_trait::async_trait;
 
@@ -24,6 +25,27 @@ pub trait ConsoleService: Send + Sync + 'static {
         who: Authorized<'_, rights::UseInstances>,
         id: i64,
     ) -> Result<Box<dyn ConsoleSession>, AppError>;
+
+    /// Connects `who` to the running instance's display (its VNC server);
+    /// audited as a console opened, graphical. `NotFound` when `who` may
+    /// not see the instance, `Conflict` when it does not run,
+    /// `Unavailable` when its host cannot hand out its display.
+    async fn open_graphics(
+        &self,
+        who: Authorized<'_, rights::UseInstances>,
+        id: i64,
+    ) -> Result<Box<dyn GraphicsSession>, AppError>;
+}
+
+/// One viewer's connection to a guest's display, RFB both ways; dropping
+/// it disconnects.
+#[async_trait]
+pub trait GraphicsSession: Send {
+    /// What the display sent next; `None` once it has closed. Cancel-safe:
+    /// nothing is lost when the future is dropped unfinished.
+    async fn output(&mut self) -> Option<Vec<u8>>;
+    /// Sends `bytes` to the display.
+    async fn input(&mut self, bytes: &[u8]) -> Result<(), AppError>;
 }
 
 /// One viewer's console, open; dropping it leaves.

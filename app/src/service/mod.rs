@@ -79,7 +79,7 @@ use tower_sessions::Session;
 pub use self::approvals::ApprovalService;
 pub use self::audit::AuditService;
 pub use self::backups::BackupService;
-pub use self::console::{ConsoleService, ConsoleSession};
+pub use self::console::{ConsoleService, ConsoleSession, GraphicsSession};
 pub use self::dashboard::DashboardService;
 pub use self::directory::DirectoryService;
 pub use self::events::{Credential, EventService, LiveEvent, LiveEvents, Numbered};

@@ -56,6 +56,9 @@ pub enum HostError {
     /// The bytes to upload could not be read.
     #[error("cannot read what is uploaded")]
     Upload(#[source] std::io::Error),
+    /// The socket to a guest's display could not be set up for async use.
+    #[error("cannot use the socket to the guest's display")]
+    DisplaySocket(#[source] std::io::Error),
     #[error("no domain {0}")]
     NoDomain(String),
     #[error("no volume {0}")]
@@ -94,9 +97,10 @@ impl HostError {
             HostError::Timeout { seconds, .. } => {
                 format!("the host did not answer within {seconds} s")
             }
-            HostError::Xml(_) | HostError::Upload(_) | HostError::Nul(_) => {
-                "an internal error; the details are in the server log".into()
-            }
+            HostError::Xml(_)
+            | HostError::Upload(_)
+            | HostError::DisplaySocket(_)
+            | HostError::Nul(_) => "an internal error; the details are in the server log".into(),
             HostError::NoDomain(_) => "the instance's virtual machine is missing".into(),
             HostError::NoSnapshot(_) => "the snapshot is missing on the host".into(),
             HostError::NoVolume(_) => "a volume is missing on the host".into(),
@@ -344,6 +348,11 @@ pub trait Hypervisor: Send + Sync {
     /// read through libvirt; `None` when there is no such volume. The
     /// console replays its log's end with it.
     fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError>;
+    /// A connection of its own to the running domain's display (QEMU's
+    /// VNC server, which listens nowhere else): RFB both ways, one per
+    /// viewer. `Unsupported` where the host cannot hand it out (one
+    /// reached over the network).
+    fn open_graphics(&self, uuid: &str) -> Result<std::os::unix::net::UnixStream, HostError>;
     /// Every running domain's use (dpe's and others': the caller picks).
     fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError>;
     /// Moves the domain to `dest` with its writable disks copied by QEMU

@@ -26,11 +26,11 @@ use crate::addressing::origin::{PortalOrigin, WebOrigin};
 
 /// How often a quiet console is pinged, so that a proxy's read timeout
 /// (often 60 s) does not cut it.
-const KEEPALIVE: Duration = Duration::from_secs(25);
+pub(super) const KEEPALIVE: Duration = Duration::from_secs(25);
 
 /// Whether the request comes from a page of the portal itself: it must
 /// say so (browsers always send `Origin` with a WebSocket).
-fn from_portal(portal: &PortalOrigin, uri: &Uri, headers: &HeaderMap) -> bool {
+pub(super) fn from_portal(portal: &PortalOrigin, uri: &Uri, headers: &HeaderMap) -> bool {
     let origin = headers
         .get(ORIGIN)
         .and_then(|o| o.to_str().ok())

@@ -13,6 +13,7 @@ pub mod certificate;
 mod console;
 mod context;
 mod enter;
+mod graphics;
 mod guard;
 pub mod metrics;
 mod render;
@@ -203,6 +204,7 @@ pub fn router(appliance: Arc<Appliance>, gateway: Arc<Gateway>) -> Router {
     let portal = Router::new()
         .route(gateway::PORTAL_ENTER_PATH, get(enter::enter))
         .route("/instances/{id}/console/ws", get(console::socket))
+        .route("/instances/{id}/vnc/ws", get(graphics::socket))
         .route(metrics::PATH, get(metrics::metrics))
         .merge(rendered)
         .nest("/api/v1", api::router())

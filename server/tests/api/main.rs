@@ -11,6 +11,7 @@ mod common;
 mod console;
 mod events;
 mod gateway;
+mod graphics;
 mod host_trust;
 mod instance_list;
 mod metrics;

@@ -29,7 +29,27 @@ pub async fn open(
     cookie: &str,
     origin: Option<&str>,
 ) -> Result<Socket, u16> {
-    let url = format!("ws://{}/instances/{id}/console/ws", app.addr);
+    open_at(app, &format!("/instances/{id}/console/ws"), cookie, origin).await
+}
+
+/// Opens instance `id`'s graphical console (its display's WebSocket), as
+/// [`open`] does the serial one.
+pub async fn open_graphics(
+    app: &TestApp,
+    id: i64,
+    cookie: &str,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
+    open_at(app, &format!("/instances/{id}/vnc/ws"), cookie, origin).await
+}
+
+async fn open_at(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
+    let url = format!("ws://{}{path}", app.addr);
     let mut request = url.into_client_request().unwrap();
     let headers = request.headers_mut();
     headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
@@ -88,15 +108,25 @@ pub async fn try_read_within(
 /// may not have recorded the guest running yet (409), so it tries again
 /// for a while.
 pub async fn open_as_admin(app: &TestApp, id: i64) -> Socket {
+    open_as_admin_at(app, &format!("/instances/{id}/console/ws")).await
+}
+
+/// Opens instance `id`'s graphical console as the appliance's admin, as
+/// [`open_as_admin`] does the serial one.
+pub async fn open_graphics_as_admin(app: &TestApp, id: i64) -> Socket {
+    open_as_admin_at(app, &format!("/instances/{id}/vnc/ws")).await
+}
+
+async fn open_as_admin_at(app: &TestApp, path: &str) -> Socket {
     let cookie = cookie_of(app, ADMIN, ADMIN_PASSWORD).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match open(app, id, &cookie, Some(&app.origin())).await {
+        match open_at(app, path, &cookie, Some(&app.origin())).await {
             Ok(socket) => return socket,
             Err(409) if std::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            Err(status) => panic!("the console of {id} answered {status}"),
+            Err(status) => panic!("{path} answered {status}"),
         }
     }
 }

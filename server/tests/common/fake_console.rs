@@ -45,3 +45,24 @@ impl ConsoleLine for FakeLine {
         let _ = self.ours.shutdown(Shutdown::Both);
     }
 }
+
+/// What a VNC server says first: the newest RFB version it speaks.
+pub const RFB_GREETING: &[u8] = b"RFB 003.008\n";
+
+/// A fake host's guest display: a socket to a "VNC server" that greets
+/// as QEMU's does, then echoes what the viewer sends.
+pub fn fake_display() -> Result<UnixStream, HostError> {
+    let (ours, mut theirs) = UnixStream::pair().map_err(HostError::Upload)?;
+    std::thread::spawn(move || {
+        if theirs.write_all(RFB_GREETING).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = theirs.read(&mut buf) {
+            if theirs.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(ours)
+}

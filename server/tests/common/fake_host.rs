@@ -824,6 +824,21 @@ impl Hypervisor for FakeHost {
     }
     /// What a test wrote into the volume (`write_volume`), else what was
     /// uploaded into it, else nothing: its end.
+    /// A running domain's display leads to a fake VNC server that sends
+    /// RFB's greeting and echoes (`fake_console::fake_display`).
+    fn open_graphics(&self, uuid: &str) -> Result<std::os::unix::net::UnixStream, HostError> {
+        self.call("open_graphics", uuid)?;
+        match self.state().domains.get(uuid) {
+            Some(d) if d.power == Power::Running => {}
+            Some(_) => {
+                return Err(HostError::Unsupported(
+                    "show the display of a stopped guest",
+                ));
+            }
+            None => return Err(HostError::NoDomain(uuid.to_owned())),
+        }
+        super::fake_console::fake_display()
+    }
     fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError> {
         self.call("volume_tail", name)?;
         let state = self.state();

@@ -5,6 +5,7 @@
 //! the guest writes from then on: the boot the owner came to look at.
 
 pub(super) mod broker;
+mod graphics;
 
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@
 mod backups;
 pub mod capabilities;
 mod console;
+mod graphics;
 mod leases;
 mod migrate;
 pub mod probe;
@@ -828,6 +829,10 @@ impl Hypervisor for LibvirtHost {
 
     fn volume_tail(&self, pool: &str, name: &str, max: u64) -> Result<Option<Vec<u8>>, HostError> {
         self.tail(pool, name, max)
+    }
+
+    fn open_graphics(&self, uuid: &str) -> Result<std::os::unix::net::UnixStream, HostError> {
+        self.graphics(uuid)
     }
 
     fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError> {

@@ -141,6 +141,7 @@ pub fn is_starting(uri: &str, err: &HostError) -> bool {
         | HostError::Unreadable { .. }
         | HostError::Xml(_)
         | HostError::Upload(_)
+        | HostError::DisplaySocket(_)
         | HostError::Nul(_)
         | HostError::NoDomain(_)
         | HostError::NoSnapshot(_)
@@ -167,6 +168,7 @@ pub fn is_host_key_refusal(err: &HostError) -> bool {
         | HostError::Timeout { .. }
         | HostError::Xml(_)
         | HostError::Upload(_)
+        | HostError::DisplaySocket(_)
         | HostError::Nul(_)
         | HostError::NoDomain(_)
         | HostError::NoSnapshot(_)

@@ -196,6 +196,12 @@ impl Hypervisor for TestDriverHost {
             "open a serial console (libvirt's test driver)",
         ))
     }
+    /// The driver's domains run no guest, so they have no display.
+    fn open_graphics(&self, _uuid: &str) -> Result<std::os::unix::net::UnixStream, HostError> {
+        Err(HostError::Unsupported(
+            "show a guest's display (libvirt's test driver)",
+        ))
+    }
     /// The driver's domains report fixed figures.
     fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError> {
         self.inner.domain_usage()

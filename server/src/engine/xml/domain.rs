@@ -179,6 +179,7 @@ pub struct Devices<'a> {
     /// The QEMU guest agent's channel: a warm-pool member is personalized
     /// through it.
     pub channel: Channel,
+    pub graphics: Graphics,
     pub rng: Rng,
 }
 
@@ -188,6 +189,22 @@ pub struct Channel {
     #[serde(rename = "@type")]
     pub kind: &'static str,
     pub target: ChannelTarget,
+}
+
+/// The display: a VNC server that listens nowhere (`listen type='none'`).
+/// The portal reaches it through libvirt (virDomainOpenGraphicsFD), so
+/// the host has no VNC port and no VNC password.
+#[derive(Debug, Serialize)]
+pub struct Graphics {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub listen: Listen,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Listen {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -358,6 +375,18 @@ mod tests {
             crate::engine::xml::to_xml(&serial).unwrap(),
             "<Serial type=\"pty\"><log file=\"/srv/dpe/a&amp;b.log\" append=\"on\"/>\
              <target port=\"0\"/></Serial>"
+        );
+    }
+
+    #[test]
+    fn the_display_listens_nowhere() {
+        let graphics = Graphics {
+            kind: "vnc",
+            listen: Listen { kind: "none" },
+        };
+        assert_eq!(
+            crate::engine::xml::to_xml(&graphics).unwrap(),
+            "<Graphics type=\"vnc\"><listen type=\"none\"/></Graphics>"
         );
     }
 

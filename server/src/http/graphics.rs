@@ -1,0 +1,84 @@
+//! The graphics page's WebSocket (`/instances/{id}/vnc/ws`): the guest's
+//! display, RFB carried byte for byte in binary frames (noVNC speaks RFB
+//! over a WebSocket itself). Same origin check and keepalive as the
+//! serial console's (`console.rs`).
+
+use std::sync::Arc;
+
+use app::error::AppError;
+use app::policy::{authorize, rights};
+use app::service::{ConsoleService, GraphicsSession, RequestContext};
+use axum::Extension;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Path, State};
+use axum::http::header::ORIGIN;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::api::ApiError;
+use super::console::{KEEPALIVE, from_portal};
+use crate::addressing::origin::PortalOrigin;
+
+pub async fn socket(
+    State(service): State<Arc<dyn ConsoleService>>,
+    State(portal): State<PortalOrigin>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<i64>,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !from_portal(&portal, &uri, &headers) {
+        tracing::warn!(origin = ?headers.get(ORIGIN), "graphics WebSocket from another origin refused");
+        return ApiError(AppError::CrossOrigin).into_response();
+    }
+    let session = async {
+        let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
+        service.open_graphics(who, id).await
+    };
+    match session.await {
+        Ok(session) => upgrade
+            .on_upgrade(move |socket| relay(socket, session))
+            .into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// Carries bytes between the browser and the display until either ends.
+async fn relay(mut socket: WebSocket, mut display: Box<dyn GraphicsSession>) {
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    let ended = loop {
+        tokio::select! {
+            out = display.output() => match out {
+                Some(bytes) => {
+                    if socket.send(Message::Binary(bytes.into())).await.is_err() {
+                        return;
+                    }
+                }
+                None => break "the display closed",
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Message::Binary(bytes))) => {
+                    if display.input(&bytes).await.is_err() {
+                        break "the display cannot be written";
+                    }
+                }
+                // RFB is bytes: a text frame is no part of it.
+                Some(Ok(Message::Text(_))) => break "unknown request",
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+            },
+            _ = keepalive.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let frame = CloseFrame {
+        code: close_code::NORMAL,
+        reason: ended.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}

@@ -1,0 +1,150 @@
+// The graphics page on a real TCG guest (image/test-guest) through the
+// portal: noVNC, vendored from npm, speaks RFB over the portal's WebSocket
+// to the guest's display and draws its screen (the VGA text of the boot)
+// on a canvas, under the page's Content-Security-Policy. scripts/test runs
+// this inside the private network namespace, with DPE_TEST_GUEST_DIR set;
+// elsewhere it is skipped.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ROOT, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
+
+const GUEST_DIR = process.env.DPE_TEST_GUEST_DIR;
+const PASSWORD = 'violet-Tractor-91-mango';
+let dpe;
+let browser;
+
+before(async () => {
+  if (!GUEST_DIR) return;
+  dpe = await startDpe({
+    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
+    DPE_IMAGE_DIR: GUEST_DIR,
+    DPE_STORAGE_POOL: `dpe-graphics-${process.pid}`,
+  });
+  const r = await fetch(`${dpe.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      setup_code: setupCode(dpe),
+      appliance_name: 'Graphics test', admin_username: 'admin', admin_password: PASSWORD,
+      host_uri: 'qemu:///system', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
+    }),
+  });
+  assert.equal(r.status, 201, await r.text());
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await dpe?.stop();
+});
+
+/// How many colours the viewer's canvas shows (a blank screen has one).
+const coloursDrawn = (page) => page.evaluate(() => {
+  const canvas = document.querySelector('#screen canvas');
+  if (!canvas || canvas.width === 0 || canvas.height === 0) return 0;
+  const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const colours = new Set();
+  for (let i = 0; i < data.length && colours.size < 16; i += 4) {
+    colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  }
+  return colours.size;
+});
+
+test('the display of a real guest is drawn by noVNC over the portal, within the page policy', { skip: !GUEST_DIR && 'needs DPE_TEST_GUEST_DIR (scripts/test)', timeout: 300_000 }, async () => {
+  const first = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await signIn(first, dpe, PASSWORD);
+  const answer = await first.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name: 'graphics-1', size: 'tiny', params: { title: 'T' } },
+  });
+  assert.equal(answer.status(), 202, await answer.text());
+  const { id } = await answer.json();
+  // Running, with an address: by then the guest's tap device is up and
+  // has its own address. Each of those is a network change to Chromium,
+  // which runs in the hypervisor's namespace here (never a user's case)
+  // and aborts what is in flight (net::ERR_NETWORK_CHANGED).
+  const started = Date.now();
+  for (;;) {
+    const inst = await (await first.request.get(`${dpe.url}/api/v1/instances/${id}`)).json();
+    if (inst.state === 'running' && inst.ip) break;
+    assert.ok(Date.now() - started < 120_000, `not running with an address: ${JSON.stringify(inst)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+
+  // The instance page links the display, next to the serial console.
+  // The test then loads it itself: a click would race the instance
+  // page's own loads, which the guest's new network interfaces cut short
+  // in Chromium (ERR_NETWORK_CHANGED) when it lands early.
+  await first.goto(`${dpe.url}/instances/${id}`);
+  assert.equal(
+    await first.locator('#open-display').getAttribute('href', { timeout: 60_000 }),
+    `/instances/${id}/graphics`,
+  );
+  // (Closing the first page would close the session's context with it.)
+  await first.goto('about:blank');
+  // A page of its own (the same session), so that its errors are its own.
+  const page = await first.context().newPage();
+  // What the page's policy refused, and the page's own errors: none may
+  // be, but for the network changes above, which may still come.
+  const refused = [];
+  const networkChanged = (text) => /net::ERR_NETWORK_CHANGED/.test(text);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !networkChanged(m.text())) refused.push(m.text());
+  });
+  page.on('pageerror', (e) => refused.push(e.message));
+  let opened;
+  for (let attempt = 1; ; attempt++) {
+    let changed = false;
+    const onChange = (m) => { changed ||= networkChanged(m.text()); };
+    page.on('console', onChange);
+    try {
+      // Not waiting for "load": that waits for the wasm of the page's
+      // hydration too, which the viewer does not need.
+      opened = Date.now();
+      await page.goto(`${dpe.url}/instances/${id}/graphics`, { waitUntil: 'commit' });
+      await page.locator('#graphics-state', { hasText: 'Connected.' }).waitFor({ timeout: 30_000 });
+      break;
+    } catch (e) {
+      if (attempt < 3 && (changed || networkChanged(e.message))) {
+        console.log(`graphics: attempt ${attempt} cut short by a network change in the namespace`);
+        continue;
+      }
+      await shot(page, 'graphics-not-connected');
+      const said = await page.locator('main').innerText().catch(() => '?');
+      throw new Error(`${e.message}\npage: ${said}\nerrors: ${refused.join('\n')}`);
+    } finally {
+      page.off('console', onChange);
+    }
+  }
+  const connected = Date.now() - opened;
+  let colours = 0;
+  while ((colours = await coloursDrawn(page)) < 2) {
+    assert.ok(Date.now() - opened < 120_000, `the canvas stayed blank (${colours} colours)`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const drawn = Date.now() - opened;
+  const size = await page.evaluate(() => {
+    const canvas = document.querySelector('#screen canvas');
+    return `${canvas.width}x${canvas.height}`;
+  });
+  console.log(`graphics: connected after ${connected} ms, a drawn screen (${size}, ${colours}+ colours) after ${drawn} ms`);
+  // The guest's boot text is on the screen by now; let it settle for the picture.
+  await new Promise((r) => setTimeout(r, 2_000));
+  await shot(page, 'graphics');
+
+  // The button reaches the client: Ctrl+Alt+Del goes without an error.
+  await page.getByRole('button', { name: 'Send Ctrl+Alt+Del' }).click();
+  assert.match(await page.locator('#graphics-state').textContent(), /Connected/);
+  assert.deepEqual(refused, [], 'no errors and no policy refusals');
+
+  const gone = await page.request.delete(`${dpe.url}/api/v1/instances/${id}`);
+  assert.equal(gone.status(), 202, await gone.text());
+  // Gone before dpe stops: the sandbox's libvirtd keeps no guest of ours.
+  const deleting = Date.now();
+  while ((await page.request.get(`${dpe.url}/api/v1/instances/${id}`)).status() !== 404) {
+    assert.ok(Date.now() - deleting < 60_000, 'the instance was not deleted');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await page.close();
+  await first.close();
+});

@@ -34,7 +34,7 @@ pub fn HostsPage() -> impl IntoView {
         <Layout>
             <h1 class="page-title">"Hosts"</h1>
             <p class="lede">
-                "The libvirt hosts instances are placed on (each deploy goes to the one with the most free memory)."
+                "The libvirt hosts instances are placed on: each deploy goes to a host with KVM when one has room (an emulating TCG host only otherwise), the one with the most free memory."
             </p>
             <ErrorBanner message=general />
             {move || add.value().get().and_then(Result::ok).map(|h| view! {

@@ -17,6 +17,7 @@ mod drills;
 mod leases;
 mod moves;
 mod notifications;
+mod placement;
 mod pool;
 mod snapshots;
 mod unreachable;

@@ -201,7 +201,10 @@ mod tests {
 
     #[test]
     fn a_kvm_host_with_room_wins_over_a_tcg_host_with_more_free_memory() {
-        let hosts = [emulating(host(1, 8, 65536, 0, 0)), host(2, 8, 4096, 0, 3072)];
+        let hosts = [
+            emulating(host(1, 8, 65536, 0, 0)),
+            host(2, 8, 4096, 0, 3072),
+        ];
         assert_eq!(choose_host(&hosts, SMALL), Ok(2));
     }
 
@@ -224,7 +227,10 @@ mod tests {
             emulating(host(4, 8, 131072, 0, 0)),
         ];
         assert_eq!(choose_host(&hosts, SMALL), Ok(3));
-        let only_tcg = [emulating(host(1, 8, 65536, 0, 0)), emulating(host(4, 8, 131072, 0, 0))];
+        let only_tcg = [
+            emulating(host(1, 8, 65536, 0, 0)),
+            emulating(host(4, 8, 131072, 0, 0)),
+        ];
         assert_eq!(choose_host(&only_tcg, SMALL), Ok(4));
     }
 

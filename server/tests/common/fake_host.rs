@@ -414,6 +414,7 @@ impl Hypervisor for FakeHost {
             cpus: Some(self.capacity_now().cpus),
             memory_mib: Some(self.capacity_now().memory_mib),
             acceleration: Some(self.acceleration_now()),
+            cpu_model: Some("Fake CPU, x86_64".into()),
             error: None,
         })
     }
@@ -477,7 +478,10 @@ impl Hypervisor for FakeHost {
             .map_err(HostError::Upload)?;
         let path = self.create(pool, name, len)?;
         let mut state = self.state();
-        if state.corrupt_uploads.iter().any(|n| name.contains(n.as_str()))
+        if state
+            .corrupt_uploads
+            .iter()
+            .any(|n| name.contains(n.as_str()))
             && let Some(first) = content.first_mut()
         {
             *first ^= 0xff;
@@ -823,7 +827,10 @@ impl Hypervisor for FakeHost {
                 None => return Ok(None),
             },
         };
-        Ok(Some((hex::encode(Sha256::digest(&bytes)), bytes.len() as u64)))
+        Ok(Some((
+            hex::encode(Sha256::digest(&bytes)),
+            bytes.len() as u64,
+        )))
     }
     fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError> {
         self.call("pool_space", pool)?;

@@ -14,6 +14,7 @@ mod backups;
 #[path = "../common/mod.rs"]
 mod common;
 mod drills;
+mod golden;
 mod leases;
 mod moves;
 mod notifications;

@@ -112,14 +112,8 @@ fn verify(
     match found {
         Some((sha256, _)) if sha256 == identity.sha256 => Ok(()),
         Some(_) | None => {
+            // The error names both checksums; the task's failure logs it.
             host.delete_volume(pool, name)?;
-            tracing::error!(
-                uri = host.uri(),
-                volume = name,
-                expected = identity.sha256,
-                found = found.as_ref().map(|(sha, _)| sha.as_str()),
-                "the golden image uploaded to a host does not match its checksum"
-            );
             Err(EngineError::GoldenMismatch {
                 uri: host.uri().to_owned(),
                 volume: name.to_owned(),

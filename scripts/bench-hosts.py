@@ -57,8 +57,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 class Dpe:
     """The dpe binary on a data folder, its debug log read as it comes."""
 
-    def __init__(self, data, images):
+    def __init__(self, data, images, pool=None):
         self.data, self.images = data, images
+        self.pool = pool or f"bench-hosts-{os.getpid()}"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.lines = []
@@ -66,7 +67,7 @@ class Dpe:
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("DPE_")}
         env.update(DPE_STACK_DIR=STACK, DPE_IMAGE_DIR=self.images,
-                   DPE_STORAGE_POOL=f"bench-hosts-{os.getpid()}", DPE_ALLOW_TEST_DRIVER="true",
+                   DPE_STORAGE_POOL=self.pool, DPE_ALLOW_TEST_DRIVER="true",
                    DPE_RECONCILE_INTERVAL_MS="1000", DPE_USAGE_INTERVAL_MS="1000",
                    DPE_SIGN_IN_PER_ACCOUNT="1000", NO_COLOR="1",
                    RUST_LOG="warn,server::engine::background=debug")
@@ -98,13 +99,13 @@ class Dpe:
         except urllib.error.HTTPError as e:
             raise SystemExit(f"{method} {path}: {e.code} {e.read().decode()}")
 
-    def set_up(self):
+    def set_up(self, host_uri="test:///default", storage_dir="/srv/dpe-1"):
         with open(os.path.join(self.data, "setup-code"), encoding="utf-8") as f:
             code = f.read().strip()
         self.call("POST", "/api/v1/setup", {
             "setup_code": code, "appliance_name": "bench", "admin_username": "admin",
-            "admin_password": PASSWORD, "host_uri": "test:///default",
-            "storage_dir": "/srv/dpe-1", "network": "default"})
+            "admin_password": PASSWORD, "host_uri": host_uri,
+            "storage_dir": storage_dir, "network": "default"})
 
     def sign_in(self):
         self.call("POST", "/api/v1/login", {"username": "admin", "password": PASSWORD})
@@ -213,7 +214,96 @@ def bench(hosts):
     }
 
 
+GUEST = os.path.join(ROOT, "target/test-guest")
+LAB = os.path.join(ROOT, "scripts/hosts-lab")
+
+
+def lab_host(dpe, labdir, n):
+    """Starts lab host `n` (scripts/hosts-lab) with what dpe issues, and
+    adds it: even over TLS, odd over SSH with its pinned key."""
+    hostdir = os.path.join(labdir, f"host{n}")
+    pki = os.path.join(hostdir, "pki")
+    os.makedirs(pki)
+    address = f"198.18.{n}.2"
+    credentials = dpe.call("GET", "/api/v1/hosts/credentials")
+    bundle = dpe.call("POST", "/api/v1/hosts/server-certificate", {"host": address})
+    for f in bundle["files"]:
+        with open(os.path.join(pki, os.path.basename(f["path"])), "w", encoding="utf-8") as out:
+            out.write(f["contents"])
+    with open(os.path.join(hostdir, "authorized_keys"), "w", encoding="utf-8") as out:
+        out.write(credentials["ssh_public_key"].strip() + "\n")
+    subprocess.run([LAB, "start", hostdir, str(n)], check=True)
+    if n % 2 == 0:
+        uri, key = f"qemu+tls://{address}/system", None
+    else:
+        uri = f"qemu+ssh://root@{address}/system"
+        with open(os.path.join(hostdir, "ssh/ssh_host_ed25519_key.pub"), encoding="utf-8") as f:
+            key = f.read()
+    dpe.call("POST", "/api/v1/hosts", {"uri": uri, "storage_dir": os.path.join(hostdir, "storage"),
+                                       "network": "default", "ssh_host_key": key,
+                                       "name": f"lab{n}"})
+    return hostdir
+
+
+def bench_lab():
+    """This machine's libvirtd (the sandbox's) and two lab hosts, one over
+    TLS and one over SSH: real QEMU (TCG), real transports."""
+    work = tempfile.mkdtemp(prefix="dpe-bench-lab-")
+    os.chmod(work, 0o755)
+    data, labdir = os.path.join(work, "data"), os.path.join(work, "lab")
+    os.makedirs(data)
+    os.makedirs(labdir)
+    dpe = Dpe(data, GUEST)
+    dpe.start()
+    dpe.set_up("qemu:///system", os.path.join(data, "storage"))
+    dpe.sign_in()
+    started = []
+    try:
+        for n in (2, 3):
+            started.append((lab_host(dpe, labdir, n), n))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            listed = dpe.call("GET", "/api/v1/hosts")
+            if len(listed) == 3 and all(h["probe"]["connected"] for h in listed):
+                break
+            time.sleep(0.2)
+        offers = [(h["name"], h["probe"]["acceleration"], h["probe"]["hypervisor_version"])
+                  for h in dpe.call("GET", "/api/v1/hosts")]
+        ids, took = [], []
+        for n in range(6):
+            accepted = dpe.call("POST", "/api/v1/instances",
+                                {"name": f"lab-{n}", "size": "tiny", "params": {"title": "bench"}})
+            task = dpe.wait_task(accepted["task_id"])
+            ids.append(accepted["id"])
+            took.append(ts(task["finished_at"]) - ts(task["created_at"]))
+        per_host = {h["name"]: h["instances"] for h in dpe.call("GET", "/api/v1/hosts")}
+        since = time.monotonic()
+        time.sleep(PASSES * 1.0 + 2)
+        reconcile = dpe.passes("reconcile pass", since)
+        rss, hwm = dpe.memory_kib()
+        for i in ids:
+            started_delete = dpe.call("DELETE", f"/api/v1/instances/{i}")
+            dpe.wait_task(started_delete["task_id"])
+    finally:
+        dpe.stop()
+        for hostdir, n in started:
+            subprocess.run([LAB, "stop", hostdir, str(n)], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("3 real hosts (the sandbox's libvirtd, lab2 over TLS, lab3 over SSH):")
+    print(f"  hosts: {offers}")
+    print(f"  6 deploys one after another: per host {per_host}; first three (golden image "
+          f"uploaded and checked on each) {', '.join(f'{t:.2f}' for t in took[:3])} s, "
+          f"then median {statistics.median(took[3:]):.2f} s")
+    print(f"  reconcile pass median {1000 * statistics.median(reconcile):.1f} ms "
+          f"({len(reconcile)} passes); RSS {rss / 1024:.1f} MiB, peak {hwm / 1024:.1f} MiB")
+
+
 def main():
+    if sys.argv[1:] == ["--lab"]:
+        print(f"dpe: {DPE}")
+        bench_lab()
+        return
     print(f"dpe: {DPE}")
     rows = [bench(n) for n in SIZES]
     print()

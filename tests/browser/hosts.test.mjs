@@ -34,11 +34,19 @@ test('an admin sees the hosts and is led through adding one over TLS or SSH', as
   const row = page.getByRole('table', { name: 'Hosts' }).locator('tbody tr');
   await row.first().waitFor();
   assert.equal(await row.count(), 1);
+  assert.equal(await row.first().locator('th code.uri').innerText(), 'test:///default');
   const cells = await row.first().locator('td').allInnerTexts();
-  assert.equal(cells[0], 'test:///default');
-  assert.equal(cells[1], 'test driver');
-  assert.match(cells[2], /reachable|not checked yet/);
-  assert.equal(cells[4], '0', 'no instances yet');
+  assert.equal(cells[0], 'test driver');
+  assert.match(cells[1], /reachable|not checked yet/);
+  // What the host offers, once the reconciler has looked at it.
+  const offers = row.first().locator('td.versions');
+  await offers.getByText(/libvirt \d+\.\d+\.\d+/).waitFor();
+  const seen = await row.first().locator('td').allInnerTexts();
+  assert.equal(seen[2], 'test driver', 'its acceleration');
+  assert.match(seen[3], /^TEST( \d+\.\d+\.\d+)?\nlibvirt \d+\.\d+\.\d+$/, 'its versions');
+  assert.match(seen[4], /^\d+( × .+)?$/, 'its CPUs');
+  assert.match(seen[5], /^\d+ of \d+ MiB$/, 'its free and total memory');
+  assert.equal(seen[6], '0', 'no instances yet');
 
   // SSH: dpe's public key, one authorized_keys line.
   const key = (await page.locator('#ssh-public-key').innerText()).trim();

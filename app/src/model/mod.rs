@@ -175,6 +175,10 @@ pub struct HostProbe {
     pub cpus: Option<u32>,
     pub memory_mib: Option<u64>,
     pub acceleration: Option<Acceleration>,
+    /// The host's CPU as libvirt names it, e.g. "Intel Skylake-Client-IBRS,
+    /// x86_64"; null when it names none.
+    #[serde(default)]
+    pub cpu_model: Option<String>,
     /// Why the host could not be reached, when it could not.
     pub error: Option<String>,
     /// Not connected because this machine's libvirtd is still starting
@@ -201,6 +205,7 @@ impl HostProbe {
             cpus: None,
             memory_mib: None,
             acceleration: None,
+            cpu_model: None,
             error,
             starting,
         }

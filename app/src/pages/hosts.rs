@@ -12,7 +12,8 @@ use crate::api::hosts::{
 use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
 use crate::error::AppError;
 use crate::model::{
-    HostCredentialsView, HostMode, HostStatus, ServerCertificateBundle, time_of_day,
+    Acceleration, HostCredentialsView, HostMode, HostProbe, HostStatus, ServerCertificateBundle,
+    time_of_day,
 };
 
 #[component]
@@ -34,7 +35,7 @@ pub fn HostsPage() -> impl IntoView {
         <Layout>
             <h1 class="page-title">"Hosts"</h1>
             <p class="lede">
-                "The libvirt hosts instances are placed on (each deploy goes to the one with the most free memory)."
+                "The libvirt hosts instances are placed on: each deploy goes to a host with KVM when one has room (an emulating TCG host only otherwise), the one with the most free memory."
             </p>
             <ErrorBanner message=general />
             {move || add.value().get().and_then(Result::ok).map(|h| view! {
@@ -64,6 +65,55 @@ fn transport(uri: &str) -> &'static str {
         Some("qemu+ssh" | "qemu+libssh") => "SSH",
         Some("test") => "test driver",
         Some(_) | None => "local",
+    }
+}
+
+/// How the host runs guests: the badge's text and what it means.
+fn acceleration(probe: &HostProbe) -> impl IntoView + use<> {
+    match probe.acceleration {
+        Some(Acceleration::Kvm) => {
+            view! { <span class="badge ok" title="hardware virtualization: preferred by placement">"KVM"</span> }.into_any()
+        }
+        Some(Acceleration::Tcg) => view! {
+            <span class="badge busy" title="software emulation: takes instances only when no KVM host has room">"TCG"</span>
+        }.into_any(),
+        Some(Acceleration::Test) => {
+            view! { <span class="badge" title="nothing runs: for tests and demos">"test driver"</span> }.into_any()
+        }
+        None => "—".into_any(),
+    }
+}
+
+/// The hypervisor's and libvirt's versions, e.g. "QEMU 7.2.0" and
+/// "libvirt 9.0.0", one a line.
+fn versions(probe: &HostProbe) -> impl IntoView + use<> {
+    let hypervisor = match (&probe.hypervisor, &probe.hypervisor_version) {
+        (Some(name), Some(version)) => Some(format!("{name} {version}")),
+        (Some(name), None) => Some(name.clone()),
+        (None, _) => None,
+    };
+    let libvirt = probe
+        .libvirt_version
+        .as_ref()
+        .map(|v| format!("libvirt {v}"));
+    let both: Vec<String> = hypervisor.into_iter().chain(libvirt).collect();
+    match both.is_empty() {
+        true => "—".into_any(),
+        false => both
+            .into_iter()
+            .map(|v| view! { <span class="version">{v}</span> })
+            .collect_view()
+            .into_any(),
+    }
+}
+
+/// The host's CPUs: how many, and of what model, e.g. "8 × Intel
+/// Skylake-Client-IBRS, x86_64".
+fn cpus(probe: &HostProbe) -> String {
+    match (probe.cpus, &probe.cpu_model) {
+        (Some(n), Some(model)) => format!("{n} × {model}"),
+        (Some(n), None) => n.to_string(),
+        (None, _) => "—".to_owned(),
     }
 }
 
@@ -98,8 +148,10 @@ fn HostTable(hosts: Vec<HostStatus>, mode: ServerAction<SetHostMode>) -> impl In
     view! {
         <table class="hosts" aria-label="Hosts">
             <thead><tr>
-                <th scope="col">"Name"</th><th scope="col">"URI"</th>
+                <th scope="col">"Name and URI"</th>
                 <th scope="col">"Transport"</th><th scope="col">"State"</th>
+                <th scope="col">"Acceleration"</th><th scope="col">"Versions"</th>
+                <th scope="col">"CPUs"</th>
                 <th scope="col">"Free memory"</th><th scope="col">"Instances"</th>
                 <th scope="col">"Placement"</th>
             </tr></thead>
@@ -118,13 +170,16 @@ fn HostTable(hosts: Vec<HostStatus>, mode: ServerAction<SetHostMode>) -> impl In
                     let placement = placement_cell(&h, mode);
                     view! {
                         <tr>
-                            <th scope="row">{h.name}</th>
-                            <td><code>{h.probe.uri.clone()}</code></td>
+                            <th scope="row">{h.name}<br /><code class="uri">{h.probe.uri.clone()}</code></th>
                             <td>{transport(&h.probe.uri)}</td>
                             <td>{state}</td>
+                            <td class="acceleration">{acceleration(&h.probe)}</td>
+                            <td class="versions">{versions(&h.probe)}</td>
+                            <td class="cpus">{cpus(&h.probe)}</td>
                             <td>{match (h.free_memory_mib, h.probe.memory_mib) {
                                 (Some(free), Some(total)) => format!("{} of {} MiB", free, total),
-                                (Some(_) | None, _) => "—".to_owned(),
+                                (None, Some(total)) => format!("{} MiB", total),
+                                (Some(_) | None, None) => "—".to_owned(),
                             }}</td>
                             <td>{h.instances.unwrap_or_default()}</td>
                             <td class="placement">{placement}</td>

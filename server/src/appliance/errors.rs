@@ -85,6 +85,7 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         | EngineError::VolumeMissing(_)
         | EngineError::Seed(_)
         | EngineError::Image { .. }
+        | EngineError::GoldenMismatch { .. }
         | EngineError::GuestCommand { .. }
         | EngineError::ClaimInterrupted
         | EngineError::BackupInterrupted

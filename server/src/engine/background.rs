@@ -41,8 +41,14 @@ impl Engine {
                 let Some(engine) = engine.upgrade() else {
                     break;
                 };
-                if let Err(e) = engine.reconcile_once().await {
-                    tracing::warn!(error = %crate::error_chain(&e), "reconcile failed");
+                // Timed for scripts/bench-hosts: the pass is one host after
+                // another, so it grows with the pool (docs/scaling.md).
+                let started = std::time::Instant::now();
+                match engine.reconcile_once().await {
+                    Ok(()) => {
+                        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "reconcile pass")
+                    }
+                    Err(e) => tracing::warn!(error = %crate::error_chain(&e), "reconcile failed"),
                 }
                 if let Err(e) = engine.tend_pool().await {
                     tracing::warn!(error = %crate::error_chain(&e), "tending the warm pool failed");
@@ -53,8 +59,15 @@ impl Engine {
             }
         });
         self.every(self.config.usage_interval, |engine| async move {
-            if let Err(e) = engine.collect_usage().await {
-                tracing::warn!(error = %crate::error_chain(&e), "reading instances' use failed");
+            let started = std::time::Instant::now();
+            match engine.collect_usage().await {
+                Ok(()) => tracing::debug!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "usage collection pass"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "reading instances' use failed");
+                }
             }
         });
         self.every(BACKUP_SCHEDULE_INTERVAL, |engine| async move {

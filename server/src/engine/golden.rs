@@ -1,6 +1,8 @@
 //! The stack's golden image on each host: uploaded once into the dpe pool
 //! under a name that carries its checksum, so a rebuilt image is a new
-//! volume and existing linked clones keep their backing file.
+//! volume and existing linked clones keep their backing file. After the
+//! upload the host's copy is read back and hashed: a disk or link that
+//! damaged it must not become the backing file of every instance there.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -97,11 +99,37 @@ fn upload(
     Ok(host.upload_volume(pool, name, format, &mut reader, len)?)
 }
 
+/// Reads the uploaded disk back from the host and compares its SHA-256
+/// with the image's; a mismatch removes the volume (the next deploy
+/// uploads it again) and fails with both checksums.
+fn verify(
+    host: &dyn Hypervisor,
+    pool: &str,
+    name: &str,
+    identity: &ImageIdentity,
+) -> Result<(), EngineError> {
+    let found = host.volume_sha256(pool, name)?;
+    match found {
+        Some((sha256, _)) if sha256 == identity.sha256 => Ok(()),
+        Some(_) | None => {
+            // The error names both checksums; the task's failure logs it.
+            host.delete_volume(pool, name)?;
+            Err(EngineError::GoldenMismatch {
+                uri: host.uri().to_owned(),
+                volume: name.to_owned(),
+                expected: identity.sha256.clone(),
+                found: found.map_or_else(|| "nothing".to_owned(), |(sha, _)| sha),
+            })
+        }
+    }
+}
+
 /// Makes sure the host's pool holds the golden disk (and kernel, initrd).
 ///
 /// An upload cut off by a crash leaves a volume of the right name but
-/// incomplete content, so a marker volume is written after the last upload:
-/// without it, whatever exists under the tag is deleted and uploaded again.
+/// incomplete content, so a marker volume is written after the last upload
+/// (and the disk's checksum checked on the host): without it, whatever
+/// exists under the tag is deleted and uploaded again.
 pub fn ensure(
     host: &dyn Hypervisor,
     pool: &str,
@@ -118,18 +146,17 @@ pub fn ensure(
         format!("{tag}.vmlinuz"),
         format!("{tag}.initrd"),
     ];
-    if host.volume_path(pool, &marker)?.is_none() {
+    let complete = host.volume_path(pool, &marker)?.is_some();
+    if !complete {
         for name in &names {
             host.delete_volume(pool, name)?;
         }
     }
-    let disk_path = upload(
-        host,
-        pool,
-        &format!("{tag}.{}", identity.format),
-        identity.format,
-        disk,
-    )?;
+    let disk_name = format!("{tag}.{}", identity.format);
+    let disk_path = upload(host, pool, &disk_name, identity.format, disk)?;
+    if !complete {
+        verify(host, pool, &disk_name, identity)?;
+    }
     let kernel = kernel
         .map(|k| upload(host, pool, &format!("{tag}.vmlinuz"), "raw", k))
         .transpose()?;

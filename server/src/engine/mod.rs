@@ -90,6 +90,18 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// The golden image read back from a host after its upload is not
+    /// the image: the volume was removed.
+    #[error(
+        "the golden image uploaded to {uri} as {volume} does not match its checksum (SHA-256 \
+         {expected} expected, {found} found); the volume was removed"
+    )]
+    GoldenMismatch {
+        uri: String,
+        volume: String,
+        expected: String,
+        found: String,
+    },
     #[error("store error")]
     Store(#[from] crate::store::StoreError),
     /// The thread that reads a serial console could not start.
@@ -209,6 +221,11 @@ impl EngineError {
             EngineError::NotPlaced(_) => "the instance is not placed on a host".into(),
             EngineError::Seed(_) => "the instance's cloud-init seed cannot be built".into(),
             EngineError::Image { .. } => "the application's image cannot be read".into(),
+            EngineError::GoldenMismatch { .. } => {
+                "the application's image arrived damaged on the host and was removed; deploying \
+                 again uploads it anew"
+                    .into()
+            }
             EngineError::GuestCommand { .. } => "the guest did not accept its configuration".into(),
             EngineError::ClaimInterrupted => "the deploy was interrupted".into(),
             EngineError::BackupStoreFull(_) => {

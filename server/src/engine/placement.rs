@@ -1,13 +1,14 @@
 //! Placement: which host an instance goes to. The policy is a pure
-//! function over what each host has and has committed; the place step
+//! function over what each host has, how it runs guests and what it has
+//! committed; the place step
 //! gathers that (one placement at a time, so that concurrent deploys
 //! cannot overcommit) and records the choice. Its undo forgets it.
 
-use app::model::HostMode;
+use app::model::{Acceleration, HostMode};
 
 use super::EngineError;
 use super::guest::Guest;
-use super::hypervisor::Capacity;
+use super::hypervisor::{Capacity, HostError};
 use super::runtime::Engine;
 use crate::blocking::run_blocking;
 use crate::store::hosts;
@@ -16,11 +17,13 @@ use crate::store::instances;
 /// Guests get up to this many vCPUs per host CPU.
 const VCPU_OVERCOMMIT: u64 = 4;
 
-/// A connected host: its size and what its instances already take.
+/// A connected host: its size, how it runs guests and what its instances
+/// already take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostRoom {
     pub host_id: i64,
     pub capacity: Capacity,
+    pub acceleration: Acceleration,
     pub committed_vcpus: u64,
     pub committed_memory_mib: u64,
 }
@@ -45,19 +48,33 @@ impl From<NoRoom> for EngineError {
     }
 }
 
+/// How much a host is wanted for how it runs guests, higher first. An
+/// emulating (TCG) host boots a guest in minutes and runs it at a fraction
+/// of the speed, so it is the last resort, whatever memory it has free.
+/// The test driver runs nothing and ranks with KVM (it never meets a real
+/// host outside a test).
+fn preference(acceleration: Acceleration) -> u8 {
+    match acceleration {
+        Acceleration::Kvm | Acceleration::Test => 1,
+        Acceleration::Tcg => 0,
+    }
+}
+
 /// Among `hosts` (oldest first) where the instance fits (memory not
-/// overcommitted, vCPUs at most 4 per CPU), the one with the most free
-/// memory; ties go to the older host.
+/// overcommitted, vCPUs at most 4 per CPU), one with hardware acceleration
+/// if any has room, else one that emulates; within that class the one
+/// with the most free memory; ties go to the older host.
 pub fn choose_host(hosts: &[HostRoom], wanted: Request) -> Result<i64, NoRoom> {
-    let mut best: Option<(i64, u64)> = None;
+    let mut best: Option<(i64, (u8, u64))> = None;
     for h in hosts {
         let free_mem = h.capacity.memory_mib.saturating_sub(h.committed_memory_mib);
         let cpu_room = u64::from(h.capacity.cpus) * VCPU_OVERCOMMIT;
+        let rank = (preference(h.acceleration), free_mem);
         if free_mem >= wanted.memory_mib
             && h.committed_vcpus + u64::from(wanted.vcpus) <= cpu_room
-            && best.is_none_or(|(_, m)| free_mem > m)
+            && best.is_none_or(|(_, r)| rank > r)
         {
-            best = Some((h.host_id, free_mem));
+            best = Some((h.host_id, rank));
         }
     }
     best.map(|(host_id, _)| host_id).ok_or(NoRoom(wanted))
@@ -100,7 +117,12 @@ impl Engine {
             let Ok(conn) = self.connect(h.id).await else {
                 continue;
             };
-            let Ok(capacity) = run_blocking(move || conn.capacity()).await else {
+            // The acceleration is cached by the connection: one libvirt
+            // call per host per placement, as before.
+            let Ok((capacity, acceleration)) =
+                run_blocking(move || Ok::<_, HostError>((conn.capacity()?, conn.acceleration()?)))
+                    .await
+            else {
                 continue;
             };
             let (committed_vcpus, committed_memory_mib) =
@@ -108,6 +130,7 @@ impl Engine {
             rooms.push(HostRoom {
                 host_id: h.id,
                 capacity,
+                acceleration,
                 committed_vcpus,
                 committed_memory_mib,
             });
@@ -124,8 +147,16 @@ mod tests {
         HostRoom {
             host_id,
             capacity: Capacity { cpus, memory_mib },
+            acceleration: Acceleration::Kvm,
             committed_vcpus: vcpus,
             committed_memory_mib: used_mib,
+        }
+    }
+
+    fn emulating(room: HostRoom) -> HostRoom {
+        HostRoom {
+            acceleration: Acceleration::Tcg,
+            ..room
         }
     }
 
@@ -166,6 +197,41 @@ mod tests {
     fn a_host_without_room_is_passed_over_for_one_with_room() {
         let hosts = [host(1, 1, 65536, 4, 0), host(2, 8, 1024, 0, 0)];
         assert_eq!(choose_host(&hosts, SMALL), Ok(2));
+    }
+
+    #[test]
+    fn a_kvm_host_with_room_wins_over_a_tcg_host_with_more_free_memory() {
+        let hosts = [
+            emulating(host(1, 8, 65536, 0, 0)),
+            host(2, 8, 4096, 0, 3072),
+        ];
+        assert_eq!(choose_host(&hosts, SMALL), Ok(2));
+    }
+
+    #[test]
+    fn a_tcg_host_takes_the_instance_only_when_no_kvm_host_has_room() {
+        let full_kvm = host(2, 8, 4096, 0, 3585);
+        let hosts = [emulating(host(1, 8, 65536, 0, 0)), full_kvm];
+        assert_eq!(choose_host(&hosts, SMALL), Ok(1));
+        let out_of_vcpus = host(2, 1, 65536, 4, 0);
+        let hosts = [emulating(host(1, 8, 1024, 0, 0)), out_of_vcpus];
+        assert_eq!(choose_host(&hosts, SMALL), Ok(1));
+    }
+
+    #[test]
+    fn free_memory_breaks_ties_within_each_class() {
+        let hosts = [
+            emulating(host(1, 8, 65536, 0, 0)),
+            host(2, 8, 4096, 0, 1024),
+            host(3, 8, 8192, 0, 1024),
+            emulating(host(4, 8, 131072, 0, 0)),
+        ];
+        assert_eq!(choose_host(&hosts, SMALL), Ok(3));
+        let only_tcg = [
+            emulating(host(1, 8, 65536, 0, 0)),
+            emulating(host(4, 8, 131072, 0, 0)),
+        ];
+        assert_eq!(choose_host(&only_tcg, SMALL), Ok(4));
     }
 
     #[test]

@@ -77,6 +77,13 @@ struct State {
     jobs: HashMap<String, bool>,
     /// The host does not answer: every call fails, as a libvirtd gone.
     down: bool,
+    /// How it runs guests (default: the test driver's `Test`).
+    acceleration: Option<Acceleration>,
+    /// Its size (default: `CAPACITY`).
+    capacity: Option<Capacity>,
+    /// Uploads into volumes whose name contains one of these arrive with
+    /// their first byte flipped, as a bad disk or link would leave them.
+    corrupt_uploads: Vec<String>,
 }
 
 pub struct FakeHost {
@@ -171,6 +178,35 @@ impl FakeHost {
         self.state()
             .contents
             .insert((pool.to_owned(), name.to_owned()), text.to_owned());
+    }
+
+    /// From now on, the host says it runs guests with `acceleration`.
+    pub fn set_acceleration(&self, acceleration: Acceleration) {
+        self.state().acceleration = Some(acceleration);
+    }
+
+    /// From now on, the host has this many CPUs and MiB of memory.
+    pub fn set_capacity(&self, cpus: u32, memory_mib: u64) {
+        self.state().capacity = Some(Capacity { cpus, memory_mib });
+    }
+
+    /// From now on, what is uploaded into a volume whose name contains
+    /// `needle` is stored with its first byte flipped.
+    pub fn corrupt_uploads_to(&self, needle: &str) {
+        self.state().corrupt_uploads.push(needle.to_owned());
+    }
+
+    /// Uploads arrive intact again.
+    pub fn stop_corrupting(&self) {
+        self.state().corrupt_uploads.clear();
+    }
+
+    fn acceleration_now(&self) -> Acceleration {
+        self.state().acceleration.unwrap_or(Acceleration::Test)
+    }
+
+    fn capacity_now(&self) -> Capacity {
+        self.state().capacity.unwrap_or(CAPACITY)
     }
 
     /// From now on, the pool's disk is full (ENOSPC on every new volume).
@@ -363,7 +399,7 @@ impl Hypervisor for FakeHost {
     }
     fn acceleration(&self) -> Result<Acceleration, HostError> {
         self.call("acceleration", "")?;
-        Ok(Acceleration::Test)
+        Ok(self.acceleration_now())
     }
     fn facts(&self) -> Result<HostProbe, HostError> {
         self.call("facts", "")?;
@@ -375,15 +411,16 @@ impl Hypervisor for FakeHost {
             libvirt_version: Some("0.0.0".into()),
             hypervisor: Some("Fake".into()),
             hypervisor_version: None,
-            cpus: Some(CAPACITY.cpus),
-            memory_mib: Some(CAPACITY.memory_mib),
-            acceleration: Some(Acceleration::Test),
+            cpus: Some(self.capacity_now().cpus),
+            memory_mib: Some(self.capacity_now().memory_mib),
+            acceleration: Some(self.acceleration_now()),
+            cpu_model: Some("Fake CPU, x86_64".into()),
             error: None,
         })
     }
     fn capacity(&self) -> Result<Capacity, HostError> {
         self.call("capacity", "")?;
-        Ok(CAPACITY)
+        Ok(self.capacity_now())
     }
     /// An NFS pool is a directory pool here, at its mount point.
     fn ensure_nfs_pool(
@@ -440,7 +477,16 @@ impl Hypervisor for FakeHost {
             .read_to_end(&mut content)
             .map_err(HostError::Upload)?;
         let path = self.create(pool, name, len)?;
-        self.state()
+        let mut state = self.state();
+        if state
+            .corrupt_uploads
+            .iter()
+            .any(|n| name.contains(n.as_str()))
+            && let Some(first) = content.first_mut()
+        {
+            *first ^= 0xff;
+        }
+        state
             .uploads
             .insert((pool.to_owned(), name.to_owned()), content);
         Ok(path)
@@ -769,12 +815,21 @@ impl Hypervisor for FakeHost {
     fn volume_sha256(&self, pool: &str, name: &str) -> Result<Option<(String, u64)>, HostError> {
         use sha2::{Digest, Sha256};
         self.call("volume_sha256", name)?;
-        let Some(text) = self.volume_text(pool, name) else {
+        let key = (pool.to_owned(), name.to_owned());
+        if !self.state().volumes.contains_key(&key) {
             return Ok(None);
+        }
+        // What a test wrote into it, else the bytes uploaded into it.
+        let bytes = match self.volume_text(pool, name) {
+            Some(text) => text.into_bytes(),
+            None => match self.uploaded(pool, name) {
+                Some(bytes) => bytes,
+                None => return Ok(None),
+            },
         };
         Ok(Some((
-            hex::encode(Sha256::digest(text.as_bytes())),
-            text.len() as u64,
+            hex::encode(Sha256::digest(&bytes)),
+            bytes.len() as u64,
         )))
     }
     fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError> {

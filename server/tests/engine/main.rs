@@ -14,9 +14,11 @@ mod backups;
 #[path = "../common/mod.rs"]
 mod common;
 mod drills;
+mod golden;
 mod leases;
 mod moves;
 mod notifications;
+mod placement;
 mod pool;
 mod snapshots;
 mod unreachable;

@@ -437,3 +437,34 @@ async fn a_ready_member_whose_guest_stopped_is_replaced() {
         "the stopped guest is gone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_members_boot_on_a_kvm_host_with_room_before_a_tcg_host_with_more_free_memory() {
+    let (app, admin) = warm_app().await;
+    admin.put("/api/v1/pool", json!({"targets": {}})).await;
+    pool_when(&admin, |p| p["members"] == json!([])).await;
+    // The older host emulates and has the most memory; the newer one has
+    // KVM and room for one member (256 MiB) only.
+    let tcg = app.fake_host();
+    tcg.set_acceleration(app::model::Acceleration::Tcg);
+    tcg.set_capacity(16, 8192);
+    let (kvm_id, kvm) = app.add_fake_host("kvm", "test:///kvm").await;
+    kvm.set_acceleration(app::model::Acceleration::Kvm);
+    kvm.set_capacity(16, 400);
+
+    admin
+        .put("/api/v1/pool", json!({"targets": {"tiny": 1}}))
+        .await;
+    pool_when(&admin, |p| count(p, "ready") == 1).await;
+    let members = app.appliance.store.read(pool::list).await.unwrap();
+    assert_eq!(members[0].host_id, kvm_id, "the member went to KVM");
+    assert_eq!(kvm.dpe_uuids().len(), 1);
+    assert!(tcg.dpe_uuids().is_empty(), "{:?}", tcg.dpe_uuids());
+
+    // A second member finds KVM full: the emulating host takes it.
+    admin
+        .put("/api/v1/pool", json!({"targets": {"tiny": 2}}))
+        .await;
+    pool_when(&admin, |p| count(p, "ready") == 2).await;
+    assert_eq!(tcg.dpe_uuids().len(), 1, "the second went to TCG");
+}

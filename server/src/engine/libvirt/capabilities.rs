@@ -5,8 +5,34 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 pub struct Capabilities {
+    #[serde(default)]
+    pub host: Option<Host>,
     #[serde(rename = "guest", default)]
     pub guests: Vec<Guest>,
+}
+
+/// The host part: only its CPU, which the Hosts page names.
+#[derive(Debug, Deserialize)]
+pub struct Host {
+    #[serde(default)]
+    pub cpu: Option<HostCpu>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HostCpu {
+    #[serde(default)]
+    pub arch: Option<String>,
+    #[serde(default)]
+    pub model: Option<Text>,
+    #[serde(default)]
+    pub vendor: Option<Text>,
+}
+
+/// An element's text, whatever attributes it has.
+#[derive(Debug, Deserialize)]
+pub struct Text {
+    #[serde(rename = "$text", default)]
+    pub text: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +57,30 @@ pub struct DomainType {
 impl Capabilities {
     pub fn parse(xml: &str) -> Result<Capabilities, quick_xml::DeError> {
         quick_xml::de::from_str(xml)
+    }
+
+    /// The host's CPU as libvirt names it ("Intel Skylake-Client-IBRS,
+    /// x86_64"); `None` when it names no model (the test driver).
+    pub fn cpu_model(&self) -> Option<String> {
+        let cpu = self.host.as_ref()?.cpu.as_ref()?;
+        let model = cpu
+            .model
+            .as_ref()
+            .map(|m| m.text.trim())
+            .filter(|m| !m.is_empty())?;
+        let vendor = cpu
+            .vendor
+            .as_ref()
+            .map(|v| v.text.trim())
+            .filter(|v| !v.is_empty());
+        let named = match vendor {
+            Some(vendor) => format!("{vendor} {model}"),
+            None => model.to_owned(),
+        };
+        Some(match cpu.arch.as_deref() {
+            Some(arch) => format!("{named}, {arch}"),
+            None => named,
+        })
     }
 
     /// How x86_64 guests would run. libvirt lists the `kvm` domain type only
@@ -64,6 +114,21 @@ mod tests {
         <domain type='qemu'/></arch><features><acpi default='on' toggle='yes'/></features></guest>
         <guest><os_type>hvm</os_type><arch name='i686'><domain type='qemu'/><domain type='kvm'/></arch></guest>
         </capabilities>"#;
+
+    #[test]
+    fn the_host_cpu_is_named_with_its_vendor_and_arch() {
+        let xml = r#"<capabilities><host><uuid>x</uuid><cpu><arch>x86_64</arch>
+            <model>Skylake-Client-IBRS</model><vendor>Intel</vendor>
+            <microcode version='240'/><topology sockets='1' dies='1' cores='4' threads='2'/>
+            <feature name='ds'/></cpu><power_management/></host></capabilities>"#;
+        let caps = Capabilities::parse(xml).unwrap();
+        assert_eq!(
+            caps.cpu_model().as_deref(),
+            Some("Intel Skylake-Client-IBRS, x86_64")
+        );
+        let no_model = Capabilities::parse(QEMU_TCG).unwrap();
+        assert_eq!(no_model.cpu_model(), None);
+    }
 
     #[test]
     fn kvm_only_when_listed_for_x86_64() {

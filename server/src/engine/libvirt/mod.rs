@@ -106,7 +106,14 @@ pub struct LibvirtHost {
     conn: Connect,
     /// Reading capabilities takes seconds on some hosts, and the answer
     /// does not change while the connection lives.
-    acceleration: std::sync::OnceLock<Acceleration>,
+    traits: std::sync::OnceLock<Traits>,
+}
+
+/// What the capabilities say of a host: how it runs guests, its CPU.
+#[derive(Clone, Debug)]
+struct Traits {
+    acceleration: Acceleration,
+    cpu_model: Option<String>,
 }
 
 impl Drop for LibvirtHost {
@@ -167,8 +174,30 @@ impl LibvirtHost {
         Ok(LibvirtHost {
             uri: uri.to_owned(),
             conn,
-            acceleration: std::sync::OnceLock::new(),
+            traits: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The host's traits, read from its capabilities once per connection.
+    fn traits(&self) -> Result<&Traits, HostError> {
+        if let Some(known) = self.traits.get() {
+            return Ok(known);
+        }
+        let driver = self.conn.get_type().map_err(self.err("get_type"))?;
+        let xml = self
+            .conn
+            .get_capabilities()
+            .map_err(self.err("get_capabilities"))?;
+        let caps = Capabilities::parse(&xml).map_err(|source| HostError::Unreadable {
+            uri: self.uri.clone(),
+            what: "capabilities",
+            source,
+        })?;
+        let found = Traits {
+            acceleration: caps.acceleration(&driver),
+            cpu_model: caps.cpu_model(),
+        };
+        Ok(self.traits.get_or_init(|| found))
     }
 
     pub(super) fn err(
@@ -239,21 +268,7 @@ impl Hypervisor for LibvirtHost {
     }
 
     fn acceleration(&self) -> Result<Acceleration, HostError> {
-        if let Some(known) = self.acceleration.get() {
-            return Ok(*known);
-        }
-        let driver = self.conn.get_type().map_err(self.err("get_type"))?;
-        let xml = self
-            .conn
-            .get_capabilities()
-            .map_err(self.err("get_capabilities"))?;
-        let caps = Capabilities::parse(&xml).map_err(|source| HostError::Unreadable {
-            uri: self.uri.clone(),
-            what: "capabilities",
-            source,
-        })?;
-        let found = caps.acceleration(&driver);
-        Ok(*self.acceleration.get_or_init(|| found))
+        Ok(self.traits()?.acceleration)
     }
 
     fn facts(&self) -> Result<app::model::HostProbe, HostError> {
@@ -276,7 +291,8 @@ impl Hypervisor for LibvirtHost {
             hypervisor_version: self.conn.get_hyp_version().ok().map(version),
             cpus: Some(info.cpus),
             memory_mib: Some(info.memory / 1024),
-            acceleration: Some(self.acceleration()?),
+            acceleration: Some(self.traits()?.acceleration),
+            cpu_model: self.traits()?.cpu_model.clone(),
             error: None,
         })
     }

@@ -74,6 +74,7 @@ fn probe_blocking(uri: &str, open_uri: &str) -> Result<ProbeReport, HostError> {
                 cpus: Some(info.cpus),
                 memory_mib: Some(info.memory / 1024),
                 acceleration: Some(caps.acceleration(&driver)),
+                cpu_model: caps.cpu_model(),
                 error: None,
             },
             networks,

@@ -25,6 +25,20 @@ fn checkpoints() -> std::sync::MutexGuard<'static, Vec<(String, String)>> {
     CHECKPOINTS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The SHA-256 of what was uploaded into each volume, by (URI, pool,
+/// volume): the driver keeps no content, but a volume read back must still
+/// hash to what was sent (the golden image is checked after its upload).
+type UploadKey = (String, String, String);
+static UPLOADED: std::sync::Mutex<Vec<(UploadKey, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn uploaded() -> std::sync::MutexGuard<'static, Vec<(UploadKey, String)>> {
+    UPLOADED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn upload_key(uri: &str, pool: &str, name: &str) -> UploadKey {
+    (uri.to_owned(), pool.to_owned(), name.to_owned())
+}
+
 /// Whether `uri` names libvirt's test driver.
 pub fn is_test_driver(uri: &str) -> bool {
     uri.starts_with("test:")
@@ -78,16 +92,25 @@ impl Hypervisor for TestDriverHost {
         self.inner.list_volumes(pool)
     }
     /// Creates the volume; its content is not sent (the driver has no
-    /// upload, and its domains run no guest that would read it).
+    /// upload, and its domains run no guest that would read it), only
+    /// hashed, for `volume_sha256`.
     fn upload_volume(
         &self,
         pool: &str,
         name: &str,
         format: &'static str,
-        _data: &mut dyn Read,
+        data: &mut dyn Read,
         len: u64,
     ) -> Result<String, HostError> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut data.take(len), &mut hasher).map_err(HostError::Upload)?;
         let vol = self.inner.create_volume(pool, name, format, len)?;
+        let key = upload_key(self.uri(), pool, name);
+        let mut sums = uploaded();
+        sums.retain(|(k, _)| *k != key);
+        sums.push((key, hex::encode(hasher.finalize())));
+        drop(sums);
         self.inner.path_of(&vol)
     }
     /// Nothing to overwrite: the volumes hold no content.
@@ -106,6 +129,8 @@ impl Hypervisor for TestDriverHost {
             .create_overlay(pool, name, capacity_bytes, backing_path, backing_format)
     }
     fn delete_volume(&self, pool: &str, name: &str) -> Result<(), HostError> {
+        let key = upload_key(self.uri(), pool, name);
+        uploaded().retain(|(k, _)| *k != key);
         self.inner.delete_volume(pool, name)
     }
     fn define_domain(&self, xml: &str) -> Result<(), HostError> {
@@ -310,14 +335,23 @@ impl Hypervisor for TestDriverHost {
     fn replace_volume_bytes(&self, _pool: &str, _from: &str, _to: &str) -> Result<(), HostError> {
         Ok(())
     }
-    /// The driver cannot stream a volume out: its checksum is that of its
-    /// name, stable for as long as it exists.
+    /// The driver cannot stream a volume out: its checksum is that of
+    /// what was uploaded into it, else that of its name, stable for as
+    /// long as it exists.
     fn volume_sha256(&self, pool: &str, name: &str) -> Result<Option<(String, u64)>, HostError> {
         use sha2::{Digest, Sha256};
-        Ok(self
-            .inner
-            .volume_allocation(pool, name)?
-            .map(|len| (hex::encode(Sha256::digest(name.as_bytes())), len)))
+        let Some(len) = self.inner.volume_allocation(pool, name)? else {
+            return Ok(None);
+        };
+        let key = upload_key(self.uri(), pool, name);
+        let sent = uploaded()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, sha)| sha.clone());
+        Ok(Some((
+            sent.unwrap_or_else(|| hex::encode(Sha256::digest(name.as_bytes()))),
+            len,
+        )))
     }
     fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError> {
         self.inner.pool_space(pool)

@@ -41,6 +41,7 @@ pub mod hypervisor;
 pub mod leases;
 pub mod libvirt;
 mod moving;
+mod pass_times;
 mod placement;
 mod readiness;
 mod reconcile;

@@ -19,7 +19,7 @@ use super::golden::ImageIdentity;
 use super::host_status::HostStatuses;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
-use super::reconcile::PassTimes;
+use super::pass_times::PassTimes;
 use super::usage::rates::LastReadings;
 use super::usage::traffic::TrafficMeter;
 use super::volumes;

@@ -25,9 +25,11 @@ async fn notices_of(app: &TestApp, kind: NoticeKind) -> Vec<outbox::NoticeRow> {
         .unwrap()
 }
 
-/// Polls `check` every 100 ms for up to ten seconds.
-async fn within_ten_seconds(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..100 {
+/// Polls `check` every 100 ms for up to thirty seconds: a host that
+/// failed is looked at again after a backoff of 1, 2, 4 s, longer on a
+/// loaded machine.
+async fn within_thirty_seconds(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..300 {
         if check() {
             return true;
         }
@@ -69,11 +71,11 @@ async fn a_host_that_goes_down_is_told_once_per_fall_not_once_per_pass() {
     for _ in 0..3 {
         host.fail_next("facts");
     }
-    assert!(within_ten_seconds(|| host.calls("facts") >= looks + 5).await);
+    assert!(within_thirty_seconds(|| host.calls("facts") >= looks + 5).await);
     assert_eq!(notices_of(&app, NoticeKind::HostDown).await.len(), 1);
     host.fail_next("facts");
     let looks = host.calls("facts");
-    assert!(within_ten_seconds(|| host.calls("facts") >= looks + 3).await);
+    assert!(within_thirty_seconds(|| host.calls("facts") >= looks + 3).await);
     let down = notices_of(&app, NoticeKind::HostDown).await;
     assert_eq!(down.len(), 2, "{down:?}");
     assert!(down[0].detail.contains("cannot be reached"), "{down:?}");
@@ -177,7 +179,7 @@ async fn a_webhook_is_signed_retried_with_backoff_and_delivered_once() {
         let receiver = receiver.clone();
         move || receiver.seen.lock().unwrap().len() >= n
     };
-    assert!(within_ten_seconds(seen(1)).await, "first attempt");
+    assert!(within_thirty_seconds(seen(1)).await, "first attempt");
     // Refused: tried again after 60 s, then after 120 s, by dpe's clock.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -186,9 +188,9 @@ async fn a_webhook_is_signed_retried_with_backoff_and_delivered_once() {
         "not before its time"
     );
     clock.advance(60);
-    assert!(within_ten_seconds(seen(2)).await, "second attempt");
+    assert!(within_thirty_seconds(seen(2)).await, "second attempt");
     clock.advance(120);
-    assert!(within_ten_seconds(seen(3)).await, "third attempt");
+    assert!(within_thirty_seconds(seen(3)).await, "third attempt");
     clock.advance(100_000);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -431,7 +433,7 @@ async fn a_rotated_secret_signs_beside_the_old_one_for_a_day_then_alone() {
             let receiver = receiver.clone();
             move || receiver.seen.lock().unwrap().len() > n
         };
-        assert!(within_ten_seconds(arrived).await, "{name}");
+        assert!(within_thirty_seconds(arrived).await, "{name}");
         // A day after the rotation, only the new secret signs.
         clock.advance(86_400 + 1);
     }

@@ -84,6 +84,15 @@ test('an admin delegates to a department whose admin grants a member within quot
   await miaQuota.getByRole('button', { name: 'Save the quota of mia' }).click();
   await dana.getByRole('cell', { name: /0 of 5 instances/ }).waitFor();
   await shot(dana, '31-department-members');
+  // The department's use over time against its quota: recorded every 10 s.
+  for (let i = 0; !(await dana.locator('#usage-vcpus polyline').count()); i++) {
+    assert.ok(i < 30, 'no use of the quota drawn');
+    await new Promise((r) => setTimeout(r, 1000));
+    await dana.reload();
+  }
+  assert.match(await dana.locator('#usage-instances svg').getAttribute('aria-label'), /^Instances: now \d+/);
+  await dana.locator('#usage').scrollIntoViewIfNeeded();
+  await shot(dana, '31b-department-use');
   // A member added by mistake is taken out in two steps.
   await dana.getByLabel('User name').fill('max');
   await dana.getByLabel('Initial password').fill(MIA);

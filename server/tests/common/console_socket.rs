@@ -170,7 +170,14 @@ pub async fn sign_in(
             }
         }
         type_in(socket, &format!("{password}\r")).await;
-        read_within(socket, prompt, within).await;
+        // Signed in, the shell's first prompt was once seen cut short
+        // ("wikiadmin@team-w") on a claimed member, as agetty's is: Enter
+        // asks for another, as a person at the console would.
+        if let Err(text) = try_read_within(socket, prompt, within).await {
+            said.push_str(&text);
+            type_in(socket, "\r").await;
+            read_within(socket, prompt, Duration::from_secs(30)).await;
+        }
         return;
     }
     panic!("no login prompt took {user:?}; the line said {said:?}");

@@ -30,7 +30,7 @@ pub(super) const KEEPALIVE: Duration = Duration::from_secs(25);
 
 /// Whether the request comes from a page of the portal itself: it must
 /// say so (browsers always send `Origin` with a WebSocket).
-pub(super) fn from_portal(portal: &PortalOrigin, uri: &Uri, headers: &HeaderMap) -> bool {
+fn from_portal(portal: &PortalOrigin, uri: &Uri, headers: &HeaderMap) -> bool {
     let origin = headers
         .get(ORIGIN)
         .and_then(|o| o.to_str().ok())
@@ -39,6 +39,44 @@ pub(super) fn from_portal(portal: &PortalOrigin, uri: &Uri, headers: &HeaderMap)
         (Some(origin), Some(portal)) => origin == portal,
         (None, _) | (_, None) => false,
     }
+}
+
+/// A WebSocket request from a page of the portal, whose session `open`
+/// opens (authorizing first), handed to `relay`; a foreign origin, or a
+/// refusal, is answered as the API answers it. The serial console's and
+/// the display's sockets (`graphics.rs`) both open this way.
+pub(super) async fn upgrade_from_portal<S, R>(
+    portal: &PortalOrigin,
+    uri: &Uri,
+    headers: &HeaderMap,
+    upgrade: WebSocketUpgrade,
+    open: impl Future<Output = Result<S, AppError>>,
+    relay: impl FnOnce(WebSocket, S) -> R + Send + 'static,
+) -> Response
+where
+    S: Send + 'static,
+    R: Future<Output = ()> + Send + 'static,
+{
+    if !from_portal(portal, uri, headers) {
+        tracing::warn!(origin = ?headers.get(ORIGIN), path = uri.path(),
+            "WebSocket from another origin refused");
+        return ApiError(AppError::CrossOrigin).into_response();
+    }
+    match open.await {
+        Ok(session) => upgrade
+            .on_upgrade(move |socket| relay(socket, session))
+            .into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+/// Ends a relay: a normal close saying why.
+pub(super) async fn close(mut socket: WebSocket, why: &'static str) {
+    let frame = CloseFrame {
+        code: close_code::NORMAL,
+        reason: why.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 pub async fn socket(
@@ -50,20 +88,11 @@ pub async fn socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !from_portal(&portal, &uri, &headers) {
-        tracing::warn!(origin = ?headers.get(ORIGIN), "console WebSocket from another origin refused");
-        return ApiError(AppError::CrossOrigin).into_response();
-    }
-    let session = async {
+    let open = async {
         let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
         service.open_console(who, id).await
     };
-    match session.await {
-        Ok(session) => upgrade
-            .on_upgrade(move |socket| relay(socket, session))
-            .into_response(),
-        Err(e) => ApiError(e).into_response(),
-    }
+    upgrade_from_portal(&portal, &uri, &headers, upgrade, open, relay).await
 }
 
 /// Carries bytes between the browser and the line until either ends.
@@ -116,9 +145,5 @@ async fn relay(mut socket: WebSocket, mut session: Box<dyn ConsoleSession>) {
             }
         }
     };
-    let frame = CloseFrame {
-        code: close_code::NORMAL,
-        reason: ended.into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    close(socket, ended).await;
 }

@@ -5,18 +5,15 @@
 
 use std::sync::Arc;
 
-use app::error::AppError;
 use app::policy::{authorize, rights};
 use app::service::{ConsoleService, GraphicsSession, RequestContext};
 use axum::Extension;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::api::ApiError;
-use super::console::{KEEPALIVE, from_portal};
+use super::console::{KEEPALIVE, close, upgrade_from_portal};
 use crate::addressing::origin::PortalOrigin;
 
 pub async fn socket(
@@ -28,20 +25,11 @@ pub async fn socket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !from_portal(&portal, &uri, &headers) {
-        tracing::warn!(origin = ?headers.get(ORIGIN), "graphics WebSocket from another origin refused");
-        return ApiError(AppError::CrossOrigin).into_response();
-    }
-    let session = async {
+    let open = async {
         let who = authorize::<rights::UseInstances>(ctx.principal.as_ref())?;
         service.open_graphics(who, id).await
     };
-    match session.await {
-        Ok(session) => upgrade
-            .on_upgrade(move |socket| relay(socket, session))
-            .into_response(),
-        Err(e) => ApiError(e).into_response(),
-    }
+    upgrade_from_portal(&portal, &uri, &headers, upgrade, open, relay).await
 }
 
 /// Carries bytes between the browser and the display until either ends.
@@ -76,9 +64,5 @@ async fn relay(mut socket: WebSocket, mut display: Box<dyn GraphicsSession>) {
             }
         }
     };
-    let frame = CloseFrame {
-        code: close_code::NORMAL,
-        reason: ended.into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    close(socket, ended).await;
 }

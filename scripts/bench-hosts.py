@@ -70,7 +70,7 @@ class Dpe:
                    DPE_STORAGE_POOL=self.pool, DPE_ALLOW_TEST_DRIVER="true",
                    DPE_RECONCILE_INTERVAL_MS="1000", DPE_USAGE_INTERVAL_MS="1000",
                    DPE_SIGN_IN_PER_ACCOUNT="1000", NO_COLOR="1",
-                   RUST_LOG="warn,server::engine::background=debug")
+                   RUST_LOG="warn,server::engine::background=debug,server::engine::reconcile=debug")
         self.proc = subprocess.Popen(
             [DPE, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

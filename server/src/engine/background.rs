@@ -41,14 +41,8 @@ impl Engine {
                 let Some(engine) = engine.upgrade() else {
                     break;
                 };
-                // Timed for scripts/bench-hosts: the pass is one host after
-                // another, so it grows with the pool (docs/scaling.md).
-                let started = std::time::Instant::now();
-                match engine.reconcile_once().await {
-                    Ok(()) => {
-                        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "reconcile pass")
-                    }
-                    Err(e) => tracing::warn!(error = %crate::error_chain(&e), "reconcile failed"),
+                if let Err(e) = engine.reconcile_once().await {
+                    tracing::warn!(error = %crate::error_chain(&e), "reconcile failed");
                 }
                 if let Err(e) = engine.tend_pool().await {
                     tracing::warn!(error = %crate::error_chain(&e), "tending the warm pool failed");

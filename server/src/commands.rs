@@ -440,12 +440,31 @@ pub fn restore_store(config: &Config, file: &Path, force: bool) -> anyhow::Resul
             std::fs::remove_file(&path)?;
         }
     }
+    // The copy knows nothing deployed after it was made: until an admin
+    // says otherwise, the reconciler keeps what the hosts hold that it
+    // does not know, instead of removing it as a crash's leftovers. Marked
+    // in the copy before it is put in place, so no dpe ever serves the
+    // restored store unmarked.
+    rusqlite::Connection::open(partial.path())
+        .and_then(|conn| {
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![
+                    crate::store::settings::LEFTOVERS_HELD_SINCE,
+                    crate::store::now().to_string()
+                ],
+            )
+        })
+        .with_context(|| format!("cannot mark the copy of {} as restored", file.display()))?;
     partial
         .persist(&target)
         .with_context(|| format!("cannot put the store in place at {}", target.display()))?;
     println!(
         "restored {} as {} (schema {version}; `dpe serve` migrates it to {latest}); \
-         the hosts' instances and backups show again as the reconciler finds them",
+         the hosts' instances and backups show again as the reconciler finds them, and \
+         what they hold that this copy does not know is kept until an admin decides \
+         (the portal's dashboard)",
         file.display(),
         target.display()
     );

@@ -1,6 +1,7 @@
 //! Server functions of the Hosts page (appliance admins): the hosts, dpe's
 //! side of a remote host's trust, a `qemu+tls` host's server certificate,
-//! adding a host, draining and resuming one; and moving an instance to
+//! adding a host, draining and resuming one, letting the reconciler
+//! remove what it kept after a restored store; and moving an instance to
 //! another host (the instance page, for the same admins). Each
 //! authorizes, then makes one call.
 
@@ -11,7 +12,7 @@ use super::respond;
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::model::{AddHost, HostMode, MoveRequest, ServerCertificateRequest};
-use crate::model::{HostCredentialsView, HostStatus, ServerCertificateBundle};
+use crate::model::{HostCredentialsView, HostStatus, Leftovers, ServerCertificateBundle};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -97,6 +98,19 @@ pub async fn set_host_mode(id: i64, mode: String) -> Result<HostStatus, AppError
             service::<dyn HostService>()?
                 .set_host_mode(who, id, mode)
                 .await
+        }
+        .await,
+    )
+}
+
+/// Lets the reconciler remove what it keeps after a restored store.
+#[server(prefix = "/fn", endpoint = "release_leftovers")]
+pub async fn release_leftovers() -> Result<Leftovers, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+            service::<dyn HostService>()?.release_leftovers(who).await
         }
         .await,
     )

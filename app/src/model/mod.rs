@@ -10,6 +10,7 @@ mod counts;
 mod hosts;
 mod instance_query;
 mod leases;
+mod leftovers;
 mod metrics;
 mod notifications;
 pub mod page;
@@ -37,6 +38,7 @@ pub use leases::{
     DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
     MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
 };
+pub use leftovers::{HeldLeftover, LeftoverKind, Leftovers};
 pub use metrics::{
     AppTraffic, HostFigures, InstanceLabels, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals,
     TaskCount,
@@ -278,8 +280,10 @@ pub struct Dashboard {
     pub appliance_name: String,
     pub me: Me,
     pub hosts: Vec<HostStatus>,
-    /// Leftovers the reconciler removed (for admins; empty for others).
-    pub cleaned_orphans: Vec<String>,
+    /// Leftovers the reconciler kept or removed (for admins; empty for
+    /// others).
+    #[serde(default)]
+    pub leftovers: Leftovers,
     /// The quotas that bind the signed-in account, with their use.
     #[serde(default)]
     pub quotas: Vec<crate::quota::QuotaUse>,

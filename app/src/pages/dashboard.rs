@@ -2,13 +2,14 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::get_dashboard;
+use crate::api::hosts::ReleaseLeftovers;
 use crate::api::pool::{SetPoolTargets, get_pool};
 use crate::components::{
     ErrorBanner, FieldError, Layout, Loading, StateBadge, error_for_field, general_error,
 };
 use crate::model::{
-    Acceleration, ApprovalView, HostStatus, InstanceCounts, InstanceState, InstanceView, PoolState,
-    PoolView, Power, Role, time_of_day,
+    Acceleration, ApprovalView, HostStatus, InstanceCounts, InstanceState, InstanceView,
+    LeftoverKind, Leftovers, PoolState, PoolView, Power, Role, time_of_day,
 };
 use crate::org::QuotaUse;
 
@@ -47,6 +48,7 @@ pub fn DashboardPage() -> impl IntoView {
                                     "Signed in as " <strong>{d.me.username}</strong> ", " {role} "."
                                 </p>
                                 <UnreachableHosts hosts=d.hosts.clone() />
+                                <KeptLeftovers leftovers=d.leftovers.clone() refreshes=refreshes />
                                 <ToAct approvals=d.approvals expiring=d.expiring />
                                 <InstanceSummary counts=d.instances />
                                 {(!d.quotas.is_empty()).then(|| view! {
@@ -60,13 +62,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 <div class="grid">
                                     {d.hosts.into_iter().map(|h| view! { <HostCard host=h /> }).collect_view()}
                                 </div>
-                                {(!d.cleaned_orphans.is_empty()).then(|| view! {
-                                    <h2>"Leftovers removed"</h2>
-                                    <section class="card">
-                                        <p class="lede">"dpe domains and volumes that no record explained, removed by the reconciler:"</p>
-                                        <ul>{d.cleaned_orphans.into_iter().map(|o| view! { <li><code>{o}</code></li> }).collect_view()}</ul>
-                                    </section>
-                                })}
+                                <RemovedLeftovers leftovers=d.leftovers />
                             }
                                 .into_any()
                         }
@@ -76,6 +72,73 @@ pub fn DashboardPage() -> impl IntoView {
             </Transition>
         </Layout>
     }
+}
+
+/// After a restored store, what the hosts hold that it does not know:
+/// kept, first on the page, until the admin lets the reconciler remove it.
+#[component]
+fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoView {
+    let release = ServerAction::<ReleaseLeftovers>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = release.value().get() {
+            refreshes.update(|n| *n += 1);
+        }
+    });
+    let result = release.value();
+    let general = Signal::derive(move || general_error(&result.get()));
+    leftovers.held_notice().map(|notice| {
+        let rows = leftovers
+            .held
+            .into_iter()
+            .map(|h| {
+                let what = match h.kind {
+                    LeftoverKind::Domain => "guest",
+                    LeftoverKind::Volume => "volume",
+                };
+                view! {
+                    <tr>
+                        <td>{what}</td>
+                        <td><code>{h.name}</code></td>
+                        <td>{h.host}</td>
+                        <td>{h.owner.unwrap_or_default()}</td>
+                        <td>{h.power.map(|p| p.to_string()).unwrap_or_default()}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <section class="card attention kept-leftovers" id="kept-leftovers" aria-labelledby="kept-title">
+                <h2 id="kept-title">"Kept after the store was restored"</h2>
+                <p>{notice}</p>
+                <p>
+                    "They may be instances deployed after the copy was made. Nothing is removed until you say so; "
+                    "to keep one, back its disk up from the host first."
+                </p>
+                <table class="pool-table kept-table">
+                    <thead>
+                        <tr><th scope="col">"What"</th><th scope="col">"Name"</th><th scope="col">"Host"</th><th scope="col">"Owner"</th><th scope="col">"Power"</th></tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+                <ErrorBanner message=general />
+                <ActionForm action=release attr:class="inline">
+                    <button type="submit" class="danger">"Remove them for good"</button>
+                </ActionForm>
+            </section>
+        }
+    })
+}
+
+/// What the reconciler removed since dpe started (appliance admins).
+#[component]
+fn RemovedLeftovers(leftovers: Leftovers) -> impl IntoView {
+    (!leftovers.cleaned.is_empty()).then(|| view! {
+        <h2>"Leftovers removed"</h2>
+        <section class="card">
+            <p class="lede">"dpe domains and volumes that no record explained, removed by the reconciler:"</p>
+            <ul>{leftovers.cleaned.into_iter().map(|o| view! { <li><code>{o}</code></li> }).collect_view()}</ul>
+        </section>
+    })
 }
 
 /// Hosts that do not answer, first on the page: their instances are

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use crate::error::AppError;
 use crate::model::{
-    AddHost, HostCredentialsView, HostMode, HostStatus, MoveRequest, ServerCertificateBundle,
-    ServerCertificateRequest,
+    AddHost, HostCredentialsView, HostMode, HostStatus, Leftovers, MoveRequest,
+    ServerCertificateBundle, ServerCertificateRequest,
 };
 use crate::policy::{Authorized, rights};
 
@@ -55,9 +55,15 @@ pub trait HostService: Send + Sync + 'static {
         mode: HostMode,
     ) -> Result<HostStatus, AppError>;
     /// dpe leftovers (domains, volumes) with no record, which the
-    /// reconciler found and removed.
-    async fn cleaned_orphans(
+    /// reconciler kept (after a restored store) or removed.
+    async fn leftovers(
         &self,
         who: Authorized<'_, rights::ManageHosts>,
-    ) -> Result<Vec<String>, AppError>;
+    ) -> Result<Leftovers, AppError>;
+    /// Lets the reconciler remove the kept leftovers from its next pass
+    /// on (they are gone for good), as it does leftovers of a crash.
+    async fn release_leftovers(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+    ) -> Result<Leftovers, AppError>;
 }

@@ -5,7 +5,7 @@
 use app::error::AppError;
 use app::model::{
     ApprovalView, DAY, Dashboard, Health, HostProbe, HostStatus, InstanceCounts, InstanceQuery,
-    InstanceState, InstanceView, Me, Principal, Role, StateCount,
+    InstanceState, InstanceView, Leftovers, Me, Principal, Role, StateCount,
 };
 use app::policy::{Authorized, may_decide, may_use, rights};
 use app::service::DashboardService;
@@ -79,9 +79,9 @@ impl DashboardService for Appliance {
             appliance_name: name.unwrap_or_else(|| "dpe".to_owned()),
             me: Me::from(who),
             hosts,
-            cleaned_orphans: match who.role {
-                Role::Admin => self.engine.cleaned_orphans(),
-                Role::DepartmentAdmin | Role::User => Vec::new(),
+            leftovers: match who.role {
+                Role::Admin => self.leftovers_now().await?,
+                Role::DepartmentAdmin | Role::User => Leftovers::default(),
             },
             quotas,
             instances: self.instance_counts(who).await?,

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use app::error::AppError;
 use app::model::{
-    AddHost, HostCredentialsView, HostMode, HostStatus, MoveRequest, ServerCertificateBundle,
-    ServerCertificateRequest,
+    AddHost, HostCredentialsView, HostMode, HostStatus, Leftovers, MoveRequest,
+    ServerCertificateBundle, ServerCertificateRequest,
 };
 use app::policy::{Authorized, rights};
 use app::service::HostService;
@@ -252,11 +252,18 @@ impl HostService for Appliance {
         self.change_host_mode(who, id, mode).await
     }
 
-    async fn cleaned_orphans(
+    async fn leftovers(
         &self,
         _who: Authorized<'_, rights::ManageHosts>,
-    ) -> Result<Vec<String>, AppError> {
-        Ok(self.engine.cleaned_orphans())
+    ) -> Result<Leftovers, AppError> {
+        self.leftovers_now().await
+    }
+
+    async fn release_leftovers(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+    ) -> Result<Leftovers, AppError> {
+        self.let_leftovers_go(who).await
     }
 }
 

@@ -49,6 +49,7 @@ mod hosts;
 mod instance_query;
 mod instances;
 mod leases;
+mod leftovers;
 mod metrics;
 mod moves;
 mod notifications;

@@ -122,6 +122,8 @@ pub struct DpeDomain {
     /// The appliance that defined it.
     pub appliance: String,
     pub instance_uuid: String,
+    /// The owner's account name, as written when it was defined.
+    pub owner: String,
     pub power: Power,
 }
 

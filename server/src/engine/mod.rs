@@ -13,7 +13,8 @@
 //!   of time that a deploy claims).
 //! - `steps/` (each step on a guest and its undo) and `placement`.
 //! - `runtime`: the `Engine` itself and its fields, whose types come from
-//!   the leaf files `host_status`, `warm/work`, `health_client`.
+//!   the leaf files `host_status`, `warm/work`, `health_client`,
+//!   `leftovers`, `pass_times`.
 //! - `guest` (what a step works on, built from an instance's or a warm
 //!   pool member's record), `definition` (a guest's domain XML), `seed`
 //!   (cloud-init), `volumes` (names), `golden`, `hosts` (connections,
@@ -39,6 +40,7 @@ mod host_status;
 pub mod hosts;
 pub mod hypervisor;
 pub mod leases;
+mod leftovers;
 pub mod libvirt;
 mod moving;
 mod pass_times;

@@ -1,13 +1,17 @@
 //! The reconciler: one pass per host takes power states and DHCP addresses
 //! from libvirt (the truth), runs the health checks of ready instances, and
-//! removes domains and volumes of this appliance that no record explains.
-//! Foreign domains, and volumes this appliance did not name, are never
-//! touched.
+//! removes domains and volumes of this appliance that no record explains:
+//! leftovers of a crash. While the store is one restored from a copy,
+//! which knows nothing deployed after it, it keeps them instead and lists
+//! them for an admin. Foreign domains, and volumes this appliance did not
+//! name, are never touched.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use app::model::{Health, HostProbe, InstanceStatus, NoticeKind, Power};
+use app::model::{
+    Health, HeldLeftover, HostProbe, InstanceStatus, LeftoverKind, NoticeKind, Power,
+};
 
 use super::EngineError;
 use super::guest::Tracked;
@@ -18,7 +22,16 @@ use super::volumes;
 use crate::blocking::run_blocking;
 use crate::store::hosts::HostRow;
 use crate::store::instances::{self, OnRecord};
-use crate::store::{hosts, outbox};
+use crate::store::{hosts, outbox, settings};
+
+/// What a pass does with what no record explains.
+#[derive(Clone, Copy)]
+enum Leftovers {
+    Remove,
+    /// The store was restored from a copy: they may be instances deployed
+    /// after it.
+    Keep,
+}
 
 /// What one host holds of dpe's, listed in one go.
 struct Listing {
@@ -32,11 +45,15 @@ impl Engine {
     /// libvirt; orphans removed.
     pub async fn reconcile_once(&self) -> Result<(), EngineError> {
         let started = Instant::now();
+        let leftovers = match self.store.read(settings::leftovers_held_since).await? {
+            Some(_) => Leftovers::Keep,
+            None => Leftovers::Remove,
+        };
         for h in self.store.read(crate::store::hosts::list).await? {
             let Some(conn) = self.look_at(&h).await else {
                 continue;
             };
-            self.reconcile_host(&h, conn).await?;
+            self.reconcile_host(&h, conn, leftovers).await?;
         }
         let took = started.elapsed();
         self.pass_times.passed(took);
@@ -46,10 +63,27 @@ impl Engine {
         Ok(())
     }
 
+    /// Since when leftovers are kept (a restored store), if they are.
+    pub async fn leftovers_held_since(&self) -> Result<Option<i64>, EngineError> {
+        Ok(self.store.read(settings::leftovers_held_since).await?)
+    }
+
+    /// Lets the reconciler remove leftovers again, at once: those it kept
+    /// are gone for good at its next pass.
+    pub async fn release_leftovers(&self) -> Result<(), EngineError> {
+        self.store
+            .write(|tx| settings::release_leftovers(tx))
+            .await?;
+        self.leftovers.forget_held();
+        self.reconcile_now.notify_one();
+        Ok(())
+    }
+
     async fn reconcile_host(
         &self,
         h: &HostRow,
         conn: Arc<dyn Hypervisor>,
+        leftovers: Leftovers,
     ) -> Result<(), EngineError> {
         let host_id = h.id;
         let rows = self
@@ -74,7 +108,8 @@ impl Engine {
         // whatever the listing saw is explained by this reading.
         let known = self.store.read(instances::on_record).await?;
         self.observe(&on_host, &listing, &conn).await?;
-        self.remove_orphans(h, conn, listing, &known).await
+        self.remove_orphans(h, conn, listing, &known, leftovers)
+            .await
     }
 
     async fn list_host(
@@ -145,13 +180,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes dpe's own leftovers that no record explains.
+    /// Removes dpe's own leftovers that no record explains, or keeps and
+    /// lists them.
     async fn remove_orphans(
         &self,
         h: &HostRow,
         conn: Arc<dyn Hypervisor>,
         listing: Listing,
         known: &OnRecord,
+        leftovers: Leftovers,
     ) -> Result<(), EngineError> {
         let orphan_domains: Vec<_> = listing
             .domains
@@ -167,6 +204,29 @@ impl Engine {
                 volumes::own_stem(&prefix, v).is_some_and(|s| !known.volume_stems.contains(s))
             })
             .collect();
+        match leftovers {
+            Leftovers::Remove => self.leftovers.kept(h.id, Vec::new()),
+            Leftovers::Keep => {
+                let domains = orphan_domains.into_iter().map(|d| HeldLeftover {
+                    host: h.name.clone(),
+                    kind: LeftoverKind::Domain,
+                    name: d.name,
+                    instance_uuid: Some(d.instance_uuid),
+                    owner: Some(d.owner),
+                    power: Some(d.power),
+                });
+                let volumes = orphan_volumes.into_iter().map(|v| HeldLeftover {
+                    host: h.name.clone(),
+                    kind: LeftoverKind::Volume,
+                    name: v,
+                    instance_uuid: None,
+                    owner: None,
+                    power: None,
+                });
+                self.leftovers.kept(h.id, domains.chain(volumes).collect());
+                return Ok(());
+            }
+        }
         if orphan_domains.is_empty() && orphan_volumes.is_empty() {
             return Ok(());
         }
@@ -188,10 +248,7 @@ impl Engine {
         for what in &cleaned {
             tracing::warn!(host = h.name, what, "removed an orphan");
         }
-        self.orphans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(cleaned);
+        self.leftovers.removed(cleaned);
         Ok(())
     }
 }

@@ -7,7 +7,7 @@
 //! and their types come from leaf files, so that this file imports none
 //! of the rooms that use it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
@@ -19,6 +19,7 @@ use super::golden::ImageIdentity;
 use super::host_status::HostStatuses;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
+use super::leftovers::LeftoverLog;
 use super::pass_times::PassTimes;
 use super::usage::rates::LastReadings;
 use super::usage::traffic::TrafficMeter;
@@ -77,7 +78,8 @@ pub struct Engine {
     pub(super) golden_lock: tokio::sync::Mutex<()>,
     pub(super) identity: tokio::sync::OnceCell<ImageIdentity>,
     pub(super) events: broadcast::Sender<i64>,
-    pub(super) orphans: Mutex<Vec<String>>,
+    /// What the reconciler found that no record explains.
+    pub(super) leftovers: LeftoverLog,
     /// Each host at the reconciler's last look.
     pub(super) host_statuses: HostStatuses,
     pub(super) http: reqwest::Client,
@@ -129,7 +131,7 @@ impl Engine {
             golden_lock: tokio::sync::Mutex::new(()),
             identity: tokio::sync::OnceCell::new(),
             events: broadcast::channel(1024).0,
-            orphans: Mutex::new(Vec::new()),
+            leftovers: LeftoverLog::default(),
             host_statuses: HostStatuses::default(),
             http: super::health_client::client()?,
             pool_work: Default::default(),
@@ -207,10 +209,12 @@ impl Engine {
 
     /// Orphans the reconciler found and removed, newest last.
     pub fn cleaned_orphans(&self) -> Vec<String> {
-        self.orphans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.leftovers.cleaned()
+    }
+
+    /// What the reconciler kept while the store is a restored one.
+    pub fn held_leftovers(&self) -> Vec<app::model::HeldLeftover> {
+        self.leftovers.held()
     }
 
     /// A live connection to the host (connecting blocks).

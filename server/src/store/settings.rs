@@ -22,6 +22,12 @@ pub const BACKUP_STORE: &str = "backup_store";
 /// When the store was last copied into the backup store (Unix seconds).
 pub const STORE_BACKUP_AT: &str = "store_backup_at";
 
+/// Since when the reconciler keeps, rather than removes, what the hosts
+/// hold that no record explains (Unix seconds): `dpe restore-store` sets
+/// it, as a store put back from a copy knows nothing deployed after it;
+/// an admin clears it (the portal's dashboard).
+pub const LEFTOVERS_HELD_SINCE: &str = "leftovers_held_since";
+
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
@@ -57,4 +63,24 @@ pub fn set_apps(conn: &Connection, apps: &app::model::AppsSettings) -> Result<()
     let json = serde_json::to_string(apps)
         .map_err(|e| StoreError::Corrupt(format!("setting {APPS}: {e}")))?;
     set(conn, APPS, &json)
+}
+
+/// See [`LEFTOVERS_HELD_SINCE`].
+pub fn leftovers_held_since(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    match get(conn, LEFTOVERS_HELD_SINCE)? {
+        None => Ok(None),
+        Some(at) => at
+            .parse()
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("setting {LEFTOVERS_HELD_SINCE}: {e}"))),
+    }
+}
+
+/// Lets the reconciler remove leftovers again.
+pub fn release_leftovers(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM settings WHERE key = ?1",
+        [LEFTOVERS_HELD_SINCE],
+    )?;
+    Ok(())
 }

@@ -29,7 +29,7 @@ struct Domain {
     name: String,
     xml: String,
     /// (appliance, instance UUID) from the dpe metadata, if any.
-    dpe: Option<(String, String)>,
+    dpe: Option<(String, String, String)>,
     power: Power,
 }
 
@@ -534,7 +534,10 @@ impl Hypervisor for FakeHost {
         let name = element(xml, "<name>", "</name>").unwrap_or_default();
         let dpe = element(xml, "<dpe:appliance>", "</dpe:appliance>")
             .zip(element(xml, "<dpe:id>", "</dpe:id>"))
-            .map(|(appliance, id)| (appliance.to_owned(), id.to_owned()));
+            .map(|(appliance, id)| {
+                let owner = element(xml, "<dpe:owner>", "</dpe:owner>").unwrap_or_default();
+                (appliance.to_owned(), id.to_owned(), owner.to_owned())
+            });
         let mut state = self.state();
         let power = state.domains.get(uuid).map_or(Power::ShutOff, |d| d.power);
         let domain = Domain {
@@ -580,12 +583,13 @@ impl Hypervisor for FakeHost {
         self.call("dpe_domains", "")?;
         let state = self.state();
         let ours = state.domains.iter().filter_map(|(uuid, d)| {
-            let (appliance, instance_uuid) = d.dpe.clone()?;
+            let (appliance, instance_uuid, owner) = d.dpe.clone()?;
             Some(DpeDomain {
                 uuid: uuid.clone(),
                 name: d.name.clone(),
                 appliance,
                 instance_uuid,
+                owner,
                 power: d.power,
             })
         });

@@ -270,6 +270,13 @@ fn rows(ids: &Ids) -> Vec<Row> {
             None,
             [401, 403, 403, 403, 403, 403, 200],
         ),
+        // Nothing is kept on a store that was never restored: 409.
+        (
+            Method::POST,
+            "/api/v1/orphans/release".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 409],
+        ),
         (
             Method::PUT,
             "/api/v1/zones/outside".into(),

@@ -503,6 +503,92 @@ async fn a_new_appliance_gets_the_store_back_from_the_backup_store_with_its_inst
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_until_an_admin_lets_it_go()
+{
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (before, _) = ready_instance(&app, &admin, "before").await;
+    let engine = app.appliance.engine.clone();
+    engine.back_up_store(server::store::now(), 7).await.unwrap();
+    let copy = host
+        .volume_names(&backup_pool(&app))
+        .into_iter()
+        .find(|v| v.starts_with("dpe-store-"))
+        .expect("a copy of the store");
+    let bytes = host.uploaded(&backup_pool(&app), &copy).unwrap();
+    drop(engine);
+    // Deployed after the copy: the restored store will not know it.
+    let (_, after) = ready_instance(&app, &admin, "after").await;
+    host.write_volume(
+        &app.storage_pool(),
+        &disk(&app, &after),
+        "pages written today",
+    );
+
+    let spare = tempfile::tempdir().unwrap();
+    let file = spare.path().join("store.sqlite3");
+    std::fs::write(&file, &bytes).unwrap();
+    let app = app.lost_and_recovered(&file).await;
+    let admin = app.admin().await;
+    let engine = app.appliance.engine.clone();
+    for _ in 0..3 {
+        engine.reconcile_once().await.unwrap();
+    }
+    let (h, uuid) = (engine.connect(1).await.unwrap(), after.clone());
+    let kept_domain = tokio::task::spawn_blocking(move || {
+        h.dpe_domains()
+            .unwrap()
+            .into_iter()
+            .any(|d| d.instance_uuid == uuid)
+    });
+    assert!(kept_domain.await.unwrap(), "the later guest is kept");
+    assert_eq!(
+        host.volume_text(&app.storage_pool(), &disk(&app, &after))
+            .as_deref(),
+        Some("pages written today"),
+        "its disk is kept"
+    );
+    let (status, leftovers) = admin.get("/api/v1/orphans").await;
+    assert_eq!(status, 200, "{leftovers}");
+    assert!(leftovers["held_since"].is_i64(), "{leftovers}");
+    assert_eq!(leftovers["cleaned"], json!([]), "{leftovers}");
+    let held = leftovers["held"].as_array().unwrap();
+    let guest = held
+        .iter()
+        .find(|h| h["kind"] == "domain")
+        .unwrap_or_else(|| panic!("the guest is listed: {leftovers}"));
+    assert_eq!(guest["owner"], "admin", "{leftovers}");
+    assert_eq!(guest["power"], "running", "{leftovers}");
+    assert!(
+        held.iter().any(|h| h["kind"] == "volume"),
+        "its volumes are listed: {leftovers}"
+    );
+    // What the copy knows runs on as before.
+    admin.wait_state(before, "running").await;
+
+    // The admin lets them go: the next pass removes them, for good.
+    let (status, released) = admin.post_empty("/api/v1/orphans/release").await;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["held_since"], Value::Null, "{released}");
+    assert_eq!(released["held"], json!([]), "{released}");
+    engine.reconcile_once().await.unwrap();
+    let (_, leftovers) = admin.get("/api/v1/orphans").await;
+    assert!(
+        leftovers["cleaned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("domain")),
+        "{leftovers}"
+    );
+    let (status, again) = admin.post_empty("/api/v1/orphans/release").await;
+    assert_eq!(status, 409, "nothing is kept any more: {again}");
+    let (_, audit) = admin.get("/api/v1/audit?action=leftovers.release").await;
+    assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_backup_store_fails_the_backup_saying_so_and_keeps_the_earlier_ones() {
     let app = TestApp::builder().fake_hosts().set_up().start().await;
     let admin = app.admin().await;

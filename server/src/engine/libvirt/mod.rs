@@ -649,6 +649,7 @@ impl Hypervisor for LibvirtHost {
                 name: dom.get_name().map_err(self.err("domain name"))?,
                 appliance: meta.appliance,
                 instance_uuid: meta.id,
+                owner: meta.owner,
                 power: power_of(state),
             });
         }

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use app::model::{
-    AddHost, HostCredentialsView, HostMode, HostStatus, MoveRequest, ServerCertificateBundle,
-    ServerCertificateRequest,
+    AddHost, HostCredentialsView, HostMode, HostStatus, Leftovers, MoveRequest,
+    ServerCertificateBundle, ServerCertificateRequest,
 };
 use app::policy::{authorize, rights};
 use app::service::{HostService, RequestContext};
@@ -152,23 +152,31 @@ pub async fn resume(
     ))
 }
 
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Orphans {
-    /// What the reconciler removed, oldest first.
-    pub cleaned: Vec<String>,
-}
-
-/// dpe's own leftovers with no record (domains, volumes) that the
-/// reconciler found and removed (admins).
+/// dpe's own leftovers with no record (domains, volumes): those the
+/// reconciler keeps while the store is a restored one (`dpe
+/// restore-store`), and those it removed (admins).
 #[utoipa::path(get, path = "/api/v1/orphans", tag = "hosts",
-    responses((status = 200, body = Orphans), (status = 403, body = super::ErrorBody)),
+    responses((status = 200, body = Leftovers), (status = 403, body = super::ErrorBody)),
     security(("session" = []), ("bearer" = [])))]
 pub async fn orphans(
     State(service): State<Arc<dyn HostService>>,
     Extension(ctx): Extension<RequestContext>,
-) -> ApiResult<Json<Orphans>> {
+) -> ApiResult<Json<Leftovers>> {
     let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
-    Ok(Json(Orphans {
-        cleaned: service.cleaned_orphans(who).await?,
-    }))
+    Ok(Json(service.leftovers(who).await?))
+}
+
+/// Lets the reconciler remove what it keeps after a restored store: from
+/// its next pass, at once, they are gone for good (admins). 409 when
+/// nothing is kept.
+#[utoipa::path(post, path = "/api/v1/orphans/release", tag = "hosts",
+    responses((status = 200, body = Leftovers), (status = 403, body = super::ErrorBody),
+        (status = 409, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn release_orphans(
+    State(service): State<Arc<dyn HostService>>,
+    Extension(ctx): Extension<RequestContext>,
+) -> ApiResult<Json<Leftovers>> {
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    Ok(Json(service.release_leftovers(who).await?))
 }

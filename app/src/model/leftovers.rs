@@ -1,0 +1,68 @@
+//! What the reconciler finds on the hosts that no record of the store
+//! explains: removed as leftovers of a crash, or kept while the store is
+//! one restored from a copy (which knows nothing deployed since).
+
+use serde::{Deserialize, Serialize};
+
+use super::Power;
+use super::states::text_enum;
+
+text_enum! {
+    /// What a leftover is.
+    pub enum LeftoverKind {
+        /// A domain (a guest) carrying this appliance's metadata.
+        Domain = "domain",
+        /// A volume named as this appliance names its volumes.
+        Volume = "volume",
+    }
+}
+
+/// `GET /api/v1/orphans`: what the reconciler kept and what it removed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Leftovers {
+    /// Since when (Unix seconds) leftovers are kept, not removed: set by
+    /// `dpe restore-store`, since a restored store does not know what
+    /// was deployed after its copy; cleared when an admin lets the
+    /// reconciler remove them. Null: leftovers are removed as found.
+    pub held_since: Option<i64>,
+    /// What is kept, as of each host's last look.
+    pub held: Vec<HeldLeftover>,
+    /// What the reconciler removed since dpe started, oldest first.
+    pub cleaned: Vec<String>,
+}
+
+/// One thing a host holds that the store does not know, kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HeldLeftover {
+    pub host: String,
+    pub kind: LeftoverKind,
+    /// The domain's or the volume's name.
+    pub name: String,
+    /// A domain's instance UUID, from its metadata.
+    pub instance_uuid: Option<String>,
+    /// A domain's owner, from its metadata.
+    pub owner: Option<String>,
+    /// A domain's power state.
+    pub power: Option<Power>,
+}
+
+impl Leftovers {
+    /// What the dashboard says of the kept ones, or None if none are kept.
+    pub fn held_notice(&self) -> Option<String> {
+        self.held_since?;
+        let domains = self
+            .held
+            .iter()
+            .filter(|h| h.kind == LeftoverKind::Domain)
+            .count();
+        let volumes = self.held.len() - domains;
+        Some(format!(
+            "The store was restored from a copy. Guests and volumes on the hosts that it does not know \
+             are kept, not removed: {domains} {} and {volumes} {} now.",
+            if domains == 1 { "guest" } else { "guests" },
+            if volumes == 1 { "volume" } else { "volumes" },
+        ))
+    }
+}

@@ -12,7 +12,7 @@ use super::respond;
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::model::{AddHost, HostMode, MoveRequest, ServerCertificateRequest};
-use crate::model::{HostCredentialsView, HostStatus, Leftovers, ServerCertificateBundle};
+use crate::model::{Adopted, HostCredentialsView, HostStatus, Leftovers, ServerCertificateBundle};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -97,6 +97,28 @@ pub async fn set_host_mode(id: i64, mode: String) -> Result<HostStatus, AppError
                 .map_err(|_| AppError::invalid("mode", "draining or active"))?;
             service::<dyn HostService>()?
                 .set_host_mode(who, id, mode)
+                .await
+        }
+        .await,
+    )
+}
+
+/// Records kept guest `instance_uuid` as an instance of the owner its
+/// metadata names.
+#[server(prefix = "/fn", endpoint = "adopt_leftover")]
+pub async fn adopt_leftover(instance_uuid: String) -> Result<Adopted, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+            service::<dyn HostService>()?
+                .adopt_leftover(
+                    who,
+                    crate::model::AdoptRequest {
+                        instance_uuid,
+                        owner: None,
+                    },
+                )
                 .await
         }
         .await,

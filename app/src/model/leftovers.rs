@@ -38,7 +38,8 @@ pub struct Leftovers {
 pub struct HeldLeftover {
     pub host: String,
     pub kind: LeftoverKind,
-    /// The domain's or the volume's name.
+    /// The instance's name (a domain's, if it carries no record), or the
+    /// volume's.
     pub name: String,
     /// A domain's instance UUID, from its metadata.
     pub instance_uuid: Option<String>,
@@ -46,6 +47,9 @@ pub struct HeldLeftover {
     pub owner: Option<String>,
     /// A domain's power state.
     pub power: Option<Power>,
+    /// Whether it can be adopted as an instance: a domain whose metadata
+    /// records what its instance was (dpe writes it since December 2026).
+    pub adoptable: bool,
 }
 
 impl Leftovers {
@@ -65,4 +69,26 @@ impl Leftovers {
             if volumes == 1 { "volume" } else { "volumes" },
         ))
     }
+}
+
+/// `POST /api/v1/orphans/adopt`: a kept guest becomes an instance again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdoptRequest {
+    /// The kept guest's instance UUID (`held[].instance_uuid`).
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 64))]
+    pub instance_uuid: String,
+    /// Whose instance it becomes; absent: the owner its metadata names,
+    /// who must be an account of this appliance.
+    #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 256))]
+    pub owner: Option<String>,
+}
+
+/// An adopted guest's instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Adopted {
+    pub instance_id: i64,
 }

@@ -38,7 +38,7 @@ pub use leases::{
     DAY, DEFAULT_GRACE_DAYS, ExtendRequest, LeasePolicy, LeasePolicyView, LeaseStage, LeaseView,
     MAX_POLICY_DAYS, NoticeKind, NoticeView, SetLeasePolicy,
 };
-pub use leftovers::{HeldLeftover, LeftoverKind, Leftovers};
+pub use leftovers::{AdoptRequest, Adopted, HeldLeftover, LeftoverKind, Leftovers};
 pub use metrics::{
     AppTraffic, HostFigures, InstanceLabels, InstanceUsage, MetricsSnapshot, PoolCount, StepTotals,
     TaskCount,

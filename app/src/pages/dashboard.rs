@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::get_dashboard;
-use crate::api::hosts::ReleaseLeftovers;
+use crate::api::hosts::{AdoptLeftover, ReleaseLeftovers};
 use crate::api::pool::{SetPoolTargets, get_pool};
 use crate::components::{
     ErrorBanner, FieldError, Layout, Loading, StateBadge, error_for_field, general_error,
@@ -79,13 +79,17 @@ pub fn DashboardPage() -> impl IntoView {
 #[component]
 fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoView {
     let release = ServerAction::<ReleaseLeftovers>::new();
+    let adopt = ServerAction::<AdoptLeftover>::new();
     Effect::new(move |_| {
-        if let Some(Ok(_)) = release.value().get() {
+        let released = matches!(release.value().get(), Some(Ok(_)));
+        let adopted = matches!(adopt.value().get(), Some(Ok(_)));
+        if released || adopted {
             refreshes.update(|n| *n += 1);
         }
     });
-    let result = release.value();
-    let general = Signal::derive(move || general_error(&result.get()));
+    let general = Signal::derive(move || {
+        general_error(&release.value().get()).or_else(|| general_error(&adopt.value().get()))
+    });
     leftovers.held_notice().map(|notice| {
         let rows = leftovers
             .held
@@ -95,6 +99,16 @@ fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoVie
                     LeftoverKind::Domain => "guest",
                     LeftoverKind::Volume => "volume",
                 };
+                let adopt_form = match (h.adoptable, h.instance_uuid) {
+                    (true, Some(uuid)) => view! {
+                        <ActionForm action=adopt attr:class="inline">
+                            <input type="hidden" name="instance_uuid" value=uuid />
+                            <button type="submit">"Adopt"</button>
+                        </ActionForm>
+                    }
+                    .into_any(),
+                    (true | false, _) => ().into_any(),
+                };
                 view! {
                     <tr>
                         <td>{what}</td>
@@ -102,6 +116,7 @@ fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoVie
                         <td>{h.host}</td>
                         <td>{h.owner.unwrap_or_default()}</td>
                         <td>{h.power.map(|p| p.to_string()).unwrap_or_default()}</td>
+                        <td>{adopt_form}</td>
                     </tr>
                 }
             })
@@ -111,12 +126,13 @@ fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoVie
                 <h2 id="kept-title">"Kept after the store was restored"</h2>
                 <p>{notice}</p>
                 <p>
-                    "They may be instances deployed after the copy was made. Nothing is removed until you say so; "
-                    "to keep one, back its disk up from the host first."
+                    "They may be instances deployed after the copy was made. Nothing is removed until you say so. "
+                    "Adopt a guest to make it its owner's instance again, with its disk as it is; "
+                    "what you do not adopt goes when you remove the rest."
                 </p>
                 <table class="pool-table kept-table">
                     <thead>
-                        <tr><th scope="col">"What"</th><th scope="col">"Name"</th><th scope="col">"Host"</th><th scope="col">"Owner"</th><th scope="col">"Power"</th></tr>
+                        <tr><th scope="col">"What"</th><th scope="col">"Name"</th><th scope="col">"Host"</th><th scope="col">"Owner"</th><th scope="col">"Power"</th><th scope="col"><span class="sr-only">"Adopt"</span></th></tr>
                     </thead>
                     <tbody>{rows}</tbody>
                 </table>

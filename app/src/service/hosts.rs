@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use crate::error::AppError;
 use crate::model::{
-    AddHost, HostCredentialsView, HostMode, HostStatus, Leftovers, MoveRequest,
-    ServerCertificateBundle, ServerCertificateRequest,
+    AddHost, AdoptRequest, Adopted, HostCredentialsView, HostMode, HostStatus, Leftovers,
+    MoveRequest, ServerCertificateBundle, ServerCertificateRequest,
 };
 use crate::policy::{Authorized, rights};
 
@@ -60,6 +60,12 @@ pub trait HostService: Send + Sync + 'static {
         &self,
         who: Authorized<'_, rights::ManageHosts>,
     ) -> Result<Leftovers, AppError>;
+    /// Records a kept guest as an instance again (see [`AdoptRequest`]).
+    async fn adopt_leftover(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        request: AdoptRequest,
+    ) -> Result<Adopted, AppError>;
     /// Lets the reconciler remove the kept leftovers from its next pass
     /// on (they are gone for good), as it does leftovers of a crash.
     async fn release_leftovers(

@@ -111,6 +111,9 @@ pub(super) fn refusal_err(refusal: Refusal) -> AppError {
         e @ (Refusal::AlreadyThere(_) | Refusal::NoMigrationAddress(_)) => {
             AppError::invalid("host", e.to_string())
         }
+        Refusal::NotKept => AppError::NotFound("kept guest".into()),
+        e @ (Refusal::NoRecord | Refusal::NoSuchSize { .. }) => AppError::Conflict(e.to_string()),
+        e @ Refusal::UnknownOwner(_) => AppError::invalid("owner", e.to_string()),
     }
 }
 

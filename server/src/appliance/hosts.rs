@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use app::error::AppError;
 use app::model::{
-    AddHost, HostCredentialsView, HostMode, HostStatus, Leftovers, MoveRequest,
-    ServerCertificateBundle, ServerCertificateRequest,
+    AddHost, AdoptRequest, Adopted, HostCredentialsView, HostMode, HostStatus, Leftovers,
+    MoveRequest, ServerCertificateBundle, ServerCertificateRequest,
 };
 use app::policy::{Authorized, rights};
 use app::service::HostService;
@@ -257,6 +257,14 @@ impl HostService for Appliance {
         _who: Authorized<'_, rights::ManageHosts>,
     ) -> Result<Leftovers, AppError> {
         self.leftovers_now().await
+    }
+
+    async fn adopt_leftover(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        request: AdoptRequest,
+    ) -> Result<Adopted, AppError> {
+        self.adopt(who, request).await
     }
 
     async fn release_leftovers(

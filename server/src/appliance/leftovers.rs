@@ -3,11 +3,13 @@
 //! it, removed otherwise (`engine/reconcile.rs`).
 
 use app::error::AppError;
-use app::model::Leftovers;
+use app::model::{AdoptRequest, Adopted, Leftovers};
 use app::policy::{Authorized, rights};
 
 use super::Appliance;
-use super::errors::engine_err;
+use super::errors::{engine_err, refusal_err};
+use crate::engine::EngineError;
+use crate::store::StoreError;
 use crate::store::audit::Audit;
 
 impl Appliance {
@@ -44,5 +46,32 @@ impl Appliance {
             .ok();
         self.audit(record).await;
         self.leftovers_now().await
+    }
+
+    pub(super) async fn adopt(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        request: AdoptRequest,
+    ) -> Result<Adopted, AppError> {
+        let instance_id = match self
+            .engine
+            .adopt(&request.instance_uuid, request.owner.clone())
+            .await
+        {
+            Ok(Ok(id)) => id,
+            Ok(Err(refusal)) => return Err(refusal_err(refusal)),
+            Err(EngineError::Store(StoreError::Duplicate(_))) => {
+                return Err(AppError::Conflict(
+                    "an instance of that name exists already; delete it first to adopt this guest under its name".into(),
+                ));
+            }
+            Err(e) => return Err(engine_err(e)),
+        };
+        let record = Audit::by(who.principal())
+            .action("leftovers.adopt")
+            .object(format!("instance {}", request.instance_uuid))
+            .ok();
+        self.audit(record).await;
+        Ok(Adopted { instance_id })
     }
 }

@@ -61,6 +61,7 @@ pub fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
     // Named by UUID alone: a running domain cannot be renamed, and a
     // warm-pool member becomes an instance of any name while it runs.
     let name = format!("dpe-{}", guest.uuid);
+    let record = guest.record_json();
     let domain = dx::Domain {
         kind,
         name: &name,
@@ -72,6 +73,7 @@ pub fn domain_xml(inputs: &DomainInputs<'_>) -> Result<String, EngineError> {
                 appliance,
                 id: &guest.uuid,
                 owner: guest.owner_name(),
+                guest: record.as_deref(),
             },
         },
         memory: dx::Memory {

@@ -9,6 +9,7 @@ use rand::Rng;
 
 use super::EngineError;
 use super::seed::{Addressing, StaticAddressing};
+use super::xml::domain::GuestRecord;
 use crate::store::StoreError;
 use crate::store::instances::InstanceRow;
 use crate::store::pool::MemberRow;
@@ -167,6 +168,33 @@ impl Guest {
             Owner::Instance { owner, .. } => owner,
             Owner::PoolMember { .. } | Owner::Drill { .. } => "",
         }
+    }
+
+    /// An instance's record for its domain's metadata (JSON of
+    /// [`GuestRecord`]), from which a restored store can adopt it; none
+    /// for a pool member's or a drill's guest, which nobody adopts.
+    pub fn record_json(&self) -> Option<String> {
+        match &self.owner {
+            Owner::Instance { .. } => {}
+            Owner::PoolMember { .. } | Owner::Drill { .. } => return None,
+        }
+        let record = GuestRecord {
+            name: self.name.clone(),
+            volume_stem: self.volume_stem.clone(),
+            vcpus: self.size.vcpus,
+            memory_mib: self.size.memory_mib,
+            disk_gib: self.size.disk_gib,
+            network: self.nic.network.clone(),
+            mac: self.nic.mac.clone(),
+            zone: self.nic.zone,
+            static_address: self.nic.fixed.as_ref().map(|f| f.address.to_string()),
+            static_network: self
+                .nic
+                .fixed
+                .as_ref()
+                .and_then(|f| serde_json::to_string(f).ok()),
+        };
+        serde_json::to_string(&record).ok()
     }
 }
 

@@ -124,6 +124,8 @@ pub struct DpeDomain {
     pub instance_uuid: String,
     /// The owner's account name, as written when it was defined.
     pub owner: String,
+    /// What adopting it as an instance takes, if its metadata has it.
+    pub record: Option<super::xml::domain::GuestRecord>,
     pub power: Power,
 }
 

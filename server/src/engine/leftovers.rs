@@ -6,6 +6,20 @@ use std::sync::Mutex;
 
 use app::model::HeldLeftover;
 
+use super::xml::domain::GuestRecord;
+
+/// A kept domain an admin may adopt: where it is and what its metadata
+/// says of it.
+#[derive(Clone, Debug)]
+pub struct Adoptable {
+    pub host_id: i64,
+    pub owner: String,
+    pub record: GuestRecord,
+}
+
+/// A kept leftover as the portal lists it, with what adopting it takes.
+pub(super) type Kept = (HeldLeftover, Option<Adoptable>);
+
 /// The leftovers removed since dpe started, and those kept at each host's
 /// last look while the store is a restored one.
 #[derive(Default)]
@@ -13,7 +27,7 @@ pub struct LeftoverLog {
     cleaned: Mutex<Vec<String>>,
     /// By host id: each pass replaces its host's list, so one that was
     /// adopted or went away leaves the list at the next look.
-    held: Mutex<BTreeMap<i64, Vec<HeldLeftover>>>,
+    held: Mutex<BTreeMap<i64, Vec<Kept>>>,
 }
 
 impl LeftoverLog {
@@ -21,7 +35,7 @@ impl LeftoverLog {
         lock(&self.cleaned).extend(what);
     }
 
-    pub(super) fn kept(&self, host: i64, what: Vec<HeldLeftover>) {
+    pub(super) fn kept(&self, host: i64, what: Vec<Kept>) {
         let mut held = lock(&self.held);
         if what.is_empty() {
             held.remove(&host);
@@ -34,6 +48,13 @@ impl LeftoverLog {
         lock(&self.held).clear();
     }
 
+    /// Forgets a kept domain once adopted, before the next look.
+    pub(super) fn adopted(&self, instance_uuid: &str) {
+        for list in lock(&self.held).values_mut() {
+            list.retain(|(h, _)| h.instance_uuid.as_deref() != Some(instance_uuid));
+        }
+    }
+
     /// Removed, oldest first.
     pub fn cleaned(&self) -> Vec<String> {
         lock(&self.cleaned).clone()
@@ -41,7 +62,21 @@ impl LeftoverLog {
 
     /// Kept, host by host.
     pub fn held(&self) -> Vec<HeldLeftover> {
-        lock(&self.held).values().flatten().cloned().collect()
+        lock(&self.held)
+            .values()
+            .flatten()
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+
+    /// The kept domain of instance `uuid`: `None` if none is kept, `Some(None)`
+    /// if it is but carries no record to adopt it from.
+    pub(super) fn adoptable(&self, instance_uuid: &str) -> Option<Option<Adoptable>> {
+        lock(&self.held)
+            .values()
+            .flatten()
+            .find(|(h, _)| h.instance_uuid.as_deref() == Some(instance_uuid))
+            .map(|(_, a)| a.clone())
     }
 }
 

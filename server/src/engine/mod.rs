@@ -7,7 +7,8 @@
 //! - `console/` (guests' serial lines for the portal: one stream per domain,
 //!   its `broker` shared by every viewer).
 //! - `admission` (deploys and actions become tasks; snapshot work in
-//!   `snapshot_admission`), `driver` (runs a
+//!   `snapshot_admission`; kept guests become instances again in
+//!   `adoption`), `driver` (runs a
 //!   task's steps, rolls back), `reconcile` and `health` (libvirt is the
 //!   truth for power state), `warm/` (the warm pool: guests booted ahead
 //!   of time that a deploy claims).
@@ -22,6 +23,7 @@
 //!   `HostError`), `libvirt/` (its implementation) and `xml`.
 
 pub mod admission;
+mod adoption;
 pub mod approvals;
 mod background;
 pub mod backup_admission;
@@ -203,6 +205,19 @@ pub enum Refusal {
          to; add it by its network address (qemu+tls or qemu+ssh) to move instances onto it"
     )]
     NoMigrationAddress(String),
+    /// Adopting a guest the reconciler does not keep.
+    #[error("no kept guest has that instance UUID")]
+    NotKept,
+    /// Adopting a kept guest whose metadata has no record of its instance.
+    #[error(
+        "this guest was defined by a dpe older than its record of the instance, so it cannot be \
+         adopted; it stays kept until you remove it"
+    )]
+    NoRecord,
+    #[error("{0} is no account of this appliance; create it first, or name another owner")]
+    UnknownOwner(String),
+    #[error("the guest's size ({vcpus} vCPUs, {memory_mib} MiB) is none of the stack's sizes")]
+    NoSuchSize { vcpus: u32, memory_mib: u64 },
 }
 
 impl EngineError {

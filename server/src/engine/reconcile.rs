@@ -16,6 +16,7 @@ use app::model::{
 use super::EngineError;
 use super::guest::Tracked;
 use super::hypervisor::{DpeDomain, Hypervisor, Lease};
+use super::leftovers::Adoptable;
 use super::libvirt::probe;
 use super::runtime::Engine;
 use super::volumes;
@@ -207,21 +208,34 @@ impl Engine {
         match leftovers {
             Leftovers::Remove => self.leftovers.kept(h.id, Vec::new()),
             Leftovers::Keep => {
-                let domains = orphan_domains.into_iter().map(|d| HeldLeftover {
-                    host: h.name.clone(),
-                    kind: LeftoverKind::Domain,
-                    name: d.name,
-                    instance_uuid: Some(d.instance_uuid),
-                    owner: Some(d.owner),
-                    power: Some(d.power),
+                let domains = orphan_domains.into_iter().map(|d| {
+                    let adoptable = d.record.map(|record| Adoptable {
+                        host_id: h.id,
+                        owner: d.owner.clone(),
+                        record,
+                    });
+                    let held = HeldLeftover {
+                        host: h.name.clone(),
+                        kind: LeftoverKind::Domain,
+                        name: adoptable.as_ref().map_or(d.name, |a| a.record.name.clone()),
+                        instance_uuid: Some(d.instance_uuid),
+                        owner: Some(d.owner),
+                        power: Some(d.power),
+                        adoptable: adoptable.is_some(),
+                    };
+                    (held, adoptable)
                 });
-                let volumes = orphan_volumes.into_iter().map(|v| HeldLeftover {
-                    host: h.name.clone(),
-                    kind: LeftoverKind::Volume,
-                    name: v,
-                    instance_uuid: None,
-                    owner: None,
-                    power: None,
+                let volumes = orphan_volumes.into_iter().map(|v| {
+                    let held = HeldLeftover {
+                        host: h.name.clone(),
+                        kind: LeftoverKind::Volume,
+                        name: v,
+                        instance_uuid: None,
+                        owner: None,
+                        power: None,
+                        adoptable: false,
+                    };
+                    (held, None)
                 });
                 self.leftovers.kept(h.id, domains.chain(volumes).collect());
                 return Ok(());

@@ -14,6 +14,7 @@ use server::engine::hypervisor::{
     BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
     JobProgress, Lease, Migration,
 };
+use server::engine::xml::domain::DpeInstanceRead;
 
 /// The UUID of the foreign domain every fake host starts with (as the
 /// test driver's own domain `test`): it carries no dpe metadata.
@@ -29,7 +30,7 @@ struct Domain {
     name: String,
     xml: String,
     /// (appliance, instance UUID) from the dpe metadata, if any.
-    dpe: Option<(String, String, String)>,
+    dpe: Option<DpeInstanceRead>,
     power: Power,
 }
 
@@ -532,12 +533,7 @@ impl Hypervisor for FakeHost {
         let uuid =
             element(xml, "<uuid>", "</uuid>").ok_or_else(|| self.libvirt_error("domain define"))?;
         let name = element(xml, "<name>", "</name>").unwrap_or_default();
-        let dpe = element(xml, "<dpe:appliance>", "</dpe:appliance>")
-            .zip(element(xml, "<dpe:id>", "</dpe:id>"))
-            .map(|(appliance, id)| {
-                let owner = element(xml, "<dpe:owner>", "</dpe:owner>").unwrap_or_default();
-                (appliance.to_owned(), id.to_owned(), owner.to_owned())
-            });
+        let dpe = element(xml, "<metadata>", "</metadata>").and_then(DpeInstanceRead::parse);
         let mut state = self.state();
         let power = state.domains.get(uuid).map_or(Power::ShutOff, |d| d.power);
         let domain = Domain {
@@ -583,13 +579,14 @@ impl Hypervisor for FakeHost {
         self.call("dpe_domains", "")?;
         let state = self.state();
         let ours = state.domains.iter().filter_map(|(uuid, d)| {
-            let (appliance, instance_uuid, owner) = d.dpe.clone()?;
+            let meta = d.dpe.clone()?;
             Some(DpeDomain {
                 uuid: uuid.clone(),
                 name: d.name.clone(),
-                appliance,
-                instance_uuid,
-                owner,
+                appliance: meta.appliance,
+                instance_uuid: meta.id,
+                owner: meta.owner,
+                record: meta.guest,
                 power: d.power,
             })
         });
@@ -976,6 +973,10 @@ impl Hypervisor for FakeHost {
             metadata.contains(uuid),
             "metadata names the instance: {metadata}"
         );
+        let relabelled = DpeInstanceRead::parse(metadata).expect("dpe's metadata element");
+        if let Some(domain) = state.domains.get_mut(uuid) {
+            domain.dpe = Some(relabelled);
+        }
         state.titles.insert(uuid.to_owned(), title.to_owned());
         Ok(())
     }

@@ -270,6 +270,13 @@ fn rows(ids: &Ids) -> Vec<Row> {
             None,
             [401, 403, 403, 403, 403, 403, 200],
         ),
+        // No kept guest has that UUID: 404.
+        (
+            Method::POST,
+            "/api/v1/orphans/adopt".into(),
+            Some(json!({"instance_uuid": "no-such-guest"})),
+            [401, 403, 403, 403, 403, 403, 404],
+        ),
         // Nothing is kept on a store that was never restored: 409.
         (
             Method::POST,

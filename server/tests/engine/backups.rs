@@ -503,8 +503,8 @@ async fn a_new_appliance_gets_the_store_back_from_the_backup_store_with_its_inst
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_until_an_admin_lets_it_go()
-{
+async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_adopted_or_let_go_by_an_admin()
+ {
     let app = TestApp::builder().fake_hosts().set_up().start().await;
     let admin = app.admin().await;
     let host = app.fake_host();
@@ -518,13 +518,14 @@ async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_until_a
         .expect("a copy of the store");
     let bytes = host.uploaded(&backup_pool(&app), &copy).unwrap();
     drop(engine);
-    // Deployed after the copy: the restored store will not know it.
+    // Deployed after the copy: the restored store will not know them.
     let (_, after) = ready_instance(&app, &admin, "after").await;
     host.write_volume(
         &app.storage_pool(),
         &disk(&app, &after),
         "pages written today",
     );
+    let (_, later) = ready_instance(&app, &admin, "later").await;
 
     let spare = tempfile::tempdir().unwrap();
     let file = spare.path().join("store.sqlite3");
@@ -535,20 +536,20 @@ async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_until_a
     for _ in 0..3 {
         engine.reconcile_once().await.unwrap();
     }
-    let (h, uuid) = (engine.connect(1).await.unwrap(), after.clone());
-    let kept_domain = tokio::task::spawn_blocking(move || {
-        h.dpe_domains()
-            .unwrap()
-            .into_iter()
-            .any(|d| d.instance_uuid == uuid)
-    });
-    assert!(kept_domain.await.unwrap(), "the later guest is kept");
-    assert_eq!(
-        host.volume_text(&app.storage_pool(), &disk(&app, &after))
-            .as_deref(),
-        Some("pages written today"),
-        "its disk is kept"
-    );
+    let guests = |engine: std::sync::Arc<server::engine::runtime::Engine>| async move {
+        let h = engine.connect(1).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            h.dpe_domains()
+                .unwrap()
+                .into_iter()
+                .map(|d| d.instance_uuid)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap()
+    };
+    let kept = guests(engine.clone()).await;
+    assert!(kept.contains(&after) && kept.contains(&later), "{kept:?}");
     let (status, leftovers) = admin.get("/api/v1/orphans").await;
     assert_eq!(status, 200, "{leftovers}");
     assert!(leftovers["held_since"].is_i64(), "{leftovers}");
@@ -556,10 +557,12 @@ async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_until_a
     let held = leftovers["held"].as_array().unwrap();
     let guest = held
         .iter()
-        .find(|h| h["kind"] == "domain")
+        .find(|h| h["instance_uuid"] == after.as_str())
         .unwrap_or_else(|| panic!("the guest is listed: {leftovers}"));
+    assert_eq!(guest["name"], "after", "{leftovers}");
     assert_eq!(guest["owner"], "admin", "{leftovers}");
     assert_eq!(guest["power"], "running", "{leftovers}");
+    assert_eq!(guest["adoptable"], true, "{leftovers}");
     assert!(
         held.iter().any(|h| h["kind"] == "volume"),
         "its volumes are listed: {leftovers}"
@@ -567,25 +570,67 @@ async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_until_a
     // What the copy knows runs on as before.
     admin.wait_state(before, "running").await;
 
-    // The admin lets them go: the next pass removes them, for good.
+    // Adopted: the owner's instance again, on its host, its disk as it was.
+    let refusals = [
+        (json!({"instance_uuid": "no-such-guest"}), 404),
+        (json!({"instance_uuid": after, "owner": "nobody-here"}), 422),
+        (json!({"instance_uuid": after, "extra": 1}), 422),
+    ];
+    for (body, code) in refusals {
+        let (status, answer) = admin.post("/api/v1/orphans/adopt", body.clone()).await;
+        assert_eq!(status, code, "{body}: {answer}");
+    }
+    let (status, adopted) = admin
+        .post("/api/v1/orphans/adopt", json!({"instance_uuid": after}))
+        .await;
+    assert_eq!(status, 200, "{adopted}");
+    let id = adopted["instance_id"].as_i64().unwrap();
+    let (_, inst) = admin.instance(id).await;
+    assert_eq!(inst["name"], "after", "{inst}");
+    assert_eq!(inst["owner"], "admin", "{inst}");
+    admin.wait_state(id, "running").await;
+    assert_eq!(
+        host.volume_text(&app.storage_pool(), &disk(&app, &after))
+            .as_deref(),
+        Some("pages written today")
+    );
+    let (status, again) = admin
+        .post("/api/v1/orphans/adopt", json!({"instance_uuid": after}))
+        .await;
+    assert_eq!(status, 404, "adopted once: {again}");
+    // A name taken since cannot be adopted under.
+    let taken = admin.deployed("later").await;
+    admin.wait_task(taken.task_id).await;
+    engine.reconcile_once().await.unwrap();
+    let (status, clash) = admin
+        .post("/api/v1/orphans/adopt", json!({"instance_uuid": later}))
+        .await;
+    assert_eq!(status, 409, "{clash}");
+
+    // The admin lets the rest go: the next pass removes it, for good,
+    // and the adopted instance stays.
     let (status, released) = admin.post_empty("/api/v1/orphans/release").await;
     assert_eq!(status, 200, "{released}");
     assert_eq!(released["held_since"], Value::Null, "{released}");
     assert_eq!(released["held"], json!([]), "{released}");
     engine.reconcile_once().await.unwrap();
+    let left = guests(engine.clone()).await;
+    assert!(left.contains(&after) && !left.contains(&later), "{left:?}");
     let (_, leftovers) = admin.get("/api/v1/orphans").await;
     assert!(
         leftovers["cleaned"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c.as_str().unwrap().starts_with("domain")),
+            .any(|c| c.as_str().unwrap().contains(&later)),
         "{leftovers}"
     );
     let (status, again) = admin.post_empty("/api/v1/orphans/release").await;
     assert_eq!(status, 409, "nothing is kept any more: {again}");
-    let (_, audit) = admin.get("/api/v1/audit?action=leftovers.release").await;
-    assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
+    for action in ["leftovers.adopt", "leftovers.release"] {
+        let (_, audit) = admin.get(&format!("/api/v1/audit?action={action}")).await;
+        assert_eq!(audit.as_array().map(Vec::len), Some(1), "{action}: {audit}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -650,6 +650,7 @@ impl Hypervisor for LibvirtHost {
                 appliance: meta.appliance,
                 instance_uuid: meta.id,
                 owner: meta.owner,
+                record: meta.guest,
                 power: power_of(state),
             });
         }

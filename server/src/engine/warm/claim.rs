@@ -46,11 +46,13 @@ impl Engine {
                 stderr: exit.stderr,
             });
         }
+        let record = guest.record_json();
         let metadata = metadata_element(&DpeInstance {
             xmlns: DPE_NS,
             appliance: &self.appliance_id,
             id: &guest.uuid,
             owner: guest.owner_name(),
+            guest: record.as_deref(),
         })
         .map_err(EngineError::Xml)?;
         let title = guest.name.clone();

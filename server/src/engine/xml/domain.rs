@@ -46,6 +46,32 @@ pub struct DpeInstance<'a> {
     pub id: &'a str,
     #[serde(rename = "dpe:owner")]
     pub owner: &'a str,
+    /// JSON of its [`GuestRecord`]; none for a warm pool member.
+    #[serde(rename = "dpe:guest", skip_serializing_if = "Option::is_none")]
+    pub guest: Option<&'a str>,
+}
+
+/// What dpe needs to take a domain back as an instance when the store has
+/// no record of it (a store restored from a copy older than the domain):
+/// written into its metadata as JSON, beside its owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestRecord {
+    /// The instance's name (the domain's title).
+    pub name: String,
+    /// What its volume names start with.
+    pub volume_stem: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    /// The libvirt network (inside zone) or bridge (outside zone).
+    pub network: String,
+    pub mac: String,
+    pub zone: app::model::NetworkZone,
+    /// An outside guest's fixed address, and the JSON of its whole static
+    /// configuration as the store keeps it.
+    pub static_address: Option<String>,
+    pub static_network: Option<String>,
 }
 
 /// The metadata element alone, for `virDomainSetMetadata`: a claimed
@@ -58,6 +84,8 @@ pub fn metadata_element(instance: &DpeInstance<'_>) -> Result<String, quick_xml:
         appliance: &'a str,
         id: &'a str,
         owner: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        guest: Option<&'a str>,
     }
     quick_xml::se::to_string_with_root(
         "instance",
@@ -65,16 +93,20 @@ pub fn metadata_element(instance: &DpeInstance<'_>) -> Result<String, quick_xml:
             appliance: instance.appliance,
             id: instance.id,
             owner: instance.owner,
+            guest: instance.guest,
         },
     )
 }
 
 /// The metadata element as libvirt hands it back.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct DpeInstanceRead {
     pub appliance: String,
     pub id: String,
     pub owner: String,
+    /// None for a domain defined before dpe wrote it, for a warm pool
+    /// member, or when it does not parse.
+    pub guest: Option<GuestRecord>,
 }
 
 impl DpeInstanceRead {
@@ -83,7 +115,7 @@ impl DpeInstanceRead {
     pub fn parse(xml: &str) -> Option<DpeInstanceRead> {
         use quick_xml::events::Event;
         let mut reader = quick_xml::Reader::from_str(xml);
-        let (mut appliance, mut id, mut owner) = (None, None, None);
+        let (mut appliance, mut id, mut owner, mut guest) = (None, None, None, None);
         let mut current: Option<String> = None;
         let mut text = String::new();
         loop {
@@ -103,6 +135,7 @@ impl DpeInstanceRead {
                         Some("appliance") => appliance = Some(std::mem::take(&mut text)),
                         Some("id") => id = Some(std::mem::take(&mut text)),
                         Some("owner") => owner = Some(std::mem::take(&mut text)),
+                        Some("guest") => guest = serde_json::from_str(&text).ok(),
                         Some(_) | None => {}
                     }
                     current = None;
@@ -120,6 +153,7 @@ impl DpeInstanceRead {
             appliance: appliance?,
             id: id?,
             owner: owner?,
+            guest,
         })
     }
 }
@@ -399,9 +433,42 @@ mod tests {
             Some(DpeInstanceRead {
                 appliance: "a1".into(),
                 id: "7f1c".into(),
-                owner: "ann & co".into()
+                owner: "ann & co".into(),
+                guest: None,
             })
         );
         assert_eq!(DpeInstanceRead::parse("<other/>"), None);
+    }
+
+    #[test]
+    fn a_guests_record_comes_back_from_the_metadata_libvirt_keeps() {
+        let record = GuestRecord {
+            name: "team-wiki".into(),
+            volume_stem: "dpe-a1-7f1c".into(),
+            vcpus: 2,
+            memory_mib: 2048,
+            disk_gib: 10,
+            network: "dpe-net".into(),
+            mac: "52:54:00:12:34:56".into(),
+            zone: app::model::NetworkZone::Outside,
+            static_address: Some("192.0.2.10".into()),
+            static_network: Some(r#"{"address":"192.0.2.10","prefix_len":24}"#.into()),
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        let element = metadata_element(&DpeInstance {
+            xmlns: DPE_NS,
+            appliance: "a1",
+            id: "7f1c",
+            owner: "ann",
+            guest: Some(&json),
+        })
+        .unwrap();
+        // libvirt hands it back under a prefix of its choosing.
+        let back = element
+            .replace("<instance>", &format!("<p:instance xmlns:p=\"{DPE_NS}\">"))
+            .replace("</instance>", "</p:instance>");
+        let read = DpeInstanceRead::parse(&back).unwrap();
+        assert_eq!(read.owner, "ann");
+        assert_eq!(read.guest, Some(record));
     }
 }

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use app::model::{
-    AddHost, HostCredentialsView, HostMode, HostStatus, Leftovers, MoveRequest,
-    ServerCertificateBundle, ServerCertificateRequest,
+    AddHost, AdoptRequest, Adopted, HostCredentialsView, HostMode, HostStatus, Leftovers,
+    MoveRequest, ServerCertificateBundle, ServerCertificateRequest,
 };
 use app::policy::{authorize, rights};
 use app::service::{HostService, RequestContext};
@@ -164,6 +164,25 @@ pub async fn orphans(
 ) -> ApiResult<Json<Leftovers>> {
     let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
     Ok(Json(service.leftovers(who).await?))
+}
+
+/// Records a guest kept after a restored store as an instance again, of
+/// the owner its metadata names or of `owner`, ready on its host (admins).
+/// 404: no kept guest has that UUID; 409: it carries no record, its size
+/// is none of the stack's, its name is taken, or the quota is full; 422:
+/// no such owner.
+#[utoipa::path(post, path = "/api/v1/orphans/adopt", tag = "hosts", request_body = AdoptRequest,
+    responses((status = 200, body = Adopted), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody),
+        (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn adopt_orphan(
+    State(service): State<Arc<dyn HostService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiJson(request): ApiJson<AdoptRequest>,
+) -> ApiResult<Json<Adopted>> {
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    Ok(Json(service.adopt_leftover(who, request).await?))
 }
 
 /// Lets the reconciler remove what it keeps after a restored store: from

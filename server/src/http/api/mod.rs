@@ -128,6 +128,7 @@ routes! {
     post "/hosts/{id}/resume" => hosts::resume,
     post "/instances/{id}/move" => hosts::move_instance,
     get "/orphans" => hosts::orphans,
+    post "/orphans/adopt" => hosts::adopt_orphan,
     post "/orphans/release" => hosts::release_orphans,
     get "/departments" => org::list_departments,
     post "/departments" => org::create_department,

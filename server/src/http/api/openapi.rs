@@ -36,7 +36,7 @@ use utoipa::{Modify, OpenApi};
         super::backups::default_policy, super::backups::set_default_policy,
         super::backups::department_policy, super::backups::set_department_policy,
         super::backups::clear_department_policy,
-        super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans, super::hosts::release_orphans,
+        super::hosts::list, super::hosts::add, super::hosts::remove, super::hosts::orphans, super::hosts::adopt_orphan, super::hosts::release_orphans,
         super::hosts::credentials, super::hosts::server_certificate, super::hosts::drain,
         super::hosts::resume, super::hosts::move_instance,
         super::zones::list, super::zones::set_outside, super::zones::clear_outside,

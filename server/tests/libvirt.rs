@@ -178,7 +178,26 @@ async fn seed_loses_its_user_data(app: &TestApp, uuid: &str) {
 }
 
 /// ACPI shutdown (the guest handles the button), then start again.
-async fn shut_down_and_start_again(client: &Api, id: i64) {
+/// The instance record in domain `uuid`'s metadata, if any.
+async fn domain_record(uuid: &str) -> Option<server::engine::xml::domain::GuestRecord> {
+    let u = uuid.to_owned();
+    tokio::task::spawn_blocking(move || {
+        LibvirtHost::connect(URI)
+            .unwrap()
+            .dpe_domains()
+            .unwrap()
+            .into_iter()
+            .find(|d| d.instance_uuid == u)
+            .and_then(|d| d.record)
+    })
+    .await
+    .unwrap()
+}
+
+/// Shuts the guest down; while it is off, takes the instance record out
+/// of its metadata (as an older dpe defined it) and sees the reconciler
+/// write it back; starts it again.
+async fn shut_down_and_start_again(client: &Api, id: i64, uuid: &str) {
     let (status, started) = client.act(id, "shutdown").await;
     assert_eq!(status, 202);
     let task = client
@@ -189,6 +208,43 @@ async fn shut_down_and_start_again(client: &Api, id: i64) {
     client
         .wait_instance(id, Duration::from_secs(30), |i| i["state"] == "shut_off")
         .await;
+    let owner = client.get(&format!("/api/v1/instances/{id}")).await.1["owner"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (u, o) = (uuid.to_owned(), owner);
+    tokio::task::spawn_blocking(move || {
+        let host = LibvirtHost::connect(URI).unwrap();
+        let appliance = host
+            .dpe_domains()
+            .unwrap()
+            .into_iter()
+            .find(|d| d.instance_uuid == u)
+            .unwrap()
+            .appliance;
+        let bare = server::engine::xml::domain::metadata_element(
+            &server::engine::xml::domain::DpeInstance {
+                xmlns: server::engine::xml::domain::DPE_NS,
+                appliance: &appliance,
+                id: &u,
+                owner: &o,
+                guest: None,
+            },
+        )
+        .unwrap();
+        host.relabel_domain(&u, "guest-1", &bare).unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(domain_record(uuid).await, None, "taken out");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while domain_record(uuid).await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the reconciler never wrote the record back"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let (status, started) = client.act(id, "start").await;
     assert_eq!(status, 202);
     client
@@ -244,6 +300,12 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
         .await;
     assert_eq!(inst["ip"], guest_ip.as_str());
     assert_eq!(inst["state"], "running");
+    // Its domain records the instance, for a restored store to adopt it.
+    let record = domain_record(&uuid)
+        .await
+        .expect("the domain's metadata records its instance");
+    assert_eq!(record.name, "guest-1");
+    assert_eq!(record.volume_stem, app.volume_stem(&uuid));
     // The guest itself answers at its address (the gateway's tests open
     // it through the appliance).
     let url = format!("http://{guest_ip}/");
@@ -257,7 +319,7 @@ async fn a_real_guest_boots_gets_an_address_and_leaves_nothing_behind() {
     assert_eq!(inst["state"], "running");
     seed_loses_its_user_data(&app, &uuid).await;
 
-    shut_down_and_start_again(&client, id).await;
+    shut_down_and_start_again(&client, id, &uuid).await;
 
     // Delete: domain, overlay, seed and log are gone.
     client.patient(Duration::from_secs(60)).remove(id).await;

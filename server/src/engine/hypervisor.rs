@@ -342,8 +342,8 @@ pub trait Hypervisor: Send + Sync {
     fn volume_sha256(&self, pool: &str, name: &str) -> Result<Option<(String, u64)>, HostError>;
     /// Free and total bytes of a pool.
     fn pool_space(&self, pool: &str) -> Result<(u64, u64), HostError>;
-    /// Gives a running domain a new title and dpe metadata element (live
-    /// and in its definition).
+    /// Gives a domain a new title and dpe metadata element (in its
+    /// definition, and live while it runs).
     fn relabel_domain(&self, uuid: &str, title: &str, metadata: &str) -> Result<(), HostError>;
     /// Opens the running domain's serial console, taking it over from
     /// any earlier holder; `Unsupported` where the host offers none.

@@ -20,6 +20,7 @@ use super::leftovers::Adoptable;
 use super::libvirt::probe;
 use super::runtime::Engine;
 use super::volumes;
+use super::xml::domain::{DPE_NS, DpeInstance, metadata_element};
 use crate::blocking::run_blocking;
 use crate::store::hosts::HostRow;
 use crate::store::instances::{self, OnRecord};
@@ -109,6 +110,7 @@ impl Engine {
         // whatever the listing saw is explained by this reading.
         let known = self.store.read(instances::on_record).await?;
         self.observe(&on_host, &listing, &conn).await?;
+        self.write_missing_records(&on_host, &listing, &conn).await;
         self.remove_orphans(h, conn, listing, &known, leftovers)
             .await
     }
@@ -179,6 +181,52 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Writes the record a restored store adopts an instance from into the
+    /// metadata of each idle instance's domain that lacks it (defined by
+    /// an older dpe): once each, as the listing then has it.
+    async fn write_missing_records(
+        &self,
+        on_host: &[Tracked],
+        listing: &Listing,
+        conn: &Arc<dyn Hypervisor>,
+    ) {
+        for inst in on_host {
+            let idle = inst.status == InstanceStatus::Ready && inst.running_task.is_none();
+            let lacks = listing
+                .domains
+                .iter()
+                .any(|d| d.instance_uuid == inst.guest.uuid && d.record.is_none());
+            if !idle || !lacks {
+                continue;
+            }
+            let record = inst.guest.record_json();
+            let metadata = match metadata_element(&DpeInstance {
+                xmlns: DPE_NS,
+                appliance: &self.appliance_id,
+                id: &inst.guest.uuid,
+                owner: inst.guest.owner_name(),
+                guest: record.as_deref(),
+            }) {
+                Ok(metadata) => metadata,
+                Err(e) => {
+                    tracing::warn!(instance = inst.guest.name, error = %e, "no record written");
+                    continue;
+                }
+            };
+            let (conn, uuid, title) = (
+                conn.clone(),
+                inst.guest.uuid.clone(),
+                inst.guest.name.clone(),
+            );
+            if let Err(e) =
+                run_blocking(move || conn.relabel_domain(&uuid, &title, &metadata)).await
+            {
+                tracing::warn!(instance = inst.guest.name, error = %crate::error_chain(&e),
+                    "the domain's record was not written");
+            }
+        }
     }
 
     /// Removes dpe's own leftovers that no record explains, or keeps and

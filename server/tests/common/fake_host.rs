@@ -181,6 +181,28 @@ impl FakeHost {
             .insert((pool.to_owned(), name.to_owned()), text.to_owned());
     }
 
+    /// Takes the instance record out of domain `uuid`'s metadata, as a dpe
+    /// before December 2026 defined it.
+    pub fn forget_record(&self, uuid: &str) {
+        if let Some(meta) = self
+            .state()
+            .domains
+            .get_mut(uuid)
+            .and_then(|d| d.dpe.as_mut())
+        {
+            meta.guest = None;
+        }
+    }
+
+    /// Whether domain `uuid`'s metadata records its instance.
+    pub fn has_record(&self, uuid: &str) -> bool {
+        self.state()
+            .domains
+            .get(uuid)
+            .and_then(|d| d.dpe.as_ref())
+            .is_some_and(|meta| meta.guest.is_some())
+    }
+
     /// From now on, the host says it runs guests with `acceleration`.
     pub fn set_acceleration(&self, acceleration: Acceleration) {
         self.state().acceleration = Some(acceleration);

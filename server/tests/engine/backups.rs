@@ -634,6 +634,19 @@ async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_adopted
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_defined_without_its_record_gets_it_written_by_the_reconciler() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let host = app.fake_host();
+    let (_, uuid) = ready_instance(&app, &admin, "older").await;
+    assert!(host.has_record(&uuid), "a new instance's domain has it");
+    host.forget_record(&uuid);
+    assert!(!host.has_record(&uuid));
+    app.appliance.engine.reconcile_once().await.unwrap();
+    assert!(host.has_record(&uuid), "written back by the reconciler");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_backup_store_fails_the_backup_saying_so_and_keeps_the_earlier_ones() {
     let app = TestApp::builder().fake_hosts().set_up().start().await;
     let admin = app.admin().await;

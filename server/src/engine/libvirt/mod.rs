@@ -821,7 +821,13 @@ impl Hypervisor for LibvirtHost {
         let dom = self
             .domain(uuid)?
             .ok_or_else(|| HostError::NoDomain(uuid.to_owned()))?;
-        let flags = virt::sys::VIR_DOMAIN_AFFECT_LIVE | virt::sys::VIR_DOMAIN_AFFECT_CONFIG;
+        // A running domain's live definition and its persistent one alike;
+        // libvirt refuses the live one of a domain that is off.
+        let running = dom.is_active().map_err(self.err("domain state"))?;
+        let flags = match running {
+            true => virt::sys::VIR_DOMAIN_AFFECT_LIVE | virt::sys::VIR_DOMAIN_AFFECT_CONFIG,
+            false => virt::sys::VIR_DOMAIN_AFFECT_CONFIG,
+        };
         dom.set_metadata(
             virt::sys::VIR_DOMAIN_METADATA_TITLE as i32,
             Some(title),

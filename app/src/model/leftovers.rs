@@ -48,7 +48,8 @@ pub struct HeldLeftover {
     /// A domain's power state.
     pub power: Option<Power>,
     /// Whether it can be adopted as an instance: a domain whose metadata
-    /// records what its instance was (dpe writes it since December 2026).
+    /// records what its instance was (dpe writes it at define time, and
+    /// the reconciler into older instances' domains).
     pub adoptable: bool,
 }
 

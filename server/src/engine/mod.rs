@@ -210,8 +210,8 @@ pub enum Refusal {
     NotKept,
     /// Adopting a kept guest whose metadata has no record of its instance.
     #[error(
-        "this guest was defined by a dpe older than its record of the instance, so it cannot be \
-         adopted; it stays kept until you remove it"
+        "this guest's metadata has no record of its instance, so it cannot be adopted; it stays \
+         kept until you remove it"
     )]
     NoRecord,
     #[error("{0} is no account of this appliance; create it first, or name another owner")]

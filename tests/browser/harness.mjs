@@ -29,7 +29,7 @@ function freePort() {
 }
 
 /** This process's environment without DPE_* (dpe refuses unknown keys). */
-function inherited() {
+export function inherited() {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DPE_')));
 }
 
@@ -42,9 +42,9 @@ if (!TLS_CERT || !TLS_KEY) {
 /** The origins of the dpe servers this file started: their pages are watched. */
 const portals = new Set();
 
-export async function startDpe(extraEnv = {}) {
+export async function startDpe(extraEnv = {}, reuseDataDir = null) {
   const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'dpe-browser-'));
+  const dataDir = reuseDataDir ?? mkdtempSync(join(tmpdir(), 'dpe-browser-'));
   // QEMU's user must reach the storage inside it.
   chmodSync(dataDir, 0o755);
   const bin = process.env.DPE_BIN ?? join(ROOT, 'target/debug/dpe');
@@ -76,10 +76,14 @@ export async function startDpe(extraEnv = {}) {
   return {
     url,
     dataDir,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      rmSync(dataDir, { recursive: true, force: true });
+    bin,
+    /** Stops dpe; its data directory goes too unless `keep`. */
+    async stop({ keep = false } = {}) {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      if (!keep) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

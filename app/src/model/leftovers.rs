@@ -51,6 +51,10 @@ pub struct HeldLeftover {
     /// records what its instance was (dpe writes it at define time, and
     /// the reconciler into older instances' domains).
     pub adoptable: bool,
+    /// An adoptable domain's volumes (its disk, seed, log): adopted with
+    /// it, and not listed on their own.
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 impl Leftovers {
@@ -62,7 +66,14 @@ impl Leftovers {
             .iter()
             .filter(|h| h.kind == LeftoverKind::Domain)
             .count();
-        let volumes = self.held.len() - domains;
+        let volumes = self
+            .held
+            .iter()
+            .map(|h| match h.kind {
+                LeftoverKind::Domain => h.volumes.len(),
+                LeftoverKind::Volume => 1,
+            })
+            .sum::<usize>();
         Some(format!(
             "The store was restored from a copy. Guests and volumes on the hosts that it does not know \
              are kept, not removed: {domains} {} and {volumes} {} now.",

@@ -91,6 +91,10 @@ fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoVie
         general_error(&release.value().get()).or_else(|| general_error(&adopt.value().get()))
     });
     leftovers.held_notice().map(|notice| {
+        let release_label = match leftovers.held.is_empty() {
+            true => "Done: remove leftovers as found again",
+            false => "Remove them for good",
+        };
         let rows = leftovers
             .held
             .into_iter()
@@ -103,15 +107,20 @@ fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoVie
                     (true, Some(uuid)) => view! {
                         <ActionForm action=adopt attr:class="inline">
                             <input type="hidden" name="instance_uuid" value=uuid />
-                            <button type="submit">"Adopt"</button>
+                            <button type="submit" class="button">"Adopt"</button>
                         </ActionForm>
                     }
                     .into_any(),
                     (true | false, _) => ().into_any(),
                 };
+                let with = match h.volumes.len() {
+                    0 => String::new(),
+                    1 => " (and its volume)".to_owned(),
+                    n => format!(" (and its {n} volumes)"),
+                };
                 view! {
                     <tr>
-                        <td>{what}</td>
+                        <td>{what}{with}</td>
                         <td><code>{h.name}</code></td>
                         <td>{h.host}</td>
                         <td>{h.owner.unwrap_or_default()}</td>
@@ -130,7 +139,7 @@ fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoVie
                     "Adopt a guest to make it its owner's instance again, with its disk as it is; "
                     "what you do not adopt goes when you remove the rest."
                 </p>
-                <table class="pool-table kept-table">
+                <table class="kept-table">
                     <thead>
                         <tr><th scope="col">"What"</th><th scope="col">"Name"</th><th scope="col">"Host"</th><th scope="col">"Owner"</th><th scope="col">"Power"</th><th scope="col"><span class="sr-only">"Adopt"</span></th></tr>
                     </thead>
@@ -138,7 +147,7 @@ fn KeptLeftovers(leftovers: Leftovers, refreshes: RwSignal<u32>) -> impl IntoVie
                 </table>
                 <ErrorBanner message=general />
                 <ActionForm action=release attr:class="inline">
-                    <button type="submit" class="danger">"Remove them for good"</button>
+                    <button type="submit" class="button danger" id="release-leftovers">{release_label}</button>
                 </ActionForm>
             </section>
         }

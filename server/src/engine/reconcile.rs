@@ -256,36 +256,63 @@ impl Engine {
         match leftovers {
             Leftovers::Remove => self.leftovers.kept(h.id, Vec::new()),
             Leftovers::Keep => {
-                let domains = orphan_domains.into_iter().map(|d| {
-                    let adoptable = d.record.map(|record| Adoptable {
-                        host_id: h.id,
-                        owner: d.owner.clone(),
-                        record,
-                    });
-                    let held = HeldLeftover {
-                        host: h.name.clone(),
-                        kind: LeftoverKind::Domain,
-                        name: adoptable.as_ref().map_or(d.name, |a| a.record.name.clone()),
-                        instance_uuid: Some(d.instance_uuid),
-                        owner: Some(d.owner),
-                        power: Some(d.power),
-                        adoptable: adoptable.is_some(),
-                    };
-                    (held, adoptable)
-                });
-                let volumes = orphan_volumes.into_iter().map(|v| {
-                    let held = HeldLeftover {
-                        host: h.name.clone(),
-                        kind: LeftoverKind::Volume,
-                        name: v,
-                        instance_uuid: None,
-                        owner: None,
-                        power: None,
-                        adoptable: false,
-                    };
-                    (held, None)
-                });
-                self.leftovers.kept(h.id, domains.chain(volumes).collect());
+                // A guest's volumes are listed with it: adopting it
+                // explains them.
+                let stem_of = |v: &String| volumes::own_stem(&prefix, v).map(str::to_owned);
+                let domains: Vec<_> = orphan_domains
+                    .into_iter()
+                    .map(|d| {
+                        let adoptable = d.record.map(|record| Adoptable {
+                            host_id: h.id,
+                            owner: d.owner.clone(),
+                            record,
+                        });
+                        let volumes: Vec<String> = adoptable
+                            .as_ref()
+                            .map(|a| {
+                                orphan_volumes
+                                    .iter()
+                                    .filter(|v| {
+                                        stem_of(v).as_deref() == Some(&a.record.volume_stem)
+                                    })
+                                    .cloned()
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let held = HeldLeftover {
+                            host: h.name.clone(),
+                            kind: LeftoverKind::Domain,
+                            name: adoptable.as_ref().map_or(d.name, |a| a.record.name.clone()),
+                            instance_uuid: Some(d.instance_uuid),
+                            owner: Some(d.owner),
+                            power: Some(d.power),
+                            adoptable: adoptable.is_some(),
+                            volumes,
+                        };
+                        (held, adoptable)
+                    })
+                    .collect();
+                let with_a_guest: std::collections::HashSet<&String> =
+                    domains.iter().flat_map(|(d, _)| &d.volumes).collect();
+                let volumes: Vec<_> = orphan_volumes
+                    .iter()
+                    .filter(|v| !with_a_guest.contains(v))
+                    .map(|v| {
+                        let held = HeldLeftover {
+                            host: h.name.clone(),
+                            kind: LeftoverKind::Volume,
+                            name: v.clone(),
+                            instance_uuid: None,
+                            owner: None,
+                            power: None,
+                            adoptable: false,
+                            volumes: Vec::new(),
+                        };
+                        (held, None)
+                    })
+                    .collect();
+                self.leftovers
+                    .kept(h.id, domains.into_iter().chain(volumes).collect());
                 return Ok(());
             }
         }

@@ -564,8 +564,16 @@ async fn after_a_restored_store_what_was_deployed_since_its_copy_is_kept_adopted
     assert_eq!(guest["power"], "running", "{leftovers}");
     assert_eq!(guest["adoptable"], true, "{leftovers}");
     assert!(
-        held.iter().any(|h| h["kind"] == "volume"),
-        "its volumes are listed: {leftovers}"
+        guest["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.as_str().unwrap().ends_with(".qcow2")),
+        "its volumes are listed with it: {leftovers}"
+    );
+    assert!(
+        !held.iter().any(|h| h["kind"] == "volume"),
+        "and not on their own: {leftovers}"
     );
     // What the copy knows runs on as before.
     admin.wait_state(before, "running").await;

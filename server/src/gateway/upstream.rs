@@ -103,9 +103,7 @@ impl Conn {
                     Some(request) => Failed::NotSent(request),
                     None => Failed::Error(UpstreamError::Http(error.into_error())),
                 })),
-                Poll::Pending if !driving => {
-                    Poll::Ready(Err(Failed::Error(UpstreamError::Closed)))
-                }
+                Poll::Pending if !driving => Poll::Ready(Err(Failed::Error(UpstreamError::Closed))),
                 Poll::Pending => Poll::Pending,
             }
         })

@@ -4,8 +4,8 @@
 //! the sign-in hand-over from the application's origin to the portal and
 //! back.
 
-use std::net::SocketAddr;
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -454,15 +454,22 @@ async fn requests_one_after_another_reuse_one_kept_alive_connection_to_the_guest
                 assert_eq!(length, n.parse::<usize>().unwrap(), "{path}");
             }
         }
-        let head = client.head(format!("{}{path}", w.url)).send().await.unwrap();
+        let head = client
+            .head(format!("{}{path}", w.url))
+            .send()
+            .await
+            .unwrap();
         assert!(head.status().is_success(), "HEAD {path}");
     }
-    assert_eq!(accepted.lock().unwrap().len(), 1, "connections from the gateway");
+    assert_eq!(
+        accepted.lock().unwrap().len(),
+        1,
+        "connections from the gateway"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_the_browser_leaves_halfway_closes_its_connection_and_the_next_request_passes()
-{
+async fn a_download_the_browser_leaves_halfway_closes_its_connection_and_the_next_request_passes() {
     let (port, accepted) = counting_application().await;
     let w = world_on(port).await;
     w.owner
@@ -477,9 +484,16 @@ async fn a_download_the_browser_leaves_halfway_closes_its_connection_and_the_nex
         .send()
         .await
         .unwrap();
-    assert!(response.chunk().await.unwrap().is_some(), "the download began");
+    assert!(
+        response.chunk().await.unwrap().is_some(),
+        "the download began"
+    );
     drop(response);
-    let response = client.get(format!("{}bytes/10", w.url)).send().await.unwrap();
+    let response = client
+        .get(format!("{}bytes/10", w.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.bytes().await.unwrap().len(), 10);
     assert_eq!(
         accepted.lock().unwrap().len(),

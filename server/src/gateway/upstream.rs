@@ -56,7 +56,7 @@ struct Conn {
 enum Failed {
     /// The request was never written (the guest had closed the idle
     /// connection): it may go on another.
-    NotSent(Request<Body>),
+    NotSent(Box<Request<Body>>),
     Error(UpstreamError),
 }
 
@@ -100,7 +100,7 @@ impl Conn {
             match answer.as_mut().poll(cx) {
                 Poll::Ready(Ok(response)) => Poll::Ready(Ok(response)),
                 Poll::Ready(Err(mut error)) => Poll::Ready(Err(match error.take_message() {
-                    Some(request) => Failed::NotSent(request),
+                    Some(request) => Failed::NotSent(Box::new(request)),
                     None => Failed::Error(UpstreamError::Http(error.into_error())),
                 })),
                 Poll::Pending if !driving => Poll::Ready(Err(Failed::Error(UpstreamError::Closed))),
@@ -142,7 +142,7 @@ impl Upstream {
             }
             match conn.exchange(request).await {
                 Ok(response) => return Ok(self.pooled(to, conn, response)),
-                Err(Failed::NotSent(back)) => request = back,
+                Err(Failed::NotSent(back)) => request = *back,
                 Err(Failed::Error(error)) => return Err(error),
             }
         }

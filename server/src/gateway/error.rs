@@ -24,7 +24,7 @@ pub enum GatewayError {
     Unreachable {
         instance_id: i64,
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: super::upstream::UpstreamError,
     },
     #[error("the application's address leads back to the appliance")]
     Loop { instance_id: i64 },

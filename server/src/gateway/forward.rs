@@ -2,25 +2,24 @@
 //! streamed both ways, WebSocket (and any) upgrades spliced, dpe's own
 //! credentials kept from the guest, and redirects passed on, not followed.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::uri::PathAndQuery;
 use axum::http::{Response, Uri, Version};
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::body::Body as _;
+use hyper_util::rt::TokioIo;
 use tower_http::timeout::TimeoutBody;
 
 use super::error::GatewayError;
+pub use super::upstream::Upstream;
 use crate::engine::traffic::AppCounters;
 
-/// How long the guest may take to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long it may take to start its answer, and then between two pieces
 /// of the body either way.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -44,18 +43,6 @@ pub fn is_dpe_cookie(name: &str) -> bool {
     let name = name.trim();
     let bare = name.strip_prefix("__Host-").unwrap_or(name);
     bare.starts_with("dpe_")
-}
-
-/// The pooled upstream client, one for all applications.
-pub type Upstream = Client<HttpConnector, Body>;
-
-pub fn upstream() -> Upstream {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
 }
 
 /// The name this gateway gives itself in `Via` (RFC 9110, 7.6.3): one per
@@ -148,23 +135,19 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The request as the guest gets it.
-fn upstream_request(mut request: Request, to: &Destination) -> Result<Request, GatewayError> {
+/// The request as the guest gets it: in origin form (`/path?query`), sent
+/// on a connection to the guest's address.
+fn upstream_request(mut request: Request, to: &Destination) -> Request {
     let upgrade = is_upgrade(request.headers())
         .then(|| request.headers().get(header::UPGRADE).cloned())
         .flatten();
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let host = match to.address {
-        IpAddr::V4(ip) => format!("{ip}:{}", to.port),
-        IpAddr::V6(ip) => format!("[{ip}]:{}", to.port),
-    };
-    let uri: Uri = format!("http://{host}{path}")
-        .parse()
-        .map_err(|_| GatewayError::Gone)?;
+    let uri = Uri::from(
+        request
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
     let cookies = guest_cookies(request.headers());
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
@@ -193,7 +176,14 @@ fn upstream_request(mut request: Request, to: &Destination) -> Result<Request, G
     *request.uri_mut() = uri;
     // The guest speaks HTTP/1.1, whatever the browser spoke to us.
     *request.version_mut() = Version::HTTP_11;
-    Ok(request.map(|body| Body::new(TimeoutBody::new(READ_TIMEOUT, body))))
+    request.map(|body| {
+        // Most requests have no body: nothing to time or count.
+        if body.is_end_stream() {
+            Body::empty()
+        } else {
+            Body::new(TimeoutBody::new(READ_TIMEOUT, body))
+        }
+    })
 }
 
 /// The guest's answer as the browser gets it.
@@ -228,7 +218,7 @@ fn downstream_response<B>(mut response: Response<B>) -> Response<B> {
 /// and the body bytes each way (as they pass, so a download cut short
 /// counts what was sent).
 pub async fn forward(
-    client: &Upstream,
+    client: &Arc<Upstream>,
     request: Request,
     to: Destination,
     counters: Arc<AppCounters>,
@@ -257,7 +247,7 @@ fn counted(body: Body, counters: Arc<AppCounters>, count: fn(&AppCounters, u64))
 }
 
 async fn forward_counted(
-    client: &Upstream,
+    client: &Arc<Upstream>,
     request: Request,
     to: Destination,
     counters: &Arc<AppCounters>,
@@ -266,7 +256,13 @@ async fn forward_counted(
     if to.via.seen_in(request.headers()) {
         return Err(GatewayError::Loop { instance_id });
     }
-    let mut request = request.map(|body| counted(body, counters.clone(), AppCounters::received));
+    let mut request = request.map(|body| {
+        if body.is_end_stream() {
+            body
+        } else {
+            counted(body, counters.clone(), AppCounters::received)
+        }
+    });
     let downstream_upgrade = is_upgrade(request.headers())
         .then(|| {
             request
@@ -274,8 +270,15 @@ async fn forward_counted(
                 .remove::<hyper::upgrade::OnUpgrade>()
         })
         .flatten();
-    let upstream = upstream_request(request, &to)?;
-    let mut response = match tokio::time::timeout(READ_TIMEOUT, client.request(upstream)).await {
+    let upstream = upstream_request(request, &to);
+    let guest = SocketAddr::new(to.address, to.port);
+    let exchange = async {
+        match &downstream_upgrade {
+            Some(_) => client.upgrade(guest, upstream).await,
+            None => client.send(guest, upstream).await,
+        }
+    };
+    let mut response = match tokio::time::timeout(READ_TIMEOUT, exchange).await {
         Err(_) => return Err(GatewayError::Timeout { instance_id }),
         Ok(Err(source)) => {
             return Err(GatewayError::Unreachable {
@@ -362,7 +365,7 @@ mod tests {
         };
         let mut request = Request::new(Body::empty());
         *request.headers_mut() = headers;
-        let forwarded = upstream_request(request, &to).expect("forwarded");
+        let forwarded = upstream_request(request, &to);
         assert!(ours.seen_in(forwarded.headers()));
         assert_eq!(
             forwarded.headers().get_all(header::VIA).iter().count(),

@@ -11,12 +11,14 @@
 //! - `forward`: the proxy itself.
 //! - `listeners`: one listener a port, while applications have ports.
 //! - `pages`: what the gateway answers itself (stopped, refused, gone).
+//! - `upstream`: the pooled keep-alive connections to the guests.
 
 pub mod access;
 pub mod error;
 pub mod forward;
 pub mod listeners;
 pub mod pages;
+pub mod upstream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -48,7 +50,7 @@ pub const PORTAL_ENTER_PATH: &str = "/gateway/enter";
 pub struct Gateway {
     access: Arc<dyn GatewayAccess>,
     traffic: Arc<TrafficMeter>,
-    client: Upstream,
+    client: Arc<Upstream>,
     via: Pseudonym,
     app_port: u16,
     secure: bool,
@@ -72,7 +74,7 @@ impl Gateway {
         Arc::new(Gateway {
             access,
             traffic,
-            client: forward::upstream(),
+            client: Upstream::new(),
             via: Pseudonym::new(),
             app_port,
             secure,
@@ -121,10 +123,12 @@ impl Gateway {
 
     /// Answers one request to the application `target` names.
     pub async fn handle(&self, target: Target, peer: IpAddr, request: Request) -> Response {
-        let portal = self.access.apps().ok().map(|a| a.portal_origin);
         match self.try_handle(&target, peer, request).await {
             Ok(response) => response,
-            Err(error) => pages::error_page(&error, portal.as_deref()),
+            Err(error) => {
+                let portal = self.access.apps().ok().map(|a| a.portal_origin);
+                pages::error_page(&error, portal.as_deref())
+            }
         }
     }
 

@@ -4,10 +4,12 @@
 //! the sign-in hand-over from the application's origin to the portal and
 //! back.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
 use reqwest::redirect::Policy;
 use reqwest::{Client, Url};
@@ -20,6 +22,15 @@ use crate::common::{ADMIN, ADMIN_PASSWORD, Api, TestApp, USER_PASSWORD, stack_on
 /// at `/set-cookies` tries to set the portal's session cookie, answers
 /// `/status/CODE` with that status and `/bytes/N` with N bytes.
 async fn application() -> u16 {
+    counting_application().await.0
+}
+
+/// The connections requests from the gateway came on (by the peer's
+/// address): the engine's health checks come on others, without `Via`.
+type GatewayConnections = Arc<Mutex<HashSet<SocketAddr>>>;
+
+/// The same, and the connections the gateway's requests have come on.
+async fn counting_application() -> (u16, GatewayConnections) {
     async fn echo(headers: HeaderMap, uri: axum::http::Uri) -> axum::Json<Value> {
         let header = |name: &str| {
             headers
@@ -76,8 +87,21 @@ async fn application() -> u16 {
         .fallback(echo);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    port
+    let seen = GatewayConnections::default();
+    let record = seen.clone();
+    let router = router.layer(axum::middleware::from_fn(
+        move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+              request: axum::extract::Request,
+              next: axum::middleware::Next| {
+            if request.headers().contains_key("via") {
+                record.lock().unwrap().insert(peer);
+            }
+            next.run(request)
+        },
+    ));
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    (port, seen)
 }
 
 /// A browser: cookies kept per host, `*.localhost` resolved to the app.
@@ -407,6 +431,75 @@ async fn a_websocket_passes_through_both_ways() {
         assert_eq!(back.into_text().unwrap().as_str(), text);
     }
     socket.close(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_one_after_another_reuse_one_kept_alive_connection_to_the_guest() {
+    let (port, accepted) = counting_application().await;
+    let w = world_on(port).await;
+    w.owner
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
+        .await;
+    let client = browser(w.app.addr, &["wiki"]);
+    // Bodies in one piece and in many, none at all, and a HEAD's.
+    for path in ["bytes/10240", "bytes/1000000", "status/204", "bytes/5"] {
+        for _ in 0..5 {
+            let response = client.get(format!("{}{path}", w.url)).send().await.unwrap();
+            assert!(response.status().is_success(), "{path}");
+            let length = response.bytes().await.unwrap().len();
+            if let Some(n) = path.strip_prefix("bytes/") {
+                assert_eq!(length, n.parse::<usize>().unwrap(), "{path}");
+            }
+        }
+        let head = client
+            .head(format!("{}{path}", w.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(head.status().is_success(), "HEAD {path}");
+    }
+    assert_eq!(
+        accepted.lock().unwrap().len(),
+        1,
+        "connections from the gateway"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_the_browser_leaves_halfway_closes_its_connection_and_the_next_request_passes() {
+    let (port, accepted) = counting_application().await;
+    let w = world_on(port).await;
+    w.owner
+        .patch(
+            &format!("/api/v1/instances/{}", w.wiki),
+            json!({"share": "public"}),
+        )
+        .await;
+    let client = browser(w.app.addr, &["wiki"]);
+    let mut response = client
+        .get(format!("{}bytes/50000000", w.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.chunk().await.unwrap().is_some(),
+        "the download began"
+    );
+    drop(response);
+    let response = client
+        .get(format!("{}bytes/10", w.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap().len(), 10);
+    assert_eq!(
+        accepted.lock().unwrap().len(),
+        2,
+        "the connection left halfway is not used again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,6 +45,7 @@ mod pass_times;
 mod placement;
 mod readiness;
 mod reconcile;
+pub mod resizing;
 pub mod runtime;
 pub mod seed;
 pub mod snapshot_admission;
@@ -201,6 +202,23 @@ pub enum Refusal {
          to; add it by its network address (qemu+tls or qemu+ssh) to move instances onto it"
     )]
     NoMigrationAddress(String),
+    /// A resize to the size the instance has.
+    #[error("the instance already has size {0}")]
+    SameSize(String),
+    /// A resize whose disk is smaller than the instance's.
+    #[error(
+        "a disk cannot shrink: the instance has {from} GiB, the size asked for {to} GiB; choose a \
+         size with at least {from} GiB"
+    )]
+    ShrinksDisk { from: u64, to: u64 },
+    /// Only a ready instance that runs or is stopped is resized.
+    #[error(
+        "only a ready instance, running or stopped, can be resized; this one is {status} ({power})"
+    )]
+    NotResizable {
+        status: app::model::InstanceStatus,
+        power: app::model::Power,
+    },
 }
 
 impl EngineError {

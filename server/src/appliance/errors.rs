@@ -108,7 +108,8 @@ pub(super) fn refusal_err(refusal: Refusal) -> AppError {
         | Refusal::HostDraining(_)
         | Refusal::HasSnapshots(_)
         | Refusal::NotMovable { .. }
-        | Refusal::NotResizable { .. }) => AppError::Conflict(e.to_string()),
+        | Refusal::NotResizable { .. }
+        | Refusal::HostFull { .. }) => AppError::Conflict(e.to_string()),
         e @ (Refusal::SameSize(_) | Refusal::ShrinksDisk { .. }) => {
             AppError::invalid("size", e.to_string())
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use app::model::{InstanceStatus, Power, TaskKind};
 use app::org::Usage;
 
+use super::placement::{Request, choose_host};
 use super::runtime::Engine;
 use super::steps::{ResizeShape, Step};
 use super::{EngineError, Refusal};
@@ -28,6 +29,36 @@ impl Engine {
         size: Size,
     ) -> Result<Result<i64, Refusal>, EngineError> {
         let grows_online = self.stack.manifest.resize.is_some();
+        let inst = self
+            .store
+            .read(move |c| instances::by_id(c, instance_id))
+            .await?
+            .ok_or(StoreError::NotFound("instance"))?;
+        // More memory or vCPUs must fit on the instance's host, as a
+        // deploy's must: checked under the placement lock, held until the
+        // new size is recorded, so that no placement meanwhile takes the
+        // same room.
+        let _one_at_a_time = self.placement.lock().await;
+        let more = growth(&inst, &size);
+        if let (Some(host_id), true) = (inst.host_id, more.vcpus > 0 || more.memory_mib > 0) {
+            let room: Vec<_> = self
+                .host_rooms()
+                .await?
+                .into_iter()
+                .filter(|r| r.host_id == host_id)
+                .collect();
+            let wanted = Request {
+                vcpus: more.vcpus,
+                memory_mib: more.memory_mib,
+            };
+            if choose_host(&room, wanted).is_err() {
+                return Ok(Err(Refusal::HostFull {
+                    host: inst.host.clone().unwrap_or_default(),
+                    vcpus: more.vcpus,
+                    memory_mib: more.memory_mib,
+                }));
+            }
+        }
         let admitted = self
             .store
             .write(move |tx| {

@@ -44,10 +44,16 @@ fn message(body: &Value) -> &str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resize_is_accepted_as_a_task_and_the_instance_takes_the_new_size() {
+async fn a_resize_is_accepted_as_a_task_and_one_its_host_has_no_room_for_is_refused() {
     let app = TestApp::builder().fake_hosts().set_up().start().await;
     let admin = app.admin().await;
     let id = running(&admin, "wiki").await;
+    // More memory than its host has: refused before anything changes.
+    let (status, body) = ask(&admin, id, json!({"size": "huge"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(message(&body).contains("its host vm has no room"), "{body}");
+    assert_eq!(size_and_resizes(&app, id).await, ("tiny".into(), 0));
+
     let (status, body) = ask(&admin, id, json!({"size": "roomy"})).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["id"], id);

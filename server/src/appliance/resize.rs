@@ -63,11 +63,23 @@ impl ResizeService for Appliance {
             .collect();
         let running = row.power == app::model::Power::Running;
         let current = row.size.clone();
+        // The host's room first (the engine's placement view), then the
+        // record and the quotas in one read.
+        let mut no_room = Vec::new();
+        for size in &sizes {
+            no_room.push(
+                self.engine
+                    .no_room_for(&row, size)
+                    .await
+                    .map_err(engine_err)?
+                    .map(|r| r.to_string()),
+            );
+        }
         let choices = self
             .store
             .read(move |c| {
                 let mut choices = Vec::new();
-                for size in sizes {
+                for (size, no_room) in sizes.into_iter().zip(no_room) {
                     let refused = match unresizable(&row, &size) {
                         Some(refusal) => Some(refusal.to_string()),
                         None => quotas::check_deploy(
@@ -76,7 +88,8 @@ impl ResizeService for Appliance {
                             row.department_id,
                             &growth(&row, &size),
                         )?
-                        .map(|e| e.to_string()),
+                        .map(|e| e.to_string())
+                        .or(no_room),
                     };
                     choices.push(ResizeChoice {
                         reboots: running

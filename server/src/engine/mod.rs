@@ -211,16 +211,13 @@ pub enum Refusal {
          size with at least {from} GiB"
     )]
     ShrinksDisk { from: u64, to: u64 },
-    /// The instance's host has no room for what a resize adds.
+    /// The instance's host has no room for what a resize adds (`more`:
+    /// "2 more vCPUs and 128 MiB more memory").
     #[error(
-        "its host {host} has no room for {vcpus} more vCPUs and {memory_mib} MiB more memory; move \
-         it to another host first, or choose a smaller size"
+        "its host {host} has no room for {more}; move it to another host first, or choose a \
+         smaller size"
     )]
-    HostFull {
-        host: String,
-        vcpus: u32,
-        memory_mib: u64,
-    },
+    HostFull { host: String, more: String },
     /// Only a ready instance that runs or is stopped is resized.
     #[error(
         "only a ready instance, running or stopped, can be resized; this one is {status} ({power})"

@@ -39,25 +39,8 @@ impl Engine {
         // new size is recorded, so that no placement meanwhile takes the
         // same room.
         let _one_at_a_time = self.placement.lock().await;
-        let more = growth(&inst, &size);
-        if let (Some(host_id), true) = (inst.host_id, more.vcpus > 0 || more.memory_mib > 0) {
-            let room: Vec<_> = self
-                .host_rooms()
-                .await?
-                .into_iter()
-                .filter(|r| r.host_id == host_id)
-                .collect();
-            let wanted = Request {
-                vcpus: more.vcpus,
-                memory_mib: more.memory_mib,
-            };
-            if choose_host(&room, wanted).is_err() {
-                return Ok(Err(Refusal::HostFull {
-                    host: inst.host.clone().unwrap_or_default(),
-                    vcpus: more.vcpus,
-                    memory_mib: more.memory_mib,
-                }));
-            }
+        if let Some(refusal) = self.no_room_for(&inst, &size).await? {
+            return Ok(Err(refusal));
         }
         let admitted = self
             .store
@@ -117,6 +100,46 @@ impl Engine {
         };
         tokio::spawn(self.clone().run_task(task_id));
         Ok(Ok(task_id))
+    }
+}
+
+impl Engine {
+    /// Why the instance's host cannot take what `size` adds to it (more
+    /// memory or vCPUs, as a deploy's placement counts them); none when
+    /// it can, or when nothing is added.
+    pub async fn no_room_for(
+        &self,
+        inst: &InstanceRow,
+        size: &Size,
+    ) -> Result<Option<Refusal>, EngineError> {
+        let more = growth(inst, size);
+        let Some(host_id) = inst.host_id else {
+            return Ok(None);
+        };
+        if more.vcpus == 0 && more.memory_mib == 0 {
+            return Ok(None);
+        }
+        let room: Vec<_> = self
+            .host_rooms()
+            .await?
+            .into_iter()
+            .filter(|r| r.host_id == host_id)
+            .collect();
+        let wanted = Request {
+            vcpus: more.vcpus,
+            memory_mib: more.memory_mib,
+        };
+        let added: Vec<String> = [
+            (more.vcpus > 0).then(|| format!("{} more vCPUs", more.vcpus)),
+            (more.memory_mib > 0).then(|| format!("{} MiB more memory", more.memory_mib)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Ok(choose_host(&room, wanted).err().map(|_| Refusal::HostFull {
+            host: inst.host.clone().unwrap_or_default(),
+            more: added.join(" and "),
+        }))
     }
 }
 

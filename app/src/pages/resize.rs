@@ -12,7 +12,7 @@ use crate::model::ResizeChoice;
 /// What a size gives, in a few words.
 fn gives(c: &ResizeChoice) -> String {
     let vcpus = if c.vcpus == 1 { "vCPU" } else { "vCPUs" };
-    let memory = if c.memory_mib % 1024 == 0 {
+    let memory = if c.memory_mib.is_multiple_of(1024) {
         format!("{} GiB", c.memory_mib / 1024)
     } else {
         format!("{} MiB", c.memory_mib)

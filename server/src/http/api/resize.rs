@@ -17,8 +17,8 @@ use super::{ApiJson, ApiResult, IdPath};
 /// forced after the timeout, then a start), the disk grown while it runs.
 /// 422 for an unknown size, the size it has, or one with a smaller disk
 /// (a disk never shrinks); 409 while another task runs on it, when it is
-/// not ready, or past a quota (`quota_exceeded`); 404 for an instance the
-/// caller may not use.
+/// not ready, when its host has no room for more memory or vCPUs, or past
+/// a quota (`quota_exceeded`); 404 for an instance the caller may not use.
 #[utoipa::path(post, path = "/api/v1/instances/{id}/resize", tag = "instances",
     params(("id" = i64, Path)), request_body = ResizeRequest,
     responses((status = 202, body = Accepted), (status = 404, body = super::ErrorBody),

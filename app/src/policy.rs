@@ -124,6 +124,10 @@ pub enum Action {
     Deploy,
     /// See and act on instances; which ones is decided by [`may_use`].
     UseInstances,
+    /// Change an instance's size (memory, vCPUs, a larger disk); which
+    /// ones is decided by [`may_use`] (owners, and those who manage their
+    /// department), and how far by the quotas.
+    ResizeInstances,
     /// The appliance-wide department settings: the quota of accounts in
     /// no department, and which departments' policies an admin sets.
     ManageDepartments,
@@ -175,6 +179,7 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ManageOwnTokens
         | Action::ManageOwnSecondFactors
         | Action::UseInstances
+        | Action::ResizeInstances
         | Action::ExtendLease
         | Action::ManageOwnNotifications
         | Action::RequestDeploy
@@ -278,6 +283,7 @@ rights!(
     ManageUsers,
     Deploy,
     UseInstances,
+    ResizeInstances,
     ManageDepartments,
     ManageSubDepartments,
     ManageMembers,
@@ -516,7 +522,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 26] = [
+    const EVERY_ACTION: [Action; 27] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -528,6 +534,7 @@ mod tests {
         Action::ManageUsers,
         Action::Deploy,
         Action::UseInstances,
+        Action::ResizeInstances,
         Action::ManageDepartments,
         Action::ManageSubDepartments,
         Action::ManageMembers,
@@ -595,6 +602,7 @@ mod tests {
                 ResetSecondFactors,
                 Deploy,
                 UseInstances,
+                ResizeInstances,
                 ManageSubDepartments,
                 ManageMembers,
                 ViewAudit,
@@ -614,6 +622,7 @@ mod tests {
                 ManageOwnSecondFactors,
                 Deploy,
                 UseInstances,
+                ResizeInstances,
                 ExtendLease,
                 ManageOwnNotifications,
                 RequestDeploy,

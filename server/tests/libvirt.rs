@@ -1849,3 +1849,99 @@ async fn a_real_backup_into_a_full_store_fails_saying_so_and_the_earlier_one_sta
     assert_eq!(inst["state"], "running", "{inst}");
     client.patient(Duration::from_secs(60)).remove(id).await;
 }
+
+/// What the guest's kernel sees: its memory (MemTotal, KiB) and the size
+/// of its disk (bytes).
+async fn seen_by_the_guest(uuid: &str) -> (u64, u64) {
+    let u = uuid.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        in_guest(
+            &u,
+            "awk '/^MemTotal:/ { print $2 }' /proc/meminfo >&2; blockdev --getsize64 /dev/vda >&2",
+        )
+    })
+    .await
+    .unwrap();
+    let mut lines = out.lines().map(|l| l.trim().parse::<u64>().unwrap());
+    (lines.next().unwrap(), lines.next().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace: scripts/test runs it"]
+async fn a_real_guest_sees_its_new_memory_after_a_resize_and_a_disk_grown_while_it_runs() {
+    let _serial = SERIAL.lock().await;
+    let (app, client) = on_the_sandboxs_libvirtd().await;
+    let (id, uuid) = deployed_tiny_guest(&app, &client, "resize-1").await;
+    guest_boots_from_its_seed(&app, &uuid, "resize-1").await;
+    agent_answers(&uuid).await;
+    let (memory_kib, disk) = seen_by_the_guest(&uuid).await;
+    assert!(memory_kib < 256 * 1024, "{memory_kib} KiB");
+    assert_eq!(disk, 1 << 30);
+
+    // Memory and vCPUs: a reboot, the disk grown while it is off.
+    let resize = |size: &'static str| {
+        let client = &client;
+        async move {
+            let started = Instant::now();
+            let (status, body) = client
+                .post(
+                    &format!("/api/v1/instances/{id}/resize"),
+                    json!({ "size": size }),
+                )
+                .await;
+            assert_eq!(status, 202, "{body}");
+            let task = client
+                .patient(Duration::from_secs(240))
+                .wait_task(body["task_id"].as_i64().unwrap())
+                .await;
+            assert_eq!(task["state"], "succeeded", "{task}");
+            println!("resize to {size}: {:?}", started.elapsed());
+        }
+    };
+    resize("roomy").await;
+    agent_answers(&uuid).await;
+    let (memory_kib, disk) = seen_by_the_guest(&uuid).await;
+    assert!(
+        memory_kib > 300 * 1024 && memory_kib <= 384 * 1024,
+        "{memory_kib} KiB"
+    );
+    assert_eq!(disk, 2 << 30);
+    let u = uuid.clone();
+    let cpus = tokio::task::spawn_blocking(move || in_guest(&u, "nproc >&2"))
+        .await
+        .unwrap();
+    assert_eq!(cpus.trim(), "2");
+
+    // The disk alone: grown under the running guest, which keeps running
+    // (a mark in its memory-backed /run stays) and sees the new size.
+    let u = uuid.clone();
+    tokio::task::spawn_blocking(move || in_guest(&u, "echo before > /run/kept"))
+        .await
+        .unwrap();
+    resize("wide").await;
+    let (memory_after, disk) = seen_by_the_guest(&uuid).await;
+    assert_eq!(disk, 3 << 30);
+    assert_eq!(memory_after, memory_kib, "no reboot");
+    let u = uuid.clone();
+    let kept = tokio::task::spawn_blocking(move || in_guest(&u, "cat /run/kept /run/grown-to >&2"))
+        .await
+        .unwrap();
+    assert_eq!(kept, format!("before\n{}\n", 3u64 << 30), "no reboot");
+
+    // Back down is a shrink of the disk: refused, nothing changed.
+    let (status, body) = client
+        .post(
+            &format!("/api/v1/instances/{id}/resize"),
+            json!({ "size": "tiny" }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    client.patient(Duration::from_secs(60)).remove(id).await;
+    let (u, pool) = (uuid.clone(), app.storage_pool());
+    assert_eq!(
+        tokio::task::spawn_blocking(move || leftovers(&pool, &u))
+            .await
+            .unwrap(),
+        (0, vec![])
+    );
+}

@@ -561,3 +561,134 @@ async fn the_wikis_pages_come_back_from_its_backups_and_a_broken_wiki_from_its_s
         .remove(restored)
         .await;
 }
+
+/// The guest's memory (MemTotal, KiB) and its root file system's size
+/// (bytes), as the guest sees them once its agent answers (after a
+/// reboot, the instance's record may say healthy before the guest is up).
+async fn wiki_guest_sees(uuid: &str) -> (u64, u64) {
+    use server::engine::hypervisor::Hypervisor;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let u = uuid.to_owned();
+        let up = tokio::task::spawn_blocking(move || {
+            let host = server::engine::libvirt::LibvirtHost::connect("qemu:///system").unwrap();
+            host.guest_exec(&u, &["/bin/true".to_owned()], b"", Duration::from_secs(5))
+                .is_ok_and(|exit| exit.code == 0)
+        })
+        .await
+        .unwrap();
+        if up {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the wiki's guest agent never answered"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let u = uuid.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        in_guest(
+            &u,
+            "awk '/^MemTotal:/ { print $2 }' /proc/meminfo >&2; df -B1 --output=size / | tail -n 1 >&2",
+        )
+    })
+    .await
+    .unwrap();
+    let mut lines = out.lines().map(|l| l.trim().parse::<u64>().unwrap());
+    (lines.next().unwrap(), lines.next().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a libvirtd in a private network namespace and the built image: scripts/test runs it"]
+async fn a_resized_wiki_keeps_its_pages_and_its_file_system_grows_with_its_disk() {
+    const GIB: u64 = 1 << 30;
+    let (app, client) = wiki_app().await;
+    pool_targets(&client, json!({})).await;
+    let (Accepted { id, .. }, _, _) = deploy_wiki(&client).await;
+    let inst = client
+        .wait_instance(id, Duration::from_secs(600), |i| i["health"] == "healthy")
+        .await;
+    let base = inst["url"].as_str().unwrap().to_owned();
+    client
+        .patch(
+            &format!("/api/v1/instances/{id}"),
+            json!({"share": "public"}),
+        )
+        .await;
+    let wiki = wiki_client(&app, &base, WIKI_ADMIN, WIKI_PASSWORD).await;
+    save_page(&wiki, &base, "sizes", "Written before the resize").await;
+    let uuid = app.instance_uuid(id).await;
+    let (memory_kib, root) = wiki_guest_sees(&uuid).await;
+    assert!(memory_kib < GIB >> 10, "{memory_kib} KiB");
+    assert!(root > 7 * GIB && root <= 8 * GIB, "{root} bytes");
+
+    // small to medium: a reboot; the file system grows as it boots.
+    let started = Instant::now();
+    client
+        .patient(Duration::from_secs(600))
+        .succeeds(
+            client
+                .post(
+                    &format!("/api/v1/instances/{id}/resize"),
+                    json!({"size": "medium"}),
+                )
+                .await,
+        )
+        .await;
+    client
+        .wait_instance(id, Duration::from_secs(600), |i| i["health"] == "healthy")
+        .await;
+    let (memory_kib, root) = wiki_guest_sees(&uuid).await;
+    println!(
+        "figures: resize small→medium (reboot) to the guest's agent answering {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(memory_kib > (3 * GIB / 2) >> 10, "{memory_kib} KiB");
+    assert!(root > 19 * GIB && root <= 20 * GIB, "{root} bytes");
+    // The wiki answers again, with the page written before.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !page_text(&wiki, &base, "sizes")
+        .await
+        .contains("Written before the resize")
+    {
+        assert!(Instant::now() < deadline, "the page never came back");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    // The live path a disk-only resize takes (the manifest's sizes all
+    // change memory too): the disk grown under the running wiki, then the
+    // manifest's grow command through the agent; the wiki answers all along.
+    let stem = app
+        .appliance
+        .store
+        .read(move |c| server::store::instances::by_id(c, id))
+        .await
+        .unwrap()
+        .unwrap()
+        .volume_stem;
+    let (u, pool) = (uuid.clone(), app.storage_pool());
+    let grown = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        use server::engine::hypervisor::Hypervisor;
+        let host = server::engine::libvirt::LibvirtHost::connect("qemu:///system").unwrap();
+        host.grow_disk(&u, "vda", &pool, &format!("{stem}.qcow2"), 24 * GIB)
+            .unwrap();
+        in_guest(&u, "/sbin/resize2fs /dev/vda")
+    })
+    .await
+    .unwrap();
+    println!(
+        "figures: the disk grown under the running wiki and resize2fs: {:.1} s",
+        grown.elapsed().as_secs_f64()
+    );
+    let (memory_after, root) = wiki_guest_sees(&uuid).await;
+    assert_eq!(memory_after, memory_kib, "no reboot");
+    assert!(root > 23 * GIB && root <= 24 * GIB, "{root} bytes");
+    assert!(
+        page_text(&wiki, &base, "sizes")
+            .await
+            .contains("Written before the resize")
+    );
+    remove_and_leave_nothing(&app, &client, id).await;
+}

@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod org;
 pub mod passkeys;
 pub mod pool;
+pub mod resize;
 pub mod second_factor;
 pub mod snapshots;
 pub mod usage;
@@ -406,7 +407,7 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
                     | TaskKind::Poweroff
                     | TaskKind::Delete),
                 ) => kind,
-                // Deploys, snapshot work and moves have server functions of
+                // Deploys, snapshot work, moves and resizes have server functions of
                 // their own.
                 Some(
                     TaskKind::Deploy
@@ -416,7 +417,8 @@ pub async fn instance_action(id: i64, action: String) -> Result<i64, AppError> {
                     | TaskKind::Backup
                     | TaskKind::Restore
                     | TaskKind::RestoreInPlace
-                    | TaskKind::Move,
+                    | TaskKind::Move
+                    | TaskKind::Resize,
                 )
                 | None => {
                     return Err(AppError::invalid("action", "unknown action"));

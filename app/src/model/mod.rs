@@ -15,6 +15,7 @@ mod metrics;
 mod notifications;
 pub mod page;
 mod pool;
+mod resize;
 mod second_factor;
 mod snapshots;
 mod states;
@@ -50,6 +51,7 @@ pub use notifications::{
 };
 pub use page::Page;
 pub use pool::{PoolMember, PoolTargets, PoolView};
+pub use resize::{ResizeChoice, ResizeOptions, ResizeRequest};
 pub use second_factor::{
     AddedPasskey, PasskeyChallenge, PasskeyInfo, PasskeyKind, RecoveryCodes, SecondFactorPolicy,
     SecondFactorRule, SecondFactorStatus, TotpEnrolment,
@@ -441,6 +443,9 @@ text_enum! {
         RestoreInPlace = "restore_in_place",
         /// Moves the instance to another host (live when it runs).
         Move = "move",
+        /// Changes the instance's size to another of the stack's sizes:
+        /// memory and vCPUs with a reboot, the disk grown while it runs.
+        Resize = "resize",
     }
 }
 

@@ -179,6 +179,9 @@ fn InstanceDetail(
         <super::move_host::MoveSection id host=inst.host.clone()
             enabled=ready && !busy && matches!(inst.state,
                 InstanceState::Ready(Power::Running | Power::ShutOff)) />
+        <super::resize::ResizeSection id size=inst.size.clone()
+            enabled=ready && !busy && matches!(inst.state,
+                InstanceState::Ready(Power::Running | Power::ShutOff)) />
         <super::usage::UsageSection id />
         <super::snapshots::SnapshotsSection id enabled=ready && !busy snapshots />
         <super::backups::BackupsSection id enabled=ready && !busy backups />

@@ -26,6 +26,7 @@ mod networks;
 mod not_found;
 mod notifications;
 mod passkeys;
+mod resize;
 mod second_factor_policy;
 mod settings;
 mod setup;

@@ -63,6 +63,7 @@ mod organisation;
 mod passkeys;
 mod pool;
 mod quotas;
+mod resize;
 mod second_factor;
 mod sessions;
 mod setup;
@@ -92,6 +93,7 @@ pub use self::organisation::OrganisationService;
 pub use self::passkeys::PasskeyService;
 pub use self::pool::PoolService;
 pub use self::quotas::QuotaService;
+pub use self::resize::ResizeService;
 pub use self::second_factor::SecondFactorService;
 pub use self::sessions::SessionService;
 pub use self::setup::SetupService;
@@ -167,6 +169,7 @@ capabilities!(
     QuotaService,
     EventService,
     SnapshotService,
+    ResizeService,
     BackupService,
     LeaseService,
     NotificationService,

@@ -107,7 +107,12 @@ pub(super) fn refusal_err(refusal: Refusal) -> AppError {
         | Refusal::BackupUnusable(_)
         | Refusal::HostDraining(_)
         | Refusal::HasSnapshots(_)
-        | Refusal::NotMovable { .. }) => AppError::Conflict(e.to_string()),
+        | Refusal::NotMovable { .. }
+        | Refusal::NotResizable { .. }
+        | Refusal::HostFull { .. }) => AppError::Conflict(e.to_string()),
+        e @ (Refusal::SameSize(_) | Refusal::ShrinksDisk { .. }) => {
+            AppError::invalid("size", e.to_string())
+        }
         e @ (Refusal::AlreadyThere(_) | Refusal::NoMigrationAddress(_)) => {
             AppError::invalid("host", e.to_string())
         }

@@ -34,14 +34,14 @@ use tokio::sync::broadcast;
 pub(super) fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
     use InstanceStatus::{Deleting, Failed, Provisioning, Ready};
     use TaskKind::{
-        Backup, Delete, DeleteSnapshot, Deploy, Move, Poweroff, Reboot, Restore, RestoreInPlace,
-        Revert, Shutdown, Snapshot, Start,
+        Backup, Delete, DeleteSnapshot, Deploy, Move, Poweroff, Reboot, Resize, Restore,
+        RestoreInPlace, Revert, Shutdown, Snapshot, Start,
     };
     match (status, kind) {
         (
             Ready,
             Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | Backup
-            | RestoreInPlace | Move,
+            | RestoreInPlace | Move | Resize,
         )
         | (Ready | Failed, DeleteSnapshot)
         | (Failed, Delete) => true,
@@ -49,12 +49,12 @@ pub(super) fn allows(status: InstanceStatus, kind: TaskKind) -> bool {
         | (
             Failed,
             Start | Shutdown | Reboot | Poweroff | Snapshot | Revert | Backup | RestoreInPlace
-            | Move,
+            | Move | Resize,
         )
         | (
             Provisioning | Deleting,
             Start | Shutdown | Reboot | Poweroff | Delete | Snapshot | Revert | DeleteSnapshot
-            | Backup | RestoreInPlace | Move,
+            | Backup | RestoreInPlace | Move | Resize,
         ) => false,
     }
 }
@@ -419,7 +419,8 @@ impl InstanceService for Appliance {
             | TaskKind::Backup
             | TaskKind::Restore
             | TaskKind::RestoreInPlace
-            | TaskKind::Move => {
+            | TaskKind::Move
+            | TaskKind::Resize => {
                 return Err(AppError::invalid("action", "not a lifecycle action"));
             }
         }

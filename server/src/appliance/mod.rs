@@ -58,6 +58,7 @@ mod paging;
 mod pool;
 mod principal_cache;
 mod quotas;
+mod resize;
 mod second_factor;
 mod sessions;
 mod setup;

@@ -182,7 +182,8 @@ impl Engine {
                     | TaskKind::Revert
                     | TaskKind::DeleteSnapshot
                     | TaskKind::RestoreInPlace
-                    | TaskKind::Move => None,
+                    | TaskKind::Move
+                    | TaskKind::Resize => None,
                 };
                 if let (Some(notice), Some(id)) = (told, instance_id) {
                     tell(tx, id, notice, now, |name| match notice {
@@ -217,7 +218,8 @@ impl Engine {
                         | TaskKind::DeleteSnapshot
                         | TaskKind::Backup
                         | TaskKind::RestoreInPlace
-                        | TaskKind::Move => instances::set_error(tx, id, &message)?,
+                        | TaskKind::Move
+                        | TaskKind::Resize => instances::set_error(tx, id, &message)?,
                     }
                 }
                 tasks::finish(tx, task_id, Some(&message))
@@ -289,6 +291,10 @@ impl Engine {
             Step::PrepareTarget => self.prepare_target(task, guest).await,
             Step::Migrate => self.migrate_guest(task, id, guest).await,
             Step::CleanSource => self.clean_source(task, guest).await,
+            Step::StopForResize => self.stop_for_resize(guest).await,
+            Step::ApplySize => self.apply_size(guest).await,
+            Step::GrowDisk => self.grow_disk(guest).await,
+            Step::GrowFileSystem => self.grow_file_system(guest).await,
         }?;
         if step.changes_power() {
             self.show_power(guest).await?;
@@ -335,6 +341,11 @@ impl Engine {
             // A failed migration leaves the guest where it was (libvirt
             // undoes its half); the old copy's volumes are not restored.
             Step::Migrate | Step::CleanSource => Ok(()),
+            Step::StopForResize => self.restart_after_resize(guest).await,
+            Step::ApplySize => self.unapply_size(task, id, guest).await,
+            // A disk does not shrink: it stays grown, and resizing to that
+            // size again finds it done.
+            Step::GrowDisk | Step::GrowFileSystem => Ok(()),
             Step::Shutdown
             | Step::WaitOff
             | Step::Reboot
@@ -375,8 +386,9 @@ fn tell(
 /// Whether a failed task of `kind` undoes its steps: a deploy (nothing
 /// half-made stays), the snapshot tasks (a half-taken snapshot goes, a
 /// snapshot whose revert or delete failed is ready again), a restore
-/// over an instance (the disk it replaced is put back), and a move (what
-/// the new host got goes, unless the guest is there already).
+/// over an instance (the disk it replaced is put back), a move (what
+/// the new host got goes, unless the guest is there already), and a
+/// resize (the old size back, running if it ran).
 fn rolls_back(kind: TaskKind) -> bool {
     match kind {
         TaskKind::Deploy
@@ -386,7 +398,8 @@ fn rolls_back(kind: TaskKind) -> bool {
         | TaskKind::Backup
         | TaskKind::Restore
         | TaskKind::RestoreInPlace
-        | TaskKind::Move => true,
+        | TaskKind::Move
+        | TaskKind::Resize => true,
         TaskKind::Start
         | TaskKind::Shutdown
         | TaskKind::Reboot
@@ -438,6 +451,7 @@ mod tests {
             backup_id: None,
             source_host_id: None,
             target_host_id: None,
+            resize_from: None,
             created_ms: 0,
             finished_ms: None,
             steps: names

@@ -293,6 +293,20 @@ pub trait Hypervisor: Send + Sync {
     /// The bytes a volume takes on the host's disk; `None` when it does
     /// not exist.
     fn volume_allocation(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError>;
+    /// A volume's virtual size in bytes (what the guest sees); `None`
+    /// when it does not exist.
+    fn volume_capacity(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError>;
+    /// Grows disk `target` of domain `uuid` (volume `name` of `pool`) to
+    /// `bytes`: through QEMU while the domain runs (the guest sees the new
+    /// size at once), else the volume itself. Never called to shrink.
+    fn grow_disk(
+        &self,
+        uuid: &str,
+        target: &str,
+        pool: &str,
+        name: &str,
+        bytes: u64,
+    ) -> Result<(), HostError>;
     /// Takes an internal snapshot of every disk of the domain, named
     /// `name`, with the guest's memory when it runs; returns whether the
     /// memory is in it.

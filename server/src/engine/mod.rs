@@ -49,6 +49,7 @@ mod pass_times;
 mod placement;
 mod readiness;
 mod reconcile;
+pub mod resizing;
 pub mod runtime;
 pub mod seed;
 pub mod snapshot_admission;
@@ -218,6 +219,30 @@ pub enum Refusal {
     UnknownOwner(String),
     #[error("the guest's size ({vcpus} vCPUs, {memory_mib} MiB) is none of the stack's sizes")]
     NoSuchSize { vcpus: u32, memory_mib: u64 },
+    /// A resize to the size the instance has.
+    #[error("the instance already has size {0}")]
+    SameSize(String),
+    /// A resize whose disk is smaller than the instance's.
+    #[error(
+        "a disk cannot shrink: the instance has {from} GiB, the size asked for {to} GiB; choose a \
+         size with at least {from} GiB"
+    )]
+    ShrinksDisk { from: u64, to: u64 },
+    /// The instance's host has no room for what a resize adds (`more`:
+    /// "2 more vCPUs and 128 MiB more memory").
+    #[error(
+        "its host {host} has no room for {more}; move it to another host first, or choose a \
+         smaller size"
+    )]
+    HostFull { host: String, more: String },
+    /// Only a ready instance that runs or is stopped is resized.
+    #[error(
+        "only a ready instance, running or stopped, can be resized; this one is {status} ({power})"
+    )]
+    NotResizable {
+        status: app::model::InstanceStatus,
+        power: app::model::Power,
+    },
 }
 
 impl EngineError {

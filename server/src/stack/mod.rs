@@ -35,6 +35,21 @@ pub struct Manifest {
     /// the console shows the boot and nobody can sign in.
     #[serde(default)]
     pub console: Option<ConsoleSpec>,
+    /// How a running guest's file system takes a grown disk; none: it
+    /// grows at the guest's next boot (cloud-init's resizefs), and a
+    /// resize of a running instance grows the disk only.
+    #[serde(default)]
+    pub resize: Option<ResizeSpec>,
+}
+
+/// What a resize runs in the guest once its disk grew while it runs.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeSpec {
+    /// A command inside the image (path and arguments), run through the
+    /// QEMU guest agent, that grows the file system to the disk's new
+    /// size and exits 0; run again, it must do nothing and succeed.
+    pub grow_filesystem: Vec<String>,
 }
 
 /// How a warm-pool member, booted from the golden image with no user's

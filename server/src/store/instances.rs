@@ -480,6 +480,23 @@ pub fn committed_by_host(conn: &Connection) -> Result<HashMap<i64, (u64, u64)>, 
     Ok(rows)
 }
 
+/// Records instance `id`'s size: a resize's at its admission (its quota
+/// taken at once), or the old one again when the resize is undone.
+pub fn set_size(
+    conn: &Connection,
+    id: i64,
+    name: &str,
+    vcpus: u32,
+    memory_mib: u64,
+    disk_gib: u64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances SET size = ?2, vcpus = ?3, memory_mib = ?4, disk_gib = ?5 WHERE id = ?1",
+        params![id, name, vcpus, memory_mib, disk_gib],
+    )?;
+    Ok(())
+}
+
 pub fn set_host(conn: &Connection, id: i64, host_id: Option<i64>) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE instances SET host_id = ?2 WHERE id = ?1",

@@ -1044,6 +1044,65 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT, WITHOUT ROWID;
         "#,
     },
+    Migration {
+        version: 32,
+        name: "resizing an instance",
+        sql: r#"
+            -- The tasks' kinds are a CHECK, which SQLite cannot alter: the
+            -- table is rebuilt with the resize, as migration 28 did, and
+            -- gains the size a resize started from (JSON: name, vcpus,
+            -- memory_mib, disk_gib), which its undo puts back.
+            CREATE TABLE tasks_new (
+                id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance_id   INTEGER REFERENCES instances (id) ON DELETE SET NULL,
+                instance_uuid TEXT NOT NULL,
+                owner_id      INTEGER NOT NULL REFERENCES users (id),
+                kind          TEXT NOT NULL CHECK (kind IN
+                              ('deploy', 'start', 'shutdown', 'reboot', 'poweroff', 'delete',
+                               'snapshot', 'revert', 'delete_snapshot', 'backup', 'restore',
+                               'restore_in_place', 'move', 'resize')),
+                state         TEXT NOT NULL
+                              CHECK (state IN ('running', 'succeeded', 'failed')),
+                error         TEXT,
+                user_data     TEXT,
+                created_ms    INTEGER NOT NULL,
+                finished_ms   INTEGER,
+                personalize   TEXT,
+                snapshot_id   INTEGER REFERENCES snapshots (id) ON DELETE SET NULL,
+                backup_id     INTEGER REFERENCES backups (id) ON DELETE SET NULL,
+                source_host_id INTEGER REFERENCES hosts (id) ON DELETE SET NULL,
+                target_host_id INTEGER REFERENCES hosts (id) ON DELETE SET NULL,
+                resize_from   TEXT CHECK (resize_from IS NULL OR json_valid(resize_from))
+            ) STRICT;
+            INSERT INTO tasks_new (id, instance_id, instance_uuid, owner_id, kind, state, error,
+                                   user_data, created_ms, finished_ms, personalize, snapshot_id,
+                                   backup_id, source_host_id, target_host_id)
+                SELECT id, instance_id, instance_uuid, owner_id, kind, state, error, user_data,
+                       created_ms, finished_ms, personalize, snapshot_id, backup_id,
+                       source_host_id, target_host_id
+                FROM tasks;
+            DELETE FROM sqlite_sequence WHERE name = 'tasks_new';
+            INSERT INTO sqlite_sequence (name, seq)
+                SELECT 'tasks_new', seq FROM sqlite_sequence WHERE name = 'tasks';
+            CREATE TABLE task_steps_new (
+                task_id    INTEGER NOT NULL REFERENCES tasks_new (id) ON DELETE CASCADE,
+                position   INTEGER NOT NULL,
+                name       TEXT NOT NULL,
+                state      TEXT NOT NULL
+                           CHECK (state IN ('pending', 'running', 'done', 'failed', 'undone')),
+                started_ms  INTEGER,
+                finished_ms INTEGER,
+                PRIMARY KEY (task_id, position)
+            ) STRICT;
+            INSERT INTO task_steps_new SELECT * FROM task_steps;
+            DROP TABLE task_steps;
+            DROP TABLE tasks;
+            ALTER TABLE tasks_new RENAME TO tasks;
+            ALTER TABLE task_steps_new RENAME TO task_steps;
+            CREATE UNIQUE INDEX one_running_task_per_instance
+                ON tasks (instance_uuid) WHERE state = 'running';
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -226,7 +226,10 @@ pub fn exceeded(scope: &str, quota: &Quota, used: &Usage, wanted: &Usage) -> Opt
         .into_iter()
         .find_map(|(resource, limit, used, wanted)| {
             limit
-                .filter(|limit| used.saturating_add(wanted) > *limit)
+                // Only what is asked for is checked: a resize that grows
+                // the disk alone is not refused for memory already over a
+                // lowered quota.
+                .filter(|limit| wanted > 0 && used.saturating_add(wanted) > *limit)
                 .map(|limit| Exceeded {
                     scope: scope.to_owned(),
                     resource,

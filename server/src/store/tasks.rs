@@ -35,9 +35,21 @@ pub struct TaskRow {
     /// The hosts a move takes the instance from and to.
     pub source_host_id: Option<i64>,
     pub target_host_id: Option<i64>,
+    /// The size a resize started from, which its undo puts back.
+    pub resize_from: Option<PriorSize>,
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
     pub steps: Vec<StepRow>,
+}
+
+/// An instance's size before a resize (the instance's record holds the
+/// new one from admission on, so that its quota is taken at once).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PriorSize {
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
 }
 
 /// Starts a task; `Duplicate` when the instance already has a running one.
@@ -72,6 +84,17 @@ pub fn insert(
         )?;
     }
     Ok(id)
+}
+
+/// Records the size a resize task starts from.
+pub fn set_resize_from(conn: &Connection, task: i64, from: &PriorSize) -> Result<(), StoreError> {
+    let json = serde_json::to_string(from)
+        .map_err(|e| StoreError::Corrupt(format!("a size as JSON: {e}")))?;
+    conn.execute(
+        "UPDATE tasks SET resize_from = ?2 WHERE id = ?1",
+        params![task, json],
+    )?;
+    Ok(())
 }
 
 /// Gives a warm deploy's task what its personalize step sends the guest.
@@ -135,11 +158,11 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
         .prepare_cached(
             "SELECT id, instance_id, instance_uuid, owner_id, kind, state, error, user_data,
                     created_ms, finished_ms, personalize, snapshot_id, backup_id, source_host_id,
-                    target_host_id
+                    target_host_id, resize_from
              FROM tasks WHERE id = ?1",
         )?
         .query_row([id], |r| {
-            Ok(TaskRow {
+            let task = TaskRow {
                 id: r.get(0)?,
                 instance_id: r.get(1)?,
                 instance_uuid: r.get(2)?,
@@ -155,13 +178,21 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<TaskRow>, StoreError> {
                 backup_id: r.get(12)?,
                 source_host_id: r.get(13)?,
                 target_host_id: r.get(14)?,
+                resize_from: None,
                 steps: Vec::new(),
-            })
+            };
+            Ok((task, r.get::<_, Option<String>>(15)?))
         })
         .optional()?;
-    let Some(mut task) = task else {
+    let Some((mut task, resize_from)) = task else {
         return Ok(None);
     };
+    task.resize_from = resize_from
+        .map(|json| {
+            serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("the size task {id} resizes from: {e}")))
+        })
+        .transpose()?;
     let mut stmt = conn.prepare_cached(
         "SELECT position, name, state, started_ms, finished_ms FROM task_steps
          WHERE task_id = ?1 ORDER BY position",

@@ -17,6 +17,7 @@ mod instance_list;
 mod metrics;
 mod paged_lists;
 mod passkeys;
+mod resize;
 mod second_factor;
 mod sessions;
 mod setup;

@@ -259,6 +259,14 @@ impl FakeHost {
         self.state().pools.keys().cloned().collect()
     }
 
+    /// A volume's size (a grown disk's new one).
+    pub fn volume_size(&self, pool: &str, name: &str) -> Option<u64> {
+        self.state()
+            .volumes
+            .get(&(pool.to_owned(), name.to_owned()))
+            .copied()
+    }
+
     pub fn volume_names(&self, pool: &str) -> Vec<String> {
         self.state()
             .volumes
@@ -667,6 +675,33 @@ impl Hypervisor for FakeHost {
         let state = self.state();
         let snapshots = state.snapshots.len() as u64;
         Ok(state.volumes.get(&key).map(|_| snapshots << 20))
+    }
+    fn volume_capacity(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError> {
+        self.call("volume_capacity", name)?;
+        let key = (pool.to_owned(), name.to_owned());
+        Ok(self.state().volumes.get(&key).copied())
+    }
+    fn grow_disk(
+        &self,
+        uuid: &str,
+        _target: &str,
+        pool: &str,
+        name: &str,
+        bytes: u64,
+    ) -> Result<(), HostError> {
+        self.call("grow_disk", uuid)?;
+        let key = (pool.to_owned(), name.to_owned());
+        let mut state = self.state();
+        if !state.domains.contains_key(uuid) {
+            return Err(HostError::NoDomain(uuid.to_owned()));
+        }
+        let len = state
+            .volumes
+            .get_mut(&key)
+            .ok_or_else(|| HostError::GuestReply(format!("no volume {name}")))?;
+        assert!(bytes >= *len, "a disk is never shrunk");
+        *len = bytes;
+        Ok(())
     }
     fn create_snapshot(
         &self,

@@ -20,6 +20,7 @@ mod moves;
 mod notifications;
 mod placement;
 mod pool;
+mod resize;
 mod snapshots;
 mod unreachable;
 mod zones;

@@ -134,7 +134,10 @@ async fn a_stack_that_cannot_be_personalized_has_no_pool() {
     let admin = app.admin().await;
     let (_, body) = admin.get("/api/v1/pool").await;
     assert_eq!(body["supported"], false);
-    assert_eq!(body["targets"], json!({"tiny": 0, "huge": 0}));
+    assert_eq!(
+        body["targets"],
+        json!({"tiny": 0, "roomy": 0, "wide": 0, "huge": 0})
+    );
     let (status, body) = admin
         .put("/api/v1/pool", json!({"targets": {"tiny": 1}}))
         .await;

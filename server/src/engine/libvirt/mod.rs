@@ -596,6 +596,47 @@ impl Hypervisor for LibvirtHost {
         }
     }
 
+    fn volume_capacity(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError> {
+        let pool = self.pool(pool)?;
+        match StorageVol::lookup_by_name(&pool, name) {
+            Ok(v) => Ok(Some(
+                v.get_info().map_err(self.err("volume info"))?.capacity,
+            )),
+            Err(e) if is(&e, ErrorNumber::NoStorageVolume) => Ok(None),
+            Err(e) => Err(self.err("volume lookup")(e)),
+        }
+    }
+
+    fn grow_disk(
+        &self,
+        uuid: &str,
+        target: &str,
+        pool: &str,
+        name: &str,
+        bytes: u64,
+    ) -> Result<(), HostError> {
+        let running = match self.domain(uuid)? {
+            Some(dom) if dom.is_active().map_err(self.err("domain state"))? => Some(dom),
+            Some(_) | None => None,
+        };
+        match running {
+            // QEMU resizes the image under the guest and tells its virtio
+            // disk, which the guest's kernel notices at once.
+            Some(dom) => dom
+                .block_resize(target, bytes, virt::sys::VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+                .map(|_| ())
+                .map_err(self.err("block resize")),
+            None => {
+                let pool = self.pool(pool)?;
+                let vol =
+                    StorageVol::lookup_by_name(&pool, name).map_err(self.err("volume lookup"))?;
+                vol.resize(bytes, 0)
+                    .map(|_| ())
+                    .map_err(self.err("volume resize"))
+            }
+        }
+    }
+
     fn create_snapshot(
         &self,
         uuid: &str,

@@ -39,6 +39,14 @@ fn upload_key(uri: &str, pool: &str, name: &str) -> UploadKey {
     (uri.to_owned(), pool.to_owned(), name.to_owned())
 }
 
+/// The sizes the driver's volumes were grown to, by (URI, pool, volume):
+/// it cannot resize them itself.
+static GROWN: std::sync::Mutex<Vec<(UploadKey, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn grown() -> std::sync::MutexGuard<'static, Vec<(UploadKey, u64)>> {
+    GROWN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Whether `uri` names libvirt's test driver.
 pub fn is_test_driver(uri: &str) -> bool {
     uri.starts_with("test:")
@@ -131,6 +139,7 @@ impl Hypervisor for TestDriverHost {
     fn delete_volume(&self, pool: &str, name: &str) -> Result<(), HostError> {
         let key = upload_key(self.uri(), pool, name);
         uploaded().retain(|(k, _)| *k != key);
+        grown().retain(|(k, _)| *k != key);
         self.inner.delete_volume(pool, name)
     }
     fn define_domain(&self, xml: &str) -> Result<(), HostError> {
@@ -194,6 +203,38 @@ impl Hypervisor for TestDriverHost {
     }
     fn volume_allocation(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError> {
         self.inner.volume_allocation(pool, name)
+    }
+    /// What the driver made, or what a grow recorded since.
+    fn volume_capacity(&self, pool: &str, name: &str) -> Result<Option<u64>, HostError> {
+        let Some(made) = self.inner.volume_capacity(pool, name)? else {
+            return Ok(None);
+        };
+        let key = upload_key(self.uri(), pool, name);
+        let grown = grown().iter().find(|(k, _)| *k == key).map(|(_, b)| *b);
+        Ok(Some(grown.map_or(made, |g| g.max(made))))
+    }
+    /// The driver resizes neither volumes nor block devices: the new size
+    /// is recorded here, for `volume_capacity`, once the domain and the
+    /// volume are found as libvirt would find them.
+    fn grow_disk(
+        &self,
+        uuid: &str,
+        _target: &str,
+        pool: &str,
+        name: &str,
+        bytes: u64,
+    ) -> Result<(), HostError> {
+        if self.inner.domain_power(uuid)?.is_none() {
+            return Err(HostError::NoDomain(uuid.to_owned()));
+        }
+        if self.inner.volume_capacity(pool, name)?.is_none() {
+            return Err(HostError::GuestReply(format!("no volume {name}")));
+        }
+        let key = upload_key(self.uri(), pool, name);
+        let mut grown = grown();
+        grown.retain(|(k, _)| *k != key);
+        grown.push((key, bytes));
+        Ok(())
     }
     fn create_snapshot(
         &self,

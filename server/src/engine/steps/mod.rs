@@ -8,6 +8,8 @@ mod backups;
 pub(in crate::engine) use backups::backup_dir;
 mod domain;
 mod moves;
+mod resize;
+pub use resize::ResizeShape;
 mod restore_in_place;
 mod snapshots;
 mod volumes;
@@ -109,6 +111,14 @@ steps! {
     Migrate = "move the guest",
     /// The old host's volumes go.
     CleanSource = "remove the old copy",
+    /// A resize's shutdown: the power button, the plug after the timeout.
+    StopForResize = "shut down for the new size",
+    /// The domain defined with the new memory and vCPUs.
+    ApplySize = "apply the new size",
+    /// The disk grown to the new size (live while the guest runs).
+    GrowDisk = "grow the disk",
+    /// The stack's command grows the running guest's file system.
+    GrowFileSystem = "grow the file system",
 }
 
 impl Step {
@@ -153,6 +163,14 @@ impl Step {
                 Step::Start,
             ],
             TaskKind::Move => &[Step::PrepareTarget, Step::Migrate, Step::CleanSource],
+            // The most a resize does; `Step::resize` picks its steps.
+            TaskKind::Resize => &[
+                Step::StopForResize,
+                Step::ApplySize,
+                Step::GrowDisk,
+                Step::Start,
+                Step::GrowFileSystem,
+            ],
         }
     }
 
@@ -171,7 +189,8 @@ impl Step {
             | Step::PowerOff
             | Step::Personalize
             | Step::Revert
-            | Step::Migrate => true,
+            | Step::Migrate
+            | Step::StopForResize => true,
             Step::Place
             | Step::Clone
             | Step::Seed
@@ -188,7 +207,10 @@ impl Step {
             | Step::KeepDisk
             | Step::RestoreOver
             | Step::PrepareTarget
-            | Step::CleanSource => false,
+            | Step::CleanSource
+            | Step::ApplySize
+            | Step::GrowDisk
+            | Step::GrowFileSystem => false,
         }
     }
 }
@@ -266,6 +288,7 @@ mod tests {
             TaskKind::Restore,
             TaskKind::RestoreInPlace,
             TaskKind::Move,
+            TaskKind::Resize,
         ];
         let every = kinds
             .iter()

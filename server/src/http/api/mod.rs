@@ -16,6 +16,7 @@ mod openapi;
 mod org;
 mod passkeys;
 mod pool;
+mod resize;
 mod second_factor;
 mod snapshots;
 mod system;
@@ -102,6 +103,7 @@ routes! {
     post "/instances/{id}/snapshots" => snapshots::take,
     post "/instances/{id}/snapshots/{sid}/revert" => snapshots::revert,
     delete "/instances/{id}/snapshots/{sid}" => snapshots::delete,
+    post "/instances/{id}/resize" => resize::resize,
     get "/instances/{id}/backups" => backups::of_instance,
     post "/instances/{id}/backups" => backups::start,
     post "/instances/{id}/restore" => backups::restore_in_place,

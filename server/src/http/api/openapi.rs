@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         super::instances::set_apps_settings,
         super::instances::task, super::instances::task_events, super::events::events,
         super::snapshots::list, super::snapshots::take, super::snapshots::revert,
-        super::snapshots::delete,
+        super::snapshots::delete, super::resize::resize,
         super::backups::of_instance, super::backups::start, super::backups::list,
         super::backups::verify, super::backups::restore, super::backups::store,
         super::backups::restore_in_place, super::backups::drill, super::backups::set_store,

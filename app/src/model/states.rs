@@ -416,6 +416,7 @@ mod tests {
         round_trips(BackupState::ALL, BackupState::as_str);
         round_trips(BackupKind::ALL, BackupKind::as_str);
         round_trips(BackupFrequency::ALL, BackupFrequency::as_str);
+        round_trips(crate::model::LeftoverKind::ALL, crate::model::LeftoverKind::as_str);
     }
 
     fn texts<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -456,7 +457,8 @@ mod tests {
                 "backup",
                 "restore",
                 "restore_in_place",
-                "move"
+                "move",
+                "resize"
             ]
         );
         let zone = texts(NetworkZone::ALL, NetworkZone::as_str);

@@ -141,8 +141,15 @@ impl DpeInstanceRead {
                     current = None;
                 }
                 Event::Eof => break,
-                Event::Empty(_)
-                | Event::CData(_)
+                // An empty text comes back as `<owner/>` (a warm pool
+                // member's, a drill's).
+                Event::Empty(e) => match e.local_name().as_ref() {
+                    b"appliance" => appliance = Some(String::new()),
+                    b"id" => id = Some(String::new()),
+                    b"owner" => owner = Some(String::new()),
+                    _ => {}
+                },
+                Event::CData(_)
                 | Event::Comment(_)
                 | Event::Decl(_)
                 | Event::PI(_)
@@ -492,6 +499,13 @@ mod tests {
             })
         );
         assert_eq!(DpeInstanceRead::parse("<other/>"), None);
+        let nobodys = "<instance xmlns=\"https://dpe.invalid/xmlns/instance/1\">\
+                       <appliance>a1</appliance><id>7f1c</id><owner/></instance>";
+        assert_eq!(
+            DpeInstanceRead::parse(nobodys).map(|m| m.owner),
+            Some(String::new()),
+            "a pool member's"
+        );
     }
 
     #[test]

@@ -416,7 +416,10 @@ mod tests {
         round_trips(BackupState::ALL, BackupState::as_str);
         round_trips(BackupKind::ALL, BackupKind::as_str);
         round_trips(BackupFrequency::ALL, BackupFrequency::as_str);
-        round_trips(crate::model::LeftoverKind::ALL, crate::model::LeftoverKind::as_str);
+        round_trips(
+            crate::model::LeftoverKind::ALL,
+            crate::model::LeftoverKind::as_str,
+        );
     }
 
     fn texts<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {

@@ -273,8 +273,17 @@ impl DirectorySettings {
         let rest = url
             .strip_prefix("ldaps://")
             .or_else(|| url.strip_prefix("ldap://"));
-        if rest.is_some_and(|rest| host_of(rest).is_empty()) {
+        // The LDAP client reads the URL with the `url` crate, which drops
+        // controls at the ends and tabs and newlines within: what names a
+        // host here must name one there too, or the client panics.
+        let names_a_host = url::Url::parse(url)
+            .ok()
+            .map(|u| u.host_str().is_some_and(|h| !h.is_empty()));
+        if rest.is_some_and(|rest| host_of(rest).is_empty()) || names_a_host == Some(false) {
             return Err("the URL names no host: use ldap://host:port or ldaps://host:port");
+        }
+        if rest.is_some() && names_a_host.is_none() {
+            return Err("the URL cannot be read: use ldap://host:port or ldaps://host:port");
         }
         if url.starts_with("ldaps://") {
             if self.starttls {
@@ -396,6 +405,15 @@ mod tests {
             group_base: String::new(),
             group_mappings: Vec::new(),
             ca_certificate: None,
+        }
+    }
+
+    #[test]
+    fn a_directory_url_the_clients_parser_reads_without_a_host_is_refused() {
+        // Found by Schemathesis: the client's parser drops a trailing
+        // control, and tabs within; it then found no host, and panicked.
+        for url in [" \n\u{b} \r\nldaps://\u{e}", "ldaps://\t:636"] {
+            assert!(settings(url, false).transport().is_err(), "{url:?}");
         }
     }
 

@@ -3,29 +3,16 @@
 // sees it wait, the department admin finds it behind the navigation's count,
 // approves it with a comment, and it deploys.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import { hydrated, portalOnTestDriver, shot, signIn, stopAll } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 const MEMBER_PASSWORD = 'amber-Lantern-37-quince';
 let dpe;
 let browser;
 
-before(async () => {
-  dpe = await startDpe({
-    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
-    DPE_IMAGE_DIR: fakeImages(),
-    DPE_RECONCILE_INTERVAL_MS: '300',
-  });
-  await setUp(dpe, PASSWORD);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await dpe?.stop();
-});
+before(async () => ({ dpe, browser } = await portalOnTestDriver(PASSWORD)));
+after(() => stopAll(browser, dpe));
 
 test('a member requests a deploy, the department admin approves it, and it deploys', async () => {
   const admin = await browser.newPage({ viewport: { width: 1280, height: 1500 } });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, hydrated, launchBrowser, setupCode, shot, signIn, startDpe, terminalShows as shows } from './harness.mjs';
+import { hydrated, portalOnRealGuests, runningGuest, shot, signIn, stopAll } from './harness.mjs';
 
 const GUEST_DIR = process.env.DPE_TEST_GUEST_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';
@@ -15,44 +15,14 @@ let browser;
 
 before(async () => {
   if (!GUEST_DIR) return;
-  dpe = await startDpe({
-    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
-    DPE_IMAGE_DIR: GUEST_DIR,
-    DPE_STORAGE_POOL: `dpe-console-${process.pid}`,
-  });
-  const r = await fetch(`${dpe.url}/api/v1/setup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      setup_code: setupCode(dpe),
-      appliance_name: 'Console test', admin_username: 'admin', admin_password: PASSWORD,
-      host_uri: 'qemu:///system', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
-    }),
-  });
-  assert.equal(r.status, 201, await r.text());
-  browser = await launchBrowser();
+  ({ dpe, browser } = await portalOnRealGuests(PASSWORD, { guestDir: GUEST_DIR, name: 'console', appliance: 'Console test' }));
 });
-
-after(async () => {
-  await browser?.close();
-  await dpe?.stop();
-});
+after(() => stopAll(browser, dpe));
 
 test('the console of a real guest shows its boot, signs in and runs a command, for two viewers', { skip: !GUEST_DIR && 'needs DPE_TEST_GUEST_DIR (scripts/test)', timeout: 300_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signIn(page, dpe, PASSWORD);
-  const answer = await page.request.post(`${dpe.url}/api/v1/instances`, {
-    data: { name: 'console-1', size: 'tiny', params: { title: 'T' } },
-  });
-  assert.equal(answer.status(), 202, await answer.text());
-  const { id } = await answer.json();
-  const started = Date.now();
-  for (;;) {
-    const inst = await (await page.request.get(`${dpe.url}/api/v1/instances/${id}`)).json();
-    if (inst.state === 'running') break;
-    assert.ok(Date.now() - started < 120_000, `not running: ${JSON.stringify(inst)}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
+  const id = await runningGuest(page, dpe, 'console-1');
 
   await page.goto(`${dpe.url}/instances/${id}`);
   try {

@@ -3,9 +3,8 @@
 // the member deploys within quota and is refused beyond it with a clear
 // message; the audit log shows it all.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import { hydrated, portalOnTestDriver, shot, signIn, stopAll } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 const DANA = 'Quiet-Harbor-62-lantern';
@@ -13,20 +12,8 @@ const MIA = 'Amber-Kettle-37-river';
 let dpe;
 let browser;
 
-before(async () => {
-  dpe = await startDpe({
-    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
-    DPE_IMAGE_DIR: fakeImages(),
-    DPE_RECONCILE_INTERVAL_MS: '300',
-  });
-  await setUp(dpe, PASSWORD);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await dpe?.stop();
-});
+before(async () => ({ dpe, browser } = await portalOnTestDriver(PASSWORD)));
+after(() => stopAll(browser, dpe));
 
 async function deploy(page, name) {
   await page.goto(dpe.url + '/deploy');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
+import { portalOnRealGuests, runningGuest, shot, signIn, stopAll } from './harness.mjs';
 
 const GUEST_DIR = process.env.DPE_TEST_GUEST_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';
@@ -16,28 +16,9 @@ let browser;
 
 before(async () => {
   if (!GUEST_DIR) return;
-  dpe = await startDpe({
-    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
-    DPE_IMAGE_DIR: GUEST_DIR,
-    DPE_STORAGE_POOL: `dpe-graphics-${process.pid}`,
-  });
-  const r = await fetch(`${dpe.url}/api/v1/setup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      setup_code: setupCode(dpe),
-      appliance_name: 'Graphics test', admin_username: 'admin', admin_password: PASSWORD,
-      host_uri: 'qemu:///system', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
-    }),
-  });
-  assert.equal(r.status, 201, await r.text());
-  browser = await launchBrowser();
+  ({ dpe, browser } = await portalOnRealGuests(PASSWORD, { guestDir: GUEST_DIR, name: 'graphics', appliance: 'Graphics test' }));
 });
-
-after(async () => {
-  await browser?.close();
-  await dpe?.stop();
-});
+after(() => stopAll(browser, dpe));
 
 /// How many colours the viewer's canvas shows (a blank screen has one).
 const coloursDrawn = (page) => page.evaluate(() => {
@@ -54,22 +35,7 @@ const coloursDrawn = (page) => page.evaluate(() => {
 test('the display of a real guest is drawn by noVNC over the portal, within the page policy', { skip: !GUEST_DIR && 'needs DPE_TEST_GUEST_DIR (scripts/test)', timeout: 300_000 }, async () => {
   const first = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signIn(first, dpe, PASSWORD);
-  const answer = await first.request.post(`${dpe.url}/api/v1/instances`, {
-    data: { name: 'graphics-1', size: 'tiny', params: { title: 'T' } },
-  });
-  assert.equal(answer.status(), 202, await answer.text());
-  const { id } = await answer.json();
-  // Running, with an address: by then the guest's tap device is up and
-  // has its own address. Each of those is a network change to Chromium,
-  // which runs in the hypervisor's namespace here (never a user's case)
-  // and aborts what is in flight (net::ERR_NETWORK_CHANGED).
-  const started = Date.now();
-  for (;;) {
-    const inst = await (await first.request.get(`${dpe.url}/api/v1/instances/${id}`)).json();
-    if (inst.state === 'running' && inst.ip) break;
-    assert.ok(Date.now() - started < 120_000, `not running with an address: ${JSON.stringify(inst)}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
+  const id = await runningGuest(first, dpe, 'graphics-1');
 
   // The instance page links the display, next to the serial console.
   // The test then loads it itself: a click would race the instance

@@ -194,3 +194,75 @@ export async function terminalShows(page, wanted, timeout = 20_000) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/**
+ * A set-up dpe on libvirt's test driver with a fixture stack (`stack`
+ * under server/tests/fixtures) and stand-in images, its admin's password
+ * `password`, and Chromium: what most of these files start with.
+ */
+export async function portalOnTestDriver(password, { stack = 'stack', env = {} } = {}) {
+  const dpe = await startDpe({
+    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures', stack),
+    DPE_IMAGE_DIR: fakeImages(),
+    DPE_RECONCILE_INTERVAL_MS: '300',
+    ...env,
+  });
+  await setUp(dpe, password);
+  return { dpe, browser: await launchBrowser() };
+}
+
+/**
+ * The same on the sandbox's libvirtd, deploying the real test guest
+ * (image/test-guest, `guestDir`) into a storage pool of its own named for
+ * `name`; `appliance` names the appliance. Inside the private network
+ * namespace only (scripts/test).
+ */
+export async function portalOnRealGuests(password, { guestDir, name, appliance }) {
+  const dpe = await startDpe(realGuestEnv(guestDir, name));
+  const r = await fetch(`${dpe.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      setup_code: setupCode(dpe),
+      appliance_name: appliance, admin_username: 'admin', admin_password: password,
+      host_uri: 'qemu:///system', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
+    }),
+  });
+  if (r.status !== 201) throw new Error(`setup: ${r.status} ${await r.text()}`);
+  return { dpe, browser: await launchBrowser() };
+}
+
+/** What `portalOnRealGuests` starts dpe with (again, for a restart). */
+export const realGuestEnv = (guestDir, name) => ({
+  DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
+  DPE_IMAGE_DIR: guestDir,
+  DPE_STORAGE_POOL: `dpe-${name}-${process.pid}`,
+});
+
+/** Closes what `portalOnTestDriver` or `portalOnRealGuests` opened. */
+export async function stopAll(browser, dpe) {
+  await browser?.close();
+  await dpe?.stop();
+}
+
+/**
+ * Deploys the tiny test guest `name` through `page`'s session and waits
+ * until it runs with an address: its id. By then the guest's tap device is
+ * up and has its own address; each of those is a network change to
+ * Chromium, which runs in the hypervisor's namespace here (never a user's
+ * case) and aborts what is in flight (net::ERR_NETWORK_CHANGED).
+ */
+export async function runningGuest(page, dpe, name) {
+  const answer = await page.request.post(`${dpe.url}/api/v1/instances`, {
+    data: { name, size: 'tiny', params: { title: 'T' } },
+  });
+  if (answer.status() !== 202) throw new Error(`deploy ${name}: ${answer.status()} ${await answer.text()}`);
+  const { id } = await answer.json();
+  const started = Date.now();
+  for (;;) {
+    const inst = await (await page.request.get(`${dpe.url}/api/v1/instances/${id}`)).json();
+    if (inst.state === 'running' && inst.ip) return id;
+    if (Date.now() - started > 120_000) throw new Error(`${name} is not running with an address: ${JSON.stringify(inst)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}

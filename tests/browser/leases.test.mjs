@@ -1,28 +1,15 @@
 // Leases in the portal: the instance page says when it expires and extends
 // it (within the policy, refused beyond it), and the list shows the date.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import { hydrated, portalOnTestDriver, shot, signIn, stopAll } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 let dpe;
 let browser;
 
-before(async () => {
-  dpe = await startDpe({
-    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
-    DPE_IMAGE_DIR: fakeImages(),
-    DPE_RECONCILE_INTERVAL_MS: '300',
-  });
-  await setUp(dpe, PASSWORD);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await dpe?.stop();
-});
+before(async () => ({ dpe, browser } = await portalOnTestDriver(PASSWORD)));
+after(() => stopAll(browser, dpe));
 
 /** The date `days` from now, as a date input holds it (UTC). */
 const dayAhead = (days) => new Date(Date.now() + days * 86400000).toISOString().slice(0, 10);

@@ -3,28 +3,15 @@
 // admin sets the targets (a bad one is refused at its field), and a deploy
 // claims a ready member and runs.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import { hydrated, portalOnTestDriver, shot, signIn, stopAll } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 let dpe;
 let browser;
 
-before(async () => {
-  dpe = await startDpe({
-    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/warm-stack'),
-    DPE_IMAGE_DIR: fakeImages(),
-    DPE_RECONCILE_INTERVAL_MS: '300',
-  });
-  await setUp(dpe, PASSWORD);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await dpe?.stop();
-});
+before(async () => ({ dpe, browser } = await portalOnTestDriver(PASSWORD, { stack: 'warm-stack' })));
+after(() => stopAll(browser, dpe));
 
 /** The dashboard's pool row of `size`: [ready, booting] as numbers. */
 async function counts(page, size) {

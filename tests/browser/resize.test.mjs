@@ -2,28 +2,15 @@
 // sizes with what each gives, resizes as a task it follows live, and then
 // shows the sizes it can no longer take (a smaller disk) with why.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, fakeImages, hydrated, launchBrowser, setUp, shot, signIn, startDpe } from './harness.mjs';
+import { hydrated, portalOnTestDriver, shot, signIn, stopAll } from './harness.mjs';
 
 const PASSWORD = 'violet-Tractor-91-mango';
 let dpe;
 let browser;
 
-before(async () => {
-  dpe = await startDpe({
-    DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
-    DPE_IMAGE_DIR: fakeImages(),
-    DPE_RECONCILE_INTERVAL_MS: '300',
-  });
-  await setUp(dpe, PASSWORD);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await dpe?.stop();
-});
+before(async () => ({ dpe, browser } = await portalOnTestDriver(PASSWORD)));
+after(() => stopAll(browser, dpe));
 
 test('an owner resizes an instance and a smaller disk is then shown as not possible', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });

@@ -7,53 +7,19 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ROOT, hydrated, inherited, launchBrowser, setupCode, shot, signIn, startDpe } from './harness.mjs';
+import { hydrated, inherited, portalOnRealGuests, realGuestEnv, runningGuest, shot, signIn, startDpe, stopAll } from './harness.mjs';
 
 const GUEST_DIR = process.env.DPE_TEST_GUEST_DIR;
 const PASSWORD = 'amber-Lantern-47-quince';
-const ENV = {
-  DPE_STACK_DIR: join(ROOT, 'server/tests/fixtures/stack'),
-  DPE_IMAGE_DIR: GUEST_DIR,
-  DPE_STORAGE_POOL: `dpe-restore-${process.pid}`,
-};
+const ENV = realGuestEnv(GUEST_DIR, 'restore');
 let dpe;
 let browser;
 
 before(async () => {
   if (!GUEST_DIR) return;
-  dpe = await startDpe(ENV);
-  const r = await fetch(`${dpe.url}/api/v1/setup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      setup_code: setupCode(dpe),
-      appliance_name: 'Restore test', admin_username: 'admin', admin_password: PASSWORD,
-      host_uri: 'qemu:///system', storage_dir: `${dpe.dataDir}/storage`, network: 'default',
-    }),
-  });
-  assert.equal(r.status, 201, await r.text());
-  browser = await launchBrowser();
+  ({ dpe, browser } = await portalOnRealGuests(PASSWORD, { guestDir: GUEST_DIR, name: 'restore', appliance: 'Restore test' }));
 });
-
-after(async () => {
-  await browser?.close();
-  await dpe?.stop();
-});
-
-async function deployedAndRunning(page, name) {
-  const answer = await page.request.post(`${dpe.url}/api/v1/instances`, {
-    data: { name, size: 'tiny', params: { title: 'T' } },
-  });
-  assert.equal(answer.status(), 202, await answer.text());
-  const { id } = await answer.json();
-  const started = Date.now();
-  for (;;) {
-    const inst = await (await page.request.get(`${dpe.url}/api/v1/instances/${id}`)).json();
-    if (inst.state === 'running') return id;
-    assert.ok(Date.now() - started < 120_000, `not running: ${JSON.stringify(inst)}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+after(() => stopAll(browser, dpe));
 
 const dpeCommand = (...args) => execFileSync(dpe.bin, args, {
   env: { ...inherited(), ...ENV, DPE_DATA_DIR: dpe.dataDir },
@@ -63,10 +29,10 @@ const dpeCommand = (...args) => execFileSync(dpe.bin, args, {
 test('after a store restored from an older copy, the guest deployed since is kept on the dashboard and adopted back', { skip: !GUEST_DIR && 'needs DPE_TEST_GUEST_DIR (scripts/test)', timeout: 300_000 }, async () => {
   let page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await signIn(page, dpe, PASSWORD);
-  await deployedAndRunning(page, 'before-copy');
+  await runningGuest(page, dpe, 'before-copy');
   const copy = join(dpe.dataDir, '..', `dpe-restore-copy-${process.pid}.sqlite3`);
   dpeCommand('backup', copy, '--force');
-  await deployedAndRunning(page, 'after-copy');
+  await runningGuest(page, dpe, 'after-copy');
   await page.close();
 
   // The appliance's store is put back from the copy: it never heard of

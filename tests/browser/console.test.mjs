@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { hydrated, portalOnRealGuests, runningGuest, shot, signIn, stopAll } from './harness.mjs';
+import { hydrated, portalOnRealGuests, runningGuest, shot, signIn, stopAll, terminalShows as shows } from './harness.mjs';
 
 const GUEST_DIR = process.env.DPE_TEST_GUEST_DIR;
 const PASSWORD = 'violet-Tractor-91-mango';

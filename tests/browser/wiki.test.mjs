@@ -186,9 +186,19 @@ test('a user deploys the wiki from the portal and opens it', { skip: !IMAGE_DIR 
   await page.keyboard.press('Enter');
   await terminalShows(page, 'login:', 60_000);
   await page.keyboard.type('wikiadmin\n');
+  // Answered only once whole: login discards what was typed before it
+  // turned echo off (a password typed at "Passw" was refused).
   await terminalShows(page, 'Password:');
   await page.keyboard.type(`${WIKI_ADMIN_PASSWORD}\n`);
-  await terminalShows(page, 'wikiadmin@', 60_000);
+  // The console line of a claimed guest is sometimes cut short (issue
+  // 29): a shell prompt that does not come is asked for again with
+  // Enter, as a person would.
+  try {
+    await terminalShows(page, 'wikiadmin@', 30_000);
+  } catch {
+    await page.keyboard.press('Enter');
+    await terminalShows(page, 'wikiadmin@', 60_000);
+  }
   await page.keyboard.type('echo in-$((3 * 3))\n');
   await terminalShows(page, 'in-9');
   await shot(page, '26-wiki-console');

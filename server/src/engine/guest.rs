@@ -170,6 +170,19 @@ impl Guest {
         }
     }
 
+    /// Its dpe metadata element alone, with its record, for relabelling a
+    /// domain that exists (a claimed member; an older dpe's domain).
+    pub fn metadata_element(&self, appliance: &str) -> Result<String, quick_xml::SeError> {
+        let record = self.record_json();
+        super::xml::domain::metadata_element(&super::xml::domain::DpeInstance {
+            xmlns: super::xml::domain::DPE_NS,
+            appliance,
+            id: &self.uuid,
+            owner: self.owner_name(),
+            guest: record.as_deref(),
+        })
+    }
+
     /// An instance's record for its domain's metadata (JSON of
     /// [`GuestRecord`]), from which a restored store can adopt it; none
     /// for a pool member's or a drill's guest, which nobody adopts.

@@ -20,7 +20,6 @@ use super::leftovers::Adoptable;
 use super::libvirt::probe;
 use super::runtime::Engine;
 use super::volumes;
-use super::xml::domain::{DPE_NS, DpeInstance, metadata_element};
 use crate::blocking::run_blocking;
 use crate::store::hosts::HostRow;
 use crate::store::instances::{self, OnRecord};
@@ -47,7 +46,7 @@ impl Engine {
     /// libvirt; orphans removed.
     pub async fn reconcile_once(&self) -> Result<(), EngineError> {
         let started = Instant::now();
-        let leftovers = match self.store.read(settings::leftovers_held_since).await? {
+        let leftovers = match self.leftovers_held_since().await? {
             Some(_) => Leftovers::Keep,
             None => Leftovers::Remove,
         };
@@ -201,14 +200,7 @@ impl Engine {
             if !idle || !lacks {
                 continue;
             }
-            let record = inst.guest.record_json();
-            let metadata = match metadata_element(&DpeInstance {
-                xmlns: DPE_NS,
-                appliance: &self.appliance_id,
-                id: &inst.guest.uuid,
-                owner: inst.guest.owner_name(),
-                guest: record.as_deref(),
-            }) {
+            let metadata = match inst.guest.metadata_element(&self.appliance_id) {
                 Ok(metadata) => metadata,
                 Err(e) => {
                     tracing::warn!(instance = inst.guest.name, error = %e, "no record written");

@@ -6,7 +6,6 @@ use std::time::Duration;
 use crate::engine::EngineError;
 use crate::engine::guest::Guest;
 use crate::engine::runtime::Engine;
-use crate::engine::xml::domain::{DPE_NS, DpeInstance, metadata_element};
 use crate::store::pool;
 use crate::store::tasks::TaskRow;
 
@@ -46,15 +45,9 @@ impl Engine {
                 stderr: exit.stderr,
             });
         }
-        let record = guest.record_json();
-        let metadata = metadata_element(&DpeInstance {
-            xmlns: DPE_NS,
-            appliance: &self.appliance_id,
-            id: &guest.uuid,
-            owner: guest.owner_name(),
-            guest: record.as_deref(),
-        })
-        .map_err(EngineError::Xml)?;
+        let metadata = guest
+            .metadata_element(&self.appliance_id)
+            .map_err(EngineError::Xml)?;
         let title = guest.name.clone();
         self.on_host(guest, move |h, u| h.relabel_domain(u, &title, &metadata))
             .await?;

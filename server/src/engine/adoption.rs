@@ -31,6 +31,7 @@ impl Engine {
         let Adoptable {
             host_id,
             owner: recorded,
+            power,
             record,
         } = kept;
         let Some(size) = self
@@ -104,6 +105,7 @@ impl Engine {
                 )?;
                 instances::set_host(tx, id, Some(host_id))?;
                 instances::set_status(tx, id, InstanceStatus::Ready, None)?;
+                instances::observe(tx, id, power, None)?;
                 Ok(Ok(id))
             })
             .await?;

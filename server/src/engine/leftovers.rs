@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use app::model::HeldLeftover;
+use app::model::{HeldLeftover, Power};
 
 use super::xml::domain::GuestRecord;
 
@@ -14,6 +14,9 @@ use super::xml::domain::GuestRecord;
 pub struct Adoptable {
     pub host_id: i64,
     pub owner: String,
+    /// Its power state at that look: the adopted instance shows it at
+    /// once, before the reconciler's next pass looks again.
+    pub power: Power,
     pub record: GuestRecord,
 }
 

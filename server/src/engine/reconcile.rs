@@ -257,6 +257,7 @@ impl Engine {
                         let adoptable = d.record.map(|record| Adoptable {
                             host_id: h.id,
                             owner: d.owner.clone(),
+                            power: d.power,
                             record,
                         });
                         let volumes: Vec<String> = adoptable

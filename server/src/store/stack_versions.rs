@@ -52,6 +52,8 @@ const USES: &str = "(SELECT count(*) FROM instances i WHERE i.version_id = v.id)
 
 /// Registers the version, or finds it by its checksum; returns its id
 /// and whether it is new. The first version of a stack becomes current.
+/// A known image found in another folder (a restored store on a new
+/// appliance, a moved image directory) is read from there from now on.
 pub fn register(conn: &Connection, new: &NewVersion<'_>) -> Result<(i64, bool), StoreError> {
     if let Some(id) = conn
         .query_row(
@@ -61,6 +63,10 @@ pub fn register(conn: &Connection, new: &NewVersion<'_>) -> Result<(i64, bool), 
         )
         .optional()?
     {
+        conn.execute(
+            "UPDATE stack_versions SET dir = ?2 WHERE id = ?1 AND dir <> ?2",
+            params![id, new.dir],
+        )?;
         return Ok((id, false));
     }
     conn.execute(
@@ -97,11 +103,11 @@ pub fn current(conn: &Connection, stack: &str) -> Result<Option<VersionRow>, Sto
 
 /// Every version of the stack, newest first, with how many instances run it.
 pub fn list(conn: &Connection, stack: &str) -> Result<Vec<(VersionRow, u64)>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare(
         "SELECT v.id, v.stack, v.label, v.sha256, v.dir, v.packages, v.added_at, v.current,
                 (SELECT count(*) FROM instances i WHERE i.version_id = v.id)
-         FROM stack_versions v WHERE v.stack = ?1 ORDER BY v.id DESC"
-    ))?;
+         FROM stack_versions v WHERE v.stack = ?1 ORDER BY v.id DESC",
+    )?;
     let rows = stmt
         .query_map([stack], |r| Ok((from_row(r)?, r.get(8)?)))?
         .collect::<Result<_, _>>()?;

@@ -146,6 +146,8 @@ pub enum Action {
     ConfigureGateway,
     /// See and size the warm pool (guests booted ahead of time).
     ManagePool,
+    /// See the stack's versions, register new ones and make one current.
+    ManageStackVersions,
     /// See the backup store and every backup; set the default backup
     /// policy.
     ManageBackups,
@@ -193,6 +195,7 @@ fn allows(principal: &Principal, action: Action) -> bool {
         | Action::ManageDirectory
         | Action::ConfigureGateway
         | Action::ManagePool
+        | Action::ManageStackVersions
         | Action::ManageBackups
         | Action::ManageNotifications
         | Action::ReadMetrics => admin,
@@ -291,6 +294,7 @@ rights!(
     ManageDirectory,
     ConfigureGateway,
     ManagePool,
+    ManageStackVersions,
     ManageBackups,
     ExtendLease,
     ManageNotifications,
@@ -522,7 +526,7 @@ mod tests {
         }
     }
 
-    const EVERY_ACTION: [Action; 27] = [
+    const EVERY_ACTION: [Action; 28] = [
         Action::ViewDashboard,
         Action::ViewSelf,
         Action::ManageOwnTokens,
@@ -542,6 +546,7 @@ mod tests {
         Action::ManageDirectory,
         Action::ConfigureGateway,
         Action::ManagePool,
+        Action::ManageStackVersions,
         Action::ManageBackups,
         Action::ExtendLease,
         Action::ManageNotifications,

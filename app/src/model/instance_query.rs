@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::page::Page;
-use super::{ApprovalState, Health, InstanceSort, InstanceState, InstanceView, NetworkZone};
+use super::{
+    ApprovalState, Health, InstanceSort, InstanceState, InstanceVersion, InstanceView, NetworkZone,
+};
 
 /// `GET /api/v1/instances` query: which instances, in what order, and
 /// where the page starts. All given filters apply.
@@ -88,6 +90,8 @@ pub struct InstanceListItem {
     /// Its host has not answered since then (RFC 3339): its state is the
     /// last one seen.
     pub host_unreachable_since: Option<String>,
+    /// The stack version it runs, and whether an update is available.
+    pub version: Option<InstanceVersion>,
 }
 
 impl From<InstanceView> for InstanceListItem {
@@ -112,6 +116,7 @@ impl From<InstanceView> for InstanceListItem {
             lease,
             approval,
             host_unreachable_since,
+            version,
         } = view;
         InstanceListItem {
             id,
@@ -126,6 +131,7 @@ impl From<InstanceView> for InstanceListItem {
             expires_at: lease.map(|l| l.expires_at),
             approval: approval.map(|a| a.state),
             host_unreachable_since,
+            version,
         }
     }
 }

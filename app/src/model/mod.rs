@@ -20,6 +20,7 @@ mod second_factor;
 mod snapshots;
 mod states;
 mod usage;
+mod versions;
 
 pub use approvals::{
     ApprovalPolicy, ApprovalPolicyView, ApprovalRule, ApprovalState, ApprovalView,
@@ -60,6 +61,7 @@ pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, Snaps
 pub use usage::{
     DepartmentUsagePoint, DepartmentUsageSeries, TrafficPoint, UsagePoint, UsageRange, UsageSeries,
 };
+pub use versions::{InstanceVersion, StackVersionView, StackVersions};
 
 use states::text_enum;
 pub use states::{
@@ -519,6 +521,8 @@ pub struct InstanceView {
     /// answers. The state is then the last one seen, and no action runs
     /// until the host is back (each is refused with 409).
     pub host_unreachable_since: Option<String>,
+    /// The stack version it runs; null until its disk is made.
+    pub version: Option<InstanceVersion>,
 }
 
 impl InstanceView {

@@ -133,6 +133,16 @@ fn InstanceDetail(
                 ". The state shown is the last one seen; actions wait until the host is back, and nothing is lost."
             </div>
         })}
+        {inst.version.clone().filter(|v| v.update_available).map(|v| view! {
+            <div class="banner info" role="status" id="update-available">
+                <p><strong>"Update available"</strong> ": a newer version of the application is current. It runs "
+                    {v.label} "."</p>
+                {(!v.changes.is_empty()).then(|| view! {
+                    <p>"What the update changes:"</p>
+                    <ul class="changes">{v.changes.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}</ul>
+                })}
+            </div>
+        })}
         {inst.approval.clone().map(|a| view! { <ApprovalFact approval=a /> })}
         <section class="card">
             <dl class="facts">
@@ -154,6 +164,14 @@ fn InstanceDetail(
                 <dt>"Guest address"</dt>
                 <dd>{inst.ip.clone().unwrap_or_else(|| "waiting for DHCP…".into())}</dd>
                 <dt>"Size"</dt><dd>{inst.size.clone()}</dd>
+                <dt>"Version"</dt>
+                <dd id="version">{match inst.version.clone() {
+                    Some(v) if v.update_available => view! {
+                        {v.label} " " <span class="badge update">"Update available"</span>
+                    }.into_any(),
+                    Some(v) => view! { {v.label} " (current)" }.into_any(),
+                    None => "—".into_any(),
+                }}</dd>
                 <dt>"Host"</dt><dd>{inst.host.clone().unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Owner"</dt><dd>{inst.owner.clone()}</dd>
                 <dt>"Created"</dt><dd>{inst.created_at.clone()}</dd>

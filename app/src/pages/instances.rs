@@ -188,6 +188,7 @@ pub fn InstancesPage() -> impl IntoView {
                                         <thead><tr>
                                             <th scope="col">"Name"</th><th scope="col">"State"</th>
                                             <th scope="col">"Address"</th><th scope="col">"Size"</th>
+                                            <th scope="col">"Version"</th>
                                             <th scope="col">"Owner"</th><th scope="col">"Host"</th>
                                             <th scope="col">"Expires"</th>
                                             <th scope="col"><span class="sr-only">"Application"</span></th>
@@ -204,6 +205,15 @@ pub fn InstancesPage() -> impl IntoView {
                                                     </td>
                                                     <td>{i.ip.unwrap_or_else(|| "—".into())}</td>
                                                     <td>{i.size}</td>
+                                                    <td>{match i.version {
+                                                        Some(v) => view! {
+                                                            {v.label}
+                                                            {v.update_available.then(|| view! {
+                                                                " " <span class="badge update" title=format!("What the update changes:\n{}", v.changes.join("\n"))>"Update available"</span>
+                                                            })}
+                                                        }.into_any(),
+                                                        None => "—".into_any(),
+                                                    }}</td>
                                                     <td>{i.owner}</td>
                                                     <td>{match i.host {
                                                         Some(host) => { let only = with(&params.read(), "host", Some(&host)); view! {

@@ -70,6 +70,7 @@ mod setup;
 mod snapshots;
 mod tokens;
 mod usage;
+mod versions;
 mod zones;
 
 use std::net::IpAddr;
@@ -100,6 +101,7 @@ pub use self::setup::SetupService;
 pub use self::snapshots::SnapshotService;
 pub use self::tokens::{SecretShown, TokenService};
 pub use self::usage::UsageService;
+pub use self::versions::StackVersionService;
 pub use self::zones::ZoneService;
 use crate::error::AppError;
 use crate::model::Principal;
@@ -153,6 +155,7 @@ macro_rules! capabilities {
 
 capabilities!(
     SetupService,
+    StackVersionService,
     SessionService,
     SecondFactorService,
     PasskeyService,

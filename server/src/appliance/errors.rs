@@ -58,9 +58,9 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         EngineError::HostStarting(host) => AppError::Unavailable(format!(
             "host {host} is still starting; try again in a few seconds"
         )),
-        e @ (EngineError::NoCapacity { .. } | EngineError::NotPlaced(_)) => {
-            AppError::Unavailable(e.to_string())
-        }
+        e @ (EngineError::NoCapacity { .. }
+        | EngineError::NotPlaced(_)
+        | EngineError::NoStackVersion(_)) => AppError::Unavailable(e.to_string()),
         EngineError::SnapshotGone => AppError::NotFound("snapshot".into()),
         EngineError::BackupGone => AppError::NotFound("backup".into()),
         e @ (EngineError::BackupDamaged(_) | EngineError::DrillFailed(_)) => {
@@ -86,6 +86,7 @@ pub(super) fn engine_err(err: EngineError) -> AppError {
         | EngineError::Seed(_)
         | EngineError::Image { .. }
         | EngineError::GoldenMismatch { .. }
+        | EngineError::VersionImageChanged { .. }
         | EngineError::GuestCommand { .. }
         | EngineError::ClaimInterrupted
         | EngineError::BackupInterrupted

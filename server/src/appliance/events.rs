@@ -183,9 +183,16 @@ impl Live {
                 match found {
                     Some(row) => {
                         self.shown.insert(id);
-                        Some(LiveEvent::Instance(Box::new(
-                            self.appliance.instance_view(row.into()),
-                        )))
+                        let view = self.appliance.instance_view(row.into());
+                        // A live update shows what an update would change,
+                        // as the page's first answer did.
+                        let view = self
+                            .appliance
+                            .with_version_changes(vec![view])
+                            .await
+                            .ok()
+                            .and_then(|mut v| v.pop())?;
+                        Some(LiveEvent::Instance(Box::new(view)))
                     }
                     None if self.shown.remove(&id) => Some(LiveEvent::InstanceRemoved(id)),
                     None => None,

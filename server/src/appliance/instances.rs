@@ -6,8 +6,8 @@ use std::time::Duration;
 use app::error::AppError;
 use app::model::{
     ApprovalState, AppsSettings, DeployAccepted, DeployRequest, InstanceApproval, InstancePage,
-    InstancePatch, InstanceQuery, InstanceState, InstanceStatus, InstanceView, LeaseView,
-    ParamInfo, Principal, SizeInfo, StackInfo, StepState, StepView, TaskKind, TaskView,
+    InstancePatch, InstanceQuery, InstanceState, InstanceStatus, InstanceVersion, InstanceView,
+    LeaseView, ParamInfo, Principal, SizeInfo, StackInfo, StepState, StepView, TaskKind, TaskView,
 };
 use app::policy::{Authorized, DeployPath, authorize, deploy_path, may_use, rights};
 use app::service::{InstanceService, TaskUpdates};
@@ -148,6 +148,13 @@ fn view_of(row: ListedInstance, origins: Option<&AppOrigins<'_>>) -> InstanceVie
             comment: a.comment,
         }),
         host_unreachable_since: row.host_unreachable_since.map(rfc3339),
+        // The changes are filled in by `with_version_changes`.
+        version: row.version.map(|v| InstanceVersion {
+            id: v.id,
+            label: v.label,
+            update_available: !v.current,
+            changes: Vec::new(),
+        }),
     }
 }
 
@@ -358,10 +365,14 @@ impl InstanceService for Appliance {
         Ok(InstancePage {
             // The query already keeps to what `who` may see; this is the
             // rule itself, should the two ever part.
-            items: self.instance_views(
-                rows.into_iter()
-                    .filter(|r| may_use(who, r.owner_id, r.department_id)),
-            ),
+            items: self
+                .with_version_changes(
+                    self.instance_views(
+                        rows.into_iter()
+                            .filter(|r| may_use(who, r.owner_id, r.department_id)),
+                    ),
+                )
+                .await?,
             next,
         })
     }
@@ -371,7 +382,11 @@ impl InstanceService for Appliance {
         who: Authorized<'_, rights::UseInstances>,
         id: i64,
     ) -> Result<InstanceView, AppError> {
-        Ok(self.instance_view(self.visible_instance(&who, id).await?.into()))
+        let view = self.instance_view(self.visible_instance(&who, id).await?.into());
+        let mut views = self.with_version_changes(vec![view]).await?;
+        views
+            .pop()
+            .ok_or_else(|| AppError::NotFound("instance".into()))
     }
 
     async fn patch(

@@ -65,6 +65,7 @@ mod setup;
 mod snapshots;
 mod tokens;
 mod usage;
+mod versions;
 mod zones;
 
 pub use errors::StartError;

@@ -248,6 +248,10 @@ fn admit(
     )?;
     if let (Some(member), Some(spec)) = (&claimed, &stack.manifest.personalize) {
         pool::mark_claimed(tx, member.id, id)?;
+        // The instance runs the image the member was booted from.
+        if let Some(version) = crate::store::stack_versions::by_sha256(tx, &member.image)? {
+            crate::store::stack_versions::set_instance(tx, id, version.id)?;
+        }
         instances::set_host(tx, id, Some(member.host_id))?;
         tasks::set_personalize(tx, task, &spec.input(&template, &plan.name))?;
     }

@@ -29,6 +29,14 @@ impl Engine {
         let bell = self.reconcile_now.clone();
         let interval = self.config.reconcile_interval;
         tokio::spawn(async move {
+            // The images built while dpe was down are versions before the
+            // first pass tends the pool by the current one. Not built yet
+            // is no error: the first deploy looks again.
+            if let Some(engine) = engine.upgrade()
+                && let Err(e) = engine.scan_versions().await
+            {
+                tracing::info!(error = %crate::error_chain(&e), "no stack image registered yet");
+            }
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

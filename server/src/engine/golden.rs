@@ -139,7 +139,7 @@ pub fn ensure(
     kernel: Option<&Path>,
     initrd: Option<&Path>,
 ) -> Result<GoldenVolumes, EngineError> {
-    let tag = format!("golden-{stack_name}-{}", &identity.sha256[..12]);
+    let tag = tag(stack_name, &identity.sha256);
     let marker = format!("{tag}.complete");
     let names = [
         format!("{tag}.{}", identity.format),
@@ -172,4 +172,54 @@ pub fn ensure(
         kernel,
         initrd,
     })
+}
+
+fn tag(stack_name: &str, sha256: &str) -> String {
+    format!("golden-{stack_name}-{}", &sha256[..12])
+}
+
+/// The golden volumes of the image `sha256` if the host holds them whole
+/// (its marker is there): an instance of an older version is defined
+/// again from them without reading that version's files.
+pub fn present(
+    host: &dyn Hypervisor,
+    pool: &str,
+    stack_name: &str,
+    sha256: &str,
+) -> Result<Option<GoldenVolumes>, EngineError> {
+    let tag = tag(stack_name, sha256);
+    if host
+        .volume_path(pool, &format!("{tag}.complete"))?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let (disk, format) = match host.volume_path(pool, &format!("{tag}.qcow2"))? {
+        Some(path) => (path, "qcow2"),
+        None => match host.volume_path(pool, &format!("{tag}.raw"))? {
+            Some(path) => (path, "raw"),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(GoldenVolumes {
+        disk,
+        format,
+        kernel: host.volume_path(pool, &format!("{tag}.vmlinuz"))?,
+        initrd: host.volume_path(pool, &format!("{tag}.initrd"))?,
+    }))
+}
+
+/// Removes the golden volumes of the image `sha256`, marker first: a
+/// removal cut off half-way leaves no volume that looks complete.
+pub fn remove(
+    host: &dyn Hypervisor,
+    pool: &str,
+    stack_name: &str,
+    sha256: &str,
+) -> Result<(), EngineError> {
+    let tag = tag(stack_name, sha256);
+    for suffix in ["complete", "qcow2", "raw", "vmlinuz", "initrd"] {
+        host.delete_volume(pool, &format!("{tag}.{suffix}"))?;
+    }
+    Ok(())
 }

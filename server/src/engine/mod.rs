@@ -56,6 +56,7 @@ pub mod snapshot_admission;
 mod steps;
 pub mod store_backup;
 mod usage;
+mod versions;
 mod volumes;
 mod warm;
 pub mod xml;
@@ -107,6 +108,16 @@ pub enum EngineError {
         volume: String,
         expected: String,
         found: String,
+    },
+    /// No image has been built for the stack yet.
+    #[error("the stack {0} has no version: build its image first")]
+    NoStackVersion(String),
+    /// A version's folder now holds another image (rebuilt in place):
+    /// it cannot be uploaded to a new host any more.
+    #[error("the image of version {label} in {dir} has changed since it was registered")]
+    VersionImageChanged {
+        label: String,
+        dir: std::path::PathBuf,
     },
     #[error("store error")]
     Store(#[from] crate::store::StoreError),
@@ -264,6 +275,11 @@ impl EngineError {
             EngineError::NotPlaced(_) => "the instance is not placed on a host".into(),
             EngineError::Seed(_) => "the instance's cloud-init seed cannot be built".into(),
             EngineError::Image { .. } => "the application's image cannot be read".into(),
+            EngineError::NoStackVersion(_) => "the application's image is not built yet".into(),
+            EngineError::VersionImageChanged { label, .. } => format!(
+                "the image of version {label} was rebuilt in place; an admin must register it \
+                 again (or make another version current)"
+            ),
             EngineError::GoldenMismatch { .. } => {
                 "the application's image arrived damaged on the host and was removed; deploying \
                  again uploads it anew"

@@ -50,11 +50,20 @@ impl Engine {
             Some(_) => Leftovers::Keep,
             None => Leftovers::Remove,
         };
+        let mut reached = Vec::new();
+        let mut every_host = true;
         for h in self.store.read(crate::store::hosts::list).await? {
             let Some(conn) = self.look_at(&h).await else {
+                every_host = false;
                 continue;
             };
-            self.reconcile_host(&h, conn, leftovers).await?;
+            self.reconcile_host(&h, conn.clone(), leftovers).await?;
+            reached.push(conn);
+        }
+        // An unused version goes only when each host can drop its golden
+        // volumes, so none is left behind on a host that was down.
+        if every_host {
+            self.remove_unused_versions(&reached).await?;
         }
         let took = started.elapsed();
         self.pass_times.passed(took);

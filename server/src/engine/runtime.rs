@@ -15,7 +15,6 @@ use tokio::sync::broadcast;
 use super::EngineError;
 use super::connector::Connector;
 use super::console::broker::Consoles;
-use super::golden::ImageIdentity;
 use super::host_status::HostStatuses;
 use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
@@ -76,7 +75,6 @@ pub struct Engine {
     pub(super) placement: tokio::sync::Mutex<()>,
     /// One golden upload at a time per appliance.
     pub(super) golden_lock: tokio::sync::Mutex<()>,
-    pub(super) identity: tokio::sync::OnceCell<ImageIdentity>,
     pub(super) events: broadcast::Sender<i64>,
     /// What the reconciler found that no record explains.
     pub(super) leftovers: LeftoverLog,
@@ -129,7 +127,6 @@ impl Engine {
             config,
             placement: tokio::sync::Mutex::new(()),
             golden_lock: tokio::sync::Mutex::new(()),
-            identity: tokio::sync::OnceCell::new(),
             events: broadcast::channel(1024).0,
             leftovers: LeftoverLog::default(),
             host_statuses: HostStatuses::default(),

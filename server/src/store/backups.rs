@@ -208,7 +208,10 @@ pub fn insert(conn: &Connection, new: &NewBackup<'_>) -> Result<i64, StoreError>
     )?;
     let id = conn.last_insert_rowid();
     conn.execute(
-        "UPDATE backups SET checkpoint = ?2, volume = ?3, created_at = ?4 WHERE id = ?1",
+        // It keeps its instance's stack version in use: a restore runs it.
+        "UPDATE backups SET checkpoint = ?2, volume = ?3, created_at = ?4,
+                version_id = (SELECT version_id FROM instances WHERE uuid = backups.instance_uuid)
+         WHERE id = ?1",
         params![
             id,
             checkpoint_name(id),

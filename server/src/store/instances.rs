@@ -77,6 +77,8 @@ pub struct InstanceRow {
     /// Since when its host has not answered (unix seconds): derived from
     /// the host, never written to the instance.
     pub host_unreachable_since: Option<i64>,
+    /// The stack version it runs; None until its disk is made.
+    pub version: Option<InstanceVersionRow>,
 }
 
 // The two pieces every instance statement ([`SELECT`], [`SELECT_LISTED`])
@@ -113,8 +115,31 @@ macro_rules! instances_joined {
     JOIN users u ON u.id = i.owner_id
     LEFT JOIN hosts h ON h.id = i.host_id
     LEFT JOIN approvals ap ON ap.instance_id = i.id
-    LEFT JOIN users apd ON apd.id = ap.decided_by"
+    LEFT JOIN users apd ON apd.id = ap.decided_by
+    LEFT JOIN stack_versions sv ON sv.id = i.version_id"
     };
+}
+
+/// The stack version an instance runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceVersionRow {
+    pub id: i64,
+    pub label: String,
+    pub current: bool,
+}
+
+impl InstanceVersionRow {
+    /// From its three columns, from `index` on; None without one.
+    fn read(r: &Row<'_>, index: usize) -> rusqlite::Result<Option<InstanceVersionRow>> {
+        let Some(id) = r.get(index)? else {
+            return Ok(None);
+        };
+        Ok(Some(InstanceVersionRow {
+            id,
+            label: r.get(index + 1)?,
+            current: r.get(index + 2)?,
+        }))
+    }
 }
 
 /// The approval an instance's deploy went through.
@@ -152,7 +177,7 @@ pub(super) const SELECT: &str = concat!(
            i.department_id, i.volume_stem, i.share, i.app_port, ",
     lease_columns!(),
     approval_columns!(),
-    ", h.unreachable_since",
+    ", h.unreachable_since, sv.id, sv.label, sv.current",
     instances_joined!()
 );
 
@@ -192,6 +217,7 @@ pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         lease: Lease::read(r, 30)?,
         approval: InstanceApprovalRow::read(r, 33)?,
         host_unreachable_since: r.get(37)?,
+        version: InstanceVersionRow::read(r, 38)?,
     })
 }
 
@@ -223,6 +249,8 @@ pub struct ListedInstance {
     /// Since when its host has not answered (unix seconds): derived from
     /// the host, never written to the instance.
     pub host_unreachable_since: Option<i64>,
+    /// The stack version it runs; None until its disk is made.
+    pub version: Option<InstanceVersionRow>,
 }
 
 /// [`SELECT`]'s joins, for [`ListedInstance`]'s columns.
@@ -235,7 +263,7 @@ pub(super) const SELECT_LISTED: &str = concat!(
            i.health, i.zone, i.share, i.app_port, ",
     lease_columns!(),
     approval_columns!(),
-    ", h.unreachable_since",
+    ", h.unreachable_since, sv.id, sv.label, sv.current",
     instances_joined!()
 );
 
@@ -261,6 +289,7 @@ pub(super) fn listed_from_row(r: &Row<'_>) -> rusqlite::Result<ListedInstance> {
         lease: Lease::read(r, 17)?,
         approval: InstanceApprovalRow::read(r, 20)?,
         host_unreachable_since: r.get(24)?,
+        version: InstanceVersionRow::read(r, 25)?,
     })
 }
 
@@ -287,6 +316,7 @@ impl From<InstanceRow> for ListedInstance {
             lease: row.lease,
             approval: row.approval,
             host_unreachable_since: row.host_unreachable_since,
+            version: row.version,
         }
     }
 }

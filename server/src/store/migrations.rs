@@ -1103,6 +1103,38 @@ pub const MIGRATIONS: &[Migration] = &[
                 ON tasks (instance_uuid) WHERE state = 'running';
         "#,
     },
+    Migration {
+        version: 33,
+        name: "stack versions",
+        sql: r#"
+            -- Each golden image registered is a version of the stack: its
+            -- checksum names its volumes on every host (golden-STACK-SHA12),
+            -- `dir` is where its files were read, `packages` its package
+            -- list (`name version` lines), for what changed between two.
+            -- Exactly one per stack is current: deploys and warm members
+            -- use it.
+            CREATE TABLE stack_versions (
+                id        INTEGER PRIMARY KEY AUTOINCREMENT,
+                stack     TEXT NOT NULL,
+                label     TEXT NOT NULL,
+                sha256    TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64),
+                dir       TEXT NOT NULL,
+                packages  TEXT NOT NULL DEFAULT '',
+                added_at  INTEGER NOT NULL,
+                current   INTEGER NOT NULL DEFAULT 0 CHECK (current IN (0, 1))
+            ) STRICT;
+            CREATE UNIQUE INDEX one_current_stack_version
+                ON stack_versions (stack) WHERE current = 1;
+            -- The version an instance was cloned from (a backup: its
+            -- instance's when taken). NULL until its clone step, or for
+            -- instances from before versions: the engine gives those the
+            -- current version the first time it reads one.
+            ALTER TABLE instances ADD COLUMN version_id INTEGER
+                REFERENCES stack_versions (id);
+            ALTER TABLE backups ADD COLUMN version_id INTEGER
+                REFERENCES stack_versions (id) ON DELETE SET NULL;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

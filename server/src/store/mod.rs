@@ -33,6 +33,7 @@ pub mod second_factors;
 pub mod sessions;
 pub mod settings;
 pub mod snapshots;
+pub mod stack_versions;
 mod states;
 pub mod tasks;
 mod tiers;

@@ -114,7 +114,8 @@ async fn a_long_list_comes_a_page_at_a_time_searched_filtered_and_sorted() {
             "owner",
             "size",
             "expires_at",
-            "expired"
+            "expired",
+            "version"
         ])
     );
 

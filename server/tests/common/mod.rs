@@ -390,6 +390,11 @@ impl TestApp {
         format!("http://{}", self.addr)
     }
 
+    /// The stack's image directory (a test builds more versions in it).
+    pub fn images(&self) -> &std::path::Path {
+        &self.image_dir
+    }
+
     pub fn storage_pool(&self) -> String {
         self.appliance.config.storage_pool.clone()
     }

@@ -284,6 +284,25 @@ fn rows(ids: &Ids) -> Vec<Row> {
             None,
             [401, 403, 403, 403, 403, 403, 409],
         ),
+        // The stack's versions are the appliance admins' alone.
+        (
+            Method::GET,
+            "/api/v1/stack/versions".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/stack/versions/scan".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 200],
+        ),
+        (
+            Method::POST,
+            "/api/v1/stack/versions/999/current".into(),
+            None,
+            [401, 403, 403, 403, 403, 403, 404],
+        ),
         (
             Method::PUT,
             "/api/v1/zones/outside".into(),

@@ -23,6 +23,7 @@ mod pool;
 mod resize;
 mod snapshots;
 mod unreachable;
+mod versions;
 mod zones;
 
 use app::model::{Role, StepState, TaskKind};

@@ -21,6 +21,7 @@ use crate::blocking::run_blocking;
 use crate::store::StoreError;
 use crate::store::backups::{self, BackupRow};
 use crate::store::hosts::HostRow;
+use crate::store::stack_versions;
 
 /// How often a running backup job is asked how far it got.
 const JOB_POLL: Duration = Duration::from_millis(300);
@@ -322,6 +323,12 @@ impl Engine {
         backup_id: i64,
     ) -> Result<(), EngineError> {
         let head = self.restorable_head(backup_id).await?;
+        // The restored instance runs the version its backup was taken of.
+        if let Some(instance_id) = guest.instance_id() {
+            self.store
+                .write(move |tx| stack_versions::pin_to_backup(tx, instance_id, backup_id))
+                .await?;
+        }
         let (host, _) = self.host_for(guest).await?;
         let (pool, backup_pool) = (self.config.storage_pool.clone(), self.pool_of(&head));
         let disk = InstanceVolumes::of(&guest.volume_stem).disk;

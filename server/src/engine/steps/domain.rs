@@ -25,7 +25,9 @@ impl Engine {
     /// The define step: the domain, from XML (defining again replaces it).
     pub(in crate::engine) async fn define(&self, guest: &Guest) -> Result<(), EngineError> {
         let (host, row) = self.host_for(guest).await?;
-        let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
+        let golden = self
+            .golden(host.clone(), row.storage_dir.clone(), guest)
+            .await?;
         let inputs = self.definition_inputs(guest, &row, golden);
         run_blocking(move || {
             let accel = host.acceleration()?;

@@ -62,7 +62,9 @@ impl Engine {
         }
         let (from, _) = self.host_for(guest).await?;
         let (to, to_row) = self.host_by_id(to_id).await?;
-        let golden = self.golden(to.clone(), to_row.storage_dir.clone()).await?;
+        let golden = self
+            .golden(to.clone(), to_row.storage_dir.clone(), guest)
+            .await?;
         let capacity = guest.size.disk_gib << 30;
         let pool = self.config.storage_pool.clone();
         let volumes = InstanceVolumes::of(&guest.volume_stem);
@@ -256,7 +258,9 @@ impl Engine {
         to_row: &HostRow,
         keep_running: bool,
     ) -> Result<Migration, EngineError> {
-        let golden = self.golden(to.clone(), to_row.storage_dir.clone()).await?;
+        let golden = self
+            .golden(to.clone(), to_row.storage_dir.clone(), guest)
+            .await?;
         let inputs = self.definition_inputs(guest, to_row, golden);
         let (from, to) = (from.clone(), to.clone());
         run_blocking(move || {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::super::EngineError;
 use super::super::definition::{EMPTY_USER_DATA, seed_image};
-use super::super::golden::{self, GoldenVolumes, ImageIdentity};
+use super::super::golden::GoldenVolumes;
 use super::super::guest::Guest;
 use super::super::hypervisor::Hypervisor;
 use super::super::runtime::Engine;
@@ -14,46 +14,24 @@ use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
 
 impl Engine {
-    /// The golden image's identity, computed once per process.
-    pub(in crate::engine) async fn identity(&self) -> Result<&ImageIdentity, EngineError> {
-        let disk = self.stack.image_file(&self.stack.manifest.image.disk);
-        self.identity
-            .get_or_try_init(|| async move { run_blocking(move || golden::identify(&disk)).await })
-            .await
-    }
-
-    /// The golden volumes on `host`, uploaded first if they are not there.
+    /// The golden volumes of the guest's version on `host`, uploaded
+    /// first if they are not there.
     pub(in crate::engine) async fn golden(
         &self,
         host: Arc<dyn Hypervisor>,
         storage_dir: String,
+        guest: &Guest,
     ) -> Result<GoldenVolumes, EngineError> {
-        let identity = self.identity().await?.clone();
-        let _one_at_a_time = self.golden_lock.lock().await;
-        let stack = self.stack.clone();
-        let pool = self.config.storage_pool.clone();
-        run_blocking(move || {
-            host.ensure_pool(&pool, &storage_dir)?;
-            let image = &stack.manifest.image;
-            let kernel = image.kernel.as_ref().map(|k| stack.image_file(k));
-            let initrd = image.initrd.as_ref().map(|i| stack.image_file(i));
-            golden::ensure(
-                host.as_ref(),
-                &pool,
-                &stack.manifest.name,
-                &identity,
-                &stack.image_file(&image.disk),
-                kernel.as_deref(),
-                initrd.as_deref(),
-            )
-        })
-        .await
+        let version = self.version_of(guest).await?;
+        self.golden_of(host, storage_dir, version).await
     }
 
     /// The clone step: the instance's disk, an overlay of the golden image.
     pub(in crate::engine) async fn clone_disk(&self, guest: &Guest) -> Result<(), EngineError> {
         let (host, row) = self.host_for(guest).await?;
-        let golden = self.golden(host.clone(), row.storage_dir.clone()).await?;
+        let golden = self
+            .golden(host.clone(), row.storage_dir.clone(), guest)
+            .await?;
         let capacity = guest.size.disk_gib << 30;
         let pool = self.config.storage_pool.clone();
         let disk = InstanceVolumes::of(&guest.volume_stem).disk;

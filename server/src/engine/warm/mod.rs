@@ -94,8 +94,8 @@ impl Engine {
             if self.pool_work.unreadable.within(AFTER_FAILURE) {
                 return Ok(());
             }
-            match self.identity().await {
-                Ok(identity) => Some(identity.sha256.clone()),
+            match self.current_version().await {
+                Ok(version) => Some(version.sha256),
                 Err(e) => {
                     self.pool_work.unreadable.note();
                     return Err(e);

@@ -22,6 +22,7 @@ mod snapshots;
 mod system;
 mod tokens;
 mod usage;
+mod versions;
 mod zones;
 
 use app::error::AppError;
@@ -160,6 +161,9 @@ routes! {
     delete "/zones/outside" => zones::clear_outside,
     get "/pool" => pool::get,
     put "/pool" => pool::set,
+    get "/stack/versions" => versions::list,
+    post "/stack/versions/scan" => versions::scan,
+    post "/stack/versions/{id}/current" => versions::make_current,
     get "/notifications/smtp" => notifications::smtp,
     put "/notifications/smtp" => notifications::set_smtp,
     post "/notifications/test" => notifications::test,

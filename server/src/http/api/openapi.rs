@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         super::hosts::resume, super::hosts::move_instance,
         super::zones::list, super::zones::set_outside, super::zones::clear_outside,
         super::pool::get, super::pool::set,
+        super::versions::list, super::versions::scan, super::versions::make_current,
         super::org::list_departments, super::org::create_department,
         super::org::update_department, super::org::delete_department,
         super::org::list_members, super::org::create_member, super::org::update_member,

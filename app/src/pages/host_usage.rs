@@ -10,6 +10,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::usage::{Chart, Frame, Timed, bytes, range_key, range_of};
 use crate::api::usage::get_hosts_usage;
+use crate::error::AppError;
 use crate::live::LiveFeed;
 use crate::model::{HostUsagePoint, HostUsageSeries, UsageRange};
 
@@ -31,31 +32,39 @@ pub fn HostUsageSection() -> impl IntoView {
         },
         move |(range, _)| get_hosts_usage(range),
     );
+    // The page's own banner tells whoever may not see hosts so: the
+    // section then shows nothing, not a second alert.
     view! {
-        <section class="card usage" aria-labelledby="usage-title" id="usage">
-            <h2 id="usage-title">"Use over time"</h2>
-            <nav class="ranges" aria-label="Use over">
-                {UsageRange::ALL.map(|r| view! {
-                    <a href=format!("?usage={}#usage", range_key(r))
-                        aria-current=move || (range.get() == r).then_some("true")>{r.label()}</a>
-                })}
-            </nav>
-            <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match usage.await {
-                        Ok(hosts) => hosts
-                            .into_iter()
-                            .map(|series| view! { <HostCharts series /> })
-                            .collect_view()
-                            .into_any(),
-                        Err(e) => view! { <p class="banner error" role="alert">{e.to_string()}</p> }.into_any(),
+        <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let hosts = match usage.await {
+                    Ok(hosts) => hosts,
+                    Err(AppError::Forbidden | AppError::Unauthenticated) => {
+                        return ().into_any();
                     }
-                })}
-            </Transition>
-            <p class="hint">
-                "CPU is the share of all the host's CPUs in use, by anyone; memory in use leaves out the page cache; storage is dpe's pool on the host; network is dpe's guests' (in blue received, in orange sent). Hosts reached over the network are not read yet."
-            </p>
-        </section>
+                    Err(e) => {
+                        return view! { <p class="banner error" role="alert">{e.to_string()}</p> }
+                            .into_any();
+                    }
+                };
+                view! {
+                    <section class="card usage hosts-usage" aria-labelledby="usage-title" id="usage">
+                        <h2 id="usage-title">"Use over time"</h2>
+                        <nav class="ranges" aria-label="Use over">
+                            {UsageRange::ALL.map(|r| view! {
+                                <a href=format!("?usage={}#usage", range_key(r))
+                                    aria-current=move || (range.get() == r).then_some("true")>{r.label()}</a>
+                            })}
+                        </nav>
+                        {hosts.into_iter().map(|series| view! { <HostCharts series /> }).collect_view()}
+                        <p class="hint">
+                            "CPU is the share of all the host's CPUs in use, by anyone; memory in use leaves out the page cache; storage is dpe's pool on the host; network is dpe's guests' (in blue received, in orange sent). Hosts reached over the network are not read yet."
+                        </p>
+                    </section>
+                }
+                .into_any()
+            })}
+        </Transition>
     }
 }
 

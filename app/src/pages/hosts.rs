@@ -6,10 +6,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use super::host_usage::HostUsageSection;
 use crate::api::hosts::{
     AddPoolHost, IssueHostCertificate, SetHostMode, get_host_credentials, get_hosts,
 };
-use super::host_usage::HostUsageSection;
 use crate::components::{ErrorBanner, FieldError, Layout, Loading, error_for_field, general_error};
 use crate::error::AppError;
 use crate::model::{

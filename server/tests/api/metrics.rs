@@ -214,7 +214,11 @@ async fn the_exposition_is_openmetrics_and_labels_an_instance_by_name_department
         text.contains("# TYPE dpe_host_system_cpu_percent gauge"),
         "{text}"
     );
-    assert_eq!(samples(&text, "dpe_host_system_cpu_percent").len(), 1, "{text}");
+    assert_eq!(
+        samples(&text, "dpe_host_system_cpu_percent").len(),
+        1,
+        "{text}"
+    );
     assert!(
         text.contains("dpe_tasks_finished_total{kind=\"deploy\",state=\"succeeded\"} 1"),
         "{text}"

@@ -141,7 +141,9 @@ async fn each_hosts_own_cpu_memory_storage_and_guests_network_are_read_and_shown
 
     // The coarser tiers are current at once.
     for (range, tier) in [("day", 300), ("month", 3600)] {
-        let (status, hosts) = admin.get(&format!("/api/v1/hosts/usage?range={range}")).await;
+        let (status, hosts) = admin
+            .get(&format!("/api/v1/hosts/usage?range={range}"))
+            .await;
         assert_eq!(status, 200, "{hosts}");
         assert_eq!(hosts[0]["tier_seconds"], tier);
         assert_eq!(hosts[0]["points"].as_array().unwrap().len(), 1, "{hosts}");
@@ -155,7 +157,10 @@ async fn each_hosts_own_cpu_memory_storage_and_guests_network_are_read_and_shown
         .await;
     let ann = app.api().signed_in("ann", USER_PASSWORD).await;
     let (status, body) = ann.get("/api/v1/hosts/usage").await;
-    assert_eq!(status, 403, "a department's admin is no appliance admin: {body}");
+    assert_eq!(
+        status, 403,
+        "a department's admin is no appliance admin: {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

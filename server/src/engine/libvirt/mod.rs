@@ -29,8 +29,7 @@ use virt::stream::Stream;
 use self::capabilities::Capabilities;
 use super::hypervisor::{
     BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, HostUsage,
-    Hypervisor,
-    JobProgress, Lease, Migration,
+    Hypervisor, JobProgress, Lease, Migration,
 };
 use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
 use super::xml::storage::{DirPool, Volume};

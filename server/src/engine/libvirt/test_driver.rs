@@ -13,8 +13,7 @@ use app::model::{Acceleration, HostProbe, Power};
 use super::LibvirtHost;
 use crate::engine::hypervisor::{
     BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, HostUsage,
-    Hypervisor,
-    JobProgress, Lease, Migration,
+    Hypervisor, JobProgress, Lease, Migration,
 };
 
 /// The checkpoints of the driver's domains, by domain UUID: the driver

@@ -19,7 +19,8 @@ use crate::blocking::run_blocking;
 use crate::store::feed::Row;
 use crate::store::{self, host_usage, hosts, instances, usage};
 
-/// Whether the host's use is read: local and test hosts only, for now.
+/// Whether the host's use (its guests' and its own) is read: local and
+/// test hosts only, for now.
 /// Over a remote (TLS or SSH) connection, virConnectGetAllDomainStats
 /// crashed inside libvirt 9.0's client (a SIGSEGV in its event loop's
 /// dispatch, under virNetClientSendWithReply, beside keepalive) in the

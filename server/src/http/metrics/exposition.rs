@@ -75,9 +75,11 @@ const HOST_OWN: [OwnFigure; 5] = [
         "What dpe's storage pool on the host holds",
         |p| p.storage_used_bytes,
     ),
-    ("storage_bytes", "The size of dpe's storage pool on the host", |p| {
-        p.storage_bytes
-    }),
+    (
+        "storage_bytes",
+        "The size of dpe's storage pool on the host",
+        |p| p.storage_bytes,
+    ),
 ];
 
 /// A histogram whose buckets were counted elsewhere (the gateway's

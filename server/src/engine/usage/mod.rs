@@ -12,7 +12,6 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::EngineError;
-use super::hypervisor::HostError;
 use super::libvirt::{probe, test_driver};
 use super::runtime::Engine;
 use crate::blocking::run_blocking;
@@ -57,22 +56,21 @@ impl Engine {
                 }
             };
             let pool = self.config.storage_pool.clone();
-            let read = run_blocking(move || {
+            // Either read may fail alone: the other is kept.
+            let (rows, domains, own) = run_blocking(move || {
                 // A host without instances has no guests of dpe's to read.
                 let domains = match rows.is_empty() {
-                    true => Vec::new(),
-                    false => conn.domain_usage()?,
+                    true => Ok(Vec::new()),
+                    false => conn.domain_usage(),
                 };
-                Ok::<_, HostError>((rows, domains, conn.host_usage(&pool)?))
+                (rows, domains, conn.host_usage(&pool))
+            })
+            .await;
+            let domains = domains.unwrap_or_else(|e| {
+                tracing::debug!(host = h.name, error = %crate::error_chain(&e),
+                    "no usage read");
+                Vec::new()
             });
-            let (rows, domains, own) = match read.await.map_err(EngineError::from) {
-                Ok(read) => read,
-                Err(e) => {
-                    tracing::debug!(host = h.name, error = %crate::error_chain(&e),
-                        "no usage read");
-                    continue;
-                }
-            };
             let mut net = (0.0, 0.0);
             for domain in domains {
                 let Some(row) = rows.iter().find(|r| r.uuid == domain.uuid) else {
@@ -84,9 +82,17 @@ impl Engine {
                     readings.push((row.id, point));
                 }
             }
-            hosts_read.push(host_id);
-            if let Some(point) = self.last_host_readings.point(host_id, at, own, net) {
-                host_readings.push((host_id, point));
+            match own {
+                Ok(own) => {
+                    hosts_read.push(host_id);
+                    if let Some(point) = self.last_host_readings.point(host_id, at, own, net) {
+                        host_readings.push((host_id, point));
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(host = h.name, error = %crate::error_chain(&e),
+                        "no reading of the host's own use");
+                }
             }
         }
         self.last_host_readings.keep_only(&hosts_read);

@@ -1,11 +1,12 @@
-//! Server functions of an instance's Usage section and a department's.
+//! Server functions of an instance's Usage section, a department's, and
+//! the Hosts page's.
 
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use super::respond;
 use crate::error::AppError;
-use crate::model::{DepartmentUsageSeries, UsageRange, UsageSeries};
+use crate::model::{DepartmentUsageSeries, HostUsageSeries, UsageRange, UsageSeries};
 #[cfg(feature = "ssr")]
 use crate::policy::{authorize, rights};
 #[cfg(feature = "ssr")]
@@ -37,6 +38,18 @@ pub async fn get_department_usage(
             service::<dyn UsageService>()?
                 .department_usage(who, id, range)
                 .await
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/fn", endpoint = "hosts_usage")]
+pub async fn get_hosts_usage(range: UsageRange) -> Result<Vec<HostUsageSeries>, AppError> {
+    respond(
+        async move {
+            let ctx = request_context().await?;
+            let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+            service::<dyn UsageService>()?.hosts_usage(who, range).await
         }
         .await,
     )

@@ -1,7 +1,7 @@
 //! What `/metrics` shows, read at once from the store for one scrape. The
 //! edge encodes it (OpenMetrics); nothing here knows the format.
 
-use super::{InstanceStatus, PoolState, TaskKind, TaskState, UsagePoint};
+use super::{HostUsagePoint, InstanceStatus, PoolState, TaskKind, TaskState, UsagePoint};
 
 /// Everything one scrape reports, but the edge's own request counts.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -88,6 +88,8 @@ pub struct HostFigures {
     /// Sums over the instances with a reading of the last minute (`at`
     /// is the newest reading's).
     pub usage: UsagePoint,
+    /// The host's own latest reading of the last minute, if any.
+    pub own: Option<HostUsagePoint>,
 }
 
 /// An instance's latest 10 s reading, and what it is labelled by.

@@ -59,7 +59,8 @@ pub use second_factor::{
 };
 pub use snapshots::{DEFAULT_SNAPSHOT_LIMIT, SnapshotRequest, SnapshotView, SnapshotsView};
 pub use usage::{
-    DepartmentUsagePoint, DepartmentUsageSeries, TrafficPoint, UsagePoint, UsageRange, UsageSeries,
+    DepartmentUsagePoint, DepartmentUsageSeries, HostUsagePoint, HostUsageSeries, TrafficPoint,
+    UsagePoint, UsageRange, UsageSeries,
 };
 pub use versions::{InstanceVersion, StackVersionView, StackVersions};
 

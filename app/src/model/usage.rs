@@ -136,3 +136,38 @@ pub struct UsageSeries {
     /// periods without any since dpe started have no point.
     pub traffic: Vec<TrafficPoint>,
 }
+
+/// One period of a host's own figures, as libvirt reads the machine: a
+/// reading, or the mean of readings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HostUsagePoint {
+    /// The period's start (unix seconds).
+    pub at: i64,
+    /// Of all the host's CPUs, whoever used them: 100 is every CPU busy.
+    pub cpu_percent: f64,
+    /// The host's memory in use (not free, nor buffers or page cache).
+    pub memory_used_bytes: f64,
+    pub memory_bytes: f64,
+    /// What dpe's storage pool holds, and its size.
+    pub storage_used_bytes: f64,
+    pub storage_bytes: f64,
+    /// Bytes per second dpe's guests on the host received, and sent.
+    pub net_rx_bps: f64,
+    pub net_tx_bps: f64,
+}
+
+/// A host's own figures over a range, oldest first. Periods it was not
+/// read (down, or dpe stopped) have no point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HostUsageSeries {
+    pub host_id: i64,
+    pub host: String,
+    pub range: UsageRange,
+    /// Each point's length in seconds.
+    pub tier_seconds: i64,
+    /// The range's end (unix seconds): now, when it was read.
+    pub until: i64,
+    pub points: Vec<HostUsagePoint>,
+}

@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use super::host_usage::HostUsageSection;
 use crate::api::hosts::{
     AddPoolHost, IssueHostCertificate, SetHostMode, get_host_credentials, get_hosts,
 };
@@ -44,13 +45,23 @@ pub fn HostsPage() -> impl IntoView {
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
                     match data.await {
-                        (Ok(hosts), Ok(credentials)) => view! {
-                            <HostTable hosts mode />
-                            <AddHostGuide credentials add issue />
-                        }.into_any(),
+                        (Ok(hosts), Ok(_)) => view! { <HostTable hosts mode /> }.into_any(),
                         (Err(e), _) | (_, Err(e)) => {
                             view! { <div class="banner error" role="alert">{e.to_string()}</div> }.into_any()
                         }
+                    }
+                })}
+            </Transition>
+            // Between the table and the guide, and outside the table's
+            // reloads: the charts follow readings, not every change.
+            <HostUsageSection />
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        (Ok(_), Ok(credentials)) => view! {
+                            <AddHostGuide credentials add issue />
+                        }.into_any(),
+                        (Err(_), _) | (_, Err(_)) => ().into_any(),
                     }
                 })}
             </Transition>

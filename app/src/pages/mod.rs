@@ -13,6 +13,7 @@ mod departments;
 mod deploy;
 mod directory;
 mod graphics;
+mod host_usage;
 mod hosts;
 mod instance;
 mod instances;

@@ -285,12 +285,19 @@ pub(super) struct Chart {
 
 impl Chart {
     pub fn view(self) -> impl IntoView {
+        let id = format!("usage-{}", self.key);
+        self.view_as(id)
+    }
+
+    /// The chart with its own element id (where a page draws several of
+    /// one kind: one per host).
+    pub fn view_as(self, id: String) -> impl IntoView {
         let label = format!(
             "{}: now {}, scale up to {}",
             self.title, self.now, self.top_label
         );
         view! {
-            <figure class="chart" id=format!("usage-{}", self.key)>
+            <figure class="chart" id=id>
                 <figcaption>
                     <span class="chart-title">{self.title}</span>
                     <span class="chart-now">{self.now}</span>

@@ -1,10 +1,11 @@
 //! What an instance uses over time (CPU, memory, disk and network, and
-//! its application's traffic), and a department's use of its quota.
+//! its application's traffic), a department's use of its quota, and what
+//! each host's machine uses.
 
 use async_trait::async_trait;
 
 use crate::error::AppError;
-use crate::model::{DepartmentUsageSeries, UsageRange, UsageSeries};
+use crate::model::{DepartmentUsageSeries, HostUsageSeries, UsageRange, UsageSeries};
 use crate::policy::{Authorized, rights};
 
 #[async_trait]
@@ -26,4 +27,12 @@ pub trait UsageService: Send + Sync + 'static {
         department: i64,
         range: UsageRange,
     ) -> Result<DepartmentUsageSeries, AppError>;
+
+    /// Each host's own figures over `range` (its CPUs, memory, dpe's
+    /// storage pool and its guests' network), oldest first, hosts by name.
+    async fn hosts_usage(
+        &self,
+        who: Authorized<'_, rights::ManageHosts>,
+        range: UsageRange,
+    ) -> Result<Vec<HostUsageSeries>, AppError>;
 }

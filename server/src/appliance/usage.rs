@@ -1,15 +1,16 @@
 //! `UsageService`: an instance's use over time, for whoever may use it,
-//! and a department's use of its quota, for whoever manages it.
+//! a department's use of its quota, for whoever manages it, and each
+//! host's own figures, for appliance admins.
 
 use app::error::AppError;
-use app::model::{DepartmentUsageSeries, UsageRange, UsageSeries};
+use app::model::{DepartmentUsageSeries, HostUsageSeries, UsageRange, UsageSeries};
 use app::policy::{Authorized, may_manage, rights};
 use app::service::UsageService;
 use async_trait::async_trait;
 
 use super::Appliance;
 use super::errors::store_err;
-use crate::store::{StoreError, department_usage, departments, traffic, usage};
+use crate::store::{StoreError, department_usage, departments, host_usage, hosts, traffic, usage};
 
 #[async_trait]
 impl UsageService for Appliance {
@@ -64,5 +65,31 @@ impl UsageService for Appliance {
             until,
             points,
         })
+    }
+
+    async fn hosts_usage(
+        &self,
+        _who: Authorized<'_, rights::ManageHosts>,
+        range: UsageRange,
+    ) -> Result<Vec<HostUsageSeries>, AppError> {
+        let until = self.engine.now();
+        self.store
+            .read(move |c| {
+                let mut all = Vec::new();
+                for h in hosts::list(c)? {
+                    all.push(HostUsageSeries {
+                        host_id: h.id,
+                        points: host_usage::series(c, h.id, range, until)?,
+                        host: h.name,
+                        range,
+                        tier_seconds: range.tier_seconds(),
+                        until,
+                    });
+                }
+                all.sort_by(|a, b| a.host.cmp(&b.host));
+                Ok(all)
+            })
+            .await
+            .map_err(store_err)
     }
 }

@@ -152,6 +152,23 @@ pub struct DomainUsage {
     pub net_tx_bytes: u64,
 }
 
+/// A host machine's own counters and gauges, from libvirt's node calls.
+/// The CPU counters count from the host's boot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostUsage {
+    /// Time all its CPUs spent busy (neither idle nor waiting on I/O),
+    /// and in all (ns).
+    pub cpu_busy_ns: u64,
+    pub cpu_total_ns: u64,
+    /// Its memory, and what of it is in use (not free, nor buffers or
+    /// page cache), bytes.
+    pub memory_bytes: u64,
+    pub memory_used_bytes: u64,
+    /// What dpe's storage pool holds, and its size, bytes.
+    pub storage_used_bytes: u64,
+    pub storage_bytes: u64,
+}
+
 /// A DHCP lease of a host's network.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
@@ -373,6 +390,9 @@ pub trait Hypervisor: Send + Sync {
     fn open_graphics(&self, uuid: &str) -> Result<std::os::unix::net::UnixStream, HostError>;
     /// Every running domain's use (dpe's and others': the caller picks).
     fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError>;
+    /// The machine's own use: its CPUs, its memory and storage pool
+    /// `pool`.
+    fn host_usage(&self, pool: &str) -> Result<HostUsage, HostError>;
     /// Moves the domain to `dest` with its writable disks copied by QEMU
     /// (libvirt's `VIR_MIGRATE_NON_SHARED_INC`: only the overlay, whose
     /// backing image `dest` already has, into the overlay `dest` already

@@ -20,6 +20,7 @@ use super::hosts::HostPool;
 use super::hypervisor::Hypervisor;
 use super::leftovers::LeftoverLog;
 use super::pass_times::PassTimes;
+use super::usage::host_rates::LastHostReadings;
 use super::usage::rates::LastReadings;
 use super::usage::traffic::TrafficMeter;
 use super::volumes;
@@ -93,6 +94,8 @@ pub struct Engine {
     pub(super) consoles: Arc<Consoles>,
     /// Each running domain's last usage reading, for the next one's rates.
     pub(super) last_readings: LastReadings,
+    /// Each host's last reading of its own figures, likewise.
+    pub(super) last_host_readings: LastHostReadings,
     /// Each application's traffic, counted by the gateway.
     pub traffic: Arc<TrafficMeter>,
     /// How long the reconciler's passes took.
@@ -136,6 +139,7 @@ impl Engine {
             clock,
             consoles: Arc::default(),
             last_readings: LastReadings::default(),
+            last_host_readings: LastHostReadings::default(),
             traffic: Arc::default(),
             pass_times: PassTimes::default(),
         });

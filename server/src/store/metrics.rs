@@ -84,29 +84,38 @@ pub fn snapshot(conn: &Connection, now: i64) -> Result<MetricsSnapshot, StoreErr
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let mut own = super::host_usage::latest(conn, now - FRESH_SECS)?;
     let hosts = conn
         .prepare_cached(
-            "SELECT h.name, h.unreachable_since IS NULL,
+            "SELECT h.id, h.name, h.unreachable_since IS NULL,
                     (SELECT count(*) FROM instances WHERE host_id = h.id)
              FROM hosts h ORDER BY h.name",
         )?
         .query_map([], |r| {
-            Ok(HostFigures {
-                name: r.get(0)?,
-                reachable: r.get(1)?,
-                instances: r.get(2)?,
-                usage: zero_point(),
-            })
+            Ok((
+                r.get::<_, i64>(0)?,
+                HostFigures {
+                    name: r.get(1)?,
+                    reachable: r.get(2)?,
+                    instances: r.get(3)?,
+                    usage: zero_point(),
+                    own: None,
+                },
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let hosts = hosts
         .into_iter()
-        .map(|host| {
+        .map(|(id, host)| {
             let usage = instance_usage
                 .iter()
                 .filter(|i| i.labels.host == host.name)
                 .fold(zero_point(), |sum, i| add(sum, &i.usage));
-            HostFigures { usage, ..host }
+            let own = own
+                .iter()
+                .position(|(host_id, _)| *host_id == id)
+                .map(|i| own.swap_remove(i).1);
+            HostFigures { usage, own, ..host }
         })
         .collect();
     Ok(MetricsSnapshot {

@@ -1135,6 +1135,30 @@ pub const MIGRATIONS: &[Migration] = &[
                 REFERENCES stack_versions (id) ON DELETE SET NULL;
         "#,
     },
+    Migration {
+        version: 34,
+        name: "each host's own figures over time",
+        sql: r#"
+            -- Tiered like usage_samples, per host: what libvirt reads of the
+            -- machine itself. `cpu_percent` is of all the host's CPUs, by
+            -- anyone; memory in use is neither free nor buffers nor page
+            -- cache; storage is dpe's pool (allocation and capacity); the
+            -- network rates are the sum of dpe's guests' on the host.
+            CREATE TABLE host_samples (
+                host_id             INTEGER NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,
+                tier                INTEGER NOT NULL,
+                at                  INTEGER NOT NULL,
+                cpu_percent         REAL NOT NULL,
+                memory_used_bytes   REAL NOT NULL,
+                memory_bytes        REAL NOT NULL,
+                storage_used_bytes  REAL NOT NULL,
+                storage_bytes       REAL NOT NULL,
+                net_rx_bps          REAL NOT NULL,
+                net_tx_bps          REAL NOT NULL,
+                PRIMARY KEY (host_id, tier, at)
+            ) STRICT, WITHOUT ROWID;
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

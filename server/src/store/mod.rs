@@ -14,6 +14,7 @@ pub mod drills;
 mod error;
 pub mod feed;
 pub mod gateway;
+pub mod host_usage;
 pub mod hosts;
 pub mod instance_list;
 pub mod instances;

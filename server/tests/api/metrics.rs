@@ -199,6 +199,26 @@ async fn the_exposition_is_openmetrics_and_labels_an_instance_by_name_department
     );
     let used = format!("dpe_host_memory_used_bytes{{host=\"{host}\"}} 536870912.0");
     assert!(text.lines().any(|l| l == used), "{used}\n{text}");
+    // The host's own figures: two guests run (the instance and the fake
+    // driver's `test`), 1 GiB each of 8, in a pool of 100 GiB.
+    let own = |name: &str, value: &str| format!("dpe_host_{name}{{host=\"{host}\"}} {value}");
+    for line in [
+        own("system_memory_used_bytes", "2147483648.0"),
+        own("system_memory_bytes", "8589934592.0"),
+        own("storage_used_bytes", "53687091200.0"),
+        own("storage_bytes", "107374182400.0"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
+    assert!(
+        text.contains("# TYPE dpe_host_system_cpu_percent gauge"),
+        "{text}"
+    );
+    assert_eq!(
+        samples(&text, "dpe_host_system_cpu_percent").len(),
+        1,
+        "{text}"
+    );
     assert!(
         text.contains("dpe_tasks_finished_total{kind=\"deploy\",state=\"succeeded\"} 1"),
         "{text}"

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use app::model::{Acceleration, HostProbe, Power};
 use server::engine::connector::Connector;
 use server::engine::hypervisor::{
-    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
-    JobProgress, Lease, Migration,
+    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, HostUsage,
+    Hypervisor, JobProgress, Lease, Migration,
 };
 use server::engine::xml::domain::DpeInstanceRead;
 
@@ -934,6 +934,28 @@ impl Hypervisor for FakeHost {
                 net_tx_bytes: 0,
             })
             .collect())
+    }
+    /// The machine as its guests (`domain_usage`) make it: each running
+    /// one keeps half a CPU busy and uses its 1 GiB; the pool is half full
+    /// (`pool_space`).
+    fn host_usage(&self, pool: &str) -> Result<HostUsage, HostError> {
+        self.call("host_usage", pool)?;
+        let seconds = self.born.elapsed().as_secs_f64();
+        let capacity = self.capacity_now();
+        let state = self.state();
+        let running = state
+            .domains
+            .values()
+            .filter(|d| d.power == Power::Running)
+            .count() as u64;
+        Ok(HostUsage {
+            cpu_busy_ns: (seconds * 0.5e9) as u64 * running,
+            cpu_total_ns: (seconds * 1e9) as u64 * u64::from(capacity.cpus),
+            memory_bytes: capacity.memory_mib << 20,
+            memory_used_bytes: running << 30,
+            storage_used_bytes: 50 << 30,
+            storage_bytes: 100 << 30,
+        })
     }
     /// What a test wrote into the volume (`write_volume`), else what was
     /// uploaded into it, else nothing: its end.

@@ -9,6 +9,7 @@ mod console;
 mod graphics;
 mod leases;
 mod migrate;
+mod node;
 pub mod probe;
 mod snapshots;
 pub mod test_driver;
@@ -27,8 +28,8 @@ use virt::stream::Stream;
 
 use self::capabilities::Capabilities;
 use super::hypervisor::{
-    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
-    JobProgress, Lease, Migration,
+    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, HostUsage,
+    Hypervisor, JobProgress, Lease, Migration,
 };
 use super::xml::domain::{DPE_NS, DPE_PREFIX, DpeInstanceRead};
 use super::xml::storage::{DirPool, Volume};
@@ -902,6 +903,10 @@ impl Hypervisor for LibvirtHost {
 
     fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError> {
         self.usage()
+    }
+
+    fn host_usage(&self, pool: &str) -> Result<HostUsage, HostError> {
+        self.host_figures(pool)
     }
 
     fn migrate(

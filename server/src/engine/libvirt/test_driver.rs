@@ -12,8 +12,8 @@ use app::model::{Acceleration, HostProbe, Power};
 
 use super::LibvirtHost;
 use crate::engine::hypervisor::{
-    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, Hypervisor,
-    JobProgress, Lease, Migration,
+    BackupJob, Capacity, ConsoleLine, DomainUsage, DpeDomain, GuestExit, HostError, HostUsage,
+    Hypervisor, JobProgress, Lease, Migration,
 };
 
 /// The checkpoints of the driver's domains, by domain UUID: the driver
@@ -271,6 +271,11 @@ impl Hypervisor for TestDriverHost {
     /// The driver's domains report fixed figures.
     fn domain_usage(&self) -> Result<Vec<DomainUsage>, HostError> {
         self.inner.domain_usage()
+    }
+    /// The driver has no node memory stats: its memory in use is what its
+    /// running domains have.
+    fn host_usage(&self, pool: &str) -> Result<HostUsage, HostError> {
+        self.inner.test_driver_figures(pool)
     }
     /// The driver has no migration: a move between two of its hosts
     /// defines the domain there and removes it here, as a migration ends,

@@ -125,6 +125,7 @@ routes! {
     get "/hosts" => hosts::list,
     post "/hosts" => hosts::add,
     get "/hosts/credentials" => hosts::credentials,
+    get "/hosts/usage" => usage::of_hosts,
     post "/hosts/server-certificate" => hosts::server_certificate,
     delete "/hosts/{id}" => hosts::remove,
     post "/hosts/{id}/drain" => hosts::drain,

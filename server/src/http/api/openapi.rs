@@ -59,7 +59,7 @@ use utoipa::{Modify, OpenApi};
         super::notifications::preferences, super::notifications::set_preferences,
         super::approvals::list, super::approvals::approve, super::approvals::reject,
         super::approvals::get_policy, super::approvals::set_policy,
-        super::usage::of_instance, super::usage::of_department,
+        super::usage::of_instance, super::usage::of_department, super::usage::of_hosts,
         crate::http::metrics::metrics,
     ),
     components(schemas(super::ErrorBody, app::model::InstanceSort, app::model::Health,

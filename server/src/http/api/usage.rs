@@ -1,9 +1,9 @@
-//! What an instance uses over time, and a department's use of its quota,
-//! for charts and scripts.
+//! What an instance uses over time, a department's use of its quota, and
+//! each host's own figures, for charts and scripts.
 
 use std::sync::Arc;
 
-use app::model::{DepartmentUsageSeries, UsageRange, UsageSeries};
+use app::model::{DepartmentUsageSeries, HostUsageSeries, UsageRange, UsageSeries};
 use app::policy::{authorize, rights};
 use app::service::{RequestContext, UsageService};
 use axum::{Extension, Json};
@@ -60,4 +60,24 @@ pub async fn of_department(
     let who = authorize::<rights::ManageMembers>(ctx.principal.as_ref())?;
     let range = query.range.unwrap_or(UsageRange::Hour);
     Ok(Json(service.department_usage(who, id, range).await?))
+}
+
+/// Each host's own figures over the range, oldest first, hosts by name:
+/// the share of its CPUs in use (by anyone), its memory in use, what
+/// dpe's storage pool holds, and its guests' network, every 10 s for a
+/// day and the means of each 5 minutes and hour for a month and a year
+/// (admins).
+#[utoipa::path(get, path = "/api/v1/hosts/usage", tag = "hosts",
+    params(UsageQuery),
+    responses((status = 200, body = [HostUsageSeries]), (status = 403, body = super::ErrorBody),
+              (status = 422, body = super::ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+pub async fn of_hosts(
+    axum::extract::State(service): axum::extract::State<Arc<dyn UsageService>>,
+    Extension(ctx): Extension<RequestContext>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<Vec<HostUsageSeries>>> {
+    let who = authorize::<rights::ManageHosts>(ctx.principal.as_ref())?;
+    let range = query.range.unwrap_or(UsageRange::Hour);
+    Ok(Json(service.hosts_usage(who, range).await?))
 }

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use app::model::{InstanceLabels, MetricsSnapshot, UsagePoint};
+use app::model::{HostUsagePoint, InstanceLabels, MetricsSnapshot, UsagePoint};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -47,6 +47,39 @@ const USAGE: [Figure; 7] = [
     ("network_transmit_bytes_per_second", "Network sent", |p| {
         p.net_tx_bps
     }),
+];
+
+/// One figure of a host's own: its name, its help, and where in a reading
+/// it is.
+type OwnFigure = (&'static str, &'static str, fn(&HostUsagePoint) -> f64);
+
+/// What a host's machine itself uses, as libvirt reads it (the `host_`
+/// figures above are its instances' sums). Its guests' network is there
+/// already.
+const HOST_OWN: [OwnFigure; 5] = [
+    (
+        "system_cpu_percent",
+        "CPU in use on the host, by anyone, of all its CPUs (100: all busy)",
+        |p| p.cpu_percent,
+    ),
+    (
+        "system_memory_used_bytes",
+        "Memory in use on the host (not free, buffers or page cache)",
+        |p| p.memory_used_bytes,
+    ),
+    ("system_memory_bytes", "The host's memory", |p| {
+        p.memory_bytes
+    }),
+    (
+        "storage_used_bytes",
+        "What dpe's storage pool on the host holds",
+        |p| p.storage_used_bytes,
+    ),
+    (
+        "storage_bytes",
+        "The size of dpe's storage pool on the host",
+        |p| p.storage_bytes,
+    ),
 ];
 
 /// A histogram whose buckets were counted elsewhere (the gateway's
@@ -202,12 +235,22 @@ pub fn render(snapshot: &MetricsSnapshot, requests: &RequestCounts) -> String {
         let help = format!("{help}: the sum of the host's instances' latest readings");
         gauges(&mut registry, &format!("host_{name}"), &help)
     });
+    let host_own = HOST_OWN.map(|(name, help, _)| {
+        let help = format!("{help}: its latest 10 s reading");
+        gauges(&mut registry, &format!("host_{name}"), &help)
+    });
     for h in &snapshot.hosts {
         let labels = vec![("host", h.name.clone())];
         set(&reachable, labels.clone(), f64::from(u8::from(h.reachable)));
         set(&on_host, labels.clone(), h.instances as f64);
         for (family, (_, _, figure)) in host_usage.iter().zip(USAGE) {
             set(family, labels.clone(), figure(&h.usage));
+        }
+        // A host not read in the last minute has no figures of its own.
+        if let Some(own) = &h.own {
+            for (family, (_, _, figure)) in host_own.iter().zip(HOST_OWN) {
+                set(family, labels.clone(), figure(own));
+            }
         }
     }
 

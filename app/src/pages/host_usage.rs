@@ -8,7 +8,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::usage::{Chart, Frame, Timed, bytes, range_key, range_of};
+use super::usage::{
+    Chart, Frame, Timed, percent_chart, range_key, range_of, rates_chart, used_of_chart,
+};
 use crate::api::usage::get_hosts_usage;
 use crate::error::AppError;
 use crate::live::LiveFeed;
@@ -104,72 +106,16 @@ fn HostCharts(series: HostUsageSeries) -> impl IntoView {
 
 /// The host's CPU, memory, storage and network charts.
 fn host_charts(frame: &Frame, p: &[HostUsagePoint]) -> Vec<Chart> {
-    let last = p.last().cloned();
-    let now = |f: fn(&HostUsagePoint) -> String| last.as_ref().map(f).unwrap_or_default();
-    let memory_top = p.iter().map(|p| p.memory_bytes).fold(0.0, f64::max);
-    let storage_top = p.iter().map(|p| p.storage_bytes).fold(0.0, f64::max);
-    let net_top = p
-        .iter()
-        .flat_map(|p| [p.net_rx_bps, p.net_tx_bps])
-        .fold(1024.0, f64::max)
-        .log2()
-        .ceil()
-        .exp2();
     vec![
-        Chart {
-            key: "cpu",
-            title: "CPU",
-            now: now(|p| format!("{:.0} %", p.cpu_percent)),
-            top_label: "100 %".into(),
-            lines: vec![("line-a", frame.lines(p, 100.0, |p| Some(p.cpu_percent)))],
-        },
-        Chart {
-            key: "memory",
-            title: "Memory",
-            now: now(|p| {
-                format!(
-                    "{} of {}",
-                    bytes(p.memory_used_bytes),
-                    bytes(p.memory_bytes)
-                )
-            }),
-            top_label: bytes(memory_top),
-            lines: vec![(
-                "line-a",
-                frame.lines(p, memory_top, |p| Some(p.memory_used_bytes)),
-            )],
-        },
-        Chart {
-            key: "storage",
-            title: "Storage",
-            now: now(|p| {
-                format!(
-                    "{} of {}",
-                    bytes(p.storage_used_bytes),
-                    bytes(p.storage_bytes)
-                )
-            }),
-            top_label: bytes(storage_top),
-            lines: vec![(
-                "line-a",
-                frame.lines(p, storage_top, |p| Some(p.storage_used_bytes)),
-            )],
-        },
-        Chart {
-            key: "network",
-            title: "Network",
-            now: now(|p| {
-                format!(
-                    "in {}/s · out {}/s",
-                    bytes(p.net_rx_bps),
-                    bytes(p.net_tx_bps)
-                )
-            }),
-            top_label: format!("{}/s", bytes(net_top)),
-            lines: vec![
-                ("line-a", frame.lines(p, net_top, |p| Some(p.net_rx_bps))),
-                ("line-b", frame.lines(p, net_top, |p| Some(p.net_tx_bps))),
-            ],
-        },
+        percent_chart(frame, p, "cpu", "CPU", |p| p.cpu_percent),
+        used_of_chart(frame, p, ("memory", "Memory"), |p| {
+            (p.memory_used_bytes, p.memory_bytes)
+        }),
+        used_of_chart(frame, p, ("storage", "Storage"), |p| {
+            (p.storage_used_bytes, p.storage_bytes)
+        }),
+        rates_chart(frame, p, ("network", "Network"), ["in", "out"], |p| {
+            [p.net_rx_bps, p.net_tx_bps]
+        }),
     ]
 }

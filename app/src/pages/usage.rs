@@ -105,74 +105,86 @@ fn guest_charts(frame: &Frame, p: &[UsagePoint]) -> Vec<Chart> {
     if p.is_empty() {
         return Vec::new();
     }
-    let last = p.last().cloned();
-    let memory_top = p.iter().map(|p| p.memory_bytes).fold(0.0, f64::max);
-    let disk_top = top_of(p, |p| [p.disk_read_bps, p.disk_write_bps]);
-    let net_top = top_of(p, |p| [p.net_rx_bps, p.net_tx_bps]);
-    let now = |f: fn(&UsagePoint) -> String| last.as_ref().map(f).unwrap_or_default();
     vec![
-        Chart {
-            key: "cpu",
-            title: "CPU",
-            now: now(|p| format!("{:.0} %", p.cpu_percent)),
-            top_label: "100 %".into(),
-            lines: vec![("line-a", frame.lines(p, 100.0, |p| Some(p.cpu_percent)))],
-        },
-        Chart {
-            key: "memory",
-            title: "Memory",
-            now: now(|p| {
-                format!(
-                    "{} of {}",
-                    bytes(p.memory_used_bytes),
-                    bytes(p.memory_bytes)
-                )
-            }),
-            top_label: bytes(memory_top),
-            lines: vec![(
-                "line-a",
-                frame.lines(p, memory_top, |p| Some(p.memory_used_bytes)),
-            )],
-        },
-        Chart {
-            key: "disk",
-            title: "Disk",
-            now: now(|p| {
-                format!(
-                    "read {}/s · write {}/s",
-                    bytes(p.disk_read_bps),
-                    bytes(p.disk_write_bps)
-                )
-            }),
-            top_label: format!("{}/s", bytes(disk_top)),
-            lines: vec![
-                (
-                    "line-a",
-                    frame.lines(p, disk_top, |p| Some(p.disk_read_bps)),
-                ),
-                (
-                    "line-b",
-                    frame.lines(p, disk_top, |p| Some(p.disk_write_bps)),
-                ),
-            ],
-        },
-        Chart {
-            key: "network",
-            title: "Network",
-            now: now(|p| {
-                format!(
-                    "in {}/s · out {}/s",
-                    bytes(p.net_rx_bps),
-                    bytes(p.net_tx_bps)
-                )
-            }),
-            top_label: format!("{}/s", bytes(net_top)),
-            lines: vec![
-                ("line-a", frame.lines(p, net_top, |p| Some(p.net_rx_bps))),
-                ("line-b", frame.lines(p, net_top, |p| Some(p.net_tx_bps))),
-            ],
-        },
+        percent_chart(frame, p, "cpu", "CPU", |p| p.cpu_percent),
+        used_of_chart(frame, p, ("memory", "Memory"), |p| {
+            (p.memory_used_bytes, p.memory_bytes)
+        }),
+        rates_chart(frame, p, ("disk", "Disk"), ["read", "write"], |p| {
+            [p.disk_read_bps, p.disk_write_bps]
+        }),
+        rates_chart(frame, p, ("network", "Network"), ["in", "out"], |p| {
+            [p.net_rx_bps, p.net_tx_bps]
+        }),
     ]
+}
+
+/// The newest point's figures as the chart's "now", or nothing.
+fn now_of<P>(points: &[P], said: impl Fn(&P) -> String) -> String {
+    points.last().map(said).unwrap_or_default()
+}
+
+/// A share of 100 %: a guest's or a host's CPU.
+pub(super) fn percent_chart<P: Timed>(
+    frame: &Frame,
+    p: &[P],
+    key: &'static str,
+    title: &'static str,
+    value: fn(&P) -> f64,
+) -> Chart {
+    Chart {
+        key,
+        title,
+        now: now_of(p, |p| format!("{:.0} %", value(p))),
+        top_label: "100 %".into(),
+        lines: vec![("line-a", frame.lines(p, 100.0, |p| Some(value(p))))],
+    }
+}
+
+/// What is used of what there is (memory, storage), scaled to the most
+/// there was: `(key, title)`, and `(used, total)` of a point.
+pub(super) fn used_of_chart<P: Timed>(
+    frame: &Frame,
+    p: &[P],
+    (key, title): (&'static str, &'static str),
+    figures: fn(&P) -> (f64, f64),
+) -> Chart {
+    let top = p.iter().map(|p| figures(p).1).fold(0.0, f64::max);
+    Chart {
+        key,
+        title,
+        now: now_of(p, |p| {
+            let (used, total) = figures(p);
+            format!("{} of {}", bytes(used), bytes(total))
+        }),
+        top_label: bytes(top),
+        lines: vec![("line-a", frame.lines(p, top, |p| Some(figures(p).0)))],
+    }
+}
+
+/// Two rates in bytes a second (disk read and write, network in and
+/// out), named `names`, on one scale.
+pub(super) fn rates_chart<P: Timed>(
+    frame: &Frame,
+    p: &[P],
+    (key, title): (&'static str, &'static str),
+    names: [&'static str; 2],
+    figures: fn(&P) -> [f64; 2],
+) -> Chart {
+    let top = top_of(p, figures);
+    Chart {
+        key,
+        title,
+        now: now_of(p, |p| {
+            let [a, b] = figures(p);
+            format!("{} {}/s · {} {}/s", names[0], bytes(a), names[1], bytes(b))
+        }),
+        top_label: format!("{}/s", bytes(top)),
+        lines: vec![
+            ("line-a", frame.lines(p, top, |p| Some(figures(p)[0]))),
+            ("line-b", frame.lines(p, top, |p| Some(figures(p)[1]))),
+        ],
+    }
 }
 
 /// What the application answered through the gateway: requests (and
@@ -366,7 +378,7 @@ impl Frame {
 
 /// The highest of the figures, rounded up to a power of two (at least
 /// 1 KiB, so a quiet disk draws a flat line, not noise scaled up).
-fn top_of(points: &[UsagePoint], figures: impl Fn(&UsagePoint) -> [f64; 2]) -> f64 {
+fn top_of<P>(points: &[P], figures: impl Fn(&P) -> [f64; 2]) -> f64 {
     let high = points.iter().flat_map(&figures).fold(0.0, f64::max);
     high.max(1024.0).log2().ceil().exp2()
 }

@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::usage::{Chart, Frame, bytes, range_key, range_of, rounded_top};
+use super::usage::{Chart, Frame, RangeNav, bytes, range_of, rounded_top};
 use crate::api::usage::get_department_usage;
 use crate::live::LiveFeed;
 use crate::model::{DepartmentUsagePoint, DepartmentUsageSeries, UsageRange};
@@ -27,12 +27,7 @@ pub fn DepartmentUsageSection(id: i64) -> impl IntoView {
     view! {
         <section class="card usage" aria-labelledby="usage-title" id="usage">
             <h2 id="usage-title">"Use over time"</h2>
-            <nav class="ranges" aria-label="Use over">
-                {UsageRange::ALL.map(|r| view! {
-                    <a href=format!("?usage={}#usage", range_key(r))
-                        aria-current=move || (range.get() == r).then_some("true")>{r.label()}</a>
-                })}
-            </nav>
+            <RangeNav range label="Use over" />
             <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match usage.await {

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::usage::{
-    Chart, Frame, Timed, percent_chart, range_key, range_of, rates_chart, used_of_chart,
+    Chart, Frame, RangeNav, Timed, percent_chart, range_of, rates_chart, used_of_chart,
 };
 use crate::api::usage::get_hosts_usage;
 use crate::error::AppError;
@@ -52,12 +52,7 @@ pub fn HostUsageSection() -> impl IntoView {
                 view! {
                     <section class="card usage hosts-usage" aria-labelledby="usage-title" id="usage">
                         <h2 id="usage-title">"Use over time"</h2>
-                        <nav class="ranges" aria-label="Use over">
-                            {UsageRange::ALL.map(|r| view! {
-                                <a href=format!("?usage={}#usage", range_key(r))
-                                    aria-current=move || (range.get() == r).then_some("true")>{r.label()}</a>
-                            })}
-                        </nav>
+                        <RangeNav range label="Use over" />
                         {hosts.into_iter().map(|series| view! { <HostCharts series /> }).collect_view()}
                         <p class="hint">
                             "CPU is the share of all the host's CPUs in use, by anyone; memory in use leaves out the page cache; storage is dpe's pool on the host; network is dpe's guests' (in blue received, in orange sent). Hosts reached over the network are not read yet."

@@ -24,11 +24,25 @@ pub(super) fn range_of(text: Option<String>) -> UsageRange {
     }
 }
 
-pub(super) fn range_key(range: UsageRange) -> &'static str {
+fn range_key(range: UsageRange) -> &'static str {
     match range {
         UsageRange::Hour => "hour",
         UsageRange::Day => "day",
         UsageRange::Month => "month",
+    }
+}
+
+/// The ranges a usage section offers, as links to the same page that
+/// come back to the section; the one shown is marked.
+#[component]
+pub(super) fn RangeNav(range: Memo<UsageRange>, label: &'static str) -> impl IntoView {
+    view! {
+        <nav class="ranges" aria-label=label>
+            {UsageRange::ALL.map(|r| view! {
+                <a href=format!("?usage={}#usage", range_key(r))
+                    aria-current=move || (range.get() == r).then_some("true")>{r.label()}</a>
+            })}
+        </nav>
     }
 }
 
@@ -49,12 +63,7 @@ pub fn UsageSection(id: i64) -> impl IntoView {
     view! {
         <section class="card usage" aria-labelledby="usage-title" id="usage">
             <h2 id="usage-title">"Usage"</h2>
-            <nav class="ranges" aria-label="Usage over">
-                {UsageRange::ALL.map(|r| view! {
-                    <a href=format!("?usage={}#usage", range_key(r))
-                        aria-current=move || (range.get() == r).then_some("true")>{r.label()}</a>
-                })}
-            </nav>
+            <RangeNav range label="Usage over" />
             <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match usage.await {

@@ -139,29 +139,24 @@ pub fn ensure(
     kernel: Option<&Path>,
     initrd: Option<&Path>,
 ) -> Result<GoldenVolumes, EngineError> {
-    let tag = tag(stack_name, &identity.sha256);
-    let marker = format!("{tag}.complete");
-    let names = [
-        format!("{tag}.{}", identity.format),
-        format!("{tag}.vmlinuz"),
-        format!("{tag}.initrd"),
-    ];
+    let names = GoldenNames::of(stack_name, &identity.sha256);
+    let marker = names.marker();
+    let disk_name = names.disk(identity.format);
     let complete = host.volume_path(pool, &marker)?.is_some();
     if !complete {
-        for name in &names {
+        for name in [&disk_name, &names.kernel(), &names.initrd()] {
             host.delete_volume(pool, name)?;
         }
     }
-    let disk_name = format!("{tag}.{}", identity.format);
     let disk_path = upload(host, pool, &disk_name, identity.format, disk)?;
     if !complete {
         verify(host, pool, &disk_name, identity)?;
     }
     let kernel = kernel
-        .map(|k| upload(host, pool, &format!("{tag}.vmlinuz"), "raw", k))
+        .map(|k| upload(host, pool, &names.kernel(), "raw", k))
         .transpose()?;
     let initrd = initrd
-        .map(|i| upload(host, pool, &format!("{tag}.initrd"), "raw", i))
+        .map(|i| upload(host, pool, &names.initrd(), "raw", i))
         .transpose()?;
     if host.volume_path(pool, &marker)?.is_none() {
         host.upload_volume(pool, &marker, "raw", &mut &b"1"[..], 1)?;
@@ -174,8 +169,32 @@ pub fn ensure(
     })
 }
 
-fn tag(stack_name: &str, sha256: &str) -> String {
-    format!("golden-{stack_name}-{}", &sha256[..12])
+/// The names of one image's golden volumes in a host's pool, all under
+/// its tag (`golden-STACK-SHA12`): the one place that spells them.
+struct GoldenNames(String);
+
+impl GoldenNames {
+    fn of(stack_name: &str, sha256: &str) -> GoldenNames {
+        GoldenNames(format!("golden-{stack_name}-{}", &sha256[..12]))
+    }
+
+    /// Written after the last upload: without it, the rest is not whole.
+    fn marker(&self) -> String {
+        format!("{}.complete", self.0)
+    }
+
+    /// The disk, by its format (`qcow2` or `raw`).
+    fn disk(&self, format: &str) -> String {
+        format!("{}.{format}", self.0)
+    }
+
+    fn kernel(&self) -> String {
+        format!("{}.vmlinuz", self.0)
+    }
+
+    fn initrd(&self) -> String {
+        format!("{}.initrd", self.0)
+    }
 }
 
 /// The golden volumes of the image `sha256` if the host holds them whole
@@ -187,16 +206,13 @@ pub fn present(
     stack_name: &str,
     sha256: &str,
 ) -> Result<Option<GoldenVolumes>, EngineError> {
-    let tag = tag(stack_name, sha256);
-    if host
-        .volume_path(pool, &format!("{tag}.complete"))?
-        .is_none()
-    {
+    let names = GoldenNames::of(stack_name, sha256);
+    if host.volume_path(pool, &names.marker())?.is_none() {
         return Ok(None);
     }
-    let (disk, format) = match host.volume_path(pool, &format!("{tag}.qcow2"))? {
+    let (disk, format) = match host.volume_path(pool, &names.disk("qcow2"))? {
         Some(path) => (path, "qcow2"),
-        None => match host.volume_path(pool, &format!("{tag}.raw"))? {
+        None => match host.volume_path(pool, &names.disk("raw"))? {
             Some(path) => (path, "raw"),
             None => return Ok(None),
         },
@@ -204,8 +220,8 @@ pub fn present(
     Ok(Some(GoldenVolumes {
         disk,
         format,
-        kernel: host.volume_path(pool, &format!("{tag}.vmlinuz"))?,
-        initrd: host.volume_path(pool, &format!("{tag}.initrd"))?,
+        kernel: host.volume_path(pool, &names.kernel())?,
+        initrd: host.volume_path(pool, &names.initrd())?,
     }))
 }
 
@@ -217,9 +233,15 @@ pub fn remove(
     stack_name: &str,
     sha256: &str,
 ) -> Result<(), EngineError> {
-    let tag = tag(stack_name, sha256);
-    for suffix in ["complete", "qcow2", "raw", "vmlinuz", "initrd"] {
-        host.delete_volume(pool, &format!("{tag}.{suffix}"))?;
+    let names = GoldenNames::of(stack_name, sha256);
+    for name in [
+        names.marker(),
+        names.disk("qcow2"),
+        names.disk("raw"),
+        names.kernel(),
+        names.initrd(),
+    ] {
+        host.delete_volume(pool, &name)?;
     }
     Ok(())
 }

@@ -356,4 +356,18 @@ mod tests {
             serde_json::json!({"a": 5, "b": [1, -2, 2.5], "c": {"d": 1000}, "e": "5.0", "f": 7})
         );
     }
+
+    #[test]
+    fn a_large_whole_number_with_a_fraction_reads_exactly() {
+        // Schemathesis sent this disk quota; read without float_roundtrip it
+        // became 2251799813685247.25 and the request was refused.
+        let mut value: serde_json::Value =
+            serde_json::from_str(r#"{"disk_gib": 2251799813685247.0, "n": -9007199254740991.0}"#)
+                .unwrap();
+        integral_floats_as_integers(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({"disk_gib": 2_251_799_813_685_247_u64, "n": -9_007_199_254_740_991_i64})
+        );
+    }
 }

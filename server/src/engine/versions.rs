@@ -165,7 +165,7 @@ impl Engine {
     }
 
     /// The version a guest runs: an instance's own (recorded now if it
-    /// had none), a warm member's or drill's the current one.
+    /// had none), a drill's its backup's, a warm member's the current one.
     pub(in crate::engine) async fn version_of(
         &self,
         guest: &Guest,
@@ -193,7 +193,18 @@ impl Engine {
                     }
                 }
             }
-            Owner::PoolMember { .. } | Owner::Drill { .. } => self.current_version().await,
+            // A drill boots what its backup holds: that version's kernel.
+            Owner::Drill { id } => {
+                match self
+                    .store
+                    .read(move |c| stack_versions::of_drill(c, id))
+                    .await?
+                {
+                    Some(v) => Ok(v),
+                    None => self.current_version().await,
+                }
+            }
+            Owner::PoolMember { .. } => self.current_version().await,
         }
     }
 

@@ -1159,6 +1159,20 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT, WITHOUT ROWID;
         "#,
     },
+    Migration {
+        version: 35,
+        name: "the version a snapshot holds",
+        sql: r#"
+            -- The version the instance ran when the snapshot was taken (a
+            -- kept disk: the one a restore over it replaced). Reverting to
+            -- it, or undoing that restore, brings that version back with
+            -- the disk. Snapshots from before: the instance's version now.
+            ALTER TABLE snapshots ADD COLUMN version_id INTEGER
+                REFERENCES stack_versions (id) ON DELETE SET NULL;
+            UPDATE snapshots SET version_id =
+                (SELECT i.version_id FROM instances i WHERE i.id = snapshots.instance_id);
+        "#,
+    },
 ];
 
 pub fn latest_version() -> i64 {

@@ -80,9 +80,12 @@ pub fn insert(
     description: &str,
     created_by: i64,
 ) -> Result<i64, StoreError> {
+    // The snapshot holds the disk as it is: the version the instance runs.
     conn.execute(
-        "INSERT INTO snapshots (instance_id, name, description, state, created_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO snapshots
+             (instance_id, name, description, state, created_by, created_at, version_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+                 (SELECT version_id FROM instances WHERE id = ?1))",
         params![
             instance_id,
             name,

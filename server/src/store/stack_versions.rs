@@ -45,9 +45,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
     })
 }
 
-/// What keeps a version: instances, backups and warm members.
+/// What keeps a version: instances, backups, snapshots and warm members.
 const USES: &str = "(SELECT count(*) FROM instances i WHERE i.version_id = v.id)
      + (SELECT count(*) FROM backups b WHERE b.version_id = v.id)
+     + (SELECT count(*) FROM snapshots s WHERE s.version_id = v.id)
      + (SELECT count(*) FROM pool_members m WHERE m.image = v.sha256)";
 
 /// Registers the version, or finds it by its checksum; returns its id
@@ -157,15 +158,7 @@ pub fn pin_instance(
     instance_id: i64,
     stack: &str,
 ) -> Result<Option<VersionRow>, StoreError> {
-    let recorded: Option<i64> = conn
-        .query_row(
-            "SELECT version_id FROM instances WHERE id = ?1",
-            [instance_id],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
-    if let Some(id) = recorded {
+    if let Some(id) = of_instance(conn, instance_id)? {
         return by_id(conn, id);
     }
     let Some(current) = current(conn, stack)? else {
@@ -173,6 +166,18 @@ pub fn pin_instance(
     };
     set_instance(conn, instance_id, current.id)?;
     Ok(Some(current))
+}
+
+/// The id of the version the instance runs, as recorded.
+pub fn of_instance(conn: &Connection, instance_id: i64) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT version_id FROM instances WHERE id = ?1",
+            [instance_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
 }
 
 pub fn set_instance(
@@ -200,6 +205,37 @@ pub fn pin_to_backup(
         params![instance_id, backup_id],
     )?;
     Ok(())
+}
+
+/// An instance reverted to a snapshot (or a restore over it undone) runs
+/// the version the snapshot holds (kept as it is when the snapshot has
+/// none).
+pub fn pin_to_snapshot(
+    conn: &Connection,
+    instance_id: i64,
+    snapshot_id: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE instances SET version_id = s.version_id
+         FROM snapshots s WHERE s.id = ?2 AND s.version_id IS NOT NULL AND instances.id = ?1",
+        params![instance_id, snapshot_id],
+    )?;
+    Ok(())
+}
+
+/// The version a restore drill boots: its backup's. `None` for a backup
+/// from before versions.
+pub fn of_drill(conn: &Connection, drill_id: i64) -> Result<Option<VersionRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "{SELECT} JOIN backups b ON b.version_id = v.id
+                 JOIN drills d ON d.backup_id = b.id WHERE d.id = ?1"
+            ),
+            [drill_id],
+            from_row,
+        )
+        .optional()?)
 }
 
 /// Instances from before versions run the image the appliance had: the
@@ -236,7 +272,7 @@ pub fn of_instances(
 mod tests {
     use super::*;
     use crate::store::test_support::{memory_store, new_instance};
-    use crate::store::{instances, users};
+    use crate::store::{instances, snapshots, users};
     use app::model::Role;
 
     fn version<'a>(sha: &'a str, label: &'a str) -> NewVersion<'a> {
@@ -300,5 +336,26 @@ mod tests {
         assert_eq!(unused(&conn).unwrap()[0].id, old);
         assert!(remove_if_unused(&conn, old).unwrap());
         assert!(!remove_if_unused(&conn, new).unwrap(), "current is kept");
+    }
+
+    #[test]
+    fn a_snapshot_holds_the_version_it_was_taken_of_and_keeps_it_until_it_goes() {
+        let conn = memory_store();
+        let (old, _) = register(&conn, &version(&"a".repeat(64), "old")).unwrap();
+        let owner = users::insert(&conn, "ann", None, Role::User).unwrap();
+        let instance = instances::insert(&conn, &new_instance("u1", "wiki", owner)).unwrap();
+        pin_instance(&conn, instance, "dokuwiki").unwrap();
+        let snapshot = snapshots::insert(&conn, instance, "before", "", owner).unwrap();
+        let (new, _) = register(&conn, &version(&"b".repeat(64), "new")).unwrap();
+        make_current(&conn, new).unwrap();
+        set_instance(&conn, instance, new).unwrap();
+
+        // Only the snapshot uses the old version now, and that keeps it.
+        assert!(unused(&conn).unwrap().is_empty());
+        pin_to_snapshot(&conn, instance, snapshot).unwrap();
+        assert_eq!(of_instance(&conn, instance).unwrap(), Some(old));
+        set_instance(&conn, instance, new).unwrap();
+        snapshots::delete(&conn, snapshot).unwrap();
+        assert_eq!(unused(&conn).unwrap()[0].id, old);
     }
 }

@@ -18,7 +18,7 @@ async fn finished(client: &Api, (status, body): (u16, Value)) -> (Accepted, Valu
 }
 
 /// Backs the instance up now, which must succeed: the backup.
-async fn backed_up(client: &Api, instance: i64) -> Value {
+pub(super) async fn backed_up(client: &Api, instance: i64) -> Value {
     let (accepted, task) = finished(
         client,
         client
@@ -710,7 +710,7 @@ async fn a_full_backup_store_fails_the_backup_saying_so_and_keeps_the_earlier_on
 }
 
 /// Restores `backup` over instance `id`, which must succeed.
-async fn restored_over(client: &Api, id: i64, backup: i64) -> Value {
+pub(super) async fn restored_over(client: &Api, id: i64, backup: i64) -> Value {
     let (accepted, task) = finished(
         client,
         client
@@ -726,7 +726,7 @@ async fn restored_over(client: &Api, id: i64, backup: i64) -> Value {
     task
 }
 
-async fn snapshots_of(client: &Api, id: i64) -> Vec<Value> {
+pub(super) async fn snapshots_of(client: &Api, id: i64) -> Vec<Value> {
     let (status, body) = client
         .get(&format!("/api/v1/instances/{id}/snapshots"))
         .await;

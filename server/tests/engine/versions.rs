@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::backups::{backed_up, restored_over, snapshots_of};
 use super::common::TestApp;
 
 /// Builds a second image next to the first, with a version file and a
@@ -136,5 +137,74 @@ async fn only_an_appliance_admin_sees_or_changes_the_versions() {
     assert_eq!(
         user.post_empty("/api/v1/stack/versions/1/current").await.0,
         403
+    );
+}
+
+/// Records that the instance runs version `version`, as an update will.
+fn now_runs(app: &TestApp, instance: i64, version: i64) {
+    let conn = rusqlite::Connection::open(app.data_path().join("dpe.sqlite3")).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute(
+        "UPDATE instances SET version_id = ?2 WHERE id = ?1",
+        [instance, version],
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_over_brings_back_the_backups_version_and_going_back_to_the_kept_disk_its_own() {
+    let app = TestApp::builder().fake_hosts().set_up().start().await;
+    let admin = app.admin().await;
+    let wiki = admin.deployed("wiki").await;
+    assert_eq!(admin.wait_task(wiki.task_id).await["state"], "succeeded");
+    let uuid = app.instance_uuid(wiki.id).await;
+    let (_, instance) = admin.instance(wiki.id).await;
+    let first = instance["version"]["id"].as_i64().unwrap();
+    let full = backed_up(&admin, wiki.id).await;
+
+    // A second version, current, and the instance runs it (as after an
+    // update): its backup still holds the first.
+    build_second_version(&app);
+    let (_, list) = admin.post_empty("/api/v1/stack/versions/scan").await;
+    let second = version(&list, "testguest 2.0 on Debian 12.11").clone();
+    let (second_id, second_sha) = (
+        second["id"].as_i64().unwrap(),
+        second["sha256"].as_str().unwrap().to_owned(),
+    );
+    let (status, _) = admin
+        .post_empty(&format!("/api/v1/stack/versions/{second_id}/current"))
+        .await;
+    assert_eq!(status, 200);
+    now_runs(&app, wiki.id, second_id);
+
+    let task = restored_over(&admin, wiki.id, full["id"].as_i64().unwrap()).await;
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let (_, instance) = admin.instance(wiki.id).await;
+    assert_eq!(
+        instance["version"]["id"], first,
+        "the disk is the backup's, and so is the version: {instance}"
+    );
+    assert_eq!(instance["version"]["update_available"], true);
+
+    // The disk the restore replaced was the second version's: going back
+    // to it brings that version back, and the domain boots its kernel.
+    let snapshots = snapshots_of(&admin, wiki.id).await;
+    let kept = snapshots[0]["id"].as_i64().unwrap();
+    let (status, accepted) = admin
+        .post_empty(&format!(
+            "/api/v1/instances/{}/snapshots/{kept}/revert",
+            wiki.id
+        ))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let task_id = accepted["task_id"].as_i64().unwrap();
+    assert_eq!(admin.wait_task(task_id).await["state"], "succeeded");
+    let (_, instance) = admin.instance(wiki.id).await;
+    assert_eq!(instance["version"]["id"], second_id, "{instance}");
+    assert_eq!(instance["version"]["update_available"], false);
+    let xml = app.fake_host().domain_xml(&uuid).unwrap();
+    assert!(
+        xml.contains(&format!("golden-testguest-{}", &second_sha[..12])),
+        "the domain boots the second version's kernel: {xml}"
     );
 }

@@ -324,11 +324,10 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let head = self.restorable_head(backup_id).await?;
         // The restored instance runs the version its backup was taken of.
-        if let Some(instance_id) = guest.instance_id() {
-            self.store
-                .write(move |tx| stack_versions::pin_to_backup(tx, instance_id, backup_id))
-                .await?;
-        }
+        self.pin_version(guest, move |tx, id| {
+            stack_versions::pin_to_backup(tx, id, backup_id)
+        })
+        .await?;
         let (host, _) = self.host_for(guest).await?;
         let (pool, backup_pool) = (self.config.storage_pool.clone(), self.pool_of(&head));
         let disk = InstanceVolumes::of(&guest.volume_stem).disk;

@@ -15,7 +15,7 @@ use super::super::guest::Guest;
 use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
-use crate::store::snapshots;
+use crate::store::{StoreError, snapshots, stack_versions};
 
 impl Engine {
     /// The keep-disk step.
@@ -106,6 +106,11 @@ impl Engine {
             host.copy_volume(&backup_pool, &head.volume, &pool, &disk, capacity)?;
             Ok::<_, EngineError>(())
         })
+        .await?;
+        // The disk now holds the backup's version.
+        self.disk_replaced(guest, move |tx, id| {
+            stack_versions::pin_to_backup(tx, id, backup_id)
+        })
         .await
     }
 
@@ -128,8 +133,48 @@ impl Engine {
             }
             host.delete_volume(&pool, &disk)?;
             host.copy_volume(&pool, &kept, &pool, &disk, capacity)?;
-            Ok(())
+            Ok::<_, EngineError>(())
+        })
+        .await?;
+        self.disk_replaced(guest, move |tx, id| {
+            stack_versions::pin_to_snapshot(tx, id, snapshot_id)
         })
         .await
+    }
+
+    /// Records the version the instance's disk now holds (`pin` is given
+    /// the instance's id); nothing for a guest that is not an instance.
+    pub(in crate::engine) async fn pin_version(
+        &self,
+        guest: &Guest,
+        pin: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let Some(instance_id) = guest.instance_id() else {
+            return Ok(());
+        };
+        self.store.write(move |tx| pin(tx, instance_id)).await?;
+        Ok(())
+    }
+
+    /// A disk put in place of the guest's (it is off): the version it
+    /// holds is recorded, and when that is another version the domain is
+    /// defined again, to boot that version's kernel, if it has one.
+    async fn disk_replaced(
+        &self,
+        guest: &Guest,
+        pin: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let Some(instance_id) = guest.instance_id() else {
+            return Ok(());
+        };
+        let version = move |c: &rusqlite::Connection| -> Result<Option<i64>, StoreError> {
+            stack_versions::of_instance(c, instance_id)
+        };
+        let before = self.store.read(version).await?;
+        self.pin_version(guest, pin).await?;
+        if self.store.read(version).await? != before {
+            self.define(guest).await?;
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use crate::pages::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
     DashboardPage, DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute,
     HostsRoute, InstanceRoute, InstancesRoute, LoginPage, NetworksRoute, NotFoundPage,
-    NotificationsRoute, SetupRoute, TokensRoute,
+    NotificationsRoute, SetupRoute, TokensRoute, VersionsRoute,
 };
 
 /// The Content-Security-Policy of a page: its scripts are the site's own
@@ -113,6 +113,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/backups") ssr=SsrMode::Async view={Lazy::<BackupsRoute>::new()} />
                 <Route path=path!("/directory") ssr=SsrMode::Async view={Lazy::<DirectoryRoute>::new()} />
                 <Route path=path!("/settings/apps") ssr=SsrMode::Async view={Lazy::<AppsSettingsRoute>::new()} />
+                <Route path=path!("/settings/versions") ssr=SsrMode::Async view={Lazy::<VersionsRoute>::new()} />
                 <Route path=path!("/settings/notifications") ssr=SsrMode::Async view={Lazy::<NotificationsRoute>::new()} />
             </Routes>
         </Router>

@@ -1,6 +1,7 @@
-// Stack versions in the portal: once an admin makes a newer version
-// current, an instance on the older one says "Update available" in the
-// list and on its page, with what the update changes.
+// Stack versions in the portal: an admin finds a newly built version and
+// makes it current on the Versions page; an instance on the older one then
+// says "Update available" in the list and on its page, with what the
+// update changes.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ function buildSecondVersion() {
   writeFileSync(join(dir, 'packages'), 'dokuwiki 0.0.20250514a-1\nnginx 1.22.1-9+deb12u2\n');
 }
 
-test('an instance on an older version says an update is available, with what it changes', async () => {
+test('an admin makes a newly built version current on the Versions page, and an instance on the older one says an update is available, with what it changes', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   await signIn(page, dpe, PASSWORD);
   const deployed = await page.request.post(`${dpe.url}/api/v1/instances`, {
@@ -43,14 +44,30 @@ test('an instance on an older version says an update is available, with what it 
   assert.match(await page.locator('#version').innerText(), /\(current\)/);
   assert.equal(await page.locator('#update-available').count(), 0);
 
+  // A new image is built; the admin finds it and makes it current on the
+  // Versions page, as the README tells.
   buildSecondVersion();
-  const scanned = await page.request.post(`${dpe.url}/api/v1/stack/versions/scan`);
-  assert.equal(scanned.status(), 200, await scanned.text());
-  const newer = (await scanned.json()).versions
-    .find((v) => v.label === 'dokuwiki 2025-05-14a on Debian 12.11');
-  assert.ok(newer, 'the new version is registered under its label');
-  const made = await page.request.post(`${dpe.url}/api/v1/stack/versions/${newer.id}/current`);
-  assert.equal(made.status(), 200, await made.text());
+  await page.goto(`${dpe.url}/settings/versions`);
+  await hydrated(page);
+  const rows = page.locator('#versions tbody tr');
+  assert.equal(await rows.count(), 1);
+  assert.equal(await rows.first().locator('.badge.current').count(), 1);
+  await page.click('#scan-versions');
+  const newer = page.locator('#versions tbody tr', { hasText: 'dokuwiki 2025-05-14a on Debian 12.11' });
+  await newer.waitFor();
+  await page.locator('#scan-done').waitFor();
+  assert.equal(await newer.locator('.badge.current').count(), 0, 'not current until made so');
+  const changes = await newer.locator('ul.changes').innerText();
+  assert.match(changes, /\+ dokuwiki 0\.0\.20250514a-1/);
+  await shot(page, '89-versions-found');
+  await newer.locator('summary', { hasText: 'Make current' }).click();
+  await newer.locator('button[type=submit]', { hasText: 'Make current' }).click();
+  await page.locator('#version-made-current').waitFor();
+  await newer.locator('.badge.current').waitFor();
+  const older = page.locator('#versions tbody tr', { hasNotText: '2025-05-14a' });
+  assert.equal(await older.locator('.badge.current').count(), 0);
+  assert.equal(await older.locator('td').first().innerText(), '1', 'old-wiki still runs the older one');
+  await shot(page, '89-versions-made-current');
 
   await page.goto(`${dpe.url}/instances`);
   await hydrated(page);

@@ -22,6 +22,7 @@ pub mod resize;
 pub mod second_factor;
 pub mod snapshots;
 pub mod usage;
+pub mod versions;
 
 use leptos::prelude::*;
 

@@ -55,6 +55,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                 <NavLink href="/hosts">"Hosts"</NavLink>
                                 <NavLink href="/directory">"Directory"</NavLink>
                                 <NavLink href="/settings/apps">"Settings"</NavLink>
+                                <NavLink href="/settings/versions">"Versions"</NavLink>
                                 <NavLink href="/settings/notifications">"Notifications"</NavLink>
                             })}
                         }

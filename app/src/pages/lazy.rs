@@ -16,6 +16,7 @@ use super::{
     AccountPage, ApprovalsPage, AppsSettingsPage, AuditPage, BackupsPage, ConsolePage,
     DepartmentPage, DepartmentsPage, DeployPage, DirectoryPage, GraphicsPage, HostsPage,
     InstancePage, InstancesPage, NetworksPage, NotificationsPage, SetupPage, TokensPage,
+    VersionsPage,
 };
 
 /// A lazy route whose view is the page component `$page`.
@@ -55,3 +56,4 @@ lazy_page!(DirectoryRoute => DirectoryPage);
 lazy_page!(AppsSettingsRoute => AppsSettingsPage);
 lazy_page!(NotificationsRoute => NotificationsPage);
 lazy_page!(ApprovalsRoute => ApprovalsPage);
+lazy_page!(VersionsRoute => VersionsPage);

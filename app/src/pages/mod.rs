@@ -34,6 +34,7 @@ mod setup;
 mod snapshots;
 mod tokens;
 mod usage;
+mod versions;
 
 pub use account::AccountPage;
 pub use approvals::ApprovalsPage;
@@ -53,6 +54,7 @@ pub use lazy::{
     AccountRoute, ApprovalsRoute, AppsSettingsRoute, AuditRoute, BackupsRoute, ConsoleRoute,
     DepartmentRoute, DepartmentsRoute, DeployRoute, DirectoryRoute, GraphicsRoute, HostsRoute,
     InstanceRoute, InstancesRoute, NetworksRoute, NotificationsRoute, SetupRoute, TokensRoute,
+    VersionsRoute,
 };
 pub use login::LoginPage;
 pub use networks::NetworksPage;
@@ -61,3 +63,4 @@ pub use notifications::NotificationsPage;
 pub use settings::AppsSettingsPage;
 pub use setup::SetupPage;
 pub use tokens::TokensPage;
+pub use versions::VersionsPage;

@@ -123,8 +123,12 @@ fn VersionRow(
             <th scope="row">
                 {v.label.clone()}
                 {v.current.then(|| view! { <span class="badge current">"current"</span> })}
-                <br />
-                <code class="hint" title=format!("SHA-256 {}", v.sha256)>{short}</code>
+                // An image without a version file is labelled by this very
+                // prefix: not said twice.
+                {(v.label != short).then(|| view! {
+                    <br />
+                    <code class="hint" title=format!("SHA-256 {}", v.sha256)>{short.clone()}</code>
+                })}
             </th>
             <td>{v.instances}</td>
             <td>{super::snapshots::taken_at(&v.added_at)}</td>

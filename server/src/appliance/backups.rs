@@ -118,17 +118,14 @@ impl BackupService for Appliance {
         who: Authorized<'_, rights::UseInstances>,
         instance: i64,
     ) -> Result<BackupsView, AppError> {
-        let row = self.visible_instance(&who, instance).await?;
         let (rows, policy) = self
-            .store
-            .read(move |c| {
+            .read_visible(&who, instance, |c, row| {
                 Ok((
                     backups::of_instance(c, &row.uuid)?,
                     backups::effective_policy(c, row.department_id)?,
                 ))
             })
-            .await
-            .map_err(store_err)?;
+            .await?;
         Ok(BackupsView {
             backups: rows.into_iter().map(view_of).collect(),
             policy: Some(policy),

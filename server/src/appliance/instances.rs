@@ -194,6 +194,32 @@ impl Appliance {
             .filter(|r| may_use(who, r.owner_id, r.department_id));
         row.ok_or_else(|| AppError::NotFound("instance".into()))
     }
+
+    /// `query` of the instance `id` if `who` may use it, else `NotFound`:
+    /// the check and the query in one read. An instance's page asks this
+    /// for its snapshots, backups and charts, and each read apart was one
+    /// more hand-over to a reader thread and back (in a profile of the
+    /// page under load, waking the readers was a tenth of dpe's CPU).
+    pub(super) async fn read_visible<T: Send + 'static>(
+        &self,
+        who: &Principal,
+        id: i64,
+        query: impl FnOnce(&rusqlite::Connection, &InstanceRow) -> Result<T, StoreError>
+        + Send
+        + 'static,
+    ) -> Result<T, AppError> {
+        let who = who.clone();
+        self.store
+            .read(move |c| match instances::by_id(c, id)? {
+                Some(row) if may_use(&who, row.owner_id, row.department_id) => {
+                    query(c, &row).map(Some)
+                }
+                Some(_) | None => Ok(None),
+            })
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| AppError::NotFound("instance".into()))
+    }
 }
 
 #[async_trait]

@@ -129,12 +129,9 @@ impl SnapshotService for Appliance {
         who: Authorized<'_, rights::UseInstances>,
         instance: i64,
     ) -> Result<SnapshotsView, AppError> {
-        let row = self.visible_instance(&who, instance).await?;
         let rows = self
-            .store
-            .read(move |c| snapshots::of_instance(c, row.id))
-            .await
-            .map_err(store_err)?;
+            .read_visible(&who, instance, |c, row| snapshots::of_instance(c, row.id))
+            .await?;
         Ok(SnapshotsView {
             snapshots: rows.into_iter().map(view_of).collect(),
             limit: self.config.snapshot_limit,

@@ -20,18 +20,15 @@ impl UsageService for Appliance {
         instance: i64,
         range: UsageRange,
     ) -> Result<UsageSeries, AppError> {
-        let row = self.visible_instance(&who, instance).await?;
         let until = self.engine.now();
         let (points, traffic) = self
-            .store
-            .read(move |c| {
+            .read_visible(&who, instance, move |c, row| {
                 Ok((
                     usage::series(c, row.id, range, until)?,
                     traffic::series(c, row.id, range, until)?,
                 ))
             })
-            .await
-            .map_err(store_err)?;
+            .await?;
         Ok(UsageSeries {
             range,
             tier_seconds: range.tier_seconds(),

@@ -27,8 +27,9 @@ pub fn VersionsPage() -> impl IntoView {
             <p class="lede">
                 "Each golden image of the application is a version. Deploys and the warm pool use the "
                 "current one; an instance keeps the version it was made from, and says "
-                <strong>"Update available"</strong> " when another is current. A version no instance, "
-                "backup, snapshot or warm member uses goes, with its images on every host."
+                <strong>"Update available"</strong> " when another is current. An older version than "
+                "the current one that no instance, backup, snapshot or warm member uses goes, with "
+                "its images on every host; a newer one waits until you make it current."
             </p>
             <ErrorBanner message=general />
             <Show when=move || matches!(current.value().get(), Some(Ok(_)))>

@@ -129,22 +129,31 @@ pub fn make_current(conn: &Connection, id: i64) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-/// The versions nothing uses any more and that are not current.
+/// Registered before the stack's current version: one a newer version
+/// superseded. A version registered after it waits to be made current
+/// (and one an admin went back from stays to go forward to again).
+const SUPERSEDED: &str = "v.id < (SELECT c.id FROM stack_versions c
+                                  WHERE c.stack = v.stack AND c.current = 1)";
+
+/// The versions superseded that nothing uses any more.
 pub fn unused(conn: &Connection) -> Result<Vec<VersionRow>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "{SELECT} WHERE v.current = 0 AND {USES} = 0 ORDER BY v.id"
+        "{SELECT} WHERE v.current = 0 AND {SUPERSEDED} AND {USES} = 0 ORDER BY v.id"
     ))?;
     let rows = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-/// Removes the version if it is still unused and not current (checked in
-/// the same transaction, so a deploy cannot take it meanwhile).
+/// Removes the version if it is still superseded, unused and not current
+/// (checked in the same transaction, so a deploy cannot take it meanwhile).
 pub fn remove_if_unused(conn: &Connection, id: i64) -> Result<bool, StoreError> {
     let removed = conn.execute(
-        &format!("DELETE FROM stack_versions WHERE id = ?1 AND current = 0 AND {USES} = 0")
-            .replace("v.id", "stack_versions.id")
-            .replace("v.sha256", "stack_versions.sha256"),
+        &format!(
+            "DELETE FROM stack_versions WHERE id = ?1 AND current = 0 AND {SUPERSEDED} AND {USES} = 0"
+        )
+        .replace("v.id", "stack_versions.id")
+        .replace("v.stack", "stack_versions.stack")
+        .replace("v.sha256", "stack_versions.sha256"),
         [id],
     )?;
     Ok(removed == 1)
@@ -298,9 +307,17 @@ mod tests {
         );
         let (second, _) = register(&conn, &version(&b, "two")).unwrap();
         assert_eq!(current(&conn, "dokuwiki").unwrap().unwrap().id, first);
+        // Used by nothing yet, the newer version waits to be made current.
+        assert!(unused(&conn).unwrap().is_empty());
+        assert!(!remove_if_unused(&conn, second).unwrap());
         assert!(make_current(&conn, second).unwrap());
         assert!(!make_current(&conn, second).unwrap());
         assert_eq!(current(&conn, "dokuwiki").unwrap().unwrap().id, second);
+        // Superseded and used by nothing, the first one goes; made current
+        // again, the second is kept to go forward to.
+        assert_eq!(unused(&conn).unwrap()[0].id, first);
+        assert!(make_current(&conn, first).unwrap());
+        assert!(unused(&conn).unwrap().is_empty());
         assert!(matches!(
             make_current(&conn, 99),
             Err(StoreError::NotFound(_))

@@ -186,13 +186,7 @@ impl Appliance {
         who: &Principal,
         id: i64,
     ) -> Result<InstanceRow, AppError> {
-        let row = self
-            .store
-            .read(move |c| instances::by_id(c, id))
-            .await
-            .map_err(store_err)?
-            .filter(|r| may_use(who, r.owner_id, r.department_id));
-        row.ok_or_else(|| AppError::NotFound("instance".into()))
+        self.read_visible(who, id, |_, row| Ok(row.clone())).await
     }
 
     /// `query` of the instance `id` if `who` may use it, else `NotFound`:

@@ -167,12 +167,16 @@ impl Engine {
         let Some(instance_id) = guest.instance_id() else {
             return Ok(());
         };
-        let version = move |c: &rusqlite::Connection| -> Result<Option<i64>, StoreError> {
-            stack_versions::of_instance(c, instance_id)
-        };
-        let before = self.store.read(version).await?;
-        self.pin_version(guest, pin).await?;
-        if self.store.read(version).await? != before {
+        // Before and after in the pin's own transaction: one trip.
+        let changed = self
+            .store
+            .write(move |tx| {
+                let before = stack_versions::of_instance(tx, instance_id)?;
+                pin(tx, instance_id)?;
+                Ok(stack_versions::of_instance(tx, instance_id)? != before)
+            })
+            .await?;
+        if changed {
             self.define(guest).await?;
         }
         Ok(())

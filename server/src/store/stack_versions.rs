@@ -201,34 +201,34 @@ pub fn set_instance(
     Ok(())
 }
 
-/// A restored instance runs its backup's version (kept as it is when
-/// the backup has none: one from before versions).
-pub fn pin_to_backup(
-    conn: &Connection,
-    instance_id: i64,
-    backup_id: i64,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE instances SET version_id = b.version_id
-         FROM backups b WHERE b.id = ?2 AND b.version_id IS NOT NULL AND instances.id = ?1",
-        params![instance_id, backup_id],
-    )?;
-    Ok(())
+/// Where a disk put in place of an instance's came from: the version it
+/// holds is that source's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskSource {
+    /// A backup, restored as a new instance or over one.
+    Backup(i64),
+    /// A snapshot reverted to, or the disk that a restore over the
+    /// instance kept (the restore's undo).
+    Snapshot(i64),
 }
 
-/// An instance reverted to a snapshot (or a restore over it undone) runs
-/// the version the snapshot holds (kept as it is when the snapshot has
-/// none).
-pub fn pin_to_snapshot(
-    conn: &Connection,
-    instance_id: i64,
-    snapshot_id: i64,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE instances SET version_id = s.version_id
-         FROM snapshots s WHERE s.id = ?2 AND s.version_id IS NOT NULL AND instances.id = ?1",
-        params![instance_id, snapshot_id],
-    )?;
+/// An instance whose disk came from `source` runs the version the source
+/// holds (kept as it is when the source has none: one from before
+/// versions).
+pub fn pin_to(conn: &Connection, instance_id: i64, source: DiskSource) -> Result<(), StoreError> {
+    let (sql, source_id) = match source {
+        DiskSource::Backup(id) => (
+            "UPDATE instances SET version_id = b.version_id
+             FROM backups b WHERE b.id = ?2 AND b.version_id IS NOT NULL AND instances.id = ?1",
+            id,
+        ),
+        DiskSource::Snapshot(id) => (
+            "UPDATE instances SET version_id = s.version_id
+             FROM snapshots s WHERE s.id = ?2 AND s.version_id IS NOT NULL AND instances.id = ?1",
+            id,
+        ),
+    };
+    conn.execute(sql, params![instance_id, source_id])?;
     Ok(())
 }
 
@@ -369,7 +369,7 @@ mod tests {
 
         // Only the snapshot uses the old version now, and that keeps it.
         assert!(unused(&conn).unwrap().is_empty());
-        pin_to_snapshot(&conn, instance, snapshot).unwrap();
+        pin_to(&conn, instance, DiskSource::Snapshot(snapshot)).unwrap();
         assert_eq!(of_instance(&conn, instance).unwrap(), Some(old));
         set_instance(&conn, instance, new).unwrap();
         snapshots::delete(&conn, snapshot).unwrap();

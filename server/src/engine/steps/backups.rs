@@ -21,7 +21,7 @@ use crate::blocking::run_blocking;
 use crate::store::StoreError;
 use crate::store::backups::{self, BackupRow};
 use crate::store::hosts::HostRow;
-use crate::store::stack_versions;
+use crate::store::stack_versions::DiskSource;
 
 /// How often a running backup job is asked how far it got.
 const JOB_POLL: Duration = Duration::from_millis(300);
@@ -324,10 +324,8 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let head = self.restorable_head(backup_id).await?;
         // The restored instance runs the version its backup was taken of.
-        self.pin_version(guest, move |tx, id| {
-            stack_versions::pin_to_backup(tx, id, backup_id)
-        })
-        .await?;
+        self.pin_version(guest, DiskSource::Backup(backup_id))
+            .await?;
         let (host, _) = self.host_for(guest).await?;
         let (pool, backup_pool) = (self.config.storage_pool.clone(), self.pool_of(&head));
         let disk = InstanceVolumes::of(&guest.volume_stem).disk;

@@ -15,7 +15,8 @@ use super::super::guest::Guest;
 use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
-use crate::store::{StoreError, snapshots, stack_versions};
+use crate::store::snapshots;
+use crate::store::stack_versions::{self, DiskSource};
 
 impl Engine {
     /// The keep-disk step.
@@ -108,10 +109,8 @@ impl Engine {
         })
         .await?;
         // The disk now holds the backup's version.
-        self.disk_replaced(guest, move |tx, id| {
-            stack_versions::pin_to_backup(tx, id, backup_id)
-        })
-        .await
+        self.disk_replaced(guest, DiskSource::Backup(backup_id))
+            .await
     }
 
     /// Puts the disk kept as snapshot `snapshot_id` back as the instance's
@@ -136,34 +135,30 @@ impl Engine {
             Ok::<_, EngineError>(())
         })
         .await?;
-        self.disk_replaced(guest, move |tx, id| {
-            stack_versions::pin_to_snapshot(tx, id, snapshot_id)
-        })
-        .await
+        self.disk_replaced(guest, DiskSource::Snapshot(snapshot_id))
+            .await
     }
 
-    /// Records the version the instance's disk now holds (`pin` is given
-    /// the instance's id); nothing for a guest that is not an instance.
+    /// Records the version the instance's disk now holds, its source's;
+    /// nothing for a guest that is not an instance.
     pub(in crate::engine) async fn pin_version(
         &self,
         guest: &Guest,
-        pin: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<(), StoreError> + Send + 'static,
+        source: DiskSource,
     ) -> Result<(), EngineError> {
         let Some(instance_id) = guest.instance_id() else {
             return Ok(());
         };
-        self.store.write(move |tx| pin(tx, instance_id)).await?;
+        self.store
+            .write(move |tx| stack_versions::pin_to(tx, instance_id, source))
+            .await?;
         Ok(())
     }
 
     /// A disk put in place of the guest's (it is off): the version it
     /// holds is recorded, and when that is another version the domain is
     /// defined again, to boot that version's kernel, if it has one.
-    async fn disk_replaced(
-        &self,
-        guest: &Guest,
-        pin: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<(), StoreError> + Send + 'static,
-    ) -> Result<(), EngineError> {
+    async fn disk_replaced(&self, guest: &Guest, source: DiskSource) -> Result<(), EngineError> {
         let Some(instance_id) = guest.instance_id() else {
             return Ok(());
         };
@@ -172,7 +167,7 @@ impl Engine {
             .store
             .write(move |tx| {
                 let before = stack_versions::of_instance(tx, instance_id)?;
-                pin(tx, instance_id)?;
+                stack_versions::pin_to(tx, instance_id, source)?;
                 Ok(stack_versions::of_instance(tx, instance_id)? != before)
             })
             .await?;

@@ -11,7 +11,7 @@ use super::super::runtime::Engine;
 use super::super::volumes::InstanceVolumes;
 use crate::blocking::run_blocking;
 use crate::store::snapshots::{self, SnapshotRow};
-use crate::store::stack_versions;
+use crate::store::stack_versions::DiskSource;
 
 impl Engine {
     async fn snapshot_row(&self, snapshot_id: i64) -> Result<SnapshotRow, EngineError> {
@@ -114,10 +114,8 @@ impl Engine {
             h.revert_snapshot(u, &name, running)
         })
         .await?;
-        self.pin_version(guest, move |tx, id| {
-            stack_versions::pin_to_snapshot(tx, id, snapshot_id)
-        })
-        .await?;
+        self.pin_version(guest, DiskSource::Snapshot(snapshot_id))
+            .await?;
         self.mark_snapshot(snapshot_id, SnapshotState::Ready).await
     }
 

@@ -214,22 +214,24 @@ pub enum DiskSource {
 
 /// An instance whose disk came from `source` runs the version the source
 /// holds (kept as it is when the source has none: one from before
-/// versions).
-pub fn pin_to(conn: &Connection, instance_id: i64, source: DiskSource) -> Result<(), StoreError> {
+/// versions). Whether that changed the instance's version: the row is
+/// only written when it does.
+pub fn pin_to(conn: &Connection, instance_id: i64, source: DiskSource) -> Result<bool, StoreError> {
     let (sql, source_id) = match source {
         DiskSource::Backup(id) => (
             "UPDATE instances SET version_id = b.version_id
-             FROM backups b WHERE b.id = ?2 AND b.version_id IS NOT NULL AND instances.id = ?1",
+             FROM backups b WHERE b.id = ?2 AND b.version_id IS NOT NULL AND instances.id = ?1
+              AND instances.version_id IS NOT b.version_id",
             id,
         ),
         DiskSource::Snapshot(id) => (
             "UPDATE instances SET version_id = s.version_id
-             FROM snapshots s WHERE s.id = ?2 AND s.version_id IS NOT NULL AND instances.id = ?1",
+             FROM snapshots s WHERE s.id = ?2 AND s.version_id IS NOT NULL AND instances.id = ?1
+              AND instances.version_id IS NOT s.version_id",
             id,
         ),
     };
-    conn.execute(sql, params![instance_id, source_id])?;
-    Ok(())
+    Ok(conn.execute(sql, params![instance_id, source_id])? > 0)
 }
 
 /// The version a restore drill boots: its backup's. `None` for a backup
@@ -369,8 +371,10 @@ mod tests {
 
         // Only the snapshot uses the old version now, and that keeps it.
         assert!(unused(&conn).unwrap().is_empty());
-        pin_to(&conn, instance, DiskSource::Snapshot(snapshot)).unwrap();
+        assert!(pin_to(&conn, instance, DiskSource::Snapshot(snapshot)).unwrap());
         assert_eq!(of_instance(&conn, instance).unwrap(), Some(old));
+        // Pinned again to what it already runs: nothing changes.
+        assert!(!pin_to(&conn, instance, DiskSource::Snapshot(snapshot)).unwrap());
         set_instance(&conn, instance, new).unwrap();
         snapshots::delete(&conn, snapshot).unwrap();
         assert_eq!(unused(&conn).unwrap()[0].id, old);

@@ -139,39 +139,28 @@ impl Engine {
             .await
     }
 
-    /// Records the version the instance's disk now holds, its source's;
-    /// nothing for a guest that is not an instance.
+    /// Records the version the instance's disk now holds, its source's,
+    /// and says whether that changed it; nothing for a guest that is not
+    /// an instance.
     pub(in crate::engine) async fn pin_version(
         &self,
         guest: &Guest,
         source: DiskSource,
-    ) -> Result<(), EngineError> {
+    ) -> Result<bool, EngineError> {
         let Some(instance_id) = guest.instance_id() else {
-            return Ok(());
+            return Ok(false);
         };
-        self.store
+        Ok(self
+            .store
             .write(move |tx| stack_versions::pin_to(tx, instance_id, source))
-            .await?;
-        Ok(())
+            .await?)
     }
 
     /// A disk put in place of the guest's (it is off): the version it
     /// holds is recorded, and when that is another version the domain is
     /// defined again, to boot that version's kernel, if it has one.
     async fn disk_replaced(&self, guest: &Guest, source: DiskSource) -> Result<(), EngineError> {
-        let Some(instance_id) = guest.instance_id() else {
-            return Ok(());
-        };
-        // Before and after in the pin's own transaction: one trip.
-        let changed = self
-            .store
-            .write(move |tx| {
-                let before = stack_versions::of_instance(tx, instance_id)?;
-                stack_versions::pin_to(tx, instance_id, source)?;
-                Ok(stack_versions::of_instance(tx, instance_id)? != before)
-            })
-            .await?;
-        if changed {
+        if self.pin_version(guest, source).await? {
             self.define(guest).await?;
         }
         Ok(())
